@@ -1,0 +1,1 @@
+"""The BIDS App: command line, dataset discovery, derivatives, reports, group level."""

@@ -1,0 +1,86 @@
+"""The in-memory form of one (d)MRS acquisition that every processing stage exchanges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .spectra import H1_REFERENCE_PPM, ppm_axis, time_axis_s
+
+
+@dataclass
+class Acquisition:
+    """Single-voxel (d)MRS data in canonical axis order.
+
+    ``fids`` has shape ``(n_conditions, n_transients, n_coils, n_points)``: a *condition* is one
+    diffusion weighting (b-value and direction); plain MRS is one condition with b = 0.
+    ``b_values_s_mm2`` has one entry per condition (s/mm^2). ``directions`` is
+    ``(n_conditions, 3)`` unit vectors, rows of NaN where no direction applies (b = 0, or
+    powder-averaged/trace-weighted data).
+    ``metadata`` holds the merged BIDS sidecar / NIfTI-MRS header keys (EchoTime in s, etc.).
+    """
+
+    fids: np.ndarray
+    dwell_s: float
+    cf_mhz: float
+    b_values_s_mm2: np.ndarray
+    directions: np.ndarray
+    nucleus: str = "1H"
+    ref_ppm: float = H1_REFERENCE_PPM
+    metadata: dict = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self):
+        self.fids = np.asarray(self.fids)
+        if self.fids.ndim != 4:
+            raise ValueError(
+                f"{self.source or 'acquisition'}: fids must be 4-D "
+                f"(conditions, transients, coils, points), got shape {self.fids.shape}")
+        self.b_values_s_mm2 = np.asarray(self.b_values_s_mm2, dtype=float).reshape(-1)
+        self.directions = np.asarray(self.directions, dtype=float).reshape(-1, 3)
+        n_cond = self.fids.shape[0]
+        if self.b_values_s_mm2.size != n_cond or self.directions.shape[0] != n_cond:
+            raise ValueError(
+                f"{self.source or 'acquisition'}: {n_cond} conditions but "
+                f"{self.b_values_s_mm2.size} b-values and {self.directions.shape[0]} directions")
+
+    @property
+    def n_conditions(self) -> int:
+        return self.fids.shape[0]
+
+    @property
+    def n_transients(self) -> int:
+        return self.fids.shape[1]
+
+    @property
+    def n_coils(self) -> int:
+        return self.fids.shape[2]
+
+    @property
+    def n_points(self) -> int:
+        return self.fids.shape[3]
+
+    @property
+    def is_diffusion(self) -> bool:
+        return self.n_conditions > 1 or bool(np.any(self.b_values_s_mm2 > 0))
+
+    def time_s(self) -> np.ndarray:
+        return time_axis_s(self.n_points, self.dwell_s)
+
+    def ppm(self) -> np.ndarray:
+        return ppm_axis(self.n_points, self.dwell_s, self.cf_mhz, self.ref_ppm)
+
+    def direction_labels(self) -> list[str]:
+        """Directions as "x,y,z" strings, or "n/a" where none applies (for TSV output)."""
+        return ["n/a" if np.any(np.isnan(d)) else ",".join(f"{v:g}" for v in d)
+                for d in self.directions]
+
+    def with_fids(self, fids: np.ndarray, **changes) -> "Acquisition":
+        """A copy with new ``fids`` (and optionally other fields changed)."""
+        fields = dict(fids=fids, dwell_s=self.dwell_s, cf_mhz=self.cf_mhz,
+                      b_values_s_mm2=self.b_values_s_mm2, directions=self.directions,
+                      nucleus=self.nucleus, ref_ppm=self.ref_ppm,
+                      metadata=dict(self.metadata), source=self.source)
+        fields.update(changes)
+        return Acquisition(**fields)

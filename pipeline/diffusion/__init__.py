@@ -1,0 +1,1 @@
+"""diffusion stage of the dmrs-bids science core."""

@@ -1,0 +1,1 @@
+"""fitting stage of the dmrs-bids science core."""

@@ -1,0 +1,1 @@
+"""preprocess stage of the dmrs-bids science core."""

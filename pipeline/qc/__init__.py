@@ -1,0 +1,1 @@
+"""qc stage of the dmrs-bids science core."""

@@ -1,0 +1,68 @@
+"""Time/frequency conventions shared by every stage.
+
+The project follows the sign convention of NIfTI-MRS files as written by spec2nii
+(checked on the shared Philips and Siemens data):
+
+* ``spectrum = fftshift(fft(fid))`` along the last axis;
+* frequency bin ``k`` sits at ``freq_hz[k] = (k - n//2) / (n * dwell_s)``;
+* chemical shift *decreases* with frequency: ``ppm = ref_ppm - freq_hz / cf_mhz``.
+
+So a resonance at ``delta`` ppm is ``exp(-2j*pi*(delta - ref_ppm)*cf_mhz*t)`` in the FID,
+and the first FID sample is taken at ``t = 0``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+H1_REFERENCE_PPM = 4.65
+"""Chemical shift of the receiver centre frequency for 1H (water at body temperature)."""
+
+
+def time_axis_s(n_points: int, dwell_s: float) -> np.ndarray:
+    """Sample times of an FID in seconds, starting at 0."""
+    return np.arange(n_points) * dwell_s
+
+
+def frequency_axis_hz(n_points: int, dwell_s: float) -> np.ndarray:
+    """Frequency of each bin of ``fid_to_spectrum`` output, ascending, in Hz."""
+    return (np.arange(n_points) - n_points // 2) / (n_points * dwell_s)
+
+
+def ppm_axis(n_points: int, dwell_s: float, cf_mhz: float,
+             ref_ppm: float = H1_REFERENCE_PPM) -> np.ndarray:
+    """Chemical shift of each spectral bin (descending with bin index)."""
+    return ref_ppm - frequency_axis_hz(n_points, dwell_s) / cf_mhz
+
+
+def ppm_to_hz(ppm: np.ndarray | float, cf_mhz: float,
+              ref_ppm: float = H1_REFERENCE_PPM) -> np.ndarray | float:
+    """FID frequency (Hz) of a resonance at ``ppm`` under the project convention."""
+    return -(np.asarray(ppm) - ref_ppm) * cf_mhz
+
+
+def fid_to_spectrum(fid: np.ndarray) -> np.ndarray:
+    """Spectrum of FIDs along the last axis (unnormalised FFT, zero frequency centred)."""
+    return np.fft.fftshift(np.fft.fft(fid, axis=-1), axes=-1)
+
+
+def spectrum_to_fid(spectrum: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`fid_to_spectrum`."""
+    return np.fft.ifft(np.fft.ifftshift(spectrum, axes=-1), axis=-1)
+
+
+def ppm_window_mask(ppm: np.ndarray, low_ppm: float, high_ppm: float) -> np.ndarray:
+    """Boolean mask of bins with ``low_ppm <= ppm <= high_ppm``."""
+    return (ppm >= min(low_ppm, high_ppm)) & (ppm <= max(low_ppm, high_ppm))
+
+
+def apply_frequency_phase(fid: np.ndarray, dwell_s: float, freq_hz, phase_deg) -> np.ndarray:
+    """Return ``fid * exp(1j*(2*pi*f*t + phi))`` (broadcast over leading axes).
+
+    With the drift convention of ``_transients.tsv`` (input = corrected * exp(+i(2*pi*f*t + phi))),
+    correcting a transient means applying ``-f`` and ``-phi``.
+    """
+    t = time_axis_s(fid.shape[-1], dwell_s)
+    f = np.asarray(freq_hz, dtype=float)[..., None]
+    phi = np.deg2rad(np.asarray(phase_deg, dtype=float))[..., None]
+    return fid * np.exp(1j * (2 * np.pi * f * t + phi))

@@ -1,0 +1,1 @@
+"""Nipype interfaces and workflow builders (init_*_wf) over pipeline/."""
