@@ -1,0 +1,117 @@
+"""``OUT/logs/CITATION.md``: a methods paragraph with references, from what actually ran.
+
+Built from the effective configuration and the stage reports stored in each ``_qc.json``
+(basis origin, macromolecule handling, fit mode), so the text describes this run only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline import __version__
+
+from . import derivatives as d
+
+REFERENCES = {
+    "bids": "Gorgolewski KJ, et al. The brain imaging data structure, a format for organizing "
+            "and describing outputs of neuroimaging experiments. Sci Data. 2016;3:160044.",
+    "nipype": "Gorgolewski K, et al. Nipype: a flexible, lightweight and extensible "
+              "neuroimaging data processing framework in Python. Front Neuroinform. 2011;5:13.",
+    "niftimrs": "Clarke WT, et al. NIfTI-MRS: A standard data format for magnetic resonance "
+                "spectroscopy. Magn Reson Med. 2022;88:2358-2370.",
+    "preproc": "Near J, et al. Preprocessing, analysis and quantification in single-voxel "
+               "magnetic resonance spectroscopy: experts' consensus recommendations. "
+               "NMR Biomed. 2021;34:e4257.",
+    "dmrs": "Ligneul C, et al. Diffusion-weighted MR spectroscopy: Consensus, recommendations, "
+            "and resources from acquisition to modeling. Magn Reson Med. 2024;91:860-885.",
+    "lcmodel": "Provencher SW. Estimation of metabolite concentrations from localized in vivo "
+               "proton NMR spectra. Magn Reson Med. 1993;30:672-679.",
+    "crlb": "Cavassila S, et al. Cramer-Rao bounds: an evaluation tool for quantitation. "
+            "NMR Biomed. 2001;14:278-283.",
+    "terminology": "Kreis R, et al. Terminology and concepts for the characterization of in "
+                   "vivo MR spectroscopy methods and MR spectra: Background and experts' "
+                   "consensus recommendations. NMR Biomed. 2021;34:e4347.",
+    "specreg": "Near J, et al. Frequency and phase drift correction of magnetic resonance "
+               "spectroscopy data by spectral registration in the time domain. Magn Reson Med. "
+               "2015;73:44-50.",
+    "ecc": "Klose U. In vivo proton spectroscopy in presence of eddy currents. Magn Reson Med. "
+           "1990;14:26-30.",
+    "kurtosis": "Jensen JH, et al. Diffusional kurtosis imaging: the quantification of "
+                "non-gaussian water diffusion by means of magnetic resonance imaging. "
+                "Magn Reson Med. 2005;53:1432-1440.",
+}
+
+
+def _unique(values):
+    return list(dict.fromkeys(v for v in values if v))
+
+
+class _Citations:
+    """Numbers references in order of first citation."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+
+    def __call__(self, key: str) -> str:
+        if key not in self.keys:
+            self.keys.append(key)
+        return f"[{self.keys.index(key) + 1}]"
+
+
+def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, list[str]]:
+    """The methods paragraph and the reference keys it cites, in order of citation."""
+    cite = _Citations()
+    pre = config.get("preprocessing", {})
+    parts = [f"Data were processed with dmrs-bids {__version__}, a BIDS App {cite('bids')} "
+             f"built on Nipype {cite('nipype')}. Each MRS-BIDS acquisition was converted to "
+             f"NIfTI-MRS {cite('niftimrs')} with its diffusion conditions (b-values in s/mm², "
+             "gradient directions) made explicit."]
+    steps = ["receive coils were combined with complex weights"]
+    if pre.get("align", True):
+        steps.append("transients were aligned in frequency and phase within each diffusion "
+                     f"condition by spectral registration {cite('specreg')}")
+    if pre.get("outlier_removal", True):
+        steps.append("outlier transients were rejected per condition")
+    if pre.get("eddy_current_correction", True):
+        steps.append("eddy currents were corrected with the water reference of the same "
+                     f"condition where one was acquired {cite('ecc')}")
+    steps.append("the kept transients of each condition were averaged")
+    parts.append(f"Following the consensus on MRS preprocessing {cite('preproc')}, "
+                 + "; ".join(steps) + ".")
+    mm_modes = _unique(s.get("mm.json", {}).get("mode") for s in stages)
+    fit_modes = _unique(s.get("fit.json", {}).get("mode") for s in stages)
+    basis = (f"the basis set supplied by the user ({Path(basis_path).name})" if basis_path
+             else "a basis set simulated from the acquisition parameters (density-matrix "
+                  "simulation of the sequence in the sidecar)")
+    fit_cfg = config.get("fitting", {})
+    parts.append(
+        f"Spectra were fitted by linear combination {cite('lcmodel')} of {basis}; "
+        f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
+        f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
+        f"{fit_cfg.get('ppm_range', [0.2, 4.2])} ppm with a {fit_cfg.get('baseline', 'poly')} "
+        f"baseline; uncertainties are Cramér-Rao lower bounds {cite('crlb')}, and amplitudes "
+        "share one scale across the conditions of an acquisition.")
+    models = config.get("diffusion", {}).get("models", [])
+    text = (f"The amplitude decays of each metabolite and of the sums tNAA, tCr, tCho and Glx "
+            f"were modelled ({', '.join(models)}) following the dMRS consensus {cite('dmrs')}")
+    if "kurtosis" in models:
+        text += f", including the kurtosis representation {cite('kurtosis')}"
+    parts.append(text + ".")
+    parts.append(f"Quality metrics follow the MRS terminology consensus {cite('terminology')}: "
+                 "SNR as tNAA peak height over the noise SD, linewidths as FWHM in Hz, drift "
+                 "and rejection statistics, and the fit residual relative to the noise.")
+    if any(s.get("conversion.json", {}).get("warnings") for s in stages):
+        parts.append("Conversion warnings (e.g. b-value units inferred from their magnitude) "
+                     "are listed in each participant's report.")
+    return " ".join(parts), cite.keys
+
+
+def citation_markdown(config: dict, basis_path, stages: list[dict]) -> str:
+    text, cited = methods_text(config, basis_path, stages)
+    refs = "\n".join(f"{i}. {REFERENCES[key]}" for i, key in enumerate(cited, start=1))
+    return (f"# Methods\n\n{text}\n\n# References\n\n{refs}\n")
+
+
+def write_citation(output_dir, config: dict, basis_path, stages: list[dict]) -> Path:
+    return d.atomic_write_text(d.logs_dir(output_dir) / "CITATION.md",
+                               citation_markdown(config, basis_path, stages))

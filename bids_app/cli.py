@@ -1,0 +1,266 @@
+"""``dmrs-bids bids_dir output_dir {participant,group}``: the BIDS App command line.
+
+Follows the BIDS Apps contract as fMRIPrep/MRIQC practise it: positional arguments, label
+selection, a work directory whose finished steps are reused, nipype plugins for local or
+cluster execution. Exit status 0 only when every selected participant succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NIPYPE_NO_ET", "1")  # before anything imports nipype: no phoning home
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pipeline import __version__  # noqa: E402
+
+from . import derivatives, discovery  # noqa: E402
+from .config import ConfigError, load_config, write_config  # noqa: E402
+from .runlog import Outcome, error_message, format_exception, setup_logging, write_summary  # noqa: E402
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
+           "PBS", "PBSGraph", "LSF", "Condor", "OAR", "IPython"]
+
+
+class CliError(ValueError):
+    """A usage problem reported as one clear line and exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dmrs-bids",
+        description="dmrs-bids: preprocessing, linear-combination fitting, diffusion modelling "
+                    "and QC of (diffusion-weighted) MR spectroscopy in an MRS-BIDS dataset, as "
+                    "a BIDS App. Outputs are BIDS derivatives in output_dir.",
+        epilog="Example: dmrs-bids /data /out participant --participant-label 01 -w /scratch/work")
+    parser.add_argument("bids_dir", type=Path,
+                        help="root of the input MRS-BIDS dataset (holds dataset_description.json)")
+    parser.add_argument("output_dir", type=Path,
+                        help="where derivatives are written (created if absent); group level "
+                             "reads the participant outputs here")
+    parser.add_argument("analysis_level", choices=["participant", "group"],
+                        help="participant: process each participant; group: collect all "
+                             "participants' tables into group_*.tsv and group.html")
+    parser.add_argument("--version", action="version", version=f"dmrs-bids {__version__}")
+
+    sel = parser.add_argument_group("selecting inputs")
+    sel.add_argument("--participant-label", "--participant_label", nargs="+", metavar="LABEL",
+                     help="participants to process, with or without 'sub-' "
+                          "(default: all participants in the dataset)")
+    sel.add_argument("--session-label", nargs="+", metavar="LABEL",
+                     help="sessions to process, with or without 'ses-' (default: all sessions)")
+    sel.add_argument("--bids-filter-file", type=Path, metavar="FILE",
+                     help="JSON file of pybids entity filters per query, e.g. "
+                          '{"svs": {"acquisition": "dwsteam"}}; queries: svs, mrsref, mm '
+                          "(default: no filter)")
+    sel.add_argument("--skip-bids-validation", action="store_true",
+                     help="do not run bids-validator-deno on the input (default: validate; "
+                          "errors are reported per file and processing carries on)")
+
+    proc = parser.add_argument_group("processing options")
+    proc.add_argument("--config", type=Path, metavar="FILE.toml",
+                      help="TOML file of processing options merged over the defaults "
+                           "(bids_app/default_config.toml); unknown keys are an error "
+                           "(default: the packaged defaults)")
+    proc.add_argument("--basis", type=Path, metavar="PATH",
+                      help="basis set: LCModel .BASIS file, folder of LCModel .RAW files, or "
+                           "the project's JSON basis; resampled to the data grid (default: "
+                           "simulated from the sidecar's sequence and timings, cached in the "
+                           "work directory)")
+    proc.add_argument("--b-value-units", choices=["auto", "s/mm2", "ms/um2"], default=None,
+                      help="units of b-values stored without a stated unit; auto: the header/"
+                           "sidecar if stated, else all b <= 100 means ms/um2, otherwise s/mm2, "
+                           "with a warning in the log and report (default: auto, or the "
+                           "config's [conversion] b_value_units)")
+    proc.add_argument("--reports-only", action="store_true",
+                      help="only rebuild the HTML reports and figures from existing "
+                           "derivatives in output_dir (default: full processing)")
+
+    perf = parser.add_argument_group("execution")
+    perf.add_argument("-w", "--work-dir", type=Path, metavar="DIR",
+                      help="nipype working directory; a re-run with the same directory "
+                           "reuses finished steps (default: OUTPUT_DIR/../work, i.e. beside "
+                           "the outputs)")
+    perf.add_argument("--nprocs", "--n-cpus", type=int, default=None, metavar="N",
+                      help="processes for the MultiProc plugin (default: all CPUs)")
+    perf.add_argument("--mem-gb", type=float, default=None, metavar="GB",
+                      help="memory limit for scheduling nodes (MultiProc 'memory_gb') "
+                           "(default: nipype's estimate of the available memory)")
+    perf.add_argument("--plugin", choices=PLUGINS, default="MultiProc",
+                      help="nipype execution plugin: MultiProc (local processes), Linear "
+                           "(serial), SLURM/SLURMGraph, SGE, PBS, ... for clusters "
+                           "(default: %(default)s)")
+    perf.add_argument("--plugin-args", default=None, metavar="JSON|K=V,...",
+                      help="plugin arguments as JSON ('{\"sbatch_args\": \"-p short\"}') or "
+                           "key=value pairs separated by commas (default: none)")
+    perf.add_argument("--stop-on-first-crash", action="store_true",
+                      help="stop everything at the first failing step (default: carry on with "
+                           "the other participants and report failures at the end)")
+    perf.add_argument("-v", "--verbose", action="count", default=0,
+                      help="more output: -v progress and notes, -vv also nipype's node logs, "
+                           "-vvv debug (default: progress lines and warnings)")
+    return parser
+
+
+def parse_plugin_args(text: str | None) -> dict:
+    """``--plugin-args`` as a dict: a JSON object, or ``key=value`` pairs (values JSON-parsed
+    when possible, so ``n_procs=2`` gives an int)."""
+    if not text:
+        return {}
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--plugin-args: not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise CliError("--plugin-args: JSON must be an object")
+        return value
+    args = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--plugin-args: expected key=value, got {item!r}")
+        try:
+            args[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            args[key.strip()] = raw
+    return args
+
+
+def plugin_settings(opts) -> tuple[str, dict]:
+    """The nipype plugin name and its arguments from the command line."""
+    args = parse_plugin_args(opts.plugin_args)
+    if opts.plugin in ("MultiProc", "LegacyMultiProc"):
+        if opts.nprocs is not None:
+            args.setdefault("n_procs", opts.nprocs)
+        if opts.mem_gb is not None:
+            args.setdefault("memory_gb", opts.mem_gb)
+        args.setdefault("raise_insufficient", False)
+    return opts.plugin, args
+
+
+def _config_overrides(opts) -> dict:
+    overrides = {}
+    if opts.b_value_units:
+        overrides.setdefault("conversion", {})["b_value_units"] = opts.b_value_units
+    return overrides
+
+
+def _validate(opts, logger) -> dict:
+    """Run the BIDS validator; errors are logged per file (the run carries on)."""
+    if opts.skip_bids_validation:
+        logger.info("BIDS validation skipped (--skip-bids-validation)")
+        return {}
+    logger.info("validating %s with bids-validator-deno", opts.bids_dir)
+    issues = discovery.validate_bids(opts.bids_dir)
+    per_file = discovery.files_with_errors(issues, opts.bids_dir)
+    derivatives.write_json(derivatives.logs_dir(opts.output_dir) / "bids_validation.json",
+                           [vars(i) for i in issues])
+    for path, errors in sorted(per_file.items()):
+        logger.warning("BIDS validation error in %s: %s", path, "; ".join(sorted(set(errors))))
+    if not per_file:
+        logger.info("BIDS validation: no errors (%d warnings)", len(issues))
+    return per_file
+
+
+def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
+    """Discover inputs, build and run one workflow over all selected participants."""
+    from workflows.run import run_participants
+
+    filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
+        if opts.bids_filter_file else None
+    inputs = discovery.discover(opts.bids_dir, opts.participant_label, opts.session_label,
+                                filters, config["conversion"]["mm_acquisition_labels"])
+    work_dir = (opts.work_dir or opts.output_dir.parent / "work").resolve()
+    plugin, plugin_args = plugin_settings(opts)
+    return run_participants(
+        inputs, config, output_dir=opts.output_dir.resolve(), work_dir=work_dir,
+        basis_path=opts.basis.resolve() if opts.basis else None, plugin=plugin,
+        plugin_args=plugin_args, stop_on_first_crash=opts.stop_on_first_crash,
+        reports_only=opts.reports_only, logger=logger, verbosity=opts.verbose)
+
+
+def run_group_level(opts, logger) -> list[Outcome]:
+    from .group import run_group
+
+    return run_group(opts.output_dir, opts.participant_label, opts.bids_dir, logger=logger)
+
+
+def _check_paths(opts) -> None:
+    if not opts.bids_dir.is_dir():
+        raise CliError(f"{opts.bids_dir}: input BIDS directory does not exist")
+    if opts.output_dir.resolve() == opts.bids_dir.resolve():
+        raise CliError("output_dir must differ from bids_dir (BIDS Apps never write into "
+                       "the input dataset)")
+    if opts.basis is not None and not opts.basis.exists():
+        raise CliError(f"{opts.basis}: --basis path does not exist")
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``dmrs-bids`` console script; returns the exit status."""
+    parser = build_parser()
+    opts = parser.parse_args(argv)
+    started = time.time()
+    try:
+        _check_paths(opts)
+        opts.output_dir.mkdir(parents=True, exist_ok=True)
+        logger = setup_logging(opts.verbose, opts.output_dir)
+        logger.info("dmrs-bids %s: %s level on %s -> %s", __version__, opts.analysis_level,
+                    opts.bids_dir, opts.output_dir)
+        if opts.analysis_level == "group":
+            outcomes = run_group_level(opts, logger)
+        else:
+            config = load_config(opts.config, _config_overrides(opts))
+            write_config(config, derivatives.logs_dir(opts.output_dir) / "config.toml")
+            derivatives.write_dataset_description(opts.output_dir, opts.bids_dir, __version__)
+            validation = {} if opts.reports_only else _validate(opts, logger)
+            outcomes = run_participant_level(opts, config, logger)
+            _note_validation(outcomes, validation, opts.bids_dir)
+    except (CliError, ConfigError, discovery.DiscoveryError) as exc:
+        print(f"dmrs-bids: error: {error_message(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dmrs-bids: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # unexpected: one clear line on screen, traceback in the log
+        setup_logging(opts.verbose).debug(format_exception(exc))
+        print(f"dmrs-bids: error: {error_message(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    write_summary(opts.output_dir, outcomes, opts.analysis_level, started)
+    failed = [o.subject for o in outcomes if not o.ok]
+    for outcome in outcomes:
+        status = "ok" if outcome.ok else "FAILED: " + " | ".join(outcome.errors)
+        logger.info("sub-%s: %s", outcome.subject, status)
+    if failed:
+        logger.error("%d of %d participant(s) failed: %s (details in %s)", len(failed),
+                     len(outcomes), ", ".join(f"sub-{s}" for s in failed),
+                     derivatives.logs_dir(opts.output_dir))
+        return EXIT_FAILED
+    if not outcomes:
+        logger.error("no participant had any svs acquisition to process")
+        return EXIT_FAILED
+    logger.info("finished in %.1f s", time.time() - started)
+    return EXIT_OK
+
+
+def _note_validation(outcomes: list[Outcome], per_file: dict, bids_dir) -> None:
+    """Attach validator errors of a failed participant's files to its outcome."""
+    for outcome in outcomes:
+        if outcome.ok:
+            continue
+        prefix = str(Path(bids_dir) / f"sub-{outcome.subject}")
+        for path, errors in per_file.items():
+            if str(path).startswith(prefix):
+                outcome.errors.append(f"BIDS validator: {path.name}: {', '.join(sorted(set(errors)))}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

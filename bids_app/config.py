@@ -1,0 +1,148 @@
+"""Processing configuration: the packaged defaults merged with a user's TOML file.
+
+Configuration is declarative data only (TOML read with :mod:`tomllib`); nothing a user passes
+is executed. Unknown keys are refused with an error naming the key, so a typo never silently
+falls back to a default. The effective configuration is written back as TOML into the outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import tomllib
+from pathlib import Path
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used (unknown key, wrong type, bad TOML)."""
+
+
+def load_default_config() -> dict:
+    """The packaged defaults (``bids_app/default_config.toml``)."""
+    with open(DEFAULT_CONFIG_PATH, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def read_toml(path) -> dict:
+    """Parse a TOML file; errors name the file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _type_ok(default, value) -> bool:
+    """Whether ``value`` may replace ``default`` (ints accepted where floats are expected)."""
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return True
+
+
+def merge_config(defaults: dict, user: dict, source: str = "config", _prefix: str = "") -> dict:
+    """``user`` merged over ``defaults``; unknown keys or wrong types raise :class:`ConfigError`.
+
+    Tables whose default is empty (``{}``) are free-form and accept any keys.
+    """
+    merged = copy.deepcopy(defaults)
+    for key, value in user.items():
+        dotted = f"{_prefix}{key}"
+        if key not in defaults:
+            known = ", ".join(sorted(defaults)) or "(none)"
+            raise ConfigError(f"{source}: unknown configuration key '{dotted}' "
+                              f"(known keys here: {known})")
+        default = defaults[key]
+        if not _type_ok(default, value):
+            raise ConfigError(f"{source}: key '{dotted}' should be of type "
+                              f"{type(default).__name__}, got {value!r}")
+        if isinstance(default, dict) and default:
+            merged[key] = merge_config(default, value, source, dotted + ".")
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_config(path=None, overrides: dict | None = None) -> dict:
+    """Defaults, then the TOML file at ``path`` (if any), then ``overrides`` (from CLI flags)."""
+    config = load_default_config()
+    if path is not None:
+        config = merge_config(config, read_toml(path), source=str(path))
+    if overrides:
+        config = merge_config(config, overrides, source="command line")
+    return config
+
+
+def section_json(config: dict, section: str) -> str:
+    """One section as canonical JSON (sorted keys): a deterministic nipype node input."""
+    return json.dumps(config.get(section, {}), sort_keys=True)
+
+
+def _toml_scalar(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v)}"
+                               for k, v in value.items()) + "}"
+    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
+    return key if bare else json.dumps(key)
+
+
+def _table_lines(table: dict, name: str) -> list[str]:
+    scalars = {k: v for k, v in table.items() if not (isinstance(v, dict) and v)}
+    tables = {k: v for k, v in table.items() if isinstance(v, dict) and v}
+    lines = [f"[{name}]"] if name else []
+    lines += [f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in scalars.items()]
+    for key, sub in tables.items():
+        lines.append("")
+        lines += _table_lines(sub, f"{name}.{_toml_key(key)}" if name else _toml_key(key))
+    return lines
+
+
+def dumps_toml(config: dict) -> str:
+    """A TOML text for nested dicts of scalars/lists (enough for our configuration)."""
+    return "\n".join(_table_lines(config, "")).strip() + "\n"
+
+
+def write_config(config: dict, path) -> Path:
+    """Write the effective configuration atomically as TOML."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(dumps_toml(config), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

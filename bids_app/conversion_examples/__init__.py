@@ -1,0 +1,1 @@
+"""Example ``dmrs-bids-convert`` TOML mappings (shipped as package data)."""

@@ -1,0 +1,270 @@
+"""Finding the inputs of each participant in an MRS-BIDS dataset (pybids), and validating it.
+
+For every ``svs`` acquisition: its sidecar, its water reference (the ``ReferenceSignal`` BIDS
+URI of the sidecar, else the ``mrsref`` with the same entities) and an optional measured
+macromolecule acquisition (an ``svs`` whose ``acq-`` label names MM, with otherwise the same
+entities).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
+
+
+class DiscoveryError(ValueError):
+    """The dataset or the selection cannot be used (unknown label, bad filter file, ...)."""
+
+
+@dataclass
+class AcquisitionInputs:
+    """Everything one ``svs`` acquisition needs: files, sidecars, entities, output stem."""
+
+    subject: str
+    session: str | None
+    svs: Path
+    sidecar: dict
+    entities: dict
+    water: Path | None = None
+    water_sidecar: dict = field(default_factory=dict)
+    mm: Path | None = None
+    mm_sidecar: dict = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        """The input file name without ``_svs.nii[.gz]`` (the ``<src>`` of output names)."""
+        name = self.svs.name
+        for ext in NIFTI_EXTENSIONS:
+            if name.endswith("_svs" + ext):
+                return name[: -len("_svs" + ext)]
+        raise DiscoveryError(f"{self.svs}: not an svs NIfTI file")
+
+    @property
+    def label(self) -> str:
+        """A short identifier for logs and node names (entities after ``sub``)."""
+        return self.stem
+
+
+def strip_prefix(label: str, prefix: str) -> str:
+    """``sub-01`` -> ``01`` (labels may be given with or without the prefix)."""
+    label = str(label).strip()
+    return label[len(prefix) + 1:] if label.startswith(prefix + "-") else label
+
+
+def read_bids_filter_file(path) -> dict:
+    """A JSON filter file as fMRIPrep reads it: ``{"svs": {...}, "mrsref": {...}, "mm": {...}}``.
+
+    Each value maps pybids entity names to a value or a list of values.
+    """
+    path = Path(path)
+    try:
+        filters = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DiscoveryError(f"{path}: BIDS filter file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DiscoveryError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(filters, dict):
+        raise DiscoveryError(f"{path}: BIDS filter file must hold a JSON object")
+    for key, value in filters.items():
+        if key not in ("svs", "mrsref", "mm"):
+            raise DiscoveryError(f"{path}: unknown filter query '{key}' "
+                                 "(known: svs, mrsref, mm)")
+        if not isinstance(value, dict):
+            raise DiscoveryError(f"{path}: filter '{key}' must be an object of entities")
+    return filters
+
+
+def load_layout(bids_dir):
+    """A pybids layout of the raw dataset (derivatives not indexed)."""
+    from bids import BIDSLayout
+
+    bids_dir = Path(bids_dir)
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise DiscoveryError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
+    return BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+
+
+def resolve_bids_uri(uri: str, bids_dir: Path, source: Path) -> Path:
+    """The file a ``ReferenceSignal`` value points to (``bids::path``, ``bids:name:path`` via
+    ``DatasetLinks``, or a path relative to the dataset root)."""
+    bids_dir = Path(bids_dir)
+    if uri.startswith("bids::"):
+        return bids_dir / uri[len("bids::"):]
+    if uri.startswith("bids:"):
+        name, _, rel = uri[len("bids:"):].partition(":")
+        description = json.loads((bids_dir / "dataset_description.json").read_text())
+        links = description.get("DatasetLinks", {})
+        if name not in links:
+            raise DiscoveryError(f"{source}: ReferenceSignal {uri!r} names dataset {name!r}, "
+                                 "which DatasetLinks of dataset_description.json does not define")
+        base = Path(links[name])
+        return (base if base.is_absolute() else bids_dir / base) / rel
+    return bids_dir / uri
+
+
+def _selected(available: list[str], wanted, kind: str, bids_dir) -> list[str]:
+    if not wanted:
+        return sorted(available)
+    labels = [strip_prefix(w, "sub" if kind == "participant" else "ses") for w in wanted]
+    missing = [lab for lab in labels if lab not in available]
+    if missing:
+        raise DiscoveryError(
+            f"{bids_dir}: {kind} label(s) {', '.join(missing)} not found in the dataset "
+            f"(available: {', '.join(sorted(available)) or 'none'})")
+    return list(dict.fromkeys(labels))
+
+
+def select_subjects(layout, participant_labels=None) -> list[str]:
+    """Subject labels to process; an unknown label raises :class:`DiscoveryError`."""
+    return _selected(layout.get_subjects(), participant_labels, "participant", layout.root)
+
+
+def _query(layout, base: dict, extra: dict | None) -> list:
+    query = dict(base)
+    query.update(extra or {})
+    return layout.get(return_type="object", **query)
+
+
+def _counterpart(layout, entities: dict, suffix: str, extra: dict | None) -> list:
+    """Files with the same entities as ``entities`` but another suffix."""
+    query = {k: v for k, v in entities.items() if k not in ("suffix", "extension")}
+    query.update(suffix=suffix, extension=NIFTI_EXTENSIONS)
+    return _query(layout, query, extra)
+
+
+def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict):
+    ref = sidecar.get("ReferenceSignal")
+    if ref:
+        path = resolve_bids_uri(ref, bids_dir, Path(svs.path))
+        if not path.exists():
+            raise DiscoveryError(f"{svs.path}: ReferenceSignal {ref!r} points to {path}, "
+                                 "which does not exist")
+        return path
+    entities = {k: v for k, v in svs.get_entities().items()}
+    matches = _counterpart(layout, entities, "mrsref", filters.get("mrsref"))
+    if len(matches) > 1:
+        names = ", ".join(Path(m.path).name for m in matches)
+        raise DiscoveryError(f"{svs.path}: several mrsref files match ({names}); "
+                             "set ReferenceSignal in the sidecar")
+    return Path(matches[0].path) if matches else None
+
+
+def _is_mm(entities: dict, mm_labels) -> bool:
+    return entities.get("acquisition") in set(mm_labels)
+
+
+def _metadata(layout, path) -> dict:
+    try:
+        return dict(layout.get_metadata(str(path)))
+    except Exception:  # pybids raises various errors for files it did not index
+        sidecar = Path(str(path).replace(".nii.gz", ".json").replace(".nii", ".json"))
+        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
+
+def discover_subject(layout, subject: str, session_labels=None, filters: dict | None = None,
+                     mm_labels=("mm",)) -> list[AcquisitionInputs]:
+    """All svs acquisitions of one subject with their water reference and MM companion."""
+    filters = filters or {}
+    bids_dir = Path(layout.root)
+    base = {"subject": subject, "suffix": "svs", "extension": NIFTI_EXTENSIONS}
+    if session_labels:
+        sessions = layout.get_sessions(subject=subject)
+        base["session"] = _selected(sessions, session_labels, "session", bids_dir)
+    files = _query(layout, base, filters.get("svs"))
+    mm_files = [f for f in files if _is_mm(f.get_entities(), mm_labels)]
+    inputs = []
+    for svs in sorted(files, key=lambda f: f.path):
+        entities = svs.get_entities()
+        if _is_mm(entities, mm_labels):
+            continue
+        sidecar = _metadata(layout, svs.path)
+        water = _water_for(layout, bids_dir, svs, sidecar, filters)
+        mm = _mm_for(entities, mm_files)
+        inputs.append(AcquisitionInputs(
+            subject=subject, session=entities.get("session"), svs=Path(svs.path),
+            sidecar=sidecar, entities={k: v for k, v in entities.items()
+                                       if k not in ("extension",)},
+            water=water, water_sidecar=_metadata(layout, water) if water else {},
+            mm=Path(mm.path) if mm else None,
+            mm_sidecar=_metadata(layout, mm.path) if mm else {}))
+    return inputs
+
+
+def _mm_for(entities: dict, mm_files: list):
+    """The MM acquisition sharing all entities but ``acq`` (None if none or ambiguous)."""
+    keys = [k for k in entities if k not in ("acquisition", "extension", "suffix", "datatype")]
+    hits = [f for f in mm_files
+            if all(f.get_entities().get(k) == entities.get(k) for k in keys)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def discover(bids_dir, participant_labels=None, session_labels=None, filters=None,
+             mm_labels=("mm",)) -> dict[str, list[AcquisitionInputs]]:
+    """Inputs per subject label; raises :class:`DiscoveryError` for unknown labels."""
+    layout = load_layout(bids_dir)
+    subjects = select_subjects(layout, participant_labels)
+    return {sub: discover_subject(layout, sub, session_labels, filters, mm_labels)
+            for sub in subjects}
+
+
+# --- BIDS validation -------------------------------------------------------------------------
+
+@dataclass
+class ValidationIssue:
+    severity: str
+    code: str
+    location: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.severity.upper()} {self.code}: {self.location}{extra}"
+
+
+def validator_executable() -> str | None:
+    """Path of ``bids-validator-deno`` (PATH, or beside the Python interpreter)."""
+    exe = shutil.which("bids-validator-deno")
+    if exe:
+        return exe
+    candidate = Path(sys.executable).with_name("bids-validator-deno")
+    return str(candidate) if candidate.exists() else None
+
+
+def parse_validator_json(text: str, source: str = "bids-validator") -> list[ValidationIssue]:
+    """Issues of a ``bids-validator --format json`` report."""
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DiscoveryError(f"{source}: no JSON report ({exc})") from None
+    issues = report.get("issues", {}).get("issues", [])
+    return [ValidationIssue(i.get("severity", "error"), i.get("code", "?"),
+                            i.get("location", ""), i.get("subCode") or i.get("issueMessage") or "")
+            for i in issues]
+
+
+def validate_bids(bids_dir, timeout_s: float = 600) -> list[ValidationIssue]:
+    """Run the offline validator; returns its issues. No validator installed -> DiscoveryError."""
+    exe = validator_executable()
+    if exe is None:
+        raise DiscoveryError("bids-validator-deno is not installed "
+                             "(pip install bids-validator-deno, or use --skip-bids-validation)")
+    run = subprocess.run([exe, "--format", "json", "--no-color", str(bids_dir)],
+                         capture_output=True, text=True, timeout=timeout_s)
+    return parse_validator_json(run.stdout, f"bids-validator on {bids_dir}")
+
+
+def files_with_errors(issues: list[ValidationIssue], bids_dir) -> dict[Path, list[str]]:
+    """Validator errors grouped by the file they concern (dataset-level ones under the root)."""
+    grouped: dict[Path, list[str]] = {}
+    for issue in issues:
+        if issue.severity != "error":
+            continue
+        path = Path(bids_dir) / issue.location.lstrip("/") if issue.location else Path(bids_dir)
+        grouped.setdefault(path, []).append(f"{issue.code}{': ' + issue.detail if issue.detail else ''}")
+    return grouped

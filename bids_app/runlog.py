@@ -1,0 +1,104 @@
+"""Run bookkeeping: logging set-up, progress lines, per-participant outcomes, run summary."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .derivatives import logs_dir, write_json
+
+LOGGER_NAME = "dmrs_bids"
+
+
+def setup_logging(verbosity: int, output_dir=None) -> logging.Logger:
+    """Console logging (WARNING/INFO/DEBUG for -v counts 0/1/2+ ... progress always shown)
+    and, when ``output_dir`` is given, a full DEBUG log in ``OUT/logs/dmrs-bids.log``."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.DEBUG)
+    logger.handlers.clear()
+    logger.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel({0: logging.INFO, 1: logging.INFO}.get(verbosity, logging.DEBUG))
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s",
+                                           "%H:%M:%S"))
+    logger.addHandler(console)
+    if output_dir is not None:
+        path = logs_dir(output_dir) / "dmrs-bids.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+        logger.addHandler(handler)
+    nipype_level = {0: "WARNING", 1: "WARNING", 2: "INFO"}.get(verbosity, "DEBUG")
+    for name in ("nipype.workflow", "nipype.interface", "nipype.utils"):
+        logging.getLogger(name).setLevel(nipype_level)
+    return logger
+
+
+def get_logger() -> logging.Logger:
+    return logging.getLogger(LOGGER_NAME)
+
+
+@dataclass
+class Outcome:
+    """What happened to one participant."""
+
+    subject: str
+    ok: bool = True
+    errors: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def fail(self, message: str) -> None:
+        self.ok = False
+        self.errors.append(message)
+
+
+def error_message(exc: BaseException) -> str:
+    """A one-line user-facing message (no traceback) for an exception."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[-1] if "Traceback" in text else " ".join(text.split())
+
+
+def crash_messages(crash_files) -> list[str]:
+    """The last line of the traceback stored in each nipype crash file (the actual error)."""
+    from nipype.utils.filemanip import loadcrash
+
+    messages = []
+    for path in crash_files:
+        try:
+            crash = loadcrash(str(path))
+            lines = [ln for ln in "".join(crash.get("traceback", [])).splitlines() if ln.strip()]
+            node = crash.get("node")
+            name = getattr(node, "fullname", None) or Path(path).stem
+            messages.append(f"{name}: {lines[-1] if lines else 'crashed'}")
+        except Exception as exc:  # a corrupt crash file must not hide the others
+            messages.append(f"{path}: unreadable crash file ({error_message(exc)})")
+    return messages
+
+
+def write_summary(output_dir, outcomes: list[Outcome], level: str, started: float,
+                  extra: dict | None = None) -> Path:
+    """``OUT/logs/run_summary.json`` (group level: ``group_run_summary.json``): participants,
+    status, errors; failed ones named."""
+    summary = {
+        "analysis_level": level,
+        "elapsed_s": round(time.time() - started, 2),
+        "n_participants": len(outcomes),
+        "succeeded": [o.subject for o in outcomes if o.ok],
+        "failed": [o.subject for o in outcomes if not o.ok],
+        "participants": {o.subject: {"status": "ok" if o.ok else "failed", "errors": o.errors,
+                                     "elapsed_s": round(o.seconds, 2)} for o in outcomes},
+    }
+    summary.update(extra or {})
+    name = "run_summary.json" if level == "participant" else f"{level}_run_summary.json"
+    return write_json(logs_dir(output_dir) / name, summary)
+
+
+def format_exception(exc: BaseException) -> str:
+    """Full traceback text, for the debug log only."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

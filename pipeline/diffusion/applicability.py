@@ -1,0 +1,147 @@
+"""Applicability of each diffusion model to an acquisition, following the dMRS consensus.
+
+Consensus (Ligneul et al., MRM 2024, section 5): the mono-exponential ADC holds only up to
+b of about 3-5 ms/um^2, the kurtosis (cumulant) expansion up to about 10 ms/um^2, the
+bi-exponential describes decays extending above; the cylinder radius is only identifiable
+when the perpendicular attenuation it produces exceeds the noise at the highest b (and its
+standard error is below half its value). Each rule
+returns ``(applicable, note)`` to be written into ``_diffusion.tsv``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+
+from pipeline.diffusion import signals
+
+MONO_B_LIMIT_MS_UM2 = 5.0
+KURTOSIS_B_LIMIT_MS_UM2 = 10.0
+BIEXP_B_MIN_MS_UM2 = 10.0
+RADIUS_Z_SCORE = 1.64
+RADIUS_MAX_RELATIVE_ERROR = 0.5
+
+
+def distinct_b(b_ms_um2, rel_tolerance: float = 0.05) -> int:
+    """Number of distinct b-values (shells) in a list."""
+    from pipeline.diffusion.powder import shell_labels
+    b = np.atleast_1d(np.asarray(b_ms_um2, float))
+    return int(shell_labels(b, rel_tolerance).max() + 1) if b.size else 0
+
+
+def radius_resolution_limit_um(sigma_normalised, b_max_ms_um2, d_intra, small_delta_ms, big_delta_ms,
+                               n_points: int, z: float = RADIUS_Z_SCORE) -> float:
+    """Smallest radius whose perpendicular attenuation at b_max exceeds the detectable noise.
+
+    After Nilsson et al., NMR Biomed 2017: detectable when 1 - exp(-b D_perp(R)) >= z sigma /
+    sqrt(n), with D_perp from the Gaussian phase approximation (finite pulses, not the
+    long-pulse limit). Returns inf when even R = 20 um is not resolvable.
+    """
+    threshold = z * sigma_normalised / np.sqrt(max(n_points, 1))
+    if threshold >= 1:
+        return float("inf")
+
+    def excess(radius_um):
+        d_perp = signals.cylinder_perpendicular_diffusivity(radius_um, d_intra, small_delta_ms, big_delta_ms)
+        return -np.expm1(-b_max_ms_um2 * float(d_perp)) - threshold
+
+    if excess(20.0) < 0:
+        return float("inf")
+    return float(brentq(excess, 1e-3, 20.0, xtol=1e-4))
+
+
+def regime_note(echo_time_ms=None, diffusion_time_ms=None) -> str:
+    """Plain-language note on the TE and diffusion-time regime of the measurement."""
+    parts = []
+    if diffusion_time_ms is not None:
+        td = float(diffusion_time_ms)
+        if td < 20:
+            regime = "short: sensitive to sub-cellular restriction and cytosol viscosity"
+        elif td <= 200:
+            regime = "intermediate: fibre (cylinder/stick) geometry dominates"
+        else:
+            regime = "long: long-range cell morphology (branching, cell bodies) contributes"
+        parts.append(f"diffusion time {td:.0f} ms ({regime})")
+    if echo_time_ms is not None:
+        parts.append(f"TE {float(echo_time_ms):.0f} ms (compartment fractions T2-weighted)")
+    return "; ".join(parts)
+
+
+def _bound_note(fit) -> str:
+    lo, hi = fit.model.bounds
+    hit = [n for n, p, l, h in zip(fit.model.parameter_names, fit.params, lo, hi)
+           if np.isclose(p, l, atol=1e-6 * max(1, abs(l))) or np.isclose(p, h, atol=1e-6 * max(1, abs(h)))]
+    return f"at bound: {', '.join(hit)}" if hit else ""
+
+
+def _range_note(fit, b_all) -> str:
+    b_max = float(np.max(b_all))
+    limit = fit.model.b_max_ms_um2
+    if limit is not None and b_max > limit + 1e-9:
+        return (f"fitted on b <= {limit:g} ms/um^2 ({fit.n_points} of {np.size(b_all)} points); "
+                "the decay departs from this representation at higher b")
+    return ""
+
+
+def assess(fit, b_all_ms_um2, sigma_normalised=None) -> tuple[bool, str, dict]:
+    """Applicability of one fitted model and its note; third item: per-parameter overrides.
+
+    The overrides map parameter names to ``(applicable, note)`` where a single parameter (the
+    cylinder radius) is not identifiable while the others are.
+    """
+    name = fit.model.name
+    b_used = fit.b_used_ms_um2
+    n_b = distinct_b(b_used)
+    b_top = float(np.max(b_used))
+    bound = _bound_note(fit)
+    notes = [n for n in (_range_note(fit, b_all_ms_um2), bound) if n]
+    ok = fit.success and np.all(np.isfinite(fit.params))
+    if bound and name not in ("cylinders", "anisotropic_cylinders"):
+        ok = False  # a parameter pinned at a bound is not estimated by the data
+    if not fit.success:
+        notes.append("optimiser did not converge")
+    per_param = {}
+    if name == "monoexponential":
+        ok &= n_b >= 2
+    elif name == "kurtosis":
+        adc, k = fit.params
+        if n_b < 3:
+            ok = False
+            notes.append(f"kurtosis needs >= 3 distinct b-values, have {n_b}")
+        if b_top * adc < 0.5:
+            ok = False
+            notes.append(f"b_max*ADC = {b_top * adc:.2g} < 0.5: curvature (K) not measurable")
+        if k > 0 and b_top >= 3.0 / (adc * k):
+            ok = False
+            notes.append("fitted decay is non-monotonic within the b-range (b > 3/(ADC K))")
+    elif name == "biexponential":
+        if n_b < 5 or b_top < BIEXP_B_MIN_MS_UM2:
+            ok = False
+            notes.append(f"bi-exponential needs >= 5 b-values up to > {BIEXP_B_MIN_MS_UM2:g} ms/um^2 "
+                         f"(have {n_b}, b_max {b_top:.3g})")
+    elif name == "sticks":
+        ok &= n_b >= 2
+        if b_top * fit.params[0] < 1.0:
+            notes.append("b_max*D_intra < 1: sticks behave as ADC = D_intra/3; D_intra is model-driven")
+    elif name in ("cylinders", "anisotropic_cylinders"):
+        d_intra, radius = fit.params
+        if sigma_normalised is None:
+            r_ok, why = False, "noise level unknown"
+        else:
+            r_min = radius_resolution_limit_um(sigma_normalised, b_top, d_intra, fit.model.small_delta_ms,
+                                               fit.model.big_delta_ms, int(np.sum(b_used > 0)))
+            precise = fit.std_errors[1] < RADIUS_MAX_RELATIVE_ERROR * radius
+            r_ok = bool(np.isfinite(r_min) and radius >= r_min and precise
+                        and radius < fit.model.upper[1] * 0.999)
+            why = (f"R = {radius:.2g} +/- {fit.std_errors[1]:.2g} um vs resolution limit {r_min:.2g} um "
+                   f"for sigma = {sigma_normalised:.2g}, b_max = {b_top:.3g} ms/um^2")
+        if not r_ok:
+            per_param["radius"] = (False, f"radius not identifiable ({why}); use sticks D_intra")
+            per_param["D_intra"] = (False, "radius not identifiable: D_intra of sticks reported instead")
+        else:
+            notes.append(why)
+    elif name == "stick_sphere":
+        if n_b < 5 or b_top < BIEXP_B_MIN_MS_UM2:
+            ok = False
+            notes.append(f"stick+sphere needs >= 5 b-values up to > {BIEXP_B_MIN_MS_UM2:g} ms/um^2")
+    return bool(ok), "; ".join(notes), per_param

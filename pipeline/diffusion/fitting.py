@@ -1,0 +1,316 @@
+"""Weighted, bounded, multi-start least-squares fitting of diffusion models with uncertainties.
+
+The data are amplitudes (or normalised amplitudes) per b-value with their standard deviations
+(e.g. the CRLBs of the spectral fit). The fitted vector is the model parameters plus a signal
+scale S0 (``fit_s0=True``), because the b = 0 amplitude is itself noisy. Uncertainties come from
+the Jacobian (covariance at the optimum) and, optionally, from a residual bootstrap or a
+parametric Monte Carlo (median and interquartile range of refits). Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+UNCERTAINTY_METHODS = ("jacobian", "bootstrap", "montecarlo")
+
+
+@dataclass
+class DiffusionFit:
+    """Result of fitting one model to one decay (b in ms/um^2, diffusivities in um^2/ms)."""
+
+    model: object
+    params: np.ndarray
+    std_errors: np.ndarray
+    s0: float
+    s0_std_error: float
+    covariance: np.ndarray
+    chi2: float
+    n_points: int
+    aic: float
+    bic: float
+    b_used_ms_um2: np.ndarray
+    sigma_known: bool
+    success: bool
+    resampled: dict = field(default_factory=dict)
+    applicable: bool = True
+    note: str = ""
+
+    @property
+    def parameter_names(self):
+        return self.model.parameter_names
+
+    @property
+    def n_free(self) -> int:
+        return self.params.size + 1
+
+    def param(self, name: str) -> float:
+        return float(self.params[list(self.model.parameter_names).index(name)])
+
+    def predict(self, b_ms_um2) -> np.ndarray:
+        """Fitted signal on the input scale: S0 * model(b)."""
+        return self.s0 * self.model.predict(np.atleast_1d(np.asarray(b_ms_um2, float)), self.params)
+
+
+def _validated(b_ms_um2, signal, sigma):
+    b = np.atleast_1d(np.asarray(b_ms_um2, float))
+    s = np.atleast_1d(np.asarray(signal, float))
+    if b.shape != s.shape or b.ndim != 1:
+        raise ValueError(f"b-values {b.shape} and signal {s.shape} must be 1-D of equal length")
+    if not (np.all(np.isfinite(b)) and np.all(np.isfinite(s))):
+        raise ValueError("b-values and signal must be finite")
+    if np.any(b < 0):
+        raise ValueError("b-values must be non-negative (ms/um^2)")
+    if sigma is None:
+        return b, s, None
+    sg = np.broadcast_to(np.asarray(sigma, float), b.shape).copy()
+    if not np.all(np.isfinite(sg)) or np.any(sg <= 0):
+        raise ValueError("sigma (e.g. the amplitudes' CRLBs) must be positive and finite")
+    return b, s, sg
+
+
+def _select_range(model, b, s, sg):
+    limit = getattr(model, "b_max_ms_um2", None)
+    keep = np.ones(b.shape, bool) if limit is None else b <= limit + 1e-9
+    return b[keep], s[keep], (None if sg is None else sg[keep])
+
+
+def _linear_s0(model_signal, s, w):
+    den = np.sum(w**2 * model_signal**2)
+    return float(np.sum(w**2 * model_signal * s) / den) if den > 0 else float(np.max(s))
+
+
+def _solve(model, b, s, w, x0, s0_bounds):
+    lo, hi = model.bounds
+    lower = np.append(lo, s0_bounds[0])
+    upper = np.append(hi, s0_bounds[1])
+    x0 = np.clip(x0, lower + 1e-12 * (upper - lower), upper - 1e-12 * (upper - lower))
+
+    def residual(x):
+        return w * (x[-1] * model.predict(b, x[:-1]) - s)
+
+    def jac(x):
+        jm = model.jacobian(b, x[:-1])
+        return w[:, None] * np.column_stack([x[-1] * jm, model.predict(b, x[:-1])])
+
+    return least_squares(residual, x0, jac=jac, bounds=(lower, upper), method="trf",
+                         x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)
+
+
+def _multistart(model, b, s, w, n_starts, s0_bounds):
+    starts = []
+    for p in model.initial_grid():
+        m = model.predict(b, p)
+        s0 = _linear_s0(m, s, w)
+        starts.append((np.sum((w * (s0 * m - s)) ** 2), np.append(p, s0)))
+    starts.sort(key=lambda item: item[0])
+    best = None
+    for _, x0 in starts[:n_starts]:
+        result = _solve(model, b, s, w, x0, s0_bounds)
+        if best is None or result.cost < best.cost:
+            best = result
+    return best
+
+
+def _covariance(j, scale):
+    try:
+        cov = np.linalg.pinv(j.T @ j) * scale
+    except np.linalg.LinAlgError:
+        cov = np.full((j.shape[1], j.shape[1]), np.nan)
+    return cov
+
+
+def _information_criteria(chi2, n, k, sigma_known):
+    """(AIC, BIC): chi^2-based with known noise, else from the log of the mean squared residual."""
+    base = chi2 if sigma_known else n * np.log(max(chi2 / n, 1e-300))
+    return base + 2 * k, base + k * np.log(n)
+
+
+def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, noise_sd, fit_s0):
+    """Refit ``n_draws`` resampled data sets; median, quartiles, IQR and SD per parameter."""
+    residuals = s - fitted
+    scale = np.sqrt(b.size / max(b.size - best_x.size, 1))
+    if method == "bootstrap":
+        # residual bootstrap on standardised residuals, rescaled to each point's sigma
+        standard = residuals * w * scale
+        noise = rng.choice(standard, size=(n_draws, b.size), replace=True) / w
+    else:
+        noise = rng.normal(0.0, 1.0, (n_draws, b.size)) * noise_sd
+    data = fitted + noise
+    if getattr(model, "supports_batch", True):
+        batch = fit_model_batch(model, b, data, 1.0 / w, fit_s0=fit_s0)
+        draws = np.column_stack([batch.params, batch.s0])
+    else:
+        draws = np.array([_solve(model, b, row, w, best_x, s0_bounds).x for row in data])
+    names = list(model.parameter_names) + ["S0"]
+    q25, med, q75 = np.percentile(draws, [25, 50, 75], axis=0)
+    return {name: {"median": float(med[i]), "q25": float(q25[i]), "q75": float(q75[i]),
+                   "iqr": float(q75[i] - q25[i]), "std": float(np.std(draws[:, i], ddof=1))}
+            for i, name in enumerate(names)}
+
+
+def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts: int = 3,
+              uncertainty: str = "jacobian", n_draws: int = 200, seed: int = 0) -> "DiffusionFit":
+    """Fit ``model`` to ``signal`` at ``b_ms_um2``; points above ``model.b_max_ms_um2`` are dropped.
+
+    sigma: per-point standard deviation (same units as ``signal``), e.g. CRLBs; weights 1/sigma^2.
+    When None, equal weights and the noise is estimated from the residuals. ``uncertainty`` is
+    "jacobian" (covariance only) or adds "bootstrap"/"montecarlo" refits (``n_draws``, ``seed``)
+    summarised as median and IQR in ``DiffusionFit.resampled``.
+    """
+    if uncertainty not in UNCERTAINTY_METHODS:
+        raise ValueError(f"uncertainty must be one of {UNCERTAINTY_METHODS}, got {uncertainty!r}")
+    b_all, s_all, sg_all = _validated(b_ms_um2, signal, sigma)
+    b, s, sg = _select_range(model, b_all, s_all, sg_all)
+    k = model.n_params + (1 if fit_s0 else 0)
+    if b.size < k:
+        raise ValueError(f"model {model.name!r} has {k} free parameters but only {b.size} points "
+                         f"with b <= {model.b_max_ms_um2} ms/um^2")
+    w = np.ones_like(b) if sg is None else 1.0 / sg
+    top = max(float(np.max(np.abs(s))), 1e-12)
+    s0_bounds = (0.0, 10.0 * top) if fit_s0 else (1.0 - 1e-12, 1.0 + 1e-12)
+    result = _multistart(model, b, s, w, n_starts, s0_bounds)
+    x = result.x
+    fitted = x[-1] * model.predict(b, x[:-1])
+    chi2 = float(np.sum((w * (fitted - s)) ** 2))
+    dof = max(b.size - k, 1)
+    scale = 1.0 if sg is not None else chi2 / dof
+    cov = _covariance(result.jac if fit_s0 else result.jac[:, :-1], scale)
+    if not fit_s0:
+        cov = np.pad(cov, ((0, 1), (0, 1)))
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
+    resampled = {}
+    if uncertainty != "jacobian" and n_draws > 0:
+        rng = np.random.default_rng(seed)
+        noise_sd = sg if sg is not None else np.full(b.shape, np.sqrt(chi2 / dof))
+        resampled = _resample(model, b, s, w, x, fitted, uncertainty, n_draws, rng, s0_bounds, noise_sd,
+                              fit_s0)
+    return DiffusionFit(model=model, params=x[:-1].copy(), std_errors=se[:-1], s0=float(x[-1]),
+                        s0_std_error=float(se[-1]), covariance=cov, chi2=chi2, n_points=int(b.size),
+                        aic=float(aic), bic=float(bic), b_used_ms_um2=b, sigma_known=sg is not None,
+                        success=bool(result.success), resampled=resampled)
+
+
+def estimate_sigma_biexponential(b_ms_um2, signal):
+    """Noise SD of a decay from bi-exponential residuals (consensus 5.2), or None if too few points.
+
+    The bi-exponential (plus S0) describes any smooth metabolite decay closely, so the residual
+    RMS with n - 4 degrees of freedom estimates the noise of the (normalised) signal.
+    """
+    from pipeline.diffusion.models import BiExponential
+    b, s, _ = _validated(b_ms_um2, signal, None)
+    if b.size <= 4:
+        return None
+    fit = fit_model(BiExponential(), b, s)
+    return float(np.sqrt(fit.chi2 / (b.size - 4)))
+
+
+@dataclass
+class BatchFit:
+    """Fits of one model to many decays at once (Monte Carlo studies, fast resampling)."""
+
+    params: np.ndarray
+    s0: np.ndarray
+    chi2: np.ndarray
+    b_used_ms_um2: np.ndarray
+
+
+def _predict_batch(model, b, theta):
+    """Model signal for parameter rows theta (N, p) -> (N, n_b); needs a broadcasting predict."""
+    return np.broadcast_to(model.predict(b, theta.T[..., None]), (theta.shape[0], b.size))
+
+
+def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
+    """Forward-difference Jacobian (N, n_b, k) of the weighted residuals; S0 column analytic.
+
+    ``base`` is the model prediction at x (N, n_b), reused from the residual evaluation.
+    """
+    theta = x[:, :-1]
+    cols = []
+    for i in range(theta.shape[1]):
+        h = 1e-6 * np.maximum(np.abs(theta[:, i]), 1e-2)
+        h = np.where(theta[:, i] + h <= upper[i], h, -h)
+        shifted = theta.copy()
+        shifted[:, i] += h
+        cols.append(w * x[:, -1:] * (_predict_batch(model, b, shifted) - base) / h[:, None])
+    cols.append(w * base if fit_s0 else np.zeros_like(base))
+    return np.stack(cols, axis=-1)
+
+
+def _batch_lm(model, b, y, w, x, lower, upper, fit_s0, n_iter):
+    """Projected Levenberg-Marquardt run on all rows of x in parallel; converged rows drop out."""
+    x = x.copy()
+    pred = _predict_batch(model, b, x[:, :-1]).copy()
+    cost = np.sum((w * (x[:, -1:] * pred - y)) ** 2, axis=1)
+    lam = np.full(x.shape[0], 1e-3)
+    active = np.arange(x.shape[0])
+    eye = np.eye(x.shape[1])
+    for _ in range(n_iter):
+        if active.size == 0:
+            break
+        xa, wa, ya, pa = x[active], w[active], y[active], pred[active]
+        r = wa * (xa[:, -1:] * pa - ya)
+        jac = _batch_jacobian(model, b, wa, xa, pa, upper, fit_s0)
+        a = np.einsum("nbi,nbj->nij", jac, jac)
+        g = np.einsum("nbi,nb->ni", jac, r)
+        damped = a + lam[active, None, None] * (a * eye) + 1e-12 * eye
+        step = np.linalg.solve(damped, -g[..., None])[..., 0]
+        trial = np.clip(xa + step, lower, upper)
+        p_trial = _predict_batch(model, b, trial[:, :-1])
+        c_trial = np.sum((wa * (trial[:, -1:] * p_trial - ya)) ** 2, axis=1)
+        better = c_trial < cost[active]
+        converged = better & (cost[active] - c_trial <= 1e-12 * (cost[active] + 1e-30))
+        idx = active[better]
+        x[idx], pred[idx], cost[idx] = trial[better], p_trial[better], c_trial[better]
+        lam[active] = np.where(better, lam[active] / 3.0, lam[active] * 4.0)
+        active = active[~converged & (lam[active] <= 1e10)]
+    return x, cost
+
+
+def fit_model_batch(model, b_ms_um2, signals, sigma=None, fit_s0: bool = True, n_starts: int = 2,
+                    n_iter: int = 100) -> BatchFit:
+    """Fit ``model`` to each row of ``signals`` (N, n_b) with the same weighting as ``fit_model``.
+
+    Grid initialisation (best ``n_starts`` grid points per row) followed by a projected
+    Levenberg-Marquardt run vectorised over rows. Models must broadcast parameter arrays in
+    ``predict`` (all registered models except ``anisotropic_cylinders``).
+    """
+    y_all = np.atleast_2d(np.asarray(signals, float))
+    b_all = np.asarray(b_ms_um2, float)
+    if y_all.shape[1] != b_all.size:
+        raise ValueError(f"signals {y_all.shape} do not match {b_all.size} b-values")
+    sg_all = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), y_all.shape)
+    limit = getattr(model, "b_max_ms_um2", None)
+    keep = np.ones(b_all.size, bool) if limit is None else b_all <= limit + 1e-9
+    b, y = b_all[keep], y_all[:, keep]
+    w = np.ones_like(y) if sg_all is None else 1.0 / sg_all[:, keep]
+    lo, hi = model.bounds
+    top = np.max(np.abs(y))
+    lower = np.append(lo, 0.0 if fit_s0 else 1.0)
+    upper = np.append(hi, 10.0 * top if fit_s0 else 1.0)
+    grid = model.initial_grid()
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = _predict_batch(model, b, grid)  # (n_grid, n_b); kurtosis may overflow at high b
+        usable = np.all(np.isfinite(m), axis=1) & np.all(np.abs(m) < 1e6, axis=1)
+        grid, m = grid[usable], m[usable]
+    num = np.einsum("nb,gb->ng", w**2 * y, m)
+    den = np.einsum("nb,gb->ng", w**2, m**2)
+    s0 = num / np.maximum(den, 1e-300) if fit_s0 else np.ones_like(num)
+    cost = (np.einsum("nb,nb->n", w * y, w * y)[:, None] - 2 * s0 * num + s0**2 * den)
+    order = np.argsort(cost, axis=1)[:, :n_starts]
+    best_x, best_cost = None, None
+    rows = np.arange(y.shape[0])
+    for j in range(order.shape[1]):
+        g = order[:, j]
+        x0 = np.column_stack([grid[g], np.clip(s0[rows, g], lower[-1], upper[-1])])
+        x, c = _batch_lm(model, b, y, w, x0, lower, upper, fit_s0, n_iter)
+        if best_x is None:
+            best_x, best_cost = x, c
+        else:
+            better = c < best_cost
+            best_x = np.where(better[:, None], x, best_x)
+            best_cost = np.where(better, c, best_cost)
+    return BatchFit(best_x[:, :-1], best_x[:, -1], best_cost, b)

@@ -1,0 +1,210 @@
+"""Rows of ``_diffusion.tsv``: every requested model fitted to every metabolite's decay.
+
+Columns (exactly): metabolite, model, parameter, value, unit, std_error, applicable, note.
+``value``/``std_error`` are the weighted least-squares estimate and its Jacobian standard
+error; the note carries the applicability reasons, the Monte Carlo / bootstrap median and
+interquartile range, the noise source and the acquisition regime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.diffusion import applicability, powder
+from pipeline.diffusion.fitting import estimate_sigma_biexponential, fit_model
+from pipeline.diffusion.models import MODELS, make_model
+from pipeline.diffusion.tensor import count_distinct_directions, fit_tensor
+from pipeline.units import b_s_mm2_to_ms_um2, to_s_mm2
+
+COLUMNS = ("metabolite", "model", "parameter", "value", "unit", "std_error", "applicable", "note")
+DEFAULT_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks", "cylinders")
+TIMED_MODELS = ("cylinders", "stick_sphere", "anisotropic_cylinders")
+
+
+def _row(metabolite, model, parameter, value, unit, std_error, applicable, note):
+    return {"metabolite": metabolite, "model": model, "parameter": parameter,
+            "value": float(value), "unit": unit, "std_error": float(std_error),
+            "applicable": int(bool(applicable)), "note": note}
+
+
+def _seconds_or_ms_to_ms(value) -> float | None:
+    """Timing in ms from a value in s (< 1, as BIDS stores times) or already in ms."""
+    if value is None:
+        return None
+    v = float(value)
+    if v <= 0:
+        return None
+    return v * 1000.0 if v < 1.0 else v
+
+
+def gradient_timing_ms(metadata: dict | None = None, gradient_duration_s: float | None = None,
+                       diffusion_time_s: float | None = None) -> dict:
+    """Gradient pulse duration delta, separation Delta, diffusion time and TE in ms.
+
+    Reads ``DiffusionGradientDuration``, ``DiffusionGradientSeparation``, ``DiffusionTime``,
+    ``EchoTime`` (s per BIDS; values >= 1 are taken as ms) with the config values as fallback.
+    Delta = diffusion time + delta/3 when only the diffusion time is known. Missing -> None.
+    """
+    md = metadata or {}
+    delta = _seconds_or_ms_to_ms(md.get("DiffusionGradientDuration")) or _seconds_or_ms_to_ms(gradient_duration_s)
+    sep = _seconds_or_ms_to_ms(md.get("DiffusionGradientSeparation"))
+    td = _seconds_or_ms_to_ms(md.get("DiffusionTime")) or _seconds_or_ms_to_ms(diffusion_time_s)
+    if sep is None and td is not None and delta is not None:
+        sep = td + delta / 3.0
+    if td is None and sep is not None and delta is not None:
+        td = sep - delta / 3.0
+    return {"small_delta_ms": delta, "big_delta_ms": sep, "diffusion_time_ms": td,
+            "echo_time_ms": _seconds_or_ms_to_ms(md.get("EchoTime"))}
+
+
+def _resampled_note(fit, name) -> str:
+    r = fit.resampled.get(name)
+    if not r:
+        return ""
+    return f"MC median {r['median']:.4g}, IQR [{r['q25']:.4g}, {r['q75']:.4g}]"
+
+
+def _model_rows(metabolite, fit, b_all, sigma_norm, context_notes):
+    ok, note, per_param = applicability.assess(fit, b_all, sigma_norm)
+    rows = []
+    for i, (pname, unit) in enumerate(zip(fit.model.parameter_names, fit.model.parameter_units)):
+        p_ok, p_note = per_param.get(pname, (ok, ""))
+        notes = [n for n in (note, p_note, _resampled_note(fit, pname), *context_notes) if n]
+        rows.append(_row(metabolite, fit.model.name, pname, fit.params[i], unit, fit.std_errors[i],
+                         ok and p_ok, "; ".join(notes)))
+    for crit, value in (("AIC", fit.aic), ("BIC", fit.bic)):
+        rows.append(_row(metabolite, fit.model.name, crit, value, "", np.nan, ok,
+                         f"{fit.n_points} points, {fit.n_free} free parameters incl. S0"))
+    return rows, per_param
+
+
+def _failed_rows(metabolite, name, reason):
+    cls = MODELS[name]
+    return [_row(metabolite, name, p, np.nan, u, np.nan, False, reason)
+            for p, u in zip(cls.parameter_names, cls.parameter_units)]
+
+
+def _tensor_rows(metabolite, b, directions, signal, sigma):
+    try:
+        t = fit_tensor(b, directions, signal, sigma)
+    except ValueError as exc:
+        return [_row(metabolite, "tensor", "MD", np.nan, "um^2/ms", np.nan, False, str(exc))]
+    unit = "um^2/ms"
+    rows = [_row(metabolite, "tensor", "MD", t.md, unit, t.md_std_error, True, ""),
+            _row(metabolite, "tensor", "FA", t.fa, "1", t.fa_std_error, True, "")]
+    rows += [_row(metabolite, "tensor", f"lambda{i + 1}", v, unit, e, True, "")
+             for i, (v, e) in enumerate(zip(t.eigenvalues, t.eigenvalues_std_error))]
+    return rows
+
+
+def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DEFAULT_MODELS,
+                   small_delta_ms=None, big_delta_ms=None, echo_time_ms=None, diffusion_time_ms=None,
+                   directions=None, powder_method: str = "arithmetic", anisotropy: float = 1.0,
+                   fibre_directions=None, fibre_weights=None, wm_fraction: float = 1.0,
+                   b_limits: dict | None = None, uncertainty: str = "montecarlo", n_draws: int = 100,
+                   seed: int = 0) -> list[dict]:
+    """Fit each model in ``models`` to one metabolite's decay and return ``_diffusion.tsv`` rows.
+
+    b_ms_um2, signal, sigma: per condition (sigma = amplitude SD, e.g. CRLB; None -> estimated
+    from bi-exponential residuals, consensus 5.2). With ``directions`` (n, 3; NaN rows at b = 0)
+    the amplitudes are powder-averaged per b-shell first, the direction count is checked and,
+    with >= 6 directions, a ``tensor`` fit adds MD/FA/eigenvalues. ``b_limits`` maps a model
+    name to its fit b-range (defaults: monoexponential 5, kurtosis 10 ms/um^2). If the cylinder
+    radius is not identifiable, the sticks model is added as the reported fallback.
+    """
+    b = np.atleast_1d(np.asarray(b_ms_um2, float))
+    s = np.atleast_1d(np.asarray(signal, float))
+    sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
+    context = [applicability.regime_note(echo_time_ms, diffusion_time_ms)]
+    rows = []
+    if directions is not None:
+        g = np.asarray(directions, float)
+        if count_distinct_directions(g, b) >= 6:
+            rows += _tensor_rows(metabolite, b, g, s, sg)
+        avg = powder.powder_average(b, s, sg, method=powder_method)
+        if np.any(avg.n_directions > 1):
+            dw = g[np.all(np.isfinite(g), axis=1) & (b > 0)]
+            context.append(f"{powder_method} powder average over {int(avg.n_directions.max())} directions")
+            context.append(powder.check_direction_count(avg.b_ms_um2, dw, 0.5, anisotropy)[1])
+            if avg.note:
+                context.append(avg.note)
+        gradient_dirs = g[np.all(np.isfinite(g), axis=1) & (b > 0)]
+        b, s, sg = avg.b_ms_um2, avg.amplitude, avg.sigma
+    else:
+        gradient_dirs = None
+    s_ref = float(np.mean(s[b == b.min()])) if s.size else 1.0
+    sigma_source = "amplitude CRLBs"
+    if sg is None:
+        est = estimate_sigma_biexponential(b, s / s_ref) if s_ref > 0 else None
+        if est is not None and est > 0:
+            sg = np.full(b.shape, est * s_ref)
+            sigma_source = "noise from bi-exponential residuals (consensus 5.2)"
+        else:
+            sigma_source = "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors"
+    context.append(sigma_source)
+    sigma_norm = None if sg is None else float(np.median(sg)) / s_ref
+    requested = list(dict.fromkeys(models))
+    if "cylinders" in requested and "sticks" not in requested:
+        requested.append("sticks")
+    limits = b_limits or {}
+    fallback_reason = None
+    pending = []
+    for name in requested:
+        name = {"monoexp": "monoexponential", "biexp": "biexponential"}.get(name, name)
+        options = {"b_max_ms_um2": limits.get(name)}
+        if name in TIMED_MODELS:
+            if small_delta_ms is None or big_delta_ms is None:
+                rows += _failed_rows(metabolite, name, "needs gradient duration and separation "
+                                                       "(DiffusionGradientDuration/Separation or DiffusionTime)")
+                continue
+            options.update(small_delta_ms=small_delta_ms, big_delta_ms=big_delta_ms)
+        if name == "anisotropic_cylinders":
+            if fibre_directions is None or gradient_dirs is None:
+                rows += _failed_rows(metabolite, name, "needs gradient and fibre directions")
+                continue
+            options.update(gradient_directions=gradient_dirs, fibre_directions=fibre_directions,
+                           fibre_weights=fibre_weights, wm_fraction=wm_fraction)
+        try:
+            model = make_model(name, **options)
+            fit = fit_model(model, b, s, sg, uncertainty=uncertainty, n_draws=n_draws, seed=seed)
+        except ValueError as exc:
+            rows += _failed_rows(metabolite, name, str(exc))
+            continue
+        if sg is None and fit.n_points > fit.n_free:
+            sigma_fit = np.sqrt(fit.chi2 / (fit.n_points - fit.n_free)) / max(fit.s0, 1e-12)
+        else:
+            sigma_fit = sigma_norm
+        model_rows, per_param = _model_rows(metabolite, fit, b, sigma_fit, context)
+        if name == "cylinders" and "radius" in per_param:
+            fallback_reason = per_param["radius"][1]
+        pending.append((name, model_rows))
+    for name, model_rows in pending:
+        if name == "sticks" and fallback_reason:
+            for r in model_rows:
+                r["note"] = "; ".join(x for x in (r["note"], f"reported instead of cylinders: {fallback_reason}") if x)
+        rows += model_rows
+    return rows
+
+
+def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units: str = "s/mm2",
+                    **options) -> list[dict]:
+    """Rows for several metabolites: ``series`` maps a name to (amplitudes, crlbs) per condition.
+
+    b-values in s/mm^2 as stored in acquisitions (or ``b_value_units="ms/um2"``), converted to
+    ms/um^2 here; ``options`` as for :func:`fit_all_models` (models, timings, uncertainty, ...).
+    Metabolites whose amplitudes are all non-positive get rows flagged not applicable.
+    """
+    b = b_s_mm2_to_ms_um2(to_s_mm2(b_values_s_mm2, b_value_units))
+    rows = []
+    for name, (amps, crlbs) in series.items():
+        amps = np.asarray(amps, float)
+        crlbs = None if crlbs is None else np.asarray(crlbs, float)
+        if not np.any(amps > 0) or not np.all(np.isfinite(amps)):
+            for m in options.get("models", DEFAULT_MODELS):
+                if m in MODELS:
+                    rows += _failed_rows(name, m, "amplitudes non-positive or not finite: no decay to model")
+            continue
+        if crlbs is not None and (not np.all(np.isfinite(crlbs)) or np.any(crlbs <= 0)):
+            crlbs = None
+        rows += fit_all_models(b, amps, crlbs, metabolite=name, directions=directions, **options)
+    return rows

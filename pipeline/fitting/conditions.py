@@ -1,0 +1,114 @@
+"""Fit every diffusion condition of an acquisition: sequential or joint, one amplitude scale."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..basis import Basis
+from ..spectra import fid_to_spectrum
+from . import model as M
+from .joint import fit_joint
+from .options import FitOptions, is_mm_name
+from .results import ConditionFits, SpectralFit
+from .single import _as_options, fit_spectrum
+
+FIXED_MM_NAME = "MM"
+
+
+def fixed_shape_mm_basis(fit: SpectralFit, options: FitOptions) -> tuple[Basis, FitOptions]:
+    """Basis (on the data grid) whose MM entries are replaced by one fixed-shape entry ``MM``.
+
+    The shape is the fitted MM combination of ``fit`` (normally the highest b), including the MM
+    group's lineshape and shift *relative to* the metabolites' (so it follows the metabolites'
+    lineshape at other conditions). Its amplitude is 1 at the condition it came from.
+    Returns the new basis and options that put ``MM`` in the metabolite lineshape group.
+    """
+    problem: M.FitProblem = fit.extra["problem"]
+    mm = [i for i, n in enumerate(problem.names) if is_mm_name(n)]
+    keep = [i for i, n in enumerate(problem.names) if not is_mm_name(n)]
+    if not mm:
+        raise ValueError("fit options: mm_mode 'fixed_shape_from_highest_b' needs MM entries "
+                         f"(names starting MM or Mac) in the basis; got {problem.names}")
+    damp, gauss, shift, _, _ = problem.split(fit.theta)
+    met_group = problem.group_of[keep[0]] if keep else problem.group_of[mm[0]]
+    t = problem.t_s
+    combined = np.zeros(problem.n_points, dtype=complex)
+    for i in mm:
+        g = problem.group_of[i]
+        env = np.exp(-max(damp[g] - damp[met_group], 0.0) * t
+                     - max(gauss[g] - gauss[met_group], 0.0) * t ** 2
+                     + 2j * np.pi * (shift[g] - shift[met_group]) * t)
+        combined += fit.amplitudes[i] * problem.basis_fids[i] * env
+    if not np.any(combined):
+        raise ValueError("fixed-shape MM: every MM component was fitted as zero at the highest b")
+    names = [problem.names[i] for i in keep] + [FIXED_MM_NAME]
+    fids = np.vstack([problem.basis_fids[keep], combined[None, :]])
+    basis = Basis(names, fids, problem.dwell_s, problem.cf_mhz, problem.ref_ppm,
+                  provenance={"fixed_shape_mm": {"components": [problem.names[i] for i in mm],
+                                                 "amplitudes": fit.amplitudes[mm].tolist()}})
+    met_name = problem.group_names[met_group]
+    groups = {g: list(v) for g, v in options.lineshape_groups.items()}
+    groups[met_name] = groups.get(met_name, []) + [FIXED_MM_NAME]
+    return basis, dataclasses.replace(options, lineshape_groups=groups, metabolites=None)
+
+
+def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
+                   b_values_s_mm2, options: FitOptions | dict | None = None, *,
+                   ref_ppm: float | None = None) -> ConditionFits:
+    """Fit ``fids`` (n_conditions, n_points) with identical settings, sequentially or jointly.
+
+    All conditions share one data scale (from the lowest b), one prepared model and the same
+    baseline stiffness, so amplitudes are directly comparable across conditions.
+    """
+    options = _as_options(options)
+    fids = np.atleast_2d(np.asarray(fids, dtype=complex))
+    b = np.asarray(b_values_s_mm2, dtype=float).reshape(-1)
+    if fids.ndim != 2 or b.size != fids.shape[0]:
+        raise ValueError(f"fit_conditions: {fids.shape[0]} conditions but {b.size} b-values "
+                         f"(fids must be (n_conditions, n_points), got {fids.shape})")
+    n_points = fids.shape[1]
+    extra = {}
+    if options.mm_mode == "fixed_shape_from_highest_b":
+        high = int(np.argmax(b))
+        free_mm = dataclasses.replace(options, mm_mode="free")
+        high_fit = fit_spectrum(fids[high], basis, dwell_s, cf_mhz, free_mm, ref_ppm=ref_ppm)
+        basis, options = fixed_shape_mm_basis(high_fit, free_mm)
+        ref_ppm = basis.ref_ppm
+        extra["fixed_shape_mm"] = basis.provenance["fixed_shape_mm"]
+    problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, options, ref_ppm)
+    spectra = fid_to_spectrum(fids)[:, problem.window]
+    low = int(np.argmin(b))
+    scale = float(np.max(np.abs(spectra[low]))) or 1.0
+    sequential = [fit_spectrum(f, basis, dwell_s, cf_mhz, options, problem=problem,
+                               data_scale=scale) for f in fids]
+    if options.mode == "sequential":
+        return ConditionFits(problem.names, b, sequential, "sequential", extra=extra)
+    fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential)
+    extra["sequential"] = sequential
+    return ConditionFits(problem.names, b, fits, "joint", diffusion=diffusion, extra=extra)
+
+
+def amplitudes_table(fits) -> list[dict]:
+    """Rows for ``_amplitudes.tsv``: condition, b_value_s_mm2, metabolite, amplitude, crlb,
+    crlb_percent — every fitted metabolite and the sums tNAA, tCr, tCho, Glx.
+
+    Accepts a :class:`ConditionFits`, one :class:`SpectralFit` or a list of them.
+    """
+    if isinstance(fits, ConditionFits):
+        items, b = fits.fits, fits.b_values_s_mm2
+    elif isinstance(fits, SpectralFit):
+        items, b = [fits], [float("nan")]
+    else:
+        items, b = list(fits), [float("nan")] * len(fits)
+    rows = []
+    for c, (fit, b_value) in enumerate(zip(items, b)):
+        entries = [(n, float(a), float(s)) for n, a, s in zip(fit.names, fit.amplitudes,
+                                                                fit.crlb)]
+        entries += [(n, float(v), float(s)) for n, (v, s) in fit.sums.items()]
+        for name, amp, crlb in entries:
+            rows.append({"condition": c, "b_value_s_mm2": float(b_value), "metabolite": name,
+                         "amplitude": amp, "crlb": crlb,
+                         "crlb_percent": 100.0 * crlb / abs(amp) if amp else float("inf")})
+    return rows

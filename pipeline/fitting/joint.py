@@ -1,0 +1,379 @@
+"""Joint (2D) fit of all diffusion conditions with diffusion-model-constrained amplitudes.
+
+Each metabolite's amplitude at condition ``c`` is ``S0_m * f_m(b_c; p_m)`` with ``f_m`` a model of
+``pipeline.diffusion.models`` (``predict``/``jacobian``, b in ms/um^2), or a free amplitude per
+condition (model ``free``). ``S0_m`` (non-negative) and the per-condition baselines are the
+linear parameters (variable projection); the diffusion parameters and the lineshape, shift and
+phase parameters (shared by all conditions or free per condition, as declared) are non-linear.
+The declaration is plain data (``FitOptions.joint_*``); nothing is executed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..units import b_s_mm2_to_ms_um2
+from . import model as M
+from .options import FitOptions, is_mm_name
+from .results import SpectralFit
+from .single import SpectrumObjective, baseline_blocks, output_fids
+from .solver import BaselineProjector, kaufman_jacobian, nonneg_solve, levenberg_marquardt
+from .uncertainty import covariance_from_jacobian, metabolite_sums, sigma_from_residual
+
+FREE = "free"
+
+
+def theta_kinds(problem: M.FitProblem) -> list:
+    """Sharing category (lineshape, shift, phase) of each non-linear parameter of one spectrum."""
+    k = problem.n_groups
+    return ["lineshape"] * (2 * k) + ["shift"] * k + ["phase"] * (1 + int(problem.fit_phase1))
+
+
+@dataclass
+class JointLayout:
+    """Where each condition's parameters live in the joint non-linear vector."""
+
+    theta_index: np.ndarray       # (n_conditions, n_theta) indices into the global vector
+    n_lineshape: int              # number of global lineshape/shift/phase parameters
+    models: list                  # per metabolite: model object or None (free)
+    model_names: list
+    param_slices: list            # per metabolite: slice into the global vector (or None)
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def resolve_models(names: list, options: FitOptions, b_max_s_mm2: float) -> tuple[list, list]:
+    """Diffusion model object (or None for ``free``) and model name per metabolite."""
+    from ..diffusion.models import make_model
+
+    objs, labels = [], []
+    for name in names:
+        default = options.joint_mm_model if is_mm_name(name) else options.joint_default_model
+        label = options.joint_models.get(name, default)
+        labels.append(label)
+        if label == FREE:
+            objs.append(None)
+            continue
+        try:
+            objs.append(make_model(label, b_max_ms_um2=b_s_mm2_to_ms_um2(b_max_s_mm2)))
+        except TypeError as exc:
+            raise ValueError(f"fit options: joint model {label!r} of {name} needs options "
+                             f"that a joint fit cannot supply ({exc})") from exc
+    return objs, labels
+
+
+def tie_leaders(names: list, labels: list, tied: list) -> list:
+    """Index of the metabolite whose diffusion parameters each metabolite uses (itself if untied).
+
+    ``tied`` lists groups of metabolites declared to share diffusion parameters (e.g.
+    ``[["GPC", "PCh"]]``); names absent from the basis are ignored; members must share a model.
+    """
+    leader = list(range(len(names)))
+    for group in tied:
+        members = [names.index(n) for n in group if n in names]
+        models = {labels[m] for m in members}
+        if len(models) > 1 or FREE in models:
+            raise ValueError(f"fit options: joint_tied group {group} mixes models {sorted(models)};"
+                             " tied metabolites need one common (non-free) model")
+        for m in members[1:]:
+            leader[m] = members[0]
+    return leader
+
+
+def build_layout(problem: M.FitProblem, n_cond: int, options: FitOptions,
+                 b_max_s_mm2: float) -> JointLayout:
+    kinds = theta_kinds(problem)
+    index = np.zeros((n_cond, problem.n_theta), dtype=int)
+    lower, upper = [], []
+    pos = 0
+    for j, kind in enumerate(kinds):
+        if kind in options.joint_shared:
+            index[:, j] = pos
+            lower.append(problem.lower[j])
+            upper.append(problem.upper[j])
+            pos += 1
+        else:
+            index[:, j] = pos + np.arange(n_cond)
+            lower += [problem.lower[j]] * n_cond
+            upper += [problem.upper[j]] * n_cond
+            pos += n_cond
+    n_lineshape = pos
+    models, labels = resolve_models(problem.names, options, b_max_s_mm2)
+    leader = tie_leaders(problem.names, labels, options.joint_tied)
+    slices = []
+    for m, mdl in enumerate(models):
+        if mdl is None:
+            slices.append(None)
+            continue
+        if leader[m] != m:
+            slices.append(slices[leader[m]])
+            continue
+        lo, hi = mdl.bounds
+        slices.append(slice(pos, pos + lo.size))
+        lower += list(lo)
+        upper += list(hi)
+        pos += lo.size
+    return JointLayout(index, n_lineshape, models, labels, slices,
+                       np.asarray(lower, float), np.asarray(upper, float))
+
+
+class BlockProjector:
+    """Projector off block-diagonal free columns (one baseline per condition)."""
+
+    def __init__(self, block: np.ndarray, n_blocks: int):
+        self.single = BaselineProjector(block)
+        self.rows = block.shape[0]
+        self.n_blocks = n_blocks
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        shaped = x.reshape(self.n_blocks, self.rows, -1)
+        q = self.single.q
+        if q.shape[1]:
+            shaped = shaped - q @ (q.T @ shaped)
+        return shaped.reshape(x.shape)
+
+    def coefficients(self, target: np.ndarray) -> np.ndarray:
+        shaped = target.reshape(self.n_blocks, self.rows)
+        return np.array([self.single.coefficients(row) for row in shaped])
+
+
+class JointObjective:
+    """Projected residual and Kaufman Jacobian of the joint problem."""
+
+    def __init__(self, problem: M.FitProblem, y_windows: np.ndarray, b_ms_um2: np.ndarray,
+                 layout: JointLayout):
+        self.problem, self.layout, self.b = problem, layout, b_ms_um2
+        self.n_cond = y_windows.shape[0]
+        cols, pen = baseline_blocks(problem)
+        self.n_obs = cols.shape[0]
+        self.block = np.vstack([cols, pen])
+        self.rows = self.block.shape[0]
+        self.projector = BlockProjector(self.block, self.n_cond)
+        y = np.zeros((self.n_cond, self.rows))
+        y[:, :self.n_obs] = M.real_stack(y_windows)
+        self.y_aug = y.reshape(-1)
+        self.y_perp = self.projector.project(self.y_aug[:, None])[:, 0]
+        self.linear_map = self._linear_map()
+        n_x = layout.lower.size
+        self.theta_maps = np.zeros((self.n_cond, problem.n_theta, n_x))
+        for c in range(self.n_cond):
+            self.theta_maps[c, np.arange(problem.n_theta), layout.theta_index[c]] = 1.0
+        self._key = None
+
+    def _linear_map(self) -> list:
+        """Per metabolite, the linear-coefficient indices (1 for modelled, n_cond for free)."""
+        out, pos = [], 0
+        for mdl in self.layout.models:
+            n = 1 if mdl is not None else self.n_cond
+            out.append(np.arange(pos, pos + n))
+            pos += n
+        self.n_linear = pos
+        return out
+
+    def decay_factors(self, x: np.ndarray) -> np.ndarray:
+        """(n_cond, n_metab) S/S0 of modelled metabolites (1 for free ones)."""
+        out = np.ones((self.n_cond, self.problem.n_metab))
+        for m, mdl in enumerate(self.layout.models):
+            if mdl is not None:
+                out[:, m] = mdl.predict(self.b, x[self.layout.param_slices[m]])
+        return out
+
+    def evaluate(self, x: np.ndarray):
+        key = x.tobytes()
+        if key == self._key:
+            return self._cache
+        thetas = x[self.layout.theta_index]
+        decay = self.decay_factors(x)
+        a_aug = np.zeros((self.n_cond, self.rows, self.n_linear))
+        per_cond = []
+        for c in range(self.n_cond):
+            cols, fids = M.metabolite_columns(self.problem, thetas[c])
+            real_cols = M.real_stack(cols).T
+            per_cond.append((cols, fids))
+            for m, idx in enumerate(self.linear_map):
+                j = idx[0] if idx.size == 1 else idx[c]
+                a_aug[c, :self.n_obs, j] = real_cols[:, m] * decay[c, m]
+        a_aug = a_aug.reshape(-1, self.n_linear)
+        a_perp = self.projector.project(a_aug)
+        coef = nonneg_solve(a_perp, self.y_perp)
+        self._cache = (thetas, decay, per_cond, a_aug, a_perp, coef)
+        self._key = key
+        return self._cache
+
+    def condition_amplitudes(self, coef: np.ndarray, decay: np.ndarray) -> np.ndarray:
+        """(n_cond, n_metab) coefficients of the normalised columns at each condition."""
+        out = np.zeros((self.n_cond, self.problem.n_metab))
+        for m, idx in enumerate(self.linear_map):
+            out[:, m] = coef[idx[0]] * decay[:, m] if idx.size == 1 else coef[idx]
+        return out
+
+    def residual(self, x: np.ndarray) -> np.ndarray:
+        *_, a_perp, coef = self.evaluate(x)
+        return self.y_perp - a_perp @ coef
+
+    def model_derivatives(self, x: np.ndarray) -> np.ndarray:
+        """d(model)/dx for the non-linear parameters, rows as ``y_aug``."""
+        thetas, decay, per_cond, _, _, coef = self.evaluate(x)
+        amps = self.condition_amplitudes(coef, decay)
+        grads = self.decay_jacobians(x)
+        out = np.zeros((self.n_cond, self.rows, x.size))
+        for c, (cols, fids) in enumerate(per_cond):
+            model = amps[c] @ cols
+            deriv = M.real_stack(M.theta_derivatives(self.problem, thetas[c], fids, amps[c],
+                                                     model)).T
+            out[c, :self.n_obs] = deriv @ self.theta_maps[c]
+            real_cols = M.real_stack(cols).T
+            for m, grad in grads.items():
+                sl = self.layout.param_slices[m]
+                s0 = coef[self.linear_map[m][0]]
+                out[c, :self.n_obs, sl] += s0 * real_cols[:, m:m + 1] * grad[c][None, :]
+        return out.reshape(-1, x.size)
+
+    def decay_jacobians(self, x: np.ndarray) -> dict:
+        """Per modelled metabolite, d(S/S0)/d(params) at every b, shape (n_cond, n_params)."""
+        return {m: mdl.jacobian(self.b, x[self.layout.param_slices[m]])
+                for m, mdl in enumerate(self.layout.models) if mdl is not None}
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        *_, a_perp, coef = self.evaluate(x)
+        d_perp = self.projector.project(self.model_derivatives(x))
+        return kaufman_jacobian(d_perp, a_perp, coef)
+
+
+def initial_vector(layout: JointLayout, phase0_column: int, seq_thetas: np.ndarray,
+                   seq_amps: np.ndarray, b_ms_um2: np.ndarray) -> np.ndarray:
+    """Start from sequential fits: shared parameters averaged (circular mean for the zero-order
+    phase), free ones copied, and per model the best point of its initial grid."""
+    x = np.zeros(layout.lower.size)
+    for j in range(layout.theta_index.shape[1]):
+        idx = layout.theta_index[:, j]
+        if np.all(idx == idx[0]):
+            if j == phase0_column:
+                x[idx[0]] = np.angle(np.mean(np.exp(1j * seq_thetas[:, j])))
+            else:
+                x[idx[0]] = np.median(seq_thetas[:, j])
+        else:
+            x[idx] = seq_thetas[:, j]
+    for m, mdl in enumerate(layout.models):
+        if mdl is not None:
+            x[layout.param_slices[m]] = _grid_start(mdl, b_ms_um2, seq_amps[:, m])
+    return np.clip(x, layout.lower, layout.upper)
+
+
+def _grid_start(mdl, b_ms_um2: np.ndarray, amplitudes: np.ndarray) -> np.ndarray:
+    """Grid point of the model that best fits the amplitudes (scale solved in closed form)."""
+    grid = np.asarray(mdl.initial_grid(), float)
+    best, best_cost = grid[0], np.inf
+    for p in grid:
+        f = mdl.predict(b_ms_um2, p)
+        denom = f @ f
+        scale = max(f @ amplitudes / denom, 0.0) if denom > 0 else 0.0
+        cost = np.sum((amplitudes - scale * f) ** 2)
+        if cost < best_cost:
+            best, best_cost = p, cost
+    return best
+
+
+def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
+              b_values_s_mm2: np.ndarray, options: FitOptions, scale: float,
+              sequential: list) -> tuple[list, dict]:
+    """Joint fit of all conditions started from ``sequential`` fits (same problem and scale).
+
+    Returns per-condition :class:`SpectralFit` objects (amplitudes = model predictions, with
+    covariances propagated from the joint Fisher matrix) and the diffusion parameters per
+    metabolite with CRLBs.
+    """
+    b_ms_um2 = b_s_mm2_to_ms_um2(b_values_s_mm2)
+    layout = build_layout(problem, len(sequential), options, float(np.max(b_values_s_mm2)))
+    seq_thetas = np.array([f.theta for f in sequential])
+    seq_amps = np.array([f.extra["coef_scaled"] for f in sequential])
+    x0 = initial_vector(layout, 3 * problem.n_groups, seq_thetas, seq_amps, b_ms_um2)
+    objective = JointObjective(problem, y_windows / scale, b_ms_um2, layout)
+    result = levenberg_marquardt(objective.residual, objective.jacobian, x0, layout.lower,
+                               layout.upper, options.max_iterations)
+    return _joint_outputs(objective, result, fids, scale, options)
+
+
+def _joint_outputs(obj: JointObjective, result, fids, scale, options) -> tuple[list, dict]:
+    problem, layout, x = obj.problem, obj.layout, result.x
+    thetas, decay, _, a_aug, _, coef = obj.evaluate(x)
+    base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
+    n_cond, rows, n_obs = obj.n_cond, obj.rows, obj.n_obs
+    n_base = obj.block.shape[1]
+    base_matrix = np.zeros((n_cond * rows, n_cond * n_base))
+    for c in range(n_cond):
+        base_matrix[c * rows:(c + 1) * rows, c * n_base:(c + 1) * n_base] = obj.block
+    full = np.hstack([a_aug, base_matrix, obj.model_derivatives(x)])
+    obs = np.zeros(n_cond * rows, dtype=bool)
+    obs.reshape(n_cond, rows)[:, :n_obs] = True
+    residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
+    n_params = (np.count_nonzero(coef) + n_cond * obj.projector.single.hat_trace(n_obs)
+                + x.size)
+    sigma = sigma_from_residual(residual, int(round(n_params)))
+    cov = covariance_from_jacobian(full[obs], sigma, full[~obs])
+
+    n_lin = obj.n_linear
+    nl_offset = n_lin + n_cond * n_base
+    to_amp = scale / problem.column_norms
+    fits = []
+    for c in range(n_cond):
+        grad = np.zeros((problem.n_metab, full.shape[1]))
+        amps = np.zeros(problem.n_metab)
+        for m, idx in enumerate(obj.linear_map):
+            mdl = layout.models[m]
+            if mdl is None:
+                grad[m, idx[c]] = 1.0
+                amps[m] = coef[idx[c]]
+            else:
+                sl = layout.param_slices[m]
+                grad[m, idx[0]] = decay[c, m]
+                jac = mdl.jacobian(obj.b[c:c + 1], x[sl])[0]
+                grad[m, nl_offset + sl.start:nl_offset + sl.stop] = coef[idx[0]] * jac
+                amps[m] = coef[idx[0]] * decay[c, m]
+        grad *= to_amp[:, None]
+        amplitudes = amps * to_amp
+        cov_c = grad @ cov @ grad.T
+        theta_cov_idx = nl_offset + layout.theta_index[c]
+        fits.append(_condition_fit(problem, thetas[c], amplitudes, cov_c,
+                                   base_coef[c] * scale, fids[c], sigma * scale,
+                                   np.sqrt(np.clip(np.diag(cov)[theta_cov_idx], 0, None)),
+                                   amps, result, options))
+    diffusion = {}
+    for m, name in enumerate(problem.names):
+        mdl = layout.models[m]
+        if mdl is None:
+            diffusion[name] = {"model": FREE, "parameters": {}}
+            continue
+        sl = layout.param_slices[m]
+        sd = np.sqrt(np.clip(np.diag(cov)[nl_offset + sl.start:nl_offset + sl.stop], 0, None))
+        i0 = obj.linear_map[m][0]
+        diffusion[name] = {
+            "model": layout.model_names[m],
+            "parameters": {p: (float(v), float(s)) for p, v, s in
+                           zip(mdl.parameter_names, x[sl], sd)},
+            "units": dict(zip(mdl.parameter_names, mdl.parameter_units)),
+            "S0": (float(coef[i0] * to_amp[m]), float(np.sqrt(max(cov[i0, i0], 0.0))
+                                                        * to_amp[m])),
+        }
+    return fits, diffusion
+
+
+def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta_crlb,
+                   coef_scaled, result, options) -> SpectralFit:
+    fitted, baseline, components = output_fids(problem, theta, amplitudes, base_coef)
+    damp, gauss, shift, phi0, phi1 = problem.split(theta)
+    return SpectralFit(
+        names=list(problem.names), amplitudes=amplitudes,
+        crlb=np.sqrt(np.clip(np.diag(cov), 0, None)), covariance=cov, fitted_fid=fitted,
+        baseline_fid=baseline, residual_fid=fid - fitted, component_fids=components,
+        sums=metabolite_sums(problem.names, amplitudes, cov), sigma=float(sigma),
+        lorentz_fwhm_hz=dict(zip(problem.group_names, M.damp_to_lorentz_fwhm(damp).tolist())),
+        gauss_fwhm_hz=dict(zip(problem.group_names, M.gauss_rate_to_fwhm(gauss).tolist())),
+        shift_hz=dict(zip(problem.group_names, np.asarray(shift, float).tolist())),
+        phase0_deg=float(np.rad2deg(np.angle(np.exp(1j * phi0)))),
+        phase1_deg_per_ppm=float(-np.rad2deg(2 * np.pi * phi1 * problem.cf_mhz)),
+        ppm_range=tuple(options.ppm_range), theta=np.asarray(theta, float),
+        theta_crlb=theta_crlb, n_iterations=int(result.njev), success=bool(result.status > 0),
+        message=str(result.message), extra={"coef_scaled": coef_scaled, "problem": problem})

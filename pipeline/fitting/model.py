@@ -1,0 +1,245 @@
+"""The frequency-domain linear-combination model: basis on the data grid, Voigt lineshape per
+group, shift per group, zero/first-order phase, and its analytic derivatives.
+
+Non-linear parameters ``theta`` are laid out as
+``[damp_g (1/s) x n_groups, gauss_g (1/s^2) x n_groups, shift_g (Hz) x n_groups, phi0 (rad),
+phi1 (s)]`` (``phi1`` only when first-order phase is fitted). A basis FID ``b_m(t)`` of group
+``g`` becomes ``b_m(t) exp(-damp_g t - gauss_g t^2 + 2i pi shift_g t)``; the spectrum is then
+multiplied by ``exp(i (phi0 + 2 pi (f - f_c) phi1))`` with ``f_c`` the window centre (Hz).
+A Lorentzian FWHM of L Hz is ``damp = pi L``; a Gaussian FWHM of G Hz is
+``gauss = (pi G)^2 / (4 ln 2)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..basis import Basis
+from ..spectra import frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
+from .baseline import baseline_design
+from .options import FitOptions, is_mm_name
+
+GAUSS_PER_FWHM2 = np.pi ** 2 / (4.0 * np.log(2.0))
+
+
+def lorentz_fwhm_to_damp(fwhm_hz):
+    return np.pi * np.asarray(fwhm_hz, dtype=float)
+
+
+def gauss_fwhm_to_rate(fwhm_hz):
+    return GAUSS_PER_FWHM2 * np.asarray(fwhm_hz, dtype=float) ** 2
+
+
+def damp_to_lorentz_fwhm(damp):
+    return np.asarray(damp, dtype=float) / np.pi
+
+
+def gauss_rate_to_fwhm(rate):
+    return np.sqrt(np.maximum(np.asarray(rate, dtype=float), 0.0) / GAUSS_PER_FWHM2)
+
+
+@dataclass
+class FitProblem:
+    """Everything fixed during a fit: basis on the data grid, window, groups, baseline design."""
+
+    names: list
+    basis_fids: np.ndarray        # (n_metab, n_points) on the data grid
+    group_of: np.ndarray          # (n_metab,) group index of each metabolite
+    group_names: list
+    dwell_s: float
+    cf_mhz: float
+    ref_ppm: float
+    t_s: np.ndarray
+    window: np.ndarray            # spectral bin indices (fftshifted order) inside ppm_range
+    fft_index: np.ndarray         # the same bins as indices into an unshifted FFT
+    freq_window_hz: np.ndarray
+    ppm_window: np.ndarray
+    centre_hz: float
+    column_norms: np.ndarray      # norm of each unbroadened basis spectrum over the window
+    baseline_matrix: np.ndarray   # (n_window, n_coef) real
+    baseline_penalty: np.ndarray  # (n_pen, n_coef) real
+    fit_phase1: bool
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def n_metab(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_names)
+
+    @property
+    def n_points(self) -> int:
+        return self.t_s.size
+
+    @property
+    def n_theta(self) -> int:
+        return 3 * self.n_groups + 1 + int(self.fit_phase1)
+
+    def theta_names(self) -> list:
+        out = []
+        for kind in ("damp", "gauss", "shift_hz"):
+            out += [f"{kind}[{g}]" for g in self.group_names]
+        out.append("phi0")
+        if self.fit_phase1:
+            out.append("phi1")
+        return out
+
+    def split(self, theta: np.ndarray):
+        """(damp, gauss, shift_hz, phi0, phi1) from a parameter vector."""
+        k = self.n_groups
+        phi1 = theta[3 * k + 1] if self.fit_phase1 else 0.0
+        return theta[:k], theta[k:2 * k], theta[2 * k:3 * k], theta[3 * k], phi1
+
+
+def basis_on_data_grid(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
+                       ref_ppm: float) -> np.ndarray:
+    """Basis FIDs sampled like the data (same dwell, length, centre frequency, reference).
+
+    Same dwell: truncate or zero-fill. Otherwise engineer B's ``resample_basis`` does the
+    resampling. A different ``ref_ppm`` is corrected by a frequency shift so that every
+    resonance lands at its chemical shift on the data's ppm axis.
+    """
+    fids = basis.fids
+    basis_ref = basis.ref_ppm
+    basis_cf = basis.cf_mhz
+    if not np.isclose(basis.dwell_s, dwell_s, rtol=1e-4):
+        try:
+            from ..io.basis_tools import resample_basis
+        except ImportError as exc:  # pragma: no cover - depends on the io package state
+            raise ValueError(
+                f"basis dwell {basis.dwell_s:g} s differs from the data dwell {dwell_s:g} s and "
+                "pipeline.io.basis_tools.resample_basis is unavailable") from exc
+        resampled = resample_basis(basis, dwell_s, n_points, cf_mhz)
+        fids, basis_ref, basis_cf = resampled.fids, resampled.ref_ppm, resampled.cf_mhz
+    out = np.zeros((fids.shape[0], n_points), dtype=complex)
+    n_copy = min(n_points, fids.shape[1])
+    out[:, :n_copy] = fids[:, :n_copy]
+    if not np.isclose(basis_ref, ref_ppm):
+        t = time_axis_s(n_points, dwell_s)
+        out *= np.exp(2j * np.pi * (ref_ppm - basis_ref) * basis_cf * t)
+    return out
+
+
+def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
+    """Group index per metabolite: explicit groups first, then ``metabolites`` and ``mm``."""
+    assigned = {}
+    for group, members in groups.items():
+        for name in members:
+            assigned[name] = group
+    group_names = []
+    group_of = []
+    for name in names:
+        group = assigned.get(name, "mm" if is_mm_name(name) else "metabolites")
+        if group not in group_names:
+            group_names.append(group)
+        group_of.append(group_names.index(group))
+    return np.asarray(group_of, dtype=int), group_names
+
+
+def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
+                  options: FitOptions, ref_ppm: float | None = None) -> FitProblem:
+    """Prepare the fixed parts of the model once (resampled basis, window, baseline design)."""
+    ref_ppm = basis.ref_ppm if ref_ppm is None else ref_ppm
+    if options.metabolites:
+        basis = basis.subset(options.metabolites)
+    fids = basis_on_data_grid(basis, dwell_s, n_points, cf_mhz, ref_ppm)
+    ppm = ppm_axis(n_points, dwell_s, cf_mhz, ref_ppm)
+    window = np.flatnonzero(ppm_window_mask(ppm, *options.ppm_range))
+    if window.size < 8:
+        raise ValueError(f"fit window {options.ppm_range} ppm holds only {window.size} points "
+                         f"of a spectrum spanning {ppm.min():.2f}..{ppm.max():.2f} ppm")
+    fft_index = (window - n_points // 2) % n_points
+    freq = frequency_axis_hz(n_points, dwell_s)[window]
+    spectra = np.fft.fft(fids, axis=-1)[:, fft_index]
+    norms = np.linalg.norm(spectra, axis=1)
+    empty = [basis.names[i] for i in np.flatnonzero(norms <= 1e-12 * max(norms.max(), 1e-300))]
+    if empty:
+        raise ValueError(f"basis entries {empty} have no signal inside {options.ppm_range} ppm")
+    group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups)
+    design, penalty = baseline_design(ppm[window], options.baseline, options.baseline_order,
+                                      options.spline_knot_spacing_ppm,
+                                      options.baseline_stiffness)
+    problem = FitProblem(
+        names=list(basis.names), basis_fids=fids, group_of=group_of, group_names=group_names,
+        dwell_s=dwell_s, cf_mhz=cf_mhz, ref_ppm=ref_ppm, t_s=time_axis_s(n_points, dwell_s),
+        window=window, fft_index=fft_index, freq_window_hz=freq, ppm_window=ppm[window],
+        centre_hz=float(0.5 * (freq.min() + freq.max())), column_norms=norms,
+        baseline_matrix=design, baseline_penalty=penalty, fit_phase1=options.first_order_phase,
+        lower=np.empty(0), upper=np.empty(0))
+    problem.lower, problem.upper = theta_bounds(problem, options)
+    return problem
+
+
+def theta_bounds(problem: FitProblem, options: FitOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Box bounds of the non-linear parameters."""
+    k = problem.n_groups
+    shift_hz = options.max_shift_ppm * problem.cf_mhz
+    span_hz = float(np.ptp(problem.freq_window_hz)) or 1.0
+    lower = np.concatenate([np.zeros(k), np.zeros(k), np.full(k, -shift_hz), [-np.inf]])
+    upper = np.concatenate([np.full(k, lorentz_fwhm_to_damp(options.max_lorentz_hz)),
+                            np.full(k, gauss_fwhm_to_rate(options.max_gauss_hz)),
+                            np.full(k, shift_hz), [np.inf]])
+    if problem.fit_phase1:
+        lower = np.append(lower, -0.5 / span_hz)
+        upper = np.append(upper, 0.5 / span_hz)
+    return lower, upper
+
+
+def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
+    """Basis FIDs with each group's Voigt damping and frequency shift applied."""
+    damp, gauss, shift, _, _ = problem.split(theta)
+    t = problem.t_s
+    env = np.exp(-damp[:, None] * t - gauss[:, None] * t ** 2 + 2j * np.pi * shift[:, None] * t)
+    return problem.basis_fids * env[problem.group_of]
+
+
+def phase_factor(problem: FitProblem, theta: np.ndarray, freq_hz: np.ndarray) -> np.ndarray:
+    _, _, _, phi0, phi1 = problem.split(theta)
+    return np.exp(1j * (phi0 + 2 * np.pi * (freq_hz - problem.centre_hz) * phi1))
+
+
+def metabolite_columns(problem: FitProblem, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised complex columns ``(n_metab, n_window)`` and the modulated FIDs."""
+    fids = modulated_fids(problem, theta)
+    spectra = np.fft.fft(fids, axis=-1)[:, problem.fft_index]
+    phase = phase_factor(problem, theta, problem.freq_window_hz)
+    return spectra * (phase / problem.column_norms[:, None]), fids
+
+
+def theta_derivatives(problem: FitProblem, theta: np.ndarray, fids: np.ndarray,
+                      scaled_amplitudes: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """d(model)/d(theta) over the window, complex ``(n_theta, n_window)``.
+
+    ``model`` is the metabolite part of the model (phase applied); ``scaled_amplitudes`` are the
+    coefficients of the normalised columns. One FFT per group and parameter kind.
+    """
+    k = problem.n_groups
+    t = problem.t_s
+    weights = scaled_amplitudes / problem.column_norms
+    indicator = problem.group_of[None, :] == np.arange(k)[:, None]
+    group_sum = (indicator * weights[None, :]) @ fids
+    stacked = np.concatenate([-t * group_sum, -t ** 2 * group_sum, 2j * np.pi * t * group_sum])
+    spectra = np.fft.fft(stacked, axis=-1)[:, problem.fft_index]
+    phase = phase_factor(problem, theta, problem.freq_window_hz)
+    rows = [spectra * phase, 1j * model[None, :]]
+    if problem.fit_phase1:
+        rows.append((2j * np.pi * (problem.freq_window_hz - problem.centre_hz) * model)[None, :])
+    return np.concatenate(rows)
+
+
+def full_component_spectra(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
+    """Unnormalised per-metabolite spectra over all bins (fftshifted), phase applied."""
+    fids = modulated_fids(problem, theta)
+    spectra = np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)
+    freq = frequency_axis_hz(problem.n_points, problem.dwell_s)
+    return spectra * phase_factor(problem, theta, freq)
+
+
+def real_stack(z: np.ndarray) -> np.ndarray:
+    """Complex array (..., n) -> real (..., 2n): real parts then imaginary parts."""
+    return np.concatenate([z.real, z.imag], axis=-1)

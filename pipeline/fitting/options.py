@@ -1,0 +1,109 @@
+"""Fit settings as one declarative dataclass, constructible from a plain dict (a TOML table)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+BASELINE_KINDS = ("poly", "spline", "none")
+MM_MODES = ("free", "fixed_shape_from_highest_b")
+FIT_MODES = ("sequential", "joint")
+NOISE_SOURCES = ("residual", "region")
+SHARING_KEYS = ("lineshape", "shift", "phase")
+MM_PREFIXES = ("MM", "Mac", "mac", "mm")
+
+
+@dataclass
+class FitOptions:
+    """Everything that controls a linear-combination fit; identical for every condition.
+
+    ``ppm_range``: fitted window (low, high). ``baseline``: ``poly`` (Legendre polynomial of
+    ``baseline_order``), ``spline`` (cubic B-splines every ``spline_knot_spacing_ppm`` with a
+    second-difference penalty ``baseline_stiffness``) or ``none``.
+    ``lineshape_groups``: group name -> metabolite names sharing one Voigt lineshape and shift;
+    metabolites not listed go to group ``metabolites`` and MM entries to ``mm``.
+    ``ratio_constraints``: soft priors ``{"numerator", "denominator", "ratio", "sd"}`` where
+    ``sd`` is the standard deviation of the ratio (a Gaussian prior added to the cost).
+    ``mm_mode``: ``free`` (MM basis entries fitted like metabolites) or
+    ``fixed_shape_from_highest_b`` (MM components fitted at the highest b, then used as one
+    fixed-shape entry ``MM`` at every b; dMRS consensus).
+    ``mode``: ``sequential`` or ``joint``; in joint mode ``joint_models`` maps metabolite ->
+    diffusion model name (``free`` = independent amplitude per condition), others use
+    ``joint_default_model``, MM uses ``joint_mm_model``; ``joint_shared`` lists which of
+    ``lineshape``, ``shift``, ``phase`` are shared by all conditions (the rest are free per
+    condition); ``joint_tied`` lists groups of metabolites sharing diffusion parameters.
+    """
+
+    ppm_range: tuple[float, float] = (0.2, 4.2)
+    baseline: str = "poly"
+    baseline_order: int = 2
+    baseline_stiffness: float = 1.0
+    spline_knot_spacing_ppm: float = 0.4
+    lineshape_groups: dict = field(default_factory=dict)
+    max_shift_ppm: float = 0.1
+    max_lorentz_hz: float = 30.0
+    max_gauss_hz: float = 40.0
+    first_order_phase: bool = True
+    ratio_constraints: list = field(default_factory=list)
+    mm_mode: str = "free"
+    noise: str = "residual"
+    noise_region_ppm: tuple[float, float] = (-3.0, -1.0)
+    metabolites: list | None = None
+    mode: str = "sequential"
+    joint_models: dict = field(default_factory=dict)
+    joint_default_model: str = "monoexponential"
+    joint_mm_model: str = "monoexponential"
+    joint_shared: tuple = ("lineshape",)
+    joint_tied: list = field(default_factory=list)
+    max_iterations: int = 60
+
+    def __post_init__(self):
+        self.ppm_range = tuple(float(v) for v in self.ppm_range)
+        self.noise_region_ppm = tuple(float(v) for v in self.noise_region_ppm)
+        self.joint_shared = tuple(self.joint_shared)
+        _check_choice("baseline", self.baseline, BASELINE_KINDS)
+        _check_choice("mm_mode", self.mm_mode, MM_MODES)
+        _check_choice("mode", self.mode, FIT_MODES)
+        _check_choice("noise", self.noise, NOISE_SOURCES)
+        for key in self.joint_shared:
+            _check_choice("joint_shared entry", key, SHARING_KEYS)
+        if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:
+            raise ValueError(f"fit options: ppm_range must be two different values, "
+                             f"got {self.ppm_range}")
+        if self.baseline_order < 0 or self.baseline_stiffness < 0:
+            raise ValueError("fit options: baseline_order and baseline_stiffness must be >= 0")
+        for c in self.ratio_constraints:
+            missing = {"numerator", "denominator", "ratio", "sd"} - set(c)
+            if missing:
+                raise ValueError(f"fit options: ratio constraint {c} lacks {sorted(missing)}")
+
+    @classmethod
+    def from_dict(cls, table: dict | None) -> "FitOptions":
+        """Options from a plain dict (e.g. the ``[fitting]`` table of a TOML config).
+
+        Unknown keys raise ``ValueError`` naming them, so typos never pass silently.
+        """
+        table = dict(table or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ValueError(f"fit options: unknown keys {unknown}; known keys are {sorted(known)}")
+        return cls(**table)
+
+    def to_dict(self) -> dict:
+        """A plain dict (TOML/JSON-serialisable) that ``from_dict`` turns back into these options."""
+        out = dataclasses.asdict(self)
+        out["ppm_range"] = list(self.ppm_range)
+        out["noise_region_ppm"] = list(self.noise_region_ppm)
+        out["joint_shared"] = list(self.joint_shared)
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def _check_choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"fit options: {name} must be one of {list(allowed)}, got {value!r}")
+
+
+def is_mm_name(name: str) -> bool:
+    """True for macromolecule basis entries (``MM``, ``MM09``…, ``Mac``)."""
+    return name.startswith(MM_PREFIXES)

@@ -1,0 +1,279 @@
+"""Fit one spectrum: initialisation, variable projection, CRLBs, output FIDs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..basis import Basis
+from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
+from . import model as M
+from .options import FitOptions
+from .results import SpectralFit
+from .solver import BaselineProjector, kaufman_jacobian, nonneg_solve, levenberg_marquardt
+from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_region,
+                          sigma_from_residual)
+
+INIT_GAUSS_FWHM_PPM = (0.01, 0.025, 0.05)
+INIT_LORENTZ_FWHM_HZ = 1.0
+INIT_PHASE_STEPS = 8
+
+
+def baseline_blocks(problem: M.FitProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Real-stacked baseline columns ``(2W, 2k)`` and penalty rows ``(2p, 2k)``."""
+    design, penalty = problem.baseline_matrix, problem.baseline_penalty
+    zero_d, zero_p = np.zeros_like(design), np.zeros_like(penalty)
+    columns = np.block([[design, zero_d], [zero_d, design]])
+    rows = np.block([[penalty, zero_p], [zero_p, penalty]])
+    return columns, rows
+
+
+def ratio_constraint_rows(names: list, norms: np.ndarray, constraints: list,
+                          amplitudes: np.ndarray, sigma_scaled: float,
+                          data_scale: float) -> np.ndarray:
+    """Prior rows (one per constraint) acting on the normalised amplitudes.
+
+    The prior is ``(a_i - r a_j) / (sd a_j_est) ~ N(0, 1)``, written in the units of the scaled
+    residual (noise SD ``sigma_scaled``) so that it enters the cost like the data do.
+    """
+    rows = np.zeros((len(constraints), len(names)))
+    for k, c in enumerate(constraints):
+        i, j = names.index(c["numerator"]), names.index(c["denominator"])
+        ref = amplitudes[j]
+        if ref <= 0:
+            continue
+        weight = sigma_scaled * data_scale / (float(c["sd"]) * ref)
+        rows[k, i] += weight / norms[i]
+        rows[k, j] -= weight * float(c["ratio"]) / norms[j]
+    return rows
+
+
+class SpectrumObjective:
+    """Projected residual and Jacobian of one spectrum for the non-linear parameters."""
+
+    def __init__(self, problem: M.FitProblem, y_window: np.ndarray, prior_rows: np.ndarray):
+        self.problem = problem
+        self.n_obs = 2 * problem.window.size
+        base_cols, base_pen = baseline_blocks(problem)
+        self.prior_rows = prior_rows
+        n_prior = prior_rows.shape[0]
+        self.free_aug = np.vstack([base_cols, base_pen, np.zeros((n_prior, base_cols.shape[1]))])
+        self.projector = BaselineProjector(self.free_aug)
+        self.y_aug = np.concatenate([M.real_stack(y_window),
+                                     np.zeros(base_pen.shape[0] + n_prior)])
+        self.y_perp = self.projector.project(self.y_aug)
+        self.n_pad = base_pen.shape[0]
+        self._cache_key = None
+
+    def evaluate(self, theta: np.ndarray):
+        key = theta.tobytes()
+        if key != self._cache_key:
+            cols, fids = M.metabolite_columns(self.problem, theta)
+            a_aug = np.vstack([M.real_stack(cols).T, np.zeros((self.n_pad, cols.shape[0])),
+                               self.prior_rows])
+            a_perp = self.projector.project(a_aug)
+            coef = nonneg_solve(a_perp, self.y_perp)
+            self._cache = (cols, fids, a_aug, a_perp, coef)
+            self._cache_key = key
+        return self._cache
+
+    def residual(self, theta: np.ndarray) -> np.ndarray:
+        _, _, _, a_perp, coef = self.evaluate(theta)
+        return self.y_perp - a_perp @ coef
+
+    def model_derivatives(self, theta: np.ndarray) -> np.ndarray:
+        """Real-stacked d(model)/d(theta), padded with zero prior rows."""
+        cols, fids, _, _, coef = self.evaluate(theta)
+        deriv = M.theta_derivatives(self.problem, theta, fids, coef, coef @ cols)
+        pad = np.zeros((self.y_aug.size - self.n_obs, deriv.shape[0]))
+        return np.vstack([M.real_stack(deriv).T, pad])
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        _, _, _, a_perp, coef = self.evaluate(theta)
+        d_perp = self.projector.project(self.model_derivatives(theta))
+        return kaufman_jacobian(d_perp, a_perp, coef)
+
+    def cost(self, theta: np.ndarray) -> float:
+        return float(np.sum(self.residual(theta) ** 2))
+
+
+def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndarray) -> float:
+    """Cross-correlation of magnitude spectra within the shift bounds (parabolic refinement)."""
+    template = np.abs(M.full_component_spectra(problem, theta) / problem.column_norms[:, None])
+    template = template.sum(axis=0)
+    data = np.abs(spectrum)
+    bin_hz = 1.0 / (problem.n_points * problem.dwell_s)
+    k_max = max(1, int(problem.upper[2 * problem.n_groups] / bin_hz))
+    w = problem.window
+    shifts = np.arange(-k_max, k_max + 1)
+    n = problem.n_points
+    scores = np.array([data[w] @ template[(w - k) % n] for k in shifts])
+    best = int(np.argmax(scores))
+    offset = 0.0
+    if 0 < best < shifts.size - 1:
+        s0, s1, s2 = scores[best - 1:best + 2]
+        denom = s0 - 2 * s1 + s2
+        offset = 0.5 * (s0 - s2) / denom if denom != 0 else 0.0
+    return float((shifts[best] + offset) * bin_hz)
+
+
+def initial_phase0(objective: SpectrumObjective, theta: np.ndarray) -> float:
+    """Zero-order phase from an unconstrained complex fit (amplitude-weighted mean angle)."""
+    problem = objective.problem
+    trial = theta.copy()
+    trial[3 * problem.n_groups] = 0.0
+    cols, _ = M.metabolite_columns(problem, trial)
+    design = problem.baseline_matrix.astype(complex)
+    matrix = np.hstack([cols.T, design])
+    y = objective.y_aug[:objective.n_obs // 2] + 1j * objective.y_aug[objective.n_obs // 2:
+                                                                     objective.n_obs]
+    coef, *_ = np.linalg.lstsq(matrix, y, rcond=None)
+    z = coef[:problem.n_metab]
+    return float(np.angle(np.sum(z * np.abs(z))))
+
+
+def initial_theta(objective: SpectrumObjective, spectrum: np.ndarray) -> np.ndarray:
+    """Shift by cross-correlation, phase from a complex linear fit, Gaussian width by a grid."""
+    problem = objective.problem
+    k = problem.n_groups
+    best, best_cost = None, np.inf
+    for fwhm_ppm in INIT_GAUSS_FWHM_PPM:
+        theta = np.zeros(problem.n_theta)
+        theta[:k] = M.lorentz_fwhm_to_damp(INIT_LORENTZ_FWHM_HZ)
+        theta[k:2 * k] = M.gauss_fwhm_to_rate(fwhm_ppm * problem.cf_mhz)
+        theta[k:2 * k] = np.minimum(theta[k:2 * k], 0.5 * problem.upper[k:2 * k])
+        theta[2 * k:3 * k] = initial_shift_hz(problem, spectrum, theta)
+        theta[3 * k] = initial_phase0(objective, theta)
+        cost = objective.cost(theta)
+        if cost < best_cost:
+            best, best_cost = theta, cost
+    for phase in np.linspace(-np.pi, np.pi, INIT_PHASE_STEPS, endpoint=False):
+        theta = best.copy()
+        theta[3 * k] = phase
+        cost = objective.cost(theta)
+        if cost < best_cost:
+            best, best_cost = theta, cost
+    return best
+
+
+def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
+                 options: FitOptions | dict | None = None, *, ref_ppm: float | None = None,
+                 data_scale: float | None = None, problem: M.FitProblem | None = None,
+                 initial: np.ndarray | None = None) -> SpectralFit:
+    """Linear-combination fit of one FID with the basis (see ``FitOptions``).
+
+    ``data_scale`` normalises the data internally; pass the same value for every condition of
+    an acquisition so that the baseline stiffness means the same everywhere. ``problem`` lets
+    callers reuse a prepared model (resampled basis) across many spectra; ``initial`` a starting
+    non-linear parameter vector (skips the initialisation search).
+    """
+    options = _as_options(options)
+    fid = np.asarray(fid, dtype=complex).reshape(-1)
+    if not np.all(np.isfinite(fid)):
+        raise ValueError("fit_spectrum: the FID contains NaN or infinite values")
+    if problem is None:
+        problem = M.build_problem(basis, dwell_s, fid.size, cf_mhz, options, ref_ppm)
+    if problem.n_points != fid.size:
+        raise ValueError(f"fit_spectrum: FID has {fid.size} points, the model {problem.n_points}")
+    spectrum = fid_to_spectrum(fid)
+    y_window = spectrum[problem.window]
+    scale = float(data_scale or np.max(np.abs(y_window)) or 1.0)
+    no_prior = np.zeros((0, problem.n_metab))
+    objective = SpectrumObjective(problem, y_window / scale, no_prior)
+    theta0 = initial_theta(objective, spectrum) if initial is None else np.asarray(initial)
+    result = levenberg_marquardt(objective.residual, objective.jacobian, theta0, problem.lower,
+                               problem.upper, options.max_iterations)
+    if options.ratio_constraints:
+        _, _, _, _, coef = objective.evaluate(result.x)
+        sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
+        prior = ratio_constraint_rows(problem.names, problem.column_norms,
+                                      options.ratio_constraints,
+                                      coef * scale / problem.column_norms, sigma_scaled, scale)
+        objective = SpectrumObjective(problem, y_window / scale, prior)
+        result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
+                                   problem.lower, problem.upper, options.max_iterations)
+    return _assemble(objective, result, fid, spectrum, scale, options)
+
+
+def output_fids(problem: M.FitProblem, theta: np.ndarray, amplitudes: np.ndarray,
+                baseline_coef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fitted, baseline, per-component) FIDs on the data grid; ``baseline_coef`` in data units.
+
+    The baseline exists only inside the fitted window (zero elsewhere in the spectrum).
+    """
+    component_spectra = M.full_component_spectra(problem, theta) * amplitudes[:, None]
+    component_fids = spectrum_to_fid(component_spectra)
+    baseline_spectrum = np.zeros(problem.n_points, dtype=complex)
+    half = baseline_coef.size // 2
+    if half:
+        design = problem.baseline_matrix
+        baseline_spectrum[problem.window] = (design @ baseline_coef[:half]
+                                             + 1j * design @ baseline_coef[half:])
+    baseline_fid = spectrum_to_fid(baseline_spectrum)
+    return component_fids.sum(axis=0) + baseline_fid, baseline_fid, component_fids
+
+
+def _as_options(options) -> FitOptions:
+    if options is None:
+        return FitOptions()
+    if isinstance(options, dict):
+        return FitOptions.from_dict(options)
+    return options
+
+
+def _scaled_sigma(objective: SpectrumObjective, theta, spectrum, scale, options) -> float:
+    """Noise SD per real spectral point in scaled units, from the residual or a region."""
+    problem = objective.problem
+    if options.noise == "region":
+        ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
+        region = spectrum[ppm_window_mask(ppm, *options.noise_region_ppm)]
+        return sigma_from_region(region) / scale
+    _, _, a_aug, _, coef = objective.evaluate(theta)
+    obs_res = (objective.y_aug - a_aug @ coef)[:objective.n_obs]
+    base = objective.projector.coefficients(objective.y_aug - a_aug @ coef)
+    obs_res = obs_res - objective.free_aug[:objective.n_obs] @ base
+    n_params = (np.count_nonzero(coef) + objective.projector.hat_trace(objective.n_obs)
+                + problem.n_theta)
+    return sigma_from_residual(obs_res, int(round(n_params)))
+
+
+def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, options) -> SpectralFit:
+    problem = objective.problem
+    theta = result.x.copy()
+    k = problem.n_groups
+    theta[3 * k] = np.angle(np.exp(1j * theta[3 * k]))
+    cols, fids, a_aug, a_perp, coef = objective.evaluate(result.x)
+    base_coef = objective.projector.coefficients(objective.y_aug - a_aug @ coef)
+    sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
+
+    n_obs = objective.n_obs
+    jac = np.hstack([a_aug[:n_obs], objective.free_aug[:n_obs],
+                     objective.model_derivatives(result.x)[:n_obs]])
+    n_m, n_b = problem.n_metab, objective.free_aug.shape[1]
+    prior = np.zeros((a_aug.shape[0] - n_obs, jac.shape[1]))
+    prior[:, :n_m] = a_aug[n_obs:]
+    prior[:, n_m:n_m + n_b] = objective.free_aug[n_obs:]
+    cov_scaled = covariance_from_jacobian(jac, sigma_scaled, prior)
+
+    to_amp = scale / problem.column_norms
+    amplitudes = coef * to_amp
+    cov = cov_scaled[:n_m, :n_m] * np.outer(to_amp, to_amp)
+    crlb = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    theta_crlb = np.sqrt(np.clip(np.diag(cov_scaled)[n_m + n_b:], 0.0, None))
+
+    fitted_fid, baseline_fid, component_fids = output_fids(problem, result.x, amplitudes,
+                                                           base_coef * scale)
+    damp, gauss, shift, _, phi1 = problem.split(theta)
+    return SpectralFit(
+        names=list(problem.names), amplitudes=amplitudes, crlb=crlb, covariance=cov,
+        fitted_fid=fitted_fid, baseline_fid=baseline_fid, residual_fid=fid - fitted_fid,
+        component_fids=component_fids,
+        sums=metabolite_sums(problem.names, amplitudes, cov), sigma=sigma_scaled * scale,
+        lorentz_fwhm_hz=dict(zip(problem.group_names, M.damp_to_lorentz_fwhm(damp).tolist())),
+        gauss_fwhm_hz=dict(zip(problem.group_names, M.gauss_rate_to_fwhm(gauss).tolist())),
+        shift_hz=dict(zip(problem.group_names, np.asarray(shift, dtype=float).tolist())),
+        phase0_deg=float(np.rad2deg(theta[3 * k])),
+        phase1_deg_per_ppm=float(-np.rad2deg(2 * np.pi * phi1 * problem.cf_mhz)),
+        ppm_range=tuple(options.ppm_range), theta=theta, theta_crlb=theta_crlb,
+        n_iterations=int(result.njev), success=bool(result.status > 0),
+        message=str(result.message),
+        extra={"data_scale": scale, "coef_scaled": coef, "problem": problem})

@@ -1,0 +1,141 @@
+"""Variable-projection solver shared by the single-spectrum and the joint fit.
+
+The linear parameters are non-negative amplitudes (columns ``A``) and free baseline
+coefficients (columns ``B``, with penalty rows). For fixed non-linear parameters the baseline
+is eliminated exactly by projecting onto the orthogonal complement of the augmented ``B``
+(one QR, computed once), and the amplitudes come from NNLS on the projected problem. The
+Jacobian of the projected residual uses Kaufman's approximation with analytic model
+derivatives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from dataclasses import dataclass
+
+from scipy.linalg import cho_factor, cho_solve, qr, solve_triangular
+from scipy.optimize import nnls
+
+
+class BaselineProjector:
+    """Orthogonal projector off the span of the (augmented) free columns."""
+
+    def __init__(self, free_columns: np.ndarray):
+        self.free_columns = free_columns
+        if free_columns.shape[1]:
+            q, r = qr(free_columns, mode="economic")
+            self.q, self.r = q, r
+        else:
+            self.q = np.zeros((free_columns.shape[0], 0))
+            self.r = np.zeros((0, 0))
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        if not self.q.shape[1]:
+            return x
+        return x - self.q @ (self.q.T @ x)
+
+    def coefficients(self, target: np.ndarray) -> np.ndarray:
+        """Least-squares coefficients of the free columns for ``target``."""
+        if not self.q.shape[1]:
+            return np.zeros(0)
+        return np.linalg.solve(self.r, self.q.T @ target)
+
+    def hat_trace(self, n_obs: int) -> float:
+        """Effective number of free parameters seen by the first ``n_obs`` rows."""
+        return float(np.sum(self.q[:n_obs] ** 2))
+
+
+def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray) -> np.ndarray:
+    """Non-negative least squares, with the unconstrained solution as a fast path."""
+    q, r = np.linalg.qr(a_perp)
+    coef = solve_triangular(r, q.T @ y_perp) if np.all(np.abs(np.diag(r)) > 1e-12) else None
+    if coef is not None and np.all(coef >= 0):
+        return coef
+    coef, _ = nnls(a_perp, y_perp, maxiter=50 * a_perp.shape[1])
+    return coef
+
+
+def kaufman_jacobian(d_perp: np.ndarray, a_perp: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Jacobian of the projected residual: ``-(I - P_active) d_perp`` (Kaufman)."""
+    active = coef > 0
+    if np.any(active):
+        q, _ = np.linalg.qr(a_perp[:, active])
+        d_perp = d_perp - q @ (q.T @ d_perp)
+    return -d_perp
+
+
+@dataclass
+class SolverResult:
+    """Outcome of :func:`levenberg_marquardt` (field names follow scipy's OptimizeResult)."""
+
+    x: np.ndarray
+    cost: float
+    nfev: int
+    njev: int
+    status: int          # 1 converged (cost), 2 converged (step), 3 no further decrease, 0 max
+    message: str
+
+
+def levenberg_marquardt(residual, jacobian, x0, lower, upper, max_iterations: int,
+                        ftol: float = 1e-8, xtol: float = 1e-8) -> SolverResult:
+    """Projected Levenberg-Marquardt with Marquardt (diagonal) scaling and box bounds.
+
+    Works on the normal equations ``J^T J`` (a few dozen parameters), so each iteration costs
+    two small matrix products whatever the number of residuals; steps are clipped to the box.
+    """
+    x = _interior(np.asarray(x0, dtype=float), lower, upper)
+    r = residual(x)
+    cost = float(r @ r)
+    damping, nfev, njev = 1e-3, 1, 0
+    status, message = 0, "maximum number of iterations reached"
+    for _ in range(max_iterations):
+        jac = jacobian(x)
+        njev += 1
+        grad = jac.T @ r
+        hess = jac.T @ jac
+        scale = np.diag(hess).copy()
+        scale[scale <= 0] = 1.0
+        free = ~(((x <= lower) & (grad > 0)) | ((x >= upper) & (grad < 0)))
+        accepted = False
+        while damping < 1e12:
+            step = np.zeros_like(x)
+            step[free] = _damped_step(hess[np.ix_(free, free)], grad[free],
+                                      damping * scale[free])
+            x_new = np.clip(x + step, lower, upper)
+            r_new = residual(x_new)
+            nfev += 1
+            cost_new = float(r_new @ r_new)
+            if cost_new < cost:
+                damping = max(damping / 3.0, 1e-12)
+                accepted = True
+                break
+            damping *= 4.0
+        if not accepted:
+            status, message = 3, "no further decrease of the cost"
+            break
+        moved = np.sqrt(np.sum(scale * (x_new - x) ** 2))
+        size = np.sqrt(np.sum(scale * x ** 2))
+        decrease = (cost - cost_new) / max(cost, 1e-300)
+        x, r, cost = x_new, r_new, cost_new
+        if decrease < ftol:
+            status, message = 1, "relative cost decrease below ftol"
+            break
+        if moved <= xtol * (size + xtol):
+            status, message = 2, "step below xtol"
+            break
+    return SolverResult(x, cost, nfev, njev, status, message)
+
+
+def _damped_step(hess: np.ndarray, grad: np.ndarray, damping_diag: np.ndarray) -> np.ndarray:
+    matrix = hess + np.diag(damping_diag)
+    try:
+        factor = cho_factor(matrix)
+        return -cho_solve(factor, grad)
+    except np.linalg.LinAlgError:
+        return -np.linalg.lstsq(matrix, grad, rcond=None)[0]
+
+
+def _interior(theta, lower, upper):
+    span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
+    margin = 1e-6 * span
+    return np.clip(theta, lower + margin, upper - margin)

@@ -1,0 +1,579 @@
+"""Read any NIfTI-MRS file into an :class:`Acquisition`; write current-standard NIfTI-MRS.
+
+Reading is tolerant of the header forms real users have: ``mrs_v0_2`` files, plain-list dim
+headers (``{"Bval": [...]}``), b-value and direction packed into one dimension, and current
+``{"Value": ..., "Description": ...}`` headers. Dimensions map to the canonical order
+(conditions, transients, coils, points):
+
+* ``DIM_COIL`` -> coils;
+* a ``DIM_USER_*`` or ``DIM_DYN`` whose header carries b-values -> conditions (on ``DIM_DYN``,
+  i.e. one label per dynamic, repeated (b, direction) pairs are grouped into conditions x
+  repeats, the repeats becoming transients);
+* ``DIM_DYN``, ``DIM_MEAS`` and ``DIM_USER_*`` without b-values -> transients;
+* any other non-singleton dimension (editing, indirect, ISIS, ...) -> :class:`NiftiMrsError`.
+
+Data are taken as stored (no conjugation): the project sign convention is that of NIfTI-MRS
+files written by spec2nii (``pipeline/spectra.py``).
+
+b-value units: ``b_value_units`` in {"auto", "s/mm2", "ms/um2"}. "auto" takes the most specific
+statement: the b-value entry's ``Description``/``Units`` or the ``dim_N_info`` text, then a
+header key ``DiffusionBValueUnits``, then the sidecar's ``DiffusionBValueUnits`` (conflicts give
+a warning); with none, it guesses with :func:`pipeline.units.guess_b_value_units` and appends a
+warning. An explicit unit overrides all (with a warning where it contradicts a statement). The
+decision is recorded in ``metadata["b_value_units_source"]``; b-values are returned in s/mm^2.
+
+Written files state ``DiffusionBValueUnits = "s/mm2"`` and keep the earlier decision and
+warnings (``DiffusionBValueUnitsSource``, ``ConversionWarnings``), so a round trip keeps them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import json
+import os
+import re
+import tempfile
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nifti_mrs.definitions import nifti_mrs_version, standard_defined
+from nifti_mrs.validator import check_type
+
+from .. import __version__
+from ..acquisition import Acquisition
+from ..spectra import H1_REFERENCE_PPM
+from ..units import guess_b_value_units, to_s_mm2
+
+B_UNITS_KEY = "DiffusionBValueUnits"
+B_UNITS_SOURCE_KEY = "DiffusionBValueUnitsSource"
+WARNINGS_KEY = "ConversionWarnings"
+SIDECAR_B_UNITS_KEYS = (B_UNITS_KEY, "BValueUnits", "b_value_units")
+RUNTIME_KEYS = ("warnings", "b_value_units_source", "nifti_affine")
+"""Metadata keys the reader fills itself (not copied into the header as such)."""
+
+CONDITION_TAG = "DIM_USER_0"
+TRANSIENT_TAGS = ("DIM_DYN", "DIM_MEAS", "DIM_USER_0", "DIM_USER_1", "DIM_USER_2")
+CONDITION_CAPABLE_TAGS = ("DIM_DYN", "DIM_USER_0", "DIM_USER_1", "DIM_USER_2")
+DEFAULT_DIM_TAGS = {5: "DIM_COIL", 6: "DIM_DYN", 7: "DIM_INDIRECT_0"}
+
+_B_KEYS = {"bval", "bvals", "bvalue", "bvalues", "b", "diffusionbvalue", "diffusionbvalues"}
+_DIRECTION_KEYS = {"direction", "directions", "bvec", "bvecs", "gradientdirection",
+                   "gradientdirections", "diffusiongradientdirection",
+                   "diffusiongradientorientation", "orientation"}
+
+_DESCRIPTIONS = {
+    B_UNITS_KEY: "Unit of the b-values in this file's headers ('s/mm2' or 'ms/um2').",
+    B_UNITS_SOURCE_KEY: "How the b-value unit of the original input was decided.",
+    WARNINGS_KEY: "Warnings raised when the original input was read.",
+    "DiffusionGradientDuration": "Diffusion gradient duration (small delta), s.",
+    "DiffusionGradientSeparation": "Diffusion gradient separation (big delta), s.",
+    "DiffusionTime": "Diffusion time, s.",
+    "ReferenceSignal": "BIDS URI(s) of the reference (e.g. water) acquisition.",
+}
+
+
+class NiftiMrsError(ValueError):
+    """A NIfTI-MRS file (or its sidecar) cannot be read as a (d)MRS acquisition."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def _fail(path, problem: str) -> NiftiMrsError:
+    return NiftiMrsError(f"{path}: {problem}")
+
+
+def normalise_b_value_unit(text: str) -> str | None:
+    """'s/mm2' or 'ms/um2' from a unit string or free text mentioning one, else None."""
+    t = str(text).lower().replace("µ", "u").replace("μ", "u").replace(" ", "")
+    if re.search(r"ms/um|msum-?2|ms\.um", t):
+        return "ms/um2"
+    if re.search(r"s/mm|smm-?2|s\.mm", t):
+        return "s/mm2"
+    return None
+
+
+def _canonical_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _unwrap(value):
+    """The value of a user-defined ``{"Value": ..., "Description": ...}`` entry (else as is)."""
+    if isinstance(value, dict) and "Value" in value:
+        return value["Value"]
+    return value
+
+
+def _description(value) -> str | None:
+    return value.get("Description") if isinstance(value, dict) else None
+
+
+def _expand_dim_values(values, size: int, path, where: str) -> list:
+    """A dim-header list, or ``{"start", "increment"}``, as a list of ``size`` entries."""
+    if isinstance(values, dict) and "start" in values and "increment" in values:
+        return [values["start"] + i * values["increment"] for i in range(size)]
+    if not isinstance(values, (list, tuple)):
+        raise _fail(path, f"{where} is neither a list nor a start/increment object")
+    if len(values) != size:
+        raise _fail(path, f"{where} has {len(values)} entries but its dimension has {size}")
+    return list(values)
+
+
+# --------------------------------------------------------------------------- file loading
+
+def _load_image(path: Path):
+    if not path.is_file():
+        raise _fail(path, "file does not exist")
+    if path.stat().st_size == 0:
+        raise _fail(path, "file is empty (0 bytes)")
+    try:
+        img = nib.load(str(path))
+        data = np.asanyarray(img.dataobj)
+    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
+        raise _fail(path, f"not a readable NIfTI file ({type(err).__name__}: {err})") from err
+    return img, data
+
+
+def _header_extension(img, path: Path) -> dict:
+    codes = img.header.extensions.get_codes()
+    if 44 not in codes:
+        raise _fail(path, "no NIfTI-MRS JSON header extension (ecode 44); not a NIfTI-MRS file")
+    raw = img.header.extensions[codes.index(44)].get_content()
+    try:
+        ext = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _fail(path, f"NIfTI-MRS header extension is not valid JSON ({err})") from err
+    if not isinstance(ext, dict):
+        raise _fail(path, "NIfTI-MRS header extension is not a JSON object")
+    return ext
+
+
+def _check_data(data: np.ndarray, path: Path) -> None:
+    if not np.iscomplexobj(data):
+        raise _fail(path, f"data are {data.dtype}, NIfTI-MRS requires complex samples")
+    if not 4 <= data.ndim <= 7:
+        raise _fail(path, f"data have {data.ndim} dimensions, NIfTI-MRS requires 4 to 7")
+    if data.shape[:3] != (1, 1, 1):
+        raise _fail(path, f"spatial size {data.shape[:3]}: only single-voxel data are supported")
+    if not np.all(np.isfinite(data)):
+        raise _fail(path, f"{np.count_nonzero(~np.isfinite(data))} samples are NaN or infinite")
+
+
+def _first(value, key: str, path: Path):
+    """First element of a list-valued header key (or the scalar)."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise _fail(path, f"{key} is an empty list")
+        return value[0]
+    return value
+
+
+# --------------------------------------------------------------------------- dimensions
+
+def _dim_layout(ext: dict, data: np.ndarray, path: Path, warnings: list) -> dict:
+    """Classify dims 5..7 into coil / transient / condition axes (numpy axis indices)."""
+    layout = {"coil": None, "transients": [], "condition": None, "condition_header": None,
+              "condition_info": "", "condition_tag": None}
+    for dim in range(5, data.ndim + 1):
+        axis, size = dim - 1, data.shape[dim - 1]
+        tag = ext.get(f"dim_{dim}")
+        if tag is None:
+            tag = DEFAULT_DIM_TAGS[dim]
+            warnings.append(f"{path}: dim_{dim} has no tag; assumed {tag} (NIfTI-MRS default)")
+        header = ext.get(f"dim_{dim}_header") or {}
+        if not isinstance(header, dict):
+            raise _fail(path, f"dim_{dim}_header is not a JSON object")
+        has_b = any(_canonical_key(k) in _B_KEYS for k in header)
+        if has_b and tag in CONDITION_CAPABLE_TAGS:
+            if layout["condition"] is not None:
+                raise _fail(path, f"b-values in two dimensions (dim_{layout['condition'] + 1} "
+                                  f"and dim_{dim}); expected one diffusion dimension")
+            layout.update(condition=axis, condition_header=header, condition_tag=tag,
+                          condition_info=str(ext.get(f"dim_{dim}_info", "")))
+        elif tag == "DIM_COIL":
+            if layout["coil"] is not None:
+                raise _fail(path, "two DIM_COIL dimensions")
+            layout["coil"] = axis
+        elif tag in TRANSIENT_TAGS:
+            layout["transients"].append(axis)
+        elif size > 1:
+            raise _fail(path, f"dim_{dim} is {tag} (size {size}), which dmrs-bids does not "
+                              "handle (editing, indirect, ISIS, phase-cycle or metabolite-cycle "
+                              "data); split or combine it first")
+        else:
+            layout["transients"].append(axis)
+    return layout
+
+
+def _condition_lists(layout: dict, size: int, path: Path):
+    """Raw b-values, their stated unit (or None + where it was looked for) and directions."""
+    header = layout["condition_header"]
+    where = f"dim_{layout['condition'] + 1}_header"
+    b_key = next(k for k in header if _canonical_key(k) in _B_KEYS)
+    b_entry = header[b_key]
+    b_raw = _expand_dim_values(_unwrap(b_entry), size, path, f"{where} {b_key!r}")
+    try:
+        b_raw = np.asarray(b_raw, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise _fail(path, f"{where} {b_key!r} holds non-numeric b-values") from err
+    if not np.all(np.isfinite(b_raw)):
+        raise _fail(path, f"{where} {b_key!r} holds non-finite b-values")
+    if np.any(b_raw < 0):
+        raise _fail(path, f"{where} {b_key!r} holds negative b-values: {b_raw[b_raw < 0].tolist()}")
+    unit, unit_where = None, None
+    for text, label in ((_description(b_entry), f"{where} {b_key!r} Description"),
+                        (b_entry.get("Units") if isinstance(b_entry, dict) else None,
+                         f"{where} {b_key!r} Units"),
+                        (layout["condition_info"], f"dim_{layout['condition'] + 1}_info")):
+        if text and normalise_b_value_unit(text):
+            unit, unit_where = normalise_b_value_unit(text), label
+            break
+    d_key = next((k for k in header if _canonical_key(k) in _DIRECTION_KEYS), None)
+    directions = None
+    if d_key is not None:
+        directions = _expand_dim_values(_unwrap(header[d_key]), size, path,
+                                        f"{where} {d_key!r}")
+    return b_raw, unit, unit_where, directions
+
+
+def unit_directions(directions, b_s_mm2: np.ndarray, path) -> np.ndarray:
+    """(n, 3) unit vectors; NaN rows where none applies (missing, zero vector or b = 0)."""
+    out = np.full((b_s_mm2.size, 3), np.nan)
+    if directions is None:
+        return out
+    for i, d in enumerate(directions):
+        if d is None:
+            continue
+        try:
+            vec = np.asarray(d, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as err:
+            raise _fail(path, f"direction {i} ({d!r}) is not numeric") from err
+        if vec.size != 3 or not np.all(np.isfinite(vec)):
+            raise _fail(path, f"direction {i} ({d!r}) is not a finite 3-vector")
+        norm = np.linalg.norm(vec)
+        if norm > 0 and b_s_mm2[i] > 0:
+            out[i] = vec if abs(norm - 1) < 1e-12 else vec / norm
+    return out
+
+
+def _group_repeats(b_s_mm2: np.ndarray, directions: np.ndarray):
+    """Order and counts of repeated (b, direction) pairs, or None when every pair is unique.
+
+    Returns ``(order, n_unique)`` with ``order`` the indices grouped by pair in order of first
+    appearance, when every pair repeats equally often.
+    """
+    keys = [(b, *np.nan_to_num(d, nan=9.0)) for b, d in zip(b_s_mm2, directions)]
+    unique = list(dict.fromkeys(keys))
+    if len(unique) == len(keys):
+        return None
+    groups = [[i for i, k in enumerate(keys) if k == u] for u in unique]
+    if len({len(g) for g in groups}) != 1:
+        return None
+    return np.concatenate(groups), len(unique)
+
+
+# --------------------------------------------------------------------------- units
+
+def _decide_units(b_raw, requested: str, sidecar: dict, ext: dict, dim_unit, dim_unit_where,
+                  path: Path, warnings: list):
+    """(unit, source description) for the b-values of ``path``."""
+    stated = []  # most specific first: the b-value entry itself describes those numbers
+    if dim_unit:
+        stated.append((dim_unit, f"header {dim_unit_where}"))
+    if B_UNITS_KEY in ext:
+        stated.append((normalise_b_value_unit(_unwrap(ext[B_UNITS_KEY])), f"header {B_UNITS_KEY}"))
+    for key in SIDECAR_B_UNITS_KEYS:
+        if key in sidecar:
+            stated.append((normalise_b_value_unit(sidecar[key]), f"sidecar {key}"))
+    for unit, where in stated:
+        if unit is None:
+            raise _fail(path, f"{where} does not name a b-value unit (expected 's/mm2' or 'ms/um2')")
+    if requested != "auto":
+        unit = normalise_b_value_unit(requested)
+        if unit is None:
+            raise _fail(path, f"unknown b-value unit {requested!r}: expected auto, s/mm2 or ms/um2")
+        for stated_unit, where in stated:
+            if stated_unit != unit:
+                warnings.append(f"{path}: b-value unit {unit} requested by the user overrides "
+                                f"{stated_unit} stated in the {where}")
+        return unit, f"user ({unit})"
+    if stated:
+        unit, where = stated[0]
+        for other, other_where in stated[1:]:
+            if other != unit:
+                warnings.append(f"{path}: {where} says b-values are in {unit} but "
+                                f"{other_where} says {other}; using {unit}")
+        return unit, where
+    unit = guess_b_value_units(b_raw)
+    warnings.append(f"{path}: b-value unit not stated in header or sidecar; guessed {unit} "
+                    f"(max b = {np.max(b_raw):g}; all b <= 100 means ms/um2)")
+    return unit, f"guessed from values ({unit})"
+
+
+# --------------------------------------------------------------------------- metadata
+
+def _header_metadata(ext: dict) -> dict:
+    """Header keys other than dim descriptions and the required ones, unwrapped."""
+    skip = re.compile(r"^dim_\d(_info|_header)?$")
+    return {k: (v if k in standard_defined else _unwrap(v))
+            for k, v in ext.items() if not skip.match(k)}
+
+
+def _merge_sidecar(meta: dict, sidecar: dict, dwell_s: float, path: Path, warnings: list) -> dict:
+    """Header metadata updated by the sidecar; conflicts on key acquisition facts reported."""
+    nucleus_h = meta.get("ResonantNucleus")
+    nucleus_s = sidecar.get("ResonantNucleus")
+    if nucleus_h is not None and nucleus_s is not None and \
+            _first(nucleus_h, "ResonantNucleus", path) != _first(nucleus_s, "ResonantNucleus", path):
+        raise _fail(path, f"ResonantNucleus {nucleus_h} in the header but {nucleus_s} in the sidecar")
+    width_s = sidecar.get("SpectralWidth")
+    if width_s is not None and abs(_number(width_s, "SpectralWidth", path) * dwell_s - 1) > 1e-3:
+        raise _fail(path, f"sidecar SpectralWidth {width_s} Hz disagrees with the header dwell "
+                          f"time {dwell_s:g} s (= {1 / dwell_s:g} Hz)")
+    for key, tol in (("SpectrometerFrequency", 1e-6), ("EchoTime", 1e-6)):
+        if key in meta and key in sidecar:
+            vh, vs = _number(meta[key], key, path), _number(sidecar[key], key, path)
+            if abs(vh - vs) > tol * max(1.0, abs(vh)):
+                warnings.append(f"{path}: {key} is {vh:g} in the NIfTI-MRS header but {vs:g} "
+                                f"in the sidecar; using the sidecar value {vs:g}")
+    merged = dict(meta)
+    merged.update(sidecar)
+    return merged
+
+
+def _number(value, key: str, path: Path) -> float:
+    """A numeric header/sidecar value (first element of a list), or NiftiMrsError."""
+    try:
+        return float(_first(value, key, path))
+    except (TypeError, ValueError) as err:
+        raise _fail(path, f"{key} {value!r} is not a number") from err
+
+
+def _reference_ppm(meta: dict, nucleus: str) -> float:
+    if "SpecFreqChemShift" in meta:
+        return float(meta["SpecFreqChemShift"])
+    return H1_REFERENCE_PPM if nucleus == "1H" else 0.0
+
+
+# --------------------------------------------------------------------------- public reader
+
+def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto") -> Acquisition:
+    """Read a NIfTI-MRS file (any header generation) into an :class:`Acquisition`.
+
+    ``sidecar``: the BIDS JSON sidecar (it wins over the header; conflicts are reported).
+    ``b_value_units``: "auto", "s/mm2" or "ms/um2" (see the module docstring).
+    Raises :class:`NiftiMrsError` naming the file and the problem.
+    """
+    path = Path(path)
+    sidecar = dict(sidecar or {})
+    img, data = _load_image(path)
+    _check_data(data, path)
+    ext = _header_extension(img, path)
+    dwell_s = float(img.header["pixdim"][4])
+    if not 0 < dwell_s < 1:
+        raise _fail(path, f"dwell time {dwell_s!r} s (pixdim[4]) is not plausible")
+    warnings = [str(w) for w in _unwrap(ext.get(WARNINGS_KEY, []))]
+
+    meta = _merge_sidecar(_header_metadata(ext), sidecar, dwell_s, path, warnings)
+    for key in ("SpectrometerFrequency", "ResonantNucleus", "EchoTime"):
+        if key not in meta:
+            raise _fail(path, f"required key {key} is in neither the NIfTI-MRS header nor the sidecar")
+    cf_mhz = _number(meta["SpectrometerFrequency"], "SpectrometerFrequency", path)
+    nucleus = str(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
+
+    layout = _dim_layout(ext, data, path, warnings)
+    coil_axes = [layout["coil"]] if layout["coil"] is not None else []
+    cond_axes = [layout["condition"]] if layout["condition"] is not None else []
+    fids = _canonical_fids(data, cond_axes, layout["transients"], coil_axes)
+    source_note = None
+    if layout["condition"] is not None:
+        b_raw, dim_unit, dim_unit_where, directions_raw = _condition_lists(
+            layout, data.shape[layout["condition"]], path)
+        unit, units_source = _decide_units(b_raw, b_value_units, sidecar, ext, dim_unit,
+                                           dim_unit_where, path, warnings)
+        b_s_mm2 = to_s_mm2(b_raw, unit)
+        directions = unit_directions(directions_raw, b_s_mm2, path)
+        grouping = _group_repeats(b_s_mm2, directions) if layout["condition_tag"] == "DIM_DYN" \
+            else None
+        if grouping is not None:
+            order, n_unique = grouping
+            n_rep = order.size // n_unique
+            fids = fids[order].reshape(n_unique, n_rep * fids.shape[1], *fids.shape[2:])
+            b_s_mm2, directions = b_s_mm2[order[::n_rep]], directions[order[::n_rep]]
+            warnings.append(f"{path}: {n_unique} distinct (b-value, direction) pairs each "
+                            f"repeated {n_rep} times along the diffusion dimension; grouped "
+                            "the repeats as transients")
+        if B_UNITS_SOURCE_KEY in ext and units_source.startswith("header"):
+            source_note = str(_unwrap(ext[B_UNITS_SOURCE_KEY]))
+    else:
+        b_s_mm2, directions = np.zeros(1), np.full((1, 3), np.nan)
+        units_source = "no diffusion dimension (b = 0)"
+
+    for key in (B_UNITS_KEY, B_UNITS_SOURCE_KEY, WARNINGS_KEY, "BValueUnits", "b_value_units"):
+        meta.pop(key, None)
+    meta["warnings"] = warnings
+    meta["b_value_units_source"] = source_note or units_source
+    meta["nifti_affine"] = np.asarray(img.affine, dtype=float).tolist()
+    return Acquisition(fids=fids, dwell_s=dwell_s, cf_mhz=cf_mhz, b_values_s_mm2=b_s_mm2,
+                       directions=directions, nucleus=nucleus,
+                       ref_ppm=_reference_ppm(meta, nucleus), metadata=meta, source=str(path))
+
+
+def _canonical_fids(data: np.ndarray, cond_axes: list, trans_axes: list, coil_axes: list):
+    """Data as (conditions, transients, coils, points): several transient dims flattened."""
+    moved = np.moveaxis(data[0, 0, 0], [a - 3 for a in cond_axes + trans_axes + coil_axes] + [0],
+                        range(len(cond_axes) + len(trans_axes) + len(coil_axes) + 1))
+    n_cond = moved.shape[0] if cond_axes else 1
+    n_coil = data.shape[coil_axes[0]] if coil_axes else 1
+    return moved.reshape(n_cond, -1, n_coil, data.shape[3])
+
+
+# --------------------------------------------------------------------------- writer
+
+def _json_ready(value):
+    """Plain-JSON form of numpy scalars/arrays inside metadata values."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _header_entry(key: str, value):
+    """(ok, entry): standard keys as is (type-checked), user keys wrapped in Value/Description."""
+    value = _json_ready(value)
+    if key in standard_defined:
+        if isinstance(value, int) and not isinstance(value, bool) and \
+                standard_defined[key][0] == (float, int):
+            value = float(value)
+        return check_type(value, standard_defined[key][0]), value
+    return True, {"Value": value,
+                  "Description": _DESCRIPTIONS.get(key, f"{key} (from the BIDS sidecar / metadata)")}
+
+
+def _processing_step(step: dict, timestamp: bool) -> dict:
+    """A ``ProcessingApplied`` entry with Program/Version (and Time, if asked) filled in."""
+    entry = {"Program": "dmrs-bids", "Version": __version__, "Method": "", "Details": ""}
+    if timestamp:
+        entry = {"Time": _dt.datetime.now().isoformat(timespec="seconds"), **entry}
+    entry.update(_json_ready(step))
+    return entry
+
+
+def _keeps_condition_dim(acq: Acquisition) -> bool:
+    """The condition dimension is written unless it is a single plain (b = 0, no direction) one."""
+    return acq.n_conditions > 1 or bool(np.any(acq.b_values_s_mm2 != 0)) or \
+        bool(np.any(np.isfinite(acq.directions)))
+
+
+def _layout_for_writing(acq: Acquisition):
+    """NIfTI data (x, y, z, points, dims...) and the dim tags, singleton dims dropped."""
+    data = np.transpose(acq.fids, (3, 2, 1, 0))  # points, coils, transients, conditions
+    tags, keep = [], [0]
+    for axis, tag, size in ((1, "DIM_COIL", acq.n_coils), (2, "DIM_DYN", acq.n_transients),
+                            (3, CONDITION_TAG, acq.n_conditions)):
+        if size > 1 or (tag == CONDITION_TAG and _keeps_condition_dim(acq)):
+            keep.append(axis)
+            tags.append(tag)
+    data = data.reshape([data.shape[a] for a in keep]) if len(keep) > 1 else data[:, 0, 0, 0]
+    return data[None, None, None], tags
+
+
+def _condition_header(acq: Acquisition) -> dict:
+    directions = [None if np.any(np.isnan(d)) else [float(v) for v in d] for d in acq.directions]
+    return {"b_value": {"Value": [float(b) for b in acq.b_values_s_mm2],
+                        "Description": "b-value in s/mm^2"},
+            "direction": {"Value": directions,
+                          "Description": "unit gradient direction (x, y, z); null where none"}}
+
+
+def _header_extension_for(acq: Acquisition, tags: list, processing_step: dict | None,
+                          timestamp: bool) -> dict:
+    meta = acq.metadata
+    ext = {"SpectrometerFrequency": [float(acq.cf_mhz)], "ResonantNucleus": [str(acq.nucleus)]}
+    dropped = []
+    for key, value in meta.items():
+        if key in RUNTIME_KEYS or key in ext or key in (B_UNITS_KEY, B_UNITS_SOURCE_KEY,
+                                                       WARNINGS_KEY, "ProcessingApplied"):
+            continue
+        ok, entry = _header_entry(key, value)
+        if ok:
+            ext[key] = entry
+        else:
+            dropped.append(key)
+    if "SpectralWidth" in ext:
+        ext["SpectralWidth"] = 1.0 / acq.dwell_s
+    for i, tag in enumerate(tags):
+        ext[f"dim_{5 + i}"] = tag
+        if tag == CONDITION_TAG:
+            ext[f"dim_{5 + i}_info"] = "Diffusion conditions (b-value, gradient direction)"
+            ext[f"dim_{5 + i}_header"] = _condition_header(acq)
+    if CONDITION_TAG in tags:
+        ext[B_UNITS_KEY] = {"Value": "s/mm2", "Description": _DESCRIPTIONS[B_UNITS_KEY]}
+        if meta.get("b_value_units_source"):
+            ext[B_UNITS_SOURCE_KEY] = {"Value": str(meta["b_value_units_source"]),
+                                       "Description": _DESCRIPTIONS[B_UNITS_SOURCE_KEY]}
+    warnings = list(meta.get("warnings", [])) + [
+        f"metadata key {k} dropped: value does not fit the NIfTI-MRS standard type" for k in dropped]
+    if warnings:
+        ext[WARNINGS_KEY] = {"Value": [str(w) for w in warnings],
+                             "Description": _DESCRIPTIONS[WARNINGS_KEY]}
+    history = list(_json_ready(meta.get("ProcessingApplied", [])))
+    if processing_step is not None:
+        history.append(_processing_step(processing_step, timestamp))
+    if history:
+        ext["ProcessingApplied"] = history
+    return ext
+
+
+def _nifti_image(data: np.ndarray, dwell_s: float, ext: dict, affine) -> nib.Nifti2Image:
+    affine = np.asarray(affine if affine is not None else np.eye(4), dtype=float)
+    img = nib.Nifti2Image(data, affine)
+    header = img.header
+    header.set_qform(affine, code=1)
+    header.set_sform(affine, code=1)
+    header["pixdim"][4] = dwell_s
+    header["intent_name"] = f"mrs_v{nifti_mrs_version[0]}_{nifti_mrs_version[1]}".encode()
+    header.set_xyzt_units(xyz="mm", t="sec")
+    header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(ext).encode("utf-8")))
+    return img
+
+
+def write_nifti_mrs(acq: Acquisition, path, processing_step: dict | None = None,
+                    timestamp: bool = False) -> Path:
+    """Write ``acq`` as current-standard NIfTI-MRS at ``path`` (atomically); returns the path.
+
+    Conditions go on ``DIM_USER_0`` (b-values in s/mm^2, unit directions, null where none),
+    transients on ``DIM_DYN``, coils on ``DIM_COIL``; singleton dimensions are dropped (a single
+    condition is kept only when it carries a b-value or direction). ``processing_step`` (e.g.
+    ``{"Method": "Frequency and phase correction", "Details": "..."}``) is appended to
+    ``ProcessingApplied`` with Program and Version filled in unless given (and the current
+    Time when ``timestamp`` is true; off by default so that reruns give identical files).
+    ``.nii.gz`` output is gzip-compressed without a timestamp, so equal inputs give equal bytes.
+    """
+    path = Path(path)
+    if not re.search(r"\.nii(\.gz)?$", path.name):
+        raise NiftiMrsError(f"{path}: NIfTI-MRS file names end in .nii or .nii.gz")
+    data, tags = _layout_for_writing(acq)
+    ext = _header_extension_for(acq, tags, processing_step, timestamp)
+    img = _nifti_image(data, acq.dwell_s, ext, acq.metadata.get("nifti_affine"))
+    payload = img.to_bytes()
+    if path.name.endswith(".gz"):
+        payload = gzip.compress(payload, compresslevel=1, mtime=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,269 @@
+"""Frequency and phase alignment of transients by spectral registration.
+
+Each transient ``y`` is modelled as ``a * T(t) * exp(+i(2*pi*f*t + phi))`` where ``T`` is a template,
+``a`` a free real amplitude (motion can scale a transient), and ``(f, phi)`` its drift, in the
+project's drift convention (input = corrected * exp(+i(2*pi*f*t + phi))). The fit is least squares
+over a ppm window of the spectrum, which keeps residual water and baseline out of it:
+``f`` by a coarse-to-fine grid search (global within ``max_shift_hz``, so low-SNR transients do
+not fall into a local minimum), ``phi`` and ``a`` in closed form at each ``f``.
+
+Templates, in order of use (``align_conditions``): the aligned mean of the previous (lower-b)
+condition for the first pass, then the condition's own leave-one-out mean of the aligned
+transients, iterated. Leaving the transient out of its own template removes the bias towards
+zero shift that a plain mean (which contains the transient's own noise) would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.preprocess.water import damped_exponential_basis, signal_poles
+from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask, time_axis_s
+
+METABOLITE_WINDOW_PPM = (0.6, 4.2)
+"""Default registration window: MM 0.9 ppm (does not diffuse) to 4.2 ppm (short of water)."""
+
+WATER_WINDOW_PPM = (4.2, 5.1)
+"""Registration window for unsuppressed water (metabolite cycling, weak suppression)."""
+
+SINGLET_WINDOW_PPM = (1.85, 3.35)
+"""NAA, Cr and Cho singlets, for aligning condition averages to each other."""
+
+
+@dataclass
+class Alignment:
+    """Drift estimates of one set of transients and the corrected FIDs."""
+
+    freq_hz: np.ndarray  # (n_transients,), input = corrected * exp(+i(2 pi f t + phi))
+    phase_deg: np.ndarray  # (n_transients,)
+    amplitude: np.ndarray  # (n_transients,), relative to the template
+    corrected: np.ndarray  # (n_transients, n_points)
+    template: np.ndarray  # FID the transients were last registered to
+
+
+def _shifted_window_spectra(fids: np.ndarray, t_s: np.ndarray, freq_hz: np.ndarray,
+                            mask: np.ndarray) -> np.ndarray:
+    """Spectra over ``mask`` of ``fids * exp(-i 2 pi f t)`` for each f.
+
+    ``freq_hz`` has shape (..., n_transients) broadcast against ``fids`` (n_transients, n_points).
+    """
+    demodulated = fids * np.exp(-2j * np.pi * freq_hz[..., None] * t_s)
+    return np.fft.fftshift(np.fft.fft(demodulated, axis=-1), axes=-1)[..., mask]
+
+
+def _registration_cost(spectra: np.ndarray, templates: np.ndarray) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+    """Least-squares misfit with optimal phase and amplitude, and the inner products.
+
+    ``spectra`` (..., n_transients, n_bins) against ``templates`` (n_transients, n_bins):
+    ``||Y||^2 - |<T, Y>|^2 / ||T||^2``.
+    """
+    inner = np.sum(np.conj(templates) * spectra, axis=-1)
+    template_energy = np.sum(np.abs(templates) ** 2, axis=-1)
+    cost = np.sum(np.abs(spectra) ** 2, axis=-1) - np.abs(inner) ** 2 / template_energy
+    return cost, inner
+
+
+def _parabolic_offset(cost_minus: np.ndarray, cost_0: np.ndarray,
+                      cost_plus: np.ndarray) -> np.ndarray:
+    """Vertex offset (in grid steps, within +/-0.5) of a parabola through three costs."""
+    curvature = cost_minus - 2 * cost_0 + cost_plus
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = 0.5 * (cost_minus - cost_plus) / curvature
+    return np.clip(np.where(curvature > 0, offset, 0.0), -0.5, 0.5)
+
+
+def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: float,
+                          cf_mhz: float, ppm_range=METABOLITE_WINDOW_PPM,
+                          max_shift_hz: float = 12.0, coarse_step_hz: float = 0.5,
+                          fine_step_hz: float = 0.05
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drift (freq_hz, phase_deg) and amplitude of each transient relative to its template.
+
+    ``template_fids`` is one FID (n_points,) shared by all, or one per transient.
+    """
+    fids = np.atleast_2d(fids)
+    n_points = fids.shape[-1]
+    templates_td = np.broadcast_to(template_fids, fids.shape)
+    mask = ppm_window_mask(ppm_axis(n_points, dwell_s, cf_mhz), *ppm_range)
+    if mask.sum() < 4:
+        raise ValueError(f"registration window {ppm_range} ppm holds fewer than 4 points")
+    t_s = time_axis_s(n_points, dwell_s)
+    templates = np.fft.fftshift(np.fft.fft(templates_td, axis=-1), axes=-1)[..., mask]
+
+    coarse = np.arange(-max_shift_hz, max_shift_hz + coarse_step_hz / 2, coarse_step_hz)
+    grid = np.broadcast_to(coarse[:, None], (coarse.size, fids.shape[0]))
+    cost, _ = _registration_cost(_shifted_window_spectra(fids, t_s, grid, mask), templates)
+    best = coarse[np.argmin(cost, axis=0)]
+
+    fine = np.arange(-coarse_step_hz, coarse_step_hz + fine_step_hz / 2, fine_step_hz)
+    grid = best[None, :] + fine[:, None]
+    cost, _ = _registration_cost(_shifted_window_spectra(fids, t_s, grid, mask), templates)
+    index = np.clip(np.argmin(cost, axis=0), 1, fine.size - 2)
+    columns = np.arange(fids.shape[0])
+    offset = _parabolic_offset(cost[index - 1, columns], cost[index, columns],
+                               cost[index + 1, columns])
+    freq_hz = grid[index, columns] + offset * fine_step_hz
+
+    _, inner = _registration_cost(_shifted_window_spectra(fids, t_s, freq_hz, mask), templates)
+    phase_deg = np.rad2deg(np.angle(inner))
+    amplitude = np.abs(inner) / np.sum(np.abs(templates) ** 2, axis=-1)
+    return freq_hz, phase_deg, amplitude
+
+
+def leave_one_out_means(fids: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """For each transient, the (weighted) mean of all the others, shape like ``fids``."""
+    n = fids.shape[0]
+    if n < 2:
+        return fids.copy()
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    total = np.sum(w[:, None] * fids, axis=0)
+    others = total[None, :] - w[:, None] * fids
+    norm = (w.sum() - w)[:, None]
+    return others / np.where(norm > 0, norm, 1.0)
+
+
+def model_templates(corrected: np.ndarray, dwell_s: float, freq_hz: np.ndarray,
+                    damping_hz: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Leave-one-out means projected onto fixed signal poles (denoised templates).
+
+    The projection (least-squares amplitudes of damped exponentials with the given poles) keeps
+    the signal and drops nearly all template noise, which otherwise dominates the registration
+    error of low-SNR (high-b) transients. It is linear, so projecting each leave-one-out mean is
+    the same as removing the transient's projection from the projected total.
+    """
+    basis = damped_exponential_basis(corrected.shape[-1], dwell_s, freq_hz, damping_hz)
+    projector = basis @ np.linalg.pinv(basis)
+    return leave_one_out_means(corrected, weights) @ projector.T
+
+
+def _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz):
+    freq_hz, phase_deg, amplitude = register_to_templates(
+        fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz)
+    corrected = apply_frequency_phase(fids, dwell_s, -freq_hz, -phase_deg)
+    return Alignment(freq_hz, phase_deg, amplitude, corrected, np.asarray(templates))
+
+
+def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
+                     template: np.ndarray | None = None, ppm_range=METABOLITE_WINDOW_PPM,
+                     n_iterations: int = 2, max_shift_hz: float = 12.0,
+                     weights: np.ndarray | None = None, n_model_iterations: int = 2,
+                     n_model_components: int = 40) -> Alignment:
+    """Align the transients (n_transients, n_points) of one condition.
+
+    First pass against ``template`` (default: the plain mean of the transients), then
+    ``n_iterations`` passes against leave-one-out means of the aligned transients, then
+    ``n_model_iterations`` passes against those means denoised by an HLSVD model of the aligned
+    mean (``n_model_components`` poles). ``weights`` (0 for rejected transients) set how much
+    each transient counts in the templates.
+    """
+    fids = np.asarray(fids)
+    if fids.ndim != 2:
+        raise ValueError(f"align_transients expects (n_transients, n_points), got {fids.shape}")
+    first_template = fids.mean(axis=0) if template is None else np.asarray(template)
+    result = _register_and_correct(fids, first_template, dwell_s, cf_mhz, ppm_range,
+                                   max_shift_hz)
+    if fids.shape[0] < 3:
+        return result
+    for _ in range(n_iterations):
+        result = _register_and_correct(fids, leave_one_out_means(result.corrected, weights),
+                                       dwell_s, cf_mhz, ppm_range, max_shift_hz)
+    if n_model_iterations and n_model_components:
+        poles = signal_poles(np.average(result.corrected, axis=0, weights=weights), dwell_s,
+                             n_model_components, n_points_used=fids.shape[-1] // 2)
+        result = refine_with_model(fids, result, dwell_s, cf_mhz, poles, ppm_range,
+                                   n_model_iterations, max_shift_hz, weights)
+    return result
+
+
+def refine_with_model(fids: np.ndarray, alignment: Alignment, dwell_s: float, cf_mhz: float,
+                      poles: tuple[np.ndarray, np.ndarray], ppm_range=METABOLITE_WINDOW_PPM,
+                      n_iterations: int = 2, max_shift_hz: float = 12.0,
+                      weights: np.ndarray | None = None) -> Alignment:
+    """Re-register against model-denoised leave-one-out templates built on fixed ``poles``."""
+    result = alignment
+    for _ in range(n_iterations):
+        templates = model_templates(result.corrected, dwell_s, *poles, weights=weights)
+        result = _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range,
+                                       max_shift_hz)
+    return result
+
+
+def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s_mm2=None,
+                     ppm_range=METABOLITE_WINDOW_PPM, n_iterations: int = 2,
+                     max_shift_hz: float = 12.0, weights: np.ndarray | None = None,
+                     n_model_iterations: int = 2, n_model_components: int = 40,
+                     align_means: bool = True) -> list[Alignment]:
+    """Align every condition of (n_conditions, n_transients, n_points), lowest b first.
+
+    Each condition's first template is the aligned mean of the previously aligned (next lower
+    b) condition, so every condition ends in one common frame and noisy high-b conditions start
+    from a clean template. The signal poles for the model-denoised templates come from the
+    mean over *all* conditions (same metabolites and lineshapes, only amplitudes change with b),
+    so low-b SNR helps the high-b templates. With ``align_means``, the condition means are
+    finally registered to the lowest-b mean on the singlets (NAA, Cr, Cho) and that shift is
+    added to every transient of the condition, so the returned drifts are total corrections.
+    ``weights`` is (n_conditions, n_transients) or None.
+    """
+    fids = np.asarray(fids)
+    if fids.ndim != 3:
+        raise ValueError(f"align_conditions expects (n_conditions, n_transients, n_points), "
+                         f"got {fids.shape}")
+    n_conditions = fids.shape[0]
+    b = np.zeros(n_conditions) if b_values_s_mm2 is None else np.asarray(b_values_s_mm2)
+    w_all = np.ones(fids.shape[:2]) if weights is None else np.asarray(weights, dtype=float)
+    results: list[Alignment] = [None] * n_conditions  # type: ignore[list-item]
+    template = None
+    for c in np.argsort(b, kind="stable"):
+        results[c] = align_transients(fids[c], dwell_s, cf_mhz, template, ppm_range,
+                                      n_iterations, max_shift_hz, w_all[c],
+                                      n_model_iterations=0)
+        template = np.average(results[c].corrected, axis=0, weights=w_all[c])
+    if not (n_model_iterations and n_model_components) or fids.shape[1] < 3:
+        return results
+    grand_mean = np.einsum("ct,ctn->n", w_all, np.stack([r.corrected for r in results]))
+    poles = signal_poles(grand_mean / w_all.sum(), dwell_s, n_model_components,
+                         n_points_used=fids.shape[-1] // 2)
+    results = [refine_with_model(fids[c], results[c], dwell_s, cf_mhz, poles, ppm_range,
+                                 n_model_iterations, max_shift_hz, w_all[c])
+               for c in range(n_conditions)]
+    return align_condition_means(results, dwell_s, cf_mhz, int(np.argmin(b)), w_all) \
+        if align_means else results
+
+
+def align_condition_means(alignments: list[Alignment], dwell_s: float, cf_mhz: float,
+                          reference_index: int = 0, weights: np.ndarray | None = None,
+                          ppm_range=SINGLET_WINDOW_PPM) -> list[Alignment]:
+    """Add to each condition's drifts the shift that aligns its mean to the reference mean."""
+    means = np.stack([np.average(a.corrected, axis=0,
+                                 weights=None if weights is None else weights[c])
+                      for c, a in enumerate(alignments)])
+    shifts = align_averages(means, dwell_s, cf_mhz, reference_index, ppm_range)
+    out = []
+    for c, a in enumerate(alignments):
+        corrected = apply_frequency_phase(a.corrected, dwell_s, -shifts.freq_hz[c],
+                                          -shifts.phase_deg[c])
+        out.append(Alignment(a.freq_hz + shifts.freq_hz[c],
+                             _wrap_deg(a.phase_deg + shifts.phase_deg[c]), a.amplitude,
+                             corrected, a.template))
+    return out
+
+
+def _wrap_deg(phase_deg: np.ndarray) -> np.ndarray:
+    return (np.asarray(phase_deg) + 180.0) % 360.0 - 180.0
+
+
+def align_averages(averages: np.ndarray, dwell_s: float, cf_mhz: float,
+                   reference_index: int = 0, ppm_range=SINGLET_WINDOW_PPM,
+                   max_shift_hz: float = 12.0) -> Alignment:
+    """Align condition averages (n_conditions, n_points) to one of them on the singlets."""
+    averages = np.atleast_2d(averages)
+    reference = averages[reference_index]
+    freq_hz, phase_deg, amplitude = register_to_templates(
+        averages, reference, dwell_s, cf_mhz, ppm_range, max_shift_hz)
+    freq_hz[reference_index] = 0.0
+    phase_deg[reference_index] = 0.0
+    corrected = apply_frequency_phase(averages, dwell_s, -freq_hz, -phase_deg)
+    return Alignment(freq_hz, phase_deg, amplitude, corrected, reference)

@@ -1,0 +1,78 @@
+"""Averaging of transients per condition and powder averaging over diffusion directions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def average_transients(fids: np.ndarray, rejected: np.ndarray | None = None) -> np.ndarray:
+    """Mean over the transient axis (-2) of (..., n_transients, n_points), skipping rejected.
+
+    ``rejected``: bool (..., n_transients). A condition with every transient rejected keeps the
+    plain mean (the caller flags it) rather than becoming NaN.
+    """
+    fids = np.asarray(fids)
+    if rejected is None:
+        return fids.mean(axis=-2)
+    keep = ~np.asarray(rejected, dtype=bool)
+    keep = np.where(keep.any(axis=-1, keepdims=True), keep, True)
+    weights = keep.astype(float)
+    return np.sum(fids * weights[..., None], axis=-2) / weights.sum(axis=-1)[..., None]
+
+
+def shells(b_values_s_mm2, tolerance_s_mm2: float = 50.0) -> np.ndarray:
+    """Shell index of each condition: b-values within ``tolerance_s_mm2`` share a shell.
+
+    The published in-vivo b-values of one gradient strength differ by a few s/mm^2 between
+    directions (cross terms), hence the tolerance.
+    """
+    b = np.asarray(b_values_s_mm2, dtype=float)
+    order = np.argsort(b, kind="stable")
+    labels = np.empty(b.size, dtype=int)
+    shell, start = 0, None
+    for i in order:
+        if start is not None and b[i] - start > tolerance_s_mm2:
+            shell += 1
+            start = b[i]
+        start = b[i] if start is None else start
+        labels[i] = shell
+    return labels
+
+
+def powder_average(values: np.ndarray, b_values_s_mm2, method: str = "arithmetic",
+                   tolerance_s_mm2: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+    """Average conditions of one shell over directions: FIDs or amplitudes (n_conditions, ...).
+
+    ``method``: ``"arithmetic"`` (mean) or ``"geometric"`` (exp of mean log; for complex FIDs the
+    geometric mean of magnitudes with the mean phase, which for aligned spectra whose phases
+    agree equals the complex geometric mean). The geometric mean of directional signals removes
+    the first-order effect of anisotropy (trace-weighted signal). Returns
+    ``(averaged (n_shells, ...), shell b-values = mean b of the shell)``.
+    """
+    values = np.asarray(values)
+    b = np.asarray(b_values_s_mm2, dtype=float)
+    if values.shape[0] != b.size:
+        raise ValueError(f"{values.shape[0]} conditions but {b.size} b-values")
+    labels = shells(b, tolerance_s_mm2)
+    out, shell_b = [], []
+    for shell in range(labels.max() + 1):
+        members = values[labels == shell]
+        shell_b.append(b[labels == shell].mean())
+        if method == "arithmetic":
+            out.append(members.mean(axis=0))
+        elif method == "geometric":
+            out.append(_geometric_mean(members))
+        else:
+            raise ValueError(f"powder-average method {method!r}: expected 'arithmetic' or "
+                             "'geometric'")
+    return np.stack(out), np.asarray(shell_b)
+
+
+def _geometric_mean(members: np.ndarray) -> np.ndarray:
+    magnitude = np.exp(np.mean(np.log(np.maximum(np.abs(members), np.finfo(float).tiny)),
+                               axis=0))
+    if not np.iscomplexobj(members):
+        return magnitude * np.sign(np.prod(np.sign(members), axis=0))
+    reference = members[0]
+    relative = np.angle(members * np.conj(reference))
+    return magnitude * np.exp(1j * (np.angle(reference) + relative.mean(axis=0)))

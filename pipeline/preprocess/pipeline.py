@@ -1,0 +1,219 @@
+"""All preprocessing steps for one acquisition, in the consensus order.
+
+coil combination -> alignment (per condition, shared across conditions) -> outlier rejection
+(then re-alignment without the outliers in the templates) -> eddy-current correction with the
+condition-matched water reference -> averaging -> residual water removal -> MM motion check.
+Options come from a plain dict (a TOML table) through :class:`PreprocessOptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.acquisition import Acquisition
+from pipeline.preprocess.align import (METABOLITE_WINDOW_PPM, WATER_WINDOW_PPM, align_conditions)
+from pipeline.preprocess.average import average_transients
+from pipeline.preprocess.coils import combine_coils
+from pipeline.preprocess.eddy import eddy_current_correct, water_snr
+from pipeline.preprocess.motion import MM_WINDOW_PPM, mm_amplitude_check
+from pipeline.preprocess.outliers import OUTLIER_WINDOW_PPM, detect_outliers
+from pipeline.preprocess.water import RESIDUAL_WATER_WINDOW_PPM, remove_residual_water
+
+
+@dataclass
+class PreprocessOptions:
+    """Preprocessing settings with their defaults (keys of the ``[preprocess]`` TOML table).
+
+    coil_whiten: prewhiten coil noise (from the signal-free FID tail).
+    align: align transients; align_reference: "metabolites" (window align_ppm_range) or
+    "water" (unsuppressed water, 4.2-5.1 ppm); align_iterations / align_model_iterations /
+    align_model_components: leave-one-out passes, model-denoised passes, HLSVD poles;
+    align_max_shift_hz: search range; align_means: align condition means on the singlets.
+    outliers: reject transients (robust z of amplitude and misfit > outlier_threshold); a
+    condition is flagged above outlier_flag_fraction rejected.
+    ecc: Klose eddy-current correction with the condition-matched water reference; references
+    with time-domain SNR below ecc_min_water_snr fall back to the lowest-b reference.
+    residual_water: HLSVD removal of components in residual_water_window_ppm.
+    motion_check: flag MM (0.8-1.0 ppm) drops beyond motion_n_sigma noise SDs.
+    """
+
+    coil_whiten: bool = True
+    align: bool = True
+    align_reference: str = "metabolites"
+    align_ppm_range: tuple = METABOLITE_WINDOW_PPM
+    align_iterations: int = 2
+    align_model_iterations: int = 2
+    align_model_components: int = 40
+    align_max_shift_hz: float = 12.0
+    align_means: bool = True
+    outliers: bool = True
+    outlier_threshold: float = 3.0
+    outlier_flag_fraction: float = 0.3
+    outlier_ppm_range: tuple = OUTLIER_WINDOW_PPM
+    ecc: bool = True
+    ecc_min_water_snr: float = 20.0
+    ecc_keep_linear: bool = True
+    residual_water: bool = True
+    residual_water_window_ppm: tuple = RESIDUAL_WATER_WINDOW_PPM
+    residual_water_components: int = 25
+    motion_check: bool = True
+    motion_ppm_range: tuple = MM_WINDOW_PPM
+    motion_n_sigma: float = 3.0
+
+    @classmethod
+    def from_dict(cls, values: dict | None, source: str = "preprocess options"
+                  ) -> "PreprocessOptions":
+        """Options from a plain dict; unknown keys or bad values raise ``ValueError``."""
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown preprocess options {unknown}; known: "
+                             f"{sorted(known)}")
+        for key in ("align_ppm_range", "outlier_ppm_range", "residual_water_window_ppm",
+                    "motion_ppm_range"):
+            if key in values:
+                values[key] = tuple(float(v) for v in values[key])
+                if len(values[key]) != 2:
+                    raise ValueError(f"{source}: {key} must be [low, high] in ppm")
+        options = cls(**values)
+        if options.align_reference not in ("metabolites", "water"):
+            raise ValueError(f"{source}: align_reference must be 'metabolites' or 'water', "
+                             f"got {options.align_reference!r}")
+        return options
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class Preprocessed:
+    averaged: Acquisition  # (n_conditions, 1, 1, n_points)
+    transients: list  # rows for _transients.tsv
+    coil_weights: list  # rows: coil, weight, phase_deg (empty for one coil)
+    flags: list  # human-readable warnings
+    options: dict
+    mm_check: dict = field(default_factory=dict)
+
+
+def _condition_label(acq: Acquisition, c: int) -> str:
+    return f"condition {c} (b={acq.b_values_s_mm2[c]:g} s/mm^2, direction " \
+           f"{acq.direction_labels()[c]})"
+
+
+def _combine(acq: Acquisition, water: Acquisition | None, options: PreprocessOptions,
+             flags: list):
+    """Coil-combined metabolite (n_cond, n_trans, n_points) and water FIDs, and weight rows."""
+    if acq.n_coils == 1:
+        water_fids = None if water is None else water.fids[:, :, 0, :]
+        return acq.fids[:, :, 0, :], water_fids, []
+    reference = None
+    if water is not None and water.n_coils == acq.n_coils:
+        reference = water.fids[int(np.argmin(water.b_values_s_mm2))]
+    else:
+        flags.append("coil combination: no matching water reference, weights from the data")
+    combination = combine_coils(acq.fids, reference, whiten=options.coil_whiten)
+    water_fids = None
+    if water is not None and water.n_coils == acq.n_coils:
+        water_fids = np.einsum("k,...kn->...n", combination.weights.conj(), water.fids)
+    return combination.combined, water_fids, combination.weights_table()
+
+
+def _water_for_condition(water_fids, water_b, c: int, b_c: float, options, flags, label):
+    """Water reference (averaged) matched to condition ``c``, or the lowest-b one."""
+    n_water = water_fids.shape[0]
+    lowest = int(np.argmin(water_b))
+    matched = c if n_water > c and np.isclose(water_b[c], b_c, rtol=0.05, atol=20) else None
+    if matched is not None:
+        candidate = water_fids[matched].mean(axis=0)
+        if water_snr(candidate) >= options.ecc_min_water_snr:
+            return candidate
+        flags.append(f"ECC: {label}: water reference SNR {water_snr(candidate):.1f} below "
+                     f"{options.ecc_min_water_snr:g} even before denoising; used the lowest-b "
+                     "reference")
+    elif n_water > 1:
+        flags.append(f"ECC: {label}: no condition-matched water reference; used the lowest-b one")
+    return water_fids[lowest].mean(axis=0)
+
+
+def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
+                           options: PreprocessOptions | dict | None = None) -> Preprocessed:
+    """Run every preprocessing step on one acquisition (see the module docstring)."""
+    if not isinstance(options, PreprocessOptions):
+        options = PreprocessOptions.from_dict(options)
+    flags: list[str] = []
+    fids, water_fids, coil_rows = _combine(acq, water, options, flags)
+    n_cond, n_trans, n_points = fids.shape
+    labels = [_condition_label(acq, c) for c in range(n_cond)]
+    window = WATER_WINDOW_PPM if options.align_reference == "water" else options.align_ppm_range
+    align_kwargs = dict(ppm_range=window, n_iterations=options.align_iterations,
+                        max_shift_hz=options.align_max_shift_hz,
+                        n_model_iterations=options.align_model_iterations,
+                        n_model_components=options.align_model_components,
+                        align_means=options.align_means)
+
+    freq_hz = np.zeros((n_cond, n_trans))
+    phase_deg = np.zeros((n_cond, n_trans))
+    corrected = fids
+    if options.align:
+        alignments = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                                      **align_kwargs)
+        corrected = np.stack([a.corrected for a in alignments])
+    rejected = np.zeros((n_cond, n_trans), bool)
+    if options.outliers:
+        for c in range(n_cond):
+            result = detect_outliers(corrected[c], acq.dwell_s, acq.cf_mhz,
+                                     options.outlier_ppm_range, options.outlier_threshold,
+                                     options.outlier_flag_fraction)
+            rejected[c] = result.rejected
+            if result.flagged:
+                flags.append(f"outliers: {labels[c]}: {100 * result.fraction_rejected:.0f} % of "
+                             f"transients rejected (> {100 * options.outlier_flag_fraction:.0f} %)")
+        if options.align and rejected.any():
+            alignments = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                                          weights=(~rejected).astype(float), **align_kwargs)
+            corrected = np.stack([a.corrected for a in alignments])
+    if options.align:
+        freq_hz = np.stack([a.freq_hz for a in alignments])
+        phase_deg = np.stack([a.phase_deg for a in alignments])
+
+    if options.ecc and water_fids is not None:
+        water_b = water.b_values_s_mm2
+        for c in range(n_cond):
+            reference = _water_for_condition(water_fids, water_b, c, acq.b_values_s_mm2[c],
+                                             options, flags, labels[c])
+            corrected[c] = eddy_current_correct(corrected[c], reference, acq.dwell_s,
+                                                keep_linear=options.ecc_keep_linear).corrected
+    elif options.ecc:
+        flags.append("ECC: no water reference, eddy-current correction skipped")
+
+    averaged = average_transients(corrected, rejected)
+    if options.residual_water:
+        averaged, _ = remove_residual_water(averaged, acq.dwell_s, acq.cf_mhz,
+                                            options.residual_water_window_ppm,
+                                            options.residual_water_components)
+    mm_check = {}
+    if options.motion_check and n_cond > 1:
+        check = mm_amplitude_check(averaged, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                                   reference_index=int(np.argmin(acq.b_values_s_mm2)),
+                                   n_sigma=options.motion_n_sigma,
+                                   ppm_range=options.motion_ppm_range)
+        mm_check = {"ratio": check.ratio.tolist(), "z": check.z.tolist(),
+                    "flagged": check.flagged.tolist()}
+        for c in np.nonzero(check.flagged)[0]:
+            flags.append(f"motion: {labels[c]}: MM (0.9 ppm) integral at "
+                         f"{100 * check.ratio[c]:.0f} % of the lowest b (z = {check.z[c]:.1f})")
+
+    directions = acq.direction_labels()
+    rows = [{"condition": c, "b_value": float(acq.b_values_s_mm2[c]), "direction": directions[c],
+             "transient": j, "freq_shift_hz": float(freq_hz[c, j]),
+             "phase_shift_deg": float(phase_deg[c, j]), "rejected": int(rejected[c, j])}
+            for c in range(n_cond) for j in range(n_trans)]
+    metadata = dict(acq.metadata)
+    metadata["PreprocessingFlags"] = list(flags)
+    averaged_acq = acq.with_fids(averaged[:, None, None, :], metadata=metadata)
+    return Preprocessed(averaged_acq, rows, coil_rows, flags, options.to_dict(), mm_check)

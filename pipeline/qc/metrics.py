@@ -1,0 +1,187 @@
+"""Quality-control metrics of single-voxel (d)MRS: SNR, linewidths, drift, rejections, fit quality.
+
+Definitions follow the MRS terminology consensus (Kreis et al., NMR Biomed 2021;34:e4347) and
+LCModel practice:
+
+* SNR = height of the tNAA peak (real part of the zero-order phased spectrum, above a local
+  linear baseline) / standard deviation of the real spectrum in a signal-free region (after
+  removing a linear trend there);
+* linewidth = full width at half maximum (Hz) of a peak in the phased real spectrum,
+  measured on a zero-filled spectrum with linear interpolation at the half-height crossings;
+* fit quality = SD of the fit residual in the fitted ppm window / SD of the noise (1 = the fit
+  explains everything but noise).
+
+Everything takes FIDs (project sign convention, :mod:`pipeline.spectra`) and plain numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
+
+NOISE_EDGE_FRACTION = 0.05
+"""Fraction of bins at each end of the spectrum used as noise when no window is given."""
+
+MIN_NOISE_BINS = 16
+
+
+@dataclass
+class Peak:
+    """A peak found in a ppm window: position, height above baseline, phase used, FWHM."""
+
+    ppm: float
+    height: float
+    phase_rad: float
+    fwhm_hz: float
+
+
+def _window(ppm: np.ndarray, window_ppm, what: str) -> np.ndarray:
+    mask = ppm_window_mask(ppm, *window_ppm)
+    if mask.sum() < 3:
+        raise ValueError(f"{what} window {list(window_ppm)} ppm holds fewer than 3 spectral bins "
+                         f"(spectrum covers {ppm.min():.2f} to {ppm.max():.2f} ppm)")
+    return mask
+
+
+def noise_mask(ppm: np.ndarray, noise_ppm=None) -> np.ndarray:
+    """Bins of a signal-free region: ``noise_ppm`` if given and wide enough, else both ends.
+
+    The ends (outermost ``NOISE_EDGE_FRACTION`` of the bins on each side) are used when the
+    window is absent or holds fewer than ``MIN_NOISE_BINS`` bins (e.g. narrow 7 T spectra).
+    """
+    if noise_ppm is not None and len(noise_ppm) == 2:
+        mask = ppm_window_mask(ppm, *noise_ppm)
+        if mask.sum() >= MIN_NOISE_BINS:
+            return mask
+    n_edge = max(MIN_NOISE_BINS // 2, int(round(NOISE_EDGE_FRACTION * ppm.size)))
+    mask = np.zeros(ppm.size, dtype=bool)
+    mask[:n_edge] = True
+    mask[-n_edge:] = True
+    return mask
+
+
+def _detrended_sd(values: np.ndarray, mask: np.ndarray) -> float:
+    """SD of ``values[mask]`` after removing a linear trend (fitted over the bin index)."""
+    idx = np.flatnonzero(mask).astype(float)
+    y = values[mask]
+    coef = np.polyfit(idx, y, 1)
+    return float(np.std(y - np.polyval(coef, idx), ddof=2))
+
+
+def noise_sd(fid: np.ndarray, dwell_s: float, cf_mhz: float, noise_ppm=None) -> float:
+    """SD of the real spectrum in a signal-free region (linear trend removed)."""
+    fid = np.asarray(fid)
+    ppm = ppm_axis(fid.shape[-1], dwell_s, cf_mhz)
+    return _detrended_sd(fid_to_spectrum(fid).real, noise_mask(ppm, noise_ppm))
+
+
+def _fwhm_hz(real: np.ndarray, freq_hz: np.ndarray, i_peak: int, half: float,
+             baseline: np.ndarray) -> float:
+    """Width between the half-height crossings on either side of ``i_peak`` (linear interp.)."""
+    above = real - baseline - half
+
+    def crossing(step: int) -> float:
+        i = i_peak
+        while 0 <= i + step < real.size and above[i + step] > 0:
+            i += step
+        j = i + step
+        if not 0 <= j < real.size:
+            return np.nan
+        frac = above[i] / (above[i] - above[j])
+        return freq_hz[i] + frac * (freq_hz[j] - freq_hz[i])
+
+    return float(abs(crossing(+1) - crossing(-1)))
+
+
+def find_peak(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
+              zero_fill: int = 8) -> Peak:
+    """The largest peak inside ``window_ppm``: zero-order phased, height above a linear
+    baseline drawn between the window edges, and its FWHM in Hz."""
+    fid = np.asarray(fid, dtype=complex)
+    n = fid.shape[-1] * max(1, int(zero_fill))
+    padded = np.zeros(n, dtype=complex)
+    padded[:fid.shape[-1]] = fid
+    spec = fid_to_spectrum(padded)
+    ppm = ppm_axis(n, dwell_s, cf_mhz)
+    freq_hz = (np.arange(n) - n // 2) / (n * dwell_s)
+    mask = _window(ppm, window_ppm, "peak")
+    idx = np.flatnonzero(mask)
+    i_peak = idx[np.argmax(np.abs(spec[idx]))]
+    phase_rad = float(np.angle(spec[i_peak]))
+    real = (spec * np.exp(-1j * phase_rad)).real
+    lo, hi = idx[0], idx[-1]
+    slope = (real[hi] - real[lo]) / (hi - lo)
+    baseline = real[lo] + slope * (np.arange(n) - lo)
+    height = float(real[i_peak] - baseline[i_peak])
+    fwhm = _fwhm_hz(real, freq_hz, i_peak, height / 2.0, baseline)
+    return Peak(float(ppm[i_peak]), height, phase_rad, fwhm)
+
+
+def snr(fid: np.ndarray, dwell_s: float, cf_mhz: float, peak_ppm=(1.9, 2.1),
+        noise_ppm=None) -> float:
+    """Peak height (default tNAA, 1.9-2.1 ppm) / SD of the noise, both in the real spectrum.
+
+    The peak height is taken without zero-filling, so that it is on the same scale as the noise.
+    """
+    peak = find_peak(fid, dwell_s, cf_mhz, peak_ppm, zero_fill=1)
+    sd = noise_sd(np.asarray(fid) * np.exp(-1j * peak.phase_rad), dwell_s, cf_mhz, noise_ppm)
+    return float(peak.height / sd) if sd > 0 else float("inf")
+
+
+def linewidth_hz(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
+                 zero_fill: int = 8) -> float:
+    """FWHM (Hz) of the largest peak in ``window_ppm``."""
+    return find_peak(fid, dwell_s, cf_mhz, window_ppm, zero_fill).fwhm_hz
+
+
+def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None) -> dict:
+    """Summary of the per-transient drift (in acquisition order) and of rejections.
+
+    ``freq_drift_hz_per_transient`` is the slope of a straight line through the frequency
+    shifts; ranges and SDs describe scatter.
+    """
+    f = np.asarray(freq_shift_hz, dtype=float)
+    p = np.asarray(phase_shift_deg, dtype=float)
+    rej = np.zeros(f.size, dtype=bool) if rejected is None else np.asarray(rejected, dtype=bool)
+    if f.size == 0:
+        raise ValueError("drift statistics need at least one transient")
+    slope = float(np.polyfit(np.arange(f.size), f, 1)[0]) if f.size > 1 else 0.0
+    return {
+        "n_transients": int(f.size),
+        "n_rejected": int(rej.sum()),
+        "rejected_fraction": float(rej.mean()),
+        "freq_shift_mean_hz": float(f.mean()),
+        "freq_shift_sd_hz": float(f.std(ddof=1)) if f.size > 1 else 0.0,
+        "freq_shift_range_hz": float(f.max() - f.min()),
+        "freq_drift_hz_per_transient": slope,
+        "phase_shift_sd_deg": float(p.std(ddof=1)) if p.size > 1 else 0.0,
+        "phase_shift_range_deg": float(p.max() - p.min()),
+    }
+
+
+def rejection_counts(condition, rejected) -> dict:
+    """Number of rejected transients per condition (keys as ``str(condition)``)."""
+    cond = np.asarray(condition)
+    rej = np.asarray(rejected, dtype=bool)
+    return {str(c): int(rej[cond == c].sum()) for c in np.unique(cond)}
+
+
+def fit_quality(data_fid: np.ndarray, fit_fid: np.ndarray, dwell_s: float, cf_mhz: float,
+                fit_ppm=(0.2, 4.2), noise_ppm=None) -> dict:
+    """Residual SD in the fitted window, the noise SD, and their ratio (``fit_quality``).
+
+    Both SDs are of the real spectrum; the residual keeps its own phase (the model is fitted
+    on the complex data).
+    """
+    data_fid = np.asarray(data_fid, dtype=complex)
+    residual = data_fid - np.asarray(fit_fid, dtype=complex)
+    ppm = ppm_axis(data_fid.shape[-1], dwell_s, cf_mhz)
+    mask = _window(ppm, fit_ppm, "fit")
+    res_spec = fid_to_spectrum(residual).real
+    residual_sd = float(np.std(res_spec[mask]))
+    sd = noise_sd(data_fid, dwell_s, cf_mhz, noise_ppm)
+    return {"residual_sd": residual_sd, "noise_sd": sd,
+            "fit_quality": residual_sd / sd if sd > 0 else float("inf")}

@@ -1,0 +1,207 @@
+"""The BIDS App contract without processing: help, version, options, config, discovery, errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bids_app import cli, config, derivatives, discovery
+from datasets import make_invivo_bids, make_synthetic_bids
+
+ENV = {**os.environ, "NIPYPE_NO_ET": "1", "MPLBACKEND": "Agg"}
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "bids_app.cli", *map(str, args)],
+                          capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def test_version_and_help_explain_every_option():
+    from pipeline import __version__
+
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"dmrs-bids {__version__}"
+    text = run_cli("--help").stdout
+    for option in ("--participant-label", "--session-label", "--bids-filter-file", "-w",
+                   "--nprocs", "--mem-gb", "--plugin", "--plugin-args", "--config", "--basis",
+                   "--b-value-units", "--skip-bids-validation", "--stop-on-first-crash",
+                   "--reports-only", "-v"):
+        assert option in text, option
+    # every optional argument's help states its default
+    parser = cli.build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest not in ("help", "version"):
+            assert "default" in (action.help or ""), action.dest
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"n_procs": 3, "sbatch_args": "-p short"}', {"n_procs": 3, "sbatch_args": "-p short"}),
+    ("n_procs=2,memory_gb=1.5,sbatch_args=-p short", {"n_procs": 2, "memory_gb": 1.5,
+                                                      "sbatch_args": "-p short"}),
+    (None, {}),
+])
+def test_plugin_args_json_or_key_value(text, expected):
+    assert cli.parse_plugin_args(text) == expected
+
+
+def test_plugin_settings_pass_nprocs_and_memory():
+    opts = cli.build_parser().parse_args(["a", "b", "participant", "--nprocs", "2",
+                                          "--mem-gb", "3"])
+    plugin, args = cli.plugin_settings(opts)
+    assert plugin == "MultiProc" and args["n_procs"] == 2 and args["memory_gb"] == 3.0
+    opts = cli.build_parser().parse_args(["a", "b", "participant", "--plugin", "SLURM",
+                                          "--plugin-args", '{"sbatch_args": "-p x"}'])
+    assert cli.plugin_settings(opts) == ("SLURM", {"sbatch_args": "-p x"})
+
+
+def test_bad_plugin_args_are_refused():
+    with pytest.raises(cli.CliError, match="key=value"):
+        cli.parse_plugin_args("n_procs")
+
+
+def test_config_merges_and_refuses_unknown_keys(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_text('[fitting]\nbaseline_order = 4\n[diffusion]\nmodels = ["monoexponential"]\n')
+    merged = config.load_config(user)
+    assert merged["fitting"]["baseline_order"] == 4
+    assert merged["diffusion"]["models"] == ["monoexponential"]
+    assert merged["qc"] == config.load_default_config()["qc"]
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[fitting]\nbaselin_order = 4\n")
+    with pytest.raises(config.ConfigError, match="fitting.baselin_order"):
+        config.load_config(typo)
+    wrong_type = tmp_path / "type.toml"
+    wrong_type.write_text('[fitting]\nbaseline_order = "four"\n')
+    with pytest.raises(config.ConfigError, match="baseline_order"):
+        config.load_config(wrong_type)
+
+
+def test_effective_config_round_trips_through_toml(tmp_path):
+    cfg = config.load_config()
+    cfg["fitting"]["lineshape_groups"] = {"singlets": ["NAA", "Cr"]}
+    path = config.write_config(cfg, tmp_path / "config.toml")
+    assert config.read_toml(path) == cfg
+
+
+def test_default_fitting_section_matches_fit_options():
+    """Every [fitting] key is a FitOptions field, with the same default."""
+    from pipeline.fitting.options import FitOptions
+
+    table = dict(config.load_default_config()["fitting"])
+    assert table.pop("metabolites") == []
+    defaults = FitOptions().to_dict()
+    assert {k: (list(v) if isinstance(v, tuple) else v) for k, v in defaults.items()} == table
+
+
+def test_unknown_config_key_exits_nonzero_with_clear_message(shared_data, tmp_path):
+    bids = make_synthetic_bids(tmp_path / "bids", shared_data)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[qc]\nsnr_window = [1, 2]\n")
+    run = run_cli(bids, tmp_path / "out", "participant", "--config", bad,
+                  "--skip-bids-validation")
+    assert run.returncode == 2
+    assert "unknown configuration key 'qc.snr_window'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_unknown_participant_label_exits_nonzero(shared_data, tmp_path):
+    bids = make_synthetic_bids(tmp_path / "bids", shared_data)
+    run = run_cli(bids, tmp_path / "out", "participant", "--participant-label", "sub-99",
+                  "--skip-bids-validation")
+    assert run.returncode == 2
+    assert "participant label(s) 99 not found" in run.stderr and "available: 01" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_discovery_finds_water_reference_by_uri_and_by_entities(shared_data, tmp_path):
+    bids = make_invivo_bids(tmp_path / "bids", shared_data)
+    found = discovery.discover(bids, ["sub-01"])
+    (acq,) = found["01"]
+    assert acq.water.name == "sub-01_acq-dwsteam_mrsref.nii.gz"
+    assert acq.stem == "sub-01_acq-dwsteam" and acq.sidecar["EchoTime"] == 0.040
+    # without ReferenceSignal, the mrsref with the same entities is used
+    sidecar = bids / "sub-01/mrs/sub-01_acq-dwsteam_svs.json"
+    meta = json.loads(sidecar.read_text())
+    del meta["ReferenceSignal"]
+    sidecar.write_text(json.dumps(meta))
+    (acq,) = discovery.discover(bids)["01"]
+    assert acq.water.name == "sub-01_acq-dwsteam_mrsref.nii.gz"
+    # a filter that matches nothing leaves no acquisitions
+    assert discovery.discover(bids, filters={"svs": {"acquisition": "other"}})["01"] == []
+
+
+def test_discovery_links_mm_acquisition(shared_data, tmp_path):
+    bids = make_synthetic_bids(tmp_path / "bids", shared_data)
+    mrs = bids / "sub-01/mrs"
+    (mrs / "sub-01_acq-mm_svs.nii.gz").write_bytes((mrs / "sub-01_acq-dwsteam_svs.nii.gz")
+                                                   .read_bytes())
+    (mrs / "sub-01_acq-mm_svs.json").write_text((mrs / "sub-01_acq-dwsteam_svs.json").read_text())
+    (acq,) = discovery.discover(bids, mm_labels=["mm"])["01"]
+    assert acq.svs.name == "sub-01_acq-dwsteam_svs.nii.gz"
+    assert acq.mm is not None and acq.mm.name == "sub-01_acq-mm_svs.nii.gz"
+
+
+def test_bids_filter_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "filter.json"
+    path.write_text('{"bold": {}}')
+    with pytest.raises(discovery.DiscoveryError, match="filter.json.*unknown filter query"):
+        discovery.read_bids_filter_file(path)
+
+
+def test_validator_reports_empty_files_per_file(shared_data):
+    root = shared_data / "bids_examples_mrs" / "mrs_fmrs"
+    issues = discovery.validate_bids(root)
+    per_file = discovery.files_with_errors(issues, root)
+    empty = [p for p, errors in per_file.items() if any("EMPTY_FILE" in e for e in errors)]
+    assert root / "sub-01/mrs/sub-01_task-baseline_svs.nii.gz" in empty
+
+
+def test_derivative_names_follow_bids():
+    path = derivatives.acquisition_path("/out", "01", "2", "sub-01_ses-2_acq-x", "preproc")
+    assert path == Path("/out/sub-01/ses-2/mrs/sub-01_ses-2_acq-x_desc-preproc_svs.nii.gz")
+    assert derivatives.report_path("/out", "01") == Path("/out/sub-01.html")
+    assert derivatives.container_info({"DMRS_BIDS_CONTAINER": "docker:dmrs-bids:0.1"}) == \
+        {"Type": "docker", "Tag": "dmrs-bids:0.1"}
+    desc = derivatives.dataset_description("/nonexistent", "0.1.0", environ={})
+    assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "dmrs-bids"
+    assert "Container" not in desc["GeneratedBy"][0]
+
+
+def test_empty_files_fail_per_participant_with_clear_errors(shared_data, tmp_path):
+    """The MRS-BIDS examples hold 0-byte NIfTI files: each selected participant fails with a
+    message naming its file; the others are still attempted; exit status is not 0."""
+    root = shared_data / "bids_examples_mrs" / "mrs_fmrs"
+    out = tmp_path / "out"
+    run = run_cli(root, out, "participant", "--participant-label", "01", "sub-02",
+                  "-w", tmp_path / "work", "--nprocs", "2", timeout=300)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    summary = json.loads((out / "logs" / "run_summary.json").read_text())
+    assert summary["failed"] == ["01", "02"] and summary["succeeded"] == []
+    for subject in ("01", "02"):
+        errors = " ".join(summary["participants"][subject]["errors"])
+        assert f"sub-{subject}_task-baseline_svs.nii.gz: file is empty (0 bytes)" in errors
+        assert f"sub-{subject}_task-pain_svs.nii.gz: file is empty (0 bytes)" in errors
+    log = (out / "logs" / "dmrs-bids.log").read_text()
+    assert "BIDS validation error in" in log and "EMPTY_FILE" in log
+    assert not (out / "sub-03").exists()  # --participant-label filtered
+
+
+def test_citation_describes_what_ran():
+    from bids_app.citation import citation_markdown
+
+    cfg = config.load_default_config()
+    text = citation_markdown(cfg, None, [{"mm.json": {"mode": "basis"},
+                                          "fit.json": {"mode": "sequential"}}])
+    assert "simulated from the acquisition parameters" in text and "macromolecules: basis" in text
+    assert "Klose U" in text and "Ligneul C" in text
+    cfg["preprocessing"]["eddy_current_correction"] = False
+    cfg["diffusion"]["models"] = ["monoexponential"]
+    text = citation_markdown(cfg, "/x/basis.BASIS", [])
+    assert "Klose U" not in text and "kurtosis" not in text and "basis.BASIS" in text
+    # references are numbered in order of first citation, each listed once
+    refs = text.split("# References")[1].strip().splitlines()
+    assert [r.split(".")[0] for r in refs] == [str(i) for i in range(1, len(refs) + 1)]

@@ -1,0 +1,91 @@
+"""QC metrics against analytic truth (Lorentzian lines, white noise of known SD)."""
+
+import numpy as np
+import pytest
+
+from pipeline.qc.metrics import (drift_statistics, find_peak, fit_quality, linewidth_hz,
+                                 noise_sd, rejection_counts, snr)
+from pipeline.spectra import ppm_to_hz, time_axis_s
+
+DWELL_S = 1 / 3000.0
+CF_MHZ = 298.0
+N = 1024
+
+
+def lorentzian_fid(ppm, fwhm_hz, amplitude=1.0, phase_deg=0.0, n=N):
+    """FID of a Lorentzian at ``ppm`` with FWHM = 1/(pi T2*)."""
+    t = time_axis_s(n, DWELL_S)
+    f_hz = ppm_to_hz(ppm, CF_MHZ)
+    return (amplitude * np.exp(1j * np.deg2rad(phase_deg))
+            * np.exp(2j * np.pi * f_hz * t - np.pi * fwhm_hz * t))
+
+
+@pytest.mark.parametrize("fwhm_hz", [4.0, 8.0, 15.0])
+@pytest.mark.parametrize("phase_deg", [0.0, 70.0, -150.0])
+def test_linewidth_of_lorentzian(fwhm_hz, phase_deg):
+    fid = lorentzian_fid(2.01, fwhm_hz, phase_deg=phase_deg)
+    # Discrete sampling of the FID broadens nothing but the baseline; expect < 3 % error.
+    assert linewidth_hz(fid, DWELL_S, CF_MHZ, (1.8, 2.2)) == pytest.approx(fwhm_hz, rel=0.03)
+    peak = find_peak(fid, DWELL_S, CF_MHZ, (1.8, 2.2))
+    assert peak.ppm == pytest.approx(2.01, abs=0.005)
+    assert np.rad2deg(peak.phase_rad) == pytest.approx(phase_deg, abs=4.0)
+
+
+def test_noise_sd_of_white_noise():
+    rng = np.random.default_rng(1)
+    sigma = 0.3
+    noise = sigma * (rng.standard_normal(N) + 1j * rng.standard_normal(N))
+    # real part of an unnormalised FFT of complex white noise: SD = sigma * sqrt(N)
+    assert noise_sd(noise, DWELL_S, CF_MHZ) == pytest.approx(sigma * np.sqrt(N), rel=0.15)
+
+
+def test_snr_matches_analytic_peak_height_over_noise():
+    rng = np.random.default_rng(2)
+    fwhm_hz, sigma = 6.0, 0.05
+    fid = lorentzian_fid(2.01, fwhm_hz, phase_deg=40)
+    noisy = fid + sigma * (rng.standard_normal(N) + 1j * rng.standard_normal(N))
+    # On-resonance height of sum_n exp(-pi*fwhm*n*dt): 1 / (1 - exp(-pi*fwhm*dt)) (bin-centred
+    # peak is within half a bin, costing < 1 %); noise SD sigma*sqrt(N).
+    height = 1.0 / (1.0 - np.exp(-np.pi * fwhm_hz * DWELL_S))
+    expected = height / (sigma * np.sqrt(N))
+    assert snr(noisy, DWELL_S, CF_MHZ) == pytest.approx(expected, rel=0.15)
+    # doubling the noise halves the SNR
+    noisier = fid + 2 * (noisy - fid)
+    assert snr(noisier, DWELL_S, CF_MHZ) == pytest.approx(expected / 2, rel=0.15)
+
+
+def test_noise_window_too_narrow_falls_back_to_edges():
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal(N) + 1j * rng.standard_normal(N)
+    signal = lorentzian_fid(2.0, 5.0, amplitude=50)
+    # a window outside the 7 T spectral range falls back to the edges, which hold only noise
+    assert noise_sd(signal + noise, DWELL_S, CF_MHZ, (-3.0, -2.0)) == pytest.approx(
+        np.sqrt(N), rel=0.2)
+
+
+def test_drift_statistics_linear_drift():
+    f = 0.5 * np.arange(20) - 3.0
+    p = np.linspace(-10, 10, 20)
+    rej = np.zeros(20, bool)
+    rej[[3, 7]] = True
+    stats = drift_statistics(f, p, rej)
+    assert stats["freq_drift_hz_per_transient"] == pytest.approx(0.5)
+    assert stats["freq_shift_range_hz"] == pytest.approx(9.5)
+    assert stats["phase_shift_range_deg"] == pytest.approx(20.0)
+    assert stats["n_rejected"] == 2 and stats["rejected_fraction"] == pytest.approx(0.1)
+
+
+def test_rejection_counts_per_condition():
+    cond = [0, 0, 0, 1, 1, 2]
+    rej = [1, 0, 1, 0, 0, 1]
+    assert rejection_counts(cond, rej) == {"0": 2, "1": 0, "2": 1}
+
+
+def test_fit_quality_is_one_for_a_perfect_model():
+    rng = np.random.default_rng(4)
+    model = lorentzian_fid(2.01, 6.0) + lorentzian_fid(3.03, 6.0)
+    data = model + 0.1 * (rng.standard_normal(N) + 1j * rng.standard_normal(N))
+    perfect = fit_quality(data, model, DWELL_S, CF_MHZ)
+    assert perfect["fit_quality"] == pytest.approx(1.0, abs=0.2)
+    missing = fit_quality(data, lorentzian_fid(2.01, 6.0), DWELL_S, CF_MHZ)
+    assert missing["fit_quality"] > 3.0

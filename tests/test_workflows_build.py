@@ -1,0 +1,135 @@
+"""Workflow structure and the small decisions inside the stage interfaces."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bids_app.config import load_default_config
+from bids_app.discovery import AcquisitionInputs
+from workflows import interfaces as ifc
+from workflows.participant import init_acquisition_wf, init_participant_wf
+
+STAGES = {"convert", "coils", "align", "outliers", "average", "basis", "macromolecules", "fit",
+          "diffusion", "qc", "derivatives"}
+
+
+def _inputs(tmp_path, water=True, mm=False, subject="01", acq="dw"):
+    svs = tmp_path / f"sub-{subject}_acq-{acq}_svs.nii.gz"
+    svs.write_bytes(b"x")
+    ref = tmp_path / f"sub-{subject}_acq-{acq}_mrsref.nii.gz"
+    ref.write_bytes(b"x")
+    mm_path = tmp_path / f"sub-{subject}_acq-mm_svs.nii.gz"
+    mm_path.write_bytes(b"x")
+    return AcquisitionInputs(subject=subject, session=None, svs=svs,
+                             sidecar={"EchoTime": 0.045}, entities={"acquisition": acq},
+                             water=ref if water else None, mm=mm_path if mm else None)
+
+
+def _node_names(wf):
+    return {node.name for node in wf._graph.nodes()}
+
+
+def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
+    wf = init_acquisition_wf(_inputs(tmp_path), load_default_config(), tmp_path / "out")
+    names = _node_names(wf)
+    assert STAGES | {"convert_water", "eddy_current"} <= names
+    # eddy-current correction sits between alignment and averaging
+    graph = wf._graph
+    eddy = next(n for n in graph.nodes() if n.name == "eddy_current")
+    assert {p.name for p in graph.predecessors(eddy)} == {"align", "coils"}
+    assert {s.name for s in graph.successors(eddy)} == {"average"}
+
+
+def test_without_water_there_is_no_eddy_correction(tmp_path):
+    wf = init_acquisition_wf(_inputs(tmp_path, water=False), load_default_config(),
+                             tmp_path / "out")
+    names = _node_names(wf)
+    assert STAGES <= names and "eddy_current" not in names and "convert_water" not in names
+
+
+def test_measured_mm_adds_its_conversion(tmp_path):
+    wf = init_acquisition_wf(_inputs(tmp_path, mm=True), load_default_config(),
+                             tmp_path / "out")
+    assert "convert_mm" in _node_names(wf)
+
+
+def test_participant_workflow_joins_acquisitions_into_one_report(tmp_path):
+    acqs = [_inputs(tmp_path, acq="a"), _inputs(tmp_path, acq="b", water=False)]
+    wf = init_participant_wf("01", acqs, load_default_config(), tmp_path / "out")
+    assert wf.name == "sub_01_wf"
+    sub_wfs = {n.name for n in wf._graph.nodes() if hasattr(n, "_graph")}
+    assert sub_wfs == {"acq_a_wf", "acq_b_wf"}
+    with pytest.raises(ValueError, match="no svs acquisition"):
+        init_participant_wf("02", [], load_default_config(), tmp_path / "out")
+
+
+@pytest.mark.parametrize("meta, expected", [
+    ({"PulseSequenceType": "STEAM"}, "steam"),
+    ({"PulseSequenceType": "PRESS"}, "press"),
+    ({"PulseSequenceType": "semi-LASER"}, "slaser"),
+    ({"SequenceName": "svs_slaser_dkd"}, "slaser"),
+    ({"PulseSequenceType": "spin echo"}, "se"),
+])
+def test_sequence_from_sidecar(meta, expected):
+    assert ifc.sequence_from_metadata(meta) == expected
+
+
+def test_unknown_sequence_is_a_clear_error():
+    with pytest.raises(ValueError, match="PulseSequenceType='MEGA-XYZ'"):
+        ifc.sequence_from_metadata({"PulseSequenceType": "MEGA-XYZ"})
+    assert ifc.sequence_from_metadata({"PulseSequenceType": "MEGA-XYZ"}, "press") == "press"
+
+
+@pytest.mark.parametrize("requested, measured, in_basis, expected", [
+    ("auto", True, True, "measured"), ("auto", False, True, "basis"),
+    ("auto", False, False, "parametric"), ("none", False, True, "none"),
+])
+def test_macromolecule_mode(requested, measured, in_basis, expected):
+    assert ifc.mm_mode(requested, measured, in_basis) == expected
+
+
+def test_measured_mm_without_acquisition_is_refused():
+    with pytest.raises(ValueError, match="no MM acquisition"):
+        ifc.mm_mode("measured", False, True)
+
+
+def test_water_condition_matches_b_and_direction():
+    class Water:
+        b_values_s_mm2 = np.array([0.0, 907.0, 903.0, 2155.0])
+        directions = np.array([[np.nan] * 3, [1, 0, 0], [0, 1, 0], [1, 0, 0]], float)
+        n_conditions = 4
+
+    assert ifc.matching_condition(0.0, np.full(3, np.nan), Water) == 0
+    assert ifc.matching_condition(905.0, np.array([0, 1, 0.0]), Water) == 2
+    assert ifc.matching_condition(2150.0, np.array([1, 0, 0.0]), Water) == 3
+
+
+def test_amplitude_series_and_modelled_order():
+    rows = [{"condition": str(c), "metabolite": m, "amplitude": str(a), "crlb": "0.1"}
+            for c, (m, a) in enumerate([("NAA", 1.0), ("tNAA", 1.2), ("NAA", 0.8),
+                                        ("tNAA", 0.9)])]
+    series = ifc.amplitude_series(rows)
+    assert np.allclose(series["NAA"][0], [1.0, 0.8]) and np.allclose(series["tNAA"][1], 0.1)
+    assert ifc.modelled_metabolites(["NAA", "Cr", "tNAA", "tCr"], []) == \
+        ["tNAA", "tCr", "NAA", "Cr"]
+    with pytest.raises(ValueError, match="Lac"):
+        ifc.modelled_metabolites(["NAA"], ["Lac"])
+
+
+def test_unmodelled_rows_are_flagged_not_applicable():
+    rows = ifc.unmodelled_rows("Lac", ["monoexponential", "kurtosis"])
+    assert {(r["model"], r["parameter"]) for r in rows} == {
+        ("monoexponential", "ADC"), ("kurtosis", "ADC"), ("kurtosis", "K")}
+    assert all(r["applicable"] == 0 for r in rows)
+
+
+def test_empty_input_file_error_names_the_file(tmp_path):
+    from workflows.fileio import check_not_empty
+
+    empty = tmp_path / "sub-01_svs.nii.gz"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"sub-01_svs.nii.gz: file is empty \(0 bytes\)"):
+        check_not_empty(empty)
+    with pytest.raises(ValueError, match="does not exist"):
+        check_not_empty(Path(tmp_path / "missing.nii.gz"))

@@ -1,0 +1,95 @@
+"""File exchange between workflow nodes: NIfTI-MRS acquisitions, JSON bases, TSV tables.
+
+Nodes pass files, never in-memory objects, so nipype can hash and cache them. Intermediate
+spectra are uncompressed ``.nii`` (fast); derivatives are ``.nii.gz``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import __version__
+from pipeline.acquisition import Acquisition
+
+PROGRAM = "dmrs-bids"
+
+
+def check_not_empty(path) -> Path:
+    """Refuse missing or 0-byte inputs with a message naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: file does not exist")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: file is empty (0 bytes); it holds no MRS data")
+    return path
+
+
+def processing_step(method: str, details: str) -> dict:
+    """A ``ProcessingApplied`` entry (no time stamp, so reruns give identical files)."""
+    return {"Program": PROGRAM, "Version": __version__, "Method": method, "Details": details}
+
+
+def load_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto"
+                     ) -> Acquisition:
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    return read_nifti_mrs(str(check_not_empty(path)), sidecar=sidecar,
+                          b_value_units=b_value_units)
+
+
+def save_acquisition(acq: Acquisition, name: str, method: str, details: str) -> str:
+    """Write ``acq`` in the node's working directory; returns the absolute path."""
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+
+    path = Path(os.getcwd()) / name
+    write_nifti_mrs(acq, str(path), processing_step=processing_step(method, details))
+    return str(path)
+
+
+def write_json_file(name: str, content) -> str:
+    path = Path(os.getcwd()) / name
+    path.write_text(json.dumps(content, indent=2, sort_keys=True, default=_to_builtin) + "\n")
+    return str(path)
+
+
+def read_json_file(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _to_builtin(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_table(name: str, rows: list[dict], columns: list[str]) -> str:
+    from bids_app.derivatives import tsv_text
+
+    path = Path(os.getcwd()) / name
+    path.write_text(tsv_text(rows, columns))
+    return str(path)
+
+
+def read_table(path) -> list[dict]:
+    from bids_app.derivatives import read_tsv
+
+    return read_tsv(path)
+
+
+def to_float(value: str) -> float:
+    """A TSV cell as float (``n/a`` -> NaN)."""
+    return float("nan") if value in ("n/a", "", None) else float(value)
+
+
+def condition_labels(acq: Acquisition) -> list[dict]:
+    """Per-condition ``condition``, ``b_value`` (s/mm^2) and ``direction`` columns."""
+    return [{"condition": i, "b_value": float(b), "direction": d}
+            for i, (b, d) in enumerate(zip(acq.b_values_s_mm2, acq.direction_labels()))]

@@ -1,0 +1,787 @@
+"""One thin nipype interface per processing stage, each calling ``pipeline/`` functions.
+
+Every interface reads its input files, calls the science core, and writes its outputs in the
+node's working directory. Options arrive as canonical JSON strings (sorted keys) so that node
+hashes, and therefore work-directory reuse, are deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
+                                    isdefined, traits)
+
+from .fileio import (condition_labels, load_acquisition, read_json_file, read_table,
+                     save_acquisition, to_float, write_json_file, write_table)
+
+
+def _options(spec_value) -> dict:
+    return json.loads(spec_value) if isdefined(spec_value) and spec_value else {}
+
+
+def _optional(value):
+    return value if isdefined(value) and value else None
+
+
+# --- conversion ------------------------------------------------------------------------------
+
+class _ConvertInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="input NIfTI-MRS (any header version)")
+    sidecar = traits.Str("{}", usedefault=True, desc="BIDS sidecar as JSON")
+    b_value_units = traits.Enum("auto", "s/mm2", "ms/um2", usedefault=True)
+    out_name = traits.Str("converted.nii", usedefault=True)
+
+
+class _ConvertOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="canonical NIfTI-MRS")
+    out_report = File(exists=True, desc="JSON: warnings and b-value unit decision")
+
+
+class ConvertToCanonical(SimpleInterface):
+    """Read any supported NIfTI-MRS form, merge the sidecar, write the current standard."""
+
+    input_spec = _ConvertInputSpec
+    output_spec = _ConvertOutputSpec
+
+    def _run_interface(self, runtime):
+        sidecar = json.loads(self.inputs.sidecar)
+        acq = load_acquisition(self.inputs.in_file, sidecar, self.inputs.b_value_units)
+        report = {
+            "source": self.inputs.in_file,
+            "shape": list(acq.fids.shape),
+            "b_values_s_mm2": acq.b_values_s_mm2.tolist(),
+            "directions": acq.direction_labels(),
+            "b_value_units_source": acq.metadata.get("b_value_units_source", ""),
+            "warnings": list(acq.metadata.get("warnings", [])),
+        }
+        self._results["out_file"] = save_acquisition(
+            acq, self.inputs.out_name, "Conversion",
+            "Canonical NIfTI-MRS: conditions along DIM_USER_0 with b-values (s/mm^2) and "
+            f"directions; b-value units: {report['b_value_units_source'] or 'stated'}")
+        self._results["out_report"] = write_json_file("conversion.json", report)
+        return runtime
+
+
+def _load(path):
+    return load_acquisition(path)
+
+
+def _water_b0_fid(water):
+    """Water reference of the lowest-b condition, averaged over transients: (coils, points)."""
+    c = int(np.argmin(water.b_values_s_mm2))
+    return water.fids[c].mean(axis=0)
+
+
+# --- coil combination ------------------------------------------------------------------------
+
+class _CoilsInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True)
+    water_file = File(exists=True, desc="water reference (same coils), optional")
+    options = traits.Str("{}", usedefault=True)
+
+
+class _CoilsOutputSpec(TraitedSpec):
+    out_file = File(exists=True)
+    out_water = File(desc="coil-combined water reference (when given)")
+    out_report = File(exists=True, desc="JSON: coil weights and method")
+
+
+class CombineCoils(SimpleInterface):
+    """Weighted coil combination, weights from the b = 0 water reference when present."""
+
+    input_spec = _CoilsInputSpec
+    output_spec = _CoilsOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.preprocess.coils import combine_coils
+
+        opts = _options(self.inputs.options)
+        acq = _load(self.inputs.in_file)
+        water = _load(self.inputs.water_file) if _optional(self.inputs.water_file) else None
+        use_water = water is not None and opts.get("coil_weights_from", "water") == "water" \
+            and water.n_coils == acq.n_coils
+        reference = _water_b0_fid(water) if use_water else None
+        result = combine_coils(acq.fids, reference_fid=reference)
+        combined = result.combined[:, :, None, :]
+        weights = np.asarray(result.weights)
+        details = (f"{acq.n_coils} coil(s) combined with noise-whitened matched-filter weights "
+                   f"from {'the b=0 water reference' if use_water else 'the data'}")
+        self._results["out_file"] = save_acquisition(
+            acq.with_fids(combined), "coils.nii", "RF coil combination", details)
+        if water is not None:
+            wfids = water.fids
+            if water.n_coils > 1:
+                wfids = combine_coils(water.fids, reference_fid=reference).combined[:, :, None, :]
+            self._results["out_water"] = save_acquisition(
+                water.with_fids(wfids), "water_coils.nii", "RF coil combination", details)
+        self._results["out_report"] = write_json_file("coils.json", {
+            "n_coils": acq.n_coils, "weights_from": "water" if use_water else "data",
+            "weights_abs": np.abs(weights).reshape(-1).tolist(),
+            "weights_phase_deg": np.rad2deg(np.angle(weights)).reshape(-1).tolist()})
+        return runtime
+
+
+# --- alignment -------------------------------------------------------------------------------
+
+class _AlignInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True)
+    options = traits.Str("{}", usedefault=True)
+
+
+class _AlignOutputSpec(TraitedSpec):
+    out_file = File(exists=True)
+    out_shifts = File(exists=True, desc="TSV: drift per transient")
+
+
+SHIFT_COLUMNS = ["condition", "b_value", "direction", "transient", "freq_shift_hz",
+                 "phase_shift_deg"]
+
+
+class AlignTransients(SimpleInterface):
+    """Frequency/phase registration of the transients within each condition (lowest b first)."""
+
+    input_spec = _AlignInputSpec
+    output_spec = _AlignOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.preprocess.align import align_conditions
+
+        opts = _options(self.inputs.options)
+        acq = _load(self.inputs.in_file)
+        fids = acq.fids[:, :, 0, :]
+        rows = []
+        labels = condition_labels(acq)
+        if opts.get("align", True):
+            results = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                                       ppm_range=tuple(opts.get("align_ppm_range", (0.6, 4.2))))
+            corrected = np.stack([r.corrected for r in results])
+            freq = np.stack([r.freq_hz for r in results])
+            phase = np.stack([r.phase_deg for r in results])
+            details = ("spectral registration per condition to leave-one-out templates, "
+                       f"window {opts.get('align_ppm_range')} ppm")
+        else:
+            corrected, freq, phase = fids, np.zeros(fids.shape[:2]), np.zeros(fids.shape[:2])
+            details = "disabled by configuration (shifts reported as 0)"
+        for c, label in enumerate(labels):
+            for t in range(acq.n_transients):
+                rows.append({**label, "transient": t, "freq_shift_hz": float(freq[c, t]),
+                             "phase_shift_deg": float(phase[c, t])})
+        self._results["out_file"] = save_acquisition(
+            acq.with_fids(corrected[:, :, None, :]), "aligned.nii",
+            "Frequency and phase correction", details)
+        self._results["out_shifts"] = write_table("shifts.tsv", rows, SHIFT_COLUMNS)
+        return runtime
+
+
+# --- outlier removal -------------------------------------------------------------------------
+
+class _OutliersInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="aligned transients")
+    in_shifts = File(exists=True, mandatory=True)
+    options = traits.Str("{}", usedefault=True)
+
+
+class _OutliersOutputSpec(TraitedSpec):
+    out_transients = File(exists=True, desc="the _transients.tsv table (shifts + rejected)")
+    out_report = File(exists=True, desc="JSON: scores, flagged conditions")
+
+
+class RejectOutliers(SimpleInterface):
+    """Outlier transients per condition; a condition is flagged when too many go."""
+
+    input_spec = _OutliersInputSpec
+    output_spec = _OutliersOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_app.derivatives import TRANSIENTS_COLUMNS
+        from pipeline.preprocess.outliers import detect_outliers
+
+        opts = _options(self.inputs.options)
+        acq = _load(self.inputs.in_file)
+        rows = read_table(self.inputs.in_shifts)
+        fids = acq.fids[:, :, 0, :]
+        rejected = np.zeros(fids.shape[:2], bool)
+        amplitude_z = np.zeros(fids.shape[:2])
+        misfit_z = np.zeros(fids.shape[:2])
+        flagged = []
+        if opts.get("outlier_removal", True):
+            for c in range(acq.n_conditions):
+                result = detect_outliers(fids[c], acq.dwell_s, acq.cf_mhz,
+                                         threshold=float(opts.get("outlier_threshold", 3.0)),
+                                         flag_fraction=float(opts.get("flag_condition_fraction",
+                                                                      0.3)))
+                rejected[c] = result.rejected
+                amplitude_z[c] = result.amplitude_z
+                misfit_z[c] = result.misfit_z
+                if result.flagged:
+                    flagged.append(c)
+        for row in rows:
+            row["rejected"] = int(rejected[int(row["condition"]), int(row["transient"])])
+        self._results["out_transients"] = write_table("transients.tsv", rows,
+                                                      TRANSIENTS_COLUMNS)
+        self._results["out_report"] = write_json_file("outliers.json", {
+            "n_rejected": int(rejected.sum()), "flagged_conditions": flagged,
+            "rejected_per_condition": rejected.sum(axis=1).tolist(),
+            "amplitude_z": amplitude_z.tolist(), "misfit_z": misfit_z.tolist()})
+        return runtime
+
+
+# --- eddy-current correction -----------------------------------------------------------------
+
+class _EddyInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True)
+    water_file = File(exists=True, mandatory=True, desc="water with the same conditions")
+    options = traits.Str("{}", usedefault=True)
+
+
+class _EddyOutputSpec(TraitedSpec):
+    out_file = File(exists=True)
+
+
+def matching_condition(b_s_mm2: float, direction, water) -> int:
+    """Index of the water condition with the same b-value and direction (nearest b)."""
+    same_dir = [i for i, d in enumerate(water.directions)
+                if (np.all(np.isnan(d)) and np.all(np.isnan(direction)))
+                or np.allclose(d, direction, atol=1e-3)]
+    candidates = same_dir or list(range(water.n_conditions))
+    return min(candidates, key=lambda i: abs(water.b_values_s_mm2[i] - b_s_mm2))
+
+
+class EddyCurrentCorrect(SimpleInterface):
+    """Remove the eddy-current phase measured on the water of the same condition."""
+
+    input_spec = _EddyInputSpec
+    output_spec = _EddyOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.preprocess.eddy import eddy_current_correct
+
+        acq = _load(self.inputs.in_file)
+        water = _load(self.inputs.water_file)
+        corrected = np.empty_like(acq.fids)
+        used = []
+        for c in range(acq.n_conditions):
+            w = matching_condition(acq.b_values_s_mm2[c], acq.directions[c], water)
+            used.append(w)
+            water_fid = water.fids[w].mean(axis=(0, 1))
+            corrected[c, :, 0, :] = eddy_current_correct(acq.fids[c, :, 0, :], water_fid,
+                                                         acq.dwell_s).corrected
+        self._results["out_file"] = save_acquisition(
+            acq.with_fids(corrected), "eddy.nii", "Eddy current correction",
+            "water-reference eddy-current phase (linear part kept) removed per condition "
+            "(Klose); water conditions used: "
+            + ",".join(map(str, used)))
+        return runtime
+
+
+# --- averaging -------------------------------------------------------------------------------
+
+class _AverageInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True)
+    in_transients = File(exists=True, mandatory=True)
+    options = traits.Str("{}", usedefault=True)
+
+
+class _AverageOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="preprocessed spectra, one per condition (.nii.gz)")
+
+
+class AverageTransients(SimpleInterface):
+    """Average the kept transients of each condition (the ``desc-preproc`` spectra)."""
+
+    input_spec = _AverageInputSpec
+    output_spec = _AverageOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.preprocess.average import average_transients
+
+        opts = _options(self.inputs.options)
+        acq = _load(self.inputs.in_file)
+        rejected = np.zeros((acq.n_conditions, acq.n_transients), bool)
+        for row in read_table(self.inputs.in_transients):
+            rejected[int(row["condition"]), int(row["transient"])] = bool(int(row["rejected"]))
+        averaged = average_transients(acq.fids[:, :, 0, :], rejected)
+        kept = (~rejected).sum(axis=1)
+        details = ("mean of the kept transients per condition (kept: "
+                   + ",".join(map(str, kept.tolist())) + ")")
+        out = acq.with_fids(averaged[:, None, None, :])
+        if opts.get("powder_average", False):
+            from pipeline.preprocess.average import powder_average
+
+            shell_fids, shell_b = powder_average(averaged, acq.b_values_s_mm2,
+                                                 opts.get("powder_method", "arithmetic"))
+            out = acq.with_fids(shell_fids[:, None, None, :], b_values_s_mm2=shell_b,
+                                directions=np.full((shell_b.size, 3), np.nan))
+            details += f"; {opts.get('powder_method', 'arithmetic')} powder average per b-shell"
+        self._results["out_file"] = save_acquisition(out, "preproc.nii.gz", "Signal averaging",
+                                                     details)
+        return runtime
+
+
+# --- basis and macromolecules ----------------------------------------------------------------
+
+SEQUENCE_NAMES = {"steam": "steam", "stimulatedecho": "steam", "press": "press",
+                  "slaser": "slaser", "semilaser": "slaser", "laser": "slaser", "se": "se",
+                  "spinecho": "se", "fid": "fid", "pulseacquire": "fid", "stim": "steam"}
+
+
+def sequence_from_metadata(metadata: dict, configured: str = "") -> str:
+    """Simulation sequence from the configuration or the sidecar (``PulseSequenceType``, then
+    ``SequenceName``); raises ValueError when neither names a known one."""
+    candidates = [configured, metadata.get("PulseSequenceType", ""),
+                  metadata.get("SequenceName", "")]
+    for text in candidates:
+        key = "".join(ch for ch in str(text).lower() if ch.isalnum())
+        for name, sequence in SEQUENCE_NAMES.items():
+            if key == name or (key and name in key and len(name) > 2):
+                return sequence
+    raise ValueError(f"cannot tell the pulse sequence from PulseSequenceType="
+                     f"{metadata.get('PulseSequenceType')!r} / SequenceName="
+                     f"{metadata.get('SequenceName')!r}; set [basis] sequence in the config "
+                     "or pass --basis")
+
+
+class _BasisInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="data whose grid the basis must match")
+    basis_path = traits.Str("", usedefault=True, desc="user basis (file or folder); '' = simulate")
+    options = traits.Str("{}", usedefault=True, desc="[basis] section as JSON")
+    cache_dir = traits.Str("", usedefault=True)
+
+
+class _BasisOutputSpec(TraitedSpec):
+    out_basis = File(exists=True, desc="JSON basis on the data grid")
+    out_report = File(exists=True)
+
+
+class PrepareBasis(SimpleInterface):
+    """The basis on the data grid: read (LCModel/.RAW/JSON) or simulated from the sidecar."""
+
+    input_spec = _BasisInputSpec
+    output_spec = _BasisOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.io.basis_formats import write_json_basis
+        from pipeline.io.basis_tools import resample_basis
+
+        opts = _options(self.inputs.options)
+        acq = _load(self.inputs.in_file)
+        meta = acq.metadata
+        if self.inputs.basis_path:
+            from pipeline.io.basis_formats import read_basis
+
+            basis = read_basis(self.inputs.basis_path)
+            origin = {"source": "file", "path": self.inputs.basis_path}
+        else:
+            from pipeline.simulate.basis_simulation import simulate_basis
+
+            sequence = sequence_from_metadata(meta, opts.get("sequence", ""))
+            mixing = meta.get("MixingTime")
+            basis = simulate_basis(
+                sequence, acq.cf_mhz, acq.dwell_s, acq.n_points,
+                echo_time_s=float(meta.get("EchoTime", 0.0)),
+                mixing_time_s=float(mixing) if mixing is not None and sequence == "steam"
+                else None,
+                metabolites=list(opts.get("metabolites") or []) or None,
+                cache_dir=self.inputs.cache_dir or None)
+            origin = {"source": "simulated", "sequence": sequence,
+                      "echo_time_s": meta.get("EchoTime"), "mixing_time_s": mixing}
+        exclude = set(opts.get("exclude", []))
+        if exclude:
+            basis = basis.subset([n for n in basis.names if n not in exclude])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            basis = resample_basis(basis, acq.dwell_s, acq.n_points, acq.cf_mhz,
+                                   ref_ppm=acq.ref_ppm)
+        origin["warnings"] = [str(w.message) for w in caught]
+        out = str(Path.cwd() / "basis.json")
+        write_json_basis(basis, out)
+        self._results["out_basis"] = out
+        self._results["out_report"] = write_json_file("basis.json.report", {
+            **origin, "names": basis.names, "cf_mhz": basis.cf_mhz, "dwell_s": basis.dwell_s,
+            "n_points": basis.n_points})
+        return runtime
+
+
+class _MMInputSpec(BaseInterfaceInputSpec):
+    in_basis = File(exists=True, mandatory=True)
+    mm_file = File(exists=True, desc="measured (metabolite-nulled) MM acquisition, optional")
+    echo_time_s = traits.Float(0.0, usedefault=True)
+    options = traits.Str("{}", usedefault=True, desc="[macromolecules] section as JSON")
+
+
+class _MMOutputSpec(TraitedSpec):
+    out_basis = File(exists=True)
+    out_report = File(exists=True)
+
+
+def mm_mode(requested: str, has_measured: bool, basis_has_mm: bool) -> str:
+    """Resolve ``auto``: measured MM if acquired, else MM already in the basis, else
+    parametric. Refuses ``measured`` without an MM acquisition."""
+    if requested == "auto":
+        return "measured" if has_measured else ("basis" if basis_has_mm else "parametric")
+    if requested == "measured" and not has_measured:
+        raise ValueError("[macromolecules] mode = 'measured' but the dataset has no MM "
+                         "acquisition for this spectrum")
+    if requested not in ("measured", "basis", "parametric", "none"):
+        raise ValueError(f"[macromolecules] mode must be auto, measured, basis, parametric or "
+                         f"none, got {requested!r}")
+    return requested
+
+
+class MacromoleculeBasis(SimpleInterface):
+    """Adds the macromolecule component(s) to the basis: measured, parametric or kept."""
+
+    input_spec = _MMInputSpec
+    output_spec = _MMOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.basis import Basis
+        from pipeline.fitting.options import is_mm_name
+        from pipeline.io.basis_formats import read_basis, write_json_basis
+
+        opts = _options(self.inputs.options)
+        basis = read_basis(self.inputs.in_basis)
+        in_basis = [n for n in basis.names if is_mm_name(n)]
+        mode = mm_mode(opts.get("mode", "auto"), bool(_optional(self.inputs.mm_file)),
+                       bool(in_basis))
+        metabolites = basis.subset([n for n in basis.names if not is_mm_name(n)])
+        if mode == "basis":
+            out, added = basis, in_basis
+        elif mode == "none":
+            out, added = metabolites, []
+        else:
+            if mode == "measured":
+                from pipeline.io.mm_spectra import read_measured_mm
+
+                mm = read_measured_mm(self.inputs.mm_file, dwell_s=basis.dwell_s,
+                                      n_points=basis.n_points, cf_mhz=basis.cf_mhz)
+            else:
+                from pipeline.simulate.macromolecules import parametric_mm_basis
+
+                mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
+                                         echo_time_s=self.inputs.echo_time_s)
+            added = list(mm.names)
+            out = Basis(metabolites.names + added,
+                        np.vstack([metabolites.fids, mm.fids]), basis.dwell_s, basis.cf_mhz,
+                        basis.ref_ppm, basis.nucleus, dict(basis.provenance))
+        path = str(Path.cwd() / "basis_mm.json")
+        write_json_basis(out, path)
+        self._results["out_basis"] = path
+        self._results["out_report"] = write_json_file("mm.json", {"mode": mode,
+                                                                  "mm_entries": added})
+        return runtime
+
+
+# --- fitting ---------------------------------------------------------------------------------
+
+class _FitInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="preprocessed spectra, one per condition")
+    in_basis = File(exists=True, mandatory=True)
+    options = traits.Str("{}", usedefault=True, desc="[fitting] section as JSON")
+
+
+class _FitOutputSpec(TraitedSpec):
+    out_amplitudes = File(exists=True)
+    out_fit = File(exists=True, desc="fitted model per condition (NIfTI-MRS)")
+    out_report = File(exists=True, desc="JSON: per-condition fit parameters")
+
+
+class FitSpectra(SimpleInterface):
+    """Linear-combination fit of every condition on one amplitude scale."""
+
+    input_spec = _FitInputSpec
+    output_spec = _FitOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_app.derivatives import AMPLITUDES_COLUMNS
+        from pipeline.fitting.conditions import amplitudes_table, fit_conditions
+        from pipeline.fitting.options import FitOptions
+        from pipeline.io.basis_formats import read_basis
+
+        table = _options(self.inputs.options)
+        if not table.get("metabolites"):
+            table.pop("metabolites", None)
+        options = FitOptions.from_dict(table)
+        acq = _load(self.inputs.in_file)
+        basis = read_basis(self.inputs.in_basis)
+        fids = acq.fids.mean(axis=(1, 2))
+        fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                              options)
+        labels = condition_labels(acq)
+        rows = [{**labels[int(r["condition"])],
+                 **{k: v for k, v in r.items() if k != "b_value_s_mm2"}}
+                for r in amplitudes_table(fits)]
+        self._results["out_amplitudes"] = write_table("amplitudes.tsv", rows,
+                                                      AMPLITUDES_COLUMNS)
+        fitted = np.stack([f.fitted_fid for f in fits.fits])[:, None, None, :]
+        self._results["out_fit"] = save_acquisition(
+            acq.with_fids(fitted), "fit.nii.gz", "Linear-combination fit",
+            f"{fits.mode} fit of {len(basis.names)} basis spectra ({', '.join(basis.names)}); "
+            f"ppm range {list(options.ppm_range)}, baseline {options.baseline}")
+        self._results["out_report"] = write_json_file("fit.json", {
+            "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
+            "conditions": [{
+                **labels[c], "success": bool(f.success), "message": f.message,
+                "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),
+                "phase1_deg_per_ppm": float(f.phase1_deg_per_ppm),
+                "lorentz_fwhm_hz": f.lorentz_fwhm_hz, "gauss_fwhm_hz": f.gauss_fwhm_hz,
+                "shift_hz": f.shift_hz} for c, f in enumerate(fits.fits)]})
+        return runtime
+
+
+# --- diffusion modelling ---------------------------------------------------------------------
+
+class _DiffusionInputSpec(BaseInterfaceInputSpec):
+    in_amplitudes = File(exists=True, mandatory=True)
+    in_preproc = File(exists=True, mandatory=True, desc="for directions and gradient timing")
+    options = traits.Str("{}", usedefault=True, desc="[diffusion] section as JSON")
+
+
+class _DiffusionOutputSpec(TraitedSpec):
+    out_diffusion = File(exists=True)
+
+
+SUMS = ["tNAA", "tCr", "tCho", "Glx"]
+
+
+def amplitude_series(rows: list[dict]) -> dict:
+    """metabolite -> (amplitudes, crlbs) arrays in condition order."""
+    series: dict = {}
+    for row in sorted(rows, key=lambda r: int(r["condition"])):
+        amps, crlbs = series.setdefault(row["metabolite"], ([], []))
+        amps.append(to_float(row["amplitude"]))
+        crlbs.append(to_float(row["crlb"]))
+    return {k: (np.asarray(a, float), np.asarray(c, float)) for k, (a, c) in series.items()}
+
+
+def modelled_metabolites(available: list[str], wanted: list[str]) -> list[str]:
+    """The sums first, then the other metabolites (or exactly ``wanted`` when given)."""
+    if wanted:
+        missing = [m for m in wanted if m not in available]
+        if missing:
+            raise ValueError(f"[diffusion] metabolites {missing} are not among the fitted "
+                             f"ones: {available}")
+        return list(wanted)
+    return [m for m in SUMS if m in available] + [m for m in available if m not in SUMS]
+
+
+def unmodelled_rows(metabolite: str, models) -> list[dict]:
+    """Rows (applicable 0) for a metabolite not fitted at the lowest b: no decay to model."""
+    from pipeline.diffusion import MODELS
+
+    return [{"metabolite": metabolite, "model": m, "parameter": p, "value": None, "unit": u,
+             "std_error": None, "applicable": 0,
+             "note": "amplitude at the lowest b is not positive: no decay to model"}
+            for m in models if m in MODELS
+            for p, u in zip(MODELS[m].parameter_names, MODELS[m].parameter_units)]
+
+
+class DiffusionModels(SimpleInterface):
+    """Diffusion models fitted to each metabolite's amplitude decay with b."""
+
+    input_spec = _DiffusionInputSpec
+    output_spec = _DiffusionOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_app.derivatives import DIFFUSION_COLUMNS
+        from pipeline.diffusion import diffusion_table, gradient_timing_ms
+
+        opts = _options(self.inputs.options)
+        acq = _load(self.inputs.in_preproc)
+        series = amplitude_series(read_table(self.inputs.in_amplitudes))
+        names = modelled_metabolites(list(series), opts.get("metabolites", []))
+        timing = gradient_timing_ms(acq.metadata, opts.get("gradient_duration_s") or None,
+                                    opts.get("diffusion_time_s") or None)
+        directional = bool(np.any(np.all(np.isfinite(acq.directions), axis=1)))
+        models = tuple(opts.get("models", ("monoexponential",)))
+        low_b = acq.b_values_s_mm2 == acq.b_values_s_mm2.min()
+        decaying = [n for n in names if np.mean(series[n][0][low_b]) > 0]
+        rows = [row for n in names if n not in decaying for row in unmodelled_rows(n, models)]
+        rows += diffusion_table(
+            {n: series[n] for n in decaying}, acq.b_values_s_mm2,
+            directions=acq.directions if directional else None,
+            models=models, small_delta_ms=timing["small_delta_ms"], big_delta_ms=timing["big_delta_ms"],
+            echo_time_ms=timing["echo_time_ms"], diffusion_time_ms=timing["diffusion_time_ms"],
+            powder_method=opts.get("powder_method", "arithmetic"),
+            uncertainty=opts.get("uncertainty", "jacobian"),
+            n_draws=int(opts.get("n_draws", 100)), seed=int(opts.get("seed", 0)))
+        self._results["out_diffusion"] = write_table("diffusion.tsv", rows, DIFFUSION_COLUMNS)
+        return runtime
+
+
+# --- quality control -------------------------------------------------------------------------
+
+class _QCInputSpec(BaseInterfaceInputSpec):
+    in_preproc = File(exists=True, mandatory=True)
+    in_fit = File(exists=True, mandatory=True)
+    in_transients = File(exists=True, mandatory=True)
+    in_water = File(exists=True, desc="coil-combined water reference, optional")
+    in_reports = traits.List(File(exists=True), desc="JSON reports of earlier stages")
+    fit_ppm_range = traits.List(traits.Float, [0.2, 4.2], usedefault=True)
+    options = traits.Str("{}", usedefault=True, desc="[qc] section as JSON")
+
+
+class _QCOutputSpec(TraitedSpec):
+    out_qc = File(exists=True)
+
+
+def _safe(fn, *args, **kwargs):
+    """A metric, or None with the reason when it cannot be measured on these data."""
+    try:
+        return fn(*args, **kwargs), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+class QualityMetrics(SimpleInterface):
+    """SNR, linewidths, drift, rejections and fit quality of one acquisition (``_qc.json``)."""
+
+    input_spec = _QCInputSpec
+    output_spec = _QCOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.qc import metrics
+
+        opts = _options(self.inputs.options)
+        noise_ppm = opts.get("noise_ppm") or None
+        zf = int(opts.get("zero_fill", 8))
+        pre = _load(self.inputs.in_preproc)
+        fit = _load(self.inputs.in_fit)
+        per_condition, notes = [], []
+        for c, label in enumerate(condition_labels(pre)):
+            fid = pre.fids[c].mean(axis=(0, 1))
+            snr, why = _safe(metrics.snr, fid, pre.dwell_s, pre.cf_mhz,
+                             tuple(opts.get("snr_peak_ppm", (1.9, 2.1))), noise_ppm)
+            lw_naa, _ = _safe(metrics.linewidth_hz, fid, pre.dwell_s, pre.cf_mhz,
+                              tuple(opts.get("linewidth_tnaa_ppm", (1.9, 2.1))), zf)
+            lw_cr, _ = _safe(metrics.linewidth_hz, fid, pre.dwell_s, pre.cf_mhz,
+                             tuple(opts.get("linewidth_tcr_ppm", (2.9, 3.1))), zf)
+            quality, _ = _safe(metrics.fit_quality, fid, fit.fids[c].mean(axis=(0, 1)),
+                               pre.dwell_s, pre.cf_mhz, tuple(self.inputs.fit_ppm_range),
+                               noise_ppm)
+            if why:
+                notes.append(f"condition {c}: {why}")
+            per_condition.append({**label, "snr_tnaa": snr, "linewidth_tnaa_hz": lw_naa,
+                                  "linewidth_tcr_hz": lw_cr,
+                                  **(quality or {"fit_quality": None})})
+        rows = read_table(self.inputs.in_transients)
+        drift = metrics.drift_statistics([to_float(r["freq_shift_hz"]) for r in rows],
+                                         [to_float(r["phase_shift_deg"]) for r in rows],
+                                         [int(r["rejected"]) for r in rows])
+        rejected = metrics.rejection_counts([int(r["condition"]) for r in rows],
+                                            [int(r["rejected"]) for r in rows])
+        water_lw = None
+        if _optional(self.inputs.in_water):
+            water = _load(self.inputs.in_water)
+            water_lw, why = _safe(metrics.linewidth_hz, _water_b0_fid(water).mean(axis=0),
+                                  water.dwell_s, water.cf_mhz,
+                                  tuple(opts.get("linewidth_water_ppm", (4.2, 5.1))), zf)
+            if why:
+                notes.append(f"water: {why}")
+        reports = {Path(p).name: read_json_file(p) for p in self.inputs.in_reports or []}
+        b0 = int(np.argmin(pre.b_values_s_mm2))
+        conversion = reports.get("conversion.json", {})
+        summary = {
+            "snr_tnaa_b0": per_condition[b0]["snr_tnaa"],
+            "linewidth_tnaa_hz": per_condition[b0]["linewidth_tnaa_hz"],
+            "linewidth_tcr_hz": per_condition[b0]["linewidth_tcr_hz"],
+            "linewidth_water_hz": water_lw,
+            "fit_quality_mean": _mean([p["fit_quality"] for p in per_condition]),
+            "n_conditions": pre.n_conditions,
+            **{k: drift[k] for k in ("n_transients", "n_rejected", "rejected_fraction",
+                                     "freq_drift_hz_per_transient", "freq_shift_sd_hz",
+                                     "freq_shift_range_hz", "phase_shift_sd_deg")},
+        }
+        qc = {"summary": summary, "per_condition": per_condition, "drift": drift,
+              "rejected_per_condition": rejected,
+              "flagged_conditions": reports.get("outliers.json", {}).get("flagged_conditions",
+                                                                         []),
+              "b_value_units_source": conversion.get("b_value_units_source", ""),
+              "warnings": conversion.get("warnings", []) + notes,
+              "stages": reports}
+        self._results["out_qc"] = write_json_file("qc.json", qc)
+        return runtime
+
+
+def _mean(values):
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+# --- derivatives and report ------------------------------------------------------------------
+
+class _SinkInputSpec(BaseInterfaceInputSpec):
+    output_dir = traits.Str(mandatory=True)
+    subject = traits.Str(mandatory=True)
+    session = traits.Str("", usedefault=True)
+    stem = traits.Str(mandatory=True, desc="input name without _svs.nii.gz")
+    config_toml = traits.Str("", usedefault=True, desc="effective configuration text")
+    preproc = File(exists=True, mandatory=True)
+    fit = File(exists=True, mandatory=True)
+    transients = File(exists=True, mandatory=True)
+    amplitudes = File(exists=True, mandatory=True)
+    diffusion = File(exists=True, mandatory=True)
+    qc = File(exists=True, mandatory=True)
+
+
+class _SinkOutputSpec(TraitedSpec):
+    out_index = File(exists=True, desc="JSON: derivative kind -> path written")
+
+
+class WriteDerivatives(SimpleInterface):
+    """Copy one acquisition's results to their BIDS-derivative names (atomic writes).
+
+    Always runs (never cached), so deleted outputs are rewritten from cached results.
+    """
+
+    input_spec = _SinkInputSpec
+    output_spec = _SinkOutputSpec
+    always_run = True
+
+    def _run_interface(self, runtime):
+        from bids_app import derivatives as d
+
+        i = self.inputs
+        session = i.session or None
+        index = {"subject": i.subject, "session": session, "stem": i.stem}
+        for kind in ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc"):
+            dest = d.acquisition_path(i.output_dir, i.subject, session, i.stem, kind)
+            d.atomic_copy(getattr(i, kind), dest)
+            index[kind] = str(dest)
+        if i.config_toml:
+            dest = d.acquisition_path(i.output_dir, i.subject, session, i.stem, "config")
+            d.atomic_write_text(dest, i.config_toml)
+            index["config"] = str(dest)
+        self._results["out_index"] = write_json_file("derivatives.json", index)
+        return runtime
+
+
+class _ReportInputSpec(BaseInterfaceInputSpec):
+    output_dir = traits.Str(mandatory=True)
+    subject = traits.Str(mandatory=True)
+    in_indexes = traits.List(File(exists=True), mandatory=True)
+    options = traits.Str("{}", usedefault=True, desc="[report] section as JSON")
+
+
+class _ReportOutputSpec(TraitedSpec):
+    out_report = File(exists=True)
+
+
+class ParticipantReport(SimpleInterface):
+    """The participant's HTML report and figures, from the derivatives just written."""
+
+    input_spec = _ReportInputSpec
+    output_spec = _ReportOutputSpec
+    always_run = True
+
+    def _run_interface(self, runtime):
+        from bids_app.report import write_participant_report
+
+        entries = [read_json_file(p) for p in self.inputs.in_indexes]
+        self._results["out_report"] = str(write_participant_report(
+            self.inputs.output_dir, self.inputs.subject, entries, _options(self.inputs.options)))
+        return runtime

@@ -1,0 +1,171 @@
+"""Workflow builders: one workflow per participant, one sub-workflow per svs acquisition.
+
+    init_participant_wf(subject, acquisitions, config, output_dir, ...)
+      └─ init_acquisition_wf(inputs, config, ...)   (one per svs)
+           convert ─ coils ─ align ─ [eddy] ─ average ─┬─ fit ─ diffusion ─ qc ─ sink
+                             └─ outliers ─────────┘          │
+           (water: convert_water ─ coils, eddy, qc)          │
+           basis ─ macromolecules ────────────────────────────────┘
+      └─ report (joins every acquisition's derivatives)
+
+Nodes exchange files; option values are canonical JSON strings so reruns hit the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("NIPYPE_NO_ET", "1")
+
+from nipype.interfaces import utility as niu  # noqa: E402
+from nipype.pipeline import engine as pe  # noqa: E402
+
+from . import interfaces as ifc  # noqa: E402
+
+ACQ_OUTPUTS = ["preproc", "fit", "transients", "amplitudes", "diffusion", "qc", "index"]
+
+
+def _section(config: dict, name: str) -> str:
+    return json.dumps(config.get(name, {}), sort_keys=True)
+
+
+def _node_name(text: str) -> str:
+    """A nipype-safe identifier from BIDS entities (``acq-x_run-1`` -> ``acq_x_run_1``)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
+def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
+                        basis_cache_dir: str = "", config_toml: str = "",
+                        name: str | None = None) -> pe.Workflow:
+    """Workflow for one svs acquisition (``inputs``: a ``discovery.AcquisitionInputs``).
+
+    ``inputnode`` fields are filled from ``inputs``; ``outputnode`` gives the node-local
+    result files and ``index`` (JSON of derivative paths written under ``output_dir``).
+    """
+    wf = pe.Workflow(name=name or _node_name(inputs.stem.replace(f"sub-{inputs.subject}_", ""))
+                     + "_wf")
+    conv_cfg = config["conversion"]
+    pre_cfg = _section(config, "preprocessing")
+    inputnode = pe.Node(niu.IdentityInterface(
+        fields=["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"]), name="inputnode")
+    inputnode.inputs.svs = str(inputs.svs)
+    inputnode.inputs.sidecar = json.dumps(inputs.sidecar, sort_keys=True)
+    outputnode = pe.Node(niu.IdentityInterface(fields=ACQ_OUTPUTS), name="outputnode")
+
+    convert = pe.Node(ifc.ConvertToCanonical(b_value_units=conv_cfg["b_value_units"]),
+                      name="convert")
+    coils = pe.Node(ifc.CombineCoils(options=pre_cfg), name="coils")
+    align = pe.Node(ifc.AlignTransients(options=pre_cfg), name="align")
+    outliers = pe.Node(ifc.RejectOutliers(options=pre_cfg), name="outliers")
+    average = pe.Node(ifc.AverageTransients(options=pre_cfg), name="average")
+    basis = pe.Node(ifc.PrepareBasis(basis_path=str(basis_path or ""),
+                                     options=_section(config, "basis"),
+                                     cache_dir=basis_cache_dir), name="basis")
+    mm = pe.Node(ifc.MacromoleculeBasis(options=_section(config, "macromolecules"),
+                                        echo_time_s=float(inputs.sidecar.get("EchoTime", 0.0))),
+                 name="macromolecules")
+    fit = pe.Node(ifc.FitSpectra(options=_section(config, "fitting")), name="fit")
+    diffusion = pe.Node(ifc.DiffusionModels(options=_section(config, "diffusion")),
+                        name="diffusion")
+    qc = pe.Node(ifc.QualityMetrics(
+        options=_section(config, "qc"),
+        fit_ppm_range=[float(v) for v in config["fitting"].get("ppm_range", [0.2, 4.2])]),
+        name="qc")
+    reports = pe.Node(niu.Merge(4), name="stage_reports")
+    sink = pe.Node(ifc.WriteDerivatives(
+        output_dir=str(output_dir), subject=inputs.subject, session=inputs.session or "",
+        stem=inputs.stem, config_toml=config_toml), name="derivatives", run_without_submitting=True)
+
+    wf.connect([
+        (inputnode, convert, [("svs", "in_file"), ("sidecar", "sidecar")]),
+        (convert, coils, [("out_file", "in_file")]),
+        (coils, align, [("out_file", "in_file")]),
+        (align, outliers, [("out_file", "in_file"), ("out_shifts", "in_shifts")]),
+        (outliers, average, [("out_transients", "in_transients")]),
+        (convert, basis, [("out_file", "in_file")]),
+        (basis, mm, [("out_basis", "in_basis")]),
+        (average, fit, [("out_file", "in_file")]),
+        (mm, fit, [("out_basis", "in_basis")]),
+        (fit, diffusion, [("out_amplitudes", "in_amplitudes")]),
+        (average, diffusion, [("out_file", "in_preproc")]),
+        (average, qc, [("out_file", "in_preproc")]),
+        (fit, qc, [("out_fit", "in_fit")]),
+        (outliers, qc, [("out_transients", "in_transients")]),
+        (convert, reports, [("out_report", "in1")]),
+        (outliers, reports, [("out_report", "in2")]),
+        (mm, reports, [("out_report", "in3")]),
+        (fit, reports, [("out_report", "in4")]),
+        (reports, qc, [("out", "in_reports")]),
+        (average, sink, [("out_file", "preproc")]),
+        (fit, sink, [("out_fit", "fit"), ("out_amplitudes", "amplitudes")]),
+        (outliers, sink, [("out_transients", "transients")]),
+        (diffusion, sink, [("out_diffusion", "diffusion")]),
+        (qc, sink, [("out_qc", "qc")]),
+        (average, outputnode, [("out_file", "preproc")]),
+        (fit, outputnode, [("out_fit", "fit"), ("out_amplitudes", "amplitudes")]),
+        (outliers, outputnode, [("out_transients", "transients")]),
+        (diffusion, outputnode, [("out_diffusion", "diffusion")]),
+        (qc, outputnode, [("out_qc", "qc")]),
+        (sink, outputnode, [("out_index", "index")]),
+    ])
+
+    if inputs.water is not None:
+        inputnode.inputs.water = str(inputs.water)
+        inputnode.inputs.water_sidecar = json.dumps(inputs.water_sidecar, sort_keys=True)
+        convert_water = pe.Node(ifc.ConvertToCanonical(
+            b_value_units=conv_cfg["b_value_units"], out_name="water.nii"), name="convert_water")
+        wf.connect([
+            (inputnode, convert_water, [("water", "in_file"), ("water_sidecar", "sidecar")]),
+            (convert_water, coils, [("out_file", "water_file")]),
+            (coils, qc, [("out_water", "in_water")]),
+        ])
+    if inputs.water is not None and config["preprocessing"].get("eddy_current_correction", True):
+        eddy = pe.Node(ifc.EddyCurrentCorrect(options=pre_cfg), name="eddy_current")
+        wf.connect([
+            (align, eddy, [("out_file", "in_file")]),
+            (coils, eddy, [("out_water", "water_file")]),
+            (eddy, average, [("out_file", "in_file")]),
+        ])
+    else:
+        wf.connect(align, "out_file", average, "in_file")
+    if inputs.mm is not None:
+        inputnode.inputs.mm = str(inputs.mm)
+        inputnode.inputs.mm_sidecar = json.dumps(inputs.mm_sidecar, sort_keys=True)
+        convert_mm = pe.Node(ifc.ConvertToCanonical(
+            b_value_units=conv_cfg["b_value_units"], out_name="mm.nii"), name="convert_mm")
+        wf.connect([
+            (inputnode, convert_mm, [("mm", "in_file"), ("mm_sidecar", "sidecar")]),
+            (convert_mm, mm, [("out_file", "mm_file")]),
+        ])
+    return wf
+
+
+def init_participant_wf(subject: str, acquisitions: list, config: dict, output_dir,
+                        basis_path=None, basis_cache_dir: str = "", config_toml: str = "",
+                        name: str | None = None) -> pe.Workflow:
+    """One participant: an acquisition workflow per svs and a report joining them all."""
+    if not acquisitions:
+        raise ValueError(f"sub-{subject}: no svs acquisition found")
+    wf = pe.Workflow(name=name or f"sub_{_node_name(subject)}_wf")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["report", "indexes"]), name="outputnode")
+    merge = pe.Node(niu.Merge(len(acquisitions)), name="collect_derivatives",
+                    run_without_submitting=True)
+    report = pe.Node(ifc.ParticipantReport(output_dir=str(output_dir), subject=subject,
+                                           options=_section(config, "report")),
+                     name="report")
+    names = set()
+    for i, inputs in enumerate(acquisitions, start=1):
+        acq_name = _node_name(inputs.stem.replace(f"sub-{subject}_", "", 1)) + "_wf"
+        while acq_name in names:
+            acq_name = f"{acq_name}_{i}"
+        names.add(acq_name)
+        acq_wf = init_acquisition_wf(inputs, config, output_dir, basis_path, basis_cache_dir,
+                                     config_toml, name=acq_name)
+        wf.connect(acq_wf, "outputnode.index", merge, f"in{i}")
+    wf.connect([
+        (merge, report, [("out", "in_indexes")]),
+        (report, outputnode, [("out_report", "report")]),
+        (merge, outputnode, [("out", "indexes")]),
+    ])
+    return wf

@@ -1,0 +1,233 @@
+"""Running the participant workflows: nipype configuration, progress lines, outcomes.
+
+All selected participants go into one top-level workflow, so a cluster plugin can schedule
+everything at once; a failing node only stops the nodes that depend on it, and each
+participant's outcome is read back from nipype's crash files and the derivatives written.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NIPYPE_NO_ET", "1")
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nipype import config as nipype_config  # noqa: E402
+from nipype.pipeline import engine as pe  # noqa: E402
+
+from bids_app import derivatives as d  # noqa: E402
+from bids_app.config import dumps_toml  # noqa: E402
+from bids_app.runlog import Outcome, crash_messages, error_message, get_logger  # noqa: E402
+
+from .participant import _node_name, init_participant_wf  # noqa: E402
+
+TOP_NAME = "dmrs_bids_wf"
+LOCAL_PLUGINS = ("MultiProc", "Linear", "LegacyMultiProc")
+NIPYPE_LEVELS = ("WARNING", "WARNING", "INFO", "DEBUG")  # by -v count
+
+
+def configure_nipype(work_dir: Path, stop_on_first_crash: bool, verbosity: int = 0) -> Path:
+    """Execution settings: crash files under the work dir, content hashing (reruns reuse
+    finished nodes), fast polling, keep every output a later rerun may need."""
+    crash_dir = Path(work_dir) / "crash"
+    crash_dir.mkdir(parents=True, exist_ok=True)
+    nipype_config.update_config({
+        "execution": {
+            "crashdump_dir": str(crash_dir),
+            "crashfile_format": "txt",
+            "hash_method": "content",
+            "poll_sleep_duration": 0.01,
+            "stop_on_first_crash": stop_on_first_crash,
+            "remove_unnecessary_outputs": False,
+            "keep_inputs": True,
+            "create_report": False,
+            "write_provenance": False,
+            "parameterize_dirs": False,
+            "check_version": False,
+        },
+        "monitoring": {"enabled": False},
+        "logging": {key: level for key in ("workflow_level", "interface_level", "utils_level")
+                    for level in [NIPYPE_LEVELS[min(verbosity, 3)]]},
+    })
+    from nipype import logging as nipype_logging
+
+    nipype_logging.update_logging(nipype_config)
+    return crash_dir
+
+
+class Progress:
+    """``status_callback`` for local plugins: one line per participant, acquisition and stage."""
+
+    def __init__(self, logger):
+        self.logger = logger
+        self.started: dict[str, float] = {}
+        self.failed: dict[str, list[str]] = {}
+
+    @staticmethod
+    def where(node) -> tuple[str, str, str]:
+        """(participant workflow, acquisition workflow, stage) from a node's full name."""
+        parts = node.fullname.split(".")
+        parts = parts[1:] if parts and parts[0] == TOP_NAME else parts
+        participant = parts[0] if parts else ""
+        acquisition = parts[1] if len(parts) > 2 else ""
+        return participant, acquisition, parts[-1]
+
+    def __call__(self, node, status):
+        participant, acquisition, stage = self.where(node)
+        if stage in ("inputnode", "outputnode", "stage_reports", "collect_derivatives"):
+            return
+        label = participant.replace("sub_", "sub-").removesuffix("_wf")
+        where = f"{label} {acquisition.removesuffix('_wf')}".strip()
+        if status == "start":
+            self.started[node.fullname] = time.time()
+            self.logger.info("[%s] %s: started", where, stage)
+        elif status == "end" and node.fullname in self.started:
+            took = time.time() - self.started[node.fullname]
+            self.logger.info("[%s] %s: done (%.1f s)", where, stage, took)
+        elif status == "end":
+            self.logger.info("[%s] %s: done", where, stage)
+        elif status == "exception":
+            self.failed.setdefault(participant, []).append(stage)
+            self.logger.error("[%s] %s: FAILED", where, stage)
+
+
+def _participant_of(crash_text_or_name: str, wf_names: dict[str, str]) -> str | None:
+    for subject, wf_name in wf_names.items():
+        if f"{wf_name}." in crash_text_or_name or f".{wf_name}" in crash_text_or_name:
+            return subject
+    return None
+
+
+def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str]) -> dict[str, list]:
+    """Error lines per participant from the crash files written during this run."""
+    errors: dict[str, list] = {}
+    for path in sorted(crash_dir.glob("crash-*")):
+        if path.stat().st_mtime < since - 1:
+            continue
+        text = path.read_text(errors="replace") if path.suffix == ".txt" else ""
+        messages = _crash_text_message(text) if text else crash_messages([path])
+        node = _crash_node(text) if text else messages[0].split(":")[0]
+        subject = _participant_of(node, wf_names)
+        if subject is not None:
+            errors.setdefault(subject, []).append(f"{node.split('.')[-1]}: {messages[-1]}"
+                                                  if text else messages[-1])
+    return errors
+
+
+def _crash_node(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("Node:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _crash_text_message(text: str) -> list[str]:
+    """The exception line of a text crash file (last non-empty traceback line)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if "Error" in line.split(":", 1)[0] or "Exception" in line.split(":", 1)[0]:
+            return [line]
+    return [lines[-1] if lines else "crashed"]
+
+
+def _expected_outputs(output_dir: Path, subject: str, acquisitions) -> list[Path]:
+    paths = [d.report_path(output_dir, subject)]
+    for a in acquisitions:
+        paths += [d.acquisition_path(output_dir, subject, a.session, a.stem, kind)
+                  for kind in ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")]
+    return paths
+
+
+def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Path,
+                     basis_path=None, plugin: str = "MultiProc", plugin_args: dict | None = None,
+                     stop_on_first_crash: bool = False, reports_only: bool = False,
+                     logger=None, verbosity: int = 0) -> list[Outcome]:
+    """Process every participant of ``inputs`` (subject -> list of AcquisitionInputs)."""
+    logger = logger or get_logger()
+    output_dir, work_dir = Path(output_dir), Path(work_dir)
+    if reports_only:
+        return _reports_only(inputs, config, output_dir, logger)
+    crash_dir = configure_nipype(work_dir, stop_on_first_crash, verbosity)
+    top = pe.Workflow(name=TOP_NAME, base_dir=str(work_dir))
+    outcomes = {s: Outcome(s) for s in inputs}
+    wf_names = {}
+    config_toml = dumps_toml(config)
+    for subject, acquisitions in inputs.items():
+        wf_name = f"sub_{_node_name(subject)}_wf"
+        try:
+            wf = init_participant_wf(subject, acquisitions, config, output_dir, basis_path,
+                                     str(work_dir / "basis_cache"), config_toml, name=wf_name)
+        except ValueError as exc:
+            outcomes[subject].fail(error_message(exc))
+            logger.error("sub-%s: %s", subject, error_message(exc))
+            continue
+        top.add_nodes([wf])
+        wf_names[subject] = wf_name
+        logger.info("sub-%s: %d acquisition(s): %s", subject, len(acquisitions),
+                    ", ".join(a.svs.name for a in acquisitions))
+    started = time.time()
+    progress = Progress(logger)
+    args = dict(plugin_args or {})
+    if plugin in LOCAL_PLUGINS:
+        args.setdefault("status_callback", progress)
+    if wf_names:
+        try:
+            top.run(plugin=plugin, plugin_args=args)
+        except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
+            logger.debug("nipype: %s", exc)
+    crash_errors = _crash_errors(crash_dir, started, wf_names)
+    for subject in wf_names:
+        outcome = outcomes[subject]
+        outcome.seconds = time.time() - started
+        for message in crash_errors.get(subject, []):
+            outcome.fail(message)
+        missing = [p for p in _expected_outputs(output_dir, subject, inputs[subject])
+                   if not p.exists() or p.stat().st_mtime < started - 1]
+        if missing and outcome.ok:
+            outcome.fail("outputs not written: " + ", ".join(p.name for p in missing[:5]))
+        if progress.failed.get(wf_names[subject]) and outcome.ok:
+            outcome.fail("failed stages: " + ", ".join(progress.failed[wf_names[subject]]))
+    _write_citation(output_dir, config, basis_path, [o for o in outcomes.values() if o.ok],
+                    inputs)
+    return list(outcomes.values())
+
+
+def _reports_only(inputs: dict, config: dict, output_dir: Path, logger) -> list[Outcome]:
+    """Rebuild reports from derivatives already in ``output_dir`` (no processing)."""
+    from bids_app.report import write_participant_report
+
+    outcomes = []
+    for subject, acquisitions in inputs.items():
+        outcome = Outcome(subject)
+        entries = []
+        for a in acquisitions:
+            entry = {"subject": subject, "session": a.session, "stem": a.stem}
+            for kind in ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc"):
+                path = d.acquisition_path(output_dir, subject, a.session, a.stem, kind)
+                if not path.exists():
+                    outcome.fail(f"{path}: missing (run the participant level first)")
+                entry[kind] = str(path)
+            entries.append(entry)
+        if outcome.ok:
+            try:
+                write_participant_report(output_dir, subject, entries, config.get("report", {}))
+                logger.info("sub-%s: report rebuilt", subject)
+            except ValueError as exc:
+                outcome.fail(error_message(exc))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _write_citation(output_dir: Path, config: dict, basis_path, succeeded, inputs) -> None:
+    from bids_app.citation import write_citation
+
+    stages = []
+    for outcome in succeeded:
+        for a in inputs[outcome.subject]:
+            qc = d.acquisition_path(output_dir, outcome.subject, a.session, a.stem, "qc")
+            if qc.exists():
+                import json
+                stages.append(json.loads(qc.read_text()).get("stages", {}))
+    write_citation(output_dir, config, basis_path, stages)
