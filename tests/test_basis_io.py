@@ -70,6 +70,7 @@ def test_shared_basis_loads_with_singlets_in_place(shared_data, relpath, grid):
     assert not any(basis_tools.has_reference_peak(f, basis.dwell_s, basis.cf_mhz)
                    for n, f in zip(basis.names, basis.fids) if n.lower() != "mac")
     assert {"convention", "referencing", "format", "source"} <= set(basis.provenance)
+    assert basis.provenance["domain_check"]["decision"].startswith("format's domain")
 
 
 def test_lcmodel_basis_equals_its_raw_files(shared_data):
@@ -292,3 +293,17 @@ def test_unknown_file_is_refused(tmp_path):
     (tmp_path / "x.dat").write_text("hello\n")
     with pytest.raises(ValueError, match=r"x\.dat"):
         read_basis(tmp_path / "x.dat")
+
+
+def test_domain_is_checked_against_the_data(tmp_path):
+    """Spectra saved where FIDs are expected are recognised and transformed back."""
+    basis = lorentzian_basis(n_points=512)
+    folder = tmp_path / "spectra_as_text"
+    folder.mkdir()
+    for name, fid in zip(basis.names, basis.fids):
+        spectrum = np.fft.fft(fid)
+        np.savetxt(folder / f"{name}.txt", np.column_stack([spectrum.real, spectrum.imag]),
+                   fmt="%.17e")
+    back = read_basis(folder, dwell_s=basis.dwell_s, cf_mhz=basis.cf_mhz)
+    assert back.provenance["domain_check"]["decision"].startswith("other domain")
+    assert np.allclose(back.fids, basis.subset(back.names).fids, rtol=0, atol=1e-12)

@@ -187,12 +187,15 @@ def test_directions_powder_average_and_tensor_rows():
 def test_diffusion_table_converts_s_mm2_and_flags_empty_metabolites():
     b_s_mm2 = np.array([0.0, 1000.0, 2000.0, 3000.0, 4000.0])
     series = {"tNAA": (10 * np.exp(-0.15 * b_s_mm2 / 1000), np.full(5, 0.05)),
-              "GABA": (np.zeros(5), np.full(5, 0.1))}
+              "GABA": (np.zeros(5), np.full(5, 0.1)),
+              "Asp": (np.array([0.0, 0.1, 0.0, 0.05, 0.0]), np.full(5, 0.1))}
     rows = diffusion_table(series, b_s_mm2, models=("monoexponential",), n_draws=0)
     (adc,) = [r for r in rows if r["metabolite"] == "tNAA" and r["parameter"] == "ADC"]
     assert adc["value"] == pytest.approx(0.15, rel=1e-6)
     (gaba,) = [r for r in rows if r["metabolite"] == "GABA"]
     assert gaba["applicable"] == 0 and "non-positive" in gaba["note"]
+    (asp,) = [r for r in rows if r["metabolite"] == "Asp"]
+    assert asp["applicable"] == 0 and "lowest b is not positive" in asp["note"]
     same = diffusion_table({"tNAA": series["tNAA"]}, b_s_mm2 / 1000, b_value_units="ms/um2",
                            models=("monoexponential",), n_draws=0)
     assert same[0]["value"] == pytest.approx(adc["value"], rel=1e-12)

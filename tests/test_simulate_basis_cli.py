@@ -55,3 +55,19 @@ def test_help_states_units_and_defaults(capsys):
     text = capsys.readouterr().out
     for phrase in ("seconds", "MHz", "Hz", "TE/2", "lcmodel", "--add-mm", "--cache-dir"):
         assert phrase in text
+
+
+def test_add_mm_appends_parametric_components_or_says_why_not(tmp_path, capsys):
+    import importlib.util
+    out = tmp_path / "mm.json"
+    code = main(["--sequence", "press", "--echo-time", "0.03", "--spectrometer-frequency",
+                 "123.2", "--spectral-width", "2000", "--points", "256", "--metabolites",
+                 "Cr", "--no-cache", "--add-mm", "-o", str(out)])
+    if importlib.util.find_spec("pipeline.simulate.macromolecules") is None:
+        assert code == 2 and "macromolecules" in capsys.readouterr().err
+        return
+    assert code == 0
+    back = basis_formats.read_basis(out)
+    assert back.names[0] == "Cr" and len(back.names) > 1
+    assert any(name.startswith("MM") for name in back.names[1:])
+    assert "macromolecules" in back.provenance

@@ -432,6 +432,20 @@ def mm_mode(requested: str, has_measured: bool, basis_has_mm: bool) -> str:
     return requested
 
 
+def measured_mm_basis(path, basis):
+    """One "MM" entry on the basis grid from a measured (metabolite-nulled) acquisition:
+    lowest-b condition, coils combined, transients averaged."""
+    from pipeline.io.basis_tools import resample_basis
+    from pipeline.io.mm_spectra import mm_basis_from_fid
+    from pipeline.preprocess.coils import combine_coils
+
+    acq = _load(path)
+    low = acq.fids[int(np.argmin(acq.b_values_s_mm2))]
+    fid = combine_coils(low).combined.mean(axis=0) if acq.n_coils > 1 else low[:, 0].mean(axis=0)
+    mm = mm_basis_from_fid(fid, acq.dwell_s, acq.cf_mhz, str(path))
+    return resample_basis(mm, basis.dwell_s, basis.n_points, basis.cf_mhz, ref_ppm=basis.ref_ppm)
+
+
 class MacromoleculeBasis(SimpleInterface):
     """Adds the macromolecule component(s) to the basis: measured, parametric or kept."""
 
@@ -455,10 +469,7 @@ class MacromoleculeBasis(SimpleInterface):
             out, added = metabolites, []
         else:
             if mode == "measured":
-                from pipeline.io.mm_spectra import read_measured_mm
-
-                mm = read_measured_mm(self.inputs.mm_file, dwell_s=basis.dwell_s,
-                                      n_points=basis.n_points, cf_mhz=basis.cf_mhz)
+                mm = measured_mm_basis(self.inputs.mm_file, basis)
             else:
                 from pipeline.simulate.macromolecules import parametric_mm_basis
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.diffusion import applicability, powder
 from pipeline.diffusion.fitting import estimate_sigma_biexponential, fit_model
-from pipeline.diffusion.models import MODELS, make_model
+from pipeline.diffusion.models import ALIASES, MODELS, make_model
 from pipeline.diffusion.tensor import count_distinct_directions, fit_tensor
 from pipeline.units import b_s_mm2_to_ms_um2, to_s_mm2
 
@@ -132,7 +132,11 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
         b, s, sg = avg.b_ms_um2, avg.amplitude, avg.sigma
     else:
         gradient_dirs = None
-    s_ref = float(np.mean(s[b == b.min()])) if s.size else 1.0
+    s_ref = float(np.mean(s[b == b.min()])) if s.size else 0.0
+    if not s_ref > 0:
+        return rows + [r for name in dict.fromkeys(models) if ALIASES.get(name, name) in MODELS
+                       for r in _failed_rows(metabolite, ALIASES.get(name, name),
+                                             "amplitude at the lowest b is not positive: no decay to model")]
     sigma_source = "amplitude CRLBs"
     if sg is None:
         est = estimate_sigma_biexponential(b, s / s_ref) if s_ref > 0 else None
@@ -150,7 +154,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     fallback_reason = None
     pending = []
     for name in requested:
-        name = {"monoexp": "monoexponential", "biexp": "biexponential"}.get(name, name)
+        name = ALIASES.get(name, name)
         options = {"b_max_ms_um2": limits.get(name)}
         if name in TIMED_MODELS:
             if small_delta_ms is None or big_delta_ms is None:

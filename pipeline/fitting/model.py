@@ -22,6 +22,8 @@ from .baseline import baseline_design
 from .options import FitOptions, is_mm_name
 
 GAUSS_PER_FWHM2 = np.pi ** 2 / (4.0 * np.log(2.0))
+MIN_WINDOW_ENERGY = 1e-3
+"""Basis entries with less than this fraction of their spectral energy in the window are refused."""
 
 
 def lorentz_fwhm_to_damp(fwhm_hz):
@@ -155,9 +157,10 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
                          f"of a spectrum spanning {ppm.min():.2f}..{ppm.max():.2f} ppm")
     fft_index = (window - n_points // 2) % n_points
     freq = frequency_axis_hz(n_points, dwell_s)[window]
-    spectra = np.fft.fft(fids, axis=-1)[:, fft_index]
-    norms = np.linalg.norm(spectra, axis=1)
-    empty = [basis.names[i] for i in np.flatnonzero(norms <= 1e-12 * max(norms.max(), 1e-300))]
+    full = np.fft.fft(fids, axis=-1)
+    norms = np.linalg.norm(full[:, fft_index], axis=1)
+    energy_fraction = norms ** 2 / np.maximum(np.sum(np.abs(full) ** 2, axis=1), 1e-300)
+    empty = [basis.names[i] for i in np.flatnonzero(energy_fraction < MIN_WINDOW_ENERGY)]
     if empty:
         raise ValueError(f"basis entries {empty} have no signal inside {options.ppm_range} ppm")
     group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups)

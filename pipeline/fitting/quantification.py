@@ -40,15 +40,15 @@ def ratios_to_tcr(fit: SpectralFit) -> dict:
 def water_amplitude(water_fid: np.ndarray, dwell_s: float) -> float:
     """Water signal at t = 0 (data units) from a single-Voigt fit of the water reference FID.
 
-    Fitting, rather than reading FID[0], ignores noise and early-point distortions and any
-    small signal far from the water peak.
+    Fitting, rather than reading FID[0], ignores noise, first-point conventions (halved or
+    filter-distorted FID[0] is left out) and any small signal far from the water peak.
     """
     fid = np.asarray(water_fid, dtype=complex).reshape(-1)
     t = time_axis_s(fid.size, dwell_s)
     spectrum = fid_to_spectrum(fid)
     freq0 = frequency_axis_hz(fid.size, dwell_s)[int(np.argmax(np.abs(spectrum)))]
     n_fit = max(16, min(fid.size, int(WATER_FIT_S / dwell_s)))
-    tt, yy = t[:n_fit], fid[:n_fit]
+    tt, yy = t[1:n_fit], fid[1:n_fit]  # skip FID[0]: often halved or distorted by filters
 
     def model(p):
         return (p[0] + 1j * p[1]) * np.exp(2j * np.pi * p[2] * tt - p[3] * tt - p[4] * tt ** 2)

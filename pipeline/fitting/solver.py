@@ -117,7 +117,7 @@ def levenberg_marquardt(residual, jacobian, x0, lower, upper, max_iterations: in
         size = np.sqrt(np.sum(scale * x ** 2))
         decrease = (cost - cost_new) / max(cost, 1e-300)
         x, r, cost = x_new, r_new, cost_new
-        if decrease < ftol:
+        if decrease < ftol and damping < 1.0:
             status, message = 1, "relative cost decrease below ftol"
             break
         if moved <= xtol * (size + xtol):

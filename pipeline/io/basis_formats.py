@@ -6,7 +6,8 @@ Every reader returns a :class:`~pipeline.basis.Basis` in the project convention
 reading (JSON excepted, which is ours and lossless) :func:`read_basis` decides from the data:
 
 1. *domain*: LCModel ``.BASIS`` stores the spectrum (index 0 = receiver frequency, circularly
-   shifted by ``ISHIFT`` points); ``.RAW``, jMRUI and plain-text files store FIDs.
+   shifted by ``ISHIFT`` points); ``.RAW``, jMRUI and plain-text files store FIDs. The data
+   must agree: an FID starts at its largest values, a spectrum does not (:func:`check_domain`).
 2. *conjugation*, per entry: metabolite signal lies at 0.5-4.2 ppm; an entry whose energy sits
    in the mirror band about the reference is conjugated (:func:`basis_tools.orient_fids`).
 3. *reference peak*: a distinct peak at 0 ppm (TMS/DSS) is fitted and subtracted.
@@ -524,20 +525,53 @@ def _read_single(path: Path, kind: str, dwell_s, cf_mhz) -> Basis:
     return Basis(names, np.array(fids), dwell, cf, H1_REFERENCE_PPM, provenance=prov)
 
 
+def head_ratio(fids: np.ndarray) -> np.ndarray:
+    """max |x[:4]| / max |x| per row: about 1 for FIDs (signal starts at its largest and
+    decays), small for spectra (index 0 is the receiver frequency, where a metabolite basis
+    has almost nothing)."""
+    mag = np.abs(np.atleast_2d(fids))
+    return mag[:, :4].max(axis=1) / np.maximum(mag.max(axis=1), 1e-300)
+
+
+def check_domain(basis: Basis, stored_as_spectrum: bool) -> Basis:
+    """Confirm from the data that the format's domain (time or frequency) is right.
+
+    The FIDs as read must look like FIDs (median :func:`head_ratio` >= 0.5). If they do not
+    and the other reading does (median >= 0.8), the other reading is used. The measured
+    ratios and the decision go into ``provenance['domain_check']``.
+    """
+    alternative = np.fft.fft(basis.fids, axis=-1) if stored_as_spectrum \
+        else np.fft.ifft(basis.fids, axis=-1)
+    as_read, other = float(np.median(head_ratio(basis.fids))), \
+        float(np.median(head_ratio(alternative)))
+    switch = as_read < 0.5 and other >= 0.8
+    prov = dict(basis.provenance)
+    prov["domain_check"] = {"median_head_ratio_as_read": as_read,
+                            "median_head_ratio_other_domain": other,
+                            "decision": "other domain (data disagree with the format)"
+                            if switch else "format's domain confirmed by the data"}
+    fids = alternative if switch else basis.fids
+    return Basis(basis.names, fids, basis.dwell_s, basis.cf_mhz, basis.ref_ppm,
+                 basis.nucleus, prov)
+
+
 def read_basis_as_stored(path, dwell_s: float | None = None,
                          cf_mhz: float | None = None) -> Basis:
-    """Any supported basis source, FIDs exactly as the file implies, no decisions applied."""
+    """Any supported basis source, FIDs as the file implies (domain checked against the data,
+    :func:`check_domain`), no convention or referencing decisions applied."""
     path = Path(path)
     kind = _sniff(path)
     if kind == "json":
         return read_json_basis(path)
     if kind == "lcmodel_basis":
-        return read_lcmodel_basis_raw(path)
+        return check_domain(read_lcmodel_basis_raw(path), stored_as_spectrum=True)
     if kind == "raw_folder":
-        return read_lcmodel_raw_folder(path, dwell_s, cf_mhz)
-    if kind == "text_folder":
-        return read_text_folder(path, dwell_s, cf_mhz)
-    return _read_single(path, kind, dwell_s, cf_mhz)
+        basis = read_lcmodel_raw_folder(path, dwell_s, cf_mhz)
+    elif kind == "text_folder":
+        basis = read_text_folder(path, dwell_s, cf_mhz)
+    else:
+        basis = _read_single(path, kind, dwell_s, cf_mhz)
+    return check_domain(basis, stored_as_spectrum=False)
 
 
 def standardise_basis(basis: Basis, convention: str = "auto", remove_reference: bool = True,

@@ -45,7 +45,7 @@ def denoise_water(water_fid: np.ndarray, dwell_s: float, n_components: int = 6,
                   n_points_used: int | None = None) -> np.ndarray:
     """Low-rank (HLSVD) model of a water FID: the signal without most of its noise."""
     water_fid = np.asarray(water_fid, dtype=complex)
-    n_used = n_points_used or min(water_fid.size, 1024)
+    n_used = n_points_used or min(water_fid.size, 256)
     return hlsvd(water_fid, dwell_s, n_components, n_used).fid(water_fid.size, dwell_s)
 
 

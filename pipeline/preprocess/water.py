@@ -51,7 +51,10 @@ def signal_poles(fid: np.ndarray, dwell_s: float, n_components: int,
     if n_components >= min(n_rows, n - n_rows + 1):
         raise ValueError(f"HLSVD: {n_components} components do not fit in {n} points")
     hankel = scipy.linalg.hankel(fid[:n_rows], fid[n_rows - 1:n])
-    u, _, _ = scipy.linalg.svd(hankel, full_matrices=False, lapack_driver="gesvd")
+    try:
+        u, _, _ = scipy.linalg.svd(hankel, full_matrices=False, lapack_driver="gesdd")
+    except np.linalg.LinAlgError:
+        u, _, _ = scipy.linalg.svd(hankel, full_matrices=False, lapack_driver="gesvd")
     u_k = u[:, :n_components]
     shift, *_ = np.linalg.lstsq(u_k[:-1], u_k[1:], rcond=None)
     poles = np.linalg.eigvals(shift)
