@@ -66,7 +66,7 @@ def main(argv=None) -> int:
                         inside += ok
                         compared += 1
                         line += f"   paper {_fmt(paper)}  {'inside' if ok else 'OUTSIDE'} paper IQR"
-                    print(line)
+                    print(line, flush=True)
     total = time.perf_counter() - start
     print(f"\ntotal {total:.0f} s (shared, loaded machine: times are inflated)")
     if compared:

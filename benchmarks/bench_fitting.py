@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from pipeline.basis import Basis
 from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum

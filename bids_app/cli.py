@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stop everything at the first failing step (default: carry on with "
                            "the other participants and report failures at the end)")
     perf.add_argument("-v", "--verbose", action="count", default=0,
-                      help="more output: -v progress and notes, -vv also nipype's node logs, "
-                           "-vvv debug (default: progress lines and warnings)")
+                      help="more output: -v debug notes, -vv also nipype's node logs, -vvv "
+                           "nipype debug (default: a progress line per participant and stage, "
+                           "warnings and errors)")
     return parser
 
 
@@ -219,9 +220,12 @@ def main(argv=None) -> int:
             outcomes = run_group_level(opts, logger)
         else:
             config = load_config(opts.config, _config_overrides(opts))
-            write_config(config, derivatives.logs_dir(opts.output_dir) / "config.toml")
-            derivatives.write_dataset_description(opts.output_dir, opts.bids_dir, __version__)
-            validation = {} if opts.reports_only else _validate(opts, logger)
+            validation = {}
+            if not opts.reports_only:  # a report rebuild leaves the run's records alone
+                write_config(config, derivatives.logs_dir(opts.output_dir) / "config.toml")
+                derivatives.write_dataset_description(opts.output_dir, opts.bids_dir,
+                                                      __version__)
+                validation = _validate(opts, logger)
             outcomes = run_participant_level(opts, config, logger)
             _note_validation(outcomes, validation, opts.bids_dir)
     except (CliError, ConfigError, discovery.DiscoveryError) as exc:
@@ -234,7 +238,9 @@ def main(argv=None) -> int:
         setup_logging(opts.verbose).debug(format_exception(exc))
         print(f"dmrs-bids: error: {error_message(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    write_summary(opts.output_dir, outcomes, opts.analysis_level, started)
+    level = "reports" if opts.reports_only and opts.analysis_level == "participant" \
+        else opts.analysis_level
+    write_summary(opts.output_dir, outcomes, level, started)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
         status = "ok" if outcome.ok else "FAILED: " + " | ".join(outcome.errors)

@@ -329,10 +329,8 @@ def write_demo_dataset(out_dir, participants: int = 2, seed: int = 0, small: boo
         metabolites = SMALL_METABOLITES if small else list(CONCENTRATIONS_MM)
         if design.label not in bases:
             bases[design.label] = demo_basis(design, metabolites, cache_dir)
-        basis = bases[design.label]
-        present = [m for m in metabolites if m in basis.names]
-        spec = demo_spec(design, present, seed * 1000 + index, small)
-        result = simulate_acquisition(basis, spec)
+        spec = demo_spec(design, metabolites, seed * 1000 + index, small)
+        result = simulate_acquisition(bases[design.label], spec)
         written[label] = write_participant(out_dir, label, design, result)
     _write_dataset_files(out_dir, labels, chosen, seed, small)
     return written

@@ -15,14 +15,15 @@ LOGGER_NAME = "dmrs_bids"
 
 
 def setup_logging(verbosity: int, output_dir=None) -> logging.Logger:
-    """Console logging (WARNING/INFO/DEBUG for -v counts 0/1/2+ ... progress always shown)
-    and, when ``output_dir`` is given, a full DEBUG log in ``OUT/logs/dmrs-bids.log``."""
+    """Console logging: progress lines and warnings by default, debug notes from ``-v``
+    (nipype's own node logs from ``-vv``, see ``workflows.run``); when ``output_dir`` is
+    given, a full DEBUG log in ``OUT/logs/dmrs-bids.log``."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.DEBUG)
     logger.handlers.clear()
     logger.propagate = False
     console = logging.StreamHandler(sys.stderr)
-    console.setLevel({0: logging.INFO, 1: logging.INFO}.get(verbosity, logging.DEBUG))
+    console.setLevel(logging.INFO if verbosity == 0 else logging.DEBUG)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s",
                                            "%H:%M:%S"))
     logger.addHandler(console)
@@ -33,9 +34,7 @@ def setup_logging(verbosity: int, output_dir=None) -> logging.Logger:
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
         logger.addHandler(handler)
-    nipype_level = {0: "WARNING", 1: "WARNING", 2: "INFO"}.get(verbosity, "DEBUG")
-    for name in ("nipype.workflow", "nipype.interface", "nipype.utils"):
-        logging.getLogger(name).setLevel(nipype_level)
+    logging.captureWarnings(True)
     return logger
 
 

@@ -17,11 +17,9 @@ from pipeline.spectra import H1_REFERENCE_PPM, time_axis_s
 ISMRM = "ismrm2016_fitting_challenge"
 ISMRM_TEXT_GRID = {"dwell_s": 2.5e-4, "cf_mhz": 123.2}  # 4000 Hz, 123.2 MHz (data README)
 
-# Folder-form basis sets, with the grid where the files state none. raw_7t_mppca has no
-# header: its NAA-Cr separation (0.0801 cycles/sample per ppm) fits 400.2 MHz x 0.2 ms, not 7 T.
-BASIS_FOLDERS = {
-    f"{ISMRM}/basisset_LCModel": {},
-    f"{ISMRM}/basisset_JMRUI": {},
+# Grids for folder-form basis sets whose files state none. raw_7t_mppca has no header: its
+# NAA-Cr separation (0.0801 cycles/sample per ppm) fits 400.2 MHz x 0.2 ms, not 7 T.
+FOLDER_GRIDS = {
     f"{ISMRM}/basisset_text": ISMRM_TEXT_GRID,
     f"{ISMRM}/basisset_text_noTMS": ISMRM_TEXT_GRID,
     "basis_variants/raw_7t_mppca": {"dwell_s": 2e-4, "cf_mhz": 400.2},
@@ -31,15 +29,24 @@ KNOWN_NAMES = {"naa", "naag", "cr", "pcr", "gpc", "pch", "pcho", "ins", "sins", 
                "gln", "gaba", "gsh", "tau", "lac", "ala", "asp", "glc", "pe", "asc", "mac", "mm"}
 
 
-def discovered_basis_files():
-    """Every LCModel .BASIS file under the shared data (a new file is picked up)."""
+def discovered_basis_sources():
+    """Every basis in the shared data, so that a new one is covered: LCModel .BASIS files,
+    folders of >= 5 .RAW files without .H2O (data folders have water references), and
+    folders of .txt files named like a basis set."""
     if not SHARED_DATA.is_dir():
         return []
-    return sorted(str(p.relative_to(SHARED_DATA)) for p in SHARED_DATA.rglob("*")
-                  if p.is_file() and p.suffix.lower() == ".basis")
+    files = [p for p in SHARED_DATA.rglob("*") if p.is_file() and p.suffix.lower() == ".basis"]
+    folders = []
+    for folder in (p for p in SHARED_DATA.rglob("*") if p.is_dir()):
+        suffixes = [f.suffix.lower() for f in folder.iterdir() if f.is_file()]
+        if suffixes.count(".raw") >= 5 and ".h2o" not in suffixes:
+            folders.append(folder)
+        elif suffixes.count(".txt") >= 5 and "basis" in folder.name.lower():
+            folders.append(folder)
+    return sorted(str(p.relative_to(SHARED_DATA)) for p in files + folders)
 
 
-ALL_SOURCES = [(f, {}) for f in discovered_basis_files()] + list(BASIS_FOLDERS.items())
+ALL_SOURCES = [(p, FOLDER_GRIDS.get(p, {})) for p in discovered_basis_sources()]
 
 
 def lorentzian_basis(dwell_s=5e-4, n_points=1024, cf_mhz=123.2, lw_hz=4.0, ref_ppm=4.65):
@@ -102,7 +109,8 @@ def test_jmrui_text_and_raw_forms_agree_after_convention_detection(shared_data):
 
 def test_tms_removal_matches_the_no_tms_basis(shared_data):
     """ismrm2016 basisset_text carries TMS at 0 ppm, basisset_text_noTMS does not: after removal
-    they agree. (Their Mac entries differ beyond TMS, e.g. first point 20.04 vs 10.51: excluded.)"""
+    they agree. (Their Mac entries differ beyond TMS, e.g. first point 20.04 vs 10.51:
+    excluded.)"""
     with_tms = read_basis(shared_data / ISMRM / "basisset_text", **ISMRM_TEXT_GRID)
     without = read_basis(shared_data / ISMRM / "basisset_text_noTMS", **ISMRM_TEXT_GRID)
     removed = with_tms.provenance["reference_peak_removed"]
@@ -120,8 +128,8 @@ def test_tms_removal_matches_the_no_tms_basis(shared_data):
 
 def test_osprey_basis_referenced_to_published_singlets(shared_data):
     """Osprey's 3 T PRESS basis sets are referenced 0.03 ppm low; reading fixes that."""
-    path = shared_data / "osprey_3t/fit/basissets/3T/philips/unedited/press/35/"\
-        "3T_PRESS_Philips_35ms_noMM.BASIS"
+    path = (shared_data / "osprey_3t/fit/basissets/3T/philips/unedited/press/35"
+            / "3T_PRESS_Philips_35ms_noMM.BASIS")
     as_stored = read_basis(path, referencing="as_stored")
     assert basis_tools.singlet_offsets_ppm(as_stored)["NAA"] == pytest.approx(-0.030, abs=0.002)
     fixed = read_basis(path)

@@ -70,3 +70,12 @@ def test_band_narrower_than_the_signals_drops_them_without_aliasing():
     assert np.abs(out.fid("Cr") - cr_ch2).max() < 0.01 * 2.0
     naa_peak = np.abs(fid_to_spectrum(out.fid("NAA"))).max()
     assert naa_peak < 0.01 * np.abs(fid_to_spectrum(cr_ch2)).max()
+
+
+def test_same_dwell_and_field_truncates_or_zero_fills_exactly():
+    source = analytic(**SOURCE)
+    longer = resample_basis(source, SOURCE["dwell_s"], 2048, SOURCE["cf_mhz"])
+    assert np.array_equal(longer.fids[:, :1024], source.fids)
+    assert not longer.fids[:, 1024:].any()
+    shorter = resample_basis(source, SOURCE["dwell_s"], 300, SOURCE["cf_mhz"])
+    assert np.array_equal(shorter.fids, source.fids[:, :300])

@@ -74,6 +74,7 @@ def test_demo_acquisitions_are_realistic(dataset):
         assert b_ms_um2[0] == 0 and 10 <= b_ms_um2.max() <= 25 and len(set(b_ms_um2)) >= 5
         assert 10 <= truth["concentrations_mm"]["NAA"] <= 12
         assert truth["mm_source"] == "parametric"
+        assert truth["water_reference"]["shape"] == "basis entry H2O"  # same sequence scaling
         # apparent NAA diffusivity from the two lowest b-values: published range 0.1-0.2 um^2/ms
         low = np.argsort(b_ms_um2)[:2]
         decay = np.array(truth["decays"]["NAA"])[low]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.diffusion import COLUMNS, MODELS, fit_all_models, gradient_timing_ms, make_model, signals
-from pipeline.diffusion.fitting import estimate_sigma_biexponential, fit_model, fit_model_batch
+from pipeline.diffusion.fitting import estimate_sigma_biexponential, fit_model_batch
 from pipeline.diffusion.models import BiExponential, Cylinders, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.table import diffusion_table
 
@@ -156,6 +156,10 @@ def test_few_b_values_noise_unknown_and_biexponential_not_applicable():
     assert adc["value"] == pytest.approx(0.15, rel=0.1)
     assert "noise unknown" in adc["note"]
     assert all(r["applicable"] == 0 for r in rows if r["model"] == "biexponential")
+    rows = fit_all_models(b[:3], s[:3], None, models=("cylinders",), small_delta_ms=15, big_delta_ms=84,
+                          n_draws=0)
+    (radius,) = _rows(rows, "cylinders", "radius")
+    assert radius["applicable"] == 0 and "noise level unknown" in radius["note"]
 
 
 def test_table_is_deterministic_for_a_seed():

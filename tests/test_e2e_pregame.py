@@ -97,6 +97,20 @@ def test_synthetic_rerun_reuses_work_and_is_identical(synthetic_run):
             assert after[key] == before[key], key
 
 
+def test_reports_only_rebuilds_the_report(synthetic_run, shared_data):
+    out = synthetic_run["out"]
+    html = out / "sub-01.html"
+    html.unlink()
+    shutil.rmtree(out / "sub-01" / "figures")
+    bids = out.parent / "bids"
+    run, _ = run_app(bids, out, "participant", "--participant-label", "01", "--reports-only")
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = outputs_snapshot(out)
+    for key, content in synthetic_run["snapshot"].items():
+        if key.startswith("sub-01"):
+            assert after[key] == content, key
+
+
 def test_group_level_tables(synthetic_run):
     out = synthetic_run["out"]
     assert synthetic_run["group"].returncode == 1  # sub-02 has no outputs: named, exit != 0

@@ -12,8 +12,7 @@ from pipeline.fitting import FitOptions, fit_spectrum, ratios_to_tcr
 from pipeline.fitting.uncertainty import sigma_from_region
 from pipeline.spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
 
-from test_fitting_support import (ISMRM_CF_MHZ, ISMRM_DWELL_S, LIPIDS, gaussian_components,
-                                  with_entries)
+from test_fitting_support import ISMRM_CF_MHZ, ISMRM_DWELL_S, LIPIDS, lipid_basis, with_entries
 
 N_DATASETS = 28
 CLEAN_DATASETS = range(1, 22)
@@ -28,8 +27,7 @@ def challenge_fits(shared_data):
 
     folder = shared_data / "ismrm2016_fitting_challenge"
     stored = read_basis(folder / "basisset_LCModel" / "press3T_30ms.BASIS")
-    basis = with_entries(stored, gaussian_components(LIPIDS, stored.n_points, stored.dwell_s,
-                                                     stored.cf_mhz))
+    basis = with_entries(stored, lipid_basis(stored.n_points, stored.dwell_s, stored.cf_mhz))
     options = FitOptions(ppm_range=(0.2, 4.0), lineshape_groups={"lipids": list(LIPIDS)})
     problem, out = None, {}
     for index in range(1, N_DATASETS + 1):
@@ -63,7 +61,8 @@ def test_clean_challenge_spectra_leave_only_noise(challenge_fits):
                                                                           *NOISE_REGION_PPM)])
         residual = fid_to_spectrum(fit.residual_fid)[problem.window]
         residual_sd = np.sqrt(np.mean(np.concatenate([residual.real, residual.imag]) ** 2))
-        assert residual_sd < 1.2 * noise_sd, f"dataset{index}: residual {residual_sd / noise_sd:.2f} x noise"
+        assert residual_sd < 1.2 * noise_sd, (
+            f"dataset{index}: residual {residual_sd / noise_sd:.2f} x noise")
         assert fit.sigma == pytest.approx(noise_sd, rel=0.2)
 
 

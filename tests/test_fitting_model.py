@@ -4,14 +4,14 @@ singlet bases (known truth, milliseconds each)."""
 import numpy as np
 import pytest
 
-from pipeline.fitting import (FitOptions, SpectralFit, amplitudes_table, fit_conditions,
-                              fit_spectrum)
+from pipeline.fitting import (FitOptions, SpectralFit, amplitudes_table, display_spectra,
+                              fit_conditions, fit_spectrum)
 from pipeline.fitting import model as M
 from pipeline.fitting.uncertainty import metabolite_sums
-from pipeline.spectra import fid_to_spectrum, ppm_axis, time_axis_s
+from pipeline.spectra import fid_to_spectrum, ppm_axis
 
-from test_fitting_support import (CF_MHZ, DWELL_S, N_POINTS, broaden, singlet_basis,
-                                  synthetic_fid)
+from test_fitting_support import (CF_MHZ, DWELL_S, N_POINTS, singlet_basis, synthetic_fid,
+                                  with_entries)
 
 TRUTH = {"NAA": 10.0, "Cr": 6.0, "Cho": 1.5, "Ins": 4.0, "Glx": 8.0, "Lac": 0.7}
 
@@ -206,22 +206,41 @@ def test_sequential_conditions_share_one_amplitude_scale():
 
 
 def test_fixed_shape_mm_from_highest_b_follows_true_mm_decay():
-    t = time_axis_s(N_POINTS, DWELL_S)
+    from pipeline.simulate.macromolecules import parametric_mm_basis
+
     basis = singlet_basis(["NAA", "Cr", "Cho"])
-    mm_fids = broaden(np.stack([2 * np.exp(2j * np.pi * (4.65 - p) * CF_MHZ * t)
-                                for p in (0.9, 1.7)]), DWELL_S, 25.0, 0.0)
-    from test_fitting_support import with_entries
-    from pipeline.basis import Basis
-    full = with_entries(basis, Basis(["MM09", "MM17"], mm_fids, DWELL_S, CF_MHZ))
+    mm = parametric_mm_basis(CF_MHZ, DWELL_S, N_POINTS, components="lcmodel")
+    full = with_entries(basis, mm)
+    weights = {"MM09": 3.0, "MM12": 1.0, "MM14": 1.5, "MM17": 0.8, "MM20": 2.0}
     mm_decay = np.array([1.0, 0.95, 0.9])
     metab_decay = np.array([1.0, 0.6, 0.3])
     fids = np.stack([synthetic_fid(full, {"NAA": 9 * m, "Cr": 5 * m, "Cho": 2 * m,
-                                          "MM09": 3 * d, "MM17": 1.5 * d})
+                                          **{k: w * d for k, w in weights.items()}})
                      for m, d in zip(metab_decay, mm_decay)])
     fits = fit_conditions(fids, full, DWELL_S, CF_MHZ, [0, 3000, 6000],
                           FitOptions(ppm_range=(0.5, 4.0), mm_mode="fixed_shape_from_highest_b"))
     assert "MM" in fits.names and "MM09" not in fits.names
-    mm = fits.series("MM")[0]
-    assert np.allclose(mm / mm[-1], mm_decay / mm_decay[-1], rtol=1e-4)
+    series = fits.series("MM")[0]
+    assert np.allclose(series / series[-1], mm_decay / mm_decay[-1], rtol=1e-4)
     assert np.allclose(fits.series("NAA")[0], 9 * metab_decay, rtol=1e-4)
-    assert fits.extra["fixed_shape_mm"]["components"] == ["MM09", "MM17"]
+    assert fits.extra["fixed_shape_mm"]["components"] == list(weights)
+    fitted = dict(zip(fits.extra["fixed_shape_mm"]["components"],
+                      fits.extra["fixed_shape_mm"]["amplitudes"]))
+    assert all(fitted[k] == pytest.approx(w * mm_decay[-1], rel=1e-4) for k, w in weights.items())
+
+
+def test_display_spectra_and_stacked_outputs_rebuild_the_data():
+    basis = singlet_basis(["NAA", "Cr", "Cho"])
+    rng = np.random.default_rng(4)
+    fids = np.stack([synthetic_fid(basis, {"NAA": 9 * s, "Cr": 5 * s, "Cho": 2 * s},
+                                   noise_sd=0.05, rng=rng) for s in (1.0, 0.5)])
+    fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, [0, 2000],
+                          FitOptions(ppm_range=(1.5, 4.0)))
+    assert np.allclose(fits.stacked("fitted") + fits.stacked("residual"), fids)
+    shown = display_spectra(fits.fits[0])
+    ppm = ppm_axis(N_POINTS, DWELL_S, CF_MHZ)
+    keep = (ppm >= 1.5) & (ppm <= 4.0)
+    assert np.allclose(shown["data"], fid_to_spectrum(fids[0])[keep])
+    assert np.allclose(sum(shown["components"].values()) + shown["baseline"], shown["fit"])
+    with pytest.raises(ValueError, match="kind"):
+        fits.stacked("model")

@@ -19,9 +19,9 @@ SINGLETS = {"NAA": (2.01, 3), "Cr": (3.03, 3), "PCr": (3.04, 3), "Cho": (3.21, 9
             "Ins": (3.56, 6), "Glx": (2.35, 2), "Lac": (1.31, 3)}
 """Toy spectral signatures (ppm, protons): analytic and cheap, enough to test the machinery."""
 
-LIPIDS = {"Lip09": [(0.89, 3.0, 0.14)], "Lip13": [(1.28, 2.0, 0.15), (1.31, 2.0, 0.09)],
-          "Lip20": [(2.04, 1.33, 0.15), (2.25, 0.67, 0.15), (2.80, 0.87, 0.20)]}
-"""Gaussian lipid components (ppm, relative protons, FWHM ppm) after LCModel's Lip09/13/20."""
+LIPIDS = {"Lip09": [(0.89, 0.14, 3.0)], "Lip13": [(1.28, 0.15, 2.0), (1.31, 0.09, 2.0)],
+          "Lip20": [(2.04, 0.15, 1.33), (2.25, 0.15, 0.67), (2.80, 0.20, 0.87)]}
+"""Gaussian lipid components (ppm, FWHM ppm, protons) after LCModel's Lip09/Lip13/Lip20."""
 
 
 def singlet_fid(ppm: float, protons: float, n_points: int = N_POINTS, dwell_s: float = DWELL_S,
@@ -62,17 +62,11 @@ def synthetic_fid(basis: Basis, amplitudes: dict, lorentz_hz=2.0, gauss_hz=3.0, 
     return clean
 
 
-def gaussian_components(spec: dict, n_points: int, dwell_s: float, cf_mhz: float) -> Basis:
-    """Basis of broad Gaussian components (e.g. lipids) from ``{name: [(ppm, amp, fwhm_ppm)]}``."""
-    t = time_axis_s(n_points, dwell_s)
-    fids = []
-    for peaks in spec.values():
-        fid = np.zeros(n_points, dtype=complex)
-        for ppm, amp, fwhm_ppm in peaks:
-            fid += amp * np.exp(2j * np.pi * ppm_to_hz(ppm, cf_mhz) * t
-                                - (np.pi * fwhm_ppm * cf_mhz * t) ** 2 / (4 * np.log(2)))
-        fids.append(fid)
-    return Basis(list(spec), np.array(fids), dwell_s, cf_mhz)
+def lipid_basis(n_points: int, dwell_s: float, cf_mhz: float) -> Basis:
+    """Lipid components built with engineer B's parametric (Gaussian-line) MM builder."""
+    from pipeline.simulate.macromolecules import parametric_mm_basis
+
+    return parametric_mm_basis(cf_mhz, dwell_s, n_points, components=LIPIDS)
 
 
 def with_entries(basis: Basis, extra: Basis) -> Basis:

@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("NIPYPE_NO_ET", "1")
 
+import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -189,9 +190,20 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
             outcome.fail("outputs not written: " + ", ".join(p.name for p in missing[:5]))
         if progress.failed.get(wf_names[subject]) and outcome.ok:
             outcome.fail("failed stages: " + ", ".join(progress.failed[wf_names[subject]]))
+    _log_acquisition_warnings(output_dir, inputs, logger)
     _write_citation(output_dir, config, basis_path, [o for o in outcomes.values() if o.ok],
                     inputs)
     return list(outcomes.values())
+
+
+def _log_acquisition_warnings(output_dir: Path, inputs: dict, logger) -> None:
+    """Conversion/QC warnings (e.g. b-value units guessed) go to the log as well as the report."""
+    for subject, acquisitions in inputs.items():
+        for a in acquisitions:
+            qc = d.acquisition_path(output_dir, subject, a.session, a.stem, "qc")
+            if qc.exists():
+                for warning in json.loads(qc.read_text()).get("warnings", []):
+                    logger.warning("%s: %s", a.stem, warning)
 
 
 def _reports_only(inputs: dict, config: dict, output_dir: Path, logger) -> list[Outcome]:
@@ -228,6 +240,5 @@ def _write_citation(output_dir: Path, config: dict, basis_path, succeeded, input
         for a in inputs[outcome.subject]:
             qc = d.acquisition_path(output_dir, outcome.subject, a.session, a.stem, "qc")
             if qc.exists():
-                import json
                 stages.append(json.loads(qc.read_text()).get("stages", {}))
     write_citation(output_dir, config, basis_path, stages)

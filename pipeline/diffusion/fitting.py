@@ -37,6 +37,8 @@ class DiffusionFit:
     resampled: dict = field(default_factory=dict)
     applicable: bool = True
     note: str = ""
+    parameter_applicability: dict = field(default_factory=dict)
+    sigma_normalised: float | None = None
 
     @property
     def parameter_names(self):
@@ -102,9 +104,12 @@ def _solve(model, b, s, w, x0, s0_bounds):
 def _multistart(model, b, s, w, n_starts, s0_bounds):
     starts = []
     for p in model.initial_grid():
-        m = model.predict(b, p)
-        s0 = _linear_s0(m, s, w)
-        starts.append((np.sum((w * (s0 * m - s)) ** 2), np.append(p, s0)))
+        with np.errstate(over="ignore", invalid="ignore"):  # e.g. kurtosis grid points at high b
+            m = model.predict(b, p)
+            s0 = _linear_s0(m, s, w)
+            cost = np.sum((w * (s0 * m - s)) ** 2)
+        if np.isfinite(cost):
+            starts.append((cost, np.append(p, s0)))
     starts.sort(key=lambda item: item[0])
     best = None
     for _, x0 in starts[:n_starts]:
@@ -188,10 +193,23 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
         noise_sd = sg if sg is not None else np.full(b.shape, np.sqrt(chi2 / dof))
         resampled = _resample(model, b, s, w, x, fitted, uncertainty, n_draws, rng, s0_bounds, noise_sd,
                               fit_s0)
-    return DiffusionFit(model=model, params=x[:-1].copy(), std_errors=se[:-1], s0=float(x[-1]),
-                        s0_std_error=float(se[-1]), covariance=cov, chi2=chi2, n_points=int(b.size),
-                        aic=float(aic), bic=float(bic), b_used_ms_um2=b, sigma_known=sg is not None,
-                        success=bool(result.success), resampled=resampled)
+    fit = DiffusionFit(model=model, params=x[:-1].copy(), std_errors=se[:-1], s0=float(x[-1]),
+                       s0_std_error=float(se[-1]), covariance=cov, chi2=chi2, n_points=int(b.size),
+                       aic=float(aic), bic=float(bic), b_used_ms_um2=b, sigma_known=sg is not None,
+                       success=bool(result.success), resampled=resampled)
+    return _with_applicability(fit, b_all, sg, dof)
+
+
+def _with_applicability(fit, b_all, sg, dof):
+    """Fill in the consensus applicability flag, note and per-parameter overrides of a fit."""
+    from pipeline.diffusion.applicability import assess
+    scale = max(fit.s0, 1e-12)
+    if sg is not None:
+        fit.sigma_normalised = float(np.median(sg)) / scale
+    elif fit.n_points > fit.n_free:  # noise unknown: the fit's own residuals
+        fit.sigma_normalised = float(np.sqrt(fit.chi2 / dof)) / scale
+    fit.applicable, fit.note, fit.parameter_applicability = assess(fit, b_all, fit.sigma_normalised)
+    return fit
 
 
 def estimate_sigma_biexponential(b_ms_um2, signal):

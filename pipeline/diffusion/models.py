@@ -258,4 +258,7 @@ def make_model(name: str, **options) -> DiffusionModel:
     return cls(b_max_ms_um2=options.get("b_max_ms_um2"))
 
 
-from pipeline.diffusion.table import fit_all_models  # noqa: E402  (re-export of the table builder)
+from pipeline.diffusion.table import fit_all_models  # noqa: E402,F401  (re-export: contract name)
+
+__all__ = ["ALIASES", "MODELS", "AnisotropicCylinders", "BiExponential", "Cylinders", "DiffusionModel",
+           "Kurtosis", "MonoExponential", "StickSphere", "Sticks", "fit_all_models", "make_model"]

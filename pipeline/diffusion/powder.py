@@ -82,6 +82,17 @@ def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
                          np.array(counts), labels, method, "; ".join(notes))
 
 
+def unique_directions(directions, tol: float = 1e-3) -> np.ndarray:
+    """Distinct unit directions (up to sign) among finite rows of (n, 3), in first-seen order."""
+    g = np.atleast_2d(np.asarray(directions, float))
+    g = g[np.all(np.isfinite(g), axis=1) & (np.linalg.norm(g, axis=1) > 0)]
+    unique = []
+    for v in g / np.linalg.norm(g, axis=1, keepdims=True):
+        if not any(abs(abs(v @ u) - 1) < tol for u in unique):
+            unique.append(v)
+    return np.array(unique).reshape(-1, 3)
+
+
 def fibonacci_hemisphere(n: int) -> np.ndarray:
     """n nearly uniform unit vectors on the upper hemisphere (Fibonacci lattice)."""
     i = np.arange(n) + 0.5

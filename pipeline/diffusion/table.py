@@ -64,8 +64,8 @@ def _resampled_note(fit, name) -> str:
     return f"MC median {r['median']:.4g}, IQR [{r['q25']:.4g}, {r['q75']:.4g}]"
 
 
-def _model_rows(metabolite, fit, b_all, sigma_norm, context_notes):
-    ok, note, per_param = applicability.assess(fit, b_all, sigma_norm)
+def _model_rows(metabolite, fit, context_notes):
+    ok, note, per_param = fit.applicable, fit.note, fit.parameter_applicability
     rows = []
     for i, (pname, unit) in enumerate(zip(fit.model.parameter_names, fit.model.parameter_units)):
         p_ok, p_note = per_param.get(pname, (ok, ""))
@@ -75,7 +75,7 @@ def _model_rows(metabolite, fit, b_all, sigma_norm, context_notes):
     for crit, value in (("AIC", fit.aic), ("BIC", fit.bic)):
         rows.append(_row(metabolite, fit.model.name, crit, value, "", np.nan, ok,
                          f"{fit.n_points} points, {fit.n_free} free parameters incl. S0"))
-    return rows, per_param
+    return rows
 
 
 def _failed_rows(metabolite, name, reason):
@@ -97,6 +97,45 @@ def _tensor_rows(metabolite, b, directions, signal, sigma):
     return rows
 
 
+def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy):
+    """Shell-averaged decay, unique gradient directions, tensor rows and notes for directional data."""
+    g = np.asarray(directions, float)
+    rows = _tensor_rows(metabolite, b, g, s, sg) if count_distinct_directions(g, b) >= 6 else []
+    gradient_dirs = powder.unique_directions(g[b > 0])  # assumes every shell uses the same set
+    avg = powder.powder_average(b, s, sg, method=powder_method)
+    notes = []
+    if np.any(avg.n_directions > 1):
+        notes.append(f"{powder_method} powder average over {int(avg.n_directions.max())} directions")
+        notes.append(powder.check_direction_count(avg.b_ms_um2, gradient_dirs, 0.5, anisotropy)[1])
+        notes += [avg.note] if avg.note else []
+    return avg.b_ms_um2, avg.amplitude, avg.sigma, gradient_dirs, rows, notes
+
+
+def _noise(b, s, sg, s_ref):
+    """Per-point noise SD and where it came from (CRLBs, bi-exponential residuals or unknown)."""
+    if sg is not None:
+        return sg, "amplitude CRLBs"
+    est = estimate_sigma_biexponential(b, s / s_ref)
+    if est is not None and est > 0:
+        return np.full(b.shape, est * s_ref), "noise from bi-exponential residuals (consensus 5.2)"
+    return None, "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors"
+
+
+def _model_options(name, limits, timing, anisotropic):
+    """Constructor options of a model, or a reason why it cannot be built from what is known."""
+    options = {"b_max_ms_um2": limits.get(name)}
+    if name in TIMED_MODELS:
+        if timing["small_delta_ms"] is None or timing["big_delta_ms"] is None:
+            return None, ("needs gradient duration and separation "
+                          "(DiffusionGradientDuration/Separation or DiffusionTime)")
+        options.update(timing)
+    if name == "anisotropic_cylinders":
+        if anisotropic["fibre_directions"] is None or anisotropic["gradient_directions"] is None:
+            return None, "needs gradient and fibre directions"
+        options.update(anisotropic)
+    return options, ""
+
+
 def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DEFAULT_MODELS,
                    small_delta_ms=None, big_delta_ms=None, echo_time_ms=None, diffusion_time_ms=None,
                    directions=None, powder_method: str = "arithmetic", anisotropy: float = 1.0,
@@ -115,79 +154,42 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
     s = np.atleast_1d(np.asarray(signal, float))
     sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
+    names = [ALIASES.get(m, m) for m in dict.fromkeys(models)]
     context = [applicability.regime_note(echo_time_ms, diffusion_time_ms)]
-    rows = []
+    rows, gradient_dirs = [], None
     if directions is not None:
-        g = np.asarray(directions, float)
-        if count_distinct_directions(g, b) >= 6:
-            rows += _tensor_rows(metabolite, b, g, s, sg)
-        avg = powder.powder_average(b, s, sg, method=powder_method)
-        if np.any(avg.n_directions > 1):
-            dw = g[np.all(np.isfinite(g), axis=1) & (b > 0)]
-            context.append(f"{powder_method} powder average over {int(avg.n_directions.max())} directions")
-            context.append(powder.check_direction_count(avg.b_ms_um2, dw, 0.5, anisotropy)[1])
-            if avg.note:
-                context.append(avg.note)
-        gradient_dirs = g[np.all(np.isfinite(g), axis=1) & (b > 0)]
-        b, s, sg = avg.b_ms_um2, avg.amplitude, avg.sigma
-    else:
-        gradient_dirs = None
+        b, s, sg, gradient_dirs, rows, notes = _powder_step(metabolite, b, s, sg, directions,
+                                                            powder_method, anisotropy)
+        context += notes
     s_ref = float(np.mean(s[b == b.min()])) if s.size else 0.0
     if not s_ref > 0:
-        return rows + [r for name in dict.fromkeys(models) if ALIASES.get(name, name) in MODELS
-                       for r in _failed_rows(metabolite, ALIASES.get(name, name),
-                                             "amplitude at the lowest b is not positive: no decay to model")]
-    sigma_source = "amplitude CRLBs"
-    if sg is None:
-        est = estimate_sigma_biexponential(b, s / s_ref) if s_ref > 0 else None
-        if est is not None and est > 0:
-            sg = np.full(b.shape, est * s_ref)
-            sigma_source = "noise from bi-exponential residuals (consensus 5.2)"
-        else:
-            sigma_source = "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors"
+        reason = "amplitude at the lowest b is not positive: no decay to model"
+        return rows + [r for name in names if name in MODELS for r in _failed_rows(metabolite, name, reason)]
+    sg, sigma_source = _noise(b, s, sg, s_ref)
     context.append(sigma_source)
-    sigma_norm = None if sg is None else float(np.median(sg)) / s_ref
-    requested = list(dict.fromkeys(models))
-    if "cylinders" in requested and "sticks" not in requested:
-        requested.append("sticks")
-    limits = b_limits or {}
-    fallback_reason = None
-    pending = []
-    for name in requested:
-        name = ALIASES.get(name, name)
-        options = {"b_max_ms_um2": limits.get(name)}
-        if name in TIMED_MODELS:
-            if small_delta_ms is None or big_delta_ms is None:
-                rows += _failed_rows(metabolite, name, "needs gradient duration and separation "
-                                                       "(DiffusionGradientDuration/Separation or DiffusionTime)")
-                continue
-            options.update(small_delta_ms=small_delta_ms, big_delta_ms=big_delta_ms)
-        if name == "anisotropic_cylinders":
-            if fibre_directions is None or gradient_dirs is None:
-                rows += _failed_rows(metabolite, name, "needs gradient and fibre directions")
-                continue
-            options.update(gradient_directions=gradient_dirs, fibre_directions=fibre_directions,
-                           fibre_weights=fibre_weights, wm_fraction=wm_fraction)
+    if "cylinders" in names and "sticks" not in names:
+        names.append("sticks")
+    timing = {"small_delta_ms": small_delta_ms, "big_delta_ms": big_delta_ms}
+    anisotropic = {"gradient_directions": gradient_dirs, "fibre_directions": fibre_directions,
+                   "fibre_weights": fibre_weights, "wm_fraction": wm_fraction}
+    fitted, fallback_reason = {}, None
+    for name in names:
+        options, reason = _model_options(name, b_limits or {}, timing, anisotropic)
         try:
-            model = make_model(name, **options)
-            fit = fit_model(model, b, s, sg, uncertainty=uncertainty, n_draws=n_draws, seed=seed)
+            if options is None:
+                raise ValueError(reason)
+            fit = fit_model(make_model(name, **options), b, s, sg, uncertainty=uncertainty,
+                            n_draws=n_draws, seed=seed)
         except ValueError as exc:
-            rows += _failed_rows(metabolite, name, str(exc))
+            fitted[name] = _failed_rows(metabolite, name, str(exc))
             continue
-        if sg is None and fit.n_points > fit.n_free:
-            sigma_fit = np.sqrt(fit.chi2 / (fit.n_points - fit.n_free)) / max(fit.s0, 1e-12)
-        else:
-            sigma_fit = sigma_norm
-        model_rows, per_param = _model_rows(metabolite, fit, b, sigma_fit, context)
-        if name == "cylinders" and "radius" in per_param:
-            fallback_reason = per_param["radius"][1]
-        pending.append((name, model_rows))
-    for name, model_rows in pending:
-        if name == "sticks" and fallback_reason:
-            for r in model_rows:
-                r["note"] = "; ".join(x for x in (r["note"], f"reported instead of cylinders: {fallback_reason}") if x)
-        rows += model_rows
-    return rows
+        fitted[name] = _model_rows(metabolite, fit, context)
+        if name == "cylinders" and "radius" in fit.parameter_applicability:
+            fallback_reason = fit.parameter_applicability["radius"][1]
+    if fallback_reason and "sticks" in fitted:
+        for r in fitted["sticks"]:
+            r["note"] = "; ".join(x for x in (r["note"], f"reported instead of cylinders: {fallback_reason}") if x)
+    return rows + [r for name in names for r in fitted[name]]
 
 
 def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units: str = "s/mm2",

@@ -50,15 +50,10 @@ def md_fa(elements):
     return md, fa, vals, vecs
 
 
-def count_distinct_directions(directions, b_ms_um2, tol: float = 1e-3) -> int:
+def count_distinct_directions(directions, b_ms_um2) -> int:
     """Number of distinct (up to sign) directions among the diffusion-weighted conditions."""
-    g = np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]
-    g = g[np.all(np.isfinite(g), axis=1)]
-    unique = []
-    for v in g / np.linalg.norm(g, axis=1, keepdims=True):
-        if not any(abs(abs(v @ u) - 1) < tol for u in unique):
-            unique.append(v)
-    return len(unique)
+    from pipeline.diffusion.powder import unique_directions
+    return len(unique_directions(np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]))
 
 
 def fit_tensor(b_ms_um2, directions, signal, sigma=None) -> TensorFit:

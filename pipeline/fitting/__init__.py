@@ -10,11 +10,11 @@ from .conditions import amplitudes_table, fit_conditions, fixed_shape_mm_basis
 from .options import FitOptions
 from .quantification import (effective_water_mm, ratios_to_tcr, water_amplitude,
                              water_scaled_concentrations)
-from .results import ConditionFits, SpectralFit
+from .results import ConditionFits, SpectralFit, display_spectra, joint_diffusion_rows
 from .single import fit_spectrum
 from .uncertainty import METABOLITE_SUMS
 
 __all__ = ["FitOptions", "fit_spectrum", "fit_conditions", "amplitudes_table",
            "fixed_shape_mm_basis", "ratios_to_tcr", "water_amplitude",
            "water_scaled_concentrations", "effective_water_mm", "SpectralFit", "ConditionFits",
-           "METABOLITE_SUMS"]
+           "display_spectra", "joint_diffusion_rows", "METABOLITE_SUMS"]

@@ -83,7 +83,9 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     scale = float(np.max(np.abs(spectra[low]))) or 1.0
     sequential = [fit_spectrum(f, basis, dwell_s, cf_mhz, options, problem=problem,
                                data_scale=scale) for f in fids]
-    if options.mode == "sequential":
+    if options.mode == "joint" and np.unique(b).size < 2:
+        extra["note"] = "joint mode needs at least two distinct b-values: fitted sequentially"
+    if options.mode == "sequential" or "note" in extra:
         return ConditionFits(problem.names, b, sequential, "sequential", extra=extra)
     fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential)
     extra["sequential"] = sequential

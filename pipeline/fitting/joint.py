@@ -18,8 +18,8 @@ from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .options import FitOptions, is_mm_name
 from .results import SpectralFit
-from .single import SpectrumObjective, baseline_blocks, output_fids
-from .solver import BaselineProjector, kaufman_jacobian, nonneg_solve, levenberg_marquardt
+from .single import baseline_blocks, output_fids
+from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
 from .uncertainty import covariance_from_jacobian, metabolite_sums, sigma_from_residual
 
 FREE = "free"
@@ -42,9 +42,16 @@ class JointLayout:
     param_slices: list            # per metabolite: slice into the global vector (or None)
     lower: np.ndarray
     upper: np.ndarray
+    modelled: np.ndarray          # (n_metab, n_cond): amplitude follows the model there
+    linear_index: np.ndarray      # (n_metab, n_cond): linear coefficient used at each condition
+    s0_index: np.ndarray          # (n_metab,): coefficient of S0, -1 when nothing is modelled
+
+    @property
+    def n_linear(self) -> int:
+        return int(self.linear_index.max()) + 1
 
 
-def resolve_models(names: list, options: FitOptions, b_max_s_mm2: float) -> tuple[list, list]:
+def resolve_models(names: list, options: FitOptions) -> tuple[list, list]:
     """Diffusion model object (or None for ``free``) and model name per metabolite."""
     from ..diffusion.models import make_model
 
@@ -57,11 +64,36 @@ def resolve_models(names: list, options: FitOptions, b_max_s_mm2: float) -> tupl
             objs.append(None)
             continue
         try:
-            objs.append(make_model(label, b_max_ms_um2=b_s_mm2_to_ms_um2(b_max_s_mm2)))
+            objs.append(make_model(label, b_max_ms_um2=options.joint_b_max_ms_um2.get(label)))
         except TypeError as exc:
             raise ValueError(f"fit options: joint model {label!r} of {name} needs options "
                              f"that a joint fit cannot supply ({exc})") from exc
     return objs, labels
+
+
+def linear_layout(models: list, b_ms_um2: np.ndarray):
+    """Which conditions each model covers (b <= its b_max) and the linear coefficients.
+
+    A modelled metabolite has one S0 coefficient for the conditions its model covers and a free
+    amplitude at every other condition (above the model's b_max, e.g. 5 ms/um^2 for the ADC).
+    """
+    n_metab, n_cond = len(models), b_ms_um2.size
+    modelled = np.zeros((n_metab, n_cond), dtype=bool)
+    index = np.zeros((n_metab, n_cond), dtype=int)
+    s0 = np.full(n_metab, -1)
+    pos = 0
+    for m, mdl in enumerate(models):
+        if mdl is not None:
+            limit = getattr(mdl, "b_max_ms_um2", None)
+            modelled[m] = b_ms_um2 <= limit + 1e-9 if limit is not None else True
+        if modelled[m].any():
+            s0[m] = pos
+            index[m, modelled[m]] = pos
+            pos += 1
+        free = ~modelled[m]
+        index[m, free] = pos + np.arange(free.sum())
+        pos += int(free.sum())
+    return modelled, index, s0
 
 
 def tie_leaders(names: list, labels: list, tied: list) -> list:
@@ -82,8 +114,9 @@ def tie_leaders(names: list, labels: list, tied: list) -> list:
     return leader
 
 
-def build_layout(problem: M.FitProblem, n_cond: int, options: FitOptions,
-                 b_max_s_mm2: float) -> JointLayout:
+def build_layout(problem: M.FitProblem, b_ms_um2: np.ndarray,
+                 options: FitOptions) -> JointLayout:
+    n_cond = b_ms_um2.size
     kinds = theta_kinds(problem)
     index = np.zeros((n_cond, problem.n_theta), dtype=int)
     lower, upper = [], []
@@ -100,7 +133,7 @@ def build_layout(problem: M.FitProblem, n_cond: int, options: FitOptions,
             upper += [problem.upper[j]] * n_cond
             pos += n_cond
     n_lineshape = pos
-    models, labels = resolve_models(problem.names, options, b_max_s_mm2)
+    models, labels = resolve_models(problem.names, options)
     leader = tie_leaders(problem.names, labels, options.joint_tied)
     slices = []
     for m, mdl in enumerate(models):
@@ -115,8 +148,10 @@ def build_layout(problem: M.FitProblem, n_cond: int, options: FitOptions,
         lower += list(lo)
         upper += list(hi)
         pos += lo.size
+    modelled, linear_index, s0_index = linear_layout(models, b_ms_um2)
     return JointLayout(index, n_lineshape, models, labels, slices,
-                       np.asarray(lower, float), np.asarray(upper, float))
+                       np.asarray(lower, float), np.asarray(upper, float), modelled,
+                       linear_index, s0_index)
 
 
 class BlockProjector:
@@ -155,29 +190,22 @@ class JointObjective:
         y[:, :self.n_obs] = M.real_stack(y_windows)
         self.y_aug = y.reshape(-1)
         self.y_perp = self.projector.project(self.y_aug[:, None])[:, 0]
-        self.linear_map = self._linear_map()
+        self.n_linear = layout.n_linear
         n_x = layout.lower.size
         self.theta_maps = np.zeros((self.n_cond, problem.n_theta, n_x))
         for c in range(self.n_cond):
             self.theta_maps[c, np.arange(problem.n_theta), layout.theta_index[c]] = 1.0
         self._key = None
 
-    def _linear_map(self) -> list:
-        """Per metabolite, the linear-coefficient indices (1 for modelled, n_cond for free)."""
-        out, pos = [], 0
-        for mdl in self.layout.models:
-            n = 1 if mdl is not None else self.n_cond
-            out.append(np.arange(pos, pos + n))
-            pos += n
-        self.n_linear = pos
-        return out
-
     def decay_factors(self, x: np.ndarray) -> np.ndarray:
-        """(n_cond, n_metab) S/S0 of modelled metabolites (1 for free ones)."""
+        """(n_cond, n_metab) S/S0 where a model applies, 1 elsewhere (free amplitudes)."""
         out = np.ones((self.n_cond, self.problem.n_metab))
-        for m, mdl in enumerate(self.layout.models):
-            if mdl is not None:
-                out[:, m] = mdl.predict(self.b, x[self.layout.param_slices[m]])
+        with np.errstate(over="ignore", invalid="ignore"):
+            for m, mdl in enumerate(self.layout.models):
+                covered = self.layout.modelled[m]
+                if covered.any():
+                    out[covered, m] = mdl.predict(self.b[covered],
+                                                  x[self.layout.param_slices[m]])
         return out
 
     def evaluate(self, x: np.ndarray):
@@ -192,9 +220,7 @@ class JointObjective:
             cols, fids = M.metabolite_columns(self.problem, thetas[c])
             real_cols = M.real_stack(cols).T
             per_cond.append((cols, fids))
-            for m, idx in enumerate(self.linear_map):
-                j = idx[0] if idx.size == 1 else idx[c]
-                a_aug[c, :self.n_obs, j] = real_cols[:, m] * decay[c, m]
+            a_aug[c, :self.n_obs, self.layout.linear_index[:, c]] = (real_cols * decay[c]).T
         a_aug = a_aug.reshape(-1, self.n_linear)
         a_perp = self.projector.project(a_aug)
         coef = nonneg_solve(a_perp, self.y_perp)
@@ -204,12 +230,13 @@ class JointObjective:
 
     def condition_amplitudes(self, coef: np.ndarray, decay: np.ndarray) -> np.ndarray:
         """(n_cond, n_metab) coefficients of the normalised columns at each condition."""
-        out = np.zeros((self.n_cond, self.problem.n_metab))
-        for m, idx in enumerate(self.linear_map):
-            out[:, m] = coef[idx[0]] * decay[:, m] if idx.size == 1 else coef[idx]
-        return out
+        return coef[self.layout.linear_index.T] * decay
 
     def residual(self, x: np.ndarray) -> np.ndarray:
+        """Projected residual; infinite where a model overflows (e.g. kurtosis at large b*D),
+        which the solver treats as a rejected step."""
+        if not np.all(np.isfinite(self.decay_factors(x))):
+            return np.full(self.y_perp.size, np.inf)
         *_, a_perp, coef = self.evaluate(x)
         return self.y_perp - a_perp @ coef
 
@@ -226,15 +253,16 @@ class JointObjective:
             out[c, :self.n_obs] = deriv @ self.theta_maps[c]
             real_cols = M.real_stack(cols).T
             for m, grad in grads.items():
-                sl = self.layout.param_slices[m]
-                s0 = coef[self.linear_map[m][0]]
-                out[c, :self.n_obs, sl] += s0 * real_cols[:, m:m + 1] * grad[c][None, :]
+                if self.layout.modelled[m, c]:
+                    sl = self.layout.param_slices[m]
+                    s0 = coef[self.layout.s0_index[m]]
+                    out[c, :self.n_obs, sl] += s0 * real_cols[:, m:m + 1] * grad[c][None, :]
         return out.reshape(-1, x.size)
 
     def decay_jacobians(self, x: np.ndarray) -> dict:
         """Per modelled metabolite, d(S/S0)/d(params) at every b, shape (n_cond, n_params)."""
         return {m: mdl.jacobian(self.b, x[self.layout.param_slices[m]])
-                for m, mdl in enumerate(self.layout.models) if mdl is not None}
+                for m, mdl in enumerate(self.layout.models) if self.layout.modelled[m].any()}
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         *_, a_perp, coef = self.evaluate(x)
@@ -257,8 +285,10 @@ def initial_vector(layout: JointLayout, phase0_column: int, seq_thetas: np.ndarr
         else:
             x[idx] = seq_thetas[:, j]
     for m, mdl in enumerate(layout.models):
-        if mdl is not None:
-            x[layout.param_slices[m]] = _grid_start(mdl, b_ms_um2, seq_amps[:, m])
+        covered = layout.modelled[m]
+        if covered.any():
+            x[layout.param_slices[m]] = _grid_start(mdl, b_ms_um2[covered],
+                                                    seq_amps[covered, m])
     return np.clip(x, layout.lower, layout.upper)
 
 
@@ -268,6 +298,8 @@ def _grid_start(mdl, b_ms_um2: np.ndarray, amplitudes: np.ndarray) -> np.ndarray
     best, best_cost = grid[0], np.inf
     for p in grid:
         f = mdl.predict(b_ms_um2, p)
+        if not np.all(np.isfinite(f)):
+            continue
         denom = f @ f
         scale = max(f @ amplitudes / denom, 0.0) if denom > 0 else 0.0
         cost = np.sum((amplitudes - scale * f) ** 2)
@@ -286,13 +318,13 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     metabolite with CRLBs.
     """
     b_ms_um2 = b_s_mm2_to_ms_um2(b_values_s_mm2)
-    layout = build_layout(problem, len(sequential), options, float(np.max(b_values_s_mm2)))
+    layout = build_layout(problem, b_ms_um2, options)
     seq_thetas = np.array([f.theta for f in sequential])
     seq_amps = np.array([f.extra["coef_scaled"] for f in sequential])
     x0 = initial_vector(layout, 3 * problem.n_groups, seq_thetas, seq_amps, b_ms_um2)
     objective = JointObjective(problem, y_windows / scale, b_ms_um2, layout)
     result = levenberg_marquardt(objective.residual, objective.jacobian, x0, layout.lower,
-                               layout.upper, options.max_iterations)
+                                 layout.upper, options.max_iterations)
     return _joint_outputs(objective, result, fids, scale, options)
 
 
@@ -320,21 +352,16 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options) -> tuple[l
     fits = []
     for c in range(n_cond):
         grad = np.zeros((problem.n_metab, full.shape[1]))
-        amps = np.zeros(problem.n_metab)
-        for m, idx in enumerate(obj.linear_map):
-            mdl = layout.models[m]
-            if mdl is None:
-                grad[m, idx[c]] = 1.0
-                amps[m] = coef[idx[c]]
-            else:
+        amps = obj.condition_amplitudes(coef, decay)[c]
+        grad[np.arange(problem.n_metab), layout.linear_index[:, c]] = decay[c]
+        for m, mdl in enumerate(layout.models):
+            if layout.modelled[m, c]:
                 sl = layout.param_slices[m]
-                grad[m, idx[0]] = decay[c, m]
                 jac = mdl.jacobian(obj.b[c:c + 1], x[sl])[0]
-                grad[m, nl_offset + sl.start:nl_offset + sl.stop] = coef[idx[0]] * jac
-                amps[m] = coef[idx[0]] * decay[c, m]
+                grad[m, nl_offset + sl.start:nl_offset + sl.stop] = coef[layout.s0_index[m]] * jac
         grad *= to_amp[:, None]
         amplitudes = amps * to_amp
-        cov_c = grad @ cov @ grad.T
+        cov_c = propagate(grad, cov)
         theta_cov_idx = nl_offset + layout.theta_index[c]
         fits.append(_condition_fit(problem, thetas[c], amplitudes, cov_c,
                                    base_coef[c] * scale, fids[c], sigma * scale,
@@ -348,16 +375,29 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options) -> tuple[l
             continue
         sl = layout.param_slices[m]
         sd = np.sqrt(np.clip(np.diag(cov)[nl_offset + sl.start:nl_offset + sl.stop], 0, None))
-        i0 = obj.linear_map[m][0]
+        i0 = layout.s0_index[m]
+        covered = obj.b[layout.modelled[m]]
         diffusion[name] = {
             "model": layout.model_names[m],
             "parameters": {p: (float(v), float(s)) for p, v, s in
                            zip(mdl.parameter_names, x[sl], sd)},
             "units": dict(zip(mdl.parameter_names, mdl.parameter_units)),
-            "S0": (float(coef[i0] * to_amp[m]), float(np.sqrt(max(cov[i0, i0], 0.0))
-                                                        * to_amp[m])),
+            "S0": ((float(coef[i0] * to_amp[m]), float(np.sqrt(max(cov[i0, i0], 0.0))
+                                                         * to_amp[m])) if i0 >= 0
+                   else (float("nan"), float("inf"))),
+            "b_range_ms_um2": (float(covered.min()), float(covered.max())) if covered.size
+            else None,
         }
     return fits, diffusion
+
+
+def propagate(grad: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """``grad cov grad^T`` where parameters of infinite variance count only if used."""
+    blind = np.isinf(np.diag(cov))
+    out = grad @ np.where(np.isinf(cov), 0.0, cov) @ grad.T
+    uses_blind = np.any(grad[:, blind] != 0, axis=1)
+    out[uses_blind, uses_blind] = np.inf
+    return out
 
 
 def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta_crlb,

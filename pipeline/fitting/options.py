@@ -31,7 +31,9 @@ class FitOptions:
     diffusion model name (``free`` = independent amplitude per condition), others use
     ``joint_default_model``, MM uses ``joint_mm_model``; ``joint_shared`` lists which of
     ``lineshape``, ``shift``, ``phase`` are shared by all conditions (the rest are free per
-    condition); ``joint_tied`` lists groups of metabolites sharing diffusion parameters.
+    condition); ``joint_tied`` lists groups of metabolites sharing diffusion parameters. A model
+    constrains only conditions with b up to its ``b_max`` (the library default, e.g. 5 ms/um^2
+    for the mono-exponential ADC, or ``joint_b_max_ms_um2[model]``); amplitudes above are free.
     """
 
     ppm_range: tuple[float, float] = (0.2, 4.2)
@@ -55,6 +57,7 @@ class FitOptions:
     joint_mm_model: str = "monoexponential"
     joint_shared: tuple = ("lineshape",)
     joint_tied: list = field(default_factory=list)
+    joint_b_max_ms_um2: dict = field(default_factory=dict)
     max_iterations: int = 60
 
     def __post_init__(self):
@@ -91,7 +94,7 @@ class FitOptions:
         return cls(**table)
 
     def to_dict(self) -> dict:
-        """A plain dict (TOML/JSON-serialisable) that ``from_dict`` turns back into these options."""
+        """A plain (TOML/JSON-serialisable) dict that ``from_dict`` turns back into options."""
         out = dataclasses.asdict(self)
         out["ppm_range"] = list(self.ppm_range)
         out["noise_region_ppm"] = list(self.noise_region_ppm)

@@ -94,7 +94,44 @@ class ConditionFits:
         return {k: (np.array([f.sums[k][0] for f in self.fits]),
                     np.array([f.sums[k][1] for f in self.fits])) for k in keys}
 
+    def stacked(self, kind: str) -> np.ndarray:
+        """(n_conditions, n_points) ``fitted``, ``baseline`` or ``residual`` FIDs, e.g. to write
+        the fitted spectra as one NIfTI-MRS file."""
+        if kind not in ("fitted", "baseline", "residual"):
+            raise ValueError(f"stacked: kind must be fitted, baseline or residual, got {kind!r}")
+        return np.array([getattr(f, f"{kind}_fid") for f in self.fits])
+
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(amplitudes, crlbs) of one metabolite or sum across conditions."""
         return (np.array([f.amplitude(name) for f in self.fits]),
                 np.array([f.uncertainty(name) for f in self.fits]))
+
+
+def display_spectra(fit: SpectralFit, ppm_range: tuple | None = None) -> dict:
+    """Arrays for a fit figure: ``ppm``, ``data``, ``fit``, ``baseline``, ``residual`` (complex
+    spectra) and ``components`` (name -> spectrum), restricted to ``ppm_range`` (default: the
+    fitted window). The data spectrum is rebuilt as fit + residual, so no FID is needed."""
+    from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
+
+    problem = fit.extra["problem"]
+    ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
+    keep = ppm_window_mask(ppm, *(ppm_range or fit.ppm_range))
+    fitted = fid_to_spectrum(fit.fitted_fid)[keep]
+    residual = fid_to_spectrum(fit.residual_fid)[keep]
+    return {"ppm": ppm[keep], "data": fitted + residual, "fit": fitted,
+            "baseline": fid_to_spectrum(fit.baseline_fid)[keep], "residual": residual,
+            "components": {n: s[keep] for n, s in
+                           zip(fit.names, fid_to_spectrum(fit.component_fids))}}
+
+
+def joint_diffusion_rows(fits: ConditionFits) -> list[dict]:
+    """Rows shaped like ``_diffusion.tsv`` (metabolite, model, parameter, value, unit, std_error,
+    applicable, note) for the diffusion parameters of a joint fit; CRLBs as std_error."""
+    rows = []
+    for name, entry in fits.diffusion.items():
+        units = entry.get("units", {})
+        for parameter, (value, crlb) in entry["parameters"].items():
+            rows.append({"metabolite": name, "model": entry["model"], "parameter": parameter,
+                         "value": value, "unit": units.get(parameter, ""), "std_error": crlb,
+                         "applicable": True, "note": "joint spectral fit (CRLB)"})
+    return rows

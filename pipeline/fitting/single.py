@@ -9,7 +9,7 @@ from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fi
 from . import model as M
 from .options import FitOptions
 from .results import SpectralFit
-from .solver import BaselineProjector, kaufman_jacobian, nonneg_solve, levenberg_marquardt
+from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
 from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_region,
                           sigma_from_residual)
 
@@ -181,7 +181,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     objective = SpectrumObjective(problem, y_window / scale, no_prior)
     theta0 = initial_theta(objective, spectrum) if initial is None else np.asarray(initial)
     result = levenberg_marquardt(objective.residual, objective.jacobian, theta0, problem.lower,
-                               problem.upper, options.max_iterations)
+                                 problem.upper, options.max_iterations)
     if options.ratio_constraints:
         _, _, _, _, coef = objective.evaluate(result.x)
         sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
@@ -190,7 +190,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                                       coef * scale / problem.column_norms, sigma_scaled, scale)
         objective = SpectrumObjective(problem, y_window / scale, prior)
         result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
-                                   problem.lower, problem.upper, options.max_iterations)
+                                     problem.lower, problem.upper, options.max_iterations)
     return _assemble(objective, result, fid, spectrum, scale, options)
 
 

@@ -86,6 +86,8 @@ def levenberg_marquardt(residual, jacobian, x0, lower, upper, max_iterations: in
     x = _interior(np.asarray(x0, dtype=float), lower, upper)
     r = residual(x)
     cost = float(r @ r)
+    if not np.isfinite(cost):
+        raise ValueError("fit: the model is not finite at the starting parameters")
     damping, nfev, njev = 1e-3, 1, 0
     status, message = 0, "maximum number of iterations reached"
     for _ in range(max_iterations):
@@ -104,7 +106,8 @@ def levenberg_marquardt(residual, jacobian, x0, lower, upper, max_iterations: in
             x_new = np.clip(x + step, lower, upper)
             r_new = residual(x_new)
             nfev += 1
-            cost_new = float(r_new @ r_new)
+            with np.errstate(over="ignore", invalid="ignore"):
+                cost_new = float(r_new @ r_new)
             if cost_new < cost:
                 damping = max(damping / 3.0, 1e-12)
                 accepted = True

@@ -20,16 +20,23 @@ def covariance_from_jacobian(jacobian: np.ndarray, sigma: float,
     ``jacobian`` is real ``(n_obs, n_params)`` of the model in the same units as ``sigma``
     (noise SD per real observation). ``prior_rows`` are penalty rows (already divided by
     ``sigma``-free weights, i.e. in residual units). Columns are equilibrated before inversion
-    so the result is stable when parameters have wildly different scales.
+    so the result is stable when parameters have wildly different scales. Parameters the
+    model does not depend on at all (e.g. the diffusivity of an absent metabolite) get an
+    infinite variance rather than the zero a pseudo-inverse would report.
     """
     fisher = jacobian.T @ jacobian
     if prior_rows is not None and prior_rows.size:
         fisher = fisher + prior_rows.T @ prior_rows
     scale = np.sqrt(np.diag(fisher))
-    scale[scale == 0] = 1.0
+    blind = scale == 0
+    scale[blind] = 1.0
     normalised = fisher / np.outer(scale, scale)
     inverse = np.linalg.pinv(normalised, rcond=1e-12, hermitian=True)
-    return sigma ** 2 * inverse / np.outer(scale, scale)
+    covariance = sigma ** 2 * inverse / np.outer(scale, scale)
+    covariance[blind, :] = 0.0
+    covariance[:, blind] = 0.0
+    covariance[blind, blind] = np.inf  # the data carry no information on these parameters
+    return covariance
 
 
 def sigma_from_residual(residual_real: np.ndarray, n_params: int) -> float:

@@ -189,7 +189,7 @@ def read_lcmodel_basis_raw(path) -> Basis:
             "domain": "frequency (spectrum stored; FID = ifft of the ISHIFT-rolled spectrum)",
             "scale": "as stored in the file",
             "lcmodel": {"SEQPAR": seqpar, "BASIS1": head, "entries": dict(zip(names, entries))}}
-    if isinstance(echo_ms, (int, float)) and echo_ms > 0:
+    if isinstance(echo_ms, (int, float)) and not isinstance(echo_ms, bool) and echo_ms >= 0:
         prov["echo_time_s"] = echo_ms / 1000.0
     return Basis(names, np.array(fids), float(dwell_s), float(cf_mhz), H1_REFERENCE_PPM,
                  provenance=prov)
@@ -235,7 +235,7 @@ def write_lcmodel_basis(basis: Basis, path, values_per_line: int = 6, width: int
     if fwhm_ppm is None:
         fwhm_ppm = basis.provenance.get("fwhm_ppm", -1.0)
     seqpar = {"FWHMBA": float(fwhm_ppm), "HZPPPM": float(basis.cf_mhz),
-              "ECHOT": float(echo_time_s * 1000.0) if echo_time_s else -1.0,
+              "ECHOT": float(echo_time_s) * 1000.0 if echo_time_s is not None else -1.0,
               "SEQ": sequence or str(basis.provenance.get("sequence", ""))}
     head = {"IDBASI": (title or str(basis.provenance.get("title", "dmrs-bids basis")))[:80],
             "FMTBAS": f"({values_per_line}E{width}.{digits})",
@@ -446,7 +446,7 @@ def write_json_basis(basis: Basis, path) -> None:
            "nucleus": basis.nucleus, "n_points": int(basis.n_points),
            "fids_real": basis.fids.real.tolist(), "fids_imag": basis.fids.imag.tolist(),
            "provenance": basis.provenance}
-    Path(path).write_text(json.dumps(doc, default=_json_default, allow_nan=False))
+    Path(path).write_text(json.dumps(doc, default=_json_default))
 
 
 def _json_default(obj):

@@ -14,13 +14,14 @@ Sources:
 Processing, each step recorded in ``provenance``: a residual water line at 4.65 ppm fitted
 and removed, conjugation detected from the data (MM signal lies in 0.5-4.2 ppm), a 0 ppm
 reference line removed, zero-order phase set so that FID[0] (the integral of the whole
-spectrum) is real and positive, signal outside ``band_ppm`` (residual
-water, reference, noise) removed by a raised-cosine window, optional referencing of the
-0.9 ppm peak, optional resampling onto the data's grid.
+spectrum) is real and positive, signal outside ``band_ppm`` (residual water, reference,
+noise) removed by a raised-cosine window, optional referencing of the 0.9 ppm peak, optional
+resampling onto the data's grid.
 
-Scale: the lines within +/-0.14 ppm of the 0.9 ppm peak hold 3 protons (:func:`line_area_protons`),
-i.e. the MM09 amplitude of the parametric LCModel MM set (``pipeline.simulate.macromolecules``),
-so a fitted MM amplitude of 1 means "as much MM09 as LCModel's default".
+Scale: the lines within +/-0.14 ppm of the 0.9 ppm peak hold 3 protons
+(:func:`line_area_protons`), i.e. the MM09 amplitude of the parametric LCModel MM set
+(``pipeline.simulate.macromolecules``), so a fitted MM amplitude of 1 means "as much MM09 as
+LCModel's default".
 """
 
 from __future__ import annotations

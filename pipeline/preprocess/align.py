@@ -48,14 +48,13 @@ class Alignment:
     template: np.ndarray  # FID the transients were last registered to
 
 
-def _shifted_window_spectra(fids: np.ndarray, t_s: np.ndarray, freq_hz: np.ndarray,
-                            mask: np.ndarray) -> np.ndarray:
-    """Spectra over ``mask`` of ``fids * exp(-i 2 pi f t)`` for each f.
+def _window_spectra(fids: np.ndarray, ramps: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Spectra at bins ``index`` (of the fftshifted spectrum) of ``fids * ramps``.
 
-    ``freq_hz`` has shape (..., n_transients) broadcast against ``fids`` (n_transients, n_points).
+    ``ramps`` (..., n_points) are demodulation factors exp(-i 2 pi f t), broadcast against
+    ``fids`` (n_transients, n_points) from the left.
     """
-    demodulated = fids * np.exp(-2j * np.pi * freq_hz[..., None] * t_s)
-    return np.fft.fftshift(np.fft.fft(demodulated, axis=-1), axes=-1)[..., mask]
+    return np.fft.fft(fids * ramps, axis=-1)[..., index]
 
 
 def window_mask(ppm: np.ndarray, ppm_ranges) -> np.ndarray:
@@ -104,10 +103,11 @@ def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: 
     if mask.sum() < 4:
         raise ValueError(f"registration window {ppm_range} ppm holds fewer than 4 points")
     t_s = time_axis_s(n_points, dwell_s)
-    templates = np.fft.fftshift(np.fft.fft(templates_td, axis=-1), axes=-1)[..., mask]
+    index = np.fft.fftshift(np.arange(n_points))[mask]
+    templates = np.fft.fft(templates_td, axis=-1)[..., index]
 
-    def window_spectra(freq_hz):
-        return _shifted_window_spectra(fids, t_s, freq_hz, mask)
+    def ramps(freq_hz):
+        return np.exp(-2j * np.pi * np.asarray(freq_hz)[..., None] * t_s)
 
     if fids.shape[0] > MAX_TRANSIENTS_PER_BLOCK:  # bound the (grid x transients x points) memory
         blocks = [register_to_templates(fids[i:i + MAX_TRANSIENTS_PER_BLOCK],
@@ -118,20 +118,21 @@ def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: 
         return tuple(np.concatenate(parts) for parts in zip(*blocks))
 
     coarse = np.arange(-max_shift_hz, max_shift_hz + coarse_step_hz / 2, coarse_step_hz)
-    grid = np.broadcast_to(coarse[:, None], (coarse.size, fids.shape[0]))
-    cost, _ = _registration_cost(window_spectra(grid), templates)
+    spectra = _window_spectra(fids[None], ramps(coarse)[:, None, :], index)
+    cost, _ = _registration_cost(spectra, templates)
     best = coarse[np.argmin(cost, axis=0)]
 
     fine = np.arange(-coarse_step_hz, coarse_step_hz + fine_step_hz / 2, fine_step_hz)
-    grid = best[None, :] + fine[:, None]
-    cost, _ = _registration_cost(window_spectra(grid), templates)
-    index = np.clip(np.argmin(cost, axis=0), 1, fine.size - 2)
+    demodulated = fids * ramps(best)
+    cost, _ = _registration_cost(
+        _window_spectra(demodulated[None], ramps(fine)[:, None, :], index), templates)
+    step = np.clip(np.argmin(cost, axis=0), 1, fine.size - 2)
     columns = np.arange(fids.shape[0])
-    offset = _parabolic_offset(cost[index - 1, columns], cost[index, columns],
-                               cost[index + 1, columns])
-    freq_hz = grid[index, columns] + offset * fine_step_hz
+    offset = _parabolic_offset(cost[step - 1, columns], cost[step, columns],
+                               cost[step + 1, columns])
+    freq_hz = best + fine[step] + offset * fine_step_hz
 
-    _, inner = _registration_cost(window_spectra(freq_hz), templates)
+    _, inner = _registration_cost(_window_spectra(fids, ramps(freq_hz), index), templates)
     phase_deg = np.rad2deg(np.angle(inner))
     amplitude = np.abs(inner) / np.sum(np.abs(templates) ** 2, axis=-1)
     return freq_hz, phase_deg, amplitude

@@ -3,8 +3,11 @@
 Macromolecules barely diffuse (ADC ~0.01 um^2/ms), so their signal should stay nearly constant
 across diffusion conditions; a drop larger than noise explains points to motion-induced signal
 loss (or bad averaging) in that condition. The MM integral is the magnitude of the complex sum
-of the spectrum over the window (insensitive to a residual phase), its noise from a signal-free
-band of the same spectrum.
+of the spectrum over the window (insensitive to a residual phase) after subtracting a constant
+baseline, the mean of two flanking bands: without it the wings of the (diffusing) metabolite
+peaks, whose dispersion tails reach 0.9 ppm, make the MM seem to diffuse (on pregame-like data
+the raw integral falls to 60 % at b = 30 ms/um^2 where the MM itself keeps 79 %). Its noise
+comes from a signal-free band of the same spectrum.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 from pipeline.spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
 
 MM_WINDOW_PPM = (0.8, 1.0)
+FLANK_PPM = 0.08
+"""Width of each baseline band beside the MM window."""
 NOISE_WINDOW_PPM = (-1.5, -0.2)
 FALLBACK_NOISE_WINDOW_PPM = (8.5, 9.5)
 
@@ -52,10 +57,17 @@ def mm_amplitude_check(averages: np.ndarray, dwell_s: float, cf_mhz: float,
     averages = np.atleast_2d(averages)
     ppm = ppm_axis(averages.shape[-1], dwell_s, cf_mhz)
     spectra = fid_to_spectrum(averages)
-    window = ppm_window_mask(ppm, *ppm_range)
+    low, high = min(ppm_range), max(ppm_range)
+    window = ppm_window_mask(ppm, low, high)
+    flanks = (ppm_window_mask(ppm, low - FLANK_PPM, low) | ppm_window_mask(
+        ppm, high, high + FLANK_PPM)) & ~window
+    if window.sum() < 2 or flanks.sum() < 2:
+        raise ValueError(f"MM window {ppm_range} ppm or its flanks hold too few points")
     noise_sd = np.std(spectra[:, _noise_mask(ppm)].real, axis=1)
-    integral = np.abs(spectra[:, window].sum(axis=1))
-    integral_sd = noise_sd * np.sqrt(window.sum())
+    baseline = spectra[:, flanks].mean(axis=1)
+    n_window = window.sum()
+    integral = np.abs(spectra[:, window].sum(axis=1) - n_window * baseline)
+    integral_sd = noise_sd * np.sqrt(n_window + n_window ** 2 / flanks.sum())
     reference = integral[reference_index]
     b = np.zeros(len(averages)) if b_values_s_mm2 is None else np.asarray(b_values_s_mm2, float)
     expected = np.exp(-(b - b[reference_index]) / 1000.0 * mm_adc_um2_ms)

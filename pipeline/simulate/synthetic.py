@@ -108,6 +108,15 @@ class SyntheticSpec:
     ``coil_sensitivities`` and ``noise_covariance`` take complex numbers or ``[re, im]`` pairs;
     when absent, they are drawn from the seed (``noise_covariance`` is then only a shape, scaled
     to reach the SNR). Build from JSON with :meth:`from_dict`.
+
+    Less obvious fields: ``*_walk_*`` = SD of the random-walk step from one transient to the
+    next, ``*_jitter_*`` = SD of the independent part; ``snr`` None = noiseless;
+    ``outlier_fraction`` of the eligible transients (b > 0 unless ``outliers_at_b0``) become
+    outliers, each with a phase spread drawn uniformly in ``outlier_spread_deg`` (amplitude
+    factor |sinc(spread/2)|) and a bulk phase of SD ``outlier_bulk_phase_sd_deg``;
+    ``eddy_*`` = amplitudes (rad) and time constants (s) of the eddy-current phase at b_max;
+    ``water_concentration_mm`` = tissue water (LCModel's default 35880 mM);
+    ``metadata`` = extra NIfTI-MRS header keys (e.g. RepetitionTime, MixingTime).
     """
 
     concentrations_mm: dict = field(default_factory=dict)

@@ -1,0 +1,113 @@
+"""Measured figures for coil combination, outlier rejection and eddy-current correction.
+
+    nice python benchmarks/bench_preprocess_steps.py
+
+* outliers: pregame-like generator data (engineer G) with 10 % motion-corrupted transients
+  (amplitude loss sinc(spread/2), spread 180-400 deg, random bulk phase), after alignment;
+* coils: generator data with 4 coils and correlated noise (correlation 0.5 between neighbours),
+  SNR of our combination vs the optimal noise-whitened matched filter with the *true*
+  sensitivities and covariance; Siemens 7 T data: combined vs best coil vs plain sum;
+* ECC: residual (nonlinear) water phase of the Siemens water reference before/after correction
+  with the separately acquired eddy-current reference ``ecc.nii.gz``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench_preprocess_align import SHARED, pregame_basis, pregame_spec
+from pipeline.io.nifti_mrs import read_nifti_mrs
+from pipeline.preprocess.align import align_conditions
+from pipeline.preprocess.coils import combine_coils, matched_filter_weights
+from pipeline.preprocess.eddy import eddy_current_correct, residual_phase_rad
+from pipeline.preprocess.outliers import detect_outliers
+from pipeline.simulate.synthetic import simulate_acquisition
+from pipeline.spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
+
+
+def snr(fid, dwell_s, cf_mhz) -> float:
+    """NAA peak magnitude over the SD of the real spectrum at 8.5-9.5 ppm."""
+    ppm = ppm_axis(fid.size, dwell_s, cf_mhz)
+    spectrum = fid_to_spectrum(fid)
+    noise = np.std(spectrum[ppm_window_mask(ppm, 8.5, 9.5)].real)
+    return float(np.abs(spectrum[ppm_window_mask(ppm, 1.9, 2.1)]).max() / noise)
+
+
+def outliers(basis, n_seeds: int = 4) -> None:
+    hits = misses = false_pos = negatives = 0
+    flagged = 0
+    for seed in range(n_seeds):
+        result = simulate_acquisition(basis, pregame_spec(100 + seed, outlier_fraction=0.1))
+        acq = result.metabolite
+        truth = np.zeros((acq.n_conditions, acq.n_transients), bool)
+        for c, j in result.truth["outlier_indices"]:
+            truth[c, j] = True
+        alignments = align_conditions(acq.fids[:, :, 0, :], acq.dwell_s, acq.cf_mhz,
+                                      acq.b_values_s_mm2)
+        for c, alignment in enumerate(alignments):
+            found = detect_outliers(alignment.corrected, acq.dwell_s, acq.cf_mhz)
+            hits += int((found.rejected & truth[c]).sum())
+            misses += int((~found.rejected & truth[c]).sum())
+            false_pos += int((found.rejected & ~truth[c]).sum())
+            negatives += int((~truth[c]).sum())
+            flagged += int(found.flagged)
+    print(f"outliers ({n_seeds} datasets, {hits + misses} corrupted transients): "
+          f"sensitivity {hits / (hits + misses):.3f} (target >= 0.90), false positives "
+          f"{false_pos / negatives:.4f} (target <= 0.05), conditions flagged {flagged}")
+
+
+def coils_simulated(basis, n_seeds: int = 4) -> None:
+    ratios = []
+    for seed in range(n_seeds):
+        result = simulate_acquisition(basis, pregame_spec(
+            200 + seed, b_ms_um2=[0], n_coils=4, coil_noise_correlation=0.5,
+            water_reference=True, water_n_transients=2))
+        acq, water = result.metabolite, result.water
+        sens = np.asarray(result.truth["coils"]["sensitivities"])
+        cov = np.asarray(result.truth["coils"]["noise_covariance"])
+        sens = sens[:, 0] + 1j * sens[:, 1] if sens.ndim == 2 else sens
+        cov = cov[..., 0] + 1j * cov[..., 1] if cov.ndim == 3 else cov
+        ours = combine_coils(acq.fids[0], water.fids[0]).combined.mean(axis=0)
+        optimal = np.einsum("k,tkn->tn", matched_filter_weights(sens, cov).conj(),
+                            acq.fids[0]).mean(axis=0)
+        ratios.append(snr(ours, acq.dwell_s, acq.cf_mhz) / snr(optimal, acq.dwell_s,
+                                                                 acq.cf_mhz))
+    print(f"simulated 4 coils, correlated noise: SNR ours / optimal = "
+          f"{np.round(ratios, 3).tolist()} (target >= 0.95)")
+
+
+def coils_siemens() -> None:
+    folder = SHARED / "siemens_7t_steam_coils"
+    metab = read_nifti_mrs(folder / "metab_raw.nii.gz")
+    wref = read_nifti_mrs(folder / "wref_raw.nii.gz")
+    fids = metab.fids[0]
+    measure = lambda fid: snr(fid, metab.dwell_s, metab.cf_mhz)
+    result = combine_coils(fids, wref.fids[0])
+    per_coil = [measure(fids[:, k].mean(0)) for k in range(fids.shape[1])]
+    print(f"Siemens 7 T (16 transients, 4 coils): combined SNR {measure(result.combined.mean(0)):.1f}, "
+          f"per coil {np.round(per_coil, 1).tolist()}, plain sum "
+          f"{measure(fids.sum(axis=1).mean(0)):.1f}")
+    for row in result.weights_table():
+        print(f"  coil {row['coil']}: weight {row['weight']:.3f}, phase {row['phase_deg']:.1f} deg")
+
+
+def ecc_siemens() -> None:
+    folder = SHARED / "siemens_7t_steam_coils"
+    ecc = read_nifti_mrs(folder / "ecc.nii.gz")
+    wref = read_nifti_mrs(folder / "wref_raw.nii.gz")
+    combination = combine_coils(wref.fids[0], wref.fids[0])
+    reference = np.einsum("k,kn->n", combination.weights.conj(), ecc.fids[0, 0])
+    for i, water in enumerate(combination.combined):
+        before = residual_phase_rad(water, wref.dwell_s)
+        after = residual_phase_rad(eddy_current_correct(water, reference, ecc.dwell_s).corrected,
+                                   wref.dwell_s)
+        print(f"ECC Siemens wref transient {i}: residual water phase {np.rad2deg(before):.2f} deg "
+              f"-> {np.rad2deg(after):.2f} deg")
+
+
+if __name__ == "__main__":
+    basis = pregame_basis()
+    outliers(basis)
+    coils_simulated(basis)
+    coils_siemens()
+    ecc_siemens()

@@ -1,0 +1,87 @@
+"""End to end on the built-in demo dataset (`dmrs-bids-simulate --small`), against its truth.
+
+The demo's first participant is a 3 T PRESS dMRS acquisition with a water reference, 4 coils
+and simulated drifts, eddy currents and motion outliers; no --basis is given, so the app
+simulates the basis from the sidecar. The truth (amplitudes on the basis scale, outliers) is in
+``derivatives/truth``.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bids_app.demo import SMALL_METABOLITES
+from test_e2e_support import (ENV, check_participant_outputs, parameter, read_tsv, run_app,
+                              series, shell_means)
+
+pytestmark = pytest.mark.slow
+STEM = "sub-01_acq-dwpress"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e_demo")
+    demo = root / "demo"
+    sim = subprocess.run([sys.executable, "-m", "bids_app.simulate_cli", str(demo), "--small",
+                          "--participants", "1", "--cache-dir", str(root / "cache")],
+                         capture_output=True, text=True, env=ENV, timeout=900)
+    assert sim.returncode == 0, sim.stderr[-3000:]
+    config = root / "config.toml"
+    config.write_text(f'[basis]\nmetabolites = {json.dumps(SMALL_METABOLITES)}\n'
+                      '[diffusion]\nmodels = ["monoexponential", "kurtosis"]\n')
+    out = root / "out"
+    run, _ = run_app(demo, out, "participant", "-w", root / "work", "--nprocs", "2",
+                     "--config", config)
+    truth_dir = demo / "derivatives" / "truth" / "sub-01" / "mrs"
+    return {"run": run, "out": out,
+            "truth_rows": read_tsv(truth_dir / f"{STEM}_desc-truth_amplitudes.tsv"),
+            "truth": json.loads((truth_dir / f"{STEM}_desc-truth_svs.json").read_text())}
+
+
+def _truth_sum(rows, names):
+    total = {}
+    for r in rows:
+        if r["metabolite"] in names:
+            c = int(r["condition"])
+            total[c] = total.get(c, 0.0) + float(r["amplitude"])
+    return np.array([total[c] for c in sorted(total)])
+
+
+def test_demo_runs_and_outputs_follow_the_contract(demo_run):
+    assert demo_run["run"].returncode == 0, demo_run["run"].stderr[-3000:]
+    n_conditions = len(demo_run["truth"]["b_values_s_mm2"])
+    tables = check_participant_outputs(demo_run["out"], "01", STEM, n_conditions)
+    assert tables["qc"]["summary"]["linewidth_water_hz"] is not None
+
+
+def test_demo_amplitudes_match_truth(demo_run):
+    rows = read_tsv(demo_run["out"] / "sub-01" / "mrs" / f"{STEM}_amplitudes.tsv")
+    b, naa = series(rows, "tNAA")
+    _, cr = series(rows, "tCr")
+    true_naa = _truth_sum(demo_run["truth_rows"], ("NAA", "NAAG"))
+    true_cr = _truth_sum(demo_run["truth_rows"], ("Cr", "PCr"))
+    # same basis scale as the simulation: absolute amplitude at b = 0 within 20 %
+    assert naa[0] == pytest.approx(true_naa[0], rel=0.2)
+    assert naa[0] / cr[0] == pytest.approx(true_naa[0] / true_cr[0], rel=0.2)
+    # normalised decay per b-shell within 0.12 of the truth
+    shells, fitted = shell_means(b, naa / naa[0])
+    _, truth = shell_means(b, true_naa / true_naa[0])
+    assert np.all(np.abs(fitted - truth) < 0.12), (shells, fitted, truth)
+    assert np.all(np.diff(fitted) < 0)
+
+
+def test_demo_adc_in_range_of_truth(demo_run):
+    rows = read_tsv(demo_run["out"] / "sub-01" / "mrs" / f"{STEM}_diffusion.tsv")
+    adc = parameter(rows, "tNAA", "monoexponential", "ADC")
+    # truth: NAA sticks with D_intra 0.5 um^2/ms -> apparent ADC D/3 ~ 0.17 at low b
+    assert 0.10 < adc < 0.25
+
+
+def test_demo_true_outliers_are_rejected(demo_run):
+    rows = read_tsv(demo_run["out"] / "sub-01" / "mrs" / f"{STEM}_transients.tsv")
+    rejected = {(int(r["condition"]), int(r["transient"])) for r in rows if r["rejected"] == "1"}
+    truth = {tuple(pair) for pair in demo_run["truth"]["outlier_indices"]}
+    assert truth and truth <= rejected
