@@ -16,6 +16,8 @@ LABEL org.opencontainers.image.title="dmrs-bids" \
 # read-only root file system, and the container type recorded in the derivatives.
 ENV NIPYPE_NO_ET=1 \
     MPLBACKEND=Agg \
+    OPENBLAS_NUM_THREADS=1 \
+    OMP_NUM_THREADS=1 \
     MPLCONFIGDIR=/tmp/dmrs-bids/matplotlib \
     XDG_CACHE_HOME=/tmp/dmrs-bids/cache \
     HOME=/tmp/dmrs-bids/home \
