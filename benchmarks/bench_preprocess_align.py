@@ -94,7 +94,7 @@ def main(n_seeds: int = 3) -> None:
               f"{rms(freq_abs, 1)[i]:.2f} | {rms(phase_abs, 1)[i]:.2f} |")
     print(f"| all | {rms(freq_rel):.2f} | {rms(phase_rel):.2f} | {rms(freq_abs):.2f} | "
           f"{rms(phase_abs):.2f} |")
-    print(f"targets: all b <= 0.8 Hz / 1.7 deg; every b <= 1.2 Hz / 2.5 deg")
+    print("targets: all b <= 0.8 Hz / 1.7 deg; every b <= 1.2 Hz / 2.5 deg")
     print(f"time per dataset: {np.mean(seconds):.1f} s (shared, loaded machine)")
 
 

@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 export NIPYPE_NO_ET=1 MPLBACKEND=Agg
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 python -m pip install --quiet -e ".[test]"
+# Independent implementation for the diffusion-model cross-check (test only, AGPL, never imported
+# by the app). --no-deps: its optional jax stack is not needed for the functions we compare.
+python -m pip install --quiet --no-deps "dmipy-fit==2.3.0" "dmipy-sim==2.1.0" "dipy==1.12.1" "trx-python"
 python -m pytest "$@"

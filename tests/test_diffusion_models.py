@@ -234,3 +234,20 @@ def test_anisotropic_cylinders_model_fit_and_table():
                           wm_fraction=0.7, n_draws=0)
     (d,) = _rows(rows, "anisotropic_cylinders", "D_intra")
     assert d["value"] == pytest.approx(0.42, rel=1e-3)
+
+
+def test_fit_carries_applicability_flag_and_note():
+    s = signals.sticks_powder_average(B, 0.4)
+    mono = MonoExponential().fit(B, s, sigma=0.01)
+    assert mono.applicable and "b <= 5 ms/um^2 (4 of 7 points)" in mono.note
+    biexp = BiExponential().fit(B[:4], s[:4], sigma=0.01)
+    assert not biexp.applicable and "needs >= 5 b-values" in biexp.note
+    cyl = Cylinders(15.0, 60.0).fit(B, s + np.random.default_rng(0).normal(0, 0.05, B.size), sigma=0.05)
+    assert cyl.parameter_applicability["radius"][0] is False
+
+
+def test_unconstrained_parameter_has_no_finite_error():
+    """A radius collapsing to ~0 on stick data is not constrained: NaN, never a zero error."""
+    fit = Cylinders(15.0, 60.0).fit(B[:4], signals.sticks_powder_average(B[:4], 0.4), sigma=0.01)
+    assert fit.param("radius") < 0.05
+    assert np.isnan(fit.std_errors[1]) and np.isfinite(fit.std_errors[0])

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from pipeline.preprocess.align import align_conditions, align_transients, register_to_templates
 from pipeline.spectra import apply_frequency_phase, ppm_to_hz, time_axis_s
@@ -47,6 +46,20 @@ def test_align_transients_recovers_relative_drifts_in_noise():
     assert corrected_spread < 0.1 * np.std(fids[:, :50], axis=0).mean()
 
 
+
+
+def test_water_based_alignment_with_unsuppressed_water():
+    from pipeline.preprocess.align import WATER_WINDOW_PPM
+    rng = np.random.default_rng(2)
+    n = 16
+    t = time_axis_s(N_POINTS, DWELL_S)
+    signal = _clean() + 200.0 * np.exp(-np.pi * 8 * t)  # water at 4.65 ppm (0 Hz)
+    freq_hz, phase_deg = rng.uniform(-4, 4, n), rng.uniform(-20, 20, n)
+    fids = apply_frequency_phase(np.tile(signal, (n, 1)), DWELL_S, freq_hz, phase_deg)
+    fids = fids + 0.5 * (rng.standard_normal(fids.shape) + 1j * rng.standard_normal(fids.shape))
+    result = align_transients(fids, DWELL_S, CF_MHZ, ppm_range=WATER_WINDOW_PPM)
+    assert np.std(result.freq_hz - freq_hz) < 0.05
+    assert np.std(result.phase_deg - phase_deg) < 0.5
 
 
 def test_high_b_alignment_meets_targets_on_generator_data(shared_data):

@@ -9,7 +9,7 @@ from pipeline.preprocess.eddy import eddy_current_correct, residual_phase_rad
 from pipeline.preprocess.motion import mm_amplitude_check
 from pipeline.preprocess.outliers import detect_outliers
 from pipeline.preprocess.water import hlsvd, remove_residual_water
-from pipeline.spectra import (apply_frequency_phase, fid_to_spectrum, ppm_axis, ppm_to_hz,
+from pipeline.spectra import (fid_to_spectrum, ppm_axis, ppm_to_hz,
                               ppm_window_mask, time_axis_s)
 
 DWELL_S = 1 / 3000.0

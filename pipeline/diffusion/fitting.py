@@ -120,10 +120,19 @@ def _multistart(model, b, s, w, n_starts, s0_bounds):
 
 
 def _covariance(j, scale):
+    """Parameter covariance (J^T J)^-1 * scale; NaN for parameters the data do not constrain.
+
+    A Jacobian column that is numerically zero (e.g. a radius far below the resolution limit,
+    where the signal varies as R^4) has no finite variance; a pseudo-inverse would report 0.
+    """
+    norms = np.linalg.norm(j, axis=0)
+    dead = norms <= 1e-6 * max(float(norms.max()), 1e-300)
+    live = ~dead
+    cov = np.full((j.shape[1], j.shape[1]), np.nan)
     try:
-        cov = np.linalg.pinv(j.T @ j) * scale
+        cov[np.ix_(live, live)] = np.linalg.pinv(j[:, live].T @ j[:, live]) * scale
     except np.linalg.LinAlgError:
-        cov = np.full((j.shape[1], j.shape[1]), np.nan)
+        pass
     return cov
 
 
@@ -185,7 +194,7 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     cov = _covariance(result.jac if fit_s0 else result.jac[:, :-1], scale)
     if not fit_s0:
         cov = np.pad(cov, ((0, 1), (0, 1)))
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))  # NaN stays NaN: not constrained by the data
     aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
     resampled = {}
     if uncertainty != "jacobian" and n_draws > 0:

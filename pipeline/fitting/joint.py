@@ -5,7 +5,9 @@ Each metabolite's amplitude at condition ``c`` is ``S0_m * f_m(b_c; p_m)`` with 
 condition (model ``free``). ``S0_m`` (non-negative) and the per-condition baselines are the
 linear parameters (variable projection); the diffusion parameters and the lineshape, shift and
 phase parameters (shared by all conditions or free per condition, as declared) are non-linear.
-The declaration is plain data (``FitOptions.joint_*``); nothing is executed.
+A model constrains the conditions up to its ``b_max`` (library default or declared); above it
+the amplitudes are free. The declaration is plain data (``FitOptions.joint_*``); nothing is
+executed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .options import FitOptions, is_mm_name
@@ -36,7 +39,6 @@ class JointLayout:
     """Where each condition's parameters live in the joint non-linear vector."""
 
     theta_index: np.ndarray       # (n_conditions, n_theta) indices into the global vector
-    n_lineshape: int              # number of global lineshape/shift/phase parameters
     models: list                  # per metabolite: model object or None (free)
     model_names: list
     param_slices: list            # per metabolite: slice into the global vector (or None)
@@ -53,8 +55,6 @@ class JointLayout:
 
 def resolve_models(names: list, options: FitOptions) -> tuple[list, list]:
     """Diffusion model object (or None for ``free``) and model name per metabolite."""
-    from ..diffusion.models import make_model
-
     objs, labels = [], []
     for name in names:
         default = options.joint_mm_model if is_mm_name(name) else options.joint_default_model
@@ -132,7 +132,6 @@ def build_layout(problem: M.FitProblem, b_ms_um2: np.ndarray,
             lower += [problem.lower[j]] * n_cond
             upper += [problem.upper[j]] * n_cond
             pos += n_cond
-    n_lineshape = pos
     models, labels = resolve_models(problem.names, options)
     leader = tie_leaders(problem.names, labels, options.joint_tied)
     slices = []
@@ -149,7 +148,7 @@ def build_layout(problem: M.FitProblem, b_ms_um2: np.ndarray,
         upper += list(hi)
         pos += lo.size
     modelled, linear_index, s0_index = linear_layout(models, b_ms_um2)
-    return JointLayout(index, n_lineshape, models, labels, slices,
+    return JointLayout(index, models, labels, slices,
                        np.asarray(lower, float), np.asarray(upper, float), modelled,
                        linear_index, s0_index)
 

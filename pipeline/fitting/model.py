@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..basis import Basis
+from ..io.basis_tools import resample_basis
 from ..spectra import frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
 from .baseline import baseline_design
 from .options import FitOptions, is_mm_name
@@ -102,21 +103,17 @@ def basis_on_data_grid(basis: Basis, dwell_s: float, n_points: int, cf_mhz: floa
                        ref_ppm: float) -> np.ndarray:
     """Basis FIDs sampled like the data (same dwell, length, centre frequency, reference).
 
-    Same dwell: truncate or zero-fill. Otherwise engineer B's ``resample_basis`` does the
-    resampling. A different ``ref_ppm`` is corrected by a frequency shift so that every
+    Same dwell: truncate or zero-fill. Otherwise ``pipeline.io.basis_tools.resample_basis``
+    resamples (keeping the basis field when it is within 0.01 % of the data's, so J-couplings
+    are not rescaled for a rounding difference). A different ``ref_ppm`` is corrected by a frequency shift so that every
     resonance lands at its chemical shift on the data's ppm axis.
     """
     fids = basis.fids
     basis_ref = basis.ref_ppm
     basis_cf = basis.cf_mhz
     if not np.isclose(basis.dwell_s, dwell_s, rtol=1e-4):
-        try:
-            from ..io.basis_tools import resample_basis
-        except ImportError as exc:  # pragma: no cover - depends on the io package state
-            raise ValueError(
-                f"basis dwell {basis.dwell_s:g} s differs from the data dwell {dwell_s:g} s and "
-                "pipeline.io.basis_tools.resample_basis is unavailable") from exc
-        resampled = resample_basis(basis, dwell_s, n_points, cf_mhz)
+        same_field = np.isclose(basis.cf_mhz, cf_mhz, rtol=1e-4)  # keep J-couplings untouched
+        resampled = resample_basis(basis, dwell_s, n_points, basis.cf_mhz if same_field else cf_mhz)
         fids, basis_ref, basis_cf = resampled.fids, resampled.ref_ppm, resampled.cf_mhz
     out = np.zeros((fids.shape[0], n_points), dtype=complex)
     n_copy = min(n_points, fids.shape[1])

@@ -159,7 +159,8 @@ def model_templates(corrected: np.ndarray, dwell_s: float, freq_hz: np.ndarray,
     error of low-SNR (high-b) transients. It is linear, so projecting each leave-one-out mean is
     the same as removing the transient's projection from the projected total.
     """
-    basis = damped_exponential_basis(corrected.shape[-1], dwell_s, freq_hz, damping_hz)
+    basis = damped_exponential_basis(corrected.shape[-1], dwell_s, freq_hz,
+                                     np.maximum(damping_hz, 0.0))  # no growing components
     projector = basis @ np.linalg.pinv(basis)
     return leave_one_out_means(corrected, weights) @ projector.T
 
