@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--mem-gb", type=float, default=None, metavar="GB",
                       help="memory limit for scheduling nodes (MultiProc 'memory_gb') "
                            "(default: nipype's estimate of the available memory)")
+    perf.add_argument("--omp-nthreads", type=int, default=1, metavar="N",
+                      help="threads per processing step for numpy/scipy linear algebra "
+                           "(OpenBLAS/MKL/OpenMP); with several parallel steps, more threads "
+                           "oversubscribe the CPUs (default: %(default)s)")
     perf.add_argument("--plugin", choices=PLUGINS, default="MultiProc",
                       help="nipype execution plugin: MultiProc (local processes), Linear "
                            "(serial), SLURM/SLURMGraph, SGE, PBS, ... for clusters "
@@ -205,12 +209,26 @@ def _check_paths(opts) -> None:
         raise CliError(f"{opts.basis}: --basis path does not exist")
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS")
+
+
+def limit_threads(n_threads: int) -> None:
+    """Threads of the linear-algebra libraries, set before numpy loads (inherited by workers)."""
+    if n_threads < 1:
+        raise CliError(f"--omp-nthreads must be at least 1, got {n_threads}")
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(n_threads)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``dmrs-bids`` console script; returns the exit status."""
     parser = build_parser()
     opts = parser.parse_args(argv)
     started = time.time()
     try:
+        if "numpy" not in sys.modules:
+            limit_threads(opts.omp_nthreads)
         _check_paths(opts)
         opts.output_dir.mkdir(parents=True, exist_ok=True)
         logger = setup_logging(opts.verbose, opts.output_dir)

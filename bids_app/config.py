@@ -22,9 +22,21 @@ class ConfigError(ValueError):
 
 
 def load_default_config() -> dict:
-    """The packaged defaults (``bids_app/default_config.toml``)."""
+    """The packaged defaults (``bids_app/default_config.toml``), with any fit option the
+    fitting engine has gained since the file was written filled in from its defaults."""
     with open(DEFAULT_CONFIG_PATH, "rb") as fh:
-        return tomllib.load(fh)
+        config = tomllib.load(fh)
+    for key, value in fit_option_defaults().items():
+        config["fitting"].setdefault(key, value)
+    return config
+
+
+def fit_option_defaults() -> dict:
+    """``pipeline.fitting.FitOptions`` defaults as TOML-ready values (tuples as lists)."""
+    from pipeline.fitting.options import FitOptions
+
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in FitOptions().to_dict().items()}
 
 
 def read_toml(path) -> dict:

@@ -105,6 +105,27 @@ def atomic_copy(src, dest) -> Path:
     return dest
 
 
+def copy_if_changed(src, dest) -> bool:
+    """Atomic copy unless ``dest`` already holds the same bytes (its time stamp then stays,
+    so a rerun that changes nothing leaves outputs, and what depends on them, untouched).
+    Returns whether a copy was made."""
+    src, dest = Path(src), Path(dest)
+    if dest.is_file() and dest.stat().st_size == src.stat().st_size \
+            and dest.read_bytes() == src.read_bytes():
+        return False
+    atomic_copy(src, dest)
+    return True
+
+
+def is_up_to_date(target, sources) -> bool:
+    """``target`` exists and is not older than any of ``sources`` (all of which exist)."""
+    target = Path(target)
+    if not target.is_file():
+        return False
+    newest = max((Path(s).stat().st_mtime for s in sources), default=0.0)
+    return target.stat().st_mtime >= newest
+
+
 def write_json(path, content) -> Path:
     return atomic_write_text(path, json.dumps(content, indent=2, sort_keys=True,
                                               default=_json_default) + "\n")

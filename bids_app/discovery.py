@@ -45,11 +45,6 @@ class AcquisitionInputs:
                 return name[: -len("_svs" + ext)]
         raise DiscoveryError(f"{self.svs}: not an svs NIfTI file")
 
-    @property
-    def label(self) -> str:
-        """A short identifier for logs and node names (entities after ``sub``)."""
-        return self.stem
-
 
 def strip_prefix(label: str, prefix: str) -> str:
     """``sub-01`` -> ``01`` (labels may be given with or without the prefix)."""

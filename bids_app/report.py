@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from . import derivatives as d
 
 SUMS = ("tNAA", "tCr", "tCho", "Glx")
+ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -134,21 +136,33 @@ def _fmt(value) -> str:
     return str(value)
 
 
+FIGURES = ("spectra", "decay", "drift")
+
+
+def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict) -> dict:
+    """The acquisition's figures at ``paths`` (figure name -> path); returns ``paths``."""
+    spectra_figure(preproc, fit, paths["spectra"])
+    decay_figure(d.read_tsv(amplitudes_tsv), paths["decay"])
+    drift_figure(d.read_tsv(transients_tsv), paths["drift"])
+    return paths
+
+
 def _acquisition_section(output_dir: Path, subject: str, entry: dict, options: dict) -> dict:
+    """Template values of one acquisition; figures are drawn here unless the entry lists
+    them already (the workflow draws them in parallel with diffusion modelling)."""
     stem = entry["stem"]
     qc = json.loads(Path(entry["qc"]).read_text())
-    amplitudes = d.read_tsv(entry["amplitudes"])
     diffusion = d.read_tsv(entry["diffusion"])
-    transients = d.read_tsv(entry["transients"])
     figures = []
     if options.get("figures", True):
-        for name, make in (
-                ("spectra", lambda p: spectra_figure(entry["preproc"], entry["fit"], p)),
-                ("decay", lambda p: decay_figure(amplitudes, p)),
-                ("drift", lambda p: drift_figure(transients, p))):
-            path = d.figure_path(output_dir, subject, stem, name)
-            make(path)
-            figures.append({"name": name, "src": path.relative_to(output_dir).as_posix()})
+        paths = entry.get("figures") or {}
+        if not all(Path(paths.get(name, "")).is_file() for name in FIGURES):
+            paths = make_figures(entry["preproc"], entry["fit"], entry["amplitudes"],
+                                 entry["transients"],
+                                 {n: d.figure_path(output_dir, subject, stem, n)
+                                  for n in FIGURES})
+        figures = [{"name": n, "src": Path(paths[n]).relative_to(output_dir).as_posix()}
+                   for n in FIGURES]
     sums = [r for r in diffusion if r["metabolite"] in SUMS
             and r["parameter"] not in ("AIC", "BIC")]
     return {
@@ -159,7 +173,7 @@ def _acquisition_section(output_dir: Path, subject: str, entry: dict, options: d
         "units": qc.get("b_value_units_source", ""),
         "diffusion": [{k: r[k] for k in d.DIFFUSION_COLUMNS} for r in sums],
         "files": {k: Path(entry[k]).relative_to(output_dir).as_posix()
-                  for k in ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")},
+                  for k in ACQUISITION_KINDS},
     }
 
 
@@ -170,11 +184,24 @@ def write_participant_report(output_dir, subject: str, entries: list[dict],
 
     output_dir = Path(output_dir)
     options = options or {}
+    report = d.report_path(output_dir, subject)
+    if _report_current(report, output_dir, entries):
+        return report
     sections = [_acquisition_section(output_dir, subject, e, options)
                 for e in sorted(entries, key=lambda e: e["stem"])]
     text = _environment().get_template("participant.html.j2").render(
         subject=subject, sections=sections, version=__version__)
-    return d.atomic_write_text(d.report_path(output_dir, subject), text)
+    return d.atomic_write_text(report, text)
+
+
+def _report_current(report: Path, output_dir: Path, entries: list[dict]) -> bool:
+    """The report and every figure it links are newer than all the derivatives it shows."""
+    if not report.is_file():
+        return False
+    sources = [e[k] for e in entries for k in ACQUISITION_KINDS]
+    figures = [output_dir / src for src in re.findall(r'src="([^"]+)"', report.read_text())]
+    return all(f.is_file() and d.is_up_to_date(f, sources) for f in figures) \
+        and d.is_up_to_date(report, sources)
 
 
 def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[str]) -> Path:

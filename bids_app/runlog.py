@@ -63,23 +63,6 @@ def error_message(exc: BaseException) -> str:
     return text.splitlines()[-1] if "Traceback" in text else " ".join(text.split())
 
 
-def crash_messages(crash_files) -> list[str]:
-    """The last line of the traceback stored in each nipype crash file (the actual error)."""
-    from nipype.utils.filemanip import loadcrash
-
-    messages = []
-    for path in crash_files:
-        try:
-            crash = loadcrash(str(path))
-            lines = [ln for ln in "".join(crash.get("traceback", [])).splitlines() if ln.strip()]
-            node = crash.get("node")
-            name = getattr(node, "fullname", None) or Path(path).stem
-            messages.append(f"{name}: {lines[-1] if lines else 'crashed'}")
-        except Exception as exc:  # a corrupt crash file must not hide the others
-            messages.append(f"{path}: unreadable crash file ({error_message(exc)})")
-    return messages
-
-
 def write_summary(output_dir, outcomes: list[Outcome], level: str, started: float,
                   extra: dict | None = None) -> Path:
     """``OUT/logs/run_summary.json`` (group level: ``group_run_summary.json``): participants,

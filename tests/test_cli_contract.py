@@ -87,13 +87,20 @@ def test_effective_config_round_trips_through_toml(tmp_path):
 
 
 def test_default_fitting_section_matches_fit_options():
-    """Every [fitting] key is a FitOptions field, with the same default."""
+    """The documented [fitting] keys are FitOptions fields with the engine's defaults, and
+    the effective defaults hold every field (so every fit option is configurable)."""
+    import tomllib
+
     from pipeline.fitting.options import FitOptions
 
-    table = dict(config.load_default_config()["fitting"])
-    assert table.pop("metabolites") == []
-    defaults = FitOptions().to_dict()
-    assert {k: (list(v) if isinstance(v, tuple) else v) for k, v in defaults.items()} == table
+    documented = tomllib.loads(config.DEFAULT_CONFIG_PATH.read_text())["fitting"]
+    assert documented.pop("metabolites") == []
+    engine = config.fit_option_defaults()
+    assert {k: engine[k] for k in documented} == documented
+    effective = config.load_default_config()["fitting"]
+    assert set(engine) <= set(effective)
+    table = {k: v for k, v in effective.items() if k != "metabolites"}
+    assert FitOptions.from_dict(table).to_dict() == FitOptions().to_dict()
 
 
 def test_unknown_config_key_exits_nonzero_with_clear_message(shared_data, tmp_path):
@@ -205,3 +212,31 @@ def test_citation_describes_what_ran():
     # references are numbered in order of first citation, each listed once
     refs = text.split("# References")[1].strip().splitlines()
     assert [r.split(".")[0] for r in refs] == [str(i) for i in range(1, len(refs) + 1)]
+
+
+def test_session_labels_select_sessions(shared_data, tmp_path):
+    bids = make_invivo_bids(tmp_path / "bids", shared_data)
+    flat = bids / "sub-01" / "mrs"
+    for session in ("A", "B"):
+        target = bids / "sub-01" / f"ses-{session}" / "mrs"
+        target.mkdir(parents=True)
+        for path in flat.iterdir():
+            name = path.name.replace("sub-01_", f"sub-01_ses-{session}_")
+            content = path.read_bytes()
+            if path.name.endswith("_svs.json"):
+                meta = json.loads(content)
+                meta["ReferenceSignal"] = (f"bids::sub-01/ses-{session}/mrs/"
+                                           f"sub-01_ses-{session}_acq-dwsteam_mrsref.nii.gz")
+                content = json.dumps(meta).encode()
+            (target / name).write_bytes(content)
+    for path in flat.iterdir():
+        path.unlink()
+    flat.rmdir()
+    (acq,) = discovery.discover(bids, session_labels=["ses-B"])["01"]
+    assert acq.session == "B" and acq.stem == "sub-01_ses-B_acq-dwsteam"
+    assert acq.water.name == "sub-01_ses-B_acq-dwsteam_mrsref.nii.gz"
+    assert len(discovery.discover(bids)["01"]) == 2
+    assert derivatives.acquisition_path("/o", "01", acq.session, acq.stem, "qc") == \
+        Path("/o/sub-01/ses-B/mrs/sub-01_ses-B_acq-dwsteam_qc.json")
+    with pytest.raises(discovery.DiscoveryError, match="session label"):
+        discovery.discover(bids, session_labels=["C"])

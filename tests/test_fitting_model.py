@@ -244,3 +244,20 @@ def test_display_spectra_and_stacked_outputs_rebuild_the_data():
     assert np.allclose(sum(shown["components"].values()) + shown["baseline"], shown["fit"])
     with pytest.raises(ValueError, match="kind"):
         fits.stacked("model")
+
+
+def test_noise_sigma_from_residual_and_from_signal_free_region_agree_with_truth():
+    basis = singlet_basis(list(TRUTH))
+    rng = np.random.default_rng(9)
+    noise_sd = 0.05
+    fid = synthetic_fid(basis, TRUTH, noise_sd=noise_sd, rng=rng)
+    expected = noise_sd * np.sqrt(N_POINTS)  # unnormalised FFT: SD per real spectral point
+    for source in ("residual", "region"):  # region far from the Lorentzian tails
+        fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                           FitOptions(ppm_range=(0.5, 4.2), noise=source,
+                                      noise_region_ppm=(-12.0, -6.0)))
+        assert fit.sigma == pytest.approx(expected, rel=0.12), source
+    with pytest.raises(ValueError, match="noise region"):
+        fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                     FitOptions(ppm_range=(0.5, 4.2), noise="region",
+                                noise_region_ppm=(-40, -39)))

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from pipeline.io.chronogram import b_values_from_chronogram, read_chronogram
+from pipeline.io.chronogram import (b_values_from_chronogram, chronogram_conditions,
+                                    read_chronogram)
 from pipeline.preprocess.bvalues import GAMMA_1H_RAD_S_T, b_values_from_waveform, find_rf_pulses
 
 DT_S = 10e-6
@@ -86,3 +87,11 @@ def test_invivo_chronograms_reproduce_published_b_values(shared_data, key):
     cosine = abs(np.dot(result["direction"], nominal) / np.linalg.norm(nominal))
     assert cosine > 0.97
     assert result["mixing_time_s"] == pytest.approx(0.060, abs=1e-3)
+
+
+def test_chronogram_conditions_in_given_order(shared_data):
+    folder = shared_data / "dmrs_7t_steam_invivo" / "chronogram"
+    paths = [folder / f"chronogram_G{g}_dir2.csv" for g in (35, 15)]
+    b_s_mm2, directions = chronogram_conditions(paths)
+    np.testing.assert_allclose(b_s_mm2, [3945, 903], rtol=0.02)
+    np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0)

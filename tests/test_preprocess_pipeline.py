@@ -75,3 +75,14 @@ def _nonlinear_phase_rad(fid, clean, dwell_s, n_points=300):
     coefficients, *_ = np.linalg.lstsq(design, phase * np.sqrt(weights), rcond=None)
     residual = phase - coefficients[0] - coefficients[1] * t
     return float(np.sqrt(np.sum(weights * residual ** 2) / weights.sum()))
+
+
+def test_mismatched_water_reference_is_reported_with_its_source():
+    from pipeline.acquisition import Acquisition
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((1, 4, 1, 256)) + 0j
+    acq = Acquisition(data, 1 / 3000, 298.0, [0.0], np.full((1, 3), np.nan), source="metab.nii.gz")
+    water = Acquisition(data[..., :128], 1 / 3000, 298.0, [0.0], np.full((1, 3), np.nan),
+                        source="water.nii.gz")
+    with pytest.raises(ValueError, match="water.nii.gz: 128 points"):
+        preprocess_acquisition(acq, water)

@@ -10,7 +10,7 @@ from bids_app.discovery import AcquisitionInputs
 from workflows import interfaces as ifc
 from workflows.participant import init_acquisition_wf, init_participant_wf
 
-STAGES = {"convert", "coils", "align", "outliers", "average", "basis", "macromolecules", "fit",
+STAGES = {"convert", "coils", "align", "outliers", "average", "basis", "macromolecules", "fit", "figures",
           "diffusion", "qc", "derivatives"}
 
 

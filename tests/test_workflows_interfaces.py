@@ -47,3 +47,50 @@ def test_conversion_of_empty_file_fails_naming_it(in_tmp):
     empty.write_bytes(b"")
     with pytest.raises(Exception, match=r"sub-09_svs.nii.gz: file is empty \(0 bytes\)"):
         _convert(empty, {})
+
+
+def _singlet_basis(cf_mhz=298.0, dwell_s=1 / 3000, n=1024):
+    """Lorentzian singlets at the NAA, Cr and Cho positions (a stand-in metabolite basis)."""
+    from pipeline.basis import Basis
+    from pipeline.spectra import ppm_to_hz, time_axis_s
+
+    t = time_axis_s(n, dwell_s)
+    fids = [3 * np.exp(2j * np.pi * ppm_to_hz(ppm, cf_mhz) * t - np.pi * 2.0 * t)
+            for ppm in (2.01, 3.03, 3.21)]
+    return Basis(["NAA", "Cr", "GPC"], np.array(fids), dwell_s, cf_mhz)
+
+
+def test_macromolecules_measured_parametric_and_none(in_tmp):
+    from pipeline.acquisition import Acquisition
+    from pipeline.io.basis_formats import read_basis, write_json_basis
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+    from pipeline.simulate.macromolecules import parametric_mm_basis
+
+    basis = _singlet_basis()
+    write_json_basis(basis, in_tmp / "basis.json")
+    mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points, echo_time_s=0.045)
+    rng = np.random.default_rng(0)
+    measured = mm.fids.sum(axis=0) + 0.01 * (rng.standard_normal((4, 1024))
+                                             + 1j * rng.standard_normal((4, 1024)))
+    acq = Acquisition(measured[None, :, None, :], basis.dwell_s, basis.cf_mhz, [0.0],
+                      np.full((1, 3), np.nan),
+                      metadata={"EchoTime": 0.045, "SpectrometerFrequency": [basis.cf_mhz],
+                                "ResonantNucleus": ["1H"]})
+    write_nifti_mrs(acq, in_tmp / "mm.nii")
+
+    def run(mode, mm_file=None):
+        node = ifc.MacromoleculeBasis(in_basis=str(in_tmp / "basis.json"), echo_time_s=0.045,
+                                      options=json.dumps({"mode": mode}))
+        if mm_file:
+            node.inputs.mm_file = str(mm_file)
+        out = node.run().outputs
+        return read_basis(out.out_basis), json.loads(open(out.out_report).read())
+
+    measured_basis, report = run("auto", in_tmp / "mm.nii")
+    assert report["mode"] == "measured" and measured_basis.names == ["NAA", "Cr", "GPC", "MM"]
+    parametric, report = run("auto")
+    assert report["mode"] == "parametric" and set(mm.names) <= set(parametric.names)
+    # the parametric entries are the engine's components on the basis grid
+    assert np.allclose(parametric.fid(mm.names[0]), mm.fids[0])
+    none, _ = run("none")
+    assert none.names == ["NAA", "Cr", "GPC"]

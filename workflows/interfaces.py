@@ -386,7 +386,7 @@ class PrepareBasis(SimpleInterface):
                 mixing_time_s=float(mixing) if mixing is not None and sequence == "steam"
                 else None,
                 metabolites=list(opts.get("metabolites") or []) or None,
-                cache_dir=self.inputs.cache_dir or None)
+                cache_dir=self.inputs.cache_dir or None, **opts.get("timings", {}))
             origin = {"source": "simulated", "sequence": sequence,
                       "echo_time_s": meta.get("EchoTime"), "mixing_time_s": mixing}
         exclude = set(opts.get("exclude", []))
@@ -737,6 +737,7 @@ class _SinkInputSpec(BaseInterfaceInputSpec):
     amplitudes = File(exists=True, mandatory=True)
     diffusion = File(exists=True, mandatory=True)
     qc = File(exists=True, mandatory=True)
+    figures = traits.List(File(exists=True), desc="SVG figures named <name>.svg")
 
 
 class _SinkOutputSpec(TraitedSpec):
@@ -746,7 +747,8 @@ class _SinkOutputSpec(TraitedSpec):
 class WriteDerivatives(SimpleInterface):
     """Copy one acquisition's results to their BIDS-derivative names (atomic writes).
 
-    Always runs (never cached), so deleted outputs are rewritten from cached results.
+    Always runs (never cached), so deleted outputs are rewritten from cached results; files
+    already holding the same bytes are left untouched.
     """
 
     input_spec = _SinkInputSpec
@@ -761,13 +763,47 @@ class WriteDerivatives(SimpleInterface):
         index = {"subject": i.subject, "session": session, "stem": i.stem}
         for kind in ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc"):
             dest = d.acquisition_path(i.output_dir, i.subject, session, i.stem, kind)
-            d.atomic_copy(getattr(i, kind), dest)
+            d.copy_if_changed(getattr(i, kind), dest)
             index[kind] = str(dest)
+        index["figures"] = {}
+        for figure in i.figures if isdefined(i.figures) else []:
+            name = Path(figure).stem
+            dest = d.figure_path(i.output_dir, i.subject, i.stem, name)
+            d.copy_if_changed(figure, dest)
+            index["figures"][name] = str(dest)
         if i.config_toml:
             dest = d.acquisition_path(i.output_dir, i.subject, session, i.stem, "config")
-            d.atomic_write_text(dest, i.config_toml)
+            if not dest.is_file() or dest.read_text() != i.config_toml:
+                d.atomic_write_text(dest, i.config_toml)
             index["config"] = str(dest)
         self._results["out_index"] = write_json_file("derivatives.json", index)
+        return runtime
+
+
+class _FiguresInputSpec(BaseInterfaceInputSpec):
+    in_preproc = File(exists=True, mandatory=True)
+    in_fit = File(exists=True, mandatory=True)
+    in_amplitudes = File(exists=True, mandatory=True)
+    in_transients = File(exists=True, mandatory=True)
+
+
+class _FiguresOutputSpec(TraitedSpec):
+    out_figures = traits.List(File(exists=True))
+
+
+class AcquisitionFigures(SimpleInterface):
+    """Report figures of one acquisition: spectra with fit, decay of the sums, drift."""
+
+    input_spec = _FiguresInputSpec
+    output_spec = _FiguresOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_app.report import FIGURES, make_figures
+
+        i = self.inputs
+        paths = make_figures(i.in_preproc, i.in_fit, i.in_amplitudes, i.in_transients,
+                             {n: Path.cwd() / f"{n}.svg" for n in FIGURES})
+        self._results["out_figures"] = [str(paths[n]) for n in FIGURES]
         return runtime
 
 

@@ -2,10 +2,10 @@
 
     init_participant_wf(subject, acquisitions, config, output_dir, ...)
       └─ init_acquisition_wf(inputs, config, ...)   (one per svs)
-           convert ─ coils ─ align ─ [eddy] ─ average ─┬─ fit ─ diffusion ─ qc ─ sink
-                             └─ outliers ─────────┘          │
-           (water: convert_water ─ coils, eddy, qc)          │
-           basis ─ macromolecules ────────────────────────────────┘
+           convert ─ coils ─ align ─ [eddy] ─ average ─┬─ fit ─┬─ diffusion ─┬─ sink
+                             └─ outliers ─────────┘        │       ├─ qc ────────┤
+           (water: convert_water ─ coils, eddy, qc)        │       └─ figures ───┘
+           basis ─ macromolecules ─────────────────────────┘
       └─ report (joins every acquisition's derivatives)
 
 Nodes exchange files; option values are canonical JSON strings so reruns hit the cache.
@@ -110,6 +110,14 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         (sink, outputnode, [("out_index", "index")]),
     ])
 
+    if config["report"].get("figures", True):
+        figures = pe.Node(ifc.AcquisitionFigures(), name="figures")
+        wf.connect([
+            (average, figures, [("out_file", "in_preproc")]),
+            (fit, figures, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes")]),
+            (outliers, figures, [("out_transients", "in_transients")]),
+            (figures, sink, [("out_figures", "figures")]),
+        ])
     if inputs.water is not None:
         inputnode.inputs.water = str(inputs.water)
         inputnode.inputs.water_sidecar = json.dumps(inputs.water_sidecar, sort_keys=True)

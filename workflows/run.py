@@ -20,7 +20,7 @@ from nipype.pipeline import engine as pe  # noqa: E402
 
 from bids_app import derivatives as d  # noqa: E402
 from bids_app.config import dumps_toml  # noqa: E402
-from bids_app.runlog import Outcome, crash_messages, error_message, get_logger  # noqa: E402
+from bids_app.runlog import Outcome, error_message, get_logger  # noqa: E402
 
 from .participant import _node_name, init_participant_wf  # noqa: E402
 
@@ -94,26 +94,26 @@ class Progress:
             self.logger.error("[%s] %s: FAILED", where, stage)
 
 
-def _participant_of(crash_text_or_name: str, wf_names: dict[str, str]) -> str | None:
+def _participant_of(node_fullname: str, wf_names: dict[str, str]) -> str | None:
+    parts = node_fullname.split(".")
     for subject, wf_name in wf_names.items():
-        if f"{wf_name}." in crash_text_or_name or f".{wf_name}" in crash_text_or_name:
+        if wf_name in parts:
             return subject
     return None
 
 
 def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str]) -> dict[str, list]:
-    """Error lines per participant from the crash files written during this run."""
+    """Error lines per participant from the (text) crash files written during this run."""
     errors: dict[str, list] = {}
-    for path in sorted(crash_dir.glob("crash-*")):
+    for path in sorted(crash_dir.glob("crash-*.txt")):
         if path.stat().st_mtime < since - 1:
             continue
-        text = path.read_text(errors="replace") if path.suffix == ".txt" else ""
-        messages = _crash_text_message(text) if text else crash_messages([path])
-        node = _crash_node(text) if text else messages[0].split(":")[0]
+        text = path.read_text(errors="replace")
+        node = _crash_node(text)
         subject = _participant_of(node, wf_names)
         if subject is not None:
-            errors.setdefault(subject, []).append(f"{node.split('.')[-1]}: {messages[-1]}"
-                                                  if text else messages[-1])
+            errors.setdefault(subject, []).append(
+                f"{node.split('.')[-1]}: {_crash_exception_line(text)}")
     return errors
 
 
@@ -124,13 +124,14 @@ def _crash_node(text: str) -> str:
     return ""
 
 
-def _crash_text_message(text: str) -> list[str]:
-    """The exception line of a text crash file (last non-empty traceback line)."""
+def _crash_exception_line(text: str) -> str:
+    """The exception line of a crash file: the last line naming an Error or Exception."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for line in reversed(lines):
-        if "Error" in line.split(":", 1)[0] or "Exception" in line.split(":", 1)[0]:
-            return [line]
-    return [lines[-1] if lines else "crashed"]
+        head = line.split(":", 1)[0]
+        if "Error" in head or "Exception" in head:
+            return line
+    return lines[-1] if lines else "crashed"
 
 
 def _expected_outputs(output_dir: Path, subject: str, acquisitions) -> list[Path]:
@@ -185,7 +186,7 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
         for message in crash_errors.get(subject, []):
             outcome.fail(message)
         missing = [p for p in _expected_outputs(output_dir, subject, inputs[subject])
-                   if not p.exists() or p.stat().st_mtime < started - 1]
+                   if not p.exists()]
         if missing and outcome.ok:
             outcome.fail("outputs not written: " + ", ".join(p.name for p in missing[:5]))
         if progress.failed.get(wf_names[subject]) and outcome.ok:

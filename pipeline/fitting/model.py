@@ -105,8 +105,8 @@ def basis_on_data_grid(basis: Basis, dwell_s: float, n_points: int, cf_mhz: floa
 
     Same dwell: truncate or zero-fill. Otherwise ``pipeline.io.basis_tools.resample_basis``
     resamples (keeping the basis field when it is within 0.01 % of the data's, so J-couplings
-    are not rescaled for a rounding difference). A different ``ref_ppm`` is corrected by a frequency shift so that every
-    resonance lands at its chemical shift on the data's ppm axis.
+    are not rescaled for a rounding difference). A different ``ref_ppm`` is corrected by a
+    frequency shift so that every resonance lands at its chemical shift on the data's ppm axis.
     """
     fids = basis.fids
     basis_ref = basis.ref_ppm

@@ -77,11 +77,14 @@ class SolverResult:
 
 
 def levenberg_marquardt(residual, jacobian, x0, lower, upper, max_iterations: int,
-                        ftol: float = 1e-8, xtol: float = 1e-8) -> SolverResult:
+                        ftol: float = 1e-6, xtol: float = 1e-8) -> SolverResult:
     """Projected Levenberg-Marquardt with Marquardt (diagonal) scaling and box bounds.
 
     Works on the normal equations ``J^T J`` (a few dozen parameters), so each iteration costs
-    two small matrix products whatever the number of residuals; steps are clipped to the box.
+    two small matrix products whatever the number of residuals; steps are clipped to the box and
+    parameters held at a bound by the gradient are frozen for the step. Stops when a near
+    Gauss-Newton step lowers the cost by less than ``ftol`` (relative): with hundreds of noisy
+    points, 1e-6 is a chi-square change far below one, i.e. statistically converged.
     """
     x = _interior(np.asarray(x0, dtype=float), lower, upper)
     r = residual(x)

@@ -64,3 +64,16 @@ def b_values_from_chronogram(csv_path, sequence: str = "steam",
         "pulse_times_s": result.pulse_times_s.tolist(),
         "residual_k_rad_m": result.residual_k_rad_m.tolist(),
     }
+
+
+def chronogram_conditions(csv_paths, sequence: str = "steam",
+                          sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """b-values (s/mm^2) and unit directions (n, 3) of several chronograms, in the given order.
+
+    For supplying an acquisition's diffusion conditions from a config (one chronogram per
+    diffusion-weighted condition).
+    """
+    results = [b_values_from_chronogram(p, sequence, sample_interval_s) for p in csv_paths]
+    return (np.array([r["b_value_s_mm2"] for r in results]),
+            np.array([r["direction"] for r in results]).reshape(-1, 3))

@@ -1,1 +1,7 @@
-"""preprocess stage of the dmrs-bids science core."""
+"""preprocess stage of the dmrs-bids science core: one module per step, pure array functions.
+
+coils (combine_coils), align (align_conditions, align_transients, align_averages), outliers
+(detect_outliers), eddy (eddy_current_correct), average (average_transients, powder_average),
+water (hlsvd, remove_residual_water), motion (mm_amplitude_check), bvalues (b-matrices from
+gradient waveforms), and pipeline (PreprocessOptions, preprocess_acquisition: all steps).
+"""

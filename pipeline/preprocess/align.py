@@ -4,8 +4,9 @@ Each transient ``y`` is modelled as ``a * T(t) * exp(+i(2*pi*f*t + phi))`` where
 ``a`` a free real amplitude (motion can scale a transient), and ``(f, phi)`` its drift, in the
 project's drift convention (input = corrected * exp(+i(2*pi*f*t + phi))). The fit is least squares
 over a ppm window of the spectrum, which keeps residual water and baseline out of it:
-``f`` by a coarse-to-fine grid search (global within ``max_shift_hz``, so low-SNR transients do
-not fall into a local minimum), ``phi`` and ``a`` in closed form at each ``f``.
+``f`` by a coarse-to-fine grid search (global within ``max_shift_hz`` of the condition's median
+shift, so low-SNR transients do not fall into a local minimum and slow scanner drift across
+conditions is followed), ``phi`` and ``a`` in closed form at each ``f``.
 
 Templates, in order of use (``align_conditions``): the aligned mean of the previous (lower-b)
 condition for the first pass; then the condition's own leave-one-out mean of the aligned
@@ -88,12 +89,13 @@ def _parabolic_offset(cost_minus: np.ndarray, cost_0: np.ndarray,
 def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: float,
                           cf_mhz: float, ppm_range=METABOLITE_WINDOW_PPM,
                           max_shift_hz: float = 12.0, coarse_step_hz: float = 0.5,
-                          fine_step_hz: float = 0.05
+                          fine_step_hz: float = 0.05, centre_hz: float = 0.0
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drift (freq_hz, phase_deg) and amplitude of each transient relative to its template.
 
     ``template_fids`` is one FID (n_points,) shared by all, or one per transient.
-    ``ppm_range``: one (low, high) window or several.
+    ``ppm_range``: one (low, high) window or several. The search covers
+    ``centre_hz +/- max_shift_hz``.
     """
     fids = np.atleast_2d(fids)
     n_points = fids.shape[-1]
@@ -113,11 +115,12 @@ def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: 
         blocks = [register_to_templates(fids[i:i + MAX_TRANSIENTS_PER_BLOCK],
                                         templates_td[i:i + MAX_TRANSIENTS_PER_BLOCK], dwell_s,
                                         cf_mhz, ppm_range, max_shift_hz, coarse_step_hz,
-                                        fine_step_hz)
+                                        fine_step_hz, centre_hz)
                   for i in range(0, fids.shape[0], MAX_TRANSIENTS_PER_BLOCK)]
         return tuple(np.concatenate(parts) for parts in zip(*blocks))
 
-    coarse = np.arange(-max_shift_hz, max_shift_hz + coarse_step_hz / 2, coarse_step_hz)
+    coarse = centre_hz + np.arange(-max_shift_hz, max_shift_hz + coarse_step_hz / 2,
+                                   coarse_step_hz)
     spectra = _window_spectra(fids[None], ramps(coarse)[:, None, :], index)
     cost, _ = _registration_cost(spectra, templates)
     best = coarse[np.argmin(cost, axis=0)]
@@ -165,9 +168,10 @@ def model_templates(corrected: np.ndarray, dwell_s: float, freq_hz: np.ndarray,
     return leave_one_out_means(corrected, weights) @ projector.T
 
 
-def _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz):
+def _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz,
+                          centre_hz=0.0):
     freq_hz, phase_deg, amplitude = register_to_templates(
-        fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz)
+        fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz, centre_hz=centre_hz)
     corrected = apply_frequency_phase(fids, dwell_s, -freq_hz, -phase_deg)
     return Alignment(freq_hz, phase_deg, amplitude, corrected, np.asarray(templates))
 
@@ -176,10 +180,11 @@ def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
                      template: np.ndarray | None = None, ppm_range=METABOLITE_WINDOW_PPM,
                      n_iterations: int = 2, max_shift_hz: float = 12.0,
                      weights: np.ndarray | None = None, n_model_iterations: int = 2,
-                     n_model_components: int = 40) -> Alignment:
+                     n_model_components: int = 40, centre_hz: float = 0.0) -> Alignment:
     """Align the transients (n_transients, n_points) of one condition.
 
-    First pass against ``template`` (default: the plain mean of the transients), then
+    First pass against ``template`` (default: the plain mean of the transients), searching
+    ``centre_hz +/- max_shift_hz``, then
     ``n_iterations`` passes against leave-one-out means of the aligned transients, then
     ``n_model_iterations`` passes against those means denoised by an HLSVD model of the aligned
     mean (``n_model_components`` poles). ``weights`` (0 for rejected transients) set how much
@@ -190,12 +195,13 @@ def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
         raise ValueError(f"align_transients expects (n_transients, n_points), got {fids.shape}")
     first_template = fids.mean(axis=0) if template is None else np.asarray(template)
     result = _register_and_correct(fids, first_template, dwell_s, cf_mhz, ppm_range,
-                                   max_shift_hz)
+                                   max_shift_hz, centre_hz)
     if fids.shape[0] < 3:
         return result
     for _ in range(n_iterations):
         result = _register_and_correct(fids, leave_one_out_means(result.corrected, weights),
-                                       dwell_s, cf_mhz, ppm_range, max_shift_hz)
+                                       dwell_s, cf_mhz, ppm_range, max_shift_hz,
+                                       float(np.median(result.freq_hz)))
     if n_model_iterations and n_model_components:
         poles = signal_poles(np.average(result.corrected, axis=0, weights=weights), dwell_s,
                              n_model_components, n_points_used=fids.shape[-1] // 2)
@@ -213,7 +219,7 @@ def refine_with_model(fids: np.ndarray, alignment: Alignment, dwell_s: float, cf
     for _ in range(n_iterations):
         templates = model_templates(result.corrected, dwell_s, *poles, weights=weights)
         result = _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range,
-                                       max_shift_hz)
+                                       max_shift_hz, float(np.median(result.freq_hz)))
     return result
 
 
@@ -241,22 +247,23 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
     b = np.zeros(n_conditions) if b_values_s_mm2 is None else np.asarray(b_values_s_mm2)
     w_all = np.ones(fids.shape[:2]) if weights is None else np.asarray(weights, dtype=float)
     results: list[Alignment] = [None] * n_conditions  # type: ignore[list-item]
-    template = None
+    template, centre_hz = None, 0.0
     for c in np.argsort(b, kind="stable"):
         results[c] = align_transients(fids[c], dwell_s, cf_mhz, template, ppm_range,
                                       n_iterations, max_shift_hz, w_all[c],
-                                      n_model_iterations=0)
+                                      n_model_iterations=0, centre_hz=centre_hz)
         template = np.average(results[c].corrected, axis=0, weights=w_all[c])
-    if not (n_model_iterations and n_model_components) or fids.shape[1] < 3:
-        return results
-    grand_mean = np.einsum("ct,ctn->n", w_all, np.stack([r.corrected for r in results]))
-    poles = signal_poles(grand_mean / w_all.sum(), dwell_s, n_model_components,
-                         n_points_used=fids.shape[-1] // 2)
-    results = [refine_with_model(fids[c], results[c], dwell_s, cf_mhz, poles, ppm_range,
-                                 n_model_iterations, max_shift_hz, w_all[c])
-               for c in range(n_conditions)]
-    return align_condition_means(results, dwell_s, cf_mhz, int(np.argmin(b)), w_all) \
-        if align_means else results
+        centre_hz = float(np.median(results[c].freq_hz))
+    if n_model_iterations and n_model_components and fids.shape[1] >= 3:
+        grand_mean = np.einsum("ct,ctn->n", w_all, np.stack([r.corrected for r in results]))
+        poles = signal_poles(grand_mean / w_all.sum(), dwell_s, n_model_components,
+                             n_points_used=fids.shape[-1] // 2)
+        results = [refine_with_model(fids[c], results[c], dwell_s, cf_mhz, poles, ppm_range,
+                                     n_model_iterations, max_shift_hz, w_all[c])
+                   for c in range(n_conditions)]
+    if align_means and n_conditions > 1:
+        results = align_condition_means(results, dwell_s, cf_mhz, int(np.argmin(b)), w_all)
+    return results
 
 
 def align_condition_means(alignments: list[Alignment], dwell_s: float, cf_mhz: float,

@@ -107,24 +107,36 @@ def _condition_label(acq: Acquisition, c: int) -> str:
 
 def _combine(acq: Acquisition, water: Acquisition | None, options: PreprocessOptions,
              flags: list):
-    """Coil-combined metabolite (n_cond, n_trans, n_points) and water FIDs, and weight rows."""
+    """Coil-combined metabolite (n_cond, n_trans, n_points) and water FIDs, and weight rows.
+
+    The water reference is combined with the same weights; an already combined (one-coil)
+    water reference is used as it is.
+    """
+    matching = water is not None and water.n_coils == acq.n_coils
+    if water is not None and not matching and water.n_coils != 1:
+        raise ValueError(f"{water.source or 'water reference'}: {water.n_coils} coils, but "
+                         f"{acq.source or 'the metabolite data'} has {acq.n_coils}")
+    water_fids = None if water is None or matching else water.fids[:, :, 0, :]
     if acq.n_coils == 1:
-        water_fids = None if water is None else water.fids[:, :, 0, :]
-        return acq.fids[:, :, 0, :], water_fids, []
-    reference = None
-    if water is not None and water.n_coils == acq.n_coils:
-        reference = water.fids[int(np.argmin(water.b_values_s_mm2))]
-    else:
-        flags.append("coil combination: no matching water reference, weights from the data")
+        return acq.fids[:, :, 0, :], (None if water is None else water.fids[:, :, 0, :]), []
+    reference = water.fids[int(np.argmin(water.b_values_s_mm2))] if matching else None
+    if reference is None:
+        flags.append("coil combination: no uncombined water reference, weights from the data")
     combination = combine_coils(acq.fids, reference, whiten=options.coil_whiten)
-    water_fids = None
-    if water is not None and water.n_coils == acq.n_coils:
+    if matching:
         water_fids = np.einsum("k,...kn->...n", combination.weights.conj(), water.fids)
     return combination.combined, water_fids, combination.weights_table()
 
 
-def _water_for_condition(water_fids, water_b, c: int, b_c: float, options, flags, label):
-    """Water reference (averaged) matched to condition ``c``, or the lowest-b one."""
+def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
+                           options: PreprocessOptions, flags: list, label: str) -> np.ndarray:
+    """Averaged water FID for ECC of condition ``c``: the matched one, else the lowest b.
+
+    ``water_fids`` (n_water_conditions, n_transients, n_points), coil-combined. The matched
+    reference (same index, b within 5 %) is used when its SNR reaches ``ecc_min_water_snr``
+    (it is then denoised by HLSVD if needed); otherwise the lowest-b reference is used and a
+    warning is appended to ``flags``.
+    """
     n_water = water_fids.shape[0]
     lowest = int(np.argmin(water_b))
     matched = c if n_water > c and np.isclose(water_b[c], b_c, rtol=0.05, atol=20) else None
@@ -146,6 +158,9 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     if not isinstance(options, PreprocessOptions):
         options = PreprocessOptions.from_dict(options)
     flags: list[str] = []
+    if water is not None and water.n_points != acq.n_points:
+        raise ValueError(f"{water.source or 'water reference'}: {water.n_points} points, but "
+                         f"{acq.source or 'the metabolite data'} has {acq.n_points}")
     fids, water_fids, coil_rows = _combine(acq, water, options, flags)
     n_cond, n_trans, n_points = fids.shape
     labels = [_condition_label(acq, c) for c in range(n_cond)]
@@ -158,7 +173,7 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
 
     freq_hz = np.zeros((n_cond, n_trans))
     phase_deg = np.zeros((n_cond, n_trans))
-    corrected = fids
+    corrected = np.array(fids, dtype=complex)  # a copy: never write into the caller's data
     if options.align:
         alignments = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
                                       **align_kwargs)
@@ -184,8 +199,9 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     if options.ecc and water_fids is not None:
         water_b = water.b_values_s_mm2
         for c in range(n_cond):
-            reference = _water_for_condition(water_fids, water_b, c, acq.b_values_s_mm2[c],
-                                             options, flags, labels[c])
+            reference = select_water_reference(water_fids, water_b, c,
+                                               acq.b_values_s_mm2[c], options, flags,
+                                               labels[c])
             corrected[c] = eddy_current_correct(corrected[c], reference, acq.dwell_s,
                                                 keep_linear=options.ecc_keep_linear).corrected
     elif options.ecc:

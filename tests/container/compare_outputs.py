@@ -1,0 +1,133 @@
+"""Compare the numeric outputs of two dmrs-bids derivative folders, bit for bit.
+
+What is compared (everything a study would take numbers from):
+- every ``*.tsv`` (per-acquisition amplitudes, diffusion, transients; group tables): the text,
+  byte for byte — numbers are written with ``repr`` precision, so equal text = equal bits;
+- every ``*.json`` under ``sub-*/`` (QC metrics, stage records): equal after parsing, floats
+  compared by their bits (so NaN equals NaN);
+- every ``*.nii.gz``: the data array (dtype, shape and bytes) and the NIfTI-MRS header
+  extension (JSON, as above);
+- ``dataset_description.json``: everything except the container and the source path, which say
+  where the run happened, not what it computed.
+What is not: ``logs/`` (timings, absolute paths), HTML reports and SVG figures (they carry the
+run's paths and dates).
+
+Usage: ``python compare_outputs.py DIR_A DIR_B`` — prints the differences, exit 1 if any.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import sys
+from pathlib import Path
+
+VARYING_DESCRIPTION_KEYS = ("SourceDatasets",)
+
+
+def _same_value(a, b) -> bool:
+    """Deep equality with floats compared by their IEEE-754 bits."""
+    if isinstance(a, float) and isinstance(b, float):
+        return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _without_container(description: dict) -> dict:
+    """A dataset_description with run-location fields removed."""
+    kept = {k: v for k, v in description.items() if k not in VARYING_DESCRIPTION_KEYS}
+    kept["GeneratedBy"] = [{k: v for k, v in g.items() if k != "Container"}
+                           for g in description.get("GeneratedBy", [])]
+    return kept
+
+
+def _nifti_parts(path: Path) -> tuple[str, tuple, bytes, list]:
+    """dtype, shape, raw data bytes and parsed header extensions of a NIfTI(-MRS) file."""
+    import nibabel as nib
+    import numpy as np
+
+    image = nib.load(str(path))
+    extensions = []
+    for ext in image.header.extensions:
+        content = ext.get_content()
+        try:
+            extensions.append(json.loads(content))
+        except (ValueError, TypeError):
+            extensions.append(bytes(content))
+    raw = np.asanyarray(image.dataobj).tobytes()
+    return str(image.get_data_dtype()), tuple(image.shape), raw, extensions
+
+
+def compare_file(a: Path, b: Path, relative: str) -> list[str]:
+    """Differences between two outputs with the same relative path (empty when identical)."""
+    if a.suffix == ".tsv" or a.name.endswith("_config.toml"):
+        if a.read_bytes() != b.read_bytes():
+            return [f"{relative}: text differs"]
+        return []
+    if a.name.endswith(".nii.gz"):
+        dtype_a, shape_a, data_a, ext_a = _nifti_parts(a)
+        dtype_b, shape_b, data_b, ext_b = _nifti_parts(b)
+        problems = []
+        if (dtype_a, shape_a) != (dtype_b, shape_b):
+            problems.append(f"{relative}: dtype/shape {dtype_a}{shape_a} vs {dtype_b}{shape_b}")
+        elif data_a != data_b:
+            problems.append(f"{relative}: data arrays differ")
+        if not _same_value(ext_a, ext_b):
+            problems.append(f"{relative}: NIfTI-MRS header extension differs")
+        return problems
+    if a.suffix == ".json":
+        json_a, json_b = json.loads(a.read_text()), json.loads(b.read_text())
+        if a.name == "dataset_description.json":
+            json_a, json_b = _without_container(json_a), _without_container(json_b)
+        if not _same_value(json_a, json_b):
+            return [f"{relative}: JSON values differ"]
+    return []
+
+
+def compared_files(root: Path) -> set[str]:
+    """Relative paths of the outputs this module compares."""
+    root = Path(root)
+    chosen = set()
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if not path.is_file() or relative.parts[0] == "logs":
+            continue
+        if path.suffix == ".tsv" or path.name.endswith((".nii.gz", "_config.toml")) \
+                or (path.suffix == ".json" and (relative.parts[0].startswith("sub-")
+                                                or path.name == "dataset_description.json")):
+            chosen.add(relative.as_posix())
+    return chosen
+
+
+def compare_derivatives(dir_a, dir_b) -> tuple[list[str], int]:
+    """(differences, number of files compared) between two derivative folders."""
+    dir_a, dir_b = Path(dir_a), Path(dir_b)
+    files_a, files_b = compared_files(dir_a), compared_files(dir_b)
+    problems = [f"{p}: only in {dir_a}" for p in sorted(files_a - files_b)]
+    problems += [f"{p}: only in {dir_b}" for p in sorted(files_b - files_a)]
+    common = sorted(files_a & files_b)
+    for relative in common:
+        problems += compare_file(dir_a / relative, dir_b / relative, relative)
+    return problems, len(common)
+
+
+def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: compare_outputs.py DIR_A DIR_B", file=sys.stderr)
+        return 2
+    problems, n_files = compare_derivatives(*args)
+    for line in problems:
+        print(line)
+    print(f"compared {n_files} files: {'identical' if not problems else f'{len(problems)} differences'}")
+    return 1 if problems or n_files == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
