@@ -66,16 +66,19 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
              f"built on Nipype {cite('nipype')}. Each MRS-BIDS acquisition was converted to "
              f"NIfTI-MRS {cite('niftimrs')} with its diffusion conditions (b-values in s/mm², "
              "gradient directions) made explicit."]
-    steps = ["receive coils were combined with complex weights"]
+    steps = ["receive coils were combined with noise-whitened matched-filter weights"]
     if pre.get("align", True):
         steps.append("transients were aligned in frequency and phase within each diffusion "
                      f"condition by spectral registration {cite('specreg')}")
-    if pre.get("outlier_removal", True):
-        steps.append("outlier transients were rejected per condition")
-    if pre.get("eddy_current_correction", True):
+    if pre.get("outliers", True):
+        steps.append("outlier transients were rejected per condition (and left out of the "
+                     "alignment templates)")
+    if pre.get("ecc", True):
         steps.append("eddy currents were corrected with the water reference of the same "
                      f"condition where one was acquired {cite('ecc')}")
     steps.append("the kept transients of each condition were averaged")
+    if pre.get("residual_water", True):
+        steps.append("residual water was removed by HLSVD")
     parts.append(f"Following the consensus on MRS preprocessing {cite('preproc')}, "
                  + "; ".join(steps) + ".")
     mm_modes = _unique(s.get("mm.json", {}).get("mode") for s in stages)

@@ -22,7 +22,8 @@ from pipeline import __version__  # noqa: E402
 
 from . import derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
-from .runlog import Outcome, error_message, format_exception, setup_logging, write_summary  # noqa: E402
+from .runlog import (Outcome, error_message, format_exception, setup_logging,  # noqa: E402
+                     write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
@@ -85,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     perf = parser.add_argument_group("execution")
     perf.add_argument("-w", "--work-dir", type=Path, metavar="DIR",
-                      help="nipype working directory; a re-run with the same directory "
-                           "reuses finished steps (default: OUTPUT_DIR/../work, i.e. beside "
-                           "the outputs)")
+                      help="nipype working directory (intermediate files, crash files); a "
+                           "re-run with the same directory reuses finished steps (default: "
+                           "./work in the current directory)")
     perf.add_argument("--nprocs", "--n-cpus", type=int, default=None, metavar="N",
                       help="processes for the MultiProc plugin (default: all CPUs)")
     perf.add_argument("--mem-gb", type=float, default=None, metavar="GB",
@@ -184,7 +185,7 @@ def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
         if opts.bids_filter_file else None
     inputs = discovery.discover(opts.bids_dir, opts.participant_label, opts.session_label,
                                 filters, config["conversion"]["mm_acquisition_labels"])
-    work_dir = (opts.work_dir or opts.output_dir.parent / "work").resolve()
+    work_dir = (opts.work_dir or Path.cwd() / "work").resolve()
     plugin, plugin_args = plugin_settings(opts)
     return run_participants(
         inputs, config, output_dir=opts.output_dir.resolve(), work_dir=work_dir,
@@ -205,6 +206,10 @@ def _check_paths(opts) -> None:
     if opts.output_dir.resolve() == opts.bids_dir.resolve():
         raise CliError("output_dir must differ from bids_dir (BIDS Apps never write into "
                        "the input dataset)")
+    work = (opts.work_dir or Path.cwd() / "work").resolve()
+    if work.is_relative_to(opts.bids_dir.resolve()):
+        raise CliError(f"work directory {work} is inside the input dataset; choose another "
+                       "with -w")
     if opts.basis is not None and not opts.basis.exists():
         raise CliError(f"{opts.basis}: --basis path does not exist")
 
@@ -283,7 +288,8 @@ def _note_validation(outcomes: list[Outcome], per_file: dict, bids_dir) -> None:
         prefix = str(Path(bids_dir) / f"sub-{outcome.subject}")
         for path, errors in per_file.items():
             if str(path).startswith(prefix):
-                outcome.errors.append(f"BIDS validator: {path.name}: {', '.join(sorted(set(errors)))}")
+                codes = ", ".join(sorted(set(errors)))
+                outcome.errors.append(f"BIDS validator: {path.name}: {codes}")
 
 
 if __name__ == "__main__":

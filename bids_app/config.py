@@ -22,13 +22,23 @@ class ConfigError(ValueError):
 
 
 def load_default_config() -> dict:
-    """The packaged defaults (``bids_app/default_config.toml``), with any fit option the
-    fitting engine has gained since the file was written filled in from its defaults."""
+    """The packaged defaults (``bids_app/default_config.toml``), with any fit or
+    preprocessing option the engines have gained since the file was written filled in from
+    their defaults."""
     with open(DEFAULT_CONFIG_PATH, "rb") as fh:
         config = tomllib.load(fh)
     for key, value in fit_option_defaults().items():
         config["fitting"].setdefault(key, value)
+    for key, value in preprocess_option_defaults().items():
+        config["preprocessing"].setdefault(key, value)
     return config
+
+
+def preprocess_option_defaults() -> dict:
+    """``pipeline.preprocess.pipeline.PreprocessOptions`` defaults (tuples as lists)."""
+    from pipeline.preprocess.pipeline import PreprocessOptions
+
+    return PreprocessOptions().to_dict()
 
 
 def fit_option_defaults() -> dict:

@@ -261,5 +261,6 @@ def files_with_errors(issues: list[ValidationIssue], bids_dir) -> dict[Path, lis
         if issue.severity != "error":
             continue
         path = Path(bids_dir) / issue.location.lstrip("/") if issue.location else Path(bids_dir)
-        grouped.setdefault(path, []).append(f"{issue.code}{': ' + issue.detail if issue.detail else ''}")
+        detail = f": {issue.detail}" if issue.detail else ""
+        grouped.setdefault(path, []).append(f"{issue.code}{detail}")
     return grouped

@@ -205,7 +205,7 @@ def test_citation_describes_what_ran():
                                           "fit.json": {"mode": "sequential"}}])
     assert "simulated from the acquisition parameters" in text and "macromolecules: basis" in text
     assert "Klose U" in text and "Ligneul C" in text
-    cfg["preprocessing"]["eddy_current_correction"] = False
+    cfg["preprocessing"]["ecc"] = False
     cfg["diffusion"]["models"] = ["monoexponential"]
     text = citation_markdown(cfg, "/x/basis.BASIS", [])
     assert "Klose U" not in text and "kurtosis" not in text and "basis.BASIS" in text
@@ -240,3 +240,14 @@ def test_session_labels_select_sessions(shared_data, tmp_path):
         Path("/o/sub-01/ses-B/mrs/sub-01_ses-B_acq-dwsteam_qc.json")
     with pytest.raises(discovery.DiscoveryError, match="session label"):
         discovery.discover(bids, session_labels=["C"])
+
+
+def test_default_preprocessing_section_matches_preprocess_options():
+    import tomllib
+
+    documented = tomllib.loads(config.DEFAULT_CONFIG_PATH.read_text())["preprocessing"]
+    ours = {k: documented.pop(k) for k in ("powder_average", "powder_method")}
+    assert ours == {"powder_average": False, "powder_method": "arithmetic"}
+    engine = config.preprocess_option_defaults()
+    assert {k: engine[k] for k in documented} == documented
+    assert set(engine) <= set(config.load_default_config()["preprocessing"])

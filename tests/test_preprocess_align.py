@@ -63,19 +63,25 @@ def test_water_based_alignment_with_unsuppressed_water():
 
 
 def test_high_b_alignment_meets_targets_on_generator_data(shared_data):
-    """Pregame-like data from engineer G's generator (b = 0, 20, 50 ms/um^2, 32 transients)."""
+    """The issue's design with engineer G's generator: 9 b-values up to 50 ms/um^2, 32
+    transients each, pregame-like SNR and drifts; two datasets pooled (64 transients per b).
+    Errors are per-transient drifts relative to the condition mean (see the benchmark)."""
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_preprocess_align import drift_errors, pregame_basis, pregame_spec
     from pipeline.simulate.synthetic import simulate_acquisition
 
-    result = simulate_acquisition(pregame_basis(), pregame_spec(11, b_ms_um2=[0, 20, 50]))
-    acq = result.metabolite
-    alignments = align_conditions(acq.fids[:, :, 0, :], acq.dwell_s, acq.cf_mhz,
-                                  acq.b_values_s_mm2)
-    freq_err, phase_err = drift_errors(alignments, result.truth)
-    freq_err -= freq_err.mean(axis=1, keepdims=True)
-    phase_err -= phase_err.mean(axis=1, keepdims=True)
+    basis = pregame_basis()
+    freq_errors, phase_errors = [], []
+    for seed in (0, 1):
+        result = simulate_acquisition(basis, pregame_spec(seed))
+        acq = result.metabolite
+        alignments = align_conditions(acq.fids[:, :, 0, :], acq.dwell_s, acq.cf_mhz,
+                                      acq.b_values_s_mm2)
+        freq_err, phase_err = drift_errors(alignments, result.truth)
+        freq_errors.append(freq_err - freq_err.mean(axis=1, keepdims=True))
+        phase_errors.append(phase_err - phase_err.mean(axis=1, keepdims=True))
+    freq_err, phase_err = np.concatenate(freq_errors, 1), np.concatenate(phase_errors, 1)
     freq_rms = np.sqrt(np.mean(freq_err ** 2, axis=1))
     phase_rms = np.sqrt(np.mean(phase_err ** 2, axis=1))
     assert np.all(freq_rms <= 1.2), freq_rms

@@ -10,8 +10,8 @@ from bids_app.discovery import AcquisitionInputs
 from workflows import interfaces as ifc
 from workflows.participant import init_acquisition_wf, init_participant_wf
 
-STAGES = {"convert", "coils", "align", "outliers", "average", "basis", "macromolecules", "fit", "figures",
-          "diffusion", "qc", "derivatives"}
+STAGES = {"convert", "coils", "align", "outliers", "average", "residual_water", "basis",
+          "macromolecules", "fit", "figures", "diffusion", "qc", "derivatives"}
 
 
 def _inputs(tmp_path, water=True, mm=False, subject="01", acq="dw"):
@@ -34,11 +34,13 @@ def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
     wf = init_acquisition_wf(_inputs(tmp_path), load_default_config(), tmp_path / "out")
     names = _node_names(wf)
     assert STAGES | {"convert_water", "eddy_current"} <= names
-    # eddy-current correction sits between alignment and averaging
+    # consensus order: eddy-current correction between outlier removal and averaging
     graph = wf._graph
     eddy = next(n for n in graph.nodes() if n.name == "eddy_current")
-    assert {p.name for p in graph.predecessors(eddy)} == {"align", "coils"}
-    assert {s.name for s in graph.successors(eddy)} == {"average"}
+    assert {p.name for p in graph.predecessors(eddy)} == {"outliers", "coils"}
+    assert {s.name for s in graph.successors(eddy)} == {"average", "stage_reports"}
+    fit = next(n for n in graph.nodes() if n.name == "fit")
+    assert {p.name for p in graph.predecessors(fit)} == {"residual_water", "macromolecules"}
 
 
 def test_without_water_there_is_no_eddy_correction(tmp_path):
@@ -46,6 +48,15 @@ def test_without_water_there_is_no_eddy_correction(tmp_path):
                              tmp_path / "out")
     names = _node_names(wf)
     assert STAGES <= names and "eddy_current" not in names and "convert_water" not in names
+
+
+def test_configuration_switches_stages_off(tmp_path):
+    config = load_default_config()
+    config["preprocessing"].update(ecc=False, residual_water=False)
+    config["report"]["figures"] = False
+    names = _node_names(init_acquisition_wf(_inputs(tmp_path), config, tmp_path / "out"))
+    assert not {"eddy_current", "residual_water", "figures"} & names
+    assert {"convert_water", "average", "fit"} <= names
 
 
 def test_measured_mm_adds_its_conversion(tmp_path):
@@ -92,17 +103,6 @@ def test_macromolecule_mode(requested, measured, in_basis, expected):
 def test_measured_mm_without_acquisition_is_refused():
     with pytest.raises(ValueError, match="no MM acquisition"):
         ifc.mm_mode("measured", False, True)
-
-
-def test_water_condition_matches_b_and_direction():
-    class Water:
-        b_values_s_mm2 = np.array([0.0, 907.0, 903.0, 2155.0])
-        directions = np.array([[np.nan] * 3, [1, 0, 0], [0, 1, 0], [1, 0, 0]], float)
-        n_conditions = 4
-
-    assert ifc.matching_condition(0.0, np.full(3, np.nan), Water) == 0
-    assert ifc.matching_condition(905.0, np.array([0, 1, 0.0]), Water) == 2
-    assert ifc.matching_condition(2150.0, np.array([1, 0, 0.0]), Water) == 3
 
 
 def test_amplitude_series_and_modelled_order():

@@ -66,22 +66,34 @@ class ConvertToCanonical(SimpleInterface):
         return runtime
 
 
-def _load(path):
-    return load_acquisition(path)
-
-
 def _water_b0_fid(water):
     """Water reference of the lowest-b condition, averaged over transients: (coils, points)."""
     c = int(np.argmin(water.b_values_s_mm2))
     return water.fids[c].mean(axis=0)
 
 
+POWDER_KEYS = ("powder_average", "powder_method")
+
+
+def preprocess_options(spec_value):
+    """``PreprocessOptions`` from the ``[preprocessing]`` JSON (powder keys are ours)."""
+    from pipeline.preprocess.pipeline import PreprocessOptions
+
+    table = {k: v for k, v in _options(spec_value).items() if k not in POWDER_KEYS}
+    return PreprocessOptions.from_dict(table, "[preprocessing]")
+
+
+def condition_text(acq, c: int) -> str:
+    return (f"condition {c} (b={acq.b_values_s_mm2[c]:g} s/mm^2, direction "
+            f"{acq.direction_labels()[c]})")
+
+
 # --- coil combination ------------------------------------------------------------------------
 
 class _CoilsInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True)
-    water_file = File(exists=True, desc="water reference (same coils), optional")
-    options = traits.Str("{}", usedefault=True)
+    water_file = File(exists=True, desc="water reference (same coils, or combined), optional")
+    options = traits.Str("{}", usedefault=True, desc="[preprocessing] section as JSON")
 
 
 class _CoilsOutputSpec(TraitedSpec):
@@ -91,7 +103,8 @@ class _CoilsOutputSpec(TraitedSpec):
 
 
 class CombineCoils(SimpleInterface):
-    """Weighted coil combination, weights from the b = 0 water reference when present."""
+    """Noise-whitened matched-filter coil combination; weights from the b = 0 water
+    reference when it has the same coils (applied to it as well), else from the data."""
 
     input_spec = _CoilsInputSpec
     output_spec = _CoilsOutputSpec
@@ -99,37 +112,64 @@ class CombineCoils(SimpleInterface):
     def _run_interface(self, runtime):
         from pipeline.preprocess.coils import combine_coils
 
-        opts = _options(self.inputs.options)
-        acq = _load(self.inputs.in_file)
-        water = _load(self.inputs.water_file) if _optional(self.inputs.water_file) else None
-        use_water = water is not None and opts.get("coil_weights_from", "water") == "water" \
-            and water.n_coils == acq.n_coils
-        reference = _water_b0_fid(water) if use_water else None
-        result = combine_coils(acq.fids, reference_fid=reference)
-        combined = result.combined[:, :, None, :]
-        weights = np.asarray(result.weights)
-        details = (f"{acq.n_coils} coil(s) combined with noise-whitened matched-filter weights "
-                   f"from {'the b=0 water reference' if use_water else 'the data'}")
+        options = preprocess_options(self.inputs.options)
+        acq = load_acquisition(self.inputs.in_file)
+        water = load_acquisition(self.inputs.water_file) \
+            if _optional(self.inputs.water_file) else None
+        matching = water is not None and water.n_coils == acq.n_coils
+        if water is not None and not matching and water.n_coils != 1:
+            raise ValueError(f"{water.source}: {water.n_coils} coils, but {acq.source} has "
+                             f"{acq.n_coils}")
+        report = {"n_coils": acq.n_coils}
+        if acq.n_coils == 1:
+            combined, water_fids = acq.fids, None if water is None else water.fids
+            details = "single receive channel (already combined): nothing to combine"
+            report["weights_from"] = "none"
+        else:
+            reference = water.fids[int(np.argmin(water.b_values_s_mm2))] if matching else None
+            result = combine_coils(acq.fids, reference, whiten=options.coil_whiten)
+            combined = result.combined[:, :, None, :]
+            water_fids = None if water is None else (
+                np.einsum("k,...kn->...n", result.weights.conj(), water.fids)[:, :, None, :]
+                if matching else water.fids)
+            report.update(weights_from="water" if matching else "data",
+                          weights=result.weights_table())
+            details = (f"{acq.n_coils} coils, noise-whitened matched-filter weights from "
+                       f"{'the b=0 water reference' if matching else 'the data'}")
         self._results["out_file"] = save_acquisition(
             acq.with_fids(combined), "coils.nii", "RF coil combination", details)
         if water is not None:
-            wfids = water.fids
-            if water.n_coils > 1:
-                wfids = combine_coils(water.fids, reference_fid=reference).combined[:, :, None, :]
             self._results["out_water"] = save_acquisition(
-                water.with_fids(wfids), "water_coils.nii", "RF coil combination", details)
-        self._results["out_report"] = write_json_file("coils.json", {
-            "n_coils": acq.n_coils, "weights_from": "water" if use_water else "data",
-            "weights_abs": np.abs(weights).reshape(-1).tolist(),
-            "weights_phase_deg": np.rad2deg(np.angle(weights)).reshape(-1).tolist()})
+                water.with_fids(water_fids), "water_coils.nii", "RF coil combination", details)
+        self._results["out_report"] = write_json_file("coils.json", report)
         return runtime
 
 
 # --- alignment -------------------------------------------------------------------------------
 
+def _align(fids, acq, options, weights=None):
+    """``align_conditions`` with the configured window and iterations."""
+    from pipeline.preprocess.align import WATER_WINDOW_PPM, align_conditions
+
+    window = WATER_WINDOW_PPM if options.align_reference == "water" \
+        else options.align_ppm_range
+    return align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                            ppm_range=window, n_iterations=options.align_iterations,
+                            max_shift_hz=options.align_max_shift_hz, weights=weights,
+                            n_model_iterations=options.align_model_iterations,
+                            n_model_components=options.align_model_components,
+                            align_means=options.align_means)
+
+
+def _shift_rows(acq, freq_hz, phase_deg) -> list[dict]:
+    return [{**label, "transient": t, "freq_shift_hz": float(freq_hz[c, t]),
+             "phase_shift_deg": float(phase_deg[c, t])}
+            for c, label in enumerate(condition_labels(acq)) for t in range(acq.n_transients)]
+
+
 class _AlignInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True)
-    options = traits.Str("{}", usedefault=True)
+    options = traits.Str("{}", usedefault=True, desc="[preprocessing] section as JSON")
 
 
 class _AlignOutputSpec(TraitedSpec):
@@ -142,38 +182,32 @@ SHIFT_COLUMNS = ["condition", "b_value", "direction", "transient", "freq_shift_h
 
 
 class AlignTransients(SimpleInterface):
-    """Frequency/phase registration of the transients within each condition (lowest b first)."""
+    """Frequency/phase registration of the transients within each condition (lowest b first,
+    condition means aligned to each other)."""
 
     input_spec = _AlignInputSpec
     output_spec = _AlignOutputSpec
 
     def _run_interface(self, runtime):
-        from pipeline.preprocess.align import align_conditions
-
-        opts = _options(self.inputs.options)
-        acq = _load(self.inputs.in_file)
+        options = preprocess_options(self.inputs.options)
+        acq = load_acquisition(self.inputs.in_file)
         fids = acq.fids[:, :, 0, :]
-        rows = []
-        labels = condition_labels(acq)
-        if opts.get("align", True):
-            results = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                                       ppm_range=tuple(opts.get("align_ppm_range", (0.6, 4.2))))
+        if options.align:
+            results = _align(fids, acq, options)
             corrected = np.stack([r.corrected for r in results])
             freq = np.stack([r.freq_hz for r in results])
             phase = np.stack([r.phase_deg for r in results])
-            details = ("spectral registration per condition to leave-one-out templates, "
-                       f"window {opts.get('align_ppm_range')} ppm")
+            details = (f"spectral registration per condition ({options.align_reference}, "
+                       f"{list(options.align_ppm_range)} ppm), leave-one-out templates; "
+                       f"condition means aligned: {options.align_means}")
         else:
             corrected, freq, phase = fids, np.zeros(fids.shape[:2]), np.zeros(fids.shape[:2])
             details = "disabled by configuration (shifts reported as 0)"
-        for c, label in enumerate(labels):
-            for t in range(acq.n_transients):
-                rows.append({**label, "transient": t, "freq_shift_hz": float(freq[c, t]),
-                             "phase_shift_deg": float(phase[c, t])})
         self._results["out_file"] = save_acquisition(
             acq.with_fids(corrected[:, :, None, :]), "aligned.nii",
             "Frequency and phase correction", details)
-        self._results["out_shifts"] = write_table("shifts.tsv", rows, SHIFT_COLUMNS)
+        self._results["out_shifts"] = write_table("shifts.tsv", _shift_rows(acq, freq, phase),
+                                                  SHIFT_COLUMNS)
         return runtime
 
 
@@ -181,17 +215,20 @@ class AlignTransients(SimpleInterface):
 
 class _OutliersInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="aligned transients")
+    in_combined = File(exists=True, mandatory=True, desc="transients before alignment")
     in_shifts = File(exists=True, mandatory=True)
-    options = traits.Str("{}", usedefault=True)
+    options = traits.Str("{}", usedefault=True, desc="[preprocessing] section as JSON")
 
 
 class _OutliersOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="transients re-aligned without the outliers")
     out_transients = File(exists=True, desc="the _transients.tsv table (shifts + rejected)")
     out_report = File(exists=True, desc="JSON: scores, flagged conditions")
 
 
 class RejectOutliers(SimpleInterface):
-    """Outlier transients per condition; a condition is flagged when too many go."""
+    """Outlier transients per condition (a condition is flagged when too many go), then
+    re-alignment with the outliers left out of the templates."""
 
     input_spec = _OutliersInputSpec
     output_spec = _OutliersOutputSpec
@@ -200,31 +237,44 @@ class RejectOutliers(SimpleInterface):
         from bids_app.derivatives import TRANSIENTS_COLUMNS
         from pipeline.preprocess.outliers import detect_outliers
 
-        opts = _options(self.inputs.options)
-        acq = _load(self.inputs.in_file)
+        options = preprocess_options(self.inputs.options)
+        acq = load_acquisition(self.inputs.in_file)
         rows = read_table(self.inputs.in_shifts)
         fids = acq.fids[:, :, 0, :]
         rejected = np.zeros(fids.shape[:2], bool)
-        amplitude_z = np.zeros(fids.shape[:2])
-        misfit_z = np.zeros(fids.shape[:2])
-        flagged = []
-        if opts.get("outlier_removal", True):
+        amplitude_z, misfit_z = np.zeros(fids.shape[:2]), np.zeros(fids.shape[:2])
+        flags, flagged = [], []
+        if options.outliers:
             for c in range(acq.n_conditions):
                 result = detect_outliers(fids[c], acq.dwell_s, acq.cf_mhz,
-                                         threshold=float(opts.get("outlier_threshold", 3.0)),
-                                         flag_fraction=float(opts.get("flag_condition_fraction",
-                                                                      0.3)))
-                rejected[c] = result.rejected
-                amplitude_z[c] = result.amplitude_z
-                misfit_z[c] = result.misfit_z
+                                         options.outlier_ppm_range, options.outlier_threshold,
+                                         options.outlier_flag_fraction)
+                rejected[c], amplitude_z[c], misfit_z[c] = (result.rejected, result.amplitude_z,
+                                                             result.misfit_z)
                 if result.flagged:
                     flagged.append(c)
+                    flags.append(f"outliers: {condition_text(acq, c)}: "
+                                 f"{100 * result.fraction_rejected:.0f} % of transients "
+                                 f"rejected (> {100 * options.outlier_flag_fraction:.0f} %)")
+        out, details = acq, "no transient rejected"
+        if rejected.any() and options.align:
+            combined = load_acquisition(self.inputs.in_combined)
+            results = _align(combined.fids[:, :, 0, :], combined, options,
+                             weights=(~rejected).astype(float))
+            out = acq.with_fids(np.stack([r.corrected for r in results])[:, :, None, :])
+            rows = _shift_rows(acq, np.stack([r.freq_hz for r in results]),
+                               np.stack([r.phase_deg for r in results]))
+            details = "re-aligned with the rejected transients left out of the templates"
         for row in rows:
             row["rejected"] = int(rejected[int(row["condition"]), int(row["transient"])])
+        self._results["out_file"] = save_acquisition(
+            out, "realigned.nii", "Outlier removal",
+            f"{int(rejected.sum())} transient(s) rejected (robust z > "
+            f"{options.outlier_threshold:g}); {details}")
         self._results["out_transients"] = write_table("transients.tsv", rows,
                                                       TRANSIENTS_COLUMNS)
         self._results["out_report"] = write_json_file("outliers.json", {
-            "n_rejected": int(rejected.sum()), "flagged_conditions": flagged,
+            "n_rejected": int(rejected.sum()), "flagged_conditions": flagged, "flags": flags,
             "rejected_per_condition": rejected.sum(axis=1).tolist(),
             "amplitude_z": amplitude_z.tolist(), "misfit_z": misfit_z.tolist()})
         return runtime
@@ -234,64 +284,61 @@ class RejectOutliers(SimpleInterface):
 
 class _EddyInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True)
-    water_file = File(exists=True, mandatory=True, desc="water with the same conditions")
-    options = traits.Str("{}", usedefault=True)
+    water_file = File(exists=True, mandatory=True, desc="coil-combined water reference")
+    options = traits.Str("{}", usedefault=True, desc="[preprocessing] section as JSON")
 
 
 class _EddyOutputSpec(TraitedSpec):
     out_file = File(exists=True)
-
-
-def matching_condition(b_s_mm2: float, direction, water) -> int:
-    """Index of the water condition with the same b-value and direction (nearest b)."""
-    same_dir = [i for i, d in enumerate(water.directions)
-                if (np.all(np.isnan(d)) and np.all(np.isnan(direction)))
-                or np.allclose(d, direction, atol=1e-3)]
-    candidates = same_dir or list(range(water.n_conditions))
-    return min(candidates, key=lambda i: abs(water.b_values_s_mm2[i] - b_s_mm2))
+    out_report = File(exists=True, desc="JSON: which water reference each condition used")
 
 
 class EddyCurrentCorrect(SimpleInterface):
-    """Remove the eddy-current phase measured on the water of the same condition."""
+    """Klose correction with the condition-matched water reference (the lowest-b one when the
+    matched reference is missing or too noisy)."""
 
     input_spec = _EddyInputSpec
     output_spec = _EddyOutputSpec
 
     def _run_interface(self, runtime):
         from pipeline.preprocess.eddy import eddy_current_correct
+        from pipeline.preprocess.pipeline import select_water_reference
 
-        acq = _load(self.inputs.in_file)
-        water = _load(self.inputs.water_file)
+        options = preprocess_options(self.inputs.options)
+        acq = load_acquisition(self.inputs.in_file)
+        water = load_acquisition(self.inputs.water_file)
+        water_fids = water.fids[:, :, 0, :]
         corrected = np.empty_like(acq.fids)
-        used = []
+        flags = []
         for c in range(acq.n_conditions):
-            w = matching_condition(acq.b_values_s_mm2[c], acq.directions[c], water)
-            used.append(w)
-            water_fid = water.fids[w].mean(axis=(0, 1))
-            corrected[c, :, 0, :] = eddy_current_correct(acq.fids[c, :, 0, :], water_fid,
-                                                         acq.dwell_s).corrected
+            reference = select_water_reference(water_fids, water.b_values_s_mm2, c,
+                                               acq.b_values_s_mm2[c], options, flags,
+                                               condition_text(acq, c))
+            corrected[c, :, 0, :] = eddy_current_correct(
+                acq.fids[c, :, 0, :], reference, acq.dwell_s,
+                keep_linear=options.ecc_keep_linear).corrected
         self._results["out_file"] = save_acquisition(
             acq.with_fids(corrected), "eddy.nii", "Eddy current correction",
-            "water-reference eddy-current phase (linear part kept) removed per condition "
-            "(Klose); water conditions used: "
-            + ",".join(map(str, used)))
+            f"Klose, water reference per condition (keep linear phase: "
+            f"{options.ecc_keep_linear}); {len(flags)} fallback(s) to the lowest-b reference")
+        self._results["out_report"] = write_json_file("eddy.json", {"flags": flags})
         return runtime
 
 
-# --- averaging -------------------------------------------------------------------------------
+# --- averaging and residual water ------------------------------------------------------------
 
 class _AverageInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True)
     in_transients = File(exists=True, mandatory=True)
-    options = traits.Str("{}", usedefault=True)
+    options = traits.Str("{}", usedefault=True, desc="[preprocessing] section as JSON")
 
 
 class _AverageOutputSpec(TraitedSpec):
-    out_file = File(exists=True, desc="preprocessed spectra, one per condition (.nii.gz)")
+    out_file = File(exists=True, desc="spectra averaged per condition (.nii.gz)")
 
 
 class AverageTransients(SimpleInterface):
-    """Average the kept transients of each condition (the ``desc-preproc`` spectra)."""
+    """Average the kept transients of each condition (optionally powder-average shells)."""
 
     input_spec = _AverageInputSpec
     output_spec = _AverageOutputSpec
@@ -300,7 +347,7 @@ class AverageTransients(SimpleInterface):
         from pipeline.preprocess.average import average_transients
 
         opts = _options(self.inputs.options)
-        acq = _load(self.inputs.in_file)
+        acq = load_acquisition(self.inputs.in_file)
         rejected = np.zeros((acq.n_conditions, acq.n_transients), bool)
         for row in read_table(self.inputs.in_transients):
             rejected[int(row["condition"]), int(row["transient"])] = bool(int(row["rejected"]))
@@ -317,8 +364,41 @@ class AverageTransients(SimpleInterface):
             out = acq.with_fids(shell_fids[:, None, None, :], b_values_s_mm2=shell_b,
                                 directions=np.full((shell_b.size, 3), np.nan))
             details += f"; {opts.get('powder_method', 'arithmetic')} powder average per b-shell"
-        self._results["out_file"] = save_acquisition(out, "preproc.nii.gz", "Signal averaging",
+        self._results["out_file"] = save_acquisition(out, "averaged.nii.gz", "Signal averaging",
                                                      details)
+        return runtime
+
+
+class _WaterInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True)
+    options = traits.Str("{}", usedefault=True, desc="[preprocessing] section as JSON")
+
+
+class _WaterOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="the preprocessed spectra (.nii.gz)")
+    out_report = File(exists=True)
+
+
+class RemoveResidualWater(SimpleInterface):
+    """HLSVD removal of the residual water components of each averaged spectrum."""
+
+    input_spec = _WaterInputSpec
+    output_spec = _WaterOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.preprocess.water import remove_residual_water
+
+        options = preprocess_options(self.inputs.options)
+        acq = load_acquisition(self.inputs.in_file)
+        cleaned, summary = remove_residual_water(
+            acq.fids[:, 0, 0, :], acq.dwell_s, acq.cf_mhz, options.residual_water_window_ppm,
+            options.residual_water_components)
+        self._results["out_file"] = save_acquisition(
+            acq.with_fids(cleaned[:, None, None, :]), "preproc.nii.gz",
+            "Nuisance peak removal",
+            f"HLSVD ({options.residual_water_components} components), components within "
+            f"{list(options.residual_water_window_ppm)} ppm subtracted")
+        self._results["out_report"] = write_json_file("residual_water.json", summary)
         return runtime
 
 
@@ -368,7 +448,7 @@ class PrepareBasis(SimpleInterface):
         from pipeline.io.basis_tools import resample_basis
 
         opts = _options(self.inputs.options)
-        acq = _load(self.inputs.in_file)
+        acq = load_acquisition(self.inputs.in_file)
         meta = acq.metadata
         if self.inputs.basis_path:
             from pipeline.io.basis_formats import read_basis
@@ -400,7 +480,7 @@ class PrepareBasis(SimpleInterface):
         out = str(Path.cwd() / "basis.json")
         write_json_basis(basis, out)
         self._results["out_basis"] = out
-        self._results["out_report"] = write_json_file("basis.json.report", {
+        self._results["out_report"] = write_json_file("basis_report.json", {
             **origin, "names": basis.names, "cf_mhz": basis.cf_mhz, "dwell_s": basis.dwell_s,
             "n_points": basis.n_points})
         return runtime
@@ -439,7 +519,7 @@ def measured_mm_basis(path, basis):
     from pipeline.io.mm_spectra import mm_basis_from_fid
     from pipeline.preprocess.coils import combine_coils
 
-    acq = _load(path)
+    acq = load_acquisition(path)
     low = acq.fids[int(np.argmin(acq.b_values_s_mm2))]
     fid = combine_coils(low).combined.mean(axis=0) if acq.n_coils > 1 else low[:, 0].mean(axis=0)
     mm = mm_basis_from_fid(fid, acq.dwell_s, acq.cf_mhz, str(path))
@@ -517,7 +597,7 @@ class FitSpectra(SimpleInterface):
         if not table.get("metabolites"):
             table.pop("metabolites", None)
         options = FitOptions.from_dict(table)
-        acq = _load(self.inputs.in_file)
+        acq = load_acquisition(self.inputs.in_file)
         basis = read_basis(self.inputs.in_basis)
         fids = acq.fids.mean(axis=(1, 2))
         fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
@@ -602,7 +682,7 @@ class DiffusionModels(SimpleInterface):
         from pipeline.diffusion import diffusion_table, gradient_timing_ms
 
         opts = _options(self.inputs.options)
-        acq = _load(self.inputs.in_preproc)
+        acq = load_acquisition(self.inputs.in_preproc)
         series = amplitude_series(read_table(self.inputs.in_amplitudes))
         names = modelled_metabolites(list(series), opts.get("metabolites", []))
         timing = gradient_timing_ms(acq.metadata, opts.get("gradient_duration_s") or None,
@@ -615,7 +695,8 @@ class DiffusionModels(SimpleInterface):
         rows += diffusion_table(
             {n: series[n] for n in decaying}, acq.b_values_s_mm2,
             directions=acq.directions if directional else None,
-            models=models, small_delta_ms=timing["small_delta_ms"], big_delta_ms=timing["big_delta_ms"],
+            models=models, small_delta_ms=timing["small_delta_ms"],
+            big_delta_ms=timing["big_delta_ms"],
             echo_time_ms=timing["echo_time_ms"], diffusion_time_ms=timing["diffusion_time_ms"],
             powder_method=opts.get("powder_method", "arithmetic"),
             uncertainty=opts.get("uncertainty", "jacobian"),
@@ -634,6 +715,7 @@ class _QCInputSpec(BaseInterfaceInputSpec):
     in_reports = traits.List(File(exists=True), desc="JSON reports of earlier stages")
     fit_ppm_range = traits.List(traits.Float, [0.2, 4.2], usedefault=True)
     options = traits.Str("{}", usedefault=True, desc="[qc] section as JSON")
+    preprocessing = traits.Str("{}", usedefault=True, desc="[preprocessing] as JSON (motion)")
 
 
 class _QCOutputSpec(TraitedSpec):
@@ -660,8 +742,8 @@ class QualityMetrics(SimpleInterface):
         opts = _options(self.inputs.options)
         noise_ppm = opts.get("noise_ppm") or None
         zf = int(opts.get("zero_fill", 8))
-        pre = _load(self.inputs.in_preproc)
-        fit = _load(self.inputs.in_fit)
+        pre = load_acquisition(self.inputs.in_preproc)
+        fit = load_acquisition(self.inputs.in_fit)
         per_condition, notes = [], []
         for c, label in enumerate(condition_labels(pre)):
             fid = pre.fids[c].mean(axis=(0, 1))
@@ -687,13 +769,15 @@ class QualityMetrics(SimpleInterface):
                                             [int(r["rejected"]) for r in rows])
         water_lw = None
         if _optional(self.inputs.in_water):
-            water = _load(self.inputs.in_water)
+            water = load_acquisition(self.inputs.in_water)
             water_lw, why = _safe(metrics.linewidth_hz, _water_b0_fid(water).mean(axis=0),
                                   water.dwell_s, water.cf_mhz,
                                   tuple(opts.get("linewidth_water_ppm", (4.2, 5.1))), zf)
             if why:
                 notes.append(f"water: {why}")
         reports = {Path(p).name: read_json_file(p) for p in self.inputs.in_reports or []}
+        motion = motion_check(pre, preprocess_options(self.inputs.preprocessing))
+        flags = [f for r in reports.values() for f in r.get("flags", [])] + motion["flags"]
         b0 = int(np.argmin(pre.b_values_s_mm2))
         conversion = reports.get("conversion.json", {})
         summary = {
@@ -711,11 +795,30 @@ class QualityMetrics(SimpleInterface):
               "rejected_per_condition": rejected,
               "flagged_conditions": reports.get("outliers.json", {}).get("flagged_conditions",
                                                                          []),
+              "motion_check": motion,
               "b_value_units_source": conversion.get("b_value_units_source", ""),
-              "warnings": conversion.get("warnings", []) + notes,
+              "warnings": conversion.get("warnings", []) + flags + notes,
               "stages": reports}
         self._results["out_qc"] = write_json_file("qc.json", qc)
         return runtime
+
+
+def motion_check(acq, options) -> dict:
+    """MM (0.9 ppm) integral per condition against its expected slow decay; drops beyond the
+    noise flag motion (needs more than one condition)."""
+    from pipeline.preprocess.motion import mm_amplitude_check
+
+    if not options.motion_check or acq.n_conditions < 2:
+        return {"flags": []}
+    check = mm_amplitude_check(acq.fids[:, 0, 0, :], acq.dwell_s, acq.cf_mhz,
+                               acq.b_values_s_mm2,
+                               reference_index=int(np.argmin(acq.b_values_s_mm2)),
+                               n_sigma=options.motion_n_sigma, ppm_range=options.motion_ppm_range)
+    flags = [f"motion: {condition_text(acq, c)}: MM (0.9 ppm) integral at "
+             f"{100 * check.ratio[c]:.0f} % of the lowest b (z = {check.z[c]:.1f})"
+             for c in np.flatnonzero(check.flagged)]
+    return {"ratio": check.ratio.tolist(), "z": check.z.tolist(),
+            "flagged": np.asarray(check.flagged).tolist(), "flags": flags}
 
 
 def _mean(values):

@@ -2,10 +2,12 @@
 
     init_participant_wf(subject, acquisitions, config, output_dir, ...)
       └─ init_acquisition_wf(inputs, config, ...)   (one per svs)
-           convert ─ coils ─ align ─ [eddy] ─ average ─┬─ fit ─┬─ diffusion ─┬─ sink
-                             └─ outliers ─────────┘        │       ├─ qc ────────┤
-           (water: convert_water ─ coils, eddy, qc)        │       └─ figures ───┘
-           basis ─ macromolecules ─────────────────────────┘
+           convert ─ coils ─ align ─ outliers ─ [eddy] ─ average ─ [residual_water] ─┐
+           (water: convert_water ─ coils, eddy, qc)                                   │
+           basis ─ macromolecules ─────────────────────────────── fit ◄───────────────┘
+           fit ─┬─ diffusion ─┬─ derivatives (sink)
+                ├─ qc ────────┤
+                └─ figures ───┘
       └─ report (joins every acquisition's derivatives)
 
 Nodes exchange files; option values are canonical JSON strings so reruns hit the cache.
@@ -42,10 +44,12 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
 
     ``inputnode`` fields are filled from ``inputs``; ``outputnode`` gives the node-local
     result files and ``index`` (JSON of derivative paths written under ``output_dir``).
+    Eddy-current correction exists only with a water reference, residual-water removal and
+    figures only when configured, MM conversion only with an MM acquisition.
     """
     wf = pe.Workflow(name=name or _node_name(inputs.stem.replace(f"sub-{inputs.subject}_", ""))
                      + "_wf")
-    conv_cfg = config["conversion"]
+    conv_cfg, pre = config["conversion"], config["preprocessing"]
     pre_cfg = _section(config, "preprocessing")
     inputnode = pe.Node(niu.IdentityInterface(
         fields=["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"]), name="inputnode")
@@ -69,40 +73,32 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     diffusion = pe.Node(ifc.DiffusionModels(options=_section(config, "diffusion")),
                         name="diffusion")
     qc = pe.Node(ifc.QualityMetrics(
-        options=_section(config, "qc"),
+        options=_section(config, "qc"), preprocessing=pre_cfg,
         fit_ppm_range=[float(v) for v in config["fitting"].get("ppm_range", [0.2, 4.2])]),
         name="qc")
-    reports = pe.Node(niu.Merge(4), name="stage_reports")
     sink = pe.Node(ifc.WriteDerivatives(
         output_dir=str(output_dir), subject=inputs.subject, session=inputs.session or "",
         stem=inputs.stem, config_toml=config_toml), name="derivatives", run_without_submitting=True)
 
+    report_sources = [(convert, "out_report"), (coils, "out_report"), (outliers, "out_report"),
+                      (basis, "out_report"), (mm, "out_report"), (fit, "out_report")]
     wf.connect([
         (inputnode, convert, [("svs", "in_file"), ("sidecar", "sidecar")]),
         (convert, coils, [("out_file", "in_file")]),
         (coils, align, [("out_file", "in_file")]),
         (align, outliers, [("out_file", "in_file"), ("out_shifts", "in_shifts")]),
+        (coils, outliers, [("out_file", "in_combined")]),
         (outliers, average, [("out_transients", "in_transients")]),
         (convert, basis, [("out_file", "in_file")]),
         (basis, mm, [("out_basis", "in_basis")]),
-        (average, fit, [("out_file", "in_file")]),
         (mm, fit, [("out_basis", "in_basis")]),
         (fit, diffusion, [("out_amplitudes", "in_amplitudes")]),
-        (average, diffusion, [("out_file", "in_preproc")]),
-        (average, qc, [("out_file", "in_preproc")]),
         (fit, qc, [("out_fit", "in_fit")]),
         (outliers, qc, [("out_transients", "in_transients")]),
-        (convert, reports, [("out_report", "in1")]),
-        (outliers, reports, [("out_report", "in2")]),
-        (mm, reports, [("out_report", "in3")]),
-        (fit, reports, [("out_report", "in4")]),
-        (reports, qc, [("out", "in_reports")]),
-        (average, sink, [("out_file", "preproc")]),
         (fit, sink, [("out_fit", "fit"), ("out_amplitudes", "amplitudes")]),
         (outliers, sink, [("out_transients", "transients")]),
         (diffusion, sink, [("out_diffusion", "diffusion")]),
         (qc, sink, [("out_qc", "qc")]),
-        (average, outputnode, [("out_file", "preproc")]),
         (fit, outputnode, [("out_fit", "fit"), ("out_amplitudes", "amplitudes")]),
         (outliers, outputnode, [("out_transients", "transients")]),
         (diffusion, outputnode, [("out_diffusion", "diffusion")]),
@@ -110,14 +106,6 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         (sink, outputnode, [("out_index", "index")]),
     ])
 
-    if config["report"].get("figures", True):
-        figures = pe.Node(ifc.AcquisitionFigures(), name="figures")
-        wf.connect([
-            (average, figures, [("out_file", "in_preproc")]),
-            (fit, figures, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes")]),
-            (outliers, figures, [("out_transients", "in_transients")]),
-            (figures, sink, [("out_figures", "figures")]),
-        ])
     if inputs.water is not None:
         inputnode.inputs.water = str(inputs.water)
         inputnode.inputs.water_sidecar = json.dumps(inputs.water_sidecar, sort_keys=True)
@@ -128,15 +116,31 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
             (convert_water, coils, [("out_file", "water_file")]),
             (coils, qc, [("out_water", "in_water")]),
         ])
-    if inputs.water is not None and config["preprocessing"].get("eddy_current_correction", True):
+    transients = (outliers, "out_file")
+    if inputs.water is not None and pre.get("ecc", True):
         eddy = pe.Node(ifc.EddyCurrentCorrect(options=pre_cfg), name="eddy_current")
+        wf.connect([(outliers, eddy, [("out_file", "in_file")]),
+                    (coils, eddy, [("out_water", "water_file")])])
+        transients = (eddy, "out_file")
+        report_sources.append((eddy, "out_report"))
+    wf.connect(*transients, average, "in_file")
+    preproc = (average, "out_file")
+    if pre.get("residual_water", True):
+        water_removal = pe.Node(ifc.RemoveResidualWater(options=pre_cfg), name="residual_water")
+        wf.connect(average, "out_file", water_removal, "in_file")
+        preproc = (water_removal, "out_file")
+        report_sources.append((water_removal, "out_report"))
+    for node, field in ((fit, "in_file"), (diffusion, "in_preproc"), (qc, "in_preproc"),
+                        (sink, "preproc"), (outputnode, "preproc")):
+        wf.connect(*preproc, node, field)
+    if config["report"].get("figures", True):
+        figures = pe.Node(ifc.AcquisitionFigures(), name="figures")
         wf.connect([
-            (align, eddy, [("out_file", "in_file")]),
-            (coils, eddy, [("out_water", "water_file")]),
-            (eddy, average, [("out_file", "in_file")]),
+            (fit, figures, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes")]),
+            (outliers, figures, [("out_transients", "in_transients")]),
+            (figures, sink, [("out_figures", "figures")]),
         ])
-    else:
-        wf.connect(align, "out_file", average, "in_file")
+        wf.connect(*preproc, figures, "in_preproc")
     if inputs.mm is not None:
         inputnode.inputs.mm = str(inputs.mm)
         inputnode.inputs.mm_sidecar = json.dumps(inputs.mm_sidecar, sort_keys=True)
@@ -146,6 +150,10 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
             (inputnode, convert_mm, [("mm", "in_file"), ("mm_sidecar", "sidecar")]),
             (convert_mm, mm, [("out_file", "mm_file")]),
         ])
+    reports = pe.Node(niu.Merge(len(report_sources)), name="stage_reports")
+    for i, (node, field) in enumerate(report_sources, start=1):
+        wf.connect(node, field, reports, f"in{i}")
+    wf.connect(reports, "out", qc, "in_reports")
     return wf
 
 

@@ -26,6 +26,7 @@ with_singularity=1
 [[ "${2:-}" == "--no-singularity" ]] && with_singularity=0
 export NIPYPE_NO_ET=1 MPLBACKEND=Agg OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
+run_timeout_s=1800  # a hung run fails the check instead of stalling CI
 started=$SECONDS
 lap() { echo "timing $1 $((SECONDS - started))"; started=$SECONDS; }
 
@@ -63,12 +64,15 @@ buildah_cmd bud --isolation chroot --pull=never --layers "${volumes[@]}" "${buil
     -t "$IMAGE" -f "$ctx/Dockerfile" "$ctx"
 lap build
 
-# 5. demo dataset and the reference run outside any container (the snapshot's code)
+# 5. demo dataset and the reference run outside any container (the snapshot's code, and a
+#    basis-simulation cache of its own: entries left by other versions may differ in the last bit)
 demo="$work/demo"
+export XDG_CACHE_HOME="$work/cache-host"
 rm -rf "$demo" "$work"/out-* "$work"/work-*
 PYTHONPATH="$ctx" dmrs-bids-simulate "$demo" --small >"$work/simulate-host.log" 2>&1
-chmod -R a-w "$demo"
-PYTHONPATH="$ctx" dmrs-bids "$demo" "$work/out-host" participant -w "$work/work-host" --nprocs 2 \
+# readable by the container's user 1000 (write_nifti_mrs leaves 0600 files), writable by none
+chmod -R a+rX,a-w "$demo"
+PYTHONPATH="$ctx" timeout "$run_timeout_s" dmrs-bids "$demo" "$work/out-host" participant -w "$work/work-host" --nprocs 2 \
     >"$work/run-host.log" 2>&1
 PYTHONPATH="$ctx" dmrs-bids "$demo" "$work/out-host" group >>"$work/run-host.log" 2>&1
 lap run_host
@@ -81,11 +85,13 @@ mkdir -p "$work/out-image" "$work/work-image"
 chown 1000:1000 "$work/out-image" "$work/work-image"
 # chroot isolation shares the host's network, so buildah itself runs in a new, empty network
 # namespace (unshare --net): the app must work with no network at all.
-in_image() {
-    unshare --net -- buildah "${STORAGE_OPTS[@]}" run --isolation chroot --user 1000:1000 \
+in_image_as() {
+    local user="$1"; shift
+    timeout "$run_timeout_s" unshare --net -- buildah "${STORAGE_OPTS[@]}" run --isolation chroot --user "$user" \
         --volume "$demo:/data:ro" --volume "$work/out-image:/out" \
         --volume "$work/work-image:/work" "$ctr" -- "$@"
 }
+in_image() { in_image_as 1000:1000 "$@"; }
 in_image python -c "
 import socket, sys
 try:
@@ -95,13 +101,26 @@ except OSError as exc:
 sys.exit('FAIL: the container reached the network')"
 in_image dmrs-bids --version | tee "$work/version-image.txt"
 grep -q "^dmrs-bids " "$work/version-image.txt"
-if in_image sh -c 'touch /data/written-by-test' 2>/dev/null; then
+# even root inside cannot write to the input (mounted read-only)
+if in_image_as 0:0 sh -c 'touch /data/written-by-test' 2>/dev/null; then
     echo "FAIL: /data is writable inside the container" >&2
     exit 1
 fi
+in_image_as 0:0 touch /.before-run
 in_image dmrs-bids-simulate /out/demo --small >"$work/simulate-image.log" 2>&1
 in_image dmrs-bids /data /out/derivatives participant -w /work --nprocs 2 >"$work/run-image.log" 2>&1
 in_image dmrs-bids /data /out/derivatives group >>"$work/run-image.log" 2>&1
+# works with a read-only root: nothing written outside /out, /work and /tmp (/etc holds the
+# hosts/resolv.conf that buildah run itself writes)
+written="$(in_image_as 0:0 find / \( -path /proc -o -path /sys -o -path /dev -o -path /run \
+    -o -path /tmp -o -path /out -o -path /work -o -path /data -o -path /etc \) -prune \
+    -o -newer /.before-run -print)"
+if [[ -n "$written" ]]; then
+    echo "FAIL: the app wrote outside /out, /work and /tmp:" >&2
+    echo "$written" >&2
+    exit 1
+fi
+echo "read-only root: nothing written outside /out, /work, /tmp"
 lap run_image
 
 echo "== demo dataset made inside vs outside the image"
@@ -125,9 +144,10 @@ if (( with_singularity )); then
         # shellcheck disable=SC1090
         source "$env_file"
         unset PYTHONPATH
+        export XDG_CACHE_HOME="$work/cache-venv"
         cd "$work"
         dmrs-bids --version
-        dmrs-bids "$demo" "$work/out-venv" participant -w "$work/work-venv" --nprocs 2 \
+        timeout "$run_timeout_s" dmrs-bids "$demo" "$work/out-venv" participant -w "$work/work-venv" --nprocs 2 \
             >"$work/run-venv.log" 2>&1
         dmrs-bids "$demo" "$work/out-venv" group >>"$work/run-venv.log" 2>&1
     )

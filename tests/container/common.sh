@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables used by the scripts that source this
 # Shared settings of the container scripts (sourced, not run).
 # Image storage lives in a cache directory outside the repository, so that the base image and
 # the dependency layer survive between runs. Storage driver: overlay (kernel overlayfs; works

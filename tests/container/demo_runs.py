@@ -16,20 +16,25 @@ REPO = HERE.parents[1]
 
 def app_env(**extra) -> dict:
     """The environment of an app run: no telemetry, single-threaded BLAS, LOGNAME set (nipype's
-    SLURM plugin reads it), the repository's code first on the path."""
+    SLURM plugin reads it), the repository's code (or DMRS_BIDS_TEST_CODE) first on the path."""
     env = dict(os.environ, NIPYPE_NO_ET="1", MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1",
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.setdefault("LOGNAME", getpass.getuser())
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    code = os.environ.get("DMRS_BIDS_TEST_CODE", str(REPO))  # a frozen copy of the source
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
 
 def run_module(module: str, args, log: Path, env=None, timeout_s: float = 1800) -> int:
-    """Run ``python -m module args`` with its output in ``log``; returns the exit status."""
+    """Run ``python -m module args`` with its output in ``log``; returns the exit status.
+    It runs in the log's folder (``-m`` puts the working directory first on ``sys.path``), with
+    a basis-simulation cache of its own there (no stale entries from other versions)."""
+    log = Path(log)
+    env = dict(env or app_env(), XDG_CACHE_HOME=str(log.parent / "cache"))
     with open(log, "a") as fh:
         return subprocess.run([sys.executable, "-m", module, *map(str, args)], stdout=fh,
-                              stderr=subprocess.STDOUT, env=env or app_env(),
+                              stderr=subprocess.STDOUT, env=env, cwd=log.parent,
                               timeout=timeout_s).returncode
 
 
@@ -71,12 +76,14 @@ def reference_run(base: Path) -> Path:
     return out
 
 
-def wait_for_slurm_jobs(user: str, timeout_s: float = 1800, poll_s: float = 2.0) -> None:
-    """Return when ``user`` has no job left in the SLURM queue."""
+def wait_for_slurm_jobs(env: dict, timeout_s: float = 1800, poll_s: float = 2.0) -> None:
+    """Return when the user ``env["LOGNAME"]`` has no job left in the queue of the cluster
+    that ``env`` points to (SLURM_CONF)."""
+    user = env["LOGNAME"]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         queue = subprocess.run(["squeue", "--noheader", "--user", user], capture_output=True,
-                               text=True, check=True).stdout
+                               text=True, check=True, env=env).stdout
         if not queue.strip():
             return
         time.sleep(poll_s)

@@ -20,7 +20,7 @@ if [[ -s "$conf" ]] && timeout 10 scontrol ping 2>/dev/null | grep -q "is UP"; t
 fi
 
 host="$(hostname -s)"
-mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))
+mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 8 / 10240 ))
 mkdir -p "$state"/{ctld,spool,log,run}
 
 # munge: a key (made once), then the daemon; `munge -n | unmunge` proves it works.
