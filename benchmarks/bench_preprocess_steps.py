@@ -1,6 +1,6 @@
-"""Measured figures for coil combination, outlier rejection and eddy-current correction.
+"""Measured figures for coil combination, outlier rejection, eddy-current correction and speed.
 
-    nice python benchmarks/bench_preprocess_steps.py
+    OPENBLAS_NUM_THREADS=1 nice python benchmarks/bench_preprocess_steps.py
 
 * outliers: pregame-like generator data (engineer G) with 10 % motion-corrupted transients
   (amplitude loss sinc(spread/2), spread 180-400 deg, random bulk phase), after alignment;
@@ -8,21 +8,38 @@
   SNR of our combination vs the optimal noise-whitened matched filter with the *true*
   sensitivities and covariance; Siemens 7 T data: combined vs best coil vs plain sum;
 * ECC: residual (nonlinear) water phase of the Siemens water reference before/after correction
-  with the separately acquired eddy-current reference ``ecc.nii.gz``.
+  with the separately acquired eddy-current reference ``ecc.nii.gz``;
+* speed: ``preprocess_acquisition`` (all steps) on the in-vivo participant (10 x 24 transients
+  with its water reference) and on the pregame synthetic set (9 x 32), wall and CPU seconds,
+  beside the first implementation's figures (target: <= 2 s wall on one core).
 """
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 
-from bench_preprocess_align import SHARED, pregame_basis, pregame_spec
+from bench_preprocess_align import SHARED
 from pipeline.io.nifti_mrs import read_nifti_mrs
 from pipeline.preprocess.align import align_conditions
 from pipeline.preprocess.coils import combine_coils, matched_filter_weights
 from pipeline.preprocess.eddy import eddy_current_correct, residual_phase_rad
 from pipeline.preprocess.outliers import detect_outliers
+from pipeline.preprocess.pipeline import preprocess_acquisition
 from pipeline.simulate.synthetic import simulate_acquisition
 from pipeline.spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from preprocess_support import pregame_basis, pregame_spec  # noqa: E402
+
+BEFORE_PREPROCESS_S = {"in-vivo": (6.1, 3.54), "synthetic": (5.5, 3.87)}
+"""Median (wall, CPU) seconds of preprocess_acquisition with the first implementation (commit
+2fa1be4), OPENBLAS_NUM_THREADS=1, pinned to one core (taskset -c 0), load 3-4 on 2 cores
+(2026-11-21). The same conditions gave 0.6 s wall, 0.55 s CPU (in-vivo) and 0.6-1.3 s wall,
+0.6 s CPU (synthetic) for the current code."""
 
 
 def snr(fid, dwell_s, cf_mhz) -> float:
@@ -84,9 +101,9 @@ def coils_siemens() -> None:
     measure = lambda fid: snr(fid, metab.dwell_s, metab.cf_mhz)
     result = combine_coils(fids, wref.fids[0])
     per_coil = [measure(fids[:, k].mean(0)) for k in range(fids.shape[1])]
-    print(f"Siemens 7 T (16 transients, 4 coils): combined SNR {measure(result.combined.mean(0)):.1f}, "
-          f"per coil {np.round(per_coil, 1).tolist()}, plain sum "
-          f"{measure(fids.sum(axis=1).mean(0)):.1f}")
+    print(f"Siemens 7 T (16 transients, 4 coils): combined SNR "
+          f"{measure(result.combined.mean(0)):.1f}, per coil {np.round(per_coil, 1).tolist()}, "
+          f"plain sum {measure(fids.sum(axis=1).mean(0)):.1f}")
     for row in result.weights_table():
         print(f"  coil {row['coil']}: weight {row['weight']:.3f}, phase {row['phase_deg']:.1f} deg")
 
@@ -105,8 +122,35 @@ def ecc_siemens() -> None:
               f"-> {np.rad2deg(after):.2f} deg")
 
 
+def _timed(function, n_repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``function()`` over ``n_repeats`` runs after a warm-up."""
+    function()
+    wall, cpu = [], []
+    for _ in range(n_repeats):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        function()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def speed(n_repeats: int = 5) -> None:
+    invivo = SHARED / "dmrs_7t_steam_invivo" / "nifti"
+    metab = read_nifti_mrs(invivo / "metab.nii.gz")
+    water = read_nifti_mrs(invivo / "water.nii.gz")
+    synthetic = read_nifti_mrs(SHARED / "dmrs_7t_steam_synthetic" / "nifti" / "synthetic.nii.gz")
+    for name, run in (("in-vivo", lambda: preprocess_acquisition(metab, water)),
+                      ("synthetic", lambda: preprocess_acquisition(synthetic))):
+        wall, cpu = _timed(run, n_repeats)
+        before_wall, before_cpu = BEFORE_PREPROCESS_S[name]
+        print(f"preprocess_acquisition {name}: {wall:.2f} s wall, {cpu:.2f} s CPU (first "
+              f"implementation {before_wall:.1f} s wall, {before_cpu:.2f} s CPU; target <= 2 s "
+              "wall on one core; shared, loaded machine)")
+
+
 if __name__ == "__main__":
-    basis = pregame_basis()
+    speed()
+    basis = pregame_basis(SHARED)
     outliers(basis)
     coils_simulated(basis)
     coils_siemens()

@@ -66,6 +66,13 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
              f"built on Nipype {cite('nipype')}. Each MRS-BIDS acquisition was converted to "
              f"NIfTI-MRS {cite('niftimrs')} with its diffusion conditions (b-values in s/mm², "
              "gradient directions) made explicit."]
+    ran = {name for s in stages for name in s}
+
+    def applied(report: str, key: str) -> bool:
+        """A stage ran (its report exists) or, without stage reports, is configured on."""
+        return report in ran if stages else bool(pre.get(key, True))
+
+    consensus = cite("preproc")
     steps = ["receive coils were combined with noise-whitened matched-filter weights"]
     if pre.get("align", True):
         steps.append("transients were aligned in frequency and phase within each diffusion "
@@ -73,13 +80,13 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
     if pre.get("outliers", True):
         steps.append("outlier transients were rejected per condition (and left out of the "
                      "alignment templates)")
-    if pre.get("ecc", True):
+    if applied("eddy.json", "ecc"):
         steps.append("eddy currents were corrected with the water reference of the same "
-                     f"condition where one was acquired {cite('ecc')}")
+                     f"condition {cite('ecc')}")
     steps.append("the kept transients of each condition were averaged")
-    if pre.get("residual_water", True):
+    if applied("residual_water.json", "residual_water"):
         steps.append("residual water was removed by HLSVD")
-    parts.append(f"Following the consensus on MRS preprocessing {cite('preproc')}, "
+    parts.append(f"Following the consensus on MRS preprocessing {consensus}, "
                  + "; ".join(steps) + ".")
     mm_modes = _unique(s.get("mm.json", {}).get("mode") for s in stages)
     fit_modes = _unique(s.get("fit.json", {}).get("mode") for s in stages)

@@ -183,11 +183,15 @@ def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
 
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None
+    errors: dict = {}
     inputs = discovery.discover(opts.bids_dir, opts.participant_label, opts.session_label,
-                                filters, config["conversion"]["mm_acquisition_labels"])
+                                filters, config["conversion"]["mm_acquisition_labels"], errors)
+    failed = [Outcome(subject, ok=False, errors=[message]) for subject, message in errors.items()]
+    for outcome in failed:
+        logger.error("sub-%s: %s", outcome.subject, outcome.errors[0])
     work_dir = (opts.work_dir or Path.cwd() / "work").resolve()
     plugin, plugin_args = plugin_settings(opts)
-    return run_participants(
+    return failed + run_participants(
         inputs, config, output_dir=opts.output_dir.resolve(), work_dir=work_dir,
         basis_path=opts.basis.resolve() if opts.basis else None, plugin=plugin,
         plugin_args=plugin_args, stop_on_first_crash=opts.stop_on_first_crash,

@@ -200,12 +200,23 @@ def _mm_for(entities: dict, mm_files: list):
 
 
 def discover(bids_dir, participant_labels=None, session_labels=None, filters=None,
-             mm_labels=("mm",)) -> dict[str, list[AcquisitionInputs]]:
-    """Inputs per subject label; raises :class:`DiscoveryError` for unknown labels."""
+             mm_labels=("mm",), errors: dict | None = None) -> dict[str, list[AcquisitionInputs]]:
+    """Inputs per subject label; raises :class:`DiscoveryError` for unknown participant labels.
+
+    A problem of one subject (missing session, dangling ``ReferenceSignal``) raises too, unless
+    ``errors`` is given: the message is then stored there under the subject's label and the
+    other subjects are still returned.
+    """
     layout = load_layout(bids_dir)
-    subjects = select_subjects(layout, participant_labels)
-    return {sub: discover_subject(layout, sub, session_labels, filters, mm_labels)
-            for sub in subjects}
+    found = {}
+    for sub in select_subjects(layout, participant_labels):
+        try:
+            found[sub] = discover_subject(layout, sub, session_labels, filters, mm_labels)
+        except DiscoveryError as exc:
+            if errors is None:
+                raise
+            errors[sub] = str(exc)
+    return found
 
 
 # --- BIDS validation -------------------------------------------------------------------------

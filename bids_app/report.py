@@ -66,8 +66,8 @@ def spectra_figure(preproc_path, fit_path, out_path, ppm_range=(0.2, 4.2)) -> Pa
         offset = -c * step
         ax.plot(ppm[mask], data[c, mask] + offset, color="0.3", lw=0.7)
         ax.plot(ppm[mask], model[c, mask] + offset, color="tab:red", lw=0.8)
-        ax.text(ppm[mask].max(), offset, f"b={pre.b_values_s_mm2[c]:.0f}", fontsize=6,
-                va="bottom")
+        ax.text(min(ppm_range), offset + 0.15 * step, f"b={pre.b_values_s_mm2[c]:.0f}",
+                fontsize=6, ha="right", va="bottom", color="0.2")
     ax.set_xlim(max(ppm_range), min(ppm_range))
     ax.set_yticks([])
     ax.set_xlabel("chemical shift (ppm)")

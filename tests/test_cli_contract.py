@@ -201,10 +201,14 @@ def test_citation_describes_what_ran():
     from bids_app.citation import citation_markdown
 
     cfg = config.load_default_config()
-    text = citation_markdown(cfg, None, [{"mm.json": {"mode": "basis"},
-                                          "fit.json": {"mode": "sequential"}}])
+    stages = [{"mm.json": {"mode": "basis"}, "fit.json": {"mode": "sequential"},
+               "eddy.json": {"flags": []}}]
+    text = citation_markdown(cfg, None, stages)
     assert "simulated from the acquisition parameters" in text and "macromolecules: basis" in text
     assert "Klose U" in text and "Ligneul C" in text
+    # without a water reference no eddy-current correction ran, and none is cited
+    del stages[0]["eddy.json"]
+    assert "Klose U" not in citation_markdown(cfg, None, stages)
     cfg["preprocessing"]["ecc"] = False
     cfg["diffusion"]["models"] = ["monoexponential"]
     text = citation_markdown(cfg, "/x/basis.BASIS", [])
@@ -251,3 +255,16 @@ def test_default_preprocessing_section_matches_preprocess_options():
     engine = config.preprocess_option_defaults()
     assert {k: engine[k] for k in documented} == documented
     assert set(engine) <= set(config.load_default_config()["preprocessing"])
+
+
+def test_dangling_reference_signal_fails_that_participant(shared_data, tmp_path):
+    bids = make_invivo_bids(tmp_path / "bids", shared_data)
+    (bids / "sub-01/mrs/sub-01_acq-dwsteam_mrsref.nii.gz").unlink()
+    (bids / "sub-01/mrs/sub-01_acq-dwsteam_mrsref.json").unlink()
+    out = tmp_path / "out"
+    run = run_cli(bids, out, "participant", "--skip-bids-validation", "-w", tmp_path / "work")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    summary = json.loads((out / "logs" / "run_summary.json").read_text())
+    assert summary["failed"] == ["01"]
+    (error,) = summary["participants"]["01"]["errors"]
+    assert "ReferenceSignal" in error and "does not exist" in error

@@ -194,3 +194,17 @@ def test_image_builds_and_gives_the_outputs_of_a_run_outside(tmp_path):
     verdicts = re.findall(r"compared (\d+) files: (\w+)", run.stdout)
     assert len(verdicts) == 3 and all(v == "identical" and int(n) > 10 for n, v in verdicts)
     assert run.stdout.rstrip().endswith("container check: OK")
+
+
+def test_compare_outputs_maps_the_input_folder(tmp_path):
+    for run, data in (("a", "/tmp/study"), ("b", "/data")):
+        mrs = tmp_path / run / "sub-01" / "mrs"
+        mrs.mkdir(parents=True)
+        (mrs / "sub-01_qc.json").write_text(json.dumps(
+            {"source": f"{data}/sub-01/mrs/sub-01_svs.nii.gz", "snr": 12.5}))
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert compare_outputs.compare_derivatives(a, b)[0] == [
+        "sub-01/mrs/sub-01_qc.json: JSON values differ"]
+    assert compare_outputs.compare_derivatives(a, b, {"/tmp/study": "/data"}) == ([], 1)
+    # a different file under the mapped folder still differs
+    assert compare_outputs.compare_derivatives(a, b, {"/tmp/study/sub-01": "/data/sub-02"})[0]

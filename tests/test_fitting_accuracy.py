@@ -10,6 +10,7 @@
 import numpy as np
 import pytest
 
+from pipeline.diffusion.models import make_model
 from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum
 from pipeline.simulate.synthetic import SyntheticSpec, simulate_acquisition
 
@@ -149,12 +150,16 @@ def test_crlbs_are_calibrated_over_200_noise_realisations(press_basis):
                           phase_rad=0.3)
     noise_sd = float(np.abs(clean[0])) / 150
     rng = np.random.default_rng(2024)
-    problem, estimates, crlbs = None, [], []
+    reference = fit_spectrum(clean, basis, ISMRM_DWELL_S, ISMRM_CF_MHZ, options)
+    problem, start = reference.extra["problem"], reference.theta
+    estimates, crlbs = [], []
     for _ in range(200):
         noisy = clean + noise_sd * (rng.standard_normal(clean.size)
                                     + 1j * rng.standard_normal(clean.size))
-        fit = fit_spectrum(noisy, basis, ISMRM_DWELL_S, ISMRM_CF_MHZ, options, problem=problem)
-        problem = fit.extra["problem"]
+        # started at the noiseless optimum (skips the initial search, not the fit): the spread
+        # measured is that of the minimum the solver reaches from there
+        fit = fit_spectrum(noisy, basis, ISMRM_DWELL_S, ISMRM_CF_MHZ, options, problem=problem,
+                           initial=start)
         estimates.append(fit.amplitudes)
         crlbs.append(fit.crlb)
     estimates, crlbs = np.array(estimates), np.array(crlbs)
@@ -175,12 +180,15 @@ def test_crlbs_are_calibrated_over_200_noise_realisations(press_basis):
 def test_joint_fit_meets_decay_targets_at_pregame_noise_level(pregame_basis):
     """Synthetic dMRS at the pregame parameters with noise matched to the real set (SNR 470 gives
     the CRLBs of the real pregame fit: tNAA 0.5 %, tCr 0.7 %). Joint fit, sticks model, tied
-    pairs; 4 realisations here, 20 in ``benchmarks/bench_fitting.py --accuracy``."""
+    pairs; 4 realisations here, 20 in ``benchmarks/bench_fitting.py --accuracy`` (which also
+    prints the Fisher-information floor of every decay)."""
     options = FitOptions(ppm_range=(0.5, 4.2), mode="joint", joint_default_model="sticks",
                          joint_shared=("lineshape", "shift", "phase"),
                          joint_tied=[["NAA", "NAAG"], ["Cr", "PCr"], ["GPC", "PCh"]])
     names = list(TARGETS) + ["Mac"]
     errors = {n: [] for n in names}
+    floor_var = {"Gln": [], "Tau": []}
+    sticks = make_model("sticks")
     for seed in range(4):
         spec = SyntheticSpec(concentrations_mm=PREGAME_CONC_MM,
                              b_values_s_mm2=list(1000 * PREGAME_B_MS_UM2), n_transients=32,
@@ -196,10 +204,22 @@ def test_joint_fit_meets_decay_targets_at_pregame_noise_level(pregame_basis):
             amplitudes = fits.series(name)[0]
             errors[name].extend(amplitudes[1:] / amplitudes[0]
                                 - np.asarray(result.truth["decays"][name])[1:])
+        for name in floor_var:
+            d_intra, crlb = fits.diffusion[name]["parameters"]["D_intra"]
+            grad = sticks.jacobian(PREGAME_B_MS_UM2[1:], [d_intra])[:, 0]
+            floor_var[name].append(np.mean((grad * crlb) ** 2))
     rms = {n: float(np.sqrt(np.mean(np.square(v)))) for n, v in errors.items()}
+    floor = {n: float(np.sqrt(np.mean(v))) for n, v in floor_var.items()}
     print("\nsynthetic pregame, joint: " + ", ".join(f"{n} {v:.4f}" for n, v in rms.items()))
     for name in ("tNAA", "tCr", "Ins", "Glu"):
         assert rms[name] <= TARGETS[name], (name, rms[name])
     assert rms["Mac"] <= 0.02
     # tCho sits at its target: 0.0040 over 20 realisations (benchmark), 0.0054 over these 4
     assert rms["tCho"] <= 1.5 * TARGETS["tCho"]
+    # Gln and Tau miss 0.02 (0.022 and 0.025 over 20 realisations) because the data do not hold
+    # more: the CRLB of D_intra alone gives an RMS floor of ~0.027 for both at this SNR. The fit
+    # must reach that floor (a larger error would be the fit's fault, not the data's).
+    print(f"Fisher-information floor of the RMS error: {floor}")
+    for name, value in floor.items():
+        assert value > TARGETS[name]
+        assert rms[name] <= 1.5 * value, (name, rms[name], value)

@@ -4,6 +4,7 @@ over sequential fitting on simulated dMRS."""
 import numpy as np
 import pytest
 
+from pipeline.basis import Basis
 from pipeline.diffusion.models import make_model
 from pipeline.fitting import FitOptions, fit_conditions, joint_diffusion_rows
 from pipeline.simulate.synthetic import SyntheticSpec, simulate_acquisition
@@ -187,3 +188,23 @@ def test_models_constrain_only_conditions_up_to_their_b_max():
     predicted = make_model("kurtosis").predict(b_s_mm2[:4] / 1000,
                                                [v for v, _ in naa["parameters"].values()])
     assert np.allclose(amplitudes[:4], naa["S0"][0] * predicted)
+
+
+def test_macromolecules_follow_their_model_at_every_b():
+    # MM ADC ~0.005 um^2/ms: the mono-exponential holds far beyond the metabolites' b_max of 5
+    names = ("NAA", "Cr", "Cho", "Lac")
+    base = singlet_basis(names)
+    basis = Basis(["NAA", "Cr", "Cho", "MM13"], base.fids, base.dwell_s, base.cf_mhz)
+    b_s_mm2 = np.array([0, 2000, 5000, 10000, 20000, 40000], dtype=float)
+    adc = {"NAA": 0.12, "Cr": 0.16, "Cho": 0.10, "MM13": 0.005}
+    fids = np.stack([synthetic_fid(basis, {n: S0.get(n, 6.0) * np.exp(-b / 1000 * adc[n])
+                                           for n in adc}, lorentz_hz=3.0, gauss_hz=3.0)
+                     for b in b_s_mm2])
+    fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, b_s_mm2, joint_options())
+    mm = fits.diffusion["MM13"]
+    assert mm["b_range_ms_um2"] == (0.0, 40.0)
+    assert mm["parameters"]["ADC"][0] == pytest.approx(0.005, rel=1e-4)
+    assert fits.diffusion["NAA"]["b_range_ms_um2"] == (0.0, 5.0)
+    limited = fit_conditions(fids, basis, DWELL_S, CF_MHZ, b_s_mm2,
+                             joint_options(joint_b_max_ms_um2={"monoexponential": 10.0}))
+    assert limited.diffusion["MM13"]["b_range_ms_um2"] == (0.0, 10.0)

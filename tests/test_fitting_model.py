@@ -7,6 +7,7 @@ import pytest
 from pipeline.fitting import (FitOptions, SpectralFit, amplitudes_table, display_spectra,
                               fit_conditions, fit_spectrum)
 from pipeline.fitting import model as M
+from pipeline.fitting.solver import nonneg_solve
 from pipeline.fitting.uncertainty import metabolite_sums
 from pipeline.spectra import fid_to_spectrum, ppm_axis
 
@@ -261,3 +262,16 @@ def test_noise_sigma_from_residual_and_from_signal_free_region_agree_with_truth(
         fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
                      FitOptions(ppm_range=(0.5, 4.2), noise="region",
                                 noise_region_ppm=(-40, -39)))
+
+
+def test_nonneg_solve_is_exact_nnls_whatever_the_active_set_guess():
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        a = rng.standard_normal((80, 12)) + 0.8 * rng.standard_normal((80, 1))  # correlated
+        y = a @ np.where(rng.random(12) < 0.5, 0.0, rng.random(12)) + 0.3 * rng.standard_normal(80)
+        truth, _ = nnls(a, y)
+        guesses = [None, truth > 0, rng.random(12) < 0.5, np.ones(12, bool)]
+        for guess in guesses:
+            assert np.allclose(nonneg_solve(a, y, guess), truth, atol=1e-9), (trial, guess)

@@ -78,7 +78,8 @@ PUBLISHED_S_MM2 = {("G15", 1): 907, ("G25", 1): 2155, ("G35", 1): 3956,
 
 @pytest.mark.parametrize("key", sorted(PUBLISHED_S_MM2))
 def test_invivo_chronograms_reproduce_published_b_values(shared_data, key):
-    path = shared_data / "dmrs_7t_steam_invivo" / "chronogram" / f"chronogram_{key[0]}_dir{key[1]}.csv"
+    folder = shared_data / "dmrs_7t_steam_invivo" / "chronogram"
+    path = folder / f"chronogram_{key[0]}_dir{key[1]}.csv"
     result = b_values_from_chronogram(path, sequence="steam")
     assert result["b_value_s_mm2"] == pytest.approx(PUBLISHED_S_MM2[key], rel=0.02)
     b = np.asarray(result["b_matrix_s_mm2"])

@@ -1,14 +1,9 @@
 """preprocess_acquisition end to end on generator data with coils, outliers, eddy currents."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from pipeline.preprocess.pipeline import PreprocessOptions, preprocess_acquisition
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def test_options_from_dict_defaults_and_errors():
@@ -24,13 +19,13 @@ def test_options_from_dict_defaults_and_errors():
 
 @pytest.fixture(scope="module")
 def generated(shared_data):
-    from bench_preprocess_align import pregame_basis, pregame_spec
     from pipeline.simulate.synthetic import simulate_acquisition
+    from preprocess_support import pregame_basis, pregame_spec
     spec = pregame_spec(5, b_ms_um2=[0, 10, 30], n_transients=20, n_coils=3,
                         coil_noise_correlation=0.3, outlier_fraction=0.1,
                         eddy_amplitudes_rad=[2.0], eddy_time_constants_s=[0.01],
                         eddy_scale_with_b=False, water_reference=True, water_n_transients=2)
-    return simulate_acquisition(pregame_basis(), spec)
+    return simulate_acquisition(pregame_basis(shared_data), spec)
 
 
 def test_preprocess_acquisition_on_generator_data(generated):

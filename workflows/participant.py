@@ -23,13 +23,11 @@ os.environ.setdefault("NIPYPE_NO_ET", "1")
 from nipype.interfaces import utility as niu  # noqa: E402
 from nipype.pipeline import engine as pe  # noqa: E402
 
+from bids_app.config import section_json  # noqa: E402
+
 from . import interfaces as ifc  # noqa: E402
 
 ACQ_OUTPUTS = ["preproc", "fit", "transients", "amplitudes", "diffusion", "qc", "index"]
-
-
-def _section(config: dict, name: str) -> str:
-    return json.dumps(config.get(name, {}), sort_keys=True)
 
 
 def _node_name(text: str) -> str:
@@ -50,7 +48,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     wf = pe.Workflow(name=name or _node_name(inputs.stem.replace(f"sub-{inputs.subject}_", ""))
                      + "_wf")
     conv_cfg, pre = config["conversion"], config["preprocessing"]
-    pre_cfg = _section(config, "preprocessing")
+    pre_cfg = section_json(config, "preprocessing")
     inputnode = pe.Node(niu.IdentityInterface(
         fields=["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"]), name="inputnode")
     inputnode.inputs.svs = str(inputs.svs)
@@ -64,16 +62,16 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     outliers = pe.Node(ifc.RejectOutliers(options=pre_cfg), name="outliers")
     average = pe.Node(ifc.AverageTransients(options=pre_cfg), name="average")
     basis = pe.Node(ifc.PrepareBasis(basis_path=str(basis_path or ""),
-                                     options=_section(config, "basis"),
+                                     options=section_json(config, "basis"),
                                      cache_dir=basis_cache_dir), name="basis")
-    mm = pe.Node(ifc.MacromoleculeBasis(options=_section(config, "macromolecules"),
+    mm = pe.Node(ifc.MacromoleculeBasis(options=section_json(config, "macromolecules"),
                                         echo_time_s=float(inputs.sidecar.get("EchoTime", 0.0))),
                  name="macromolecules")
-    fit = pe.Node(ifc.FitSpectra(options=_section(config, "fitting")), name="fit")
-    diffusion = pe.Node(ifc.DiffusionModels(options=_section(config, "diffusion")),
+    fit = pe.Node(ifc.FitSpectra(options=section_json(config, "fitting")), name="fit")
+    diffusion = pe.Node(ifc.DiffusionModels(options=section_json(config, "diffusion")),
                         name="diffusion")
     qc = pe.Node(ifc.QualityMetrics(
-        options=_section(config, "qc"), preprocessing=pre_cfg,
+        options=section_json(config, "qc"), preprocessing=pre_cfg,
         fit_ppm_range=[float(v) for v in config["fitting"].get("ppm_range", [0.2, 4.2])]),
         name="qc")
     sink = pe.Node(ifc.WriteDerivatives(
@@ -168,7 +166,7 @@ def init_participant_wf(subject: str, acquisitions: list, config: dict, output_d
     merge = pe.Node(niu.Merge(len(acquisitions)), name="collect_derivatives",
                     run_without_submitting=True)
     report = pe.Node(ifc.ParticipantReport(output_dir=str(output_dir), subject=subject,
-                                           options=_section(config, "report")),
+                                           options=section_json(config, "report")),
                      name="report")
     names = set()
     for i, inputs in enumerate(acquisitions, start=1):

@@ -65,6 +65,7 @@ class Progress:
         self.logger = logger
         self.started: dict[str, float] = {}
         self.failed: dict[str, list[str]] = {}
+        self.finished: dict[str, set] = {}
 
     @staticmethod
     def where(node) -> tuple[str, str, str]:
@@ -75,8 +76,16 @@ class Progress:
         acquisition = parts[1] if len(parts) > 2 else ""
         return participant, acquisition, parts[-1]
 
+    def completed(self, participant: str, n_acquisitions: int) -> bool:
+        """Every acquisition's derivatives and the report were written in this run."""
+        done = self.finished.get(participant, set())
+        sinks = {acq for acq, stage in done if stage == "derivatives"}
+        return len(sinks) == n_acquisitions and ("", "report") in done
+
     def __call__(self, node, status):
         participant, acquisition, stage = self.where(node)
+        if status == "end":
+            self.finished.setdefault(participant, set()).add((acquisition, stage))
         if stage in ("inputnode", "outputnode", "stage_reports", "collect_derivatives"):
             return
         label = participant.replace("sub_", "sub-").removesuffix("_wf")
@@ -191,6 +200,9 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
             outcome.fail("outputs not written: " + ", ".join(p.name for p in missing[:5]))
         if progress.failed.get(wf_names[subject]) and outcome.ok:
             outcome.fail("failed stages: " + ", ".join(progress.failed[wf_names[subject]]))
+        if plugin in LOCAL_PLUGINS and outcome.ok and not progress.completed(
+                wf_names[subject], len(inputs[subject])):
+            outcome.fail("processing did not complete (stopped early, see the log)")
     _log_acquisition_warnings(output_dir, inputs, logger)
     _write_citation(output_dir, config, basis_path, [o for o in outcomes.values() if o.ok],
                     inputs)

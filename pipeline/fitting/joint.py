@@ -54,17 +54,25 @@ class JointLayout:
 
 
 def resolve_models(names: list, options: FitOptions) -> tuple[list, list]:
-    """Diffusion model object (or None for ``free``) and model name per metabolite."""
+    """Diffusion model object (or None for ``free``) and model name per metabolite.
+
+    Macromolecules follow their model at every b unless ``joint_b_max_ms_um2`` declares a limit
+    for that model: their ADC is so small (~0.005 um^2/ms, b*ADC < 0.3 at 50 ms/um^2) that the
+    mono-exponential holds over the whole range, whereas the library's b_max for the ADC (5)
+    is meant for metabolites.
+    """
     objs, labels = [], []
     for name in names:
-        default = options.joint_mm_model if is_mm_name(name) else options.joint_default_model
+        mm = is_mm_name(name)
+        default = options.joint_mm_model if mm else options.joint_default_model
         label = options.joint_models.get(name, default)
         labels.append(label)
         if label == FREE:
             objs.append(None)
             continue
+        b_max = options.joint_b_max_ms_um2.get(label, np.inf if mm else None)
         try:
-            objs.append(make_model(label, b_max_ms_um2=options.joint_b_max_ms_um2.get(label)))
+            objs.append(make_model(label, b_max_ms_um2=b_max))
         except TypeError as exc:
             raise ValueError(f"fit options: joint model {label!r} of {name} needs options "
                              f"that a joint fit cannot supply ({exc})") from exc
@@ -195,6 +203,7 @@ class JointObjective:
         for c in range(self.n_cond):
             self.theta_maps[c, np.arange(problem.n_theta), layout.theta_index[c]] = 1.0
         self._key = None
+        self._active = None
 
     def decay_factors(self, x: np.ndarray) -> np.ndarray:
         """(n_cond, n_metab) S/S0 where a model applies, 1 elsewhere (free amplitudes)."""
@@ -222,7 +231,8 @@ class JointObjective:
             a_aug[c, :self.n_obs, self.layout.linear_index[:, c]] = (real_cols * decay[c]).T
         a_aug = a_aug.reshape(-1, self.n_linear)
         a_perp = self.projector.project(a_aug)
-        coef = nonneg_solve(a_perp, self.y_perp)
+        coef = nonneg_solve(a_perp, self.y_perp, self._active)
+        self._active = coef > 0
         self._cache = (thetas, decay, per_cond, a_aug, a_perp, coef)
         self._key = key
         return self._cache

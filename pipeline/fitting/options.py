@@ -34,6 +34,7 @@ class FitOptions:
     condition); ``joint_tied`` lists groups of metabolites sharing diffusion parameters. A model
     constrains only conditions with b up to its ``b_max`` (the library default, e.g. 5 ms/um^2
     for the mono-exponential ADC, or ``joint_b_max_ms_um2[model]``); amplitudes above are free.
+    MM entries follow their model at every b unless ``joint_b_max_ms_um2`` names their model.
     """
 
     ppm_range: tuple[float, float] = (0.2, 4.2)

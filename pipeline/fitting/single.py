@@ -63,6 +63,7 @@ class SpectrumObjective:
         self.y_perp = self.projector.project(self.y_aug)
         self.n_pad = base_pen.shape[0]
         self._cache_key = None
+        self._active = None
 
     def evaluate(self, theta: np.ndarray):
         key = theta.tobytes()
@@ -71,7 +72,8 @@ class SpectrumObjective:
             a_aug = np.vstack([M.real_stack(cols).T, np.zeros((self.n_pad, cols.shape[0])),
                                self.prior_rows])
             a_perp = self.projector.project(a_aug)
-            coef = nonneg_solve(a_perp, self.y_perp)
+            coef = nonneg_solve(a_perp, self.y_perp, self._active)
+            self._active = coef > 0
             self._cache = (cols, fids, a_aug, a_perp, coef)
             self._cache_key = key
         return self._cache
@@ -135,13 +137,20 @@ def initial_theta(objective: SpectrumObjective, spectrum: np.ndarray) -> np.ndar
     """Shift by cross-correlation, phase from a complex linear fit, Gaussian width by a grid."""
     problem = objective.problem
     k = problem.n_groups
-    best, best_cost = None, np.inf
-    for fwhm_ppm in INIT_GAUSS_FWHM_PPM:
+
+    def start(fwhm_ppm: float) -> np.ndarray:
         theta = np.zeros(problem.n_theta)
         theta[:k] = M.lorentz_fwhm_to_damp(INIT_LORENTZ_FWHM_HZ)
         theta[k:2 * k] = M.gauss_fwhm_to_rate(fwhm_ppm * problem.cf_mhz)
         theta[k:2 * k] = np.minimum(theta[k:2 * k], 0.5 * problem.upper[k:2 * k])
-        theta[2 * k:3 * k] = initial_shift_hz(problem, spectrum, theta)
+        return theta
+
+    # one cross-correlation at the middle width: the best lag hardly depends on the width
+    shift_hz = initial_shift_hz(problem, spectrum, start(INIT_GAUSS_FWHM_PPM[1]))
+    best, best_cost = None, np.inf
+    for fwhm_ppm in INIT_GAUSS_FWHM_PPM:
+        theta = start(fwhm_ppm)
+        theta[2 * k:3 * k] = shift_hz
         theta[3 * k] = initial_phase0(objective, theta)
         cost = objective.cost(theta)
         if cost < best_cost:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from dataclasses import dataclass
 
-from scipy.linalg import cho_factor, cho_solve, qr, solve_triangular
+from scipy.linalg import cho_factor, cho_solve, qr
 from scipy.optimize import nnls
 
 
@@ -45,14 +45,45 @@ class BaselineProjector:
         return float(np.sum(self.q[:n_obs] ** 2))
 
 
-def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray) -> np.ndarray:
-    """Non-negative least squares, with the unconstrained solution as a fast path."""
-    q, r = np.linalg.qr(a_perp)
-    coef = solve_triangular(r, q.T @ y_perp) if np.all(np.abs(np.diag(r)) > 1e-12) else None
-    if coef is not None and np.all(coef >= 0):
-        return coef
+def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray,
+                 active: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative least squares ``min |a x - y|, x >= 0``, with exact fast paths.
+
+    Candidate positive sets are tried on the small Gram system (``a^T a``, Cholesky): first
+    ``active`` (e.g. the previous evaluation's, which rarely changes during a fit), then all
+    columns. A candidate is accepted only when it meets the optimality (KKT) conditions of the
+    full problem, so the answer is the exact NNLS solution; otherwise ``scipy.optimize.nnls``.
+    """
+    if not np.all(np.isfinite(a_perp)):
+        return np.full(a_perp.shape[1], np.nan)  # a non-finite cost: the solver rejects the step
+    gram = a_perp.T @ a_perp
+    rhs = a_perp.T @ y_perp
+    tolerance = 1e-10 * np.sqrt(np.diag(gram)) * float(np.linalg.norm(y_perp))
+    candidates = [np.ones(rhs.size, dtype=bool)]
+    if active is not None and np.any(active) and not np.all(active):
+        candidates.insert(0, np.asarray(active, dtype=bool))
+    for candidate in candidates:
+        coef = _kkt_solution(gram, rhs, candidate, tolerance)
+        if coef is not None:
+            return coef
     coef, _ = nnls(a_perp, y_perp, maxiter=50 * a_perp.shape[1])
     return coef
+
+
+def _kkt_solution(gram: np.ndarray, rhs: np.ndarray, positive: np.ndarray,
+                  tolerance: np.ndarray):
+    """Least squares on the ``positive`` columns if it is the NNLS optimum, else None."""
+    try:
+        factor = cho_factor(gram[np.ix_(positive, positive)], check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    sub = cho_solve(factor, rhs[positive], check_finite=False)
+    if not np.all(sub > 0):
+        return None
+    coef = np.zeros(rhs.size)
+    coef[positive] = sub
+    gradient = rhs - gram @ coef
+    return coef if np.all(gradient[~positive] <= tolerance[~positive]) else None
 
 
 def kaufman_jacobian(d_perp: np.ndarray, a_perp: np.ndarray, coef: np.ndarray) -> np.ndarray:

@@ -1,12 +1,14 @@
 """Frequency and phase alignment of transients by spectral registration.
 
-Each transient ``y`` is modelled as ``a * T(t) * exp(+i(2*pi*f*t + phi))`` where ``T`` is a template,
-``a`` a free real amplitude (motion can scale a transient), and ``(f, phi)`` its drift, in the
-project's drift convention (input = corrected * exp(+i(2*pi*f*t + phi))). The fit is least squares
-over a ppm window of the spectrum, which keeps residual water and baseline out of it:
-``f`` by a coarse-to-fine grid search (global within ``max_shift_hz`` of the condition's median
-shift, so low-SNR transients do not fall into a local minimum and slow scanner drift across
-conditions is followed), ``phi`` and ``a`` in closed form at each ``f``.
+Each transient ``y`` is modelled as ``a * T(t) * exp(+i(2*pi*f*t + phi))`` where ``T`` is a
+template, ``a`` a free real amplitude (motion can scale a transient), and ``(f, phi)`` its drift,
+in the project's drift convention (input = corrected * exp(+i(2*pi*f*t + phi))). The fit is
+least squares over a ppm window of the spectrum, which keeps residual water and baseline out of
+it: ``f`` by a coarse-to-fine grid search (global within ``max_shift_hz`` of the condition's
+median shift, so low-SNR transients do not fall into a local minimum and slow scanner drift
+across conditions is followed), ``phi`` and ``a`` in closed form at each ``f``. The misfit at
+every trial shift is evaluated exactly as a discrete-time Fourier sum (see
+``_registration_kernels``): one matrix product for all shifts instead of one FFT per shift.
 
 Templates, in order of use (``align_conditions``): the aligned mean of the previous (lower-b)
 condition for the first pass; then the condition's own leave-one-out mean of the aligned
@@ -19,12 +21,14 @@ the error close to the Cramer-Rao bound of a noise-free template.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from pipeline.preprocess.water import damped_exponential_basis, signal_poles
-from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask, time_axis_s
+from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
 
 METABOLITE_WINDOW_PPM = (0.6, 4.2)
 """Default registration window: MM 0.9 ppm (does not diffuse) to 4.2 ppm (short of water)."""
@@ -35,7 +39,8 @@ WATER_WINDOW_PPM = (4.2, 5.1)
 SINGLET_WINDOW_PPM = (1.85, 3.35)
 """NAA, Cr and Cho singlets, for aligning condition averages to each other."""
 
-MAX_TRANSIENTS_PER_BLOCK = 64
+PINV_RCOND = 1e-15
+"""Relative singular-value cutoff of the template projector (numpy ``pinv``'s default)."""
 
 
 @dataclass
@@ -49,32 +54,62 @@ class Alignment:
     template: np.ndarray  # FID the transients were last registered to
 
 
-def _window_spectra(fids: np.ndarray, ramps: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Spectra at bins ``index`` (of the fftshifted spectrum) of ``fids * ramps``.
-
-    ``ramps`` (..., n_points) are demodulation factors exp(-i 2 pi f t), broadcast against
-    ``fids`` (n_transients, n_points) from the left.
-    """
-    return np.fft.fft(fids * ramps, axis=-1)[..., index]
-
-
 def window_mask(ppm: np.ndarray, ppm_ranges) -> np.ndarray:
     """Union of ppm windows; ``ppm_ranges`` is one (low, high) pair or a sequence of pairs."""
     ranges = [ppm_ranges] if np.ndim(ppm_ranges) == 1 else list(ppm_ranges)
     return np.any([ppm_window_mask(ppm, *r) for r in ranges], axis=0)
 
 
-def _registration_cost(spectra: np.ndarray, templates: np.ndarray) -> tuple[np.ndarray,
-                                                                             np.ndarray]:
-    """Least-squares misfit with optimal phase and amplitude, and the inner products.
+def _registration_kernels(fids: np.ndarray, template_fids: np.ndarray,
+                          window_unshifted: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]:
+    """Sequences whose DTFTs give the registration inner product and window energy.
 
-    ``spectra`` (..., n_transients, n_bins) against ``templates`` (n_transients, n_bins):
-    ``||Y||^2 - |<T, Y>|^2 / ||T||^2``.
+    With ``Y_f`` the FFT of ``y * exp(-2i pi f t)`` and ``T`` the template's FFT, both restricted
+    to the window bins ``W`` (``window_unshifted``: bool mask in plain FFT bin order):
+    ``<T, Y_f> = sum_n (y g)_n exp(-2i pi f n dwell)`` with ``g = fft(conj(T) on W)``, and
+    ``||Y_f||^2 = Re sum_n a_n exp(-2i pi f n dwell)`` with ``a_n = c_n h_n r_n`` (``r`` the
+    autocorrelation of ``y``, ``h = fft(1 on W)``, ``c_0 = 1`` and ``c_n = 2`` for ``n > 0``,
+    ``r`` being Hermitian). One matrix product then gives the exact cost at any set of shifts,
+    where a direct evaluation needs one FFT per shift. Returns ``(y g, a, ||T||^2)``.
     """
-    inner = np.sum(np.conj(templates) * spectra, axis=-1)
-    template_energy = np.sum(np.abs(templates) ** 2, axis=-1)
-    cost = np.sum(np.abs(spectra) ** 2, axis=-1) - np.abs(inner) ** 2 / template_energy
-    return cost, inner
+    n_points = fids.shape[-1]
+    templates = scipy.fft.fft(template_fids, axis=-1) * window_unshifted
+    weighted = fids * scipy.fft.fft(np.conj(templates), axis=-1)
+    power = np.abs(scipy.fft.fft(fids, 2 * n_points, axis=-1)) ** 2
+    autocorrelation = scipy.fft.ifft(power, axis=-1)[..., :n_points]
+    folding = np.full(n_points, 2.0)
+    folding[0] = 1.0
+    energy_terms = autocorrelation * (folding * scipy.fft.fft(window_unshifted.astype(float)))
+    return weighted, energy_terms, np.sum(np.abs(templates) ** 2, axis=-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _shift_grid(n_points: int, dwell_s: float, half_width_hz: float, step_hz: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets ``-half_width..+half_width`` (Hz) and their DTFT rows ``exp(-2i pi f n dwell)``.
+
+    Cached (read-only): every registration of an acquisition uses the same grids.
+    """
+    offsets_hz = np.arange(-half_width_hz, half_width_hz + step_hz / 2, step_hz)
+    rows = np.exp(-2j * np.pi * dwell_s * np.outer(offsets_hz, np.arange(n_points)))
+    offsets_hz.setflags(write=False)
+    rows.setflags(write=False)
+    return offsets_hz, rows
+
+
+def _ramps(freq_hz, n_points: int, dwell_s: float) -> np.ndarray:
+    """Demodulation factors ``exp(-2i pi f n dwell)`` (..., n_points), one row per frequency."""
+    return np.exp(-2j * np.pi * dwell_s * np.asarray(freq_hz)[..., None] * np.arange(n_points))
+
+
+def _grid_costs(weighted: np.ndarray, energy_terms: np.ndarray, template_energy: np.ndarray,
+                rows: np.ndarray) -> np.ndarray:
+    """Misfit ``||Y_f||^2 - |<T, Y_f>|^2 / ||T||^2`` (n_shifts, n_transients) at the grid
+    ``rows`` of :func:`_shift_grid`, with optimal phase and amplitude at each shift."""
+    inner = rows @ weighted.T
+    energy = (rows @ energy_terms.T).real
+    return energy - np.abs(inner) ** 2 / template_energy
 
 
 def _parabolic_offset(cost_minus: np.ndarray, cost_0: np.ndarray,
@@ -95,49 +130,40 @@ def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: 
 
     ``template_fids`` is one FID (n_points,) shared by all, or one per transient.
     ``ppm_range``: one (low, high) window or several. The search covers
-    ``centre_hz +/- max_shift_hz``.
+    ``centre_hz +/- max_shift_hz`` on a ``coarse_step_hz`` grid, then ``+/- coarse_step_hz``
+    about each transient's best on a ``fine_step_hz`` grid, then a parabolic vertex.
     """
-    fids = np.atleast_2d(fids)
+    fids = np.atleast_2d(np.asarray(fids, dtype=complex))
     n_points = fids.shape[-1]
-    templates_td = np.broadcast_to(template_fids, fids.shape)
-    ppm = ppm_axis(n_points, dwell_s, cf_mhz)
-    mask = window_mask(ppm, ppm_range)
+    mask = window_mask(ppm_axis(n_points, dwell_s, cf_mhz), ppm_range)
     if mask.sum() < 4:
         raise ValueError(f"registration window {ppm_range} ppm holds fewer than 4 points")
-    t_s = time_axis_s(n_points, dwell_s)
-    index = np.fft.fftshift(np.arange(n_points))[mask]
-    templates = np.fft.fft(templates_td, axis=-1)[..., index]
+    window_unshifted = np.fft.ifftshift(mask)
+    template_fids = np.asarray(template_fids, dtype=complex)
+    if template_fids.ndim > 1:
+        template_fids = np.broadcast_to(template_fids, fids.shape)
+    weighted, energy_terms, template_energy = _registration_kernels(fids, template_fids,
+                                                                    window_unshifted)
 
-    def ramps(freq_hz):
-        return np.exp(-2j * np.pi * np.asarray(freq_hz)[..., None] * t_s)
+    ramps = _ramps(centre_hz, n_points, dwell_s)
+    coarse_hz, rows = _shift_grid(n_points, dwell_s, float(max_shift_hz), float(coarse_step_hz))
+    cost = _grid_costs(weighted * ramps, energy_terms * ramps, template_energy, rows)
+    best = centre_hz + coarse_hz[np.argmin(cost, axis=0)]
 
-    if fids.shape[0] > MAX_TRANSIENTS_PER_BLOCK:  # bound the (grid x transients x points) memory
-        blocks = [register_to_templates(fids[i:i + MAX_TRANSIENTS_PER_BLOCK],
-                                        templates_td[i:i + MAX_TRANSIENTS_PER_BLOCK], dwell_s,
-                                        cf_mhz, ppm_range, max_shift_hz, coarse_step_hz,
-                                        fine_step_hz, centre_hz)
-                  for i in range(0, fids.shape[0], MAX_TRANSIENTS_PER_BLOCK)]
-        return tuple(np.concatenate(parts) for parts in zip(*blocks))
-
-    coarse = centre_hz + np.arange(-max_shift_hz, max_shift_hz + coarse_step_hz / 2,
-                                   coarse_step_hz)
-    spectra = _window_spectra(fids[None], ramps(coarse)[:, None, :], index)
-    cost, _ = _registration_cost(spectra, templates)
-    best = coarse[np.argmin(cost, axis=0)]
-
-    fine = np.arange(-coarse_step_hz, coarse_step_hz + fine_step_hz / 2, fine_step_hz)
-    demodulated = fids * ramps(best)
-    cost, _ = _registration_cost(
-        _window_spectra(demodulated[None], ramps(fine)[:, None, :], index), templates)
-    step = np.clip(np.argmin(cost, axis=0), 1, fine.size - 2)
+    ramps = _ramps(best, n_points, dwell_s)
+    weighted = weighted * ramps
+    fine_hz, rows = _shift_grid(n_points, dwell_s, float(coarse_step_hz), float(fine_step_hz))
+    cost = _grid_costs(weighted, energy_terms * ramps, template_energy, rows)
+    step = np.clip(np.argmin(cost, axis=0), 1, fine_hz.size - 2)
     columns = np.arange(fids.shape[0])
     offset = _parabolic_offset(cost[step - 1, columns], cost[step, columns],
                                cost[step + 1, columns])
-    freq_hz = best + fine[step] + offset * fine_step_hz
+    refinement_hz = fine_hz[step] + offset * fine_step_hz
+    freq_hz = best + refinement_hz
 
-    _, inner = _registration_cost(_window_spectra(fids, ramps(freq_hz), index), templates)
+    inner = np.sum(weighted * _ramps(refinement_hz, n_points, dwell_s), axis=-1)
     phase_deg = np.rad2deg(np.angle(inner))
-    amplitude = np.abs(inner) / np.sum(np.abs(templates) ** 2, axis=-1)
+    amplitude = np.abs(inner) / template_energy
     return freq_hz, phase_deg, amplitude
 
 
@@ -153,19 +179,33 @@ def leave_one_out_means(fids: np.ndarray, weights: np.ndarray | None = None) -> 
     return others / np.where(norm > 0, norm, 1.0)
 
 
+def pole_subspace(n_points: int, dwell_s: float, freq_hz: np.ndarray,
+                  damping_hz: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (n_points, rank) of the damped exponentials with the given poles.
+
+    Growing components are damped at 0 instead. Singular values below ``PINV_RCOND`` of the
+    largest are dropped, so ``U U^H`` is the projector ``basis @ pinv(basis)`` of numpy.
+    """
+    basis = damped_exponential_basis(n_points, dwell_s, freq_hz, np.maximum(damping_hz, 0.0))
+    u, s, _ = np.linalg.svd(basis, full_matrices=False)
+    return u[:, s > PINV_RCOND * s.max()]
+
+
+def _project(fids: np.ndarray, subspace: np.ndarray) -> np.ndarray:
+    """Least-squares projection of FIDs (..., n_points) onto an orthonormal ``subspace``."""
+    return (fids @ subspace.conj()) @ subspace.T
+
+
 def model_templates(corrected: np.ndarray, dwell_s: float, freq_hz: np.ndarray,
                     damping_hz: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Leave-one-out means projected onto fixed signal poles (denoised templates).
 
     The projection (least-squares amplitudes of damped exponentials with the given poles) keeps
     the signal and drops nearly all template noise, which otherwise dominates the registration
-    error of low-SNR (high-b) transients. It is linear, so projecting each leave-one-out mean is
-    the same as removing the transient's projection from the projected total.
+    error of low-SNR (high-b) transients.
     """
-    basis = damped_exponential_basis(corrected.shape[-1], dwell_s, freq_hz,
-                                     np.maximum(damping_hz, 0.0))  # no growing components
-    projector = basis @ np.linalg.pinv(basis)
-    return leave_one_out_means(corrected, weights) @ projector.T
+    subspace = pole_subspace(corrected.shape[-1], dwell_s, freq_hz, damping_hz)
+    return _project(leave_one_out_means(corrected, weights), subspace)
 
 
 def _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz,
@@ -215,9 +255,17 @@ def refine_with_model(fids: np.ndarray, alignment: Alignment, dwell_s: float, cf
                       n_iterations: int = 2, max_shift_hz: float = 12.0,
                       weights: np.ndarray | None = None) -> Alignment:
     """Re-register against model-denoised leave-one-out templates built on fixed ``poles``."""
+    subspace = pole_subspace(fids.shape[-1], dwell_s, *poles)
+    return _refine_in_subspace(fids, alignment, dwell_s, cf_mhz, subspace, ppm_range,
+                               n_iterations, max_shift_hz, weights)
+
+
+def _refine_in_subspace(fids, alignment, dwell_s, cf_mhz, subspace, ppm_range, n_iterations,
+                        max_shift_hz, weights):
+    """:func:`refine_with_model` with the poles' orthonormal ``subspace`` already computed."""
     result = alignment
     for _ in range(n_iterations):
-        templates = model_templates(result.corrected, dwell_s, *poles, weights=weights)
+        templates = _project(leave_one_out_means(result.corrected, weights), subspace)
         result = _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range,
                                        max_shift_hz, float(np.median(result.freq_hz)))
     return result
@@ -258,8 +306,9 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
         grand_mean = np.einsum("ct,ctn->n", w_all, np.stack([r.corrected for r in results]))
         poles = signal_poles(grand_mean / w_all.sum(), dwell_s, n_model_components,
                              n_points_used=fids.shape[-1] // 2)
-        results = [refine_with_model(fids[c], results[c], dwell_s, cf_mhz, poles, ppm_range,
-                                     n_model_iterations, max_shift_hz, w_all[c])
+        subspace = pole_subspace(fids.shape[-1], dwell_s, *poles)
+        results = [_refine_in_subspace(fids[c], results[c], dwell_s, cf_mhz, subspace,
+                                       ppm_range, n_model_iterations, max_shift_hz, w_all[c])
                    for c in range(n_conditions)]
     if align_means and n_conditions > 1:
         results = align_condition_means(results, dwell_s, cf_mhz, int(np.argmin(b)), w_all)

@@ -126,7 +126,8 @@ lap run_image
 echo "== demo dataset made inside vs outside the image"
 python "$here/compare_outputs.py" "$demo" "$work/out-image/demo"
 echo "== derivatives inside vs outside the image"
-python "$here/compare_outputs.py" "$work/out-host" "$work/out-image/derivatives"
+python "$here/compare_outputs.py" "$work/out-host" "$work/out-image/derivatives" \
+    --same-path "$demo=/data"
 python - "$work/out-image/derivatives/dataset_description.json" <<'EOF'
 import json, sys
 container = json.load(open(sys.argv[1]))["GeneratedBy"][0].get("Container")
@@ -146,7 +147,7 @@ if (( with_singularity )); then
         unset PYTHONPATH
         export XDG_CACHE_HOME="$work/cache-venv"
         cd "$work"
-        dmrs-bids --version
+        bash "$work/sing-root/test.sh"   # the recipe's %test
         timeout "$run_timeout_s" dmrs-bids "$demo" "$work/out-venv" participant -w "$work/work-venv" --nprocs 2 \
             >"$work/run-venv.log" 2>&1
         dmrs-bids "$demo" "$work/out-venv" group >>"$work/run-venv.log" 2>&1

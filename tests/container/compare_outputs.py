@@ -10,13 +10,16 @@ What is compared (everything a study would take numbers from):
 - ``dataset_description.json``: everything except the container and the source path, which say
   where the run happened, not what it computed.
 What is not: ``logs/`` (timings, absolute paths), HTML reports and SVG figures (they carry the
-run's paths and dates).
+run's paths and dates). Where the input dataset sits at another path in each run (``/data`` in a
+container), ``--same-path A_PATH=B_PATH`` makes JSON strings under those folders compare equal.
 
-Usage: ``python compare_outputs.py DIR_A DIR_B`` — prints the differences, exit 1 if any.
+Usage: ``python compare_outputs.py DIR_A DIR_B [--same-path A_PATH=B_PATH ...]`` — prints the
+differences, exit 1 if any.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import struct
@@ -37,6 +40,20 @@ def _same_value(a, b) -> bool:
     if isinstance(a, list):
         return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def _with_placeholders(value, prefixes: list[str]):
+    """``value`` with each string starting with one of ``prefixes`` rewritten to ``<path i>``."""
+    if isinstance(value, str):
+        for i, prefix in enumerate(prefixes):
+            if value == prefix or value.startswith(prefix.rstrip("/") + "/"):
+                return f"<path {i}>" + value[len(prefix.rstrip("/")):]
+        return value
+    if isinstance(value, dict):
+        return {k: _with_placeholders(v, prefixes) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_placeholders(v, prefixes) for v in value]
+    return value
 
 
 def _without_container(description: dict) -> dict:
@@ -64,8 +81,10 @@ def _nifti_parts(path: Path) -> tuple[str, tuple, bytes, list]:
     return str(image.get_data_dtype()), tuple(image.shape), raw, extensions
 
 
-def compare_file(a: Path, b: Path, relative: str) -> list[str]:
-    """Differences between two outputs with the same relative path (empty when identical)."""
+def compare_file(a: Path, b: Path, relative: str, same_paths=None) -> list[str]:
+    """Differences between two outputs with the same relative path (empty when identical);
+    ``same_paths`` maps folders of run A to the folders that stand for them in run B."""
+    same_paths = same_paths or {}
     if a.suffix == ".tsv" or a.name.endswith("_config.toml"):
         if a.read_bytes() != b.read_bytes():
             return [f"{relative}: text differs"]
@@ -78,13 +97,16 @@ def compare_file(a: Path, b: Path, relative: str) -> list[str]:
             problems.append(f"{relative}: dtype/shape {dtype_a}{shape_a} vs {dtype_b}{shape_b}")
         elif data_a != data_b:
             problems.append(f"{relative}: data arrays differ")
-        if not _same_value(ext_a, ext_b):
+        if not _same_value(_with_placeholders(ext_a, list(same_paths)),
+                           _with_placeholders(ext_b, list(same_paths.values()))):
             problems.append(f"{relative}: NIfTI-MRS header extension differs")
         return problems
     if a.suffix == ".json":
         json_a, json_b = json.loads(a.read_text()), json.loads(b.read_text())
         if a.name == "dataset_description.json":
             json_a, json_b = _without_container(json_a), _without_container(json_b)
+        json_a = _with_placeholders(json_a, list(same_paths))
+        json_b = _with_placeholders(json_b, list(same_paths.values()))
         if not _same_value(json_a, json_b):
             return [f"{relative}: JSON values differ"]
     return []
@@ -105,7 +127,7 @@ def compared_files(root: Path) -> set[str]:
     return chosen
 
 
-def compare_derivatives(dir_a, dir_b) -> tuple[list[str], int]:
+def compare_derivatives(dir_a, dir_b, same_paths=None) -> tuple[list[str], int]:
     """(differences, number of files compared) between two derivative folders."""
     dir_a, dir_b = Path(dir_a), Path(dir_b)
     files_a, files_b = compared_files(dir_a), compared_files(dir_b)
@@ -113,16 +135,19 @@ def compare_derivatives(dir_a, dir_b) -> tuple[list[str], int]:
     problems += [f"{p}: only in {dir_b}" for p in sorted(files_b - files_a)]
     common = sorted(files_a & files_b)
     for relative in common:
-        problems += compare_file(dir_a / relative, dir_b / relative, relative)
+        problems += compare_file(dir_a / relative, dir_b / relative, relative, same_paths)
     return problems, len(common)
 
 
 def main(argv=None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: compare_outputs.py DIR_A DIR_B", file=sys.stderr)
-        return 2
-    problems, n_files = compare_derivatives(*args)
+    parser = argparse.ArgumentParser(description="Compare two dmrs-bids output folders bit for bit.")
+    parser.add_argument("dir_a", type=Path)
+    parser.add_argument("dir_b", type=Path)
+    parser.add_argument("--same-path", action="append", default=[], metavar="A_PATH=B_PATH",
+                        help="a folder of run A and the folder standing for it in run B")
+    args = parser.parse_args(argv)
+    same_paths = dict(item.split("=", 1) for item in args.same_path)
+    problems, n_files = compare_derivatives(args.dir_a, args.dir_b, same_paths)
     for line in problems:
         print(line)
     print(f"compared {n_files} files: {'identical' if not problems else f'{len(problems)} differences'}")

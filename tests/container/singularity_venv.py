@@ -5,7 +5,8 @@ Paths under the recipe's install prefix (the common folder of the ``%files`` des
 ``/opt/dmrs-bids``) are mapped into ``ROOT``; ``python`` in ``%post`` is the new environment's.
 
 Usage: ``python singularity_venv.py RECIPE CONTEXT_DIR ROOT VENV`` — prints the path of an env
-file to ``source`` before running the venv's ``dmrs-bids`` (exit 1 when a step fails).
+file to ``source`` before running the venv's ``dmrs-bids`` (exit 1 when a step fails); the
+recipe's ``%test`` is written to ROOT/test.sh.
 """
 
 from __future__ import annotations
@@ -23,11 +24,21 @@ class RecipeError(ValueError):
     """The recipe lacks something the image needs."""
 
 
-def parse_recipe(path) -> dict:
-    """The parts of a Singularity recipe that matter here, as parsed by spython."""
+def _parser_class():
+    """spython's recipe parser, keeping %test as its lines (spython's own turns them into
+    %post commands writing /tests.sh, which must not run on this machine)."""
     from spython.main.parse.parsers import SingularityParser
 
-    recipe = SingularityParser(str(path)).recipe
+    class Parser(SingularityParser):
+        def _test(self, lines):
+            self.recipe[self.active_layer].test = "\n".join(lines)
+
+    return Parser
+
+
+def parse_recipe(path) -> dict:
+    """The parts of a Singularity recipe that matter here, as parsed by spython."""
+    recipe = _parser_class()(str(path)).recipe
     if len(recipe) != 1:
         raise RecipeError(f"{path}: expected one stage, found {len(recipe)}")
     stage = next(iter(recipe.values()))
@@ -40,7 +51,8 @@ def parse_recipe(path) -> dict:
         raise RecipeError(f"{path}: %files entries must be 'source destination'")
     return {"from": stage.fromHeader, "files": files, "post": list(stage.install),
             "environment": list(stage.environ), "labels": dict(
-                line.split(None, 1) for line in stage.labels), "runscript": stage.cmd}
+                line.split(None, 1) for line in stage.labels), "runscript": stage.cmd,
+            "test": stage.test}
 
 
 def install_prefix(files: list[tuple[str, str]]) -> str:
@@ -79,7 +91,7 @@ def environment_file(env_lines: list[str], venv_dir: Path) -> str:
 
 def run(recipe_path, context, root, venv_dir) -> Path:
     """Stage, install, and write the env file; returns its path."""
-    context, root, venv_dir = Path(context), Path(root), Path(venv_dir)
+    context, root, venv_dir = (Path(p).resolve() for p in (context, root, venv_dir))
     recipe = parse_recipe(recipe_path)
     prefix = install_prefix(recipe["files"])
     shutil.rmtree(root, ignore_errors=True)
@@ -91,9 +103,10 @@ def run(recipe_path, context, root, venv_dir) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k != "PYTHONPATH"}
     env.update(PATH=f"{venv_dir / 'bin'}:{os.environ['PATH']}", VIRTUAL_ENV=str(venv_dir))
     subprocess.run(["bash", "-c", post_script(recipe["post"], prefix, root)], env=env,
-                   cwd=root, check=True)
+                   cwd=root, check=True, stdout=sys.stderr)  # stdout: the env file path only
     env_path = root / "environment.sh"
     env_path.write_text(environment_file(recipe["environment"], venv_dir))
+    (root / "test.sh").write_text("set -euo pipefail\n" + recipe["test"] + "\n")
     return env_path
 
 
