@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.basis import Basis
+from pipeline.io.basis_formats import write_json_basis, write_lcmodel_basis
 from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, default_cache_dir,
                                                 simulate_basis)
+from pipeline.simulate.macromolecules import parametric_mm_basis
 from pipeline.simulate.sequences import SEQUENCES
 from pipeline.spectra import H1_REFERENCE_PPM
 
@@ -28,6 +30,9 @@ example:
   dmrs-bids-basis --sequence steam --echo-time 0.045 --mixing-time 0.060 \\
       --spectrometer-frequency 298.06 --spectral-width 3000 --points 1024 -o basis.BASIS
 """
+
+OUTPUT_SUFFIXES = {".basis": "lcmodel", ".json": "json"}
+"""Output extensions (lower case) and the format each implies when --format is not given."""
 
 
 def _names(text: str) -> list[str]:
@@ -63,11 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma- or space-separated names (default: "
                         + ",".join(DEFAULT_METABOLITES) + "; also available: H2O, Cho, Gly)")
     p.add_argument("--linewidth", type=float, default=0.0, metavar="HZ",
-                   help="Lorentzian line broadening FWHM in Hz (default 0: none)")
+                   help="Lorentzian line broadening FWHM in Hz, >= 0 (default 0: none)")
     p.add_argument("--add-mm", action="store_true",
                    help="append parametric macromolecule components (MM09, MM12, ...)")
     p.add_argument("--format", choices=("lcmodel", "json"), default=None,
-                   help="output format (default: json for a .json output, otherwise lcmodel)")
+                   help="output format (default: from the extension, .BASIS -> lcmodel, "
+                        ".json -> json; any other extension needs --format)")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help=f"simulation cache folder (default {default_cache_dir()})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -77,11 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _with_macromolecules(basis: Basis, echo_time_s: float) -> Basis:
-    try:
-        from pipeline.simulate.macromolecules import parametric_mm_basis
-    except ImportError:
-        raise ValueError("--add-mm: parametric macromolecules are not available in this "
-                         "installation (pipeline.simulate.macromolecules)") from None
+    """``basis`` with the parametric MM components appended (same grid, T2-weighted at TE)."""
     mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
                              echo_time_s=echo_time_s)
     provenance = dict(basis.provenance, macromolecules=mm.provenance)
@@ -89,8 +91,18 @@ def _with_macromolecules(basis: Basis, echo_time_s: float) -> Basis:
                  basis.cf_mhz, basis.ref_ppm, basis.nucleus, provenance)
 
 
+def _output_format(out: Path, requested: str | None) -> str:
+    """The format named by ``--format``, else by the extension (.json or .basis)."""
+    if requested:
+        return requested
+    suffix = out.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"{out}: unknown output extension {out.suffix!r}; use .BASIS (LCModel) "
+                         "or .json, or state --format")
+    return OUTPUT_SUFFIXES[suffix]
+
+
 def _write(basis: Basis, path: Path, fmt: str) -> None:
-    from pipeline.io.basis_formats import write_json_basis, write_lcmodel_basis
     if fmt == "json":
         write_json_basis(basis, path)
     else:
@@ -104,7 +116,7 @@ def run(args: argparse.Namespace) -> Path:
     out = Path(args.output)
     if not out.parent.is_dir():
         raise ValueError(f"{out}: output folder {out.parent} does not exist")
-    fmt = args.format or ("json" if out.suffix.lower() == ".json" else "lcmodel")
+    fmt = _output_format(out, args.format)
     timings = {"te1_s": args.te1, "te2_s": args.te2, "refocus_times_s": args.refocus_times}
     basis = simulate_basis(args.sequence, args.spectrometer_frequency, 1.0 / args.spectral_width,
                            args.points, echo_time_s=args.echo_time,

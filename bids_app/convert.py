@@ -96,6 +96,8 @@ class ConversionError(ValueError):
 def load_mapping(path) -> dict:
     """The TOML mapping at ``path``, checked; raises ConversionError naming the problem."""
     path = Path(path)
+    if path.suffix.lower() != ".toml":
+        raise ConversionError(f"{path}: the mapping must be a TOML file ending in .toml")
     try:
         mapping = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
@@ -343,6 +345,10 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
                         where: str) -> Acquisition:
     """Run spec2nii on one mapping entry and return the reshaped, labelled Acquisition."""
     files = [source_dir / f for f in entry["files"]]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ConversionError(f"{where}: input file does not exist: {missing[0]} (file names "
+                              f"are relative to --source-dir, here {source_dir})")
     extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
     anonymise = bool(mapping.get("dataset", {}).get("anonymise", True))
     with tempfile.TemporaryDirectory(prefix="dmrs-bids-convert-") as tmp:
@@ -454,14 +460,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build an MRS-BIDS dataset from vendor MRS files (Philips SDAT/SPAR and "
                     "DICOM, Siemens twix/DICOM/RDA, GE, Bruker, Varian, LCModel RAW, jMRUI, "
                     "text ... whatever spec2nii reads) following a TOML mapping that also says "
-                    "how the dynamics split into diffusion conditions.",
+                    "how the dynamics split into diffusion conditions. b-values in the "
+                    "mapping are in s/mm2 or ms/um2 as its b_value_units says; the dataset "
+                    "states them in s/mm^2.",
+        epilog="exit status: 0 converted (and valid with --validate); 2 bad arguments, "
+               "mapping or input files (a one-line message); 1 the BIDS "
+               "validator found errors.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("mapping", type=Path, help="TOML mapping file (see "
                         "bids_app/conversion_examples/)")
     parser.add_argument("output_dir", type=Path, help="BIDS dataset folder to create or add to")
-    parser.add_argument("--source-dir", type=Path, default=None,
+    parser.add_argument("--source-dir", type=Path, default=argparse.SUPPRESS,
                         help="folder the mapping's file names are relative to "
-                             "(None: the mapping file's folder)")
+                             "(default: the mapping file's folder)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (otherwise refuse before writing anything)")
     parser.add_argument("--validate", action="store_true",
@@ -476,18 +487,17 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     log = (lambda *_: None) if args.quiet else print
     try:
-        convert_dataset(args.mapping, args.output_dir, args.source_dir, args.overwrite, log)
-        if args.validate:
-            errors = bids_validator_errors(args.output_dir)
-            if errors:
-                for e in errors:
-                    print(f"dmrs-bids-convert: BIDS validator error: {e}", file=sys.stderr)
-                return 1
-            log(f"BIDS validator: {args.output_dir} is valid")
+        convert_dataset(args.mapping, args.output_dir, getattr(args, "source_dir", None),
+                        args.overwrite, log)
+        errors = bids_validator_errors(args.output_dir) if args.validate else []
     except (ValueError, OSError) as err:
         print(f"dmrs-bids-convert: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return 2
+    for e in errors:
+        print(f"dmrs-bids-convert: BIDS validator error: {e}", file=sys.stderr)
+    if args.validate and not errors:
+        log(f"BIDS validator: {args.output_dir} is valid")
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

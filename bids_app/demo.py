@@ -27,8 +27,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from pipeline import __version__
+from pipeline.simulate.basis_simulation import simulate_basis
 from pipeline.simulate.synthetic import SyntheticResult, SyntheticSpec, simulate_acquisition
 from pipeline.units import b_ms_um2_to_s_mm2
 
@@ -155,8 +155,6 @@ def header_metadata(design: DemoDesign, seed: int) -> dict:
 def demo_basis(design: DemoDesign, metabolites: list[str], cache_dir: str | None):
     """The project's simulated basis for a design, plus ``H2O`` for the water reference (same
     sequence scaling as the metabolites); cached on disk by ``simulate_basis``."""
-    from pipeline.simulate.basis_simulation import simulate_basis
-
     return simulate_basis(design.sequence, design.cf_mhz, 1.0 / design.spectral_width_hz,
                           design.n_points, echo_time_s=design.echo_time_s,
                           mixing_time_s=design.mixing_time_s,
@@ -176,7 +174,7 @@ def mrs_sidecar(design: DemoDesign, result: SyntheticResult, water: bool) -> dic
         "PulseSequenceType": design.pulse_sequence_type,
         "ScanningSequence": "SVS",
         "SequenceName": f"simulated DW-{design.pulse_sequence_type}",
-        "SoftwareVersions": f"dmrs-bids {_software_version()}",
+        "SoftwareVersions": f"dmrs-bids {__version__}",
         "PulseSequenceDetails": "dmrs-bids-simulate: density-matrix basis, synthetic dMRS",
         "FlipAngle": 90,
         "ReceiveCoilName": f"simulated {acq.n_coils}-channel receive array",
@@ -253,19 +251,10 @@ def write_participant(out_dir: Path, participant: str, design: DemoDesign,
             "truth_amplitudes": truth_tsv}
 
 
-def _software_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("dmrs-bids")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _write_dataset_files(out_dir: Path, participants: list[str], designs: list[DemoDesign],
                          seed: int, small: bool) -> None:
     """dataset_description, README, participants.tsv/json, and the truth derivative's files."""
-    version = _software_version()
+    version = __version__
     _write_json(out_dir / "dataset_description.json", {
         "Name": DEMO_NAME, "BIDSVersion": BIDS_VERSION, "DatasetType": "raw", "License": "CC0",
         "Authors": ["dmrs-bids developers", "dmrs-bids-simulate (synthetic data)"],
@@ -319,6 +308,8 @@ def write_demo_dataset(out_dir, participants: int = 2, seed: int = 0, small: boo
     """
     if participants < 1:
         raise ValueError(f"{out_dir}: need at least one participant, got {participants}")
+    if seed < 0:
+        raise ValueError(f"{out_dir}: the seed must be a non-negative integer, got {seed}")
     out_dir = Path(out_dir)
     _prepare_output(out_dir, overwrite)
     designs = demo_designs(small)

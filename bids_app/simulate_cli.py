@@ -32,17 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dmrs-bids-simulate", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", metavar="OUT", help="output BIDS dataset folder (created)")
-    parser.add_argument("--participants", type=int, default=2,
-                        help="number of participants (default: 2)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="random seed; equal seeds give equal datasets (default: 0)")
+    parser.add_argument("--participants", type=int, default=2, metavar="N",
+                        help="number of participants, >= 1; odd ones get the 3 T design, "
+                             "even ones the 7 T design (default: 2)")
+    parser.add_argument("--seed", type=int, default=0, metavar="SEED",
+                        help="random seed, >= 0; equal seeds give bit-identical datasets "
+                             "(default: 0)")
     parser.add_argument("--small", action="store_true",
                         help="a quicker dataset: 12 metabolites, fewer b-values, 8 transients "
                              "per condition, 1024 points (used by CI)")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow a non-empty OUT: its sub-* folders and derivatives/truth "
                              "are replaced (default: refuse)")
-    parser.add_argument("--cache-dir", default=None,
+    parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="basis-simulation cache folder (default: $XDG_CACHE_HOME/"
                              "dmrs-bids/basis or ~/.cache/dmrs-bids/basis)")
     return parser
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         written = write_demo_dataset(args.out_dir, participants=args.participants,
                                      seed=args.seed, small=args.small,
                                      overwrite=args.overwrite, cache_dir=args.cache_dir)
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"dmrs-bids-simulate: error: {err}", file=sys.stderr)
         return 2
     for label, paths in written.items():

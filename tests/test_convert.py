@@ -105,14 +105,14 @@ def test_existing_outputs_are_not_overwritten(shared_data, tmp_path):
     first_fids = read_nifti_mrs(target).fids
     before = target.read_bytes()
     target.write_bytes(before[:100])  # a user's edit must survive a plain re-run
-    assert main(args) == 1
+    assert main(args) == 2
     assert target.read_bytes() == before[:100]
     assert main(args + ["--overwrite"]) == 0
     np.testing.assert_array_equal(read_nifti_mrs(target).fids, first_fids)
 
 
 def test_unreadable_vendor_file_gives_a_clear_error(shared_data, tmp_path):
-    """spec2nii fails on this Philips DICOM: the CLI exits 1 naming it, with no traceback,
+    """spec2nii fails on this Philips DICOM: the CLI exits 2 naming it, with no traceback,
     and writes nothing, not even the good acquisition listed before it."""
     bad = next((shared_data / "vendor_formats_suspect/dicom").rglob("*.dcm"))
     mapping = tmp_path / "map.toml"
@@ -124,9 +124,28 @@ def test_unreadable_vendor_file_gives_a_clear_error(shared_data, tmp_path):
     run = subprocess.run([sys.executable, "-m", "bids_app.convert", str(mapping),
                           str(tmp_path / "out"), "--source-dir", str(shared_data)],
                          capture_output=True, text=True, timeout=120)
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert str(bad) in run.stderr and "spec2nii philips_dcm could not convert" in run.stderr
     assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, body, problem", [
+    ("absent.toml", None, "cannot read the TOML mapping"),
+    ("mapping.txt", '[[acquisition]]\nparticipant = "01"\n', "must be a TOML file"),
+    ("broken.toml", "not toml [", "cannot read the TOML mapping"),
+    ("empty.toml", "x = 1\n", "no [[acquisition]] entries"),
+    ("missing_input.toml", '[[acquisition]]\nparticipant = "01"\nsuffix = "svs"\n'
+     'format = "rda"\nfiles = ["absent.rda"]\n', "input file does not exist: "),
+])
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, name, body, problem):
+    mapping = tmp_path / name
+    if body is not None:
+        mapping.write_text(body)
+    assert main([str(mapping), str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and str(mapping.name) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("dmrs-bids-convert: error:")
     assert not (tmp_path / "out").exists()
 
 

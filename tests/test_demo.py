@@ -1,6 +1,9 @@
 """The demo dataset of ``dmrs-bids-simulate``: valid MRS-BIDS, readable, and true to its truth."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -62,6 +65,55 @@ def test_demo_reads_back_to_the_simulated_data(dataset, basis_cache, label):
     np.testing.assert_allclose(water.fids, again.water.fids, atol=1e-9 * np.abs(water.fids).max())
     assert water.n_coils == acq.n_coils == design.n_coils
     assert water.metadata["EchoTime"] == pytest.approx(design.echo_time_s)
+
+
+def test_demo_is_bit_identical_for_a_seed_across_processes(dataset, basis_cache, tmp_path):
+    """A fresh interpreter (other hash seed, cold imports) writes the same bytes, file by file;
+    another seed changes the data."""
+    def run(out, seed):
+        env = dict(os.environ, PYTHONHASHSEED="12345")
+        done = subprocess.run([sys.executable, "-m", "bids_app.simulate_cli", str(out), "--small",
+                               "--seed", str(seed), "--cache-dir", basis_cache],
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr
+
+    run(tmp_path / "again", 5)
+    files = sorted(p.relative_to(dataset) for p in dataset.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "again")
+                           for p in (tmp_path / "again").rglob("*") if p.is_file())
+    assert len(files) >= 10
+    for rel in files:
+        assert (tmp_path / "again" / rel).read_bytes() == (dataset / rel).read_bytes(), rel
+    svs = f"sub-01/mrs/{STEMS['01']}_svs.nii.gz"
+    assert main([str(tmp_path / "other"), "--small", "--participants", "1", "--seed", "6",
+                 "--cache-dir", basis_cache]) == 0
+    assert (tmp_path / "other" / svs).read_bytes() != (dataset / svs).read_bytes()
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--participants", "0"], "need at least one participant, got 0"),
+    (["--seed", "-3"], "seed must be a non-negative integer, got -3"),
+    (["--participants", "x"], "invalid int value: 'x'"),
+])
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, problem):
+    out = tmp_path / "out"
+    try:
+        code = main([str(out), "--small"] + argv)
+    except SystemExit as stop:  # argparse's own usage errors
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("dmrs-bids-simulate: error:")
+    assert not out.exists()
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "below"):
+        assert main([str(out), "--small"]) == 2
+        err = capsys.readouterr().err
+        assert str(blocker) in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_demo_acquisitions_are_realistic(dataset):

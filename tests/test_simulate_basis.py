@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import pipeline
 from pipeline.basis import Basis
 from pipeline.simulate import basis_simulation
 from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, default_cache_dir,
@@ -82,7 +83,7 @@ def test_basis_fields_and_provenance(tmp_path):
                                                "te2_s": 0.018})
     assert set(prov["spin_system_sources"]) == {"Lac", "GABA"}
     assert "G2015" in prov["spin_system_sources"]["GABA"]
-    assert prov["software_version"] and prov["linewidth_hz"] == 0.0
+    assert prov["software_version"] == pipeline.__version__ and prov["linewidth_hz"] == 0.0
 
 
 def test_default_metabolites_and_water():
@@ -131,6 +132,10 @@ def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
     (dict(sequence="fid", metabolites=["Unobtainium"]), "no spin system"),
     (dict(sequence="fid", n_points=1), "n_points"),
     (dict(sequence="fid", cf_mhz=-1.0), "cf_mhz"),
+    (dict(sequence="fid", dwell_s=0.0), "dwell_s"),
+    (dict(sequence="fid", ref_ppm=float("nan")), "ref_ppm"),
+    (dict(sequence="fid", linewidth_hz=-2.0), "linewidth_hz"),
+    (dict(sequence="se", echo_time_s=-0.03), "positive time"),
 ])
 def test_bad_requests_raise_value_error(kwargs, problem):
     args = dict(cf_mhz=CF_MHZ, dwell_s=DWELL_S, n_points=64, use_cache=False)

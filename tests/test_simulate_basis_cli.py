@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from bids_app.basis_cli import build_parser, main
+from pipeline.io import basis_formats
 from pipeline.simulate.basis_simulation import simulate_basis
-
-basis_formats = pytest.importorskip("pipeline.io.basis_formats")
 
 ARGS = ["--sequence", "steam", "--echo-time", "0.045", "--mixing-time", "0.060",
         "--spectrometer-frequency", "298.06", "--spectral-width", "3000", "--points", "1024"]
@@ -57,17 +56,51 @@ def test_help_states_units_and_defaults(capsys):
         assert phrase in text
 
 
-def test_add_mm_appends_parametric_components_or_says_why_not(tmp_path, capsys):
-    import importlib.util
+def test_add_mm_appends_parametric_components(tmp_path):
     out = tmp_path / "mm.json"
-    code = main(["--sequence", "press", "--echo-time", "0.03", "--spectrometer-frequency",
+    assert main(["--sequence", "press", "--echo-time", "0.03", "--spectrometer-frequency",
                  "123.2", "--spectral-width", "2000", "--points", "256", "--metabolites",
-                 "Cr", "--no-cache", "--add-mm", "-o", str(out)])
-    if importlib.util.find_spec("pipeline.simulate.macromolecules") is None:
-        assert code == 2 and "macromolecules" in capsys.readouterr().err
-        return
-    assert code == 0
+                 "Cr", "--no-cache", "--add-mm", "-o", str(out)]) == 0
     back = basis_formats.read_basis(out)
     assert back.names[0] == "Cr" and len(back.names) > 1
-    assert any(name.startswith("MM") for name in back.names[1:])
+    assert all(name.startswith("MM") for name in back.names[1:])
     assert "macromolecules" in back.provenance
+
+
+GRID = ["--spectrometer-frequency", "123.2", "--spectral-width", "2000", "--points", "64"]
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--sequence", "mega", "--echo-time", "0.03"] + GRID, "invalid choice: 'mega'"),
+    (["--sequence", "se", "--echo-time", "-0.03"] + GRID, "positive time in seconds"),
+    (["--sequence", "se", "--echo-time", "abc"] + GRID, "invalid float value: 'abc'"),
+    (["--sequence", "se", "--echo-time", "0.03", "--spectrometer-frequency", "-3",
+      "--spectral-width", "2000", "--points", "64"], "cf_mhz must be positive"),
+    (["--sequence", "se", "--echo-time", "0.03", "--spectrometer-frequency", "123.2",
+      "--spectral-width", "0", "--points", "64"], "--spectral-width must be positive"),
+    (["--sequence", "se", "--echo-time", "0.03", "--linewidth", "-2"] + GRID, "linewidth_hz"),
+    (["--sequence", "se", "--echo-time", "0.03", "--reference-ppm", "nan"] + GRID, "ref_ppm"),
+    (["--sequence", "se", "--echo-time", "0.03", "--metabolites", "Foo"] + GRID,
+     "no spin system named 'Foo'"),
+    (["--sequence", "fid", "--mixing-time", "0.05"] + GRID, "no mixing time"),
+    (["--sequence", "press", "--echo-time", "0.03", "--te1", "0.05"] + GRID, "te2_s"),
+])
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, problem):
+    out = tmp_path / "b.BASIS"
+    try:
+        code = main(argv + ["--no-cache", "-o", str(out)])
+    except SystemExit as stop:  # argparse's own usage errors
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("dmrs-bids-basis: error:")
+    assert not out.exists()
+
+
+def test_unknown_output_extension_needs_format(tmp_path, capsys):
+    out = tmp_path / "basis.txt"
+    args = ["--sequence", "se", "--echo-time", "0.03", "--metabolites", "Cr", "--no-cache"] + GRID
+    assert main(args + ["-o", str(out)]) == 2
+    assert "unknown output extension '.txt'" in capsys.readouterr().err and not out.exists()
+    assert main(args + ["--format", "lcmodel", "-o", str(out)]) == 0
+    assert basis_formats.read_lcmodel_basis_raw(out).names == ["Cr"]

@@ -8,10 +8,9 @@ is printed by ``benchmarks/bench_basis_simulation.py``.
 
 import pytest
 
+from pipeline.io.basis_formats import read_basis
 from pipeline.simulate.basis_simulation import (basis_correlations, match_reference,
                                                 simulate_basis)
-
-read_basis = pytest.importorskip("pipeline.io.basis_formats").read_basis
 
 REFERENCE_SETS = {
     "7T-STEAM-TE45-TM60": ("dmrs_7t_steam_synthetic/basis_STEAM_TE45_TM60.BASIS",

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.basis import Basis
 from pipeline.diffusion import signals
+from pipeline.io.basis_formats import read_basis
 from pipeline.simulate.synthetic import SyntheticSpec, simulate_acquisition
 from pipeline.spectra import fid_to_spectrum, ppm_axis, ppm_to_hz, time_axis_s
 
@@ -258,8 +259,7 @@ def test_bad_specs_raise_value_errors():
 
 
 def test_real_basis_with_measured_mm(shared_data):
-    basis_formats = pytest.importorskip("pipeline.io.basis_formats")
-    basis = basis_formats.read_basis(
+    basis = read_basis(
         shared_data / "dmrs_7t_steam_synthetic" / "basis_STEAM_TE45_TM60.BASIS")
     mm_name = next(n for n in basis.names if n in ("Mac", "MM"))
     conc = {n: 1.0 for n in basis.names if n != mm_name}

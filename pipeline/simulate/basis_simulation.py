@@ -17,11 +17,11 @@ import hashlib
 import json
 import os
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..basis import Basis
 from ..spectra import H1_REFERENCE_PPM
 from .density_matrix import fragment_lines, lines_to_fid, merge_lines
@@ -34,13 +34,6 @@ DEFAULT_METABOLITES = ["NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "Ins", "sIns", 
 and glycine ("Gly") are available on request."""
 
 CACHE_FORMAT = 1  # bump when the simulation or its cache layout changes meaning
-
-
-def software_version() -> str:
-    try:
-        return metadata.version("dmrs-bids")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def default_cache_dir() -> Path:
@@ -96,13 +89,19 @@ def _cache_store(path: Path, fid: np.ndarray) -> None:
             os.unlink(tmp)
 
 
-def _validate_grid(cf_mhz, dwell_s, n_points) -> None:
+def _validate_grid(cf_mhz, dwell_s, n_points, ref_ppm, linewidth_hz) -> None:
+    """Refuse sampling and broadening values that would give a meaningless basis."""
     if not np.isfinite(cf_mhz) or cf_mhz <= 0:
         raise ValueError(f"simulate_basis: cf_mhz must be positive, got {cf_mhz}")
     if not np.isfinite(dwell_s) or dwell_s <= 0:
         raise ValueError(f"simulate_basis: dwell_s must be positive, got {dwell_s}")
     if int(n_points) != n_points or n_points < 2:
         raise ValueError(f"simulate_basis: n_points must be an integer >= 2, got {n_points}")
+    if not np.isfinite(ref_ppm):
+        raise ValueError(f"simulate_basis: ref_ppm must be a finite shift in ppm, got {ref_ppm}")
+    if not np.isfinite(linewidth_hz) or linewidth_hz < 0:
+        raise ValueError("simulate_basis: linewidth_hz must be >= 0 Hz (a negative width "
+                         f"would make the FID grow), got {linewidth_hz}")
 
 
 def _provenance(sequence: str, params: dict, systems: list[SpinSystem]) -> dict:
@@ -113,7 +112,7 @@ def _provenance(sequence: str, params: dict, systems: list[SpinSystem]) -> dict:
         method += ", stimulated-echo pathway selected by coherence order"
     return {
         "generator": "dmrs-bids pipeline.simulate.basis_simulation.simulate_basis",
-        "software_version": software_version(),
+        "software_version": __version__,
         "method": method,
         **params,
         "echo_time_s": float(params["timings_s"].get("echo_time_s", 0.0)),
@@ -136,7 +135,7 @@ def simulate_basis(sequence: str, cf_mhz: float, dwell_s: float, n_points: int,
     """
     if sequence not in SEQUENCES:
         raise ValueError(f"simulate_basis: unknown sequence {sequence!r}; choose one of {SEQUENCES}")
-    _validate_grid(cf_mhz, dwell_s, n_points)
+    _validate_grid(cf_mhz, dwell_s, n_points, ref_ppm, linewidth_hz)
     events, resolved = sequence_events(sequence, echo_time_s, mixing_time_s, **timings)
     names = list(DEFAULT_METABOLITES if metabolites is None else metabolites)
     if not names:

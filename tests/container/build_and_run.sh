@@ -27,6 +27,7 @@ with_singularity=1
 export NIPYPE_NO_ET=1 MPLBACKEND=Agg OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 run_timeout_s=1800  # a hung run fails the check instead of stalling CI
+trap 'echo "build_and_run.sh: failed at line $LINENO; last log lines:" >&2; tail -n 15 "$work"/*.log >&2 || true' ERR
 started=$SECONDS
 lap() { echo "timing $1 $((SECONDS - started))"; started=$SECONDS; }
 

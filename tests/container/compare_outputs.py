@@ -7,8 +7,8 @@ What is compared (everything a study would take numbers from):
   compared by their bits (so NaN equals NaN);
 - every ``*.nii.gz``: the data array (dtype, shape and bytes) and the NIfTI-MRS header
   extension (JSON, as above);
-- ``dataset_description.json``: everything except the container and the source path, which say
-  where the run happened, not what it computed.
+- ``dataset_description.json``: dataset type, BIDS version, pipeline name and version (not the
+  container, source path or dependency versions, which say where the run happened).
 What is not: ``logs/`` (timings, absolute paths), HTML reports and SVG figures (they carry the
 run's paths and dates). Where the input dataset sits at another path in each run (``/data`` in a
 container), ``--same-path A_PATH=B_PATH`` makes JSON strings under those folders compare equal.
@@ -25,9 +25,6 @@ import math
 import struct
 import sys
 from pathlib import Path
-
-VARYING_DESCRIPTION_KEYS = ("SourceDatasets",)
-
 
 def _same_value(a, b) -> bool:
     """Deep equality with floats compared by their IEEE-754 bits."""
@@ -56,12 +53,14 @@ def _with_placeholders(value, prefixes: list[str]):
     return value
 
 
-def _without_container(description: dict) -> dict:
-    """A dataset_description with run-location fields removed."""
-    kept = {k: v for k, v in description.items() if k not in VARYING_DESCRIPTION_KEYS}
-    kept["GeneratedBy"] = [{k: v for k, v in g.items() if k != "Container"}
-                           for g in description.get("GeneratedBy", [])]
-    return kept
+def _pipeline_identity(description: dict) -> dict:
+    """What a dataset_description says about the computation: dataset type and the pipeline's
+    name and version (the container, the source path and the environment's versions say where
+    the run happened)."""
+    generated = (description.get("GeneratedBy") or [{}])[0]
+    return {"DatasetType": description.get("DatasetType"),
+            "BIDSVersion": description.get("BIDSVersion"),
+            "Pipeline": [generated.get("Name"), generated.get("Version")]}
 
 
 def _nifti_parts(path: Path) -> tuple[str, tuple, bytes, list]:
@@ -104,7 +103,7 @@ def compare_file(a: Path, b: Path, relative: str, same_paths=None) -> list[str]:
     if a.suffix == ".json":
         json_a, json_b = json.loads(a.read_text()), json.loads(b.read_text())
         if a.name == "dataset_description.json":
-            json_a, json_b = _without_container(json_a), _without_container(json_b)
+            json_a, json_b = _pipeline_identity(json_a), _pipeline_identity(json_b)
         json_a = _with_placeholders(json_a, list(same_paths))
         json_b = _with_placeholders(json_b, list(same_paths.values()))
         if not _same_value(json_a, json_b):
@@ -150,8 +149,11 @@ def main(argv=None) -> int:
     problems, n_files = compare_derivatives(args.dir_a, args.dir_b, same_paths)
     for line in problems:
         print(line)
+    if n_files == 0:
+        print(f"no output files to compare in {args.dir_a} and {args.dir_b}")
+        return 1
     print(f"compared {n_files} files: {'identical' if not problems else f'{len(problems)} differences'}")
-    return 1 if problems or n_files == 0 else 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
