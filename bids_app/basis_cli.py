@@ -41,6 +41,8 @@ def _names(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dmrs-bids-basis", description=DESCRIPTION,
+                                epilog="exit status: 0 written; 2 bad arguments (a one-line "
+                                       "message naming the problem, nothing written)",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sequence", required=True, choices=SEQUENCES,
                    help="pulse sequence to simulate")
@@ -102,16 +104,12 @@ def _output_format(out: Path, requested: str | None) -> str:
     return OUTPUT_SUFFIXES[suffix]
 
 
-def _write(basis: Basis, path: Path, fmt: str) -> None:
-    if fmt == "json":
-        write_json_basis(basis, path)
-    else:
-        write_lcmodel_basis(basis, path)
+WRITERS = {"lcmodel": write_lcmodel_basis, "json": write_json_basis}
 
 
 def run(args: argparse.Namespace) -> Path:
     """Simulate and write the basis described by parsed ``args``; returns the output path."""
-    if args.spectral_width <= 0:
+    if not args.spectral_width > 0:  # also refuses nan
         raise ValueError(f"--spectral-width must be positive, got {args.spectral_width} Hz")
     out = Path(args.output)
     if not out.parent.is_dir():
@@ -126,7 +124,7 @@ def run(args: argparse.Namespace) -> Path:
                            **{k: v for k, v in timings.items() if v is not None})
     if args.add_mm:
         basis = _with_macromolecules(basis, args.echo_time)
-    _write(basis, out, fmt)
+    WRITERS[fmt](basis, out)
     return out
 
 

@@ -61,6 +61,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
+from pipeline.io.json_values import write_json
 from pipeline.io.nifti_mrs import (NiftiMrsError, normalise_b_value_unit, read_nifti_mrs,
                                    unit_directions, write_nifti_mrs)
 from pipeline.units import guess_b_value_units, to_s_mm2
@@ -268,17 +269,23 @@ def _diffusion_conditions(entry: dict, n_cond: int, where: str, mapping_path: Pa
 
 # --------------------------------------------------------------------------- sidecars
 
-def bids_sidecar(acq: Acquisition, extras: dict) -> dict:
-    """MRS-BIDS sidecar of ``acq``: header facts, then mapping extras (which win)."""
-    sidecar = {bids: acq.metadata[key] for key, bids in _HEADER_TO_SIDECAR.items()
-               if _informative(key, acq.metadata.get(key))}
-    sidecar.update({
+def sampling_sidecar(acq: Acquisition) -> dict:
+    """The MRS-BIDS sidecar keys that follow from the data themselves (nucleus, MHz, Hz,
+    points, transients over all conditions), shared by conversion and the demo dataset."""
+    return {
         "ResonantNucleus": [acq.nucleus],
         "SpectrometerFrequency": [acq.cf_mhz],
         "SpectralWidth": 1.0 / acq.dwell_s,
         "NumberOfSpectralPoints": acq.n_points,
         "NumberOfTransients": acq.n_conditions * acq.n_transients,
-    })
+    }
+
+
+def bids_sidecar(acq: Acquisition, extras: dict) -> dict:
+    """MRS-BIDS sidecar of ``acq``: header facts, then mapping extras (which win)."""
+    sidecar = {bids: acq.metadata[key] for key, bids in _HEADER_TO_SIDECAR.items()
+               if _informative(key, acq.metadata.get(key))}
+    sidecar.update(sampling_sidecar(acq))
     if acq.nucleus == "1H":
         sidecar["MagneticFieldStrength"] = round(acq.cf_mhz / GYROMAGNETIC_1H_MHZ_PER_T, 1)
     sidecar.update(extras)
@@ -295,16 +302,6 @@ def _informative(key: str, value) -> bool:
     return not (key in ("MixingTime", "InversionTime") and value == 0)
 
 
-def _write_json(path: Path, content: dict) -> None:
-    path.write_text(json.dumps(content, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value):
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _write_dataset_files(out_dir: Path, mapping: dict, participants: list[str],
                          overwrite: bool) -> None:
     info = mapping.get("dataset", {})
@@ -316,7 +313,7 @@ def _write_dataset_files(out_dir: Path, mapping: dict, participants: list[str],
         for key, bids_key in (("authors", "Authors"), ("license", "License")):
             if key in info:
                 content[bids_key] = info[key]
-        _write_json(description, content)
+        write_json(description, content)
     readme = out_dir / "README"
     if not readme.exists():
         readme.write_text(f"{info.get('name', 'dMRS dataset')}\n\nConverted from vendor files by "
@@ -416,7 +413,7 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
                        f"({entry.get('dynamics', {}).get('order', 'condition_fastest')})"
                        + ("; complex conjugated (mapping: conjugate = true)"
                           if entry.get("conjugate") else "")})
-        _write_json(target.with_suffix("").with_suffix(".json"), bids_sidecar(acq, extras))
+        write_json(target.with_suffix("").with_suffix(".json"), bids_sidecar(acq, extras))
         for note in acq.metadata["warnings"]:
             log(f"warning: {note}")
         log(f"wrote {target} ({acq.n_conditions} conditions x {acq.n_transients} transients "

@@ -22,12 +22,13 @@ transients and points).
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .convert import sampling_sidecar
 from pipeline import __version__
+from pipeline.io.json_values import write_json
 from pipeline.simulate.basis_simulation import simulate_basis
 from pipeline.simulate.synthetic import SyntheticResult, SyntheticSpec, simulate_acquisition
 from pipeline.units import b_ms_um2_to_s_mm2
@@ -178,11 +179,7 @@ def mrs_sidecar(design: DemoDesign, result: SyntheticResult, water: bool) -> dic
         "PulseSequenceDetails": "dmrs-bids-simulate: density-matrix basis, synthetic dMRS",
         "FlipAngle": 90,
         "ReceiveCoilName": f"simulated {acq.n_coils}-channel receive array",
-        "ResonantNucleus": [acq.nucleus],
-        "SpectrometerFrequency": [acq.cf_mhz],
-        "SpectralWidth": 1.0 / acq.dwell_s,
-        "NumberOfSpectralPoints": acq.n_points,
-        "NumberOfTransients": acq.n_conditions * acq.n_transients,
+        **sampling_sidecar(acq),
         "EchoTime": design.echo_time_s,
         "RepetitionTime": REPETITION_TIME_S,
         "WaterSuppression": not water,
@@ -196,11 +193,6 @@ def mrs_sidecar(design: DemoDesign, result: SyntheticResult, water: bool) -> dic
     if design.mixing_time_s is not None:
         sidecar["MixingTime"] = design.mixing_time_s
     return sidecar
-
-
-def _write_json(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=2) + "\n")
 
 
 def _truth_rows(truth: dict) -> list[dict]:
@@ -236,13 +228,13 @@ def write_participant(out_dir: Path, participant: str, design: DemoDesign,
     svs_path = mrs_dir / f"{stem}_svs.nii.gz"
     write_nifti_mrs(result.water, water_path)
     write_nifti_mrs(result.metabolite, svs_path)
-    _write_json(water_path.with_name(f"{stem}_mrsref.json"), mrs_sidecar(design, result, True))
+    write_json(water_path.with_name(f"{stem}_mrsref.json"), mrs_sidecar(design, result, True))
     sidecar = mrs_sidecar(design, result, False)
     sidecar["ReferenceSignal"] = f"bids::{water_path.relative_to(out_dir).as_posix()}"
-    _write_json(svs_path.with_name(f"{stem}_svs.json"), sidecar)
+    write_json(svs_path.with_name(f"{stem}_svs.json"), sidecar)
     truth_dir = out_dir / "derivatives" / "truth" / f"sub-{participant}" / "mrs"
     truth_json = truth_dir / f"{stem}_desc-truth_svs.json"
-    _write_json(truth_json, {**result.truth, "Sources": [
+    write_json(truth_json, {**result.truth, "Sources": [
         f"bids:raw:{svs_path.relative_to(out_dir).as_posix()}",
         f"bids:raw:{water_path.relative_to(out_dir).as_posix()}"]})
     truth_tsv = truth_dir / f"{stem}_desc-truth_amplitudes.tsv"
@@ -254,11 +246,10 @@ def write_participant(out_dir: Path, participant: str, design: DemoDesign,
 def _write_dataset_files(out_dir: Path, participants: list[str], designs: list[DemoDesign],
                          seed: int, small: bool) -> None:
     """dataset_description, README, participants.tsv/json, and the truth derivative's files."""
-    version = __version__
-    _write_json(out_dir / "dataset_description.json", {
+    write_json(out_dir / "dataset_description.json", {
         "Name": DEMO_NAME, "BIDSVersion": BIDS_VERSION, "DatasetType": "raw", "License": "CC0",
         "Authors": ["dmrs-bids developers", "dmrs-bids-simulate (synthetic data)"],
-        "GeneratedBy": [{"Name": "dmrs-bids-simulate", "Version": version,
+        "GeneratedBy": [{"Name": "dmrs-bids-simulate", "Version": __version__,
                          "Description": f"seed {seed}, small={small}"}]})
     (out_dir / "README").write_text(
         f"{DEMO_NAME}.\n\nMade by `dmrs-bids-simulate` (seed {seed}). Every participant has a "
@@ -269,14 +260,14 @@ def _write_dataset_files(out_dir: Path, participants: list[str], designs: list[D
     (out_dir / "participants.tsv").write_text(
         "participant_id\tfield_strength_t\n"
         + "".join(f"sub-{p}\t{d.field_t:g}\n" for p, d in zip(participants, designs)))
-    _write_json(out_dir / "participants.json", {
+    write_json(out_dir / "participants.json", {
         "field_strength_t": {"Description": "Simulated magnetic field strength",
                              "Units": "T"}})
     truth_root = out_dir / "derivatives" / "truth"
-    _write_json(truth_root / "dataset_description.json", {
+    write_json(truth_root / "dataset_description.json", {
         "Name": "Ground truth of the dmrs-bids demo dataset", "BIDSVersion": BIDS_VERSION,
         "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "dmrs-bids-simulate", "Version": version}],
+        "GeneratedBy": [{"Name": "dmrs-bids-simulate", "Version": __version__}],
         "SourceDatasets": [{"URL": "bids::"}]})
     (truth_root / "README").write_text(
         "Per acquisition: *_desc-truth_svs.json (the full truth of "

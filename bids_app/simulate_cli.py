@@ -30,6 +30,8 @@ Ground truth: OUT/derivatives/truth (a BIDS derivative).
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmrs-bids-simulate", description=DESCRIPTION,
+        epilog="exit status: 0 written; 2 bad arguments or an unusable OUT (a one-line "
+               "message naming the problem)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", metavar="OUT", help="output BIDS dataset folder (created)")
     parser.add_argument("--participants", type=int, default=2, metavar="N",

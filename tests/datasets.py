@@ -15,8 +15,7 @@ Sidecar keys beyond MRS-BIDS (project conventions, times in s):
 ``DiffusionBValueUnits`` ("s/mm2" or "ms/um2", the unit of the b-values in the NIfTI-MRS
 header), ``DiffusionGradientDuration`` (small delta), ``DiffusionTime``.
 
-The BIDS-validator helpers (``bids_validator_errors`` ...) are re-exported from
-``bids_app.convert`` for tests.
+The BIDS-validator helpers live in ``bids_app.convert`` (``bids_validator_errors`` ...).
 """
 
 from __future__ import annotations
@@ -25,9 +24,6 @@ import json
 import os
 import shutil
 from pathlib import Path
-
-from bids_app.convert import (bids_validator_command, bids_validator_errors,  # noqa: F401
-                              bids_validator_issues)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED_DATA = Path(os.environ.get("DMRS_BIDS_SHARED_DATA",

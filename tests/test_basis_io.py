@@ -61,6 +61,19 @@ def lorentzian_basis(dwell_s=5e-4, n_points=1024, cf_mhz=123.2, lw_hz=4.0, ref_p
 
 # --- every basis in the shared data -------------------------------------------------------
 
+def test_discovery_finds_every_basis_dialect(shared_data):
+    """Guards the parametrised test below against passing on an empty or shrunken list."""
+    found = {relpath for relpath, _ in ALL_SOURCES}
+    assert len(found) >= 19
+    for expected in ("dmrs_7t_steam_synthetic/basis_STEAM_TE45_TM60.BASIS",
+                     f"{ISMRM}/basisset_LCModel", f"{ISMRM}/basisset_JMRUI",
+                     f"{ISMRM}/basisset_text", "basis_variants/raw_7t_mppca",
+                     "lcmodel_test/3t.basis", "vendor_formats_suspect/lcmodel/press_30ms_3T.basis"):
+        assert expected in found
+    assert sum("dspecial_9p4t" in p for p in found) == 4  # the HZPPPM= (no space) dialect
+    assert sum(p.startswith("osprey_3t/") for p in found) == 5
+
+
 @pytest.mark.parametrize("relpath,grid", ALL_SOURCES, ids=[s[0] for s in ALL_SOURCES])
 def test_shared_basis_loads_with_singlets_in_place(shared_data, relpath, grid):
     basis = read_basis(shared_data / relpath, **grid)

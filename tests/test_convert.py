@@ -18,20 +18,21 @@ SVS = "sub-01/mrs/sub-01_acq-dwsteam_svs.nii.gz"
 MRSREF = "sub-01/mrs/sub-01_acq-dwsteam_mrsref.nii.gz"
 
 
+def _convert_example(name: str, shared_data: Path, tmp_path_factory) -> Path:
+    """Convert ../shared/data/<name> with the shipped example mapping; the new BIDS root."""
+    out = tmp_path_factory.mktemp("conv") / name
+    convert_dataset(EXAMPLES / f"{name}.toml", out, shared_data / name, log=lambda *_: None)
+    return out
+
+
 @pytest.fixture(scope="module")
 def synthetic_converted(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("conv") / "synthetic"
-    convert_dataset(EXAMPLES / "dmrs_7t_steam_synthetic.toml", out,
-                    shared_data / "dmrs_7t_steam_synthetic", log=lambda *_: None)
-    return out
+    return _convert_example("dmrs_7t_steam_synthetic", shared_data, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def invivo_converted(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("conv") / "invivo"
-    convert_dataset(EXAMPLES / "dmrs_7t_steam_invivo.toml", out,
-                    shared_data / "dmrs_7t_steam_invivo", log=lambda *_: None)
-    return out
+    return _convert_example("dmrs_7t_steam_invivo", shared_data, tmp_path_factory)
 
 
 def _peak_ratio(acq, ppm_a, ppm_b, half_width_ppm=0.1):
@@ -244,3 +245,19 @@ sidecar = {{ EchoTime = 0.030 }}
     assert "MixingTime" not in rda_sidecar and "InstitutionName" not in rda_sidecar
     assert (out / "participants.tsv").read_text().split() == ["participant_id", "sub-01", "sub-02"]
     assert bids_validator_errors(out) == []
+
+
+def test_validate_flag_exits_0_on_valid_and_1_on_validator_errors(shared_data, tmp_path, capsys):
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('[[acquisition]]\nparticipant = "01"\nsuffix = "svs"\nformat = "rda"\n'
+                       'files = ["vendor_formats_suspect/siemens/SVS_30.rda"]\n')
+    args = [str(mapping), "--source-dir", str(shared_data), "--validate"]
+    assert main(args[:1] + [str(tmp_path / "good")] + args[1:]) == 0
+    assert "is valid" in capsys.readouterr().out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "dataset_description.json").write_text('{"Name": "no BIDSVersion"}\n')  # kept
+    assert main(args[:1] + [str(bad)] + args[1:]) == 1
+    err = capsys.readouterr().err
+    assert "BIDS validator error: JSON_KEY_REQUIRED /dataset_description.json BIDSVersion" in err
+    assert "Traceback" not in err

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bids_app import demo
+from bids_app.convert import bids_validator_errors
 from bids_app.simulate_cli import main
 from pipeline.io.nifti_mrs import read_nifti_mrs
 from pipeline.simulate.synthetic import SyntheticSpec, simulate_acquisition
@@ -35,9 +36,15 @@ def _truth(dataset, label):
 
 
 def test_demo_passes_the_bids_validator(dataset):
-    from datasets import bids_validator_errors
-
     assert bids_validator_errors(dataset) == []
+
+
+def test_full_size_demo_passes_the_bids_validator(tmp_path, basis_cache):
+    """The default (not --small) dataset, 3 participants so both designs and the cycle show."""
+    out = tmp_path / "full"
+    assert main([str(out), "--participants", "3", "--cache-dir", basis_cache]) == 0
+    assert sorted(p.name for p in out.glob("sub-*")) == ["sub-01", "sub-02", "sub-03"]
+    assert bids_validator_errors(out) == []
 
 
 @pytest.mark.parametrize("label", ["01", "02"])

@@ -73,14 +73,20 @@ def test_batch_fit_agrees_with_single_fits():
     assert np.all(batch.chi2 <= chi_single * (1 + 1e-6) + 1e-9)
 
 
-def test_monte_carlo_and_bootstrap_are_seeded():
+def test_monte_carlo_and_bootstrap_are_seeded_and_match_the_jacobian():
+    """Seeded resampling repeats exactly; its spread agrees with the Jacobian error (a linear
+    model's exact answer) and a normal IQR is 1.349 SD."""
     s = signals.kurtosis(B[:5], 0.2, 1.0) + np.random.default_rng(1).normal(0, 0.01, 5)
-    a = Kurtosis().fit(B[:5], s, sigma=0.01, uncertainty="montecarlo", n_draws=60, seed=7)
-    b = Kurtosis().fit(B[:5], s, sigma=0.01, uncertainty="montecarlo", n_draws=60, seed=7)
-    c = Kurtosis().fit(B[:5], s, sigma=0.01, uncertainty="bootstrap", n_draws=60, seed=7)
+    a = Kurtosis().fit(B[:5], s, sigma=0.01, uncertainty="montecarlo", n_draws=400, seed=7)
+    b = Kurtosis().fit(B[:5], s, sigma=0.01, uncertainty="montecarlo", n_draws=400, seed=7)
+    c = Kurtosis().fit(B[:5], s, sigma=0.01, uncertainty="bootstrap", n_draws=400, seed=7)
     assert a.resampled == b.resampled
     assert a.resampled["ADC"]["q25"] < a.param("ADC") < a.resampled["ADC"]["q75"]
-    assert c.resampled["K"]["iqr"] > 0
+    for name, jacobian_se in zip(("ADC", "K"), a.std_errors):
+        assert a.resampled[name]["std"] == pytest.approx(jacobian_se, rel=0.15)
+        assert a.resampled[name]["iqr"] == pytest.approx(1.349 * jacobian_se, rel=0.2)
+        # the residual bootstrap of 5 points is cruder, but of the same size
+        assert c.resampled[name]["std"] == pytest.approx(jacobian_se, rel=0.5)
 
 
 def test_sigma_from_biexponential_residuals():

@@ -101,6 +101,13 @@ def discovered_mm_sources():
 MM_SOURCES = discovered_mm_sources()
 
 
+def test_discovery_finds_every_measured_mm_source(shared_data):
+    """Guards the parametrised test below against passing on an empty or shrunken list."""
+    assert sum(p.startswith("mm_consensus/") for p in MM_SOURCES) >= 8
+    assert sum(p.startswith("osprey_3t/") for p in MM_SOURCES) >= 2
+    assert len(MM_SOURCES) >= 13
+
+
 @pytest.mark.parametrize("relpath", MM_SOURCES, ids=MM_SOURCES)
 def test_measured_mm_has_09_peak_and_broad_hump(shared_data, relpath):
     basis = read_measured_mm(shared_data / relpath)
@@ -135,6 +142,17 @@ def test_measured_mm_resampled_onto_the_data_grid(shared_data):
     assert mm09_peak_ppm(on_grid) == pytest.approx(mm09_peak_ppm(native), abs=0.01)
     with pytest.raises(ValueError, match="J-couplings"):
         read_measured_mm(sdat, dwell_s=1 / 3000, n_points=1024, cf_mhz=298.06)
+
+
+def test_basis_without_the_mm_entry_is_a_named_value_error(shared_data):
+    path = shared_data / "lcmodel_test" / "3t.basis"
+    with pytest.raises(ValueError, match="no macromolecule entry") as info:
+        read_measured_mm(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match="'Nope' not in basis") as info:
+        read_measured_mm(shared_data / "dmrs_7t_steam_synthetic" / "basis_STEAM_TE45_TM60.BASIS",
+                         entry="Nope")
+    assert "basis_STEAM_TE45_TM60.BASIS" in str(info.value)
 
 
 def test_mm_entry_names():

@@ -5,8 +5,8 @@ import json
 import nibabel as nib
 import pytest
 
-from datasets import (bids_validator_errors, bids_validator_issues, make_invivo_bids,
-                      make_synthetic_bids)
+from bids_app.convert import bids_validator_errors, bids_validator_issues
+from datasets import make_invivo_bids, make_synthetic_bids
 
 
 @pytest.fixture(scope="module")

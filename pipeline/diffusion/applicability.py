@@ -85,6 +85,75 @@ def _range_note(fit, b_all) -> str:
     return ""
 
 
+def _needs_b_values(n_b: int, minimum: int, what: str) -> list[str]:
+    return [] if n_b >= minimum else [f"{what} needs >= {minimum} distinct b-values, have {n_b}"]
+
+
+def _kurtosis_rule(fit, n_b, b_top, sigma_normalised):
+    """K is measurable with >= 3 shells, enough curvature (b ADC >= 0.5), monotonic decay."""
+    adc, k = fit.params
+    notes = _needs_b_values(n_b, 3, "kurtosis")
+    if b_top * adc < 0.5:
+        notes.append(f"b_max*ADC = {b_top * adc:.2g} < 0.5: curvature (K) not measurable")
+    if k > 0 and b_top >= 3.0 / (adc * k):
+        notes.append("fitted decay is non-monotonic within the b-range (b > 3/(ADC K))")
+    return not notes, notes, {}
+
+
+def _high_b_rule(label: str):
+    """Bi-exponential-like models need >= 5 shells reaching beyond BIEXP_B_MIN_MS_UM2."""
+    def rule(fit, n_b, b_top, sigma_normalised):
+        if n_b >= 5 and b_top >= BIEXP_B_MIN_MS_UM2:
+            return True, [], {}
+        return False, [f"{label} needs >= 5 b-values up to > {BIEXP_B_MIN_MS_UM2:g} ms/um^2 "
+                       f"(have {n_b}, b_max {b_top:.3g})"], {}
+    return rule
+
+
+def _monoexponential_rule(fit, n_b, b_top, sigma_normalised):
+    notes = _needs_b_values(n_b, 2, "the ADC")
+    return not notes, notes, {}
+
+
+def _sticks_rule(fit, n_b, b_top, sigma_normalised):
+    """Sticks need 2 shells; below b D_intra = 1 they act as ADC = D_intra/3 (noted, kept)."""
+    notes = _needs_b_values(n_b, 2, "sticks")
+    ok = not notes
+    if b_top * fit.params[0] < 1.0:
+        notes.append("b_max*D_intra < 1: sticks behave as ADC = D_intra/3; D_intra is model-driven")
+    return ok, notes, {}
+
+
+def _cylinders_rule(fit, n_b, b_top, sigma_normalised):
+    """The radius (and so D_intra of the cylinders) is reported only where identifiable."""
+    d_intra, radius = fit.params
+    if sigma_normalised is None:
+        r_ok, why = False, "noise level unknown"
+    else:
+        b_used = fit.b_used_ms_um2
+        r_min = radius_resolution_limit_um(sigma_normalised, b_top, d_intra, fit.model.small_delta_ms,
+                                           fit.model.big_delta_ms, int(np.sum(b_used > 0)))
+        precise = fit.std_errors[1] < RADIUS_MAX_RELATIVE_ERROR * radius
+        r_ok = bool(np.isfinite(r_min) and radius >= r_min and precise
+                    and radius < fit.model.upper[1] * 0.999)
+        why = (f"R = {radius:.2g} +/- {fit.std_errors[1]:.2g} um vs resolution limit {r_min:.2g} um "
+               f"for sigma = {sigma_normalised:.2g}, b_max = {b_top:.3g} ms/um^2")
+    if r_ok:
+        return True, [why], {}
+    return True, [], {"radius": (False, f"radius not identifiable ({why}); use sticks D_intra"),
+                      "D_intra": (False, "radius not identifiable: D_intra of sticks reported instead")}
+
+
+_RULES = {"monoexponential": _monoexponential_rule, "kurtosis": _kurtosis_rule,
+          "biexponential": _high_b_rule("bi-exponential"), "sticks": _sticks_rule,
+          "cylinders": _cylinders_rule, "anisotropic_cylinders": _cylinders_rule,
+          "stick_sphere": _high_b_rule("stick+sphere")}
+"""Model-specific applicability rule per model name: (fit, n_b, b_max, sigma) ->
+(applicable, notes, per-parameter overrides)."""
+
+_BOUND_TOLERANT = ("cylinders", "anisotropic_cylinders")  # R at its bound is handled by the rule
+
+
 def assess(fit, b_all_ms_um2, sigma_normalised=None) -> tuple[bool, str, dict]:
     """Applicability of one fitted model and its note; third item: per-parameter overrides.
 
@@ -93,57 +162,18 @@ def assess(fit, b_all_ms_um2, sigma_normalised=None) -> tuple[bool, str, dict]:
     """
     name = fit.model.name
     b_used = fit.b_used_ms_um2
-    n_b = distinct_b(b_used)
-    b_top = float(np.max(b_used))
     bound = _bound_note(fit)
     notes = [n for n in (_range_note(fit, b_all_ms_um2), bound) if n]
-    ok = fit.success and np.all(np.isfinite(fit.params))
-    if bound and name not in ("cylinders", "anisotropic_cylinders"):
+    ok = bool(fit.success and np.all(np.isfinite(fit.params)))
+    if bound and name not in _BOUND_TOLERANT:
         ok = False  # a parameter pinned at a bound is not estimated by the data
     if not fit.success:
         notes.append("optimiser did not converge")
+    rule = _RULES.get(name)
     per_param = {}
-    if name == "monoexponential":
-        ok &= n_b >= 2
-    elif name == "kurtosis":
-        adc, k = fit.params
-        if n_b < 3:
-            ok = False
-            notes.append(f"kurtosis needs >= 3 distinct b-values, have {n_b}")
-        if b_top * adc < 0.5:
-            ok = False
-            notes.append(f"b_max*ADC = {b_top * adc:.2g} < 0.5: curvature (K) not measurable")
-        if k > 0 and b_top >= 3.0 / (adc * k):
-            ok = False
-            notes.append("fitted decay is non-monotonic within the b-range (b > 3/(ADC K))")
-    elif name == "biexponential":
-        if n_b < 5 or b_top < BIEXP_B_MIN_MS_UM2:
-            ok = False
-            notes.append(f"bi-exponential needs >= 5 b-values up to > {BIEXP_B_MIN_MS_UM2:g} ms/um^2 "
-                         f"(have {n_b}, b_max {b_top:.3g})")
-    elif name == "sticks":
-        ok &= n_b >= 2
-        if b_top * fit.params[0] < 1.0:
-            notes.append("b_max*D_intra < 1: sticks behave as ADC = D_intra/3; D_intra is model-driven")
-    elif name in ("cylinders", "anisotropic_cylinders"):
-        d_intra, radius = fit.params
-        if sigma_normalised is None:
-            r_ok, why = False, "noise level unknown"
-        else:
-            r_min = radius_resolution_limit_um(sigma_normalised, b_top, d_intra, fit.model.small_delta_ms,
-                                               fit.model.big_delta_ms, int(np.sum(b_used > 0)))
-            precise = fit.std_errors[1] < RADIUS_MAX_RELATIVE_ERROR * radius
-            r_ok = bool(np.isfinite(r_min) and radius >= r_min and precise
-                        and radius < fit.model.upper[1] * 0.999)
-            why = (f"R = {radius:.2g} +/- {fit.std_errors[1]:.2g} um vs resolution limit {r_min:.2g} um "
-                   f"for sigma = {sigma_normalised:.2g}, b_max = {b_top:.3g} ms/um^2")
-        if not r_ok:
-            per_param["radius"] = (False, f"radius not identifiable ({why}); use sticks D_intra")
-            per_param["D_intra"] = (False, "radius not identifiable: D_intra of sticks reported instead")
-        else:
-            notes.append(why)
-    elif name == "stick_sphere":
-        if n_b < 5 or b_top < BIEXP_B_MIN_MS_UM2:
-            ok = False
-            notes.append(f"stick+sphere needs >= 5 b-values up to > {BIEXP_B_MIN_MS_UM2:g} ms/um^2")
+    if rule is not None:
+        rule_ok, rule_notes, per_param = rule(fit, distinct_b(b_used), float(np.max(b_used)),
+                                              sigma_normalised)
+        ok = ok and rule_ok
+        notes += rule_notes
     return bool(ok), "; ".join(notes), per_param

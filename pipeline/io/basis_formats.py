@@ -30,6 +30,7 @@ import numpy as np
 from ..basis import Basis
 from ..spectra import H1_REFERENCE_PPM
 from . import basis_tools
+from .json_values import to_json_value
 
 JSON_FORMAT_NAME = "dmrs-bids-basis"
 JSON_FORMAT_VERSION = 1
@@ -365,7 +366,9 @@ def read_jmrui_text(path) -> tuple[list[np.ndarray], dict]:
     return [np.array(s) for s in signals], header
 
 
-def _jmrui_grid(path, header) -> tuple[float | None, float | None]:
+def _jmrui_grid(header: dict) -> tuple[float | None, float | None]:
+    """(dwell_s, cf_mhz) from a jMRUI header (SamplingInterval in ms, TransmitterFrequency in
+    Hz); None where the header lacks one."""
     def number(key):
         try:
             return float(header[key])
@@ -409,7 +412,7 @@ def read_text_folder(folder, dwell_s: float | None = None, cf_mhz: float | None 
     for file in files:
         if jmrui:
             signals, header = read_jmrui_text(file)
-            grids.add(_jmrui_grid(file, header))
+            grids.add(_jmrui_grid(header))
             stems = [file.stem] if len(signals) == 1 else \
                 [f"{file.stem}_{i + 1}" for i in range(len(signals))]
             names.extend(stems)
@@ -445,18 +448,8 @@ def write_json_basis(basis: Basis, path) -> None:
            "cf_mhz": float(basis.cf_mhz), "ref_ppm": float(basis.ref_ppm),
            "nucleus": basis.nucleus, "n_points": int(basis.n_points),
            "fids_real": basis.fids.real.tolist(), "fids_imag": basis.fids.imag.tolist(),
-           "provenance": basis.provenance}
-    Path(path).write_text(json.dumps(doc, default=_json_default))
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, complex):
-        return [obj.real, obj.imag]
-    return str(obj)
+           "provenance": to_json_value(basis.provenance)}
+    Path(path).write_text(json.dumps(doc, default=str))
 
 
 def read_json_basis(path) -> Basis:
@@ -512,7 +505,7 @@ def _read_single(path: Path, kind: str, dwell_s, cf_mhz) -> Basis:
         fmt, fids = "LCModel .RAW file", [fid]
     elif kind == "jmrui_file":
         fids, header = read_jmrui_text(path)
-        file_dwell, file_cf = _jmrui_grid(path, header)
+        file_dwell, file_cf = _jmrui_grid(header)
         dwell, cf, sources = _grid(path.parent, dwell_s or file_dwell, cf_mhz or file_cf)
         fmt = "jMRUI text file"
     else:

@@ -247,7 +247,11 @@ def read_measured_mm(path, dwell_s: float | None = None, n_points: int | None = 
                                                 "procpar rfl/rfp referencing is not used"})
     else:
         source = read_basis(path, source_dwell_s, source_cf_mhz)
-        name = entry or mm_entry_name(source.names)
+        try:
+            name = entry or mm_entry_name(source.names)
+            source.index(name)
+        except KeyError as exc:  # the caller's error type: the file lacks the entry
+            raise BasisFormatError(f"{path}: {exc.args[0]}") from None
         basis = mm_basis_from_fid(source.fid(name), source.dwell_s, source.cf_mhz,
                                   f"{path} [{name}]", band_ppm, reference_mm09_ppm,
                                   {"format": source.provenance.get("format"),

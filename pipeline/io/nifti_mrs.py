@@ -46,6 +46,7 @@ from .. import __version__
 from ..acquisition import Acquisition
 from ..spectra import H1_REFERENCE_PPM
 from ..units import guess_b_value_units, to_s_mm2
+from .json_values import to_json_value
 
 B_UNITS_KEY = "DiffusionBValueUnits"
 B_UNITS_SOURCE_KEY = "DiffusionBValueUnitsSource"
@@ -357,6 +358,34 @@ def _reference_ppm(meta: dict, nucleus: str) -> float:
     return H1_REFERENCE_PPM if nucleus == "1H" else 0.0
 
 
+def _diffusion_conditions(fids: np.ndarray, layout: dict, n_conditions: int, ext: dict,
+                          sidecar: dict, b_value_units: str, path: Path, warnings: list):
+    """(fids, b-values in s/mm^2, unit directions, b-unit decision) of the condition dimension.
+
+    Repeated (b, direction) labels along DIM_DYN are grouped into conditions x repeats, the
+    repeats joining the transients. A unit decision recorded by an earlier write is kept.
+    """
+    b_raw, dim_unit, dim_unit_where, directions_raw = _condition_lists(layout, n_conditions,
+                                                                       path)
+    unit, units_source = _decide_units(b_raw, b_value_units, sidecar, ext, dim_unit,
+                                       dim_unit_where, path, warnings)
+    b_s_mm2 = to_s_mm2(b_raw, unit)
+    directions = unit_directions(directions_raw, b_s_mm2, path)
+    grouping = _group_repeats(b_s_mm2, directions) if layout["condition_tag"] == "DIM_DYN" \
+        else None
+    if grouping is not None:
+        order, n_unique = grouping
+        n_rep = order.size // n_unique
+        fids = fids[order].reshape(n_unique, n_rep * fids.shape[1], *fids.shape[2:])
+        b_s_mm2, directions = b_s_mm2[order[::n_rep]], directions[order[::n_rep]]
+        warnings.append(f"{path}: {n_unique} distinct (b-value, direction) pairs each "
+                        f"repeated {n_rep} times along the diffusion dimension; grouped "
+                        "the repeats as transients")
+    if B_UNITS_SOURCE_KEY in ext and units_source.startswith("header"):
+        units_source = str(_unwrap(ext[B_UNITS_SOURCE_KEY]))
+    return fids, b_s_mm2, directions, units_source
+
+
 # --------------------------------------------------------------------------- public reader
 
 def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto") -> Acquisition:
@@ -387,26 +416,10 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     coil_axes = [layout["coil"]] if layout["coil"] is not None else []
     cond_axes = [layout["condition"]] if layout["condition"] is not None else []
     fids = _canonical_fids(data, cond_axes, layout["transients"], coil_axes)
-    source_note = None
     if layout["condition"] is not None:
-        b_raw, dim_unit, dim_unit_where, directions_raw = _condition_lists(
-            layout, data.shape[layout["condition"]], path)
-        unit, units_source = _decide_units(b_raw, b_value_units, sidecar, ext, dim_unit,
-                                           dim_unit_where, path, warnings)
-        b_s_mm2 = to_s_mm2(b_raw, unit)
-        directions = unit_directions(directions_raw, b_s_mm2, path)
-        grouping = _group_repeats(b_s_mm2, directions) if layout["condition_tag"] == "DIM_DYN" \
-            else None
-        if grouping is not None:
-            order, n_unique = grouping
-            n_rep = order.size // n_unique
-            fids = fids[order].reshape(n_unique, n_rep * fids.shape[1], *fids.shape[2:])
-            b_s_mm2, directions = b_s_mm2[order[::n_rep]], directions[order[::n_rep]]
-            warnings.append(f"{path}: {n_unique} distinct (b-value, direction) pairs each "
-                            f"repeated {n_rep} times along the diffusion dimension; grouped "
-                            "the repeats as transients")
-        if B_UNITS_SOURCE_KEY in ext and units_source.startswith("header"):
-            source_note = str(_unwrap(ext[B_UNITS_SOURCE_KEY]))
+        fids, b_s_mm2, directions, units_source = _diffusion_conditions(
+            fids, layout, data.shape[layout["condition"]], ext, sidecar, b_value_units, path,
+            warnings)
     else:
         b_s_mm2, directions = np.zeros(1), np.full((1, 3), np.nan)
         units_source = "no diffusion dimension (b = 0)"
@@ -414,7 +427,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     for key in (B_UNITS_KEY, B_UNITS_SOURCE_KEY, WARNINGS_KEY, "BValueUnits", "b_value_units"):
         meta.pop(key, None)
     meta["warnings"] = warnings
-    meta["b_value_units_source"] = source_note or units_source
+    meta["b_value_units_source"] = units_source
     meta["nifti_affine"] = np.asarray(img.affine, dtype=float).tolist()
     return Acquisition(fids=fids, dwell_s=dwell_s, cf_mhz=cf_mhz, b_values_s_mm2=b_s_mm2,
                        directions=directions, nucleus=nucleus,
@@ -432,22 +445,9 @@ def _canonical_fids(data: np.ndarray, cond_axes: list, trans_axes: list, coil_ax
 
 # --------------------------------------------------------------------------- writer
 
-def _json_ready(value):
-    """Plain-JSON form of numpy scalars/arrays inside metadata values."""
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _header_entry(key: str, value):
     """(ok, entry): standard keys as is (type-checked), user keys wrapped in Value/Description."""
-    value = _json_ready(value)
+    value = to_json_value(value)
     if key in standard_defined:
         if isinstance(value, int) and not isinstance(value, bool) and \
                 standard_defined[key][0] == (float, int):
@@ -462,7 +462,7 @@ def _processing_step(step: dict, timestamp: bool) -> dict:
     entry = {"Program": "dmrs-bids", "Version": __version__, "Method": "", "Details": ""}
     if timestamp:
         entry = {"Time": _dt.datetime.now().isoformat(timespec="seconds"), **entry}
-    entry.update(_json_ready(step))
+    entry.update(to_json_value(step))
     return entry
 
 
@@ -524,7 +524,7 @@ def _header_extension_for(acq: Acquisition, tags: list, processing_step: dict | 
     if warnings:
         ext[WARNINGS_KEY] = {"Value": [str(w) for w in warnings],
                              "Description": _DESCRIPTIONS[WARNINGS_KEY]}
-    history = list(_json_ready(meta.get("ProcessingApplied", [])))
+    history = list(to_json_value(meta.get("ProcessingApplied", [])))
     if processing_step is not None:
         history.append(_processing_step(processing_step, timestamp))
     if history:

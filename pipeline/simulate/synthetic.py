@@ -56,6 +56,7 @@ import numpy as np
 
 from ..acquisition import Acquisition
 from ..basis import Basis
+from ..io.json_values import to_json_value
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_to_hz, time_axis_s
 from ..units import b_s_mm2_to_ms_um2
 
@@ -178,7 +179,7 @@ class SyntheticSpec:
 
     def to_dict(self) -> dict:
         """JSON-serialisable copy (complex numbers as ``[re, im]``)."""
-        return _jsonable(dataclasses.asdict(self))
+        return to_json_value(dataclasses.asdict(self))
 
     def validate(self, source: str = "synthetic spec") -> None:
         """Raise ``ValueError`` (naming ``source``) on inconsistent or out-of-range values."""
@@ -228,21 +229,6 @@ class SyntheticResult:
     water: Acquisition | None
     truth: dict
     components: dict = field(default_factory=dict)
-
-
-def _jsonable(value):
-    """Recursively turn numpy types, tuples and complex numbers into JSON-friendly values."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (complex, np.complexfloating)):
-        return [float(value.real), float(value.imag)]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _complex_array(values, ndim: int) -> np.ndarray:
@@ -506,6 +492,29 @@ def _decays(amplitudes: dict, amplitudes_b0: dict) -> dict:
             for n, a in amplitudes.items()}
 
 
+def _noise_model(clean_b0_fid: np.ndarray, model: Basis, spec: SyntheticSpec,
+                 sens: np.ndarray, cov_shape: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Coil noise covariance giving ``spec.snr`` (zeros when noiseless) and its truth entry.
+
+    SNR = height of the clean lowest-b reference peak / SD of the real spectrum of the
+    transient average; with ``n`` transients of ``N`` points the per-transient time-domain SD
+    is ``height * sqrt(n) / (snr * sqrt(N))``.
+    """
+    truth = {"snr": spec.snr, "snr_definition": SNR_DEFINITION,
+             "snr_ppm_range": list(spec.snr_ppm_range)}
+    if spec.snr is None:
+        truth.update(reference_peak_height=None, sd_per_transient=0.0,
+                     sd_average_spectrum_real=0.0)
+        return np.zeros((spec.n_coils, spec.n_coils), dtype=complex), truth
+    height = reference_peak_height(clean_b0_fid, model.dwell_s, model.cf_mhz, model.ref_ppm,
+                                   spec.snr_ppm_range)
+    n_trans, n_points = spec.n_transients, model.n_points
+    sd = height * np.sqrt(n_trans) / (spec.snr * np.sqrt(n_points))
+    truth.update(reference_peak_height=height, sd_per_transient=float(sd),
+                 sd_average_spectrum_real=float(sd * np.sqrt(n_points / n_trans)))
+    return noise_covariance_for_snr(sens, cov_shape, sd), truth
+
+
 def simulate_acquisition(basis: Basis, spec: SyntheticSpec | dict) -> SyntheticResult:
     """Synthetic (d)MRS acquisition, water reference and ground truth (see the module docstring).
 
@@ -533,21 +542,10 @@ def simulate_acquisition(basis: Basis, spec: SyntheticSpec | dict) -> SyntheticR
     eddy_rad = eddy_phase_rad(model.n_points, model.dwell_s, spec)
     fids = _transients(clean, model.dwell_s, freq_hz, phase_deg, eddy_rad, factors, sens)
 
-    noise_truth = {"snr": spec.snr, "snr_definition": SNR_DEFINITION,
-                   "snr_ppm_range": list(spec.snr_ppm_range)}
-    covariance = np.zeros((spec.n_coils, spec.n_coils), dtype=complex)
+    covariance, noise_truth = _noise_model(clean[int(np.argmin(b))], model, spec, sens,
+                                           cov_shape)
     if spec.snr is not None:
-        height = reference_peak_height(clean[int(np.argmin(b))], model.dwell_s, model.cf_mhz, model.ref_ppm,
-                                       spec.snr_ppm_range)
-        sd = height * np.sqrt(n_trans) / (spec.snr * np.sqrt(model.n_points))
-        covariance = noise_covariance_for_snr(sens, cov_shape, sd)
         fids = fids + complex_noise(rng_noise, covariance, fids.shape[:2] + (model.n_points,))
-        noise_truth.update(reference_peak_height=height, sd_per_transient=float(sd),
-                           sd_average_spectrum_real=float(
-                               sd * np.sqrt(model.n_points / n_trans)))
-    else:
-        noise_truth.update(reference_peak_height=None, sd_per_transient=0.0,
-                           sd_average_spectrum_real=0.0)
 
     directions = _directions(spec)
     metadata = {"EchoTime": spec.echo_time_s, "SpectrometerFrequency": [model.cf_mhz],
@@ -559,7 +557,7 @@ def simulate_acquisition(basis: Basis, spec: SyntheticSpec | dict) -> SyntheticR
                                           rng_water)
 
     sums, sums_b0 = _sum_truth(amplitudes), _sum_truth(amplitudes_b0)
-    truth = _jsonable({
+    truth = to_json_value({
         "generator": "dmrs-bids pipeline.simulate.synthetic.simulate_acquisition",
         "seed": spec.seed,
         "spec": spec.to_dict(),
