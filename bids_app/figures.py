@@ -1,0 +1,293 @@
+"""Report figures: matplotlib -> deterministic SVG text (no dates, fixed hash salt).
+
+Each function takes plain arrays and returns the SVG as a string, so the report can inline it
+and also write it under ``OUT/sub-<label>/figures/``. Plots with many points are rasterized
+(one embedded PNG instead of thousands of SVG paths) to keep reports small and fast.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+PPM_RANGE = (0.2, 4.2)
+SUM_COLOURS = {"tNAA": "tab:blue", "tCr": "tab:orange", "tCho": "tab:green", "Glx": "tab:brown"}
+MODEL_STYLES = {"monoexponential": "-", "kurtosis": "--", "biexponential": "-.",
+                "sticks": ":", "cylinders": (0, (5, 1)), "stick_sphere": (0, (3, 1, 1, 1))}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def svg_text(fig) -> str:
+    """The figure as SVG text, identical across runs; closes the figure."""
+    import matplotlib
+
+    plt = _pyplot()
+    with matplotlib.rc_context({"svg.hashsalt": "dmrs-bids", "svg.fonttype": "none"}):
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None}, dpi=80)
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _ppm_mask(ppm: np.ndarray, ppm_range) -> np.ndarray:
+    mask = (ppm >= min(ppm_range)) & (ppm <= max(ppm_range))
+    if not mask.any():
+        raise ValueError(f"no spectral point inside {list(ppm_range)} ppm "
+                         f"(axis {ppm.min():.2f} to {ppm.max():.2f} ppm)")
+    return mask
+
+
+def transients_figure(ppm: np.ndarray, conditions: list[dict], ppm_range=PPM_RANGE) -> str:
+    """Real spectra of every transient, before (left) and after (right) alignment, one row
+    per condition; kept transients grey with their mean black, rejected ones red.
+
+    ``conditions``: [{"label", "before" (n_transients, n_points) spectra, "after", "rejected"}].
+    """
+    plt = _pyplot()
+    if not conditions:
+        raise ValueError("transients figure: no condition to plot")
+    mask = _ppm_mask(ppm, ppm_range)
+    x = ppm[mask]
+    n = len(conditions)
+    fig, axes = plt.subplots(n, 2, figsize=(7.5, 0.75 + 1.0 * n), sharex=True, squeeze=False)
+    for row, cond in zip(axes, conditions):
+        rejected = np.asarray(cond["rejected"], bool)
+        for ax, key in zip(row, ("before", "after")):
+            real = np.asarray(cond[key]).real[:, mask]
+            ax.plot(x, real[~rejected].T, color="0.65", lw=0.4, rasterized=True)
+            if rejected.any():
+                ax.plot(x, real[rejected].T, color="tab:red", lw=0.5, rasterized=True)
+            if (~rejected).any():
+                ax.plot(x, real[~rejected].mean(axis=0), color="black", lw=0.7,
+                        rasterized=True)
+            ax.set_yticks([])
+            ax.tick_params(labelsize=6)
+        row[0].set_ylabel(f"{cond['label']}\n{int(rejected.sum())}/{rejected.size} rej.",
+                          fontsize=6, rotation=0, ha="right", va="center")
+    axes[0, 0].set_title("before alignment", fontsize=8)
+    axes[0, 1].set_title("after alignment", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlim(max(ppm_range), min(ppm_range))
+        ax.set_xlabel("chemical shift (ppm)", fontsize=7)
+    height_in = fig.get_figheight()
+    fig.subplots_adjust(left=0.2, right=0.98, wspace=0.05, hspace=0.12,
+                        top=1 - 0.3 / height_in, bottom=0.45 / height_in)
+    return svg_text(fig)
+
+
+def drift_figure(freq_hz: np.ndarray, phase_deg: np.ndarray, rejected: np.ndarray,
+                 condition: np.ndarray, labels: dict) -> str:
+    """Frequency and phase correction of every transient in acquisition order, one colour
+    per condition; rejected transients marked with a red cross."""
+    plt = _pyplot()
+    freq_hz, phase_deg = np.asarray(freq_hz, float), np.asarray(phase_deg, float)
+    rejected, condition = np.asarray(rejected, bool), np.asarray(condition)
+    index = np.arange(freq_hz.size)
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 3.2), sharex=True)
+    for ax, values, unit in ((axes[0], freq_hz, "frequency (Hz)"),
+                             (axes[1], phase_deg, "phase (deg)")):
+        for c in np.unique(condition):
+            sel = condition == c
+            ax.plot(index[sel], values[sel], ".", ms=3, label=labels.get(c, str(c)))
+        ax.plot(index[rejected], values[rejected], "x", ms=6, color="tab:red",
+                label="rejected")
+        ax.set_ylabel(unit, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[1].set_xlabel("transient (all conditions, acquisition order)", fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    if len(names) <= 16:
+        fig.legend(handles, names, fontsize=6, loc="center right", frameon=False,
+                   title="condition", title_fontsize=6)
+        fig.tight_layout(rect=(0, 0, 0.78, 1))
+    else:
+        fig.tight_layout()
+    return svg_text(fig)
+
+
+def _fit_panel(ax, panel: dict, mask: np.ndarray, x: np.ndarray) -> None:
+    d, f = np.real(panel["data"])[mask], np.real(panel["fit"])[mask]
+    scale = max(float(np.max(np.abs(d))), 1e-30)
+    ax.plot(x, d, color="0.2", lw=0.6, label="data")
+    ax.plot(x, f, color="tab:red", lw=0.7, label="fit")
+    if panel.get("baseline") is not None:
+        ax.plot(x, np.real(panel["baseline"])[mask], color="tab:purple", lw=0.6,
+                label="baseline")
+    top = 1.15 * scale
+    ax.plot(x, d - f + top, color="0.45", lw=0.5, label="residual (offset up)")
+    ax.axhline(top, color="0.85", lw=0.5)
+    bottom = -0.45 * scale
+    for name, spectrum in (panel.get("components") or {}).items():
+        ax.plot(x, np.real(spectrum)[mask] + bottom, lw=0.6, color=SUM_COLOURS.get(name),
+                label=f"{name} (offset down)")
+    ax.set_ylim(bottom - 0.5 * scale if panel.get("components") else -0.3 * scale,
+                top + 0.6 * scale)
+    ax.set_yticks([])
+    ax.tick_params(labelsize=6)
+    ax.set_title(panel["label"], fontsize=7, pad=2)
+
+
+def fit_figure(ppm: np.ndarray, panels: list[dict], ppm_range=PPM_RANGE) -> str:
+    """One panel per condition: data, fit, baseline, residual (offset above) and the main
+    metabolites (offset below, when given).
+
+    ``panels``: [{"label", "data", "fit", "baseline" or None, "components": {name: spectrum}}]
+    with spectra on the ``ppm`` axis.
+    """
+    plt = _pyplot()
+    if not panels:
+        raise ValueError("fit figure: no condition to plot")
+    mask = _ppm_mask(ppm, ppm_range)
+    x = ppm[mask]
+    cols = 1 if len(panels) == 1 else 2
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 0.5 + 1.6 * rows), squeeze=False,
+                             sharex=True)
+    for ax, panel in zip(axes.flat, panels):
+        _fit_panel(ax, panel, mask, x)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    for ax in axes.flat:
+        ax.set_xlim(max(ppm_range), min(ppm_range))
+    for ax in axes[-1]:
+        ax.set_xlabel("chemical shift (ppm)", fontsize=7)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=6, loc="upper center", ncol=min(len(names), 8),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / (0.5 + 1.6 * rows)), h_pad=0.3)
+    return svg_text(fig)
+
+
+def decay_figure(panels: list[dict]) -> str:
+    """Diffusion decays on a log scale, one panel per metabolite.
+
+    Each panel: ``name``, ``b_s_mm2``, ``signal`` (S/S0), ``error`` (SD of S/S0) and ``curves``
+    {model: (b_s_mm2, S/S0)}; the curves are the fitted models' predictions.
+    """
+    from matplotlib import ticker
+
+    plt = _pyplot()
+    if not panels:
+        raise ValueError("decay figure: no metabolite has a decay to plot")
+    n = len(panels)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 0.6, 1.8 * rows + 0.5),
+                             squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        b = np.asarray(panel["b_s_mm2"], float)
+        s = np.asarray(panel["signal"], float)
+        e = np.nan_to_num(np.asarray(panel["error"], float))
+        positive = s > 0
+        ax.errorbar(b[positive], s[positive], yerr=np.minimum(e[positive], 0.95 * s[positive]),
+                    fmt="o", ms=3, color=SUM_COLOURS.get(panel["name"], "0.2"), capsize=2,
+                    elinewidth=0.7)
+        for model, (bc, sc) in panel["curves"].items():
+            ax.plot(bc, sc, MODEL_STYLES.get(model, "-"), color="0.3", lw=0.8, label=model)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=6))
+        ax.yaxis.set_minor_locator(ticker.NullLocator())
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
+        ax.set_title(panel["name"], fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("b (s/mm²)", fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("S / S0 (log)", fontsize=7)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    if names:
+        fig.legend(handles, names, fontsize=7, loc="upper center", ncol=len(names),
+                   frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / (1.8 * rows + 0.5)))
+    else:
+        fig.tight_layout()
+    return svg_text(fig)
+
+
+def _strip(ax, i: int, points: list, odd: set, name_all: bool, rng) -> None:
+    """Box (when > 2 values) and jittered points of one column; odd points red and named."""
+    values = np.array([v for _, v in points], float)
+    finite = np.isfinite(values)
+    if finite.sum() > 2:
+        ax.boxplot(values[finite], positions=[i], widths=0.5, showfliers=False,
+                   medianprops={"color": "0.2"})
+    for (who, value), dx in zip(points, rng.uniform(-0.12, 0.12, values.size)):
+        flagged = who in odd
+        ax.plot(i + dx, value, "o", ms=4 if flagged else 3,
+                color="tab:red" if flagged else "tab:blue", alpha=0.9)
+        if flagged or name_all:
+            ax.annotate(who, (i + dx, value), fontsize=5, xytext=(4, 1),
+                        textcoords="offset points",
+                        color="tab:red" if flagged else "0.35")
+
+
+def _unit(unit: str) -> str:
+    return {"um^2/ms": "µm²/ms", "1": "dimensionless"}.get(unit, unit)
+
+
+def distribution_figure(groups: dict, title: str, unit: str, outliers: set | None = None,
+                        name_all_below: int = 8) -> str:
+    """Values across participants, one column per group (e.g. metabolite or session);
+    outlying participants (``outliers``: set of (group, participant)) in red and named; with
+    fewer than ``name_all_below`` participants every point is named.
+
+    ``groups``: {group label: [(participant label, value), ...]}.
+    """
+    plt = _pyplot()
+    outliers = outliers or set()
+    labels = list(groups)
+    if not labels:
+        raise ValueError(f"distribution figure {title!r}: no values")
+    n_people = max(len(v) for v in groups.values())
+    fig, ax = plt.subplots(figsize=(min(7.5, max(3.0, 0.8 * len(labels) + 1.2)), 2.4))
+    rng = np.random.default_rng(0)
+    for i, label in enumerate(labels):
+        _strip(ax, i, groups[label], {w for g, w in outliers if g == label},
+               n_people < name_all_below, rng)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, fontsize=7, rotation=30 if len(labels) > 5 else 0)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.set_ylabel(_unit(unit), fontsize=7)
+    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return svg_text(fig)
+
+
+def metrics_grid_figure(panels: list[dict], name_all_below: int = 8) -> str:
+    """Small multiples, one per QC metric: ``title``, ``unit``, ``values`` [(who, value)],
+    ``outliers`` (set of who) — outlying participants in red and named."""
+    plt = _pyplot()
+    if not panels:
+        raise ValueError("metrics grid: no metric to plot")
+    cols = min(3, len(panels))
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 2.0 * rows), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, panel in zip(axes.flat, panels):
+        _strip(ax, 0, panel["values"], set(panel.get("outliers", ())),
+               len(panel["values"]) < name_all_below, rng)
+        ax.set_xlim(-0.6, 0.8)
+        ax.set_xticks([])
+        ax.set_title(panel["title"], fontsize=8)
+        ax.set_ylabel(_unit(panel.get("unit", "")), fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return svg_text(fig)

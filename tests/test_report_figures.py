@@ -1,0 +1,119 @@
+"""Report figures and group statistics: deterministic SVG, model curves that are the fitted
+models, decays normalised correctly, outlying participants named."""
+
+import re
+
+import numpy as np
+import pytest
+
+from bids_app import figures
+from bids_app.report import decay_panels, display_phase, robust_outliers
+
+
+def _amplitude_rows(name, b_s_mm2, amplitudes, crlbs):
+    return [{"condition": str(i), "b_value": str(b), "direction": "n/a", "metabolite": name,
+             "amplitude": str(a), "crlb": str(c), "crlb_percent": str(100 * c / a)}
+            for i, (b, a, c) in enumerate(zip(b_s_mm2, amplitudes, crlbs))]
+
+
+def test_decay_panel_curve_is_the_fitted_model():
+    b = np.array([0.0, 1000.0, 3000.0, 6000.0])
+    adc_um2_ms, s0 = 0.15, 7.0
+    amplitudes = s0 * np.exp(-b / 1000 * adc_um2_ms)
+    rows = _amplitude_rows("tNAA", b, amplitudes, 0.05 * amplitudes)
+    diffusion = [{"metabolite": "tNAA", "model": "monoexponential", "parameter": "ADC",
+                  "value": str(adc_um2_ms), "unit": "um^2/ms", "std_error": "0.01",
+                  "applicable": "1", "note": ""}]
+    (panel,) = decay_panels(rows, diffusion, metabolites=("tNAA",), models=("monoexponential",))
+    np.testing.assert_allclose(panel["signal"], np.exp(-b / 1000 * adc_um2_ms))
+    np.testing.assert_allclose(panel["error"], 0.05 * np.exp(-b / 1000 * adc_um2_ms))
+    b_curve, s_curve = panel["curves"]["monoexponential"]
+    np.testing.assert_allclose(s_curve, np.exp(-b_curve / 1000 * adc_um2_ms), rtol=1e-9)
+
+
+def test_inapplicable_models_get_no_curve():
+    b = np.array([0.0, 3000.0])
+    rows = _amplitude_rows("tCr", b, [1.0, 0.6], [0.1, 0.1])
+    diffusion = [{"metabolite": "tCr", "model": "kurtosis", "parameter": p, "value": v,
+                  "unit": "", "std_error": "n/a", "applicable": "0", "note": "needs 3 b"}
+                 for p, v in (("ADC", "0.2"), ("K", "1.0"))]
+    (panel,) = decay_panels(rows, diffusion, metabolites=("tCr",), models=("kurtosis",))
+    assert panel["curves"] == {}
+
+
+def test_svg_is_deterministic_and_undated():
+    ppm = np.linspace(4.5, 0.0, 512)
+    spectra = np.exp(-((ppm - 2.0) / 0.02) ** 2)[None, :] * np.ones((2, 1))
+    panels = [{"label": "b=0", "data": spectra[0], "fit": spectra[1], "baseline": None,
+               "components": {}}]
+    first, second = figures.fit_figure(ppm, panels), figures.fit_figure(ppm, panels)
+    assert first == second
+    assert first.startswith("<svg") and "<dc:date>" not in first
+    assert not re.search(r"20\d\d-\d\d-\d\dT", first)
+
+
+def test_display_phase_makes_the_peak_real():
+    ppm = np.linspace(4.5, 0.0, 256)
+    peak = np.exp(-((ppm - 2.0) / 0.05) ** 2) * np.exp(1j * 1.2)
+    factor = display_phase(peak[None, :], ppm)
+    top = (peak * factor)[np.argmax(np.abs(peak))]
+    assert top.real > 0 and abs(top.imag) < 1e-12
+
+
+def test_robust_outliers_names_the_odd_participant():
+    values = {f"sub-{i:02d}": v for i, v in enumerate([0.15, 0.16, 0.14, 0.155, 0.145, 0.40])}
+    assert robust_outliers(values) == {"sub-05"}
+    assert robust_outliers({"a": 1.0, "b": 2.0, "c": 9.0}) == set()   # too few to judge
+    with pytest.raises(ValueError, match="no values"):
+        figures.distribution_figure({}, "ADC", "um^2/ms")
+
+
+def test_fit_display_holds_the_baseline_and_the_sums_of_a_real_fit(tmp_path):
+    from bids_app.report import DISPLAY_ROWS, fit_display_array, load_fit_display, \
+        save_fit_display
+    from pipeline.basis import Basis
+    from pipeline.fitting.conditions import fit_conditions
+    from pipeline.spectra import fid_to_spectrum, ppm_to_hz, time_axis_s
+
+    n_points, dwell_s, cf_mhz = 1024, 1 / 3000, 298.0
+    t = time_axis_s(n_points, dwell_s)
+    lines = {"NAA": (2.008, 3), "NAAG": (2.045, 3), "Cr": (3.027, 3), "PCr": (3.03, 3),
+             "GPC": (3.21, 9)}
+    basis = Basis(list(lines), np.array([h * np.exp(2j * np.pi * ppm_to_hz(p, cf_mhz) * t)
+                                         for p, h in lines.values()]), dwell_s, cf_mhz)
+    envelope = np.exp(-np.pi * 6.0 * t)
+    truth = np.array([[10, 1, 6, 4, 2], [6, 0.6, 4, 2.5, 1.2]], float)
+    rng = np.random.default_rng(1)
+    fids = (truth @ basis.fids) * envelope + 0.2 * (rng.standard_normal((2, n_points))
+                                                   + 1j * rng.standard_normal((2, n_points)))
+    fits = fit_conditions(fids, basis, dwell_s, cf_mhz, [0.0, 3000.0])
+    array = fit_display_array(fits)
+    assert array.shape == (2, len(DISPLAY_ROWS), n_points)
+    for c, f in enumerate(fits.fits):
+        np.testing.assert_allclose(array[c, 0], f.baseline_fid)
+        naa = [f.names.index("NAA"), f.names.index("NAAG")]
+        np.testing.assert_allclose(array[c, 1], f.component_fids[naa].sum(axis=0))
+        assert not np.any(array[c, DISPLAY_ROWS.index("Glx")])     # no Glu/Gln fitted
+    path = save_fit_display(fits, tmp_path / "display.npy")
+    assert path.read_bytes() == save_fit_display(fits, tmp_path / "again.npy").read_bytes()
+    loaded = load_fit_display(path, 2)
+    np.testing.assert_allclose(loaded[1]["components"]["tCr"], fid_to_spectrum(array[1, 2]))
+    assert "Glx" not in loaded[0]["components"]
+    assert load_fit_display(path, 3) == {} and load_fit_display(tmp_path / "none.npy", 2) == {}
+
+
+def test_group_distributions_split_by_session_and_site(tmp_path):
+    from bids_app.report import group_parameter_figures, participant_sites
+
+    (tmp_path / "participants.tsv").write_text(
+        "participant_id\tsite\nsub-01\tA\nsub-02\tB\nsub-03\tn/a\n")
+    sites = participant_sites(tmp_path)
+    assert sites == {"sub-01": "A", "sub-02": "B"}
+    rows = [{"participant_id": p, "session_id": ses, "metabolite": "tNAA",
+             "model": "monoexponential", "parameter": "ADC", "value": str(v),
+             "unit": "um^2/ms", "applicable": "1"}
+            for p, ses, v in (("sub-01", "ses-1", 0.15), ("sub-02", "ses-1", 0.16),
+                              ("sub-01", "ses-2", 0.14))]
+    (figure,) = group_parameter_figures(rows, sites)
+    for label in ("tNAA ses-1 A", "tNAA ses-1 B", "tNAA ses-2 A"):
+        assert f">{label}<" in figure["svg"] or label in figure["svg"]
