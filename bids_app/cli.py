@@ -11,9 +11,15 @@ import os
 
 os.environ.setdefault("NIPYPE_NO_ET", "1")  # before anything imports nipype: no phoning home
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Single-threaded BLAS unless --omp-nthreads says otherwise: set before numpy loads (here and
+# in every worker, which inherit the environment); parallelism comes from --nprocs.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 import argparse  # noqa: E402
+import getpass  # noqa: E402
 import json  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -88,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("-w", "--work-dir", type=Path, metavar="DIR",
                       help="nipype working directory (intermediate files, crash files); a "
                            "re-run with the same directory reuses finished steps (default: "
-                           "./work in the current directory)")
+                           "$DMRS_BIDS_WORK_DIR if set, else ./work in the current directory)")
     perf.add_argument("--nprocs", "--n-cpus", type=int, default=None, metavar="N",
                       help="processes for the MultiProc plugin (default: all CPUs)")
     perf.add_argument("--mem-gb", type=float, default=None, metavar="GB",
@@ -189,10 +195,10 @@ def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
     failed = [Outcome(subject, ok=False, errors=[message]) for subject, message in errors.items()]
     for outcome in failed:
         logger.error("sub-%s: %s", outcome.subject, outcome.errors[0])
-    work_dir = (opts.work_dir or Path.cwd() / "work").resolve()
     plugin, plugin_args = plugin_settings(opts)
+    derivatives.remove_stale_temporaries(opts.output_dir, list(inputs))
     return failed + run_participants(
-        inputs, config, output_dir=opts.output_dir.resolve(), work_dir=work_dir,
+        inputs, config, output_dir=opts.output_dir.resolve(), work_dir=work_dir(opts),
         basis_path=opts.basis.resolve() if opts.basis else None, plugin=plugin,
         plugin_args=plugin_args, stop_on_first_crash=opts.stop_on_first_crash,
         reports_only=opts.reports_only, logger=logger, verbosity=opts.verbose)
@@ -204,16 +210,43 @@ def run_group_level(opts, logger) -> list[Outcome]:
     return run_group(opts.output_dir, opts.participant_label, opts.bids_dir, logger=logger)
 
 
+WORK_DIR_VARIABLE = "DMRS_BIDS_WORK_DIR"
+
+
+def work_dir(opts, environ=None) -> Path:
+    """``-w``, else ``$DMRS_BIDS_WORK_DIR`` (containers: a mounted scratch folder), else
+    ``./work``; absolute."""
+    environ = os.environ if environ is None else environ
+    chosen = opts.work_dir or (Path(environ[WORK_DIR_VARIABLE]) if environ.get(
+        WORK_DIR_VARIABLE) else Path.cwd() / "work")
+    return Path(chosen).resolve()
+
+
+def check_writable(folder: Path, what: str, hint: str = "") -> None:
+    """Create ``folder`` and prove a file can be written in it (one clear error otherwise)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".dmrs-bids-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"{what} {folder} is not writable ({exc.strerror or exc})"
+                       + (f"; {hint}" if hint else "")) from None
+
+
 def _check_paths(opts) -> None:
     if not opts.bids_dir.is_dir():
         raise CliError(f"{opts.bids_dir}: input BIDS directory does not exist")
     if opts.output_dir.resolve() == opts.bids_dir.resolve():
         raise CliError("output_dir must differ from bids_dir (BIDS Apps never write into "
                        "the input dataset)")
-    work = (opts.work_dir or Path.cwd() / "work").resolve()
+    work = work_dir(opts)
     if work.is_relative_to(opts.bids_dir.resolve()):
         raise CliError(f"work directory {work} is inside the input dataset; choose another "
                        "with -w")
+    if opts.analysis_level == "participant" and not opts.reports_only:
+        check_writable(work, "work directory",
+                       f"choose another with -w or ${WORK_DIR_VARIABLE}")
     if opts.basis is not None and not opts.basis.exists():
         raise CliError(f"{opts.basis}: --basis path does not exist")
 
@@ -223,24 +256,43 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 def limit_threads(n_threads: int) -> None:
-    """Threads of the linear-algebra libraries, set before numpy loads (inherited by workers)."""
+    """Threads of the linear-algebra libraries for every processing step: the environment the
+    workers start with (the CLI process itself loads numpy only after this)."""
     if n_threads < 1:
         raise CliError(f"--omp-nthreads must be at least 1, got {n_threads}")
     for name in THREAD_VARIABLES:
         os.environ[name] = str(n_threads)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_workers() -> None:
+    """Terminate this process's worker processes (nipype MultiProc), so that after SIGTERM or
+    Ctrl-C no orphan keeps writing into the work directory a re-run will use."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(timeout=10)
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``dmrs-bids`` console script; returns the exit status."""
+    """Entry point of the ``dmrs-bids`` console script; returns the exit status. SIGTERM
+    (``docker stop``, a scheduler's time limit) stops the run like Ctrl-C."""
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = build_parser()
     opts = parser.parse_args(argv)
     started = time.time()
+    os.environ.setdefault("LOGNAME", getpass.getuser())  # nipype's SLURM plugin reads it
+    run_label = derivatives.run_label(opts.participant_label)
     try:
-        if "numpy" not in sys.modules:
-            limit_threads(opts.omp_nthreads)
+        limit_threads(opts.omp_nthreads)
         _check_paths(opts)
-        opts.output_dir.mkdir(parents=True, exist_ok=True)
-        logger = setup_logging(opts.verbose, opts.output_dir)
+        check_writable(opts.output_dir, "output directory")
+        logger = setup_logging(opts.verbose, opts.output_dir, run_label)
         logger.info("dmrs-bids %s: %s level on %s -> %s", __version__, opts.analysis_level,
                     opts.bids_dir, opts.output_dir)
         if opts.analysis_level == "group":
@@ -259,6 +311,7 @@ def main(argv=None) -> int:
         print(f"dmrs-bids: error: {error_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        stop_workers()
         print("dmrs-bids: interrupted", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # unexpected: one clear line on screen, traceback in the log
@@ -267,7 +320,7 @@ def main(argv=None) -> int:
         return EXIT_FAILED
     level = "reports" if opts.reports_only and opts.analysis_level == "participant" \
         else opts.analysis_level
-    write_summary(opts.output_dir, outcomes, level, started)
+    write_summary(opts.output_dir, outcomes, level, started, run_label=run_label)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
         status = "ok" if outcome.ok else "FAILED: " + " | ".join(outcome.errors)

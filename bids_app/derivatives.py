@@ -82,12 +82,19 @@ def _tmp_name(path: Path) -> Path:
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to a temporary name beside ``path`` then ``os.replace`` it."""
+    """Write ``data`` to a temporary name beside ``path``, flush it to disk, then
+    ``os.replace`` it: readers see the old file or the whole new one, never a part."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -100,9 +107,39 @@ def atomic_copy(src, dest) -> Path:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(dest)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return dest
+
+
+def remove_stale_temporaries(output_dir, subjects) -> list[Path]:
+    """Delete ``.<name>.<pid>.tmp`` files a killed run left in these participants' folders
+    (other participants' folders may belong to concurrent array tasks and are left alone)."""
+    removed = []
+    for subject in subjects:
+        folder = subject_dir(output_dir, subject)
+        candidates = list(folder.rglob(".*.tmp")) if folder.is_dir() else []
+        candidates += list(Path(output_dir).glob(f".sub-{subject}.html.*.tmp"))
+        for path in candidates:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def run_label(participant_labels) -> str:
+    """Suffix of this run's log and summary names: ``_sub-<label>`` when exactly one
+    participant is selected (an array task), so concurrent tasks never share a log file."""
+    labels = list(participant_labels or [])
+    if len(labels) != 1:
+        return ""
+    label = str(labels[0]).strip()
+    label = label[4:] if label.startswith("sub-") else label
+    return f"_sub-{label}"
 
 
 def copy_if_changed(src, dest) -> bool:
@@ -201,8 +238,19 @@ def container_info(environ=None) -> dict | None:
     return {"Type": "docker", "Tag": value}
 
 
+def software_versions() -> dict:
+    """Python, dependency and BLAS versions of this environment (for reports and
+    ``dataset_description.json``): ``{"python", "packages": {name: version}, "blas"}``."""
+    from .versions import software_versions as versions
+
+    return versions()
+
+
 def dataset_description(bids_dir, version: str, environ=None) -> dict:
-    """The derivative dataset's description (DatasetType derivative, GeneratedBy, sources)."""
+    """The derivative dataset's description (DatasetType derivative, GeneratedBy: the pipeline,
+    then Python, each dependency and the BLAS with their versions; sources)."""
+    from .versions import generated_by_entries
+
     generated = {"Name": PIPELINE_NAME, "Version": version,
                  "CodeURL": "https://pypi.org/project/dmrs-bids/"}
     container = container_info(environ)
@@ -219,11 +267,17 @@ def dataset_description(bids_dir, version: str, environ=None) -> dict:
         "Name": f"{PIPELINE_NAME} derivatives" + (f" of {source_name}" if source_name else ""),
         "BIDSVersion": "1.10.0",
         "DatasetType": "derivative",
-        "GeneratedBy": [generated],
+        "GeneratedBy": [generated] + generated_by_entries(software_versions()),
         "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
     }
 
 
 def write_dataset_description(output_dir, bids_dir, version: str) -> Path:
-    return write_json(Path(output_dir) / "dataset_description.json",
-                      dataset_description(bids_dir, version))
+    """Atomic, and only when the content changes: concurrent array tasks of one study write
+    the same bytes, so whichever lands last, the file is whole and identical."""
+    path = Path(output_dir) / "dataset_description.json"
+    text = json.dumps(dataset_description(bids_dir, version), indent=2, sort_keys=True,
+                      default=_json_default) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_text(path, text)
+    return path

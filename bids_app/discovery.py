@@ -35,6 +35,16 @@ class AcquisitionInputs:
     water_sidecar: dict = field(default_factory=dict)
     mm: Path | None = None
     mm_sidecar: dict = field(default_factory=dict)
+    bids_root: Path | None = None
+
+    def uri(self, path) -> str:
+        """``bids::<path relative to the dataset root>`` (the same wherever the dataset is
+        mounted, so host and container runs record identical sources); the path itself when
+        outside the dataset."""
+        path = Path(path)
+        if self.bids_root is not None and path.is_relative_to(self.bids_root):
+            return f"bids::{path.relative_to(self.bids_root).as_posix()}"
+        return str(path)
 
     @property
     def stem(self) -> str:
@@ -75,14 +85,52 @@ def read_bids_filter_file(path) -> dict:
     return filters
 
 
+SKIPPED_FOLDERS = ("derivatives", "sourcedata", "code")
+
+
+def json_problem(path) -> str | None:
+    """Why a JSON file cannot be used (unreadable, not valid JSON), or None."""
+    try:
+        json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        return f"not valid JSON ({exc})"
+    return None
+
+
+def broken_json_files(bids_dir) -> dict[Path, str]:
+    """Sidecars of the raw dataset that pybids could not index, with the reason."""
+    bids_dir = Path(bids_dir).resolve()
+    found = {}
+    for path in sorted(bids_dir.rglob("*.json")):
+        if path.relative_to(bids_dir).parts[0] in SKIPPED_FOLDERS:
+            continue
+        problem = json_problem(path)
+        if problem:
+            found[path] = problem
+    return found
+
+
 def load_layout(bids_dir):
-    """A pybids layout of the raw dataset (derivatives not indexed)."""
+    """A pybids layout of the raw dataset (derivatives not indexed). Broken sidecars are left
+    out of the index (pybids would refuse the whole dataset); the acquisitions they belong to
+    fail in :func:`check_inputs`, naming them."""
     from bids import BIDSLayout
+    from bids.layout import BIDSLayoutIndexer
+    from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE
 
     bids_dir = Path(bids_dir)
-    if not (bids_dir / "dataset_description.json").is_file():
+    description = bids_dir / "dataset_description.json"
+    if not description.is_file():
         raise DiscoveryError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
-    return BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+    problem = json_problem(description)
+    if problem:
+        raise DiscoveryError(f"{description}: {problem}")
+    broken = broken_json_files(bids_dir)
+    indexer = BIDSLayoutIndexer(ignore=list(DEFAULT_LOCATIONS_TO_IGNORE) + list(broken)) \
+        if broken else None
+    return BIDSLayout(str(bids_dir), validate=False, derivatives=False, indexer=indexer)
 
 
 def resolve_bids_uri(uri: str, bids_dir: Path, source: Path) -> Path:
@@ -154,6 +202,14 @@ def _is_mm(entities: dict, mm_labels) -> bool:
     return entities.get("acquisition") in set(mm_labels)
 
 
+def _sidecar_of(layout, path) -> dict:
+    """The sidecar if it can be read (only its ReferenceSignal is needed before the checks)."""
+    try:
+        return _metadata(layout, path)
+    except (OSError, ValueError):
+        return {}
+
+
 def _metadata(layout, path) -> dict:
     try:
         return dict(layout.get_metadata(str(path)))
@@ -178,17 +234,39 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         entities = svs.get_entities()
         if _is_mm(entities, mm_labels):
             continue
-        sidecar = _metadata(layout, svs.path)
-        water = _water_for(layout, bids_dir, svs, sidecar, filters)
+        water = _water_for(layout, bids_dir, svs, _sidecar_of(layout, svs.path), filters)
         mm = _mm_for(entities, mm_files)
+        check_inputs(Path(svs.path), water, Path(mm.path) if mm else None)
+        sidecar = _metadata(layout, svs.path)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
             sidecar=sidecar, entities={k: v for k, v in entities.items()
                                        if k not in ("extension",)},
             water=water, water_sidecar=_metadata(layout, water) if water else {},
             mm=Path(mm.path) if mm else None,
-            mm_sidecar=_metadata(layout, mm.path) if mm else {}))
+            mm_sidecar=_metadata(layout, mm.path) if mm else {}, bids_root=bids_dir))
     return inputs
+
+
+def check_inputs(svs: Path, water: Path | None, mm: Path | None) -> None:
+    """Every file of the acquisition (and its sidecar) is readable by this user, and the water
+    reference shares the data's spectral grid; DiscoveryError naming the file otherwise
+    (an unreadable file would otherwise stall nipype while it hashes the inputs)."""
+    from .input_checks import InputError, check_readable, check_water_grid
+
+    files = [p for p in (svs, water, mm) if p is not None]
+    sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
+    try:
+        for path in files + [s for s in sidecars if s.exists()]:
+            check_readable(path)
+        for sidecar in sidecars:
+            problem = json_problem(sidecar) if sidecar.exists() else None
+            if problem:
+                raise InputError(f"{sidecar}: sidecar {problem}")
+        if water is not None:
+            check_water_grid(svs, water)
+    except InputError as exc:
+        raise DiscoveryError(str(exc)) from None
 
 
 def _mm_for(entities: dict, mm_files: list):

@@ -3,7 +3,8 @@
 Reads ``OUT/sub-*/[ses-*/]mrs/*_{amplitudes,diffusion}.tsv`` and ``*_qc.json`` and writes
 ``OUT/group_amplitudes.tsv``, ``group_diffusion.tsv``, ``group_qc.tsv`` and ``group.html``.
 Columns: ``participant_id``, ``session_id`` (``n/a`` without sessions), ``source`` (the input
-stem), then the participant table's columns (QC: the flat ``summary`` of ``_qc.json``).
+stem), then the participant table's columns (QC: ``qc_status``, ``qc_failed``, ``qc_warned``,
+then the rest of the flat ``summary`` of ``_qc.json``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from .discovery import strip_prefix
 from .runlog import Outcome, error_message, get_logger
 
 ID_COLUMNS = ["participant_id", "session_id", "source"]
+QC_STATUS_COLUMNS = ["qc_status", "qc_failed", "qc_warned"]
+"""Right after the IDs in ``group_qc.tsv``: worst flag, and the metrics failing / warning."""
 _NAME = re.compile(r"^(?P<stem>sub-(?P<sub>[^_]+)(?:_ses-(?P<ses>[^_]+))?.*)_"
                    r"(?P<kind>amplitudes\.tsv|diffusion\.tsv|qc\.json)$")
 
@@ -91,10 +94,11 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
                 ID_COLUMNS + d.AMPLITUDES_COLUMNS)
     d.write_tsv(output_dir / "group_diffusion.tsv", tables["diffusion"],
                 ID_COLUMNS + d.DIFFUSION_COLUMNS)
-    d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ID_COLUMNS)
-    from .report import write_group_report
+    d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ID_COLUMNS + QC_STATUS_COLUMNS)
+    from .report import participant_sites, write_group_report
 
-    write_group_report(output_dir, tables, [f"sub-{o.subject}" for o in outcomes if not o.ok])
+    write_group_report(output_dir, tables, [f"sub-{o.subject}" for o in outcomes if not o.ok],
+                       participant_sites(bids_dir))
     logger.info("group level: %d participant(s), %d amplitude rows, %d diffusion rows",
                 len(subjects), len(tables["amplitudes"]), len(tables["diffusion"]))
     return outcomes

@@ -1,220 +1,664 @@
-"""Per-participant HTML report and its figures, built from the derivatives on disk.
+"""Participant and group HTML reports, built from the derivatives on disk.
 
-``OUT/sub-<label>.html`` links figures in ``OUT/sub-<label>/figures/``: per acquisition the
-preprocessed spectra with the fit, the amplitude decay of the metabolite sums, and the drift
-and rejections per transient; plus tables of QC metrics and diffusion parameters.
+``OUT/sub-<label>.html`` is one self-contained file: CSS and SVG figures inline, no scripts,
+fonts or links leaving the machine. It opens with the QC flags (each links to the section
+showing the evidence), then per acquisition: acquisition table, transients before/after
+alignment, drift, fits per condition, diffusion decays with model curves, parameter tables,
+methods with references, provenance. The same figures are written as SVG under
+``OUT/sub-<label>/figures/``. ``OUT/group.html`` shows distributions across participants.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import re
+import math
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 
 from . import derivatives as d
+from . import figures as fig
 
 SUMS = ("tNAA", "tCr", "tCho", "Glx")
 ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 TEMPLATES = Path(__file__).with_name("templates")
+FIGURES = ("fit", "drift")
+"""Figures the workflow draws per acquisition (in parallel with diffusion modelling); the
+report draws the others, from the derivatives and the input dataset only, so that a report
+rebuild gives the same files."""
+
+DECAY_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks")
+MAIN_DECAY_METABOLITES = SUMS + ("Ins", "NAA", "Cr", "Tau")
+GROUP_PARAMETERS = (("monoexponential", "ADC"), ("sticks", "D_intra"), ("kurtosis", "K"))
+ACQUISITION_KEYS = (
+    ("SpectrometerFrequency", "spectrometer frequency (MHz)"),
+    ("ResonantNucleus", "nucleus"), ("MagneticFieldStrength", "field (T)"),
+    ("PulseSequenceType", "sequence"), ("SequenceName", "sequence name"),
+    ("EchoTime", "echo time (s)"), ("MixingTime", "mixing time (s)"),
+    ("RepetitionTime", "repetition time (s)"),
+    ("DiffusionGradientDuration", "gradient duration δ (s)"),
+    ("DiffusionTime", "diffusion time Δ (s)"),
+    ("Manufacturer", "manufacturer"), ("ManufacturersModelName", "scanner model"),
+    ("AnatomicalLandmark", "voxel location"), ("VoxelVolume", "voxel volume"),
+    ("WaterSuppression", "water suppression"), ("ReferenceSignal", "water reference"),
+)
 
 
 def _environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    env.filters["fmt"] = fmt
+    return env
 
 
-def _save_svg(fig, path: Path) -> Path:
-    """Deterministic SVG (fixed hash salt, no date) written atomically."""
-    import matplotlib
-
-    matplotlib.rcParams["svg.hashsalt"] = "dmrs-bids"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
-    d.atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def fmt(value, digits: int = 4) -> str:
+    """Table cell: ``n/a`` for missing/NaN, ``digits`` significant figures for numbers."""
+    if value is None or value == "" or value == "n/a":
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return "n/a"
+    if isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.isdigit()):
+        return str(int(number))
+    return f"{number:.{digits}g}"
 
 
-def spectra_figure(preproc_path, fit_path, out_path, ppm_range=(0.2, 4.2)) -> Path:
-    """Real spectra per condition (offset by b) with the fitted model overlaid."""
+def to_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def write_svg(path: Path, svg: str) -> Path:
+    """Write a figure unless the file already holds the same text (keeps mtimes stable)."""
+    path = Path(path)
+    if path.is_file() and path.read_text(encoding="utf-8") == svg:
+        return path
+    return d.atomic_write_text(path, svg)
+
+
+# --- data of one acquisition -----------------------------------------------------------------
+
+def _read_config(entry: dict) -> tuple[dict, str]:
+    """The configuration that ran (``<stem>_config.toml`` beside the QC file), and its text."""
+    path = entry.get("config") or Path(entry["qc"]).with_name(f"{entry['stem']}_config.toml")
+    if not Path(path).is_file():
+        return {}, ""
+    from .config import read_toml
+
+    return read_toml(path), Path(path).read_text(encoding="utf-8")
+
+
+def resolve_source(source, output_dir=None) -> Path | None:
+    """The input file recorded at conversion: an absolute path, or a ``bids::`` URI resolved
+    against the input dataset named in ``OUT/dataset_description.json`` (SourceDatasets);
+    None when it cannot be found."""
+    if not source:
+        return None
+    if str(source).startswith("bids::"):
+        roots = []
+        if output_dir is not None:
+            description = Path(output_dir) / "dataset_description.json"
+            if description.is_file():
+                for item in json.loads(description.read_text()).get("SourceDatasets", []):
+                    url = urlparse(str(item.get("URL", "")) if isinstance(item, dict) else "")
+                    if url.scheme in ("", "file") and url.path:
+                        roots.append(Path(unquote(url.path)))
+        candidates = [root / str(source)[len("bids::"):] for root in roots]
+    else:
+        candidates = [Path(source)]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def read_transients(path, n_conditions: int):
+    """Transients (``Acquisition``) of the raw input or the coil-combined file, or None when
+    unreadable or not matching the ``n_conditions`` of the derivatives."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        acq = read_nifti_mrs(path)
+    except (OSError, ValueError):
+        return None
+    return acq if acq.n_conditions == n_conditions else None
+
+
+def load_acquisition(entry: dict, output_dir=None) -> dict:
+    """Everything the report shows about one acquisition, read from its derivatives (and the
+    raw input, for the stacked transients, when it can still be found)."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    qc = json.loads(Path(entry["qc"]).read_text())
+    pre = read_nifti_mrs(entry["preproc"])
+    config, config_text = _read_config(entry)
+    return {
+        "entry": entry, "stem": entry["stem"], "qc": qc, "preproc": pre,
+        "fit": read_nifti_mrs(entry["fit"]),
+        "amplitudes": d.read_tsv(entry["amplitudes"]),
+        "diffusion": d.read_tsv(entry["diffusion"]),
+        "transients": d.read_tsv(entry["transients"]),
+        "raw": read_transients(resolve_source(
+            qc.get("stages", {}).get("conversion.json", {}).get("source"),
+            output_dir),
+            pre.n_conditions),
+        "config": config, "config_text": config_text,
+    }
+
+
+def condition_label(b_value, direction) -> str:
+    text = f"b={to_float(b_value):.0f}"
+    return text if direction in ("", "n/a", None) else f"{text} {direction}"
+
+
+def _labels(pre) -> list[str]:
+    out = []
+    for b, g in zip(pre.b_values_s_mm2, pre.directions):
+        direction = "n/a" if not np.all(np.isfinite(g)) else "[" + ",".join(
+            f"{v:.2g}" for v in g) + "]"
+        out.append(condition_label(b, direction))
+    return out
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+def display_phase(spectra: np.ndarray, ppm: np.ndarray, window_ppm=(1.9, 2.1)) -> complex:
+    """Zero-order phase factor making the tallest peak of the mean spectrum in
+    ``window_ppm`` (default tNAA) real and positive, for display."""
+    mean = np.asarray(spectra).mean(axis=0)
+    inside = np.flatnonzero((ppm >= min(window_ppm)) & (ppm <= max(window_ppm)))
+    if inside.size == 0:
+        inside = np.arange(ppm.size)
+    peak = mean[inside[np.argmax(np.abs(mean[inside]))]]
+    return complex(np.exp(-1j * np.angle(peak)))
+
+
+def before_after(transients, transient_rows: list[dict], aligned: bool = False):
+    """(before, after, rejected) arrays (n_conditions, n_transients[, n_points]) of the
+    transients around alignment, coils combined (for display and QC).
+
+    ``transients`` is an ``Acquisition`` before alignment (``aligned`` False: the shifts of
+    ``_transients.tsv`` are undone to get "after") or after it (``aligned`` True: they are
+    re-applied to get "before"); None when the table does not match it.
+    """
+    from pipeline.qc.metrics import apply_shifts, display_combination
+
+    if transients is None:
+        return None
+    shape = (transients.n_conditions, transients.n_transients)
+    table = {(int(r["condition"]), int(r["transient"])): r for r in transient_rows}
+    if set(table) != {(c, t) for c in range(shape[0]) for t in range(shape[1])}:
+        return None
+    freq, phase, rejected = (np.array([[to_float(table[c, t][k]) for t in range(shape[1])]
+                                       for c in range(shape[0])])
+                             for k in ("freq_shift_hz", "phase_shift_deg", "rejected"))
+    given = display_combination(transients.fids)
+    sign = -1.0 if aligned else 1.0
+    moved = np.stack([apply_shifts(given[c], transients.dwell_s, sign * freq[c],
+                                   sign * phase[c]) for c in range(shape[0])])
+    before, after = (moved, given) if aligned else (given, moved)
+    return before, after, rejected.astype(bool)
+
+
+def transients_svg(transients, transient_rows: list[dict], labels: list[str],
+                   aligned: bool = False) -> str | None:
+    """Stacked transients of each condition before/after alignment (see
+    :func:`before_after`); None when they are unavailable or do not match."""
     from pipeline.spectra import fid_to_spectrum
 
-    plt = _pyplot()
-    pre = read_nifti_mrs(preproc_path)
-    fit = read_nifti_mrs(fit_path)
-    ppm = pre.ppm()
-    mask = (ppm >= min(ppm_range)) & (ppm <= max(ppm_range))
-    data = fid_to_spectrum(pre.fids.mean(axis=(1, 2))).real
-    model = fid_to_spectrum(fit.fids.mean(axis=(1, 2))).real
-    step = 0.6 * np.max(np.abs(data[:, mask])) if mask.any() else 1.0
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * pre.n_conditions))
-    for c in range(pre.n_conditions):
-        offset = -c * step
-        ax.plot(ppm[mask], data[c, mask] + offset, color="0.3", lw=0.7)
-        ax.plot(ppm[mask], model[c, mask] + offset, color="tab:red", lw=0.8)
-        ax.text(min(ppm_range), offset + 0.15 * step, f"b={pre.b_values_s_mm2[c]:.0f}",
-                fontsize=6, ha="right", va="bottom", color="0.2")
-    ax.set_xlim(max(ppm_range), min(ppm_range))
-    ax.set_yticks([])
-    ax.set_xlabel("chemical shift (ppm)")
-    ax.set_title("preprocessed spectra (grey) and fit (red), per condition", fontsize=9)
-    fig.tight_layout()
-    path = _save_svg(fig, Path(out_path))
-    plt.close(fig)
+    arrays = before_after(transients, transient_rows, aligned)
+    if arrays is None:
+        return None
+    ppm = transients.ppm()
+    conditions = []
+    for label, before, after, rejected in zip(labels, *arrays):
+        before, after = fid_to_spectrum(before), fid_to_spectrum(after)
+        phase = display_phase(after[~rejected] if (~rejected).any() else after, ppm)
+        conditions.append({"label": label, "before": before * phase, "after": after * phase,
+                           "rejected": rejected})
+    return fig.transients_figure(ppm, conditions)
+
+
+def drift_svg(transient_rows: list[dict], labels: list[str]) -> str:
+    rows = transient_rows
+    condition = np.array([int(r["condition"]) for r in rows])
+    return fig.drift_figure([to_float(r["freq_shift_hz"]) for r in rows],
+                            [to_float(r["phase_shift_deg"]) for r in rows],
+                            [int(r["rejected"]) for r in rows], condition,
+                            dict(enumerate(labels)))
+
+
+def fit_svg(pre, fit, labels: list[str], display: dict | None = None,
+            ppm_range=fig.PPM_RANGE) -> str:
+    """Fit per condition from the preprocessed and fitted spectra; baseline and component
+    spectra come from ``display`` (condition -> {"baseline", "components"}) when saved."""
+    from pipeline.spectra import fid_to_spectrum
+
+    data = fid_to_spectrum(pre.fids.mean(axis=(1, 2)))
+    model = fid_to_spectrum(fit.fids.mean(axis=(1, 2)))
+    phase = [np.exp(-1j * np.angle(np.vdot(m, dd))) if np.any(m) else 1.0
+             for m, dd in zip(model, data)]
+    display = display or {}
+    panels = []
+    for c, label in enumerate(labels):
+        extra = display.get(c, {})
+        baseline = extra.get("baseline")
+        panels.append({"label": label, "data": data[c] / phase[c], "fit": model[c] / phase[c],
+                       "baseline": None if baseline is None else baseline / phase[c],
+                       "components": {n: v / phase[c]
+                                      for n, v in extra.get("components", {}).items()}})
+    return fig.fit_figure(pre.ppm(), panels, ppm_range)
+
+
+DISPLAY_ROWS = ("baseline",) + SUMS
+"""Rows of a fit-display array: the baseline, then the component FIDs summed per sum."""
+
+
+def fit_display_array(fits) -> np.ndarray:
+    """(n_conditions, len(DISPLAY_ROWS), n_points) FIDs of a ``ConditionFits``: baseline and
+    the fitted components of each metabolite sum (zeros where a sum has no part fitted)."""
+    from pipeline.fitting.uncertainty import METABOLITE_SUMS
+
+    out = []
+    for f in fits.fits:
+        components = np.asarray(f.component_fids)
+        rows = [np.asarray(f.baseline_fid)]
+        for name in SUMS:
+            parts = [f.names.index(n) for n in METABOLITE_SUMS.get(name, ()) if n in f.names]
+            rows.append(components[parts].sum(axis=0) if parts
+                        else np.zeros_like(rows[0]))
+        out.append(np.stack(rows))
+    return np.array(out)
+
+
+def save_fit_display(fits, path) -> Path:
+    """Write :func:`fit_display_array` as ``.npy`` (byte-identical for identical fits), for
+    the fit figure's baseline and metabolite traces."""
+    path = Path(path)
+    with open(path, "wb") as fh:
+        np.save(fh, fit_display_array(fits), allow_pickle=False)
     return path
 
 
-def decay_figure(amplitude_rows: list[dict], out_path) -> Path:
-    """Normalised amplitudes of the metabolite sums against b (log scale)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name in SUMS:
+def load_fit_display(path, n_conditions: int) -> dict:
+    """condition -> {"baseline", "components": {sum: spectrum}} from :func:`save_fit_display`;
+    {} when the file is absent or does not match the conditions."""
+    from pipeline.spectra import fid_to_spectrum
+
+    if not path or not Path(path).is_file():
+        return {}
+    array = np.load(path, allow_pickle=False)
+    if array.ndim != 3 or array.shape[:2] != (n_conditions, len(DISPLAY_ROWS)):
+        return {}
+    spectra = fid_to_spectrum(array)
+    return {c: {"baseline": spectra[c, 0],
+                "components": {n: spectra[c, i + 1] for i, n in enumerate(SUMS)
+                               if np.any(array[c, i + 1])}}
+            for c in range(n_conditions)}
+
+
+def decay_panels(amplitude_rows: list[dict], diffusion_rows: list[dict],
+                 metabolites=MAIN_DECAY_METABOLITES, models=DECAY_MODELS) -> list[dict]:
+    """Per metabolite: S/S0 against b with CRLB error bars and the fitted models' curves.
+
+    The data are normalised to the mean at the lowest b; each model curve is scaled by the
+    least-squares S0 for these points, as the models were fitted with a free S0.
+    """
+    from pipeline.diffusion import make_model
+    from pipeline.units import b_s_mm2_to_ms_um2
+
+    panels = []
+    for name in metabolites:
         rows = [r for r in amplitude_rows if r["metabolite"] == name]
         if not rows:
             continue
-        b = np.array([float(r["b_value"]) for r in rows])
-        a = np.array([float(r["amplitude"]) for r in rows])
-        s = np.array([d_float(r["crlb"]) for r in rows])
-        ref = np.mean(a[b == b.min()])
-        if ref <= 0:
+        b = np.array([to_float(r["b_value"]) for r in rows])
+        a = np.array([to_float(r["amplitude"]) for r in rows])
+        e = np.array([to_float(r["crlb"]) for r in rows])
+        ref = float(np.nanmean(a[b == b.min()]))
+        if not ref > 0:
             continue
-        ax.errorbar(b, a / ref, yerr=np.nan_to_num(s / ref), fmt="o", ms=3, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("b (s/mm²)")
-    ax.set_ylabel("S(b) / S(b_min)")
-    ax.legend(fontsize=7)
-    ax.set_title("signal decay of metabolite sums", fontsize=9)
-    fig.tight_layout()
-    path = _save_svg(fig, Path(out_path))
-    plt.close(fig)
-    return path
+        curves = {}
+        b_curve = np.linspace(0.0, b.max(), 80)
+        for model in models:
+            params = {r["parameter"]: to_float(r["value"]) for r in diffusion_rows
+                      if r["metabolite"] == name and r["model"] == model
+                      and r.get("applicable") in ("1", 1, True, "True")}
+            try:
+                m = make_model(model)
+            except (ValueError, TypeError):
+                continue
+            if not params or not all(math.isfinite(params.get(p, math.nan))
+                                      for p in m.parameter_names):
+                continue
+            theta = [params[p] for p in m.parameter_names]
+            at_b = m.predict(b_s_mm2_to_ms_um2(b), theta)
+            s0 = float(np.dot(at_b, a) / np.dot(at_b, at_b)) / ref
+            curves[model] = (b_curve, s0 * m.predict(b_s_mm2_to_ms_um2(b_curve), theta))
+        panels.append({"name": name, "b_s_mm2": b, "signal": a / ref, "error": e / ref,
+                       "curves": curves})
+    return panels
 
 
-def drift_figure(transient_rows: list[dict], out_path) -> Path:
-    """Frequency and phase shift per transient (acquisition order), rejected ones crossed."""
-    plt = _pyplot()
-    f = np.array([d_float(r["freq_shift_hz"]) for r in transient_rows])
-    p = np.array([d_float(r["phase_shift_deg"]) for r in transient_rows])
-    rej = np.array([int(r["rejected"]) for r in transient_rows], bool)
-    idx = np.arange(f.size)
-    fig, axes = plt.subplots(2, 1, figsize=(6, 3.5), sharex=True)
-    for ax, values, label in ((axes[0], f, "frequency (Hz)"), (axes[1], p, "phase (deg)")):
-        ax.plot(idx, values, ".", ms=3, color="tab:blue")
-        ax.plot(idx[rej], values[rej], "x", ms=5, color="tab:red", label="rejected")
-        ax.set_ylabel(label, fontsize=8)
-    axes[1].set_xlabel("transient (all conditions, in file order)")
-    axes[0].set_title("drift found per transient; red crosses: rejected", fontsize=9)
-    fig.tight_layout()
-    path = _save_svg(fig, Path(out_path))
-    plt.close(fig)
-    return path
+def acquisition_figures(data: dict, figures_dir: Path) -> dict:
+    """Every figure of one acquisition as SVG text (also written under ``figures_dir``);
+    those the workflow drew (``entry["figures"]``, or for a report rebuild the files already
+    in ``figures_dir``) are read, not redrawn: they had the work-directory inputs."""
+    labels = _labels(data["preproc"])
+    listed = data["entry"].get("figures") or {
+        name: figures_dir / f"{data['stem']}_desc-{name}_fig.svg" for name in FIGURES}
+    drawn = {name: Path(path).read_text(encoding="utf-8")
+             for name, path in listed.items() if name in FIGURES and Path(path).is_file()}
+    svgs = {"transients": transients_svg(data["raw"], data["transients"], labels),
+            "drift": drawn.get("drift") or drift_svg(data["transients"], labels),
+            "fit": drawn.get("fit") or fit_svg(
+                data["preproc"], data["fit"], labels,
+                load_fit_display(data["entry"].get("fit_display"),
+                                 data["preproc"].n_conditions)),
+            "decay": None}
+    panels = decay_panels(data["amplitudes"], data["diffusion"])
+    if panels and data["preproc"].n_conditions > 1:
+        svgs["decay"] = fig.decay_figure(panels)
+    for name, svg in svgs.items():
+        if svg:
+            write_svg(figures_dir / f"{data['stem']}_desc-{name}_fig.svg", svg)
+    return svgs
 
 
-def d_float(value) -> float:
-    return float("nan") if value in ("n/a", "", None) else float(value)
+ALIGNED_TRANSIENTS_NAME = "realigned.nii"
+"""The aligned transients the outlier node writes beside its ``transients.tsv``."""
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return "n/a" if value != value else f"{value:.4g}"
-    return str(value)
+def workflow_transients(combined, transients_tsv, n_conditions: int):
+    """(Acquisition, aligned) of the transients around alignment inside the workflow (for
+    QC): the coil-combined file when connected, else the aligned transients beside the
+    ``transients.tsv`` of the outlier node; (None, True) when neither is there."""
+    if combined:
+        return read_transients(combined, n_conditions), False
+    beside = Path(transients_tsv).with_name(ALIGNED_TRANSIENTS_NAME)
+    return read_transients(beside, n_conditions), True
 
 
-FIGURES = ("spectra", "decay", "drift")
+def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
+                 fit_display=None) -> dict:
+    """The workflow's per-acquisition figures (``FIGURES``) at ``paths``; returns ``paths``.
+    ``fit_display``: optional :func:`save_fit_display` file (baseline, metabolite traces)."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
 
-
-def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict) -> dict:
-    """The acquisition's figures at ``paths`` (figure name -> path); returns ``paths``."""
-    spectra_figure(preproc, fit, paths["spectra"])
-    decay_figure(d.read_tsv(amplitudes_tsv), paths["decay"])
-    drift_figure(d.read_tsv(transients_tsv), paths["drift"])
+    pre = read_nifti_mrs(preproc)
+    labels = _labels(pre)
+    write_svg(Path(paths["fit"]), fit_svg(pre, read_nifti_mrs(fit), labels,
+                                          load_fit_display(fit_display, pre.n_conditions)))
+    write_svg(Path(paths["drift"]), drift_svg(d.read_tsv(transients_tsv), labels))
     return paths
 
 
-def _acquisition_section(output_dir: Path, subject: str, entry: dict, options: dict) -> dict:
-    """Template values of one acquisition; figures are drawn here unless the entry lists
-    them already (the workflow draws them in parallel with diffusion modelling)."""
-    stem = entry["stem"]
-    qc = json.loads(Path(entry["qc"]).read_text())
-    diffusion = d.read_tsv(entry["diffusion"])
-    figures = []
-    if options.get("figures", True):
-        paths = entry.get("figures") or {}
-        if not all(Path(paths.get(name, "")).is_file() for name in FIGURES):
-            paths = make_figures(entry["preproc"], entry["fit"], entry["amplitudes"],
-                                 entry["transients"],
-                                 {n: d.figure_path(output_dir, subject, stem, n)
-                                  for n in FIGURES})
-        figures = [{"name": n, "src": Path(paths[n]).relative_to(output_dir).as_posix()}
-                   for n in FIGURES]
-    sums = [r for r in diffusion if r["metabolite"] in SUMS
-            and r["parameter"] not in ("AIC", "BIC")]
+# --- QC flags and tables ---------------------------------------------------------------------
+
+def acquisition_flags(data: dict) -> list[dict]:
+    """The flags stored in ``_qc.json`` (judged with the configured thresholds), or, for
+    older derivatives, evaluated now from its summary with the default thresholds."""
+    from pipeline.qc import flags as qcflags
+
+    stored = data["qc"].get("flags")
+    if stored and isinstance(stored, list) and isinstance(stored[0], dict):
+        return stored
+    flags = qcflags.evaluate(data["qc"].get("summary", {}), data["preproc"].cf_mhz)
+    return [f.to_dict() for f in flags]
+
+
+def _cell(value) -> str:
+    """A sidecar value for a table: one-element lists unwrapped, lists joined, dicts as JSON."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    return json.dumps(value) if isinstance(value, dict) else fmt(value, 6)
+
+
+def acquisition_table(pre, raw) -> list[tuple[str, str]]:
+    """Rows (label, value) from the sidecar/header, then the data dimensions."""
+    meta = pre.metadata
+    rows = [(label, _cell(meta[key])) for key, label in ACQUISITION_KEYS if key in meta]
+    rows += [("conditions (b-values, s/mm²)",
+              ", ".join(f"{b:.0f}" for b in pre.b_values_s_mm2)),
+             ("spectral points", str(pre.n_points)),
+             ("dwell time (s)", fmt(pre.dwell_s)),
+             ("spectral width (Hz)", fmt(1.0 / pre.dwell_s))]
+    if raw is not None:
+        rows += [("transients per condition", str(raw.n_transients)),
+                 ("receive coils", str(raw.n_coils))]
+    return rows
+
+
+def amplitude_table(rows: list[dict], max_crlb_percent: float = 50.0) -> tuple[list, list]:
+    """Amplitudes with %CRLB at the lowest b: (sums and metabolites with %CRLB up to
+    ``max_crlb_percent``, the others — macromolecules, undetected or imprecise)."""
+    if not rows:
+        return [], []
+    b_min = min(to_float(r["b_value"]) for r in rows)
+    low = [r for r in rows if to_float(r["b_value"]) == b_min]
+    order = {n: i for i, n in enumerate(SUMS)}
+    low.sort(key=lambda r: (order.get(r["metabolite"], len(SUMS)), r["metabolite"]))
+    main = [r for r in low if r["metabolite"] in SUMS
+            or to_float(r.get("crlb_percent")) <= max_crlb_percent]
+    return main, [r for r in low if r not in main]
+
+
+def parameter_table(rows: list[dict]) -> list[dict]:
+    """Diffusion parameters (no AIC/BIC) of metabolites with a decay, sums first."""
+    order = {n: i for i, n in enumerate(SUMS)}
+    kept = [r for r in rows if r["parameter"] not in ("AIC", "BIC")
+            and not (r.get("value") in ("n/a", "") and r.get("applicable") in ("0", 0))]
+    return sorted(kept, key=lambda r: (order.get(r["metabolite"], len(SUMS)), r["metabolite"],
+                                       r["model"]))
+
+
+def _provenance(data: dict) -> dict:
+    meta = data["preproc"].metadata
+    steps = meta.get("ProcessingApplied") or []
+    return {"steps": [s if isinstance(s, dict) else {"Method": str(s)} for s in steps],
+            "config_text": data["config_text"],
+            "warnings": data["qc"].get("warnings", [])}
+
+
+def _methods(data_list: list[dict]) -> tuple[str, list[str]]:
+    from pipeline.qc.flags import REFERENCES as QC_REFERENCES
+
+    from .citation import REFERENCES, methods_text
+
+    config = data_list[0]["config"] if data_list else {}
+    basis = config.get("fitting", {}).get("basis") or None
+    text, keys = methods_text(config, basis, [x["qc"].get("stages", {}) for x in data_list])
+    refs = [REFERENCES[k] for k in keys]
+    text += (" QC thresholds (pass/warn/fail) follow the clinical MRS consensus, the minimum "
+             "reporting standards and the dMRS consensus: "
+             + "; ".join(f"[{len(refs) + i + 1}]" for i in range(len(QC_REFERENCES))) + ".")
+    return text, refs + list(QC_REFERENCES.values())
+
+
+def versions() -> list[tuple[str, str]]:
+    """(software, version) rows: dmrs-bids, Python, the dependencies and numpy's BLAS."""
+    from pipeline import __version__
+
+    from .versions import software_versions
+
+    info = software_versions()
+    rows = [("dmrs-bids", __version__), ("python", info["python"])]
+    rows += list(info["packages"].items())
+    if info["blas"]["name"]:
+        rows.append((f"BLAS ({info['blas']['name']})", info["blas"]["version"]))
+    return rows
+
+
+def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True) -> dict:
+    """Template values of one acquisition."""
+    from pipeline.qc.flags import STATUSES
+
+    flags = acquisition_flags(data)
+    judged = [f["status"] for f in flags if f["status"] in STATUSES]
+    main_amplitudes, other_amplitudes = amplitude_table(data["amplitudes"])
+    parameters = parameter_table(data["diffusion"])
     return {
-        "stem": stem, "figures": figures,
-        "summary": [(k, _fmt(v)) for k, v in qc.get("summary", {}).items()],
-        "warnings": qc.get("warnings", []),
-        "flagged": qc.get("flagged_conditions", []),
-        "units": qc.get("b_value_units_source", ""),
-        "diffusion": [{k: r[k] for k in d.DIFFUSION_COLUMNS} for r in sums],
-        "files": {k: Path(entry[k]).relative_to(output_dir).as_posix()
-                  for k in ACQUISITION_KINDS},
+        "stem": data["stem"], "anchor": data["stem"],
+        "status": max(judged, key=STATUSES.index) if judged else "pass",
+        "flags": flags, "svgs": acquisition_figures(data, figures_dir) if draw else {},
+        "acquisition": acquisition_table(data["preproc"], data["raw"]),
+        "qc_rows": [(k, fmt(v)) for k, v in data["qc"].get("summary", {}).items()],
+        "per_condition": data["qc"].get("per_condition", []),
+        "amplitudes": main_amplitudes, "other_amplitudes": other_amplitudes,
+        "parameters": parameters,
+        "main_parameters": [r for r in parameters
+                            if r["metabolite"] in SUMS and r.get("applicable") in ("1", 1)],
+        "provenance": _provenance(data),
+        "files": {k: Path(data["entry"][k]).relative_to(output_dir).as_posix()
+                  for k in ACQUISITION_KINDS if k in data["entry"]},
     }
 
 
 def write_participant_report(output_dir, subject: str, entries: list[dict],
                              options: dict | None = None) -> Path:
-    """Figures and ``OUT/sub-<label>.html`` for one participant's acquisitions."""
+    """Figures and the self-contained ``OUT/sub-<label>.html`` of one participant."""
     from pipeline import __version__
 
     output_dir = Path(output_dir)
-    options = options or {}
+    draw = (options or {}).get("figures", True)
+    data_list = [load_acquisition(e, output_dir)
+                 for e in sorted(entries, key=lambda e: e["stem"])]
+    figures_dir = d.figures_dir(output_dir, subject)
+    sections = [_section(x, figures_dir, output_dir, draw) for x in data_list]
+    methods, references = _methods(data_list)
+    text = _environment().get_template("participant_report.html.j2").render(
+        subject=subject, sections=sections, version=__version__, methods=methods,
+        references=references, versions=versions())
     report = d.report_path(output_dir, subject)
-    if _report_current(report, output_dir, entries):
+    if report.is_file() and report.read_text(encoding="utf-8") == text:
         return report
-    sections = [_acquisition_section(output_dir, subject, e, options)
-                for e in sorted(entries, key=lambda e: e["stem"])]
-    text = _environment().get_template("participant.html.j2").render(
-        subject=subject, sections=sections, version=__version__)
     return d.atomic_write_text(report, text)
 
 
-def _report_current(report: Path, output_dir: Path, entries: list[dict]) -> bool:
-    """The report and every figure it links are newer than all the derivatives it shows."""
-    if not report.is_file():
-        return False
-    sources = [e[k] for e in entries for k in ACQUISITION_KINDS]
-    figures = [output_dir / src for src in re.findall(r'src="([^"]+)"', report.read_text())]
-    return all(f.is_file() and d.is_up_to_date(f, sources) for f in figures) \
-        and d.is_up_to_date(report, sources)
+# --- group report ----------------------------------------------------------------------------
+
+QC_DISTRIBUTIONS = (("snr_tnaa_b0", "SNR tNAA (lowest b)", ""),
+                    ("linewidth_water_hz", "water FWHM", "Hz"),
+                    ("linewidth_tnaa_hz", "tNAA FWHM", "Hz"),
+                    ("fit_quality_mean", "fit residual / noise", ""),
+                    ("rejected_fraction", "transients rejected", "fraction"),
+                    ("freq_shift_range_hz", "frequency drift range", "Hz"))
 
 
-def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[str]) -> Path:
-    """``OUT/group.html``: QC table and diffusion parameters of the sums over participants."""
+def robust_outliers(values: dict, z_limit: float = 3.5) -> set:
+    """Keys whose value lies more than ``z_limit`` robust z-scores (median/MAD·1.4826) from
+    the median; needs at least 4 finite values."""
+    finite = {k: v for k, v in values.items() if math.isfinite(v)}
+    if len(finite) < 4:
+        return set()
+    arr = np.array(list(finite.values()))
+    med = float(np.median(arr))
+    mad = 1.4826 * float(np.median(np.abs(arr - med)))
+    if mad <= 0:
+        return {k for k, v in finite.items() if v != med}
+    return {k for k, v in finite.items() if abs(v - med) / mad > z_limit}
+
+
+def _row_label(row: dict) -> str:
+    ses = row.get("session_id", "n/a")
+    return row["participant_id"] if ses in ("n/a", "", None) else \
+        f"{row['participant_id']} {ses}"
+
+
+def _stratum(row: dict, sites: dict) -> str:
+    """Session and site of a group-table row ('' when neither is present)."""
+    parts = [row.get("session_id", "n/a"), sites.get(row["participant_id"], "")]
+    return " ".join(p for p in parts if p and p != "n/a")
+
+
+def group_parameter_figures(diffusion: list[dict], sites: dict | None = None) -> list[dict]:
+    """One distribution figure per (model, parameter): a column per metabolite, split by
+    session and by site (``sites``: participant_id -> site) when there are several."""
+    sites = sites or {}
+    out = []
+    strata = sorted({_stratum(r, sites) for r in diffusion})
+    for model, parameter in GROUP_PARAMETERS:
+        rows = [r for r in diffusion if r["model"] == model and r["parameter"] == parameter
+                and r.get("applicable") in ("1", 1, True) and
+                math.isfinite(to_float(r["value"]))]
+        groups: dict = {}
+        for name in MAIN_DECAY_METABOLITES:
+            for stratum in strata:
+                sel = [r for r in rows if r["metabolite"] == name
+                       and _stratum(r, sites) == stratum]
+                if sel:
+                    label = name if len(strata) == 1 else f"{name} {stratum}"
+                    groups[label] = [(_row_label(r), to_float(r["value"])) for r in sel]
+        if not groups:
+            continue
+        outliers = {(g, who) for g, vals in groups.items()
+                    for who in robust_outliers(dict(vals))}
+        unit = next((r["unit"] for r in rows if r.get("unit")), "")
+        out.append({"title": f"{parameter} ({model})", "unit": unit,
+                    "outliers": sorted(f"{who} ({g})" for g, who in outliers),
+                    "svg": fig.distribution_figure(groups, f"{parameter} ({model})", unit,
+                                                   outliers)})
+    return out
+
+
+def participant_sites(bids_dir) -> dict:
+    """participant_id -> site from the input's ``participants.tsv`` (a ``site`` column),
+    {} when there is none."""
+    path = Path(bids_dir) / "participants.tsv" if bids_dir else None
+    if path is None or not path.is_file():
+        return {}
+    rows = d.read_tsv(path)
+    return {r["participant_id"]: r["site"] for r in rows
+            if r.get("site") not in (None, "", "n/a") and r.get("participant_id")}
+
+
+def group_qc_figure(qc: list[dict]) -> dict | None:
+    """QC metric distributions (small multiples), outlying acquisitions named."""
+    panels, named = [], []
+    for key, title, unit in QC_DISTRIBUTIONS:
+        values = {_row_label(r) + (f" {r['source'].split('_', 1)[-1]}"
+                                   if len({x['source'] for x in qc
+                                           if x['participant_id'] == r['participant_id']}) > 1
+                                   else ""): to_float(r.get(key)) for r in qc}
+        values = {k: v for k, v in values.items() if math.isfinite(v)}
+        if values:
+            odd = robust_outliers(values)
+            named += [f"{who} ({title})" for who in sorted(odd)]
+            panels.append({"title": title, "unit": unit, "values": list(values.items()),
+                           "outliers": odd})
+    if not panels:
+        return None
+    return {"svg": fig.metrics_grid_figure(panels), "outliers": named}
+
+
+def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[str],
+                       sites: dict | None = None) -> Path:
+    """``OUT/group.html``: participants with their QC status, distributions (by session and
+    ``sites`` when several), tables."""
     from pipeline import __version__
 
     output_dir = Path(output_dir)
     qc = tables.get("qc", [])
-    diffusion = [r for r in tables.get("diffusion", []) if r.get("metabolite") in SUMS
-                 and r.get("model") == "monoexponential" and r.get("parameter") not in
-                 ("AIC", "BIC")]
-    text = _environment().get_template("group.html.j2").render(
-        version=__version__, qc_columns=list(qc[0].keys()) if qc else [], qc=qc,
-        diffusion=diffusion, failed=failed,
-        participants=sorted({r["participant_id"] for r in qc}))
+    participants = sorted({r["participant_id"] for r in qc}
+                          | {r["participant_id"] for r in tables.get("diffusion", [])})
+    status = {}
+    for r in qc:
+        status.setdefault(r["participant_id"], []).append(r)
+    text = _environment().get_template("group_report.html.j2").render(
+        version=__version__, participants=participants, status=status, failed=failed,
+        parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites),
+        qc_figure=group_qc_figure(qc),
+        qc_columns=list(qc[0].keys()) if qc else [], qc=qc,
+        report_exists={p: (output_dir / f"{p}.html").is_file() for p in participants})
     return d.atomic_write_text(output_dir / "group.html", text)

@@ -14,10 +14,11 @@ from .derivatives import logs_dir, write_json
 LOGGER_NAME = "dmrs_bids"
 
 
-def setup_logging(verbosity: int, output_dir=None) -> logging.Logger:
+def setup_logging(verbosity: int, output_dir=None, run_label: str = "") -> logging.Logger:
     """Console logging: progress lines and warnings by default, debug notes from ``-v``
     (nipype's own node logs from ``-vv``, see ``workflows.run``); when ``output_dir`` is
-    given, a full DEBUG log in ``OUT/logs/dmrs-bids.log``."""
+    given, a full DEBUG log in ``OUT/logs/dmrs-bids<run_label>.log`` (``run_label``
+    ``_sub-01`` for a one-participant run, e.g. an array task)."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.DEBUG)
     logger.handlers.clear()
@@ -28,7 +29,7 @@ def setup_logging(verbosity: int, output_dir=None) -> logging.Logger:
                                            "%H:%M:%S"))
     logger.addHandler(console)
     if output_dir is not None:
-        path = logs_dir(output_dir) / "dmrs-bids.log"
+        path = logs_dir(output_dir) / f"dmrs-bids{run_label}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, mode="a", encoding="utf-8")
         handler.setLevel(logging.DEBUG)
@@ -64,9 +65,9 @@ def error_message(exc: BaseException) -> str:
 
 
 def write_summary(output_dir, outcomes: list[Outcome], level: str, started: float,
-                  extra: dict | None = None) -> Path:
-    """``OUT/logs/run_summary.json`` (group level: ``group_run_summary.json``): participants,
-    status, errors; failed ones named."""
+                  extra: dict | None = None, run_label: str = "") -> Path:
+    """``OUT/logs/run_summary<run_label>.json`` (group level: ``group_run_summary.json``):
+    participants, status, errors; failed ones named."""
     summary = {
         "analysis_level": level,
         "elapsed_s": round(time.time() - started, 2),
@@ -77,7 +78,8 @@ def write_summary(output_dir, outcomes: list[Outcome], level: str, started: floa
                                      "elapsed_s": round(o.seconds, 2)} for o in outcomes},
     }
     summary.update(extra or {})
-    name = "run_summary.json" if level == "participant" else f"{level}_run_summary.json"
+    name = f"run_summary{run_label}.json" if level == "participant" \
+        else f"{level}_run_summary{run_label}.json"
     return write_json(logs_dir(output_dir) / name, summary)
 
 

@@ -124,6 +124,10 @@ def missing_nucleus(p):
     _edit_json(p["svs_json"], lambda s: _without(s, "ResonantNucleus"))
 
 
+def broken_sidecar(p):
+    p["svs_json"].write_text(p["svs_json"].read_text()[:-30])
+
+
 def header_disagrees(p):
     _edit_json(p["svs_json"], lambda s: {**s, "SpectralWidth": 4000.0})
 
@@ -169,6 +173,7 @@ BAD_CASES = {
     "missingkeys": (missing_keys, ["EchoTime"], "svs"),
     "nonucleus": (missing_nucleus, ["ResonantNucleus"], "svs"),
     "disagree": (header_disagrees, ["SpectralWidth", "disagrees"], "svs"),
+    "badjson": (broken_sidecar, ["sidecar not valid JSON"], "svs_json"),
     "blist": (b_list_mismatch, ["5 entries", "6"], "svs"),
     "negb": (negative_b, ["negative b-values"], "svs"),
     "units": (unknown_units, ["b-value unit"], "svs"),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bids_app.demo import SMALL_METABOLITES
-from test_e2e_support import (ENV, check_participant_outputs, parameter, read_tsv, run_app,
+from e2e_support import (ENV, check_participant_outputs, parameter, read_tsv, run_app,
                               series, shell_means)
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from datasets import make_invivo_bids, make_synthetic_bids
-from test_e2e_support import (FAST_CONFIG, check_participant_outputs, outputs_snapshot,
+from e2e_support import (FAST_CONFIG, check_participant_outputs, outputs_snapshot,
                               parameter, read_tsv, run_app, series, shell_means)
 
 pytestmark = pytest.mark.slow

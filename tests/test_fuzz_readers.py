@@ -182,3 +182,21 @@ def test_json_basis(basis_files, tmp_path, edits, whole):
     path = tmp_path / "fuzz.json"
     path.write_text(json.dumps(doc if whole is None else whole))
     _assert_clear(lambda: read_basis_file(path), path)
+
+
+@FUZZ
+@given(raw=st.one_of(st.binary(max_size=200),
+                     json_value.map(lambda v: json.dumps(v).encode()),
+                     st.text(max_size=60).map(str.encode)))
+def test_sidecar_files(tmp_path, raw):
+    """Any bytes in a sidecar file: discovery says why it cannot be used, or reads it."""
+    from bids_app.discovery import json_problem
+
+    path = tmp_path / "sub-01_svs.json"
+    path.write_bytes(raw)
+    problem = json_problem(path)
+    try:
+        json.loads(raw)
+        assert problem is None
+    except ValueError:
+        assert problem.startswith("not valid JSON")

@@ -117,3 +117,48 @@ def test_group_distributions_split_by_session_and_site(tmp_path):
     (figure,) = group_parameter_figures(rows, sites)
     for label in ("tNAA ses-1 A", "tNAA ses-1 B", "tNAA ses-2 A"):
         assert f">{label}<" in figure["svg"] or label in figure["svg"]
+
+
+def test_bids_uris_resolve_against_the_source_dataset(tmp_path):
+    import json
+
+    from bids_app.report import resolve_source
+
+    bids, out = tmp_path / "in put", tmp_path / "out"
+    target = bids / "sub-01" / "mrs" / "sub-01_svs.nii.gz"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x")
+    out.mkdir()
+    (out / "dataset_description.json").write_text(json.dumps(
+        {"SourceDatasets": [{"URL": bids.resolve().as_uri()}]}))     # "in%20put"
+    assert resolve_source("bids::sub-01/mrs/sub-01_svs.nii.gz", out) == target.resolve()
+    assert resolve_source("bids::sub-02/mrs/none.nii.gz", out) is None
+    assert resolve_source(str(target), None) == target and resolve_source("", out) is None
+
+
+def test_before_after_round_trip_through_the_shifts():
+    from types import SimpleNamespace
+
+    from bids_app.report import before_after
+    from pipeline.qc.metrics import apply_shifts
+
+    rng = np.random.default_rng(0)
+    n_cond, n_trans, n_points, dwell_s = 2, 3, 64, 1e-3
+    raw = rng.standard_normal((n_cond, n_trans, 1, n_points)) * (1 + 0.5j)
+    freq, phase = rng.normal(0, 3, (n_cond, n_trans)), rng.normal(0, 20, (n_cond, n_trans))
+    rows = [{"condition": c, "transient": t, "freq_shift_hz": freq[c, t],
+             "phase_shift_deg": phase[c, t], "rejected": int(t == 2)}
+            for c in range(n_cond) for t in range(n_trans)]
+    acq = lambda fids: SimpleNamespace(fids=fids, n_conditions=n_cond, n_transients=n_trans,
+                                       dwell_s=dwell_s)
+    before, after, rejected = before_after(acq(raw), rows)
+    assert rejected.tolist() == [[False, False, True]] * 2
+    for c in range(n_cond):
+        np.testing.assert_allclose(after[c], apply_shifts(before[c], dwell_s, freq[c], phase[c]))
+    aligned = after[:, :, None, :]
+    again_before, again_after, _ = before_after(acq(aligned), rows, aligned=True)
+    # equal up to the display normalisation (one complex factor for the whole acquisition)
+    k = np.vdot(after, again_after) / np.vdot(after, after)
+    np.testing.assert_allclose(again_after, k * after, atol=1e-12)
+    np.testing.assert_allclose(again_before, k * before, atol=1e-12)
+    assert before_after(acq(raw), rows[:-1]) is None

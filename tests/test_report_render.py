@@ -3,6 +3,7 @@ headless Chromium offline: no console errors, nothing fetched from the network, 
 present and non-empty, every summary link lands on a section; screenshots go to
 ``test-artifacts/`` for a person to look at."""
 
+import os
 import re
 import subprocess
 import sys
@@ -12,12 +13,22 @@ import pytest
 
 from datasets import make_invivo_bids
 from report_render import chromium, external_references, render
-from test_e2e_support import FAST_CONFIG, run_app
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed "
                                 "(the test command installs the Debian package)")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 MAX_TWO_PARTICIPANTS_BYTES = 5 * 1024 * 1024
+FAST_CONFIG = """
+[diffusion]
+models = ["monoexponential", "kurtosis", "sticks"]
+"""
+ENV = {**os.environ, "NIPYPE_NO_ET": "1", "MPLBACKEND": "Agg"}
+
+
+def run_app(*args) -> subprocess.CompletedProcess:
+    """The ``dmrs-bids`` CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "bids_app.cli", *map(str, args)],
+                          capture_output=True, text=True, env=ENV, timeout=900)
 
 
 def _check(run):
@@ -29,15 +40,15 @@ def demo_out(tmp_path_factory):
     root = tmp_path_factory.mktemp("report_demo")
     bids, out = root / "demo", root / "out"
     _check(subprocess.run([sys.executable, "-m", "bids_app.simulate_cli", str(bids), "--small"],
-                          capture_output=True, text=True, timeout=600))
+                          capture_output=True, text=True, env=ENV, timeout=600))
     config = root / "config.toml"
     config.write_text(FAST_CONFIG)
     _check(run_app(bids, out, "participant", "-w", root / "work", "--nprocs", "2",
-                   "--config", config, "--skip-bids-validation")[0])
-    _check(run_app(bids, out, "group")[0])
+                   "--config", config, "--skip-bids-validation"))
+    _check(run_app(bids, out, "group"))
     first = {p: p.read_bytes() for p in sorted(out.glob("sub-*.html"))
              + sorted(out.glob("sub-*/figures/*.svg"))}
-    _check(run_app(bids, out, "participant", "--reports-only", "--skip-bids-validation")[0])
+    _check(run_app(bids, out, "participant", "--reports-only", "--skip-bids-validation"))
     again = {p: p.read_bytes() for p in first}
     return {"out": out, "first": first, "again": again}
 
@@ -51,8 +62,8 @@ def invivo_out(shared_data, tmp_path_factory):
     out = root / "out"
     _check(run_app(bids, out, "participant", "-w", root / "work", "--nprocs", "2",
                    "--config", config, "--skip-bids-validation", "--basis",
-                   shared_data / "dmrs_7t_steam_invivo" / "basis_STEAM_TE45_TM60.BASIS")[0])
-    _check(run_app(bids, out, "group")[0])
+                   shared_data / "dmrs_7t_steam_invivo" / "basis_STEAM_TE45_TM60.BASIS"))
+    _check(run_app(bids, out, "group"))
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_robust_support import copy_good, paths, water_dwell, water_points  # noqa: E402
+from robust_support import copy_good, paths, water_dwell, water_points  # noqa: E402
 
 from bids_app import input_checks  # noqa: E402
 from bids_app.versions import DEPENDENCIES, generated_by_entries, software_versions  # noqa: E402

@@ -3,7 +3,7 @@ is marked failed (run summary in OUT/logs and exit status 1), everyone else is p
 input dataset is read-only and unchanged; no network is used.
 
 One CLI run covers every case: a dataset of one good demo participant plus one broken copy per
-defect (tests/test_robust_support.py), run in a user+mount+network namespace (``unshare -rmn``)
+defect (tests/robust_support.py), run in a user+mount+network namespace (``unshare -rmn``)
 where the input is bind-mounted read-only and no network interface is up.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_robust_support import BAD_CASES, GOOD, checksums, make_bad_dataset  # noqa: E402
+from robust_support import BAD_CASES, GOOD, checksums, make_bad_dataset  # noqa: E402
 
 ENV = {**os.environ, "NIPYPE_NO_ET": "1", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
        "OMP_NUM_THREADS": "1"}
@@ -89,7 +89,8 @@ def test_good_participant_is_processed_and_exit_status_names_the_failed(bad_run)
     mrs = out / f"sub-{GOOD}" / "mrs"
     amplitudes = (mrs / f"sub-{GOOD}_acq-dwpress_amplitudes.tsv").read_text().splitlines()
     assert len(amplitudes) > 1 + 6 * 4  # header + 6 conditions x (metabolites + sums)
-    assert not any((out / f"sub-{label}" / "mrs").glob("*_amplitudes.tsv") for label in BAD_CASES)
+    assert [p for label in BAD_CASES
+            for p in (out / f"sub-{label}" / "mrs").glob("*_amplitudes.tsv")] == []
 
 
 def test_input_dataset_is_read_only_and_unchanged(bad_run):
@@ -121,6 +122,7 @@ def test_varian_files_spec2nii_cannot_read(shared_data, tmp_path):
                           str(tmp_path / "out"), "--source-dir", str(shared_data)],
                          capture_output=True, text=True, env=ENV, timeout=120)
     assert run.returncode == 2
-    assert str(shared_data / fid) in run.stderr and "spec2nii varian could not convert" in run.stderr
+    assert str(shared_data / fid) in run.stderr
+    assert "spec2nii varian could not convert" in run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

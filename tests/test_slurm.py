@@ -64,8 +64,6 @@ def test_slurmgraph_outputs_equal_multiproc(slurmgraph_run, runs_dir):
     assert n_files >= 10 and problems == [], problems
 
 
-@pytest.mark.xfail(strict=True, reason="bids_app/workflows: the CLI checks outputs right after "
-                   "SLURMGraph has only submitted the jobs (fix: wait for them; see issue 9)")
 def test_slurmgraph_participant_level_reports_success(slurmgraph_run):
     status, _, _, log = slurmgraph_run
     assert status == 0, demo_runs.log_tail(log)

@@ -35,10 +35,12 @@ def processing_step(method: str, details: str) -> dict:
 
 def load_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto"
                      ) -> Acquisition:
-    from pipeline.io.nifti_mrs import read_nifti_mrs
+    """Read NIfTI-MRS through the app's guarded reader: any defect is one ValueError naming
+    the file."""
+    from bids_app.input_checks import read_acquisition
 
-    return read_nifti_mrs(str(check_not_empty(path)), sidecar=sidecar,
-                          b_value_units=b_value_units)
+    return read_acquisition(check_not_empty(path), sidecar=sidecar,
+                            b_value_units=b_value_units)
 
 
 def save_acquisition(acq: Acquisition, name: str, method: str, details: str) -> str:

@@ -34,6 +34,10 @@ class _ConvertInputSpec(BaseInterfaceInputSpec):
     sidecar = traits.Str("{}", usedefault=True, desc="BIDS sidecar as JSON")
     b_value_units = traits.Enum("auto", "s/mm2", "ms/um2", usedefault=True)
     out_name = traits.Str("converted.nii", usedefault=True)
+    source_uri = traits.Str("", usedefault=True,
+                            desc="BIDS URI of in_file, recorded instead of its absolute path")
+    chronograms = traits.List(traits.Str, desc="gradient chronogram CSV per b > 0 condition")
+    chronogram_sequence = traits.Str("steam", usedefault=True)
 
 
 class _ConvertOutputSpec(TraitedSpec):
@@ -50,20 +54,45 @@ class ConvertToCanonical(SimpleInterface):
     def _run_interface(self, runtime):
         sidecar = json.loads(self.inputs.sidecar)
         acq = load_acquisition(self.inputs.in_file, sidecar, self.inputs.b_value_units)
+        chronograms = self.inputs.chronograms if isdefined(self.inputs.chronograms) else []
+        if chronograms:
+            acq = apply_chronograms(acq, chronograms, self.inputs.chronogram_sequence)
         report = {
-            "source": self.inputs.in_file,
+            "source": self.inputs.source_uri or Path(self.inputs.in_file).name,
             "shape": list(acq.fids.shape),
             "b_values_s_mm2": acq.b_values_s_mm2.tolist(),
             "directions": acq.direction_labels(),
             "b_value_units_source": acq.metadata.get("b_value_units_source", ""),
             "warnings": list(acq.metadata.get("warnings", [])),
         }
+        if chronograms:
+            report["b_values_from"] = [Path(p).name for p in chronograms]
         self._results["out_file"] = save_acquisition(
             acq, self.inputs.out_name, "Conversion",
             "Canonical NIfTI-MRS: conditions along DIM_USER_0 with b-values (s/mm^2) and "
             f"directions; b-value units: {report['b_value_units_source'] or 'stated'}")
         self._results["out_report"] = write_json_file("conversion.json", report)
         return runtime
+
+
+def apply_chronograms(acq, csv_paths: list, sequence: str):
+    """``acq`` with the b-values (s/mm^2) and unit directions of its diffusion-weighted
+    conditions (b > 0, in order) computed from their gradient chronograms; b = 0 stays."""
+    from dataclasses import replace
+
+    from pipeline.io.chronogram import chronogram_conditions
+
+    weighted = np.flatnonzero(acq.b_values_s_mm2 > 0)
+    if weighted.size != len(csv_paths):
+        raise ValueError(f"{acq.source}: {weighted.size} diffusion-weighted conditions but "
+                         f"{len(csv_paths)} chronograms in [conversion] chronograms (one per "
+                         "condition with b > 0, in condition order)")
+    b_s_mm2, directions = chronogram_conditions(csv_paths, sequence)
+    b_all, dirs_all = acq.b_values_s_mm2.astype(float), acq.directions.astype(float)
+    b_all[weighted], dirs_all[weighted] = b_s_mm2, directions
+    metadata = dict(acq.metadata, b_value_units_source="gradient chronograms ([conversion] "
+                    "chronograms)")
+    return replace(acq, b_values_s_mm2=b_all, directions=dirs_all, metadata=metadata)
 
 
 def _water_b0_fid(water):
@@ -451,9 +480,9 @@ class PrepareBasis(SimpleInterface):
         acq = load_acquisition(self.inputs.in_file)
         meta = acq.metadata
         if self.inputs.basis_path:
-            from pipeline.io.basis_formats import read_basis
+            from bids_app.input_checks import read_basis_file
 
-            basis = read_basis(self.inputs.basis_path)
+            basis = read_basis_file(self.inputs.basis_path)
             origin = {"source": "file", "path": self.inputs.basis_path}
         else:
             from pipeline.simulate.basis_simulation import simulate_basis
@@ -474,8 +503,13 @@ class PrepareBasis(SimpleInterface):
             basis = basis.subset([n for n in basis.names if n not in exclude])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            basis = resample_basis(basis, acq.dwell_s, acq.n_points, acq.cf_mhz,
-                                   ref_ppm=acq.ref_ppm)
+            try:
+                basis = resample_basis(basis, acq.dwell_s, acq.n_points, acq.cf_mhz,
+                                       ref_ppm=acq.ref_ppm)
+            except ValueError as exc:
+                where = self.inputs.basis_path or "simulated basis"
+                raise ValueError(f"{where}: cannot be used for {acq.source}: "
+                                 f"{str(exc).removeprefix('resample_basis: ')}") from None
         origin["warnings"] = [str(w.message) for w in caught]
         out = str(Path.cwd() / "basis.json")
         write_json_basis(basis, out)
@@ -712,6 +746,9 @@ class _QCInputSpec(BaseInterfaceInputSpec):
     in_fit = File(exists=True, mandatory=True)
     in_transients = File(exists=True, mandatory=True)
     in_water = File(exists=True, desc="coil-combined water reference, optional")
+    in_amplitudes = File(exists=True, desc="_amplitudes.tsv (for %CRLB), optional")
+    in_combined = File(exists=True, desc="coil-combined transients before alignment "
+                                         "(similarity index), optional")
     in_reports = traits.List(File(exists=True), desc="JSON reports of earlier stages")
     fit_ppm_range = traits.List(traits.Float, [0.2, 4.2], usedefault=True)
     options = traits.Str("{}", usedefault=True, desc="[qc] section as JSON")
@@ -731,42 +768,47 @@ def _safe(fn, *args, **kwargs):
 
 
 class QualityMetrics(SimpleInterface):
-    """SNR, linewidths, drift, rejections and fit quality of one acquisition (``_qc.json``)."""
+    """QC metrics of one acquisition and their pass/warn/fail flags (``_qc.json``): SNR,
+    linewidths, residual water, fit quality and %CRLB per condition; drift, rejections and the
+    similarity of transients before/after alignment (from the workflow's transients and the
+    shifts)."""
 
     input_spec = _QCInputSpec
     output_spec = _QCOutputSpec
 
     def _run_interface(self, runtime):
         from pipeline.qc import metrics
+        from pipeline.qc.summary import (condition_metrics, crlb_percent_max, judged,
+                                         similarity_metrics, summarise)
 
         opts = _options(self.inputs.options)
         noise_ppm = opts.get("noise_ppm") or None
         zf = int(opts.get("zero_fill", 8))
         pre = load_acquisition(self.inputs.in_preproc)
         fit = load_acquisition(self.inputs.in_fit)
+        reports = {Path(p).name: read_json_file(p) for p in self.inputs.in_reports or []}
+        rows = read_table(self.inputs.in_transients)
+        rejected = _transient_matrix(rows, "rejected", pre, int).astype(bool)
+        before, after = _transients_before_after(self.inputs.in_combined,
+                                                 self.inputs.in_transients, rows, pre)
         per_condition, notes = [], []
         for c, label in enumerate(condition_labels(pre)):
-            fid = pre.fids[c].mean(axis=(0, 1))
-            snr, why = _safe(metrics.snr, fid, pre.dwell_s, pre.cf_mhz,
-                             tuple(opts.get("snr_peak_ppm", (1.9, 2.1))), noise_ppm)
-            lw_naa, _ = _safe(metrics.linewidth_hz, fid, pre.dwell_s, pre.cf_mhz,
-                              tuple(opts.get("linewidth_tnaa_ppm", (1.9, 2.1))), zf)
-            lw_cr, _ = _safe(metrics.linewidth_hz, fid, pre.dwell_s, pre.cf_mhz,
-                             tuple(opts.get("linewidth_tcr_ppm", (2.9, 3.1))), zf)
-            quality, _ = _safe(metrics.fit_quality, fid, fit.fids[c].mean(axis=(0, 1)),
-                               pre.dwell_s, pre.cf_mhz, tuple(self.inputs.fit_ppm_range),
-                               noise_ppm)
-            if why:
-                notes.append(f"condition {c}: {why}")
-            per_condition.append({**label, "snr_tnaa": snr, "linewidth_tnaa_hz": lw_naa,
-                                  "linewidth_tcr_hz": lw_cr,
-                                  **(quality or {"fit_quality": None})})
-        rows = read_table(self.inputs.in_transients)
+            values, why = condition_metrics(
+                pre.fids[c].mean(axis=(0, 1)), pre.dwell_s, pre.cf_mhz,
+                fit.fids[c].mean(axis=(0, 1)), tuple(self.inputs.fit_ppm_range), noise_ppm, zf,
+                tnaa_ppm=tuple(opts.get("linewidth_tnaa_ppm", (1.9, 2.1))),
+                tcr_ppm=tuple(opts.get("linewidth_tcr_ppm", (2.95, 3.1))),
+                snr_ppm=tuple(opts.get("snr_peak_ppm", (1.9, 2.1))))
+            notes += [f"condition {c}: {w}" for w in why]
+            if before is not None:
+                values.update(similarity_metrics(before[c], after[c], rejected[c],
+                                                 pre.dwell_s, pre.cf_mhz))
+            else:
+                values["rejected_fraction"] = float(rejected[c].mean())
+            per_condition.append({**label, **values})
         drift = metrics.drift_statistics([to_float(r["freq_shift_hz"]) for r in rows],
                                          [to_float(r["phase_shift_deg"]) for r in rows],
                                          [int(r["rejected"]) for r in rows])
-        rejected = metrics.rejection_counts([int(r["condition"]) for r in rows],
-                                            [int(r["rejected"]) for r in rows])
         water_lw = None
         if _optional(self.inputs.in_water):
             water = load_acquisition(self.inputs.in_water)
@@ -775,24 +817,19 @@ class QualityMetrics(SimpleInterface):
                                   tuple(opts.get("linewidth_water_ppm", (4.2, 5.1))), zf)
             if why:
                 notes.append(f"water: {why}")
-        reports = {Path(p).name: read_json_file(p) for p in self.inputs.in_reports or []}
+        amplitudes = _optional(self.inputs.in_amplitudes) or _beside(self.inputs.in_fit,
+                                                                     "amplitudes.tsv")
+        crlb_max = crlb_percent_max(read_table(amplitudes)) if amplitudes else None
+        summary = summarise(per_condition, pre.b_values_s_mm2, drift, water_lw, crlb_max)
+        verdict = judged(summary, pre.cf_mhz, opts.get("thresholds") or None)
+        summary.update({k: verdict[k] for k in ("qc_status", "qc_failed", "qc_warned")})
         motion = motion_check(pre, preprocess_options(self.inputs.preprocessing))
         flags = [f for r in reports.values() for f in r.get("flags", [])] + motion["flags"]
-        b0 = int(np.argmin(pre.b_values_s_mm2))
         conversion = reports.get("conversion.json", {})
-        summary = {
-            "snr_tnaa_b0": per_condition[b0]["snr_tnaa"],
-            "linewidth_tnaa_hz": per_condition[b0]["linewidth_tnaa_hz"],
-            "linewidth_tcr_hz": per_condition[b0]["linewidth_tcr_hz"],
-            "linewidth_water_hz": water_lw,
-            "fit_quality_mean": _mean([p["fit_quality"] for p in per_condition]),
-            "n_conditions": pre.n_conditions,
-            **{k: drift[k] for k in ("n_transients", "n_rejected", "rejected_fraction",
-                                     "freq_drift_hz_per_transient", "freq_shift_sd_hz",
-                                     "freq_shift_range_hz", "phase_shift_sd_deg")},
-        }
-        qc = {"summary": summary, "per_condition": per_condition, "drift": drift,
-              "rejected_per_condition": rejected,
+        qc = {"summary": summary, "flags": verdict["flags"], "per_condition": per_condition,
+              "drift": drift,
+              "rejected_per_condition": metrics.rejection_counts(
+                  [int(r["condition"]) for r in rows], [int(r["rejected"]) for r in rows]),
               "flagged_conditions": reports.get("outliers.json", {}).get("flagged_conditions",
                                                                          []),
               "motion_check": motion,
@@ -801,6 +838,33 @@ class QualityMetrics(SimpleInterface):
               "stages": reports}
         self._results["out_qc"] = write_json_file("qc.json", qc)
         return runtime
+
+
+def _beside(path, name: str) -> str | None:
+    """``name`` in the folder of ``path`` when it exists there (the fit node writes its
+    amplitudes beside the fitted spectra), for when ``in_amplitudes`` is not connected."""
+    candidate = Path(path).with_name(name)
+    return str(candidate) if candidate.is_file() else None
+
+
+def _transient_matrix(rows: list[dict], key: str, acq, kind=float) -> np.ndarray:
+    """(n_conditions, n_transients) values of one ``_transients.tsv`` column."""
+    out = np.zeros((acq.n_conditions, max(int(r["transient"]) for r in rows) + 1))
+    for r in rows:
+        out[int(r["condition"]), int(r["transient"])] = kind(to_float(r[key]))
+    return out
+
+
+def _transients_before_after(combined, transients_tsv, rows: list[dict], pre):
+    """Transients before and after alignment, coils combined, from the coil-combined input
+    when connected, else from the aligned transients of the outlier node; (None, None)
+    when neither is available."""
+    from bids_app.report import before_after, workflow_transients
+
+    transients, aligned = workflow_transients(_optional(combined), transients_tsv,
+                                              pre.n_conditions)
+    arrays = before_after(transients, rows, aligned)
+    return (None, None) if arrays is None else arrays[:2]
 
 
 def motion_check(acq, options) -> dict:
@@ -819,11 +883,6 @@ def motion_check(acq, options) -> dict:
              for c in np.flatnonzero(check.flagged)]
     return {"ratio": check.ratio.tolist(), "z": check.z.tolist(),
             "flagged": np.asarray(check.flagged).tolist(), "flags": flags}
-
-
-def _mean(values):
-    vals = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(vals)) if vals else None
 
 
 # --- derivatives and report ------------------------------------------------------------------
@@ -888,6 +947,8 @@ class _FiguresInputSpec(BaseInterfaceInputSpec):
     in_fit = File(exists=True, mandatory=True)
     in_amplitudes = File(exists=True, mandatory=True)
     in_transients = File(exists=True, mandatory=True)
+    in_fit_display = File(exists=True, desc="baseline and metabolite traces "
+                                            "(bids_app.report.save_fit_display), optional")
 
 
 class _FiguresOutputSpec(TraitedSpec):
@@ -895,7 +956,8 @@ class _FiguresOutputSpec(TraitedSpec):
 
 
 class AcquisitionFigures(SimpleInterface):
-    """Report figures of one acquisition: spectra with fit, decay of the sums, drift."""
+    """Report figures of one acquisition drawn beside diffusion modelling: fits per
+    condition and drift (the report draws the rest)."""
 
     input_spec = _FiguresInputSpec
     output_spec = _FiguresOutputSpec
@@ -905,7 +967,8 @@ class AcquisitionFigures(SimpleInterface):
 
         i = self.inputs
         paths = make_figures(i.in_preproc, i.in_fit, i.in_amplitudes, i.in_transients,
-                             {n: Path.cwd() / f"{n}.svg" for n in FIGURES})
+                             {n: Path.cwd() / f"{n}.svg" for n in FIGURES},
+                             fit_display=_optional(i.in_fit_display))
         self._results["out_figures"] = [str(paths[n]) for n in FIGURES]
         return runtime
 

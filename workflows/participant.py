@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("NIPYPE_NO_ET", "1")
 
@@ -33,6 +34,13 @@ ACQ_OUTPUTS = ["preproc", "fit", "transients", "amplitudes", "diffusion", "qc", 
 def _node_name(text: str) -> str:
     """A nipype-safe identifier from BIDS entities (``acq-x_run-1`` -> ``acq_x_run_1``)."""
     return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
+def chronogram_paths(conversion: dict, bids_root) -> list[str]:
+    """``[conversion] chronograms`` as absolute paths (relative ones from the BIDS root)."""
+    root = Path(bids_root) if bids_root else Path.cwd()
+    return [str(p if p.is_absolute() else root / p)
+            for p in map(Path, conversion.get("chronograms", []))]
 
 
 def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
@@ -55,8 +63,10 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     inputnode.inputs.sidecar = json.dumps(inputs.sidecar, sort_keys=True)
     outputnode = pe.Node(niu.IdentityInterface(fields=ACQ_OUTPUTS), name="outputnode")
 
-    convert = pe.Node(ifc.ConvertToCanonical(b_value_units=conv_cfg["b_value_units"]),
-                      name="convert")
+    convert = pe.Node(ifc.ConvertToCanonical(
+        b_value_units=conv_cfg["b_value_units"], source_uri=inputs.uri(inputs.svs),
+        chronograms=chronogram_paths(conv_cfg, inputs.bids_root),
+        chronogram_sequence=conv_cfg.get("chronogram_sequence", "steam")), name="convert")
     coils = pe.Node(ifc.CombineCoils(options=pre_cfg), name="coils")
     align = pe.Node(ifc.AlignTransients(options=pre_cfg), name="align")
     outliers = pe.Node(ifc.RejectOutliers(options=pre_cfg), name="outliers")
@@ -108,7 +118,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         inputnode.inputs.water = str(inputs.water)
         inputnode.inputs.water_sidecar = json.dumps(inputs.water_sidecar, sort_keys=True)
         convert_water = pe.Node(ifc.ConvertToCanonical(
-            b_value_units=conv_cfg["b_value_units"], out_name="water.nii"), name="convert_water")
+            b_value_units=conv_cfg["b_value_units"], out_name="water.nii",
+            source_uri=inputs.uri(inputs.water)), name="convert_water")
         wf.connect([
             (inputnode, convert_water, [("water", "in_file"), ("water_sidecar", "sidecar")]),
             (convert_water, coils, [("out_file", "water_file")]),
@@ -143,7 +154,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         inputnode.inputs.mm = str(inputs.mm)
         inputnode.inputs.mm_sidecar = json.dumps(inputs.mm_sidecar, sort_keys=True)
         convert_mm = pe.Node(ifc.ConvertToCanonical(
-            b_value_units=conv_cfg["b_value_units"], out_name="mm.nii"), name="convert_mm")
+            b_value_units=conv_cfg["b_value_units"], out_name="mm.nii",
+            source_uri=inputs.uri(inputs.mm)), name="convert_mm")
         wf.connect([
             (inputnode, convert_mm, [("mm", "in_file"), ("mm_sidecar", "sidecar")]),
             (convert_mm, mm, [("out_file", "mm_file")]),

@@ -19,12 +19,14 @@ from nipype import config as nipype_config  # noqa: E402
 from nipype.pipeline import engine as pe  # noqa: E402
 
 from bids_app import derivatives as d  # noqa: E402
+from bids_app.cluster import SUBMIT_ONLY_PLUGINS, run_token, tag_jobs, wait_for_jobs  # noqa: E402
 from bids_app.config import dumps_toml  # noqa: E402
 from bids_app.runlog import Outcome, error_message, get_logger  # noqa: E402
 
 from .participant import _node_name, init_participant_wf  # noqa: E402
 
 TOP_NAME = "dmrs_bids_wf"
+CLUSTER_WAIT_S = 7 * 24 * 3600.0  # submit-only plugins: how long to wait for the jobs
 LOCAL_PLUGINS = ("MultiProc", "Linear", "LegacyMultiProc")
 NIPYPE_LEVELS = ("WARNING", "WARNING", "INFO", "DEBUG")  # by -v count
 
@@ -134,12 +136,15 @@ def _crash_node(text: str) -> str:
 
 
 def _crash_exception_line(text: str) -> str:
-    """The exception line of a crash file: the last line naming an Error or Exception."""
+    """The exception line of a crash file (the last line naming an Error or Exception), made
+    readable: a message that names its file stands alone, others keep the bare class name."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if "Error" in head or "Exception" in head:
-            return line
+        head, _, message = line.partition(": ")
+        if ("Error" in head or "Exception" in head) and " " not in head:
+            message = message.strip()
+            return message if message.startswith("/") else \
+                f"{head.rsplit('.', 1)[-1]}: {message}"
     return lines[-1] if lines else "crashed"
 
 
@@ -181,13 +186,21 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
     started = time.time()
     progress = Progress(logger)
     args = dict(plugin_args or {})
+    wait_s = float(args.pop("wait_timeout_s", CLUSTER_WAIT_S))
     if plugin in LOCAL_PLUGINS:
         args.setdefault("status_callback", progress)
+    token = run_token() if plugin in SUBMIT_ONLY_PLUGINS else None
+    if token:
+        args = tag_jobs(plugin, args, token)
     if wf_names:
         try:
             top.run(plugin=plugin, plugin_args=args)
         except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
             logger.debug("nipype: %s", exc)
+        if token:
+            logger.info("%s: jobs submitted (comment %s); waiting for them to finish",
+                        plugin, token)
+            wait_for_jobs(token, wait_s, logger)
     crash_errors = _crash_errors(crash_dir, started, wf_names)
     for subject in wf_names:
         outcome = outcomes[subject]

@@ -118,7 +118,8 @@ def thresholds_with(overrides: dict | None) -> dict[str, Threshold]:
     return table
 
 
-def _number(value) -> float | None:
+def finite_number(value) -> float | None:
+    """``value`` as a finite float, or None (missing, ``n/a``, NaN, infinite)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -134,7 +135,7 @@ def _fmt(value: float, unit: str) -> str:
 def judge(value, threshold: Threshold) -> Flag:
     """pass / warn / fail of one value; ``None`` or non-finite values give status 'n/a'."""
     t = threshold
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return Flag(t.metric, t.label, "n/a", None, t.unit, "not measured on these data",
                     t.source, t.section)
@@ -157,7 +158,7 @@ def ppm_metrics(summary: dict, cf_mhz: float) -> dict:
         raise ValueError(f"QC flags need the spectrometer frequency in MHz, got {cf_mhz!r}")
     out = {}
     for key in ("linewidth_water", "linewidth_tnaa", "linewidth_tcr", "freq_shift_range"):
-        hz = _number(summary.get(f"{key}_hz"))
+        hz = finite_number(summary.get(f"{key}_hz"))
         out[f"{key}_ppm"] = None if hz is None else hz / cf_mhz
     return out
 

@@ -96,10 +96,23 @@ def _fwhm_hz(real: np.ndarray, freq_hz: np.ndarray, i_peak: int, half: float,
     return float(abs(crossing(+1) - crossing(-1)))
 
 
+def _valley(real: np.ndarray, ppm: np.ndarray, edge: int, margin_ppm: float) -> int:
+    """Index of the lowest point between bin ``edge`` and ``margin_ppm`` beyond it (the sign
+    of ``margin_ppm`` picks the side in ppm; ppm decreases with the bin index)."""
+    target = ppm[edge] - margin_ppm
+    span = np.flatnonzero((ppm >= min(ppm[edge], target)) & (ppm <= max(ppm[edge], target)))
+    return int(span[np.argmin(real[span])]) if span.size else edge
+
+
 def find_peak(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
-              zero_fill: int = 8) -> Peak:
+              zero_fill: int = 8, baseline_margin_ppm: float = 0.0) -> Peak:
     """The largest peak inside ``window_ppm``: zero-order phased, height above a linear
-    baseline drawn between the window edges, and its FWHM in Hz."""
+    baseline, and its FWHM in Hz.
+
+    The baseline joins the window edges or, with ``baseline_margin_ppm`` > 0, the lowest
+    points (valleys) within that margin outside each edge: at the edges of a narrow window
+    the tails of a broad line are still high, which makes the line look narrower than it is.
+    """
     fid = np.asarray(fid, dtype=complex)
     n = fid.shape[-1] * max(1, int(zero_fill))
     padded = np.zeros(n, dtype=complex)
@@ -113,6 +126,9 @@ def find_peak(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
     phase_rad = float(np.angle(spec[i_peak]))
     real = (spec * np.exp(-1j * phase_rad)).real
     lo, hi = idx[0], idx[-1]
+    if baseline_margin_ppm > 0:
+        lo, hi = _valley(real, ppm, lo, -baseline_margin_ppm), \
+            _valley(real, ppm, hi, baseline_margin_ppm)
     slope = (real[hi] - real[lo]) / (hi - lo)
     baseline = real[lo] + slope * (np.arange(n) - lo)
     height = float(real[i_peak] - baseline[i_peak])
@@ -131,10 +147,15 @@ def snr(fid: np.ndarray, dwell_s: float, cf_mhz: float, peak_ppm=(1.9, 2.1),
     return float(peak.height / sd) if sd > 0 else float("inf")
 
 
+LINEWIDTH_BASELINE_MARGIN_PPM = 0.25
+
+
 def linewidth_hz(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
-                 zero_fill: int = 8) -> float:
-    """FWHM (Hz) of the largest peak in ``window_ppm``."""
-    return find_peak(fid, dwell_s, cf_mhz, window_ppm, zero_fill).fwhm_hz
+                 zero_fill: int = 8,
+                 baseline_margin_ppm: float = LINEWIDTH_BASELINE_MARGIN_PPM) -> float:
+    """FWHM (Hz) of the largest peak in ``window_ppm``, above a baseline taken
+    ``baseline_margin_ppm`` beyond the window (see :func:`find_peak`)."""
+    return find_peak(fid, dwell_s, cf_mhz, window_ppm, zero_fill, baseline_margin_ppm).fwhm_hz
 
 
 def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None) -> dict:
@@ -185,3 +206,73 @@ def fit_quality(data_fid: np.ndarray, fit_fid: np.ndarray, dwell_s: float, cf_mh
     sd = noise_sd(data_fid, dwell_s, cf_mhz, noise_ppm)
     return {"residual_sd": residual_sd, "noise_sd": sd,
             "fit_quality": residual_sd / sd if sd > 0 else float("inf")}
+
+
+SNR_PEAKS_PPM = {"tNAA": (1.9, 2.1), "tCr": (2.95, 3.1), "tCho": (3.15, 3.28),
+                 "Ins": (3.5, 3.6), "Glx": (2.3, 2.4)}
+"""Windows of the singlet-like peaks used for per-metabolite (peak) SNR."""
+
+RESIDUAL_WATER_PPM = (4.4, 4.9)
+
+
+def peak_snrs(fid: np.ndarray, dwell_s: float, cf_mhz: float, peaks_ppm=None,
+              noise_ppm=None) -> dict:
+    """LCModel-style SNR (peak height / noise SD) of each peak window; None where the window
+    lies outside the spectrum."""
+    out = {}
+    for name, window in (peaks_ppm or SNR_PEAKS_PPM).items():
+        try:
+            out[name] = snr(fid, dwell_s, cf_mhz, window, noise_ppm)
+        except ValueError:
+            out[name] = None
+    return out
+
+
+def residual_water_ratio(fid: np.ndarray, dwell_s: float, cf_mhz: float,
+                         water_ppm=RESIDUAL_WATER_PPM, reference_ppm=(1.9, 2.1)) -> float:
+    """Largest magnitude in the water window over the tNAA peak height (both without
+    zero-filling): > 1 means residual water dominates the metabolite spectrum."""
+    fid = np.asarray(fid, dtype=complex)
+    ppm = ppm_axis(fid.shape[-1], dwell_s, cf_mhz)
+    water = float(np.max(np.abs(fid_to_spectrum(fid)[_window(ppm, water_ppm, "water")])))
+    reference = find_peak(fid, dwell_s, cf_mhz, reference_ppm, zero_fill=1).height
+    return water / reference if reference > 0 else float("inf")
+
+
+def apply_shifts(fids: np.ndarray, dwell_s: float, freq_hz, phase_deg) -> np.ndarray:
+    """Undo per-transient drift: ``corrected = input · exp(-i(2π f t + φ))`` (the
+    ``_transients.tsv`` convention); ``fids`` (n_transients, n_points)."""
+    fids = np.asarray(fids, dtype=complex)
+    t_s = np.arange(fids.shape[-1]) * dwell_s
+    f = np.asarray(freq_hz, float)[:, None]
+    p = np.deg2rad(np.asarray(phase_deg, float))[:, None]
+    return fids * np.exp(-1j * (2 * np.pi * f * t_s + p))
+
+
+def display_combination(fids: np.ndarray) -> np.ndarray:
+    """Coils summed with weights conj(s_k)/Σ|s_k|² from the mean first FID point of each coil
+    (phase-aligned, signal-weighted); for figures and QC of the raw transients.
+    ``fids`` (..., n_coils, n_points) -> (..., n_points)."""
+    fids = np.asarray(fids, dtype=complex)
+    first = fids[..., 0].reshape(-1, fids.shape[-2]).mean(axis=0)
+    norm = float(np.sum(np.abs(first) ** 2))
+    weights = np.conj(first) / norm if norm > 0 else np.full(first.shape, 1.0 / first.size)
+    return np.einsum("...cn,c->...n", fids, weights)
+
+
+def similarity_index(fids: np.ndarray, dwell_s: float, cf_mhz: float, ppm_range=(1.8, 4.2),
+                     rejected=None) -> float:
+    """Median over the kept transients of the correlation Re⟨x, m⟩ / (‖x‖‖m‖) between each
+    transient's complex spectrum x and the mean m of the other kept ones, within
+    ``ppm_range``: 1 for identical transients; frequency or phase scatter lowers it."""
+    fids = np.asarray(fids, dtype=complex)
+    keep = np.ones(fids.shape[0], bool) if rejected is None else ~np.asarray(rejected, bool)
+    if keep.sum() < 2:
+        raise ValueError("similarity index needs at least two kept transients")
+    ppm = ppm_axis(fids.shape[-1], dwell_s, cf_mhz)
+    spectra = fid_to_spectrum(fids[keep])[:, _window(ppm, ppm_range, "similarity")]
+    total = spectra.sum(axis=0)
+    others = (total[None, :] - spectra) / (spectra.shape[0] - 1)
+    num = np.real(np.sum(spectra * np.conj(others), axis=1))
+    den = np.linalg.norm(spectra, axis=1) * np.linalg.norm(others, axis=1)
+    return float(np.median(num / np.where(den > 0, den, np.inf)))

@@ -1,0 +1,125 @@
+"""The QC summary of one acquisition: metrics per condition and over the run, then flags.
+
+Pure functions over arrays (the QC node and the tests call them alike). ``summary`` keys are
+the columns of ``group_qc.tsv`` (besides the IDs); flags come from :mod:`pipeline.qc.flags`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import flags as qcflags
+from . import metrics
+from .flags import finite_number
+
+MAIN_SUMS = ("tNAA", "tCr", "tCho")
+
+
+def _safe(fn, *args, **kwargs):
+    """A metric, or (None, reason) when it cannot be measured on these data."""
+    try:
+        return fn(*args, **kwargs), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid=None,
+                      fit_ppm=(0.2, 4.2), noise_ppm=None, zero_fill: int = 8,
+                      tnaa_ppm=(1.9, 2.1), tcr_ppm=(2.95, 3.1),
+                      snr_ppm=None) -> tuple[dict, list]:
+    """SNR (tNAA, or the ``snr_ppm`` peak, and per peak), linewidths of tNAA and tCr,
+    residual water and fit quality of one averaged spectrum; returns (metrics, notes on what
+    could not be measured)."""
+    notes = []
+    snr, why = _safe(metrics.snr, fid, dwell_s, cf_mhz, snr_ppm or tnaa_ppm, noise_ppm)
+    if why:
+        notes.append(why)
+    out = {"snr_tnaa": snr}
+    out.update({f"snr_{k.lower()}": v for k, v in
+                metrics.peak_snrs(fid, dwell_s, cf_mhz, noise_ppm=noise_ppm).items()
+                if k != "tNAA"})
+    out["linewidth_tnaa_hz"] = _safe(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tnaa_ppm,
+                                     zero_fill)[0]
+    out["linewidth_tcr_hz"] = _safe(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tcr_ppm,
+                                    zero_fill)[0]
+    out["residual_water_ratio"] = _safe(metrics.residual_water_ratio, fid, dwell_s, cf_mhz)[0]
+    quality = None
+    if fitted_fid is not None:
+        quality, why = _safe(metrics.fit_quality, fid, fitted_fid, dwell_s, cf_mhz, fit_ppm,
+                             noise_ppm)
+        if why:
+            notes.append(why)
+    out.update(quality or {"fit_quality": None})
+    return out, notes
+
+
+def similarity_metrics(before: np.ndarray, after: np.ndarray, rejected: np.ndarray,
+                       dwell_s: float, cf_mhz: float) -> dict:
+    """Similarity index of one condition's transients before and after alignment (kept
+    transients only) and the rejected fraction."""
+    rejected = np.asarray(rejected, bool)
+    return {"similarity_before": _safe(metrics.similarity_index, before, dwell_s, cf_mhz,
+                                       rejected=rejected)[0],
+            "similarity_after": _safe(metrics.similarity_index, after, dwell_s, cf_mhz,
+                                      rejected=rejected)[0],
+            "rejected_fraction": float(rejected.mean()) if rejected.size else None}
+
+
+def crlb_percent_max(amplitude_rows: list[dict], names=MAIN_SUMS) -> float | None:
+    """Largest %CRLB of the main sums at the lowest b (rows of ``_amplitudes.tsv``)."""
+    rows = [r for r in amplitude_rows if r.get("metabolite") in names]
+    if not rows:
+        return None
+    b_min = min(float(r["b_value"]) for r in rows)
+    values = [finite_number(r.get("crlb_percent")) for r in rows
+              if float(r["b_value"]) == b_min]
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def _extreme(values, fn):
+    finite = [v for v in (finite_number(x) for x in values) if v is not None]
+    return float(fn(finite)) if finite else None
+
+
+def summarise(per_condition: list[dict], b_values_s_mm2, drift: dict,
+              water_linewidth_hz=None, crlb_max=None) -> dict:
+    """One row for ``group_qc.tsv``: lowest-b spectral metrics, worst-condition values and
+    drift statistics."""
+    b0 = int(np.argmin(np.asarray(b_values_s_mm2, float)))
+    low = per_condition[b0]
+    keys_b0 = [k for k in low if k.startswith("snr_")] + ["linewidth_tnaa_hz",
+                                                           "linewidth_tcr_hz"]
+    summary = {("snr_tnaa_b0" if k == "snr_tnaa" else f"{k}_b0" if k.startswith("snr_")
+                else k): low.get(k) for k in keys_b0}
+    summary.update({
+        "linewidth_water_hz": water_linewidth_hz,
+        "fit_quality_mean": _extreme([p.get("fit_quality") for p in per_condition], np.mean),
+        "fit_quality_max": _extreme([p.get("fit_quality") for p in per_condition], np.max),
+        "crlb_percent_max": crlb_max,
+        "residual_water_ratio": _extreme([p.get("residual_water_ratio")
+                                          for p in per_condition], np.max),
+        "similarity_before": _extreme([p.get("similarity_before") for p in per_condition],
+                                      np.median),
+        "similarity_after": _extreme([p.get("similarity_after") for p in per_condition],
+                                     np.median),
+        "rejected_fraction_max": _extreme([p.get("rejected_fraction") for p in per_condition],
+                                          np.max),
+        "n_conditions": len(per_condition),
+    })
+    summary.update({k: drift[k] for k in ("n_transients", "n_rejected", "rejected_fraction",
+                                          "freq_drift_hz_per_transient", "freq_shift_sd_hz",
+                                          "freq_shift_range_hz", "phase_shift_sd_deg")
+                    if k in drift})
+    return summary
+
+
+def judged(summary: dict, cf_mhz: float, overrides: dict | None = None) -> dict:
+    """``flags`` (list of dicts), overall ``qc_status`` and the failed/warned metric names
+    (also added to the summary so that ``group_qc.tsv`` carries them)."""
+    flags = qcflags.evaluate(summary, cf_mhz, overrides)
+    status = qcflags.overall(flags)
+    failed = ",".join(f.metric for f in flags if f.status == "fail")
+    warned = ",".join(f.metric for f in flags if f.status == "warn")
+    return {"flags": [f.to_dict() for f in flags], "qc_status": status,
+            "qc_failed": failed or "", "qc_warned": warned or ""}
