@@ -36,7 +36,7 @@ class _ConvertInputSpec(BaseInterfaceInputSpec):
     out_name = traits.Str("converted.nii", usedefault=True)
     source_uri = traits.Str("", usedefault=True,
                             desc="BIDS URI of in_file, recorded instead of its absolute path")
-    chronograms = traits.List(traits.Str, desc="gradient chronogram CSV per b > 0 condition")
+    chronograms = traits.List(File(exists=True), desc="chronogram CSV per b > 0 condition")
     chronogram_sequence = traits.Str("steam", usedefault=True)
 
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from pipeline.preprocess.water import damped_exponential_basis, signal_poles
+from pipeline.preprocess.water import (damped_exponential_basis, remove_residual_water,
+                                       signal_poles)
 from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
 
 METABOLITE_WINDOW_PPM = (0.6, 4.2)
@@ -318,10 +319,16 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
 def align_condition_means(alignments: list[Alignment], dwell_s: float, cf_mhz: float,
                           reference_index: int = 0, weights: np.ndarray | None = None,
                           ppm_range=SINGLET_WINDOW_PPM) -> list[Alignment]:
-    """Add to each condition's drifts the shift that aligns its mean to the reference mean."""
+    """Add to each condition's drifts the shift that aligns its mean to the reference mean.
+
+    Residual water is removed from the means first (HLSVD, water window only): it diffuses
+    fast, so it is large at low b and gone at high b, and the tail of its line inside the
+    singlet window would otherwise pull the high-b means by Hz against the low-b reference.
+    """
     means = np.stack([np.average(a.corrected, axis=0,
                                  weights=None if weights is None else weights[c])
                       for c, a in enumerate(alignments)])
+    means, _ = remove_residual_water(means, dwell_s, cf_mhz)
     shifts = align_averages(means, dwell_s, cf_mhz, reference_index, ppm_range)
     out = []
     for c, a in enumerate(alignments):

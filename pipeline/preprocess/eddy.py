@@ -7,6 +7,13 @@ water phase minus its weighted straight-line fit (constant + frequency), so the 
 not move or rephase the spectrum (alignment owns that); ``keep_linear=False`` gives the classic
 full-phase Klose correction instead.
 
+With ``reference_fid`` (the water reference with the fewest diffusion gradients, lowest b), the
+phase removed is the water phase minus the *reference's* straight line: the eddy-current phase
+of this condition in full, its straight-line part included, less only the straight line of the
+lowest-b water (the water's own frequency offset and phase, common to all conditions). This is the correction to use *before* alignment: the
+straight-line part of ``b * sum_i a_i exp(-t/tau_i)`` looks like a frequency shift of several Hz
+at high b, which a per-condition or cross-condition alignment would otherwise take for drift.
+
 A noisy (high-b) water reference is first denoised by a low-rank model (HLSVD, a few damped
 exponentials) so that noise does not enter the metabolite phase.
 """
@@ -22,6 +29,11 @@ from pipeline.spectra import time_axis_s
 
 MIN_WATER_SNR = 20.0
 """Below this time-domain SNR (first point / noise SD) a water reference is too noisy."""
+
+RELIABLE_PHASE_SNR = 10.0
+"""The water phase is used up to the first point where |water| falls below this many noise SDs
+(phase noise ~0.07 rad there); beyond, the eddy-current phase, which decays to a constant, is
+held at its last reliable value instead of following the random phase of noise."""
 
 
 @dataclass
@@ -70,10 +82,14 @@ def eddy_phase_rad(water_fid: np.ndarray, dwell_s: float, keep_linear: bool = Tr
 
 def eddy_current_correct(fids: np.ndarray, water_fid: np.ndarray, dwell_s: float,
                          keep_linear: bool = True, denoise: bool | None = None,
-                         n_components: int = 6) -> EddyCorrection:
+                         n_components: int = 6,
+                         reference_fid: np.ndarray | None = None) -> EddyCorrection:
     """Remove the eddy-current phase of ``water_fid`` from ``fids`` (..., n_points).
 
-    ``denoise=None`` denoises only when the water SNR is below :data:`MIN_WATER_SNR` * 10.
+    ``denoise=None`` denoises only when the water SNR is below :data:`MIN_WATER_SNR` * 10 (each
+    of ``water_fid`` and ``reference_fid`` on its own SNR). With ``reference_fid`` the phase is
+    that of ``water_fid`` minus the straight line of ``reference_fid``'s phase (``keep_linear``
+    then has no effect; see the module docstring).
     """
     water_fid = np.asarray(water_fid, dtype=complex)
     fids = np.asarray(fids)
@@ -81,11 +97,40 @@ def eddy_current_correct(fids: np.ndarray, water_fid: np.ndarray, dwell_s: float
         raise ValueError(f"water reference has {water_fid.shape[-1]} points, "
                          f"data {fids.shape[-1]}")
     snr = water_snr(water_fid)
-    if denoise is None:
-        denoise = snr < 10 * MIN_WATER_SNR
-    reference = denoise_water(water_fid, dwell_s, n_components) if denoise else water_fid
-    phase = eddy_phase_rad(reference, dwell_s, keep_linear)
-    return EddyCorrection(fids * np.exp(-1j * phase), phase, snr, bool(denoise))
+    denoised = snr < 10 * MIN_WATER_SNR if denoise is None else denoise
+    reference = denoise_water(water_fid, dwell_s, n_components) if denoised else water_fid
+    if reference_fid is None:
+        phase = eddy_phase_rad(reference, dwell_s, keep_linear)
+    else:
+        baseline = _checked_reference(reference_fid, water_fid.shape[-1])
+        if water_snr(baseline) < 10 * MIN_WATER_SNR if denoise is None else denoise:
+            baseline = denoise_water(baseline, dwell_s, n_components)
+        baseline_phase = np.unwrap(np.angle(baseline))
+        baseline_line = baseline_phase - eddy_phase_rad(baseline, dwell_s, keep_linear=True)
+        phase = np.unwrap(np.angle(reference)) - baseline_line
+    phase = hold_beyond_noise(phase, np.abs(water_fid), snr)
+    return EddyCorrection(fids * np.exp(-1j * phase), phase, snr, bool(denoised))
+
+
+def hold_beyond_noise(phase_rad: np.ndarray, magnitude: np.ndarray, snr: float,
+                      min_snr: float = RELIABLE_PHASE_SNR) -> np.ndarray:
+    """``phase_rad`` held constant from the first point where ``magnitude`` (of a water FID
+    with first-point SNR ``snr``) drops below ``min_snr`` noise SDs."""
+    noise_sd = magnitude[0] / snr if np.isfinite(snr) and snr > 0 else 0.0
+    below = np.nonzero(magnitude < min_snr * noise_sd)[0]
+    if below.size == 0 or below[0] == 0:
+        return phase_rad
+    held = phase_rad.copy()
+    held[below[0]:] = phase_rad[below[0] - 1]
+    return held
+
+
+def _checked_reference(reference_fid: np.ndarray, n_points: int) -> np.ndarray:
+    reference_fid = np.asarray(reference_fid, dtype=complex)
+    if reference_fid.shape[-1] != n_points:
+        raise ValueError(f"lowest-b water reference has {reference_fid.shape[-1]} points, "
+                         f"condition water reference {n_points}")
+    return reference_fid
 
 
 def residual_phase_rad(fid: np.ndarray, dwell_s: float, weight_floor: float = 0.05) -> float:

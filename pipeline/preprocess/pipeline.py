@@ -1,8 +1,10 @@
 """All preprocessing steps for one acquisition, in the consensus order.
 
-coil combination -> alignment (per condition, shared across conditions) -> outlier rejection
-(then re-alignment without the outliers in the templates) -> eddy-current correction with the
-condition-matched water reference -> averaging -> residual water removal -> MM motion check.
+coil combination -> eddy-current correction with the condition-matched water reference,
+relative to the lowest-b one (before alignment, so that the eddy currents' apparent frequency
+shift is not taken for drift) -> alignment (per condition, shared across conditions) -> outlier
+rejection (then re-alignment without the outliers in the templates) -> averaging -> residual
+water removal -> MM motion check.
 Options come from a plain dict (a TOML table) through :class:`PreprocessOptions`.
 """
 
@@ -152,6 +154,27 @@ def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
     return water_fids[lowest].mean(axis=0)
 
 
+def _eddy_correct_first(fids: np.ndarray, water_fids: np.ndarray, water_b,
+                        acq: Acquisition, options: PreprocessOptions, flags: list,
+                        labels: list) -> np.ndarray:
+    """Klose correction of every condition *before* alignment, relative to the lowest-b water.
+
+    The eddy-current phase (straight-line part included) is removed in full, so alignment
+    estimates the true drifts instead of taking the eddy currents' apparent frequency shift
+    (several Hz at high b) for drift; the lowest-b water reference cancels the water's own
+    offset. The correction is the same for every transient of a condition, so it commutes with
+    the per-transient drift correction.
+    """
+    lowest = water_fids[int(np.argmin(water_b))].mean(axis=0)
+    out = np.empty_like(fids)
+    for c in range(fids.shape[0]):
+        reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
+                                           options, flags, labels[c])
+        out[c] = eddy_current_correct(fids[c], reference, acq.dwell_s,
+                                      reference_fid=lowest).corrected
+    return out
+
+
 def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
                            options: PreprocessOptions | dict | None = None) -> Preprocessed:
     """Run every preprocessing step on one acquisition (see the module docstring)."""
@@ -171,9 +194,15 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
                         n_model_components=options.align_model_components,
                         align_means=options.align_means)
 
+    fids = np.array(fids, dtype=complex)  # a copy: never write into the caller's data
+    if options.ecc and water_fids is not None:
+        fids = _eddy_correct_first(fids, water_fids, water.b_values_s_mm2, acq, options,
+                                   flags, labels)
+    elif options.ecc:
+        flags.append("ECC: no water reference, eddy-current correction skipped")
     freq_hz = np.zeros((n_cond, n_trans))
     phase_deg = np.zeros((n_cond, n_trans))
-    corrected = np.array(fids, dtype=complex)  # a copy: never write into the caller's data
+    corrected = fids.copy()
     if options.align:
         alignments = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
                                       **align_kwargs)
@@ -195,17 +224,6 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     if options.align:
         freq_hz = np.stack([a.freq_hz for a in alignments])
         phase_deg = np.stack([a.phase_deg for a in alignments])
-
-    if options.ecc and water_fids is not None:
-        water_b = water.b_values_s_mm2
-        for c in range(n_cond):
-            reference = select_water_reference(water_fids, water_b, c,
-                                               acq.b_values_s_mm2[c], options, flags,
-                                               labels[c])
-            corrected[c] = eddy_current_correct(corrected[c], reference, acq.dwell_s,
-                                                keep_linear=options.ecc_keep_linear).corrected
-    elif options.ecc:
-        flags.append("ECC: no water reference, eddy-current correction skipped")
 
     averaged = average_transients(corrected, rejected)
     if options.residual_water:
