@@ -110,7 +110,18 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         config = merge_config(config, read_toml(path), source=str(path))
     if overrides:
         config = merge_config(config, overrides, source="command line")
+    _check_qc_thresholds(config, str(path) if path is not None else "config")
     return config
+
+
+def _check_qc_thresholds(config: dict, source: str) -> None:
+    """Reject unknown metrics or malformed limits in ``[qc] thresholds`` before any run."""
+    from pipeline.qc.flags import thresholds_with
+
+    try:
+        thresholds_with(config.get("qc", {}).get("thresholds"))
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
 
 def section_json(config: dict, section: str) -> str:

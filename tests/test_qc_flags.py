@@ -154,3 +154,16 @@ def test_similarity_index_and_shift_undo_are_exact():
     np.testing.assert_allclose(undone, np.broadcast_to(clean, undone.shape), atol=1e-12)
     assert metrics.similarity_index(undone, DWELL_S, CF_MHZ) == pytest.approx(1.0)
     assert metrics.similarity_index(drifted, DWELL_S, CF_MHZ) < 0.9
+
+
+def test_config_thresholds_override_and_unknown_metric_is_a_config_error(tmp_path):
+    from bids_app.config import ConfigError, load_config
+
+    good = tmp_path / "good.toml"
+    good.write_text("[qc]\nthresholds = { linewidth_water_ppm = { warn = 0.08, fail = 0.12 } }\n")
+    config = load_config(good)
+    assert qcflags.thresholds_with(config["qc"]["thresholds"])["linewidth_water_ppm"].fail == 0.12
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[qc]\nthresholds = { linewidth_h2o = { warn = 1.0 } }\n")
+    with pytest.raises(ConfigError, match="bad.toml.*unknown metric 'linewidth_h2o'"):
+        load_config(bad)

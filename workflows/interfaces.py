@@ -817,8 +817,7 @@ class QualityMetrics(SimpleInterface):
                                   tuple(opts.get("linewidth_water_ppm", (4.2, 5.1))), zf)
             if why:
                 notes.append(f"water: {why}")
-        amplitudes = _optional(self.inputs.in_amplitudes) or _beside(self.inputs.in_fit,
-                                                                     "amplitudes.tsv")
+        amplitudes = _optional(self.inputs.in_amplitudes)
         crlb_max = crlb_percent_max(read_table(amplitudes)) if amplitudes else None
         summary = summarise(per_condition, pre.b_values_s_mm2, drift, water_lw, crlb_max)
         verdict = judged(summary, pre.cf_mhz, opts.get("thresholds") or None)
@@ -838,13 +837,6 @@ class QualityMetrics(SimpleInterface):
               "stages": reports}
         self._results["out_qc"] = write_json_file("qc.json", qc)
         return runtime
-
-
-def _beside(path, name: str) -> str | None:
-    """``name`` in the folder of ``path`` when it exists there (the fit node writes its
-    amplitudes beside the fitted spectra), for when ``in_amplitudes`` is not connected."""
-    candidate = Path(path).with_name(name)
-    return str(candidate) if candidate.is_file() else None
 
 
 def _transient_matrix(rows: list[dict], key: str, acq, kind=float) -> np.ndarray:

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from pipeline.preprocess.water import (damped_exponential_basis, remove_residual_water,
-                                       signal_poles)
+from pipeline.preprocess.water import (RESIDUAL_WATER_WINDOW_PPM, damped_exponential_basis,
+                                       fit_damped_exponentials, hlsvd, signal_poles)
+from pipeline.spectra import ppm_to_hz
 from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
 
 METABOLITE_WINDOW_PPM = (0.6, 4.2)
@@ -321,14 +322,14 @@ def align_condition_means(alignments: list[Alignment], dwell_s: float, cf_mhz: f
                           ppm_range=SINGLET_WINDOW_PPM) -> list[Alignment]:
     """Add to each condition's drifts the shift that aligns its mean to the reference mean.
 
-    Residual water is removed from the means first (HLSVD, water window only): it diffuses
+    Residual water is removed from the means first (:func:`remove_common_water`): it diffuses
     fast, so it is large at low b and gone at high b, and the tail of its line inside the
     singlet window would otherwise pull the high-b means by Hz against the low-b reference.
     """
     means = np.stack([np.average(a.corrected, axis=0,
                                  weights=None if weights is None else weights[c])
                       for c, a in enumerate(alignments)])
-    means, _ = remove_residual_water(means, dwell_s, cf_mhz)
+    means = remove_common_water(means, dwell_s, cf_mhz, reference_index)
     shifts = align_averages(means, dwell_s, cf_mhz, reference_index, ppm_range)
     out = []
     for c, a in enumerate(alignments):
@@ -338,6 +339,30 @@ def align_condition_means(alignments: list[Alignment], dwell_s: float, cf_mhz: f
                              _wrap_deg(a.phase_deg + shifts.phase_deg[c]), a.amplitude,
                              corrected, a.template))
     return out
+
+
+def remove_common_water(means: np.ndarray, dwell_s: float, cf_mhz: float,
+                        reference_index: int = 0, n_components: int = 25,
+                        window_ppm=RESIDUAL_WATER_WINDOW_PPM) -> np.ndarray:
+    """Condition means (n_conditions, n_points) less their residual water, on common poles.
+
+    The poles (frequency, damping) come from an HLSVD model of the reference (lowest-b) mean,
+    where residual water is strongest; every mean is fitted on all of them (so water and
+    metabolite amplitudes are not confused) and the components in ``window_ppm`` subtracted.
+    A separate HLSVD of each noisy high-b mean would instead put broad noise components in the
+    water window, whose removal distorts the singlets and moves the means by Hz.
+    """
+    model = hlsvd(means[reference_index], dwell_s, n_components, min(means.shape[-1], 512))
+    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz))
+    water = (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz) & (model.damping_hz >= 0)
+    if not water.any():
+        return means
+    damping_hz = np.maximum(model.damping_hz, 0.0)
+    cleaned = np.empty_like(means)
+    for c, mean in enumerate(means):
+        fit = fit_damped_exponentials(mean, dwell_s, model.freq_hz, damping_hz)
+        cleaned[c] = mean - fit.fid(means.shape[-1], dwell_s, water)
+    return cleaned
 
 
 def _wrap_deg(phase_deg: np.ndarray) -> np.ndarray:
