@@ -16,7 +16,9 @@ dynamics split into diffusion conditions. Example (``bids_app/conversion_example
     acq = "dwsteam"
     suffix = "svs"                     # svs | mrsref | mm (mm: an svs file, acq label "mm")
     format = "philips"                 # a spec2nii subcommand
-    files = ["metab_raw_act.SDAT", "metab_raw_act.SPAR"]   # relative to --source-dir
+    files = ["metab_raw_act.SDAT", "metab_raw_act.SPAR"]   # relative to --source-dir; a
+                                       # folder for varian (the .fid folder), file or folder
+                                       # for bruker
     spec2nii_args = []                 # optional extra spec2nii arguments (e.g. ["-e", "image"])
     conjugate = false                  # optional: conjugate the data (files stored with the
                                        # opposite sign convention, e.g. ISMRM 2016 challenge RAW)
@@ -69,9 +71,12 @@ from pipeline.units import guess_b_value_units, to_s_mm2
 SPEC2NII_FILE_COUNTS = {"philips": 2, "philips_dl": 3, "philips_dcm": 1, "twix": 1, "dicom": 1,
                         "rda": 1, "ge": 1, "text": 1, "jmrui": 1, "raw": 1, "bruker": 1,
                         "varian": 1, "uih": 1}
-"""spec2nii subcommands and how many input files each takes."""
+"""spec2nii subcommands and how many input paths (files, or folders: see below) each takes."""
 
 SPEC2NII_DEFAULT_ARGS = {"twix": ["-e", "image"]}
+SPEC2NII_FOLDER_INPUTS = {"varian": "folder", "bruker": "file or folder"}
+"""spec2nii subcommands whose input is a folder (Varian ``.fid``: ``fid`` + ``procpar``) or
+may be one (Bruker: a study/scan folder or a ``fid``/``2dseq`` file); all others take files."""
 SUFFIXES = ("svs", "mrsref", "mm")
 ORDERS = ("condition_fastest", "transient_fastest")
 ENTITY_KEYS = (("session", "ses"), ("task", "task"), ("acq", "acq"), ("run", "run"))
@@ -182,8 +187,9 @@ def run_spec2nii(fmt: str, files: list[Path], out_dir: Path, extra_args=(),
     from spec2nii.spec2nii import spec2nii as Spec2nii
 
     for f in files:
-        if not Path(f).is_file():
-            raise ConversionError(f"{f}: input file does not exist")
+        problem = input_problem(fmt, Path(f))
+        if problem:
+            raise ConversionError(f"{f}: {problem}")
     args = list(extra_args) or SPEC2NII_DEFAULT_ARGS.get(fmt, [])
     argv = ["spec2nii", fmt, *map(str, files), "-o", str(out_dir), "-f", "converted", *args]
     if anonymise:
@@ -198,14 +204,36 @@ def run_spec2nii(fmt: str, files: list[Path], out_dir: Path, extra_args=(),
         raise ConversionError(f"{files[0]}: spec2nii {fmt} rejected the arguments {args} "
                               f"(exit {err.code}): {log.getvalue().strip()[-500:]}") from None
     except Exception as err:  # noqa: BLE001 -- third-party readers raise anything
-        raise ConversionError(f"{files[0]}: spec2nii {fmt} could not convert this file "
-                              f"({type(err).__name__}: {err})") from err
+        what = "folder" if Path(files[0]).is_dir() else "file"
+        raise ConversionError(f"{files[0]}: spec2nii {fmt} could not convert this {what} "
+                              f"({_spec2nii_reason(err)})") from err
     finally:
         sys.argv = saved_argv
     outputs = sorted(Path(out_dir).glob("*.nii.gz"))
     if not outputs:
         raise ConversionError(f"{files[0]}: spec2nii {fmt} wrote no NIfTI-MRS file")
     return outputs
+
+
+def input_problem(fmt: str, path: Path) -> str | None:
+    """Why ``path`` cannot be an input of spec2nii ``fmt`` (None: it can)."""
+    kind = SPEC2NII_FOLDER_INPUTS.get(fmt, "file")
+    if not path.exists():
+        return f"input {kind} does not exist"
+    if kind == "folder" and not path.is_dir():
+        return f"spec2nii {fmt} takes a folder (e.g. a Varian .fid folder holding fid and " \
+               "procpar), not a file"
+    if kind == "file" and not path.is_file():
+        return f"spec2nii {fmt} takes a file, not a folder"
+    return None
+
+
+def _spec2nii_reason(err: Exception) -> str:
+    """One line saying why spec2nii failed (a missing header field for a KeyError)."""
+    text = " ".join(str(err).split()) or "no details"
+    if isinstance(err, KeyError):
+        return f"KeyError: header field {text} that spec2nii needs is missing"
+    return f"{type(err).__name__}: {text}"[:500]
 
 
 def _choose_output(outputs: list[Path], wanted: str | None, source: Path) -> Path:
@@ -342,10 +370,12 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
                         where: str) -> Acquisition:
     """Run spec2nii on one mapping entry and return the reshaped, labelled Acquisition."""
     files = [source_dir / f for f in entry["files"]]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise ConversionError(f"{where}: input file does not exist: {missing[0]} (file names "
-                              f"are relative to --source-dir, here {source_dir})")
+    problems = [(f, input_problem(entry["format"], f)) for f in files]
+    problems = [(f, p) for f, p in problems if p]
+    if problems:
+        path, problem = problems[0]
+        raise ConversionError(f"{where}: {problem}: {path} (names are relative to "
+                              f"--source-dir, here {source_dir})")
     extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
     anonymise = bool(mapping.get("dataset", {}).get("anonymise", True))
     with tempfile.TemporaryDirectory(prefix="dmrs-bids-convert-") as tmp:

@@ -57,6 +57,14 @@ def test_demo_runs_and_outputs_follow_the_contract(demo_run):
     assert tables["qc"]["summary"]["linewidth_water_hz"] is not None
 
 
+def crlb_series(rows: list[dict], metabolite: str) -> tuple[np.ndarray, np.ndarray]:
+    """(b_s_mm2, crlb) of one metabolite in condition order."""
+    picked = sorted((r for r in rows if r["metabolite"] == metabolite),
+                    key=lambda r: int(r["condition"]))
+    return (np.array([float(r["b_value"]) for r in picked]),
+            np.array([float(r["crlb"]) for r in picked]))
+
+
 def test_demo_amplitudes_match_truth(demo_run):
     rows = read_tsv(demo_run["out"] / "sub-01" / "mrs" / f"{STEM}_amplitudes.tsv")
     b, naa = series(rows, "tNAA")
@@ -66,10 +74,15 @@ def test_demo_amplitudes_match_truth(demo_run):
     # same basis scale as the simulation: absolute amplitude at b = 0 within 20 %
     assert naa[0] == pytest.approx(true_naa[0], rel=0.2)
     assert naa[0] / cr[0] == pytest.approx(true_naa[0] / true_cr[0], rel=0.2)
-    # normalised decay per b-shell within 0.12 of the truth
-    shells, fitted = shell_means(b, naa / naa[0])
-    _, truth = shell_means(b, true_naa / true_naa[0])
-    assert np.all(np.abs(fitted - truth) < 0.12), (shells, fitted, truth)
+    # normalised decay within 3 sigma of the truth at every b, sigma from the reported CRLBs
+    # (8 transients per condition at 3 T give ~8 % CRLBs, so a fixed tolerance would be
+    # arbitrary); and consistent overall (RMS z below 2)
+    _, naa_crlb = crlb_series(rows, "tNAA")
+    decay = naa / naa[0]
+    sigma = decay * np.hypot(naa_crlb / naa, naa_crlb[0] / naa[0])
+    z = (decay - true_naa / true_naa[0])[1:] / sigma[1:]
+    assert np.all(np.abs(z) < 3) and np.sqrt(np.mean(z ** 2)) < 2, (b, decay, z)
+    shells, fitted = shell_means(b, decay)
     # over the whole range the decay is clear even with the demo's 8 transients per condition
     assert fitted[-1] < 0.5 * fitted[0]
 

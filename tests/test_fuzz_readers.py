@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import string
 from pathlib import Path
 
@@ -167,6 +168,61 @@ def test_lcmodel_basis_text(basis_files, tmp_path, edits):
     for where, token, cut in edits:
         i = int(where * len(text))
         text = text[:i] + token + text[i + cut:]
+    path = tmp_path / "fuzz.BASIS"
+    path.write_text(text)
+    _assert_clear(lambda: read_basis(path), path, BasisFormatError)
+
+
+RAW_TEXT = (" $SEQPAR\n HZPPPM = 123.2, ECHOT = 30.0\n $END\n $NMID\n ID = 'fuzz', "
+            "FMTDAT = '(2E16.6)', VOLUME = 1.0, TRAMP = 1.0\n $END\n"
+            + "".join(f"{np.cos(k / 3):16.6E}{np.sin(k / 3):16.6E}\n" for k in range(16)))
+
+
+@FUZZ
+@given(edits=st.lists(st.tuples(st.floats(0, 1), TOKENS, st.integers(0, 12)), min_size=1,
+                      max_size=5))
+def test_lcmodel_raw_text(tmp_path, edits):
+    """Random tokens spliced into a valid LCModel .RAW file (dwell time given)."""
+    text = RAW_TEXT
+    for where, token, cut in edits:
+        i = int(where * len(text))
+        text = text[:i] + token + text[i + cut:]
+    path = tmp_path / "fuzz.RAW"
+    path.write_text(text)
+    _assert_clear(lambda: read_basis(path, dwell_s=2.5e-4), path, BasisFormatError)
+
+
+JMRUI_TEXT = ("jMRUI Data Textfile\n\nFilename: fuzz.txt\n\nPointsInDataset: 16\n"
+              "DatasetsInFile: 1\nSamplingInterval: 2.5E-1\nTransmitterFrequency: 1.232E8\n"
+              "\nSignal and FFT\nsig(real)\tsig(imag)\nSignal 1 out of 1 in file\n"
+              + "".join(f"{np.cos(k / 3) * np.exp(-k / 8):.6E}\t{np.sin(k / 3):.6E}\n"
+                        for k in range(16)))
+
+
+@FUZZ
+@given(edits=st.lists(st.tuples(st.floats(0, 1), TOKENS | st.sampled_from(
+    ["SamplingInterval: ", "TransmitterFrequency: ", "Signal 2 out of 2 in file\n", "\t"]),
+    st.integers(0, 12)), min_size=1, max_size=5))
+def test_jmrui_text(tmp_path, edits):
+    """Random tokens spliced into a valid jMRUI text export."""
+    text = JMRUI_TEXT
+    for where, token, cut in edits:
+        i = int(where * len(text))
+        text = text[:i] + token + text[i + cut:]
+    path = tmp_path / "fuzz.txt"
+    path.write_text(text)
+    _assert_clear(lambda: read_basis(path), path, BasisFormatError)
+
+
+@FUZZ
+@given(key=st.sampled_from(["BADELT", "NDATAB", "HZPPPM", "ISHIFT", "METABO", "ID"]),
+       value=st.one_of(st.sampled_from(["nan", "inf", "-1", "0", "T", "1.5", "'x'", "'NAA'",
+                                        "1E999", "2*3", "''"]),
+                       st.text(alphabet=string.printable, max_size=6)))
+def test_lcmodel_basis_values(basis_files, tmp_path, key, value):
+    """One header value of a valid LCModel .BASIS replaced by a wrong one."""
+    text = re.sub(rf"(\b{key} = )[^,\n]*", lambda m: m.group(1) + value,
+                  basis_files["lcmodel"])
     path = tmp_path / "fuzz.BASIS"
     path.write_text(text)
     _assert_clear(lambda: read_basis(path), path, BasisFormatError)

@@ -49,6 +49,23 @@ class BasisFormatError(ValueError):
     """A basis file that cannot be read; the message names the file and the problem."""
 
 
+def _read_text(path: Path, limit: int = -1) -> str:
+    """The file's text (undecodable bytes replaced; the first ``limit`` characters if given)."""
+    try:
+        with open(path, errors="replace") as handle:
+            return handle.read(limit)
+    except OSError as exc:
+        raise BasisFormatError(f"{path}: cannot read ({exc})") from exc
+
+
+def _files_in(folder: Path, suffixes: tuple) -> list[Path]:
+    """Files of ``folder`` whose suffix (lower case) is one of ``suffixes``, sorted."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    except OSError as exc:
+        raise BasisFormatError(f"{folder}: cannot list the folder ({exc})") from exc
+
+
 # --- Fortran namelists -------------------------------------------------------------------
 
 def _namelist_value(token: str):
@@ -64,7 +81,7 @@ def _namelist_value(token: str):
         number = float(token.replace("D", "E").replace("d", "e"))
     except ValueError:
         return token
-    if re.fullmatch(r"[-+]?\d+", token):
+    if re.fullmatch(r"[-+]?\d{1,18}", token):
         return int(token)
     return number
 
@@ -102,10 +119,7 @@ def parse_lcmodel_file(path) -> list[dict]:
     value line, any spacing around ``=`` and Fortran ``D`` exponents.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as exc:
-        raise BasisFormatError(f"{path}: cannot read ({exc})") from exc
+    lines = _read_text(path).splitlines()
     sections: list[dict] = []
     body: list[str] | None = None
     data: list[str] = []
@@ -144,6 +158,13 @@ def _complex_pairs(values: np.ndarray, path, what: str) -> np.ndarray:
     return values[0::2] + 1j * values[1::2]
 
 
+def _positive_number(value) -> float | None:
+    """``value`` as a float when it is a positive finite number (not a flag), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
 # --- LCModel .BASIS ----------------------------------------------------------------------
 
 def read_lcmodel_basis_raw(path) -> Basis:
@@ -161,11 +182,13 @@ def read_lcmodel_basis_raw(path) -> Basis:
     dwell_s = head.get("BADELT")
     n_data = head.get("NDATAB")
     cf_mhz = seqpar.get("HZPPPM", head.get("HZPPPM"))
-    if not isinstance(dwell_s, (int, float)) or not isinstance(cf_mhz, (int, float)):
-        raise BasisFormatError(f"{path}: BADELT or HZPPPM missing or not a number")
-    if dwell_s <= 0:
-        raise BasisFormatError(f"{path}: BADELT = {dwell_s} <= 0 (an encrypted LCModel basis "
-                               "cannot be read; use a basis made for your sequence)")
+    if isinstance(dwell_s, bool) or not isinstance(dwell_s, (int, float)) or \
+            _positive_number(cf_mhz) is None:
+        raise BasisFormatError(f"{path}: BADELT or HZPPPM missing or not a positive number")
+    if _positive_number(dwell_s) is None:
+        raise BasisFormatError(f"{path}: BADELT = {dwell_s} is not a positive number (an "
+                               "encrypted LCModel basis cannot be read; use a basis made for "
+                               "your sequence)")
     names, fids, entries = [], [], []
     for sec in sections:
         if sec["name"] != "BASIS":
@@ -176,7 +199,14 @@ def read_lcmodel_basis_raw(path) -> Basis:
         if isinstance(n_data, int) and spectrum.size != n_data:
             raise BasisFormatError(f"{path}: entry {name!r} has {spectrum.size} complex points, "
                                    f"NDATAB = {n_data}")
-        ishift = int(vals.get("ISHIFT") or 0)
+        if spectrum.size == 0:
+            raise BasisFormatError(f"{path}: entry {name!r} has no data")
+        ishift = vals.get("ISHIFT") or 0
+        if isinstance(ishift, bool) or not isinstance(ishift, int):
+            raise BasisFormatError(f"{path}: entry {name!r} has ISHIFT = {ishift!r}, "
+                                   "not a whole number")
+        if name in names:
+            raise BasisFormatError(f"{path}: two entries are named {name!r}")
         fids.append(np.fft.ifft(np.roll(spectrum, -ishift)))
         names.append(name)
         entries.append({k: vals[k] for k in ("ID", "CONC", "TRAMP", "VOLUME", "ISHIFT")
@@ -274,8 +304,7 @@ def read_lcmodel_raw(path) -> tuple[np.ndarray, dict]:
 def _control_parameters(folder: Path) -> dict:
     """HZPPPM and a dwell time from a makebasis input / control file or a .BASIS beside."""
     found: dict = {}
-    candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in
-                        (".in", ".control", ".file", ".basis"))
+    candidates = _files_in(folder, (".in", ".control", ".file", ".basis"))
     for cand in candidates:
         try:
             sections = parse_lcmodel_file(cand)
@@ -283,18 +312,28 @@ def _control_parameters(folder: Path) -> dict:
             continue
         for sec in sections:
             vals = sec["values"]
-            if "HZPPPM" in vals and "cf_mhz" not in found:
-                found["cf_mhz"], found["cf_source"] = float(vals["HZPPPM"]), str(cand)
+            cf_mhz = _positive_number(vals.get("HZPPPM"))
+            if cf_mhz is not None and "cf_mhz" not in found:
+                found["cf_mhz"], found["cf_source"] = cf_mhz, str(cand)
             for key in ("DELTAT", "BADELT"):
-                if key in vals and "dwell_s" not in found and float(vals[key]) > 0:
-                    found["dwell_s"], found["dwell_source"] = float(vals[key]), str(cand)
+                dwell_s = _positive_number(vals.get(key))
+                if dwell_s is not None and "dwell_s" not in found:
+                    found["dwell_s"], found["dwell_source"] = dwell_s, str(cand)
     return found
 
 
-def _grid(folder: Path, dwell_s, cf_mhz, header_cf=None) -> tuple[float, float, dict]:
+def _grid(folder: Path, dwell_s, cf_mhz, header_cf=None,
+          source: Path | None = None) -> tuple[float, float, dict]:
+    """(dwell_s, cf_mhz, where each came from): given, file header, or a control file in
+    ``folder``; errors name ``source`` (default: the folder)."""
+    source = source or folder
     sources = {}
     if cf_mhz is None and header_cf is not None:
-        cf_mhz, sources["cf_mhz"] = float(header_cf), "file header"
+        cf_mhz = _positive_number(header_cf)
+        if cf_mhz is None:
+            raise BasisFormatError(f"{source}: HZPPPM {header_cf!r} in the file header is not "
+                                   "a positive number")
+        sources["cf_mhz"] = "file header"
     if dwell_s is None or cf_mhz is None:
         found = _control_parameters(folder)
         if dwell_s is None and "dwell_s" in found:
@@ -303,7 +342,7 @@ def _grid(folder: Path, dwell_s, cf_mhz, header_cf=None) -> tuple[float, float, 
             cf_mhz, sources["cf_mhz"] = found["cf_mhz"], found["cf_source"]
     if dwell_s is None or cf_mhz is None:
         raise BasisFormatError(
-            f"{folder}: the files state no {'dwell time' if dwell_s is None else 'frequency'}; "
+            f"{source}: the files state no {'dwell time' if dwell_s is None else 'frequency'}; "
             "pass dwell_s= and cf_mhz= to read_basis")
     sources.setdefault("dwell_s", "given")
     sources.setdefault("cf_mhz", "given")
@@ -318,7 +357,7 @@ def read_lcmodel_raw_folder(folder, dwell_s: float | None = None,
     control file or a ``.BASIS`` in the same folder, in that order (recorded in provenance).
     """
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".raw")
+    files = _files_in(folder, (".raw",))
     if not files:
         raise BasisFormatError(f"{folder}: no .RAW files")
     names, fids, header_cf = [], [], None
@@ -345,7 +384,7 @@ def _check_lengths(source, names, fids):
 def read_jmrui_text(path) -> tuple[list[np.ndarray], dict]:
     """Signals (time domain, as stored) and header of a jMRUI ``.txt`` export."""
     path = Path(path)
-    lines = path.read_text(errors="replace").splitlines()
+    lines = _read_text(path).splitlines()
     if not lines or not lines[0].strip().lower().startswith("jmrui data textfile"):
         raise BasisFormatError(f"{path}: not a jMRUI text file")
     header, signals, current = {}, [], None
@@ -379,8 +418,8 @@ def _jmrui_grid(header: dict) -> tuple[float | None, float | None]:
 
 
 def _is_jmrui(path: Path) -> bool:
-    with open(path, errors="replace") as handle:
-        return handle.readline().strip().lower().startswith("jmrui data textfile")
+    first_line = _read_text(path, 200).split("\n", 1)[0]
+    return first_line.strip().lower().startswith("jmrui data textfile")
 
 
 def read_text_fid(path) -> np.ndarray:
@@ -388,7 +427,7 @@ def read_text_fid(path) -> np.ndarray:
     path = Path(path)
     try:
         table = np.loadtxt(path, ndmin=2)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise BasisFormatError(f"{path}: not a plain-text table of numbers ({exc})") from exc
     if table.shape[1] < 2:
         raise BasisFormatError(f"{path}: expected real and imaginary columns")
@@ -401,7 +440,7 @@ def read_text_folder(folder, dwell_s: float | None = None, cf_mhz: float | None 
     jMRUI headers give dwell and frequency; plain text has none: pass ``dwell_s``/``cf_mhz``.
     """
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".txt")
+    files = _files_in(folder, (".txt",))
     if not files:
         raise BasisFormatError(f"{folder}: no .txt files")
     names, fids, grids = [], [], set()
@@ -452,29 +491,81 @@ def write_json_basis(basis: Basis, path) -> None:
     Path(path).write_text(json.dumps(doc, default=str))
 
 
+def _json_number(doc: dict, key: str, path: Path, positive: bool) -> float:
+    """A finite (and, if asked, positive) number of the JSON document, or BasisFormatError."""
+    value = doc[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or (positive and value <= 0):
+        raise BasisFormatError(f"{path}: {key} {value!r} is not a "
+                               f"{'positive ' if positive else ''}finite number")
+    return float(value)
+
+
+def _json_names(doc: dict, path: Path) -> list[str]:
+    names = doc["names"]
+    if not isinstance(names, list) or not names or \
+            not all(isinstance(n, str) and n for n in names):
+        raise BasisFormatError(f"{path}: names must be a non-empty list of texts, not {names!r}")
+    if len(set(names)) != len(names):
+        raise BasisFormatError(f"{path}: basis names are not unique: {names}")
+    return names
+
+
+def _json_fids(doc: dict, n_names: int, path: Path) -> np.ndarray:
+    """Complex FIDs (n_names, n_points) from the real and imaginary tables."""
+    parts = []
+    for key in ("fids_real", "fids_imag"):
+        try:
+            table = np.array(doc[key], dtype=float)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise BasisFormatError(f"{path}: {key} is not a table of numbers ({exc})") from None
+        if table.ndim != 2 or table.shape[0] != n_names or table.shape[1] == 0:
+            raise BasisFormatError(f"{path}: {key} has shape {table.shape}, expected "
+                                   f"({n_names} names, n_points >= 1)")
+        if not np.all(np.isfinite(table)):
+            raise BasisFormatError(f"{path}: {key} holds non-finite values")
+        parts.append(table)
+    if parts[0].shape != parts[1].shape:
+        raise BasisFormatError(f"{path}: fids_real {parts[0].shape} and fids_imag "
+                               f"{parts[1].shape} differ in shape")
+    n_points = doc.get("n_points", parts[0].shape[1])
+    if n_points != parts[0].shape[1]:
+        raise BasisFormatError(f"{path}: n_points {n_points!r} but the FIDs have "
+                               f"{parts[0].shape[1]} points")
+    return parts[0] + 1j * parts[1]
+
+
 def read_json_basis(path) -> Basis:
-    """Inverse of :func:`write_json_basis` (bit-exact)."""
+    """Inverse of :func:`write_json_basis` (bit-exact); the document's structure and types
+    are checked, every problem a BasisFormatError naming the file."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        doc = json.loads(_read_text(path))
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise BasisFormatError(f"{path}: not readable JSON ({exc})") from exc
-    if doc.get("format") != JSON_FORMAT_NAME:
-        raise BasisFormatError(f"{path}: not a {JSON_FORMAT_NAME} JSON file")
+    if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT_NAME:
+        raise BasisFormatError(f"{path}: not a {JSON_FORMAT_NAME} JSON file (a JSON object "
+                               f"with \"format\": \"{JSON_FORMAT_NAME}\")")
     missing = [k for k in ("names", "dwell_s", "cf_mhz", "fids_real", "fids_imag") if k not in doc]
     if missing:
         raise BasisFormatError(f"{path}: missing keys {missing}")
-    fids = np.array(doc["fids_real"], dtype=float) + 1j * np.array(doc["fids_imag"], dtype=float)
-    return Basis(doc["names"], fids, doc["dwell_s"], doc["cf_mhz"],
-                 doc.get("ref_ppm", H1_REFERENCE_PPM), doc.get("nucleus", "1H"),
-                 doc.get("provenance", {}))
+    names = _json_names(doc, path)
+    fids = _json_fids(doc, len(names), path)
+    dwell_s = _json_number(doc, "dwell_s", path, positive=True)
+    cf_mhz = _json_number(doc, "cf_mhz", path, positive=True)
+    ref_ppm = _json_number(doc, "ref_ppm", path, positive=False) if "ref_ppm" in doc \
+        else H1_REFERENCE_PPM
+    nucleus, provenance = doc.get("nucleus", "1H"), doc.get("provenance", {})
+    if not isinstance(nucleus, str) or not isinstance(provenance, dict):
+        raise BasisFormatError(f"{path}: nucleus must be a text and provenance an object")
+    return Basis(names, fids, dwell_s, cf_mhz, ref_ppm, nucleus, provenance)
 
 
 # --- the one entry point -----------------------------------------------------------------
 
 def _sniff(path: Path) -> str:
     if path.is_dir():
-        entries = [p.suffix.lower() for p in path.iterdir() if p.is_file()]
+        entries = [p.suffix.lower() for p in _files_in(path, (".raw", ".txt"))]
         if ".raw" in entries:
             return "raw_folder"
         if ".txt" in entries:
@@ -489,8 +580,7 @@ def _sniff(path: Path) -> str:
         return "raw_file"
     if suffix == ".txt":
         return "jmrui_file" if _is_jmrui(path) else "text_file"
-    with open(path, errors="replace") as handle:
-        head = handle.read(4096)
+    head = _read_text(path, 4096)
     if re.search(r"[$&](SEQPAR|BASIS1)\b", head, re.IGNORECASE):
         return "lcmodel_basis"
     if head.lstrip().startswith("{"):
@@ -501,16 +591,17 @@ def _sniff(path: Path) -> str:
 def _read_single(path: Path, kind: str, dwell_s, cf_mhz) -> Basis:
     if kind == "raw_file":
         fid, header = read_lcmodel_raw(path)
-        dwell, cf, sources = _grid(path.parent, dwell_s, cf_mhz, header.get("HZPPPM"))
+        dwell, cf, sources = _grid(path.parent, dwell_s, cf_mhz, header.get("HZPPPM"), path)
         fmt, fids = "LCModel .RAW file", [fid]
     elif kind == "jmrui_file":
         fids, header = read_jmrui_text(path)
         file_dwell, file_cf = _jmrui_grid(header)
-        dwell, cf, sources = _grid(path.parent, dwell_s or file_dwell, cf_mhz or file_cf)
+        dwell, cf, sources = _grid(path.parent, dwell_s or file_dwell, cf_mhz or file_cf, None,
+                                   path)
         fmt = "jMRUI text file"
     else:
         fids = [read_text_fid(path)]
-        dwell, cf, sources = _grid(path.parent, dwell_s, cf_mhz)
+        dwell, cf, sources = _grid(path.parent, dwell_s, cf_mhz, None, path)
         fmt = "plain-text file"
     names = [path.stem] if len(fids) == 1 else [f"{path.stem}_{i + 1}" for i in range(len(fids))]
     prov = {"source": str(path), "format": fmt, "domain": "time (FID)",
@@ -567,14 +658,17 @@ def read_basis_as_stored(path, dwell_s: float | None = None,
     return check_domain(basis, stored_as_spectrum=False)
 
 
+def _check_option(name: str, value: str, allowed: tuple) -> None:
+    """A caller's option must be one of ``allowed`` (a programming error, not a file's)."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+
+
 def standardise_basis(basis: Basis, convention: str = "auto", remove_reference: bool = True,
                       referencing: str = "auto") -> Basis:
     """Apply the data-driven decisions (conjugation, 0 ppm reference removal, referencing)."""
-    if convention not in ("auto", "as_stored", "conjugate"):
-        raise ValueError(f"convention must be 'auto', 'as_stored' or 'conjugate', "
-                         f"not {convention!r}")
-    if referencing not in ("auto", "as_stored"):
-        raise ValueError(f"referencing must be 'auto' or 'as_stored', not {referencing!r}")
+    _check_option("convention", convention, ("auto", "as_stored", "conjugate"))
+    _check_option("referencing", referencing, ("auto", "as_stored"))
     prov = dict(basis.provenance)
     fids = basis.fids
     if convention == "auto":
@@ -616,4 +710,10 @@ def read_basis(path, dwell_s: float | None = None, cf_mhz: float | None = None, 
         return basis
     if not math.isfinite(np.abs(basis.fids).sum()):
         raise BasisFormatError(f"{path}: basis contains non-finite values")
-    return standardise_basis(basis, convention, remove_reference, referencing)
+    _check_option("convention", convention, ("auto", "as_stored", "conjugate"))
+    _check_option("referencing", referencing, ("auto", "as_stored"))
+    try:
+        return standardise_basis(basis, convention, remove_reference, referencing)
+    except ValueError as exc:  # the data cannot be measured (e.g. a grid without 0.5-4.2 ppm)
+        raise BasisFormatError(f"{path}: cannot place the basis in the project convention "
+                               f"({exc}); check its dwell time and frequency") from exc

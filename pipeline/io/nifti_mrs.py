@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import gzip
 import json
+import math
 import os
 import re
 import tempfile
@@ -114,7 +115,10 @@ def _description(value) -> str | None:
 def _expand_dim_values(values, size: int, path, where: str) -> list:
     """A dim-header list, or ``{"start", "increment"}``, as a list of ``size`` entries."""
     if isinstance(values, dict) and "start" in values and "increment" in values:
-        return [values["start"] + i * values["increment"] for i in range(size)]
+        start, step = values["start"], values["increment"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, step)):
+            raise _fail(path, f"{where} start/increment {start!r}/{step!r} are not numbers")
+        return [start + i * step for i in range(size)]
     if not isinstance(values, (list, tuple)):
         raise _fail(path, f"{where} is neither a list nor a start/increment object")
     if len(values) != size:
@@ -124,16 +128,55 @@ def _expand_dim_values(values, size: int, path, where: str) -> list:
 
 # --------------------------------------------------------------------------- file loading
 
+_NIBABEL_ERRORS = (OSError, EOFError, zlib.error, ValueError, OverflowError,
+                   nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError)
+"""What nibabel raises for broken headers, truncated or corrupt (gzip) streams."""
+
+DEFLATE_MAX_RATIO = 1032
+"""Largest expansion factor of a deflate (gzip) stream: a bound on a .nii.gz file's content."""
+
+
+def _announced_bytes(header) -> int:
+    """Bytes the header says the file holds: data offset + voxels x bytes per voxel."""
+    n_voxels = 1
+    for n in header.get_data_shape():
+        n_voxels *= int(n)
+    return int(header.get_data_offset()) + n_voxels * header.get_data_dtype().itemsize
+
+
+def _check_announced_size(header, path: Path) -> None:
+    """Refuse a header announcing more data than the file can hold, before reading any.
+
+    Plain files must hold the announced bytes; gzip files cannot expand by more than
+    :data:`DEFLATE_MAX_RATIO`. This avoids a huge allocation for a corrupt header.
+    """
+    size = path.stat().st_size
+    compressed = path.name.lower().endswith(".gz")
+    capacity = size * DEFLATE_MAX_RATIO if compressed else size
+    announced = _announced_bytes(header)
+    if announced > capacity:
+        raise _fail(path, f"the header announces {announced} bytes (shape "
+                          f"{tuple(header.get_data_shape())}, {header.get_data_dtype()}) but the "
+                          f"{'compressed ' if compressed else ''}file has {size} bytes; the "
+                          "header is corrupt or the file truncated")
+
+
 def _load_image(path: Path):
+    """(image, data array) of the NIfTI file at ``path``; NiftiMrsError for any defect."""
     if not path.is_file():
         raise _fail(path, "file does not exist")
     if path.stat().st_size == 0:
         raise _fail(path, "file is empty (0 bytes)")
     try:
         img = nib.load(str(path))
+        _check_announced_size(img.header, path)
         data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as err:
+    except NiftiMrsError:
+        raise
+    except _NIBABEL_ERRORS as err:
         raise _fail(path, f"not a readable NIfTI file ({type(err).__name__}: {err})") from err
+    except MemoryError as err:
+        raise _fail(path, "not enough memory to read the data the header announces") from err
     return img, data
 
 
@@ -144,7 +187,7 @@ def _header_extension(img, path: Path) -> dict:
     raw = img.header.extensions[codes.index(44)].get_content()
     try:
         ext = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise _fail(path, f"NIfTI-MRS header extension is not valid JSON ({err})") from err
     if not isinstance(ext, dict):
         raise _fail(path, "NIfTI-MRS header extension is not a JSON object")
@@ -348,13 +391,23 @@ def _number(value, key: str, path: Path) -> float:
     """A numeric header/sidecar value (first element of a list), or NiftiMrsError."""
     try:
         return float(_first(value, key, path))
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise _fail(path, f"{key} {value!r} is not a number") from err
 
 
-def _reference_ppm(meta: dict, nucleus: str) -> float:
+def _stored_warnings(ext: dict) -> list[str]:
+    """Warnings an earlier write recorded in the header (a list of texts; a lone text kept)."""
+    stored = _unwrap(ext.get(WARNINGS_KEY, []))
+    return [str(w) for w in stored] if isinstance(stored, list) else [str(stored)]
+
+
+def _reference_ppm(meta: dict, nucleus: str, path: Path) -> float:
+    """Chemical shift of the receiver frequency: SpecFreqChemShift, else the nucleus default."""
     if "SpecFreqChemShift" in meta:
-        return float(meta["SpecFreqChemShift"])
+        ref_ppm = _number(meta["SpecFreqChemShift"], "SpecFreqChemShift", path)
+        if not math.isfinite(ref_ppm):
+            raise _fail(path, f"SpecFreqChemShift {ref_ppm!r} is not a finite number")
+        return ref_ppm
     return H1_REFERENCE_PPM if nucleus == "1H" else 0.0
 
 
@@ -403,13 +456,18 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     dwell_s = float(img.header["pixdim"][4])
     if not 0 < dwell_s < 1:
         raise _fail(path, f"dwell time {dwell_s!r} s (pixdim[4]) is not plausible")
-    warnings = [str(w) for w in _unwrap(ext.get(WARNINGS_KEY, []))]
+    warnings = _stored_warnings(ext)
 
     meta = _merge_sidecar(_header_metadata(ext), sidecar, dwell_s, path, warnings)
     for key in ("SpectrometerFrequency", "ResonantNucleus", "EchoTime"):
         if key not in meta:
             raise _fail(path, f"required key {key} is in neither the NIfTI-MRS header nor the sidecar")
     cf_mhz = _number(meta["SpectrometerFrequency"], "SpectrometerFrequency", path)
+    if not 0 < cf_mhz < math.inf:
+        raise _fail(path, f"SpectrometerFrequency {cf_mhz!r} MHz is not a positive number")
+    echo_time_s = _number(meta["EchoTime"], "EchoTime", path)
+    if not 0 <= echo_time_s < math.inf:
+        raise _fail(path, f"EchoTime {echo_time_s!r} s is not a non-negative number")
     nucleus = str(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
 
     layout = _dim_layout(ext, data, path, warnings)
@@ -431,7 +489,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     meta["nifti_affine"] = np.asarray(img.affine, dtype=float).tolist()
     return Acquisition(fids=fids, dwell_s=dwell_s, cf_mhz=cf_mhz, b_values_s_mm2=b_s_mm2,
                        directions=directions, nucleus=nucleus,
-                       ref_ppm=_reference_ppm(meta, nucleus), metadata=meta, source=str(path))
+                       ref_ppm=_reference_ppm(meta, nucleus, path), metadata=meta, source=str(path))
 
 
 def _canonical_fids(data: np.ndarray, cond_axes: list, trans_axes: list, coil_axes: list):

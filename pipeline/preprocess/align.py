@@ -29,8 +29,7 @@ import scipy.fft
 
 from pipeline.preprocess.water import (RESIDUAL_WATER_WINDOW_PPM, damped_exponential_basis,
                                        fit_damped_exponentials, hlsvd, signal_poles)
-from pipeline.spectra import ppm_to_hz
-from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
+from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_to_hz, ppm_window_mask
 
 METABOLITE_WINDOW_PPM = (0.6, 4.2)
 """Default registration window: MM 0.9 ppm (does not diffuse) to 4.2 ppm (short of water)."""

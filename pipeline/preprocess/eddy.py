@@ -31,9 +31,10 @@ MIN_WATER_SNR = 20.0
 """Below this time-domain SNR (first point / noise SD) a water reference is too noisy."""
 
 RELIABLE_PHASE_SNR = 10.0
-"""The water phase is used up to the first point where |water| falls below this many noise SDs
-(phase noise ~0.07 rad there); beyond, the eddy-current phase, which decays to a constant, is
-held at its last reliable value instead of following the random phase of noise."""
+"""With a lowest-b reference, the water phase is used up to the first point where |water| falls
+below this many noise SDs (phase noise ~0.07 rad there); beyond, the eddy-current phase, which
+decays to a constant, is held at its last reliable value instead of following the random phase
+of noise (the water's own frequency continues in the reference's straight line)."""
 
 
 @dataclass
@@ -103,12 +104,12 @@ def eddy_current_correct(fids: np.ndarray, water_fid: np.ndarray, dwell_s: float
         phase = eddy_phase_rad(reference, dwell_s, keep_linear)
     else:
         baseline = _checked_reference(reference_fid, water_fid.shape[-1])
-        if water_snr(baseline) < 10 * MIN_WATER_SNR if denoise is None else denoise:
+        if (water_snr(baseline) < 10 * MIN_WATER_SNR) if denoise is None else denoise:
             baseline = denoise_water(baseline, dwell_s, n_components)
-        baseline_phase = np.unwrap(np.angle(baseline))
-        baseline_line = baseline_phase - eddy_phase_rad(baseline, dwell_s, keep_linear=True)
-        phase = np.unwrap(np.angle(reference)) - baseline_line
-    phase = hold_beyond_noise(phase, np.abs(water_fid), snr)
+        baseline_line = (np.unwrap(np.angle(baseline))
+                         - eddy_phase_rad(baseline, dwell_s, keep_linear=True))
+        phase = hold_beyond_noise(np.unwrap(np.angle(reference)) - baseline_line,
+                                  np.abs(water_fid), snr)
     return EddyCorrection(fids * np.exp(-1j * phase), phase, snr, bool(denoised))
 
 

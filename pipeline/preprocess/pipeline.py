@@ -34,10 +34,14 @@ class PreprocessOptions:
     "water" (unsuppressed water, 4.2-5.1 ppm); align_iterations / align_model_iterations /
     align_model_components: leave-one-out passes, model-denoised passes, HLSVD poles;
     align_max_shift_hz: search range; align_means: align condition means on the singlets.
-    outliers: reject transients (robust z of amplitude and misfit > outlier_threshold); a
-    condition is flagged above outlier_flag_fraction rejected.
-    ecc: Klose eddy-current correction with the condition-matched water reference; references
-    with time-domain SNR below ecc_min_water_snr fall back to the lowest-b reference.
+    outliers: reject transients (z of amplitude and misfit > outlier_threshold, the z scale
+    floored by the spread noise alone gives); a condition is flagged above
+    outlier_flag_fraction rejected.
+    ecc: Klose eddy-current correction with the condition-matched water reference, relative to
+    the lowest-b one and before alignment; references with time-domain SNR below
+    ecc_min_water_snr fall back to the lowest-b reference. ecc_keep_linear applies to a
+    correction made *after* alignment (the workflow's eddy-current node): the straight-line part
+    of the water phase is then left to alignment.
     residual_water: HLSVD removal of components in residual_water_window_ppm.
     motion_check: flag MM (0.8-1.0 ppm) drops beyond motion_n_sigma noise SDs.
     """
@@ -154,7 +158,7 @@ def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
     return water_fids[lowest].mean(axis=0)
 
 
-def _eddy_correct_first(fids: np.ndarray, water_fids: np.ndarray, water_b,
+def eddy_correct_conditions(fids: np.ndarray, water_fids: np.ndarray, water_b,
                         acq: Acquisition, options: PreprocessOptions, flags: list,
                         labels: list) -> np.ndarray:
     """Klose correction of every condition *before* alignment, relative to the lowest-b water.
@@ -196,7 +200,7 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
 
     fids = np.array(fids, dtype=complex)  # a copy: never write into the caller's data
     if options.ecc and water_fids is not None:
-        fids = _eddy_correct_first(fids, water_fids, water.b_values_s_mm2, acq, options,
+        fids = eddy_correct_conditions(fids, water_fids, water.b_values_s_mm2, acq, options,
                                    flags, labels)
     elif options.ecc:
         flags.append("ECC: no water reference, eddy-current correction skipped")
