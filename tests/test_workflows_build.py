@@ -34,11 +34,12 @@ def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
     wf = init_acquisition_wf(_inputs(tmp_path), load_default_config(), tmp_path / "out")
     names = _node_names(wf)
     assert STAGES | {"convert_water", "eddy_current"} <= names
-    # consensus order: eddy-current correction between outlier removal and averaging
+    # eddy-current correction right after coil combination, before alignment (its apparent
+    # frequency shift at high b is not drift), feeding alignment and the outlier re-alignment
     graph = wf._graph
     eddy = next(n for n in graph.nodes() if n.name == "eddy_current")
-    assert {p.name for p in graph.predecessors(eddy)} == {"outliers", "coils"}
-    assert {s.name for s in graph.successors(eddy)} == {"average", "stage_reports"}
+    assert {p.name for p in graph.predecessors(eddy)} == {"coils"}
+    assert {s.name for s in graph.successors(eddy)} == {"align", "outliers", "stage_reports"}
     fit = next(n for n in graph.nodes() if n.name == "fit")
     assert {p.name for p in graph.predecessors(fit)} == {"residual_water", "macromolecules"}
 

@@ -323,33 +323,27 @@ class _EddyOutputSpec(TraitedSpec):
 
 
 class EddyCurrentCorrect(SimpleInterface):
-    """Klose correction with the condition-matched water reference (the lowest-b one when the
-    matched reference is missing or too noisy)."""
+    """Klose correction before alignment, with the condition-matched water reference relative
+    to the lowest-b one (the lowest-b one alone when the matched reference is missing or too
+    noisy), so alignment does not take the eddy currents' frequency shift for drift."""
 
     input_spec = _EddyInputSpec
     output_spec = _EddyOutputSpec
 
     def _run_interface(self, runtime):
-        from pipeline.preprocess.eddy import eddy_current_correct
-        from pipeline.preprocess.pipeline import select_water_reference
+        from pipeline.preprocess.pipeline import eddy_correct_conditions
 
         options = preprocess_options(self.inputs.options)
         acq = load_acquisition(self.inputs.in_file)
         water = load_acquisition(self.inputs.water_file)
-        water_fids = water.fids[:, :, 0, :]
-        corrected = np.empty_like(acq.fids)
         flags = []
-        for c in range(acq.n_conditions):
-            reference = select_water_reference(water_fids, water.b_values_s_mm2, c,
-                                               acq.b_values_s_mm2[c], options, flags,
-                                               condition_text(acq, c))
-            corrected[c, :, 0, :] = eddy_current_correct(
-                acq.fids[c, :, 0, :], reference, acq.dwell_s,
-                keep_linear=options.ecc_keep_linear).corrected
+        labels = [condition_text(acq, c) for c in range(acq.n_conditions)]
+        corrected = eddy_correct_conditions(acq.fids[:, :, 0, :], water.fids[:, :, 0, :],
+                                            water.b_values_s_mm2, acq, options, flags, labels)
         self._results["out_file"] = save_acquisition(
-            acq.with_fids(corrected), "eddy.nii", "Eddy current correction",
-            f"Klose, water reference per condition (keep linear phase: "
-            f"{options.ecc_keep_linear}); {len(flags)} fallback(s) to the lowest-b reference")
+            acq.with_fids(corrected[:, :, None, :]), "eddy.nii", "Eddy current correction",
+            "Klose, condition-matched water reference relative to the lowest-b water, before "
+            f"alignment; {len(flags)} fallback(s) to the lowest-b reference")
         self._results["out_report"] = write_json_file("eddy.json", {"flags": flags})
         return runtime
 

@@ -93,9 +93,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     wf.connect([
         (inputnode, convert, [("svs", "in_file"), ("sidecar", "sidecar")]),
         (convert, coils, [("out_file", "in_file")]),
-        (coils, align, [("out_file", "in_file")]),
         (align, outliers, [("out_file", "in_file"), ("out_shifts", "in_shifts")]),
-        (coils, outliers, [("out_file", "in_combined")]),
         (outliers, average, [("out_transients", "in_transients")]),
         (convert, basis, [("out_file", "in_file")]),
         (basis, mm, [("out_basis", "in_basis")]),
@@ -126,14 +124,17 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
             (convert_water, coils, [("out_file", "water_file")]),
             (coils, qc, [("out_water", "in_water")]),
         ])
-    transients = (outliers, "out_file")
+    # Eddy currents are corrected before alignment (their apparent frequency shift, several Hz
+    # at high b, is not drift); without a water reference alignment takes the combined coils.
+    unaligned = (coils, "out_file")
     if inputs.water is not None and pre.get("ecc", True):
         eddy = pe.Node(ifc.EddyCurrentCorrect(options=pre_cfg), name="eddy_current")
-        wf.connect([(outliers, eddy, [("out_file", "in_file")]),
-                    (coils, eddy, [("out_water", "water_file")])])
-        transients = (eddy, "out_file")
+        wf.connect([(coils, eddy, [("out_file", "in_file"), ("out_water", "water_file")])])
+        unaligned = (eddy, "out_file")
         report_sources.append((eddy, "out_report"))
-    wf.connect(*transients, average, "in_file")
+    wf.connect(*unaligned, align, "in_file")
+    wf.connect(*unaligned, outliers, "in_combined")
+    wf.connect(outliers, "out_file", average, "in_file")
     preproc = (average, "out_file")
     if pre.get("residual_water", True):
         water_removal = pe.Node(ifc.RemoveResidualWater(options=pre_cfg), name="residual_water")
