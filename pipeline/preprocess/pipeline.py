@@ -39,9 +39,7 @@ class PreprocessOptions:
     outlier_flag_fraction rejected.
     ecc: Klose eddy-current correction with the condition-matched water reference, relative to
     the lowest-b one and before alignment; references with time-domain SNR below
-    ecc_min_water_snr fall back to the lowest-b reference. ecc_keep_linear applies to a
-    correction made *after* alignment (the workflow's eddy-current node): the straight-line part
-    of the water phase is then left to alignment.
+    ecc_min_water_snr fall back to the lowest-b reference.
     residual_water: HLSVD removal of components in residual_water_window_ppm.
     motion_check: flag MM (0.8-1.0 ppm) drops beyond motion_n_sigma noise SDs.
     """
@@ -61,7 +59,6 @@ class PreprocessOptions:
     outlier_ppm_range: tuple = OUTLIER_WINDOW_PPM
     ecc: bool = True
     ecc_min_water_snr: float = 20.0
-    ecc_keep_linear: bool = True
     residual_water: bool = True
     residual_water_window_ppm: tuple = RESIDUAL_WATER_WINDOW_PPM
     residual_water_components: int = 25
