@@ -122,3 +122,41 @@ def test_raw_file_with_text_frequency_names_the_file(tmp_path):
                     + "1.0 0.0\n0.5 0.1\n" * 8)
     with pytest.raises(BasisFormatError, match=re.escape(f"{path}: HZPPPM 'high'")):
         read_basis(path, dwell_s=2.5e-4)
+
+
+def test_raw_folder_with_clashing_stems_names_the_folder(tmp_path):
+    body = " $NMID\n ID = 'x'\n $END\n" + "1.0 0.0\n0.5 0.1\n" * 8
+    (tmp_path / "NAA.RAW").write_text(body)
+    (tmp_path / "NAA.raw").write_text(body)
+    with pytest.raises(BasisFormatError, match=re.escape(f"{tmp_path}: entry names")):
+        read_basis(tmp_path, dwell_s=2.5e-4, cf_mhz=123.2)
+
+
+def _jmrui(signals: list[list[complex]]) -> str:
+    text = ("jMRUI Data Textfile\n\nSamplingInterval: 2.5E-1\nTransmitterFrequency: 1.232E8\n"
+            f"DatasetsInFile: {len(signals)}\n\nsig(real)\tsig(imag)\n")
+    for i, signal in enumerate(signals):
+        text += f"Signal {i + 1} out of {len(signals)} in file\n"
+        text += "".join(f"{z.real:.6E}\t{z.imag:.6E}\n" for z in signal)
+    return text
+
+
+def test_jmrui_file_with_signals_of_different_lengths(tmp_path):
+    path = tmp_path / "two.txt"
+    path.write_text(_jmrui([[1, 0.5j, 0.25], [1, 0.5j]]))
+    with pytest.raises(BasisFormatError, match=re.escape(f"{path}: entries have different")):
+        read_basis(path)
+
+
+def test_jmrui_fortran_d_exponents_read_as_e(tmp_path):
+    """jMRUI exports from Fortran tools may write 1.0D+00; the values are the same numbers."""
+    from pipeline.io.basis_formats import read_jmrui_text
+
+    text = _jmrui([[1.5 + 0.25j, -0.125 + 2j]])
+    path_e, path_d = tmp_path / "e.txt", tmp_path / "d.txt"
+    path_e.write_text(text)
+    path_d.write_text(text.replace("E+", "D+").replace("E-", "D-"))
+    signals_e, _ = read_jmrui_text(path_e)
+    signals_d, _ = read_jmrui_text(path_d)
+    assert np.array_equal(signals_d[0], signals_e[0])
+    assert np.array_equal(signals_e[0], [1.5 + 0.25j, -0.125 + 2j])

@@ -68,6 +68,11 @@ def _files_in(folder: Path, suffixes: tuple) -> list[Path]:
 
 # --- Fortran namelists -------------------------------------------------------------------
 
+def _fortran_float(token: str) -> float:
+    """A number matched by ``_FLOAT_RE`` (Fortran ``D`` exponents allowed)."""
+    return float(token.replace("D", "E").replace("d", "e"))
+
+
 def _namelist_value(token: str):
     if token[0] in "'\"":
         quote = token[0]
@@ -147,8 +152,7 @@ def parse_lcmodel_file(path) -> list[dict]:
         sections[-1]["data_lines"] = data
     for sec in sections:
         text = "\n".join(sec.pop("data_lines", []))
-        sec["data"] = np.array([float(x.replace("D", "E").replace("d", "e"))
-                                for x in _FLOAT_RE.findall(text)])
+        sec["data"] = np.array([_fortran_float(x) for x in _FLOAT_RE.findall(text)])
     return sections
 
 
@@ -374,6 +378,9 @@ def read_lcmodel_raw_folder(folder, dwell_s: float | None = None,
 
 
 def _check_lengths(source, names, fids):
+    """Entries of a folder must have distinct names and one length."""
+    if len(set(names)) != len(names):
+        raise BasisFormatError(f"{source}: entry names (file stems) are not unique: {names}")
     lengths = {n: len(f) for n, f in zip(names, fids)}
     if len(set(lengths.values())) != 1:
         raise BasisFormatError(f"{source}: entries have different lengths {lengths}")
@@ -399,7 +406,7 @@ def read_jmrui_text(path) -> tuple[list[np.ndarray], dict]:
         else:
             numbers = _FLOAT_RE.findall(line)
             if len(numbers) >= 2:
-                current.append(float(numbers[0]) + 1j * float(numbers[1]))
+                current.append(_fortran_float(numbers[0]) + 1j * _fortran_float(numbers[1]))
     if not signals or not signals[0]:
         raise BasisFormatError(f"{path}: jMRUI file without signal data")
     return [np.array(s) for s in signals], header
@@ -604,6 +611,7 @@ def _read_single(path: Path, kind: str, dwell_s, cf_mhz) -> Basis:
         dwell, cf, sources = _grid(path.parent, dwell_s, cf_mhz, None, path)
         fmt = "plain-text file"
     names = [path.stem] if len(fids) == 1 else [f"{path.stem}_{i + 1}" for i in range(len(fids))]
+    _check_lengths(path, names, fids)
     prov = {"source": str(path), "format": fmt, "domain": "time (FID)",
             "scale": "as stored in the file", "grid_source": sources}
     return Basis(names, np.array(fids), dwell, cf, H1_REFERENCE_PPM, provenance=prov)
