@@ -12,7 +12,8 @@ import io
 import numpy as np
 
 PPM_RANGE = (0.2, 4.2)
-SUM_COLOURS = {"tNAA": "tab:blue", "tCr": "tab:orange", "tCho": "tab:green", "Glx": "tab:brown"}
+SUM_COLOURS = {"tNAA": "tab:blue", "tCr": "tab:orange", "tCho": "tab:green", "Ins": "tab:cyan",
+               "Glx": "tab:olive"}
 MODEL_STYLES = {"monoexponential": "-", "kurtosis": "--", "biexponential": "-.",
                 "sticks": ":", "cylinders": (0, (5, 1)), "stick_sphere": (0, (3, 1, 1, 1))}
 
@@ -151,7 +152,8 @@ def fit_figure(ppm: np.ndarray, panels: list[dict], ppm_range=PPM_RANGE) -> str:
     x = ppm[mask]
     cols = 1 if len(panels) == 1 else 2
     rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 0.5 + 1.6 * rows), squeeze=False,
+    height_in = 0.6 + 1.6 * rows
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5, height_in), squeeze=False,
                              sharex=True)
     for ax, panel in zip(axes.flat, panels):
         _fit_panel(ax, panel, mask, x)
@@ -162,9 +164,10 @@ def fit_figure(ppm: np.ndarray, panels: list[dict], ppm_range=PPM_RANGE) -> str:
     for ax in axes[-1]:
         ax.set_xlabel("chemical shift (ppm)", fontsize=7)
     handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, names, fontsize=6, loc="upper center", ncol=min(len(names), 8),
-               frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / (0.5 + 1.6 * rows)), h_pad=0.3)
+    ncol = min(len(names), 5)
+    fig.legend(handles, names, fontsize=6, loc="upper center", ncol=ncol, frameon=False)
+    legend_in = 0.08 + 0.16 * int(np.ceil(len(names) / ncol))
+    fig.tight_layout(rect=(0, 0, 1, 1 - legend_in / height_in), h_pad=0.3)
     return svg_text(fig)
 
 

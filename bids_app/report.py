@@ -259,50 +259,107 @@ def fit_svg(pre, fit, labels: list[str], display: dict | None = None,
     return fig.fit_figure(pre.ppm(), panels, ppm_range)
 
 
-DISPLAY_ROWS = ("baseline",) + SUMS
-"""Rows of a fit-display array: the baseline, then the component FIDs summed per sum."""
+FIT_DISPLAY_GROUPS = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"),
+                      "tCho": ("GPC", "PCh", "PCho", "Cho"), "Ins": ("Ins", "mI"),
+                      "Glx": ("Glu", "Gln")}
+"""Main metabolites drawn in the fit figure, each the sum of its fitted parts."""
+DISPLAY_ROWS = ("baseline",) + tuple(FIT_DISPLAY_GROUPS) + ("other",)
+"""Rows of a fit display: baseline, main metabolites, then every other fitted component (so
+that the rows sum to the fitted spectrum)."""
+FIT_DISPLAY_SUFFIX = "desc-fitcomponents_spectra.tsv"
+"""``<src>_desc-fitcomponents_spectra.tsv`` beside ``<src>_desc-fit_svs.nii.gz``: the fit's
+baseline and metabolite spectra on its ppm window, so a report rebuild redraws the traces."""
+_DISPLAY_ID_COLUMNS = ["condition", "point", "ppm"]
 
 
-def fit_display_array(fits) -> np.ndarray:
-    """(n_conditions, len(DISPLAY_ROWS), n_points) FIDs of a ``ConditionFits``: baseline and
-    the fitted components of each metabolite sum (zeros where a sum has no part fitted)."""
-    from pipeline.fitting.uncertainty import METABOLITE_SUMS
+def fit_display_columns() -> list[str]:
+    return _DISPLAY_ID_COLUMNS + [f"{row}_{part}" for row in DISPLAY_ROWS
+                                  for part in ("real", "imag")]
 
+
+def fit_display_path(fit_path, stem: str) -> Path:
+    """The fit-display derivative of acquisition ``stem`` beside its fit file."""
+    return Path(fit_path).with_name(f"{stem}_{FIT_DISPLAY_SUFFIX}")
+
+
+def entry_fit_display(entry: dict) -> Path | None:
+    """The fit-display file of a derivatives entry: listed by the workflow, or (for a report
+    rebuild, whose entries list only the contract outputs) found beside the fit file."""
+    path = Path(entry.get("fit_display") or fit_display_path(entry["fit"], entry["stem"]))
+    return path if path.is_file() else None
+
+
+def _display_groups(names: list[str]) -> list[list[int]]:
+    """Component indices per displayed row after the baseline (main groups, then the rest)."""
+    groups = [[names.index(n) for n in parts if n in names]
+              for parts in FIT_DISPLAY_GROUPS.values()]
+    used = {i for g in groups for i in g}
+    return groups + [[i for i in range(len(names)) if i not in used]]
+
+
+def fit_display_array(fits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points, ppm, spectra) of a ``ConditionFits`` on the fitted ppm window: spectral bin
+    indices, their ppm, and (n_conditions, len(DISPLAY_ROWS), n_window) complex64 spectra
+    (baseline, summed components; zeros where nothing of a row was fitted)."""
+    from pipeline.fitting import display_spectra
+    from pipeline.spectra import ppm_axis, ppm_window_mask
+
+    first = fits.fits[0]
+    problem = first.extra["problem"]
+    full_ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
+    points = np.flatnonzero(ppm_window_mask(full_ppm, *first.ppm_range))
     out = []
     for f in fits.fits:
-        components = np.asarray(f.component_fids)
-        rows = [np.asarray(f.baseline_fid)]
-        for name in SUMS:
-            parts = [f.names.index(n) for n in METABOLITE_SUMS.get(name, ()) if n in f.names]
-            rows.append(components[parts].sum(axis=0) if parts
-                        else np.zeros_like(rows[0]))
-        out.append(np.stack(rows))
-    return np.array(out)
+        shown = display_spectra(f, first.ppm_range)
+        components = np.array([shown["components"][n] for n in f.names])
+        zeros = np.zeros_like(shown["baseline"])
+        out.append([shown["baseline"]] + [components[g].sum(axis=0) if g else zeros
+                                          for g in _display_groups(list(f.names))])
+    return points, full_ppm[points], np.asarray(out, dtype=np.complex64)
 
 
 def save_fit_display(fits, path) -> Path:
-    """Write :func:`fit_display_array` as ``.npy`` (byte-identical for identical fits), for
-    the fit figure's baseline and metabolite traces."""
-    path = Path(path)
-    with open(path, "wb") as fh:
-        np.save(fh, fit_display_array(fits), allow_pickle=False)
-    return path
+    """Write :func:`fit_display_array` as a TSV (one row per condition and spectral point,
+    float32 values with 7 significant digits; byte-identical for identical fits)."""
+    import io
+
+    points, ppm, spectra = fit_display_array(fits)
+    n_cond, n_rows, n_window = spectra.shape
+    table = np.empty((n_cond * n_window, 3 + 2 * n_rows))
+    table[:, 0] = np.repeat(np.arange(n_cond), n_window)
+    table[:, 1] = np.tile(points, n_cond)
+    table[:, 2] = np.tile(ppm, n_cond)
+    values = spectra.transpose(0, 2, 1).reshape(n_cond * n_window, n_rows)
+    table[:, 3::2] = values.real
+    table[:, 4::2] = values.imag
+    text = io.StringIO()
+    np.savetxt(text, table, fmt=["%d", "%d", "%.5f"] + ["%.7g"] * (2 * n_rows),
+               delimiter="\t", header="\t".join(fit_display_columns()), comments="")
+    return d.atomic_write_text(Path(path), text.getvalue())
 
 
-def load_fit_display(path, n_conditions: int) -> dict:
-    """condition -> {"baseline", "components": {sum: spectrum}} from :func:`save_fit_display`;
-    {} when the file is absent or does not match the conditions."""
-    from pipeline.spectra import fid_to_spectrum
-
+def load_fit_display(path, n_conditions: int, n_points: int) -> dict:
+    """condition -> {"baseline", "components": {name: spectrum}} from :func:`save_fit_display`,
+    spectra of length ``n_points`` (NaN outside the fitted window, so plots leave a gap;
+    main metabolites only, those fitted); {} when the file is absent or does not match."""
     if not path or not Path(path).is_file():
         return {}
-    array = np.load(path, allow_pickle=False)
-    if array.ndim != 3 or array.shape[:2] != (n_conditions, len(DISPLAY_ROWS)):
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+    if header != fit_display_columns():
+        raise ValueError(f"{path}: not a fit display table (columns {header[:4]}...)")
+    table = np.loadtxt(path, delimiter="\t", skiprows=1, ndmin=2)
+    condition, point = table[:, 0].astype(int), table[:, 1].astype(int)
+    if (table.shape[0] == 0 or condition.max() != n_conditions - 1 or point.max() >= n_points
+            or point.min() < 0):
         return {}
-    spectra = fid_to_spectrum(array)
-    return {c: {"baseline": spectra[c, 0],
-                "components": {n: spectra[c, i + 1] for i, n in enumerate(SUMS)
-                               if np.any(array[c, i + 1])}}
+    full = np.full((n_conditions, len(DISPLAY_ROWS), n_points), np.nan, dtype=complex)
+    full[condition, :, point] = table[:, 3::2] + 1j * table[:, 4::2]
+    fitted = {c: [name for i, name in enumerate(FIT_DISPLAY_GROUPS, start=1)
+                  if np.any(full[c, i][np.isfinite(full[c, i])])]
+              for c in range(n_conditions)}
+    return {c: {"baseline": full[c, 0],
+                "components": {n: full[c, DISPLAY_ROWS.index(n)] for n in fitted[c]}}
             for c in range(n_conditions)}
 
 
@@ -362,8 +419,8 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
             "drift": drawn.get("drift") or drift_svg(data["transients"], labels),
             "fit": drawn.get("fit") or fit_svg(
                 data["preproc"], data["fit"], labels,
-                load_fit_display(data["entry"].get("fit_display"),
-                                 data["preproc"].n_conditions)),
+                load_fit_display(entry_fit_display(data["entry"]),
+                                 data["preproc"].n_conditions, data["preproc"].n_points)),
             "decay": None}
     panels = decay_panels(data["amplitudes"], data["diffusion"])
     if panels and data["preproc"].n_conditions > 1:
@@ -396,8 +453,8 @@ def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
 
     pre = read_nifti_mrs(preproc)
     labels = _labels(pre)
-    write_svg(Path(paths["fit"]), fit_svg(pre, read_nifti_mrs(fit), labels,
-                                          load_fit_display(fit_display, pre.n_conditions)))
+    display = load_fit_display(fit_display, pre.n_conditions, pre.n_points)
+    write_svg(Path(paths["fit"]), fit_svg(pre, read_nifti_mrs(fit), labels, display))
     write_svg(Path(paths["drift"]), drift_svg(d.read_tsv(transients_tsv), labels))
     return paths
 
@@ -500,6 +557,15 @@ def versions() -> list[tuple[str, str]]:
     return rows
 
 
+def _files(entry: dict, output_dir: Path) -> dict:
+    """Derivative kind -> path relative to ``output_dir``, for the report's file list."""
+    paths = {k: entry[k] for k in ACQUISITION_KINDS if k in entry}
+    display = entry_fit_display(entry)
+    if display:
+        paths["fit_display"] = display
+    return {k: Path(v).relative_to(output_dir).as_posix() for k, v in paths.items()}
+
+
 def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True) -> dict:
     """Template values of one acquisition."""
     from pipeline.qc.flags import STATUSES
@@ -520,8 +586,7 @@ def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True)
         "main_parameters": [r for r in parameters
                             if r["metabolite"] in SUMS and r.get("applicable") in ("1", 1)],
         "provenance": _provenance(data),
-        "files": {k: Path(data["entry"][k]).relative_to(output_dir).as_posix()
-                  for k in ACQUISITION_KINDS if k in data["entry"]},
+        "files": _files(data["entry"], output_dir),
     }
 
 

@@ -68,38 +68,90 @@ def test_robust_outliers_names_the_odd_participant():
         figures.distribution_figure({}, "ADC", "um^2/ms")
 
 
-def test_fit_display_holds_the_baseline_and_the_sums_of_a_real_fit(tmp_path):
-    from bids_app.report import DISPLAY_ROWS, fit_display_array, load_fit_display, \
-        save_fit_display
+def _two_condition_fit(mode="sequential"):
     from pipeline.basis import Basis
     from pipeline.fitting.conditions import fit_conditions
-    from pipeline.spectra import fid_to_spectrum, ppm_to_hz, time_axis_s
+    from pipeline.spectra import ppm_to_hz, time_axis_s
 
     n_points, dwell_s, cf_mhz = 1024, 1 / 3000, 298.0
     t = time_axis_s(n_points, dwell_s)
     lines = {"NAA": (2.008, 3), "NAAG": (2.045, 3), "Cr": (3.027, 3), "PCr": (3.03, 3),
-             "GPC": (3.21, 9)}
+             "GPC": (3.21, 9), "Ins": (3.52, 6), "Tau": (3.42, 4)}
     basis = Basis(list(lines), np.array([h * np.exp(2j * np.pi * ppm_to_hz(p, cf_mhz) * t)
                                          for p, h in lines.values()]), dwell_s, cf_mhz)
     envelope = np.exp(-np.pi * 6.0 * t)
-    truth = np.array([[10, 1, 6, 4, 2], [6, 0.6, 4, 2.5, 1.2]], float)
+    truth = np.array([[10, 1, 6, 4, 2, 5, 1.5], [6, 0.6, 4, 2.5, 1.2, 3, 1.0]], float)
     rng = np.random.default_rng(1)
     fids = (truth @ basis.fids) * envelope + 0.2 * (rng.standard_normal((2, n_points))
                                                    + 1j * rng.standard_normal((2, n_points)))
-    fits = fit_conditions(fids, basis, dwell_s, cf_mhz, [0.0, 3000.0])
-    array = fit_display_array(fits)
-    assert array.shape == (2, len(DISPLAY_ROWS), n_points)
+    return fit_conditions(fids, basis, dwell_s, cf_mhz, [0.0, 3000.0], {"mode": mode}), n_points
+
+
+@pytest.mark.parametrize("mode", ["sequential", "joint"])
+def test_fit_display_rows_sum_back_to_the_fitted_spectrum(tmp_path, mode):
+    from bids_app.report import DISPLAY_ROWS, fit_display_array, load_fit_display, \
+        save_fit_display
+    from pipeline.spectra import fid_to_spectrum, ppm_axis
+
+    fits, n_points = _two_condition_fit(mode)
+    assert fits.mode == mode
+    points, ppm, spectra = fit_display_array(fits)
+    assert spectra.dtype == np.complex64 and spectra.shape == (2, len(DISPLAY_ROWS), len(points))
+    full_ppm = ppm_axis(n_points, 1 / 3000, 298.0)
+    np.testing.assert_array_equal(ppm, full_ppm[points])
+    assert 0.2 <= ppm.min() and ppm.max() <= 4.2 and len(points) < n_points / 2
     for c, f in enumerate(fits.fits):
-        np.testing.assert_allclose(array[c, 0], f.baseline_fid)
-        naa = [f.names.index("NAA"), f.names.index("NAAG")]
-        np.testing.assert_allclose(array[c, 1], f.component_fids[naa].sum(axis=0))
-        assert not np.any(array[c, DISPLAY_ROWS.index("Glx")])     # no Glu/Gln fitted
-    path = save_fit_display(fits, tmp_path / "display.npy")
-    assert path.read_bytes() == save_fit_display(fits, tmp_path / "again.npy").read_bytes()
-    loaded = load_fit_display(path, 2)
-    np.testing.assert_allclose(loaded[1]["components"]["tCr"], fid_to_spectrum(array[1, 2]))
-    assert "Glx" not in loaded[0]["components"]
-    assert load_fit_display(path, 3) == {} and load_fit_display(tmp_path / "none.npy", 2) == {}
+        fitted = fid_to_spectrum(f.fitted_fid)[points]
+        scale = np.abs(fitted).max()
+        # baseline + main metabolites + the rest = the fit, to float32 precision
+        np.testing.assert_allclose(spectra[c].sum(axis=0), fitted, rtol=0, atol=1e-6 * scale)
+        naa = fid_to_spectrum(f.component_fids[[f.names.index("NAA"),
+                                                f.names.index("NAAG")]].sum(axis=0))[points]
+        np.testing.assert_allclose(spectra[c, DISPLAY_ROWS.index("tNAA")], naa,
+                                   rtol=0, atol=1e-6 * scale)
+        tau = fid_to_spectrum(f.component_fids[f.names.index("Tau")])[points]
+        np.testing.assert_allclose(spectra[c, DISPLAY_ROWS.index("other")], tau,
+                                   rtol=0, atol=1e-6 * scale)
+        assert not np.any(spectra[c, DISPLAY_ROWS.index("Glx")])      # no Glu/Gln fitted
+    path = save_fit_display(fits, tmp_path / "display.tsv")
+    assert path.read_bytes() == save_fit_display(fits, tmp_path / "again.tsv").read_bytes()
+    loaded = load_fit_display(path, 2, n_points)
+    assert set(loaded[0]["components"]) == {"tNAA", "tCr", "tCho", "Ins"}
+    outside = np.setdiff1d(np.arange(n_points), points)
+    assert np.all(np.isnan(loaded[1]["baseline"][outside]))
+    total = loaded[1]["baseline"][points] + sum(
+        loaded[1]["components"][n][points] for n in loaded[1]["components"]) \
+        + spectra[1, DISPLAY_ROWS.index("other")]
+    fitted = fid_to_spectrum(fits.fits[1].fitted_fid)[points]
+    np.testing.assert_allclose(total, fitted, rtol=0, atol=1e-5 * np.abs(fitted).max())
+    assert load_fit_display(path, 3, n_points) == {}
+    assert load_fit_display(tmp_path / "none.tsv", 2, n_points) == {}
+    (tmp_path / "bad.tsv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(ValueError, match="bad.tsv"):
+        load_fit_display(tmp_path / "bad.tsv", 2, n_points)
+
+
+def test_fit_figure_draws_baseline_residual_and_main_metabolites(tmp_path):
+    from bids_app.report import fit_svg, load_fit_display, save_fit_display
+    from pipeline.acquisition import Acquisition
+
+    fits, n_points = _two_condition_fit()
+    data = np.array([f.fitted_fid + f.residual_fid for f in fits.fits])
+    model = np.array([f.fitted_fid for f in fits.fits])
+
+    def acquisition(fids):
+        return Acquisition(fids[:, None, None, :], 1 / 3000, 298.0, np.array([0.0, 3000.0]),
+                           np.full((2, 3), np.nan))
+
+    display = load_fit_display(save_fit_display(fits, tmp_path / "d.tsv"), 2, n_points)
+    def legend(svg):
+        return {t.split(" (")[0] for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)}
+
+    shown = legend(fit_svg(acquisition(data), acquisition(model), ["b=0", "b=3000"], display))
+    assert {"data", "fit", "baseline", "residual", "tNAA", "tCr", "tCho", "Ins"} <= shown
+    assert "Glx" not in shown                      # not fitted: not drawn
+    plain = legend(fit_svg(acquisition(data), acquisition(model), ["b=0", "b=3000"], {}))
+    assert {"data", "fit", "residual"} <= plain and not plain & {"baseline", "tNAA"}
 
 
 def test_group_distributions_split_by_session_and_site(tmp_path):

@@ -94,3 +94,47 @@ def test_macromolecules_measured_parametric_and_none(in_tmp):
     assert np.allclose(parametric.fid(mm.names[0]), mm.fids[0])
     none, _ = run("none")
     assert none.names == ["NAA", "Cr", "GPC"]
+
+
+def test_fit_node_saves_display_spectra_that_sum_to_the_fit_and_are_drawn(in_tmp):
+    from bids_app.derivatives import TRANSIENTS_COLUMNS, write_tsv
+    from bids_app.report import DISPLAY_ROWS
+    from pipeline.acquisition import Acquisition
+    from pipeline.io.basis_formats import write_json_basis
+    from pipeline.io.nifti_mrs import read_nifti_mrs, write_nifti_mrs
+    from pipeline.spectra import fid_to_spectrum
+
+    basis = _singlet_basis()
+    write_json_basis(basis, in_tmp / "basis.json")
+    rng = np.random.default_rng(3)
+    fids = np.array([[4.0, 3.0, 1.0], [3.0, 2.4, 0.8]]) @ basis.fids
+    fids = fids + 0.05 * (rng.standard_normal(fids.shape) + 1j * rng.standard_normal(fids.shape))
+    acq = Acquisition(fids[:, None, None, :], basis.dwell_s, basis.cf_mhz, [0.0, 3000.0],
+                      np.full((2, 3), np.nan),
+                      metadata={"SpectrometerFrequency": [basis.cf_mhz], "EchoTime": 0.02,
+                                "ResonantNucleus": ["1H"]})
+    write_nifti_mrs(acq, in_tmp / "pre.nii")
+    out = ifc.FitSpectra(in_file=str(in_tmp / "pre.nii"),
+                         in_basis=str(in_tmp / "basis.json")).run().outputs
+    table = np.loadtxt(out.out_display, delimiter="\t", skiprows=1)
+    fitted = fid_to_spectrum(read_nifti_mrs(out.out_fit).fids[:, 0, 0, :])
+    for c in (0, 1):
+        rows = table[table[:, 0] == c]
+        points = rows[:, 1].astype(int)
+        total = rows[:, 3::2].sum(axis=1) + 1j * rows[:, 4::2].sum(axis=1)
+        scale = np.abs(fitted[c]).max()
+        np.testing.assert_allclose(total, fitted[c, points], rtol=0, atol=2e-6 * scale)
+        tnaa = DISPLAY_ROWS.index("tNAA")
+        assert np.abs(rows[:, 3 + 2 * tnaa]).max() > 0.3 * scale   # NAA carries its line
+    write_tsv(in_tmp / "transients.tsv",
+              [{"condition": c, "b_value": b, "direction": "n/a", "transient": 0,
+                "freq_shift_hz": 0.0, "phase_shift_deg": 0.0, "rejected": 0}
+               for c, b in enumerate((0, 3000))], TRANSIENTS_COLUMNS)
+    figures = ifc.AcquisitionFigures(
+        in_preproc=str(in_tmp / "pre.nii"), in_fit=out.out_fit,
+        in_amplitudes=out.out_amplitudes, in_transients=str(in_tmp / "transients.tsv"),
+        in_fit_display=out.out_display).run().outputs
+    (fit_svg,) = [p for p in figures.out_figures if p.endswith("fit.svg")]
+    text = open(fit_svg).read()
+    for label in ("baseline", "tNAA (offset down)", "tCr (offset down)", "tCho (offset down)"):
+        assert f">{label}<" in text, label

@@ -607,6 +607,8 @@ class _FitOutputSpec(TraitedSpec):
     out_amplitudes = File(exists=True)
     out_fit = File(exists=True, desc="fitted model per condition (NIfTI-MRS)")
     out_report = File(exists=True, desc="JSON: per-condition fit parameters")
+    out_display = File(exists=True, desc="baseline and main-metabolite spectra on the fitted "
+                                         "window (bids_app.report.save_fit_display)")
 
 
 class FitSpectra(SimpleInterface):
@@ -617,6 +619,7 @@ class FitSpectra(SimpleInterface):
 
     def _run_interface(self, runtime):
         from bids_app.derivatives import AMPLITUDES_COLUMNS
+        from bids_app.report import save_fit_display
         from pipeline.fitting.conditions import amplitudes_table, fit_conditions
         from pipeline.fitting.options import FitOptions
         from pipeline.io.basis_formats import read_basis
@@ -641,6 +644,7 @@ class FitSpectra(SimpleInterface):
             acq.with_fids(fitted), "fit.nii.gz", "Linear-combination fit",
             f"{fits.mode} fit of {len(basis.names)} basis spectra ({', '.join(basis.names)}); "
             f"ppm range {list(options.ppm_range)}, baseline {options.baseline}")
+        self._results["out_display"] = str(save_fit_display(fits, Path.cwd() / "display.tsv"))
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
             "conditions": [{
@@ -886,6 +890,7 @@ class _SinkInputSpec(BaseInterfaceInputSpec):
     diffusion = File(exists=True, mandatory=True)
     qc = File(exists=True, mandatory=True)
     figures = traits.List(File(exists=True), desc="SVG figures named <name>.svg")
+    fit_display = File(exists=True, desc="fit display table (bids_app.report.save_fit_display)")
 
 
 class _SinkOutputSpec(TraitedSpec):
@@ -905,6 +910,7 @@ class WriteDerivatives(SimpleInterface):
 
     def _run_interface(self, runtime):
         from bids_app import derivatives as d
+        from bids_app.report import fit_display_path
 
         i = self.inputs
         session = i.session or None
@@ -913,6 +919,10 @@ class WriteDerivatives(SimpleInterface):
             dest = d.acquisition_path(i.output_dir, i.subject, session, i.stem, kind)
             d.copy_if_changed(getattr(i, kind), dest)
             index[kind] = str(dest)
+        if isdefined(i.fit_display):
+            dest = fit_display_path(index["fit"], i.stem)
+            d.copy_if_changed(i.fit_display, dest)
+            index["fit_display"] = str(dest)
         index["figures"] = {}
         for figure in i.figures if isdefined(i.figures) else []:
             name = Path(figure).stem

@@ -102,7 +102,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         (fit, qc, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes")]),
         (coils, qc, [("out_file", "in_combined")]),
         (outliers, qc, [("out_transients", "in_transients")]),
-        (fit, sink, [("out_fit", "fit"), ("out_amplitudes", "amplitudes")]),
+        (fit, sink, [("out_fit", "fit"), ("out_amplitudes", "amplitudes"),
+                     ("out_display", "fit_display")]),
         (outliers, sink, [("out_transients", "transients")]),
         (diffusion, sink, [("out_diffusion", "diffusion")]),
         (qc, sink, [("out_qc", "qc")]),
@@ -147,7 +148,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     if config["report"].get("figures", True):
         figures = pe.Node(ifc.AcquisitionFigures(), name="figures")
         wf.connect([
-            (fit, figures, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes")]),
+            (fit, figures, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes"),
+                            ("out_display", "in_fit_display")]),
             (outliers, figures, [("out_transients", "in_transients")]),
             (figures, sink, [("out_figures", "figures")]),
         ])
