@@ -114,7 +114,7 @@ def test_validator_findings_are_attached_to_the_failed_participant(bad_run):
 def test_varian_files_spec2nii_cannot_read(shared_data, tmp_path):
     """dmrs-bids-convert on the Varian MM spectra of mm_consensus: exit 2, one line naming the
     file and spec2nii's failure, nothing written (the Philips DICOM case is in test_convert)."""
-    fid = "mm_consensus/MM_database/7T_MM_human_STEAM_CMRR.fid/fid"
+    fid = "mm_consensus/MM_database/7T_MM_human_STEAM_CMRR.fid"  # Varian input: the folder
     mapping = tmp_path / "varian.toml"
     mapping.write_text('[[acquisition]]\nparticipant = "01"\nsuffix = "svs"\n'
                        f'format = "varian"\nfiles = ["{fid}"]\n')
