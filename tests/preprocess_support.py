@@ -59,3 +59,26 @@ def drift_errors(alignments, truth) -> tuple[np.ndarray, np.ndarray]:
     phase_err = np.stack([a.phase_deg for a in alignments]) - phase_true
     phase_err = (phase_err + 180.0) % 360.0 - 180.0
     return freq_err, phase_err
+
+
+def outlier_counts(result) -> dict:
+    """Outlier detection after per-condition alignment of a synthetic result, against its truth:
+    counts of hits, misses, false positives, true negatives' total and flagged conditions."""
+    from pipeline.preprocess.align import align_conditions
+    from pipeline.preprocess.outliers import detect_outliers
+
+    acq = result.metabolite
+    truth = np.zeros((acq.n_conditions, acq.n_transients), bool)
+    for c, j in result.truth["outlier_indices"]:
+        truth[c, j] = True
+    counts = dict(hits=0, misses=0, false_pos=0, negatives=0, flagged=0)
+    alignments = align_conditions(acq.fids[:, :, 0, :], acq.dwell_s, acq.cf_mhz,
+                                  acq.b_values_s_mm2)
+    for c, alignment in enumerate(alignments):
+        found = detect_outliers(alignment.corrected, acq.dwell_s, acq.cf_mhz)
+        counts["hits"] += int((found.rejected & truth[c]).sum())
+        counts["misses"] += int((~found.rejected & truth[c]).sum())
+        counts["false_pos"] += int((found.rejected & ~truth[c]).sum())
+        counts["negatives"] += int((~truth[c]).sum())
+        counts["flagged"] += int(found.flagged)
+    return counts
