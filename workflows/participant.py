@@ -115,13 +115,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     ])
 
     if inputs.water is not None:
-        inputnode.inputs.water = str(inputs.water)
-        inputnode.inputs.water_sidecar = json.dumps(inputs.water_sidecar, sort_keys=True)
-        convert_water = pe.Node(ifc.ConvertToCanonical(
-            b_value_units=conv_cfg["b_value_units"], out_name="water.nii",
-            source_uri=inputs.uri(inputs.water)), name="convert_water")
+        convert_water = _convert_companion(wf, inputnode, inputs, "water", conv_cfg)
         wf.connect([
-            (inputnode, convert_water, [("water", "in_file"), ("water_sidecar", "sidecar")]),
             (convert_water, coils, [("out_file", "water_file")]),
             (coils, qc, [("out_water", "in_water")]),
         ])
@@ -155,15 +150,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         ])
         wf.connect(*preproc, figures, "in_preproc")
     if inputs.mm is not None:
-        inputnode.inputs.mm = str(inputs.mm)
-        inputnode.inputs.mm_sidecar = json.dumps(inputs.mm_sidecar, sort_keys=True)
-        convert_mm = pe.Node(ifc.ConvertToCanonical(
-            b_value_units=conv_cfg["b_value_units"], out_name="mm.nii",
-            source_uri=inputs.uri(inputs.mm)), name="convert_mm")
-        wf.connect([
-            (inputnode, convert_mm, [("mm", "in_file"), ("mm_sidecar", "sidecar")]),
-            (convert_mm, mm, [("out_file", "mm_file")]),
-        ])
+        convert_mm = _convert_companion(wf, inputnode, inputs, "mm", conv_cfg)
+        wf.connect(convert_mm, "out_file", mm, "mm_file")
     reports = pe.Node(niu.Merge(len(report_sources)), name="stage_reports")
     for i, (node, field) in enumerate(report_sources, start=1):
         wf.connect(node, field, reports, f"in{i}")
@@ -199,3 +187,18 @@ def init_participant_wf(subject: str, acquisitions: list, config: dict, output_d
         (merge, outputnode, [("out", "indexes")]),
     ])
     return wf
+
+
+def _convert_companion(wf, inputnode, inputs, kind: str, conv_cfg: dict):
+    """Conversion node of the acquisition's water reference or MM spectrum (``kind`` "water"
+    or "mm"), fed from the input node's ``<kind>`` and ``<kind>_sidecar`` fields."""
+    path = getattr(inputs, kind)
+    setattr(inputnode.inputs, kind, str(path))
+    setattr(inputnode.inputs, f"{kind}_sidecar",
+            json.dumps(getattr(inputs, f"{kind}_sidecar"), sort_keys=True))
+    node = pe.Node(ifc.ConvertToCanonical(
+        b_value_units=conv_cfg["b_value_units"], out_name=f"{kind}.nii",
+        source_uri=inputs.uri(path)), name=f"convert_{kind}")
+    wf.connect(inputnode, kind, node, "in_file")
+    wf.connect(inputnode, f"{kind}_sidecar", node, "sidecar")
+    return node
