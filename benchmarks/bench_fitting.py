@@ -7,11 +7,11 @@ Runs with one BLAS thread (set below unless the environment says otherwise)::
 Single spectrum: ISMRM 2016 challenge dataset 1 (3 T PRESS, 2048 points) with its 21-entry basis
 (20 metabolites + measured MM), Voigt lineshape, 2nd-order polynomial baseline, 0.2-4.2 ppm.
 Joint: 9 b-values of synthetic 7 T STEAM dMRS (pregame basis, 1024 points, 19 entries incl. MM)
-from ``pipeline.simulate.synthetic``. Prints median wall times (targets: 50 ms and 2 s).
-With ``--accuracy`` it also runs the long accuracy studies (a few minutes): RMS error of
-S(b)/S(0) on synthetic dMRS at the 7 T pregame parameters (SNR matched to the CRLBs of the real
-pregame fit) and at 3 T PRESS TE 30 ms, sequential and joint; and the ADC RMS error of joint vs
-sequential fitting at SNR 30 (80 noise realisations).
+at the pregame preset (``pipeline.simulate.presets``). Prints median wall times (targets: 50 ms
+and 2 s). With ``--accuracy`` it also runs the long accuracy studies (about 15 minutes): RMS
+error of S(b)/S(0), sequential and joint, at the parameters of the published 7 T pregame set and
+at 3 T PRESS TE 30 ms (challenge lineshape and MM level) for three SNRs, with the SNR each target
+needs; and the ADC RMS error of joint vs sequential fitting at SNR 30 (400 realisations).
 """
 
 from __future__ import annotations
@@ -32,25 +32,22 @@ from pipeline.basis import Basis  # noqa: E402
 from pipeline.diffusion.models import make_model  # noqa: E402
 from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum  # noqa: E402
 from pipeline.io.basis_formats import read_basis, read_lcmodel_raw  # noqa: E402
-from pipeline.simulate.synthetic import SyntheticSpec, simulate_acquisition  # noqa: E402
+from pipeline.simulate.presets import (PREGAME_B_VALUES_S_MM2, PRESS_3T_B_VALUES_S_MM2,  # noqa: E402
+                                       pregame_7t_spec, press_3t_spec)
+from pipeline.simulate.synthetic import simulate_acquisition  # noqa: E402
 
 SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA",
                              Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 ISMRM = SHARED / "ismrm2016_fitting_challenge"
 PREGAME = SHARED / "dmrs_7t_steam_synthetic"
-B_VALUES_S_MM2 = [0, 1000, 3000, 6000, 10000, 20000, 30000, 40000, 50000]
-PREGAME_T2_S = {"NAA": 0.132, "NAAG": 0.090, "Cr": 0.090, "PCr": 0.090, "GPC": 0.152,
-                "PCh": 0.152, "Ins": 0.095, "Glu": 0.093, "Gln": 0.093, "Tau": 0.093,
-                "GSH": 0.061, "GABA": 0.093, "Asp": 0.095, "Lac": 0.095, "PE": 0.095,
-                "Scyllo": 0.095, "Ala": 0.095}
+B_VALUES_S_MM2 = list(PREGAME_B_VALUES_S_MM2)
 TARGETS = {"tNAA": 0.005, "tCr": 0.005, "tCho": 0.005, "Ins": 0.015, "Glu": 0.015,
            "Gln": 0.02, "Tau": 0.02, "Mac": 0.02}
-N_DECAY_REALISATIONS = 20
-N_VS_REALISATIONS = 80
+N_DECAY_REALISATIONS = 40
+N_VS_REALISATIONS = 400
+PRESS_SNRS = (80.0, 160.0, 320.0)
+"""3 T SNRs studied: the ISMRM 2016 challenge's medium and high class, and twice the high."""
 TIED = [["NAA", "NAAG"], ["Cr", "PCr"], ["GPC", "PCh"]]
-PREGAME_CONC_MM = {"NAA": 12, "NAAG": 1, "Cr": 5, "PCr": 5, "GPC": 0.8, "PCh": 0.8, "Ins": 7,
-                   "Glu": 10, "Gln": 3, "Tau": 1.5, "GSH": 1, "GABA": 1, "Asp": 2, "Lac": 0.5,
-                   "PE": 1.5, "Scyllo": 0.5, "Ala": 0.5}
 
 
 def median_seconds(func, repeats: int) -> tuple[float, float]:
@@ -77,12 +74,7 @@ def single_spectrum_case():
 
 def joint_case():
     basis = pregame_basis()
-    spec = SyntheticSpec(concentrations_mm=PREGAME_CONC_MM, b_values_s_mm2=B_VALUES_S_MM2,
-                         n_transients=32, mm_amplitude=0.003, mm_adc_um2_ms=0.0057,
-                         default_diffusion={"model": "sticks", "params": {"d_intra": 0.45}},
-                         lorentzian_fwhm_hz=4.0, gaussian_fwhm_hz=8.0, snr=170.0, seed=1,
-                         water_reference=False)
-    acq = simulate_acquisition(basis, spec).metabolite
+    acq = simulate_acquisition(basis, pregame_7t_spec(basis.names, seed=1)).metabolite
     return acq.fids.mean(axis=1)[:, 0, :], basis, acq.dwell_s, acq.cf_mhz
 
 
@@ -92,13 +84,12 @@ def pregame_basis() -> Basis:
                  stored.ref_ppm)
 
 
-def simulate(basis: Basis, b_s_mm2, diffusion: dict, snr: float, seed: int, **extra):
-    spec = SyntheticSpec(concentrations_mm={k: v for k, v in PREGAME_CONC_MM.items()
-                                            if k in basis.names},
-                         b_values_s_mm2=list(b_s_mm2), default_diffusion=diffusion, snr=snr,
-                         seed=seed, water_reference=False, **extra)
-    acq = simulate_acquisition(basis, spec)
-    return acq.metabolite, acq.truth
+def press_basis() -> Basis:
+    """The ISMRM 2016 challenge basis without Ace/Gly/Glc, PCho named PCh (as in the presets)."""
+    press = read_basis(ISMRM / "basisset_text_noTMS", dwell_s=2.5e-4, cf_mhz=123.2)
+    press = press.subset([n for n in press.names if n not in ("Ace", "Gly", "Glc")])
+    return Basis(["PCh" if n == "PCho" else n for n in press.names], press.fids,
+                 press.dwell_s, press.cf_mhz, press.ref_ppm)
 
 
 LEAD = {"tNAA": "NAA", "tCr": "Cr", "tCho": "GPC", "Ins": "Ins", "Glu": "Glu", "Gln": "Gln",
@@ -106,21 +97,23 @@ LEAD = {"tNAA": "NAA", "tCr": "Cr", "tCho": "GPC", "Ins": "Ins", "Glu": "Glu", "
 """Metabolite whose (tied) diffusion parameters give each reported decay in the joint fit."""
 
 
-def decay_accuracy(basis, b_s_mm2, snr, n_realisations, joint_model, extra) -> None:
+def decay_accuracy(basis, make_spec, n_realisations: int, joint_model: str) -> dict:
     """Table of the RMS error of S(b)/S(0) over conditions and realisations, sequential and
     joint, with the bias part and the joint fit's Fisher-information floor: the RMS error an
     unbiased estimator reaches at the joint CRLBs of the diffusion parameters
-    (``sqrt(mean_b (df/dp)^T C_p (df/dp))``), i.e. what the data allow at this SNR."""
+    (``sqrt(mean_b (df/dp)^T C_p (df/dp))``), i.e. what the data allow at this SNR.
+    ``make_spec(seed)`` gives the generator spec; returns name -> joint RMS error."""
     modes = {"sequential": FitOptions(ppm_range=(0.5, 4.2)),
              "joint": FitOptions(ppm_range=(0.5, 4.2), mode="joint",
                                  joint_default_model=joint_model, joint_tied=TIED,
                                  joint_shared=("lineshape", "shift", "phase"))}
     errors = {m: {n: [] for n in TARGETS} for m in modes}
     floor_var = {n: [] for n in TARGETS}
-    b_ms_um2 = np.asarray(b_s_mm2, dtype=float)[1:] / 1000
     for seed in range(n_realisations):
-        acq, truth = simulate(basis, b_s_mm2, {"model": "sticks", "params": {"d_intra": 0.45}},
-                              snr, seed, **extra)
+        result = simulate_acquisition(basis, make_spec(seed))
+        acq, truth = result.metabolite, result.truth
+        b_s_mm2 = acq.b_values_s_mm2
+        b_ms_um2 = np.asarray(b_s_mm2, dtype=float)[1:] / 1000
         averaged = acq.fids.mean(axis=1)[:, 0, :]
         for mode, options in modes.items():
             fits = fit_conditions(averaged, basis, acq.dwell_s, acq.cf_mhz, b_s_mm2, options)
@@ -133,14 +126,16 @@ def decay_accuracy(basis, b_s_mm2, snr, n_realisations, joint_model, extra) -> N
                     floor_var[name].append(decay_variance(fits.diffusion[LEAD[name]], b_ms_um2))
     print(f"  {'':6s} {'sequential':>10s} {'joint':>8s} {'(bias)':>8s} {'floor':>8s} "
           f"{'target':>7s}  joint meets target")
+    rms = {}
     for name, target in TARGETS.items():
         seq = np.array(errors["sequential"][name])
         joint = np.array(errors["joint"][name])
-        rms_joint = float(np.sqrt(np.mean(joint ** 2)))
+        rms_joint = rms[name] = float(np.sqrt(np.mean(joint ** 2)))
         bias = float(np.sqrt(np.mean(joint.mean(axis=0) ** 2)))
         floor = float(np.sqrt(np.mean(floor_var[name])))
         print(f"  {name:6s} {np.sqrt(np.mean(seq ** 2)):10.4f} {rms_joint:8.4f} {bias:8.4f} "
               f"{floor:8.4f} {target:7.3f}  {'yes' if rms_joint <= target else 'NO'}")
+    return rms
 
 
 def decay_variance(entry: dict, b_ms_um2: np.ndarray) -> float:
@@ -155,9 +150,10 @@ def decay_variance(entry: dict, b_ms_um2: np.ndarray) -> float:
 
 def joint_vs_sequential(basis, n_realisations: int) -> None:
     """Table of ADC RMS errors, joint vs sequential fits + CRLB-weighted mono-exponential fit,
-    with the joint fit's mean CRLB of the ADC (its efficiency: RMS / CRLB near 1)."""
+    with the joint fit's mean CRLB of the ADC (its efficiency: RMS / CRLB near 1) and the
+    standard error of the RMS ratio (delta method over the realisations)."""
     mono = make_model("monoexponential")
-    b_s_mm2 = [0, 500, 1000, 2000, 3000, 4000, 5000]
+    b_s_mm2 = list(PRESS_3T_B_VALUES_S_MM2)
     options = FitOptions(ppm_range=(0.5, 4.2), mode="joint", joint_tied=TIED,
                          joint_default_model="monoexponential",
                          joint_shared=("lineshape", "shift", "phase"))
@@ -165,9 +161,11 @@ def joint_vs_sequential(basis, n_realisations: int) -> None:
     errors = {"sequential": {n: [] for n in lead}, "joint": {n: [] for n in lead}}
     crlbs = {n: [] for n in lead}
     for seed in range(100, 100 + n_realisations):
-        acq, _ = simulate(basis, b_s_mm2, {"model": "monoexponential", "params": {"adc": 0.15}},
-                          30.0, seed, n_transients=16, mm_amplitude=0.003,
-                          mm_adc_um2_ms=0.008, lorentzian_fwhm_hz=6.0, gaussian_fwhm_hz=8.0)
+        spec = pregame_7t_spec(basis.names, seed=seed, snr=30.0, n_transients=16,
+                               b_values_s_mm2=b_s_mm2,
+                               default_diffusion={"model": "monoexponential",
+                                                  "params": {"adc": 0.15}})
+        acq = simulate_acquisition(basis, spec).metabolite
         fits = fit_conditions(acq.fids.mean(axis=1)[:, 0, :], basis, acq.dwell_s, acq.cf_mhz,
                               b_s_mm2, options)
         seq = fits.extra["sequential"]
@@ -179,36 +177,48 @@ def joint_vs_sequential(basis, n_realisations: int) -> None:
                                np.array([f.amplitude(name) for f in seq]),
                                sigma=np.array([f.uncertainty(name) for f in seq])).params[0]
             errors["sequential"][name].append(adc_seq - 0.15)
-    print(f"  {'':5s} {'joint':>7s} {'CRLB':>7s} {'seq.':>7s} {'ratio':>6s}  target")
+    print(f"  {'':5s} {'joint':>7s} {'CRLB':>7s} {'seq.':>7s} {'ratio':>6s} {'+-SE':>5s}  target")
     for name in lead:
-        joint = float(np.sqrt(np.mean(np.square(errors["joint"][name]))))
-        sequential = float(np.sqrt(np.mean(np.square(errors["sequential"][name]))))
+        joint_sq = np.square(errors["joint"][name])
+        seq_sq = np.square(errors["sequential"][name])
+        ratio = float(np.sqrt(joint_sq.mean() / seq_sq.mean()))
         target = "<= 0.80" if name in ("Glu", "Ins") else "<= 1.00"
-        print(f"  {name:5s} {joint:7.4f} {np.sqrt(np.mean(np.square(crlbs[name]))):7.4f} "
-              f"{sequential:7.4f} {joint / sequential:6.2f}  {target}")
+        print(f"  {name:5s} {np.sqrt(joint_sq.mean()):7.4f} "
+              f"{np.sqrt(np.mean(np.square(crlbs[name]))):7.4f} {np.sqrt(seq_sq.mean()):7.4f} "
+              f"{ratio:6.2f} {rms_ratio_se(joint_sq, seq_sq):5.2f}  {target}")
+
+
+def rms_ratio_se(joint_sq: np.ndarray, seq_sq: np.ndarray) -> float:
+    """Standard error of sqrt(mean(joint_sq) / mean(seq_sq)) over paired realisations."""
+    n = len(joint_sq)
+    mj, ms = joint_sq.mean(), seq_sq.mean()
+    cov = np.cov(np.vstack([joint_sq, seq_sq])) / n
+    grad = 0.5 * np.sqrt(mj / ms) * np.array([1 / mj, -1 / ms])
+    return float(np.sqrt(grad @ cov @ grad))
+
+
+def snr_for_target(snr: float, rms: float, target: float) -> float:
+    """SNR at which an RMS error of ``rms`` at ``snr`` falls to ``target`` (RMS ~ 1/SNR)."""
+    return snr * rms / target
 
 
 def accuracy_studies() -> None:
     basis7 = pregame_basis()
-    print("7 T STEAM TE 45 ms, pregame b-values and concentrations, sticks decays, SNR 470, "
-          f"{N_DECAY_REALISATIONS} realisations; RMS error of S(b)/S(0):")
-    decay_accuracy(basis7, B_VALUES_S_MM2, 470.0, N_DECAY_REALISATIONS, "sticks",
-                   dict(n_transients=32, echo_time_s=0.045, t2_s=PREGAME_T2_S,
-                        mm_amplitude=0.003, mm_adc_um2_ms=0.0057, lorentzian_fwhm_hz=10.0,
-                        gaussian_fwhm_hz=4.0))
-    press = read_basis(ISMRM / "basisset_text_noTMS", dwell_s=2.5e-4, cf_mhz=123.2)
-    press = press.subset([n for n in press.names if n not in ("Ace", "Gly", "Glc")])
-    press = Basis(["PCh" if n == "PCho" else n for n in press.names], press.fids,
-                  press.dwell_s, press.cf_mhz, press.ref_ppm)
-    print("3 T PRESS TE 30 ms (challenge basis), b = 0-5 ms/um^2, sticks decays, SNR 150, "
-          f"{N_DECAY_REALISATIONS} realisations; RMS error of S(b)/S(0):")
-    decay_accuracy(press, [0, 500, 1000, 2000, 3000, 4000, 5000], 150.0, N_DECAY_REALISATIONS,
-                   "sticks",
-                   dict(n_transients=32, echo_time_s=0.030, t2_s=PREGAME_T2_S,
-                        mm_amplitude=1.0, mm_adc_um2_ms=0.0057, lorentzian_fwhm_hz=4.0,
-                        gaussian_fwhm_hz=3.0))
-    print("joint vs sequential, 7 T basis, mono-exponential ADC 0.15, b = 0-5 ms/um^2, SNR 30, "
-          f"{N_VS_REALISATIONS} realisations:")
+    print("7 T STEAM TE 45 ms at the parameters of the published pregame set "
+          f"(pipeline.simulate.presets, SNR 172), {N_DECAY_REALISATIONS} realisations; "
+          "RMS error of S(b)/S(0):")
+    decay_accuracy(basis7, lambda seed: pregame_7t_spec(basis7.names, seed=seed),
+                   N_DECAY_REALISATIONS, "sticks")
+    press = press_basis()
+    for snr in PRESS_SNRS:
+        print(f"3 T PRESS TE 30 ms (challenge basis, lineshape and MM level), b = 0-5 ms/um^2, "
+              f"sticks decays, SNR {snr:.0f}, {N_DECAY_REALISATIONS} realisations:")
+        rms = decay_accuracy(press, lambda seed, snr=snr: press_3t_spec(press.names, snr, seed),
+                             N_DECAY_REALISATIONS, "sticks")
+        print("  SNR each target needs (RMS ~ 1/SNR): " + ", ".join(
+            f"{n} {snr_for_target(snr, rms[n], t):.0f}" for n, t in TARGETS.items()))
+    print("joint vs sequential, 7 T pregame preset, mono-exponential ADC 0.15, b = 0-5 ms/um^2, "
+          f"SNR 30, 16 transients, {N_VS_REALISATIONS} realisations:")
     joint_vs_sequential(basis7, N_VS_REALISATIONS)
 
 

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from pipeline.basis import Basis
 from pipeline.io.basis_formats import write_json_basis, write_lcmodel_basis
@@ -89,8 +88,7 @@ def _with_macromolecules(basis: Basis, echo_time_s: float) -> Basis:
     mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
                              echo_time_s=echo_time_s)
     provenance = dict(basis.provenance, macromolecules=mm.provenance)
-    return Basis(basis.names + mm.names, np.vstack([basis.fids, mm.fids]), basis.dwell_s,
-                 basis.cf_mhz, basis.ref_ppm, basis.nucleus, provenance)
+    return basis.with_entries(mm, provenance)
 
 
 def _output_format(out: Path, requested: str | None) -> str:

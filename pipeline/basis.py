@@ -63,3 +63,13 @@ class Basis:
         idx = [self.index(n) for n in names]
         return Basis(list(names), self.fids[idx].copy(), self.dwell_s, self.cf_mhz,
                      self.ref_ppm, self.nucleus, dict(self.provenance))
+
+    def with_entries(self, extra: "Basis", provenance: dict | None = None) -> "Basis":
+        """This basis with the entries of ``extra`` (same grid) appended."""
+        if extra.n_points != self.n_points or not np.isclose(extra.dwell_s, self.dwell_s):
+            raise ValueError(f"basis entries {extra.names} are on another grid "
+                             f"({extra.n_points} points, dwell {extra.dwell_s} s) than "
+                             f"{self.n_points} points, dwell {self.dwell_s} s")
+        return Basis(self.names + list(extra.names), np.vstack([self.fids, extra.fids]),
+                     self.dwell_s, self.cf_mhz, self.ref_ppm, self.nucleus,
+                     dict(provenance if provenance is not None else self.provenance))

@@ -12,7 +12,7 @@ from pipeline.fitting import FitOptions, fit_spectrum, ratios_to_tcr
 from pipeline.fitting.uncertainty import sigma_from_region
 from pipeline.spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
 
-from test_fitting_support import ISMRM_CF_MHZ, ISMRM_DWELL_S, LIPIDS, lipid_basis, with_entries
+from test_fitting_support import ISMRM_CF_MHZ, ISMRM_DWELL_S
 
 N_DATASETS = 28
 CLEAN_DATASETS = range(1, 22)
@@ -24,11 +24,15 @@ NOISE_REGION_PPM = (-3.0, -1.0)
 def challenge_fits(shared_data):
     from pipeline.io.basis_formats import read_basis, read_lcmodel_raw
     from pipeline.preprocess.water import remove_residual_water
+    from pipeline.simulate.macromolecules import parametric_mm_basis
 
     folder = shared_data / "ismrm2016_fitting_challenge"
     stored = read_basis(folder / "basisset_LCModel" / "press3T_30ms.BASIS")
-    basis = with_entries(stored, lipid_basis(stored.n_points, stored.dwell_s, stored.cf_mhz))
-    options = FitOptions(ppm_range=(0.2, 4.0), lineshape_groups={"lipids": list(LIPIDS)})
+    # the named lipid set the app adds with [macromolecules] lipids = true; lipids form their
+    # own lineshape group by default
+    basis = stored.with_entries(parametric_mm_basis(stored.cf_mhz, stored.dwell_s,
+                                                    stored.n_points, components="lipids"))
+    options = FitOptions(ppm_range=(0.2, 4.0))
     problem, out = None, {}
     for index in range(1, N_DATASETS + 1):
         fid, _ = read_lcmodel_raw(folder / "datasets_LCModel" / f"dataset{index}.RAW")

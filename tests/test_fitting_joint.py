@@ -7,7 +7,8 @@ import pytest
 from pipeline.basis import Basis
 from pipeline.diffusion.models import make_model
 from pipeline.fitting import FitOptions, fit_conditions, joint_diffusion_rows
-from pipeline.simulate.synthetic import SyntheticSpec, simulate_acquisition
+from pipeline.simulate.presets import pregame_7t_spec
+from pipeline.simulate.synthetic import simulate_acquisition
 
 from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid, truncated
 
@@ -102,19 +103,16 @@ def test_joint_adc_crlbs_match_monte_carlo_spread():
     assert np.all(bias < 0.5 * np.mean(crlbs, axis=0))
 
 
-VS_CONC_MM = {"NAA": 12, "NAAG": 1, "Cr": 5, "PCr": 5, "GPC": 0.8, "PCh": 0.8, "Ins": 7,
-              "Glu": 10, "Gln": 3, "Tau": 1.5, "GSH": 1, "GABA": 1, "Asp": 2, "Lac": 0.5,
-              "PE": 1.5, "Scyllo": 0.5, "Ala": 0.5}
 VS_TRUE_ADC = 0.15
 VS_TIED = [["NAA", "NAAG"], ["Cr", "PCr"], ["GPC", "PCh"]]
 VS_LEAD = {"tNAA": "NAA", "tCr": "Cr", "tCho": "GPC", "Glu": "Glu", "Ins": "Ins"}
 
 
 def test_joint_beats_sequential_adc_on_simulated_dmrs(shared_data):
-    """7 T STEAM basis, mono-exponential decays (ADC 0.15 um^2/ms) at b = 0-5 ms/um^2, SNR 30
-    at b = 0, 12 noise realisations; ADC RMS error of the joint fit vs sequential fits followed
-    by a CRLB-weighted mono-exponential fit. The 80-realisation version is in
-    ``benchmarks/bench_fitting.py --accuracy`` (there: Glu 0.77, Ins 0.87, singlets <= 0.8)."""
+    """7 T pregame preset (its lineshape and MM level), mono-exponential decays (ADC 0.15
+    um^2/ms) at b = 0-5 ms/um^2, SNR 30 at b = 0, 16 transients, 12 noise realisations; ADC RMS
+    error of the joint fit vs sequential fits followed by a CRLB-weighted mono-exponential fit.
+    The 400-realisation version is in ``benchmarks/bench_fitting.py --accuracy``."""
     from pipeline.io.basis_formats import read_basis
 
     basis = truncated(read_basis(shared_data / "dmrs_7t_steam_synthetic" /
@@ -139,12 +137,10 @@ def joint_vs_sequential_adc(basis, b_s_mm2, snr: float, n_realisations: int, see
     b_ms_um2 = np.asarray(b_s_mm2, dtype=float) / 1000
     errors = {"sequential": {n: [] for n in VS_LEAD}, "joint": {n: [] for n in VS_LEAD}}
     for seed in range(seed0, seed0 + n_realisations):
-        spec = SyntheticSpec(concentrations_mm=VS_CONC_MM, b_values_s_mm2=list(b_s_mm2),
-                             n_transients=16, mm_amplitude=0.003, mm_adc_um2_ms=0.008,
-                             default_diffusion={"model": "monoexponential",
-                                                "params": {"adc": VS_TRUE_ADC}},
-                             lorentzian_fwhm_hz=6.0, gaussian_fwhm_hz=8.0, snr=snr, seed=seed,
-                             water_reference=False)
+        spec = pregame_7t_spec(basis.names, seed=seed, snr=snr, n_transients=16,
+                               b_values_s_mm2=list(b_s_mm2),
+                               default_diffusion={"model": "monoexponential",
+                                                  "params": {"adc": VS_TRUE_ADC}})
         acq = simulate_acquisition(basis, spec).metabolite
         fits = fit_conditions(acq.fids.mean(axis=1)[:, 0, :], basis, acq.dwell_s, acq.cf_mhz,
                               acq.b_values_s_mm2, options)
@@ -208,3 +204,21 @@ def test_macromolecules_follow_their_model_at_every_b():
     limited = fit_conditions(fids, basis, DWELL_S, CF_MHZ, b_s_mm2,
                              joint_options(joint_b_max_ms_um2={"monoexponential": 10.0}))
     assert limited.diffusion["MM13"]["b_range_ms_um2"] == (0.0, 10.0)
+
+
+def test_lipids_get_their_own_lineshape_group_and_the_mm_model_in_joint_mode():
+    from pipeline.fitting.joint import resolve_models
+    from pipeline.fitting.model import lineshape_groups
+
+    names = ["NAA", "Cr", "MM09", "Lip13", "Lip09"]
+    group_of, groups = lineshape_groups(names, {})
+    assert groups == ["metabolites", "mm", "lipids"]
+    assert list(group_of) == [0, 0, 1, 2, 2]
+    # an explicit group still wins
+    group_of, groups = lineshape_groups(names, {"fat": ["Lip09"]})
+    assert groups[group_of[4]] == "fat" and groups[group_of[3]] == "lipids"
+    options = FitOptions(mode="joint", joint_default_model="sticks",
+                         joint_mm_model="monoexponential")
+    _, labels = resolve_models(names, options)
+    assert labels == ["sticks", "sticks", "monoexponential", "monoexponential",
+                      "monoexponential"]

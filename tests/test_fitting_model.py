@@ -11,8 +11,7 @@ from pipeline.fitting.solver import nonneg_solve
 from pipeline.fitting.uncertainty import metabolite_sums
 from pipeline.spectra import fid_to_spectrum, ppm_axis
 
-from test_fitting_support import (CF_MHZ, DWELL_S, N_POINTS, singlet_basis, synthetic_fid,
-                                  with_entries)
+from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_basis, synthetic_fid
 
 TRUTH = {"NAA": 10.0, "Cr": 6.0, "Cho": 1.5, "Ins": 4.0, "Glx": 8.0, "Lac": 0.7}
 
@@ -211,7 +210,7 @@ def test_fixed_shape_mm_from_highest_b_follows_true_mm_decay():
 
     basis = singlet_basis(["NAA", "Cr", "Cho"])
     mm = parametric_mm_basis(CF_MHZ, DWELL_S, N_POINTS, components="lcmodel")
-    full = with_entries(basis, mm)
+    full = basis.with_entries(mm)
     weights = {"MM09": 3.0, "MM12": 1.0, "MM14": 1.5, "MM17": 0.8, "MM20": 2.0}
     mm_decay = np.array([1.0, 0.95, 0.9])
     metab_decay = np.array([1.0, 0.6, 0.3])

@@ -19,9 +19,6 @@ SINGLETS = {"NAA": (2.01, 3), "Cr": (3.03, 3), "PCr": (3.04, 3), "Cho": (3.21, 9
             "Ins": (3.56, 6), "Glx": (2.35, 2), "Lac": (1.31, 3)}
 """Toy spectral signatures (ppm, protons): analytic and cheap, enough to test the machinery."""
 
-LIPIDS = {"Lip09": [(0.89, 0.14, 3.0)], "Lip13": [(1.28, 0.15, 2.0), (1.31, 0.09, 2.0)],
-          "Lip20": [(2.04, 0.15, 1.33), (2.25, 0.15, 0.67), (2.80, 0.20, 0.87)]}
-"""Gaussian lipid components (ppm, FWHM ppm, protons) after LCModel's Lip09/Lip13/Lip20."""
 
 
 def singlet_fid(ppm: float, protons: float, n_points: int = N_POINTS, dwell_s: float = DWELL_S,
@@ -60,19 +57,6 @@ def synthetic_fid(basis: Basis, amplitudes: dict, lorentz_hz=2.0, gauss_hz=3.0, 
         clean = clean + noise_sd * (rng.standard_normal(clean.size)
                                     + 1j * rng.standard_normal(clean.size))
     return clean
-
-
-def lipid_basis(n_points: int, dwell_s: float, cf_mhz: float) -> Basis:
-    """Lipid components built with engineer B's parametric (Gaussian-line) MM builder."""
-    from pipeline.simulate.macromolecules import parametric_mm_basis
-
-    return parametric_mm_basis(cf_mhz, dwell_s, n_points, components=LIPIDS)
-
-
-def with_entries(basis: Basis, extra: Basis) -> Basis:
-    """``basis`` with the entries of ``extra`` (same grid) appended."""
-    return Basis(basis.names + extra.names, np.vstack([basis.fids, extra.fids]), basis.dwell_s,
-                 basis.cf_mhz, basis.ref_ppm, provenance=dict(basis.provenance))
 
 
 def truncated(basis: Basis, n_points: int) -> Basis:

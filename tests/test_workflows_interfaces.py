@@ -78,9 +78,9 @@ def test_macromolecules_measured_parametric_and_none(in_tmp):
                                 "ResonantNucleus": ["1H"]})
     write_nifti_mrs(acq, in_tmp / "mm.nii")
 
-    def run(mode, mm_file=None):
+    def run(mode, mm_file=None, lipids=False):
         node = ifc.MacromoleculeBasis(in_basis=str(in_tmp / "basis.json"), echo_time_s=0.045,
-                                      options=json.dumps({"mode": mode}))
+                                      options=json.dumps({"mode": mode, "lipids": lipids}))
         if mm_file:
             node.inputs.mm_file = str(mm_file)
         out = node.run().outputs
@@ -94,6 +94,14 @@ def test_macromolecules_measured_parametric_and_none(in_tmp):
     assert np.allclose(parametric.fid(mm.names[0]), mm.fids[0])
     none, _ = run("none")
     assert none.names == ["NAA", "Cr", "GPC"]
+    # lipids on request: Lip09/Lip13/Lip20, the methylene group (4 protons) at 1.28-1.31 ppm
+    with_lipids, report = run("none", lipids=True)
+    assert with_lipids.names == ["NAA", "Cr", "GPC", "Lip09", "Lip13", "Lip20"]
+    assert report["mm_entries"] == ["Lip09", "Lip13", "Lip20"]
+    lip13 = with_lipids.fid("Lip13")
+    assert abs(lip13[0]) == pytest.approx(4.0)
+    spectrum = with_lipids.spectra()[with_lipids.index("Lip13")].real
+    assert with_lipids.ppm()[np.argmax(spectrum)] == pytest.approx(1.29, abs=0.03)
 
 
 def test_fit_node_saves_display_spectra_that_sum_to_the_fit_and_are_drawn(in_tmp):

@@ -555,13 +555,13 @@ def measured_mm_basis(path, basis):
 
 
 class MacromoleculeBasis(SimpleInterface):
-    """Adds the macromolecule component(s) to the basis: measured, parametric or kept."""
+    """Adds the macromolecule component(s) to the basis (measured, parametric or kept) and,
+    on request, lipid components."""
 
     input_spec = _MMInputSpec
     output_spec = _MMOutputSpec
 
     def _run_interface(self, runtime):
-        from pipeline.basis import Basis
         from pipeline.fitting.options import is_mm_name
         from pipeline.io.basis_formats import read_basis, write_json_basis
 
@@ -584,9 +584,14 @@ class MacromoleculeBasis(SimpleInterface):
                 mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
                                          echo_time_s=self.inputs.echo_time_s)
             added = list(mm.names)
-            out = Basis(metabolites.names + added,
-                        np.vstack([metabolites.fids, mm.fids]), basis.dwell_s, basis.cf_mhz,
-                        basis.ref_ppm, basis.nucleus, dict(basis.provenance))
+            out = metabolites.with_entries(mm)
+        if opts.get("lipids", False):
+            from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
+
+            lipids = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
+                                         components=LIPID_COMPONENTS)
+            out = out.with_entries(lipids)
+            added = added + list(lipids.names)
         path = str(Path.cwd() / "basis_mm.json")
         write_json_basis(out, path)
         self._results["out_basis"] = path

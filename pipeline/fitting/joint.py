@@ -19,7 +19,7 @@ import numpy as np
 from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
-from .options import FitOptions, is_mm_name
+from .options import FitOptions, is_lipid_name, is_mm_name
 from .results import SpectralFit
 from .single import baseline_blocks, output_fids
 from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
@@ -63,7 +63,7 @@ def resolve_models(names: list, options: FitOptions) -> tuple[list, list]:
     """
     objs, labels = [], []
     for name in names:
-        mm = is_mm_name(name)
+        mm = is_mm_name(name) or is_lipid_name(name)
         default = options.joint_mm_model if mm else options.joint_default_model
         label = options.joint_models.get(name, default)
         labels.append(label)

@@ -20,7 +20,7 @@ from ..basis import Basis
 from ..io.basis_tools import resample_basis
 from ..spectra import frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
 from .baseline import baseline_design
-from .options import FitOptions, is_mm_name
+from .options import FitOptions, is_lipid_name, is_mm_name
 
 GAUSS_PER_FWHM2 = np.pi ** 2 / (4.0 * np.log(2.0))
 MIN_WINDOW_ENERGY = 1e-3
@@ -124,8 +124,16 @@ def basis_on_data_grid(basis: Basis, dwell_s: float, n_points: int, cf_mhz: floa
     return out
 
 
+def default_lineshape_group(name: str) -> str:
+    """Lineshape group of a basis entry not named in ``lineshape_groups``."""
+    if is_mm_name(name):
+        return "mm"
+    return "lipids" if is_lipid_name(name) else "metabolites"
+
+
 def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
-    """Group index per metabolite: explicit groups first, then ``metabolites`` and ``mm``."""
+    """Group index per metabolite: explicit groups first, then ``metabolites``, ``mm`` and
+    ``lipids``."""
     assigned = {}
     for group, members in groups.items():
         for name in members:
@@ -133,7 +141,7 @@ def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
     group_names = []
     group_of = []
     for name in names:
-        group = assigned.get(name, "mm" if is_mm_name(name) else "metabolites")
+        group = assigned.get(name, default_lineshape_group(name))
         if group not in group_names:
             group_names.append(group)
         group_of.append(group_names.index(group))

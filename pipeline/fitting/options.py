@@ -11,6 +11,7 @@ FIT_MODES = ("sequential", "joint")
 NOISE_SOURCES = ("residual", "region")
 SHARING_KEYS = ("lineshape", "shift", "phase")
 MM_PREFIXES = ("MM", "Mac", "mac", "mm")
+LIPID_PREFIXES = ("Lip",)
 
 
 @dataclass
@@ -111,3 +112,9 @@ def _check_choice(name: str, value, allowed) -> None:
 def is_mm_name(name: str) -> bool:
     """True for macromolecule basis entries (``MM``, ``MM09``…, ``Mac``)."""
     return name.startswith(MM_PREFIXES)
+
+
+def is_lipid_name(name: str) -> bool:
+    """True for lipid basis entries (``Lip09``, ``Lip13``…): their own lineshape group, and in
+    joint mode the MM diffusion model (lipids barely diffuse)."""
+    return name.startswith(LIPID_PREFIXES)

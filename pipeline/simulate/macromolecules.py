@@ -50,7 +50,15 @@ EXTENDED_MM = {
     "MM42": ((4.20, 0.15, 0.74),),
 }
 
-MM_COMPONENT_SETS = {"lcmodel": LCMODEL_MM, "extended": EXTENDED_MM}
+LIPID_COMPONENTS = {
+    "Lip09": ((0.89, 0.14, 3.0),),
+    "Lip13": ((1.28, 0.15, 2.0), (1.31, 0.09, 2.0)),
+    "Lip20": ((2.04, 0.15, 1.33), (2.25, 0.15, 0.67), (2.80, 0.20, 0.87)),
+}
+"""Lipid components (ppm, FWHM ppm, protons): methyl 0.9, methylene 1.3, allylic/bis-allylic
+2.0-2.8 ppm (the LCModel Lip09/Lip13/Lip20 line positions); for scalp-lipid contamination."""
+
+MM_COMPONENT_SETS = {"lcmodel": LCMODEL_MM, "extended": EXTENDED_MM, "lipids": LIPID_COMPONENTS}
 DEFAULT_MM_T2_S = 0.025
 
 
@@ -75,11 +83,11 @@ def _component_table(components) -> dict:
     if isinstance(components, dict):
         return {name: tuple(tuple(map(float, p)) for p in peaks)
                 for name, peaks in components.items()}
-    known = {**LCMODEL_MM, **EXTENDED_MM}
+    known = {**LCMODEL_MM, **LIPID_COMPONENTS, **EXTENDED_MM}
     missing = [c for c in components if c not in known]
     if missing:
         raise ValueError(f"unknown MM components {missing}; known: {sorted(known)}")
-    return {c: EXTENDED_MM.get(c, LCMODEL_MM.get(c)) for c in components}
+    return {c: known[c] for c in components}
 
 
 def parametric_mm_basis(cf_mhz: float, dwell_s: float, n_points: int, components=None,
@@ -89,7 +97,7 @@ def parametric_mm_basis(cf_mhz: float, dwell_s: float, n_points: int, components
     """One basis entry per MM component (Gaussian lines), optionally plus their sum "MM".
 
     ``components``: ``None`` (the ``"extended"`` set), a set name (``"lcmodel"``,
-    ``"extended"``), a list of component names, or a dict ``name -> [(ppm, fwhm_ppm, amp)]``.
+    ``"extended"``, ``"lipids"``), a list of component names, or a dict ``name -> [(ppm, fwhm_ppm, amp)]``.
     Scale: FID[0] = amplitude in protons (1 mM convention of ``Basis``), times
     ``exp(-echo_time_s / t2_s)``.
     """

@@ -287,9 +287,7 @@ def _model_basis(basis: Basis, spec: SyntheticSpec) -> tuple[Basis, str]:
 
         mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
                                  echo_time_s=spec.echo_time_s)
-        model = Basis(model.names + list(mm.names), np.vstack([model.fids, mm.fids]),
-                      basis.dwell_s, basis.cf_mhz, basis.ref_ppm, basis.nucleus,
-                      dict(basis.provenance))
+        model = model.with_entries(mm)
     return model, source
 
 
