@@ -109,6 +109,27 @@ def test_flags_fire_on_bad_data(changes, metric, status):
     assert flag["source"] in qcflags.REFERENCES and flag["reason"]
 
 
+def test_worst_condition_flags_name_the_condition():
+    # outliers are simulated only at b > 0: condition 1 of [0, 3000] s/mm^2 is the worst
+    out = qc_of(outlier_fraction=0.45)
+    assert out["summary"]["rejected_fraction_max_condition"] == "condition 1"
+    assert out["by_metric"]["rejected_fraction_max"]["reason"].endswith("at condition 1")
+    # with the node's per-condition labels the name carries the b-value and direction
+    per_condition = [{"condition": 0, "b_value": 0.0, "direction": "n/a", "fit_quality": 1.1},
+                     {"condition": 1, "b_value": 20000.0, "direction": 2, "fit_quality": 3.2},
+                     {"condition": 2, "b_value": 20000.0, "direction": 3, "fit_quality": None}]
+    summary = summarise(per_condition, [0, 20000, 20000], {})
+    assert summary["fit_quality_max"] == pytest.approx(3.2)
+    where = "condition 1 (b = 20000 s/mm^2, direction 2)"
+    assert summary["fit_quality_max_condition"] == where
+    flag = {f.metric: f for f in qcflags.evaluate(summary, 298.0)}["fit_quality_max"]
+    assert flag.status == "fail" and flag.reason == f"3.2 > 2.5 (fail limit) at {where}"
+    # a passing metric keeps its plain reason
+    summary["fit_quality_max"] = 1.2
+    flag = {f.metric: f for f in qcflags.evaluate(summary, 298.0)}["fit_quality_max"]
+    assert flag.status == "pass" and "condition" not in flag.reason
+
+
 def test_judge_boundaries_and_directions():
     lw = qcflags.THRESHOLDS["linewidth_water_ppm"]       # above: warn 0.10, fail 0.15
     assert qcflags.judge(0.10, lw).status == "pass"       # at the limit: still within

@@ -164,9 +164,18 @@ def ppm_metrics(summary: dict, cf_mhz: float) -> dict:
 
 
 def evaluate(summary: dict, cf_mhz: float, overrides: dict | None = None) -> list[Flag]:
-    """Every thresholded metric of a QC summary (Hz values converted with ``cf_mhz``)."""
+    """Every thresholded metric of a QC summary (Hz values converted with ``cf_mhz``); a
+    warning or failure of a worst-condition metric names that condition
+    (``<metric>_condition`` in the summary)."""
     values = {**summary, **ppm_metrics(summary, cf_mhz)}
-    return [judge(values.get(metric), t) for metric, t in thresholds_with(overrides).items()]
+    flags = []
+    for metric, t in thresholds_with(overrides).items():
+        flag = judge(values.get(metric), t)
+        where = summary.get(f"{metric}_condition")
+        if where and flag.status in ("warn", "fail"):
+            flag = replace(flag, reason=f"{flag.reason} at {where}")
+        flags.append(flag)
+    return flags
 
 
 def overall(flags: list[Flag]) -> str:

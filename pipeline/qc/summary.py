@@ -82,6 +82,32 @@ def _extreme(values, fn):
     return float(fn(finite)) if finite else None
 
 
+WORST_CONDITION_METRICS = {"fit_quality_max": "fit_quality",
+                           "rejected_fraction_max": "rejected_fraction",
+                           "residual_water_ratio": "residual_water_ratio"}
+"""Summary metric -> per-condition value whose largest condition the summary names."""
+
+
+def condition_name(index: int, entry: dict) -> str:
+    """``condition 7 (b = 20000 s/mm^2, direction 2)`` from a per-condition entry."""
+    details = []
+    if finite_number(entry.get("b_value")) is not None:
+        details.append(f"b = {float(entry['b_value']):g} s/mm^2")
+    if entry.get("direction") not in (None, "", "n/a"):
+        details.append(f"direction {entry['direction']}")
+    return f"condition {index}" + (f" ({', '.join(details)})" if details else "")
+
+
+def worst_condition(per_condition: list[dict], key: str) -> str | None:
+    """Name of the condition with the largest finite ``key`` (None when none is finite)."""
+    values = [finite_number(p.get(key)) for p in per_condition]
+    candidates = [(v, i) for i, v in enumerate(values) if v is not None]
+    if not candidates:
+        return None
+    index = max(candidates)[1]
+    return condition_name(index, per_condition[index])
+
+
 def summarise(per_condition: list[dict], b_values_s_mm2, drift: dict,
               water_linewidth_hz=None, crlb_max=None) -> dict:
     """One row for ``group_qc.tsv``: lowest-b spectral metrics, worst-condition values and
@@ -107,6 +133,8 @@ def summarise(per_condition: list[dict], b_values_s_mm2, drift: dict,
                                           np.max),
         "n_conditions": len(per_condition),
     })
+    summary.update({f"{metric}_condition": worst_condition(per_condition, key)
+                    for metric, key in WORST_CONDITION_METRICS.items()})
     summary.update({k: drift[k] for k in ("n_transients", "n_rejected", "rejected_fraction",
                                           "freq_drift_hz_per_transient", "freq_shift_sd_hz",
                                           "freq_shift_range_hz", "phase_shift_sd_deg")
