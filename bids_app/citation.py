@@ -36,6 +36,8 @@ REFERENCES = {
                "2015;73:44-50.",
     "ecc": "Klose U. In vivo proton spectroscopy in presence of eddy currents. Magn Reson Med. "
            "1990;14:26-30.",
+    "gasparovic": "Gasparovic C, et al. Use of tissue water as a concentration reference for "
+                  "proton spectroscopic imaging. Magn Reson Med. 2006;55:1219-1226.",
     "kurtosis": "Jensen JH, et al. Diffusional kurtosis imaging: the quantification of "
                 "non-gaussian water diffusion by means of magnetic resonance imaging. "
                 "Magn Reson Med. 2005;53:1432-1440.",
@@ -101,6 +103,11 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"{fit_cfg.get('ppm_range', [0.2, 4.2])} ppm with a {fit_cfg.get('baseline', 'poly')} "
         f"baseline; uncertainties are Cramér-Rao lower bounds {cite('crlb')}, and amplitudes "
         "share one scale across the conditions of an acquisition.")
+    quantified = [s["fit.json"]["quantification"] for s in stages
+                  if s.get("fit.json", {}).get("quantification", {}).get("water_scaling")
+                  == "done"]
+    if quantified:
+        parts.append(quantification_sentence(quantified, cite("gasparovic")))
     models = config.get("diffusion", {}).get("models", [])
     text = (f"The amplitude decays of each metabolite and of the sums tNAA, tCr, tCho and Glx "
             f"were modelled ({', '.join(models)}) following the dMRS consensus {cite('dmrs')}")
@@ -114,6 +121,21 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         parts.append("Conversion warnings (e.g. b-value units inferred from their magnitude) "
                      "are listed in each participant's report.")
     return " ".join(parts), cite.keys
+
+
+def quantification_sentence(reports: list[dict], reference: str) -> str:
+    """How concentrations were obtained, from the fit stages' quantification reports."""
+    sources = _unique(r.get("tissue_fractions_source") for r in reports)
+    given = any(r.get("effective_water_concentration_mm") for r in reports)
+    relaxation = ("with metabolite relaxation corrections"
+                  if any(r.get("metabolite_t2_s") or r.get("metabolite_t1_s") for r in reports)
+                  else "without metabolite relaxation correction")
+    water = ("a given relaxation-attenuated water concentration" if given else
+             f"tissue water (GM/WM/CSF fractions: {'; '.join(sources)}) corrected for water T2 "
+             "and T1")
+    return (f"Concentrations (mM) were scaled to the unsuppressed water signal of the lowest "
+            f"b-value {reference}, using {water}, {relaxation}; at higher b-values they are "
+            "diffusion-weighted apparent concentrations.")
 
 
 def citation_markdown(config: dict, basis_path, stages: list[dict]) -> str:

@@ -206,6 +206,13 @@ def test_citation_describes_what_ran():
     text = citation_markdown(cfg, None, stages)
     assert "simulated from the acquisition parameters" in text and "macromolecules: basis" in text
     assert "Klose U" in text and "Ligneul C" in text
+    assert "Gasparovic C" not in text  # no water scaling reported by the fit stage
+    stages[0]["fit.json"]["quantification"] = {
+        "water_scaling": "done", "metabolite_t2_s": {"default": 0.16},
+        "tissue_fractions_source": "default (no segmentation): 60 % GM, 40 % WM"}
+    text = citation_markdown(cfg, None, stages)
+    assert "Gasparovic C" in text and "with metabolite relaxation corrections" in text
+    assert "60 % GM, 40 % WM" in text
     # without a water reference no eddy-current correction ran, and none is cited
     del stages[0]["eddy.json"]
     assert "Klose U" not in citation_markdown(cfg, None, stages)

@@ -13,32 +13,59 @@ import sys
 import numpy as np
 import pytest
 
-from bids_app.demo import SMALL_METABOLITES
+from bids_app.demo import CONCENTRATIONS_MM, SMALL_METABOLITES, demo_designs
+from pipeline.simulate.synthetic import SyntheticSpec
 from e2e_support import (ENV, check_participant_outputs, parameter, read_tsv, run_app,
                               series, shell_means)
 
 pytestmark = pytest.mark.slow
 STEM = "sub-01_acq-dwpress"
+DESIGN, DESIGN_7T = demo_designs(small=True)
+"""sub-01's design (3 T PRESS TE 80 ms, one coil) and sub-02's (7 T STEAM, 4 coils)."""
+STEM_7T = "sub-02_acq-dwsteam"
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e_demo")
+def quantification_config(design) -> str:
+    """``[quantification]`` with the simulation's own water and metabolite relaxation: the
+    generator's water is 35880 mM attenuated by exp(-TE / 0.11 s), no T1 weighting."""
+    water_mm = SyntheticSpec.water_concentration_mm * np.exp(
+        -design.echo_time_s / SyntheticSpec.water_t2_s)
+    t2 = ", ".join(f"{k} = {v}" for k, v in {**design.t2_s,
+                                                "default": design.default_t2_s}.items())
+    return (f"[quantification]\nwater_concentration_mm = {water_mm}\n"
+            f"metabolite_t2_s = {{{t2}}}\n")
+
+
+def run_demo_participant(root, subject: str, stem: str, design):
+    """Simulate the small demo (both participants) and run the app on one of them."""
     demo = root / "demo"
     sim = subprocess.run([sys.executable, "-m", "bids_app.simulate_cli", str(demo), "--small",
-                          "--participants", "1", "--cache-dir", str(root / "cache")],
+                          "--participants", subject.lstrip("0"), "--cache-dir",
+                          str(root / "cache")],
                          capture_output=True, text=True, env=ENV, timeout=900)
     assert sim.returncode == 0, sim.stderr[-3000:]
     config = root / "config.toml"
     config.write_text(f'[basis]\nmetabolites = {json.dumps(SMALL_METABOLITES)}\n'
-                      '[diffusion]\nmodels = ["monoexponential", "kurtosis"]\n')
+                      '[diffusion]\nmodels = ["monoexponential", "kurtosis"]\n'
+                      + quantification_config(design))
     out = root / "out"
-    run, _ = run_app(demo, out, "participant", "-w", root / "work", "--nprocs", "2",
-                     "--config", config)
-    truth_dir = demo / "derivatives" / "truth" / "sub-01" / "mrs"
+    run, _ = run_app(demo, out, "participant", "--participant-label", subject, "-w",
+                     root / "work", "--nprocs", "2", "--config", config)
+    truth_dir = demo / "derivatives" / "truth" / f"sub-{subject}" / "mrs"
     return {"run": run, "out": out,
-            "truth_rows": read_tsv(truth_dir / f"{STEM}_desc-truth_amplitudes.tsv"),
-            "truth": json.loads((truth_dir / f"{STEM}_desc-truth_svs.json").read_text())}
+            "truth_rows": read_tsv(truth_dir / f"{stem}_desc-truth_amplitudes.tsv"),
+            "truth": json.loads((truth_dir / f"{stem}_desc-truth_svs.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    return run_demo_participant(tmp_path_factory.mktemp("e2e_demo"), "01", STEM, DESIGN)
+
+
+@pytest.fixture(scope="module")
+def demo_run_7t(tmp_path_factory):
+    return run_demo_participant(tmp_path_factory.mktemp("e2e_demo_7t"), "02", STEM_7T,
+                                DESIGN_7T)
 
 
 def _truth_sum(rows, names):
@@ -85,6 +112,39 @@ def test_demo_amplitudes_match_truth(demo_run):
     shells, fitted = shell_means(b, decay)
     # over the whole range the decay is clear even with the demo's 8 transients per condition
     assert fitted[-1] < 0.5 * fitted[0]
+
+
+@pytest.mark.parametrize("which", ["demo_run", "demo_run_7t"])
+def test_demo_water_scaled_concentrations_match_truth(which, request):
+    """Through the app (coil combination, water fit, basis scale from creatine, STEAM's half
+    signal, T2 correction): mM per amplitude unit is the simulation's (within 2 %), and the
+    lowest-b concentrations are within 3 CRLB of the simulated ones (8 transients per condition
+    give ~5-9 % CRLBs for the sums)."""
+    run = request.getfixturevalue(which)
+    design, stem = (DESIGN, STEM) if which == "demo_run" else (DESIGN_7T, STEM_7T)
+    assert run["run"].returncode == 0, run["run"].stderr[-3000:]
+    subject = stem.split("_")[0]
+    rows = read_tsv(run["out"] / subject / "mrs" / f"{stem}_amplitudes.tsv")
+    b0 = {r["metabolite"]: r for r in rows if r["condition"] == "0"}
+    truth_b0 = {r["metabolite"]: float(r["amplitude"]) for r in run["truth_rows"]
+                if r["condition"] == "0"}
+    for name in ("NAA", "Cr", "Ins", "Glu"):
+        t2 = design.t2_s.get(name, design.default_t2_s)
+        assert truth_b0[name] == pytest.approx(CONCENTRATIONS_MM[name]
+                                               * np.exp(-design.echo_time_s / t2))
+        mm_per_amplitude = (float(b0[name]["concentration_mm"])
+                            / float(b0[name]["amplitude"]))
+        assert mm_per_amplitude == pytest.approx(CONCENTRATIONS_MM[name] / truth_b0[name],
+                                                 rel=0.02), name
+    for name, members in {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"), "Ins": ("Ins",),
+                          "Glu": ("Glu",)}.items():
+        truth = sum(CONCENTRATIONS_MM[m] for m in members)
+        value = float(b0[name]["concentration_mm"])
+        crlb = float(b0[name]["concentration_crlb_mm"])
+        print(f"{stem} {name}: {value:.2f} +- {crlb:.2f} mM (truth {truth})")
+        assert abs(value - truth) < 3 * crlb, (name, value, crlb, truth)
+    assert float(b0["tNAA"]["ratio_tcr"]) == pytest.approx(
+        float(b0["tNAA"]["amplitude"]) / float(b0["tCr"]["amplitude"]))
 
 
 def test_demo_adc_in_range_of_truth(demo_run):

@@ -9,7 +9,7 @@ from pipeline.fitting import (FitOptions, effective_water_mm, fit_spectrum, rati
 from pipeline.spectra import ppm_to_hz, time_axis_s
 
 from test_fitting_support import (CF_MHZ, DWELL_S, ISMRM_CF_MHZ, ISMRM_DWELL_S, N_POINTS,
-                                  broaden, singlet_basis, synthetic_fid)
+                                  broaden, singlet_basis, singlet_fid, synthetic_fid)
 
 
 def test_ratios_to_tcr_include_sums():
@@ -146,3 +146,42 @@ def test_cr_water_scaling_follows_the_challenge_formula(cr_test_files, cr_fit):
     # [Cr] = a_Cr / R_Cr * W / (S_W / 2) with a_Cr = 10 mM * R_Cr on the per-mM basis
     assert cr_mm == pytest.approx(10.0 * README_WATER_MM / (abs(water[0]) / 2), rel=3e-3)
     assert cr_mm == pytest.approx(10.0, rel=0.10)
+
+
+def test_basis_proton_scale_comes_from_creatine_and_any_file_scale_cancels():
+    from pipeline.fitting.quantification import basis_proton_scale
+
+    # per-mM creatine: CH3 (3 protons, 3.03 ppm) + CH2 (2 protons, 3.92 ppm)
+    creatine = singlet_fid(3.027, 3) + singlet_fid(3.913, 2)
+    fids = np.array([singlet_fid(2.008, 3), creatine, singlet_fid(3.185, 9)])
+    names = ["NAA", "Cr", "Cho"]
+    assert basis_proton_scale(names, fids) == pytest.approx(1.0)
+    assert basis_proton_scale(names, 0.0042 * fids) == pytest.approx(0.0042)
+    assert basis_proton_scale(["PCr"], fids[1:2]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="creatine"):
+        basis_proton_scale(["NAA", "Cho"], fids[[0, 2]])
+
+
+def amplitude_rows(per_condition: list[dict]) -> list[dict]:
+    """Minimal ``_amplitudes.tsv`` rows: {metabolite: (amplitude, crlb)} per condition."""
+    return [{"condition": c, "metabolite": name, "amplitude": a, "crlb": s}
+            for c, values in enumerate(per_condition) for name, (a, s) in values.items()]
+
+
+def test_ratio_and_concentration_columns_on_known_numbers():
+    from pipeline.fitting.quantification import concentration_columns, ratio_to_tcr_column
+
+    rows = amplitude_rows([{"NAA": (12.0, 0.3), "tCr": (8.0, 0.2)},
+                           {"NAA": (6.0, 0.3), "tCr": (0.0, 0.2)}])
+    ratios = [r["ratio_tcr"] for r in ratio_to_tcr_column(rows)]
+    assert ratios[:2] == [pytest.approx(1.5), pytest.approx(1.0)]
+    assert np.isnan(ratios[2]) and np.isnan(ratios[3])  # no tCr at condition 1
+    # a basis stored at 1/4 of the per-mM scale: amplitudes are 4x too large, the scale undoes
+    # it; water 2 x 30000 (per proton 30000 mM), metabolite T2 attenuation undone
+    te, t2 = 0.030, 0.160
+    attenuation = np.exp(-te / t2)
+    rows = amplitude_rows([{"Cr": (4 * 8.0 * attenuation, 4 * 0.4 * attenuation)}])
+    out = concentration_columns(rows, 2 * 30000.0, 0.25, echo_time_s=te, metabolite_t2_s=t2,
+                                effective_water_concentration_mm=30000.0)
+    assert out[0]["concentration_mm"] == pytest.approx(8.0)
+    assert out[0]["concentration_crlb_mm"] == pytest.approx(0.4)

@@ -146,3 +146,33 @@ def test_fit_node_saves_display_spectra_that_sum_to_the_fit_and_are_drawn(in_tmp
     text = open(fit_svg).read()
     for label in ("baseline", "tNAA (offset down)", "tCr (offset down)", "tCho (offset down)"):
         assert f">{label}<" in text, label
+
+
+def test_tissue_fraction_table_per_participant_and_session(tmp_path):
+    table = tmp_path / "fractions.tsv"
+    table.write_text("participant_id\tsession_id\tgm\twm\tcsf\n"
+                     "sub-01\tses-A\t0.5\t0.4\t0.1\n"
+                     "sub-01\tses-B\t0.6\t0.35\t0.05\n"
+                     "02\t\t0.3\t0.6\t0.1\n")
+    assert ifc.tissue_fractions_for(str(table), "01", "B") == {"gm": 0.6, "wm": 0.35,
+                                                                 "csf": 0.05}
+    assert ifc.tissue_fractions_for(str(table), "02", "") == {"gm": 0.3, "wm": 0.6, "csf": 0.1}
+    with pytest.raises(ValueError, match=r"fractions.tsv: no row for participant '03'"):
+        ifc.tissue_fractions_for(str(table), "03", "")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("participant_id\tgm\twm\nsub-01\t0.5\t0.5\n")
+    with pytest.raises(ValueError, match=r"bad.tsv: .*missing \['csf'\]"):
+        ifc.tissue_fractions_for(str(bad), "01", "")
+    negative = tmp_path / "negative.tsv"
+    negative.write_text("participant_id\tgm\twm\tcsf\nsub-01\t-0.5\t0.5\tn/a\n")
+    with pytest.raises(ValueError, match="unusable fractions"):
+        ifc.tissue_fractions_for(str(negative), "01", "")
+
+
+def test_quantification_is_skipped_with_a_reason():
+    rows = [{"condition": 0, "metabolite": "Cr", "amplitude": 1.0, "crlb": 0.1}]
+    out, report = ifc.quantify_rows(rows, {"water_scaling": False}, "/x/water.nii.gz", None,
+                                     None, "01", "")
+    assert out == rows and report["water_scaling"].startswith("off")
+    out, report = ifc.quantify_rows(rows, {}, None, None, None, "01", "")
+    assert out == rows and report == {"water_scaling": "no water reference"}

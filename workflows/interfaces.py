@@ -602,10 +602,81 @@ class MacromoleculeBasis(SimpleInterface):
 
 # --- fitting ---------------------------------------------------------------------------------
 
+DEFAULT_TISSUE_FRACTIONS = {"gm": 0.6, "wm": 0.4, "csf": 0.0}
+"""Voxel composition assumed without segmentation (as the ISMRM 2016 challenge)."""
+TISSUE_CLASSES = ("gm", "wm", "csf")
+
+
+def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
+    """GM/WM/CSF volume fractions of one participant (and session) from a TSV with columns
+    ``participant_id`` (``sub-<label>`` or ``<label>``), optional ``session_id``, ``gm``,
+    ``wm``, ``csf``. Raises ``ValueError`` naming the file when it or the row is unusable."""
+    rows = read_table(table_path)
+    missing = [c for c in ("participant_id",) + TISSUE_CLASSES if rows and c not in rows[0]]
+    if not rows or missing:
+        raise ValueError(f"{table_path}: tissue-fraction table needs columns participant_id, "
+                         f"gm, wm, csf (missing {missing or 'every row'})")
+
+    def matches(row) -> bool:
+        same_subject = row["participant_id"].removeprefix("sub-") == subject
+        row_session = row.get("session_id", "").removeprefix("ses-")
+        return same_subject and (not row_session or row_session == session)
+
+    found = [r for r in rows if matches(r)]
+    if not found:
+        raise ValueError(f"{table_path}: no row for participant {subject!r}"
+                         + (f" session {session!r}" if session else ""))
+    values = {c: to_float(found[0][c]) for c in TISSUE_CLASSES}
+    if not all(np.isfinite(v) and v >= 0 for v in values.values()) or sum(values.values()) <= 0:
+        raise ValueError(f"{table_path}: participant {subject!r} has unusable fractions {values}")
+    return values
+
+
+def quantify_rows(rows: list[dict], opts: dict, water_path, basis, acq, subject: str,
+                  session: str) -> tuple[list[dict], dict]:
+    """``_amplitudes.tsv`` rows with water-scaled concentration columns when a water
+    reference exists and ``[quantification] water_scaling`` is on; and a report of the inputs
+    used (or why nothing was scaled)."""
+    from pipeline.fitting.quantification import (basis_proton_scale, concentration_columns,
+                                                 water_amplitude)
+    from pipeline.qc.flags import finite_number
+
+    if not opts.get("water_scaling", True):
+        return rows, {"water_scaling": "off ([quantification] water_scaling = false)"}
+    if not water_path:
+        return rows, {"water_scaling": "no water reference"}
+    fractions, source = dict(opts.get("tissue_fractions") or DEFAULT_TISSUE_FRACTIONS), "config"
+    if opts.get("tissue_fractions_file"):
+        fractions = tissue_fractions_for(opts["tissue_fractions_file"], subject, session)
+        source = opts["tissue_fractions_file"]
+    elif not opts.get("tissue_fractions"):
+        source = "default (no segmentation): 60 % GM, 40 % WM"
+    water = load_acquisition(water_path)
+    water_signal = water_amplitude(_water_b0_fid(water).mean(axis=0), water.dwell_s)
+    scale = basis_proton_scale(basis.names, basis.fids)
+    scaling = dict(
+        echo_time_s=float(acq.metadata.get("EchoTime") or 0.0),
+        repetition_time_s=finite_number(acq.metadata.get("RepetitionTime")),
+        metabolite_t2_s=opts.get("metabolite_t2_s") or None,
+        metabolite_t1_s=opts.get("metabolite_t1_s") or None,
+        tissue_fractions=fractions,
+        effective_water_concentration_mm=opts.get("water_concentration_mm") or None,
+        water_t2_s=opts.get("water_t2_s") or None, water_t1_s=opts.get("water_t1_s") or None,
+        csf_corrected=bool(opts.get("csf_corrected", True)))
+    report = {"water_scaling": "done", "water_signal": water_signal, "basis_scale": scale,
+              "tissue_fractions_source": source, **scaling}
+    return concentration_columns(rows, water_signal, scale, **scaling), report
+
+
 class _FitInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="preprocessed spectra, one per condition")
     in_basis = File(exists=True, mandatory=True)
+    in_water = File(exists=True, desc="coil-combined water reference (for water scaling)")
     options = traits.Str("{}", usedefault=True, desc="[fitting] section as JSON")
+    quantification = traits.Str("{}", usedefault=True,
+                                desc="[quantification] section as JSON")
+    subject = traits.Str("", usedefault=True, desc="participant label (tissue-fraction table)")
+    session = traits.Str("", usedefault=True, desc="session label (tissue-fraction table)")
 
 
 class _FitOutputSpec(TraitedSpec):
@@ -627,6 +698,7 @@ class FitSpectra(SimpleInterface):
         from bids_app.report import save_fit_display
         from pipeline.fitting.conditions import amplitudes_table, fit_conditions
         from pipeline.fitting.options import FitOptions
+        from pipeline.fitting.quantification import ratio_to_tcr_column
         from pipeline.io.basis_formats import read_basis
 
         table = _options(self.inputs.options)
@@ -642,6 +714,10 @@ class FitSpectra(SimpleInterface):
         rows = [{**labels[int(r["condition"])],
                  **{k: v for k, v in r.items() if k != "b_value_s_mm2"}}
                 for r in amplitudes_table(fits)]
+        rows, quantification = quantify_rows(
+            ratio_to_tcr_column(rows), _options(self.inputs.quantification),
+            _optional(self.inputs.in_water), basis, acq, self.inputs.subject,
+            self.inputs.session)
         self._results["out_amplitudes"] = write_table("amplitudes.tsv", rows,
                                                       AMPLITUDES_COLUMNS)
         fitted = np.stack([f.fitted_fid for f in fits.fits])[:, None, None, :]
@@ -652,6 +728,7 @@ class FitSpectra(SimpleInterface):
         self._results["out_display"] = str(save_fit_display(fits, Path.cwd() / "display.tsv"))
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
+            "quantification": quantification,
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
                 "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),

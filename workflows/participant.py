@@ -43,6 +43,18 @@ def chronogram_paths(conversion: dict, bids_root) -> list[str]:
             for p in map(Path, conversion.get("chronograms", []))]
 
 
+def quantification_options(config: dict, bids_root) -> dict:
+    """``[quantification]`` with its tissue-fraction table as an absolute path (a relative one
+    is taken from the BIDS root)."""
+    options = dict(config.get("quantification", {}))
+    table = options.get("tissue_fractions_file")
+    if table:
+        path = Path(table)
+        options["tissue_fractions_file"] = str(path if path.is_absolute()
+                                               else Path(bids_root or Path.cwd()) / path)
+    return options
+
+
 def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
                         basis_cache_dir: str = "", config_toml: str = "",
                         name: str | None = None) -> pe.Workflow:
@@ -77,7 +89,10 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     mm = pe.Node(ifc.MacromoleculeBasis(options=section_json(config, "macromolecules"),
                                         echo_time_s=float(inputs.sidecar.get("EchoTime", 0.0))),
                  name="macromolecules")
-    fit = pe.Node(ifc.FitSpectra(options=section_json(config, "fitting")), name="fit")
+    fit = pe.Node(ifc.FitSpectra(
+        options=section_json(config, "fitting"),
+        quantification=json.dumps(quantification_options(config, inputs.bids_root)),
+        subject=inputs.subject, session=inputs.session or ""), name="fit")
     diffusion = pe.Node(ifc.DiffusionModels(options=section_json(config, "diffusion")),
                         name="diffusion")
     qc = pe.Node(ifc.QualityMetrics(
@@ -119,6 +134,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         wf.connect([
             (convert_water, coils, [("out_file", "water_file")]),
             (coils, qc, [("out_water", "in_water")]),
+            (coils, fit, [("out_water", "in_water")]),
         ])
     # Eddy currents are corrected before alignment (their apparent frequency shift, several Hz
     # at high b, is not drift); without a water reference alignment takes the combined coils.

@@ -19,6 +19,9 @@ from ..spectra import fid_to_spectrum, frequency_axis_hz, time_axis_s
 from .results import SpectralFit
 
 PURE_WATER_MM = 55510.0
+CREATINE_PROTONS = 5
+"""Non-exchangeable creatine protons (CH3 + CH2), all singlets: FID[0] of a simulated creatine
+basis spectrum is 5 x the basis's per-proton scale at any echo time."""
 WATER_FIT_S = 0.2
 """Length of the water FID used by :func:`water_amplitude` (s)."""
 WATER_CONTENT = {"gm": 0.78, "wm": 0.65, "csf": 0.97}
@@ -147,7 +150,59 @@ def _amplitudes_with_crlb(fit) -> dict:
         out = {n: (float(a), float(c)) for n, a, c in zip(fit.names, fit.amplitudes, fit.crlb)}
         out.update({n: (float(v), float(s)) for n, (v, s) in fit.sums.items()})
         return out
-    return {n: (float(a), float("nan")) for n, a in dict(fit).items()}
+    return {n: (tuple(map(float, v)) if np.ndim(v) else (float(v), float("nan")))
+            for n, v in dict(fit).items()}
+
+
+def basis_proton_scale(names, fids) -> float:
+    """FID[0] per proton of a 1 mM basis entry, from its creatine (or phosphocreatine) entry.
+
+    A basis file may carry any overall scale (LCModel sets often do); amplitudes times this
+    scale are on the per-mM, FID[0] = protons scale that water scaling assumes. A simulated
+    basis of this project gives 1 (0.5 for STEAM, whose stimulated echo holds half the
+    magnetisation; the water reference, acquired the same way, carries the same half).
+    """
+    for name in ("Cr", "PCr"):
+        if name in names:
+            value = abs(complex(fids[list(names).index(name)][0])) / CREATINE_PROTONS
+            if value > 0:
+                return value
+    raise ValueError("water scaling needs a creatine (Cr or PCr) basis entry to find the "
+                     f"basis scale; the basis has {list(names)}")
+
+
+def ratio_to_tcr_column(rows: list[dict]) -> list[dict]:
+    """``_amplitudes.tsv`` rows with ``ratio_tcr`` = amplitude / tCr of the same condition
+    (NaN where tCr is zero or absent)."""
+    tcr = {int(r["condition"]): float(r["amplitude"]) for r in rows if r["metabolite"] == "tCr"}
+    out = []
+    for row in rows:
+        denominator = tcr.get(int(row["condition"]), 0.0)
+        ratio = float(row["amplitude"]) / denominator if denominator > 0 else float("nan")
+        out.append({**row, "ratio_tcr": ratio})
+    return out
+
+
+def concentration_columns(rows: list[dict], water_signal: float, basis_scale: float,
+                          **scaling) -> list[dict]:
+    """``_amplitudes.tsv`` rows with ``concentration_mm`` and ``concentration_crlb_mm``.
+
+    Each condition is scaled with :func:`water_scaled_concentrations` (``scaling``: its
+    keyword options) after putting amplitudes on the per-mM scale (``basis_scale``, see
+    :func:`basis_proton_scale`). At b > 0 the value is the diffusion-weighted apparent
+    concentration; the lowest b is the concentration.
+    """
+    by_condition: dict = {}
+    for row in rows:
+        by_condition.setdefault(int(row["condition"]), {})[row["metabolite"]] = (
+            float(row["amplitude"]) * basis_scale, float(row["crlb"]) * basis_scale)
+    concentrations = {c: water_scaled_concentrations(values, water_signal, **scaling)
+                      for c, values in by_condition.items()}
+    out = []
+    for row in rows:
+        value, crlb = concentrations[int(row["condition"])][row["metabolite"]]
+        out.append({**row, "concentration_mm": value, "concentration_crlb_mm": crlb})
+    return out
 
 
 def _per_name(value, name: str):
