@@ -145,6 +145,9 @@ def test_demo_water_scaled_concentrations_match_truth(which, request):
         assert abs(value - truth) < 3 * crlb, (name, value, crlb, truth)
     assert float(b0["tNAA"]["ratio_tcr"]) == pytest.approx(
         float(b0["tNAA"]["amplitude"]) / float(b0["tCr"]["amplitude"]))
+    # the water concentration was given, the metabolite T2s too: nothing to warn about
+    qc = json.loads((run["out"] / subject / "mrs" / f"{stem}_qc.json").read_text())
+    assert not [w for w in qc["warnings"] if "[quantification]" in str(w)]
 
 
 def test_demo_adc_in_range_of_truth(demo_run):

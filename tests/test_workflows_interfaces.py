@@ -176,3 +176,13 @@ def test_quantification_is_skipped_with_a_reason():
     assert out == rows and report["water_scaling"].startswith("off")
     out, report = ifc.quantify_rows(rows, {}, None, None, None, "01", "")
     assert out == rows and report == {"water_scaling": "no water reference"}
+
+
+def test_quantification_warns_about_3t_water_defaults_at_7t_and_missing_metabolite_t2():
+    scaling = {"effective_water_concentration_mm": None, "water_t2_s": None,
+               "metabolite_t2_s": None}
+    at_7t = ifc.quantification_warnings(scaling, 298.06)
+    assert any("7.0 T uses the 3 T water" in w for w in at_7t)
+    assert any("metabolite T2" in w for w in at_7t)
+    assert ifc.quantification_warnings({**scaling, "metabolite_t2_s": {"default": 0.2}},
+                                       123.2) == []

@@ -664,8 +664,26 @@ def quantify_rows(rows: list[dict], opts: dict, water_path, basis, acq, subject:
         water_t2_s=opts.get("water_t2_s") or None, water_t1_s=opts.get("water_t1_s") or None,
         csf_corrected=bool(opts.get("csf_corrected", True)))
     report = {"water_scaling": "done", "water_signal": water_signal, "basis_scale": scale,
-              "tissue_fractions_source": source, **scaling}
+              "tissue_fractions_source": source, **scaling,
+              "flags": quantification_warnings(scaling, acq.cf_mhz)}
     return concentration_columns(rows, water_signal, scale, **scaling), report
+
+
+PROTON_GYROMAGNETIC_MHZ_PER_T = 42.577
+
+
+def quantification_warnings(scaling: dict, cf_mhz: float) -> list[str]:
+    """What a user should know about the water-scaling inputs (shown in the report)."""
+    notes = []
+    field_t = cf_mhz / PROTON_GYROMAGNETIC_MHZ_PER_T
+    if (not scaling["effective_water_concentration_mm"] and not scaling["water_t2_s"]
+            and abs(field_t - 3.0) > 0.5):
+        notes.append(f"water scaling at {field_t:.1f} T uses the 3 T water T2/T1 defaults; set "
+                     "[quantification] water_t2_s and water_t1_s for this field")
+    if not scaling["metabolite_t2_s"]:
+        notes.append("concentrations are not corrected for metabolite T2 (set [quantification] "
+                     "metabolite_t2_s)")
+    return notes
 
 
 class _FitInputSpec(BaseInterfaceInputSpec):
@@ -728,7 +746,7 @@ class FitSpectra(SimpleInterface):
         self._results["out_display"] = str(save_fit_display(fits, Path.cwd() / "display.tsv"))
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
-            "quantification": quantification,
+            "quantification": quantification, "flags": quantification.get("flags", []),
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
                 "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),
