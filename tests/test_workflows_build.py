@@ -41,7 +41,11 @@ def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
     assert {p.name for p in graph.predecessors(eddy)} == {"coils"}
     assert {s.name for s in graph.successors(eddy)} == {"align", "outliers", "stage_reports"}
     fit = next(n for n in graph.nodes() if n.name == "fit")
-    assert {p.name for p in graph.predecessors(fit)} == {"residual_water", "macromolecules"}
+    # the fit takes the combined water reference too (water-scaled concentrations)
+    assert {p.name for p in graph.predecessors(fit)} == {"residual_water", "macromolecules",
+                                                         "coils"}
+    assert ("out_water", "in_water") in graph.get_edge_data(
+        next(n for n in graph.nodes() if n.name == "coils"), fit)["connect"]
 
 
 def test_without_water_there_is_no_eddy_correction(tmp_path):
