@@ -299,6 +299,7 @@ def main(argv=None) -> int:
             outcomes = run_group_level(opts, logger)
         else:
             config = load_config(opts.config, _config_overrides(opts))
+            _check_tissue_table(config, opts.bids_dir)
             validation = {}
             if not opts.reports_only:  # a report rebuild leaves the run's records alone
                 write_config(config, derivatives.logs_dir(opts.output_dir) / "config.toml")
@@ -335,6 +336,15 @@ def main(argv=None) -> int:
         return EXIT_FAILED
     logger.info("finished in %.1f s", time.time() - started)
     return EXIT_OK
+
+
+def _check_tissue_table(config: dict, bids_dir) -> None:
+    """A configured per-participant tissue-fraction table must exist (BIDS-root relative)."""
+    from workflows.participant import quantification_options
+
+    table = quantification_options(config, bids_dir).get("tissue_fractions_file")
+    if table and not Path(table).is_file():
+        raise CliError(f"{table}: [quantification] tissue_fractions_file not found")
 
 
 def _note_validation(outcomes: list[Outcome], per_file: dict, bids_dir) -> None:

@@ -110,8 +110,38 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         config = merge_config(config, read_toml(path), source=str(path))
     if overrides:
         config = merge_config(config, overrides, source="command line")
-    _check_qc_thresholds(config, str(path) if path is not None else "config")
+    source = str(path) if path is not None else "config"
+    _check_qc_thresholds(config, source)
+    _check_quantification(config.get("quantification", {}), source)
     return config
+
+
+def _check_quantification(section: dict, source: str) -> None:
+    """Reject unusable ``[quantification]`` tables before any run: tissue classes other than
+    gm/wm/csf, negative fractions, non-positive relaxation times."""
+    from pipeline.fitting.quantification import TISSUE_CLASSES
+
+    problems = []
+    for key in ("tissue_fractions", "water_t2_s", "water_t1_s"):
+        unknown = sorted(set(section.get(key, {})) - set(TISSUE_CLASSES))
+        if unknown:
+            problems.append(f"{key} has unknown tissue classes {unknown} (use gm, wm, csf)")
+    fractions = section.get("tissue_fractions", {})
+    if fractions and (any(not _non_negative(v) for v in fractions.values())
+                      or sum(fractions.values()) <= 0):
+        problems.append(f"tissue_fractions must be non-negative with a positive sum, "
+                        f"got {fractions}")
+    for key in ("water_t2_s", "water_t1_s", "metabolite_t2_s", "metabolite_t1_s"):
+        bad = {k: v for k, v in section.get(key, {}).items()
+               if not (_non_negative(v) and v > 0)}
+        if bad:
+            problems.append(f"{key} needs positive times in seconds, got {bad}")
+    if problems:
+        raise ConfigError(f"{source}: [quantification] " + "; ".join(problems))
+
+
+def _non_negative(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def _check_qc_thresholds(config: dict, source: str) -> None:

@@ -79,6 +79,30 @@ def test_config_merges_and_refuses_unknown_keys(tmp_path):
         config.load_config(wrong_type)
 
 
+@pytest.mark.parametrize("section, message", [
+    ("tissue_fractions = {gm = 0.5, white = 0.5}", "unknown tissue classes ['white']"),
+    ("tissue_fractions = {gm = -0.2, wm = 0.5}", "non-negative with a positive sum"),
+    ("metabolite_t2_s = {NAA = 0}", "positive times in seconds"),
+])
+def test_bad_quantification_tables_are_config_errors(tmp_path, section, message):
+    path = tmp_path / "q.toml"
+    path.write_text(f"[quantification]\n{section}\n")
+    with pytest.raises(config.ConfigError, match=r"q.toml: \[quantification\] .*"
+                       + message.replace("[", r"\[").replace("]", r"\]")):
+        config.load_config(path)
+
+
+def test_missing_tissue_fraction_table_exits_before_any_work(shared_data, tmp_path):
+    bids = make_synthetic_bids(tmp_path / "bids", shared_data)
+    cfg = tmp_path / "q.toml"
+    cfg.write_text('[quantification]\ntissue_fractions_file = "derivatives/fractions.tsv"\n')
+    run = run_cli(bids, tmp_path / "out", "participant", "--config", cfg,
+                  "--skip-bids-validation")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"{bids / 'derivatives' / 'fractions.tsv'}: [quantification] " \
+           "tissue_fractions_file not found" in run.stderr
+
+
 def test_effective_config_round_trips_through_toml(tmp_path):
     cfg = config.load_config()
     cfg["fitting"]["lineshape_groups"] = {"singlets": ["NAA", "Cr"]}

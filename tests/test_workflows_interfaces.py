@@ -186,3 +186,22 @@ def test_quantification_warns_about_3t_water_defaults_at_7t_and_missing_metaboli
     assert any("metabolite T2" in w for w in at_7t)
     assert ifc.quantification_warnings({**scaling, "metabolite_t2_s": {"default": 0.2}},
                                        123.2) == []
+
+
+def test_quantification_problem_skips_concentrations_with_a_warning(in_tmp):
+    from pipeline.acquisition import Acquisition
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+
+    basis = _singlet_basis()  # NAA, Cr, GPC singlets: a creatine entry exists
+    water = np.exp(-np.arange(1024) * basis.dwell_s * 20.0)[None, None, None, :] * 1000.0
+    write_nifti_mrs(Acquisition(water.astype(complex), basis.dwell_s, basis.cf_mhz, [0.0],
+                                np.full((1, 3), np.nan),
+                                metadata={"EchoTime": 0.03, "ResonantNucleus": ["1H"],
+                                          "SpectrometerFrequency": [basis.cf_mhz]}),
+                    in_tmp / "water.nii")
+    rows = [{"condition": 0, "metabolite": "NAA", "amplitude": 1.0, "crlb": 0.1}]
+    out, report = ifc.quantify_rows(rows, {"tissue_fractions_file": str(in_tmp / "no.tsv")},
+                                    str(in_tmp / "water.nii"), basis, None, "01", "")
+    assert out == rows and report["water_scaling"].startswith("water-scaled concentrations "
+                                                              "skipped")
+    assert "no.tsv" in report["flags"][0]

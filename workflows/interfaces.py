@@ -604,13 +604,16 @@ class MacromoleculeBasis(SimpleInterface):
 
 DEFAULT_TISSUE_FRACTIONS = {"gm": 0.6, "wm": 0.4, "csf": 0.0}
 """Voxel composition assumed without segmentation (as the ISMRM 2016 challenge)."""
-TISSUE_CLASSES = ("gm", "wm", "csf")
 
 
 def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
     """GM/WM/CSF volume fractions of one participant (and session) from a TSV with columns
     ``participant_id`` (``sub-<label>`` or ``<label>``), optional ``session_id``, ``gm``,
     ``wm``, ``csf``. Raises ``ValueError`` naming the file when it or the row is unusable."""
+    from pipeline.fitting.quantification import TISSUE_CLASSES
+
+    if not Path(table_path).is_file():
+        raise ValueError(f"{table_path}: tissue-fraction table not found")
     rows = read_table(table_path)
     missing = [c for c in ("participant_id",) + TISSUE_CLASSES if rows and c not in rows[0]]
     if not rows or missing:
@@ -636,15 +639,24 @@ def quantify_rows(rows: list[dict], opts: dict, water_path, basis, acq, subject:
                   session: str) -> tuple[list[dict], dict]:
     """``_amplitudes.tsv`` rows with water-scaled concentration columns when a water
     reference exists and ``[quantification] water_scaling`` is on; and a report of the inputs
-    used (or why nothing was scaled)."""
-    from pipeline.fitting.quantification import (basis_proton_scale, concentration_columns,
-                                                 water_amplitude)
-    from pipeline.qc.flags import finite_number
-
+    used, or of why nothing was scaled (a problem here skips the concentrations with a warning
+    rather than losing the acquisition's other outputs)."""
     if not opts.get("water_scaling", True):
         return rows, {"water_scaling": "off ([quantification] water_scaling = false)"}
     if not water_path:
         return rows, {"water_scaling": "no water reference"}
+    try:
+        return _water_scaled(rows, opts, water_path, basis, acq, subject, session)
+    except ValueError as exc:
+        reason = f"water-scaled concentrations skipped: {exc}"
+        return rows, {"water_scaling": reason, "flags": [reason]}
+
+
+def _water_scaled(rows, opts, water_path, basis, acq, subject, session):
+    from pipeline.fitting.quantification import (basis_proton_scale, concentration_columns,
+                                                 water_amplitude)
+    from pipeline.qc.flags import finite_number
+
     fractions, source = dict(opts.get("tissue_fractions") or DEFAULT_TISSUE_FRACTIONS), "config"
     if opts.get("tissue_fractions_file"):
         fractions = tissue_fractions_for(opts["tissue_fractions_file"], subject, session)

@@ -26,6 +26,7 @@ WATER_FIT_S = 0.2
 """Length of the water FID used by :func:`water_amplitude` (s)."""
 WATER_CONTENT = {"gm": 0.78, "wm": 0.65, "csf": 0.97}
 """Relative water content (Ernst et al. 1993)."""
+TISSUE_CLASSES = tuple(WATER_CONTENT)
 WATER_T2_S_3T = {"gm": 0.110, "wm": 0.080, "csf": 0.503}
 WATER_T1_S_3T = {"gm": 1.820, "wm": 1.084, "csf": 4.163}
 """Tissue water relaxation times at 3 T (Wansapura et al. 1999; Piechnik et al. 2009)."""
