@@ -92,12 +92,18 @@ def test_bad_quantification_tables_are_config_errors(tmp_path, section, message)
         config.load_config(path)
 
 
-def test_missing_tissue_fraction_table_exits_before_any_work(shared_data, tmp_path):
+def run_with_config(shared_data, tmp_path, text: str):
+    """The CLI on a small synthetic dataset with a user config of ``text``; (run, BIDS root)."""
     bids = make_synthetic_bids(tmp_path / "bids", shared_data)
-    cfg = tmp_path / "q.toml"
-    cfg.write_text('[quantification]\ntissue_fractions_file = "derivatives/fractions.tsv"\n')
-    run = run_cli(bids, tmp_path / "out", "participant", "--config", cfg,
-                  "--skip-bids-validation")
+    cfg = tmp_path / "user.toml"
+    cfg.write_text(text)
+    return run_cli(bids, tmp_path / "out", "participant", "--config", cfg,
+                   "--skip-bids-validation"), bids
+
+
+def test_missing_tissue_fraction_table_exits_before_any_work(shared_data, tmp_path):
+    run, bids = run_with_config(shared_data, tmp_path, '[quantification]\ntissue_fractions_file'
+                                ' = "derivatives/fractions.tsv"\n')
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert f"{bids / 'derivatives' / 'fractions.tsv'}: [quantification] " \
            "tissue_fractions_file not found" in run.stderr
@@ -128,11 +134,7 @@ def test_default_fitting_section_matches_fit_options():
 
 
 def test_unknown_config_key_exits_nonzero_with_clear_message(shared_data, tmp_path):
-    bids = make_synthetic_bids(tmp_path / "bids", shared_data)
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[qc]\nsnr_window = [1, 2]\n")
-    run = run_cli(bids, tmp_path / "out", "participant", "--config", bad,
-                  "--skip-bids-validation")
+    run, _ = run_with_config(shared_data, tmp_path, "[qc]\nsnr_window = [1, 2]\n")
     assert run.returncode == 2
     assert "unknown configuration key 'qc.snr_window'" in run.stderr
     assert "Traceback" not in run.stderr
