@@ -647,34 +647,54 @@ def _stratum(row: dict, sites: dict) -> str:
     return " ".join(p for p in parts if p and p != "n/a")
 
 
-def group_parameter_figures(diffusion: list[dict], sites: dict | None = None) -> list[dict]:
-    """One distribution figure per (model, parameter): a column per metabolite, split by
-    session and by site (``sites``: participant_id -> site) when there are several."""
+def distribution(rows: list[dict], value_key: str, title: str, unit: str,
+                 strata: list[str], sites: dict) -> dict | None:
+    """A distribution figure of ``value_key``: a column per main metabolite (and stratum when
+    there are several), outlying participants named; None without finite values."""
+    groups: dict = {}
+    for name in MAIN_DECAY_METABOLITES:
+        for stratum in strata:
+            sel = [r for r in rows if r["metabolite"] == name and _stratum(r, sites) == stratum
+                   and math.isfinite(to_float(r.get(value_key)))]
+            if sel:
+                label = name if len(strata) == 1 else f"{name} {stratum}"
+                groups[label] = [(_row_label(r), to_float(r[value_key])) for r in sel]
+    if not groups:
+        return None
+    outliers = {(g, who) for g, vals in groups.items() for who in robust_outliers(dict(vals))}
+    return {"title": title, "unit": unit,
+            "outliers": sorted(f"{who} ({g})" for g, who in outliers),
+            "svg": fig.distribution_figure(groups, title, unit, outliers)}
+
+
+def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
+                            amplitudes: list[dict] | None = None) -> list[dict]:
+    """One distribution figure per (model, parameter) and, when water-scaled, of the
+    lowest-b concentrations: a column per metabolite, split by session and by site
+    (``sites``: participant_id -> site) when there are several."""
     sites = sites or {}
-    out = []
-    strata = sorted({_stratum(r, sites) for r in diffusion})
+    strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
+    figures = []
     for model, parameter in GROUP_PARAMETERS:
         rows = [r for r in diffusion if r["model"] == model and r["parameter"] == parameter
-                and r.get("applicable") in ("1", 1, True) and
-                math.isfinite(to_float(r["value"]))]
-        groups: dict = {}
-        for name in MAIN_DECAY_METABOLITES:
-            for stratum in strata:
-                sel = [r for r in rows if r["metabolite"] == name
-                       and _stratum(r, sites) == stratum]
-                if sel:
-                    label = name if len(strata) == 1 else f"{name} {stratum}"
-                    groups[label] = [(_row_label(r), to_float(r["value"])) for r in sel]
-        if not groups:
-            continue
-        outliers = {(g, who) for g, vals in groups.items()
-                    for who in robust_outliers(dict(vals))}
+                and r.get("applicable") in ("1", 1, True)]
         unit = next((r["unit"] for r in rows if r.get("unit")), "")
-        out.append({"title": f"{parameter} ({model})", "unit": unit,
-                    "outliers": sorted(f"{who} ({g})" for g, who in outliers),
-                    "svg": fig.distribution_figure(groups, f"{parameter} ({model})", unit,
-                                                   outliers)})
-    return out
+        figures.append(distribution(rows, "value", f"{parameter} ({model})", unit, strata,
+                                    sites))
+    figures.append(distribution(lowest_b_rows(amplitudes or []), "concentration_mm",
+                                "concentration at the lowest b (water-scaled)", "mM", strata,
+                                sites))
+    return [f for f in figures if f]
+
+
+def lowest_b_rows(amplitudes: list[dict]) -> list[dict]:
+    """Group amplitude rows of each acquisition's lowest b-value."""
+    lowest: dict = {}
+    for r in amplitudes:
+        key = (r["participant_id"], r.get("session_id"), r.get("source"))
+        lowest[key] = min(lowest.get(key, math.inf), to_float(r["b_value"]))
+    return [r for r in amplitudes if to_float(r["b_value"])
+            == lowest[(r["participant_id"], r.get("session_id"), r.get("source"))]]
 
 
 def participant_sites(bids_dir) -> dict:
@@ -722,7 +742,8 @@ def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[s
         status.setdefault(r["participant_id"], []).append(r)
     text = _environment().get_template("group_report.html.j2").render(
         version=__version__, participants=participants, status=status, failed=failed,
-        parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites),
+        parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites,
+                                                  tables.get("amplitudes", [])),
         qc_figure=group_qc_figure(qc),
         qc_columns=list(qc[0].keys()) if qc else [], qc=qc,
         report_exists={p: (output_dir / f"{p}.html").is_file() for p in participants})

@@ -171,6 +171,26 @@ def test_group_distributions_split_by_session_and_site(tmp_path):
         assert f">{label}<" in figure["svg"] or label in figure["svg"]
 
 
+def test_group_concentrations_use_each_acquisitions_lowest_b_and_name_outliers():
+    from bids_app.report import group_parameter_figures, lowest_b_rows
+
+    amplitudes = []
+    for i, mm in enumerate([12.1, 11.8, 12.4, 12.0, 30.0]):    # sub-05 is far off
+        for b, scale in ((0.0, 1.0), (3000.0, 0.6)):
+            amplitudes.append({"participant_id": f"sub-0{i + 1}", "session_id": "n/a",
+                               "source": f"sub-0{i + 1}_svs", "metabolite": "tNAA",
+                               "b_value": str(b), "concentration_mm": str(mm * scale)})
+    low = lowest_b_rows(amplitudes)
+    assert len(low) == 5 and {r["b_value"] for r in low} == {"0.0"}
+    (figure,) = group_parameter_figures([], {}, amplitudes)
+    assert figure["unit"] == "mM" and "lowest b" in figure["title"]
+    assert figure["outliers"] == ["sub-05 (tNAA)"]
+    # without water scaling (no concentration column) there is no such figure
+    assert group_parameter_figures([], {}, [{k: v for k, v in r.items()
+                                             if k != "concentration_mm"}
+                                            for r in amplitudes]) == []
+
+
 def test_bids_uris_resolve_against_the_source_dataset(tmp_path):
     import json
 
