@@ -66,7 +66,7 @@ from pipeline.acquisition import Acquisition
 from pipeline.io.json_values import write_json
 from pipeline.io.nifti_mrs import (NiftiMrsError, normalise_b_value_unit, read_nifti_mrs,
                                    unit_directions, write_nifti_mrs)
-from pipeline.units import guess_b_value_units, to_s_mm2
+from pipeline.units import field_strength_t, guess_b_value_units, to_s_mm2
 
 SPEC2NII_FILE_COUNTS = {"philips": 2, "philips_dl": 3, "philips_dcm": 1, "twix": 1, "dicom": 1,
                         "rda": 1, "ge": 1, "text": 1, "jmrui": 1, "raw": 1, "bruker": 1,
@@ -80,7 +80,6 @@ may be one (Bruker: a study/scan folder or a ``fid``/``2dseq`` file); all others
 SUFFIXES = ("svs", "mrsref", "mm")
 ORDERS = ("condition_fastest", "transient_fastest")
 ENTITY_KEYS = (("session", "ses"), ("task", "task"), ("acq", "acq"), ("run", "run"))
-GYROMAGNETIC_1H_MHZ_PER_T = 42.577478
 
 _HEADER_TO_SIDECAR = {
     "Manufacturer": "Manufacturer", "ManufacturersModelName": "ManufacturersModelName",
@@ -315,7 +314,7 @@ def bids_sidecar(acq: Acquisition, extras: dict) -> dict:
                if _informative(key, acq.metadata.get(key))}
     sidecar.update(sampling_sidecar(acq))
     if acq.nucleus == "1H":
-        sidecar["MagneticFieldStrength"] = round(acq.cf_mhz / GYROMAGNETIC_1H_MHZ_PER_T, 1)
+        sidecar["MagneticFieldStrength"] = round(field_strength_t(acq.cf_mhz), 1)
     sidecar.update(extras)
     if acq.is_diffusion:
         sidecar["DiffusionBValueUnits"] = "s/mm2"

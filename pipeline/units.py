@@ -10,6 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 S_MM2_PER_MS_UM2 = 1000.0
+GYROMAGNETIC_1H_MHZ_PER_T = 42.577478
+"""Proton gyromagnetic ratio / 2 pi (MHz/T): field strength = centre frequency / this."""
+
+
+def field_strength_t(cf_mhz: float) -> float:
+    """Magnetic field strength (T) of a proton centre frequency (MHz)."""
+    return float(cf_mhz) / GYROMAGNETIC_1H_MHZ_PER_T
 
 
 def b_s_mm2_to_ms_um2(b_s_mm2):

@@ -46,3 +46,12 @@ def test_b_value_units():
     np.testing.assert_allclose(to_s_mm2([2], "ms/um2"), [2000])
     with pytest.raises(ValueError, match="unknown b-value unit"):
         to_s_mm2([1], "furlongs")
+
+
+def test_field_strength_from_the_proton_frequency():
+    from pipeline.units import field_strength_t
+
+    # 7 T (pregame data, 298.06 MHz), 3 T Siemens (123.2 MHz), 9.4 T (400.2 MHz)
+    assert field_strength_t(298.06) == pytest.approx(7.0, abs=0.01)
+    assert field_strength_t(123.2) == pytest.approx(2.89, abs=0.01)
+    assert field_strength_t(400.2) == pytest.approx(9.4, abs=0.01)

@@ -602,10 +602,6 @@ class MacromoleculeBasis(SimpleInterface):
 
 # --- fitting ---------------------------------------------------------------------------------
 
-DEFAULT_TISSUE_FRACTIONS = {"gm": 0.6, "wm": 0.4, "csf": 0.0}
-"""Voxel composition assumed without segmentation (as the ISMRM 2016 challenge)."""
-
-
 def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
     """GM/WM/CSF volume fractions of one participant (and session) from a TSV with columns
     ``participant_id`` (``sub-<label>`` or ``<label>``), optional ``session_id``, ``gm``,
@@ -653,8 +649,8 @@ def quantify_rows(rows: list[dict], opts: dict, water_path, basis, acq, subject:
 
 
 def _water_scaled(rows, opts, water_path, basis, acq, subject, session):
-    from pipeline.fitting.quantification import (basis_proton_scale, concentration_columns,
-                                                 water_amplitude)
+    from pipeline.fitting.quantification import (DEFAULT_TISSUE_FRACTIONS, basis_proton_scale,
+                                                 concentration_columns, water_amplitude)
     from pipeline.qc.flags import finite_number
 
     fractions, source = dict(opts.get("tissue_fractions") or DEFAULT_TISSUE_FRACTIONS), "config"
@@ -681,13 +677,12 @@ def _water_scaled(rows, opts, water_path, basis, acq, subject, session):
     return concentration_columns(rows, water_signal, scale, **scaling), report
 
 
-PROTON_GYROMAGNETIC_MHZ_PER_T = 42.577
-
-
 def quantification_warnings(scaling: dict, cf_mhz: float) -> list[str]:
     """What a user should know about the water-scaling inputs (shown in the report)."""
     notes = []
-    field_t = cf_mhz / PROTON_GYROMAGNETIC_MHZ_PER_T
+    from pipeline.units import field_strength_t
+
+    field_t = field_strength_t(cf_mhz)
     if (not scaling["effective_water_concentration_mm"] and not scaling["water_t2_s"]
             and abs(field_t - 3.0) > 0.5):
         notes.append(f"water scaling at {field_t:.1f} T uses the 3 T water T2/T1 defaults; set "

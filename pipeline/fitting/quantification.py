@@ -27,6 +27,8 @@ WATER_FIT_S = 0.2
 WATER_CONTENT = {"gm": 0.78, "wm": 0.65, "csf": 0.97}
 """Relative water content (Ernst et al. 1993)."""
 TISSUE_CLASSES = tuple(WATER_CONTENT)
+DEFAULT_TISSUE_FRACTIONS = {"gm": 0.6, "wm": 0.4, "csf": 0.0}
+"""Voxel composition assumed without segmentation (as in the ISMRM 2016 challenge)."""
 WATER_T2_S_3T = {"gm": 0.110, "wm": 0.080, "csf": 0.503}
 WATER_T1_S_3T = {"gm": 1.820, "wm": 1.084, "csf": 4.163}
 """Tissue water relaxation times at 3 T (Wansapura et al. 1999; Piechnik et al. 2009)."""
@@ -126,7 +128,7 @@ def water_scaled_concentrations(fit: SpectralFit | dict, water_signal: float, *,
     if water_signal <= 0:
         raise ValueError(f"water_scaled_concentrations: water signal must be positive, "
                          f"got {water_signal}")
-    fractions = tissue_fractions or {"gm": 0.6, "wm": 0.4, "csf": 0.0}
+    fractions = tissue_fractions or DEFAULT_TISSUE_FRACTIONS
     if effective_water_concentration_mm is None:
         effective_water_concentration_mm = effective_water_mm(
             echo_time_s, fractions, repetition_time_s, water_content, water_t2_s, water_t1_s)
