@@ -8,7 +8,7 @@ Single spectrum: ISMRM 2016 challenge dataset 1 (3 T PRESS, 2048 points) with it
 (20 metabolites + measured MM), Voigt lineshape, 2nd-order polynomial baseline, 0.2-4.2 ppm.
 Joint: 9 b-values of synthetic 7 T STEAM dMRS (pregame basis, 1024 points, 19 entries incl. MM)
 at the pregame preset (``pipeline.simulate.presets``). Prints median wall times (targets: 50 ms
-and 2 s). With ``--accuracy`` it also runs the long accuracy studies (about 15 minutes): RMS
+and 2 s). With ``--accuracy`` it also runs the long accuracy studies (about 3 minutes): RMS
 error of S(b)/S(0), sequential and joint, at the parameters of the published 7 T pregame set and
 at 3 T PRESS TE 30 ms (challenge lineshape and MM level) for three SNRs, with the SNR each target
 needs; and the ADC RMS error of joint vs sequential fitting at SNR 30 (400 realisations).
