@@ -64,33 +64,23 @@ def press_basis(shared_data):
                  stored.dwell_s, stored.cf_mhz, stored.ref_ppm)
 
 
-def noiseless(basis, spec):
-    result = simulate_acquisition(basis, spec)
-    return result.metabolite.fids[:, 0, 0, :], result.truth, result.metabolite
+NOISELESS_CASES = {"7t_pregame": ("pregame_basis", pregame_7t_spec, (0.5, 4.2)),
+                   "3t_press_te30": ("press_basis", press_3t_spec, (0.2, 4.2))}
+"""Preset, its basis fixture and the fitted ppm window of each noiseless case."""
 
 
 @pytest.mark.parametrize("mode", ["sequential", "joint"])
-def test_noiseless_7t_pregame_parameters_are_fitted_without_bias(pregame_basis, mode):
-    fids, truth, acq = noiseless(pregame_basis, pregame_7t_spec(pregame_basis.names, snr=None,
-                                                                n_transients=1))
-    options = FitOptions(ppm_range=(0.5, 4.2), mode=mode, joint_default_model="sticks",
+@pytest.mark.parametrize("case", sorted(NOISELESS_CASES))
+def test_noiseless_preset_data_are_fitted_without_bias(case, mode, request):
+    basis_fixture, make_spec, ppm_range = NOISELESS_CASES[case]
+    basis = request.getfixturevalue(basis_fixture)
+    result = simulate_acquisition(basis, make_spec(basis.names, snr=None, n_transients=1))
+    acq = result.metabolite
+    options = FitOptions(ppm_range=ppm_range, mode=mode, joint_default_model="sticks",
                          joint_mm_model="monoexponential")
-    fits = fit_conditions(fids, pregame_basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                          options)
-    names = list(TARGETS) + ["Mac"]
-    errors = rms_decay_error(fits, truth["decays"], names)
-    assert all(e < 1e-3 for e in errors.values()), errors
-
-
-@pytest.mark.parametrize("mode", ["sequential", "joint"])
-def test_noiseless_3t_press_te30_is_fitted_without_bias(press_basis, mode):
-    fids, truth, acq = noiseless(press_basis, press_3t_spec(press_basis.names, snr=None,
-                                                            n_transients=1))
-    options = FitOptions(ppm_range=(0.2, 4.2), mode=mode, joint_default_model="sticks",
-                         joint_mm_model="monoexponential")
-    fits = fit_conditions(fids, press_basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                          options)
-    errors = rms_decay_error(fits, truth["decays"], list(TARGETS) + ["Mac"])
+    fits = fit_conditions(acq.fids[:, 0, 0, :], basis, acq.dwell_s, acq.cf_mhz,
+                          acq.b_values_s_mm2, options)
+    errors = rms_decay_error(fits, result.truth["decays"], list(TARGETS) + ["Mac"])
     assert all(e < 1e-3 for e in errors.values()), errors
 
 
