@@ -29,11 +29,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipeline.basis import Basis  # noqa: E402
-from pipeline.diffusion.models import make_model  # noqa: E402
 from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum  # noqa: E402
 from pipeline.io.basis_formats import read_basis, read_lcmodel_raw  # noqa: E402
-from pipeline.simulate.presets import (PREGAME_B_VALUES_S_MM2, PRESS_3T_B_VALUES_S_MM2,  # noqa: E402
-                                       pregame_7t_spec, press_3t_spec)
+from pipeline.fitting.studies import adc_errors, decay_errors, rms  # noqa: E402
+from pipeline.simulate.presets import (ADC_STUDY_ADC_UM2_MS, PREGAME_B_VALUES_S_MM2,  # noqa: E402
+                                       adc_study_spec, pregame_7t_spec, press_3t_spec)
 from pipeline.simulate.synthetic import simulate_acquisition  # noqa: E402
 
 SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA",
@@ -47,7 +47,6 @@ N_DECAY_REALISATIONS = 40
 N_VS_REALISATIONS = 400
 PRESS_SNRS = (80.0, 160.0, 320.0)
 """3 T SNRs studied: the ISMRM 2016 challenge's medium and high class, and twice the high."""
-TIED = [["NAA", "NAAG"], ["Cr", "PCr"], ["GPC", "PCh"]]
 
 
 def median_seconds(func, repeats: int) -> tuple[float, float]:
@@ -85,107 +84,45 @@ def pregame_basis() -> Basis:
 
 
 def press_basis() -> Basis:
-    """The ISMRM 2016 challenge basis without Ace/Gly/Glc, PCho named PCh (as in the presets)."""
+    """The ISMRM 2016 challenge basis without Ace/Gly/Glc (absent from the presets)."""
     press = read_basis(ISMRM / "basisset_text_noTMS", dwell_s=2.5e-4, cf_mhz=123.2)
-    press = press.subset([n for n in press.names if n not in ("Ace", "Gly", "Glc")])
-    return Basis(["PCh" if n == "PCho" else n for n in press.names], press.fids,
-                 press.dwell_s, press.cf_mhz, press.ref_ppm)
+    return press.subset([n for n in press.names if n not in ("Ace", "Gly", "Glc")])
 
 
-LEAD = {"tNAA": "NAA", "tCr": "Cr", "tCho": "GPC", "Ins": "Ins", "Glu": "Glu", "Gln": "Gln",
-        "Tau": "Tau", "Mac": "Mac"}
-"""Metabolite whose (tied) diffusion parameters give each reported decay in the joint fit."""
-
-
-def decay_accuracy(basis, make_spec, n_realisations: int, joint_model: str) -> dict:
-    """Table of the RMS error of S(b)/S(0) over conditions and realisations, sequential and
-    joint, with the bias part and the joint fit's Fisher-information floor: the RMS error an
-    unbiased estimator reaches at the joint CRLBs of the diffusion parameters
-    (``sqrt(mean_b (df/dp)^T C_p (df/dp))``), i.e. what the data allow at this SNR.
-    ``make_spec(seed)`` gives the generator spec; returns name -> joint RMS error."""
-    modes = {"sequential": FitOptions(ppm_range=(0.5, 4.2)),
-             "joint": FitOptions(ppm_range=(0.5, 4.2), mode="joint",
-                                 joint_default_model=joint_model, joint_tied=TIED,
-                                 joint_shared=("lineshape", "shift", "phase"))}
-    errors = {m: {n: [] for n in TARGETS} for m in modes}
-    floor_var = {n: [] for n in TARGETS}
-    for seed in range(n_realisations):
-        result = simulate_acquisition(basis, make_spec(seed))
-        acq, truth = result.metabolite, result.truth
-        b_s_mm2 = acq.b_values_s_mm2
-        b_ms_um2 = np.asarray(b_s_mm2, dtype=float)[1:] / 1000
-        averaged = acq.fids.mean(axis=1)[:, 0, :]
-        for mode, options in modes.items():
-            fits = fit_conditions(averaged, basis, acq.dwell_s, acq.cf_mhz, b_s_mm2, options)
-            for name in TARGETS:
-                amplitudes = fits.series(name)[0]
-                err = amplitudes / amplitudes[0] - np.asarray(truth["decays"][name])
-                errors[mode][name].append(err[1:])
-            if mode == "joint":
-                for name in TARGETS:
-                    floor_var[name].append(decay_variance(fits.diffusion[LEAD[name]], b_ms_um2))
+def decay_accuracy(basis, make_spec, n_realisations: int) -> dict:
+    """Table of the RMS error of S(b)/S(0), sequential and joint (sticks), with the bias part
+    and the joint fit's Cramér–Rao floor (the RMS error an unbiased estimator reaches at the
+    CRLBs of the diffusion parameters); returns name -> joint RMS error."""
+    errors = decay_errors(basis, make_spec, range(n_realisations), list(TARGETS))
     print(f"  {'':6s} {'sequential':>10s} {'joint':>8s} {'(bias)':>8s} {'floor':>8s} "
           f"{'target':>7s}  joint meets target")
-    rms = {}
+    out = {}
     for name, target in TARGETS.items():
-        seq = np.array(errors["sequential"][name])
-        joint = np.array(errors["joint"][name])
-        rms_joint = rms[name] = float(np.sqrt(np.mean(joint ** 2)))
-        bias = float(np.sqrt(np.mean(joint.mean(axis=0) ** 2)))
-        floor = float(np.sqrt(np.mean(floor_var[name])))
-        print(f"  {name:6s} {np.sqrt(np.mean(seq ** 2)):10.4f} {rms_joint:8.4f} {bias:8.4f} "
-              f"{floor:8.4f} {target:7.3f}  {'yes' if rms_joint <= target else 'NO'}")
-    return rms
-
-
-def decay_variance(entry: dict, b_ms_um2: np.ndarray) -> float:
-    """Mean over b of the CRLB variance of S(b)/S(0) from a joint fit's diffusion entry
-    (parameters independent: exact for one-parameter models such as sticks and the ADC)."""
-    mdl = make_model(entry["model"])
-    values = np.array([v for v, _ in entry["parameters"].values()])
-    sds = np.array([s for _, s in entry["parameters"].values()])
-    grad = mdl.jacobian(b_ms_um2, values)
-    return float(np.mean((grad ** 2) @ sds ** 2))
+        joint = errors["joint"][name]
+        out[name] = rms(joint)
+        floor = float(np.sqrt(np.mean(errors["floor_variance"][name])))
+        print(f"  {name:6s} {rms(errors['sequential'][name]):10.4f} {out[name]:8.4f} "
+              f"{rms(joint.mean(axis=0)):8.4f} {floor:8.4f} {target:7.3f}  "
+              f"{'yes' if out[name] <= target else 'NO'}")
+    return out
 
 
 def joint_vs_sequential(basis, n_realisations: int) -> None:
     """Table of ADC RMS errors, joint vs sequential fits + CRLB-weighted mono-exponential fit,
     with the joint fit's mean CRLB of the ADC (its efficiency: RMS / CRLB near 1) and the
     standard error of the RMS ratio (delta method over the realisations)."""
-    mono = make_model("monoexponential")
-    b_s_mm2 = list(PRESS_3T_B_VALUES_S_MM2)
-    options = FitOptions(ppm_range=(0.5, 4.2), mode="joint", joint_tied=TIED,
-                         joint_default_model="monoexponential",
-                         joint_shared=("lineshape", "shift", "phase"))
-    lead = {"tNAA": "NAA", "tCr": "Cr", "tCho": "GPC", "Glu": "Glu", "Ins": "Ins"}
-    errors = {"sequential": {n: [] for n in lead}, "joint": {n: [] for n in lead}}
-    crlbs = {n: [] for n in lead}
-    for seed in range(100, 100 + n_realisations):
-        spec = pregame_7t_spec(basis.names, seed=seed, snr=30.0, n_transients=16,
-                               b_values_s_mm2=b_s_mm2,
-                               default_diffusion={"model": "monoexponential",
-                                                  "params": {"adc": 0.15}})
-        acq = simulate_acquisition(basis, spec).metabolite
-        fits = fit_conditions(acq.fids.mean(axis=1)[:, 0, :], basis, acq.dwell_s, acq.cf_mhz,
-                              b_s_mm2, options)
-        seq = fits.extra["sequential"]
-        for name, first in lead.items():
-            adc, crlb = fits.diffusion[first]["parameters"]["ADC"]
-            errors["joint"][name].append(adc - 0.15)
-            crlbs[name].append(crlb)
-            adc_seq = mono.fit(np.asarray(b_s_mm2) / 1000,
-                               np.array([f.amplitude(name) for f in seq]),
-                               sigma=np.array([f.uncertainty(name) for f in seq])).params[0]
-            errors["sequential"][name].append(adc_seq - 0.15)
+    names = ["tNAA", "tCr", "tCho", "Glu", "Ins"]
+    errors = adc_errors(basis, lambda seed: adc_study_spec(basis.names, seed),
+                        range(100, 100 + n_realisations), names, ADC_STUDY_ADC_UM2_MS)
     print(f"  {'':5s} {'joint':>7s} {'CRLB':>7s} {'seq.':>7s} {'ratio':>6s} {'+-SE':>5s}  target")
-    for name in lead:
+    for name in names:
         joint_sq = np.square(errors["joint"][name])
         seq_sq = np.square(errors["sequential"][name])
         ratio = float(np.sqrt(joint_sq.mean() / seq_sq.mean()))
         target = "<= 0.80" if name in ("Glu", "Ins") else "<= 1.00"
-        print(f"  {name:5s} {np.sqrt(joint_sq.mean()):7.4f} "
-              f"{np.sqrt(np.mean(np.square(crlbs[name]))):7.4f} {np.sqrt(seq_sq.mean()):7.4f} "
-              f"{ratio:6.2f} {rms_ratio_se(joint_sq, seq_sq):5.2f}  {target}")
+        print(f"  {name:5s} {rms(errors['joint'][name]):7.4f} {rms(errors['crlb'][name]):7.4f} "
+              f"{rms(errors['sequential'][name]):7.4f} {ratio:6.2f} "
+              f"{rms_ratio_se(joint_sq, seq_sq):5.2f}  {target}")
 
 
 def rms_ratio_se(joint_sq: np.ndarray, seq_sq: np.ndarray) -> float:
@@ -208,15 +145,16 @@ def accuracy_studies() -> None:
           f"(pipeline.simulate.presets, SNR 172), {N_DECAY_REALISATIONS} realisations; "
           "RMS error of S(b)/S(0):")
     decay_accuracy(basis7, lambda seed: pregame_7t_spec(basis7.names, seed=seed),
-                   N_DECAY_REALISATIONS, "sticks")
+                   N_DECAY_REALISATIONS)
     press = press_basis()
     for snr in PRESS_SNRS:
         print(f"3 T PRESS TE 30 ms (challenge basis, lineshape and MM level), b = 0-5 ms/um^2, "
               f"sticks decays, SNR {snr:.0f}, {N_DECAY_REALISATIONS} realisations:")
-        rms = decay_accuracy(press, lambda seed, snr=snr: press_3t_spec(press.names, snr, seed),
-                             N_DECAY_REALISATIONS, "sticks")
+        joint_rms = decay_accuracy(press, lambda seed, snr=snr: press_3t_spec(press.names, snr,
+                                                                              seed),
+                                   N_DECAY_REALISATIONS)
         print("  SNR each target needs (RMS ~ 1/SNR): " + ", ".join(
-            f"{n} {snr_for_target(snr, rms[n], t):.0f}" for n, t in TARGETS.items()))
+            f"{n} {snr_for_target(snr, joint_rms[n], t):.0f}" for n, t in TARGETS.items()))
     print("joint vs sequential, 7 T pregame preset, mono-exponential ADC 0.15, b = 0-5 ms/um^2, "
           f"SNR 30, 16 transients, {N_VS_REALISATIONS} realisations:")
     joint_vs_sequential(basis7, N_VS_REALISATIONS)

@@ -7,8 +7,9 @@ import pytest
 from pipeline.basis import Basis
 from pipeline.diffusion.models import make_model
 from pipeline.fitting import FitOptions, fit_conditions, joint_diffusion_rows
-from pipeline.simulate.presets import pregame_7t_spec
-from pipeline.simulate.synthetic import simulate_acquisition
+from pipeline.fitting.studies import adc_errors
+from pipeline.fitting.studies import rms as study_rms
+from pipeline.simulate.presets import ADC_STUDY_ADC_UM2_MS, adc_study_spec
 
 from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid, truncated
 
@@ -103,58 +104,29 @@ def test_joint_adc_crlbs_match_monte_carlo_spread():
     assert np.all(bias < 0.5 * np.mean(crlbs, axis=0))
 
 
-VS_TRUE_ADC = 0.15
-VS_TIED = [["NAA", "NAAG"], ["Cr", "PCr"], ["GPC", "PCh"]]
-VS_LEAD = {"tNAA": "NAA", "tCr": "Cr", "tCho": "GPC", "Glu": "Glu", "Ins": "Ins"}
-
-
 def test_joint_beats_sequential_adc_on_simulated_dmrs(shared_data):
-    """7 T pregame preset (its lineshape and MM level), mono-exponential decays (ADC 0.15
-    um^2/ms) at b = 0-5 ms/um^2, SNR 30 at b = 0, 16 transients, 12 noise realisations; ADC RMS
-    error of the joint fit vs sequential fits followed by a CRLB-weighted mono-exponential fit.
-    The 400-realisation version is in ``benchmarks/bench_fitting.py --accuracy``."""
+    """The joint-vs-sequential ADC study (``pipeline.simulate.presets.adc_study_spec``: 7 T
+    pregame lineshape and MM, ADC 0.15 um^2/ms, b = 0-5 ms/um^2, SNR 30, 16 transients) with
+    12 noise realisations; ADC RMS error of the joint fit vs sequential fits followed by a
+    CRLB-weighted mono-exponential fit. 400 realisations: ``benchmarks/bench_fitting.py
+    --accuracy``."""
     from pipeline.io.basis_formats import read_basis
 
     basis = truncated(read_basis(shared_data / "dmrs_7t_steam_synthetic" /
                                  "basis_STEAM_TE45_TM60.BASIS"), 1024)
-    b_s_mm2 = [0, 500, 1000, 2000, 3000, 4000, 5000]
-    rms, ratio = joint_vs_sequential_adc(basis, b_s_mm2, snr=30.0, n_realisations=12)
+    names = ["tNAA", "tCr", "tCho", "Glu", "Ins"]
+    errors = adc_errors(basis, lambda seed: adc_study_spec(basis.names, seed),
+                        range(100, 112), names, ADC_STUDY_ADC_UM2_MS)
+    joint = {n: study_rms(errors["joint"][n]) for n in names}
+    sequential = {n: study_rms(errors["sequential"][n]) for n in names}
+    ratio = {n: joint[n] / sequential[n] for n in names}
     print("\nADC RMS error joint/sequential: "
-          + ", ".join(f"{n} {rms['joint'][n]:.4f}/{rms['sequential'][n]:.4f} = {ratio[n]:.2f}"
-                      for n in VS_LEAD))
+          + ", ".join(f"{n} {joint[n]:.4f}/{sequential[n]:.4f} = {ratio[n]:.2f}"
+                      for n in names))
     assert ratio["Glu"] <= 0.9
     assert ratio["Ins"] <= 1.0
     for singlet in ("tNAA", "tCr", "tCho"):
         assert ratio[singlet] <= 1.0
-
-
-def joint_vs_sequential_adc(basis, b_s_mm2, snr: float, n_realisations: int, seed0: int = 100):
-    """RMS ADC errors of joint and sequential(+mono-exponential) fits, and their ratios."""
-    mono = make_model("monoexponential")
-    options = FitOptions(ppm_range=(0.5, 4.2), mode="joint",
-                         joint_default_model="monoexponential",
-                         joint_shared=("lineshape", "shift", "phase"), joint_tied=VS_TIED)
-    b_ms_um2 = np.asarray(b_s_mm2, dtype=float) / 1000
-    errors = {"sequential": {n: [] for n in VS_LEAD}, "joint": {n: [] for n in VS_LEAD}}
-    for seed in range(seed0, seed0 + n_realisations):
-        spec = pregame_7t_spec(basis.names, seed=seed, snr=snr, n_transients=16,
-                               b_values_s_mm2=list(b_s_mm2),
-                               default_diffusion={"model": "monoexponential",
-                                                  "params": {"adc": VS_TRUE_ADC}})
-        acq = simulate_acquisition(basis, spec).metabolite
-        fits = fit_conditions(acq.fids.mean(axis=1)[:, 0, :], basis, acq.dwell_s, acq.cf_mhz,
-                              acq.b_values_s_mm2, options)
-        for name, lead in VS_LEAD.items():
-            errors["joint"][name].append(fits.diffusion[lead]["parameters"]["ADC"][0]
-                                         - VS_TRUE_ADC)
-            sequential = fits.extra["sequential"]
-            amplitude = np.array([f.amplitude(name) for f in sequential])
-            sd = np.array([f.uncertainty(name) for f in sequential])
-            adc = mono.fit(b_ms_um2, amplitude, sigma=sd).params[0]
-            errors["sequential"][name].append(adc - VS_TRUE_ADC)
-    rms = {mode: {n: float(np.sqrt(np.mean(np.square(v)))) for n, v in per.items()}
-           for mode, per in errors.items()}
-    return rms, {n: rms["joint"][n] / rms["sequential"][n] for n in VS_LEAD}
 
 
 def test_absent_metabolite_gets_infinite_crlb_and_single_b_falls_back_to_sequential():

@@ -39,8 +39,11 @@ PREGAME_SNR = 172.0
 PRESS_3T_ECHO_TIME_S = 0.030
 PRESS_3T_MM_TO_NAA = 0.82
 """Median MM/NAA amplitude ratio of the ISMRM 2016 challenge spectra on the challenge basis."""
-PRESS_3T_B_VALUES_S_MM2 = (0, 500, 1000, 2000, 3000, 4000, 5000)
-"""A b-range a clinical 3 T PRESS dMRS protocol reaches (up to 5 ms/um^2)."""
+CLINICAL_B_VALUES_S_MM2 = (0, 500, 1000, 2000, 3000, 4000, 5000)
+"""A b-range clinical systems reach (up to 5 ms/um^2): the 3 T preset and the ADC study."""
+ADC_STUDY_ADC_UM2_MS = 0.15
+NAME_ALIASES = {"PCho": "PCh", "sIns": "Scyllo"}
+"""Basis spellings of the metabolites named differently in the pregame tables."""
 STICKS_DEFAULT = {"model": "sticks", "params": {"d_intra": 0.45}}
 """Default decay of every metabolite: randomly oriented sticks, D_intra 0.45 um^2/ms."""
 
@@ -50,12 +53,20 @@ def attenuated_amplitude(name: str, echo_time_s: float) -> float:
     return PREGAME_CONCENTRATIONS_MM[name] * float(np.exp(-echo_time_s / PREGAME_T2_S[name]))
 
 
+def _per_basis_name(names, table: dict) -> dict:
+    """``table`` (pregame names) keyed by the basis' own spelling, for names it holds."""
+    out = {}
+    for name in names:
+        key = NAME_ALIASES.get(name, name)
+        if key in table:
+            out[name] = table[key]
+    return out
+
+
 def _spec(names, echo_time_s: float, mm_to_naa: float, **settings) -> SyntheticSpec:
-    """Spec with the pregame concentrations/T2s restricted to ``names`` and MM scaled to NAA."""
-    names = set(names)
-    values = dict(concentrations_mm={k: v for k, v in PREGAME_CONCENTRATIONS_MM.items()
-                                     if k in names},
-                  t2_s={k: v for k, v in PREGAME_T2_S.items() if k in names},
+    """Spec with the pregame concentrations/T2s for the basis ``names`` and MM scaled to NAA."""
+    values = dict(concentrations_mm=_per_basis_name(names, PREGAME_CONCENTRATIONS_MM),
+                  t2_s=_per_basis_name(names, PREGAME_T2_S),
                   echo_time_s=echo_time_s, default_diffusion=STICKS_DEFAULT,
                   mm_amplitude=mm_to_naa * attenuated_amplitude("NAA", echo_time_s),
                   water_reference=False)
@@ -73,7 +84,17 @@ def pregame_7t_spec(names, seed: int = 0, **overrides) -> SyntheticSpec:
 
 def press_3t_spec(names, snr: float, seed: int = 0, **overrides) -> SyntheticSpec:
     """Generator spec of a typical 3 T PRESS TE 30 ms dMRS acquisition (see module doc)."""
-    settings = dict(b_values_s_mm2=list(PRESS_3T_B_VALUES_S_MM2), n_transients=32,
+    settings = dict(b_values_s_mm2=list(CLINICAL_B_VALUES_S_MM2), n_transients=32,
                     mm_adc_um2_ms=0.0054, lorentzian_fwhm_hz=2.9, gaussian_fwhm_hz=0.7,
                     snr=snr, seed=seed)
     return _spec(names, PRESS_3T_ECHO_TIME_S, PRESS_3T_MM_TO_NAA, **{**settings, **overrides})
+
+
+def adc_study_spec(names, seed: int = 0, snr: float = 30.0) -> SyntheticSpec:
+    """The joint-vs-sequential ADC study: pregame lineshape and MM, mono-exponential decays
+    (ADC 0.15 um^2/ms) at b <= 5 ms/um^2, 16 transients; SNR 30 is about the in-vivo pregame
+    set's b = 0 SNR (34)."""
+    return pregame_7t_spec(names, seed=seed, snr=snr, n_transients=16,
+                           b_values_s_mm2=list(CLINICAL_B_VALUES_S_MM2),
+                           default_diffusion={"model": "monoexponential",
+                                              "params": {"adc": ADC_STUDY_ADC_UM2_MS}})
