@@ -185,7 +185,7 @@ def _validate(opts, logger) -> dict:
 
 def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
     """Discover inputs, build and run one workflow over all selected participants."""
-    from workflows.run import run_participants
+    from .run import run_participants
 
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None

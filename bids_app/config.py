@@ -154,11 +154,6 @@ def _check_qc_thresholds(config: dict, source: str) -> None:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def section_json(config: dict, section: str) -> str:
-    """One section as canonical JSON (sorted keys): a deterministic nipype node input."""
-    return json.dumps(config.get(section, {}), sort_keys=True)
-
-
 def _toml_scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -16,7 +16,7 @@ LOGGER_NAME = "dmrs_bids"
 
 def setup_logging(verbosity: int, output_dir=None, run_label: str = "") -> logging.Logger:
     """Console logging: progress lines and warnings by default, debug notes from ``-v``
-    (nipype's own node logs from ``-vv``, see ``workflows.run``); when ``output_dir`` is
+    (nipype's own node logs from ``-vv``, see ``bids_app.run``); when ``output_dir`` is
     given, a full DEBUG log in ``OUT/logs/dmrs-bids<run_label>.log`` (``run_label``
     ``_sub-01`` for a one-participant run, e.g. an array task)."""
     logger = logging.getLogger(LOGGER_NAME)

@@ -33,6 +33,12 @@ def condition_texts(acq: Acquisition) -> list[str]:
     return [condition_text(acq, c) for c in range(acq.n_conditions)]
 
 
+def lowest_b_fid(acq: Acquisition) -> np.ndarray:
+    """The lowest-b condition averaged over transients and coils (a water reference's
+    signal for scaling and its linewidth)."""
+    return acq.fids[int(np.argmin(acq.b_values_s_mm2))].mean(axis=0).mean(axis=0)
+
+
 # --- coil combination ------------------------------------------------------------------------
 
 @dataclass
