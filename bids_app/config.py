@@ -8,11 +8,16 @@ falls back to a default. The effective configuration is written back as TOML int
 from __future__ import annotations
 
 import copy
-import json
-import math
-import os
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+import tomli_w
+
+from pipeline.io.files import atomic_write_text
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 
@@ -154,53 +159,14 @@ def _check_qc_thresholds(config: dict, source: str) -> None:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def _toml_scalar(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v)}"
-                               for k, v in value.items()) + "}"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
-
-
-def _toml_key(key: str) -> str:
-    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
-    return key if bare else json.dumps(key)
-
-
-def _table_lines(table: dict, name: str) -> list[str]:
-    scalars = {k: v for k, v in table.items() if not (isinstance(v, dict) and v)}
-    tables = {k: v for k, v in table.items() if isinstance(v, dict) and v}
-    lines = [f"[{name}]"] if name else []
-    lines += [f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in scalars.items()]
-    for key, sub in tables.items():
-        lines.append("")
-        lines += _table_lines(sub, f"{name}.{_toml_key(key)}" if name else _toml_key(key))
-    return lines
-
-
 def dumps_toml(config: dict) -> str:
-    """A TOML text for nested dicts of scalars/lists (enough for our configuration)."""
-    return "\n".join(_table_lines(config, "")).strip() + "\n"
+    """The configuration as TOML text (tomli-w); a value TOML cannot hold is a ConfigError."""
+    try:
+        return tomli_w.dumps(config)
+    except TypeError as exc:
+        raise ConfigError(f"cannot write the configuration as TOML: {exc}") from None
 
 
 def write_config(config: dict, path) -> Path:
     """Write the effective configuration atomically as TOML."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps_toml(config), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, dumps_toml(config))
