@@ -7,8 +7,8 @@ import pytest
 from pipeline.basis import Basis
 from pipeline.diffusion.models import make_model
 from pipeline.fitting import FitOptions, fit_conditions, joint_diffusion_rows
-from pipeline.fitting.studies import adc_errors
-from pipeline.fitting.studies import rms as study_rms
+from fitting_studies import adc_errors
+from fitting_studies import rms as study_rms
 from pipeline.simulate.presets import ADC_STUDY_ADC_UM2_MS, adc_study_spec
 
 from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid, truncated
