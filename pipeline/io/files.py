@@ -13,7 +13,7 @@ import io
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 from .json_values import to_json_value
@@ -22,11 +22,10 @@ from .json_values import to_json_value
 # --- atomic writes ---------------------------------------------------------------------------
 
 def _temporary_beside(path: Path) -> Path:
-    """A fresh temporary file in ``path``'s folder (``.<name>.<random>.tmp``), so that the
-    final ``os.replace`` never crosses file systems and concurrent writers never share it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+    """A fresh temporary name in ``path``'s folder (``.<name>.<pid>.<random>.tmp``), so that
+    the final ``os.replace`` never crosses file systems and concurrent writers never share
+    it. The file is created by the writer with the ordinary permissions (umask)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
 def atomic_write_bytes(path, data: bytes, fsync: bool = True) -> Path:
@@ -36,7 +35,7 @@ def atomic_write_bytes(path, data: bytes, fsync: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_beside(path)
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             fh.flush()
             if fsync:

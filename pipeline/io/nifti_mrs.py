@@ -32,9 +32,7 @@ import datetime as _dt
 import gzip
 import json
 import math
-import os
 import re
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -47,6 +45,7 @@ from .. import __version__
 from ..acquisition import Acquisition
 from ..spectra import H1_REFERENCE_PPM
 from ..units import guess_b_value_units, to_s_mm2
+from .files import atomic_write_bytes
 from .json_values import to_json_value
 
 B_UNITS_KEY = "DiffusionBValueUnits"
@@ -624,14 +623,4 @@ def write_nifti_mrs(acq: Acquisition, path, processing_step: dict | None = None,
     payload = img.to_bytes()
     if path.name.endswith(".gz"):
         payload = gzip.compress(payload, compresslevel=1, mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, payload, fsync=False)
