@@ -19,14 +19,13 @@ import os
 from pathlib import Path
 
 from pipeline.io.files import (atomic_copy, atomic_write_bytes, atomic_write_text,  # noqa: F401
-                               format_tsv_value, json_text, read_tsv, tsv_text, write_json,
-                               write_tsv)
+                               copy_if_changed, format_tsv_value, json_text, read_tsv,
+                               tsv_text, write_json, write_tsv)
 from workflows.derivatives import (ACQUISITION_OUTPUTS, AMPLITUDES_COLUMNS,  # noqa: F401
-                                   CONTRACT_KINDS, DIFFUSION_COLUMNS, PIPELINE_NAME,
-                                   TRANSIENTS_COLUMNS, acquisition_path, figure_path,
-                                   figures_dir, fit_display_path, logs_dir, mrs_dir,
-                                   report_path, subject_dir)
-from workflows.fileio import copy_if_changed  # noqa: F401
+                                   CONTRACT_KINDS, DIFFUSION_COLUMNS, FIT_DISPLAY_SUFFIX,
+                                   PIPELINE_NAME, TRANSIENTS_COLUMNS, acquisition_path,
+                                   figure_path, figures_dir, fit_display_path, logs_dir,
+                                   mrs_dir, report_path, subject_dir)
 
 
 def remove_stale_temporaries(output_dir, subjects) -> list[Path]:

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from pipeline.fitting.fit_display import (DISPLAY_ROWS, FIT_DISPLAY_GROUPS,  # noqa: F401
-                                          FIT_DISPLAY_SUFFIX, fit_display_array,
-                                          fit_display_columns, fit_display_text)
+                                          fit_display_array, fit_display_columns,
+                                          fit_display_text)
 from pipeline.io.files import to_float
 from pipeline.metabolites import SUM_NAMES
 from pipeline.preprocess.outliers import robust_z
@@ -27,7 +27,7 @@ from pipeline.qc.transients import before_after  # noqa: F401  (the report's fig
 
 from . import derivatives as d
 from . import figures as fig
-from .derivatives import fit_display_path
+from .derivatives import FIT_DISPLAY_SUFFIX, fit_display_path  # noqa: F401
 
 SUMS = SUM_NAMES
 ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")

@@ -110,7 +110,7 @@ def test_killed_runs_leave_no_partial_outputs_and_resume_identically(study):
     mrs = out / "sub-01" / "mrs"
 
     def fit_started():  # nipype made the fit node's folder: the participant is mid-way
-        return any(work.glob("dmrs_bids_wf/sub_01_wf/*/fit/_inputs.pklz"))
+        return any(work.glob("dmrs_bids_wf/sub_01_wf/*/fit_wf/fit/_inputs.pklz"))
 
     def some_output():  # the derivatives of the participant are being written
         return mrs.is_dir() and any(mrs.iterdir())

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.diffusion.table import COLUMNS as _DIFFUSION_TABLE_COLUMNS
-from pipeline.fitting.fit_display import FIT_DISPLAY_SUFFIX
+from pipeline.tables import DIFFUSION_COLUMNS as _DIFFUSION_TABLE_COLUMNS
 
 PIPELINE_NAME = "dmrs-bids"
 
@@ -32,6 +31,9 @@ ACQUISITION_OUTPUTS = {
     "qc": "qc.json",
     "config": "config.toml",
 }
+FIT_DISPLAY_SUFFIX = "desc-fitcomponents_spectra.tsv"
+"""``<src>_desc-fitcomponents_spectra.tsv`` beside ``<src>_desc-fit_svs.nii.gz``: the fit's
+baseline and metabolite spectra on its ppm window, so a report rebuild redraws the traces."""
 CONTRACT_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 """Kinds every processed acquisition has (the config copy is written when one is given)."""
 

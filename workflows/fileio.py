@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
-from pipeline.io.files import atomic_copy, json_text, read_tsv, to_float, tsv_text  # noqa: F401
+from pipeline.io.files import copy_if_changed, json_text, read_tsv, to_float, tsv_text  # noqa: F401
 from pipeline.io.input_checks import read_acquisition
 
 PROGRAM = "dmrs-bids"
@@ -70,18 +70,6 @@ def write_table(name: str, rows: list[dict], columns: list[str]) -> str:
 
 def read_table(path) -> list[dict]:
     return read_tsv(path)
-
-
-def copy_if_changed(src, dest) -> bool:
-    """Atomic copy unless ``dest`` already holds the same bytes (its time stamp then stays,
-    so a rerun that changes nothing leaves outputs, and what depends on them, untouched).
-    Returns whether a copy was made."""
-    src, dest = Path(src), Path(dest)
-    if dest.is_file() and dest.stat().st_size == src.stat().st_size \
-            and dest.read_bytes() == src.read_bytes():
-        return False
-    atomic_copy(src, dest)
-    return True
 
 
 def options_table(spec_value) -> dict:

@@ -19,9 +19,6 @@ FIT_DISPLAY_GROUPS = {**{k: METABOLITE_SUMS[k] for k in ("tNAA", "tCr", "tCho")}
 DISPLAY_ROWS = ("baseline",) + tuple(FIT_DISPLAY_GROUPS) + ("other",)
 """Rows of a fit display: baseline, main metabolites, then every other fitted component (so
 that the rows sum to the fitted spectrum)."""
-FIT_DISPLAY_SUFFIX = "desc-fitcomponents_spectra.tsv"
-"""``<src>_desc-fitcomponents_spectra.tsv`` beside ``<src>_desc-fit_svs.nii.gz``: the fit's
-baseline and metabolite spectra on its ppm window, so a report rebuild redraws the traces."""
 _DISPLAY_ID_COLUMNS = ["condition", "point", "ppm"]
 
 

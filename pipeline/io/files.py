@@ -16,8 +16,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .json_values import to_json_value
-
 
 # --- atomic writes ---------------------------------------------------------------------------
 
@@ -66,11 +64,25 @@ def atomic_copy(src, dest) -> Path:
     return dest
 
 
+def copy_if_changed(src, dest) -> bool:
+    """Atomic copy unless ``dest`` already holds the same bytes (its time stamp then stays,
+    so a rerun that changes nothing leaves outputs, and what depends on them, untouched).
+    Returns whether a copy was made."""
+    src, dest = Path(src), Path(dest)
+    if dest.is_file() and dest.stat().st_size == src.stat().st_size \
+            and dest.read_bytes() == src.read_bytes():
+        return False
+    atomic_copy(src, dest)
+    return True
+
+
 # --- JSON ------------------------------------------------------------------------------------
 
 def json_text(content) -> str:
     """``content`` as indented JSON with sorted keys and a final newline; numpy scalars and
     arrays, tuples and paths become plain JSON values (:func:`json_values.to_json_value`)."""
+    from .json_values import to_json_value  # numpy: loaded when first needed
+
     return json.dumps(to_json_value(content), indent=2, sort_keys=True) + "\n"
 
 
