@@ -29,6 +29,9 @@ def cli(bids: Path, out: Path, work: Path) -> list[str]:
             str(work), "--nprocs", "2", "--skip-bids-validation"]
 
 
+pytestmark = pytest.mark.slow  # runs the app four times, killing two of them (about 2 min)
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """One demo participant and an uninterrupted reference run of it."""
