@@ -183,13 +183,13 @@ def outlier_step(fids: np.ndarray, acq: Acquisition, options) -> OutlierStep:
     return step
 
 
-def realign_step(unaligned: np.ndarray, aligned: AlignStep, rejected: np.ndarray,
-                 acq: Acquisition, options) -> tuple[AlignStep, bool]:
-    """Alignment again with the rejected transients left out of the templates (only when
-    some were rejected and alignment is on); returns (alignment, whether it was redone)."""
+def realign_step(unaligned: np.ndarray, rejected: np.ndarray, acq: Acquisition,
+                 options) -> AlignStep | None:
+    """Alignment again with the rejected transients left out of the templates; None when
+    nothing was rejected or alignment is off (the first alignment stands)."""
     if not (rejected.any() and options.align):
-        return aligned, False
-    return align_step(unaligned, acq, options, weights=(~rejected).astype(float)), True
+        return None
+    return align_step(unaligned, acq, options, weights=(~rejected).astype(float))
 
 
 def transient_rows(acq: Acquisition, freq_hz, phase_deg, rejected=None) -> list[dict]:

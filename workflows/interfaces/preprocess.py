@@ -148,11 +148,12 @@ class RejectOutliers(SimpleInterface):
         rows = read_table(self.inputs.in_shifts)
         found = steps.outlier_step(acq.fids[:, :, 0, :], acq, options)
         rejected = found.rejected
-        out, details = acq, "no transient rejected"
-        combined = load_acquisition(self.inputs.in_combined) if rejected.any() else None
-        if combined is not None and options.align:
-            realigned, _ = steps.realign_step(combined.fids[:, :, 0, :], None, rejected,
-                                              combined, options)
+        out, details, realigned = acq, "no transient rejected", None
+        if rejected.any():
+            combined = load_acquisition(self.inputs.in_combined)
+            realigned = steps.realign_step(combined.fids[:, :, 0, :], rejected, combined,
+                                           options)
+        if realigned is not None:
             out = acq.with_fids(realigned.fids[:, :, None, :])
             rows = steps.transient_rows(acq, realigned.freq_hz, realigned.phase_deg)
             details = "re-aligned with the rejected transients left out of the templates"
