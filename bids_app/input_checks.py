@@ -11,6 +11,7 @@ tests/test_fuzz_readers.py), so no other exception type is caught here.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
@@ -25,6 +26,10 @@ def check_readable(path) -> Path:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file does not exist")
+    mode = path.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(f"{path}: not a regular file (a FIFO, socket or device named like an "
+                         "input file); replace it with the real file")
     if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
         raise InputError(f"{path}: permission denied (not readable by this user); fix the "
                          "file's permissions or run as a user who can read it")
