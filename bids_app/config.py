@@ -111,9 +111,96 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
     if overrides:
         config = merge_config(config, overrides, source="command line")
     source = str(path) if path is not None else "config"
+    check_ranges(config, source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
     return config
+
+
+# Allowed range of every numeric option: (section, key) -> (lowest, highest, lowest allowed?,
+# highest allowed?). Iteration counts are capped so that no value makes a run endless.
+NUMERIC_RANGES = {
+    ("preprocessing", "align_iterations"): (0, 20, True, True),
+    ("preprocessing", "align_model_iterations"): (0, 20, True, True),
+    ("preprocessing", "align_model_components"): (1, 200, True, True),
+    ("preprocessing", "align_max_shift_hz"): (0, 500, False, True),
+    ("preprocessing", "outlier_threshold"): (0, 100, False, True),
+    ("preprocessing", "outlier_flag_fraction"): (0, 1, False, True),
+    ("preprocessing", "ecc_min_water_snr"): (0, 1e6, True, True),
+    ("preprocessing", "residual_water_components"): (1, 200, True, True),
+    ("preprocessing", "motion_n_sigma"): (0, 100, False, True),
+    ("quantification", "water_concentration_mm"): (0, 60000, True, True),
+    ("fitting", "baseline_order"): (0, 20, True, True),
+    ("fitting", "baseline_stiffness"): (0, 1e9, True, True),
+    ("fitting", "spline_knot_spacing_ppm"): (0, 20, False, True),
+    ("fitting", "max_shift_ppm"): (0, 2, False, True),
+    ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
+    ("fitting", "max_gauss_hz"): (0, 1000, True, True),
+    ("fitting", "max_iterations"): (1, 10000, True, True),
+    ("diffusion", "n_draws"): (1, 100000, True, True),
+    ("diffusion", "seed"): (0, 2 ** 32 - 1, True, True),
+    ("diffusion", "gradient_duration_s"): (0, 1, True, False),
+    ("diffusion", "diffusion_time_s"): (0, 10, True, False),
+    ("qc", "zero_fill"): (1, 64, True, True),
+}
+PPM_LIMIT = 50.0
+"""Any ppm bound beyond +-50 ppm is a typo for 1H, 31P or 13C single-voxel MRS."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _range_text(lo, hi, lo_in, hi_in) -> str:
+    return f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+
+
+def numeric_problems(config: dict) -> list[str]:
+    """Every numeric option out of its range, every non-finite number anywhere, every ppm
+    window that is not two finite ordered bounds; each names its key."""
+    problems = []
+
+    def walk(value, dotted):
+        if _is_number(value):
+            if not math.isfinite(value):
+                problems.append(f"'{dotted}' must be a finite number, got {value!r}")
+        elif isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{dotted}.{key}")
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                walk(sub, f"{dotted}[{i}]")
+
+    for name, section in config.items():
+        walk(section, name)
+    for (name, key), (lo, hi, lo_in, hi_in) in NUMERIC_RANGES.items():
+        value = config.get(name, {}).get(key)
+        if not _is_number(value) or not math.isfinite(value):
+            continue
+        if value < lo or value > hi or (value == lo and not lo_in) or (value == hi and not hi_in):
+            problems.append(f"'{name}.{key}' = {value!r} is outside its range "
+                            f"{_range_text(lo, hi, lo_in, hi_in)}")
+    for name, section in config.items():
+        for key, value in section.items() if isinstance(section, dict) else ():
+            if not (key.endswith("_ppm") or key.endswith("_ppm_range") or key == "ppm_range") \
+                    or not isinstance(value, list) or value == [] and key == "noise_ppm":
+                continue
+            if key.endswith("spacing_ppm") or key.endswith("shift_ppm"):
+                continue
+            ok = len(value) == 2 and all(_is_number(v) and math.isfinite(v) for v in value)
+            if not ok or not (-PPM_LIMIT <= value[0] < value[1] <= PPM_LIMIT):
+                problems.append(f"'{name}.{key}' = {value!r} must be two increasing ppm "
+                                f"values within +-{PPM_LIMIT:g} ppm")
+    return problems
+
+
+def check_ranges(config: dict, source: str) -> None:
+    """Refuse, before any run, numeric options outside their range (ConfigError naming each
+    key): a negative water concentration, a NaN threshold or 10^9 iterations would otherwise
+    give wrong numbers silently or a run that never ends."""
+    problems = numeric_problems(config)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
 def _check_quantification(section: dict, source: str) -> None:
