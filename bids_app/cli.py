@@ -29,7 +29,7 @@ from pipeline import __version__  # noqa: E402
 from . import derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
 from .runlog import (Outcome, error_message, format_exception, setup_logging,  # noqa: E402
-                     write_summary)
+                     write_run_records, write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
@@ -421,6 +421,8 @@ def main(argv=None) -> int:
     level = "reports" if opts.reports_only and opts.analysis_level == "participant" \
         else opts.analysis_level
     write_summary(opts.output_dir, outcomes, level, started, run_label=run_label)
+    if level == "participant":
+        write_run_records(opts.output_dir, outcomes, started)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
         status = "ok" if outcome.ok else "FAILED: " + " | ".join(outcome.errors)
