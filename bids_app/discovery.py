@@ -406,7 +406,8 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None) -> None:
     """Every file of the acquisition (and its sidecar) is readable by this user, and the water
     reference shares the data's spectral grid; DiscoveryError naming the file otherwise
     (an unreadable file would otherwise stall nipype while it hashes the inputs)."""
-    from .input_checks import InputError, check_readable, check_water_grid
+    from .input_checks import (InputError, check_metadata, check_readable, check_water_grid,
+                               check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
     sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
@@ -417,10 +418,17 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None) -> None:
             problem = json_problem(sidecar) if sidecar.exists() else None
             if problem:
                 raise InputError(f"{sidecar}: sidecar {problem}")
+        check_metadata(svs, _read_sidecar(sidecars[0]), sidecars[0])
         if water is not None:
             check_water_grid(svs, water)
+            check_water_reference(svs, water)
     except InputError as exc:
         raise DiscoveryError(str(exc)) from None
+
+
+def _read_sidecar(path: Path) -> dict:
+    """A sidecar already checked by :func:`json_problem` ({} when there is none)."""
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _mm_for(entities: dict, mm_files: list):
