@@ -411,7 +411,7 @@ def main(argv=None) -> int:
         print("dmrs-bids: interrupted", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # unexpected: one clear line on screen, traceback in the log
-        (logger or setup_logging(opts.verbose)).error("run failed:\n%s", format_exception(exc))
+        (logger or setup_logging(opts.verbose)).debug("run failed:\n%s", format_exception(exc))
         print(f"dmrs-bids: error: {type(exc).__name__}: {error_message(exc)}", file=sys.stderr)
         if logger is not None:  # the output folder is usable: the summary says what happened
             _write_crash_summary(opts, run_label, started, exc)

@@ -197,6 +197,16 @@ def invalid_label_folders(bids_dir) -> dict[str, str]:
     return found
 
 
+def _path_pattern(bids_dir, path) -> re.Pattern:
+    """A pybids ignore pattern for ``path`` and everything below it (never matching when
+    ``path`` is outside the dataset)."""
+    try:
+        relative = Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
+    except ValueError:
+        return re.compile(r"(?!)")
+    return re.compile("^/" + re.escape(relative) + "(?:/|$)")
+
+
 def load_layout(bids_dir, exclude=()):
     """A pybids layout of the raw dataset: only ``sub-*/[ses-*/]mrs/`` itself (derivatives,
     nested folders and ``exclude``, e.g. an output folder, never indexed). Broken sidecars are
@@ -215,8 +225,8 @@ def load_layout(bids_dir, exclude=()):
     if problem:
         raise DiscoveryError(f"{description}: {problem}")
     ignore = list(DEFAULT_LOCATIONS_TO_IGNORE) + NOT_RAW_MRS + list(broken_json_files(bids_dir))
-    ignore += [bids_dir / name for name in invalid_label_folders(bids_dir)]
-    ignore += [Path(p) for p in exclude]
+    ignore += [_path_pattern(bids_dir, bids_dir / name) for name in invalid_label_folders(bids_dir)]
+    ignore += [_path_pattern(bids_dir, p) for p in exclude]
     return BIDSLayout(str(bids_dir), validate=False, derivatives=False,
                       indexer=BIDSLayoutIndexer(ignore=ignore))
 

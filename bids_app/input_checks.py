@@ -179,7 +179,10 @@ def check_metadata(path, sidecar: dict, sidecar_path=None) -> None:
 
 
 def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
-    shape, dwell_s = nifti_grid(path)
+    try:
+        shape, dwell_s = nifti_grid(path)
+    except InputError:
+        return  # an unreadable header is reported by the reader, per acquisition
     header = _header_extension(path)
     problems = []
     for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
@@ -215,7 +218,8 @@ def _same_file(a, b) -> bool:
     try:
         if a.resolve() == b.resolve() or os.path.samefile(a, b):
             return True
-        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+        size = a.stat().st_size
+        return 0 < size == b.stat().st_size and a.read_bytes() == b.read_bytes()
     except OSError:
         return False
 
