@@ -112,6 +112,7 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         config = merge_config(config, overrides, source="command line")
     source = str(path) if path is not None else "config"
     check_ranges(config, source)
+    check_model_names(config, source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
     return config
@@ -192,6 +193,25 @@ def numeric_problems(config: dict) -> list[str]:
                 problems.append(f"'{name}.{key}' = {value!r} must be two increasing ppm "
                                 f"values within +-{PPM_LIMIT:g} ppm")
     return problems
+
+
+def check_model_names(config: dict, source: str) -> None:
+    """Diffusion model names in ``[diffusion] models`` and the joint-fit options must be known
+    models (or aliases), refused at load naming the key (not a KeyError mid-run)."""
+    from pipeline.diffusion.models import ALIASES, MODELS
+    from pipeline.fitting.joint import FREE
+
+    known = set(MODELS) | set(ALIASES) | {FREE}
+    fitting = config.get("fitting", {})
+    named = [("diffusion.models", name) for name in config.get("diffusion", {}).get("models", [])]
+    named += [(f"fitting.{key}", fitting.get(key)) for key in ("joint_default_model",
+                                                              "joint_mm_model")]
+    named += [(f"fitting.joint_models.{k}", v)
+              for k, v in (fitting.get("joint_models") or {}).items()]
+    bad = [f"'{key}' names unknown diffusion model {name!r}" for key, name in named
+           if name is not None and name not in known]
+    if bad:
+        raise ConfigError(f"{source}: " + "; ".join(bad) + f" (known: {', '.join(sorted(MODELS))})")
 
 
 def check_ranges(config: dict, source: str) -> None:
@@ -296,3 +316,57 @@ def write_config(config: dict, path) -> Path:
     tmp.write_text(dumps_toml(config), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+# --- content of the files the configuration names (issue 17 item 1) --------------------------
+
+FILE_KEYS = (("quantification", "tissue_fractions_file"), ("conversion", "chronograms"))
+"""Configuration keys whose values are files (a path, or a list of paths) relative to the BIDS
+root when not absolute."""
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (relative names and contents, sorted;
+    e.g. a folder of LCModel .RAW basis files). Raises ConfigError naming a missing path."""
+    import hashlib
+
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(bytes.fromhex(file_digest(item)))
+        return digest.hexdigest()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read a file the configuration names "
+                          f"({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+def named_file_digests(config: dict, bids_root, basis_path=None) -> dict[str, str]:
+    """``{"section.key[i]": sha256}`` of every file the configuration (and ``--basis``) names.
+
+    A nipype node hashes a path string, not the file behind it: given this mapping (as
+    canonical JSON, :func:`digests_json`) as an input, a node that reads one of these files
+    reruns when its content changes, and is reused otherwise."""
+    digests = {}
+    for section, key in FILE_KEYS:
+        value = config.get(section, {}).get(key)
+        paths = value if isinstance(value, list) else [value] if value else []
+        for i, item in enumerate(paths):
+            path = Path(item)
+            path = path if path.is_absolute() else Path(bids_root or Path.cwd()) / path
+            name = f"{section}.{key}" + (f"[{i}]" if isinstance(value, list) else "")
+            digests[name] = file_digest(path)
+    if basis_path:
+        digests["basis"] = file_digest(basis_path)
+    return digests
+
+
+def digests_json(digests: dict) -> str:
+    """Canonical JSON of :func:`named_file_digests` (a deterministic node input)."""
+    return json.dumps(digests, sort_keys=True)

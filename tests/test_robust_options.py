@@ -34,6 +34,8 @@ def _toml(tmp_path, text: str) -> Path:
     ("[preprocessing]\nalign_ppm_range = [0.6, inf]\n", "preprocessing.align_ppm_range"),
     ("[fitting]\njoint_b_max_ms_um2 = {NAA = nan}\n", "fitting.joint_b_max_ms_um2.NAA"),
     ("[diffusion]\ngradient_duration_s = 5.0\n", "diffusion.gradient_duration_s"),
+    ("[diffusion]\nmodels = [\"__import__\"]\n", "diffusion.models"),
+    ("[fitting]\njoint_models = {NAA = \"nope\"}\n", "fitting.joint_models.NAA"),
 ])
 def test_out_of_range_options_are_refused_naming_the_key(tmp_path, text, key):
     path = _toml(tmp_path, text)
@@ -139,3 +141,37 @@ def test_logs_path_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     assert status == cli.EXIT_USAGE
     assert str(tmp_path / "out" / "logs") in err and "not a folder" in err
     assert "Errno" not in err
+
+
+def test_digests_of_named_files_follow_their_content(tmp_path):
+    """Issue 17 item 1 helper: the digest changes exactly when a named file's bytes change
+    (a path string alone, the nipype cache key today, does not)."""
+    from bids_app.config import ConfigError, digests_json, file_digest, named_file_digests
+
+    bids = tmp_path / "in"
+    bids.mkdir()
+    table = bids / "fractions.tsv"
+    table.write_text("participant_id\tgm\twm\tcsf\nsub-01\t0.6\t0.4\t0\n")
+    basis = tmp_path / "basis"
+    basis.mkdir()
+    (basis / "NAA.RAW").write_bytes(b"naa")
+    config = load_default_config()
+    config["quantification"]["tissue_fractions_file"] = "fractions.tsv"
+    config["conversion"]["chronograms"] = [str(table)]
+    first = named_file_digests(config, bids, basis)
+    assert set(first) == {"quantification.tissue_fractions_file", "conversion.chronograms[0]",
+                          "basis"}
+    import hashlib
+    assert first["quantification.tissue_fractions_file"] == hashlib.sha256(
+        table.read_bytes()).hexdigest()
+    assert named_file_digests(config, bids, basis) == first  # same content, same key
+    table.write_text("participant_id\tgm\twm\tcsf\nsub-01\t0.2\t0.2\t0.6\n")
+    (basis / "NAA.RAW").write_bytes(b"naa2")
+    second = named_file_digests(config, bids, basis)
+    assert all(second[k] != first[k] for k in first)
+    assert digests_json(second) == digests_json(dict(reversed(list(second.items()))))
+    (basis / "Cr.RAW").write_bytes(b"cr")
+    assert file_digest(basis) != second["basis"]
+    with pytest.raises(ConfigError, match="absent.tsv"):
+        config["quantification"]["tissue_fractions_file"] = "absent.tsv"
+        named_file_digests(config, bids)
