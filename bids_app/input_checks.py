@@ -235,7 +235,7 @@ def check_water_reference(svs, water) -> None:
                          "point ReferenceSignal at the unsuppressed water acquisition")
     try:
         data, reference = read_acquisition(svs), read_acquisition(water)
-    except InputError:
+    except ValueError:  # InputError and the reader's own errors
         return  # the processing reports unreadable files, with the run's reading options
     try:
         problem = water_reference_problem(
