@@ -160,3 +160,24 @@ def test_symlink_loops_are_not_walked(demo):
     errors: dict = {}
     found = discovery.discover(demo, errors=errors)
     assert errors == {} and [a.svs for a in found["01"]] == [paths(demo, "01")["svs"]]
+
+
+def test_unexpected_error_still_writes_the_summary_and_logs_the_traceback(demo, tmp_path,
+                                                                          monkeypatch, capsys):
+    import workflows.run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("worker pool died")
+
+    monkeypatch.setattr(workflows.run, "run_participants", broken)
+    out = tmp_path / "out"
+    status = cli.main([str(demo), str(out), "participant", "-w", str(tmp_path / "work"),
+                       "--skip-bids-validation"])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_FAILED
+    assert "RuntimeError: worker pool died" in err and "Traceback" not in err
+    summary = json.loads((out / "logs" / "run_summary.json").read_text())
+    assert summary["run_error"] == "RuntimeError: worker pool died"
+    log = (out / "logs" / "dmrs-bids.log").read_text()
+    assert "Traceback" in log and "worker pool died" in log
+    assert not (tmp_path / "work" / cli.LOCK_NAME).exists() or cli._held_locks == []
