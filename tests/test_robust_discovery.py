@@ -14,25 +14,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robust_support import copy_good, paths  # noqa: E402
+from robust_support import copy_good, demo, demo_master, paths  # noqa: E402,F401
 
 from bids_app import cli, discovery  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def demo_master(tmp_path_factory) -> Path:
-    from bids_app.demo import write_demo_dataset
-
-    base = tmp_path_factory.mktemp("disc")
-    write_demo_dataset(base / "demo", participants=2, small=True, cache_dir=str(base / "cache"))
-    return base / "demo"
-
-
-@pytest.fixture
-def demo(demo_master, tmp_path) -> Path:
-    """A private copy of the two-participant demo dataset (tests edit it)."""
-    shutil.copytree(demo_master, tmp_path / "in", symlinks=True)
-    return tmp_path / "in"
 
 
 def _copy_acquisition(src: dict, folder: Path, stem: str) -> None:

@@ -14,26 +14,12 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robust_support import _edit_json, _edit_svs, copy_good, paths  # noqa: E402
+from robust_support import (_edit_json, _edit_svs, copy_good, demo, demo_master,  # noqa: E402,F401
+                            paths)
 
 from bids_app import discovery  # noqa: E402
 from bids_app.input_checks import InputError, check_metadata, check_water_reference  # noqa: E402
 from pipeline.qc.reference import water_dominance, water_reference_problem  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def demo_master(tmp_path_factory) -> Path:
-    from bids_app.demo import write_demo_dataset
-
-    base = tmp_path_factory.mktemp("meta")
-    write_demo_dataset(base / "demo", participants=1, small=True, cache_dir=str(base / "cache"))
-    return base / "demo"
-
-
-@pytest.fixture
-def demo(demo_master, tmp_path) -> Path:
-    shutil.copytree(demo_master, tmp_path / "in")
-    return tmp_path / "in"
 
 
 def _sidecar(p: dict, **changes) -> None:
@@ -58,7 +44,7 @@ def test_contradictions_and_unphysical_timings_fail_the_participant(demo):
         _sidecar(copy_good(demo, label), **changes)
     errors: dict = {}
     found = discovery.discover(demo, errors=errors)
-    assert sorted(found) == ["01"] and sorted(errors) == sorted(CASES)
+    assert sorted(found) == ["01", "02"] and sorted(errors) == sorted(CASES)
     for label, (_, words) in CASES.items():
         assert str(paths(demo, label)["svs"]) in errors[label]
         assert str(paths(demo, label)["svs_json"]) in errors[label]
