@@ -155,8 +155,26 @@ def check_resources(opts) -> None:
 
     if opts.nprocs is not None and opts.nprocs < 1:
         raise CliError(f"--nprocs must be at least 1, got {opts.nprocs}")
-    if opts.mem_gb is not None and not (math.isfinite(opts.mem_gb) and opts.mem_gb > 0):
-        raise CliError(f"--mem-gb must be a positive number of GB, got {opts.mem_gb}")
+    if opts.mem_gb is not None and not (math.isfinite(opts.mem_gb)
+                                        and opts.mem_gb >= MIN_MEM_GB):
+        raise CliError(f"--mem-gb must be a number of GB of at least {MIN_MEM_GB:g} (nipype "
+                       f"never starts a step whose estimate exceeds it), got {opts.mem_gb}")
+    args = parse_plugin_args(opts.plugin_args)
+    n_procs, memory_gb = args.get("n_procs"), args.get("memory_gb")
+    if n_procs is not None and (not isinstance(n_procs, int) or isinstance(n_procs, bool)
+                                or n_procs < 1):
+        raise CliError(f"--plugin-args: n_procs must be a whole number of at least 1, "
+                       f"got {n_procs!r}")
+    if memory_gb is not None and (not isinstance(memory_gb, (int, float))
+                                  or isinstance(memory_gb, bool)
+                                  or not math.isfinite(memory_gb) or memory_gb < MIN_MEM_GB):
+        raise CliError(f"--plugin-args: memory_gb must be a number of GB of at least "
+                       f"{MIN_MEM_GB:g}, got {memory_gb!r}")
+
+
+MIN_MEM_GB = 0.25
+"""Smallest --mem-gb: above nipype's default estimate per step (0.2 GB), which no step of the
+workflow raises; with less, the scheduler waits for ever for memory that never frees."""
 
 
 def plugin_settings(opts) -> tuple[str, dict]:
@@ -241,6 +259,9 @@ def work_dir(opts, environ=None) -> Path:
 
 def check_writable(folder: Path, what: str, hint: str = "") -> None:
     """Create ``folder`` and prove a file can be written in it (one clear error otherwise)."""
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"{what} {folder} exists and is not a folder"
+                       + (f"; {hint}" if hint else ""))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".dmrs-bids-probe-{os.getpid()}"

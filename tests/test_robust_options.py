@@ -66,7 +66,10 @@ def test_config_error_exits_2_naming_the_key(tmp_path, capsys):
                                           (["--nprocs", "-3"], "--nprocs"),
                                           (["--mem-gb", "0"], "--mem-gb"),
                                           (["--mem-gb", "nan"], "--mem-gb"),
-                                          (["--mem-gb", "-1"], "--mem-gb")])
+                                          (["--mem-gb", "-1"], "--mem-gb"),
+                                          (["--mem-gb", "0.1"], "--mem-gb"),
+                                          (["--plugin-args", "n_procs=0"], "n_procs"),
+                                          (["--plugin-args", '{"memory_gb": 0}'], "memory_gb")])
 def test_resource_options_are_validated_with_exit_2(tmp_path, capsys, args, option):
     (tmp_path / "in").mkdir()
     status = cli.main([str(tmp_path / "in"), str(tmp_path / "out"), "participant",
@@ -175,3 +178,12 @@ def test_digests_of_named_files_follow_their_content(tmp_path):
     with pytest.raises(ConfigError, match="absent.tsv"):
         config["quantification"]["tissue_fractions_file"] = "absent.tsv"
         named_file_digests(config, bids)
+
+
+def test_output_path_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").write_text("a file")
+    status = cli.main([str(tmp_path / "in"), str(tmp_path / "out"), "group"])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_USAGE and "exists and is not a folder" in err
+    assert str(tmp_path / "out") in err
