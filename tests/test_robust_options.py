@@ -5,13 +5,11 @@ a concurrent run; usage errors exit 2 naming the file or option."""
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bids_app import cli
@@ -149,7 +147,7 @@ def test_logs_path_that_is_a_file_is_a_usage_error(tmp_path, capsys):
 def test_digests_of_named_files_follow_their_content(tmp_path):
     """Issue 17 item 1 helper: the digest changes exactly when a named file's bytes change
     (a path string alone, the nipype cache key today, does not)."""
-    from bids_app.config import ConfigError, digests_json, file_digest, named_file_digests
+    from bids_app.config import digests_json, file_digest, named_file_digests
 
     bids = tmp_path / "in"
     bids.mkdir()
