@@ -8,6 +8,7 @@ falls back to a default. The effective configuration is written back as TOML int
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 try:
@@ -116,9 +117,116 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
     if overrides:
         config = merge_config(config, overrides, source="command line")
     source = str(path) if path is not None else "config"
+    check_ranges(config, source)
+    check_model_names(config, source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
     return config
+
+
+# Allowed range of every numeric option: (section, key) -> (lowest, highest, lowest allowed?,
+# highest allowed?). Iteration counts are capped so that no value makes a run endless.
+NUMERIC_RANGES = {
+    ("preprocessing", "align_iterations"): (0, 20, True, True),
+    ("preprocessing", "align_model_iterations"): (0, 20, True, True),
+    ("preprocessing", "align_model_components"): (1, 200, True, True),
+    ("preprocessing", "align_max_shift_hz"): (0, 500, False, True),
+    ("preprocessing", "outlier_threshold"): (0, 100, False, True),
+    ("preprocessing", "outlier_flag_fraction"): (0, 1, False, True),
+    ("preprocessing", "ecc_min_water_snr"): (0, 1e6, True, True),
+    ("preprocessing", "residual_water_components"): (1, 200, True, True),
+    ("preprocessing", "motion_n_sigma"): (0, 100, False, True),
+    ("quantification", "water_concentration_mm"): (0, 60000, True, True),
+    ("fitting", "baseline_order"): (0, 20, True, True),
+    ("fitting", "baseline_stiffness"): (0, 1e9, True, True),
+    ("fitting", "spline_knot_spacing_ppm"): (0, 20, False, True),
+    ("fitting", "max_shift_ppm"): (0, 2, False, True),
+    ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
+    ("fitting", "max_gauss_hz"): (0, 1000, True, True),
+    ("fitting", "max_iterations"): (1, 10000, True, True),
+    ("diffusion", "n_draws"): (1, 100000, True, True),
+    ("diffusion", "seed"): (0, 2 ** 32 - 1, True, True),
+    ("diffusion", "gradient_duration_s"): (0, 1, True, False),
+    ("diffusion", "diffusion_time_s"): (0, 10, True, False),
+    ("qc", "zero_fill"): (1, 64, True, True),
+}
+PPM_LIMIT = 50.0
+"""Any ppm bound beyond +-50 ppm is a typo for 1H, 31P or 13C single-voxel MRS."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _range_text(lo, hi, lo_in, hi_in) -> str:
+    return f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+
+
+def numeric_problems(config: dict) -> list[str]:
+    """Every numeric option out of its range, every non-finite number anywhere, every ppm
+    window that is not two finite ordered bounds; each names its key."""
+    problems = []
+
+    def walk(value, dotted):
+        if _is_number(value):
+            if not math.isfinite(value):
+                problems.append(f"'{dotted}' must be a finite number, got {value!r}")
+        elif isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{dotted}.{key}")
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                walk(sub, f"{dotted}[{i}]")
+
+    for name, section in config.items():
+        walk(section, name)
+    for (name, key), (lo, hi, lo_in, hi_in) in NUMERIC_RANGES.items():
+        value = config.get(name, {}).get(key)
+        if not _is_number(value) or not math.isfinite(value):
+            continue
+        if value < lo or value > hi or (value == lo and not lo_in) or (value == hi and not hi_in):
+            problems.append(f"'{name}.{key}' = {value!r} is outside its range "
+                            f"{_range_text(lo, hi, lo_in, hi_in)}")
+    for name, section in config.items():
+        for key, value in section.items() if isinstance(section, dict) else ():
+            if not (key.endswith("_ppm") or key.endswith("_ppm_range") or key == "ppm_range") \
+                    or not isinstance(value, list) or value == [] and key == "noise_ppm":
+                continue
+            if key.endswith("spacing_ppm") or key.endswith("shift_ppm"):
+                continue
+            ok = len(value) == 2 and all(_is_number(v) and math.isfinite(v) for v in value)
+            if not ok or not (-PPM_LIMIT <= value[0] < value[1] <= PPM_LIMIT):
+                problems.append(f"'{name}.{key}' = {value!r} must be two increasing ppm "
+                                f"values within +-{PPM_LIMIT:g} ppm")
+    return problems
+
+
+def check_model_names(config: dict, source: str) -> None:
+    """Diffusion model names in ``[diffusion] models`` and the joint-fit options must be known
+    models (or aliases), refused at load naming the key (not a KeyError mid-run)."""
+    from pipeline.diffusion.models import ALIASES, MODELS
+    from pipeline.fitting.joint import FREE
+
+    known = set(MODELS) | set(ALIASES) | {FREE}
+    fitting = config.get("fitting", {})
+    named = [("diffusion.models", name) for name in config.get("diffusion", {}).get("models", [])]
+    named += [(f"fitting.{key}", fitting.get(key)) for key in ("joint_default_model",
+                                                              "joint_mm_model")]
+    named += [(f"fitting.joint_models.{k}", v)
+              for k, v in (fitting.get("joint_models") or {}).items()]
+    bad = [f"'{key}' names unknown diffusion model {name!r}" for key, name in named
+           if name is not None and name not in known]
+    if bad:
+        raise ConfigError(f"{source}: " + "; ".join(bad) + f" (known: {', '.join(sorted(MODELS))})")
+
+
+def check_ranges(config: dict, source: str) -> None:
+    """Refuse, before any run, numeric options outside their range (ConfigError naming each
+    key): a negative water concentration, a NaN threshold or 10^9 iterations would otherwise
+    give wrong numbers silently or a run that never ends."""
+    problems = numeric_problems(config)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
 def _check_quantification(section: dict, source: str) -> None:
@@ -170,3 +278,57 @@ def dumps_toml(config: dict) -> str:
 def write_config(config: dict, path) -> Path:
     """Write the effective configuration atomically as TOML."""
     return atomic_write_text(path, dumps_toml(config))
+
+
+# --- content of the files the configuration names (issue 17 item 1) --------------------------
+
+FILE_KEYS = (("quantification", "tissue_fractions_file"), ("conversion", "chronograms"))
+"""Configuration keys whose values are files (a path, or a list of paths) relative to the BIDS
+root when not absolute."""
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (relative names and contents, sorted;
+    e.g. a folder of LCModel .RAW basis files). Raises ConfigError naming a missing path."""
+    import hashlib
+
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(bytes.fromhex(file_digest(item)))
+        return digest.hexdigest()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read a file the configuration names "
+                          f"({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+def named_file_digests(config: dict, bids_root, basis_path=None) -> dict[str, str]:
+    """``{"section.key[i]": sha256}`` of every file the configuration (and ``--basis``) names.
+
+    A nipype node hashes a path string, not the file behind it: given this mapping (as
+    canonical JSON, :func:`digests_json`) as an input, a node that reads one of these files
+    reruns when its content changes, and is reused otherwise."""
+    digests = {}
+    for section, key in FILE_KEYS:
+        value = config.get(section, {}).get(key)
+        paths = value if isinstance(value, list) else [value] if value else []
+        for i, item in enumerate(paths):
+            path = Path(item)
+            path = path if path.is_absolute() else Path(bids_root or Path.cwd()) / path
+            name = f"{section}.{key}" + (f"[{i}]" if isinstance(value, list) else "")
+            digests[name] = file_digest(path)
+    if basis_path:
+        digests["basis"] = file_digest(basis_path)
+    return digests
+
+
+def digests_json(digests: dict) -> str:
+    """Canonical JSON of :func:`named_file_digests` (a deterministic node input)."""
+    return json.dumps(digests, sort_keys=True)

@@ -24,6 +24,7 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # labels from users' files are plain text
     import matplotlib.pyplot as plt
 
     return plt

@@ -538,9 +538,26 @@ def _row_label(row: dict) -> str:
 
 
 def _stratum(row: dict, sites: dict) -> str:
-    """Session and site of a group-table row ('' when neither is present)."""
-    parts = [row.get("session_id", "n/a"), sites.get(row["participant_id"], "")]
-    return " ".join(p for p in parts if p and p != "n/a")
+    """Field strength (when the group mixes several; see :func:`group_parameter_figures`),
+    session and site of a group-table row ('' when none is present)."""
+    field = row.get("_field_label", "")
+    parts = [field, row.get("session_id", "n/a"), sites.get(row["participant_id"], "")]
+    return " ".join(str(p) for p in parts if p and p != "n/a")
+
+
+def field_strengths(rows: list[dict]) -> set:
+    """The field strengths (T) present in group-table rows."""
+    return {to_float(r.get("field_strength_t")) for r in rows
+            if math.isfinite(to_float(r.get("field_strength_t")))}
+
+
+def _label_fields(rows: list[dict], split: bool) -> list[dict]:
+    """Rows marked with their field strength when the group mixes several, so pooled
+    distributions are split by field (3 T and 7 T values are not comparable)."""
+    if not split:
+        return rows
+    return [{**r, "_field_label": f"{to_float(r.get('field_strength_t')):g} T"}
+            for r in rows]
 
 
 def distribution(rows: list[dict], value_key: str, title: str, unit: str,
@@ -569,6 +586,8 @@ def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
     lowest-b concentrations: a column per metabolite, split by session and by site
     (``sites``: participant_id -> site) when there are several."""
     sites = sites or {}
+    split = len(field_strengths(diffusion + (amplitudes or []))) > 1
+    diffusion, amplitudes = _label_fields(diffusion, split), _label_fields(amplitudes or [], split)
     strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
     figures = []
     for model, parameter in GROUP_PARAMETERS:

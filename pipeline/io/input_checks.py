@@ -11,6 +11,7 @@ tests/test_fuzz_readers.py), so no other exception type is caught here.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
@@ -25,6 +26,10 @@ def check_readable(path) -> Path:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file does not exist")
+    mode = path.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(f"{path}: not a regular file (a FIFO, socket or device named like an "
+                         "input file); replace it with the real file")
     if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
         raise InputError(f"{path}: permission denied (not readable by this user); fix the "
                          "file's permissions or run as a user who can read it")
@@ -106,3 +111,139 @@ def check_water_grid(svs, water) -> None:
         raise InputError(f"{water}: water reference dwell time {water_dwell_s * 1e3:g} ms "
                          f"({1 / water_dwell_s:g} Hz) differs from {Path(svs).name} "
                          f"({svs_dwell_s * 1e3:g} ms, {1 / svs_dwell_s:g} Hz)")
+
+
+# --- header/sidecar agreement and physical timings (issue 17 item 5) -------------------------
+
+TIMING_KEYS = {"EchoTime": "TE", "MixingTime": "TM", "DiffusionGradientDuration": "δ",
+               "DiffusionGradientSeparation": "Δ", "DiffusionTime": "diffusion time"}
+"""Timings (s) that must lie in (0, 1 s) wherever they are stated."""
+CF_TOLERANCE = 1e-4
+"""Relative SpectrometerFrequency difference tolerated between header and sidecar (rounding
+in converters); a larger one changes every ppm position and so the fit."""
+
+
+def _header_extension(path) -> dict:
+    """The NIfTI-MRS header extension (ecode 44) as a dict, {} when absent or unreadable."""
+    import json
+
+    import nibabel as nib
+
+    try:
+        for ext in nib.load(str(path)).header.extensions:
+            if ext.get_code() == 44:
+                value = json.loads(ext.get_content())
+                return value if isinstance(value, dict) else {}
+    except Exception:  # the reader reports broken headers with their reason
+        return {}
+    return {}
+
+
+def _seconds(value, key: str, where) -> float:
+    """A timing value in seconds (first element of a list), or InputError naming the key."""
+    first = value[0] if isinstance(value, list) and value else value
+    if isinstance(first, bool) or not isinstance(first, (int, float)):
+        raise InputError(f"{where}: {key} {value!r} is not a number of seconds (BIDS timings "
+                         "are plain numbers in s, e.g. 0.08 for 80 ms)")
+    return float(first)
+
+
+def timing_problems(metadata: dict, where) -> list[str]:
+    """Timings outside (0, 1 s), and δ > Δ, in one header or sidecar."""
+    problems, values = [], {}
+    for key, symbol in TIMING_KEYS.items():
+        if metadata.get(key) is None:
+            continue
+        values[key] = value = _seconds(metadata[key], key, where)
+        if not 0 < value < 1:
+            problems.append(f"{key} ({symbol}) = {value:g} s is outside (0, 1) s")
+    small, big = (values.get("DiffusionGradientDuration"),
+                  values.get("DiffusionGradientSeparation"))
+    if small is not None and big is not None and small > big:
+        problems.append(f"DiffusionGradientDuration (δ = {small:g} s) is longer than "
+                        f"DiffusionGradientSeparation (Δ = {big:g} s)")
+    return problems
+
+
+def check_metadata(path, sidecar: dict, sidecar_path=None) -> None:
+    """The sidecar agrees with the NIfTI header on SpectrometerFrequency, SpectralWidth (the
+    dwell time) and NumberOfSpectralPoints, and every timing is physical; InputError naming
+    the file and each contradiction otherwise (the README promises that contradictory
+    metadata fails the participant)."""
+    path = Path(path)
+    try:
+        _check_metadata(path, sidecar, sidecar_path or f"sidecar of {path}")
+    except InputError as exc:
+        raise InputError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") \
+            from None
+
+
+def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
+    try:
+        shape, dwell_s = nifti_grid(path)
+    except InputError:
+        return  # an unreadable header is reported by the reader, per acquisition
+    header = _header_extension(path)
+    problems = []
+    for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
+        problems += [f"{where}: {p}" for p in timing_problems(source, where)]
+    if "SpectrometerFrequency" in header and "SpectrometerFrequency" in sidecar:
+        cf_header = _seconds(header["SpectrometerFrequency"], "SpectrometerFrequency",
+                             f"{path} (header)")
+        cf_sidecar = _seconds(sidecar["SpectrometerFrequency"], "SpectrometerFrequency",
+                              where_sidecar)
+        if abs(cf_header - cf_sidecar) > CF_TOLERANCE * abs(cf_header):
+            problems.append(f"SpectrometerFrequency is {cf_header:g} MHz in the header of "
+                            f"{path} but {cf_sidecar:g} MHz in {where_sidecar}")
+    if sidecar.get("SpectralWidth") is not None and dwell_s > 0:
+        width_hz = _seconds(sidecar["SpectralWidth"], "SpectralWidth", where_sidecar)
+        if abs(width_hz * dwell_s - 1) > 1e-3:
+            problems.append(f"SpectralWidth {width_hz:g} Hz in {where_sidecar} disagrees with "
+                            f"the header dwell time {dwell_s:g} s (= {1 / dwell_s:g} Hz)")
+    points = sidecar.get("NumberOfSpectralPoints")
+    if points is not None and len(shape) >= 4:
+        n_points = _seconds(points, "NumberOfSpectralPoints", where_sidecar)
+        if n_points != shape[3]:
+            problems.append(f"NumberOfSpectralPoints {n_points:g} in {where_sidecar} "
+                            f"disagrees with the {shape[3]} points in the header of {path}")
+    if problems:
+        raise InputError(f"{path}: contradictory or impossible metadata: "
+                         + "; ".join(problems))
+
+
+# --- water reference sanity (issue 17 item 4) ------------------------------------------------
+
+def _same_file(a, b) -> bool:
+    a, b = Path(a), Path(b)
+    try:
+        if a.resolve() == b.resolve() or os.path.samefile(a, b):
+            return True
+        size = a.stat().st_size
+        return 0 < size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+def check_water_reference(svs, water) -> None:
+    """The water reference is not the metabolite file itself and is unsuppressed water (its
+    water line dominates far more than in the metabolite data; see
+    ``pipeline.qc.reference``); InputError naming the reference otherwise."""
+    from pipeline.qc.reference import water_dominance, water_reference_problem
+
+    if _same_file(svs, water):
+        raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
+                         "point ReferenceSignal at the unsuppressed water acquisition")
+    try:
+        data, reference = read_acquisition(svs), read_acquisition(water)
+    except ValueError:  # InputError and the reader's own errors
+        return  # the processing reports unreadable files, with the run's reading options
+    try:
+        problem = water_reference_problem(
+            water_dominance(reference.fids, reference.dwell_s, reference.cf_mhz,
+                            reference.ref_ppm),
+            water_dominance(data.fids, data.dwell_s, data.cf_mhz, data.ref_ppm))
+    except ValueError as exc:  # a grid that cannot show both windows: nothing to judge
+        problem = None if "does not cover" in str(exc) else str(exc)
+    if problem:
+        raise InputError(f"{water}: not an unsuppressed water reference for {Path(svs).name}: "
+                         f"{problem}")
