@@ -130,7 +130,15 @@ def load_mapping(path) -> dict:
     return mapping
 
 
+def _is_nifti_name(name) -> bool:
+    return str(name).lower().endswith((".nii", ".nii.gz"))
+
+
 def _check_entry(entry: dict, where: str, ids: set) -> None:
+    files = entry.get("files")
+    if "format" not in entry and isinstance(files, list) and len(files) == 1 and \
+            _is_nifti_name(files[0]):
+        entry["format"] = NIFTI_FORMAT  # a lone .nii(.gz) file needs no format key
     for key in ("participant", "suffix", "format", "files"):
         if key not in entry:
             raise ConversionError(f"{where}: missing key {key!r}")
