@@ -1,7 +1,8 @@
 """``dmrs-bids-convert``: vendor MRS files -> an MRS-BIDS dataset, through spec2nii.
 
 A small declarative TOML mapping says, for each input file, where it goes in BIDS and how its
-dynamics split into diffusion conditions. Example (``bids_app/conversion_examples/``)::
+dynamics split into diffusion conditions. Examples are installed with the package
+(``dmrs-bids-convert --example NAME``; ``--help`` lists them)::
 
     [dataset]
     name = "dMRS 7T STEAM in vivo"
@@ -682,21 +683,58 @@ def bids_validator_errors(dataset) -> list[str]:
             for i in bids_validator_issues(dataset) if i.get("severity") == "error"]
 
 
+def example_mappings() -> dict[str, str]:
+    """Example mappings installed with the package: name -> first comment line."""
+    from importlib.resources import files
+
+    folder = files("bids_app.conversion_examples")
+    examples = {}
+    for item in sorted(folder.iterdir(), key=lambda x: x.name):
+        if item.name.endswith(".toml"):
+            first = item.read_text().splitlines()[0] if item.read_text() else ""
+            examples[item.name.removesuffix(".toml")] = first.lstrip("# ").strip()
+    return examples
+
+
+def example_text(name: str) -> str:
+    """The text of the example mapping ``name`` (ConversionError listing the names if unknown)."""
+    from importlib.resources import files
+
+    known = example_mappings()
+    if name.removesuffix(".toml") not in known:
+        raise ConversionError(f"--example {name!r}: no such example; choose one of "
+                              f"{', '.join(known)}")
+    return files("bids_app.conversion_examples").joinpath(
+        f"{name.removesuffix('.toml')}.toml").read_text()
+
+
+class _ExampleAction(argparse.Action):
+    """Print an example mapping and exit (positional arguments are then not needed)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        try:
+            sys.stdout.write(example_text(value))
+        except ConversionError as err:
+            parser.exit(2, f"dmrs-bids-convert: error: {err}\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {name:26s} {text[:90]}" for name, text in example_mappings().items())
     parser = argparse.ArgumentParser(
         prog="dmrs-bids-convert",
         description="Build an MRS-BIDS dataset from vendor MRS files (Philips SDAT/SPAR and "
                     "DICOM, Siemens twix/DICOM/RDA, GE, Bruker, Varian, LCModel RAW, jMRUI, "
-                    "text ... whatever spec2nii reads) following a TOML mapping that also says "
-                    "how the dynamics split into diffusion conditions. b-values in the "
-                    "mapping are in s/mm2 or ms/um2 as its b_value_units says; the dataset "
-                    "states them in s/mm^2.",
-        epilog="exit status: 0 converted (and valid with --validate); 2 bad arguments, "
-               "mapping or input files (a one-line message); 1 the BIDS "
-               "validator found errors.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("mapping", type=Path, help="TOML mapping file (see "
-                        "bids_app/conversion_examples/)")
+                    "text ... whatever spec2nii reads) or from NIfTI-MRS files (format = "
+                    "\"nifti\", any version), following a TOML mapping that also says how the "
+                    "dynamics split into diffusion conditions. b-values in the mapping are in "
+                    "s/mm2 or ms/um2 as its b_value_units says; the dataset states them in "
+                    "s/mm^2. Mapping keys: README section 'Bringing your data'.",
+        epilog="example mappings (print one with --example NAME):\n" + listing +
+               "\n\nexit status: 0 converted (and valid with --validate); 2 bad arguments, "
+               "mapping or input files (a one-line message); 1 the BIDS validator found errors.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mapping", type=Path, help="TOML mapping file (see --example)")
     parser.add_argument("output_dir", type=Path, help="BIDS dataset folder to create or add to")
     parser.add_argument("--source-dir", type=Path, default=argparse.SUPPRESS,
                         help="folder the mapping's file names are relative to "
@@ -707,6 +745,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the BIDS validator (bids-validator-deno, offline) afterwards; "
                              "exit 1 on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument("--example", action=_ExampleAction, metavar="NAME",
+                        help="print the example mapping NAME (listed below) and exit")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
