@@ -85,3 +85,18 @@ def test_timing_errors_name_the_key():
     with pytest.raises(ValueError, match="only meaningful for 'steam'"):
         basis_timings("press", {"EchoTime": 0.03}, {"mixing_time_s": 0.01})
     assert basis_timings("fid", {})[0] == {"echo_time_s": 0.0}
+
+
+@pytest.mark.parametrize("meta, expected", [
+    ({"PulseSequenceType": "STEAM"}, "steam"), ({"PulseSequenceType": "PRESS"}, "press"),
+    ({"PulseSequenceType": "semi-LASER"}, "slaser"), ({"SequenceName": "svs_slaser_dkd"}, "slaser"),
+    ({"PulseSequenceType": "spin echo"}, "se"),
+])
+def test_drop_in_for_the_workflow_sequence_from_metadata(meta, expected):
+    """Same answers as workflows.interfaces.sequence_from_metadata, which this replaces."""
+    from pipeline.sequences import sequence_from_metadata
+
+    assert sequence_from_metadata(meta) == expected
+    with pytest.raises(ValueError, match="PulseSequenceType='MEGA-XYZ'"):
+        sequence_from_metadata({"PulseSequenceType": "MEGA-XYZ"})
+    assert sequence_from_metadata({"PulseSequenceType": "MEGA-XYZ"}, "press") == "press"
