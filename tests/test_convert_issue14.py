@@ -17,6 +17,25 @@ def _sidecar(path):
     return json.loads(path.with_suffix("").with_suffix(".json").read_text())
 
 
+def _philips_mapping(tmp_path, files, order, b_values, unit, extra=""):
+    """A one-acquisition Philips mapping with nested loops ``order`` (fastest first)."""
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(f"""
+[[acquisition]]
+participant = "01"
+suffix = "svs"
+format = "philips"
+files = {json.dumps(files)}
+{extra}
+[acquisition.dynamics]
+order = {json.dumps(order)}
+[acquisition.diffusion]
+b_values = {json.dumps(b_values)}
+b_value_units = "{unit}"
+""")
+    return mapping
+
+
 def test_nested_loops_direction_fastest_then_b_then_transient():
     """A synthetic SDAT-like array whose every row encodes (transient, b, direction)."""
     n_dir, n_b, n_trans = 3, 4, 5
@@ -40,20 +59,9 @@ def test_nested_loops_direction_fastest_then_b_then_transient():
 
 
 def test_b_and_direction_loops_in_a_mapping(tmp_path):
-    mapping = tmp_path / "m.toml"
-    mapping.write_text("""
-[[acquisition]]
-participant = "01"
-suffix = "svs"
-format = "philips"
-files = ["a.SDAT", "a.SPAR"]
-[acquisition.dynamics]
-order = ["direction", "b", "transient"]
-[acquisition.diffusion]
-b_values = [0, 1000, 3000]
-b_value_units = "s/mm2"
-directions = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
-""")
+    mapping = _philips_mapping(tmp_path, ["a.SDAT", "a.SPAR"], ["direction", "b", "transient"],
+                               [0, 1000, 3000], "s/mm2")
+    mapping.write_text(mapping.read_text() + "directions = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]\n")
     entry = load_mapping(mapping)["acquisition"][0]
     from bids_app.convert import _diffusion_conditions, n_conditions
     assert n_conditions(entry, ["direction", "b", "transient"], "w") == 9
@@ -70,20 +78,9 @@ directions = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
 def test_synthetic_sdat_with_b_loop_reproduces_the_published_nifti(shared_data, tmp_path):
     """288 SDAT rows, b fastest: ``order = ["b", "transient"]`` gives the published NIfTI-MRS
     (DIM_DYN transients x DIM_USER_0 b-values) sample for sample."""
-    mapping = tmp_path / "m.toml"
-    mapping.write_text("""
-[[acquisition]]
-participant = "01"
-suffix = "svs"
-format = "philips"
-files = ["synthetic_raw_act.SDAT", "synthetic_raw_act.SPAR"]
-sidecar = { MixingTime = 0.060 }
-[acquisition.dynamics]
-order = ["b", "transient"]
-[acquisition.diffusion]
-b_values = [0, 1, 3, 6, 10, 20, 30, 40, 50]
-b_value_units = "ms/um2"
-""")
+    mapping = _philips_mapping(tmp_path, ["synthetic_raw_act.SDAT", "synthetic_raw_act.SPAR"],
+                               ["b", "transient"], [0, 1, 3, 6, 10, 20, 30, 40, 50], "ms/um2",
+                               "sidecar = { MixingTime = 0.060 }")
     folder = shared_data / "dmrs_7t_steam_synthetic"
     out = convert_dataset(mapping, tmp_path / "bids", folder, log=lambda *_: None)[0]
     converted = read_nifti_mrs(out)
