@@ -291,6 +291,8 @@ def _dim_layout(ext: dict, data: np.ndarray, path: Path, warnings: list,
         if tag is None:
             tag = DEFAULT_DIM_TAGS[dim]
             warnings.append(f"{path}: dim_{dim} has no tag; assumed {tag} (NIfTI-MRS default)")
+        if not isinstance(tag, str):
+            raise _fail(path, f"dim_{dim} tag {tag!r} is not a text such as 'DIM_DYN'")
         header = ext.get(f"dim_{dim}_header") or {}
         if not isinstance(header, dict):
             raise _fail(path, f"dim_{dim}_header is not a JSON object")
