@@ -16,7 +16,8 @@ dynamics split into diffusion conditions. Examples are installed with the packag
     session = "1"                      # optional; also task, acq, run
     acq = "dwsteam"
     suffix = "svs"                     # svs | mrsref | mm (mm: an svs file, acq label "mm")
-    format = "philips"                 # a spec2nii subcommand
+    format = "philips"                 # a spec2nii subcommand, or "nifti" for NIfTI-MRS input
+                                       # (any version; may be left out for one .nii(.gz) file)
     files = ["metab_raw_act.SDAT", "metab_raw_act.SPAR"]   # relative to --source-dir; a
                                        # folder for varian (the .fid folder), file or folder
                                        # for bruker
@@ -25,9 +26,12 @@ dynamics split into diffusion conditions. Examples are installed with the packag
                                        # opposite sign convention, e.g. ISMRM 2016 challenge RAW)
     reference = "water"                # id of the mrsref -> ReferenceSignal (BIDS URI)
     macromolecules = "mm"              # id of the MM acquisition -> MacromoleculeSignal
+    dim_roles = { DIM_USER_1 = "transients" }   # optional: NIfTI-MRS dims the header leaves unclear
     [acquisition.dynamics]
     n_conditions = 10
-    order = "condition_fastest"        # or "transient_fastest"
+    order = "condition_fastest"        # or "transient_fastest", or nested loops fastest first:
+                                       # ["direction", "b", "transient"] (b_values then hold
+                                       # one b per b step, directions one per direction step)
     [acquisition.diffusion]
     b_values = [0, 907, ...]           # one per condition
     b_value_units = "s/mm2"            # or "ms/um2"
