@@ -510,7 +510,8 @@ def vendor_transient_count(fmt: str, files: list[Path], n_stored: int) -> int | 
     """Transients the scanner acquired, from the vendor header, when the stored data are
     averages of several (None: the stored count is the count, or the header does not say).
 
-    Philips SPAR: ``averages`` per stored row x ``rows``; Siemens RDA: ``NumberOfAverages``.
+    Philips SPAR: ``averages`` per stored row x ``rows``; Siemens RDA and DICOM:
+    ``NumberOfAverages``.
     """
     try:
         if fmt == "philips":
@@ -520,11 +521,34 @@ def vendor_transient_count(fmt: str, files: list[Path], n_stored: int) -> int | 
         elif fmt == "rda":
             values = _header_text_values(files[0], ":", ("numberofaverages",))
             count = int(float(values["numberofaverages"]))
+        elif fmt == "dicom":
+            count = _siemens_dicom_averages(files[0])
         else:
             return None
-    except (StopIteration, KeyError, ValueError):
+    except (StopIteration, KeyError, ValueError, TypeError, IndexError):
         return None
     return count if count > n_stored and count % n_stored == 0 else None
+
+
+def _siemens_dicom_averages(path: Path) -> int:
+    """NumberOfAverages of a Siemens spectroscopy DICOM: the enhanced (XA) attribute, else the
+    CSA image header (VB/VE). KeyError when neither states it."""
+    import warnings
+
+    import pydicom
+    from nibabel.nicom import csareader
+
+    dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
+    for element in dataset.iterall():
+        if element.keyword == "NumberOfAverages" and element.value not in (None, ""):
+            return int(float(element.value))
+    for tag in ((0x0029, 0x1110), (0x0029, 0x1010)):
+        if tag in dataset:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                items = csareader.read(dataset[tag].value)["tags"]["NumberOfAverages"]["items"]
+            return int(float(items[0]))
+    raise KeyError("NumberOfAverages")
 
 
 def identified_sequence(metadata: dict) -> tuple[str | None, str]:

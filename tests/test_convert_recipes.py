@@ -64,8 +64,9 @@ def test_recipe_gives_a_valid_bids_dataset(shared_data, tmp_path, name):
     first = _sidecar(written[0])
     if name == "nifti_mrs":
         assert first["PulseSequenceType"] == "STEAM" and first["NumberOfTransients"] == 16
-    if name == "siemens_rda_dicom":
+    if name == "siemens_rda_dicom":  # the RDA and the VB DICOM are one scan of 64 averages
         assert first["PulseSequenceType"] == "PRESS" and first["NumberOfTransients"] == 64
+        assert [_sidecar(p)["NumberOfTransients"] for p in written[1:]] == [64, 80]
     if name == "philips_sdat_mm":
         assert first["PulseSequenceType"] == "PRESS" and first["EchoTime"] == 0.030
         assert first["NumberOfTransients"] == 48  # SPAR: averages 48, rows 1
