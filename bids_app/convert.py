@@ -551,6 +551,17 @@ def _siemens_dicom_averages(path: Path) -> int:
     raise KeyError("NumberOfAverages")
 
 
+def vendor_names(fmt: str, files: list[Path]) -> dict:
+    """Sequence-bearing header texts spec2nii does not copy (Philips SPAR
+    ``examination_name``, as ``SeriesDescription``); empty for other formats."""
+    if fmt != "philips":
+        return {}
+    spar = next((f for f in files if f.suffix.lower() == ".spar"), None)
+    name = _header_text_values(spar, ":", ("examination_name",)).get("examination_name") \
+        if spar else None
+    return {"SeriesDescription": name} if name else {}
+
+
 def identified_sequence(metadata: dict) -> tuple[str | None, str]:
     """(BIDS PulseSequenceType or None, note) from the header's sequence names."""
     try:
@@ -609,7 +620,8 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
         facts.append(f"{files[0]}: the {n_stored} stored spectra average {acquired} transients "
                      "(vendor header): NumberOfTransients = " + str(acquired))
     if not metadata.get("PulseSequenceType"):
-        pulse_type, note = identified_sequence(metadata)
+        pulse_type, note = identified_sequence({**vendor_names(entry["format"], files),
+                                                **metadata})
         if pulse_type is not None:
             metadata["PulseSequenceType"] = pulse_type
             facts.append(f"{files[0]}: PulseSequenceType {pulse_type} ({note})")
