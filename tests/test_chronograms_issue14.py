@@ -179,3 +179,45 @@ def test_invivo_chronograms_in_any_order_within_one_percent(shared_data):
     assert "matched by (shell, direction)" in out.metadata["b_value_units_source"]
     shuffled = acquisition_with_chronograms(small, paths, "steam", assignment="position")
     assert not np.allclose(shuffled.b_values_s_mm2, out.b_values_s_mm2)
+
+
+@pytest.mark.parametrize("time_name, time_scale, g_name, g_scale, sep", [
+    ("time (ms)", 1e3, "G{} [T/m]", 1e-3, ";"),
+    ("t_us", 1e6, "G{} (G/cm)", 0.1, "\t"),
+    (None, None, "G{}", 1.0, ","),
+])
+def test_chronogram_csv_spellings_units_and_time_column(tmp_path, time_name, time_scale,
+                                                        g_name, g_scale, sep):
+    """The same sLASER waveform written with other column names, units, separators and a time
+    column (10 us samples, not the 6.4 us default) gives the closed-form b-value."""
+    from pipeline.io.chronogram import b_values_from_chronogram
+
+    trace, _, expected = _slaser()
+    rf = trace.rf.astype(complex) * np.exp(0.3j)  # stored as real and imaginary parts
+    columns = [trace.g[:, k] * g_scale for k in range(3)] + [rf.real, rf.imag]
+    names = [g_name.format(a) for a in "xyz"] + ["RF_real", "RF_imag"]
+    if time_name:
+        columns.insert(0, trace.t * time_scale)
+        names.insert(0, time_name)
+    path = tmp_path / "chronogram.csv"
+    np.savetxt(path, np.column_stack(columns), delimiter=sep, header=sep.join(names),
+               comments="")
+    result = b_values_from_chronogram(path, "slaser", sample_interval_s=DT_S)
+    assert result["b_value_s_mm2"] == pytest.approx(expected, rel=1e-3)
+    if time_name:  # the file's own time column wins over a wrong stated interval
+        wrong = b_values_from_chronogram(path, "slaser", sample_interval_s=6.4e-6)
+        assert wrong["b_value_s_mm2"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_auto_sequence_comes_from_the_acquisition(tmp_path):
+    from pipeline.io.chronogram import b_values_from_chronogram
+
+    trace, _, expected = _slaser()
+    path = tmp_path / "c.csv"
+    np.savetxt(path, np.column_stack([trace.g, trace.rf]), delimiter=",", header="Gx,Gy,Gz,RF",
+               comments="")
+    acq = Acquisition(np.zeros((2, 1, 1, 8), complex), 1e-4, 123.2, [0, 300],
+                      [[np.nan] * 3, [0, 0, 1]], metadata={"SequenceName": "eja_svs_slaser"})
+    out = acquisition_with_chronograms(acq, [str(path)], "auto", sample_interval_s=DT_S)
+    assert out.b_values_s_mm2[1] == pytest.approx(expected, rel=1e-3)
+    assert out.b_values_s_mm2[1] == b_values_from_chronogram(path, "slaser", DT_S)["b_value_s_mm2"]
