@@ -63,14 +63,16 @@ def nifti_grid(path) -> tuple[tuple, float]:
     return shape, dwell_s
 
 
-def read_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto"):
+def read_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto",
+                     dim_roles: dict | None = None):
     """``pipeline.io.nifti_mrs.read_nifti_mrs`` behind the header checks above; any failure
-    is an :class:`InputError` naming ``path``."""
+    is an :class:`InputError` naming ``path``. ``dim_roles``: ``[conversion] dim_roles``."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
 
     nifti_grid(path)
     try:
-        return read_nifti_mrs(str(path), sidecar=sidecar, b_value_units=b_value_units)
+        return read_nifti_mrs(str(path), sidecar=sidecar, b_value_units=b_value_units,
+                              dim_roles=dim_roles)
     except ValueError as exc:
         if str(path) in str(exc):
             raise
