@@ -63,9 +63,6 @@ def _osprey_spec2nii(shared_data, root):
     return _spec2nii_bids(shared_data, root), "sub-01_amplitudes.tsv"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the workflow wiring of pipeline.sequences "
-                   "(identify_sequence, basis_timings: default TM with a warning) in "
-                   "PrepareBasis: issue 14 report; remove this marker once it calls them")
 @pytest.mark.parametrize("make", [_siemens_no_parameters, _osprey_spec2nii])
 def test_runs_to_a_report_with_no_configuration(shared_data, tmp_path, make):
     bids, amplitudes = make(shared_data, tmp_path)

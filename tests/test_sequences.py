@@ -92,8 +92,8 @@ def test_timing_errors_name_the_key():
     ({"PulseSequenceType": "semi-LASER"}, "slaser"), ({"SequenceName": "svs_slaser_dkd"}, "slaser"),
     ({"PulseSequenceType": "spin echo"}, "se"),
 ])
-def test_drop_in_for_the_workflow_sequence_from_metadata(meta, expected):
-    """Same answers as workflows.interfaces.sequence_from_metadata, which this replaces."""
+def test_sequence_from_metadata(meta, expected):
+    """BIDS PulseSequenceType and vendor names; an unknown name is refused unless configured."""
     from pipeline.sequences import sequence_from_metadata
 
     assert sequence_from_metadata(meta) == expected

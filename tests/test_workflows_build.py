@@ -119,23 +119,6 @@ def test_participant_workflow_joins_acquisitions_into_one_report(tmp_path):
         init_participant_wf("02", [], load_default_config(), tmp_path / "out")
 
 
-@pytest.mark.parametrize("meta, expected", [
-    ({"PulseSequenceType": "STEAM"}, "steam"),
-    ({"PulseSequenceType": "PRESS"}, "press"),
-    ({"PulseSequenceType": "semi-LASER"}, "slaser"),
-    ({"SequenceName": "svs_slaser_dkd"}, "slaser"),
-    ({"PulseSequenceType": "spin echo"}, "se"),
-])
-def test_sequence_from_sidecar(meta, expected):
-    assert ifc.sequence_from_metadata(meta) == expected
-
-
-def test_unknown_sequence_is_a_clear_error():
-    with pytest.raises(ValueError, match="PulseSequenceType='MEGA-XYZ'"):
-        ifc.sequence_from_metadata({"PulseSequenceType": "MEGA-XYZ"})
-    assert ifc.sequence_from_metadata({"PulseSequenceType": "MEGA-XYZ"}, "press") == "press"
-
-
 @pytest.mark.parametrize("requested, measured, in_basis, expected", [
     ("auto", True, True, "measured"), ("auto", False, True, "basis"),
     ("auto", False, False, "parametric"), ("none", False, True, "none"),

@@ -33,12 +33,12 @@ def processing_step(method: str, details: str) -> dict:
     return {"Program": PROGRAM, "Version": __version__, "Method": method, "Details": details}
 
 
-def load_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto"
-                     ) -> Acquisition:
+def load_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto",
+                     dim_roles: dict | None = None) -> Acquisition:
     """Read NIfTI-MRS through the guarded reader: any defect is one ValueError naming the
-    file."""
+    file. ``dim_roles``: ``[conversion] dim_roles`` (which DIM_USER_* holds what)."""
     return read_acquisition(check_not_empty(path), sidecar=sidecar,
-                            b_value_units=b_value_units)
+                            b_value_units=b_value_units, dim_roles=dim_roles)
 
 
 def save_acquisition(acq: Acquisition, name: str, method: str, details: str) -> str:

@@ -82,10 +82,15 @@ def init_convert_wf(inputs, conv_cfg: dict, name: str = "convert_wf") -> pe.Work
     inputnode = _identity(["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"],
                           "inputnode")
     outputnode = _identity(["svs", "water", "mm", "report"], "outputnode")
+    dim_roles = json.dumps(conv_cfg.get("dim_roles", {}), sort_keys=True)
     convert = pe.Node(ifc.ConvertToCanonical(
         b_value_units=conv_cfg["b_value_units"], source_uri=inputs.uri(inputs.svs),
         chronograms=chronogram_paths(conv_cfg, inputs.bids_root),
-        chronogram_sequence=conv_cfg.get("chronogram_sequence", "steam")), name="convert")
+        chronogram_sequence=conv_cfg.get("chronogram_sequence", "steam"),
+        chronogram_pulse_indices=[int(i) for i in conv_cfg.get("chronogram_pulse_indices", [])],
+        chronogram_assignment=conv_cfg.get("chronogram_assignment", "auto"),
+        chronogram_sample_interval_s=float(conv_cfg.get("chronogram_sample_interval_s", 6.4e-6)),
+        dim_roles=dim_roles), name="convert")
     wf.connect([
         (inputnode, convert, [("svs", "in_file"), ("sidecar", "sidecar")]),
         (convert, outputnode, [("out_file", "svs"), ("out_report", "report")]),
@@ -96,7 +101,7 @@ def init_convert_wf(inputs, conv_cfg: dict, name: str = "convert_wf") -> pe.Work
             continue
         node = pe.Node(ifc.ConvertToCanonical(
             b_value_units=conv_cfg["b_value_units"], out_name=f"{kind}.nii",
-            source_uri=inputs.uri(path)), name=f"convert_{kind}")
+            source_uri=inputs.uri(path), dim_roles=dim_roles), name=f"convert_{kind}")
         wf.connect([(inputnode, node, [(kind, "in_file"), (f"{kind}_sidecar", "sidecar")]),
                     (node, outputnode, [("out_file", kind)])])
     return wf

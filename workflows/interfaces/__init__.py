@@ -12,9 +12,9 @@ reuse, are deterministic.
     sink        WriteDerivatives
 """
 
-from .conversion import ConvertToCanonical, apply_chronograms  # noqa: F401
+from .conversion import ConvertToCanonical  # noqa: F401
 from .diffusion import DiffusionModels  # noqa: F401
-from .fit import FitSpectra, MacromoleculeBasis, PrepareBasis, sequence_from_metadata  # noqa: F401
+from .fit import FitSpectra, MacromoleculeBasis, PrepareBasis  # noqa: F401
 from .preprocess import (AlignTransients, AverageTransients, CombineCoils,  # noqa: F401
                          EddyCurrentCorrect, RejectOutliers, RemoveResidualWater,
                          preprocess_options)

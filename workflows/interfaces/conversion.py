@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
                                     isdefined, traits)
 
-from ..fileio import load_acquisition, save_acquisition, write_json_file
+from ..fileio import load_acquisition, optional_input, save_acquisition, write_json_file
 
 
 class _ConvertInputSpec(BaseInterfaceInputSpec):
@@ -22,6 +21,11 @@ class _ConvertInputSpec(BaseInterfaceInputSpec):
                             desc="BIDS URI of in_file, recorded instead of its absolute path")
     chronograms = traits.List(File(exists=True), desc="chronogram CSV per b > 0 condition")
     chronogram_sequence = traits.Str("steam", usedefault=True)
+    chronogram_pulse_indices = traits.List(traits.Int,
+                                           desc="[conversion] chronogram_pulse_indices")
+    chronogram_assignment = traits.Str("auto", usedefault=True)
+    chronogram_sample_interval_s = traits.Float(6.4e-6, usedefault=True)
+    dim_roles = traits.Str("{}", usedefault=True, desc="[conversion] dim_roles as JSON")
 
 
 class _ConvertOutputSpec(TraitedSpec):
@@ -36,11 +40,17 @@ class ConvertToCanonical(SimpleInterface):
     output_spec = _ConvertOutputSpec
 
     def _run_interface(self, runtime):
+        from pipeline.io.chronogram import acquisition_with_chronograms
+
         sidecar = json.loads(self.inputs.sidecar)
-        acq = load_acquisition(self.inputs.in_file, sidecar, self.inputs.b_value_units)
+        acq = load_acquisition(self.inputs.in_file, sidecar, self.inputs.b_value_units,
+                               json.loads(self.inputs.dim_roles) or None)
         chronograms = self.inputs.chronograms if isdefined(self.inputs.chronograms) else []
         if chronograms:
-            acq = apply_chronograms(acq, chronograms, self.inputs.chronogram_sequence)
+            indices = optional_input(self.inputs.chronogram_pulse_indices)
+            acq = acquisition_with_chronograms(
+                acq, chronograms, self.inputs.chronogram_sequence, indices,
+                self.inputs.chronogram_assignment, self.inputs.chronogram_sample_interval_s)
         report = {
             "source": self.inputs.source_uri or Path(self.inputs.in_file).name,
             "shape": list(acq.fids.shape),
@@ -58,22 +68,3 @@ class ConvertToCanonical(SimpleInterface):
         self._results["out_report"] = write_json_file("conversion.json", report)
         return runtime
 
-
-def apply_chronograms(acq, csv_paths: list, sequence: str):
-    """``acq`` with the b-values (s/mm^2) and unit directions of its diffusion-weighted
-    conditions (b > 0, in order) computed from their gradient chronograms; b = 0 stays."""
-    from dataclasses import replace
-
-    from pipeline.io.chronogram import chronogram_conditions
-
-    weighted = np.flatnonzero(acq.b_values_s_mm2 > 0)
-    if weighted.size != len(csv_paths):
-        raise ValueError(f"{acq.source}: {weighted.size} diffusion-weighted conditions but "
-                         f"{len(csv_paths)} chronograms in [conversion] chronograms (one per "
-                         "condition with b > 0, in condition order)")
-    b_s_mm2, directions = chronogram_conditions(csv_paths, sequence)
-    b_all, dirs_all = acq.b_values_s_mm2.astype(float), acq.directions.astype(float)
-    b_all[weighted], dirs_all[weighted] = b_s_mm2, directions
-    metadata = dict(acq.metadata, b_value_units_source="gradient chronograms ([conversion] "
-                    "chronograms)")
-    return replace(acq, b_values_s_mm2=b_all, directions=dirs_all, metadata=metadata)

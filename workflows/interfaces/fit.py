@@ -19,27 +19,6 @@ from ..fileio import (condition_labels, load_acquisition, optional_input, option
 
 # --- basis and macromolecules ----------------------------------------------------------------
 
-SEQUENCE_NAMES = {"steam": "steam", "stimulatedecho": "steam", "press": "press",
-                  "slaser": "slaser", "semilaser": "slaser", "laser": "slaser", "se": "se",
-                  "spinecho": "se", "fid": "fid", "pulseacquire": "fid", "stim": "steam"}
-
-
-def sequence_from_metadata(metadata: dict, configured: str = "") -> str:
-    """Simulation sequence from the configuration or the sidecar (``PulseSequenceType``, then
-    ``SequenceName``); raises ValueError when neither names a known one."""
-    candidates = [configured, metadata.get("PulseSequenceType", ""),
-                  metadata.get("SequenceName", "")]
-    for text in candidates:
-        key = "".join(ch for ch in str(text).lower() if ch.isalnum())
-        for name, sequence in SEQUENCE_NAMES.items():
-            if key == name or (key and name in key and len(name) > 2):
-                return sequence
-    raise ValueError(f"cannot tell the pulse sequence from PulseSequenceType="
-                     f"{metadata.get('PulseSequenceType')!r} / SequenceName="
-                     f"{metadata.get('SequenceName')!r}; set [basis] sequence in the config "
-                     "or pass --basis")
-
-
 class _BasisInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="data whose grid the basis must match")
     basis_path = traits.Str("", usedefault=True, desc="user basis (file or folder); '' = simulate")
@@ -65,24 +44,24 @@ class PrepareBasis(SimpleInterface):
 
         opts = options_table(self.inputs.options)
         acq = load_acquisition(self.inputs.in_file)
-        meta = acq.metadata
+        meta, notes = acq.metadata, []
         if self.inputs.basis_path:
             basis = read_basis_file(self.inputs.basis_path)
             origin = {"source": "file", "path": self.inputs.basis_path}
         else:
             from pipeline.simulate.basis_simulation import simulate_basis
 
-            sequence = sequence_from_metadata(meta, opts.get("sequence", ""))
-            mixing = meta.get("MixingTime")
+            from pipeline.sequences import basis_timings, identify_sequence
+
+            sequence, sequence_from = identify_sequence(meta, opts.get("sequence", ""))
+            timing, notes = basis_timings(sequence, meta, opts.get("timings", {}))
             basis = simulate_basis(
                 sequence, acq.cf_mhz, acq.dwell_s, acq.n_points,
-                echo_time_s=float(meta.get("EchoTime", 0.0)),
-                mixing_time_s=float(mixing) if mixing is not None and sequence == "steam"
-                else None,
                 metabolites=list(opts.get("metabolites") or []) or None,
-                cache_dir=self.inputs.cache_dir or None, **opts.get("timings", {}))
+                cache_dir=self.inputs.cache_dir or None, **timing)
             origin = {"source": "simulated", "sequence": sequence,
-                      "echo_time_s": meta.get("EchoTime"), "mixing_time_s": mixing}
+                      "sequence_from": sequence_from, "echo_time_s": timing["echo_time_s"],
+                      "mixing_time_s": timing.get("mixing_time_s")}
         exclude = set(opts.get("exclude", []))
         if exclude:
             basis = basis.subset([n for n in basis.names if n not in exclude])
@@ -95,7 +74,7 @@ class PrepareBasis(SimpleInterface):
                 where = self.inputs.basis_path or "simulated basis"
                 raise ValueError(f"{where}: cannot be used for {acq.source}: "
                                  f"{str(exc).removeprefix('resample_basis: ')}") from None
-        origin["warnings"] = [str(w.message) for w in caught]
+        origin["warnings"] = notes + [str(w.message) for w in caught]
         out = str(Path.cwd() / "basis.json")
         write_json_basis(basis, out)
         self._results["out_basis"] = out
