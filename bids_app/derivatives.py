@@ -36,7 +36,7 @@ TRANSIENTS_COLUMNS = ["condition", "b_value", "direction", "transient", "freq_sh
 AMPLITUDES_COLUMNS = ["condition", "b_value", "direction", "metabolite", "amplitude", "crlb",
                       "crlb_percent"]
 DIFFUSION_COLUMNS = ["metabolite", "model", "parameter", "value", "unit", "std_error",
-                     "applicable", "note"]
+                     "applicable", "note", "reason"]
 
 PIPELINE_NAME = "dmrs-bids"
 

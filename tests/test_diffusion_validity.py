@@ -213,3 +213,22 @@ def test_unbalanced_directions_fall_back_to_tolerance():
     shells = group_shells(b, directions=g)
     assert shells.method == "b tolerance"
     np.testing.assert_array_equal(shells.labels, [0, 1, 1, 2])
+
+
+# --- report: greyed-out rows with their reason ---------------------------------------------
+
+def test_report_greys_out_not_applicable_rows_with_reason():
+    from bids_app.report import _environment
+    rows = [{"metabolite": "Glu", "model": "sticks", "parameter": "D_intra", "value": "1.44",
+             "std_error": "0.1", "unit": "um^2/ms", "applicable": "0", "note": "",
+             "reason": "D_intra = 1.44 um^2/ms exceeds the free aqueous diffusivity"},
+            {"metabolite": "tNAA", "model": "sticks", "parameter": "D_intra", "value": "0.5",
+             "std_error": "0.02", "unit": "um^2/ms", "applicable": "1", "note": "", "reason": ""}]
+    section = {"anchor": "a", "stem": "s", "parameters": rows, "main_parameters": [rows[1]],
+               "svgs": {}, "provenance": {}, "files": {}}
+    html = _environment().get_template("participant_report.html.j2").render(
+        subject="01", sections=[section], version="x", methods="", references=[], versions=[])
+    assert "tr.not-applicable td" in html  # grey style shipped in the page
+    grey = html.split('<tr class="not-applicable">')
+    assert len(grey) == 2 and grey[1].split("</tr>")[0].count("exceeds the free aqueous") == 1
+    assert "<th>reason (not applicable)</th>" in html
