@@ -145,6 +145,17 @@ def _covariance(j, scale):
     return cov
 
 
+def t_factor(dof) -> float:
+    """Widening of a +/- 1 SE interval when sigma is estimated with ``dof`` degrees of freedom:
+    Student-t quantile over normal quantile at 84.13 % (1.84 for 1, 1.32 for 2, 1.20 for 3 dof),
+    so that the interval keeps its 68.3 % coverage; 1 when sigma is known (dof None)."""
+    if dof is None or not np.isfinite(dof):
+        return 1.0
+    from scipy.stats import norm, t
+    p = norm.cdf(1.0)
+    return float(t.ppf(p, max(float(dof), 1.0)) / norm.ppf(p))
+
+
 def _information_criteria(chi2, n, k, sigma_known):
     """(AIC, BIC): chi^2-based with known noise, else from the log of the mean squared residual."""
     base = chi2 if sigma_known else n * np.log(max(chi2 / n, 1e-300))
@@ -176,7 +187,7 @@ def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, n
 
 def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts: int = 3,
               uncertainty: str = "jacobian", n_draws: int = 200, seed: int = 0,
-              shell_index=None) -> "DiffusionFit":
+              shell_index=None, sigma_dof: float | None = None) -> "DiffusionFit":
     """Fit ``model`` to ``signal`` at ``b_ms_um2``; points above ``model.b_max_ms_um2`` are dropped.
 
     sigma: per-point standard deviation (same units as ``signal``), e.g. CRLBs; weights 1/sigma^2.
@@ -184,6 +195,9 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     "jacobian" (covariance only) or adds "bootstrap"/"montecarlo" refits (``n_draws``, ``seed``)
     summarised as median and IQR in ``DiffusionFit.resampled``. ``shell_index`` (per point,
     e.g. ``powder.group_shells(...).labels``) makes the b-range keep or drop whole shells.
+    ``sigma_dof``: degrees of freedom of a ``sigma`` that was itself estimated (e.g. n - 4 from
+    bi-exponential residuals); the SEs are then widened by ``t_factor`` (also when sigma is None,
+    with the fit's own n - k). Calibration: benchmarks/bench_diffusion_coverage.py.
     """
     if uncertainty not in UNCERTAINTY_METHODS:
         raise ValueError(f"uncertainty must be one of {UNCERTAINTY_METHODS}, got {uncertainty!r}")
@@ -206,6 +220,7 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     if not fit_s0:
         cov = np.pad(cov, ((0, 1), (0, 1)))
     se = np.sqrt(np.clip(np.diag(cov), 0, None))  # NaN stays NaN: not constrained by the data
+    se = se * t_factor(dof if sg is None else sigma_dof)
     aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
     resampled = {}
     if uncertainty != "jacobian" and n_draws > 0:

@@ -82,10 +82,10 @@ def _model_rows(metabolite, fit, context_notes):
 
 
 def _std_error(fit, i, pname) -> float:
-    """Standard error of parameter i: the Monte Carlo SD when resampled (calibrated, see
-    benchmarks/bench_diffusion_coverage.py), else the Jacobian standard error."""
-    r = fit.resampled.get(pname)
-    return float(r["std"]) if r and np.isfinite(r.get("std", np.nan)) else float(fit.std_errors[i])
+    """Standard error of parameter i: the Jacobian SE (t-widened when sigma is estimated), the
+    calibrated one (benchmarks/bench_diffusion_coverage.py: 60-76 % coverage for ADC and
+    D_intra; the parametric-bootstrap SD under-covers K_app at sigma >= 0.02)."""
+    return float(fit.std_errors[i])
 
 
 def _failed_rows(metabolite, name, reason):
@@ -146,13 +146,16 @@ def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy, sh
 
 
 def _noise(b, s, sg, s_ref):
-    """Per-point noise SD and where it came from (CRLBs, bi-exponential residuals or unknown)."""
+    """Per-point noise SD, where it came from (CRLBs, bi-exponential residuals or unknown) and
+    its degrees of freedom when estimated (None: known)."""
     if sg is not None:
-        return sg, "amplitude CRLBs"
+        return sg, "amplitude CRLBs", None
     est = estimate_sigma_biexponential(b, s / s_ref)
     if est is not None and est > 0:
-        return np.full(b.shape, est * s_ref), "noise from bi-exponential residuals (consensus 5.2)"
-    return None, "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors"
+        return (np.full(b.shape, est * s_ref),
+                f"noise from bi-exponential residuals (consensus 5.2; {b.size - 4} dof, SEs widened by "
+                "the Student-t factor)", b.size - 4)
+    return None, "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors", None
 
 
 def _model_options(name, limits, timing, anisotropic):
@@ -204,7 +207,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     if not s_ref > 0:
         reason = "amplitude at the lowest b is not positive: no decay to model"
         return rows + [r for name in names if name in MODELS for r in _failed_rows(metabolite, name, reason)]
-    sg, sigma_source = _noise(b, s, sg, s_ref)
+    sg, sigma_source, sigma_dof = _noise(b, s, sg, s_ref)
     context.append(sigma_source)
     if "cylinders" in names and "sticks" not in names:
         names.append("sticks")
@@ -218,7 +221,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
             if options is None:
                 raise ValueError(reason)
             fit = fit_model(make_model(name, **options), b, s, sg, uncertainty=uncertainty,
-                            n_draws=n_draws, seed=seed, shell_index=shell_index)
+                            n_draws=n_draws, seed=seed, shell_index=shell_index, sigma_dof=sigma_dof)
         except ValueError as exc:
             fitted[name] = _failed_rows(metabolite, name, str(exc))
             continue
