@@ -5,7 +5,8 @@ simulates its protocol: randomly oriented cylinders (GPA, PGSE delta/Delta = 15/
 1.5, 3, 5, 8.5, 15, 25 ms/um^2, D_intra in {0.20, ..., 0.50} um^2/ms x R in {0.25, 0.50, 0.75,
 1.00, 1.25, 1.50, 2.00} um (49 settings), Gaussian noise sigma in {0.01, 0.02, 0.04, 0.1} on
 S/S0, ``--draws`` per setting (paper: 250), fits on b <= b_max = 5, 10, 25 ms/um^2 with the
-app's estimators (batch least squares, S0 free). For every cell of the paper's table it prints
+app's estimators (batch least squares; S0 = 1 known, the table's "signal normalised to b = 0",
+or with --s0 free fitted as the app does). For every cell of the paper's table it prints
 our median [Q1, Q3] beside the paper's, both "accurate and precise" verdicts (median and both
 quartiles within +/- 10 %), whether our median lies inside the paper's IQR, and the totals.
 
@@ -17,7 +18,7 @@ the noise-free fit for ADC/K_app); CV = SD/mean per setting, quartiles across se
 draw's fit residuals) instead of a fixed sigma; without --quick both variants are run.
 
 Usage: nice python benchmarks/bench_diffusion_table5.py [--quick] [--draws 250] [--seed 0]
-       [--table PATH] [--out FILE.tsv] [--sigma-chain]
+       [--table PATH] [--out FILE.tsv] [--sigma-chain] [--s0 fixed|free]
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ def read_table5(path) -> list[dict]:
     return rows
 
 
-def simulate(paper_rows, n_draws, seed, sigma_chain) -> dict:
+def simulate(paper_rows, n_draws, seed, sigma_chain, fit_s0=False) -> dict:
     """Our cells keyed like the paper's rows: (statistic, model, b_max, parameter, sigma)."""
     rng = np.random.default_rng(seed)
     combos = sorted({(r["model"], r["b_max_ms_um2"], r["sigma"]) for r in paper_rows})
     ours = {}
     for model, b_max, sigma in combos:
         t0 = time.perf_counter()
-        cells = table5_cells(model, b_max, sigma, D_INTRA_UM2_MS, RADII_UM, n_draws, rng, sigma_chain)
+        cells = table5_cells(model, b_max, sigma, D_INTRA_UM2_MS, RADII_UM, n_draws, rng, sigma_chain,
+                             fit_s0)
         for parameter, stats in cells.items():
             for statistic in ("relative_bias", "cv"):
                 ours[(statistic, model, b_max, parameter, sigma)] = stats[statistic]
@@ -133,6 +135,8 @@ def main(argv=None) -> int:
                         help="one variant only (fixed sigma, or --sigma-chain), no second run")
     parser.add_argument("--sigma-chain", action="store_true",
                         help="the paper's chained noise SD instead of a fixed sigma")
+    parser.add_argument("--s0", choices=("fixed", "free"), default="fixed",
+                        help="S0 = 1 known (paper: normalised signal) or fitted (the app)")
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
     parser.add_argument("--out", help="write our table (the CSV's columns) to this TSV")
     args = parser.parse_args(argv)
@@ -142,9 +146,9 @@ def main(argv=None) -> int:
           f"{args.draws} draws")
     variants = [args.sigma_chain] if args.quick else [args.sigma_chain, not args.sigma_chain]
     for i, chain in enumerate(variants):
-        label = "chained sigma (paper's note)" if chain else "fixed sigma"
+        label = ("chained sigma (paper's note)" if chain else "fixed sigma") + f", S0 {args.s0}"
         print(f"\nsimulating: {label}")
-        ours = simulate(paper, args.draws, args.seed, chain)
+        ours = simulate(paper, args.draws, args.seed, chain, args.s0 == "free")
         compare(paper, ours, label)
         if args.out and i == 0:
             write_tsv(args.out, paper, ours)

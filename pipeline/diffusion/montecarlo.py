@@ -81,25 +81,25 @@ def _make(model_name, b_max, small_delta_ms, big_delta_ms):
     return cls(b_max_ms_um2=b_max)
 
 
-def _chained_fits(model, b, clean, sigma, n_draws, rng):
+def _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0=True):
     """The paper's chain: draw k adds noise of the SD estimated from the residuals (n - k dof)
     of draw k - 1's fit (draw 0 uses sigma). Returns (n_settings, n_draws, n_params)."""
     from pipeline.diffusion.fitting import _predict_batch
     keep = b <= model.b_max_ms_um2 + 1e-9
-    dof = max(int(keep.sum()) - model.n_params - 1, 1)
+    dof = max(int(keep.sum()) - model.n_params - int(fit_s0), 1)
     sd = np.full(clean.shape[0], float(sigma))
     out = []
     for _ in range(n_draws):
         noisy = clean + rng.normal(size=clean.shape) * sd[:, None]
-        fit = fit_model_batch(model, b, noisy, sd[:, None])
+        fit = fit_model_batch(model, b, noisy, sd[:, None], fit_s0=fit_s0)
         out.append(fit.params)
         resid = fit.s0[:, None] * _predict_batch(model, b[keep], fit.params) - noisy[:, keep]
-        sd = np.sqrt(np.sum(resid**2, axis=1) / dof)
+        sd = np.maximum(np.sqrt(np.sum(resid**2, axis=1) / dof), 1e-9)  # the chain may collapse
     return np.stack(out, axis=1)
 
 
 def table5_cells(model_name: str, b_max: float, sigma: float, d_values, r_values, n_draws: int, rng,
-                 sigma_chain: bool = False, b_ms_um2=CONSENSUS_B_MS_UM2,
+                 sigma_chain: bool = False, fit_s0: bool = True, b_ms_um2=CONSENSUS_B_MS_UM2,
                  small_delta_ms=CONSENSUS_SMALL_DELTA_MS, big_delta_ms=CONSENSUS_BIG_DELTA_MS) -> dict:
     """Table 5 statistics (percent) of one model at one b_max and sigma over all settings.
 
@@ -110,17 +110,19 @@ def table5_cells(model_name: str, b_max: float, sigma: float, d_values, r_values
     setting, quartiles across settings (an alternative reading of the table). Reference: the
     simulated D_intra and R; for ADC and K_app the noise-free fit on the same b-range.
     ``sigma_chain``: the paper's chained noise SD (see ``_chained_fits``) instead of a fixed sigma.
+    ``fit_s0``: False fits S/S0 with S0 = 1 known (the table's "signal normalised to b = 0"),
+    True fits S0 as the app does.
     """
     b = np.asarray(b_ms_um2, float)
     settings = np.array([(d, r) for d in d_values for r in r_values], float)
     clean = signals.cylinders_powder_average(b, settings[:, :1], settings[:, 1:], small_delta_ms, big_delta_ms)
     model = _make(model_name, b_max, small_delta_ms, big_delta_ms)
     if sigma_chain:
-        est = _chained_fits(model, b, clean, sigma, n_draws, rng)
+        est = _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0)
     else:
         noisy = np.repeat(clean, n_draws, axis=0) + rng.normal(0.0, sigma, (len(settings) * n_draws, b.size))
-        est = fit_model_batch(model, b, noisy, sigma).params.reshape(len(settings), n_draws, -1)
-    noise_free = fit_model_batch(model, b, clean, sigma).params
+        est = fit_model_batch(model, b, noisy, sigma, fit_s0=fit_s0).params.reshape(len(settings), n_draws, -1)
+    noise_free = fit_model_batch(model, b, clean, sigma, fit_s0=fit_s0).params
     out = {}
     for name, column in TABLE5_ESTIMATORS[model_name][1].items():
         if name in ("D_intra", "R"):
