@@ -232,3 +232,43 @@ def test_report_greys_out_not_applicable_rows_with_reason():
     grey = html.split('<tr class="not-applicable">')
     assert len(grey) == 2 and grey[1].split("</tr>")[0].count("exceeds the free aqueous") == 1
     assert "<th>reason (not applicable)</th>" in html
+
+
+@pytest.mark.slow
+def test_invivo_steam_with_chronogram_b_values_has_no_impossible_applicable_value(shared_data):
+    """The issue's case: 7 T DW-STEAM, b-values and directions from the gradient chronograms
+    (3 directions tilted per b). Preprocess, fit, model: no tensor, and no applicable row with
+    a value beyond a physical limit (the issue counted 47)."""
+    import importlib.util
+    from pathlib import Path
+
+    from pipeline.diffusion import diffusion_table, gradient_timing_ms
+    from pipeline.fitting.conditions import fit_conditions
+    from pipeline.io.basis_formats import read_basis
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_diffusion_invivo.py"
+    spec = importlib.util.spec_from_file_location("bench_invivo", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    folder = shared_data / "dmrs_7t_steam_invivo"
+    acq = read_nifti_mrs(folder / "nifti" / "metab.nii.gz", sidecar=bench.SIDECAR, b_value_units="s/mm2")
+    acq = bench.with_chronograms(acq, folder / "chronogram")
+    water = read_nifti_mrs(folder / "nifti" / "water.nii.gz", sidecar=bench.SIDECAR, b_value_units="s/mm2")
+    avg = preprocess_acquisition(acq, water).averaged
+    fits = fit_conditions(avg.fids[:, 0, 0, :], read_basis(folder / "basis_STEAM_TE45_TM60.BASIS"),
+                          avg.dwell_s, avg.cf_mhz, avg.b_values_s_mm2)
+    assert len(set(np.round(avg.b_values_s_mm2[1:]))) == 9  # direction-specific b-values
+    names = [n for n in ("tNAA", "tCr", "tCho", "Glx") if n in fits.sums] + list(fits.names)
+    timing = gradient_timing_ms(avg.metadata)
+    rows = diffusion_table({n: fits.series(n) for n in names}, avg.b_values_s_mm2,
+                           directions=avg.directions, models=("monoexponential", "kurtosis", "sticks"),
+                           small_delta_ms=timing["small_delta_ms"], big_delta_ms=timing["big_delta_ms"],
+                           uncertainty="jacobian")
+    assert all(r["applicable"] == 0 and "non-collinear" in r["reason"]
+               for r in rows if r["model"] == "tensor")
+    assert bench.impossible_applicable(rows) == []
+    assert all(r["reason"] for r in rows if not r["applicable"])
+    (adc,) = [r for r in rows if r["metabolite"] == "tNAA" and r["parameter"] == "ADC"
+              and r["model"] == "monoexponential"]
+    assert adc["applicable"] == 1 and 0.1 <= adc["value"] <= 0.25  # published WM range
