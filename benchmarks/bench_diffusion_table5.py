@@ -18,7 +18,7 @@ the noise-free fit for ADC/K_app); CV = SD/mean per setting, quartiles across se
 draw's fit residuals) instead of a fixed sigma; without --quick both variants are run.
 
 Usage: nice python benchmarks/bench_diffusion_table5.py [--quick] [--draws 250] [--seed 0]
-       [--table PATH] [--out FILE.tsv] [--sigma-chain] [--s0 fixed|free]
+       [--table PATH] [--out FILE.tsv] [--sigma-chain] [--s0 fixed|free] [--radius-max-um R]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def read_table5(path) -> list[dict]:
     return rows
 
 
-def simulate(paper_rows, n_draws, seed, sigma_chain, fit_s0=False) -> dict:
+def simulate(paper_rows, n_draws, seed, sigma_chain, fit_s0=False, radius_max_um=None) -> dict:
     """Our cells keyed like the paper's rows: (statistic, model, b_max, parameter, sigma)."""
     rng = np.random.default_rng(seed)
     combos = sorted({(r["model"], r["b_max_ms_um2"], r["sigma"]) for r in paper_rows})
@@ -65,7 +65,7 @@ def simulate(paper_rows, n_draws, seed, sigma_chain, fit_s0=False) -> dict:
     for model, b_max, sigma in combos:
         t0 = time.perf_counter()
         cells = table5_cells(model, b_max, sigma, D_INTRA_UM2_MS, RADII_UM, n_draws, rng, sigma_chain,
-                             fit_s0)
+                             fit_s0, radius_max_um)
         for parameter, stats in cells.items():
             for statistic in ("relative_bias", "cv"):
                 ours[(statistic, model, b_max, parameter, sigma)] = stats[statistic]
@@ -137,6 +137,8 @@ def main(argv=None) -> int:
                         help="the paper's chained noise SD instead of a fixed sigma")
     parser.add_argument("--s0", choices=("fixed", "free"), default="fixed",
                         help="S0 = 1 known (paper: normalised signal) or fitted (the app)")
+    parser.add_argument("--radius-max-um", type=float, default=None,
+                        help="upper bound of the fitted cylinder radius (app default 20 um)")
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
     parser.add_argument("--out", help="write our table (the CSV's columns) to this TSV")
     args = parser.parse_args(argv)
@@ -146,9 +148,10 @@ def main(argv=None) -> int:
           f"{args.draws} draws")
     variants = [args.sigma_chain] if args.quick else [args.sigma_chain, not args.sigma_chain]
     for i, chain in enumerate(variants):
-        label = ("chained sigma (paper's note)" if chain else "fixed sigma") + f", S0 {args.s0}"
+        label = (("chained sigma (paper's note)" if chain else "fixed sigma") + f", S0 {args.s0}"
+                 + (f", R <= {args.radius_max_um:g} um" if args.radius_max_um else ""))
         print(f"\nsimulating: {label}")
-        ours = simulate(paper, args.draws, args.seed, chain, args.s0 == "free")
+        ours = simulate(paper, args.draws, args.seed, chain, args.s0 == "free", args.radius_max_um)
         compare(paper, ours, label)
         if args.out and i == 0:
             write_tsv(args.out, paper, ours)

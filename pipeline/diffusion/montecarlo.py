@@ -74,10 +74,13 @@ TABLE5_ESTIMATORS = {
 }
 
 
-def _make(model_name, b_max, small_delta_ms, big_delta_ms):
+def _make(model_name, b_max, small_delta_ms, big_delta_ms, radius_max_um=None):
     cls = TABLE5_ESTIMATORS[model_name][0]
     if cls is Cylinders:
-        return Cylinders(small_delta_ms, big_delta_ms, b_max_ms_um2=b_max)
+        model = Cylinders(small_delta_ms, big_delta_ms, b_max_ms_um2=b_max)
+        if radius_max_um is not None:  # instance bound shadows the class default (20 um)
+            model.upper = (model.upper[0], float(radius_max_um))
+        return model
     return cls(b_max_ms_um2=b_max)
 
 
@@ -99,7 +102,8 @@ def _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0=True):
 
 
 def table5_cells(model_name: str, b_max: float, sigma: float, d_values, r_values, n_draws: int, rng,
-                 sigma_chain: bool = False, fit_s0: bool = True, b_ms_um2=CONSENSUS_B_MS_UM2,
+                 sigma_chain: bool = False, fit_s0: bool = True, radius_max_um=None,
+                 b_ms_um2=CONSENSUS_B_MS_UM2,
                  small_delta_ms=CONSENSUS_SMALL_DELTA_MS, big_delta_ms=CONSENSUS_BIG_DELTA_MS) -> dict:
     """Table 5 statistics (percent) of one model at one b_max and sigma over all settings.
 
@@ -111,12 +115,13 @@ def table5_cells(model_name: str, b_max: float, sigma: float, d_values, r_values
     simulated D_intra and R; for ADC and K_app the noise-free fit on the same b-range.
     ``sigma_chain``: the paper's chained noise SD (see ``_chained_fits``) instead of a fixed sigma.
     ``fit_s0``: False fits S/S0 with S0 = 1 known (the table's "signal normalised to b = 0"),
-    True fits S0 as the app does.
+    True fits S0 as the app does. ``radius_max_um``: upper bound of the fitted radius (the
+    app's default is 20 um).
     """
     b = np.asarray(b_ms_um2, float)
     settings = np.array([(d, r) for d in d_values for r in r_values], float)
     clean = signals.cylinders_powder_average(b, settings[:, :1], settings[:, 1:], small_delta_ms, big_delta_ms)
-    model = _make(model_name, b_max, small_delta_ms, big_delta_ms)
+    model = _make(model_name, b_max, small_delta_ms, big_delta_ms, radius_max_um)
     if sigma_chain:
         est = _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0)
     else:
