@@ -272,3 +272,17 @@ def test_invivo_steam_with_chronogram_b_values_has_no_impossible_applicable_valu
     (adc,) = [r for r in rows if r["metabolite"] == "tNAA" and r["parameter"] == "ADC"
               and r["model"] == "monoexponential"]
     assert adc["applicable"] == 1 and 0.1 <= adc["value"] <= 0.25  # published WM range
+
+
+def test_preprocessing_powder_average_takes_gradient_shells():
+    """The workflow's FID-level powder average, given group_shells labels, averages the three
+    direction-specific b-values of each gradient into one shell at its mean b."""
+    from pipeline.preprocess.average import powder_average as fid_powder_average
+    b, g, gradient = _slaser()
+    labels = group_shells(b, directions=g, gradient_strength=gradient).labels
+    values = np.exp(-0.2 * b)[:, None] * np.ones((1, 4))
+    averaged, shell_b = fid_powder_average(values, b * 1000.0, labels=labels)
+    np.testing.assert_allclose(shell_b[1:], SLASER_B_S_MM2.mean(axis=1))
+    np.testing.assert_allclose(averaged[1:, 0], np.exp(-0.2 * SLASER_B_S_MM2 / 1000.0).mean(axis=1))
+    unlabelled, _ = fid_powder_average(values, b * 1000.0)
+    assert unlabelled.shape[0] > 4  # exact-b tolerance (50 s/mm^2) splits the gradient shells
