@@ -40,11 +40,11 @@ KURTOSIS_RANGE = (0.0, 3.0)
 is non-negative for a mixture of Gaussian/restricted pools and below 3 (sticks: 1.2)."""
 
 
-def distinct_b(b_ms_um2, rel_tolerance: float = 0.05) -> int:
-    """Number of distinct b-values (shells) in a list."""
-    from pipeline.diffusion.powder import shell_labels
+def distinct_b(b_ms_um2) -> int:
+    """Number of shells among the b-values used (b within 15 %, ``powder.group_shells``)."""
+    from pipeline.diffusion.powder import group_shells
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
-    return int(shell_labels(b, rel_tolerance).max() + 1) if b.size else 0
+    return int(group_shells(b).b_mean_ms_um2.size) if b.size else 0
 
 
 def radius_resolution_limit_um(sigma_normalised, b_max_ms_um2, d_intra, small_delta_ms, big_delta_ms,

@@ -262,6 +262,7 @@ def check_direction_count_per_shell(shells: Shells, directions, d_intra: float =
                                     anisotropy: float = 1.0, tolerance: float = 0.05) -> tuple[bool, str]:
     """Direction-count check of every diffusion-weighted shell with its own directions at its
     mean b; returns the worst shell's (ok, note) prefixed by the per-shell direction counts."""
+    from pipeline.diffusion.tensor import direction_clusters
     g = np.asarray(directions, float)
     worst = (True, "", -1.0)
     counts = []
@@ -269,9 +270,7 @@ def check_direction_count_per_shell(shells: Shells, directions, d_intra: float =
         mask = shells.labels == k
         if b_k <= ZERO_B_MS_UM2:
             continue
-        dirs = unique_directions(g[mask])
-        from pipeline.diffusion.tensor import direction_clusters
-        dirs = direction_clusters(dirs)
+        dirs = direction_clusters(g[mask])
         counts.append(f"{len(dirs)} at b={b_k:.3g}")
         ok, note = check_direction_count(np.array([b_k]), dirs, d_intra, anisotropy, tolerance)
         err = float(direction_average_error(b_k, d_intra, dirs)[0]) if len(dirs) else np.inf
