@@ -14,10 +14,9 @@ from pipeline.diffusion import applicability, powder
 from pipeline.diffusion.fitting import estimate_sigma_biexponential, fit_model
 from pipeline.diffusion.models import ALIASES, MODELS, make_model
 from pipeline.diffusion.tensor import fit_tensor, tensor_identifiable
+from pipeline.tables import DIFFUSION_COLUMNS as COLUMNS  # one definition
 from pipeline.units import b_s_mm2_to_ms_um2, to_s_mm2
 
-COLUMNS = ("metabolite", "model", "parameter", "value", "unit", "std_error", "applicable", "note",
-           "reason")
 DEFAULT_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks", "cylinders")
 TIMED_MODELS = ("cylinders", "stick_sphere", "anisotropic_cylinders")
 
