@@ -286,3 +286,19 @@ def test_preprocessing_powder_average_takes_gradient_shells():
     np.testing.assert_allclose(averaged[1:, 0], np.exp(-0.2 * SLASER_B_S_MM2 / 1000.0).mean(axis=1))
     unlabelled, _ = fid_powder_average(values, b * 1000.0)
     assert unlabelled.shape[0] > 4  # exact-b tolerance (50 s/mm^2) splits the gradient shells
+
+
+def test_shell_hints_come_from_per_condition_metadata_only():
+    """Shell labels / gradient strengths are used only when the metadata gives one per condition,
+    and they override the b-tolerance grouping (direction-specific b of one gradient = 1 shell)."""
+    from pipeline.diffusion.powder import group_shells, shell_hints
+
+    b = np.array([0.0, 0.614, 0.889, 0.660, 2.113, 2.609, 2.197])
+    meta = {"DiffusionGradientStrength": [0, 15, 15, 15, 25, 25, 25], "ShellLabel": "x"}
+    hints = shell_hints(meta, b.size)
+    assert hints == {"gradient_strength": [0, 15, 15, 15, 25, 25, 25]}
+    assert shell_hints({"DiffusionGradientStrength": [0, 15]}, b.size) == {}
+    shells = group_shells(b, None, **hints)
+    assert shells.method == "gradient"
+    assert shells.labels.tolist() == [0, 1, 1, 1, 2, 2, 2]
+    assert np.allclose(shells.b_mean_ms_um2, [0.0, np.mean(b[1:4]), np.mean(b[4:])])

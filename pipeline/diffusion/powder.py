@@ -301,3 +301,25 @@ def check_direction_count(b_ms_um2, gradient_directions, d_intra: float = 0.5, a
         note += (f" > {100 * tolerance:.0f} %; about {directions_needed(b, d_intra, anisotropy, tolerance)} "
                  "directions would be needed, or model the anisotropy (anisotropic_cylinders)")
     return ok, note
+
+
+SHELL_HINT_KEYS = {"shell_label": ("ShellLabel", "ShellLabels"),
+                   "gradient_strength": ("DiffusionGradientStrength",
+                                         "DiffusionGradientStrength_mT_m")}
+"""Metadata keys (one value per condition) that state a shell without relying on exact b: a
+shell label, or the nominal gradient amplitude. Without them ``group_shells`` falls back to the
+rank of b within each direction, then to b within a relative tolerance."""
+
+
+def shell_hints(metadata: dict, n_conditions: int) -> dict:
+    """``{"shell_label": ..., "gradient_strength": ...}`` from an acquisition's metadata, each
+    present only when the metadata gives one value per condition (for :func:`group_shells`)."""
+    hints = {}
+    for argument, keys in SHELL_HINT_KEYS.items():
+        for key in keys:
+            value = metadata.get(key)
+            if isinstance(value, (list, tuple)) and len(value) == n_conditions:
+                hints[argument] = list(value)
+                break
+    return hints
+
