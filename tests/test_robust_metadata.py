@@ -19,7 +19,7 @@ from robust_support import (_edit_json, _edit_svs, copy_good, demo, demo_master,
 
 from bids_app import discovery  # noqa: E402
 from bids_app.input_checks import InputError, check_metadata, check_water_reference  # noqa: E402
-from pipeline.qc.reference import water_dominance, water_reference_problem  # noqa: E402
+from pipeline.qc.reference import water_dominance, water_height, water_reference_problem  # noqa: E402
 
 
 def _sidecar(p: dict, **changes) -> None:
@@ -105,6 +105,14 @@ def test_water_dominance_separates_water_from_suppressed_spectra():
     assert water_dominance(suppressed, dwell_s, cf_mhz) == pytest.approx(0.5, rel=0.05)
     assert water_reference_problem(1000.0, 0.5) is None
     assert "water-suppressed" in water_reference_problem(0.5, 0.5)
+    # a large residual water line in the data (its tail fills the metabolite window): the
+    # ratios are close, but the reference's water line is 2000 times the data's
+    leaky = line(4.65, 400.0) + line(2.01, 1.0)
+    height_ratio = water_height(water, dwell_s, cf_mhz) / water_height(leaky, dwell_s, cf_mhz)
+    assert height_ratio == pytest.approx(1000 / 400, rel=0.01)
+    assert water_reference_problem(77.0, 60.0, height_over_data=2000.0) is None
+    problem = water_reference_problem(77.0, 60.0, height_over_data=height_ratio)
+    assert "water line is only 2.5 times" in problem
 
 
 def test_missing_reference_is_a_warning_naming_what_was_looked_for(demo):
