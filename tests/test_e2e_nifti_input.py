@@ -56,14 +56,19 @@ def _spec2nii_bids(shared_data, root: Path) -> Path:
 
 
 def _siemens_no_parameters(shared_data, root):
-    return _convert(shared_data, root), "sub-01_acq-steam_amplitudes.tsv"
+    """No TM anywhere: the basis takes the default TM and the QC file says which key to set."""
+    return _convert(shared_data, root), "sub-01_acq-steam_amplitudes.tsv", \
+        ("sub-01_acq-steam_qc.json", "STEAM mixing time not stated")
 
 
 def _osprey_spec2nii(shared_data, root):
-    return _spec2nii_bids(shared_data, root), "sub-01_amplitudes.tsv"
+    """The sequence is found in the header's ProtocolName (SPAR scan_id)."""
+    return _spec2nii_bids(shared_data, root), "sub-01_amplitudes.tsv", \
+        ("sub-01_qc.json", "ProtocolName='PRESS PAR 35'")
 
 
 @pytest.mark.parametrize("make", [_siemens_no_parameters, _osprey_spec2nii])
 def test_runs_to_a_report_with_no_configuration(shared_data, tmp_path, make):
-    bids, amplitudes = make(shared_data, tmp_path)
+    bids, amplitudes, (qc_name, expected) = make(shared_data, tmp_path)
     check_runs_to_report(bids, tmp_path, amplitudes)
+    assert expected in (tmp_path / "out" / "sub-01" / "mrs" / qc_name).read_text()
