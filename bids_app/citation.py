@@ -61,14 +61,35 @@ class _Citations:
         return f"[{self.keys.index(key) + 1}]"
 
 
+def what_ran(stages: list[dict]) -> dict:
+    """Which optional kinds of processing the data called for, from the stage reports:
+    ``coils`` (more than one receive coil), ``transients`` (two or more transients in some
+    condition), ``diffusion`` (two or more distinct b-values). Without stage reports (older
+    derivatives) every kind is assumed."""
+    conversions = [s["conversion.json"] for s in stages if s.get("conversion.json")]
+    if not conversions:
+        return {"coils": True, "transients": True, "diffusion": True}
+    shapes = [c.get("shape") or [1, 1, 1] for c in conversions]
+    return {
+        "coils": any(s.get("coils.json", {}).get("n_coils", shape[2]) > 1
+                     for s, shape in zip(stages, shapes)),
+        "transients": any(shape[1] >= 2 for shape in shapes),
+        "diffusion": any(len(set(c.get("b_values_s_mm2") or [])) >= 2 for c in conversions),
+    }
+
+
 def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, list[str]]:
-    """The methods paragraph and the reference keys it cites, in order of citation."""
+    """The methods paragraph and the reference keys it cites, in order of citation. Only
+    what ran is described: plain single-voxel MRS (one condition, averaged at the scanner)
+    gets no alignment, rejection or diffusion-modelling sentence (:func:`what_ran`)."""
     cite = _Citations()
     pre = config.get("preprocessing", {})
+    kinds = what_ran(stages)
+    converted = (" with its diffusion conditions (b-values in s/mm², gradient directions) made "
+                 "explicit" if kinds["diffusion"] else "")
     parts = [f"Data were processed with dmrs-bids {__version__}, a BIDS App {cite('bids')} "
              f"built on Nipype {cite('nipype')}. Each MRS-BIDS acquisition was converted to "
-             f"NIfTI-MRS {cite('niftimrs')} with its diffusion conditions (b-values in s/mm², "
-             "gradient directions) made explicit."]
+             f"NIfTI-MRS {cite('niftimrs')}{converted}."]
     ran = {name for s in stages for name in s}
 
     def applied(report: str, key: str) -> bool:
@@ -76,55 +97,65 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         return report in ran if stages else bool(pre.get(key, True))
 
     consensus = cite("preproc")
-    steps = ["receive coils were combined with noise-whitened matched-filter weights"]
-    if pre.get("align", True):
-        steps.append("transients were aligned in frequency and phase within each diffusion "
-                     f"condition by spectral registration {cite('specreg')}")
-    if pre.get("outliers", True):
+    steps = []
+    within = "within each diffusion condition " if kinds["diffusion"] else ""
+    if kinds["coils"]:
+        steps.append("receive coils were combined with noise-whitened matched-filter weights")
+    if kinds["transients"] and pre.get("align", True):
+        steps.append(f"transients were aligned in frequency and phase {within}by spectral "
+                     f"registration {cite('specreg')}")
+    if kinds["transients"] and pre.get("outliers", True):
         steps.append("outlier transients were rejected per condition (and left out of the "
                      "alignment templates)")
     if applied("eddy.json", "ecc"):
         steps.append("eddy currents were corrected with the water reference of the same "
                      f"condition {cite('ecc')}")
-    steps.append("the kept transients of each condition were averaged")
+    if kinds["transients"]:
+        steps.append("the kept transients of each condition were averaged")
     if applied("residual_water.json", "residual_water"):
         steps.append("residual water was removed by HLSVD")
-    parts.append(f"Following the consensus on MRS preprocessing {consensus}, "
-                 + "; ".join(steps) + ".")
+    if steps:
+        parts.append(f"Following the consensus on MRS preprocessing {consensus}, "
+                     + "; ".join(steps) + ".")
     mm_modes = _unique(s.get("mm.json", {}).get("mode") for s in stages)
     fit_modes = _unique(s.get("fit.json", {}).get("mode") for s in stages)
     basis = (f"the basis set supplied by the user ({Path(basis_path).name})" if basis_path
              else "a basis set simulated from the acquisition parameters (density-matrix "
                   "simulation of the sequence in the sidecar)")
     fit_cfg = config.get("fitting", {})
+    scale = (", and amplitudes share one scale across the conditions of an acquisition"
+             if kinds["diffusion"] else "")
     parts.append(
         f"Spectra were fitted by linear combination {cite('lcmodel')} of {basis}; "
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline; uncertainties are Cramér-Rao lower bounds {cite('crlb')}, and amplitudes "
-        "share one scale across the conditions of an acquisition.")
+        f"baseline; uncertainties are Cramér-Rao lower bounds {cite('crlb')}{scale}.")
     quantified = [s["fit.json"]["quantification"] for s in stages
                   if s.get("fit.json", {}).get("quantification", {}).get("water_scaling")
                   == "done"]
     if quantified:
-        parts.append(quantification_sentence(quantified, cite("gasparovic")))
+        parts.append(quantification_sentence(quantified, cite("gasparovic"),
+                                             kinds["diffusion"]))
     models = config.get("diffusion", {}).get("models", [])
-    text = (f"The amplitude decays of each metabolite and of the sums tNAA, tCr, tCho and Glx "
-            f"were modelled ({', '.join(models)}) following the dMRS consensus {cite('dmrs')}")
-    if "kurtosis" in models:
-        text += f", including the kurtosis representation {cite('kurtosis')}"
-    parts.append(text + ".")
+    if kinds["diffusion"]:
+        text = (f"The amplitude decays of each metabolite and of the sums tNAA, tCr, tCho and "
+                f"Glx were modelled ({', '.join(models)}) following the dMRS consensus "
+                f"{cite('dmrs')}")
+        if "kurtosis" in models:
+            text += f", including the kurtosis representation {cite('kurtosis')}"
+        parts.append(text + ".")
+    drift = "drift and rejection statistics, " if kinds["transients"] else ""
     parts.append(f"Quality metrics follow the MRS terminology consensus {cite('terminology')}: "
-                 "SNR as tNAA peak height over the noise SD, linewidths as FWHM in Hz, drift "
-                 "and rejection statistics, and the fit residual relative to the noise.")
+                 f"SNR as tNAA peak height over the noise SD, linewidths as FWHM in Hz, {drift}"
+                 "and the fit residual relative to the noise.")
     if any(s.get("conversion.json", {}).get("warnings") for s in stages):
         parts.append("Conversion warnings (e.g. b-value units inferred from their magnitude) "
                      "are listed in each participant's report.")
     return " ".join(parts), cite.keys
 
 
-def quantification_sentence(reports: list[dict], reference: str) -> str:
+def quantification_sentence(reports: list[dict], reference: str, diffusion: bool = True) -> str:
     """How concentrations were obtained, from the fit stages' quantification reports."""
     sources = _unique(r.get("tissue_fractions_source") for r in reports)
     given = any(r.get("effective_water_concentration_mm") for r in reports)
@@ -134,6 +165,9 @@ def quantification_sentence(reports: list[dict], reference: str) -> str:
     water = ("a given relaxation-attenuated water concentration" if given else
              f"tissue water (GM/WM/CSF fractions: {'; '.join(sources)}) corrected for water T2 "
              "and T1")
+    if not diffusion:
+        return (f"Concentrations (mM) were scaled to the unsuppressed water signal "
+                f"{reference}, using {water}, {relaxation}.")
     return (f"Concentrations (mM) were scaled to the unsuppressed water signal of the lowest "
             f"b-value {reference}, using {water}, {relaxation}; at higher b-values they are "
             "diffusion-weighted apparent concentrations.")

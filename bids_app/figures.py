@@ -89,10 +89,23 @@ def transients_figure(ppm: np.ndarray, conditions: list[dict], ppm_range=PPM_RAN
     return svg_text(fig)
 
 
+DRIFT_MIN_SPAN = {"frequency (Hz)": 1.0, "phase (deg)": 5.0}
+"""Smallest y-range of the drift figure's axes (a linewidth's fraction, a few degrees)."""
+
+
+def _at_least_span(ax, values: np.ndarray, span: float) -> None:
+    """Centre the axis on ``values`` with a y-range of at least ``span``."""
+    finite = values[np.isfinite(values)]
+    if finite.size and np.ptp(finite) < span:
+        middle = 0.5 * (finite.max() + finite.min())
+        ax.set_ylim(middle - span / 2, middle + span / 2)
+
+
 def drift_figure(freq_hz: np.ndarray, phase_deg: np.ndarray, rejected: np.ndarray,
                  condition: np.ndarray, labels: dict) -> str:
     """Frequency and phase correction of every transient in acquisition order, one colour
-    per condition; rejected transients marked with a red cross."""
+    per condition; rejected transients marked with a red cross. Each axis spans at least
+    :data:`DRIFT_MIN_SPAN` (shifts of ~1e-7 Hz are no drift and must not look like one)."""
     plt = _pyplot()
     freq_hz, phase_deg = np.asarray(freq_hz, float), np.asarray(phase_deg, float)
     rejected, condition = np.asarray(rejected, bool), np.asarray(condition)
@@ -100,6 +113,7 @@ def drift_figure(freq_hz: np.ndarray, phase_deg: np.ndarray, rejected: np.ndarra
     fig, axes = plt.subplots(2, 1, figsize=(7.5, 3.2), sharex=True)
     for ax, values, unit in ((axes[0], freq_hz, "frequency (Hz)"),
                              (axes[1], phase_deg, "phase (deg)")):
+        _at_least_span(ax, values, DRIFT_MIN_SPAN[unit])
         for c in np.unique(condition):
             sel = condition == c
             ax.plot(index[sel], values[sel], ".", ms=3, label=labels.get(c, str(c)))

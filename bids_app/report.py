@@ -203,7 +203,19 @@ def transients_svg(transients, transient_rows: list[dict], labels: list[str],
     return fig.transients_figure(ppm, conditions)
 
 
-def drift_svg(transient_rows: list[dict], labels: list[str]) -> str:
+def transients_to_align(transient_rows: list[dict]) -> bool:
+    """Some condition has two or more transients (data averaged at the scanner, e.g. a
+    Philips SDAT, has one per condition: no alignment, no drift to show)."""
+    counts: dict = {}
+    for row in transient_rows:
+        counts[row["condition"]] = counts.get(row["condition"], 0) + 1
+    return any(n >= 2 for n in counts.values())
+
+
+def drift_svg(transient_rows: list[dict], labels: list[str]) -> str | None:
+    """The drift figure, or None when there are no transients to align."""
+    if not transients_to_align(transient_rows):
+        return None
     rows = transient_rows
     condition = np.array([int(r["condition"]) for r in rows])
     return fig.drift_figure([to_float(r["freq_shift_hz"]) for r in rows],
@@ -323,8 +335,11 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
         name: figures_dir / f"{data['stem']}_desc-{name}_fig.svg" for name in FIGURES}
     drawn = {name: Path(path).read_text(encoding="utf-8")
              for name, path in listed.items() if name in FIGURES and Path(path).is_file()}
-    svgs = {"transients": transients_svg(data["raw"], data["transients"], labels),
-            "drift": drawn.get("drift") or drift_svg(data["transients"], labels),
+    aligned = transients_to_align(data["transients"])
+    svgs = {"transients": transients_svg(data["raw"], data["transients"], labels)
+            if aligned else None,
+            "drift": (drawn.get("drift") or drift_svg(data["transients"], labels))
+            if aligned else None,
             "fit": drawn.get("fit") or fit_svg(
                 data["preproc"], data["fit"], labels,
                 load_fit_display(entry_fit_display(data["entry"]),
@@ -341,7 +356,8 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
 
 def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
                  fit_display=None) -> dict:
-    """The workflow's per-acquisition figures (``FIGURES``) at ``paths``; returns ``paths``.
+    """The workflow's per-acquisition figures (``FIGURES``) at ``paths``; returns those drawn
+    (no drift figure without transients to align).
     ``fit_display``: optional :func:`save_fit_display` file (baseline, metabolite traces)."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
 
@@ -349,7 +365,10 @@ def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
     labels = _labels(pre)
     display = load_fit_display(fit_display, pre.n_conditions, pre.n_points)
     write_svg(Path(paths["fit"]), fit_svg(pre, read_nifti_mrs(fit), labels, display))
-    write_svg(Path(paths["drift"]), drift_svg(d.read_tsv(transients_tsv), labels))
+    drift = drift_svg(d.read_tsv(transients_tsv), labels)
+    if drift is None:
+        return {name: path for name, path in paths.items() if name != "drift"}
+    write_svg(Path(paths["drift"]), drift)
     return paths
 
 
@@ -462,6 +481,7 @@ def _files(entry: dict, output_dir: Path) -> dict:
 
 def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True) -> dict:
     """Template values of one acquisition."""
+    from pipeline.diffusion.amplitudes import has_decay
     from pipeline.qc.flags import STATUSES
 
     flags = acquisition_flags(data)
@@ -477,6 +497,8 @@ def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True)
         "per_condition": data["qc"].get("per_condition", []),
         "amplitudes": main_amplitudes, "other_amplitudes": other_amplitudes,
         "parameters": parameters,
+        "has_decay": has_decay([to_float(r["b_value"]) for r in data["amplitudes"]]),
+        "aligned": transients_to_align(data["transients"]),
         "main_parameters": [r for r in parameters
                             if r["metabolite"] in SUMS and r.get("applicable") in ("1", 1)],
         "provenance": _provenance(data),

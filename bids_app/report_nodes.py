@@ -43,7 +43,7 @@ class AcquisitionFigures(SimpleInterface):
         paths = make_figures(i.in_preproc, i.in_fit, i.in_amplitudes, i.in_transients,
                              {n: Path.cwd() / f"{n}.svg" for n in FIGURES},
                              fit_display=optional_input(i.in_fit_display))
-        self._results["out_figures"] = [str(paths[n]) for n in FIGURES]
+        self._results["out_figures"] = [str(paths[n]) for n in FIGURES if n in paths]
         return runtime
 
 

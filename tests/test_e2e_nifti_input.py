@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bids_app.convert import convert_dataset, example_text, run_spec2nii
-from e2e_support import check_runs_to_report
+from e2e_support import check_runs_to_report, read_tsv, run_app
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +72,34 @@ def test_runs_to_a_report_with_no_configuration(shared_data, tmp_path, make):
     bids, amplitudes, (qc_name, expected) = make(shared_data, tmp_path)
     check_runs_to_report(bids, tmp_path, amplitudes)
     assert expected in (tmp_path / "out" / "sub-01" / "mrs" / qc_name).read_text()
+    check_plain_svs(tmp_path / "out", amplitudes.removesuffix("_amplitudes.tsv"))
+
+
+def check_plain_svs(out: Path, stem: str) -> None:
+    """Plain single-voxel MRS (one condition) is first class (issue 14 item 6): the diffusion
+    table has its header and no rows, here and at group level; the report has no diffusion
+    section and, without transients to align, no drift figure; the methods paragraph claims
+    no diffusion modelling and, without transients, no alignment."""
+    mrs = out / "sub-01" / "mrs"
+    amplitudes = read_tsv(mrs / f"{stem}_amplitudes.tsv")
+    assert {r["condition"] for r in amplitudes} == {"0"}
+    diffusion = (mrs / f"{stem}_diffusion.tsv").read_text().splitlines()
+    assert len(diffusion) == 1 and diffusion[0].startswith("metabolite\tmodel\tparameter")
+    transients = read_tsv(mrs / f"{stem}_transients.tsv")
+    html = (out / "sub-01.html").read_text()
+    assert "Diffusion decays and model parameters" not in html and "-fig-decay" not in html
+    run, _ = run_app(out.parent / "bids", out, "group")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len((out / "group_diffusion.tsv").read_text().splitlines()) <= 1
+    assert len(read_tsv(out / "group_amplitudes.tsv")) == len(amplitudes)
+    methods = (out / "logs" / "CITATION.md").read_text()
+    assert "decays" not in methods and "modelled" not in methods and "dMRS" not in methods
+    assert "diffusion condition" not in methods
+    figures = {p.name for p in (out / "sub-01" / "figures").iterdir()}
+    if len(transients) == 1:  # averaged at the scanner: nothing was aligned
+        assert "aligned" not in methods and "rejected" not in methods
+        assert "-fig-drift" not in html and f"{stem}_desc-drift_fig.svg" not in figures
+        assert "nothing to align" in html
+    else:
+        assert "transients were aligned in frequency and phase by spectral" in methods
+        assert "-fig-drift" in html

@@ -32,6 +32,13 @@ def modelled_metabolites(available: list[str], wanted: list[str]) -> list[str]:
                                                        if m not in SUM_NAMES]
 
 
+def has_decay(b_values_s_mm2) -> bool:
+    """At least two distinct b-values, so there is a decay to model; plain single-voxel MRS
+    (one condition) has none and gets no diffusion rows."""
+    b = np.asarray(b_values_s_mm2, float)
+    return np.unique(b[np.isfinite(b)]).size >= 2
+
+
 def decaying(series: dict, names: list[str], b_values_s_mm2) -> list[str]:
     """Those of ``names`` with a positive mean amplitude at the lowest b (a decay to model)."""
     b = np.asarray(b_values_s_mm2, float)

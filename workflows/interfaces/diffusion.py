@@ -29,11 +29,15 @@ class DiffusionModels(SimpleInterface):
     def _run_interface(self, runtime):
         from pipeline.diffusion import diffusion_table, gradient_timing_ms
         from pipeline.diffusion.powder import shell_hints
-        from pipeline.diffusion.amplitudes import (amplitude_series, decaying,
+        from pipeline.diffusion.amplitudes import (amplitude_series, decaying, has_decay,
                                                    modelled_metabolites, unmodelled_rows)
 
         opts = options_table(self.inputs.options)
         acq = load_acquisition(self.inputs.in_preproc)
+        if not has_decay(acq.b_values_s_mm2):  # plain SVS: the header only, no rows
+            self._results["out_diffusion"] = write_table("diffusion.tsv", [],
+                                                         DIFFUSION_COLUMNS)
+            return runtime
         series = amplitude_series(read_table(self.inputs.in_amplitudes))
         names = modelled_metabolites(list(series), opts.get("metabolites", []))
         timing = gradient_timing_ms(acq.metadata, opts.get("gradient_duration_s") or None,
