@@ -28,8 +28,8 @@ from pipeline import __version__  # noqa: E402
 
 from . import derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
-from .runlog import (Outcome, error_message, format_exception, setup_logging,  # noqa: E402
-                     write_run_records, write_summary)
+from .runlog import (Outcome, error_message, failure_line, format_exception,  # noqa: E402
+                     setup_logging, write_run_records, write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
@@ -228,8 +228,8 @@ def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
             for warning in acquisition.warnings:
                 logger.warning("sub-%s: %s", acquisition.subject, warning)
     failed = [Outcome(subject, ok=False, errors=[message]) for subject, message in errors.items()]
-    for outcome in failed:
-        logger.error("sub-%s: %s", outcome.subject, outcome.errors[0])
+    for outcome in failed:  # the run's end gives the one console line per failed participant
+        logger.debug("sub-%s: %s", outcome.subject, outcome.errors[0])
     plugin, plugin_args = plugin_settings(opts)
     derivatives.remove_stale_temporaries(opts.output_dir, list(inputs))
     return failed + run_participants(
@@ -446,8 +446,10 @@ def main(argv=None) -> int:
         write_run_records(opts.output_dir, outcomes, started)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
-        status = "ok" if outcome.ok else "FAILED: " + " | ".join(outcome.errors)
-        logger.info("sub-%s: %s", outcome.subject, status)
+        if outcome.ok:
+            logger.info("sub-%s: ok", outcome.subject)
+        else:
+            logger.error(failure_line(outcome.subject, outcome.errors))
     if failed:
         logger.error("%d of %d participant(s) failed: %s (details in %s)", len(failed),
                      len(outcomes), ", ".join(f"sub-{s}" for s in failed),

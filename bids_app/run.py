@@ -24,7 +24,7 @@ from . import derivatives as d  # noqa: E402
 from .cluster import SUBMIT_ONLY_PLUGINS, run_token, tag_jobs, wait_for_jobs  # noqa: E402
 from .config import dumps_toml  # noqa: E402
 from .report_nodes import AcquisitionFigures, ParticipantReport  # noqa: E402
-from .runlog import Outcome, error_message, get_logger  # noqa: E402
+from .runlog import Outcome, error_message, get_logger, nipype_logs_to_file  # noqa: E402
 
 TOP_NAME = "dmrs_bids_wf"
 CLUSTER_WAIT_S = 7 * 24 * 3600.0  # submit-only plugins: how long to wait for the jobs
@@ -58,6 +58,7 @@ def configure_nipype(work_dir: Path, stop_on_first_crash: bool, verbosity: int =
     from nipype import logging as nipype_logging
 
     nipype_logging.update_logging(nipype_config)
+    nipype_logs_to_file(verbosity)
     return crash_dir
 
 
@@ -114,8 +115,11 @@ def _participant_of(node_fullname: str, wf_names: dict[str, str]) -> str | None:
     return None
 
 
-def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str]) -> dict[str, list]:
-    """Error lines per participant from the (text) crash files written during this run."""
+def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str],
+                  files: dict[str, dict] | None = None, logger=None) -> dict[str, list]:
+    """Error lines per participant from the (text) crash files written during this run, each
+    naming the input file (``files``: subject -> acquisition workflow name -> svs path) unless
+    the problem names its own; the crash files' tracebacks go to the log at debug level."""
     errors: dict[str, list] = {}
     for path in sorted(crash_dir.glob("crash-*.txt")):
         if path.stat().st_mtime < since - 1:
@@ -124,9 +128,26 @@ def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str]) -> di
         node = _crash_node(text)
         subject = _participant_of(node, wf_names)
         if subject is not None:
+            if logger is not None:
+                logger.debug("crash file %s:\n%s", path, text)
+            stage, problem = node.split(".")[-1], _crash_exception_line(text)
+            svs = next((f for name, f in (files or {}).get(subject, {}).items()
+                        if name in node.split(".")), None)
             errors.setdefault(subject, []).append(
-                f"{node.split('.')[-1]}: {_crash_exception_line(text)}")
+                f"{problem} ({stage})" if problem.startswith("/") or svs is None
+                else f"{svs}: {stage}: {problem}")
     return errors
+
+
+def _acquisition_files(subject: str, acquisitions) -> dict[str, str]:
+    """Acquisition workflow name (as ``init_participant_wf`` names it) -> svs path."""
+    files: dict[str, str] = {}
+    for i, inputs in enumerate(acquisitions, start=1):
+        name = _node_name(inputs.stem.replace(f"sub-{subject}_", "", 1)) + "_wf"
+        while name in files:
+            name = f"{name}_{i}"
+        files[name] = str(inputs.svs)
+    return files
 
 
 def _crash_node(text: str) -> str:
@@ -204,7 +225,8 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
             logger.info("%s: jobs submitted (comment %s); waiting for them to finish",
                         plugin, token)
             wait_for_jobs(token, wait_s, logger)
-    crash_errors = _crash_errors(crash_dir, started, wf_names)
+    files = {subject: _acquisition_files(subject, inputs[subject]) for subject in wf_names}
+    crash_errors = _crash_errors(crash_dir, started, wf_names, files, logger)
     for subject in wf_names:
         outcome = outcomes[subject]
         outcome.seconds = time.time() - started

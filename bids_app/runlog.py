@@ -43,6 +43,39 @@ def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
+def log_path() -> Path | None:
+    """The run's log file (``OUT/logs/dmrs-bids*.log``), or None before logging to a file."""
+    for handler in get_logger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return Path(handler.baseFilename)
+    return None
+
+
+def nipype_logs_to_file(verbosity: int) -> None:
+    """nipype's own messages (node errors with ~30-line tracebacks, crash-file notes) go to
+    the run's log file, not the console (``-vv`` keeps them on the console too): the console
+    gets one line per failed participant (issue 14 item 5)."""
+    nipype_logger = logging.getLogger("nipype")
+    files = [h for h in get_logger().handlers if isinstance(h, logging.FileHandler)]
+    if verbosity < 2:
+        for handler in list(nipype_logger.handlers):
+            if not isinstance(handler, logging.FileHandler):
+                nipype_logger.removeHandler(handler)
+        if not files:  # no log file yet: nothing on the console either
+            nipype_logger.addHandler(logging.NullHandler())
+    for handler in files:
+        if handler not in nipype_logger.handlers:
+            nipype_logger.addHandler(handler)
+
+
+def failure_line(subject: str, errors: list[str]) -> str:
+    """The console line of a failed participant: its problems (each naming its file) and
+    where the traceback is."""
+    where = log_path()
+    tail = f" (traceback in {where})" if where else ""
+    return f"sub-{subject}: FAILED: " + " | ".join(errors) + tail
+
+
 @dataclass
 class Outcome:
     """What happened to one participant."""

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bids_app import cli, derivatives
 
@@ -100,3 +101,45 @@ def test_omp_nthreads_and_logname_reach_the_workers_environment(tmp_path, monkey
     assert status == cli.EXIT_USAGE  # absent input: stops after the environment is set
     assert os.environ["LOGNAME"] == getpass.getuser()
     assert all(os.environ[name] == "3" for name in cli.THREAD_VARIABLES)
+
+
+@pytest.mark.slow  # one small app run over three participants (about 40 s)
+def test_failed_participants_get_one_console_line_and_the_traceback_goes_to_the_log(tmp_path):
+    """Issue 14 item 5: next to a good participant, one whose sidecar names a sequence the
+    basis simulation refuses (a failure inside a nipype node) and one whose svs file is empty
+    (found before processing). The console (stdout and stderr) has no traceback and exactly
+    one line per failed participant, naming the file, the problem and the log; the log holds
+    the node's traceback."""
+    from bids_app.demo import write_demo_dataset
+
+    bids = tmp_path / "bids"
+    write_demo_dataset(bids, participants=3, small=True, cache_dir=str(tmp_path / "cache"))
+    sidecar = bids / "sub-02" / "mrs" / "sub-02_acq-dwsteam_svs.json"
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "PulseSequenceType": "MEGA-PRESS"}))
+    empty = next((bids / "sub-03" / "mrs").glob("*_svs.nii.gz"))
+    empty.write_bytes(b"")
+    out = tmp_path / "out"
+    config = tmp_path / "fast.toml"
+    config.write_text('[diffusion]\nmodels = ["monoexponential"]\n')
+    run = subprocess.run([sys.executable, "-m", "bids_app.cli", str(bids), str(out),
+                          "participant", "-w", str(tmp_path / "work"), "--config", str(config),
+                          "--skip-bids-validation", "--nprocs", "2"],
+                         capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "NIPYPE_NO_ET": "1", "MPLBACKEND": "Agg"})
+    assert run.returncode == 1, run.stderr[-2000:]
+    console = run.stdout + run.stderr
+    assert "Traceback" not in console and 'File "' not in console
+    log = out / "logs" / "dmrs-bids.log"
+    for subject, file, problem in (
+            ("02", bids / "sub-02" / "mrs" / "sub-02_acq-dwsteam_svs.nii.gz",
+             "PulseSequenceType='MEGA-PRESS' names an edited or other sequence"),
+            ("03", empty, "empty")):
+        lines = [ln for ln in console.splitlines() if f"sub-{subject}: FAILED" in ln]
+        assert len(lines) == 1, console
+        assert str(file) in lines[0] and problem in lines[0] and str(log) in lines[0], lines[0]
+    assert not [ln for ln in console.splitlines() if "sub-01: FAILED" in ln]
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text
+    assert "identify_sequence" in text and "MEGA-PRESS" in text
+    assert (out / "sub-01.html").is_file()
