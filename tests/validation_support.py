@@ -412,8 +412,10 @@ def write_control(path: Path, basis_path: Path, raw_path: Path, out_stem: Path, 
  filraw='{raw_path}'
  filtab='{out_stem}.table'
  filcoo='{out_stem}.coord'
+ filps='{out_stem}.ps'
  ltable=7
  lcoord=9
+ lps=8
  nunfil={n_points}
  deltat={dwell_s:.9e}
  hzpppm={cf_mhz:.6f}
