@@ -29,7 +29,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -42,91 +41,6 @@ import validation_support as vs  # noqa: E402
 SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TARGET_NAMES = ("tNAA", "tCr", "tCho", "Ins", "Glu", "Glx", "GSH")
 """Metabolites whose app error must not exceed LCModel's (others: at most 1.2 x)."""
-RESIDUAL_PPM = (0.2, 4.0)
-
-
-def app_setup(source, cache_dir):
-    """The app's default basis (simulated + MM as the default config resolves it for a
-    dataset without a measured MM acquisition), fit options and preprocessing options."""
-    from bids_app.config import load_default_config
-    from pipeline.fitting import FitOptions
-    from pipeline.simulate.basis_simulation import simulate_basis
-    from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
-
-    config = load_default_config()
-    n = source.n_points
-    published = source_basis_grid[source.label]
-    cf, dwell = published
-    basis = simulate_basis(source.sequence, cf, dwell, n, echo_time_s=source.echo_time_s,
-                           mixing_time_s=source.mixing_time_s, cache_dir=str(cache_dir))
-    mm_mode = config["macromolecules"]["mode"]
-    if mm_mode in ("auto", "parametric"):
-        basis = basis.with_entries(parametric_mm_basis(cf, dwell, n,
-                                                       echo_time_s=source.echo_time_s))
-    if config["macromolecules"].get("lipids", False):
-        basis = basis.with_entries(parametric_mm_basis(cf, dwell, n,
-                                                       components=LIPID_COMPONENTS))
-    return basis, FitOptions.from_dict(config["fitting"]), config["preprocessing"]
-
-
-source_basis_grid: dict = {}
-
-
-def fit_app(spectrum, basis, options, preprocessing, problem):
-    from pipeline.fitting import fit_spectrum
-    from pipeline.preprocess.water import remove_residual_water
-
-    start = time.perf_counter()
-    fid = spectrum.fid
-    if preprocessing.get("residual_water", True):
-        fid, _ = remove_residual_water(fid, spectrum.dwell_s, spectrum.cf_mhz,
-                                       window_ppm=preprocessing["residual_water_window_ppm"],
-                                       n_components=preprocessing["residual_water_components"])
-    fit = fit_spectrum(fid, basis, spectrum.dwell_s, spectrum.cf_mhz, options, problem=problem)
-    seconds = time.perf_counter() - start
-    return fit, seconds
-
-
-def app_ratio(fit, name: str) -> float:
-    def value(n):
-        try:
-            return fit.amplitude(n)
-        except KeyError:
-            return sum(fit.amplitude(m) for m in vs.SUMS.get(n, ()) if m in fit.names)
-    tcr = value("tCr")
-    if name == "tCr":
-        return tcr / value("tNAA") if value("tNAA") > 0 else float("nan")
-    return value(name) / tcr if tcr > 0 else float("nan")
-
-
-def truth_ratio(spectrum, name: str) -> float:
-    if name == "tCr":
-        return 1.0 / spectrum.truth_ratio("tNAA")
-    return spectrum.truth_ratio(name)
-
-
-def lcm_ratio(concentrations, name: str) -> float:
-    if name == "tCr":
-        naa = vs.lcmodel_ratio(concentrations, "tNAA")
-        return 1.0 / naa if naa > 0 else float("nan")
-    return vs.lcmodel_ratio(concentrations, name)
-
-
-def app_residual_ratio(fit, spectrum) -> float:
-    ppm = vs.ppm_axis(spectrum.fid.size, spectrum.dwell_s, spectrum.cf_mhz)
-    window = (ppm >= RESIDUAL_PPM[0]) & (ppm <= RESIDUAL_PPM[1])
-    resid = vs.to_spectrum(fit.residual_fid)[window]
-    return float(np.std(resid.real) / spectrum.noise_sd)
-
-
-def relative_error(estimate: float, truth: float) -> float:
-    """estimate/truth - 1; a failed estimate (not finite) counts as -100 %."""
-    return estimate / truth - 1.0 if np.isfinite(estimate) else -1.0
-
-
-def rms(values) -> float:
-    values = np.asarray(values, float)
-    return float(np.sqrt(np.mean(values ** 2))) if values.size else float("nan")
 
 
 def main(argv=None) -> int:
@@ -136,7 +50,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-lcmodel", action="store_true", help="app only")
     parser.add_argument("--tsv", default="", help="write per-spectrum results here")
+    parser.add_argument("--summarise", default="", metavar="TSV",
+                        help="print the tables from a (possibly partial) --tsv file and exit")
     args = parser.parse_args(argv)
+    if args.summarise:
+        return summarise(args.summarise)
     n = 20 if args.quick else args.n
     use_lcm = vs.lcmodel_available() and not args.no_lcmodel
     if not SHARED.is_dir():
@@ -144,62 +62,59 @@ def main(argv=None) -> int:
         return 1
     spectra, bases = vs.validation_set(SHARED, n, seed=args.seed)
     work = vs.scratch_dir()
-    from pipeline.fitting import model as M
-
-    setups = {}
-    for label, (source, basis) in bases.items():
-        source_basis_grid[label] = (basis.cf_mhz, basis.dwell_s)
-        app_basis, options, prep = app_setup(source, work / "cache")
-        problem = M.build_problem(app_basis, basis.dwell_s, source.n_points, basis.cf_mhz,
-                                  options, None)
-        lcm_basis = vs.lcmodel_basis_file(basis, work / f"{label}.BASIS", source.echo_time_s) \
-            if use_lcm else None
-        setups[label] = (source, app_basis, options, prep, problem, lcm_basis)
-    names = ("tNAA", "tCr", "tCho", "Ins", "Glu", "Gln", "Glx", "GSH", "GABA", "Tau", "Asp",
-             "sIns", "Lac", "PE")
+    setups = {label: vs.AppAndLCModel(source, basis, work, use_lcm)
+              for label, (source, basis) in bases.items()}
+    names = vs.COMPARED
     errors = {"app": {k: [] for k in names}, "lcm": {k: [] for k in names}}
     resid = {"app": [], "lcm": []}
     seconds = {"app": [], "lcm": []}
     rows = []
     for i, spectrum in enumerate(spectra):
-        source, app_basis, options, prep, problem, lcm_basis = setups[spectrum.source]
-        fit, t_app = fit_app(spectrum, app_basis, options, prep, problem)
-        seconds["app"].append(t_app)
-        resid["app"].append(app_residual_ratio(fit, spectrum))
-        lcm = None
+        row = setups[spectrum.source].compare(spectrum, names, stem=f"s{i}")
+        row = {"i": i, **row}
+        seconds["app"].append(row["seconds_app"])
+        resid["app"].append(row["resid_app"])
         if use_lcm:
-            lcm = vs.run_lcmodel(work, lcm_basis, spectrum.fid, spectrum.dwell_s,
-                                 spectrum.cf_mhz, source.echo_time_s, stem=f"s{i}")
-            seconds["lcm"].append(lcm.seconds)
-            resid["lcm"].append(vs.lcmodel_residual_ratio(lcm, spectrum))
-        row = {"i": i, "source": spectrum.source, "snr": spectrum.params["snr"],
-               "resid_app": resid["app"][-1],
-               "resid_lcm": resid["lcm"][-1] if use_lcm else float("nan")}
+            seconds["lcm"].append(row["seconds_lcm"])
+            resid["lcm"].append(row["resid_lcm"])
         for name in names:
-            present = all(m in spectrum.truth_mm for m in vs.SUMS.get(name, (name,)))
-            if not present:
-                continue
-            truth = truth_ratio(spectrum, name)
-            errors["app"][name].append(relative_error(app_ratio(fit, name), truth))
-            row[f"{name}_app"] = errors["app"][name][-1]
-            if use_lcm:
-                errors["lcm"][name].append(relative_error(lcm_ratio(lcm.concentrations, name),
-                                                          truth))
-                row[f"{name}_lcm"] = errors["lcm"][name][-1]
-        rows.append(row)
+            for program in ("app", "lcm"):
+                if f"{name}_{program}" in row:
+                    errors[program][name].append(row[f"{name}_{program}"])
         print(f"[{i + 1}/{n}] {spectrum.source:24s} SNR {spectrum.params['snr']:5.0f} "
               f"resid/noise app {row['resid_app']:.2f} lcm {row['resid_lcm']:.2f}  "
               f"tNAA err app {row.get('tNAA_app', np.nan):+.3f} "
               f"lcm {row.get('tNAA_lcm', np.nan):+.3f}", flush=True)
+        rows.append(row)
+        if args.tsv:  # rewritten after every spectrum: a stopped run keeps what it measured
+            write_tsv(args.tsv, rows)
     report(n, bases, names, errors, resid, seconds, use_lcm)
-    if args.tsv:
-        keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("i", "source"), k))
-        with open(args.tsv, "w") as handle:
-            handle.write("\t".join(keys) + "\n")
-            for r in rows:
-                handle.write("\t".join(str(r.get(k, "")) for k in keys) + "\n")
     vs.remove_dir(work)
     return 0
+
+
+def summarise(path) -> int:
+    """The tables of :func:`report` from a per-spectrum TSV (e.g. a run stopped early)."""
+    lines = Path(path).read_text().splitlines()
+    keys = lines[0].split("\t")
+    rows = [dict(zip(keys, line.split("\t"))) for line in lines[1:]]
+    number = lambda r, k: float(r[k]) if r.get(k, "") not in ("", "nan") else None  # noqa
+    names = [n for n in vs.COMPARED if f"{n}_app" in keys]
+    errors = {p: {n: [number(r, f"{n}_{p}") for r in rows if number(r, f"{n}_{p}") is not None]
+                  for n in names} for p in ("app", "lcm")}
+    resid = {p: [number(r, f"resid_{p}") for r in rows] for p in ("app", "lcm")}
+    seconds = {p: [number(r, f"seconds_{p}") for r in rows] for p in ("app", "lcm")}
+    sources = sorted({r["source"] for r in rows})
+    report(len(rows), dict.fromkeys(sources), names, errors, resid, seconds, True)
+    return 0
+
+
+def write_tsv(path, rows) -> None:
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("i", "source"), k))
+    with open(path, "w") as handle:
+        handle.write("\t".join(keys) + "\n")
+        for r in rows:
+            handle.write("\t".join(str(r.get(k, "")) for k in keys) + "\n")
 
 
 def report(n, bases, names, errors, resid, seconds, use_lcm) -> None:
@@ -207,14 +122,14 @@ def report(n, bases, names, errors, resid, seconds, use_lcm) -> None:
     print("RMS relative error of the ratio to tCr (tCr row: tCr/tNAA); measured under load")
     print(f"{'metabolite':10s} {'n':>4s} {'app':>8s} {'LCModel':>8s} {'app/LCM':>8s} target")
     for name in names:
-        a, m = rms(errors["app"][name]), rms(errors["lcm"][name]) if use_lcm else float("nan")
+        a, m = vs.rms(errors["app"][name]), vs.rms(errors["lcm"][name]) if use_lcm else float("nan")
         ratio = a / m if use_lcm and m > 0 else float("nan")
         limit = 1.0 if name in TARGET_NAMES else 1.2
         verdict = ("ok" if ratio <= limit else "MISSED") if use_lcm else "-"
         print(f"{name:10s} {len(errors['app'][name]):4d} {a:8.3f} {m:8.3f} {ratio:8.2f} "
               f"<= {limit:.1f} {verdict}")
     app_r = np.array(resid["app"])
-    print(f"\nresidual SD / noise SD ({RESIDUAL_PPM[0]}-{RESIDUAL_PPM[1]} ppm): app median "
+    print(f"\nresidual SD / noise SD ({vs.RESIDUAL_PPM[0]}-{vs.RESIDUAL_PPM[1]} ppm): app median "
           f"{np.median(app_r):.2f} (90th pct {np.percentile(app_r, 90):.2f})", end="")
     if use_lcm:
         lcm_r = np.array(resid["lcm"])

@@ -565,3 +565,119 @@ def scratch_dir() -> Path:
 
 def remove_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+# --- the comparison of one spectrum (shared by the benchmark and its test) ----------------
+
+COMPARED = ("tNAA", "tCr", "tCho", "Ins", "Glu", "Gln", "Glx", "GSH", "GABA", "Tau", "Asp",
+            "sIns", "Lac", "PE")
+"""Reported per metabolite: ratio to tCr (tCr itself: tCr/tNAA)."""
+RESIDUAL_PPM = (0.2, 4.0)
+
+
+class AppAndLCModel:
+    """The app with its defaults and LCModel as its user would run it, for one published basis.
+
+    App: its own simulated basis for the stated sequence/TE/TM on the data grid, the default
+    macromolecule handling for data without a measured MM (parametric MM; lipids if the
+    default config adds them), residual-water removal, then the default fit options
+    (``bids_app/default_config.toml``). LCModel: the generating basis as ``.BASIS``.
+    """
+
+    def __init__(self, source: BasisSource, basis, workdir: Path, use_lcmodel: bool = True):
+        from bids_app.config import load_default_config
+        from pipeline.fitting import FitOptions
+        from pipeline.fitting import model as M
+        from pipeline.simulate.basis_simulation import simulate_basis
+        from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
+
+        config = load_default_config()
+        cf, dwell, n = basis.cf_mhz, basis.dwell_s, source.n_points
+        app = simulate_basis(source.sequence, cf, dwell, n, echo_time_s=source.echo_time_s,
+                             mixing_time_s=source.mixing_time_s,
+                             cache_dir=str(workdir / "cache"))
+        if config["macromolecules"]["mode"] in ("auto", "parametric"):
+            app = app.with_entries(parametric_mm_basis(cf, dwell, n,
+                                                       echo_time_s=source.echo_time_s))
+        if config["macromolecules"].get("lipids", False):
+            app = app.with_entries(parametric_mm_basis(cf, dwell, n,
+                                                       components=LIPID_COMPONENTS))
+        self.source, self.workdir = source, workdir
+        self.app_basis = app
+        self.options = FitOptions.from_dict(config["fitting"])
+        self.preprocessing = config["preprocessing"]
+        self.problem = M.build_problem(app, dwell, n, cf, self.options, None)
+        self.lcm_basis = lcmodel_basis_file(basis, workdir / f"{source.label}.BASIS",
+                                            source.echo_time_s) if use_lcmodel else None
+
+    def fit_app(self, spectrum: ValidationSpectrum):
+        from pipeline.fitting import fit_spectrum
+        from pipeline.preprocess.water import remove_residual_water
+
+        start = time.perf_counter()
+        fid = spectrum.fid
+        if self.preprocessing.get("residual_water", True):
+            fid, _ = remove_residual_water(
+                fid, spectrum.dwell_s, spectrum.cf_mhz,
+                window_ppm=self.preprocessing["residual_water_window_ppm"],
+                n_components=self.preprocessing["residual_water_components"])
+        fit = fit_spectrum(fid, self.app_basis, spectrum.dwell_s, spectrum.cf_mhz,
+                           self.options, problem=self.problem)
+        return fit, time.perf_counter() - start
+
+    def compare(self, spectrum: ValidationSpectrum, names=COMPARED, stem: str = "spec") -> dict:
+        """Relative errors (estimate/truth - 1; a failed estimate counts as -1) of each ratio
+        for both programs, residual SD / noise SD and seconds, as one flat row."""
+        fit, seconds = self.fit_app(spectrum)
+        row = {"source": spectrum.source, "snr": spectrum.params["snr"],
+               "seconds_app": seconds, "resid_app": app_residual_ratio(fit, spectrum),
+               "seconds_lcm": float("nan"), "resid_lcm": float("nan")}
+        lcm = None
+        if self.lcm_basis is not None:
+            lcm = run_lcmodel(self.workdir, self.lcm_basis, spectrum.fid, spectrum.dwell_s,
+                              spectrum.cf_mhz, self.source.echo_time_s, stem=stem)
+            row["seconds_lcm"] = lcm.seconds
+            row["resid_lcm"] = lcmodel_residual_ratio(lcm, spectrum)
+        for name in names:
+            if not all(m in spectrum.truth_mm for m in SUMS.get(name, (name,))):
+                continue
+            truth = spectrum.truth_ratio("tCr") / spectrum.truth_ratio("tNAA") \
+                if name == "tCr" else spectrum.truth_ratio(name)
+            row[f"{name}_app"] = relative_error(app_ratio(fit, name), truth)
+            if lcm is not None:
+                row[f"{name}_lcm"] = relative_error(lcm_ratio_or_inverse(lcm, name), truth)
+        return row
+
+
+def app_ratio(fit, name: str) -> float:
+    """The app's ratio to tCr (tCr: tCr/tNAA); NaN when the denominator is not positive."""
+    def value(n):
+        if n in fit.names or n in fit.sums:
+            return fit.amplitude(n)
+        return sum(fit.amplitude(m) for m in SUMS.get(n, ()) if m in fit.names)
+    numerator, denominator = (value("tCr"), value("tNAA")) if name == "tCr" else \
+        (value(name), value("tCr"))
+    return numerator / denominator if denominator > 0 else float("nan")
+
+
+def lcm_ratio_or_inverse(result: LCModelResult, name: str) -> float:
+    if name == "tCr":
+        naa = lcmodel_ratio(result.concentrations, "tNAA")
+        return 1.0 / naa if naa > 0 else float("nan")
+    return lcmodel_ratio(result.concentrations, name)
+
+
+def app_residual_ratio(fit, spectrum: ValidationSpectrum) -> float:
+    ppm = ppm_axis(spectrum.fid.size, spectrum.dwell_s, spectrum.cf_mhz)
+    window = (ppm >= RESIDUAL_PPM[0]) & (ppm <= RESIDUAL_PPM[1])
+    return float(np.std(to_spectrum(fit.residual_fid)[window].real) / spectrum.noise_sd)
+
+
+def relative_error(estimate: float, truth: float) -> float:
+    """estimate/truth - 1; a failed estimate (not finite) counts as -100 %."""
+    return estimate / truth - 1.0 if np.isfinite(estimate) else -1.0
+
+
+def rms(values) -> float:
+    values = np.asarray(values, float)
+    return float(np.sqrt(np.mean(values ** 2))) if values.size else float("nan")
