@@ -50,6 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-lcmodel", action="store_true", help="app only")
     parser.add_argument("--tsv", default="", help="write per-spectrum results here")
+    parser.add_argument("--config", default=None,
+                        help="TOML merged over the app's defaults (measure other settings)")
     parser.add_argument("--summarise", default="", metavar="TSV",
                         help="print the tables from a (possibly partial) --tsv file and exit")
     args = parser.parse_args(argv)
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
         return 1
     spectra, bases = vs.validation_set(SHARED, n, seed=args.seed)
     work = vs.scratch_dir()
-    setups = {label: vs.AppAndLCModel(source, basis, work, use_lcm)
+    setups = {label: vs.AppAndLCModel(source, basis, work, use_lcm, args.config)
               for label, (source, basis) in bases.items()}
     names = vs.COMPARED
     errors = {"app": {k: [] for k in names}, "lcm": {k: [] for k in names}}

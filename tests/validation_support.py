@@ -581,17 +581,19 @@ class AppAndLCModel:
     App: its own simulated basis for the stated sequence/TE/TM on the data grid, the default
     macromolecule handling for data without a measured MM (parametric MM; lipids if the
     default config adds them), residual-water removal, then the default fit options
-    (``bids_app/default_config.toml``). LCModel: the generating basis as ``.BASIS``.
+    (``bids_app/default_config.toml``, or ``config_path`` merged over it as ``--config`` does).
+    LCModel: the generating basis as ``.BASIS``.
     """
 
-    def __init__(self, source: BasisSource, basis, workdir: Path, use_lcmodel: bool = True):
-        from bids_app.config import load_default_config
+    def __init__(self, source: BasisSource, basis, workdir: Path, use_lcmodel: bool = True,
+                 config_path=None):
+        from bids_app.config import load_config
         from pipeline.fitting import FitOptions
         from pipeline.fitting import model as M
         from pipeline.simulate.basis_simulation import simulate_basis
         from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
 
-        config = load_default_config()
+        config = load_config(config_path)  # the defaults, or a user's TOML over them
         cf, dwell, n = basis.cf_mhz, basis.dwell_s, source.n_points
         app = simulate_basis(source.sequence, cf, dwell, n, echo_time_s=source.echo_time_s,
                              mixing_time_s=source.mixing_time_s,
