@@ -7,7 +7,7 @@ them as stored); their complex conjugates are what ``spec2nii raw`` hands the ap
 import numpy as np
 import pytest
 
-from pipeline.preprocess.orientation import detect_mirrored, orient_fids
+from pipeline.preprocess.orientation import apply_mirror_policy, detect_mirrored
 
 DWELL_S, CF_MHZ = 2.5e-4, 123.2
 
@@ -33,18 +33,18 @@ def test_every_challenge_spectrum_is_classified_both_ways(challenge_fids):
 def test_fix_policy_restores_the_stored_fid_and_warns(challenge_fids):
     fid = challenge_fids[1]
     water = np.exp(-np.arange(fid.size) * 1e-2) * (1 + 0.5j)
-    fixed, fixed_water, verdict = orient_fids(np.conj(fid), DWELL_S, CF_MHZ,
+    fixed, fixed_water, verdict = apply_mirror_policy(np.conj(fid), DWELL_S, CF_MHZ,
                                               water_fids=np.conj(water))
     np.testing.assert_array_equal(fixed, fid)
     np.testing.assert_array_equal(fixed_water, water)
     assert verdict.verdict == "mirrored" and "mirrored" in verdict.warning
-    same, _, verdict = orient_fids(fid, DWELL_S, CF_MHZ)
+    same, _, verdict = apply_mirror_policy(fid, DWELL_S, CF_MHZ)
     assert same is fid and verdict.warning == ""
 
 
 def test_refuse_policy_names_the_problem(challenge_fids):
     with pytest.raises(ValueError, match="mirrored"):
-        orient_fids(np.conj(challenge_fids[2]), DWELL_S, CF_MHZ, policy="refuse")
+        apply_mirror_policy(np.conj(challenge_fids[2]), DWELL_S, CF_MHZ, policy="refuse")
 
 
 def test_noise_alone_is_undetermined():

@@ -191,6 +191,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     theta0 = initial_theta(objective, spectrum) if initial is None else np.asarray(initial)
     result = levenberg_marquardt(objective.residual, objective.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
+    result, n_restarts = _retry_at_bounds(objective, result, theta0, options)
     if options.ratio_constraints:
         _, _, _, _, coef = objective.evaluate(result.x)
         sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
@@ -200,7 +201,69 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         objective = SpectrumObjective(problem, y_window / scale, prior)
         result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
-    return _assemble(objective, result, fid, spectrum, scale, options)
+    fit = _assemble(objective, result, fid, spectrum, scale, options)
+    fit.at_bounds = parameters_at_bounds(problem, result.x)
+    fit.extra["n_restarts"] = n_restarts
+    return fit
+
+
+BOUND_TOLERANCE = 1e-3
+"""A parameter within this fraction of its range from a search limit is 'at its bound'."""
+RESTART_SHIFT_FRACTIONS = (0.0, -0.5, 0.5)
+"""Restart shifts (fractions of ``max_shift_ppm``) tried when a fit ends at a bound."""
+
+
+def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray) -> list:
+    """Names of the non-linear parameters that end at a search limit.
+
+    Search limits are the shift and first-order phase bounds (both sides) and the upper
+    limits of the Lorentzian and Gaussian widths. A width of zero is the physical limit (no
+    broadening added to the basis), not a search limit, so it is not reported.
+    """
+    span = np.where(np.isfinite(problem.upper - problem.lower), problem.upper - problem.lower,
+                    np.inf)
+    tol = BOUND_TOLERANCE * span
+    k = problem.n_groups
+    at_upper = theta >= problem.upper - tol
+    at_lower = theta <= problem.lower + tol
+    at_lower[:2 * k] = False
+    names = problem.theta_names()
+    return [names[i] + (" (upper)" if at_upper[i] else " (lower)")
+            for i in np.flatnonzero(at_upper | at_lower)]
+
+
+def restart_points(problem: M.FitProblem, theta0: np.ndarray) -> list:
+    """Other starts for a fit that ended at a bound: the first start with every group's shift
+    moved to each of ``RESTART_SHIFT_FRACTIONS`` of the bound, zero-order phase kept, and with
+    widths back at their starting values."""
+    k = problem.n_groups
+    starts = []
+    for fraction in RESTART_SHIFT_FRACTIONS:
+        theta = theta0.copy()
+        theta[2 * k:3 * k] = fraction * problem.upper[2 * k:3 * k]
+        if problem.fit_phase1:
+            theta[-1] = 0.0
+        starts.append(theta)
+    return starts
+
+
+def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitOptions):
+    """When the fit ends with a parameter at a search limit, refit from other starts and keep
+    the lowest cost, preferring fits with no parameter at a limit (cost within 1 %)."""
+    problem = objective.problem
+    if not parameters_at_bounds(problem, result.x):
+        return result, 0
+    tried = [result]
+    for start in restart_points(problem, theta0):
+        start = start.copy()
+        start[3 * problem.n_groups] = initial_phase0(objective, start)
+        tried.append(levenberg_marquardt(objective.residual, objective.jacobian, start,
+                                         problem.lower, problem.upper, options.max_iterations))
+    best_cost = min(r.cost for r in tried)
+    inside = [r for r in tried if not parameters_at_bounds(problem, r.x)
+              and r.cost <= 1.01 * best_cost]
+    chosen = min(inside or tried, key=lambda r: r.cost)
+    return chosen, len(tried) - 1
 
 
 def output_fids(problem: M.FitProblem, theta: np.ndarray, amplitudes: np.ndarray,

@@ -127,7 +127,7 @@ def detect_mirrored(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: flo
                               {"as_is": as_is[2], "mirrored": mirrored[2]})
 
 
-def orient_fids(fids: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float = 4.65,
+def apply_mirror_policy(fids: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float = 4.65,
                 policy: str = "fix", water_fids: np.ndarray | None = None):
     """Apply the mirror policy: returns ``(fids, water_fids, verdict)``.
 
