@@ -38,7 +38,7 @@ class FitOptions:
     MM entries follow their model at every b unless ``joint_b_max_ms_um2`` names their model.
     """
 
-    ppm_range: tuple[float, float] = (0.2, 4.2)
+    ppm_range: tuple[float, float] = (0.2, 4.0)
     baseline: str = "poly"
     baseline_order: int = 2
     baseline_stiffness: float = 1.0

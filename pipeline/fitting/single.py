@@ -220,12 +220,11 @@ def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray) -> list:
     limits of the Lorentzian and Gaussian widths. A width of zero is the physical limit (no
     broadening added to the basis), not a search limit, so it is not reported.
     """
-    span = np.where(np.isfinite(problem.upper - problem.lower), problem.upper - problem.lower,
-                    np.inf)
-    tol = BOUND_TOLERANCE * span
+    finite = np.isfinite(problem.upper) & np.isfinite(problem.lower)
+    tol = BOUND_TOLERANCE * np.where(finite, problem.upper - problem.lower, 0.0)
     k = problem.n_groups
-    at_upper = theta >= problem.upper - tol
-    at_lower = theta <= problem.lower + tol
+    at_upper = finite & (theta >= np.where(finite, problem.upper, 0.0) - tol)
+    at_lower = finite & (theta <= np.where(finite, problem.lower, 0.0) + tol)
     at_lower[:2 * k] = False
     names = problem.theta_names()
     return [names[i] + (" (upper)" if at_upper[i] else " (lower)")
