@@ -83,9 +83,16 @@ def app_basis(basis_path: Path, echo_time_s: float, mm_fid, dwell_s: float, cf_m
     return metabolites.with_entries(mm)
 
 
-def prepare(fid: np.ndarray, dwell_s: float, cf_mhz: float) -> tuple[np.ndarray, str]:
-    fid, _, verdict = apply_mirror_policy(fid, dwell_s, cf_mhz)
-    fid, _ = remove_residual_water(fid, dwell_s, cf_mhz, window_ppm=RESIDUAL_WATER_WINDOW_PPM)
+def prepare(fid: np.ndarray, dwell_s: float, cf_mhz: float, water_fid=None,
+            remove_water: bool = True) -> tuple[np.ndarray, str]:
+    """Mirror check (fix), eddy-current correction with the water reference when there is
+    one (``pipeline.preprocess.eddy``, as the app's ``ecc`` step), residual-water removal."""
+    from pipeline.preprocess.eddy import eddy_current_correct
+    fid, water_fid, verdict = apply_mirror_policy(fid, dwell_s, cf_mhz, water_fids=water_fid)
+    if water_fid is not None:
+        fid = eddy_current_correct(fid, water_fid, dwell_s).corrected
+    if remove_water:
+        fid, _ = remove_residual_water(fid, dwell_s, cf_mhz, window_ppm=RESIDUAL_WATER_WINDOW_PPM)
     return fid, verdict.verdict
 
 
@@ -94,7 +101,7 @@ def challenge_items():
     basis = folder / "basisset_LCModel" / "press3T_30ms.BASIS"
     for i in range(1, 29):
         fid, _ = read_lcmodel_raw(folder / "datasets_LCModel" / f"dataset{i}.RAW")
-        yield f"challenge{i:02d}", fid, 2.5e-4, 123.2, basis, 0.030, None
+        yield f"challenge{i:02d}", fid, 2.5e-4, 123.2, basis, 0.030, None, None
 
 
 def _sdat(folder: Path):
@@ -108,15 +115,19 @@ def osprey_items():
     for sub in ("sub-01", "sub-02"):
         mrs = OSPREY / sub / "ses-01" / "mrs"
         fid, dwell_s, cf_mhz, te_s = _sdat(mrs / f"{sub}_ses-01_press")
+        water, *_ = _sdat(mrs / f"{sub}_ses-01_press_ref")
         mm, *_ = _sdat(mrs / f"{sub}_ses-01_press-inverted")
-        yield f"osprey_{sub}", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, None
-        yield f"osprey_{sub}+MM", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, mm
+        mm_water, *_ = _sdat(mrs / f"{sub}_ses-01_press-inverted_ref")
+        mm, _ = prepare(mm, dwell_s, cf_mhz, mm_water, remove_water=False)
+        yield f"osprey_{sub}", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, None, water
+        yield f"osprey_{sub}+MM", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, mm, water
 
 
 def spant_items():
-    fid, dwell_s, cf_mhz, te_s = _sdat_pair(DATA / "spant_sdat" / "inst" / "extdata"
-                                            / "philips_spar_sdat_WS.SDAT")
-    yield "spant_sdat", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, None
+    folder = DATA / "spant_sdat" / "inst" / "extdata"
+    fid, dwell_s, cf_mhz, te_s = _sdat_pair(folder / "philips_spar_sdat_WS.SDAT")
+    water, *_ = _sdat_pair(folder / "philips_spar_sdat_W.SDAT")
+    yield "spant_sdat", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, None, water
 
 
 def _sdat_pair(path: Path):
@@ -138,13 +149,13 @@ def _nifti_average(path: Path, water_path: Path | None, condition: int = 0):
 def siemens_items():
     folder = DATA / "siemens_7t_steam_coils"
     fid, dwell_s, cf_mhz = _nifti_average(folder / "metab_raw.nii.gz", folder / "wref_raw.nii.gz")
-    yield "siemens_7t_steam", fid, dwell_s, cf_mhz, STEAM_7T, 0.011, None
+    yield "siemens_7t_steam", fid, dwell_s, cf_mhz, STEAM_7T, 0.011, None, None
 
 
 def dmrs_items():
     folder = DATA / "dmrs_7t_steam_invivo" / "nifti"
     fid, dwell_s, cf_mhz = _nifti_average(folder / "metab.nii.gz", folder / "water.nii.gz")
-    yield "dmrs_7t_invivo_b0", fid, dwell_s, cf_mhz, STEAM_7T, 0.040, None
+    yield "dmrs_7t_invivo_b0", fid, dwell_s, cf_mhz, STEAM_7T, 0.040, None, None
 
 
 SOURCES = {"challenge": challenge_items, "osprey": osprey_items, "spant": spant_items,
@@ -188,10 +199,10 @@ def qc_status(value: float) -> str:
     return "fail" if value > t.fail else ("warn" if value > t.warn else "pass")
 
 
-def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, table, workdir: Path) -> dict:
-    fid, orientation = prepare(fid, dwell_s, cf_mhz)
-    mm = None if mm_fid is None else apply_mirror_policy(mm_fid, dwell_s, cf_mhz)[0]
-    basis = app_basis(basis_path, te_s, mm, dwell_s, cf_mhz, fid.size)
+def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, table,
+            workdir: Path) -> dict:
+    fid, orientation = prepare(fid, dwell_s, cf_mhz, water_fid)
+    basis = app_basis(basis_path, te_s, mm_fid, dwell_s, cf_mhz, fid.size)
     options = FitOptions.from_dict(table)
     start = time.perf_counter()
     fit = fit_spectrum(fid, basis, dwell_s, cf_mhz, options)
@@ -248,6 +259,7 @@ def summarise(rows: list, label: str) -> None:
 def main(argv=None) -> list:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(SOURCES), help="comma-separated sources")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--set", action="append", default=[],
                         help="override a [fitting] key, e.g. --set ppm_range=[0.2,4.0]")
     args = parser.parse_args(argv)
@@ -269,6 +281,9 @@ def main(argv=None) -> list:
     summarise(rows, "all datasets")
     summarise([r for r in rows if r["dataset"].startswith("challenge")], "challenge 1-28")
     summarise([r for r in rows if not r["dataset"].startswith("challenge")], "in-vivo")
+    if args.json:
+        import json
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
     return rows
 
 
