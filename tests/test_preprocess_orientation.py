@@ -53,3 +53,31 @@ def test_noise_alone_is_undetermined():
     verdict = detect_mirrored(noise, DWELL_S, CF_MHZ)
     assert verdict.verdict == "undetermined"
     assert "undetermined" in verdict.warning
+
+
+def _acquisition(fid, n_transients=4, seed=0):
+    from pipeline.acquisition import Acquisition
+    rng = np.random.default_rng(seed)
+    noise = 0.01 * np.abs(fid).max() * (rng.normal(size=(n_transients, fid.size))
+                                        + 1j * rng.normal(size=(n_transients, fid.size)))
+    fids = (fid[None] + noise)[None, :, None, :]
+    return Acquisition(fids, DWELL_S, CF_MHZ, np.array([0.0]), np.zeros((1, 3)),
+                       source="dataset3 conjugated")
+
+
+def test_preprocessing_corrects_mirrored_input_and_flags_it(challenge_fids):
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+    options = {"outliers": False, "motion_check": False, "residual_water": False}
+    fid = challenge_fids[3]
+    done = preprocess_acquisition(_acquisition(np.conj(fid)), None, options)
+    assert done.orientation["verdict"] == "mirrored"
+    assert any(f.startswith("orientation:") and "conjugated" in f for f in done.flags)
+    assert "orientation: " in " ".join(done.averaged.metadata["PreprocessingFlags"])
+    averaged = done.averaged.fids[0, 0, 0]
+    assert np.abs(np.vdot(averaged, fid)) / (np.linalg.norm(averaged) * np.linalg.norm(fid)) > 0.99
+    stored = preprocess_acquisition(_acquisition(fid), None, options)
+    assert stored.orientation["verdict"] == "as_is"
+    assert not any(f.startswith("orientation:") for f in stored.flags)
+    with pytest.raises(ValueError, match="dataset3 conjugated.*mirrored"):
+        preprocess_acquisition(_acquisition(np.conj(fid)), None,
+                               {**options, "mirror_policy": "refuse"})

@@ -21,6 +21,7 @@ from pipeline.preprocess.average import average_transients
 from pipeline.preprocess.coils import combine_coils
 from pipeline.preprocess.eddy import eddy_current_correct, water_snr
 from pipeline.preprocess.motion import MM_WINDOW_PPM, mm_amplitude_check
+from pipeline.preprocess.orientation import apply_mirror_policy
 from pipeline.preprocess.outliers import OUTLIER_WINDOW_PPM, detect_outliers
 from pipeline.preprocess.water import RESIDUAL_WATER_WINDOW_PPM, remove_residual_water
 
@@ -42,6 +43,9 @@ class PreprocessOptions:
     ecc_min_water_snr fall back to the lowest-b reference.
     residual_water: HLSVD removal of components in residual_water_window_ppm.
     motion_check: flag MM (0.8-1.0 ppm) drops beyond motion_n_sigma noise SDs.
+    mirror_policy: frequency-mirrored (complex-conjugated) data, detected from the singlet
+    pattern right after coil combination (``orientation.detect_mirrored``): "fix" conjugates
+    them (metabolite and water alike) with a flag, "refuse" raises, "off" skips the check.
     """
 
     coil_whiten: bool = True
@@ -65,6 +69,7 @@ class PreprocessOptions:
     motion_check: bool = True
     motion_ppm_range: tuple = MM_WINDOW_PPM
     motion_n_sigma: float = 3.0
+    mirror_policy: str = "fix"
 
     @classmethod
     def from_dict(cls, values: dict | None, source: str = "preprocess options"
@@ -86,6 +91,9 @@ class PreprocessOptions:
         if options.align_reference not in ("metabolites", "water"):
             raise ValueError(f"{source}: align_reference must be 'metabolites' or 'water', "
                              f"got {options.align_reference!r}")
+        if options.mirror_policy not in ("fix", "refuse", "off"):
+            raise ValueError(f"{source}: mirror_policy must be 'fix', 'refuse' or 'off', "
+                             f"got {options.mirror_policy!r}")
         return options
 
     def to_dict(self) -> dict:
@@ -101,6 +109,7 @@ class Preprocessed:
     flags: list  # human-readable warnings
     options: dict
     mm_check: dict = field(default_factory=dict)
+    orientation: dict = field(default_factory=dict)  # mirror check (orientation.detect_mirrored)
 
 
 def _condition_label(acq: Acquisition, c: int) -> str:
@@ -186,6 +195,15 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
         raise ValueError(f"{water.source or 'water reference'}: {water.n_points} points, but "
                          f"{acq.source or 'the metabolite data'} has {acq.n_points}")
     fids, water_fids, coil_rows = _combine(acq, water, options, flags)
+    try:
+        fids, water_fids, verdict = apply_mirror_policy(fids, acq.dwell_s, acq.cf_mhz,
+                                                        acq.ref_ppm, policy=options.mirror_policy,
+                                                        water_fids=water_fids)
+    except ValueError as exc:
+        raise ValueError(f"{acq.source or 'metabolite data'}: {exc}") from exc
+    orientation = {} if verdict is None else verdict.to_dict()
+    if verdict is not None and verdict.warning:
+        flags.append(f"orientation: {verdict.warning}")
     n_cond, n_trans, n_points = fids.shape
     labels = [_condition_label(acq, c) for c in range(n_cond)]
     window = WATER_WINDOW_PPM if options.align_reference == "water" else options.align_ppm_range
@@ -251,4 +269,5 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     metadata = dict(acq.metadata)
     metadata["PreprocessingFlags"] = list(flags)
     averaged_acq = acq.with_fids(averaged[:, None, None, :], metadata=metadata)
-    return Preprocessed(averaged_acq, rows, coil_rows, flags, options.to_dict(), mm_check)
+    return Preprocessed(averaged_acq, rows, coil_rows, flags, options.to_dict(), mm_check,
+                        orientation)
