@@ -38,7 +38,7 @@ RUN PIP_CONFIG_FILE=/dev/null python -m pip install --no-cache-dir --disable-pip
     && python -m pip check \
     && rm -rf /tmp/dmrs-bids-src \
     && useradd --no-create-home --home-dir /tmp/dmrs-bids/home --uid 1000 --user-group dmrs \
-    && NIPYPE_NO_ET=1 python -c "import bids_app.cli, pipeline, workflows.run"
+    && NIPYPE_NO_ET=1 python -c "import bids_app.cli, bids_app.run, pipeline, workflows.participant"
 
 # Runtime: no telemetry, single-threaded BLAS (reproducible sums), writable caches under /tmp
 # so the image works with a read-only root (docker --read-only --tmpfs /tmp), and the container

@@ -29,9 +29,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipeline.basis import Basis  # noqa: E402
+
+# the accuracy studies are a test helper shared with the tests (tests/fitting_studies.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fitting_studies import adc_errors, decay_errors, rms  # noqa: E402
 from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum  # noqa: E402
 from pipeline.io.basis_formats import read_basis, read_lcmodel_raw  # noqa: E402
-from pipeline.fitting.studies import adc_errors, decay_errors, rms  # noqa: E402
 from pipeline.simulate.presets import (ADC_STUDY_ADC_UM2_MS, PREGAME_B_VALUES_S_MM2,  # noqa: E402
                                        adc_study_spec, pregame_7t_spec, press_3t_spec)
 from pipeline.simulate.synthetic import simulate_acquisition  # noqa: E402

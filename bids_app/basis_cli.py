@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 
+from pipeline import __version__
 from pipeline.basis import Basis
 from pipeline.io.basis_formats import write_json_basis, write_lcmodel_basis
 from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, default_cache_dir,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="exit status: 0 written; 2 bad arguments (a one-line "
                                        "message naming the problem, nothing written)",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--sequence", required=True, choices=SEQUENCES,
                    help="pulse sequence to simulate")
     p.add_argument("--echo-time", type=float, default=0.0, metavar="S",

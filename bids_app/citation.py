@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.metabolites import FIT_WINDOW_PPM
 
 from . import derivatives as d
 
@@ -100,7 +101,7 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"Spectra were fitted by linear combination {cite('lcmodel')} of {basis}; "
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
-        f"{fit_cfg.get('ppm_range', [0.2, 4.2])} ppm with a {fit_cfg.get('baseline', 'poly')} "
+        f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
         f"baseline; uncertainties are Cramér-Rao lower bounds {cite('crlb')}, and amplitudes "
         "share one scale across the conditions of an acquisition.")
     quantified = [s["fit.json"]["quantification"] for s in stages

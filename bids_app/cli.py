@@ -29,7 +29,7 @@ from pipeline import __version__  # noqa: E402
 from . import derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
 from .runlog import (Outcome, error_message, format_exception, setup_logging,  # noqa: E402
-                     write_summary)
+                     write_run_records, write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
@@ -147,6 +147,36 @@ def parse_plugin_args(text: str | None) -> dict:
     return args
 
 
+def check_resources(opts) -> None:
+    """``--nprocs`` and ``--mem-gb`` must be usable limits: a positive whole number of
+    processes, a positive finite number of GB (0 would make nipype wait for ever for memory
+    that never frees; a negative count makes the pool refuse to start)."""
+    import math
+
+    if opts.nprocs is not None and opts.nprocs < 1:
+        raise CliError(f"--nprocs must be at least 1, got {opts.nprocs}")
+    if opts.mem_gb is not None and not (math.isfinite(opts.mem_gb)
+                                        and opts.mem_gb >= MIN_MEM_GB):
+        raise CliError(f"--mem-gb must be a number of GB of at least {MIN_MEM_GB:g} (nipype "
+                       f"never starts a step whose estimate exceeds it), got {opts.mem_gb}")
+    args = parse_plugin_args(opts.plugin_args)
+    n_procs, memory_gb = args.get("n_procs"), args.get("memory_gb")
+    if n_procs is not None and (not isinstance(n_procs, int) or isinstance(n_procs, bool)
+                                or n_procs < 1):
+        raise CliError(f"--plugin-args: n_procs must be a whole number of at least 1, "
+                       f"got {n_procs!r}")
+    if memory_gb is not None and (not isinstance(memory_gb, (int, float))
+                                  or isinstance(memory_gb, bool)
+                                  or not math.isfinite(memory_gb) or memory_gb < MIN_MEM_GB):
+        raise CliError(f"--plugin-args: memory_gb must be a number of GB of at least "
+                       f"{MIN_MEM_GB:g}, got {memory_gb!r}")
+
+
+MIN_MEM_GB = 0.25
+"""Smallest --mem-gb: above nipype's default estimate per step (0.2 GB), which no step of the
+workflow raises; with less, the scheduler waits for ever for memory that never frees."""
+
+
 def plugin_settings(opts) -> tuple[str, dict]:
     """The nipype plugin name and its arguments from the command line."""
     args = parse_plugin_args(opts.plugin_args)
@@ -185,13 +215,18 @@ def _validate(opts, logger) -> dict:
 
 def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
     """Discover inputs, build and run one workflow over all selected participants."""
-    from workflows.run import run_participants
+    from .run import run_participants
 
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None
     errors: dict = {}
     inputs = discovery.discover(opts.bids_dir, opts.participant_label, opts.session_label,
-                                filters, config["conversion"]["mm_acquisition_labels"], errors)
+                                filters, config["conversion"]["mm_acquisition_labels"], errors,
+                                exclude=[opts.output_dir.resolve(), work_dir(opts)])
+    for acquisitions in inputs.values():
+        for acquisition in acquisitions:
+            for warning in acquisition.warnings:
+                logger.warning("sub-%s: %s", acquisition.subject, warning)
     failed = [Outcome(subject, ok=False, errors=[message]) for subject, message in errors.items()]
     for outcome in failed:
         logger.error("sub-%s: %s", outcome.subject, outcome.errors[0])
@@ -224,6 +259,9 @@ def work_dir(opts, environ=None) -> Path:
 
 def check_writable(folder: Path, what: str, hint: str = "") -> None:
     """Create ``folder`` and prove a file can be written in it (one clear error otherwise)."""
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"{what} {folder} exists and is not a folder"
+                       + (f"; {hint}" if hint else ""))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".dmrs-bids-probe-{os.getpid()}"
@@ -234,17 +272,89 @@ def check_writable(folder: Path, what: str, hint: str = "") -> None:
                        + (f"; {hint}" if hint else "")) from None
 
 
+def check_work_dir_safe(folder: Path, uid: int | None = None) -> None:
+    """The work directory holds pickled nipype results that a re-run loads (and so executes):
+    it must be owned by this user and writable by nobody else. Created private (0700) when
+    absent."""
+    uid = os.getuid() if uid is None else uid
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True, mode=0o700)
+        except OSError:
+            return  # check_writable reports it, with the reason
+    info = folder.stat()
+    hint = ("; nipype results in it are loaded and executed by the next run, so it must be "
+            "trusted like the code: use a private folder (chmod go-w, or another -w)")
+    if info.st_uid != uid:
+        raise CliError(f"work directory {folder} is owned by user id {info.st_uid}, not by "
+                       f"this user ({uid})" + hint)
+    writers = [who for bit, who in ((0o020, "its group"), (0o002, "all users"))
+               if info.st_mode & bit]
+    if writers:
+        raise CliError(f"work directory {folder} is writable by {' and '.join(writers)} "
+                       f"(mode {oct(info.st_mode & 0o777)})" + hint)
+
+
+LOCK_NAME = ".dmrs-bids.lock"
+_held_locks: list = []
+
+
+def lock_work_dir(folder: Path) -> Path:
+    """Hold an exclusive lock on ``folder/.dmrs-bids.lock`` for the life of this process, so a
+    second run on the same work directory is refused instead of both corrupting it."""
+    import fcntl
+
+    path = folder / LOCK_NAME
+    fh = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise CliError(f"work directory {folder} is in use by another dmrs-bids run ({holder}; "
+                       f"lock file {path}); wait for it to finish or choose another -w") \
+            from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} on {os.uname().nodename}, started "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    fh.flush()
+    _held_locks.append(fh)
+    return path
+
+
+def release_work_dir_locks() -> None:
+    while _held_locks:
+        _held_locks.pop().close()
+
+
+def check_output_location(bids_dir: Path, output_dir: Path) -> None:
+    """BIDS Apps never write into the input dataset, except below its ``derivatives/``
+    (which discovery never indexes): elsewhere the next run would read outputs as inputs."""
+    bids, out = Path(bids_dir).resolve(), Path(output_dir).resolve()
+    if out == bids:
+        raise CliError("output_dir must differ from bids_dir (BIDS Apps never write into "
+                       "the input dataset)")
+    if out.is_relative_to(bids) and not out.is_relative_to(bids / "derivatives"):
+        raise CliError(f"output directory {output_dir} is inside the input dataset "
+                       f"{bids_dir}; put it outside, or under {bids / 'derivatives'}")
+    logs = out / "logs"
+    if logs.exists() and not logs.is_dir():
+        raise CliError(f"{logs} exists and is not a folder; the run writes its logs there "
+                       "(move the file away)")
+
+
 def _check_paths(opts) -> None:
     if not opts.bids_dir.is_dir():
         raise CliError(f"{opts.bids_dir}: input BIDS directory does not exist")
-    if opts.output_dir.resolve() == opts.bids_dir.resolve():
-        raise CliError("output_dir must differ from bids_dir (BIDS Apps never write into "
-                       "the input dataset)")
+    check_output_location(opts.bids_dir, opts.output_dir)
     work = work_dir(opts)
     if work.is_relative_to(opts.bids_dir.resolve()):
         raise CliError(f"work directory {work} is inside the input dataset; choose another "
                        "with -w")
     if opts.analysis_level == "participant" and not opts.reports_only:
+        check_work_dir_safe(work)
         check_writable(work, "work directory",
                        f"choose another with -w or ${WORK_DIR_VARIABLE}")
     if opts.basis is not None and not opts.basis.exists():
@@ -288,10 +398,14 @@ def main(argv=None) -> int:
     started = time.time()
     os.environ.setdefault("LOGNAME", getpass.getuser())  # nipype's SLURM plugin reads it
     run_label = derivatives.run_label(opts.participant_label)
+    logger = None
     try:
         limit_threads(opts.omp_nthreads)
+        check_resources(opts)
         _check_paths(opts)
         check_writable(opts.output_dir, "output directory")
+        if opts.analysis_level == "participant" and not opts.reports_only:
+            lock_work_dir(work_dir(opts))
         logger = setup_logging(opts.verbose, opts.output_dir, run_label)
         logger.info("dmrs-bids %s: %s level on %s -> %s", __version__, opts.analysis_level,
                     opts.bids_dir, opts.output_dir)
@@ -309,6 +423,8 @@ def main(argv=None) -> int:
             outcomes = run_participant_level(opts, config, logger)
             _note_validation(outcomes, validation, opts.bids_dir)
     except (CliError, ConfigError, discovery.DiscoveryError) as exc:
+        if logger is not None:
+            logger.debug(format_exception(exc))
         print(f"dmrs-bids: error: {error_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -316,12 +432,18 @@ def main(argv=None) -> int:
         print("dmrs-bids: interrupted", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # unexpected: one clear line on screen, traceback in the log
-        setup_logging(opts.verbose).debug(format_exception(exc))
-        print(f"dmrs-bids: error: {error_message(exc)}", file=sys.stderr)
+        (logger or setup_logging(opts.verbose)).debug("run failed:\n%s", format_exception(exc))
+        print(f"dmrs-bids: error: {type(exc).__name__}: {error_message(exc)}", file=sys.stderr)
+        if logger is not None:  # the output folder is usable: the summary says what happened
+            _write_crash_summary(opts, run_label, started, exc)
         return EXIT_FAILED
+    finally:
+        release_work_dir_locks()
     level = "reports" if opts.reports_only and opts.analysis_level == "participant" \
         else opts.analysis_level
     write_summary(opts.output_dir, outcomes, level, started, run_label=run_label)
+    if level == "participant":
+        write_run_records(opts.output_dir, outcomes, started)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
         status = "ok" if outcome.ok else "FAILED: " + " | ".join(outcome.errors)
@@ -336,6 +458,18 @@ def main(argv=None) -> int:
         return EXIT_FAILED
     logger.info("finished in %.1f s", time.time() - started)
     return EXIT_OK
+
+
+def _write_crash_summary(opts, run_label: str, started: float, exc: BaseException) -> None:
+    """The run summary of a run that stopped on an unexpected error (so the group level and
+    the user never read an older summary as this run's)."""
+    try:
+        write_summary(opts.output_dir, [], "participant" if opts.analysis_level ==
+                      "participant" else opts.analysis_level, started,
+                      extra={"run_error": f"{type(exc).__name__}: {error_message(exc)}"},
+                      run_label=run_label)
+    except OSError:
+        pass
 
 
 def _check_tissue_table(config: dict, bids_dir) -> None:

@@ -10,9 +10,16 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+import tomli_w
+
+from pipeline.io.files import atomic_write_text
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 
@@ -111,9 +118,117 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
     if overrides:
         config = merge_config(config, overrides, source="command line")
     source = str(path) if path is not None else "config"
+    check_ranges(config, source)
+    check_model_names(config, source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
     return config
+
+
+# Allowed range of every numeric option: (section, key) -> (lowest, highest, lowest allowed?,
+# highest allowed?). Iteration counts are capped so that no value makes a run endless.
+NUMERIC_RANGES = {
+    ("preprocessing", "align_iterations"): (0, 20, True, True),
+    ("preprocessing", "align_model_iterations"): (0, 20, True, True),
+    ("preprocessing", "align_model_components"): (1, 200, True, True),
+    ("preprocessing", "align_max_shift_hz"): (0, 500, False, True),
+    ("preprocessing", "outlier_threshold"): (0, 100, False, True),
+    ("preprocessing", "outlier_flag_fraction"): (0, 1, False, True),
+    ("preprocessing", "ecc_min_water_snr"): (0, 1e6, True, True),
+    ("preprocessing", "residual_water_components"): (1, 200, True, True),
+    ("preprocessing", "motion_n_sigma"): (0, 100, False, True),
+    ("conversion", "chronogram_sample_interval_s"): (0, 1e-3, False, True),
+    ("quantification", "water_concentration_mm"): (0, 60000, True, True),
+    ("fitting", "baseline_order"): (0, 20, True, True),
+    ("fitting", "baseline_stiffness"): (0, 1e9, True, True),
+    ("fitting", "spline_knot_spacing_ppm"): (0, 20, False, True),
+    ("fitting", "max_shift_ppm"): (0, 2, False, True),
+    ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
+    ("fitting", "max_gauss_hz"): (0, 1000, True, True),
+    ("fitting", "max_iterations"): (1, 10000, True, True),
+    ("diffusion", "n_draws"): (1, 100000, True, True),
+    ("diffusion", "seed"): (0, 2 ** 32 - 1, True, True),
+    ("diffusion", "gradient_duration_s"): (0, 1, True, False),
+    ("diffusion", "diffusion_time_s"): (0, 10, True, False),
+    ("qc", "zero_fill"): (1, 64, True, True),
+}
+PPM_LIMIT = 50.0
+"""Any ppm bound beyond +-50 ppm is a typo for 1H, 31P or 13C single-voxel MRS."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _range_text(lo, hi, lo_in, hi_in) -> str:
+    return f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+
+
+def numeric_problems(config: dict) -> list[str]:
+    """Every numeric option out of its range, every non-finite number anywhere, every ppm
+    window that is not two finite ordered bounds; each names its key."""
+    problems = []
+
+    def walk(value, dotted):
+        if _is_number(value):
+            if not math.isfinite(value):
+                problems.append(f"'{dotted}' must be a finite number, got {value!r}")
+        elif isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{dotted}.{key}")
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                walk(sub, f"{dotted}[{i}]")
+
+    for name, section in config.items():
+        walk(section, name)
+    for (name, key), (lo, hi, lo_in, hi_in) in NUMERIC_RANGES.items():
+        value = config.get(name, {}).get(key)
+        if not _is_number(value) or not math.isfinite(value):
+            continue
+        if value < lo or value > hi or (value == lo and not lo_in) or (value == hi and not hi_in):
+            problems.append(f"'{name}.{key}' = {value!r} is outside its range "
+                            f"{_range_text(lo, hi, lo_in, hi_in)}")
+    for name, section in config.items():
+        for key, value in section.items() if isinstance(section, dict) else ():
+            if not (key.endswith("_ppm") or key.endswith("_ppm_range") or key == "ppm_range") \
+                    or not isinstance(value, list) or value == [] and key == "noise_ppm":
+                continue
+            if key.endswith("spacing_ppm") or key.endswith("shift_ppm"):
+                continue
+            ok = len(value) == 2 and all(_is_number(v) and math.isfinite(v) for v in value)
+            if not ok or not (-PPM_LIMIT <= value[0] < value[1] <= PPM_LIMIT):
+                problems.append(f"'{name}.{key}' = {value!r} must be two increasing ppm "
+                                f"values within +-{PPM_LIMIT:g} ppm")
+    return problems
+
+
+def check_model_names(config: dict, source: str) -> None:
+    """Diffusion model names in ``[diffusion] models`` and the joint-fit options must be known
+    models (or aliases), refused at load naming the key (not a KeyError mid-run)."""
+    from pipeline.diffusion.models import ALIASES, MODELS
+    from pipeline.fitting.joint import FREE
+
+    known = set(MODELS) | set(ALIASES) | {FREE}
+    fitting = config.get("fitting", {})
+    named = [("diffusion.models", name) for name in config.get("diffusion", {}).get("models", [])]
+    named += [(f"fitting.{key}", fitting.get(key)) for key in ("joint_default_model",
+                                                              "joint_mm_model")]
+    named += [(f"fitting.joint_models.{k}", v)
+              for k, v in (fitting.get("joint_models") or {}).items()]
+    bad = [f"'{key}' names unknown diffusion model {name!r}" for key, name in named
+           if name is not None and name not in known]
+    if bad:
+        raise ConfigError(f"{source}: " + "; ".join(bad) + f" (known: {', '.join(sorted(MODELS))})")
+
+
+def check_ranges(config: dict, source: str) -> None:
+    """Refuse, before any run, numeric options outside their range (ConfigError naming each
+    key): a negative water concentration, a NaN threshold or 10^9 iterations would otherwise
+    give wrong numbers silently or a run that never ends."""
+    problems = numeric_problems(config)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
 def _check_quantification(section: dict, source: str) -> None:
@@ -154,58 +269,68 @@ def _check_qc_thresholds(config: dict, source: str) -> None:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def section_json(config: dict, section: str) -> str:
-    """One section as canonical JSON (sorted keys): a deterministic nipype node input."""
-    return json.dumps(config.get(section, {}), sort_keys=True)
-
-
-def _toml_scalar(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v)}"
-                               for k, v in value.items()) + "}"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
-
-
-def _toml_key(key: str) -> str:
-    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
-    return key if bare else json.dumps(key)
-
-
-def _table_lines(table: dict, name: str) -> list[str]:
-    scalars = {k: v for k, v in table.items() if not (isinstance(v, dict) and v)}
-    tables = {k: v for k, v in table.items() if isinstance(v, dict) and v}
-    lines = [f"[{name}]"] if name else []
-    lines += [f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in scalars.items()]
-    for key, sub in tables.items():
-        lines.append("")
-        lines += _table_lines(sub, f"{name}.{_toml_key(key)}" if name else _toml_key(key))
-    return lines
-
-
 def dumps_toml(config: dict) -> str:
-    """A TOML text for nested dicts of scalars/lists (enough for our configuration)."""
-    return "\n".join(_table_lines(config, "")).strip() + "\n"
+    """The configuration as TOML text (tomli-w); a value TOML cannot hold is a ConfigError."""
+    try:
+        return tomli_w.dumps(config)
+    except TypeError as exc:
+        raise ConfigError(f"cannot write the configuration as TOML: {exc}") from None
 
 
 def write_config(config: dict, path) -> Path:
     """Write the effective configuration atomically as TOML."""
+    return atomic_write_text(path, dumps_toml(config))
+
+
+# --- content of the files the configuration names (issue 17 item 1) --------------------------
+
+FILE_KEYS = (("quantification", "tissue_fractions_file"), ("conversion", "chronograms"))
+"""Configuration keys whose values are files (a path, or a list of paths) relative to the BIDS
+root when not absolute."""
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (relative names and contents, sorted;
+    e.g. a folder of LCModel .RAW basis files). Raises ConfigError naming a missing path."""
+    import hashlib
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps_toml(config), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(bytes.fromhex(file_digest(item)))
+        return digest.hexdigest()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read a file the configuration names "
+                          f"({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+def named_file_digests(config: dict, bids_root, basis_path=None) -> dict[str, str]:
+    """``{"section.key[i]": sha256}`` of every file the configuration (and ``--basis``) names.
+
+    A nipype node hashes a path string, not the file behind it: given this mapping (as
+    canonical JSON, :func:`digests_json`) as an input, a node that reads one of these files
+    reruns when its content changes, and is reused otherwise."""
+    digests = {}
+    for section, key in FILE_KEYS:
+        value = config.get(section, {}).get(key)
+        paths = value if isinstance(value, list) else [value] if value else []
+        for i, item in enumerate(paths):
+            path = Path(item)
+            path = path if path.is_absolute() else Path(bids_root or Path.cwd()) / path
+            name = f"{section}.{key}" + (f"[{i}]" if isinstance(value, list) else "")
+            digests[name] = file_digest(path)
+    if basis_path:
+        digests["basis"] = file_digest(basis_path)
+    return digests
+
+
+def digests_json(digests: dict) -> str:
+    """Canonical JSON of :func:`named_file_digests` (a deterministic node input)."""
+    return json.dumps(digests, sort_keys=True)

@@ -1,6 +1,7 @@
-"""Derivative paths (BIDS-derivatives naming), atomic writes and dataset_description.json.
-
-Output names are a contract read by users' scripts; they are defined here only:
+"""The app's view of its derivatives: dataset_description.json, stale temporaries, run
+labels; and, re-exported for the app's modules, the names and table schemas
+(:mod:`workflows.derivatives`, where the workflow's sink reads them too) and the writers
+(:mod:`pipeline.io.files`):
 
     OUT/sub-<label>/[ses-<label>/]mrs/<src>_desc-preproc_svs.nii.gz
                                       <src>_desc-fit_svs.nii.gz
@@ -13,108 +14,18 @@ Output names are a contract read by users' scripts; they are defined here only:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import shutil
 from pathlib import Path
 
-# Derivative kinds of one acquisition -> file-name suffix after "<src>_".
-ACQUISITION_OUTPUTS = {
-    "preproc": "desc-preproc_svs.nii.gz",
-    "fit": "desc-fit_svs.nii.gz",
-    "transients": "transients.tsv",
-    "amplitudes": "amplitudes.tsv",
-    "diffusion": "diffusion.tsv",
-    "qc": "qc.json",
-    "config": "config.toml",
-}
-
-TRANSIENTS_COLUMNS = ["condition", "b_value", "direction", "transient", "freq_shift_hz",
-                      "phase_shift_deg", "rejected"]
-AMPLITUDES_COLUMNS = ["condition", "b_value", "direction", "metabolite", "amplitude", "crlb",
-                      "crlb_percent"]
-DIFFUSION_COLUMNS = ["metabolite", "model", "parameter", "value", "unit", "std_error",
-                     "applicable", "note"]
-
-PIPELINE_NAME = "dmrs-bids"
-
-
-def subject_dir(output_dir, subject: str) -> Path:
-    return Path(output_dir) / f"sub-{subject}"
-
-
-def mrs_dir(output_dir, subject: str, session: str | None) -> Path:
-    """``OUT/sub-<label>/[ses-<label>/]mrs``."""
-    base = subject_dir(output_dir, subject)
-    return (base / f"ses-{session}" / "mrs") if session else base / "mrs"
-
-
-def acquisition_path(output_dir, subject: str, session: str | None, stem: str,
-                     kind: str) -> Path:
-    """Path of one derivative (``kind`` in :data:`ACQUISITION_OUTPUTS`) of input ``stem``."""
-    if kind not in ACQUISITION_OUTPUTS:
-        raise KeyError(f"unknown derivative kind {kind!r}; known: {sorted(ACQUISITION_OUTPUTS)}")
-    return mrs_dir(output_dir, subject, session) / f"{stem}_{ACQUISITION_OUTPUTS[kind]}"
-
-
-def figures_dir(output_dir, subject: str) -> Path:
-    return subject_dir(output_dir, subject) / "figures"
-
-
-def figure_path(output_dir, subject: str, stem: str, name: str, ext: str = "svg") -> Path:
-    return figures_dir(output_dir, subject) / f"{stem}_desc-{name}_fig.{ext}"
-
-
-def report_path(output_dir, subject: str) -> Path:
-    return Path(output_dir) / f"sub-{subject}.html"
-
-
-def logs_dir(output_dir) -> Path:
-    return Path(output_dir) / "logs"
-
-
-# --- atomic writes ---------------------------------------------------------------------------
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to a temporary name beside ``path``, flush it to disk, then
-    ``os.replace`` it: readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def atomic_write_text(path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_copy(src, dest) -> Path:
-    """Copy ``src`` to ``dest`` atomically (temporary file + ``os.replace``)."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(dest)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+from pipeline.io.files import (atomic_copy, atomic_write_bytes, atomic_write_text,  # noqa: F401
+                               copy_if_changed, format_tsv_value, json_text, read_tsv,
+                               tsv_text, write_json, write_tsv)
+from workflows.derivatives import (ACQUISITION_OUTPUTS, AMPLITUDES_COLUMNS,  # noqa: F401
+                                   CONTRACT_KINDS, DIFFUSION_COLUMNS, FIT_DISPLAY_SUFFIX,
+                                   PIPELINE_NAME, TRANSIENTS_COLUMNS, acquisition_path,
+                                   figure_path, figures_dir, fit_display_path, logs_dir,
+                                   mrs_dir, report_path, subject_dir)
 
 
 def remove_stale_temporaries(output_dir, subjects) -> list[Path]:
@@ -142,18 +53,6 @@ def run_label(participant_labels) -> str:
     return f"_sub-{label}"
 
 
-def copy_if_changed(src, dest) -> bool:
-    """Atomic copy unless ``dest`` already holds the same bytes (its time stamp then stays,
-    so a rerun that changes nothing leaves outputs, and what depends on them, untouched).
-    Returns whether a copy was made."""
-    src, dest = Path(src), Path(dest)
-    if dest.is_file() and dest.stat().st_size == src.stat().st_size \
-            and dest.read_bytes() == src.read_bytes():
-        return False
-    atomic_copy(src, dest)
-    return True
-
-
 def is_up_to_date(target, sources) -> bool:
     """``target`` exists and is not older than any of ``sources`` (all of which exist)."""
     target = Path(target)
@@ -161,68 +60,6 @@ def is_up_to_date(target, sources) -> bool:
         return False
     newest = max((Path(s).stat().st_mtime for s in sources), default=0.0)
     return target.stat().st_mtime >= newest
-
-
-def write_json(path, content) -> Path:
-    return atomic_write_text(path, json.dumps(content, indent=2, sort_keys=True,
-                                              default=_json_default) + "\n")
-
-
-def _json_default(value):
-    try:
-        import numpy as np
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # numpy is a hard dependency; kept for clarity of the fallback
-        pass
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-# --- TSV -------------------------------------------------------------------------------------
-
-def format_tsv_value(value) -> str:
-    """TSV cell: ``n/a`` for None/NaN, compact repr for floats, 0/1 for booleans."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) or type(value).__name__.startswith("float"):
-        value = float(value)
-        if value != value:
-            return "n/a"
-        return repr(value)
-    if type(value).__name__.startswith(("int", "uint")):
-        return str(int(value))
-    if type(value).__name__ == "bool_":
-        return "1" if value else "0"
-    return str(value).replace("\t", " ").replace("\n", " ")
-
-
-def tsv_text(rows: list[dict], columns: list[str]) -> str:
-    """Rows as TSV with ``columns`` first (extra keys appended in first-seen order)."""
-    extra = []
-    for row in rows:
-        extra += [k for k in row if k not in columns and k not in extra]
-    header = list(columns) + extra
-    out = io.StringIO()
-    out.write("\t".join(header) + "\n")
-    for row in rows:
-        out.write("\t".join(format_tsv_value(row.get(k)) for k in header) + "\n")
-    return out.getvalue()
-
-
-def write_tsv(path, rows: list[dict], columns: list[str]) -> Path:
-    return atomic_write_text(path, tsv_text(rows, columns))
-
-
-def read_tsv(path) -> list[dict]:
-    """Rows of a TSV as dicts of strings."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
 
 
 # --- dataset_description.json ----------------------------------------------------------------
@@ -276,8 +113,7 @@ def write_dataset_description(output_dir, bids_dir, version: str) -> Path:
     """Atomic, and only when the content changes: concurrent array tasks of one study write
     the same bytes, so whichever lands last, the file is whole and identical."""
     path = Path(output_dir) / "dataset_description.json"
-    text = json.dumps(dataset_description(bids_dir, version), indent=2, sort_keys=True,
-                      default=_json_default) + "\n"
+    text = json_text(dataset_description(bids_dir, version))
     if not path.is_file() or path.read_text() != text:
         atomic_write_text(path, text)
     return path

@@ -9,7 +9,9 @@ entities).
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +38,9 @@ class AcquisitionInputs:
     mm: Path | None = None
     mm_sidecar: dict = field(default_factory=dict)
     bids_root: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    """Problems found at discovery that do not fail the acquisition (e.g. a water reference
+    expected but not found), to be shown in the report and QC."""
 
     def uri(self, path) -> str:
         """``bids::<path relative to the dataset root>`` (the same wherever the dataset is
@@ -82,40 +87,132 @@ def read_bids_filter_file(path) -> dict:
                                  "(known: svs, mrsref, mm)")
         if not isinstance(value, dict):
             raise DiscoveryError(f"{path}: filter '{key}' must be an object of entities")
+        check_filter_entities(key, value, path)
     return filters
+
+
+def check_filter_entities(query: str, entities: dict, source) -> None:
+    """A filter may narrow a query but never choose its participant or session: those come
+    from ``--participant-label``/``--session-label`` (svs) or from the svs file itself (its
+    water reference and MM companion), so results can never be written under another
+    participant's name."""
+    for key in ("subject", "session"):
+        if key not in entities:
+            continue
+        if key == "subject" or query != "svs":
+            option = "--participant-label" if key == "subject" else "--session-label"
+            raise DiscoveryError(
+                f"{source}: filter '{query}' sets '{key}'; a filter file may only narrow a "
+                f"query, the {key} comes from {option}" + (
+                    " and, for the water reference and MM companion, from the svs file"
+                    if query != "svs" else ""))
+
+
+def _narrow(base: dict, extra: dict) -> dict:
+    """``base`` with the filter ``extra`` applied: entities the base query fixes (session)
+    are intersected, never replaced."""
+    query = dict(base)
+    for key, value in (extra or {}).items():
+        if key in base and key not in ("suffix", "extension"):
+            wanted = value if isinstance(value, list) else [value]
+            have = base[key] if isinstance(base[key], list) else [base[key]]
+            query[key] = [v for v in have if v in wanted]
+        else:
+            query[key] = value
+    return query
 
 
 SKIPPED_FOLDERS = ("derivatives", "sourcedata", "code")
 
+LABEL = re.compile(r"^[A-Za-z0-9]+$")
+"""A BIDS label: ASCII letters and digits only."""
+
+# What pybids may walk (paths as "/<relative path>"): only sub-<label>/[ses-<label>/]mrs/
+# itself. Anything inside a folder below mrs/, inside another datatype or session-level
+# folder, or inside a top-level folder other than sub-* is pruned (so a nested copy, an
+# output folder placed in the dataset or a symlink loop is never indexed or walked).
+NOT_RAW_MRS = [
+    re.compile(r"^/(?!sub-)[^/]+/"),
+    re.compile(r"^/sub-[^/]+/(?!ses-[^/]+(?:/|$)|mrs(?:/|$))[^/]+/"),
+    re.compile(r"^/sub-[^/]+/ses-[^/]+/(?!mrs(?:/|$))[^/]+/"),
+    re.compile(r"^/sub-[^/]+/(?:ses-[^/]+/)?mrs/[^/]+/"),
+]
+
 
 def json_problem(path) -> str | None:
-    """Why a JSON file cannot be used (unreadable, not valid JSON), or None."""
+    """Why a JSON sidecar cannot be used (not a regular file, unreadable, not valid JSON, not
+    a JSON object), or None."""
+    path = Path(path)
     try:
-        json.loads(Path(path).read_bytes())
+        if not stat.S_ISREG(path.stat().st_mode):
+            return "is not a regular file (a FIFO, device or folder named like a sidecar)"
+        value = json.loads(path.read_bytes())
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         return f"not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        return f"holds a JSON {type(value).__name__}, not an object of key/value pairs"
     return None
+
+
+def _raw_files(bids_dir: Path, pattern: str):
+    """Files matching ``pattern`` directly in ``sub-*/[ses-*/]mrs/`` (never below)."""
+    for sub in sorted(bids_dir.glob("sub-*")):
+        for mrs in [sub / "mrs"] + sorted(sub.glob("ses-*/mrs")):
+            if mrs.is_dir():
+                yield from sorted(mrs.glob(pattern))
 
 
 def broken_json_files(bids_dir) -> dict[Path, str]:
     """Sidecars of the raw dataset that pybids could not index, with the reason."""
     bids_dir = Path(bids_dir).resolve()
     found = {}
-    for path in sorted(bids_dir.rglob("*.json")):
-        if path.relative_to(bids_dir).parts[0] in SKIPPED_FOLDERS:
-            continue
+    for path in _raw_files(bids_dir, "*.json"):
         problem = json_problem(path)
         if problem:
             found[path] = problem
     return found
 
 
-def load_layout(bids_dir):
-    """A pybids layout of the raw dataset (derivatives not indexed). Broken sidecars are left
-    out of the index (pybids would refuse the whole dataset); the acquisitions they belong to
-    fail in :func:`check_inputs`, naming them."""
+def invalid_label_folders(bids_dir) -> dict[str, str]:
+    """``sub-*`` (and their ``ses-*``) folders whose label is not a BIDS label (ASCII letters
+    and digits), folder name -> reason. pybids would drop or truncate them (``sub-0 4`` ->
+    ``0``), so they are reported and skipped instead."""
+    bids_dir = Path(bids_dir)
+    found = {}
+    for folder in sorted(bids_dir.glob("sub-*")):
+        if not folder.is_dir():
+            continue
+        if not LABEL.match(folder.name[4:]):
+            found[folder.name] = (f"{folder}: participant folder label {folder.name[4:]!r} is "
+                                  "not a valid BIDS label (ASCII letters and digits only); "
+                                  "skipped")
+            continue
+        for ses in sorted(folder.glob("ses-*")):
+            if ses.is_dir() and not LABEL.match(ses.name[4:]):
+                found[folder.name] = (f"{ses}: session folder label {ses.name[4:]!r} is not "
+                                      "a valid BIDS label (ASCII letters and digits only); "
+                                      "participant skipped")
+    return found
+
+
+def _path_pattern(bids_dir, path) -> re.Pattern:
+    """A pybids ignore pattern for ``path`` and everything below it (never matching when
+    ``path`` is outside the dataset)."""
+    try:
+        relative = Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
+    except ValueError:
+        return re.compile(r"(?!)")
+    return re.compile("^/" + re.escape(relative) + "(?:/|$)")
+
+
+def load_layout(bids_dir, exclude=()):
+    """A pybids layout of the raw dataset: only ``sub-*/[ses-*/]mrs/`` itself (derivatives,
+    nested folders and ``exclude``, e.g. an output folder, never indexed). Broken sidecars are
+    left out of the index (pybids would refuse the whole dataset); the acquisitions they belong
+    to fail in :func:`check_inputs`, naming them. Folders with invalid labels are left out
+    (see :func:`invalid_label_folders`)."""
     from bids import BIDSLayout
     from bids.layout import BIDSLayoutIndexer
     from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE
@@ -127,10 +224,28 @@ def load_layout(bids_dir):
     problem = json_problem(description)
     if problem:
         raise DiscoveryError(f"{description}: {problem}")
-    broken = broken_json_files(bids_dir)
-    indexer = BIDSLayoutIndexer(ignore=list(DEFAULT_LOCATIONS_TO_IGNORE) + list(broken)) \
-        if broken else None
-    return BIDSLayout(str(bids_dir), validate=False, derivatives=False, indexer=indexer)
+    ignore = list(DEFAULT_LOCATIONS_TO_IGNORE) + NOT_RAW_MRS + list(broken_json_files(bids_dir))
+    ignore += [_path_pattern(bids_dir, bids_dir / name) for name in invalid_label_folders(bids_dir)]
+    ignore += [_path_pattern(bids_dir, p) for p in exclude]
+    return BIDSLayout(str(bids_dir), validate=False, derivatives=False,
+                      indexer=BIDSLayoutIndexer(ignore=ignore))
+
+
+def is_raw_mrs_file(path, bids_root) -> bool:
+    """``path`` lies directly in ``sub-<label>/[ses-<label>/]mrs/``, its name starts with those
+    entities and it carries no ``desc-`` entity (derivatives do; raw data never does)."""
+    try:
+        parts = Path(path).relative_to(bids_root).parts
+    except ValueError:
+        return False
+    if len(parts) == 3 and parts[1] == "mrs":
+        prefix = parts[0] + "_"
+    elif len(parts) == 4 and parts[1].startswith("ses-") and parts[2] == "mrs":
+        prefix = f"{parts[0]}_{parts[1]}_"
+    else:
+        return False
+    name = parts[-1]
+    return name.startswith(prefix) and "_desc-" not in name
 
 
 def resolve_bids_uri(uri: str, bids_dir: Path, source: Path) -> Path:
@@ -169,9 +284,12 @@ def select_subjects(layout, participant_labels=None) -> list[str]:
 
 
 def _query(layout, base: dict, extra: dict | None) -> list:
-    query = dict(base)
-    query.update(extra or {})
-    return layout.get(return_type="object", **query)
+    root = Path(layout.root)
+    query = _narrow(base, extra)
+    if any(value == [] for value in query.values()):
+        return []  # the filter and the selection have nothing in common
+    return [f for f in layout.get(return_type="object", **query)
+            if is_raw_mrs_file(f.path, root)]
 
 
 def _counterpart(layout, entities: dict, suffix: str, extra: dict | None) -> list:
@@ -181,8 +299,12 @@ def _counterpart(layout, entities: dict, suffix: str, extra: dict | None) -> lis
     return _query(layout, query, extra)
 
 
-def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict):
+def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict,
+               warnings: list | None = None):
     ref = sidecar.get("ReferenceSignal")
+    if ref is not None and not isinstance(ref, str):
+        raise DiscoveryError(f"{_sidecar_path(svs.path)}: ReferenceSignal must be one BIDS URI "
+                             f"string, got a {type(ref).__name__} ({ref!r})")
     if ref:
         path = resolve_bids_uri(ref, bids_dir, Path(svs.path))
         if not path.exists():
@@ -195,7 +317,33 @@ def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict):
         names = ", ".join(Path(m.path).name for m in matches)
         raise DiscoveryError(f"{svs.path}: several mrsref files match ({names}); "
                              "set ReferenceSignal in the sidecar")
+    if not matches and warnings is not None:
+        note = missing_reference_note(layout, svs)
+        if note:
+            warnings.append(note)
     return Path(matches[0].path) if matches else None
+
+
+def missing_reference_note(layout, svs) -> str | None:
+    """When no water reference matches ``svs`` but the same participant/session has mrsref
+    files (e.g. another ``acq-`` label): a warning naming what was looked for and what is
+    there, since without a reference there is no eddy-current correction, no coil weights from
+    water and no concentrations."""
+    entities = svs.get_entities()
+    near = {k: entities[k] for k in ("subject", "session") if k in entities}
+    others = _query(layout, {**near, "suffix": "mrsref", "extension": NIFTI_EXTENSIONS}, None)
+    if not others:
+        return None
+    wanted = svs.filename.replace("_svs.", "_mrsref.")
+    found = ", ".join(sorted(Path(o.path).name for o in others))
+    return (f"{svs.path}: no water reference found: looked for {wanted} (no ReferenceSignal "
+            f"in the sidecar), but the folder holds {found}; processed without a water "
+            "reference (no eddy-current correction, coil weights or concentrations). Set "
+            "ReferenceSignal in the sidecar to use one.")
+
+
+def _sidecar_path(path) -> Path:
+    return Path(str(path).removesuffix(".gz").removesuffix(".nii") + ".json")
 
 
 def _is_mm(entities: dict, mm_labels) -> bool:
@@ -234,7 +382,9 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         entities = svs.get_entities()
         if _is_mm(entities, mm_labels):
             continue
-        water = _water_for(layout, bids_dir, svs, _sidecar_of(layout, svs.path), filters)
+        warnings: list[str] = []
+        water = _water_for(layout, bids_dir, svs, _sidecar_of(layout, svs.path), filters,
+                           warnings)
         mm = _mm_for(entities, mm_files)
         check_inputs(Path(svs.path), water, Path(mm.path) if mm else None)
         sidecar = _metadata(layout, svs.path)
@@ -244,15 +394,30 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
                                        if k not in ("extension",)},
             water=water, water_sidecar=_metadata(layout, water) if water else {},
             mm=Path(mm.path) if mm else None,
-            mm_sidecar=_metadata(layout, mm.path) if mm else {}, bids_root=bids_dir))
+            mm_sidecar=_metadata(layout, mm.path) if mm else {}, bids_root=bids_dir,
+            warnings=warnings))
+    check_unique_outputs(inputs)
     return inputs
+
+
+def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:
+    """Two inputs whose derivatives would share names (``x_svs.nii`` beside ``x_svs.nii.gz``)
+    are refused, naming both: whichever ran last would silently overwrite the other."""
+    seen: dict = {}
+    for acq in inputs:
+        key = (acq.subject, acq.session, acq.stem)
+        if key in seen:
+            raise DiscoveryError(f"{acq.svs} and {seen[key]} map to the same output name "
+                                 f"{acq.stem}_*; keep only one of them")
+        seen[key] = acq.svs
 
 
 def check_inputs(svs: Path, water: Path | None, mm: Path | None) -> None:
     """Every file of the acquisition (and its sidecar) is readable by this user, and the water
     reference shares the data's spectral grid; DiscoveryError naming the file otherwise
     (an unreadable file would otherwise stall nipype while it hashes the inputs)."""
-    from .input_checks import InputError, check_readable, check_water_grid
+    from .input_checks import (InputError, check_metadata, check_readable, check_water_grid,
+                               check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
     sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
@@ -263,10 +428,17 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None) -> None:
             problem = json_problem(sidecar) if sidecar.exists() else None
             if problem:
                 raise InputError(f"{sidecar}: sidecar {problem}")
+        check_metadata(svs, _read_sidecar(sidecars[0]), sidecars[0])
         if water is not None:
             check_water_grid(svs, water)
+            check_water_reference(svs, water)
     except InputError as exc:
         raise DiscoveryError(str(exc)) from None
+
+
+def _read_sidecar(path: Path) -> dict:
+    """A sidecar already checked by :func:`json_problem` ({} when there is none)."""
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _mm_for(entities: dict, mm_files: list):
@@ -278,14 +450,23 @@ def _mm_for(entities: dict, mm_files: list):
 
 
 def discover(bids_dir, participant_labels=None, session_labels=None, filters=None,
-             mm_labels=("mm",), errors: dict | None = None) -> dict[str, list[AcquisitionInputs]]:
+             mm_labels=("mm",), errors: dict | None = None,
+             exclude=()) -> dict[str, list[AcquisitionInputs]]:
     """Inputs per subject label; raises :class:`DiscoveryError` for unknown participant labels.
 
-    A problem of one subject (missing session, dangling ``ReferenceSignal``) raises too, unless
-    ``errors`` is given: the message is then stored there under the subject's label and the
-    other subjects are still returned.
+    A problem of one subject (missing session, dangling ``ReferenceSignal``, any unexpected
+    error while reading its files, an invalid folder label) raises too, unless ``errors`` is
+    given: the message is then stored there under the subject's label (the folder name for an
+    invalid label) and the other subjects are still returned. ``exclude``: folders never
+    indexed (an output or work folder inside the dataset).
     """
-    layout = load_layout(bids_dir)
+    layout = load_layout(bids_dir, exclude)
+    invalid = invalid_label_folders(bids_dir)
+    if invalid and errors is None:
+        raise DiscoveryError(next(iter(invalid.values())))
+    if errors is not None and not participant_labels:
+        for folder, message in invalid.items():
+            errors[folder.removeprefix("sub-")] = message
     found = {}
     for sub in select_subjects(layout, participant_labels):
         try:
@@ -294,6 +475,13 @@ def discover(bids_dir, participant_labels=None, session_labels=None, filters=Non
             if errors is None:
                 raise
             errors[sub] = str(exc)
+        except Exception as exc:  # contain it: one participant's files never stop the study
+            if errors is None:
+                raise
+            from .runlog import format_exception, get_logger
+            get_logger().debug("discovery of sub-%s failed:\n%s", sub, format_exception(exc))
+            errors[sub] = (f"{Path(bids_dir) / ('sub-' + sub)}: discovery failed "
+                           f"({type(exc).__name__}: {' '.join(str(exc).split())})")
     return found
 
 

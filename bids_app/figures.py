@@ -11,7 +11,9 @@ import io
 
 import numpy as np
 
-PPM_RANGE = (0.2, 4.2)
+from pipeline.metabolites import FIT_WINDOW_PPM
+
+PPM_RANGE = FIT_WINDOW_PPM
 SUM_COLOURS = {"tNAA": "tab:blue", "tCr": "tab:orange", "tCho": "tab:green", "Ins": "tab:cyan",
                "Glx": "tab:olive"}
 MODEL_STYLES = {"monoexponential": "-", "kurtosis": "--", "biexponential": "-.",
@@ -22,6 +24,7 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # labels from users' files are plain text
     import matplotlib.pyplot as plt
 
     return plt

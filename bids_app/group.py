@@ -18,6 +18,9 @@ from .discovery import strip_prefix
 from .runlog import Outcome, error_message, get_logger
 
 ID_COLUMNS = ["participant_id", "session_id", "source"]
+ACQUISITION_COLUMNS = ["field_strength_t", "sequence", "echo_time_s"]
+"""After the IDs in every group table: what makes values comparable (3 T and 7 T, or PRESS and
+STEAM, concentrations must not be pooled blindly)."""
 QC_STATUS_COLUMNS = ["qc_status", "qc_failed", "qc_warned"]
 """Right after the IDs in ``group_qc.tsv``: worst flag, and the metrics failing / warning."""
 _NAME = re.compile(r"^(?P<stem>sub-(?P<sub>[^_]+)(?:_ses-(?P<ses>[^_]+))?.*)_"
@@ -40,19 +43,99 @@ def _ids(subject: str, session: str | None, path: Path, kind: str) -> dict:
             "source": path.name[: -len(suffix)]}
 
 
-def collect_tables(output_dir, subjects: list[str]) -> tuple[dict, list[Outcome]]:
-    """Rows of the three group tables, and an outcome per participant."""
+def _first_value(value):
+    return value[0] if isinstance(value, list) and value else value
+
+
+def acquisition_facts(bids_dir, subject: str, session: str | None, source: str) -> dict:
+    """Field strength (T, from the sidecar's MagneticFieldStrength, else its
+    SpectrometerFrequency), sequence (SequenceName, else PulseSequenceType) and echo time (s)
+    of one input acquisition, from its sidecar in ``bids_dir``; ``None`` where unknown."""
+    from pipeline.units import field_strength_t
+
+    facts = dict.fromkeys(ACQUISITION_COLUMNS)
+    if bids_dir is None:
+        return facts
+    folder = Path(bids_dir) / f"sub-{subject}" / (f"ses-{session}" if session else "") / "mrs"
+    try:
+        sidecar = json.loads((folder / f"{source}_svs.json").read_text())
+    except (OSError, ValueError):
+        return facts
+    if not isinstance(sidecar, dict):
+        return facts
+    try:
+        if sidecar.get("MagneticFieldStrength") is not None:
+            facts["field_strength_t"] = round(float(_first_value(
+                sidecar["MagneticFieldStrength"])), 1)
+        elif sidecar.get("SpectrometerFrequency") is not None:
+            facts["field_strength_t"] = round(field_strength_t(float(_first_value(
+                sidecar["SpectrometerFrequency"]))), 1)
+        if sidecar.get("EchoTime") is not None:
+            facts["echo_time_s"] = float(_first_value(sidecar["EchoTime"]))
+    except (TypeError, ValueError):
+        pass
+    sequence = sidecar.get("SequenceName") or sidecar.get("PulseSequenceType")
+    facts["sequence"] = str(sequence) if sequence else None
+    return facts
+
+
+RUN_RECORD = "sub-{label}_run.json"
+"""``OUT/sub-<label>/sub-<label>_run.json``: the participant-level run that last processed
+the participant (run id, time, status, errors), written by the CLI at the end of each run."""
+
+
+def run_record_path(output_dir, subject: str) -> Path:
+    return Path(output_dir) / f"sub-{subject}" / RUN_RECORD.format(label=subject)
+
+
+def latest_run(output_dir, subject: str) -> dict | None:
+    """The latest participant-level run that processed ``subject``: its record in the
+    participant folder, or, for outputs made before records existed, the newest run summary in
+    ``OUT/logs`` that names it. ``None`` when neither exists."""
+    output_dir = Path(output_dir)
+    candidates = []
+    try:
+        record = json.loads(run_record_path(output_dir, subject).read_text())
+        if isinstance(record, dict):
+            candidates.append(record)
+    except (OSError, ValueError):
+        pass
+    for path in sorted((output_dir / "logs").glob("run_summary*.json")):
+        try:
+            summary = json.loads(path.read_text())
+            entry = summary.get("participants", {}).get(subject)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(entry, dict):
+            candidates.append({**entry, "run_id": summary.get("run_id", path.name),
+                               "finished_epoch": summary.get("finished_epoch",
+                                                             path.stat().st_mtime)})
+    return max(candidates, key=lambda c: float(c.get("finished_epoch") or 0), default=None)
+
+
+def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict, list[Outcome]]:
+    """Rows of the three group tables, and an outcome per participant. A participant whose
+    latest participant-level run failed is failed here too, with that run's reason, and its
+    (older) derivatives are not used."""
     output_dir = Path(output_dir)
     tables = {"amplitudes": [], "diffusion": [], "qc": []}
     outcomes = []
     for subject in subjects:
         outcome = Outcome(subject)
+        outcomes.append(outcome)
+        run = latest_run(output_dir, subject)
+        if run is not None and run.get("status") != "ok":
+            reasons = " | ".join(run.get("errors") or []) or "no reason recorded"
+            outcome.fail(f"the latest participant-level run ({run.get('run_id', '?')}) failed "
+                         f"for sub-{subject}: {reasons}; its earlier derivatives are not used")
+            continue
         found = _participant_files(output_dir, subject)
         if not found:
             outcome.fail(f"no derivatives under {output_dir / ('sub-' + subject)} "
                          "(run the participant level first)")
         for kind, session, path in found:
             ids = _ids(subject, session, path, kind)
+            ids.update(acquisition_facts(bids_dir, subject, session, ids["source"]))
             try:
                 if kind == "qc.json":
                     summary = json.loads(path.read_text()).get("summary", {})
@@ -61,7 +144,6 @@ def collect_tables(output_dir, subjects: list[str]) -> tuple[dict, list[Outcome]
                     tables[kind.split(".")[0]] += [{**ids, **row} for row in d.read_tsv(path)]
             except (OSError, ValueError) as exc:
                 outcome.fail(f"{path}: unreadable ({error_message(exc)})")
-        outcomes.append(outcome)
     return tables, outcomes
 
 
@@ -89,12 +171,22 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
                                  f"{', '.join(present) or 'none'})")
     else:
         subjects = sorted(set(present) | set(available_subjects(bids_dir) if bids_dir else []))
-    tables, outcomes = collect_tables(output_dir, subjects)
+    tables, outcomes = collect_tables(output_dir, subjects, bids_dir)
+    for outcome in outcomes:
+        for error in outcome.errors:
+            logger.warning("sub-%s: %s", outcome.subject, error)
+    ids = ID_COLUMNS + ACQUISITION_COLUMNS
     d.write_tsv(output_dir / "group_amplitudes.tsv", tables["amplitudes"],
-                ID_COLUMNS + d.AMPLITUDES_COLUMNS)
+                ids + d.AMPLITUDES_COLUMNS)
     d.write_tsv(output_dir / "group_diffusion.tsv", tables["diffusion"],
-                ID_COLUMNS + d.DIFFUSION_COLUMNS)
-    d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ID_COLUMNS + QC_STATUS_COLUMNS)
+                ids + d.DIFFUSION_COLUMNS)
+    d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ids + QC_STATUS_COLUMNS)
+    fields = sorted({r["field_strength_t"] for rows in tables.values() for r in rows
+                     if r.get("field_strength_t") is not None})
+    if len(fields) > 1:
+        logger.warning("group level: acquisitions at %s T; distributions in group.html are "
+                       "split by field strength (compare values only within one field)",
+                       ", ".join(f"{f:g}" for f in fields))
     from .report import participant_sites, write_group_report
 
     write_group_report(output_dir, tables, [f"sub-{o.subject}" for o in outcomes if not o.ok],

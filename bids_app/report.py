@@ -17,10 +17,19 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
+from pipeline.fitting.fit_display import (DISPLAY_ROWS, FIT_DISPLAY_GROUPS,  # noqa: F401
+                                          fit_display_array, fit_display_columns,
+                                          fit_display_text)
+from pipeline.io.files import to_float
+from pipeline.metabolites import SUM_NAMES
+from pipeline.preprocess.outliers import robust_z
+from pipeline.qc.transients import before_after  # noqa: F401  (the report's figures use it)
+
 from . import derivatives as d
 from . import figures as fig
+from .derivatives import FIT_DISPLAY_SUFFIX, fit_display_path  # noqa: F401
 
-SUMS = ("tNAA", "tCr", "tCho", "Glx")
+SUMS = SUM_NAMES
 ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 TEMPLATES = Path(__file__).with_name("templates")
 FIGURES = ("fit", "drift")
@@ -69,13 +78,6 @@ def fmt(value, digits: int = 4) -> str:
     if isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.isdigit()):
         return str(int(number))
     return f"{number:.{digits}g}"
-
-
-def to_float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def write_svg(path: Path, svg: str) -> Path:
@@ -182,33 +184,6 @@ def display_phase(spectra: np.ndarray, ppm: np.ndarray, window_ppm=(1.9, 2.1)) -
     return complex(np.exp(-1j * np.angle(peak)))
 
 
-def before_after(transients, transient_rows: list[dict], aligned: bool = False):
-    """(before, after, rejected) arrays (n_conditions, n_transients[, n_points]) of the
-    transients around alignment, coils combined (for display and QC).
-
-    ``transients`` is an ``Acquisition`` before alignment (``aligned`` False: the shifts of
-    ``_transients.tsv`` are undone to get "after") or after it (``aligned`` True: they are
-    re-applied to get "before"); None when the table does not match it.
-    """
-    from pipeline.qc.metrics import apply_shifts, display_combination
-
-    if transients is None:
-        return None
-    shape = (transients.n_conditions, transients.n_transients)
-    table = {(int(r["condition"]), int(r["transient"])): r for r in transient_rows}
-    if set(table) != {(c, t) for c in range(shape[0]) for t in range(shape[1])}:
-        return None
-    freq, phase, rejected = (np.array([[to_float(table[c, t][k]) for t in range(shape[1])]
-                                       for c in range(shape[0])])
-                             for k in ("freq_shift_hz", "phase_shift_deg", "rejected"))
-    given = display_combination(transients.fids)
-    sign = -1.0 if aligned else 1.0
-    moved = np.stack([apply_shifts(given[c], transients.dwell_s, sign * freq[c],
-                                   sign * phase[c]) for c in range(shape[0])])
-    before, after = (moved, given) if aligned else (given, moved)
-    return before, after, rejected.astype(bool)
-
-
 def transients_svg(transients, transient_rows: list[dict], labels: list[str],
                    aligned: bool = False) -> str | None:
     """Stacked transients of each condition before/after alignment (see
@@ -259,29 +234,6 @@ def fit_svg(pre, fit, labels: list[str], display: dict | None = None,
     return fig.fit_figure(pre.ppm(), panels, ppm_range)
 
 
-FIT_DISPLAY_GROUPS = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"),
-                      "tCho": ("GPC", "PCh", "PCho", "Cho"), "Ins": ("Ins", "mI"),
-                      "Glx": ("Glu", "Gln")}
-"""Main metabolites drawn in the fit figure, each the sum of its fitted parts."""
-DISPLAY_ROWS = ("baseline",) + tuple(FIT_DISPLAY_GROUPS) + ("other",)
-"""Rows of a fit display: baseline, main metabolites, then every other fitted component (so
-that the rows sum to the fitted spectrum)."""
-FIT_DISPLAY_SUFFIX = "desc-fitcomponents_spectra.tsv"
-"""``<src>_desc-fitcomponents_spectra.tsv`` beside ``<src>_desc-fit_svs.nii.gz``: the fit's
-baseline and metabolite spectra on its ppm window, so a report rebuild redraws the traces."""
-_DISPLAY_ID_COLUMNS = ["condition", "point", "ppm"]
-
-
-def fit_display_columns() -> list[str]:
-    return _DISPLAY_ID_COLUMNS + [f"{row}_{part}" for row in DISPLAY_ROWS
-                                  for part in ("real", "imag")]
-
-
-def fit_display_path(fit_path, stem: str) -> Path:
-    """The fit-display derivative of acquisition ``stem`` beside its fit file."""
-    return Path(fit_path).with_name(f"{stem}_{FIT_DISPLAY_SUFFIX}")
-
-
 def entry_fit_display(entry: dict) -> Path | None:
     """The fit-display file of a derivatives entry: listed by the workflow, or (for a report
     rebuild, whose entries list only the contract outputs) found beside the fit file."""
@@ -289,53 +241,9 @@ def entry_fit_display(entry: dict) -> Path | None:
     return path if path.is_file() else None
 
 
-def _display_groups(names: list[str]) -> list[list[int]]:
-    """Component indices per displayed row after the baseline (main groups, then the rest)."""
-    groups = [[names.index(n) for n in parts if n in names]
-              for parts in FIT_DISPLAY_GROUPS.values()]
-    used = {i for g in groups for i in g}
-    return groups + [[i for i in range(len(names)) if i not in used]]
-
-
-def fit_display_array(fits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(points, ppm, spectra) of a ``ConditionFits`` on the fitted ppm window: spectral bin
-    indices, their ppm, and (n_conditions, len(DISPLAY_ROWS), n_window) complex64 spectra
-    (baseline, summed components; zeros where nothing of a row was fitted)."""
-    from pipeline.fitting import display_spectra
-    from pipeline.spectra import ppm_axis, ppm_window_mask
-
-    first = fits.fits[0]
-    problem = first.extra["problem"]
-    full_ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
-    points = np.flatnonzero(ppm_window_mask(full_ppm, *first.ppm_range))
-    out = []
-    for f in fits.fits:
-        shown = display_spectra(f, first.ppm_range)
-        components = np.array([shown["components"][n] for n in f.names])
-        zeros = np.zeros_like(shown["baseline"])
-        out.append([shown["baseline"]] + [components[g].sum(axis=0) if g else zeros
-                                          for g in _display_groups(list(f.names))])
-    return points, full_ppm[points], np.asarray(out, dtype=np.complex64)
-
-
 def save_fit_display(fits, path) -> Path:
-    """Write :func:`fit_display_array` as a TSV (one row per condition and spectral point,
-    float32 values with 7 significant digits; byte-identical for identical fits)."""
-    import io
-
-    points, ppm, spectra = fit_display_array(fits)
-    n_cond, n_rows, n_window = spectra.shape
-    table = np.empty((n_cond * n_window, 3 + 2 * n_rows))
-    table[:, 0] = np.repeat(np.arange(n_cond), n_window)
-    table[:, 1] = np.tile(points, n_cond)
-    table[:, 2] = np.tile(ppm, n_cond)
-    values = spectra.transpose(0, 2, 1).reshape(n_cond * n_window, n_rows)
-    table[:, 3::2] = values.real
-    table[:, 4::2] = values.imag
-    text = io.StringIO()
-    np.savetxt(text, table, fmt=["%d", "%d", "%.5f"] + ["%.7g"] * (2 * n_rows),
-               delimiter="\t", header="\t".join(fit_display_columns()), comments="")
-    return d.atomic_write_text(Path(path), text.getvalue())
+    """Write :func:`fit_display_text` atomically at ``path``."""
+    return d.atomic_write_text(Path(path), fit_display_text(fits))
 
 
 def load_fit_display(path, n_conditions: int, n_points: int) -> dict:
@@ -429,20 +337,6 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
         if svg:
             write_svg(figures_dir / f"{data['stem']}_desc-{name}_fig.svg", svg)
     return svgs
-
-
-ALIGNED_TRANSIENTS_NAME = "realigned.nii"
-"""The aligned transients the outlier node writes beside its ``transients.tsv``."""
-
-
-def workflow_transients(combined, transients_tsv, n_conditions: int):
-    """(Acquisition, aligned) of the transients around alignment inside the workflow (for
-    QC): the coil-combined file when connected, else the aligned transients beside the
-    ``transients.tsv`` of the outlier node; (None, True) when neither is there."""
-    if combined:
-        return read_transients(combined, n_conditions), False
-    beside = Path(transients_tsv).with_name(ALIGNED_TRANSIENTS_NAME)
-    return read_transients(beside, n_conditions), True
 
 
 def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
@@ -622,17 +516,19 @@ QC_DISTRIBUTIONS = (("snr_tnaa_b0", "SNR tNAA (lowest b)", ""),
 
 
 def robust_outliers(values: dict, z_limit: float = 3.5) -> set:
-    """Keys whose value lies more than ``z_limit`` robust z-scores (median/MAD·1.4826) from
-    the median; needs at least 4 finite values."""
+    """Keys whose value lies more than ``z_limit`` robust z-scores
+    (:func:`pipeline.preprocess.outliers.robust_z`) from the median; needs at least 4 finite
+    values. With a zero MAD every value off the median is an outlier."""
     finite = {k: v for k, v in values.items() if math.isfinite(v)}
     if len(finite) < 4:
         return set()
-    arr = np.array(list(finite.values()))
-    med = float(np.median(arr))
-    mad = 1.4826 * float(np.median(np.abs(arr - med)))
-    if mad <= 0:
+    keys = list(finite)
+    arr = np.array([finite[k] for k in keys])
+    z = robust_z(arr)
+    if not np.any(z):
+        med = float(np.median(arr))
         return {k for k, v in finite.items() if v != med}
-    return {k for k, v in finite.items() if abs(v - med) / mad > z_limit}
+    return {k for k, zk in zip(keys, z) if abs(zk) > z_limit}
 
 
 def _row_label(row: dict) -> str:
@@ -642,9 +538,26 @@ def _row_label(row: dict) -> str:
 
 
 def _stratum(row: dict, sites: dict) -> str:
-    """Session and site of a group-table row ('' when neither is present)."""
-    parts = [row.get("session_id", "n/a"), sites.get(row["participant_id"], "")]
-    return " ".join(p for p in parts if p and p != "n/a")
+    """Field strength (when the group mixes several; see :func:`group_parameter_figures`),
+    session and site of a group-table row ('' when none is present)."""
+    field = row.get("_field_label", "")
+    parts = [field, row.get("session_id", "n/a"), sites.get(row["participant_id"], "")]
+    return " ".join(str(p) for p in parts if p and p != "n/a")
+
+
+def field_strengths(rows: list[dict]) -> set:
+    """The field strengths (T) present in group-table rows."""
+    return {to_float(r.get("field_strength_t")) for r in rows
+            if math.isfinite(to_float(r.get("field_strength_t")))}
+
+
+def _label_fields(rows: list[dict], split: bool) -> list[dict]:
+    """Rows marked with their field strength when the group mixes several, so pooled
+    distributions are split by field (3 T and 7 T values are not comparable)."""
+    if not split:
+        return rows
+    return [{**r, "_field_label": f"{to_float(r.get('field_strength_t')):g} T"}
+            for r in rows]
 
 
 def distribution(rows: list[dict], value_key: str, title: str, unit: str,
@@ -673,6 +586,8 @@ def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
     lowest-b concentrations: a column per metabolite, split by session and by site
     (``sites``: participant_id -> site) when there are several."""
     sites = sites or {}
+    split = len(field_strengths(diffusion + (amplitudes or []))) > 1
+    diffusion, amplitudes = _label_fields(diffusion, split), _label_fields(amplitudes or [], split)
     strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
     figures = []
     for model, parameter in GROUP_PARAMETERS:

@@ -16,7 +16,7 @@ LOGGER_NAME = "dmrs_bids"
 
 def setup_logging(verbosity: int, output_dir=None, run_label: str = "") -> logging.Logger:
     """Console logging: progress lines and warnings by default, debug notes from ``-v``
-    (nipype's own node logs from ``-vv``, see ``workflows.run``); when ``output_dir`` is
+    (nipype's own node logs from ``-vv``, see ``bids_app.run``); when ``output_dir`` is
     given, a full DEBUG log in ``OUT/logs/dmrs-bids<run_label>.log`` (``run_label``
     ``_sub-01`` for a one-participant run, e.g. an array task)."""
     logger = logging.getLogger(LOGGER_NAME)
@@ -64,11 +64,23 @@ def error_message(exc: BaseException) -> str:
     return text.splitlines()[-1] if "Traceback" in text else " ".join(text.split())
 
 
+def run_id(started: float) -> str:
+    """Identifier of one run: its start time (UTC) and process id."""
+    import os
+
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)) + f"-{os.getpid()}"
+
+
 def write_summary(output_dir, outcomes: list[Outcome], level: str, started: float,
                   extra: dict | None = None, run_label: str = "") -> Path:
     """``OUT/logs/run_summary<run_label>.json`` (group level: ``group_run_summary.json``):
-    participants, status, errors; failed ones named."""
+    participants, status, errors; failed ones named; the run's id and end time (the group
+    level takes each participant's status from the latest run)."""
+    finished = time.time()
     summary = {
+        "run_id": run_id(started),
+        "finished_epoch": round(finished, 3),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)),
         "analysis_level": level,
         "elapsed_s": round(time.time() - started, 2),
         "n_participants": len(outcomes),
@@ -81,6 +93,26 @@ def write_summary(output_dir, outcomes: list[Outcome], level: str, started: floa
     name = f"run_summary{run_label}.json" if level == "participant" \
         else f"{level}_run_summary{run_label}.json"
     return write_json(logs_dir(output_dir) / name, summary)
+
+
+def write_run_records(output_dir, outcomes: list[Outcome], started: float) -> list[Path]:
+    """``OUT/sub-<label>/sub-<label>_run.json`` for each participant of a participant-level
+    run: which run last processed it, when, and whether it succeeded (the group level uses
+    a participant's derivatives only when this says ok). Labels that are not valid BIDS labels
+    get no folder."""
+    from .discovery import LABEL
+
+    finished = time.time()
+    written = []
+    for outcome in outcomes:
+        if not LABEL.match(outcome.subject):
+            continue
+        record = {"run_id": run_id(started), "finished_epoch": round(finished, 3),
+                  "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)),
+                  "status": "ok" if outcome.ok else "failed", "errors": outcome.errors}
+        path = Path(output_dir) / f"sub-{outcome.subject}" / f"sub-{outcome.subject}_run.json"
+        written.append(write_json(path, record))
+    return written
 
 
 def format_exception(exc: BaseException) -> str:

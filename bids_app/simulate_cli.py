@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline import __version__
+
 from .demo import write_demo_dataset
 
 DESCRIPTION = """\
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="basis-simulation cache folder (default: $XDG_CACHE_HOME/"
                              "dmrs-bids/basis or ~/.cache/dmrs-bids/basis)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 

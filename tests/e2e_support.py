@@ -120,3 +120,15 @@ def outputs_snapshot(out: Path) -> dict[str, bytes]:
     """Bytes of every derivative (logs excluded: they record times)."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
             if p.is_file() and "logs" not in p.relative_to(out).parts}
+
+
+def check_runs_to_report(bids: Path, root: Path, amplitudes_tsv: str) -> None:
+    """``dmrs-bids bids root/out participant`` (no config) succeeds and writes sub-01's report
+    and a positive tNAA/NAA amplitude."""
+    out = root / "out"
+    run, _ = run_app(bids, out, "participant", "-w", root / "work", "--nprocs", "1")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (out / "sub-01.html").stat().st_size > 10_000
+    rows = read_tsv(out / "sub-01" / "mrs" / amplitudes_tsv)
+    naa = [float(r["amplitude"]) for r in rows if r["metabolite"] in ("NAA", "tNAA")]
+    assert naa and all(a > 0 for a in naa)

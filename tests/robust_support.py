@@ -1,4 +1,5 @@
-"""Broken copies of a good demo participant, one defect per participant (no tests here).
+"""Broken copies of a good demo participant, one defect per participant (no tests here), and
+the demo dataset fixtures of the robustness tests.
 
 Each builder takes the good participant's files and writes participant ``label`` with one
 defect; ``BAD_CASES`` maps the label to the builder and to words the app's error message for
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 GOOD = "01"
 STEM = "acq-dwpress"
@@ -195,3 +197,20 @@ def make_bad_dataset(root: Path, cases=BAD_CASES) -> dict:
         participants.unlink()  # the demo's table lists only the good participants
     return named
 
+
+
+@pytest.fixture(scope="module")
+def demo_master(tmp_path_factory) -> Path:
+    """The small two-participant demo dataset (built once per test module)."""
+    from bids_app.demo import write_demo_dataset
+
+    base = tmp_path_factory.mktemp("demo")
+    write_demo_dataset(base / "demo", participants=2, small=True, cache_dir=str(base / "cache"))
+    return base / "demo"
+
+
+@pytest.fixture
+def demo(demo_master, tmp_path) -> Path:
+    """A private copy of :func:`demo_master` (tests edit it)."""
+    shutil.copytree(demo_master, tmp_path / "in", symlinks=True)
+    return tmp_path / "in"

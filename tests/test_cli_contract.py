@@ -119,7 +119,7 @@ def test_effective_config_round_trips_through_toml(tmp_path):
 def test_default_fitting_section_matches_fit_options():
     """The documented [fitting] keys are FitOptions fields with the engine's defaults, and
     the effective defaults hold every field (so every fit option is configurable)."""
-    import tomllib
+    from bids_app.config import tomllib
 
     from pipeline.fitting.options import FitOptions
 
@@ -280,7 +280,7 @@ def test_session_labels_select_sessions(shared_data, tmp_path):
 
 
 def test_default_preprocessing_section_matches_preprocess_options():
-    import tomllib
+    from bids_app.config import tomllib
 
     documented = tomllib.loads(config.DEFAULT_CONFIG_PATH.read_text())["preprocessing"]
     ours = {k: documented.pop(k) for k in ("powder_average", "powder_method")}

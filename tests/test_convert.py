@@ -152,7 +152,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, name, body, proble
 
 @pytest.mark.parametrize("body, message", [
     ('participant = "01"\nsuffix = "svs"\nformat = "philips"\nfiles = ["a"]', "takes 2 file"),
-    ('participant = "01"\nsuffix = "svs"\nformat = "nope"\nfiles = ["a"]', "not a spec2nii"),
+    ('participant = "01"\nsuffix = "svs"\nformat = "nope"\nfiles = ["a"]', "nor a spec2nii subcommand"),
     ('participant = "01"\nsuffix = "T1w"\nformat = "rda"\nfiles = ["a"]', "suffix"),
     ('participant = "01"\nsuffix = "svs"\nformat = "rda"\nfiles = ["a"]\nreference = "w"',
      "not the id"),
@@ -228,7 +228,9 @@ sidecar = {{ EchoTime = 0.030 }}
     out = tmp_path / "bids"
     messages = []
     convert_dataset(mapping, out, shared_data, log=messages.append)
-    assert not any(m.startswith("warning") for m in messages)
+    # the only warnings: LCModel RAW files name no pulse sequence (the user is told the key)
+    warned = [m for m in messages if m.startswith("warning")]
+    assert len(warned) == 2 and all("no PulseSequenceType written" in m for m in warned)
     dicom = _read_with_sidecar(out / "sub-01/mrs/sub-01_run-1_svs.nii.gz")
     rda = _read_with_sidecar(out / "sub-01/mrs/sub-01_run-2_svs.nii.gz")
     np.testing.assert_array_equal(dicom.fids, rda.fids)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum
-from pipeline.fitting.studies import decay_errors
-from pipeline.fitting.studies import rms as study_rms
+from fitting_studies import decay_errors
+from fitting_studies import rms as study_rms
 from pipeline.simulate.presets import PREGAME_B_VALUES_S_MM2, pregame_7t_spec, press_3t_spec
 from pipeline.simulate.synthetic import simulate_acquisition
 
@@ -154,7 +154,7 @@ def test_joint_fit_meets_decay_targets_at_pregame_parameters(pregame_basis):
     """Synthetic dMRS at the parameters of the published pregame set (preset: its noise, MM
     level, lineshape; see tests/test_presets.py). Joint fit, sticks model, tied pairs; 4
     realisations here, 40 in ``benchmarks/bench_fitting.py --accuracy`` (same study code,
-    ``pipeline.fitting.studies``, which also gives the Cramér–Rao floor of every decay)."""
+    ``tests/fitting_studies.py``, which also gives the Cramér–Rao floor of every decay)."""
     names = list(TARGETS) + ["Mac"]
     errors = decay_errors(pregame_basis,
                           lambda seed: pregame_7t_spec(pregame_basis.names, seed=seed),

@@ -7,8 +7,8 @@ import pytest
 from pipeline.basis import Basis
 from pipeline.diffusion.models import make_model
 from pipeline.fitting import FitOptions, fit_conditions, joint_diffusion_rows
-from pipeline.fitting.studies import adc_errors
-from pipeline.fitting.studies import rms as study_rms
+from fitting_studies import adc_errors
+from fitting_studies import rms as study_rms
 from pipeline.simulate.presets import ADC_STUDY_ADC_UM2_MS, adc_study_spec
 
 from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid, truncated
@@ -104,6 +104,7 @@ def test_joint_adc_crlbs_match_monte_carlo_spread():
     assert np.all(bias < 0.5 * np.mean(crlbs, axis=0))
 
 
+@pytest.mark.slow  # 20 noise realisations, each fitted jointly and sequentially (~20 s)
 def test_joint_beats_sequential_adc_on_simulated_dmrs(shared_data):
     """The joint-vs-sequential ADC study (``pipeline.simulate.presets.adc_study_spec``: 7 T
     pregame lineshape and MM, ADC 0.15 um^2/ms, b = 0-5 ms/um^2, SNR 30, 16 transients) with

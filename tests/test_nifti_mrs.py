@@ -314,3 +314,66 @@ def test_round_trip_property(tmp_path_factory, n_cond, n_trans, n_coils, n_point
     assert set(back.metadata) == set(acq.metadata) | {
         "warnings", "b_value_units_source", "nifti_affine", "SpectrometerFrequency",
         "ResonantNucleus"}
+
+
+# ----------------------------------------------------------------------------- issue 14 layouts
+
+def _dwslaser_like(tmp_path, order="b_first", n_trans=4):
+    """3 b-values on one DIM_USER dim, 3 directions on another (published DW-sLASER layout)."""
+    b = [0, 1000, 3000]
+    dirs = [[1, 1, -0.5], [1, -0.5, 1], [-0.5, 1, 1]]
+    data = _random_fids((1, 1, 1, 32, n_trans, 3, 3))
+    if order == "b_first":
+        header = {**BASE_HEADER, "dim_5": "DIM_DYN", "dim_6": "DIM_USER_0",
+                  "dim_6_header": {"Bval": b}, "dim_7": "DIM_USER_1",
+                  "dim_7_header": {"direction": dirs}, "DiffusionBValueUnits": "s/mm2"}
+    else:
+        header = {**BASE_HEADER, "dim_5": "DIM_DYN", "dim_6": "DIM_USER_0",
+                  "dim_6_header": {"orientation": dirs}, "dim_7": "DIM_USER_1",
+                  "dim_7_header": {"bvalue": b}, "DiffusionBValueUnits": "s/mm2"}
+    return _nifti(tmp_path / f"{order}.nii.gz", data, header), data, b, dirs
+
+
+@pytest.mark.parametrize("order", ["b_first", "direction_first"])
+def test_b_and_direction_in_separate_user_dims_give_nine_conditions(tmp_path, order):
+    path, data, b, dirs = _dwslaser_like(tmp_path, order)
+    acq = read_nifti_mrs(path)
+    assert acq.fids.shape == (9, 4, 1, 32)
+    np.testing.assert_array_equal(acq.b_values_s_mm2, np.repeat(b, 3))
+    unit = np.array(dirs) / np.linalg.norm(dirs, axis=1)[:, None]
+    assert np.all(np.isnan(acq.directions[:3]))  # b = 0: no direction applies
+    np.testing.assert_allclose(acq.directions[3:], np.vstack([unit, unit]))
+    # condition (shell 2, direction 1) holds exactly the stored samples of that pair
+    stored = data[0, 0, 0, :, 3, 2, 1] if order == "b_first" else data[0, 0, 0, :, 3, 1, 2]
+    np.testing.assert_array_equal(acq.fids[2 * 3 + 1, 3, 0], stored)
+    assert acq.direction_labels()[4] != "n/a"
+
+
+@pytest.mark.parametrize("key", ["b_value", "bval", "Bval", "bvalue"])
+@pytest.mark.parametrize("dkey", ["direction", "directions", "bvec", "orientation"])
+def test_header_key_spellings_packed_in_one_dim(tmp_path, key, dkey):
+    data = _random_fids((1, 1, 1, 16, 2, 3))
+    header = {**BASE_HEADER, "dim_5": "DIM_DYN", "dim_6": "DIM_USER_0",
+              "dim_6_header": {key: [0, 1000, 1000], dkey: [[0, 0, 0], [1, 0, 0], [0, 1, 0]]}}
+    acq = read_nifti_mrs(_nifti(tmp_path / "a.nii.gz", data, header))
+    np.testing.assert_array_equal(acq.b_values_s_mm2, [0, 1000, 1000])
+    np.testing.assert_array_equal(acq.directions[1:], [[1, 0, 0], [0, 1, 0]])
+
+
+def test_uninterpretable_user_dim_is_an_error_naming_dim_and_setting(tmp_path):
+    data = _random_fids((1, 1, 1, 16, 4, 3))
+    header = {**BASE_HEADER, "dim_5": "DIM_DYN", "dim_6": "DIM_USER_1",
+              "dim_6_header": {"TE": [0.03, 0.04, 0.05]}}
+    path = _nifti(tmp_path / "a.nii.gz", data, header)
+    with pytest.raises(NiftiMrsError, match=r"dim_6 is DIM_USER_1 \(size 3\).*dim_roles") as err:
+        read_nifti_mrs(path)
+    assert str(path) in str(err.value)
+    pooled = read_nifti_mrs(path, dim_roles={"DIM_USER_1": "transients"})
+    assert pooled.fids.shape == (1, 12, 1, 16)
+
+
+def test_directions_without_b_values_are_an_error(tmp_path):
+    data = _random_fids((1, 1, 1, 16, 3))
+    header = {**BASE_HEADER, "dim_5": "DIM_USER_0", "dim_5_header": {"bvec": [[1, 0, 0]] * 3}}
+    with pytest.raises(NiftiMrsError, match="directions but no dimension holds b-values"):
+        read_nifti_mrs(_nifti(tmp_path / "a.nii.gz", data, header))

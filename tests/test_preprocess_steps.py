@@ -166,13 +166,14 @@ def test_ecc_on_siemens_data_removes_water_lineshape_distortion(shared_data):
 
 
 def test_ecc_falls_back_to_lowest_b_reference_when_matched_one_is_noise():
-    from pipeline.preprocess.pipeline import PreprocessOptions, select_water_reference
+    from pipeline.preprocess.pipeline import PreprocessOptions
+    from pipeline.preprocess.steps import select_water_reference
     rng = np.random.default_rng(8)
     good = singlets([(4.65, 50.0, 6)])
     water = np.stack([np.stack([good, good]), _noise(rng, (2, N_POINTS), 1.0)])
     flags = []
     chosen = select_water_reference(water, np.array([0.0, 3000.0]), 1, 3000.0,
-                                  PreprocessOptions(), flags, "condition 1")
+                                    PreprocessOptions().ecc_min_water_snr, flags, "condition 1")
     np.testing.assert_allclose(chosen, good)
     assert "used the lowest-b reference" in flags[0]
 

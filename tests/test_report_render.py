@@ -14,8 +14,9 @@ import pytest
 from datasets import make_invivo_bids
 from report_render import chromium, external_references, render
 
-pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed "
-                                "(the test command installs the Debian package)")
+pytestmark = [pytest.mark.skipif(chromium() is None, reason="chromium is not installed "
+                                 "(the test command installs the Debian package)"),
+              pytest.mark.slow]  # runs the app on the demo and the in-vivo sets
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 MAX_TWO_PARTICIPANTS_BYTES = 5 * 1024 * 1024
 FAST_CONFIG = """

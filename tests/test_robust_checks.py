@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from robust_support import copy_good, paths, water_dwell, water_points  # noqa: E402
 
-from bids_app import input_checks  # noqa: E402
+from pipeline.io import input_checks  # noqa: E402
 from bids_app.versions import DEPENDENCIES, generated_by_entries, software_versions  # noqa: E402
 
 

@@ -29,6 +29,9 @@ def cli(bids: Path, out: Path, work: Path) -> list[str]:
             str(work), "--nprocs", "2", "--skip-bids-validation"]
 
 
+pytestmark = pytest.mark.slow  # runs the app four times, killing two of them (about 2 min)
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """One demo participant and an uninterrupted reference run of it."""
@@ -110,7 +113,7 @@ def test_killed_runs_leave_no_partial_outputs_and_resume_identically(study):
     mrs = out / "sub-01" / "mrs"
 
     def fit_started():  # nipype made the fit node's folder: the participant is mid-way
-        return any(work.glob("dmrs_bids_wf/sub_01_wf/*/fit/_inputs.pklz"))
+        return any(work.glob("dmrs_bids_wf/sub_01_wf/*/fit_wf/fit/_inputs.pklz"))
 
     def some_output():  # the derivatives of the participant are being written
         return mrs.is_dir() and any(mrs.iterdir())

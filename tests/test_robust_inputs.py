@@ -66,6 +66,7 @@ def bad_run(tmp_path_factory):
             "after": checksums(bids), "summary": summary}
 
 
+@pytest.mark.slow  # shares one app run over every bad input (about 90 s)
 @pytest.mark.parametrize("label", sorted(BAD_CASES))
 def test_bad_input_fails_its_participant_with_a_clear_message(bad_run, label):
     entry = bad_run["summary"]["participants"][label]
@@ -77,6 +78,7 @@ def test_bad_input_fails_its_participant_with_a_clear_message(bad_run, label):
     assert "Traceback" not in message and "NiftiMrsError:" not in message
 
 
+@pytest.mark.slow  # shares one app run over every bad input (about 90 s)
 def test_good_participant_is_processed_and_exit_status_names_the_failed(bad_run):
     run, out, summary = bad_run["run"], bad_run["out"], bad_run["summary"]
     assert summary["succeeded"] == [GOOD]
@@ -93,12 +95,14 @@ def test_good_participant_is_processed_and_exit_status_names_the_failed(bad_run)
             for p in (out / f"sub-{label}" / "mrs").glob("*_amplitudes.tsv")] == []
 
 
+@pytest.mark.slow  # shares one app run over every bad input (about 90 s)
 def test_input_dataset_is_read_only_and_unchanged(bad_run):
     assert "WRITABLE" not in bad_run["run"].stdout  # the run really had a read-only input
     assert bad_run["after"] == bad_run["before"]
     assert len(bad_run["before"]) > 4 * len(BAD_CASES)
 
 
+@pytest.mark.slow  # shares one app run over every bad input (about 90 s)
 def test_runs_without_network(bad_run):
     """The whole run, validator included, happened in a namespace with no network."""
     assert "NETWORK UP" not in bad_run["run"].stdout
@@ -106,6 +110,7 @@ def test_runs_without_network(bad_run):
     assert (bad_run["out"] / "logs" / "bids_validation.json").is_file()
 
 
+@pytest.mark.slow  # shares one app run over every bad input (about 90 s)
 def test_validator_findings_are_attached_to_the_failed_participant(bad_run):
     errors = bad_run["summary"]["participants"]["zerobytes"]["errors"]
     assert any("BIDS validator" in e and "EMPTY_FILE" in e for e in errors), errors

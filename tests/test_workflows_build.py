@@ -7,8 +7,11 @@ import pytest
 
 from bids_app.config import load_default_config
 from bids_app.discovery import AcquisitionInputs
+from bids_app.report_nodes import AcquisitionFigures, ParticipantReport
+from pipeline.diffusion.amplitudes import amplitude_series, modelled_metabolites, unmodelled_rows
+from pipeline.fitting.mm_basis import mm_mode
 from workflows import interfaces as ifc
-from workflows.participant import init_acquisition_wf, init_participant_wf
+from workflows import participant as wfp
 
 STAGES = {"convert", "coils", "align", "outliers", "average", "residual_water", "basis",
           "macromolecules", "fit", "figures", "diffusion", "qc", "derivatives"}
@@ -26,8 +29,37 @@ def _inputs(tmp_path, water=True, mm=False, subject="01", acq="dw"):
                              water=ref if water else None, mm=mm_path if mm else None)
 
 
+def init_acquisition_wf(inputs, config, output_dir):
+    """The acquisition workflow as the app builds it (with its figures node)."""
+    return wfp.init_acquisition_wf(inputs, config, output_dir,
+                                   figures_interface=AcquisitionFigures)
+
+
+def init_participant_wf(subject, acquisitions, config, output_dir):
+    return wfp.init_participant_wf(subject, acquisitions, config, output_dir,
+                                   figures_interface=AcquisitionFigures,
+                                   report_interface=ParticipantReport)
+
+
+def _executed_graph(wf):
+    """The graph nipype runs: stage workflows flattened, identity nodes removed."""
+    from copy import deepcopy
+
+    from nipype.pipeline.engine.utils import _remove_nonjoin_identity_nodes
+
+    return _remove_nonjoin_identity_nodes(deepcopy(wf._create_flat_graph()))
+
+
 def _node_names(wf):
-    return {node.name for node in wf._graph.nodes()}
+    return {node.name for node in _executed_graph(wf).nodes()}
+
+
+def test_acquisition_workflow_wires_stage_workflows(tmp_path):
+    wf = init_acquisition_wf(_inputs(tmp_path), load_default_config(), tmp_path / "out")
+    stages = {n.name for n in wf._graph.nodes() if hasattr(n, "_graph")}
+    assert stages == {"convert_wf", "preproc_wf", "fit_wf", "diffusion_wf", "qc_wf"}
+    steps = {n.name for n in wf._graph.nodes() if not hasattr(n, "_graph")}
+    assert steps == {"inputnode", "outputnode", "derivatives", "figures"}
 
 
 def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
@@ -36,10 +68,17 @@ def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
     assert STAGES | {"convert_water", "eddy_current"} <= names
     # eddy-current correction right after coil combination, before alignment (its apparent
     # frequency shift at high b is not drift), feeding alignment and the outlier re-alignment
-    graph = wf._graph
+    graph = _executed_graph(wf)
     eddy = next(n for n in graph.nodes() if n.name == "eddy_current")
     assert {p.name for p in graph.predecessors(eddy)} == {"coils"}
     assert {s.name for s in graph.successors(eddy)} == {"align", "outliers", "stage_reports"}
+    # the QC node lists the stages' flags in this order
+    reports = next(n for n in graph.nodes() if n.name == "stage_reports")
+    order = {int(dest.removeprefix("in")): src.name for src in graph.predecessors(reports)
+             for _, dest in graph.get_edge_data(src, reports)["connect"]}
+    assert [order[i] for i in sorted(order)] == [
+        "convert", "coils", "outliers", "basis", "macromolecules", "fit", "eddy_current",
+        "residual_water"]
     fit = next(n for n in graph.nodes() if n.name == "fit")
     # the fit takes the combined water reference too (water-scaled concentrations)
     assert {p.name for p in graph.predecessors(fit)} == {"residual_water", "macromolecules",
@@ -102,28 +141,28 @@ def test_unknown_sequence_is_a_clear_error():
     ("auto", False, False, "parametric"), ("none", False, True, "none"),
 ])
 def test_macromolecule_mode(requested, measured, in_basis, expected):
-    assert ifc.mm_mode(requested, measured, in_basis) == expected
+    assert mm_mode(requested, measured, in_basis) == expected
 
 
 def test_measured_mm_without_acquisition_is_refused():
     with pytest.raises(ValueError, match="no MM acquisition"):
-        ifc.mm_mode("measured", False, True)
+        mm_mode("measured", False, True)
 
 
 def test_amplitude_series_and_modelled_order():
     rows = [{"condition": str(c), "metabolite": m, "amplitude": str(a), "crlb": "0.1"}
             for c, (m, a) in enumerate([("NAA", 1.0), ("tNAA", 1.2), ("NAA", 0.8),
                                         ("tNAA", 0.9)])]
-    series = ifc.amplitude_series(rows)
+    series = amplitude_series(rows)
     assert np.allclose(series["NAA"][0], [1.0, 0.8]) and np.allclose(series["tNAA"][1], 0.1)
-    assert ifc.modelled_metabolites(["NAA", "Cr", "tNAA", "tCr"], []) == \
+    assert modelled_metabolites(["NAA", "Cr", "tNAA", "tCr"], []) == \
         ["tNAA", "tCr", "NAA", "Cr"]
     with pytest.raises(ValueError, match="Lac"):
-        ifc.modelled_metabolites(["NAA"], ["Lac"])
+        modelled_metabolites(["NAA"], ["Lac"])
 
 
 def test_unmodelled_rows_are_flagged_not_applicable():
-    rows = ifc.unmodelled_rows("Lac", ["monoexponential", "kurtosis"])
+    rows = unmodelled_rows("Lac", ["monoexponential", "kurtosis"])
     assert {(r["model"], r["parameter"]) for r in rows} == {
         ("monoexponential", "ADC"), ("kurtosis", "ADC"), ("kurtosis", "K")}
     assert all(r["applicable"] == 0 for r in rows)

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from datasets import make_synthetic_bids
+from pipeline.fitting.water_scaling import (quantification_warnings, quantify_rows,
+                                            tissue_fractions_for)
 from workflows import interfaces as ifc
 
 
@@ -106,7 +108,8 @@ def test_macromolecules_measured_parametric_and_none(in_tmp):
 
 def test_fit_node_saves_display_spectra_that_sum_to_the_fit_and_are_drawn(in_tmp):
     from bids_app.derivatives import TRANSIENTS_COLUMNS, write_tsv
-    from bids_app.report import DISPLAY_ROWS
+    from bids_app.report_nodes import AcquisitionFigures
+    from pipeline.fitting.fit_display import DISPLAY_ROWS
     from pipeline.acquisition import Acquisition
     from pipeline.io.basis_formats import write_json_basis
     from pipeline.io.nifti_mrs import read_nifti_mrs, write_nifti_mrs
@@ -138,7 +141,7 @@ def test_fit_node_saves_display_spectra_that_sum_to_the_fit_and_are_drawn(in_tmp
               [{"condition": c, "b_value": b, "direction": "n/a", "transient": 0,
                 "freq_shift_hz": 0.0, "phase_shift_deg": 0.0, "rejected": 0}
                for c, b in enumerate((0, 3000))], TRANSIENTS_COLUMNS)
-    figures = ifc.AcquisitionFigures(
+    figures = AcquisitionFigures(
         in_preproc=str(in_tmp / "pre.nii"), in_fit=out.out_fit,
         in_amplitudes=out.out_amplitudes, in_transients=str(in_tmp / "transients.tsv"),
         in_fit_display=out.out_display).run().outputs
@@ -154,54 +157,48 @@ def test_tissue_fraction_table_per_participant_and_session(tmp_path):
                      "sub-01\tses-A\t0.5\t0.4\t0.1\n"
                      "sub-01\tses-B\t0.6\t0.35\t0.05\n"
                      "02\t\t0.3\t0.6\t0.1\n")
-    assert ifc.tissue_fractions_for(str(table), "01", "B") == {"gm": 0.6, "wm": 0.35,
+    assert tissue_fractions_for(str(table), "01", "B") == {"gm": 0.6, "wm": 0.35,
                                                                  "csf": 0.05}
-    assert ifc.tissue_fractions_for(str(table), "02", "") == {"gm": 0.3, "wm": 0.6, "csf": 0.1}
+    assert tissue_fractions_for(str(table), "02", "") == {"gm": 0.3, "wm": 0.6, "csf": 0.1}
     with pytest.raises(ValueError, match=r"fractions.tsv: no row for participant '03'"):
-        ifc.tissue_fractions_for(str(table), "03", "")
+        tissue_fractions_for(str(table), "03", "")
     bad = tmp_path / "bad.tsv"
     bad.write_text("participant_id\tgm\twm\nsub-01\t0.5\t0.5\n")
     with pytest.raises(ValueError, match=r"bad.tsv: .*missing \['csf'\]"):
-        ifc.tissue_fractions_for(str(bad), "01", "")
+        tissue_fractions_for(str(bad), "01", "")
     negative = tmp_path / "negative.tsv"
     negative.write_text("participant_id\tgm\twm\tcsf\nsub-01\t-0.5\t0.5\tn/a\n")
     with pytest.raises(ValueError, match="unusable fractions"):
-        ifc.tissue_fractions_for(str(negative), "01", "")
+        tissue_fractions_for(str(negative), "01", "")
 
 
 def test_quantification_is_skipped_with_a_reason():
     rows = [{"condition": 0, "metabolite": "Cr", "amplitude": 1.0, "crlb": 0.1}]
-    out, report = ifc.quantify_rows(rows, {"water_scaling": False}, "/x/water.nii.gz", None,
-                                     None, "01", "")
+    water_fid = np.ones(8, complex)
+    out, report = quantify_rows(rows, {"water_scaling": False}, water_fid, 1e-3, None, {},
+                                123.2, "01", "")
     assert out == rows and report["water_scaling"].startswith("off")
-    out, report = ifc.quantify_rows(rows, {}, None, None, None, "01", "")
+    out, report = quantify_rows(rows, {}, None, None, None, {}, 123.2, "01", "")
     assert out == rows and report == {"water_scaling": "no water reference"}
 
 
 def test_quantification_warns_about_3t_water_defaults_at_7t_and_missing_metabolite_t2():
     scaling = {"effective_water_concentration_mm": None, "water_t2_s": None,
                "metabolite_t2_s": None}
-    at_7t = ifc.quantification_warnings(scaling, 298.06)
+    at_7t = quantification_warnings(scaling, 298.06)
     assert any("7.0 T uses the 3 T water" in w for w in at_7t)
     assert any("metabolite T2" in w for w in at_7t)
-    assert ifc.quantification_warnings({**scaling, "metabolite_t2_s": {"default": 0.2}},
+    assert quantification_warnings({**scaling, "metabolite_t2_s": {"default": 0.2}},
                                        123.2) == []
 
 
 def test_quantification_problem_skips_concentrations_with_a_warning(in_tmp):
-    from pipeline.acquisition import Acquisition
-    from pipeline.io.nifti_mrs import write_nifti_mrs
-
     basis = _singlet_basis()  # NAA, Cr, GPC singlets: a creatine entry exists
-    water = np.exp(-np.arange(1024) * basis.dwell_s * 20.0)[None, None, None, :] * 1000.0
-    write_nifti_mrs(Acquisition(water.astype(complex), basis.dwell_s, basis.cf_mhz, [0.0],
-                                np.full((1, 3), np.nan),
-                                metadata={"EchoTime": 0.03, "ResonantNucleus": ["1H"],
-                                          "SpectrometerFrequency": [basis.cf_mhz]}),
-                    in_tmp / "water.nii")
+    water = np.exp(-np.arange(1024) * basis.dwell_s * 20.0) * 1000.0
     rows = [{"condition": 0, "metabolite": "NAA", "amplitude": 1.0, "crlb": 0.1}]
-    out, report = ifc.quantify_rows(rows, {"tissue_fractions_file": str(in_tmp / "no.tsv")},
-                                    str(in_tmp / "water.nii"), basis, None, "01", "")
+    out, report = quantify_rows(rows, {"tissue_fractions_file": str(in_tmp / "no.tsv")},
+                                water.astype(complex), basis.dwell_s, basis, {"EchoTime": 0.03},
+                                basis.cf_mhz, "01", "")
     assert out == rows and report["water_scaling"].startswith("water-scaled concentrations "
                                                               "skipped")
     assert "no.tsv" in report["flags"][0]

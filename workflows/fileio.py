@@ -10,10 +10,10 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
+from pipeline.io.files import copy_if_changed, json_text, read_tsv, to_float, tsv_text  # noqa: F401
+from pipeline.io.input_checks import read_acquisition
 
 PROGRAM = "dmrs-bids"
 
@@ -35,10 +35,8 @@ def processing_step(method: str, details: str) -> dict:
 
 def load_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto"
                      ) -> Acquisition:
-    """Read NIfTI-MRS through the app's guarded reader: any defect is one ValueError naming
-    the file."""
-    from bids_app.input_checks import read_acquisition
-
+    """Read NIfTI-MRS through the guarded reader: any defect is one ValueError naming the
+    file."""
     return read_acquisition(check_not_empty(path), sidecar=sidecar,
                             b_value_units=b_value_units)
 
@@ -53,8 +51,9 @@ def save_acquisition(acq: Acquisition, name: str, method: str, details: str) -> 
 
 
 def write_json_file(name: str, content) -> str:
+    """``content`` as JSON in the node's working directory; returns the absolute path."""
     path = Path(os.getcwd()) / name
-    path.write_text(json.dumps(content, indent=2, sort_keys=True, default=_to_builtin) + "\n")
+    path.write_text(json_text(content))
     return str(path)
 
 
@@ -62,33 +61,29 @@ def read_json_file(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def _to_builtin(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def write_table(name: str, rows: list[dict], columns: list[str]) -> str:
-    from bids_app.derivatives import tsv_text
-
+    """Rows as TSV in the node's working directory; returns the absolute path."""
     path = Path(os.getcwd()) / name
     path.write_text(tsv_text(rows, columns))
     return str(path)
 
 
 def read_table(path) -> list[dict]:
-    from bids_app.derivatives import read_tsv
-
     return read_tsv(path)
 
 
-def to_float(value: str) -> float:
-    """A TSV cell as float (``n/a`` -> NaN)."""
-    return float("nan") if value in ("n/a", "", None) else float(value)
+def options_table(spec_value) -> dict:
+    """A node's options input (canonical JSON text) as a dict; {} when unset or empty."""
+    from nipype.interfaces.base import isdefined
+
+    return json.loads(spec_value) if isdefined(spec_value) and spec_value else {}
+
+
+def optional_input(value):
+    """A node input's value, or None when unset or empty."""
+    from nipype.interfaces.base import isdefined
+
+    return value if isdefined(value) and value else None
 
 
 def condition_labels(acq: Acquisition) -> list[dict]:

@@ -1,15 +1,18 @@
-"""Workflow builders: one workflow per participant, one sub-workflow per svs acquisition.
+"""Workflow builders: one workflow per participant, one per svs acquisition, and inside each
+acquisition one nested workflow per stage (as in the nipreps)::
 
     init_participant_wf(subject, acquisitions, config, output_dir, ...)
-      └─ init_acquisition_wf(inputs, config, ...)   (one per svs)
-           convert ─ coils ─ align ─ outliers ─ [eddy] ─ average ─ [residual_water] ─┐
-           (water: convert_water ─ coils, eddy, qc)                                   │
-           basis ─ macromolecules ─────────────────────────────── fit ◄───────────────┘
-           fit ─┬─ diffusion ─┬─ derivatives (sink)
-                ├─ qc ────────┤
-                └─ figures ───┘
-      └─ report (joins every acquisition's derivatives)
+      └─ init_acquisition_wf(inputs, config, ...)          (one per svs)
+           convert_wf   convert, [convert_water], [convert_mm]
+           preproc_wf   coils ─ [eddy_current] ─ align ─ outliers ─ average ─ [residual_water]
+           fit_wf       basis ─ macromolecules ─ fit
+           diffusion_wf diffusion
+           qc_wf        qc (with the stages' reports)
+           derivatives (sink), [figures]
+      └─ [report] (joins every acquisition's derivatives)
 
+The figures and report nodes belong to the app: their interfaces are passed in
+(``figures_interface``, ``report_interface``), so this package never imports ``bids_app``.
 Nodes exchange files; option values are canonical JSON strings so reruns hit the cache.
 """
 
@@ -24,16 +27,28 @@ os.environ.setdefault("NIPYPE_NO_ET", "1")
 from nipype.interfaces import utility as niu  # noqa: E402
 from nipype.pipeline import engine as pe  # noqa: E402
 
-from bids_app.config import section_json  # noqa: E402
+from pipeline.metabolites import FIT_WINDOW_PPM  # noqa: E402
 
 from . import interfaces as ifc  # noqa: E402
 
 ACQ_OUTPUTS = ["preproc", "fit", "transients", "amplitudes", "diffusion", "qc", "index"]
+PREPROC_OUTPUTS = ["preproc", "transients", "combined", "water", "coils_report",
+                   "outliers_report", "eddy_report", "water_report"]
+FIT_OUTPUTS = ["fit", "amplitudes", "display", "basis_report", "mm_report", "fit_report"]
+
+
+def section_json(config: dict, section: str) -> str:
+    """One section as canonical JSON (sorted keys): a deterministic nipype node input."""
+    return json.dumps(config.get(section, {}), sort_keys=True)
 
 
 def _node_name(text: str) -> str:
     """A nipype-safe identifier from BIDS entities (``acq-x_run-1`` -> ``acq_x_run_1``)."""
     return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
+def _identity(fields: list[str], name: str) -> pe.Node:
+    return pe.Node(niu.IdentityInterface(fields=fields), name=name)
 
 
 def chronogram_paths(conversion: dict, bids_root) -> list[str]:
@@ -55,34 +70,92 @@ def quantification_options(config: dict, bids_root) -> dict:
     return options
 
 
-def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
-                        basis_cache_dir: str = "", config_toml: str = "",
-                        name: str | None = None) -> pe.Workflow:
-    """Workflow for one svs acquisition (``inputs``: a ``discovery.AcquisitionInputs``).
+# --- stages ----------------------------------------------------------------------------------
 
-    ``inputnode`` fields are filled from ``inputs``; ``outputnode`` gives the node-local
-    result files and ``index`` (JSON of derivative paths written under ``output_dir``).
-    Eddy-current correction exists only with a water reference, residual-water removal and
-    figures only when configured, MM conversion only with an MM acquisition.
+def init_convert_wf(inputs, conv_cfg: dict, name: str = "convert_wf") -> pe.Workflow:
+    """Conversion of the svs and, when present, its water reference and MM spectrum.
+
+    inputnode: svs, sidecar, water, water_sidecar, mm, mm_sidecar (paths, sidecar JSON);
+    outputnode: svs, water, mm (canonical NIfTI-MRS), report (conversion JSON).
     """
-    wf = pe.Workflow(name=name or _node_name(inputs.stem.replace(f"sub-{inputs.subject}_", ""))
-                     + "_wf")
-    conv_cfg, pre = config["conversion"], config["preprocessing"]
-    pre_cfg = section_json(config, "preprocessing")
-    inputnode = pe.Node(niu.IdentityInterface(
-        fields=["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"]), name="inputnode")
-    inputnode.inputs.svs = str(inputs.svs)
-    inputnode.inputs.sidecar = json.dumps(inputs.sidecar, sort_keys=True)
-    outputnode = pe.Node(niu.IdentityInterface(fields=ACQ_OUTPUTS), name="outputnode")
-
+    wf = pe.Workflow(name=name)
+    inputnode = _identity(["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"],
+                          "inputnode")
+    outputnode = _identity(["svs", "water", "mm", "report"], "outputnode")
     convert = pe.Node(ifc.ConvertToCanonical(
         b_value_units=conv_cfg["b_value_units"], source_uri=inputs.uri(inputs.svs),
         chronograms=chronogram_paths(conv_cfg, inputs.bids_root),
         chronogram_sequence=conv_cfg.get("chronogram_sequence", "steam")), name="convert")
+    wf.connect([
+        (inputnode, convert, [("svs", "in_file"), ("sidecar", "sidecar")]),
+        (convert, outputnode, [("out_file", "svs"), ("out_report", "report")]),
+    ])
+    for kind in ("water", "mm"):
+        path = getattr(inputs, kind)
+        if path is None:
+            continue
+        node = pe.Node(ifc.ConvertToCanonical(
+            b_value_units=conv_cfg["b_value_units"], out_name=f"{kind}.nii",
+            source_uri=inputs.uri(path)), name=f"convert_{kind}")
+        wf.connect([(inputnode, node, [(kind, "in_file"), (f"{kind}_sidecar", "sidecar")]),
+                    (node, outputnode, [("out_file", kind)])])
+    return wf
+
+
+def init_preproc_wf(pre: dict, has_water: bool, name: str = "preproc_wf") -> pe.Workflow:
+    """Preprocessing of one acquisition (``pre``: the ``[preprocessing]`` table).
+
+    Eddy currents are corrected before alignment (their apparent frequency shift, several Hz
+    at high b, is not drift), only with a water reference; without one alignment takes the
+    combined coils. inputnode: svs, water (canonical); outputnode: PREPROC_OUTPUTS.
+    """
+    wf = pe.Workflow(name=name)
+    pre_cfg = json.dumps(pre, sort_keys=True)
+    inputnode = _identity(["svs", "water"], "inputnode")
+    outputnode = _identity(PREPROC_OUTPUTS, "outputnode")
     coils = pe.Node(ifc.CombineCoils(options=pre_cfg), name="coils")
     align = pe.Node(ifc.AlignTransients(options=pre_cfg), name="align")
     outliers = pe.Node(ifc.RejectOutliers(options=pre_cfg), name="outliers")
     average = pe.Node(ifc.AverageTransients(options=pre_cfg), name="average")
+    wf.connect([
+        (inputnode, coils, [("svs", "in_file")]),
+        (align, outliers, [("out_file", "in_file"), ("out_shifts", "in_shifts")]),
+        (outliers, average, [("out_file", "in_file"), ("out_transients", "in_transients")]),
+        (coils, outputnode, [("out_file", "combined"), ("out_report", "coils_report")]),
+        (outliers, outputnode, [("out_transients", "transients"),
+                                ("out_report", "outliers_report")]),
+    ])
+    unaligned = (coils, "out_file")
+    if has_water:
+        wf.connect([(inputnode, coils, [("water", "water_file")]),
+                    (coils, outputnode, [("out_water", "water")])])
+        if pre.get("ecc", True):
+            eddy = pe.Node(ifc.EddyCurrentCorrect(options=pre_cfg), name="eddy_current")
+            wf.connect([(coils, eddy, [("out_file", "in_file"), ("out_water", "water_file")]),
+                        (eddy, outputnode, [("out_report", "eddy_report")])])
+            unaligned = (eddy, "out_file")
+    wf.connect(*unaligned, align, "in_file")
+    wf.connect(*unaligned, outliers, "in_combined")
+    preproc = (average, "out_file")
+    if pre.get("residual_water", True):
+        water_removal = pe.Node(ifc.RemoveResidualWater(options=pre_cfg), name="residual_water")
+        wf.connect([(average, water_removal, [("out_file", "in_file")]),
+                    (water_removal, outputnode, [("out_report", "water_report")])])
+        preproc = (water_removal, "out_file")
+    wf.connect(*preproc, outputnode, "preproc")
+    return wf
+
+
+def init_fit_wf(inputs, config: dict, basis_path=None, basis_cache_dir: str = "",
+                name: str = "fit_wf") -> pe.Workflow:
+    """Basis on the data grid, its macromolecule component, and the fit of every condition.
+
+    inputnode: svs (canonical, for the grid), preproc, water (coil-combined), mm;
+    outputnode: FIT_OUTPUTS.
+    """
+    wf = pe.Workflow(name=name)
+    inputnode = _identity(["svs", "preproc", "water", "mm"], "inputnode")
+    outputnode = _identity(FIT_OUTPUTS, "outputnode")
     basis = pe.Node(ifc.PrepareBasis(basis_path=str(basis_path or ""),
                                      options=section_json(config, "basis"),
                                      cache_dir=basis_cache_dir), name="basis")
@@ -93,101 +166,174 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         options=section_json(config, "fitting"),
         quantification=json.dumps(quantification_options(config, inputs.bids_root)),
         subject=inputs.subject, session=inputs.session or ""), name="fit")
+    wf.connect([
+        (inputnode, basis, [("svs", "in_file")]),
+        (basis, mm, [("out_basis", "in_basis")]),
+        (mm, fit, [("out_basis", "in_basis")]),
+        (inputnode, fit, [("preproc", "in_file")]),
+        (basis, outputnode, [("out_report", "basis_report")]),
+        (mm, outputnode, [("out_report", "mm_report")]),
+        (fit, outputnode, [("out_fit", "fit"), ("out_amplitudes", "amplitudes"),
+                           ("out_display", "display"), ("out_report", "fit_report")]),
+    ])
+    if inputs.water is not None:
+        wf.connect(inputnode, "water", fit, "in_water")
+    if inputs.mm is not None:
+        wf.connect(inputnode, "mm", mm, "mm_file")
+    return wf
+
+
+def init_diffusion_wf(config: dict, name: str = "diffusion_wf") -> pe.Workflow:
+    """Diffusion models of the amplitude decays. inputnode: amplitudes, preproc."""
+    wf = pe.Workflow(name=name)
+    inputnode = _identity(["amplitudes", "preproc"], "inputnode")
+    outputnode = _identity(["diffusion"], "outputnode")
     diffusion = pe.Node(ifc.DiffusionModels(options=section_json(config, "diffusion")),
                         name="diffusion")
+    wf.connect([
+        (inputnode, diffusion, [("amplitudes", "in_amplitudes"), ("preproc", "in_preproc")]),
+        (diffusion, outputnode, [("out_diffusion", "diffusion")]),
+    ])
+    return wf
+
+
+def init_qc_wf(config: dict, n_reports: int, has_water: bool,
+               name: str = "qc_wf") -> pe.Workflow:
+    """QC metrics and flags. inputnode: preproc, fit, amplitudes, transients, combined, water
+    and report1..report<n_reports> (the stages' JSON reports, in the order given)."""
+    wf = pe.Workflow(name=name)
+    report_fields = [f"report{i}" for i in range(1, n_reports + 1)]
+    inputnode = _identity(["preproc", "fit", "amplitudes", "transients", "combined", "water"]
+                          + report_fields, "inputnode")
+    outputnode = _identity(["qc"], "outputnode")
     qc = pe.Node(ifc.QualityMetrics(
-        options=section_json(config, "qc"), preprocessing=pre_cfg,
-        fit_ppm_range=[float(v) for v in config["fitting"].get("ppm_range", [0.2, 4.2])]),
+        options=section_json(config, "qc"), preprocessing=section_json(config, "preprocessing"),
+        fit_ppm_range=[float(v) for v in config["fitting"].get("ppm_range",
+                                                               list(FIT_WINDOW_PPM))]),
         name="qc")
+    reports = pe.Node(niu.Merge(n_reports), name="stage_reports")
+    for i, field in enumerate(report_fields, start=1):
+        wf.connect(inputnode, field, reports, f"in{i}")
+    wf.connect([
+        (inputnode, qc, [("preproc", "in_preproc"), ("fit", "in_fit"),
+                         ("amplitudes", "in_amplitudes"), ("transients", "in_transients"),
+                         ("combined", "in_combined")]),
+        (reports, qc, [("out", "in_reports")]),
+        (qc, outputnode, [("out_qc", "qc")]),
+    ])
+    if has_water:
+        wf.connect(inputnode, "water", qc, "in_water")
+    return wf
+
+
+# --- acquisition and participant ---------------------------------------------------------------
+
+def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
+                        basis_cache_dir: str = "", config_toml: str = "",
+                        name: str | None = None, figures_interface=None) -> pe.Workflow:
+    """Workflow for one svs acquisition (``inputs``: a ``discovery.AcquisitionInputs``),
+    wiring the stage workflows.
+
+    ``inputnode`` fields are filled from ``inputs``; ``outputnode`` gives the node-local
+    result files and ``index`` (JSON of derivative paths written under ``output_dir``).
+    ``figures_interface`` (the app's figure node class) adds a figures node when given and
+    ``[report] figures`` is on.
+    """
+    wf = pe.Workflow(name=name or _node_name(inputs.stem.replace(f"sub-{inputs.subject}_", ""))
+                     + "_wf")
+    pre = config["preprocessing"]
+    has_water = inputs.water is not None
+    inputnode = _identity(["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"],
+                          "inputnode")
+    inputnode.inputs.svs = str(inputs.svs)
+    inputnode.inputs.sidecar = json.dumps(inputs.sidecar, sort_keys=True)
+    for kind in ("water", "mm"):
+        if getattr(inputs, kind) is not None:
+            setattr(inputnode.inputs, kind, str(getattr(inputs, kind)))
+            setattr(inputnode.inputs, f"{kind}_sidecar",
+                    json.dumps(getattr(inputs, f"{kind}_sidecar"), sort_keys=True))
+    outputnode = _identity(ACQ_OUTPUTS, "outputnode")
+
+    convert_wf = init_convert_wf(inputs, config["conversion"])
+    preproc_wf = init_preproc_wf(pre, has_water)
+    fit_wf = init_fit_wf(inputs, config, basis_path, basis_cache_dir)
+    diffusion_wf = init_diffusion_wf(config)
+    # the stages' reports, in the order the QC flags list them
+    report_sources = [(convert_wf, "report"), (preproc_wf, "coils_report"),
+                      (preproc_wf, "outliers_report"), (fit_wf, "basis_report"),
+                      (fit_wf, "mm_report"), (fit_wf, "fit_report")]
+    if has_water and pre.get("ecc", True):
+        report_sources.append((preproc_wf, "eddy_report"))
+    if pre.get("residual_water", True):
+        report_sources.append((preproc_wf, "water_report"))
+    qc_wf = init_qc_wf(config, len(report_sources), has_water)
     sink = pe.Node(ifc.WriteDerivatives(
         output_dir=str(output_dir), subject=inputs.subject, session=inputs.session or "",
         stem=inputs.stem, config_toml=config_toml), name="derivatives", run_without_submitting=True)
 
-    report_sources = [(convert, "out_report"), (coils, "out_report"), (outliers, "out_report"),
-                      (basis, "out_report"), (mm, "out_report"), (fit, "out_report")]
+    fields = ["svs", "sidecar"] + [f for kind in ("water", "mm") if getattr(inputs, kind)
+                                   for f in (kind, f"{kind}_sidecar")]
     wf.connect([
-        (inputnode, convert, [("svs", "in_file"), ("sidecar", "sidecar")]),
-        (convert, coils, [("out_file", "in_file")]),
-        (align, outliers, [("out_file", "in_file"), ("out_shifts", "in_shifts")]),
-        (outliers, average, [("out_transients", "in_transients")]),
-        (convert, basis, [("out_file", "in_file")]),
-        (basis, mm, [("out_basis", "in_basis")]),
-        (mm, fit, [("out_basis", "in_basis")]),
-        (fit, diffusion, [("out_amplitudes", "in_amplitudes")]),
-        (fit, qc, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes")]),
-        (coils, qc, [("out_file", "in_combined")]),
-        (outliers, qc, [("out_transients", "in_transients")]),
-        (fit, sink, [("out_fit", "fit"), ("out_amplitudes", "amplitudes"),
-                     ("out_display", "fit_display")]),
-        (outliers, sink, [("out_transients", "transients")]),
-        (diffusion, sink, [("out_diffusion", "diffusion")]),
-        (qc, sink, [("out_qc", "qc")]),
-        (fit, outputnode, [("out_fit", "fit"), ("out_amplitudes", "amplitudes")]),
-        (outliers, outputnode, [("out_transients", "transients")]),
-        (diffusion, outputnode, [("out_diffusion", "diffusion")]),
-        (qc, outputnode, [("out_qc", "qc")]),
+        (inputnode, convert_wf, [(f, f"inputnode.{f}") for f in fields]),
+        (convert_wf, preproc_wf, [("outputnode.svs", "inputnode.svs")]),
+        (convert_wf, fit_wf, [("outputnode.svs", "inputnode.svs")]),
+        (preproc_wf, fit_wf, [("outputnode.preproc", "inputnode.preproc")]),
+        (preproc_wf, diffusion_wf, [("outputnode.preproc", "inputnode.preproc")]),
+        (fit_wf, diffusion_wf, [("outputnode.amplitudes", "inputnode.amplitudes")]),
+        (preproc_wf, qc_wf, [("outputnode.preproc", "inputnode.preproc"),
+                             ("outputnode.transients", "inputnode.transients"),
+                             ("outputnode.combined", "inputnode.combined")]),
+        (fit_wf, qc_wf, [("outputnode.fit", "inputnode.fit"),
+                         ("outputnode.amplitudes", "inputnode.amplitudes")]),
+        (preproc_wf, sink, [("outputnode.preproc", "preproc"),
+                            ("outputnode.transients", "transients")]),
+        (fit_wf, sink, [("outputnode.fit", "fit"), ("outputnode.amplitudes", "amplitudes"),
+                        ("outputnode.display", "fit_display")]),
+        (diffusion_wf, sink, [("outputnode.diffusion", "diffusion")]),
+        (qc_wf, sink, [("outputnode.qc", "qc")]),
+        (preproc_wf, outputnode, [("outputnode.preproc", "preproc"),
+                                  ("outputnode.transients", "transients")]),
+        (fit_wf, outputnode, [("outputnode.fit", "fit"),
+                              ("outputnode.amplitudes", "amplitudes")]),
+        (diffusion_wf, outputnode, [("outputnode.diffusion", "diffusion")]),
+        (qc_wf, outputnode, [("outputnode.qc", "qc")]),
         (sink, outputnode, [("out_index", "index")]),
     ])
-
-    if inputs.water is not None:
-        convert_water = _convert_companion(wf, inputnode, inputs, "water", conv_cfg)
+    for i, (stage, field) in enumerate(report_sources, start=1):
+        wf.connect(stage, f"outputnode.{field}", qc_wf, f"inputnode.report{i}")
+    if has_water:
         wf.connect([
-            (convert_water, coils, [("out_file", "water_file")]),
-            (coils, qc, [("out_water", "in_water")]),
-            (coils, fit, [("out_water", "in_water")]),
+            (convert_wf, preproc_wf, [("outputnode.water", "inputnode.water")]),
+            (preproc_wf, fit_wf, [("outputnode.water", "inputnode.water")]),
+            (preproc_wf, qc_wf, [("outputnode.water", "inputnode.water")]),
         ])
-    # Eddy currents are corrected before alignment (their apparent frequency shift, several Hz
-    # at high b, is not drift); without a water reference alignment takes the combined coils.
-    unaligned = (coils, "out_file")
-    if inputs.water is not None and pre.get("ecc", True):
-        eddy = pe.Node(ifc.EddyCurrentCorrect(options=pre_cfg), name="eddy_current")
-        wf.connect([(coils, eddy, [("out_file", "in_file"), ("out_water", "water_file")])])
-        unaligned = (eddy, "out_file")
-        report_sources.append((eddy, "out_report"))
-    wf.connect(*unaligned, align, "in_file")
-    wf.connect(*unaligned, outliers, "in_combined")
-    wf.connect(outliers, "out_file", average, "in_file")
-    preproc = (average, "out_file")
-    if pre.get("residual_water", True):
-        water_removal = pe.Node(ifc.RemoveResidualWater(options=pre_cfg), name="residual_water")
-        wf.connect(average, "out_file", water_removal, "in_file")
-        preproc = (water_removal, "out_file")
-        report_sources.append((water_removal, "out_report"))
-    for node, field in ((fit, "in_file"), (diffusion, "in_preproc"), (qc, "in_preproc"),
-                        (sink, "preproc"), (outputnode, "preproc")):
-        wf.connect(*preproc, node, field)
-    if config["report"].get("figures", True):
-        figures = pe.Node(ifc.AcquisitionFigures(), name="figures")
+    if inputs.mm is not None:
+        wf.connect(convert_wf, "outputnode.mm", fit_wf, "inputnode.mm")
+    if figures_interface is not None and config["report"].get("figures", True):
+        figures = pe.Node(figures_interface(), name="figures")
         wf.connect([
-            (fit, figures, [("out_fit", "in_fit"), ("out_amplitudes", "in_amplitudes"),
-                            ("out_display", "in_fit_display")]),
-            (outliers, figures, [("out_transients", "in_transients")]),
+            (fit_wf, figures, [("outputnode.fit", "in_fit"),
+                               ("outputnode.amplitudes", "in_amplitudes"),
+                               ("outputnode.display", "in_fit_display")]),
+            (preproc_wf, figures, [("outputnode.transients", "in_transients"),
+                                   ("outputnode.preproc", "in_preproc")]),
             (figures, sink, [("out_figures", "figures")]),
         ])
-        wf.connect(*preproc, figures, "in_preproc")
-    if inputs.mm is not None:
-        convert_mm = _convert_companion(wf, inputnode, inputs, "mm", conv_cfg)
-        wf.connect(convert_mm, "out_file", mm, "mm_file")
-    reports = pe.Node(niu.Merge(len(report_sources)), name="stage_reports")
-    for i, (node, field) in enumerate(report_sources, start=1):
-        wf.connect(node, field, reports, f"in{i}")
-    wf.connect(reports, "out", qc, "in_reports")
     return wf
 
 
 def init_participant_wf(subject: str, acquisitions: list, config: dict, output_dir,
                         basis_path=None, basis_cache_dir: str = "", config_toml: str = "",
-                        name: str | None = None) -> pe.Workflow:
-    """One participant: an acquisition workflow per svs and a report joining them all."""
+                        name: str | None = None, figures_interface=None,
+                        report_interface=None) -> pe.Workflow:
+    """One participant: an acquisition workflow per svs and, when ``report_interface`` (the
+    app's report node class) is given, a report joining them all."""
     if not acquisitions:
         raise ValueError(f"sub-{subject}: no svs acquisition found")
     wf = pe.Workflow(name=name or f"sub_{_node_name(subject)}_wf")
-    outputnode = pe.Node(niu.IdentityInterface(fields=["report", "indexes"]), name="outputnode")
+    outputnode = _identity(["report", "indexes"], "outputnode")
     merge = pe.Node(niu.Merge(len(acquisitions)), name="collect_derivatives",
                     run_without_submitting=True)
-    report = pe.Node(ifc.ParticipantReport(output_dir=str(output_dir), subject=subject,
-                                           options=section_json(config, "report")),
-                     name="report")
     names = set()
     for i, inputs in enumerate(acquisitions, start=1):
         acq_name = _node_name(inputs.stem.replace(f"sub-{subject}_", "", 1)) + "_wf"
@@ -195,26 +341,14 @@ def init_participant_wf(subject: str, acquisitions: list, config: dict, output_d
             acq_name = f"{acq_name}_{i}"
         names.add(acq_name)
         acq_wf = init_acquisition_wf(inputs, config, output_dir, basis_path, basis_cache_dir,
-                                     config_toml, name=acq_name)
+                                     config_toml, name=acq_name,
+                                     figures_interface=figures_interface)
         wf.connect(acq_wf, "outputnode.index", merge, f"in{i}")
-    wf.connect([
-        (merge, report, [("out", "in_indexes")]),
-        (report, outputnode, [("out_report", "report")]),
-        (merge, outputnode, [("out", "indexes")]),
-    ])
+    wf.connect(merge, "out", outputnode, "indexes")
+    if report_interface is not None:
+        report = pe.Node(report_interface(output_dir=str(output_dir), subject=subject,
+                                          options=section_json(config, "report")),
+                         name="report")
+        wf.connect([(merge, report, [("out", "in_indexes")]),
+                    (report, outputnode, [("out_report", "report")])])
     return wf
-
-
-def _convert_companion(wf, inputnode, inputs, kind: str, conv_cfg: dict):
-    """Conversion node of the acquisition's water reference or MM spectrum (``kind`` "water"
-    or "mm"), fed from the input node's ``<kind>`` and ``<kind>_sidecar`` fields."""
-    path = getattr(inputs, kind)
-    setattr(inputnode.inputs, kind, str(path))
-    setattr(inputnode.inputs, f"{kind}_sidecar",
-            json.dumps(getattr(inputs, f"{kind}_sidecar"), sort_keys=True))
-    node = pe.Node(ifc.ConvertToCanonical(
-        b_value_units=conv_cfg["b_value_units"], out_name=f"{kind}.nii",
-        source_uri=inputs.uri(path)), name=f"convert_{kind}")
-    wf.connect(inputnode, kind, node, "in_file")
-    wf.connect(inputnode, f"{kind}_sidecar", node, "sidecar")
-    return node

@@ -12,7 +12,8 @@ A Lorentzian FWHM of L Hz is ``damp = pi L``; a Gaussian FWHM of G Hz is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -66,6 +67,8 @@ class FitProblem:
     fit_phase1: bool
     lower: np.ndarray
     upper: np.ndarray
+    dropped: list = field(default_factory=list)
+    """Warnings for basis entries left out because they have no signal in the fit window."""
 
     @property
     def n_metab(self) -> int:
@@ -183,8 +186,17 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
     norms = np.linalg.norm(full[:, fft_index], axis=1)
     energy_fraction = norms ** 2 / np.maximum(np.sum(np.abs(full) ** 2, axis=1), 1e-300)
     empty = [basis.names[i] for i in np.flatnonzero(energy_fraction < MIN_WINDOW_ENERGY)]
+    dropped = []
     if empty:
-        raise ValueError(f"basis entries {empty} have no signal inside {options.ppm_range} ppm")
+        if len(empty) == len(basis.names):
+            raise ValueError(f"basis entries {empty}: no signal inside {options.ppm_range} "
+                             "ppm in any of them")
+        dropped.append(f"basis entries {empty} have no signal inside {options.ppm_range} ppm "
+                       "(fitting.ppm_range) and were left out of the fit")
+        warnings.warn(dropped[-1], stacklevel=2)
+        keep = [i for i, name in enumerate(basis.names) if name not in empty]
+        basis = basis.subset([basis.names[i] for i in keep])
+        fids, full, norms = fids[keep], full[keep], norms[keep]
     groups = dict(options.lineshape_groups)
     if options.singlet_groups:
         groups.update(singlet_group_table(basis.names, groups))
@@ -198,7 +210,7 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
         window=window, fft_index=fft_index, freq_window_hz=freq, ppm_window=ppm[window],
         centre_hz=float(0.5 * (freq.min() + freq.max())), column_norms=norms,
         baseline_matrix=design, baseline_penalty=penalty, fit_phase1=options.first_order_phase,
-        lower=np.empty(0), upper=np.empty(0))
+        lower=np.empty(0), upper=np.empty(0), dropped=dropped)
     problem.lower, problem.upper = theta_bounds(problem, options)
     return problem
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..metabolites import FIT_WINDOW_PPM
+
 BASELINE_KINDS = ("poly", "spline", "none")
 MM_MODES = ("free", "fixed_shape_from_highest_b")
 FIT_MODES = ("sequential", "joint")
@@ -38,7 +40,7 @@ class FitOptions:
     MM entries follow their model at every b unless ``joint_b_max_ms_um2`` names their model.
     """
 
-    ppm_range: tuple[float, float] = (0.2, 4.0)
+    ppm_range: tuple[float, float] = FIT_WINDOW_PPM
     baseline: str = "poly"
     baseline_order: int = 2
     baseline_stiffness: float = 1.0

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METABOLITE_SUMS = {
-    "tNAA": ("NAA", "NAAG"),
-    "tCr": ("Cr", "PCr"),
-    "tCho": ("GPC", "PCh", "PCho", "Cho"),
-    "Glx": ("Glu", "Gln"),
-}
-"""Sums reported beside single metabolites (CONTRIBUTING); tCho accepts PCh/PCho spellings."""
+from ..metabolites import METABOLITE_SUMS  # noqa: F401  (re-exported by pipeline.fitting)
 
 
 def covariance_from_jacobian(jacobian: np.ndarray, sigma: float,

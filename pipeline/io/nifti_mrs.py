@@ -6,10 +6,16 @@ headers (``{"Bval": [...]}``), b-value and direction packed into one dimension, 
 (conditions, transients, coils, points):
 
 * ``DIM_COIL`` -> coils;
-* a ``DIM_USER_*`` or ``DIM_DYN`` whose header carries b-values -> conditions (on ``DIM_DYN``,
-  i.e. one label per dynamic, repeated (b, direction) pairs are grouped into conditions x
-  repeats, the repeats becoming transients);
-* ``DIM_DYN``, ``DIM_MEAS`` and ``DIM_USER_*`` without b-values -> transients;
+* a ``DIM_USER_*`` or ``DIM_DYN`` whose header carries b-values (keys ``b_value``, ``bval``,
+  ``Bval``, ``bvalue``, ...) and maybe directions (``direction``, ``directions``, ``bvec``,
+  ``orientation``, ...) -> conditions (on ``DIM_DYN``, i.e. one label per dynamic, repeated
+  (b, direction) pairs are grouped into conditions x repeats, the repeats becoming transients);
+* b-values in one such dimension and directions in another (any order) -> their product,
+  shell by shell (b slowest, directions within);
+* ``DIM_DYN``, ``DIM_MEAS`` and singleton dimensions -> transients;
+* a non-singleton ``DIM_USER_*`` without b or direction header -> :class:`NiftiMrsError` naming
+  it and the setting that states its role (``dim_roles``, e.g. ``{DIM_USER_1 = "transients"}``);
+  never silently pooled;
 * any other non-singleton dimension (editing, indirect, ISIS, ...) -> :class:`NiftiMrsError`.
 
 Data are taken as stored (no conjugation): the project sign convention is that of NIfTI-MRS
@@ -32,9 +38,7 @@ import datetime as _dt
 import gzip
 import json
 import math
-import os
 import re
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -47,6 +51,7 @@ from .. import __version__
 from ..acquisition import Acquisition
 from ..spectra import H1_REFERENCE_PPM
 from ..units import guess_b_value_units, to_s_mm2
+from .files import atomic_write_bytes
 from .json_values import to_json_value
 
 B_UNITS_KEY = "DiffusionBValueUnits"
@@ -216,45 +221,123 @@ def _first(value, key: str, path: Path):
 
 # --------------------------------------------------------------------------- dimensions
 
-def _dim_layout(ext: dict, data: np.ndarray, path: Path, warnings: list) -> dict:
-    """Classify dims 5..7 into coil / transient / condition axes (numpy axis indices)."""
-    layout = {"coil": None, "transients": [], "condition": None, "condition_header": None,
-              "condition_info": "", "condition_tag": None}
+DIM_ROLES = ("transients", "b", "direction", "conditions", "coils")
+"""Roles a user may give a dimension (``dim_roles``, keyed by tag or ``dim_N``)."""
+
+DIM_ROLES_SETTING = "[conversion] dim_roles (dmrs-bids config) or dim_roles (dmrs-bids-convert mapping)"
+
+
+def _has_key(header: dict, keys: set) -> bool:
+    return any(_canonical_key(k) in keys for k in header)
+
+
+def _user_role(dim_roles: dict, dim: int, tag: str, path: Path):
+    """The role the user gave dim ``dim`` (by ``dim_N`` or by tag), or None."""
+    role = dim_roles.get(f"dim_{dim}", dim_roles.get(tag))
+    if role is not None and role not in DIM_ROLES:
+        raise _fail(path, f"dim_roles gives dim_{dim} ({tag}) the role {role!r}; "
+                          f"expected one of {DIM_ROLES}")
+    return role
+
+
+def _dim_role(dim: int, tag: str, size: int, header: dict, dim_roles: dict, path: Path) -> str:
+    """What dimension ``dim`` holds: "coils", "transients", "b", "direction" or "conditions"
+    (b and direction packed together). A non-singleton dimension that cannot be interpreted
+    is an error naming it and the setting to give (never pooled into the transients)."""
+    role = _user_role(dim_roles, dim, tag, path)
+    has_b, has_dir = _has_key(header, _B_KEYS), _has_key(header, _DIRECTION_KEYS)
+    if role is not None:
+        if role in ("b", "conditions") and not has_b:
+            raise _fail(path, f"dim_roles makes dim_{dim} ({tag}) hold b-values but its header "
+                              f"has no b-value key ({sorted(header) or 'no header'})")
+        if role == "direction" and not has_dir:
+            raise _fail(path, f"dim_roles makes dim_{dim} ({tag}) hold directions but its header "
+                              f"has no direction key ({sorted(header) or 'no header'})")
+        return role
+    if tag == "DIM_COIL":
+        return "coils"
+    if tag in CONDITION_CAPABLE_TAGS and (has_b or has_dir):
+        return "conditions" if has_b and has_dir else ("b" if has_b else "direction")
+    if tag in ("DIM_DYN", "DIM_MEAS") or size == 1:
+        return "transients"
+    if tag.startswith("DIM_USER"):
+        what = f"header keys {sorted(header)}" if header else "no dim header"
+        raise _fail(path, f"dim_{dim} is {tag} (size {size}) with {what}: dmrs-bids cannot "
+                          "tell whether it holds b-values, directions or repeated transients "
+                          "(b-value keys: b_value, bval, Bval, bvalue; direction keys: "
+                          "direction, directions, bvec, orientation). Add them to the header, "
+                          f"or state its role with {DIM_ROLES_SETTING}, e.g. "
+                          f'dim_roles = {{{tag} = "transients"}}')
+    raise _fail(path, f"dim_{dim} is {tag} (size {size}), which dmrs-bids does not "
+                      "handle (editing, indirect, ISIS, phase-cycle or metabolite-cycle "
+                      "data); split or combine it first")
+
+
+def _dim_layout(ext: dict, data: np.ndarray, path: Path, warnings: list,
+                dim_roles: dict | None = None) -> dict:
+    """Classify dims 5..7 into coil / transient / diffusion axes (numpy axis indices).
+
+    Diffusion conditions come from one dimension holding b (and maybe direction) per entry,
+    or from two dimensions, one of b-values and one of directions, in either order; the
+    conditions are then their product, b slowest (shell by shell, directions within).
+    """
+    dim_roles = dict(dim_roles or {})
+    layout = {"coil": None, "transients": [], "b": None, "direction": None,
+              "conditions": None, "condition_tag": None}
     for dim in range(5, data.ndim + 1):
         axis, size = dim - 1, data.shape[dim - 1]
         tag = ext.get(f"dim_{dim}")
         if tag is None:
             tag = DEFAULT_DIM_TAGS[dim]
             warnings.append(f"{path}: dim_{dim} has no tag; assumed {tag} (NIfTI-MRS default)")
+        if not isinstance(tag, str):
+            raise _fail(path, f"dim_{dim} tag {tag!r} is not a text such as 'DIM_DYN'")
         header = ext.get(f"dim_{dim}_header") or {}
         if not isinstance(header, dict):
             raise _fail(path, f"dim_{dim}_header is not a JSON object")
-        has_b = any(_canonical_key(k) in _B_KEYS for k in header)
-        if has_b and tag in CONDITION_CAPABLE_TAGS:
-            if layout["condition"] is not None:
-                raise _fail(path, f"b-values in two dimensions (dim_{layout['condition'] + 1} "
-                                  f"and dim_{dim}); expected one diffusion dimension")
-            layout.update(condition=axis, condition_header=header, condition_tag=tag,
-                          condition_info=str(ext.get(f"dim_{dim}_info", "")))
-        elif tag == "DIM_COIL":
-            if layout["coil"] is not None:
-                raise _fail(path, "two DIM_COIL dimensions")
-            layout["coil"] = axis
-        elif tag in TRANSIENT_TAGS:
+        role = _dim_role(dim, tag, size, header, dim_roles, path)
+        if role == "transients":
             layout["transients"].append(axis)
-        elif size > 1:
-            raise _fail(path, f"dim_{dim} is {tag} (size {size}), which dmrs-bids does not "
-                              "handle (editing, indirect, ISIS, phase-cycle or metabolite-cycle "
-                              "data); split or combine it first")
-        else:
-            layout["transients"].append(axis)
+            continue
+        slot = "coil" if role == "coils" else role
+        if layout[slot] is not None:
+            what = {"coil": "coils", "b": "b-values", "direction": "directions",
+                    "conditions": "b-values"}[slot]
+            raise _fail(path, f"{what} in two dimensions (dim_{layout[slot] + 1} and dim_{dim}); "
+                              f"state which one with {DIM_ROLES_SETTING}")
+        layout[slot] = axis
+        if slot != "coil":
+            layout[f"{slot}_info"] = str(ext.get(f"dim_{dim}_info", ""))
+            layout[f"{slot}_header"] = header
+            layout["condition_tag"] = tag
+    if layout["conditions"] is not None and (layout["b"] is not None or
+                                             layout["direction"] is not None):
+        other = layout["b"] if layout["b"] is not None else layout["direction"]
+        raise _fail(path, f"dim_{layout['conditions'] + 1} holds b-values and directions, and "
+                          f"dim_{other + 1} holds more; state the roles with {DIM_ROLES_SETTING}")
+    if layout["direction"] is not None and layout["b"] is None:
+        raise _fail(path, f"dim_{layout['direction'] + 1} holds gradient directions but no "
+                          "dimension holds b-values: add a b-value key (b_value, bval, Bval) to "
+                          "a dim header, or convert with dmrs-bids-convert and diffusion.b_values")
+    if layout["b"] is not None and layout["direction"] is None:
+        layout["conditions"], layout["b"] = layout["b"], None
+        layout["conditions_info"], layout["conditions_header"] = \
+            layout.pop("b_info"), layout.pop("b_header")
     return layout
 
 
-def _condition_lists(layout: dict, size: int, path: Path):
-    """Raw b-values, their stated unit (or None + where it was looked for) and directions."""
-    header = layout["condition_header"]
-    where = f"dim_{layout['condition'] + 1}_header"
+def _condition_axes(layout: dict) -> list:
+    """numpy axes of the diffusion conditions, slowest first (b before direction)."""
+    if layout["conditions"] is not None:
+        return [layout["conditions"]]
+    if layout["b"] is not None:
+        return [layout["b"], layout["direction"]]
+    return []
+
+
+def _b_list(header: dict, info: str, dim: int, size: int, path: Path):
+    """Raw b-values of one dim header, their stated unit (or None) and where it was stated."""
+    where = f"dim_{dim}_header"
     b_key = next(k for k in header if _canonical_key(k) in _B_KEYS)
     b_entry = header[b_key]
     b_raw = _expand_dim_values(_unwrap(b_entry), size, path, f"{where} {b_key!r}")
@@ -262,24 +345,41 @@ def _condition_lists(layout: dict, size: int, path: Path):
         b_raw = np.asarray(b_raw, dtype=float)
     except (TypeError, ValueError) as err:
         raise _fail(path, f"{where} {b_key!r} holds non-numeric b-values") from err
-    if not np.all(np.isfinite(b_raw)):
-        raise _fail(path, f"{where} {b_key!r} holds non-finite b-values")
+    if b_raw.ndim != 1 or not np.all(np.isfinite(b_raw)):
+        raise _fail(path, f"{where} {b_key!r} holds non-finite or non-scalar b-values")
     if np.any(b_raw < 0):
         raise _fail(path, f"{where} {b_key!r} holds negative b-values: {b_raw[b_raw < 0].tolist()}")
-    unit, unit_where = None, None
     for text, label in ((_description(b_entry), f"{where} {b_key!r} Description"),
                         (b_entry.get("Units") if isinstance(b_entry, dict) else None,
                          f"{where} {b_key!r} Units"),
-                        (layout["condition_info"], f"dim_{layout['condition'] + 1}_info")):
+                        (info, f"dim_{dim}_info")):
         if text and normalise_b_value_unit(text):
-            unit, unit_where = normalise_b_value_unit(text), label
-            break
+            return b_raw, normalise_b_value_unit(text), label
+    return b_raw, None, None
+
+
+def _direction_list(header: dict, dim: int, size: int, path: Path):
     d_key = next((k for k in header if _canonical_key(k) in _DIRECTION_KEYS), None)
-    directions = None
-    if d_key is not None:
-        directions = _expand_dim_values(_unwrap(header[d_key]), size, path,
-                                        f"{where} {d_key!r}")
-    return b_raw, unit, unit_where, directions
+    if d_key is None:
+        return None
+    return _expand_dim_values(_unwrap(header[d_key]), size, path, f"dim_{dim}_header {d_key!r}")
+
+
+def _condition_lists(layout: dict, data_shape, path: Path):
+    """Raw b-values per condition, their stated unit (or None + where it was looked for) and
+    directions per condition (None when no header gives them)."""
+    if layout["conditions"] is not None:
+        axis = layout["conditions"]
+        size = data_shape[axis]
+        b_raw, unit, where = _b_list(layout["conditions_header"], layout["conditions_info"],
+                                     axis + 1, size, path)
+        return b_raw, unit, where, _direction_list(layout["conditions_header"], axis + 1, size,
+                                                   path)
+    b_axis, d_axis = layout["b"], layout["direction"]
+    n_b, n_d = data_shape[b_axis], data_shape[d_axis]
+    b_raw, unit, where = _b_list(layout["b_header"], layout["b_info"], b_axis + 1, n_b, path)
+    dirs = _direction_list(layout["direction_header"], d_axis + 1, n_d, path)
+    return np.repeat(b_raw, n_d), unit, where, [dirs[j] for _ in range(n_b) for j in range(n_d)]
 
 
 def unit_directions(directions, b_s_mm2: np.ndarray, path) -> np.ndarray:
@@ -411,21 +511,20 @@ def _reference_ppm(meta: dict, nucleus: str, path: Path) -> float:
     return H1_REFERENCE_PPM if nucleus == "1H" else 0.0
 
 
-def _diffusion_conditions(fids: np.ndarray, layout: dict, n_conditions: int, ext: dict,
+def _diffusion_conditions(fids: np.ndarray, layout: dict, data_shape, ext: dict,
                           sidecar: dict, b_value_units: str, path: Path, warnings: list):
-    """(fids, b-values in s/mm^2, unit directions, b-unit decision) of the condition dimension.
+    """(fids, b-values in s/mm^2, unit directions, b-unit decision) of the diffusion dims.
 
     Repeated (b, direction) labels along DIM_DYN are grouped into conditions x repeats, the
     repeats joining the transients. A unit decision recorded by an earlier write is kept.
     """
-    b_raw, dim_unit, dim_unit_where, directions_raw = _condition_lists(layout, n_conditions,
-                                                                       path)
+    b_raw, dim_unit, dim_unit_where, directions_raw = _condition_lists(layout, data_shape, path)
     unit, units_source = _decide_units(b_raw, b_value_units, sidecar, ext, dim_unit,
                                        dim_unit_where, path, warnings)
     b_s_mm2 = to_s_mm2(b_raw, unit)
     directions = unit_directions(directions_raw, b_s_mm2, path)
-    grouping = _group_repeats(b_s_mm2, directions) if layout["condition_tag"] == "DIM_DYN" \
-        else None
+    grouping = _group_repeats(b_s_mm2, directions) \
+        if layout["conditions"] is not None and layout["condition_tag"] == "DIM_DYN" else None
     if grouping is not None:
         order, n_unique = grouping
         n_rep = order.size // n_unique
@@ -441,11 +540,14 @@ def _diffusion_conditions(fids: np.ndarray, layout: dict, n_conditions: int, ext
 
 # --------------------------------------------------------------------------- public reader
 
-def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto") -> Acquisition:
+def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto",
+                   dim_roles: dict | None = None) -> Acquisition:
     """Read a NIfTI-MRS file (any header generation) into an :class:`Acquisition`.
 
     ``sidecar``: the BIDS JSON sidecar (it wins over the header; conflicts are reported).
     ``b_value_units``: "auto", "s/mm2" or "ms/um2" (see the module docstring).
+    ``dim_roles``: roles of dimensions the header leaves unclear, keyed by tag or ``dim_N``
+    (e.g. ``{"DIM_USER_1": "transients"}``; roles in :data:`DIM_ROLES`).
     Raises :class:`NiftiMrsError` naming the file and the problem.
     """
     path = Path(path)
@@ -470,14 +572,13 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
         raise _fail(path, f"EchoTime {echo_time_s!r} s is not a non-negative number")
     nucleus = str(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
 
-    layout = _dim_layout(ext, data, path, warnings)
+    layout = _dim_layout(ext, data, path, warnings, dim_roles)
     coil_axes = [layout["coil"]] if layout["coil"] is not None else []
-    cond_axes = [layout["condition"]] if layout["condition"] is not None else []
+    cond_axes = _condition_axes(layout)
     fids = _canonical_fids(data, cond_axes, layout["transients"], coil_axes)
-    if layout["condition"] is not None:
+    if cond_axes:
         fids, b_s_mm2, directions, units_source = _diffusion_conditions(
-            fids, layout, data.shape[layout["condition"]], ext, sidecar, b_value_units, path,
-            warnings)
+            fids, layout, data.shape, ext, sidecar, b_value_units, path, warnings)
     else:
         b_s_mm2, directions = np.zeros(1), np.full((1, 3), np.nan)
         units_source = "no diffusion dimension (b = 0)"
@@ -496,7 +597,7 @@ def _canonical_fids(data: np.ndarray, cond_axes: list, trans_axes: list, coil_ax
     """Data as (conditions, transients, coils, points): several transient dims flattened."""
     moved = np.moveaxis(data[0, 0, 0], [a - 3 for a in cond_axes + trans_axes + coil_axes] + [0],
                         range(len(cond_axes) + len(trans_axes) + len(coil_axes) + 1))
-    n_cond = moved.shape[0] if cond_axes else 1
+    n_cond = int(np.prod([data.shape[a] for a in cond_axes])) if cond_axes else 1
     n_coil = data.shape[coil_axes[0]] if coil_axes else 1
     return moved.reshape(n_cond, -1, n_coil, data.shape[3])
 
@@ -624,14 +725,4 @@ def write_nifti_mrs(acq: Acquisition, path, processing_step: dict | None = None,
     payload = img.to_bytes()
     if path.name.endswith(".gz"):
         payload = gzip.compress(payload, compresslevel=1, mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, payload, fsync=False)

@@ -40,6 +40,18 @@ WATER_WINDOW_PPM = (4.2, 5.1)
 SINGLET_WINDOW_PPM = (1.85, 3.35)
 """NAA, Cr and Cho singlets, for aligning condition averages to each other."""
 
+HLSVD_MAX_POINTS = 4096
+"""Most FID points the template model's HLSVD reads: its Hankel matrix is (n/2, n/2), so
+memory would grow with the square of the FID length (a 100 000-point FID needed 24 GB). The
+poles come from the start of the FID, where the signal is; beyond 8192 points the model uses
+the first 4096 (identical results up to 8192 points)."""
+
+
+def hlsvd_points(n_points: int) -> int:
+    """Points of an ``n_points`` FID used to find the template model's poles."""
+    return min(n_points // 2, HLSVD_MAX_POINTS)
+
+
 PINV_RCOND = 1e-15
 """Relative singular-value cutoff of the template projector (numpy ``pinv``'s default)."""
 
@@ -245,7 +257,7 @@ def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
                                        float(np.median(result.freq_hz)))
     if n_model_iterations and n_model_components:
         poles = signal_poles(np.average(result.corrected, axis=0, weights=weights), dwell_s,
-                             n_model_components, n_points_used=fids.shape[-1] // 2)
+                             n_model_components, n_points_used=hlsvd_points(fids.shape[-1]))
         result = refine_with_model(fids, result, dwell_s, cf_mhz, poles, ppm_range,
                                    n_model_iterations, max_shift_hz, weights)
     return result
@@ -306,7 +318,7 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
     if n_model_iterations and n_model_components and fids.shape[1] >= 3:
         grand_mean = np.einsum("ct,ctn->n", w_all, np.stack([r.corrected for r in results]))
         poles = signal_poles(grand_mean / w_all.sum(), dwell_s, n_model_components,
-                             n_points_used=fids.shape[-1] // 2)
+                             n_points_used=hlsvd_points(fids.shape[-1]))
         subspace = pole_subspace(fids.shape[-1], dwell_s, *poles)
         results = [_refine_in_subspace(fids[c], results[c], dwell_s, cf_mhz, subspace,
                                        ppm_range, n_model_iterations, max_shift_hz, w_all[c])

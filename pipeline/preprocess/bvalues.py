@@ -13,13 +13,24 @@ Pathway rules:
   spatial modulation still diffuses, so ``k^2`` keeps accumulating; the third pulse recalls it
   with the opposite sign. The echo forms ``t2 - t1`` after the third pulse.
 
-Each pulse acts at its effective time, taken as the peak of ``|RF|`` (the isodelay point of the
-usual sinc-like pulses, also for asymmetric ones).
+Each pulse acts at its effective time. Excitation-type (90 degree) pulses -- the first pulse of
+a spin echo, all three STEAM pulses -- act at the peak of ``|RF|``: their isodelay point, also for
+the asymmetric (minimum-phase-like) pulses short-TE sequences use, whose peak sits near the end
+(near the start for the time-reversed storing pulse). Refocusing pulses (PRESS, sLASER, spin
+echo) are symmetric, adiabatic ones (hyperbolic-secant, ...) included, and refocus at their
+centre, the midpoint of the pulse; the |RF| peak of a frequency-swept pulse whose RF trace is
+one quadrature component can lie milliseconds away from it.
+
+When the trace holds more pulses than the sequence needs (water suppression, outer-volume
+saturation), the last ones are used when their pathway is balanced (the wave vector back to
+zero at the echo); otherwise the single balanced choice, if exactly one exists; otherwise the
+caller must name them (``pulse_indices``; ``[conversion] chronogram_pulse_indices`` in the app).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 
@@ -27,6 +38,13 @@ GAMMA_1H_RAD_S_T = 267.5221874e6
 """Gyromagnetic ratio of 1H in rad/s/T."""
 
 PULSES_PER_SEQUENCE = {"steam": 3, "se": 2, "press": 3, "slaser": 5}
+"""RF pulses forming the echo: STEAM 3 x 90 degrees; spin echo 90-180; PRESS 90-180-180;
+sLASER 90 + 2 pairs of adiabatic 180s."""
+
+BALANCE_TOLERANCE = 0.01
+"""A pathway is balanced when |k| at the echo is below this fraction of max |k|."""
+
+MAX_PULSE_COMBINATIONS = 2000
 
 
 @dataclass
@@ -137,22 +155,73 @@ def b_matrix_s_mm2(gradients_mt_m: np.ndarray, dt_s: float, pulse_times_s,
         residual_k_rad_m=k[echo_index].copy())
 
 
-def b_values_from_waveform(gradients_mt_m: np.ndarray, rf: np.ndarray, dt_s: float,
-                           sequence: str = "steam", pulse_indices=None) -> ChronogramBValue:
-    """Find the RF pulses, then compute the b-matrix.
+def pulse_times_s(pulses: list[tuple[int, int, int]], dt_s: float, sequence: str) -> np.ndarray:
+    """Effective time of each chosen pulse (see the module docstring): |RF| peak for the
+    excitation-type pulses (all STEAM pulses, the first spin-echo pulse), midpoint for the
+    refocusing pulses."""
+    times = []
+    for i, (first, last, peak) in enumerate(pulses):
+        refocusing = sequence != "steam" and i > 0
+        times.append((first + last) / 2 if refocusing else peak)
+    return np.asarray(times, dtype=float) * dt_s
 
-    With more pulses than the sequence needs (water suppression, outer-volume saturation),
-    pass ``pulse_indices`` to choose the ones that form the echo; otherwise the count must match.
-    """
-    pulses = find_rf_pulses(rf, dt_s)
-    if pulse_indices is not None:
-        pulses = [pulses[i] for i in pulse_indices]
+
+def _balanced(gradients_mt_m, dt_s, times_s, sequence) -> bool:
+    """Whether the pathway of these pulse times ends refocused (|k| small at the echo)."""
+    try:
+        result = b_matrix_s_mm2(gradients_mt_m, dt_s, times_s, sequence)
+    except ValueError:
+        return False
+    sign, _, _ = pathway_signs(len(gradients_mt_m), dt_s, times_s, sequence)
+    k_max = np.max(np.linalg.norm(wave_vector_rad_m(gradients_mt_m, dt_s, sign), axis=1))
+    return k_max == 0 or np.linalg.norm(result.residual_k_rad_m) <= BALANCE_TOLERANCE * k_max
+
+
+def _pulse_list_text(pulses, dt_s) -> str:
+    return ", ".join(f"{i}: {first * dt_s * 1e3:.2f}-{last * dt_s * 1e3:.2f} ms"
+                     for i, (first, last, _) in enumerate(pulses))
+
+
+def choose_pulses(gradients_mt_m: np.ndarray, pulses: list, dt_s: float, sequence: str,
+                  pulse_indices=None) -> list:
+    """The pulses that form the echo (see the module docstring for the automatic rule)."""
     needed = PULSES_PER_SEQUENCE.get(sequence)
     if needed is None:
         raise ValueError(f"unknown sequence {sequence!r}: expected one of "
                          f"{sorted(PULSES_PER_SEQUENCE)}")
-    if len(pulses) != needed:
-        raise ValueError(f"found {len(pulses)} RF pulses, {sequence} needs {needed}; "
-                         "pass pulse_indices to choose them")
-    pulse_times_s = np.array([peak for _, _, peak in pulses]) * dt_s
-    return b_matrix_s_mm2(gradients_mt_m, dt_s, pulse_times_s, sequence)
+    if pulse_indices is not None and len(pulse_indices) > 0:
+        bad = [i for i in pulse_indices if not -len(pulses) <= int(i) < len(pulses)]
+        if bad or len(pulse_indices) != needed:
+            raise ValueError(f"pulse indices {list(pulse_indices)} do not choose {needed} of the "
+                             f"{len(pulses)} RF pulses found ({_pulse_list_text(pulses, dt_s)})")
+        return [pulses[int(i)] for i in pulse_indices]
+    if len(pulses) == needed:
+        return pulses
+    hint = (f"found {len(pulses)} RF pulses ({_pulse_list_text(pulses, dt_s)}), {sequence} "
+            f"needs {needed}; choose them with [conversion] chronogram_pulse_indices "
+            "(0-based, in time order)")
+    if len(pulses) < needed:
+        raise ValueError(hint)
+    last = pulses[-needed:]
+    if _balanced(gradients_mt_m, dt_s, pulse_times_s(last, dt_s, sequence), sequence):
+        return last
+    combos = list(combinations(range(len(pulses)), needed))
+    if len(combos) > MAX_PULSE_COMBINATIONS:
+        raise ValueError(hint)
+    good = [c for c in combos if _balanced(
+        gradients_mt_m, dt_s, pulse_times_s([pulses[i] for i in c], dt_s, sequence), sequence)]
+    if len(good) != 1:
+        raise ValueError(f"{hint} ({len(good)} choices give a refocused echo)")
+    return [pulses[i] for i in good[0]]
+
+
+def b_values_from_waveform(gradients_mt_m: np.ndarray, rf: np.ndarray, dt_s: float,
+                           sequence: str = "steam", pulse_indices=None) -> ChronogramBValue:
+    """Find the RF pulses, choose those forming the echo, time them, compute the b-matrix.
+
+    ``pulse_indices``: 0-based indices (time order) of the echo-forming pulses, for traces
+    where the automatic choice (module docstring) cannot decide.
+    """
+    pulses = choose_pulses(gradients_mt_m, find_rf_pulses(rf, dt_s), dt_s, sequence,
+                           pulse_indices)
+    return b_matrix_s_mm2(gradients_mt_m, dt_s, pulse_times_s(pulses, dt_s, sequence), sequence)

@@ -1,10 +1,6 @@
-"""All preprocessing steps for one acquisition, in the consensus order.
+"""All preprocessing steps for one acquisition in memory, composed from the same step
+functions the workflow's nodes call (:mod:`pipeline.preprocess.steps`), in the same order.
 
-coil combination -> eddy-current correction with the condition-matched water reference,
-relative to the lowest-b one (before alignment, so that the eddy currents' apparent frequency
-shift is not taken for drift) -> alignment (per condition, shared across conditions) -> outlier
-rejection (then re-alignment without the outliers in the templates) -> averaging -> residual
-water removal -> MM motion check.
 Options come from a plain dict (a TOML table) through :class:`PreprocessOptions`.
 """
 
@@ -13,16 +9,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from pipeline.acquisition import Acquisition
-from pipeline.preprocess.align import (METABOLITE_WINDOW_PPM, WATER_WINDOW_PPM, align_conditions)
+from pipeline.preprocess import steps
+from pipeline.preprocess.align import METABOLITE_WINDOW_PPM
 from pipeline.preprocess.average import average_transients
-from pipeline.preprocess.coils import combine_coils
-from pipeline.preprocess.eddy import eddy_current_correct, water_snr
-from pipeline.preprocess.motion import MM_WINDOW_PPM, mm_amplitude_check
-from pipeline.preprocess.orientation import apply_mirror_policy
-from pipeline.preprocess.outliers import OUTLIER_WINDOW_PPM, detect_outliers
+from pipeline.preprocess.motion import MM_WINDOW_PPM
+from pipeline.preprocess.outliers import OUTLIER_WINDOW_PPM
 from pipeline.preprocess.water import RESIDUAL_WATER_WINDOW_PPM, remove_residual_water
 
 
@@ -109,165 +101,41 @@ class Preprocessed:
     flags: list  # human-readable warnings
     options: dict
     mm_check: dict = field(default_factory=dict)
-    orientation: dict = field(default_factory=dict)  # mirror check (orientation.detect_mirrored)
-
-
-def _condition_label(acq: Acquisition, c: int) -> str:
-    return f"condition {c} (b={acq.b_values_s_mm2[c]:g} s/mm^2, direction " \
-           f"{acq.direction_labels()[c]})"
-
-
-def _combine(acq: Acquisition, water: Acquisition | None, options: PreprocessOptions,
-             flags: list):
-    """Coil-combined metabolite (n_cond, n_trans, n_points) and water FIDs, and weight rows.
-
-    The water reference is combined with the same weights; an already combined (one-coil)
-    water reference is used as it is.
-    """
-    matching = water is not None and water.n_coils == acq.n_coils
-    if water is not None and not matching and water.n_coils != 1:
-        raise ValueError(f"{water.source or 'water reference'}: {water.n_coils} coils, but "
-                         f"{acq.source or 'the metabolite data'} has {acq.n_coils}")
-    water_fids = None if water is None or matching else water.fids[:, :, 0, :]
-    if acq.n_coils == 1:
-        return acq.fids[:, :, 0, :], (None if water is None else water.fids[:, :, 0, :]), []
-    reference = water.fids[int(np.argmin(water.b_values_s_mm2))] if matching else None
-    if reference is None:
-        flags.append("coil combination: no uncombined water reference, weights from the data")
-    combination = combine_coils(acq.fids, reference, whiten=options.coil_whiten)
-    if matching:
-        water_fids = np.einsum("k,...kn->...n", combination.weights.conj(), water.fids)
-    return combination.combined, water_fids, combination.weights_table()
-
-
-def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
-                           options: PreprocessOptions, flags: list, label: str) -> np.ndarray:
-    """Averaged water FID for ECC of condition ``c``: the matched one, else the lowest b.
-
-    ``water_fids`` (n_water_conditions, n_transients, n_points), coil-combined. The matched
-    reference (same index, b within 5 %) is used when its SNR reaches ``ecc_min_water_snr``
-    (it is then denoised by HLSVD if needed); otherwise the lowest-b reference is used and a
-    warning is appended to ``flags``.
-    """
-    n_water = water_fids.shape[0]
-    lowest = int(np.argmin(water_b))
-    matched = c if n_water > c and np.isclose(water_b[c], b_c, rtol=0.05, atol=20) else None
-    if matched is not None:
-        candidate = water_fids[matched].mean(axis=0)
-        if water_snr(candidate) >= options.ecc_min_water_snr:
-            return candidate
-        flags.append(f"ECC: {label}: water reference SNR {water_snr(candidate):.1f} below "
-                     f"{options.ecc_min_water_snr:g} even before denoising; used the lowest-b "
-                     "reference")
-    elif n_water > 1:
-        flags.append(f"ECC: {label}: no condition-matched water reference; used the lowest-b one")
-    return water_fids[lowest].mean(axis=0)
-
-
-def eddy_correct_conditions(fids: np.ndarray, water_fids: np.ndarray, water_b,
-                        acq: Acquisition, options: PreprocessOptions, flags: list,
-                        labels: list) -> np.ndarray:
-    """Klose correction of every condition *before* alignment, relative to the lowest-b water.
-
-    The eddy-current phase (straight-line part included) is removed in full, so alignment
-    estimates the true drifts instead of taking the eddy currents' apparent frequency shift
-    (several Hz at high b) for drift; the lowest-b water reference cancels the water's own
-    offset. The correction is the same for every transient of a condition, so it commutes with
-    the per-transient drift correction.
-    """
-    lowest = water_fids[int(np.argmin(water_b))].mean(axis=0)
-    out = np.empty_like(fids)
-    for c in range(fids.shape[0]):
-        reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
-                                           options, flags, labels[c])
-        out[c] = eddy_current_correct(fids[c], reference, acq.dwell_s,
-                                      reference_fid=lowest).corrected
-    return out
+    orientation: dict = field(default_factory=dict)  # mirror check (steps.mirror_step)
 
 
 def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
                            options: PreprocessOptions | dict | None = None) -> Preprocessed:
-    """Run every preprocessing step on one acquisition (see the module docstring)."""
+    """Run every preprocessing step on one acquisition (the workflow's order and steps)."""
     if not isinstance(options, PreprocessOptions):
         options = PreprocessOptions.from_dict(options)
-    flags: list[str] = []
     if water is not None and water.n_points != acq.n_points:
         raise ValueError(f"{water.source or 'water reference'}: {water.n_points} points, but "
                          f"{acq.source or 'the metabolite data'} has {acq.n_points}")
-    fids, water_fids, coil_rows = _combine(acq, water, options, flags)
-    try:
-        fids, water_fids, verdict = apply_mirror_policy(fids, acq.dwell_s, acq.cf_mhz,
-                                                        acq.ref_ppm, policy=options.mirror_policy,
-                                                        water_fids=water_fids)
-    except ValueError as exc:
-        raise ValueError(f"{acq.source or 'metabolite data'}: {exc}") from exc
-    orientation = {} if verdict is None else verdict.to_dict()
-    if verdict is not None and verdict.warning:
-        flags.append(f"orientation: {verdict.warning}")
-    n_cond, n_trans, n_points = fids.shape
-    labels = [_condition_label(acq, c) for c in range(n_cond)]
-    window = WATER_WINDOW_PPM if options.align_reference == "water" else options.align_ppm_range
-    align_kwargs = dict(ppm_range=window, n_iterations=options.align_iterations,
-                        max_shift_hz=options.align_max_shift_hz,
-                        n_model_iterations=options.align_model_iterations,
-                        n_model_components=options.align_model_components,
-                        align_means=options.align_means)
-
-    fids = np.array(fids, dtype=complex)  # a copy: never write into the caller's data
-    if options.ecc and water_fids is not None:
-        fids = eddy_correct_conditions(fids, water_fids, water.b_values_s_mm2, acq, options,
-                                   flags, labels)
-    elif options.ecc:
-        flags.append("ECC: no water reference, eddy-current correction skipped")
-    freq_hz = np.zeros((n_cond, n_trans))
-    phase_deg = np.zeros((n_cond, n_trans))
-    corrected = fids.copy()
-    if options.align:
-        alignments = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                                      **align_kwargs)
-        corrected = np.stack([a.corrected for a in alignments])
-    rejected = np.zeros((n_cond, n_trans), bool)
-    if options.outliers:
-        for c in range(n_cond):
-            result = detect_outliers(corrected[c], acq.dwell_s, acq.cf_mhz,
-                                     options.outlier_ppm_range, options.outlier_threshold,
-                                     options.outlier_flag_fraction)
-            rejected[c] = result.rejected
-            if result.flagged:
-                flags.append(f"outliers: {labels[c]}: {100 * result.fraction_rejected:.0f} % of "
-                             f"transients rejected (> {100 * options.outlier_flag_fraction:.0f} %)")
-        if options.align and rejected.any():
-            alignments = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                                          weights=(~rejected).astype(float), **align_kwargs)
-            corrected = np.stack([a.corrected for a in alignments])
-    if options.align:
-        freq_hz = np.stack([a.freq_hz for a in alignments])
-        phase_deg = np.stack([a.phase_deg for a in alignments])
-
-    averaged = average_transients(corrected, rejected)
+    coils = steps.combine_step(acq, water, options.coil_whiten)
+    flags = list(coils.flags)
+    mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy)
+    flags += mirror.flags
+    unaligned = mirror.fids
+    if options.ecc and mirror.water_fids is not None:
+        unaligned, eddy_flags = steps.eddy_step(mirror.fids, mirror.water_fids,
+                                                water.b_values_s_mm2, acq,
+                                                options.ecc_min_water_snr)
+        flags += eddy_flags
+    aligned = steps.align_step(unaligned, acq, options)
+    outliers = steps.outlier_step(aligned.fids, acq, options)
+    flags += outliers.flags
+    aligned = steps.realign_step(unaligned, outliers.rejected, acq, options) or aligned
+    averaged = average_transients(aligned.fids, outliers.rejected)
     if options.residual_water:
         averaged, _ = remove_residual_water(averaged, acq.dwell_s, acq.cf_mhz,
                                             options.residual_water_window_ppm,
                                             options.residual_water_components)
-    mm_check = {}
-    if options.motion_check and n_cond > 1:
-        check = mm_amplitude_check(averaged, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                                   reference_index=int(np.argmin(acq.b_values_s_mm2)),
-                                   n_sigma=options.motion_n_sigma,
-                                   ppm_range=options.motion_ppm_range)
-        mm_check = {"ratio": check.ratio.tolist(), "z": check.z.tolist(),
-                    "flagged": check.flagged.tolist()}
-        for c in np.nonzero(check.flagged)[0]:
-            flags.append(f"motion: {labels[c]}: MM (0.9 ppm) integral at "
-                         f"{100 * check.ratio[c]:.0f} % of the lowest b (z = {check.z[c]:.1f})")
-
-    directions = acq.direction_labels()
-    rows = [{"condition": c, "b_value": float(acq.b_values_s_mm2[c]), "direction": directions[c],
-             "transient": j, "freq_shift_hz": float(freq_hz[c, j]),
-             "phase_shift_deg": float(phase_deg[c, j]), "rejected": int(rejected[c, j])}
-            for c in range(n_cond) for j in range(n_trans)]
+    mm_check = steps.motion_step(averaged, acq, options)
+    flags += mm_check.pop("flags")
+    rows = steps.transient_rows(acq, aligned.freq_hz, aligned.phase_deg, outliers.rejected)
     metadata = dict(acq.metadata)
     metadata["PreprocessingFlags"] = list(flags)
     averaged_acq = acq.with_fids(averaged[:, None, None, :], metadata=metadata)
-    return Preprocessed(averaged_acq, rows, coil_rows, flags, options.to_dict(), mm_check,
-                        orientation)
+    return Preprocessed(averaged_acq, rows, coils.report.get("weights", []), flags,
+                        options.to_dict(), mm_check, mirror.orientation)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..metabolites import FIT_WINDOW_PPM, PEAK_WINDOWS_PPM
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask
 
 NOISE_EDGE_FRACTION = 0.05
@@ -191,7 +192,7 @@ def rejection_counts(condition, rejected) -> dict:
 
 
 def fit_quality(data_fid: np.ndarray, fit_fid: np.ndarray, dwell_s: float, cf_mhz: float,
-                fit_ppm=(0.2, 4.2), noise_ppm=None) -> dict:
+                fit_ppm=FIT_WINDOW_PPM, noise_ppm=None) -> dict:
     """Residual SD in the fitted window, the noise SD, and their ratio (``fit_quality``).
 
     Both SDs are of the real spectrum; the residual keeps its own phase (the model is fitted
@@ -208,7 +209,7 @@ def fit_quality(data_fid: np.ndarray, fit_fid: np.ndarray, dwell_s: float, cf_mh
             "fit_quality": residual_sd / sd if sd > 0 else float("inf")}
 
 
-SNR_PEAKS_PPM = {"tNAA": (1.9, 2.1), "tCr": (2.95, 3.1), "tCho": (3.15, 3.28),
+SNR_PEAKS_PPM = {**{k: PEAK_WINDOWS_PPM[k] for k in ("tNAA", "tCr", "tCho")},
                  "Ins": (3.5, 3.6), "Glx": (2.3, 2.4)}
 """Windows of the singlet-like peaks used for per-metabolite (peak) SNR."""
 

@@ -10,12 +10,13 @@ import numpy as np
 
 from . import flags as qcflags
 from . import metrics
+from ..metabolites import FIT_WINDOW_PPM, PEAK_WINDOWS_PPM
 from .flags import finite_number
 
 MAIN_SUMS = ("tNAA", "tCr", "tCho")
 
 
-def _safe(fn, *args, **kwargs):
+def measured_or_reason(fn, *args, **kwargs):
     """A metric, or (None, reason) when it cannot be measured on these data."""
     try:
         return fn(*args, **kwargs), None
@@ -24,28 +25,28 @@ def _safe(fn, *args, **kwargs):
 
 
 def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid=None,
-                      fit_ppm=(0.2, 4.2), noise_ppm=None, zero_fill: int = 8,
-                      tnaa_ppm=(1.9, 2.1), tcr_ppm=(2.95, 3.1),
+                      fit_ppm=FIT_WINDOW_PPM, noise_ppm=None, zero_fill: int = 8,
+                      tnaa_ppm=PEAK_WINDOWS_PPM["tNAA"], tcr_ppm=PEAK_WINDOWS_PPM["tCr"],
                       snr_ppm=None) -> tuple[dict, list]:
     """SNR (tNAA, or the ``snr_ppm`` peak, and per peak), linewidths of tNAA and tCr,
     residual water and fit quality of one averaged spectrum; returns (metrics, notes on what
     could not be measured)."""
     notes = []
-    snr, why = _safe(metrics.snr, fid, dwell_s, cf_mhz, snr_ppm or tnaa_ppm, noise_ppm)
+    snr, why = measured_or_reason(metrics.snr, fid, dwell_s, cf_mhz, snr_ppm or tnaa_ppm, noise_ppm)
     if why:
         notes.append(why)
     out = {"snr_tnaa": snr}
     out.update({f"snr_{k.lower()}": v for k, v in
                 metrics.peak_snrs(fid, dwell_s, cf_mhz, noise_ppm=noise_ppm).items()
                 if k != "tNAA"})
-    out["linewidth_tnaa_hz"] = _safe(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tnaa_ppm,
+    out["linewidth_tnaa_hz"] = measured_or_reason(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tnaa_ppm,
                                      zero_fill)[0]
-    out["linewidth_tcr_hz"] = _safe(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tcr_ppm,
+    out["linewidth_tcr_hz"] = measured_or_reason(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tcr_ppm,
                                     zero_fill)[0]
-    out["residual_water_ratio"] = _safe(metrics.residual_water_ratio, fid, dwell_s, cf_mhz)[0]
+    out["residual_water_ratio"] = measured_or_reason(metrics.residual_water_ratio, fid, dwell_s, cf_mhz)[0]
     quality = None
     if fitted_fid is not None:
-        quality, why = _safe(metrics.fit_quality, fid, fitted_fid, dwell_s, cf_mhz, fit_ppm,
+        quality, why = measured_or_reason(metrics.fit_quality, fid, fitted_fid, dwell_s, cf_mhz, fit_ppm,
                              noise_ppm)
         if why:
             notes.append(why)
@@ -58,9 +59,9 @@ def similarity_metrics(before: np.ndarray, after: np.ndarray, rejected: np.ndarr
     """Similarity index of one condition's transients before and after alignment (kept
     transients only) and the rejected fraction."""
     rejected = np.asarray(rejected, bool)
-    return {"similarity_before": _safe(metrics.similarity_index, before, dwell_s, cf_mhz,
+    return {"similarity_before": measured_or_reason(metrics.similarity_index, before, dwell_s, cf_mhz,
                                        rejected=rejected)[0],
-            "similarity_after": _safe(metrics.similarity_index, after, dwell_s, cf_mhz,
+            "similarity_after": measured_or_reason(metrics.similarity_index, after, dwell_s, cf_mhz,
                                       rejected=rejected)[0],
             "rejected_fraction": float(rejected.mean()) if rejected.size else None}
 

@@ -14,15 +14,16 @@ leave a partial file. The default cache is ``$XDG_CACHE_HOME/dmrs-bids/basis`` (
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..basis import Basis
+from ..io.files import atomic_write_bytes
 from ..spectra import H1_REFERENCE_PPM
 from .density_matrix import fragment_lines, lines_to_fid, merge_lines
 from .sequences import SEQUENCES, sequence_events
@@ -76,17 +77,14 @@ def _cache_load(path: Path, n_points: int) -> np.ndarray | None:
 
 
 def _cache_store(path: Path, fid: np.ndarray) -> None:
-    """Write atomically: a temporary file in the same folder, then rename over the target."""
-    tmp = None
+    """Write atomically (:func:`pipeline.io.files.atomic_write_bytes`); a read-only or full
+    cache must never stop a simulation."""
+    buffer = io.BytesIO()
+    np.save(buffer, fid, allow_pickle=False)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, fid, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:  # a read-only or full cache must never stop a simulation
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        atomic_write_bytes(path, buffer.getvalue(), fsync=False)
+    except OSError:
+        pass
 
 
 def _validate_grid(cf_mhz, dwell_s, n_points, ref_ppm, linewidth_hz) -> None:

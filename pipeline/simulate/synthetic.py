@@ -60,7 +60,7 @@ from ..io.json_values import to_json_value
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_to_hz, time_axis_s
 from ..units import b_s_mm2_to_ms_um2
 
-SUMS = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"), "tCho": ("GPC", "PCh"), "Glx": ("Glu", "Gln")}
+from ..metabolites import METABOLITE_SUMS as SUMS  # noqa: E402  (one definition)
 """Metabolite sums reported beside the single metabolites (CONTRIBUTING.md)."""
 
 DIFFUSION_FUNCTIONS = {

@@ -1,7 +1,8 @@
 """Accuracy studies of the fit on synthetic dMRS with known truth.
 
-One implementation for the tests (few noise realisations, asserted) and
-``benchmarks/bench_fitting.py --accuracy`` (many, printed): the RMS error of the normalised
+A test and benchmark helper, not part of the package: one implementation for the tests (few
+noise realisations, asserted) and ``benchmarks/bench_fitting.py --accuracy`` (many, printed),
+which puts ``tests/`` on its import path: the RMS error of the normalised
 decays S(b)/S(0) with the joint fit's Cramér–Rao floor, and the ADC error of joint fitting
 against sequential fitting followed by a CRLB-weighted mono-exponential fit.
 """
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..diffusion.models import make_model
-from ..simulate.presets import NAME_ALIASES
-from ..simulate.synthetic import simulate_acquisition
-from .conditions import fit_conditions
-from .options import FitOptions
+from pipeline.diffusion.models import make_model
+from pipeline.fitting.conditions import fit_conditions
+from pipeline.fitting.options import FitOptions
+from pipeline.simulate.presets import NAME_ALIASES
+from pipeline.simulate.synthetic import simulate_acquisition
 
 STUDY_PPM_RANGE = (0.5, 4.2)
 STUDY_TIED = [["NAA", "NAAG"], ["Cr", "PCr"], ["GPC", "PCh"]]

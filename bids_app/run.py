@@ -18,12 +18,13 @@ from pathlib import Path  # noqa: E402
 from nipype import config as nipype_config  # noqa: E402
 from nipype.pipeline import engine as pe  # noqa: E402
 
-from bids_app import derivatives as d  # noqa: E402
-from bids_app.cluster import SUBMIT_ONLY_PLUGINS, run_token, tag_jobs, wait_for_jobs  # noqa: E402
-from bids_app.config import dumps_toml  # noqa: E402
-from bids_app.runlog import Outcome, error_message, get_logger  # noqa: E402
+from workflows.participant import _node_name, init_participant_wf  # noqa: E402
 
-from .participant import _node_name, init_participant_wf  # noqa: E402
+from . import derivatives as d  # noqa: E402
+from .cluster import SUBMIT_ONLY_PLUGINS, run_token, tag_jobs, wait_for_jobs  # noqa: E402
+from .config import dumps_toml  # noqa: E402
+from .report_nodes import AcquisitionFigures, ParticipantReport  # noqa: E402
+from .runlog import Outcome, error_message, get_logger  # noqa: E402
 
 TOP_NAME = "dmrs_bids_wf"
 CLUSTER_WAIT_S = 7 * 24 * 3600.0  # submit-only plugins: how long to wait for the jobs
@@ -152,7 +153,7 @@ def _expected_outputs(output_dir: Path, subject: str, acquisitions) -> list[Path
     paths = [d.report_path(output_dir, subject)]
     for a in acquisitions:
         paths += [d.acquisition_path(output_dir, subject, a.session, a.stem, kind)
-                  for kind in ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")]
+                  for kind in d.CONTRACT_KINDS]
     return paths
 
 
@@ -174,7 +175,9 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
         wf_name = f"sub_{_node_name(subject)}_wf"
         try:
             wf = init_participant_wf(subject, acquisitions, config, output_dir, basis_path,
-                                     str(work_dir / "basis_cache"), config_toml, name=wf_name)
+                                     str(work_dir / "basis_cache"), config_toml, name=wf_name,
+                                     figures_interface=AcquisitionFigures,
+                                     report_interface=ParticipantReport)
         except ValueError as exc:
             outcomes[subject].fail(error_message(exc))
             logger.error("sub-%s: %s", subject, error_message(exc))
@@ -234,7 +237,7 @@ def _log_acquisition_warnings(output_dir: Path, inputs: dict, logger) -> None:
 
 def _reports_only(inputs: dict, config: dict, output_dir: Path, logger) -> list[Outcome]:
     """Rebuild reports from derivatives already in ``output_dir`` (no processing)."""
-    from bids_app.report import write_participant_report
+    from .report import write_participant_report
 
     outcomes = []
     for subject, acquisitions in inputs.items():
@@ -242,7 +245,7 @@ def _reports_only(inputs: dict, config: dict, output_dir: Path, logger) -> list[
         entries = []
         for a in acquisitions:
             entry = {"subject": subject, "session": a.session, "stem": a.stem}
-            for kind in ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc"):
+            for kind in d.CONTRACT_KINDS:
                 path = d.acquisition_path(output_dir, subject, a.session, a.stem, kind)
                 if not path.exists():
                     outcome.fail(f"{path}: missing (run the participant level first)")
@@ -259,7 +262,7 @@ def _reports_only(inputs: dict, config: dict, output_dir: Path, logger) -> list[
 
 
 def _write_citation(output_dir: Path, config: dict, basis_path, succeeded, inputs) -> None:
-    from bids_app.citation import write_citation
+    from .citation import write_citation
 
     stages = []
     for outcome in succeeded:

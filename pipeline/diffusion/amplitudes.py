@@ -1,0 +1,50 @@
+"""Which metabolites' amplitude decays are modelled, in which order, and the rows of those
+that cannot be (no positive amplitude at the lowest b)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io.files import to_float
+from ..metabolites import SUM_NAMES
+
+
+def amplitude_series(rows: list[dict]) -> dict:
+    """metabolite -> (amplitudes, crlbs) arrays in condition order, from ``_amplitudes.tsv``
+    rows."""
+    series: dict = {}
+    for row in sorted(rows, key=lambda r: int(r["condition"])):
+        amps, crlbs = series.setdefault(row["metabolite"], ([], []))
+        amps.append(to_float(row["amplitude"]))
+        crlbs.append(to_float(row["crlb"]))
+    return {k: (np.asarray(a, float), np.asarray(c, float)) for k, (a, c) in series.items()}
+
+
+def modelled_metabolites(available: list[str], wanted: list[str]) -> list[str]:
+    """The sums first, then the other metabolites (or exactly ``wanted`` when given)."""
+    if wanted:
+        missing = [m for m in wanted if m not in available]
+        if missing:
+            raise ValueError(f"[diffusion] metabolites {missing} are not among the fitted "
+                             f"ones: {available}")
+        return list(wanted)
+    return [m for m in SUM_NAMES if m in available] + [m for m in available
+                                                       if m not in SUM_NAMES]
+
+
+def decaying(series: dict, names: list[str], b_values_s_mm2) -> list[str]:
+    """Those of ``names`` with a positive mean amplitude at the lowest b (a decay to model)."""
+    b = np.asarray(b_values_s_mm2, float)
+    low_b = b == b.min()
+    return [n for n in names if np.mean(series[n][0][low_b]) > 0]
+
+
+def unmodelled_rows(metabolite: str, models) -> list[dict]:
+    """Rows (applicable 0) for a metabolite not fitted at the lowest b: no decay to model."""
+    from . import MODELS
+
+    why = "amplitude at the lowest b is not positive: no decay to model"
+    return [{"metabolite": metabolite, "model": m, "parameter": p, "value": None, "unit": u,
+             "std_error": None, "applicable": 0, "note": why, "reason": why}
+            for m in models if m in MODELS
+            for p, u in zip(MODELS[m].parameter_names, MODELS[m].parameter_units)]

@@ -1,0 +1,106 @@
+"""Water-scaled concentrations for the ``_amplitudes.tsv`` rows: tissue fractions, the
+scaling inputs, and what a user should know about them.
+
+A problem here skips the concentrations with a warning rather than losing the acquisition's
+other outputs (:func:`quantify_rows`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io.files import read_tsv, to_float
+from ..qc.flags import finite_number
+from ..units import field_strength_t
+from .quantification import (DEFAULT_TISSUE_FRACTIONS, TISSUE_CLASSES, basis_proton_scale,
+                             concentration_columns, water_amplitude)
+
+
+def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
+    """GM/WM/CSF volume fractions of one participant (and session) from a TSV with columns
+    ``participant_id`` (``sub-<label>`` or ``<label>``), optional ``session_id``, ``gm``,
+    ``wm``, ``csf``. Raises ``ValueError`` naming the file when it or the row is unusable."""
+    if not Path(table_path).is_file():
+        raise ValueError(f"{table_path}: tissue-fraction table not found")
+    rows = read_tsv(table_path)
+    missing = [c for c in ("participant_id",) + TISSUE_CLASSES if rows and c not in rows[0]]
+    if not rows or missing:
+        raise ValueError(f"{table_path}: tissue-fraction table needs columns participant_id, "
+                         f"gm, wm, csf (missing {missing or 'every row'})")
+
+    def matches(row) -> bool:
+        same_subject = row["participant_id"].removeprefix("sub-") == subject
+        row_session = row.get("session_id", "").removeprefix("ses-")
+        return same_subject and (not row_session or row_session == session)
+
+    found = [r for r in rows if matches(r)]
+    if not found:
+        raise ValueError(f"{table_path}: no row for participant {subject!r}"
+                         + (f" session {session!r}" if session else ""))
+    try:
+        values = {c: to_float(found[0][c]) for c in TISSUE_CLASSES}
+    except ValueError as exc:
+        raise ValueError(f"{table_path}: participant {subject!r}: {exc}") from None
+    if not all(np.isfinite(v) and v >= 0 for v in values.values()) or sum(values.values()) <= 0:
+        raise ValueError(f"{table_path}: participant {subject!r} has unusable fractions {values}")
+    return values
+
+
+def quantification_warnings(scaling: dict, cf_mhz: float) -> list[str]:
+    """What a user should know about the water-scaling inputs (shown in the report)."""
+    notes = []
+    field_t = field_strength_t(cf_mhz)
+    if (not scaling["effective_water_concentration_mm"] and not scaling["water_t2_s"]
+            and abs(field_t - 3.0) > 0.5):
+        notes.append(f"water scaling at {field_t:.1f} T uses the 3 T water T2/T1 defaults; set "
+                     "[quantification] water_t2_s and water_t1_s for this field")
+    if not scaling["metabolite_t2_s"]:
+        notes.append("concentrations are not corrected for metabolite T2 (set [quantification] "
+                     "metabolite_t2_s)")
+    return notes
+
+
+def quantify_rows(rows: list[dict], opts: dict, water_fid, water_dwell_s: float, basis,
+                  metadata: dict, cf_mhz: float, subject: str, session: str
+                  ) -> tuple[list[dict], dict]:
+    """``_amplitudes.tsv`` rows with water-scaled concentration columns when a water
+    reference FID (lowest b, averaged; None when there is none) exists and
+    ``[quantification] water_scaling`` is on; and a report of the inputs used, or of why
+    nothing was scaled. ``opts`` is the ``[quantification]`` table."""
+    if not opts.get("water_scaling", True):
+        return rows, {"water_scaling": "off ([quantification] water_scaling = false)"}
+    if water_fid is None:
+        return rows, {"water_scaling": "no water reference"}
+    try:
+        return _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
+                             subject, session)
+    except ValueError as exc:
+        reason = f"water-scaled concentrations skipped: {exc}"
+        return rows, {"water_scaling": reason, "flags": [reason]}
+
+
+def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz, subject,
+                  session):
+    fractions, source = dict(opts.get("tissue_fractions") or DEFAULT_TISSUE_FRACTIONS), "config"
+    if opts.get("tissue_fractions_file"):
+        fractions = tissue_fractions_for(opts["tissue_fractions_file"], subject, session)
+        source = opts["tissue_fractions_file"]
+    elif not opts.get("tissue_fractions"):
+        source = "default (no segmentation): 60 % GM, 40 % WM"
+    water_signal = water_amplitude(water_fid, water_dwell_s)
+    scale = basis_proton_scale(basis.names, basis.fids)
+    scaling = dict(
+        echo_time_s=float(metadata.get("EchoTime") or 0.0),
+        repetition_time_s=finite_number(metadata.get("RepetitionTime")),
+        metabolite_t2_s=opts.get("metabolite_t2_s") or None,
+        metabolite_t1_s=opts.get("metabolite_t1_s") or None,
+        tissue_fractions=fractions,
+        effective_water_concentration_mm=opts.get("water_concentration_mm") or None,
+        water_t2_s=opts.get("water_t2_s") or None, water_t1_s=opts.get("water_t1_s") or None,
+        csf_corrected=bool(opts.get("csf_corrected", True)))
+    report = {"water_scaling": "done", "water_signal": water_signal, "basis_scale": scale,
+              "tissue_fractions_source": source, **scaling,
+              "flags": quantification_warnings(scaling, cf_mhz)}
+    return concentration_columns(rows, water_signal, scale, **scaling), report

@@ -1,0 +1,251 @@
+"""The app's guarded entry points to its input files: every problem becomes an
+:class:`InputError` (a ``ValueError``) naming the file and the problem, never a traceback.
+
+The science readers (``pipeline.io``) raise clear errors for the defects they know; these
+wrappers add what a reader cannot see on its own (permissions, a water reference on another
+grid) and put the path into reader errors that name only a folder or an entry. The readers
+themselves raise only their own ValueError subclasses, whatever the bytes (fuzzed in
+tests/test_fuzz_readers.py), so no other exception type is caught here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
+
+
+class InputError(ValueError):
+    """An input file cannot be used; the message names the file and the problem."""
+
+
+def check_readable(path) -> Path:
+    """The file (or folder) exists and this process may read it."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file does not exist")
+    mode = path.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(f"{path}: not a regular file (a FIFO, socket or device named like an "
+                         "input file); replace it with the real file")
+    if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+        raise InputError(f"{path}: permission denied (not readable by this user); fix the "
+                         "file's permissions or run as a user who can read it")
+    return path
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "no details"
+    return f"{type(exc).__name__}: {text}"
+
+
+def nifti_grid(path) -> tuple[tuple, float]:
+    """(shape, dwell time in s) from the NIfTI header alone (no data read)."""
+    import nibabel as nib
+
+    path = check_readable(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes); it holds no MRS data")
+    try:
+        header = nib.load(str(path)).header
+        shape, dwell_s = tuple(int(n) for n in header.get_data_shape()), \
+            float(header["pixdim"][4])
+    except Exception as exc:  # nibabel raises many types for broken headers
+        raise InputError(f"{path}: not a readable NIfTI file ({_describe(exc)})") from None
+    n_samples = 1
+    for n in shape:
+        n_samples *= n
+    if n_samples > MAX_SAMPLES:
+        raise InputError(f"{path}: the header announces {n_samples} samples (shape {shape}), "
+                         "more than any single-voxel MRS file holds; the header is corrupt")
+    return shape, dwell_s
+
+
+def read_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto",
+                     dim_roles: dict | None = None):
+    """``pipeline.io.nifti_mrs.read_nifti_mrs`` behind the header checks above; any failure
+    is an :class:`InputError` naming ``path``. ``dim_roles``: ``[conversion] dim_roles``."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    nifti_grid(path)
+    try:
+        return read_nifti_mrs(str(path), sidecar=sidecar, b_value_units=b_value_units,
+                              dim_roles=dim_roles)
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise InputError(f"{path}: {' '.join(str(exc).split())}") from None
+
+
+def read_basis_file(path, **kwargs):
+    """``pipeline.io.basis_formats.read_basis`` with every failure an :class:`InputError`
+    naming ``path``."""
+    from pipeline.io.basis_formats import read_basis
+
+    check_readable(path)
+    try:
+        return read_basis(path, **kwargs)
+    except ValueError as exc:
+        if str(path) in str(exc) or Path(path).name in str(exc):
+            raise
+        raise InputError(f"{path}: not a usable basis set ({' '.join(str(exc).split())})") \
+            from None
+
+
+def check_water_grid(svs, water) -> None:
+    """The water reference must share the metabolite data's number of points and dwell time
+    (eddy-current correction and coil weights use it point by point). Headers that cannot be
+    read are left to the reader, which names their problem."""
+    try:
+        svs_shape, svs_dwell_s = nifti_grid(svs)
+        water_shape, water_dwell_s = nifti_grid(water)
+    except InputError:
+        return
+    if len(svs_shape) < 4 or len(water_shape) < 4 or min(water_dwell_s, svs_dwell_s) <= 0:
+        return
+    if water_shape[3] != svs_shape[3]:
+        raise InputError(f"{water}: water reference has {water_shape[3]} spectral points but "
+                         f"{Path(svs).name} has {svs_shape[3]}; acquire or export both with "
+                         "the same number of points")
+    if abs(water_dwell_s - svs_dwell_s) > 1e-6 * svs_dwell_s:
+        raise InputError(f"{water}: water reference dwell time {water_dwell_s * 1e3:g} ms "
+                         f"({1 / water_dwell_s:g} Hz) differs from {Path(svs).name} "
+                         f"({svs_dwell_s * 1e3:g} ms, {1 / svs_dwell_s:g} Hz)")
+
+
+# --- header/sidecar agreement and physical timings (issue 17 item 5) -------------------------
+
+TIMING_KEYS = {"EchoTime": "TE", "MixingTime": "TM", "DiffusionGradientDuration": "δ",
+               "DiffusionGradientSeparation": "Δ", "DiffusionTime": "diffusion time"}
+"""Timings (s) that must lie in (0, 1 s) wherever they are stated."""
+CF_TOLERANCE = 1e-4
+"""Relative SpectrometerFrequency difference tolerated between header and sidecar (rounding
+in converters); a larger one changes every ppm position and so the fit."""
+
+
+def _header_extension(path) -> dict:
+    """The NIfTI-MRS header extension (ecode 44) as a dict, {} when absent or unreadable."""
+    import json
+
+    import nibabel as nib
+
+    try:
+        for ext in nib.load(str(path)).header.extensions:
+            if ext.get_code() == 44:
+                value = json.loads(ext.get_content())
+                return value if isinstance(value, dict) else {}
+    except Exception:  # the reader reports broken headers with their reason
+        return {}
+    return {}
+
+
+def _seconds(value, key: str, where) -> float:
+    """A timing value in seconds (first element of a list), or InputError naming the key."""
+    first = value[0] if isinstance(value, list) and value else value
+    if isinstance(first, bool) or not isinstance(first, (int, float)):
+        raise InputError(f"{where}: {key} {value!r} is not a number of seconds (BIDS timings "
+                         "are plain numbers in s, e.g. 0.08 for 80 ms)")
+    return float(first)
+
+
+def timing_problems(metadata: dict, where) -> list[str]:
+    """Timings outside (0, 1 s), and δ > Δ, in one header or sidecar."""
+    problems, values = [], {}
+    for key, symbol in TIMING_KEYS.items():
+        if metadata.get(key) is None:
+            continue
+        values[key] = value = _seconds(metadata[key], key, where)
+        if not 0 < value < 1:
+            problems.append(f"{key} ({symbol}) = {value:g} s is outside (0, 1) s")
+    small, big = (values.get("DiffusionGradientDuration"),
+                  values.get("DiffusionGradientSeparation"))
+    if small is not None and big is not None and small > big:
+        problems.append(f"DiffusionGradientDuration (δ = {small:g} s) is longer than "
+                        f"DiffusionGradientSeparation (Δ = {big:g} s)")
+    return problems
+
+
+def check_metadata(path, sidecar: dict, sidecar_path=None) -> None:
+    """The sidecar agrees with the NIfTI header on SpectrometerFrequency, SpectralWidth (the
+    dwell time) and NumberOfSpectralPoints, and every timing is physical; InputError naming
+    the file and each contradiction otherwise (the README promises that contradictory
+    metadata fails the participant)."""
+    path = Path(path)
+    try:
+        _check_metadata(path, sidecar, sidecar_path or f"sidecar of {path}")
+    except InputError as exc:
+        raise InputError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") \
+            from None
+
+
+def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
+    try:
+        shape, dwell_s = nifti_grid(path)
+    except InputError:
+        return  # an unreadable header is reported by the reader, per acquisition
+    header = _header_extension(path)
+    problems = []
+    for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
+        problems += [f"{where}: {p}" for p in timing_problems(source, where)]
+    if "SpectrometerFrequency" in header and "SpectrometerFrequency" in sidecar:
+        cf_header = _seconds(header["SpectrometerFrequency"], "SpectrometerFrequency",
+                             f"{path} (header)")
+        cf_sidecar = _seconds(sidecar["SpectrometerFrequency"], "SpectrometerFrequency",
+                              where_sidecar)
+        if abs(cf_header - cf_sidecar) > CF_TOLERANCE * abs(cf_header):
+            problems.append(f"SpectrometerFrequency is {cf_header:g} MHz in the header of "
+                            f"{path} but {cf_sidecar:g} MHz in {where_sidecar}")
+    if sidecar.get("SpectralWidth") is not None and dwell_s > 0:
+        width_hz = _seconds(sidecar["SpectralWidth"], "SpectralWidth", where_sidecar)
+        if abs(width_hz * dwell_s - 1) > 1e-3:
+            problems.append(f"SpectralWidth {width_hz:g} Hz in {where_sidecar} disagrees with "
+                            f"the header dwell time {dwell_s:g} s (= {1 / dwell_s:g} Hz)")
+    points = sidecar.get("NumberOfSpectralPoints")
+    if points is not None and len(shape) >= 4:
+        n_points = _seconds(points, "NumberOfSpectralPoints", where_sidecar)
+        if n_points != shape[3]:
+            problems.append(f"NumberOfSpectralPoints {n_points:g} in {where_sidecar} "
+                            f"disagrees with the {shape[3]} points in the header of {path}")
+    if problems:
+        raise InputError(f"{path}: contradictory or impossible metadata: "
+                         + "; ".join(problems))
+
+
+# --- water reference sanity (issue 17 item 4) ------------------------------------------------
+
+def _same_file(a, b) -> bool:
+    a, b = Path(a), Path(b)
+    try:
+        if a.resolve() == b.resolve() or os.path.samefile(a, b):
+            return True
+        size = a.stat().st_size
+        return 0 < size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+def check_water_reference(svs, water) -> None:
+    """The water reference is not the metabolite file itself and is unsuppressed water (its
+    water line dominates far more than in the metabolite data; see
+    ``pipeline.qc.reference``); InputError naming the reference otherwise."""
+    from pipeline.qc.reference import water_dominance, water_reference_problem
+
+    if _same_file(svs, water):
+        raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
+                         "point ReferenceSignal at the unsuppressed water acquisition")
+    try:
+        data, reference = read_acquisition(svs), read_acquisition(water)
+    except ValueError:  # InputError and the reader's own errors
+        return  # the processing reports unreadable files, with the run's reading options
+    try:
+        problem = water_reference_problem(
+            water_dominance(reference.fids, reference.dwell_s, reference.cf_mhz,
+                            reference.ref_ppm),
+            water_dominance(data.fids, data.dwell_s, data.cf_mhz, data.ref_ppm))
+    except ValueError as exc:  # a grid that cannot show both windows: nothing to judge
+        problem = None if "does not cover" in str(exc) else str(exc)
+    if problem:
+        raise InputError(f"{water}: not an unsuppressed water reference for {Path(svs).name}: "
+                         f"{problem}")

@@ -1,0 +1,252 @@
+"""The preprocessing steps of one acquisition, each one function returning its result and
+its flags: the workflow's nodes call exactly these, and :func:`preprocess_acquisition`
+composes them in memory (pipeline/preprocess/pipeline.py).
+
+Order (consensus): coil combination -> eddy-current correction with the condition-matched
+water reference, relative to the lowest-b one (before alignment, so that the eddy currents'
+apparent frequency shift is not taken for drift) -> alignment -> outlier rejection, then
+re-alignment without the outliers in the templates -> averaging -> residual water removal ->
+MM motion check. Arrays are (n_conditions, n_transients, n_points) unless stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..acquisition import Acquisition
+from .align import WATER_WINDOW_PPM, align_conditions
+from .coils import combine_coils
+from .eddy import eddy_current_correct, water_snr
+from .motion import mm_amplitude_check
+from .orientation import apply_mirror_policy
+from .outliers import detect_outliers
+
+
+def condition_text(acq: Acquisition, c: int) -> str:
+    """How flags name condition ``c``: index, b-value and direction."""
+    return (f"condition {c} (b={acq.b_values_s_mm2[c]:g} s/mm^2, direction "
+            f"{acq.direction_labels()[c]})")
+
+
+def condition_texts(acq: Acquisition) -> list[str]:
+    return [condition_text(acq, c) for c in range(acq.n_conditions)]
+
+
+def lowest_b_fid(acq: Acquisition) -> np.ndarray:
+    """The lowest-b condition averaged over transients and coils (a water reference's
+    signal for scaling and its linewidth)."""
+    return acq.fids[int(np.argmin(acq.b_values_s_mm2))].mean(axis=0).mean(axis=0)
+
+
+# --- coil combination ------------------------------------------------------------------------
+
+@dataclass
+class CoilStep:
+    fids: np.ndarray  # combined metabolite transients (n_cond, n_trans, n_points)
+    water_fids: np.ndarray | None  # water reference with the same weights (or as given)
+    report: dict  # n_coils, weights_from, weights (rows: coil, weight, phase)
+    details: str  # ProcessingApplied text
+    flags: list = field(default_factory=list)
+
+
+def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = True) -> CoilStep:
+    """Noise-whitened matched-filter combination; weights from the lowest-b water reference
+    when it has the same coils (and applied to it), else from the data. A one-coil water
+    reference is used as it is; any other coil count is refused."""
+    matching = water is not None and water.n_coils == acq.n_coils
+    if water is not None and not matching and water.n_coils != 1:
+        raise ValueError(f"{water.source or 'water reference'}: {water.n_coils} coils, but "
+                         f"{acq.source or 'the metabolite data'} has {acq.n_coils}")
+    report = {"n_coils": acq.n_coils}
+    if acq.n_coils == 1:
+        report["weights_from"] = "none"
+        return CoilStep(acq.fids[:, :, 0, :], None if water is None else water.fids[:, :, 0, :],
+                        report, "single receive channel (already combined): nothing to combine")
+    reference = water.fids[int(np.argmin(water.b_values_s_mm2))] if matching else None
+    result = combine_coils(acq.fids, reference, whiten=whiten)
+    water_fids = None
+    if water is not None:
+        water_fids = (np.einsum("k,...kn->...n", result.weights.conj(), water.fids)
+                      if matching else water.fids[:, :, 0, :])
+    report.update(weights_from="water" if matching else "data", weights=result.weights_table())
+    details = (f"{acq.n_coils} coils, noise-whitened matched-filter weights from "
+               f"{'the b=0 water reference' if matching else 'the data'}")
+    return CoilStep(result.combined, water_fids, report, details)
+
+
+# --- mirrored (complex-conjugated) data ------------------------------------------------------
+
+@dataclass
+class MirrorStep:
+    fids: np.ndarray  # metabolite transients, conjugated when found mirrored (policy "fix")
+    water_fids: np.ndarray | None  # water reference, conjugated with them
+    orientation: dict  # OrientationVerdict.to_dict() ({} when the check is off)
+    flags: list = field(default_factory=list)
+
+
+def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisition,
+                policy: str = "fix") -> MirrorStep:
+    """Detect frequency-mirrored data from the singlet pattern (``orientation``) and apply
+    ``policy``: ``fix`` conjugates metabolite and water FIDs with a flag, ``refuse`` raises a
+    ``ValueError`` naming the file, ``off`` skips the check."""
+    try:
+        fids, water_fids, verdict = apply_mirror_policy(fids, acq.dwell_s, acq.cf_mhz,
+                                                        acq.ref_ppm, policy=policy,
+                                                        water_fids=water_fids)
+    except ValueError as exc:
+        raise ValueError(f"{acq.source or 'metabolite data'}: {exc}") from exc
+    if verdict is None:
+        return MirrorStep(fids, water_fids, {})
+    flags = [f"orientation: {verdict.warning}"] if verdict.warning else []
+    return MirrorStep(fids, water_fids, verdict.to_dict(), flags)
+
+
+# --- eddy-current correction -----------------------------------------------------------------
+
+def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
+                           min_water_snr: float, flags: list, label: str) -> np.ndarray:
+    """Averaged water FID for ECC of condition ``c``: the matched one, else the lowest b.
+
+    The matched reference (same index, b within 5 %) is used when its SNR reaches
+    ``min_water_snr``; otherwise the lowest-b reference is used and a warning is appended to
+    ``flags``.
+    """
+    n_water = water_fids.shape[0]
+    lowest = int(np.argmin(water_b))
+    matched = c if n_water > c and np.isclose(water_b[c], b_c, rtol=0.05, atol=20) else None
+    if matched is not None:
+        candidate = water_fids[matched].mean(axis=0)
+        if water_snr(candidate) >= min_water_snr:
+            return candidate
+        flags.append(f"ECC: {label}: water reference SNR {water_snr(candidate):.1f} below "
+                     f"{min_water_snr:g} even before denoising; used the lowest-b reference")
+    elif n_water > 1:
+        flags.append(f"ECC: {label}: no condition-matched water reference; used the lowest-b one")
+    return water_fids[lowest].mean(axis=0)
+
+
+def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisition,
+              min_water_snr: float) -> tuple[np.ndarray, list]:
+    """Klose correction of every condition *before* alignment, relative to the lowest-b
+    water; returns (corrected, flags).
+
+    The eddy-current phase is removed in full, so alignment estimates the true drifts instead
+    of taking the eddy currents' apparent frequency shift (several Hz at high b) for drift;
+    the lowest-b water reference cancels the water's own offset. The correction is the same
+    for every transient of a condition, so it commutes with the drift correction.
+    """
+    flags: list[str] = []
+    labels = condition_texts(acq)
+    lowest = water_fids[int(np.argmin(water_b))].mean(axis=0)
+    out = np.empty_like(fids)
+    for c in range(fids.shape[0]):
+        reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
+                                           min_water_snr, flags, labels[c])
+        out[c] = eddy_current_correct(fids[c], reference, acq.dwell_s,
+                                      reference_fid=lowest).corrected
+    return out, flags
+
+
+# --- alignment and outliers ------------------------------------------------------------------
+
+@dataclass
+class AlignStep:
+    fids: np.ndarray  # corrected transients
+    freq_hz: np.ndarray  # (n_cond, n_trans) drift found in the input
+    phase_deg: np.ndarray
+    details: str
+
+
+def align_step(fids: np.ndarray, acq: Acquisition, options, weights=None) -> AlignStep:
+    """Frequency/phase registration per condition (``options``: PreprocessOptions); zero
+    shifts when alignment is off. ``weights`` (n_cond, n_trans) leave transients out of the
+    templates (re-alignment without the outliers)."""
+    if not options.align:
+        zeros = np.zeros(fids.shape[:2])
+        return AlignStep(fids, zeros, zeros.copy(),
+                         "disabled by configuration (shifts reported as 0)")
+    window = WATER_WINDOW_PPM if options.align_reference == "water" else options.align_ppm_range
+    results = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                               ppm_range=window, n_iterations=options.align_iterations,
+                               max_shift_hz=options.align_max_shift_hz, weights=weights,
+                               n_model_iterations=options.align_model_iterations,
+                               n_model_components=options.align_model_components,
+                               align_means=options.align_means)
+    details = (f"spectral registration per condition ({options.align_reference}, "
+               f"{list(options.align_ppm_range)} ppm), leave-one-out templates; "
+               f"condition means aligned: {options.align_means}")
+    return AlignStep(np.stack([r.corrected for r in results]),
+                     np.stack([r.freq_hz for r in results]),
+                     np.stack([r.phase_deg for r in results]), details)
+
+
+@dataclass
+class OutlierStep:
+    rejected: np.ndarray  # (n_cond, n_trans) bool
+    amplitude_z: np.ndarray
+    misfit_z: np.ndarray
+    flagged_conditions: list
+    flags: list
+
+
+def outlier_step(fids: np.ndarray, acq: Acquisition, options) -> OutlierStep:
+    """Outlier transients per condition (aligned input); a condition is flagged when more
+    than ``outlier_flag_fraction`` of its transients go. Nothing is rejected when off."""
+    shape = fids.shape[:2]
+    step = OutlierStep(np.zeros(shape, bool), np.zeros(shape), np.zeros(shape), [], [])
+    if not options.outliers:
+        return step
+    for c in range(acq.n_conditions):
+        result = detect_outliers(fids[c], acq.dwell_s, acq.cf_mhz, options.outlier_ppm_range,
+                                 options.outlier_threshold, options.outlier_flag_fraction)
+        step.rejected[c], step.amplitude_z[c], step.misfit_z[c] = (
+            result.rejected, result.amplitude_z, result.misfit_z)
+        if result.flagged:
+            step.flagged_conditions.append(c)
+            step.flags.append(f"outliers: {condition_text(acq, c)}: "
+                              f"{100 * result.fraction_rejected:.0f} % of transients "
+                              f"rejected (> {100 * options.outlier_flag_fraction:.0f} %)")
+    return step
+
+
+def realign_step(unaligned: np.ndarray, rejected: np.ndarray, acq: Acquisition,
+                 options) -> AlignStep | None:
+    """Alignment again with the rejected transients left out of the templates; None when
+    nothing was rejected or alignment is off (the first alignment stands)."""
+    if not (rejected.any() and options.align):
+        return None
+    return align_step(unaligned, acq, options, weights=(~rejected).astype(float))
+
+
+def transient_rows(acq: Acquisition, freq_hz, phase_deg, rejected=None) -> list[dict]:
+    """``_transients.tsv`` rows: condition labels, transient, shifts (and ``rejected``)."""
+    directions = acq.direction_labels()
+    rows = []
+    for c in range(freq_hz.shape[0]):
+        for t in range(freq_hz.shape[1]):
+            row = {"condition": c, "b_value": float(acq.b_values_s_mm2[c]),
+                   "direction": directions[c], "transient": t,
+                   "freq_shift_hz": float(freq_hz[c, t]), "phase_shift_deg": float(phase_deg[c, t])}
+            if rejected is not None:
+                row["rejected"] = int(rejected[c, t])
+            rows.append(row)
+    return rows
+
+
+# --- motion ----------------------------------------------------------------------------------
+
+def motion_step(averaged: np.ndarray, acq: Acquisition, options) -> dict:
+    """MM (0.9 ppm) integral per condition of the averaged spectra (n_cond, n_points) against
+    its expected slow decay; drops beyond the noise flag motion (needs > 1 condition)."""
+    if not options.motion_check or averaged.shape[0] < 2:
+        return {"flags": []}
+    check = mm_amplitude_check(averaged, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                               reference_index=int(np.argmin(acq.b_values_s_mm2)),
+                               n_sigma=options.motion_n_sigma, ppm_range=options.motion_ppm_range)
+    flags = [f"motion: {condition_text(acq, c)}: MM (0.9 ppm) integral at "
+             f"{100 * check.ratio[c]:.0f} % of the lowest b (z = {check.z[c]:.1f})"
+             for c in np.flatnonzero(check.flagged)]
+    return {"ratio": check.ratio.tolist(), "z": check.z.tolist(),
+            "flagged": np.asarray(check.flagged).tolist(), "flags": flags}

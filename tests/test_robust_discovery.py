@@ -1,0 +1,167 @@
+"""Issue 17 items 3, 5, 8 and 13 (discovery): derivatives, nested copies and output folders are
+never taken as inputs; two inputs never share an output name; a filter file never changes the
+participant; one participant's unreadable files fail only that participant, naming the file;
+folders with invalid labels are reported and skipped; symlink loops are not walked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from robust_support import copy_good, demo, demo_master, paths  # noqa: E402,F401
+
+from bids_app import cli, discovery  # noqa: E402
+
+
+def _copy_acquisition(src: dict, folder: Path, stem: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src["svs"], folder / f"{stem}_svs.nii.gz")
+    shutil.copyfile(src["svs_json"], folder / f"{stem}_svs.json")
+
+
+def test_output_folder_inside_the_input_is_refused_unless_under_derivatives(demo, capsys):
+    status = cli.main([str(demo), str(demo / "out"), "participant", "-w",
+                       str(demo.parent / "work"), "--skip-bids-validation"])
+    assert status == cli.EXIT_USAGE
+    message = capsys.readouterr().err
+    assert str(demo / "out") in message and "derivatives" in message
+    opts = cli.build_parser().parse_args([str(demo), str(demo / "derivatives" / "dmrs"),
+                                          "participant", "-w", str(demo.parent / "work")])
+    cli._check_paths(opts)  # allowed: BIDS keeps derivatives there
+
+
+def test_derivatives_nested_copies_and_outputs_are_not_inputs(demo):
+    good = paths(demo, "01")
+    mrs = good["svs"].parent
+    _copy_acquisition(good, mrs, "sub-01_acq-dwpress_desc-fit")      # a derivative name
+    _copy_acquisition(good, mrs / "old", "sub-01_acq-dwpress")        # a nested copy
+    _copy_acquisition(good, mrs / "zz", "sub-01_acq-other")
+    _copy_acquisition(good, demo / "derivatives" / "dmrs" / "sub-01" / "mrs",
+                      "sub-01_acq-dwpress_desc-preproc")
+    _copy_acquisition(good, demo / "out" / "sub-01" / "mrs", "sub-01_acq-dwpress")
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors, exclude=[demo / "out"])
+    assert errors == {}
+    assert [a.svs for a in found["01"]] == [good["svs"]]
+    assert [a.svs.name for a in found["02"]] == ["sub-02_acq-dwsteam_svs.nii.gz"]
+
+
+def test_two_inputs_mapping_to_one_output_name_are_refused(demo):
+    good = paths(demo, "01")
+    plain = good["svs"].with_name("sub-01_acq-dwpress_svs.nii")
+    import nibabel as nib
+    nib.save(nib.load(str(good["svs"])), str(plain))
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    assert "01" not in found and "02" in found
+    assert str(plain) in errors["01"] and str(good["svs"]) in errors["01"]
+    assert "same output name" in errors["01"]
+
+
+def test_filter_file_may_narrow_but_never_choose_the_participant(demo, tmp_path, capsys):
+    for query, key in (("svs", "subject"), ("mrsref", "subject"), ("mrsref", "session"),
+                       ("mm", "session")):
+        path = tmp_path / f"{query}-{key}.json"
+        path.write_text(json.dumps({query: {key: "02"}}))
+        with pytest.raises(discovery.DiscoveryError) as err:
+            discovery.read_bids_filter_file(path)
+        assert str(path) in str(err.value) and f"'{key}'" in str(err.value)
+    status = cli.main([str(demo), str(tmp_path / "out"), "participant", "--participant-label",
+                       "01", "--bids-filter-file", str(tmp_path / "svs-subject.json"), "-w",
+                       str(tmp_path / "work"), "--skip-bids-validation"])
+    assert status == cli.EXIT_USAGE and "--participant-label" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "sub-01" / "mrs").exists()
+    # a session in the svs filter intersects the selected sessions, never replaces them
+    assert discovery._narrow({"session": ["a", "b"]}, {"session": "b"}) == {"session": ["b"]}
+    assert discovery._narrow({"session": ["a"]}, {"session": ["c"]}) == {"session": []}
+    assert discovery._narrow({"subject": "01"}, {"acquisition": "x"}) == {
+        "subject": "01", "acquisition": "x"}
+
+
+def _reference_as_list(p):
+    s = json.loads(p["svs_json"].read_text())
+    s["ReferenceSignal"] = [s["ReferenceSignal"]]
+    p["svs_json"].write_text(json.dumps(s))
+    return p["svs_json"], "ReferenceSignal"
+
+
+def _sidecar_array(p):
+    p["svs_json"].write_text(json.dumps([json.loads(p["svs_json"].read_text())]))
+    return p["svs_json"], "JSON list"
+
+
+def _fifo_svs(p):
+    p["svs"].unlink()
+    os.mkfifo(p["svs"])
+    return p["svs"], "not a regular file"
+
+
+def _fifo_sidecar(p):
+    p["ref_json"].unlink()
+    os.mkfifo(p["ref_json"])
+    return p["ref_json"], "not a regular file"
+
+
+def test_one_participants_broken_files_fail_only_that_participant(demo):
+    expected = {}
+    for label, build in (("list", _reference_as_list), ("array", _sidecar_array),
+                         ("fifo", _fifo_svs), ("fifojson", _fifo_sidecar)):
+        expected[label] = build(copy_good(demo, label))
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    assert sorted(found) == ["01", "02"]
+    assert sorted(errors) == sorted(expected)
+    for label, (culprit, words) in expected.items():
+        assert str(culprit) in errors[label] and words in errors[label], errors[label]
+
+
+def test_invalid_folder_labels_are_reported_not_collapsed(demo):
+    good = paths(demo, "01")
+    for label in ("0 4", "05-x", "é1"):
+        mrs = demo / f"sub-{label}" / "mrs"
+        _copy_acquisition(good, mrs, f"sub-{label}_acq-dwpress")
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    assert sorted(found) == ["01", "02"]  # nothing under "0", "05" or a mangled label
+    assert sorted(errors) == sorted(["0 4", "05-x", "é1"])
+    assert all("not a valid BIDS label" in m for m in errors.values())
+    assert str(demo / "sub-0 4") in errors["0 4"]
+
+
+def test_symlink_loops_are_not_walked(demo):
+    (demo / "sub-01" / "mrs" / "loop").symlink_to("..")
+    (demo / "loop").symlink_to(".")
+    (demo / "sub-02" / "loop").symlink_to(".")
+    layout = discovery.load_layout(demo)
+    depths = [len(Path(f.path).relative_to(demo).parts) for f in layout.get()]
+    assert max(depths) <= 4, max(depths)
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    assert errors == {} and [a.svs for a in found["01"]] == [paths(demo, "01")["svs"]]
+
+
+def test_unexpected_error_still_writes_the_summary_and_logs_the_traceback(demo, tmp_path,
+                                                                          monkeypatch, capsys):
+    import bids_app.run as run_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("worker pool died")
+
+    monkeypatch.setattr(run_module, "run_participants", broken)
+    out = tmp_path / "out"
+    status = cli.main([str(demo), str(out), "participant", "-w", str(tmp_path / "work"),
+                       "--skip-bids-validation"])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_FAILED
+    assert "RuntimeError: worker pool died" in err and "Traceback" not in err
+    summary = json.loads((out / "logs" / "run_summary.json").read_text())
+    assert summary["run_error"] == "RuntimeError: worker pool died"
+    log = (out / "logs" / "dmrs-bids.log").read_text()
+    assert "Traceback" in log and "worker pool died" in log
+    assert not (tmp_path / "work" / cli.LOCK_NAME).exists() or cli._held_locks == []

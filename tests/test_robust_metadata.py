@@ -1,0 +1,123 @@
+"""Issue 17 items 4, 5 and 15 (metadata): header/sidecar contradictions and unphysical timings
+fail the participant naming the file and key; the water reference must be unsuppressed water
+and not the metabolite file; a reference expected but not found is a warning naming what was
+looked for."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from robust_support import (_edit_json, _edit_svs, copy_good, demo, demo_master,  # noqa: E402,F401
+                            paths)
+
+from bids_app import discovery  # noqa: E402
+from bids_app.input_checks import InputError, check_metadata, check_water_reference  # noqa: E402
+from pipeline.qc.reference import water_dominance, water_reference_problem  # noqa: E402
+
+
+def _sidecar(p: dict, **changes) -> None:
+    _edit_json(p["svs_json"], lambda s: {**s, **changes})
+
+
+CASES = {
+    "freq": (dict(SpectrometerFrequency=[127.7]), ["SpectrometerFrequency", "123.2", "127.7"]),
+    "points": (dict(NumberOfSpectralPoints=2048), ["NumberOfSpectralPoints", "2048", "1024"]),
+    "width": (dict(SpectralWidth=4000.0), ["SpectralWidth", "4000"]),
+    "delta": (dict(DiffusionGradientDuration=5.0), ["DiffusionGradientDuration", "(0, 1) s"]),
+    "bigdelta": (dict(DiffusionGradientSeparation=-1.0), ["DiffusionGradientSeparation"]),
+    "order": (dict(DiffusionGradientDuration=0.05, DiffusionGradientSeparation=0.03),
+              ["longer than"]),
+    "te": (dict(EchoTime=80), ["EchoTime", "(0, 1) s"]),
+    "tetext": (dict(EchoTime="80 ms"), ["EchoTime", "'80 ms'", "not a number of seconds"]),
+}
+
+
+def test_contradictions_and_unphysical_timings_fail_the_participant(demo):
+    for label, (changes, _) in CASES.items():
+        _sidecar(copy_good(demo, label), **changes)
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    assert sorted(found) == ["01", "02"] and sorted(errors) == sorted(CASES)
+    for label, (_, words) in CASES.items():
+        assert str(paths(demo, label)["svs"]) in errors[label]
+        assert str(paths(demo, label)["svs_json"]) in errors[label]
+        assert all(w in errors[label] for w in words), errors[label]
+
+
+def test_header_timings_are_checked_too(demo):
+    p = copy_good(demo, "hdr")
+    _edit_svs(p, ext_fn=lambda e: {**e, "MixingTime": 2.5})
+    with pytest.raises(InputError, match=r"\(header\).*MixingTime \(TM\) = 2.5 s"):
+        check_metadata(p["svs"], json.loads(p["svs_json"].read_text()))
+
+
+def test_the_metabolite_file_is_not_a_water_reference(demo):
+    p = paths(demo, "01")
+    check_water_reference(p["svs"], p["ref"])  # the real reference passes
+    with pytest.raises(InputError, match="is the metabolite file"):
+        check_water_reference(p["svs"], p["svs"])
+    copy = p["ref"].with_name("sub-01_acq-copy_mrsref.nii.gz")
+    shutil.copyfile(p["svs"], copy)
+    with pytest.raises(InputError, match="is the metabolite file"):
+        check_water_reference(p["svs"], copy)
+    # via the sidecar, as in the issue: the participant fails, naming the reference
+    _sidecar(p, ReferenceSignal="bids::sub-01/mrs/sub-01_acq-dwpress_svs.nii.gz")
+    errors: dict = {}
+    discovery.discover(demo, errors=errors)
+    assert "the water reference is the metabolite file" in errors["01"]
+
+
+def test_a_water_suppressed_reference_is_refused(demo):
+    """A reference whose data are the metabolite data scaled (suppressed water, different
+    bytes) is refused; the true reference is not."""
+    p = paths(demo, "01")
+    fake = p["ref"].with_name("sub-01_acq-fake_mrsref.nii.gz")
+    shutil.copyfile(p["svs"], fake)
+    _edit_svs({"svs": fake}, lambda d: d * 3.0)
+    with pytest.raises(InputError, match="looks water-suppressed") as err:
+        check_water_reference(p["svs"], fake)
+    assert str(fake) in str(err.value)
+
+
+def test_water_dominance_separates_water_from_suppressed_spectra():
+    """Analytic Lorentzians at 3 T (half-width 2 Hz): with water 1000x NAA the tallest point
+    of the metabolite window is the water line's magnitude tail at 3.4 ppm, so the ratio is
+    offset / half-width (about 77); suppressed water at 0.5x NAA gives 0.5."""
+    n, dwell_s, cf_mhz = 2048, 1 / 2000, 123.2
+    t = np.arange(n) * dwell_s
+
+    def line(ppm, amplitude):
+        # the package's convention (pipeline.spectra.ppm_axis): f = (4.65 ppm - ppm) * cf
+        return amplitude * np.exp(2j * np.pi * (4.65 - ppm) * cf_mhz * t - np.pi * 4.0 * t)
+
+    water = line(4.65, 1000.0) + line(2.01, 1.0)
+    suppressed = line(4.65, 0.5) + line(2.01, 1.0)
+    half_width_hz, offset_hz = 2.0, (4.65 - 3.4) * cf_mhz
+    tail = 1000.0 * half_width_hz / np.hypot(offset_hz, half_width_hz)
+    assert water_dominance(water, dwell_s, cf_mhz) == pytest.approx(1000 / tail, rel=0.05)
+    assert water_dominance(suppressed, dwell_s, cf_mhz) == pytest.approx(0.5, rel=0.05)
+    assert water_reference_problem(1000.0, 0.5) is None
+    assert "water-suppressed" in water_reference_problem(0.5, 0.5)
+
+
+def test_missing_reference_is_a_warning_naming_what_was_looked_for(demo):
+    p = paths(demo, "01")
+    _sidecar(p, ReferenceSignal=None)
+    other = p["ref"].with_name("sub-01_acq-other_mrsref.nii.gz")
+    p["ref"].rename(other)
+    p["ref_json"].rename(other.with_name("sub-01_acq-other_mrsref.json"))
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    acquisition = found["01"][0]
+    assert errors == {} and acquisition.water is None
+    assert len(acquisition.warnings) == 1
+    warning = acquisition.warnings[0]
+    assert "sub-01_acq-dwpress_mrsref.nii.gz" in warning and other.name in warning
+    assert "no water reference" in warning

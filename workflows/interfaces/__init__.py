@@ -1,0 +1,22 @@
+"""One thin nipype interface per processing step, grouped by stage; each reads its input
+files, calls ``pipeline/`` and writes its outputs in the node's working directory. Options
+arrive as canonical JSON strings (sorted keys) so node hashes, and therefore work-directory
+reuse, are deterministic.
+
+    conversion  ConvertToCanonical
+    preprocess  CombineCoils, EddyCurrentCorrect, AlignTransients, RejectOutliers,
+                AverageTransients, RemoveResidualWater
+    fit         PrepareBasis, MacromoleculeBasis, FitSpectra
+    diffusion   DiffusionModels
+    qc          QualityMetrics
+    sink        WriteDerivatives
+"""
+
+from .conversion import ConvertToCanonical, apply_chronograms  # noqa: F401
+from .diffusion import DiffusionModels  # noqa: F401
+from .fit import FitSpectra, MacromoleculeBasis, PrepareBasis, sequence_from_metadata  # noqa: F401
+from .preprocess import (AlignTransients, AverageTransients, CombineCoils,  # noqa: F401
+                         EddyCurrentCorrect, RejectOutliers, RemoveResidualWater,
+                         preprocess_options)
+from .qc import QualityMetrics  # noqa: F401
+from .sink import WriteDerivatives  # noqa: F401

@@ -1,0 +1,242 @@
+"""Fit stage: the basis on the data grid (read or simulated), its macromolecule component,
+and the linear-combination fit of every condition with water-scaled concentrations."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
+                                    traits)
+
+from pipeline.preprocess.steps import lowest_b_fid
+
+from ..derivatives import AMPLITUDES_COLUMNS
+from ..fileio import (condition_labels, load_acquisition, optional_input, options_table,
+                      save_acquisition, write_json_file, write_table)
+
+
+# --- basis and macromolecules ----------------------------------------------------------------
+
+SEQUENCE_NAMES = {"steam": "steam", "stimulatedecho": "steam", "press": "press",
+                  "slaser": "slaser", "semilaser": "slaser", "laser": "slaser", "se": "se",
+                  "spinecho": "se", "fid": "fid", "pulseacquire": "fid", "stim": "steam"}
+
+
+def sequence_from_metadata(metadata: dict, configured: str = "") -> str:
+    """Simulation sequence from the configuration or the sidecar (``PulseSequenceType``, then
+    ``SequenceName``); raises ValueError when neither names a known one."""
+    candidates = [configured, metadata.get("PulseSequenceType", ""),
+                  metadata.get("SequenceName", "")]
+    for text in candidates:
+        key = "".join(ch for ch in str(text).lower() if ch.isalnum())
+        for name, sequence in SEQUENCE_NAMES.items():
+            if key == name or (key and name in key and len(name) > 2):
+                return sequence
+    raise ValueError(f"cannot tell the pulse sequence from PulseSequenceType="
+                     f"{metadata.get('PulseSequenceType')!r} / SequenceName="
+                     f"{metadata.get('SequenceName')!r}; set [basis] sequence in the config "
+                     "or pass --basis")
+
+
+class _BasisInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="data whose grid the basis must match")
+    basis_path = traits.Str("", usedefault=True, desc="user basis (file or folder); '' = simulate")
+    options = traits.Str("{}", usedefault=True, desc="[basis] section as JSON")
+    cache_dir = traits.Str("", usedefault=True)
+
+
+class _BasisOutputSpec(TraitedSpec):
+    out_basis = File(exists=True, desc="JSON basis on the data grid")
+    out_report = File(exists=True)
+
+
+class PrepareBasis(SimpleInterface):
+    """The basis on the data grid: read (LCModel/.RAW/JSON) or simulated from the sidecar."""
+
+    input_spec = _BasisInputSpec
+    output_spec = _BasisOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.io.basis_formats import write_json_basis
+        from pipeline.io.basis_tools import resample_basis
+        from pipeline.io.input_checks import read_basis_file
+
+        opts = options_table(self.inputs.options)
+        acq = load_acquisition(self.inputs.in_file)
+        meta = acq.metadata
+        if self.inputs.basis_path:
+            basis = read_basis_file(self.inputs.basis_path)
+            origin = {"source": "file", "path": self.inputs.basis_path}
+        else:
+            from pipeline.simulate.basis_simulation import simulate_basis
+
+            sequence = sequence_from_metadata(meta, opts.get("sequence", ""))
+            mixing = meta.get("MixingTime")
+            basis = simulate_basis(
+                sequence, acq.cf_mhz, acq.dwell_s, acq.n_points,
+                echo_time_s=float(meta.get("EchoTime", 0.0)),
+                mixing_time_s=float(mixing) if mixing is not None and sequence == "steam"
+                else None,
+                metabolites=list(opts.get("metabolites") or []) or None,
+                cache_dir=self.inputs.cache_dir or None, **opts.get("timings", {}))
+            origin = {"source": "simulated", "sequence": sequence,
+                      "echo_time_s": meta.get("EchoTime"), "mixing_time_s": mixing}
+        exclude = set(opts.get("exclude", []))
+        if exclude:
+            basis = basis.subset([n for n in basis.names if n not in exclude])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                basis = resample_basis(basis, acq.dwell_s, acq.n_points, acq.cf_mhz,
+                                       ref_ppm=acq.ref_ppm)
+            except ValueError as exc:
+                where = self.inputs.basis_path or "simulated basis"
+                raise ValueError(f"{where}: cannot be used for {acq.source}: "
+                                 f"{str(exc).removeprefix('resample_basis: ')}") from None
+        origin["warnings"] = [str(w.message) for w in caught]
+        out = str(Path.cwd() / "basis.json")
+        write_json_basis(basis, out)
+        self._results["out_basis"] = out
+        self._results["out_report"] = write_json_file("basis_report.json", {
+            **origin, "names": basis.names, "cf_mhz": basis.cf_mhz, "dwell_s": basis.dwell_s,
+            "n_points": basis.n_points})
+        return runtime
+
+
+class _MMInputSpec(BaseInterfaceInputSpec):
+    in_basis = File(exists=True, mandatory=True)
+    mm_file = File(exists=True, desc="measured (metabolite-nulled) MM acquisition, optional")
+    echo_time_s = traits.Float(0.0, usedefault=True)
+    options = traits.Str("{}", usedefault=True, desc="[macromolecules] section as JSON")
+
+
+class _MMOutputSpec(TraitedSpec):
+    out_basis = File(exists=True)
+    out_report = File(exists=True)
+
+
+class MacromoleculeBasis(SimpleInterface):
+    """Adds the macromolecule component(s) to the basis (measured, parametric or kept) and,
+    on request, lipid components."""
+
+    input_spec = _MMInputSpec
+    output_spec = _MMOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.fitting.mm_basis import measured_mm_basis, mm_mode
+        from pipeline.fitting.options import is_mm_name
+        from pipeline.io.basis_formats import read_basis, write_json_basis
+
+        opts = options_table(self.inputs.options)
+        basis = read_basis(self.inputs.in_basis)
+        in_basis = [n for n in basis.names if is_mm_name(n)]
+        mode = mm_mode(opts.get("mode", "auto"), bool(optional_input(self.inputs.mm_file)),
+                       bool(in_basis))
+        metabolites = basis.subset([n for n in basis.names if not is_mm_name(n)])
+        if mode == "basis":
+            out, added = basis, in_basis
+        elif mode == "none":
+            out, added = metabolites, []
+        else:
+            if mode == "measured":
+                mm = measured_mm_basis(load_acquisition(self.inputs.mm_file), basis,
+                                       str(self.inputs.mm_file))
+            else:
+                from pipeline.simulate.macromolecules import parametric_mm_basis
+
+                mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
+                                         echo_time_s=self.inputs.echo_time_s)
+            added = list(mm.names)
+            out = metabolites.with_entries(mm)
+        if opts.get("lipids", False):
+            from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
+
+            lipids = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
+                                         components=LIPID_COMPONENTS)
+            out = out.with_entries(lipids)
+            added = added + list(lipids.names)
+        path = str(Path.cwd() / "basis_mm.json")
+        write_json_basis(out, path)
+        self._results["out_basis"] = path
+        self._results["out_report"] = write_json_file("mm.json", {"mode": mode,
+                                                                  "mm_entries": added})
+        return runtime
+
+
+# --- fitting ---------------------------------------------------------------------------------
+
+class _FitInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="preprocessed spectra, one per condition")
+    in_basis = File(exists=True, mandatory=True)
+    in_water = File(exists=True, desc="coil-combined water reference (for water scaling)")
+    options = traits.Str("{}", usedefault=True, desc="[fitting] section as JSON")
+    quantification = traits.Str("{}", usedefault=True,
+                                desc="[quantification] section as JSON")
+    subject = traits.Str("", usedefault=True, desc="participant label (tissue-fraction table)")
+    session = traits.Str("", usedefault=True, desc="session label (tissue-fraction table)")
+
+
+class _FitOutputSpec(TraitedSpec):
+    out_amplitudes = File(exists=True)
+    out_fit = File(exists=True, desc="fitted model per condition (NIfTI-MRS)")
+    out_report = File(exists=True, desc="JSON: per-condition fit parameters")
+    out_display = File(exists=True, desc="baseline and main-metabolite spectra on the fitted "
+                                         "window (pipeline.fitting.fit_display)")
+
+
+class FitSpectra(SimpleInterface):
+    """Linear-combination fit of every condition on one amplitude scale."""
+
+    input_spec = _FitInputSpec
+    output_spec = _FitOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.fitting.conditions import amplitudes_table, fit_conditions
+        from pipeline.fitting.fit_display import fit_display_text
+        from pipeline.fitting.options import FitOptions
+        from pipeline.fitting.quantification import ratio_to_tcr_column
+        from pipeline.fitting.water_scaling import quantify_rows
+        from pipeline.io.basis_formats import read_basis
+
+        table = options_table(self.inputs.options)
+        if not table.get("metabolites"):
+            table.pop("metabolites", None)
+        options = FitOptions.from_dict(table)
+        acq = load_acquisition(self.inputs.in_file)
+        basis = read_basis(self.inputs.in_basis)
+        fids = acq.fids.mean(axis=(1, 2))
+        fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                              options)
+        labels = condition_labels(acq)
+        rows = [{**labels[int(r["condition"])],
+                 **{k: v for k, v in r.items() if k != "b_value_s_mm2"}}
+                for r in amplitudes_table(fits)]
+        water_path = optional_input(self.inputs.in_water)
+        water = load_acquisition(water_path) if water_path else None
+        rows, quantification = quantify_rows(
+            ratio_to_tcr_column(rows), options_table(self.inputs.quantification),
+            None if water is None else lowest_b_fid(water),
+            None if water is None else water.dwell_s, basis, acq.metadata, acq.cf_mhz,
+            self.inputs.subject, self.inputs.session)
+        self._results["out_amplitudes"] = write_table("amplitudes.tsv", rows,
+                                                      AMPLITUDES_COLUMNS)
+        fitted = np.stack([f.fitted_fid for f in fits.fits])[:, None, None, :]
+        self._results["out_fit"] = save_acquisition(
+            acq.with_fids(fitted), "fit.nii.gz", "Linear-combination fit",
+            f"{fits.mode} fit of {len(basis.names)} basis spectra ({', '.join(basis.names)}); "
+            f"ppm range {list(options.ppm_range)}, baseline {options.baseline}")
+        display = Path.cwd() / "display.tsv"
+        display.write_text(fit_display_text(fits))
+        self._results["out_display"] = str(display)
+        self._results["out_report"] = write_json_file("fit.json", {
+            "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
+            "quantification": quantification, "flags": quantification.get("flags", []),
+            "conditions": [{
+                **labels[c], "success": bool(f.success), "message": f.message,
+                "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),
+                "phase1_deg_per_ppm": float(f.phase1_deg_per_ppm),
+                "lorentz_fwhm_hz": f.lorentz_fwhm_hz, "gauss_fwhm_hz": f.gauss_fwhm_hz,
+                "shift_hz": f.shift_hz} for c, f in enumerate(fits.fits)]})
+        return runtime

@@ -1,0 +1,149 @@
+"""QC stage: metrics of one acquisition and their pass/warn/fail flags (``_qc.json``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
+                                    traits)
+
+from pipeline.metabolites import FIT_WINDOW_PPM, PEAK_WINDOWS_PPM
+from pipeline.preprocess.steps import lowest_b_fid, motion_step
+
+from ..fileio import (condition_labels, load_acquisition, optional_input, options_table,
+                      read_json_file, read_table, to_float, write_json_file)
+from .preprocess import preprocess_options
+
+
+class _QCInputSpec(BaseInterfaceInputSpec):
+    in_preproc = File(exists=True, mandatory=True)
+    in_fit = File(exists=True, mandatory=True)
+    in_transients = File(exists=True, mandatory=True)
+    in_water = File(exists=True, desc="coil-combined water reference, optional")
+    in_amplitudes = File(exists=True, desc="_amplitudes.tsv (for %CRLB), optional")
+    in_combined = File(exists=True, desc="coil-combined transients before alignment "
+                                         "(similarity index), optional")
+    in_reports = traits.List(File(exists=True), desc="JSON reports of earlier stages")
+    fit_ppm_range = traits.List(traits.Float, list(FIT_WINDOW_PPM), usedefault=True)
+    options = traits.Str("{}", usedefault=True, desc="[qc] section as JSON")
+    preprocessing = traits.Str("{}", usedefault=True, desc="[preprocessing] as JSON (motion)")
+
+
+class _QCOutputSpec(TraitedSpec):
+    out_qc = File(exists=True)
+
+
+class QualityMetrics(SimpleInterface):
+    """QC metrics of one acquisition and their pass/warn/fail flags (``_qc.json``): SNR,
+    linewidths, residual water, fit quality and %CRLB per condition; drift, rejections and the
+    similarity of transients before/after alignment (from the workflow's transients and the
+    shifts)."""
+
+    input_spec = _QCInputSpec
+    output_spec = _QCOutputSpec
+
+    def _run_interface(self, runtime):
+        from pipeline.qc import metrics
+        from pipeline.qc.summary import (condition_metrics, crlb_percent_max, judged,
+                                         measured_or_reason, similarity_metrics, summarise)
+
+        opts = options_table(self.inputs.options)
+        noise_ppm = opts.get("noise_ppm") or None
+        zf = int(opts.get("zero_fill", 8))
+        pre = load_acquisition(self.inputs.in_preproc)
+        fit = load_acquisition(self.inputs.in_fit)
+        reports = {Path(p).name: read_json_file(p) for p in self.inputs.in_reports or []}
+        rows = read_table(self.inputs.in_transients)
+        rejected = _transient_matrix(rows, "rejected", pre, int).astype(bool)
+        before, after = _transients_before_after(self.inputs.in_combined,
+                                                 self.inputs.in_transients, rows, pre)
+        per_condition, notes = [], []
+        for c, label in enumerate(condition_labels(pre)):
+            values, why = condition_metrics(
+                pre.fids[c].mean(axis=(0, 1)), pre.dwell_s, pre.cf_mhz,
+                fit.fids[c].mean(axis=(0, 1)), tuple(self.inputs.fit_ppm_range), noise_ppm, zf,
+                tnaa_ppm=tuple(opts.get("linewidth_tnaa_ppm", PEAK_WINDOWS_PPM["tNAA"])),
+                tcr_ppm=tuple(opts.get("linewidth_tcr_ppm", PEAK_WINDOWS_PPM["tCr"])),
+                snr_ppm=tuple(opts.get("snr_peak_ppm", PEAK_WINDOWS_PPM["tNAA"])))
+            notes += [f"condition {c}: {w}" for w in why]
+            if before is not None:
+                values.update(similarity_metrics(before[c], after[c], rejected[c],
+                                                 pre.dwell_s, pre.cf_mhz))
+            else:
+                values["rejected_fraction"] = float(rejected[c].mean())
+            per_condition.append({**label, **values})
+        drift = metrics.drift_statistics([to_float(r["freq_shift_hz"]) for r in rows],
+                                         [to_float(r["phase_shift_deg"]) for r in rows],
+                                         [int(r["rejected"]) for r in rows])
+        water_lw = None
+        if optional_input(self.inputs.in_water):
+            water = load_acquisition(self.inputs.in_water)
+            water_lw, why = measured_or_reason(
+                metrics.linewidth_hz, lowest_b_fid(water), water.dwell_s, water.cf_mhz,
+                tuple(opts.get("linewidth_water_ppm", PEAK_WINDOWS_PPM["water"])), zf)
+            if why:
+                notes.append(f"water: {why}")
+        amplitudes = optional_input(self.inputs.in_amplitudes)
+        crlb_max = crlb_percent_max(read_table(amplitudes)) if amplitudes else None
+        summary = summarise(per_condition, pre.b_values_s_mm2, drift, water_lw, crlb_max)
+        verdict = judged(summary, pre.cf_mhz, opts.get("thresholds") or None)
+        summary.update({k: verdict[k] for k in ("qc_status", "qc_failed", "qc_warned")})
+        motion = motion_step(pre.fids[:, 0, 0, :], pre, preprocess_options(
+            self.inputs.preprocessing))
+        flags = [f for r in reports.values() for f in r.get("flags", [])] + motion["flags"]
+        conversion = reports.get("conversion.json", {})
+        qc = {"summary": summary, "flags": verdict["flags"], "per_condition": per_condition,
+              "drift": drift,
+              "rejected_per_condition": metrics.rejection_counts(
+                  [int(r["condition"]) for r in rows], [int(r["rejected"]) for r in rows]),
+              "flagged_conditions": reports.get("outliers.json", {}).get("flagged_conditions",
+                                                                         []),
+              "motion_check": motion,
+              "b_value_units_source": conversion.get("b_value_units_source", ""),
+              "warnings": conversion.get("warnings", []) + flags + notes,
+              "stages": reports}
+        self._results["out_qc"] = write_json_file("qc.json", qc)
+        return runtime
+
+
+def _transient_matrix(rows: list[dict], key: str, acq, kind=float) -> np.ndarray:
+    """(n_conditions, n_transients) values of one ``_transients.tsv`` column."""
+    out = np.zeros((acq.n_conditions, max(int(r["transient"]) for r in rows) + 1))
+    for r in rows:
+        out[int(r["condition"]), int(r["transient"])] = kind(to_float(r[key]))
+    return out
+
+
+ALIGNED_TRANSIENTS_NAME = "realigned.nii"
+"""The aligned transients the outlier node writes beside its ``transients.tsv``."""
+
+
+def _read_matching(path, n_conditions: int):
+    """The transients at ``path`` (an ``Acquisition``), or None when absent, unreadable or
+    not of ``n_conditions``."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        acq = read_nifti_mrs(str(path))
+    except (OSError, ValueError):
+        return None
+    return acq if acq.n_conditions == n_conditions else None
+
+
+def _transients_before_after(combined, transients_tsv, rows: list[dict], pre):
+    """Transients before and after alignment, coils combined, from the coil-combined input
+    when connected, else from the aligned transients of the outlier node; (None, None)
+    when neither is available."""
+    from pipeline.qc.transients import before_after
+
+    combined = optional_input(combined)
+    if combined:
+        transients, aligned = _read_matching(combined, pre.n_conditions), False
+    else:
+        beside = Path(transients_tsv).with_name(ALIGNED_TRANSIENTS_NAME)
+        transients, aligned = _read_matching(beside, pre.n_conditions), True
+    arrays = before_after(transients, rows, aligned)
+    return (None, None) if arrays is None else arrays[:2]
