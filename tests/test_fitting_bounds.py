@@ -49,3 +49,19 @@ def test_zero_width_is_a_physical_limit_not_a_reported_bound():
     k = problem.n_groups
     theta[:2 * k] = 0.0
     assert parameters_at_bounds(problem, theta) == []
+
+
+def test_joint_fits_report_parameters_at_their_limits_per_condition():
+    from pipeline.fitting import fit_conditions
+    basis = singlet_basis(list(TRUTH))
+    b_s_mm2 = np.array([0.0, 1000.0, 2000.0])
+    rng = np.random.default_rng(4)
+    fids = np.array([synthetic_fid(basis, {k: v * np.exp(-1e-4 * b) for k, v in TRUTH.items()},
+                                   shift_hz=0.16 * CF_MHZ, noise_sd=0.02, rng=rng)
+                     for b in b_s_mm2])
+    fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, b_s_mm2,
+                          FitOptions(ppm_range=(1.0, 4.0), max_shift_ppm=0.1, mode="joint",
+                                     joint_shared=("lineshape", "shift")))
+    assert fits.mode == "joint"
+    for fit in fits.fits:
+        assert "shift_hz[metabolites] (upper)" in fit.at_bounds
