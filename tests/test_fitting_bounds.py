@@ -65,3 +65,14 @@ def test_joint_fits_report_parameters_at_their_limits_per_condition():
     assert fits.mode == "joint"
     for fit in fits.fits:
         assert "shift_hz[metabolites] (upper)" in fit.at_bounds
+
+
+def test_parameters_left_at_a_limit_become_qc_warnings_naming_the_condition():
+    from types import SimpleNamespace
+
+    from pipeline.fitting.conditions import bound_flags
+
+    inside, outside = _fit(shift_hz=3.0), _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1)
+    flags = bound_flags(SimpleNamespace(fits=[inside, outside]), lambda c: f"condition {c}")
+    assert len(flags) == 1
+    assert flags[0].startswith("fit: condition 1: shift_hz[metabolites] (upper)")
