@@ -57,6 +57,7 @@ from .nifti_mrs_header import (  # noqa: F401  (public names re-exported from th
     _fail, _group_repeats, _unwrap, normalise_b_value_unit, unit_directions)
 from .nifti_mrs_write import write_nifti_mrs  # noqa: F401  (re-exported)
 
+
 # --------------------------------------------------------------------------- file loading
 
 _NIBABEL_ERRORS = (OSError, EOFError, zlib.error, ValueError, OverflowError,
