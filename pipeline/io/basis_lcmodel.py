@@ -366,4 +366,3 @@ def _check_lengths(source, names, fids):
     lengths = {n: len(f) for n, f in zip(names, fids)}
     if len(set(lengths.values())) != 1:
         raise BasisFormatError(f"{source}: entries have different lengths {lengths}")
-

@@ -204,4 +204,3 @@ def read_json_basis(path) -> Basis:
     if not isinstance(nucleus, str) or not isinstance(provenance, dict):
         raise BasisFormatError(f"{path}: nucleus must be a text and provenance an object")
     return Basis(names, fids, dwell_s, cf_mhz, ref_ppm, nucleus, provenance)
-

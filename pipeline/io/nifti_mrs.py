@@ -290,4 +290,3 @@ def _canonical_fids(data: np.ndarray, cond_axes: list, trans_axes: list, coil_ax
     n_cond = int(np.prod([data.shape[a] for a in cond_axes])) if cond_axes else 1
     n_coil = data.shape[coil_axes[0]] if coil_axes else 1
     return moved.reshape(n_cond, -1, n_coil, data.shape[3])
-

@@ -32,7 +32,6 @@ _DIRECTION_KEYS = {"direction", "directions", "bvec", "bvecs", "gradientdirectio
                    "diffusiongradientorientation", "orientation"}
 
 
-
 class NiftiMrsError(ValueError):
     """A NIfTI-MRS file (or its sidecar) cannot be read as a (d)MRS acquisition."""
 
@@ -80,7 +79,6 @@ def _expand_dim_values(values, size: int, path, where: str) -> list:
     if len(values) != size:
         raise _fail(path, f"{where} has {len(values)} entries but its dimension has {size}")
     return list(values)
-
 
 
 # --------------------------------------------------------------------------- dimensions
