@@ -182,12 +182,15 @@ def test_quantification_is_skipped_with_a_reason():
     assert out == rows and report == {"water_scaling": "no water reference"}
 
 
-def test_quantification_warns_about_3t_water_defaults_at_7t_and_missing_metabolite_t2():
+def test_quantification_warns_about_untabulated_fields_and_missing_metabolite_t2():
+    """3 T and 7 T have literature water relaxation defaults; 9.4 T does not (nearest: 7 T)."""
     scaling = {"effective_water_concentration_mm": None, "water_t2_s": None,
                "metabolite_t2_s": None}
     at_7t = quantification_warnings(scaling, 298.06)
-    assert any("7.0 T uses the 3 T water" in w for w in at_7t)
+    assert not any("water T2/T1" in w for w in at_7t)
     assert any("metabolite T2" in w for w in at_7t)
+    at_9t4 = quantification_warnings(scaling, 400.2)
+    assert any("9.4 T uses the 7 T water T2/T1" in w for w in at_9t4)
     assert quantification_warnings({**scaling, "metabolite_t2_s": {"default": 0.2}},
                                        123.2) == []
 
@@ -202,3 +205,32 @@ def test_quantification_problem_skips_concentrations_with_a_warning(in_tmp):
     assert out == rows and report["water_scaling"].startswith("water-scaled concentrations "
                                                               "skipped")
     assert "no.tsv" in report["flags"][0]
+
+
+def test_coil_node_conjugates_mirrored_input_and_flags_it(shared_data, in_tmp):
+    """The published 7 T set stored conjugated (as spec2nii's raw reader does to .RAW files)
+    leaves the coil stage exactly as the original does, with an orientation flag."""
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+
+    bids = make_synthetic_bids(in_tmp / "bids", shared_data)
+    svs = bids / "sub-01/mrs/sub-01_acq-dwsteam_svs.nii.gz"
+    sidecar = json.loads(svs.with_name("sub-01_acq-dwsteam_svs.json").read_text())
+    canonical = _convert(svs, sidecar).out_file
+    from workflows.fileio import load_acquisition
+
+    acq = load_acquisition(canonical)
+    mirrored = str(in_tmp / "mirrored.nii.gz")
+    write_nifti_mrs(acq.with_fids(np.conj(acq.fids)), mirrored)
+    outputs = {}
+    for name, path in (("as_is", canonical), ("mirrored", mirrored)):
+        os.makedirs(name)
+        os.chdir(name)
+        out = ifc.CombineCoils(in_file=path).run().outputs
+        outputs[name] = (load_acquisition(out.out_file).fids,
+                         json.loads(open(out.out_report).read()))
+        os.chdir("..")
+    assert outputs["as_is"][1]["orientation"]["verdict"] == "as_is"
+    assert outputs["as_is"][1]["flags"] == []
+    assert outputs["mirrored"][1]["orientation"]["verdict"] == "mirrored"
+    assert any("mirror" in f for f in outputs["mirrored"][1]["flags"])
+    assert np.allclose(outputs["mirrored"][0], outputs["as_is"][0])
