@@ -57,6 +57,9 @@ def nipype_logs_to_file(verbosity: int) -> None:
     gets one line per failed participant (issue 14 item 5)."""
     nipype_logger = logging.getLogger("nipype")
     files = [h for h in get_logger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in list(nipype_logger.handlers):  # an earlier run's log file (in-process)
+        if isinstance(handler, logging.FileHandler) and handler not in files:
+            nipype_logger.removeHandler(handler)
     if verbosity < 2:
         for handler in list(nipype_logger.handlers):
             if not isinstance(handler, logging.FileHandler):

@@ -143,3 +143,32 @@ def test_failed_participants_get_one_console_line_and_the_traceback_goes_to_the_
     assert "Traceback (most recent call last)" in text
     assert "identify_sequence" in text and "MEGA-PRESS" in text
     assert (out / "sub-01.html").is_file()
+
+
+def test_nipype_messages_go_to_the_current_log_only(tmp_path):
+    """nipype's logger loses its console handler and writes to this run's log file; a second
+    in-process run moves it to the new log; -vv keeps the console."""
+    import logging
+
+    from bids_app.runlog import nipype_logs_to_file, setup_logging
+
+    nipype_logger = logging.getLogger("nipype")
+    saved = list(nipype_logger.handlers)
+    try:
+        nipype_logger.addHandler(logging.StreamHandler(sys.stdout))
+        for run in ("a", "b"):
+            setup_logging(0, tmp_path / run)
+            nipype_logs_to_file(0)
+            logging.getLogger("nipype.workflow").error("node failed in run %s", run)
+        assert not [h for h in nipype_logger.handlers
+                    if not isinstance(h, logging.FileHandler)]
+        first = (tmp_path / "a" / "logs" / "dmrs-bids.log").read_text()
+        second = (tmp_path / "b" / "logs" / "dmrs-bids.log").read_text()
+        assert "node failed in run a" in first and "run b" not in first
+        assert "node failed in run b" in second
+        nipype_logger.addHandler(logging.StreamHandler(sys.stdout))
+        nipype_logs_to_file(2)
+        assert any(type(h) is logging.StreamHandler for h in nipype_logger.handlers)
+    finally:
+        nipype_logger.handlers[:] = saved
+        logging.getLogger("dmrs_bids").handlers.clear()

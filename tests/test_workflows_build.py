@@ -160,3 +160,24 @@ def test_empty_input_file_error_names_the_file(tmp_path):
         check_not_empty(empty)
     with pytest.raises(ValueError, match="does not exist"):
         check_not_empty(Path(tmp_path / "missing.nii.gz"))
+
+
+def test_conversion_options_reach_every_convert_node(tmp_path):
+    """[conversion] dim_roles reaches the svs, water and MM conversions; the chronogram
+    options reach the svs conversion (issue 14 wiring)."""
+    import json
+
+    config = load_default_config()
+    config["conversion"].update(dim_roles={"DIM_USER_1": "direction", "DIM_USER_0": "b"},
+                                chronogram_pulse_indices=[1, 3],
+                                chronogram_assignment="position",
+                                chronogram_sample_interval_s=1e-5)
+    wf = init_acquisition_wf(_inputs(tmp_path, mm=True), config, tmp_path / "out")
+    nodes = {n.name: n for n in _executed_graph(wf).nodes()}
+    for name in ("convert", "convert_water", "convert_mm"):
+        assert json.loads(nodes[name].inputs.dim_roles) == {"DIM_USER_0": "b",
+                                                            "DIM_USER_1": "direction"}
+    convert = nodes["convert"].inputs
+    assert convert.chronogram_pulse_indices == [1, 3]
+    assert convert.chronogram_assignment == "position"
+    assert convert.chronogram_sample_interval_s == 1e-5
