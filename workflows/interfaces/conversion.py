@@ -22,6 +22,8 @@ class _ConvertInputSpec(BaseInterfaceInputSpec):
                             desc="BIDS URI of in_file, recorded instead of its absolute path")
     chronograms = traits.List(File(exists=True), desc="chronogram CSV per b > 0 condition")
     chronogram_sequence = traits.Str("steam", usedefault=True)
+    input_digests = traits.Str("{}", usedefault=True,
+                               desc="JSON hashes of the named files it reads (cache key only)")
 
 
 class _ConvertOutputSpec(TraitedSpec):

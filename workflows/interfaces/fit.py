@@ -45,6 +45,8 @@ class _BasisInputSpec(BaseInterfaceInputSpec):
     basis_path = traits.Str("", usedefault=True, desc="user basis (file or folder); '' = simulate")
     options = traits.Str("{}", usedefault=True, desc="[basis] section as JSON")
     cache_dir = traits.Str("", usedefault=True)
+    input_digests = traits.Str("{}", usedefault=True,
+                               desc="JSON hashes of the named files it reads (cache key only)")
 
 
 class _BasisOutputSpec(TraitedSpec):
@@ -176,6 +178,8 @@ class _FitInputSpec(BaseInterfaceInputSpec):
                                 desc="[quantification] section as JSON")
     subject = traits.Str("", usedefault=True, desc="participant label (tissue-fraction table)")
     session = traits.Str("", usedefault=True, desc="session label (tissue-fraction table)")
+    input_digests = traits.Str("{}", usedefault=True,
+                               desc="JSON hashes of the named files it reads (cache key only)")
 
 
 class _FitOutputSpec(TraitedSpec):
