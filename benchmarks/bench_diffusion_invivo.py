@@ -7,7 +7,12 @@ linear-combination fits with the LCModel basis, then ``pipeline.diffusion.diffus
 rows of tNAA, tCr, tCho, Glx and the other metabolites. Published human white-matter ADCs of
 tNAA and tCr at these b-values lie around 0.1-0.25 um^2/ms.
 
-Usage: nice python benchmarks/bench_diffusion_invivo.py [--data ../shared/data]
+With --chronograms the b-values and directions of the 9 diffusion-weighted conditions come
+from the gradient chronograms (as the README's ``[conversion] chronograms`` recipe), i.e.
+direction-specific b-values; the benchmark then checks that no applicable row holds a physically
+impossible value (pipeline.diffusion.applicability limits, tensor FA/eigenvalues).
+
+Usage: nice python benchmarks/bench_diffusion_invivo.py [--data ../shared/data] [--chronograms]
 """
 
 from __future__ import annotations
@@ -30,13 +35,53 @@ SIDECAR = {"EchoTime": 0.040, "DiffusionGradientDuration": 0.015, "DiffusionTime
 MODELS = ("monoexponential", "kurtosis", "sticks")
 
 
+def with_chronograms(acq, folder):
+    """``acq`` with chronogram b-values (s/mm^2) and directions for its b > 0 conditions, in
+    the order G15/G25/G35 x dir1-3 (the data's condition order)."""
+    from dataclasses import replace
+
+    from pipeline.io.chronogram import chronogram_conditions
+    paths = [folder / f"chronogram_G{g}_dir{d}.csv" for g in (15, 25, 35) for d in (1, 2, 3)]
+    weighted = np.flatnonzero(acq.b_values_s_mm2 > 0)
+    b, g = acq.b_values_s_mm2.astype(float), acq.directions.astype(float)
+    b[weighted], g[weighted] = chronogram_conditions(paths, "steam")
+    return replace(acq, b_values_s_mm2=b, directions=g)
+
+
+def impossible_applicable(rows) -> list[dict]:
+    """Applicable rows whose value breaks a physical limit (the issue's 47 such rows)."""
+    from pipeline.diffusion.applicability import physical_limit_reasons
+    from pipeline.diffusion.models import MODELS as REGISTRY
+    bad = []
+    for r in rows:
+        if not r["applicable"] or r["parameter"] in ("AIC", "BIC"):
+            continue
+        v = r["value"]
+        if r["model"] == "tensor":
+            broken = (not np.isfinite(v) or (r["parameter"] == "FA" and not 0 <= v <= 1)
+                      or (r["parameter"] != "FA" and not 0 <= v <= 1.4))
+        else:
+            model = REGISTRY[r["model"]]
+            i = model.parameter_names.index(r["parameter"])
+            probe = type("Probe", (), {"parameter_names": (r["parameter"],),
+                                       "parameter_units": (model.parameter_units[i],)})
+            broken = bool(physical_limit_reasons(probe, [v]))
+        if broken:
+            bad.append(r)
+    return bad
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--chronograms", action="store_true",
+                        help="b-values and directions from the gradient chronograms")
     args = parser.parse_args(argv)
     folder = args.data / "dmrs_7t_steam_invivo"
     t0 = time.perf_counter()
     acq = read_nifti_mrs(folder / "nifti" / "metab.nii.gz", sidecar=SIDECAR, b_value_units="s/mm2")
+    if args.chronograms:
+        acq = with_chronograms(acq, folder / "chronogram")
     water = read_nifti_mrs(folder / "nifti" / "water.nii.gz", sidecar=SIDECAR, b_value_units="s/mm2")
     pre = preprocess_acquisition(acq, water)
     avg = pre.averaged
@@ -62,6 +107,13 @@ def main(argv=None) -> int:
             continue
         print(f"{r['metabolite']:10s} {r['model']:16s} {r['parameter']:8s} {r['value']:9.4f} "
               f"{r['std_error']:8.4f} {r['applicable']:4d}  {r['note'][:160]}")
+    bad = impossible_applicable(rows)
+    print(f"{len(bad)} applicable rows with a physically impossible value"
+          + "".join(f"\n  {r['metabolite']} {r['model']} {r['parameter']} {r['value']:.4g}" for r in bad))
+    n_na = sum(1 for r in rows if not r["applicable"] and r["parameter"] not in ("AIC", "BIC"))
+    print(f"{n_na} rows not applicable; reasons of the first ones:")
+    for r in [r for r in rows if not r["applicable"] and r["parameter"] not in ("AIC", "BIC")][:12]:
+        print(f"  {r['metabolite']:8s} {r['model']:16s} {r['parameter']:8s} {r['value']:9.4g}  {r['reason'][:140]}")
     for name in ("tNAA", "tCr"):
         (adc,) = [r for r in rows if r["metabolite"] == name and r["model"] == "monoexponential"
                   and r["parameter"] == "ADC"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 try:
@@ -136,6 +137,7 @@ NUMERIC_RANGES = {
     ("preprocessing", "ecc_min_water_snr"): (0, 1e6, True, True),
     ("preprocessing", "residual_water_components"): (1, 200, True, True),
     ("preprocessing", "motion_n_sigma"): (0, 100, False, True),
+    ("conversion", "chronogram_sample_interval_s"): (0, 1e-3, False, True),
     ("quantification", "water_concentration_mm"): (0, 60000, True, True),
     ("fitting", "baseline_order"): (0, 20, True, True),
     ("fitting", "baseline_stiffness"): (0, 1e9, True, True),

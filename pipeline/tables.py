@@ -3,4 +3,4 @@ read them before numpy loads): defined once, used by pipeline.diffusion.table an
 output contract in workflows/derivatives.py."""
 
 DIFFUSION_COLUMNS = ("metabolite", "model", "parameter", "value", "unit", "std_error",
-                     "applicable", "note")
+                     "applicable", "note", "reason")

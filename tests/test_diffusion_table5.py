@@ -45,3 +45,44 @@ def test_radius_precision_follows_the_applicability_rule(low_noise, high_noise):
                               small_delta_ms=CONSENSUS_SMALL_DELTA_MS, big_delta_ms=CONSENSUS_BIG_DELTA_MS)
         (radius,) = [x for x in rows if x["model"] == "cylinders" and x["parameter"] == "radius"]
         assert radius["applicable"] == expected
+
+
+# --- issue 15 item 4: the paper's cells ------------------------------------------------------
+
+def test_table5_cells_low_noise_match_the_jacobian_prediction():
+    """At sigma = 0.002 the estimators are nearly linear: the per-draw relative bias is centred
+    on 0 and each setting's CV equals the Jacobian SE / value of the noise-free fit."""
+    from pipeline.diffusion.models import MonoExponential
+    from pipeline.diffusion.montecarlo import table5_cells
+    cells = table5_cells("monoexponential", 5.0, 0.002, [0.3], [1.0], 400, np.random.default_rng(3))
+    med, q1, q3 = cells["ADC"]["relative_bias"]
+    clean = signals.cylinders_powder_average(B, 0.3, 1.0, CONSENSUS_SMALL_DELTA_MS, CONSENSUS_BIG_DELTA_MS)
+    fit = MonoExponential().fit(B, clean, sigma=0.002)
+    cv_expected = 100 * fit.std_errors[0] / fit.params[0]
+    assert cells["ADC"]["cv"][0] == pytest.approx(cv_expected, rel=0.15)  # 400 draws: SD of SD 3.5 %
+    assert abs(med) < 0.3 * cv_expected and q1 < 0 < q3
+    assert (q3 - q1) == pytest.approx(2 * 0.6745 * cv_expected, rel=0.2)  # normal IQR
+
+
+def test_accurate_and_precise_criterion():
+    from pipeline.diffusion.montecarlo import accurate_and_precise
+    assert accurate_and_precise(-1, -4, 1) and accurate_and_precise(4, 2, 10)
+    assert not accurate_and_precise(3, -9, 14) and not accurate_and_precise(-7, -22, -3)
+
+
+def test_bench_reads_the_paper_table_and_writes_its_columns(shared_data, tmp_path):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_diffusion_table5.py"
+    spec = importlib.util.spec_from_file_location("bench_table5", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    paper = bench.read_table5(shared_data / "dmrs_consensus_table5" / "table5.csv")
+    assert len(paper) == 88 and {r["model"] for r in paper} == {"monoexponential", "kurtosis", "cylinders"}
+    ours = {(r["statistic"], r["model"], r["b_max_ms_um2"], r["parameter"], r["sigma"]): (1.0, 0.0, 2.0)
+            for r in paper}
+    out = tmp_path / "ours.tsv"
+    bench.write_tsv(out, paper, ours)
+    lines = out.read_text().splitlines()
+    assert lines[0].split("\t") == list(bench.COLUMNS) and len(lines) == 89
+    assert lines[1].split("\t")[:5] == ["relative_bias", "monoexponential", "5", "ADC", "0.01"]

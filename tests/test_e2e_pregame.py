@@ -139,12 +139,12 @@ def test_invivo_outputs_and_physiology(invivo_run):
     assert "n/a" in directions and len(directions) == 4
     qc = tables["qc"]["summary"]
     assert qc["linewidth_water_hz"] is not None and 5 < qc["linewidth_water_hz"] < 30
-    # water-scaled with the defaults: concentrations exist, and the report says that the 3 T
-    # water relaxation defaults were used at 7 T and no metabolite T2 was given
+    # water-scaled with the defaults: concentrations exist (7 T water relaxation from the
+    # literature table, so no field warning), and the report says no metabolite T2 was given
     b0 = {r["metabolite"]: r for r in tables["amplitudes"] if r["condition"] == "0"}
     assert float(b0["tNAA"]["concentration_mm"]) > 0
     warnings = " ".join(map(str, tables["qc"]["warnings"]))
-    assert "7.0 T uses the 3 T water T2/T1 defaults" in warnings and "metabolite T2" in warnings
+    assert "water T2/T1" not in warnings and "metabolite T2" in warnings
 
 
 def test_invivo_rerun_reuses_work_and_is_identical(invivo_run):

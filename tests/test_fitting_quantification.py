@@ -155,9 +155,10 @@ def test_basis_proton_scale_comes_from_creatine_and_any_file_scale_cancels():
     creatine = singlet_fid(3.027, 3) + singlet_fid(3.913, 2)
     fids = np.array([singlet_fid(2.008, 3), creatine, singlet_fid(3.185, 9)])
     names = ["NAA", "Cr", "Cho"]
-    assert basis_proton_scale(names, fids) == pytest.approx(1.0)
-    assert basis_proton_scale(names, 0.0042 * fids) == pytest.approx(0.0042)
-    assert basis_proton_scale(["PCr"], fids[1:2]) == pytest.approx(1.0)
+    # measured on the CH3 line alone (a fitted line: 1e-3, not exact)
+    assert basis_proton_scale(names, fids) == pytest.approx(1.0, rel=1e-3)
+    assert basis_proton_scale(names, 0.0042 * fids) == pytest.approx(0.0042, rel=1e-3)
+    assert basis_proton_scale(["PCr"], fids[1:2]) == pytest.approx(1.0, rel=1e-3)
     with pytest.raises(ValueError, match="creatine"):
         basis_proton_scale(["NAA", "Cho"], fids[[0, 2]])
 

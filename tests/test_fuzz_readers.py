@@ -253,7 +253,11 @@ def test_sidecar_files(tmp_path, raw):
     path.write_bytes(raw)
     problem = json_problem(path)
     try:
-        json.loads(raw)
-        assert problem is None
+        value = json.loads(raw)
     except ValueError:
         assert problem.startswith("not valid JSON")
+        return
+    if isinstance(value, dict):
+        assert problem is None
+    else:  # a sidecar must be an object of key/value pairs (a JSON array aborted runs once)
+        assert "not an object of key/value pairs" in problem

@@ -148,12 +148,12 @@ def test_symlink_loops_are_not_walked(demo):
 
 def test_unexpected_error_still_writes_the_summary_and_logs_the_traceback(demo, tmp_path,
                                                                           monkeypatch, capsys):
-    import workflows.run
+    import bids_app.run as run_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("worker pool died")
 
-    monkeypatch.setattr(workflows.run, "run_participants", broken)
+    monkeypatch.setattr(run_module, "run_participants", broken)
     out = tmp_path / "out"
     status = cli.main([str(demo), str(out), "participant", "-w", str(tmp_path / "work"),
                        "--skip-bids-validation"])

@@ -182,12 +182,15 @@ def test_quantification_is_skipped_with_a_reason():
     assert out == rows and report == {"water_scaling": "no water reference"}
 
 
-def test_quantification_warns_about_3t_water_defaults_at_7t_and_missing_metabolite_t2():
+def test_quantification_warns_about_untabulated_fields_and_missing_metabolite_t2():
+    """3 T and 7 T have literature water relaxation defaults; 9.4 T does not (nearest: 7 T)."""
     scaling = {"effective_water_concentration_mm": None, "water_t2_s": None,
                "metabolite_t2_s": None}
     at_7t = quantification_warnings(scaling, 298.06)
-    assert any("7.0 T uses the 3 T water" in w for w in at_7t)
+    assert not any("water T2/T1" in w for w in at_7t)
     assert any("metabolite T2" in w for w in at_7t)
+    at_9t4 = quantification_warnings(scaling, 400.2)
+    assert any("9.4 T uses the 7 T water T2/T1" in w for w in at_9t4)
     assert quantification_warnings({**scaling, "metabolite_t2_s": {"default": 0.2}},
                                        123.2) == []
 

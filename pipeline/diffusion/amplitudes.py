@@ -43,8 +43,8 @@ def unmodelled_rows(metabolite: str, models) -> list[dict]:
     """Rows (applicable 0) for a metabolite not fitted at the lowest b: no decay to model."""
     from . import MODELS
 
+    why = "amplitude at the lowest b is not positive: no decay to model"
     return [{"metabolite": metabolite, "model": m, "parameter": p, "value": None, "unit": u,
-             "std_error": None, "applicable": 0,
-             "note": "amplitude at the lowest b is not positive: no decay to model"}
+             "std_error": None, "applicable": 0, "note": why, "reason": why}
             for m in models if m in MODELS
             for p, u in zip(MODELS[m].parameter_names, MODELS[m].parameter_units)]

@@ -21,12 +21,30 @@ BIEXP_B_MIN_MS_UM2 = 10.0
 RADIUS_Z_SCORE = 1.64
 RADIUS_MAX_RELATIVE_ERROR = 0.5
 
+FREE_WATER_DIFFUSIVITY_37C_UM2_MS = 3.0
+"""Self-diffusion of water at body temperature: 2.3 um^2/ms at 25 C and about 3.0 um^2/ms at
+37 C (Mills, J Phys Chem 1973;77:685; Holz, Heil & Sacco, PCCP 2000;2:4740). No apparent
+diffusivity of a metabolite (or of water) in tissue can exceed it."""
 
-def distinct_b(b_ms_um2, rel_tolerance: float = 0.05) -> int:
-    """Number of distinct b-values (shells) in a list."""
-    from pipeline.diffusion.powder import shell_labels
+METABOLITE_FREE_DIFFUSIVITY_37C_UM2_MS = 1.4
+"""Upper limit for a metabolite's diffusivity (ADC, intra-cellular D, fast pool, tensor): the
+free aqueous diffusivity of glycine, the smallest common brain metabolite, 1.06 um^2/ms at 25 C
+(Longsworth, J Am Chem Soc 1953;75:5705), scaled to 37 C by Stokes-Einstein (T/eta: x 1.34
+with water viscosity 0.890 -> 0.692 mPa s, Kestin et al., J Phys Chem Ref Data 1978;7:941).
+Every larger metabolite (NAA, Cr, Cho, Glu, Ins, Tau) is slower in water, and the cytosol slows
+it further (intra-cellular D ~0.3-0.6 um^2/ms, Palombo et al., PNAS 2016;113:6671), so a value
+above this limit is not physical."""
+
+KURTOSIS_RANGE = (0.0, 3.0)
+"""Physical apparent kurtosis of metabolite decays (dMRS consensus, Ligneul et al. 2024): K_app
+is non-negative for a mixture of Gaussian/restricted pools and below 3 (sticks: 1.2)."""
+
+
+def distinct_b(b_ms_um2) -> int:
+    """Number of shells among the b-values used (b within 15 %, ``powder.group_shells``)."""
+    from pipeline.diffusion.powder import group_shells
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
-    return int(shell_labels(b, rel_tolerance).max() + 1) if b.size else 0
+    return int(group_shells(b).b_mean_ms_um2.size) if b.size else 0
 
 
 def radius_resolution_limit_um(sigma_normalised, b_max_ms_um2, d_intra, small_delta_ms, big_delta_ms,
@@ -74,6 +92,36 @@ def _bound_note(fit) -> str:
     hit = [n for n, p, l, h in zip(fit.model.parameter_names, fit.params, lo, hi)
            if np.isclose(p, l, atol=1e-6 * max(1, abs(l))) or np.isclose(p, h, atol=1e-6 * max(1, abs(h)))]
     return f"at bound: {', '.join(hit)}" if hit else ""
+
+
+def physical_limit_reasons(model, params) -> list[str]:
+    """Reasons a fitted parameter vector is physically impossible (empty list: plausible).
+
+    Diffusivities (unit um^2/ms) must lie in [0, FREE_WATER...] and, being metabolite
+    diffusivities, at or below METABOLITE_FREE_DIFFUSIVITY_37C_UM2_MS; K in KURTOSIS_RANGE;
+    fractions in [0, 1]; every value finite.
+    """
+    reasons = []
+    for name, unit, value in zip(model.parameter_names, model.parameter_units, params):
+        value = float(value)
+        if not np.isfinite(value):
+            reasons.append(f"{name} not finite")
+        elif unit == "um^2/ms":
+            if value < 0:
+                reasons.append(f"{name} = {value:.3g} um^2/ms is negative")
+            elif value > FREE_WATER_DIFFUSIVITY_37C_UM2_MS:
+                reasons.append(f"{name} = {value:.3g} um^2/ms exceeds free water at 37 C "
+                               f"({FREE_WATER_DIFFUSIVITY_37C_UM2_MS:g} um^2/ms)")
+            elif value > METABOLITE_FREE_DIFFUSIVITY_37C_UM2_MS:
+                reasons.append(f"{name} = {value:.3g} um^2/ms exceeds the free aqueous diffusivity "
+                               f"of metabolites at 37 C ({METABOLITE_FREE_DIFFUSIVITY_37C_UM2_MS:g} um^2/ms)")
+        elif name in ("K", "K_app"):
+            lo, hi = KURTOSIS_RANGE
+            if not lo <= value <= hi:
+                reasons.append(f"{name} = {value:.3g} outside the physical range [{lo:g}, {hi:g}]")
+        elif name.startswith("fraction") and not 0.0 <= value <= 1.0:
+            reasons.append(f"{name} = {value:.3g} outside [0, 1]")
+    return reasons
 
 
 def _range_note(fit, b_all) -> str:
@@ -158,17 +206,23 @@ def assess(fit, b_all_ms_um2, sigma_normalised=None) -> tuple[bool, str, dict]:
     """Applicability of one fitted model and its note; third item: per-parameter overrides.
 
     The overrides map parameter names to ``(applicable, note)`` where a single parameter (the
-    cylinder radius) is not identifiable while the others are.
+    cylinder radius) is not identifiable while the others are. The reasons that make the fit
+    not applicable (bound, physical limit, convergence, rule) are also stored in
+    ``fit.reason``.
     """
     name = fit.model.name
     b_used = fit.b_used_ms_um2
     bound = _bound_note(fit)
-    notes = [n for n in (_range_note(fit, b_all_ms_um2), bound) if n]
-    ok = bool(fit.success and np.all(np.isfinite(fit.params)))
+    physical = physical_limit_reasons(fit.model, fit.params)
+    notes = [n for n in (_range_note(fit, b_all_ms_um2), bound) if n] + physical
+    reasons = list(physical)
+    ok = bool(fit.success and np.all(np.isfinite(fit.params))) and not physical
     if bound and name not in _BOUND_TOLERANT:
         ok = False  # a parameter pinned at a bound is not estimated by the data
+        reasons.append(bound)
     if not fit.success:
         notes.append("optimiser did not converge")
+        reasons.append("optimiser did not converge")
     rule = _RULES.get(name)
     per_param = {}
     if rule is not None:
@@ -176,4 +230,7 @@ def assess(fit, b_all_ms_um2, sigma_normalised=None) -> tuple[bool, str, dict]:
                                               sigma_normalised)
         ok = ok and rule_ok
         notes += rule_notes
+        if not rule_ok:
+            reasons += rule_notes
+    fit.reason = "; ".join(reasons) if not ok else ""
     return bool(ok), "; ".join(notes), per_param

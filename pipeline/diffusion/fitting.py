@@ -37,6 +37,7 @@ class DiffusionFit:
     resampled: dict = field(default_factory=dict)
     applicable: bool = True
     note: str = ""
+    reason: str = ""
     parameter_applicability: dict = field(default_factory=dict)
     sigma_normalised: float | None = None
 
@@ -73,9 +74,17 @@ def _validated(b_ms_um2, signal, sigma):
     return b, s, sg
 
 
-def _select_range(model, b, s, sg):
+def _select_range(model, b, s, sg, shell_index=None):
+    """Points within the model's b-range; with ``shell_index`` whole shells (by mean b) are kept."""
     limit = getattr(model, "b_max_ms_um2", None)
-    keep = np.ones(b.shape, bool) if limit is None else b <= limit + 1e-9
+    if limit is None:
+        keep = np.ones(b.shape, bool)
+    elif shell_index is None:
+        keep = b <= limit + 1e-9
+    else:
+        labels = np.asarray(shell_index)
+        means = {k: b[labels == k].mean() for k in np.unique(labels)}
+        keep = np.array([means[k] <= limit + 1e-9 for k in labels], bool)
     return b[keep], s[keep], (None if sg is None else sg[keep])
 
 
@@ -136,6 +145,17 @@ def _covariance(j, scale):
     return cov
 
 
+def t_factor(dof) -> float:
+    """Widening of a +/- 1 SE interval when sigma is estimated with ``dof`` degrees of freedom:
+    Student-t quantile over normal quantile at 84.13 % (1.84 for 1, 1.32 for 2, 1.20 for 3 dof),
+    so that the interval keeps its 68.3 % coverage; 1 when sigma is known (dof None)."""
+    if dof is None or not np.isfinite(dof):
+        return 1.0
+    from scipy.stats import norm, t
+    p = norm.cdf(1.0)
+    return float(t.ppf(p, max(float(dof), 1.0)) / norm.ppf(p))
+
+
 def _information_criteria(chi2, n, k, sigma_known):
     """(AIC, BIC): chi^2-based with known noise, else from the log of the mean squared residual."""
     base = chi2 if sigma_known else n * np.log(max(chi2 / n, 1e-300))
@@ -166,18 +186,23 @@ def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, n
 
 
 def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts: int = 3,
-              uncertainty: str = "jacobian", n_draws: int = 200, seed: int = 0) -> "DiffusionFit":
+              uncertainty: str = "jacobian", n_draws: int = 200, seed: int = 0,
+              shell_index=None, sigma_dof: float | None = None) -> "DiffusionFit":
     """Fit ``model`` to ``signal`` at ``b_ms_um2``; points above ``model.b_max_ms_um2`` are dropped.
 
     sigma: per-point standard deviation (same units as ``signal``), e.g. CRLBs; weights 1/sigma^2.
     When None, equal weights and the noise is estimated from the residuals. ``uncertainty`` is
     "jacobian" (covariance only) or adds "bootstrap"/"montecarlo" refits (``n_draws``, ``seed``)
-    summarised as median and IQR in ``DiffusionFit.resampled``.
+    summarised as median and IQR in ``DiffusionFit.resampled``. ``shell_index`` (per point,
+    e.g. ``powder.group_shells(...).labels``) makes the b-range keep or drop whole shells.
+    ``sigma_dof``: degrees of freedom of a ``sigma`` that was itself estimated (e.g. n - 4 from
+    bi-exponential residuals); the SEs are then widened by ``t_factor`` (also when sigma is None,
+    with the fit's own n - k). Calibration: benchmarks/bench_diffusion_coverage.py.
     """
     if uncertainty not in UNCERTAINTY_METHODS:
         raise ValueError(f"uncertainty must be one of {UNCERTAINTY_METHODS}, got {uncertainty!r}")
     b_all, s_all, sg_all = _validated(b_ms_um2, signal, sigma)
-    b, s, sg = _select_range(model, b_all, s_all, sg_all)
+    b, s, sg = _select_range(model, b_all, s_all, sg_all, shell_index)
     k = model.n_params + (1 if fit_s0 else 0)
     if b.size < k:
         raise ValueError(f"model {model.name!r} has {k} free parameters but only {b.size} points "
@@ -195,6 +220,7 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     if not fit_s0:
         cov = np.pad(cov, ((0, 1), (0, 1)))
     se = np.sqrt(np.clip(np.diag(cov), 0, None))  # NaN stays NaN: not constrained by the data
+    se = se * t_factor(dof if sg is None else sigma_dof)
     aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
     resampled = {}
     if uncertainty != "jacobian" and n_draws > 0:

@@ -62,3 +62,92 @@ def summarise(values) -> tuple[float, float, float]:
     """(median, 25th, 75th percentile) across settings."""
     q25, med, q75 = np.percentile(np.asarray(values, float), [25, 50, 75])
     return float(med), float(q25), float(q75)
+
+
+# --- Table 5 cells (issue 15 item 4) -----------------------------------------------------------
+
+TABLE5_ESTIMATORS = {
+    # Table 5 model name: (model class, {Table 5 parameter name: column of the model's params})
+    "monoexponential": (MonoExponential, {"ADC": 0}),
+    "kurtosis": (Kurtosis, {"ADC": 0, "Kapp": 1}),
+    "cylinders": (Cylinders, {"D_intra": 0, "R": 1}),
+}
+
+
+def _make(model_name, b_max, small_delta_ms, big_delta_ms, radius_max_um=None):
+    cls = TABLE5_ESTIMATORS[model_name][0]
+    if cls is Cylinders:
+        model = Cylinders(small_delta_ms, big_delta_ms, b_max_ms_um2=b_max)
+        if radius_max_um is not None:  # instance bound shadows the class default (20 um)
+            model.upper = (model.upper[0], float(radius_max_um))
+        return model
+    return cls(b_max_ms_um2=b_max)
+
+
+def _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0=True):
+    """The paper's chain: draw k adds noise of the SD estimated from the residuals (n - k dof)
+    of draw k - 1's fit (draw 0 uses sigma). Returns (n_settings, n_draws, n_params)."""
+    from pipeline.diffusion.fitting import _predict_batch
+    keep = b <= model.b_max_ms_um2 + 1e-9
+    dof = max(int(keep.sum()) - model.n_params - int(fit_s0), 1)
+    sd = np.full(clean.shape[0], float(sigma))
+    out = []
+    for _ in range(n_draws):
+        noisy = clean + rng.normal(size=clean.shape) * sd[:, None]
+        fit = fit_model_batch(model, b, noisy, sd[:, None], fit_s0=fit_s0)
+        out.append(fit.params)
+        resid = fit.s0[:, None] * _predict_batch(model, b[keep], fit.params) - noisy[:, keep]
+        sd = np.maximum(np.sqrt(np.sum(resid**2, axis=1) / dof), 1e-9)  # the chain may collapse
+    return np.stack(out, axis=1)
+
+
+def table5_cells(model_name: str, b_max: float, sigma: float, d_values, r_values, n_draws: int, rng,
+                 sigma_chain: bool = False, fit_s0: bool = True, radius_max_um=None,
+                 b_ms_um2=CONSENSUS_B_MS_UM2,
+                 small_delta_ms=CONSENSUS_SMALL_DELTA_MS, big_delta_ms=CONSENSUS_BIG_DELTA_MS) -> dict:
+    """Table 5 statistics (percent) of one model at one b_max and sigma over all settings.
+
+    Returns ``{parameter: {"relative_bias": (median, q1, q3), "cv": (median, q1, q3),
+    "mean_bias": (median, q1, q3)}}``. relative_bias: quartiles of the per-draw relative error
+    (estimate - reference) / reference pooled over settings and draws; cv: SD / |mean| of each
+    setting's draws, quartiles across settings; mean_bias: (mean - reference) / reference per
+    setting, quartiles across settings (an alternative reading of the table). Reference: the
+    simulated D_intra and R; for ADC and K_app the noise-free fit on the same b-range.
+    ``sigma_chain``: the paper's chained noise SD (see ``_chained_fits``) instead of a fixed sigma.
+    ``fit_s0``: False fits S/S0 with S0 = 1 known (the table's "signal normalised to b = 0"),
+    True fits S0 as the app does. ``radius_max_um``: upper bound of the fitted radius (the
+    app's default is 20 um).
+    """
+    b = np.asarray(b_ms_um2, float)
+    settings = np.array([(d, r) for d in d_values for r in r_values], float)
+    clean = signals.cylinders_powder_average(b, settings[:, :1], settings[:, 1:], small_delta_ms, big_delta_ms)
+    model = _make(model_name, b_max, small_delta_ms, big_delta_ms, radius_max_um)
+    if sigma_chain:
+        est = _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0)
+    else:
+        noisy = np.repeat(clean, n_draws, axis=0) + rng.normal(0.0, sigma, (len(settings) * n_draws, b.size))
+        est = fit_model_batch(model, b, noisy, sigma, fit_s0=fit_s0).params.reshape(len(settings), n_draws, -1)
+    noise_free = fit_model_batch(model, b, clean, sigma, fit_s0=fit_s0).params
+    out = {}
+    for name, column in TABLE5_ESTIMATORS[model_name][1].items():
+        if name in ("D_intra", "R"):
+            reference = settings[:, 0 if name == "D_intra" else 1]
+        else:
+            reference = noise_free[:, column]
+        values = est[:, :, column]
+        relative = (values - reference[:, None]) / reference[:, None]
+        mean = values.mean(axis=1)
+        cv = values.std(axis=1, ddof=1) / np.abs(mean)
+        pct = [25, 50, 75]
+        q1, med, q3 = (100 * np.percentile(relative, pct))
+        c1, cmed, c3 = (100 * np.percentile(cv, pct))
+        m1, mmed, m3 = (100 * np.percentile((mean - reference) / reference, pct))
+        out[name] = {"relative_bias": (float(med), float(q1), float(q3)),
+                     "cv": (float(cmed), float(c1), float(c3)),
+                     "mean_bias": (float(mmed), float(m1), float(m3))}
+    return out
+
+
+def accurate_and_precise(median, q1, q3, limit_percent: float = 10.0) -> bool:
+    """The consensus criterion for one statistic: median and both quartiles within +/- 10 %."""
+    return all(abs(float(v)) <= limit_percent for v in (median, q1, q3))

@@ -1,7 +1,10 @@
 """Powder (direction) averaging of metabolite amplitudes and the direction-count check.
 
-Conditions with nearly equal b (within a relative tolerance, e.g. 907/903/901 s/mm^2 with
-cross-terms) form one shell; the amplitudes of a shell are averaged arithmetically (the
+Conditions are grouped into shells (``group_shells``) by their nominal gradient strength or
+shell label when known; otherwise, with gradient directions, by the rank of b within each
+direction (the k-th b of every direction is shell k, e.g. 614/889/660 s/mm^2 with direction-
+specific cross-terms), and failing that by b within ``SHELL_REL_TOLERANCE`` (15 %) of the
+neighbouring b. A shell's b is the mean b of its conditions; the amplitudes of a shell are averaged arithmetically (the
 estimator of the orientation mean) or geometrically (exp of the mean log, i.e. the trace
 for Gaussian diffusion with orthogonal directions). The direction-count check follows the
 consensus advice that few directions only approximate the powder average when b*D is large
@@ -18,6 +21,131 @@ import numpy as np
 from pipeline.diffusion import signals
 
 POWDER_METHODS = ("arithmetic", "geometric")
+
+SHELL_REL_TOLERANCE = 0.15
+"""Fallback shell grouping: sorted b-values more than 15 % apart start a new shell. Cross-terms
+of imaging/crusher gradients change b by a few % to tens of % per direction; nominal shells of
+a dMRS protocol are usually >= 1.5x apart."""
+
+ZERO_B_MS_UM2 = 0.05
+"""b-values at or below this (50 s/mm^2: crushers only) form the b ~ 0 shell."""
+
+
+@dataclass
+class Shells:
+    """Shell of each condition and per-shell summaries (b in ms/um^2)."""
+
+    labels: np.ndarray  # (n_conditions,) shell index, shells ordered by mean b
+    b_mean_ms_um2: np.ndarray  # (n_shells,)
+    n_directions: np.ndarray  # (n_shells,) distinct directions (or conditions) per shell
+    method: str  # "gradient", "label", "direction rank" or "b tolerance"
+
+
+def _ordered(labels, b):
+    """Relabel shells 0..n-1 in order of increasing mean b."""
+    keys = np.unique(labels)
+    means = np.array([b[labels == k].mean() for k in keys])
+    rank = {k: i for i, k in enumerate(keys[np.argsort(means, kind="stable")])}
+    return np.array([rank[k] for k in labels], int)
+
+
+def _by_tolerance(b, rel_tolerance):
+    order = np.argsort(b, kind="stable")
+    labels = np.empty(b.size, int)
+    shell, previous = -1, None
+    for i in order:
+        if previous is None or b[i] > previous * (1 + rel_tolerance) + 1e-12 \
+                or (previous <= ZERO_B_MS_UM2 < b[i]):
+            shell += 1
+        labels[i], previous = shell, b[i]
+    return labels
+
+
+def _by_direction_rank(b, directions):
+    """k-th smallest b of each direction -> shell k; None when the directions do not each have
+    the same number of conditions or the resulting shells overlap in b."""
+    from pipeline.diffusion.tensor import direction_clusters
+    g = np.asarray(directions, float)
+    weighted = b > ZERO_B_MS_UM2
+    if not np.all(np.isfinite(g[weighted])):
+        return None
+    centres = direction_clusters(g[weighted])
+    if len(centres) < 2:
+        return None
+    which = np.argmax(np.abs(g[weighted] @ centres.T), axis=1)
+    counts = np.bincount(which, minlength=len(centres))
+    if np.any(counts != counts[0]) or counts[0] < 2:
+        return None
+    labels = np.zeros(b.size, int)
+    sub = np.zeros(weighted.sum(), int)
+    for k in range(len(centres)):
+        idx = np.nonzero(which == k)[0]
+        sub[idx[np.argsort(b[weighted][idx], kind="stable")]] = np.arange(idx.size)
+    bw = b[weighted]
+    for k in range(counts[0] - 1):
+        if bw[sub == k].max() >= bw[sub == k + 1].min():
+            return None  # shells overlap: direction rank is not a shell
+    labels[weighted] = sub + 1
+    return labels
+
+
+def group_shells(b_ms_um2, directions=None, gradient_strength=None, shell_label=None,
+                 rel_tolerance: float = SHELL_REL_TOLERANCE) -> Shells:
+    """Group conditions into shells (pure; what the workflow calls before powder averaging).
+
+    Priority: ``shell_label`` (any hashable per condition), then ``gradient_strength`` (nominal
+    gradient amplitude per condition, e.g. mT/m; equal within 0.5 % means the same shell), then
+    the direction rank (``directions`` (n, 3), NaN rows at b ~ 0), then ``rel_tolerance`` on
+    sorted b. b ~ 0 conditions (<= ZERO_B_MS_UM2) always form their own shell.
+    """
+    b = np.atleast_1d(np.asarray(b_ms_um2, float))
+    zero = b <= ZERO_B_MS_UM2
+    labels, method = None, ""
+    if shell_label is not None:
+        raw = np.asarray(shell_label, object)
+        if raw.shape != b.shape:
+            raise ValueError(f"shell labels {raw.shape} and b-values {b.shape} differ in length")
+        _, labels = np.unique(raw.astype(str), return_inverse=True)
+        labels, method = labels + 1, "label"
+    elif gradient_strength is not None:
+        gs = np.atleast_1d(np.asarray(gradient_strength, float))
+        if gs.shape != b.shape or not np.all(np.isfinite(gs[~zero])):
+            raise ValueError(f"gradient strengths {gs.shape} must be finite, one per b-value {b.shape}")
+        gs = np.where(zero, 0.0, gs)
+        order = np.argsort(gs, kind="stable")
+        labels, shell, previous = np.empty(b.size, int), 0, None
+        for i in order:
+            if previous is None or abs(gs[i] - previous) > 0.005 * max(abs(previous), 1e-12):
+                shell += 1
+            labels[i], previous = shell, gs[i]
+        method = "gradient"
+    elif directions is not None:
+        labels = _by_direction_rank(b, directions)
+        method = "direction rank" if labels is not None else ""
+    if labels is None:
+        labels, method = _by_tolerance(b, rel_tolerance), "b tolerance"
+    else:
+        labels = np.where(zero, -1, labels)  # b ~ 0 is one shell whatever its label/gradient
+    labels = _ordered(labels, b)
+    n_shells = labels.max() + 1
+    means = np.array([b[labels == k].mean() for k in range(n_shells)])
+    n_dirs = np.array([_n_directions(directions, labels == k) for k in range(n_shells)])
+    return Shells(labels, means, n_dirs, method)
+
+
+def _n_directions(directions, mask) -> int:
+    if directions is None:
+        return int(mask.sum())
+    from pipeline.diffusion.tensor import direction_clusters
+    g = np.asarray(directions, float)[mask]
+    finite = np.all(np.isfinite(g), axis=1)
+    return max(len(direction_clusters(g[finite])), int(np.any(~finite)))
+
+
+def shells_within(shells: Shells, b_max_ms_um2: float) -> np.ndarray:
+    """Conditions whose whole shell (mean b) lies at or below b_max: b-range limits act on shells."""
+    keep_shell = shells.b_mean_ms_um2 <= b_max_ms_um2 + 1e-9
+    return keep_shell[shells.labels]
 
 
 @dataclass
@@ -47,11 +175,13 @@ def shell_labels(b_ms_um2, rel_tolerance: float = 0.05, abs_tolerance_ms_um2: fl
 
 
 def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
-                   rel_tolerance: float = 0.05) -> PowderAverage:
-    """Average amplitudes over the directions of each b-shell.
+                   rel_tolerance: float = SHELL_REL_TOLERANCE, labels=None) -> PowderAverage:
+    """Average amplitudes over the directions of each b-shell; the shell's b is its mean b.
 
-    amplitudes, sigma: (n_conditions,) for one metabolite. Geometric means need positive
-    amplitudes; shells with a non-positive amplitude fall back to the arithmetic mean (noted).
+    amplitudes, sigma: (n_conditions,) for one metabolite. ``labels``: shell index per condition
+    (``group_shells(...).labels``); without it, b within ``rel_tolerance`` forms a shell.
+    Geometric means need positive amplitudes; shells with a non-positive amplitude fall back to
+    the arithmetic mean (noted).
     """
     if method not in POWDER_METHODS:
         raise ValueError(f"powder-average method must be one of {POWDER_METHODS}, got {method!r}")
@@ -60,7 +190,7 @@ def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
     if a.shape != b.shape:
         raise ValueError(f"amplitudes {a.shape} and b-values {b.shape} differ in length")
     sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
-    labels = shell_labels(b, rel_tolerance)
+    labels = shell_labels(b, rel_tolerance) if labels is None else _ordered(np.asarray(labels, int), b)
     n_shells = labels.max() + 1
     out_b, out_a, out_s, counts, notes = [], [], [], [], []
     for k in range(n_shells):
@@ -128,6 +258,29 @@ def directions_needed(b_ms_um2, d_intra, anisotropy: float = 1.0, tolerance: flo
     return max_directions
 
 
+def check_direction_count_per_shell(shells: Shells, directions, d_intra: float = 0.5,
+                                    anisotropy: float = 1.0, tolerance: float = 0.05) -> tuple[bool, str]:
+    """Direction-count check of every diffusion-weighted shell with its own directions at its
+    mean b; returns the worst shell's (ok, note) prefixed by the per-shell direction counts."""
+    from pipeline.diffusion.tensor import direction_clusters
+    g = np.asarray(directions, float)
+    worst = (True, "", -1.0)
+    counts = []
+    for k, b_k in enumerate(shells.b_mean_ms_um2):
+        mask = shells.labels == k
+        if b_k <= ZERO_B_MS_UM2:
+            continue
+        dirs = direction_clusters(g[mask])
+        counts.append(f"{len(dirs)} at b={b_k:.3g}")
+        ok, note = check_direction_count(np.array([b_k]), dirs, d_intra, anisotropy, tolerance)
+        err = float(direction_average_error(b_k, d_intra, dirs)[0]) if len(dirs) else np.inf
+        if err > worst[2]:
+            worst = (ok, note, err)
+    if not counts:
+        return False, "no diffusion-weighted shell"
+    return worst[0], f"directions per shell: {', '.join(counts)} ms/um^2; worst shell: {worst[1]}"
+
+
 def check_direction_count(b_ms_um2, gradient_directions, d_intra: float = 0.5, anisotropy: float = 1.0,
                           tolerance: float = 0.05) -> tuple[bool, str]:
     """Consensus check of direction count against b*D and voxel anisotropy.
@@ -148,3 +301,25 @@ def check_direction_count(b_ms_um2, gradient_directions, d_intra: float = 0.5, a
         note += (f" > {100 * tolerance:.0f} %; about {directions_needed(b, d_intra, anisotropy, tolerance)} "
                  "directions would be needed, or model the anisotropy (anisotropic_cylinders)")
     return ok, note
+
+
+SHELL_HINT_KEYS = {"shell_label": ("ShellLabel", "ShellLabels"),
+                   "gradient_strength": ("DiffusionGradientStrength",
+                                         "DiffusionGradientStrength_mT_m")}
+"""Metadata keys (one value per condition) that state a shell without relying on exact b: a
+shell label, or the nominal gradient amplitude. Without them ``group_shells`` falls back to the
+rank of b within each direction, then to b within a relative tolerance."""
+
+
+def shell_hints(metadata: dict, n_conditions: int) -> dict:
+    """``{"shell_label": ..., "gradient_strength": ...}`` from an acquisition's metadata, each
+    present only when the metadata gives one value per condition (for :func:`group_shells`)."""
+    hints = {}
+    for argument, keys in SHELL_HINT_KEYS.items():
+        for key in keys:
+            value = metadata.get(key)
+            if isinstance(value, (list, tuple)) and len(value) == n_conditions:
+                hints[argument] = list(value)
+                break
+    return hints
+

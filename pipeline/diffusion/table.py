@@ -1,8 +1,8 @@
 """Rows of ``_diffusion.tsv``: every requested model fitted to every metabolite's decay.
 
-Columns (exactly): metabolite, model, parameter, value, unit, std_error, applicable, note.
-``value``/``std_error`` are the weighted least-squares estimate and its Jacobian standard
-error; the note carries the applicability reasons, the Monte Carlo / bootstrap median and
+Columns: metabolite, model, parameter, value, unit, std_error, applicable, note, reason.
+``value``/``std_error`` are the weighted least-squares estimate and its standard error;
+``reason`` says why a row is not applicable (bound, physical limit, consensus rule); the note carries the applicability reasons, the Monte Carlo / bootstrap median and
 interquartile range, the noise source and the acquisition regime.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.diffusion import applicability, powder
 from pipeline.diffusion.fitting import estimate_sigma_biexponential, fit_model
 from pipeline.diffusion.models import ALIASES, MODELS, make_model
-from pipeline.diffusion.tensor import count_distinct_directions, fit_tensor
+from pipeline.diffusion.tensor import fit_tensor, tensor_identifiable
 from pipeline.tables import DIFFUSION_COLUMNS as COLUMNS  # one definition
 from pipeline.units import b_s_mm2_to_ms_um2, to_s_mm2
 
@@ -21,10 +21,11 @@ DEFAULT_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks", "cyl
 TIMED_MODELS = ("cylinders", "stick_sphere", "anisotropic_cylinders")
 
 
-def _row(metabolite, model, parameter, value, unit, std_error, applicable, note):
+def _row(metabolite, model, parameter, value, unit, std_error, applicable, note, reason=""):
     return {"metabolite": metabolite, "model": model, "parameter": parameter,
             "value": float(value), "unit": unit, "std_error": float(std_error),
-            "applicable": int(bool(applicable)), "note": note}
+            "applicable": int(bool(applicable)), "note": note,
+            "reason": "" if applicable else (reason or note)}
 
 
 def _seconds_or_ms_to_ms(value) -> float | None:
@@ -70,55 +71,90 @@ def _model_rows(metabolite, fit, context_notes):
     for i, (pname, unit) in enumerate(zip(fit.model.parameter_names, fit.model.parameter_units)):
         p_ok, p_note = per_param.get(pname, (ok, ""))
         notes = [n for n in (note, p_note, _resampled_note(fit, pname), *context_notes) if n]
-        rows.append(_row(metabolite, fit.model.name, pname, fit.params[i], unit, fit.std_errors[i],
-                         ok and p_ok, "; ".join(notes)))
+        reason = "; ".join(x for x in (fit.reason, "" if p_ok else p_note) if x)
+        rows.append(_row(metabolite, fit.model.name, pname, fit.params[i], unit,
+                         _std_error(fit, i, pname), ok and p_ok, "; ".join(notes), reason))
     for crit, value in (("AIC", fit.aic), ("BIC", fit.bic)):
         rows.append(_row(metabolite, fit.model.name, crit, value, "", np.nan, ok,
-                         f"{fit.n_points} points, {fit.n_free} free parameters incl. S0"))
+                         f"{fit.n_points} points, {fit.n_free} free parameters incl. S0", fit.reason))
     return rows
+
+
+def _std_error(fit, i, pname) -> float:
+    """Standard error of parameter i: the Jacobian SE (t-widened when sigma is estimated), the
+    calibrated one (benchmarks/bench_diffusion_coverage.py: 60-76 % coverage for ADC and
+    D_intra; the parametric-bootstrap SD under-covers K_app at sigma >= 0.02)."""
+    return float(fit.std_errors[i])
 
 
 def _failed_rows(metabolite, name, reason):
     cls = MODELS[name]
-    return [_row(metabolite, name, p, np.nan, u, np.nan, False, reason)
+    return [_row(metabolite, name, p, np.nan, u, np.nan, False, reason, reason)
             for p, u in zip(cls.parameter_names, cls.parameter_units)]
 
 
+def tensor_reasons(tensor_fit) -> list[str]:
+    """Why tensor values are not physical: an eigenvalue at the positive-definite bound (0) or a
+    diffusivity above the metabolite limit; FA outside [0, 1] cannot occur (Cholesky fit)."""
+    vals = np.asarray(tensor_fit.eigenvalues, float)
+    reasons = []
+    floor = 1e-6 * max(float(np.max(np.abs(vals))), 1e-3)
+    if np.any(vals <= floor):
+        reasons.append("an eigenvalue sits at the positive-definite bound (0): tensor not estimated by the data")
+    limit = applicability.METABOLITE_FREE_DIFFUSIVITY_37C_UM2_MS
+    if np.any(vals > limit):
+        reasons.append(f"largest eigenvalue {vals.max():.3g} um^2/ms exceeds the free aqueous "
+                       f"diffusivity of metabolites at 37 C ({limit:g} um^2/ms)")
+    if not 0.0 <= tensor_fit.fa <= 1.0:
+        reasons.append(f"FA = {tensor_fit.fa:.3g} outside [0, 1]")
+    return reasons
+
+
 def _tensor_rows(metabolite, b, directions, signal, sigma):
+    ok, why = tensor_identifiable(directions, b)
+    if not ok:
+        return [_row(metabolite, "tensor", "MD", np.nan, "um^2/ms", np.nan, False, why, why)]
     try:
         t = fit_tensor(b, directions, signal, sigma)
     except ValueError as exc:
-        return [_row(metabolite, "tensor", "MD", np.nan, "um^2/ms", np.nan, False, str(exc))]
+        return [_row(metabolite, "tensor", "MD", np.nan, "um^2/ms", np.nan, False, str(exc), str(exc))]
     unit = "um^2/ms"
-    rows = [_row(metabolite, "tensor", "MD", t.md, unit, t.md_std_error, True, ""),
-            _row(metabolite, "tensor", "FA", t.fa, "1", t.fa_std_error, True, "")]
-    rows += [_row(metabolite, "tensor", f"lambda{i + 1}", v, unit, e, True, "")
+    reason = "; ".join(tensor_reasons(t))
+    ok = not reason
+    note = "positive-definite (Cholesky) fit"
+    rows = [_row(metabolite, "tensor", "MD", t.md, unit, t.md_std_error, ok, note, reason),
+            _row(metabolite, "tensor", "FA", t.fa, "1", t.fa_std_error, ok, note, reason)]
+    rows += [_row(metabolite, "tensor", f"lambda{i + 1}", v, unit, e, ok, note, reason)
              for i, (v, e) in enumerate(zip(t.eigenvalues, t.eigenvalues_std_error))]
     return rows
 
 
-def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy):
+def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy, shells):
     """Shell-averaged decay, unique gradient directions, tensor rows and notes for directional data."""
     g = np.asarray(directions, float)
-    rows = _tensor_rows(metabolite, b, g, s, sg) if count_distinct_directions(g, b) >= 6 else []
+    rows = _tensor_rows(metabolite, b, g, s, sg)
     gradient_dirs = powder.unique_directions(g[b > 0])  # assumes every shell uses the same set
-    avg = powder.powder_average(b, s, sg, method=powder_method)
+    avg = powder.powder_average(b, s, sg, method=powder_method, labels=shells.labels)
     notes = []
     if np.any(avg.n_directions > 1):
-        notes.append(f"{powder_method} powder average over {int(avg.n_directions.max())} directions")
-        notes.append(powder.check_direction_count(avg.b_ms_um2, gradient_dirs, 0.5, anisotropy)[1])
+        notes.append(f"{powder_method} powder average over {int(shells.n_directions.max())} directions "
+                     f"per shell (shells by {shells.method}; b = shell mean)")
+        notes.append(powder.check_direction_count_per_shell(shells, g, 0.5, anisotropy)[1])
         notes += [avg.note] if avg.note else []
     return avg.b_ms_um2, avg.amplitude, avg.sigma, gradient_dirs, rows, notes
 
 
 def _noise(b, s, sg, s_ref):
-    """Per-point noise SD and where it came from (CRLBs, bi-exponential residuals or unknown)."""
+    """Per-point noise SD, where it came from (CRLBs, bi-exponential residuals or unknown) and
+    its degrees of freedom when estimated (None: known)."""
     if sg is not None:
-        return sg, "amplitude CRLBs"
+        return sg, "amplitude CRLBs", None
     est = estimate_sigma_biexponential(b, s / s_ref)
     if est is not None and est > 0:
-        return np.full(b.shape, est * s_ref), "noise from bi-exponential residuals (consensus 5.2)"
-    return None, "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors"
+        return (np.full(b.shape, est * s_ref),
+                f"noise from bi-exponential residuals (consensus 5.2; {b.size - 4} dof, SEs widened by "
+                "the Student-t factor)", b.size - 4)
+    return None, "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors", None
 
 
 def _model_options(name, limits, timing, anisotropic):
@@ -141,7 +177,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
                    directions=None, powder_method: str = "arithmetic", anisotropy: float = 1.0,
                    fibre_directions=None, fibre_weights=None, wm_fraction: float = 1.0,
                    b_limits: dict | None = None, uncertainty: str = "montecarlo", n_draws: int = 100,
-                   seed: int = 0) -> list[dict]:
+                   seed: int = 0, gradient_strength=None, shell_label=None) -> list[dict]:
     """Fit each model in ``models`` to one metabolite's decay and return ``_diffusion.tsv`` rows.
 
     b_ms_um2, signal, sigma: per condition (sigma = amplitude SD, e.g. CRLB; None -> estimated
@@ -150,6 +186,8 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     with >= 6 directions, a ``tensor`` fit adds MD/FA/eigenvalues. ``b_limits`` maps a model
     name to its fit b-range (defaults: monoexponential 5, kurtosis 10 ms/um^2). If the cylinder
     radius is not identifiable, the sticks model is added as the reported fallback.
+    Shells: ``powder.group_shells`` from ``shell_label`` or nominal ``gradient_strength`` (per
+    condition) when given, else direction rank / b tolerance; model b-ranges keep whole shells.
     """
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
     s = np.atleast_1d(np.asarray(signal, float))
@@ -157,15 +195,18 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     names = [ALIASES.get(m, m) for m in dict.fromkeys(models)]
     context = [applicability.regime_note(echo_time_ms, diffusion_time_ms)]
     rows, gradient_dirs = [], None
+    shells = powder.group_shells(b, directions, gradient_strength, shell_label)
+    shell_index = shells.labels
     if directions is not None:
         b, s, sg, gradient_dirs, rows, notes = _powder_step(metabolite, b, s, sg, directions,
-                                                            powder_method, anisotropy)
+                                                            powder_method, anisotropy, shells)
         context += notes
+        shell_index = None  # one point per shell after averaging
     s_ref = float(np.mean(s[b == b.min()])) if s.size else 0.0
     if not s_ref > 0:
         reason = "amplitude at the lowest b is not positive: no decay to model"
         return rows + [r for name in names if name in MODELS for r in _failed_rows(metabolite, name, reason)]
-    sg, sigma_source = _noise(b, s, sg, s_ref)
+    sg, sigma_source, sigma_dof = _noise(b, s, sg, s_ref)
     context.append(sigma_source)
     if "cylinders" in names and "sticks" not in names:
         names.append("sticks")
@@ -179,7 +220,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
             if options is None:
                 raise ValueError(reason)
             fit = fit_model(make_model(name, **options), b, s, sg, uncertainty=uncertainty,
-                            n_draws=n_draws, seed=seed)
+                            n_draws=n_draws, seed=seed, shell_index=shell_index, sigma_dof=sigma_dof)
         except ValueError as exc:
             fitted[name] = _failed_rows(metabolite, name, str(exc))
             continue

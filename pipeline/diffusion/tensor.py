@@ -1,8 +1,12 @@
 """Diffusion tensor spectroscopy: a metabolite's apparent diffusion tensor from >= 6 directions.
 
-ln S = ln S0 - b g^T D g, solved by weighted linear least squares (weights S^2/sigma^2, the
-first-order variance of ln S). Reports MD, FA and eigenvalues in um^2/ms with standard errors
-propagated from the covariance of the tensor elements.
+ln S = ln S0 - b g^T D g, fitted by weighted least squares (weights S^2/sigma^2, the
+first-order variance of ln S) with D = L L^T (L lower triangular, the Cholesky parametrisation),
+so the tensor is positive semi-definite: eigenvalues >= 0 and FA in [0, 1]. The fit needs >= 6
+non-collinear directions: directions within ``DIRECTION_ANGLE_TOLERANCE_DEG`` of each other (e.g.
+the same nominal direction tilted per b-value by cross-terms) count once, and the 6-column
+quadratic design of the distinct directions must have full rank. Reports MD, FA and eigenvalues
+in um^2/ms with standard errors propagated from the covariance of the tensor elements.
 """
 
 from __future__ import annotations
@@ -10,6 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import least_squares
+
+DIRECTION_ANGLE_TOLERANCE_DEG = 25.0
+"""Directions closer than this (up to sign) are one direction: cross-terms with imaging and
+crusher gradients tilt a nominal direction by up to ~18 deg per b-value (7 T DW-STEAM)."""
+
+DESIGN_RANK_RTOL = 1e-2
+"""Singular values of the unit-direction quadratic design below this fraction of the largest
+count as zero (coplanar or nearly collinear direction sets)."""
 
 
 @dataclass
@@ -50,10 +63,66 @@ def md_fa(elements):
     return md, fa, vals, vecs
 
 
+def direction_clusters(directions, angle_tolerance_deg: float = DIRECTION_ANGLE_TOLERANCE_DEG) -> np.ndarray:
+    """Mean unit direction (up to sign) of each group of directions within the angle tolerance."""
+    g = np.atleast_2d(np.asarray(directions, float))
+    g = g[np.all(np.isfinite(g), axis=1) & (np.linalg.norm(g, axis=1) > 0)]
+    g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    cos_tol = np.cos(np.radians(angle_tolerance_deg))
+    sums: list[np.ndarray] = []
+    for v in g:
+        for k, c in enumerate(sums):
+            u = c / np.linalg.norm(c)
+            if abs(v @ u) >= cos_tol:
+                sums[k] = c + np.sign(v @ u) * v
+                break
+        else:
+            sums.append(v.copy())
+    return np.array([c / np.linalg.norm(c) for c in sums]).reshape(-1, 3)
+
+
+def direction_design_rank(directions, angle_tolerance_deg: float = DIRECTION_ANGLE_TOLERANCE_DEG,
+                          rtol: float = DESIGN_RANK_RTOL) -> int:
+    """Rank (0-6) of the tensor's quadratic design [gx^2, gy^2, gz^2, 2gxgy, 2gxgz, 2gygz] built
+    from the distinct directions; the tensor is identifiable only at rank 6."""
+    u = direction_clusters(directions, angle_tolerance_deg)
+    if len(u) == 0:
+        return 0
+    gx, gy, gz = u.T
+    quad = np.column_stack([gx * gx, gy * gy, gz * gz, 2 * gx * gy, 2 * gx * gz, 2 * gy * gz])
+    sv = np.linalg.svd(quad, compute_uv=False)
+    return int(np.sum(sv > rtol * sv[0]))
+
+
 def count_distinct_directions(directions, b_ms_um2) -> int:
-    """Number of distinct (up to sign) directions among the diffusion-weighted conditions."""
-    from pipeline.diffusion.powder import unique_directions
-    return len(unique_directions(np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]))
+    """Number of distinct (up to sign, within the angle tolerance) diffusion-weighted directions."""
+    return len(direction_clusters(np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]))
+
+
+def tensor_identifiable(directions, b_ms_um2) -> tuple[bool, str]:
+    """(True, "") when >= 6 non-collinear directions give a rank-6 design, else (False, reason)."""
+    g = np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]
+    n = len(direction_clusters(g))
+    rank = direction_design_rank(g)
+    if n >= 6 and rank == 6:
+        return True, ""
+    return False, (f"tensor needs >= 6 non-collinear gradient directions: {n} distinct "
+                   f"(within {DIRECTION_ANGLE_TOLERANCE_DEG:g} deg), design rank {rank} < 6")
+
+
+def _cholesky_to_elements(l_params):
+    l11, l21, l22, l31, l32, l33 = l_params
+    return np.array([l11 * l11, l21 * l21 + l22 * l22, l31 * l31 + l32 * l32 + l33 * l33,
+                     l11 * l21, l11 * l31, l21 * l31 + l22 * l32])
+
+
+def _elements_to_cholesky(elements):
+    """Cholesky factor of the nearest positive-definite tensor (eigenvalues clipped at a floor)."""
+    vals, vecs = np.linalg.eigh(_tensor(elements))
+    floor = max(1e-4 * float(np.abs(vals).max()), 1e-6)
+    pd = (vecs * np.clip(vals, floor, None)) @ vecs.T
+    c = np.linalg.cholesky(pd)
+    return np.array([c[0, 0], c[1, 0], c[1, 1], c[2, 0], c[2, 1], c[2, 2]])
 
 
 def fit_tensor(b_ms_um2, directions, signal, sigma=None) -> TensorFit:
@@ -66,16 +135,25 @@ def fit_tensor(b_ms_um2, directions, signal, sigma=None) -> TensorFit:
     g[b == 0] = np.nan_to_num(g[b == 0], nan=1.0)
     if np.any(~np.isfinite(g)) or np.any(s <= 0):
         raise ValueError("tensor fit needs a direction for every b > 0 and positive signals")
-    if count_distinct_directions(g, b) < 6:
-        raise ValueError("tensor fit needs at least 6 non-collinear gradient directions")
+    ok, reason = tensor_identifiable(g, b)
+    if not ok:
+        raise ValueError(reason)
     x = _design(b, g)
     sd = np.ones_like(s) if sigma is None else np.broadcast_to(np.asarray(sigma, float), s.shape)
     w = (s / sd) ** 2
     xtw = x.T * w
     cov = np.linalg.pinv(xtw @ x)
-    coef = cov @ (xtw @ np.log(s))
+    linear = cov @ (xtw @ np.log(s))
+    sqrt_w, log_s = np.sqrt(w), np.log(s)
+
+    def residual(p):
+        return sqrt_w * (x @ np.r_[p[0], _cholesky_to_elements(p[1:])] - log_s)
+
+    start = np.r_[linear[0], _elements_to_cholesky(linear[1:])]
+    result = least_squares(residual, start, method="lm", xtol=1e-12, ftol=1e-12, max_nfev=2000)
+    coef = np.r_[result.x[0], _cholesky_to_elements(result.x[1:])]
     if sigma is None:
-        resid = np.log(s) - x @ coef
+        resid = log_s - x @ coef
         cov = cov * float(resid @ (w * resid)) / max(b.size - 7, 1)
     md, fa, vals, vecs = md_fa(coef[1:])
     jac = np.empty((5, 6))

@@ -92,9 +92,33 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     return ConditionFits(problem.names, b, fits, "joint", diffusion=diffusion, extra=extra)
 
 
+MM_TOTAL_NAME = "MM"
+"""Row name of the total of the fitted macromolecule components in ``_amplitudes.tsv``."""
+
+
+def mm_total(names, amplitudes, covariance) -> tuple[float, float] | None:
+    """``(sum, crlb)`` of the macromolecule components (entries named MM*/Mac*, lipids
+    excluded), the CRLB from the amplitude covariance (``sqrt(w' C w)``: anti-correlated
+    components, common between neighbouring MM lines, make it smaller than the summed CRLBs).
+
+    ``None`` when fewer than two components were fitted or an entry is already named "MM"
+    (a measured MM spectrum or a fixed-shape MM: its own row is the total)."""
+    names = list(names)
+    members = [i for i, n in enumerate(names) if is_mm_name(n)]
+    if len(members) < 2 or MM_TOTAL_NAME in names:
+        return None
+    w = np.zeros(len(names))
+    w[members] = 1.0
+    value = float(w @ np.asarray(amplitudes, float))
+    variance = float(w @ np.asarray(covariance, float) @ w)
+    return value, float(np.sqrt(max(variance, 0.0)))
+
+
 def amplitudes_table(fits) -> list[dict]:
     """Rows for ``_amplitudes.tsv``: condition, b_value_s_mm2, metabolite, amplitude, crlb,
-    crlb_percent — every fitted metabolite and the sums tNAA, tCr, tCho, Glx.
+    crlb_percent — every fitted metabolite, the sums tNAA, tCr, tCho, Glx, and "MM", the total
+    of the parametric macromolecule components when there are several (:func:`mm_total`), so
+    that the MM decay can be read and modelled.
 
     Accepts a :class:`ConditionFits`, one :class:`SpectralFit` or a list of them.
     """
@@ -109,6 +133,9 @@ def amplitudes_table(fits) -> list[dict]:
         entries = [(n, float(a), float(s)) for n, a, s in zip(fit.names, fit.amplitudes,
                                                                 fit.crlb)]
         entries += [(n, float(v), float(s)) for n, (v, s) in fit.sums.items()]
+        total = mm_total(fit.names, fit.amplitudes, fit.covariance)
+        if total is not None:
+            entries.append((MM_TOTAL_NAME, *total))
         for name, amp, crlb in entries:
             rows.append({"condition": c, "b_value_s_mm2": float(b_value), "metabolite": name,
                          "amplitude": amp, "crlb": crlb,

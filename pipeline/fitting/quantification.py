@@ -19,9 +19,9 @@ from ..spectra import fid_to_spectrum, frequency_axis_hz, time_axis_s
 from .results import SpectralFit
 
 PURE_WATER_MM = 55510.0
-CREATINE_PROTONS = 5
-"""Non-exchangeable creatine protons (CH3 + CH2), all singlets: FID[0] of a simulated creatine
-basis spectrum is 5 x the basis's per-proton scale at any echo time."""
+CREATINE_CH3_PROTONS = 3
+"""Protons of creatine's CH3 singlet (3.03 ppm), its tallest line: its line amplitude is 3 x the
+basis's per-proton scale at any echo time (a singlet does not evolve under J-coupling)."""
 WATER_FIT_S = 0.2
 """Length of the water FID used by :func:`water_amplitude` (s)."""
 WATER_CONTENT = {"gm": 0.78, "wm": 0.65, "csf": 0.97}
@@ -32,6 +32,31 @@ DEFAULT_TISSUE_FRACTIONS = {"gm": 0.6, "wm": 0.4, "csf": 0.0}
 WATER_T2_S_3T = {"gm": 0.110, "wm": 0.080, "csf": 0.503}
 WATER_T1_S_3T = {"gm": 1.820, "wm": 1.084, "csf": 4.163}
 """Tissue water relaxation times at 3 T (Wansapura et al. 1999; Piechnik et al. 2009)."""
+WATER_T2_S_7T = {"gm": 0.050, "wm": 0.055, "csf": 1.050}
+WATER_T1_S_7T = {"gm": 2.050, "wm": 1.210, "csf": 4.430}
+"""Tissue water relaxation times at 7 T: T1 GM/WM from Rooney et al. MRM 2007;57:308
+(doi:10.1002/mrm.21122), Dieringer et al. PLoS One 2014 (doi:10.1371/journal.pone.0091318) and
+Wright et al. MAGMA 2008 (doi:10.1007/s10334-008-0104-8), CSF T1 from Rooney et al. 2007; T2
+GM/WM from the 7 T literature survey compiled with FSL-MRS (Clarke et al.; Bartha et al. 2002,
+Gelman et al. 1999, Stanisz et al. 2005), CSF T2 from Spijkerman et al. MAGMA 2018
+(doi:10.1007/s10334-017-0659-3)."""
+WATER_RELAXATION_BY_FIELD = {3.0: (WATER_T1_S_3T, WATER_T2_S_3T),
+                             7.0: (WATER_T1_S_7T, WATER_T2_S_7T)}
+"""Field (T) -> (water T1, water T2) per tissue class (s)."""
+FIELD_MATCH_T = 0.5
+"""A field within this many tesla of a tabulated one uses its values without a warning."""
+
+
+def water_relaxation_for_field(field_t: float | None) -> tuple[dict, dict, float]:
+    """Water T1 and T2 (s) per tissue class for a field strength: the nearest tabulated field
+    (:data:`WATER_RELAXATION_BY_FIELD`), and that field. ``None`` means 3 T."""
+    if field_t is None:
+        field_t = 3.0
+    if not np.isfinite(field_t) or field_t <= 0:
+        raise ValueError(f"water relaxation: field strength must be positive, got {field_t}")
+    nearest = min(WATER_RELAXATION_BY_FIELD, key=lambda f: abs(f - field_t))
+    t1, t2 = WATER_RELAXATION_BY_FIELD[nearest]
+    return dict(t1), dict(t2), nearest
 
 
 def ratios_to_tcr(fit: SpectralFit) -> dict:
@@ -81,12 +106,16 @@ def relaxation_attenuation(echo_time_s: float, t2_s: float | None,
 def effective_water_mm(echo_time_s: float, tissue_fractions: dict,
                        repetition_time_s: float | None = None,
                        water_content: dict | None = None, water_t2_s: dict | None = None,
-                       water_t1_s: dict | None = None) -> float:
-    """Relaxation-attenuated voxel water concentration (mM) from tissue fractions."""
+                       water_t1_s: dict | None = None, field_t: float | None = None) -> float:
+    """Relaxation-attenuated voxel water concentration (mM) from tissue fractions.
+
+    Water T1/T2 not given per class come from the literature values of the nearest tabulated
+    field to ``field_t`` (:func:`water_relaxation_for_field`; ``None``: 3 T)."""
     fractions = _normalised_fractions(tissue_fractions)
     content = {**WATER_CONTENT, **(water_content or {})}
-    t2 = {**WATER_T2_S_3T, **(water_t2_s or {})}
-    t1 = {**WATER_T1_S_3T, **(water_t1_s or {})}
+    default_t1, default_t2, _ = water_relaxation_for_field(field_t)
+    t2 = {**default_t2, **(water_t2_s or {})}
+    t1 = {**default_t1, **(water_t1_s or {})}
     total = sum(f * content[t] * relaxation_attenuation(echo_time_s, t2[t], repetition_time_s,
                                                         t1[t])
                 for t, f in fractions.items())
@@ -115,14 +144,16 @@ def water_scaled_concentrations(fit: SpectralFit | dict, water_signal: float, *,
                                 water_t2_s: dict | None = None,
                                 water_t1_s: dict | None = None,
                                 water_protons: int = 2,
-                                csf_corrected: bool = False) -> dict:
+                                csf_corrected: bool = False,
+                                field_t: float | None = None) -> dict:
     """``{name: (concentration_mm, crlb_mm)}`` for every metabolite and sum.
 
     ``fit`` is a :class:`SpectralFit` (CRLBs propagated) or a plain ``{name: amplitude}`` (CRLB
     NaN). ``water_signal`` is the water amplitude at t = 0 (see :func:`water_amplitude`).
     ``effective_water_concentration_mm`` (already relaxation-attenuated) overrides the tissue
     computation; otherwise ``tissue_fractions`` (gm/wm/csf, default pure GM/WM 60/40) with the
-    water content and relaxation tables give it. Metabolite T1/T2 may be one value or per name
+    water content and relaxation tables (of the field ``field_t`` in tesla, see
+    :func:`water_relaxation_for_field`) give it. Metabolite T1/T2 may be one value or per name
     (a sum uses the value of its first member present, else the scalar default).
     """
     if water_signal <= 0:
@@ -131,7 +162,8 @@ def water_scaled_concentrations(fit: SpectralFit | dict, water_signal: float, *,
     fractions = tissue_fractions or DEFAULT_TISSUE_FRACTIONS
     if effective_water_concentration_mm is None:
         effective_water_concentration_mm = effective_water_mm(
-            echo_time_s, fractions, repetition_time_s, water_content, water_t2_s, water_t1_s)
+            echo_time_s, fractions, repetition_time_s, water_content, water_t2_s, water_t1_s,
+            field_t)
     per_proton_water = water_signal / water_protons
     scale = effective_water_concentration_mm / per_proton_water
     if csf_corrected:
@@ -157,17 +189,59 @@ def _amplitudes_with_crlb(fit) -> dict:
             for n, v in dict(fit).items()}
 
 
+def tallest_singlet_amplitude(fid: np.ndarray) -> float:
+    """|FID(0)| of the tallest line of a basis FID, from a Voigt fit of that line alone.
+
+    Works on the bin grid (no dwell time or frequency needed): the line is fitted within
+    +-max(8, n/100) bins, always closer than creatine's CH2 (0.9 ppm away: at least n/40 bins
+    for spectral widths up to 35 ppm), with a complex linear background. The background
+    absorbs what a first-point convention does (a halved or scaled FID[0] adds a constant to
+    every bin) and the tails of other lines, so neither changes the answer; other resonances
+    of the entry (e.g. creatine's NH at 6.65 ppm in some basis sets) are not counted.
+    """
+    fid = np.asarray(fid, dtype=complex).reshape(-1)
+    n = fid.size
+    spectrum = np.fft.fft(fid)
+    k0 = int(np.argmax(np.abs(spectrum)))
+    half = max(8, n // 100)
+    offsets = np.arange(-half, half + 1)
+    idx = (k0 + offsets) % n
+    k = np.arange(n)
+    target = spectrum[idx]
+    width_bins = max(1.0, float(np.count_nonzero(np.abs(target) >= np.abs(target).max() / 2)))
+
+    def model(p):
+        line = (p[0] + 1j * p[1]) * np.exp(2j * np.pi * (k0 + p[2]) * k / n
+                                           - p[3] * k - p[4] * k ** 2)
+        background = (p[5] + 1j * p[6]) + (p[7] + 1j * p[8]) * offsets / half
+        return np.fft.fft(line)[idx] + background
+
+    def residual(p):
+        r = model(p) - target
+        return np.concatenate([r.real, r.imag])
+
+    start = complex(spectrum[idx].sum() / n)
+    p0 = np.array([start.real, start.imag, 0.0, np.pi * width_bins / n, 0.0, 0, 0, 0, 0])
+    lower = [-np.inf, -np.inf, -half / 2, 0.0, 0.0] + [-np.inf] * 4
+    fit = least_squares(residual, p0, bounds=(lower, np.inf), x_scale="jac")
+    return float(abs(fit.x[0] + 1j * fit.x[1]))
+
+
 def basis_proton_scale(names, fids) -> float:
-    """FID[0] per proton of a 1 mM basis entry, from its creatine (or phosphocreatine) entry.
+    """FID(0) per proton of a 1 mM basis entry, from the creatine (or phosphocreatine) CH3
+    singlet: its fitted line amplitude / 3 (:func:`tallest_singlet_amplitude`).
 
     A basis file may carry any overall scale (LCModel sets often do); amplitudes times this
-    scale are on the per-mM, FID[0] = protons scale that water scaling assumes. A simulated
-    basis of this project gives 1 (0.5 for STEAM, whose stimulated echo holds half the
-    magnetisation; the water reference, acquired the same way, carries the same half).
+    scale are on the per-mM, FID[0] = protons scale that water scaling assumes. Measuring the
+    CH3 line alone makes the scale independent of the file's conventions: a halved first point
+    (Osprey/FID-A sets), extra creatine resonances (NH protons at 6.65 ppm), or a CH2 line
+    scaled differently. A simulated basis of this project gives 1 (0.5 for STEAM, whose
+    stimulated echo holds half the magnetisation; the water reference, acquired the same way,
+    carries the same half).
     """
     for name in ("Cr", "PCr"):
         if name in names:
-            value = abs(complex(fids[list(names).index(name)][0])) / CREATINE_PROTONS
+            value = tallest_singlet_amplitude(fids[list(names).index(name)]) / CREATINE_CH3_PROTONS
             if value > 0:
                 return value
     raise ValueError("water scaling needs a creatine (Cr or PCr) basis entry to find the "

@@ -14,7 +14,8 @@ import numpy as np
 from ..io.files import read_tsv, to_float
 from ..qc.flags import finite_number
 from ..units import field_strength_t
-from .quantification import (DEFAULT_TISSUE_FRACTIONS, TISSUE_CLASSES, basis_proton_scale,
+from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
+                             WATER_RELAXATION_BY_FIELD, basis_proton_scale,
                              concentration_columns, water_amplitude)
 
 
@@ -52,10 +53,12 @@ def quantification_warnings(scaling: dict, cf_mhz: float) -> list[str]:
     """What a user should know about the water-scaling inputs (shown in the report)."""
     notes = []
     field_t = field_strength_t(cf_mhz)
+    tabulated = min(WATER_RELAXATION_BY_FIELD, key=lambda f: abs(f - field_t))
     if (not scaling["effective_water_concentration_mm"] and not scaling["water_t2_s"]
-            and abs(field_t - 3.0) > 0.5):
-        notes.append(f"water scaling at {field_t:.1f} T uses the 3 T water T2/T1 defaults; set "
-                     "[quantification] water_t2_s and water_t1_s for this field")
+            and abs(field_t - tabulated) > FIELD_MATCH_T):
+        notes.append(f"water scaling at {field_t:.1f} T uses the {tabulated:g} T water T2/T1 "
+                     "literature defaults (the nearest tabulated field); set [quantification] "
+                     "water_t2_s and water_t1_s for this field")
     if not scaling["metabolite_t2_s"]:
         notes.append("concentrations are not corrected for metabolite T2 (set [quantification] "
                      "metabolite_t2_s)")
@@ -99,7 +102,8 @@ def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
         tissue_fractions=fractions,
         effective_water_concentration_mm=opts.get("water_concentration_mm") or None,
         water_t2_s=opts.get("water_t2_s") or None, water_t1_s=opts.get("water_t1_s") or None,
-        csf_corrected=bool(opts.get("csf_corrected", True)))
+        csf_corrected=bool(opts.get("csf_corrected", True)),
+        field_t=field_strength_t(cf_mhz))
     report = {"water_scaling": "done", "water_signal": water_signal, "basis_scale": scale,
               "tissue_fractions_source": source, **scaling,
               "flags": quantification_warnings(scaling, cf_mhz)}

@@ -40,20 +40,29 @@ def shells(b_values_s_mm2, tolerance_s_mm2: float = 50.0) -> np.ndarray:
 
 
 def powder_average(values: np.ndarray, b_values_s_mm2, method: str = "arithmetic",
-                   tolerance_s_mm2: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+                   tolerance_s_mm2: float = 50.0, labels=None) -> tuple[np.ndarray, np.ndarray]:
     """Average conditions of one shell over directions: FIDs or amplitudes (n_conditions, ...).
 
     ``method``: ``"arithmetic"`` (mean) or ``"geometric"`` (exp of mean log; for complex FIDs the
     geometric mean of magnitudes with the mean phase, which for aligned spectra whose phases
     agree equals the complex geometric mean). The geometric mean of directional signals removes
     the first-order effect of anisotropy (trace-weighted signal). Returns
-    ``(averaged (n_shells, ...), shell b-values = mean b of the shell)``.
+    ``(averaged (n_shells, ...), shell b-values = mean b of the shell)``. ``labels``: shell of
+    each condition, e.g. ``pipeline.diffusion.powder.group_shells(b_ms_um2, directions,
+    gradient_strength, shell_label).labels`` for direction-specific b-values; without it, b within
+    ``tolerance_s_mm2`` of each other form a shell.
     """
     values = np.asarray(values)
     b = np.asarray(b_values_s_mm2, dtype=float)
     if values.shape[0] != b.size:
         raise ValueError(f"{values.shape[0]} conditions but {b.size} b-values")
-    labels = shells(b, tolerance_s_mm2)
+    if labels is None:
+        labels = shells(b, tolerance_s_mm2)
+    else:
+        labels = np.asarray(labels, int)
+        if labels.shape != b.shape or labels.min() < 0 or np.any(np.bincount(labels) == 0):
+            raise ValueError(f"shell labels {labels.tolist()} must number shells 0..n-1, one per "
+                             f"b-value ({b.size})")
     out, shell_b = [], []
     for shell in range(labels.max() + 1):
         members = values[labels == shell]

@@ -28,6 +28,7 @@ class DiffusionModels(SimpleInterface):
 
     def _run_interface(self, runtime):
         from pipeline.diffusion import diffusion_table, gradient_timing_ms
+        from pipeline.diffusion.powder import shell_hints
         from pipeline.diffusion.amplitudes import (amplitude_series, decaying,
                                                    modelled_metabolites, unmodelled_rows)
 
@@ -49,6 +50,7 @@ class DiffusionModels(SimpleInterface):
             echo_time_ms=timing["echo_time_ms"], diffusion_time_ms=timing["diffusion_time_ms"],
             powder_method=opts.get("powder_method", "arithmetic"),
             uncertainty=opts.get("uncertainty", "jacobian"),
-            n_draws=int(opts.get("n_draws", 100)), seed=int(opts.get("seed", 0)))
+            n_draws=int(opts.get("n_draws", 100)), seed=int(opts.get("seed", 0)),
+            **shell_hints(acq.metadata, acq.n_conditions))
         self._results["out_diffusion"] = write_table("diffusion.tsv", rows, DIFFUSION_COLUMNS)
         return runtime

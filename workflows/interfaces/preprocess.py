@@ -189,6 +189,7 @@ class AverageTransients(SimpleInterface):
     output_spec = _AverageOutputSpec
 
     def _run_interface(self, runtime):
+        from pipeline.diffusion.powder import group_shells, shell_hints
         from pipeline.preprocess.average import average_transients, powder_average
 
         opts = options_table(self.inputs.options)
@@ -203,10 +204,14 @@ class AverageTransients(SimpleInterface):
         out = acq.with_fids(averaged[:, None, None, :])
         if opts.get("powder_average", False):
             method = opts.get("powder_method", "arithmetic")
-            shell_fids, shell_b = powder_average(averaged, acq.b_values_s_mm2, method)
+            shells = group_shells(acq.b_values_s_mm2 / 1000.0, acq.directions,
+                                  **shell_hints(acq.metadata, acq.n_conditions))
+            shell_fids, shell_b = powder_average(averaged, acq.b_values_s_mm2, method,
+                                                 labels=shells.labels)
             out = acq.with_fids(shell_fids[:, None, None, :], b_values_s_mm2=shell_b,
                                 directions=np.full((shell_b.size, 3), np.nan))
-            details += f"; {method} powder average per b-shell"
+            details += (f"; {method} powder average per shell ({shells.method}; shell b = "
+                        "mean b of its directions)")
         self._results["out_file"] = save_acquisition(out, "averaged.nii.gz", "Signal averaging",
                                                      details)
         return runtime

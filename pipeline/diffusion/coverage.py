@@ -1,0 +1,145 @@
+"""Calibration of the standard errors of diffusion parameters (issue 15 item 3).
+
+Simulated decays follow the dMRS consensus protocol (Ligneul et al., MRM 2024, Table 5 note):
+b = 0, 1.5, 3, 5, 8.5, 15, 25 ms/um^2, PGSE delta/Delta = 15/60 ms, D_intra in 0.20-0.50
+um^2/ms and R in 0.25-2.00 um, Gaussian noise of SD sigma on S/S0. For each decay we fit the
+estimator as the app does (S0 free, weights 1/sigma) and ask how often the interval
+estimate +/- 1 SE contains the truth; a calibrated SE gives about 68 %.
+
+Truths are independent of the fitted noise: for ADC and K_app (representations, no ground truth
+in the tissue) the noise-free fit on the same b-range; for D_intra the simulated intra-cellular
+diffusivity of randomly oriented sticks (astrosticks, R = 0), the model being fitted.
+
+SEs compared: "jacobian" (covariance at the optimum, as ``fit_model``) and "montecarlo"
+(parametric bootstrap: refits of the fitted curve plus Gaussian noise of the known or the
+residual sigma, SD of the refits, as ``fit_model(uncertainty="montecarlo")``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.diffusion import signals
+from pipeline.diffusion.applicability import physical_limit_reasons
+from pipeline.diffusion.fitting import _batch_jacobian, _predict_batch, fit_model_batch, t_factor
+from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
+from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
+                                           CONSENSUS_SMALL_DELTA_MS)
+
+CONSENSUS_D_INTRA_UM2_MS = (0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
+CONSENSUS_RADII_UM = (0.25, 0.50, 0.75, 1.00, 1.25, 1.50, 2.00)
+ONE_SE_PROBABILITY = 0.6827
+TARGET_COVERAGE = (0.60, 0.76)
+
+ESTIMATORS = {
+    # parameter label: (model class, column, b_max values where the consensus applies it)
+    "ADC": (MonoExponential, 0, (5.0,)),
+    "ADC (kurtosis)": (Kurtosis, 0, (5.0, 10.0)),
+    "K_app": (Kurtosis, 1, (5.0, 10.0)),
+    "D_intra (sticks)": (Sticks, 0, (5.0, 10.0, 25.0)),
+}
+
+
+def jacobian_standard_errors(model, b_ms_um2, params, s0, sigma) -> np.ndarray:
+    """Jacobian SEs (N, n_params) of fitted rows ``params`` (N, n_params) with S0 free and a
+    known noise SD ``sigma`` (scalar or (N,)); NaN where the Jacobian is singular."""
+    b = np.asarray(b_ms_um2, float)
+    x = np.column_stack([params, s0])
+    base = _predict_batch(model, b, x[:, :-1]).copy()
+    w = np.ones((x.shape[0], b.size)) / np.reshape(np.broadcast_to(sigma, (x.shape[0],)), (-1, 1))
+    jac = _batch_jacobian(model, b, w, x, base, np.append(model.bounds[1], np.inf), True)
+    info = np.einsum("nbi,nbj->nij", jac, jac)
+    cov = np.linalg.pinv(info)
+    return np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))[:, :-1]
+
+
+def montecarlo_standard_errors(model, b_ms_um2, params, s0, sigma, n_draws: int, rng) -> np.ndarray:
+    """Parametric-bootstrap SEs (N, n_params): ``n_draws`` refits of S0*model(b, params) plus
+    Gaussian noise of SD ``sigma`` (scalar or (N,)), all rows in one vectorised batch."""
+    b = np.asarray(b_ms_um2, float)
+    n = params.shape[0]
+    sd = np.broadcast_to(np.asarray(sigma, float), (n,))
+    fitted = s0[:, None] * _predict_batch(model, b, params)
+    data = np.repeat(fitted, n_draws, axis=0) + rng.normal(size=(n * n_draws, b.size)) * np.repeat(sd, n_draws)[:, None]
+    refits = fit_model_batch(model, b, data, np.repeat(sd, n_draws)[:, None]).params
+    return refits.reshape(n, n_draws, -1).std(axis=1, ddof=1)
+
+
+def simulate_decays(parameter: str, n_decays: int, sigma: float, rng,
+                    b_ms_um2=CONSENSUS_B_MS_UM2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clean, simulated D_intra, noisy) normalised decays (n_decays, n_b) with settings drawn uniformly from the
+    consensus grid: cylinders (D_intra, R) for ADC/K_app, sticks (D_intra) for D_intra."""
+    b = np.asarray(b_ms_um2, float)
+    d = rng.choice(CONSENSUS_D_INTRA_UM2_MS, n_decays)[:, None]
+    if parameter.startswith("D_intra"):
+        clean = signals.sticks_powder_average(b[None, :], d)
+    else:
+        r = rng.choice(CONSENSUS_RADII_UM, n_decays)[:, None]
+        clean = signals.cylinders_powder_average(b, d, r, CONSENSUS_SMALL_DELTA_MS, CONSENSUS_BIG_DELTA_MS)
+    clean = np.broadcast_to(clean, (n_decays, b.size))
+    return clean, d[:, 0], clean + rng.normal(0.0, sigma, clean.shape)
+
+
+SIGMA_MODES = ("known", "residual", "biexponential")
+
+
+def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: int, rng,
+                  n_mc_draws: int = 100, sigma_mode: str = "known") -> dict:
+    """Share of +/- 1 SE intervals containing the truth, for Jacobian and Monte Carlo SEs.
+
+    ``sigma_mode``: "known" = the true sigma (CRLB-like, the app's usual input); "residual" =
+    each decay's residual RMS on the fitted points with n - k degrees of freedom (``fit_model``
+    without sigma); "biexponential" = RMS of bi-exponential residuals on all b, n - 4 degrees of
+    freedom (the app without CRLBs, consensus 5.2). Estimated sigmas inflate the SEs by the
+    Student-t factor of their degrees of freedom (``fitting.t_factor``), as the app does.
+    """
+    cls, column, _ = ESTIMATORS[parameter]
+    model = cls(b_max_ms_um2=b_max_ms_um2)
+    b = np.asarray(CONSENSUS_B_MS_UM2, float)
+    clean, d_true, noisy = simulate_decays(parameter, n_decays, sigma, rng, b)
+    keep = b <= b_max_ms_um2 + 1e-9
+    if parameter.startswith("D_intra"):
+        truth = d_true
+    else:
+        truth = fit_model_batch(model, b, clean, sigma).params[:, column]
+    fit = fit_model_batch(model, b, noisy, sigma)
+    factor = 1.0
+    if sigma_mode == "known":
+        sd = np.full(n_decays, sigma)
+    elif sigma_mode == "residual":
+        resid = fit.s0[:, None] * _predict_batch(model, b[keep], fit.params) - noisy[:, keep]
+        dof = max(int(keep.sum()) - model.n_params - 1, 1)
+        sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
+    elif sigma_mode == "biexponential":
+        bi = fit_model_batch(BiExponential(), b, noisy)
+        resid = bi.s0[:, None] * _predict_batch(BiExponential(), b, bi.params) - noisy
+        dof = b.size - 4
+        sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
+    else:
+        raise ValueError(f"sigma_mode must be one of {SIGMA_MODES}, got {sigma_mode!r}")
+    if sigma_mode != "known":  # refit with the estimated weights, as the app does
+        fit = fit_model_batch(model, b, noisy, sd[:, None])
+    estimate = fit.params[:, column]
+    valid = np.array([not physical_limit_reasons(model, row) for row in fit.params])
+    lo, hi = model.bounds
+    valid &= ~np.any(np.isclose(fit.params, lo, atol=1e-6) | np.isclose(fit.params, hi, atol=1e-6), axis=1)
+    se_jac = factor * jacobian_standard_errors(model, b[keep], fit.params, fit.s0, sd)[:, column]
+    se_mc = factor * montecarlo_standard_errors(model, b[keep], fit.params, fit.s0, sd, n_mc_draws,
+                                                rng)[:, column]
+    error = np.abs(estimate - truth)
+    inside_jac = error <= np.nan_to_num(se_jac, nan=np.inf)
+    inside_mc = error <= se_mc
+    return {"parameter": parameter, "b_max": b_max_ms_um2, "sigma": sigma, "n": n_decays,
+            "coverage_jacobian": float(np.mean(inside_jac)),
+            "coverage_montecarlo": float(np.mean(inside_mc)),
+            "n_applicable": int(valid.sum()),
+            "coverage_jacobian_applicable": float(np.mean(inside_jac[valid])) if valid.any() else np.nan,
+            "coverage_montecarlo_applicable": float(np.mean(inside_mc[valid])) if valid.any() else np.nan,
+            "median_relative_se_jacobian": float(np.nanmedian(se_jac / np.abs(truth))),
+            "median_relative_se_montecarlo": float(np.median(se_mc / np.abs(truth)))}
+
+
+def binomial_band(n: int, p: float = ONE_SE_PROBABILITY, z: float = 3.0) -> tuple[float, float]:
+    """Range of the observed share for n draws at probability p, +/- z binomial SDs."""
+    half = z * np.sqrt(p * (1 - p) / n)
+    return p - half, p + half
