@@ -291,6 +291,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     if pre.get("residual_water", True):
         report_sources.append((preproc_wf, "water_report"))
     qc_wf = init_qc_wf(config, len(report_sources), has_water)
+    qc_wf.get_node("qc").inputs.discovery_warnings = list(inputs.warnings)
     sink = pe.Node(ifc.WriteDerivatives(
         output_dir=str(output_dir), subject=inputs.subject, session=inputs.session or "",
         stem=inputs.stem, config_toml=config_toml), name="derivatives", run_without_submitting=True)

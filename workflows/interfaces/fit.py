@@ -211,8 +211,12 @@ class FitSpectra(SimpleInterface):
         acq = load_acquisition(self.inputs.in_file)
         basis = read_basis(self.inputs.in_basis)
         fids = acq.fids.mean(axis=(1, 2))
-        fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                              options)
+        with warnings.catch_warnings(record=True) as caught:  # e.g. basis entries dropped
+            warnings.simplefilter("always", UserWarning)
+            fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                                  options)
+        fit_warnings = list(dict.fromkeys(str(w.message) for w in caught
+                                          if issubclass(w.category, UserWarning)))
         labels = condition_labels(acq)
         rows = [{**labels[int(r["condition"])],
                  **{k: v for k, v in r.items() if k != "b_value_s_mm2"}}
@@ -237,6 +241,7 @@ class FitSpectra(SimpleInterface):
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
             "quantification": quantification, "flags": quantification.get("flags", []),
+            "warnings": fit_warnings,
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
                 "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),
