@@ -206,9 +206,13 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
         try:
             wf = build_participant_wf(subject, acquisitions, config, output_dir, work_dir,
                                       basis_path, config_toml, wf_name)
-        except ValueError as exc:
-            outcomes[subject].fail(error_message(exc))
-            logger.error("sub-%s: %s", subject, error_message(exc))
+        except Exception as exc:  # noqa: BLE001 - one participant's problem fails only it
+            message = error_message(exc) if isinstance(exc, ValueError) else \
+                f"{type(exc).__name__}: {error_message(exc)}"
+            outcomes[subject].fail(message)
+            logger.error("sub-%s: %s", subject, message)
+            logger.debug("sub-%s: building its workflow failed:\n%s", subject,
+                         format_exception(exc))
             continue
         top.add_nodes([wf])
         wf_names[subject] = wf_name
@@ -250,9 +254,13 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
                 wf_names[subject], len(inputs[subject])):
             outcome.fail(f"processing did not complete: {run_error}" if run_error else
                          "processing did not complete (stopped early, see the log)")
-    _log_acquisition_warnings(output_dir, inputs, logger)
-    _write_citation(output_dir, config, basis_path, [o for o in outcomes.values() if o.ok],
-                    inputs)
+    try:  # extras: a problem here must not lose the participants' outcomes
+        _log_acquisition_warnings(output_dir, inputs, logger)
+        _write_citation(output_dir, config, basis_path, [o for o in outcomes.values() if o.ok],
+                        inputs)
+    except Exception as exc:  # noqa: BLE001
+        logger.error("writing the run's warnings/citation failed: %s", error_message(exc))
+        logger.debug("%s", format_exception(exc))
     return list(outcomes.values())
 
 

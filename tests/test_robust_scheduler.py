@@ -162,3 +162,41 @@ def test_a_dead_worker_fails_only_its_participant_with_the_step_named(demo, tmp_
     log = next((out / "logs").glob("dmrs-bids*.log")).read_text()
     assert "crash file" in log and "WorkerDiedError" in log
     assert (out / "sub-02.html").is_file() and not (out / "sub-01.html").exists()
+
+
+def test_an_unexpected_error_building_one_participant_fails_only_it(tmp_path, monkeypatch):
+    """Not only ValueError: any error while building one participant's workflow fails that
+    participant, named, with the traceback in the log file; the others are still built."""
+    import logging
+
+    from bids_app import run
+    from bids_app.config import load_default_config
+    from bids_app.discovery import AcquisitionInputs
+    from bids_app.runlog import setup_logging
+
+    built = []
+
+    def build(subject, *args, **kwargs):
+        built.append(subject)
+        if subject == "01":
+            return {}["ReferenceSignal"]  # KeyError, as from an unexpected sidecar shape
+        raise ValueError(f"/data/sub-{subject}_svs.nii.gz: unreadable")
+
+    monkeypatch.setattr(run, "build_participant_wf", build)
+    inputs = {s: [AcquisitionInputs(subject=s, session=None, svs=tmp_path / f"sub-{s}_svs.nii",
+                                    sidecar={}, entities={})] for s in ("01", "02")}
+    logger = setup_logging(0, tmp_path / "out")
+    try:
+        outcomes = run.run_participants(inputs, load_default_config(), tmp_path / "out",
+                                        tmp_path / "work", logger=logger)
+    finally:
+        for handler in logger.handlers:
+            handler.close()
+        logger.handlers.clear()
+        logging.captureWarnings(False)
+    assert built == ["01", "02"]
+    errors = {o.subject: (o.ok, o.errors) for o in outcomes}
+    assert errors["01"] == (False, ["KeyError: 'ReferenceSignal'"])
+    assert errors["02"] == (False, ["/data/sub-02_svs.nii.gz: unreadable"])
+    log = (tmp_path / "out" / "logs" / "dmrs-bids.log").read_text()
+    assert "Traceback" in log and "ReferenceSignal" in log
