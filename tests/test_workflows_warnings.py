@@ -98,6 +98,10 @@ def test_acq_mismatched_water_reference_is_a_warning_in_qc_and_report(demo, tmp_
     from bids_app import cli
 
     mrs = demo / "sub-01" / "mrs"
+    sidecar = mrs / "sub-01_acq-dwpress_svs.json"
+    meta = json.loads(sidecar.read_text())
+    meta.pop("ReferenceSignal", None)  # found by entities, as most datasets do
+    sidecar.write_text(json.dumps(meta))
     for path in list(mrs.glob("sub-01_acq-dwpress_mrsref.*")):
         path.rename(path.with_name(path.name.replace("acq-dwpress", "acq-other")))
     shutil.rmtree(demo / "sub-02")
