@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -19,14 +18,6 @@ import pytest
 from bids_app.config import load_default_config
 from robust_support import demo, demo_master  # noqa: F401  (fixtures)
 from workflows import interfaces as ifc
-
-
-@pytest.fixture
-def in_tmp(tmp_path):
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    yield tmp_path
-    os.chdir(cwd)
 
 
 def _singlets(ppms: dict, cf_mhz=298.0, dwell_s=1 / 3000, n=1024):
@@ -39,7 +30,8 @@ def _singlets(ppms: dict, cf_mhz=298.0, dwell_s=1 / 3000, n=1024):
     return Basis(list(ppms), np.array(fids), dwell_s, cf_mhz)
 
 
-def test_dropped_basis_entry_and_discovery_warning_reach_the_qc_warnings(in_tmp):
+def test_dropped_basis_entry_and_discovery_warning_reach_the_qc_warnings(tmp_path,
+                                                                          monkeypatch):
     """Lip (a 0.5 ppm Gaussian singlet here) has no signal in a 1.8-4.0 ppm window: the fit
     leaves it out, and says so in fit.json and _qc.json; a discovery warning is carried into
     _qc.json."""
@@ -48,6 +40,8 @@ def test_dropped_basis_entry_and_discovery_warning_reach_the_qc_warnings(in_tmp)
     from pipeline.io.basis_formats import write_json_basis
     from pipeline.io.nifti_mrs import write_nifti_mrs
 
+    monkeypatch.chdir(tmp_path)  # nodes write into the working directory
+    in_tmp = tmp_path
     basis = _singlets({"NAA": 2.01, "Cr": 3.03, "GPC": 3.21, "Lip": 0.5})
     write_json_basis(basis, in_tmp / "basis.json")
     rng = np.random.default_rng(5)
