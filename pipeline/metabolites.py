@@ -19,8 +19,10 @@ SUM_NAMES = tuple(METABOLITE_SUMS)
 INOSITOL_NAMES = ("Ins", "mI")
 """Spellings of myo-inositol in bases (drawn as one trace in the fit figure)."""
 
-FIT_WINDOW_PPM = (0.2, 4.2)
-"""Default linear-combination fit window ([fitting] ppm_range)."""
+FIT_WINDOW_PPM = (0.2, 4.0)
+"""Default linear-combination fit window ([fitting] ppm_range). It ends at 4.0 ppm, as
+LCModel's does, because residual water is removed down to 4.0 ppm
+(``pipeline.preprocess.water.RESIDUAL_WATER_WINDOW_PPM``; issue 13, challenge dataset 24)."""
 
 PEAK_WINDOWS_PPM = {
     "tNAA": (1.9, 2.1),

@@ -205,3 +205,32 @@ def test_quantification_problem_skips_concentrations_with_a_warning(in_tmp):
     assert out == rows and report["water_scaling"].startswith("water-scaled concentrations "
                                                               "skipped")
     assert "no.tsv" in report["flags"][0]
+
+
+def test_coil_node_conjugates_mirrored_input_and_flags_it(shared_data, in_tmp):
+    """The published 7 T set stored conjugated (as spec2nii's raw reader does to .RAW files)
+    leaves the coil stage exactly as the original does, with an orientation flag."""
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+
+    bids = make_synthetic_bids(in_tmp / "bids", shared_data)
+    svs = bids / "sub-01/mrs/sub-01_acq-dwsteam_svs.nii.gz"
+    sidecar = json.loads(svs.with_name("sub-01_acq-dwsteam_svs.json").read_text())
+    canonical = _convert(svs, sidecar).out_file
+    from workflows.fileio import load_acquisition
+
+    acq = load_acquisition(canonical)
+    mirrored = str(in_tmp / "mirrored.nii.gz")
+    write_nifti_mrs(acq.with_fids(np.conj(acq.fids)), mirrored)
+    outputs = {}
+    for name, path in (("as_is", canonical), ("mirrored", mirrored)):
+        os.makedirs(name)
+        os.chdir(name)
+        out = ifc.CombineCoils(in_file=path).run().outputs
+        outputs[name] = (load_acquisition(out.out_file).fids,
+                         json.loads(open(out.out_report).read()))
+        os.chdir("..")
+    assert outputs["as_is"][1]["orientation"]["verdict"] == "as_is"
+    assert outputs["as_is"][1]["flags"] == []
+    assert outputs["mirrored"][1]["orientation"]["verdict"] == "mirrored"
+    assert any("mirror" in f for f in outputs["mirrored"][1]["flags"])
+    assert np.allclose(outputs["mirrored"][0], outputs["as_is"][0])

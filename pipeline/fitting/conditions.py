@@ -141,3 +141,15 @@ def amplitudes_table(fits) -> list[dict]:
                          "amplitude": amp, "crlb": crlb,
                          "crlb_percent": 100.0 * crlb / abs(amp) if amp else float("inf")})
     return rows
+
+
+def bound_flags(fits, condition_text) -> list[str]:
+    """QC warnings for non-linear parameters still at a search limit after the restarts, one
+    per condition (``condition_text``: index -> readable label), so none is left silent."""
+    flags = []
+    for c, fit in enumerate(fits.fits):
+        if fit.at_bounds:
+            flags.append(f"fit: {condition_text(c)}: {', '.join(map(str, fit.at_bounds))} at "
+                         "its search limit after restarts (check the spectrum's referencing, "
+                         "phase and [fitting] limits)")
+    return flags

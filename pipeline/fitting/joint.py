@@ -21,7 +21,7 @@ from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .options import FitOptions, is_lipid_name, is_mm_name
 from .results import SpectralFit
-from .single import baseline_blocks, output_fids
+from .single import baseline_blocks, output_fids, parameters_at_bounds
 from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
 from .uncertainty import covariance_from_jacobian, metabolite_sums, sigma_from_residual
 
@@ -425,4 +425,5 @@ def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta
         phase1_deg_per_ppm=float(-np.rad2deg(2 * np.pi * phi1 * problem.cf_mhz)),
         ppm_range=tuple(options.ppm_range), theta=np.asarray(theta, float),
         theta_crlb=theta_crlb, n_iterations=int(result.njev), success=bool(result.status > 0),
-        message=str(result.message), extra={"coef_scaled": coef_scaled, "problem": problem})
+        message=str(result.message), extra={"coef_scaled": coef_scaled, "problem": problem},
+        at_bounds=parameters_at_bounds(problem, np.asarray(theta, float)))

@@ -42,6 +42,8 @@ class SpectralFit:
     success: bool
     message: str = ""
     extra: dict = field(default_factory=dict)
+    at_bounds: list = field(default_factory=list)  # non-linear parameters left at a search
+    # limit after restarts (``single.parameters_at_bounds``): QC warnings, never silent
 
     @property
     def crlb_percent(self) -> np.ndarray:

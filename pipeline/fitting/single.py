@@ -50,8 +50,11 @@ def ratio_constraint_rows(names: list, norms: np.ndarray, constraints: list,
 class SpectrumObjective:
     """Projected residual and Jacobian of one spectrum for the non-linear parameters."""
 
-    def __init__(self, problem: M.FitProblem, y_window: np.ndarray, prior_rows: np.ndarray):
+    def __init__(self, problem: M.FitProblem, y_window: np.ndarray, prior_rows: np.ndarray,
+                 theta_prior: np.ndarray | None = None):
         self.problem = problem
+        self.theta_prior = (np.zeros((0, problem.n_theta)) if theta_prior is None
+                            else theta_prior)
         self.n_obs = 2 * problem.window.size
         base_cols, base_pen = baseline_blocks(problem)
         self.prior_rows = prior_rows
@@ -79,8 +82,9 @@ class SpectrumObjective:
         return self._cache
 
     def residual(self, theta: np.ndarray) -> np.ndarray:
+        """Projected data residual, then the Gaussian priors on ``theta`` (if any)."""
         _, _, _, a_perp, coef = self.evaluate(theta)
-        return self.y_perp - a_perp @ coef
+        return np.concatenate([self.y_perp - a_perp @ coef, self.theta_prior @ theta])
 
     def model_derivatives(self, theta: np.ndarray) -> np.ndarray:
         """Real-stacked d(model)/d(theta), padded with zero prior rows."""
@@ -92,10 +96,47 @@ class SpectrumObjective:
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         _, _, _, a_perp, coef = self.evaluate(theta)
         d_perp = self.projector.project(self.model_derivatives(theta))
-        return kaufman_jacobian(d_perp, a_perp, coef)
+        return np.vstack([kaufman_jacobian(d_perp, a_perp, coef), self.theta_prior])
 
     def cost(self, theta: np.ndarray) -> float:
         return float(np.sum(self.residual(theta) ** 2))
+
+
+def robust_sigma(spectrum: np.ndarray) -> float:
+    """Noise SD per real point from the whole spectrum: the median absolute first difference
+    (peaks are smooth on the bin scale, so they hardly move the median)."""
+    steps = np.concatenate([np.diff(spectrum.real), np.diff(spectrum.imag)])
+    return float(1.4826 * np.median(np.abs(steps)) / np.sqrt(2.0))
+
+
+def group_prior_rows(problem: M.FitProblem, options: FitOptions,
+                     sigma_scaled: float) -> np.ndarray:
+    """Gaussian priors tying each singlet group (``M.SINGLET_GROUPS``) to ``metabolites``.
+
+    Rows ``sigma (p_g - p_metabolites) / sd`` for the shift (SD ``group_shift_sd_ppm``), the
+    Lorentzian damping and the Gaussian rate (SD from ``group_width_sd_hz``, the Gaussian
+    linearised at ``TYPICAL_GAUSS_FWHM_HZ``), in the units of the scaled data residual: the
+    singlets may move and broaden a little on their own, as LCModel lets each metabolite do.
+    """
+    names = problem.group_names
+    singlet = [g for g in M.SINGLET_GROUPS if g in names]
+    if not singlet or "metabolites" not in names or sigma_scaled <= 0:
+        return np.zeros((0, problem.n_theta))
+    k, main = problem.n_groups, names.index("metabolites")
+    sd = {0: M.lorentz_fwhm_to_damp(options.group_width_sd_hz),
+          1: 2 * M.GAUSS_PER_FWHM2 * TYPICAL_GAUSS_FWHM_HZ * options.group_width_sd_hz,
+          2: options.group_shift_sd_ppm * problem.cf_mhz}
+    rows = []
+    for group in singlet:
+        g = names.index(group)
+        for kind, value in sd.items():
+            row = np.zeros(problem.n_theta)
+            row[kind * k + g], row[kind * k + main] = 1.0, -1.0
+            rows.append(row * sigma_scaled / value)
+    return np.array(rows)
+
+
+TYPICAL_GAUSS_FWHM_HZ = 5.0
 
 
 def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndarray) -> float:
@@ -187,20 +228,83 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     y_window = spectrum[problem.window]
     scale = float(data_scale or np.max(np.abs(y_window)) or 1.0)
     no_prior = np.zeros((0, problem.n_metab))
-    objective = SpectrumObjective(problem, y_window / scale, no_prior)
+    theta_prior = group_prior_rows(problem, options, robust_sigma(spectrum) / scale)
+    objective = SpectrumObjective(problem, y_window / scale, no_prior, theta_prior)
     theta0 = initial_theta(objective, spectrum) if initial is None else np.asarray(initial)
     result = levenberg_marquardt(objective.residual, objective.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
+    result, n_restarts = _retry_at_bounds(objective, result, theta0, options)
     if options.ratio_constraints:
         _, _, _, _, coef = objective.evaluate(result.x)
         sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
         prior = ratio_constraint_rows(problem.names, problem.column_norms,
                                       options.ratio_constraints,
                                       coef * scale / problem.column_norms, sigma_scaled, scale)
-        objective = SpectrumObjective(problem, y_window / scale, prior)
+        objective = SpectrumObjective(problem, y_window / scale, prior, theta_prior)
         result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
-    return _assemble(objective, result, fid, spectrum, scale, options)
+    fit = _assemble(objective, result, fid, spectrum, scale, options)
+    fit.at_bounds = parameters_at_bounds(problem, result.x)
+    fit.extra["n_restarts"] = n_restarts
+    return fit
+
+
+BOUND_TOLERANCE = 1e-3
+"""A parameter within this fraction of its range from a search limit is 'at its bound'."""
+RESTART_SHIFT_FRACTIONS = (0.0, -0.5, 0.5)
+"""Restart shifts (fractions of ``max_shift_ppm``) tried when a fit ends at a bound."""
+
+
+def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray) -> list:
+    """Names of the non-linear parameters that end at a search limit.
+
+    Search limits are the shift and first-order phase bounds (both sides) and the upper
+    limits of the Lorentzian and Gaussian widths. A width of zero is the physical limit (no
+    broadening added to the basis), not a search limit, so it is not reported.
+    """
+    finite = np.isfinite(problem.upper) & np.isfinite(problem.lower)
+    tol = BOUND_TOLERANCE * np.where(finite, problem.upper - problem.lower, 0.0)
+    k = problem.n_groups
+    at_upper = finite & (theta >= np.where(finite, problem.upper, 0.0) - tol)
+    at_lower = finite & (theta <= np.where(finite, problem.lower, 0.0) + tol)
+    at_lower[:2 * k] = False
+    names = problem.theta_names()
+    return [names[i] + (" (upper)" if at_upper[i] else " (lower)")
+            for i in np.flatnonzero(at_upper | at_lower)]
+
+
+def restart_points(problem: M.FitProblem, theta0: np.ndarray) -> list:
+    """Other starts for a fit that ended at a bound: the first start with every group's shift
+    moved to each of ``RESTART_SHIFT_FRACTIONS`` of the bound, zero-order phase kept, and with
+    widths back at their starting values."""
+    k = problem.n_groups
+    starts = []
+    for fraction in RESTART_SHIFT_FRACTIONS:
+        theta = theta0.copy()
+        theta[2 * k:3 * k] = fraction * problem.upper[2 * k:3 * k]
+        if problem.fit_phase1:
+            theta[-1] = 0.0
+        starts.append(theta)
+    return starts
+
+
+def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitOptions):
+    """When the fit ends with a parameter at a search limit, refit from other starts and keep
+    the lowest cost, preferring fits with no parameter at a limit (cost within 1 %)."""
+    problem = objective.problem
+    if not parameters_at_bounds(problem, result.x):
+        return result, 0
+    tried = [result]
+    for start in restart_points(problem, theta0):
+        start = start.copy()
+        start[3 * problem.n_groups] = initial_phase0(objective, start)
+        tried.append(levenberg_marquardt(objective.residual, objective.jacobian, start,
+                                         problem.lower, problem.upper, options.max_iterations))
+    best_cost = min(r.cost for r in tried)
+    inside = [r for r in tried if not parameters_at_bounds(problem, r.x)
+              and r.cost <= 1.01 * best_cost]
+    chosen = min(inside or tried, key=lambda r: r.cost)
+    return chosen, len(tried) - 1
 
 
 def output_fids(problem: M.FitProblem, theta: np.ndarray, amplitudes: np.ndarray,

@@ -35,6 +35,9 @@ class PreprocessOptions:
     ecc_min_water_snr fall back to the lowest-b reference.
     residual_water: HLSVD removal of components in residual_water_window_ppm.
     motion_check: flag MM (0.8-1.0 ppm) drops beyond motion_n_sigma noise SDs.
+    mirror_policy: frequency-mirrored (complex-conjugated) data, detected from the singlet
+    pattern right after coil combination (``orientation.detect_mirrored``): "fix" conjugates
+    them (metabolite and water alike) with a flag, "refuse" raises, "off" skips the check.
     """
 
     coil_whiten: bool = True
@@ -58,6 +61,7 @@ class PreprocessOptions:
     motion_check: bool = True
     motion_ppm_range: tuple = MM_WINDOW_PPM
     motion_n_sigma: float = 3.0
+    mirror_policy: str = "fix"
 
     @classmethod
     def from_dict(cls, values: dict | None, source: str = "preprocess options"
@@ -79,6 +83,9 @@ class PreprocessOptions:
         if options.align_reference not in ("metabolites", "water"):
             raise ValueError(f"{source}: align_reference must be 'metabolites' or 'water', "
                              f"got {options.align_reference!r}")
+        if options.mirror_policy not in ("fix", "refuse", "off"):
+            raise ValueError(f"{source}: mirror_policy must be 'fix', 'refuse' or 'off', "
+                             f"got {options.mirror_policy!r}")
         return options
 
     def to_dict(self) -> dict:
@@ -94,6 +101,7 @@ class Preprocessed:
     flags: list  # human-readable warnings
     options: dict
     mm_check: dict = field(default_factory=dict)
+    orientation: dict = field(default_factory=dict)  # mirror check (steps.mirror_step)
 
 
 def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
@@ -106,9 +114,11 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
                          f"{acq.source or 'the metabolite data'} has {acq.n_points}")
     coils = steps.combine_step(acq, water, options.coil_whiten)
     flags = list(coils.flags)
-    unaligned = coils.fids
-    if options.ecc and coils.water_fids is not None:
-        unaligned, eddy_flags = steps.eddy_step(coils.fids, coils.water_fids,
+    mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy)
+    flags += mirror.flags
+    unaligned = mirror.fids
+    if options.ecc and mirror.water_fids is not None:
+        unaligned, eddy_flags = steps.eddy_step(mirror.fids, mirror.water_fids,
                                                 water.b_values_s_mm2, acq,
                                                 options.ecc_min_water_snr)
         flags += eddy_flags
@@ -128,4 +138,4 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     metadata["PreprocessingFlags"] = list(flags)
     averaged_acq = acq.with_fids(averaged[:, None, None, :], metadata=metadata)
     return Preprocessed(averaged_acq, rows, coils.report.get("weights", []), flags,
-                        options.to_dict(), mm_check)
+                        options.to_dict(), mm_check, mirror.orientation)

@@ -20,6 +20,7 @@ from .align import WATER_WINDOW_PPM, align_conditions
 from .coils import combine_coils
 from .eddy import eddy_current_correct, water_snr
 from .motion import mm_amplitude_check
+from .orientation import apply_mirror_policy
 from .outliers import detect_outliers
 
 
@@ -73,6 +74,33 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
     details = (f"{acq.n_coils} coils, noise-whitened matched-filter weights from "
                f"{'the b=0 water reference' if matching else 'the data'}")
     return CoilStep(result.combined, water_fids, report, details)
+
+
+# --- mirrored (complex-conjugated) data ------------------------------------------------------
+
+@dataclass
+class MirrorStep:
+    fids: np.ndarray  # metabolite transients, conjugated when found mirrored (policy "fix")
+    water_fids: np.ndarray | None  # water reference, conjugated with them
+    orientation: dict  # OrientationVerdict.to_dict() ({} when the check is off)
+    flags: list = field(default_factory=list)
+
+
+def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisition,
+                policy: str = "fix") -> MirrorStep:
+    """Detect frequency-mirrored data from the singlet pattern (``orientation``) and apply
+    ``policy``: ``fix`` conjugates metabolite and water FIDs with a flag, ``refuse`` raises a
+    ``ValueError`` naming the file, ``off`` skips the check."""
+    try:
+        fids, water_fids, verdict = apply_mirror_policy(fids, acq.dwell_s, acq.cf_mhz,
+                                                        acq.ref_ppm, policy=policy,
+                                                        water_fids=water_fids)
+    except ValueError as exc:
+        raise ValueError(f"{acq.source or 'metabolite data'}: {exc}") from exc
+    if verdict is None:
+        return MirrorStep(fids, water_fids, {})
+    flags = [f"orientation: {verdict.warning}"] if verdict.warning else []
+    return MirrorStep(fids, water_fids, verdict.to_dict(), flags)
 
 
 # --- eddy-current correction -----------------------------------------------------------------

@@ -45,6 +45,11 @@ n_transients* transients after optimal (unit-gain, noise-whitened) coil combinat
 coil of unit sensitivity, ``sigma_avg = sigma_t * sqrt(n_points / n_transients)``, where
 ``sigma_t`` (``truth['noise']['sd_per_transient']``) is the SD of the real (and of the imaginary)
 part of one time-domain noise sample.
+
+Clean signals are built in :mod:`pipeline.simulate.synthetic_signals`, acquisition effects
+(drift, eddy currents, outliers, coils, noise) in :mod:`pipeline.simulate.synthetic_artefacts`;
+this module holds the spec, the assembly and the ground truth. Public names of both are
+importable from here too.
 """
 
 from __future__ import annotations
@@ -57,40 +62,17 @@ import numpy as np
 from ..acquisition import Acquisition
 from ..basis import Basis
 from ..io.json_values import to_json_value
-from ..spectra import fid_to_spectrum, ppm_axis, ppm_to_hz, time_axis_s
-from ..units import b_s_mm2_to_ms_um2
+from .synthetic_artefacts import (  # noqa: F401  (public names re-exported from this module)
+    SNR_DEFINITION, _complex_array, _noise_model, _transients, coil_model, complex_noise,
+    drift_walk, eddy_gain, eddy_phase_rad, noise_covariance_for_snr, outlier_factors,
+    reference_peak_height, transient_drifts)
+from .synthetic_signals import (  # noqa: F401  (public names re-exported from this module)
+    DIFFUSION_FUNCTIONS, WATER_NAMES, WATER_PPM, _concentrations, _diffusion_model, _model_basis,
+    b0_amplitudes, clean_components, diffusion_decay, lineshape, t2_factor, true_amplitudes,
+    water_shape)
 
 from ..metabolites import METABOLITE_SUMS as SUMS  # noqa: E402  (one definition)
 """Metabolite sums reported beside the single metabolites (CONTRIBUTING.md)."""
-
-DIFFUSION_FUNCTIONS = {
-    "monoexponential": "monoexponential",
-    "kurtosis": "kurtosis",
-    "biexponential": "biexponential",
-    "sticks": "sticks_powder_average",
-    "sticks_powder_average": "sticks_powder_average",
-    "cylinders": "cylinders_powder_average",
-    "cylinders_powder_average": "cylinders_powder_average",
-    "stick_sphere": "stick_sphere",
-}
-"""Model names accepted in a spec -> function of ``pipeline.diffusion.signals``."""
-
-SNR_DEFINITION = (
-    "SNR = H / sigma_avg: H = maximum of the real spectrum (unnormalised FFT) of the noiseless "
-    "clean signal of the lowest-b condition within snr_ppm_range; sigma_avg = SD of the real part "
-    "of the noise in the spectrum of the average of the n_transients transients of one condition "
-    "after optimal unit-gain coil combination = sd_per_transient * sqrt(n_points / n_transients).")
-
-WATER_PPM = 4.65
-"""Chemical shift of water at body temperature (ppm)."""
-
-WATER_NAMES = ("H2O", "Water", "water")
-"""Basis entries taken as the water signal (used for the water reference, never as metabolites)."""
-
-
-def _is_mm(name: str) -> bool:
-    """Macromolecule entries: LCModel 'Mac', 'MM', or parametric components 'MM09', ..."""
-    return name in ("Mac", "MM") or name.upper().startswith("MM")
 
 
 def _default_water_diffusion() -> dict:
@@ -231,239 +213,6 @@ class SyntheticResult:
     components: dict = field(default_factory=dict)
 
 
-def _complex_array(values, ndim: int) -> np.ndarray:
-    """Complex ``ndim``-D array from complex/real numbers or nested ``[re, im]`` pairs."""
-    arr = np.asarray(values)
-    if np.iscomplexobj(arr):
-        return arr.astype(complex)
-    arr = arr.astype(float)
-    if arr.ndim == ndim + 1 and arr.shape[-1] == 2:
-        return arr[..., 0] + 1j * arr[..., 1]
-    return arr.astype(complex)
-
-
-def lineshape(n_points: int, dwell_s: float, lorentzian_fwhm_hz: float,
-              gaussian_fwhm_hz: float) -> np.ndarray:
-    """Time-domain Voigt envelope with the given Lorentzian and Gaussian FWHM (Hz)."""
-    t = time_axis_s(n_points, dwell_s)
-    return (np.exp(-np.pi * lorentzian_fwhm_hz * t)
-            * np.exp(-(np.pi * gaussian_fwhm_hz * t) ** 2 / (4 * np.log(2))))
-
-
-def diffusion_decay(b_s_mm2, model: dict) -> np.ndarray:
-    """S(b)/S(0) of ``{"model": name, "params": {...}}`` via ``pipeline.diffusion.signals``."""
-    from ..diffusion import signals
-
-    name = model.get("model")
-    if name not in DIFFUSION_FUNCTIONS:
-        raise ValueError(f"unknown diffusion model {name!r}: expected one of "
-                         f"{sorted(DIFFUSION_FUNCTIONS)}")
-    function = getattr(signals, DIFFUSION_FUNCTIONS[name])
-    b_ms_um2 = b_s_mm2_to_ms_um2(b_s_mm2)
-    signal = np.asarray(function(b_ms_um2, **model.get("params", {})), dtype=float)
-    at_zero = float(np.asarray(function(np.zeros(1), **model.get("params", {}))).reshape(-1)[0])
-    return signal / at_zero
-
-
-def t2_factor(echo_time_s: float, t2_s: float | None) -> float:
-    """Amplitude factor ``exp(-TE/T2)``; 1 when T2 is not given."""
-    return 1.0 if t2_s is None else float(np.exp(-echo_time_s / t2_s))
-
-
-def _model_basis(basis: Basis, spec: SyntheticSpec) -> tuple[Basis, str]:
-    """The basis with the MM entries the spec asks for, and the MM source actually used."""
-    has_mm = any(_is_mm(n) for n in basis.names)
-    source = spec.mm_source
-    if source == "auto":
-        source = "basis" if has_mm else "none"
-    if source == "basis" and not has_mm:
-        raise ValueError(f"mm_source 'basis' but the basis ({basis.provenance.get('source', '')})"
-                         f" has no 'Mac'/'MM' entry: {basis.names}")
-    keep = [n for n in basis.names
-            if (not _is_mm(n) or source == "basis") and n not in WATER_NAMES]
-    model = basis.subset(keep)
-    if source == "parametric":
-        from .macromolecules import parametric_mm_basis
-
-        mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
-                                 echo_time_s=spec.echo_time_s)
-        model = model.with_entries(mm)
-    return model, source
-
-
-def _concentrations(model: Basis, spec: SyntheticSpec) -> dict:
-    """Concentration of every simulated entry (metabolites listed, MM entries by default)."""
-    unknown = sorted(set(spec.concentrations_mm) - set(model.names))
-    if unknown:
-        raise ValueError(f"synthetic spec: metabolites {unknown} are not in the basis "
-                         f"{model.names}")
-    conc = {n: float(c) for n, c in spec.concentrations_mm.items()}
-    for name in model.names:
-        if _is_mm(name) and name not in conc:
-            conc[name] = float(spec.mm_amplitude)
-    return {n: conc[n] for n in model.names if n in conc}
-
-
-def _diffusion_model(name: str, spec: SyntheticSpec) -> dict:
-    if name in spec.diffusion:
-        return spec.diffusion[name]
-    if _is_mm(name):
-        return {"model": "monoexponential", "params": {"adc": spec.mm_adc_um2_ms}}
-    return spec.default_diffusion
-
-
-def b0_amplitudes(spec: SyntheticSpec, concentrations: dict) -> dict:
-    """Amplitude at b = 0 on the basis scale: c * exp(-TE/T2)."""
-    return {name: conc * t2_factor(spec.echo_time_s, spec.t2_s.get(
-                name, None if _is_mm(name) else spec.default_t2_s))
-            for name, conc in concentrations.items()}
-
-
-def true_amplitudes(spec: SyntheticSpec, amplitudes_b0: dict) -> dict:
-    """Per-condition amplitudes on the basis scale: c * exp(-TE/T2) * S(b)/S(0)."""
-    return {name: a0 * diffusion_decay(spec.b_values_s_mm2, _diffusion_model(name, spec))
-            for name, a0 in amplitudes_b0.items()}
-
-
-def _water_singlet(n_points: int, dwell_s: float, cf_mhz: float, ref_ppm: float,
-                   offset_hz: float, fwhm_hz: float) -> np.ndarray:
-    """Unit-amplitude Lorentzian singlet at water (4.65 ppm) plus ``offset_hz``."""
-    t = time_axis_s(n_points, dwell_s)
-    freq_hz = ppm_to_hz(WATER_PPM, cf_mhz, ref_ppm) + offset_hz
-    return np.exp(2j * np.pi * freq_hz * t) * np.exp(-np.pi * fwhm_hz * t)
-
-
-def clean_components(model: Basis, amplitudes: dict, spec: SyntheticSpec) -> dict:
-    """Broadened, scaled noiseless signal of each part, shape ``(n_conditions, n_points)``."""
-    envelope = lineshape(model.n_points, model.dwell_s, spec.lorentzian_fwhm_hz,
-                         spec.gaussian_fwhm_hz)
-    parts = {name: amplitudes[name][:, None] * (model.fid(name) * envelope)[None, :]
-             for name in amplitudes}
-    if spec.residual_water_amplitude:
-        decay = diffusion_decay(spec.b_values_s_mm2, spec.water_diffusion)
-        singlet = _water_singlet(model.n_points, model.dwell_s, model.cf_mhz, model.ref_ppm,
-                                 spec.residual_water_offset_hz, spec.residual_water_fwhm_hz)
-        parts["water"] = (spec.residual_water_amplitude * decay)[:, None] * (singlet * envelope)
-    return parts
-
-
-def drift_walk(rng: np.random.Generator, n_total: int, walk_step: float,
-               jitter_sd: float) -> np.ndarray:
-    """Random walk starting at 0 (step SD ``walk_step``) plus independent jitter (SD ``jitter_sd``)."""
-    steps = rng.normal(0.0, 1.0, n_total) * walk_step
-    jitter = rng.normal(0.0, 1.0, n_total) * jitter_sd
-    walk = np.concatenate([[0.0], np.cumsum(steps[:-1])])
-    return walk + jitter
-
-
-def transient_drifts(rng: np.random.Generator, n_conditions: int, n_transients: int,
-                     spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Frequency (Hz) and phase (deg) per transient, shape ``(n_conditions, n_transients)``."""
-    n_total = n_conditions * n_transients
-    freq_hz = drift_walk(rng, n_total, spec.freq_walk_hz, spec.freq_jitter_hz)
-    phase_deg = drift_walk(rng, n_total, spec.phase_walk_deg, spec.phase_jitter_deg)
-    return (freq_hz.reshape(n_conditions, n_transients),
-            phase_deg.reshape(n_conditions, n_transients))
-
-
-def eddy_phase_rad(n_points: int, dwell_s: float, spec: SyntheticSpec) -> np.ndarray:
-    """Eddy-current phase per condition, ``(n_conditions, n_points)`` in rad."""
-    t = time_axis_s(n_points, dwell_s)
-    base = np.zeros(n_points)
-    for amplitude, tau in zip(spec.eddy_amplitudes_rad, spec.eddy_time_constants_s):
-        base = base + amplitude * np.exp(-t / tau)
-    return eddy_gain(spec)[:, None] * base[None, :]
-
-
-def eddy_gain(spec: SyntheticSpec) -> np.ndarray:
-    """Eddy-current scale per condition: b / b_max (or 1 when not scaled with b)."""
-    b = np.asarray(spec.b_values_s_mm2, dtype=float)
-    return b / b.max() if spec.eddy_scale_with_b and b.max() > 0 else np.ones_like(b)
-
-
-def outlier_factors(rng: np.random.Generator, n_conditions: int, n_transients: int,
-                    spec: SyntheticSpec) -> tuple[np.ndarray, list]:
-    """Complex factor per transient (1 for good ones) and the list of outliers with details."""
-    factors = np.ones((n_conditions, n_transients), dtype=complex)
-    eligible = [(c, j) for c in range(n_conditions) for j in range(n_transients)
-                if spec.outliers_at_b0 or spec.b_values_s_mm2[c] > 0]
-    n_out = int(round(spec.outlier_fraction * len(eligible)))
-    chosen = sorted(rng.choice(len(eligible), size=n_out, replace=False)) if n_out else []
-    details = []
-    for index in chosen:
-        c, j = eligible[index]
-        spread_deg = rng.uniform(*spec.outlier_spread_deg)
-        half_spread_rad = np.deg2rad(spread_deg) / 2
-        gain = float(np.abs(np.sin(half_spread_rad) / half_spread_rad))
-        bulk_deg = float(rng.normal(0.0, spec.outlier_bulk_phase_sd_deg))
-        factors[c, j] = gain * np.exp(1j * np.deg2rad(bulk_deg))
-        details.append({"condition": int(c), "transient": int(j), "amplitude_factor": gain,
-                        "phase_deg": bulk_deg, "phase_spread_deg": float(spread_deg)})
-    return factors, details
-
-
-def coil_model(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Coil sensitivities ``(n_coils,)`` and noise-covariance *shape* ``(n_coils, n_coils)``."""
-    n = spec.n_coils
-    if spec.coil_sensitivities is not None:
-        sens = _complex_array(spec.coil_sensitivities, 1).reshape(n)
-    elif n == 1:
-        sens = np.ones(1, dtype=complex)
-    else:
-        sens = rng.uniform(0.4, 1.0, n) * np.exp(1j * rng.uniform(-np.pi, np.pi, n))
-    if spec.noise_covariance is not None:
-        shape = _complex_array(spec.noise_covariance, 2).reshape(n, n)
-        if not np.allclose(shape, shape.conj().T) or np.linalg.eigvalsh(shape).min() <= 0:
-            raise ValueError("synthetic spec: noise_covariance is not Hermitian positive definite")
-    else:
-        scales = np.ones(n) if n == 1 else rng.uniform(0.8, 1.2, n)
-        lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
-        shape = (spec.coil_noise_correlation ** lag) * np.outer(scales, scales)
-        shape = shape.astype(complex)
-    return sens, shape
-
-
-def reference_peak_height(clean_fid: np.ndarray, dwell_s: float, cf_mhz: float,
-                          ref_ppm: float, ppm_range) -> float:
-    """Maximum of the real spectrum of ``clean_fid`` within ``ppm_range`` (SNR numerator)."""
-    ppm = ppm_axis(clean_fid.size, dwell_s, cf_mhz, ref_ppm)
-    window = (ppm >= min(ppm_range)) & (ppm <= max(ppm_range))
-    if not window.any():
-        raise ValueError(f"synthetic spec: snr_ppm_range {ppm_range} holds no spectral point")
-    return float(np.max(fid_to_spectrum(clean_fid).real[window]))
-
-
-def noise_covariance_for_snr(sens: np.ndarray, shape: np.ndarray, sd_per_transient: float
-                             ) -> np.ndarray:
-    """Scale ``shape`` so the optimal unit-gain coil combination has real-part SD ``sd_per_transient``.
-
-    The combination ``w = Sigma^-1 s / (s^H Sigma^-1 s)`` has complex noise variance
-    ``1 / (s^H Sigma^-1 s)``; its real part carries half of it.
-    """
-    gain = float(np.real(sens.conj() @ np.linalg.solve(shape, sens)))
-    return shape * (2.0 * sd_per_transient ** 2 * gain)
-
-
-def complex_noise(rng: np.random.Generator, covariance: np.ndarray, shape: tuple) -> np.ndarray:
-    """Complex Gaussian noise with ``E[n n^H] = covariance`` along axis -2 (coils)."""
-    n_coils = covariance.shape[0]
-    chol = np.linalg.cholesky(covariance)
-    white = (rng.normal(size=shape + (n_coils,)) + 1j * rng.normal(size=shape + (n_coils,)))
-    white = white / np.sqrt(2.0)
-    coloured = white @ chol.T  # (..., n_points, n_coils)
-    return np.moveaxis(coloured, -1, -2)
-
-
-def _transients(clean: np.ndarray, dwell_s: float, freq_hz: np.ndarray,
-                phase_deg: np.ndarray, eddy_rad: np.ndarray, factors: np.ndarray,
-                sens: np.ndarray) -> np.ndarray:
-    """Noiseless per-coil transients ``(n_cond, n_trans, n_coils, n_points)``."""
-    t = time_axis_s(clean.shape[-1], dwell_s)
-    drift = np.exp(1j * (2 * np.pi * freq_hz[..., None] * t + np.deg2rad(phase_deg)[..., None]))
-    signal = clean[:, None, :] * drift * factors[..., None] * np.exp(1j * eddy_rad)[:, None, :]
-    return signal[:, :, None, :] * sens[None, None, :, None]
-
-
 def _directions(spec: SyntheticSpec) -> np.ndarray:
     n = len(spec.b_values_s_mm2)
     out = np.full((n, 3), np.nan)
@@ -488,29 +237,6 @@ def _decays(amplitudes: dict, amplitudes_b0: dict) -> dict:
     """S(b)/S(0) of each amplitude series (NaN where the b = 0 amplitude is zero)."""
     return {n: (a / amplitudes_b0[n] if amplitudes_b0[n] else np.full_like(a, np.nan))
             for n, a in amplitudes.items()}
-
-
-def _noise_model(clean_b0_fid: np.ndarray, model: Basis, spec: SyntheticSpec,
-                 sens: np.ndarray, cov_shape: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Coil noise covariance giving ``spec.snr`` (zeros when noiseless) and its truth entry.
-
-    SNR = height of the clean lowest-b reference peak / SD of the real spectrum of the
-    transient average; with ``n`` transients of ``N`` points the per-transient time-domain SD
-    is ``height * sqrt(n) / (snr * sqrt(N))``.
-    """
-    truth = {"snr": spec.snr, "snr_definition": SNR_DEFINITION,
-             "snr_ppm_range": list(spec.snr_ppm_range)}
-    if spec.snr is None:
-        truth.update(reference_peak_height=None, sd_per_transient=0.0,
-                     sd_average_spectrum_real=0.0)
-        return np.zeros((spec.n_coils, spec.n_coils), dtype=complex), truth
-    height = reference_peak_height(clean_b0_fid, model.dwell_s, model.cf_mhz, model.ref_ppm,
-                                   spec.snr_ppm_range)
-    n_trans, n_points = spec.n_transients, model.n_points
-    sd = height * np.sqrt(n_trans) / (spec.snr * np.sqrt(n_points))
-    truth.update(reference_peak_height=height, sd_per_transient=float(sd),
-                 sd_average_spectrum_real=float(sd * np.sqrt(n_points / n_trans)))
-    return noise_covariance_for_snr(sens, cov_shape, sd), truth
 
 
 def simulate_acquisition(basis: Basis, spec: SyntheticSpec | dict) -> SyntheticResult:
@@ -594,23 +320,6 @@ def simulate_acquisition(basis: Basis, spec: SyntheticSpec | dict) -> SyntheticR
         "water_reference": water_truth,
     })
     return SyntheticResult(metabolite, water, truth, components)
-
-
-def water_shape(basis: Basis, spec: SyntheticSpec) -> tuple[np.ndarray, str]:
-    """Broadened water FID per 1 mM, and where it came from.
-
-    The basis' water entry (e.g. ``H2O`` from ``simulate_basis``) carries the same sequence
-    scaling as the metabolites (STEAM's factor 1/2), so water-scaled concentrations come out
-    right; without one, a singlet at 4.65 ppm with FID[0] = ``water_protons``.
-    """
-    envelope = (lineshape(basis.n_points, basis.dwell_s, spec.lorentzian_fwhm_hz,
-                          spec.gaussian_fwhm_hz)
-                * np.exp(-np.pi * spec.water_fwhm_hz * time_axis_s(basis.n_points, basis.dwell_s)))
-    names = [n for n in WATER_NAMES if n in basis.names]
-    if names:
-        return basis.fid(names[0]) * envelope, f"basis entry {names[0]}"
-    singlet = _water_singlet(basis.n_points, basis.dwell_s, basis.cf_mhz, basis.ref_ppm, 0.0, 0.0)
-    return spec.water_protons * singlet * envelope, f"singlet, FID[0] = {spec.water_protons}"
 
 
 def _water_reference(basis: Basis, spec: SyntheticSpec, sens: np.ndarray,

@@ -197,7 +197,7 @@ class FitSpectra(SimpleInterface):
     output_spec = _FitOutputSpec
 
     def _run_interface(self, runtime):
-        from pipeline.fitting.conditions import amplitudes_table, fit_conditions
+        from pipeline.fitting.conditions import amplitudes_table, bound_flags, fit_conditions
         from pipeline.fitting.fit_display import fit_display_text
         from pipeline.fitting.options import FitOptions
         from pipeline.fitting.quantification import ratio_to_tcr_column
@@ -240,12 +240,16 @@ class FitSpectra(SimpleInterface):
         self._results["out_display"] = str(display)
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
-            "quantification": quantification, "flags": quantification.get("flags", []),
+            "quantification": quantification,
+            "flags": quantification.get("flags", []) + bound_flags(
+                fits, lambda c: f"condition {c} (b = {labels[c]['b_value']:g} s/mm^2)"),
             "warnings": fit_warnings,
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
                 "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),
                 "phase1_deg_per_ppm": float(f.phase1_deg_per_ppm),
                 "lorentz_fwhm_hz": f.lorentz_fwhm_hz, "gauss_fwhm_hz": f.gauss_fwhm_hz,
-                "shift_hz": f.shift_hz} for c, f in enumerate(fits.fits)]})
+                "shift_hz": f.shift_hz, "at_bounds": list(f.at_bounds),
+                "n_restarts": int(f.extra.get("n_restarts", 0))}
+                for c, f in enumerate(fits.fits)]})
         return runtime

@@ -54,14 +54,19 @@ class CombineCoils(SimpleInterface):
         water_path = optional_input(self.inputs.water_file)
         water = load_acquisition(water_path) if water_path else None
         step = steps.combine_step(acq, water, whiten=options.coil_whiten)
+        mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy)
+        details = step.details + ("; frequency-mirrored input conjugated"
+                                  if mirror.orientation.get("verdict") == "mirrored"
+                                  and options.mirror_policy == "fix" else "")
         self._results["out_file"] = save_acquisition(
-            acq.with_fids(step.fids[:, :, None, :]), "coils.nii", "RF coil combination",
-            step.details)
+            acq.with_fids(mirror.fids[:, :, None, :]), "coils.nii", "RF coil combination",
+            details)
         if water is not None:
             self._results["out_water"] = save_acquisition(
-                water.with_fids(step.water_fids[:, :, None, :]), "water_coils.nii",
-                "RF coil combination", step.details)
-        self._results["out_report"] = write_json_file("coils.json", step.report)
+                water.with_fids(mirror.water_fids[:, :, None, :]), "water_coils.nii",
+                "RF coil combination", details)
+        report = dict(step.report, orientation=mirror.orientation, flags=mirror.flags)
+        self._results["out_report"] = write_json_file("coils.json", report)
         return runtime
 
 

@@ -1,0 +1,291 @@
+"""Real spectra: the app's fit against LCModel on the very same spectra (issue 13, item 2).
+
+For each dataset the spectrum is prepared once with the project's own readers and
+preprocessing functions (mirror check, ``preprocess_acquisition`` for multi-transient NIfTI-MRS,
+HLSVD residual-water removal with the default window); then the app fits it with
+``pipeline.fitting.fit_spectrum`` and the ``[fitting]`` defaults of ``bids_app/default_config.toml``
+(MM handled as the ``[macromolecules]`` default ``auto`` does: a measured MM spectrum when
+given, else the basis' MM entry, else the parametric MM set), and LCModel fits the same FID
+(written as ``.RAW``) with the same final basis (written as ``.BASIS``; ``nsimul = 0`` so both
+programs have the same components) over the same ppm window, default spline baseline.
+
+Not the full app (BIDS conversion, nipype graph): the preprocessing steps are called directly.
+The basis is the dataset's own LCModel basis (the app's simulated basis is another study).
+
+Prints per dataset the ratios to tCr for both programs, the median |difference| (relative to
+LCModel) per ratio, both programs' residual/noise and the app's fit-residual QC status.
+
+    PYTHONPATH=$PWD python benchmarks/bench_real_vs_lcmodel.py [--only challenge,osprey,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from lcmodel_support import lcmodel_available, run_lcmodel  # noqa: E402
+from pipeline.fitting import FitOptions, fit_spectrum  # noqa: E402
+from pipeline.fitting.options import is_mm_name  # noqa: E402
+from pipeline.io.basis_formats import read_basis, read_lcmodel_raw, write_lcmodel_basis  # noqa: E402
+from pipeline.preprocess.orientation import apply_mirror_policy  # noqa: E402
+from pipeline.preprocess.water import RESIDUAL_WATER_WINDOW_PPM, remove_residual_water  # noqa: E402
+from pipeline.qc.flags import THRESHOLDS  # noqa: E402
+from pipeline.qc.metrics import fit_quality  # noqa: E402
+from pipeline.spectra import fid_to_spectrum, ppm_axis  # noqa: E402
+
+DATA = Path(__import__("os").environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RATIOS = ("tNAA", "tCho", "Ins", "Glx", "Glu")
+TARGETS = {"tNAA": 0.05, "tCho": 0.05, "Ins": 0.05, "Glx": 0.10}
+OSPREY = DATA / "osprey_3t" / "exampledata" / "sdat" / "UnEdited_with_MM_data"
+PHILIPS_35 = (DATA / "osprey_3t" / "fit" / "basissets" / "3T" / "philips" / "unedited" / "press"
+              / "35" / "3T_PRESS_Philips_35ms_noMM.BASIS")
+STEAM_7T = DATA / "dmrs_7t_steam_invivo" / "basis_STEAM_TE45_TM60.BASIS"
+
+
+def default_fit_table() -> dict:
+    table = tomllib.loads((ROOT / "bids_app" / "default_config.toml").read_text())["fitting"]
+    if not table.get("metabolites"):
+        table.pop("metabolites", None)
+    return table
+
+
+def app_basis(basis_path: Path, echo_time_s: float, mm_fid, dwell_s: float, cf_mhz: float,
+              n_points: int):
+    """The basis the app fits with ([macromolecules] mode auto, lipids off)."""
+    from pipeline.io.basis_tools import resample_basis
+    from pipeline.io.mm_spectra import mm_basis_from_fid
+    from pipeline.simulate.macromolecules import parametric_mm_basis
+
+    basis = read_basis(basis_path)
+    in_basis = [n for n in basis.names if is_mm_name(n)]
+    if mm_fid is None and in_basis:
+        return basis
+    # on the data grid first: resampling a parametric MM entry (a Gaussian decaying to exact
+    # zeros) fails in basis_tools.smooth_extension (singular matrix) -- a bug reported
+    basis = resample_basis(basis, dwell_s, n_points, basis.cf_mhz)
+    metabolites = basis.subset([n for n in basis.names if not is_mm_name(n)])
+    if mm_fid is not None:
+        mm = mm_basis_from_fid(mm_fid, dwell_s, cf_mhz, "measured MM")
+        mm = resample_basis(mm, basis.dwell_s, basis.n_points, basis.cf_mhz, ref_ppm=basis.ref_ppm)
+    else:
+        mm = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
+                                 echo_time_s=echo_time_s)
+    return metabolites.with_entries(mm)
+
+
+def prepare(fid: np.ndarray, dwell_s: float, cf_mhz: float, water_fid=None,
+            remove_water: bool = True) -> tuple[np.ndarray, str]:
+    """Mirror check (fix), eddy-current correction with the water reference when there is
+    one (``pipeline.preprocess.eddy``, as the app's ``ecc`` step), residual-water removal."""
+    from pipeline.preprocess.eddy import eddy_current_correct
+    fid, water_fid, verdict = apply_mirror_policy(fid, dwell_s, cf_mhz, water_fids=water_fid)
+    if water_fid is not None:
+        fid = eddy_current_correct(fid, water_fid, dwell_s).corrected
+    if remove_water:
+        fid, _ = remove_residual_water(fid, dwell_s, cf_mhz, window_ppm=RESIDUAL_WATER_WINDOW_PPM)
+    return fid, verdict.verdict
+
+
+def challenge_items():
+    folder = DATA / "ismrm2016_fitting_challenge"
+    basis = folder / "basisset_LCModel" / "press3T_30ms.BASIS"
+    for i in range(1, 29):
+        fid, _ = read_lcmodel_raw(folder / "datasets_LCModel" / f"dataset{i}.RAW")
+        yield f"challenge{i:02d}", fid, 2.5e-4, 123.2, basis, 0.030, None, None
+
+
+def _sdat(folder: Path):
+    from pipeline.io.mm_spectra import read_philips_sdat
+    path = next(p for p in folder.iterdir() if p.suffix.lower() == ".sdat")
+    fid, dwell_s, cf_mhz, params = read_philips_sdat(path)
+    return fid, dwell_s, cf_mhz, float(params.get("echo_time", 30)) / 1000
+
+
+def osprey_items():
+    for sub in ("sub-01", "sub-02"):
+        mrs = OSPREY / sub / "ses-01" / "mrs"
+        fid, dwell_s, cf_mhz, te_s = _sdat(mrs / f"{sub}_ses-01_press")
+        water, *_ = _sdat(mrs / f"{sub}_ses-01_press_ref")
+        mm, *_ = _sdat(mrs / f"{sub}_ses-01_press-inverted")
+        mm_water, *_ = _sdat(mrs / f"{sub}_ses-01_press-inverted_ref")
+        mm, _ = prepare(mm, dwell_s, cf_mhz, mm_water, remove_water=False)
+        yield f"osprey_{sub}", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, None, water
+        yield f"osprey_{sub}+MM", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, mm, water
+
+
+def spant_items():
+    folder = DATA / "spant_sdat" / "inst" / "extdata"
+    fid, dwell_s, cf_mhz, te_s = _sdat_pair(folder / "philips_spar_sdat_WS.SDAT")
+    water, *_ = _sdat_pair(folder / "philips_spar_sdat_W.SDAT")
+    yield "spant_sdat", fid, dwell_s, cf_mhz, PHILIPS_35, te_s, None, water
+
+
+def _sdat_pair(path: Path):
+    from pipeline.io.mm_spectra import read_philips_sdat
+    fid, dwell_s, cf_mhz, params = read_philips_sdat(path)
+    return fid, dwell_s, cf_mhz, float(params.get("echo_time", 30)) / 1000
+
+
+def _nifti_average(path: Path, water_path: Path | None, condition: int = 0):
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+    acq = read_nifti_mrs(path)
+    water = read_nifti_mrs(water_path) if water_path else None
+    done = preprocess_acquisition(acq, water, {"residual_water": False})
+    averaged = done.averaged
+    return averaged.fids[condition, 0, 0], averaged.dwell_s, averaged.cf_mhz
+
+
+def siemens_items():
+    folder = DATA / "siemens_7t_steam_coils"
+    fid, dwell_s, cf_mhz = _nifti_average(folder / "metab_raw.nii.gz", folder / "wref_raw.nii.gz")
+    yield "siemens_7t_steam", fid, dwell_s, cf_mhz, STEAM_7T, 0.011, None, None
+
+
+def dmrs_items():
+    folder = DATA / "dmrs_7t_steam_invivo" / "nifti"
+    fid, dwell_s, cf_mhz = _nifti_average(folder / "metab.nii.gz", folder / "water.nii.gz")
+    yield "dmrs_7t_invivo_b0", fid, dwell_s, cf_mhz, STEAM_7T, 0.040, None, None
+
+
+SOURCES = {"challenge": challenge_items, "osprey": osprey_items, "spant": spant_items,
+           "siemens": siemens_items, "dmrs": dmrs_items}
+
+
+def ratios(amplitudes: dict) -> dict:
+    sums = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"), "tCho": ("GPC", "PCho", "PCh", "Cho"),
+            "Glx": ("Glu", "Gln")}
+    total = {k: sum(amplitudes.get(n, 0.0) for n in v) for k, v in sums.items()}
+    tcr = total["tCr"]
+    out = {}
+    for name in RATIOS:
+        value = total[name] if name in total else amplitudes.get(name, np.nan)
+        out[name] = value / tcr if tcr > 0 else np.nan
+    return out
+
+
+def lcmodel_residual_over_noise(coord: dict, fid: np.ndarray, dwell_s: float, cf_mhz: float,
+                                noise_sd: float) -> float:
+    """LCModel's residual SD over its fit window, in the noise SD of the same spectrum.
+
+    LCModel plots its own scaling and phase of the (2x zero-filled) spectrum; the complex
+    factor mapping the app's zero-filled spectrum onto LCModel's data curve is found by linear
+    least squares, and the noise SD is scaled by its modulus.
+    """
+    n = fid.size
+    padded = np.concatenate([fid, np.zeros(n, complex)])
+    spectrum = fid_to_spectrum(padded)
+    ppm = ppm_axis(2 * n, dwell_s, cf_mhz)
+    order = np.argsort(ppm)
+    re = np.interp(coord["ppm"], ppm[order], spectrum.real[order])
+    im = np.interp(coord["ppm"], ppm[order], spectrum.imag[order])
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([re, -im]), coord["data"], rcond=None)
+    residual = coord["data"] - coord["fit"]
+    return float(np.std(residual) / (noise_sd * np.hypot(a, b)))
+
+
+def qc_status(value: float) -> str:
+    t = THRESHOLDS["fit_quality_max"]
+    return "fail" if value > t.fail else ("warn" if value > t.warn else "pass")
+
+
+def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, table,
+            workdir: Path) -> dict:
+    fid, orientation = prepare(fid, dwell_s, cf_mhz, water_fid)
+    basis = app_basis(basis_path, te_s, mm_fid, dwell_s, cf_mhz, fid.size)
+    options = FitOptions.from_dict(table)
+    start = time.perf_counter()
+    fit = fit_spectrum(fid, basis, dwell_s, cf_mhz, options)
+    app_s = time.perf_counter() - start
+    quality = fit_quality(fid, fit.fitted_fid, dwell_s, cf_mhz, fit_ppm=options.ppm_range)
+    app_amp = dict(zip(fit.names, fit.amplitudes))
+    row = {"dataset": name, "orientation": orientation, "app": ratios(app_amp),
+           "app_res": quality["fit_quality"], "qc": qc_status(quality["fit_quality"]),
+           "at_bounds": list(getattr(fit, "at_bounds", [])), "app_s": app_s}
+    if lcmodel_available():
+        folder = workdir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        basis_file = folder / "basis.BASIS"
+        write_lcmodel_basis(basis, basis_file)
+        start = time.perf_counter()
+        out = run_lcmodel(fid, dwell_s, cf_mhz, basis_file, ppm_range=options.ppm_range,
+                          extra={"nsimul": 0}, workdir=folder)
+        row["lcm_s"] = time.perf_counter() - start
+        row["lcm"] = ratios(out["conc"])
+        row["lcm_res"] = lcmodel_residual_over_noise(out["coord"], fid, dwell_s, cf_mhz,
+                                                     quality["noise_sd"])
+    return row
+
+
+def relative_difference(row: dict, name: str) -> float:
+    app, lcm = row["app"][name], row.get("lcm", {}).get(name, np.nan)
+    return (app - lcm) / lcm if lcm and np.isfinite(lcm) and lcm > 0 else np.nan
+
+
+def print_table(rows: list) -> None:
+    head = f"{'dataset':22s} " + " ".join(f"{r + '/tCr app|LCM':>20s}" for r in RATIOS)
+    print(head + f" {'res/noise app|LCM':>18s} {'QC':>5s}  at bounds")
+    for row in rows:
+        cells = " ".join(f"{row['app'][r]:9.3f}|{row.get('lcm', {}).get(r, np.nan):<10.3f}"
+                         for r in RATIOS)
+        print(f"{row['dataset']:22s} {cells} {row['app_res']:8.2f}|{row.get('lcm_res', np.nan):<9.2f}"
+              f" {row['qc']:>5s}  {','.join(row['at_bounds']) or '-'}"
+              + (f"  [{row['orientation']}]" if row["orientation"] != "as_is" else ""))
+
+
+def summarise(rows: list, label: str) -> None:
+    if not rows:
+        return
+    print(f"\n{label} ({len(rows)} spectra): median |app - LCModel| / LCModel")
+    for name in RATIOS:
+        diffs = np.array([relative_difference(r, name) for r in rows])
+        target = TARGETS.get(name)
+        median = float(np.nanmedian(np.abs(diffs))) if np.any(np.isfinite(diffs)) else np.nan
+        verdict = "" if target is None else ("  meets" if median <= target else "  MISSES") + \
+            f" target {target:.0%}"
+        print(f"  {name + '/tCr':9s} {median:7.1%}   (median signed {np.nanmedian(diffs):+.1%}){verdict}")
+
+
+def main(argv=None) -> list:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=",".join(SOURCES), help="comma-separated sources")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--set", action="append", default=[],
+                        help="override a [fitting] key, e.g. --set ppm_range=[0.2,4.0]")
+    args = parser.parse_args(argv)
+    table = default_fit_table()
+    for item in args.set:
+        key, value = item.split("=", 1)
+        table[key] = tomllib.loads(f"v = {value}")["v"]
+    if not lcmodel_available():
+        print("LCModel binary not found (LCMODEL_BINARY); app column only")
+    rows = []
+    workdir = Path(tempfile.mkdtemp(prefix="bench_real_lcm_"))
+    for source in args.only.split(","):
+        for item in SOURCES[source]():
+            rows.append(run_one(*item, table, workdir))
+            print_table(rows[-1:])
+            sys.stdout.flush()
+    print("\n=== all ===")
+    print_table(rows)
+    summarise(rows, "all datasets")
+    summarise([r for r in rows if r["dataset"].startswith("challenge")], "challenge 1-28")
+    summarise([r for r in rows if not r["dataset"].startswith("challenge")], "in-vivo")
+    if args.json:
+        import json
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

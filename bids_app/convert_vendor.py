@@ -1,0 +1,204 @@
+"""Vendor routes of ``dmrs-bids-convert``: spec2nii run in-process (or a NIfTI-MRS input read
+directly), and the facts spec2nii leaves out that vendor headers state (transients averaged
+per stored spectrum, sequence names -> BIDS PulseSequenceType).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import tempfile
+import warnings as _warnings
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from pipeline.acquisition import Acquisition
+from pipeline.io.nifti_mrs import NiftiMrsError, read_nifti_mrs
+from pipeline.sequences import identify_sequence
+
+from .convert_mapping import NIFTI_FORMAT, ConversionError
+
+SPEC2NII_DEFAULT_ARGS = {"twix": ["-e", "image"]}
+SPEC2NII_FOLDER_INPUTS = {"varian": "folder", "bruker": "file or folder"}
+"""spec2nii subcommands whose input is a folder (Varian ``.fid``: ``fid`` + ``procpar``) or
+may be one (Bruker: a study/scan folder or a ``fid``/``2dseq`` file); all others take files."""
+
+PULSE_SEQUENCE_TYPES = {"steam": "STEAM", "press": "PRESS", "slaser": "sLASER",
+                        "se": "spin echo", "fid": "FID"}
+"""BIDS PulseSequenceType written for each sequence identified from the vendor header."""
+
+
+# --------------------------------------------------------------------------- spec2nii
+
+def run_spec2nii(fmt: str, files: list[Path], out_dir: Path, extra_args=(),
+                 anonymise: bool = True) -> list[Path]:
+    """Run spec2nii ``fmt`` in-process on ``files``; the NIfTI-MRS files it wrote.
+
+    Any failure (spec2nii raises many exception types for unreadable files) becomes a
+    ConversionError naming the first input file.
+    """
+    from spec2nii.spec2nii import spec2nii as Spec2nii
+
+    for f in files:
+        problem = input_problem(fmt, Path(f))
+        if problem:
+            raise ConversionError(f"{f}: {problem}")
+    args = list(extra_args) or SPEC2NII_DEFAULT_ARGS.get(fmt, [])
+    argv = ["spec2nii", fmt, *map(str, files), "-o", str(out_dir), "-f", "converted", *args]
+    if anonymise:
+        argv.append("--anon")
+    saved_argv, log = sys.argv, io.StringIO()
+    try:
+        sys.argv = argv
+        with redirect_stdout(log), redirect_stderr(log), _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            Spec2nii()
+    except SystemExit as err:
+        raise ConversionError(f"{files[0]}: spec2nii {fmt} rejected the arguments {args} "
+                              f"(exit {err.code}): {log.getvalue().strip()[-500:]}") from None
+    except Exception as err:  # noqa: BLE001 -- third-party readers raise anything
+        what = "folder" if Path(files[0]).is_dir() else "file"
+        raise ConversionError(f"{files[0]}: spec2nii {fmt} could not convert this {what} "
+                              f"({_spec2nii_reason(err)})") from err
+    finally:
+        sys.argv = saved_argv
+    outputs = sorted(Path(out_dir).glob("*.nii.gz"))
+    if not outputs:
+        raise ConversionError(f"{files[0]}: spec2nii {fmt} wrote no NIfTI-MRS file")
+    return outputs
+
+
+def input_problem(fmt: str, path: Path) -> str | None:
+    """Why ``path`` cannot be an input of spec2nii ``fmt`` (None: it can)."""
+    kind = SPEC2NII_FOLDER_INPUTS.get(fmt, "file")
+    if not path.exists():
+        return f"input {kind} does not exist"
+    if kind == "folder" and not path.is_dir():
+        return f"spec2nii {fmt} takes a folder (e.g. a Varian .fid folder holding fid and " \
+               "procpar), not a file"
+    if kind == "file" and not path.is_file():
+        return f"spec2nii {fmt} takes a file, not a folder"
+    return None
+
+
+def _spec2nii_reason(err: Exception) -> str:
+    """One line saying why spec2nii failed (a missing header field for a KeyError)."""
+    text = " ".join(str(err).split()) or "no details"
+    if isinstance(err, KeyError):
+        return f"KeyError: header field {text} that spec2nii needs is missing"
+    return f"{type(err).__name__}: {text}"[:500]
+
+
+def _choose_output(outputs: list[Path], wanted: str | None, source: Path) -> Path:
+    if wanted:
+        hits = [p for p in outputs if p.name.startswith(f"converted_{wanted}") or
+                p.name == f"{wanted}.nii.gz"]
+        if len(hits) != 1:
+            raise ConversionError(f"{source}: output {wanted!r} not among spec2nii outputs "
+                                  f"{[p.name for p in outputs]}")
+        return hits[0]
+    if len(outputs) > 1:
+        raise ConversionError(f"{source}: spec2nii wrote several files "
+                              f"{[p.name for p in outputs]}; choose one with `output = ...`")
+    return outputs[0]
+
+
+def _read_input(entry: dict, files: list[Path], extras: dict, anonymise: bool) -> Acquisition:
+    """The entry's input as an Acquisition: a NIfTI-MRS file read directly (format "nifti"),
+    anything else through spec2nii."""
+    dim_roles = entry.get("dim_roles") or None
+    if entry["format"] == NIFTI_FORMAT:
+        try:
+            return read_nifti_mrs(files[0], sidecar=extras, dim_roles=dim_roles)
+        except NiftiMrsError as err:
+            raise ConversionError(str(err)) from err
+    with tempfile.TemporaryDirectory(prefix="dmrs-bids-convert-") as tmp:
+        outputs = run_spec2nii(entry["format"], files, Path(tmp), entry.get("spec2nii_args", ()),
+                               anonymise)
+        converted = _choose_output(outputs, entry.get("output"), files[0])
+        try:
+            return read_nifti_mrs(converted, sidecar=extras, dim_roles=dim_roles)
+        except NiftiMrsError as err:
+            raise ConversionError(f"{files[0]}: spec2nii output unusable: "
+                                  f"{str(err).split(': ', 1)[-1]}") from err
+
+
+def _header_text_values(path: Path, separator: str, keys: tuple) -> dict:
+    """``key <separator> value`` lines of a vendor text header (SPAR, RDA), for ``keys``."""
+    found = {}
+    try:
+        text = path.read_bytes().decode("latin-1")
+    except OSError:
+        return found
+    for line in text.splitlines():
+        if line.startswith(">>> End of header"):
+            break
+        key, sep, value = line.partition(separator)
+        if sep and key.strip().lower() in keys:
+            found[key.strip().lower()] = value.strip()
+    return found
+
+
+def vendor_transient_count(fmt: str, files: list[Path], n_stored: int) -> int | None:
+    """Transients the scanner acquired, from the vendor header, when the stored data are
+    averages of several (None: the stored count is the count, or the header does not say).
+
+    Philips SPAR: ``averages`` per stored row x ``rows``; Siemens RDA and DICOM:
+    ``NumberOfAverages``.
+    """
+    try:
+        if fmt == "philips":
+            spar = next(f for f in files if f.suffix.lower() == ".spar")
+            values = _header_text_values(spar, ":", ("averages", "rows"))
+            count = int(float(values["averages"])) * int(float(values.get("rows", 1)))
+        elif fmt == "rda":
+            values = _header_text_values(files[0], ":", ("numberofaverages",))
+            count = int(float(values["numberofaverages"]))
+        elif fmt == "dicom":
+            count = _siemens_dicom_averages(files[0])
+        else:
+            return None
+    except (StopIteration, KeyError, ValueError, TypeError, IndexError):
+        return None
+    return count if count > n_stored and count % n_stored == 0 else None
+
+
+def _siemens_dicom_averages(path: Path) -> int:
+    """NumberOfAverages of a Siemens spectroscopy DICOM: the enhanced (XA) attribute, else the
+    CSA image header (VB/VE). KeyError when neither states it."""
+    import warnings
+
+    import pydicom
+    from nibabel.nicom import csareader
+
+    dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
+    for element in dataset.iterall():
+        if element.keyword == "NumberOfAverages" and element.value not in (None, ""):
+            return int(float(element.value))
+    for tag in ((0x0029, 0x1110), (0x0029, 0x1010)):
+        if tag in dataset:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                items = csareader.read(dataset[tag].value)["tags"]["NumberOfAverages"]["items"]
+            return int(float(items[0]))
+    raise KeyError("NumberOfAverages")
+
+
+def vendor_names(fmt: str, files: list[Path]) -> dict:
+    """Sequence-bearing header texts spec2nii does not copy (Philips SPAR
+    ``examination_name``, as ``SeriesDescription``); empty for other formats."""
+    if fmt != "philips":
+        return {}
+    spar = next((f for f in files if f.suffix.lower() == ".spar"), None)
+    name = _header_text_values(spar, ":", ("examination_name",)).get("examination_name") \
+        if spar else None
+    return {"SeriesDescription": name} if name else {}
+
+
+def identified_sequence(metadata: dict) -> tuple[str | None, str]:
+    """(BIDS PulseSequenceType or None, note) from the header's sequence names."""
+    try:
+        sequence, where = identify_sequence(metadata)
+    except ValueError as err:
+        return None, str(err)
+    return PULSE_SEQUENCE_TYPES[sequence], f"sequence {sequence} from {where}"

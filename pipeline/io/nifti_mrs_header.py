@@ -1,0 +1,318 @@
+"""NIfTI-MRS header interpretation: the keys and tags the project reads and writes, which
+dimension holds what (coils, transients, b-values, directions) and in which b-value unit.
+
+The rules are stated in :mod:`pipeline.io.nifti_mrs` (the reader); the writer
+(:mod:`pipeline.io.nifti_mrs_write`) shares the keys and tags defined here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..units import guess_b_value_units
+
+B_UNITS_KEY = "DiffusionBValueUnits"
+B_UNITS_SOURCE_KEY = "DiffusionBValueUnitsSource"
+WARNINGS_KEY = "ConversionWarnings"
+SIDECAR_B_UNITS_KEYS = (B_UNITS_KEY, "BValueUnits", "b_value_units")
+RUNTIME_KEYS = ("warnings", "b_value_units_source", "nifti_affine")
+"""Metadata keys the reader fills itself (not copied into the header as such)."""
+
+CONDITION_TAG = "DIM_USER_0"
+TRANSIENT_TAGS = ("DIM_DYN", "DIM_MEAS", "DIM_USER_0", "DIM_USER_1", "DIM_USER_2")
+CONDITION_CAPABLE_TAGS = ("DIM_DYN", "DIM_USER_0", "DIM_USER_1", "DIM_USER_2")
+DEFAULT_DIM_TAGS = {5: "DIM_COIL", 6: "DIM_DYN", 7: "DIM_INDIRECT_0"}
+
+_B_KEYS = {"bval", "bvals", "bvalue", "bvalues", "b", "diffusionbvalue", "diffusionbvalues"}
+_DIRECTION_KEYS = {"direction", "directions", "bvec", "bvecs", "gradientdirection",
+                   "gradientdirections", "diffusiongradientdirection",
+                   "diffusiongradientorientation", "orientation"}
+
+
+class NiftiMrsError(ValueError):
+    """A NIfTI-MRS file (or its sidecar) cannot be read as a (d)MRS acquisition."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def _fail(path, problem: str) -> NiftiMrsError:
+    return NiftiMrsError(f"{path}: {problem}")
+
+
+def normalise_b_value_unit(text: str) -> str | None:
+    """'s/mm2' or 'ms/um2' from a unit string or free text mentioning one, else None."""
+    t = str(text).lower().replace("µ", "u").replace("μ", "u").replace(" ", "")
+    if re.search(r"ms/um|msum-?2|ms\.um", t):
+        return "ms/um2"
+    if re.search(r"s/mm|smm-?2|s\.mm", t):
+        return "s/mm2"
+    return None
+
+
+def _canonical_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _unwrap(value):
+    """The value of a user-defined ``{"Value": ..., "Description": ...}`` entry (else as is)."""
+    if isinstance(value, dict) and "Value" in value:
+        return value["Value"]
+    return value
+
+
+def _description(value) -> str | None:
+    return value.get("Description") if isinstance(value, dict) else None
+
+
+def _expand_dim_values(values, size: int, path, where: str) -> list:
+    """A dim-header list, or ``{"start", "increment"}``, as a list of ``size`` entries."""
+    if isinstance(values, dict) and "start" in values and "increment" in values:
+        start, step = values["start"], values["increment"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, step)):
+            raise _fail(path, f"{where} start/increment {start!r}/{step!r} are not numbers")
+        return [start + i * step for i in range(size)]
+    if not isinstance(values, (list, tuple)):
+        raise _fail(path, f"{where} is neither a list nor a start/increment object")
+    if len(values) != size:
+        raise _fail(path, f"{where} has {len(values)} entries but its dimension has {size}")
+    return list(values)
+
+
+# --------------------------------------------------------------------------- dimensions
+
+DIM_ROLES = ("transients", "b", "direction", "conditions", "coils")
+"""Roles a user may give a dimension (``dim_roles``, keyed by tag or ``dim_N``)."""
+
+DIM_ROLES_SETTING = "[conversion] dim_roles (dmrs-bids config) or dim_roles (dmrs-bids-convert mapping)"
+
+
+def _has_key(header: dict, keys: set) -> bool:
+    return any(_canonical_key(k) in keys for k in header)
+
+
+def _user_role(dim_roles: dict, dim: int, tag: str, path: Path):
+    """The role the user gave dim ``dim`` (by ``dim_N`` or by tag), or None."""
+    role = dim_roles.get(f"dim_{dim}", dim_roles.get(tag))
+    if role is not None and role not in DIM_ROLES:
+        raise _fail(path, f"dim_roles gives dim_{dim} ({tag}) the role {role!r}; "
+                          f"expected one of {DIM_ROLES}")
+    return role
+
+
+def _dim_role(dim: int, tag: str, size: int, header: dict, dim_roles: dict, path: Path) -> str:
+    """What dimension ``dim`` holds: "coils", "transients", "b", "direction" or "conditions"
+    (b and direction packed together). A non-singleton dimension that cannot be interpreted
+    is an error naming it and the setting to give (never pooled into the transients)."""
+    role = _user_role(dim_roles, dim, tag, path)
+    has_b, has_dir = _has_key(header, _B_KEYS), _has_key(header, _DIRECTION_KEYS)
+    if role is not None:
+        if role in ("b", "conditions") and not has_b:
+            raise _fail(path, f"dim_roles makes dim_{dim} ({tag}) hold b-values but its header "
+                              f"has no b-value key ({sorted(header) or 'no header'})")
+        if role == "direction" and not has_dir:
+            raise _fail(path, f"dim_roles makes dim_{dim} ({tag}) hold directions but its header "
+                              f"has no direction key ({sorted(header) or 'no header'})")
+        return role
+    if tag == "DIM_COIL":
+        return "coils"
+    if tag in CONDITION_CAPABLE_TAGS and (has_b or has_dir):
+        return "conditions" if has_b and has_dir else ("b" if has_b else "direction")
+    if tag in ("DIM_DYN", "DIM_MEAS") or size == 1:
+        return "transients"
+    if tag.startswith("DIM_USER"):
+        what = f"header keys {sorted(header)}" if header else "no dim header"
+        raise _fail(path, f"dim_{dim} is {tag} (size {size}) with {what}: dmrs-bids cannot "
+                          "tell whether it holds b-values, directions or repeated transients "
+                          "(b-value keys: b_value, bval, Bval, bvalue; direction keys: "
+                          "direction, directions, bvec, orientation). Add them to the header, "
+                          f"or state its role with {DIM_ROLES_SETTING}, e.g. "
+                          f'dim_roles = {{{tag} = "transients"}}')
+    raise _fail(path, f"dim_{dim} is {tag} (size {size}), which dmrs-bids does not "
+                      "handle (editing, indirect, ISIS, phase-cycle or metabolite-cycle "
+                      "data); split or combine it first")
+
+
+def _dim_layout(ext: dict, data: np.ndarray, path: Path, warnings: list,
+                dim_roles: dict | None = None) -> dict:
+    """Classify dims 5..7 into coil / transient / diffusion axes (numpy axis indices).
+
+    Diffusion conditions come from one dimension holding b (and maybe direction) per entry,
+    or from two dimensions, one of b-values and one of directions, in either order; the
+    conditions are then their product, b slowest (shell by shell, directions within).
+    """
+    dim_roles = dict(dim_roles or {})
+    layout = {"coil": None, "transients": [], "b": None, "direction": None,
+              "conditions": None, "condition_tag": None}
+    for dim in range(5, data.ndim + 1):
+        axis, size = dim - 1, data.shape[dim - 1]
+        tag = ext.get(f"dim_{dim}")
+        if tag is None:
+            tag = DEFAULT_DIM_TAGS[dim]
+            warnings.append(f"{path}: dim_{dim} has no tag; assumed {tag} (NIfTI-MRS default)")
+        if not isinstance(tag, str):
+            raise _fail(path, f"dim_{dim} tag {tag!r} is not a text such as 'DIM_DYN'")
+        header = ext.get(f"dim_{dim}_header") or {}
+        if not isinstance(header, dict):
+            raise _fail(path, f"dim_{dim}_header is not a JSON object")
+        role = _dim_role(dim, tag, size, header, dim_roles, path)
+        if role == "transients":
+            layout["transients"].append(axis)
+            continue
+        slot = "coil" if role == "coils" else role
+        if layout[slot] is not None:
+            what = {"coil": "coils", "b": "b-values", "direction": "directions",
+                    "conditions": "b-values"}[slot]
+            raise _fail(path, f"{what} in two dimensions (dim_{layout[slot] + 1} and dim_{dim}); "
+                              f"state which one with {DIM_ROLES_SETTING}")
+        layout[slot] = axis
+        if slot != "coil":
+            layout[f"{slot}_info"] = str(ext.get(f"dim_{dim}_info", ""))
+            layout[f"{slot}_header"] = header
+            layout["condition_tag"] = tag
+    if layout["conditions"] is not None and (layout["b"] is not None or
+                                             layout["direction"] is not None):
+        other = layout["b"] if layout["b"] is not None else layout["direction"]
+        raise _fail(path, f"dim_{layout['conditions'] + 1} holds b-values and directions, and "
+                          f"dim_{other + 1} holds more; state the roles with {DIM_ROLES_SETTING}")
+    if layout["direction"] is not None and layout["b"] is None:
+        raise _fail(path, f"dim_{layout['direction'] + 1} holds gradient directions but no "
+                          "dimension holds b-values: add a b-value key (b_value, bval, Bval) to "
+                          "a dim header, or convert with dmrs-bids-convert and diffusion.b_values")
+    if layout["b"] is not None and layout["direction"] is None:
+        layout["conditions"], layout["b"] = layout["b"], None
+        layout["conditions_info"], layout["conditions_header"] = \
+            layout.pop("b_info"), layout.pop("b_header")
+    return layout
+
+
+def _condition_axes(layout: dict) -> list:
+    """numpy axes of the diffusion conditions, slowest first (b before direction)."""
+    if layout["conditions"] is not None:
+        return [layout["conditions"]]
+    if layout["b"] is not None:
+        return [layout["b"], layout["direction"]]
+    return []
+
+
+def _b_list(header: dict, info: str, dim: int, size: int, path: Path):
+    """Raw b-values of one dim header, their stated unit (or None) and where it was stated."""
+    where = f"dim_{dim}_header"
+    b_key = next(k for k in header if _canonical_key(k) in _B_KEYS)
+    b_entry = header[b_key]
+    b_raw = _expand_dim_values(_unwrap(b_entry), size, path, f"{where} {b_key!r}")
+    try:
+        b_raw = np.asarray(b_raw, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise _fail(path, f"{where} {b_key!r} holds non-numeric b-values") from err
+    if b_raw.ndim != 1 or not np.all(np.isfinite(b_raw)):
+        raise _fail(path, f"{where} {b_key!r} holds non-finite or non-scalar b-values")
+    if np.any(b_raw < 0):
+        raise _fail(path, f"{where} {b_key!r} holds negative b-values: {b_raw[b_raw < 0].tolist()}")
+    for text, label in ((_description(b_entry), f"{where} {b_key!r} Description"),
+                        (b_entry.get("Units") if isinstance(b_entry, dict) else None,
+                         f"{where} {b_key!r} Units"),
+                        (info, f"dim_{dim}_info")):
+        if text and normalise_b_value_unit(text):
+            return b_raw, normalise_b_value_unit(text), label
+    return b_raw, None, None
+
+
+def _direction_list(header: dict, dim: int, size: int, path: Path):
+    d_key = next((k for k in header if _canonical_key(k) in _DIRECTION_KEYS), None)
+    if d_key is None:
+        return None
+    return _expand_dim_values(_unwrap(header[d_key]), size, path, f"dim_{dim}_header {d_key!r}")
+
+
+def _condition_lists(layout: dict, data_shape, path: Path):
+    """Raw b-values per condition, their stated unit (or None + where it was looked for) and
+    directions per condition (None when no header gives them)."""
+    if layout["conditions"] is not None:
+        axis = layout["conditions"]
+        size = data_shape[axis]
+        b_raw, unit, where = _b_list(layout["conditions_header"], layout["conditions_info"],
+                                     axis + 1, size, path)
+        return b_raw, unit, where, _direction_list(layout["conditions_header"], axis + 1, size,
+                                                   path)
+    b_axis, d_axis = layout["b"], layout["direction"]
+    n_b, n_d = data_shape[b_axis], data_shape[d_axis]
+    b_raw, unit, where = _b_list(layout["b_header"], layout["b_info"], b_axis + 1, n_b, path)
+    dirs = _direction_list(layout["direction_header"], d_axis + 1, n_d, path)
+    return np.repeat(b_raw, n_d), unit, where, [dirs[j] for _ in range(n_b) for j in range(n_d)]
+
+
+def unit_directions(directions, b_s_mm2: np.ndarray, path) -> np.ndarray:
+    """(n, 3) unit vectors; NaN rows where none applies (missing, zero vector or b = 0)."""
+    out = np.full((b_s_mm2.size, 3), np.nan)
+    if directions is None:
+        return out
+    for i, d in enumerate(directions):
+        if d is None:
+            continue
+        try:
+            vec = np.asarray(d, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as err:
+            raise _fail(path, f"direction {i} ({d!r}) is not numeric") from err
+        if vec.size != 3 or not np.all(np.isfinite(vec)):
+            raise _fail(path, f"direction {i} ({d!r}) is not a finite 3-vector")
+        norm = np.linalg.norm(vec)
+        if norm > 0 and b_s_mm2[i] > 0:
+            out[i] = vec if abs(norm - 1) < 1e-12 else vec / norm
+    return out
+
+
+def _group_repeats(b_s_mm2: np.ndarray, directions: np.ndarray):
+    """Order and counts of repeated (b, direction) pairs, or None when every pair is unique.
+
+    Returns ``(order, n_unique)`` with ``order`` the indices grouped by pair in order of first
+    appearance, when every pair repeats equally often.
+    """
+    keys = [(b, *np.nan_to_num(d, nan=9.0)) for b, d in zip(b_s_mm2, directions)]
+    unique = list(dict.fromkeys(keys))
+    if len(unique) == len(keys):
+        return None
+    groups = [[i for i, k in enumerate(keys) if k == u] for u in unique]
+    if len({len(g) for g in groups}) != 1:
+        return None
+    return np.concatenate(groups), len(unique)
+
+
+# --------------------------------------------------------------------------- units
+
+def _decide_units(b_raw, requested: str, sidecar: dict, ext: dict, dim_unit, dim_unit_where,
+                  path: Path, warnings: list):
+    """(unit, source description) for the b-values of ``path``."""
+    stated = []  # most specific first: the b-value entry itself describes those numbers
+    if dim_unit:
+        stated.append((dim_unit, f"header {dim_unit_where}"))
+    if B_UNITS_KEY in ext:
+        stated.append((normalise_b_value_unit(_unwrap(ext[B_UNITS_KEY])), f"header {B_UNITS_KEY}"))
+    for key in SIDECAR_B_UNITS_KEYS:
+        if key in sidecar:
+            stated.append((normalise_b_value_unit(sidecar[key]), f"sidecar {key}"))
+    for unit, where in stated:
+        if unit is None:
+            raise _fail(path, f"{where} does not name a b-value unit (expected 's/mm2' or 'ms/um2')")
+    if requested != "auto":
+        unit = normalise_b_value_unit(requested)
+        if unit is None:
+            raise _fail(path, f"unknown b-value unit {requested!r}: expected auto, s/mm2 or ms/um2")
+        for stated_unit, where in stated:
+            if stated_unit != unit:
+                warnings.append(f"{path}: b-value unit {unit} requested by the user overrides "
+                                f"{stated_unit} stated in the {where}")
+        return unit, f"user ({unit})"
+    if stated:
+        unit, where = stated[0]
+        for other, other_where in stated[1:]:
+            if other != unit:
+                warnings.append(f"{path}: {where} says b-values are in {unit} but "
+                                f"{other_where} says {other}; using {unit}")
+        return unit, where
+    unit = guess_b_value_units(b_raw)
+    warnings.append(f"{path}: b-value unit not stated in header or sidecar; guessed {unit} "
+                    f"(max b = {np.max(b_raw):g}; all b <= 100 means ms/um2)")
+    return unit, f"guessed from values ({unit})"

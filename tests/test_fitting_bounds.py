@@ -1,0 +1,78 @@
+"""Parameters that end at a search limit are retried and then reported (issue 13, item 3).
+
+Truth is constructed: spectra whose true shift or Gaussian width lies beyond the allowed range
+must end at that limit and be listed in ``SpectralFit.at_bounds``; spectra inside the range
+must leave the list empty.
+"""
+
+import numpy as np
+
+from pipeline.fitting import FitOptions, fit_spectrum
+from pipeline.fitting.single import parameters_at_bounds
+
+from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid
+
+TRUTH = {"NAA": 1.0, "Cr": 0.8, "Cho": 0.3, "Ins": 0.5}
+
+
+def _fit(shift_hz=0.0, gauss_hz=3.0, **options):
+    basis = singlet_basis(list(TRUTH))
+    fid = synthetic_fid(basis, TRUTH, gauss_hz=gauss_hz, shift_hz=shift_hz, noise_sd=0.02)
+    return fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(ppm_range=(1.0, 4.0), **options))
+
+
+def test_a_fit_inside_its_limits_reports_nothing():
+    fit = _fit(shift_hz=3.0)
+    assert fit.at_bounds == []
+    assert fit.extra["n_restarts"] == 0
+    assert fit.shift_hz["metabolites"] == np.clip(fit.shift_hz["metabolites"], 2.5, 3.5)
+
+
+def test_a_shift_beyond_its_limit_is_retried_and_reported():
+    # 0.1 ppm allowed, 0.16 ppm true: the nearest the model can get is the upper limit
+    fit = _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1)
+    assert fit.extra["n_restarts"] > 0
+    assert "shift_hz[metabolites] (upper)" in fit.at_bounds
+    assert abs(fit.shift_hz["metabolites"] - 0.1 * CF_MHZ) < 0.01
+
+
+def test_a_width_beyond_its_limit_is_reported():
+    fit = _fit(gauss_hz=25.0, max_gauss_hz=10.0, max_lorentz_hz=2.0)
+    assert "gauss[metabolites] (upper)" in fit.at_bounds
+    assert "damp[metabolites] (upper)" in fit.at_bounds
+
+
+def test_zero_width_is_a_physical_limit_not_a_reported_bound():
+    fit = _fit()
+    problem = fit.extra["problem"]
+    theta = fit.theta.copy()
+    k = problem.n_groups
+    theta[:2 * k] = 0.0
+    assert parameters_at_bounds(problem, theta) == []
+
+
+def test_joint_fits_report_parameters_at_their_limits_per_condition():
+    from pipeline.fitting import fit_conditions
+    basis = singlet_basis(list(TRUTH))
+    b_s_mm2 = np.array([0.0, 1000.0, 2000.0])
+    rng = np.random.default_rng(4)
+    fids = np.array([synthetic_fid(basis, {k: v * np.exp(-1e-4 * b) for k, v in TRUTH.items()},
+                                   shift_hz=0.16 * CF_MHZ, noise_sd=0.02, rng=rng)
+                     for b in b_s_mm2])
+    fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, b_s_mm2,
+                          FitOptions(ppm_range=(1.0, 4.0), max_shift_ppm=0.1, mode="joint",
+                                     joint_shared=("lineshape", "shift")))
+    assert fits.mode == "joint"
+    for fit in fits.fits:
+        assert "shift_hz[metabolites] (upper)" in fit.at_bounds
+
+
+def test_parameters_left_at_a_limit_become_qc_warnings_naming_the_condition():
+    from types import SimpleNamespace
+
+    from pipeline.fitting.conditions import bound_flags
+
+    inside, outside = _fit(shift_hz=3.0), _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1)
+    flags = bound_flags(SimpleNamespace(fits=[inside, outside]), lambda c: f"condition {c}")
+    assert len(flags) == 1
+    assert flags[0].startswith("fit: condition 1: shift_hz[metabolites] (upper)")

@@ -1,0 +1,83 @@
+"""Mirrored (complex-conjugated) spectra are detected before fitting (issue 13, item 4).
+
+Truth: the ISMRM 2016 challenge ``.RAW`` files are in the app's sign convention (LCModel fits
+them as stored); their complex conjugates are what ``spec2nii raw`` hands the app.
+"""
+
+import numpy as np
+import pytest
+
+from pipeline.preprocess.orientation import apply_mirror_policy, detect_mirrored
+
+DWELL_S, CF_MHZ = 2.5e-4, 123.2
+
+
+@pytest.fixture(scope="module")
+def challenge_fids(shared_data):
+    from pipeline.io.basis_formats import read_lcmodel_raw
+    folder = shared_data / "ismrm2016_fitting_challenge" / "datasets_LCModel"
+    return {i: read_lcmodel_raw(folder / f"dataset{i}.RAW")[0] for i in range(1, 29)}
+
+
+def test_every_challenge_spectrum_is_classified_both_ways(challenge_fids):
+    wrong = []
+    for index, fid in challenge_fids.items():
+        stored = detect_mirrored(fid, DWELL_S, CF_MHZ)
+        conjugated = detect_mirrored(np.conj(fid), DWELL_S, CF_MHZ)
+        if stored.verdict != "as_is" or conjugated.verdict != "mirrored":
+            wrong.append((index, stored.verdict, conjugated.verdict))
+        assert stored.score_as_is == pytest.approx(conjugated.score_mirrored)
+    assert not wrong, f"misclassified (dataset, as stored, conjugated): {wrong}"
+
+
+def test_fix_policy_restores_the_stored_fid_and_warns(challenge_fids):
+    fid = challenge_fids[1]
+    water = np.exp(-np.arange(fid.size) * 1e-2) * (1 + 0.5j)
+    fixed, fixed_water, verdict = apply_mirror_policy(np.conj(fid), DWELL_S, CF_MHZ,
+                                              water_fids=np.conj(water))
+    np.testing.assert_array_equal(fixed, fid)
+    np.testing.assert_array_equal(fixed_water, water)
+    assert verdict.verdict == "mirrored" and "mirrored" in verdict.warning
+    same, _, verdict = apply_mirror_policy(fid, DWELL_S, CF_MHZ)
+    assert same is fid and verdict.warning == ""
+
+
+def test_refuse_policy_names_the_problem(challenge_fids):
+    with pytest.raises(ValueError, match="mirrored"):
+        apply_mirror_policy(np.conj(challenge_fids[2]), DWELL_S, CF_MHZ, policy="refuse")
+
+
+def test_noise_alone_is_undetermined():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(size=2048) + 1j * rng.normal(size=2048)
+    verdict = detect_mirrored(noise, DWELL_S, CF_MHZ)
+    assert verdict.verdict == "undetermined"
+    assert "undetermined" in verdict.warning
+
+
+def _acquisition(fid, n_transients=4, seed=0):
+    from pipeline.acquisition import Acquisition
+    rng = np.random.default_rng(seed)
+    noise = 0.01 * np.abs(fid).max() * (rng.normal(size=(n_transients, fid.size))
+                                        + 1j * rng.normal(size=(n_transients, fid.size)))
+    fids = (fid[None] + noise)[None, :, None, :]
+    return Acquisition(fids, DWELL_S, CF_MHZ, np.array([0.0]), np.zeros((1, 3)),
+                       source="dataset3 conjugated")
+
+
+def test_preprocessing_corrects_mirrored_input_and_flags_it(challenge_fids):
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+    options = {"outliers": False, "motion_check": False, "residual_water": False}
+    fid = challenge_fids[3]
+    done = preprocess_acquisition(_acquisition(np.conj(fid)), None, options)
+    assert done.orientation["verdict"] == "mirrored"
+    assert any(f.startswith("orientation:") and "conjugated" in f for f in done.flags)
+    assert "orientation: " in " ".join(done.averaged.metadata["PreprocessingFlags"])
+    averaged = done.averaged.fids[0, 0, 0]
+    assert np.abs(np.vdot(averaged, fid)) / (np.linalg.norm(averaged) * np.linalg.norm(fid)) > 0.99
+    stored = preprocess_acquisition(_acquisition(fid), None, options)
+    assert stored.orientation["verdict"] == "as_is"
+    assert not any(f.startswith("orientation:") for f in stored.flags)
+    with pytest.raises(ValueError, match="dataset3 conjugated.*mirrored"):
+        preprocess_acquisition(_acquisition(np.conj(fid)), None,
+                               {**options, "mirror_policy": "refuse"})
