@@ -22,9 +22,11 @@ from workflows.participant import _node_name, init_participant_wf  # noqa: E402
 
 from . import derivatives as d  # noqa: E402
 from .cluster import SUBMIT_ONLY_PLUGINS, run_token, tag_jobs, wait_for_jobs  # noqa: E402
-from .config import dumps_toml  # noqa: E402
+from .config import digests_json, dumps_toml, named_file_digests  # noqa: E402
 from .report_nodes import AcquisitionFigures, ParticipantReport  # noqa: E402
-from .runlog import Outcome, error_message, get_logger, nipype_logs_to_file  # noqa: E402
+from .runlog import (Outcome, error_message, format_exception, get_logger,  # noqa: E402
+                     nipype_logs_to_file)
+from .scheduler import GuardedMultiProcPlugin  # noqa: E402
 
 TOP_NAME = "dmrs_bids_wf"
 CLUSTER_WAIT_S = 7 * 24 * 3600.0  # submit-only plugins: how long to wait for the jobs
@@ -115,6 +117,18 @@ def _participant_of(node_fullname: str, wf_names: dict[str, str]) -> str | None:
     return None
 
 
+def _scheduler_error(exc: BaseException, logger) -> str:
+    """Log why the scheduler stopped (traceback in the log file). Returns the one-line reason,
+    or '' for nipype's plain RuntimeError at the end of a run in which nodes failed (their
+    crash files say why)."""
+    logger.debug("nipype stopped with:\n%s", format_exception(exc))
+    if type(exc) is RuntimeError:
+        return ""
+    message = f"{type(exc).__name__}: {error_message(exc)}"
+    logger.error("the run stopped early: %s", message)
+    return message
+
+
 def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str],
                   files: dict[str, dict] | None = None, logger=None) -> dict[str, list]:
     """Error lines per participant from the (text) crash files written during this run, each
@@ -126,10 +140,10 @@ def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str],
             continue
         text = path.read_text(errors="replace")
         node = _crash_node(text)
+        if logger is not None:
+            logger.debug("crash file %s:\n%s", path, text)
         subject = _participant_of(node, wf_names)
         if subject is not None:
-            if logger is not None:
-                logger.debug("crash file %s:\n%s", path, text)
             stage, problem = node.split(".")[-1], _crash_exception_line(text)
             svs = next((f for name, f in (files or {}).get(subject, {}).items()
                         if name in node.split(".")), None)
@@ -178,6 +192,19 @@ def _expected_outputs(output_dir: Path, subject: str, acquisitions) -> list[Path
     return paths
 
 
+def build_participant_wf(subject: str, acquisitions: list, config: dict, output_dir: Path,
+                         work_dir: Path, basis_path=None, config_toml: str = "",
+                         name: str | None = None):
+    """One participant's workflow with the app's figure and report nodes, keyed on the content
+    of every file the configuration (and ``--basis``) names."""
+    bids_root = acquisitions[0].bids_root if acquisitions else None
+    return init_participant_wf(
+        subject, acquisitions, config, output_dir, basis_path, str(Path(work_dir) / "basis_cache"),
+        config_toml, name=name, figures_interface=AcquisitionFigures,
+        report_interface=ParticipantReport,
+        input_digests=digests_json(named_file_digests(config, bids_root, basis_path)))
+
+
 def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Path,
                      basis_path=None, plugin: str = "MultiProc", plugin_args: dict | None = None,
                      stop_on_first_crash: bool = False, reports_only: bool = False,
@@ -195,13 +222,15 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
     for subject, acquisitions in inputs.items():
         wf_name = f"sub_{_node_name(subject)}_wf"
         try:
-            wf = init_participant_wf(subject, acquisitions, config, output_dir, basis_path,
-                                     str(work_dir / "basis_cache"), config_toml, name=wf_name,
-                                     figures_interface=AcquisitionFigures,
-                                     report_interface=ParticipantReport)
-        except ValueError as exc:
-            outcomes[subject].fail(error_message(exc))
-            logger.error("sub-%s: %s", subject, error_message(exc))
+            wf = build_participant_wf(subject, acquisitions, config, output_dir, work_dir,
+                                      basis_path, config_toml, wf_name)
+        except Exception as exc:  # noqa: BLE001 - one participant's problem fails only it
+            message = error_message(exc) if isinstance(exc, ValueError) else \
+                f"{type(exc).__name__}: {error_message(exc)}"
+            outcomes[subject].fail(message)
+            logger.error("sub-%s: %s", subject, message)
+            logger.debug("sub-%s: building its workflow failed:\n%s", subject,
+                         format_exception(exc))
             continue
         top.add_nodes([wf])
         wf_names[subject] = wf_name
@@ -216,11 +245,13 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
     token = run_token() if plugin in SUBMIT_ONLY_PLUGINS else None
     if token:
         args = tag_jobs(plugin, args, token)
+    run_error = ""
     if wf_names:
+        runner = GuardedMultiProcPlugin(args) if plugin == "MultiProc" else plugin
         try:
-            top.run(plugin=plugin, plugin_args=args)
-        except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
-            logger.debug("nipype: %s", exc)
+            top.run(plugin=runner, plugin_args=args)
+        except Exception as exc:  # noqa: BLE001 - the run summary must still be written
+            run_error = _scheduler_error(exc, logger)
         if token:
             logger.info("%s: jobs submitted (comment %s); waiting for them to finish",
                         plugin, token)
@@ -240,10 +271,15 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
             outcome.fail("failed stages: " + ", ".join(progress.failed[wf_names[subject]]))
         if plugin in LOCAL_PLUGINS and outcome.ok and not progress.completed(
                 wf_names[subject], len(inputs[subject])):
-            outcome.fail("processing did not complete (stopped early, see the log)")
-    _log_acquisition_warnings(output_dir, inputs, logger)
-    _write_citation(output_dir, config, basis_path, [o for o in outcomes.values() if o.ok],
-                    inputs)
+            outcome.fail(f"processing did not complete: {run_error}" if run_error else
+                         "processing did not complete (stopped early, see the log)")
+    try:  # extras: a problem here must not lose the participants' outcomes
+        _log_acquisition_warnings(output_dir, inputs, logger)
+        _write_citation(output_dir, config, basis_path, [o for o in outcomes.values() if o.ok],
+                        inputs)
+    except Exception as exc:  # noqa: BLE001
+        logger.error("writing the run's warnings/citation failed: %s", error_message(exc))
+        logger.debug("%s", format_exception(exc))
     return list(outcomes.values())
 
 

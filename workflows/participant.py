@@ -70,6 +70,28 @@ def quantification_options(config: dict, bids_root) -> dict:
     return options
 
 
+DIGEST_READERS = {"convert": ("conversion.",), "basis": ("basis",),
+                  "fit": ("quantification.",)}
+"""Node name (in its stage workflow) -> prefixes of the ``input_digests`` keys naming the
+files it reads."""
+
+
+def key_named_files(stages: list, input_digests: str) -> None:
+    """Give each node that reads a configuration-named file (tissue table, chronograms, user
+    basis) the content hashes of those files as an input, so a changed file reruns it (nipype
+    hashes a path given inside a JSON option, or a folder, by name only). ``stages``: the
+    stage workflows holding those nodes; ``input_digests``:
+    canonical JSON ``{"section.key[i]" or "basis": sha256}`` (``bids_app.config``)."""
+    digests = json.loads(input_digests or "{}")
+    for node_name, prefixes in DIGEST_READERS.items():
+        for stage in stages:
+            node = stage.get_node(node_name)
+            if node is None:
+                continue
+            node.inputs.input_digests = json.dumps(
+                {k: v for k, v in digests.items() if k.startswith(prefixes)}, sort_keys=True)
+
+
 # --- stages ----------------------------------------------------------------------------------
 
 def init_convert_wf(inputs, conv_cfg: dict, name: str = "convert_wf") -> pe.Workflow:
@@ -235,14 +257,15 @@ def init_qc_wf(config: dict, n_reports: int, has_water: bool,
 
 def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
                         basis_cache_dir: str = "", config_toml: str = "",
-                        name: str | None = None, figures_interface=None) -> pe.Workflow:
+                        name: str | None = None, figures_interface=None,
+                        input_digests: str = "") -> pe.Workflow:
     """Workflow for one svs acquisition (``inputs``: a ``discovery.AcquisitionInputs``),
     wiring the stage workflows.
 
     ``inputnode`` fields are filled from ``inputs``; ``outputnode`` gives the node-local
     result files and ``index`` (JSON of derivative paths written under ``output_dir``).
     ``figures_interface`` (the app's figure node class) adds a figures node when given and
-    ``[report] figures`` is on.
+    ``[report] figures`` is on; ``input_digests``: see :func:`key_named_files`.
     """
     wf = pe.Workflow(name=name or _node_name(inputs.stem.replace(f"sub-{inputs.subject}_", ""))
                      + "_wf")
@@ -263,6 +286,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     preproc_wf = init_preproc_wf(pre, has_water)
     fit_wf = init_fit_wf(inputs, config, basis_path, basis_cache_dir)
     diffusion_wf = init_diffusion_wf(config)
+    key_named_files([convert_wf, fit_wf], input_digests)
     # the stages' reports, in the order the QC flags list them
     report_sources = [(convert_wf, "report"), (preproc_wf, "coils_report"),
                       (preproc_wf, "outliers_report"), (fit_wf, "basis_report"),
@@ -272,6 +296,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     if pre.get("residual_water", True):
         report_sources.append((preproc_wf, "water_report"))
     qc_wf = init_qc_wf(config, len(report_sources), has_water)
+    qc_wf.get_node("qc").inputs.discovery_warnings = list(inputs.warnings)
     sink = pe.Node(ifc.WriteDerivatives(
         output_dir=str(output_dir), subject=inputs.subject, session=inputs.session or "",
         stem=inputs.stem, config_toml=config_toml), name="derivatives", run_without_submitting=True)
@@ -330,7 +355,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
 def init_participant_wf(subject: str, acquisitions: list, config: dict, output_dir,
                         basis_path=None, basis_cache_dir: str = "", config_toml: str = "",
                         name: str | None = None, figures_interface=None,
-                        report_interface=None) -> pe.Workflow:
+                        report_interface=None, input_digests: str = "") -> pe.Workflow:
     """One participant: an acquisition workflow per svs and, when ``report_interface`` (the
     app's report node class) is given, a report joining them all."""
     if not acquisitions:
@@ -347,7 +372,8 @@ def init_participant_wf(subject: str, acquisitions: list, config: dict, output_d
         names.add(acq_name)
         acq_wf = init_acquisition_wf(inputs, config, output_dir, basis_path, basis_cache_dir,
                                      config_toml, name=acq_name,
-                                     figures_interface=figures_interface)
+                                     figures_interface=figures_interface,
+                                     input_digests=input_digests)
         wf.connect(acq_wf, "outputnode.index", merge, f"in{i}")
     wf.connect(merge, "out", outputnode, "indexes")
     if report_interface is not None:

@@ -26,6 +26,8 @@ class _ConvertInputSpec(BaseInterfaceInputSpec):
     chronogram_assignment = traits.Str("auto", usedefault=True)
     chronogram_sample_interval_s = traits.Float(6.4e-6, usedefault=True)
     dim_roles = traits.Str("{}", usedefault=True, desc="[conversion] dim_roles as JSON")
+    input_digests = traits.Str("{}", usedefault=True,
+                               desc="JSON hashes of the named files it reads (cache key only)")
 
 
 class _ConvertOutputSpec(TraitedSpec):

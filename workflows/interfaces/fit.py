@@ -24,6 +24,8 @@ class _BasisInputSpec(BaseInterfaceInputSpec):
     basis_path = traits.Str("", usedefault=True, desc="user basis (file or folder); '' = simulate")
     options = traits.Str("{}", usedefault=True, desc="[basis] section as JSON")
     cache_dir = traits.Str("", usedefault=True)
+    input_digests = traits.Str("{}", usedefault=True,
+                               desc="JSON hashes of the named files it reads (cache key only)")
 
 
 class _BasisOutputSpec(TraitedSpec):
@@ -155,6 +157,8 @@ class _FitInputSpec(BaseInterfaceInputSpec):
                                 desc="[quantification] section as JSON")
     subject = traits.Str("", usedefault=True, desc="participant label (tissue-fraction table)")
     session = traits.Str("", usedefault=True, desc="session label (tissue-fraction table)")
+    input_digests = traits.Str("{}", usedefault=True,
+                               desc="JSON hashes of the named files it reads (cache key only)")
 
 
 class _FitOutputSpec(TraitedSpec):
@@ -186,8 +190,12 @@ class FitSpectra(SimpleInterface):
         acq = load_acquisition(self.inputs.in_file)
         basis = read_basis(self.inputs.in_basis)
         fids = acq.fids.mean(axis=(1, 2))
-        fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                              options)
+        with warnings.catch_warnings(record=True) as caught:  # e.g. basis entries dropped
+            warnings.simplefilter("always", UserWarning)
+            fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                                  options)
+        fit_warnings = list(dict.fromkeys(str(w.message) for w in caught
+                                          if issubclass(w.category, UserWarning)))
         labels = condition_labels(acq)
         rows = [{**labels[int(r["condition"])],
                  **{k: v for k, v in r.items() if k != "b_value_s_mm2"}}
@@ -214,6 +222,7 @@ class FitSpectra(SimpleInterface):
             "quantification": quantification,
             "flags": quantification.get("flags", []) + bound_flags(
                 fits, lambda c: f"condition {c} (b = {labels[c]['b_value']:g} s/mm^2)"),
+            "warnings": fit_warnings,
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
                 "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),

@@ -28,6 +28,8 @@ class _QCInputSpec(BaseInterfaceInputSpec):
     fit_ppm_range = traits.List(traits.Float, list(FIT_WINDOW_PPM), usedefault=True)
     options = traits.Str("{}", usedefault=True, desc="[qc] section as JSON")
     preprocessing = traits.Str("{}", usedefault=True, desc="[preprocessing] as JSON (motion)")
+    discovery_warnings = traits.List(traits.Str, desc="problems found when the inputs were "
+                                     "discovered (e.g. a water reference expected, not found)")
 
 
 class _QCOutputSpec(TraitedSpec):
@@ -93,6 +95,7 @@ class QualityMetrics(SimpleInterface):
             self.inputs.preprocessing))
         flags = [f for r in reports.values() for f in r.get("flags", [])] + motion["flags"]
         conversion = reports.get("conversion.json", {})
+        discovered = list(self.inputs.discovery_warnings or [])
         qc = {"summary": summary, "flags": verdict["flags"], "per_condition": per_condition,
               "drift": drift,
               "rejected_per_condition": metrics.rejection_counts(
@@ -101,7 +104,9 @@ class QualityMetrics(SimpleInterface):
                                                                          []),
               "motion_check": motion,
               "b_value_units_source": conversion.get("b_value_units_source", ""),
-              "warnings": conversion.get("warnings", []) + flags + notes,
+              "discovery_warnings": discovered,
+              "warnings": discovered + conversion.get("warnings", [])
+              + reports.get("fit.json", {}).get("warnings", []) + flags + notes,
               "stages": reports}
         self._results["out_qc"] = write_json_file("qc.json", qc)
         return runtime

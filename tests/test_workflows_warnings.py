@@ -1,0 +1,112 @@
+"""Issue 17 items 4 and 10 in the workflow: problems that do not stop an acquisition reach its
+``_qc.json`` warnings and the participant report, not only the log of one worker:
+
+- discovery warnings (``AcquisitionInputs.warnings``, e.g. a water reference expected but not
+  found because of an ``acq-`` mismatch);
+- basis entries dropped by the fit because they have no signal in ``[fitting] ppm_range``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bids_app.config import load_default_config
+from robust_support import demo, demo_master  # noqa: F401  (fixtures)
+from workflows import interfaces as ifc
+
+
+def _singlets(ppms: dict, cf_mhz=298.0, dwell_s=1 / 3000, n=1024):
+    from pipeline.basis import Basis
+    from pipeline.spectra import ppm_to_hz, time_axis_s
+
+    t = time_axis_s(n, dwell_s)
+    gauss = np.exp(-(np.pi * 6.0 * t) ** 2 / (4 * np.log(2)))  # 6 Hz FWHM, no far tails
+    fids = [np.exp(2j * np.pi * ppm_to_hz(ppm, cf_mhz) * t) * gauss for ppm in ppms.values()]
+    return Basis(list(ppms), np.array(fids), dwell_s, cf_mhz)
+
+
+def test_dropped_basis_entry_and_discovery_warning_reach_the_qc_warnings(tmp_path,
+                                                                          monkeypatch):
+    """Lip (a 0.5 ppm Gaussian singlet here) has no signal in a 1.8-4.0 ppm window: the fit
+    leaves it out, and says so in fit.json and _qc.json; a discovery warning is carried into
+    _qc.json."""
+    from bids_app.derivatives import TRANSIENTS_COLUMNS, write_tsv
+    from pipeline.acquisition import Acquisition
+    from pipeline.io.basis_formats import write_json_basis
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+
+    monkeypatch.chdir(tmp_path)  # nodes write into the working directory
+    in_tmp = tmp_path
+    basis = _singlets({"NAA": 2.01, "Cr": 3.03, "GPC": 3.21, "Lip": 0.5})
+    write_json_basis(basis, in_tmp / "basis.json")
+    rng = np.random.default_rng(5)
+    fids = np.array([[4.0, 3.0, 1.0, 2.0], [3.0, 2.4, 0.8, 1.5]]) @ basis.fids
+    fids = fids + 0.02 * (rng.standard_normal(fids.shape) + 1j * rng.standard_normal(fids.shape))
+    acq = Acquisition(fids[:, None, None, :], basis.dwell_s, basis.cf_mhz, [0.0, 3000.0],
+                      np.full((2, 3), np.nan),
+                      metadata={"SpectrometerFrequency": [basis.cf_mhz], "EchoTime": 0.02,
+                                "ResonantNucleus": ["1H"]})
+    write_nifti_mrs(acq, in_tmp / "pre.nii")
+    fitting = dict(load_default_config()["fitting"], ppm_range=[1.8, 4.0])
+    out = ifc.FitSpectra(in_file=str(in_tmp / "pre.nii"), in_basis=str(in_tmp / "basis.json"),
+                         options=json.dumps(fitting, sort_keys=True)).run().outputs
+    fit_report = json.loads(Path(out.out_report).read_text())
+    assert "Lip" not in fit_report["names"]
+    (dropped,) = [w for w in fit_report["warnings"] if "Lip" in w]
+    assert "(1.8, 4.0) ppm" in dropped
+    write_tsv(in_tmp / "transients.tsv",
+              [{"condition": c, "b_value": b, "direction": "n/a", "transient": 0,
+                "freq_shift_hz": 0.0, "phase_shift_deg": 0.0, "rejected": 0}
+               for c, b in enumerate((0, 3000))], TRANSIENTS_COLUMNS)
+    note = "no water reference matches sub-01_acq-a_svs.nii.gz (looked for acq-a mrsref)"
+    qc = ifc.QualityMetrics(in_preproc=str(in_tmp / "pre.nii"), in_fit=out.out_fit,
+                            in_transients=str(in_tmp / "transients.tsv"),
+                            in_amplitudes=out.out_amplitudes, in_reports=[out.out_report],
+                            fit_ppm_range=[1.8, 4.0], discovery_warnings=[note]).run().outputs
+    report = json.loads(Path(qc.out_qc).read_text())
+    assert report["discovery_warnings"] == [note]
+    assert note in report["warnings"] and dropped in report["warnings"]
+
+
+def test_acquisition_workflow_gives_its_discovery_warnings_to_the_qc_node(tmp_path):
+    from bids_app.discovery import AcquisitionInputs
+    from workflows.participant import init_acquisition_wf
+
+    svs = tmp_path / "sub-01_acq-a_svs.nii.gz"
+    svs.write_bytes(b"x")
+    inputs = AcquisitionInputs(subject="01", session=None, svs=svs, sidecar={},
+                               entities={"acquisition": "a"}, warnings=["looked for X"])
+    wf = init_acquisition_wf(inputs, load_default_config(), tmp_path / "out")
+    assert wf.get_node("qc_wf.qc").inputs.discovery_warnings == ["looked for X"]
+
+
+@pytest.mark.slow  # one demo participant through the app (about a minute under load)
+def test_acq_mismatched_water_reference_is_a_warning_in_qc_and_report(demo, tmp_path):  # noqa: F811
+    """The issue's case: an ``acq-`` mismatch between svs and mrsref silently dropped the
+    reference. Now the run goes on without it and says so in _qc.json and sub-01.html."""
+    from bids_app import cli
+
+    mrs = demo / "sub-01" / "mrs"
+    sidecar = mrs / "sub-01_acq-dwpress_svs.json"
+    meta = json.loads(sidecar.read_text())
+    meta.pop("ReferenceSignal", None)  # found by entities, as most datasets do
+    sidecar.write_text(json.dumps(meta))
+    for path in list(mrs.glob("sub-01_acq-dwpress_mrsref.*")):
+        path.rename(path.with_name(path.name.replace("acq-dwpress", "acq-other")))
+    shutil.rmtree(demo / "sub-02")
+    out = tmp_path / "out"
+    assert cli.main([str(demo), str(out), "participant", "-w", str(tmp_path / "work"),
+                     "--nprocs", "1", "--skip-bids-validation"]) == 0
+    qc = json.loads((out / "sub-01" / "mrs" / "sub-01_acq-dwpress_qc.json").read_text())
+    (note,) = qc["discovery_warnings"]
+    assert "acq-other" in note or "sub-01_acq-other_mrsref" in note
+    assert note in qc["warnings"]
+    html = (out / "sub-01.html").read_text()
+    import html as html_lib
+
+    assert html_lib.escape(note, quote=False) in html or note in html
