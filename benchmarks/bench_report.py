@@ -37,7 +37,8 @@ def participant_entries(out: Path, subject: str) -> list[dict]:
 
 def main(argv=None) -> None:
     from bids_app.group import available_subjects, collect_tables
-    from bids_app.report import write_group_report, write_participant_report
+    from bids_app.group_report import write_group_report
+    from bids_app.report import write_participant_report
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)

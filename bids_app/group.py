@@ -187,7 +187,7 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
         logger.warning("group level: acquisitions at %s T; distributions in group.html are "
                        "split by field strength (compare values only within one field)",
                        ", ".join(f"{f:g}" for f in fields))
-    from .report import participant_sites, write_group_report
+    from .group_report import participant_sites, write_group_report
 
     write_group_report(output_dir, tables, [f"sub-{o.subject}" for o in outcomes if not o.ok],
                        participant_sites(bids_dir))

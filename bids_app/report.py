@@ -22,7 +22,6 @@ from pipeline.fitting.fit_display import (DISPLAY_ROWS, FIT_DISPLAY_GROUPS,  # n
                                           fit_display_text)
 from pipeline.io.files import to_float
 from pipeline.metabolites import SUM_NAMES
-from pipeline.preprocess.outliers import robust_z
 from pipeline.qc.transients import before_after  # noqa: F401  (the report's figures use it)
 
 from . import derivatives as d
@@ -39,7 +38,6 @@ rebuild gives the same files."""
 
 DECAY_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks")
 MAIN_DECAY_METABOLITES = SUMS + ("Ins", "NAA", "Cr", "Tau")
-GROUP_PARAMETERS = (("monoexponential", "ADC"), ("sticks", "D_intra"), ("kurtosis", "K"))
 ACQUISITION_KEYS = (
     ("SpectrometerFrequency", "spectrometer frequency (MHz)"),
     ("ResonantNucleus", "nucleus"), ("MagneticFieldStrength", "field (T)"),
@@ -525,163 +523,3 @@ def write_participant_report(output_dir, subject: str, entries: list[dict],
     if report.is_file() and report.read_text(encoding="utf-8") == text:
         return report
     return d.atomic_write_text(report, text)
-
-
-# --- group report ----------------------------------------------------------------------------
-
-QC_DISTRIBUTIONS = (("snr_tnaa_b0", "SNR tNAA (lowest b)", ""),
-                    ("linewidth_water_hz", "water FWHM", "Hz"),
-                    ("linewidth_tnaa_hz", "tNAA FWHM", "Hz"),
-                    ("fit_quality_mean", "fit residual / noise", ""),
-                    ("rejected_fraction", "transients rejected", "fraction"),
-                    ("freq_shift_range_hz", "frequency drift range", "Hz"))
-
-
-def robust_outliers(values: dict, z_limit: float = 3.5) -> set:
-    """Keys whose value lies more than ``z_limit`` robust z-scores
-    (:func:`pipeline.preprocess.outliers.robust_z`) from the median; needs at least 4 finite
-    values. With a zero MAD every value off the median is an outlier."""
-    finite = {k: v for k, v in values.items() if math.isfinite(v)}
-    if len(finite) < 4:
-        return set()
-    keys = list(finite)
-    arr = np.array([finite[k] for k in keys])
-    z = robust_z(arr)
-    if not np.any(z):
-        med = float(np.median(arr))
-        return {k for k, v in finite.items() if v != med}
-    return {k for k, zk in zip(keys, z) if abs(zk) > z_limit}
-
-
-def _row_label(row: dict) -> str:
-    ses = row.get("session_id", "n/a")
-    return row["participant_id"] if ses in ("n/a", "", None) else \
-        f"{row['participant_id']} {ses}"
-
-
-def _stratum(row: dict, sites: dict) -> str:
-    """Field strength (when the group mixes several; see :func:`group_parameter_figures`),
-    session and site of a group-table row ('' when none is present)."""
-    field = row.get("_field_label", "")
-    parts = [field, row.get("session_id", "n/a"), sites.get(row["participant_id"], "")]
-    return " ".join(str(p) for p in parts if p and p != "n/a")
-
-
-def field_strengths(rows: list[dict]) -> set:
-    """The field strengths (T) present in group-table rows."""
-    return {to_float(r.get("field_strength_t")) for r in rows
-            if math.isfinite(to_float(r.get("field_strength_t")))}
-
-
-def _label_fields(rows: list[dict], split: bool) -> list[dict]:
-    """Rows marked with their field strength when the group mixes several, so pooled
-    distributions are split by field (3 T and 7 T values are not comparable)."""
-    if not split:
-        return rows
-    return [{**r, "_field_label": f"{to_float(r.get('field_strength_t')):g} T"}
-            for r in rows]
-
-
-def distribution(rows: list[dict], value_key: str, title: str, unit: str,
-                 strata: list[str], sites: dict) -> dict | None:
-    """A distribution figure of ``value_key``: a column per main metabolite (and stratum when
-    there are several), outlying participants named; None without finite values."""
-    groups: dict = {}
-    for name in MAIN_DECAY_METABOLITES:
-        for stratum in strata:
-            sel = [r for r in rows if r["metabolite"] == name and _stratum(r, sites) == stratum
-                   and math.isfinite(to_float(r.get(value_key)))]
-            if sel:
-                label = name if len(strata) == 1 else f"{name} {stratum}"
-                groups[label] = [(_row_label(r), to_float(r[value_key])) for r in sel]
-    if not groups:
-        return None
-    outliers = {(g, who) for g, vals in groups.items() for who in robust_outliers(dict(vals))}
-    return {"title": title, "unit": unit,
-            "outliers": sorted(f"{who} ({g})" for g, who in outliers),
-            "svg": fig.distribution_figure(groups, title, unit, outliers)}
-
-
-def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
-                            amplitudes: list[dict] | None = None) -> list[dict]:
-    """One distribution figure per (model, parameter) and, when water-scaled, of the
-    lowest-b concentrations: a column per metabolite, split by session and by site
-    (``sites``: participant_id -> site) when there are several."""
-    sites = sites or {}
-    split = len(field_strengths(diffusion + (amplitudes or []))) > 1
-    diffusion, amplitudes = _label_fields(diffusion, split), _label_fields(amplitudes or [], split)
-    strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
-    figures = []
-    for model, parameter in GROUP_PARAMETERS:
-        rows = [r for r in diffusion if r["model"] == model and r["parameter"] == parameter
-                and r.get("applicable") in ("1", 1, True)]
-        unit = next((r["unit"] for r in rows if r.get("unit")), "")
-        figures.append(distribution(rows, "value", f"{parameter} ({model})", unit, strata,
-                                    sites))
-    figures.append(distribution(lowest_b_rows(amplitudes or []), "concentration_mm",
-                                "concentration at the lowest b (water-scaled)", "mM", strata,
-                                sites))
-    return [f for f in figures if f]
-
-
-def lowest_b_rows(amplitudes: list[dict]) -> list[dict]:
-    """Group amplitude rows of each acquisition's lowest b-value."""
-    lowest: dict = {}
-    for r in amplitudes:
-        key = (r["participant_id"], r.get("session_id"), r.get("source"))
-        lowest[key] = min(lowest.get(key, math.inf), to_float(r["b_value"]))
-    return [r for r in amplitudes if to_float(r["b_value"])
-            == lowest[(r["participant_id"], r.get("session_id"), r.get("source"))]]
-
-
-def participant_sites(bids_dir) -> dict:
-    """participant_id -> site from the input's ``participants.tsv`` (a ``site`` column),
-    {} when there is none."""
-    path = Path(bids_dir) / "participants.tsv" if bids_dir else None
-    if path is None or not path.is_file():
-        return {}
-    rows = d.read_tsv(path)
-    return {r["participant_id"]: r["site"] for r in rows
-            if r.get("site") not in (None, "", "n/a") and r.get("participant_id")}
-
-
-def group_qc_figure(qc: list[dict]) -> dict | None:
-    """QC metric distributions (small multiples), outlying acquisitions named."""
-    panels, named = [], []
-    for key, title, unit in QC_DISTRIBUTIONS:
-        values = {_row_label(r) + (f" {r['source'].split('_', 1)[-1]}"
-                                   if len({x['source'] for x in qc
-                                           if x['participant_id'] == r['participant_id']}) > 1
-                                   else ""): to_float(r.get(key)) for r in qc}
-        values = {k: v for k, v in values.items() if math.isfinite(v)}
-        if values:
-            odd = robust_outliers(values)
-            named += [f"{who} ({title})" for who in sorted(odd)]
-            panels.append({"title": title, "unit": unit, "values": list(values.items()),
-                           "outliers": odd})
-    if not panels:
-        return None
-    return {"svg": fig.metrics_grid_figure(panels), "outliers": named}
-
-
-def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[str],
-                       sites: dict | None = None) -> Path:
-    """``OUT/group.html``: participants with their QC status, distributions (by session and
-    ``sites`` when several), tables."""
-    from pipeline import __version__
-
-    output_dir = Path(output_dir)
-    qc = tables.get("qc", [])
-    participants = sorted({r["participant_id"] for r in qc}
-                          | {r["participant_id"] for r in tables.get("diffusion", [])})
-    status = {}
-    for r in qc:
-        status.setdefault(r["participant_id"], []).append(r)
-    text = _environment().get_template("group_report.html.j2").render(
-        version=__version__, participants=participants, status=status, failed=failed,
-        parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites,
-                                                  tables.get("amplitudes", [])),
-        qc_figure=group_qc_figure(qc),
-        qc_columns=list(qc[0].keys()) if qc else [], qc=qc,
-        report_exists={p: (output_dir / f"{p}.html").is_file() for p in participants})
-    return d.atomic_write_text(output_dir / "group.html", text)

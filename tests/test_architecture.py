@@ -14,12 +14,8 @@ BANNED = {
     "pipeline": {"nipype", "bids", "workflows", "bids_app"},
     "workflows": {"bids_app"},
 }
-MAX_WORKFLOW_MODULE_LINES = 600
 MAX_MODULE_LINES = 600
 """Issue 16: no production module (pipeline/, workflows/, bids_app/) over 600 lines."""
-KNOWN_LONG_MODULES = {
-    "bids_app/report.py",  # split pending: being edited concurrently
-}
 
 
 def imported_packages(path: Path, package: str) -> set[str]:
@@ -54,12 +50,6 @@ def test_the_check_sees_imports_inside_functions(tmp_path):
     assert imported_packages(module, "workflows") == {"bids_app", "nipype", "workflows"}
 
 
-def test_workflow_modules_stay_small():
-    sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines())
-             for p in modules("workflows")}
-    assert max(sizes.values()) < MAX_WORKFLOW_MODULE_LINES, sizes
-
-
 def module_lines(package: str) -> dict[str, int]:
     return {p.relative_to(REPO).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
             for p in modules(package)}
@@ -68,18 +58,9 @@ def module_lines(package: str) -> dict[str, int]:
 @pytest.mark.parametrize("package", ["pipeline", "workflows", "bids_app"])
 def test_production_modules_have_at_most_600_lines(package):
     too_long = {name: n for name, n in module_lines(package).items()
-                if n > MAX_MODULE_LINES and name not in KNOWN_LONG_MODULES}
+                if n > MAX_MODULE_LINES}
     assert not too_long, f"split these modules by responsibility (<= {MAX_MODULE_LINES} " \
                          f"lines each): {too_long}"
-
-
-def test_known_long_modules_are_still_long():
-    """An exception is removed once its module is split (the list cannot hide a new one)."""
-    sizes = {**module_lines("pipeline"), **module_lines("workflows"), **module_lines("bids_app")}
-    stale = sorted(name for name in KNOWN_LONG_MODULES
-                   if sizes.get(name, 0) <= MAX_MODULE_LINES)
-    assert not stale, f"remove from KNOWN_LONG_MODULES (now <= {MAX_MODULE_LINES} lines " \
-                      f"or gone): {stale}"
 
 
 def test_the_pipeline_package_imports_without_nipype_or_pybids():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from bids_app import figures
-from bids_app.report import decay_panels, display_phase, robust_outliers
+from bids_app.group_report import robust_outliers
+from bids_app.report import decay_panels, display_phase
 
 
 def _amplitude_rows(name, b_s_mm2, amplitudes, crlbs):
@@ -155,7 +156,7 @@ def test_fit_figure_draws_baseline_residual_and_main_metabolites(tmp_path):
 
 
 def test_group_distributions_split_by_session_and_site(tmp_path):
-    from bids_app.report import group_parameter_figures, participant_sites
+    from bids_app.group_report import group_parameter_figures, participant_sites
 
     (tmp_path / "participants.tsv").write_text(
         "participant_id\tsite\nsub-01\tA\nsub-02\tB\nsub-03\tn/a\n")
@@ -172,7 +173,7 @@ def test_group_distributions_split_by_session_and_site(tmp_path):
 
 
 def test_group_concentrations_use_each_acquisitions_lowest_b_and_name_outliers():
-    from bids_app.report import group_parameter_figures, lowest_b_rows
+    from bids_app.group_report import group_parameter_figures, lowest_b_rows
 
     amplitudes = []
     for i, mm in enumerate([12.1, 11.8, 12.4, 12.0, 30.0]):    # sub-05 is far off

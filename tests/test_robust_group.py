@@ -91,7 +91,7 @@ def test_group_tables_carry_field_sequence_and_echo_time_and_split_fields(tmp_pa
         assert rows["sub-01"]["sequence"] == "svs_se" and rows["sub-02"]["sequence"] == "STEAM"
         assert rows["sub-01"]["echo_time_s"] == "0.08"
         assert rows["sub-02"]["echo_time_s"] == "0.015"
-    from bids_app.report import group_parameter_figures
+    from bids_app.group_report import group_parameter_figures
 
     diffusion = d.read_tsv(out / "group_diffusion.tsv")
     figure = group_parameter_figures(diffusion, {})[0]
