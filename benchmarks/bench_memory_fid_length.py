@@ -1,13 +1,15 @@
-"""Peak memory of transient alignment against FID length (issue 17 item 8).
+"""Peak memory against FID length (issue 17 item 8): alignment alone, then every step.
 
 For each length, a child process aligns 8 synthetic transients (three Lorentzian singlets at
 3 T, known drifts) with the default options (registration, leave-one-out and HLSVD-model
 templates) and reports the tracemalloc peak of numpy's allocations, the process's peak
 resident memory (ru_maxrss, which includes the interpreter and libraries) and the largest
 frequency error. Before issue 17 the HLSVD Hankel matrix made memory grow with the square of
-the length (100 000 points: 24 GB, OOM-killed).
+the length (100 000 points: 24 GB, OOM-killed). ``--all-steps`` runs the whole in-memory
+preprocessing (``preprocess_acquisition``: coils, orientation, eddy-current correction with a
+water reference, alignment, outliers, averaging, residual water) on 2 conditions instead.
 
-    PYTHONPATH=$PWD python benchmarks/bench_memory_fid_length.py [lengths...]
+    PYTHONPATH=$PWD python benchmarks/bench_memory_fid_length.py [--all-steps] [lengths...]
 """
 
 from __future__ import annotations
@@ -37,6 +39,33 @@ print(json.dumps({"n_points": n, "tracemalloc_peak_mb": peak / 1e6, "seconds": s
 """
 
 
+CHILD_ALL_STEPS = r"""
+import json, resource, sys, time, tracemalloc
+import numpy as np
+sys.path.insert(0, ".")
+from benchmarks.bench_memory_fid_length import synthetic_transients
+from pipeline.acquisition import Acquisition
+from pipeline.preprocess.pipeline import preprocess_acquisition
+n = int(sys.argv[1])
+fids, truth_hz, dwell_s, cf_mhz = synthetic_transients(n)
+t = np.arange(n) * dwell_s
+water = 50.0 * np.exp(-np.pi * 4.0 * t) + 0j
+directions = np.full((2, 3), np.nan)
+acq = Acquisition(np.stack([fids, 0.7 * fids])[:, :, None, :], dwell_s, cf_mhz,
+                  np.array([0.0, 1000.0]), directions)
+ref = Acquisition(np.broadcast_to(water, (2, 2, 1, n)).copy(), dwell_s, cf_mhz,
+                  np.array([0.0, 1000.0]), directions)
+tracemalloc.start()
+start = time.perf_counter()
+result = preprocess_acquisition(acq, ref)
+seconds = time.perf_counter() - start
+_, peak = tracemalloc.get_traced_memory()
+print(json.dumps({"n_points": n, "tracemalloc_peak_mb": peak / 1e6, "seconds": seconds,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
+                  "max_freq_error_hz": float("nan")}))
+"""
+
+
 def synthetic_transients(n_points: int, n_transients: int = 8, seed: int = 3):
     """(fids, true drift in Hz, dwell_s, cf_mhz): NAA, Cr and Cho singlets (4 Hz wide) at
     123.2 MHz sampled at 4 kHz, drifted by known frequencies and phases, with noise."""
@@ -56,12 +85,12 @@ def synthetic_transients(n_points: int, n_transients: int = 8, seed: int = 3):
     return fids, truth_hz, dwell_s, cf_mhz
 
 
-def main(lengths) -> None:
+def main(lengths, child: str = CHILD) -> None:
     print("| FID points | tracemalloc peak (MB) | MB per 1000 points | max RSS (MB) | "
           "time (s) | max freq error (Hz) |")
     print("|---:|---:|---:|---:|---:|---:|")
     for n in lengths:
-        run = subprocess.run([sys.executable, "-c", CHILD, str(n)], capture_output=True,
+        run = subprocess.run([sys.executable, "-c", child, str(n)], capture_output=True,
                              text=True, check=True)
         r = json.loads(run.stdout.strip().splitlines()[-1])
         print(f"| {n} | {r['tracemalloc_peak_mb']:.1f} | "
@@ -70,4 +99,6 @@ def main(lengths) -> None:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or LENGTHS)
+    all_steps = "--all-steps" in sys.argv[1:]
+    main([int(a) for a in sys.argv[1:] if a != "--all-steps"] or LENGTHS,
+         CHILD_ALL_STEPS if all_steps else CHILD)
