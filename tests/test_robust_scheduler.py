@@ -200,3 +200,40 @@ def test_an_unexpected_error_building_one_participant_fails_only_it(tmp_path, mo
     assert errors["02"] == (False, ["/data/sub-02_svs.nii.gz: unreadable"])
     log = (tmp_path / "out" / "logs" / "dmrs-bids.log").read_text()
     assert "Traceback" in log and "ReferenceSignal" in log
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (root only; skipped where mounting is not allowed)."""
+    import subprocess
+
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+            capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount permission)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_work_disk_ends_the_run_with_a_clear_error(demo, tmp_path,  # noqa: F811
+                                                          small_disk):
+    """A work directory on a disk that fills up: the run ends (no hang) with status 1, the
+    summary is written and names the failure, and the console says why."""
+    import subprocess
+    import sys
+
+    work = small_disk / "work"
+    work.mkdir(mode=0o700)
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "bids_app.cli", str(demo), str(out),
+                          "participant", "-w", str(work), "--nprocs", "1",
+                          "--skip-bids-validation"], capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 1, run.stderr[-2000:]
+    summary = json.loads((out / "logs" / "run_summary.json").read_text())
+    assert summary["failed"], summary
+    text = json.dumps(summary) + run.stdout + run.stderr
+    assert "No space left on device" in text or "ResultUnreadableError" in text, text[-3000:]
