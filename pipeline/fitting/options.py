@@ -66,6 +66,8 @@ class FitOptions:
     singlet_groups: bool = False
     group_shift_sd_ppm: float = 0.005
     group_width_sd_hz: float = 1.0
+    reference_singlets: bool = True
+    reference_search_ppm: float = 0.3
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
