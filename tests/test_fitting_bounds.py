@@ -88,3 +88,20 @@ def test_parameters_left_at_a_limit_become_qc_warnings_naming_the_condition():
     flags = bound_flags(SimpleNamespace(fits=[inside, outside]), lambda c: f"condition {c}")
     assert len(flags) == 1
     assert flags[0].startswith("fit: condition 1: shift_hz[metabolites] (upper)")
+
+
+def test_limits_of_a_group_with_no_signal_are_not_reported():
+    # a second lineshape group ("extra": Lac, absent from the data) whose width and shift sit
+    # at their limits: undetermined, not a fit problem, as long as its amplitude is zero
+    basis = singlet_basis(list(TRUTH) + ["Lac"])
+    fid = synthetic_fid(basis, {**TRUTH, "Lac": 0.0}, noise_sd=0.02)
+    fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                       FitOptions(ppm_range=(1.0, 4.0), lineshape_groups={"extra": ["Lac"]}))
+    problem = fit.extra["problem"]
+    g, k = problem.group_names.index("extra"), problem.n_groups
+    theta = fit.theta.copy()
+    theta[g], theta[2 * k + g] = problem.upper[g], problem.upper[2 * k + g]
+    amplitudes = np.where(np.array(problem.names) == "Lac", 0.0, 1.0)
+    assert parameters_at_bounds(problem, theta, amplitudes) == []
+    assert set(parameters_at_bounds(problem, theta, np.ones(len(problem.names)))) == {
+        "damp[extra] (upper)", "shift_hz[extra] (upper)"}

@@ -264,7 +264,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
     fit = _assemble(objective, result, fid, spectrum, scale, options)
-    fit.at_bounds = parameters_at_bounds(problem, result.x)
+    fit.at_bounds = parameters_at_bounds(problem, result.x, objective.evaluate(result.x)[-1])
     fit.extra["n_restarts"] = n_restarts
     return fit
 
@@ -287,12 +287,15 @@ RESTART_SHIFT_FRACTIONS = (0.0, -0.5, 0.5)
 """Restart shifts (fractions of ``max_shift_ppm``) tried when a fit ends at a bound."""
 
 
-def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray) -> list:
+def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray,
+                         amplitudes: np.ndarray | None = None) -> list:
     """Names of the non-linear parameters that end at a search limit.
 
     Search limits are the shift and first-order phase bounds (both sides) and the upper
     limits of the Lorentzian and Gaussian widths. A width of zero is the physical limit (no
-    broadening added to the basis), not a search limit, so it is not reported.
+    broadening added to the basis), not a search limit, so it is not reported. With
+    ``amplitudes``, the widths and shift of a group whose components are all zero (e.g. lipids
+    in a lipid-free spectrum) are undetermined, not at a limit, and are not reported either.
     """
     finite = np.isfinite(problem.upper) & np.isfinite(problem.lower)
     tol = BOUND_TOLERANCE * np.where(finite, problem.upper - problem.lower, 0.0)
@@ -300,6 +303,12 @@ def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray) -> list:
     at_upper = finite & (theta >= np.where(finite, problem.upper, 0.0) - tol)
     at_lower = finite & (theta <= np.where(finite, problem.lower, 0.0) + tol)
     at_lower[:2 * k] = False
+    if amplitudes is not None:
+        empty = np.array([not np.any(np.asarray(amplitudes)[problem.group_of == g] > 0)
+                          for g in range(k)])
+        for kind in range(3):
+            at_upper[kind * k:(kind + 1) * k] &= ~empty
+            at_lower[kind * k:(kind + 1) * k] &= ~empty
     names = problem.theta_names()
     return [names[i] + (" (upper)" if at_upper[i] else " (lower)")
             for i in np.flatnonzero(at_upper | at_lower)]
@@ -326,7 +335,10 @@ def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitO
     """When the fit ends with a parameter at a search limit, refit from other starts and keep
     the lowest cost, preferring fits with no parameter at a limit (cost within 1 %)."""
     problem = objective.problem
-    if not parameters_at_bounds(problem, result.x):
+    def limited(theta):
+        return parameters_at_bounds(problem, theta, objective.evaluate(theta)[-1])
+
+    if not limited(result.x):
         return result, 0
     tried = [result]
     for start in restart_points(problem, theta0):
@@ -335,7 +347,7 @@ def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitO
         tried.append(levenberg_marquardt(objective.residual, objective.jacobian, start,
                                          problem.lower, problem.upper, options.max_iterations))
     best_cost = min(r.cost for r in tried)
-    inside = [r for r in tried if not parameters_at_bounds(problem, r.x)
+    inside = [r for r in tried if not limited(r.x)
               and r.cost <= 1.01 * best_cost]
     chosen = min(inside or tried, key=lambda r: r.cost)
     return chosen, len(tried) - 1
