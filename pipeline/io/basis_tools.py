@@ -304,8 +304,9 @@ def _predict_backward(fid: np.ndarray, n_extra: int, order: int, n_fit: int) -> 
         coef = np.linalg.lstsq(gram, rhs, rcond=None)[0]
     out = np.empty(n_extra + order, dtype=complex)
     out[n_extra:] = fid[:order]
-    for i in range(n_extra - 1, -1, -1):
-        out[i] = out[i + 1:i + 1 + order] @ coef
+    with np.errstate(over="ignore", invalid="ignore"):  # growth is checked by the caller
+        for i in range(n_extra - 1, -1, -1):
+            out[i] = out[i + 1:i + 1 + order] @ coef
     return out[:n_extra]
 
 
