@@ -199,8 +199,7 @@ def initial_theta(objective: SpectrumObjective, spectrum: np.ndarray,
     # one cross-correlation at the middle width: the best lag hardly depends on the width
     shift_hz = initial_shift_hz(problem, spectrum, start(INIT_GAUSS_FWHM_PPM[1]))
     candidates = [(shift_hz, None)]
-    bin_hz = 1.0 / (problem.n_points * problem.dwell_s)
-    if reference is not None and abs(reference[0] - shift_hz) > 2 * bin_hz:
+    if reference is not None:
         candidates += [(reference[0], None), (reference[0], reference[1])]
     best, best_cost = None, np.inf
     for fwhm_ppm in INIT_GAUSS_FWHM_PPM:
