@@ -29,11 +29,21 @@ def test_a_fit_inside_its_limits_reports_nothing():
 
 
 def test_a_shift_beyond_its_limit_is_retried_and_reported():
-    # 0.1 ppm allowed, 0.16 ppm true: the nearest the model can get is the upper limit
-    fit = _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1)
+    # 0.1 ppm allowed, 0.16 ppm true, no singlet referencing: the nearest the model can get is
+    # the upper limit
+    fit = _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1, reference_singlets=False)
     assert fit.extra["n_restarts"] > 0
     assert "shift_hz[metabolites] (upper)" in fit.at_bounds
     assert abs(fit.shift_hz["metabolites"] - 0.1 * CF_MHZ) < 0.01
+
+
+def test_singlet_referencing_reaches_a_shift_beyond_the_nominal_limit():
+    # the same spectrum with the default referencing: the shift is found, no bound is reported
+    fit = _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1)
+    assert fit.at_bounds == []
+    assert abs(fit.shift_hz["metabolites"] - 0.16 * CF_MHZ) < 0.5
+    assert abs(fit.amplitudes[fit.names.index("Cr")] / fit.amplitudes[fit.names.index("NAA")]
+               - 0.8) < 0.05
 
 
 def test_a_width_beyond_its_limit_is_reported():
@@ -61,7 +71,8 @@ def test_joint_fits_report_parameters_at_their_limits_per_condition():
                      for b in b_s_mm2])
     fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, b_s_mm2,
                           FitOptions(ppm_range=(1.0, 4.0), max_shift_ppm=0.1, mode="joint",
-                                     joint_shared=("lineshape", "shift")))
+                                     joint_shared=("lineshape", "shift"),
+                                     reference_singlets=False))
     assert fits.mode == "joint"
     for fit in fits.fits:
         assert "shift_hz[metabolites] (upper)" in fit.at_bounds
@@ -72,7 +83,25 @@ def test_parameters_left_at_a_limit_become_qc_warnings_naming_the_condition():
 
     from pipeline.fitting.conditions import bound_flags
 
-    inside, outside = _fit(shift_hz=3.0), _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1)
+    inside, outside = _fit(shift_hz=3.0), _fit(shift_hz=0.16 * CF_MHZ, max_shift_ppm=0.1,
+                                           reference_singlets=False)
     flags = bound_flags(SimpleNamespace(fits=[inside, outside]), lambda c: f"condition {c}")
     assert len(flags) == 1
     assert flags[0].startswith("fit: condition 1: shift_hz[metabolites] (upper)")
+
+
+def test_limits_of_a_group_with_no_signal_are_not_reported():
+    # a second lineshape group ("extra": Lac, absent from the data) whose width and shift sit
+    # at their limits: undetermined, not a fit problem, as long as its amplitude is zero
+    basis = singlet_basis(list(TRUTH) + ["Lac"])
+    fid = synthetic_fid(basis, {**TRUTH, "Lac": 0.0}, noise_sd=0.02)
+    fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                       FitOptions(ppm_range=(1.0, 4.0), lineshape_groups={"extra": ["Lac"]}))
+    problem = fit.extra["problem"]
+    g, k = problem.group_names.index("extra"), problem.n_groups
+    theta = fit.theta.copy()
+    theta[g], theta[2 * k + g] = problem.upper[g], problem.upper[2 * k + g]
+    amplitudes = np.where(np.array(problem.names) == "Lac", 0.0, 1.0)
+    assert parameters_at_bounds(problem, theta, amplitudes) == []
+    assert set(parameters_at_bounds(problem, theta, np.ones(len(problem.names)))) == {
+        "damp[extra] (upper)", "shift_hz[extra] (upper)"}

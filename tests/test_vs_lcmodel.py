@@ -43,9 +43,6 @@ def test_the_validation_spectra_are_fittable_by_the_peer(comparison):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3 (robust fit) not on this branch: on 200 "
-                   "spectra the app's RMS is 3-14 x LCModel's for tNAA, tCr, Ins, Glu "
-                   "(bench_vs_lcmodel.py); strict: remove this mark once it passes")
 def test_app_error_within_stated_factor_of_lcmodel(comparison):
     app, lcm = pooled_rms(comparison, "app"), pooled_rms(comparison, "lcm")
     assert app <= APP_FACTOR * lcm, f"app pooled RMS {app:.3f} vs LCModel {lcm:.3f}"

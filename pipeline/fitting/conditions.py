@@ -83,6 +83,10 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     scale = float(np.max(np.abs(spectra[low]))) or 1.0
     sequential = [fit_spectrum(f, basis, dwell_s, cf_mhz, options, problem=problem,
                                data_scale=scale) for f in fids]
+    if options.reference_singlets:  # the joint search covers every condition's referenced range
+        problem = dataclasses.replace(
+            problem, lower=np.min([f.extra["problem"].lower for f in sequential], axis=0),
+            upper=np.max([f.extra["problem"].upper for f in sequential], axis=0))
     if options.mode == "joint" and np.unique(b).size < 2:
         extra["note"] = "joint mode needs at least two distinct b-values: fitted sequentially"
     if options.mode == "sequential" or "note" in extra:

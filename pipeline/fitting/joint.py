@@ -426,4 +426,4 @@ def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta
         ppm_range=tuple(options.ppm_range), theta=np.asarray(theta, float),
         theta_crlb=theta_crlb, n_iterations=int(result.njev), success=bool(result.status > 0),
         message=str(result.message), extra={"coef_scaled": coef_scaled, "problem": problem},
-        at_bounds=parameters_at_bounds(problem, np.asarray(theta, float)))
+        at_bounds=parameters_at_bounds(problem, np.asarray(theta, float), amplitudes))

@@ -38,6 +38,10 @@ class FitOptions:
     constrains only conditions with b up to its ``b_max`` (the library default, e.g. 5 ms/um^2
     for the mono-exponential ADC, or ``joint_b_max_ms_um2[model]``); amplitudes above are free.
     MM entries follow their model at every b unless ``joint_b_max_ms_um2`` names their model.
+    ``reference_singlets``: before the fit, estimate the frequency offset (within
+    +-``reference_search_ppm``) and zero-order phase from the NAA/Cr/Cho singlets
+    (``referencing.singlet_reference``) and let the shift range ``max_shift_ppm`` also cover
+    that offset.
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -66,6 +70,8 @@ class FitOptions:
     singlet_groups: bool = False
     group_shift_sd_ppm: float = 0.005
     group_width_sd_hz: float = 1.0
+    reference_singlets: bool = True
+    reference_search_ppm: float = 0.3
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..basis import Basis
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
 from . import model as M
 from .options import FitOptions
+from .referencing import singlet_reference
 from .results import SpectralFit
 from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
 from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_region,
@@ -145,9 +148,11 @@ def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndar
     template = template.sum(axis=0)
     data = np.abs(spectrum)
     bin_hz = 1.0 / (problem.n_points * problem.dwell_s)
-    k_max = max(1, int(problem.upper[2 * problem.n_groups] / bin_hz))
+    k = problem.n_groups
+    k_low = int(np.floor(problem.lower[2 * k] / bin_hz))
+    k_high = int(np.ceil(problem.upper[2 * k] / bin_hz))
     w = problem.window
-    shifts = np.arange(-k_max, k_max + 1)
+    shifts = np.arange(min(k_low, -1), max(k_high, 1) + 1)
     n = problem.n_points
     scores = np.array([data[w] @ template[(w - k) % n] for k in shifts])
     best = int(np.argmax(scores))
@@ -174,8 +179,13 @@ def initial_phase0(objective: SpectrumObjective, theta: np.ndarray) -> float:
     return float(np.angle(np.sum(z * np.abs(z))))
 
 
-def initial_theta(objective: SpectrumObjective, spectrum: np.ndarray) -> np.ndarray:
-    """Shift by cross-correlation, phase from a complex linear fit, Gaussian width by a grid."""
+def initial_theta(objective: SpectrumObjective, spectrum: np.ndarray,
+                  reference: tuple[float, float] | None = None) -> np.ndarray:
+    """Shift by cross-correlation, phase from a complex linear fit, Gaussian width by a grid.
+
+    ``reference`` ``(shift_hz, phase0_rad)`` from the singlets (``referencing``) adds its
+    shift as a second candidate (with the phase of the linear fit and its own phase); the
+    lowest cost over all candidates wins."""
     problem = objective.problem
     k = problem.n_groups
 
@@ -188,14 +198,18 @@ def initial_theta(objective: SpectrumObjective, spectrum: np.ndarray) -> np.ndar
 
     # one cross-correlation at the middle width: the best lag hardly depends on the width
     shift_hz = initial_shift_hz(problem, spectrum, start(INIT_GAUSS_FWHM_PPM[1]))
+    candidates = [(shift_hz, None)]
+    if reference is not None:
+        candidates += [(reference[0], None), (reference[0], reference[1])]
     best, best_cost = None, np.inf
     for fwhm_ppm in INIT_GAUSS_FWHM_PPM:
-        theta = start(fwhm_ppm)
-        theta[2 * k:3 * k] = shift_hz
-        theta[3 * k] = initial_phase0(objective, theta)
-        cost = objective.cost(theta)
-        if cost < best_cost:
-            best, best_cost = theta, cost
+        for shift, phase in candidates:
+            theta = start(fwhm_ppm)
+            theta[2 * k:3 * k] = np.clip(shift, problem.lower[2 * k], problem.upper[2 * k])
+            theta[3 * k] = initial_phase0(objective, theta) if phase is None else phase
+            cost = objective.cost(theta)
+            if cost < best_cost:
+                best, best_cost = theta, cost
     for phase in np.linspace(-np.pi, np.pi, INIT_PHASE_STEPS, endpoint=False):
         theta = best.copy()
         theta[3 * k] = phase
@@ -228,9 +242,15 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     y_window = spectrum[problem.window]
     scale = float(data_scale or np.max(np.abs(y_window)) or 1.0)
     no_prior = np.zeros((0, problem.n_metab))
+    reference = None
+    if options.reference_singlets and initial is None:
+        reference = singlet_reference(fid, dwell_s, cf_mhz, problem.ref_ppm,
+                                      options.reference_search_ppm)
+        problem = centred_shift_bounds(problem, reference[0])
     theta_prior = group_prior_rows(problem, options, robust_sigma(spectrum) / scale)
     objective = SpectrumObjective(problem, y_window / scale, no_prior, theta_prior)
-    theta0 = initial_theta(objective, spectrum) if initial is None else np.asarray(initial)
+    theta0 = (initial_theta(objective, spectrum, reference) if initial is None
+              else np.asarray(initial))
     result = levenberg_marquardt(objective.residual, objective.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
     result, n_restarts = _retry_at_bounds(objective, result, theta0, options)
@@ -244,9 +264,21 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
     fit = _assemble(objective, result, fid, spectrum, scale, options)
-    fit.at_bounds = parameters_at_bounds(problem, result.x)
+    fit.at_bounds = parameters_at_bounds(problem, result.x, objective.evaluate(result.x)[-1])
     fit.extra["n_restarts"] = n_restarts
     return fit
+
+
+def centred_shift_bounds(problem: M.FitProblem, reference_hz: float) -> M.FitProblem:
+    """A copy of ``problem`` whose shift bounds also cover +-``max_shift`` around the singlet
+    reference (the union with the nominal bounds, so a wrong reference cannot exclude the
+    unreferenced answer)."""
+    k = problem.n_groups
+    lower, upper = problem.lower.copy(), problem.upper.copy()
+    half = 0.5 * (upper[2 * k:3 * k] - lower[2 * k:3 * k])
+    lower[2 * k:3 * k] = np.minimum(lower[2 * k:3 * k], reference_hz - half)
+    upper[2 * k:3 * k] = np.maximum(upper[2 * k:3 * k], reference_hz + half)
+    return dataclasses.replace(problem, lower=lower, upper=upper)
 
 
 BOUND_TOLERANCE = 1e-3
@@ -255,12 +287,15 @@ RESTART_SHIFT_FRACTIONS = (0.0, -0.5, 0.5)
 """Restart shifts (fractions of ``max_shift_ppm``) tried when a fit ends at a bound."""
 
 
-def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray) -> list:
+def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray,
+                         amplitudes: np.ndarray | None = None) -> list:
     """Names of the non-linear parameters that end at a search limit.
 
     Search limits are the shift and first-order phase bounds (both sides) and the upper
     limits of the Lorentzian and Gaussian widths. A width of zero is the physical limit (no
-    broadening added to the basis), not a search limit, so it is not reported.
+    broadening added to the basis), not a search limit, so it is not reported. With
+    ``amplitudes``, the widths and shift of a group whose components are all zero (e.g. lipids
+    in a lipid-free spectrum) are undetermined, not at a limit, and are not reported either.
     """
     finite = np.isfinite(problem.upper) & np.isfinite(problem.lower)
     tol = BOUND_TOLERANCE * np.where(finite, problem.upper - problem.lower, 0.0)
@@ -268,6 +303,12 @@ def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray) -> list:
     at_upper = finite & (theta >= np.where(finite, problem.upper, 0.0) - tol)
     at_lower = finite & (theta <= np.where(finite, problem.lower, 0.0) + tol)
     at_lower[:2 * k] = False
+    if amplitudes is not None:
+        empty = np.array([not np.any(np.asarray(amplitudes)[problem.group_of == g] > 0)
+                          for g in range(k)])
+        for kind in range(3):
+            at_upper[kind * k:(kind + 1) * k] &= ~empty
+            at_lower[kind * k:(kind + 1) * k] &= ~empty
     names = problem.theta_names()
     return [names[i] + (" (upper)" if at_upper[i] else " (lower)")
             for i in np.flatnonzero(at_upper | at_lower)]
@@ -281,7 +322,9 @@ def restart_points(problem: M.FitProblem, theta0: np.ndarray) -> list:
     starts = []
     for fraction in RESTART_SHIFT_FRACTIONS:
         theta = theta0.copy()
-        theta[2 * k:3 * k] = fraction * problem.upper[2 * k:3 * k]
+        centre = 0.5 * (problem.upper[2 * k:3 * k] + problem.lower[2 * k:3 * k])
+        half = 0.5 * (problem.upper[2 * k:3 * k] - problem.lower[2 * k:3 * k])
+        theta[2 * k:3 * k] = centre + fraction * half
         if problem.fit_phase1:
             theta[-1] = 0.0
         starts.append(theta)
@@ -292,7 +335,10 @@ def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitO
     """When the fit ends with a parameter at a search limit, refit from other starts and keep
     the lowest cost, preferring fits with no parameter at a limit (cost within 1 %)."""
     problem = objective.problem
-    if not parameters_at_bounds(problem, result.x):
+    def limited(theta):
+        return parameters_at_bounds(problem, theta, objective.evaluate(theta)[-1])
+
+    if not limited(result.x):
         return result, 0
     tried = [result]
     for start in restart_points(problem, theta0):
@@ -301,7 +347,7 @@ def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitO
         tried.append(levenberg_marquardt(objective.residual, objective.jacobian, start,
                                          problem.lower, problem.upper, options.max_iterations))
     best_cost = min(r.cost for r in tried)
-    inside = [r for r in tried if not parameters_at_bounds(problem, r.x)
+    inside = [r for r in tried if not limited(r.x)
               and r.cost <= 1.01 * best_cost]
     chosen = min(inside or tried, key=lambda r: r.cost)
     return chosen, len(tried) - 1

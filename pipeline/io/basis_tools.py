@@ -294,12 +294,19 @@ def _predict_backward(fid: np.ndarray, n_extra: int, order: int, n_fit: int) -> 
     # BLAS, which on a loaded machine costs seconds for this millisecond problem
     gram = np.einsum("ki,kj->ij", rows.conj(), rows)
     rhs = np.einsum("ki,k->i", rows.conj(), x[:len(x) - order])
-    ridge = 1e-12 * np.trace(gram).real / order
-    coef = np.linalg.solve(gram + ridge * np.eye(order), rhs)
+    energy = np.trace(gram).real
+    if not energy > 0:  # the FID is exactly zero here (e.g. a Gaussian decayed to 0): so is
+        return np.zeros(n_extra, dtype=complex)  # its continuation
+    ridge = 1e-12 * energy / order
+    try:
+        coef = np.linalg.solve(gram + ridge * np.eye(order), rhs)
+    except np.linalg.LinAlgError:  # rank-deficient beyond the ridge (few non-zero samples)
+        coef = np.linalg.lstsq(gram, rhs, rcond=None)[0]
     out = np.empty(n_extra + order, dtype=complex)
     out[n_extra:] = fid[:order]
-    for i in range(n_extra - 1, -1, -1):
-        out[i] = out[i + 1:i + 1 + order] @ coef
+    with np.errstate(over="ignore", invalid="ignore"):  # growth is checked by the caller
+        for i in range(n_extra - 1, -1, -1):
+            out[i] = out[i + 1:i + 1 + order] @ coef
     return out[:n_extra]
 
 
