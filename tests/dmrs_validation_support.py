@@ -190,7 +190,7 @@ def draw_participant(rng, source: vs.BasisSource, basis, kernels, mms,
 
 
 def dmrs_set(shared, n_participants: int, source_labels=("pregame_steam7t",), seed: int = 0,
-             b_by_field=None):
+             b_by_field=None, snr_range=(40.0, 150.0)):
     """``n_participants`` participants spread over the sources (round robin); b-values by field
     (7 T: the published set's, 3 T: :data:`B_3T_MS_UM2`). Returns (participants, bases)."""
     b_by_field = b_by_field or {"7T": B_7T_MS_UM2, "3T": B_3T_MS_UM2}
@@ -207,7 +207,7 @@ def dmrs_set(shared, n_participants: int, source_labels=("pregame_steam7t",), se
     for i in range(n_participants):
         source, basis = bases[labels[i % len(labels)]]
         out.append(draw_participant(rng, source, basis, kernels, mms[source.field],
-                                    b_by_field[source.field]))
+                                    b_by_field[source.field], snr_range))
     return out, bases
 
 
@@ -219,11 +219,15 @@ MODES = {
     "joint_param_tied": {"mode": "joint", "joint_shared": ["lineshape", "shift", "phase"]},
     "joint_free_tied": {"mode": "joint", "joint_default_model": "free", "joint_mm_model": "free",
                         "joint_shared": ["lineshape", "shift", "phase"]},
+    "joint_free_mm_mono": {"mode": "joint", "joint_default_model": "free",
+                           "joint_mm_model": "monoexponential",
+                           "joint_shared": ["lineshape", "shift", "phase"]},
 }
 """Fit modes compared (overrides of the config's [fitting]): sequential; joint with the
 config's parametric models (as configured: lineshape shared); the same with shift and phase
 also shared; shape-free joint (every amplitude free per condition, lineshape, shift and phase
-shared by all conditions, one baseline per condition)."""
+shared by all conditions, one baseline per condition); the same with a mono-exponential for
+the slowly diffusing macromolecules only."""
 
 
 def app_amplitude(fit, name: str) -> float:
@@ -282,3 +286,21 @@ def score(fits, participant: Participant) -> dict:
         out[f"ratio_{name}"] = np.array([vs.relative_error(ratio,
                                                            participant.truth_ratio(name))])
     return out
+
+
+def mono_bias(decay: np.ndarray, b_ms_um2: np.ndarray, b_max_ms_um2: float = 5.0) -> np.ndarray:
+    """Noise-free error of S(b)/S(0) (b > 0) that a joint fit with a mono-exponential up to
+    ``b_max`` (free amplitudes above, all divided by the fitted S0) makes on ``decay``: the
+    least-squares S0 exp(-b D) through the covered points (D on a fine grid)."""
+    b = np.asarray(b_ms_um2, float)
+    covered = b <= b_max_ms_um2 + 1e-9
+    best = (np.inf, 1.0, 0.0)
+    for d in np.linspace(0.0, 0.5, 2001):
+        f = np.exp(-b[covered] * d)
+        s0 = float(f @ decay[covered] / (f @ f))
+        cost = float(np.sum((decay[covered] - s0 * f) ** 2))
+        if cost < best[0]:
+            best = (cost, s0, d)
+    _, s0, d = best
+    est = np.where(covered, np.exp(-b * d), decay / s0)
+    return (est - decay)[b > 0]
