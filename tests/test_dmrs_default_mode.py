@@ -1,0 +1,81 @@
+"""The default dMRS fit mode on data whose truth the app did not make (issue 13, item 5).
+
+A few participants of ``benchmarks/bench_dmrs_modes.py``: the pregame 7 T STEAM basis with the
+published set's b-values, measured lineshape and MM, per-metabolite decays that are none of
+the app's models (sticks + gamma-distributed ADCs), at the published set's SNR. The app fits
+them with its own basis and its defaults, and with the parametric alternative (mono-exponential
+up to 5 ms/um^2, the same sharing). Skips when the shared data are absent.
+"""
+
+import numpy as np
+import pytest
+
+import dmrs_validation_support as dv
+import validation_support as vs
+
+N_PARTICIPANTS = 2
+SNR_RANGE = (150.0, 250.0)
+"""b = 0 tNAA SNR, as the published 7 T set (about 170, README)."""
+POOLED = ("tNAA", "tCr", "tCho")
+BOUND = 0.08
+"""Pooled RMS error of S(b)/S(0) (b > 0) of the default; the benchmark (4 participants at this
+SNR) gives about half of it."""
+FACTOR = 1.5
+"""The default may be at most this factor worse than the parametric alternative."""
+ALTERNATIVE = {"mode": "joint", "joint_default_model": "monoexponential",
+               "joint_mm_model": "monoexponential",
+               "joint_shared": ["lineshape", "shift", "phase"]}
+
+
+@pytest.fixture(scope="module")
+def errors(shared_data):
+    participants, bases = dv.dmrs_set(shared_data, N_PARTICIPANTS, ("pregame_steam7t",),
+                                      seed=3, snr_range=SNR_RANGE)
+    source, basis = bases["pregame_steam7t"]
+    work = vs.scratch_dir()
+    try:
+        runner = vs.AppAndLCModel(source, basis, work, use_lcmodel=False)
+        out = {}
+        for label, overrides in (("default", {}), ("alternative", ALTERNATIVE)):
+            scores = [dv.score(dv.fit_participant(runner, p, overrides)[0], p)
+                      for p in participants]
+            out[label] = vs.rms(np.concatenate([s[f"decay_{n}"] for s in scores
+                                                for n in POOLED]))
+        out["mode"] = runner.options.mode
+    finally:
+        vs.remove_dir(work)
+    return out
+
+
+@pytest.mark.slow
+def test_default_is_joint(errors):
+    assert errors["mode"] == "joint"
+
+
+@pytest.mark.slow
+def test_default_decay_error_within_bound(errors):
+    assert errors["default"] <= BOUND, errors
+
+
+@pytest.mark.slow
+def test_default_not_worse_than_parametric_alternative(errors):
+    assert errors["default"] <= FACTOR * errors["alternative"], errors
+
+
+def test_truth_decays_are_not_mono_exponential():
+    """The set tests shape freedom: a mono-exponential through b <= 5 ms/um^2 misses the truth
+    decays by more than the published set's noise floor of tNAA (0.0013, README) on average."""
+    rng = np.random.default_rng(0)
+    b = np.array(dv.B_7T_MS_UM2)
+    bias = np.concatenate([dv.mono_bias(dv.draw_decay(rng)(b), b, 5.0) for _ in range(200)])
+    assert np.sqrt(np.mean(bias ** 2)) > 0.003
+
+
+def test_sticks_and_gamma_decays_match_their_closed_forms():
+    """The truth's building blocks: sticks at D_perp = 0 -> sqrt(pi/(4x)) erf(sqrt(x)) (-> 1 at
+    b = 0, b^-1/2 tail); gamma with cv -> 0 tends to the mono-exponential."""
+    b = np.array([0.0, 1.0, 50.0])
+    sticks = dv.sticks_decay(b, 0.5, 0.0)
+    assert sticks[0] == 1.0
+    assert sticks[2] == pytest.approx(np.sqrt(np.pi / (4 * 25.0)) * 1.0, rel=1e-6)
+    assert dv.gamma_decay(b, 0.15, 1e-3) == pytest.approx(np.exp(-0.15 * b), rel=1e-4)
