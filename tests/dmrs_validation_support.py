@@ -215,19 +215,22 @@ def dmrs_set(shared, n_participants: int, source_labels=("pregame_steam7t",), se
 
 MODES = {
     "sequential": {"mode": "sequential"},
-    "joint_param": {"mode": "joint"},
-    "joint_param_tied": {"mode": "joint", "joint_shared": ["lineshape", "shift", "phase"]},
+    "joint_param": {"mode": "joint", "joint_default_model": "monoexponential",
+                    "joint_mm_model": "monoexponential", "joint_shared": ["lineshape"]},
+    "joint_param_tied": {"mode": "joint", "joint_default_model": "monoexponential",
+                         "joint_mm_model": "monoexponential",
+                         "joint_shared": ["lineshape", "shift", "phase"]},
     "joint_free_tied": {"mode": "joint", "joint_default_model": "free", "joint_mm_model": "free",
                         "joint_shared": ["lineshape", "shift", "phase"]},
     "joint_free_mm_mono": {"mode": "joint", "joint_default_model": "free",
                            "joint_mm_model": "monoexponential",
                            "joint_shared": ["lineshape", "shift", "phase"]},
 }
-"""Fit modes compared (overrides of the config's [fitting]): sequential; joint with the
-config's parametric models (as configured: lineshape shared); the same with shift and phase
-also shared; shape-free joint (every amplitude free per condition, lineshape, shift and phase
+"""Fit modes compared (explicit, independent of the config's [fitting]): sequential; joint
+with mono-exponentials and the lineshape shared (the default before issue 13); the same with
+shift and phase also shared; shape-free joint (every amplitude free per condition, lineshape, shift and phase
 shared by all conditions, one baseline per condition); the same with a mono-exponential for
-the slowly diffusing macromolecules only."""
+the slowly diffusing macromolecules only (the default since issue 13)."""
 
 
 def app_amplitude(fit, name: str) -> float:
