@@ -151,13 +151,7 @@ def draw_participant(rng, source: vs.BasisSource, basis, kernels, mms,
     offset_ppm = float(rng.uniform(-0.1, 0.1))
     phase0_deg = float(rng.uniform(-60, 60))
     delay_s = float(rng.uniform(0.0, 4.0 / (360.0 * cf)))
-    baseline = np.zeros(n, complex)
-    for _ in range(int(rng.integers(3, 7))):
-        centre, sd = rng.uniform(0.0, 4.5), rng.uniform(0.4, 1.5)
-        height = rng.uniform(-0.1, 0.1) * naa_height
-        baseline += height * np.exp(1j * rng.uniform(-np.pi, np.pi)) * np.exp(
-            -0.5 * ((ppm - centre) / sd) ** 2)
-    baseline_fid = vs.to_fid(baseline)
+    baseline_fid = vs.to_fid(vs.smooth_baseline(rng, ppm, 0.1 * naa_height))
     baseline_fid[n // 2:] = 0.0
     baseline_fid[1:n // 2] *= 2.0
     snr = float(np.exp(rng.uniform(*np.log(snr_range))))
@@ -228,9 +222,10 @@ MODES = {
 }
 """Fit modes compared (explicit, independent of the config's [fitting]): sequential; joint
 with mono-exponentials and the lineshape shared (the default before issue 13); the same with
-shift and phase also shared; shape-free joint (every amplitude free per condition, lineshape, shift and phase
-shared by all conditions, one baseline per condition); the same with a mono-exponential for
-the slowly diffusing macromolecules only (the default since issue 13)."""
+shift and phase also shared; shape-free joint (every amplitude free per condition,
+lineshape, shift and phase shared by all conditions, one baseline per condition); the same
+with a mono-exponential for the slowly diffusing macromolecules only (the default since
+issue 13)."""
 
 
 def app_amplitude(fit, name: str) -> float:

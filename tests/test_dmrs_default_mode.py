@@ -18,8 +18,10 @@ SNR_RANGE = (150.0, 250.0)
 """b = 0 tNAA SNR, as the published 7 T set (about 170, README)."""
 POOLED = ("tNAA", "tCr", "tCho")
 BOUND = 0.08
-"""Pooled RMS error of S(b)/S(0) (b > 0) of the default; the benchmark (4 participants at this
-SNR) gives about half of it."""
+"""Pooled RMS error of S(b)/S(0) (b > 0) of the default. The benchmark at this SNR (4
+participants, seed 2) gives 0.053 for the default and 0.054 for the alternative; the bound leaves
+room for the spread of 2 participants. Errors of this size come from basis and lineshape
+mismatch (the app fits its own basis), not from the noise."""
 FACTOR = 1.5
 """The default may be at most this factor worse than the parametric alternative."""
 ALTERNATIVE = {"mode": "joint", "joint_default_model": "monoexponential",
@@ -42,6 +44,7 @@ def errors(shared_data):
             out[label] = vs.rms(np.concatenate([s[f"decay_{n}"] for s in scores
                                                 for n in POOLED]))
         out["mode"] = runner.options.mode
+        print("pooled RMS decay error", out)
     finally:
         vs.remove_dir(work)
     return out
