@@ -19,8 +19,8 @@ SNR_RANGE = (150.0, 250.0)
 POOLED = ("tNAA", "tCr", "tCho")
 BOUND = 0.08
 """Pooled RMS error of S(b)/S(0) (b > 0) of the default. The benchmark at this SNR (4
-participants, seed 2) gives 0.053 for the default and 0.054 for the alternative; the bound leaves
-room for the spread of 2 participants. Errors of this size come from basis and lineshape
+participants, seed 2) gives 0.053 for the default and 0.054 for the alternative; these 2
+participants (seed 3) 0.064 and 0.061 (measured 2026-12-05). Errors of this size come from basis and lineshape
 mismatch (the app fits its own basis), not from the noise."""
 FACTOR = 1.5
 """The default may be at most this factor worse than the parametric alternative."""
@@ -63,6 +63,40 @@ def test_default_decay_error_within_bound(errors):
 @pytest.mark.slow
 def test_default_not_worse_than_parametric_alternative(errors):
     assert errors["default"] <= FACTOR * errors["alternative"], errors
+
+
+PUBLISHED_TARGETS = {"tNAA": 0.007, "tCr": 0.007, "tCho": 0.014}
+"""FSL-MRS 2.4's RMS decay errors on the published set (issue 13); measured default: 0.0040,
+0.0050, 0.0085 (README)."""
+
+
+@pytest.mark.slow
+def test_default_on_published_set_beats_fsl_mrs_and_the_mono_exponential(shared_data):
+    """The published 7 T set (someone else's simulator; ground-truth decays published): the
+    default options beat FSL-MRS on tNAA, tCr, tCho and are no worse than the same fit with
+    mono-exponential metabolite decays on tNAA and tCr (whose bias the default avoids)."""
+    from test_fitting_accuracy import PREGAME_GT_DECAY, rms_decay_error
+    from test_fitting_support import truncated
+
+    from pipeline.fitting import FitOptions, fit_conditions
+    from pipeline.io.basis_formats import read_basis
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.align import align_transients
+
+    folder = shared_data / "dmrs_7t_steam_synthetic"
+    basis = truncated(read_basis(folder / "basis_STEAM_TE45_TM60.BASIS"), 1024)
+    acq = read_nifti_mrs(folder / "nifti" / "synthetic.nii.gz")
+    averages = np.array([align_transients(acq.fids[c, :, 0, :], acq.dwell_s, acq.cf_mhz,
+                                          n_iterations=1, n_model_iterations=0).corrected.mean(0)
+                         for c in range(acq.n_conditions)])
+    errors = {}
+    for label, overrides in (("default", {}), ("mono", ALTERNATIVE)):
+        fits = fit_conditions(averages, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                              FitOptions(ppm_range=(0.5, 4.2), **overrides))
+        errors[label] = rms_decay_error(fits, PREGAME_GT_DECAY, list(PUBLISHED_TARGETS))
+    print("published set, RMS decay error", errors)
+    assert all(errors["default"][n] <= t for n, t in PUBLISHED_TARGETS.items()), errors
+    assert all(errors["default"][n] <= errors["mono"][n] for n in ("tNAA", "tCr")), errors
 
 
 def test_truth_decays_are_not_mono_exponential():
