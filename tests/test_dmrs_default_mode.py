@@ -20,8 +20,8 @@ POOLED = ("tNAA", "tCr", "tCho")
 BOUND = 0.08
 """Pooled RMS error of S(b)/S(0) (b > 0) of the default. The benchmark at this SNR (4
 participants, seed 2) gives 0.053 for the default and 0.054 for the alternative; these 2
-participants (seed 3) 0.064 and 0.061 (measured 2026-12-05). Errors of this size come from basis and lineshape
-mismatch (the app fits its own basis), not from the noise."""
+participants (seed 3) 0.064 and 0.061 (measured 2026-12-05). Errors of this size come from
+basis and lineshape mismatch (the app fits its own basis), not from the noise."""
 FACTOR = 1.5
 """The default may be at most this factor worse than the parametric alternative."""
 ALTERNATIVE = {"mode": "joint", "joint_default_model": "monoexponential",
