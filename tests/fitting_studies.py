@@ -36,7 +36,7 @@ def study_options(mode: str, names, joint_model: str = "sticks") -> FitOptions:
     """Fit options of the studies: sequential, or joint with ``joint_model`` for every
     metabolite, tied pairs and lineshape, shift and phase shared by all conditions."""
     if mode == "sequential":
-        return FitOptions(ppm_range=STUDY_PPM_RANGE)
+        return FitOptions(ppm_range=STUDY_PPM_RANGE, mode="sequential")
     return FitOptions(ppm_range=STUDY_PPM_RANGE, mode="joint", joint_default_model=joint_model,
                       joint_tied=tied_groups(names),
                       joint_shared=("lineshape", "shift", "phase"))

@@ -200,7 +200,7 @@ def test_sequential_conditions_share_one_amplitude_scale():
     fids = np.stack([synthetic_fid(basis, {"NAA": 9 * s, "Cr": 5 * s, "Cho": 2 * s})
                      for s in scales])
     fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, [0, 1000, 2000, 4000],
-                          FitOptions(ppm_range=(1.5, 4.0)))
+                          FitOptions(ppm_range=(1.5, 4.0), mode="sequential"))
     assert np.allclose(fits.series("NAA")[0], 9 * scales, rtol=1e-5)
     assert isinstance(fits.fits[0], SpectralFit) and fits.mode == "sequential"
 
@@ -218,7 +218,8 @@ def test_fixed_shape_mm_from_highest_b_follows_true_mm_decay():
                                           **{k: w * d for k, w in weights.items()}})
                      for m, d in zip(metab_decay, mm_decay)])
     fits = fit_conditions(fids, full, DWELL_S, CF_MHZ, [0, 3000, 6000],
-                          FitOptions(ppm_range=(0.5, 4.0), mm_mode="fixed_shape_from_highest_b"))
+                          FitOptions(ppm_range=(0.5, 4.0), mm_mode="fixed_shape_from_highest_b",
+                                     mode="sequential"))
     assert "MM" in fits.names and "MM09" not in fits.names
     series = fits.series("MM")[0]
     assert np.allclose(series / series[-1], mm_decay / mm_decay[-1], rtol=1e-4)

@@ -297,6 +297,18 @@ def peak_height(spectrum, ppm, lo=1.9, hi=2.1) -> float:
     return float(np.abs(spectrum[(ppm > lo) & (ppm < hi)]).max())
 
 
+def smooth_baseline(rng, ppm: np.ndarray, max_height: float) -> np.ndarray:
+    """3-6 broad Gaussians in ppm (centres 0-4.5 ppm, SD 0.4-1.5 ppm, random phase), each
+    of height up to ``max_height``: a smooth baseline spectrum."""
+    baseline = np.zeros(ppm.size, complex)
+    for _ in range(int(rng.integers(3, 7))):
+        centre, sd = rng.uniform(0.0, 4.5), rng.uniform(0.4, 1.5)
+        height = rng.uniform(-1.0, 1.0) * max_height
+        baseline += height * np.exp(1j * rng.uniform(-np.pi, np.pi)) * np.exp(
+            -0.5 * ((ppm - centre) / sd) ** 2)
+    return baseline
+
+
 def draw_spectrum(rng, source: BasisSource, basis, kernels, mms) -> ValidationSpectrum:
     """One spectrum with independently drawn concentrations and features (see module notes)."""
     n = source.n_points
@@ -340,12 +352,7 @@ def draw_spectrum(rng, source: BasisSource, basis, kernels, mms) -> ValidationSp
     # global frequency offset of the tissue signal, then phase
     signal = (metab + mm_fid + lip_fid) * np.exp(-2j * np.pi * offset_ppm * cf * t) + water
     # smooth baseline: 3-6 broad Gaussians in ppm (0-4.5 ppm), up to 15 % of the tNAA peak
-    baseline = np.zeros(n, complex)
-    for _ in range(int(rng.integers(3, 7))):
-        centre, sd = rng.uniform(0.0, 4.5), rng.uniform(0.4, 1.5)
-        height = rng.uniform(-0.15, 0.15) * naa_height
-        baseline += height * np.exp(1j * rng.uniform(-np.pi, np.pi)) * np.exp(
-            -0.5 * ((ppm - centre) / sd) ** 2)
+    baseline = smooth_baseline(rng, ppm, 0.15 * naa_height)
     # zero-order phase and an acquisition delay (first-order phase up to 8 deg/ppm): the FID
     # is sampled from s(t + delay), without wrap-around
     phase0_deg = float(rng.uniform(-90, 90))

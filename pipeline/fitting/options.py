@@ -59,11 +59,11 @@ class FitOptions:
     noise: str = "residual"
     noise_region_ppm: tuple[float, float] = (-3.0, -1.0)
     metabolites: list | None = None
-    mode: str = "sequential"
+    mode: str = "joint"
     joint_models: dict = field(default_factory=dict)
-    joint_default_model: str = "monoexponential"
+    joint_default_model: str = "free"
     joint_mm_model: str = "monoexponential"
-    joint_shared: tuple = ("lineshape",)
+    joint_shared: tuple = ("lineshape", "shift", "phase")
     joint_tied: list = field(default_factory=list)
     joint_b_max_ms_um2: dict = field(default_factory=dict)
     max_iterations: int = 60

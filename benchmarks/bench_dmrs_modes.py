@@ -1,0 +1,139 @@
+"""dMRS fit modes on multi-condition data whose truth the app did not make (issue 13 item 5).
+
+Participants come from ``tests/dmrs_validation_support.py``: other groups' bases (pregame
+STEAM 7 T with the published set's b-values 0-50 ms/um^2; ISMRM PRESS 3 T with b up to
+10 ms/um^2), measured water-reference lineshapes, measured MM, smooth baselines, residual
+water, per-condition frequency/phase drifts, and per-metabolite decays that are none of the
+app's parametric models (sticks + gamma-distributed ADC mixtures). Each participant is fitted
+by the app (its own simulated basis, parametric MM, residual-water removal, default options)
+in every mode of ``MODES``. Prints, per mode and metabolite, the RMS error of S(b)/S(0) over
+all b > 0 conditions and participants, the RMS relative error of the b = 0 ratio to tCr, and
+the median seconds per participant (measured under whatever load the machine has)::
+
+    nice python benchmarks/bench_dmrs_modes.py --n 8          # 8 participants per protocol
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+import dmrs_validation_support as dv  # noqa: E402
+import validation_support as vs  # noqa: E402
+
+SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+PROTOCOLS = ("pregame_steam7t", "ismrm_press30")
+
+
+def run(n: int, seed: int, modes, protocols, log=None, snr=(40.0, 150.0)) -> dict:
+    """{(protocol, mode): {"scores": [score dicts], "seconds": [...]}}; mode "mono_bias" holds
+    the noise-free decay error a mono-exponential up to 5 ms/um^2 makes on the truth."""
+    results = {}
+    workdir = Path(vs.scratch_dir())
+    for label in protocols:
+        participants, bases = dv.dmrs_set(SHARED, n, (label,), seed=seed, snr_range=snr)
+        source, basis = bases[label]
+        runner = vs.AppAndLCModel(source, basis, workdir, use_lcmodel=False)
+        for i, participant in enumerate(participants):
+            bias = {f"decay_{name}": dv.mono_bias(participant.truth_decay(name),
+                                                  participant.b_ms_um2,
+                                                  np.inf if name == "MM" else 5.0)
+                    for name in dv.DECAY_NAMES}
+            entry = results.setdefault((label, "mono_bias"), {"scores": [], "seconds": []})
+            entry["scores"].append(bias)
+            entry["seconds"].append(0.0)
+            if log:
+                log.write(json.dumps({"protocol": label, "mode": "mono_bias", "i": i,
+                                      "seconds": 0.0, **{k: v.tolist() for k, v in
+                                                         bias.items()}}) + "\n")
+            for mode in modes:
+                fits, seconds = dv.fit_participant(runner, participant, dv.MODES[mode])
+                entry = results.setdefault((label, mode), {"scores": [], "seconds": []})
+                entry["scores"].append(dv.score(fits, participant))
+                entry["seconds"].append(seconds)
+                if log:
+                    log.write(json.dumps({"protocol": label, "mode": mode, "i": i,
+                                          "seconds": seconds, **{k: v.tolist() for k, v in
+                                                                 entry["scores"][-1].items()}})
+                              + "\n")
+                    log.flush()
+    vs.remove_dir(workdir)
+    return results
+
+
+def rms_of(scores, key) -> float:
+    values = [s[key] for s in scores if key in s]
+    return vs.rms(np.concatenate(values)) if values else float("nan")
+
+
+def table(results: dict, modes, protocols) -> str:
+    lines = []
+    for label in protocols:
+        lines.append(f"\n## {label}: RMS error of S(b)/S(0) (b > 0), RMS rel. error of b=0 "
+                     "ratio to tCr, median s/participant")
+        head = "| mode | " + " | ".join(dv.DECAY_NAMES) + " | " + " | ".join(
+            f"{n}/tCr" for n in dv.RATIO_NAMES) + " | s |"
+        lines += [head, "|" + "---|" * (head.count("|") - 1)]
+        for mode in list(modes) + ["mono_bias"]:
+            entry = results.get((label, mode))
+            if not entry:
+                continue
+            cells = [f"{rms_of(entry['scores'], 'decay_' + n):.3f}" for n in dv.DECAY_NAMES]
+            cells += [f"{rms_of(entry['scores'], 'ratio_' + n):.3f}" for n in dv.RATIO_NAMES]
+            cells = [c.replace("nan", "-") for c in cells]
+            cells.append(f"{np.median(entry['seconds']):.1f}")
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def from_log(path) -> dict:
+    results = {}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line)
+        entry = results.setdefault((row["protocol"], row["mode"]), {"scores": [],
+                                                                      "seconds": []})
+        entry["seconds"].append(row["seconds"])
+        entry["scores"].append({k: np.asarray(v) for k, v in row.items()
+                                if k.startswith(("decay_", "ratio_"))})
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=8, help="participants per protocol")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modes", nargs="*", default=list(dv.MODES))
+    parser.add_argument("--protocols", nargs="*", default=list(PROTOCOLS))
+    parser.add_argument("--snr", nargs=2, type=float, default=(40.0, 150.0),
+                        help="range of the b = 0 tNAA SNR (log-uniform)")
+    parser.add_argument("--log", default="", help="append per-participant JSON lines here")
+    parser.add_argument("--summarise", default="", metavar="LOG",
+                        help="print the tables from a (possibly partial) --log and exit")
+    args = parser.parse_args(argv)
+    if args.summarise:
+        print(table(from_log(args.summarise), args.modes, args.protocols))
+        return 0
+    if not SHARED.is_dir():
+        print(f"shared data not found at {SHARED}", file=sys.stderr)
+        return 2
+    log = open(args.log, "a") if args.log else None
+    results = run(args.n, args.seed, args.modes, args.protocols, log, tuple(args.snr))
+    print(table(results, args.modes, args.protocols))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

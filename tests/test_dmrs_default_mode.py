@@ -1,0 +1,118 @@
+"""The default dMRS fit mode on data whose truth the app did not make (issue 13, item 5).
+
+A few participants of ``benchmarks/bench_dmrs_modes.py``: the pregame 7 T STEAM basis with the
+published set's b-values, measured lineshape and MM, per-metabolite decays that are none of
+the app's models (sticks + gamma-distributed ADCs), at the published set's SNR. The app fits
+them with its own basis and its defaults, and with the parametric alternative (mono-exponential
+up to 5 ms/um^2, the same sharing). Skips when the shared data are absent.
+"""
+
+import numpy as np
+import pytest
+
+import dmrs_validation_support as dv
+import validation_support as vs
+
+N_PARTICIPANTS = 2
+SNR_RANGE = (150.0, 250.0)
+"""b = 0 tNAA SNR, as the published 7 T set (about 170, README)."""
+POOLED = ("tNAA", "tCr", "tCho")
+BOUND = 0.08
+"""Pooled RMS error of S(b)/S(0) (b > 0) of the default. The benchmark at this SNR (4
+participants, seed 2) gives 0.053 for the default and 0.054 for the alternative; these 2
+participants (seed 3) 0.064 and 0.061 (measured 2026-12-05). Errors of this size come from
+basis and lineshape mismatch (the app fits its own basis), not from the noise."""
+FACTOR = 1.5
+"""The default may be at most this factor worse than the parametric alternative."""
+ALTERNATIVE = {"mode": "joint", "joint_default_model": "monoexponential",
+               "joint_mm_model": "monoexponential",
+               "joint_shared": ["lineshape", "shift", "phase"]}
+
+
+@pytest.fixture(scope="module")
+def errors(shared_data):
+    participants, bases = dv.dmrs_set(shared_data, N_PARTICIPANTS, ("pregame_steam7t",),
+                                      seed=3, snr_range=SNR_RANGE)
+    source, basis = bases["pregame_steam7t"]
+    work = vs.scratch_dir()
+    try:
+        runner = vs.AppAndLCModel(source, basis, work, use_lcmodel=False)
+        out = {}
+        for label, overrides in (("default", {}), ("alternative", ALTERNATIVE)):
+            scores = [dv.score(dv.fit_participant(runner, p, overrides)[0], p)
+                      for p in participants]
+            out[label] = vs.rms(np.concatenate([s[f"decay_{n}"] for s in scores
+                                                for n in POOLED]))
+        out["mode"] = runner.options.mode
+        print("pooled RMS decay error", out)
+    finally:
+        vs.remove_dir(work)
+    return out
+
+
+@pytest.mark.slow
+def test_default_is_joint(errors):
+    assert errors["mode"] == "joint"
+
+
+@pytest.mark.slow
+def test_default_decay_error_within_bound(errors):
+    assert errors["default"] <= BOUND, errors
+
+
+@pytest.mark.slow
+def test_default_not_worse_than_parametric_alternative(errors):
+    assert errors["default"] <= FACTOR * errors["alternative"], errors
+
+
+PUBLISHED_TARGETS = {"tNAA": 0.007, "tCr": 0.007, "tCho": 0.014}
+"""FSL-MRS 2.4's RMS decay errors on the published set (issue 13); measured default: 0.0040,
+0.0050, 0.0085 (README)."""
+
+
+@pytest.mark.slow
+def test_default_on_published_set_beats_fsl_mrs_and_the_mono_exponential(shared_data):
+    """The published 7 T set (someone else's simulator; ground-truth decays published): the
+    default options beat FSL-MRS on tNAA, tCr, tCho and are no worse than the same fit with
+    mono-exponential metabolite decays on tNAA and tCr (whose bias the default avoids)."""
+    from test_fitting_accuracy import PREGAME_GT_DECAY, rms_decay_error
+    from test_fitting_support import truncated
+
+    from pipeline.fitting import FitOptions, fit_conditions
+    from pipeline.io.basis_formats import read_basis
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.align import align_transients
+
+    folder = shared_data / "dmrs_7t_steam_synthetic"
+    basis = truncated(read_basis(folder / "basis_STEAM_TE45_TM60.BASIS"), 1024)
+    acq = read_nifti_mrs(folder / "nifti" / "synthetic.nii.gz")
+    averages = np.array([align_transients(acq.fids[c, :, 0, :], acq.dwell_s, acq.cf_mhz,
+                                          n_iterations=1, n_model_iterations=0).corrected.mean(0)
+                         for c in range(acq.n_conditions)])
+    errors = {}
+    for label, overrides in (("default", {}), ("mono", ALTERNATIVE)):
+        fits = fit_conditions(averages, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
+                              FitOptions(ppm_range=(0.5, 4.2), **overrides))
+        errors[label] = rms_decay_error(fits, PREGAME_GT_DECAY, list(PUBLISHED_TARGETS))
+    print("published set, RMS decay error", errors)
+    assert all(errors["default"][n] <= t for n, t in PUBLISHED_TARGETS.items()), errors
+    assert all(errors["default"][n] <= errors["mono"][n] for n in ("tNAA", "tCr")), errors
+
+
+def test_truth_decays_are_not_mono_exponential():
+    """The set tests shape freedom: a mono-exponential through b <= 5 ms/um^2 misses the truth
+    decays by more than the published set's noise floor of tNAA (0.0013, README) on average."""
+    rng = np.random.default_rng(0)
+    b = np.array(dv.B_7T_MS_UM2)
+    bias = np.concatenate([dv.mono_bias(dv.draw_decay(rng)(b), b, 5.0) for _ in range(200)])
+    assert np.sqrt(np.mean(bias ** 2)) > 0.003
+
+
+def test_sticks_and_gamma_decays_match_their_closed_forms():
+    """The truth's building blocks: sticks at D_perp = 0 -> sqrt(pi/(4x)) erf(sqrt(x)) (-> 1 at
+    b = 0, b^-1/2 tail); gamma with cv -> 0 tends to the mono-exponential."""
+    b = np.array([0.0, 1.0, 50.0])
+    sticks = dv.sticks_decay(b, 0.5, 0.0)
+    assert sticks[0] == 1.0
+    assert sticks[2] == pytest.approx(np.sqrt(np.pi / (4 * 25.0)) * 1.0, rel=1e-6)
+    assert dv.gamma_decay(b, 0.15, 1e-3) == pytest.approx(np.exp(-0.15 * b), rel=1e-4)
