@@ -143,6 +143,7 @@ NUMERIC_RANGES = {
     ("fitting", "baseline_stiffness"): (0, 1e9, True, True),
     ("fitting", "spline_knot_spacing_ppm"): (0, 20, False, True),
     ("fitting", "max_shift_ppm"): (0, 2, False, True),
+    ("fitting", "reference_search_ppm"): (0, 2, False, True),
     ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
     ("fitting", "max_gauss_hz"): (0, 1000, True, True),
     ("fitting", "max_iterations"): (1, 10000, True, True),
