@@ -117,9 +117,11 @@ def parameter(rows: list[dict], metabolite: str, model: str, name: str) -> float
 
 
 def outputs_snapshot(out: Path) -> dict[str, bytes]:
-    """Bytes of every derivative (logs excluded: they record times)."""
+    """Bytes of every derivative (logs and the per-participant run records ``*_run.json``
+    excluded: they record the run's id and times)."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and "logs" not in p.relative_to(out).parts}
+            if p.is_file() and "logs" not in p.relative_to(out).parts
+            and not p.name.endswith("_run.json")}
 
 
 def check_runs_to_report(bids: Path, root: Path, amplitudes_tsv: str) -> None:
