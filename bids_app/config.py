@@ -147,8 +147,6 @@ NUMERIC_RANGES = {
     ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
     ("fitting", "max_gauss_hz"): (0, 1000, True, True),
     ("fitting", "max_iterations"): (1, 10000, True, True),
-    ("fitting", "group_shift_sd_ppm"): (0, 1, False, True),
-    ("fitting", "group_width_sd_hz"): (0, 100, False, True),
     ("diffusion", "n_draws"): (1, 100000, True, True),
     ("diffusion", "seed"): (0, 2 ** 32 - 1, True, True),
     ("diffusion", "gradient_duration_s"): (0, 1, True, False),

@@ -134,23 +134,6 @@ def default_lineshape_group(name: str) -> str:
     return "lipids" if is_lipid_name(name) else "metabolites"
 
 
-SINGLET_GROUPS = {"naa": ("NAA", "NAAG"), "cr": ("Cr", "PCr"),
-                  "cho": ("GPC", "PCh", "PCho", "Cho")}
-"""Groups of the strong singlets given their own shift and widths (tied to ``metabolites`` by
-priors, ``single.group_prior_rows``) when ``FitOptions.singlet_groups`` is on."""
-
-
-def singlet_group_table(names: list, explicit: dict) -> dict:
-    """``SINGLET_GROUPS`` restricted to ``names`` and to entries not already grouped."""
-    taken = {n for members in explicit.values() for n in members}
-    out = {}
-    for group, members in SINGLET_GROUPS.items():
-        present = [n for n in members if n in names and n not in taken]
-        if present and group not in explicit:
-            out[group] = present
-    return out
-
-
 def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
     """Group index per metabolite: explicit groups first, then ``metabolites``, ``mm`` and
     ``lipids``."""
@@ -197,10 +180,7 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
         keep = [i for i, name in enumerate(basis.names) if name not in empty]
         basis = basis.subset([basis.names[i] for i in keep])
         fids, full, norms = fids[keep], full[keep], norms[keep]
-    groups = dict(options.lineshape_groups)
-    if options.singlet_groups:
-        groups.update(singlet_group_table(basis.names, groups))
-    group_of, group_names = lineshape_groups(basis.names, groups)
+    group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups)
     design, penalty = baseline_design(ppm[window], options.baseline, options.baseline_order,
                                       options.spline_knot_spacing_ppm,
                                       options.baseline_stiffness)

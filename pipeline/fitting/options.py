@@ -67,9 +67,6 @@ class FitOptions:
     joint_tied: list = field(default_factory=list)
     joint_b_max_ms_um2: dict = field(default_factory=dict)
     max_iterations: int = 60
-    singlet_groups: bool = False
-    group_shift_sd_ppm: float = 0.005
-    group_width_sd_hz: float = 1.0
     reference_singlets: bool = True
     reference_search_ppm: float = 0.3
 

@@ -53,11 +53,8 @@ def ratio_constraint_rows(names: list, norms: np.ndarray, constraints: list,
 class SpectrumObjective:
     """Projected residual and Jacobian of one spectrum for the non-linear parameters."""
 
-    def __init__(self, problem: M.FitProblem, y_window: np.ndarray, prior_rows: np.ndarray,
-                 theta_prior: np.ndarray | None = None):
+    def __init__(self, problem: M.FitProblem, y_window: np.ndarray, prior_rows: np.ndarray):
         self.problem = problem
-        self.theta_prior = (np.zeros((0, problem.n_theta)) if theta_prior is None
-                            else theta_prior)
         self.n_obs = 2 * problem.window.size
         base_cols, base_pen = baseline_blocks(problem)
         self.prior_rows = prior_rows
@@ -85,9 +82,8 @@ class SpectrumObjective:
         return self._cache
 
     def residual(self, theta: np.ndarray) -> np.ndarray:
-        """Projected data residual, then the Gaussian priors on ``theta`` (if any)."""
         _, _, _, a_perp, coef = self.evaluate(theta)
-        return np.concatenate([self.y_perp - a_perp @ coef, self.theta_prior @ theta])
+        return self.y_perp - a_perp @ coef
 
     def model_derivatives(self, theta: np.ndarray) -> np.ndarray:
         """Real-stacked d(model)/d(theta), padded with zero prior rows."""
@@ -99,47 +95,10 @@ class SpectrumObjective:
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         _, _, _, a_perp, coef = self.evaluate(theta)
         d_perp = self.projector.project(self.model_derivatives(theta))
-        return np.vstack([kaufman_jacobian(d_perp, a_perp, coef), self.theta_prior])
+        return kaufman_jacobian(d_perp, a_perp, coef)
 
     def cost(self, theta: np.ndarray) -> float:
         return float(np.sum(self.residual(theta) ** 2))
-
-
-def robust_sigma(spectrum: np.ndarray) -> float:
-    """Noise SD per real point from the whole spectrum: the median absolute first difference
-    (peaks are smooth on the bin scale, so they hardly move the median)."""
-    steps = np.concatenate([np.diff(spectrum.real), np.diff(spectrum.imag)])
-    return float(1.4826 * np.median(np.abs(steps)) / np.sqrt(2.0))
-
-
-def group_prior_rows(problem: M.FitProblem, options: FitOptions,
-                     sigma_scaled: float) -> np.ndarray:
-    """Gaussian priors tying each singlet group (``M.SINGLET_GROUPS``) to ``metabolites``.
-
-    Rows ``sigma (p_g - p_metabolites) / sd`` for the shift (SD ``group_shift_sd_ppm``), the
-    Lorentzian damping and the Gaussian rate (SD from ``group_width_sd_hz``, the Gaussian
-    linearised at ``TYPICAL_GAUSS_FWHM_HZ``), in the units of the scaled data residual: the
-    singlets may move and broaden a little on their own, as LCModel lets each metabolite do.
-    """
-    names = problem.group_names
-    singlet = [g for g in M.SINGLET_GROUPS if g in names]
-    if not singlet or "metabolites" not in names or sigma_scaled <= 0:
-        return np.zeros((0, problem.n_theta))
-    k, main = problem.n_groups, names.index("metabolites")
-    sd = {0: M.lorentz_fwhm_to_damp(options.group_width_sd_hz),
-          1: 2 * M.GAUSS_PER_FWHM2 * TYPICAL_GAUSS_FWHM_HZ * options.group_width_sd_hz,
-          2: options.group_shift_sd_ppm * problem.cf_mhz}
-    rows = []
-    for group in singlet:
-        g = names.index(group)
-        for kind, value in sd.items():
-            row = np.zeros(problem.n_theta)
-            row[kind * k + g], row[kind * k + main] = 1.0, -1.0
-            rows.append(row * sigma_scaled / value)
-    return np.array(rows)
-
-
-TYPICAL_GAUSS_FWHM_HZ = 5.0
 
 
 def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndarray) -> float:
@@ -247,8 +206,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         reference = singlet_reference(fid, dwell_s, cf_mhz, problem.ref_ppm,
                                       options.reference_search_ppm)
         problem = centred_shift_bounds(problem, reference[0])
-    theta_prior = group_prior_rows(problem, options, robust_sigma(spectrum) / scale)
-    objective = SpectrumObjective(problem, y_window / scale, no_prior, theta_prior)
+    objective = SpectrumObjective(problem, y_window / scale, no_prior)
     theta0 = (initial_theta(objective, spectrum, reference) if initial is None
               else np.asarray(initial))
     result = levenberg_marquardt(objective.residual, objective.jacobian, theta0, problem.lower,
@@ -260,7 +218,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         prior = ratio_constraint_rows(problem.names, problem.column_norms,
                                       options.ratio_constraints,
                                       coef * scale / problem.column_norms, sigma_scaled, scale)
-        objective = SpectrumObjective(problem, y_window / scale, prior, theta_prior)
+        objective = SpectrumObjective(problem, y_window / scale, prior)
         result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
     fit = _assemble(objective, result, fid, spectrum, scale, options)
