@@ -36,3 +36,8 @@ PEAK_WINDOWS_PPM = {
 def sum_members(name: str) -> tuple[str, ...]:
     """Members of a sum (empty for a single metabolite)."""
     return METABOLITE_SUMS.get(name, ())
+
+SINGLET_PPM = {"tNAA": 2.008, "tCr": 3.027, "tCho": 3.185}
+"""Positions of the strong singlets (NAA CH3, Cr CH3, Cho N(CH3)3; Govindaraju 2000) that
+orientation checks and singlet referencing look for."""
+

@@ -66,3 +66,12 @@ def apply_frequency_phase(fid: np.ndarray, dwell_s: float, freq_hz, phase_deg) -
     f = np.asarray(freq_hz, dtype=float)[..., None]
     phi = np.deg2rad(np.asarray(phase_deg, dtype=float))[..., None]
     return fid * np.exp(1j * (2 * np.pi * f * t + phi))
+
+
+def magnitude_minus_running_median(magnitude: np.ndarray, width_bins: int) -> np.ndarray:
+    """``magnitude`` less its running median over ``width_bins`` (edges repeated): baselines,
+    MM and lipid humps broader than the window go, narrow peaks stay."""
+    from scipy.ndimage import median_filter
+
+    return magnitude - median_filter(magnitude, size=int(width_bins), mode="nearest")
+

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spectra import fid_to_spectrum, frequency_axis_hz, ppm_to_hz
+from ..metabolites import SINGLET_PPM
+from ..spectra import (fid_to_spectrum, frequency_axis_hz, magnitude_minus_running_median,
+                       ppm_to_hz)
 
-SINGLETS_PPM = (2.008, 3.027, 3.185)
+SINGLETS_PPM = tuple(SINGLET_PPM.values())
 SINGLET_WEIGHTS = (1.0, 0.8, 0.6)
 """Relative template heights of the NAA, Cr and Cho singlets (typical brain proportions)."""
 TEMPLATE_FWHM_PPM = 0.04
@@ -34,13 +36,10 @@ def singlet_template(freq_hz: np.ndarray, cf_mhz: float, ref_ppm: float,
 
 
 def _smooth_magnitude(spectrum: np.ndarray, width_bins: int) -> np.ndarray:
-    """Magnitude spectrum with a broad (``4 x width_bins``) running median removed, so smooth
-    baselines, lipid and water tails do not drive the correlation."""
-    mag = np.abs(spectrum)
+    """Magnitude spectrum with a broad (``4 x width_bins``) running median removed (clipped
+    at 0), so smooth baselines, lipid and water tails do not drive the correlation."""
     k = max(3, 4 * width_bins) | 1
-    padded = np.pad(mag, k // 2, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, k)
-    return np.clip(mag - np.median(windows, axis=-1), 0.0, None)
+    return np.clip(magnitude_minus_running_median(np.abs(spectrum), k), 0.0, None)
 
 
 def singlet_reference(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float,
@@ -63,8 +62,12 @@ def singlet_reference(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: f
     span = search_ppm * cf_mhz + 3 * fwhm_hz
     region = (freq > centres.min() - span) & (freq < centres.max() + span)
     shifts = np.arange(-search_ppm * cf_mhz, search_ppm * cf_mhz + bin_hz / 2, bin_hz)
-    scores = np.array([mag[region] @ singlet_template(freq[region], cf_mhz, ref_ppm, s,
-                                                      fwhm_hz) for s in shifts])
+    # the shifts are whole bins, so each shifted template is the unshifted one moved by lag bins
+    lags = np.rint(shifts / bin_hz).astype(int)
+    template = singlet_template(freq, cf_mhz, ref_ppm, 0.0, fwhm_hz)
+    rows = np.flatnonzero(region)[None, :] - lags[:, None]
+    inside = (rows >= 0) & (rows < n)
+    scores = (np.where(inside, template[np.clip(rows, 0, n - 1)], 0.0) @ mag[region])
     best = int(np.argmax(scores))
     shift_hz = float(shifts[best])
     if 0 < best < shifts.size - 1:

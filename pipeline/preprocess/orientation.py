@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import median_filter
 
-from pipeline.spectra import fid_to_spectrum, ppm_axis, time_axis_s
+from pipeline.metabolites import SINGLET_PPM as SINGLETS_PPM
+from pipeline.spectra import (fid_to_spectrum, magnitude_minus_running_median, ppm_axis,
+                              time_axis_s)
 
-SINGLETS_PPM = {"tNAA": 2.008, "tCr": 3.027, "tCho": 3.185}
 MAX_SHIFT_PPM = 0.4
 """Largest frequency offset searched (ppm), far above scanner referencing errors."""
 MIN_SCORE = 3.0
@@ -79,7 +79,7 @@ def sharp_peak_profile(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     ppm = ppm_axis(fid.size, dwell_s, cf_mhz, ref_ppm)
     bin_ppm = abs(float(ppm[1] - ppm[0]))
     width = max(3, int(round(BACKGROUND_WIDTH_PPM / bin_ppm)) | 1)
-    sharp = magnitude - median_filter(magnitude, size=width, mode="nearest")
+    sharp = magnitude_minus_running_median(magnitude, width)
     noise = 1.4826 * np.median(np.abs(sharp - np.median(sharp)))
     return ppm, sharp / max(noise, 1e-300)
 
