@@ -76,7 +76,9 @@ def test_changing_a_named_file_changes_exactly_its_readers_hashes(named_files, c
     before = _node_hashes(bids, config, basis)
     assert _node_hashes(bids, config, basis) == before  # same bytes: the cache is reused
     target = basis.parent / change if change.startswith("basis/") else bids / change
-    target.write_text(target.read_text().replace("1", "7").replace("0.6", "0.2"))
+    changed_text = {"fractions.tsv": "participant_id\tgm\twm\tcsf\nsub-01\t0.2\t0.2\t0.6\n",
+                    "chrono2.csv": "t_s,gx\n0,0\n1e-3,7\n", "basis/Cr.RAW": "cr 7\n"}
+    target.write_text(changed_text[change])
     after = _node_hashes(bids, config, basis)
     changed = {name.rsplit(".", 1)[-1] for name in before if before[name] != after[name]}
     assert changed == readers
