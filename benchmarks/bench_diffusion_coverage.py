@@ -1,7 +1,7 @@
 """Coverage of +/- 1 SE intervals of ADC, K_app and D_intra on consensus-protocol decays.
 
 For each case (estimator x b_max x sigma) simulates ``--decays`` noisy decays (default 500)
-following the dMRS consensus protocol (pipeline.diffusion.coverage), fits them as the app does
+following the dMRS consensus protocol (tests/diffusion_coverage_support.py), fits them as the app does
 and prints the share of intervals estimate +/- SE that contain the truth, for the Jacobian SE
 (the app's std_error) and the parametric-bootstrap (Monte Carlo) SD. Target: 60-76 %
 (68.3 % for a calibrated SE). ``--sigma-mode``: known (CRLBs), biexponential (app without
@@ -14,12 +14,15 @@ Usage: nice python benchmarks/bench_diffusion_coverage.py [--decays 500] [--mc-d
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.diffusion.coverage import (ESTIMATORS, SIGMA_MODES, TARGET_COVERAGE, binomial_band,
-                                         coverage_case)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test-only study code
+from diffusion_coverage_support import (ESTIMATORS, SIGMA_MODES, TARGET_COVERAGE,  # noqa: E402
+                                        binomial_band, coverage_case)
 
 SIGMAS = (0.01, 0.02, 0.05)
 

@@ -10,7 +10,7 @@ share of +/- 1 SE intervals containing the truth has a binomial SD of 2.7 %, so 
 import numpy as np
 import pytest
 
-from pipeline.diffusion.coverage import coverage_case
+from diffusion_coverage_support import coverage_case
 from pipeline.diffusion.fitting import t_factor
 
 N = 300
