@@ -62,12 +62,8 @@ def singlet_reference(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: f
     span = search_ppm * cf_mhz + 3 * fwhm_hz
     region = (freq > centres.min() - span) & (freq < centres.max() + span)
     shifts = np.arange(-search_ppm * cf_mhz, search_ppm * cf_mhz + bin_hz / 2, bin_hz)
-    # the shifts are whole bins, so each shifted template is the unshifted one moved by lag bins
-    lags = np.rint(shifts / bin_hz).astype(int)
-    template = singlet_template(freq, cf_mhz, ref_ppm, 0.0, fwhm_hz)
-    rows = np.flatnonzero(region)[None, :] - lags[:, None]
-    inside = (rows >= 0) & (rows < n)
-    scores = (np.where(inside, template[np.clip(rows, 0, n - 1)], 0.0) @ mag[region])
+    scores = np.array([mag[region] @ singlet_template(freq[region], cf_mhz, ref_ppm, s,
+                                                      fwhm_hz) for s in shifts])
     best = int(np.argmax(scores))
     shift_hz = float(shifts[best])
     if 0 < best < shifts.size - 1:
