@@ -21,7 +21,8 @@ import numpy as np
 
 from pipeline.diffusion import signals
 from pipeline.diffusion.applicability import physical_limit_reasons
-from pipeline.diffusion.fitting import _batch_jacobian, _predict_batch, fit_model_batch, t_factor
+from pipeline.diffusion.fitting import (_batch_jacobian, _predict_batch, fit_model_batch,
+                                        t_factor)
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
                                            CONSENSUS_SMALL_DELTA_MS)
@@ -51,6 +52,17 @@ def jacobian_standard_errors(model, b_ms_um2, params, s0, sigma) -> np.ndarray:
     info = np.einsum("nbi,nbj->nij", jac, jac)
     cov = np.linalg.pinv(info)
     return np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))[:, :-1]
+
+
+def app_fits(model, b_ms_um2, noisy, sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimates, SEs, held-by-a-bound) (N, n_params), (N, n_params), (N,) from ``fit_model``
+    on each row of ``noisy`` with the noise SD ``sigma`` (scalar or (N,)) as known: the app's
+    own estimator and reported SE (profile likelihood when a parameter is held by a bound)."""
+    from pipeline.diffusion.fitting import fit_model
+    sd = np.broadcast_to(np.asarray(sigma, float), (noisy.shape[0],))
+    fits = [fit_model(model, b_ms_um2, row, sigma=s) for row, s in zip(noisy, sd)]
+    return (np.array([f.params for f in fits]), np.array([f.std_errors for f in fits]),
+            np.array([bool(f.bound_profile) for f in fits]))
 
 
 def montecarlo_standard_errors(model, b_ms_um2, params, s0, sigma, n_draws: int, rng) -> np.ndarray:
@@ -124,14 +136,20 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     lo, hi = model.bounds
     valid &= ~np.any(np.isclose(fit.params, lo, atol=1e-6) | np.isclose(fit.params, hi, atol=1e-6), axis=1)
     se_jac = factor * jacobian_standard_errors(model, b[keep], fit.params, fit.s0, sd)[:, column]
+    est_app, se_app, at_bound = app_fits(model, b, noisy, sd)
+    est_app, se_app = est_app[:, column], factor * se_app[:, column]
     se_mc = factor * montecarlo_standard_errors(model, b[keep], fit.params, fit.s0, sd, n_mc_draws,
                                                 rng)[:, column]
     error = np.abs(estimate - truth)
     inside_jac = error <= np.nan_to_num(se_jac, nan=np.inf)
     inside_mc = error <= se_mc
+    inside_app = np.abs(est_app - truth) <= np.nan_to_num(se_app, nan=np.inf)
     return {"parameter": parameter, "b_max": b_max_ms_um2, "sigma": sigma, "n": n_decays,
             "coverage_jacobian": float(np.mean(inside_jac)),
             "coverage_montecarlo": float(np.mean(inside_mc)),
+            "coverage_app": float(np.mean(inside_app)),
+            "share_at_bound": float(np.mean(at_bound)),
+            "coverage_app_at_bound": float(np.mean(inside_app[at_bound])) if at_bound.any() else np.nan,
             "n_applicable": int(valid.sum()),
             "coverage_jacobian_applicable": float(np.mean(inside_jac[valid])) if valid.any() else np.nan,
             "coverage_montecarlo_applicable": float(np.mean(inside_mc[valid])) if valid.any() else np.nan,
