@@ -115,7 +115,8 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     if parameter.startswith("D_intra"):
         truth = d_true
     else:
-        truth = fit_model_batch(model, b, clean, sigma).params[:, column]
+        truth_all = fit_model_batch(model, b, clean, sigma).params
+        truth = truth_all[:, column]
     fit = fit_model_batch(model, b, noisy, sigma)
     factor = 1.0
     if sigma_mode == "known":
@@ -138,8 +139,14 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     lo, hi = model.bounds
     valid &= ~np.any(np.isclose(fit.params, lo, atol=1e-6) | np.isclose(fit.params, hi, atol=1e-6), axis=1)
     se_jac = factor * jacobian_standard_errors(model, b[keep], fit.params, fit.s0, sd)[:, column]
-    est_app, se_app, at_bound = app_fits(model, b, noisy, sd)
-    est_app, se_app = est_app[:, column], factor * se_app[:, column]
+    est_all, se_all, at_bound = app_fits(model, b, noisy, sd)
+    est_app, se_app = est_all[:, column], factor * se_all[:, column]
+    siblings = {}  # the app's coverage of the model's other representation parameters, same decays
+    if not parameter.startswith("D_intra"):
+        for label, (cls_other, col, _) in ESTIMATORS.items():
+            if cls_other is cls:
+                err = np.abs(est_all[:, col] - truth_all[:, col])
+                siblings[label] = float(np.mean(err <= np.nan_to_num(factor * se_all[:, col], nan=np.inf)))
     se_mc = (factor * montecarlo_standard_errors(model, b[keep], fit.params, fit.s0, sd, n_mc_draws,
                                                  rng)[:, column] if n_mc_draws > 1 else np.full(n_decays, np.nan))
     error = np.abs(estimate - truth)
@@ -150,6 +157,7 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
             "coverage_jacobian": float(np.mean(inside_jac)),
             "coverage_montecarlo": float(np.mean(inside_mc)),
             "coverage_app": float(np.mean(inside_app)),
+            "coverage_app_same_model": siblings,
             "share_at_bound": float(np.mean(at_bound)),
             "coverage_app_at_bound": float(np.mean(inside_app[at_bound])) if at_bound.any() else np.nan,
             "n_applicable": int(valid.sum()),

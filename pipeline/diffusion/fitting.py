@@ -219,7 +219,7 @@ def _profile_end(model, b, s, w, x, j, side, lower, upper, chi2_min, scale, gues
     if hi_d == lo_d:
         return float(hi_d)
     start[:] = x
-    return float(brentq(excess, lo_d, hi_d, xtol=1e-4 * hi_d, maxiter=40))
+    return float(brentq(excess, lo_d, hi_d, xtol=1e-3 * hi_d, maxiter=40))
 
 
 def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se, active):
