@@ -229,8 +229,8 @@ def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se,
     Each profile refits the other parameters (within their bounds) at fixed values of one and
     finds where chi^2 / scale has risen by 1 from its minimum (Delta chi^2 = 1, the likelihood
     ratio interval; MINOS with limits in MINUIT's terms), cut at the fit bounds. The SE is the
-    larger distance from the estimate to an end of that interval, so value +/- SE contains it;
-    for a parameter at its bound this is the one-sided interval's length.
+    half-width of that interval; for a parameter at its bound, the one-sided interval's length
+    (value +/- SE cut at the bound is the interval).
     Why: a bound-clipped estimate lies closer to the truth than the unconstrained one, but the
     Jacobian at the bound still counts the clipped direction (and, for its correlated partners,
     a freedom the fit does not have), so those intervals over-cover: kurtosis at sigma = 0.05,
@@ -246,7 +246,7 @@ def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se,
             continue
         ends = [_profile_end(model, b, s, w, x, j, side, lower, upper, chi2_min, scale, se[j])
                 for side in (-1.0, 1.0)]
-        se[j] = max(ends)
+        se[j] = max(ends) if active[j] else 0.5 * sum(ends)
     return se
 
 
