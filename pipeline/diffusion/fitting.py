@@ -234,7 +234,7 @@ def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se,
     Why: a bound-clipped estimate lies closer to the truth than the unconstrained one, but the
     Jacobian at the bound still counts the clipped direction (and, for its correlated partners,
     a freedom the fit does not have), so those intervals over-cover: kurtosis at sigma = 0.05,
-    77-83 % instead of 68 % (benchmarks/bench_diffusion_coverage.py).
+    75-83 % instead of 68 % (benchmarks/bench_diffusion_coverage.py).
     """
     se = np.array(jacobian_se, float)
     if not np.any(active):
@@ -330,7 +330,8 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
         cov = np.pad(cov, ((0, 1), (0, 1)))
         active = np.append(active, False)
     se = np.sqrt(np.clip(np.diag(cov), 0, None))  # NaN stays NaN: not constrained by the data
-    if active.any() and fit_s0:  # a parameter held by a bound: profile-likelihood SEs
+    active &= fit_s0  # profiles refit S0; with S0 fixed the Jacobian SEs are kept
+    if active.any():  # a parameter held by a bound: profile-likelihood SEs
         se = profile_standard_errors(model, b, s, w, x, lower, upper, scale, se, active)
     se = se * t_factor(dof if sg is None else sigma_dof)
     aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
