@@ -10,7 +10,9 @@ Truths are independent of the fitted noise: for ADC and K_app (representations, 
 in the tissue) the noise-free fit on the same b-range; for D_intra the simulated intra-cellular
 diffusivity of randomly oriented sticks (astrosticks, R = 0), the model being fitted.
 
-SEs compared: "jacobian" (covariance at the optimum, as ``fit_model``) and "montecarlo"
+SEs compared: "app" (``fit_model`` on each decay: its estimate and reported std_error, the
+Jacobian SE or, when a parameter is held by a fit bound, the profile-likelihood SE with the
+bounds), "jacobian" (covariance at the optimum of the batch fit, ignoring bounds) and "montecarlo"
 (parametric bootstrap: refits of the fitted curve plus Gaussian noise of the known or the
 residual sigma, SD of the refits, as ``fit_model(uncertainty="montecarlo")``).
 """
@@ -21,7 +23,8 @@ import numpy as np
 
 from pipeline.diffusion import signals
 from pipeline.diffusion.applicability import physical_limit_reasons
-from pipeline.diffusion.fitting import _batch_jacobian, _predict_batch, fit_model_batch, t_factor
+from pipeline.diffusion.fitting import (_batch_jacobian, _predict_batch, fit_model_batch,
+                                        t_factor)
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
                                            CONSENSUS_SMALL_DELTA_MS)
@@ -51,6 +54,17 @@ def jacobian_standard_errors(model, b_ms_um2, params, s0, sigma) -> np.ndarray:
     info = np.einsum("nbi,nbj->nij", jac, jac)
     cov = np.linalg.pinv(info)
     return np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))[:, :-1]
+
+
+def app_fits(model, b_ms_um2, noisy, sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimates, SEs, held-by-a-bound) (N, n_params), (N, n_params), (N,) from ``fit_model``
+    on each row of ``noisy`` with the noise SD ``sigma`` (scalar or (N,)) as known: the app's
+    own estimator and reported SE (profile likelihood when a parameter is held by a bound)."""
+    from pipeline.diffusion.fitting import fit_model
+    sd = np.broadcast_to(np.asarray(sigma, float), (noisy.shape[0],))
+    fits = [fit_model(model, b_ms_um2, row, sigma=s) for row, s in zip(noisy, sd)]
+    return (np.array([f.params for f in fits]), np.array([f.std_errors for f in fits]),
+            np.array([bool(f.bound_profile) for f in fits]))
 
 
 def montecarlo_standard_errors(model, b_ms_um2, params, s0, sigma, n_draws: int, rng) -> np.ndarray:
@@ -101,7 +115,8 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     if parameter.startswith("D_intra"):
         truth = d_true
     else:
-        truth = fit_model_batch(model, b, clean, sigma).params[:, column]
+        truth_all = fit_model_batch(model, b, clean, sigma).params
+        truth = truth_all[:, column]
     fit = fit_model_batch(model, b, noisy, sigma)
     factor = 1.0
     if sigma_mode == "known":
@@ -124,19 +139,33 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     lo, hi = model.bounds
     valid &= ~np.any(np.isclose(fit.params, lo, atol=1e-6) | np.isclose(fit.params, hi, atol=1e-6), axis=1)
     se_jac = factor * jacobian_standard_errors(model, b[keep], fit.params, fit.s0, sd)[:, column]
-    se_mc = factor * montecarlo_standard_errors(model, b[keep], fit.params, fit.s0, sd, n_mc_draws,
-                                                rng)[:, column]
+    est_all, se_all, at_bound = app_fits(model, b, noisy, sd)
+    est_app, se_app = est_all[:, column], factor * se_all[:, column]
+    siblings = {}  # the app's coverage of the model's other representation parameters, same decays
+    if not parameter.startswith("D_intra"):
+        for label, (cls_other, col, _) in ESTIMATORS.items():
+            if cls_other is cls:
+                err = np.abs(est_all[:, col] - truth_all[:, col])
+                siblings[label] = float(np.mean(err <= np.nan_to_num(factor * se_all[:, col], nan=np.inf)))
+    se_mc = (factor * montecarlo_standard_errors(model, b[keep], fit.params, fit.s0, sd, n_mc_draws,
+                                                 rng)[:, column] if n_mc_draws > 1 else np.full(n_decays, np.nan))
     error = np.abs(estimate - truth)
     inside_jac = error <= np.nan_to_num(se_jac, nan=np.inf)
     inside_mc = error <= se_mc
+    inside_app = np.abs(est_app - truth) <= np.nan_to_num(se_app, nan=np.inf)
     return {"parameter": parameter, "b_max": b_max_ms_um2, "sigma": sigma, "n": n_decays,
             "coverage_jacobian": float(np.mean(inside_jac)),
             "coverage_montecarlo": float(np.mean(inside_mc)),
+            "coverage_app": float(np.mean(inside_app)),
+            "coverage_app_same_model": siblings,
+            "share_at_bound": float(np.mean(at_bound)),
+            "coverage_app_at_bound": float(np.mean(inside_app[at_bound])) if at_bound.any() else np.nan,
             "n_applicable": int(valid.sum()),
             "coverage_jacobian_applicable": float(np.mean(inside_jac[valid])) if valid.any() else np.nan,
             "coverage_montecarlo_applicable": float(np.mean(inside_mc[valid])) if valid.any() else np.nan,
             "median_relative_se_jacobian": float(np.nanmedian(se_jac / np.abs(truth))),
-            "median_relative_se_montecarlo": float(np.median(se_mc / np.abs(truth)))}
+            "median_relative_se_montecarlo": float(np.median(se_mc / np.abs(truth))),
+            "median_relative_se_app": float(np.nanmedian(se_app / np.abs(truth)))}
 
 
 def binomial_band(n: int, p: float = ONE_SE_PROBABILITY, z: float = 3.0) -> tuple[float, float]:

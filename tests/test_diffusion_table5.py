@@ -86,3 +86,13 @@ def test_bench_reads_the_paper_table_and_writes_its_columns(shared_data, tmp_pat
     lines = out.read_text().splitlines()
     assert lines[0].split("\t") == list(bench.COLUMNS) and len(lines) == 89
     assert lines[1].split("\t")[:5] == ["relative_bias", "monoexponential", "5", "ADC", "0.01"]
+
+
+def test_cramer_rao_cv_matches_the_monte_carlo_cv_in_the_linear_regime():
+    """At sigma = 0.002 the kurtosis fit is nearly linear: its Monte Carlo CV of ADC and K_app
+    equals the Cramer-Rao bound the benchmark prints beside the paper's kurtosis ADC CV."""
+    from pipeline.diffusion.montecarlo import cramer_rao_cv_percent, table5_cells
+    crlb = cramer_rao_cv_percent("kurtosis", 5.0, 0.002, [0.3], [1.0])
+    cells = table5_cells("kurtosis", 5.0, 0.002, [0.3], [1.0], 400, np.random.default_rng(5), fit_s0=False)
+    for name in ("ADC", "Kapp"):
+        assert cells[name]["cv"][0] == pytest.approx(crlb[name][0], rel=0.15)  # SD of an SD: 3.5 %

@@ -151,3 +151,33 @@ def table5_cells(model_name: str, b_max: float, sigma: float, d_values, r_values
 def accurate_and_precise(median, q1, q3, limit_percent: float = 10.0) -> bool:
     """The consensus criterion for one statistic: median and both quartiles within +/- 10 %."""
     return all(abs(float(v)) <= limit_percent for v in (median, q1, q3))
+
+
+def cramer_rao_cv_percent(model_name: str, b_max: float, sigma: float, d_values, r_values,
+                          fit_s0: bool = False, b_ms_um2=CONSENSUS_B_MS_UM2,
+                          small_delta_ms=CONSENSUS_SMALL_DELTA_MS, big_delta_ms=CONSENSUS_BIG_DELTA_MS) -> dict:
+    """Cramer-Rao lower bound on the CV of each Table 5 parameter, (median, q1, q3) percent
+    across settings: sqrt(diag(F^-1)) / value at the noise-free fit, F = J^T J / sigma^2.
+
+    No unbiased estimator has a smaller CV; at low sigma (linear regime) an unconstrained
+    least-squares fit attains it, so a published CV well below it needs a biased (constrained or
+    regularised) estimator or a different protocol.
+    """
+    b = np.asarray(b_ms_um2, float)
+    settings = np.array([(d, r) for d in d_values for r in r_values], float)
+    clean = signals.cylinders_powder_average(b, settings[:, :1], settings[:, 1:], small_delta_ms, big_delta_ms)
+    model = _make(model_name, b_max, small_delta_ms, big_delta_ms)
+    fits = fit_model_batch(model, b, clean, sigma, fit_s0=fit_s0)
+    keep = b <= model.b_max_ms_um2 + 1e-9
+    out = {}
+    for name, column in TABLE5_ESTIMATORS[model_name][1].items():
+        cvs = []
+        for params, s0 in zip(fits.params, fits.s0):
+            jac = s0 * model.jacobian(b[keep], params)
+            if fit_s0:
+                jac = np.column_stack([jac, model.predict(b[keep], params)])
+            cov = np.linalg.pinv(jac.T @ jac) * sigma**2
+            cvs.append(100 * np.sqrt(cov[column, column]) / abs(params[column]))
+        q1, med, q3 = np.percentile(cvs, [25, 50, 75])
+        out[name] = (float(med), float(q1), float(q3))
+    return out

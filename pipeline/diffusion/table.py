@@ -65,8 +65,17 @@ def _resampled_note(fit, name) -> str:
     return f"MC median {r['median']:.4g}, IQR [{r['q25']:.4g}, {r['q75']:.4g}]"
 
 
+def _se_note(fit) -> str:
+    """Which standard error a row carries when a parameter is held by a fit bound."""
+    if not fit.bound_profile:
+        return ""
+    return (f"std_error from the profile likelihood with the fit bounds ({', '.join(fit.bound_profile)} "
+            "held at a bound; Delta chi^2 = 1)")
+
+
 def _model_rows(metabolite, fit, context_notes):
     ok, note, per_param = fit.applicable, fit.note, fit.parameter_applicability
+    context_notes = [_se_note(fit), *context_notes]
     rows = []
     for i, (pname, unit) in enumerate(zip(fit.model.parameter_names, fit.model.parameter_units)):
         p_ok, p_note = per_param.get(pname, (ok, ""))
@@ -81,9 +90,11 @@ def _model_rows(metabolite, fit, context_notes):
 
 
 def _std_error(fit, i, pname) -> float:
-    """Standard error of parameter i: the Jacobian SE (t-widened when sigma is estimated), the
-    calibrated one (benchmarks/bench_diffusion_coverage.py: 60-76 % coverage for ADC and
-    D_intra; the parametric-bootstrap SD under-covers K_app at sigma >= 0.02)."""
+    """Standard error of parameter i as ``fit_model`` computes it: the Jacobian SE, or the
+    profile-likelihood SE with the fit bounds when a parameter is held by a bound; t-widened
+    when sigma is estimated. Calibrated (benchmarks/bench_diffusion_coverage.py: 60-76 %
+    coverage of +/- 1 SE for ADC, K_app and D_intra at sigma 0.01-0.05; the parametric-bootstrap
+    SD under-covers K_app where estimates are clipped at a bound)."""
     return float(fit.std_errors[i])
 
 
