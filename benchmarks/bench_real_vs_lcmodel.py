@@ -10,12 +10,17 @@ given, else the basis' MM entry, else the parametric MM set), and LCModel fits t
 programs have the same components) over the same ppm window, default spline baseline.
 
 Not the full app (BIDS conversion, nipype graph): the preprocessing steps are called directly.
-The basis is the dataset's own LCModel basis (the app's simulated basis is another study).
+The basis is the dataset's own LCModel basis (the app's simulated basis is another study); for
+the 7 T NIfTI-MRS data the published 7 T basis whose echo time is nearest the header's
+``EchoTime`` (Siemens STEAM TE 11 ms -> Osprey SPECIAL TE 9 ms; the dMRS set TE 40 ms -> pregame
+STEAM TE 45 ms). Residual/noise uses the QC's noise estimate (``pipeline.qc.metrics.noise_sd``),
+which leaves out the anti-aliasing filter roll-off at the edges of wide bands.
 
 Prints per dataset the ratios to tCr for both programs, the median |difference| (relative to
 LCModel) per ratio, both programs' residual/noise and the app's fit-residual QC status.
 
     PYTHONPATH=$PWD python benchmarks/bench_real_vs_lcmodel.py [--only challenge,osprey,...]
+        [--set metabolite_shift_sd_ppm=0.004 --set baseline_order=4]   # other [fitting] values
 """
 
 from __future__ import annotations
