@@ -74,6 +74,10 @@ def test_prior_rows_pull_an_unseen_parameter_to_zero():
     x = np.array([3.0, 4.0])
     assert problem.residual(x).tolist() == [0.0, 1.0]
     assert problem.jacobian(x).tolist() == [[1.0, 0.0], [0.0, 0.25]]
+    plain = WithPrior(lambda x: np.array([x[0] - 3.0]), lambda x: np.array([[1.0, 0.0]]),
+                      np.zeros(2))
+    assert plain.residual(x).tolist() == [0.0]
+    assert plain.jacobian(x).shape == (1, 2)
 
 
 def test_negative_sd_is_refused():

@@ -38,6 +38,8 @@ class WithPrior:
         self._residual, self._jacobian = residual, jacobian
         self.index = np.flatnonzero(weights)
         self.weights = weights[self.index]
+        if not self.index.size:  # no prior: the problem's own functions, nothing copied
+            self.residual, self.jacobian = residual, jacobian
 
     def residual(self, x: np.ndarray) -> np.ndarray:
         return np.concatenate([self._residual(x), self.weights * x[self.index]])
