@@ -53,3 +53,51 @@ def test_challenge_fit_residual_qc_passes_and_matches_lcmodel(rows):
         assert row["app_res"] <= 1.2 * row["lcm_res"], row["dataset"]
         assert row["at_bounds"] == [], f"{row['dataset']}: {row['at_bounds']}"
         assert row["orientation"] == "as_is"
+
+
+def test_siemens_7t_is_fitted_with_a_basis_of_its_own_echo_time(shared_data):
+    """The Siemens 7 T STEAM header says TE 11 ms: the benchmark takes the published 7 T basis
+    nearest that (Osprey SPECIAL, its header ECHOT = 9 ms), not the TE 45 ms STEAM basis."""
+    import re
+
+    import bench_real_vs_lcmodel as bench
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    acq = read_nifti_mrs(shared_data / "siemens_7t_steam_coils" / "metab.nii.gz")
+    assert acq.metadata["EchoTime"] == pytest.approx(0.011)
+    path = bench.nearest_te_basis(float(acq.metadata["EchoTime"]))
+    header = path.read_text(errors="replace")[:2000]
+    echo_ms = float(re.search(r"ECHOT\s*=\s*([0-9.]+)", header).group(1))
+    assert abs(echo_ms - 11.0) <= 2.0
+    assert bench.nearest_te_basis(0.040) == bench.STEAM_7T
+
+
+def _item(bench, source, name):
+    return next(item for item in bench.SOURCES[source]() if item[0] == name)
+
+
+@pytest.mark.slow
+def test_siemens_7t_residual_qc_does_not_fail(shared_data, tmp_path):
+    """With its own-TE basis and the noise taken off the filter roll-off, the Siemens 7 T fit
+    is no longer a QC failure, and its residual stays near LCModel's on the same FID."""
+    if not lcmodel_available():
+        pytest.skip("LCModel binary not built (set LCMODEL_BINARY)")
+    import bench_real_vs_lcmodel as bench
+    row = bench.run_one(*_item(bench, "siemens", "siemens_7t_steam"), bench.default_fit_table(),
+                        tmp_path)
+    assert row["qc"] != "fail", row["app_res"]
+    assert row["app_res"] <= 1.5 * row["lcm_res"], (row["app_res"], row["lcm_res"])
+
+
+@pytest.mark.slow
+def test_per_metabolite_shifts_lower_the_osprey_residual(shared_data, tmp_path):
+    """Osprey sub-01 (real 3 T PRESS): own shifts with LCModel's prior SD take the residual
+    below the QC fail line (2.5 x noise) and at least 10 % below one shift for all (2.69 x
+    noise when this was written)."""
+    import bench_real_vs_lcmodel as bench
+    item = _item(bench, "osprey", "osprey_sub-01")
+    table = bench.default_fit_table()
+    common = bench.run_one(*item, table, tmp_path / "common")
+    own = bench.run_one(*item, {**table, "metabolite_shift_sd_ppm": 0.004}, tmp_path / "own")
+    assert own["app_res"] < 0.9 * common["app_res"]
+    assert own["qc"] != "fail"

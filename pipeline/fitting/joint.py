@@ -20,6 +20,7 @@ from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .options import FitOptions, is_lipid_name, is_mm_name
+from .priors import WithPrior, own_shift_weights, scaled_noise_sd
 from .results import SpectralFit
 from .single import baseline_blocks, output_fids, parameters_at_bounds
 from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
@@ -31,7 +32,8 @@ FREE = "free"
 def theta_kinds(problem: M.FitProblem) -> list:
     """Sharing category (lineshape, shift, phase) of each non-linear parameter of one spectrum."""
     k = problem.n_groups
-    return ["lineshape"] * (2 * k) + ["shift"] * k + ["phase"] * (1 + int(problem.fit_phase1))
+    return (["lineshape"] * (2 * k) + ["shift"] * k + ["phase"] * (1 + int(problem.fit_phase1))
+            + ["shift"] * problem.own_shift.size)
 
 
 @dataclass
@@ -332,9 +334,23 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     seq_amps = np.array([f.extra["coef_scaled"] for f in sequential])
     x0 = initial_vector(layout, 3 * problem.n_groups, seq_thetas, seq_amps, b_ms_um2)
     objective = JointObjective(problem, y_windows / scale, b_ms_um2, layout)
-    result = levenberg_marquardt(objective.residual, objective.jacobian, x0, layout.lower,
+    solve = _with_shift_prior(objective, fids, scale, options)
+    result = levenberg_marquardt(solve.residual, solve.jacobian, x0, layout.lower,
                                  layout.upper, options.max_iterations)
     return _joint_outputs(objective, result, fids, scale, options)
+
+
+def _with_shift_prior(objective: JointObjective, fids: np.ndarray, scale: float,
+                      options: FitOptions) -> WithPrior:
+    """The joint objective with the Gaussian prior rows of the per-metabolite shifts (each
+    shared or per-condition copy gets one row; noise SD: median over conditions)."""
+    problem, layout = objective.problem, objective.layout
+    own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
+    sigma = (float(np.median([scaled_noise_sd(f, problem.dwell_s, problem.cf_mhz, scale)
+                              for f in fids])) if own.size else 0.0)
+    weights = own_shift_weights(layout.lower.size, own, sigma,
+                                options.metabolite_shift_sd_ppm * problem.cf_mhz)
+    return WithPrior(objective.residual, objective.jacobian, weights)
 
 
 def _joint_outputs(obj: JointObjective, result, fids, scale, options) -> tuple[list, dict]:

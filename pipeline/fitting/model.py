@@ -3,8 +3,11 @@ group, shift per group, zero/first-order phase, and its analytic derivatives.
 
 Non-linear parameters ``theta`` are laid out as
 ``[damp_g (1/s) x n_groups, gauss_g (1/s^2) x n_groups, shift_g (Hz) x n_groups, phi0 (rad),
-phi1 (s)]`` (``phi1`` only when first-order phase is fitted). A basis FID ``b_m(t)`` of group
-``g`` becomes ``b_m(t) exp(-damp_g t - gauss_g t^2 + 2i pi shift_g t)``; the spectrum is then
+phi1 (s), delta_m (Hz) x n_own_shift]`` (``phi1`` only when first-order phase is fitted;
+``delta_m`` only with ``FitOptions.metabolite_shift_sd_ppm`` > 0: a small shift of each metabolite
+entry around its group's shift, as LCModel allows, because measured singlets sit a few
+thousandths of a ppm off a simulated basis). A basis FID ``b_m(t)`` of group ``g`` becomes
+``b_m(t) exp(-damp_g t - gauss_g t^2 + 2i pi (shift_g + delta_m) t)``; the spectrum is then
 multiplied by ``exp(i (phi0 + 2 pi (f - f_c) phi1))`` with ``f_c`` the window centre (Hz).
 A Lorentzian FWHM of L Hz is ``damp = pi L``; a Gaussian FWHM of G Hz is
 ``gauss = (pi G)^2 / (4 ln 2)``.
@@ -24,6 +27,8 @@ from .baseline import baseline_design
 from .options import FitOptions, is_lipid_name, is_mm_name
 
 GAUSS_PER_FWHM2 = np.pi ** 2 / (4.0 * np.log(2.0))
+OWN_SHIFT_LIMIT_SD = 4.0
+"""Hard limit of a per-metabolite shift, in prior SDs (``metabolite_shift_sd_ppm``)."""
 MIN_WINDOW_ENERGY = 1e-3
 """Basis entries with less than this fraction of their spectral energy in the window are refused."""
 
@@ -69,6 +74,8 @@ class FitProblem:
     upper: np.ndarray
     dropped: list = field(default_factory=list)
     """Warnings for basis entries left out because they have no signal in the fit window."""
+    own_shift: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    """Metabolite indices with their own small shift ``delta_m`` (after phi0/phi1 in theta)."""
 
     @property
     def n_metab(self) -> int:
@@ -83,8 +90,13 @@ class FitProblem:
         return self.t_s.size
 
     @property
-    def n_theta(self) -> int:
+    def n_base_theta(self) -> int:
+        """Parameters before the per-metabolite shifts: widths, group shifts, phases."""
         return 3 * self.n_groups + 1 + int(self.fit_phase1)
+
+    @property
+    def n_theta(self) -> int:
+        return self.n_base_theta + self.own_shift.size
 
     def theta_names(self) -> list:
         out = []
@@ -93,6 +105,12 @@ class FitProblem:
         out.append("phi0")
         if self.fit_phase1:
             out.append("phi1")
+        return out + [f"shift_hz[{self.names[m]}]" for m in self.own_shift]
+
+    def metabolite_shifts_hz(self, theta: np.ndarray) -> np.ndarray:
+        """(n_metab,) extra shift of each metabolite around its group shift (0 without one)."""
+        out = np.zeros(self.n_metab)
+        out[self.own_shift] = theta[self.n_base_theta:self.n_theta]
         return out
 
     def split(self, theta: np.ndarray):
@@ -181,6 +199,9 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
         basis = basis.subset([basis.names[i] for i in keep])
         fids, full, norms = fids[keep], full[keep], norms[keep]
     group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups)
+    own_shift = (np.array([i for i, n in enumerate(basis.names)
+                           if not (is_mm_name(n) or is_lipid_name(n))], dtype=int)
+                 if options.metabolite_shift_sd_ppm > 0 else np.zeros(0, dtype=int))
     design, penalty = baseline_design(ppm[window], options.baseline, options.baseline_order,
                                       options.spline_knot_spacing_ppm,
                                       options.baseline_stiffness)
@@ -190,7 +211,7 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
         window=window, fft_index=fft_index, freq_window_hz=freq, ppm_window=ppm[window],
         centre_hz=float(0.5 * (freq.min() + freq.max())), column_norms=norms,
         baseline_matrix=design, baseline_penalty=penalty, fit_phase1=options.first_order_phase,
-        lower=np.empty(0), upper=np.empty(0), dropped=dropped)
+        lower=np.empty(0), upper=np.empty(0), dropped=dropped, own_shift=own_shift)
     problem.lower, problem.upper = theta_bounds(problem, options)
     return problem
 
@@ -207,7 +228,9 @@ def theta_bounds(problem: FitProblem, options: FitOptions) -> tuple[np.ndarray, 
     if problem.fit_phase1:
         lower = np.append(lower, -0.5 / span_hz)
         upper = np.append(upper, 0.5 / span_hz)
-    return lower, upper
+    own_hz = np.full(problem.own_shift.size,
+                     OWN_SHIFT_LIMIT_SD * options.metabolite_shift_sd_ppm * problem.cf_mhz)
+    return np.concatenate([lower, -own_hz]), np.concatenate([upper, own_hz])
 
 
 def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
@@ -215,7 +238,11 @@ def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
     damp, gauss, shift, _, _ = problem.split(theta)
     t = problem.t_s
     env = np.exp(-damp[:, None] * t - gauss[:, None] * t ** 2 + 2j * np.pi * shift[:, None] * t)
-    return problem.basis_fids * env[problem.group_of]
+    fids = problem.basis_fids * env[problem.group_of]
+    if problem.own_shift.size:
+        delta = theta[problem.n_base_theta:problem.n_theta]
+        fids[problem.own_shift] *= np.exp(2j * np.pi * delta[:, None] * t)
+    return fids
 
 
 def phase_factor(problem: FitProblem, theta: np.ndarray, freq_hz: np.ndarray) -> np.ndarray:
@@ -249,6 +276,10 @@ def theta_derivatives(problem: FitProblem, theta: np.ndarray, fids: np.ndarray,
     rows = [spectra * phase, 1j * model[None, :]]
     if problem.fit_phase1:
         rows.append((2j * np.pi * (problem.freq_window_hz - problem.centre_hz) * model)[None, :])
+    if problem.own_shift.size:
+        own = problem.own_shift
+        own_fids = 2j * np.pi * t * weights[own, None] * fids[own]
+        rows.append(np.fft.fft(own_fids, axis=-1)[:, problem.fft_index] * phase)
     return np.concatenate(rows)
 
 

@@ -41,7 +41,10 @@ class FitOptions:
     ``reference_singlets``: before the fit, estimate the frequency offset (within
     +-``reference_search_ppm``) and zero-order phase from the NAA/Cr/Cho singlets
     (``referencing.singlet_reference``) and let the shift range ``max_shift_ppm`` also cover
-    that offset.
+    that offset. ``metabolite_shift_sd_ppm`` > 0 gives every metabolite entry (not MM or lipids)
+    its own shift around its group's shift, with a Gaussian prior of that SD (LCModel's
+    ``DESDSH`` is 0.004 ppm) and a hard limit at ``OWN_SHIFT_LIMIT_SD`` SDs; 0 = one shift per
+    group.
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -69,6 +72,7 @@ class FitOptions:
     max_iterations: int = 60
     reference_singlets: bool = True
     reference_search_ppm: float = 0.3
+    metabolite_shift_sd_ppm: float = 0.0
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -83,6 +87,8 @@ class FitOptions:
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:
             raise ValueError(f"fit options: ppm_range must be two different values, "
                              f"got {self.ppm_range}")
+        if self.metabolite_shift_sd_ppm < 0:
+            raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
         if self.baseline_order < 0 or self.baseline_stiffness < 0:
             raise ValueError("fit options: baseline_order and baseline_stiffness must be >= 0")
         for c in self.ratio_constraints:

@@ -10,6 +10,7 @@ from ..basis import Basis
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
 from . import model as M
 from .options import FitOptions
+from .priors import WithPrior, own_shift_weights, scaled_noise_sd
 from .referencing import singlet_reference
 from .results import SpectralFit
 from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
@@ -209,9 +210,10 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     objective = SpectrumObjective(problem, y_window / scale, no_prior)
     theta0 = (initial_theta(objective, spectrum, reference) if initial is None
               else np.asarray(initial))
-    result = levenberg_marquardt(objective.residual, objective.jacobian, theta0, problem.lower,
+    solve = _with_shift_prior(objective, fid, scale, options)
+    result = levenberg_marquardt(solve.residual, solve.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
-    result, n_restarts = _retry_at_bounds(objective, result, theta0, options)
+    result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve)
     if options.ratio_constraints:
         _, _, _, _, coef = objective.evaluate(result.x)
         sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
@@ -219,12 +221,25 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                                       options.ratio_constraints,
                                       coef * scale / problem.column_norms, sigma_scaled, scale)
         objective = SpectrumObjective(problem, y_window / scale, prior)
-        result = levenberg_marquardt(objective.residual, objective.jacobian, result.x,
+        solve = _with_shift_prior(objective, fid, scale, options)
+        result = levenberg_marquardt(solve.residual, solve.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
     fit = _assemble(objective, result, fid, spectrum, scale, options)
     fit.at_bounds = parameters_at_bounds(problem, result.x, objective.evaluate(result.x)[-1])
     fit.extra["n_restarts"] = n_restarts
     return fit
+
+
+def _with_shift_prior(objective: SpectrumObjective, fid, scale: float,
+                      options: FitOptions) -> WithPrior:
+    """The objective with the Gaussian prior rows of the per-metabolite shifts (none when
+    ``metabolite_shift_sd_ppm`` is 0)."""
+    problem = objective.problem
+    own = np.arange(problem.n_base_theta, problem.n_theta)
+    sigma = scaled_noise_sd(fid, problem.dwell_s, problem.cf_mhz, scale) if own.size else 0.0
+    weights = own_shift_weights(problem.n_theta, own, sigma,
+                                options.metabolite_shift_sd_ppm * problem.cf_mhz)
+    return WithPrior(objective.residual, objective.jacobian, weights)
 
 
 def centred_shift_bounds(problem: M.FitProblem, reference_hz: float) -> M.FitProblem:
@@ -246,7 +261,8 @@ RESTART_SHIFT_FRACTIONS = (0.0, -0.5, 0.5)
 
 
 def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray,
-                         amplitudes: np.ndarray | None = None) -> list:
+                         amplitudes: np.ndarray | None = None,
+                         own_shifts: bool = True) -> list:
     """Names of the non-linear parameters that end at a search limit.
 
     Search limits are the shift and first-order phase bounds (both sides) and the upper
@@ -254,6 +270,8 @@ def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray,
     broadening added to the basis), not a search limit, so it is not reported. With
     ``amplitudes``, the widths and shift of a group whose components are all zero (e.g. lipids
     in a lipid-free spectrum) are undetermined, not at a limit, and are not reported either.
+    Per-metabolite shifts at their limit (``model.OWN_SHIFT_LIMIT_SD`` prior SDs) are reported unless
+    ``own_shifts`` is False (a zero amplitude leaves them undetermined: not reported).
     """
     finite = np.isfinite(problem.upper) & np.isfinite(problem.lower)
     tol = BOUND_TOLERANCE * np.where(finite, problem.upper - problem.lower, 0.0)
@@ -267,6 +285,13 @@ def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray,
         for kind in range(3):
             at_upper[kind * k:(kind + 1) * k] &= ~empty
             at_lower[kind * k:(kind + 1) * k] &= ~empty
+        own = problem.own_shift
+        zero = np.asarray(amplitudes)[own] <= 0
+        for side in (at_upper, at_lower):
+            side[problem.n_base_theta:problem.n_theta] &= ~zero
+    if not own_shifts:
+        at_upper[problem.n_base_theta:] = False
+        at_lower[problem.n_base_theta:] = False
     names = problem.theta_names()
     return [names[i] + (" (upper)" if at_upper[i] else " (lower)")
             for i in np.flatnonzero(at_upper | at_lower)]
@@ -284,17 +309,20 @@ def restart_points(problem: M.FitProblem, theta0: np.ndarray) -> list:
         half = 0.5 * (problem.upper[2 * k:3 * k] - problem.lower[2 * k:3 * k])
         theta[2 * k:3 * k] = centre + fraction * half
         if problem.fit_phase1:
-            theta[-1] = 0.0
+            theta[problem.n_base_theta - 1] = 0.0
+        theta[problem.n_base_theta:] = 0.0
         starts.append(theta)
     return starts
 
 
-def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitOptions):
+def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitOptions,
+                     solve: WithPrior):
     """When the fit ends with a parameter at a search limit, refit from other starts and keep
     the lowest cost, preferring fits with no parameter at a limit (cost within 1 %)."""
     problem = objective.problem
     def limited(theta):
-        return parameters_at_bounds(problem, theta, objective.evaluate(theta)[-1])
+        return parameters_at_bounds(problem, theta, objective.evaluate(theta)[-1],
+                                    own_shifts=False)
 
     if not limited(result.x):
         return result, 0
@@ -302,7 +330,7 @@ def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitO
     for start in restart_points(problem, theta0):
         start = start.copy()
         start[3 * problem.n_groups] = initial_phase0(objective, start)
-        tried.append(levenberg_marquardt(objective.residual, objective.jacobian, start,
+        tried.append(levenberg_marquardt(solve.residual, solve.jacobian, start,
                                          problem.lower, problem.upper, options.max_iterations))
     best_cost = min(r.cost for r in tried)
     inside = [r for r in tried if not limited(r.x)

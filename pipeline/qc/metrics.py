@@ -28,6 +28,14 @@ NOISE_EDGE_FRACTION = 0.05
 
 MIN_NOISE_BINS = 16
 
+FILTER_EDGE_FRACTION = 0.2
+"""Outer fraction of the band (each side) where a receiver's anti-aliasing filter can lower
+the noise: on the Siemens 7 T data (12 kHz, not decimated) the SD of the outermost 5 % is 2.6 x
+below that of the flat part, which made every residual/noise 2.6 x too high (issue 13)."""
+SIGNAL_FREE_PPM = (-0.5, 10.0)
+"""1H brain spectra have no signal outside this range; noise is taken there when it lies
+inside the flat part of the band."""
+
 
 @dataclass
 class Peak:
@@ -50,14 +58,22 @@ def _window(ppm: np.ndarray, window_ppm, what: str) -> np.ndarray:
 def noise_mask(ppm: np.ndarray, noise_ppm=None) -> np.ndarray:
     """Bins of a signal-free region: ``noise_ppm`` if given and wide enough, else both ends.
 
-    The ends (outermost ``NOISE_EDGE_FRACTION`` of the bins on each side) are used when the
-    window is absent or holds fewer than ``MIN_NOISE_BINS`` bins (e.g. narrow 7 T spectra).
+    Without a usable window: the signal-free bins (outside ``SIGNAL_FREE_PPM``) of the flat
+    part of the band (``FILTER_EDGE_FRACTION`` left out at each end) when there are at least as
+    many as the ends would give (wide, oversampled spectra); else the ends (outermost
+    ``NOISE_EDGE_FRACTION`` of the bins on each side, e.g. narrow 7 T spectra).
     """
     if noise_ppm is not None and len(noise_ppm) == 2:
         mask = ppm_window_mask(ppm, *noise_ppm)
         if mask.sum() >= MIN_NOISE_BINS:
             return mask
     n_edge = max(MIN_NOISE_BINS // 2, int(round(NOISE_EDGE_FRACTION * ppm.size)))
+    n_filter = int(round(FILTER_EDGE_FRACTION * ppm.size))
+    flat = np.zeros(ppm.size, dtype=bool)
+    flat[n_filter:ppm.size - n_filter] = True
+    flat &= (ppm < SIGNAL_FREE_PPM[0]) | (ppm > SIGNAL_FREE_PPM[1])
+    if flat.sum() >= max(MIN_NOISE_BINS, 2 * n_edge):
+        return flat
     mask = np.zeros(ppm.size, dtype=bool)
     mask[:n_edge] = True
     mask[-n_edge:] = True
