@@ -93,7 +93,8 @@ class Progress:
         participant, acquisition, stage = self.where(node)
         if status == "end":
             self.finished.setdefault(participant, set()).add((acquisition, stage))
-        if stage in ("inputnode", "outputnode", "stage_reports", "collect_derivatives"):
+        if stage in ("inputnode", "outputnode", "stage_reports", "collect_derivatives",
+                     "all_figures"):
             return
         label = participant.replace("sub_", "sub-").removesuffix("_wf")
         where = f"{label} {acquisition.removesuffix('_wf')}".strip()

@@ -59,7 +59,16 @@ def test_acquisition_workflow_wires_stage_workflows(tmp_path):
     stages = {n.name for n in wf._graph.nodes() if hasattr(n, "_graph")}
     assert stages == {"convert_wf", "preproc_wf", "fit_wf", "diffusion_wf", "qc_wf"}
     steps = {n.name for n in wf._graph.nodes() if not hasattr(n, "_graph")}
-    assert steps == {"inputnode", "outputnode", "derivatives", "figures"}
+    assert steps == {"inputnode", "outputnode", "derivatives", "figures", "preproc_figures",
+                     "all_figures"}
+    # the transients and drift are drawn as soon as preprocessing is done (beside the fit),
+    # from the raw input; the fit figure once the fit is done
+    graph = _executed_graph(wf)
+    early = next(n for n in graph.nodes() if n.name == "preproc_figures")
+    assert {p.name for p in graph.predecessors(early)} == {"outliers", "residual_water"}
+    assert early.inputs.in_raw == str(_inputs(tmp_path).svs)
+    late = next(n for n in graph.nodes() if n.name == "figures")
+    assert "fit" in {p.name for p in graph.predecessors(late)}
 
 
 def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
@@ -99,7 +108,7 @@ def test_configuration_switches_stages_off(tmp_path):
     config["preprocessing"].update(ecc=False, residual_water=False)
     config["report"]["figures"] = False
     names = _node_names(init_acquisition_wf(_inputs(tmp_path), config, tmp_path / "out"))
-    assert not {"eddy_current", "residual_water", "figures"} & names
+    assert not {"eddy_current", "residual_water", "figures", "preproc_figures"} & names
     assert {"convert_water", "average", "fit"} <= names
 
 

@@ -8,7 +8,7 @@ acquisition one nested workflow per stage (as in the nipreps)::
            fit_wf       basis ─ macromolecules ─ fit
            diffusion_wf diffusion
            qc_wf        qc (with the stages' reports)
-           derivatives (sink), [figures]
+           derivatives (sink), [preproc_figures, figures]
       └─ [report] (joins every acquisition's derivatives)
 
 The figures and report nodes belong to the app: their interfaces are passed in
@@ -340,16 +340,37 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     if inputs.mm is not None:
         wf.connect(convert_wf, "outputnode.mm", fit_wf, "inputnode.mm")
     if figures_interface is not None and config["report"].get("figures", True):
-        figures = pe.Node(figures_interface(), name="figures")
-        wf.connect([
-            (fit_wf, figures, [("outputnode.fit", "in_fit"),
-                               ("outputnode.amplitudes", "in_amplitudes"),
-                               ("outputnode.display", "in_fit_display")]),
-            (preproc_wf, figures, [("outputnode.transients", "in_transients"),
-                                   ("outputnode.preproc", "in_preproc")]),
-            (figures, sink, [("out_figures", "figures")]),
-        ])
+        add_figure_nodes(wf, figures_interface, inputnode, preproc_wf, fit_wf, sink)
     return wf
+
+
+FIT_FIGURES = ["fit"]
+PREPROCESSING_FIGURES = ["drift", "transients"]
+"""Figures drawn by the node that needs the fit, and by the one that runs as soon as
+preprocessing is done (beside the fit, on an otherwise idle processor)."""
+
+
+def add_figure_nodes(wf, figures_interface, inputnode, preproc_wf, fit_wf, sink) -> None:
+    """Two figure nodes (``figures_interface`` with ``figure_names``): the preprocessing
+    figures (transients from the raw input, drift) beside the spectral fit, the fit figure
+    beside diffusion modelling; the sink gets both lists."""
+    figures = pe.Node(figures_interface(figure_names=FIT_FIGURES), name="figures")
+    early = pe.Node(figures_interface(figure_names=PREPROCESSING_FIGURES),
+                    name="preproc_figures")
+    merge = pe.Node(niu.Merge(2), name="all_figures", run_without_submitting=True)
+    wf.connect([
+        (fit_wf, figures, [("outputnode.fit", "in_fit"),
+                           ("outputnode.amplitudes", "in_amplitudes"),
+                           ("outputnode.display", "in_fit_display")]),
+        (preproc_wf, figures, [("outputnode.transients", "in_transients"),
+                               ("outputnode.preproc", "in_preproc")]),
+        (preproc_wf, early, [("outputnode.transients", "in_transients"),
+                             ("outputnode.preproc", "in_preproc")]),
+        (inputnode, early, [("svs", "in_raw")]),
+        (early, merge, [("out_figures", "in1")]),
+        (figures, merge, [("out_figures", "in2")]),
+        (merge, sink, [("out", "figures")]),
+    ])
 
 
 def init_participant_wf(subject: str, acquisitions: list, config: dict, output_dir,
