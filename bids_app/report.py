@@ -31,11 +31,12 @@ from .derivatives import FIT_DISPLAY_SUFFIX, fit_display_path  # noqa: F401
 SUMS = SUM_NAMES
 ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 TEMPLATES = Path(__file__).with_name("templates")
-FIGURES = ("fit", "drift", "transients")
+FIGURES = ("fit", "drift", "transients", "decay")
 """Figures the workflow draws per acquisition, in parallel with the processing (the
 transients and drift as soon as preprocessing is done, beside the spectral fit; the fit
-beside diffusion modelling); the report draws the others (the decays), from the derivatives
-and the input dataset only, so that a report rebuild gives the same files."""
+beside diffusion modelling; the decays beside the other figures). The report draws those
+missing, from the derivatives and the input dataset only, so that a report rebuild gives
+the same files."""
 
 DECAY_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks")
 MAIN_DECAY_METABOLITES = SUMS + ("Ins", "NAA", "Cr", "Tau")
@@ -325,6 +326,13 @@ def decay_panels(amplitude_rows: list[dict], diffusion_rows: list[dict],
     return panels
 
 
+def decay_svg(amplitude_rows: list[dict], diffusion_rows: list[dict],
+              n_conditions: int) -> str | None:
+    """The decays with the models' curves, or None without several conditions or a decay."""
+    panels = decay_panels(amplitude_rows, diffusion_rows)
+    return fig.decay_figure(panels) if panels and n_conditions > 1 else None
+
+
 def acquisition_figures(data: dict, figures_dir: Path) -> dict:
     """Every figure of one acquisition as SVG text (also written under ``figures_dir``);
     those the workflow drew (``entry["figures"]``, or for a report rebuild the files already
@@ -344,10 +352,8 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
                 data["preproc"], data["fit"], labels,
                 load_fit_display(entry_fit_display(data["entry"]),
                                  data["preproc"].n_conditions, data["preproc"].n_points)),
-            "decay": None}
-    panels = decay_panels(data["amplitudes"], data["diffusion"])
-    if panels and data["preproc"].n_conditions > 1:
-        svgs["decay"] = fig.decay_figure(panels)
+            "decay": drawn.get("decay") or decay_svg(data["amplitudes"], data["diffusion"],
+                                                     data["preproc"].n_conditions)}
     for name, svg in svgs.items():
         if svg:
             write_svg(figures_dir / f"{data['stem']}_desc-{name}_fig.svg", svg)
@@ -355,12 +361,13 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
 
 
 def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
-                 fit_display=None, raw=None) -> dict:
+                 fit_display=None, raw=None, diffusion_tsv=None) -> dict:
     """The workflow's per-acquisition figures named in ``paths`` (of ``FIGURES``), written
     there; returns those drawn: no drift or transients figure without transients to align,
-    no transients figure without the ``raw`` input (transients before alignment).
-    ``fit``: the fitted spectra (needed for "fit"); ``fit_display``: optional
-    :func:`save_fit_display` file (baseline, metabolite traces)."""
+    no transients figure without the ``raw`` input (transients before alignment), no decay
+    figure without a decay. ``fit``: the fitted spectra (needed for "fit"); ``fit_display``:
+    optional :func:`save_fit_display` file (baseline, metabolite traces); ``amplitudes_tsv``
+    and ``diffusion_tsv`` are needed for "decay"."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
 
     unknown = set(paths) - set(FIGURES)
@@ -380,6 +387,12 @@ def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
     if "transients" in paths and transients_to_align(rows):
         drawn["transients"] = transients_svg(read_transients(raw, pre.n_conditions), rows,
                                              labels)
+    if "decay" in paths:
+        if not (amplitudes_tsv and diffusion_tsv):
+            raise ValueError("figures: the decay figure needs the amplitudes and the "
+                             "diffusion models (in_amplitudes, in_diffusion)")
+        drawn["decay"] = decay_svg(d.read_tsv(amplitudes_tsv), d.read_tsv(diffusion_tsv),
+                                   pre.n_conditions)
     for name, svg in drawn.items():
         if svg:
             write_svg(Path(paths[name]), svg)

@@ -27,8 +27,10 @@ class _FiguresInputSpec(BaseInterfaceInputSpec):
                                             "(pipeline.fitting.fit_display), optional")
     in_raw = File(exists=True, desc="the input svs (transients before alignment), for the "
                                     "transients figure")
-    figure_names = traits.List(traits.Enum(*FIGURES), value=list(FIGURES), usedefault=True,
-                               desc="figures to draw (a subset of bids_app.report.FIGURES)")
+    in_diffusion = File(exists=True, desc="the diffusion models, for the decay figure")
+    figure_names = traits.List(traits.Enum(*FIGURES), value=["fit", "drift"], usedefault=True,
+                               desc="figures to draw (of bids_app.report.FIGURES; the workflow "
+                                    "names them per node)")
 
 
 class _FiguresOutputSpec(TraitedSpec):
@@ -49,7 +51,8 @@ class AcquisitionFigures(SimpleInterface):
                              optional_input(i.in_amplitudes), i.in_transients,
                              {n: Path.cwd() / f"{n}.svg" for n in i.figure_names},
                              fit_display=optional_input(i.in_fit_display),
-                             raw=optional_input(i.in_raw))
+                             raw=optional_input(i.in_raw),
+                             diffusion_tsv=optional_input(i.in_diffusion))
         self._results["out_figures"] = [str(paths[n]) for n in FIGURES if n in paths]
         return runtime
 

@@ -94,7 +94,7 @@ class Progress:
         if status == "end":
             self.finished.setdefault(participant, set()).add((acquisition, stage))
         if stage in ("inputnode", "outputnode", "stage_reports", "collect_derivatives",
-                     "all_figures"):
+                     "all_figures", "diffusion_parts", "diffusion_rows"):
             return
         label = participant.replace("sub_", "sub-").removesuffix("_wf")
         where = f"{label} {acquisition.removesuffix('_wf')}".strip()

@@ -21,6 +21,8 @@ from time import monotonic
 import numpy as np
 from nipype.pipeline.plugins.multiproc import MultiProcPlugin, process_initializer, run_node
 
+from workflows.participant import PRIORITY_ATTRIBUTE
+
 STALL_TIMEOUT_S = 60.0
 """Seconds with no step running and none able to start before the run is stopped."""
 WAKE_TIMEOUT_S = 0.5
@@ -123,6 +125,12 @@ class GuardedMultiProcPlugin(MultiProcPlugin):
                 f"processing stalled: no step running and none can start for "
                 f"{self.stall_timeout_s:g} s ({len(waiting)} waiting, e.g. {waiting[0]}); "
                 "check --mem-gb/--nprocs and the free space of the work directory")
+
+    def _sort_jobs(self, jobids, scheduler="tsort"):
+        """Ready steps with a higher ``dmrs_priority`` attribute first (the diffusion parts:
+        the report waits for them, not for the figures), else nipype's order."""
+        jobids = super()._sort_jobs(jobids, scheduler=scheduler)
+        return sorted(jobids, key=lambda j: -getattr(self.procs[j], PRIORITY_ATTRIBUTE, 0))
 
     def _can_start_more(self) -> bool:
         """A step is ready (its inputs done) and a processor is free for it."""

@@ -13,7 +13,7 @@ reuse, are deterministic.
 """
 
 from .conversion import ConvertToCanonical  # noqa: F401
-from .diffusion import DiffusionModels  # noqa: F401
+from .diffusion import DiffusionModels, MergeTables  # noqa: F401
 from .fit import FitSpectra, MacromoleculeBasis, PrepareBasis  # noqa: F401
 from .preprocess import (AlignTransients, AverageTransients, CombineCoils,  # noqa: F401
                          EddyCurrentCorrect, RejectOutliers, RemoveResidualWater,
