@@ -212,9 +212,14 @@ def fit_reference_peak(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     x = np.linspace(-1.0, 1.0, int(mask.sum()))
     n_support = support_length(fid)
 
-    def design(p):
-        line = fid_to_spectrum(_voigt_fid(t, p[0], p[1], p[2], n_support))[mask]
-        return np.column_stack([line, np.ones_like(x), x])
+    last = {}
+
+    def design(p):  # residual() needs it twice at each point: computed once
+        key = np.asarray(p, float).tobytes()
+        if last.get("key") != key:
+            line = fid_to_spectrum(_voigt_fid(t, p[0], p[1], p[2], n_support))[mask]
+            last["key"], last["value"] = key, np.column_stack([line, np.ones_like(x), x])
+        return last["value"]
 
     def solve(p):
         a = design(p)
