@@ -68,10 +68,11 @@ class DiffusionModels(SimpleInterface):
 def share(unmodelled: list, modelled: list, part: int, n_parts: int) -> tuple[list, list]:
     """The rows and metabolites of node ``part`` of ``n_parts``: the unmodelled rows and the
     first metabolites go to part 0, the next to part 1 and so on (contiguous), so that the
-    parts' rows joined in order are those of one node."""
+    parts' rows joined in order are those of one node. An odd one goes to the earlier part:
+    the sums come first and fit fastest, macromolecules and lipids come last and fit slowest."""
     if not 0 <= part < n_parts:
         raise ValueError(f"diffusion: part {part} of {n_parts} does not exist")
-    bounds = np.linspace(0, len(modelled), n_parts + 1).round().astype(int)
+    bounds = [-(-k * len(modelled) // n_parts) for k in range(n_parts + 1)]  # ceil, exact
     return (unmodelled if part == 0 else []), modelled[bounds[part]:bounds[part + 1]]
 
 
