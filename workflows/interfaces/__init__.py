@@ -7,7 +7,7 @@ reuse, are deterministic.
     preprocess  CombineCoils, EddyCurrentCorrect, AlignTransients, RejectOutliers,
                 AverageTransients, RemoveResidualWater
     fit         PrepareBasis, MacromoleculeBasis, FitSpectra
-    diffusion   DiffusionModels
+    diffusion   DiffusionModels (a share of the metabolites each), MergeTables
     qc          QualityMetrics
     sink        WriteDerivatives
 """
