@@ -56,7 +56,7 @@ def test_shared_diffusion_nodes_join_into_the_single_node_table(tmp_path):
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        joined = ifc.MergeTables(in_tables=parts).run().outputs.out_table
+        joined = ifc.MergeTables(in_tables=parts).run().outputs.out_diffusion
     finally:
         os.chdir(cwd)
     text = open(whole).read()

@@ -240,7 +240,7 @@ def init_diffusion_wf(config: dict, name: str = "diffusion_wf",
             (diffusion, merge, [("out_diffusion", f"in{part + 1}")]),
         ])
     wf.connect([(merge, rows, [("out", "in_tables")]),
-                (rows, outputnode, [("out_table", "diffusion")])])
+                (rows, outputnode, [("out_diffusion", "diffusion")])])
     return wf
 
 

@@ -81,15 +81,11 @@ class _MergeTablesInputSpec(BaseInterfaceInputSpec):
     out_name = traits.Str("diffusion.tsv", usedefault=True)
 
 
-class _MergeTablesOutputSpec(TraitedSpec):
-    out_table = File(exists=True)
-
-
 class MergeTables(SimpleInterface):
-    """TSV files with the same columns joined in order (header once)."""
+    """Diffusion tables (TSV files with the same columns) joined in order, header once."""
 
     input_spec = _MergeTablesInputSpec
-    output_spec = _MergeTablesOutputSpec
+    output_spec = _DiffusionOutputSpec
 
     def _run_interface(self, runtime):
         from pathlib import Path
@@ -104,5 +100,5 @@ class MergeTables(SimpleInterface):
         else:  # a part with extra columns: their union, in first-seen order
             rows = [row for p in self.inputs.in_tables for row in read_table(p)]
             out.write_text(tsv_text(rows, headers[0].split("\t")))
-        self._results["out_table"] = str(out)
+        self._results["out_diffusion"] = str(out)
         return runtime
