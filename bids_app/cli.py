@@ -396,6 +396,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     opts = parser.parse_args(argv)
     started = time.time()
+    if getattr(opts, "plugin", "") != "IPython":
+        skip_ipython_import()
     os.environ.setdefault("LOGNAME", getpass.getuser())  # nipype's SLURM plugin reads it
     run_label = derivatives.run_label(opts.participant_label)
     logger = None
@@ -472,6 +474,13 @@ def _write_crash_summary(opts, run_label: str, started: float, exc: BaseExceptio
                       run_label=run_label)
     except OSError:
         pass
+
+
+def skip_ipython_import() -> None:
+    """Mark IPython absent (unless it is loaded already): nipype's plugin package imports it,
+    0.3 s of every run's start, only to see whether its IPython plugin could be used; it
+    copes with the ImportError. Not done for ``--plugin IPython``."""
+    sys.modules.setdefault("IPython", None)
 
 
 def _check_tissue_table(config: dict, bids_dir) -> None:

@@ -31,10 +31,12 @@ from .derivatives import FIT_DISPLAY_SUFFIX, fit_display_path  # noqa: F401
 SUMS = SUM_NAMES
 ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 TEMPLATES = Path(__file__).with_name("templates")
-FIGURES = ("fit", "drift")
-"""Figures the workflow draws per acquisition (in parallel with diffusion modelling); the
-report draws the others, from the derivatives and the input dataset only, so that a report
-rebuild gives the same files."""
+FIGURES = ("fit", "drift", "transients", "decay")
+"""Figures the workflow draws per acquisition, in parallel with the processing (the
+transients and drift as soon as preprocessing is done, beside the spectral fit; the fit
+beside diffusion modelling; the decays beside the other figures). The report draws those
+missing, from the derivatives and the input dataset only, so that a report rebuild gives
+the same files."""
 
 DECAY_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks")
 MAIN_DECAY_METABOLITES = SUMS + ("Ins", "NAA", "Cr", "Tau")
@@ -324,6 +326,13 @@ def decay_panels(amplitude_rows: list[dict], diffusion_rows: list[dict],
     return panels
 
 
+def decay_svg(amplitude_rows: list[dict], diffusion_rows: list[dict],
+              n_conditions: int) -> str | None:
+    """The decays with the models' curves, or None without several conditions or a decay."""
+    panels = decay_panels(amplitude_rows, diffusion_rows)
+    return fig.decay_figure(panels) if panels and n_conditions > 1 else None
+
+
 def acquisition_figures(data: dict, figures_dir: Path) -> dict:
     """Every figure of one acquisition as SVG text (also written under ``figures_dir``);
     those the workflow drew (``entry["figures"]``, or for a report rebuild the files already
@@ -334,7 +343,8 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
     drawn = {name: Path(path).read_text(encoding="utf-8")
              for name, path in listed.items() if name in FIGURES and Path(path).is_file()}
     aligned = transients_to_align(data["transients"])
-    svgs = {"transients": transients_svg(data["raw"], data["transients"], labels)
+    svgs = {"transients": (drawn.get("transients")
+                           or transients_svg(data["raw"], data["transients"], labels))
             if aligned else None,
             "drift": (drawn.get("drift") or drift_svg(data["transients"], labels))
             if aligned else None,
@@ -342,10 +352,8 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
                 data["preproc"], data["fit"], labels,
                 load_fit_display(entry_fit_display(data["entry"]),
                                  data["preproc"].n_conditions, data["preproc"].n_points)),
-            "decay": None}
-    panels = decay_panels(data["amplitudes"], data["diffusion"])
-    if panels and data["preproc"].n_conditions > 1:
-        svgs["decay"] = fig.decay_figure(panels)
+            "decay": drawn.get("decay") or decay_svg(data["amplitudes"], data["diffusion"],
+                                                     data["preproc"].n_conditions)}
     for name, svg in svgs.items():
         if svg:
             write_svg(figures_dir / f"{data['stem']}_desc-{name}_fig.svg", svg)
@@ -353,21 +361,42 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
 
 
 def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
-                 fit_display=None) -> dict:
-    """The workflow's per-acquisition figures (``FIGURES``) at ``paths``; returns those drawn
-    (no drift figure without transients to align).
-    ``fit_display``: optional :func:`save_fit_display` file (baseline, metabolite traces)."""
+                 fit_display=None, raw=None, diffusion_tsv=None) -> dict:
+    """The workflow's per-acquisition figures named in ``paths`` (of ``FIGURES``), written
+    there; returns those drawn: no drift or transients figure without transients to align,
+    no transients figure without the ``raw`` input (transients before alignment), no decay
+    figure without a decay. ``fit``: the fitted spectra (needed for "fit"); ``fit_display``:
+    optional :func:`save_fit_display` file (baseline, metabolite traces); ``amplitudes_tsv``
+    and ``diffusion_tsv`` are needed for "decay"."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
 
+    unknown = set(paths) - set(FIGURES)
+    if unknown:
+        raise ValueError(f"figures: unknown figure names {sorted(unknown)}; known: {FIGURES}")
     pre = read_nifti_mrs(preproc)
     labels = _labels(pre)
-    display = load_fit_display(fit_display, pre.n_conditions, pre.n_points)
-    write_svg(Path(paths["fit"]), fit_svg(pre, read_nifti_mrs(fit), labels, display))
-    drift = drift_svg(d.read_tsv(transients_tsv), labels)
-    if drift is None:
-        return {name: path for name, path in paths.items() if name != "drift"}
-    write_svg(Path(paths["drift"]), drift)
-    return paths
+    drawn = {}
+    if "fit" in paths:
+        if not fit:
+            raise ValueError("figures: the fit figure needs the fitted spectra (in_fit)")
+        display = load_fit_display(fit_display, pre.n_conditions, pre.n_points)
+        drawn["fit"] = fit_svg(pre, read_nifti_mrs(fit), labels, display)
+    rows = d.read_tsv(transients_tsv)
+    if "drift" in paths:
+        drawn["drift"] = drift_svg(rows, labels)
+    if "transients" in paths and transients_to_align(rows):
+        drawn["transients"] = transients_svg(read_transients(raw, pre.n_conditions), rows,
+                                             labels)
+    if "decay" in paths:
+        if not (amplitudes_tsv and diffusion_tsv):
+            raise ValueError("figures: the decay figure needs the amplitudes and the "
+                             "diffusion models (in_amplitudes, in_diffusion)")
+        drawn["decay"] = decay_svg(d.read_tsv(amplitudes_tsv), d.read_tsv(diffusion_tsv),
+                                   pre.n_conditions)
+    for name, svg in drawn.items():
+        if svg:
+            write_svg(Path(paths[name]), svg)
+    return {name: paths[name] for name, svg in drawn.items() if svg}
 
 
 # --- QC flags and tables ---------------------------------------------------------------------

@@ -20,11 +20,17 @@ from .report import FIGURES, make_figures, write_participant_report
 
 class _FiguresInputSpec(BaseInterfaceInputSpec):
     in_preproc = File(exists=True, mandatory=True)
-    in_fit = File(exists=True, mandatory=True)
-    in_amplitudes = File(exists=True, mandatory=True)
+    in_fit = File(exists=True, desc="fitted spectra (needed for the fit figure)")
+    in_amplitudes = File(exists=True)
     in_transients = File(exists=True, mandatory=True)
     in_fit_display = File(exists=True, desc="baseline and metabolite traces "
                                             "(pipeline.fitting.fit_display), optional")
+    in_raw = File(exists=True, desc="the input svs (transients before alignment), for the "
+                                    "transients figure")
+    in_diffusion = File(exists=True, desc="the diffusion models, for the decay figure")
+    figure_names = traits.List(traits.Enum(*FIGURES), value=["fit", "drift"], usedefault=True,
+                               desc="figures to draw (of bids_app.report.FIGURES; the workflow "
+                                    "names them per node)")
 
 
 class _FiguresOutputSpec(TraitedSpec):
@@ -32,17 +38,21 @@ class _FiguresOutputSpec(TraitedSpec):
 
 
 class AcquisitionFigures(SimpleInterface):
-    """Report figures of one acquisition drawn beside diffusion modelling: fits per
-    condition and drift (the report draws the rest)."""
+    """Report figures of one acquisition drawn while the processing goes on (``figure_names``:
+    the transients and drift after preprocessing, the fits per condition after the fit);
+    the report draws the rest."""
 
     input_spec = _FiguresInputSpec
     output_spec = _FiguresOutputSpec
 
     def _run_interface(self, runtime):
         i = self.inputs
-        paths = make_figures(i.in_preproc, i.in_fit, i.in_amplitudes, i.in_transients,
-                             {n: Path.cwd() / f"{n}.svg" for n in FIGURES},
-                             fit_display=optional_input(i.in_fit_display))
+        paths = make_figures(i.in_preproc, optional_input(i.in_fit),
+                             optional_input(i.in_amplitudes), i.in_transients,
+                             {n: Path.cwd() / f"{n}.svg" for n in i.figure_names},
+                             fit_display=optional_input(i.in_fit_display),
+                             raw=optional_input(i.in_raw),
+                             diffusion_tsv=optional_input(i.in_diffusion))
         self._results["out_figures"] = [str(paths[n]) for n in FIGURES if n in paths]
         return runtime
 

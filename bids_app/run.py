@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("NIPYPE_NO_ET", "1")
 
+import gc  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -92,7 +93,8 @@ class Progress:
         participant, acquisition, stage = self.where(node)
         if status == "end":
             self.finished.setdefault(participant, set()).add((acquisition, stage))
-        if stage in ("inputnode", "outputnode", "stage_reports", "collect_derivatives"):
+        if stage in ("inputnode", "outputnode", "stage_reports", "collect_derivatives",
+                     "all_figures", "diffusion_parts", "diffusion_rows"):
             return
         label = participant.replace("sub_", "sub-").removesuffix("_wf")
         where = f"{label} {acquisition.removesuffix('_wf')}".strip()
@@ -205,6 +207,16 @@ def build_participant_wf(subject: str, acquisitions: list, config: dict, output_
         input_digests=digests_json(named_file_digests(config, bids_root, basis_path)))
 
 
+def _freeze_heap() -> None:
+    """Move every object alive now (the imported modules, the workflow graph) out of the
+    garbage collector's reach for the run. nipype's MultiProc calls ``gc.collect()`` on each
+    scheduling pass while a processor is free; over the ~150,000 objects of the imported
+    libraries that took 0.13 s a call (17 s of one core per participant run, and ~0.1 s added
+    to every step's start). Frozen, a pass takes microseconds; forked workers share the pages."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Path,
                      basis_path=None, plugin: str = "MultiProc", plugin_args: dict | None = None,
                      stop_on_first_crash: bool = False, reports_only: bool = False,
@@ -248,10 +260,13 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
     run_error = ""
     if wf_names:
         runner = GuardedMultiProcPlugin(args) if plugin == "MultiProc" else plugin
+        _freeze_heap()
         try:
             top.run(plugin=runner, plugin_args=args)
         except Exception as exc:  # noqa: BLE001 - the run summary must still be written
             run_error = _scheduler_error(exc, logger)
+        finally:
+            gc.unfreeze()
         if token:
             logger.info("%s: jobs submitted (comment %s); waiting for them to finish",
                         plugin, token)

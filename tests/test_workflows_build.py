@@ -59,7 +59,39 @@ def test_acquisition_workflow_wires_stage_workflows(tmp_path):
     stages = {n.name for n in wf._graph.nodes() if hasattr(n, "_graph")}
     assert stages == {"convert_wf", "preproc_wf", "fit_wf", "diffusion_wf", "qc_wf"}
     steps = {n.name for n in wf._graph.nodes() if not hasattr(n, "_graph")}
-    assert steps == {"inputnode", "outputnode", "derivatives", "figures"}
+    assert steps == {"inputnode", "outputnode", "derivatives", "figures", "preproc_figures",
+                     "decay_figures", "all_figures"}
+    # the transients and drift are drawn as soon as preprocessing is done (beside the fit),
+    # from the raw input; the fit figure once the fit is done
+    graph = _executed_graph(wf)
+    early = next(n for n in graph.nodes() if n.name == "preproc_figures")
+    assert {p.name for p in graph.predecessors(early)} == {"outliers", "residual_water"}
+    assert early.inputs.in_raw == str(_inputs(tmp_path).svs)
+    late = next(n for n in graph.nodes() if n.name == "figures")
+    assert "fit" in {p.name for p in graph.predecessors(late)}
+    decay = next(n for n in graph.nodes() if n.name == "decay_figures")
+    assert "diffusion_rows" in {p.name for p in graph.predecessors(decay)}
+
+
+def test_diffusion_models_are_shared_among_parts_run_first(tmp_path):
+    """Two diffusion nodes fit a share of the metabolites each, side by side; their rows are
+    joined before the QC and the sink, and the scheduler starts them before the figures."""
+    from bids_app.scheduler import GuardedMultiProcPlugin
+
+    wf = init_acquisition_wf(_inputs(tmp_path), load_default_config(), tmp_path / "out")
+    graph = _executed_graph(wf)
+    parts = [n for n in graph.nodes() if n.name in ("diffusion", "diffusion_2")]
+    assert sorted((n.inputs.part, n.inputs.n_parts) for n in parts) == [(0, 2), (1, 2)]
+    joined = next(n for n in graph.nodes() if n.name == "diffusion_parts")
+    assert {p.name for p in graph.predecessors(joined)} == {"diffusion", "diffusion_2"}
+    rows = next(n for n in graph.nodes() if n.name == "diffusion_rows")
+    assert {"derivatives", "decay_figures"} <= {s.name for s in graph.successors(rows)}
+    plugin = GuardedMultiProcPlugin({"n_procs": 2})
+    plugin.procs = list(graph.nodes())
+    ready = [i for i, n in enumerate(plugin.procs)
+             if n.name in ("figures", "diffusion", "diffusion_2")]
+    first_two = [plugin.procs[j].name for j in plugin._sort_jobs(ready)[:2]]
+    assert sorted(first_two) == ["diffusion", "diffusion_2"]
 
 
 def test_acquisition_workflow_has_a_node_per_stage(tmp_path):
@@ -99,7 +131,7 @@ def test_configuration_switches_stages_off(tmp_path):
     config["preprocessing"].update(ecc=False, residual_water=False)
     config["report"]["figures"] = False
     names = _node_names(init_acquisition_wf(_inputs(tmp_path), config, tmp_path / "out"))
-    assert not {"eddy_current", "residual_water", "figures"} & names
+    assert not {"eddy_current", "residual_water", "figures", "preproc_figures"} & names
     assert {"convert_water", "average", "fit"} <= names
 
 

@@ -6,9 +6,9 @@ acquisition one nested workflow per stage (as in the nipreps)::
            convert_wf   convert, [convert_water], [convert_mm]
            preproc_wf   coils ─ [eddy_current] ─ align ─ outliers ─ average ─ [residual_water]
            fit_wf       basis ─ macromolecules ─ fit
-           diffusion_wf diffusion
+           diffusion_wf diffusion, diffusion_2 (metabolites shared) ─ diffusion_rows
            qc_wf        qc (with the stages' reports)
-           derivatives (sink), [figures]
+           derivatives (sink), [preproc_figures, figures, decay_figures]
       └─ [report] (joins every acquisition's derivatives)
 
 The figures and report nodes belong to the app: their interfaces are passed in
@@ -210,17 +210,37 @@ def init_fit_wf(inputs, config: dict, basis_path=None, basis_cache_dir: str = ""
     return wf
 
 
-def init_diffusion_wf(config: dict, name: str = "diffusion_wf") -> pe.Workflow:
-    """Diffusion models of the amplitude decays. inputnode: amplitudes, preproc."""
+DIFFUSION_PARTS = 2
+"""Diffusion-model nodes per acquisition, each fitting a share of the metabolites side by side
+(with two processes the models take half the time); their rows are joined in order."""
+PRIORITY_ATTRIBUTE = "dmrs_priority"
+"""Node attribute read by the app's scheduler: ready steps with a higher value start first
+(the diffusion parts before the figures, which are not on the way to the report)."""
+
+
+def init_diffusion_wf(config: dict, name: str = "diffusion_wf",
+                      n_parts: int = DIFFUSION_PARTS) -> pe.Workflow:
+    """Diffusion models of the amplitude decays, the metabolites shared among ``n_parts``
+    nodes (``diffusion``, ``diffusion_2``, ...) joined by ``diffusion_rows``.
+    inputnode: amplitudes, preproc; outputnode: diffusion."""
     wf = pe.Workflow(name=name)
     inputnode = _identity(["amplitudes", "preproc"], "inputnode")
     outputnode = _identity(["diffusion"], "outputnode")
-    diffusion = pe.Node(ifc.DiffusionModels(options=section_json(config, "diffusion")),
-                        name="diffusion")
-    wf.connect([
-        (inputnode, diffusion, [("amplitudes", "in_amplitudes"), ("preproc", "in_preproc")]),
-        (diffusion, outputnode, [("out_diffusion", "diffusion")]),
-    ])
+    merge = pe.Node(niu.Merge(n_parts), name="diffusion_parts", run_without_submitting=True)
+    rows = pe.Node(ifc.MergeTables(out_name="diffusion.tsv"), name="diffusion_rows",
+                   run_without_submitting=True)
+    for part in range(n_parts):
+        diffusion = pe.Node(ifc.DiffusionModels(options=section_json(config, "diffusion"),
+                                                part=part, n_parts=n_parts),
+                            name="diffusion" if part == 0 else f"diffusion_{part + 1}")
+        setattr(diffusion, PRIORITY_ATTRIBUTE, 1)
+        wf.connect([
+            (inputnode, diffusion, [("amplitudes", "in_amplitudes"),
+                                    ("preproc", "in_preproc")]),
+            (diffusion, merge, [("out_diffusion", f"in{part + 1}")]),
+        ])
+    wf.connect([(merge, rows, [("out", "in_tables")]),
+                (rows, outputnode, [("out_diffusion", "diffusion")])])
     return wf
 
 
@@ -340,16 +360,44 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     if inputs.mm is not None:
         wf.connect(convert_wf, "outputnode.mm", fit_wf, "inputnode.mm")
     if figures_interface is not None and config["report"].get("figures", True):
-        figures = pe.Node(figures_interface(), name="figures")
-        wf.connect([
-            (fit_wf, figures, [("outputnode.fit", "in_fit"),
-                               ("outputnode.amplitudes", "in_amplitudes"),
-                               ("outputnode.display", "in_fit_display")]),
-            (preproc_wf, figures, [("outputnode.transients", "in_transients"),
-                                   ("outputnode.preproc", "in_preproc")]),
-            (figures, sink, [("out_figures", "figures")]),
-        ])
+        add_figure_nodes(wf, figures_interface, inputnode, preproc_wf, fit_wf, diffusion_wf,
+                         sink)
     return wf
+
+
+PREPROCESSING_FIGURES = ["drift", "transients"]
+FIT_FIGURES = ["fit"]
+DIFFUSION_FIGURES = ["decay"]
+"""Figures drawn by the node that runs as soon as preprocessing is done (beside the fit, on
+an otherwise idle processor), by the one that needs the fit (beside diffusion modelling) and
+by the one that needs the diffusion models."""
+
+
+def add_figure_nodes(wf, figures_interface, inputnode, preproc_wf, fit_wf, diffusion_wf,
+                     sink) -> None:
+    """Three figure nodes (``figures_interface`` with ``figure_names``): the preprocessing
+    figures (transients from the raw input, drift) beside the spectral fit, the fit figure
+    beside diffusion modelling, the decays once the models are fitted; the sink gets all."""
+    early = pe.Node(figures_interface(figure_names=PREPROCESSING_FIGURES),
+                    name="preproc_figures")
+    figures = pe.Node(figures_interface(figure_names=FIT_FIGURES), name="figures")
+    decay = pe.Node(figures_interface(figure_names=DIFFUSION_FIGURES), name="decay_figures")
+    merge = pe.Node(niu.Merge(3), name="all_figures", run_without_submitting=True)
+    for node in (early, figures, decay):
+        wf.connect(preproc_wf, "outputnode.transients", node, "in_transients")
+        wf.connect(preproc_wf, "outputnode.preproc", node, "in_preproc")
+    wf.connect([
+        (inputnode, early, [("svs", "in_raw")]),
+        (fit_wf, figures, [("outputnode.fit", "in_fit"),
+                           ("outputnode.amplitudes", "in_amplitudes"),
+                           ("outputnode.display", "in_fit_display")]),
+        (fit_wf, decay, [("outputnode.amplitudes", "in_amplitudes")]),
+        (diffusion_wf, decay, [("outputnode.diffusion", "in_diffusion")]),
+        (early, merge, [("out_figures", "in1")]),
+        (figures, merge, [("out_figures", "in2")]),
+        (decay, merge, [("out_figures", "in3")]),
+        (merge, sink, [("out", "figures")]),
+    ])
 
 
 def init_participant_wf(subject: str, acquisitions: list, config: dict, output_dir,

@@ -101,12 +101,20 @@ def _solve(model, b, s, w, x0, s0_bounds):
     upper = np.append(hi, s0_bounds[1])
     x0 = np.clip(x0, lower + 1e-12 * (upper - lower), upper - 1e-12 * (upper - lower))
 
+    last = {}
+
+    def predicted(theta):  # the Jacobian comes at the point the residual was just evaluated
+        key = theta.tobytes()
+        if last.get("key") != key:
+            last["key"], last["value"] = key, model.predict(b, theta)
+        return last["value"]
+
     def residual(x):
-        return w * (x[-1] * model.predict(b, x[:-1]) - s)
+        return w * (x[-1] * predicted(x[:-1]) - s)
 
     def jac(x):
         jm = model.jacobian(b, x[:-1])
-        return w[:, None] * np.column_stack([x[-1] * jm, model.predict(b, x[:-1])])
+        return w[:, None] * np.column_stack([x[-1] * jm, predicted(x[:-1])])
 
     return least_squares(residual, x0, jac=jac, bounds=(lower, upper), method="trf",
                          x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)

@@ -45,18 +45,32 @@ class DiffusionModel:
         """Normalised signal S(b)/S(0) for parameters in ``parameter_names`` order."""
         raise NotImplementedError
 
+    supports_batch = True
+    """``predict`` broadcasts parameter arrays (one call for many parameter sets)."""
+
     def jacobian(self, b_ms_um2, params) -> np.ndarray:
-        """d predict / d params, shape (n_b, n_params); central differences unless overridden."""
+        """d predict / d params, shape (n_b, n_params); central differences unless overridden
+        (every shifted parameter set in one broadcast ``predict`` when the model allows)."""
         p = np.asarray(params, float)
         b = np.atleast_1d(np.asarray(b_ms_um2, float))
         lo, hi = self.bounds
-        cols = []
+        ups, downs = [], []
         for i in range(p.size):
             h = 1e-6 * max(abs(p[i]), 1e-2)
             up, down = p.copy(), p.copy()
             up[i] = min(p[i] + h, hi[i]) if np.isfinite(hi[i]) else p[i] + h
             down[i] = max(p[i] - h, lo[i]) if np.isfinite(lo[i]) else p[i] - h
-            cols.append((self.predict(b, up) - self.predict(b, down)) / (up[i] - down[i]))
+            ups.append(up)
+            downs.append(down)
+        steps = np.array([u[i] - d[i] for i, (u, d) in enumerate(zip(ups, downs))])
+        if self.supports_batch:
+            shifted = np.array(ups + downs)  # (2 n_params, n_params)
+            values = np.broadcast_to(self.predict(b, shifted.T[..., None]),
+                                     (shifted.shape[0], b.size))
+            # C order as np.stack gives: the solver's rounding depends on the layout
+            return np.ascontiguousarray(((values[:p.size] - values[p.size:]) / steps[:, None]).T)
+        cols = [(self.predict(b, u) - self.predict(b, d)) / s
+                for u, d, s in zip(ups, downs, steps)]
         return np.stack(cols, axis=-1)
 
     def initial_grid(self) -> np.ndarray:

@@ -108,7 +108,12 @@ def _restricted_diffusivity(radius_um, d_intra, small_delta_ms, big_delta_ms, ro
 
 def check_timing(small_delta_ms, big_delta_ms):
     """Raise ValueError unless 0 < delta <= Delta (pulse duration and separation, ms)."""
-    if not (np.all(np.asarray(small_delta_ms) > 0) and np.all(np.asarray(big_delta_ms) >= small_delta_ms)):
+    if np.ndim(small_delta_ms) == 0 and np.ndim(big_delta_ms) == 0:  # the common case, fast
+        valid = bool(0 < small_delta_ms <= big_delta_ms)
+    else:
+        valid = bool(np.all(np.asarray(small_delta_ms) > 0)
+                     and np.all(np.asarray(big_delta_ms) >= small_delta_ms))
+    if not valid:
         raise ValueError(f"gradient timing needs 0 < delta <= Delta, got delta={small_delta_ms} ms, "
                          f"Delta={big_delta_ms} ms")
 

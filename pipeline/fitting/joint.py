@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
@@ -23,7 +24,8 @@ from .options import FitOptions, is_lipid_name, is_mm_name
 from .priors import WithPrior, own_shift_weights, scaled_noise_sd
 from .results import SpectralFit
 from .single import baseline_blocks, output_fids, parameters_at_bounds
-from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
+from .solver import (BaselineProjector, kaufman_jacobian, levenberg_marquardt,
+                     nonneg_solve_normal)
 from .uncertainty import covariance_from_jacobian, metabolite_sums, sigma_from_residual
 
 FREE = "free"
@@ -183,6 +185,62 @@ class BlockProjector:
         return np.array([self.single.coefficients(row) for row in shaped])
 
 
+class BlockColumns:
+    """The joint linear columns kept per condition: ``blocks[c]`` (rows, n_metab) are the
+    columns of condition ``c``'s rows, which are coefficients ``index[c]`` of the joint linear
+    vector; every other entry of the (n_cond * rows, n_linear) matrix is zero. Products, the
+    Gram matrix and projections are summed over the blocks (for 10 conditions of free
+    amplitudes about 100 x fewer operations than on the dense matrix, same arithmetic)."""
+
+    def __init__(self, blocks: np.ndarray, index: np.ndarray, n_linear: int):
+        self.blocks, self.index, self.n_linear = blocks, index, n_linear
+
+    def dense(self) -> np.ndarray:
+        n_cond, rows, _ = self.blocks.shape
+        out = np.zeros((n_cond, rows, self.n_linear))
+        for c in range(n_cond):
+            out[c][:, self.index[c]] = self.blocks[c]
+        return out.reshape(n_cond * rows, self.n_linear)
+
+    def matvec(self, coef: np.ndarray) -> np.ndarray:
+        """``A @ coef`` for coef (n_linear,) or (n_linear, k), rows as ``y_aug``."""
+        out = np.einsum("crm,cm...->cr...", self.blocks, coef[self.index])
+        return out.reshape((-1,) + coef.shape[1:])
+
+    def rmatvec(self, y: np.ndarray) -> np.ndarray:
+        """``A^T @ y`` for y (n_cond * rows,) or (n_cond * rows, k)."""
+        shaped = y.reshape(self.blocks.shape[:2] + y.shape[1:])
+        out = np.zeros((self.n_linear,) + y.shape[1:])
+        np.add.at(out, self.index, np.einsum("crm,cr...->cm...", self.blocks, shaped))
+        return out
+
+    def gram(self) -> np.ndarray:
+        out = np.zeros((self.n_linear, self.n_linear))
+        for block, idx in zip(self.blocks, self.index):
+            out[np.ix_(idx, idx)] += block.T @ block
+        return out
+
+    def kaufman_jacobian(self, d_perp: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        """:func:`kaufman_jacobian` without forming the dense matrix: the projection onto the
+        active columns from their Gram matrix (Cholesky), refined once with the remainder
+        so that it matches the QR projection to rounding."""
+        active = coef > 0
+        if not np.any(active):
+            return -d_perp
+        try:
+            factor = cho_factor(self.gram()[np.ix_(active, active)], check_finite=False)
+        except np.linalg.LinAlgError:
+            return kaufman_jacobian(d_perp, self.dense(), coef)
+
+        def onto_active(r):
+            z = np.zeros((self.n_linear, r.shape[1]))
+            z[active] = cho_solve(factor, self.rmatvec(r)[active], check_finite=False)
+            return self.matvec(z)
+
+        remainder = d_perp - onto_active(d_perp)
+        return -(remainder - onto_active(remainder))
+
+
 class JointObjective:
     """Projected residual and Kaufman Jacobian of the joint problem."""
 
@@ -224,16 +282,22 @@ class JointObjective:
             return self._cache
         thetas = x[self.layout.theta_index]
         decay = self.decay_factors(x)
-        a_aug = np.zeros((self.n_cond, self.rows, self.n_linear))
+        index = self.layout.linear_index.T
+        blocks = np.zeros((self.n_cond, self.rows, self.problem.n_metab))
         per_cond = []
         for c in range(self.n_cond):
             cols, fids = M.metabolite_columns(self.problem, thetas[c])
-            real_cols = M.real_stack(cols).T
             per_cond.append((cols, fids))
-            a_aug[c, :self.n_obs, self.layout.linear_index[:, c]] = (real_cols * decay[c]).T
-        a_aug = a_aug.reshape(-1, self.n_linear)
-        a_perp = self.projector.project(a_aug)
-        coef = nonneg_solve(a_perp, self.y_perp, self._active)
+            blocks[c, :self.n_obs] = M.real_stack(cols).T * decay[c]
+        a_aug = BlockColumns(blocks, index, self.n_linear)
+        a_perp = BlockColumns(self.projector.project(blocks.reshape(-1, blocks.shape[2]))
+                              .reshape(blocks.shape), index, self.n_linear)
+        if np.all(np.isfinite(a_perp.blocks)):
+            coef = nonneg_solve_normal(a_perp.gram(), a_perp.rmatvec(self.y_perp),
+                                       float(np.linalg.norm(self.y_perp)), self._active,
+                                       lambda: (a_perp.dense(), self.y_perp))
+        else:  # a non-finite cost: the solver rejects the step
+            coef = np.full(self.n_linear, np.nan)
         self._active = coef > 0
         self._cache = (thetas, decay, per_cond, a_aug, a_perp, coef)
         self._key = key
@@ -249,7 +313,7 @@ class JointObjective:
         if not np.all(np.isfinite(self.decay_factors(x))):
             return np.full(self.y_perp.size, np.inf)
         *_, a_perp, coef = self.evaluate(x)
-        return self.y_perp - a_perp @ coef
+        return self.y_perp - a_perp.matvec(coef)
 
     def model_derivatives(self, x: np.ndarray) -> np.ndarray:
         """d(model)/dx for the non-linear parameters, rows as ``y_aug``."""
@@ -278,7 +342,7 @@ class JointObjective:
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         *_, a_perp, coef = self.evaluate(x)
         d_perp = self.projector.project(self.model_derivatives(x))
-        return kaufman_jacobian(d_perp, a_perp, coef)
+        return a_perp.kaufman_jacobian(d_perp, coef)
 
 
 def initial_vector(layout: JointLayout, phase0_column: int, seq_thetas: np.ndarray,
@@ -356,6 +420,7 @@ def _with_shift_prior(objective: JointObjective, fids: np.ndarray, scale: float,
 def _joint_outputs(obj: JointObjective, result, fids, scale, options) -> tuple[list, dict]:
     problem, layout, x = obj.problem, obj.layout, result.x
     thetas, decay, _, a_aug, _, coef = obj.evaluate(x)
+    a_aug = a_aug.dense()
     base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
     n_cond, rows, n_obs = obj.n_cond, obj.rows, obj.n_obs
     n_base = obj.block.shape[1]

@@ -18,7 +18,6 @@ import warnings
 
 import numpy as np
 from scipy.optimize import least_squares
-from scipy.signal import czt
 
 from ..basis import Basis
 from ..spectra import (H1_REFERENCE_PPM, fid_to_spectrum, frequency_axis_hz, ppm_axis,
@@ -213,9 +212,14 @@ def fit_reference_peak(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     x = np.linspace(-1.0, 1.0, int(mask.sum()))
     n_support = support_length(fid)
 
-    def design(p):
-        line = fid_to_spectrum(_voigt_fid(t, p[0], p[1], p[2], n_support))[mask]
-        return np.column_stack([line, np.ones_like(x), x])
+    last = {}
+
+    def design(p):  # residual() needs it twice at each point: computed once
+        key = np.asarray(p, float).tobytes()
+        if last.get("key") != key:
+            line = fid_to_spectrum(_voigt_fid(t, p[0], p[1], p[2], n_support))[mask]
+            last["key"], last["value"] = key, np.column_stack([line, np.ones_like(x), x])
+        return last["value"]
 
     def solve(p):
         a = design(p)
@@ -368,6 +372,9 @@ def resample_fids(fids: np.ndarray, dwell_s: float, new_dwell_s: float, new_n_po
     out = np.zeros((fids.shape[0], new_n_points), dtype=complex)
     if n_valid and freqs.size:
         # sum_j c_j exp(2i pi (f_0 + j df) t_n) on a uniform grid is a chirp z-transform
+        from scipy.signal import czt  # here: scipy.signal takes ~0.4 s to import, and only
+        # basis preparation needs it (not the app's start, which imports this module)
+
         step = np.exp(2j * np.pi * (freqs[1] - freqs[0] if freqs.size > 1 else 0.0) * new_dwell_s)
         series = czt(coeffs, m=n_valid, w=step, a=1.0, axis=-1)
         out[:, :n_valid] = series * np.exp(2j * np.pi * freqs[0] * t_new[:n_valid])

@@ -7,13 +7,13 @@ reuse, are deterministic.
     preprocess  CombineCoils, EddyCurrentCorrect, AlignTransients, RejectOutliers,
                 AverageTransients, RemoveResidualWater
     fit         PrepareBasis, MacromoleculeBasis, FitSpectra
-    diffusion   DiffusionModels
+    diffusion   DiffusionModels (a share of the metabolites each), MergeTables
     qc          QualityMetrics
     sink        WriteDerivatives
 """
 
 from .conversion import ConvertToCanonical  # noqa: F401
-from .diffusion import DiffusionModels  # noqa: F401
+from .diffusion import DiffusionModels, MergeTables  # noqa: F401
 from .fit import FitSpectra, MacromoleculeBasis, PrepareBasis  # noqa: F401
 from .preprocess import (AlignTransients, AverageTransients, CombineCoils,  # noqa: F401
                          EddyCurrentCorrect, RejectOutliers, RemoveResidualWater,

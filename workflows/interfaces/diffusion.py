@@ -14,6 +14,10 @@ class _DiffusionInputSpec(BaseInterfaceInputSpec):
     in_amplitudes = File(exists=True, mandatory=True)
     in_preproc = File(exists=True, mandatory=True, desc="for directions and gradient timing")
     options = traits.Str("{}", usedefault=True, desc="[diffusion] section as JSON")
+    part = traits.Int(0, usedefault=True, desc="which share of the metabolites (0-based)")
+    n_parts = traits.Int(1, usedefault=True, desc="the metabolites are shared among this many "
+                                                  "nodes (run side by side, rows joined in "
+                                                  "order by MergeTables)")
 
 
 class _DiffusionOutputSpec(TraitedSpec):
@@ -46,6 +50,7 @@ class DiffusionModels(SimpleInterface):
         models = tuple(opts.get("models", ("monoexponential",)))
         modelled = decaying(series, names, acq.b_values_s_mm2)
         rows = [row for n in names if n not in modelled for row in unmodelled_rows(n, models)]
+        rows, modelled = share(rows, modelled, self.inputs.part, self.inputs.n_parts)
         rows += diffusion_table(
             {n: series[n] for n in modelled}, acq.b_values_s_mm2,
             directions=acq.directions if directional else None,
@@ -57,4 +62,43 @@ class DiffusionModels(SimpleInterface):
             n_draws=int(opts.get("n_draws", 100)), seed=int(opts.get("seed", 0)),
             **shell_hints(acq.metadata, acq.n_conditions))
         self._results["out_diffusion"] = write_table("diffusion.tsv", rows, DIFFUSION_COLUMNS)
+        return runtime
+
+
+def share(unmodelled: list, modelled: list, part: int, n_parts: int) -> tuple[list, list]:
+    """The rows and metabolites of node ``part`` of ``n_parts``: the unmodelled rows and the
+    first metabolites go to part 0, the next to part 1 and so on (contiguous), so that the
+    parts' rows joined in order are those of one node. An odd one goes to the earlier part:
+    the sums come first and fit fastest, macromolecules and lipids come last and fit slowest."""
+    if not 0 <= part < n_parts:
+        raise ValueError(f"diffusion: part {part} of {n_parts} does not exist")
+    bounds = [-(-k * len(modelled) // n_parts) for k in range(n_parts + 1)]  # ceil, exact
+    return (unmodelled if part == 0 else []), modelled[bounds[part]:bounds[part + 1]]
+
+
+class _MergeTablesInputSpec(BaseInterfaceInputSpec):
+    in_tables = traits.List(File(exists=True), mandatory=True, desc="TSVs with one header")
+    out_name = traits.Str("diffusion.tsv", usedefault=True)
+
+
+class MergeTables(SimpleInterface):
+    """Diffusion tables (TSV files with the same columns) joined in order, header once."""
+
+    input_spec = _MergeTablesInputSpec
+    output_spec = _DiffusionOutputSpec
+
+    def _run_interface(self, runtime):
+        from pathlib import Path
+
+        from pipeline.io.files import tsv_text
+
+        texts = [Path(p).read_text() for p in self.inputs.in_tables]
+        headers = [t.split("\n", 1)[0] for t in texts]
+        out = Path.cwd() / self.inputs.out_name
+        if len(set(headers)) == 1:  # the text as it is
+            out.write_text(headers[0] + "\n" + "".join(t.split("\n", 1)[1] for t in texts))
+        else:  # a part with extra columns: their union, in first-seen order
+            rows = [row for p in self.inputs.in_tables for row in read_table(p)]
+            out.write_text(tsv_text(rows, headers[0].split("\t")))
+        self._results["out_diffusion"] = str(out)
         return runtime
