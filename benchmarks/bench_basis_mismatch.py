@@ -34,6 +34,7 @@ SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "
 FLOOR_NAMES = ("tNAA", "tCho", "Ins", "Glu", "Gln", "Glx", "GSH", "GABA", "Tau")
 COMPARED_ENTRIES = ("NAA", "NAAG", "Glu", "Gln", "GSH", "GABA", "Ins", "Tau")
 VOIGT_FWHM_PPM = {"3T": 0.05, "7T": 0.035}
+CACHE = ""
 
 
 def parse_args(argv):
@@ -42,7 +43,10 @@ def parse_args(argv):
     parser.add_argument("--sources", default="", help="comma-separated labels (default all)")
     parser.add_argument("--scan-te1", default="", metavar="MS,MS,...",
                         help="PRESS TE1 values (ms) to simulate the app's basis with")
+    parser.add_argument("--bandwidth-hz", default="", metavar="HZ,HZ,...",
+                        help="PRESS refocusing bandwidths (Hz) to simulate slice selection with")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--cache", default="", help="basis cache folder kept between runs")
     return parser.parse_args(argv)
 
 
@@ -63,17 +67,39 @@ def noise_free_spectrum(rng, source, basis) -> vs.ValidationSpectrum:
                                  noise_sd, {"snr": 1e4})
 
 
-def floor(source, basis, spectra, work, timings=None) -> dict:
-    """Mean and RMS relative error per ratio, app fit of the noise-free spectra."""
-    setup = vs.AppAndLCModel(source, basis, work, use_lcmodel=False, timings=timings)
-    rows = [setup.compare(s, FLOOR_NAMES + ("tCr",)) for s in spectra]
+def self_spectrum(spectrum, app_basis) -> vs.ValidationSpectrum:
+    """The same mixture and lineshape made from the app's OWN basis: its fit error is the
+    fit model's floor (MM/lipid/baseline components absorbing signal), not the basis'."""
+    n = spectrum.fid.size
+    t = np.arange(n) * spectrum.dwell_s
+    width_hz = VOIGT_FWHM_PPM["7T" if spectrum.cf_mhz > 200 else "3T"] * spectrum.cf_mhz
+    lineshape = np.exp(-np.pi * 0.5 * width_hz * t - (np.pi * 0.6 * width_hz * t) ** 2
+                       / (4 * np.log(2)))
+    truth = {k: v for k, v in spectrum.truth_mm.items() if k in app_basis.names}
+    fid = sum(v * app_basis.fid(k)[:n] for k, v in truth.items()) * lineshape
+    return vs.ValidationSpectrum(spectrum.source, fid, spectrum.dwell_s, spectrum.cf_mhz, truth,
+                                 spectrum.noise_sd, spectrum.params)
+
+
+def summary(rows) -> dict:
     out = {}
     for name in FLOOR_NAMES:
         values = [r[f"{name}_app"] for r in rows if f"{name}_app" in r]
         if values:
             out[name] = (float(np.mean(values)), vs.rms(values))
     out["resid"] = float(np.median([r["resid_app"] for r in rows]))
-    return out, setup.app_basis
+    return out
+
+
+def floor(source, basis, spectra, work, timings=None):
+    """Mean and RMS relative error per ratio, app fit of the noise-free spectra made from
+    the generating basis, and of the same mixtures made from the app's own basis."""
+    setup = vs.AppAndLCModel(source, basis, work, use_lcmodel=False, timings=timings,
+                             cache_dir=CACHE or None)
+    rows = [setup.compare(s, FLOOR_NAMES + ("tCr",)) for s in spectra]
+    own = [setup.compare(self_spectrum(s, setup.app_basis), FLOOR_NAMES + ("tCr",))
+           for s in spectra]
+    return summary(rows), summary(own), setup.app_basis
 
 
 def published_on_grid(basis, n_points):
@@ -103,6 +129,9 @@ def main(argv=None) -> int:
     work = vs.scratch_dir()
     rng = np.random.default_rng(args.seed)
     te1_list = [float(x) / 1000 for x in args.scan_te1.split(",") if x]
+    bandwidths = [float(x) for x in args.bandwidth_hz.split(",") if x]
+    global CACHE
+    CACHE = args.cache
     print("mean relative error (RMS) of ratio to tCr, noise-free spectra from the generating "
           f"basis, app fit with its own basis; {args.draws} draws per basis")
     for source, basis in ((s, vs.load_basis(SHARED, s)) for s in sources
@@ -110,15 +139,25 @@ def main(argv=None) -> int:
         spectra = [noise_free_spectrum(rng, source, basis) for _ in range(args.draws)]
         variants = [None]
         if te1_list and source.sequence == "press":
-            variants += [{"te1_s": te1, "te2_s": source.echo_time_s - te1} for te1 in te1_list]
+            variants += [{"te1_s": te1, "te2_s": source.echo_time_s - te1} for te1 in te1_list
+                         if not bandwidths]
+        if bandwidths and source.sequence == "press":
+            variants += [{"refocus_bandwidth_hz": bw} for bw in bandwidths]
+            variants += [{"refocus_bandwidth_hz": bw, "te1_s": te1,
+                          "te2_s": source.echo_time_s - te1}
+                         for bw in bandwidths for te1 in te1_list]
         for timings in variants:
-            result, app_basis = floor(source, basis, spectra, work, timings)
-            label = "default" if timings is None else f"TE1 {timings['te1_s'] * 1e3:.1f} ms"
+            result, own, app_basis = floor(source, basis, spectra, work, timings)
+            label = "default" if timings is None else ", ".join(
+                f"{k} {v:g}" for k, v in timings.items())
             corr = correlations(app_basis, basis, source.n_points)
             print(f"\n{source.label} [{label}] residual/noise {result.pop('resid'):.1f} (noise 1e-4"
                   " of the NAA peak)")
             print("  floor: " + "  ".join(f"{k} {m:+.3f} ({r:.3f})" for k, (m, r) in
                                           result.items()))
+            own.pop("resid")
+            print("  self:  " + "  ".join(f"{k} {m:+.3f} ({r:.3f})" for k, (m, r) in
+                                          own.items()))
             print("  corr:  " + "  ".join(f"{k} {v:.4f}" for k, v in corr.items()), flush=True)
     vs.remove_dir(work)
     return 0

@@ -605,7 +605,7 @@ class AppAndLCModel:
     """
 
     def __init__(self, source: BasisSource, basis, workdir: Path, use_lcmodel: bool = True,
-                 config_path=None, timings: dict | None = None):
+                 config_path=None, timings: dict | None = None, cache_dir=None):
         from bids_app.config import load_config
         from pipeline.fitting import FitOptions
         from pipeline.fitting import model as M
@@ -616,7 +616,7 @@ class AppAndLCModel:
         cf, dwell, n = basis.cf_mhz, basis.dwell_s, source.n_points
         app = simulate_basis(source.sequence, cf, dwell, n, echo_time_s=source.echo_time_s,
                              mixing_time_s=source.mixing_time_s,
-                             cache_dir=str(workdir / "cache"),
+                             cache_dir=str(cache_dir or workdir / "cache"),
                              **(app_timings(source) if timings is None else timings))
         metabolite_names = app.names
         if config["macromolecules"]["mode"] in ("auto", "parametric"):
