@@ -57,6 +57,11 @@ def main(argv=None) -> int:
     parser.add_argument("--tsv", default="", help="write per-spectrum results here")
     parser.add_argument("--config", default=None,
                         help="TOML merged over the app's defaults (measure other settings)")
+    parser.add_argument("--part", default="", metavar="K/N",
+                        help="fit only spectra i with i %% N == K (run N parts side by side, "
+                             "then --summarise a.tsv,b.tsv)")
+    parser.add_argument("--cache", default="",
+                        help="folder for the app's simulated bases, kept between runs")
     parser.add_argument("--summarise", default="", metavar="TSV",
                         help="print the tables from a (possibly partial) --tsv file and exit")
     args = parser.parse_args(argv)
@@ -69,14 +74,18 @@ def main(argv=None) -> int:
         return 1
     spectra, bases = vs.validation_set(SHARED, n, seed=args.seed)
     work = vs.scratch_dir()
-    setups = {label: vs.AppAndLCModel(source, basis, work, use_lcm, args.config)
+    setups = {label: vs.AppAndLCModel(source, basis, work, use_lcm, args.config,
+                                      cache_dir=args.cache or None)
               for label, (source, basis) in bases.items()}
     names = vs.COMPARED
     errors = {p: {k: [] for k in names} for p in PROGRAMS}
     resid = {p: [] for p in PROGRAMS}
     seconds = {p: [] for p in PROGRAMS}
     rows = []
+    part, parts = (int(x) for x in args.part.split("/")) if args.part else (0, 1)
     for i, spectrum in enumerate(spectra):
+        if i % parts != part:
+            continue
         row = setups[spectrum.source].compare(spectrum, names, stem=f"s{i}")
         row = {"i": i, **row}
         for program in PROGRAMS:
@@ -102,9 +111,11 @@ def main(argv=None) -> int:
 
 def summarise(path) -> int:
     """The tables of :func:`report` from a per-spectrum TSV (e.g. a run stopped early)."""
-    lines = Path(path).read_text().splitlines()
-    keys = lines[0].split("\t")
-    rows = [dict(zip(keys, line.split("\t"))) for line in lines[1:]]
+    rows, keys = [], []
+    for one in path.split(","):
+        lines = Path(one).read_text().splitlines()
+        keys = lines[0].split("\t")
+        rows += [dict(zip(keys, line.split("\t"))) for line in lines[1:]]
     number = lambda r, k: float(r[k]) if r.get(k, "") not in ("", "nan") else None  # noqa
     names = [n for n in vs.COMPARED if f"{n}_app" in keys]
     errors = {p: {n: [number(r, f"{n}_{p}") for r in rows if number(r, f"{n}_{p}") is not None]

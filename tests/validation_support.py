@@ -585,10 +585,15 @@ COMPARED = ("tNAA", "tCr", "tCho", "Ins", "Glu", "Gln", "Glx", "GSH", "GABA", "T
 RESIDUAL_PPM = (0.2, 4.0)
 
 
-def app_timings(source: BasisSource) -> dict:
-    """Extra ``simulate_basis`` timings the app uses for ``source`` (as its ``[basis]
-    timings`` would give): none, i.e. the simulator's defaults."""
-    return {}
+def app_timings(source: BasisSource, basis_config: dict) -> dict:
+    """Extra ``simulate_basis`` arguments the app uses for ``source`` from its ``[basis]``
+    config: ``timings`` (none by default: the simulator's symmetric PRESS split) and, for
+    PRESS, ``press_refocus_bandwidth_hz`` (slice-selective refocusing)."""
+    extra = dict(basis_config.get("timings", {}))
+    bandwidth = float(basis_config.get("press_refocus_bandwidth_hz", 0.0) or 0.0)
+    if source.sequence == "press" and bandwidth > 0:
+        extra.setdefault("refocus_bandwidth_hz", bandwidth)
+    return extra
 
 
 class AppAndLCModel:
@@ -617,7 +622,8 @@ class AppAndLCModel:
         app = simulate_basis(source.sequence, cf, dwell, n, echo_time_s=source.echo_time_s,
                              mixing_time_s=source.mixing_time_s,
                              cache_dir=str(cache_dir or workdir / "cache"),
-                             **(app_timings(source) if timings is None else timings))
+                             **(app_timings(source, config["basis"]) if timings is None
+                                else timings))
         metabolite_names = app.names
         if config["macromolecules"]["mode"] in ("auto", "parametric"):
             app = app.with_entries(parametric_mm_basis(cf, dwell, n,

@@ -149,7 +149,8 @@ def simulate_basis(sequence: str, cf_mhz: float, dwell_s: float, n_points: int,
     """Simulate a basis for ``sequence`` in {"fid", "se", "press", "steam", "slaser"}.
 
     Times in seconds, ``cf_mhz`` the spectrometer (receiver) frequency, ``ref_ppm`` the shift
-    of the receiver frequency. Extra ``timings``: ``te1_s``/``te2_s`` (press; default TE/2 each)
+    of the receiver frequency. Extra ``timings``: ``te1_s``/``te2_s`` (press; default
+    TE1 = min(0.4 TE, 14 ms), see ``sequences.PRESS_TE1_FRACTION``)
     or ``refocus_times_s`` (slaser; default TE/8, 3TE/8, 5TE/8, 7TE/8). ``linewidth_hz`` adds a
     Lorentzian broadening (default none: fitting applies lineshapes).
     ``refocus_bandwidth_hz`` > 0 (press only) simulates slice-selective refocusing pulses of
