@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         rows.append(row)
         if args.tsv:  # rewritten after every spectrum: a stopped run keeps what it measured
             write_tsv(args.tsv, rows)
-    report(n, bases, names, errors, resid, seconds, use_lcm)
+    report(len(rows), bases, names, errors, resid, seconds, use_lcm)
     vs.remove_dir(work)
     return 0
 
