@@ -190,8 +190,9 @@ def report(n, bases, names, errors, resid, seconds, use_lcm) -> None:
     if use_lcm:
         lcm_t = statistics.median(seconds["lcm"])
         own_t = statistics.median(seconds["lcmown"]) if seconds["lcmown"] else float("nan")
+        app_t = statistics.median(seconds["app"])
         print(f", LCModel {lcm_t * 1000:.0f} ms oracle basis / {own_t * 1000:.0f} ms app "
-              f"basis (process incl. file I/O); LCModel/app {lcm_t / statistics.median(seconds['app']):.1f} x")
+              f"basis (process incl. file I/O); LCModel/app {lcm_t / app_t:.1f} x")
     else:
         print()
 

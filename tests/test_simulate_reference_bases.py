@@ -46,8 +46,9 @@ def test_correlation_with_reference_basis(shared_data, label):
 
 
 VENDOR_PRESS35 = {vendor: f"osprey_3t/fit/basissets/3T/{vendor}/unedited/press/35/"
-                          f"3T_PRESS_{vendor.capitalize() if vendor != 'ge' else 'GE'}_35ms_noMM.BASIS"
-                  for vendor in ("ge", "philips", "siemens")}
+                          f"3T_PRESS_{label}_35ms_noMM.BASIS"
+                  for vendor, label in (("ge", "GE"), ("philips", "Philips"),
+                                        ("siemens", "Siemens"))}
 VENDOR_THRESHOLDS = {"NAA": 0.998, "NAAG": 0.99, "Glu": 0.99, "Gln": 0.99, "GSH": 0.995}
 """Measured with the app's PRESS default (TE1 = 14 ms, refocusing 1100 Hz, 2048 points) over
 the three vendors: NAA >= 0.9992, NAAG >= 0.9952, Glu >= 0.9921, Gln >= 0.9942, GSH >= 0.9966.
