@@ -134,8 +134,9 @@ def main(argv=None) -> int:
     CACHE = args.cache
     print("mean relative error (RMS) of ratio to tCr, noise-free spectra from the generating "
           f"basis, app fit with its own basis; {args.draws} draws per basis.\n'floor' = spectra "
-          "from the published basis; 'self' = the same mixtures from the app's own basis (the fit's own "
-          "floor); 'corr' = spectral correlation of the app's entry with the published one")
+          "from the published basis; 'self' = the same mixtures from the app's own basis "
+          "(the fit's own floor); 'corr' = spectral correlation of the app's entry with the "
+          "published one")
     for source, basis in ((s, vs.load_basis(SHARED, s)) for s in sources
                           if (SHARED / s.relative_path).exists()):
         spectra = [noise_free_spectrum(rng, source, basis) for _ in range(args.draws)]
