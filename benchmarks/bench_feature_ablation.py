@@ -100,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--cache", default="", help="basis cache folder kept between runs")
+    parser.add_argument("--mm-set", default=None,
+                        help="parametric MM set for the app (default: the app's, 'extended')")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     work = vs.scratch_dir()
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
         basis = vs.load_basis(SHARED, source)
         mms = vs.measured_mm(SHARED, source.field)
         setup = vs.AppAndLCModel(source, basis, work, use_lcmodel=False,
-                                 cache_dir=args.cache or None)
+                                 cache_dir=args.cache or None, mm_components=args.mm_set)
         mine = {level: {name: [] for name in NAMES} for level in range(len(LEVELS))}
         for _ in range(args.draws):
             for level, spectrum in enumerate(levels_of_one(rng, source, basis, kernels, mms)):

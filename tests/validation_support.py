@@ -603,14 +603,16 @@ class AppAndLCModel:
     macromolecule handling for data without a measured MM (parametric MM; lipids if the
     default config adds them), residual-water removal, then the default fit options
     (``bids_app/default_config.toml``, or ``config_path`` merged over it as ``--config`` does).
-    LCModel twice: with the generating basis as ``.BASIS`` ("lcm": an oracle basis no real
+    ``mm_components``: another parametric MM set than the app's default (a measurement
+    option). LCModel twice: with the generating basis as ``.BASIS`` ("lcm": an oracle basis no real
     user has) and with the app's own simulated metabolite entries as ``.BASIS`` ("lcmown": the
     information the app has; LCModel adds its own MM/lipids). The two LCModel columns measure
     the fitter against the fitter and the cost of the basis mismatch separately.
     """
 
     def __init__(self, source: BasisSource, basis, workdir: Path, use_lcmodel: bool = True,
-                 config_path=None, timings: dict | None = None, cache_dir=None):
+                 config_path=None, timings: dict | None = None, cache_dir=None,
+                 mm_components=None):
         from bids_app.config import load_config
         from pipeline.fitting import FitOptions
         from pipeline.fitting import model as M
@@ -626,7 +628,7 @@ class AppAndLCModel:
                                 else timings))
         metabolite_names = app.names
         if config["macromolecules"]["mode"] in ("auto", "parametric"):
-            app = app.with_entries(parametric_mm_basis(cf, dwell, n,
+            app = app.with_entries(parametric_mm_basis(cf, dwell, n, components=mm_components,
                                                        echo_time_s=source.echo_time_s))
         if config["macromolecules"].get("lipids", False):
             app = app.with_entries(parametric_mm_basis(cf, dwell, n,
