@@ -57,6 +57,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tsv", default="", help="write per-spectrum results here")
     parser.add_argument("--config", default=None,
                         help="TOML merged over the app's defaults (measure other settings)")
+    parser.add_argument("--previous-press-basis", action="store_true",
+                        help="the app's PRESS basis as before issue 13's basis work: ideal "
+                             "pulses, TE1 = TE2 = TE/2 (to measure the change)")
     parser.add_argument("--part", default="", metavar="K/N",
                         help="fit only spectra i with i %% N == K (run N parts side by side, "
                              "then --summarise a.tsv,b.tsv)")
@@ -74,8 +77,10 @@ def main(argv=None) -> int:
         return 1
     spectra, bases = vs.validation_set(SHARED, n, seed=args.seed)
     work = vs.scratch_dir()
+    previous = lambda s: ({"te1_s": s.echo_time_s / 2, "te2_s": s.echo_time_s / 2}  # noqa
+                          if args.previous_press_basis and s.sequence == "press" else None)
     setups = {label: vs.AppAndLCModel(source, basis, work, use_lcm, args.config,
-                                      cache_dir=args.cache or None)
+                                      cache_dir=args.cache or None, timings=previous(source))
               for label, (source, basis) in bases.items()}
     names = vs.COMPARED
     errors = {p: {k: [] for k in names} for p in PROGRAMS}
