@@ -156,10 +156,17 @@ def header_metadata(design: DemoDesign, seed: int) -> dict:
 def demo_basis(design: DemoDesign, metabolites: list[str], cache_dir: str | None):
     """The project's simulated basis for a design, plus ``H2O`` for the water reference (same
     sequence scaling as the metabolites); cached on disk by ``simulate_basis``."""
+    from .config import load_default_config
+
+    # PRESS: the slice-selective refocusing the app's basis assumes by default, so the demo
+    # stays fitted by the very model that made it
+    bandwidth = load_default_config()["basis"]["press_refocus_bandwidth_hz"] \
+        if design.sequence == "press" else 0.0
     return simulate_basis(design.sequence, design.cf_mhz, 1.0 / design.spectral_width_hz,
                           design.n_points, echo_time_s=design.echo_time_s,
                           mixing_time_s=design.mixing_time_s,
-                          metabolites=list(metabolites) + ["H2O"], cache_dir=cache_dir)
+                          metabolites=list(metabolites) + ["H2O"], cache_dir=cache_dir,
+                          refocus_bandwidth_hz=bandwidth)
 
 
 def _stem(participant: str, design: DemoDesign) -> str:

@@ -1,6 +1,8 @@
 """The app's default fit against LCModel on spectra neither made (issue 13, item 1): a few
 spectra of ``benchmarks/bench_vs_lcmodel.py`` (one per published basis), both programs fitting
-the same spectra. Skips when LCModel is not built or the shared data are absent."""
+the same spectra. LCModel runs twice: with the generating basis (an oracle no user has) and
+with the app's own simulated basis (the same information as the app: fitter against fitter).
+Skips when LCModel is not built or the shared data are absent."""
 
 import numpy as np
 import pytest
@@ -49,3 +51,12 @@ def test_app_error_within_stated_factor_of_lcmodel(comparison):
     resid_app = np.array([r["resid_app"] for r in comparison])
     resid_lcm = np.array([r["resid_lcm"] for r in comparison])
     assert np.all(resid_app <= APP_FACTOR * resid_lcm)
+
+
+@pytest.mark.slow
+def test_app_against_lcmodel_given_the_same_basis(comparison):
+    """Fitter against fitter: LCModel given the app's own basis fits the set to the noise, and
+    the app's pooled error is at most the stated factor times LCModel's with that basis."""
+    assert np.median([r["resid_lcmown"] for r in comparison]) < 1.5
+    app, own = pooled_rms(comparison, "app"), pooled_rms(comparison, "lcmown")
+    assert app <= APP_FACTOR * own, f"app pooled RMS {app:.3f} vs LCModel(app basis) {own:.3f}"

@@ -26,6 +26,7 @@ from ..basis import Basis
 from ..io.files import atomic_write_bytes
 from ..spectra import H1_REFERENCE_PPM
 from .density_matrix import fragment_lines, lines_to_fid, merge_lines
+from .localisation import press_localised_lines
 from .sequences import SEQUENCES, sequence_events
 from .spin_systems import SpinSystem, get_spin_system
 
@@ -33,6 +34,10 @@ DEFAULT_METABOLITES = ["NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "Ins", "sIns", 
                        "GABA", "GSH", "Tau", "Lac", "Ala", "Asp", "Glc", "PE", "Asc"]
 """Metabolites of a default basis (LCModel-style names); water ("H2O"), free choline ("Cho")
 and glycine ("Gly") are available on request."""
+
+DEFAULT_REFOCUS_CENTRE_PPM = 3.0
+"""Frequency (ppm) the refocusing pulses are centred on when slice selection is simulated:
+mid-spectrum of the metabolites, as in the published vendor simulations (FID-A/Osprey use 3.0)."""
 
 CACHE_FORMAT = 1  # bump when the simulation or its cache layout changes meaning
 
@@ -45,14 +50,26 @@ def default_cache_dir() -> Path:
 
 def simulate_metabolite_fid(system: SpinSystem, events: list, cf_mhz: float, dwell_s: float,
                             n_points: int, ref_ppm: float = H1_REFERENCE_PPM,
-                            linewidth_hz: float = 0.0) -> np.ndarray:
-    """FID of one metabolite after ``events`` (sum over its fragments), project convention."""
+                            linewidth_hz: float = 0.0, localised: dict | None = None
+                            ) -> np.ndarray:
+    """FID of one metabolite after ``events`` (sum over its fragments), project convention.
+
+    ``localised``: {"te1_s", "te2_s", "bandwidth_hz", "centre_ppm"} simulates PRESS with
+    slice-selective refocusing instead of ``events`` (``localisation.press_localised_lines``).
+    """
     freqs, amps = [], []
     for frag in system.fragments:
         offsets_hz = [(g.ppm - ref_ppm) * cf_mhz for g in frag.groups]
         hetero = [(h.spin, list(h.j_hz)) for h in frag.hetero]
-        f, a = fragment_lines([g.protons for g in frag.groups], list(frag.j_hz), hetero,
-                              offsets_hz, events, frag.weight)
+        groups = [g.protons for g in frag.groups]
+        if localised:
+            f, a = press_localised_lines(
+                groups, list(frag.j_hz), hetero, offsets_hz, localised["te1_s"],
+                localised["te2_s"], localised["bandwidth_hz"],
+                (localised["centre_ppm"] - ref_ppm) * cf_mhz, frag.weight)
+        else:
+            f, a = fragment_lines(groups, list(frag.j_hz), hetero, offsets_hz, events,
+                                  frag.weight)
         freqs.append(f)
         amps.append(a)
     f, a = merge_lines(np.concatenate(freqs), np.concatenate(amps))
@@ -106,6 +123,9 @@ def _provenance(sequence: str, params: dict, systems: list[SpinSystem]) -> dict:
     """How a simulated basis was made: method, all parameters, version, spin-system sources."""
     method = "density-matrix simulation of the full J-coupled Hamiltonian, ideal instantaneous " \
              "pulses"
+    if "refocusing" in params:
+        method += (", slice-selective refocusing (rectangular profiles, chemical-shift "
+                   "displacement of each spin, crusher pathway selected)")
     if sequence == "steam":
         method += ", stimulated-echo pathway selected by coherence order"
     return {
@@ -123,13 +143,19 @@ def simulate_basis(sequence: str, cf_mhz: float, dwell_s: float, n_points: int,
                    echo_time_s: float = 0.0, mixing_time_s: float | None = None,
                    metabolites: list[str] | None = None, cache_dir: str | None = None,
                    *, ref_ppm: float = H1_REFERENCE_PPM, linewidth_hz: float = 0.0,
-                   use_cache: bool = True, **timings) -> Basis:
+                   use_cache: bool = True, refocus_bandwidth_hz: float = 0.0,
+                   refocus_centre_ppm: float = DEFAULT_REFOCUS_CENTRE_PPM,
+                   **timings) -> Basis:
     """Simulate a basis for ``sequence`` in {"fid", "se", "press", "steam", "slaser"}.
 
     Times in seconds, ``cf_mhz`` the spectrometer (receiver) frequency, ``ref_ppm`` the shift
-    of the receiver frequency. Extra ``timings``: ``te1_s``/``te2_s`` (press; default TE/2 each)
+    of the receiver frequency. Extra ``timings``: ``te1_s``/``te2_s`` (press; default
+    TE1 = min(0.4 TE, 14 ms), see ``sequences.PRESS_TE1_FRACTION``)
     or ``refocus_times_s`` (slaser; default TE/8, 3TE/8, 5TE/8, 7TE/8). ``linewidth_hz`` adds a
     Lorentzian broadening (default none: fitting applies lineshapes).
+    ``refocus_bandwidth_hz`` > 0 (press only) simulates slice-selective refocusing pulses of
+    that bandwidth centred at ``refocus_centre_ppm`` (chemical-shift displacement of coupled
+    spins, see ``localisation``); 0 = ideal non-selective pulses.
     """
     if sequence not in SEQUENCES:
         raise ValueError(f"simulate_basis: unknown sequence {sequence!r}; choose one of {SEQUENCES}")
@@ -142,6 +168,18 @@ def simulate_basis(sequence: str, cf_mhz: float, dwell_s: float, n_points: int,
     params = {"sequence": sequence, "timings_s": resolved, "cf_mhz": float(cf_mhz),
               "dwell_s": float(dwell_s), "n_points": int(n_points), "ref_ppm": float(ref_ppm),
               "linewidth_hz": float(linewidth_hz)}
+    localised = None
+    if refocus_bandwidth_hz:
+        if sequence != "press" or not np.isfinite(refocus_bandwidth_hz) \
+                or refocus_bandwidth_hz < 0:
+            raise ValueError("simulate_basis: refocus_bandwidth_hz must be a positive bandwidth "
+                             f"(Hz) and needs sequence 'press'; got {refocus_bandwidth_hz} for "
+                             f"{sequence!r}")
+        localised = {"te1_s": resolved["te1_s"], "te2_s": resolved["te2_s"],
+                     "bandwidth_hz": float(refocus_bandwidth_hz),
+                     "centre_ppm": float(refocus_centre_ppm)}
+        params["refocusing"] = {"bandwidth_hz": localised["bandwidth_hz"],
+                                "centre_ppm": localised["centre_ppm"]}
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     fids = []
     for system in systems:
@@ -149,7 +187,7 @@ def simulate_basis(sequence: str, cf_mhz: float, dwell_s: float, n_points: int,
         fid = _cache_load(path, int(n_points)) if use_cache else None
         if fid is None:
             fid = simulate_metabolite_fid(system, events, cf_mhz, dwell_s, int(n_points),
-                                          ref_ppm, linewidth_hz)
+                                          ref_ppm, linewidth_hz, localised)
             if use_cache:
                 _cache_store(path, fid)
         fids.append(fid)

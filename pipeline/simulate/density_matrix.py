@@ -25,7 +25,10 @@ from math import comb
 
 import numpy as np
 
-# An event of a pulse sequence: ("pulse", flip_deg, phase_deg) | ("delay", t_s) | ("select", p)
+# An event of a pulse sequence: ("pulse", flip_deg, phase_deg) | ("delay", t_s) | ("select", p).
+# flip_deg may be a tuple with one flip per particle of the fragment (a spin-selective pulse:
+# e.g. a slice-selective refocusing pulse seen at one position, where each chemical shift's
+# slice is displaced differently).
 Event = tuple
 
 
@@ -106,11 +109,14 @@ def hamiltonian_eigensystem(spins: list[float], offsets_hz, couplings) -> EigenS
     return EigenSystem(energies, vectors, m_diag.copy(), list(spins))
 
 
-def _rotation(spins: list[float], flip_deg: float, phase_deg: float) -> np.ndarray:
-    """Ideal non-selective pulse exp(-i theta (cos(phi) Fx + sin(phi) Fy)), product space."""
-    theta, phi = np.deg2rad(flip_deg), np.deg2rad(phase_deg)
+def _rotation(spins: list[float], flip_deg, phase_deg: float) -> np.ndarray:
+    """Ideal pulse exp(-i sum_k theta_k (cos(phi) Ix_k + sin(phi) Iy_k)), product space.
+
+    ``flip_deg``: one flip for all particles (non-selective) or one per particle."""
+    flips = np.broadcast_to(np.deg2rad(np.asarray(flip_deg, dtype=float)), (len(spins),))
+    phi = np.deg2rad(phase_deg)
     out = np.ones((1, 1), dtype=complex)
-    for s in spins:
+    for s, theta in zip(spins, flips):
         _, sp = spin_matrices(s)
         axis = np.cos(phi) * 0.5 * (sp + sp.conj().T) + np.sin(phi) * (-0.5j) * (sp - sp.conj().T)
         values, vectors = np.linalg.eigh(axis)
@@ -118,11 +124,13 @@ def _rotation(spins: list[float], flip_deg: float, phase_deg: float) -> np.ndarr
     return out
 
 
-def run_events(eig: EigenSystem, events: list[Event]) -> tuple[np.ndarray, np.ndarray]:
+def run_events(eig: EigenSystem, events: list[Event], rotations: dict | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Apply ``events`` from equilibrium (rho = Fz) and return the acquired lines.
 
     Returns (freq_hz, amplitude): the signal is sum(amplitude * exp(2j*pi*freq_hz*t)) from the
-    end of the last event, unnormalised (trace over this particle space).
+    end of the last event, unnormalised (trace over this particle space). ``rotations``: a
+    dict kept by the caller to reuse pulse matrices across calls on the same ``eig``.
     """
     dims = [int(round(2 * s)) + 1 for s in eig.spins]
     fz = sum(_embed(spin_matrices(s)[0], k, dims) for k, s in enumerate(eig.spins))
@@ -130,13 +138,15 @@ def run_events(eig: EigenSystem, events: list[Event]) -> tuple[np.ndarray, np.nd
     rho = eig.to_eigenbasis(fz)
     delta_e = eig.energies_rad_s[:, None] - eig.energies_rad_s[None, :]
     order = eig.coherence_order
-    rotations = {}
+    rotations = {} if rotations is None else rotations
     for event in events:
         kind = event[0]
         if kind == "delay":
             rho = rho * np.exp(-1j * delta_e * float(event[1]))
         elif kind == "pulse":
-            key = (float(event[1]), float(event[2]))
+            flip = event[1]
+            flip = tuple(float(f) for f in flip) if np.ndim(flip) else float(flip)
+            key = (flip, float(event[2]))
             if key not in rotations:
                 rotations[key] = eig.to_eigenbasis(_rotation(eig.spins, *key))
             r = rotations[key]
@@ -158,6 +168,14 @@ def fragment_lines(groups, couplings, hetero, offsets_hz, events, weight=1.0):
     ``couplings``: (i, j, J_hz) between groups; ``hetero``: list of (spin, [(i, J_hz), ...]),
     weakly coupled non-1H nuclei, summed over their Zeeman states.
     """
+    return fragment_lines_weighted(groups, couplings, hetero, offsets_hz, [(1.0, events)],
+                                   weight)
+
+
+def fragment_lines_weighted(groups, couplings, hetero, offsets_hz, weighted_events,
+                            weight=1.0):
+    """:func:`fragment_lines` for a weighted sum of event lists [(w, events), ...] (e.g. the
+    positions of a voxel), diagonalising each Hamiltonian once for all of them."""
     freqs, amps = [], []
     n_protons = sum(groups)
     hetero_states = [[(m, 1.0 / (2 * s + 1)) for m in s - np.arange(int(round(2 * s)) + 1)]
@@ -173,9 +191,11 @@ def fragment_lines(groups, couplings, hetero, offsets_hz, events, weight=1.0):
             spins = [s for s, _ in irreps]
             mult = float(np.prod([m for _, m in irreps]))
             eig = hamiltonian_eigensystem(spins, shifted, couplings)
-            f, a = run_events(eig, events)
-            freqs.append(f)
-            amps.append(a * mult * h_weight)
+            rotations: dict = {}
+            for w, events in weighted_events:
+                f, a = run_events(eig, events, rotations)
+                freqs.append(f)
+                amps.append(a * (mult * h_weight * w))
     scale = weight * 4.0 / 2.0 ** n_protons
     return np.concatenate(freqs), np.concatenate(amps) * scale
 

@@ -57,6 +57,8 @@ class PrepareBasis(SimpleInterface):
 
             sequence, sequence_from = identify_sequence(meta, opts.get("sequence", ""))
             timing, notes = basis_timings(sequence, meta, opts.get("timings", {}))
+            if sequence == "press" and "refocus_bandwidth_hz" not in timing:
+                timing["refocus_bandwidth_hz"] = float(opts.get("press_refocus_bandwidth_hz", 0))
             basis = simulate_basis(
                 sequence, acq.cf_mhz, acq.dwell_s, acq.n_points,
                 metabolites=list(opts.get("metabolites") or []) or None,
