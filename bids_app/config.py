@@ -143,6 +143,8 @@ NUMERIC_RANGES = {
     ("fitting", "baseline_stiffness"): (0, 1e9, True, True),
     ("fitting", "spline_knot_spacing_ppm"): (0, 20, False, True),
     ("fitting", "max_shift_ppm"): (0, 2, False, True),
+    ("fitting", "metabolite_shift_sd_ppm"): (0, 0.1, True, True),
+    ("basis", "press_refocus_bandwidth_hz"): (0, 100000, True, True),
     ("fitting", "reference_search_ppm"): (0, 2, False, True),
     ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
     ("fitting", "max_gauss_hz"): (0, 1000, True, True),
