@@ -76,6 +76,10 @@ class FitProblem:
     """Warnings for basis entries left out because they have no signal in the fit window."""
     own_shift: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     """Metabolite indices with their own small shift ``delta_m`` (after phi0/phi1 in theta)."""
+    kernel_t: np.ndarray | None = None
+    """Free-form lineshape kernel as a time-domain factor (the FT of a spectral convolution
+    kernel of unit area) applied to every metabolite entry (not MM or lipids) on top of the
+    group's Voigt; ``None`` = none (``FitOptions.lineshape_kernel_hz``, ``kernel.py``)."""
 
     @property
     def n_metab(self) -> int:
@@ -242,7 +246,16 @@ def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
     if problem.own_shift.size:
         delta = theta[problem.n_base_theta:problem.n_theta]
         fids[problem.own_shift] *= np.exp(2j * np.pi * delta[:, None] * t)
+    if problem.kernel_t is not None:
+        rows = kernel_rows(problem.names)
+        fids[rows] *= problem.kernel_t
     return fids
+
+
+def kernel_rows(names: list) -> np.ndarray:
+    """Indices of the entries the free-form lineshape kernel applies to (metabolites only)."""
+    return np.array([i for i, n in enumerate(names) if not (is_mm_name(n) or is_lipid_name(n))],
+                    dtype=int)
 
 
 def phase_factor(problem: FitProblem, theta: np.ndarray, freq_hz: np.ndarray) -> np.ndarray:

@@ -44,7 +44,10 @@ class FitOptions:
     that offset. ``metabolite_shift_sd_ppm`` > 0 gives every metabolite entry (not MM or lipids)
     its own shift around its group's shift, with a Gaussian prior of that SD (LCModel's
     ``DESDSH`` is 0.004 ppm) and a hard limit at ``OWN_SHIFT_LIMIT_SD`` SDs; 0 = one shift per
-    group.
+    group. ``lineshape_kernel_hz`` > 0: after the Voigt fit, estimate a free-form lineshape
+    kernel (a unit-area convolution of the metabolite model, spanning +-this many Hz, with a
+    second-difference penalty ``lineshape_kernel_smoothness``, as LCModel's regularised
+    lineshape) and refit with it (``kernel.py``); 0 = Voigt only.
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -73,6 +76,8 @@ class FitOptions:
     reference_singlets: bool = True
     reference_search_ppm: float = 0.3
     metabolite_shift_sd_ppm: float = 0.0
+    lineshape_kernel_hz: float = 0.0
+    lineshape_kernel_smoothness: float = 1.0
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -87,6 +92,9 @@ class FitOptions:
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:
             raise ValueError(f"fit options: ppm_range must be two different values, "
                              f"got {self.ppm_range}")
+        if self.lineshape_kernel_hz < 0 or self.lineshape_kernel_smoothness < 0:
+            raise ValueError("fit options: lineshape_kernel_hz and lineshape_kernel_smoothness "
+                             "must be >= 0")
         if self.metabolite_shift_sd_ppm < 0:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
         if self.baseline_order < 0 or self.baseline_stiffness < 0:
