@@ -3,10 +3,10 @@
 LCModel convolves its basis with a free lineshape of a few points, penalising the kernel's
 roughness. Here, after the Voigt fit, the metabolite part of the model (amplitudes and
 non-linear parameters fixed) is convolved with a kernel ``c_j`` on the spectral grid
-(``j = -J..J`` bins of ``1 / (n dwell)`` Hz): the kernel, the baseline and the fixed MM/lipid
+(``j = -J..J`` steps of ``kernel_step_hz``: the grid step ``1 / (n dwell)``, at most 0.5 Hz): the kernel, the baseline and the fixed MM/lipid
 part are found by one linear least-squares solve with a ridge penalty on ``c``
-(towards a delta: no change) and unit area. A spectral shift of ``j`` bins is the FID times
-``exp(2i pi j df t)``, so the kernel becomes a time-domain factor ``k(t)`` applied to each
+(towards a delta: no change) and unit area. A spectral shift by ``f`` is the FID times
+``exp(2i pi f t)``, so the kernel becomes a time-domain factor ``k(t)`` applied to each
 metabolite FID (``FitProblem.kernel_t``), and the full fit is rerun with it.
 """
 
@@ -20,22 +20,28 @@ AREA_WEIGHT = 1e3
 """Weight of the unit-area row (relative to the metabolite model's norm)."""
 
 
+MAX_STEP_HZ = 0.5
+"""Kernel point spacing: the spectral grid step, or finer when the grid is coarser than this."""
+
+
+def kernel_step_hz(problem: M.FitProblem) -> float:
+    return min(1.0 / (problem.n_points * problem.dwell_s), MAX_STEP_HZ)
+
+
 def kernel_half_width_bins(problem: M.FitProblem, half_width_hz: float) -> int:
-    """Number of grid bins on each side of the kernel's centre (at least 1)."""
-    df_hz = 1.0 / (problem.n_points * problem.dwell_s)
-    return max(1, int(round(half_width_hz / df_hz)))
+    """Number of kernel points on each side of its centre (at least 1)."""
+    return max(1, int(round(half_width_hz / kernel_step_hz(problem))))
 
 
 def shifted_metabolite_model(problem: M.FitProblem, theta: np.ndarray, weights: np.ndarray,
                              half_bins: int) -> np.ndarray:
-    """Complex ``(2J+1, n_window)``: the phased metabolite model moved by ``j`` bins."""
+    """Complex ``(2J+1, n_window)``: the phased metabolite model moved by ``j`` kernel steps."""
     rows = M.kernel_rows(problem.names)
-    fids = M.modulated_fids(problem, theta)[rows]
-    full = np.fft.fft(weights[rows] @ fids)
+    summed = weights[rows] @ M.modulated_fids(problem, theta)[rows]
     phase = M.phase_factor(problem, theta, problem.freq_window_hz)
-    n = problem.n_points
-    return np.array([full[(problem.fft_index - j) % n] * phase
-                     for j in range(-half_bins, half_bins + 1)])
+    offsets_hz = kernel_step_hz(problem) * np.arange(-half_bins, half_bins + 1)
+    moved = summed[None, :] * np.exp(2j * np.pi * offsets_hz[:, None] * problem.t_s[None, :])
+    return np.fft.fft(moved, axis=-1)[:, problem.fft_index] * phase
 
 
 def estimate_kernel(problem: M.FitProblem, theta: np.ndarray, weights: np.ndarray,
@@ -79,15 +85,12 @@ def estimate_kernel(problem: M.FitProblem, theta: np.ndarray, weights: np.ndarra
 def kernel_time_factor(problem: M.FitProblem, c: np.ndarray) -> np.ndarray:
     """``k(t) = sum_j c_j exp(2i pi j df t)`` on the problem's time axis."""
     half = (c.size - 1) // 2
-    df_hz = 1.0 / (problem.n_points * problem.dwell_s)
     j = np.arange(-half, half + 1)
-    return np.exp(2j * np.pi * df_hz * np.outer(problem.t_s, j)) @ c
+    return np.exp(2j * np.pi * kernel_step_hz(problem) * np.outer(problem.t_s, j)) @ c
 
 
 def kernel_fwhm_hz(problem: M.FitProblem, c: np.ndarray) -> float:
     """Width of the kernel at half its maximum (linear interpolation; grid-limited)."""
-    df_hz = 1.0 / (problem.n_points * problem.dwell_s)
     peak = int(np.argmax(c))
-    half = 0.5 * c[peak]
-    above = np.flatnonzero(c >= half)
-    return float((above[-1] - above[0] + 1) * df_hz)
+    above = np.flatnonzero(c >= 0.5 * c[peak])
+    return float((above[-1] - above[0] + 1) * kernel_step_hz(problem))
