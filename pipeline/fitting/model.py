@@ -149,16 +149,18 @@ def basis_on_data_grid(basis: Basis, dwell_s: float, n_points: int, cf_mhz: floa
     return out
 
 
-def default_lineshape_group(name: str) -> str:
-    """Lineshape group of a basis entry not named in ``lineshape_groups``."""
+def default_lineshape_group(name: str, mm_lineshape: str = "shared") -> str:
+    """Lineshape group of a basis entry not named in ``lineshape_groups``: ``mm`` for every MM
+    entry, or with ``mm_lineshape = "per_entry"`` a group ``mm:<name>`` of its own."""
     if is_mm_name(name):
-        return "mm"
+        return f"mm:{name}" if mm_lineshape == "per_entry" else "mm"
     return "lipids" if is_lipid_name(name) else "metabolites"
 
 
-def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
-    """Group index per metabolite: explicit groups first, then ``metabolites``, ``mm`` and
-    ``lipids``."""
+def lineshape_groups(names: list, groups: dict,
+                     mm_lineshape: str = "shared") -> tuple[np.ndarray, list]:
+    """Group index per metabolite: explicit groups first, then ``metabolites``, ``mm`` (or one
+    group per MM entry) and ``lipids``."""
     assigned = {}
     for group, members in groups.items():
         for name in members:
@@ -166,7 +168,7 @@ def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
     group_names = []
     group_of = []
     for name in names:
-        group = assigned.get(name, default_lineshape_group(name))
+        group = assigned.get(name, default_lineshape_group(name, mm_lineshape))
         if group not in group_names:
             group_names.append(group)
         group_of.append(group_names.index(group))
@@ -202,7 +204,8 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
         keep = [i for i, name in enumerate(basis.names) if name not in empty]
         basis = basis.subset([basis.names[i] for i in keep])
         fids, full, norms = fids[keep], full[keep], norms[keep]
-    group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups)
+    group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups,
+                                               options.mm_lineshape)
     own_shift = (np.array([i for i, n in enumerate(basis.names)
                            if not (is_mm_name(n) or is_lipid_name(n))], dtype=int)
                  if options.metabolite_shift_sd_ppm > 0 else np.zeros(0, dtype=int))

@@ -9,6 +9,7 @@ from ..metabolites import FIT_WINDOW_PPM
 
 BASELINE_KINDS = ("poly", "spline", "none")
 MM_MODES = ("free", "fixed_shape_from_highest_b")
+MM_LINESHAPES = ("shared", "per_entry")
 FIT_MODES = ("sequential", "joint")
 NOISE_SOURCES = ("residual", "region")
 SHARING_KEYS = ("lineshape", "shift", "phase")
@@ -46,8 +47,11 @@ class FitOptions:
     ``DESDSH`` is 0.004 ppm) and a hard limit at ``OWN_SHIFT_LIMIT_SD`` SDs; 0 = one shift per
     group. ``lineshape_kernel_hz`` > 0: after the Voigt fit, estimate a free-form lineshape
     kernel (a unit-area convolution of the metabolite model, spanning +-this many Hz, with a
-    second-difference penalty ``lineshape_kernel_smoothness``, as LCModel's regularised
-    lineshape) and refit with it (``kernel.py``); 0 = Voigt only.
+    ridge penalty ``lineshape_kernel_smoothness`` towards no change; after LCModel's regularised
+    lineshape) and refit with it (``kernel.py``); 0 = Voigt only. ``mm_lineshape``: ``shared``
+    (all MM entries not in ``lineshape_groups`` share one Voigt and shift, group ``mm``) or
+    ``per_entry`` (each MM entry its own Voigt and shift, group ``mm:<name>``, as LCModel lets
+    each basis entry broaden and shift).
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -78,6 +82,7 @@ class FitOptions:
     metabolite_shift_sd_ppm: float = 0.0
     lineshape_kernel_hz: float = 0.0
     lineshape_kernel_smoothness: float = 1.0
+    mm_lineshape: str = "shared"
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -85,6 +90,7 @@ class FitOptions:
         self.joint_shared = tuple(self.joint_shared)
         _check_choice("baseline", self.baseline, BASELINE_KINDS)
         _check_choice("mm_mode", self.mm_mode, MM_MODES)
+        _check_choice("mm_lineshape", self.mm_lineshape, MM_LINESHAPES)
         _check_choice("mode", self.mode, FIT_MODES)
         _check_choice("noise", self.noise, NOISE_SOURCES)
         for key in self.joint_shared:
