@@ -81,7 +81,7 @@ class FitOptions:
     reference_search_ppm: float = 0.3
     metabolite_shift_sd_ppm: float = 0.0
     lineshape_kernel_hz: float = 0.0
-    lineshape_kernel_smoothness: float = 1.0
+    lineshape_kernel_smoothness: float = 0.01
     mm_lineshape: str = "shared"
 
     def __post_init__(self):
