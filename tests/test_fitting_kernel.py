@@ -8,11 +8,10 @@ Voigt cannot follow the shoulder; the kernel can, and the amplitude ratios stay 
 import numpy as np
 import pytest
 
-from pipeline.fitting import FitOptions, fit_spectrum
+from pipeline.fitting import FitOptions
 from pipeline.fitting.kernel import kernel_step_hz, kernel_time_factor
-from pipeline.qc.metrics import fit_quality
 
-from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid
+from test_fitting_support import DWELL_S, fit_and_quality, singlet_basis, synthetic_fid
 
 TRUTH = {"NAA": 1.0, "Cr": 0.8, "Cho": 0.3, "Ins": 0.5}
 SHOULDER_FRACTION = 0.3
@@ -30,11 +29,7 @@ def _data_and_basis():
 
 
 def _fit(**options):
-    fid, basis = _data_and_basis()
-    opts = FitOptions(ppm_range=(1.0, 4.0), **options)
-    fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, opts)
-    quality = fit_quality(fid, fit.fitted_fid, DWELL_S, CF_MHZ, fit_ppm=opts.ppm_range)
-    return fit, quality["fit_quality"]
+    return fit_and_quality(*_data_and_basis(), FitOptions(ppm_range=(1.0, 4.0), **options))
 
 
 def test_kernel_follows_a_non_voigt_lineshape():

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from pipeline.basis import Basis
-from pipeline.fitting import FitOptions, fit_spectrum
+from pipeline.fitting import FitOptions
 from pipeline.fitting.model import lineshape_groups
-from pipeline.qc.metrics import fit_quality
 from pipeline.spectra import time_axis_s
 
-from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, SINGLETS, broaden, singlet_fid
+from test_fitting_support import (CF_MHZ, DWELL_S, N_POINTS, SINGLETS, broaden, fit_and_quality,
+                                  singlet_fid)
 
 METABOLITES = {"NAA": 1.0, "Cr": 0.8, "Cho": 0.3}
 MM = {"MM09": (0.90, 15.0, 3.0), "MM20": (2.05, 35.0, -4.0)}   # ppm, extra Lorentz Hz, shift Hz
@@ -36,10 +36,8 @@ def _data_and_basis():
 
 
 def _fit(**options):
-    fid, basis = _data_and_basis()
     opts = FitOptions(ppm_range=(0.5, 4.0), max_lorentz_hz=45.0, **options)
-    fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, opts)
-    return fit, fit_quality(fid, fit.fitted_fid, DWELL_S, CF_MHZ, fit_ppm=opts.ppm_range)["fit_quality"]
+    return fit_and_quality(*_data_and_basis(), opts)
 
 
 def test_groups_per_mm_entry():
