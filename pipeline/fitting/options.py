@@ -48,7 +48,8 @@ class FitOptions:
     group. ``lineshape_kernel_hz`` > 0: after the Voigt fit, estimate a free-form lineshape
     kernel (a unit-area convolution of the metabolite model, spanning +-this many Hz, with a
     ridge penalty ``lineshape_kernel_smoothness`` towards no change; after LCModel's regularised
-    lineshape) and refit with it (``kernel.py``); 0 = Voigt only. ``mm_lineshape``: ``shared``
+    lineshape) and refit with it (``kernel.py``); single-spectrum and sequential fits only (the
+    joint fit does not use it yet); 0 = Voigt only. ``mm_lineshape``: ``shared``
     (all MM entries not in ``lineshape_groups`` share one Voigt and shift, group ``mm``) or
     ``per_entry`` (each MM entry its own Voigt and shift, group ``mm:<name>``, as LCModel lets
     each basis entry broaden and shift).
