@@ -59,6 +59,16 @@ def synthetic_fid(basis: Basis, amplitudes: dict, lorentz_hz=2.0, gauss_hz=3.0, 
     return clean
 
 
+def fit_and_quality(fid: np.ndarray, basis: Basis, options, dwell_s: float = DWELL_S,
+                    cf_mhz: float = CF_MHZ):
+    """(fit, residual SD / noise SD over the fitted window) of ``fit_spectrum`` with ``options``."""
+    from pipeline.fitting import fit_spectrum
+    from pipeline.qc.metrics import fit_quality
+    fit = fit_spectrum(fid, basis, dwell_s, cf_mhz, options)
+    quality = fit_quality(fid, fit.fitted_fid, dwell_s, cf_mhz, fit_ppm=options.ppm_range)
+    return fit, quality["fit_quality"]
+
+
 def truncated(basis: Basis, n_points: int) -> Basis:
     """The basis cut to its first ``n_points`` samples (same dwell)."""
     return Basis(basis.names, basis.fids[:, :n_points], basis.dwell_s, basis.cf_mhz,

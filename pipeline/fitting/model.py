@@ -76,6 +76,10 @@ class FitProblem:
     """Warnings for basis entries left out because they have no signal in the fit window."""
     own_shift: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     """Metabolite indices with their own small shift ``delta_m`` (after phi0/phi1 in theta)."""
+    kernel_t: np.ndarray | None = None
+    """Free-form lineshape kernel as a time-domain factor (the FT of a spectral convolution
+    kernel of unit area) applied to every metabolite entry (not MM or lipids) on top of the
+    group's Voigt; ``None`` = none (``FitOptions.lineshape_kernel_hz``, ``kernel.py``)."""
 
     @property
     def n_metab(self) -> int:
@@ -145,16 +149,18 @@ def basis_on_data_grid(basis: Basis, dwell_s: float, n_points: int, cf_mhz: floa
     return out
 
 
-def default_lineshape_group(name: str) -> str:
-    """Lineshape group of a basis entry not named in ``lineshape_groups``."""
+def default_lineshape_group(name: str, mm_lineshape: str = "shared") -> str:
+    """Lineshape group of a basis entry not named in ``lineshape_groups``: ``mm`` for every MM
+    entry, or with ``mm_lineshape = "per_entry"`` a group ``mm:<name>`` of its own."""
     if is_mm_name(name):
-        return "mm"
+        return f"mm:{name}" if mm_lineshape == "per_entry" else "mm"
     return "lipids" if is_lipid_name(name) else "metabolites"
 
 
-def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
-    """Group index per metabolite: explicit groups first, then ``metabolites``, ``mm`` and
-    ``lipids``."""
+def lineshape_groups(names: list, groups: dict,
+                     mm_lineshape: str = "shared") -> tuple[np.ndarray, list]:
+    """Group index per metabolite: explicit groups first, then ``metabolites``, ``mm`` (or one
+    group per MM entry) and ``lipids``."""
     assigned = {}
     for group, members in groups.items():
         for name in members:
@@ -162,7 +168,7 @@ def lineshape_groups(names: list, groups: dict) -> tuple[np.ndarray, list]:
     group_names = []
     group_of = []
     for name in names:
-        group = assigned.get(name, default_lineshape_group(name))
+        group = assigned.get(name, default_lineshape_group(name, mm_lineshape))
         if group not in group_names:
             group_names.append(group)
         group_of.append(group_names.index(group))
@@ -198,7 +204,8 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
         keep = [i for i, name in enumerate(basis.names) if name not in empty]
         basis = basis.subset([basis.names[i] for i in keep])
         fids, full, norms = fids[keep], full[keep], norms[keep]
-    group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups)
+    group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups,
+                                               options.mm_lineshape)
     own_shift = (np.array([i for i, n in enumerate(basis.names)
                            if not (is_mm_name(n) or is_lipid_name(n))], dtype=int)
                  if options.metabolite_shift_sd_ppm > 0 else np.zeros(0, dtype=int))
@@ -242,7 +249,16 @@ def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
     if problem.own_shift.size:
         delta = theta[problem.n_base_theta:problem.n_theta]
         fids[problem.own_shift] *= np.exp(2j * np.pi * delta[:, None] * t)
+    if problem.kernel_t is not None:
+        rows = kernel_rows(problem.names)
+        fids[rows] *= problem.kernel_t
     return fids
+
+
+def kernel_rows(names: list) -> np.ndarray:
+    """Indices of the entries the free-form lineshape kernel applies to (metabolites only)."""
+    return np.array([i for i, n in enumerate(names) if not (is_mm_name(n) or is_lipid_name(n))],
+                    dtype=int)
 
 
 def phase_factor(problem: FitProblem, theta: np.ndarray, freq_hz: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from ..metabolites import FIT_WINDOW_PPM
 
 BASELINE_KINDS = ("poly", "spline", "none")
 MM_MODES = ("free", "fixed_shape_from_highest_b")
+MM_LINESHAPES = ("shared", "per_entry")
 FIT_MODES = ("sequential", "joint")
 NOISE_SOURCES = ("residual", "region")
 SHARING_KEYS = ("lineshape", "shift", "phase")
@@ -44,7 +45,14 @@ class FitOptions:
     that offset. ``metabolite_shift_sd_ppm`` > 0 gives every metabolite entry (not MM or lipids)
     its own shift around its group's shift, with a Gaussian prior of that SD (LCModel's
     ``DESDSH`` is 0.004 ppm) and a hard limit at ``OWN_SHIFT_LIMIT_SD`` SDs; 0 = one shift per
-    group.
+    group. ``lineshape_kernel_hz`` > 0: after the Voigt fit, estimate a free-form lineshape
+    kernel (a unit-area convolution of the metabolite model, spanning +-this many Hz, with a
+    ridge penalty ``lineshape_kernel_smoothness`` towards no change; after LCModel's regularised
+    lineshape) and refit with it (``kernel.py``); single-spectrum and sequential fits only (the
+    joint fit does not use it yet); 0 = Voigt only. ``mm_lineshape``: ``shared``
+    (all MM entries not in ``lineshape_groups`` share one Voigt and shift, group ``mm``) or
+    ``per_entry`` (each MM entry its own Voigt and shift, group ``mm:<name>``, as LCModel lets
+    each basis entry broaden and shift).
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -73,6 +81,9 @@ class FitOptions:
     reference_singlets: bool = True
     reference_search_ppm: float = 0.3
     metabolite_shift_sd_ppm: float = 0.0
+    lineshape_kernel_hz: float = 0.0
+    lineshape_kernel_smoothness: float = 0.01
+    mm_lineshape: str = "shared"
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -80,6 +91,7 @@ class FitOptions:
         self.joint_shared = tuple(self.joint_shared)
         _check_choice("baseline", self.baseline, BASELINE_KINDS)
         _check_choice("mm_mode", self.mm_mode, MM_MODES)
+        _check_choice("mm_lineshape", self.mm_lineshape, MM_LINESHAPES)
         _check_choice("mode", self.mode, FIT_MODES)
         _check_choice("noise", self.noise, NOISE_SOURCES)
         for key in self.joint_shared:
@@ -87,6 +99,9 @@ class FitOptions:
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:
             raise ValueError(f"fit options: ppm_range must be two different values, "
                              f"got {self.ppm_range}")
+        if self.lineshape_kernel_hz < 0 or self.lineshape_kernel_smoothness < 0:
+            raise ValueError("fit options: lineshape_kernel_hz and lineshape_kernel_smoothness "
+                             "must be >= 0")
         if self.metabolite_shift_sd_ppm < 0:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
         if self.baseline_order < 0 or self.baseline_stiffness < 0:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..basis import Basis
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
+from . import kernel as K
 from . import model as M
 from .options import FitOptions
 from .priors import WithPrior, own_shift_weights, scaled_noise_sd
@@ -224,10 +225,47 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         solve = _with_shift_prior(objective, fid, scale, options)
         result = levenberg_marquardt(solve.residual, solve.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
+    kernel = None
+    if options.lineshape_kernel_hz > 0:
+        objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
+                                                              fid, scale, options)
     fit = _assemble(objective, result, fid, spectrum, scale, options)
+    if kernel is not None:
+        fit.extra["lineshape_kernel"] = kernel.tolist()
+        fit.extra["lineshape_kernel_fwhm_hz"] = K.kernel_fwhm_hz(objective.problem, kernel)
     fit.at_bounds = parameters_at_bounds(problem, result.x, objective.evaluate(result.x)[-1])
     fit.extra["n_restarts"] = n_restarts
     return fit
+
+
+KERNEL_PASSES = 2
+"""Alternations of kernel estimate and full refit."""
+
+
+def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarray, fid,
+                       scale: float, options: FitOptions):
+    """Estimate a free-form lineshape kernel on the Voigt fit and refit with it (``kernel.py``);
+    keeps the refit only if it lowers the cost. Returns (objective, result, solve, kernel)."""
+    problem = objective.problem
+    half_bins = K.kernel_half_width_bins(problem, options.lineshape_kernel_hz)
+    total = np.zeros(2 * half_bins * KERNEL_PASSES + 1)
+    total[half_bins * KERNEL_PASSES] = 1.0
+    best = (objective, result, _with_shift_prior(objective, fid, scale, options), None)
+    for _ in range(KERNEL_PASSES):
+        current = best[0].problem
+        _, _, _, _, coef = best[0].evaluate(best[1].x)
+        c = K.estimate_kernel(current, best[1].x, coef / current.column_norms, y_scaled,
+                              half_bins, options.lineshape_kernel_smoothness)
+        total = np.convolve(total, c, mode="same")
+        new_problem = dataclasses.replace(problem, kernel_t=K.kernel_time_factor(problem, total))
+        new_objective = SpectrumObjective(new_problem, y_scaled, objective.prior_rows)
+        solve = _with_shift_prior(new_objective, fid, scale, options)
+        new = levenberg_marquardt(solve.residual, solve.jacobian, best[1].x, new_problem.lower,
+                                  new_problem.upper, options.max_iterations)
+        if new_objective.cost(new.x) >= best[0].cost(best[1].x):
+            break
+        best = (new_objective, new, solve, total.copy())
+    return best
 
 
 def _with_shift_prior(objective: SpectrumObjective, fid, scale: float,
