@@ -49,7 +49,7 @@ def test_own_shift_follows_a_moved_singlet():
 
 
 def test_own_shift_lowers_residual_and_recovers_amplitudes():
-    common, common_quality = _fit()
+    common, common_quality = _fit(metabolite_shift_sd_ppm=0.0)
     own, own_quality = _fit(metabolite_shift_sd_ppm=0.004)
     assert own_quality < 0.6 * common_quality
     assert own_quality < 1.2
@@ -58,8 +58,8 @@ def test_own_shift_lowers_residual_and_recovers_amplitudes():
         assert ratio == pytest.approx(TRUTH["Cr"] / TRUTH["NAA"], rel=tol)
 
 
-def test_off_by_default_keeps_one_shift_per_group():
-    fit, _ = _fit()
+def test_zero_sd_keeps_one_shift_per_group():
+    fit, _ = _fit(metabolite_shift_sd_ppm=0.0)
     assert fit.extra["problem"].own_shift.size == 0
     assert not any(n.startswith("shift_hz[") and n != "shift_hz[metabolites]"
                    for n in fit.extra["problem"].theta_names())

@@ -48,7 +48,8 @@ def test_analytic_derivatives_match_finite_differences():
     problem = M.build_problem(basis, DWELL_S, N_POINTS, CF_MHZ, options)
     rng = np.random.default_rng(3)
     theta = np.concatenate([rng.uniform(5, 20, 2), rng.uniform(50, 500, 2),
-                            rng.uniform(-3, 3, 2), [0.3, 2e-4]])
+                            rng.uniform(-3, 3, 2), [0.3, 2e-4],
+                            rng.uniform(-1, 1, problem.n_theta - problem.n_base_theta)])
     coef = rng.uniform(0.5, 2.0, problem.n_metab)
     cols, fids = M.metabolite_columns(problem, theta)
     analytic = M.theta_derivatives(problem, theta, fids, coef, coef @ cols)

@@ -29,9 +29,11 @@ def transient_noise_sd(fids: np.ndarray) -> float:
 
 def measured_features(fids_per_condition, transients_b0, basis, dwell_s, cf_mhz, b_s_mm2):
     """Noise/NAA, MM/NAA, MM ADC and fitted lineshape of averaged condition spectra."""
-    # sequential: the method the preset was calibrated with (each condition's MM unconstrained)
+    # the method the preset was calibrated with: sequential (each condition's MM
+    # unconstrained), quadratic baseline, one shift per lineshape group
     fits = fit_conditions(fids_per_condition, basis, dwell_s, cf_mhz, b_s_mm2,
-                          FitOptions(ppm_range=(0.5, 4.2), mode="sequential"))
+                          FitOptions(ppm_range=(0.5, 4.2), mode="sequential", baseline="poly",
+                                     baseline_order=2, metabolite_shift_sd_ppm=0.0))
     naa = fits.series("NAA")[0]
     mac, mac_crlb = fits.series("Mac")
     b_ms_um2 = np.asarray(b_s_mm2) / 1000

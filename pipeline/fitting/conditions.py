@@ -54,6 +54,13 @@ def fixed_shape_mm_basis(fit: SpectralFit, options: FitOptions) -> tuple[Basis, 
     return basis, dataclasses.replace(options, lineshape_groups=groups, metabolites=None)
 
 
+def joint_fit_options(options: FitOptions) -> FitOptions:
+    """The options of a joint fit: its baseline is ``joint_baseline`` (``same``: unchanged)."""
+    if options.joint_baseline == "same":
+        return options
+    return dataclasses.replace(options, baseline=options.joint_baseline)
+
+
 def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                    b_values_s_mm2, options: FitOptions | dict | None = None, *,
                    ref_ppm: float | None = None) -> ConditionFits:
@@ -70,6 +77,8 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
                          f"(fids must be (n_conditions, n_points), got {fids.shape})")
     n_points = fids.shape[1]
     extra = {}
+    if options.mode == "joint" and np.unique(b).size >= 2:
+        options = joint_fit_options(options)
     if options.mm_mode == "fixed_shape_from_highest_b":
         high = int(np.argmax(b))
         free_mm = dataclasses.replace(options, mm_mode="free")

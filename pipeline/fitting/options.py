@@ -23,7 +23,11 @@ class FitOptions:
 
     ``ppm_range``: fitted window (low, high). ``baseline``: ``poly`` (Legendre polynomial of
     ``baseline_order``), ``spline`` (cubic B-splines every ``spline_knot_spacing_ppm`` with a
-    second-difference penalty ``baseline_stiffness``) or ``none``.
+    second-difference penalty ``baseline_stiffness``) or ``none``. ``joint_baseline``: the
+    baseline kind of joint (multi-condition) fits: ``poly`` (default: a flexible baseline per
+    condition absorbs part of the weak-signal decays; measured on the published dMRS set, tNAA
+    decay error 0.0038 with ``poly`` against 0.0074 with the in-vivo spline) or ``same``
+    (= ``baseline``).
     ``lineshape_groups``: group name -> metabolite names sharing one Voigt lineshape and shift;
     metabolites not listed go to group ``metabolites`` and MM entries to ``mm``.
     ``ratio_constraints``: soft priors ``{"numerator", "denominator", "ratio", "sd"}`` where
@@ -56,10 +60,11 @@ class FitOptions:
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
-    baseline: str = "poly"
+    baseline: str = "spline"
     baseline_order: int = 2
-    baseline_stiffness: float = 1.0
-    spline_knot_spacing_ppm: float = 0.4
+    baseline_stiffness: float = 0.003
+    spline_knot_spacing_ppm: float = 0.1
+    joint_baseline: str = "poly"
     lineshape_groups: dict = field(default_factory=dict)
     max_shift_ppm: float = 0.1
     max_lorentz_hz: float = 30.0
@@ -80,7 +85,7 @@ class FitOptions:
     max_iterations: int = 60
     reference_singlets: bool = True
     reference_search_ppm: float = 0.3
-    metabolite_shift_sd_ppm: float = 0.0
+    metabolite_shift_sd_ppm: float = 0.004
     lineshape_kernel_hz: float = 0.0
     lineshape_kernel_smoothness: float = 0.01
     mm_lineshape: str = "shared"
@@ -90,6 +95,7 @@ class FitOptions:
         self.noise_region_ppm = tuple(float(v) for v in self.noise_region_ppm)
         self.joint_shared = tuple(self.joint_shared)
         _check_choice("baseline", self.baseline, BASELINE_KINDS)
+        _check_choice("joint_baseline", self.joint_baseline, BASELINE_KINDS + ("same",))
         _check_choice("mm_mode", self.mm_mode, MM_MODES)
         _check_choice("mm_lineshape", self.mm_lineshape, MM_LINESHAPES)
         _check_choice("mode", self.mode, FIT_MODES)

@@ -9,23 +9,29 @@ from ..metabolites import METABOLITE_SUMS  # noqa: F401  (re-exported by pipelin
 
 def covariance_from_jacobian(jacobian: np.ndarray, sigma: float,
                              prior_rows: np.ndarray | None = None) -> np.ndarray:
-    """Inverse Fisher information ``sigma^2 (J^T J + P^T P)^-1`` for real residuals.
+    """Covariance of the fitted parameters over noise realisations, ``sigma^2 A^-1 F A^-1``
+    with ``F = J^T J`` and ``A = F + P^T P`` (= ``sigma^2 F^-1`` without penalty rows).
 
     ``jacobian`` is real ``(n_obs, n_params)`` of the model in the same units as ``sigma``
-    (noise SD per real observation). ``prior_rows`` are penalty rows (already divided by
-    ``sigma``-free weights, i.e. in residual units). Columns are equilibrated before inversion
-    so the result is stable when parameters have wildly different scales. Parameters the
-    model does not depend on at all (e.g. the diffusivity of an absent metabolite) get an
-    infinite variance rather than the zero a pseudo-inverse would report.
+    (noise SD per real observation). ``prior_rows`` are penalty rows (baseline stiffness,
+    per-metabolite shift prior) in residual units. A penalised fit is a regularised estimator:
+    its spread over noise is the sandwich above, smaller than ``sigma^2 A^-1``; with the
+    light spline baseline the latter overstated the spread of broad components 1.8 x (MM,
+    tests/test_fitting_accuracy.py). Columns are equilibrated before inversion so the result
+    is stable when parameters have wildly different scales. Parameters the model does not
+    depend on at all (e.g. the diffusivity of an absent metabolite) get an infinite variance
+    rather than the zero a pseudo-inverse would report.
     """
     fisher = jacobian.T @ jacobian
+    penalised = fisher
     if prior_rows is not None and prior_rows.size:
-        fisher = fisher + prior_rows.T @ prior_rows
-    scale = np.sqrt(np.diag(fisher))
+        penalised = fisher + prior_rows.T @ prior_rows
+    scale = np.sqrt(np.diag(penalised))
     blind = scale == 0
     scale[blind] = 1.0
-    normalised = fisher / np.outer(scale, scale)
-    inverse = np.linalg.pinv(normalised, rcond=1e-12, hermitian=True)
+    inverse = np.linalg.pinv(penalised / np.outer(scale, scale), rcond=1e-12, hermitian=True)
+    if penalised is not fisher:
+        inverse = inverse @ (fisher / np.outer(scale, scale)) @ inverse
     covariance = sigma ** 2 * inverse / np.outer(scale, scale)
     covariance[blind, :] = 0.0
     covariance[:, blind] = 0.0
