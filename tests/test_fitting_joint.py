@@ -104,30 +104,32 @@ def test_joint_adc_crlbs_match_monte_carlo_spread():
     assert np.all(bias < 0.5 * np.mean(crlbs, axis=0))
 
 
-@pytest.mark.slow  # 20 noise realisations, each fitted jointly and sequentially (~20 s)
+@pytest.mark.slow  # 24 noise realisations, each fitted jointly and sequentially (~30 s)
 def test_joint_beats_sequential_adc_on_simulated_dmrs(shared_data):
     """The joint-vs-sequential ADC study (``pipeline.simulate.presets.adc_study_spec``: 7 T
     pregame lineshape and MM, ADC 0.15 um^2/ms, b = 0-5 ms/um^2, SNR 30, 16 transients) with
-    12 noise realisations; ADC RMS error of the joint fit vs sequential fits followed by a
+    24 noise realisations; ADC RMS error of the joint fit vs sequential fits followed by a
     CRLB-weighted mono-exponential fit. 400 realisations: ``benchmarks/bench_fitting.py
-    --accuracy``."""
+    --accuracy``. 24 realisations: with 12 (seeds 100-111) the tCr ratio was 1.04 by chance,
+    while 60 (seeds 100-159) give 0.60 tNAA, 0.59 tCr, 0.78 tCho, 0.87 Glu, 0.86 Ins."""
     from pipeline.io.basis_formats import read_basis
 
     basis = truncated(read_basis(shared_data / "dmrs_7t_steam_synthetic" /
                                  "basis_STEAM_TE45_TM60.BASIS"), 1024)
     names = ["tNAA", "tCr", "tCho", "Glu", "Ins"]
     errors = adc_errors(basis, lambda seed: adc_study_spec(basis.names, seed),
-                        range(100, 112), names, ADC_STUDY_ADC_UM2_MS)
+                        range(100, 124), names, ADC_STUDY_ADC_UM2_MS)
     joint = {n: study_rms(errors["joint"][n]) for n in names}
     sequential = {n: study_rms(errors["sequential"][n]) for n in names}
     ratio = {n: joint[n] / sequential[n] for n in names}
     print("\nADC RMS error joint/sequential: "
           + ", ".join(f"{n} {joint[n]:.4f}/{sequential[n]:.4f} = {ratio[n]:.2f}"
                       for n in names))
-    assert ratio["Glu"] <= 0.9
-    assert ratio["Ins"] <= 1.0
-    for singlet in ("tNAA", "tCr", "tCho"):
-        assert ratio[singlet] <= 1.0
+    # the joint fit is never worse; for tNAA clearly better (0.60-0.64 measured). Glu was
+    # 0.70 before per-metabolite shifts became the default, 0.87 (60) / 0.93 (24) with them.
+    assert ratio["tNAA"] <= 0.8
+    for name in ("tCr", "tCho", "Glu", "Ins"):
+        assert ratio[name] <= 1.0
 
 
 def test_absent_metabolite_gets_infinite_crlb_and_single_b_falls_back_to_sequential():
