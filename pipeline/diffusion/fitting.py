@@ -333,7 +333,11 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     upper = np.append(model.bounds[1], s0_bounds[1])
     jac = result.jac if fit_s0 else result.jac[:, :-1]
     cov = _covariance(jac, scale)
-    active = active_bounds(jac, result.fun, x[:jac.shape[1]], lower[:jac.shape[1]], upper[:jac.shape[1]])
+    k_fit = jac.shape[1]
+    at_any_bound = fit_s0 and bool(np.any(_near_bound(x[:k_fit], lower[:k_fit])
+                                          | _near_bound(x[:k_fit], upper[:k_fit])))
+    active = (active_bounds(jac, result.fun, x[:k_fit], lower[:k_fit], upper[:k_fit])
+              if at_any_bound else np.zeros(k_fit, bool))  # no bound reached: nothing held
     if not fit_s0:
         cov = np.pad(cov, ((0, 1), (0, 1)))
         active = np.append(active, False)

@@ -194,6 +194,7 @@ class BlockColumns:
 
     def __init__(self, blocks: np.ndarray, index: np.ndarray, n_linear: int):
         self.blocks, self.index, self.n_linear = blocks, index, n_linear
+        self._gram = None
 
     def dense(self) -> np.ndarray:
         n_cond, rows, _ = self.blocks.shape
@@ -215,10 +216,14 @@ class BlockColumns:
         return out
 
     def gram(self) -> np.ndarray:
-        out = np.zeros((self.n_linear, self.n_linear))
-        for block, idx in zip(self.blocks, self.index):
-            out[np.ix_(idx, idx)] += block.T @ block
-        return out
+        """``A^T A`` (computed once: the solve and the Kaufman Jacobian of one evaluation both
+        need it)."""
+        if self._gram is None:
+            out = np.zeros((self.n_linear, self.n_linear))
+            for block, idx in zip(self.blocks, self.index):
+                out[np.ix_(idx, idx)] += block.T @ block
+            self._gram = out
+        return self._gram
 
     def kaufman_jacobian(self, d_perp: np.ndarray, coef: np.ndarray) -> np.ndarray:
         """:func:`kaufman_jacobian` without forming the dense matrix: the projection onto the
@@ -401,7 +406,7 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     solve = _with_shift_prior(objective, fids, scale, options)
     result = levenberg_marquardt(solve.residual, solve.jacobian, x0, layout.lower,
                                  layout.upper, options.max_iterations)
-    return _joint_outputs(objective, result, fids, scale, options)
+    return _joint_outputs(objective, result, fids, scale, options, solve.rows)
 
 
 def _with_shift_prior(objective: JointObjective, fids: np.ndarray, scale: float,
@@ -417,7 +422,10 @@ def _with_shift_prior(objective: JointObjective, fids: np.ndarray, scale: float,
     return WithPrior(objective.residual, objective.jacobian, weights)
 
 
-def _joint_outputs(obj: JointObjective, result, fids, scale, options) -> tuple[list, dict]:
+def _joint_outputs(obj: JointObjective, result, fids, scale, options,
+                   theta_prior: np.ndarray) -> tuple[list, dict]:
+    """Per-condition fits and diffusion rows; ``theta_prior`` (n_rows, n_x) are the Gaussian
+    prior rows on the non-linear vector (per-metabolite shifts), part of the covariance."""
     problem, layout, x = obj.problem, obj.layout, result.x
     thetas, decay, _, a_aug, _, coef = obj.evaluate(x)
     a_aug = a_aug.dense()
@@ -434,10 +442,12 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options) -> tuple[l
     n_params = (np.count_nonzero(coef) + n_cond * obj.projector.single.hat_trace(n_obs)
                 + x.size)
     sigma = sigma_from_residual(residual, int(round(n_params)))
-    cov = covariance_from_jacobian(full[obs], sigma, full[~obs])
-
     n_lin = obj.n_linear
     nl_offset = n_lin + n_cond * n_base
+    penalty = np.vstack([full[~obs], np.hstack([np.zeros((theta_prior.shape[0], nl_offset)),
+                                                theta_prior])])
+    cov = covariance_from_jacobian(full[obs], sigma, penalty)
+
     to_amp = scale / problem.column_norms
     fits = []
     for c in range(n_cond):

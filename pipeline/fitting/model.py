@@ -111,12 +111,6 @@ class FitProblem:
             out.append("phi1")
         return out + [f"shift_hz[{self.names[m]}]" for m in self.own_shift]
 
-    def metabolite_shifts_hz(self, theta: np.ndarray) -> np.ndarray:
-        """(n_metab,) extra shift of each metabolite around its group shift (0 without one)."""
-        out = np.zeros(self.n_metab)
-        out[self.own_shift] = theta[self.n_base_theta:self.n_theta]
-        return out
-
     def split(self, theta: np.ndarray):
         """(damp, gauss, shift_hz, phi0, phi1) from a parameter vector."""
         k = self.n_groups
@@ -206,9 +200,8 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
         fids, full, norms = fids[keep], full[keep], norms[keep]
     group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups,
                                                options.mm_lineshape)
-    own_shift = (np.array([i for i, n in enumerate(basis.names)
-                           if not (is_mm_name(n) or is_lipid_name(n))], dtype=int)
-                 if options.metabolite_shift_sd_ppm > 0 else np.zeros(0, dtype=int))
+    own_shift = (kernel_rows(basis.names) if options.metabolite_shift_sd_ppm > 0
+                 else np.zeros(0, dtype=int))
     design, penalty = baseline_design(ppm[window], options.baseline, options.baseline_order,
                                       options.spline_knot_spacing_ppm,
                                       options.baseline_stiffness)
@@ -256,7 +249,8 @@ def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
 
 
 def kernel_rows(names: list) -> np.ndarray:
-    """Indices of the entries the free-form lineshape kernel applies to (metabolites only)."""
+    """Indices of the metabolite entries (not MM, not lipids): those the free-form lineshape
+    kernel applies to and those that get their own shift."""
     return np.array([i for i, n in enumerate(names) if not (is_mm_name(n) or is_lipid_name(n))],
                     dtype=int)
 

@@ -38,6 +38,8 @@ class WithPrior:
         self._residual, self._jacobian = residual, jacobian
         self.index = np.flatnonzero(weights)
         self.weights = weights[self.index]
+        self.rows = np.zeros((self.index.size, weights.size))
+        self.rows[np.arange(self.index.size), self.index] = self.weights
         if not self.index.size:  # no prior: the problem's own functions, nothing copied
             self.residual, self.jacobian = residual, jacobian
 
@@ -45,6 +47,4 @@ class WithPrior:
         return np.concatenate([self._residual(x), self.weights * x[self.index]])
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
-        rows = np.zeros((self.index.size, x.size))
-        rows[np.arange(self.index.size), self.index] = self.weights
-        return np.vstack([self._jacobian(x), rows])
+        return np.vstack([self._jacobian(x), self.rows])

@@ -229,7 +229,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     if options.lineshape_kernel_hz > 0:
         objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
                                                               fid, scale, options)
-    fit = _assemble(objective, result, fid, spectrum, scale, options)
+    fit = _assemble(objective, result, fid, spectrum, scale, options, solve.rows)
     if kernel is not None:
         fit.extra["lineshape_kernel"] = kernel.tolist()
         fit.extra["lineshape_kernel_fwhm_hz"] = K.kernel_fwhm_hz(objective.problem, kernel)
@@ -262,7 +262,7 @@ def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarra
         solve = _with_shift_prior(new_objective, fid, scale, options)
         new = levenberg_marquardt(solve.residual, solve.jacobian, best[1].x, new_problem.lower,
                                   new_problem.upper, options.max_iterations)
-        if new_objective.cost(new.x) >= best[0].cost(best[1].x):
+        if new.cost >= best[1].cost:  # the minimised cost, shift prior included
             break
         best = (new_objective, new, solve, total.copy())
     return best
@@ -419,7 +419,10 @@ def _scaled_sigma(objective: SpectrumObjective, theta, spectrum, scale, options)
     return sigma_from_residual(obs_res, int(round(n_params)))
 
 
-def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, options) -> SpectralFit:
+def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, options,
+              theta_prior: np.ndarray) -> SpectralFit:
+    """The fit result; ``theta_prior`` (n_rows, n_theta) are the Gaussian prior rows on the
+    non-linear parameters (per-metabolite shifts), part of the covariance with the penalties."""
     problem = objective.problem
     theta = result.x.copy()
     k = problem.n_groups
@@ -435,6 +438,9 @@ def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, option
     prior = np.zeros((a_aug.shape[0] - n_obs, jac.shape[1]))
     prior[:, :n_m] = a_aug[n_obs:]
     prior[:, n_m:n_m + n_b] = objective.free_aug[n_obs:]
+    shift_prior = np.zeros((theta_prior.shape[0], jac.shape[1]))
+    shift_prior[:, n_m + n_b:] = theta_prior
+    prior = np.vstack([prior, shift_prior])
     cov_scaled = covariance_from_jacobian(jac, sigma_scaled, prior)
 
     to_amp = scale / problem.column_norms
