@@ -7,8 +7,8 @@ values are the paper's as two independent groups transcribed them (VeSPA's metab
 which states it was re-checked against G2000 and G2015, and spant's molecule parameters, which
 cite the same papers); the two agree to the last digit. The NAA and NAAG rows were also read
 from the authors' online copy of Table 2 (mrir.med.miami.edu). Group labels are the app's
-(``spin_systems.json``); a pair (a, b) is the coupling between two labelled groups. The paper gives shifts to 4 decimals and couplings to 3, so the tolerances are
-half a unit in that place.
+(``spin_systems.json``); a pair (a, b) is the coupling between two labelled groups. The paper
+gives shifts to 4 decimals and couplings to 3, so the tolerances are half a unit in that place.
 
 The last test pins the audit of the ISMRM 2016 challenge basis (``audit`` note of Gln in
 ``spin_systems.json``): its glutamine puts the alpha proton near 3.763 ppm, while G2000 and three
