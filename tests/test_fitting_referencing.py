@@ -4,7 +4,7 @@ with a known offset and zero-order phase (truth independent of the fit model).""
 import numpy as np
 import pytest
 
-from pipeline.fitting.referencing import singlet_reference
+from pipeline.referencing import singlet_reference
 from pipeline.spectra import ppm_to_hz, time_axis_s
 
 CF_MHZ, DWELL_S, N, REF_PPM = 123.2, 1 / 2000, 2048, 4.65

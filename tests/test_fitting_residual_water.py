@@ -39,3 +39,40 @@ def test_dataset24_keeps_tnaa_tcho_and_ins_with_the_defaults(dataset24):
     assert 0.9 < ratios["tNAA"] < 2.2
     assert 0.05 < ratios["tCho"] < 0.5
     assert ratios["Ins"] > 0.05
+
+
+@pytest.mark.parametrize("offset_ppm", [-0.13, 0.12])
+def test_water_window_follows_the_spectrum_frequency_offset(offset_ppm):
+    """The removal window is in true chemical shift. Toy spectrum: NAA/Cr/Cho singlets, Cr CH2
+    at 3.913 ppm and a residual-water line at 4.02 ppm, all moved by ``offset_ppm``. Truth:
+    the water line is removed whatever the offset, and the Cr CH2 line (0.1 ppm below the
+    window) keeps its amplitude; with a fixed window one of the two fails."""
+    import numpy as np
+    from pipeline.preprocess.water import hlsvd
+    from pipeline.spectra import ppm_to_hz, time_axis_s
+
+    cf, dwell, n = 123.2, 2.5e-4, 2048
+    t = time_axis_s(n, dwell)
+    lines = {"NAA": (2.008, 3.0), "Cr": (3.027, 3.0), "Cho": (3.185, 2.0), "CrCH2": (3.913, 2.0),
+             "water": (4.02, 20.0)}
+
+    def line(ppm, amplitude):
+        return amplitude * np.exp((2j * np.pi * ppm_to_hz(ppm + offset_ppm, cf) - 8.0) * t)
+
+    fid = sum(line(*v) for v in lines.values())
+    noise = np.random.default_rng(0).standard_normal((2, n))
+    fid = fid + 0.01 * (noise[0] + 1j * noise[1])
+
+    def amplitude_near(signal, ppm):
+        model = hlsvd(signal, dwell, 25, 512)
+        near = np.abs(model.freq_hz - ppm_to_hz(ppm + offset_ppm, cf)) < 3.0
+        return float(np.sum(np.abs(model.amplitudes[near])))
+
+    cleaned, info = remove_residual_water(fid, dwell, cf)
+    assert info["window_offset_hz"] == pytest.approx(ppm_to_hz(offset_ppm, cf, 0.0), abs=1.5)
+    assert amplitude_near(cleaned, 4.02) < 0.05 * 20.0
+    assert amplitude_near(cleaned, 3.913) == pytest.approx(2.0, rel=0.05)
+    fixed, _ = remove_residual_water(fid, dwell, cf, follow_singlets=False)
+    water_left = amplitude_near(fixed, 4.02) > 0.5 * 20.0
+    ch2_lost = amplitude_near(fixed, 3.913) < 0.5 * 2.0
+    assert water_left or ch2_lost

@@ -47,3 +47,14 @@ def _bspline_design(x: np.ndarray, n_intervals: int, degree: int = 3) -> np.ndar
     knots = np.concatenate([inner[0] - step * np.arange(degree, 0, -1), inner,
                             inner[-1] + step * np.arange(1, degree + 1)])
     return BSpline.design_matrix(np.clip(x, -1.0, 1.0), knots, degree).toarray()
+
+
+def noise_scaled_penalty(n_coef: int, sigma_scaled: float, curvature_sd: float) -> np.ndarray:
+    """Second-difference penalty rows of a Gaussian prior on the spline's curvature.
+
+    The prior ``diff2(c) / curvature_sd ~ N(0, 1)`` (``curvature_sd`` in units of the scaled
+    data, per knot) enters the cost like the data when multiplied by the noise SD
+    ``sigma_scaled``: the baseline is stiffer at low SNR and freer at high SNR, as the data
+    can support (LCModel chooses its baseline smoothness from the data for the same reason).
+    """
+    return (sigma_scaled / curvature_sd) * np.diff(np.eye(n_coef), n=2, axis=0)

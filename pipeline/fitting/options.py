@@ -89,6 +89,9 @@ class FitOptions:
     lineshape_kernel_hz: float = 0.0
     lineshape_kernel_smoothness: float = 0.01
     mm_lineshape: str = "shared"
+    baseline_curvature_sd: float = 0.0
+    mm_shape_prior_sd: float = 0.0
+    weak_metabolite_priors: bool = False
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -108,6 +111,9 @@ class FitOptions:
         if self.lineshape_kernel_hz < 0 or self.lineshape_kernel_smoothness < 0:
             raise ValueError("fit options: lineshape_kernel_hz and lineshape_kernel_smoothness "
                              "must be >= 0")
+        if self.baseline_curvature_sd < 0 or self.mm_shape_prior_sd < 0:
+            raise ValueError("fit options: baseline_curvature_sd and mm_shape_prior_sd must be "
+                             ">= 0")
         if self.metabolite_shift_sd_ppm < 0:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
         if self.baseline_order < 0 or self.baseline_stiffness < 0:

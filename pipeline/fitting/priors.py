@@ -1,4 +1,8 @@
-"""Gaussian prior on the per-metabolite shifts, added to a least-squares problem as rows.
+"""Gaussian priors added to the least-squares fit as rows: per-metabolite shifts, amplitude
+ratios (user constraints and LCModel's default priors on weak metabolites) and the shape of a
+parametric macromolecule set.
+
+Shifts.
 
 LCModel lets every metabolite shift a little around the common referencing shift, with a prior
 SD of 0.004 ppm (its ``DESDSH``): measured singlets sit a few thousandths of a ppm away from a
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metabolites import METABOLITE_SUMS
 from ..qc.metrics import noise_sd
 
 
@@ -48,3 +53,107 @@ class WithPrior:
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         return np.vstack([self._jacobian(x), self.rows])
+
+
+MM_COMPONENT_PATTERN = r"^MM\d\d$"
+"""Names of parametric MM components (``MM09``, ``MM12``...), each scaled to its expected size."""
+
+
+def mm_shape_rows(names: list, norms: np.ndarray, amplitudes: np.ndarray, sd: float,
+                  sigma_scaled: float, data_scale: float) -> np.ndarray:
+    """Prior rows tying the parametric MM components to one common scale.
+
+    Each component of a parametric MM basis is simulated at its expected size (published MM
+    spectra), so the fitted amplitudes should be alike: ``(a_k - mean(a)) / (sd mean(a)_est)
+    ~ N(0, 1)`` for every component ``k``, in the units of the scaled residual (as
+    ``ratio_prior_rows``). No rows when fewer than two components or no MM signal.
+    """
+    import re
+
+    index = [i for i, n in enumerate(names) if re.match(MM_COMPONENT_PATTERN, n)]
+    mean = float(np.mean(np.asarray(amplitudes)[index])) if index else 0.0
+    if len(index) < 2 or sd <= 0 or mean <= 0:
+        return np.zeros((0, len(names)))
+    weight = sigma_scaled * data_scale / (sd * mean)
+    rows = np.zeros((len(index), len(names)))
+    for r, i in enumerate(index):
+        rows[r, index] -= weight / len(index) / norms[index]
+        rows[r, i] += weight / norms[i]
+    return rows
+
+
+WEAK_METABOLITE_PRIORS = (
+    {"numerator": "Asp", "denominator": "Big3", "ratio": 0.05, "sd": 0.05},
+    {"numerator": "GABA", "denominator": "Big3", "ratio": 0.03, "sd": 0.03},
+    {"numerator": "Glc", "denominator": "Big3", "ratio": 0.03, "sd": 0.03},
+    {"numerator": "sIns", "denominator": "Big3", "ratio": 0.01, "sd": 0.01},
+    {"numerator": "Tau", "denominator": "Big3", "ratio": 0.05, "sd": 0.05},
+    {"numerator": "GSH", "denominator": "Gln+GSH", "ratio": 0.286, "sd": 0.126},
+)
+"""LCModel's default soft priors on weakly determined brain metabolites (its ``CHRATO`` defaults,
+LCModel manual): concentration ratios with a Gaussian SD, ``Big3`` = tNAA + tCr + 3 tCho. A
+prior whose metabolites are not all in the basis is left out."""
+NAMED_SUMS = {"Big3": "tNAA+tCr+3*tCho"}
+SPELLINGS = {"sIns": ("sIns", "Scyllo", "Scy", "sI"), "Ins": ("Ins", "mI")}
+"""Other basis spellings of a metabolite named in a prior."""
+
+
+def amplitude_priors(names: list, options) -> list:
+    """The ratio priors of a fit: the user's ``ratio_constraints`` plus, with
+    ``weak_metabolite_priors``, each of ``WEAK_METABOLITE_PRIORS`` whose numerator is in the
+    basis and not already constrained by the user."""
+    chosen = list(options.ratio_constraints)
+    for c in chosen:
+        for side in ("numerator", "denominator"):
+            if not np.any(expression_weights(names, c[side])):
+                raise ValueError(f"[fitting] ratio_constraints: {side} {c[side]!r} names no "
+                                 f"entry of the basis ({', '.join(names)})")
+    if not options.weak_metabolite_priors:
+        return chosen
+    taken = {c["numerator"] for c in chosen}
+    for prior in WEAK_METABOLITE_PRIORS:
+        spelled = next((s for s in SPELLINGS.get(prior["numerator"], (prior["numerator"],))
+                        if s in names), None)
+        if spelled is None or spelled in taken:
+            continue
+        candidate = {**prior, "numerator": spelled}
+        if np.any(expression_weights(names, prior["denominator"])):
+            chosen.append(candidate)
+    return chosen
+
+
+def expression_weights(names: list, expression: str) -> np.ndarray:
+    """Weights over ``names`` of a sum such as ``"Gln+GSH"`` or ``"tNAA+tCr+3*tCho"``: each term
+    an optional factor, then a basis name, a metabolite sum (its members present) or
+    ``Big3``. Unknown names contribute nothing."""
+    expression = NAMED_SUMS.get(expression.strip(), expression)
+    weights = np.zeros(len(names))
+    for term in expression.split("+"):
+        factor, _, name = term.strip().rpartition("*")
+        factor = float(factor) if factor else 1.0
+        members = METABOLITE_SUMS.get(name, (name,))
+        for member in members:
+            if member in names:
+                weights[names.index(member)] += factor
+    return weights
+
+
+def ratio_prior_rows(names: list, norms: np.ndarray, constraints: list, amplitudes: np.ndarray,
+                     sigma_scaled: float, data_scale: float) -> np.ndarray:
+    """Prior rows (one per constraint) acting on the normalised amplitudes.
+
+    The prior ``(num - r den) / (sd den_est) ~ N(0, 1)``, where ``num`` and ``den`` are sums
+    (``expression_weights``) and ``den_est`` is the denominator of the current fit, is written
+    in the units of the scaled residual (noise SD ``sigma_scaled``) so that it enters the cost
+    like the data do. A constraint whose denominator is not positive gives a zero row.
+    """
+    rows = np.zeros((len(constraints), len(names)))
+    for k, c in enumerate(constraints):
+        numerator = expression_weights(names, c["numerator"])
+        denominator = expression_weights(names, c["denominator"])
+        reference = float(denominator @ amplitudes)
+        if reference <= 0 or not numerator.any():
+            continue
+        weight = sigma_scaled * data_scale / (float(c["sd"]) * reference)
+        rows[k] = weight * (numerator - float(c["ratio"]) * denominator) / norms
+    return rows

@@ -9,10 +9,12 @@ import numpy as np
 from ..basis import Basis
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
 from . import kernel as K
+from .baseline import noise_scaled_penalty
 from . import model as M
 from .options import FitOptions
-from .priors import WithPrior, own_shift_weights, scaled_noise_sd
-from .referencing import singlet_reference
+from .priors import (WithPrior, amplitude_priors, mm_shape_rows, own_shift_weights,
+                     ratio_prior_rows, scaled_noise_sd)
+from ..referencing import singlet_reference
 from .results import SpectralFit
 from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
 from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_region,
@@ -30,26 +32,6 @@ def baseline_blocks(problem: M.FitProblem) -> tuple[np.ndarray, np.ndarray]:
     columns = np.block([[design, zero_d], [zero_d, design]])
     rows = np.block([[penalty, zero_p], [zero_p, penalty]])
     return columns, rows
-
-
-def ratio_constraint_rows(names: list, norms: np.ndarray, constraints: list,
-                          amplitudes: np.ndarray, sigma_scaled: float,
-                          data_scale: float) -> np.ndarray:
-    """Prior rows (one per constraint) acting on the normalised amplitudes.
-
-    The prior is ``(a_i - r a_j) / (sd a_j_est) ~ N(0, 1)``, written in the units of the scaled
-    residual (noise SD ``sigma_scaled``) so that it enters the cost like the data do.
-    """
-    rows = np.zeros((len(constraints), len(names)))
-    for k, c in enumerate(constraints):
-        i, j = names.index(c["numerator"]), names.index(c["denominator"])
-        ref = amplitudes[j]
-        if ref <= 0:
-            continue
-        weight = sigma_scaled * data_scale / (float(c["sd"]) * ref)
-        rows[k, i] += weight / norms[i]
-        rows[k, j] -= weight * float(c["ratio"]) / norms[j]
-    return rows
 
 
 class SpectrumObjective:
@@ -203,6 +185,10 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     y_window = spectrum[problem.window]
     scale = float(data_scale or np.max(np.abs(y_window)) or 1.0)
     no_prior = np.zeros((0, problem.n_metab))
+    if options.baseline_curvature_sd > 0 and problem.baseline_penalty.size:
+        sigma = scaled_noise_sd(fid, dwell_s, cf_mhz, scale)
+        problem = dataclasses.replace(problem, baseline_penalty=noise_scaled_penalty(
+            problem.baseline_penalty.shape[1], sigma, options.baseline_curvature_sd))
     reference = None
     if options.reference_singlets and initial is None:
         reference = singlet_reference(fid, dwell_s, cf_mhz, problem.ref_ppm,
@@ -215,12 +201,16 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     result = levenberg_marquardt(solve.residual, solve.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
     result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve)
-    if options.ratio_constraints:
+    constraints = amplitude_priors(problem.names, options)
+    if constraints or options.mm_shape_prior_sd > 0:
         _, _, _, _, coef = objective.evaluate(result.x)
         sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
-        prior = ratio_constraint_rows(problem.names, problem.column_norms,
-                                      options.ratio_constraints,
-                                      coef * scale / problem.column_norms, sigma_scaled, scale)
+        amplitudes = coef * scale / problem.column_norms
+        prior = np.vstack([
+            ratio_prior_rows(problem.names, problem.column_norms, constraints, amplitudes,
+                             sigma_scaled, scale),
+            mm_shape_rows(problem.names, problem.column_norms, amplitudes,
+                          options.mm_shape_prior_sd, sigma_scaled, scale)])
         objective = SpectrumObjective(problem, y_window / scale, prior)
         solve = _with_shift_prior(objective, fid, scale, options)
         result = levenberg_marquardt(solve.residual, solve.jacobian, result.x,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from pipeline.spectra import ppm_to_hz, time_axis_s
+from pipeline.referencing import singlet_reference
+from pipeline.spectra import H1_REFERENCE_PPM, ppm_to_hz, time_axis_s
 
 RESIDUAL_WATER_WINDOW_PPM = (4.0, 5.5)
 """Components inside this window are water. It reaches down to 4.0 ppm because residual water
@@ -98,26 +99,36 @@ def hlsvd(fid: np.ndarray, dwell_s: float, n_components: int = 25,
 
 def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
                           window_ppm=RESIDUAL_WATER_WINDOW_PPM, n_components: int = 25,
-                          n_points_used: int | None = 512) -> tuple[np.ndarray, dict]:
+                          n_points_used: int | None = 512,
+                          follow_singlets: bool = True) -> tuple[np.ndarray, dict]:
     """Subtract the HLSVD components that fall inside ``window_ppm`` (water).
 
-    Components outside the window, and growing ones (negative damping, non-physical), are left
-    alone, so metabolite peaks outside the window are untouched. Returns the cleaned FID(s) and
-    a summary (components removed, fraction of the window's signal energy removed). Works on
-    one FID or a stack (..., n_points).
+    ``window_ppm`` is in true chemical shift: with ``follow_singlets`` the window moves with
+    the spectrum's frequency offset, measured on the NAA/Cr/Cho singlets
+    (``pipeline.referencing``), so residual water at 4.0 ppm in a spectrum offset by -0.13 ppm
+    (seen at 3.87 ppm) is still removed, and a metabolite at 4.0 ppm in a spectrum offset by
+    +0.1 ppm is not. Components outside the window, and growing ones (negative damping,
+    non-physical), are left alone, so metabolite peaks outside the window are untouched.
+    Returns the cleaned FID(s) and a summary (components removed, their frequencies, the
+    offset used). Works on one FID or a stack (..., n_points).
     """
     fid = np.asarray(fid, dtype=complex)
     if fid.ndim > 1:
         cleaned = np.empty_like(fid)
-        removed = []
+        removed, offsets = [], []
         for index in np.ndindex(fid.shape[:-1]):
             cleaned[index], info = remove_residual_water(
-                fid[index], dwell_s, cf_mhz, window_ppm, n_components, n_points_used)
+                fid[index], dwell_s, cf_mhz, window_ppm, n_components, n_points_used,
+                follow_singlets)
             removed.append(info["n_components_removed"])
-        return cleaned, {"n_components_removed": removed}
+            offsets.append(info["window_offset_hz"])
+        return cleaned, {"n_components_removed": removed, "window_offset_hz": offsets}
     model = hlsvd(fid, dwell_s, n_components, n_points_used)
-    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz))
+    offset_hz = (singlet_reference(fid, dwell_s, cf_mhz, H1_REFERENCE_PPM)[0]
+                 if follow_singlets else 0.0)
+    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz)) + offset_hz
     water = (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz) & (model.damping_hz >= 0)
     water_fid = model.fid(fid.size, dwell_s, water)
     return fid - water_fid, {"n_components_removed": int(water.sum()),
-                             "water_freq_hz": model.freq_hz[water].tolist()}
+                             "water_freq_hz": model.freq_hz[water].tolist(),
+                             "window_offset_hz": float(offset_hz)}

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metabolites import SINGLET_PPM
-from ..spectra import (fid_to_spectrum, frequency_axis_hz, magnitude_minus_running_median,
+from .metabolites import SINGLET_PPM
+from .spectra import (fid_to_spectrum, frequency_axis_hz, magnitude_minus_running_median,
                        ppm_to_hz)
 
 SINGLETS_PPM = tuple(SINGLET_PPM.values())

@@ -1,0 +1,122 @@
+"""Amplitude priors of the fit (ratio priors with sums, LCModel's weak-metabolite priors, the
+parametric-MM shape prior) and the noise-scaled baseline curvature prior, against analytic
+results on toy singlet bases (known truth, milliseconds each)."""
+
+import numpy as np
+import pytest
+
+from pipeline.basis import Basis
+from pipeline.fitting import FitOptions, fit_spectrum
+from pipeline.fitting.baseline import noise_scaled_penalty
+from pipeline.fitting.priors import (WEAK_METABOLITE_PRIORS, amplitude_priors,
+                                     expression_weights)
+from pipeline.qc.metrics import noise_sd
+
+from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_fid, synthetic_fid
+
+LINES = {"NAA": (2.01, 3), "Cr": (3.03, 3), "Cho": (3.21, 9), "Asp": (2.72, 2),
+         "MM09": (0.91, 3), "MM14": (1.43, 2)}
+WINDOW = (0.5, 4.0)
+
+
+def toy_basis(names) -> Basis:
+    fids = [singlet_fid(*LINES[n], N_POINTS, DWELL_S, CF_MHZ) for n in names]
+    return Basis(list(names), np.array(fids), DWELL_S, CF_MHZ)
+
+
+def test_expression_weights_expand_sums_factors_and_big3():
+    names = ["NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "Gln", "GSH"]
+    assert expression_weights(names, "Big3").tolist() == [1, 1, 1, 1, 3, 3, 0, 0]
+    assert expression_weights(names, "Gln+GSH").tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
+    assert expression_weights(names, "2*Cr + tCho").tolist() == [0, 0, 2, 0, 1, 1, 0, 0]
+    assert not expression_weights(names, "Asp").any()
+
+
+def test_weak_priors_follow_the_basis_spelling_and_yield_to_the_user():
+    names = ["NAA", "Cr", "GPC", "Asp", "Scyllo", "GABA"]
+    options = FitOptions(weak_metabolite_priors=True, ratio_constraints=[
+        {"numerator": "GABA", "denominator": "Cr", "ratio": 0.2, "sd": 0.1}])
+    chosen = amplitude_priors(names, options)
+    assert [c["numerator"] for c in chosen] == ["GABA", "Asp", "Scyllo"]
+    assert chosen[0]["denominator"] == "Cr"  # the user's prior, not LCModel's GABA/Big3
+    assert amplitude_priors(names, FitOptions(weak_metabolite_priors=False)) == []
+    with pytest.raises(ValueError, match="'Glu' names no entry"):
+        amplitude_priors(names, FitOptions(ratio_constraints=[
+            {"numerator": "Glu", "denominator": "Cr", "ratio": 1, "sd": 1}]))
+
+
+def test_ratio_prior_on_a_sum_gives_the_precision_weighted_estimate():
+    """A Gaussian prior on Asp/Big3 and a Gaussian likelihood: the estimate is the
+    precision-weighted mean of the free fit and the prior (linear problem, analytic)."""
+    names = ["NAA", "Cr", "Cho", "Asp"]
+    basis = toy_basis(names)
+    truth = {"NAA": 10.0, "Cr": 8.0, "Cho": 2.0, "Asp": 4.0}  # Asp/Big3 = 4/24, prior 0.05
+    rng = np.random.default_rng(3)
+    fid = synthetic_fid(basis, truth, noise_sd=0.6, rng=rng)
+    plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
+                 metabolite_shift_sd_ppm=0.0)
+    free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
+    prior = {"numerator": "Asp", "denominator": "Big3", "ratio": 0.05, "sd": 0.05}
+    tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                        FitOptions(**plain, ratio_constraints=[prior]))
+    big3 = free.amplitude("NAA") + free.amplitude("Cr") + 3 * free.amplitude("Cho")
+    var_data, var_prior = free.uncertainty("Asp") ** 2, (0.05 * big3) ** 2
+    expected = ((free.amplitude("Asp") / var_data + 0.05 * big3 / var_prior)
+                / (1 / var_data + 1 / var_prior))
+    assert tied.amplitude("Asp") == pytest.approx(expected, rel=0.05)
+    assert tied.amplitude("Asp") < free.amplitude("Asp")
+    assert tied.uncertainty("Asp") < free.uncertainty("Asp")
+
+
+def test_weak_metabolite_priors_are_lcmodels_defaults():
+    """The numbers of LCModel's default CHRATO priors (LCModel manual; Big3 = NAA + NAAG + Cr +
+    PCr + 3 (GPC + PCh))."""
+    table = {c["numerator"]: (c["denominator"], c["ratio"], c["sd"])
+             for c in WEAK_METABOLITE_PRIORS}
+    assert table == {"Asp": ("Big3", 0.05, 0.05), "GABA": ("Big3", 0.03, 0.03),
+                     "Glc": ("Big3", 0.03, 0.03), "sIns": ("Big3", 0.01, 0.01),
+                     "Tau": ("Big3", 0.05, 0.05), "GSH": ("Gln+GSH", 0.286, 0.126)}
+
+
+def test_mm_shape_prior_ties_parametric_components_to_one_scale():
+    """With a tight shape prior the MM components come out equal (each is simulated at its
+    expected size) and equal to the one-scale least-squares answer; without it they are free."""
+    names = ["NAA", "Cr", "MM09", "MM14"]
+    basis = toy_basis(names)
+    truth = {"NAA": 10.0, "Cr": 8.0, "MM09": 2.0, "MM14": 4.0}
+    rng = np.random.default_rng(5)
+    fid = synthetic_fid(basis, truth, noise_sd=0.2, rng=rng)
+    plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
+                 metabolite_shift_sd_ppm=0.0)
+    free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
+    tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain, mm_shape_prior_sd=1e-6))
+    assert free.amplitude("MM14") / free.amplitude("MM09") == pytest.approx(2.0, rel=0.1)
+    assert tied.amplitude("MM14") / tied.amplitude("MM09") == pytest.approx(1.0, abs=0.01)
+    # one common scale c minimises |2 MM09 + 4 MM14 - c (MM09 + MM14)|^2 for orthogonal lines
+    n09, n14 = (np.sum(np.abs(basis.fids[names.index(n)]) ** 2) for n in ("MM09", "MM14"))
+    expected = (2.0 * n09 + 4.0 * n14) / (n09 + n14)
+    assert tied.amplitude("MM09") == pytest.approx(expected, rel=0.05)
+
+
+def test_noise_scaled_penalty_is_noise_over_curvature_sd():
+    rows = noise_scaled_penalty(6, sigma_scaled=0.1, curvature_sd=0.05)
+    assert rows.shape == (4, 6)
+    assert np.allclose(rows[0], [2.0, -4.0, 2.0, 0, 0, 0])
+
+
+def test_curvature_prior_stiffens_the_baseline_with_the_measured_noise():
+    """The penalty of a fit follows the spectrum's own noise: ten times the noise, ten times
+    the weight of the curvature prior (same data scale)."""
+    names = ["NAA", "Cr", "Cho"]
+    basis = toy_basis(names)
+    truth = {"NAA": 10.0, "Cr": 8.0, "Cho": 2.0}
+    options = FitOptions(ppm_range=WINDOW, baseline="spline", baseline_curvature_sd=0.02,
+                         metabolite_shift_sd_ppm=0.0)
+    weights, noises = [], []
+    for noise in (0.05, 0.5):
+        fid = synthetic_fid(basis, truth, noise_sd=noise, rng=np.random.default_rng(1))
+        fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, options, data_scale=100.0)
+        weights.append(np.abs(fit.extra["problem"].baseline_penalty).max())
+        noises.append(noise_sd(fid, DWELL_S, CF_MHZ))
+    assert weights[1] / weights[0] == pytest.approx(noises[1] / noises[0], rel=1e-9)
+    assert noises[1] / noises[0] == pytest.approx(10.0, rel=0.1)
