@@ -23,8 +23,7 @@ import numpy as np
 
 from pipeline.diffusion import signals
 from pipeline.diffusion.applicability import physical_limit_reasons
-from pipeline.diffusion.fitting import (_batch_jacobian, _predict_batch, fit_model_batch,
-                                        t_factor)
+from pipeline.diffusion.fitting import _batch_jacobian, fit_model_batch, t_factor
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
                                            CONSENSUS_SMALL_DELTA_MS)
@@ -48,7 +47,7 @@ def jacobian_standard_errors(model, b_ms_um2, params, s0, sigma) -> np.ndarray:
     known noise SD ``sigma`` (scalar or (N,)); NaN where the Jacobian is singular."""
     b = np.asarray(b_ms_um2, float)
     x = np.column_stack([params, s0])
-    base = _predict_batch(model, b, x[:, :-1]).copy()
+    base = model.predict_batch(b, x[:, :-1]).copy()
     w = np.ones((x.shape[0], b.size)) / np.reshape(np.broadcast_to(sigma, (x.shape[0],)), (-1, 1))
     jac = _batch_jacobian(model, b, w, x, base, np.append(model.bounds[1], np.inf), True)
     info = np.einsum("nbi,nbj->nij", jac, jac)
@@ -73,7 +72,7 @@ def montecarlo_standard_errors(model, b_ms_um2, params, s0, sigma, n_draws: int,
     b = np.asarray(b_ms_um2, float)
     n = params.shape[0]
     sd = np.broadcast_to(np.asarray(sigma, float), (n,))
-    fitted = s0[:, None] * _predict_batch(model, b, params)
+    fitted = s0[:, None] * model.predict_batch(b, params)
     data = np.repeat(fitted, n_draws, axis=0) + rng.normal(size=(n * n_draws, b.size)) * np.repeat(sd, n_draws)[:, None]
     refits = fit_model_batch(model, b, data, np.repeat(sd, n_draws)[:, None]).params
     return refits.reshape(n, n_draws, -1).std(axis=1, ddof=1)
@@ -122,12 +121,12 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     if sigma_mode == "known":
         sd = np.full(n_decays, sigma)
     elif sigma_mode == "residual":
-        resid = fit.s0[:, None] * _predict_batch(model, b[keep], fit.params) - noisy[:, keep]
+        resid = fit.s0[:, None] * model.predict_batch(b[keep], fit.params) - noisy[:, keep]
         dof = max(int(keep.sum()) - model.n_params - 1, 1)
         sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
     elif sigma_mode == "biexponential":
         bi = fit_model_batch(BiExponential(), b, noisy)
-        resid = bi.s0[:, None] * _predict_batch(BiExponential(), b, bi.params) - noisy
+        resid = bi.s0[:, None] * BiExponential().predict_batch(b, bi.params) - noisy
         dof = b.size - 4
         sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
     else:

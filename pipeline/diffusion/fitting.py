@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import brentq, least_squares
 
 UNCERTAINTY_METHODS = ("jacobian", "bootstrap", "montecarlo")
 
@@ -95,29 +95,54 @@ def _linear_s0(model_signal, s, w):
     return float(np.sum(w**2 * model_signal * s) / den) if den > 0 else float(np.max(s))
 
 
-def _solve(model, b, s, w, x0, s0_bounds):
-    lo, hi = model.bounds
-    lower = np.append(lo, s0_bounds[0])
-    upper = np.append(hi, s0_bounds[1])
-    x0 = np.clip(x0, lower + 1e-12 * (upper - lower), upper - 1e-12 * (upper - lower))
-
+def _remembering_predict(model, b):
+    """``model.predict(b, theta)`` that keeps its last value: least_squares asks for the
+    Jacobian at the point whose residual it has just evaluated."""
     last = {}
 
-    def predicted(theta):  # the Jacobian comes at the point the residual was just evaluated
+    def predicted(theta):
         key = theta.tobytes()
         if last.get("key") != key:
             last["key"], last["value"] = key, model.predict(b, theta)
         return last["value"]
 
-    def residual(x):
-        return w * (x[-1] * predicted(x[:-1]) - s)
+    return predicted
 
-    def jac(x):
-        jm = model.jacobian(b, x[:-1])
-        return w[:, None] * np.column_stack([x[-1] * jm, predicted(x[:-1])])
 
-    return least_squares(residual, x0, jac=jac, bounds=(lower, upper), method="trf",
-                         x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)
+def _bounded_refit(model, b, s, w, x, lower, upper, free):
+    """Weighted least squares of S0 * model(b) to ``s`` over the entries ``free`` (bool mask
+    of params + S0) of ``x`` within ``lower``/``upper``, the others held at their ``x`` values.
+    Returns (scipy result, full optimum vector)."""
+    free = np.asarray(free, bool)
+    predicted = _remembering_predict(model, b)
+
+    def full(z):
+        v = x.copy()
+        v[free] = z
+        return v
+
+    def residual(z):
+        v = full(z)
+        return w * (v[-1] * predicted(v[:-1]) - s)
+
+    def jac(z):
+        v = full(z)
+        jm = np.column_stack([v[-1] * model.jacobian(b, v[:-1]), predicted(v[:-1])])
+        return w[:, None] * (jm if free.all() else jm[:, free])
+
+    lo, hi = lower[free], upper[free]
+    z0 = np.clip(x[free], lo + 1e-12 * (hi - lo), hi - 1e-12 * (hi - lo))
+    result = least_squares(residual, z0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac",
+                           xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)
+    return result, full(result.x)
+
+
+def _solve(model, b, s, w, x0, s0_bounds):
+    """Fit of every parameter and S0 from ``x0`` within the model's bounds and ``s0_bounds``."""
+    lower = np.append(model.bounds[0], s0_bounds[0])
+    upper = np.append(model.bounds[1], s0_bounds[1])
+    return _bounded_refit(model, b, s, w, np.asarray(x0, float), lower, upper,
+                          np.ones(lower.size, bool))[0]
 
 
 def _multistart(model, b, s, w, n_starts, s0_bounds):
@@ -182,55 +207,43 @@ def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
 def _profile_chi2(model, b, s, w, x, j, value, lower, upper):
     """chi^2 and optimum with parameter ``j`` (of params + S0) fixed at ``value``, the others
     refitted within their bounds from ``x``."""
-    others = np.flatnonzero(np.arange(x.size) != j)
-
-    def full(z):
-        v = np.empty(x.size)
-        v[others], v[j] = z, value
-        return v
-
-    def residual(z):
-        v = full(z)
-        return w * (v[-1] * model.predict(b, v[:-1]) - s)
-
-    def jac(z):
-        v = full(z)
-        jm = np.column_stack([v[-1] * model.jacobian(b, v[:-1]), model.predict(b, v[:-1])])
-        return w[:, None] * jm[:, others]
-
-    lo, hi = lower[others], upper[others]
-    z0 = np.clip(x[others], lo + 1e-12 * (hi - lo), hi - 1e-12 * (hi - lo))
-    r = least_squares(residual, z0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac",
-                      xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)
-    return 2.0 * r.cost, full(r.x)
+    start = np.array(x, float)
+    start[j] = value
+    result, optimum = _bounded_refit(model, b, s, w, start, lower, upper,
+                                     np.arange(start.size) != j)
+    return 2.0 * result.cost, optimum
 
 
 def _profile_end(model, b, s, w, x, j, side, lower, upper, chi2_min, scale, guess):
     """Distance from x[j] to where the profile chi^2 rises by ``scale`` (Delta chi^2 = 1) on
-    ``side`` (+1/-1), or to the bound on that side when it never does."""
-    from scipy.optimize import brentq
+    ``side`` (+1/-1), or to the bound on that side when it never does.
+
+    Each profile point is fitted once (the bracket ends are not refitted by the root finder),
+    warm-started from the optimum of the nearest point already fitted; at distance 0 the
+    profile is the fit itself (Delta chi^2 = 0)."""
     limit = (upper[j] - x[j]) if side > 0 else (x[j] - lower[j])
     if not limit > 0:
         return 0.0
-    start = x.copy()
+    fitted = {0.0: (-1.0, x)}  # distance -> (Delta chi^2 / scale - 1, optimum)
 
     def excess(d):
-        c, opt = _profile_chi2(model, b, s, w, start, j, x[j] + side * d, lower, upper)
-        start[:] = opt  # warm start along the path
-        return (c - chi2_min) / scale - 1.0
+        if d not in fitted:
+            nearest = min(fitted, key=lambda e: abs(e - d))
+            c, optimum = _profile_chi2(model, b, s, w, fitted[nearest][1], j, x[j] + side * d,
+                                       lower, upper)
+            fitted[d] = ((c - chi2_min) / scale - 1.0, optimum)
+        return fitted[d][0]
 
     lo_d, hi_d = 0.0, min(max(guess, 1e-6 * max(1.0, abs(x[j]))), limit)
     while excess(hi_d) < 0:
         if hi_d >= limit:
             return float(limit)  # Delta chi^2 < 1 up to the bound: the interval ends there
         lo_d, hi_d = hi_d, min(2.0 * hi_d, limit)
-    if hi_d == lo_d:
-        return float(hi_d)
-    start[:] = x
     return float(brentq(excess, lo_d, hi_d, xtol=1e-3 * hi_d, maxiter=40))
 
 
-def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se, active):
+def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se, active,
+                            chi2_min=None):
     """SEs from the profile likelihood with the fit bounds, for fits where a parameter is held
     by a bound (``active_bounds``); otherwise the Jacobian SEs ``jacobian_se`` unchanged.
 
@@ -243,12 +256,14 @@ def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se,
     Jacobian at the bound still counts the clipped direction (and, for its correlated partners,
     a freedom the fit does not have), so those intervals over-cover: kurtosis at sigma = 0.05,
     75-83 % instead of 68 % (benchmarks/bench_diffusion_coverage.py).
+    ``chi2_min``: the fit's chi^2 when the caller has it (computed from ``x`` otherwise).
     """
     se = np.array(jacobian_se, float)
     if not np.any(active):
         return se
     x = np.asarray(x, float)
-    chi2_min = float(np.sum((w * (x[-1] * model.predict(b, x[:-1]) - s)) ** 2))
+    if chi2_min is None:
+        chi2_min = float(np.sum((w * (x[-1] * model.predict(b, x[:-1]) - s)) ** 2))
     for j in range(x.size - 1):  # model parameters; S0 keeps its Jacobian SE
         if not np.isfinite(se[j]):
             continue
@@ -344,7 +359,7 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     se = np.sqrt(np.clip(np.diag(cov), 0, None))  # NaN stays NaN: not constrained by the data
     active &= fit_s0  # profiles refit S0; with S0 fixed the Jacobian SEs are kept
     if active.any():  # a parameter held by a bound: profile-likelihood SEs
-        se = profile_standard_errors(model, b, s, w, x, lower, upper, scale, se, active)
+        se = profile_standard_errors(model, b, s, w, x, lower, upper, scale, se, active, chi2)
     se = se * t_factor(dof if sg is None else sigma_dof)
     aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
     resampled = {}
@@ -397,11 +412,6 @@ class BatchFit:
     b_used_ms_um2: np.ndarray
 
 
-def _predict_batch(model, b, theta):
-    """Model signal for parameter rows theta (N, p) -> (N, n_b); needs a broadcasting predict."""
-    return np.broadcast_to(model.predict(b, theta.T[..., None]), (theta.shape[0], b.size))
-
-
 def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
     """Forward-difference Jacobian (N, n_b, k) of the weighted residuals; S0 column analytic.
 
@@ -414,7 +424,7 @@ def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
         h = np.where(theta[:, i] + h <= upper[i], h, -h)
         shifted = theta.copy()
         shifted[:, i] += h
-        cols.append(w * x[:, -1:] * (_predict_batch(model, b, shifted) - base) / h[:, None])
+        cols.append(w * x[:, -1:] * (model.predict_batch(b, shifted) - base) / h[:, None])
     cols.append(w * base if fit_s0 else np.zeros_like(base))
     return np.stack(cols, axis=-1)
 
@@ -422,7 +432,7 @@ def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
 def _batch_lm(model, b, y, w, x, lower, upper, fit_s0, n_iter):
     """Projected Levenberg-Marquardt run on all rows of x in parallel; converged rows drop out."""
     x = x.copy()
-    pred = _predict_batch(model, b, x[:, :-1]).copy()
+    pred = model.predict_batch(b, x[:, :-1]).copy()
     cost = np.sum((w * (x[:, -1:] * pred - y)) ** 2, axis=1)
     lam = np.full(x.shape[0], 1e-3)
     active = np.arange(x.shape[0])
@@ -438,7 +448,7 @@ def _batch_lm(model, b, y, w, x, lower, upper, fit_s0, n_iter):
         damped = a + lam[active, None, None] * (a * eye) + 1e-12 * eye
         step = np.linalg.solve(damped, -g[..., None])[..., 0]
         trial = np.clip(xa + step, lower, upper)
-        p_trial = _predict_batch(model, b, trial[:, :-1])
+        p_trial = model.predict_batch(b, trial[:, :-1])
         c_trial = np.sum((wa * (trial[:, -1:] * p_trial - ya)) ** 2, axis=1)
         better = c_trial < cost[active]
         converged = better & (cost[active] - c_trial <= 1e-12 * (cost[active] + 1e-30))
@@ -472,7 +482,7 @@ def fit_model_batch(model, b_ms_um2, signals, sigma=None, fit_s0: bool = True, n
     upper = np.append(hi, 10.0 * top if fit_s0 else 1.0)
     grid = model.initial_grid()
     with np.errstate(over="ignore", invalid="ignore"):
-        m = _predict_batch(model, b, grid)  # (n_grid, n_b); kurtosis may overflow at high b
+        m = model.predict_batch(b, grid)  # (n_grid, n_b); kurtosis may overflow at high b
         usable = np.all(np.isfinite(m), axis=1) & np.all(np.abs(m) < 1e6, axis=1)
         grid, m = grid[usable], m[usable]
     num = np.einsum("nb,gb->ng", w**2 * y, m)

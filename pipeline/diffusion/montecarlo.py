@@ -87,7 +87,6 @@ def _make(model_name, b_max, small_delta_ms, big_delta_ms, radius_max_um=None):
 def _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0=True):
     """The paper's chain: draw k adds noise of the SD estimated from the residuals (n - k dof)
     of draw k - 1's fit (draw 0 uses sigma). Returns (n_settings, n_draws, n_params)."""
-    from pipeline.diffusion.fitting import _predict_batch
     keep = b <= model.b_max_ms_um2 + 1e-9
     dof = max(int(keep.sum()) - model.n_params - int(fit_s0), 1)
     sd = np.full(clean.shape[0], float(sigma))
@@ -96,7 +95,7 @@ def _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0=True):
         noisy = clean + rng.normal(size=clean.shape) * sd[:, None]
         fit = fit_model_batch(model, b, noisy, sd[:, None], fit_s0=fit_s0)
         out.append(fit.params)
-        resid = fit.s0[:, None] * _predict_batch(model, b[keep], fit.params) - noisy[:, keep]
+        resid = fit.s0[:, None] * model.predict_batch(b[keep], fit.params) - noisy[:, keep]
         sd = np.maximum(np.sqrt(np.sum(resid**2, axis=1) / dof), 1e-9)  # the chain may collapse
     return np.stack(out, axis=1)
 
