@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.diffusion import signals
-from pipeline.diffusion.applicability import physical_limit_reasons
+from pipeline.diffusion.applicability import at_either_bound, physical_limit_reasons
 from pipeline.diffusion.fitting import _batch_jacobian, fit_model_batch, t_factor
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
@@ -136,7 +136,7 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     estimate = fit.params[:, column]
     valid = np.array([not physical_limit_reasons(model, row) for row in fit.params])
     lo, hi = model.bounds
-    valid &= ~np.any(np.isclose(fit.params, lo, atol=1e-6) | np.isclose(fit.params, hi, atol=1e-6), axis=1)
+    valid &= ~np.any(at_either_bound(fit.params, lo, hi), axis=1)
     se_jac = factor * jacobian_standard_errors(model, b[keep], fit.params, fit.s0, sd)[:, column]
     est_all, se_all, at_bound = app_fits(model, b, noisy, sd)
     est_app, se_app = est_all[:, column], factor * se_all[:, column]

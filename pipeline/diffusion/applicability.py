@@ -87,10 +87,29 @@ def regime_note(echo_time_ms=None, diffusion_time_ms=None) -> str:
     return "; ".join(parts)
 
 
+BOUND_TOLERANCE = 1e-6
+"""A value is at a fit bound when within this many times max(1, |bound|) of it."""
+
+
+def near_bound(values, bound) -> np.ndarray:
+    """Which ``values`` sit at the finite entries of ``bound`` (same shape or broadcasting):
+    |value - bound| <= BOUND_TOLERANCE * max(1, |bound|). The one definition of "at a bound"
+    for the fit (profile SEs) and the applicability note."""
+    bound = np.asarray(bound, float)
+    finite = np.isfinite(bound)
+    at = np.where(finite, bound, 0.0)
+    tol = BOUND_TOLERANCE * np.maximum(1.0, np.abs(at))
+    return finite & (np.abs(np.asarray(values, float) - at) <= tol)
+
+
+def at_either_bound(values, lower, upper) -> np.ndarray:
+    """``near_bound`` of the lower or of the upper bound."""
+    return near_bound(values, lower) | near_bound(values, upper)
+
+
 def _bound_note(fit) -> str:
     lo, hi = fit.model.bounds
-    hit = [n for n, p, l, h in zip(fit.model.parameter_names, fit.params, lo, hi)
-           if np.isclose(p, l, atol=1e-6 * max(1, abs(l))) or np.isclose(p, h, atol=1e-6 * max(1, abs(h)))]
+    hit = [n for n, at in zip(fit.model.parameter_names, at_either_bound(fit.params, lo, hi)) if at]
     return f"at bound: {', '.join(hit)}" if hit else ""
 
 

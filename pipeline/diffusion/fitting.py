@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq, least_squares
 
+from pipeline.diffusion.applicability import assess, at_either_bound, near_bound
+
 UNCERTAINTY_METHODS = ("jacobian", "bootstrap", "montecarlo")
 
 
@@ -180,14 +182,6 @@ def _covariance(j, scale):
     return cov
 
 
-def _near_bound(x, bound) -> np.ndarray:
-    """Parameters at a fit bound (the tolerance of ``applicability``'s "at bound" note)."""
-    bound = np.asarray(bound, float)
-    finite = np.isfinite(bound)
-    tol = 1e-6 * np.maximum(1.0, np.abs(np.where(finite, bound, 0.0)))
-    return finite & (np.abs(np.asarray(x, float) - np.where(finite, bound, 0.0)) <= tol)
-
-
 def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
     """Parameters held by a fit bound: at a bound, with the unconstrained Gauss-Newton step
     -(J^T J)^-1 J^T r pointing out of the box (weighted ``jac`` (n, k) and ``residual`` (n,))."""
@@ -199,7 +193,7 @@ def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
         return active
     step = -cov[np.ix_(live, live)] @ (jac[:, live].T @ residual)
     lo, hi = np.asarray(lower, float)[live], np.asarray(upper, float)[live]
-    gain = np.where(_near_bound(x[live], lo), 1.0, np.where(_near_bound(x[live], hi), -1.0, 0.0))
+    gain = np.where(near_bound(x[live], lo), 1.0, np.where(near_bound(x[live], hi), -1.0, 0.0))
     active[live] = gain * step < 0
     return active
 
@@ -349,8 +343,8 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     jac = result.jac if fit_s0 else result.jac[:, :-1]
     cov = _covariance(jac, scale)
     k_fit = jac.shape[1]
-    at_any_bound = fit_s0 and bool(np.any(_near_bound(x[:k_fit], lower[:k_fit])
-                                          | _near_bound(x[:k_fit], upper[:k_fit])))
+    at_any_bound = fit_s0 and bool(np.any(at_either_bound(x[:k_fit], lower[:k_fit],
+                                                          upper[:k_fit])))
     active = (active_bounds(jac, result.fun, x[:k_fit], lower[:k_fit], upper[:k_fit])
               if at_any_bound else np.zeros(k_fit, bool))  # no bound reached: nothing held
     if not fit_s0:
@@ -378,7 +372,6 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
 
 def _with_applicability(fit, b_all, sg, dof):
     """Fill in the consensus applicability flag, note and per-parameter overrides of a fit."""
-    from pipeline.diffusion.applicability import assess
     scale = max(fit.s0, 1e-12)
     if sg is not None:
         fit.sigma_normalised = float(np.median(sg)) / scale
