@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.diffusion import signals
 from pipeline.diffusion.applicability import at_either_bound, physical_limit_reasons
-from pipeline.diffusion.fitting import _batch_jacobian, fit_model_batch, t_factor
+from pipeline.diffusion.fitting import _batch_jacobian, fisher_covariance, fit_model_batch, t_factor
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
                                            CONSENSUS_SMALL_DELTA_MS)
@@ -50,8 +50,7 @@ def jacobian_standard_errors(model, b_ms_um2, params, s0, sigma) -> np.ndarray:
     base = model.predict_batch(b, x[:, :-1]).copy()
     w = np.ones((x.shape[0], b.size)) / np.reshape(np.broadcast_to(sigma, (x.shape[0],)), (-1, 1))
     jac = _batch_jacobian(model, b, w, x, base, np.append(model.bounds[1], np.inf), True)
-    info = np.einsum("nbi,nbj->nij", jac, jac)
-    cov = np.linalg.pinv(info)
+    cov, _ = fisher_covariance(jac)
     return np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))[:, :-1]
 
 

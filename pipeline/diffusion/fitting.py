@@ -182,6 +182,21 @@ def _covariance(j, scale):
     return cov
 
 
+def fisher_covariance(jac, noise_sd=1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance noise_sd^2 (J^T J)^-1 of (stacks of) Jacobians ``jac`` (..., n, k), from the
+    singular values of J (not a pseudo-inverse of J^T J, which squares the condition number
+    and silently drops weak directions). Returns (covariance (..., k, k), rank (...)): a
+    rank-deficient J (singular value <= max(n, k) eps s_max, numpy's ``matrix_rank`` rule)
+    leaves a direction the data do not constrain, so its covariance is NaN."""
+    jac = np.asarray(jac, float)
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    tol = sv[..., :1] * max(jac.shape[-2:]) * np.finfo(float).eps
+    rank = np.sum(sv > tol, axis=-1)
+    inv_sv2 = 1.0 / np.where(sv > tol, sv, np.nan) ** 2
+    cov = np.einsum("...ji,...j,...jl->...il", vt, inv_sv2, vt) * np.asarray(noise_sd, float)[..., None, None] ** 2
+    return cov, rank
+
+
 def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
     """Parameters held by a fit bound: at a bound, with the unconstrained Gauss-Newton step
     -(J^T J)^-1 J^T r pointing out of the box (weighted ``jac`` (n, k) and ``residual`` (n,))."""

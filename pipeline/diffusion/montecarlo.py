@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.diffusion import signals
-from pipeline.diffusion.fitting import fit_model_batch
+from pipeline.diffusion.fitting import fisher_covariance, fit_model_batch
 from pipeline.diffusion.models import Cylinders, Kurtosis, MonoExponential
 
 CONSENSUS_B_MS_UM2 = (0.0, 1.5, 3.0, 5.0, 8.5, 15.0, 25.0)
@@ -160,7 +160,8 @@ def cramer_rao_cv_percent(model_name: str, b_max: float, sigma: float, d_values,
 
     No unbiased estimator has a smaller CV; at low sigma (linear regime) an unconstrained
     least-squares fit attains it, so a published CV well below it needs a biased (constrained or
-    regularised) estimator or a different protocol.
+    regularised) estimator or a different protocol. Settings whose Jacobian is rank-deficient
+    have no finite bound: they are left out of the quartiles and named in ``out["notes"]``.
     """
     b = np.asarray(b_ms_um2, float)
     settings = np.array([(d, r) for d in d_values for r in r_values], float)
@@ -168,15 +169,21 @@ def cramer_rao_cv_percent(model_name: str, b_max: float, sigma: float, d_values,
     model = _make(model_name, b_max, small_delta_ms, big_delta_ms)
     fits = fit_model_batch(model, b, clean, sigma, fit_s0=fit_s0)
     keep = b <= model.b_max_ms_um2 + 1e-9
+    covs, notes = [], []
+    for setting, params, s0 in zip(settings, fits.params, fits.s0):
+        jac = s0 * model.jacobian(b[keep], params)
+        if fit_s0:
+            jac = np.column_stack([jac, model.predict(b[keep], params)])
+        cov, rank = fisher_covariance(jac, sigma)
+        covs.append(cov)
+        if rank < jac.shape[1]:
+            notes.append(f"D_intra {setting[0]:g} um^2/ms, R {setting[1]:g} um: Jacobian rank "
+                         f"{rank} < {jac.shape[1]} parameters, no finite Cramer-Rao bound")
     out = {}
     for name, column in TABLE5_ESTIMATORS[model_name][1].items():
-        cvs = []
-        for params, s0 in zip(fits.params, fits.s0):
-            jac = s0 * model.jacobian(b[keep], params)
-            if fit_s0:
-                jac = np.column_stack([jac, model.predict(b[keep], params)])
-            cov = np.linalg.pinv(jac.T @ jac) * sigma**2
-            cvs.append(100 * np.sqrt(cov[column, column]) / abs(params[column]))
-        q1, med, q3 = np.percentile(cvs, [25, 50, 75])
+        cvs = [100 * np.sqrt(cov[column, column]) / abs(params[column])
+               for cov, params in zip(covs, fits.params)]
+        q1, med, q3 = np.nanpercentile(cvs, [25, 50, 75]) if np.any(np.isfinite(cvs)) else [np.nan] * 3
         out[name] = (float(med), float(q1), float(q3))
+    out["notes"] = notes
     return out
