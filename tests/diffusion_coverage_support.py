@@ -23,7 +23,8 @@ import numpy as np
 
 from pipeline.diffusion import signals
 from pipeline.diffusion.applicability import at_either_bound, physical_limit_reasons
-from pipeline.diffusion.fitting import _batch_jacobian, fisher_covariance, fit_model_batch, t_factor
+from pipeline.diffusion.fitting import (_batch_jacobian, batch_residual_sd, fisher_covariance,
+                                        fit_model_batch, t_factor)
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
                                            CONSENSUS_SMALL_DELTA_MS)
@@ -109,7 +110,7 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     model = cls(b_max_ms_um2=b_max_ms_um2)
     b = np.asarray(CONSENSUS_B_MS_UM2, float)
     clean, d_true, noisy = simulate_decays(parameter, n_decays, sigma, rng, b)
-    keep = b <= b_max_ms_um2 + 1e-9
+    keep = model.in_b_range(b)
     if parameter.startswith("D_intra"):
         truth = d_true
     else:
@@ -120,14 +121,12 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     if sigma_mode == "known":
         sd = np.full(n_decays, sigma)
     elif sigma_mode == "residual":
-        resid = fit.s0[:, None] * model.predict_batch(b[keep], fit.params) - noisy[:, keep]
-        dof = max(int(keep.sum()) - model.n_params - 1, 1)
-        sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
+        sd, dof = batch_residual_sd(model, b, noisy, fit)
+        factor = t_factor(dof)
     elif sigma_mode == "biexponential":
         bi = fit_model_batch(BiExponential(), b, noisy)
-        resid = bi.s0[:, None] * BiExponential().predict_batch(b, bi.params) - noisy
-        dof = b.size - 4
-        sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
+        sd, dof = batch_residual_sd(BiExponential(), b, noisy, bi)  # n - 4 dof
+        factor = t_factor(dof)
     else:
         raise ValueError(f"sigma_mode must be one of {SIGMA_MODES}, got {sigma_mode!r}")
     if sigma_mode != "known":  # refit with the estimated weights, as the app does

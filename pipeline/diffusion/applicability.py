@@ -147,10 +147,8 @@ def physical_limit_reasons(model, params) -> list[str]:
 
 
 def _range_note(fit, b_all) -> str:
-    b_max = float(np.max(b_all))
-    limit = fit.model.b_max_ms_um2
-    if limit is not None and b_max > limit + 1e-9:
-        return (f"fitted on b <= {limit:g} ms/um^2 ({fit.n_points} of {np.size(b_all)} points); "
+    if not fit.model.in_b_range(np.max(b_all)):
+        return (f"fitted on b <= {fit.model.b_max_ms_um2:g} ms/um^2 ({fit.n_points} of {np.size(b_all)} points); "
                 "the decay departs from this representation at higher b")
     return ""
 

@@ -80,15 +80,13 @@ def _validated(b_ms_um2, signal, sigma):
 
 def _select_range(model, b, s, sg, shell_index=None):
     """Points within the model's b-range; with ``shell_index`` whole shells (by mean b) are kept."""
-    limit = getattr(model, "b_max_ms_um2", None)
-    if limit is None:
-        keep = np.ones(b.shape, bool)
-    elif shell_index is None:
-        keep = b <= limit + 1e-9
+    if shell_index is None:
+        keep = model.in_b_range(b)
     else:
         labels = np.asarray(shell_index)
-        means = {k: b[labels == k].mean() for k in np.unique(labels)}
-        keep = np.array([means[k] <= limit + 1e-9 for k in labels], bool)
+        shells = np.unique(labels)
+        kept = dict(zip(shells, model.in_b_range([b[labels == k].mean() for k in shells])))
+        keep = np.array([kept[k] for k in labels], bool)
     return b[keep], s[keep], (None if sg is None else sg[keep])
 
 
@@ -420,6 +418,17 @@ class BatchFit:
     b_used_ms_um2: np.ndarray
 
 
+def batch_residual_sd(model, b_ms_um2, signals, fit: BatchFit, fit_s0: bool = True):
+    """Residual RMS of each row of ``fit`` (``fit_model_batch`` of ``model`` to ``signals``
+    at ``b_ms_um2``) on the b-values it used, with n - k degrees of freedom (k: the model's
+    parameters plus S0 when fitted). Returns (sd (N,), dof)."""
+    keep = model.in_b_range(b_ms_um2)
+    dof = max(int(keep.sum()) - model.n_params - int(fit_s0), 1)
+    resid = (fit.s0[:, None] * model.predict_batch(fit.b_used_ms_um2, fit.params)
+             - np.asarray(signals)[:, keep])
+    return np.sqrt(np.sum(resid**2, axis=1) / dof), dof
+
+
 def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
     """Forward-difference Jacobian (N, n_b, k) of the weighted residuals; S0 column analytic.
 
@@ -480,8 +489,7 @@ def fit_model_batch(model, b_ms_um2, signals, sigma=None, fit_s0: bool = True, n
     if y_all.shape[1] != b_all.size:
         raise ValueError(f"signals {y_all.shape} do not match {b_all.size} b-values")
     sg_all = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), y_all.shape)
-    limit = getattr(model, "b_max_ms_um2", None)
-    keep = np.ones(b_all.size, bool) if limit is None else b_all <= limit + 1e-9
+    keep = model.in_b_range(b_all)
     b, y = b_all[keep], y_all[:, keep]
     w = np.ones_like(y) if sg_all is None else 1.0 / sg_all[:, keep]
     lo, hi = model.bounds

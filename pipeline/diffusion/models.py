@@ -36,6 +36,13 @@ class DiffusionModel:
     def n_params(self) -> int:
         return len(self.parameter_names)
 
+    def in_b_range(self, b_ms_um2) -> np.ndarray:
+        """Which b-values the model is fitted on: b <= ``b_max_ms_um2`` (all without one)."""
+        b = np.asarray(b_ms_um2, float)
+        if self.b_max_ms_um2 is None:
+            return np.ones(b.shape, bool)
+        return b <= self.b_max_ms_um2 + 1e-9
+
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) bounds of the parameters, in ``parameter_units``."""
