@@ -148,7 +148,8 @@ def physical_limit_reasons(model, params) -> list[str]:
 
 def _range_note(fit, b_all) -> str:
     if not fit.model.in_b_range(np.max(b_all)):
-        return (f"fitted on b <= {fit.model.b_max_ms_um2:g} ms/um^2 ({fit.n_points} of {np.size(b_all)} points); "
+        return (f"fitted on b <= {fit.model.b_max_ms_um2:g} ms/um^2 "
+                f"({fit.n_points} of {np.size(b_all)} points); "
                 "the decay departs from this representation at higher b")
     return ""
 

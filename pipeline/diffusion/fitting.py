@@ -191,8 +191,8 @@ def fisher_covariance(jac, noise_sd=1.0) -> tuple[np.ndarray, np.ndarray]:
     tol = sv[..., :1] * max(jac.shape[-2:]) * np.finfo(float).eps
     rank = np.sum(sv > tol, axis=-1)
     inv_sv2 = 1.0 / np.where(sv > tol, sv, np.nan) ** 2
-    cov = np.einsum("...ji,...j,...jl->...il", vt, inv_sv2, vt) * np.asarray(noise_sd, float)[..., None, None] ** 2
-    return cov, rank
+    cov = np.einsum("...ji,...j,...jl->...il", vt, inv_sv2, vt)
+    return cov * np.asarray(noise_sd, float)[..., None, None] ** 2, rank
 
 
 def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:

@@ -181,7 +181,8 @@ def cramer_rao_cv_percent(model_name: str, b_max: float, sigma: float, d_values,
     for name, column in TABLE5_ESTIMATORS[model_name][1].items():
         cvs = [100 * np.sqrt(cov[column, column]) / abs(params[column])
                for cov, params in zip(covs, fits.params)]
-        q1, med, q3 = np.nanpercentile(cvs, [25, 50, 75]) if np.any(np.isfinite(cvs)) else [np.nan] * 3
+        finite = np.any(np.isfinite(cvs))
+        q1, med, q3 = np.nanpercentile(cvs, [25, 50, 75]) if finite else [np.nan] * 3
         out[name] = (float(med), float(q1), float(q3))
     out["notes"] = notes
     return out
