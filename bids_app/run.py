@@ -19,7 +19,8 @@ from pathlib import Path  # noqa: E402
 from nipype import config as nipype_config  # noqa: E402
 from nipype.pipeline import engine as pe  # noqa: E402
 
-from workflows.participant import _node_name, init_participant_wf  # noqa: E402
+from workflows.participant import (acquisition_wf_names, init_participant_wf,  # noqa: E402
+                                  participant_wf_name)
 
 from . import derivatives as d  # noqa: E402
 from .cluster import SUBMIT_ONLY_PLUGINS, run_token, tag_jobs, wait_for_jobs  # noqa: E402
@@ -157,13 +158,8 @@ def _crash_errors(crash_dir: Path, since: float, wf_names: dict[str, str],
 
 def _acquisition_files(subject: str, acquisitions) -> dict[str, str]:
     """Acquisition workflow name (as ``init_participant_wf`` names it) -> svs path."""
-    files: dict[str, str] = {}
-    for i, inputs in enumerate(acquisitions, start=1):
-        name = _node_name(inputs.stem.replace(f"sub-{subject}_", "", 1)) + "_wf"
-        while name in files:
-            name = f"{name}_{i}"
-        files[name] = str(inputs.svs)
-    return files
+    return {name: str(inputs.svs)
+            for name, inputs in zip(acquisition_wf_names(subject, acquisitions), acquisitions)}
 
 
 def _crash_node(text: str) -> str:
@@ -232,7 +228,7 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
     wf_names = {}
     config_toml = dumps_toml(config)
     for subject, acquisitions in inputs.items():
-        wf_name = f"sub_{_node_name(subject)}_wf"
+        wf_name = participant_wf_name(subject)
         try:
             wf = build_participant_wf(subject, acquisitions, config, output_dir, work_dir,
                                       basis_path, config_toml, wf_name)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.diffusion import signals
-from pipeline.diffusion.applicability import physical_limit_reasons
-from pipeline.diffusion.fitting import (_batch_jacobian, _predict_batch, fit_model_batch,
-                                        t_factor)
+from pipeline.diffusion.applicability import at_either_bound, physical_limit_reasons
+from pipeline.diffusion.fitting import (_batch_jacobian, batch_residual_sd, fisher_covariance,
+                                        fit_model_batch, t_factor)
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
                                            CONSENSUS_SMALL_DELTA_MS)
@@ -48,11 +48,10 @@ def jacobian_standard_errors(model, b_ms_um2, params, s0, sigma) -> np.ndarray:
     known noise SD ``sigma`` (scalar or (N,)); NaN where the Jacobian is singular."""
     b = np.asarray(b_ms_um2, float)
     x = np.column_stack([params, s0])
-    base = _predict_batch(model, b, x[:, :-1]).copy()
+    base = model.predict_batch(b, x[:, :-1]).copy()
     w = np.ones((x.shape[0], b.size)) / np.reshape(np.broadcast_to(sigma, (x.shape[0],)), (-1, 1))
     jac = _batch_jacobian(model, b, w, x, base, np.append(model.bounds[1], np.inf), True)
-    info = np.einsum("nbi,nbj->nij", jac, jac)
-    cov = np.linalg.pinv(info)
+    cov, _ = fisher_covariance(jac)
     return np.sqrt(np.clip(np.einsum("nii->ni", cov), 0, None))[:, :-1]
 
 
@@ -73,7 +72,7 @@ def montecarlo_standard_errors(model, b_ms_um2, params, s0, sigma, n_draws: int,
     b = np.asarray(b_ms_um2, float)
     n = params.shape[0]
     sd = np.broadcast_to(np.asarray(sigma, float), (n,))
-    fitted = s0[:, None] * _predict_batch(model, b, params)
+    fitted = s0[:, None] * model.predict_batch(b, params)
     data = np.repeat(fitted, n_draws, axis=0) + rng.normal(size=(n * n_draws, b.size)) * np.repeat(sd, n_draws)[:, None]
     refits = fit_model_batch(model, b, data, np.repeat(sd, n_draws)[:, None]).params
     return refits.reshape(n, n_draws, -1).std(axis=1, ddof=1)
@@ -111,7 +110,7 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     model = cls(b_max_ms_um2=b_max_ms_um2)
     b = np.asarray(CONSENSUS_B_MS_UM2, float)
     clean, d_true, noisy = simulate_decays(parameter, n_decays, sigma, rng, b)
-    keep = b <= b_max_ms_um2 + 1e-9
+    keep = model.in_b_range(b)
     if parameter.startswith("D_intra"):
         truth = d_true
     else:
@@ -122,14 +121,12 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     if sigma_mode == "known":
         sd = np.full(n_decays, sigma)
     elif sigma_mode == "residual":
-        resid = fit.s0[:, None] * _predict_batch(model, b[keep], fit.params) - noisy[:, keep]
-        dof = max(int(keep.sum()) - model.n_params - 1, 1)
-        sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
+        sd, dof = batch_residual_sd(model, b, noisy, fit)
+        factor = t_factor(dof)
     elif sigma_mode == "biexponential":
         bi = fit_model_batch(BiExponential(), b, noisy)
-        resid = bi.s0[:, None] * _predict_batch(BiExponential(), b, bi.params) - noisy
-        dof = b.size - 4
-        sd, factor = np.sqrt(np.sum(resid**2, axis=1) / dof), t_factor(dof)
+        sd, dof = batch_residual_sd(BiExponential(), b, noisy, bi)  # n - 4 dof
+        factor = t_factor(dof)
     else:
         raise ValueError(f"sigma_mode must be one of {SIGMA_MODES}, got {sigma_mode!r}")
     if sigma_mode != "known":  # refit with the estimated weights, as the app does
@@ -137,7 +134,7 @@ def coverage_case(parameter: str, b_max_ms_um2: float, sigma: float, n_decays: i
     estimate = fit.params[:, column]
     valid = np.array([not physical_limit_reasons(model, row) for row in fit.params])
     lo, hi = model.bounds
-    valid &= ~np.any(np.isclose(fit.params, lo, atol=1e-6) | np.isclose(fit.params, hi, atol=1e-6), axis=1)
+    valid &= ~np.any(at_either_bound(fit.params, lo, hi), axis=1)
     se_jac = factor * jacobian_standard_errors(model, b[keep], fit.params, fit.s0, sd)[:, column]
     est_all, se_all, at_bound = app_fits(model, b, noisy, sd)
     est_app, se_app = est_all[:, column], factor * se_all[:, column]

@@ -12,7 +12,7 @@ parameter is held by a bound).
 import numpy as np
 import pytest
 
-from diffusion_coverage_support import coverage_case
+from diffusion_coverage_support import binomial_band, coverage_case
 from pipeline.diffusion.fitting import t_factor
 
 N = 300
@@ -32,9 +32,8 @@ def test_one_se_interval_coverage_is_calibrated(parameter, b_max, sigma, mode, s
 
 
 def _assert_in_binomial_band(r):
-    p = 0.6827  # P(|Z| < 1); a 3-SD binomial band for N draws: 0.602-0.763 at N = 300
-    half = 3.0 * np.sqrt(p * (1 - p) / N)
-    assert p - half <= r["coverage_app"] <= p + half, r
+    lo, hi = binomial_band(N)  # 3-SD band around P(|Z| < 1): 0.602-0.763 at N = 300
+    assert lo <= r["coverage_app"] <= hi, r
 
 
 @pytest.mark.slow

@@ -151,6 +151,36 @@ def test_participant_workflow_joins_acquisitions_into_one_report(tmp_path):
         init_participant_wf("02", [], load_default_config(), tmp_path / "out")
 
 
+def test_crash_attribution_uses_the_workflow_names_the_participant_gets(tmp_path):
+    """Two svs files with the same entities after sub-01 (here: the same file twice) get
+    distinct workflow names; the app's crash-file lookup (run._acquisition_files) maps exactly
+    those names to the svs files."""
+    from bids_app.run import _acquisition_files
+    acqs = [_inputs(tmp_path, acq="a"), _inputs(tmp_path, acq="a", water=False),
+            _inputs(tmp_path, acq="b")]
+    wf = init_participant_wf("01", acqs, load_default_config(), tmp_path / "out")
+    sub_wfs = {n.name for n in wf._graph.nodes() if hasattr(n, "_graph")}
+    assert wfp.acquisition_wf_names("01", acqs) == ["acq_a_wf", "acq_a_wf_2", "acq_b_wf"]
+    assert sub_wfs == set(wfp.acquisition_wf_names("01", acqs))
+    assert _acquisition_files("01", acqs) == {"acq_a_wf": str(acqs[0].svs),
+                                              "acq_a_wf_2": str(acqs[1].svs),
+                                              "acq_b_wf": str(acqs[2].svs)}
+    assert wf.name == wfp.participant_wf_name("01")
+    assert init_acquisition_wf(acqs[2], load_default_config(), tmp_path / "out").name == "acq_b_wf"
+
+
+def test_figure_nodes_get_only_the_inputs_they_draw_from(tmp_path):
+    """The fit figure draws the fitted spectra and their display traces; the amplitudes go
+    only to the decay figure (bids_app.report.make_figures)."""
+    wf = init_acquisition_wf(_inputs(tmp_path), load_default_config(), tmp_path / "out")
+    graph = _executed_graph(wf)
+    inputs = {}
+    for _, node, data in graph.in_edges(data=True):
+        inputs.setdefault(node.name, set()).update(dest for _, dest in data["connect"])
+    assert inputs["figures"] == {"in_transients", "in_preproc", "in_fit", "in_fit_display"}
+    assert "in_amplitudes" in inputs["decay_figures"]
+
+
 @pytest.mark.parametrize("requested, measured, in_basis, expected", [
     ("auto", True, True, "measured"), ("auto", False, True, "basis"),
     ("auto", False, False, "parametric"), ("none", False, True, "none"),

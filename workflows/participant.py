@@ -47,6 +47,24 @@ def _node_name(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text)
 
 
+def participant_wf_name(subject: str) -> str:
+    """Name of a participant's workflow (``sub_<label>_wf``)."""
+    return f"sub_{_node_name(subject)}_wf"
+
+
+def acquisition_wf_names(subject: str, acquisitions) -> list[str]:
+    """Name of each acquisition's workflow, in order: its BIDS entities after ``sub-<label>_``
+    made nipype-safe, plus ``_wf``; a name already taken gets the acquisition's 1-based
+    position appended. The app reads these names back from crash files."""
+    names: list[str] = []
+    for i, inputs in enumerate(acquisitions, start=1):
+        name = _node_name(inputs.stem.replace(f"sub-{subject}_", "", 1)) + "_wf"
+        while name in names:
+            name = f"{name}_{i}"
+        names.append(name)
+    return names
+
+
 def _identity(fields: list[str], name: str) -> pe.Node:
     return pe.Node(niu.IdentityInterface(fields=fields), name=name)
 
@@ -287,8 +305,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     ``figures_interface`` (the app's figure node class) adds a figures node when given and
     ``[report] figures`` is on; ``input_digests``: see :func:`key_named_files`.
     """
-    wf = pe.Workflow(name=name or _node_name(inputs.stem.replace(f"sub-{inputs.subject}_", ""))
-                     + "_wf")
+    wf = pe.Workflow(name=name or acquisition_wf_names(inputs.subject, [inputs])[0])
     pre = config["preprocessing"]
     has_water = inputs.water is not None
     inputnode = _identity(["svs", "sidecar", "water", "water_sidecar", "mm", "mm_sidecar"],
@@ -389,7 +406,6 @@ def add_figure_nodes(wf, figures_interface, inputnode, preproc_wf, fit_wf, diffu
     wf.connect([
         (inputnode, early, [("svs", "in_raw")]),
         (fit_wf, figures, [("outputnode.fit", "in_fit"),
-                           ("outputnode.amplitudes", "in_amplitudes"),
                            ("outputnode.display", "in_fit_display")]),
         (fit_wf, decay, [("outputnode.amplitudes", "in_amplitudes")]),
         (diffusion_wf, decay, [("outputnode.diffusion", "in_diffusion")]),
@@ -408,16 +424,12 @@ def init_participant_wf(subject: str, acquisitions: list, config: dict, output_d
     app's report node class) is given, a report joining them all."""
     if not acquisitions:
         raise ValueError(f"sub-{subject}: no svs acquisition found")
-    wf = pe.Workflow(name=name or f"sub_{_node_name(subject)}_wf")
+    wf = pe.Workflow(name=name or participant_wf_name(subject))
     outputnode = _identity(["report", "indexes"], "outputnode")
     merge = pe.Node(niu.Merge(len(acquisitions)), name="collect_derivatives",
                     run_without_submitting=True)
-    names = set()
-    for i, inputs in enumerate(acquisitions, start=1):
-        acq_name = _node_name(inputs.stem.replace(f"sub-{subject}_", "", 1)) + "_wf"
-        while acq_name in names:
-            acq_name = f"{acq_name}_{i}"
-        names.add(acq_name)
+    names = acquisition_wf_names(subject, acquisitions)
+    for i, (inputs, acq_name) in enumerate(zip(acquisitions, names), start=1):
         acq_wf = init_acquisition_wf(inputs, config, output_dir, basis_path, basis_cache_dir,
                                      config_toml, name=acq_name,
                                      figures_interface=figures_interface,

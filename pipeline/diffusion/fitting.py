@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import brentq, least_squares
+
+from pipeline.diffusion.applicability import assess, at_either_bound, near_bound
 
 UNCERTAINTY_METHODS = ("jacobian", "bootstrap", "montecarlo")
 
@@ -78,15 +80,13 @@ def _validated(b_ms_um2, signal, sigma):
 
 def _select_range(model, b, s, sg, shell_index=None):
     """Points within the model's b-range; with ``shell_index`` whole shells (by mean b) are kept."""
-    limit = getattr(model, "b_max_ms_um2", None)
-    if limit is None:
-        keep = np.ones(b.shape, bool)
-    elif shell_index is None:
-        keep = b <= limit + 1e-9
+    if shell_index is None:
+        keep = model.in_b_range(b)
     else:
         labels = np.asarray(shell_index)
-        means = {k: b[labels == k].mean() for k in np.unique(labels)}
-        keep = np.array([means[k] <= limit + 1e-9 for k in labels], bool)
+        shells = np.unique(labels)
+        kept = dict(zip(shells, model.in_b_range([b[labels == k].mean() for k in shells])))
+        keep = np.array([kept[k] for k in labels], bool)
     return b[keep], s[keep], (None if sg is None else sg[keep])
 
 
@@ -95,29 +95,54 @@ def _linear_s0(model_signal, s, w):
     return float(np.sum(w**2 * model_signal * s) / den) if den > 0 else float(np.max(s))
 
 
-def _solve(model, b, s, w, x0, s0_bounds):
-    lo, hi = model.bounds
-    lower = np.append(lo, s0_bounds[0])
-    upper = np.append(hi, s0_bounds[1])
-    x0 = np.clip(x0, lower + 1e-12 * (upper - lower), upper - 1e-12 * (upper - lower))
-
+def _remembering_predict(model, b):
+    """``model.predict(b, theta)`` that keeps its last value: least_squares asks for the
+    Jacobian at the point whose residual it has just evaluated."""
     last = {}
 
-    def predicted(theta):  # the Jacobian comes at the point the residual was just evaluated
+    def predicted(theta):
         key = theta.tobytes()
         if last.get("key") != key:
             last["key"], last["value"] = key, model.predict(b, theta)
         return last["value"]
 
-    def residual(x):
-        return w * (x[-1] * predicted(x[:-1]) - s)
+    return predicted
 
-    def jac(x):
-        jm = model.jacobian(b, x[:-1])
-        return w[:, None] * np.column_stack([x[-1] * jm, predicted(x[:-1])])
 
-    return least_squares(residual, x0, jac=jac, bounds=(lower, upper), method="trf",
-                         x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)
+def _bounded_refit(model, b, s, w, x, lower, upper, free):
+    """Weighted least squares of S0 * model(b) to ``s`` over the entries ``free`` (bool mask
+    of params + S0) of ``x`` within ``lower``/``upper``, the others held at their ``x`` values.
+    Returns (scipy result, full optimum vector)."""
+    free = np.asarray(free, bool)
+    predicted = _remembering_predict(model, b)
+
+    def full(z):
+        v = x.copy()
+        v[free] = z
+        return v
+
+    def residual(z):
+        v = full(z)
+        return w * (v[-1] * predicted(v[:-1]) - s)
+
+    def jac(z):
+        v = full(z)
+        jm = np.column_stack([v[-1] * model.jacobian(b, v[:-1]), predicted(v[:-1])])
+        return w[:, None] * (jm if free.all() else jm[:, free])
+
+    lo, hi = lower[free], upper[free]
+    z0 = np.clip(x[free], lo + 1e-12 * (hi - lo), hi - 1e-12 * (hi - lo))
+    result = least_squares(residual, z0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac",
+                           xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)
+    return result, full(result.x)
+
+
+def _solve(model, b, s, w, x0, s0_bounds):
+    """Fit of every parameter and S0 from ``x0`` within the model's bounds and ``s0_bounds``."""
+    lower = np.append(model.bounds[0], s0_bounds[0])
+    upper = np.append(model.bounds[1], s0_bounds[1])
+    return _bounded_refit(model, b, s, w, np.asarray(x0, float), lower, upper,
+                          np.ones(lower.size, bool))[0]
 
 
 def _multistart(model, b, s, w, n_starts, s0_bounds):
@@ -155,12 +180,19 @@ def _covariance(j, scale):
     return cov
 
 
-def _near_bound(x, bound) -> np.ndarray:
-    """Parameters at a fit bound (the tolerance of ``applicability``'s "at bound" note)."""
-    bound = np.asarray(bound, float)
-    finite = np.isfinite(bound)
-    tol = 1e-6 * np.maximum(1.0, np.abs(np.where(finite, bound, 0.0)))
-    return finite & (np.abs(np.asarray(x, float) - np.where(finite, bound, 0.0)) <= tol)
+def fisher_covariance(jac, noise_sd=1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance noise_sd^2 (J^T J)^-1 of (stacks of) Jacobians ``jac`` (..., n, k), from the
+    singular values of J (not a pseudo-inverse of J^T J, which squares the condition number
+    and silently drops weak directions). Returns (covariance (..., k, k), rank (...)): a
+    rank-deficient J (singular value <= max(n, k) eps s_max, numpy's ``matrix_rank`` rule)
+    leaves a direction the data do not constrain, so its covariance is NaN."""
+    jac = np.asarray(jac, float)
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    tol = sv[..., :1] * max(jac.shape[-2:]) * np.finfo(float).eps
+    rank = np.sum(sv > tol, axis=-1)
+    inv_sv2 = 1.0 / np.where(sv > tol, sv, np.nan) ** 2
+    cov = np.einsum("...ji,...j,...jl->...il", vt, inv_sv2, vt)
+    return cov * np.asarray(noise_sd, float)[..., None, None] ** 2, rank
 
 
 def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
@@ -174,7 +206,7 @@ def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
         return active
     step = -cov[np.ix_(live, live)] @ (jac[:, live].T @ residual)
     lo, hi = np.asarray(lower, float)[live], np.asarray(upper, float)[live]
-    gain = np.where(_near_bound(x[live], lo), 1.0, np.where(_near_bound(x[live], hi), -1.0, 0.0))
+    gain = np.where(near_bound(x[live], lo), 1.0, np.where(near_bound(x[live], hi), -1.0, 0.0))
     active[live] = gain * step < 0
     return active
 
@@ -182,55 +214,43 @@ def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
 def _profile_chi2(model, b, s, w, x, j, value, lower, upper):
     """chi^2 and optimum with parameter ``j`` (of params + S0) fixed at ``value``, the others
     refitted within their bounds from ``x``."""
-    others = np.flatnonzero(np.arange(x.size) != j)
-
-    def full(z):
-        v = np.empty(x.size)
-        v[others], v[j] = z, value
-        return v
-
-    def residual(z):
-        v = full(z)
-        return w * (v[-1] * model.predict(b, v[:-1]) - s)
-
-    def jac(z):
-        v = full(z)
-        jm = np.column_stack([v[-1] * model.jacobian(b, v[:-1]), model.predict(b, v[:-1])])
-        return w[:, None] * jm[:, others]
-
-    lo, hi = lower[others], upper[others]
-    z0 = np.clip(x[others], lo + 1e-12 * (hi - lo), hi - 1e-12 * (hi - lo))
-    r = least_squares(residual, z0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac",
-                      xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=200)
-    return 2.0 * r.cost, full(r.x)
+    start = np.array(x, float)
+    start[j] = value
+    result, optimum = _bounded_refit(model, b, s, w, start, lower, upper,
+                                     np.arange(start.size) != j)
+    return 2.0 * result.cost, optimum
 
 
 def _profile_end(model, b, s, w, x, j, side, lower, upper, chi2_min, scale, guess):
     """Distance from x[j] to where the profile chi^2 rises by ``scale`` (Delta chi^2 = 1) on
-    ``side`` (+1/-1), or to the bound on that side when it never does."""
-    from scipy.optimize import brentq
+    ``side`` (+1/-1), or to the bound on that side when it never does.
+
+    Each profile point is fitted once (the bracket ends are not refitted by the root finder),
+    warm-started from the optimum of the nearest point already fitted; at distance 0 the
+    profile is the fit itself (Delta chi^2 = 0)."""
     limit = (upper[j] - x[j]) if side > 0 else (x[j] - lower[j])
     if not limit > 0:
         return 0.0
-    start = x.copy()
+    fitted = {0.0: (-1.0, x)}  # distance -> (Delta chi^2 / scale - 1, optimum)
 
     def excess(d):
-        c, opt = _profile_chi2(model, b, s, w, start, j, x[j] + side * d, lower, upper)
-        start[:] = opt  # warm start along the path
-        return (c - chi2_min) / scale - 1.0
+        if d not in fitted:
+            nearest = min(fitted, key=lambda e: abs(e - d))
+            c, optimum = _profile_chi2(model, b, s, w, fitted[nearest][1], j, x[j] + side * d,
+                                       lower, upper)
+            fitted[d] = ((c - chi2_min) / scale - 1.0, optimum)
+        return fitted[d][0]
 
     lo_d, hi_d = 0.0, min(max(guess, 1e-6 * max(1.0, abs(x[j]))), limit)
     while excess(hi_d) < 0:
         if hi_d >= limit:
             return float(limit)  # Delta chi^2 < 1 up to the bound: the interval ends there
         lo_d, hi_d = hi_d, min(2.0 * hi_d, limit)
-    if hi_d == lo_d:
-        return float(hi_d)
-    start[:] = x
     return float(brentq(excess, lo_d, hi_d, xtol=1e-3 * hi_d, maxiter=40))
 
 
-def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se, active):
+def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se, active,
+                            chi2_min=None):
     """SEs from the profile likelihood with the fit bounds, for fits where a parameter is held
     by a bound (``active_bounds``); otherwise the Jacobian SEs ``jacobian_se`` unchanged.
 
@@ -243,12 +263,14 @@ def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se,
     Jacobian at the bound still counts the clipped direction (and, for its correlated partners,
     a freedom the fit does not have), so those intervals over-cover: kurtosis at sigma = 0.05,
     75-83 % instead of 68 % (benchmarks/bench_diffusion_coverage.py).
+    ``chi2_min``: the fit's chi^2 when the caller has it (computed from ``x`` otherwise).
     """
     se = np.array(jacobian_se, float)
     if not np.any(active):
         return se
     x = np.asarray(x, float)
-    chi2_min = float(np.sum((w * (x[-1] * model.predict(b, x[:-1]) - s)) ** 2))
+    if chi2_min is None:
+        chi2_min = float(np.sum((w * (x[-1] * model.predict(b, x[:-1]) - s)) ** 2))
     for j in range(x.size - 1):  # model parameters; S0 keeps its Jacobian SE
         if not np.isfinite(se[j]):
             continue
@@ -334,8 +356,8 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     jac = result.jac if fit_s0 else result.jac[:, :-1]
     cov = _covariance(jac, scale)
     k_fit = jac.shape[1]
-    at_any_bound = fit_s0 and bool(np.any(_near_bound(x[:k_fit], lower[:k_fit])
-                                          | _near_bound(x[:k_fit], upper[:k_fit])))
+    at_any_bound = fit_s0 and bool(np.any(at_either_bound(x[:k_fit], lower[:k_fit],
+                                                          upper[:k_fit])))
     active = (active_bounds(jac, result.fun, x[:k_fit], lower[:k_fit], upper[:k_fit])
               if at_any_bound else np.zeros(k_fit, bool))  # no bound reached: nothing held
     if not fit_s0:
@@ -344,7 +366,7 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     se = np.sqrt(np.clip(np.diag(cov), 0, None))  # NaN stays NaN: not constrained by the data
     active &= fit_s0  # profiles refit S0; with S0 fixed the Jacobian SEs are kept
     if active.any():  # a parameter held by a bound: profile-likelihood SEs
-        se = profile_standard_errors(model, b, s, w, x, lower, upper, scale, se, active)
+        se = profile_standard_errors(model, b, s, w, x, lower, upper, scale, se, active, chi2)
     se = se * t_factor(dof if sg is None else sigma_dof)
     aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
     resampled = {}
@@ -363,7 +385,6 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
 
 def _with_applicability(fit, b_all, sg, dof):
     """Fill in the consensus applicability flag, note and per-parameter overrides of a fit."""
-    from pipeline.diffusion.applicability import assess
     scale = max(fit.s0, 1e-12)
     if sg is not None:
         fit.sigma_normalised = float(np.median(sg)) / scale
@@ -397,9 +418,15 @@ class BatchFit:
     b_used_ms_um2: np.ndarray
 
 
-def _predict_batch(model, b, theta):
-    """Model signal for parameter rows theta (N, p) -> (N, n_b); needs a broadcasting predict."""
-    return np.broadcast_to(model.predict(b, theta.T[..., None]), (theta.shape[0], b.size))
+def batch_residual_sd(model, b_ms_um2, signals, fit: BatchFit, fit_s0: bool = True):
+    """Residual RMS of each row of ``fit`` (``fit_model_batch`` of ``model`` to ``signals``
+    at ``b_ms_um2``) on the b-values it used, with n - k degrees of freedom (k: the model's
+    parameters plus S0 when fitted). Returns (sd (N,), dof)."""
+    keep = model.in_b_range(b_ms_um2)
+    dof = max(int(keep.sum()) - model.n_params - int(fit_s0), 1)
+    resid = (fit.s0[:, None] * model.predict_batch(fit.b_used_ms_um2, fit.params)
+             - np.asarray(signals)[:, keep])
+    return np.sqrt(np.sum(resid**2, axis=1) / dof), dof
 
 
 def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
@@ -414,7 +441,7 @@ def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
         h = np.where(theta[:, i] + h <= upper[i], h, -h)
         shifted = theta.copy()
         shifted[:, i] += h
-        cols.append(w * x[:, -1:] * (_predict_batch(model, b, shifted) - base) / h[:, None])
+        cols.append(w * x[:, -1:] * (model.predict_batch(b, shifted) - base) / h[:, None])
     cols.append(w * base if fit_s0 else np.zeros_like(base))
     return np.stack(cols, axis=-1)
 
@@ -422,7 +449,7 @@ def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
 def _batch_lm(model, b, y, w, x, lower, upper, fit_s0, n_iter):
     """Projected Levenberg-Marquardt run on all rows of x in parallel; converged rows drop out."""
     x = x.copy()
-    pred = _predict_batch(model, b, x[:, :-1]).copy()
+    pred = model.predict_batch(b, x[:, :-1]).copy()
     cost = np.sum((w * (x[:, -1:] * pred - y)) ** 2, axis=1)
     lam = np.full(x.shape[0], 1e-3)
     active = np.arange(x.shape[0])
@@ -438,7 +465,7 @@ def _batch_lm(model, b, y, w, x, lower, upper, fit_s0, n_iter):
         damped = a + lam[active, None, None] * (a * eye) + 1e-12 * eye
         step = np.linalg.solve(damped, -g[..., None])[..., 0]
         trial = np.clip(xa + step, lower, upper)
-        p_trial = _predict_batch(model, b, trial[:, :-1])
+        p_trial = model.predict_batch(b, trial[:, :-1])
         c_trial = np.sum((wa * (trial[:, -1:] * p_trial - ya)) ** 2, axis=1)
         better = c_trial < cost[active]
         converged = better & (cost[active] - c_trial <= 1e-12 * (cost[active] + 1e-30))
@@ -462,8 +489,7 @@ def fit_model_batch(model, b_ms_um2, signals, sigma=None, fit_s0: bool = True, n
     if y_all.shape[1] != b_all.size:
         raise ValueError(f"signals {y_all.shape} do not match {b_all.size} b-values")
     sg_all = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), y_all.shape)
-    limit = getattr(model, "b_max_ms_um2", None)
-    keep = np.ones(b_all.size, bool) if limit is None else b_all <= limit + 1e-9
+    keep = model.in_b_range(b_all)
     b, y = b_all[keep], y_all[:, keep]
     w = np.ones_like(y) if sg_all is None else 1.0 / sg_all[:, keep]
     lo, hi = model.bounds
@@ -472,7 +498,7 @@ def fit_model_batch(model, b_ms_um2, signals, sigma=None, fit_s0: bool = True, n
     upper = np.append(hi, 10.0 * top if fit_s0 else 1.0)
     grid = model.initial_grid()
     with np.errstate(over="ignore", invalid="ignore"):
-        m = _predict_batch(model, b, grid)  # (n_grid, n_b); kurtosis may overflow at high b
+        m = model.predict_batch(b, grid)  # (n_grid, n_b); kurtosis may overflow at high b
         usable = np.all(np.isfinite(m), axis=1) & np.all(np.abs(m) < 1e6, axis=1)
         grid, m = grid[usable], m[usable]
     num = np.einsum("nb,gb->ng", w**2 * y, m)

@@ -36,6 +36,13 @@ class DiffusionModel:
     def n_params(self) -> int:
         return len(self.parameter_names)
 
+    def in_b_range(self, b_ms_um2) -> np.ndarray:
+        """Which b-values the model is fitted on: b <= ``b_max_ms_um2`` (all without one)."""
+        b = np.asarray(b_ms_um2, float)
+        if self.b_max_ms_um2 is None:
+            return np.ones(b.shape, bool)
+        return b <= self.b_max_ms_um2 + 1e-9
+
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) bounds of the parameters, in ``parameter_units``."""
@@ -47,6 +54,12 @@ class DiffusionModel:
 
     supports_batch = True
     """``predict`` broadcasts parameter arrays (one call for many parameter sets)."""
+
+    def predict_batch(self, b_ms_um2, params) -> np.ndarray:
+        """``predict`` for parameter rows ``params`` (N, n_params) -> (N, n_b) in one
+        broadcast call (models with ``supports_batch``)."""
+        b = np.atleast_1d(np.asarray(b_ms_um2, float))
+        return np.broadcast_to(self.predict(b, params.T[..., None]), (params.shape[0], b.size))
 
     def jacobian(self, b_ms_um2, params) -> np.ndarray:
         """d predict / d params, shape (n_b, n_params); central differences unless overridden
@@ -64,9 +77,7 @@ class DiffusionModel:
             downs.append(down)
         steps = np.array([u[i] - d[i] for i, (u, d) in enumerate(zip(ups, downs))])
         if self.supports_batch:
-            shifted = np.array(ups + downs)  # (2 n_params, n_params)
-            values = np.broadcast_to(self.predict(b, shifted.T[..., None]),
-                                     (shifted.shape[0], b.size))
+            values = self.predict_batch(b, np.array(ups + downs))  # (2 n_params, n_b)
             # C order as np.stack gives: the solver's rounding depends on the layout
             return np.ascontiguousarray(((values[:p.size] - values[p.size:]) / steps[:, None]).T)
         cols = [(self.predict(b, u) - self.predict(b, d)) / s

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.diffusion import signals
-from pipeline.diffusion.fitting import fit_model_batch
+from pipeline.diffusion.fitting import batch_residual_sd, fisher_covariance, fit_model_batch
 from pipeline.diffusion.models import Cylinders, Kurtosis, MonoExponential
 
 CONSENSUS_B_MS_UM2 = (0.0, 1.5, 3.0, 5.0, 8.5, 15.0, 25.0)
@@ -87,17 +87,14 @@ def _make(model_name, b_max, small_delta_ms, big_delta_ms, radius_max_um=None):
 def _chained_fits(model, b, clean, sigma, n_draws, rng, fit_s0=True):
     """The paper's chain: draw k adds noise of the SD estimated from the residuals (n - k dof)
     of draw k - 1's fit (draw 0 uses sigma). Returns (n_settings, n_draws, n_params)."""
-    from pipeline.diffusion.fitting import _predict_batch
-    keep = b <= model.b_max_ms_um2 + 1e-9
-    dof = max(int(keep.sum()) - model.n_params - int(fit_s0), 1)
     sd = np.full(clean.shape[0], float(sigma))
     out = []
     for _ in range(n_draws):
         noisy = clean + rng.normal(size=clean.shape) * sd[:, None]
         fit = fit_model_batch(model, b, noisy, sd[:, None], fit_s0=fit_s0)
         out.append(fit.params)
-        resid = fit.s0[:, None] * _predict_batch(model, b[keep], fit.params) - noisy[:, keep]
-        sd = np.maximum(np.sqrt(np.sum(resid**2, axis=1) / dof), 1e-9)  # the chain may collapse
+        # the chain may collapse to zero noise: floor
+        sd = np.maximum(batch_residual_sd(model, b, noisy, fit, fit_s0)[0], 1e-9)
     return np.stack(out, axis=1)
 
 
@@ -161,23 +158,31 @@ def cramer_rao_cv_percent(model_name: str, b_max: float, sigma: float, d_values,
 
     No unbiased estimator has a smaller CV; at low sigma (linear regime) an unconstrained
     least-squares fit attains it, so a published CV well below it needs a biased (constrained or
-    regularised) estimator or a different protocol.
+    regularised) estimator or a different protocol. Settings whose Jacobian is rank-deficient
+    have no finite bound: they are left out of the quartiles and named in ``out["notes"]``.
     """
     b = np.asarray(b_ms_um2, float)
     settings = np.array([(d, r) for d in d_values for r in r_values], float)
     clean = signals.cylinders_powder_average(b, settings[:, :1], settings[:, 1:], small_delta_ms, big_delta_ms)
     model = _make(model_name, b_max, small_delta_ms, big_delta_ms)
     fits = fit_model_batch(model, b, clean, sigma, fit_s0=fit_s0)
-    keep = b <= model.b_max_ms_um2 + 1e-9
+    keep = model.in_b_range(b)
+    covs, notes = [], []
+    for setting, params, s0 in zip(settings, fits.params, fits.s0):
+        jac = s0 * model.jacobian(b[keep], params)
+        if fit_s0:
+            jac = np.column_stack([jac, model.predict(b[keep], params)])
+        cov, rank = fisher_covariance(jac, sigma)
+        covs.append(cov)
+        if rank < jac.shape[1]:
+            notes.append(f"D_intra {setting[0]:g} um^2/ms, R {setting[1]:g} um: Jacobian rank "
+                         f"{rank} < {jac.shape[1]} parameters, no finite Cramer-Rao bound")
     out = {}
     for name, column in TABLE5_ESTIMATORS[model_name][1].items():
-        cvs = []
-        for params, s0 in zip(fits.params, fits.s0):
-            jac = s0 * model.jacobian(b[keep], params)
-            if fit_s0:
-                jac = np.column_stack([jac, model.predict(b[keep], params)])
-            cov = np.linalg.pinv(jac.T @ jac) * sigma**2
-            cvs.append(100 * np.sqrt(cov[column, column]) / abs(params[column]))
-        q1, med, q3 = np.percentile(cvs, [25, 50, 75])
+        cvs = [100 * np.sqrt(cov[column, column]) / abs(params[column])
+               for cov, params in zip(covs, fits.params)]
+        finite = np.any(np.isfinite(cvs))
+        q1, med, q3 = np.nanpercentile(cvs, [25, 50, 75]) if finite else [np.nan] * 3
         out[name] = (float(med), float(q1), float(q3))
+    out["notes"] = notes
     return out

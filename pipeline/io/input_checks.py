@@ -230,7 +230,7 @@ def check_water_reference(svs, water) -> None:
     """The water reference is not the metabolite file itself and is unsuppressed water (its
     water line dominates far more than in the metabolite data; see
     ``pipeline.qc.reference``); InputError naming the reference otherwise."""
-    from pipeline.qc.reference import water_dominance, water_height, water_reference_problem
+    from pipeline.qc.reference import water_peaks, water_reference_problem
 
     if _same_file(svs, water):
         raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
@@ -240,12 +240,12 @@ def check_water_reference(svs, water) -> None:
     except ValueError:  # InputError and the reader's own errors
         return  # the processing reports unreadable files, with the run's reading options
     try:
-        problem = water_reference_problem(
-            water_dominance(reference.fids, reference.dwell_s, reference.cf_mhz,
-                            reference.ref_ppm),
-            water_dominance(data.fids, data.dwell_s, data.cf_mhz, data.ref_ppm),
-            water_height(reference.fids, reference.dwell_s, reference.cf_mhz, reference.ref_ppm)
-            / max(water_height(data.fids, data.dwell_s, data.cf_mhz, data.ref_ppm), 1e-300))
+        ref_height, ref_dominance = water_peaks(reference.fids, reference.dwell_s,
+                                                reference.cf_mhz, reference.ref_ppm)
+        data_height, data_dominance = water_peaks(data.fids, data.dwell_s, data.cf_mhz,
+                                                  data.ref_ppm)
+        problem = water_reference_problem(ref_dominance, data_dominance,
+                                          ref_height / max(data_height, 1e-300))
     except ValueError as exc:  # a grid that cannot show both windows: nothing to judge
         problem = None if "does not cover" in str(exc) else str(exc)
     if problem:

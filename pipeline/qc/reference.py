@@ -39,12 +39,31 @@ def _mean_magnitude(fids: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: fl
     return ppm_axis(n_points, dwell_s, cf_mhz, ref_ppm), magnitude
 
 
+def _window_peak(ppm, magnitude, window_ppm) -> float | None:
+    """Tallest point of ``magnitude`` within ``window_ppm`` (None when no point falls in it)."""
+    inside = magnitude[(ppm >= window_ppm[0]) & (ppm <= window_ppm[1])]
+    return float(inside.max()) if inside.size else None
+
+
+def water_peaks(fids: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float = 4.65
+                ) -> tuple[float, float]:
+    """(:func:`water_height`, :func:`water_dominance`) from one mean magnitude spectrum (the
+    transients Fourier-transformed once); ValueError as :func:`water_dominance`."""
+    ppm, magnitude = _mean_magnitude(fids, dwell_s, cf_mhz, ref_ppm)
+    water = _window_peak(ppm, magnitude, WATER_WINDOW_PPM)
+    metabolites = _window_peak(ppm, magnitude, METABOLITE_WINDOW_PPM)
+    if water is None or metabolites is None:
+        raise ValueError(f"spectral width {1 / dwell_s:g} Hz at {cf_mhz:g} MHz does not cover "
+                         f"both {WATER_WINDOW_PPM} and {METABOLITE_WINDOW_PPM} ppm")
+    return water, water / max(metabolites, np.finfo(float).tiny)
+
+
 def water_height(fids: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float = 4.65
                  ) -> float:
     """Tallest point of the mean magnitude spectrum in 4.2-5.2 ppm (per transient)."""
     ppm, magnitude = _mean_magnitude(fids, dwell_s, cf_mhz, ref_ppm)
-    water = magnitude[(ppm >= WATER_WINDOW_PPM[0]) & (ppm <= WATER_WINDOW_PPM[1])]
-    return float(water.max()) if water.size else float("nan")
+    water = _window_peak(ppm, magnitude, WATER_WINDOW_PPM)
+    return float("nan") if water is None else water
 
 
 def water_dominance(fids: np.ndarray, dwell_s: float, cf_mhz: float,
@@ -53,13 +72,7 @@ def water_dominance(fids: np.ndarray, dwell_s: float, cf_mhz: float,
     1.8-3.4 ppm (``fids``: any shape, points last). For unsuppressed water the magnitude tail
     of the water line (falling as 1/offset) bounds the ratio to about offset / half-width,
     i.e. ~40-80 at 3 T; water-suppressed data give ~0.1-10."""
-    ppm, magnitude = _mean_magnitude(fids, dwell_s, cf_mhz, ref_ppm)
-    water = magnitude[(ppm >= WATER_WINDOW_PPM[0]) & (ppm <= WATER_WINDOW_PPM[1])]
-    metabolites = magnitude[(ppm >= METABOLITE_WINDOW_PPM[0]) & (ppm <= METABOLITE_WINDOW_PPM[1])]
-    if water.size == 0 or metabolites.size == 0:
-        raise ValueError(f"spectral width {1 / dwell_s:g} Hz at {cf_mhz:g} MHz does not cover "
-                         f"both {WATER_WINDOW_PPM} and {METABOLITE_WINDOW_PPM} ppm")
-    return float(water.max() / max(metabolites.max(), np.finfo(float).tiny))
+    return water_peaks(fids, dwell_s, cf_mhz, ref_ppm)[1]
 
 
 def water_reference_problem(reference_dominance: float, data_dominance: float,
