@@ -15,7 +15,7 @@ from pipeline.qc.metrics import noise_sd
 from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_fid, synthetic_fid
 
 LINES = {"NAA": (2.01, 3), "Cr": (3.03, 3), "Cho": (3.21, 9), "Asp": (2.72, 2),
-         "MM09": (0.91, 3), "MM14": (1.43, 2)}
+         "MM09": (0.91, 3), "MM14": (1.43, 2), "MM22": (2.27, 2)}
 WINDOW = (0.5, 4.0)
 
 
@@ -78,24 +78,35 @@ def test_weak_metabolite_priors_are_lcmodels_defaults():
                      "Tau": ("Big3", 0.05, 0.05), "GSH": ("Gln+GSH", 0.286, 0.126)}
 
 
-def test_mm_shape_prior_ties_parametric_components_to_one_scale():
-    """With a tight shape prior the MM components come out equal (each is simulated at its
-    expected size) and equal to the one-scale least-squares answer; without it they are free."""
-    names = ["NAA", "Cr", "MM09", "MM14"]
+def mm_fits(names, sd):
     basis = toy_basis(names)
-    truth = {"NAA": 10.0, "Cr": 8.0, "MM09": 2.0, "MM14": 4.0}
-    rng = np.random.default_rng(5)
-    fid = synthetic_fid(basis, truth, noise_sd=0.2, rng=rng)
+    truth = {"NAA": 10.0, "Cr": 8.0, names[2]: 2.0, names[3]: 4.0}
+    fid = synthetic_fid(basis, truth, noise_sd=0.2, rng=np.random.default_rng(5))
     plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
                  metabolite_shift_sd_ppm=0.0)
     free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
-    tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain, mm_shape_prior_sd=1e-6))
-    assert free.amplitude("MM14") / free.amplitude("MM09") == pytest.approx(2.0, rel=0.1)
-    assert tied.amplitude("MM14") / tied.amplitude("MM09") == pytest.approx(1.0, abs=0.01)
-    # one common scale c minimises |2 MM09 + 4 MM14 - c (MM09 + MM14)|^2 for orthogonal lines
-    n09, n14 = (np.sum(np.abs(basis.fids[names.index(n)]) ** 2) for n in ("MM09", "MM14"))
-    expected = (2.0 * n09 + 4.0 * n14) / (n09 + n14)
+    tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain, mm_shape_prior_sd=sd))
+    return basis, free, tied
+
+
+def test_mm_shape_prior_ties_parametric_components_to_one_scale():
+    """With a tight shape prior the components of the app's MM set come out equal (each is
+    simulated at its expected size) and equal to the one-scale least-squares answer; without
+    it they are free."""
+    names = ["NAA", "Cr", "MM09", "MM22"]
+    basis, free, tied = mm_fits(names, 1e-6)
+    assert free.amplitude("MM22") / free.amplitude("MM09") == pytest.approx(2.0, rel=0.1)
+    assert tied.amplitude("MM22") / tied.amplitude("MM09") == pytest.approx(1.0, abs=0.01)
+    # one common scale c minimises |2 MM09 + 4 MM22 - c (MM09 + MM22)|^2 for separate lines
+    n09, n22 = (np.sum(np.abs(basis.fids[names.index(n)]) ** 2) for n in ("MM09", "MM22"))
+    expected = (2.0 * n09 + 4.0 * n22) / (n09 + n22)
     assert tied.amplitude("MM09") == pytest.approx(expected, rel=0.05)
+
+
+def test_mm_shape_prior_leaves_lcmodel_style_mm_entries_free():
+    """MM09 and MM14 alone are LCModel-style entries (other expected ratios): no prior."""
+    _, free, tied = mm_fits(["NAA", "Cr", "MM09", "MM14"], 1e-6)
+    assert tied.amplitude("MM14") == pytest.approx(free.amplitude("MM14"), rel=1e-6)
 
 
 def test_noise_scaled_penalty_is_noise_over_curvature_sd():

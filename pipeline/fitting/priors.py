@@ -19,6 +19,7 @@ import numpy as np
 
 from ..metabolites import METABOLITE_SUMS
 from ..qc.metrics import noise_sd
+from ..simulate.macromolecules import EXTENDED_MM, LCMODEL_MM
 
 
 def scaled_noise_sd(fid: np.ndarray, dwell_s: float, cf_mhz: float, scale: float) -> float:
@@ -55,22 +56,26 @@ class WithPrior:
         return np.vstack([self._jacobian(x), self.rows])
 
 
-MM_COMPONENT_PATTERN = r"^MM\d\d$"
-"""Names of parametric MM components (``MM09``, ``MM12``...), each scaled to its expected size."""
+SHAPE_PRIOR_MM = frozenset(EXTENDED_MM)
+"""The parametric MM set whose components are each simulated at their expected size (the
+app's default ``extended`` set, after Osprey's parameterisation of measured MM spectra)."""
+SHAPE_PRIOR_MARKERS = frozenset(EXTENDED_MM) - frozenset(LCMODEL_MM)
+"""Names found only in that set: the prior applies when one is in the basis. LCModel-style MM
+entries (MM09...MM20 with LCModel's line amplitudes) expect other ratios and get no prior."""
 
 
 def mm_shape_rows(names: list, norms: np.ndarray, amplitudes: np.ndarray, sd: float,
                   sigma_scaled: float, data_scale: float) -> np.ndarray:
-    """Prior rows tying the parametric MM components to one common scale.
+    """Prior rows tying the components of the app's parametric MM set to one common scale.
 
-    Each component of a parametric MM basis is simulated at its expected size (published MM
-    spectra), so the fitted amplitudes should be alike: ``(a_k - mean(a)) / (sd mean(a)_est)
-    ~ N(0, 1)`` for every component ``k``, in the units of the scaled residual (as
-    ``ratio_prior_rows``). No rows when fewer than two components or no MM signal.
+    Each component of that set is simulated at its expected size (``SHAPE_PRIOR_MM``), so the
+    fitted amplitudes should be alike: ``(a_k - mean(a)) / (sd mean(a)_est) ~ N(0, 1)`` for
+    every component ``k``, in the units of the scaled residual (as ``ratio_prior_rows``). No
+    rows without that set, with fewer than two components or without MM signal.
     """
-    import re
-
-    index = [i for i, n in enumerate(names) if re.match(MM_COMPONENT_PATTERN, n)]
+    if not SHAPE_PRIOR_MARKERS & set(names):
+        return np.zeros((0, len(names)))
+    index = [i for i, n in enumerate(names) if n in SHAPE_PRIOR_MM]
     mean = float(np.mean(np.asarray(amplitudes)[index])) if index else 0.0
     if len(index) < 2 or sd <= 0 or mean <= 0:
         return np.zeros((0, len(names)))
