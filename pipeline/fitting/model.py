@@ -22,7 +22,7 @@ import numpy as np
 
 from ..basis import Basis
 from ..io.basis_tools import resample_basis
-from ..spectra import frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
+from ..spectra import exp_series, frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
 from .baseline import baseline_design
 from .options import FitOptions, is_lipid_name, is_mm_name
 
@@ -80,6 +80,19 @@ class FitProblem:
     """Free-form lineshape kernel as a time-domain factor (the FT of a spectral convolution
     kernel of unit area) applied to every metabolite entry (not MM or lipids) on top of the
     group's Voigt; ``None`` = none (``FitOptions.lineshape_kernel_hz``, ``kernel.py``)."""
+    _kernel_basis: np.ndarray | None = field(default=None, init=False, repr=False,
+                                             compare=False)
+
+    def kernel_basis(self) -> np.ndarray:
+        """Basis FIDs with ``kernel_t`` applied to the metabolite rows, computed once per
+        problem (``dataclasses.replace`` with a new kernel starts a new cache)."""
+        if self.kernel_t is None:
+            return self.basis_fids
+        if self._kernel_basis is None:
+            fids = self.basis_fids.copy()
+            fids[kernel_rows(self.names)] *= self.kernel_t
+            self._kernel_basis = fids
+        return self._kernel_basis
 
     @property
     def n_metab(self) -> int:
@@ -234,18 +247,21 @@ def theta_bounds(problem: FitProblem, options: FitOptions) -> tuple[np.ndarray, 
 
 
 def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
-    """Basis FIDs with each group's Voigt damping and frequency shift applied."""
+    """Basis FIDs with each group's Voigt damping and frequency shift applied (plus each
+    metabolite's own shift and the lineshape kernel when the problem has them).
+
+    The frequency factor is one :func:`~pipeline.spectra.exp_series` row per metabolite (group
+    shift + own shift), the damping a real exponential per group."""
     damp, gauss, shift, _, _ = problem.split(theta)
     t = problem.t_s
-    env = np.exp(-damp[:, None] * t - gauss[:, None] * t ** 2 + 2j * np.pi * shift[:, None] * t)
-    fids = problem.basis_fids * env[problem.group_of]
+    decay = np.exp(-damp[:, None] * t - gauss[:, None] * t ** 2)
+    freq_hz = np.asarray(shift, dtype=float)[problem.group_of]
     if problem.own_shift.size:
-        delta = theta[problem.n_base_theta:problem.n_theta]
-        fids[problem.own_shift] *= np.exp(2j * np.pi * delta[:, None] * t)
-    if problem.kernel_t is not None:
-        rows = kernel_rows(problem.names)
-        fids[rows] *= problem.kernel_t
-    return fids
+        freq_hz[problem.own_shift] += theta[problem.n_base_theta:problem.n_theta]
+    env = exp_series(2j * np.pi * freq_hz, problem.dwell_s, problem.n_points)
+    env *= decay[problem.group_of]
+    env *= problem.kernel_basis()
+    return env
 
 
 def kernel_rows(names: list) -> np.ndarray:
@@ -262,10 +278,17 @@ def phase_factor(problem: FitProblem, theta: np.ndarray, freq_hz: np.ndarray) ->
 
 def metabolite_columns(problem: FitProblem, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normalised complex columns ``(n_metab, n_window)`` and the modulated FIDs."""
+    spectra, fids = unphased_columns(problem, theta)
+    return spectra * phase_factor(problem, theta, problem.freq_window_hz), fids
+
+
+def unphased_columns(problem: FitProblem, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`metabolite_columns` before the zero- and first-order phase (which do not enter
+    them: callers varying only the phases reuse them) and the modulated FIDs."""
     fids = modulated_fids(problem, theta)
     spectra = np.fft.fft(fids, axis=-1)[:, problem.fft_index]
-    phase = phase_factor(problem, theta, problem.freq_window_hz)
-    return spectra * (phase / problem.column_norms[:, None]), fids
+    spectra /= problem.column_norms[:, None]
+    return spectra, fids
 
 
 def theta_derivatives(problem: FitProblem, theta: np.ndarray, fids: np.ndarray,

@@ -21,6 +21,8 @@ from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_
 INIT_GAUSS_FWHM_PPM = (0.01, 0.025, 0.05)
 INIT_LORENTZ_FWHM_HZ = 1.0
 INIT_PHASE_STEPS = 8
+UNPHASED_CACHE_SIZE = 4
+"""Phase-free model columns kept by ``SpectrumObjective`` (the initial search revisits a few)."""
 
 
 def baseline_blocks(problem: M.FitProblem) -> tuple[np.ndarray, np.ndarray]:
@@ -69,11 +71,34 @@ class SpectrumObjective:
         self.n_pad = base_pen.shape[0]
         self._cache_key = None
         self._active = None
+        self._unphased = {}
+        k = problem.n_groups
+        self._phase_index = [3 * k, 3 * k + 1] if problem.fit_phase1 else [3 * k]
+        self._design_q = None
+
+    def unphased(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``model.unphased_columns`` at ``theta``, kept for the last few parameter vectors that
+        differ in more than the phases (the initial search tries several phases per start)."""
+        key = np.delete(theta, self._phase_index).tobytes()
+        found = self._unphased.get(key)
+        if found is None:
+            found = M.unphased_columns(self.problem, theta)
+            if len(self._unphased) >= UNPHASED_CACHE_SIZE:
+                self._unphased.pop(next(iter(self._unphased)))
+            self._unphased[key] = found
+        return found
+
+    def design_q(self) -> np.ndarray:
+        """Orthonormal basis of the (unpenalised) baseline design columns, computed once."""
+        if self._design_q is None:
+            self._design_q = np.linalg.qr(self.problem.baseline_matrix)[0]
+        return self._design_q
 
     def evaluate(self, theta: np.ndarray):
         key = theta.tobytes()
         if key != self._cache_key:
-            cols, fids = M.metabolite_columns(self.problem, theta)
+            spectra, fids = self.unphased(theta)
+            cols = spectra * M.phase_factor(self.problem, theta, self.problem.freq_window_hz)
             a_aug = np.vstack([M.real_stack(cols).T, np.zeros((self.n_pad, cols.shape[0])),
                                self.prior_rows])
             a_perp = self.projector.project(a_aug)
@@ -126,17 +151,22 @@ def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndar
 
 
 def initial_phase0(objective: SpectrumObjective, theta: np.ndarray) -> float:
-    """Zero-order phase from an unconstrained complex fit (amplitude-weighted mean angle)."""
+    """Zero-order phase from an unconstrained complex fit (amplitude-weighted mean angle).
+
+    The fit has the metabolite columns and a free complex baseline (the unpenalised design);
+    the baseline is eliminated by projecting both sides off its span, which leaves the same
+    metabolite coefficients from a much smaller least-squares problem."""
     problem = objective.problem
     trial = theta.copy()
     trial[3 * problem.n_groups] = 0.0
-    cols, _ = M.metabolite_columns(problem, trial)
-    design = problem.baseline_matrix.astype(complex)
-    matrix = np.hstack([cols.T, design])
+    spectra, _ = objective.unphased(trial)
+    matrix = (spectra * M.phase_factor(problem, trial, problem.freq_window_hz)).T
     y = objective.y_aug[:objective.n_obs // 2] + 1j * objective.y_aug[objective.n_obs // 2:
                                                                      objective.n_obs]
-    coef, *_ = np.linalg.lstsq(matrix, y, rcond=None)
-    z = coef[:problem.n_metab]
+    q = objective.design_q()
+    matrix = matrix - q @ (q.T @ matrix)
+    y = y - q @ (q.T @ y)
+    z, *_ = np.linalg.lstsq(matrix, y, rcond=None)
     return float(np.angle(np.sum(z * np.abs(z))))
 
 
