@@ -255,9 +255,13 @@ def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
     damp, gauss, shift, _, _ = problem.split(theta)
     t = problem.t_s
     decay = np.exp(-damp[:, None] * t - gauss[:, None] * t ** 2)
+    if not problem.own_shift.size:  # one frequency per group
+        env = exp_series(2j * np.pi * np.asarray(shift, dtype=float), problem.dwell_s,
+                         problem.n_points)
+        env *= decay
+        return problem.kernel_basis() * env[problem.group_of]
     freq_hz = np.asarray(shift, dtype=float)[problem.group_of]
-    if problem.own_shift.size:
-        freq_hz[problem.own_shift] += theta[problem.n_base_theta:problem.n_theta]
+    freq_hz[problem.own_shift] += theta[problem.n_base_theta:problem.n_theta]
     env = exp_series(2j * np.pi * freq_hz, problem.dwell_s, problem.n_points)
     env *= decay[problem.group_of]
     env *= problem.kernel_basis()

@@ -14,7 +14,7 @@ from .options import FitOptions
 from .priors import WithPrior, own_shift_weights, scaled_noise_sd
 from .referencing import singlet_reference
 from .results import SpectralFit
-from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
+from .solver import PairedProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
 from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_region,
                           sigma_from_residual)
 
@@ -64,7 +64,7 @@ class SpectrumObjective:
         self.prior_rows = prior_rows
         n_prior = prior_rows.shape[0]
         self.free_aug = np.vstack([base_cols, base_pen, np.zeros((n_prior, base_cols.shape[1]))])
-        self.projector = BaselineProjector(self.free_aug)
+        self.projector = PairedProjector(problem.baseline_matrix, problem.baseline_penalty)
         self.y_aug = np.concatenate([M.real_stack(y_window),
                                      np.zeros(base_pen.shape[0] + n_prior)])
         self.y_perp = self.projector.project(self.y_aug)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from dataclasses import dataclass
 
+from scipy import sparse
 from scipy.linalg import cho_factor, cho_solve, qr
 from scipy.optimize import nnls
 
@@ -43,6 +44,87 @@ class BaselineProjector:
     def hat_trace(self, n_obs: int) -> float:
         """Effective number of free parameters seen by the first ``n_obs`` rows."""
         return float(np.sum(self.q[:n_obs] ** 2))
+
+
+class PairedProjector:
+    """:class:`BaselineProjector` for real-stacked complex data whose real and imaginary parts
+    have the same real baseline design and penalty.
+
+    Rows are ``[real (W), imaginary (W), penalty real (p), penalty imaginary (p), others]``
+    and the free columns ``[design for the real part (k), for the imaginary part (k)]``: a
+    block-diagonal matrix, so its projector is that of ``M = [design; penalty]`` applied to
+    each half; other rows (e.g. prior rows) meet no free column and are left as they are.
+    The projection is ``x - M G^-1 M^T x`` with the small Gram matrix ``G = M^T M``
+    (Cholesky, once) and ``M`` sparse: a B-spline row has 4 non-zeros and a penalty row 3, so
+    this is several times cheaper than products with a dense orthonormal basis. ``G`` is well
+    conditioned for these bases (condition number ~30 for the default spline, ~1e3 without
+    stiffness); should its Cholesky fail, the dense QR (:class:`BaselineProjector`) is used.
+    """
+
+    def __init__(self, design: np.ndarray, penalty: np.ndarray):
+        self.n_design, self.n_penalty = design.shape[0], penalty.shape[0]
+        stacked = np.vstack([design, penalty])
+        self.n_coef = stacked.shape[1]
+        self.dense = None
+        try:
+            self.factor = cho_factor(stacked.T @ stacked, check_finite=False)
+            if not np.all(np.isfinite(self.factor[0])):
+                raise np.linalg.LinAlgError("non-finite Cholesky factor")
+        except np.linalg.LinAlgError:
+            self.dense = BaselineProjector(stacked)
+        self.matrix = sparse.csr_matrix(stacked)
+        self.matrix_t = sparse.csr_matrix(stacked.T)
+
+    def _halves(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """``(W + p, 2 m)``: the real-part rows beside the imaginary-part rows."""
+        w, p = self.n_design, self.n_penalty
+        flat = x.reshape(x.shape[0], -1)
+        real = np.concatenate([flat[:w], flat[2 * w:2 * w + p]])
+        imag = np.concatenate([flat[w:2 * w], flat[2 * w + p:2 * w + 2 * p]])
+        return np.hstack([real, imag]), flat.shape[1]
+
+    def _solve(self, halves: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense.coefficients(halves)
+        return cho_solve(self.factor, self.matrix_t @ halves, check_finite=False)
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        if not self.n_coef:
+            return x
+        halves, m = self._halves(x)
+        fitted = self.matrix @ self._solve(halves)
+        w, p = self.n_design, self.n_penalty
+        out = x.reshape(x.shape[0], -1).copy()
+        out[:w] -= fitted[:w, :m]
+        out[w:2 * w] -= fitted[:w, m:]
+        out[2 * w:2 * w + p] -= fitted[w:, :m]
+        out[2 * w + p:2 * w + 2 * p] -= fitted[w:, m:]
+        return out.reshape(x.shape)
+
+    def coefficients(self, target: np.ndarray) -> np.ndarray:
+        """Least-squares coefficients ``[real half, imaginary half]`` for a vector ``target``."""
+        if not self.n_coef:
+            return np.zeros(0)
+        halves, _ = self._halves(target)
+        return self._solve(halves).T.reshape(-1)
+
+    def hat_trace(self, n_obs: int) -> float:
+        """Effective number of free parameters seen by the first ``n_obs`` rows."""
+        if not self.n_coef:
+            return 0.0
+        leverage = self._leverage()
+        w, p = self.n_design, self.n_penalty
+        total = 0.0
+        for rows in (np.r_[0:w, 2 * w:2 * w + p], np.r_[w:2 * w, 2 * w + p:2 * w + 2 * p]):
+            total += float(np.sum(leverage[rows < n_obs]))
+        return total
+
+    def _leverage(self) -> np.ndarray:
+        """Diagonal of the hat matrix ``M G^-1 M^T`` of one half, (W + p,)."""
+        if self.dense is not None:
+            return np.sum(self.dense.q ** 2, axis=1)
+        stacked = self.matrix.toarray()
+        return np.sum(stacked * cho_solve(self.factor, stacked.T, check_finite=False).T, axis=1)
 
 
 def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray,
