@@ -14,7 +14,7 @@ import numpy as np
 from dataclasses import dataclass
 
 from scipy import sparse
-from scipy.linalg import cho_factor, cho_solve, qr
+from scipy.linalg import cho_factor, cho_solve, cholesky, qr, solve_triangular
 from scipy.optimize import nnls
 
 
@@ -134,7 +134,9 @@ def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray,
     Candidate positive sets are tried on the small Gram system (``a^T a``, Cholesky): first
     ``active`` (e.g. the previous evaluation's, which rarely changes during a fit), then all
     columns. A candidate is accepted only when it meets the optimality (KKT) conditions of the
-    full problem, so the answer is the exact NNLS solution; otherwise ``scipy.optimize.nnls``.
+    full problem, so the answer is the exact NNLS solution; otherwise the positive set of
+    ``scipy.optimize.nnls`` on the equivalent square system (:func:`_square_root_nnls`), and
+    ``nnls`` on ``a_perp`` itself should that fail.
     """
     if not np.all(np.isfinite(a_perp)):
         return np.full(a_perp.shape[1], np.nan)  # a non-finite cost: the solver rejects the step
@@ -143,8 +145,29 @@ def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray,
     tolerance = _kkt_tolerance(gram, float(np.linalg.norm(y_perp)))
     coef = _candidate_solution(gram, rhs, tolerance, active)
     if coef is None:
+        coef = _square_root_nnls(gram, rhs, tolerance)
+    if coef is None:
         coef, _ = nnls(a_perp, y_perp, maxiter=50 * a_perp.shape[1])
     return coef
+
+
+def _square_root_nnls(gram: np.ndarray, rhs: np.ndarray, tolerance: np.ndarray):
+    """The NNLS optimum found on the square system ``R x = R^-T rhs`` (``gram = R^T R``), which
+    has the same solutions as the tall one but a few dozen rows instead of hundreds; its
+    positive set is then solved and checked like a candidate (:func:`_kkt_solution`).
+    None if the Gram matrix is singular or the check fails."""
+    try:
+        upper = cholesky(gram, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(upper)):
+        return None
+    target = solve_triangular(upper, rhs, trans="T", check_finite=False)
+    x, _ = nnls(upper, target, maxiter=50 * rhs.size)
+    positive = x > 0
+    if not np.any(positive):
+        return np.zeros(rhs.size) if np.all(rhs <= tolerance) else None
+    return _kkt_solution(gram, rhs, positive, tolerance)
 
 
 def nonneg_solve_normal(gram: np.ndarray, rhs: np.ndarray, y_norm: float,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from pipeline.spectra import ppm_to_hz, time_axis_s
+from pipeline.spectra import exp_series, ppm_to_hz
 
 RESIDUAL_WATER_WINDOW_PPM = (4.0, 5.5)
 """Components inside this window are water. It reaches down to 4.0 ppm because residual water
@@ -42,8 +42,8 @@ class DampedExponentials:
 def damped_exponential_basis(n_points: int, dwell_s: float, freq_hz: np.ndarray,
                              damping_hz: np.ndarray) -> np.ndarray:
     """Matrix (n_points, n_components) of damped exponentials with the given poles."""
-    t = time_axis_s(n_points, dwell_s)[:, None]
-    return np.exp((2j * np.pi * freq_hz[None, :] - damping_hz[None, :]) * t)
+    rate = 2j * np.pi * np.asarray(freq_hz, dtype=float) - np.asarray(damping_hz, dtype=float)
+    return exp_series(rate, dwell_s, n_points).T
 
 
 def signal_poles(fid: np.ndarray, dwell_s: float, n_components: int,
