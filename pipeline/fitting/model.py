@@ -328,6 +328,15 @@ def full_component_spectra(problem: FitProblem, theta: np.ndarray) -> np.ndarray
     return spectra * phase_factor(problem, theta, freq)
 
 
+def baseline_blocks(problem: FitProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Real-stacked baseline columns ``(2W, 2k)`` and penalty rows ``(2p, 2k)``."""
+    design, penalty = problem.baseline_matrix, problem.baseline_penalty
+    zero_d, zero_p = np.zeros_like(design), np.zeros_like(penalty)
+    columns = np.block([[design, zero_d], [zero_d, design]])
+    rows = np.block([[penalty, zero_p], [zero_p, penalty]])
+    return columns, rows
+
+
 def real_stack(z: np.ndarray) -> np.ndarray:
     """Complex array (..., n) -> real (..., 2n): real parts then imaginary parts."""
     return np.concatenate([z.real, z.imag], axis=-1)

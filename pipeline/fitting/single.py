@@ -10,8 +10,9 @@ from ..basis import Basis
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
 from . import kernel as K
 from . import model as M
+from .model import baseline_blocks
 from .options import FitOptions
-from .priors import WithPrior, own_shift_weights, scaled_noise_sd
+from .priors import WithPrior, shift_prior_noise_sd, with_shift_prior
 from .referencing import singlet_reference
 from .results import SpectralFit
 from .solver import PairedProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
@@ -23,15 +24,6 @@ INIT_LORENTZ_FWHM_HZ = 1.0
 INIT_PHASE_STEPS = 8
 UNPHASED_CACHE_SIZE = 4
 """Phase-free model columns kept by ``SpectrumObjective`` (the initial search revisits a few)."""
-
-
-def baseline_blocks(problem: M.FitProblem) -> tuple[np.ndarray, np.ndarray]:
-    """Real-stacked baseline columns ``(2W, 2k)`` and penalty rows ``(2p, 2k)``."""
-    design, penalty = problem.baseline_matrix, problem.baseline_penalty
-    zero_d, zero_p = np.zeros_like(design), np.zeros_like(penalty)
-    columns = np.block([[design, zero_d], [zero_d, design]])
-    rows = np.block([[penalty, zero_p], [zero_p, penalty]])
-    return columns, rows
 
 
 def ratio_constraint_rows(names: list, norms: np.ndarray, constraints: list,
@@ -241,7 +233,9 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     objective = SpectrumObjective(problem, y_window / scale, no_prior)
     theta0 = (initial_theta(objective, spectrum, reference) if initial is None
               else np.asarray(initial))
-    solve = _with_shift_prior(objective, fid, scale, options)
+    prior_sd = (shift_prior_noise_sd(fid, dwell_s, cf_mhz, scale) if problem.own_shift.size
+                else 0.0)
+    solve = _with_shift_prior(objective, prior_sd, options)
     result = levenberg_marquardt(solve.residual, solve.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
     result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve)
@@ -252,13 +246,13 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                                       options.ratio_constraints,
                                       coef * scale / problem.column_norms, sigma_scaled, scale)
         objective = SpectrumObjective(problem, y_window / scale, prior)
-        solve = _with_shift_prior(objective, fid, scale, options)
+        solve = _with_shift_prior(objective, prior_sd, options)
         result = levenberg_marquardt(solve.residual, solve.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
     kernel = None
     if options.lineshape_kernel_hz > 0:
         objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
-                                                              fid, scale, options)
+                                                              prior_sd, options)
     fit = _assemble(objective, result, fid, spectrum, scale, options, solve.rows)
     if kernel is not None:
         fit.extra["lineshape_kernel"] = kernel.tolist()
@@ -272,15 +266,15 @@ KERNEL_PASSES = 2
 """Alternations of kernel estimate and full refit."""
 
 
-def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarray, fid,
-                       scale: float, options: FitOptions):
+def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarray,
+                       prior_sd: float, options: FitOptions):
     """Estimate a free-form lineshape kernel on the Voigt fit and refit with it (``kernel.py``);
     keeps the refit only if it lowers the cost. Returns (objective, result, solve, kernel)."""
     problem = objective.problem
     half_bins = K.kernel_half_width_bins(problem, options.lineshape_kernel_hz)
     total = np.zeros(2 * half_bins * KERNEL_PASSES + 1)
     total[half_bins * KERNEL_PASSES] = 1.0
-    best = (objective, result, _with_shift_prior(objective, fid, scale, options), None)
+    best = (objective, result, _with_shift_prior(objective, prior_sd, options), None)
     for _ in range(KERNEL_PASSES):
         current = best[0].problem
         _, _, _, _, coef = best[0].evaluate(best[1].x)
@@ -289,7 +283,7 @@ def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarra
         total = np.convolve(total, c, mode="same")
         new_problem = dataclasses.replace(problem, kernel_t=K.kernel_time_factor(problem, total))
         new_objective = SpectrumObjective(new_problem, y_scaled, objective.prior_rows)
-        solve = _with_shift_prior(new_objective, fid, scale, options)
+        solve = _with_shift_prior(new_objective, prior_sd, options)
         new = levenberg_marquardt(solve.residual, solve.jacobian, best[1].x, new_problem.lower,
                                   new_problem.upper, options.max_iterations)
         if new.cost >= best[1].cost:  # the minimised cost, shift prior included
@@ -298,16 +292,14 @@ def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarra
     return best
 
 
-def _with_shift_prior(objective: SpectrumObjective, fid, scale: float,
+def _with_shift_prior(objective: SpectrumObjective, prior_sd: float,
                       options: FitOptions) -> WithPrior:
     """The objective with the Gaussian prior rows of the per-metabolite shifts (none when
-    ``metabolite_shift_sd_ppm`` is 0)."""
+    ``metabolite_shift_sd_ppm`` is 0); ``prior_sd``: ``priors.shift_prior_noise_sd``."""
     problem = objective.problem
-    own = np.arange(problem.n_base_theta, problem.n_theta)
-    sigma = scaled_noise_sd(fid, problem.dwell_s, problem.cf_mhz, scale) if own.size else 0.0
-    weights = own_shift_weights(problem.n_theta, own, sigma,
-                                options.metabolite_shift_sd_ppm * problem.cf_mhz)
-    return WithPrior(objective.residual, objective.jacobian, weights)
+    return with_shift_prior(objective.residual, objective.jacobian, problem.n_theta,
+                            np.arange(problem.n_base_theta, problem.n_theta), prior_sd,
+                            options.metabolite_shift_sd_ppm * problem.cf_mhz)
 
 
 def centred_shift_bounds(problem: M.FitProblem, reference_hz: float) -> M.FitProblem:
