@@ -24,6 +24,8 @@ INIT_LORENTZ_FWHM_HZ = 1.0
 INIT_PHASE_STEPS = 8
 UNPHASED_CACHE_SIZE = 4
 """Phase-free model columns kept by ``SpectrumObjective`` (the initial search revisits a few)."""
+TURNABLE_CACHE_SIZE = 8
+"""Projected zero-phase columns kept for ``SpectrumObjective.cost`` (one per start tried)."""
 
 
 def ratio_constraint_rows(names: list, norms: np.ndarray, constraints: list,
@@ -67,6 +69,8 @@ class SpectrumObjective:
         k = problem.n_groups
         self._phase_index = [3 * k, 3 * k + 1] if problem.fit_phase1 else [3 * k]
         self._design_q = None
+        self._turnable = {}
+        self._y_pairs = None
 
     def unphased(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``model.unphased_columns`` at ``theta``, kept for the last few parameter vectors that
@@ -117,7 +121,49 @@ class SpectrumObjective:
         return kaufman_jacobian(d_perp, a_perp, coef)
 
     def cost(self, theta: np.ndarray) -> float:
-        return float(np.sum(self.residual(theta) ** 2))
+        """Squared norm of the projected residual at ``theta``.
+
+        Without prior rows, the projected columns at zero-order phase ``phi0`` are those at 0
+        turned by ``phi0`` (the baseline projection acts alike on real and imaginary parts),
+        so the data are turned by ``-phi0`` instead: the same cost, and one projection serves
+        every ``phi0`` (the initial search tries several per start)."""
+        if self.prior_rows.shape[0]:
+            return float(np.sum(self.residual(theta) ** 2))
+        a_perp, gram = self._at_zero_phase(theta)
+        y_turned = self._turned_data(-theta[self._phase_index[0]])
+        coef = nonneg_solve(a_perp, y_turned, self._active, gram)
+        self._active = coef > 0
+        residual = y_turned - a_perp @ coef
+        return float(residual @ residual)
+
+    def _at_zero_phase(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Projected columns at ``theta`` with ``phi0 = 0`` and their Gram matrix (kept for
+        the last few ``theta``)."""
+        at_zero = theta.copy()
+        at_zero[self._phase_index[0]] = 0.0
+        key = at_zero.tobytes()
+        found = self._turnable.get(key)
+        if found is None:
+            spectra, _ = self.unphased(at_zero)
+            cols = spectra * M.phase_factor(self.problem, at_zero, self.problem.freq_window_hz)
+            a_perp = self.projector.project(
+                np.vstack([M.real_stack(cols).T, np.zeros((self.n_pad, cols.shape[0]))]))
+            found = (a_perp, a_perp.T @ a_perp)
+            if len(self._turnable) >= TURNABLE_CACHE_SIZE:
+                self._turnable.pop(next(iter(self._turnable)))
+            self._turnable[key] = found
+        return found
+
+    def _turned_data(self, angle_rad: float) -> np.ndarray:
+        """``y_perp`` with each (real, imaginary) pair of data and penalty rows turned by
+        ``angle_rad``."""
+        w, p = self.n_obs // 2, self.n_pad // 2
+        if self._y_pairs is None:
+            y = self.y_perp
+            self._y_pairs = (y[:w] + 1j * y[w:2 * w], y[2 * w:2 * w + p] + 1j * y[2 * w + p:])
+        turn = np.exp(1j * angle_rad)
+        data, penalty = (part * turn for part in self._y_pairs)
+        return np.concatenate([data.real, data.imag, penalty.real, penalty.imag])
 
 
 def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndarray) -> float:

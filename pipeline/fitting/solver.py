@@ -127,8 +127,8 @@ class PairedProjector:
         return np.sum(stacked * cho_solve(self.factor, stacked.T, check_finite=False).T, axis=1)
 
 
-def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray,
-                 active: np.ndarray | None = None) -> np.ndarray:
+def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray, active: np.ndarray | None = None,
+                 gram: np.ndarray | None = None) -> np.ndarray:
     """Non-negative least squares ``min |a x - y|, x >= 0``, with exact fast paths.
 
     Candidate positive sets are tried on the small Gram system (``a^T a``, Cholesky): first
@@ -136,11 +136,12 @@ def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray,
     columns. A candidate is accepted only when it meets the optimality (KKT) conditions of the
     full problem, so the answer is the exact NNLS solution; otherwise the positive set of
     ``scipy.optimize.nnls`` on the equivalent square system (:func:`_square_root_nnls`), and
-    ``nnls`` on ``a_perp`` itself should that fail.
+    ``nnls`` on ``a_perp`` itself should that fail. ``gram``: ``a_perp^T a_perp`` when the
+    caller has it.
     """
     if not np.all(np.isfinite(a_perp)):
         return np.full(a_perp.shape[1], np.nan)  # a non-finite cost: the solver rejects the step
-    gram = a_perp.T @ a_perp
+    gram = a_perp.T @ a_perp if gram is None else gram
     rhs = a_perp.T @ y_perp
     tolerance = _kkt_tolerance(gram, float(np.linalg.norm(y_perp)))
     coef = _candidate_solution(gram, rhs, tolerance, active)
