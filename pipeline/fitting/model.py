@@ -300,23 +300,28 @@ def theta_derivatives(problem: FitProblem, theta: np.ndarray, fids: np.ndarray,
     """d(model)/d(theta) over the window, complex ``(n_theta, n_window)``.
 
     ``model`` is the metabolite part of the model (phase applied); ``scaled_amplitudes`` are the
-    coefficients of the normalised columns. One FFT per group and parameter kind.
+    coefficients of the normalised columns. The Lorentzian-width and shift rows of a group are
+    multiples of one FFT (``-t`` and ``2i pi t`` times its FID), so each group takes two FFTs
+    (``t`` and ``t^2``) and each per-metabolite shift one, skipped when its amplitude is 0 (the
+    row is then exactly 0).
     """
     k = problem.n_groups
     t = problem.t_s
     weights = scaled_amplitudes / problem.column_norms
     indicator = problem.group_of[None, :] == np.arange(k)[:, None]
-    group_sum = (indicator * weights[None, :]) @ fids
-    stacked = np.concatenate([-t * group_sum, -t ** 2 * group_sum, 2j * np.pi * t * group_sum])
-    spectra = np.fft.fft(stacked, axis=-1)[:, problem.fft_index]
+    t_group = t * ((indicator * weights[None, :]) @ fids)
+    own = problem.own_shift
+    live = weights[own] != 0
+    stacked = np.concatenate([t_group, t * t_group, t * fids[own[live]]])
     phase = phase_factor(problem, theta, problem.freq_window_hz)
-    rows = [spectra * phase, 1j * model[None, :]]
+    spectra = np.fft.fft(stacked, axis=-1)[:, problem.fft_index] * phase
+    rows = [-spectra[:k], -spectra[k:2 * k], 2j * np.pi * spectra[:k], 1j * model[None, :]]
     if problem.fit_phase1:
         rows.append((2j * np.pi * (problem.freq_window_hz - problem.centre_hz) * model)[None, :])
-    if problem.own_shift.size:
-        own = problem.own_shift
-        own_fids = 2j * np.pi * t * weights[own, None] * fids[own]
-        rows.append(np.fft.fft(own_fids, axis=-1)[:, problem.fft_index] * phase)
+    if own.size:
+        own_rows = np.zeros((own.size, problem.window.size), dtype=complex)
+        own_rows[live] = (2j * np.pi * weights[own[live]])[:, None] * spectra[2 * k:]
+        rows.append(own_rows)
     return np.concatenate(rows)
 
 
