@@ -74,6 +74,7 @@ class PairedProjector:
             self.dense = BaselineProjector(stacked)
         self.matrix = sparse.csr_matrix(stacked)
         self.matrix_t = sparse.csr_matrix(stacked.T)
+        self._leverage_cache = None
 
     def _halves(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """``(W + p, 2 m)``: the real-part rows beside the imaginary-part rows."""
@@ -120,11 +121,15 @@ class PairedProjector:
         return total
 
     def _leverage(self) -> np.ndarray:
-        """Diagonal of the hat matrix ``M G^-1 M^T`` of one half, (W + p,)."""
-        if self.dense is not None:
-            return np.sum(self.dense.q ** 2, axis=1)
-        stacked = self.matrix.toarray()
-        return np.sum(stacked * cho_solve(self.factor, stacked.T, check_finite=False).T, axis=1)
+        """Diagonal of the hat matrix ``M G^-1 M^T`` of one half, (W + p,), computed once."""
+        if self._leverage_cache is None:
+            if self.dense is not None:
+                self._leverage_cache = np.sum(self.dense.q ** 2, axis=1)
+            else:
+                stacked = self.matrix.toarray()
+                solved = cho_solve(self.factor, stacked.T, check_finite=False)
+                self._leverage_cache = np.sum(stacked * solved.T, axis=1)
+        return self._leverage_cache
 
 
 def nonneg_solve(a_perp: np.ndarray, y_perp: np.ndarray, active: np.ndarray | None = None,

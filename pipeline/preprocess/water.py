@@ -73,7 +73,8 @@ def dominant_left_singular_vectors(matrix: np.ndarray, n_vectors: int) -> np.nda
     n_rows = matrix.shape[0]
     try:
         _, vectors = scipy.linalg.eigh(matrix @ matrix.conj().T, driver="evr",
-                                       subset_by_index=[n_rows - n_vectors, n_rows - 1])
+                                       subset_by_index=[n_rows - n_vectors, n_rows - 1],
+                                       overwrite_a=True, check_finite=False)
         return vectors[:, ::-1]
     except np.linalg.LinAlgError:
         u, _, _ = scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesvd")
