@@ -202,9 +202,11 @@ def initial_phase0(objective: SpectrumObjective, theta: np.ndarray) -> float:
     y = objective.y_aug[:objective.n_obs // 2] + 1j * objective.y_aug[objective.n_obs // 2:
                                                                      objective.n_obs]
     q = objective.design_q()
-    matrix = matrix - q @ (q.T @ matrix)
-    y = y - q @ (q.T @ y)
-    z, *_ = np.linalg.lstsq(matrix, y, rcond=None)
+    both = np.hstack([matrix, y[:, None]])
+    parts = np.hstack([both.real, both.imag])  # real products with the real design
+    parts -= q @ (q.T @ parts)
+    both = parts[:, :both.shape[1]] + 1j * parts[:, both.shape[1]:]
+    z, *_ = np.linalg.lstsq(both[:, :-1], both[:, -1], rcond=None)
     return float(np.angle(np.sum(z * np.abs(z))))
 
 
