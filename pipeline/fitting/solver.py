@@ -17,6 +17,9 @@ from scipy import sparse
 from scipy.linalg import cho_factor, cho_solve, lapack, qr
 from scipy.optimize import nnls
 
+_POTRF, _POTRS, _TRTRS = lapack.get_lapack_funcs(("potrf", "potrs", "trtrs"), (np.zeros(1),))
+"""LAPACK's Cholesky factor/solve and triangular solve (float64), called directly in hot paths."""
+
 
 class BaselineProjector:
     """Orthogonal projector off the span of the (augmented) free columns."""
@@ -87,7 +90,7 @@ class PairedProjector:
     def _solve(self, halves: np.ndarray) -> np.ndarray:
         if self.dense is not None:
             return self.dense.coefficients(halves)
-        return cho_solve(self.factor, self.matrix_t @ halves, check_finite=False)
+        return _POTRS(self.factor[0], self.matrix_t @ halves, lower=self.factor[1])[0]
 
     def project(self, x: np.ndarray) -> np.ndarray:
         if not self.n_coef:
@@ -208,9 +211,6 @@ def _candidate_solution(gram, rhs, tolerance, active):
         if coef is not None:
             return coef
     return None
-
-
-_POTRF, _POTRS, _TRTRS = lapack.get_lapack_funcs(("potrf", "potrs", "trtrs"), (np.zeros(1),))
 
 
 def _spd_solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
