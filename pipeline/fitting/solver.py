@@ -356,11 +356,12 @@ def levenberg_marquardt(residual, jacobian, x0, lower, upper, max_iterations: in
 
 def _damped_step(hess: np.ndarray, grad: np.ndarray, damping_diag: np.ndarray) -> np.ndarray:
     matrix = hess + np.diag(damping_diag)
-    try:
-        factor = cho_factor(matrix)
-        return -cho_solve(factor, grad)
-    except np.linalg.LinAlgError:
-        return -np.linalg.lstsq(matrix, grad, rcond=None)[0]
+    if not np.all(np.isfinite(matrix)):  # as cho_factor's finiteness check
+        raise ValueError("array must not contain infs or NaNs")
+    step = _spd_solve(matrix, grad)
+    if step is not None:
+        return -step
+    return -np.linalg.lstsq(matrix, grad, rcond=None)[0]
 
 
 def _interior(theta, lower, upper):
