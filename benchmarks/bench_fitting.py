@@ -2,10 +2,13 @@
 
 Runs with one BLAS thread (set below unless the environment says otherwise)::
 
-    nice python benchmarks/bench_fitting.py [--accuracy]
+    nice python benchmarks/bench_fitting.py [--accuracy] [--single] [--profile]
 
 Single spectrum: ISMRM 2016 challenge dataset 1 (3 T PRESS, 2048 points) with its 21-entry basis
-(20 metabolites + measured MM), Voigt lineshape, 2nd-order polynomial baseline, 0.2-4.2 ppm.
+(20 metabolites + measured MM), 0.2-4.2 ppm: the default fit (cubic B-spline baseline every
+0.1 ppm, per-metabolite shifts) beside two quadratic-baseline variants. ``--single``: only these;
+``--profile``: also where the default single-spectrum fit spends its time (cProfile, the
+package's functions by cumulative time, 20 fits).
 Joint: 9 b-values of synthetic 7 T STEAM dMRS (pregame basis, 1024 points, 19 entries incl. MM)
 at the pregame preset (``pipeline.simulate.presets``). Prints median wall times (targets: 50 ms
 and 2 s). With ``--accuracy`` it also runs the long accuracy studies (about 3 minutes): RMS
@@ -66,6 +69,29 @@ def median_seconds(func, repeats: int) -> tuple[float, float]:
         wall.append(time.perf_counter() - start_wall)
         cpu.append(time.process_time() - start_cpu)
     return statistics.median(wall), statistics.median(cpu)
+
+
+def profile_default_fit(fid, basis, dwell_s, cf_mhz, n_fits: int = 20) -> None:
+    """cProfile of ``n_fits`` default fits: the package's functions by cumulative time, in ms
+    per fit (profiling adds overhead; compare the shares, not the totals)."""
+    import cProfile
+    import pstats
+
+    options = FitOptions(ppm_range=(0.2, 4.2))
+    fit_spectrum(fid, basis, dwell_s, cf_mhz, options)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n_fits):
+        fit_spectrum(fid, basis, dwell_s, cf_mhz, options)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    package = str(Path(__file__).resolve().parents[1] / "pipeline")
+    rows = sorted(((cum, calls, f"{Path(file).stem}.{name}")
+                   for (file, _, name), (_, calls, _, cum, _) in stats.items()
+                   if file.startswith(package)), reverse=True)[:20]
+    print(f"  profile of the default fit ({n_fits} fits): ms per fit (cumulative), calls per fit")
+    for cum, calls, name in rows:
+        print(f"    {1e3 * cum / n_fits:7.1f} ms {calls / n_fits:7.1f}  {name}")
 
 
 def single_spectrum_case():
@@ -180,6 +206,10 @@ def main() -> int:
         print(f"single spectrum (2048 points, {len(basis.names)} basis entries incl. MM, {label}):"
               f" median wall {1e3 * t_single[0]:.1f} ms, CPU {1e3 * t_single[1]:.1f} ms"
               "  (target <= 50 ms)")
+    if "--profile" in sys.argv[1:]:
+        profile_default_fit(fid, basis, dwell_s, cf_mhz)
+    if "--single" in sys.argv[1:]:
+        return 0
 
     fids, basis7, dwell7, cf7 = joint_case()
     joint = FitOptions(ppm_range=(0.5, 4.2), mode="joint", joint_default_model="sticks",

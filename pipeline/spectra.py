@@ -24,6 +24,28 @@ def time_axis_s(n_points: int, dwell_s: float) -> np.ndarray:
     return np.arange(n_points) * dwell_s
 
 
+EXP_SERIES_BLOCK = 64
+"""Block length of :func:`exp_series` (about the square root of a typical FID length)."""
+
+
+def exp_series(rate: np.ndarray, dwell_s: float, n_points: int) -> np.ndarray:
+    """``exp(rate_m * t_n)`` on the FID time axis, shape ``(len(rate), n_points)``, for complex
+    rates (``2i pi f - damping``, 1/s).
+
+    A complex ``exp`` costs tens of ns per point, and it dominated the spectral fit. With
+    ``n = L a + b`` the series is the outer product of ``exp(rate L a dwell)`` and
+    ``exp(rate b dwell)``: about ``n/L + L`` exponentials per row and one product per point
+    (one extra rounding, ~1e-15 relative).
+    """
+    rate = np.asarray(rate, dtype=complex).reshape(-1)
+    block = EXP_SERIES_BLOCK
+    n_blocks = -(-n_points // block)
+    coarse = np.exp(rate[:, None] * (np.arange(n_blocks) * (block * dwell_s)))
+    fine = np.exp(rate[:, None] * (np.arange(block) * dwell_s))
+    series = (coarse[:, :, None] * fine[:, None, :]).reshape(rate.size, n_blocks * block)
+    return series if series.shape[1] == n_points else np.ascontiguousarray(series[:, :n_points])
+
+
 def frequency_axis_hz(n_points: int, dwell_s: float) -> np.ndarray:
     """Frequency of each bin of ``fid_to_spectrum`` output, ascending, in Hz."""
     return (np.arange(n_points) - n_points // 2) / (n_points * dwell_s)

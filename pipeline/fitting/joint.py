@@ -21,9 +21,9 @@ from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .options import FitOptions, is_lipid_name, is_mm_name
-from .priors import WithPrior, own_shift_weights, scaled_noise_sd
+from .priors import shift_prior_noise_sd, with_shift_prior
 from .results import SpectralFit
-from .single import baseline_blocks, output_fids, parameters_at_bounds
+from .single import output_fids, parameters_at_bounds
 from .solver import (BaselineProjector, kaufman_jacobian, levenberg_marquardt,
                      nonneg_solve_normal)
 from .uncertainty import covariance_from_jacobian, metabolite_sums, sigma_from_residual
@@ -253,7 +253,7 @@ class JointObjective:
                  layout: JointLayout):
         self.problem, self.layout, self.b = problem, layout, b_ms_um2
         self.n_cond = y_windows.shape[0]
-        cols, pen = baseline_blocks(problem)
+        cols, pen = M.baseline_blocks(problem)
         self.n_obs = cols.shape[0]
         self.block = np.vstack([cols, pen])
         self.rows = self.block.shape[0]
@@ -403,23 +403,14 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     seq_amps = np.array([f.extra["coef_scaled"] for f in sequential])
     x0 = initial_vector(layout, 3 * problem.n_groups, seq_thetas, seq_amps, b_ms_um2)
     objective = JointObjective(problem, y_windows / scale, b_ms_um2, layout)
-    solve = _with_shift_prior(objective, fids, scale, options)
+    own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
+    prior_sd = (shift_prior_noise_sd(fids, problem.dwell_s, problem.cf_mhz, scale)
+                if own.size else 0.0)  # each shared or per-condition copy gets one prior row
+    solve = with_shift_prior(objective.residual, objective.jacobian, layout.lower.size, own,
+                             prior_sd, options.metabolite_shift_sd_ppm * problem.cf_mhz)
     result = levenberg_marquardt(solve.residual, solve.jacobian, x0, layout.lower,
                                  layout.upper, options.max_iterations)
     return _joint_outputs(objective, result, fids, scale, options, solve.rows)
-
-
-def _with_shift_prior(objective: JointObjective, fids: np.ndarray, scale: float,
-                      options: FitOptions) -> WithPrior:
-    """The joint objective with the Gaussian prior rows of the per-metabolite shifts (each
-    shared or per-condition copy gets one row; noise SD: median over conditions)."""
-    problem, layout = objective.problem, objective.layout
-    own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
-    sigma = (float(np.median([scaled_noise_sd(f, problem.dwell_s, problem.cf_mhz, scale)
-                              for f in fids])) if own.size else 0.0)
-    weights = own_shift_weights(layout.lower.size, own, sigma,
-                                options.metabolite_shift_sd_ppm * problem.cf_mhz)
-    return WithPrior(objective.residual, objective.jacobian, weights)
 
 
 def _joint_outputs(obj: JointObjective, result, fids, scale, options,

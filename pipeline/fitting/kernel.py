@@ -60,10 +60,7 @@ def estimate_kernel(problem: M.FitProblem, theta: np.ndarray, weights: np.ndarra
         fids = M.modulated_fids(problem, theta)[others]
         fixed = (np.fft.fft(weights[others] @ fids)[problem.fft_index]
                  * M.phase_factor(problem, theta, problem.freq_window_hz))
-    design, penalty = problem.baseline_matrix, problem.baseline_penalty
-    zero_d, zero_p = np.zeros_like(design), np.zeros_like(penalty)
-    base_cols = np.block([[design, zero_d], [zero_d, design]])
-    base_pen = np.block([[penalty, zero_p], [zero_p, penalty]])
+    base_cols, base_pen = M.baseline_blocks(problem)
     n_c = shifted.shape[0]
     norm = float(np.linalg.norm(shifted[half_bins]))
     rough = np.eye(n_c) * np.sqrt(smoothness) * norm

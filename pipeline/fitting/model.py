@@ -22,7 +22,7 @@ import numpy as np
 
 from ..basis import Basis
 from ..io.basis_tools import resample_basis
-from ..spectra import frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
+from ..spectra import exp_series, frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
 from .baseline import baseline_design
 from .options import FitOptions, is_lipid_name, is_mm_name
 
@@ -80,6 +80,19 @@ class FitProblem:
     """Free-form lineshape kernel as a time-domain factor (the FT of a spectral convolution
     kernel of unit area) applied to every metabolite entry (not MM or lipids) on top of the
     group's Voigt; ``None`` = none (``FitOptions.lineshape_kernel_hz``, ``kernel.py``)."""
+    _kernel_basis: np.ndarray | None = field(default=None, init=False, repr=False,
+                                             compare=False)
+
+    def kernel_basis(self) -> np.ndarray:
+        """Basis FIDs with ``kernel_t`` applied to the metabolite rows, computed once per
+        problem (``dataclasses.replace`` with a new kernel starts a new cache)."""
+        if self.kernel_t is None:
+            return self.basis_fids
+        if self._kernel_basis is None:
+            fids = self.basis_fids.copy()
+            fids[kernel_rows(self.names)] *= self.kernel_t
+            self._kernel_basis = fids
+        return self._kernel_basis
 
     @property
     def n_metab(self) -> int:
@@ -234,18 +247,25 @@ def theta_bounds(problem: FitProblem, options: FitOptions) -> tuple[np.ndarray, 
 
 
 def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:
-    """Basis FIDs with each group's Voigt damping and frequency shift applied."""
+    """Basis FIDs with each group's Voigt damping and frequency shift applied (plus each
+    metabolite's own shift and the lineshape kernel when the problem has them).
+
+    The frequency factor is one :func:`~pipeline.spectra.exp_series` row per metabolite (group
+    shift + own shift), the damping a real exponential per group."""
     damp, gauss, shift, _, _ = problem.split(theta)
     t = problem.t_s
-    env = np.exp(-damp[:, None] * t - gauss[:, None] * t ** 2 + 2j * np.pi * shift[:, None] * t)
-    fids = problem.basis_fids * env[problem.group_of]
-    if problem.own_shift.size:
-        delta = theta[problem.n_base_theta:problem.n_theta]
-        fids[problem.own_shift] *= np.exp(2j * np.pi * delta[:, None] * t)
-    if problem.kernel_t is not None:
-        rows = kernel_rows(problem.names)
-        fids[rows] *= problem.kernel_t
-    return fids
+    decay = np.exp(-damp[:, None] * t - gauss[:, None] * t ** 2)
+    if not problem.own_shift.size:  # one frequency per group
+        env = exp_series(2j * np.pi * np.asarray(shift, dtype=float), problem.dwell_s,
+                         problem.n_points)
+        env *= decay
+        return problem.kernel_basis() * env[problem.group_of]
+    freq_hz = np.asarray(shift, dtype=float)[problem.group_of]
+    freq_hz[problem.own_shift] += theta[problem.n_base_theta:problem.n_theta]
+    env = exp_series(2j * np.pi * freq_hz, problem.dwell_s, problem.n_points)
+    env *= decay[problem.group_of]
+    env *= problem.kernel_basis()
+    return env
 
 
 def kernel_rows(names: list) -> np.ndarray:
@@ -262,10 +282,17 @@ def phase_factor(problem: FitProblem, theta: np.ndarray, freq_hz: np.ndarray) ->
 
 def metabolite_columns(problem: FitProblem, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normalised complex columns ``(n_metab, n_window)`` and the modulated FIDs."""
+    spectra, fids = unphased_columns(problem, theta)
+    return spectra * phase_factor(problem, theta, problem.freq_window_hz), fids
+
+
+def unphased_columns(problem: FitProblem, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`metabolite_columns` before the zero- and first-order phase (which do not enter
+    them: callers varying only the phases reuse them) and the modulated FIDs."""
     fids = modulated_fids(problem, theta)
     spectra = np.fft.fft(fids, axis=-1)[:, problem.fft_index]
-    phase = phase_factor(problem, theta, problem.freq_window_hz)
-    return spectra * (phase / problem.column_norms[:, None]), fids
+    spectra /= problem.column_norms[:, None]
+    return spectra, fids
 
 
 def theta_derivatives(problem: FitProblem, theta: np.ndarray, fids: np.ndarray,
@@ -273,23 +300,28 @@ def theta_derivatives(problem: FitProblem, theta: np.ndarray, fids: np.ndarray,
     """d(model)/d(theta) over the window, complex ``(n_theta, n_window)``.
 
     ``model`` is the metabolite part of the model (phase applied); ``scaled_amplitudes`` are the
-    coefficients of the normalised columns. One FFT per group and parameter kind.
+    coefficients of the normalised columns. The Lorentzian-width and shift rows of a group are
+    multiples of one FFT (``-t`` and ``2i pi t`` times its FID), so each group takes two FFTs
+    (``t`` and ``t^2``) and each per-metabolite shift one, skipped when its amplitude is 0 (the
+    row is then exactly 0).
     """
     k = problem.n_groups
     t = problem.t_s
     weights = scaled_amplitudes / problem.column_norms
     indicator = problem.group_of[None, :] == np.arange(k)[:, None]
-    group_sum = (indicator * weights[None, :]) @ fids
-    stacked = np.concatenate([-t * group_sum, -t ** 2 * group_sum, 2j * np.pi * t * group_sum])
-    spectra = np.fft.fft(stacked, axis=-1)[:, problem.fft_index]
+    t_group = t * ((indicator * weights[None, :]) @ fids)
+    own = problem.own_shift
+    live = weights[own] != 0
+    stacked = np.concatenate([t_group, t * t_group, t * fids[own[live]]])
     phase = phase_factor(problem, theta, problem.freq_window_hz)
-    rows = [spectra * phase, 1j * model[None, :]]
+    spectra = np.fft.fft(stacked, axis=-1)[:, problem.fft_index] * phase
+    rows = [-spectra[:k], -spectra[k:2 * k], 2j * np.pi * spectra[:k], 1j * model[None, :]]
     if problem.fit_phase1:
         rows.append((2j * np.pi * (problem.freq_window_hz - problem.centre_hz) * model)[None, :])
-    if problem.own_shift.size:
-        own = problem.own_shift
-        own_fids = 2j * np.pi * t * weights[own, None] * fids[own]
-        rows.append(np.fft.fft(own_fids, axis=-1)[:, problem.fft_index] * phase)
+    if own.size:
+        own_rows = np.zeros((own.size, problem.window.size), dtype=complex)
+        own_rows[live] = (2j * np.pi * weights[own[live]])[:, None] * spectra[2 * k:]
+        rows.append(own_rows)
     return np.concatenate(rows)
 
 
@@ -299,6 +331,15 @@ def full_component_spectra(problem: FitProblem, theta: np.ndarray) -> np.ndarray
     spectra = np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)
     freq = frequency_axis_hz(problem.n_points, problem.dwell_s)
     return spectra * phase_factor(problem, theta, freq)
+
+
+def baseline_blocks(problem: FitProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Real-stacked baseline columns ``(2W, 2k)`` and penalty rows ``(2p, 2k)``."""
+    design, penalty = problem.baseline_matrix, problem.baseline_penalty
+    zero_d, zero_p = np.zeros_like(design), np.zeros_like(penalty)
+    columns = np.block([[design, zero_d], [zero_d, design]])
+    rows = np.block([[penalty, zero_p], [zero_p, penalty]])
+    return columns, rows
 
 
 def real_stack(z: np.ndarray) -> np.ndarray:

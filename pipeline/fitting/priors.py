@@ -27,6 +27,23 @@ def scaled_noise_sd(fid: np.ndarray, dwell_s: float, cf_mhz: float, scale: float
     return noise_sd(fid, dwell_s, cf_mhz) / scale
 
 
+def shift_prior_noise_sd(fids: np.ndarray, dwell_s: float, cf_mhz: float,
+                         scale: float) -> float:
+    """The noise SD weighting the shift prior, in scaled units: :func:`scaled_noise_sd` of one
+    FID, or the median over the rows of ``fids`` (one per condition of a joint fit). Computed
+    once per fit (it takes an FFT and a detrended SD) and passed to :func:`with_shift_prior`."""
+    rows = np.atleast_2d(fids)
+    return float(np.median([scaled_noise_sd(f, dwell_s, cf_mhz, scale) for f in rows]))
+
+
+def with_shift_prior(residual, jacobian, n_params: int, own_index: np.ndarray,
+                     noise_sd_scaled: float, sd_hz: float) -> "WithPrior":
+    """``residual``/``jacobian`` with the Gaussian prior rows of the per-metabolite shift
+    parameters ``own_index`` (none when ``sd_hz`` is 0 or there are none)."""
+    weights = own_shift_weights(n_params, own_index, noise_sd_scaled, sd_hz)
+    return WithPrior(residual, jacobian, weights)
+
+
 def own_shift_weights(n_params: int, own_index: np.ndarray, sigma_scaled: float,
                       sd_hz: float) -> np.ndarray:
     """(n_params,) prior weight per parameter: ``sigma_scaled / sd_hz`` at ``own_index``."""

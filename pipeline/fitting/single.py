@@ -11,27 +11,23 @@ from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fi
 from . import kernel as K
 from .baseline import noise_scaled_penalty
 from . import model as M
+from .model import baseline_blocks
 from .options import FitOptions
-from .priors import (WithPrior, amplitude_priors, mm_shape_rows, own_shift_weights,
-                     ratio_prior_rows, scaled_noise_sd)
+from .priors import (WithPrior, amplitude_priors, mm_shape_rows, ratio_prior_rows,
+                     shift_prior_noise_sd, with_shift_prior)
 from ..referencing import singlet_reference
 from .results import SpectralFit
-from .solver import BaselineProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
+from .solver import PairedProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
 from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_region,
                           sigma_from_residual)
 
 INIT_GAUSS_FWHM_PPM = (0.01, 0.025, 0.05)
 INIT_LORENTZ_FWHM_HZ = 1.0
 INIT_PHASE_STEPS = 8
-
-
-def baseline_blocks(problem: M.FitProblem) -> tuple[np.ndarray, np.ndarray]:
-    """Real-stacked baseline columns ``(2W, 2k)`` and penalty rows ``(2p, 2k)``."""
-    design, penalty = problem.baseline_matrix, problem.baseline_penalty
-    zero_d, zero_p = np.zeros_like(design), np.zeros_like(penalty)
-    columns = np.block([[design, zero_d], [zero_d, design]])
-    rows = np.block([[penalty, zero_p], [zero_p, penalty]])
-    return columns, rows
+UNPHASED_CACHE_SIZE = 4
+"""Phase-free model columns kept by ``SpectrumObjective`` (the initial search revisits a few)."""
+TURNABLE_CACHE_SIZE = 8
+"""Projected zero-phase columns kept for ``SpectrumObjective.cost`` (one per start tried)."""
 
 
 class SpectrumObjective:
@@ -44,18 +40,43 @@ class SpectrumObjective:
         self.prior_rows = prior_rows
         n_prior = prior_rows.shape[0]
         self.free_aug = np.vstack([base_cols, base_pen, np.zeros((n_prior, base_cols.shape[1]))])
-        self.projector = BaselineProjector(self.free_aug)
+        self.projector = PairedProjector(problem.baseline_matrix, problem.baseline_penalty)
         self.y_aug = np.concatenate([M.real_stack(y_window),
                                      np.zeros(base_pen.shape[0] + n_prior)])
         self.y_perp = self.projector.project(self.y_aug)
         self.n_pad = base_pen.shape[0]
         self._cache_key = None
         self._active = None
+        self._unphased = {}
+        k = problem.n_groups
+        self._phase_index = [3 * k, 3 * k + 1] if problem.fit_phase1 else [3 * k]
+        self._design_q = None
+        self._turnable = {}
+        self._y_pairs = None
+
+    def unphased(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``model.unphased_columns`` at ``theta``, kept for the last few parameter vectors that
+        differ in more than the phases (the initial search tries several phases per start)."""
+        key = np.delete(theta, self._phase_index).tobytes()
+        found = self._unphased.get(key)
+        if found is None:
+            found = M.unphased_columns(self.problem, theta)
+            if len(self._unphased) >= UNPHASED_CACHE_SIZE:
+                self._unphased.pop(next(iter(self._unphased)))
+            self._unphased[key] = found
+        return found
+
+    def design_q(self) -> np.ndarray:
+        """Orthonormal basis of the (unpenalised) baseline design columns, computed once."""
+        if self._design_q is None:
+            self._design_q = np.linalg.qr(self.problem.baseline_matrix)[0]
+        return self._design_q
 
     def evaluate(self, theta: np.ndarray):
         key = theta.tobytes()
         if key != self._cache_key:
-            cols, fids = M.metabolite_columns(self.problem, theta)
+            spectra, fids = self.unphased(theta)
+            cols = spectra * M.phase_factor(self.problem, theta, self.problem.freq_window_hz)
             a_aug = np.vstack([M.real_stack(cols).T, np.zeros((self.n_pad, cols.shape[0])),
                                self.prior_rows])
             a_perp = self.projector.project(a_aug)
@@ -82,7 +103,49 @@ class SpectrumObjective:
         return kaufman_jacobian(d_perp, a_perp, coef)
 
     def cost(self, theta: np.ndarray) -> float:
-        return float(np.sum(self.residual(theta) ** 2))
+        """Squared norm of the projected residual at ``theta``.
+
+        Without prior rows, the projected columns at zero-order phase ``phi0`` are those at 0
+        turned by ``phi0`` (the baseline projection acts alike on real and imaginary parts),
+        so the data are turned by ``-phi0`` instead: the same cost, and one projection serves
+        every ``phi0`` (the initial search tries several per start)."""
+        if self.prior_rows.shape[0]:
+            return float(np.sum(self.residual(theta) ** 2))
+        a_perp, gram = self._at_zero_phase(theta)
+        y_turned = self._turned_data(-theta[self._phase_index[0]])
+        coef = nonneg_solve(a_perp, y_turned, self._active, gram)
+        self._active = coef > 0
+        residual = y_turned - a_perp @ coef
+        return float(residual @ residual)
+
+    def _at_zero_phase(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Projected columns at ``theta`` with ``phi0 = 0`` and their Gram matrix (kept for
+        the last few ``theta``)."""
+        at_zero = theta.copy()
+        at_zero[self._phase_index[0]] = 0.0
+        key = at_zero.tobytes()
+        found = self._turnable.get(key)
+        if found is None:
+            spectra, _ = self.unphased(at_zero)
+            cols = spectra * M.phase_factor(self.problem, at_zero, self.problem.freq_window_hz)
+            a_perp = self.projector.project(
+                np.vstack([M.real_stack(cols).T, np.zeros((self.n_pad, cols.shape[0]))]))
+            found = (a_perp, a_perp.T @ a_perp)
+            if len(self._turnable) >= TURNABLE_CACHE_SIZE:
+                self._turnable.pop(next(iter(self._turnable)))
+            self._turnable[key] = found
+        return found
+
+    def _turned_data(self, angle_rad: float) -> np.ndarray:
+        """``y_perp`` with each (real, imaginary) pair of data and penalty rows turned by
+        ``angle_rad``."""
+        w, p = self.n_obs // 2, self.n_pad // 2
+        if self._y_pairs is None:
+            y = self.y_perp
+            self._y_pairs = (y[:w] + 1j * y[w:2 * w], y[2 * w:2 * w + p] + 1j * y[2 * w + p:])
+        turn = np.exp(1j * angle_rad)
+        data, penalty = (part * turn for part in self._y_pairs)
+        return np.concatenate([data.real, data.imag, penalty.real, penalty.imag])
 
 
 def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndarray) -> float:
@@ -108,17 +171,24 @@ def initial_shift_hz(problem: M.FitProblem, spectrum: np.ndarray, theta: np.ndar
 
 
 def initial_phase0(objective: SpectrumObjective, theta: np.ndarray) -> float:
-    """Zero-order phase from an unconstrained complex fit (amplitude-weighted mean angle)."""
+    """Zero-order phase from an unconstrained complex fit (amplitude-weighted mean angle).
+
+    The fit has the metabolite columns and a free complex baseline (the unpenalised design);
+    the baseline is eliminated by projecting both sides off its span, which leaves the same
+    metabolite coefficients from a much smaller least-squares problem."""
     problem = objective.problem
     trial = theta.copy()
     trial[3 * problem.n_groups] = 0.0
-    cols, _ = M.metabolite_columns(problem, trial)
-    design = problem.baseline_matrix.astype(complex)
-    matrix = np.hstack([cols.T, design])
+    spectra, _ = objective.unphased(trial)
+    matrix = (spectra * M.phase_factor(problem, trial, problem.freq_window_hz)).T
     y = objective.y_aug[:objective.n_obs // 2] + 1j * objective.y_aug[objective.n_obs // 2:
                                                                      objective.n_obs]
-    coef, *_ = np.linalg.lstsq(matrix, y, rcond=None)
-    z = coef[:problem.n_metab]
+    q = objective.design_q()
+    both = np.hstack([matrix, y[:, None]])
+    parts = np.hstack([both.real, both.imag])  # real products with the real design
+    parts -= q @ (q.T @ parts)
+    both = parts[:, :both.shape[1]] + 1j * parts[:, both.shape[1]:]
+    z, *_ = np.linalg.lstsq(both[:, :-1], both[:, -1], rcond=None)
     return float(np.angle(np.sum(z * np.abs(z))))
 
 
@@ -185,10 +255,12 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     y_window = spectrum[problem.window]
     scale = float(data_scale or np.max(np.abs(y_window)) or 1.0)
     no_prior = np.zeros((0, problem.n_metab))
-    if options.baseline_curvature_sd > 0 and problem.baseline_penalty.size:
-        sigma = scaled_noise_sd(fid, dwell_s, cf_mhz, scale)
+    curvature_prior = options.baseline_curvature_sd > 0 and problem.baseline_penalty.size > 0
+    noise_scaled = (shift_prior_noise_sd(fid, dwell_s, cf_mhz, scale)
+                    if curvature_prior or problem.own_shift.size else 0.0)
+    if curvature_prior:
         problem = dataclasses.replace(problem, baseline_penalty=noise_scaled_penalty(
-            problem.baseline_penalty.shape[1], sigma, options.baseline_curvature_sd))
+            problem.baseline_penalty.shape[1], noise_scaled, options.baseline_curvature_sd))
     reference = None
     if options.reference_singlets and initial is None:
         reference = singlet_reference(fid, dwell_s, cf_mhz, problem.ref_ppm,
@@ -197,7 +269,8 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     objective = SpectrumObjective(problem, y_window / scale, no_prior)
     theta0 = (initial_theta(objective, spectrum, reference) if initial is None
               else np.asarray(initial))
-    solve = _with_shift_prior(objective, fid, scale, options)
+    prior_sd = noise_scaled if problem.own_shift.size else 0.0
+    solve = _with_shift_prior(objective, prior_sd, options)
     result = levenberg_marquardt(solve.residual, solve.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
     result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve)
@@ -212,13 +285,13 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
             mm_shape_rows(problem.names, problem.column_norms, amplitudes,
                           options.mm_shape_prior_sd, sigma_scaled, scale)])
         objective = SpectrumObjective(problem, y_window / scale, prior)
-        solve = _with_shift_prior(objective, fid, scale, options)
+        solve = _with_shift_prior(objective, prior_sd, options)
         result = levenberg_marquardt(solve.residual, solve.jacobian, result.x,
                                      problem.lower, problem.upper, options.max_iterations)
     kernel = None
     if options.lineshape_kernel_hz > 0:
         objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
-                                                              fid, scale, options)
+                                                              prior_sd, options)
     fit = _assemble(objective, result, fid, spectrum, scale, options, solve.rows)
     if kernel is not None:
         fit.extra["lineshape_kernel"] = kernel.tolist()
@@ -232,15 +305,15 @@ KERNEL_PASSES = 2
 """Alternations of kernel estimate and full refit."""
 
 
-def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarray, fid,
-                       scale: float, options: FitOptions):
+def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarray,
+                       prior_sd: float, options: FitOptions):
     """Estimate a free-form lineshape kernel on the Voigt fit and refit with it (``kernel.py``);
     keeps the refit only if it lowers the cost. Returns (objective, result, solve, kernel)."""
     problem = objective.problem
     half_bins = K.kernel_half_width_bins(problem, options.lineshape_kernel_hz)
     total = np.zeros(2 * half_bins * KERNEL_PASSES + 1)
     total[half_bins * KERNEL_PASSES] = 1.0
-    best = (objective, result, _with_shift_prior(objective, fid, scale, options), None)
+    best = (objective, result, _with_shift_prior(objective, prior_sd, options), None)
     for _ in range(KERNEL_PASSES):
         current = best[0].problem
         _, _, _, _, coef = best[0].evaluate(best[1].x)
@@ -249,7 +322,7 @@ def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarra
         total = np.convolve(total, c, mode="same")
         new_problem = dataclasses.replace(problem, kernel_t=K.kernel_time_factor(problem, total))
         new_objective = SpectrumObjective(new_problem, y_scaled, objective.prior_rows)
-        solve = _with_shift_prior(new_objective, fid, scale, options)
+        solve = _with_shift_prior(new_objective, prior_sd, options)
         new = levenberg_marquardt(solve.residual, solve.jacobian, best[1].x, new_problem.lower,
                                   new_problem.upper, options.max_iterations)
         if new.cost >= best[1].cost:  # the minimised cost, shift prior included
@@ -258,16 +331,14 @@ def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarra
     return best
 
 
-def _with_shift_prior(objective: SpectrumObjective, fid, scale: float,
+def _with_shift_prior(objective: SpectrumObjective, prior_sd: float,
                       options: FitOptions) -> WithPrior:
     """The objective with the Gaussian prior rows of the per-metabolite shifts (none when
-    ``metabolite_shift_sd_ppm`` is 0)."""
+    ``metabolite_shift_sd_ppm`` is 0); ``prior_sd``: ``priors.shift_prior_noise_sd``."""
     problem = objective.problem
-    own = np.arange(problem.n_base_theta, problem.n_theta)
-    sigma = scaled_noise_sd(fid, problem.dwell_s, problem.cf_mhz, scale) if own.size else 0.0
-    weights = own_shift_weights(problem.n_theta, own, sigma,
-                                options.metabolite_shift_sd_ppm * problem.cf_mhz)
-    return WithPrior(objective.residual, objective.jacobian, weights)
+    return with_shift_prior(objective.residual, objective.jacobian, problem.n_theta,
+                            np.arange(problem.n_base_theta, problem.n_theta), prior_sd,
+                            options.metabolite_shift_sd_ppm * problem.cf_mhz)
 
 
 def centred_shift_bounds(problem: M.FitProblem, reference_hz: float) -> M.FitProblem:

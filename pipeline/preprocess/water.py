@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg
 
 from pipeline.referencing import singlet_reference
-from pipeline.spectra import H1_REFERENCE_PPM, ppm_to_hz, time_axis_s
+from pipeline.spectra import H1_REFERENCE_PPM, exp_series, ppm_to_hz
 
 RESIDUAL_WATER_WINDOW_PPM = (4.0, 5.5)
 """Components inside this window are water. It reaches down to 4.0 ppm because residual water
@@ -43,8 +43,8 @@ class DampedExponentials:
 def damped_exponential_basis(n_points: int, dwell_s: float, freq_hz: np.ndarray,
                              damping_hz: np.ndarray) -> np.ndarray:
     """Matrix (n_points, n_components) of damped exponentials with the given poles."""
-    t = time_axis_s(n_points, dwell_s)[:, None]
-    return np.exp((2j * np.pi * freq_hz[None, :] - damping_hz[None, :]) * t)
+    rate = 2j * np.pi * np.asarray(freq_hz, dtype=float) - np.asarray(damping_hz, dtype=float)
+    return exp_series(rate, dwell_s, n_points).T
 
 
 def signal_poles(fid: np.ndarray, dwell_s: float, n_components: int,
@@ -74,7 +74,8 @@ def dominant_left_singular_vectors(matrix: np.ndarray, n_vectors: int) -> np.nda
     n_rows = matrix.shape[0]
     try:
         _, vectors = scipy.linalg.eigh(matrix @ matrix.conj().T, driver="evr",
-                                       subset_by_index=[n_rows - n_vectors, n_rows - 1])
+                                       subset_by_index=[n_rows - n_vectors, n_rows - 1],
+                                       overwrite_a=True, check_finite=False)
         return vectors[:, ::-1]
     except np.linalg.LinAlgError:
         u, _, _ = scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesvd")
