@@ -144,6 +144,8 @@ NUMERIC_RANGES = {
     ("fitting", "spline_knot_spacing_ppm"): (0, 20, False, True),
     ("fitting", "max_shift_ppm"): (0, 2, False, True),
     ("fitting", "metabolite_shift_sd_ppm"): (0, 0.1, True, True),
+    ("fitting", "mm_shape_prior_sd"): (0, 1e3, True, True),
+    ("fitting", "baseline_curvature_sd"): (0, 1e3, True, True),
     ("fitting", "lineshape_kernel_hz"): (0, 100, True, True),
     ("fitting", "lineshape_kernel_smoothness"): (0, 1e9, True, True),
     ("basis", "press_refocus_bandwidth_hz"): (0, 100000, True, True),

@@ -116,9 +116,14 @@ CALIBRATION_TRUTH = {"NAA": 12.0, "NAAG": 1.5, "Cr": 5.0, "PCr": 4.0, "GPC": 1.2
                      "Ins": 6.0, "Glu": 10.0, "Gln": 3.0, "Tau": 1.5, "GSH": 2.0, "Mac": 8.0}
 
 
-def test_crlbs_are_calibrated_over_200_noise_realisations(press_basis):
+@pytest.mark.parametrize("priors", [False, True])
+def test_crlbs_are_calibrated_over_200_noise_realisations(press_basis, priors):
+    """SD over noise / CRLB within 0.75-1.25. Without amplitude priors the estimates are also
+    unbiased; with the default weak-metabolite priors the CRLB (the sandwich covariance with
+    the prior rows) still describes the spread, but GSH and Gln are pulled towards the prior's
+    GSH/(Gln + GSH) = 0.286 (truth 0.4): a bias by design, not checked."""
     basis = truncated(press_basis.subset(list(CALIBRATION_TRUTH)), 1024)
-    options = FitOptions(ppm_range=(0.5, 4.2))
+    options = FitOptions(ppm_range=(0.5, 4.2), weak_metabolite_priors=priors)
     clean = synthetic_fid(basis, CALIBRATION_TRUTH, lorentz_hz=4.0, gauss_hz=3.0, shift_hz=1.5,
                           phase_rad=0.3)
     noise_sd = float(np.abs(clean[0])) / 150
@@ -147,7 +152,8 @@ def test_crlbs_are_calibrated_over_200_noise_realisations(press_basis):
         if pct < 50:  # beyond 50 % the non-negativity bound truncates the estimates
             assert 0.75 <= r <= 1.25, f"{name}: SD/CRLB = {r:.2f} at CRLB {pct:.1f} %"
     bias = np.abs(estimates.mean(axis=0) - truth) / crlbs.mean(axis=0)
-    assert np.all(bias[crlb_percent < 20] < 0.3)
+    if not priors:
+        assert np.all(bias[crlb_percent < 20] < 0.3)
 
 
 def test_joint_fit_meets_decay_targets_at_pregame_parameters(pregame_basis):

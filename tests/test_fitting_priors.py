@@ -54,7 +54,7 @@ def test_ratio_prior_on_a_sum_gives_the_precision_weighted_estimate():
     rng = np.random.default_rng(3)
     fid = synthetic_fid(basis, truth, noise_sd=0.6, rng=rng)
     plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
-                 metabolite_shift_sd_ppm=0.0)
+                 metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False, mm_shape_prior_sd=0.0)
     free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
     prior = {"numerator": "Asp", "denominator": "Big3", "ratio": 0.05, "sd": 0.05}
     tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
@@ -83,9 +83,10 @@ def mm_fits(names, sd):
     truth = {"NAA": 10.0, "Cr": 8.0, names[2]: 2.0, names[3]: 4.0}
     fid = synthetic_fid(basis, truth, noise_sd=0.2, rng=np.random.default_rng(5))
     plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
-                 metabolite_shift_sd_ppm=0.0)
+                 metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False, mm_shape_prior_sd=0.0)
     free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
-    tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain, mm_shape_prior_sd=sd))
+    tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                        FitOptions(**{**plain, "mm_shape_prior_sd": sd}))
     return basis, free, tied
 
 
@@ -122,7 +123,7 @@ def test_curvature_prior_stiffens_the_baseline_with_the_measured_noise():
     basis = toy_basis(names)
     truth = {"NAA": 10.0, "Cr": 8.0, "Cho": 2.0}
     options = FitOptions(ppm_range=WINDOW, baseline="spline", baseline_curvature_sd=0.02,
-                         metabolite_shift_sd_ppm=0.0)
+                         metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False, mm_shape_prior_sd=0.0)
     weights, noises = [], []
     for noise in (0.05, 0.5):
         fid = synthetic_fid(basis, truth, noise_sd=noise, rng=np.random.default_rng(1))

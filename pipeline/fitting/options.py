@@ -57,6 +57,17 @@ class FitOptions:
     (all MM entries not in ``lineshape_groups`` share one Voigt and shift, group ``mm``) or
     ``per_entry`` (each MM entry its own Voigt and shift, group ``mm:<name>``, as LCModel lets
     each basis entry broaden and shift).
+    ``baseline_curvature_sd`` > 0 replaces the fixed spline stiffness by a Gaussian prior on
+    the spline's second differences with this SD (units of the scaled data, per knot), weighted
+    by the spectrum's measured noise: stiff at low SNR, free at high SNR (0 = fixed
+    ``baseline_stiffness``). ``mm_shape_prior_sd`` > 0 ties the components of the app's
+    parametric MM set (each simulated at its expected size) to one common scale with this
+    relative SD (``priors.mm_shape_rows``). ``weak_metabolite_priors`` adds LCModel's default
+    soft priors on Asp, GABA, Glc, sIns and Tau relative to tNAA + tCr + 3 tCho and on
+    GSH/(Gln + GSH) (``priors.WEAK_METABOLITE_PRIORS``) to the user's ``ratio_constraints``,
+    whose numerator and denominator may be sums such as ``"Gln+GSH"``. Amplitude priors act in
+    single-spectrum and sequential fits; the joint fit does not apply them (they would pull
+    each weak metabolite's decay towards that of the big singlets).
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -90,8 +101,8 @@ class FitOptions:
     lineshape_kernel_smoothness: float = 0.01
     mm_lineshape: str = "shared"
     baseline_curvature_sd: float = 0.0
-    mm_shape_prior_sd: float = 0.0
-    weak_metabolite_priors: bool = False
+    mm_shape_prior_sd: float = 0.15
+    weak_metabolite_priors: bool = True
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
