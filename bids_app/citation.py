@@ -130,7 +130,8 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline; uncertainties are Cramér-Rao lower bounds {cite('crlb')}{scale}.")
+        f"baseline{_prior_clause(fit_cfg)}; uncertainties are Cramér-Rao lower bounds "
+        f"{cite('crlb')}{scale}.")
     quantified = [s["fit.json"]["quantification"] for s in stages
                   if s.get("fit.json", {}).get("quantification", {}).get("water_scaling")
                   == "done"]
@@ -182,3 +183,18 @@ def citation_markdown(config: dict, basis_path, stages: list[dict]) -> str:
 def write_citation(output_dir, config: dict, basis_path, stages: list[dict]) -> Path:
     return d.atomic_write_text(d.logs_dir(output_dir) / "CITATION.md",
                                citation_markdown(config, basis_path, stages))
+
+
+def _prior_clause(fit_cfg: dict) -> str:
+    """The soft priors of the fit, as a clause of the methods sentence ('' when none)."""
+    priors = []
+    if fit_cfg.get("weak_metabolite_priors"):
+        priors.append("LCModel's default soft priors on the ratios of weakly determined "
+                      "metabolites (Asp, GABA, Glc, scyllo-inositol, Tau, GSH; single-b "
+                      "spectra only)")
+    if fit_cfg.get("mm_shape_prior_sd"):
+        priors.append(f"a shape prior tying the parametric macromolecule components to one "
+                      f"scale (SD {fit_cfg['mm_shape_prior_sd']:g})")
+    if fit_cfg.get("ratio_constraints"):
+        priors.append(f"{len(fit_cfg['ratio_constraints'])} user-defined ratio priors")
+    return (" and " + ", ".join(priors)) if priors else ""

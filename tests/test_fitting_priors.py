@@ -54,7 +54,8 @@ def test_ratio_prior_on_a_sum_gives_the_precision_weighted_estimate():
     rng = np.random.default_rng(3)
     fid = synthetic_fid(basis, truth, noise_sd=0.6, rng=rng)
     plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
-                 metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False, mm_shape_prior_sd=0.0)
+                 metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False,
+                 mm_shape_prior_sd=0.0)
     free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
     prior = {"numerator": "Asp", "denominator": "Big3", "ratio": 0.05, "sd": 0.05}
     tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
@@ -83,7 +84,8 @@ def mm_fits(names, sd):
     truth = {"NAA": 10.0, "Cr": 8.0, names[2]: 2.0, names[3]: 4.0}
     fid = synthetic_fid(basis, truth, noise_sd=0.2, rng=np.random.default_rng(5))
     plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
-                 metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False, mm_shape_prior_sd=0.0)
+                 metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False,
+                 mm_shape_prior_sd=0.0)
     free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
     tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
                         FitOptions(**{**plain, "mm_shape_prior_sd": sd}))
@@ -123,7 +125,8 @@ def test_curvature_prior_stiffens_the_baseline_with_the_measured_noise():
     basis = toy_basis(names)
     truth = {"NAA": 10.0, "Cr": 8.0, "Cho": 2.0}
     options = FitOptions(ppm_range=WINDOW, baseline="spline", baseline_curvature_sd=0.02,
-                         metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False, mm_shape_prior_sd=0.0)
+                         metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False,
+                         mm_shape_prior_sd=0.0)
     weights, noises = [], []
     for noise in (0.05, 0.5):
         fid = synthetic_fid(basis, truth, noise_sd=noise, rng=np.random.default_rng(1))
@@ -132,3 +135,14 @@ def test_curvature_prior_stiffens_the_baseline_with_the_measured_noise():
         noises.append(noise_sd(fid, DWELL_S, CF_MHZ))
     assert weights[1] / weights[0] == pytest.approx(noises[1] / noises[0], rel=1e-9)
     assert noises[1] / noises[0] == pytest.approx(10.0, rel=0.1)
+
+
+def test_methods_text_names_the_priors_that_were_on():
+    from bids_app.citation import _prior_clause
+    from bids_app.config import load_default_config
+
+    defaults = load_default_config()["fitting"]
+    clause = _prior_clause(defaults)
+    assert "LCModel's default soft priors" in clause and "(SD 0.15)" in clause
+    assert _prior_clause({**defaults, "weak_metabolite_priors": False,
+                          "mm_shape_prior_sd": 0.0}) == ""

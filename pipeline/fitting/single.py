@@ -256,8 +256,10 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     scale = float(data_scale or np.max(np.abs(y_window)) or 1.0)
     no_prior = np.zeros((0, problem.n_metab))
     curvature_prior = options.baseline_curvature_sd > 0 and problem.baseline_penalty.size > 0
+    constraints = amplitude_priors(problem.names, options)
+    amplitude_prior = bool(constraints) or options.mm_shape_prior_sd > 0
     noise_scaled = (shift_prior_noise_sd(fid, dwell_s, cf_mhz, scale)
-                    if curvature_prior or problem.own_shift.size else 0.0)
+                    if curvature_prior or amplitude_prior or problem.own_shift.size else 0.0)
     if curvature_prior:
         problem = dataclasses.replace(problem, baseline_penalty=noise_scaled_penalty(
             problem.baseline_penalty.shape[1], noise_scaled, options.baseline_curvature_sd))
@@ -269,25 +271,20 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     objective = SpectrumObjective(problem, y_window / scale, no_prior)
     theta0 = (initial_theta(objective, spectrum, reference) if initial is None
               else np.asarray(initial))
+    if amplitude_prior:
+        # the priors' reference amplitudes (denominators, MM mean) from the start's linear fit
+        amplitudes = objective.evaluate(theta0)[-1] * scale / problem.column_norms
+        prior = np.vstack([
+            ratio_prior_rows(problem.names, problem.column_norms, constraints, amplitudes,
+                             noise_scaled, scale),
+            mm_shape_rows(problem.names, problem.column_norms, amplitudes,
+                          options.mm_shape_prior_sd, noise_scaled, scale)])
+        objective = SpectrumObjective(problem, y_window / scale, prior)
     prior_sd = noise_scaled if problem.own_shift.size else 0.0
     solve = _with_shift_prior(objective, prior_sd, options)
     result = levenberg_marquardt(solve.residual, solve.jacobian, theta0, problem.lower,
                                  problem.upper, options.max_iterations)
     result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve)
-    constraints = amplitude_priors(problem.names, options)
-    if constraints or options.mm_shape_prior_sd > 0:
-        _, _, _, _, coef = objective.evaluate(result.x)
-        sigma_scaled = _scaled_sigma(objective, result.x, spectrum, scale, options)
-        amplitudes = coef * scale / problem.column_norms
-        prior = np.vstack([
-            ratio_prior_rows(problem.names, problem.column_norms, constraints, amplitudes,
-                             sigma_scaled, scale),
-            mm_shape_rows(problem.names, problem.column_norms, amplitudes,
-                          options.mm_shape_prior_sd, sigma_scaled, scale)])
-        objective = SpectrumObjective(problem, y_window / scale, prior)
-        solve = _with_shift_prior(objective, prior_sd, options)
-        result = levenberg_marquardt(solve.residual, solve.jacobian, result.x,
-                                     problem.lower, problem.upper, options.max_iterations)
     kernel = None
     if options.lineshape_kernel_hz > 0:
         objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
