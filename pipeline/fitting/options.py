@@ -65,9 +65,10 @@ class FitOptions:
     relative SD (``priors.mm_shape_rows``). ``weak_metabolite_priors`` adds LCModel's default
     soft priors on Asp, GABA, Glc, sIns and Tau relative to tNAA + tCr + 3 tCho and on
     GSH/(Gln + GSH) (``priors.WEAK_METABOLITE_PRIORS``) to the user's ``ratio_constraints``,
-    whose numerator and denominator may be sums such as ``"Gln+GSH"``. Amplitude priors act in
-    single-spectrum and sequential fits; the joint fit does not apply them (they would pull
-    each weak metabolite's decay towards that of the big singlets).
+    whose numerator and denominator may be sums such as ``"Gln+GSH"``. The weak-metabolite priors
+    act on single-b data only (per condition they would pull each weak metabolite's decay
+    towards that of the big singlets); the MM shape prior and the user's constraints act in
+    single-spectrum and sequential fits; the joint fit applies no amplitude priors.
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
