@@ -130,7 +130,7 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline{_prior_clause(fit_cfg)}; uncertainties are Cramér-Rao lower bounds "
+        f"baseline{_prior_clause(stages)}; uncertainties are Cramér-Rao lower bounds "
         f"{cite('crlb')}{scale}.")
     quantified = [s["fit.json"]["quantification"] for s in stages
                   if s.get("fit.json", {}).get("quantification", {}).get("water_scaling")
@@ -185,16 +185,19 @@ def write_citation(output_dir, config: dict, basis_path, stages: list[dict]) -> 
                                citation_markdown(config, basis_path, stages))
 
 
-def _prior_clause(fit_cfg: dict) -> str:
-    """The soft priors of the fit, as a clause of the methods sentence ('' when none)."""
+def _prior_clause(stages: list) -> str:
+    """The soft priors the fits applied (``priors`` of each condition in ``fit.json``), as a
+    clause of the methods sentence ('' when none)."""
+    applied = [c.get("priors", {}) for s in stages
+               for c in s.get("fit.json", {}).get("conditions", [])]
+    ratios = sorted({r for p in applied for r in p.get("ratio", [])})
+    mm_sd = sorted({p.get("mm_shape_sd", 0.0) for p in applied} - {0.0})
     priors = []
-    if fit_cfg.get("weak_metabolite_priors"):
-        priors.append("LCModel's default soft priors on the ratios of weakly determined "
-                      "metabolites (Asp, GABA, Glc, scyllo-inositol, Tau, GSH; single-b "
-                      "spectra only)")
-    if fit_cfg.get("mm_shape_prior_sd"):
-        priors.append(f"a shape prior tying the parametric macromolecule components to one "
-                      f"scale (SD {fit_cfg['mm_shape_prior_sd']:g})")
-    if fit_cfg.get("ratio_constraints"):
-        priors.append(f"{len(fit_cfg['ratio_constraints'])} user-defined ratio priors")
+    if ratios:
+        priors.append(f"soft Gaussian priors on the amplitude ratios {'; '.join(ratios)} "
+                      "(LCModel's defaults for weakly determined metabolites, Big3 = tNAA + "
+                      "tCr + 3 tCho, unless set by the user)")
+    if mm_sd:
+        priors.append("a shape prior tying the parametric macromolecule components to one "
+                      f"scale (relative SD {', '.join(f'{v:g}' for v in mm_sd)})")
     return (" and " + ", ".join(priors)) if priors else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from ..metabolites import FIT_WINDOW_PPM
@@ -134,6 +135,10 @@ class FitOptions:
             missing = {"numerator", "denominator", "ratio", "sd"} - set(c)
             if missing:
                 raise ValueError(f"fit options: ratio constraint {c} lacks {sorted(missing)}")
+            if not (float(c["sd"]) > 0 and math.isfinite(float(c["sd"]))
+                    and float(c["ratio"]) >= 0 and math.isfinite(float(c["ratio"]))):
+                raise ValueError(f"fit options: ratio constraint {c} needs sd > 0 and a finite "
+                                 "ratio >= 0")
 
     @classmethod
     def from_dict(cls, table: dict | None) -> "FitOptions":

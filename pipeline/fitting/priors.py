@@ -112,24 +112,29 @@ WEAK_METABOLITE_PRIORS = (
     {"numerator": "Tau", "denominator": "Big3", "ratio": 0.05, "sd": 0.05},
     {"numerator": "GSH", "denominator": "Gln+GSH", "ratio": 0.286, "sd": 0.126},
 )
-"""LCModel's default soft priors on weakly determined brain metabolites (its ``CHRATO`` defaults,
-LCModel manual): concentration ratios with a Gaussian SD, ``Big3`` = tNAA + tCr + 3 tCho. A
-prior whose metabolites are not all in the basis is left out."""
+"""LCModel's default soft priors on weakly determined brain metabolites: the ``CHRATO`` defaults
+of LCModel 6.3 (``BLOCK DATA`` of ``LCModel.f``, ../shared/peers/lcmodel; LCModel manual, the
+section on ratio priors), concentration ratios with a Gaussian SD, ``Big3`` = NAA + NAAG + Cr +
+PCr + 3 (GPC + PCh) (``Big3`` in LCModel.f). A prior whose numerator is not in the basis is
+left out; without a choline entry Big3 is tNAA + tCr."""
 NAMED_SUMS = {"Big3": "tNAA+tCr+3*tCho"}
-SPELLINGS = {"sIns": ("sIns", "Scyllo", "Scy", "sI"), "Ins": ("Ins", "mI")}
+SPELLINGS = {"sIns": ("sIns", "Scyllo", "Scy", "sI")}
 """Other basis spellings of a metabolite named in a prior."""
 
 
 def amplitude_priors(names: list, options) -> list:
-    """The ratio priors of a fit: the user's ``ratio_constraints`` plus, with
+    """The ratio priors of a fit: the user's ``ratio_constraints`` (every term of each side must
+    name a basis entry or a sum with a member in the basis) plus, with
     ``weak_metabolite_priors``, each of ``WEAK_METABOLITE_PRIORS`` whose numerator is in the
     basis and not already constrained by the user."""
     chosen = list(options.ratio_constraints)
     for c in chosen:
         for side in ("numerator", "denominator"):
-            if not np.any(expression_weights(names, c[side])):
-                raise ValueError(f"[fitting] ratio_constraints: {side} {c[side]!r} names no "
-                                 f"entry of the basis ({', '.join(names)})")
+            missing = [term for term, w in expression_terms(names, c[side]) if not w.any()]
+            if missing:
+                raise ValueError(f"[fitting] ratio_constraints: {side} {c[side]!r}: "
+                                 f"{', '.join(map(repr, missing))} names no entry of the basis "
+                                 f"({', '.join(names)})")
     if not options.weak_metabolite_priors:
         return chosen
     taken = {c["numerator"] for c in chosen}
@@ -138,26 +143,36 @@ def amplitude_priors(names: list, options) -> list:
                         if s in names), None)
         if spelled is None or spelled in taken:
             continue
-        candidate = {**prior, "numerator": spelled}
         if np.any(expression_weights(names, prior["denominator"])):
-            chosen.append(candidate)
+            chosen.append({**prior, "numerator": spelled})
     return chosen
 
 
-def expression_weights(names: list, expression: str) -> np.ndarray:
-    """Weights over ``names`` of a sum such as ``"Gln+GSH"`` or ``"tNAA+tCr+3*tCho"``: each term
-    an optional factor, then a basis name, a metabolite sum (its members present) or
-    ``Big3``. Unknown names contribute nothing."""
+def expression_terms(names: list, expression: str) -> list:
+    """``[(term, weights over names)]`` of a sum such as ``"Gln+GSH"`` or ``"tNAA + 3*tCho"``:
+    each term an optional factor, then a basis name, a metabolite sum (its members present) or
+    ``Big3``."""
     expression = NAMED_SUMS.get(expression.strip(), expression)
-    weights = np.zeros(len(names))
+    out = []
     for term in expression.split("+"):
-        factor, _, name = term.strip().rpartition("*")
-        factor = float(factor) if factor else 1.0
-        members = METABOLITE_SUMS.get(name, (name,))
-        for member in members:
+        factor, _, name = (part.strip() for part in term.rpartition("*"))
+        try:
+            value = float(factor) if factor else 1.0
+        except ValueError:
+            raise ValueError(f"[fitting] ratio_constraints: factor {factor!r} in {expression!r} "
+                             "is not a number") from None
+        weights = np.zeros(len(names))
+        for member in (name,) if name in names else METABOLITE_SUMS.get(name, (name,)):
             if member in names:
-                weights[names.index(member)] += factor
-    return weights
+                weights[names.index(member)] += value
+        out.append((term.strip(), weights))
+    return out
+
+
+def expression_weights(names: list, expression: str) -> np.ndarray:
+    """Weights over ``names`` of a sum (``expression_terms`` added up); unknown names add
+    nothing."""
+    return sum((w for _, w in expression_terms(names, expression)), np.zeros(len(names)))
 
 
 def ratio_prior_rows(names: list, norms: np.ndarray, constraints: list, amplitudes: np.ndarray,
@@ -167,7 +182,8 @@ def ratio_prior_rows(names: list, norms: np.ndarray, constraints: list, amplitud
     The prior ``(num - r den) / (sd den_est) ~ N(0, 1)``, where ``num`` and ``den`` are sums
     (``expression_weights``) and ``den_est`` is the denominator of the current fit, is written
     in the units of the scaled residual (noise SD ``sigma_scaled``) so that it enters the cost
-    like the data do. A constraint whose denominator is not positive gives a zero row.
+    like the data do. A constraint whose denominator is not positive at the reference gives a
+    zero row (the caller leaves it out).
     """
     rows = np.zeros((len(constraints), len(names)))
     for k, c in enumerate(constraints):

@@ -258,6 +258,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     curvature_prior = options.baseline_curvature_sd > 0 and problem.baseline_penalty.size > 0
     constraints = amplitude_priors(problem.names, options)
     amplitude_prior = bool(constraints) or options.mm_shape_prior_sd > 0
+    applied = {"ratio": [], "mm_shape_sd": 0.0}
     noise_scaled = (shift_prior_noise_sd(fid, dwell_s, cf_mhz, scale)
                     if curvature_prior or amplitude_prior or problem.own_shift.size else 0.0)
     if curvature_prior:
@@ -274,12 +275,18 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     if amplitude_prior:
         # the priors' reference amplitudes (denominators, MM mean) from the start's linear fit
         amplitudes = objective.evaluate(theta0)[-1] * scale / problem.column_norms
-        prior = np.vstack([
-            ratio_prior_rows(problem.names, problem.column_norms, constraints, amplitudes,
-                             noise_scaled, scale),
-            mm_shape_rows(problem.names, problem.column_norms, amplitudes,
-                          options.mm_shape_prior_sd, noise_scaled, scale)])
-        objective = SpectrumObjective(problem, y_window / scale, prior)
+        ratio_rows = ratio_prior_rows(problem.names, problem.column_norms, constraints,
+                                      amplitudes, noise_scaled, scale)
+        used = np.any(ratio_rows != 0, axis=1)
+        ratio_rows = ratio_rows[used]
+        mm_rows = mm_shape_rows(problem.names, problem.column_norms, amplitudes,
+                                options.mm_shape_prior_sd, noise_scaled, scale)
+        applied = {"ratio": [f"{c['numerator']}/{c['denominator']} = {c['ratio']} +- {c['sd']}"
+                             for c, u in zip(constraints, used) if u],
+                   "mm_shape_sd": options.mm_shape_prior_sd if mm_rows.shape[0] else 0.0}
+        if ratio_rows.shape[0] + mm_rows.shape[0]:
+            objective = SpectrumObjective(problem, y_window / scale,
+                                          np.vstack([ratio_rows, mm_rows]))
     prior_sd = noise_scaled if problem.own_shift.size else 0.0
     solve = _with_shift_prior(objective, prior_sd, options)
     result = levenberg_marquardt(solve.residual, solve.jacobian, theta0, problem.lower,
@@ -295,6 +302,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         fit.extra["lineshape_kernel_fwhm_hz"] = K.kernel_fwhm_hz(objective.problem, kernel)
     fit.at_bounds = parameters_at_bounds(problem, result.x, objective.evaluate(result.x)[-1])
     fit.extra["n_restarts"] = n_restarts
+    fit.extra["priors"] = applied
     return fit
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from pipeline.preprocess.orientation import MIN_SCORE, singlet_pattern_score
 from pipeline.referencing import singlet_reference
 from pipeline.spectra import H1_REFERENCE_PPM, exp_series, ppm_to_hz
 
@@ -106,7 +107,7 @@ def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
 
     ``window_ppm`` is in true chemical shift: with ``follow_singlets`` the window moves with
     the spectrum's frequency offset, measured on the NAA/Cr/Cho singlets
-    (``pipeline.referencing``), so residual water at 4.0 ppm in a spectrum offset by -0.13 ppm
+    (``singlet_offset_hz``, ``pipeline.referencing``), so residual water at 4.0 ppm in a spectrum offset by -0.13 ppm
     (seen at 3.87 ppm) is still removed, and a metabolite at 4.0 ppm in a spectrum offset by
     +0.1 ppm is not. Components outside the window, and growing ones (negative damping,
     non-physical), are left alone, so metabolite peaks outside the window are untouched.
@@ -114,22 +115,41 @@ def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     offset used). Works on one FID or a stack (..., n_points).
     """
     fid = np.asarray(fid, dtype=complex)
+    # one offset for a whole stack (measured on its mean): the window must not move from one
+    # condition to the next, or a line near its edge would be removed at some b only
+    offset_hz = (singlet_offset_hz(fid.reshape(-1, fid.shape[-1]).mean(axis=0), dwell_s, cf_mhz)
+                 if follow_singlets else 0.0)
     if fid.ndim > 1:
         cleaned = np.empty_like(fid)
-        removed, offsets = [], []
+        removed = []
         for index in np.ndindex(fid.shape[:-1]):
-            cleaned[index], info = remove_residual_water(
-                fid[index], dwell_s, cf_mhz, window_ppm, n_components, n_points_used,
-                follow_singlets)
+            cleaned[index], info = _remove_water_components(
+                fid[index], dwell_s, cf_mhz, window_ppm, n_components, n_points_used, offset_hz)
             removed.append(info["n_components_removed"])
-            offsets.append(info["window_offset_hz"])
-        return cleaned, {"n_components_removed": removed, "window_offset_hz": offsets}
+        return cleaned, {"n_components_removed": removed, "window_offset_hz": float(offset_hz)}
+    return _remove_water_components(fid, dwell_s, cf_mhz, window_ppm, n_components,
+                                    n_points_used, offset_hz)
+
+
+def _remove_water_components(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
+                             n_components: int, n_points_used: int | None,
+                             offset_hz: float) -> tuple[np.ndarray, dict]:
+    """HLSVD of one FID; subtract the components inside ``window_ppm`` moved by ``offset_hz``."""
     model = hlsvd(fid, dwell_s, n_components, n_points_used)
-    offset_hz = (singlet_reference(fid, dwell_s, cf_mhz, H1_REFERENCE_PPM)[0]
-                 if follow_singlets else 0.0)
     low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz)) + offset_hz
     water = (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz) & (model.damping_hz >= 0)
     water_fid = model.fid(fid.size, dwell_s, water)
     return fid - water_fid, {"n_components_removed": int(water.sum()),
                              "water_freq_hz": model.freq_hz[water].tolist(),
                              "window_offset_hz": float(offset_hz)}
+
+
+def singlet_offset_hz(fid: np.ndarray, dwell_s: float, cf_mhz: float) -> float:
+    """Frequency offset (Hz, added to nominal frequencies) of the NAA/Cr/Cho singlets
+    (``pipeline.referencing``, refined between bins); 0 when the three-singlet pattern is not
+    clear (score below ``orientation.MIN_SCORE`` noise units, e.g. a metabolite-nulled MM
+    spectrum or a phantom), so the window never moves on a guess."""
+    score, _, _ = singlet_pattern_score(fid, dwell_s, cf_mhz)
+    if score < MIN_SCORE:
+        return 0.0
+    return float(singlet_reference(fid, dwell_s, cf_mhz, H1_REFERENCE_PPM)[0])

@@ -231,6 +231,7 @@ class FitSpectra(SimpleInterface):
                 "phase1_deg_per_ppm": float(f.phase1_deg_per_ppm),
                 "lorentz_fwhm_hz": f.lorentz_fwhm_hz, "gauss_fwhm_hz": f.gauss_fwhm_hz,
                 "shift_hz": f.shift_hz, "at_bounds": list(f.at_bounds),
-                "n_restarts": int(f.extra.get("n_restarts", 0))}
+                "n_restarts": int(f.extra.get("n_restarts", 0)),
+                "priors": f.extra.get("priors", {"ratio": [], "mm_shape_sd": 0.0})}
                 for c, f in enumerate(fits.fits)]})
         return runtime
