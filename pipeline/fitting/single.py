@@ -476,13 +476,20 @@ def _scaled_sigma(objective: SpectrumObjective, theta, spectrum, scale, options)
         ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
         region = spectrum[ppm_window_mask(ppm, *options.noise_region_ppm)]
         return sigma_from_region(region) / scale
+    obs_res, n_params = data_residual(objective, theta)
+    return sigma_from_residual(obs_res, int(round(n_params)))
+
+
+def data_residual(objective: SpectrumObjective, theta) -> tuple[np.ndarray, float]:
+    """The fit's residual over the data rows (scaled units) and its effective number of
+    parameters: non-zero amplitudes, the baseline's effective dimension, the non-linear ones."""
     _, _, a_aug, _, coef = objective.evaluate(theta)
     obs_res = (objective.y_aug - a_aug @ coef)[:objective.n_obs]
     base = objective.projector.coefficients(objective.y_aug - a_aug @ coef)
     obs_res = obs_res - objective.free_aug[:objective.n_obs] @ base
     n_params = (np.count_nonzero(coef) + objective.projector.hat_trace(objective.n_obs)
-                + problem.n_theta)
-    return sigma_from_residual(obs_res, int(round(n_params)))
+                + objective.problem.n_theta)
+    return obs_res, float(n_params)
 
 
 def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, options,
