@@ -180,3 +180,31 @@ def test_diffusion_series_are_fitted_without_the_weak_metabolite_priors():
     single = fit_spectrum(fids[0], basis, DWELL_S, CF_MHZ,
                           FitOptions(**common, weak_metabolite_priors=True))
     assert single.extra["priors"]["ratio"] == ["Asp/Big3 = 0.05 +- 0.05"]
+
+
+def test_prior_variance_share_is_the_analytic_fraction_and_is_flagged():
+    """One amplitude with data variance v_d and a prior of variance v_p: the prior removes
+    v_d / (v_d + v_p) of the variance (linear Gaussian problem); a share above one half is
+    named in the QC flags."""
+    from pipeline.fitting.conditions import prior_flags
+    from pipeline.fitting.results import ConditionFits
+
+    names = ["NAA", "Cr", "Cho", "Asp"]
+    basis = toy_basis(names)
+    fid = synthetic_fid(basis, {"NAA": 10.0, "Cr": 8.0, "Cho": 2.0, "Asp": 1.5},
+                        noise_sd=0.6, rng=np.random.default_rng(3))
+    plain = dict(ppm_range=WINDOW, baseline="poly", first_order_phase=False,
+                 metabolite_shift_sd_ppm=0.0, weak_metabolite_priors=False,
+                 mm_shape_prior_sd=0.0)
+    free = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain))
+    assert set(free.extra["prior_variance_share"].values()) == {0.0}
+    big3 = free.amplitude("NAA") + free.amplitude("Cr") + 3 * free.amplitude("Cho")
+    for sd in (0.001, 0.003):
+        tied = fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(**plain, ratio_constraints=[
+            {"numerator": "Asp", "denominator": "Big3", "ratio": 0.05, "sd": sd}]))
+        v_data, v_prior = free.uncertainty("Asp") ** 2, (sd * big3) ** 2
+        expected = v_data / (v_data + v_prior)
+        assert tied.extra["prior_variance_share"]["Asp"] == pytest.approx(expected, abs=0.1)
+        flagged = prior_flags(ConditionFits(names, np.zeros(1), [tied], "sequential"), str)
+        assert bool(flagged) == (tied.extra["prior_variance_share"]["Asp"] >= 0.5)
+        assert not flagged or "Asp (" in flagged[0]

@@ -170,3 +170,23 @@ def bound_flags(fits, condition_text) -> list[str]:
                          "its search limit after restarts (check the spectrum's referencing, "
                          "phase and [fitting] limits)")
     return flags
+
+
+PRIOR_DOMINATED_SHARE = 0.5
+"""A metabolite whose variance the amplitude priors cut by at least this fraction is flagged:
+its value and CRLB then come more from the prior than from the data."""
+
+
+def prior_flags(fits, condition_text) -> list[str]:
+    """QC warnings naming, per condition, the metabolites whose precision comes mostly from
+    the amplitude priors (``SpectralFit.extra["prior_variance_share"]``)."""
+    flags = []
+    for c, fit in enumerate(fits.fits):
+        share = fit.extra.get("prior_variance_share", {})
+        held = [f"{name} ({value:.0%})" for name, value in share.items()
+                if value >= PRIOR_DOMINATED_SHARE]
+        if held:
+            flags.append(f"fit: {condition_text(c)}: {', '.join(held)} of the variance removed "
+                         "by the soft priors: these values and CRLBs reflect the prior more "
+                         "than the data ([fitting] weak_metabolite_priors)")
+    return flags

@@ -18,8 +18,8 @@ from .priors import (WithPrior, amplitude_priors, mm_shape_rows, ratio_prior_row
 from ..referencing import singlet_reference
 from .results import SpectralFit
 from .solver import PairedProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
-from .uncertainty import (covariance_from_jacobian, metabolite_sums, sigma_from_region,
-                          sigma_from_residual)
+from .uncertainty import (covariance_from_jacobian, metabolite_sums, prior_variance_share,
+                          sigma_from_region, sigma_from_residual)
 
 INIT_GAUSS_FWHM_PPM = (0.01, 0.025, 0.05)
 INIT_LORENTZ_FWHM_HZ = 1.0
@@ -515,6 +515,10 @@ def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, option
     shift_prior[:, n_m + n_b:] = theta_prior
     prior = np.vstack([prior, shift_prior])
     cov_scaled = covariance_from_jacobian(jac, sigma_scaled, prior)
+    amplitude_rows = np.zeros(prior.shape[0], dtype=bool)
+    amplitude_rows[objective.n_pad:a_aug.shape[0] - n_obs] = True
+    share = (prior_variance_share(jac, prior[~amplitude_rows], prior[amplitude_rows],
+                                  np.arange(n_m)) if amplitude_rows.any() else np.zeros(n_m))
 
     to_amp = scale / problem.column_norms
     amplitudes = coef * to_amp
@@ -538,4 +542,5 @@ def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, option
         ppm_range=tuple(options.ppm_range), theta=theta, theta_crlb=theta_crlb,
         n_iterations=int(result.njev), success=bool(result.status > 0),
         message=str(result.message),
-        extra={"data_scale": scale, "coef_scaled": coef, "problem": problem})
+        extra={"data_scale": scale, "coef_scaled": coef, "problem": problem,
+               "prior_variance_share": dict(zip(problem.names, share.tolist()))})

@@ -39,6 +39,23 @@ def covariance_from_jacobian(jacobian: np.ndarray, sigma: float,
     return covariance
 
 
+def prior_variance_share(jacobian: np.ndarray, penalty_rows: np.ndarray,
+                         prior_rows: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """For parameters ``index``: the fraction of their variance that ``prior_rows`` remove,
+    ``1 - [A^-1]_ii / [A0^-1]_ii`` with ``A0 = J^T J + penalty^T penalty`` and
+    ``A = A0 + prior^T prior``. Near 1: the value comes from the prior, not the data (a
+    small CRLB then says little about the measurement)."""
+    base = jacobian.T @ jacobian + penalty_rows.T @ penalty_rows
+    full = base + prior_rows.T @ prior_rows
+    scale = np.sqrt(np.diag(full))
+    scale[scale == 0] = 1.0
+    norm = np.outer(scale, scale)
+    without = np.diag(np.linalg.pinv(base / norm, rcond=1e-12, hermitian=True))[index]
+    with_prior = np.diag(np.linalg.pinv(full / norm, rcond=1e-12, hermitian=True))[index]
+    share = 1.0 - np.divide(with_prior, without, out=np.ones_like(without), where=without > 0)
+    return np.clip(share, 0.0, 1.0)
+
+
 def sigma_from_residual(residual_real: np.ndarray, n_params: int) -> float:
     """Noise SD per real observation from a fit residual, corrected for fitted parameters."""
     dof = max(residual_real.size - n_params, 1)

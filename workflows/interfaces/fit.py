@@ -178,7 +178,8 @@ class FitSpectra(SimpleInterface):
     output_spec = _FitOutputSpec
 
     def _run_interface(self, runtime):
-        from pipeline.fitting.conditions import amplitudes_table, bound_flags, fit_conditions
+        from pipeline.fitting.conditions import (amplitudes_table, bound_flags, fit_conditions,
+                                                  prior_flags)
         from pipeline.fitting.fit_display import fit_display_text
         from pipeline.fitting.options import FitOptions
         from pipeline.fitting.quantification import ratio_to_tcr_column
@@ -219,11 +220,14 @@ class FitSpectra(SimpleInterface):
         display = Path.cwd() / "display.tsv"
         display.write_text(fit_display_text(fits))
         self._results["out_display"] = str(display)
+        def condition_text(c):
+            return f"condition {c} (b = {labels[c]['b_value']:g} s/mm^2)"
+
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
             "quantification": quantification,
-            "flags": quantification.get("flags", []) + bound_flags(
-                fits, lambda c: f"condition {c} (b = {labels[c]['b_value']:g} s/mm^2)"),
+            "flags": (quantification.get("flags", []) + bound_flags(fits, condition_text)
+                      + prior_flags(fits, condition_text)),
             "warnings": fit_warnings,
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
@@ -232,6 +236,8 @@ class FitSpectra(SimpleInterface):
                 "lorentz_fwhm_hz": f.lorentz_fwhm_hz, "gauss_fwhm_hz": f.gauss_fwhm_hz,
                 "shift_hz": f.shift_hz, "at_bounds": list(f.at_bounds),
                 "n_restarts": int(f.extra.get("n_restarts", 0)),
-                "priors": f.extra.get("priors", {"ratio": [], "mm_shape_sd": 0.0})}
+                "priors": f.extra.get("priors", {"ratio": [], "mm_shape_sd": 0.0}),
+                "prior_variance_share": {k: round(v, 3) for k, v in
+                                         f.extra.get("prior_variance_share", {}).items() if v > 0}}
                 for c, f in enumerate(fits.fits)]})
         return runtime
