@@ -21,7 +21,7 @@ from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .options import FitOptions, is_lipid_name, is_mm_name
-from .priors import shift_prior_noise_sd, with_shift_prior
+from .priors import prior_noise_sd, with_shift_prior
 from .results import SpectralFit
 from .single import output_fids, parameters_at_bounds
 from .solver import (BaselineProjector, kaufman_jacobian, levenberg_marquardt,
@@ -404,7 +404,7 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     x0 = initial_vector(layout, 3 * problem.n_groups, seq_thetas, seq_amps, b_ms_um2)
     objective = JointObjective(problem, y_windows / scale, b_ms_um2, layout)
     own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
-    prior_sd = (shift_prior_noise_sd(fids, problem.dwell_s, problem.cf_mhz, scale)
+    prior_sd = (prior_noise_sd(fids, problem.dwell_s, problem.cf_mhz, scale)
                 if own.size else 0.0)  # each shared or per-condition copy gets one prior row
     solve = with_shift_prior(objective.residual, objective.jacobian, layout.lower.size, own,
                              prior_sd, options.metabolite_shift_sd_ppm * problem.cf_mhz)

@@ -27,11 +27,12 @@ def scaled_noise_sd(fid: np.ndarray, dwell_s: float, cf_mhz: float, scale: float
     return noise_sd(fid, dwell_s, cf_mhz) / scale
 
 
-def shift_prior_noise_sd(fids: np.ndarray, dwell_s: float, cf_mhz: float,
+def prior_noise_sd(fids: np.ndarray, dwell_s: float, cf_mhz: float,
                          scale: float) -> float:
-    """The noise SD weighting the shift prior, in scaled units: :func:`scaled_noise_sd` of one
-    FID, or the median over the rows of ``fids`` (one per condition of a joint fit). Computed
-    once per fit (it takes an FFT and a detrended SD) and passed to :func:`with_shift_prior`."""
+    """The noise SD weighting every prior row (shifts, amplitude ratios, MM shape, baseline
+    curvature), in scaled units: :func:`scaled_noise_sd` of one FID, or the median over the
+    rows of ``fids`` (one per condition of a joint fit). Computed once per fit (an FFT and a
+    detrended SD)."""
     rows = np.atleast_2d(fids)
     return float(np.median([scaled_noise_sd(f, dwell_s, cf_mhz, scale) for f in rows]))
 
@@ -93,15 +94,12 @@ def mm_shape_rows(names: list, norms: np.ndarray, amplitudes: np.ndarray, sd: fl
     if not SHAPE_PRIOR_MARKERS & set(names):
         return np.zeros((0, len(names)))
     index = [i for i, n in enumerate(names) if n in SHAPE_PRIOR_MM]
-    mean = float(np.mean(np.asarray(amplitudes)[index])) if index else 0.0
-    if len(index) < 2 or sd <= 0 or mean <= 0:
+    mean = np.zeros(len(names))
+    mean[index] = 1.0 / max(len(index), 1)
+    if len(index) < 2 or sd <= 0 or mean @ amplitudes <= 0:
         return np.zeros((0, len(names)))
-    weight = sigma_scaled * data_scale / (sd * mean)
-    rows = np.zeros((len(index), len(names)))
-    for r, i in enumerate(index):
-        rows[r, index] -= weight / len(index) / norms[index]
-        rows[r, i] += weight / norms[i]
-    return rows
+    return np.array([ratio_row(np.eye(len(names))[i], mean, 1.0, sd, amplitudes, norms,
+                               sigma_scaled, data_scale) for i in index])
 
 
 WEAK_METABOLITE_PRIORS = (
@@ -185,13 +183,20 @@ def ratio_prior_rows(names: list, norms: np.ndarray, constraints: list, amplitud
     like the data do. A constraint whose denominator is not positive at the reference gives a
     zero row (the caller leaves it out).
     """
-    rows = np.zeros((len(constraints), len(names)))
-    for k, c in enumerate(constraints):
-        numerator = expression_weights(names, c["numerator"])
-        denominator = expression_weights(names, c["denominator"])
-        reference = float(denominator @ amplitudes)
-        if reference <= 0 or not numerator.any():
-            continue
-        weight = sigma_scaled * data_scale / (float(c["sd"]) * reference)
-        rows[k] = weight * (numerator - float(c["ratio"]) * denominator) / norms
-    return rows
+    return np.array([ratio_row(expression_weights(names, c["numerator"]),
+                               expression_weights(names, c["denominator"]), float(c["ratio"]),
+                               float(c["sd"]), amplitudes, norms, sigma_scaled, data_scale)
+                     for c in constraints]).reshape(len(constraints), len(names))
+
+
+def ratio_row(numerator: np.ndarray, denominator: np.ndarray, ratio: float, sd: float,
+              amplitudes: np.ndarray, norms: np.ndarray, sigma_scaled: float,
+              data_scale: float) -> np.ndarray:
+    """One prior row ``(num - r den) / (sd den_est) ~ N(0, 1)`` on the normalised amplitudes
+    (``num``, ``den``: weights over the entries; ``den_est`` from ``amplitudes``), in the units
+    of the scaled residual; zero when the reference denominator is not positive."""
+    reference = float(denominator @ amplitudes)
+    if reference <= 0 or not numerator.any():
+        return np.zeros(numerator.size)
+    weight = sigma_scaled * data_scale / (sd * reference)
+    return weight * (numerator - ratio * denominator) / norms

@@ -14,12 +14,12 @@ from . import model as M
 from .model import baseline_blocks
 from .options import FitOptions
 from .priors import (WithPrior, amplitude_priors, mm_shape_rows, ratio_prior_rows,
-                     shift_prior_noise_sd, with_shift_prior)
+                     prior_noise_sd, with_shift_prior)
 from ..referencing import singlet_reference
 from .results import SpectralFit
 from .solver import PairedProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
-from .uncertainty import (covariance_from_jacobian, metabolite_sums, prior_variance_share,
-                          sigma_from_region, sigma_from_residual)
+from .uncertainty import (covariance_and_prior_share, metabolite_sums, sigma_from_region,
+                          sigma_from_residual)
 
 INIT_GAUSS_FWHM_PPM = (0.01, 0.025, 0.05)
 INIT_LORENTZ_FWHM_HZ = 1.0
@@ -259,7 +259,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     constraints = amplitude_priors(problem.names, options)
     amplitude_prior = bool(constraints) or options.mm_shape_prior_sd > 0
     applied = {"ratio": [], "mm_shape_sd": 0.0}
-    noise_scaled = (shift_prior_noise_sd(fid, dwell_s, cf_mhz, scale)
+    noise_scaled = (prior_noise_sd(fid, dwell_s, cf_mhz, scale)
                     if curvature_prior or amplitude_prior or problem.own_shift.size else 0.0)
     if curvature_prior:
         problem = dataclasses.replace(problem, baseline_penalty=noise_scaled_penalty(
@@ -339,7 +339,7 @@ def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarra
 def _with_shift_prior(objective: SpectrumObjective, prior_sd: float,
                       options: FitOptions) -> WithPrior:
     """The objective with the Gaussian prior rows of the per-metabolite shifts (none when
-    ``metabolite_shift_sd_ppm`` is 0); ``prior_sd``: ``priors.shift_prior_noise_sd``."""
+    ``metabolite_shift_sd_ppm`` is 0); ``prior_sd``: ``priors.prior_noise_sd``."""
     problem = objective.problem
     return with_shift_prior(objective.residual, objective.jacobian, problem.n_theta,
                             np.arange(problem.n_base_theta, problem.n_theta), prior_sd,
@@ -476,20 +476,13 @@ def _scaled_sigma(objective: SpectrumObjective, theta, spectrum, scale, options)
         ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
         region = spectrum[ppm_window_mask(ppm, *options.noise_region_ppm)]
         return sigma_from_region(region) / scale
-    obs_res, n_params = data_residual(objective, theta)
-    return sigma_from_residual(obs_res, int(round(n_params)))
-
-
-def data_residual(objective: SpectrumObjective, theta) -> tuple[np.ndarray, float]:
-    """The fit's residual over the data rows (scaled units) and its effective number of
-    parameters: non-zero amplitudes, the baseline's effective dimension, the non-linear ones."""
     _, _, a_aug, _, coef = objective.evaluate(theta)
     obs_res = (objective.y_aug - a_aug @ coef)[:objective.n_obs]
     base = objective.projector.coefficients(objective.y_aug - a_aug @ coef)
     obs_res = obs_res - objective.free_aug[:objective.n_obs] @ base
     n_params = (np.count_nonzero(coef) + objective.projector.hat_trace(objective.n_obs)
-                + objective.problem.n_theta)
-    return obs_res, float(n_params)
+                + problem.n_theta)
+    return sigma_from_residual(obs_res, int(round(n_params)))
 
 
 def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, options,
@@ -514,11 +507,9 @@ def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, option
     shift_prior = np.zeros((theta_prior.shape[0], jac.shape[1]))
     shift_prior[:, n_m + n_b:] = theta_prior
     prior = np.vstack([prior, shift_prior])
-    cov_scaled = covariance_from_jacobian(jac, sigma_scaled, prior)
     amplitude_rows = np.zeros(prior.shape[0], dtype=bool)
     amplitude_rows[objective.n_pad:a_aug.shape[0] - n_obs] = True
-    share = (prior_variance_share(jac, prior[~amplitude_rows], prior[amplitude_rows],
-                                  np.arange(n_m)) if amplitude_rows.any() else np.zeros(n_m))
+    cov_scaled, share = covariance_and_prior_share(jac, sigma_scaled, prior, amplitude_rows)
 
     to_amp = scale / problem.column_norms
     amplitudes = coef * to_amp
@@ -543,4 +534,4 @@ def _assemble(objective: SpectrumObjective, result, fid, spectrum, scale, option
         n_iterations=int(result.njev), success=bool(result.status > 0),
         message=str(result.message),
         extra={"data_scale": scale, "coef_scaled": coef, "problem": problem,
-               "prior_variance_share": dict(zip(problem.names, share.tolist()))})
+               "prior_variance_share": dict(zip(problem.names, share[:n_m].tolist()))})

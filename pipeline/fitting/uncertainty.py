@@ -14,13 +14,25 @@ def covariance_from_jacobian(jacobian: np.ndarray, sigma: float,
 
     ``jacobian`` is real ``(n_obs, n_params)`` of the model in the same units as ``sigma``
     (noise SD per real observation). ``prior_rows`` are penalty rows (baseline stiffness,
-    per-metabolite shift prior) in residual units. A penalised fit is a regularised estimator:
-    its spread over noise is the sandwich above, smaller than ``sigma^2 A^-1``; with the
-    light spline baseline the latter overstated the spread of broad components 1.8 x (MM,
-    tests/test_fitting_accuracy.py). Columns are equilibrated before inversion so the result
-    is stable when parameters have wildly different scales. Parameters the model does not
-    depend on at all (e.g. the diffusivity of an absent metabolite) get an infinite variance
-    rather than the zero a pseudo-inverse would report.
+    per-metabolite shift prior, amplitude priors) in residual units. A penalised fit is a
+    regularised estimator: its spread over noise is the sandwich above, smaller than
+    ``sigma^2 A^-1``; with the light spline baseline the latter overstated the spread of broad
+    components 1.8 x (MM, tests/test_fitting_accuracy.py). Columns are equilibrated before
+    inversion so the result is stable when parameters have wildly different scales. Parameters
+    the model does not depend on at all (e.g. the diffusivity of an absent metabolite) get an
+    infinite variance rather than the zero a pseudo-inverse would report.
+    """
+    return covariance_and_prior_share(jacobian, sigma, prior_rows)[0]
+
+
+def covariance_and_prior_share(jacobian: np.ndarray, sigma: float,
+                               prior_rows: np.ndarray | None = None,
+                               share_rows: np.ndarray | None = None
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`covariance_from_jacobian`, and per parameter the fraction of its variance that
+    the prior rows selected by the mask ``share_rows`` remove: ``1 - [A^-1]_ii / [A0^-1]_ii``,
+    ``A0`` without those rows (Woodbury from the one inverse of ``A``). Near 1: the value
+    comes from those priors, not the data, and a small CRLB says little about the measurement.
     """
     fisher = jacobian.T @ jacobian
     penalised = fisher
@@ -29,31 +41,24 @@ def covariance_from_jacobian(jacobian: np.ndarray, sigma: float,
     scale = np.sqrt(np.diag(penalised))
     blind = scale == 0
     scale[blind] = 1.0
-    inverse = np.linalg.pinv(penalised / np.outer(scale, scale), rcond=1e-12, hermitian=True)
+    norm = np.outer(scale, scale)
+    inverse = np.linalg.pinv(penalised / norm, rcond=1e-12, hermitian=True)
+    share = np.zeros(scale.size)
+    if share_rows is not None and np.any(share_rows):
+        rows = prior_rows[share_rows] / scale  # the removed rows, in equilibrated units
+        spread = inverse @ rows.T
+        coupling = np.eye(rows.shape[0]) - rows @ spread
+        without = np.diag(inverse) + np.sum(spread * (np.linalg.pinv(coupling) @ spread.T).T,
+                                            axis=1)
+        share = np.clip(1.0 - np.divide(np.diag(inverse), without, out=np.ones(scale.size),
+                                        where=without > 0), 0.0, 1.0)
     if penalised is not fisher:
-        inverse = inverse @ (fisher / np.outer(scale, scale)) @ inverse
-    covariance = sigma ** 2 * inverse / np.outer(scale, scale)
+        inverse = inverse @ (fisher / norm) @ inverse
+    covariance = sigma ** 2 * inverse / norm
     covariance[blind, :] = 0.0
     covariance[:, blind] = 0.0
     covariance[blind, blind] = np.inf  # the data carry no information on these parameters
-    return covariance
-
-
-def prior_variance_share(jacobian: np.ndarray, penalty_rows: np.ndarray,
-                         prior_rows: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """For parameters ``index``: the fraction of their variance that ``prior_rows`` remove,
-    ``1 - [A^-1]_ii / [A0^-1]_ii`` with ``A0 = J^T J + penalty^T penalty`` and
-    ``A = A0 + prior^T prior``. Near 1: the value comes from the prior, not the data (a
-    small CRLB then says little about the measurement)."""
-    base = jacobian.T @ jacobian + penalty_rows.T @ penalty_rows
-    full = base + prior_rows.T @ prior_rows
-    scale = np.sqrt(np.diag(full))
-    scale[scale == 0] = 1.0
-    norm = np.outer(scale, scale)
-    without = np.diag(np.linalg.pinv(base / norm, rcond=1e-12, hermitian=True))[index]
-    with_prior = np.diag(np.linalg.pinv(full / norm, rcond=1e-12, hermitian=True))[index]
-    share = 1.0 - np.divide(with_prior, without, out=np.ones_like(without), where=without > 0)
-    return np.clip(share, 0.0, 1.0)
+    return covariance, share
 
 
 def sigma_from_residual(residual_real: np.ndarray, n_params: int) -> float:
