@@ -130,7 +130,8 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline{_prior_clause(stages)}; uncertainties are Cramér-Rao lower bounds "
+        f"baseline{_prior_clause(stages)}{_kernel_clause(stages, fit_cfg)}; uncertainties "
+        "are Cramér-Rao lower bounds "
         f"{cite('crlb')}{scale}.")
     quantified = [s["fit.json"]["quantification"] for s in stages
                   if s.get("fit.json", {}).get("quantification", {}).get("water_scaling")
@@ -183,6 +184,21 @@ def citation_markdown(config: dict, basis_path, stages: list[dict]) -> str:
 def write_citation(output_dir, config: dict, basis_path, stages: list[dict]) -> Path:
     return d.atomic_write_text(d.logs_dir(output_dir) / "CITATION.md",
                                citation_markdown(config, basis_path, stages))
+
+
+def _kernel_clause(stages: list, fit_cfg: dict) -> str:
+    """The free-form lineshape kernel, when any fit used it (``lineshape_kernel_fwhm_hz`` of a
+    condition in ``fit.json``), as a clause of the methods sentence ('' when none)."""
+    conditions = [c for s in stages for c in s.get("fit.json", {}).get("conditions", [])]
+    used = sum(c.get("lineshape_kernel_fwhm_hz") is not None for c in conditions)
+    if not used:
+        return ""
+    threshold = fit_cfg.get("lineshape_kernel_min_fit_quality", 0)
+    where = (f" where the Voigt fit's residual exceeded {threshold:g} x the noise SD"
+             if threshold else "")
+    half_width_hz = fit_cfg.get("lineshape_kernel_hz", 0)
+    return (f", with a regularised free-form lineshape kernel (+-{half_width_hz:g} Hz) "
+            f"convolving the metabolite basis{where} ({used} of {len(conditions)} spectra)")
 
 
 def _prior_clause(stages: list) -> str:

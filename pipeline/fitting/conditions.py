@@ -81,6 +81,10 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
         # a prior per condition would pull each weak metabolite's decay towards the big
         # singlets' (published 7 T set, sequential: tCho decay error 0.008 -> 0.015)
         options = dataclasses.replace(options, weak_metabolite_priors=False)
+    if (np.unique(b).size >= 2 and options.lineshape_kernel_hz > 0
+            and options.lineshape_kernel_min_fit_quality > 0):
+        # a kernel on some conditions only would change the lineshape model along the decay
+        options = dataclasses.replace(options, lineshape_kernel_hz=0.0)
     if options.mode == "joint" and np.unique(b).size >= 2:
         options = joint_fit_options(options)
     if options.mm_mode == "fixed_shape_from_highest_b":

@@ -54,7 +54,11 @@ class FitOptions:
     kernel (a unit-area convolution of the metabolite model, spanning +-this many Hz, with a
     ridge penalty ``lineshape_kernel_smoothness`` towards no change; after LCModel's regularised
     lineshape) and refit with it (``kernel.py``); single-spectrum and sequential fits only (the
-    joint fit does not use it yet); 0 = Voigt only. ``mm_lineshape``: ``shared``
+    joint fit does not use it yet); 0 = Voigt only. ``lineshape_kernel_min_fit_quality`` > 0: the
+    kernel refit runs only when the Voigt fit's residual SD / noise SD (the QC's fit quality)
+    exceeds it, i.e. only where the data show more than a Voigt can follow; a diffusion series
+    (two or more b-values) is fitted without this adaptive kernel, so that all its conditions
+    share one lineshape model. ``mm_lineshape``: ``shared``
     (all MM entries not in ``lineshape_groups`` share one Voigt and shift, group ``mm``) or
     ``per_entry`` (each MM entry its own Voigt and shift, group ``mm:<name>``, as LCModel lets
     each basis entry broaden and shift).
@@ -99,8 +103,9 @@ class FitOptions:
     reference_singlets: bool = True
     reference_search_ppm: float = 0.3
     metabolite_shift_sd_ppm: float = 0.004
-    lineshape_kernel_hz: float = 0.0
+    lineshape_kernel_hz: float = 16.0
     lineshape_kernel_smoothness: float = 0.01
+    lineshape_kernel_min_fit_quality: float = 1.3
     mm_lineshape: str = "shared"
     baseline_curvature_sd: float = 0.0
     mm_shape_prior_sd: float = 0.15
@@ -121,9 +126,10 @@ class FitOptions:
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:
             raise ValueError(f"fit options: ppm_range must be two different values, "
                              f"got {self.ppm_range}")
-        if self.lineshape_kernel_hz < 0 or self.lineshape_kernel_smoothness < 0:
-            raise ValueError("fit options: lineshape_kernel_hz and lineshape_kernel_smoothness "
-                             "must be >= 0")
+        if min(self.lineshape_kernel_hz, self.lineshape_kernel_smoothness,
+               self.lineshape_kernel_min_fit_quality) < 0:
+            raise ValueError("fit options: lineshape_kernel_hz, lineshape_kernel_smoothness and "
+                             "lineshape_kernel_min_fit_quality must be >= 0")
         if self.baseline_curvature_sd < 0 or self.mm_shape_prior_sd < 0:
             raise ValueError("fit options: baseline_curvature_sd and mm_shape_prior_sd must be "
                              ">= 0")

@@ -293,7 +293,12 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                                  problem.upper, options.max_iterations)
     result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve)
     kernel = None
-    if options.lineshape_kernel_hz > 0:
+    voigt_quality = None
+    if options.lineshape_kernel_hz > 0 and options.lineshape_kernel_min_fit_quality > 0:
+        noise_scaled = noise_scaled or prior_noise_sd(fid, dwell_s, cf_mhz, scale)
+        voigt_quality = window_fit_quality(objective, result.x, noise_scaled)
+    if options.lineshape_kernel_hz > 0 and (voigt_quality is None or voigt_quality
+                                            > options.lineshape_kernel_min_fit_quality):
         objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
                                                               prior_sd, options)
     fit = _assemble(objective, result, fid, spectrum, scale, options, solve.rows)
@@ -302,8 +307,18 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
         fit.extra["lineshape_kernel_fwhm_hz"] = K.kernel_fwhm_hz(objective.problem, kernel)
     fit.at_bounds = parameters_at_bounds(problem, result.x, objective.evaluate(result.x)[-1])
     fit.extra["n_restarts"] = n_restarts
+    if voigt_quality is not None:
+        fit.extra["voigt_fit_quality"] = voigt_quality
     fit.extra["priors"] = applied
     return fit
+
+
+def window_fit_quality(objective: SpectrumObjective, theta: np.ndarray,
+                       noise_scaled: float) -> float:
+    """Residual SD of the real spectrum over the fit window (baseline removed) / noise SD, both
+    in the objective's scaled units: the QC's fit quality of the current fit."""
+    real_residual = objective.residual(theta)[:objective.n_obs // 2]
+    return float(np.std(real_residual) / noise_scaled) if noise_scaled > 0 else float("inf")
 
 
 KERNEL_PASSES = 2

@@ -237,6 +237,8 @@ class FitSpectra(SimpleInterface):
                 "shift_hz": f.shift_hz, "at_bounds": list(f.at_bounds),
                 "n_restarts": int(f.extra.get("n_restarts", 0)),
                 "priors": f.extra.get("priors", {"ratio": [], "mm_shape_sd": 0.0}),
+                "voigt_fit_quality": f.extra.get("voigt_fit_quality"),
+                "lineshape_kernel_fwhm_hz": f.extra.get("lineshape_kernel_fwhm_hz"),
                 "prior_variance_share": {k: round(v, 3) for k, v in
                                          f.extra.get("prior_variance_share", {}).items() if v > 0}}
                 for c, f in enumerate(fits.fits)]})
