@@ -186,9 +186,26 @@ SOURCES = {"challenge": challenge_items, "osprey": osprey_items, "spant": spant_
            "siemens": siemens_items, "dmrs": dmrs_items}
 
 
+RATIO_SUMS = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"),
+              "tCho": ("GPC", "PCho", "PCh", "Cho"), "Glx": ("Glu", "Gln"),
+              "Ins+Gly": ("Ins", "mI", "Gly")}
+
+
+def numerator_crlb_percent(fit) -> dict:
+    """The app's CRLB of each ratio's numerator (a sum with its covariances), in % of it: the
+    scale against which an app-LCModel difference is judged."""
+    out = {}
+    for name in RATIOS:
+        members = RATIO_SUMS.get(name, (name,))
+        w = np.array([1.0 if n in members else 0.0 for n in fit.names])
+        value = float(w @ fit.amplitudes)
+        out[name] = (100 * float(np.sqrt(max(w @ fit.covariance @ w, 0.0))) / value
+                     if value > 0 else np.nan)
+    return out
+
+
 def ratios(amplitudes: dict) -> dict:
-    sums = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"), "tCho": ("GPC", "PCho", "PCh", "Cho"),
-            "Glx": ("Glu", "Gln"), "Ins+Gly": ("Ins", "mI", "Gly")}
+    sums = RATIO_SUMS
     total = {k: sum(amplitudes.get(n, 0.0) for n in v) for k, v in sums.items()}
     tcr = total["tCr"]
     out = {}
@@ -235,7 +252,8 @@ def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, tab
     app_amp = dict(zip(fit.names, fit.amplitudes))
     row = {"dataset": name, "orientation": orientation, "app": ratios(app_amp),
            "app_res": quality["fit_quality"], "qc": qc_status(quality["fit_quality"]),
-           "at_bounds": list(getattr(fit, "at_bounds", [])), "app_s": app_s}
+           "at_bounds": list(getattr(fit, "at_bounds", [])), "app_s": app_s,
+           "app_crlb_pct": numerator_crlb_percent(fit)}
     if lcmodel_available():
         folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -277,7 +295,11 @@ def summarise(rows: list, label: str) -> None:
         median = float(np.nanmedian(np.abs(diffs))) if np.any(np.isfinite(diffs)) else np.nan
         verdict = "" if target is None else ("  meets" if median <= target else "  MISSES") + \
             f" target {target:.0%}"
-        print(f"  {name + '/tCr':9s} {median:7.1%}   (median signed {np.nanmedian(diffs):+.1%}){verdict}")
+        crlb = np.array([r["app_crlb_pct"][name] / 100 for r in rows])
+        in_crlb = float(np.nanmedian(np.abs(diffs) / crlb)) if np.any(np.isfinite(crlb)) else np.nan
+        print(f"  {name + '/tCr':9s} {median:7.1%}   (median signed {np.nanmedian(diffs):+.1%}; "
+              f"median |diff| / app CRLB {in_crlb:.2f}, app CRLB median {np.nanmedian(crlb):.1%})"
+              f"{verdict}")
 
 
 def main(argv=None) -> list:
