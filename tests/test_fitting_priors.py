@@ -231,3 +231,30 @@ def test_prior_share_from_one_inverse_equals_the_two_inverse_definition():
     direct = 1.0 - np.diag(np.linalg.inv(a)) / np.diag(np.linalg.inv(a0))
     assert np.allclose(share, direct, atol=1e-10)
     assert np.all(direct > 0.01)  # the case is informative
+
+
+def test_prior_reference_is_floored_at_the_denominators_noise_amplitude():
+    """The floor equals the SD of the least-squares amplitude of the denominator's column under
+    white noise (Monte Carlo, known noise), and a reference below it no longer stiffens the
+    prior: the row is that of the floor, not 1e9 x stronger."""
+    from pipeline.fitting.priors import ratio_row, reference_floor
+
+    rng = np.random.default_rng(7)
+    column = rng.standard_normal(300) + 1j * rng.standard_normal(300)  # one complex column
+    norm, sigma = float(np.linalg.norm(column)), 0.05
+    noise = sigma * (rng.standard_normal((4000, 300)) + 1j * rng.standard_normal((4000, 300)))
+    # LS amplitude of a real coefficient on the real-stacked column, in units where the
+    # normalised coefficient is amplitude * norm (data_scale 1)
+    stacked = np.concatenate([column.real, column.imag])
+    amplitude_sd = np.std(np.concatenate([noise.real, noise.imag], axis=1) @ stacked / norm ** 2)
+    floor = reference_floor(np.array([1.0]), np.array([norm]), sigma, 1.0)
+    assert floor == pytest.approx(amplitude_sd, rel=0.05)
+
+    names_w = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    norms = np.array([2.0, norm])
+    args = (0.3, 0.1)
+    tiny = ratio_row(*names_w, *args, np.array([0.0, 1e-9 * floor]), norms, sigma, 1.0)
+    at_floor = ratio_row(*names_w, *args, np.array([0.0, floor]), norms, sigma, 1.0)
+    large = ratio_row(*names_w, *args, np.array([0.0, 50 * floor]), norms, sigma, 1.0)
+    assert np.allclose(tiny, at_floor)
+    assert np.allclose(large, at_floor / 50)

@@ -194,9 +194,23 @@ def ratio_row(numerator: np.ndarray, denominator: np.ndarray, ratio: float, sd: 
               data_scale: float) -> np.ndarray:
     """One prior row ``(num - r den) / (sd den_est) ~ N(0, 1)`` on the normalised amplitudes
     (``num``, ``den``: weights over the entries; ``den_est`` from ``amplitudes``), in the units
-    of the scaled residual; zero when the reference denominator is not positive."""
+    of the scaled residual; zero when the reference denominator is not positive.
+
+    ``den_est`` is at least the denominator's noise-equivalent amplitude (about its SD from the
+    data alone, ``reference_floor``): a denominator the data barely see (e.g. Gln + GSH at
+    SNR 20) would otherwise turn the soft prior into an equality."""
     reference = float(denominator @ amplitudes)
     if reference <= 0 or not numerator.any():
         return np.zeros(numerator.size)
+    reference = max(reference, reference_floor(denominator, norms, sigma_scaled, data_scale))
     weight = sigma_scaled * data_scale / (sd * reference)
     return weight * (numerator - ratio * denominator) / norms
+
+
+def reference_floor(denominator: np.ndarray, norms: np.ndarray, sigma_scaled: float,
+                    data_scale: float) -> float:
+    """Amplitude of ``denominator`` (weights over the entries) whose signal equals one noise SD
+    per coefficient: each normalised column has unit norm over the window, so a coefficient's
+    SD from the data is about the scaled noise SD; in amplitude units that is
+    ``sigma_scaled * data_scale / norm`` per entry, combined over the weights."""
+    return float(sigma_scaled * data_scale * np.linalg.norm(denominator / norms))
