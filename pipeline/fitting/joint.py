@@ -20,8 +20,8 @@ from scipy.linalg import cho_factor, cho_solve
 from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
-from .monotone import (applies, constrained_least_squares, constraint_map, decay_dictionary,
-                       diffusivity_grid_um2_ms)
+from .monotone import (applies, constraint_map, decay_dictionary, diffusivity_grid_um2_ms,
+                       project_onto_cone)
 from .options import FitOptions, is_lipid_name, is_mm_name
 from .priors import prior_noise_sd, with_shift_prior
 from .results import SpectralFit
@@ -415,13 +415,15 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     return _joint_outputs(objective, result, fids, scale, options, solve.rows)
 
 
-def decay_constraint(obj: JointObjective, a_perp: BlockColumns, options: FitOptions):
-    """The completely-monotone constraint at the fitted non-linear parameters: the constrained
-    linear solution (``monotone.ConeProjection``, or None when nothing is constrained) and a
-    label for ``extra["decay_constraint"]``. It applies to metabolites with free amplitudes
-    (model ``free``) when the series has >= 3 distinct b-values, none repeated; the other
+def decay_constraint(obj: JointObjective, free_coef: np.ndarray, hessian: np.ndarray,
+                     options: FitOptions):
+    """The completely-monotone constraint at the fitted parameters: the constrained linear
+    solution (``monotone.ConeProjection``, or None when nothing is constrained) and a label
+    for ``extra["decay_constraint"]``. It applies to metabolites with free amplitudes (model
+    ``free``) when the series has >= 3 distinct b-values, none repeated; the other linear
     coefficients (modelled S0s, free amplitudes above a model's b_max) stay free and
-    non-negative in the same least-squares problem, so cross-metabolite correlations count."""
+    non-negative in the same problem, so cross-metabolite correlations count. ``hessian``
+    (n_linear, n_linear) is the metric: the cost's Hessian in the linear coefficients."""
     if options.joint_decay_constraint == "none":
         return None, "none"
     constrained = np.array([mdl is None for mdl in obj.layout.models])
@@ -429,8 +431,22 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, options: FitOpti
         return None, "none (needs >= 3 distinct, unrepeated b-values and free amplitudes)"
     transform = constraint_map(obj.layout.linear_index, constrained,
                                decay_dictionary(obj.b, diffusivity_grid_um2_ms()))
-    projection = constrained_least_squares(a_perp.gram(), a_perp.rmatvec(obj.y_perp), transform)
-    return projection, options.joint_decay_constraint
+    return project_onto_cone(hessian, free_coef, transform), options.joint_decay_constraint
+
+
+def profiled_hessian(jacobian: np.ndarray, n_linear: int) -> np.ndarray:
+    """Hessian of the (penalised, Gauss-Newton) cost in the first ``n_linear`` parameters with
+    all others re-optimised: the Schur complement ``A_ll - A_lr A_rr^+ A_rl`` of
+    ``A = J^T J`` (``jacobian`` including its penalty rows), on equilibrated columns."""
+    a = jacobian.T @ jacobian
+    d = np.sqrt(np.diag(a))
+    d[d == 0] = 1.0
+    a = a / np.outer(d, d)
+    lin, rest = slice(0, n_linear), slice(n_linear, None)
+    inverse_rest = np.linalg.pinv(a[rest, rest], hermitian=True)
+    schur = a[lin, lin] - a[lin, rest] @ inverse_rest @ a[rest, lin]
+    schur = 0.5 * (schur + schur.T)
+    return schur * np.outer(d[lin], d[lin])
 
 
 def _joint_outputs(obj: JointObjective, result, fids, scale, options,
@@ -441,14 +457,8 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     constrained ones and their covariance ``P cov P^T`` (``P`` the projection's linear map on
     its active face, applied to the free fit's covariance)."""
     problem, layout, x = obj.problem, obj.layout, result.x
-    thetas, decay, _, a_aug, a_perp, coef = obj.evaluate(x)
-    projection, constraint_label = decay_constraint(obj, a_perp, options)
-    n_linear_params = np.count_nonzero(coef)
-    if projection is not None:
-        coef = projection.coefficients
-        n_linear_params = np.count_nonzero(projection.weights)
+    thetas, decay, _, a_aug, _, coef = obj.evaluate(x)
     a_aug = a_aug.dense()
-    base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
     n_cond, rows, n_obs = obj.n_cond, obj.rows, obj.n_obs
     n_base = obj.block.shape[1]
     base_matrix = np.zeros((n_cond * rows, n_cond * n_base))
@@ -457,14 +467,26 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     full = np.hstack([a_aug, base_matrix, obj.model_derivatives(x)])
     obs = np.zeros(n_cond * rows, dtype=bool)
     obs.reshape(n_cond, rows)[:, :n_obs] = True
-    residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
-    n_params = (n_linear_params + n_cond * obj.projector.single.hat_trace(n_obs)
-                + x.size)
-    sigma = sigma_from_residual(residual, int(round(n_params)))
     n_lin = obj.n_linear
     nl_offset = n_lin + n_cond * n_base
     penalty = np.vstack([full[~obs], np.hstack([np.zeros((theta_prior.shape[0], nl_offset)),
                                                 theta_prior])])
+    projection, constraint_label = None, "none"
+    if options.joint_decay_constraint != "none":
+        # metric: the cost's Hessian with baselines and non-linear parameters re-optimised
+        # (measured on the published set against a_perp.gram(), which holds them fixed:
+        # tCho 0.0078 vs 0.0087, the other four within +-0.0015)
+        metric = profiled_hessian(np.vstack([full[obs], penalty]), n_lin)
+        projection, constraint_label = decay_constraint(obj, coef, metric, options)
+    n_linear_params = np.count_nonzero(coef)
+    if projection is not None:
+        coef = projection.coefficients
+        n_linear_params = np.count_nonzero(projection.weights)
+    base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
+    residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
+    n_params = (n_linear_params + n_cond * obj.projector.single.hat_trace(n_obs)
+                + x.size)
+    sigma = sigma_from_residual(residual, int(round(n_params)))
     cov = covariance_from_jacobian(full[obs], sigma, penalty)
     to_constrained = np.eye(full.shape[1])  # d(reported parameters)/d(free parameters)
     if projection is not None:
@@ -540,5 +562,6 @@ def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta
         phase1_deg_per_ppm=float(-np.rad2deg(2 * np.pi * phi1 * problem.cf_mhz)),
         ppm_range=tuple(options.ppm_range), theta=np.asarray(theta, float),
         theta_crlb=theta_crlb, n_iterations=int(result.njev), success=bool(result.status > 0),
-        message=str(result.message), extra={"coef_scaled": coef_scaled, "problem": problem, **extra},
+        message=str(result.message),
+        extra={"coef_scaled": coef_scaled, "problem": problem, **extra},
         at_bounds=parameters_at_bounds(problem, np.asarray(theta, float), amplitudes))
