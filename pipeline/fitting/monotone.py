@@ -4,11 +4,12 @@
 Every physical dMRS decay of one compartment mixture is CM in b (any distribution of ADCs,
 powder-averaged sticks, restricted diffusion in the Gaussian-phase approximation at fixed
 timing), so the cone forces no parametric shape; it removes the part of the noise that breaks
-monotonicity and convexity. For fixed non-linear parameters the joint fit's cost is quadratic in
-its linear coefficients ``a`` with Hessian ``G`` (the Gram matrix of the projected columns), so
-the constrained optimum is the projection of the free solution onto the cone in the metric
-``G``: ``min_u (T u - a)^T G (T u - a)``, ``u >= 0``, where ``T`` maps dictionary weights to
-coefficients (identity columns for coefficients that are not constrained). Pure numpy/scipy.
+monotonicity and convexity. Near the fit's optimum its cost is quadratic in the linear
+coefficients ``a`` with some Hessian ``G`` (the joint fit uses the Hessian with baselines and
+non-linear parameters re-optimised), so the constrained optimum is the projection of the free
+solution onto the cone in the metric ``G``: ``min_u (T u - a)^T G (T u - a)``, ``u >= 0``,
+where ``T`` maps dictionary weights to coefficients (identity columns for coefficients that
+are not constrained). Pure numpy/scipy.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg import cholesky
 from scipy.optimize import nnls
 
 MIN_DISTINCT_B = 3
@@ -101,16 +102,6 @@ def project_onto_cone(gram: np.ndarray, free: np.ndarray, transform: np.ndarray
     """
     r = _metric_factor(np.asarray(gram, float))
     return _solve_on_cone(r, r @ np.asarray(free, float), transform)
-
-
-def constrained_least_squares(gram: np.ndarray, rhs: np.ndarray, transform: np.ndarray
-                              ) -> ConeProjection:
-    """``min |y - A T u|`` over ``u >= 0`` from the normal equations ``G = A^T A``,
-    ``rhs = A^T y``: the projection (:func:`project_onto_cone`) of the unconstrained least-
-    squares solution ``G^-1 rhs``, to which ``linear_map`` applies."""
-    r = _metric_factor(np.asarray(gram, float))
-    target = solve_triangular(r, np.asarray(rhs, float), trans="T", check_finite=False)
-    return _solve_on_cone(r, target, transform)
 
 
 def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray) -> ConeProjection:
