@@ -491,6 +491,9 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     to_constrained = np.eye(full.shape[1])  # d(reported parameters)/d(free parameters)
     if projection is not None:
         to_constrained[:n_lin, :n_lin] = projection.linear_map
+        blind = np.flatnonzero(np.isinf(np.diag(cov)[:n_lin]))  # the data do not see them:
+        to_constrained[:, blind] = 0.0                          # no leak of infinite variance
+        to_constrained[blind, blind] = 1.0                      # into the others' CRLBs
     extra = {"decay_constraint": constraint_label}
 
     to_amp = scale / problem.column_norms
