@@ -10,7 +10,7 @@ from scipy.special import erf
 
 from pipeline.fitting import FitOptions, fit_conditions
 from pipeline.fitting.monotone import (constraint_map, decay_dictionary, diffusivity_grid_um2_ms,
-                                       project_onto_cone, project_series)
+                                       project_onto_cone, project_series, project_subset)
 
 from test_fitting_accuracy import (PREGAME_GT_DECAY, pregame_averages,  # noqa: F401 (fixtures)
                                    pregame_basis, rms_decay_error)
@@ -64,6 +64,22 @@ def test_cone_projection_equals_nnls_on_an_independent_factor_and_meets_kkt():
         assert np.all(gradient > -1e-8 * scale)                  # no descent direction left
         assert abs(result.weights @ gradient) < 1e-8 * scale     # complementary slackness
         assert np.allclose(result.linear_map @ free, result.coefficients, atol=1e-8)
+
+
+def test_subset_projection_holds_the_others_and_solves_the_reduced_problem():
+    rng = np.random.default_rng(6)
+    b, index, transform, factor = small_problem(rng)
+    design = factor.T                                   # A (20 rows, 11 coefficients)
+    y = design @ rng.normal(1.0, 0.3, 11) + rng.normal(0, 0.1, 20)
+    coefficients = rng.normal(1.0, 0.3, 11)
+    subset = np.arange(10)                              # the two constrained metabolites
+    result = project_subset(design.T @ design, design.T @ y, coefficients, subset,
+                            transform[:10, :26])
+    assert result.coefficients[10] == coefficients[10]
+    reduced = y - design[:, 10] * coefficients[10]
+    weights, _ = nnls(design[:, :10] @ transform[:10, :26], reduced, maxiter=5000)
+    assert np.allclose(result.coefficients[:10], transform[:10, :26] @ weights, atol=1e-8)
+    assert np.array_equal(result.linear_map[10], np.eye(11)[10])
 
 
 def test_linear_map_is_the_derivative_on_the_active_face():

@@ -110,6 +110,28 @@ def project_onto_cone(gram: np.ndarray, free: np.ndarray, transform: np.ndarray
     return _solve_on_cone(r, r @ np.asarray(free, float), transform)
 
 
+def project_subset(gram: np.ndarray, rhs: np.ndarray, coefficients: np.ndarray,
+                   subset: np.ndarray, transform: np.ndarray) -> ConeProjection:
+    """Least squares ``min |y - A c|`` (``gram = A^T A``, ``rhs = A^T y``) over the
+    coefficients ``subset`` restricted to ``c[subset] = T u``, ``u >= 0`` (``transform`` has
+    one row per subset entry), with every other coefficient held at ``coefficients``.
+    The result is over all coefficients; its ``linear_map`` is the identity outside
+    ``subset`` and the cone projection's map from the subset's least-squares estimate inside.
+    """
+    subset = np.asarray(subset, int)
+    held = np.setdiff1d(np.arange(coefficients.size), subset)
+    g_ss = gram[np.ix_(subset, subset)]
+    target = np.linalg.lstsq(g_ss, rhs[subset] - gram[np.ix_(subset, held)] @ coefficients[held],
+                             rcond=None)[0]
+    part = project_onto_cone(g_ss, target, transform)
+    out = np.array(coefficients, float)
+    out[subset] = part.coefficients
+    linear_map = np.eye(out.size)
+    linear_map[np.ix_(subset, subset)] = part.linear_map
+    weights = np.concatenate([part.weights, out[held]])
+    return ConeProjection(out, weights, weights > 0, linear_map)
+
+
 def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray) -> ConeProjection:
     design = r @ transform
     weights, _ = nnls(design, target, maxiter=50 * design.shape[1])
