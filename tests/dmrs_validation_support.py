@@ -219,13 +219,17 @@ MODES = {
     "joint_free_mm_mono": {"mode": "joint", "joint_default_model": "free",
                            "joint_mm_model": "monoexponential",
                            "joint_shared": ["lineshape", "shift", "phase"]},
+    "joint_free_cm": {"mode": "joint", "joint_default_model": "free",
+                      "joint_mm_model": "monoexponential",
+                      "joint_shared": ["lineshape", "shift", "phase"],
+                      "joint_decay_constraint": "completely_monotone"},
 }
 """Fit modes compared (explicit, independent of the config's [fitting]): sequential; joint
 with mono-exponentials and the lineshape shared (the default before issue 13); the same with
 shift and phase also shared; shape-free joint (every amplitude free per condition,
 lineshape, shift and phase shared by all conditions, one baseline per condition); the same
 with a mono-exponential for the slowly diffusing macromolecules only (the default since
-issue 13)."""
+issue 13); the same with the free amplitudes constrained to completely-monotone decays."""
 
 
 def app_amplitude(fit, name: str) -> float:

@@ -20,6 +20,8 @@ from scipy.linalg import cho_factor, cho_solve
 from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
+from .monotone import (applies, constraint_map, decay_dictionary, diffusivity_grid_um2_ms,
+                       project_subset)
 from .options import FitOptions, is_lipid_name, is_mm_name
 from .priors import prior_noise_sd, with_shift_prior
 from .results import SpectralFit
@@ -413,14 +415,45 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     return _joint_outputs(objective, result, fids, scale, options, solve.rows)
 
 
+def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray,
+                     options: FitOptions):
+    """The completely-monotone constraint at the fitted non-linear parameters: the constrained
+    linear solution (``monotone.ConeProjection`` over all linear coefficients, or None when
+    nothing is constrained) and a label for ``extra["decay_constraint"]``. It applies to
+    metabolites with free amplitudes (model ``free``) when the series has >= 3 distinct
+    b-values, none repeated: the exact least-squares optimum over their coefficients (metric
+    = the Gram matrix of the projected columns, so correlations between all constrained
+    metabolites count), the other coefficients (modelled S0s, e.g. the MM) held at the free
+    fit's ``coef``. Measured on the independent dMRS set, letting those float too moved the
+    MM decay error from 0.126 to 0.161 at 7 T (the metabolites' errors within 0.01). On the
+    published set this one solve agrees within 0.0006 RMS with re-running LM with the
+    constraint inside and with a metric that also re-optimises the non-linear parameters
+    (Schur complement of the joint Hessian), at a fraction of their cost."""
+    if options.joint_decay_constraint == "none":
+        return None, "none"
+    layout = obj.layout
+    constrained = np.array([mdl is None for mdl in layout.models])
+    if not constrained.any() or not applies(obj.b):
+        return None, "none (needs >= 3 distinct, unrepeated b-values and free amplitudes)"
+    subset = np.unique(layout.linear_index[constrained])
+    transform = constraint_map(np.searchsorted(subset, layout.linear_index[constrained]),
+                               np.ones(int(constrained.sum()), dtype=bool),
+                               decay_dictionary(obj.b, diffusivity_grid_um2_ms()))
+    projection = project_subset(a_perp.gram(), a_perp.rmatvec(obj.y_perp), coef, subset,
+                                transform)
+    return projection, options.joint_decay_constraint
+
+
 def _joint_outputs(obj: JointObjective, result, fids, scale, options,
                    theta_prior: np.ndarray) -> tuple[list, dict]:
     """Per-condition fits and diffusion rows; ``theta_prior`` (n_rows, n_x) are the Gaussian
-    prior rows on the non-linear vector (per-metabolite shifts), part of the covariance."""
+    prior rows on the non-linear vector (per-metabolite shifts), part of the covariance.
+    With a decay constraint (:func:`decay_constraint`) the linear coefficients are the
+    constrained ones and their covariance ``P cov P^T`` (``P`` the projection's linear map on
+    its active face, applied to the free fit's covariance)."""
     problem, layout, x = obj.problem, obj.layout, result.x
-    thetas, decay, _, a_aug, _, coef = obj.evaluate(x)
+    thetas, decay, _, a_aug, a_perp, coef = obj.evaluate(x)
     a_aug = a_aug.dense()
-    base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
     n_cond, rows, n_obs = obj.n_cond, obj.rows, obj.n_obs
     n_base = obj.block.shape[1]
     base_matrix = np.zeros((n_cond * rows, n_cond * n_base))
@@ -429,15 +462,28 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     full = np.hstack([a_aug, base_matrix, obj.model_derivatives(x)])
     obs = np.zeros(n_cond * rows, dtype=bool)
     obs.reshape(n_cond, rows)[:, :n_obs] = True
-    residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
-    n_params = (np.count_nonzero(coef) + n_cond * obj.projector.single.hat_trace(n_obs)
-                + x.size)
-    sigma = sigma_from_residual(residual, int(round(n_params)))
     n_lin = obj.n_linear
     nl_offset = n_lin + n_cond * n_base
     penalty = np.vstack([full[~obs], np.hstack([np.zeros((theta_prior.shape[0], nl_offset)),
                                                 theta_prior])])
+    projection, constraint_label = decay_constraint(obj, a_perp, coef, options)
+    n_linear_params = np.count_nonzero(coef)
+    if projection is not None:
+        coef = projection.coefficients
+        n_linear_params = np.count_nonzero(projection.weights)
+    base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
+    residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
+    n_params = (n_linear_params + n_cond * obj.projector.single.hat_trace(n_obs)
+                + x.size)
+    sigma = sigma_from_residual(residual, int(round(n_params)))
     cov = covariance_from_jacobian(full[obs], sigma, penalty)
+    to_constrained = np.eye(full.shape[1])  # d(reported parameters)/d(free parameters)
+    if projection is not None:
+        to_constrained[:n_lin, :n_lin] = projection.linear_map
+        blind = np.flatnonzero(np.isinf(np.diag(cov)[:n_lin]))  # the data do not see them:
+        to_constrained[:, blind] = 0.0                          # no leak of infinite variance
+        to_constrained[blind, blind] = 1.0                      # into the others' CRLBs
+    extra = {"decay_constraint": constraint_label}
 
     to_amp = scale / problem.column_norms
     fits = []
@@ -452,12 +498,12 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
                 grad[m, nl_offset + sl.start:nl_offset + sl.stop] = coef[layout.s0_index[m]] * jac
         grad *= to_amp[:, None]
         amplitudes = amps * to_amp
-        cov_c = propagate(grad, cov)
+        cov_c = propagate(grad @ to_constrained, cov)
         theta_cov_idx = nl_offset + layout.theta_index[c]
         fits.append(_condition_fit(problem, thetas[c], amplitudes, cov_c,
                                    base_coef[c] * scale, fids[c], sigma * scale,
                                    np.sqrt(np.clip(np.diag(cov)[theta_cov_idx], 0, None)),
-                                   amps, result, options))
+                                   amps, result, options, extra))
     diffusion = {}
     for m, name in enumerate(problem.names):
         mdl = layout.models[m]
@@ -473,8 +519,9 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
             "parameters": {p: (float(v), float(s)) for p, v, s in
                            zip(mdl.parameter_names, x[sl], sd)},
             "units": dict(zip(mdl.parameter_names, mdl.parameter_units)),
-            "S0": ((float(coef[i0] * to_amp[m]), float(np.sqrt(max(cov[i0, i0], 0.0))
-                                                         * to_amp[m])) if i0 >= 0
+            "S0": ((float(coef[i0] * to_amp[m]),
+                    float(np.sqrt(max(propagate(to_constrained[i0:i0 + 1], cov)[0, 0], 0.0))
+                          * to_amp[m])) if i0 >= 0
                    else (float("nan"), float("inf"))),
             "b_range_ms_um2": (float(covered.min()), float(covered.max())) if covered.size
             else None,
@@ -492,7 +539,7 @@ def propagate(grad: np.ndarray, cov: np.ndarray) -> np.ndarray:
 
 
 def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta_crlb,
-                   coef_scaled, result, options) -> SpectralFit:
+                   coef_scaled, result, options, extra) -> SpectralFit:
     fitted, baseline, components = output_fids(problem, theta, amplitudes, base_coef)
     damp, gauss, shift, phi0, phi1 = problem.split(theta)
     return SpectralFit(
@@ -507,5 +554,6 @@ def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta
         phase1_deg_per_ppm=float(-np.rad2deg(2 * np.pi * phi1 * problem.cf_mhz)),
         ppm_range=tuple(options.ppm_range), theta=np.asarray(theta, float),
         theta_crlb=theta_crlb, n_iterations=int(result.njev), success=bool(result.status > 0),
-        message=str(result.message), extra={"coef_scaled": coef_scaled, "problem": problem},
+        message=str(result.message),
+        extra={"coef_scaled": coef_scaled, "problem": problem, **extra},
         at_bounds=parameters_at_bounds(problem, np.asarray(theta, float), amplitudes))

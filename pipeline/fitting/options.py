@@ -16,6 +16,7 @@ NOISE_SOURCES = ("residual", "region")
 SHARING_KEYS = ("lineshape", "shift", "phase")
 MM_PREFIXES = ("MM", "Mac", "mac", "mm")
 LIPID_PREFIXES = ("Lip",)
+DECAY_CONSTRAINTS = ("none", "completely_monotone")
 
 
 @dataclass
@@ -74,6 +75,11 @@ class FitOptions:
     act on single-b data only (per condition they would pull each weak metabolite's decay
     towards that of the big singlets); the MM shape prior and the user's constraints act in
     single-spectrum and sequential fits; the joint fit applies no amplitude priors.
+    ``joint_decay_constraint``: ``none`` or ``completely_monotone``: in joint fits, the free
+    per-condition amplitudes (model ``free``) of a series of >= 3 distinct b-values are
+    constrained to completely-monotone decays ``sum_k w_k exp(-b D_k)``, ``w_k >= 0`` (any ADC
+    distribution; no parametric shape), solved in the metric of the fit's own linear Hessian
+    (``monotone.py``); amplitudes and covariances follow the constrained estimate.
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -110,6 +116,7 @@ class FitOptions:
     baseline_curvature_sd: float = 0.0
     mm_shape_prior_sd: float = 0.15
     weak_metabolite_priors: bool = True
+    joint_decay_constraint: str = "none"
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -121,6 +128,7 @@ class FitOptions:
         _check_choice("mm_lineshape", self.mm_lineshape, MM_LINESHAPES)
         _check_choice("mode", self.mode, FIT_MODES)
         _check_choice("noise", self.noise, NOISE_SOURCES)
+        _check_choice("joint_decay_constraint", self.joint_decay_constraint, DECAY_CONSTRAINTS)
         for key in self.joint_shared:
             _check_choice("joint_shared entry", key, SHARING_KEYS)
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:

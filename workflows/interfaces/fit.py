@@ -239,6 +239,7 @@ class FitSpectra(SimpleInterface):
                 "priors": f.extra.get("priors", {"ratio": [], "mm_shape_sd": 0.0}),
                 "voigt_fit_quality": f.extra.get("voigt_fit_quality"),
                 "lineshape_kernel_fwhm_hz": f.extra.get("lineshape_kernel_fwhm_hz"),
+                "decay_constraint": f.extra.get("decay_constraint", "none"),
                 "prior_variance_share": {k: round(v, 3) for k, v in
                                          f.extra.get("prior_variance_share", {}).items() if v > 0}}
                 for c, f in enumerate(fits.fits)]})
