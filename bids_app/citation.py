@@ -130,7 +130,8 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline{_prior_clause(stages)}{_kernel_clause(stages, fit_cfg)}; uncertainties "
+        f"baseline{_prior_clause(stages)}{_kernel_clause(stages, fit_cfg)}"
+        f"{_decay_constraint_clause(stages)}; uncertainties "
         "are Cramér-Rao lower bounds "
         f"{cite('crlb')}{scale}.")
     quantified = [s["fit.json"]["quantification"] for s in stages
@@ -184,6 +185,18 @@ def citation_markdown(config: dict, basis_path, stages: list[dict]) -> str:
 def write_citation(output_dir, config: dict, basis_path, stages: list[dict]) -> Path:
     return d.atomic_write_text(d.logs_dir(output_dir) / "CITATION.md",
                                citation_markdown(config, basis_path, stages))
+
+
+def _decay_constraint_clause(stages: list) -> str:
+    """The completely-monotone constraint of joint fits, when any applied it
+    (``decay_constraint`` of a condition in ``fit.json``), as a clause ('' when none)."""
+    applied = {c.get("decay_constraint") for s in stages
+               for c in s.get("fit.json", {}).get("conditions", [])}
+    if "completely_monotone" not in applied:
+        return ""
+    return (", with the per-condition amplitudes of each metabolite in joint fits constrained "
+            "to completely monotone decays in b (non-negative mixtures of exponentials, "
+            "diffusivities 0-1 um^2/ms; no parametric decay shape imposed)")
 
 
 def _kernel_clause(stages: list, fit_cfg: dict) -> str:

@@ -224,3 +224,14 @@ def test_published_set_cm_errors_no_worse_than_free_amplitudes(pregame_basis, pr
     assert errors["completely_monotone"]["tCho"] <= 1.15 * errors["none"]["tCho"]
     # half of FSL-MRS's errors (issue 13) is reached for the singlets tNAA and tCr
     assert errors["completely_monotone"]["tNAA"] <= FSL_MRS_HALF["tNAA"]
+
+
+def test_methods_text_names_the_constraint_where_joint_fits_applied_it():
+    from bids_app.citation import _decay_constraint_clause
+
+    applied = {"fit.json": {"conditions": [{"decay_constraint": "completely_monotone"}]}}
+    skipped = {"fit.json": {"conditions": [
+        {"decay_constraint": "none (needs >= 3 distinct, unrepeated b-values and free "
+                             "amplitudes)"}]}}
+    assert "completely monotone decays" in _decay_constraint_clause([applied, skipped])
+    assert _decay_constraint_clause([skipped]) == ""

@@ -116,7 +116,7 @@ class FitOptions:
     baseline_curvature_sd: float = 0.0
     mm_shape_prior_sd: float = 0.15
     weak_metabolite_priors: bool = True
-    joint_decay_constraint: str = "none"
+    joint_decay_constraint: str = "completely_monotone"
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
