@@ -17,7 +17,8 @@ STEAM TE 45 ms). Residual/noise uses the QC's noise estimate (``pipeline.qc.metr
 which leaves out the anti-aliasing filter roll-off at the edges of wide bands.
 
 Prints per dataset the ratios to tCr for both programs, the median |difference| (relative to
-LCModel) per ratio, both programs' residual/noise and the app's fit-residual QC status.
+LCModel) per ratio and in units of the app's CRLB of that ratio (:func:`ratio_crlb_percent`),
+both programs' residual/noise and the app's fit-residual QC status.
 
     PYTHONPATH=$PWD python benchmarks/bench_real_vs_lcmodel.py [--only challenge,osprey,...]
         [--set metabolite_shift_sd_ppm=0.004 --set baseline_order=4]   # other [fitting] values
