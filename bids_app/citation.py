@@ -207,11 +207,12 @@ def _kernel_clause(stages: list, fit_cfg: dict) -> str:
     if not used:
         return ""
     threshold = fit_cfg.get("lineshape_kernel_min_fit_quality", 0)
-    where = (f" where the Voigt fit's residual exceeded {threshold:g} x the noise SD"
+    where = (f" where the Voigt fit's residual exceeded {threshold:g} × the noise SD"
              if threshold else "")
     half_width_hz = fit_cfg.get("lineshape_kernel_hz", 0)
-    return (f", with a regularised free-form lineshape kernel (+-{half_width_hz:g} Hz) "
-            f"convolving the metabolite basis{where} ({used} of {len(conditions)} spectra)")
+    return (f", with a regularised free-form lineshape kernel (±{half_width_hz:g} Hz, held "
+            f"fixed in the Cramér-Rao bounds) convolving the metabolite basis{where} ({used} of "
+            f"{len(conditions)} spectra)")
 
 
 def _prior_clause(stages: list) -> str:

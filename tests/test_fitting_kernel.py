@@ -106,6 +106,7 @@ def test_methods_text_names_the_kernel_where_fits_used_it():
     used = {"fit.json": {"conditions": [{"lineshape_kernel_fwhm_hz": 6.2},
                                         {"lineshape_kernel_fwhm_hz": None}]}}
     clause = _kernel_clause([used], config)
-    assert "+-16 Hz" in clause and "1.3 x the noise SD" in clause and "(1 of 2 spectra)" in clause
+    assert "±16 Hz" in clause and "1.3 × the noise SD" in clause and "(1 of 2 spectra)" in clause
+    assert "held fixed in the Cramér-Rao bounds" in clause
     unused = {"fit.json": {"conditions": [{"lineshape_kernel_fwhm_hz": None}]}}
     assert _kernel_clause([unused], config) == ""
