@@ -24,14 +24,16 @@ TEMPLATE_FWHM_PPM = 0.04
 REFERENCE_SEARCH_PPM = 0.3
 
 
-def singlet_template(freq_hz: np.ndarray, cf_mhz: float, ref_ppm: float,
-                     shift_hz: float, fwhm_hz: float) -> np.ndarray:
-    """Magnitude of Lorentzian singlets (``SINGLETS_PPM``) moved by ``shift_hz``."""
+def singlet_templates(freq_hz: np.ndarray, cf_mhz: float, ref_ppm: float,
+                      shifts_hz: np.ndarray, fwhm_hz: float) -> np.ndarray:
+    """Magnitude of Lorentzian singlets (``SINGLETS_PPM``) moved by each of ``shifts_hz``:
+    one row per shift (all shifts at once, for the correlation search)."""
     half = 0.5 * fwhm_hz
-    out = np.zeros(freq_hz.size)
+    shifts = np.asarray(shifts_hz, dtype=float)[:, None]
+    out = np.zeros((shifts.shape[0], freq_hz.size))
     for ppm, weight in zip(SINGLETS_PPM, SINGLET_WEIGHTS):
-        centre = float(ppm_to_hz(ppm, cf_mhz, ref_ppm)) + shift_hz
-        out += weight / np.sqrt(1.0 + ((freq_hz - centre) / half) ** 2)
+        centre = float(ppm_to_hz(ppm, cf_mhz, ref_ppm)) + shifts
+        out += weight / np.sqrt(1.0 + ((freq_hz[None, :] - centre) / half) ** 2)
     return out
 
 
@@ -62,8 +64,7 @@ def singlet_reference(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: f
     span = search_ppm * cf_mhz + 3 * fwhm_hz
     region = (freq > centres.min() - span) & (freq < centres.max() + span)
     shifts = np.arange(-search_ppm * cf_mhz, search_ppm * cf_mhz + bin_hz / 2, bin_hz)
-    scores = np.array([mag[region] @ singlet_template(freq[region], cf_mhz, ref_ppm, s,
-                                                      fwhm_hz) for s in shifts])
+    scores = singlet_templates(freq[region], cf_mhz, ref_ppm, shifts, fwhm_hz) @ mag[region]
     best = int(np.argmax(scores))
     shift_hz = float(shifts[best])
     if 0 < best < shifts.size - 1:
