@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from lcmodel_support import lcmodel_available, run_lcmodel  # noqa: E402
 from pipeline.fitting import FitOptions, fit_spectrum  # noqa: E402
 from pipeline.fitting.options import is_mm_name  # noqa: E402
+from pipeline.metabolites import INOSITOL_NAMES, METABOLITE_SUMS  # noqa: E402
 from pipeline.io.basis_formats import read_basis, read_lcmodel_raw, write_lcmodel_basis  # noqa: E402
 from pipeline.preprocess.orientation import apply_mirror_policy  # noqa: E402
 from pipeline.preprocess.water import RESIDUAL_WATER_WINDOW_PPM, remove_residual_water  # noqa: E402
@@ -187,9 +188,7 @@ SOURCES = {"challenge": challenge_items, "osprey": osprey_items, "spant": spant_
            "siemens": siemens_items, "dmrs": dmrs_items}
 
 
-RATIO_SUMS = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"),
-              "tCho": ("GPC", "PCho", "PCh", "Cho"), "Glx": ("Glu", "Gln"),
-              "Ins+Gly": ("Ins", "mI", "Gly")}
+RATIO_SUMS = {**METABOLITE_SUMS, "Ins+Gly": (*INOSITOL_NAMES, "Gly")}
 
 
 def ratio_crlb_percent(fit) -> dict:

@@ -187,11 +187,15 @@ def write_citation(output_dir, config: dict, basis_path, stages: list[dict]) -> 
                                citation_markdown(config, basis_path, stages))
 
 
+def _fit_conditions(stages: list) -> list:
+    """Every condition entry of every fit stage's ``fit.json``."""
+    return [c for s in stages for c in s.get("fit.json", {}).get("conditions", [])]
+
+
 def _decay_constraint_clause(stages: list) -> str:
     """The completely-monotone constraint of joint fits, when any applied it
     (``decay_constraint`` of a condition in ``fit.json``), as a clause ('' when none)."""
-    applied = {c.get("decay_constraint") for s in stages
-               for c in s.get("fit.json", {}).get("conditions", [])}
+    applied = {c.get("decay_constraint") for c in _fit_conditions(stages)}
     if "completely_monotone" not in applied:
         return ""
     return (", with the per-condition amplitudes of each metabolite in joint fits constrained "
@@ -202,7 +206,7 @@ def _decay_constraint_clause(stages: list) -> str:
 def _kernel_clause(stages: list, fit_cfg: dict) -> str:
     """The free-form lineshape kernel, when any fit used it (``lineshape_kernel_fwhm_hz`` of a
     condition in ``fit.json``), as a clause of the methods sentence ('' when none)."""
-    conditions = [c for s in stages for c in s.get("fit.json", {}).get("conditions", [])]
+    conditions = _fit_conditions(stages)
     used = sum(c.get("lineshape_kernel_fwhm_hz") is not None for c in conditions)
     if not used:
         return ""
@@ -218,8 +222,7 @@ def _kernel_clause(stages: list, fit_cfg: dict) -> str:
 def _prior_clause(stages: list) -> str:
     """The soft priors the fits applied (``priors`` of each condition in ``fit.json``), as a
     clause of the methods sentence ('' when none)."""
-    applied = [c.get("priors", {}) for s in stages
-               for c in s.get("fit.json", {}).get("conditions", [])]
+    applied = [c.get("priors", {}) for c in _fit_conditions(stages)]
     ratios = sorted({r for p in applied for r in p.get("ratio", [])})
     mm_sd = sorted({p.get("mm_shape_sd", 0.0) for p in applied} - {0.0})
     priors = []

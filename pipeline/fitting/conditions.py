@@ -54,6 +54,19 @@ def fixed_shape_mm_basis(fit: SpectralFit, options: FitOptions) -> tuple[Basis, 
     return basis, dataclasses.replace(options, lineshape_groups=groups, metabolites=None)
 
 
+def series_options(options: FitOptions) -> FitOptions:
+    """The options of a series of two or more b-values: without what a per-condition decision
+    would make differ along the decay. The weak-metabolite priors would pull each weak
+    metabolite's decay towards the big singlets' (published 7 T set, sequential: tCho decay
+    error 0.008 -> 0.015); the adaptive lineshape kernel (``lineshape_kernel_min_fit_quality``
+    > 0) would change the lineshape model at some conditions only."""
+    adaptive_kernel = (options.lineshape_kernel_hz > 0
+                       and options.lineshape_kernel_min_fit_quality > 0)
+    return dataclasses.replace(options, weak_metabolite_priors=False,
+                               lineshape_kernel_hz=0.0 if adaptive_kernel
+                               else options.lineshape_kernel_hz)
+
+
 def joint_fit_options(options: FitOptions) -> FitOptions:
     """The options of a joint fit: its baseline is ``joint_baseline`` (``same``: unchanged)."""
     if options.joint_baseline == "same":
@@ -77,14 +90,8 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
                          f"(fids must be (n_conditions, n_points), got {fids.shape})")
     n_points = fids.shape[1]
     extra = {}
-    if np.unique(b).size >= 2 and options.weak_metabolite_priors:
-        # a prior per condition would pull each weak metabolite's decay towards the big
-        # singlets' (published 7 T set, sequential: tCho decay error 0.008 -> 0.015)
-        options = dataclasses.replace(options, weak_metabolite_priors=False)
-    if (np.unique(b).size >= 2 and options.lineshape_kernel_hz > 0
-            and options.lineshape_kernel_min_fit_quality > 0):
-        # a kernel on some conditions only would change the lineshape model along the decay
-        options = dataclasses.replace(options, lineshape_kernel_hz=0.0)
+    if np.unique(b).size >= 2:
+        options = series_options(options)
     if options.mode == "joint" and np.unique(b).size >= 2:
         options = joint_fit_options(options)
     if options.mm_mode == "fixed_shape_from_highest_b":

@@ -4,10 +4,10 @@
 Every physical dMRS decay of one compartment mixture is CM in b (any distribution of ADCs,
 powder-averaged sticks, restricted diffusion in the Gaussian-phase approximation at fixed
 timing), so the cone forces no parametric shape; it removes the part of the noise that breaks
-monotonicity and convexity. Near the fit's optimum its cost is quadratic in the linear
-coefficients ``a`` with some Hessian ``G`` (the joint fit uses the Hessian with baselines and
-non-linear parameters re-optimised), so the constrained optimum is the projection of the free
-solution onto the cone in the metric ``G``: ``min_u (T u - a)^T G (T u - a)``, ``u >= 0``,
+monotonicity and convexity. At fixed non-linear parameters the cost is quadratic in the
+linear coefficients ``a`` with Hessian ``G`` (the joint fit: the Gram matrix of its columns
+with the baselines projected out), so the constrained optimum is the projection of the
+unconstrained solution onto the cone in the metric ``G``: ``min_u (T u - a)^T G (T u - a)``, ``u >= 0``,
 where ``T`` maps dictionary weights to coefficients (identity columns for coefficients that
 are not constrained). Pure numpy/scipy.
 """
@@ -93,8 +93,11 @@ class ConeProjection:
 
     coefficients: np.ndarray
     weights: np.ndarray
-    active: np.ndarray
     linear_map: np.ndarray
+
+    @property
+    def active(self) -> np.ndarray:
+        return self.weights > 0
 
 
 def project_onto_cone(gram: np.ndarray, free: np.ndarray, transform: np.ndarray
@@ -129,7 +132,7 @@ def project_subset(gram: np.ndarray, rhs: np.ndarray, coefficients: np.ndarray,
     linear_map = np.eye(out.size)
     linear_map[np.ix_(subset, subset)] = part.linear_map
     weights = np.concatenate([part.weights, out[held]])
-    return ConeProjection(out, weights, weights > 0, linear_map)
+    return ConeProjection(out, weights, linear_map)
 
 
 def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray) -> ConeProjection:
@@ -140,16 +143,5 @@ def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray) -> 
         linear_map = transform[:, active] @ np.linalg.pinv(design[:, active]) @ r
     else:
         linear_map = np.zeros((transform.shape[0], transform.shape[0]))
-    return ConeProjection(transform @ weights, weights, active, linear_map)
+    return ConeProjection(transform @ weights, weights, linear_map)
 
-
-def project_series(values: np.ndarray, sd: np.ndarray, b_ms_um2: np.ndarray,
-                   d_um2_ms: np.ndarray | None = None) -> np.ndarray:
-    """One amplitude series projected onto the CM cone with diagonal weights ``1/sd^2`` (the
-    metric of independent errors); ``values`` unchanged when the series has too few b-values."""
-    values = np.asarray(values, float)
-    if not applies(b_ms_um2):
-        return values.copy()
-    d = diffusivity_grid_um2_ms() if d_um2_ms is None else d_um2_ms
-    gram = np.diag(1.0 / np.asarray(sd, float) ** 2)
-    return project_onto_cone(gram, values, decay_dictionary(b_ms_um2, d)).coefficients

@@ -16,6 +16,7 @@ Everything takes FIDs (project sign convention, :mod:`pipeline.spectra`) and pla
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,10 +106,18 @@ def _contiguous_runs(mask: np.ndarray) -> list:
     return np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if idx.size else []
 
 
-def _white_block_variance_limit(dof: int) -> float:
-    """Block variance / median block variance above which white noise (chi-square, ``dof``)
-    goes in 1 block of 1000: such blocks hold signal and are left out of the autocorrelation."""
-    return float(chi2.ppf(0.999, dof) / chi2.median(dof))
+@functools.lru_cache(maxsize=None)
+def _block_constants(block_bins: int) -> tuple[np.ndarray, int, float, float]:
+    """Per block size, computed once (``noise_sd`` runs in every fit and QC step): the
+    projector off a linear trend, the degrees of freedom left, the median of chi-square(dof) /
+    dof, and the block variance / median block variance above which white noise goes in 1
+    block of 1000 (such blocks hold signal and are left out of the autocorrelation)."""
+    x = np.arange(block_bins, dtype=float)
+    design = np.column_stack([np.ones(block_bins), x - x.mean()])
+    projector = np.eye(block_bins) - design @ np.linalg.pinv(design)
+    dof = block_bins - 2
+    return (projector, dof, float(chi2.median(dof) / dof),
+            float(chi2.ppf(0.999, dof) / chi2.median(dof)))
 
 
 def local_noise_sd(values: np.ndarray, mask: np.ndarray,
@@ -121,23 +130,20 @@ def local_noise_sd(values: np.ndarray, mask: np.ndarray,
     tail reaching the band ends) is nearly linear over a block and drops out. Correlated noise
     (apodised or truncated, zero-filled data) shows as a positive autocorrelation; the SD is
     biased low there. (NaN, NaN) with fewer than ``MIN_LOCAL_NOISE_BLOCKS`` blocks."""
-    x = np.arange(block_bins, dtype=float)
-    design = np.column_stack([np.ones(block_bins), x - x.mean()])
-    projector = np.eye(block_bins) - design @ np.linalg.pinv(design)
+    projector, dof, chi2_median_per_dof, white_limit = _block_constants(block_bins)
     blocks = [values[run[start:start + block_bins]] for run in _contiguous_runs(mask)
               for start in range(0, run.size - block_bins + 1, block_bins)]
     if len(blocks) < MIN_LOCAL_NOISE_BLOCKS:
         return float("nan"), float("nan")
     left = np.asarray(blocks) @ projector
-    dof = block_bins - 2
     variances = np.sum(left ** 2, axis=1) / dof
     median = np.median(variances)
     # the autocorrelation of the blocks whose variance white noise could give: a strong peak
     # in a few blocks is smooth and, pooled with the rest, read as correlated noise (5-20 Hz
     # wide, 200 x the noise: the one-trend SD, 12-22 x the noise, was kept)
-    noise_like = left[variances <= _white_block_variance_limit(dof) * median]
+    noise_like = left[variances <= white_limit * median]
     lag1 = float(np.sum(noise_like[:, 1:] * noise_like[:, :-1]) / np.sum(noise_like ** 2))
-    return float(np.sqrt(median / (chi2.median(dof) / dof))), lag1
+    return float(np.sqrt(median / chi2_median_per_dof)), lag1
 
 
 def noise_sd(fid: np.ndarray, dwell_s: float, cf_mhz: float, noise_ppm=None) -> float:
