@@ -65,17 +65,20 @@ def test_default_not_worse_than_parametric_alternative(errors):
     assert errors["default"] <= FACTOR * errors["alternative"], errors
 
 
-PUBLISHED_TARGETS = {"tNAA": 0.007, "tCr": 0.007, "tCho": 0.014}
-"""FSL-MRS 2.4's RMS decay errors on the published set (issue 13); measured default: 0.0038,
-0.0049, 0.0079 (README)."""
+PUBLISHED_TARGETS = {"tNAA": 0.007, "tCr": 0.007, "tCho": 0.014, "Gln": 0.043, "Tau": 0.063,
+                     "Mac": 0.017}
+"""FSL-MRS 2.4's RMS decay errors on the published set (issue 13), and half of its MM error
+(0.034), the MM target; measured default: 0.0028, 0.0033, 0.0087, 0.031, 0.060, 0.0148
+(README)."""
 
 
 @pytest.mark.slow
 def test_default_on_published_set_beats_fsl_mrs_and_the_mono_exponential(shared_data):
     """The published 7 T set (someone else's simulator; ground-truth decays published): the
-    default options beat FSL-MRS on tNAA, tCr, tCho and are no worse than the same fit with
-    mono-exponential metabolite decays on tNAA and tCr (whose bias the default avoids)."""
-    from test_fitting_accuracy import PREGAME_GT_DECAY, rms_decay_error
+    default options beat FSL-MRS on tNAA, tCr, tCho, Gln and Tau, reach half of its MM error,
+    and are no worse than the same fit with mono-exponential metabolite decays on tNAA and tCr
+    (whose bias the default avoids)."""
+    from test_fitting_accuracy import PREGAME_GT_DECAY, PREGAME_GT_DECAY_MINOR, rms_decay_error
     from test_fitting_support import truncated
 
     from pipeline.fitting import FitOptions, fit_conditions
@@ -93,7 +96,8 @@ def test_default_on_published_set_beats_fsl_mrs_and_the_mono_exponential(shared_
     for label, overrides in (("default", {}), ("mono", ALTERNATIVE)):
         fits = fit_conditions(averages, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
                               FitOptions(ppm_range=(0.5, 4.2), **overrides))
-        errors[label] = rms_decay_error(fits, PREGAME_GT_DECAY, list(PUBLISHED_TARGETS))
+        errors[label] = rms_decay_error(fits, {**PREGAME_GT_DECAY, **PREGAME_GT_DECAY_MINOR},
+                                        list(PUBLISHED_TARGETS))
     print("published set, RMS decay error", errors)
     assert all(errors["default"][n] <= t for n, t in PUBLISHED_TARGETS.items()), errors
     assert all(errors["default"][n] <= errors["mono"][n] for n in ("tNAA", "tCr")), errors
