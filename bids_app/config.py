@@ -119,10 +119,24 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         config = merge_config(config, overrides, source="command line")
     source = str(path) if path is not None else "config"
     check_ranges(config, source)
+    config = with_fit_noise_window(config)
     check_model_names(config, source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
     return config
+
+
+EMPTY_MEANS_DEFAULT = ("noise_ppm", "noise_sd_ppm")
+"""ppm-window keys where [] stands for the default window (both ends of the band)."""
+
+
+def with_fit_noise_window(config: dict) -> dict:
+    """``[fitting] noise_sd_ppm`` left empty follows ``[qc] noise_ppm``: the noise that weights
+    the fit's priors and gates its lineshape kernel is then the noise the QC divides by."""
+    fitting, qc = config.get("fitting", {}), config.get("qc", {})
+    if fitting.get("noise_sd_ppm") or not qc.get("noise_ppm"):
+        return config
+    return {**config, "fitting": {**fitting, "noise_sd_ppm": list(qc["noise_ppm"])}}
 
 
 # Allowed range of every numeric option: (section, key) -> (lowest, highest, lowest allowed?,
@@ -200,7 +214,7 @@ def numeric_problems(config: dict) -> list[str]:
     for name, section in config.items():
         for key, value in section.items() if isinstance(section, dict) else ():
             if not (key.endswith("_ppm") or key.endswith("_ppm_range") or key == "ppm_range") \
-                    or not isinstance(value, list) or value == [] and key == "noise_ppm":
+                    or not isinstance(value, list) or value == [] and key in EMPTY_MEANS_DEFAULT:
                 continue
             if key.endswith("spacing_ppm") or key.endswith("shift_ppm"):
                 continue

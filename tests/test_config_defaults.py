@@ -42,3 +42,20 @@ def test_sums_are_one_definition():
 
     assert fitting_sums is METABOLITE_SUMS and synthetic.SUMS is METABOLITE_SUMS
     assert METABOLITE_SUMS["tCho"][:2] == ("GPC", "PCh") and "Cho" in METABOLITE_SUMS["tCho"]
+
+
+def test_fit_noise_window_follows_the_qc_noise_window():
+    """``[fitting] noise_sd_ppm = []`` takes ``[qc] noise_ppm``; an explicit value is kept; a
+    window that is not two increasing ppm values is refused naming the key."""
+    import pytest
+
+    from bids_app.config import ConfigError, load_config
+
+    assert load_config()["fitting"]["noise_sd_ppm"] == []
+    follows = load_config(overrides={"qc": {"noise_ppm": [11.0, 14.0]}})
+    assert follows["fitting"]["noise_sd_ppm"] == [11.0, 14.0]
+    own = load_config(overrides={"qc": {"noise_ppm": [11.0, 14.0]},
+                                 "fitting": {"noise_sd_ppm": [-4.0, -2.0]}})
+    assert own["fitting"]["noise_sd_ppm"] == [-4.0, -2.0]
+    with pytest.raises(ConfigError, match="fitting.noise_sd_ppm"):
+        load_config(overrides={"fitting": {"noise_sd_ppm": [3.0, 1.0]}})

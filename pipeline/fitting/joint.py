@@ -406,8 +406,8 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     x0 = initial_vector(layout, 3 * problem.n_groups, seq_thetas, seq_amps, b_ms_um2)
     objective = JointObjective(problem, y_windows / scale, b_ms_um2, layout)
     own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
-    prior_sd = (prior_noise_sd(fids, problem.dwell_s, problem.cf_mhz, scale)
-                if own.size else 0.0)  # each shared or per-condition copy gets one prior row
+    prior_sd = (prior_noise_sd(fids, problem.dwell_s, problem.cf_mhz, scale,
+                               options.noise_sd_ppm) if own.size else 0.0)  # each shared or per-condition copy gets one prior row
     solve = with_shift_prior(objective.residual, objective.jacobian, layout.lower.size, own,
                              prior_sd, options.metabolite_shift_sd_ppm * problem.cf_mhz)
     result = levenberg_marquardt(solve.residual, solve.jacobian, x0, layout.lower,

@@ -80,6 +80,9 @@ class FitOptions:
     constrained to completely-monotone decays ``sum_k w_k exp(-b D_k)``, ``w_k >= 0`` (any ADC
     distribution; no parametric shape), solved in the metric of the fit's own linear Hessian
     (``monotone.py``); amplitudes and covariances follow the constrained estimate.
+    ``noise_sd_ppm``: the signal-free window (ppm) whose SD is the noise that weights every
+    prior and gates the lineshape kernel; ``()`` = both ends of the band, as the QC's default
+    (the app passes ``[qc] noise_ppm`` when that is set, so fit and QC use one noise).
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -97,6 +100,7 @@ class FitOptions:
     mm_mode: str = "free"
     noise: str = "residual"
     noise_region_ppm: tuple[float, float] = (-3.0, -1.0)
+    noise_sd_ppm: tuple = ()
     metabolites: list | None = None
     mode: str = "joint"
     joint_models: dict = field(default_factory=dict)
@@ -121,6 +125,11 @@ class FitOptions:
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
         self.noise_region_ppm = tuple(float(v) for v in self.noise_region_ppm)
+        self.noise_sd_ppm = tuple(float(v) for v in self.noise_sd_ppm)
+        if self.noise_sd_ppm and (len(self.noise_sd_ppm) != 2
+                                  or not self.noise_sd_ppm[0] < self.noise_sd_ppm[1]):
+            raise ValueError(f"fit options: noise_sd_ppm must be [] or two increasing ppm values, "
+                             f"got {list(self.noise_sd_ppm)}")
         self.joint_shared = tuple(self.joint_shared)
         _check_choice("baseline", self.baseline, BASELINE_KINDS)
         _check_choice("joint_baseline", self.joint_baseline, BASELINE_KINDS + ("same",))
@@ -172,6 +181,7 @@ class FitOptions:
         out = dataclasses.asdict(self)
         out["ppm_range"] = list(self.ppm_range)
         out["noise_region_ppm"] = list(self.noise_region_ppm)
+        out["noise_sd_ppm"] = list(self.noise_sd_ppm)
         out["joint_shared"] = list(self.joint_shared)
         return {k: v for k, v in out.items() if v is not None}
 

@@ -22,19 +22,22 @@ from ..qc.metrics import noise_sd
 from ..simulate.macromolecules import EXTENDED_MM, LCMODEL_MM
 
 
-def scaled_noise_sd(fid: np.ndarray, dwell_s: float, cf_mhz: float, scale: float) -> float:
-    """Noise SD of the real spectrum in a signal-free region, in the fit's scaled units."""
-    return noise_sd(fid, dwell_s, cf_mhz) / scale
+def scaled_noise_sd(fid: np.ndarray, dwell_s: float, cf_mhz: float, scale: float,
+                    noise_ppm=()) -> float:
+    """Noise SD of the real spectrum in a signal-free region (``noise_ppm``, or both band ends
+    when empty: ``qc.metrics.noise_mask``), in the fit's scaled units."""
+    return noise_sd(fid, dwell_s, cf_mhz, tuple(noise_ppm) or None) / scale
 
 
-def prior_noise_sd(fids: np.ndarray, dwell_s: float, cf_mhz: float,
-                         scale: float) -> float:
+def prior_noise_sd(fids: np.ndarray, dwell_s: float, cf_mhz: float, scale: float,
+                   noise_ppm=()) -> float:
     """The noise SD weighting every prior row (shifts, amplitude ratios, MM shape, baseline
     curvature), in scaled units: :func:`scaled_noise_sd` of one FID, or the median over the
-    rows of ``fids`` (one per condition of a joint fit). Computed once per fit (an FFT and a
-    detrended SD)."""
+    rows of ``fids`` (one per condition of a joint fit), in the window ``noise_ppm``
+    (``FitOptions.noise_sd_ppm``). Computed once per fit (an FFT and a detrended SD)."""
     rows = np.atleast_2d(fids)
-    return float(np.median([scaled_noise_sd(f, dwell_s, cf_mhz, scale) for f in rows]))
+    return float(np.median([scaled_noise_sd(f, dwell_s, cf_mhz, scale, noise_ppm)
+                            for f in rows]))
 
 
 def with_shift_prior(residual, jacobian, n_params: int, own_index: np.ndarray,

@@ -259,7 +259,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     constraints = amplitude_priors(problem.names, options)
     amplitude_prior = bool(constraints) or options.mm_shape_prior_sd > 0
     applied = {"ratio": [], "mm_shape_sd": 0.0}
-    noise_scaled = (prior_noise_sd(fid, dwell_s, cf_mhz, scale)
+    noise_scaled = (prior_noise_sd(fid, dwell_s, cf_mhz, scale, options.noise_sd_ppm)
                     if curvature_prior or amplitude_prior or problem.own_shift.size else 0.0)
     if curvature_prior:
         problem = dataclasses.replace(problem, baseline_penalty=noise_scaled_penalty(
@@ -295,7 +295,8 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     kernel = None
     voigt_quality = None
     if options.lineshape_kernel_hz > 0 and options.lineshape_kernel_min_fit_quality > 0:
-        noise_scaled = noise_scaled or prior_noise_sd(fid, dwell_s, cf_mhz, scale)
+        noise_scaled = noise_scaled or prior_noise_sd(fid, dwell_s, cf_mhz, scale,
+                                                      options.noise_sd_ppm)
         voigt_quality = window_fit_quality(objective, result.x, noise_scaled)
     if options.lineshape_kernel_hz > 0 and (voigt_quality is None or voigt_quality
                                             > options.lineshape_kernel_min_fit_quality):
