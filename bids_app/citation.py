@@ -131,7 +131,7 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
         f"baseline{_prior_clause(stages)}{_kernel_clause(stages, fit_cfg)}"
-        f"{_decay_constraint_clause(stages)}; uncertainties "
+        f"{_decay_constraint_clause(stages)}{_frames_clause(stages, fit_cfg)}; uncertainties "
         "are Cramér-Rao lower bounds "
         f"{cite('crlb')}{scale}.")
     quantified = [s["fit.json"]["quantification"] for s in stages
@@ -201,6 +201,19 @@ def _decay_constraint_clause(stages: list) -> str:
     return (", with the per-condition amplitudes of each metabolite in joint fits constrained "
             "to completely monotone decays in b (non-negative mixtures of exponentials, "
             "diffusivities 0-1 um^2/ms; no parametric decay shape imposed)")
+
+
+def _frames_clause(stages: list, fit_cfg: dict) -> str:
+    """Per-condition frequency shift and phase in joint fits, when a frame test freed them in
+    any fit (``frames`` and ``frame_test`` of a condition in ``fit.json``; '' when none)."""
+    freed = [c for c in _fit_conditions(stages)
+             if c.get("frames") == "per condition" and c.get("frame_test")]
+    if not freed:
+        return ""
+    level = fit_cfg.get("joint_frame_test_p", 0.001)
+    return (f", and each condition's frequency shift and phase fitted separately where a "
+            f"score test at the shared-frame fit rejected one frame for all conditions "
+            f"(p < {level:g})")
 
 
 def _kernel_clause(stages: list, fit_cfg: dict) -> str:

@@ -223,6 +223,13 @@ MODES = {
                       "joint_mm_model": "monoexponential",
                       "joint_shared": ["lineshape", "shift", "phase"],
                       "joint_decay_constraint": "completely_monotone"},
+    "joint_free_cm_phase": {"mode": "joint", "joint_default_model": "free",
+                            "joint_mm_model": "monoexponential",
+                            "joint_shared": ["lineshape", "shift"],
+                            "joint_decay_constraint": "completely_monotone"},
+    "joint_free_cm_frames": {"mode": "joint", "joint_default_model": "free",
+                             "joint_mm_model": "monoexponential", "joint_shared": ["lineshape"],
+                             "joint_decay_constraint": "completely_monotone"},
 }
 """Fit modes compared (explicit, independent of the config's [fitting]): sequential; joint
 with mono-exponentials and the lineshape shared (the default before issue 13); the same with
@@ -258,11 +265,11 @@ def fit_participant(runner, participant: Participant, overrides: dict):
     start = time.perf_counter()
     pre = runner.preprocessing
     fids = participant.fids
-    if pre.get("residual_water", True):
-        fids = np.array([remove_residual_water(f, participant.dwell_s, participant.cf_mhz,
-                                               window_ppm=pre["residual_water_window_ppm"],
-                                               n_components=pre["residual_water_components"])[0]
-                         for f in fids])
+    if pre.get("residual_water", True):  # as the app: the series on the lowest b's poles
+        fids = remove_residual_water(fids, participant.dwell_s, participant.cf_mhz,
+                                     window_ppm=pre["residual_water_window_ppm"],
+                                     n_components=pre["residual_water_components"],
+                                     reference_index=int(np.argmin(participant.b_ms_um2)))[0]
     options = dataclasses.replace(runner.options, **overrides)
     fits = fit_conditions(fids, runner.app_basis, participant.dwell_s, participant.cf_mhz,
                           participant.b_ms_um2 * 1000.0, options)

@@ -102,8 +102,11 @@ def pregame_averages(shared_data):
 def test_published_pregame_set_against_its_ground_truth(pregame_basis, pregame_averages, mode):
     averages, acq = pregame_averages
     assert np.allclose(acq.b_values_s_mm2, PREGAME_B_VALUES_S_MM2)
+    # frames shared as declared (no frame test): with the frame test this parametric fit moves
+    # to per-condition frames, tCho/Glu/Tau/MM 0.0118/0.024/0.084/0.013 -> 0.0053/0.020/
+    # 0.066/0.0059 but tCr 0.0034 -> 0.0061 (README "dMRS defaults")
     options = FitOptions(ppm_range=(0.5, 4.2), mode=mode, joint_default_model="biexponential",
-                         joint_shared=("lineshape", "shift", "phase"))
+                         joint_shared=("lineshape", "shift", "phase"), joint_frame_test_p=0)
     fits = fit_conditions(averages, pregame_basis, acq.dwell_s, acq.cf_mhz,
                           acq.b_values_s_mm2, options)
     errors = rms_decay_error(fits, PREGAME_GT_DECAY, list(PREGAME_GT_DECAY))

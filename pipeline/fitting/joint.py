@@ -20,6 +20,7 @@ from scipy.linalg import cho_factor, cho_solve
 from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
+from .frames import FRAME_KINDS, default_sharing, frame_test, widen
 from .monotone import (applies, constraint_map, decay_dictionary, diffusivity_grid_um2_ms,
                        project_subset)
 from .options import FitOptions, is_lipid_name, is_mm_name
@@ -37,7 +38,7 @@ def theta_kinds(problem: M.FitProblem) -> list:
     """Sharing category (lineshape, shift, phase) of each non-linear parameter of one spectrum."""
     k = problem.n_groups
     return (["lineshape"] * (2 * k) + ["shift"] * k + ["phase"] * (1 + int(problem.fit_phase1))
-            + ["shift"] * problem.own_shift.size)
+            + ["own_shift"] * problem.own_shift.size)
 
 
 @dataclass
@@ -128,15 +129,19 @@ def tie_leaders(names: list, labels: list, tied: list) -> list:
     return leader
 
 
-def build_layout(problem: M.FitProblem, b_ms_um2: np.ndarray,
-                 options: FitOptions) -> JointLayout:
+def build_layout(problem: M.FitProblem, b_ms_um2: np.ndarray, options: FitOptions,
+                 shared: frozenset | None = None) -> JointLayout:
+    """``shared``: the parameter kinds of :func:`theta_kinds` shared by all conditions
+    (default: ``options.joint_shared``, the metabolites' own shifts with ``shift``)."""
     n_cond = b_ms_um2.size
     kinds = theta_kinds(problem)
+    if shared is None:
+        shared = default_sharing(options.joint_shared)
     index = np.zeros((n_cond, problem.n_theta), dtype=int)
     lower, upper = [], []
     pos = 0
     for j, kind in enumerate(kinds):
-        if kind in options.joint_shared:
+        if kind in shared:
             index[:, j] = pos
             lower.append(problem.lower[j])
             upper.append(problem.upper[j])
@@ -404,15 +409,39 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     seq_thetas = np.array([f.theta for f in sequential])
     seq_amps = np.array([f.extra["coef_scaled"] for f in sequential])
     x0 = initial_vector(layout, 3 * problem.n_groups, seq_thetas, seq_amps, b_ms_um2)
-    objective = JointObjective(problem, y_windows / scale, b_ms_um2, layout)
-    own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
     prior_sd = (prior_noise_sd(fids, problem.dwell_s, problem.cf_mhz, scale,
-                               options.noise_sd_ppm) if own.size else 0.0)  # each shared or per-condition copy gets one prior row
-    solve = with_shift_prior(objective.residual, objective.jacobian, layout.lower.size, own,
-                             prior_sd, options.metabolite_shift_sd_ppm * problem.cf_mhz)
+                               options.noise_sd_ppm) if problem.own_shift.size else 0.0)
+    objective, solve = joint_solver(problem, y_windows / scale, b_ms_um2, layout, prior_sd,
+                                    options)
     result = levenberg_marquardt(solve.residual, solve.jacobian, x0, layout.lower,
                                  layout.upper, options.max_iterations)
-    return _joint_outputs(objective, result, fids, scale, options, solve.rows)
+    frames = FRAME_KINDS & default_sharing(options.joint_shared)
+    test = {"frames": "shared" if frames else "per condition"}
+    if frames and options.joint_frame_test_p > 0:
+        wide = build_layout(problem, b_ms_um2, options,
+                            default_sharing(options.joint_shared) - frames)
+        wider = joint_solver(problem, y_windows / scale, b_ms_um2, wide, prior_sd, options)
+        x_wide = widen(layout, wide, result.x)
+        test["frame_test"] = frame_test(wider[1], x_wide, wide.lower.size - layout.lower.size,
+                                        y_windows / scale)
+        if test["frame_test"]["p_value"] < options.joint_frame_test_p:
+            objective, solve = wider
+            result = levenberg_marquardt(solve.residual, solve.jacobian, x_wide, wide.lower,
+                                         wide.upper, options.max_iterations)
+            test["frames"] = "per condition"
+    return _joint_outputs(objective, result, fids, scale, options, solve.rows, test)
+
+
+def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarray,
+                 layout: JointLayout, prior_sd: float, options: FitOptions):
+    """The joint objective of ``layout`` and its residual/Jacobian with the Gaussian prior
+    rows on the metabolites' own shifts (one row per shared or per-condition copy)."""
+    objective = JointObjective(problem, y_scaled, b_ms_um2, layout)
+    own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
+    solve = with_shift_prior(objective.residual, objective.jacobian, layout.lower.size, own,
+                             prior_sd if own.size else 0.0,
+                             options.metabolite_shift_sd_ppm * problem.cf_mhz)
+    return objective, solve
 
 
 def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray,
@@ -445,7 +474,7 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray
 
 
 def _joint_outputs(obj: JointObjective, result, fids, scale, options,
-                   theta_prior: np.ndarray) -> tuple[list, dict]:
+                   theta_prior: np.ndarray, frames: dict) -> tuple[list, dict]:
     """Per-condition fits and diffusion rows; ``theta_prior`` (n_rows, n_x) are the Gaussian
     prior rows on the non-linear vector (per-metabolite shifts), part of the covariance.
     With a decay constraint (:func:`decay_constraint`) the linear coefficients are the
@@ -483,7 +512,7 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
         blind = np.flatnonzero(np.isinf(np.diag(cov)[:n_lin]))  # the data do not see them:
         to_constrained[:, blind] = 0.0                          # no leak of infinite variance
         to_constrained[blind, blind] = 1.0                      # into the others' CRLBs
-    extra = {"decay_constraint": constraint_label}
+    extra = {"decay_constraint": constraint_label, **frames}
 
     to_amp = scale / problem.column_norms
     fits = []

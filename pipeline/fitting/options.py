@@ -80,6 +80,11 @@ class FitOptions:
     constrained to completely-monotone decays ``sum_k w_k exp(-b D_k)``, ``w_k >= 0`` (any ADC
     distribution; no parametric shape), solved in the metric of the fit's own linear Hessian
     (``monotone.py``); amplitudes and covariances follow the constrained estimate.
+    ``joint_frame_test_p``: in joint fits that share ``shift`` and/or ``phase``, Rao's score
+    test of one frequency shift and phase per condition at the shared fit (each condition's
+    frame; the metabolites' own shifts stay shared); when its p-value is below this, the frames
+    are fitted per condition (preprocessing left the condition means offset from each other
+    by more than the noise allows); 0 = never test.
     ``noise_sd_ppm``: the signal-free window (ppm) whose SD is the noise that weights every
     prior and gates the lineshape kernel; ``()`` = both ends of the band, as the QC's default
     (the app passes ``[qc] noise_ppm`` when that is set, so fit and QC use one noise).
@@ -121,6 +126,7 @@ class FitOptions:
     mm_shape_prior_sd: float = 0.15
     weak_metabolite_priors: bool = True
     joint_decay_constraint: str = "completely_monotone"
+    joint_frame_test_p: float = 0.001
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -143,6 +149,9 @@ class FitOptions:
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:
             raise ValueError(f"fit options: ppm_range must be two different values, "
                              f"got {self.ppm_range}")
+        if not 0 <= self.joint_frame_test_p < 1:
+            raise ValueError(f"fit options: joint_frame_test_p must be in [0, 1), got "
+                             f"{self.joint_frame_test_p}")
         if min(self.lineshape_kernel_hz, self.lineshape_kernel_smoothness,
                self.lineshape_kernel_min_fit_quality) < 0:
             raise ValueError("fit options: lineshape_kernel_hz, lineshape_kernel_smoothness and "

@@ -28,8 +28,8 @@ import numpy as np
 import scipy.fft
 
 from pipeline.preprocess.water import (RESIDUAL_WATER_WINDOW_PPM, damped_exponential_basis,
-                                       fit_damped_exponentials, hlsvd, signal_poles)
-from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_to_hz, ppm_window_mask
+                                       remove_residual_water, signal_poles)
+from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
 
 METABOLITE_WINDOW_PPM = (0.6, 4.2)
 """Default registration window: MM 0.9 ppm (does not diffuse) to 4.2 ppm (short of water)."""
@@ -363,17 +363,8 @@ def remove_common_water(means: np.ndarray, dwell_s: float, cf_mhz: float,
     A separate HLSVD of each noisy high-b mean would instead put broad noise components in the
     water window, whose removal distorts the singlets and moves the means by Hz.
     """
-    model = hlsvd(means[reference_index], dwell_s, n_components, min(means.shape[-1], 512))
-    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz))
-    water = (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz) & (model.damping_hz >= 0)
-    if not water.any():
-        return means
-    damping_hz = np.maximum(model.damping_hz, 0.0)
-    cleaned = np.empty_like(means)
-    for c, mean in enumerate(means):
-        fit = fit_damped_exponentials(mean, dwell_s, model.freq_hz, damping_hz)
-        cleaned[c] = mean - fit.fid(means.shape[-1], dwell_s, water)
-    return cleaned
+    return remove_residual_water(means, dwell_s, cf_mhz, window_ppm, n_components,
+                                 follow_singlets=False, reference_index=reference_index)[0]
 
 
 def _wrap_deg(phase_deg: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pipeline.acquisition import Acquisition
 from pipeline.preprocess import steps
 from pipeline.preprocess.align import METABOLITE_WINDOW_PPM
@@ -104,6 +106,12 @@ class Preprocessed:
     orientation: dict = field(default_factory=dict)  # mirror check (steps.mirror_step)
 
 
+def lowest_b_index(acq: Acquisition) -> int:
+    """Index of the condition with the lowest b-value (0 without b-values): the reference of
+    steps that need the strongest residual water or the best SNR."""
+    return int(np.argmin(acq.b_values_s_mm2)) if acq.b_values_s_mm2.size else 0
+
+
 def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
                            options: PreprocessOptions | dict | None = None) -> Preprocessed:
     """Run every preprocessing step on one acquisition (the workflow's order and steps)."""
@@ -130,7 +138,8 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     if options.residual_water:
         averaged, _ = remove_residual_water(averaged, acq.dwell_s, acq.cf_mhz,
                                             options.residual_water_window_ppm,
-                                            options.residual_water_components)
+                                            options.residual_water_components,
+                                            reference_index=lowest_b_index(acq))
     mm_check = steps.motion_step(averaged, acq, options)
     flags += mm_check.pop("flags")
     rows = steps.transient_rows(acq, aligned.freq_hz, aligned.phase_deg, outliers.rejected)

@@ -102,7 +102,8 @@ def hlsvd(fid: np.ndarray, dwell_s: float, n_components: int = 25,
 def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
                           window_ppm=RESIDUAL_WATER_WINDOW_PPM, n_components: int = 25,
                           n_points_used: int | None = 512,
-                          follow_singlets: bool = True) -> tuple[np.ndarray, dict]:
+                          follow_singlets: bool = True,
+                          reference_index: int = 0) -> tuple[np.ndarray, dict]:
     """Subtract the HLSVD components that fall inside ``window_ppm`` (water).
 
     ``window_ppm`` is in true chemical shift: with ``follow_singlets`` the window moves with
@@ -112,7 +113,13 @@ def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     +0.1 ppm is not. Components outside the window, and growing ones (negative damping,
     non-physical), are left alone, so metabolite peaks outside the window are untouched.
     Returns the cleaned FID(s) and a summary (components removed, their frequencies, the
-    offset used). Works on one FID or a stack (..., n_points).
+    offset used). Works on one FID or a stack (..., n_points): a stack (e.g. the conditions of
+    a diffusion series) is modelled on common poles, those of its ``reference_index``-th FID
+    (flattened; give the lowest b, where residual water is strongest), each FID fitted on all
+    of them and the in-window components subtracted. A separate HLSVD of each noisy high-b
+    spectrum, where the water has diffused away, put broad components (FWHM 0.3-1.7 ppm) in the
+    window whose removal cut the macromolecule and metabolite signal under them (published 7 T
+    set: Gln/Tau decay errors 0.054/0.050 with separate poles, README "dMRS defaults").
     """
     fid = np.asarray(fid, dtype=complex)
     # one offset for a whole stack (measured on its mean): the window must not move from one
@@ -120,15 +127,26 @@ def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     offset_hz = (singlet_offset_hz(fid.reshape(-1, fid.shape[-1]).mean(axis=0), dwell_s, cf_mhz)
                  if follow_singlets else 0.0)
     if fid.ndim > 1:
-        cleaned = np.empty_like(fid)
-        removed = []
-        for index in np.ndindex(fid.shape[:-1]):
-            cleaned[index], info = _remove_water_components(
-                fid[index], dwell_s, cf_mhz, window_ppm, n_components, n_points_used, offset_hz)
-            removed.append(info["n_components_removed"])
-        return cleaned, {"n_components_removed": removed, "window_offset_hz": float(offset_hz)}
+        rows = fid.reshape(-1, fid.shape[-1])
+        model = hlsvd(rows[reference_index], dwell_s, n_components, n_points_used)
+        water = water_components(model, cf_mhz, window_ppm, offset_hz)
+        damping_hz = np.maximum(model.damping_hz, 0.0)
+        cleaned = np.array([row - fit_damped_exponentials(row, dwell_s, model.freq_hz, damping_hz)
+                            .fid(rows.shape[-1], dwell_s, water) for row in rows])
+        return cleaned.reshape(fid.shape), {
+            "n_components_removed": int(water.sum()),
+            "water_freq_hz": model.freq_hz[water].tolist(),
+            "window_offset_hz": float(offset_hz),
+            "poles_from": f"FID {reference_index} of the stack, common to all {rows.shape[0]}"}
     return _remove_water_components(fid, dwell_s, cf_mhz, window_ppm, n_components,
                                     n_points_used, offset_hz)
+
+
+def water_components(model: DampedExponentials, cf_mhz: float, window_ppm,
+                     offset_hz: float) -> np.ndarray:
+    """Components inside ``window_ppm`` (moved by ``offset_hz``) that decay (damping >= 0)."""
+    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz)) + offset_hz
+    return (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz) & (model.damping_hz >= 0)
 
 
 def _remove_water_components(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
@@ -136,8 +154,7 @@ def _remove_water_components(fid: np.ndarray, dwell_s: float, cf_mhz: float, win
                              offset_hz: float) -> tuple[np.ndarray, dict]:
     """HLSVD of one FID; subtract the components inside ``window_ppm`` moved by ``offset_hz``."""
     model = hlsvd(fid, dwell_s, n_components, n_points_used)
-    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz)) + offset_hz
-    water = (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz) & (model.damping_hz >= 0)
+    water = water_components(model, cf_mhz, window_ppm, offset_hz)
     water_fid = model.fid(fid.size, dwell_s, water)
     return fid - water_fid, {"n_components_removed": int(water.sum()),
                              "water_freq_hz": model.freq_hz[water].tolist(),

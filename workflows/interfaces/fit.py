@@ -240,6 +240,7 @@ class FitSpectra(SimpleInterface):
                 "voigt_fit_quality": f.extra.get("voigt_fit_quality"),
                 "lineshape_kernel_fwhm_hz": f.extra.get("lineshape_kernel_fwhm_hz"),
                 "decay_constraint": f.extra.get("decay_constraint", "none"),
+                "frames": f.extra.get("frames"), "frame_test": f.extra.get("frame_test"),
                 "prior_variance_share": {k: round(v, 3) for k, v in
                                          f.extra.get("prior_variance_share", {}).items() if v > 0}}
                 for c, f in enumerate(fits.fits)]})

@@ -234,17 +234,19 @@ class RemoveResidualWater(SimpleInterface):
     output_spec = _WaterOutputSpec
 
     def _run_interface(self, runtime):
+        from pipeline.preprocess.pipeline import lowest_b_index
         from pipeline.preprocess.water import remove_residual_water
 
         options = preprocess_options(self.inputs.options)
         acq = load_acquisition(self.inputs.in_file)
         cleaned, summary = remove_residual_water(
             acq.fids[:, 0, 0, :], acq.dwell_s, acq.cf_mhz, options.residual_water_window_ppm,
-            options.residual_water_components)
+            options.residual_water_components, reference_index=lowest_b_index(acq))
         self._results["out_file"] = save_acquisition(
             acq.with_fids(cleaned[:, None, None, :]), "preproc.nii.gz",
             "Nuisance peak removal",
-            f"HLSVD ({options.residual_water_components} components), components within "
+            f"HLSVD ({options.residual_water_components} components, poles of the lowest-b "
+            f"spectrum common to all conditions), components within "
             f"{list(options.residual_water_window_ppm)} ppm subtracted")
         self._results["out_report"] = write_json_file("residual_water.json", summary)
         return runtime

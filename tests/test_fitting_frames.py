@@ -1,0 +1,121 @@
+"""Each condition's frame in joint fits (``pipeline.fitting.frames``, ``joint_frame_test_p``):
+the score statistic against its closed form for linear least squares and its chi-square law,
+and the joint fit on series whose condition means are, or are not, offset from each other."""
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from pipeline.fitting import FitOptions, fit_conditions
+from pipeline.fitting.frames import score_statistic
+
+from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid
+
+B_S_MM2 = np.array([0, 1000, 3000, 6000, 10000, 20000, 30000], dtype=float)
+ADC = {"NAA": 0.12, "Cr": 0.16, "PCr": 0.16, "Cho": 0.10, "Ins": 0.20, "Glx": 0.25}
+S0 = {"NAA": 10.0, "Cr": 4.0, "PCr": 3.0, "Cho": 2.0, "Ins": 5.0, "Glx": 7.0}
+NOISE_SD = 0.5
+
+
+def linear_problem(rng, n=200, p=4, q=3, extra=0.0):
+    """y = X b + Z c + noise with c = ``extra``: the restricted model has X only."""
+    x, z = rng.normal(size=(n, p)), rng.normal(size=(n, q))
+    y = x @ rng.normal(size=p) + extra * z.sum(axis=1) + rng.normal(size=n)
+    return x, z, y
+
+
+def test_score_statistic_is_the_f_form_for_linear_least_squares():
+    """For a linear model the score statistic at the restricted optimum equals the drop of the
+    residual sum of squares over the restricted residual variance."""
+    rng = np.random.default_rng(1)
+    x, z, y = linear_problem(rng, extra=0.1)
+    r = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    full = np.hstack([x, z])
+    r_full = y - full @ np.linalg.lstsq(full, y, rcond=None)[0]
+    dof = y.size - full.shape[1]
+    expected = (r @ r - r_full @ r_full) / (r @ r / dof)
+    assert score_statistic(-r, -full) == pytest.approx(expected, rel=1e-10)
+    assert score_statistic(r, full) == pytest.approx(expected, rel=1e-10)
+
+
+def test_score_statistic_follows_chi_square_when_the_restriction_holds():
+    rng = np.random.default_rng(2)
+    values = []
+    for _ in range(400):
+        x, z, y = linear_problem(rng)
+        r = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+        values.append(score_statistic(r, np.hstack([x, z])))
+    assert np.mean(values) == pytest.approx(3.0, rel=0.12)
+    assert np.mean(np.array(values) > scipy.stats.chi2.ppf(0.95, 3)) == pytest.approx(0.05,
+                                                                                    abs=0.03)
+
+
+def series(rng, shift_hz=0.0, phase_deg=0.0):
+    """A diffusion series of singlets with mono-exponential decays; condition c is moved by
+    ``c / (n - 1)`` times ``shift_hz`` and ``phase_deg`` (offsets that grow with b, as the
+    app's alignment left them on the published 7 T set)."""
+    basis = singlet_basis(tuple(ADC))
+    steps = np.linspace(0.0, 1.0, B_S_MM2.size)
+    fids = np.stack([synthetic_fid(basis, {n: S0[n] * np.exp(-b / 1000 * ADC[n]) for n in ADC},
+                                   lorentz_hz=3.0, gauss_hz=3.0, shift_hz=1.0 + s * shift_hz,
+                                   phase_rad=0.2 + np.deg2rad(s * phase_deg),
+                                   noise_sd=NOISE_SD, rng=rng)
+                     for b, s in zip(B_S_MM2, steps)])
+    return basis, fids
+
+
+def decay_errors(fits) -> float:
+    errors = [fits.series(n)[0] / fits.series(n)[0][0] - np.exp(-B_S_MM2 / 1000 * ADC[n])
+              for n in ("NAA", "Cr", "Cho")]
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+def options(**changes):
+    return FitOptions(ppm_range=(0.5, 4.2), **changes)
+
+
+def test_offset_conditions_get_their_own_frames_and_better_decays():
+    """Condition means offset by up to 1.5 Hz and 12 deg: the test rejects shared frames, the
+    fit then frees them, and the singlets' decays are closer to the truth than with one
+    frame forced on all conditions."""
+    basis, fids = series(np.random.default_rng(3), shift_hz=1.5, phase_deg=12.0)
+    tested = fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2, options())
+    forced = fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2,
+                            options(joint_frame_test_p=0))
+    assert tested.fits[0].extra["frames"] == "per condition"
+    assert tested.fits[0].extra["frame_test"]["p_value"] < 1e-3
+    assert "frame_test" not in forced.fits[0].extra
+    assert forced.fits[0].extra["frames"] == "shared"
+    assert decay_errors(tested) < 0.5 * decay_errors(forced)
+
+
+def test_aligned_conditions_keep_one_frame():
+    """Without offsets the test keeps the shared frame in (nearly) every noise draw (its level
+    is 0.001) and the fit is the shared-frame fit."""
+    kept = 0
+    for seed in range(6):
+        basis, fids = series(np.random.default_rng(10 + seed))
+        fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2, options())
+        test = fits.fits[0].extra["frame_test"]
+        assert test["df"] == (B_S_MM2.size - 1) * 3  # shift, phase0, phase1 per condition
+        kept += fits.fits[0].extra["frames"] == "shared"
+    assert kept >= 5
+
+
+def test_frame_test_is_skipped_when_frames_are_not_shared():
+    basis, fids = series(np.random.default_rng(4))
+    fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2,
+                          options(joint_shared=("lineshape",)))
+    assert fits.fits[0].extra["frames"] == "per condition"
+    assert "frame_test" not in fits.fits[0].extra
+
+
+def test_methods_text_names_per_condition_frames_where_the_test_freed_them():
+    from bids_app.citation import _frames_clause
+
+    freed = {"fit.json": {"conditions": [{"frames": "per condition",
+                                          "frame_test": {"p_value": 1e-9}}]}}
+    kept = {"fit.json": {"conditions": [{"frames": "shared", "frame_test": {"p_value": 0.4}}]}}
+    declared = {"fit.json": {"conditions": [{"frames": "per condition", "frame_test": None}]}}
+    assert "p < 0.001" in _frames_clause([kept, freed], {"joint_frame_test_p": 0.001})
+    assert _frames_clause([kept, declared], {}) == ""
