@@ -7,9 +7,12 @@ import pytest
 import scipy.stats
 
 from pipeline.fitting import FitOptions, fit_conditions
-from pipeline.fitting.frames import score_statistic
+from pipeline.fitting.frames import frame_score, held_at_bounds, score_statistic
 
-from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid
+from pipeline.basis import Basis
+
+from test_fitting_support import (CF_MHZ, DWELL_S, singlet_basis, singlet_fid,
+                                  synthetic_fid)
 
 B_S_MM2 = np.array([0, 1000, 3000, 6000, 10000, 20000, 30000], dtype=float)
 ADC = {"NAA": 0.12, "Cr": 0.16, "PCr": 0.16, "Cho": 0.10, "Ins": 0.20, "Glx": 0.25}
@@ -48,6 +51,56 @@ def test_score_statistic_follows_chi_square_when_the_restriction_holds():
     assert np.mean(values) == pytest.approx(3.0, rel=0.12)
     assert np.mean(np.array(values) > scipy.stats.chi2.ppf(0.95, 3)) == pytest.approx(0.05,
                                                                                     abs=0.03)
+
+
+def bounded_problem(rng, n=200, p=4, q=3):
+    """y = X b - 3 u + noise (unit SD) with ``u`` a column whose coefficient is bounded below
+    by 0 (the restricted fit holds it at 0, its gradient pushing outward) and Z (q columns
+    orthogonal to X and u) of zero effect: the restriction on Z holds exactly."""
+    x, u, z = rng.normal(size=(n, p)), rng.normal(size=(n, 1)), rng.normal(size=(n, q))
+    base = np.hstack([x, u])
+    z = z - base @ np.linalg.lstsq(base, z, rcond=None)[0]
+    y = x @ rng.normal(size=p) - 3.0 * u[:, 0] + rng.normal(size=n)
+    r = x @ np.linalg.lstsq(x, y, rcond=None)[0] - y  # model - data, u held at 0
+    jac = np.hstack([x, u, z])
+    restricted = np.eye(p + 1 + q)[:, :p + 1]
+    lower = np.r_[np.full(p, -np.inf), 0.0, np.full(q, -np.inf)]
+    return r, jac, restricted, np.zeros(p + 1 + q), lower
+
+
+def test_frame_score_ignores_parameters_held_at_a_bound():
+    """A restricted parameter held at its bound leaves a large gradient that is no evidence
+    for the added directions: at the known noise SD (1) the score of those directions is
+    chi-square(3) (the restriction holds by construction), where the plain score statistic
+    takes the bound's gradient as evidence."""
+    rng = np.random.default_rng(5)
+    new, plain = [], []
+    for _ in range(300):
+        r, jac, restricted, x_hat, lower = bounded_problem(rng)
+        held = held_at_bounds(x_hat, jac.T @ r, lower, np.full(lower.size, np.inf))
+        assert np.flatnonzero(held).tolist() == [4]
+        statistic, df = frame_score(r, jac, restricted, held)
+        s2 = r @ r / (r.size - jac.shape[1])  # the estimate both statistics divide by
+        assert df == 3
+        new.append(statistic * s2)
+        plain.append(score_statistic(r, jac) * s2)
+    assert np.mean(new) == pytest.approx(3.0, rel=0.15)
+    assert np.mean(np.array(new) > scipy.stats.chi2.ppf(0.95, 3)) == pytest.approx(0.05,
+                                                                                 abs=0.03)
+    assert np.mean(plain) > 1000.0
+
+
+def test_frame_score_equals_the_score_statistic_without_bounds():
+    """Nothing at a bound and a converged restricted fit: the plain score statistic; a
+    direction the data do not see (zero column, an empty group) adds no degree of freedom."""
+    rng = np.random.default_rng(6)
+    x, z, y = linear_problem(rng, extra=0.1)
+    r = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    jac = np.hstack([x, z, np.zeros((y.size, 1))])
+    statistic, df = frame_score(r, jac, np.eye(8)[:, :4], np.zeros(8, bool))
+    assert df == 3
+    assert statistic / (r.size - 8) == pytest.approx(score_statistic(r, jac[:, :7])
+                                                     / (r.size - 7), rel=1e-8)
 
 
 def series(rng, shift_hz=0.0, phase_deg=0.0):
@@ -119,3 +172,19 @@ def test_methods_text_names_per_condition_frames_where_the_test_freed_them():
     declared = {"fit.json": {"conditions": [{"frames": "per condition", "frame_test": None}]}}
     assert "p < 0.001" in _frames_clause([kept, freed], {"joint_frame_test_p": 0.001})
     assert _frames_clause([kept, declared], {}) == ""
+
+
+def test_a_lipid_entry_absent_from_aligned_data_keeps_one_frame():
+    """A lipid entry absent from the data (its own lineshape group, fitted to noise or held at
+    its bounds) leaves the shared frame of aligned conditions in place, and the test counts
+    at most the frame parameters of both groups."""
+    singlets = singlet_basis(tuple(ADC))
+    lipid = singlet_fid(1.30, 3, singlets.fids.shape[1], DWELL_S, CF_MHZ)
+    basis = Basis(list(singlets.names) + ["Lip13"], np.vstack([singlets.fids, lipid]),
+                  DWELL_S, CF_MHZ)
+    for seed in (12, 13, 14):
+        _, fids = series(np.random.default_rng(seed))
+        fits = fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2, options())
+        test = fits.fits[0].extra["frame_test"]
+        assert (B_S_MM2.size - 1) * 3 <= test["df"] <= (B_S_MM2.size - 1) * 4
+        assert fits.fits[0].extra["frames"] == "shared", test

@@ -52,11 +52,73 @@ def score_statistic(residual: np.ndarray, jacobian: np.ndarray, min_sd: float = 
     return float(gradient @ step) / max(float(residual @ residual) / dof, min_sd ** 2)
 
 
-def frame_test(solve, x_wide: np.ndarray, df: int, y_scaled: np.ndarray) -> dict:
+def embedding(narrow, wide) -> np.ndarray:
+    """(n_wide, n_narrow) 0/1 matrix taking a step of the ``narrow`` joint layout to the
+    ``wide`` one: its columns are the restricted model's directions in the wide model."""
+    out = np.zeros((wide.lower.size, narrow.lower.size))
+    out[wide.theta_index.ravel(), narrow.theta_index.ravel()] = 1.0
+    for a, b in zip(narrow.param_slices, wide.param_slices):
+        if a is not None:
+            out[np.arange(b.start, b.stop), np.arange(a.start, a.stop)] = 1.0
+    return out
+
+
+BOUND_SPAN = 2e-6
+"""Distance to a bound, relative to the bound interval, within which a parameter counts as at
+the bound (the solver keeps starting points 1e-6 of the interval inside)."""
+
+
+def held_at_bounds(x: np.ndarray, gradient: np.ndarray, lower: np.ndarray,
+                   upper: np.ndarray) -> np.ndarray:
+    """Parameters at a bound that the gradient ``J'r`` pushes outward (the solver holds them
+    there): they cannot move, so they carry no score and no degree of freedom."""
+    span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
+    return (((x <= lower + BOUND_SPAN * span) & (gradient > 0))
+            | ((x >= upper - BOUND_SPAN * span) & (gradient < 0)))
+
+
+RANK_TOL = 1e-8
+"""Singular values below this fraction of the largest (unit-norm columns) count as zero: the
+directions of empty groups (zero amplitude) and of copies the data cannot tell apart."""
+
+
+def _explained(matrix: np.ndarray, residual: np.ndarray) -> tuple[float, int]:
+    """Squared norm of ``residual`` in the column space of ``matrix`` and that space's rank."""
+    norms = np.linalg.norm(matrix, axis=0)
+    keep = norms > 0
+    if not keep.any():
+        return 0.0, 0
+    u, s, _ = np.linalg.svd(matrix[:, keep] / norms[keep], full_matrices=False)
+    basis = u[:, s > RANK_TOL * s[0]]
+    return float(np.sum((basis.T @ residual) ** 2)), basis.shape[1]
+
+
+def frame_score(residual: np.ndarray, jacobian: np.ndarray, restricted: np.ndarray,
+                held: np.ndarray, min_sd: float = 0.0) -> tuple[float, int]:
+    """Score statistic and degrees of freedom of the directions the wide model adds:
+    ``(|P_J r|^2 - |P_{J E} r|^2) / s^2`` with ``E`` = ``restricted`` (the restricted model's
+    directions) and the ``held`` columns removed. At a converged restricted fit with no
+    parameter at a bound this is :func:`score_statistic`; taking out the restricted directions
+    keeps a gradient that only a bound (or an unfinished fit) leaves from counting as evidence
+    for the wider model. Degrees of freedom: the rank the wide model adds."""
+    free = np.where(held, 0.0, 1.0)
+    jac = jacobian * free
+    wide_ss, wide_rank = _explained(jac, residual)
+    narrow_ss, narrow_rank = _explained(jac @ restricted, residual)
+    dof = max(residual.size - jacobian.shape[1], 1)
+    s2 = max(float(residual @ residual) / dof, min_sd ** 2)
+    return max(wide_ss - narrow_ss, 0.0) / s2, wide_rank - narrow_rank
+
+
+def frame_test(solve, x_wide: np.ndarray, restricted: np.ndarray, lower: np.ndarray,
+               upper: np.ndarray, y_scaled: np.ndarray) -> dict:
     """Score test of one frame per condition at the shared fit ``x_wide`` (its values in the
-    per-condition layout; ``solve``: that layout's residual/Jacobian): statistic, degrees of
-    freedom and p-value, as ``fit.json`` reports them."""
-    statistic = score_statistic(solve.residual(x_wide), solve.jacobian(x_wide),
+    per-condition layout; ``solve``: that layout's residual/Jacobian; ``restricted``: the
+    shared layout's directions, :func:`embedding`; ``lower``/``upper``: the wide bounds):
+    statistic, degrees of freedom and p-value, as ``fit.json`` reports them."""
+    residual, jacobian = solve.residual(x_wide), solve.jacobian(x_wide)
+    held = held_at_bounds(x_wide, jacobian.T @ residual, lower, upper)
+    statistic, df = frame_score(residual, jacobian, restricted, held,
                                 ROUNDING * np.sqrt(np.mean(np.abs(y_scaled) ** 2)))
-    return {"statistic": round(statistic, 2), "df": int(df),
-            "p_value": float(scipy.stats.chi2.sf(statistic, df))}
+    p_value = float(scipy.stats.chi2.sf(statistic, df)) if df > 0 else 1.0
+    return {"statistic": round(statistic, 2), "df": int(df), "p_value": p_value}

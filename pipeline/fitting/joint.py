@@ -20,7 +20,7 @@ from scipy.linalg import cho_factor, cho_solve
 from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
-from .frames import FRAME_KINDS, default_sharing, frame_test, widen
+from .frames import FRAME_KINDS, default_sharing, embedding, frame_test, widen
 from .monotone import (applies, constraint_map, decay_dictionary, diffusivity_grid_um2_ms,
                        project_subset)
 from .options import FitOptions, is_lipid_name, is_mm_name
@@ -422,8 +422,8 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
                             default_sharing(options.joint_shared) - frames)
         wider = joint_solver(problem, y_windows / scale, b_ms_um2, wide, prior_sd, options)
         x_wide = widen(layout, wide, result.x)
-        test["frame_test"] = frame_test(wider[1], x_wide, wide.lower.size - layout.lower.size,
-                                        y_windows / scale)
+        test["frame_test"] = frame_test(wider[1], x_wide, embedding(layout, wide), wide.lower,
+                                        wide.upper, y_windows / scale)
         if test["frame_test"]["p_value"] < options.joint_frame_test_p:
             objective, solve = wider
             result = levenberg_marquardt(solve.residual, solve.jacobian, x_wide, wide.lower,
