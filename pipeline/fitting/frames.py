@@ -94,31 +94,30 @@ def _explained(matrix: np.ndarray, residual: np.ndarray) -> tuple[float, int]:
 
 
 def frame_score(residual: np.ndarray, jacobian: np.ndarray, restricted: np.ndarray,
-                held: np.ndarray, min_sd: float = 0.0) -> tuple[float, int]:
+                held: np.ndarray, variance: float) -> tuple[float, int]:
     """Score statistic and degrees of freedom of the directions the wide model adds:
     ``(|P_J r|^2 - |P_{J E} r|^2) / s^2`` with ``E`` = ``restricted`` (the restricted model's
-    directions) and the ``held`` columns removed. At a converged restricted fit with no
-    parameter at a bound this is :func:`score_statistic`; taking out the restricted directions
-    keeps a gradient that only a bound (or an unfinished fit) leaves from counting as evidence
-    for the wider model. Degrees of freedom: the rank the wide model adds."""
-    free = np.where(held, 0.0, 1.0)
-    jac = jacobian * free
+    directions), the ``held`` columns removed and ``s^2`` = ``variance`` (the noise variance of
+    one residual entry). At a converged restricted fit with no parameter at a bound this is
+    :func:`score_statistic`; taking out the restricted directions keeps a gradient that only a
+    bound (or an unfinished fit) leaves from counting as evidence for the wider model.
+    Degrees of freedom: the rank the wide model adds."""
+    jac = jacobian * np.where(held, 0.0, 1.0)
     wide_ss, wide_rank = _explained(jac, residual)
     narrow_ss, narrow_rank = _explained(jac @ restricted, residual)
-    dof = max(residual.size - jacobian.shape[1], 1)
-    s2 = max(float(residual @ residual) / dof, min_sd ** 2)
-    return max(wide_ss - narrow_ss, 0.0) / s2, wide_rank - narrow_rank
+    return max(wide_ss - narrow_ss, 0.0) / variance, wide_rank - narrow_rank
 
 
 def frame_test(solve, x_wide: np.ndarray, restricted: np.ndarray, lower: np.ndarray,
-               upper: np.ndarray, y_scaled: np.ndarray) -> dict:
+               upper: np.ndarray, variance: float, y_scaled: np.ndarray) -> dict:
     """Score test of one frame per condition at the shared fit ``x_wide`` (its values in the
     per-condition layout; ``solve``: that layout's residual/Jacobian; ``restricted``: the
-    shared layout's directions, :func:`embedding`; ``lower``/``upper``: the wide bounds):
+    shared layout's directions, :func:`embedding`; ``lower``/``upper``: the wide bounds;
+    ``variance``: the residual's noise variance, with the linear parameters counted):
     statistic, degrees of freedom and p-value, as ``fit.json`` reports them."""
     residual, jacobian = solve.residual(x_wide), solve.jacobian(x_wide)
     held = held_at_bounds(x_wide, jacobian.T @ residual, lower, upper)
-    statistic, df = frame_score(residual, jacobian, restricted, held,
-                                ROUNDING * np.sqrt(np.mean(np.abs(y_scaled) ** 2)))
+    floor = ROUNDING ** 2 * float(np.mean(np.abs(y_scaled) ** 2))
+    statistic, df = frame_score(residual, jacobian, restricted, held, max(variance, floor))
     p_value = float(scipy.stats.chi2.sf(statistic, df)) if df > 0 else 1.0
     return {"statistic": round(statistic, 2), "df": int(df), "p_value": p_value}

@@ -423,7 +423,8 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
         wider = joint_solver(problem, y_windows / scale, b_ms_um2, wide, prior_sd, options)
         x_wide = widen(layout, wide, result.x)
         test["frame_test"] = frame_test(wider[1], x_wide, embedding(layout, wide), wide.lower,
-                                        wide.upper, y_windows / scale)
+                                        wide.upper, residual_variance(wider[0], x_wide),
+                                        y_windows / scale)
         if test["frame_test"]["p_value"] < options.joint_frame_test_p:
             objective, solve = wider
             result = levenberg_marquardt(solve.residual, solve.jacobian, x_wide, wide.lower,
@@ -442,6 +443,17 @@ def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarr
                              prior_sd if own.size else 0.0,
                              options.metabolite_shift_sd_ppm * problem.cf_mhz)
     return objective, solve
+
+
+def residual_variance(obj: JointObjective, x: np.ndarray) -> float:
+    """Noise variance of one real observation from the fit residual at ``x``, its degrees of
+    freedom as the CRLBs' (:func:`_joint_outputs`: active amplitudes, baseline hat traces and
+    the non-linear parameters counted)."""
+    *_, coef = obj.evaluate(x)
+    residual = obj.residual(x).reshape(obj.n_cond, obj.rows)[:, :obj.n_obs]
+    n_params = (np.count_nonzero(coef) + obj.n_cond * obj.projector.single.hat_trace(obj.n_obs)
+                + x.size)
+    return sigma_from_residual(residual.ravel(), int(round(n_params))) ** 2
 
 
 def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray,
