@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.optimize
 
 from pipeline.preprocess.orientation import MIN_SCORE, singlet_pattern_score
 from pipeline.referencing import singlet_reference
@@ -131,15 +132,44 @@ def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
         model = hlsvd(rows[reference_index], dwell_s, n_components, n_points_used)
         water = water_components(model, cf_mhz, window_ppm, offset_hz)
         damping_hz = np.maximum(model.damping_hz, 0.0)
-        cleaned = np.array([row - fit_damped_exponentials(row, dwell_s, model.freq_hz, damping_hz)
-                            .fid(rows.shape[-1], dwell_s, water) for row in rows])
+        cleaned, shifts = np.empty_like(rows), np.zeros(rows.shape[0])
+        for i, row in enumerate(rows):
+            if i != reference_index % rows.shape[0]:
+                shifts[i] = pole_shift_hz(row, dwell_s, model.freq_hz, damping_hz,
+                                          n_points_used)
+            fit = fit_damped_exponentials(row, dwell_s, model.freq_hz + shifts[i], damping_hz)
+            cleaned[i] = row - fit.fid(rows.shape[-1], dwell_s, water)
         return cleaned.reshape(fid.shape), {
             "n_components_removed": int(water.sum()),
             "water_freq_hz": model.freq_hz[water].tolist(),
             "window_offset_hz": float(offset_hz),
-            "poles_from": f"FID {reference_index} of the stack, common to all {rows.shape[0]}"}
+            "poles_from": f"FID {reference_index} of the stack, common to all {rows.shape[0]}",
+            "pole_shift_hz": np.round(shifts, 3).tolist()}
     return _remove_water_components(fid, dwell_s, cf_mhz, window_ppm, n_components,
                                     n_points_used, offset_hz)
+
+
+POLE_SHIFT_HZ = 3.0
+"""Largest frequency offset (Hz) between an FID of a stack and its reference that the common
+poles follow: conditions left offset by alignment (up to 1.1 Hz on the published 7 T set)
+or acquired after a B0 drift carry their residual water moved with them."""
+
+
+def pole_shift_hz(fid: np.ndarray, dwell_s: float, freq_hz: np.ndarray, damping_hz: np.ndarray,
+                  n_points_used: int | None, max_shift_hz: float = POLE_SHIFT_HZ) -> float:
+    """The one frequency shift of all ``freq_hz`` (within +-``max_shift_hz``) by which the poles
+    fit ``fid`` best (least squares over its first ``n_points_used`` points); 0 unless it
+    fits better than the unmoved poles. On common poles, residual water moved by 1 Hz from
+    the reference's was left at 16 % of a metabolite peak (0.1 % when moved with it)."""
+    head = np.asarray(fid)[:n_points_used] if n_points_used else np.asarray(fid)
+
+    def cost(shift_hz: float) -> float:
+        fit = fit_damped_exponentials(head, dwell_s, freq_hz + shift_hz, damping_hz)
+        return float(np.sum(np.abs(head - fit.fid(head.size, dwell_s)) ** 2))
+
+    best = scipy.optimize.minimize_scalar(cost, bounds=(-max_shift_hz, max_shift_hz),
+                                          method="bounded", options={"xatol": 0.01})
+    return float(best.x) if best.fun < cost(0.0) else 0.0
 
 
 def water_components(model: DampedExponentials, cf_mhz: float, window_ppm,
