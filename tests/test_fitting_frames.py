@@ -7,12 +7,22 @@ import pytest
 import scipy.stats
 
 from pipeline.fitting import FitOptions, fit_conditions
-from pipeline.fitting.frames import frame_score, held_at_bounds, score_statistic
+from pipeline.fitting.frames import frame_score, held_at_bounds
 
 from pipeline.basis import Basis
 
 from test_fitting_support import (CF_MHZ, DWELL_S, singlet_basis, singlet_fid,
                                   synthetic_fid)
+
+
+def score_statistic(residual: np.ndarray, jacobian: np.ndarray) -> float:
+    """Reference: Rao's score statistic of least squares at a restricted optimum with the wide
+    model's residual and Jacobian, ``g' (J'J)^+ g / s^2`` (``g = J'r``, ``s^2`` the residual
+    variance of the wide model's degrees of freedom)."""
+    gradient = jacobian.T @ residual
+    step = np.linalg.lstsq(jacobian, residual, rcond=None)[0]
+    dof = max(residual.size - jacobian.shape[1], 1)
+    return float(gradient @ step) / (float(residual @ residual) / dof)
 
 B_S_MM2 = np.array([0, 1000, 3000, 6000, 10000, 20000, 30000], dtype=float)
 ADC = {"NAA": 0.12, "Cr": 0.16, "PCr": 0.16, "Cho": 0.10, "Ins": 0.20, "Glx": 0.25}
@@ -27,9 +37,19 @@ def linear_problem(rng, n=200, p=4, q=3, extra=0.0):
     return x, z, y
 
 
-def test_score_statistic_is_the_f_form_for_linear_least_squares():
-    """For a linear model the score statistic at the restricted optimum equals the drop of the
-    residual sum of squares over the restricted residual variance."""
+def linear_frame_score(x, z, y) -> tuple[float, int]:
+    """:func:`frame_score` of adding Z to X at the restricted least-squares optimum, with the
+    restricted residual variance over the wide model's degrees of freedom."""
+    r = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    full = np.hstack([x, z])
+    restricted = np.vstack([np.eye(x.shape[1]), np.zeros((z.shape[1], x.shape[1]))])
+    return frame_score(r, full, restricted, np.zeros(full.shape[1], bool),
+                       r @ r / (y.size - full.shape[1]))
+
+
+def test_score_is_the_f_form_for_linear_least_squares():
+    """For a linear model the score at the restricted optimum equals the drop of the residual
+    sum of squares over the restricted residual variance (and the plain score statistic)."""
     rng = np.random.default_rng(1)
     x, z, y = linear_problem(rng, extra=0.1)
     r = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
@@ -37,17 +57,14 @@ def test_score_statistic_is_the_f_form_for_linear_least_squares():
     r_full = y - full @ np.linalg.lstsq(full, y, rcond=None)[0]
     dof = y.size - full.shape[1]
     expected = (r @ r - r_full @ r_full) / (r @ r / dof)
-    assert score_statistic(-r, -full) == pytest.approx(expected, rel=1e-10)
+    statistic, df = linear_frame_score(x, z, y)
+    assert (statistic, df) == (pytest.approx(expected, rel=1e-8), z.shape[1])
     assert score_statistic(r, full) == pytest.approx(expected, rel=1e-10)
 
 
-def test_score_statistic_follows_chi_square_when_the_restriction_holds():
+def test_score_follows_chi_square_when_the_restriction_holds():
     rng = np.random.default_rng(2)
-    values = []
-    for _ in range(400):
-        x, z, y = linear_problem(rng)
-        r = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
-        values.append(score_statistic(r, np.hstack([x, z])))
+    values = [linear_frame_score(*linear_problem(rng))[0] for _ in range(400)]
     assert np.mean(values) == pytest.approx(3.0, rel=0.12)
     assert np.mean(np.array(values) > scipy.stats.chi2.ppf(0.95, 3)) == pytest.approx(0.05,
                                                                                     abs=0.03)

@@ -40,18 +40,6 @@ ROUNDING = 1e-9
 (simulated) data leave only rounding, which no test can weigh."""
 
 
-def score_statistic(residual: np.ndarray, jacobian: np.ndarray, min_sd: float = 0.0) -> float:
-    """Rao's score statistic of a least-squares fit at the optimum of a restricted model,
-    with the residual and Jacobian of the wider one: ``g' (J'J)^+ g / s^2``, ``g = J'r``,
-    ``s^2`` the residual variance (at least ``min_sd^2``). Chi-square with as many degrees of
-    freedom as the wider model adds when the restriction holds (no refit of the wider model
-    needed)."""
-    gradient = jacobian.T @ residual
-    step = np.linalg.lstsq(jacobian, residual, rcond=None)[0]
-    dof = max(residual.size - jacobian.shape[1], 1)
-    return float(gradient @ step) / max(float(residual @ residual) / dof, min_sd ** 2)
-
-
 def embedding(narrow, wide) -> np.ndarray:
     """(n_wide, n_narrow) 0/1 matrix taking a step of the ``narrow`` joint layout to the
     ``wide`` one: its columns are the restricted model's directions in the wide model."""
@@ -99,7 +87,7 @@ def frame_score(residual: np.ndarray, jacobian: np.ndarray, restricted: np.ndarr
     ``(|P_J r|^2 - |P_{J E} r|^2) / s^2`` with ``E`` = ``restricted`` (the restricted model's
     directions), the ``held`` columns removed and ``s^2`` = ``variance`` (the noise variance of
     one residual entry). At a converged restricted fit with no parameter at a bound this is
-    :func:`score_statistic`; taking out the restricted directions keeps a gradient that only a
+    the plain score statistic ``g' (J'J)^+ g / s^2``; taking out the restricted directions keeps a gradient that only a
     bound (or an unfinished fit) leaves from counting as evidence for the wider model.
     Degrees of freedom: the rank the wide model adds."""
     jac = jacobian * np.where(held, 0.0, 1.0)
