@@ -8,8 +8,10 @@ published basis (the user's basis; truncated to the data's 1024 points) in every
 
 - "app defaults": the set run as the app runs it: ``preprocess_acquisition`` with the
   ``[preprocessing]`` defaults, then the series fit with the ``[fitting]`` defaults (joint,
-  shape-free, completely monotone, frame test, window 0.2-4.0 ppm), and its b = 0 average
-  fitted alone (ratios);
+  shape-free, completely monotone, frame test, window 0.2-4.0 ppm) and the default lipid
+  components added to the basis, and its b = 0 average fitted alone (ratios); the same
+  numbers as ``dmrs-bids ... participant --basis <the set's .BASIS>`` on the set converted to
+  MRS-BIDS (``tests/datasets.py make_synthetic_bids``) gives in ``_amplitudes.tsv``;
 - "simple averages": each condition's transients aligned to their own mean (one pass) and
   averaged, fitted with the same options over 0.5-4.2 ppm (the window of the set's LCModel
   control file): the fit without the app's preprocessing;
@@ -44,6 +46,7 @@ from pipeline.io.nifti_mrs import read_nifti_mrs  # noqa: E402
 from pipeline.metabolites import METABOLITE_SUMS  # noqa: E402
 from pipeline.preprocess.align import align_transients  # noqa: E402
 from pipeline.preprocess.pipeline import preprocess_acquisition  # noqa: E402
+from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis  # noqa: E402
 from pipeline.simulate.presets import (PREGAME_CONCENTRATIONS_MM, PREGAME_ECHO_TIME_S,  # noqa: E402
                                        PREGAME_T2_S)
 
@@ -98,6 +101,16 @@ def app_default_averages(acq) -> np.ndarray:
     return done.averaged.fids[:, 0, 0, :]
 
 
+def app_basis(basis):
+    """The basis the app fits this set with: the user's basis (its ``Mac`` MM entry, as
+    ``[macromolecules] mode = "auto"`` keeps it) plus the lipid components when
+    ``[macromolecules] lipids`` is on (the default), as ``workflows.interfaces.fit`` adds them."""
+    if not load_config()["macromolecules"].get("lipids", False):
+        return basis
+    return basis.with_entries(parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
+                                                  components=LIPID_COMPONENTS))
+
+
 def simple_averages(acq) -> np.ndarray:
     """Each condition's transients aligned to their own mean and averaged (the fit alone)."""
     return np.array([align_transients(acq.fids[c, :, 0, :], acq.dwell_s, acq.cf_mhz,
@@ -135,7 +148,7 @@ def main(argv=None) -> int:
     acq = read_nifti_mrs(FOLDER / "nifti" / "synthetic.nii.gz")
     averages = app_default_averages(acq)
     rows, decays = {}, {}
-    app_rows("app defaults", averages, basis, acq, options, rows, decays)
+    app_rows("app defaults", averages, app_basis(basis), acq, options, rows, decays)
     app_rows(f"simple averages, {WINDOW_PPM[0]}-{WINDOW_PPM[1]} ppm", simple_averages(acq),
              basis, acq, dataclasses.replace(options, ppm_range=WINDOW_PPM), rows, decays)
     if lcmodel_available():

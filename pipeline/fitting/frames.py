@@ -5,7 +5,7 @@ Preprocessing aligns the conditions of a series, but its errors are not noise-li
 published 7 T dMRS set the app's alignment left the condition means up to 1.1 Hz and 12 deg
 from the lowest b's (a bias that grows with b as the spectra change composition), and a joint
 fit forced to one frame then gave the overlapping Glu/Gln/Tau signal to the strong MM at high
-b (Gln decay error 0.14, Tau 0.09; 0.029 and 0.023 with the frames tested).
+b (Gln decay error 0.14, Tau 0.09; 0.027 and 0.021 with the frames tested).
 """
 
 from __future__ import annotations
