@@ -46,7 +46,7 @@ from pipeline.io.nifti_mrs import read_nifti_mrs  # noqa: E402
 from pipeline.metabolites import METABOLITE_SUMS  # noqa: E402
 from pipeline.preprocess.align import align_transients  # noqa: E402
 from pipeline.preprocess.pipeline import preprocess_acquisition  # noqa: E402
-from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis  # noqa: E402
+from pipeline.simulate.macromolecules import with_lipids  # noqa: E402
 from pipeline.simulate.presets import (PREGAME_CONCENTRATIONS_MM, PREGAME_ECHO_TIME_S,  # noqa: E402
                                        PREGAME_T2_S)
 
@@ -105,10 +105,7 @@ def app_basis(basis):
     """The basis the app fits this set with: the user's basis (its ``Mac`` MM entry, as
     ``[macromolecules] mode = "auto"`` keeps it) plus the lipid components when
     ``[macromolecules] lipids`` is on (the default), as ``workflows.interfaces.fit`` adds them."""
-    if not load_config()["macromolecules"].get("lipids", False):
-        return basis
-    return basis.with_entries(parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
-                                                  components=LIPID_COMPONENTS))
+    return with_lipids(basis) if load_config()["macromolecules"].get("lipids", False) else basis
 
 
 def simple_averages(acq) -> np.ndarray:

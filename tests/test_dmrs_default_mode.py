@@ -90,14 +90,13 @@ def test_app_defaults_on_published_set_beat_fsl_mrs(shared_data):
     from pipeline.io.basis_formats import read_basis
     from pipeline.io.nifti_mrs import read_nifti_mrs
     from pipeline.preprocess.pipeline import preprocess_acquisition
-    from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
+    from pipeline.simulate.macromolecules import with_lipids
 
     folder = shared_data / "dmrs_7t_steam_synthetic"
     basis = truncated(read_basis(folder / "basis_STEAM_TE45_TM60.BASIS"), 1024)
     config = load_config()
     assert config["macromolecules"]["lipids"]  # the app adds its lipid components
-    basis = basis.with_entries(parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
-                                                   components=LIPID_COMPONENTS))
+    basis = with_lipids(basis)
     acq = read_nifti_mrs(folder / "nifti" / "synthetic.nii.gz")
     averages = preprocess_acquisition(acq).averaged.fids[:, 0, 0, :]
     defaults = FitOptions.from_dict(config["fitting"])

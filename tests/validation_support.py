@@ -617,7 +617,7 @@ class AppAndLCModel:
         from pipeline.fitting import FitOptions
         from pipeline.fitting import model as M
         from pipeline.simulate.basis_simulation import simulate_basis
-        from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
+        from pipeline.simulate.macromolecules import parametric_mm_basis, with_lipids
 
         config = load_config(config_path)  # the defaults, or a user's TOML over them
         cf, dwell, n = basis.cf_mhz, basis.dwell_s, source.n_points
@@ -631,8 +631,7 @@ class AppAndLCModel:
             app = app.with_entries(parametric_mm_basis(cf, dwell, n, components=mm_components,
                                                        echo_time_s=source.echo_time_s))
         if config["macromolecules"].get("lipids", False):
-            app = app.with_entries(parametric_mm_basis(cf, dwell, n,
-                                                       components=LIPID_COMPONENTS))
+            app = with_lipids(app)
         self.source, self.workdir = source, workdir
         self.app_basis = app
         self.options = FitOptions.from_dict(config["fitting"])

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
+from .uncertainty import sigma_from_residual
+
 FRAME_KINDS = frozenset({"shift", "phase"})
 """The parameters that place a condition's spectrum in frequency and phase (its frame)."""
 
@@ -86,10 +88,11 @@ def frame_score(residual: np.ndarray, jacobian: np.ndarray, restricted: np.ndarr
     """Score statistic and degrees of freedom of the directions the wide model adds:
     ``(|P_J r|^2 - |P_{J E} r|^2) / s^2`` with ``E`` = ``restricted`` (the restricted model's
     directions), the ``held`` columns removed and ``s^2`` = ``variance`` (the noise variance of
-    one residual entry). At a converged restricted fit with no parameter at a bound this is
-    the plain score statistic ``g' (J'J)^+ g / s^2``; taking out the restricted directions keeps a gradient that only a
-    bound (or an unfinished fit) leaves from counting as evidence for the wider model.
-    Degrees of freedom: the rank the wide model adds."""
+    one residual entry). At a converged restricted fit with no parameter at a bound this is the
+    plain score statistic ``g' (J'J)^+ g / s^2``; taking out the restricted directions keeps a
+    gradient that only a bound (or an unfinished fit) leaves from counting as evidence for the
+    wider model. Degrees of freedom: the rank the wide model adds.
+    """
     jac = jacobian * np.where(held, 0.0, 1.0)
     wide_ss, wide_rank = _explained(jac, residual)
     narrow_ss, narrow_rank = _explained(jac @ restricted, residual)
@@ -109,3 +112,12 @@ def frame_test(solve, x_wide: np.ndarray, restricted: np.ndarray, lower: np.ndar
     statistic, df = frame_score(residual, jacobian, restricted, held, max(variance, floor))
     p_value = float(scipy.stats.chi2.sf(statistic, df)) if df > 0 else 1.0
     return {"statistic": round(statistic, 2), "df": int(df), "p_value": p_value}
+
+
+def residual_variance(obj, x: np.ndarray) -> float:
+    """Noise variance of one real observation from the joint objective ``obj``'s residual at
+    ``x``, with the degrees of freedom the CRLBs use (``JointObjective.n_fitted``)."""
+    *_, coef = obj.evaluate(x)
+    residual = obj.residual(x).reshape(obj.n_cond, obj.rows)[:, :obj.n_obs]
+    return sigma_from_residual(residual.ravel(), obj.n_fitted(np.count_nonzero(coef),
+                                                              x.size)) ** 2

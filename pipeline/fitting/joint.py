@@ -20,7 +20,7 @@ from scipy.linalg import cho_factor, cho_solve
 from ..diffusion.models import make_model
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
-from .frames import FRAME_KINDS, default_sharing, embedding, frame_test, widen
+from .frames import FRAME_KINDS, default_sharing, embedding, frame_test, residual_variance, widen
 from .monotone import (applies, constraint_map, decay_dictionary, diffusivity_grid_um2_ms,
                        project_subset)
 from .options import FitOptions, is_lipid_name, is_mm_name
@@ -288,6 +288,12 @@ class JointObjective:
                                                   x[self.layout.param_slices[m]])
         return out
 
+    def n_fitted(self, n_linear: int, n_nonlinear: int) -> int:
+        """Parameters the residual's degrees of freedom lose: the active linear coefficients,
+        each condition's baseline (hat-matrix trace) and the non-linear parameters."""
+        return int(round(n_linear + self.n_cond * self.projector.single.hat_trace(self.n_obs)
+                         + n_nonlinear))
+
     def evaluate(self, x: np.ndarray):
         key = x.tobytes()
         if key == self._key:
@@ -420,13 +426,14 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
     if frames and options.joint_frame_test_p > 0:
         wide = build_layout(problem, b_ms_um2, options,
                             default_sharing(options.joint_shared) - frames)
-        wider = joint_solver(problem, y_windows / scale, b_ms_um2, wide, prior_sd, options)
+        objective_w, solve_w = joint_solver(problem, y_windows / scale, b_ms_um2, wide,
+                                            prior_sd, options)
         x_wide = widen(layout, wide, result.x)
-        test["frame_test"] = frame_test(wider[1], x_wide, embedding(layout, wide), wide.lower,
-                                        wide.upper, residual_variance(wider[0], x_wide),
+        test["frame_test"] = frame_test(solve_w, x_wide, embedding(layout, wide), wide.lower,
+                                        wide.upper, residual_variance(objective_w, x_wide),
                                         y_windows / scale)
         if test["frame_test"]["p_value"] < options.joint_frame_test_p:
-            objective, solve = wider
+            objective, solve = objective_w, solve_w
             result = levenberg_marquardt(solve.residual, solve.jacobian, x_wide, wide.lower,
                                          wide.upper, options.max_iterations)
             test["frames"] = "per condition"
@@ -443,17 +450,6 @@ def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarr
                              prior_sd if own.size else 0.0,
                              options.metabolite_shift_sd_ppm * problem.cf_mhz)
     return objective, solve
-
-
-def residual_variance(obj: JointObjective, x: np.ndarray) -> float:
-    """Noise variance of one real observation from the fit residual at ``x``, its degrees of
-    freedom as the CRLBs' (:func:`_joint_outputs`: active amplitudes, baseline hat traces and
-    the non-linear parameters counted)."""
-    *_, coef = obj.evaluate(x)
-    residual = obj.residual(x).reshape(obj.n_cond, obj.rows)[:, :obj.n_obs]
-    n_params = (np.count_nonzero(coef) + obj.n_cond * obj.projector.single.hat_trace(obj.n_obs)
-                + x.size)
-    return sigma_from_residual(residual.ravel(), int(round(n_params))) ** 2
 
 
 def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray,
@@ -514,9 +510,7 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
         n_linear_params = np.count_nonzero(projection.weights)
     base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
     residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
-    n_params = (n_linear_params + n_cond * obj.projector.single.hat_trace(n_obs)
-                + x.size)
-    sigma = sigma_from_residual(residual, int(round(n_params)))
+    sigma = sigma_from_residual(residual, obj.n_fitted(n_linear_params, x.size))
     cov = covariance_from_jacobian(full[obs], sigma, penalty)
     to_constrained = np.eye(full.shape[1])  # d(reported parameters)/d(free parameters)
     if projection is not None:

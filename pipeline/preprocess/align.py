@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from pipeline.preprocess.water import (RESIDUAL_WATER_WINDOW_PPM, damped_exponential_basis,
-                                       remove_residual_water, signal_poles)
+from pipeline.preprocess.water import (damped_exponential_basis, remove_residual_water,
+                                       signal_poles)
 from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
 
 METABOLITE_WINDOW_PPM = (0.6, 4.2)
@@ -333,14 +333,16 @@ def align_condition_means(alignments: list[Alignment], dwell_s: float, cf_mhz: f
                           ppm_range=SINGLET_WINDOW_PPM) -> list[Alignment]:
     """Add to each condition's drifts the shift that aligns its mean to the reference mean.
 
-    Residual water is removed from the means first (:func:`remove_common_water`): it diffuses
-    fast, so it is large at low b and gone at high b, and the tail of its line inside the
-    singlet window would otherwise pull the high-b means by Hz against the low-b reference.
+    Residual water is removed from the means first, on the reference mean's HLSVD poles
+    (:func:`~pipeline.preprocess.water.remove_residual_water` of the stack): it diffuses fast,
+    so it is large at low b and gone at high b, and the tail of its line inside the singlet
+    window would otherwise pull the high-b means by Hz against the low-b reference.
     """
     means = np.stack([np.average(a.corrected, axis=0,
                                  weights=None if weights is None else weights[c])
                       for c, a in enumerate(alignments)])
-    means = remove_common_water(means, dwell_s, cf_mhz, reference_index)
+    means = remove_residual_water(means, dwell_s, cf_mhz, follow_singlets=False,
+                                  reference_index=reference_index)[0]
     shifts = align_averages(means, dwell_s, cf_mhz, reference_index, ppm_range)
     out = []
     for c, a in enumerate(alignments):
@@ -350,21 +352,6 @@ def align_condition_means(alignments: list[Alignment], dwell_s: float, cf_mhz: f
                              _wrap_deg(a.phase_deg + shifts.phase_deg[c]), a.amplitude,
                              corrected, a.template))
     return out
-
-
-def remove_common_water(means: np.ndarray, dwell_s: float, cf_mhz: float,
-                        reference_index: int = 0, n_components: int = 25,
-                        window_ppm=RESIDUAL_WATER_WINDOW_PPM) -> np.ndarray:
-    """Condition means (n_conditions, n_points) less their residual water, on common poles.
-
-    The poles (frequency, damping) come from an HLSVD model of the reference (lowest-b) mean,
-    where residual water is strongest; every mean is fitted on all of them (so water and
-    metabolite amplitudes are not confused) and the components in ``window_ppm`` subtracted.
-    A separate HLSVD of each noisy high-b mean would instead put broad noise components in the
-    water window, whose removal distorts the singlets and moves the means by Hz.
-    """
-    return remove_residual_water(means, dwell_s, cf_mhz, window_ppm, n_components,
-                                 follow_singlets=False, reference_index=reference_index)[0]
 
 
 def _wrap_deg(phase_deg: np.ndarray) -> np.ndarray:

@@ -110,9 +110,10 @@ def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     ``window_ppm`` is in true chemical shift: with ``follow_singlets`` the window moves with
     the spectrum's frequency offset, measured on the NAA/Cr/Cho singlets
     (``singlet_offset_hz``, ``pipeline.referencing``), so residual water at 4.0 ppm in a
-    spectrum offset by -0.13 ppm (seen at 3.87 ppm) is still removed, and a metabolite at 4.0 ppm in a spectrum offset by
-    +0.1 ppm is not. Components outside the window, and growing ones (negative damping,
-    non-physical), are left alone, so metabolite peaks outside the window are untouched.
+    spectrum offset by -0.13 ppm (seen at 3.87 ppm) is still removed, and a metabolite at
+    4.0 ppm in a spectrum offset by +0.1 ppm is not. Components outside the window, and growing
+    ones (negative damping, non-physical), are left alone, so metabolite peaks outside the
+    window are untouched.
     Returns the cleaned FID(s) and a summary (components removed, their frequencies, the
     offset used). Works on one FID or a stack (..., n_points): a stack (e.g. the conditions of
     a diffusion series) is modelled on common poles, those of its ``reference_index``-th FID

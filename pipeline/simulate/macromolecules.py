@@ -121,3 +121,10 @@ def parametric_mm_basis(cf_mhz: float, dwell_s: float, n_points: int, components
             "echo_time_s": echo_time_s, "t2_s": t2_s, "t2_weight": weight,
             "scale": "FID[0] = amplitude in protons (creatine CH3 = 3)"}
     return Basis(names, np.array(fids), dwell_s, cf_mhz, ref_ppm, provenance=prov)
+
+
+def with_lipids(basis: Basis) -> Basis:
+    """``basis`` plus the parametric lipid components (``LIPID_COMPONENTS``) on its own grid:
+    what ``[macromolecules] lipids = true`` adds to every fitted basis."""
+    return basis.with_entries(parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
+                                                  components=LIPID_COMPONENTS))

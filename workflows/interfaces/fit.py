@@ -134,12 +134,11 @@ class MacromoleculeBasis(SimpleInterface):
             added = list(mm.names)
             out = metabolites.with_entries(mm)
         if opts.get("lipids", False):
-            from pipeline.simulate.macromolecules import LIPID_COMPONENTS, parametric_mm_basis
+            from pipeline.simulate.macromolecules import with_lipids
 
-            lipids = parametric_mm_basis(basis.cf_mhz, basis.dwell_s, basis.n_points,
-                                         components=LIPID_COMPONENTS)
-            out = out.with_entries(lipids)
-            added = added + list(lipids.names)
+            before = set(out.names)
+            out = with_lipids(out)
+            added = added + [n for n in out.names if n not in before]
         path = str(Path.cwd() / "basis_mm.json")
         write_json_basis(out, path)
         self._results["out_basis"] = path
