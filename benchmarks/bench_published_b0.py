@@ -8,13 +8,14 @@ published basis (the user's basis; truncated to the data's 1024 points) in every
 
 - "app defaults": the set run as the app runs it: ``preprocess_acquisition`` with the
   ``[preprocessing]`` defaults, then the series fit with the ``[fitting]`` defaults (joint,
-  shape-free, completely monotone, frame test, window 0.2-4.0 ppm) and the default lipid
-  components added to the basis, and its b = 0 average fitted alone (ratios); the same
+  shape-free, completely monotone, frame test, window 0.2-4.0 ppm, the residual-water
+  window's lines taken out of the basis) and the default lipid components added to the basis, and its b = 0 average fitted alone (ratios); the same
   numbers as ``dmrs-bids ... participant --basis <the set's .BASIS>`` on the set converted to
   MRS-BIDS (``tests/datasets.py make_synthetic_bids``) gives in ``_amplitudes.tsv``;
 - "simple averages": each condition's transients aligned to their own mean (one pass) and
   averaged, fitted with the same options over 0.5-4.2 ppm (the window of the set's LCModel
-  control file): the fit without the app's preprocessing;
+  control file) and the whole basis (no water removed): the fit without the app's
+  preprocessing;
 - LCModel (``/tmp/lcmodel/lcmodel``) on each of the app's condition averages, same basis and
   window (ratios at b = 0, decays from its per-condition concentrations).
 
@@ -147,7 +148,8 @@ def main(argv=None) -> int:
     rows, decays = {}, {}
     app_rows("app defaults", averages, app_basis(basis), acq, options, rows, decays)
     app_rows(f"simple averages, {WINDOW_PPM[0]}-{WINDOW_PPM[1]} ppm", simple_averages(acq),
-             basis, acq, dataclasses.replace(options, ppm_range=WINDOW_PPM), rows, decays)
+             basis, acq, dataclasses.replace(options, ppm_range=WINDOW_PPM, water_removed_ppm=()),
+             rows, decays)
     if lcmodel_available():
         folder = Path(tempfile.mkdtemp(prefix="b0_"))
         write_lcmodel_basis(basis, folder / "basis.BASIS")

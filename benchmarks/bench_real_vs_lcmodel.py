@@ -73,7 +73,10 @@ def nearest_te_basis(echo_time_s: float, bases: dict = BASES_7T_BY_TE_S) -> Path
 
 
 def default_fit_table() -> dict:
-    table = tomllib.loads((ROOT / "bids_app" / "default_config.toml").read_text())["fitting"]
+    """The ``[fitting]`` defaults as the app resolves them (``water_removed_ppm``: the residual-
+    water window, as ``prepare`` removes residual water with it)."""
+    from bids_app.config import load_config
+    table = load_config()["fitting"]
     if not table.get("metabolites"):
         table.pop("metabolites", None)
     return table

@@ -119,15 +119,16 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         config = merge_config(config, overrides, source="command line")
     source = str(path) if path is not None else "config"
     check_ranges(config, source)
-    config = with_fit_noise_window(config)
+    config = with_fit_water_window(with_fit_noise_window(config))
     check_model_names(config, source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
     return config
 
 
-EMPTY_MEANS_DEFAULT = ("noise_ppm", "noise_sd_ppm")
-"""ppm-window keys where [] stands for the default window (both ends of the band)."""
+EMPTY_MEANS_DEFAULT = ("noise_ppm", "noise_sd_ppm", "water_removed_ppm")
+"""ppm-window keys where [] stands for a default (both ends of the band; the preprocessing's
+residual-water window)."""
 
 
 def with_fit_noise_window(config: dict) -> dict:
@@ -137,6 +138,17 @@ def with_fit_noise_window(config: dict) -> dict:
     if fitting.get("noise_sd_ppm") or not qc.get("noise_ppm"):
         return config
     return {**config, "fitting": {**fitting, "noise_sd_ppm": list(qc["noise_ppm"])}}
+
+
+def with_fit_water_window(config: dict) -> dict:
+    """``[fitting] water_removed_ppm`` left empty follows ``[preprocessing]``: the window of the
+    residual-water removal when ``residual_water`` is on (the basis then loses the lines the
+    data lost), none when it is off."""
+    fitting, pre = config.get("fitting", {}), config.get("preprocessing", {})
+    if fitting.get("water_removed_ppm") or not pre.get("residual_water", False):
+        return config
+    return {**config, "fitting": {**fitting, "water_removed_ppm":
+                                  list(pre["residual_water_window_ppm"])}}
 
 
 # Allowed range of every numeric option: (section, key) -> (lowest, highest, lowest allowed?,

@@ -119,3 +119,38 @@ def test_stack_water_follows_a_condition_moved_by_a_b0_drift(drift_hz):
     assert info["pole_shift_hz"][1] == pytest.approx(drift_hz, abs=0.05)
     peak = np.abs(np.fft.fft(clean[1])).max()
     assert np.abs(np.fft.fft(cleaned[1] - clean[1])).max() < 0.005 * peak
+
+
+def _lorentzian_fid(ppm: float, fwhm_hz: float, amplitude: complex, n: int, dwell_s: float,
+                    cf_mhz: float) -> np.ndarray:
+    """Analytic FID of one Lorentzian line (project convention: ``spectra.ppm_to_hz``)."""
+    from pipeline.spectra import ppm_to_hz
+    t = np.arange(n) * dwell_s
+    return amplitude * np.exp((2j * np.pi * ppm_to_hz(ppm, cf_mhz) - np.pi * fwhm_hz) * t)
+
+
+def test_basis_loses_exactly_its_lines_inside_the_water_window():
+    """What the residual-water removal takes from the data the basis loses too: an entry with
+    lines at 3.53, 4.05 and 4.38 ppm keeps only the 3.53 ppm line (to 1e-6 of its size), tail
+    and all; an entry without lines in the window is returned as given."""
+    from pipeline.preprocess.water import without_window_lines
+    n, dwell, cf = 2048, 2.5e-4, 123.2
+    kept = _lorentzian_fid(3.53, 1.0, 1.0, n, dwell, cf)
+    removed = (_lorentzian_fid(4.05, 1.5, 0.5 * np.exp(0.3j), n, dwell, cf)
+               + _lorentzian_fid(4.38, 2.0, 0.3, n, dwell, cf))
+    naa = _lorentzian_fid(2.01, 1.0, 2.0, n, dwell, cf)
+    out = without_window_lines(np.stack([kept + removed, naa]), dwell, cf,
+                               RESIDUAL_WATER_WINDOW_PPM, names=["Ins-like", "NAA-like"])
+    assert np.max(np.abs(out[0] - kept)) < 1e-6 * np.max(np.abs(kept))
+    assert np.array_equal(out[1], naa)
+
+
+def test_fit_takes_the_removal_window_from_preprocessing():
+    from bids_app.config import load_config
+    window = load_config()["preprocessing"]["residual_water_window_ppm"]
+    assert load_config()["fitting"]["water_removed_ppm"] == list(window)
+    off = load_config(overrides={"preprocessing": {"residual_water": False}})
+    assert off["fitting"]["water_removed_ppm"] == []
+    own = load_config(overrides={"fitting": {"water_removed_ppm": [4.2, 5.0]}})
+    assert own["fitting"]["water_removed_ppm"] == [4.2, 5.0]
+    assert FitOptions.from_dict(own["fitting"]).water_removed_ppm == (4.2, 5.0)

@@ -36,6 +36,15 @@ def kurtosis(b, adc, k):
     return np.exp(-bd + bd**2 * k / 6.0)
 
 
+def physical_decay(decay: np.ndarray, b_ms_um2: np.ndarray) -> bool:
+    """Whether model values S(b)/S(0) (rows at ``b_ms_um2``) are finite, at most 1 and
+    non-increasing in b: a diffusion signal never grows with b, whereas the kurtosis expansion
+    does beyond b ADC K = 3 (and overflows soon after)."""
+    values = np.asarray(decay, float)[np.argsort(b_ms_um2, kind="stable")]
+    return bool(np.all(np.isfinite(values)) and np.all(values <= 1.0 + 1e-9)
+                and np.all(np.diff(values, axis=0) <= 1e-9))
+
+
 def biexponential(b, fraction_fast, d_fast, d_slow):
     """Two-compartment decay f exp(-b D_fast) + (1 - f) exp(-b D_slow)."""
     b = np.asarray(b, float)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from ..diffusion.models import make_model
+from ..diffusion.signals import physical_decay
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .frames import FRAME_KINDS, default_sharing, embedding, frame_test, residual_variance, widen
@@ -326,9 +327,11 @@ class JointObjective:
         return coef[self.layout.linear_index.T] * decay
 
     def residual(self, x: np.ndarray) -> np.ndarray:
-        """Projected residual; infinite where a model overflows (e.g. kurtosis at large b*D),
-        which the solver treats as a rejected step."""
-        if not np.all(np.isfinite(self.decay_factors(x))):
+        """Projected residual; infinite (a step the solver rejects) where a model's S(b)/S(0)
+        is not a physical decay (``signals.physical_decay``: kurtosis beyond b ADC K = 3)."""
+        decay = self.decay_factors(x)
+        if not all(physical_decay(decay[covered, m], self.b[covered])
+                   for m, covered in enumerate(self.layout.modelled) if covered.any()):
             return np.full(self.y_perp.size, np.inf)
         *_, a_perp, coef = self.evaluate(x)
         return self.y_perp - a_perp.matvec(coef)
@@ -391,7 +394,7 @@ def _grid_start(mdl, b_ms_um2: np.ndarray, amplitudes: np.ndarray) -> np.ndarray
     best, best_cost = grid[0], np.inf
     for p in grid:
         f = mdl.predict(b_ms_um2, p)
-        if not np.all(np.isfinite(f)):
+        if not physical_decay(f, b_ms_um2):
             continue
         denom = f @ f
         scale = max(f @ amplitudes / denom, 0.0) if denom > 0 else 0.0

@@ -88,6 +88,10 @@ class FitOptions:
     ``noise_sd_ppm``: the signal-free window (ppm) whose SD is the noise that weights every
     prior and gates the lineshape kernel; ``()`` = both ends of the band, as the QC's default
     (the app passes ``[qc] noise_ppm`` when that is set, so fit and QC use one noise).
+    ``water_removed_ppm``: the window of the residual-water removal the data went through
+    (``preprocess.water``); the basis loses its lines in the same window, so model and data
+    agree (``preprocess.water.without_window_lines``); ``()`` = the basis whole (the app passes
+    ``[preprocessing] residual_water_window_ppm`` when ``residual_water`` is on).
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -127,11 +131,16 @@ class FitOptions:
     weak_metabolite_priors: bool = True
     joint_decay_constraint: str = "completely_monotone"
     joint_frame_test_p: float = 0.001
+    water_removed_ppm: tuple = ()
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
         self.noise_region_ppm = tuple(float(v) for v in self.noise_region_ppm)
         self.noise_sd_ppm = tuple(float(v) for v in self.noise_sd_ppm)
+        self.water_removed_ppm = tuple(float(v) for v in self.water_removed_ppm)
+        if self.water_removed_ppm and len(self.water_removed_ppm) != 2:
+            raise ValueError(f"fit options: water_removed_ppm must be [] or two values (ppm), "
+                             f"got {list(self.water_removed_ppm)}")
         if self.noise_sd_ppm and (len(self.noise_sd_ppm) != 2
                                   or not self.noise_sd_ppm[0] < self.noise_sd_ppm[1]):
             raise ValueError(f"fit options: noise_sd_ppm must be [] or two increasing ppm values, "
@@ -191,6 +200,7 @@ class FitOptions:
         out["ppm_range"] = list(self.ppm_range)
         out["noise_region_ppm"] = list(self.noise_region_ppm)
         out["noise_sd_ppm"] = list(self.noise_sd_ppm)
+        out["water_removed_ppm"] = list(self.water_removed_ppm)
         out["joint_shared"] = list(self.joint_shared)
         return {k: v for k, v in out.items() if v is not None}
 
