@@ -7,7 +7,9 @@ HLSVD residual-water removal with the default window); then the app fits it with
 (MM handled as the ``[macromolecules]`` default ``auto`` does: a measured MM spectrum when
 given, else the basis' MM entry, else the parametric MM set), and LCModel fits the same FID
 (written as ``.RAW``) with the same final basis (written as ``.BASIS``; ``nsimul = 0`` so both
-programs have the same components) over the same ppm window, default spline baseline.
+programs have the same components) over the same ppm window, default spline baseline. The app's
+fit takes the residual-water window's lines out of that basis (``[fitting]
+water_removed_ppm``); ``--lcmodel-basis as-app`` gives LCModel that basis too.
 
 Not the full app (BIDS conversion, nipype graph): the preprocessing steps are called directly.
 The basis is the dataset's own LCModel basis (the app's simulated basis is another study); for
@@ -22,6 +24,7 @@ both programs' residual/noise and the app's fit-residual QC status.
 
     PYTHONPATH=$PWD python benchmarks/bench_real_vs_lcmodel.py [--only challenge,osprey,...]
         [--set metabolite_shift_sd_ppm=0.004 --set baseline_order=4]   # other [fitting] values
+        [--lcmodel-basis as-app]
 """
 
 from __future__ import annotations
@@ -254,8 +257,21 @@ def qc_status(value: float) -> str:
     return "fail" if value > t.fail else ("warn" if value > t.warn else "pass")
 
 
+def lcmodel_basis(basis, options: FitOptions, choice: str):
+    """The basis LCModel gets: ``whole`` (its usual use) or ``as-app``, without the lines of the
+    residual-water window as the app's fit takes them out (``fitting.window_lines``)."""
+    if choice == "whole" or not options.water_removed_ppm:
+        return basis
+    import dataclasses
+
+    from pipeline.fitting.window_lines import without_window_lines
+    return dataclasses.replace(basis, fids=without_window_lines(
+        basis.fids, basis.dwell_s, basis.cf_mhz, options.water_removed_ppm, basis.ref_ppm,
+        basis.names))
+
+
 def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, table,
-            workdir: Path) -> dict:
+            workdir: Path, lcmodel_basis_choice: str = "whole") -> dict:
     fid, orientation = prepare(fid, dwell_s, cf_mhz, water_fid)
     basis = app_basis(basis_path, te_s, mm_fid, dwell_s, cf_mhz, fid.size)
     options = FitOptions.from_dict(table)
@@ -272,7 +288,7 @@ def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, tab
         folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
         basis_file = folder / "basis.BASIS"
-        write_lcmodel_basis(basis, basis_file)
+        write_lcmodel_basis(lcmodel_basis(basis, options, lcmodel_basis_choice), basis_file)
         start = time.perf_counter()
         out = run_lcmodel(fid, dwell_s, cf_mhz, basis_file, ppm_range=options.ppm_range,
                           extra={"nsimul": 0}, workdir=folder)
@@ -326,6 +342,9 @@ def main(argv=None) -> list:
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--set", action="append", default=[],
                         help="override a [fitting] key, e.g. --set ppm_range=[0.2,4.0]")
+    parser.add_argument("--lcmodel-basis", choices=("whole", "as-app"), default="whole",
+                        help="LCModel's basis: whole (default) or without the residual-water "
+                             "window's lines, as the app fits")
     args = parser.parse_args(argv)
     table = default_fit_table()
     for item in args.set:
@@ -337,7 +356,7 @@ def main(argv=None) -> list:
     workdir = Path(tempfile.mkdtemp(prefix="bench_real_lcm_"))
     for source in args.only.split(","):
         for item in SOURCES[source]():
-            rows.append(run_one(*item, table, workdir))
+            rows.append(run_one(*item, table, workdir, args.lcmodel_basis))
             print_table(rows[-1:])
             sys.stdout.flush()
     print("\n=== all ===")

@@ -113,7 +113,12 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
     if kinds["transients"]:
         steps.append("the kept transients of each condition were averaged")
     if applied("residual_water.json", "residual_water"):
-        steps.append("residual water was removed by HLSVD")
+        windows = _unique("{:g}-{:g}".format(*w) for w in
+                          (s.get("fit.json", {}).get("options", {}).get("water_removed_ppm")
+                           for s in stages) if w)
+        steps.append("residual water was removed by HLSVD"
+                     + (f" (components within {', '.join(windows)} ppm; the basis spectra lost "
+                        "their lines in the same window)" if windows else ""))
     if steps:
         parts.append(f"Following the consensus on MRS preprocessing {consensus}, "
                      + "; ".join(steps) + ".")

@@ -133,7 +133,7 @@ def test_basis_loses_exactly_its_lines_inside_the_water_window():
     """What the residual-water removal takes from the data the basis loses too: an entry with
     lines at 3.53, 4.05 and 4.38 ppm keeps only the 3.53 ppm line (to 1e-6 of its size), tail
     and all; an entry without lines in the window is returned as given."""
-    from pipeline.preprocess.water import without_window_lines
+    from pipeline.fitting.window_lines import without_window_lines
     n, dwell, cf = 2048, 2.5e-4, 123.2
     kept = _lorentzian_fid(3.53, 1.0, 1.0, n, dwell, cf)
     removed = (_lorentzian_fid(4.05, 1.5, 0.5 * np.exp(0.3j), n, dwell, cf)

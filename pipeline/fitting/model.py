@@ -22,7 +22,7 @@ import numpy as np
 
 from ..basis import Basis
 from ..io.basis_tools import resample_basis
-from ..preprocess.water import without_window_lines
+from .window_lines import without_window_lines
 from ..spectra import exp_series, frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
 from .baseline import baseline_design
 from .options import FitOptions, is_lipid_name, is_mm_name

@@ -90,7 +90,7 @@ class FitOptions:
     (the app passes ``[qc] noise_ppm`` when that is set, so fit and QC use one noise).
     ``water_removed_ppm``: the window of the residual-water removal the data went through
     (``preprocess.water``); the basis loses its lines in the same window, so model and data
-    agree (``preprocess.water.without_window_lines``); ``()`` = the basis whole (the app passes
+    agree (``fitting.window_lines``); ``()`` = the basis whole (the app passes
     ``[preprocessing] residual_water_window_ppm`` when ``residual_water`` is on).
     """
 

@@ -58,10 +58,14 @@ def signal_poles(fid: np.ndarray, dwell_s: float, n_components: int,
     if n_components >= min(n_rows, n - n_rows + 1):
         raise ValueError(f"HLSVD: {n_components} components do not fit in {n} points")
     hankel = scipy.linalg.hankel(fid[:n_rows], fid[n_rows - 1:n])
-    u_k = dominant_left_singular_vectors(hankel, n_components)
+    return subspace_poles(dominant_left_singular_vectors(hankel, n_components), dwell_s)
+
+
+def subspace_poles(u_k: np.ndarray, dwell_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (Hz) and damping rates (1/s) from the signal subspace ``u_k`` of a Hankel
+    matrix (its shift invariance: the eigenvalues of the shift are the poles)."""
     shift, *_ = np.linalg.lstsq(u_k[:-1], u_k[1:], rcond=None)
-    poles = np.linalg.eigvals(shift)
-    log_poles = np.log(poles) / dwell_s
+    log_poles = np.log(np.linalg.eigvals(shift)) / dwell_s
     return log_poles.imag / (2 * np.pi), -log_poles.real
 
 
@@ -148,57 +152,6 @@ def remove_residual_water(fid: np.ndarray, dwell_s: float, cf_mhz: float,
             "pole_shift_hz": np.round(shifts, 3).tolist()}
     return _remove_water_components(fid, dwell_s, cf_mhz, window_ppm, n_components,
                                     n_points_used, offset_hz)
-
-
-BASIS_COMPONENTS = 40
-"""HLSVD components per basis entry in :func:`without_window_lines`: a simulated entry is
-noise-free, so its lines are resolved exactly (pregame Ins: the model reproduces the entry to
-rounding with 40)."""
-BASIS_POINTS_USED = 512
-"""Points of a basis entry whose Hankel matrix gives its poles (as for the data)."""
-
-
-def basis_rank(fid: np.ndarray, relative_tol: float = 1e-6) -> int:
-    """Damped exponentials a noise-free entry holds (Hankel singular values above
-    ``relative_tol`` of the largest; at most ``BASIS_COMPONENTS``): more would be spurious poles,
-    which can land in the window and take a share of a line outside it."""
-    n = min(BASIS_POINTS_USED, fid.size)
-    values = scipy.linalg.svd(scipy.linalg.hankel(fid[:n // 2], fid[n // 2 - 1:n]),
-                              compute_uv=False)
-    return int(min(BASIS_COMPONENTS, max(1, np.sum(values > relative_tol * values[0]))))
-
-
-def without_window_lines(fids: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
-                         ref_ppm: float = H1_REFERENCE_PPM, names=None) -> np.ndarray:
-    """Basis FIDs (n_entries, n_points) without their lines inside ``window_ppm``: what
-    :func:`remove_residual_water` takes from the data it takes from the model too.
-
-    Removing residual water also removes the metabolite lines in its window (Ins 4.05, NAA
-    4.38, GSH 4.56 ppm) and their Lorentzian tails below it, which the basis still has: on the
-    published 7 T dMRS set the fit then put 1.9 mM of absent glucose where the Ins tail was
-    missing and moved tNAA/tCr and tCho/tCr by -2.5/-3.0 % (-0.2/-1.2 % with the lines removed
-    from both). Entries with no signal in the window (lipids, most MM) are returned as given.
-    """
-    fids = np.atleast_2d(np.asarray(fids, dtype=complex))
-    spectra = np.abs(np.fft.fft(fids, axis=-1)) ** 2
-    freq = np.fft.fftfreq(fids.shape[-1], dwell_s)
-    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz, ref_ppm))
-    inside = (freq >= low_hz) & (freq <= high_hz)
-    out = fids.copy()
-    for i, fid in enumerate(fids):
-        if spectra[i, inside].sum() < 1e-4 * spectra[i].sum():
-            continue
-        try:  # poles from the first points, none growing (overflow over a long FID)
-            freq_hz, damping_hz = signal_poles(fid, dwell_s, basis_rank(fid), BASIS_POINTS_USED)
-            model = fit_damped_exponentials(fid, dwell_s, freq_hz, np.maximum(damping_hz, 0.0))
-        except (np.linalg.LinAlgError, ValueError) as error:
-            label = names[i] if names is not None else f"entry {i}"
-            raise ValueError(f"basis {label}: its lines inside {list(window_ppm)} ppm (the "
-                             f"residual-water window) could not be modelled: {error}") from error
-        lines = ((model.freq_hz >= low_hz) & (model.freq_hz <= high_hz)
-                 & (model.damping_hz >= 0))
-        out[i] = fid - model.fid(fid.size, dwell_s, lines)
-    return out
 
 
 POLE_SHIFT_HZ = 3.0
