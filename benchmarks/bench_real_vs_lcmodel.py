@@ -260,7 +260,8 @@ def qc_status(value: float) -> str:
 def lcmodel_basis(basis, options: FitOptions, choice: str):
     """The basis LCModel gets: ``whole`` (its usual use) or ``as-app``, without the lines of the
     residual-water window as the app's fit takes them out (``fitting.window_lines``)."""
-    if choice == "whole" or not options.water_removed_ppm:
+    if choice == "whole" or not (options.water_removed_ppm
+                                 and options.basis_without_water_lines == "always"):
         return basis
     import dataclasses
 

@@ -114,7 +114,7 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         steps.append("the kept transients of each condition were averaged")
     if applied("residual_water.json", "residual_water"):
         windows = _unique("{:g}-{:g}".format(*w) for w in
-                          (s.get("fit.json", {}).get("options", {}).get("water_removed_ppm")
+                          (s.get("fit.json", {}).get("basis_without_water_lines_ppm")
                            for s in stages) if w)
         steps.append("residual water was removed by HLSVD"
                      + (f" (components within {', '.join(windows)} ppm; the basis spectra lost "

@@ -121,6 +121,7 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
     check_ranges(config, source)
     config = with_fit_water_window(with_fit_noise_window(config))
     check_model_names(config, source)
+    _check_fit_options(config.get("fitting", {}), source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
     return config
@@ -142,10 +143,11 @@ def with_fit_noise_window(config: dict) -> dict:
 
 def with_fit_water_window(config: dict) -> dict:
     """``[fitting] water_removed_ppm`` left empty follows ``[preprocessing]``: the window of the
-    residual-water removal when ``residual_water`` is on (the basis then loses the lines the
-    data lost), none when it is off."""
+    residual-water removal when ``residual_water`` is on and ``basis_without_water_lines`` is
+    not "never" (the basis then loses the lines the data lost), none otherwise."""
     fitting, pre = config.get("fitting", {}), config.get("preprocessing", {})
-    if fitting.get("water_removed_ppm") or not pre.get("residual_water", False):
+    if (fitting.get("water_removed_ppm") or not pre.get("residual_water", False)
+            or fitting.get("basis_without_water_lines", "series") == "never"):
         return config
     return {**config, "fitting": {**fitting, "water_removed_ppm":
                                   list(pre["residual_water_window_ppm"])}}
@@ -255,6 +257,18 @@ def check_model_names(config: dict, source: str) -> None:
            if name is not None and name not in known]
     if bad:
         raise ConfigError(f"{source}: " + "; ".join(bad) + f" (known: {', '.join(sorted(MODELS))})")
+
+
+def _check_fit_options(section: dict, source: str) -> None:
+    """Refuse ``[fitting]`` values the fit would refuse (a baseline, mode or choice it does not
+    know, a bad window), at load and naming the key, not in each participant's fit."""
+    from pipeline.fitting.options import FitOptions
+
+    table = {k: v for k, v in section.items() if not (k == "metabolites" and not v)}
+    try:
+        FitOptions.from_dict(table)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{source}: [fitting] {error}") from error
 
 
 def check_ranges(config: dict, source: str) -> None:

@@ -154,3 +154,5 @@ def test_fit_takes_the_removal_window_from_preprocessing():
     own = load_config(overrides={"fitting": {"water_removed_ppm": [4.2, 5.0]}})
     assert own["fitting"]["water_removed_ppm"] == [4.2, 5.0]
     assert FitOptions.from_dict(own["fitting"]).water_removed_ppm == (4.2, 5.0)
+    whole = load_config(overrides={"fitting": {"basis_without_water_lines": "never"}})
+    assert whole["fitting"]["water_removed_ppm"] == []

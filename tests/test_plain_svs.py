@@ -84,9 +84,9 @@ def test_drift_axes_do_not_magnify_numerical_noise():
 
 
 def test_methods_say_the_basis_lost_the_removal_windows_lines():
-    fitted = {**PLAIN, "fit.json": {"options": {"water_removed_ppm": [4.0, 5.5]}}}
+    fitted = {**PLAIN, "fit.json": {"basis_without_water_lines_ppm": [4.0, 5.5]}}
     text, _ = methods_text(CONFIG, None, [fitted])
     assert ("residual water was removed by HLSVD (components within 4-5.5 ppm; the basis "
             "spectra lost their lines in the same window)") in text
-    whole = {**PLAIN, "fit.json": {"options": {"water_removed_ppm": []}}}
+    whole = {**PLAIN, "fit.json": {"basis_without_water_lines_ppm": []}}
     assert "basis spectra lost" not in methods_text(CONFIG, None, [whole])[0]

@@ -42,6 +42,20 @@ def test_out_of_range_options_are_refused_naming_the_key(tmp_path, text, key):
     assert str(path) in str(err.value) and f"'{key}'" in str(err.value), str(err.value)
 
 
+@pytest.mark.parametrize("key, value", [("baseline", "splines"),
+                                        ("joint_decay_constraint", "monotone"),
+                                        ("basis_without_water_lines", "sometimes"),
+                                        ("noise", "everywhere")])
+def test_fit_choices_the_fit_would_refuse_are_refused_at_load(tmp_path, key, value):
+    """Before, an unknown [fitting] choice passed the config check and failed in every
+    participant's fit node."""
+    path = _toml(tmp_path, f'[fitting]\n{key} = "{value}"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and key in message and repr(value) in message, message
+
+
 def test_every_numeric_option_has_a_range_and_the_defaults_are_inside():
     defaults = load_default_config()
     numeric = {(s, k) for s, section in defaults.items() for k, v in section.items()

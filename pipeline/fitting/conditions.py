@@ -59,12 +59,17 @@ def series_options(options: FitOptions) -> FitOptions:
     would make differ along the decay. The weak-metabolite priors would pull each weak
     metabolite's decay towards the big singlets' (published 7 T set, sequential: tCho decay
     error 0.008 -> 0.015); the adaptive lineshape kernel (``lineshape_kernel_min_fit_quality``
-    > 0) would change the lineshape model at some conditions only."""
+    > 0) would change the lineshape model at some conditions only. The basis loses the
+    residual-water window's lines (``basis_without_water_lines = "series"``: measured on the
+    published 7 T set, README "dMRS defaults")."""
     adaptive_kernel = (options.lineshape_kernel_hz > 0
                        and options.lineshape_kernel_min_fit_quality > 0)
+    without_lines = ("always" if options.basis_without_water_lines == "series"
+                     else options.basis_without_water_lines)
     return dataclasses.replace(options, weak_metabolite_priors=False,
                                lineshape_kernel_hz=0.0 if adaptive_kernel
-                               else options.lineshape_kernel_hz)
+                               else options.lineshape_kernel_hz,
+                               basis_without_water_lines=without_lines)
 
 
 def joint_fit_options(options: FitOptions) -> FitOptions:
@@ -102,6 +107,8 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
         ref_ppm = basis.ref_ppm
         extra["fixed_shape_mm"] = basis.provenance["fixed_shape_mm"]
     problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, options, ref_ppm)
+    if options.water_removed_ppm and options.basis_without_water_lines == "always":
+        extra["basis_without_water_lines_ppm"] = list(options.water_removed_ppm)
     spectra = fid_to_spectrum(fids)[:, problem.window]
     low = int(np.argmin(b))
     scale = float(np.max(np.abs(spectra[low]))) or 1.0

@@ -190,7 +190,7 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
     if options.metabolites:
         basis = basis.subset(options.metabolites)
     fids = basis_on_data_grid(basis, dwell_s, n_points, cf_mhz, ref_ppm)
-    if options.water_removed_ppm:
+    if options.water_removed_ppm and options.basis_without_water_lines == "always":
         fids = without_window_lines(fids, dwell_s, cf_mhz, options.water_removed_ppm, ref_ppm,
                                     basis.names)
     ppm = ppm_axis(n_points, dwell_s, cf_mhz, ref_ppm)

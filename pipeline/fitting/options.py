@@ -91,7 +91,9 @@ class FitOptions:
     ``water_removed_ppm``: the window of the residual-water removal the data went through
     (``preprocess.water``); the basis loses its lines in the same window, so model and data
     agree (``fitting.window_lines``); ``()`` = the basis whole (the app passes
-    ``[preprocessing] residual_water_window_ppm`` when ``residual_water`` is on).
+    ``[preprocessing] residual_water_window_ppm`` when ``residual_water`` is on);
+    ``basis_without_water_lines``: when that applies, ``always``, ``never`` or ``series``
+    (diffusion series only; ``conditions.series_options`` turns it into ``always``).
     """
 
     ppm_range: tuple[float, float] = FIT_WINDOW_PPM
@@ -132,6 +134,7 @@ class FitOptions:
     joint_decay_constraint: str = "completely_monotone"
     joint_frame_test_p: float = 0.001
     water_removed_ppm: tuple = ()
+    basis_without_water_lines: str = "series"
 
     def __post_init__(self):
         self.ppm_range = tuple(float(v) for v in self.ppm_range)
@@ -153,6 +156,8 @@ class FitOptions:
         _check_choice("mode", self.mode, FIT_MODES)
         _check_choice("noise", self.noise, NOISE_SOURCES)
         _check_choice("joint_decay_constraint", self.joint_decay_constraint, DECAY_CONSTRAINTS)
+        _check_choice("basis_without_water_lines", self.basis_without_water_lines,
+                      ("series", "always", "never"))
         for key in self.joint_shared:
             _check_choice("joint_shared entry", key, SHARING_KEYS)
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:

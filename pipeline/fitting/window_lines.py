@@ -4,7 +4,7 @@ Removing residual water (``preprocess.water.remove_residual_water``, HLSVD compo
 window, 4.0-5.5 ppm by default) also removes the metabolite lines in that window (Ins 4.05,
 NAA 4.38, GSH 4.56 ppm) and their Lorentzian tails below it, which the basis still has: on the
 published 7 T dMRS set the fit then put 1.9 mM of absent glucose where the Ins tail was missing
-and moved tNAA/tCr and tCho/tCr by -2.5/-3.0 % (-0.2/-0.7 % with the lines out of both).
+and moved tNAA/tCr and tCho/tCr by -2.5/-3.0 % (-0.3/-1.4 % with the lines out of both).
 """
 
 from __future__ import annotations

@@ -224,6 +224,7 @@ class FitSpectra(SimpleInterface):
 
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
+            "basis_without_water_lines_ppm": fits.extra.get("basis_without_water_lines_ppm", []),
             "quantification": quantification,
             "flags": (quantification.get("flags", []) + bound_flags(fits, condition_text)
                       + prior_flags(fits, condition_text)),
