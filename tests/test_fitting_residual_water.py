@@ -145,6 +145,21 @@ def test_basis_loses_exactly_its_lines_inside_the_water_window():
     assert np.array_equal(out[1], naa)
 
 
+def test_macromolecule_and_lipid_entries_keep_their_window_lines():
+    """Only metabolite entries lose their lines in the window: a broad MM component there
+    reaches far below it, where the data's HLSVD does not take it the same way."""
+    from pipeline.fitting.window_lines import metabolites_without_window_lines
+    n, dwell, cf = 2048, 2.5e-4, 123.2
+    line = _lorentzian_fid(4.2, 20.0, 1.0, n, dwell, cf) + _lorentzian_fid(3.0, 20.0, 1.0, n,
+                                                                           dwell, cf)
+    fids = np.stack([line, line, line])
+    out = metabolites_without_window_lines(fids, ["Ins", "MM20", "Lip13"], dwell, cf,
+                                           RESIDUAL_WATER_WINDOW_PPM)
+    kept = _lorentzian_fid(3.0, 20.0, 1.0, n, dwell, cf)
+    assert np.max(np.abs(out[0] - kept)) < 1e-6
+    assert np.array_equal(out[1], line) and np.array_equal(out[2], line)
+
+
 def test_fit_takes_the_removal_window_from_preprocessing():
     from bids_app.config import load_config
     window = load_config()["preprocessing"]["residual_water_window_ppm"]
