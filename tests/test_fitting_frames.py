@@ -265,3 +265,24 @@ def test_realistic_aligned_series_mostly_keep_one_frame(shared_data):
     finally:
         vs.remove_dir(workdir)
     assert kept >= 3
+
+
+def test_per_condition_frames_free_every_shift_but_the_lipid_groups():
+    """The frame test's wide layout frees each condition's shift and phase; the lipid group's
+    shift stays shared (a nuisance group whose per-condition shifts chase residual structure
+    to their limits), as do the metabolites' own shifts."""
+    from pipeline.fitting import model as M
+    from pipeline.fitting.frames import FRAME_KINDS, default_sharing
+    from pipeline.fitting.joint import build_layout, theta_kinds
+    from pipeline.simulate.macromolecules import with_lipids
+
+    options = FitOptions.from_dict({"mode": "joint", "ppm_range": (0.2, 4.2)})
+    basis = with_lipids(singlet_basis(["NAA", "Cr", "Cho"]))
+    problem = M.build_problem(basis, DWELL_S, basis.n_points, CF_MHZ, options)
+    b = np.array([0.0, 1.0, 3.0, 6.0])
+    wide = build_layout(problem, b, options, default_sharing(options.joint_shared) - FRAME_KINDS)
+    kinds = theta_kinds(problem)
+    for j, kind in enumerate(kinds):
+        freed = len(set(wide.theta_index[:, j])) == b.size
+        assert freed == (kind in ("shift", "phase")), (j, kind)
+    assert "lipid_shift" in kinds and "shift" in kinds

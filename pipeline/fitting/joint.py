@@ -36,9 +36,11 @@ FREE = "free"
 
 
 def theta_kinds(problem: M.FitProblem) -> list:
-    """Sharing category (lineshape, shift, phase) of each non-linear parameter of one spectrum."""
+    """Sharing category (lineshape, shift, phase) of each non-linear parameter of one spectrum
+    (the lipid group's shift is ``lipid_shift``, shared with ``shift``: ``default_sharing``)."""
     k = problem.n_groups
-    return (["lineshape"] * (2 * k) + ["shift"] * k + ["phase"] * (1 + int(problem.fit_phase1))
+    shifts = ["lipid_shift" if name == "lipids" else "shift" for name in problem.group_names]
+    return (["lineshape"] * (2 * k) + shifts + ["phase"] * (1 + int(problem.fit_phase1))
             + ["own_shift"] * problem.own_shift.size)
 
 
