@@ -260,15 +260,14 @@ def qc_status(value: float) -> str:
 def lcmodel_basis(basis, options: FitOptions, choice: str):
     """The basis LCModel gets: ``whole`` (its usual use) or ``as-app``, without the lines of the
     residual-water window as the app's fit takes them out (``fitting.window_lines``)."""
-    if choice == "whole" or not (options.water_removed_ppm
-                                 and options.basis_without_water_lines == "always"):
+    if choice == "whole" or not options.basis_window_ppm:
         return basis
     import dataclasses
 
-    from pipeline.fitting.window_lines import without_window_lines
-    return dataclasses.replace(basis, fids=without_window_lines(
-        basis.fids, basis.dwell_s, basis.cf_mhz, options.water_removed_ppm, basis.ref_ppm,
-        basis.names))
+    from pipeline.fitting.window_lines import metabolites_without_window_lines
+    return dataclasses.replace(basis, fids=metabolites_without_window_lines(
+        basis.fids, basis.names, basis.dwell_s, basis.cf_mhz, options.basis_window_ppm,
+        basis.ref_ppm))
 
 
 def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, table,

@@ -169,5 +169,9 @@ def test_fit_takes_the_removal_window_from_preprocessing():
     own = load_config(overrides={"fitting": {"water_removed_ppm": [4.2, 5.0]}})
     assert own["fitting"]["water_removed_ppm"] == [4.2, 5.0]
     assert FitOptions.from_dict(own["fitting"]).water_removed_ppm == (4.2, 5.0)
+    from pipeline.fitting.conditions import series_options
+    defaults = FitOptions.from_dict(load_config()["fitting"])
+    assert defaults.basis_window_ppm == ()  # a single spectrum keeps the whole basis
+    assert series_options(defaults).basis_window_ppm == tuple(window)
     whole = load_config(overrides={"fitting": {"basis_without_water_lines": "never"}})
     assert whole["fitting"]["water_removed_ppm"] == []

@@ -107,8 +107,8 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
         ref_ppm = basis.ref_ppm
         extra["fixed_shape_mm"] = basis.provenance["fixed_shape_mm"]
     problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, options, ref_ppm)
-    if options.water_removed_ppm and options.basis_without_water_lines == "always":
-        extra["basis_without_water_lines_ppm"] = list(options.water_removed_ppm)
+    if options.basis_window_ppm:
+        extra["basis_without_water_lines_ppm"] = list(options.basis_window_ppm)
     spectra = fid_to_spectrum(fids)[:, problem.window]
     low = int(np.argmin(b))
     scale = float(np.max(np.abs(spectra[low]))) or 1.0

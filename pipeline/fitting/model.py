@@ -22,10 +22,10 @@ import numpy as np
 
 from ..basis import Basis
 from ..io.basis_tools import resample_basis
-from .window_lines import metabolites_without_window_lines
 from ..spectra import exp_series, frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
 from .baseline import baseline_design
 from .options import FitOptions, is_lipid_name, is_mm_name
+from .window_lines import metabolites_without_window_lines
 
 GAUSS_PER_FWHM2 = np.pi ** 2 / (4.0 * np.log(2.0))
 OWN_SHIFT_LIMIT_SD = 4.0
@@ -190,9 +190,9 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
     if options.metabolites:
         basis = basis.subset(options.metabolites)
     fids = basis_on_data_grid(basis, dwell_s, n_points, cf_mhz, ref_ppm)
-    if options.water_removed_ppm and options.basis_without_water_lines == "always":
+    if options.basis_window_ppm:
         fids = metabolites_without_window_lines(fids, basis.names, dwell_s, cf_mhz,
-                                                options.water_removed_ppm, ref_ppm)
+                                                options.basis_window_ppm, ref_ppm)
     ppm = ppm_axis(n_points, dwell_s, cf_mhz, ref_ppm)
     window = np.flatnonzero(ppm_window_mask(ppm, *options.ppm_range))
     if window.size < 8:

@@ -186,6 +186,12 @@ class FitOptions:
                 raise ValueError(f"fit options: ratio constraint {c} needs sd > 0 and a finite "
                                  "ratio >= 0")
 
+    @property
+    def basis_window_ppm(self) -> tuple:
+        """The window whose lines the basis loses (``water_removed_ppm`` when
+        ``basis_without_water_lines`` is ``always``), ``()`` for the whole basis."""
+        return self.water_removed_ppm if self.basis_without_water_lines == "always" else ()
+
     @classmethod
     def from_dict(cls, table: dict | None) -> "FitOptions":
         """Options from a plain dict (e.g. the ``[fitting]`` table of a TOML config).

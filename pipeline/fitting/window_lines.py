@@ -10,14 +10,12 @@ the metabolite entries as well).
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import scipy.linalg
 
-from ..preprocess.water import fit_damped_exponentials, subspace_poles
+from ..preprocess.water import fit_damped_exponentials, subspace_poles, water_components
+from ..spectra import H1_REFERENCE_PPM, fid_to_spectrum, ppm_axis, ppm_window_mask
 from .options import is_lipid_name, is_mm_name
-from ..spectra import H1_REFERENCE_PPM, ppm_to_hz
 
 MAX_COMPONENTS = 40
 """Most damped exponentials per basis entry (pregame 7 T Ins: reproduced to rounding)."""
@@ -30,7 +28,6 @@ has as many components as lines, and spurious poles beyond them can land in the 
 take a share of a line outside it (3e-3 of a 3.53 ppm line in the analytic test)."""
 MIN_WINDOW_ENERGY = 1e-4
 """Entries with less of their spectral energy in the window (lipids, most MM) stay as given."""
-_CACHE: dict = {}
 
 
 def entry_poles(fid: np.ndarray, dwell_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -45,17 +42,26 @@ def entry_poles(fid: np.ndarray, dwell_s: float) -> tuple[np.ndarray, np.ndarray
 
 def without_window_lines(fids: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
                          ref_ppm: float = H1_REFERENCE_PPM, names=None) -> np.ndarray:
-    """Basis FIDs (n_entries, n_points) without their lines inside ``window_ppm`` (components of
-    each entry's HLSVD model centred there, none growing); cached per basis and window, since a
-    participant's fits share one basis."""
+    """Basis FIDs (n_entries, n_points) without their lines inside ``window_ppm``: the
+    components of each entry's HLSVD model centred there (``water_components``, as the data's
+    removal selects them); entries with almost no signal there are returned as given."""
     fids = np.atleast_2d(np.asarray(fids, dtype=complex))
-    key = (hashlib.sha1(fids.tobytes()).hexdigest(), fids.shape, dwell_s, cf_mhz,
-           tuple(window_ppm), ref_ppm)
-    if key not in _CACHE:
-        if len(_CACHE) >= 8:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _filtered(fids, dwell_s, cf_mhz, window_ppm, ref_ppm, names)
-    return _CACHE[key].copy()
+    power = np.abs(fid_to_spectrum(fids)) ** 2
+    inside = ppm_window_mask(ppm_axis(fids.shape[-1], dwell_s, cf_mhz, ref_ppm), *window_ppm)
+    out = fids.copy()
+    for i, fid in enumerate(fids):
+        if power[i, inside].sum() < MIN_WINDOW_ENERGY * power[i].sum():
+            continue
+        try:  # no growing pole: it would overflow over a long FID
+            freq_hz, damping_hz = entry_poles(fid, dwell_s)
+            model = fit_damped_exponentials(fid, dwell_s, freq_hz, np.maximum(damping_hz, 0.0))
+        except (np.linalg.LinAlgError, ValueError) as error:
+            label = names[i] if names is not None else f"entry {i}"
+            raise ValueError(f"basis {label}: its lines inside {list(window_ppm)} ppm (the "
+                             f"residual-water window) could not be modelled: {error}") from error
+        lines = water_components(model, cf_mhz, window_ppm, 0.0, ref_ppm)
+        out[i] = fid - model.fid(fid.size, dwell_s, lines)
+    return out
 
 
 def metabolites_without_window_lines(fids: np.ndarray, names, dwell_s: float, cf_mhz: float,
@@ -70,25 +76,4 @@ def metabolites_without_window_lines(fids: np.ndarray, names, dwell_s: float, cf
     if rows:
         out[rows] = without_window_lines(out[rows], dwell_s, cf_mhz, window_ppm, ref_ppm,
                                          [names[i] for i in rows])
-    return out
-
-
-def _filtered(fids, dwell_s, cf_mhz, window_ppm, ref_ppm, names) -> np.ndarray:
-    spectra = np.abs(np.fft.fft(fids, axis=-1)) ** 2
-    freq = np.fft.fftfreq(fids.shape[-1], dwell_s)
-    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz, ref_ppm))
-    inside = (freq >= low_hz) & (freq <= high_hz)
-    out = fids.copy()
-    for i, fid in enumerate(fids):
-        if spectra[i, inside].sum() < MIN_WINDOW_ENERGY * spectra[i].sum():
-            continue
-        try:  # no growing pole: it would overflow over a long FID
-            freq_hz, damping_hz = entry_poles(fid, dwell_s)
-            model = fit_damped_exponentials(fid, dwell_s, freq_hz, np.maximum(damping_hz, 0.0))
-        except (np.linalg.LinAlgError, ValueError) as error:
-            label = names[i] if names is not None else f"entry {i}"
-            raise ValueError(f"basis {label}: its lines inside {list(window_ppm)} ppm (the "
-                             f"residual-water window) could not be modelled: {error}") from error
-        lines = (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz)
-        out[i] = fid - model.fid(fid.size, dwell_s, lines)
     return out

@@ -178,9 +178,10 @@ def pole_shift_hz(fid: np.ndarray, dwell_s: float, freq_hz: np.ndarray, damping_
 
 
 def water_components(model: DampedExponentials, cf_mhz: float, window_ppm,
-                     offset_hz: float) -> np.ndarray:
+                     offset_hz: float, ref_ppm: float = H1_REFERENCE_PPM) -> np.ndarray:
     """Components inside ``window_ppm`` (moved by ``offset_hz``) that decay (damping >= 0)."""
-    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz)) + offset_hz
+    low_hz, high_hz = np.sort(ppm_to_hz(np.asarray(window_ppm, dtype=float), cf_mhz,
+                                        ref_ppm)) + offset_hz
     return (model.freq_hz >= low_hz) & (model.freq_hz <= high_hz) & (model.damping_hz >= 0)
 
 
