@@ -7,7 +7,7 @@ the dense products / QR projection that the block-structured versions replace.
 import numpy as np
 from scipy.optimize import nnls
 
-from pipeline.fitting.joint import BlockColumns
+from pipeline.fitting.blocks import BlockColumns
 from pipeline.fitting.solver import kaufman_jacobian, nonneg_solve_normal
 
 

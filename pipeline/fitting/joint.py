@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
 
 from ..diffusion.models import make_model
 from ..diffusion.signals import physical_decay
@@ -28,8 +27,8 @@ from .options import FitOptions, is_lipid_name, is_mm_name
 from .priors import prior_noise_sd, with_shift_prior
 from .results import SpectralFit
 from .single import output_fids, parameters_at_bounds
-from .solver import (BaselineProjector, kaufman_jacobian, levenberg_marquardt,
-                     nonneg_solve_normal)
+from .blocks import BlockColumns, BlockProjector
+from .solver import levenberg_marquardt, nonneg_solve_normal
 from .uncertainty import covariance_from_jacobian, metabolite_sums, sigma_from_residual
 
 FREE = "free"
@@ -173,87 +172,6 @@ def build_layout(problem: M.FitProblem, b_ms_um2: np.ndarray, options: FitOption
     return JointLayout(index, models, labels, slices,
                        np.asarray(lower, float), np.asarray(upper, float), modelled,
                        linear_index, s0_index)
-
-
-class BlockProjector:
-    """Projector off block-diagonal free columns (one baseline per condition)."""
-
-    def __init__(self, block: np.ndarray, n_blocks: int):
-        self.single = BaselineProjector(block)
-        self.rows = block.shape[0]
-        self.n_blocks = n_blocks
-
-    def project(self, x: np.ndarray) -> np.ndarray:
-        shaped = x.reshape(self.n_blocks, self.rows, -1)
-        q = self.single.q
-        if q.shape[1]:
-            shaped = shaped - q @ (q.T @ shaped)
-        return shaped.reshape(x.shape)
-
-    def coefficients(self, target: np.ndarray) -> np.ndarray:
-        shaped = target.reshape(self.n_blocks, self.rows)
-        return np.array([self.single.coefficients(row) for row in shaped])
-
-
-class BlockColumns:
-    """The joint linear columns kept per condition: ``blocks[c]`` (rows, n_metab) are the
-    columns of condition ``c``'s rows, which are coefficients ``index[c]`` of the joint linear
-    vector; every other entry of the (n_cond * rows, n_linear) matrix is zero. Products, the
-    Gram matrix and projections are summed over the blocks (for 10 conditions of free
-    amplitudes about 100 x fewer operations than on the dense matrix, same arithmetic)."""
-
-    def __init__(self, blocks: np.ndarray, index: np.ndarray, n_linear: int):
-        self.blocks, self.index, self.n_linear = blocks, index, n_linear
-        self._gram = None
-
-    def dense(self) -> np.ndarray:
-        n_cond, rows, _ = self.blocks.shape
-        out = np.zeros((n_cond, rows, self.n_linear))
-        for c in range(n_cond):
-            out[c][:, self.index[c]] = self.blocks[c]
-        return out.reshape(n_cond * rows, self.n_linear)
-
-    def matvec(self, coef: np.ndarray) -> np.ndarray:
-        """``A @ coef`` for coef (n_linear,) or (n_linear, k), rows as ``y_aug``."""
-        out = np.einsum("crm,cm...->cr...", self.blocks, coef[self.index])
-        return out.reshape((-1,) + coef.shape[1:])
-
-    def rmatvec(self, y: np.ndarray) -> np.ndarray:
-        """``A^T @ y`` for y (n_cond * rows,) or (n_cond * rows, k)."""
-        shaped = y.reshape(self.blocks.shape[:2] + y.shape[1:])
-        out = np.zeros((self.n_linear,) + y.shape[1:])
-        np.add.at(out, self.index, np.einsum("crm,cr...->cm...", self.blocks, shaped))
-        return out
-
-    def gram(self) -> np.ndarray:
-        """``A^T A`` (computed once: the solve and the Kaufman Jacobian of one evaluation both
-        need it)."""
-        if self._gram is None:
-            out = np.zeros((self.n_linear, self.n_linear))
-            for block, idx in zip(self.blocks, self.index):
-                out[np.ix_(idx, idx)] += block.T @ block
-            self._gram = out
-        return self._gram
-
-    def kaufman_jacobian(self, d_perp: np.ndarray, coef: np.ndarray) -> np.ndarray:
-        """:func:`kaufman_jacobian` without forming the dense matrix: the projection onto the
-        active columns from their Gram matrix (Cholesky), refined once with the remainder
-        so that it matches the QR projection to rounding."""
-        active = coef > 0
-        if not np.any(active):
-            return -d_perp
-        try:
-            factor = cho_factor(self.gram()[np.ix_(active, active)], check_finite=False)
-        except np.linalg.LinAlgError:
-            return kaufman_jacobian(d_perp, self.dense(), coef)
-
-        def onto_active(r):
-            z = np.zeros((self.n_linear, r.shape[1]))
-            z[active] = cho_solve(factor, self.rmatvec(r)[active], check_finite=False)
-            return self.matvec(z)
-
-        remainder = d_perp - onto_active(d_perp)
-        return -(remainder - onto_active(remainder))
 
 
 class JointObjective:
