@@ -149,3 +149,33 @@ def test_sticks_and_gamma_decays_match_their_closed_forms():
     assert sticks[0] == 1.0
     assert sticks[2] == pytest.approx(np.sqrt(np.pi / (4 * 25.0)) * 1.0, rel=1e-6)
     assert dv.gamma_decay(b, 0.15, 1e-3) == pytest.approx(np.exp(-0.15 * b), rel=1e-4)
+
+
+N_REALISATIONS = 8
+
+
+@pytest.mark.slow
+def test_expected_decay_error_at_published_noise_beats_fsl_mrs(shared_data):
+    """One data set's error is one noise draw: over 8 realisations of the generator at the
+    published set's parameters (its noise, linewidth, MM; the published basis, sticks decays),
+    the default fit's RMS decay error beats FSL-MRS's published figures for all but Ins
+    (measured 0.0024 / 0.0036 / 0.0072 / 0.015 / 0.030 / 0.046 / 0.022 for tNAA / tCr / tCho /
+    Glu / Gln / Tau / MM; Ins 0.028 against FSL-MRS's 0.018: free amplitudes at this noise,
+    README "dMRS defaults"), and tNAA reaches half of it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_published_b0 as bench
+    from test_fitting_support import truncated
+
+    from bids_app.config import load_config
+    from pipeline.fitting import FitOptions
+    from pipeline.io.basis_formats import read_basis
+
+    basis = truncated(read_basis(shared_data / "dmrs_7t_steam_synthetic"
+                                 / "basis_STEAM_TE45_TM60.BASIS"), 1024)
+    errors = bench.realisation_errors(basis, FitOptions.from_dict(load_config()["fitting"]),
+                                      N_REALISATIONS)
+    rms = {name: float(np.sqrt(np.mean(values ** 2))) for name, values in errors.items()}
+    print("RMS decay error over generator realisations", rms)
+    beats = {**PUBLISHED_BEATS_FSL_MRS, "Mac": 0.034}
+    assert all(rms[name] <= bound for name, bound in beats.items()), rms
+    assert rms["tNAA"] <= PUBLISHED_HALF_FSL_MRS["tNAA"], rms
