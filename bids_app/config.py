@@ -143,11 +143,11 @@ def with_fit_noise_window(config: dict) -> dict:
 
 def with_fit_water_window(config: dict) -> dict:
     """``[fitting] water_removed_ppm`` left empty follows ``[preprocessing]``: the window of the
-    residual-water removal when ``residual_water`` is on and ``basis_without_water_lines`` is
-    not "never" (the basis then loses the lines the data lost), none otherwise."""
+    residual-water removal when ``residual_water`` is on, none when it is off. Whether the
+    basis loses that window's lines is ``basis_without_water_lines``
+    (``FitOptions.basis_window_ppm``)."""
     fitting, pre = config.get("fitting", {}), config.get("preprocessing", {})
-    if (fitting.get("water_removed_ppm") or not pre.get("residual_water", False)
-            or fitting.get("basis_without_water_lines", "series") == "never"):
+    if fitting.get("water_removed_ppm") or not pre.get("residual_water", False):
         return config
     return {**config, "fitting": {**fitting, "water_removed_ppm":
                                   list(pre["residual_water_window_ppm"])}}

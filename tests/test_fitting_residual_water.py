@@ -174,4 +174,4 @@ def test_fit_takes_the_removal_window_from_preprocessing():
     assert defaults.basis_window_ppm == ()  # a single spectrum keeps the whole basis
     assert series_options(defaults).basis_window_ppm == tuple(window)
     whole = load_config(overrides={"fitting": {"basis_without_water_lines": "never"}})
-    assert whole["fitting"]["water_removed_ppm"] == []
+    assert series_options(FitOptions.from_dict(whole["fitting"])).basis_window_ppm == ()
