@@ -145,6 +145,11 @@ def test_invivo_outputs_and_physiology(invivo_run):
     assert float(b0["tNAA"]["concentration_mm"]) > 0
     warnings = " ".join(map(str, tables["qc"]["warnings"]))
     assert "water T2/T1" not in warnings and "metabolite T2" in warnings
+    # the published basis' measured MM entry against this human spectrum: when the fit gives
+    # it 0 at every b-value, the QC says so (its MM row would otherwise read as a measurement)
+    _, mac = series(tables["amplitudes"], "Mac")
+    assert ("macromolecule entries (Mac) are 0 in every condition" in warnings) == bool(
+        np.all(mac == 0))
 
 
 def test_invivo_rerun_reuses_work_and_is_identical(invivo_run):

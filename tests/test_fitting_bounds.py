@@ -105,3 +105,24 @@ def test_limits_of_a_group_with_no_signal_are_not_reported():
     assert parameters_at_bounds(problem, theta, amplitudes) == []
     assert set(parameters_at_bounds(problem, theta, np.ones(len(problem.names)))) == {
         "damp[extra] (upper)", "shift_hz[extra] (upper)"}
+
+
+def test_macromolecule_entries_zero_everywhere_become_one_qc_warning():
+    """MM entries at 0 in every condition are named in one warning; one positive MM amplitude
+    anywhere, or no MM entry at all, gives none (lipids are not MM entries)."""
+    from types import SimpleNamespace
+
+    from pipeline.fitting.conditions import absent_mm_flags
+
+    names = ["NAA", "Cr", "Mac", "MM20", "Lip13"]
+
+    def fits(*amplitudes):
+        return SimpleNamespace(names=names, fits=[SimpleNamespace(amplitudes=np.array(a))
+                                                  for a in amplitudes])
+
+    (flag,) = absent_mm_flags(fits([1.0, 0.5, 0.0, 0.0, 0.2], [0.8, 0.4, 0.0, 0.0, 0.1]))
+    assert "(Mac, MM20) are 0 in every condition" in flag and "parametric" in flag
+    assert absent_mm_flags(fits([1.0, 0.5, 0.0, 0.0, 0.2], [0.8, 0.4, 0.0, 1e-4, 0.0])) == []
+    no_mm = SimpleNamespace(names=["NAA", "Lip13"],
+                            fits=[SimpleNamespace(amplitudes=np.array([1.0, 0.0]))])
+    assert absent_mm_flags(no_mm) == []

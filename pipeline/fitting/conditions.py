@@ -190,6 +190,22 @@ def bound_flags(fits, condition_text) -> list[str]:
     return flags
 
 
+def absent_mm_flags(fits) -> list[str]:
+    """A QC warning when the basis has macromolecule entries and the fit gave every one of them
+    0 in every condition: their shape does not match this spectrum's macromolecules, whose
+    signal went to the baseline and the other entries, so the MM values and decay are not
+    measured (the published pregame basis' ``Mac`` on the in-vivo 7 T dMRS participant: 0 at
+    all 10 b-values, with the lipid and alanine entries taking the 0.9-1.5 ppm signal)."""
+    members = [i for i, n in enumerate(fits.names) if is_mm_name(n)]
+    if not members or any(np.any(np.asarray(f.amplitudes)[members] > 0) for f in fits.fits):
+        return []
+    names = ", ".join(fits.names[i] for i in members)
+    return [f"fit: the macromolecule entries ({names}) are 0 in every condition: their shape "
+            "does not fit this spectrum's macromolecules, whose signal went to the baseline and "
+            "the other entries, so MM values and decays are not measured (try [macromolecules] "
+            "mode = \"parametric\", or a measured MM spectrum)"]
+
+
 PRIOR_DOMINATED_SHARE = 0.5
 """A metabolite whose variance the amplitude priors cut by at least this fraction is flagged:
 its value and CRLB then come more from the prior than from the data."""

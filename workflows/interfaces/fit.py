@@ -177,8 +177,8 @@ class FitSpectra(SimpleInterface):
     output_spec = _FitOutputSpec
 
     def _run_interface(self, runtime):
-        from pipeline.fitting.conditions import (amplitudes_table, bound_flags, fit_conditions,
-                                                  prior_flags)
+        from pipeline.fitting.conditions import (absent_mm_flags, amplitudes_table, bound_flags,
+                                                  fit_conditions, prior_flags)
         from pipeline.fitting.fit_display import fit_display_text
         from pipeline.fitting.options import FitOptions
         from pipeline.fitting.quantification import ratio_to_tcr_column
@@ -227,7 +227,7 @@ class FitSpectra(SimpleInterface):
             "basis_without_water_lines_ppm": fits.extra.get("basis_without_water_lines_ppm", []),
             "quantification": quantification,
             "flags": (quantification.get("flags", []) + bound_flags(fits, condition_text)
-                      + prior_flags(fits, condition_text)),
+                      + prior_flags(fits, condition_text) + absent_mm_flags(fits)),
             "warnings": fit_warnings,
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
