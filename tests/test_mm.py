@@ -180,3 +180,45 @@ def test_measured_mm_from_synthetic_gaussians_keeps_shape_and_scale():
     assert np.abs(got - scale * want).max() < 0.02 * want.max()
     # MM09 (3 protons) dominates the +/-0.14 ppm window, so the factor is close to 1
     assert scale == pytest.approx(1.0, abs=0.1)
+
+
+def test_an_mm_entry_the_data_cannot_use_is_zero_and_named_in_a_warning(shared_data):
+    """Another group's basis (ISMRM 2016 challenge, 3 T PRESS 30 ms) and a measured MM spectrum
+    (Osprey sub-01, metabolite-nulled): data = metabolites at mid-range concentrations + that MM
+    (0.9 ppm peak 0.4 x the NAA peak) + noise (SNR 100). Truth: with the MM's own shape as the
+    entry, MM/NAA is recovered (within 10 %) and nothing is flagged; an entry of the opposite
+    sign cannot be used by any non-negative amplitude, so it is 0 and the QC warning names it."""
+    import validation_support as vs
+    from bids_app.config import load_config
+    from pipeline.basis import Basis
+    from pipeline.fitting import FitOptions
+    from pipeline.fitting.conditions import absent_mm_flags, fit_conditions
+
+    source = vs.SOURCES[0]
+    published = vs.load_basis(shared_data, source)
+    n, dwell, cf = source.n_points, published.dwell_s, published.cf_mhz
+    metabolites = Basis(published.names, published.fids[:, :n], dwell, cf, published.ref_ppm)
+    conc = {name: float(np.mean(vs.CONCENTRATION_RANGES_MM[vs.canonical(name)]))
+            for name in metabolites.names}
+    signal = sum(conc[name] * metabolites.fids[i] for i, name in enumerate(metabolites.names))
+    ppm = vs.ppm_axis(n, dwell, cf)
+    mm_shape = vs.mm_on_grid(vs.measured_mm(shared_data, "3T")[0], ppm, dwell)
+    naa_height = vs.peak_height(vs.to_spectrum(signal), ppm)
+    mm_scale = 0.4 * naa_height / vs.peak_height(vs.to_spectrum(mm_shape), ppm, 0.8, 1.05)
+    noise = np.random.default_rng(0).standard_normal((2, n)) * naa_height / 100 / np.sqrt(n)
+    fid = signal + mm_scale * mm_shape + noise[0] + 1j * noise[1]
+    options = FitOptions.from_dict(load_config()["fitting"])
+
+    def fitted(sign):
+        entry = Basis(["MM"], sign * mm_shape[None], dwell, cf, published.ref_ppm)
+        return fit_conditions(fid[None], metabolites.with_entries(entry), dwell, cf, [0.0],
+                              options)
+
+    right = fitted(1.0)
+    ratio = right.fits[0].amplitude("MM") / right.fits[0].amplitude("NAA")
+    assert ratio == pytest.approx(mm_scale / conc["NAA"], rel=0.10)
+    assert absent_mm_flags(right) == []
+    wrong = fitted(-1.0)
+    assert wrong.fits[0].amplitude("MM") == 0.0
+    (flag,) = absent_mm_flags(wrong)
+    assert "(MM) are 0 in every condition" in flag

@@ -17,6 +17,11 @@ from .single import _as_options, fit_spectrum
 FIXED_MM_NAME = "MM"
 
 
+def mm_indices(names) -> list[int]:
+    """Positions of the macromolecule entries (MM*/Mac*; lipids are not MM) in ``names``."""
+    return [i for i, n in enumerate(names) if is_mm_name(n)]
+
+
 def fixed_shape_mm_basis(fit: SpectralFit, options: FitOptions) -> tuple[Basis, FitOptions]:
     """Basis (on the data grid) whose MM entries are replaced by one fixed-shape entry ``MM``.
 
@@ -26,8 +31,8 @@ def fixed_shape_mm_basis(fit: SpectralFit, options: FitOptions) -> tuple[Basis, 
     Returns the new basis and options that put ``MM`` in the metabolite lineshape group.
     """
     problem: M.FitProblem = fit.extra["problem"]
-    mm = [i for i, n in enumerate(problem.names) if is_mm_name(n)]
-    keep = [i for i, n in enumerate(problem.names) if not is_mm_name(n)]
+    mm = mm_indices(problem.names)
+    keep = [i for i in range(len(problem.names)) if i not in mm]
     if not mm:
         raise ValueError("fit options: mm_mode 'fixed_shape_from_highest_b' needs MM entries "
                          f"(names starting MM or Mac) in the basis; got {problem.names}")
@@ -139,7 +144,7 @@ def mm_total(names, amplitudes, covariance) -> tuple[float, float] | None:
     ``None`` when fewer than two components were fitted or an entry is already named "MM"
     (a measured MM spectrum or a fixed-shape MM: its own row is the total)."""
     names = list(names)
-    members = [i for i, n in enumerate(names) if is_mm_name(n)]
+    members = mm_indices(names)
     if len(members) < 2 or MM_TOTAL_NAME in names:
         return None
     w = np.zeros(len(names))
@@ -196,7 +201,7 @@ def absent_mm_flags(fits) -> list[str]:
     signal went to the baseline and the other entries, so the MM values and decay are not
     measured (the published pregame basis' ``Mac`` on the in-vivo 7 T dMRS participant: 0 at
     all 10 b-values, with the lipid and alanine entries taking the 0.9-1.5 ppm signal)."""
-    members = [i for i, n in enumerate(fits.names) if is_mm_name(n)]
+    members = mm_indices(fits.names)
     if not members or any(np.any(np.asarray(f.amplitudes)[members] > 0) for f in fits.fits):
         return []
     names = ", ".join(fits.names[i] for i in members)
