@@ -305,21 +305,31 @@ class SolverResult:
     message: str
 
 
+CONVERGED_CHI2_DECREASE = 0.01
+"""A near Gauss-Newton step that lowers the chi-square by less than this has converged: the
+parameters then move by at most about ``sqrt(0.01)`` = 0.1 of their standard errors."""
+
+
 def levenberg_marquardt(residual, jacobian, x0, lower, upper, max_iterations: int,
-                        ftol: float = 1e-6, xtol: float = 1e-8) -> SolverResult:
+                        ftol: float | None = None, xtol: float = 1e-8) -> SolverResult:
     """Projected Levenberg-Marquardt with Marquardt (diagonal) scaling and box bounds.
 
     Works on the normal equations ``J^T J`` (a few dozen parameters), so each iteration costs
     two small matrix products whatever the number of residuals; steps are clipped to the box and
     parameters held at a bound by the gradient are frozen for the step. Stops when a near
-    Gauss-Newton step lowers the cost by less than ``ftol`` (relative): with hundreds of noisy
-    points, 1e-6 is a chi-square change far below one, i.e. statistically converged.
+    Gauss-Newton step lowers the cost by less than ``ftol`` (relative). By default ``ftol`` is
+    :data:`CONVERGED_CHI2_DECREASE` over the number of residuals: a cost of ``m`` noise-weighted
+    residuals is about ``m`` chi-square units, so that is a chi-square decrease of about 0.01,
+    statistically converged whatever the fit's size (1e-5 for one spectrum of ~1000 residuals,
+    1e-6 for a 10-condition joint fit).
     """
     x = _interior(np.asarray(x0, dtype=float), lower, upper)
     r = residual(x)
     cost = float(r @ r)
     if not np.isfinite(cost):
         raise ValueError("fit: the model is not finite at the starting parameters")
+    if ftol is None:
+        ftol = CONVERGED_CHI2_DECREASE / max(r.size, 1)
     damping, nfev, njev = 1e-3, 1, 0
     status, message = 0, "maximum number of iterations reached"
     for _ in range(max_iterations):
