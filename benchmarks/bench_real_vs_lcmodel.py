@@ -283,7 +283,8 @@ def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, tab
     row = {"dataset": name, "orientation": orientation, "app": ratios(app_amp),
            "app_res": quality["fit_quality"], "qc": qc_status(quality["fit_quality"]),
            "at_bounds": list(getattr(fit, "at_bounds", [])), "app_s": app_s,
-           "app_crlb_pct": ratio_crlb_percent(fit)}
+           "app_crlb_pct": ratio_crlb_percent(fit),
+           "stiffness": fit.extra.get("baseline_stiffness", options.baseline_stiffness)}
     if lcmodel_available():
         folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -306,12 +307,12 @@ def relative_difference(row: dict, name: str) -> float:
 
 def print_table(rows: list) -> None:
     head = f"{'dataset':22s} " + " ".join(f"{r + '/tCr app|LCM':>20s}" for r in RATIOS)
-    print(head + f" {'res/noise app|LCM':>18s} {'QC':>5s}  at bounds")
+    print(head + f" {'res/noise app|LCM':>18s} {'QC':>5s} {'stiffness':>9s}  at bounds")
     for row in rows:
         cells = " ".join(f"{row['app'][r]:9.3f}|{row.get('lcm', {}).get(r, np.nan):<10.3f}"
                          for r in RATIOS)
         print(f"{row['dataset']:22s} {cells} {row['app_res']:8.2f}|{row.get('lcm_res', np.nan):<9.2f}"
-              f" {row['qc']:>5s}  {','.join(row['at_bounds']) or '-'}"
+              f" {row['qc']:>5s} {row['stiffness']:9.4g}  {','.join(row['at_bounds']) or '-'}"
               + (f"  [{row['orientation']}]" if row["orientation"] != "as_is" else ""))
 
 

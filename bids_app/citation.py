@@ -135,7 +135,8 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline{_prior_clause(stages)}{_kernel_clause(stages, fit_cfg)}"
+        f"baseline{_stiffness_clause(stages)}{_prior_clause(stages)}"
+        f"{_kernel_clause(stages, fit_cfg)}"
         f"{_decay_constraint_clause(stages)}{_frames_clause(stages, fit_cfg)}; uncertainties "
         "are Cramér-Rao lower bounds "
         f"{cite('crlb')}{scale}.")
@@ -219,6 +220,18 @@ def _frames_clause(stages: list, fit_cfg: dict) -> str:
     return (f", and each condition's frequency shift and phase fitted separately where a "
             f"score test at the shared-frame fit rejected one frame for all conditions "
             f"(p < {level:g})")
+
+
+def _stiffness_clause(stages: list) -> str:
+    """The spline stiffness chosen per spectrum (``baseline_stiffness_chosen`` of a condition
+    in ``fit.json``), as a clause of the methods sentence ('' when every stiffness was fixed)."""
+    chosen = sorted({c["baseline_stiffness_chosen"] for c in _fit_conditions(stages)
+                     if c.get("baseline_stiffness_chosen") is not None})
+    if not chosen:
+        return ""
+    values = ", ".join(f"{v:g}" for v in chosen)
+    return (" whose stiffness was chosen per spectrum by the corrected Akaike information "
+            f"criterion (chosen: {values})")
 
 
 def _kernel_clause(stages: list, fit_cfg: dict) -> str:

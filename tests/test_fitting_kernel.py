@@ -64,13 +64,15 @@ def test_by_default_only_where_a_voigt_leaves_structure():
     """Default: the kernel refit runs only when the Voigt fit's residual / noise exceeds
     ``lineshape_kernel_min_fit_quality``. A Voigt spectrum (no shoulder) is fitted to the
     noise and keeps its Voigt; the shoulder is not, gets the kernel, and fits better than with
-    the Voigt alone."""
-    plain, plain_quality = _fit(shoulder_fraction=0.0)
+    the Voigt alone. (Stiffness fixed: the gate measures the Voigt fit at
+    ``baseline_stiffness``, which is the final fit only when no other stiffness is chosen.)"""
+    fixed = {"baseline_stiffness_choices": ()}
+    plain, plain_quality = _fit(shoulder_fraction=0.0, **fixed)
     assert plain.extra["voigt_fit_quality"] < FitOptions().lineshape_kernel_min_fit_quality
     assert plain.extra["voigt_fit_quality"] == pytest.approx(plain_quality, rel=0.05)
     assert "lineshape_kernel" not in plain.extra
-    shoulder, shoulder_quality = _fit()
-    _, voigt_quality = _fit(lineshape_kernel_hz=0.0)
+    shoulder, shoulder_quality = _fit(**fixed)
+    _, voigt_quality = _fit(lineshape_kernel_hz=0.0, **fixed)
     assert shoulder.extra["voigt_fit_quality"] == pytest.approx(voigt_quality, rel=0.05)
     assert "lineshape_kernel" in shoulder.extra
     assert shoulder_quality < 0.6 * voigt_quality

@@ -1,4 +1,5 @@
-"""Baseline design matrices over the fitted ppm window (polynomial or penalised spline)."""
+"""Baseline design matrices over the fitted ppm window (polynomial or penalised spline) and
+the choice of the spline's stiffness from the data."""
 
 from __future__ import annotations
 
@@ -58,3 +59,39 @@ def noise_scaled_penalty(n_coef: int, sigma_scaled: float, curvature_sd: float) 
     can support (LCModel chooses its baseline smoothness from the data for the same reason).
     """
     return (sigma_scaled / curvature_sd) * np.diff(np.eye(n_coef), n=2, axis=0)
+
+
+def stiffness_by_aicc(objective, theta: np.ndarray, noise_scaled: float, stiffness: float,
+                      choices) -> tuple:
+    """The spline stiffness, of ``stiffness`` and ``choices``, with the lowest corrected Akaike
+    criterion at the fitted non-linear parameters ``theta``, and the objective that uses it.
+
+    The criterion is the data's chi-square (noise ``noise_scaled``) plus the penalty for the
+    effective number of linear parameters: the amplitudes in use and the trace of the
+    penalised spline's hat matrix (real and imaginary parts). Choosing the baseline's
+    flexibility from the data is what LCModel does with its regularisation; here a stiffness
+    is tried as a linear re-solve only (the non-linear parameters stay), so it costs a few
+    projections. ``objective``: a ``single.SpectrumObjective``."""
+    problem, n_obs = objective.problem, objective.n_obs
+    scores = {}
+    candidates = {}
+    for value in sorted({float(stiffness), *map(float, choices)}):
+        penalty = problem.baseline_penalty * np.sqrt(value / stiffness)
+        candidate = (objective if value == stiffness else
+                     objective.with_baseline_penalty(penalty))
+        residual = candidate.residual(theta)[:n_obs]
+        n_linear = (np.count_nonzero(candidate.evaluate(theta)[-1] > 0)
+                    + 2 * spline_effective_dimension(problem.baseline_matrix, penalty))
+        chi_square = float(residual @ residual) / noise_scaled ** 2
+        scores[value] = chi_square + 2 * n_linear + 2 * n_linear * (n_linear + 1) / max(
+            n_obs - n_linear - 1, 1)
+        candidates[value] = candidate
+    best = min(scores, key=scores.get)
+    return candidates[best], best
+
+
+def spline_effective_dimension(design: np.ndarray, penalty: np.ndarray) -> float:
+    """Trace of the hat matrix ``B (B^T B + P^T P)^-1 B^T`` of a penalised baseline (one part):
+    its effective number of free coefficients."""
+    gram = design.T @ design
+    return float(np.trace(np.linalg.solve(gram + penalty.T @ penalty, gram)))

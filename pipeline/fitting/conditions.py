@@ -64,7 +64,8 @@ def series_options(options: FitOptions) -> FitOptions:
     would make differ along the decay. The weak-metabolite priors would pull each weak
     metabolite's decay towards the big singlets' (published 7 T set, sequential: tCho decay
     error 0.008 -> 0.015); the adaptive lineshape kernel (``lineshape_kernel_min_fit_quality``
-    > 0) would change the lineshape model at some conditions only. The basis loses the
+    > 0) would change the lineshape model at some conditions only, and a stiffness chosen per
+    spectrum (``baseline_stiffness_choices``) the baseline's flexibility. The basis loses the
     residual-water window's lines (``basis_without_water_lines = "series"``: measured on the
     published 7 T set, README "dMRS defaults")."""
     adaptive_kernel = (options.lineshape_kernel_hz > 0
@@ -74,7 +75,8 @@ def series_options(options: FitOptions) -> FitOptions:
     return dataclasses.replace(options, weak_metabolite_priors=False,
                                lineshape_kernel_hz=0.0 if adaptive_kernel
                                else options.lineshape_kernel_hz,
-                               basis_without_water_lines=without_lines)
+                               basis_without_water_lines=without_lines,
+                               baseline_stiffness_choices=())
 
 
 def joint_fit_options(options: FitOptions) -> FitOptions:

@@ -66,7 +66,11 @@ class FitOptions:
     ``baseline_curvature_sd`` > 0 replaces the fixed spline stiffness by a Gaussian prior on
     the spline's second differences with this SD (units of the scaled data, per knot), weighted
     by the spectrum's measured noise: stiff at low SNR, free at high SNR (0 = fixed
-    ``baseline_stiffness``). ``mm_shape_prior_sd`` > 0 ties the components of the app's
+    ``baseline_stiffness``). ``baseline_stiffness_choices``: stiffnesses from which each single
+    spectrum's spline stiffness is chosen after the fit (with ``baseline_stiffness``) by the
+    corrected Akaike criterion, as a linear re-solve at the fitted non-linear parameters
+    (``single.stiffness_by_aicc``; ``()`` = ``baseline_stiffness`` fixed; diffusion series keep
+    one fixed stiffness). ``mm_shape_prior_sd`` > 0 ties the components of the app's
     parametric MM set (each simulated at its expected size) to one common scale with this
     relative SD (``priors.mm_shape_rows``). ``weak_metabolite_priors`` adds LCModel's default
     soft priors on Asp, GABA, Glc, sIns and Tau relative to tNAA + tCr + 3 tCho and on
@@ -100,6 +104,7 @@ class FitOptions:
     baseline: str = "spline"
     baseline_order: int = 2
     baseline_stiffness: float = 0.003
+    baseline_stiffness_choices: tuple = (0.001, 0.003, 0.01, 0.03, 0.1)
     spline_knot_spacing_ppm: float = 0.1
     joint_baseline: str = "poly"
     lineshape_groups: dict = field(default_factory=dict)
@@ -177,6 +182,10 @@ class FitOptions:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
         if self.baseline_order < 0 or self.baseline_stiffness < 0:
             raise ValueError("fit options: baseline_order and baseline_stiffness must be >= 0")
+        self.baseline_stiffness_choices = tuple(float(v) for v in self.baseline_stiffness_choices)
+        if any(not (v > 0 and math.isfinite(v)) for v in self.baseline_stiffness_choices):
+            raise ValueError(f"fit options: baseline_stiffness_choices must be positive "
+                             f"numbers, got {list(self.baseline_stiffness_choices)}")
         for c in self.ratio_constraints:
             missing = {"numerator", "denominator", "ratio", "sd"} - set(c)
             if missing:
@@ -212,6 +221,7 @@ class FitOptions:
         out["noise_region_ppm"] = list(self.noise_region_ppm)
         out["noise_sd_ppm"] = list(self.noise_sd_ppm)
         out["water_removed_ppm"] = list(self.water_removed_ppm)
+        out["baseline_stiffness_choices"] = list(self.baseline_stiffness_choices)
         out["joint_shared"] = list(self.joint_shared)
         return {k: v for k, v in out.items() if v is not None}
 

@@ -9,7 +9,7 @@ import numpy as np
 from ..basis import Basis
 from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
 from . import kernel as K
-from .baseline import noise_scaled_penalty
+from .baseline import noise_scaled_penalty, stiffness_by_aicc
 from . import model as M
 from .model import baseline_blocks
 from .options import FitOptions
@@ -53,6 +53,16 @@ class SpectrumObjective:
         self._design_q = None
         self._turnable = {}
         self._y_pairs = None
+
+    def with_baseline_penalty(self, penalty: np.ndarray) -> "SpectrumObjective":
+        """The same objective with other spline penalty rows; it shares this one's cache of
+        model columns, which do not depend on the penalty."""
+        width = self.n_obs // 2
+        y_window = self.y_aug[:width] + 1j * self.y_aug[width:self.n_obs]
+        other = SpectrumObjective(dataclasses.replace(self.problem, baseline_penalty=penalty),
+                                  y_window, self.prior_rows)
+        other._unphased = self._unphased
+        return other
 
     def unphased(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``model.unphased_columns`` at ``theta``, kept for the last few parameter vectors that
@@ -302,7 +312,20 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                                             > options.lineshape_kernel_min_fit_quality):
         objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
                                                               prior_sd, options)
+    # the baseline's flexibility last, for the final lineshape model: the kernel gate and
+    # estimate see the baseline at the configured stiffness, which cannot absorb the
+    # lineshape structure they look for (measured: README "Spline stiffness per spectrum")
+    chosen_stiffness = None
+    if (options.baseline_stiffness_choices and options.baseline_stiffness > 0
+            and problem.baseline_penalty.size and not curvature_prior):
+        noise_scaled = noise_scaled or prior_noise_sd(fid, dwell_s, cf_mhz, scale,
+                                                      options.noise_sd_ppm)
+        objective, chosen_stiffness = stiffness_by_aicc(
+            objective, result.x, noise_scaled, options.baseline_stiffness,
+            options.baseline_stiffness_choices)
     fit = _assemble(objective, result, fid, spectrum, scale, options, solve.rows)
+    if chosen_stiffness is not None:
+        fit.extra["baseline_stiffness"] = chosen_stiffness
     if kernel is not None:
         fit.extra["lineshape_kernel"] = kernel.tolist()
         fit.extra["lineshape_kernel_fwhm_hz"] = K.kernel_fwhm_hz(objective.problem, kernel)

@@ -239,6 +239,7 @@ class FitSpectra(SimpleInterface):
                 "priors": f.extra.get("priors", {"ratio": [], "mm_shape_sd": 0.0}),
                 "voigt_fit_quality": f.extra.get("voigt_fit_quality"),
                 "lineshape_kernel_fwhm_hz": f.extra.get("lineshape_kernel_fwhm_hz"),
+                "baseline_stiffness_chosen": f.extra.get("baseline_stiffness"),
                 "decay_constraint": f.extra.get("decay_constraint", "none"),
                 "frames": f.extra.get("frames"), "frame_test": f.extra.get("frame_test"),
                 "prior_variance_share": {k: round(v, 3) for k, v in

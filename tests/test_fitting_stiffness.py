@@ -1,0 +1,101 @@
+"""The spline baseline's stiffness chosen per spectrum from the data (issue 13 item 3).
+
+``baseline_stiffness_choices``: after the fit, each stiffness is tried as a linear re-solve at
+the fitted non-linear parameters and the one with the lowest corrected Akaike criterion is kept
+(``baseline.stiffness_by_aicc``). Checked here: the effective dimension of the penalised
+spline against its analytic limits, and the choice on spectra whose baseline is known: a
+straight line (the stiffest choice must win: the criterion's complexity term) and humps 0.4 ppm
+apart (the most flexible must win, with less residual). Its effect on accuracy is measured on
+the independent validation spectra (``benchmarks/bench_vs_lcmodel.py``; README).
+"""
+
+import numpy as np
+import pytest
+
+from pipeline.fitting import FitOptions, fit_spectrum
+from pipeline.fitting import model as M
+from pipeline.fitting.baseline import spline_effective_dimension
+from pipeline.spectra import fid_to_spectrum, ppm_axis, spectrum_to_fid
+from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_basis, synthetic_fid
+
+CHOICES = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+TRUTH = {"NAA": 1.0, "Cr": 0.8, "Cho": 0.25, "Ins": 0.5, "Glx": 1.2, "Lac": 0.0, "PCr": 0.0}
+
+
+def spline_problem(stiffness: float):
+    options = FitOptions(baseline_stiffness=stiffness)
+    return M.build_problem(singlet_basis(), DWELL_S, N_POINTS, CF_MHZ, options, None)
+
+
+def test_effective_dimension_runs_from_all_coefficients_to_a_straight_line():
+    free = spline_problem(0.0)
+    n_coef = free.baseline_matrix.shape[1]
+    assert spline_effective_dimension(free.baseline_matrix, free.baseline_penalty) == \
+        pytest.approx(n_coef, rel=1e-9)
+    # a second-difference penalty leaves only straight lines unpenalised: dimension 2
+    stiff = spline_problem(1e9)
+    assert spline_effective_dimension(stiff.baseline_matrix, stiff.baseline_penalty) == \
+        pytest.approx(2.0, abs=1e-3)
+    dims = [spline_effective_dimension(p.baseline_matrix, p.baseline_penalty)
+            for p in map(spline_problem, CHOICES)]
+    assert all(a > b for a, b in zip(dims, dims[1:]))
+
+
+def spectrum_with_baseline(baseline_of_ppm, seed: int) -> np.ndarray:
+    """Singlet spectrum (noise SD 0.02 per time sample) plus a baseline given in the
+    spectrum's units as a function of ppm."""
+    fid = synthetic_fid(singlet_basis(), TRUTH, lorentz_hz=3.0, gauss_hz=4.0, noise_sd=0.02,
+                        rng=np.random.default_rng(seed))
+    ppm = ppm_axis(N_POINTS, DWELL_S, CF_MHZ)
+    peak = float(np.max(np.abs(fid_to_spectrum(fid))))
+    return spectrum_to_fid(fid_to_spectrum(fid) + peak * baseline_of_ppm(ppm))
+
+
+def fit_with(fid, **options):
+    return fit_spectrum(fid, singlet_basis(), DWELL_S, CF_MHZ, FitOptions(**options))
+
+
+def fit_quality_of(fit, fid) -> float:
+    from pipeline.qc.metrics import fit_quality
+    return fit_quality(fid, fit.fitted_fid, DWELL_S, CF_MHZ,
+                       fit_ppm=FitOptions().ppm_range)["fit_quality"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_straight_baseline_gets_the_stiffest_choice(seed):
+    fid = spectrum_with_baseline(lambda ppm: 0.05 + 0.02 * (ppm - 2.0), seed)
+    fit = fit_with(fid, lineshape_kernel_hz=0.0)
+    assert fit.extra["baseline_stiffness"] == max(FitOptions().baseline_stiffness_choices)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_structured_baseline_gets_a_flexible_choice_that_fits_it(seed):
+    """Humps 0.4 ppm apart at 5 % of the tallest line: the most flexible default choice wins
+    and leaves less residual than the fixed default stiffness and the stiffest choice (Voigt
+    only, so that the baseline alone follows the structure)."""
+    def wavy(ppm):
+        return 0.05 * np.sin(2 * np.pi * ppm / 0.4) * np.exp(-((ppm - 2.0) / 1.5) ** 2)
+    fid = spectrum_with_baseline(wavy, seed)
+    chosen = fit_with(fid, lineshape_kernel_hz=0.0)
+    assert chosen.extra["baseline_stiffness"] == min(FitOptions().baseline_stiffness_choices)
+    fixed = fit_with(fid, lineshape_kernel_hz=0.0, baseline_stiffness_choices=())
+    stiffest = fit_with(fid, lineshape_kernel_hz=0.0, baseline_stiffness_choices=(),
+                        baseline_stiffness=max(FitOptions().baseline_stiffness_choices))
+    assert fit_quality_of(chosen, fid) < fit_quality_of(fixed, fid) < fit_quality_of(stiffest,
+                                                                                      fid)
+
+
+def test_series_keep_one_fixed_stiffness():
+    from pipeline.fitting.conditions import series_options
+    assert series_options(FitOptions()).baseline_stiffness_choices == ()
+
+
+def test_methods_text_names_the_stiffness_choice_where_fits_made_it():
+    from bids_app.citation import _stiffness_clause
+
+    chosen = {"fit.json": {"conditions": [{"baseline_stiffness_chosen": 0.1},
+                                          {"baseline_stiffness_chosen": 0.001}]}}
+    clause = _stiffness_clause([chosen])
+    assert "corrected Akaike information criterion" in clause and "(chosen: 0.001, 0.1)" in clause
+    fixed = {"fit.json": {"conditions": [{"baseline_stiffness_chosen": None}]}}
+    assert _stiffness_clause([fixed]) == ""
