@@ -99,3 +99,9 @@ def test_methods_text_names_the_stiffness_choice_where_fits_made_it():
     assert "corrected Akaike information criterion" in clause and "(chosen: 0.001, 0.1)" in clause
     fixed = {"fit.json": {"conditions": [{"baseline_stiffness_chosen": None}]}}
     assert _stiffness_clause([fixed]) == ""
+
+
+@pytest.mark.parametrize("bad", [[-0.01], [0.0], 0.01, ["stiff"], [float("inf")]])
+def test_bad_choices_are_refused_with_the_key_named(bad):
+    with pytest.raises(ValueError, match="baseline_stiffness_choices"):
+        FitOptions(baseline_stiffness_choices=bad)

@@ -182,7 +182,12 @@ class FitOptions:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
         if self.baseline_order < 0 or self.baseline_stiffness < 0:
             raise ValueError("fit options: baseline_order and baseline_stiffness must be >= 0")
-        self.baseline_stiffness_choices = tuple(float(v) for v in self.baseline_stiffness_choices)
+        choices = self.baseline_stiffness_choices
+        try:
+            self.baseline_stiffness_choices = tuple(float(v) for v in choices)
+        except (TypeError, ValueError):
+            raise ValueError(f"fit options: baseline_stiffness_choices must be a list of positive "
+                             f"numbers, got {choices!r}") from None
         if any(not (v > 0 and math.isfinite(v)) for v in self.baseline_stiffness_choices):
             raise ValueError(f"fit options: baseline_stiffness_choices must be positive "
                              f"numbers, got {list(self.baseline_stiffness_choices)}")

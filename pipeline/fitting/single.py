@@ -245,13 +245,14 @@ def initial_theta(objective: SpectrumObjective, spectrum: np.ndarray,
 def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                  options: FitOptions | dict | None = None, *, ref_ppm: float | None = None,
                  data_scale: float | None = None, problem: M.FitProblem | None = None,
-                 initial: np.ndarray | None = None) -> SpectralFit:
+                 initial: np.ndarray | None = None, ftol: float | None = None) -> SpectralFit:
     """Linear-combination fit of one FID with the basis (see ``FitOptions``).
 
     ``data_scale`` normalises the data internally; pass the same value for every condition of
     an acquisition so that the baseline stiffness means the same everywhere. ``problem`` lets
     callers reuse a prepared model (resampled basis) across many spectra; ``initial`` a starting
-    non-linear parameter vector (skips the initialisation search).
+    non-linear parameter vector (skips the initialisation search). ``ftol``: the solver's stop
+    (``solver.levenberg_marquardt``; None = a chi-square decrease of 0.01).
     """
     options = _as_options(options)
     fid = np.asarray(fid, dtype=complex).reshape(-1)
@@ -300,8 +301,8 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     prior_sd = noise_scaled if problem.own_shift.size else 0.0
     solve = _with_shift_prior(objective, prior_sd, options)
     result = levenberg_marquardt(solve.residual, solve.jacobian, theta0, problem.lower,
-                                 problem.upper, options.max_iterations)
-    result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve)
+                                 problem.upper, options.max_iterations, ftol=ftol)
+    result, n_restarts = _retry_at_bounds(objective, result, theta0, options, solve, ftol)
     kernel = None
     voigt_quality = None
     if options.lineshape_kernel_hz > 0 and options.lineshape_kernel_min_fit_quality > 0:
@@ -311,7 +312,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     if options.lineshape_kernel_hz > 0 and (voigt_quality is None or voigt_quality
                                             > options.lineshape_kernel_min_fit_quality):
         objective, result, solve, kernel = _refit_with_kernel(objective, result, y_window / scale,
-                                                              prior_sd, options)
+                                                              prior_sd, options, ftol)
     # the baseline's flexibility last, for the final lineshape model: the kernel gate and
     # estimate see the baseline at the configured stiffness, which cannot absorb the
     # lineshape structure they look for (measured: README "Spline stiffness per spectrum")
@@ -350,7 +351,7 @@ KERNEL_PASSES = 2
 
 
 def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarray,
-                       prior_sd: float, options: FitOptions):
+                       prior_sd: float, options: FitOptions, ftol: float | None = None):
     """Estimate a free-form lineshape kernel on the Voigt fit and refit with it (``kernel.py``);
     keeps the refit only if it lowers the cost. Returns (objective, result, solve, kernel)."""
     problem = objective.problem
@@ -368,7 +369,7 @@ def _refit_with_kernel(objective: SpectrumObjective, result, y_scaled: np.ndarra
         new_objective = SpectrumObjective(new_problem, y_scaled, objective.prior_rows)
         solve = _with_shift_prior(new_objective, prior_sd, options)
         new = levenberg_marquardt(solve.residual, solve.jacobian, best[1].x, new_problem.lower,
-                                  new_problem.upper, options.max_iterations)
+                                  new_problem.upper, options.max_iterations, ftol=ftol)
         if new.cost >= best[1].cost:  # the minimised cost, shift prior included
             break
         best = (new_objective, new, solve, total.copy())
@@ -459,7 +460,7 @@ def restart_points(problem: M.FitProblem, theta0: np.ndarray) -> list:
 
 
 def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitOptions,
-                     solve: WithPrior):
+                     solve: WithPrior, ftol: float | None = None):
     """When the fit ends with a parameter at a search limit, refit from other starts and keep
     the lowest cost, preferring fits with no parameter at a limit (cost within 1 %)."""
     problem = objective.problem
@@ -473,8 +474,8 @@ def _retry_at_bounds(objective: SpectrumObjective, result, theta0, options: FitO
     for start in restart_points(problem, theta0):
         start = start.copy()
         start[3 * problem.n_groups] = initial_phase0(objective, start)
-        tried.append(levenberg_marquardt(solve.residual, solve.jacobian, start,
-                                         problem.lower, problem.upper, options.max_iterations))
+        tried.append(levenberg_marquardt(solve.residual, solve.jacobian, start, problem.lower,
+                                         problem.upper, options.max_iterations, ftol=ftol))
     best_cost = min(r.cost for r in tried)
     inside = [r for r in tried if not limited(r.x)
               and r.cost <= 1.01 * best_cost]
