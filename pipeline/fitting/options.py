@@ -69,7 +69,7 @@ class FitOptions:
     ``baseline_stiffness``). ``baseline_stiffness_choices``: stiffnesses from which each single
     spectrum's spline stiffness is chosen after the fit (with ``baseline_stiffness``) by the
     corrected Akaike criterion, as a linear re-solve at the fitted non-linear parameters
-    (``single.stiffness_by_aicc``; ``()`` = ``baseline_stiffness`` fixed; diffusion series keep
+    (``baseline.stiffness_by_aicc``; ``()`` = ``baseline_stiffness`` fixed; diffusion series keep
     one fixed stiffness). ``mm_shape_prior_sd`` > 0 ties the components of the app's
     parametric MM set (each simulated at its expected size) to one common scale with this
     relative SD (``priors.mm_shape_rows``). ``weak_metabolite_priors`` adds LCModel's default
