@@ -5,7 +5,8 @@ the fitted non-linear parameters and the one with the lowest corrected Akaike cr
 (``baseline.stiffness_by_aicc``). Checked here: the effective dimension of the penalised
 spline against its analytic limits, and the choice on spectra whose baseline is known: a
 straight line (the stiffest choice must win: the criterion's complexity term) and humps 0.4 ppm
-apart (the most flexible must win, with less residual). Its effect on accuracy is measured on
+apart (the most flexible must win); in both the fitted baseline must come nearer the true one
+than with the fixed default. Its effect on accuracy is measured on
 the independent validation spectra (``benchmarks/bench_vs_lcmodel.py``; README).
 """
 
@@ -14,7 +15,7 @@ import pytest
 
 from pipeline.fitting import FitOptions, fit_spectrum
 from pipeline.fitting import model as M
-from pipeline.fitting.baseline import spline_effective_dimension
+from pipeline.fitting.solver import PairedProjector
 from pipeline.spectra import fid_to_spectrum, ppm_axis, spectrum_to_fid
 from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_basis, synthetic_fid
 
@@ -27,62 +28,73 @@ def spline_problem(stiffness: float):
     return M.build_problem(singlet_basis(), DWELL_S, N_POINTS, CF_MHZ, options, None)
 
 
+def effective_dimension(problem) -> float:
+    """Trace of the penalised spline's hat matrix over the data rows (real and imaginary
+    parts): ``PairedProjector.hat_trace``, the number the criterion counts."""
+    width = problem.baseline_matrix.shape[0]
+    return PairedProjector(problem.baseline_matrix, problem.baseline_penalty).hat_trace(2 * width)
+
+
 def test_effective_dimension_runs_from_all_coefficients_to_a_straight_line():
     free = spline_problem(0.0)
     n_coef = free.baseline_matrix.shape[1]
-    assert spline_effective_dimension(free.baseline_matrix, free.baseline_penalty) == \
-        pytest.approx(n_coef, rel=1e-9)
-    # a second-difference penalty leaves only straight lines unpenalised: dimension 2
-    stiff = spline_problem(1e9)
-    assert spline_effective_dimension(stiff.baseline_matrix, stiff.baseline_penalty) == \
-        pytest.approx(2.0, abs=1e-3)
-    dims = [spline_effective_dimension(p.baseline_matrix, p.baseline_penalty)
-            for p in map(spline_problem, CHOICES)]
+    assert effective_dimension(free) == pytest.approx(2 * n_coef, rel=1e-9)
+    # a second-difference penalty leaves only straight lines unpenalised: dimension 2 per part
+    assert effective_dimension(spline_problem(1e9)) == pytest.approx(4.0, abs=2e-3)
+    dims = [effective_dimension(p) for p in map(spline_problem, CHOICES)]
     assert all(a > b for a, b in zip(dims, dims[1:]))
 
 
-def spectrum_with_baseline(baseline_of_ppm, seed: int) -> np.ndarray:
-    """Singlet spectrum (noise SD 0.02 per time sample) plus a baseline given in the
-    spectrum's units as a function of ppm."""
+def spectrum_with_baseline(baseline_of_ppm, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Singlet spectrum (noise SD 0.02 per time sample) plus a baseline given as a function of
+    ppm in units of the tallest line; returns the FID and the true baseline spectrum."""
     fid = synthetic_fid(singlet_basis(), TRUTH, lorentz_hz=3.0, gauss_hz=4.0, noise_sd=0.02,
                         rng=np.random.default_rng(seed))
     ppm = ppm_axis(N_POINTS, DWELL_S, CF_MHZ)
-    peak = float(np.max(np.abs(fid_to_spectrum(fid))))
-    return spectrum_to_fid(fid_to_spectrum(fid) + peak * baseline_of_ppm(ppm))
+    baseline = float(np.max(np.abs(fid_to_spectrum(fid)))) * baseline_of_ppm(ppm)
+    return spectrum_to_fid(fid_to_spectrum(fid) + baseline), baseline
+
+
+def baseline_error(fit, true_baseline: np.ndarray) -> float:
+    """RMS distance of the fitted baseline from the true one over the fit window."""
+    ppm = ppm_axis(N_POINTS, DWELL_S, CF_MHZ)
+    low, high = FitOptions().ppm_range
+    window = (ppm > low) & (ppm < high)
+    return float(np.sqrt(np.mean(np.abs(fid_to_spectrum(fit.baseline_fid)[window]
+                                        - true_baseline[window]) ** 2)))
 
 
 def fit_with(fid, **options):
     return fit_spectrum(fid, singlet_basis(), DWELL_S, CF_MHZ, FitOptions(**options))
 
 
-def fit_quality_of(fit, fid) -> float:
-    from pipeline.qc.metrics import fit_quality
-    return fit_quality(fid, fit.fitted_fid, DWELL_S, CF_MHZ,
-                       fit_ppm=FitOptions().ppm_range)["fit_quality"]
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_straight_baseline_gets_the_stiffest_choice(seed):
-    fid = spectrum_with_baseline(lambda ppm: 0.05 + 0.02 * (ppm - 2.0), seed)
+    """... and the fitted baseline is nearer the true line than with the fixed default
+    (measured 0.0005 against 0.0006 of the tallest line)."""
+    fid, truth = spectrum_with_baseline(lambda ppm: 0.05 + 0.02 * (ppm - 2.0), seed)
     fit = fit_with(fid, lineshape_kernel_hz=0.0)
     assert fit.extra["baseline_stiffness"] == max(FitOptions().baseline_stiffness_choices)
+    fixed = fit_with(fid, lineshape_kernel_hz=0.0, baseline_stiffness_choices=())
+    assert baseline_error(fit, truth) < baseline_error(fixed, truth)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_a_structured_baseline_gets_a_flexible_choice_that_fits_it(seed):
-    """Humps 0.4 ppm apart at 5 % of the tallest line: the most flexible default choice wins
-    and leaves less residual than the fixed default stiffness and the stiffest choice (Voigt
-    only, so that the baseline alone follows the structure)."""
+def test_a_structured_baseline_gets_a_flexible_choice_nearer_the_truth(seed):
+    """Humps 0.4 ppm apart at 5 % of the tallest line: the most flexible default choice wins,
+    and its baseline is nearer the true one than the fixed default's and the stiffest's
+    (measured 0.015 against 0.018 and 0.026 of the tallest line; Voigt only, so that the
+    baseline alone follows the structure)."""
     def wavy(ppm):
         return 0.05 * np.sin(2 * np.pi * ppm / 0.4) * np.exp(-((ppm - 2.0) / 1.5) ** 2)
-    fid = spectrum_with_baseline(wavy, seed)
+    fid, truth = spectrum_with_baseline(wavy, seed)
     chosen = fit_with(fid, lineshape_kernel_hz=0.0)
     assert chosen.extra["baseline_stiffness"] == min(FitOptions().baseline_stiffness_choices)
     fixed = fit_with(fid, lineshape_kernel_hz=0.0, baseline_stiffness_choices=())
     stiffest = fit_with(fid, lineshape_kernel_hz=0.0, baseline_stiffness_choices=(),
                         baseline_stiffness=max(FitOptions().baseline_stiffness_choices))
-    assert fit_quality_of(chosen, fid) < fit_quality_of(fixed, fid) < fit_quality_of(stiffest,
-                                                                                      fid)
+    assert baseline_error(chosen, truth) < baseline_error(fixed, truth) < baseline_error(
+        stiffest, truth)
 
 
 def test_series_keep_one_fixed_stiffness():

@@ -68,8 +68,9 @@ def stiffness_by_aicc(objective, theta: np.ndarray, noise_scaled: float, stiffne
 
     The criterion is the data's chi-square (noise ``noise_scaled``) plus the penalty for the
     effective number of linear parameters: the amplitudes in use and the trace of the
-    penalised spline's hat matrix (real and imaginary parts). Choosing the baseline's
-    flexibility from the data is what LCModel does with its regularisation; here a stiffness
+    penalised spline's hat matrix over the data rows (real and imaginary parts; the baseline
+    projector's ``hat_trace``, which the noise estimate's degrees of freedom use too).
+    Choosing the baseline's flexibility from the data is what LCModel does with its regularisation; here a stiffness
     is tried as a linear re-solve only (the non-linear parameters stay), so it costs a few
     projections. ``objective``: a ``single.SpectrumObjective``."""
     problem, n_obs = objective.problem, objective.n_obs
@@ -81,17 +82,10 @@ def stiffness_by_aicc(objective, theta: np.ndarray, noise_scaled: float, stiffne
                      objective.with_baseline_penalty(penalty))
         residual = candidate.residual(theta)[:n_obs]
         n_linear = (np.count_nonzero(candidate.evaluate(theta)[-1] > 0)
-                    + 2 * spline_effective_dimension(problem.baseline_matrix, penalty))
+                    + candidate.projector.hat_trace(n_obs))
         chi_square = float(residual @ residual) / noise_scaled ** 2
         scores[value] = chi_square + 2 * n_linear + 2 * n_linear * (n_linear + 1) / max(
             n_obs - n_linear - 1, 1)
         candidates[value] = candidate
     best = min(scores, key=scores.get)
     return candidates[best], best
-
-
-def spline_effective_dimension(design: np.ndarray, penalty: np.ndarray) -> float:
-    """Trace of the hat matrix ``B (B^T B + P^T P)^-1 B^T`` of a penalised baseline (one part):
-    its effective number of free coefficients."""
-    gram = design.T @ design
-    return float(np.trace(np.linalg.solve(gram + penalty.T @ penalty, gram)))
