@@ -4,9 +4,10 @@
 the fitted non-linear parameters and the one with the lowest corrected Akaike criterion is kept
 (``baseline.stiffness_by_aicc``). Checked here: the effective dimension of the penalised
 spline against its analytic limits, and the choice on spectra whose baseline is known: a
-straight line (the stiffest choice must win: the criterion's complexity term) and humps 0.4 ppm
-apart (the most flexible must win); in both the fitted baseline must come nearer the true one
-than with the fixed default. Its effect on accuracy is measured on
+straight line (a nearly straight spline must win: the criterion's complexity term) and humps
+0.4 ppm apart (the most flexible must win); in both the fitted baseline must come nearer the
+true one than with the fixed default. The descent on the grid (``baseline.grid_descent``) on
+functions whose minima are known. Its effect on accuracy is measured on
 the independent validation spectra (``benchmarks/bench_vs_lcmodel.py``; README).
 """
 
@@ -15,6 +16,7 @@ import pytest
 
 from pipeline.fitting import FitOptions, fit_spectrum
 from pipeline.fitting import model as M
+from pipeline.fitting.baseline import grid_descent
 from pipeline.fitting.solver import PairedProjector
 from pipeline.spectra import fid_to_spectrum, ppm_axis, spectrum_to_fid
 from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_basis, synthetic_fid
@@ -69,12 +71,14 @@ def fit_with(fid, **options):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_a_straight_baseline_gets_the_stiffest_choice(seed):
-    """... and the fitted baseline is nearer the true line than with the fixed default
-    (measured 0.0005 against 0.0006 of the tallest line)."""
+def test_a_straight_baseline_gets_a_choice_that_is_nearly_a_straight_line(seed):
+    """The chosen spline has an effective dimension within 1 of a straight line's 4 (about 41
+    at the fixed default 0.003; the descent ends where the criterion stops falling, 300-10000
+    here), and the fitted baseline is nearer the true line than with the fixed default
+    (measured 0.0003 against 0.0006 of the tallest line; 0.0005 with the grid ending at 0.1)."""
     fid, truth = spectrum_with_baseline(lambda ppm: 0.05 + 0.02 * (ppm - 2.0), seed)
     fit = fit_with(fid, lineshape_kernel_hz=0.0)
-    assert fit.extra["baseline_stiffness"] == max(FitOptions().baseline_stiffness_choices)
+    assert effective_dimension(spline_problem(fit.extra["baseline_stiffness"])) < 5.0
     fixed = fit_with(fid, lineshape_kernel_hz=0.0, baseline_stiffness_choices=())
     assert baseline_error(fit, truth) < baseline_error(fixed, truth)
 
@@ -83,7 +87,7 @@ def test_a_straight_baseline_gets_the_stiffest_choice(seed):
 def test_a_structured_baseline_gets_a_flexible_choice_nearer_the_truth(seed):
     """Humps 0.4 ppm apart at 5 % of the tallest line: the most flexible default choice wins,
     and its baseline is nearer the true one than the fixed default's and the stiffest's
-    (measured 0.015 against 0.018 and 0.026 of the tallest line; Voigt only, so that the
+    (measured 0.015 against 0.018 and 0.025 of the tallest line; Voigt only, so that the
     baseline alone follows the structure)."""
     def wavy(ppm):
         return 0.05 * np.sin(2 * np.pi * ppm / 0.4) * np.exp(-((ppm - 2.0) / 1.5) ** 2)
@@ -95,6 +99,43 @@ def test_a_structured_baseline_gets_a_flexible_choice_nearer_the_truth(seed):
                         baseline_stiffness=max(FitOptions().baseline_stiffness_choices))
     assert baseline_error(chosen, truth) < baseline_error(fixed, truth) < baseline_error(
         stiffest, truth)
+
+
+def counting(values):
+    """``score(index)`` over ``values`` that records which indices it was asked for."""
+    asked = []
+
+    def score(index):
+        asked.append(index)
+        return values[index]
+    return score, asked
+
+
+@pytest.mark.parametrize("start", range(15))
+def test_grid_descent_reaches_the_minimum_of_a_single_valley_from_any_start(start):
+    values = [(i - 9) ** 2 for i in range(15)]
+    score, asked = counting(values)
+    assert grid_descent(score, 15, start) == 9
+    assert len(set(asked)) <= 9  # of 15; 3 from the minimum itself
+
+
+def test_grid_descent_reaches_a_far_end_with_doubling_steps():
+    """A score falling all the way to the far end (a straight baseline): the end is found
+    with 7 scores (indices 0, 1, 2, 4, 8, 14, 13) instead of 14."""
+    score, asked = counting([float(-i) for i in range(15)])
+    assert grid_descent(score, 15, 1) == 14
+    assert set(asked) == {0, 1, 2, 4, 8, 13, 14}
+
+
+def test_grid_descent_is_a_local_search():
+    """As documented: the doubling step lands beyond the first valley on a higher point, so
+    the search settles in that valley (index 2) although index 8 is lower. At a grid end it
+    stops there; a one-point grid returns that point."""
+    values = [5.0, 4.0, 3.0, 3.5, 4.5, 4.6, 4.7, 4.8, 1.0]
+    assert grid_descent(counting(values)[0], len(values), 0) == 2
+    assert grid_descent(counting([3.0, 2.0, 1.0])[0], 3, 0) == 2
+    assert grid_descent(counting([1.0, 2.0, 3.0])[0], 3, 2) == 0
+    assert grid_descent(counting([7.0])[0], 1, 0) == 0
 
 
 def test_series_keep_one_fixed_stiffness():

@@ -17,6 +17,12 @@ SHARING_KEYS = ("lineshape", "shift", "phase")
 MM_PREFIXES = ("MM", "Mac", "mac", "mm")
 LIPID_PREFIXES = ("Lip",)
 DECAY_CONSTRAINTS = ("none", "completely_monotone")
+STIFFNESS_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0,
+                  1000.0, 3000.0, 10000.0)
+"""Default spline stiffnesses the criterion chooses from: steps of about 3, from 0.001 (the
+most flexible measured against LCModel on real spectra; 0.0003 bent in-vivo tCho and 7 T Ins)
+up to 10000, where the penalised spline is a straight line (hat-matrix trace 4.0, the two
+lines of the real and imaginary parts)."""
 
 
 @dataclass
@@ -68,8 +74,9 @@ class FitOptions:
     by the spectrum's measured noise: stiff at low SNR, free at high SNR (0 = fixed
     ``baseline_stiffness``). ``baseline_stiffness_choices``: stiffnesses from which each single
     spectrum's spline stiffness is chosen after the fit (with ``baseline_stiffness``) by the
-    corrected Akaike criterion, as a linear re-solve at the fitted non-linear parameters
-    (``baseline.stiffness_by_aicc``; ``()`` = ``baseline_stiffness`` fixed; diffusion series keep
+    corrected Akaike criterion, as a linear re-solve at the fitted non-linear parameters,
+    searched from ``baseline_stiffness`` (``baseline.stiffness_by_aicc``; default
+    ``STIFFNESS_GRID``; ``()`` = ``baseline_stiffness`` fixed; diffusion series keep
     one fixed stiffness). ``mm_shape_prior_sd`` > 0 ties the components of the app's
     parametric MM set (each simulated at its expected size) to one common scale with this
     relative SD (``priors.mm_shape_rows``). ``weak_metabolite_priors`` adds LCModel's default
@@ -104,7 +111,7 @@ class FitOptions:
     baseline: str = "spline"
     baseline_order: int = 2
     baseline_stiffness: float = 0.003
-    baseline_stiffness_choices: tuple = (0.001, 0.003, 0.01, 0.03, 0.1)
+    baseline_stiffness_choices: tuple = STIFFNESS_GRID
     spline_knot_spacing_ppm: float = 0.1
     joint_baseline: str = "poly"
     lineshape_groups: dict = field(default_factory=dict)
