@@ -3,6 +3,8 @@ the choice of the spline's stiffness from the data."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.polynomial import legendre
 from scipy.interpolate import BSpline
@@ -67,57 +69,69 @@ def stiffness_by_aicc(objective, theta: np.ndarray, noise_scaled: float, stiffne
     parameters ``theta``, and the objective that uses it: a search (:func:`grid_descent`) on the
     grid of ``choices`` and ``stiffness`` (the one fitted), started from ``stiffness``.
 
-    The criterion is the data's chi-square (noise ``noise_scaled``) plus the penalty for the
-    effective number of linear parameters: the amplitudes in use and the trace of the
-    penalised spline's hat matrix over the data rows (real and imaginary parts; the baseline
-    projector's ``hat_trace``, which the noise estimate's degrees of freedom use too). Over
-    log stiffness it has one broad minimum, sometimes with shallow side dips, so the search
-    scores only the stiffnesses on its way (3 where the fitted one is already best) and ends
-    where scoring the whole grid would or close to it (measured on 35 real spectra: 34 equal,
-    one 0.8 above; differences below 2 do not tell models apart). Choosing the baseline's
-    flexibility from the data is what LCModel does with its regularisation; here a stiffness
-    is tried as a linear re-solve only (the non-linear parameters stay). ``objective``: a
-    ``single.SpectrumObjective``."""
+    The criterion (:func:`aicc`) counts as parameters the amplitudes in use and the trace of
+    the penalised spline's hat matrix over the data rows (real and imaginary parts; the
+    baseline projector's ``hat_trace``, which the noise estimate's degrees of freedom use too),
+    with the data's chi-square at noise ``noise_scaled``. Over log stiffness it has one broad
+    minimum, sometimes with shallow side dips, so the search scores only the stiffnesses on its
+    way (3-11 of the 15 default ones) and ends on the whole grid's minimum or close to it
+    (measured on 35 real spectra: 34 on it, one 0.8 above; differences below 2 do not tell
+    models apart). Choosing the baseline's flexibility from the data is what LCModel does with
+    its regularisation; here a stiffness is tried as a linear re-solve only (the non-linear
+    parameters stay). ``objective``: a ``single.SpectrumObjective``."""
     problem, n_obs = objective.problem, objective.n_obs
     grid = sorted({float(stiffness), *map(float, choices)})
-    scored = {}
+    candidates = {}
 
     def score(index: int) -> float:
-        if index not in scored:
-            value = grid[index]
-            candidate = (objective if value == stiffness else objective.with_baseline_penalty(
-                problem.baseline_penalty * np.sqrt(value / stiffness)))
-            residual = candidate.residual(theta)[:n_obs]
-            n_linear = (np.count_nonzero(candidate.evaluate(theta)[-1] > 0)
-                        + candidate.projector.hat_trace(n_obs))
-            chi_square = float(residual @ residual) / noise_scaled ** 2
-            scored[index] = (chi_square + 2 * n_linear + 2 * n_linear * (n_linear + 1) / max(
-                n_obs - n_linear - 1, 1), candidate)
-        return scored[index][0]
+        value = grid[index]
+        candidate = (objective if value == stiffness else objective.with_baseline_penalty(
+            problem.baseline_penalty * np.sqrt(value / stiffness)))
+        candidates[index] = candidate
+        residual = candidate.residual(theta)[:n_obs]
+        n_linear = (np.count_nonzero(candidate.evaluate(theta)[-1] > 0)
+                    + candidate.projector.hat_trace(n_obs))
+        return aicc(float(residual @ residual) / noise_scaled ** 2, n_linear, n_obs)
 
     best = grid_descent(score, len(grid), grid.index(float(stiffness)))
-    return scored[best][1], grid[best]
+    return candidates[best], grid[best]
+
+
+def aicc(chi_square: float, n_params: float, n_obs: int) -> float:
+    """Corrected Akaike information criterion of a least-squares fit with ``n_params``
+    (effective) parameters on ``n_obs`` data: chi-square + 2 k + 2 k (k + 1) / (n - k - 1)."""
+    return chi_square + 2 * n_params + 2 * n_params * (n_params + 1) / max(
+        n_obs - n_params - 1, 1)
 
 
 def grid_descent(score, n_points: int, start: int) -> int:
     """Index of a local minimum of ``score(index)`` on a grid of ``n_points``, searched from
     ``start``: steps that double (1, 2, 4 ... indices, up to the grid's end) towards the
     lower-scoring neighbour while the score falls, then single steps to the lower neighbour
-    until neither is lower. A minimum 13 points away costs 7 scores instead of 14 (``score``
-    is called once per index when it caches)."""
+    until neither is lower. ``score`` runs at most once per index (a minimum at the far end of
+    15 points costs 7 runs); a non-finite score counts as the worst."""
+    @functools.cache
+    def finite_score(index: int) -> float:
+        value = float(score(index))
+        return value if np.isfinite(value) else np.inf
+
     best = start
-    neighbours = [i for i in (start - 1, start + 1) if 0 <= i < n_points]
-    downhill = min(neighbours, key=score, default=start)
-    if score(downhill) < score(start):
+    downhill = _lower_neighbour(finite_score, start, n_points)
+    if downhill != start:
         direction, step = downhill - start, 1
         while True:
             ahead = min(max(best + direction * step, 0), n_points - 1)
-            if ahead == best or score(ahead) >= score(best):
+            if ahead == best or finite_score(ahead) >= finite_score(best):
                 break
             best, step = ahead, 2 * step
-    while True:
-        neighbours = [i for i in (best - 1, best + 1) if 0 <= i < n_points]
-        lower = min(neighbours, key=score, default=best)
-        if score(lower) >= score(best):
-            return best
+    while (lower := _lower_neighbour(finite_score, best, n_points)) != best:
         best = lower
+    return best
+
+
+def _lower_neighbour(score, index: int, n_points: int) -> int:
+    """The neighbour of ``index`` with the lower score if it is below ``score(index)``, else
+    ``index``."""
+    neighbours = [i for i in (index - 1, index + 1) if 0 <= i < n_points]
+    lower = min(neighbours, key=score, default=index)
+    return lower if score(lower) < score(index) else index
