@@ -110,8 +110,19 @@ def main(argv=None) -> int:
         if args.tsv:  # rewritten after every spectrum: a stopped run keeps what it measured
             write_tsv(args.tsv, rows)
     report(len(rows), bases, names, errors, resid, seconds, use_lcm)
+    print_stiffness_choices([row["stiffness_app"] for row in rows])
     vs.remove_dir(work)
     return 0
+
+
+def print_stiffness_choices(values) -> None:
+    """How many spectra got each spline stiffness (``[fitting] baseline_stiffness_choices``,
+    the app's ``fit.extra["baseline_stiffness"]``; none where the stiffness is fixed)."""
+    chosen = sorted(float(v) for v in values if v not in ("", None) and np.isfinite(float(v)))
+    if chosen:
+        counts = {v: chosen.count(v) for v in sorted(set(chosen))}
+        print("spline stiffness chosen (value: spectra): "
+              + ", ".join(f"{v:g}: {c}" for v, c in counts.items()))
 
 
 def summarise(path) -> int:
@@ -130,7 +141,9 @@ def summarise(path) -> int:
     seconds = {p: [number(r, f"seconds_{p}") for r in rows
                    if number(r, f"seconds_{p}") is not None] for p in PROGRAMS}
     sources = sorted({r["source"] for r in rows})
-    report(len(rows), dict.fromkeys(sources), names, errors, resid, seconds, True)
+    report(len(rows), dict.fromkeys(sources), names, errors, resid, seconds,
+           use_lcm=bool(seconds["lcm"]))  # an app-only run (--no-lcmodel) has no LCModel times
+    print_stiffness_choices([r.get("stiffness_app", "") for r in rows])
     print("\nper basis: spectra, median residual/noise app | LCModel | LCModel(app basis), "
           "RMS Glu/tCr error app | LCModel | LCModel(app basis)")
     for source in sources:

@@ -665,6 +665,7 @@ class AppAndLCModel:
         fit, seconds = self.fit_app(spectrum)
         row = {"source": spectrum.source, "snr": spectrum.params["snr"],
                "seconds_app": seconds, "resid_app": app_residual_ratio(fit, spectrum),
+               "stiffness_app": fit.extra.get("baseline_stiffness", float("nan")),
                "seconds_lcm": float("nan"), "resid_lcm": float("nan"),
                "seconds_lcmown": float("nan"), "resid_lcmown": float("nan")}
         lcm = None
