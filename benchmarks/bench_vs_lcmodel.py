@@ -31,6 +31,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
+from collections import Counter  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -118,11 +119,10 @@ def main(argv=None) -> int:
 def print_stiffness_choices(values) -> None:
     """How many spectra got each spline stiffness (``[fitting] baseline_stiffness_choices``,
     the app's ``fit.extra["baseline_stiffness"]``; none where the stiffness is fixed)."""
-    chosen = sorted(float(v) for v in values if v not in ("", None) and np.isfinite(float(v)))
-    if chosen:
-        counts = {v: chosen.count(v) for v in sorted(set(chosen))}
+    counts = Counter(float(v) for v in values if v not in ("", None) and np.isfinite(float(v)))
+    if counts:
         print("spline stiffness chosen (value: spectra): "
-              + ", ".join(f"{v:g}: {c}" for v, c in counts.items()))
+              + ", ".join(f"{v:g}: {counts[v]}" for v in sorted(counts)))
 
 
 def summarise(path) -> int:
