@@ -99,6 +99,11 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
     consensus = cite("preproc")
     steps = []
     within = "within each diffusion condition " if kinds["diffusion"] else ""
+    trimmed = _unique(str(s.get("coils.json", {}).get("zero_filling", {}).get(
+        "n_points_acquired", "")) for s in stages)
+    if trimmed:
+        steps.append("zero-filled input was trimmed to its acquired points "
+                     f"({', '.join(trimmed)})")
     if kinds["coils"]:
         steps.append("receive coils were combined with noise-whitened matched-filter weights")
     if kinds["transients"] and pre.get("align", True):

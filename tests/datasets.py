@@ -152,3 +152,24 @@ def make_invivo_bids(dest: Path, shared_data: Path | None = None,
     metab_sidecar["ReferenceSignal"] = f"bids::{water.relative_to(dest).as_posix()}"
     _add_acquisition(dest, source / "nifti" / "metab.nii.gz", "svs", metab_sidecar)
     return dest
+
+
+def zero_fill_svs(bids: Path, factor: int = 2) -> Path:
+    """Zero-fill sub-01's svs file in place to ``factor`` x its points (a converter's
+    zero-filling), its header extension kept and the sidecar's NumberOfSpectralPoints updated
+    when it states one. Returns the file."""
+    import nibabel as nib
+    import numpy as np
+
+    path = bids / SUBJECT / "mrs" / f"{STEM}_svs.nii.gz"
+    image = nib.load(path)
+    data = np.asarray(image.dataobj)
+    padded = np.zeros(data.shape[:3] + (factor * data.shape[3],) + data.shape[4:], data.dtype)
+    padded[:, :, :, :data.shape[3]] = data
+    nib.save(type(image)(padded, image.affine, image.header), path)
+    sidecar_path = path.with_name(f"{STEM}_svs.json")
+    sidecar = json.loads(sidecar_path.read_text())
+    if "NumberOfSpectralPoints" in sidecar:
+        sidecar["NumberOfSpectralPoints"] = int(padded.shape[3])
+        _write_json(sidecar_path, sidecar)
+    return path

@@ -2,7 +2,7 @@
 
 Synthetic set: 9 b-values x 32 transients, no water, published LCModel basis via --basis, plus
 a second participant whose file is empty (0 bytes): it must fail clearly without stopping the
-first. In-vivo set: b = 0 and 3 b-values x 3 directions with a water reference. Each is run
+first; the same set zero-filled must give its results, with a warning. In-vivo set: b = 0 and 3 b-values x 3 directions with a water reference. Each is run
 twice with the same work directory: the rerun reuses finished nodes and gives identical files.
 """
 
@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from datasets import make_invivo_bids, make_synthetic_bids
+from datasets import make_invivo_bids, make_synthetic_bids, zero_fill_svs
 from e2e_support import (FAST_CONFIG, check_participant_outputs, outputs_snapshot,
                               parameter, read_tsv, run_app, series, shell_means)
 
@@ -95,6 +95,31 @@ def test_synthetic_rerun_reuses_work_and_is_identical(synthetic_run):
     for key in before:
         if key.startswith("sub-01"):
             assert after[key] == before[key], key
+
+
+def test_zero_filled_copy_gives_the_same_results_with_a_warning(synthetic_run, shared_data,
+                                                                tmp_path):
+    """The synthetic set zero-filled to 2048 points is processed on its 1024 acquired points:
+    the amplitudes and CRLBs of the set itself, and a warning naming the file."""
+    bids = make_synthetic_bids(tmp_path / "bids", shared_data)
+    zero_fill_svs(bids)
+    config = tmp_path / "config.toml"
+    config.write_text(FAST_CONFIG)
+    run, _ = run_app(bids, tmp_path / "out", "participant", "-w", tmp_path / "work",
+                     "--nprocs", "2", "--config", config, "--skip-bids-validation", "--basis",
+                     shared_data / "dmrs_7t_steam_synthetic" / "basis_STEAM_TE45_TM60.BASIS")
+    assert run.returncode == 0, run.stderr[-3000:]
+    warning = ("zero-filled input: bids::sub-01/mrs/sub-01_acq-dwsteam_svs.nii.gz: the last "
+               "1024 of 2048 points are 0 in every FID (not acquired); processed on the first "
+               "1024")
+    assert warning in run.stderr
+    tables = check_participant_outputs(tmp_path / "out", "01", STEM, n_conditions=9)
+    assert warning in tables["qc"]["warnings"]
+    reference = check_participant_outputs(synthetic_run["out"], "01", STEM, n_conditions=9)
+    for key in ("amplitude", "crlb"):
+        got = np.array([float(r[key]) for r in tables["amplitudes"]])
+        expected = np.array([float(r[key]) for r in reference["amplitudes"]])
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=0, err_msg=key)
 
 
 def test_reports_only_rebuilds_the_report(synthetic_run, shared_data):

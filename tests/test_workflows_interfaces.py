@@ -207,30 +207,58 @@ def test_quantification_problem_skips_concentrations_with_a_warning(in_tmp):
     assert "no.tsv" in report["flags"][0]
 
 
-def test_coil_node_conjugates_mirrored_input_and_flags_it(shared_data, in_tmp):
-    """The published 7 T set stored conjugated (as spec2nii's raw reader does to .RAW files)
-    leaves the coil stage exactly as the original does, with an orientation flag."""
+def _coil_node_outputs(shared_data, in_tmp, variants: dict) -> dict:
+    """The coil stage run on the published 7 T set (converted to the canonical form) and on
+    each ``variants`` name -> function(Acquisition) -> Acquisition of it: name -> (combined
+    FIDs, coils.json), with "as_is" for the set itself."""
     from pipeline.io.nifti_mrs import write_nifti_mrs
+    from workflows.fileio import load_acquisition
 
     bids = make_synthetic_bids(in_tmp / "bids", shared_data)
     svs = bids / "sub-01/mrs/sub-01_acq-dwsteam_svs.nii.gz"
     sidecar = json.loads(svs.with_name("sub-01_acq-dwsteam_svs.json").read_text())
     canonical = _convert(svs, sidecar).out_file
-    from workflows.fileio import load_acquisition
-
     acq = load_acquisition(canonical)
-    mirrored = str(in_tmp / "mirrored.nii.gz")
-    write_nifti_mrs(acq.with_fids(np.conj(acq.fids)), mirrored)
+    paths = {"as_is": canonical}
+    for name, change in variants.items():
+        paths[name] = str(in_tmp / f"{name}.nii.gz")
+        write_nifti_mrs(change(acq), paths[name])
     outputs = {}
-    for name, path in (("as_is", canonical), ("mirrored", mirrored)):
+    for name, path in paths.items():
         os.makedirs(name)
         os.chdir(name)
         out = ifc.CombineCoils(in_file=path).run().outputs
         outputs[name] = (load_acquisition(out.out_file).fids,
                          json.loads(open(out.out_report).read()))
         os.chdir("..")
+    return outputs
+
+
+def test_coil_node_conjugates_mirrored_input_and_flags_it(shared_data, in_tmp):
+    """The published 7 T set stored conjugated (as spec2nii's raw reader does to .RAW files)
+    leaves the coil stage exactly as the original does, with an orientation flag."""
+    outputs = _coil_node_outputs(shared_data, in_tmp,
+                                 {"mirrored": lambda acq: acq.with_fids(np.conj(acq.fids))})
     assert outputs["as_is"][1]["orientation"]["verdict"] == "as_is"
     assert outputs["as_is"][1]["flags"] == []
     assert outputs["mirrored"][1]["orientation"]["verdict"] == "mirrored"
     assert any("mirror" in f for f in outputs["mirrored"][1]["flags"])
     assert np.allclose(outputs["mirrored"][0], outputs["as_is"][0])
+
+
+def test_coil_node_trims_zero_filled_input_and_flags_it(shared_data, in_tmp):
+    """The published 7 T set (1024 points) zero-filled to 2048 leaves the coil stage with the
+    set's own 1024 points, unchanged, and a flag naming the file and the counts."""
+    def zero_filled(acq):
+        padded = np.zeros(acq.fids.shape[:3] + (2 * acq.n_points,), complex)
+        padded[..., :acq.n_points] = acq.fids
+        return acq.with_fids(padded)
+
+    outputs = _coil_node_outputs(shared_data, in_tmp, {"zero_filled": zero_filled})
+    fids, report = outputs["zero_filled"]
+    assert report["zero_filling"] == {"n_points_given": 2048, "n_points_acquired": 1024}
+    assert outputs["as_is"][1]["zero_filling"] == {}
+    assert [f for f in report["flags"] if f.startswith("zero-filled input")] == [
+        f"zero-filled input: {in_tmp / 'zero_filled.nii.gz'}: the last 1024 of 2048 points are "
+        "0 in every FID (not acquired); processed on the first 1024"]
+    np.testing.assert_allclose(fids, outputs["as_is"][0], rtol=0, atol=1e-6 * np.abs(fids).max())

@@ -117,11 +117,13 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     """Run every preprocessing step on one acquisition (the workflow's order and steps)."""
     if not isinstance(options, PreprocessOptions):
         options = PreprocessOptions.from_dict(options)
+    trimmed = steps.zero_fill_step(acq, water)
+    acq, water = trimmed.acq, trimmed.water
     if water is not None and water.n_points != acq.n_points:
         raise ValueError(f"{water.source or 'water reference'}: {water.n_points} points, but "
                          f"{acq.source or 'the metabolite data'} has {acq.n_points}")
     coils = steps.combine_step(acq, water, options.coil_whiten)
-    flags = list(coils.flags)
+    flags = trimmed.flags + coils.flags
     mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy)
     flags += mirror.flags
     unaligned = mirror.fids

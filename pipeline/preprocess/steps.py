@@ -2,7 +2,8 @@
 its flags: the workflow's nodes call exactly these, and :func:`preprocess_acquisition`
 composes them in memory (pipeline/preprocess/pipeline.py).
 
-Order (consensus): coil combination -> eddy-current correction with the condition-matched
+Order (consensus): zero-filling trimmed (not a consensus step: data, not processing) -> coil
+combination -> eddy-current correction with the condition-matched
 water reference, relative to the lowest-b one (before alignment, so that the eddy currents'
 apparent frequency shift is not taken for drift) -> alignment -> outlier rejection, then
 re-alignment without the outliers in the templates -> averaging -> residual water removal ->
@@ -38,6 +39,65 @@ def lowest_b_fid(acq: Acquisition) -> np.ndarray:
     """The lowest-b condition averaged over transients and coils (a water reference's
     signal for scaling and its linewidth)."""
     return acq.fids[int(np.argmin(acq.b_values_s_mm2))].mean(axis=0).mean(axis=0)
+
+
+# --- zero-filled input ----------------------------------------------------------------------
+
+MIN_ZERO_FILL_POINTS = 16
+"""Trailing points that must be exactly 0 in every FID (all conditions, transients and coils)
+before the data count as zero-filled: acquired samples carry noise, so such a run is padding
+(an export's zero-filling, a scanner's block padding), not signal."""
+
+
+def acquired_points(fids: np.ndarray) -> int:
+    """Points up to the last non-zero sample of any FID (last axis): the acquired length of
+    zero-filled data; all points when fewer than ``MIN_ZERO_FILL_POINTS`` trail as zeros or
+    when every sample is 0 (empty data are reported by the checks that read them)."""
+    fids = np.asarray(fids)
+    n_points = fids.shape[-1]
+    nonzero = np.flatnonzero(np.any(fids.reshape(-1, n_points) != 0, axis=0))
+    if nonzero.size == 0:
+        return n_points
+    last = int(nonzero[-1]) + 1
+    return last if n_points - last >= MIN_ZERO_FILL_POINTS else n_points
+
+
+@dataclass
+class ZeroFillStep:
+    acq: Acquisition  # metabolite data on their acquired points
+    water: Acquisition | None  # water reference on the same points
+    report: dict  # {} when nothing was trimmed, else the points given and kept
+    flags: list = field(default_factory=list)
+
+
+def _trimmed(acq: Acquisition, keep: int, label: str, flags: list) -> Acquisition:
+    """``acq`` on its first ``keep`` points, with a flag naming it when that trims it."""
+    if acq.n_points <= keep:
+        return acq
+    flags.append(f"zero-filled input: {acq.source or label}: the last {acq.n_points - keep} of "
+                 f"{acq.n_points} points are 0 in every FID (not acquired); processed on the "
+                 f"first {keep}")
+    return acq.with_fids(acq.fids[..., :keep])
+
+
+def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:
+    """Trim zero-filling from the metabolite data and the water reference (to the longer of
+    their acquired lengths, so both stay on one grid). Zero-filled points hold no noise: they
+    correlate neighbouring spectral points, so a fit that counts those points as independent
+    reports CRLBs too small (ISMRM challenge spectrum 1 zero-filled 2 x: 23-31 % smaller) and
+    a strong tail inflates the noise estimate (``pipeline.qc.metrics.noise_sd``)."""
+    keep = acquired_points(acq.fids)
+    if water is not None:
+        keep = max(keep, acquired_points(water.fids))
+    flags = []
+    trimmed = _trimmed(acq, keep, "metabolite data", flags)
+    trimmed_water = None if water is None else _trimmed(water, keep, "water reference", flags)
+    report = {}
+    if flags:
+        report = {"n_points_given": acq.n_points, "n_points_acquired": keep}
+        if water is not None:
+            report["water_n_points_given"] = water.n_points
+    return ZeroFillStep(trimmed, trimmed_water, report, flags)
 
 
 # --- coil combination ------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class _OptionsInputSpec(BaseInterfaceInputSpec):
 
 class _CoilsInputSpec(_OptionsInputSpec):
     water_file = File(exists=True, desc="water reference (same coils, or combined), optional")
+    source_name = traits.Str("", usedefault=True, desc="the user's data file, for flags")
+    water_source_name = traits.Str("", usedefault=True,
+                                   desc="the user's water reference file, for flags")
 
 
 class _CoilsOutputSpec(TraitedSpec):
@@ -43,7 +46,9 @@ class _CoilsOutputSpec(TraitedSpec):
 
 class CombineCoils(SimpleInterface):
     """Noise-whitened matched-filter coil combination; weights from the b = 0 water
-    reference when it has the same coils (applied to it as well), else from the data."""
+    reference when it has the same coils (applied to it as well), else from the data. First
+    the input's zero-filling is trimmed (``steps.zero_fill_step``); after it, mirrored data
+    are checked for (``steps.mirror_step``)."""
 
     input_spec = _CoilsInputSpec
     output_spec = _CoilsOutputSpec
@@ -53,11 +58,19 @@ class CombineCoils(SimpleInterface):
         acq = load_acquisition(self.inputs.in_file)
         water_path = optional_input(self.inputs.water_file)
         water = load_acquisition(water_path) if water_path else None
+        trimmed = steps.zero_fill_step(
+            acq.with_fids(acq.fids, source=self.inputs.source_name or acq.source),
+            water if water is None else water.with_fids(
+                water.fids, source=self.inputs.water_source_name or water.source))
+        acq, water = trimmed.acq, trimmed.water
         step = steps.combine_step(acq, water, whiten=options.coil_whiten)
         mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy)
         details = step.details + ("; frequency-mirrored input conjugated"
                                   if mirror.orientation.get("verdict") == "mirrored"
                                   and options.mirror_policy == "fix" else "")
+        if trimmed.report:
+            details += (f"; zero-filling trimmed to the {trimmed.report['n_points_acquired']} "
+                        "acquired points")
         self._results["out_file"] = save_acquisition(
             acq.with_fids(mirror.fids[:, :, None, :]), "coils.nii", "RF coil combination",
             details)
@@ -65,7 +78,8 @@ class CombineCoils(SimpleInterface):
             self._results["out_water"] = save_acquisition(
                 water.with_fids(mirror.water_fids[:, :, None, :]), "water_coils.nii",
                 "RF coil combination", details)
-        report = dict(step.report, orientation=mirror.orientation, flags=mirror.flags)
+        report = dict(step.report, orientation=mirror.orientation, zero_filling=trimmed.report,
+                      flags=trimmed.flags + mirror.flags)
         self._results["out_report"] = write_json_file("coils.json", report)
         return runtime
 

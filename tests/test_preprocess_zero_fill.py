@@ -1,0 +1,118 @@
+"""Zero-filled input is trimmed to its acquired points before anything else, with a flag.
+
+Truth: the same data without the zero-filling. A zero-filled FID's extra points hold no noise,
+so its spectral points are correlated; a fit that counts them as independent reports CRLBs
+that are too small, which is what trimming prevents (measured here on a real spectrum).
+"""
+
+import numpy as np
+import pytest
+
+from pipeline.acquisition import Acquisition
+from pipeline.preprocess.steps import MIN_ZERO_FILL_POINTS, acquired_points, zero_fill_step
+
+DWELL_S, CF_MHZ = 2.5e-4, 123.2
+
+
+def _padded(fids: np.ndarray, n_points: int) -> np.ndarray:
+    out = np.zeros(fids.shape[:-1] + (n_points,), complex)
+    out[..., :fids.shape[-1]] = fids
+    return out
+
+
+def _noise(shape, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=shape) + 1j * rng.normal(size=shape)
+
+
+def _acquisition(fids: np.ndarray, source="zf.nii.gz") -> Acquisition:
+    n_cond = fids.shape[0]
+    return Acquisition(fids, DWELL_S, CF_MHZ, np.zeros(n_cond), np.zeros((n_cond, 3)),
+                       source=source)
+
+
+def test_acquired_points_is_the_last_nonzero_sample_of_any_fid():
+    fids = _noise((2, 3, 2, 1024))
+    assert acquired_points(fids) == 1024
+    padded = _padded(fids, 4096)
+    assert acquired_points(padded) == 1024
+    padded[1, 2, 0, 1500] = 1e-12  # one FID longer than the others: its samples are kept
+    assert acquired_points(padded) == 1501
+
+
+def test_a_short_run_of_zeros_is_not_zero_filling():
+    fids = _noise((1, 2, 1, 1024))
+    fids[..., -(MIN_ZERO_FILL_POINTS - 1):] = 0
+    assert acquired_points(fids) == 1024
+    fids[..., -MIN_ZERO_FILL_POINTS:] = 0
+    assert acquired_points(fids) == 1024 - MIN_ZERO_FILL_POINTS
+    assert acquired_points(np.zeros((1, 1, 1, 512))) == 512
+
+
+def test_step_trims_data_and_water_to_one_grid_and_names_the_file():
+    data = _noise((1, 4, 1, 1024))
+    water = _noise((1, 2, 1, 1536), seed=1)  # a water reference acquired longer
+    step = zero_fill_step(_acquisition(_padded(data, 2048)),
+                          _acquisition(_padded(water, 2048), "water.nii.gz"))
+    assert step.acq.n_points == step.water.n_points == 1536
+    np.testing.assert_array_equal(step.water.fids, water)
+    np.testing.assert_array_equal(step.acq.fids[..., :1024], data)
+    assert step.report == {"n_points_given": 2048, "n_points_acquired": 1536,
+                           "water_n_points_given": 2048}
+    assert step.flags == [f"zero-filled input: {name}: the last 512 of 2048 points are 0 in "
+                          "every FID (not acquired); processed on the first 1536"
+                          for name in ("zf.nii.gz", "water.nii.gz")]
+    only_water = zero_fill_step(_acquisition(_noise((1, 4, 1, 1536), seed=2)),
+                                _acquisition(_padded(water, 2048), "water.nii.gz"))
+    assert only_water.acq.n_points == only_water.water.n_points == 1536
+    assert [f.split(":")[1] for f in only_water.flags] == [" water.nii.gz"]
+    given = _acquisition(data)
+    untouched = zero_fill_step(given, None)
+    assert untouched.acq is given
+    assert (untouched.report, untouched.flags) == ({}, [])
+
+
+@pytest.fixture(scope="module")
+def challenge_spectrum(shared_data):
+    from pipeline.io.basis_formats import read_lcmodel_raw
+    folder = shared_data / "ismrm2016_fitting_challenge"
+    fid, _ = read_lcmodel_raw(folder / "datasets_LCModel" / "dataset1.RAW")
+    return fid, folder / "basisset_LCModel" / "press3T_30ms.BASIS"
+
+
+def test_zero_filled_spectrum_is_fitted_as_the_acquired_one(challenge_spectrum):
+    """ISMRM challenge spectrum 1 zero-filled 2 x: preprocessing returns its 2048 acquired
+    points exactly, so the fit and its CRLBs are those of the spectrum as acquired. Fitted
+    without the trim, the same data report CRLBs about 1/sqrt(2) as large."""
+    from pipeline.fitting import FitOptions, fit_spectrum
+    from pipeline.io.basis_formats import read_basis
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+
+    fid, basis_path = challenge_spectrum
+    options = {"outliers": False, "motion_check": False, "align": False}
+    acquired = preprocess_acquisition(_acquisition(fid[None, None, None, :]), None, options)
+    zero_filled = preprocess_acquisition(
+        _acquisition(_padded(fid, 2 * fid.size)[None, None, None, :]), None, options)
+    assert any(f.startswith("zero-filled input: zf.nii.gz: the last 2048 of 4096")
+               for f in zero_filled.averaged.metadata["PreprocessingFlags"])
+    np.testing.assert_array_equal(zero_filled.averaged.fids, acquired.averaged.fids)
+
+    basis, fit_options = read_basis(basis_path), FitOptions()
+    as_acquired = fit_spectrum(acquired.averaged.fids[0, 0, 0], basis, DWELL_S, CF_MHZ,
+                               fit_options)
+    untrimmed = fit_spectrum(_padded(acquired.averaged.fids[0, 0, 0], 2 * fid.size), basis,
+                             DWELL_S, CF_MHZ, fit_options)
+    for name in ("NAA", "Cr", "Ins", "Glu"):
+        assert untrimmed.uncertainty(name) < 0.85 * as_acquired.uncertainty(name), name
+
+
+def test_methods_text_says_when_zero_filling_was_trimmed():
+    from bids_app.citation import methods_text
+
+    conversion = {"shape": [1, 1, 1, 2048], "b_values_s_mm2": [0.0]}
+    trimmed = {"conversion.json": conversion, "coils.json": {
+        "n_coils": 1, "zero_filling": {"n_points_given": 2048, "n_points_acquired": 1024}}}
+    as_given = {"conversion.json": conversion, "coils.json": {"n_coils": 1, "zero_filling": {}}}
+    text, _ = methods_text({}, None, [trimmed])
+    assert "zero-filled input was trimmed to its acquired points (1024)" in text
+    assert "zero-filled" not in methods_text({}, None, [as_given])[0]
