@@ -49,25 +49,29 @@ def test_a_short_run_of_zeros_is_not_zero_filling():
     assert acquired_points(np.zeros((1, 1, 1, 512))) == 512
 
 
-def test_step_trims_data_and_water_to_one_grid_and_names_the_file():
+def test_step_trims_data_and_water_to_the_datas_acquired_points_and_names_the_files():
     data = _noise((1, 4, 1, 1024))
     water = _noise((1, 2, 1, 1536), seed=1)  # a water reference acquired longer
     step = zero_fill_step(_acquisition(_padded(data, 2048)),
                           _acquisition(_padded(water, 2048), "water.nii.gz"))
-    assert step.acq.n_points == step.water.n_points == 1536
-    np.testing.assert_array_equal(step.water.fids, water)
-    np.testing.assert_array_equal(step.acq.fids[..., :1024], data)
-    assert step.report == {"n_points_given": 2048, "n_points_acquired": 1536,
+    assert step.acq.n_points == step.water.n_points == 1024
+    np.testing.assert_array_equal(step.acq.fids, data)
+    np.testing.assert_array_equal(step.water.fids, water[..., :1024])
+    assert step.report == {"n_points_given": 2048, "n_points_acquired": 1024,
                            "water_n_points_given": 2048}
-    assert step.flags == [f"zero-filled input: {name}: the last 512 of 2048 points are 0 in "
-                          "every FID (not acquired); processed on the first 1536"
-                          for name in ("zf.nii.gz", "water.nii.gz")]
-    only_water = zero_fill_step(_acquisition(_noise((1, 4, 1, 1536), seed=2)),
-                                _acquisition(_padded(water, 2048), "water.nii.gz"))
-    assert only_water.acq.n_points == only_water.water.n_points == 1536
-    assert [f.split(":")[1] for f in only_water.flags] == [" water.nii.gz"]
+    assert step.flags == [
+        "zero-filled input: zf.nii.gz: the last 1024 of 2048 points are 0 in every FID (not "
+        "acquired); processed on the first 1024",
+        "zero-filled input: water.nii.gz: cut from 2048 to the 1024 points the metabolite data "
+        "were acquired with"]
+    both = zero_fill_step(_acquisition(_padded(data, 2048)),
+                          _acquisition(_padded(water[..., :512], 2048), "water.nii.gz"))
+    assert both.water.n_points == 1024 and "the last 1024 of 2048" in both.flags[1]
+    other_grid = _acquisition(_padded(water, 2048))
+    unmatched = zero_fill_step(_acquisition(_padded(data, 1536)), other_grid)
+    assert unmatched.acq.n_points == 1024 and unmatched.water is other_grid
     given = _acquisition(data)
-    untouched = zero_fill_step(given, None)
+    untouched = zero_fill_step(given, _acquisition(water[..., :1024]))
     assert untouched.acq is given
     assert (untouched.report, untouched.flags) == ({}, [])
 

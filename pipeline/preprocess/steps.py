@@ -71,27 +71,35 @@ class ZeroFillStep:
 
 
 def _trimmed(acq: Acquisition, keep: int, label: str, flags: list) -> Acquisition:
-    """``acq`` on its first ``keep`` points, with a flag naming it when that trims it."""
+    """``acq`` on its first ``keep`` points, with a flag naming it when that trims it: its
+    zero-filling, or (a water reference acquired longer than the data) acquired points."""
     if acq.n_points <= keep:
         return acq
-    flags.append(f"zero-filled input: {acq.source or label}: the last {acq.n_points - keep} of "
-                 f"{acq.n_points} points are 0 in every FID (not acquired); processed on the "
-                 f"first {keep}")
+    name = acq.source or label
+    if acquired_points(acq.fids) <= keep:
+        flags.append(f"zero-filled input: {name}: the last {acq.n_points - keep} of "
+                     f"{acq.n_points} points are 0 in every FID (not acquired); processed on "
+                     f"the first {keep}")
+    else:
+        flags.append(f"zero-filled input: {name}: cut from {acq.n_points} to the "
+                     f"{keep} points the metabolite data were acquired with")
     return acq.with_fids(acq.fids[..., :keep])
 
 
 def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:
-    """Trim zero-filling from the metabolite data and the water reference (to the longer of
-    their acquired lengths, so both stay on one grid). Zero-filled points hold no noise: they
-    correlate neighbouring spectral points, so a fit that counts those points as independent
-    reports CRLBs too small (ISMRM challenge spectrum 1 zero-filled 2 x: 23-31 % smaller) and
-    a strong tail inflates the noise estimate (``pipeline.qc.metrics.noise_sd``)."""
+    """Trim the metabolite data's zero-filling, and a water reference given on the same grid
+    to the same points. Zero-filled points hold no noise: they correlate neighbouring spectral
+    points, so a fit that counts those points as independent reports CRLBs too small (ISMRM
+    challenge spectrum 1 zero-filled 2 x: 23-31 % smaller) and a strong tail inflates the
+    noise estimate (``pipeline.qc.metrics.noise_sd``). A water reference's own zero-filling
+    within those points stays: it serves eddy-current correction and scaling, not CRLBs. A
+    water reference on another grid is left to the checks that compare the two."""
     keep = acquired_points(acq.fids)
-    if water is not None:
-        keep = max(keep, acquired_points(water.fids))
     flags = []
     trimmed = _trimmed(acq, keep, "metabolite data", flags)
-    trimmed_water = None if water is None else _trimmed(water, keep, "water reference", flags)
+    trimmed_water = water
+    if water is not None and water.n_points == acq.n_points:
+        trimmed_water = _trimmed(water, keep, "water reference", flags)
     report = {}
     if flags:
         report = {"n_points_given": acq.n_points, "n_points_acquired": keep}
