@@ -99,11 +99,6 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
     consensus = cite("preproc")
     steps = []
     within = "within each diffusion condition " if kinds["diffusion"] else ""
-    trimmed = _unique(str(s.get("coils.json", {}).get("zero_filling", {}).get(
-        "n_points_acquired", "")) for s in stages)
-    if trimmed:
-        steps.append("zero-filled input was trimmed to its acquired points "
-                     f"({', '.join(trimmed)})")
     if kinds["coils"]:
         steps.append("receive coils were combined with noise-whitened matched-filter weights")
     if kinds["transients"] and pre.get("align", True):
@@ -124,6 +119,11 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         steps.append("residual water was removed by HLSVD"
                      + (f" (components within {', '.join(windows)} ppm; the basis spectra lost "
                         "their lines in the same window)" if windows else ""))
+    cut = _unique("{n_points_acquired} of {n_points_given}".format(**z) for z in
+                  (s.get("coils.json", {}).get("zero_filling") for s in stages) if z)
+    if cut:
+        parts.append("Zero-filled input was cut to its acquired points "
+                     f"({', '.join(cut)} points) before any processing.")
     if steps:
         parts.append(f"Following the consensus on MRS preprocessing {consensus}, "
                      + "; ".join(steps) + ".")

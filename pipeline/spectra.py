@@ -63,6 +63,24 @@ def ppm_to_hz(ppm: np.ndarray | float, cf_mhz: float,
     return -(np.asarray(ppm) - ref_ppm) * cf_mhz
 
 
+MIN_ZERO_FILL_POINTS = 16
+"""Trailing points that must be exactly 0 in every FID (all conditions, transients and coils)
+before the data count as zero-filled: acquired samples carry noise, so such a run is padding
+(an export's zero-filling, a scanner's block padding), not signal."""
+
+
+def acquired_points(fids: np.ndarray) -> int:
+    """Points up to the last non-zero sample of any FID (last axis): the acquired length of
+    zero-filled data; all points when fewer than ``MIN_ZERO_FILL_POINTS`` trail as zeros or
+    when every sample is 0 (empty data are reported by the checks that read them)."""
+    fids = np.asarray(fids)
+    n_points = fids.shape[-1]
+    if n_points < MIN_ZERO_FILL_POINTS or np.any(fids[..., -MIN_ZERO_FILL_POINTS:] != 0):
+        return n_points
+    nonzero = np.flatnonzero(np.any(fids.reshape(-1, n_points) != 0, axis=0))
+    return int(nonzero[-1]) + 1 if nonzero.size else n_points
+
+
 def fid_to_spectrum(fid: np.ndarray) -> np.ndarray:
     """Spectrum of FIDs along the last axis (unnormalised FFT, zero frequency centred)."""
     return np.fft.fftshift(np.fft.fft(fid, axis=-1), axes=-1)

@@ -25,6 +25,9 @@ import os
 import shutil
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED_DATA = Path(os.environ.get("DMRS_BIDS_SHARED_DATA",
                                           REPO_ROOT.parent / "shared" / "data"))
@@ -158,9 +161,6 @@ def zero_fill_svs(bids: Path, factor: int = 2) -> Path:
     """Zero-fill sub-01's svs file in place to ``factor`` x its points (a converter's
     zero-filling), its header extension kept and the sidecar's NumberOfSpectralPoints updated
     when it states one. Returns the file."""
-    import nibabel as nib
-    import numpy as np
-
     path = bids / SUBJECT / "mrs" / f"{STEM}_svs.nii.gz"
     image = nib.load(path)
     data = np.asarray(image.dataobj)

@@ -2,8 +2,9 @@
 
 Synthetic set: 9 b-values x 32 transients, no water, published LCModel basis via --basis, plus
 a second participant whose file is empty (0 bytes): it must fail clearly without stopping the
-first; the same set zero-filled must give its results, with a warning. In-vivo set: b = 0 and 3 b-values x 3 directions with a water reference. Each is run
-twice with the same work directory: the rerun reuses finished nodes and gives identical files.
+first; the same set zero-filled must give its results, with a warning. In-vivo set: b = 0 and
+3 b-values x 3 directions with a water reference. Each is run twice with the same work
+directory: the rerun reuses finished nodes and gives identical files.
 """
 
 import json
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 
 from datasets import make_invivo_bids, make_synthetic_bids, zero_fill_svs
-from e2e_support import (FAST_CONFIG, check_participant_outputs, outputs_snapshot,
-                              parameter, read_tsv, run_app, series, shell_means)
+from e2e_support import (FAST_CONFIG, check_participant_outputs, nifti_mrs_header,
+                              outputs_snapshot, parameter, read_tsv, run_app, series,
+                              shell_means)
 
 pytestmark = pytest.mark.slow
 STEM = "sub-01_acq-dwsteam"
@@ -115,6 +117,9 @@ def test_zero_filled_copy_gives_the_same_results_with_a_warning(synthetic_run, s
     assert warning in run.stderr
     tables = check_participant_outputs(tmp_path / "out", "01", STEM, n_conditions=9)
     assert warning in tables["qc"]["warnings"]
+    for kind in ("desc-preproc_svs", "desc-fit_svs"):  # the header states the points kept
+        path = tmp_path / "out" / "sub-01" / "mrs" / f"{STEM}_{kind}.nii.gz"
+        assert nifti_mrs_header(path)["NumberOfSpectralPoints"] == 1024, kind
     reference = check_participant_outputs(synthetic_run["out"], "01", STEM, n_conditions=9)
     for key in ("amplitude", "crlb"):
         got = np.array([float(r[key]) for r in tables["amplitudes"]])

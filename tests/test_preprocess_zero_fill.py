@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pipeline.acquisition import Acquisition
-from pipeline.preprocess.steps import MIN_ZERO_FILL_POINTS, acquired_points, zero_fill_step
+from pipeline.preprocess.steps import zero_fill_step
+from pipeline.spectra import MIN_ZERO_FILL_POINTS, acquired_points
 
 DWELL_S, CF_MHZ = 2.5e-4, 123.2
 
@@ -87,7 +88,8 @@ def challenge_spectrum(shared_data):
 def test_zero_filled_spectrum_is_fitted_as_the_acquired_one(challenge_spectrum):
     """ISMRM challenge spectrum 1 zero-filled 2 x: preprocessing returns its 2048 acquired
     points exactly, so the fit and its CRLBs are those of the spectrum as acquired. Fitted
-    without the trim, the same data report CRLBs about 1/sqrt(2) as large."""
+    without the cut, the same data report CRLBs 23-31 % smaller (the README's figure; a
+    white-noise 1/sqrt(2) would be 29 %)."""
     from pipeline.fitting import FitOptions, fit_spectrum
     from pipeline.io.basis_formats import read_basis
     from pipeline.preprocess.pipeline import preprocess_acquisition
@@ -106,8 +108,9 @@ def test_zero_filled_spectrum_is_fitted_as_the_acquired_one(challenge_spectrum):
                                fit_options)
     untrimmed = fit_spectrum(_padded(acquired.averaged.fids[0, 0, 0], 2 * fid.size), basis,
                              DWELL_S, CF_MHZ, fit_options)
-    for name in ("NAA", "Cr", "Ins", "Glu"):
-        assert untrimmed.uncertainty(name) < 0.85 * as_acquired.uncertainty(name), name
+    ratios = [untrimmed.uncertainty(n) / as_acquired.uncertainty(n)
+              for n in ("NAA", "Cr", "Ins", "Glu")]
+    assert all(0.68 <= r <= 0.78 for r in ratios), ratios  # 22.9-30.6 % smaller
 
 
 def test_methods_text_says_when_zero_filling_was_trimmed():
@@ -118,5 +121,47 @@ def test_methods_text_says_when_zero_filling_was_trimmed():
         "n_coils": 1, "zero_filling": {"n_points_given": 2048, "n_points_acquired": 1024}}}
     as_given = {"conversion.json": conversion, "coils.json": {"n_coils": 1, "zero_filling": {}}}
     text, _ = methods_text({}, None, [trimmed])
-    assert "zero-filled input was trimmed to its acquired points (1024)" in text
-    assert "zero-filled" not in methods_text({}, None, [as_given])[0]
+    assert ("Zero-filled input was cut to its acquired points (1024 of 2048 points) before any "
+            "processing.") in text
+    assert "Zero-filled" not in methods_text({}, None, [as_given])[0]
+
+
+def test_eddy_correction_holds_the_phase_beyond_a_zero_filled_water_reference():
+    """A water reference acquired on 1024 points and zero-filled to 2048, with data acquired on
+    2048: the eddy-current phase (known, decaying) is removed where the water was acquired (up
+    to the straight line the correction keeps) and held beyond it (without the hold, the
+    phase of the zeros made the data's late points wrong by about a radian)."""
+    from pipeline.preprocess.eddy import eddy_current_correct
+
+    n, dwell_s = 2048, 2.5e-4
+    t = np.arange(n) * dwell_s
+    eddy_rad = 0.8 * np.exp(-t / 0.02)
+    water = 1e3 * np.exp(-t / 0.08 + 1j * eddy_rad)
+    water[1024:] = 0
+    data = np.exp(-t / 0.15 + 1j * (2 * np.pi * 40 * t + eddy_rad))
+    done = eddy_current_correct(data, water, dwell_s, denoise=False)  # noise-free water
+    left = np.unwrap(np.angle(done.corrected)) - 2 * np.pi * 40 * t  # phase not removed
+    line = np.polyval(np.polyfit(t[:1024], left[:1024], 1), t[:1024])
+    assert np.isfinite(done.water_snr)
+    np.testing.assert_allclose(left[:1024], line, atol=1e-9)
+    np.testing.assert_allclose(left[1024:], left[1023] + eddy_rad[1024:] - eddy_rad[1023],
+                               atol=1e-9)
+
+
+def test_water_reference_at_the_datas_acquired_points_passes_the_grid_check(tmp_path):
+    """Data zero-filled to 2048 points (1024 acquired) with a 1024-point water reference share
+    one grid once the data are cut; a 1536-point water reference does not."""
+    from pipeline.io.input_checks import InputError, check_water_grid
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+
+    data = _acquisition(_padded(_noise((1, 4, 1, 1024)), 2048))
+    svs = tmp_path / "svs.nii.gz"
+    write_nifti_mrs(data, str(svs))
+    for n_points, fits in ((1024, True), (2048, True), (1536, False)):
+        water = tmp_path / f"water{n_points}.nii.gz"
+        write_nifti_mrs(_acquisition(_noise((1, 2, 1, n_points))), str(water))
+        if fits:
+            check_water_grid(svs, water)
+        else:
+            with pytest.raises(InputError, match="water reference has 1536 spectral points"):
+                check_water_grid(svs, water)

@@ -210,7 +210,7 @@ def test_quantification_problem_skips_concentrations_with_a_warning(in_tmp):
 def _coil_node_outputs(shared_data, in_tmp, variants: dict) -> dict:
     """The coil stage run on the published 7 T set (converted to the canonical form) and on
     each ``variants`` name -> function(Acquisition) -> Acquisition of it: name -> (combined
-    FIDs, coils.json), with "as_is" for the set itself."""
+    FIDs, coils.json, the header's NumberOfSpectralPoints), with "as_is" for the set itself."""
     from pipeline.io.nifti_mrs import write_nifti_mrs
     from workflows.fileio import load_acquisition
 
@@ -228,8 +228,9 @@ def _coil_node_outputs(shared_data, in_tmp, variants: dict) -> dict:
         os.makedirs(name)
         os.chdir(name)
         out = ifc.CombineCoils(in_file=path).run().outputs
-        outputs[name] = (load_acquisition(out.out_file).fids,
-                         json.loads(open(out.out_report).read()))
+        combined = load_acquisition(out.out_file)
+        outputs[name] = (combined.fids, json.loads(open(out.out_report).read()),
+                         combined.metadata.get("NumberOfSpectralPoints"))
         os.chdir("..")
     return outputs
 
@@ -252,11 +253,12 @@ def test_coil_node_trims_zero_filled_input_and_flags_it(shared_data, in_tmp):
     def zero_filled(acq):
         padded = np.zeros(acq.fids.shape[:3] + (2 * acq.n_points,), complex)
         padded[..., :acq.n_points] = acq.fids
-        return acq.with_fids(padded)
+        return acq.with_fids(padded, metadata={**acq.metadata, "NumberOfSpectralPoints": 2048})
 
     outputs = _coil_node_outputs(shared_data, in_tmp, {"zero_filled": zero_filled})
-    fids, report = outputs["zero_filled"]
+    fids, report, header_points = outputs["zero_filled"]
     assert report["zero_filling"] == {"n_points_given": 2048, "n_points_acquired": 1024}
+    assert header_points == outputs["as_is"][2] == 1024
     assert outputs["as_is"][1]["zero_filling"] == {}
     assert [f for f in report["flags"] if f.startswith("zero-filled input")] == [
         f"zero-filled input: {in_tmp / 'zero_filled.nii.gz'}: the last 1024 of 2048 points are "

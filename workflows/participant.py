@@ -148,9 +148,9 @@ def init_convert_wf(inputs, conv_cfg: dict, name: str = "convert_wf") -> pe.Work
 
 
 def init_preproc_wf(pre: dict, has_water: bool, name: str = "preproc_wf",
-                    source_names: tuple = ("", "")) -> pe.Workflow:
+                    data_source: str = "", water_source: str = "") -> pe.Workflow:
     """Preprocessing of one acquisition (``pre``: the ``[preprocessing]`` table;
-    ``source_names``: the user's data and water files, as flags name them).
+    ``data_source``/``water_source``: the user's data and water files, as flags name them).
 
     Eddy currents are corrected before alignment (their apparent frequency shift, several Hz
     at high b, is not drift), only with a water reference; without one alignment takes the
@@ -160,8 +160,8 @@ def init_preproc_wf(pre: dict, has_water: bool, name: str = "preproc_wf",
     pre_cfg = json.dumps(pre, sort_keys=True)
     inputnode = _identity(["svs", "water"], "inputnode")
     outputnode = _identity(PREPROC_OUTPUTS, "outputnode")
-    coils = pe.Node(ifc.CombineCoils(options=pre_cfg, source_name=source_names[0],
-                                     water_source_name=source_names[1]), name="coils")
+    coils = pe.Node(ifc.CombineCoils(options=pre_cfg, source_name=data_source,
+                                     water_source_name=water_source), name="coils")
     align = pe.Node(ifc.AlignTransients(options=pre_cfg), name="align")
     outliers = pe.Node(ifc.RejectOutliers(options=pre_cfg), name="outliers")
     average = pe.Node(ifc.AverageTransients(options=pre_cfg), name="average")
@@ -323,8 +323,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
     outputnode = _identity(ACQ_OUTPUTS, "outputnode")
 
     convert_wf = init_convert_wf(inputs, config["conversion"])
-    preproc_wf = init_preproc_wf(pre, has_water, source_names=(
-        inputs.uri(inputs.svs), inputs.uri(inputs.water) if has_water else ""))
+    preproc_wf = init_preproc_wf(pre, has_water, data_source=inputs.uri(inputs.svs),
+                                 water_source=inputs.uri(inputs.water) if has_water else "")
     fit_wf = init_fit_wf(inputs, config, basis_path, basis_cache_dir)
     diffusion_wf = init_diffusion_wf(config)
     key_named_files([convert_wf, fit_wf], input_digests)

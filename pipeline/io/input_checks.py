@@ -14,6 +14,8 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
+
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
 
 
@@ -94,10 +96,24 @@ def read_basis_file(path, **kwargs):
             from None
 
 
+def _acquired_points(path) -> int:
+    """Acquired points of a NIfTI-MRS file (its spectral axis without trailing zero-filling,
+    ``spectra.acquired_points``); 0 when its data cannot be read (the reader names why)."""
+    import nibabel as nib
+
+    from ..spectra import acquired_points
+
+    try:
+        return acquired_points(np.moveaxis(np.asanyarray(nib.load(str(path)).dataobj), 3, -1))
+    except Exception:  # nibabel raises many types; the reader reports them
+        return 0
+
+
 def check_water_grid(svs, water) -> None:
-    """The water reference must share the metabolite data's number of points and dwell time
-    (eddy-current correction and coil weights use it point by point). Headers that cannot be
-    read are left to the reader, which names their problem."""
+    """The water reference must share the metabolite data's number of points, or their
+    acquired points when the data are zero-filled (preprocessing cuts them to those), and
+    dwell time (eddy-current correction and coil weights use it point by point). Headers
+    that cannot be read are left to the reader, which names their problem."""
     try:
         svs_shape, svs_dwell_s = nifti_grid(svs)
         water_shape, water_dwell_s = nifti_grid(water)
@@ -105,7 +121,7 @@ def check_water_grid(svs, water) -> None:
         return
     if len(svs_shape) < 4 or len(water_shape) < 4 or min(water_dwell_s, svs_dwell_s) <= 0:
         return
-    if water_shape[3] != svs_shape[3]:
+    if water_shape[3] != svs_shape[3] and water_shape[3] != _acquired_points(svs):
         raise InputError(f"{water}: water reference has {water_shape[3]} spectral points but "
                          f"{Path(svs).name} has {svs_shape[3]}; acquire or export both with "
                          "the same number of points")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.preprocess.water import hlsvd
-from pipeline.spectra import time_axis_s
+from pipeline.spectra import acquired_points, time_axis_s
 
 MIN_WATER_SNR = 20.0
 """Below this time-domain SNR (first point / noise SD) a water reference is too noisy."""
@@ -90,26 +90,31 @@ def eddy_current_correct(fids: np.ndarray, water_fid: np.ndarray, dwell_s: float
     ``denoise=None`` denoises only when the water SNR is below :data:`MIN_WATER_SNR` * 10 (each
     of ``water_fid`` and ``reference_fid`` on its own SNR). With ``reference_fid`` the phase is
     that of ``water_fid`` minus the straight line of ``reference_fid``'s phase (``keep_linear``
-    then has no effect; see the module docstring).
+    then has no effect; see the module docstring). A zero-filled water reference (trailing
+    zeros, ``spectra.acquired_points``) gives its SNR from its acquired points, and the phase
+    is held from the last of them (beyond, its phase would be that of 0).
     """
     water_fid = np.asarray(water_fid, dtype=complex)
     fids = np.asarray(fids)
     if water_fid.shape[-1] != fids.shape[-1]:
         raise ValueError(f"water reference has {water_fid.shape[-1]} points, "
                          f"data {fids.shape[-1]}")
-    snr = water_snr(water_fid)
+    acquired = acquired_points(water_fid)  # a zero-filled reference: noise and phase from
+    snr = water_snr(water_fid[:acquired])  # its acquired points only
     denoised = snr < 10 * MIN_WATER_SNR if denoise is None else denoise
     reference = denoise_water(water_fid, dwell_s, n_components) if denoised else water_fid
     if reference_fid is None:
         phase = eddy_phase_rad(reference, dwell_s, keep_linear)
     else:
         baseline = _checked_reference(reference_fid, water_fid.shape[-1])
-        if (water_snr(baseline) < 10 * MIN_WATER_SNR) if denoise is None else denoise:
+        baseline_snr = water_snr(baseline[:acquired_points(baseline)])
+        if (baseline_snr < 10 * MIN_WATER_SNR) if denoise is None else denoise:
             baseline = denoise_water(baseline, dwell_s, n_components)
         baseline_line = (np.unwrap(np.angle(baseline))
                          - eddy_phase_rad(baseline, dwell_s, keep_linear=True))
         phase = hold_beyond_noise(np.unwrap(np.angle(reference)) - baseline_line,
                                   np.abs(water_fid), snr)
+    phase = np.where(np.arange(phase.size) < acquired, phase, phase[acquired - 1])
     return EddyCorrection(fids * np.exp(-1j * phase), phase, snr, bool(denoised))
 
 

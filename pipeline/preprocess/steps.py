@@ -2,8 +2,8 @@
 its flags: the workflow's nodes call exactly these, and :func:`preprocess_acquisition`
 composes them in memory (pipeline/preprocess/pipeline.py).
 
-Order (consensus): zero-filling trimmed (not a consensus step: data, not processing) -> coil
-combination -> eddy-current correction with the condition-matched
+Order: zero-filling trimmed (not a consensus step: it concerns the data, not their processing),
+then the consensus order: coil combination -> eddy-current correction with the condition-matched
 water reference, relative to the lowest-b one (before alignment, so that the eddy currents'
 apparent frequency shift is not taken for drift) -> alignment -> outlier rejection, then
 re-alignment without the outliers in the templates -> averaging -> residual water removal ->
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..acquisition import Acquisition
+from ..spectra import acquired_points
 from .align import WATER_WINDOW_PPM, align_conditions
 from .coils import combine_coils
 from .eddy import eddy_current_correct, water_snr
@@ -43,47 +44,28 @@ def lowest_b_fid(acq: Acquisition) -> np.ndarray:
 
 # --- zero-filled input ----------------------------------------------------------------------
 
-MIN_ZERO_FILL_POINTS = 16
-"""Trailing points that must be exactly 0 in every FID (all conditions, transients and coils)
-before the data count as zero-filled: acquired samples carry noise, so such a run is padding
-(an export's zero-filling, a scanner's block padding), not signal."""
-
-
-def acquired_points(fids: np.ndarray) -> int:
-    """Points up to the last non-zero sample of any FID (last axis): the acquired length of
-    zero-filled data; all points when fewer than ``MIN_ZERO_FILL_POINTS`` trail as zeros or
-    when every sample is 0 (empty data are reported by the checks that read them)."""
-    fids = np.asarray(fids)
-    n_points = fids.shape[-1]
-    nonzero = np.flatnonzero(np.any(fids.reshape(-1, n_points) != 0, axis=0))
-    if nonzero.size == 0:
-        return n_points
-    last = int(nonzero[-1]) + 1
-    return last if n_points - last >= MIN_ZERO_FILL_POINTS else n_points
-
-
 @dataclass
 class ZeroFillStep:
     acq: Acquisition  # metabolite data on their acquired points
-    water: Acquisition | None  # water reference on the same points
+    water: Acquisition | None  # water reference (cut to the same points when on their grid)
     report: dict  # {} when nothing was trimmed, else the points given and kept
     flags: list = field(default_factory=list)
 
 
-def _trimmed(acq: Acquisition, keep: int, label: str, flags: list) -> Acquisition:
-    """``acq`` on its first ``keep`` points, with a flag naming it when that trims it: its
-    zero-filling, or (a water reference acquired longer than the data) acquired points."""
+def _trimmed(acq: Acquisition, keep: int, label: str) -> tuple[Acquisition, str]:
+    """``acq`` on its first ``keep`` points, and the flag that says so ("" when nothing was
+    cut): its zero-filling, or (a water reference acquired longer than the data) acquired
+    points."""
     if acq.n_points <= keep:
-        return acq
+        return acq, ""
     name = acq.source or label
     if acquired_points(acq.fids) <= keep:
-        flags.append(f"zero-filled input: {name}: the last {acq.n_points - keep} of "
-                     f"{acq.n_points} points are 0 in every FID (not acquired); processed on "
-                     f"the first {keep}")
+        flag = (f"zero-filled input: {name}: the last {acq.n_points - keep} of {acq.n_points} "
+                f"points are 0 in every FID (not acquired); processed on the first {keep}")
     else:
-        flags.append(f"zero-filled input: {name}: cut from {acq.n_points} to the "
-                     f"{keep} points the metabolite data were acquired with")
-    return acq.with_fids(acq.fids[..., :keep])
+        flag = (f"zero-filled input: {name}: cut from {acq.n_points} to the {keep} points the "
+                "metabolite data were acquired with")
+    return acq.with_fids(acq.fids[..., :keep]), flag
 
 
 def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:
@@ -92,14 +74,15 @@ def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:
     points, so a fit that counts those points as independent reports CRLBs too small (ISMRM
     challenge spectrum 1 zero-filled 2 x: 23-31 % smaller) and a strong tail inflates the
     noise estimate (``pipeline.qc.metrics.noise_sd``). A water reference's own zero-filling
-    within those points stays: it serves eddy-current correction and scaling, not CRLBs. A
-    water reference on another grid is left to the checks that compare the two."""
+    within those points stays (eddy-current correction holds its phase from its last acquired
+    point, ``eddy.eddy_current_correct``); one on another grid is left to the checks that
+    compare the two (``pipeline.io.input_checks.check_water_grid``)."""
     keep = acquired_points(acq.fids)
-    flags = []
-    trimmed = _trimmed(acq, keep, "metabolite data", flags)
-    trimmed_water = water
+    trimmed, flag = _trimmed(acq, keep, "metabolite data")
+    trimmed_water, water_flag = water, ""
     if water is not None and water.n_points == acq.n_points:
-        trimmed_water = _trimmed(water, keep, "water reference", flags)
+        trimmed_water, water_flag = _trimmed(water, keep, "water reference")
+    flags = [f for f in (flag, water_flag) if f]
     report = {}
     if flags:
         report = {"n_points_given": acq.n_points, "n_points_acquired": keep}

@@ -34,7 +34,8 @@ class _BasisOutputSpec(TraitedSpec):
 
 
 class PrepareBasis(SimpleInterface):
-    """The basis on the data grid: read (LCModel/.RAW/JSON) or simulated from the sidecar."""
+    """The basis on the data grid (the acquired points of zero-filled data, as preprocessing
+    leaves them): read (LCModel/.RAW/JSON) or simulated from the sidecar."""
 
     input_spec = _BasisInputSpec
     output_spec = _BasisOutputSpec
@@ -43,9 +44,11 @@ class PrepareBasis(SimpleInterface):
         from pipeline.io.basis_formats import write_json_basis
         from pipeline.io.basis_tools import resample_basis
         from pipeline.io.input_checks import read_basis_file
+        from pipeline.spectra import acquired_points
 
         opts = options_table(self.inputs.options)
         acq = load_acquisition(self.inputs.in_file)
+        n_points = acquired_points(acq.fids)  # the grid preprocessing leaves (zero-fill cut)
         meta, notes = acq.metadata, []
         if self.inputs.basis_path:
             basis = read_basis_file(self.inputs.basis_path)
@@ -60,7 +63,7 @@ class PrepareBasis(SimpleInterface):
             if sequence == "press" and "refocus_bandwidth_hz" not in timing:
                 timing["refocus_bandwidth_hz"] = float(opts.get("press_refocus_bandwidth_hz", 0))
             basis = simulate_basis(
-                sequence, acq.cf_mhz, acq.dwell_s, acq.n_points,
+                sequence, acq.cf_mhz, acq.dwell_s, n_points,
                 metabolites=list(opts.get("metabolites") or []) or None,
                 cache_dir=self.inputs.cache_dir or None, **timing)
             origin = {"source": "simulated", "sequence": sequence,
@@ -72,7 +75,7 @@ class PrepareBasis(SimpleInterface):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                basis = resample_basis(basis, acq.dwell_s, acq.n_points, acq.cf_mhz,
+                basis = resample_basis(basis, acq.dwell_s, n_points, acq.cf_mhz,
                                        ref_ppm=acq.ref_ppm)
             except ValueError as exc:
                 where = self.inputs.basis_path or "simulated basis"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
                                     traits)
@@ -58,19 +60,19 @@ class CombineCoils(SimpleInterface):
         acq = load_acquisition(self.inputs.in_file)
         water_path = optional_input(self.inputs.water_file)
         water = load_acquisition(water_path) if water_path else None
-        trimmed = steps.zero_fill_step(
-            acq.with_fids(acq.fids, source=self.inputs.source_name or acq.source),
-            water if water is None else water.with_fids(
-                water.fids, source=self.inputs.water_source_name or water.source))
+        acq = dataclasses.replace(acq, source=self.inputs.source_name or acq.source)
+        if water is not None:
+            water = dataclasses.replace(water,
+                                        source=self.inputs.water_source_name or water.source)
+        trimmed = steps.zero_fill_step(acq, water)
         acq, water = trimmed.acq, trimmed.water
         step = steps.combine_step(acq, water, whiten=options.coil_whiten)
         mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy)
-        details = step.details + ("; frequency-mirrored input conjugated"
-                                  if mirror.orientation.get("verdict") == "mirrored"
-                                  and options.mirror_policy == "fix" else "")
-        if trimmed.report:
-            details += (f"; zero-filling trimmed to the {trimmed.report['n_points_acquired']} "
-                        "acquired points")
+        details = (f"zero-filling cut: {trimmed.report['n_points_acquired']} acquired points "
+                   f"of {trimmed.report['n_points_given']}; " if trimmed.report else "")
+        details += step.details + ("; frequency-mirrored input conjugated"
+                                   if mirror.orientation.get("verdict") == "mirrored"
+                                   and options.mirror_policy == "fix" else "")
         self._results["out_file"] = save_acquisition(
             acq.with_fids(mirror.fids[:, :, None, :]), "coils.nii", "RF coil combination",
             details)
