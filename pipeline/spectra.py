@@ -81,6 +81,21 @@ def acquired_points(fids: np.ndarray) -> int:
     return int(nonzero[-1]) + 1 if nonzero.size else n_points
 
 
+MIN_ACQUIRED_POINTS = 64
+"""Fewer non-zero leading points than this is not zero-filled MRS but a truncated or corrupt
+file (a spectrum needs at least this many to resolve its lines)."""
+
+
+def water_points_kept(data_points: int, data_acquired: int, water_points: int,
+                      water_acquired: int) -> int:
+    """Points a water reference keeps when the data are cut to ``data_acquired``: the same
+    points when it came on the data's grid or holds only zeros beyond them (both cut), else
+    its own (another grid, for the checks that compare the two)."""
+    if water_points == data_points or water_acquired <= data_acquired < water_points:
+        return min(water_points, data_acquired)
+    return water_points
+
+
 def fid_to_spectrum(fid: np.ndarray) -> np.ndarray:
     """Spectrum of FIDs along the last axis (unnormalised FFT, zero frequency centred)."""
     return np.fft.fftshift(np.fft.fft(fid, axis=-1), axes=-1)

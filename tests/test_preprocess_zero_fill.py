@@ -26,9 +26,9 @@ def _noise(shape, seed=0) -> np.ndarray:
     return rng.normal(size=shape) + 1j * rng.normal(size=shape)
 
 
-def _acquisition(fids: np.ndarray, source="zf.nii.gz") -> Acquisition:
+def _acquisition(fids: np.ndarray, source="zf.nii.gz", cf_mhz=CF_MHZ) -> Acquisition:
     n_cond = fids.shape[0]
-    return Acquisition(fids, DWELL_S, CF_MHZ, np.zeros(n_cond), np.zeros((n_cond, 3)),
+    return Acquisition(fids, DWELL_S, cf_mhz, np.zeros(n_cond), np.zeros((n_cond, 3)),
                        source=source)
 
 
@@ -63,7 +63,7 @@ def test_step_trims_data_and_water_to_the_datas_acquired_points_and_names_the_fi
     assert step.flags == [
         "zero-filled input: zf.nii.gz: the last 1024 of 2048 points are 0 in every FID (not "
         "acquired); processed on the first 1024",
-        "zero-filled input: water.nii.gz: cut from 2048 to the 1024 points the metabolite data "
+        "water reference cut: water.nii.gz: from 2048 to the 1024 points the metabolite data "
         "were acquired with"]
     both = zero_fill_step(_acquisition(_padded(data, 2048)),
                           _acquisition(_padded(water[..., :512], 2048), "water.nii.gz"))
@@ -75,6 +75,55 @@ def test_step_trims_data_and_water_to_the_datas_acquired_points_and_names_the_fi
     untouched = zero_fill_step(given, _acquisition(water[..., :1024]))
     assert untouched.acq is given
     assert (untouched.report, untouched.flags) == ({}, [])
+
+
+def test_a_zero_filled_water_reference_is_cut_or_flagged():
+    """Beyond the data's points a water reference's zeros are cut (another grid made one);
+    within them they stay, flagged (its SNR, phase and amplitude use its acquired points)."""
+    data = _noise((1, 4, 1, 1024))
+    water = _noise((1, 2, 1, 512), seed=1)
+    longer = zero_fill_step(_acquisition(data), _acquisition(_padded(water, 2048), "w.nii.gz"))
+    assert longer.water.n_points == 1024
+    assert longer.flags == [
+        "zero-filled input: w.nii.gz: the last 1024 of 2048 points are 0 in every FID (not "
+        "acquired); processed on the first 1024",
+        "zero-filled water reference: w.nii.gz: acquired on 512 of its 1024 points; its SNR, "
+        "eddy-current phase and amplitude come from those"]
+    same = zero_fill_step(_acquisition(data), _acquisition(_padded(water, 1024), "w.nii.gz"))
+    assert same.water.n_points == 1024 and len(same.flags) == 1
+
+
+def test_almost_empty_data_are_refused_naming_the_file():
+    data = np.zeros((1, 2, 1, 1024), complex)
+    data[..., :20] = 1.0
+    with pytest.raises(ValueError, match="zf.nii.gz: only the first 20 of 1024 points are "
+                                         "non-zero; the data are truncated or empty"):
+        zero_fill_step(_acquisition(data), None)
+
+
+def test_water_amplitude_of_a_zero_filled_reference_is_that_of_its_acquired_points():
+    """A water line acquired for 0.1 s (400 points at 4 kHz) and zero-filled to 2048: its
+    fitted amplitude is the true one (the zeros no longer pull the 0.2 s fit down)."""
+    from pipeline.fitting.quantification import water_amplitude
+
+    t = np.arange(2048) * DWELL_S
+    water = 1e4 * np.exp(-t / 0.1 + 2j * np.pi * 5.0 * t)
+    water[400:] = 0
+    assert water_amplitude(water, DWELL_S) == pytest.approx(1e4, rel=1e-6)
+
+
+def test_measured_mm_of_a_zero_filled_export_is_that_of_its_acquired_points(challenge_spectrum):
+    """A measured MM acquisition zero-filled 2 x gives the MM entry of the unpadded one."""
+    from pipeline.fitting.mm_basis import measured_mm_basis
+    from pipeline.io.basis_formats import read_basis
+
+    fid, basis_path = challenge_spectrum
+    basis = read_basis(basis_path)
+    mm = _noise((1, 4, 1, 2048), seed=5) * 1e-3 + fid[None, None, None, :]
+    as_acquired = measured_mm_basis(_acquisition(mm, cf_mhz=basis.cf_mhz), basis)
+    zero_filled = measured_mm_basis(_acquisition(_padded(mm, 4096), cf_mhz=basis.cf_mhz), basis)
+    np.testing.assert_allclose(zero_filled.fids, as_acquired.fids, rtol=0,
+                               atol=1e-9 * np.abs(as_acquired.fids).max())
 
 
 @pytest.fixture(scope="module")

@@ -259,7 +259,7 @@ def test_coil_node_trims_zero_filled_input_and_flags_it(shared_data, in_tmp):
     fids, report, header_points = outputs["zero_filled"]
     assert report["zero_filling"] == {"n_points_given": 2048, "n_points_acquired": 1024}
     assert header_points == outputs["as_is"][2] == 1024
-    assert outputs["as_is"][1]["zero_filling"] == {}
+    assert "zero_filling" not in outputs["as_is"][1]
     assert [f for f in report["flags"] if f.startswith("zero-filled input")] == [
         f"zero-filled input: {in_tmp / 'zero_filled.nii.gz'}: the last 1024 of 2048 points are "
         "0 in every FID (not acquired); processed on the first 1024"]

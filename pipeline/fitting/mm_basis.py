@@ -23,13 +23,15 @@ def mm_mode(requested: str, has_measured: bool, basis_has_mm: bool) -> str:
 
 def measured_mm_basis(acq, basis, source: str = ""):
     """One "MM" entry on the basis grid from a measured (metabolite-nulled) ``Acquisition``:
-    lowest-b condition, coils combined, transients averaged; ``source`` names it (default
-    the acquisition's source)."""
+    lowest-b condition on its acquired points (zero-filling cut), coils combined, transients
+    averaged; ``source`` names it (default the acquisition's source)."""
     from ..io.basis_tools import resample_basis
     from ..io.mm_spectra import mm_basis_from_fid
     from ..preprocess.coils import combine_coils
+    from ..spectra import acquired_points
 
     low = acq.fids[int(np.argmin(acq.b_values_s_mm2))]
+    low = low[..., :acquired_points(low)]  # a zero-filled export: its acquired points
     fid = combine_coils(low).combined.mean(axis=0) if acq.n_coils > 1 else low[:, 0].mean(axis=0)
     mm = mm_basis_from_fid(fid, acq.dwell_s, acq.cf_mhz, source or str(acq.source))
     return resample_basis(mm, basis.dwell_s, basis.n_points, basis.cf_mhz, ref_ppm=basis.ref_ppm)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..spectra import fid_to_spectrum, frequency_axis_hz, time_axis_s
+from ..spectra import acquired_points, fid_to_spectrum, frequency_axis_hz, time_axis_s
 from .results import SpectralFit
 
 PURE_WATER_MM = 55510.0
@@ -72,13 +72,14 @@ def water_amplitude(water_fid: np.ndarray, dwell_s: float) -> float:
     """Water signal at t = 0 (data units) from a single-Voigt fit of the water reference FID.
 
     Fitting, rather than reading FID[0], ignores noise, first-point conventions (halved or
-    filter-distorted FID[0] is left out) and any small signal far from the water peak.
+    filter-distorted FID[0] is left out) and any small signal far from the water peak. A
+    zero-filled reference is fitted on its acquired points only.
     """
     fid = np.asarray(water_fid, dtype=complex).reshape(-1)
     t = time_axis_s(fid.size, dwell_s)
     spectrum = fid_to_spectrum(fid)
     freq0 = frequency_axis_hz(fid.size, dwell_s)[int(np.argmax(np.abs(spectrum)))]
-    n_fit = max(16, min(fid.size, int(WATER_FIT_S / dwell_s)))
+    n_fit = max(16, min(acquired_points(fid), int(WATER_FIT_S / dwell_s)))  # not the zeros
     tt, yy = t[1:n_fit], fid[1:n_fit]  # skip FID[0]: often halved or distorted by filters
 
     def model(p):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spectra import acquired_points, water_points_kept
+
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
 
 
@@ -101,8 +103,6 @@ def _acquired_points(path) -> int:
     ``spectra.acquired_points``); 0 when its data cannot be read (the reader names why)."""
     import nibabel as nib
 
-    from ..spectra import acquired_points
-
     try:
         return acquired_points(np.moveaxis(np.asanyarray(nib.load(str(path)).dataobj), 3, -1))
     except Exception:  # nibabel raises many types; the reader reports them
@@ -110,9 +110,9 @@ def _acquired_points(path) -> int:
 
 
 def check_water_grid(svs, water) -> None:
-    """The water reference must share the metabolite data's number of points, or their
-    acquired points when the data are zero-filled (preprocessing cuts them to those), and
-    dwell time (eddy-current correction and coil weights use it point by point). Headers
+    """The water reference must share the metabolite data's number of points, or fit their
+    acquired points when either is zero-filled (preprocessing cuts both to those,
+    ``spectra.water_points_kept``), and dwell time (eddy-current correction and coil weights use it point by point). Headers
     that cannot be read are left to the reader, which names their problem."""
     try:
         svs_shape, svs_dwell_s = nifti_grid(svs)
@@ -121,10 +121,16 @@ def check_water_grid(svs, water) -> None:
         return
     if len(svs_shape) < 4 or len(water_shape) < 4 or min(water_dwell_s, svs_dwell_s) <= 0:
         return
-    if water_shape[3] != svs_shape[3] and water_shape[3] != _acquired_points(svs):
-        raise InputError(f"{water}: water reference has {water_shape[3]} spectral points but "
-                         f"{Path(svs).name} has {svs_shape[3]}; acquire or export both with "
-                         "the same number of points")
+    if water_shape[3] != svs_shape[3]:
+        data_acquired = _acquired_points(svs)
+        kept = water_points_kept(svs_shape[3], data_acquired, water_shape[3],
+                                 _acquired_points(water))
+        if kept != data_acquired:
+            acquired = (f" ({data_acquired} acquired, the rest zero-filled)"
+                        if 0 < data_acquired < svs_shape[3] else "")
+            raise InputError(f"{water}: water reference has {water_shape[3]} spectral points "
+                             f"but {Path(svs).name} has {svs_shape[3]}{acquired}; acquire or "
+                             "export both with the same number of points")
     if abs(water_dwell_s - svs_dwell_s) > 1e-6 * svs_dwell_s:
         raise InputError(f"{water}: water reference dwell time {water_dwell_s * 1e3:g} ms "
                          f"({1 / water_dwell_s:g} Hz) differs from {Path(svs).name} "

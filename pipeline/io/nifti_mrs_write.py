@@ -96,8 +96,6 @@ def _header_extension_for(acq: Acquisition, tags: list, processing_step: dict | 
             dropped.append(key)
     if "SpectralWidth" in ext:
         ext["SpectralWidth"] = 1.0 / acq.dwell_s
-    if "NumberOfSpectralPoints" in ext:  # e.g. zero-filling cut (preprocess.steps)
-        ext["NumberOfSpectralPoints"] = acq.n_points
     for i, tag in enumerate(tags):
         ext[f"dim_{5 + i}"] = tag
         if tag == CONDITION_TAG:

@@ -46,8 +46,10 @@ class EddyCorrection:
 
 
 def water_snr(water_fid: np.ndarray, tail_fraction: float = 0.25) -> float:
-    """|first point| over the noise SD estimated from the FID's last ``tail_fraction``."""
+    """|first point| over the noise SD estimated from the last ``tail_fraction`` of the FID's
+    acquired points (a zero-filled FID's zeros hold no noise: ``spectra.acquired_points``)."""
     water_fid = np.asarray(water_fid)
+    water_fid = water_fid[..., :acquired_points(water_fid)]
     n_tail = max(int(water_fid.size * tail_fraction), 8)
     tail = water_fid[-n_tail:]
     noise = np.std(np.concatenate([tail.real, tail.imag]))
@@ -99,21 +101,20 @@ def eddy_current_correct(fids: np.ndarray, water_fid: np.ndarray, dwell_s: float
     if water_fid.shape[-1] != fids.shape[-1]:
         raise ValueError(f"water reference has {water_fid.shape[-1]} points, "
                          f"data {fids.shape[-1]}")
-    acquired = acquired_points(water_fid)  # a zero-filled reference: noise and phase from
-    snr = water_snr(water_fid[:acquired])  # its acquired points only
+    snr = water_snr(water_fid)
     denoised = snr < 10 * MIN_WATER_SNR if denoise is None else denoise
     reference = denoise_water(water_fid, dwell_s, n_components) if denoised else water_fid
     if reference_fid is None:
         phase = eddy_phase_rad(reference, dwell_s, keep_linear)
     else:
         baseline = _checked_reference(reference_fid, water_fid.shape[-1])
-        baseline_snr = water_snr(baseline[:acquired_points(baseline)])
-        if (baseline_snr < 10 * MIN_WATER_SNR) if denoise is None else denoise:
+        if (water_snr(baseline) < 10 * MIN_WATER_SNR) if denoise is None else denoise:
             baseline = denoise_water(baseline, dwell_s, n_components)
         baseline_line = (np.unwrap(np.angle(baseline))
                          - eddy_phase_rad(baseline, dwell_s, keep_linear=True))
         phase = hold_beyond_noise(np.unwrap(np.angle(reference)) - baseline_line,
                                   np.abs(water_fid), snr)
+    acquired = acquired_points(water_fid)  # beyond, a zero-filled reference's phase is 0's
     phase = np.where(np.arange(phase.size) < acquired, phase, phase[acquired - 1])
     return EddyCorrection(fids * np.exp(-1j * phase), phase, snr, bool(denoised))
 

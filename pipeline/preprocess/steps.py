@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..acquisition import Acquisition
-from ..spectra import acquired_points
+from ..spectra import MIN_ACQUIRED_POINTS, acquired_points, water_points_kept
 from .align import WATER_WINDOW_PPM, align_conditions
 from .coils import combine_coils
 from .eddy import eddy_current_correct, water_snr
@@ -52,10 +52,10 @@ class ZeroFillStep:
     flags: list = field(default_factory=list)
 
 
-def _trimmed(acq: Acquisition, keep: int, label: str) -> tuple[Acquisition, str]:
+def _cut(acq: Acquisition, keep: int, label: str) -> tuple[Acquisition, str]:
     """``acq`` on its first ``keep`` points, and the flag that says so ("" when nothing was
-    cut): its zero-filling, or (a water reference acquired longer than the data) acquired
-    points."""
+    cut; its ``NumberOfSpectralPoints`` follows): its zero-filling, or (a water reference
+    acquired longer than the data) acquired points."""
     if acq.n_points <= keep:
         return acq, ""
     name = acq.source or label
@@ -63,26 +63,40 @@ def _trimmed(acq: Acquisition, keep: int, label: str) -> tuple[Acquisition, str]
         flag = (f"zero-filled input: {name}: the last {acq.n_points - keep} of {acq.n_points} "
                 f"points are 0 in every FID (not acquired); processed on the first {keep}")
     else:
-        flag = (f"zero-filled input: {name}: cut from {acq.n_points} to the {keep} points the "
+        flag = (f"water reference cut: {name}: from {acq.n_points} to the {keep} points the "
                 "metabolite data were acquired with")
-    return acq.with_fids(acq.fids[..., :keep]), flag
+    metadata = dict(acq.metadata)
+    if "NumberOfSpectralPoints" in metadata:
+        metadata["NumberOfSpectralPoints"] = keep
+    return acq.with_fids(acq.fids[..., :keep], metadata=metadata), flag
 
 
 def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:
-    """Trim the metabolite data's zero-filling, and a water reference given on the same grid
-    to the same points. Zero-filled points hold no noise: they correlate neighbouring spectral
-    points, so a fit that counts those points as independent reports CRLBs too small (ISMRM
-    challenge spectrum 1 zero-filled 2 x: 23-31 % smaller) and a strong tail inflates the
-    noise estimate (``pipeline.qc.metrics.noise_sd``). A water reference's own zero-filling
-    within those points stays (eddy-current correction holds its phase from its last acquired
-    point, ``eddy.eddy_current_correct``); one on another grid is left to the checks that
-    compare the two (``pipeline.io.input_checks.check_water_grid``)."""
+    """Cut the metabolite data's zero-filling, and the water reference to the same points when
+    it came on the data's grid or holds only zeros beyond them
+    (``spectra.water_points_kept``). Zero-filled points hold no noise: they correlate
+    neighbouring spectral points, so a fit that counts those points as independent reports
+    CRLBs too small (ISMRM challenge spectrum 1 zero-filled 2 x: 23-31 % smaller) and a strong
+    tail inflates the noise estimate (``pipeline.qc.metrics.noise_sd``). A water reference's
+    own zero-filling within those points stays, with a flag: its SNR, eddy-current phase and
+    amplitude come from its acquired points (``eddy``, ``fitting.quantification``). Fewer
+    than ``MIN_ACQUIRED_POINTS`` non-zero points: ValueError naming the file."""
     keep = acquired_points(acq.fids)
-    trimmed, flag = _trimmed(acq, keep, "metabolite data")
-    trimmed_water, water_flag = water, ""
-    if water is not None and water.n_points == acq.n_points:
-        trimmed_water, water_flag = _trimmed(water, keep, "water reference")
-    flags = [f for f in (flag, water_flag) if f]
+    if keep < min(MIN_ACQUIRED_POINTS, acq.n_points):
+        raise ValueError(f"{acq.source or 'metabolite data'}: only the first {keep} of "
+                         f"{acq.n_points} points are non-zero; the data are truncated or empty")
+    trimmed, flag = _cut(acq, keep, "metabolite data")
+    flags = [flag] if flag else []
+    trimmed_water = water
+    if water is not None:
+        water_acquired = acquired_points(water.fids)
+        kept = water_points_kept(acq.n_points, keep, water.n_points, water_acquired)
+        trimmed_water, flag = _cut(water, kept, "water reference")
+        flags += [flag] if flag else []
+        if water_acquired < trimmed_water.n_points:
+            flags.append(f"zero-filled water reference: {water.source or 'water reference'}: "
+                         f"acquired on {water_acquired} of its {trimmed_water.n_points} points; "
+                         "its SNR, eddy-current phase and amplitude come from those")
     report = {}
     if flags:
         report = {"n_points_given": acq.n_points, "n_points_acquired": keep}

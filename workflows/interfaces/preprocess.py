@@ -80,8 +80,10 @@ class CombineCoils(SimpleInterface):
             self._results["out_water"] = save_acquisition(
                 water.with_fids(mirror.water_fids[:, :, None, :]), "water_coils.nii",
                 "RF coil combination", details)
-        report = dict(step.report, orientation=mirror.orientation, zero_filling=trimmed.report,
+        report = dict(step.report, orientation=mirror.orientation,
                       flags=trimmed.flags + mirror.flags)
+        if trimmed.report:
+            report["zero_filling"] = trimmed.report
         self._results["out_report"] = write_json_file("coils.json", report)
         return runtime
 
