@@ -157,6 +157,13 @@ def make_invivo_bids(dest: Path, shared_data: Path | None = None,
     return dest
 
 
+def zero_padded(array: np.ndarray, n_points: int, axis: int = -1) -> np.ndarray:
+    """``array`` zero-filled along ``axis`` to ``n_points`` (a converter's zero-filling)."""
+    widths = [(0, 0)] * array.ndim
+    widths[axis] = (0, n_points - array.shape[axis])
+    return np.pad(array, widths)
+
+
 def zero_fill_svs(bids: Path, factor: int = 2) -> Path:
     """Zero-fill sub-01's svs file in place to ``factor`` x its points (a converter's
     zero-filling), its header extension kept and the sidecar's NumberOfSpectralPoints updated
@@ -164,8 +171,7 @@ def zero_fill_svs(bids: Path, factor: int = 2) -> Path:
     path = bids / SUBJECT / "mrs" / f"{STEM}_svs.nii.gz"
     image = nib.load(path)
     data = np.asarray(image.dataobj)
-    padded = np.zeros(data.shape[:3] + (factor * data.shape[3],) + data.shape[4:], data.dtype)
-    padded[:, :, :, :data.shape[3]] = data
+    padded = zero_padded(data, factor * data.shape[3], axis=3)
     nib.save(type(image)(padded, image.affine, image.header), path)
     sidecar_path = path.with_name(f"{STEM}_svs.json")
     sidecar = json.loads(sidecar_path.read_text())

@@ -8,17 +8,12 @@ that are too small, which is what trimming prevents (measured here on a real spe
 import numpy as np
 import pytest
 
+from datasets import zero_padded
 from pipeline.acquisition import Acquisition
 from pipeline.preprocess.steps import zero_fill_step
 from pipeline.spectra import MIN_ZERO_FILL_POINTS, acquired_points
 
 DWELL_S, CF_MHZ = 2.5e-4, 123.2
-
-
-def _padded(fids: np.ndarray, n_points: int) -> np.ndarray:
-    out = np.zeros(fids.shape[:-1] + (n_points,), complex)
-    out[..., :fids.shape[-1]] = fids
-    return out
 
 
 def _noise(shape, seed=0) -> np.ndarray:
@@ -35,7 +30,7 @@ def _acquisition(fids: np.ndarray, source="zf.nii.gz", cf_mhz=CF_MHZ) -> Acquisi
 def test_acquired_points_is_the_last_nonzero_sample_of_any_fid():
     fids = _noise((2, 3, 2, 1024))
     assert acquired_points(fids) == 1024
-    padded = _padded(fids, 4096)
+    padded = zero_padded(fids, 4096)
     assert acquired_points(padded) == 1024
     padded[1, 2, 0, 1500] = 1e-12  # one FID longer than the others: its samples are kept
     assert acquired_points(padded) == 1501
@@ -53,8 +48,8 @@ def test_a_short_run_of_zeros_is_not_zero_filling():
 def test_step_trims_data_and_water_to_the_datas_acquired_points_and_names_the_files():
     data = _noise((1, 4, 1, 1024))
     water = _noise((1, 2, 1, 1536), seed=1)  # a water reference acquired longer
-    step = zero_fill_step(_acquisition(_padded(data, 2048)),
-                          _acquisition(_padded(water, 2048), "water.nii.gz"))
+    step = zero_fill_step(_acquisition(zero_padded(data, 2048)),
+                          _acquisition(zero_padded(water, 2048), "water.nii.gz"))
     assert step.acq.n_points == step.water.n_points == 1024
     np.testing.assert_array_equal(step.acq.fids, data)
     np.testing.assert_array_equal(step.water.fids, water[..., :1024])
@@ -65,11 +60,11 @@ def test_step_trims_data_and_water_to_the_datas_acquired_points_and_names_the_fi
         "acquired); processed on the first 1024",
         "water reference cut: water.nii.gz: from 2048 to the 1024 points the metabolite data "
         "were acquired with"]
-    both = zero_fill_step(_acquisition(_padded(data, 2048)),
-                          _acquisition(_padded(water[..., :512], 2048), "water.nii.gz"))
+    both = zero_fill_step(_acquisition(zero_padded(data, 2048)),
+                          _acquisition(zero_padded(water[..., :512], 2048), "water.nii.gz"))
     assert both.water.n_points == 1024 and "the last 1024 of 2048" in both.flags[1]
-    other_grid = _acquisition(_padded(water, 2048))
-    unmatched = zero_fill_step(_acquisition(_padded(data, 1536)), other_grid)
+    other_grid = _acquisition(zero_padded(water, 2048))
+    unmatched = zero_fill_step(_acquisition(zero_padded(data, 1536)), other_grid)
     assert unmatched.acq.n_points == 1024 and unmatched.water is other_grid
     given = _acquisition(data)
     untouched = zero_fill_step(given, _acquisition(water[..., :1024]))
@@ -82,14 +77,14 @@ def test_a_zero_filled_water_reference_is_cut_or_flagged():
     within them they stay, flagged (its SNR, phase and amplitude use its acquired points)."""
     data = _noise((1, 4, 1, 1024))
     water = _noise((1, 2, 1, 512), seed=1)
-    longer = zero_fill_step(_acquisition(data), _acquisition(_padded(water, 2048), "w.nii.gz"))
+    longer = zero_fill_step(_acquisition(data), _acquisition(zero_padded(water, 2048), "w.nii.gz"))
     assert longer.water.n_points == 1024
     assert longer.flags == [
         "zero-filled input: w.nii.gz: the last 1024 of 2048 points are 0 in every FID (not "
         "acquired); processed on the first 1024",
         "zero-filled water reference: w.nii.gz: acquired on 512 of its 1024 points; its SNR, "
         "eddy-current phase and amplitude come from those"]
-    same = zero_fill_step(_acquisition(data), _acquisition(_padded(water, 1024), "w.nii.gz"))
+    same = zero_fill_step(_acquisition(data), _acquisition(zero_padded(water, 1024), "w.nii.gz"))
     assert same.water.n_points == 1024 and len(same.flags) == 1
 
 
@@ -121,7 +116,7 @@ def test_measured_mm_of_a_zero_filled_export_is_that_of_its_acquired_points(chal
     basis = read_basis(basis_path)
     mm = _noise((1, 4, 1, 2048), seed=5) * 1e-3 + fid[None, None, None, :]
     as_acquired = measured_mm_basis(_acquisition(mm, cf_mhz=basis.cf_mhz), basis)
-    zero_filled = measured_mm_basis(_acquisition(_padded(mm, 4096), cf_mhz=basis.cf_mhz), basis)
+    zero_filled = measured_mm_basis(_acquisition(zero_padded(mm, 4096), cf_mhz=basis.cf_mhz), basis)
     np.testing.assert_allclose(zero_filled.fids, as_acquired.fids, rtol=0,
                                atol=1e-9 * np.abs(as_acquired.fids).max())
 
@@ -147,7 +142,7 @@ def test_zero_filled_spectrum_is_fitted_as_the_acquired_one(challenge_spectrum):
     options = {"outliers": False, "motion_check": False, "align": False}
     acquired = preprocess_acquisition(_acquisition(fid[None, None, None, :]), None, options)
     zero_filled = preprocess_acquisition(
-        _acquisition(_padded(fid, 2 * fid.size)[None, None, None, :]), None, options)
+        _acquisition(zero_padded(fid, 2 * fid.size)[None, None, None, :]), None, options)
     assert any(f.startswith("zero-filled input: zf.nii.gz: the last 2048 of 4096")
                for f in zero_filled.averaged.metadata["PreprocessingFlags"])
     np.testing.assert_array_equal(zero_filled.averaged.fids, acquired.averaged.fids)
@@ -155,7 +150,7 @@ def test_zero_filled_spectrum_is_fitted_as_the_acquired_one(challenge_spectrum):
     basis, fit_options = read_basis(basis_path), FitOptions()
     as_acquired = fit_spectrum(acquired.averaged.fids[0, 0, 0], basis, DWELL_S, CF_MHZ,
                                fit_options)
-    untrimmed = fit_spectrum(_padded(acquired.averaged.fids[0, 0, 0], 2 * fid.size), basis,
+    untrimmed = fit_spectrum(zero_padded(acquired.averaged.fids[0, 0, 0], 2 * fid.size), basis,
                              DWELL_S, CF_MHZ, fit_options)
     ratios = [untrimmed.uncertainty(n) / as_acquired.uncertainty(n)
               for n in ("NAA", "Cr", "Ins", "Glu")]
@@ -203,7 +198,7 @@ def test_water_reference_at_the_datas_acquired_points_passes_the_grid_check(tmp_
     from pipeline.io.input_checks import InputError, check_water_grid
     from pipeline.io.nifti_mrs import write_nifti_mrs
 
-    data = _acquisition(_padded(_noise((1, 4, 1, 1024)), 2048))
+    data = _acquisition(zero_padded(_noise((1, 4, 1, 1024)), 2048))
     svs = tmp_path / "svs.nii.gz"
     write_nifti_mrs(data, str(svs))
     for n_points, fits in ((1024, True), (2048, True), (1536, False)):

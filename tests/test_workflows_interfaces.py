@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from datasets import make_synthetic_bids
+from datasets import make_synthetic_bids, zero_padded
 from pipeline.fitting.water_scaling import (quantification_warnings, quantify_rows,
                                             tissue_fractions_for)
 from workflows import interfaces as ifc
@@ -251,9 +251,8 @@ def test_coil_node_trims_zero_filled_input_and_flags_it(shared_data, in_tmp):
     """The published 7 T set (1024 points) zero-filled to 2048 leaves the coil stage with the
     set's own 1024 points, unchanged, and a flag naming the file and the counts."""
     def zero_filled(acq):
-        padded = np.zeros(acq.fids.shape[:3] + (2 * acq.n_points,), complex)
-        padded[..., :acq.n_points] = acq.fids
-        return acq.with_fids(padded, metadata={**acq.metadata, "NumberOfSpectralPoints": 2048})
+        return acq.with_fids(zero_padded(acq.fids, 2048),
+                             metadata={**acq.metadata, "NumberOfSpectralPoints": 2048})
 
     outputs = _coil_node_outputs(shared_data, in_tmp, {"zero_filled": zero_filled})
     fids, report, header_points = outputs["zero_filled"]

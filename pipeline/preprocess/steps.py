@@ -52,14 +52,14 @@ class ZeroFillStep:
     flags: list = field(default_factory=list)
 
 
-def _cut(acq: Acquisition, keep: int, label: str) -> tuple[Acquisition, str]:
-    """``acq`` on its first ``keep`` points, and the flag that says so ("" when nothing was
-    cut; its ``NumberOfSpectralPoints`` follows): its zero-filling, or (a water reference
-    acquired longer than the data) acquired points."""
+def _cut(acq: Acquisition, keep: int, acquired: int, label: str) -> tuple[Acquisition, str]:
+    """``acq`` (``acquired`` points of it acquired) on its first ``keep`` points, and the flag
+    that says so ("" when nothing was cut; its ``NumberOfSpectralPoints`` follows): its
+    zero-filling, or (a water reference acquired longer than the data) acquired points."""
     if acq.n_points <= keep:
         return acq, ""
     name = acq.source or label
-    if acquired_points(acq.fids) <= keep:
+    if acquired <= keep:
         flag = (f"zero-filled input: {name}: the last {acq.n_points - keep} of {acq.n_points} "
                 f"points are 0 in every FID (not acquired); processed on the first {keep}")
     else:
@@ -85,13 +85,13 @@ def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:
     if keep < min(MIN_ACQUIRED_POINTS, acq.n_points):
         raise ValueError(f"{acq.source or 'metabolite data'}: only the first {keep} of "
                          f"{acq.n_points} points are non-zero; the data are truncated or empty")
-    trimmed, flag = _cut(acq, keep, "metabolite data")
+    trimmed, flag = _cut(acq, keep, keep, "metabolite data")
     flags = [flag] if flag else []
     trimmed_water = water
     if water is not None:
         water_acquired = acquired_points(water.fids)
         kept = water_points_kept(acq.n_points, keep, water.n_points, water_acquired)
-        trimmed_water, flag = _cut(water, kept, "water reference")
+        trimmed_water, flag = _cut(water, kept, water_acquired, "water reference")
         flags += [flag] if flag else []
         if water_acquired < trimmed_water.n_points:
             flags.append(f"zero-filled water reference: {water.source or 'water reference'}: "
