@@ -85,6 +85,86 @@ def test_negative_sd_is_refused():
         FitOptions(metabolite_shift_sd_ppm=-0.001)
 
 
+def test_per_entry_sds_give_per_entry_weights():
+    weights = own_shift_weights(4, [1, 3], sigma_scaled=0.5, sd_hz=[2.0, 0.5])
+    assert weights.tolist() == [0.0, 0.25, 0.0, 1.0]
+    assert own_shift_weights(3, [0, 2], 0.5, [0.0, 1.0]).tolist() == [0.0, 0.0, 0.5]
+
+
+def _problem(options):
+    from pipeline.fitting import model as M
+    basis = singlet_basis(list(TRUTH))
+    return M, M.build_problem(basis, DWELL_S, basis.n_points, CF_MHZ, options, None)
+
+
+def test_naa_shift_sd_is_lcmodels_by_default():
+    """LCModel's ALSDSH: NAA 0.002 ppm and free choline 0.008 ppm against DESDSH 0.004 ppm for
+    the rest; the hard limit never falls below 4 default SDs (0.016 ppm)."""
+    options = FitOptions(ppm_range=(1.0, 4.0))
+    M, problem = _problem(options)
+    names = [problem.names[i] for i in problem.own_shift]
+    sd_ppm = dict(zip(names, M.own_shift_sd_hz(problem, options) / CF_MHZ))
+    assert sd_ppm == pytest.approx({"NAA": 0.002, "Cr": 0.004, "Cho": 0.008, "Ins": 0.004})
+    limit_ppm = dict(zip(names, problem.upper[problem.n_base_theta:] / CF_MHZ))
+    assert limit_ppm == pytest.approx({"NAA": 0.016, "Cr": 0.016, "Cho": 0.032, "Ins": 0.016})
+
+
+def test_bad_sd_factors_are_refused_naming_the_key():
+    for bad in ({"NAA": 0.0}, {"NAA": -1.0}, {"NAA": "tight"}, {"NAA": float("nan")}):
+        with pytest.raises(ValueError, match="metabolite_shift_sd_factors"):
+            FitOptions(metabolite_shift_sd_factors=bad)
+
+
+def _naa_moved_fit(offset_ppm, noise_sd, factors):
+    basis = singlet_basis(list(TRUTH))
+    t = np.arange(basis.n_points) * DWELL_S
+    moved = basis.fids.copy()
+    moved[basis.names.index("NAA")] *= np.exp(2j * np.pi * offset_ppm * CF_MHZ * t)
+    fid = synthetic_fid(Basis(basis.names, moved, DWELL_S, CF_MHZ), TRUTH, lorentz_hz=2.0,
+                        gauss_hz=3.0, shift_hz=2.0, noise_sd=noise_sd,
+                        rng=np.random.default_rng(0))
+    fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                       FitOptions(ppm_range=(1.0, 4.0), metabolite_shift_sd_factors=factors))
+    theta = dict(zip(fit.extra["problem"].theta_names(), fit.theta))
+    others = np.mean([theta[f"shift_hz[{n}]"] for n in ("Cr", "Cho", "Ins")])
+    return (theta["shift_hz[NAA]"] - others) / CF_MHZ, fit.at_bounds
+
+
+def test_tighter_naa_prior_pulls_but_does_not_clip():
+    """NAA moved by 0.010 ppm, 5 of its prior SDs: at low noise the fit still finds it (a limit
+    at 4 x 0.002 ppm would have clipped it at 0.008 and reported a bound); at high noise the
+    tighter prior pulls the estimate further towards the group's shift than the default SD."""
+    found, at_bounds = _naa_moved_fit(0.010, 0.01, {"NAA": 0.5})
+    assert found == pytest.approx(0.010, abs=2e-4)
+    assert at_bounds == []
+    tight, _ = _naa_moved_fit(0.010, 0.3, {"NAA": 0.5})
+    loose, _ = _naa_moved_fit(0.010, 0.3, {})
+    assert 0.0 < tight < loose < 0.010 + 2e-4
+
+
+def test_series_use_one_sd_and_the_joint_solver_maps_per_entry_sds():
+    """A diffusion series drops the factors (measured: README "Default fit"); given factors,
+    the joint solver's prior weights follow each metabolite, shared or per condition."""
+    from pipeline.fitting.conditions import series_options
+    from pipeline.fitting.joint import build_layout, joint_solver
+
+    assert series_options(FitOptions()).metabolite_shift_sd_factors == {}
+    options = FitOptions(ppm_range=(1.0, 4.0))
+    M, problem = _problem(options)
+    b = np.array([0.0, 1.0, 3.0])
+    sd_hz = dict(zip([problem.names[i] for i in problem.own_shift],
+                     M.own_shift_sd_hz(problem, options)))
+    for shared in (frozenset({"lineshape", "shift", "own_shift", "phase"}),
+                   frozenset({"lineshape", "phase"})):
+        layout = build_layout(problem, b, options, shared)
+        _, solve = joint_solver(problem, np.zeros((3, problem.window.size), complex), b,
+                                layout, 0.5, options)
+        weights = dict(zip(solve.index, solve.weights))
+        for j, m in enumerate(problem.own_shift):
+            for idx in layout.theta_index[:, problem.n_base_theta + j]:
+                assert weights[idx] == pytest.approx(0.5 / sd_hz[problem.names[m]])
+
+
 def test_joint_fit_shares_the_own_shifts_across_conditions():
     """Three conditions whose amplitudes decay with known factors; the moved Cr line keeps its
     offset at every b. The joint fit (default shape-free mode, shift shared) finds one Cr shift

@@ -77,7 +77,9 @@ def series_options(options: FitOptions) -> FitOptions:
     > 0) would change the lineshape model at some conditions only, and a stiffness chosen per
     spectrum (``baseline_stiffness_choices``) the baseline's flexibility. The basis loses the
     residual-water window's lines (``basis_without_water_lines = "series"``: measured on the
-    published 7 T set, README "dMRS defaults")."""
+    published 7 T set, README "dMRS defaults"). Every metabolite's own shift has one prior SD
+    (``metabolite_shift_sd_factors`` empty): LCModel's tighter NAA shift moved the independent
+    dMRS set's decays and b = 0 ratios away from their truth (README "Default fit")."""
     adaptive_kernel = (options.lineshape_kernel_hz > 0
                        and options.lineshape_kernel_min_fit_quality > 0)
     without_lines = ("always" if options.basis_without_water_lines == "series"
@@ -86,7 +88,7 @@ def series_options(options: FitOptions) -> FitOptions:
                                lineshape_kernel_hz=0.0 if adaptive_kernel
                                else options.lineshape_kernel_hz,
                                basis_without_water_lines=without_lines,
-                               baseline_stiffness_choices=())
+                               baseline_stiffness_choices=(), metabolite_shift_sd_factors={})
 
 
 def joint_fit_options(options: FitOptions) -> FitOptions:

@@ -368,10 +368,11 @@ def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarr
     """The joint objective of ``layout`` and its residual/Jacobian with the Gaussian prior
     rows on the metabolites' own shifts (one row per shared or per-condition copy)."""
     objective = JointObjective(problem, y_scaled, b_ms_um2, layout)
-    own = np.unique(layout.theta_index[:, problem.n_base_theta:problem.n_theta])
+    own_columns = layout.theta_index[:, problem.n_base_theta:problem.n_theta]
+    own, first = np.unique(own_columns, return_index=True)
+    sd_hz = np.tile(M.own_shift_sd_hz(problem, options), own_columns.shape[0])[first]
     solve = with_shift_prior(objective.residual, objective.jacobian, layout.lower.size, own,
-                             prior_sd if own.size else 0.0,
-                             options.metabolite_shift_sd_ppm * problem.cf_mhz)
+                             prior_sd if own.size else 0.0, sd_hz)
     return objective, solve
 
 

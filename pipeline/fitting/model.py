@@ -29,7 +29,8 @@ from .window_lines import metabolites_without_window_lines
 
 GAUSS_PER_FWHM2 = np.pi ** 2 / (4.0 * np.log(2.0))
 OWN_SHIFT_LIMIT_SD = 4.0
-"""Hard limit of a per-metabolite shift, in prior SDs (``metabolite_shift_sd_ppm``)."""
+"""Hard limit of a per-metabolite shift, in prior SDs (``metabolite_shift_sd_ppm``, or the
+metabolite's own SD where ``metabolite_shift_sd_factors`` makes it larger)."""
 MIN_WINDOW_ENERGY = 1e-3
 """Basis entries with less than this fraction of their spectral energy in the window are refused."""
 
@@ -245,9 +246,20 @@ def theta_bounds(problem: FitProblem, options: FitOptions) -> tuple[np.ndarray, 
     if problem.fit_phase1:
         lower = np.append(lower, -0.5 / span_hz)
         upper = np.append(upper, 0.5 / span_hz)
-    own_hz = np.full(problem.own_shift.size,
-                     OWN_SHIFT_LIMIT_SD * options.metabolite_shift_sd_ppm * problem.cf_mhz)
+    # never tighter than at the default SD: a tighter prior pulls, it does not clip (at 4 x
+    # 0.002 ppm the NAA shift of the 7 T in-vivo b = 0 spectrum ended at its limit)
+    own_hz = OWN_SHIFT_LIMIT_SD * np.maximum(own_shift_sd_hz(problem, options),
+                                             options.metabolite_shift_sd_ppm * problem.cf_mhz)
     return np.concatenate([lower, -own_hz]), np.concatenate([upper, own_hz])
+
+
+def own_shift_sd_hz(problem: FitProblem, options: FitOptions) -> np.ndarray:
+    """Prior SD (Hz) of each per-metabolite shift (``problem.own_shift`` order):
+    ``metabolite_shift_sd_ppm`` times the metabolite's ``metabolite_shift_sd_factors`` entry (1
+    when it has none)."""
+    factors = [options.metabolite_shift_sd_factors.get(problem.names[i], 1.0)
+               for i in problem.own_shift]
+    return np.asarray(factors, dtype=float) * options.metabolite_shift_sd_ppm * problem.cf_mhz
 
 
 def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:

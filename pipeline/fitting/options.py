@@ -17,6 +17,9 @@ SHARING_KEYS = ("lineshape", "shift", "phase")
 MM_PREFIXES = ("MM", "Mac", "mac", "mm")
 LIPID_PREFIXES = ("Lip",)
 DECAY_CONSTRAINTS = ("none", "completely_monotone")
+LCMODEL_SHIFT_SD_FACTORS = {"NAA": 0.5, "NAAG": 0.5, "Cho": 2.0}
+"""LCModel's own shift SDs (``ALSDSH``: NAA and NAAG 0.002 ppm, free choline 0.008 ppm; ``BLOCK
+DATA`` of ``LCModel.f``) as multiples of its ``DESDSH`` (0.004 ppm), the SD of the rest."""
 STIFFNESS_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0,
                   1000.0, 3000.0, 10000.0)
 """Default spline stiffnesses the criterion chooses from: steps of about 3, from 0.001 (the
@@ -57,7 +60,11 @@ class FitOptions:
     that offset. ``metabolite_shift_sd_ppm`` > 0 gives every metabolite entry (not MM or lipids)
     its own shift around its group's shift, with a Gaussian prior of that SD (LCModel's
     ``DESDSH`` is 0.004 ppm) and a hard limit at ``OWN_SHIFT_LIMIT_SD`` SDs; 0 = one shift per
-    group. ``lineshape_kernel_hz`` > 0: after the Voigt fit, estimate a free-form lineshape
+    group. ``metabolite_shift_sd_factors``: metabolite name -> multiple of that SD for its own
+    shift (default ``LCMODEL_SHIFT_SD_FACTORS``: the NAA singlet held twice as tight, as
+    LCModel does; its hard limit stays at ``OWN_SHIFT_LIMIT_SD`` default SDs); single spectra
+    only: a diffusion series uses one SD for all (``conditions.series_options``).
+    ``lineshape_kernel_hz`` > 0: after the Voigt fit, estimate a free-form lineshape
     kernel (a unit-area convolution of the metabolite model, spanning +-this many Hz, with a
     ridge penalty ``lineshape_kernel_smoothness`` towards no change; after LCModel's regularised
     lineshape) and refit with it (``kernel.py``); single-spectrum and sequential fits only (the
@@ -136,6 +143,8 @@ class FitOptions:
     reference_singlets: bool = True
     reference_search_ppm: float = 0.3
     metabolite_shift_sd_ppm: float = 0.004
+    metabolite_shift_sd_factors: dict = field(
+        default_factory=lambda: dict(LCMODEL_SHIFT_SD_FACTORS))
     lineshape_kernel_hz: float = 16.0
     lineshape_kernel_smoothness: float = 0.01
     lineshape_kernel_min_fit_quality: float = 1.3
@@ -187,6 +196,12 @@ class FitOptions:
                              ">= 0")
         if self.metabolite_shift_sd_ppm < 0:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
+        bad = {k: v for k, v in dict(self.metabolite_shift_sd_factors).items()
+               if isinstance(v, bool) or not isinstance(v, (int, float))
+               or not (v > 0 and math.isfinite(v))}
+        if bad:
+            raise ValueError(f"fit options: metabolite_shift_sd_factors must map metabolite "
+                             f"names to positive numbers, got {bad}")
         if self.baseline_order < 0 or self.baseline_stiffness < 0:
             raise ValueError("fit options: baseline_order and baseline_stiffness must be >= 0")
         choices = self.baseline_stiffness_choices

@@ -41,19 +41,23 @@ def prior_noise_sd(fids: np.ndarray, dwell_s: float, cf_mhz: float, scale: float
 
 
 def with_shift_prior(residual, jacobian, n_params: int, own_index: np.ndarray,
-                     noise_sd_scaled: float, sd_hz: float) -> "WithPrior":
+                     noise_sd_scaled: float, sd_hz) -> "WithPrior":
     """``residual``/``jacobian`` with the Gaussian prior rows of the per-metabolite shift
-    parameters ``own_index`` (none when ``sd_hz`` is 0 or there are none)."""
+    parameters ``own_index`` (none when ``sd_hz`` is 0 or there are none); ``sd_hz``: one SD
+    for all or one per entry of ``own_index``."""
     weights = own_shift_weights(n_params, own_index, noise_sd_scaled, sd_hz)
     return WithPrior(residual, jacobian, weights)
 
 
 def own_shift_weights(n_params: int, own_index: np.ndarray, sigma_scaled: float,
-                      sd_hz: float) -> np.ndarray:
-    """(n_params,) prior weight per parameter: ``sigma_scaled / sd_hz`` at ``own_index``."""
+                      sd_hz) -> np.ndarray:
+    """(n_params,) prior weight per parameter: ``sigma_scaled / sd_hz`` at ``own_index``
+    (``sd_hz`` a scalar or one SD per index; an SD of 0 gives no prior)."""
     weights = np.zeros(n_params)
-    if sd_hz > 0 and np.size(own_index):
-        weights[np.asarray(own_index, dtype=int)] = sigma_scaled / sd_hz
+    sd = np.broadcast_to(np.asarray(sd_hz, dtype=float), np.shape(own_index))
+    use = sd > 0
+    if np.any(use):
+        weights[np.asarray(own_index, dtype=int)[use]] = sigma_scaled / sd[use]
     return weights
 
 

@@ -383,7 +383,7 @@ def _with_shift_prior(objective: SpectrumObjective, prior_sd: float,
     problem = objective.problem
     return with_shift_prior(objective.residual, objective.jacobian, problem.n_theta,
                             np.arange(problem.n_base_theta, problem.n_theta), prior_sd,
-                            options.metabolite_shift_sd_ppm * problem.cf_mhz)
+                            M.own_shift_sd_hz(problem, options))
 
 
 def centred_shift_bounds(problem: M.FitProblem, reference_hz: float) -> M.FitProblem:
