@@ -6,6 +6,7 @@ Built from the effective configuration and the stage reports stored in each ``_q
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from pipeline import __version__
@@ -140,7 +141,7 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline{_stiffness_clause(stages)}{_prior_clause(stages)}"
+        f"baseline{_stiffness_clause(stages)}{_prior_clause(stages)}{_own_shift_clause(stages)}"
         f"{_kernel_clause(stages, fit_cfg)}"
         f"{_decay_constraint_clause(stages)}{_frames_clause(stages, fit_cfg)}; uncertainties "
         "are Cramér-Rao lower bounds "
@@ -253,6 +254,20 @@ def _kernel_clause(stages: list, fit_cfg: dict) -> str:
     return (f", with a regularised free-form lineshape kernel (±{half_width_hz:g} Hz, held "
             f"fixed in the Cramér-Rao bounds) convolving the metabolite basis{where} ({used} of "
             f"{len(conditions)} spectra)")
+
+
+def _own_shift_clause(stages: list) -> str:
+    """Each metabolite's own small shift and the SDs of its prior (``own_shift_sd_ppm`` of
+    each condition's ``priors`` in ``fit.json``): the usual SD, then the exceptions ('' when
+    no fit had own shifts)."""
+    pairs = {(name, sd) for c in _fit_conditions(stages)
+             for name, sd in (c.get("priors", {}).get("own_shift_sd_ppm") or {}).items()}
+    if not pairs:
+        return ""
+    usual = Counter(sd for _, sd in pairs).most_common(1)[0][0]
+    others = sorted(f"{name} {sd:g}" for name, sd in pairs if sd != usual)
+    return (", each metabolite with its own small frequency shift about its lineshape group's "
+            f"(Gaussian prior SD {usual:g} ppm{'; ' + ', '.join(others) + ' ppm' if others else ''})")
 
 
 def _prior_clause(stages: list) -> str:

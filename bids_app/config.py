@@ -87,10 +87,16 @@ def _type_ok(default, value) -> bool:
     return True
 
 
+NAME_TABLES = {"fitting.metabolite_shift_sd_factors"}
+"""Tables keyed by metabolite name whose default is not empty: a user's table replaces the
+default whole (``{}`` empties it; its keys are names, not options to check)."""
+
+
 def merge_config(defaults: dict, user: dict, source: str = "config", _prefix: str = "") -> dict:
     """``user`` merged over ``defaults``; unknown keys or wrong types raise :class:`ConfigError`.
 
-    Tables whose default is empty (``{}``) are free-form and accept any keys.
+    Tables whose default is empty (``{}``) are free-form and accept any keys; so are the
+    ``NAME_TABLES``, which replace their default whole.
     """
     merged = copy.deepcopy(defaults)
     for key, value in user.items():
@@ -103,7 +109,7 @@ def merge_config(defaults: dict, user: dict, source: str = "config", _prefix: st
         if not _type_ok(default, value):
             raise ConfigError(f"{source}: key '{dotted}' should be of type "
                               f"{type(default).__name__}, got {value!r}")
-        if isinstance(default, dict) and default:
+        if isinstance(default, dict) and default and dotted not in NAME_TABLES:
             merged[key] = merge_config(default, value, source, dotted + ".")
         else:
             merged[key] = copy.deepcopy(value)

@@ -5,6 +5,8 @@ Truth is constructed: the data are the toy singlet basis with one entry (Cr) mov
 per metabolite can. The prior is checked analytically on a parameter the data cannot see.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -110,9 +112,39 @@ def test_naa_shift_sd_is_lcmodels_by_default():
 
 
 def test_bad_sd_factors_are_refused_naming_the_key():
-    for bad in ({"NAA": 0.0}, {"NAA": -1.0}, {"NAA": "tight"}, {"NAA": float("nan")}):
+    for bad in ({"NAA": 0.0}, {"NAA": -1.0}, {"NAA": "tight"}, {"NAA": float("nan")},
+                {"NAA": 30.0}, ["NAA"]):  # 30 x 0.004 ppm: beyond the 0.1 ppm an SD may be
         with pytest.raises(ValueError, match="metabolite_shift_sd_factors"):
             FitOptions(metabolite_shift_sd_factors=bad)
+
+
+def test_config_table_of_factors_replaces_the_default_whole(tmp_path):
+    """A user's table is taken as given: {} is one SD for all, other names are accepted, and
+    LCModel's entries do not linger; bad values are refused naming the key."""
+    from bids_app.config import ConfigError, load_config
+
+    def loaded(text):
+        path = tmp_path / "c.toml"
+        path.write_text(f"[fitting]\nmetabolite_shift_sd_factors = {text}\n")
+        return load_config(path)["fitting"]["metabolite_shift_sd_factors"]
+
+    assert loaded("{}") == {}
+    assert loaded("{ Cr = 0.5 }") == {"Cr": 0.5}
+    assert loaded("{ NAA = 1 }") == {"NAA": 1}
+    with pytest.raises(ConfigError, match="metabolite_shift_sd_factors"):
+        loaded("{ NAA = -1 }")
+
+
+def test_a_factor_naming_no_own_shift_is_reported():
+    """A misspelt or absent name warns, naming it; LCModel's defaults absent from a basis (here
+    NAAG) do not."""
+    fid, basis = _data_and_basis()
+    with pytest.warns(UserWarning, match="'NAa'"):
+        fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(
+            ppm_range=(1.0, 4.0), metabolite_shift_sd_factors={"NAa": 0.5, "NAAG": 0.5}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(ppm_range=(1.0, 4.0)))
 
 
 def _naa_moved_fit(offset_ppm, noise_sd, factors):
@@ -188,7 +220,28 @@ def test_joint_fit_shares_the_own_shifts_across_conditions():
     cr = [dict(zip(names, f.theta))["shift_hz[Cr]"] for f in fits.fits]
     naa = [dict(zip(names, f.theta))["shift_hz[NAA]"] for f in fits.fits]
     assert np.ptp(cr) == 0.0
+    assert set(fits.fits[0].extra["priors"]["own_shift_sd_ppm"].values()) == {0.004}
     assert cr[0] - naa[0] == pytest.approx(CR_OFFSET_PPM * CF_MHZ, abs=0.2)
     for name in ("NAA", "Cr"):
         amplitudes = fits.series(name)[0]
         assert amplitudes / amplitudes[0] == pytest.approx(decays[name], abs=0.02)
+
+
+def test_methods_text_states_the_shift_priors_the_fits_recorded():
+    """fit.json records each own shift's prior SD; the methods text names the usual SD and
+    LCModel's tighter NAA/NAAG in a single spectrum, one SD for a series, nothing without."""
+    from bids_app.citation import _own_shift_clause
+    from pipeline.fitting import fit_conditions
+
+    single, _ = _fit()
+    recorded = single.extra["priors"]["own_shift_sd_ppm"]
+    assert recorded == pytest.approx({"NAA": 0.002, "Cr": 0.004, "Cho": 0.008, "Ins": 0.004})
+    clause = _own_shift_clause([{"fit.json": {"conditions": [{"priors": single.extra["priors"]}]}}])
+    assert "SD 0.004 ppm; Cho 0.008, NAA 0.002 ppm" in clause
+    fid, basis = _data_and_basis()
+    series = fit_conditions(np.array([fid, 0.8 * fid]), basis, DWELL_S, CF_MHZ, [0.0, 1000.0],
+                            FitOptions(ppm_range=(1.0, 4.0), mode="sequential"))
+    stage = {"fit.json": {"conditions": [{"priors": f.extra["priors"]} for f in series.fits]}}
+    assert _own_shift_clause([stage]).endswith("(Gaussian prior SD 0.004 ppm)")
+    none, _ = _fit(metabolite_shift_sd_ppm=0.0)
+    assert _own_shift_clause([{"fit.json": {"conditions": [{"priors": none.extra["priors"]}]}}]) == ""

@@ -369,8 +369,8 @@ def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarr
     rows on the metabolites' own shifts (one row per shared or per-condition copy)."""
     objective = JointObjective(problem, y_scaled, b_ms_um2, layout)
     own_columns = layout.theta_index[:, problem.n_base_theta:problem.n_theta]
-    own, first = np.unique(own_columns, return_index=True)
-    sd_hz = np.tile(M.own_shift_sd_hz(problem, options), own_columns.shape[0])[first]
+    own, first = np.unique(own_columns, return_index=True)  # first: row-major flat index
+    sd_hz = M.own_shift_sd_hz(problem, options)[first % own_columns.shape[1]]
     solve = with_shift_prior(objective.residual, objective.jacobian, layout.lower.size, own,
                              prior_sd if own.size else 0.0, sd_hz)
     return objective, solve
@@ -442,7 +442,9 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
         blind = np.flatnonzero(np.isinf(np.diag(cov)[:n_lin]))  # the data do not see them:
         to_constrained[:, blind] = 0.0                          # no leak of infinite variance
         to_constrained[blind, blind] = 1.0                      # into the others' CRLBs
-    extra = {"decay_constraint": constraint_label, **frames}
+    extra = {"decay_constraint": constraint_label, **frames,
+             "priors": {"ratio": [], "mm_shape_sd": 0.0,
+                        "own_shift_sd_ppm": M.own_shift_sd_record(problem, options)}}
 
     to_amp = scale / problem.column_norms
     fits = []

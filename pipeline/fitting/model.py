@@ -24,7 +24,7 @@ from ..basis import Basis
 from ..io.basis_tools import resample_basis
 from ..spectra import exp_series, frequency_axis_hz, ppm_axis, ppm_window_mask, time_axis_s
 from .baseline import baseline_design
-from .options import FitOptions, is_lipid_name, is_mm_name
+from .options import LCMODEL_SHIFT_SD_FACTORS, FitOptions, is_lipid_name, is_mm_name
 from .window_lines import metabolites_without_window_lines
 
 GAUSS_PER_FWHM2 = np.pi ** 2 / (4.0 * np.log(2.0))
@@ -220,6 +220,11 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
                                                options.mm_lineshape)
     own_shift = (kernel_rows(basis.names) if options.metabolite_shift_sd_ppm > 0
                  else np.zeros(0, dtype=int))
+    unmatched = unmatched_shift_sd_names(basis.names, own_shift, options)
+    if unmatched:
+        warnings.warn(f"metabolite_shift_sd_factors: {unmatched} name no metabolite entry of "
+                      f"the basis with its own shift ({', '.join(basis.names)}); ignored",
+                      stacklevel=2)
     design, penalty = baseline_design(ppm[window], options.baseline, options.baseline_order,
                                       options.spline_knot_spacing_ppm,
                                       options.baseline_stiffness)
@@ -260,6 +265,20 @@ def own_shift_sd_hz(problem: FitProblem, options: FitOptions) -> np.ndarray:
     factors = [options.metabolite_shift_sd_factors.get(problem.names[i], 1.0)
                for i in problem.own_shift]
     return np.asarray(factors, dtype=float) * options.metabolite_shift_sd_ppm * problem.cf_mhz
+
+
+def unmatched_shift_sd_names(names: list, own_shift: np.ndarray, options: FitOptions) -> list:
+    """Names in ``metabolite_shift_sd_factors`` that give no own shift of this basis (a typo,
+    an MM or lipid entry, or one absent), LCModel's defaults for absent entries excepted."""
+    own = {names[i] for i in own_shift}
+    return sorted(set(options.metabolite_shift_sd_factors) - own - set(LCMODEL_SHIFT_SD_FACTORS))
+
+
+def own_shift_sd_record(problem: FitProblem, options: FitOptions) -> dict:
+    """``{metabolite: prior SD (ppm) of its own shift}`` as ``fit.json`` records it (empty
+    without own shifts), for the methods text."""
+    sd_ppm = own_shift_sd_hz(problem, options) / problem.cf_mhz
+    return {problem.names[i]: round(float(v), 6) for i, v in zip(problem.own_shift, sd_ppm)}
 
 
 def modulated_fids(problem: FitProblem, theta: np.ndarray) -> np.ndarray:

@@ -60,9 +60,10 @@ class FitOptions:
     that offset. ``metabolite_shift_sd_ppm`` > 0 gives every metabolite entry (not MM or lipids)
     its own shift around its group's shift, with a Gaussian prior of that SD (LCModel's
     ``DESDSH`` is 0.004 ppm) and a hard limit at ``OWN_SHIFT_LIMIT_SD`` SDs; 0 = one shift per
-    group. ``metabolite_shift_sd_factors``: metabolite name -> multiple of that SD for its own
-    shift (default ``LCMODEL_SHIFT_SD_FACTORS``: the NAA singlet held twice as tight, as
-    LCModel does; its hard limit stays at ``OWN_SHIFT_LIMIT_SD`` default SDs); single spectra
+    group. ``metabolite_shift_sd_factors``: basis entry name (matched exactly, as LCModel
+    does) -> multiple of that SD for its own shift (default ``LCMODEL_SHIFT_SD_FACTORS``: NAA
+    and NAAG held twice as tight, ``Cho`` twice as loose, as LCModel does; the hard limit is
+    ``OWN_SHIFT_LIMIT_SD`` times the larger of its own and the default SD); single spectra
     only: a diffusion series uses one SD for all (``conditions.series_options``).
     ``lineshape_kernel_hz`` > 0: after the Voigt fit, estimate a free-form lineshape
     kernel (a unit-area convolution of the metabolite model, spanning +-this many Hz, with a
@@ -196,12 +197,8 @@ class FitOptions:
                              ">= 0")
         if self.metabolite_shift_sd_ppm < 0:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
-        bad = {k: v for k, v in dict(self.metabolite_shift_sd_factors).items()
-               if isinstance(v, bool) or not isinstance(v, (int, float))
-               or not (v > 0 and math.isfinite(v))}
-        if bad:
-            raise ValueError(f"fit options: metabolite_shift_sd_factors must map metabolite "
-                             f"names to positive numbers, got {bad}")
+        self.metabolite_shift_sd_factors = _shift_sd_factors(self.metabolite_shift_sd_factors,
+                                                             self.metabolite_shift_sd_ppm)
         if self.baseline_order < 0 or self.baseline_stiffness < 0:
             raise ValueError("fit options: baseline_order and baseline_stiffness must be >= 0")
         choices = self.baseline_stiffness_choices
@@ -251,6 +248,26 @@ class FitOptions:
         out["baseline_stiffness_choices"] = list(self.baseline_stiffness_choices)
         out["joint_shared"] = list(self.joint_shared)
         return {k: v for k, v in out.items() if v is not None}
+
+
+MAX_OWN_SHIFT_SD_PPM = 0.1
+"""Largest own-shift prior SD (ppm) a factor may give, as ``metabolite_shift_sd_ppm``'s range."""
+
+
+def _shift_sd_factors(factors, sd_ppm: float) -> dict:
+    """A copy of ``metabolite_shift_sd_factors`` once each value is a positive number whose SD
+    (factor x ``sd_ppm``) stays within ``MAX_OWN_SHIFT_SD_PPM``; else ValueError naming it."""
+    if not isinstance(factors, dict):
+        raise ValueError(f"fit options: metabolite_shift_sd_factors must be a table of "
+                         f"metabolite name -> factor, got {factors!r}")
+    bad = {k: v for k, v in factors.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float))
+           or not (v > 0 and math.isfinite(v) and v * sd_ppm <= MAX_OWN_SHIFT_SD_PPM)}
+    if bad:
+        raise ValueError(f"fit options: metabolite_shift_sd_factors must map metabolite names "
+                         f"to positive numbers whose SD (x metabolite_shift_sd_ppm) is at most "
+                         f"{MAX_OWN_SHIFT_SD_PPM:g} ppm, got {bad}")
+    return dict(factors)
 
 
 def _check_choice(name: str, value, allowed) -> None:

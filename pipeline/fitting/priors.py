@@ -41,7 +41,7 @@ def prior_noise_sd(fids: np.ndarray, dwell_s: float, cf_mhz: float, scale: float
 
 
 def with_shift_prior(residual, jacobian, n_params: int, own_index: np.ndarray,
-                     noise_sd_scaled: float, sd_hz) -> "WithPrior":
+                     noise_sd_scaled: float, sd_hz: float | np.ndarray) -> "WithPrior":
     """``residual``/``jacobian`` with the Gaussian prior rows of the per-metabolite shift
     parameters ``own_index`` (none when ``sd_hz`` is 0 or there are none); ``sd_hz``: one SD
     for all or one per entry of ``own_index``."""
@@ -50,7 +50,7 @@ def with_shift_prior(residual, jacobian, n_params: int, own_index: np.ndarray,
 
 
 def own_shift_weights(n_params: int, own_index: np.ndarray, sigma_scaled: float,
-                      sd_hz) -> np.ndarray:
+                      sd_hz: float | np.ndarray) -> np.ndarray:
     """(n_params,) prior weight per parameter: ``sigma_scaled / sd_hz`` at ``own_index``
     (``sd_hz`` a scalar or one SD per index; an SD of 0 gives no prior)."""
     weights = np.zeros(n_params)

@@ -334,7 +334,7 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     fit.extra["n_restarts"] = n_restarts
     if voigt_quality is not None:
         fit.extra["voigt_fit_quality"] = voigt_quality
-    fit.extra["priors"] = applied
+    fit.extra["priors"] = {**applied, "own_shift_sd_ppm": M.own_shift_sd_record(problem, options)}
     return fit
 
 
@@ -414,7 +414,7 @@ def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray,
     broadening added to the basis), not a search limit, so it is not reported. With
     ``amplitudes``, the widths and shift of a group whose components are all zero (e.g. lipids
     in a lipid-free spectrum) are undetermined, not at a limit, and are not reported either.
-    Per-metabolite shifts at their limit (``model.OWN_SHIFT_LIMIT_SD`` prior SDs) are reported unless
+    Per-metabolite shifts at their limit (``model.theta_bounds``) are reported unless
     ``own_shifts`` is False (a zero amplitude leaves them undetermined: not reported).
     """
     finite = np.isfinite(problem.upper) & np.isfinite(problem.lower)
