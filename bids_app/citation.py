@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.fitting.options import FitOptions
 from pipeline.metabolites import FIT_WINDOW_PPM
 
 from . import derivatives as d
@@ -140,8 +141,9 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"Spectra were fitted by linear combination {cite('lcmodel')} of {basis}; "
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
-        f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with a {fit_cfg.get('baseline', 'poly')} "
-        f"baseline{_stiffness_clause(stages)}{_prior_clause(stages)}{_own_shift_clause(stages)}"
+        f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with "
+        f"{_baseline_phrase(fit_modes or [fit_cfg.get('mode', 'sequential')], fit_cfg)}"
+        f"{_stiffness_clause(stages)}{_prior_clause(stages)}{_own_shift_clause(stages)}"
         f"{_kernel_clause(stages, fit_cfg)}"
         f"{_decay_constraint_clause(stages)}{_frames_clause(stages, fit_cfg)}; uncertainties "
         "are Cramér-Rao lower bounds "
@@ -254,6 +256,33 @@ def _kernel_clause(stages: list, fit_cfg: dict) -> str:
     return (f", with a regularised free-form lineshape kernel (±{half_width_hz:g} Hz, held "
             f"fixed in the Cramér-Rao bounds) convolving the metabolite basis{where} ({used} of "
             f"{len(conditions)} spectra)")
+
+
+def _baseline_phrase(fit_modes: list, fit_cfg: dict) -> str:
+    """The baseline of each fit mode that ran: joint fits use ``joint_baseline`` (one per
+    condition) unless it is ``same``; the others ``baseline``. The spline comes last, where
+    the stiffness clause follows it."""
+    defaults = FitOptions()
+
+    def kind(mode: str) -> str:
+        joint = fit_cfg.get("joint_baseline", defaults.joint_baseline)
+        return joint if mode == "joint" and joint != "same" else fit_cfg.get("baseline",
+                                                                          defaults.baseline)
+
+    def words(baseline: str) -> str:
+        if baseline == "spline":
+            spacing = fit_cfg.get("spline_knot_spacing_ppm", defaults.spline_knot_spacing_ppm)
+            return f"a cubic B-spline baseline (knots every {spacing:g} ppm)"
+        if baseline == "poly":
+            order = fit_cfg.get("baseline_order", defaults.baseline_order)
+            return f"a polynomial baseline of order {order}"
+        return "no baseline"
+
+    used = {mode: kind(mode) for mode in fit_modes}
+    if len(set(used.values())) == 1:
+        return words(next(iter(used.values())))
+    ordered = sorted(used.items(), key=lambda item: item[1] == "spline")
+    return " and ".join(f"{words(b)} in {mode} fits" for mode, b in ordered)
 
 
 def _own_shift_clause(stages: list) -> str:

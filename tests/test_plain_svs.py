@@ -90,3 +90,19 @@ def test_methods_say_the_basis_lost_the_removal_windows_lines():
             "spectra lost their lines in the same window)") in text
     whole = {**PLAIN, "fit.json": {"basis_without_water_lines_ppm": []}}
     assert "basis spectra lost" not in methods_text(CONFIG, None, [whole])[0]
+
+
+def test_methods_name_the_baseline_each_fit_mode_used():
+    """Joint dMRS fits use a polynomial per condition (``joint_baseline``), single spectra the
+    spline: the methods say which, not the single-spectrum setting for both."""
+    joint = {**DMRS, "fit.json": {"mode": "joint"}}
+    single = {**PLAIN, "fit.json": {"mode": "sequential"}}
+    text, _ = methods_text(CONFIG, None, [joint])
+    assert "with a polynomial baseline of order 2" in text and "spline" not in text
+    text, _ = methods_text(CONFIG, None, [single])
+    assert "with a cubic B-spline baseline (knots every 0.1 ppm)" in text
+    text, _ = methods_text(CONFIG, None, [single, joint])
+    assert ("a polynomial baseline of order 2 in joint fits and a cubic B-spline baseline "
+            "(knots every 0.1 ppm) in sequential fits") in text
+    same = {**CONFIG, "fitting": {"joint_baseline": "same"}}
+    assert "polynomial" not in methods_text(same, None, [joint])[0]
