@@ -121,11 +121,17 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         steps.append("residual water was removed by HLSVD"
                      + (f" (components within {', '.join(windows)} ppm; the basis spectra lost "
                         "their lines in the same window)" if windows else ""))
-    cut = _unique("{n_points_acquired} of {n_points_given}".format(**z) for z in
-                  (s.get("coils.json", {}).get("zero_filling") for s in stages) if z)
+    cuts = [s.get("coils.json", {}).get("zero_filling") or {} for s in stages]
+    cut = _unique("{n_points_acquired} of {n_points_given}".format(**z) for z in cuts
+                  if "n_points_acquired" in z)
     if cut:
         parts.append("Zero-filled input was cut to its acquired points "
                      f"({', '.join(cut)} points) before any processing.")
+    water_cut = _unique("{water_n_points_kept} of {water_n_points_given}".format(**z)
+                        for z in cuts if "water_n_points_kept" in z and "n_points_acquired" not in z)
+    if water_cut:
+        parts.append("The water reference was cut to the metabolite data's points "
+                     f"({', '.join(water_cut)} points) before any processing.")
     if steps:
         parts.append(f"Following the consensus on MRS preprocessing {consensus}, "
                      + "; ".join(steps) + ".")
@@ -142,7 +148,7 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         f"macromolecules: {', '.join(mm_modes) or 'as configured'}; "
         f"{', '.join(fit_modes) or fit_cfg.get('mode', 'sequential')} fitting over "
         f"{fit_cfg.get('ppm_range', list(FIT_WINDOW_PPM))} ppm with "
-        f"{_baseline_phrase(fit_modes or [fit_cfg.get('mode', 'sequential')], fit_cfg)}"
+        f"{_baseline_phrase(stages, fit_cfg)}"
         f"{_stiffness_clause(stages)}{_prior_clause(stages)}{_own_shift_clause(stages)}"
         f"{_kernel_clause(stages, fit_cfg)}"
         f"{_decay_constraint_clause(stages)}{_frames_clause(stages, fit_cfg)}; uncertainties "
@@ -258,31 +264,32 @@ def _kernel_clause(stages: list, fit_cfg: dict) -> str:
             f"{len(conditions)} spectra)")
 
 
-def _baseline_phrase(fit_modes: list, fit_cfg: dict) -> str:
-    """The baseline of each fit mode that ran: joint fits use ``joint_baseline`` (one per
-    condition) unless it is ``same``; the others ``baseline``. The spline comes last, where
-    the stiffness clause follows it."""
-    defaults = FitOptions()
+def _baseline_phrase(stages: list, fit_cfg: dict) -> str:
+    """The baseline each fit used (``baseline`` of each ``fit.json``: a joint series fits
+    ``joint_baseline``), with its fit mode when they differ; the spline last, where the stiffness
+    clause follows it. Stages without that record: the configured ``baseline``."""
+    configured = FitOptions.from_dict({k: v for k, v in fit_cfg.items()
+                                       if k in ("baseline", "baseline_order",
+                                                "spline_knot_spacing_ppm")}).baseline_record()
+    used = {}
+    for s in stages:
+        report = s.get("fit.json", {})
+        if report:
+            used[report.get("mode", "sequential")] = report.get("baseline", configured)
+    if not used:
+        used = {fit_cfg.get("mode", "sequential"): configured}
 
-    def kind(mode: str) -> str:
-        joint = fit_cfg.get("joint_baseline", defaults.joint_baseline)
-        return joint if mode == "joint" and joint != "same" else fit_cfg.get("baseline",
-                                                                          defaults.baseline)
-
-    def words(baseline: str) -> str:
-        if baseline == "spline":
-            spacing = fit_cfg.get("spline_knot_spacing_ppm", defaults.spline_knot_spacing_ppm)
-            return f"a cubic B-spline baseline (knots every {spacing:g} ppm)"
-        if baseline == "poly":
-            order = fit_cfg.get("baseline_order", defaults.baseline_order)
-            return f"a polynomial baseline of order {order}"
+    def words(record: dict) -> str:
+        if record["kind"] == "spline":
+            return f"a cubic B-spline baseline (knots every {record['knot_spacing_ppm']:g} ppm)"
+        if record["kind"] == "poly":
+            return f"a polynomial baseline of order {record['order']}"
         return "no baseline"
 
-    used = {mode: kind(mode) for mode in fit_modes}
-    if len(set(used.values())) == 1:
+    if len({words(r) for r in used.values()}) == 1:
         return words(next(iter(used.values())))
-    ordered = sorted(used.items(), key=lambda item: item[1] == "spline")
-    return " and ".join(f"{words(b)} in {mode} fits" for mode, b in ordered)
+    ordered = sorted(used.items(), key=lambda item: item[1]["kind"] == "spline")
+    return " and ".join(f"{words(r)} in {mode} fits" for mode, r in ordered)
 
 
 def _own_shift_clause(stages: list) -> str:

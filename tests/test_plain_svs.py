@@ -10,6 +10,9 @@ import pytest
 from bids_app.citation import methods_text, what_ran
 from bids_app.report import transients_to_align
 from pipeline.diffusion.amplitudes import has_decay
+from pipeline.fitting import FitOptions, fit_conditions
+
+from test_fitting_support import CF_MHZ, DWELL_S, singlet_basis, synthetic_fid
 
 PLAIN = {"conversion.json": {"shape": [1, 1, 1, 2048], "b_values_s_mm2": [0.0]},
          "coils.json": {"n_coils": 1}, "residual_water.json": {}}
@@ -92,17 +95,28 @@ def test_methods_say_the_basis_lost_the_removal_windows_lines():
     assert "basis spectra lost" not in methods_text(CONFIG, None, [whole])[0]
 
 
-def test_methods_name_the_baseline_each_fit_mode_used():
-    """Joint dMRS fits use a polynomial per condition (``joint_baseline``), single spectra the
-    spline: the methods say which, not the single-spectrum setting for both."""
-    joint = {**DMRS, "fit.json": {"mode": "joint"}}
-    single = {**PLAIN, "fit.json": {"mode": "sequential"}}
+def test_methods_name_the_baseline_each_fit_recorded():
+    """A joint dMRS fit records a polynomial per condition (``joint_baseline``), a single
+    spectrum the spline: the methods say which, from each fit.json, not the single-spectrum
+    setting for both."""
+    basis = singlet_basis(["NAA", "Cr", "Cho"])
+    fid = synthetic_fid(basis, {"NAA": 1.0, "Cr": 0.8, "Cho": 0.3}, noise_sd=0.01,
+                        rng=np.random.default_rng(0))
+    options = FitOptions(ppm_range=(1.0, 4.0))
+    series = fit_conditions(np.array([fid, 0.7 * fid, 0.5 * fid]), basis, DWELL_S, CF_MHZ,
+                            [0.0, 1000.0, 3000.0], options)
+    single = fit_conditions(fid[None], basis, DWELL_S, CF_MHZ, [0.0], options)
+    assert series.mode == "joint" and series.extra["baseline"] == {"kind": "poly", "order": 2}
+    assert single.extra["baseline"] == {"kind": "spline", "knot_spacing_ppm": 0.1}
+    joint = {**DMRS, "fit.json": {"mode": series.mode, "baseline": series.extra["baseline"]}}
+    svs = {**PLAIN, "fit.json": {"mode": single.mode, "baseline": single.extra["baseline"]}}
     text, _ = methods_text(CONFIG, None, [joint])
     assert "with a polynomial baseline of order 2" in text and "spline" not in text
-    text, _ = methods_text(CONFIG, None, [single])
+    text, _ = methods_text(CONFIG, None, [svs])
     assert "with a cubic B-spline baseline (knots every 0.1 ppm)" in text
-    text, _ = methods_text(CONFIG, None, [single, joint])
+    text, _ = methods_text(CONFIG, None, [svs, joint])
     assert ("a polynomial baseline of order 2 in joint fits and a cubic B-spline baseline "
             "(knots every 0.1 ppm) in sequential fits") in text
-    same = {**CONFIG, "fitting": {"joint_baseline": "same"}}
-    assert "polynomial" not in methods_text(same, None, [joint])[0]
+    same = fit_conditions(np.array([fid, 0.7 * fid]), basis, DWELL_S, CF_MHZ, [0.0, 1000.0],
+                          FitOptions(ppm_range=(1.0, 4.0), joint_baseline="same"))
+    assert same.extra["baseline"]["kind"] == "spline"

@@ -54,7 +54,7 @@ def test_step_trims_data_and_water_to_the_datas_acquired_points_and_names_the_fi
     np.testing.assert_array_equal(step.acq.fids, data)
     np.testing.assert_array_equal(step.water.fids, water[..., :1024])
     assert step.report == {"n_points_given": 2048, "n_points_acquired": 1024,
-                           "water_n_points_given": 2048}
+                           "water_n_points_given": 2048, "water_n_points_kept": 1024}
     assert step.flags == [
         "zero-filled input: zf.nii.gz: the last 1024 of 2048 points are 0 in every FID (not "
         "acquired); processed on the first 1024",
@@ -79,6 +79,7 @@ def test_a_zero_filled_water_reference_is_cut_or_flagged():
     water = _noise((1, 2, 1, 512), seed=1)
     longer = zero_fill_step(_acquisition(data), _acquisition(zero_padded(water, 2048), "w.nii.gz"))
     assert longer.water.n_points == 1024
+    assert longer.report == {"water_n_points_given": 2048, "water_n_points_kept": 1024}
     assert longer.flags == [
         "zero-filled input: w.nii.gz: the last 1024 of 2048 points are 0 in every FID (not "
         "acquired); processed on the first 1024",
@@ -86,6 +87,7 @@ def test_a_zero_filled_water_reference_is_cut_or_flagged():
         "eddy-current phase and amplitude come from those"]
     same = zero_fill_step(_acquisition(data), _acquisition(zero_padded(water, 1024), "w.nii.gz"))
     assert same.water.n_points == 1024 and len(same.flags) == 1
+    assert same.report == {}  # nothing cut: the methods text must not claim a cut
 
 
 def test_almost_empty_data_are_refused_naming_the_file():
@@ -168,6 +170,12 @@ def test_methods_text_says_when_zero_filling_was_trimmed():
     assert ("Zero-filled input was cut to its acquired points (1024 of 2048 points) before any "
             "processing.") in text
     assert "Zero-filled" not in methods_text({}, None, [as_given])[0]
+    water_only = {"conversion.json": conversion, "coils.json": {"n_coils": 1, "zero_filling": {
+        "water_n_points_given": 2048, "water_n_points_kept": 1024}}}
+    text, _ = methods_text({}, None, [water_only])
+    assert "Zero-filled input" not in text
+    assert ("The water reference was cut to the metabolite data's points (1024 of 2048 points) "
+            "before any processing.") in text
 
 
 def test_eddy_correction_holds_the_phase_beyond_a_zero_filled_water_reference():

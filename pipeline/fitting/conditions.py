@@ -126,6 +126,7 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
         ref_ppm = basis.ref_ppm
         extra["fixed_shape_mm"] = basis.provenance["fixed_shape_mm"]
     problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, options, ref_ppm)
+    extra["baseline"] = options.baseline_record()  # joint series: joint_baseline
     if options.basis_window_ppm:
         extra["basis_without_water_lines_ppm"] = list(options.basis_window_ppm)
     spectra = fid_to_spectrum(fids)[:, problem.window]

@@ -238,6 +238,15 @@ class FitOptions:
             raise ValueError(f"fit options: unknown keys {unknown}; known keys are {sorted(known)}")
         return cls(**table)
 
+    def baseline_record(self) -> dict:
+        """The baseline these options fit, as ``fit.json`` records it: its kind and the setting
+        that shapes it (polynomial order or spline knot spacing)."""
+        if self.baseline == "poly":
+            return {"kind": "poly", "order": self.baseline_order}
+        if self.baseline == "spline":
+            return {"kind": "spline", "knot_spacing_ppm": self.spline_knot_spacing_ppm}
+        return {"kind": self.baseline}
+
     def to_dict(self) -> dict:
         """A plain (TOML/JSON-serialisable) dict that ``from_dict`` turns back into options."""
         out = dataclasses.asdict(self)

@@ -48,7 +48,7 @@ def lowest_b_fid(acq: Acquisition) -> np.ndarray:
 class ZeroFillStep:
     acq: Acquisition  # metabolite data on their acquired points
     water: Acquisition | None  # water reference (cut to the same points when on their grid)
-    report: dict  # {} when nothing was trimmed, else the points given and kept
+    report: dict  # what was cut: the data's points given and acquired, the water's given and kept
     flags: list = field(default_factory=list)
 
 
@@ -98,11 +98,25 @@ def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:
                          f"acquired on {water_acquired} of its {trimmed_water.n_points} points; "
                          "its SNR, eddy-current phase and amplitude come from those")
     report = {}
-    if flags:
-        report = {"n_points_given": acq.n_points, "n_points_acquired": keep}
-        if water is not None:
-            report["water_n_points_given"] = water.n_points
+    if trimmed.n_points < acq.n_points:
+        report.update(n_points_given=acq.n_points, n_points_acquired=keep)
+    if water is not None and trimmed_water.n_points < water.n_points:
+        report.update(water_n_points_given=water.n_points,
+                      water_n_points_kept=trimmed_water.n_points)
     return ZeroFillStep(trimmed, trimmed_water, report, flags)
+
+
+def zero_fill_details(report: dict) -> str:
+    """The cut of a ``ZeroFillStep.report`` as the start of a derivative's processing details
+    ('' when nothing was cut)."""
+    parts = []
+    if "n_points_acquired" in report:
+        parts.append(f"zero-filling cut: {report['n_points_acquired']} acquired points of "
+                     f"{report['n_points_given']}")
+    if "water_n_points_kept" in report:
+        parts.append(f"water reference cut: {report['water_n_points_kept']} of "
+                     f"{report['water_n_points_given']} points")
+    return "".join(f"{part}; " for part in parts)
 
 
 # --- coil combination ------------------------------------------------------------------------

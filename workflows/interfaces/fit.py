@@ -218,7 +218,7 @@ class FitSpectra(SimpleInterface):
         self._results["out_fit"] = save_acquisition(
             acq.with_fids(fitted), "fit.nii.gz", "Linear-combination fit",
             f"{fits.mode} fit of {len(basis.names)} basis spectra ({', '.join(basis.names)}); "
-            f"ppm range {list(options.ppm_range)}, baseline {options.baseline}")
+            f"ppm range {list(options.ppm_range)}, baseline {fits.extra['baseline']['kind']}")
         display = Path.cwd() / "display.tsv"
         display.write_text(fit_display_text(fits))
         self._results["out_display"] = str(display)
@@ -227,6 +227,7 @@ class FitSpectra(SimpleInterface):
 
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
+            "baseline": fits.extra["baseline"],
             "basis_without_water_lines_ppm": fits.extra.get("basis_without_water_lines_ppm", []),
             "quantification": quantification,
             "flags": (quantification.get("flags", []) + bound_flags(fits, condition_text)

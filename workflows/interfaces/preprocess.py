@@ -68,9 +68,7 @@ class CombineCoils(SimpleInterface):
         acq, water = trimmed.acq, trimmed.water
         step = steps.combine_step(acq, water, whiten=options.coil_whiten)
         mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy)
-        details = (f"zero-filling cut: {trimmed.report['n_points_acquired']} acquired points "
-                   f"of {trimmed.report['n_points_given']}; " if trimmed.report else "")
-        details += step.details + ("; frequency-mirrored input conjugated"
+        details = steps.zero_fill_details(trimmed.report) + step.details + ("; frequency-mirrored input conjugated"
                                    if mirror.orientation.get("verdict") == "mirrored"
                                    and options.mirror_policy == "fix" else "")
         self._results["out_file"] = save_acquisition(
