@@ -61,6 +61,17 @@ def test_zero_width_is_a_physical_limit_not_a_reported_bound():
     assert parameters_at_bounds(problem, theta) == []
 
 
+def test_a_width_fixed_at_zero_is_not_searched_so_not_reported():
+    """``max_gauss_hz = 0`` (Lorentzian lines only, a valid setting): the Gaussian width is
+    fixed, not at a search limit. It was reported on every fit and cost three restarts."""
+    fit = _fit(gauss_hz=0.0, max_gauss_hz=0.0)
+    assert fit.at_bounds == []
+    assert fit.extra["n_restarts"] == 0
+    assert fit.gauss_fwhm_hz["metabolites"] == 0.0
+    assert abs(fit.amplitudes[fit.names.index("Cr")] / fit.amplitudes[fit.names.index("NAA")]
+               - 0.8) < 0.02
+
+
 def test_joint_fits_report_parameters_at_their_limits_per_condition():
     from pipeline.fitting import fit_conditions
     basis = singlet_basis(list(TRUTH))
@@ -88,6 +99,11 @@ def test_parameters_left_at_a_limit_become_qc_warnings_naming_the_condition():
     flags = bound_flags(SimpleNamespace(fits=[inside, outside]), lambda c: f"condition {c}")
     assert len(flags) == 1
     assert flags[0].startswith("fit: condition 1: shift_hz[metabolites] (upper)")
+    # the same limits in several conditions: one warning naming them all
+    flags = bound_flags(SimpleNamespace(fits=[outside, inside, outside]),
+                        lambda c: f"condition {c}")
+    assert len(flags) == 1
+    assert flags[0].startswith("fit: condition 0; condition 2: shift_hz[metabolites] (upper)")
 
 
 def test_limits_of_a_group_with_no_signal_are_not_reported():

@@ -6,6 +6,8 @@ implementation), the full complex least squares with the baseline as free column
 residual norm computed with the columns turned instead of the data.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.optimize import nnls
@@ -61,6 +63,46 @@ def test_paired_projector_is_the_projector_of_the_full_baseline_matrix(kind, sti
         once = paired.project(x)
         assert np.allclose(paired.project(once), once, atol=1e-12)
         assert np.allclose(_full_free_columns(design, penalty, 3).T @ once, 0, atol=1e-10)
+
+
+@pytest.mark.parametrize("scales", [(10.0,), (0.3,), (0.0,), (4.0, 0.05)])
+def test_rescaled_paired_projector_is_the_projector_of_the_rescaled_penalty(scales):
+    """``with_penalty_scale`` (the stiffness search) gives the dense QR projector of the
+    design with the penalty rows times the product of the scales, also when applied twice."""
+    rng = np.random.default_rng(5)
+    ppm = np.linspace(4.0, 0.2, 240)
+    design, penalty = baseline_design(ppm, "spline", 2, 0.1, 0.003)
+    paired = PairedProjector(design, penalty)
+    for scale in scales:
+        paired = paired.with_penalty_scale(scale)
+    full = BaselineProjector(_full_free_columns(design, np.prod(scales) * penalty, n_prior=3))
+    x = rng.normal(size=(full.q.shape[0], 4))
+    assert np.allclose(paired.project(x), full.project(x), atol=1e-11)
+    assert np.allclose(paired.coefficients(x[:, 0]), full.coefficients(x[:, 0]), atol=1e-8)
+    for n_obs in (2 * ppm.size, 100):
+        assert paired.hat_trace(n_obs) == pytest.approx(full.hat_trace(n_obs), abs=1e-8)
+
+
+def test_objective_with_rescaled_penalty_is_the_objective_built_with_it():
+    """The stiffness search's re-penalised objective has the residual, amplitudes and
+    baseline columns of an objective built from scratch with that penalty."""
+    basis = singlet_basis()
+    fid = synthetic_fid(basis, TRUTH, noise_sd=0.02, rng=np.random.default_rng(3))
+    options = FitOptions(baseline="spline", spline_knot_spacing_ppm=0.1,
+                         baseline_stiffness=0.003, metabolite_shift_sd_ppm=0.0)
+    problem = M.build_problem(basis, DWELL_S, N_POINTS, CF_MHZ, options)
+    y = fid_to_spectrum(fid)[problem.window]
+    y = y / np.max(np.abs(y))
+    objective = SpectrumObjective(problem, y, np.zeros((0, problem.n_metab)))
+    theta = np.zeros(problem.n_theta)
+    theta[problem.n_groups:2 * problem.n_groups] = 30.0
+    rescaled = objective.with_penalty_scale(np.sqrt(10))
+    stiffer = dataclasses.replace(problem, baseline_penalty=problem.baseline_penalty * np.sqrt(10))
+    built = SpectrumObjective(stiffer, y, np.zeros((0, problem.n_metab)))
+    assert np.allclose(rescaled.residual(theta), built.residual(theta), atol=1e-10)
+    assert np.allclose(rescaled.evaluate(theta)[-1], built.evaluate(theta)[-1], atol=1e-9)
+    assert np.array_equal(rescaled.free_aug, built.free_aug)
+    assert not np.allclose(rescaled.residual(theta), objective.residual(theta), atol=1e-6)
 
 
 def test_nonneg_solve_is_the_exact_nnls_when_the_candidates_fail():

@@ -79,14 +79,14 @@ def stiffness_by_aicc(objective, theta: np.ndarray, noise_scaled: float, stiffne
     models apart). Choosing the baseline's flexibility from the data is what LCModel does with
     its regularisation; here a stiffness is tried as a linear re-solve only (the non-linear
     parameters stay). ``objective``: a ``single.SpectrumObjective``."""
-    problem, n_obs = objective.problem, objective.n_obs
+    n_obs = objective.n_obs
     grid = sorted({float(stiffness), *map(float, choices)})
     candidates = {}
 
     def score(index: int) -> float:
         value = grid[index]
-        candidate = (objective if value == stiffness else objective.with_baseline_penalty(
-            problem.baseline_penalty * np.sqrt(value / stiffness)))
+        candidate = (objective if value == stiffness
+                     else objective.with_penalty_scale(np.sqrt(value / stiffness)))
         candidates[index] = candidate
         residual = candidate.residual(theta)[:n_obs]
         n_linear = (np.count_nonzero(candidate.evaluate(theta)[-1] > 0)

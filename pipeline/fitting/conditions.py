@@ -127,6 +127,9 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
         extra["fixed_shape_mm"] = basis.provenance["fixed_shape_mm"]
     problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, options, ref_ppm)
     extra["baseline"] = options.baseline_record()  # joint series: joint_baseline
+    # the options after the series and joint adjustments (series_options, joint_fit_options,
+    # fixed-shape MM): what the fits below used, which the configured options are not
+    extra["options_used"] = options.to_dict()
     if options.basis_window_ppm:
         extra["basis_without_water_lines_ppm"] = list(options.basis_window_ppm)
     spectra = fid_to_spectrum(fids)[:, problem.window]
@@ -152,15 +155,23 @@ MM_TOTAL_NAME = "MM"
 """Row name of the total of the fitted macromolecule components in ``_amplitudes.tsv``."""
 
 
-def mm_total(names, amplitudes, covariance) -> tuple[float, float] | None:
-    """``(sum, crlb)`` of the macromolecule components (entries named MM*/Mac*, lipids
-    excluded), the CRLB from the amplitude covariance (``sqrt(w' C w)``: anti-correlated
-    components, common between neighbouring MM lines, make it smaller than the summed CRLBs).
+def unmeasured_entries(fit: SpectralFit) -> list:
+    """Names the fit modelled as nuisance, not measurements (``FitProblem.unmeasured``:
+    MM/lipid entries mostly outside the window), left out of the amplitude table."""
+    problem = fit.extra.get("problem")
+    return list(getattr(problem, "unmeasured", []))
+
+
+def mm_total(names, amplitudes, covariance, unmeasured=()) -> tuple[float, float] | None:
+    """``(sum, crlb)`` of the macromolecule components (entries named MM*/Mac*, lipids and
+    ``unmeasured`` ones excluded), the CRLB from the amplitude covariance (``sqrt(w' C w)``:
+    anti-correlated components, common between neighbouring MM lines, make it smaller than
+    the summed CRLBs).
 
     ``None`` when fewer than two components were fitted or an entry is already named "MM"
     (a measured MM spectrum or a fixed-shape MM: its own row is the total)."""
     names = list(names)
-    members = mm_indices(names)
+    members = [i for i in mm_indices(names) if names[i] not in unmeasured]
     if len(members) < 2 or MM_TOTAL_NAME in names:
         return None
     w = np.zeros(len(names))
@@ -174,7 +185,8 @@ def amplitudes_table(fits) -> list[dict]:
     """Rows for ``_amplitudes.tsv``: condition, b_value_s_mm2, metabolite, amplitude, crlb,
     crlb_percent — every fitted metabolite, the sums tNAA, tCr, tCho, Glx, and "MM", the total
     of the parametric macromolecule components when there are several (:func:`mm_total`), so
-    that the MM decay can be read and modelled.
+    that the MM decay can be read and modelled. Entries fitted as nuisance
+    (:func:`unmeasured_entries`) have no row and are not in the total.
 
     Accepts a :class:`ConditionFits`, one :class:`SpectralFit` or a list of them.
     """
@@ -186,10 +198,11 @@ def amplitudes_table(fits) -> list[dict]:
         items, b = list(fits), [float("nan")] * len(fits)
     rows = []
     for c, (fit, b_value) in enumerate(zip(items, b)):
+        unmeasured = unmeasured_entries(fit)
         entries = [(n, float(a), float(s)) for n, a, s in zip(fit.names, fit.amplitudes,
-                                                                fit.crlb)]
+                                                                fit.crlb) if n not in unmeasured]
         entries += [(n, float(v), float(s)) for n, (v, s) in fit.sums.items()]
-        total = mm_total(fit.names, fit.amplitudes, fit.covariance)
+        total = mm_total(fit.names, fit.amplitudes, fit.covariance, unmeasured)
         if total is not None:
             entries.append((MM_TOTAL_NAME, *total))
         for name, amp, crlb in entries:
@@ -200,15 +213,17 @@ def amplitudes_table(fits) -> list[dict]:
 
 
 def bound_flags(fits, condition_text) -> list[str]:
-    """QC warnings for non-linear parameters still at a search limit after the restarts, one
-    per condition (``condition_text``: index -> readable label), so none is left silent."""
-    flags = []
+    """QC warnings for non-linear parameters still at a search limit after the restarts, so
+    none is left silent: one per set of parameters, naming every condition where that set
+    ended at its limits (``condition_text``: index -> readable label; a 10-condition series
+    gave ten warnings for one MM shift before)."""
+    conditions = {}
     for c, fit in enumerate(fits.fits):
         if fit.at_bounds:
-            flags.append(f"fit: {condition_text(c)}: {', '.join(map(str, fit.at_bounds))} at "
-                         "its search limit after restarts (check the spectrum's referencing, "
-                         "phase and [fitting] limits)")
-    return flags
+            conditions.setdefault(", ".join(map(str, fit.at_bounds)), []).append(c)
+    return [f"fit: {'; '.join(map(condition_text, cs))}: {limited} at its search limit after "
+            "restarts (check the spectrum's referencing, phase and [fitting] limits)"
+            for limited, cs in conditions.items()]
 
 
 def absent_mm_flags(fits) -> list[str]:

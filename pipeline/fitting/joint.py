@@ -18,6 +18,7 @@ import numpy as np
 
 from ..diffusion.models import make_model
 from ..diffusion.signals import physical_decay
+from ..spectra import fid_to_spectrum
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .frames import FRAME_KINDS, default_sharing, embedding, frame_test, residual_variance, widen
@@ -29,7 +30,8 @@ from .results import SpectralFit
 from .single import output_fids, parameters_at_bounds
 from .blocks import BlockColumns, BlockProjector
 from .solver import levenberg_marquardt, nonneg_solve_normal
-from .uncertainty import covariance_from_jacobian, metabolite_sums, sigma_from_residual
+from .uncertainty import (covariance_from_jacobian, metabolite_sums, region_noise_sd,
+                          sigma_from_residual)
 
 FREE = "free"
 
@@ -434,7 +436,9 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
         n_linear_params = np.count_nonzero(projection.weights)
     base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
     residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
-    sigma = sigma_from_residual(residual, obj.n_fitted(n_linear_params, x.size))
+    sigma = (region_noise_sd(problem, fid_to_spectrum(fids), options) / scale
+             if options.noise == "region"
+             else sigma_from_residual(residual, obj.n_fitted(n_linear_params, x.size)))
     cov = covariance_from_jacobian(full[obs], sigma, penalty)
     to_constrained = np.eye(full.shape[1])  # d(reported parameters)/d(free parameters)
     if projection is not None:

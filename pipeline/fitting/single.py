@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from ..basis import Basis
-from ..spectra import fid_to_spectrum, ppm_axis, ppm_window_mask, spectrum_to_fid
+from ..spectra import fid_to_spectrum, spectrum_to_fid
 from . import kernel as K
 from .baseline import noise_scaled_penalty, stiffness_by_aicc
 from . import model as M
@@ -18,7 +18,7 @@ from .priors import (WithPrior, amplitude_priors, mm_shape_rows, ratio_prior_row
 from ..referencing import singlet_reference
 from .results import SpectralFit
 from .solver import PairedProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
-from .uncertainty import (covariance_and_prior_share, metabolite_sums, sigma_from_region,
+from .uncertainty import (covariance_and_prior_share, metabolite_sums, region_noise_sd,
                           sigma_from_residual)
 
 INIT_GAUSS_FWHM_PPM = (0.01, 0.025, 0.05)
@@ -33,18 +33,19 @@ TURNABLE_CACHE_SIZE = 8
 class SpectrumObjective:
     """Projected residual and Jacobian of one spectrum for the non-linear parameters."""
 
-    def __init__(self, problem: M.FitProblem, y_window: np.ndarray, prior_rows: np.ndarray):
+    def __init__(self, problem: M.FitProblem, y_window: np.ndarray, prior_rows: np.ndarray,
+                 projector: PairedProjector | None = None):
+        """``projector``: the baseline projector of ``problem`` if the caller has it."""
         self.problem = problem
         self.n_obs = 2 * problem.window.size
-        base_cols, base_pen = baseline_blocks(problem)
         self.prior_rows = prior_rows
-        n_prior = prior_rows.shape[0]
-        self.free_aug = np.vstack([base_cols, base_pen, np.zeros((n_prior, base_cols.shape[1]))])
-        self.projector = PairedProjector(problem.baseline_matrix, problem.baseline_penalty)
+        self.n_pad = 2 * problem.baseline_penalty.shape[0]
+        self.projector = projector or PairedProjector(problem.baseline_matrix,
+                                                      problem.baseline_penalty)
         self.y_aug = np.concatenate([M.real_stack(y_window),
-                                     np.zeros(base_pen.shape[0] + n_prior)])
+                                     np.zeros(self.n_pad + prior_rows.shape[0])])
         self.y_perp = self.projector.project(self.y_aug)
-        self.n_pad = base_pen.shape[0]
+        self._free_aug = None
         self._cache_key = None
         self._active = None
         self._unphased = {}
@@ -54,13 +55,27 @@ class SpectrumObjective:
         self._turnable = {}
         self._y_pairs = None
 
-    def with_baseline_penalty(self, penalty: np.ndarray) -> "SpectrumObjective":
-        """The same objective with other spline penalty rows; it shares this one's cache of
-        model columns, which do not depend on the penalty."""
+    @property
+    def free_aug(self) -> np.ndarray:
+        """Real-stacked baseline columns over all rows (data, penalty, prior), built once when
+        first needed (noise degrees of freedom and CRLBs, not the fit itself)."""
+        if self._free_aug is None:
+            base_cols, base_pen = baseline_blocks(self.problem)
+            self._free_aug = np.vstack([base_cols, base_pen,
+                                        np.zeros((self.prior_rows.shape[0], base_cols.shape[1]))])
+        return self._free_aug
+
+    def with_penalty_scale(self, scale: float) -> "SpectrumObjective":
+        """The same objective with the spline penalty rows times ``scale``; it shares this
+        one's cache of model columns, which do not depend on the penalty."""
         width = self.n_obs // 2
         y_window = self.y_aug[:width] + 1j * self.y_aug[width:self.n_obs]
-        other = SpectrumObjective(dataclasses.replace(self.problem, baseline_penalty=penalty),
-                                  y_window, self.prior_rows)
+        problem = dataclasses.replace(self.problem,
+                                      baseline_penalty=self.problem.baseline_penalty * scale,
+                                      baseline_stiffness=self.problem.baseline_stiffness
+                                      * scale ** 2)
+        other = SpectrumObjective(problem, y_window, self.prior_rows,
+                                  self.projector.with_penalty_scale(scale))
         other._unphased = self._unphased
         return other
 
@@ -250,7 +265,9 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
 
     ``data_scale`` normalises the data internally; pass the same value for every condition of
     an acquisition so that the baseline stiffness means the same everywhere. ``problem`` lets
-    callers reuse a prepared model (resampled basis) across many spectra; ``initial`` a starting
+    callers reuse a prepared model (resampled basis) across many spectra (a fit's
+    ``extra["problem"]`` too: its kernel, stiffness and centred bounds are reset,
+    ``model.for_new_spectrum``); ``initial`` a starting
     non-linear parameter vector (skips the initialisation search). ``ftol``: the solver's stop
     (``solver.levenberg_marquardt``; None = a chi-square decrease of 0.01).
     """
@@ -258,8 +275,8 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     fid = np.asarray(fid, dtype=complex).reshape(-1)
     if not np.all(np.isfinite(fid)):
         raise ValueError("fit_spectrum: the FID contains NaN or infinite values")
-    if problem is None:
-        problem = M.build_problem(basis, dwell_s, fid.size, cf_mhz, options, ref_ppm)
+    problem = (M.build_problem(basis, dwell_s, fid.size, cf_mhz, options, ref_ppm)
+               if problem is None else M.for_new_spectrum(problem, options))
     if problem.n_points != fid.size:
         raise ValueError(f"fit_spectrum: FID has {fid.size} points, the model {problem.n_points}")
     spectrum = fid_to_spectrum(fid)
@@ -274,7 +291,8 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
                     if curvature_prior or amplitude_prior or problem.own_shift.size else 0.0)
     if curvature_prior:
         problem = dataclasses.replace(problem, baseline_penalty=noise_scaled_penalty(
-            problem.baseline_penalty.shape[1], noise_scaled, options.baseline_curvature_sd))
+            problem.baseline_penalty.shape[1], noise_scaled, options.baseline_curvature_sd),
+            baseline_stiffness=0.0)
     reference = None
     if options.reference_singlets and initial is None:
         reference = singlet_reference(fid, dwell_s, cf_mhz, problem.ref_ppm,
@@ -410,14 +428,18 @@ def parameters_at_bounds(problem: M.FitProblem, theta: np.ndarray,
     """Names of the non-linear parameters that end at a search limit.
 
     Search limits are the shift and first-order phase bounds (both sides) and the upper
-    limits of the Lorentzian and Gaussian widths. A width of zero is the physical limit (no
+    limits of the Lorentzian and Gaussian widths; a parameter whose limits coincide is fixed,
+    not searched, and never reported. A width of zero is the physical limit (no
     broadening added to the basis), not a search limit, so it is not reported. With
     ``amplitudes``, the widths and shift of a group whose components are all zero (e.g. lipids
     in a lipid-free spectrum) are undetermined, not at a limit, and are not reported either.
     Per-metabolite shifts at their limit (``model.theta_bounds``) are reported unless
     ``own_shifts`` is False (a zero amplitude leaves them undetermined: not reported).
     """
-    finite = np.isfinite(problem.upper) & np.isfinite(problem.lower)
+    # a zero range (e.g. max_gauss_hz = 0: Lorentzian lines only) fixes the parameter: it is
+    # not searched, so it is not at a search limit
+    finite = (np.isfinite(problem.upper) & np.isfinite(problem.lower)
+              & (problem.upper > problem.lower))
     tol = BOUND_TOLERANCE * np.where(finite, problem.upper - problem.lower, 0.0)
     k = problem.n_groups
     at_upper = finite & (theta >= np.where(finite, problem.upper, 0.0) - tol)
@@ -513,9 +535,7 @@ def _scaled_sigma(objective: SpectrumObjective, theta, spectrum, scale, options)
     """Noise SD per real spectral point in scaled units, from the residual or a region."""
     problem = objective.problem
     if options.noise == "region":
-        ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
-        region = spectrum[ppm_window_mask(ppm, *options.noise_region_ppm)]
-        return sigma_from_region(region) / scale
+        return region_noise_sd(problem, spectrum[None, :], options) / scale
     _, _, a_aug, _, coef = objective.evaluate(theta)
     obs_res = (objective.y_aug - a_aug @ coef)[:objective.n_obs]
     base = objective.projector.coefficients(objective.y_aug - a_aug @ coef)

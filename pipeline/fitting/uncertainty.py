@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..metabolites import METABOLITE_SUMS  # noqa: F401  (re-exported by pipeline.fitting)
+from ..spectra import ppm_axis, ppm_window_mask
 
 
 def covariance_from_jacobian(jacobian: np.ndarray, sigma: float,
@@ -79,6 +80,15 @@ def sigma_from_region(spectrum_region: np.ndarray) -> float:
         parts.append(part - design @ coef)
     residual = np.concatenate(parts)
     return float(np.sqrt(np.sum(residual ** 2) / (residual.size - 4)))
+
+
+def region_noise_sd(problem, spectra: np.ndarray, options) -> float:
+    """Noise SD per real spectral point (data units) in ``options.noise_region_ppm`` of the
+    spectra ``(n_spectra, n_points)`` (fftshifted, as ``fid_to_spectrum``), pooled as the RMS
+    of each spectrum's SD (``noise = "region"``; one SD for a joint fit's conditions)."""
+    ppm = ppm_axis(problem.n_points, problem.dwell_s, problem.cf_mhz, problem.ref_ppm)
+    mask = ppm_window_mask(ppm, *options.noise_region_ppm)
+    return float(np.sqrt(np.mean([sigma_from_region(s[mask]) ** 2 for s in spectra])))
 
 
 def sum_weights(names: list) -> dict:

@@ -227,12 +227,14 @@ class FitSpectra(SimpleInterface):
 
         self._results["out_report"] = write_json_file("fit.json", {
             "mode": fits.mode, "names": list(fits.names), "options": options.to_dict(),
+            "options_used": fits.extra["options_used"],
             "baseline": fits.extra["baseline"],
             "basis_without_water_lines_ppm": fits.extra.get("basis_without_water_lines_ppm", []),
             "quantification": quantification,
             "flags": (quantification.get("flags", []) + bound_flags(fits, condition_text)
                       + prior_flags(fits, condition_text) + absent_mm_flags(fits)),
             "warnings": fit_warnings,
+            "unmeasured_entries": list(fits.fits[0].extra["problem"].unmeasured),
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
                 "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),
