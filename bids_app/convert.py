@@ -64,6 +64,7 @@ from pipeline import __version__
 from pipeline.acquisition import Acquisition
 from pipeline.io.json_values import write_json
 from pipeline.io.nifti_mrs import write_nifti_mrs
+from pipeline.sequences import means_no_mixing_time, stated_sequence
 
 from .convert_mapping import (  # noqa: F401  (public names re-exported from this module)
     ENTITY_KEYS, LEGACY_ORDERS, LOOPS, NIFTI_FORMAT, ORDERS, SPEC2NII_FILE_COUNTS, SUFFIXES,
@@ -124,8 +125,10 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
     facts = []
     if acquired is not None:
         metadata["NumberOfTransients"] = acquired
-        facts.append(f"{files[0]}: the {n_stored} stored spectra average {acquired} transients "
-                     "(vendor header): NumberOfTransients = " + str(acquired))
+        stored = ("the 1 stored spectrum averages" if n_stored == 1
+                  else f"the {n_stored} stored spectra average")
+        facts.append(f"{files[0]}: {stored} {acquired} transients (vendor header): "
+                     f"NumberOfTransients = {acquired}")
     if not metadata.get("PulseSequenceType"):
         pulse_type, note = identified_sequence({**vendor_names(entry["format"], files),
                                                 **metadata})
@@ -136,6 +139,10 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
             notes.append(f"{files[0]}: no PulseSequenceType written ({note}); give it in "
                          "the mapping's sidecar table, e.g. sidecar = { PulseSequenceType = "
                          '"PRESS" }')
+    if means_no_mixing_time(metadata.get("MixingTime"), stated_sequence(metadata)):
+        del metadata["MixingTime"]  # vendor 0 for "none"; the checks would refuse TM = 0
+        facts.append(f"{files[0]}: MixingTime 0 in the vendor header left out (a "
+                     f"{metadata.get('PulseSequenceType', 'non-STEAM')} sequence has none)")
     metadata["ConversionNotes"] = facts
     metadata["warnings"] = list(metadata.get("warnings", [])) + notes
     metadata["b_value_units_source"] = units_source

@@ -96,6 +96,25 @@ def sequence_from_metadata(metadata: dict, configured: str = "") -> str:
     return identify_sequence(metadata, configured)[0]
 
 
+def stated_sequence(metadata: dict) -> str | None:
+    """The sequence the metadata name (:func:`identify_sequence`), or None when they name
+    none the simulation knows."""
+    try:
+        return identify_sequence(metadata)[0]
+    except ValueError:
+        return None
+
+
+def means_no_mixing_time(value, sequence: str | None) -> bool:
+    """True when a stated MixingTime (s) of 0 means "no mixing time": vendor headers (spec2nii
+    on a Siemens PRESS .rda) write 0 for sequences that have none. Only STEAM has a TM, so 0
+    stays an error when the metadata name STEAM."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if len(value) == 1 else None
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0 \
+        and sequence != "steam"
+
+
 def _positive(value) -> float | None:
     """A positive number from a scalar or one-element list, else None."""
     if isinstance(value, (list, tuple)):

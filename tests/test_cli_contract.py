@@ -37,6 +37,23 @@ def test_version_and_help_explain_every_option():
             assert "default" in (action.help or ""), action.dest
 
 
+def test_python_dash_m_bids_app_is_the_dmrs_bids_command(tmp_path):
+    """``python -m bids_app`` runs the same CLI as ``dmrs-bids`` (and ``-m bids_app.cli``):
+    same version, same help, same exit status 2 naming a missing BIDS folder."""
+    from pipeline import __version__
+
+    def run(module, *args):
+        return subprocess.run([sys.executable, "-m", module, *map(str, args)],
+                              capture_output=True, text=True, env=ENV, timeout=120)
+
+    assert run("bids_app", "--version").stdout.strip() == f"dmrs-bids {__version__}"
+    assert run("bids_app", "--help").stdout == run("bids_app.cli", "--help").stdout
+    missing = run("bids_app", tmp_path / "nope", tmp_path / "out", "participant")
+    assert missing.returncode == run_cli(tmp_path / "nope", tmp_path / "out",
+                                         "participant").returncode != 0
+    assert str(tmp_path / "nope") in missing.stderr
+
+
 @pytest.mark.parametrize("text, expected", [
     ('{"n_procs": 3, "sbatch_args": "-p short"}', {"n_procs": 3, "sbatch_args": "-p short"}),
     ("n_procs=2,memory_gb=1.5,sbatch_args=-p short", {"n_procs": 2, "memory_gb": 1.5,

@@ -81,3 +81,49 @@ def test_preprocessing_corrects_mirrored_input_and_flags_it(challenge_fids):
     with pytest.raises(ValueError, match="dataset3 conjugated.*mirrored"):
         preprocess_acquisition(_acquisition(np.conj(fid)), None,
                                {**options, "mirror_policy": "refuse"})
+
+
+def _noise_free_singlets(linewidth_hz=4.0, n=2048):
+    """NAA, tCr and tCho Lorentzians with no noise: the background-removed magnitude equals
+    its running median in almost every bin, so the MAD noise estimate is exactly 0."""
+    from pipeline.spectra import ppm_to_hz, time_axis_s
+
+    t = time_axis_s(n, DWELL_S)
+    return sum(a * np.exp(2j * np.pi * ppm_to_hz(ppm, CF_MHZ) * t - np.pi * linewidth_hz * t)
+               for ppm, a in ((2.008, 3.0), (3.027, 2.0), (3.185, 1.5)))
+
+
+def test_no_measurable_noise_gives_no_verdict():
+    """Dividing by a 1e-300 floor gave scores near 1e+302 and an 'as_is' verdict from
+    nothing; now the profile is zero and the verdict undetermined, with the reason."""
+    from pipeline.preprocess.orientation import NO_NOISE_REASON, sharp_peak_profile
+
+    fid = _noise_free_singlets()
+    _, profile = sharp_peak_profile(fid, DWELL_S, CF_MHZ)
+    assert np.all(profile == 0)
+    for data in (fid, np.conj(fid), np.zeros(2048, complex)):
+        verdict = detect_mirrored(data, DWELL_S, CF_MHZ)
+        assert verdict.verdict == "undetermined"
+        assert verdict.score_as_is == verdict.score_mirrored == 0.0
+        assert NO_NOISE_REASON in verdict.warning and verdict.to_dict()["reason"] == NO_NOISE_REASON
+    rng = np.random.default_rng(4)
+    noisy = fid + 0.01 * (rng.normal(size=fid.size) + 1j * rng.normal(size=fid.size))
+    assert detect_mirrored(noisy, DWELL_S, CF_MHZ).verdict == "as_is"  # noise: a verdict again
+
+
+def test_smooth_siemens_exports_get_no_verdict(shared_data, tmp_path):
+    """The Siemens XA60 DICOM and VB RDA exports have no measurable noise level (MAD 0); the
+    XA60 one scored 5.7e+198 'as_is' with tNAA at 0 before."""
+    from bids_app.convert import convert_dataset, example_text
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    mapping = tmp_path / "siemens.toml"
+    mapping.write_text(example_text("siemens_rda_dicom"))
+    written = convert_dataset(mapping, tmp_path / "bids",
+                              shared_data / "vendor_formats_suspect" / "siemens",
+                              log=lambda *_: None)
+    for path in written:
+        acq = read_nifti_mrs(path)
+        verdict = detect_mirrored(acq.fids, acq.dwell_s, acq.cf_mhz, acq.ref_ppm)
+        assert verdict.verdict == "undetermined" and verdict.score_as_is == 0.0, path
+        assert np.isfinite(verdict.score_mirrored)

@@ -30,18 +30,15 @@ def _singlets(ppms: dict, cf_mhz=298.0, dwell_s=1 / 3000, n=1024):
     return Basis(list(ppms), np.array(fids), dwell_s, cf_mhz)
 
 
-def test_dropped_basis_entry_and_discovery_warning_reach_the_qc_warnings(tmp_path,
-                                                                          monkeypatch):
-    """Lip (a 0.5 ppm Gaussian singlet here) has no signal in a 1.8-4.0 ppm window: the fit
-    leaves it out, and says so in fit.json and _qc.json; a discovery warning is carried into
-    _qc.json."""
+def _fitted_two_conditions(in_tmp: Path, **metadata):
+    """``pre.nii`` (two conditions of NAA, Cr, GPC at 7 T, ``metadata`` added to the
+    header), its fit with a basis that also has Lip (0.5 ppm, outside the 1.8-4.0 ppm
+    window), and ``transients.tsv``; the FitSpectra outputs."""
     from bids_app.derivatives import TRANSIENTS_COLUMNS, write_tsv
     from pipeline.acquisition import Acquisition
     from pipeline.io.basis_formats import write_json_basis
     from pipeline.io.nifti_mrs import write_nifti_mrs
 
-    monkeypatch.chdir(tmp_path)  # nodes write into the working directory
-    in_tmp = tmp_path
     basis = _singlets({"NAA": 2.01, "Cr": 3.03, "GPC": 3.21, "Lip": 0.5})
     write_json_basis(basis, in_tmp / "basis.json")
     rng = np.random.default_rng(5)
@@ -50,27 +47,59 @@ def test_dropped_basis_entry_and_discovery_warning_reach_the_qc_warnings(tmp_pat
     acq = Acquisition(fids[:, None, None, :], basis.dwell_s, basis.cf_mhz, [0.0, 3000.0],
                       np.full((2, 3), np.nan),
                       metadata={"SpectrometerFrequency": [basis.cf_mhz], "EchoTime": 0.02,
-                                "ResonantNucleus": ["1H"]})
+                                "ResonantNucleus": ["1H"], **metadata})
     write_nifti_mrs(acq, in_tmp / "pre.nii")
     fitting = dict(load_default_config()["fitting"], ppm_range=[1.8, 4.0])
     out = ifc.FitSpectra(in_file=str(in_tmp / "pre.nii"), in_basis=str(in_tmp / "basis.json"),
                          options=json.dumps(fitting, sort_keys=True)).run().outputs
-    fit_report = json.loads(Path(out.out_report).read_text())
-    assert "Lip" not in fit_report["names"]
-    (dropped,) = [w for w in fit_report["warnings"] if "Lip" in w]
-    assert "(1.8, 4.0) ppm" in dropped
     write_tsv(in_tmp / "transients.tsv",
               [{"condition": c, "b_value": b, "direction": "n/a", "transient": 0,
                 "freq_shift_hz": 0.0, "phase_shift_deg": 0.0, "rejected": 0}
                for c, b in enumerate((0, 3000))], TRANSIENTS_COLUMNS)
-    note = "no water reference matches sub-01_acq-a_svs.nii.gz (looked for acq-a mrsref)"
-    qc = ifc.QualityMetrics(in_preproc=str(in_tmp / "pre.nii"), in_fit=out.out_fit,
+    return out
+
+
+def _qc_report(in_tmp: Path, fit, reports: list, **inputs) -> dict:
+    """``_qc.json`` of the QualityMetrics node on :func:`_fitted_two_conditions`' files."""
+    qc = ifc.QualityMetrics(in_preproc=str(in_tmp / "pre.nii"), in_fit=fit.out_fit,
                             in_transients=str(in_tmp / "transients.tsv"),
-                            in_amplitudes=out.out_amplitudes, in_reports=[out.out_report],
-                            fit_ppm_range=[1.8, 4.0], discovery_warnings=[note]).run().outputs
-    report = json.loads(Path(qc.out_qc).read_text())
+                            in_amplitudes=fit.out_amplitudes, in_reports=reports,
+                            fit_ppm_range=[1.8, 4.0], **inputs).run().outputs
+    return json.loads(Path(qc.out_qc).read_text())
+
+
+def test_dropped_basis_entry_and_discovery_warning_reach_the_qc_warnings(tmp_path,
+                                                                          monkeypatch):
+    """Lip (a 0.5 ppm Gaussian singlet here) has no signal in a 1.8-4.0 ppm window: the fit
+    leaves it out, and says so in fit.json and _qc.json; a discovery warning is carried into
+    _qc.json."""
+    monkeypatch.chdir(tmp_path)  # nodes write into the working directory
+    out = _fitted_two_conditions(tmp_path)
+    fit_report = json.loads(Path(out.out_report).read_text())
+    assert "Lip" not in fit_report["names"]
+    (dropped,) = [w for w in fit_report["warnings"] if "Lip" in w]
+    assert "(1.8, 4.0) ppm" in dropped
+    note = "no water reference matches sub-01_acq-a_svs.nii.gz (looked for acq-a mrsref)"
+    report = _qc_report(tmp_path, out, [out.out_report], discovery_warnings=[note])
     assert report["discovery_warnings"] == [note]
     assert note in report["warnings"] and dropped in report["warnings"]
+
+
+def test_basis_report_warnings_reach_the_qc_warnings(tmp_path, monkeypatch):
+    """The README's promise: a STEAM acquisition without a mixing time gets a basis simulated
+    with TM = 10 ms "and the run says so": the basis report's warning is in _qc.json's
+    top-level warnings, which the log and the participant report print."""
+    monkeypatch.chdir(tmp_path)
+    out = _fitted_two_conditions(tmp_path, PulseSequenceType="STEAM")
+    basis = ifc.PrepareBasis(in_file=str(tmp_path / "pre.nii"),
+                             options=json.dumps({"metabolites": ["NAA", "Cr"]})).run().outputs
+    basis_report = json.loads(Path(basis.out_report).read_text())
+    assert basis_report["sequence"] == "steam" and basis_report["mixing_time_s"] == 0.010
+    (tm_note,) = basis_report["warnings"]
+    assert "TM = 10 ms" in tm_note and "MixingTime" in tm_note
+    report = _qc_report(tmp_path, out, [basis.out_report, out.out_report])
+    assert tm_note in report["warnings"]
+    assert report["stages"]["basis_report.json"]["warnings"] == [tm_note]
 
 
 def test_acquisition_workflow_gives_its_discovery_warnings_to_the_qc_node(tmp_path):

@@ -18,7 +18,7 @@ from ..basis import Basis
 from ..spectra import H1_REFERENCE_PPM
 from .basis_lcmodel import (_FLOAT_RE, BasisFormatError, _check_lengths, _files_in,
                             _fortran_float, _grid, _read_text)
-from .json_values import to_json_value
+from .json_values import json_dumps, to_json_value
 
 JSON_FORMAT_NAME = "dmrs-bids-basis"
 JSON_FORMAT_VERSION = 1
@@ -133,7 +133,7 @@ def write_json_basis(basis: Basis, path) -> None:
            "nucleus": basis.nucleus, "n_points": int(basis.n_points),
            "fids_real": basis.fids.real.tolist(), "fids_imag": basis.fids.imag.tolist(),
            "provenance": to_json_value(basis.provenance)}
-    Path(path).write_text(json.dumps(doc, default=str))
+    Path(path).write_text(json_dumps(doc, default=str))
 
 
 def _json_number(doc: dict, key: str, path: Path, positive: bool) -> float:

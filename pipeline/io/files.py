@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
 import uuid
@@ -79,11 +78,12 @@ def copy_if_changed(src, dest) -> bool:
 # --- JSON ------------------------------------------------------------------------------------
 
 def json_text(content) -> str:
-    """``content`` as indented JSON with sorted keys and a final newline; numpy scalars and
-    arrays, tuples and paths become plain JSON values (:func:`json_values.to_json_value`)."""
-    from .json_values import to_json_value  # numpy: loaded when first needed
+    """``content`` as indented strict JSON with sorted keys and a final newline; numpy
+    scalars and arrays, tuples and paths become plain JSON values, non-finite numbers null
+    (:func:`json_values.json_dumps`)."""
+    from .json_values import json_dumps  # numpy: loaded when first needed
 
-    return json.dumps(to_json_value(content), indent=2, sort_keys=True) + "\n"
+    return json_dumps(content, indent=2, sort_keys=True) + "\n"
 
 
 def write_json(path, content) -> Path:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..sequences import means_no_mixing_time, stated_sequence
 from ..spectra import acquired_points, water_points_kept
+from .nifti_mrs_header import _unwrap
 
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
 
@@ -164,21 +166,28 @@ def _header_extension(path) -> dict:
 
 
 def _seconds(value, key: str, where) -> float:
-    """A timing value in seconds (first element of a list), or InputError naming the key."""
-    first = value[0] if isinstance(value, list) and value else value
+    """A timing value in seconds (first element of a list), or InputError naming the key.
+    A NIfTI-MRS user-defined entry ``{"Value": ..., "Description": ...}`` (how the converter
+    and the app write DiffusionGradientDuration, DiffusionTime, ...) counts as its Value."""
+    plain = _unwrap(value)
+    first = plain[0] if isinstance(plain, list) and plain else plain
     if isinstance(first, bool) or not isinstance(first, (int, float)):
         raise InputError(f"{where}: {key} {value!r} is not a number of seconds (BIDS timings "
                          "are plain numbers in s, e.g. 0.08 for 80 ms)")
     return float(first)
 
 
-def timing_problems(metadata: dict, where) -> list[str]:
-    """Timings outside (0, 1 s), and δ > Δ, in one header or sidecar."""
+def timing_problems(metadata: dict, where, sequence: str | None = None) -> list[str]:
+    """Timings outside (0, 1 s), and δ > Δ, in one header or sidecar. ``sequence``: the
+    acquisition's pulse sequence (``pipeline.sequences``; None when unknown); MixingTime = 0
+    on any sequence but STEAM is taken as absent."""
     problems, values = [], {}
     for key, symbol in TIMING_KEYS.items():
-        if metadata.get(key) is None:
+        if _unwrap(metadata.get(key)) is None:
             continue
         values[key] = value = _seconds(metadata[key], key, where)
+        if key == "MixingTime" and means_no_mixing_time(value, sequence):
+            continue
         if not 0 < value < 1:
             problems.append(f"{key} ({symbol}) = {value:g} s is outside (0, 1) s")
     small, big = (values.get("DiffusionGradientDuration"),
@@ -208,9 +217,10 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
     except InputError:
         return  # an unreadable header is reported by the reader, per acquisition
     header = _header_extension(path)
+    sequence = stated_sequence({k: _unwrap(v) for k, v in {**header, **sidecar}.items()})
     problems = []
     for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
-        problems += [f"{where}: {p}" for p in timing_problems(source, where)]
+        problems += [f"{where}: {p}" for p in timing_problems(source, where, sequence)]
     if "SpectrometerFrequency" in header and "SpectrometerFrequency" in sidecar:
         cf_header = _seconds(header["SpectrometerFrequency"], "SpectrometerFrequency",
                              f"{path} (header)")

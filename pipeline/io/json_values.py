@@ -1,12 +1,15 @@
 """Plain-JSON values from the numpy-laden dictionaries the pipeline builds.
 
 One conversion for every JSON the project writes (NIfTI-MRS header extensions, basis JSON,
-synthetic ground truth, BIDS sidecars), so that they all spell numbers the same way.
+synthetic ground truth, BIDS sidecars, stage reports and ``_qc.json``), so that they all spell
+numbers the same way; :func:`json_dumps` makes the text strict JSON (no ``NaN``/``Infinity``,
+which ``json.dumps`` writes by default and strict parsers refuse).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -31,10 +34,30 @@ def to_json_value(value):
     return value
 
 
+def finite_json_value(value):
+    """:func:`to_json_value` with every non-finite float (NaN, ±inf) as None (JSON null), as
+    the TSVs write them ``n/a``: strict JSON has no such numbers."""
+    value = to_json_value(value)
+    if isinstance(value, dict):
+        return {k: finite_json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_json_value(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_dumps(content, **options) -> str:
+    """Strict JSON text of ``content`` (:func:`finite_json_value`; ``allow_nan=False`` so that
+    a non-finite number left anywhere raises instead of writing invalid JSON). ``options``:
+    those of ``json.dumps`` (indent, sort_keys, default)."""
+    return json.dumps(finite_json_value(content), allow_nan=False, **options)
+
+
 def write_json(path, content) -> Path:
-    """Write ``content`` as indented JSON (a BIDS sidecar, a dataset description, a truth
-    file) with a final newline, creating the parent folder; returns the path."""
+    """Write ``content`` as indented strict JSON (a BIDS sidecar, a dataset description, a
+    truth file) with a final newline, creating the parent folder; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_json_value(content), indent=2) + "\n")
+    path.write_text(json_dumps(content, indent=2) + "\n")
     return path

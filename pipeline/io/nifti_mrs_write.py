@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
-import json
 import re
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from nifti_mrs.validator import check_type
 from .. import __version__
 from ..acquisition import Acquisition
 from .files import atomic_write_bytes
-from .json_values import to_json_value
+from .json_values import json_dumps, to_json_value
 from .nifti_mrs_header import (B_UNITS_KEY, B_UNITS_SOURCE_KEY, CONDITION_TAG, RUNTIME_KEYS,
                                WARNINGS_KEY, NiftiMrsError)
 
@@ -128,7 +127,7 @@ def _nifti_image(data: np.ndarray, dwell_s: float, ext: dict, affine) -> nib.Nif
     header["pixdim"][4] = dwell_s
     header["intent_name"] = f"mrs_v{nifti_mrs_version[0]}_{nifti_mrs_version[1]}".encode()
     header.set_xyzt_units(xyz="mm", t="sec")
-    header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(ext).encode("utf-8")))
+    header.extensions.append(nib.nifti1.Nifti1Extension(44, json_dumps(ext).encode("utf-8")))
     return img
 
 

@@ -32,6 +32,8 @@ MARGIN = 2.0
 BACKGROUND_WIDTH_PPM = 0.25
 """Running-median width removing broad signal (baseline, MM, lipids) before scoring."""
 APODISATION_HZ = 2.0
+NO_NOISE_REASON = ("no measurable noise level: most of the spectrum is smooth, so peak "
+                   "heights have no noise unit")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class OrientationVerdict:
     shift_as_is_ppm: float
     shift_mirrored_ppm: float
     peaks: dict = field(default_factory=dict)
+    reason: str = ""
 
     @property
     def warning(self) -> str:
@@ -55,15 +58,16 @@ class OrientationVerdict:
                     f"{self.score_mirrored:.1f} mirrored vs {self.score_as_is:.1f} as stored): "
                     f"conjugated before fitting")
         if self.verdict == "undetermined":
-            return (f"spectrum orientation undetermined (singlet score {self.score_as_is:.1f} "
-                    f"as stored vs {self.score_mirrored:.1f} mirrored): fitted as stored")
+            why = self.reason or (f"singlet score {self.score_as_is:.1f} as stored vs "
+                                  f"{self.score_mirrored:.1f} mirrored")
+            return f"spectrum orientation undetermined ({why}): fitted as stored"
         return ""
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "score_as_is": self.score_as_is,
                 "score_mirrored": self.score_mirrored, "shift_as_is_ppm": self.shift_as_is_ppm,
                 "shift_mirrored_ppm": self.shift_mirrored_ppm, "peaks": self.peaks,
-                "warning": self.warning}
+                "reason": self.reason, "warning": self.warning}
 
 
 def sharp_peak_profile(fid: np.ndarray, dwell_s: float, cf_mhz: float,
@@ -72,6 +76,10 @@ def sharp_peak_profile(fid: np.ndarray, dwell_s: float, cf_mhz: float,
 
     The magnitude ignores phase; the running median removes baseline, MM and lipid humps so
     that only narrow peaks remain; the noise SD is a robust (MAD) estimate over the spectrum.
+    When that estimate is zero (more than half of the bins equal their running median
+    exactly, as in smooth, noise-free or scanner-filtered spectra such as Siemens SVS_XA60)
+    the heights have no noise unit: the profile is all zeros, so no orientation is claimed
+    (dividing by a tiny floor gave scores of 1e+304 and a verdict from nothing).
     """
     fid = np.asarray(fid, dtype=complex)
     apodised = fid * np.exp(-np.pi * APODISATION_HZ * time_axis_s(fid.size, dwell_s))
@@ -81,7 +89,9 @@ def sharp_peak_profile(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     width = max(3, int(round(BACKGROUND_WIDTH_PPM / bin_ppm)) | 1)
     sharp = magnitude_minus_running_median(magnitude, width)
     noise = 1.4826 * np.median(np.abs(sharp - np.median(sharp)))
-    return ppm, sharp / max(noise, 1e-300)
+    if not (np.isfinite(noise) and noise > 0):
+        return ppm, np.zeros_like(sharp)
+    return ppm, sharp / noise
 
 
 def singlet_pattern_score(fid: np.ndarray, dwell_s: float, cf_mhz: float,
@@ -111,10 +121,13 @@ def detect_mirrored(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: flo
                     margin: float = MARGIN, min_score: float = MIN_SCORE) -> OrientationVerdict:
     """Whether ``fid`` (one FID, or a stack averaged over its leading axes) is mirrored.
 
-    Pure: scores the singlet pattern in the FID as stored and in its complex conjugate.
+    Pure: scores the singlet pattern in the FID as stored and in its complex conjugate; no
+    verdict when the spectrum has no measurable noise level (:func:`sharp_peak_profile`).
     """
     fid = np.asarray(fid, dtype=complex)
     mean_fid = fid.reshape(-1, fid.shape[-1]).mean(axis=0)
+    if not np.any(sharp_peak_profile(mean_fid, dwell_s, cf_mhz, ref_ppm)[1]):
+        return OrientationVerdict("undetermined", 0.0, 0.0, 0.0, 0.0, reason=NO_NOISE_REASON)
     as_is = singlet_pattern_score(mean_fid, dwell_s, cf_mhz, ref_ppm)
     mirrored = singlet_pattern_score(np.conj(mean_fid), dwell_s, cf_mhz, ref_ppm)
     if mirrored[0] >= min_score and mirrored[0] > margin * as_is[0]:
