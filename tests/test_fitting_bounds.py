@@ -6,6 +6,7 @@ must leave the list empty.
 """
 
 import numpy as np
+import pytest
 
 from pipeline.fitting import FitOptions, fit_spectrum
 from pipeline.fitting.single import parameters_at_bounds
@@ -142,3 +143,15 @@ def test_macromolecule_entries_zero_everywhere_become_one_qc_warning():
     no_mm = SimpleNamespace(names=["NAA", "Lip13"],
                             fits=[SimpleNamespace(amplitudes=np.array([1.0, 0.0]))])
     assert absent_mm_flags(no_mm) == []
+
+
+def test_an_all_zero_fid_is_refused_with_its_reason():
+    basis = singlet_basis(list(TRUTH))
+    with pytest.raises(ValueError, match="all zeros"):
+        fit_spectrum(np.zeros(basis.n_points, complex), basis, DWELL_S, CF_MHZ)
+
+
+def test_a_lineshape_group_naming_no_basis_entry_warns():
+    with pytest.warns(UserWarning, match=r"lineshape_groups: \['Crr', 'NAAA'\]"):
+        fit = _fit(lineshape_groups={"singlets": ["NAAA", "Crr", "Cho"]})
+    assert "singlets" in fit.lorentz_fwhm_hz  # the matching member still forms its group

@@ -87,7 +87,8 @@ def kernel_time_factor(problem: M.FitProblem, c: np.ndarray) -> np.ndarray:
 
 
 def kernel_fwhm_hz(problem: M.FitProblem, c: np.ndarray) -> float:
-    """Width of the kernel at half its maximum (linear interpolation; grid-limited)."""
+    """Width of the kernel at half its maximum: the span of its grid points at or above half
+    the peak, in Hz (grid-limited: a multiple of the kernel's step)."""
     peak = int(np.argmax(c))
     above = np.flatnonzero(c >= 0.5 * c[peak])
     return float((above[-1] - above[0] + 1) * kernel_step_hz(problem))

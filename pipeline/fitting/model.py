@@ -239,6 +239,11 @@ def build_problem(basis: Basis, dwell_s: float, n_points: int, cf_mhz: float,
                   if f < MIN_NUISANCE_WINDOW_ENERGY and (is_mm_name(n) or is_lipid_name(n))]
     group_of, group_names = lineshape_groups(basis.names, options.lineshape_groups,
                                                options.mm_lineshape)
+    unknown = sorted({m for members in options.lineshape_groups.values() for m in members}
+                     - set(basis.names))
+    if unknown:
+        warnings.warn(f"lineshape_groups: {unknown} name no entry of the basis fitted "
+                      f"({', '.join(basis.names)}); ignored", stacklevel=2)
     own_shift = (kernel_rows(basis.names) if options.metabolite_shift_sd_ppm > 0
                  else np.zeros(0, dtype=int))
     unmatched = unmatched_shift_sd_names(basis.names, own_shift, options)

@@ -85,7 +85,10 @@ class FitOptions:
     corrected Akaike criterion, as a linear re-solve at the fitted non-linear parameters,
     searched from ``baseline_stiffness`` (``baseline.stiffness_by_aicc``; default
     ``STIFFNESS_GRID``; ``()`` = ``baseline_stiffness`` fixed; diffusion series keep
-    one fixed stiffness). ``mm_shape_prior_sd`` > 0 ties the components of the app's
+    one fixed stiffness; with ``baseline_stiffness`` = 0, an unpenalised spline, or
+    ``baseline_curvature_sd`` > 0 there is no stiffness to choose and the grid is not used;
+    joint fits ignore ``baseline_curvature_sd`` and use ``baseline_stiffness`` when their
+    baseline is a spline). ``mm_shape_prior_sd`` > 0 ties the components of the app's
     parametric MM set (each simulated at its expected size) to one common scale with this
     relative SD (``priors.mm_shape_rows``). ``weak_metabolite_priors`` adds LCModel's default
     soft priors on Asp, GABA, Glc, sIns and Tau relative to tNAA + tCr + 3 tCho and on

@@ -275,6 +275,8 @@ def fit_spectrum(fid: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float,
     fid = np.asarray(fid, dtype=complex).reshape(-1)
     if not np.all(np.isfinite(fid)):
         raise ValueError("fit_spectrum: the FID contains NaN or infinite values")
+    if not np.any(fid):
+        raise ValueError("fit_spectrum: the FID is all zeros (no signal to fit)")
     problem = (M.build_problem(basis, dwell_s, fid.size, cf_mhz, options, ref_ppm)
                if problem is None else M.for_new_spectrum(problem, options))
     if problem.n_points != fid.size:
