@@ -348,6 +348,8 @@ def check_output_location(bids_dir: Path, output_dir: Path) -> None:
 def _check_paths(opts) -> None:
     if not opts.bids_dir.is_dir():
         raise CliError(f"{opts.bids_dir}: input BIDS directory does not exist")
+    if opts.analysis_level == "participant":
+        discovery.check_participant_labels(opts.bids_dir, opts.participant_label)
     check_output_location(opts.bids_dir, opts.output_dir)
     work = work_dir(opts)
     if work.is_relative_to(opts.bids_dir.resolve()):

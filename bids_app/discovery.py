@@ -278,6 +278,16 @@ def _selected(available: list[str], wanted, kind: str, bids_dir) -> list[str]:
     return list(dict.fromkeys(labels))
 
 
+def check_participant_labels(bids_dir, participant_labels) -> None:
+    """Unknown ``--participant-label`` values, from the dataset's ``sub-*`` folders, raise
+    :class:`DiscoveryError` (the message discovery gives): checked before the run writes
+    anything, so a typo leaves no output or work folder behind."""
+    if participant_labels:
+        available = [p.name.removeprefix("sub-") for p in Path(bids_dir).glob("sub-*")
+                     if p.is_dir()]
+        _selected(available, participant_labels, "participant", bids_dir)
+
+
 def select_subjects(layout, participant_labels=None) -> list[str]:
     """Subject labels to process; an unknown label raises :class:`DiscoveryError`."""
     return _selected(layout.get_subjects(), participant_labels, "participant", layout.root)
@@ -396,8 +406,23 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
             mm=Path(mm.path) if mm else None,
             mm_sidecar=_metadata(layout, mm.path) if mm else {}, bids_root=bids_dir,
             warnings=warnings))
+    if not files and not _query(layout, base, None):  # none at all, not filtered out
+        raise DiscoveryError(no_svs_message(layout, subject))
     check_unique_outputs(inputs)
     return inputs
+
+
+def no_svs_message(layout, subject: str) -> str:
+    """Why a subject has nothing to process, naming the MRS files it does have (e.g. only
+    ``_mrsi``: dmrs-bids processes single-voxel ``_svs`` data only)."""
+    others = sorted({f.get_entities().get("suffix") for f in layout.get(
+        subject=subject, datatype="mrs", return_type="object")} - {"svs", None})
+    folder = Path(layout.root) / f"sub-{subject}"
+    if others:
+        return (f"{folder}: no single-voxel (_svs) MRS file; found only "
+                f"{', '.join('_' + o for o in others)} files, which dmrs-bids does not "
+                "process (single-voxel svs only)")
+    return f"{folder}: no single-voxel (_svs) MRS file found"
 
 
 def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:

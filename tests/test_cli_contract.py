@@ -160,10 +160,12 @@ def test_unknown_config_key_exits_nonzero_with_clear_message(shared_data, tmp_pa
 def test_unknown_participant_label_exits_nonzero(shared_data, tmp_path):
     bids = make_synthetic_bids(tmp_path / "bids", shared_data)
     run = run_cli(bids, tmp_path / "out", "participant", "--participant-label", "sub-99",
-                  "--skip-bids-validation")
+                  "--skip-bids-validation", "-w", str(tmp_path / "work"))
     assert run.returncode == 2
     assert "participant label(s) 99 not found" in run.stderr and "available: 01" in run.stderr
     assert "Traceback" not in run.stderr
+    # checked before anything is written: no output or work folder is left behind
+    assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
 
 
 def test_discovery_finds_water_reference_by_uri_and_by_entities(shared_data, tmp_path):
@@ -318,3 +320,16 @@ def test_dangling_reference_signal_fails_that_participant(shared_data, tmp_path)
     assert summary["failed"] == ["01"]
     (error,) = summary["participants"]["01"]["errors"]
     assert "ReferenceSignal" in error and "does not exist" in error
+
+
+def test_an_mrsi_only_participant_is_told_that_mrsi_is_not_processed(shared_data):
+    """bids-examples mrs_2dmrsi holds only _mrsi files: each participant's error says so
+    (it was 'no svs acquisition found'), and names the folder."""
+    from bids_app import discovery
+
+    errors = {}
+    found = discovery.discover(shared_data / "bids_examples_mrs" / "mrs_2dmrsi", errors=errors)
+    assert found == {} and errors
+    for subject, message in errors.items():
+        assert f"sub-{subject}" in message
+        assert "found only _mrsi files, which dmrs-bids does not process" in message
