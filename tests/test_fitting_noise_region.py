@@ -7,10 +7,12 @@ inflates the residual, so the residual's estimate is too high and the region's i
 joint fit used the residual whatever the option said.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
-from pipeline.fitting import FitOptions, fit_conditions
+from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum
 
 from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_basis, singlet_fid, synthetic_fid
 
@@ -61,3 +63,18 @@ def test_the_options_each_fit_used_are_recorded():
     assert used["weak_metabolite_priors"] is False and configured.weak_metabolite_priors
     single = fit_conditions(fids[:1], basis, DWELL_S, CF_MHZ, B_S_MM2[:1], configured)
     assert single.extra["options_used"] == configured.to_dict()
+
+
+def test_a_fit_with_nearly_as_many_parameters_as_observations_warns():
+    """128 points (12 bins in the 1-4 ppm window against about 30 spline coefficients and
+    the amplitudes and lineshape parameters): the residual cannot give the noise, so the fit
+    says so; at 1024 points it does not."""
+    basis = singlet_basis(tuple(ADC_UM2_MS))
+    truth = {n: 10.0 for n in ADC_UM2_MS}
+    fid = synthetic_fid(basis, truth, noise_sd=NOISE_SD, rng=np.random.default_rng(1))
+    short = singlet_basis(tuple(ADC_UM2_MS), n_points=128)
+    with pytest.warns(UserWarning, match="fitted parameters for .* real observations"):
+        fit_spectrum(fid[:128], short, DWELL_S, CF_MHZ, FitOptions(ppm_range=(1.0, 4.0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit_spectrum(fid, basis, DWELL_S, CF_MHZ, FitOptions(ppm_range=(1.0, 4.0)))
