@@ -157,6 +157,28 @@ def _reader_text(entry: dict) -> str:
         else f"spec2nii {entry['format']}"
 
 
+def read_all_acquisitions(entries: list, targets: list, source_dir: Path, mapping: dict,
+                          mapping_path: Path) -> list[Acquisition]:
+    """Every entry converted in memory, before anything is written. Every unreadable
+    entry is reported, not only the first: one ConversionError listing them all (a dataset
+    with several bad files needs one round of fixes, not one per file)."""
+    acquisitions, failures = [], []
+    for i, (entry, target) in enumerate(zip(entries, targets)):
+        where = f"{mapping_path}: acquisition {i + 1} ({entry.get('id', target.name)})"
+        try:
+            acquisitions.append(convert_acquisition(entry, source_dir, mapping, mapping_path,
+                                                    where))
+        except ConversionError as err:  # a reader's message names the file; add the entry
+            failures.append(str(err) if str(err).startswith(where) else f"{where}: {err}")
+    if len(failures) == 1:
+        raise ConversionError(failures[0])
+    if failures:
+        raise ConversionError(f"{len(failures)} of {len(entries)} acquisitions cannot be "
+                              "converted (nothing was written):\n"
+                              + "\n".join(f"  - {f}" for f in failures))
+    return acquisitions
+
+
 def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool = False,
                     log=print) -> list[Path]:
     """Convert every acquisition of the mapping into the BIDS dataset ``output_dir``.
@@ -180,10 +202,7 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
             raise ConversionError(f"{existing[0]}: exists; use --overwrite to replace "
                                   f"({len(existing)} existing output(s))")
     by_id = {e["id"]: t for e, t in zip(entries, targets) if e.get("id")}
-    acquisitions = [  # all inputs converted before anything is written
-        convert_acquisition(entry, source_dir, mapping, mapping_path,
-                            f"{mapping_path}: acquisition {i + 1} ({entry.get('id', target.name)})")
-        for i, (entry, target) in enumerate(zip(entries, targets))]
+    acquisitions = read_all_acquisitions(entries, targets, source_dir, mapping, mapping_path)
     for entry, target, acq in zip(entries, targets, acquisitions):
         extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
         for link, key in (("reference", "ReferenceSignal"), ("macromolecules", "MacromoleculeSignal")):

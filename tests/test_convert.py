@@ -131,6 +131,25 @@ def test_unreadable_vendor_file_gives_a_clear_error(shared_data, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_every_unreadable_acquisition_is_reported_at_once(tmp_path, capsys):
+    """Two bad entries (a missing file, a file that is not Siemens RDA) are both named in one
+    error, so a dataset needs one round of fixes; nothing is written."""
+    (tmp_path / "garbage.rda").write_bytes(b"not an rda header\n" * 10)
+    mapping = tmp_path / "two_bad.toml"
+    mapping.write_text(
+        '[[acquisition]]\nparticipant = "01"\nsuffix = "svs"\nformat = "rda"\n'
+        'files = ["absent.rda"]\n'
+        '[[acquisition]]\nparticipant = "02"\nsuffix = "svs"\nformat = "rda"\n'
+        'files = ["garbage.rda"]\n')
+    assert main([str(mapping), str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "2 of 2 acquisitions cannot be converted (nothing was written)" in err
+    assert "acquisition 1" in err and "absent.rda" in err and "input file does not exist" in err
+    assert "acquisition 2" in err and "garbage.rda" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("name, body, problem", [
     ("absent.toml", None, "cannot read the TOML mapping"),
     ("mapping.txt", '[[acquisition]]\nparticipant = "01"\n', "must be a TOML file"),
