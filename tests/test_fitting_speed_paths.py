@@ -1,9 +1,11 @@
-"""The single-spectrum fit's fast paths (issue 13 speed) give what the plain computation gives.
+"""The single-spectrum fit's fast paths (issue 13 speed), and the Gram matrix of the HLSVD
+behind residual-water removal, give what the plain computation gives.
 
 Truth: ``np.exp`` on the full time axis, the dense QR projector of the full real-stacked
 baseline matrix (:class:`BaselineProjector`), ``scipy.optimize.nnls`` (an independent NNLS
 implementation), the full complex least squares with the baseline as free columns, and the
-residual norm computed with the columns turned instead of the data.
+residual norm computed with the columns turned instead of the data, numpy's SVD-based
+``lstsq``, and the matrix product of the explicit Hankel matrix.
 """
 
 import dataclasses
@@ -16,7 +18,9 @@ from pipeline.fitting import FitOptions
 from pipeline.fitting import model as M
 from pipeline.fitting.baseline import baseline_design
 from pipeline.fitting.single import SpectrumObjective, initial_phase0
-from pipeline.fitting.solver import BaselineProjector, PairedProjector, nonneg_solve
+from pipeline.fitting.solver import (BaselineProjector, PairedProjector, complex_least_squares,
+                                     nonneg_solve)
+from pipeline.preprocess.water import hankel_gram
 from pipeline.spectra import exp_series, fid_to_spectrum, time_axis_s
 
 from test_fitting_support import CF_MHZ, DWELL_S, N_POINTS, singlet_basis, synthetic_fid
@@ -162,3 +166,34 @@ def test_initial_phase_equals_the_full_complex_fit_with_a_free_baseline():
     expected = float(np.angle(np.sum(z * np.abs(z))))
     assert initial_phase0(objective, theta) == pytest.approx(expected, abs=1e-10)
     assert expected == pytest.approx(0.4, abs=0.05)  # the phase the data were made with
+
+
+@pytest.mark.parametrize("n_points, n_rows", [(512, 256), (101, 40), (9, 1), (7, 6)])
+def test_hankel_gram_recursion_equals_the_matrix_product(n_points, n_rows):
+    """``H H^H`` of the explicit Hankel matrix, for a signal spanning 8 orders of magnitude
+    (a large water line over noise, as residual water over metabolites)."""
+    import scipy.linalg
+    rng = np.random.default_rng(n_points)
+    t = np.arange(n_points) * DWELL_S
+    signal = (1e4 * np.exp((2j * np.pi * 310 - 15) * t)
+              + rng.normal(size=n_points) + 1j * rng.normal(size=n_points))
+    hankel = scipy.linalg.hankel(signal[:n_rows], signal[n_rows - 1:])
+    expected = hankel @ hankel.conj().T
+    gram = hankel_gram(signal, n_rows)
+    np.testing.assert_allclose(gram, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+    np.testing.assert_array_equal(gram, gram.conj().T)
+
+
+@pytest.mark.parametrize("zero_column", [False, True])
+def test_complex_least_squares_equals_lstsq(zero_column):
+    """The normal-equation solve gives numpy's least-squares answer; a rank-deficient matrix
+    (a column that is zero, as a basis entry with no signal in the window) falls back to
+    ``lstsq`` and its minimum-norm solution."""
+    rng = np.random.default_rng(7)
+    matrix = rng.normal(size=(300, 20)) + 1j * rng.normal(size=(300, 20))
+    if zero_column:
+        matrix[:, 5] = 0.0
+    target = rng.normal(size=300) + 1j * rng.normal(size=300)
+    expected = np.linalg.lstsq(matrix, target, rcond=None)[0]
+    np.testing.assert_allclose(complex_least_squares(matrix, target), expected,
+                               rtol=0, atol=1e-10)

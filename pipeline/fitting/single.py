@@ -17,7 +17,8 @@ from .priors import (WithPrior, amplitude_priors, mm_shape_rows, ratio_prior_row
                      prior_noise_sd, with_shift_prior)
 from ..referencing import singlet_reference
 from .results import SpectralFit
-from .solver import PairedProjector, kaufman_jacobian, levenberg_marquardt, nonneg_solve
+from .solver import (PairedProjector, complex_least_squares, kaufman_jacobian,
+                     levenberg_marquardt, nonneg_solve)
 from .uncertainty import (covariance_and_prior_share, metabolite_sums, region_noise_sd,
                           sigma_from_residual)
 
@@ -213,7 +214,7 @@ def initial_phase0(objective: SpectrumObjective, theta: np.ndarray) -> float:
     parts = np.hstack([both.real, both.imag])  # real products with the real design
     parts -= q @ (q.T @ parts)
     both = parts[:, :both.shape[1]] + 1j * parts[:, both.shape[1]:]
-    z, *_ = np.linalg.lstsq(both[:, :-1], both[:, -1], rcond=None)
+    z = complex_least_squares(both[:, :-1], both[:, -1])
     return float(np.angle(np.sum(z * np.abs(z))))
 
 
