@@ -45,7 +45,9 @@ def test_block_kaufman_jacobian_matches_the_qr_projection():
     for trial in range(5):
         coef = np.abs(rng.normal(size=cols.n_linear))
         coef[rng.random(cols.n_linear) < 0.3] = 0.0  # some columns inactive
-        expected = kaufman_jacobian(d_perp, dense, coef)
+        q, _ = np.linalg.qr(dense[:, coef > 0])  # the projection off the active columns
+        expected = -(d_perp - q @ (q.T @ d_perp))
+        assert np.allclose(kaufman_jacobian(d_perp, dense, coef), expected, atol=1e-10), trial
         assert np.allclose(cols.kaufman_jacobian(d_perp, coef), expected, atol=1e-10), trial
 
 
