@@ -57,16 +57,15 @@ def signal_poles(fid: np.ndarray, dwell_s: float, n_components: int,
     n_rows = n // 2
     if n_components >= min(n_rows, n - n_rows + 1):
         raise ValueError(f"HLSVD: {n_components} components do not fit in {n} points")
-    hankel = scipy.linalg.hankel(fid[:n_rows], fid[n_rows - 1:n])
-    vectors = dominant_left_singular_vectors(hankel, n_components, hankel_gram(fid[:n], n_rows))
-    return subspace_poles(vectors, dwell_s)
+    return subspace_poles(dominant_left_singular_vectors(fid[:n], n_rows, n_components), dwell_s)
 
 
 def hankel_gram(signal: np.ndarray, n_rows: int) -> np.ndarray:
     """``H H^H`` of the Hankel matrix ``H[i, k] = signal[i + k]`` (``n_rows`` rows), by its
     recursion along diagonals: ``G[i+1, j+1] = G[i, j] + s[i+m] conj(s[j+m]) - s[i] conj(s[j])``
     (``m`` columns). One correlation and ``n_rows`` vector updates instead of a matrix product
-    (1 ms against 4.5 ms for the default 256 rows), and no memory beyond ``G`` itself; rounding
+    (1 ms against 4.5 ms for the default 256 rows), and no memory beyond ``G`` itself (the
+    Hankel matrix is never formed); rounding
     about 1e-15 of the largest entry (Hermitian to that rounding: eigensolvers read one
     triangle)."""
     signal = np.asarray(signal, dtype=complex)
@@ -90,25 +89,25 @@ def subspace_poles(u_k: np.ndarray, dwell_s: float) -> tuple[np.ndarray, np.ndar
     return log_poles.imag / (2 * np.pi), -log_poles.real
 
 
-def dominant_left_singular_vectors(matrix: np.ndarray, n_vectors: int,
-                                   gram: np.ndarray | None = None) -> np.ndarray:
-    """Orthonormal basis (n_rows, n_vectors) of the ``n_vectors`` dominant left singular vectors.
+def dominant_left_singular_vectors(signal: np.ndarray, n_rows: int,
+                                   n_vectors: int) -> np.ndarray:
+    """Orthonormal basis (n_rows, n_vectors) of the ``n_vectors`` dominant left singular
+    vectors of the Hankel matrix of ``signal`` with ``n_rows`` rows.
 
     Only these are needed: the eigenvectors of the largest eigenvalues of the Gram matrix
-    ``A A^H`` (a partial Hermitian eigensolver, about half the work of a full SVD). The Gram
-    matrix squares the condition number, which costs nothing here: the signal subspace is
-    many orders of magnitude above machine precision. Falls back to the SVD if LAPACK fails.
-    ``gram``: ``A A^H`` when the caller has it (``hankel_gram``).
+    ``H H^H`` (:func:`hankel_gram`; a partial Hermitian eigensolver, about half the work of a
+    full SVD). The Gram matrix squares the condition number, which costs nothing here: the
+    signal subspace is many orders of magnitude above machine precision. Falls back to the SVD
+    of the Hankel matrix itself (built only then) if LAPACK fails.
     """
-    n_rows = matrix.shape[0]
-    gram = matrix @ matrix.conj().T if gram is None else gram
     try:
-        _, vectors = scipy.linalg.eigh(gram, driver="evr",
+        _, vectors = scipy.linalg.eigh(hankel_gram(signal, n_rows), driver="evr",
                                        subset_by_index=[n_rows - n_vectors, n_rows - 1],
                                        overwrite_a=True, check_finite=False)
         return vectors[:, ::-1]
     except np.linalg.LinAlgError:
-        u, _, _ = scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesvd")
+        hankel = scipy.linalg.hankel(signal[:n_rows], signal[n_rows - 1:])
+        u, _, _ = scipy.linalg.svd(hankel, full_matrices=False, lapack_driver="gesvd")
         return u[:, :n_vectors]
 
 
