@@ -103,7 +103,13 @@ def singlet_pattern_score(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     heights at the three singlet positions, each the local maximum within one bin, so a
     match needs all three peaks.
     """
-    ppm, sharp = sharp_peak_profile(fid, dwell_s, cf_mhz, ref_ppm)
+    return profile_pattern_score(*sharp_peak_profile(fid, dwell_s, cf_mhz, ref_ppm),
+                                 max_shift_ppm)
+
+
+def profile_pattern_score(ppm: np.ndarray, sharp: np.ndarray,
+                          max_shift_ppm: float = MAX_SHIFT_PPM) -> tuple[float, float, dict]:
+    """:func:`singlet_pattern_score` of a computed :func:`sharp_peak_profile`."""
     order = np.argsort(ppm)
     ppm, sharp = ppm[order], np.maximum(sharp[order], 0.0)
     local = np.maximum(sharp, np.maximum(np.roll(sharp, 1), np.roll(sharp, -1)))
@@ -126,9 +132,10 @@ def detect_mirrored(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: flo
     """
     fid = np.asarray(fid, dtype=complex)
     mean_fid = fid.reshape(-1, fid.shape[-1]).mean(axis=0)
-    if not np.any(sharp_peak_profile(mean_fid, dwell_s, cf_mhz, ref_ppm)[1]):
+    profile = sharp_peak_profile(mean_fid, dwell_s, cf_mhz, ref_ppm)
+    if not np.any(profile[1]):
         return OrientationVerdict("undetermined", 0.0, 0.0, 0.0, 0.0, reason=NO_NOISE_REASON)
-    as_is = singlet_pattern_score(mean_fid, dwell_s, cf_mhz, ref_ppm)
+    as_is = profile_pattern_score(*profile)
     mirrored = singlet_pattern_score(np.conj(mean_fid), dwell_s, cf_mhz, ref_ppm)
     if mirrored[0] >= min_score and mirrored[0] > margin * as_is[0]:
         verdict = "mirrored"

@@ -65,9 +65,8 @@ def hankel_gram(signal: np.ndarray, n_rows: int) -> np.ndarray:
     recursion along diagonals: ``G[i+1, j+1] = G[i, j] + s[i+m] conj(s[j+m]) - s[i] conj(s[j])``
     (``m`` columns). One correlation and ``n_rows`` vector updates instead of a matrix product
     (1 ms against 4.5 ms for the default 256 rows), and no memory beyond ``G`` itself (the
-    Hankel matrix is never formed); rounding
-    about 1e-15 of the largest entry (Hermitian to that rounding: eigensolvers read one
-    triangle)."""
+    Hankel matrix is never formed); rounding about 1e-15 of the largest entry (Hermitian to
+    that rounding: eigensolvers read one triangle)."""
     signal = np.asarray(signal, dtype=complex)
     n_cols = signal.size - n_rows + 1
     gram = np.empty((n_rows, n_rows), dtype=complex)

@@ -181,7 +181,8 @@ class FitSpectra(SimpleInterface):
 
     def _run_interface(self, runtime):
         from pipeline.fitting.conditions import (absent_mm_flags, amplitudes_table, bound_flags,
-                                                  fit_conditions, prior_flags)
+                                                  fit_conditions, prior_flags,
+                                                  unmeasured_entries)
         from pipeline.fitting.fit_display import fit_display_text
         from pipeline.fitting.options import FitOptions
         from pipeline.fitting.quantification import ratio_to_tcr_column
@@ -234,7 +235,7 @@ class FitSpectra(SimpleInterface):
             "flags": (quantification.get("flags", []) + bound_flags(fits, condition_text)
                       + prior_flags(fits, condition_text) + absent_mm_flags(fits)),
             "warnings": fit_warnings,
-            "unmeasured_entries": list(fits.fits[0].extra["problem"].unmeasured),
+            "unmeasured_entries": unmeasured_entries(fits.fits[0]),
             "conditions": [{
                 **labels[c], "success": bool(f.success), "message": f.message,
                 "sigma": float(f.sigma), "phase0_deg": float(f.phase0_deg),
