@@ -17,9 +17,8 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from pipeline.fitting.fit_display import (DISPLAY_ROWS, FIT_DISPLAY_GROUPS,  # noqa: F401
-                                          fit_display_array, fit_display_columns,
-                                          fit_display_text)
+from pipeline.fitting.fit_display import (DISPLAY_ROWS, fit_display_array,  # noqa: F401
+                                          fit_display_text, load_fit_display)
 from pipeline.io.files import to_float
 from pipeline.metabolites import SUM_NAMES
 from pipeline.qc.transients import before_after  # noqa: F401  (the report's figures use it)
@@ -256,31 +255,6 @@ def entry_fit_display(entry: dict) -> Path | None:
 def save_fit_display(fits, path) -> Path:
     """Write :func:`fit_display_text` atomically at ``path``."""
     return d.atomic_write_text(Path(path), fit_display_text(fits))
-
-
-def load_fit_display(path, n_conditions: int, n_points: int) -> dict:
-    """condition -> {"baseline", "components": {name: spectrum}} from :func:`save_fit_display`,
-    spectra of length ``n_points`` (NaN outside the fitted window, so plots leave a gap;
-    main metabolites only, those fitted); {} when the file is absent or does not match."""
-    if not path or not Path(path).is_file():
-        return {}
-    with open(path, encoding="utf-8") as fh:
-        header = fh.readline().rstrip("\n").split("\t")
-    if header != fit_display_columns():
-        raise ValueError(f"{path}: not a fit display table (columns {header[:4]}...)")
-    table = np.loadtxt(path, delimiter="\t", skiprows=1, ndmin=2)
-    condition, point = table[:, 0].astype(int), table[:, 1].astype(int)
-    if (table.shape[0] == 0 or condition.max() != n_conditions - 1 or point.max() >= n_points
-            or point.min() < 0):
-        return {}
-    full = np.full((n_conditions, len(DISPLAY_ROWS), n_points), np.nan, dtype=complex)
-    full[condition, :, point] = table[:, 3::2] + 1j * table[:, 4::2]
-    fitted = {c: [name for i, name in enumerate(FIT_DISPLAY_GROUPS, start=1)
-                  if np.any(full[c, i][np.isfinite(full[c, i])])]
-              for c in range(n_conditions)}
-    return {c: {"baseline": full[c, 0],
-                "components": {n: full[c, DISPLAY_ROWS.index(n)] for n in fitted[c]}}
-            for c in range(n_conditions)}
 
 
 def decay_panels(amplitude_rows: list[dict], diffusion_rows: list[dict],

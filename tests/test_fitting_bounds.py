@@ -124,6 +124,60 @@ def test_limits_of_a_group_with_no_signal_are_not_reported():
         "damp[extra] (upper)", "shift_hz[extra] (upper)"}
 
 
+def test_limits_of_undetected_components_are_reported_apart_from_fit_problems():
+    """Lipids fitted at 1 CRLB (demo data without lipids) with their width at its limit: the
+    warning says they were not detected, not to check the referencing; detected, they are a
+    fit problem again."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from pipeline.fitting.conditions import bound_flags
+
+    basis = singlet_basis(list(TRUTH) + ["Lac"])
+    fid = synthetic_fid(basis, {**TRUTH, "Lac": 0.0}, noise_sd=0.02)
+    fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                       FitOptions(ppm_range=(1.0, 4.0), lineshape_groups={"extra": ["Lac"]}))
+    lac = fit.names.index("Lac")
+    limits = ["damp[extra] (upper)", "shift_hz[metabolites] (upper)"]
+
+    def flags_with_lac_at(n_crlb):
+        amplitudes = fit.amplitudes.copy()
+        amplitudes[lac] = n_crlb * fit.crlb[lac]
+        changed = dataclasses.replace(fit, amplitudes=amplitudes, at_bounds=limits)
+        return bound_flags(SimpleNamespace(fits=[changed]), lambda c: f"condition {c}")
+
+    undetected = flags_with_lac_at(1.0)
+    assert len(undetected) == 2
+    assert undetected[0].startswith("fit: condition 0: shift_hz[metabolites] (upper) at its "
+                                    "search limit after restarts (check the spectrum's")
+    assert undetected[1].startswith("fit: condition 0: damp[extra] (upper) at its search "
+                                    "limit, for components not detected")
+    detected = flags_with_lac_at(5.0)
+    assert detected == ["fit: condition 0: damp[extra] (upper), shift_hz[metabolites] (upper) at "
+                        "its search limit after restarts (check the spectrum's referencing, "
+                        "phase and [fitting] limits)"]
+
+
+def test_a_group_is_detected_by_its_summed_amplitude_and_covariance():
+    """Each of two MM-like components alone at 1.5 SD is not detected; their sum (3 against
+    an SD of sqrt(2 + 2 rho)) is when their errors are independent or anti-correlated, not
+    when they are strongly correlated; an unmeasured entry (infinite variance) is left out."""
+    from pipeline.fitting.conditions import detected
+
+    amplitudes = np.array([1.5, 1.5, 7.0])
+    both = np.array([True, True, False])
+
+    def covariance(rho, third=1.0):
+        return np.array([[1.0, rho, 0.0], [rho, 1.0, 0.0], [0.0, 0.0, third]])
+
+    assert not detected(amplitudes, covariance(0.0), np.array([True, False, False]))
+    assert detected(amplitudes, covariance(0.0), both)          # 3 > 2 * 1.41
+    assert detected(amplitudes, covariance(-0.9), both)         # 3 > 2 * 0.45
+    assert not detected(amplitudes, covariance(0.9), both)      # 3 < 2 * 1.95
+    assert detected(amplitudes, covariance(0.0, np.inf), np.ones(3, bool))
+    assert not detected(amplitudes, covariance(0.0, np.inf), np.array([False, False, True]))
+
+
 def test_macromolecule_entries_zero_everywhere_become_one_qc_warning():
     """MM entries at 0 in every condition are named in one warning; one positive MM amplitude
     anywhere, or no MM entry at all, gives none (lipids are not MM entries)."""

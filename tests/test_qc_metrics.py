@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from pipeline.qc.metrics import (drift_statistics, find_peak, fit_quality, linewidth_hz,
-                                 noise_sd, rejection_counts, snr)
+from pipeline.qc.metrics import (drift_statistics, find_peak, fit_quality,
+                                 fitted_component_snr, linewidth_hz, noise_sd, rejection_counts,
+                                 snr)
 from pipeline.spectra import ppm_to_hz, time_axis_s
 
 DWELL_S = 1 / 3000.0
@@ -89,3 +90,37 @@ def test_fit_quality_is_one_for_a_perfect_model():
     assert perfect["fit_quality"] == pytest.approx(1.0, abs=0.2)
     missing = fit_quality(data, lorentzian_fid(2.01, 6.0), DWELL_S, CF_MHZ)
     assert missing["fit_quality"] > 3.0
+
+
+def test_snr_refuses_a_window_without_a_peak_maximum():
+    # a line at 2.3 ppm seen through 1.9-2.1 ppm: the largest point is on the window's edge,
+    # where the height over a line joining the edges is 0 by construction (was reported as 0)
+    fid = lorentzian_fid(2.3, 6.0)
+    with pytest.raises(ValueError, match="no peak inside 1.9-2.1 ppm"):
+        snr(fid, DWELL_S, CF_MHZ, (1.9, 2.1))
+
+
+@pytest.mark.parametrize("phase_deg", [0.0, -105.0])
+def test_fitted_component_snr_is_component_height_over_noise(phase_deg):
+    from pipeline.qc.summary import condition_metrics
+    from pipeline.spectra import fid_to_spectrum
+
+    rng = np.random.default_rng(4)
+    fwhm_hz, sigma = 5.0, 0.05
+    # an Ins-like doublet, 0.09 ppm apart (the 3.52/3.61 ppm lines), straddling the old
+    # 3.5-3.6 ppm window; the component is the noise-free doublet
+    doublet = (lorentzian_fid(3.52, fwhm_hz, phase_deg=phase_deg)
+               + lorentzian_fid(3.61, fwhm_hz, phase_deg=phase_deg))
+    noisy = doublet + sigma * (rng.standard_normal(N) + 1j * rng.standard_normal(N))
+    height = 1.0 / (1.0 - np.exp(-np.pi * fwhm_hz * DWELL_S))   # each line, on resonance
+    expected = height / (sigma * np.sqrt(N))
+    component = fid_to_spectrum(doublet)
+    assert fitted_component_snr(component, noisy, DWELL_S, CF_MHZ) == pytest.approx(
+        expected, rel=0.15)
+    # NaN outside the fitted window (as in the fit display) is ignored
+    padded = np.where(np.arange(N) % 2 == 0, component, np.nan)
+    assert fitted_component_snr(padded, noisy, DWELL_S, CF_MHZ) > 0.5 * expected
+    values, _ = condition_metrics(noisy, DWELL_S, CF_MHZ, fitted_components={"Ins": component})
+    assert values["snr_ins"] == pytest.approx(expected, rel=0.15)
+    assert values["snr_glx"] is None          # not fitted: not measured (never a made-up 0)
+    assert condition_metrics(noisy, DWELL_S, CF_MHZ)[0]["snr_ins"] is None

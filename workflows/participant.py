@@ -267,12 +267,13 @@ def init_diffusion_wf(config: dict, name: str = "diffusion_wf",
 
 def init_qc_wf(config: dict, n_reports: int, has_water: bool,
                name: str = "qc_wf") -> pe.Workflow:
-    """QC metrics and flags. inputnode: preproc, fit, amplitudes, transients, combined, water
-    and report1..report<n_reports> (the stages' JSON reports, in the order given)."""
+    """QC metrics and flags. inputnode: preproc, fit, amplitudes, display (the fit display
+    table), transients, combined, water and report1..report<n_reports> (the stages' JSON
+    reports, in the order given)."""
     wf = pe.Workflow(name=name)
     report_fields = [f"report{i}" for i in range(1, n_reports + 1)]
-    inputnode = _identity(["preproc", "fit", "amplitudes", "transients", "combined", "water"]
-                          + report_fields, "inputnode")
+    inputnode = _identity(["preproc", "fit", "amplitudes", "display", "transients", "combined",
+                           "water"] + report_fields, "inputnode")
     outputnode = _identity(["qc"], "outputnode")
     qc = pe.Node(ifc.QualityMetrics(
         options=section_json(config, "qc"), preprocessing=section_json(config, "preprocessing"),
@@ -284,8 +285,8 @@ def init_qc_wf(config: dict, n_reports: int, has_water: bool,
         wf.connect(inputnode, field, reports, f"in{i}")
     wf.connect([
         (inputnode, qc, [("preproc", "in_preproc"), ("fit", "in_fit"),
-                         ("amplitudes", "in_amplitudes"), ("transients", "in_transients"),
-                         ("combined", "in_combined")]),
+                         ("amplitudes", "in_amplitudes"), ("display", "in_fit_display"),
+                         ("transients", "in_transients"), ("combined", "in_combined")]),
         (reports, qc, [("out", "in_reports")]),
         (qc, outputnode, [("out_qc", "qc")]),
     ])
@@ -355,7 +356,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
                              ("outputnode.transients", "inputnode.transients"),
                              ("outputnode.combined", "inputnode.combined")]),
         (fit_wf, qc_wf, [("outputnode.fit", "inputnode.fit"),
-                         ("outputnode.amplitudes", "inputnode.amplitudes")]),
+                         ("outputnode.amplitudes", "inputnode.amplitudes"),
+                         ("outputnode.display", "inputnode.display")]),
         (preproc_wf, sink, [("outputnode.preproc", "preproc"),
                             ("outputnode.transients", "transients")]),
         (fit_wf, sink, [("outputnode.fit", "fit"), ("outputnode.amplitudes", "amplitudes"),

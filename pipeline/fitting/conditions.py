@@ -212,18 +212,66 @@ def amplitudes_table(fits) -> list[dict]:
     return rows
 
 
+DETECTION_CRLB_FACTOR = 2.0
+"""A set of components is detected when its summed amplitude exceeds this many CRLBs."""
+
+
+def detected(amplitudes: np.ndarray, covariance: np.ndarray, members: np.ndarray) -> bool:
+    """Whether the summed amplitude of ``members`` (boolean mask) exceeds
+    ``DETECTION_CRLB_FACTOR`` times its CRLB (from the covariance; entries the data do not
+    measure, with infinite variance, are left out of the sum)."""
+    variance = np.diag(covariance)
+    members = np.asarray(members, bool) & np.isfinite(variance)
+    if not np.any(members):
+        return False
+    total = float(np.sum(np.asarray(amplitudes)[members]))
+    total_var = float(np.sum(covariance[np.ix_(members, members)]))
+    return total > DETECTION_CRLB_FACTOR * np.sqrt(max(total_var, 0.0))
+
+
+def undetected_shape_owners(fit: SpectralFit) -> set:
+    """Lineshape groups and own-shift metabolites whose summed amplitude is not detected in
+    ``fit`` (within ``DETECTION_CRLB_FACTOR`` CRLBs of 0; entries modelled as nuisance, such
+    as MM42 mostly outside the window, not counted): the data do not determine their widths
+    and shifts, so a search limit there says nothing about the fit."""
+    problem = fit.extra.get("problem")
+    if problem is None:
+        return set()
+    amplitudes, covariance = np.asarray(fit.amplitudes), np.asarray(fit.covariance)
+    names = np.asarray(problem.names)
+    measured = ~np.isin(names, unmeasured_entries(fit))
+    groups = {g for i, g in enumerate(problem.group_names)
+              if not detected(amplitudes, covariance, measured & (problem.group_of == i))}
+    return groups | {n for n in problem.names
+                     if not detected(amplitudes, covariance, measured & (names == n))}
+
+
+def _shape_owner(parameter: str) -> str:
+    """``lipids`` from ``gauss[lipids] (upper)``."""
+    return parameter[parameter.find("[") + 1:parameter.find("]")]
+
+
 def bound_flags(fits, condition_text) -> list[str]:
     """QC warnings for non-linear parameters still at a search limit after the restarts, so
     none is left silent: one per set of parameters, naming every condition where that set
     ended at its limits (``condition_text``: index -> readable label; a 10-condition series
-    gave ten warnings for one MM shift before)."""
-    conditions = {}
+    gave ten warnings for one MM shift before). Limits reached by the shape of components the
+    fit did not detect get their own wording: undetermined, not a fit problem."""
+    conditions, undetermined = {}, {}
     for c, fit in enumerate(fits.fits):
-        if fit.at_bounds:
-            conditions.setdefault(", ".join(map(str, fit.at_bounds)), []).append(c)
-    return [f"fit: {'; '.join(map(condition_text, cs))}: {limited} at its search limit after "
-            "restarts (check the spectrum's referencing, phase and [fitting] limits)"
-            for limited, cs in conditions.items()]
+        idle = undetected_shape_owners(fit)
+        limited = [p for p in fit.at_bounds if _shape_owner(p) not in idle]
+        unsettled = [p for p in fit.at_bounds if _shape_owner(p) in idle]
+        for found, into in ((limited, conditions), (unsettled, undetermined)):
+            if found:
+                into.setdefault(", ".join(map(str, found)), []).append(c)
+    return ([f"fit: {'; '.join(map(condition_text, cs))}: {limited} at its search limit after "
+             "restarts (check the spectrum's referencing, phase and [fitting] limits)"
+             for limited, cs in conditions.items()]
+            + [f"fit: {'; '.join(map(condition_text, cs))}: {unsettled} at its search limit, "
+               f"for components not detected (each amplitude within {DETECTION_CRLB_FACTOR:g} "
+               "CRLB of 0), whose shape the data do not determine"
+               for unsettled, cs in undetermined.items()])
 
 
 def absent_mm_flags(fits) -> list[str]:

@@ -8,6 +8,7 @@ so that the rows add up to the fitted spectrum; the report's fit figure draws th
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -72,3 +73,29 @@ def fit_display_text(fits) -> str:
     np.savetxt(text, table, fmt=["%d", "%d", "%.5f"] + ["%.7g"] * (2 * n_rows),
                delimiter="\t", header="\t".join(fit_display_columns()), comments="")
     return text.getvalue()
+
+
+def load_fit_display(path, n_conditions: int, n_points: int) -> dict:
+    """condition -> {"baseline", "components": {name: spectrum}} from a fit display table
+    (:func:`fit_display_text`), spectra of length ``n_points`` (NaN outside the fitted window,
+    so plots leave a gap; main metabolites only, those fitted); {} when the file is absent or
+    does not match."""
+    if not path or not Path(path).is_file():
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+    if header != fit_display_columns():
+        raise ValueError(f"{path}: not a fit display table (columns {header[:4]}...)")
+    table = np.loadtxt(path, delimiter="\t", skiprows=1, ndmin=2)
+    condition, point = table[:, 0].astype(int), table[:, 1].astype(int)
+    if (table.shape[0] == 0 or condition.max() != n_conditions - 1 or point.max() >= n_points
+            or point.min() < 0):
+        return {}
+    full = np.full((n_conditions, len(DISPLAY_ROWS), n_points), np.nan, dtype=complex)
+    full[condition, :, point] = table[:, 3::2] + 1j * table[:, 4::2]
+    fitted = {c: [name for i, name in enumerate(FIT_DISPLAY_GROUPS, start=1)
+                  if np.any(full[c, i][np.isfinite(full[c, i])])]
+              for c in range(n_conditions)}
+    return {c: {"baseline": full[c, 0],
+                "components": {n: full[c, DISPLAY_ROWS.index(n)] for n in fitted[c]}}
+            for c in range(n_conditions)}

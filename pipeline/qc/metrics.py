@@ -51,12 +51,14 @@ inside the flat part of the band."""
 
 @dataclass
 class Peak:
-    """A peak found in a ppm window: position, height above baseline, phase used, FWHM."""
+    """A peak found in a ppm window: position, height above baseline, phase used, FWHM, and
+    whether its largest point lies on the window's edge (then no peak maximum is inside)."""
 
     ppm: float
     height: float
     phase_rad: float
     fwhm_hz: float
+    on_edge: bool = False
 
 
 def _window(ppm: np.ndarray, window_ppm, what: str) -> np.ndarray:
@@ -228,7 +230,7 @@ def find_peak(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
     baseline = real[lo] + slope * (np.arange(n) - lo)
     height = float(real[i_peak] - baseline[i_peak])
     fwhm = _fwhm_hz(real, freq_hz, i_peak, height / 2.0, baseline)
-    return Peak(float(ppm[i_peak]), height, phase_rad, fwhm)
+    return Peak(float(ppm[i_peak]), height, phase_rad, fwhm, bool(i_peak in (idx[0], idx[-1])))
 
 
 def snr(fid: np.ndarray, dwell_s: float, cf_mhz: float, peak_ppm=(1.9, 2.1),
@@ -238,8 +240,31 @@ def snr(fid: np.ndarray, dwell_s: float, cf_mhz: float, peak_ppm=(1.9, 2.1),
     The peak height is taken without zero-filling, so that it is on the same scale as the noise.
     """
     peak = find_peak(fid, dwell_s, cf_mhz, peak_ppm, zero_fill=1)
+    if peak.on_edge:
+        raise ValueError(f"no peak inside {peak_ppm[0]:g}-{peak_ppm[1]:g} ppm for the SNR: the "
+                         "largest point is on the window's edge")
     sd = noise_sd(np.asarray(fid) * np.exp(-1j * peak.phase_rad), dwell_s, cf_mhz, noise_ppm)
     return float(peak.height / sd) if sd > 0 else float("inf")
+
+
+def fitted_component_snr(component_spectrum: np.ndarray, fid: np.ndarray, dwell_s: float,
+                         cf_mhz: float, noise_ppm=None) -> float:
+    """Largest magnitude of one fitted component's spectrum (e.g. the fitted Ins, without
+    baseline; non-finite points ignored) over the data's noise SD (real spectrum, phased as
+    the component's peak): FSL-MRS's per-metabolite SNR without its matched-filter
+    apodisation.
+
+    For multiplets (Ins, Glx) that no data window isolates: the data's height over a line
+    joining a window's edges is 0 whenever the largest point falls on an edge.
+    """
+    spectrum = np.asarray(component_spectrum, dtype=complex)
+    spectrum = spectrum[np.isfinite(spectrum)]
+    if spectrum.size == 0:
+        raise ValueError("no fitted component spectrum for the SNR")
+    i_peak = int(np.argmax(np.abs(spectrum)))
+    phase_rad = float(np.angle(spectrum[i_peak]))
+    sd = noise_sd(np.asarray(fid) * np.exp(-1j * phase_rad), dwell_s, cf_mhz, noise_ppm)
+    return float(np.abs(spectrum[i_peak]) / sd) if sd > 0 else float("inf")
 
 
 LINEWIDTH_BASELINE_MARGIN_PPM = 0.25
@@ -303,24 +328,12 @@ def fit_quality(data_fid: np.ndarray, fit_fid: np.ndarray, dwell_s: float, cf_mh
             "fit_quality": residual_sd / sd if sd > 0 else float("inf")}
 
 
-SNR_PEAKS_PPM = {**{k: PEAK_WINDOWS_PPM[k] for k in ("tNAA", "tCr", "tCho")},
-                 "Ins": (3.5, 3.6), "Glx": (2.3, 2.4)}
-"""Windows of the singlet-like peaks used for per-metabolite (peak) SNR."""
+SNR_PEAKS_PPM = {k: PEAK_WINDOWS_PPM[k] for k in ("tNAA", "tCr", "tCho")}
+"""Windows of the singlets whose SNR is measured on the data (peak height / noise SD)."""
+SNR_FITTED_COMPONENTS = ("Ins", "Glx")
+"""Multiplets whose SNR is that of their fitted component (:func:`fitted_component_snr`)."""
 
 RESIDUAL_WATER_PPM = (4.4, 4.9)
-
-
-def peak_snrs(fid: np.ndarray, dwell_s: float, cf_mhz: float, peaks_ppm=None,
-              noise_ppm=None) -> dict:
-    """LCModel-style SNR (peak height / noise SD) of each peak window; None where the window
-    lies outside the spectrum."""
-    out = {}
-    for name, window in (peaks_ppm or SNR_PEAKS_PPM).items():
-        try:
-            out[name] = snr(fid, dwell_s, cf_mhz, window, noise_ppm)
-        except ValueError:
-            out[name] = None
-    return out
 
 
 def residual_water_ratio(fid: np.ndarray, dwell_s: float, cf_mhz: float,

@@ -27,18 +27,27 @@ def measured_or_reason(fn, *args, **kwargs):
 def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid=None,
                       fit_ppm=FIT_WINDOW_PPM, noise_ppm=None, zero_fill: int = 8,
                       tnaa_ppm=PEAK_WINDOWS_PPM["tNAA"], tcr_ppm=PEAK_WINDOWS_PPM["tCr"],
-                      snr_ppm=None) -> tuple[dict, list]:
+                      snr_ppm=None, fitted_components=None) -> tuple[dict, list]:
     """SNR (tNAA, or the ``snr_ppm`` peak, and per peak), linewidths of tNAA and tCr,
     residual water and fit quality of one averaged spectrum; returns (metrics, notes on what
-    could not be measured)."""
+    could not be measured). ``fitted_components`` (name -> fitted spectrum, e.g. from the fit
+    display) gives the SNR of the multiplets in ``metrics.SNR_FITTED_COMPONENTS``; without it
+    they are None."""
     notes = []
     snr, why = measured_or_reason(metrics.snr, fid, dwell_s, cf_mhz, snr_ppm or tnaa_ppm, noise_ppm)
     if why:
         notes.append(why)
     out = {"snr_tnaa": snr}
-    out.update({f"snr_{k.lower()}": v for k, v in
-                metrics.peak_snrs(fid, dwell_s, cf_mhz, noise_ppm=noise_ppm).items()
-                if k != "tNAA"})
+    for name, window in metrics.SNR_PEAKS_PPM.items():
+        if name != "tNAA":
+            out[f"snr_{name.lower()}"], why = measured_or_reason(metrics.snr, fid, dwell_s,
+                                                                 cf_mhz, window, noise_ppm)
+            if why:
+                notes.append(f"SNR of {name}: {why}")
+    for name in metrics.SNR_FITTED_COMPONENTS:
+        spectrum = (fitted_components or {}).get(name)
+        out[f"snr_{name.lower()}"] = None if spectrum is None else measured_or_reason(
+            metrics.fitted_component_snr, spectrum, fid, dwell_s, cf_mhz, noise_ppm)[0]
     out["linewidth_tnaa_hz"] = measured_or_reason(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tnaa_ppm,
                                      zero_fill)[0]
     out["linewidth_tcr_hz"] = measured_or_reason(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tcr_ppm,

@@ -22,6 +22,8 @@ class _QCInputSpec(BaseInterfaceInputSpec):
     in_transients = File(exists=True, mandatory=True)
     in_water = File(exists=True, desc="coil-combined water reference, optional")
     in_amplitudes = File(exists=True, desc="_amplitudes.tsv (for %CRLB), optional")
+    in_fit_display = File(exists=True, desc="fit display table (pipeline.fitting.fit_display; "
+                                            "SNR of the fitted Ins and Glx), optional")
     in_combined = File(exists=True, desc="coil-combined transients before alignment "
                                          "(similarity index), optional")
     in_reports = traits.List(File(exists=True), desc="JSON reports of earlier stages")
@@ -46,6 +48,7 @@ class QualityMetrics(SimpleInterface):
     output_spec = _QCOutputSpec
 
     def _run_interface(self, runtime):
+        from pipeline.fitting.fit_display import load_fit_display
         from pipeline.qc import metrics
         from pipeline.qc.summary import (condition_metrics, crlb_percent_max, judged,
                                          measured_or_reason, similarity_metrics, summarise)
@@ -60,6 +63,8 @@ class QualityMetrics(SimpleInterface):
         rejected = _transient_matrix(rows, "rejected", pre, int).astype(bool)
         before, after = _transients_before_after(self.inputs.in_combined,
                                                  self.inputs.in_transients, rows, pre)
+        display = load_fit_display(optional_input(self.inputs.in_fit_display),
+                                   pre.n_conditions, pre.n_points)
         per_condition, notes = [], []
         for c, label in enumerate(condition_labels(pre)):
             values, why = condition_metrics(
@@ -67,7 +72,8 @@ class QualityMetrics(SimpleInterface):
                 fit.fids[c].mean(axis=(0, 1)), tuple(self.inputs.fit_ppm_range), noise_ppm, zf,
                 tnaa_ppm=tuple(opts.get("linewidth_tnaa_ppm", PEAK_WINDOWS_PPM["tNAA"])),
                 tcr_ppm=tuple(opts.get("linewidth_tcr_ppm", PEAK_WINDOWS_PPM["tCr"])),
-                snr_ppm=tuple(opts.get("snr_peak_ppm", PEAK_WINDOWS_PPM["tNAA"])))
+                snr_ppm=tuple(opts.get("snr_peak_ppm", PEAK_WINDOWS_PPM["tNAA"])),
+                fitted_components=display.get(c, {}).get("components"))
             notes += [f"condition {c}: {w}" for w in why]
             if before is not None:
                 values.update(similarity_metrics(before[c], after[c], rejected[c],
