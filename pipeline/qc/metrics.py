@@ -241,8 +241,8 @@ def snr(fid: np.ndarray, dwell_s: float, cf_mhz: float, peak_ppm=(1.9, 2.1),
     """
     peak = find_peak(fid, dwell_s, cf_mhz, peak_ppm, zero_fill=1)
     if peak.on_edge:
-        raise ValueError(f"no peak inside {peak_ppm[0]:g}-{peak_ppm[1]:g} ppm for the SNR: the "
-                         "largest point is on the window's edge")
+        raise ValueError(f"no peak inside {peak_ppm[0]:g}-{peak_ppm[1]:g} ppm: the largest "
+                         "point is on the window's edge")
     sd = noise_sd(np.asarray(fid) * np.exp(-1j * peak.phase_rad), dwell_s, cf_mhz, noise_ppm)
     return float(peak.height / sd) if sd > 0 else float("inf")
 

@@ -36,7 +36,7 @@ def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid
     notes = []
     snr, why = measured_or_reason(metrics.snr, fid, dwell_s, cf_mhz, snr_ppm or tnaa_ppm, noise_ppm)
     if why:
-        notes.append(why)
+        notes.append(f"SNR: {why}")
     out = {"snr_tnaa": snr}
     for name, window in metrics.SNR_PEAKS_PPM.items():
         if name != "tNAA":
