@@ -305,3 +305,50 @@ def test_shell_hints_come_from_per_condition_metadata_only():
     assert shells.method == "gradient"
     assert shells.labels.tolist() == [0, 1, 1, 1, 2, 2, 2]
     assert np.allclose(shells.b_mean_ms_um2, [0.0, np.mean(b[1:4]), np.mean(b[4:])])
+
+
+def _parameter_rows(rows, model):
+    return [r for r in rows if r["model"] == model and r["parameter"] not in ("AIC", "BIC")]
+
+
+def test_parameters_the_data_do_not_determine_are_not_applicable():
+    """A bi-exponential fitted to a mono-exponential decay (ADC 0.15, noise 0.02) leaves its
+    fraction without a standard error and D_fast at 0.15 +/- 6e4: not applicable, with the
+    reason; the mono-exponential ADC of the same data stays applicable and near the truth."""
+    b = np.array([0, 1, 3, 6, 10, 20.0])
+    rng = np.random.default_rng(0)
+    signal = np.exp(-0.15 * b) + 0.02 * rng.standard_normal(b.size)
+    rows = fit_all_models(b, signal, np.full(b.size, 0.02), metabolite="X",
+                          models=("monoexponential", "biexponential"))
+    (adc,) = _parameter_rows(rows, "monoexponential")
+    assert adc["applicable"] == 1 and abs(adc["value"] - 0.15) < 3 * adc["std_error"]
+    biexp = _parameter_rows(rows, "biexponential")
+    assert biexp and all(r["applicable"] == 0 for r in biexp)
+    assert "not determined by the data" in biexp[0]["reason"]
+
+
+def test_standard_error_rules_are_absolute_not_relative():
+    """Undetermined means an SE above half the physical range, never SE > value (a relative
+    cut would drop small measured values and bias group means); an estimate within 5 % of its
+    SE from a bound is at that bound."""
+    from pipeline.diffusion.applicability import statistically_at_bound, undetermined_reasons
+
+    mono = MonoExponential()
+    assert undetermined_reasons(mono, [0.05], [0.2]) == []            # SE 4 x value: kept
+    assert undetermined_reasons(mono, [0.1], [0.8])                    # 0.8 > 1.4 / 2
+    assert undetermined_reasons(mono, [0.1], [np.nan])
+    assert undetermined_reasons(Kurtosis(), [0.1, 0.8], [0.01, 1.4]) == []   # K: half of 3
+    lower, upper = mono.bounds
+    assert statistically_at_bound([1.1e-6], [0.91], lower, upper).tolist() == [True]
+    assert statistically_at_bound([0.05], [0.91], lower, upper).tolist() == [False]
+    assert statistically_at_bound([1e-4], [np.nan], lower, upper).tolist() == [False]
+
+
+def test_a_metabolite_not_detected_at_the_lowest_b_gets_no_decay_model():
+    b = np.array([0, 1, 3, 6, 10, 20.0])
+    rng = np.random.default_rng(1)
+    noise_only = 0.02 + 0.03 * rng.standard_normal(b.size)
+    rows = fit_all_models(b, noise_only, np.full(b.size, 0.03), metabolite="Y",
+                          models=("monoexponential", "sticks"))
+    assert rows and all(r["applicable"] == 0 for r in rows)
+    assert all("not detected at the lowest b" in r["reason"] for r in rows)

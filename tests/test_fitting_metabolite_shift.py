@@ -245,3 +245,29 @@ def test_methods_text_states_the_shift_priors_the_fits_recorded():
     assert _own_shift_clause([stage]).endswith("(Gaussian prior SD 0.004 ppm)")
     none, _ = _fit(metabolite_shift_sd_ppm=0.0)
     assert _own_shift_clause([{"fit.json": {"conditions": [{"priors": none.extra["priors"]}]}}]) == ""
+
+
+def test_an_own_shift_left_at_its_limit_is_flagged_on_the_amplitude_row():
+    """NAA moved 0.03 ppm from the others, its shift limited to 4 prior SDs (0.008 ppm): a
+    limit holds, and ``_amplitudes.tsv`` says so on that metabolite's own row (the in-vivo Ala
+    that absorbed a lipid line at 5.5 mM carried the warning only in the log)."""
+    from pipeline.fitting.conditions import amplitudes_table
+
+    basis = singlet_basis(list(TRUTH))
+    t = np.arange(basis.n_points) * DWELL_S
+    moved = basis.fids.copy()
+    moved[basis.names.index("NAA")] *= np.exp(2j * np.pi * 0.03 * CF_MHZ * t)
+    fid = synthetic_fid(Basis(basis.names, moved, DWELL_S, CF_MHZ), TRUTH, lorentz_hz=2.0,
+                        gauss_hz=3.0, noise_sd=0.01, rng=np.random.default_rng(0))
+    fit = fit_spectrum(fid, basis, DWELL_S, CF_MHZ,
+                       FitOptions(ppm_range=(1.0, 4.0), metabolite_shift_sd_factors={"NAA": 0.5}))
+    # the group's shift follows NAA, the largest line; the others' own shifts hold at their
+    # lower limits (which side holds is the fit's choice; each held limit must be on its row)
+    held = {p[p.index("[") + 1:p.index("]")]: p.split("(")[1].rstrip(")")
+            for p in fit.at_bounds if p.startswith("shift_hz[")}
+    assert held and set(held) <= set(TRUTH)
+    flags = {r["metabolite"]: r["fit_flags"] for r in amplitudes_table(fit)}
+    for name in TRUTH:
+        expected = f"own shift at its {held[name]} search limit" if name in held else None
+        assert flags[name] == expected, name
+    assert flags["tNAA"] is None

@@ -26,6 +26,14 @@ def test_tsv_round_trip_keeps_columns_and_writes_n_a():
     assert text == "a\tb\tc\td\textra\n1\tn/a\t0.5\t1\tx y\n"
 
 
+def test_tsv_writes_non_finite_numbers_as_n_a():
+    # the %CRLB of a zero amplitude is infinite: the TSVs say n/a (as the README promises and
+    # the JSON outputs write null), never "inf" that spreadsheet readers take as text
+    text = files.tsv_text([{"crlb_percent": float("inf"), "x": np.float64(-np.inf),
+                            "y": np.float32("nan"), "z": 2.5}], ["crlb_percent", "x", "y", "z"])
+    assert text.splitlines()[1].split("\t") == ["n/a", "n/a", "n/a", "2.5"]
+
+
 def test_json_text_turns_numpy_values_into_plain_json():
     content = {"b": np.arange(3), "a": np.float64(0.25), "p": Path("/x"), "t": (1, 2),
                "i": np.int64(7), "flag": np.bool_(True)}

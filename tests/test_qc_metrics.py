@@ -124,3 +124,24 @@ def test_fitted_component_snr_is_component_height_over_noise(phase_deg):
     assert values["snr_ins"] == pytest.approx(expected, rel=0.15)
     assert values["snr_glx"] is None          # not fitted: not measured (never a made-up 0)
     assert condition_metrics(noisy, DWELL_S, CF_MHZ)[0]["snr_ins"] is None
+
+
+def test_drift_and_rejections_of_single_transients_are_not_measured():
+    """Scanner-averaged spectra (one transient per condition): nothing was aligned or could be
+    rejected, so the drift and rejection figures are None (n/a in QC), not a 0 that passes."""
+    from pipeline.qc.flags import evaluate
+    from pipeline.qc.summary import similarity_metrics
+
+    stats = drift_statistics([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0, 0, 0], condition=[0, 1, 2])
+    assert stats["n_transients"] == 3
+    assert all(stats[k] is None for k in ("freq_shift_range_hz", "freq_shift_sd_hz",
+                                          "phase_shift_sd_deg", "rejected_fraction"))
+    flags = {f.metric: f.status for f in evaluate({**stats, "rejected_fraction_max": None},
+                                                  CF_MHZ)}
+    assert flags["freq_shift_range_ppm"] == "n/a" and flags["rejected_fraction_max"] == "n/a"
+    assert similarity_metrics(np.ones((1, 8)), np.ones((1, 8)), np.zeros(1, bool), DWELL_S,
+                              CF_MHZ)["rejected_fraction"] is None
+    # two transients in one condition: measured as before
+    measured = drift_statistics([0.0, 1.0, 0.0], [0.0, 5.0, 0.0], [0, 0, 0], condition=[0, 0, 1])
+    assert measured["freq_shift_range_hz"] == pytest.approx(1.0)
+    assert measured["rejected_fraction"] == 0.0

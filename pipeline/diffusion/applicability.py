@@ -35,6 +35,10 @@ Every larger metabolite (NAA, Cr, Cho, Glu, Ins, Tau) is slower in water, and th
 it further (intra-cellular D ~0.3-0.6 um^2/ms, Palombo et al., PNAS 2016;113:6671), so a value
 above this limit is not physical."""
 
+DETECTION_SD_FACTOR = 2.0
+"""A signal is detected when it exceeds this many standard deviations (CRLBs): below, its
+shape (lineshape, decay) is not determined by the data."""
+
 KURTOSIS_RANGE = (0.0, 3.0)
 """Physical apparent kurtosis of metabolite decays (dMRS consensus, Ligneul et al. 2024): K_app
 is non-negative for a mixture of Gaussian/restricted pools and below 3 (sticks: 1.2)."""
@@ -110,10 +114,60 @@ def at_either_bound(values, lower, upper) -> np.ndarray:
     return near_bound(values, lower) | near_bound(values, upper)
 
 
+AT_BOUND_SE_FRACTION = 0.05
+"""An estimate closer to a bound than this fraction of its standard error is at that bound
+for the reader: the data cannot tell it from the bound (e.g. an MM ADC of 1e-6 +/- 0.9
+um^2/ms against the bound 0, above ``near_bound``'s numerical tolerance)."""
+
+
+def statistically_at_bound(values, std_errors, lower, upper) -> np.ndarray:
+    """Which ``values`` lie within ``AT_BOUND_SE_FRACTION`` standard errors of a finite bound
+    (non-finite standard errors never count)."""
+    values, se = np.asarray(values, float), np.asarray(std_errors, float)
+    margin = np.where(np.isfinite(se), AT_BOUND_SE_FRACTION * se, -np.inf)
+    out = np.zeros(values.shape, dtype=bool)
+    for bound in (np.asarray(lower, float), np.asarray(upper, float)):
+        out |= np.isfinite(bound) & (np.abs(values - np.where(np.isfinite(bound), bound, 0.0))
+                                     <= margin)
+    return out
+
+
 def _bound_note(fit) -> str:
     lo, hi = fit.model.bounds
-    hit = [n for n, at in zip(fit.model.parameter_names, at_either_bound(fit.params, lo, hi)) if at]
+    at = (at_either_bound(fit.params, lo, hi)
+          | statistically_at_bound(fit.params, fit.std_errors, lo, hi))
+    hit = [n for n, a in zip(fit.model.parameter_names, at) if a]
     return f"at bound: {', '.join(hit)}" if hit else ""
+
+
+PHYSICAL_RANGE_BY_UNIT = {"um^2/ms": METABOLITE_FREE_DIFFUSIVITY_37C_UM2_MS,
+                          "1": 1.0}
+"""Width of the physical range of a parameter by unit (diffusivities [0, the metabolite limit],
+fractions [0, 1]); K_app uses ``KURTOSIS_RANGE``. Radii have their own identifiability rule."""
+UNDETERMINED_SE_FRACTION_OF_RANGE = 0.5
+"""A standard error above half the physical range: +/- 2 SE spans the whole range twice, so the
+data say nothing about the parameter. Deliberately not a relative-SE cut (SE / value), which
+would drop small but measured values and bias group means (Kreis, NMR Biomed 2016;29:1091)."""
+
+
+def undetermined_reasons(model, params, std_errors) -> list[str]:
+    """Parameters the data do not determine: no standard error (the fit's information matrix
+    does not separate them) or one above ``UNDETERMINED_SE_FRACTION_OF_RANGE`` of their
+    physical range."""
+    reasons = []
+    for name, unit, value, se in zip(model.parameter_names, model.parameter_units, params,
+                                     std_errors):
+        width = (KURTOSIS_RANGE[1] - KURTOSIS_RANGE[0] if name in ("K", "K_app")
+                 else PHYSICAL_RANGE_BY_UNIT.get(unit))
+        if width is None:
+            continue
+        if not np.isfinite(se):
+            reasons.append(f"{name} has no standard error: not determined by the data")
+        elif se > UNDETERMINED_SE_FRACTION_OF_RANGE * width:
+            reasons.append(f"{name} = {float(value):.3g} +/- {float(se):.3g}: the standard error "
+                           f"exceeds half the physical range ({width:g}), not determined by the "
+                           "data")
+    return reasons
 
 
 def physical_limit_reasons(model, params) -> list[str]:
@@ -234,7 +288,8 @@ def assess(fit, b_all_ms_um2, sigma_normalised=None) -> tuple[bool, str, dict]:
     name = fit.model.name
     b_used = fit.b_used_ms_um2
     bound = _bound_note(fit)
-    physical = physical_limit_reasons(fit.model, fit.params)
+    physical = (physical_limit_reasons(fit.model, fit.params)
+                + undetermined_reasons(fit.model, fit.params, fit.std_errors))
     notes = [n for n in (_range_note(fit, b_all_ms_um2), bound) if n] + physical
     reasons = list(physical)
     ok = bool(fit.success and np.all(np.isfinite(fit.params))) and not physical

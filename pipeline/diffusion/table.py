@@ -140,6 +140,18 @@ def _tensor_rows(metabolite, b, directions, signal, sigma):
     return rows
 
 
+def undetected_reason(amplitude_lowest_b: float, sd_lowest_b: float | None) -> str:
+    """Why a decay cannot be modelled: its lowest-b amplitude is not positive, or (with its
+    SD, e.g. the CRLB) within ``DETECTION_SD_FACTOR`` SDs of 0, where a model fit only
+    describes noise. Empty when the metabolite is detected."""
+    if not amplitude_lowest_b > 0:
+        return "amplitude at the lowest b is not positive: no decay to model"
+    if sd_lowest_b is not None and amplitude_lowest_b <= applicability.DETECTION_SD_FACTOR * sd_lowest_b:
+        return (f"not detected at the lowest b (amplitude {amplitude_lowest_b:.3g} within "
+                f"{applicability.DETECTION_SD_FACTOR:g} SD ({sd_lowest_b:.3g}) of 0): no decay to model")
+    return ""
+
+
 def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy, shells):
     """Shell-averaged decay, unique gradient directions, tensor rows and notes for directional data."""
     g = np.asarray(directions, float)
@@ -214,8 +226,8 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
         context += notes
         shell_index = None  # one point per shell after averaging
     s_ref = float(np.mean(s[b == b.min()])) if s.size else 0.0
-    if not s_ref > 0:
-        reason = "amplitude at the lowest b is not positive: no decay to model"
+    reason = undetected_reason(s_ref, None if sg is None else float(np.mean(sg[b == b.min()])))
+    if reason:
         return rows + [r for name in names if name in MODELS for r in _failed_rows(metabolite, name, reason)]
     sg, sigma_source, sigma_dof = _noise(b, s, sg, s_ref)
     context.append(sigma_source)

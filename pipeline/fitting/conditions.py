@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from ..basis import Basis
+from ..diffusion.applicability import DETECTION_SD_FACTOR
 from ..spectra import fid_to_spectrum
 from . import model as M
 from .joint import fit_joint
@@ -181,9 +182,27 @@ def mm_total(names, amplitudes, covariance, unmeasured=()) -> tuple[float, float
     return value, float(np.sqrt(max(variance, 0.0)))
 
 
+def row_fit_flags(fit: SpectralFit) -> dict:
+    """metabolite -> warnings that belong next to its amplitude: its own frequency shift left at
+    a search limit (e.g. Ala pulled onto a lipid line) and a precision that comes mostly from
+    the soft priors (``PRIOR_DOMINATED_SHARE``); the fit-level QC warnings say the same."""
+    problem = fit.extra.get("problem")
+    own = set() if problem is None else {problem.names[m] for m in problem.own_shift}
+    out = {}
+    for parameter in fit.at_bounds:
+        name = _shape_owner(parameter)
+        if name in own:
+            side = "upper" if parameter.endswith("(upper)") else "lower"
+            out.setdefault(name, []).append(f"own shift at its {side} search limit")
+    for name, share in fit.extra.get("prior_variance_share", {}).items():
+        if share >= PRIOR_DOMINATED_SHARE:
+            out.setdefault(name, []).append(f"{share:.0%} of the variance removed by the priors")
+    return out
+
+
 def amplitudes_table(fits) -> list[dict]:
     """Rows for ``_amplitudes.tsv``: condition, b_value_s_mm2, metabolite, amplitude, crlb,
-    crlb_percent — every fitted metabolite, the sums tNAA, tCr, tCho, Glx, and "MM", the total
+    crlb_percent, fit_flags (:func:`row_fit_flags`) — every fitted metabolite, the sums tNAA, tCr, tCho, Glx, and "MM", the total
     of the parametric macromolecule components when there are several (:func:`mm_total`), so
     that the MM decay can be read and modelled. Entries fitted as nuisance
     (:func:`unmeasured_entries`) have no row and are not in the total.
@@ -205,20 +224,18 @@ def amplitudes_table(fits) -> list[dict]:
         total = mm_total(fit.names, fit.amplitudes, fit.covariance, unmeasured)
         if total is not None:
             entries.append((MM_TOTAL_NAME, *total))
+        notes = row_fit_flags(fit)
         for name, amp, crlb in entries:
             rows.append({"condition": c, "b_value_s_mm2": float(b_value), "metabolite": name,
                          "amplitude": amp, "crlb": crlb,
-                         "crlb_percent": 100.0 * crlb / abs(amp) if amp else float("inf")})
+                         "crlb_percent": 100.0 * crlb / abs(amp) if amp else float("inf"),
+                         "fit_flags": "; ".join(notes.get(name, [])) or None})
     return rows
-
-
-DETECTION_CRLB_FACTOR = 2.0
-"""A set of components is detected when its summed amplitude exceeds this many CRLBs."""
 
 
 def detected(amplitudes: np.ndarray, covariance: np.ndarray, members: np.ndarray) -> bool:
     """Whether the summed amplitude of ``members`` (boolean mask) exceeds
-    ``DETECTION_CRLB_FACTOR`` times its CRLB (from the covariance; entries the data do not
+    ``DETECTION_SD_FACTOR`` times its CRLB (from the covariance; entries the data do not
     measure, with infinite variance, are left out of the sum)."""
     variance = np.diag(covariance)
     members = np.asarray(members, bool) & np.isfinite(variance)
@@ -226,12 +243,12 @@ def detected(amplitudes: np.ndarray, covariance: np.ndarray, members: np.ndarray
         return False
     total = float(np.sum(np.asarray(amplitudes)[members]))
     total_var = float(np.sum(covariance[np.ix_(members, members)]))
-    return total > DETECTION_CRLB_FACTOR * np.sqrt(max(total_var, 0.0))
+    return total > DETECTION_SD_FACTOR * np.sqrt(max(total_var, 0.0))
 
 
 def undetected_shape_owners(fit: SpectralFit) -> set:
     """Lineshape groups and own-shift metabolites whose summed amplitude is not detected in
-    ``fit`` (within ``DETECTION_CRLB_FACTOR`` CRLBs of 0; entries modelled as nuisance, such
+    ``fit`` (within ``DETECTION_SD_FACTOR`` CRLBs of 0; entries modelled as nuisance, such
     as MM42 mostly outside the window, not counted): the data do not determine their widths
     and shifts, so a search limit there says nothing about the fit."""
     problem = fit.extra.get("problem")
@@ -269,7 +286,7 @@ def bound_flags(fits, condition_text) -> list[str]:
              "restarts (check the spectrum's referencing, phase and [fitting] limits)"
              for limited, cs in conditions.items()]
             + [f"fit: {'; '.join(map(condition_text, cs))}: {unsettled} at its search limit, "
-               f"for components not detected (each amplitude within {DETECTION_CRLB_FACTOR:g} "
+               f"for components not detected (each amplitude within {DETECTION_SD_FACTOR:g} "
                "CRLB of 0), whose shape the data do not determine"
                for unsettled, cs in undetermined.items()])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import shutil
 import uuid
@@ -94,14 +95,16 @@ def write_json(path, content) -> Path:
 # --- TSV -------------------------------------------------------------------------------------
 
 def format_tsv_value(value) -> str:
-    """TSV cell: ``n/a`` for None/NaN, compact repr for floats, 0/1 for booleans."""
+    """TSV cell: ``n/a`` for None and non-finite numbers (NaN, ±inf: e.g. the %CRLB of a zero
+    amplitude; the JSON outputs write them as null), compact repr for floats, 0/1 for
+    booleans."""
     if value is None:
         return "n/a"
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) or type(value).__name__.startswith("float"):
         value = float(value)
-        if value != value:
+        if not math.isfinite(value):
             return "n/a"
         return repr(value)
     if type(value).__name__.startswith(("int", "uint")):

@@ -278,11 +278,19 @@ def linewidth_hz(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
     return find_peak(fid, dwell_s, cf_mhz, window_ppm, zero_fill, baseline_margin_ppm).fwhm_hz
 
 
-def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None) -> dict:
+DRIFT_SPREAD_KEYS = ("n_rejected", "rejected_fraction", "freq_shift_sd_hz", "freq_shift_range_hz",
+                    "freq_drift_hz_per_transient", "phase_shift_sd_deg", "phase_shift_range_deg")
+"""Drift statistics that need transients to compare: not measured (None) when no condition
+has two or more (e.g. a scanner-averaged spectrum), rather than a 0 that reads as a pass."""
+
+
+def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None, condition=None) -> dict:
     """Summary of the per-transient drift (in acquisition order) and of rejections.
 
     ``freq_drift_hz_per_transient`` is the slope of a straight line through the frequency
-    shifts; ranges and SDs describe scatter.
+    shifts; ranges and SDs describe scatter. With ``condition`` (each transient's condition),
+    the values in ``DRIFT_SPREAD_KEYS`` are None when no condition holds two transients:
+    nothing was aligned or could be rejected.
     """
     f = np.asarray(freq_shift_hz, dtype=float)
     p = np.asarray(phase_shift_deg, dtype=float)
@@ -290,7 +298,7 @@ def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None) -> dict:
     if f.size == 0:
         raise ValueError("drift statistics need at least one transient")
     slope = float(np.polyfit(np.arange(f.size), f, 1)[0]) if f.size > 1 else 0.0
-    return {
+    out = {
         "n_transients": int(f.size),
         "n_rejected": int(rej.sum()),
         "rejected_fraction": float(rej.mean()),
@@ -301,6 +309,9 @@ def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None) -> dict:
         "phase_shift_sd_deg": float(p.std(ddof=1)) if p.size > 1 else 0.0,
         "phase_shift_range_deg": float(p.max() - p.min()),
     }
+    if condition is not None and np.max(np.unique(condition, return_counts=True)[1]) < 2:
+        out.update(dict.fromkeys(DRIFT_SPREAD_KEYS))
+    return out
 
 
 def rejection_counts(condition, rejected) -> dict:

@@ -66,13 +66,14 @@ def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid
 def similarity_metrics(before: np.ndarray, after: np.ndarray, rejected: np.ndarray,
                        dwell_s: float, cf_mhz: float) -> dict:
     """Similarity index of one condition's transients before and after alignment (kept
-    transients only) and the rejected fraction."""
+    transients only) and the rejected fraction (None for a single transient: nothing could
+    be rejected)."""
     rejected = np.asarray(rejected, bool)
     return {"similarity_before": measured_or_reason(metrics.similarity_index, before, dwell_s, cf_mhz,
                                        rejected=rejected)[0],
             "similarity_after": measured_or_reason(metrics.similarity_index, after, dwell_s, cf_mhz,
                                       rejected=rejected)[0],
-            "rejected_fraction": float(rejected.mean()) if rejected.size else None}
+            "rejected_fraction": float(rejected.mean()) if rejected.size > 1 else None}
 
 
 def crlb_percent_max(amplitude_rows: list[dict], names=MAIN_SUMS) -> float | None:

@@ -213,6 +213,8 @@ class FitSpectra(SimpleInterface):
             None if water is None else lowest_b_fid(water),
             None if water is None else water.dwell_s, basis, acq.metadata, acq.cf_mhz,
             self.inputs.subject, self.inputs.session)
+        rows = [{**{k: v for k, v in r.items() if k != "fit_flags"},  # the last column
+                 "fit_flags": r.get("fit_flags")} for r in rows]
         self._results["out_amplitudes"] = write_table("amplitudes.tsv", rows,
                                                       AMPLITUDES_COLUMNS)
         fitted = np.stack([f.fitted_fid for f in fits.fits])[:, None, None, :]

@@ -79,11 +79,13 @@ class QualityMetrics(SimpleInterface):
                 values.update(similarity_metrics(before[c], after[c], rejected[c],
                                                  pre.dwell_s, pre.cf_mhz))
             else:
-                values["rejected_fraction"] = float(rejected[c].mean())
+                values["rejected_fraction"] = (float(rejected[c].mean())
+                                               if rejected.shape[1] > 1 else None)
             per_condition.append({**label, **values})
         drift = metrics.drift_statistics([to_float(r["freq_shift_hz"]) for r in rows],
                                          [to_float(r["phase_shift_deg"]) for r in rows],
-                                         [int(r["rejected"]) for r in rows])
+                                         [int(r["rejected"]) for r in rows],
+                                         [int(r["condition"]) for r in rows])
         water_lw = None
         if optional_input(self.inputs.in_water):
             water = load_acquisition(self.inputs.in_water)
