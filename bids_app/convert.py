@@ -32,6 +32,8 @@ dynamics split into diffusion conditions. Examples are installed with the packag
     order = "condition_fastest"        # or "transient_fastest", or nested loops fastest first:
                                        # ["direction", "b", "transient"] (b_values then hold
                                        # one b per b step, directions one per direction step)
+    check_order = true                 # default: refuse an order the data contradict (the
+                                       # transients' signal size must group by condition)
     [acquisition.diffusion]
     b_values = [0, 907, ...]           # one per condition
     b_value_units = "s/mm2"            # or "ms/um2"
@@ -47,6 +49,7 @@ on ``DIM_USER_0`` with b in s/mm^2) with JSON sidecars, ``dataset_description.js
 
 Modules: :mod:`bids_app.convert_mapping` (the mapping and its loops),
 :mod:`bids_app.convert_vendor` (spec2nii and vendor-header facts),
+:mod:`bids_app.convert_order_check` (is ``dynamics.order`` what the data show?),
 :mod:`bids_app.convert_sidecar` (sidecars and dataset files); this one converts and holds the
 command line. Their public names are importable from here too.
 """
@@ -70,19 +73,22 @@ from .convert_mapping import (  # noqa: F401  (public names re-exported from thi
     ENTITY_KEYS, LEGACY_ORDERS, LOOPS, NIFTI_FORMAT, ORDERS, SPEC2NII_FILE_COUNTS, SUFFIXES,
     ConversionError, _diffusion_conditions, bids_relative_path, dynamics_loops, load_mapping,
     loop_sizes, n_conditions, split_dynamics, split_loops)
+from .convert_order_check import check_loop_order, loop_order_verdict
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
     _write_dataset_files, bids_sidecar, sampling_sidecar)
 from .convert_vendor import (  # noqa: F401  (public names re-exported from this module)
     PULSE_SEQUENCE_TYPES, SPEC2NII_DEFAULT_ARGS, SPEC2NII_FOLDER_INPUTS, _read_input,
-    identified_sequence, input_problem, run_spec2nii, vendor_names, vendor_transient_count)
+    identified_sequence, input_problem, pulse_sequence_hint, run_spec2nii, vendor_names,
+    vendor_transient_count)
 
 
 # --------------------------------------------------------------------------- conversion
 
 def _mapping_conditions(entry: dict, acq: Acquisition, files: list[Path], where: str,
                         mapping_path: Path):
-    """(fids, b-values, directions, units source, notes): the mapping's loops and diffusion
-    lists applied to stored dynamics, or the conditions the header already holds."""
+    """(fids, b-values, directions, units source, warnings, facts): the mapping's loops and
+    diffusion lists applied to stored dynamics, or the conditions the header already holds.
+    A loop order the data contradict is refused (:mod:`bids_app.convert_order_check`)."""
     loops = dynamics_loops(entry, where)
     n_cond = n_conditions(entry, loops, where)
     fids = acq.fids
@@ -92,12 +98,16 @@ def _mapping_conditions(entry: dict, acq: Acquisition, files: list[Path], where:
                                   "diffusion conditions in its header; drop the dynamics and "
                                   "diffusion tables from the mapping")
         return fids, acq.b_values_s_mm2, acq.directions, \
-            acq.metadata.get("b_value_units_source", "header"), []
+            acq.metadata.get("b_value_units_source", "header"), [], []
+    sizes = loop_sizes(entry, loops, where)
     if n_cond > 1 or loops != LEGACY_ORDERS["condition_fastest"]:
-        fids = split_loops(fids, loops, loop_sizes(entry, loops, where), files[0])
+        fids = split_loops(fids, loops, sizes, files[0])
     b_s_mm2, directions, units_source, notes = _diffusion_conditions(entry, n_cond, where,
                                                                      mapping_path)
-    return fids, b_s_mm2, directions, units_source, notes
+    check = check_loop_order(acq.fids, acq.dwell_s, loops, sizes, b_s_mm2, files[0])
+    facts, warned = loop_order_verdict(check, files[0],
+                                       entry.get("dynamics", {}).get("check_order", True))
+    return fids, b_s_mm2, directions, units_source, notes + warned, facts
 
 
 def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_path: Path,
@@ -115,14 +125,13 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
     extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
     anonymise = bool(mapping.get("dataset", {}).get("anonymise", True))
     acq = _read_input(entry, files, extras, anonymise)
-    fids, b_s_mm2, directions, units_source, notes = _mapping_conditions(
+    fids, b_s_mm2, directions, units_source, notes, facts = _mapping_conditions(
         entry, acq, files, where, mapping_path)
     if entry.get("conjugate", False):
         fids = fids.conj()
     metadata = dict(acq.metadata)
     n_stored = fids.shape[0] * fids.shape[1]
     acquired = vendor_transient_count(entry["format"], files, n_stored)
-    facts = []
     if acquired is not None:
         metadata["NumberOfTransients"] = acquired
         stored = ("the 1 stored spectrum averages" if n_stored == 1
@@ -136,9 +145,8 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
             metadata["PulseSequenceType"] = pulse_type
             facts.append(f"{files[0]}: PulseSequenceType {pulse_type} ({note})")
         else:
-            notes.append(f"{files[0]}: no PulseSequenceType written ({note}); give it in "
-                         "the mapping's sidecar table, e.g. sidecar = { PulseSequenceType = "
-                         '"PRESS" }')
+            notes.append(f"{files[0]}: no PulseSequenceType written ({note}); "
+                         f"{pulse_sequence_hint(metadata)}")
     if means_no_mixing_time(metadata.get("MixingTime"), stated_sequence(metadata)):
         del metadata["MixingTime"]  # vendor 0 for "none"; the checks would refuse TM = 0
         facts.append(f"{files[0]}: MixingTime 0 in the vendor header left out (a "

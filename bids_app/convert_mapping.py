@@ -101,6 +101,8 @@ def _check_entry(entry: dict, where: str, ids: set) -> None:
                               f"{n_cond} conditions")
     if not isinstance(entry.get("conjugate", False), bool):
         raise ConversionError(f"{where}: conjugate must be true or false")
+    if not isinstance(entry.get("dynamics", {}).get("check_order", True), bool):
+        raise ConversionError(f"{where}: dynamics.check_order must be true or false")
     unit = diffusion.get("b_value_units", "auto")
     if unit != "auto" and normalise_b_value_unit(unit) is None:
         raise ConversionError(f"{where}: b_value_units {unit!r} is not s/mm2, ms/um2 or auto")

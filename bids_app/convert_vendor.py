@@ -202,3 +202,18 @@ def identified_sequence(metadata: dict) -> tuple[str | None, str]:
     except ValueError as err:
         return None, str(err)
     return PULSE_SEQUENCE_TYPES[sequence], f"sequence {sequence} from {where}"
+
+
+def pulse_sequence_hint(metadata: dict) -> str:
+    """What to write when no PulseSequenceType could be identified: STEAM when a positive
+    MixingTime is known (only STEAM has a mixing time, so suggesting PRESS would give a basis
+    of the wrong sequence), otherwise the common choices, STEAM with its MixingTime."""
+    mixing = metadata.get("MixingTime")
+    if isinstance(mixing, (list, tuple)) and len(mixing) == 1:
+        mixing = mixing[0]
+    if isinstance(mixing, (int, float)) and not isinstance(mixing, bool) and mixing > 0:
+        return (f"MixingTime {mixing:g} s is given, so the sequence is STEAM: add sidecar = "
+                '{ PulseSequenceType = "STEAM" } to the mapping')
+    return ('give it in the mapping\'s sidecar table, e.g. sidecar = { PulseSequenceType = '
+            '"PRESS" } or, for STEAM, sidecar = { PulseSequenceType = "STEAM", MixingTime = '
+            '<TM in s> } (also "sLASER", "spin echo")')
