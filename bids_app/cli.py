@@ -22,14 +22,16 @@ import json  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pipeline import __version__  # noqa: E402
 
 from . import derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
+from .group import group_subjects  # noqa: E402
 from .runlog import (Outcome, error_message, failure_line, format_exception,  # noqa: E402
-                     setup_logging, write_run_records, write_summary)
+                     setup_early_logging, setup_logging, write_run_records, write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
@@ -196,46 +198,96 @@ def _config_overrides(opts) -> dict:
     return overrides
 
 
-def _validate(opts, logger) -> dict:
-    """Run the BIDS validator; errors are logged per file (the run carries on)."""
-    if opts.skip_bids_validation:
-        logger.info("BIDS validation skipped (--skip-bids-validation)")
-        return {}
-    logger.info("validating %s with bids-validator-deno", opts.bids_dir)
-    issues = discovery.validate_bids(opts.bids_dir)
-    per_file = discovery.files_with_errors(issues, opts.bids_dir)
-    derivatives.write_json(derivatives.logs_dir(opts.output_dir) / "bids_validation.json",
-                           [vars(i) for i in issues])
-    for path, errors in sorted(per_file.items()):
-        logger.warning("BIDS validation error in %s: %s", path, "; ".join(sorted(set(errors))))
-    if not per_file:
-        logger.info("BIDS validation: no errors (%d warnings)", len(issues))
-    return per_file
+@dataclass
+class ParticipantInputs:
+    """What the participant level reads, and checks, before it writes anything."""
+
+    config: dict
+    inputs: dict  # subject -> list of AcquisitionInputs
+    errors: dict  # subject -> why its inputs cannot be used (it fails; the others run)
+    issues: list | None  # the BIDS validator's issues; None when validation is skipped
 
 
-def run_participant_level(opts, config: dict, logger) -> list[Outcome]:
-    """Discover inputs, build and run one workflow over all selected participants."""
-    from .run import run_participants
-
+def read_participant_inputs(opts) -> ParticipantInputs:
+    """Every input check that can refuse a participant-level run (exit 2), made before the
+    output folder is touched so that a refused run leaves nothing behind: configuration,
+    tissue table, filter file, the dataset itself (``dataset_description.json``, labels:
+    :func:`discovery.discover`) and the BIDS validator (its report is recorded later by
+    :func:`record_validation`). Reads only."""
+    config = load_config(opts.config, _config_overrides(opts))
+    _check_tissue_table(config, opts.bids_dir)
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None
     errors: dict = {}
     inputs = discovery.discover(opts.bids_dir, opts.participant_label, opts.session_label,
                                 filters, config["conversion"]["mm_acquisition_labels"], errors,
                                 exclude=[opts.output_dir.resolve(), work_dir(opts)])
-    for acquisitions in inputs.values():
+    validate = not (opts.skip_bids_validation or opts.reports_only)
+    issues = discovery.validate_bids(opts.bids_dir) if validate else None
+    return ParticipantInputs(config, inputs, errors, issues)
+
+
+def selected_files(per_file: dict, bids_dir, participant_labels) -> dict:
+    """The entries of ``per_file`` (path -> validator errors) that concern this run: files of
+    the selected participants and files outside any ``sub-*`` folder (dataset-level); all of
+    them when no ``--participant-label`` narrows the run. The full report stays in
+    ``logs/bids_validation.json``."""
+    if not participant_labels:
+        return dict(per_file)
+    wanted = {"sub-" + discovery.strip_prefix(label, "sub") for label in participant_labels}
+
+    def concerns_run(path: Path) -> bool:
+        try:
+            top = Path(path).relative_to(bids_dir).parts[:1]
+        except ValueError:
+            return True
+        return not top or not top[0].startswith("sub-") or top[0] in wanted
+
+    return {path: errors for path, errors in per_file.items() if concerns_run(path)}
+
+
+def record_validation(opts, issues: list | None, logger) -> dict:
+    """Write the validator's issues to ``logs/bids_validation.json`` and log its errors per
+    file (those of unselected participants only counted); returns errors per file (the
+    run carries on)."""
+    if issues is None:
+        logger.info("BIDS validation skipped (--skip-bids-validation)")
+        return {}
+    logger.info("validated %s with bids-validator-deno", opts.bids_dir)
+    per_file = discovery.files_with_errors(issues, opts.bids_dir)
+    derivatives.write_json(derivatives.logs_dir(opts.output_dir) / "bids_validation.json",
+                           [vars(i) for i in issues])
+    shown = selected_files(per_file, opts.bids_dir, opts.participant_label)
+    for path, errors in sorted(shown.items()):
+        logger.warning("BIDS validation error in %s: %s", path, "; ".join(sorted(set(errors))))
+    if len(shown) < len(per_file):
+        logger.info("BIDS validation: %d file(s) of participants not selected have errors "
+                    "(listed in %s)", len(per_file) - len(shown),
+                    derivatives.logs_dir(opts.output_dir) / "bids_validation.json")
+    if not per_file:
+        logger.info("BIDS validation: no errors (%d warnings)", len(issues))
+    return per_file
+
+
+def run_participant_level(opts, read: ParticipantInputs, logger) -> list[Outcome]:
+    """Build and run one workflow over all selected participants (inputs from
+    :func:`read_participant_inputs`); those whose inputs could not be used fail."""
+    from .run import run_participants
+
+    for acquisitions in read.inputs.values():
         for acquisition in acquisitions:
             for warning in acquisition.warnings:
                 logger.warning("sub-%s: %s", acquisition.subject, warning)
-    failed = [Outcome(subject, ok=False, errors=[message]) for subject, message in errors.items()]
+    failed = [Outcome(subject, ok=False, errors=[message])
+              for subject, message in read.errors.items()]
     for outcome in failed:  # the run's end gives the one console line per failed participant
         logger.debug("sub-%s: %s", outcome.subject, outcome.errors[0])
     plugin, plugin_args = plugin_settings(opts)
-    derivatives.remove_stale_temporaries(opts.output_dir, list(inputs))
+    derivatives.remove_stale_temporaries(opts.output_dir, list(read.inputs))
     return failed + run_participants(
-        inputs, config, output_dir=opts.output_dir.resolve(), work_dir=work_dir(opts),
-        basis_path=opts.basis.resolve() if opts.basis else None, plugin=plugin,
-        plugin_args=plugin_args, stop_on_first_crash=opts.stop_on_first_crash,
+        read.inputs, read.config, output_dir=opts.output_dir.resolve(),
+        work_dir=work_dir(opts), basis_path=opts.basis.resolve() if opts.basis else None,
+        plugin=plugin, plugin_args=plugin_args, stop_on_first_crash=opts.stop_on_first_crash,
         reports_only=opts.reports_only, logger=logger, verbosity=opts.verbose)
 
 
@@ -345,9 +397,18 @@ def check_output_location(bids_dir: Path, output_dir: Path) -> None:
                        "(move the file away)")
 
 
+def check_bids_dir(bids_dir: Path) -> None:
+    """``bids_dir`` must be an existing folder: a missing path and a file given by mistake
+    get different messages (the fix differs)."""
+    if not bids_dir.exists():
+        raise CliError(f"{bids_dir}: input BIDS directory does not exist")
+    if not bids_dir.is_dir():
+        raise CliError(f"{bids_dir}: input BIDS directory is not a directory (give the "
+                       "dataset's root folder, which holds dataset_description.json)")
+
+
 def _check_paths(opts) -> None:
-    if not opts.bids_dir.is_dir():
-        raise CliError(f"{opts.bids_dir}: input BIDS directory does not exist")
+    check_bids_dir(opts.bids_dir)
     if opts.analysis_level == "participant":
         discovery.check_participant_labels(opts.bids_dir, opts.participant_label)
     check_output_location(opts.bids_dir, opts.output_dir)
@@ -407,24 +468,28 @@ def main(argv=None) -> int:
         limit_threads(opts.omp_nthreads)
         check_resources(opts)
         _check_paths(opts)
-        check_writable(opts.output_dir, "output directory")
         if opts.analysis_level == "participant" and not opts.reports_only:
             lock_work_dir(work_dir(opts))
-        logger = setup_logging(opts.verbose, opts.output_dir, run_label)
+        earlier = setup_early_logging(opts.verbose)
+        if opts.analysis_level == "group":
+            group_subjects(opts.output_dir, opts.participant_label, opts.bids_dir)
+        else:
+            read = read_participant_inputs(opts)
+        # every check that refuses the run is above: from here on, the output folder is used
+        check_writable(opts.output_dir, "output directory")
+        logger = setup_logging(opts.verbose, opts.output_dir, run_label, earlier)
         logger.info("dmrs-bids %s: %s level on %s -> %s", __version__, opts.analysis_level,
                     opts.bids_dir, opts.output_dir)
         if opts.analysis_level == "group":
             outcomes = run_group_level(opts, logger)
         else:
-            config = load_config(opts.config, _config_overrides(opts))
-            _check_tissue_table(config, opts.bids_dir)
             validation = {}
             if not opts.reports_only:  # a report rebuild leaves the run's records alone
-                write_config(config, derivatives.logs_dir(opts.output_dir) / "config.toml")
+                write_config(read.config, derivatives.logs_dir(opts.output_dir) / "config.toml")
                 derivatives.write_dataset_description(opts.output_dir, opts.bids_dir,
                                                       __version__)
-                validation = _validate(opts, logger)
-            outcomes = run_participant_level(opts, config, logger)
+                validation = record_validation(opts, read.issues, logger)
+            outcomes = run_participant_level(opts, read, logger)
             _note_validation(outcomes, validation, opts.bids_dir)
     except (CliError, ConfigError, discovery.DiscoveryError) as exc:
         if logger is not None:

@@ -1,10 +1,12 @@
 """Group level: every participant's tables stacked, with ``participant_id``/``session_id``.
 
 Reads ``OUT/sub-*/[ses-*/]mrs/*_{amplitudes,diffusion}.tsv`` and ``*_qc.json`` and writes
-``OUT/group_amplitudes.tsv``, ``group_diffusion.tsv``, ``group_qc.tsv`` and ``group.html``.
-Columns: ``participant_id``, ``session_id`` (``n/a`` without sessions), ``source`` (the input
-stem), then the participant table's columns (QC: ``qc_status``, ``qc_failed``, ``qc_warned``,
-then the rest of the flat ``summary`` of ``_qc.json``).
+``OUT/group_amplitudes.tsv``, ``group_diffusion.tsv``, ``group_qc.tsv``, ``group_status.tsv``
+and ``group.html``. Columns: ``participant_id``, ``session_id`` (``n/a`` without sessions),
+``source`` (the input stem), then the participant table's columns (QC: ``qc_status``,
+``qc_failed``, ``qc_warned``, then the rest of the flat ``summary`` of ``_qc.json``).
+``group_status.tsv`` has one row per participant (:data:`STATUS_COLUMNS`): whether its results
+are in the group tables and, when not, why (the latest participant-level run's errors).
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ ACQUISITION_COLUMNS = ["field_strength_t", "sequence", "echo_time_s"]
 STEAM, concentrations must not be pooled blindly)."""
 QC_STATUS_COLUMNS = ["qc_status", "qc_failed", "qc_warned"]
 """Right after the IDs in ``group_qc.tsv``: worst flag, and the metrics failing / warning."""
+STATUS_COLUMNS = ["participant_id", "status", "reason", "run_id", "run_finished"]
+"""``group_status.tsv``: ``status`` ``ok`` (in the group tables) or ``failed`` (left out, or
+only partly read); ``reason``: the errors of the latest participant-level run when that run
+failed, else what the group level found missing or unreadable (`` | ``-separated); ``run_id``
+and ``run_finished``: that latest run (``n/a`` when no run record names the participant)."""
 _NAME = re.compile(r"^(?P<stem>sub-(?P<sub>[^_]+)(?:_ses-(?P<ses>[^_]+))?.*)_"
                    r"(?P<kind>amplitudes\.tsv|diffusion\.tsv|qc\.json)$")
 
@@ -113,38 +120,67 @@ def latest_run(output_dir, subject: str) -> dict | None:
     return max(candidates, key=lambda c: float(c.get("finished_epoch") or 0), default=None)
 
 
+def run_failure(run: dict | None) -> list[str] | None:
+    """The reasons a participant-level run record gives for its failure (``["no reason
+    recorded"]`` when it names none), or None when there is no record or the run succeeded."""
+    if run is None or run.get("status") == "ok":
+        return None
+    return [str(e) for e in run.get("errors") or []] or ["no reason recorded"]
+
+
+def status_row(outcome: Outcome, run: dict | None) -> dict:
+    """The ``group_status.tsv`` row of one participant: its group-level outcome, and the
+    latest run's own reasons when that run failed (without the group level's wording
+    around them), so a script reads the participant level's message as it was logged."""
+    reasons = run_failure(run) or outcome.errors
+    return {"participant_id": f"sub-{outcome.subject}",
+            "status": "ok" if outcome.ok else "failed",
+            "reason": " | ".join(reasons) if not outcome.ok else None,
+            "run_id": (run or {}).get("run_id"), "run_finished": (run or {}).get("finished")}
+
+
 def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict, list[Outcome]]:
-    """Rows of the three group tables, and an outcome per participant. A participant whose
-    latest participant-level run failed is failed here too, with that run's reason, and its
-    (older) derivatives are not used."""
+    """Rows of the group tables (``amplitudes``, ``diffusion``, ``qc`` and ``status``, one
+    row per participant), and an outcome per participant. A participant whose latest
+    participant-level run failed is failed here too, with that run's reason, and its (older)
+    derivatives are not used."""
     output_dir = Path(output_dir)
-    tables = {"amplitudes": [], "diffusion": [], "qc": []}
+    tables = {"amplitudes": [], "diffusion": [], "qc": [], "status": []}
     outcomes = []
     for subject in subjects:
         outcome = Outcome(subject)
         outcomes.append(outcome)
         run = latest_run(output_dir, subject)
-        if run is not None and run.get("status") != "ok":
-            reasons = " | ".join(run.get("errors") or []) or "no reason recorded"
+        reasons = run_failure(run)
+        if reasons is not None:
             outcome.fail(f"the latest participant-level run ({run.get('run_id', '?')}) failed "
-                         f"for sub-{subject}: {reasons}; its earlier derivatives are not used")
-            continue
-        found = _participant_files(output_dir, subject)
-        if not found:
-            outcome.fail(f"no derivatives under {output_dir / ('sub-' + subject)} "
-                         "(run the participant level first)")
-        for kind, session, path in found:
-            ids = _ids(subject, session, path, kind)
-            ids.update(acquisition_facts(bids_dir, subject, session, ids["source"]))
-            try:
-                if kind == "qc.json":
-                    summary = json.loads(path.read_text()).get("summary", {})
-                    tables["qc"].append({**ids, **summary})
-                else:
-                    tables[kind.split(".")[0]] += [{**ids, **row} for row in d.read_tsv(path)]
-            except (OSError, ValueError) as exc:
-                outcome.fail(f"{path}: unreadable ({error_message(exc)})")
+                         f"for sub-{subject}: {' | '.join(reasons)}; its earlier derivatives "
+                         "are not used")
+        else:
+            _collect_participant(output_dir, subject, bids_dir, tables, outcome)
+        tables["status"].append(status_row(outcome, run))
     return tables, outcomes
+
+
+def _collect_participant(output_dir: Path, subject: str, bids_dir, tables: dict,
+                         outcome: Outcome) -> None:
+    """Add one participant's derivative rows to ``tables``; what is missing or unreadable
+    fails ``outcome`` (naming the folder or file) without stopping the other participants."""
+    found = _participant_files(output_dir, subject)
+    if not found:
+        outcome.fail(f"no derivatives under {output_dir / ('sub-' + subject)} "
+                     "(run the participant level first)")
+    for kind, session, path in found:
+        ids = _ids(subject, session, path, kind)
+        ids.update(acquisition_facts(bids_dir, subject, session, ids["source"]))
+        try:
+            if kind == "qc.json":
+                summary = json.loads(path.read_text()).get("summary", {})
+                tables["qc"].append({**ids, **summary})
+            else:
+                tables[kind.split(".")[0]] += [{**ids, **row} for row in d.read_tsv(path)]
+        except (OSError, ValueError) as exc:
+            outcome.fail(f"{path}: unreadable ({error_message(exc)})")
 
 
 def available_subjects(folder) -> list[str]:
@@ -152,25 +188,31 @@ def available_subjects(folder) -> list[str]:
     return sorted(p.name[4:] for p in Path(folder).glob("sub-*") if p.is_dir())
 
 
-def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -> list[Outcome]:
-    """Write the group tables and report; returns per-participant outcomes.
+def group_subjects(output_dir, participant_labels=None, bids_dir=None) -> list[str]:
+    """Participants of the group level: the given labels (each must have an output folder,
+    else :class:`~bids_app.discovery.DiscoveryError` naming the missing ones: the CLI checks
+    this before it writes anything), else every participant of ``bids_dir`` (so one without
+    participant-level outputs is reported as failed) and every ``sub-*`` output folder."""
+    present = available_subjects(output_dir) if Path(output_dir).is_dir() else []
+    if not participant_labels:
+        return sorted(set(present) | set(available_subjects(bids_dir) if bids_dir else []))
+    subjects = [strip_prefix(p, "sub") for p in participant_labels]
+    missing = [s for s in subjects if s not in present]
+    if missing:
+        from .discovery import DiscoveryError
+        raise DiscoveryError(f"{output_dir}: no participant-level outputs for "
+                             f"{', '.join('sub-' + m for m in missing)} (available: "
+                             f"{', '.join(present) or 'none'})")
+    return subjects
 
-    Participants: the given labels, else every participant of ``bids_dir`` (so one without
-    participant-level outputs is reported as failed), else every ``sub-*`` output folder.
-    """
+
+def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -> list[Outcome]:
+    """Write the group tables and report; returns per-participant outcomes (participants:
+    :func:`group_subjects`). Failed or incomplete participants are listed with the reason in
+    ``group_status.tsv`` and ``group.html``."""
     logger = logger or get_logger()
     output_dir = Path(output_dir)
-    present = available_subjects(output_dir)
-    if participant_labels:
-        subjects = [strip_prefix(p, "sub") for p in participant_labels]
-        missing = [s for s in subjects if s not in present]
-        if missing:
-            from .discovery import DiscoveryError
-            raise DiscoveryError(f"{output_dir}: no participant-level outputs for "
-                                 f"{', '.join('sub-' + m for m in missing)} (available: "
-                                 f"{', '.join(present) or 'none'})")
-    else:
-        subjects = sorted(set(present) | set(available_subjects(bids_dir) if bids_dir else []))
+    subjects = group_subjects(output_dir, participant_labels, bids_dir)
     tables, outcomes = collect_tables(output_dir, subjects, bids_dir)
     for outcome in outcomes:
         for error in outcome.errors:
@@ -181,6 +223,7 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
     d.write_tsv(output_dir / "group_diffusion.tsv", tables["diffusion"],
                 ids + d.DIFFUSION_COLUMNS)
     d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ids + QC_STATUS_COLUMNS)
+    d.write_tsv(output_dir / "group_status.tsv", tables["status"], STATUS_COLUMNS)
     fields = sorted({r["field_strength_t"] for rows in tables.values() for r in rows
                      if r.get("field_strength_t") is not None})
     if len(fields) > 1:

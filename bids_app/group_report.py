@@ -154,21 +154,35 @@ def group_qc_figure(qc: list[dict]) -> dict | None:
     return {"svg": fig.metrics_grid_figure(panels), "outliers": named}
 
 
+def failure_rows(status: list[dict], failed: list[str]) -> list[dict]:
+    """The failed or incomplete participants as ``group.html`` lists them: the rows of
+    ``group_status.tsv`` that are not ok (reason and latest run), then any id of ``failed``
+    those rows do not name (a caller without status rows), its reason unknown."""
+    rows = [r for r in status if r.get("status") != "ok"]
+    named = {r["participant_id"] for r in rows}
+    return rows + [{"participant_id": p, "status": "failed", "reason": None}
+                   for p in failed if p not in named]
+
+
 def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[str],
                        sites: dict | None = None) -> Path:
-    """``OUT/group.html``: participants with their QC status, distributions (by session and
-    ``sites`` when several), tables."""
+    """``OUT/group.html``: participants with their QC status, the failed or incomplete ones
+    with the reason (``tables["status"]``, the rows of ``group_status.tsv``), distributions
+    (by session and ``sites`` when several), tables."""
     from pipeline import __version__
 
     output_dir = Path(output_dir)
     qc = tables.get("qc", [])
+    failures = failure_rows(tables.get("status", []), failed)
     participants = sorted({r["participant_id"] for r in qc}
-                          | {r["participant_id"] for r in tables.get("diffusion", [])})
+                          | {r["participant_id"] for r in tables.get("diffusion", [])}
+                          | {r["participant_id"] for r in failures})
     status = {}
     for r in qc:
         status.setdefault(r["participant_id"], []).append(r)
     text = _environment().get_template("group_report.html.j2").render(
-        version=__version__, participants=participants, status=status, failed=failed,
+        version=__version__, participants=participants, status=status, failures=failures,
+        failed=[r["participant_id"] for r in failures],
         parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites,
                                                   tables.get("amplitudes", [])),
         qc_figure=group_qc_figure(qc),

@@ -14,11 +14,13 @@ from .derivatives import logs_dir, write_json
 LOGGER_NAME = "dmrs_bids"
 
 
-def setup_logging(verbosity: int, output_dir=None, run_label: str = "") -> logging.Logger:
+def setup_logging(verbosity: int, output_dir=None, run_label: str = "",
+                  earlier: list[logging.LogRecord] = ()) -> logging.Logger:
     """Console logging: progress lines and warnings by default, debug notes from ``-v``
     (nipype's own node logs from ``-vv``, see ``bids_app.run``); when ``output_dir`` is
     given, a full DEBUG log in ``OUT/logs/dmrs-bids<run_label>.log`` (``run_label``
-    ``_sub-01`` for a one-participant run, e.g. an array task)."""
+    ``_sub-01`` for a one-participant run, e.g. an array task), starting with the
+    ``earlier`` records (see :func:`setup_early_logging`; the console showed them already)."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.DEBUG)
     logger.handlers.clear()
@@ -35,8 +37,31 @@ def setup_logging(verbosity: int, output_dir=None, run_label: str = "") -> loggi
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
         logger.addHandler(handler)
+        for record in earlier:
+            handler.handle(record)
     logging.captureWarnings(True)
     return logger
+
+
+class _HeldRecords(logging.Handler):
+    """Keeps every record in a list, for a log file that does not exist yet."""
+
+    def __init__(self, records: list):
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def setup_early_logging(verbosity: int) -> list[logging.LogRecord]:
+    """Console logging for the input checks made before the run writes anything (the output
+    folder, and so the log file, may not exist yet; a refused run must leave none behind).
+    Returns the list that collects their records, for :func:`setup_logging` to put at the
+    start of the log file once the checks passed (e.g. discovery's tracebacks)."""
+    records: list[logging.LogRecord] = []
+    setup_logging(verbosity).addHandler(_HeldRecords(records))
+    return records
 
 
 def get_logger() -> logging.Logger:

@@ -1,0 +1,103 @@
+"""The group level shows each failed or incomplete participant with the reason from its latest
+participant-level run: in ``group_status.tsv`` (one row per participant, machine-readable) and in
+``group.html``, not only as a bare label."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bids_app import cli
+from bids_app import derivatives as d
+from bids_app.group import STATUS_COLUMNS, run_group
+from bids_app.runlog import Outcome, write_run_records, write_summary
+
+
+def _derivatives(out: Path, label: str) -> None:
+    """The tables of one participant as the participant level writes them."""
+    mrs = out / f"sub-{label}" / "mrs"
+    stem = f"sub-{label}_acq-x"
+    d.write_tsv(mrs / f"{stem}_amplitudes.tsv",
+                [{"condition": 0, "b_value": 0.0, "metabolite": "tNAA", "amplitude": 1.0}],
+                d.AMPLITUDES_COLUMNS)
+    d.write_tsv(mrs / f"{stem}_diffusion.tsv",
+                [{"metabolite": "tNAA", "model": "monoexponential", "parameter": "ADC",
+                  "value": 0.15, "applicable": 1}], d.DIFFUSION_COLUMNS)
+    d.write_json(mrs / f"{stem}_qc.json", {"summary": {"qc_status": "pass"}})
+
+
+def _status(out: Path) -> dict:
+    rows = d.read_tsv(out / "group_status.tsv")
+    assert list(rows[0]) == STATUS_COLUMNS
+    return {r["participant_id"]: r for r in rows}
+
+
+def test_failed_missing_and_unreadable_participants_are_listed_with_their_reason(tmp_path):
+    out, bids = tmp_path / "out", tmp_path / "in"
+    for label in ("01", "02", "03"):
+        _derivatives(out, label)
+        (bids / f"sub-{label}").mkdir(parents=True)
+    (bids / "sub-04").mkdir()  # in the dataset, never processed
+    (out / "sub-03" / "mrs" / "sub-03_acq-x_qc.json").write_text("{ not json")
+    started = time.time()
+    reason = "/in/sub-02/mrs/sub-02_acq-x_svs.nii.gz: the compressed file is truncated"
+    outcomes = [Outcome("01"), Outcome("02", ok=False, errors=[reason]), Outcome("03")]
+    write_summary(out, outcomes, "participant", started)
+    write_run_records(out, outcomes, started)
+
+    result = {o.subject: o for o in run_group(out, None, bids)}
+
+    assert result["01"].ok and not any(result[s].ok for s in ("02", "03", "04"))
+    status = _status(out)
+    assert status["sub-01"]["status"] == "ok" and status["sub-01"]["reason"] == "n/a"
+    assert status["sub-02"]["status"] == "failed"
+    assert status["sub-02"]["reason"] == reason  # the participant level's words, as logged
+    run_id = status["sub-02"]["run_id"]
+    assert run_id != "n/a" and status["sub-02"]["run_finished"] != "n/a"
+    assert status["sub-03"]["status"] == "failed"
+    assert "sub-03_acq-x_qc.json: unreadable" in status["sub-03"]["reason"]
+    assert status["sub-04"]["status"] == "failed" and status["sub-04"]["run_id"] == "n/a"
+    assert "no derivatives under" in status["sub-04"]["reason"]
+    html = (out / "group.html").read_text()
+    assert reason in html and run_id in html
+    assert "sub-03_acq-x_qc.json: unreadable" in html and "no derivatives under" in html
+    # the old derivatives of the failed participant stay out of the group tables
+    assert "sub-02" not in {r["participant_id"] for r in d.read_tsv(out / "group_qc.tsv")}
+
+
+def test_reason_text_is_escaped_in_the_report(tmp_path):
+    out = tmp_path / "out"
+    _derivatives(out, "01")
+    outcomes = [Outcome("01", ok=False, errors=["<script>x</script>.nii: broken"])]
+    write_run_records(out, outcomes, time.time())
+    run_group(out, None, None)
+    html = (out / "group.html").read_text()
+    assert "&lt;script&gt;x&lt;/script&gt;.nii: broken" in html and "<script>x" not in html
+
+
+@pytest.mark.slow  # two small participants through the app, then the group level (~25 s)
+def test_truncated_input_end_to_end_reaches_group_outputs(tmp_path):
+    """The audit's reproduction: the demo with sub-02's svs file truncated."""
+    from bids_app.demo import write_demo_dataset
+
+    bids = tmp_path / "bids"
+    write_demo_dataset(bids, participants=2, small=True, cache_dir=str(tmp_path / "cache"))
+    svs = next((bids / "sub-02" / "mrs").glob("*_svs.nii.gz"))
+    with open(svs, "r+b") as fh:
+        fh.truncate(2000)
+    out, config = tmp_path / "out", tmp_path / "fast.toml"
+    config.write_text('[diffusion]\nmodels = ["monoexponential"]\n')
+    assert cli.main([str(bids), str(out), "participant", "-w", str(tmp_path / "work"),
+                     "--config", str(config), "--skip-bids-validation",
+                     "--nprocs", "2"]) == cli.EXIT_FAILED
+    assert cli.main([str(bids), str(out), "group"]) == cli.EXIT_FAILED
+
+    status = _status(out)
+    assert status["sub-01"]["status"] == "ok"
+    assert status["sub-02"]["status"] == "failed"
+    assert str(svs) in status["sub-02"]["reason"]
+    assert "truncated" in status["sub-02"]["reason"]
+    html = (out / "group.html").read_text()
+    assert status["sub-02"]["reason"] in html
