@@ -29,7 +29,8 @@ STATUS_COLUMNS = ["participant_id", "status", "reason", "run_id", "run_finished"
 """``group_status.tsv``: ``status`` ``ok`` (in the group tables) or ``failed`` (left out, or
 only partly read); ``reason``: the errors of the latest participant-level run when that run
 failed, else what the group level found missing or unreadable (`` | ``-separated); ``run_id``
-and ``run_finished``: that latest run (``n/a`` when no run record names the participant)."""
+and ``run_finished``: that latest run, for failed participants only (``n/a`` when no run record
+names the participant), so that identical runs give an identical table."""
 _NAME = re.compile(r"^(?P<stem>sub-(?P<sub>[^_]+)(?:_ses-(?P<ses>[^_]+))?.*)_"
                    r"(?P<kind>amplitudes\.tsv|diffusion\.tsv|qc\.json)$")
 
@@ -136,7 +137,8 @@ def status_row(outcome: Outcome, run: dict | None) -> dict:
     return {"participant_id": f"sub-{outcome.subject}",
             "status": "ok" if outcome.ok else "failed",
             "reason": " | ".join(reasons) if not outcome.ok else None,
-            "run_id": (run or {}).get("run_id"), "run_finished": (run or {}).get("finished")}
+            "run_id": None if outcome.ok else (run or {}).get("run_id"),
+            "run_finished": None if outcome.ok else (run or {}).get("finished")}
 
 
 def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict, list[Outcome]]:

@@ -52,6 +52,8 @@ def test_failed_missing_and_unreadable_participants_are_listed_with_their_reason
     assert result["01"].ok and not any(result[s].ok for s in ("02", "03", "04"))
     status = _status(out)
     assert status["sub-01"]["status"] == "ok" and status["sub-01"]["reason"] == "n/a"
+    # no run id or time for an ok participant: identical runs give identical tables
+    assert status["sub-01"]["run_id"] == "n/a" and status["sub-01"]["run_finished"] == "n/a"
     assert status["sub-02"]["status"] == "failed"
     assert status["sub-02"]["reason"] == reason  # the participant level's words, as logged
     run_id = status["sub-02"]["run_id"]
