@@ -27,7 +27,13 @@ SIGNAL_WINDOW_S = 0.010
 MAX_P_OTHER = 1e-6
 """An other order must group the transients this significantly (p of its F-ratio) ..."""
 MIN_F_FACTOR = 10.0
-"""... and with an F-ratio this many times the stated order's (at least 1) to refuse it."""
+"""... and with an F-ratio this many times the stated order's (at least 1) to doubt it."""
+STATED_CONTRAST_P = 0.01
+"""Refused only when the stated grouping shows no contrast between its conditions either (p of
+its F-ratio at least this): a wrong order mixes b-values in every condition (p 0.02-0.99 on the
+shared sets read the wrong way), while a right order under slow drift or a step in signal size
+keeps its b-contrast (p 0.002-0.006 in such simulations) even when blocks of transients group
+better; that case is a warning."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,17 @@ class OrderCheck:
     p_other: float
 
     @property
-    def contradicted(self) -> bool:
+    def doubtful(self) -> bool:
         """True when the data group far better under the other order (:data:`MAX_P_OTHER`,
-        :data:`MIN_F_FACTOR`); a perfect stated grouping (F infinite) is never contradicted."""
+        :data:`MIN_F_FACTOR`); a perfect stated grouping (F infinite) is never doubted."""
         return bool(np.isfinite(self.f_stated) and self.p_other < MAX_P_OTHER
                     and self.f_other >= MIN_F_FACTOR * max(self.f_stated, 1.0))
+
+    @property
+    def contradicted(self) -> bool:
+        """Doubtful, and the stated conditions show no contrast of their own
+        (:data:`STATED_CONTRAST_P`): the stated order is very likely wrong."""
+        return self.doubtful and self.p_stated >= STATED_CONTRAST_P
 
     def statistic(self) -> str:
         """The two F-ratios with their p-values, for messages and the conversion notes."""
@@ -145,6 +157,13 @@ def loop_order_verdict(check: OrderCheck | None, source, enforce: bool) -> tuple
     ``dynamics.check_order``, true unless set false) holds."""
     if check is None:
         return [], []
+    if check.doubtful and not check.contradicted:
+        return [], [f"{source}: dynamics.order {order_text(check.stated)} kept, but the "
+                    f"signal size of the transients is far more alike within conditions under "
+                    f"{order_text(check.other)} ({check.statistic()}); the stated conditions "
+                    "differ from one another too, as b-values do, so this may be drift or a "
+                    "step in signal size (motion) rather than a wrong order: check the "
+                    "order, and the drift and transients figures of the report"]
     if not check.contradicted:
         return [f"{source}: dynamics.order {order_text(check.stated)} fits the data "
                 f"(signal size per transient grouped by condition: {check.statistic()})"], []

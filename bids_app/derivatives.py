@@ -24,8 +24,9 @@ from pipeline.io.files import (atomic_copy, atomic_write_bytes, atomic_write_tex
 from workflows.derivatives import (ACQUISITION_OUTPUTS, AMPLITUDES_COLUMNS,  # noqa: F401
                                    CONTRACT_KINDS, DIFFUSION_COLUMNS, FIT_DISPLAY_SUFFIX,
                                    PIPELINE_NAME, TRANSIENTS_COLUMNS, acquisition_path,
-                                   figure_path, figures_dir, fit_display_path, logs_dir,
-                                   mrs_dir, report_path, subject_dir)
+                                   amplitudes_columns, figure_path, figures_dir,
+                                   fit_display_path, logs_dir, mrs_dir, report_path,
+                                   subject_dir)
 
 
 def remove_stale_temporaries(output_dir, subjects) -> list[Path]:

@@ -221,7 +221,7 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
             logger.warning("sub-%s: %s", outcome.subject, error)
     ids = ID_COLUMNS + ACQUISITION_COLUMNS
     d.write_tsv(output_dir / "group_amplitudes.tsv", tables["amplitudes"],
-                ids + d.AMPLITUDES_COLUMNS)
+                d.amplitudes_columns(tables["amplitudes"], ids))
     d.write_tsv(output_dir / "group_diffusion.tsv", tables["diffusion"],
                 ids + d.DIFFUSION_COLUMNS)
     d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ids + QC_STATUS_COLUMNS)

@@ -127,21 +127,42 @@ def test_fitted_component_snr_is_component_height_over_noise(phase_deg):
 
 
 def test_drift_and_rejections_of_single_transients_are_not_measured():
-    """Scanner-averaged spectra (one transient per condition): nothing was aligned or could be
-    rejected, so the drift and rejection figures are None (n/a in QC), not a 0 that passes."""
+    """A scanner-averaged spectrum (one transient): nothing was aligned or could be rejected,
+    so the drift and rejection figures are None (n/a in QC), not a 0 that passes. With one
+    transient per condition nothing could be rejected either, but the shifts of the condition
+    means (registered to the lowest b) are measured drift and stay."""
     from pipeline.qc.flags import evaluate
     from pipeline.qc.summary import similarity_metrics
 
-    stats = drift_statistics([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0, 0, 0], condition=[0, 1, 2])
-    assert stats["n_transients"] == 3
-    assert all(stats[k] is None for k in ("freq_shift_range_hz", "freq_shift_sd_hz",
-                                          "phase_shift_sd_deg", "rejected_fraction"))
-    flags = {f.metric: f.status for f in evaluate({**stats, "rejected_fraction_max": None},
+    single = drift_statistics([0.0], [0.0], [0], condition=[0])
+    assert single["n_transients"] == 1
+    assert all(single[k] is None for k in ("freq_shift_range_hz", "freq_shift_sd_hz",
+                                           "phase_shift_sd_deg", "rejected_fraction"))
+    flags = {f.metric: f.status for f in evaluate({**single, "rejected_fraction_max": None},
                                                   CF_MHZ)}
     assert flags["freq_shift_range_ppm"] == "n/a" and flags["rejected_fraction_max"] == "n/a"
+    means = drift_statistics([0.0, 5.0, 12.0], [0.0, 3.0, 7.0], [0, 0, 0], condition=[0, 1, 2])
+    assert means["freq_shift_range_hz"] == pytest.approx(12.0)
+    assert means["rejected_fraction"] is None and means["n_rejected"] is None
     assert similarity_metrics(np.ones((1, 8)), np.ones((1, 8)), np.zeros(1, bool), DWELL_S,
                               CF_MHZ)["rejected_fraction"] is None
     # two transients in one condition: measured as before
     measured = drift_statistics([0.0, 1.0, 0.0], [0.0, 5.0, 0.0], [0, 0, 0], condition=[0, 0, 1])
     assert measured["freq_shift_range_hz"] == pytest.approx(1.0)
     assert measured["rejected_fraction"] == 0.0
+
+
+def test_no_tnaa_peak_in_its_window_fails_the_snr_instead_of_passing_unjudged():
+    """A spectrum misreferenced by 0.3 ppm: no maximum inside 1.9-2.1 ppm. The thresholded tNAA
+    SNR is 0 with a note (QC fails it), while tCr's SNR is not measured (None, with a note)."""
+    from pipeline.qc.flags import evaluate
+    from pipeline.qc.summary import snr_metrics
+
+    fid = lorentzian_fid(2.31, 6.0) + 0.8 * lorentzian_fid(3.33, 6.0)   # NAA, Cr + 0.3 ppm
+    values, notes = snr_metrics(fid, DWELL_S, CF_MHZ, (1.9, 2.1), fitted_components={})
+    assert values["snr_tnaa"] == 0.0 and values["snr_tcr"] is None
+    assert any(n.startswith("SNR: no peak inside 1.9-2.1 ppm") for n in notes)
+    assert any(n.startswith("SNR of tCr: no peak inside") for n in notes)
+    assert any(n == "SNR of Ins: no fitted component (amplitude 0)" for n in notes)
+    flags = {f.metric: f.status for f in evaluate({"snr_tnaa_b0": 0.0}, CF_MHZ)}
+    assert flags["snr_tnaa_b0"] == "fail"

@@ -104,3 +104,14 @@ def test_site_names_with_dollar_signs_are_drawn_as_plain_text(tmp_path):
     assert all(o.ok for o in outcomes)
     svg = (out / "group.html").read_text()
     assert "$\\foo$" in svg and "x_{2}$^$" in svg
+
+
+def test_fit_flags_stays_the_last_amplitude_column_whoever_comes_first():
+    """The first participant without a water reference (no concentration columns) must not
+    pull ``fit_flags`` in front of the concentrations of the next one."""
+    no_water = {"metabolite": "NAA", "amplitude": 1.0, "ratio_tcr": 1.4, "fit_flags": None}
+    water = {**no_water, "concentration_mm": 9.0, "concentration_crlb_mm": 0.5}
+    header = d.amplitudes_columns([no_water, water], ["participant_id"])
+    assert header[:2] == ["participant_id", "condition"]
+    assert header[-4:] == ["ratio_tcr", "concentration_mm", "concentration_crlb_mm", "fit_flags"]
+    assert d.amplitudes_columns([{"metabolite": "NAA"}]) == d.AMPLITUDES_COLUMNS

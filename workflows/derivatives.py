@@ -42,6 +42,17 @@ SHIFT_COLUMNS = ["condition", "b_value", "direction", "transient", "freq_shift_h
 TRANSIENTS_COLUMNS = SHIFT_COLUMNS + ["rejected"]
 AMPLITUDES_COLUMNS = ["condition", "b_value", "direction", "metabolite", "amplitude", "crlb",
                       "crlb_percent"]
+LAST_AMPLITUDE_COLUMN = "fit_flags"
+
+
+def amplitudes_columns(rows: list[dict], leading=()) -> list[str]:
+    """Header of an amplitudes table: ``leading`` (e.g. group IDs), ``AMPLITUDES_COLUMNS``, the
+    other columns of ``rows`` in first-seen order (``ratio_tcr``, concentrations), and
+    ``fit_flags`` last, whichever row first has which column."""
+    head = list(leading) + AMPLITUDES_COLUMNS
+    extra = list(dict.fromkeys(k for row in rows for k in row if k not in head))
+    tail = [LAST_AMPLITUDE_COLUMN] if LAST_AMPLITUDE_COLUMN in extra else []
+    return head + [k for k in extra if k != LAST_AMPLITUDE_COLUMN] + tail
 DIFFUSION_COLUMNS = list(_DIFFUSION_TABLE_COLUMNS)
 
 

@@ -141,8 +141,9 @@ def _tensor_rows(metabolite, b, directions, signal, sigma):
 
 
 def undetected_reason(amplitude_lowest_b: float, sd_lowest_b: float | None) -> str:
-    """Why a decay cannot be modelled: its lowest-b amplitude is not positive, or (with its
-    SD, e.g. the CRLB) within ``DETECTION_SD_FACTOR`` SDs of 0, where a model fit only
+    """Why a decay cannot be modelled: its lowest-b amplitude (the mean of the lowest-b points)
+    is not positive, or (with the SD of that mean, from the CRLBs) within
+    ``DETECTION_SD_FACTOR`` SDs of 0, where a model fit only
     describes noise. Empty when the metabolite is detected."""
     if not amplitude_lowest_b > 0:
         return "amplitude at the lowest b is not positive: no decay to model"
@@ -226,7 +227,9 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
         context += notes
         shell_index = None  # one point per shell after averaging
     s_ref = float(np.mean(s[b == b.min()])) if s.size else 0.0
-    reason = undetected_reason(s_ref, None if sg is None else float(np.mean(sg[b == b.min()])))
+    lowest = b == b.min()
+    reason = undetected_reason(s_ref, None if sg is None
+                               else float(np.sqrt(np.sum(sg[lowest] ** 2)) / np.sum(lowest)))
     if reason:
         return rows + [r for name in names if name in MODELS for r in _failed_rows(metabolite, name, reason)]
     sg, sigma_source, sigma_dof = _noise(b, s, sg, s_ref)

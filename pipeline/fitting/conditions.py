@@ -191,7 +191,7 @@ def row_fit_flags(fit: SpectralFit) -> dict:
     out = {}
     for parameter in fit.at_bounds:
         name = _shape_owner(parameter)
-        if name in own:
+        if parameter.startswith("shift_hz[") and name in own:
             side = "upper" if parameter.endswith("(upper)") else "lower"
             out.setdefault(name, []).append(f"own shift at its {side} search limit")
     for name, share in fit.extra.get("prior_variance_share", {}).items():
@@ -264,8 +264,9 @@ def undetected_shape_owners(fit: SpectralFit) -> set:
 
 
 def _shape_owner(parameter: str) -> str:
-    """``lipids`` from ``gauss[lipids] (upper)``."""
-    return parameter[parameter.find("[") + 1:parameter.find("]")]
+    """``lipids`` from ``gauss[lipids] (upper)``; "" for a parameter of no group (phases)."""
+    start, end = parameter.find("["), parameter.find("]")
+    return parameter[start + 1:end] if 0 <= start < end else ""
 
 
 def bound_flags(fits, condition_text) -> list[str]:

@@ -233,6 +233,10 @@ def find_peak(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
     return Peak(float(ppm[i_peak]), height, phase_rad, fwhm, bool(i_peak in (idx[0], idx[-1])))
 
 
+NO_PEAK_INSIDE = "no peak inside"
+"""How :func:`snr` begins its error when a window holds no peak maximum."""
+
+
 def snr(fid: np.ndarray, dwell_s: float, cf_mhz: float, peak_ppm=(1.9, 2.1),
         noise_ppm=None) -> float:
     """Peak height (default tNAA, 1.9-2.1 ppm) / SD of the noise, both in the real spectrum.
@@ -241,7 +245,7 @@ def snr(fid: np.ndarray, dwell_s: float, cf_mhz: float, peak_ppm=(1.9, 2.1),
     """
     peak = find_peak(fid, dwell_s, cf_mhz, peak_ppm, zero_fill=1)
     if peak.on_edge:
-        raise ValueError(f"no peak inside {peak_ppm[0]:g}-{peak_ppm[1]:g} ppm: the largest "
+        raise ValueError(f"{NO_PEAK_INSIDE} {peak_ppm[0]:g}-{peak_ppm[1]:g} ppm: the largest "
                          "point is on the window's edge")
     sd = noise_sd(np.asarray(fid) * np.exp(-1j * peak.phase_rad), dwell_s, cf_mhz, noise_ppm)
     return float(peak.height / sd) if sd > 0 else float("inf")
@@ -278,10 +282,13 @@ def linewidth_hz(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
     return find_peak(fid, dwell_s, cf_mhz, window_ppm, zero_fill, baseline_margin_ppm).fwhm_hz
 
 
-DRIFT_SPREAD_KEYS = ("n_rejected", "rejected_fraction", "freq_shift_sd_hz", "freq_shift_range_hz",
-                    "freq_drift_hz_per_transient", "phase_shift_sd_deg", "phase_shift_range_deg")
-"""Drift statistics that need transients to compare: not measured (None) when no condition
-has two or more (e.g. a scanner-averaged spectrum), rather than a 0 that reads as a pass."""
+REJECTION_KEYS = ("n_rejected", "rejected_fraction")
+"""Not measured (None) when no condition has two transients (e.g. a scanner-averaged series):
+nothing could be rejected, and a 0 would read as a pass."""
+DRIFT_SPREAD_KEYS = ("freq_shift_sd_hz", "freq_shift_range_hz", "freq_drift_hz_per_transient",
+                     "phase_shift_sd_deg", "phase_shift_range_deg")
+"""Not measured (None) for a single transient. With one transient per condition the shifts
+are still measured: those of the condition means registered to the lowest b."""
 
 
 def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None, condition=None) -> dict:
@@ -289,8 +296,8 @@ def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None, condition=No
 
     ``freq_drift_hz_per_transient`` is the slope of a straight line through the frequency
     shifts; ranges and SDs describe scatter. With ``condition`` (each transient's condition),
-    the values in ``DRIFT_SPREAD_KEYS`` are None when no condition holds two transients:
-    nothing was aligned or could be rejected.
+    the values in ``REJECTION_KEYS`` are None when no condition holds two transients; those in
+    ``DRIFT_SPREAD_KEYS`` are None for a single transient.
     """
     f = np.asarray(freq_shift_hz, dtype=float)
     p = np.asarray(phase_shift_deg, dtype=float)
@@ -310,6 +317,8 @@ def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None, condition=No
         "phase_shift_range_deg": float(p.max() - p.min()),
     }
     if condition is not None and np.max(np.unique(condition, return_counts=True)[1]) < 2:
+        out.update(dict.fromkeys(REJECTION_KEYS))
+    if f.size < 2:
         out.update(dict.fromkeys(DRIFT_SPREAD_KEYS))
     return out
 

@@ -24,6 +24,34 @@ def measured_or_reason(fn, *args, **kwargs):
         return None, str(exc)
 
 
+def snr_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, main_ppm, noise_ppm=None,
+                fitted_components=None) -> tuple[dict, list]:
+    """``snr_tnaa`` (the ``main_ppm`` peak; 0 when the window holds no peak, so QC fails it
+    rather than leaving it unjudged), ``snr_tcr``/``snr_tcho`` (None when their window holds
+    no peak) and ``snr_ins``/``snr_glx`` from ``fitted_components`` (None without them), with
+    a note for each value not measured."""
+    notes, out = [], {}
+    out["snr_tnaa"], why = measured_or_reason(metrics.snr, fid, dwell_s, cf_mhz, main_ppm,
+                                              noise_ppm)
+    if why and why.startswith(metrics.NO_PEAK_INSIDE):
+        out["snr_tnaa"], why = 0.0, f"{why} (SNR 0: misreferenced, or no NAA)"
+    notes += [f"SNR: {why}"] if why else []
+    for name, window in metrics.SNR_PEAKS_PPM.items():
+        if name != "tNAA":
+            out[f"snr_{name.lower()}"], why = measured_or_reason(metrics.snr, fid, dwell_s,
+                                                                 cf_mhz, window, noise_ppm)
+            notes += [f"SNR of {name}: {why}"] if why else []
+    for name in metrics.SNR_FITTED_COMPONENTS:
+        spectrum = (fitted_components or {}).get(name)
+        out[f"snr_{name.lower()}"], why = (None, None) if spectrum is None else \
+            measured_or_reason(metrics.fitted_component_snr, spectrum, fid, dwell_s, cf_mhz,
+                               noise_ppm)
+        if fitted_components is not None and spectrum is None:
+            why = "no fitted component (amplitude 0)"
+        notes += [f"SNR of {name}: {why}"] if why else []
+    return out, notes
+
+
 def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid=None,
                       fit_ppm=FIT_WINDOW_PPM, noise_ppm=None, zero_fill: int = 8,
                       tnaa_ppm=PEAK_WINDOWS_PPM["tNAA"], tcr_ppm=PEAK_WINDOWS_PPM["tCr"],
@@ -33,21 +61,8 @@ def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid
     could not be measured). ``fitted_components`` (name -> fitted spectrum, e.g. from the fit
     display) gives the SNR of the multiplets in ``metrics.SNR_FITTED_COMPONENTS``; without it
     they are None."""
-    notes = []
-    snr, why = measured_or_reason(metrics.snr, fid, dwell_s, cf_mhz, snr_ppm or tnaa_ppm, noise_ppm)
-    if why:
-        notes.append(f"SNR: {why}")
-    out = {"snr_tnaa": snr}
-    for name, window in metrics.SNR_PEAKS_PPM.items():
-        if name != "tNAA":
-            out[f"snr_{name.lower()}"], why = measured_or_reason(metrics.snr, fid, dwell_s,
-                                                                 cf_mhz, window, noise_ppm)
-            if why:
-                notes.append(f"SNR of {name}: {why}")
-    for name in metrics.SNR_FITTED_COMPONENTS:
-        spectrum = (fitted_components or {}).get(name)
-        out[f"snr_{name.lower()}"] = None if spectrum is None else measured_or_reason(
-            metrics.fitted_component_snr, spectrum, fid, dwell_s, cf_mhz, noise_ppm)[0]
+    out, notes = snr_metrics(fid, dwell_s, cf_mhz, snr_ppm or tnaa_ppm, noise_ppm,
+                             fitted_components)
     out["linewidth_tnaa_hz"] = measured_or_reason(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tnaa_ppm,
                                      zero_fill)[0]
     out["linewidth_tcr_hz"] = measured_or_reason(metrics.linewidth_hz, fid, dwell_s, cf_mhz, tcr_ppm,

@@ -12,7 +12,7 @@ from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterfac
 
 from pipeline.preprocess.steps import lowest_b_fid
 
-from ..derivatives import AMPLITUDES_COLUMNS
+from ..derivatives import amplitudes_columns
 from ..fileio import (condition_labels, load_acquisition, optional_input, options_table,
                       save_acquisition, write_json_file, write_table)
 
@@ -213,10 +213,8 @@ class FitSpectra(SimpleInterface):
             None if water is None else lowest_b_fid(water),
             None if water is None else water.dwell_s, basis, acq.metadata, acq.cf_mhz,
             self.inputs.subject, self.inputs.session)
-        rows = [{**{k: v for k, v in r.items() if k != "fit_flags"},  # the last column
-                 "fit_flags": r.get("fit_flags")} for r in rows]
         self._results["out_amplitudes"] = write_table("amplitudes.tsv", rows,
-                                                      AMPLITUDES_COLUMNS)
+                                                      amplitudes_columns(rows))
         fitted = np.stack([f.fitted_fid for f in fits.fits])[:, None, None, :]
         self._results["out_fit"] = save_acquisition(
             acq.with_fids(fitted), "fit.nii.gz", "Linear-combination fit",

@@ -63,9 +63,12 @@ class QualityMetrics(SimpleInterface):
         rejected = _transient_matrix(rows, "rejected", pre, int).astype(bool)
         before, after = _transients_before_after(self.inputs.in_combined,
                                                  self.inputs.in_transients, rows, pre)
-        display = load_fit_display(optional_input(self.inputs.in_fit_display),
-                                   pre.n_conditions, pre.n_points)
+        display_path = optional_input(self.inputs.in_fit_display)
+        display = load_fit_display(display_path, pre.n_conditions, pre.n_points)
         per_condition, notes = [], []
+        if display_path and not display:
+            notes.append(f"{display_path}: the fit display does not match the data's conditions "
+                         "or points; the SNR of Ins and Glx is not measured")
         for c, label in enumerate(condition_labels(pre)):
             values, why = condition_metrics(
                 pre.fids[c].mean(axis=(0, 1)), pre.dwell_s, pre.cf_mhz,
