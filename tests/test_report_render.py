@@ -163,3 +163,23 @@ def test_qc_json_and_group_qc_carry_the_flags(demo_out):
         row = rows[f"sub-{subject}"]
         assert row["session_id"] == "n/a" and row["qc_status"] == qc["summary"]["qc_status"]
         assert float(row["snr_tnaa_b0"]) == qc["summary"]["snr_tnaa_b0"]
+
+
+def test_invivo_report_shows_the_fit_flags_of_its_amplitude_rows(invivo_out):
+    """Each lowest-b amplitude row whose ``fit_flags`` says something (on these data: Ala
+    pulled onto the lipid/MM line at 1.4 ppm, its own shift at a limit, 5 mM) shows it in the
+    report's amplitude table, next to the number."""
+    import csv
+    import html
+
+    tsv = next((invivo_out / "sub-01" / "mrs").glob("*_amplitudes.tsv"))
+    rows = list(csv.DictReader(tsv.open(), delimiter="\t"))
+    b_min = min(float(r["b_value"]) for r in rows)
+    flagged = {r["metabolite"]: r["fit_flags"] for r in rows
+               if float(r["b_value"]) == b_min and r["fit_flags"] != "n/a"}
+    assert flagged, "expected at least one flagged amplitude on the in-vivo data"
+    text = html.unescape((invivo_out / "sub-01.html").read_text(encoding="utf-8"))
+    assert "<th>fit flags</th>" in text
+    for name, flags in flagged.items():
+        assert re.search(rf"<td>{re.escape(name)}</td>.*?<td class=\"flag-text\">"
+                         rf"{re.escape(flags)}</td>", text), name
