@@ -56,7 +56,7 @@ def main(argv=None) -> None:
               f"{report.stat().st_size / 1e6:.2f} MB")
     start = time.perf_counter()
     tables, _ = collect_tables(args.out, subjects)
-    group = write_group_report(args.out, tables, [])
+    group = write_group_report(args.out, tables)
     print(f"group: {time.perf_counter() - start:.2f} s, {group.stat().st_size / 1e6:.2f} MB")
     total = sum((args.out / f"sub-{s}.html").stat().st_size for s in subjects)
     print(f"all pages: {(total + group.stat().st_size) / 1e6:.2f} MB for {len(subjects)} "

@@ -234,8 +234,7 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
                        ", ".join(f"{f:g}" for f in fields))
     from .group_report import participant_sites, write_group_report
 
-    write_group_report(output_dir, tables, [f"sub-{o.subject}" for o in outcomes if not o.ok],
-                       participant_sites(bids_dir))
+    write_group_report(output_dir, tables, participant_sites(bids_dir))
     logger.info("group level: %d participant(s), %d amplitude rows, %d diffusion rows",
                 len(subjects), len(tables["amplitudes"]), len(tables["diffusion"]))
     return outcomes

@@ -154,17 +154,7 @@ def group_qc_figure(qc: list[dict]) -> dict | None:
     return {"svg": fig.metrics_grid_figure(panels), "outliers": named}
 
 
-def failure_rows(status: list[dict], failed: list[str]) -> list[dict]:
-    """The failed or incomplete participants as ``group.html`` lists them: the rows of
-    ``group_status.tsv`` that are not ok (reason and latest run), then any id of ``failed``
-    those rows do not name (a caller without status rows), its reason unknown."""
-    rows = [r for r in status if r.get("status") != "ok"]
-    named = {r["participant_id"] for r in rows}
-    return rows + [{"participant_id": p, "status": "failed", "reason": None}
-                   for p in failed if p not in named]
-
-
-def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[str],
+def write_group_report(output_dir, tables: dict[str, list[dict]],
                        sites: dict | None = None) -> Path:
     """``OUT/group.html``: participants with their QC status, the failed or incomplete ones
     with the reason (``tables["status"]``, the rows of ``group_status.tsv``), distributions
@@ -173,7 +163,7 @@ def write_group_report(output_dir, tables: dict[str, list[dict]], failed: list[s
 
     output_dir = Path(output_dir)
     qc = tables.get("qc", [])
-    failures = failure_rows(tables.get("status", []), failed)
+    failures = [r for r in tables.get("status", []) if r.get("status") != "ok"]
     participants = sorted({r["participant_id"] for r in qc}
                           | {r["participant_id"] for r in tables.get("diffusion", [])}
                           | {r["participant_id"] for r in failures})

@@ -165,8 +165,8 @@ def undetermined_reasons(model, params, std_errors) -> list[str]:
             reasons.append(f"{name} has no standard error: not determined by the data")
         elif se > UNDETERMINED_SE_FRACTION_OF_RANGE * width:
             reasons.append(f"{name} = {float(value):.3g} +/- {float(se):.3g}: the standard error "
-                           f"exceeds half the physical range ({width:g}), not determined by the "
-                           "data")
+                           f"exceeds {UNDETERMINED_SE_FRACTION_OF_RANGE * width:g}, half the "
+                           f"width of the physical range ({width:g}), not determined by the data")
     return reasons
 
 

@@ -13,6 +13,7 @@ from . import model as M
 from .joint import fit_joint
 from .options import FitOptions, is_mm_name
 from .results import ConditionFits, SpectralFit
+from .uncertainty import crlb_percent, weighted_sum
 from .single import _as_options, fit_spectrum
 
 FIXED_MM_NAME = "MM"
@@ -177,9 +178,7 @@ def mm_total(names, amplitudes, covariance, unmeasured=()) -> tuple[float, float
         return None
     w = np.zeros(len(names))
     w[members] = 1.0
-    value = float(w @ np.asarray(amplitudes, float))
-    variance = float(w @ np.asarray(covariance, float) @ w)
-    return value, float(np.sqrt(max(variance, 0.0)))
+    return weighted_sum(w, amplitudes, covariance)
 
 
 def row_fit_flags(fit: SpectralFit) -> dict:
@@ -228,7 +227,7 @@ def amplitudes_table(fits) -> list[dict]:
         for name, amp, crlb in entries:
             rows.append({"condition": c, "b_value_s_mm2": float(b_value), "metabolite": name,
                          "amplitude": amp, "crlb": crlb,
-                         "crlb_percent": 100.0 * crlb / abs(amp) if amp else float("inf"),
+                         "crlb_percent": crlb_percent(amp, crlb),
                          "fit_flags": "; ".join(notes.get(name, [])) or None})
     return rows
 
@@ -237,13 +236,11 @@ def detected(amplitudes: np.ndarray, covariance: np.ndarray, members: np.ndarray
     """Whether the summed amplitude of ``members`` (boolean mask) exceeds
     ``DETECTION_SD_FACTOR`` times its CRLB (from the covariance; entries the data do not
     measure, with infinite variance, are left out of the sum)."""
-    variance = np.diag(covariance)
-    members = np.asarray(members, bool) & np.isfinite(variance)
+    members = np.asarray(members, bool) & np.isfinite(np.diag(covariance))
     if not np.any(members):
         return False
-    total = float(np.sum(np.asarray(amplitudes)[members]))
-    total_var = float(np.sum(covariance[np.ix_(members, members)]))
-    return total > DETECTION_SD_FACTOR * np.sqrt(max(total_var, 0.0))
+    total, sd = weighted_sum(members.astype(float), amplitudes, covariance)
+    return total > DETECTION_SD_FACTOR * sd
 
 
 def undetected_shape_owners(fit: SpectralFit) -> set:

@@ -116,15 +116,23 @@ def sum_weights(names: list) -> dict:
     return out
 
 
+def weighted_sum(weights: np.ndarray, amplitudes: np.ndarray,
+                 covariance: np.ndarray) -> tuple[float, float]:
+    """``(w' a, sqrt(w' C w))``: a combination of amplitudes and its SD from the full
+    covariance (anti-correlated members shrink it); entries with weight 0 are left out, so
+    their (possibly infinite) variances never enter."""
+    used = np.flatnonzero(np.asarray(weights, float))
+    w = np.asarray(weights, float)[used]
+    value = float(w @ np.asarray(amplitudes, float)[used])
+    var = float(w @ np.asarray(covariance, float)[np.ix_(used, used)] @ w)
+    return value, float(np.sqrt(max(var, 0.0)))
+
+
 def metabolite_sums(names: list, amplitudes: np.ndarray,
                     covariance: np.ndarray) -> dict:
     """``{sum: (value, sd)}`` using the full covariance (so anti-correlated pairs shrink)."""
-    out = {}
-    for total, w in sum_weights(names).items():
-        value = float(w @ amplitudes)
-        var = float(w @ covariance @ w)
-        out[total] = (value, float(np.sqrt(max(var, 0.0))))
-    return out
+    return {total: weighted_sum(w, amplitudes, covariance)
+            for total, w in sum_weights(names).items()}
 
 
 def crlb_percent(amplitude: float, crlb: float) -> float:
