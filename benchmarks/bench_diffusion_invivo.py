@@ -48,6 +48,29 @@ def with_chronograms(acq, folder):
     return replace(acq, b_values_s_mm2=b, directions=g)
 
 
+def invivo_averages(folder: Path, chronograms: bool = False):
+    """The preprocessed acquisition (one averaged FID per condition) of the in-vivo set in
+    ``folder``: ``preprocess_acquisition`` with the water reference (eddy currents) and the
+    ``[preprocessing]`` defaults; chronogram b-values and directions with ``chronograms``."""
+    acq = read_nifti_mrs(folder / "nifti" / "metab.nii.gz", sidecar=SIDECAR, b_value_units="s/mm2")
+    if chronograms:
+        acq = with_chronograms(acq, folder / "chronogram")
+    water = read_nifti_mrs(folder / "nifti" / "water.nii.gz", sidecar=SIDECAR, b_value_units="s/mm2")
+    return preprocess_acquisition(acq, water).averaged
+
+
+def diffusion_rows(series: dict, avg, models=MODELS, **options) -> list[dict]:
+    """``diffusion_table`` rows of ``series`` (name -> (amplitudes, SDs) per condition) with
+    the b-values, directions (powder average per shell) and gradient timing of ``avg``;
+    ``options`` as for ``fit_all_models`` (uncertainty, powder_method, ...)."""
+    timing = gradient_timing_ms(avg.metadata)
+    return diffusion_table(series, avg.b_values_s_mm2, directions=avg.directions, models=models,
+                           small_delta_ms=timing["small_delta_ms"],
+                           big_delta_ms=timing["big_delta_ms"],
+                           echo_time_ms=timing["echo_time_ms"],
+                           diffusion_time_ms=timing["diffusion_time_ms"], **options)
+
+
 def impossible_applicable(rows) -> list[dict]:
     """Applicable rows whose value breaks a physical limit (the issue's 47 such rows)."""
     from pipeline.diffusion.applicability import physical_limit_reasons
@@ -79,26 +102,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     folder = args.data / "dmrs_7t_steam_invivo"
     t0 = time.perf_counter()
-    acq = read_nifti_mrs(folder / "nifti" / "metab.nii.gz", sidecar=SIDECAR, b_value_units="s/mm2")
-    if args.chronograms:
-        acq = with_chronograms(acq, folder / "chronogram")
-    water = read_nifti_mrs(folder / "nifti" / "water.nii.gz", sidecar=SIDECAR, b_value_units="s/mm2")
-    pre = preprocess_acquisition(acq, water)
-    avg = pre.averaged
+    avg = invivo_averages(folder, args.chronograms)
     t1 = time.perf_counter()
     basis = read_basis(folder / "basis_STEAM_TE45_TM60.BASIS")
     fits = fit_conditions(avg.fids[:, 0, 0, :], basis, avg.dwell_s, avg.cf_mhz, avg.b_values_s_mm2)
     t2 = time.perf_counter()
     names = [n for n in ("tNAA", "tCr", "tCho", "Glx") if n in fits.sums] + list(fits.names)
     series = {n: fits.series(n) for n in names}
-    timing = gradient_timing_ms(avg.metadata)
-    rows = diffusion_table(series, avg.b_values_s_mm2, directions=avg.directions, models=MODELS,
-                           small_delta_ms=timing["small_delta_ms"], big_delta_ms=timing["big_delta_ms"],
-                           echo_time_ms=timing["echo_time_ms"], diffusion_time_ms=timing["diffusion_time_ms"],
-                           uncertainty="montecarlo", n_draws=200, seed=0)
+    rows = diffusion_rows(series, avg, MODELS, uncertainty="montecarlo", n_draws=200, seed=0)
     t3 = time.perf_counter()
     print(f"b-values (s/mm^2): {np.round(avg.b_values_s_mm2).tolist()}")
-    print(f"timing: {timing}")
+    print(f"timing: {gradient_timing_ms(avg.metadata)}")
     print(f"preprocess {t1 - t0:.1f} s, spectral fits {t2 - t1:.1f} s, diffusion models {t3 - t2:.1f} s "
           "(shared, loaded machine)")
     print(f"{'metabolite':10s} {'model':16s} {'param':8s} {'value':>9s} {'SE':>8s} appl  note")

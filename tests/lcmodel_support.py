@@ -36,11 +36,14 @@ def write_lcmodel_raw(path: Path, fid: np.ndarray, label: str = "app") -> None:
 def run_lcmodel(fid: np.ndarray, dwell_s: float, cf_mhz: float, basis_path: Path,
                 ppm_range=(0.2, 4.0), extra: dict | None = None, omit=(),
                 workdir: Path | None = None) -> dict:
-    """Fit ``fid`` with LCModel; returns ``{"conc": {name: value}, "coord": {...}}``.
+    """Fit ``fid`` with LCModel; returns ``{"conc": {name: value}, "sd_percent": {name: %SD},
+    "coord": {...}}``.
 
     ``conc`` holds LCModel's concentrations of single entries and its sums renamed to the app's
-    (tNAA, tCr, tCho, Glx). ``coord`` has ``ppm``, ``data``, ``fit`` (incl. baseline) and
-    ``baseline`` over the fitted window, as LCModel plots them (real part, its phase).
+    (tNAA, tCr, tCho, Glx); ``sd_percent`` their %SD (LCModel's Cramer-Rao SD in whole percent
+    of the concentration, 999 for an entry fitted as 0). ``coord`` has ``ppm``, ``data``,
+    ``fit`` (incl. baseline) and ``baseline`` over the fitted window, as LCModel plots them
+    (real part, its phase).
     """
     own = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="lcm_")) if own else Path(workdir)
@@ -65,16 +68,19 @@ def run_lcmodel(fid: np.ndarray, dwell_s: float, cf_mhz: float, basis_path: Path
                           cwd=folder, timeout=300)
     if not (folder / "out.coord").is_file():
         raise RuntimeError(f"LCModel wrote no .coord in {folder}: {done.stderr[-500:]}")
-    return {"conc": read_lcmodel_concentrations(folder / "out.coord"),
+    table = read_lcmodel_table(folder / "out.coord")
+    return {"conc": {k: v[0] for k, v in table.items()},
+            "sd_percent": {k: v[1] for k, v in table.items()},
             "coord": read_lcmodel_coord(folder / "out.coord"), "folder": folder}
 
 
 CONC_ROW = re.compile(r"^\s*([-+\d.E]+)\s+(\d+)%\s+([-\d.]+(?:E[-+]\d+)?)\s*\+?\s*(\S+)\s*$")
 
 
-def read_lcmodel_concentrations(path: Path) -> dict:
-    """Concentrations per basis name (and sums renamed to the app's) from the concentration
-    table of an LCModel ``.coord`` file; a ``+`` glued to a name (prior exceeded) is dropped."""
+def read_lcmodel_table(path: Path) -> dict:
+    """(concentration, %SD) per basis name (and sums renamed to the app's) from the
+    concentration table of an LCModel ``.coord`` file; a ``+`` glued to a name (prior
+    exceeded) is dropped."""
     lines = Path(path).read_text().splitlines()
     out = {}
     for k, line in enumerate(lines):
@@ -85,9 +91,16 @@ def read_lcmodel_concentrations(path: Path) -> dict:
             found = CONC_ROW.match(row)
             if found:
                 name = found.group(4)
-                out[LCMODEL_SUMS.get(name, name)] = float(found.group(1))
+                out[LCMODEL_SUMS.get(name, name)] = (float(found.group(1)),
+                                                     float(found.group(2)))
         break
     return out
+
+
+def read_lcmodel_concentrations(path: Path) -> dict:
+    """Concentrations per basis name (and sums renamed to the app's) of an LCModel ``.coord``
+    file (:func:`read_lcmodel_table` without the %SD)."""
+    return {k: v[0] for k, v in read_lcmodel_table(path).items()}
 
 
 def _numbers(lines: list, start: int, count: int) -> tuple[np.ndarray, int]:
