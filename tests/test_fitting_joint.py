@@ -221,3 +221,26 @@ def test_kurtosis_never_steps_beyond_its_range_where_the_signal_would_grow():
         assert np.all(np.diff(predicted) <= 1e-9)  # b ADC K <= 3: never growing with b
         series = fits.series(name)[0]
         assert np.all(np.isfinite(series)) and np.all(np.diff(series) <= 1e-9 * series[0])
+
+
+def test_a_series_beyond_joint_max_conditions_is_fitted_sequentially_with_a_warning():
+    """Seven conditions against joint_max_conditions = 6: the sequential fit of each condition
+    (the same as mode "sequential" gives), a UserWarning that says why, and no joint model;
+    at the limit itself the series is fitted jointly."""
+    basis, fids = mono_fids()
+    with pytest.warns(UserWarning, match="7 conditions are more than joint_max_conditions = 6"):
+        capped = fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2,
+                                joint_options(joint_max_conditions=6))
+    sequential = fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2,
+                                joint_options(mode="sequential"))
+    assert capped.mode == "sequential" and not capped.diffusion
+    assert "fitted sequentially" in capped.extra["note"]
+    np.testing.assert_allclose(capped.series("NAA")[0], sequential.series("NAA")[0], rtol=1e-9)
+    assert fit_conditions(fids, basis, DWELL_S, CF_MHZ, B_S_MM2,
+                          joint_options(joint_max_conditions=7)).mode == "joint"
+
+
+def test_joint_max_conditions_must_be_an_integer_of_at_least_two():
+    for bad in (1, 2.5):
+        with pytest.raises(ValueError, match="joint_max_conditions"):
+            joint_options(joint_max_conditions=bad)

@@ -161,6 +161,22 @@ def test_repeated_conditions_are_grouped_into_transients(tmp_path):
     np.testing.assert_array_equal(acq.b_values_s_mm2, [0, 1000])
 
 
+def test_unequally_repeated_labels_stay_conditions_with_a_warning(tmp_path):
+    """b = 0 once and b = 1000 twice per cycle, directions not given (as a file whose
+    directions were lost): the labels repeat 2 and 4 times, which cannot be grouped into
+    conditions of equal transients; every dynamic stays a condition, and the reader says so."""
+    data = _random_fids((1, 1, 1, 16, 6))
+    header = {**BASE_HEADER, "dim_5": "DIM_DYN",
+              "dim_5_header": {"b_value": {"Value": [0, 1000, 1000] * 2,
+                                           "Description": "s/mm^2"}}}
+    path = _nifti(tmp_path / "a.nii.gz", data, header)
+    acq = read_nifti_mrs(path)
+    assert acq.fids.shape == (6, 1, 1, 16)
+    np.testing.assert_array_equal(acq.b_values_s_mm2, [0, 1000, 1000] * 2)
+    (note,) = [w for w in acq.metadata["warnings"] if "repeat unequally" in w]
+    assert str(path) in note and "b = 0 s/mm^2: 2, b = 1000 s/mm^2: 4" in note
+
+
 def test_repeated_conditions_on_a_user_dim_stay_conditions(tmp_path):
     """Interleaved b = 0 conditions written by us come back as separate conditions."""
     acq = _acquisition(n_cond=3).with_fids(_random_fids((3, 4, 2, 32)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -116,6 +117,12 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
                          f"(fids must be (n_conditions, n_points), got {fids.shape})")
     n_points = fids.shape[1]
     extra = {}
+    note = joint_mode_refusal(b, options.joint_max_conditions) if options.mode == "joint" else None
+    if note:
+        extra["note"] = note
+    if note and b.size > options.joint_max_conditions:  # not for a single b: fit.json unchanged
+        warnings.warn(note, UserWarning, stacklevel=2)
+        options = dataclasses.replace(options, mode="sequential")
     if np.unique(b).size >= 2:
         options = series_options(options)
     if options.mode == "joint" and np.unique(b).size >= 2:
@@ -144,13 +151,23 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
         problem = dataclasses.replace(
             problem, lower=np.min([f.extra["problem"].lower for f in sequential], axis=0),
             upper=np.max([f.extra["problem"].upper for f in sequential], axis=0))
-    if options.mode == "joint" and np.unique(b).size < 2:
-        extra["note"] = "joint mode needs at least two distinct b-values: fitted sequentially"
     if options.mode == "sequential" or "note" in extra:
         return ConditionFits(problem.names, b, sequential, "sequential", extra=extra)
     fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential)
     extra["sequential"] = sequential
     return ConditionFits(problem.names, b, fits, "joint", diffusion=diffusion, extra=extra)
+
+
+def joint_mode_refusal(b_values_s_mm2: np.ndarray, max_conditions: int) -> str | None:
+    """Why a series cannot be fitted jointly (it is then fitted sequentially), or None."""
+    if np.unique(b_values_s_mm2).size < 2:
+        return "joint mode needs at least two distinct b-values: fitted sequentially"
+    if b_values_s_mm2.size > max_conditions:
+        return (f"{b_values_s_mm2.size} conditions are more than joint_max_conditions = "
+                f"{max_conditions}: fitted sequentially (a joint fit's time grows about as the "
+                "square of the number of conditions; raise [fitting] joint_max_conditions to "
+                "fit them jointly)")
+    return None
 
 
 MM_TOTAL_NAME = "MM"

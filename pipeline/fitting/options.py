@@ -107,6 +107,10 @@ class FitOptions:
     frame; the metabolites' own shifts stay shared); when its p-value is below this, the frames
     are fitted per condition (preprocessing left the condition means offset from each other
     by more than the noise allows); 0 = never test.
+    ``joint_max_conditions``: a series of more conditions is fitted sequentially, with a
+    warning: the joint fit's time grows about as the square of the number of conditions
+    (1.7/6.9/23/108 s for 10/20/40/80 in-vivo conditions), so e.g. 240 single-transient
+    dynamics would take half an hour without a sign of progress.
     ``noise_sd_ppm``: the signal-free window (ppm) whose SD is the noise that weights every
     prior and gates the lineshape kernel; ``()`` = both ends of the band, as the QC's default
     (the app passes ``[qc] noise_ppm`` when that is set, so fit and QC use one noise).
@@ -158,6 +162,7 @@ class FitOptions:
     weak_metabolite_priors: bool = True
     joint_decay_constraint: str = "completely_monotone"
     joint_frame_test_p: float = 0.001
+    joint_max_conditions: int = 64
     water_removed_ppm: tuple = ()
     basis_without_water_lines: str = "series"
 
@@ -188,6 +193,10 @@ class FitOptions:
         if len(self.ppm_range) != 2 or self.ppm_range[0] == self.ppm_range[1]:
             raise ValueError(f"fit options: ppm_range must be two different values, "
                              f"got {self.ppm_range}")
+        if int(self.joint_max_conditions) != self.joint_max_conditions or \
+                self.joint_max_conditions < 2:
+            raise ValueError(f"fit options: joint_max_conditions must be an integer >= 2, got "
+                             f"{self.joint_max_conditions}")
         if not 0 <= self.joint_frame_test_p < 1:
             raise ValueError(f"fit options: joint_frame_test_p must be in [0, 1), got "
                              f"{self.joint_frame_test_p}")

@@ -264,20 +264,41 @@ def unit_directions(directions, b_s_mm2: np.ndarray, path) -> np.ndarray:
     return out
 
 
+def _label_groups(b_s_mm2: np.ndarray, directions: np.ndarray) -> list[list[int]]:
+    """Indices of each distinct (b, direction) pair, in order of first appearance."""
+    keys = [(b, *np.nan_to_num(d, nan=9.0)) for b, d in zip(b_s_mm2, directions)]
+    return [[i for i, k in enumerate(keys) if k == u] for u in dict.fromkeys(keys)]
+
+
 def _group_repeats(b_s_mm2: np.ndarray, directions: np.ndarray):
     """Order and counts of repeated (b, direction) pairs, or None when every pair is unique.
 
     Returns ``(order, n_unique)`` with ``order`` the indices grouped by pair in order of first
     appearance, when every pair repeats equally often.
     """
-    keys = [(b, *np.nan_to_num(d, nan=9.0)) for b, d in zip(b_s_mm2, directions)]
-    unique = list(dict.fromkeys(keys))
-    if len(unique) == len(keys):
+    groups = _label_groups(b_s_mm2, directions)
+    if len(groups) == len(b_s_mm2) or len({len(g) for g in groups}) != 1:
         return None
-    groups = [[i for i, k in enumerate(keys) if k == u] for u in unique]
-    if len({len(g) for g in groups}) != 1:
+    return np.concatenate(groups), len(groups)
+
+
+def unequal_repeats_note(b_s_mm2: np.ndarray, directions: np.ndarray, path) -> str | None:
+    """A warning when (b, direction) labels along DIM_DYN repeat, but not equally often: the
+    repeats cannot be grouped into conditions of equal transients, so every dynamic stays a
+    condition of its own (one transient each: no alignment or outlier rejection within a
+    condition). None when the labels are unique or repeat equally."""
+    groups = _label_groups(b_s_mm2, directions)
+    counts = [len(g) for g in groups]
+    if len(groups) == len(b_s_mm2) or len(set(counts)) == 1:
         return None
-    return np.concatenate(groups), len(unique)
+    shown = ", ".join(f"b = {b_s_mm2[g[0]]:g} s/mm^2: {len(g)}" for g in groups[:6])
+    more = f" and {len(groups) - 6} more" if len(groups) > 6 else ""
+    return (f"{path}: the {len(groups)} distinct (b-value, direction) labels along DIM_DYN "
+            f"repeat unequally ({shown}{more} dynamics), so the repeats cannot be grouped as "
+            f"transients of one condition each: each of the {len(b_s_mm2)} dynamics is kept as "
+            "a condition of one transient (no alignment or outlier rejection within a "
+            "condition). If dynamics with one label are different directions, give their "
+            "directions in the header; if they are repeats, give every label equally often")
 
 
 # --------------------------------------------------------------------------- units
