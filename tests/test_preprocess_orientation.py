@@ -127,3 +127,45 @@ def test_smooth_siemens_exports_get_no_verdict(shared_data, tmp_path):
         verdict = detect_mirrored(acq.fids, acq.dwell_s, acq.cf_mhz, acq.ref_ppm)
         assert verdict.verdict == "undetermined" and verdict.score_as_is == 0.0, path
         assert np.isfinite(verdict.score_mirrored)
+
+
+@pytest.fixture(scope="module")
+def invivo_dmrs(shared_data):
+    """The published in-vivo 7 T DW-STEAM participant (measured eddy currents, 10 conditions)
+    and its water reference, in one sign convention as published."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    folder = shared_data / "dmrs_7t_steam_invivo" / "nifti"
+    sidecar = {"EchoTime": 0.040, "DiffusionBValueUnits": "s/mm2"}
+    return (read_nifti_mrs(folder / "metab.nii.gz", sidecar=sidecar),
+            read_nifti_mrs(folder / "water.nii.gz", sidecar=sidecar))
+
+
+def test_a_water_reference_mirrored_against_the_data_is_found_and_conjugated(invivo_dmrs):
+    """A conjugated water reference doubled the eddy-current phase instead of removing it
+    (tNAA ADC 0.20 against 0.12 um^2/ms, exit 0, before). Now the eddy-current test finds it
+    (the score is antisymmetric in the water's sign), the fix policy conjugates it back, so
+    the averages equal those of the stored pair, and the refuse policy names the water file;
+    the stored pair, and data and water both conjugated, are left alone."""
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+    from pipeline.preprocess.steps import WATER_ORIENTATION_MARGIN
+
+    acq, water = invivo_dmrs
+    options = {"residual_water": False}
+    stored = preprocess_acquisition(acq, water, options)
+    score = stored.orientation["water_orientation_score"]
+    assert score > WATER_ORIENTATION_MARGIN
+    assert not any("water reference was conjugated" in f for f in stored.flags)
+    flipped = water.with_fids(np.conj(water.fids))
+    fixed = preprocess_acquisition(acq, flipped, options)
+    assert fixed.orientation["water_orientation_score"] == pytest.approx(-score, abs=1e-3)
+    (flag,) = [f for f in fixed.flags if "water reference was conjugated" in f]
+    assert str(water.source) in flag and "frequency-mirrored" in flag
+    np.testing.assert_allclose(fixed.averaged.fids, stored.averaged.fids, rtol=0,
+                               atol=1e-9 * np.abs(stored.averaged.fids).max())
+    both = preprocess_acquisition(acq.with_fids(np.conj(acq.fids)), flipped, options)
+    assert both.orientation["verdict"] == "mirrored"
+    assert both.orientation["water_orientation_score"] == pytest.approx(score, abs=1e-3)
+    assert not any("water reference was conjugated" in f for f in both.flags)
+    with pytest.raises(ValueError, match="water.nii.gz: frequency-mirrored against"):
+        preprocess_acquisition(acq, flipped, {**options, "mirror_policy": "refuse"})

@@ -124,7 +124,8 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
                          f"{acq.source or 'the metabolite data'} has {acq.n_points}")
     coils = steps.combine_step(acq, water, options.coil_whiten)
     flags = trimmed.flags + coils.flags
-    mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy)
+    mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy,
+                                water)
     flags += mirror.flags
     unaligned = mirror.fids
     if options.ecc and mirror.water_fids is not None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..acquisition import Acquisition
-from ..spectra import MIN_ACQUIRED_POINTS, acquired_points, water_points_kept
+from ..spectra import (MIN_ACQUIRED_POINTS, acquired_points, fid_to_spectrum, ppm_axis,
+                       water_points_kept)
 from .align import WATER_WINDOW_PPM, align_conditions
 from .coils import combine_coils
 from .eddy import eddy_current_correct, water_snr
@@ -166,10 +167,14 @@ class MirrorStep:
 
 
 def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisition,
-                policy: str = "fix") -> MirrorStep:
+                policy: str = "fix", water: Acquisition | None = None) -> MirrorStep:
     """Detect frequency-mirrored data from the singlet pattern (``orientation``) and apply
     ``policy``: ``fix`` conjugates metabolite and water FIDs with a flag, ``refuse`` raises a
-    ``ValueError`` naming the file, ``off`` skips the check."""
+    ``ValueError`` naming the file, ``off`` skips the check. Then the water reference's own
+    orientation against the (corrected) metabolite data (:func:`water_orientation_score`; it
+    needs ``water`` for its b-values): a water reference stored with the opposite sign is
+    conjugated with a flag (``fix``) or refused, as its eddy-current correction would double
+    the eddy currents' phase instead of removing it."""
     try:
         fids, water_fids, verdict = apply_mirror_policy(fids, acq.dwell_s, acq.cf_mhz,
                                                         acq.ref_ppm, policy=policy,
@@ -179,7 +184,60 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
     if verdict is None:
         return MirrorStep(fids, water_fids, {})
     flags = [f"orientation: {verdict.warning}"] if verdict.warning else []
-    return MirrorStep(fids, water_fids, verdict.to_dict(), flags)
+    orientation = verdict.to_dict()
+    if water_fids is not None and water is not None:
+        score = water_orientation_score(fids, water_fids, water.b_values_s_mm2, acq)
+        orientation["water_orientation_score"] = round(score, 4)
+        if score < -WATER_ORIENTATION_MARGIN:
+            message = (f"{water.source or 'water reference'}: frequency-mirrored against "
+                       f"{acq.source or 'the metabolite data'} (the complex conjugate of the "
+                       f"water makes the eddy-current-corrected singlets taller: mean log "
+                       f"height ratio {score:+.3f})")
+            if policy == "refuse":
+                raise ValueError(f"{message}; convert it with the same sign convention as the "
+                                 "metabolite data or set the mirror policy to 'fix'")
+            water_fids = np.conj(water_fids)
+            flags.append(f"orientation: {message}; the water reference was conjugated")
+    return MirrorStep(fids, water_fids, orientation, flags)
+
+
+WATER_ORIENTATION_MARGIN = 0.1
+"""Mean log ratio of singlet heights (1.8-3.4 ppm) beyond which the eddy-current test calls the
+water reference mirrored: where the wrong sign costs the singlets about 10 % of their height.
+Measured (2026-12-06): the in-vivo 7 T DW-STEAM set +0.20 as stored (its nine
+diffusion-weighted conditions +0.06 to +0.40, b = 0 +0.04) and -0.20 with its water
+conjugated; single spectra with small eddy currents score near 0 either way (Siemens 7 T STEAM
++0.065 / -0.060 conjugated, Osprey Philips sub-01/02 +0.009/-0.017, spant Philips -0.037): too
+close to tell, and to matter much, so they are left as they are."""
+
+
+def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
+                            acq: Acquisition) -> float:
+    """Whether the water reference has the metabolite data's sign convention: the mean over
+    conditions of log(height with the water as stored / height with its complex conjugate),
+    where height is the tallest magnitude point over 1.8-3.4 ppm (NAA, Cr, Cho) of the
+    condition's average after eddy-current correction with that water (as ``eddy_step``
+    pairs them). Correction with the right sign removes the eddy currents' phase and sharpens
+    the singlets; with the wrong sign it doubles it. Positive: same convention; negative:
+    mirrored; near 0 the data's eddy currents are too small to tell (and to matter much)."""
+    ppm = ppm_axis(fids.shape[-1], acq.dwell_s, acq.cf_mhz, acq.ref_ppm)
+    singlets = (ppm > 1.8) & (ppm < 3.4)
+    water_b = np.asarray(water_b, dtype=float)
+
+    def height(fid):
+        return float(np.max(np.abs(fid_to_spectrum(fid)[singlets]))) or np.finfo(float).tiny
+
+    lowest = water_fids[int(np.argmin(water_b))].mean(axis=0)
+    ratios = []
+    for c in range(fids.shape[0]):
+        average = fids[c].mean(axis=0)
+        reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
+                                           0.0, [], "")
+        stored = eddy_current_correct(average, reference, acq.dwell_s, reference_fid=lowest)
+        mirrored = eddy_current_correct(average, np.conj(reference), acq.dwell_s,
+                                        reference_fid=np.conj(lowest))
+        ratios.append(np.log(height(stored.corrected) / height(mirrored.corrected)))
+    return float(np.mean(ratios))
 
 
 # --- eddy-current correction -----------------------------------------------------------------

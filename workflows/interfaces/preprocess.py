@@ -67,7 +67,8 @@ class CombineCoils(SimpleInterface):
         trimmed = steps.zero_fill_step(acq, water)
         acq, water = trimmed.acq, trimmed.water
         step = steps.combine_step(acq, water, whiten=options.coil_whiten)
-        mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy)
+        mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy,
+                                   water)
         details = steps.zero_fill_details(trimmed.report) + step.details + ("; frequency-mirrored input conjugated"
                                    if mirror.orientation.get("verdict") == "mirrored"
                                    and options.mirror_policy == "fix" else "")
