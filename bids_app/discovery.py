@@ -342,12 +342,17 @@ def missing_reference_note(layout, svs) -> str | None:
     entities = svs.get_entities()
     near = {k: entities[k] for k in ("subject", "session") if k in entities}
     others = _query(layout, {**near, "suffix": "mrsref", "extension": NIFTI_EXTENSIONS}, None)
+    where = "the folder holds"
+    if not others and "session" in near:  # e.g. the reference filed under another session
+        others = _query(layout, {"subject": near["subject"], "suffix": "mrsref",
+                                 "extension": NIFTI_EXTENSIONS}, None)
+        where = "the participant's other sessions hold"
     if not others:
         return None
     wanted = svs.filename.replace("_svs.", "_mrsref.")
     found = ", ".join(sorted(Path(o.path).name for o in others))
     return (f"{svs.path}: no water reference found: looked for {wanted} (no ReferenceSignal "
-            f"in the sidecar), but the folder holds {found}; processed without a water "
+            f"in the sidecar), but {where} {found}; processed without a water "
             "reference (no eddy-current correction, coil weights or concentrations). Set "
             "ReferenceSignal in the sidecar to use one.")
 

@@ -245,3 +245,16 @@ def test_mm_check_flags_only_a_real_drop():
     check = mm_amplitude_check(averages, DWELL_S, CF_MHZ, b_s_mm2)
     assert check.flagged.tolist() == [False, False, False, True]
     assert check.ratio[3] == pytest.approx(0.6 * mm_scale[3] / 0.6, abs=0.06)
+
+
+def test_a_single_condition_water_reference_for_a_series_is_warned_once():
+    """A water reference at b = 0 only (the common design) for a 10-condition series: the
+    nine diffusion-weighted conditions keep their own eddy currents, which is said once; a
+    per-condition reference, or a single spectrum with its water, gives no such warning."""
+    from pipeline.preprocess.steps import single_water_flags
+
+    b = np.array([0, 907, 907, 907, 2155, 2155, 2155, 3956, 3956, 3956], dtype=float)
+    (flag,) = single_water_flags([0.0], b)
+    assert "one condition (b = 0 s/mm^2)" in flag and "the 9 condition(s)" in flag
+    assert single_water_flags(b, b) == []
+    assert single_water_flags([0.0], [0.0]) == []

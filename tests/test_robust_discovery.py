@@ -165,3 +165,28 @@ def test_unexpected_error_still_writes_the_summary_and_logs_the_traceback(demo, 
     log = (out / "logs" / "dmrs-bids.log").read_text()
     assert "Traceback" in log and "worker pool died" in log
     assert not (tmp_path / "work" / cli.LOCK_NAME).exists() or cli._held_locks == []
+
+
+def test_a_water_reference_filed_under_another_session_is_named_in_a_warning(demo):
+    """The svs in ses-01, its mrsref in ses-02 (no ReferenceSignal): processed without a water
+    reference as before, but no longer silently: the warning names both files."""
+    from bids_app.discovery import discover_subject, load_layout
+
+    src = paths(demo, "01")
+    for session, keys in (("01", ("svs", "svs_json")), ("02", ("ref", "ref_json"))):
+        folder = demo / "sub-01" / f"ses-{session}" / "mrs"
+        folder.mkdir(parents=True)
+        for key in keys:
+            name = src[key].name.replace("sub-01_", f"sub-01_ses-{session}_")
+            shutil.move(src[key], folder / name)
+    sidecar_path = demo / "sub-01" / "ses-01" / "mrs" / src["svs_json"].name.replace(
+        "sub-01_", "sub-01_ses-01_")
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar.pop("ReferenceSignal", None)
+    sidecar_path.write_text(json.dumps(sidecar))
+    (src["svs"].parent).rmdir()
+    (inputs,) = discover_subject(load_layout(demo), "01")
+    assert inputs.water is None
+    (note,) = inputs.warnings
+    assert "no water reference found" in note and "other sessions hold" in note
+    assert "sub-01_ses-02_" in note and "_mrsref.nii.gz" in note

@@ -264,6 +264,21 @@ def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
     return water_fids[lowest].mean(axis=0)
 
 
+def single_water_flags(water_b, b_values_s_mm2) -> list[str]:
+    """The warning for a series whose water reference has one condition: the other
+    conditions' eddy currents (which grow with the diffusion gradients) are then corrected
+    with that water's, not their own."""
+    water_b = np.atleast_1d(np.asarray(water_b, dtype=float))
+    b = np.asarray(b_values_s_mm2, dtype=float)
+    others = int(np.count_nonzero(~np.isclose(b, water_b[0], rtol=0.05, atol=20)))
+    if water_b.size != 1 or not others:
+        return []
+    return [f"ECC: the water reference has one condition (b = {water_b[0]:g} s/mm^2): the "
+            f"{others} condition(s) at other b-values are corrected with it, so their own "
+            "eddy currents are not removed (acquire a water reference per condition to "
+            "remove them)"]
+
+
 def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisition,
               min_water_snr: float) -> tuple[np.ndarray, list]:
     """Klose correction of every condition *before* alignment, relative to the lowest-b
@@ -274,7 +289,7 @@ def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisitio
     the lowest-b water reference cancels the water's own offset. The correction is the same
     for every transient of a condition, so it commutes with the drift correction.
     """
-    flags: list[str] = []
+    flags: list[str] = single_water_flags(water_b, acq.b_values_s_mm2)
     labels = condition_texts(acq)
     lowest = water_fids[int(np.argmin(water_b))].mean(axis=0)
     out = np.empty_like(fids)
