@@ -150,6 +150,79 @@ def test_start_increment_header_and_units_in_info(tmp_path):
     assert acq.n_transients == 1 and acq.metadata["b_value_units_source"] == "header dim_5_info"
 
 
+def _b_file(path, b_values, unit_text=None):
+    """A file with one condition per b-value on DIM_USER_0 (unit stated in the header if
+    ``unit_text``)."""
+    entry = {"Value": list(b_values), "Description": unit_text} if unit_text else list(b_values)
+    header = {**BASE_HEADER, "dim_5": "DIM_USER_0", "dim_5_header": {"b_value": entry}}
+    return _nifti(path, _random_fids((1, 1, 1, 32, len(b_values))), header)
+
+
+INVIVO_B = [0, 907, 2155, 3956]
+
+
+@pytest.mark.parametrize("unit", ["ms/um2", "ms/µm²"])
+def test_stated_ms_um2_on_s_mm2_values_is_refused(tmp_path, unit):
+    """b-values in the thousands stated as ms/um^2 would be read as up to 3 956 000 s/mm^2."""
+    path = _b_file(tmp_path / "a.nii.gz", INVIVO_B)
+    with pytest.raises(NiftiMrsError) as info:
+        read_nifti_mrs(path, sidecar={"DiffusionBValueUnits": unit})
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and "sidecar DiffusionBValueUnits" in text
+    assert "[0, 907, 2155, 3956] in ms/um2" in text and "3956000 s/mm^2" in text
+    assert 'look like s/mm2' in text and 'correct it there to "s/mm2"' in text
+    assert "--b-value-units s/mm2" in text
+    # the header's own statement is checked the same way
+    with pytest.raises(NiftiMrsError, match="stated in the header dim_5_header 'b_value'"):
+        read_nifti_mrs(_b_file(tmp_path / "b.nii.gz", INVIVO_B, "b-value in ms/um^2"))
+
+
+def test_stated_s_mm2_on_ms_um2_values_is_refused(tmp_path):
+    path = _b_file(tmp_path / "a.nii.gz", [0, 0.907, 2.155, 3.956])
+    with pytest.raises(NiftiMrsError) as info:
+        read_nifti_mrs(path, sidecar={"DiffusionBValueUnits": "s/mm2"})
+    text = str(info.value)
+    assert str(path) in text and "3.956 s/mm^2" in text and "no diffusion weighting" in text
+    assert 'correct it there to "ms/um2"' in text and "--b-value-units ms/um2" in text
+
+
+def test_plausible_stated_units_read_as_before(tmp_path):
+    path = _b_file(tmp_path / "a.nii.gz", [0, 1000])
+    acq = read_nifti_mrs(path, sidecar={"DiffusionBValueUnits": "s/mm2"})
+    np.testing.assert_array_equal(acq.b_values_s_mm2, [0, 1000])
+    assert acq.metadata["warnings"] == []
+    path = _b_file(tmp_path / "b.nii.gz", [0, 1])
+    acq = read_nifti_mrs(path, sidecar={"DiffusionBValueUnits": "ms/um2"})
+    np.testing.assert_array_equal(acq.b_values_s_mm2, [0, 1000])
+    assert acq.metadata["b_value_units_source"] == "sidecar DiffusionBValueUnits"
+    # all b = 0 is no unit problem; nor are the limits themselves (10 and 250 000 s/mm^2)
+    zeros = read_nifti_mrs(_b_file(tmp_path / "c.nii.gz", [0, 0]),
+                           sidecar={"DiffusionBValueUnits": "s/mm2"})
+    np.testing.assert_array_equal(zeros.b_values_s_mm2, [0, 0])
+    for b_values, unit in (([0, 10], "s/mm2"), ([0, 250], "ms/um2")):
+        read_nifti_mrs(_b_file(tmp_path / "d.nii.gz", b_values),
+                       sidecar={"DiffusionBValueUnits": unit})
+
+
+def test_requested_unit_fixes_a_wrong_statement_and_is_checked_itself(tmp_path):
+    path = _b_file(tmp_path / "a.nii.gz", INVIVO_B)
+    fixed = read_nifti_mrs(path, sidecar={"DiffusionBValueUnits": "ms/um2"},
+                           b_value_units="s/mm2")
+    np.testing.assert_array_equal(fixed.b_values_s_mm2, INVIVO_B)
+    assert any("overrides ms/um2" in w for w in fixed.metadata["warnings"])
+    with pytest.raises(NiftiMrsError) as info:
+        read_nifti_mrs(path, sidecar={"DiffusionBValueUnits": "s/mm2"}, b_value_units="ms/um2")
+    text = str(info.value)
+    assert str(path) in text and "requested with --b-value-units" in text
+    assert "request s/mm2, or auto" in text
+
+
+def test_values_no_unit_makes_plausible_are_refused(tmp_path):
+    path = _b_file(tmp_path / "a.nii.gz", [0, 0.001, 0.002])
+    with pytest.raises(NiftiMrsError, match="neither s/mm2 nor ms/um2.*no unit is stated"):
+        read_nifti_mrs(path)
+
+
 def test_repeated_conditions_are_grouped_into_transients(tmp_path):
     """b varies fastest over 6 dynamics of 2 b-values: 2 conditions x 3 transients."""
     data = _random_fids((1, 1, 1, 16, 6))
@@ -393,3 +466,18 @@ def test_directions_without_b_values_are_an_error(tmp_path):
     header = {**BASE_HEADER, "dim_5": "DIM_USER_0", "dim_5_header": {"bvec": [[1, 0, 0]] * 3}}
     with pytest.raises(NiftiMrsError, match="directions but no dimension holds b-values"):
         read_nifti_mrs(_nifti(tmp_path / "a.nii.gz", data, header))
+
+
+def test_files_or_conditions_holding_only_zeros_are_refused_by_name(tmp_path):
+    """All-zero data ended in 'SVD did not converge' at alignment, and an all-zero condition
+    (an aborted scan) in an error of the fit naming no condition; now the reader says which."""
+    header = {**BASE_HEADER, "dim_5": "DIM_USER_0",
+              "dim_5_header": {"Bval": [0, 1000, 2000]}}
+    empty = _nifti(tmp_path / "empty.nii.gz", np.zeros((1, 1, 1, 16, 3), complex), header)
+    with pytest.raises(NiftiMrsError, match=r"empty\.nii\.gz.*every sample is 0"):
+        read_nifti_mrs(empty)
+    data = _random_fids((1, 1, 1, 16, 3))
+    data[..., 2] = 0
+    aborted = _nifti(tmp_path / "aborted.nii.gz", data, header)
+    with pytest.raises(NiftiMrsError, match=r"aborted\.nii\.gz.*condition\(s\) 2 \(b = 2000 "):
+        read_nifti_mrs(aborted)

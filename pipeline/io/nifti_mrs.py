@@ -27,6 +27,9 @@ header key ``DiffusionBValueUnits``, then the sidecar's ``DiffusionBValueUnits``
 a warning); with none, it guesses with :func:`pipeline.units.guess_b_value_units` and appends a
 warning. An explicit unit overrides all (with a warning where it contradicts a statement). The
 decision is recorded in ``metadata["b_value_units_source"]``; b-values are returned in s/mm^2.
+A decided unit (stated, requested or guessed) that makes the largest b implausible (above
+250 000 s/mm^2, or above 0 but below 10 s/mm^2) is refused naming the likely unit
+(:func:`pipeline.io.nifti_mrs_header.b_value_unit_problem`).
 
 Written files state ``DiffusionBValueUnits = "s/mm2"`` and keep the earlier decision and
 warnings (``DiffusionBValueUnitsSource``, ``ConversionWarnings``), so a round trip keeps them.
@@ -54,7 +57,8 @@ from .nifti_mrs_header import (  # noqa: F401  (public names re-exported from th
     B_UNITS_KEY, B_UNITS_SOURCE_KEY, CONDITION_CAPABLE_TAGS, CONDITION_TAG, DEFAULT_DIM_TAGS,
     DIM_ROLES, DIM_ROLES_SETTING, RUNTIME_KEYS, SIDECAR_B_UNITS_KEYS, TRANSIENT_TAGS,
     WARNINGS_KEY, NiftiMrsError, _condition_axes, _condition_lists, _decide_units, _dim_layout,
-    _fail, _group_repeats, _unwrap, unequal_repeats_note, normalise_b_value_unit, unit_directions)
+    _fail, _group_repeats, _unwrap, b_value_unit_problem, normalise_b_value_unit,
+    unequal_repeats_note, unit_directions)
 from .nifti_mrs_write import write_nifti_mrs  # noqa: F401  (re-exported)
 
 
@@ -135,6 +139,9 @@ def _check_data(data: np.ndarray, path: Path) -> None:
         raise _fail(path, f"spatial size {data.shape[:3]}: only single-voxel data are supported")
     if not np.all(np.isfinite(data)):
         raise _fail(path, f"{np.count_nonzero(~np.isfinite(data))} samples are NaN or infinite")
+    if not np.any(data):
+        raise _fail(path, "every sample is 0: the file holds no signal (an empty or aborted "
+                          "export?)")
 
 
 def _first(value, key: str, path: Path):
@@ -276,6 +283,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
         b_s_mm2, directions = np.zeros(1), np.full((1, 3), np.nan)
         units_source = "no diffusion dimension (b = 0)"
 
+    _check_empty_conditions(fids, b_s_mm2, path)
     for key in (B_UNITS_KEY, B_UNITS_SOURCE_KEY, WARNINGS_KEY, "BValueUnits", "b_value_units"):
         meta.pop(key, None)
     meta["warnings"] = warnings
@@ -284,6 +292,16 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     return Acquisition(fids=fids, dwell_s=dwell_s, cf_mhz=cf_mhz, b_values_s_mm2=b_s_mm2,
                        directions=directions, nucleus=nucleus,
                        ref_ppm=_reference_ppm(meta, nucleus, path), metadata=meta, source=str(path))
+
+
+def _check_empty_conditions(fids: np.ndarray, b_s_mm2: np.ndarray, path: Path) -> None:
+    """Refuse a file in which a whole condition is 0 (an aborted scan): it would reach the fit
+    as an empty spectrum; single empty transients are left to outlier rejection."""
+    empty = [c for c in range(fids.shape[0]) if not np.any(fids[c])]
+    if empty and fids.shape[0] > 1:
+        listed = ", ".join(f"{c} (b = {b_s_mm2[c]:g} s/mm^2)" for c in empty)
+        raise _fail(path, f"condition(s) {listed} of {fids.shape[0]} hold only zeros (an "
+                          "aborted or unfilled acquisition?); remove them from the file")
 
 
 def _canonical_fids(data: np.ndarray, cond_axes: list, trans_axes: list, coil_axes: list):
