@@ -11,6 +11,7 @@ are in the group tables and, when not, why (the latest participant-level run's e
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -164,24 +165,86 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
     return tables, outcomes
 
 
+EXPECTED_KINDS = tuple(d.ACQUISITION_OUTPUTS[k] for k in ("amplitudes", "diffusion", "qc"))
+"""Files the group level reads, written for every acquisition by the participant level (among
+:data:`~bids_app.derivatives.CONTRACT_KINDS`; ``_diffusion.tsv`` is the header alone when the
+acquisition has fewer than two b-values): one missing fails the participant."""
+REQUIRED_COLUMNS = {d.ACQUISITION_OUTPUTS["amplitudes"]: d.AMPLITUDES_COLUMNS,
+                    d.ACQUISITION_OUTPUTS["diffusion"]: d.DIFFUSION_COLUMNS}
+"""Columns the participant level always writes in each table the group level reads."""
+
+
+def table_problem(text: str, rows: list[dict], required) -> str | None:
+    """Why a TSV (its whole ``text`` and the rows :func:`~bids_app.derivatives.read_tsv` read
+    from it) is not a table as the participant level writes it, or ``None``: columns of
+    ``required`` missing from the header, no newline at the end (truncated), or a row with
+    more or fewer fields than the header (the reader would pad or drop them silently)."""
+    if not text:
+        return "empty file"
+    header = text.split("\n", 1)[0].rstrip("\r").split("\t")
+    missing = [c for c in required if c not in header]
+    if missing:
+        return f"the header lacks column(s) {', '.join(missing)}"
+    if not text.endswith("\n"):
+        return "truncated: no newline at the end of the file"
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            fields = sum(1 for k, v in row.items() if k is not None and v is not None)
+            fields += len(row.get(None) or [])
+            return f"line {number} has {fields} field(s), the header {len(header)}"
+    return None
+
+
+def _read_table(path: Path, kind: str) -> list[dict]:
+    """The rows of one participant TSV, exactly as :func:`~bids_app.derivatives.read_tsv`
+    reads them; ``ValueError`` naming the problem when the table is damaged."""
+    rows = d.read_tsv(path)
+    with open(path, newline="", encoding="utf-8") as fh:
+        problem = table_problem(fh.read(), rows, REQUIRED_COLUMNS[kind])
+    if problem:
+        raise ValueError(problem)
+    return rows
+
+
+def _read_qc_summary(path: Path) -> dict:
+    qc = json.loads(path.read_text())
+    summary = qc.get("summary", {}) if isinstance(qc, dict) else None
+    if not isinstance(summary, dict):
+        raise ValueError("not a QC report (no 'summary' object)")
+    return summary
+
+
+def missing_files(found: list[tuple[str, str | None, Path]]) -> list[Path]:
+    """The files of :data:`EXPECTED_KINDS` absent beside each acquisition's other ones."""
+    present: dict[tuple[Path, str], set[str]] = {}
+    for kind, _, path in found:
+        present.setdefault((path.parent, path.name[: -len(kind) - 1]), set()).add(kind)
+    return [folder / f"{stem}_{kind}" for (folder, stem), kinds in present.items()
+            for kind in EXPECTED_KINDS if kind not in kinds]
+
+
 def _collect_participant(output_dir: Path, subject: str, bids_dir, tables: dict,
                          outcome: Outcome) -> None:
-    """Add one participant's derivative rows to ``tables``; what is missing or unreadable
-    fails ``outcome`` (naming the folder or file) without stopping the other participants."""
+    """Add one participant's derivative rows to ``tables``; what is missing, unreadable or
+    damaged (truncated, rows not matching the header, columns or files the participant level
+    always writes absent) fails ``outcome`` (naming the folder or file) without stopping the
+    other participants; a damaged file's rows are left out."""
     found = _participant_files(output_dir, subject)
     if not found:
         outcome.fail(f"no derivatives under {output_dir / ('sub-' + subject)} "
                      "(run the participant level first)")
+    for path in missing_files(found):
+        outcome.fail(f"{path}: missing (the participant level writes it for every "
+                     "acquisition)")
     for kind, session, path in found:
         ids = _ids(subject, session, path, kind)
         ids.update(acquisition_facts(bids_dir, subject, session, ids["source"]))
         try:
             if kind == "qc.json":
-                summary = json.loads(path.read_text()).get("summary", {})
-                tables["qc"].append({**ids, **summary})
+                tables["qc"].append({**ids, **_read_qc_summary(path)})
             else:
-                tables[kind.split(".")[0]] += [{**ids, **row} for row in d.read_tsv(path)]
-        except (OSError, ValueError) as exc:
+                tables[kind.split(".")[0]] += [{**ids, **row} for row in _read_table(path, kind)]
+        except (OSError, ValueError, csv.Error) as exc:
             outcome.fail(f"{path}: unreadable ({error_message(exc)})")
 
 
