@@ -84,10 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "simulated from the sidecar's sequence and timings, cached in the "
                            "work directory)")
     proc.add_argument("--b-value-units", choices=["auto", "s/mm2", "ms/um2"], default=None,
-                      help="units of b-values stored without a stated unit; auto: the header/"
-                           "sidecar if stated, else all b <= 100 means ms/um2, otherwise s/mm2, "
-                           "with a warning in the log and report (default: auto, or the "
-                           "config's [conversion] b_value_units)")
+                      help="b-value unit. auto: the unit the header/sidecar states, else "
+                           "all b <= 100 means ms/um2, otherwise s/mm2, with a warning in the "
+                           "log and report; s/mm2 or ms/um2 also overrides a stated unit (with "
+                           "a warning), e.g. a wrong DiffusionBValueUnits. A unit making the "
+                           "largest b above 250000 s/mm2 or below 10 s/mm2 is refused "
+                           "(default: auto, or the config's [conversion] b_value_units)")
     proc.add_argument("--reports-only", action="store_true",
                       help="only rebuild the HTML reports and figures from existing "
                            "derivatives in output_dir (default: full processing)")

@@ -14,7 +14,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from pipeline.io.nifti_mrs import normalise_b_value_unit, unit_directions
+from pipeline.io.nifti_mrs import b_value_unit_problem, normalise_b_value_unit, unit_directions
 from pipeline.units import guess_b_value_units, to_s_mm2
 
 SPEC2NII_FILE_COUNTS = {"philips": 2, "philips_dl": 3, "philips_dcm": 1, "twix": 1, "dicom": 1,
@@ -245,6 +245,11 @@ def _diffusion_conditions(entry: dict, n_cond: int, where: str, mapping_path: Pa
     else:
         unit = normalise_b_value_unit(unit)
         source = f"conversion mapping {mapping_path.name} ({unit})"
+    found = b_value_unit_problem(b_raw, unit)
+    if found is not None:
+        problem, likely = found
+        fix = f'set diffusion.b_value_units = "{likely}"' if likely else "correct them"
+        raise ConversionError(f"{where}: diffusion {problem}; {fix}")
     b_s_mm2 = to_s_mm2(b_raw, unit)
     directions = unit_directions(dirs, b_s_mm2, where)
     return b_s_mm2, directions, source, notes

@@ -322,6 +322,23 @@ def test_dangling_reference_signal_fails_that_participant(shared_data, tmp_path)
     assert "ReferenceSignal" in error and "does not exist" in error
 
 
+def test_implausible_stated_b_value_unit_fails_that_participant(shared_data, tmp_path):
+    """b = 907..3956 stated as ms/um^2: the participant fails naming the file and the likely
+    unit, instead of diffusion results for b up to 3 956 000 s/mm^2."""
+    bids = make_invivo_bids(tmp_path / "bids", shared_data)
+    sidecar = bids / "sub-01/mrs/sub-01_acq-dwsteam_svs.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()),
+                                   "DiffusionBValueUnits": "ms/um2"}))
+    out = tmp_path / "out"
+    run = run_cli(bids, out, "participant", "--skip-bids-validation", "-w", tmp_path / "work")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    summary = json.loads((out / "logs" / "run_summary.json").read_text())
+    assert summary["failed"] == ["01"]
+    error = " | ".join(summary["participants"]["01"]["errors"])
+    assert "sub-01_acq-dwsteam_svs.nii.gz" in error and "look like s/mm2" in error
+    assert "--b-value-units s/mm2" in error and "NiftiMrsError:" not in error
+
+
 def test_an_mrsi_only_participant_is_told_that_mrsi_is_not_processed(shared_data):
     """bids-examples mrs_2dmrsi holds only _mrsi files: each participant's error says so
     (it was 'no svs acquisition found'), and names the folder."""

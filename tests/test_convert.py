@@ -112,6 +112,27 @@ def test_existing_outputs_are_not_overwritten(shared_data, tmp_path):
     np.testing.assert_array_equal(read_nifti_mrs(target).fids, first_fids)
 
 
+@pytest.mark.parametrize("scale, stated, likely", [(1, "ms/um2", "s/mm2"),
+                                                    (0.001, "s/mm2", "ms/um2")])
+def test_implausible_mapping_b_value_units_are_refused_before_writing(
+        shared_data, tmp_path, capsys, scale, stated, likely):
+    """b = 907..3956 stated as ms/um2 (or 0.907..3.956 as s/mm2) would be written 1000 times
+    too large (small): refused, naming the entry and the likely unit, nothing written."""
+    text = (EXAMPLES / "dmrs_7t_steam_invivo.toml").read_text()
+    text = text.replace('b_value_units = "s/mm2"', f'b_value_units = "{stated}"')
+    for b in (907, 2155, 3956):
+        text = text.replace(f" {b},", f" {b * scale:g},").replace(f" {b}]", f" {b * scale:g}]")
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(text)
+    out = tmp_path / "out"
+    assert main([str(mapping), str(out), "--source-dir",
+                 str(shared_data / "dmrs_7t_steam_invivo"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "acquisition 1 (metab): diffusion b-values" in err and f"in {stated}" in err
+    assert f'set diffusion.b_value_units = "{likely}"' in err
+    assert not out.exists()
+
+
 def test_unreadable_vendor_file_gives_a_clear_error(shared_data, tmp_path):
     """spec2nii fails on this Philips DICOM: the CLI exits 2 naming it, with no traceback,
     and writes nothing, not even the good acquisition listed before it."""

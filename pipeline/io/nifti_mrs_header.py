@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..units import guess_b_value_units
+from ..units import guess_b_value_units, to_s_mm2
 
 B_UNITS_KEY = "DiffusionBValueUnits"
 B_UNITS_SOURCE_KEY = "DiffusionBValueUnitsSource"
@@ -20,6 +20,12 @@ WARNINGS_KEY = "ConversionWarnings"
 SIDECAR_B_UNITS_KEYS = (B_UNITS_KEY, "BValueUnits", "b_value_units")
 RUNTIME_KEYS = ("warnings", "b_value_units_source", "nifti_affine")
 """Metadata keys the reader fills itself (not copied into the header as such)."""
+B_MAX_PLAUSIBLE_S_MM2 = 250_000.0
+"""Largest plausible b-value (s/mm^2; 250 ms/um^2): published dMRS b-values reach about 60
+ms/um^2, so a larger one means b-values in s/mm^2 read as ms/um^2."""
+B_MIN_WEIGHTED_S_MM2 = 10.0
+"""A largest b-value above 0 but below this (s/mm^2) weights nothing: b-values in ms/um^2 read
+as s/mm^2."""
 
 CONDITION_TAG = "DIM_USER_0"
 TRANSIENT_TAGS = ("DIM_DYN", "DIM_MEAS", "DIM_USER_0", "DIM_USER_1", "DIM_USER_2")
@@ -50,6 +56,29 @@ def normalise_b_value_unit(text: str) -> str | None:
     if re.search(r"s/mm|smm-?2|s\.mm", t):
         return "s/mm2"
     return None
+
+
+def b_value_unit_problem(b_raw, unit: str) -> tuple[str, str | None] | None:
+    """Why b-values ``b_raw`` in ``unit`` cannot be right, and the unit they likely are in
+    (the one :func:`pipeline.units.guess_b_value_units` gives, None when it gives no plausible
+    values either); None when the largest b (s/mm^2) is 0 or in
+    [:data:`B_MIN_WEIGHTED_S_MM2`, :data:`B_MAX_PLAUSIBLE_S_MM2`]."""
+    b_s_mm2 = to_s_mm2(b_raw, unit)
+    largest = float(np.max(b_s_mm2)) if b_s_mm2.size else 0.0
+    if largest > B_MAX_PLAUSIBLE_S_MM2:
+        why = (f"above {B_MAX_PLAUSIBLE_S_MM2:g} s/mm^2 (250 ms/um^2; published dMRS b-values "
+               "reach about 60 ms/um^2)")
+    elif 0 < largest < B_MIN_WEIGHTED_S_MM2:
+        why = f"below {B_MIN_WEIGHTED_S_MM2:g} s/mm^2, i.e. no diffusion weighting"
+    else:
+        return None
+    likely = guess_b_value_units(b_raw)
+    if likely == unit or b_value_unit_problem(b_raw, likely) is not None:
+        likely = None
+    values = ", ".join(f"{b:g}" for b in np.unique(np.asarray(b_raw, dtype=float))[:12])
+    return (f"b-values [{values}] in {unit} give a largest b of {largest:.10g} s/mm^2, {why}; "
+            + (f"they look like {likely}" if likely else
+               "neither s/mm2 nor ms/um2 makes them plausible: check the b-values"), likely)
 
 
 def _canonical_key(key: str) -> str:
@@ -305,7 +334,33 @@ def unequal_repeats_note(b_s_mm2: np.ndarray, directions: np.ndarray, path) -> s
 
 def _decide_units(b_raw, requested: str, sidecar: dict, ext: dict, dim_unit, dim_unit_where,
                   path: Path, warnings: list):
-    """(unit, source description) for the b-values of ``path``."""
+    """(unit, source description) for the b-values of ``path``; refuses a unit (stated,
+    requested or guessed) that makes them implausible (:func:`b_value_unit_problem`)."""
+    unit, source = _unit_decision(b_raw, requested, sidecar, ext, dim_unit, dim_unit_where,
+                                  path, warnings)
+    found = b_value_unit_problem(b_raw, unit)
+    if found is None:
+        return unit, source
+    problem, likely = found
+    option = "--b-value-units (config [conversion] b_value_units)"
+    if source.startswith("user"):
+        how = f"the unit {unit} was requested with {option}" + (
+            f"; request {likely}, or auto to use the unit the header or sidecar states"
+            if likely else "")
+    elif source.startswith("guessed"):
+        how = "no unit is stated"
+    else:
+        where = (f"{source} (it wins over a sidecar's {B_UNITS_KEY})"
+                 if source.startswith("header") else source)
+        how = f"the unit {unit} is stated in the {where}" + (
+            f"; correct it there to \"{likely}\", or override it with --b-value-units "
+            f"{likely} (config [conversion] b_value_units)" if likely else "")
+    raise _fail(path, f"{problem}: {how}")
+
+
+def _unit_decision(b_raw, requested: str, sidecar: dict, ext: dict, dim_unit, dim_unit_where,
+                   path: Path, warnings: list):
+    """(unit, source description) as stated, requested or guessed (see :func:`_decide_units`)."""
     stated = []  # most specific first: the b-value entry itself describes those numbers
     if dim_unit:
         stated.append((dim_unit, f"header {dim_unit_where}"))
