@@ -498,9 +498,11 @@ def main(argv=None) -> int:
             logger.debug(format_exception(exc))
         print(f"dmrs-bids: error: {error_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         stop_workers()
         print("dmrs-bids: interrupted", file=sys.stderr)
+        if logger is not None:  # the summary says this run stopped, not an older one's result
+            _write_crash_summary(opts, run_label, started, exc)
         return EXIT_FAILED
     except Exception as exc:  # unexpected: one clear line on screen, traceback in the log
         (logger or setup_logging(opts.verbose)).debug("run failed:\n%s", format_exception(exc))
@@ -534,8 +536,8 @@ def main(argv=None) -> int:
 
 
 def _write_crash_summary(opts, run_label: str, started: float, exc: BaseException) -> None:
-    """The run summary of a run that stopped on an unexpected error (so the group level and
-    the user never read an older summary as this run's)."""
+    """The run summary of a run that stopped on an unexpected error or an interrupt (Ctrl-C,
+    SIGTERM), so the group level and the user never read an older summary as this run's."""
     try:
         write_summary(opts.output_dir, [], "participant" if opts.analysis_level ==
                       "participant" else opts.analysis_level, started,

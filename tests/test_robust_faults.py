@@ -123,6 +123,20 @@ def test_killed_runs_leave_no_partial_outputs_and_resume_identically(study):
     assert kill_when(cli(bids, out, work), base, some_output, signal.SIGTERM, whole_group=False)
     assert [p for p in derivative_files(out) if not complete(p)] == []
     assert not (out / "sub-01.html").exists()  # killed before the participant finished
+    summary_path = out / "logs" / "run_summary.json"
+    summary_path.unlink()
+    # Ctrl-C in a terminal: SIGINT to the whole process group, workers included, once this
+    # run has started processing (its log is written; the work folder is the earlier runs')
+    started = time.time()
+
+    def logging_started():
+        return any(p.stat().st_mtime > started for p in (out / "logs").glob("*.log"))
+
+    assert kill_when(cli(bids, out, work), base, logging_started, signal.SIGINT,
+                     whole_group=True)
+    stopped = json.loads(summary_path.read_text())  # this run's own summary, written anyway
+    assert stopped["succeeded"] == [] and ("KeyboardInterrupt" in stopped.get("run_error", "")
+                                           or stopped["failed"] == ["01"]), stopped
 
     run = subprocess.run(cli(bids, out, work), capture_output=True, text=True, env=ENV,
                          cwd=base, timeout=600)
