@@ -320,6 +320,9 @@ def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict,
         if not path.exists():
             raise DiscoveryError(f"{svs.path}: ReferenceSignal {ref!r} points to {path}, "
                                  "which does not exist")
+        note = foreign_reference_note(svs.get_entities(), path, ref)
+        if note and warnings is not None:
+            warnings.append(f"{svs.path}: {note}")
         return path
     entities = {k: v for k, v in svs.get_entities().items()}
     matches = _counterpart(layout, entities, "mrsref", filters.get("mrsref"))
@@ -332,6 +335,19 @@ def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict,
         if note:
             warnings.append(note)
     return Path(matches[0].path) if matches else None
+
+
+def foreign_reference_note(entities: dict, reference: Path, uri: str) -> str | None:
+    """A warning when ``ReferenceSignal`` points at another participant's (or session's)
+    file: allowed (a shared reference scan), but easy to get wrong when sidecars are copied
+    between participants."""
+    labels = dict(re.findall(r"(sub|ses)-([a-zA-Z0-9]+)", Path(reference).name))
+    for key, entity in (("sub", "subject"), ("ses", "session")):
+        if key in labels and entity in entities and labels[key] != str(entities[entity]):
+            return (f"ReferenceSignal {uri!r} is a file of {key}-{labels[key]}, not of "
+                    f"{key}-{entities[entity]}: used as given; check the sidecar if it was "
+                    "copied from another participant")
+    return None
 
 
 def missing_reference_note(layout, svs) -> str | None:

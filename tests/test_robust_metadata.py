@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from robust_support import (_edit_json, _edit_svs, copy_good, demo, demo_master,  # noqa: E402,F401
-                            paths)
+                            _without, paths)
 
 from bids_app import discovery  # noqa: E402
 from bids_app.input_checks import InputError, check_metadata, check_water_reference  # noqa: E402
@@ -129,3 +129,30 @@ def test_missing_reference_is_a_warning_naming_what_was_looked_for(demo):
     warning = acquisition.warnings[0]
     assert "sub-01_acq-dwpress_mrsref.nii.gz" in warning and other.name in warning
     assert "no water reference" in warning
+
+
+def test_a_water_reference_of_another_field_is_refused(demo):
+    """A reference at 0.4 % off the data's spectrometer frequency (another scanner or field;
+    297.0 against 298.06 MHz was accepted before) fails the participant, naming the file; the
+    few-ppm receiver offsets of one scan's acquisitions stay allowed."""
+    from pipeline.io.input_checks import frequency_mismatch
+
+    p = copy_good(demo, "wf")
+    _edit_svs(p, ext_fn=lambda e: {**e, "SpectrometerFrequency": [
+        float(np.ravel(e["SpectrometerFrequency"])[0]) * 1.004]}, key="ref")
+    _edit_json(p["ref_json"], lambda s: _without(s, "SpectrometerFrequency"))
+    errors: dict = {}
+    discovery.discover(demo, errors=errors)
+    assert str(p["ref"]) in errors["wf"] and "differs by 4000 ppm" in errors["wf"]
+    assert frequency_mismatch(298.06, 298.06 * (1 + 3e-6)) is None
+    assert "3556 ppm" in frequency_mismatch(298.06, 297.0)
+
+
+def test_a_reference_signal_pointing_at_another_participant_is_warned(demo):
+    p = copy_good(demo, "fr")
+    _sidecar(p, ReferenceSignal="bids::sub-01/mrs/" + paths(demo, "01")["ref"].name)
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    assert "fr" not in errors
+    (warning,) = found["fr"][0].warnings
+    assert "is a file of sub-01, not of sub-fr" in warning and str(p["svs"]) in warning

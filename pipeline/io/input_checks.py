@@ -258,6 +258,22 @@ def _same_file(a, b) -> bool:
         return False
 
 
+MAX_REFERENCE_FREQUENCY_PPM = 1000.0
+"""Largest difference (ppm of the data's frequency) between the spectrometer frequencies of
+the data and their water reference: a scan's water and metabolite acquisitions differ by at
+most a few ppm (the receiver offset some sequences put on the metabolites), another field
+strength or nucleus by far more (297.0 against 298.06 MHz is 3556 ppm)."""
+
+
+def frequency_mismatch(data_cf_mhz: float, water_cf_mhz: float) -> str | None:
+    """How the water reference's spectrometer frequency contradicts the data's, or None."""
+    ppm = abs(water_cf_mhz - data_cf_mhz) / data_cf_mhz * 1e6
+    if ppm <= MAX_REFERENCE_FREQUENCY_PPM:
+        return None
+    return (f"SpectrometerFrequency {water_cf_mhz:.6g} MHz differs by {ppm:.0f} ppm from the "
+            f"{data_cf_mhz:.6g} MHz of")
+
+
 def check_water_reference(svs, water) -> None:
     """The water reference is not the metabolite file itself and is unsuppressed water (its
     water line dominates far more than in the metabolite data; see
@@ -271,6 +287,10 @@ def check_water_reference(svs, water) -> None:
         data, reference = read_acquisition(svs), read_acquisition(water)
     except ValueError:  # InputError and the reader's own errors
         return  # the processing reports unreadable files, with the run's reading options
+    mismatch = frequency_mismatch(data.cf_mhz, reference.cf_mhz)
+    if mismatch:
+        raise InputError(f"{water}: water reference {mismatch} {Path(svs).name}: not a reference "
+                         "of the same scan; point ReferenceSignal at the right file")
     try:
         ref_height, ref_dominance = water_peaks(reference.fids, reference.dwell_s,
                                                 reference.cf_mhz, reference.ref_ppm)
