@@ -184,6 +184,7 @@ NUMERIC_RANGES = {
     ("fitting", "lineshape_kernel_smoothness"): (0, 1e9, True, True),
     ("fitting", "lineshape_kernel_min_fit_quality"): (0, 100, True, True),
     ("fitting", "joint_frame_test_p"): (0, 1, True, False),
+    ("fitting", "joint_max_conditions"): (2, 100000, True, True),
     ("basis", "press_refocus_bandwidth_hz"): (0, 100000, True, True),
     ("fitting", "reference_search_ppm"): (0, 2, False, True),
     ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
