@@ -126,14 +126,15 @@ def test_killed_runs_leave_no_partial_outputs_and_resume_identically(study):
     summary_path = out / "logs" / "run_summary.json"
     summary_path.unlink()
     # Ctrl-C in a terminal: SIGINT to the whole process group, workers included, once this
-    # run has started processing (its log is written; the work folder is the earlier runs')
+    # run has started processing (its log is written; a fresh work folder, so that the
+    # participant is not finished from the earlier runs' cache before the signal lands)
     started = time.time()
 
     def logging_started():
         return any(p.stat().st_mtime > started for p in (out / "logs").glob("*.log"))
 
-    assert kill_when(cli(bids, out, work), base, logging_started, signal.SIGINT,
-                     whole_group=True)
+    assert kill_when(cli(bids, out, base / "work-interrupted"), base, logging_started,
+                     signal.SIGINT, whole_group=True)
     stopped = json.loads(summary_path.read_text())  # this run's own summary, written anyway
     assert stopped["succeeded"] == [] and ("KeyboardInterrupt" in stopped.get("run_error", "")
                                            or stopped["failed"] == ["01"]), stopped
