@@ -57,7 +57,7 @@ from .nifti_mrs_header import (  # noqa: F401  (public names re-exported from th
     B_UNITS_KEY, B_UNITS_SOURCE_KEY, CONDITION_CAPABLE_TAGS, CONDITION_TAG, DEFAULT_DIM_TAGS,
     DIM_ROLES, DIM_ROLES_SETTING, RUNTIME_KEYS, SIDECAR_B_UNITS_KEYS, TRANSIENT_TAGS,
     WARNINGS_KEY, NiftiMrsError, _condition_axes, _condition_lists, _decide_units, _dim_layout,
-    _fail, _group_repeats, _unwrap, b_value_unit_problem, normalise_b_value_unit,
+    _fail, _group_repeats, _label_groups, _unwrap, b_value_unit_problem, normalise_b_value_unit,
     unequal_repeats_note, unit_directions)
 from .nifti_mrs_write import write_nifti_mrs  # noqa: F401  (re-exported)
 
@@ -221,8 +221,9 @@ def _diffusion_conditions(fids: np.ndarray, layout: dict, data_shape, ext: dict,
     b_s_mm2 = to_s_mm2(b_raw, unit)
     directions = unit_directions(directions_raw, b_s_mm2, path)
     on_dynamics = layout["conditions"] is not None and layout["condition_tag"] == "DIM_DYN"
-    grouping = _group_repeats(b_s_mm2, directions) if on_dynamics else None
-    note = unequal_repeats_note(b_s_mm2, directions, path) if on_dynamics else None
+    groups = _label_groups(b_s_mm2, directions) if on_dynamics else None
+    grouping = _group_repeats(groups) if on_dynamics else None
+    note = unequal_repeats_note(groups, b_s_mm2, path) if on_dynamics else None
     if note:
         warnings.append(note)
     if grouping is not None:

@@ -299,26 +299,22 @@ def _label_groups(b_s_mm2: np.ndarray, directions: np.ndarray) -> list[list[int]
     return [[i for i, k in enumerate(keys) if k == u] for u in dict.fromkeys(keys)]
 
 
-def _group_repeats(b_s_mm2: np.ndarray, directions: np.ndarray):
-    """Order and counts of repeated (b, direction) pairs, or None when every pair is unique.
-
-    Returns ``(order, n_unique)`` with ``order`` the indices grouped by pair in order of first
-    appearance, when every pair repeats equally often.
-    """
-    groups = _label_groups(b_s_mm2, directions)
-    if len(groups) == len(b_s_mm2) or len({len(g) for g in groups}) != 1:
+def _group_repeats(groups: list[list[int]]):
+    """``(order, n_unique)`` for label groups (:func:`_label_groups`) that repeat equally
+    often, ``order`` the indices grouped by label; None when every label is unique or the
+    counts differ."""
+    n_dynamics = sum(len(g) for g in groups)
+    if len(groups) == n_dynamics or len({len(g) for g in groups}) != 1:
         return None
     return np.concatenate(groups), len(groups)
 
 
-def unequal_repeats_note(b_s_mm2: np.ndarray, directions: np.ndarray, path) -> str | None:
-    """A warning when (b, direction) labels along DIM_DYN repeat, but not equally often: the
-    repeats cannot be grouped into conditions of equal transients, so every dynamic stays a
-    condition of its own (one transient each: no alignment or outlier rejection within a
-    condition). None when the labels are unique or repeat equally."""
-    groups = _label_groups(b_s_mm2, directions)
-    counts = [len(g) for g in groups]
-    if len(groups) == len(b_s_mm2) or len(set(counts)) == 1:
+def unequal_repeats_note(groups: list[list[int]], b_s_mm2: np.ndarray, path) -> str | None:
+    """A warning when labels along DIM_DYN (:func:`_label_groups`) repeat, but not equally
+    often: the repeats cannot be grouped into conditions of equal transients, so every dynamic
+    stays a condition of its own (one transient each: no alignment or outlier rejection within
+    a condition). None when the labels are unique or repeat equally."""
+    if len(groups) == len(b_s_mm2) or len({len(g) for g in groups}) == 1:
         return None
     shown = ", ".join(f"b = {b_s_mm2[g[0]]:g} s/mm^2: {len(g)}" for g in groups[:6])
     more = f" and {len(groups) - 6} more" if len(groups) > 6 else ""

@@ -242,6 +242,11 @@ def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
 
 # --- eddy-current correction -----------------------------------------------------------------
 
+def same_b_value(a, b):
+    """Whether b-values (s/mm^2) match for pairing water with data: within 5 % or 20 s/mm^2."""
+    return np.isclose(a, b, rtol=0.05, atol=20)
+
+
 def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
                            min_water_snr: float, flags: list, label: str) -> np.ndarray:
     """Averaged water FID for ECC of condition ``c``: the matched one, else the lowest b.
@@ -252,7 +257,7 @@ def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
     """
     n_water = water_fids.shape[0]
     lowest = int(np.argmin(water_b))
-    matched = c if n_water > c and np.isclose(water_b[c], b_c, rtol=0.05, atol=20) else None
+    matched = c if n_water > c and same_b_value(water_b[c], b_c) else None
     if matched is not None:
         candidate = water_fids[matched].mean(axis=0)
         if water_snr(candidate) >= min_water_snr:
@@ -270,7 +275,7 @@ def single_water_flags(water_b, b_values_s_mm2) -> list[str]:
     with that water's, not their own."""
     water_b = np.atleast_1d(np.asarray(water_b, dtype=float))
     b = np.asarray(b_values_s_mm2, dtype=float)
-    others = int(np.count_nonzero(~np.isclose(b, water_b[0], rtol=0.05, atol=20)))
+    others = int(np.count_nonzero(~same_b_value(b, water_b[0])))
     if water_b.size != 1 or not others:
         return []
     return [f"ECC: the water reference has one condition (b = {water_b[0]:g} s/mm^2): the "
