@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.nifti_mrs_header import implausible_largest_b
 from pipeline.preprocess.bvalues import b_values_from_waveform
 
 DEFAULT_SAMPLE_INTERVAL_S = 6.4e-6
@@ -138,8 +139,31 @@ def chronogram_conditions(csv_paths, sequence: str = "steam",
     """
     results = [b_values_from_chronogram(p, sequence, sample_interval_s, pulse_indices)
                for p in csv_paths]
-    return (np.array([r["b_value_s_mm2"] for r in results]),
-            np.array([r["direction"] for r in results]).reshape(-1, 3))
+    b_s_mm2 = np.array([r["b_value_s_mm2"] for r in results])
+    problem = chronogram_b_problem(b_s_mm2, csv_paths)
+    if problem:
+        raise ValueError(problem)
+    return b_s_mm2, np.array([r["direction"] for r in results]).reshape(-1, 3)
+
+
+def chronogram_b_problem(b_s_mm2, csv_paths) -> str | None:
+    """Why b-values (s/mm^2) computed from these chronograms cannot be right (the plausibility
+    check of header b-values, :func:`pipeline.io.nifti_mrs_header.implausible_largest_b`),
+    naming each file and its b; None when they are plausible. b grows with the square of the
+    gradient amplitude and the cube of the sample interval, so a wrong unit moves it by
+    orders of magnitude."""
+    b_s_mm2 = np.asarray(b_s_mm2, dtype=float)
+    largest = float(np.max(b_s_mm2)) if b_s_mm2.size else 0.0
+    why = implausible_largest_b(largest)
+    if why is None:
+        return None
+    shown = ", ".join(f"{Path(p).name}: {b:.4g}" for p, b in zip(csv_paths, b_s_mm2))
+    return (f"b-values computed from the gradient chronograms ({shown} s/mm^2) give a largest "
+            f"b of {largest:.4g} s/mm^2, {why}. The gradient amplitudes are likely not in the "
+            "unit read (mT/m unless a column name states one, e.g. 'Gx [T/m]'; a factor 1000 "
+            "in the gradient, such as T/m read as mT/m, changes b by 10^6), or the sample "
+            "interval is wrong ([conversion] chronogram_sample_interval_s or the time column; "
+            "b scales with its cube)")
 
 
 ASSIGNMENTS = ("auto", "position", "shell_direction")
@@ -217,8 +241,11 @@ def acquisition_with_chronograms(acq, csv_paths: list, sequence: str, pulse_indi
         raise ValueError(f"{acq.source}: {weighted.size} diffusion-weighted conditions but "
                          f"{len(csv_paths)} chronograms in [conversion] chronograms (one per "
                          "condition with b > 0)")
-    b_chron, dirs_chron = chronogram_conditions(csv_paths, sequence, sample_interval_s,
-                                                pulse_indices)
+    try:
+        b_chron, dirs_chron = chronogram_conditions(csv_paths, sequence, sample_interval_s,
+                                                    pulse_indices)
+    except ValueError as error:
+        raise ValueError(f"{acq.source}: {error}") from None
     dirs_nominal = acq.directions[weighted]
     has_dirs = bool(np.all(np.isfinite(dirs_nominal)))
     if assignment == "shell_direction" and not has_dirs:

@@ -58,6 +58,18 @@ def normalise_b_value_unit(text: str) -> str | None:
     return None
 
 
+def implausible_largest_b(largest_s_mm2: float) -> str | None:
+    """Why a largest b-value (s/mm^2) cannot be a dMRS acquisition's, or None when it is 0 or
+    in [:data:`B_MIN_WEIGHTED_S_MM2`, :data:`B_MAX_PLAUSIBLE_S_MM2`]. Shared by the header
+    b-values (:func:`b_value_unit_problem`) and those computed from gradient chronograms."""
+    if largest_s_mm2 > B_MAX_PLAUSIBLE_S_MM2:
+        return (f"above {B_MAX_PLAUSIBLE_S_MM2:g} s/mm^2 (250 ms/um^2; published dMRS "
+                "b-values reach about 60 ms/um^2)")
+    if 0 < largest_s_mm2 < B_MIN_WEIGHTED_S_MM2:
+        return f"below {B_MIN_WEIGHTED_S_MM2:g} s/mm^2, i.e. no diffusion weighting"
+    return None
+
+
 def b_value_unit_problem(b_raw, unit: str) -> tuple[str, str | None] | None:
     """Why b-values ``b_raw`` in ``unit`` cannot be right, and the unit they likely are in
     (the one :func:`pipeline.units.guess_b_value_units` gives, None when it gives no plausible
@@ -65,12 +77,8 @@ def b_value_unit_problem(b_raw, unit: str) -> tuple[str, str | None] | None:
     [:data:`B_MIN_WEIGHTED_S_MM2`, :data:`B_MAX_PLAUSIBLE_S_MM2`]."""
     b_s_mm2 = to_s_mm2(b_raw, unit)
     largest = float(np.max(b_s_mm2)) if b_s_mm2.size else 0.0
-    if largest > B_MAX_PLAUSIBLE_S_MM2:
-        why = (f"above {B_MAX_PLAUSIBLE_S_MM2:g} s/mm^2 (250 ms/um^2; published dMRS b-values "
-               "reach about 60 ms/um^2)")
-    elif 0 < largest < B_MIN_WEIGHTED_S_MM2:
-        why = f"below {B_MIN_WEIGHTED_S_MM2:g} s/mm^2, i.e. no diffusion weighting"
-    else:
+    why = implausible_largest_b(largest)
+    if why is None:
         return None
     likely = guess_b_value_units(b_raw)
     if likely == unit or b_value_unit_problem(b_raw, likely) is not None:
