@@ -37,7 +37,7 @@ dynamics split into diffusion conditions. Examples are installed with the packag
     [acquisition.diffusion]
     b_values = [0, 907, ...]           # one per condition
     b_value_units = "s/mm2"            # or "ms/um2"
-    directions = [[0, 0, 0], [1, 1, -0.5], ...]   # optional; zero vector = none
+    directions = [[0, 0, 0], [1, 1, -0.5], ...]   # optional; [0, 0, 0] only at b = 0
     [acquisition.sidecar]
     EchoTime = 0.040
     DiffusionGradientDuration = 0.015

@@ -251,5 +251,5 @@ def _diffusion_conditions(entry: dict, n_cond: int, where: str, mapping_path: Pa
         fix = f'set diffusion.b_value_units = "{likely}"' if likely else "correct them"
         raise ConversionError(f"{where}: diffusion {problem}; {fix}")
     b_s_mm2 = to_s_mm2(b_raw, unit)
-    directions = unit_directions(dirs, b_s_mm2, where)
+    directions = unit_directions(dirs, b_s_mm2, where, notes)
     return b_s_mm2, directions, source, notes

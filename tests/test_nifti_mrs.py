@@ -259,14 +259,20 @@ def test_repeated_conditions_on_a_user_dim_stay_conditions(tmp_path):
     _same(acq, back)
 
 
-def test_zero_direction_and_b0_give_nan(tmp_path):
+def test_b0_gives_nan_and_a_weighted_zero_direction_is_refused(tmp_path):
+    """b = 0 has no direction whatever the header says; a b > 0 condition with [0, 0, 0]
+    beside conditions with directions is refused (tests/test_zero_directions.py)."""
     data = _random_fids((1, 1, 1, 16, 3))
     header = {**BASE_HEADER, "dim_5": "DIM_USER_0",
               "dim_5_header": {"Bval": [0, 1000, 1000],
-                               "direction": [[1, 0, 0], [0, 0, 0], [0, 3, 4]]}}
+                               "direction": [[1, 0, 0], [0, 0, 1], [0, 3, 4]]}}
     acq = read_nifti_mrs(_nifti(tmp_path / "a.nii.gz", data, header))
-    assert np.all(np.isnan(acq.directions[:2]))
-    np.testing.assert_allclose(acq.directions[2], [0, 0.6, 0.8])
+    assert np.all(np.isnan(acq.directions[0]))
+    np.testing.assert_allclose(acq.directions[1:], [[0, 0, 1], [0, 0.6, 0.8]])
+    header["dim_5_header"]["direction"][1] = [0, 0, 0]
+    with pytest.raises(NiftiMrsError, match=r"condition\(s\) 1 \(b = 1000 s/mm\^2\) have "
+                                            r"gradient direction \[0, 0, 0\]"):
+        read_nifti_mrs(_nifti(tmp_path / "b.nii.gz", data, header))
 
 
 @pytest.mark.parametrize("change, message", [

@@ -219,7 +219,7 @@ def _diffusion_conditions(fids: np.ndarray, layout: dict, data_shape, ext: dict,
     unit, units_source = _decide_units(b_raw, b_value_units, sidecar, ext, dim_unit,
                                        dim_unit_where, path, warnings)
     b_s_mm2 = to_s_mm2(b_raw, unit)
-    directions = unit_directions(directions_raw, b_s_mm2, path)
+    directions = unit_directions(directions_raw, b_s_mm2, path, warnings)
     on_dynamics = layout["conditions"] is not None and layout["condition_tag"] == "DIM_DYN"
     groups = _label_groups(b_s_mm2, directions) if on_dynamics else None
     grouping = _group_repeats(groups) if on_dynamics else None

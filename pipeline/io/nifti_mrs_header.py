@@ -281,11 +281,14 @@ def _condition_lists(layout: dict, data_shape, path: Path):
     return np.repeat(b_raw, n_d), unit, where, [dirs[j] for _ in range(n_b) for j in range(n_d)]
 
 
-def unit_directions(directions, b_s_mm2: np.ndarray, path) -> np.ndarray:
-    """(n, 3) unit vectors; NaN rows where none applies (missing, zero vector or b = 0)."""
+def unit_directions(directions, b_s_mm2: np.ndarray, path, warnings: list | None = None
+                    ) -> np.ndarray:
+    """(n, 3) unit vectors; NaN rows where none applies (missing, b = 0, or the zero vectors
+    :func:`check_zero_directions` lets pass)."""
     out = np.full((b_s_mm2.size, 3), np.nan)
     if directions is None:
         return out
+    zero = []
     for i, d in enumerate(directions):
         if d is None:
             continue
@@ -298,7 +301,34 @@ def unit_directions(directions, b_s_mm2: np.ndarray, path) -> np.ndarray:
         norm = np.linalg.norm(vec)
         if norm > 0 and b_s_mm2[i] > 0:
             out[i] = vec if abs(norm - 1) < 1e-12 else vec / norm
+        elif b_s_mm2[i] > 0:
+            zero.append(i)
+    check_zero_directions(zero, b_s_mm2, bool(np.any(np.isfinite(out))), path, warnings)
     return out
+
+
+def check_zero_directions(zero: list[int], b_s_mm2: np.ndarray, others_have_directions: bool,
+                          path, warnings: list | None) -> None:
+    """Diffusion-weighted conditions ``zero`` whose direction is [0, 0, 0]: a zero-length
+    gradient cannot weight b > 0. Refused when other weighted conditions have directions
+    (read as "no direction", they would change the shell and direction grouping of the
+    powder average and tensor); a warning when none has one (isotropic or trace weighting,
+    or directions unknown: the file holds no direction information)."""
+    if not zero:
+        return
+    listed = ", ".join(f"{i} (b = {b_s_mm2[i]:g} s/mm^2)" for i in zero[:8])
+    listed += f" and {len(zero) - 8} more" if len(zero) > 8 else ""
+    if others_have_directions:
+        raise _fail(path, f"diffusion-weighted condition(s) {listed} have gradient direction "
+                          "[0, 0, 0] while the other diffusion-weighted conditions have "
+                          "directions: a zero-length gradient cannot weight b > 0 (only b = 0 "
+                          "may have [0, 0, 0]). Give their directions in the header, or "
+                          "correct their b-values if they are b = 0 conditions")
+    if warnings is not None:
+        warnings.append(f"{path}: every diffusion-weighted condition has gradient direction "
+                        f"[0, 0, 0] (conditions {listed}); read as no direction (isotropic or "
+                        "trace weighting, or directions unknown): no direction grouping or "
+                        "tensor fit. Give the directions in the header if they are known")
 
 
 def _label_groups(b_s_mm2: np.ndarray, directions: np.ndarray) -> list[list[int]]:
