@@ -221,9 +221,12 @@ def read_participant_inputs(opts) -> ParticipantInputs:
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None
     errors: dict = {}
+    motion = config["preprocessing"]
     inputs = discovery.discover(opts.bids_dir, opts.participant_label, opts.session_label,
                                 filters, config["conversion"]["mm_acquisition_labels"], errors,
-                                exclude=[opts.output_dir.resolve(), work_dir(opts)])
+                                exclude=[opts.output_dir.resolve(), work_dir(opts)],
+                                motion_ppm_range=motion["motion_ppm_range"]
+                                if motion["motion_check"] else None)
     validate = not (opts.skip_bids_validation or opts.reports_only)
     issues = discovery.validate_bids(opts.bids_dir) if validate else None
     return ParticipantInputs(config, inputs, errors, issues)

@@ -398,8 +398,9 @@ def _metadata(layout, path) -> dict:
 
 
 def discover_subject(layout, subject: str, session_labels=None, filters: dict | None = None,
-                     mm_labels=("mm",)) -> list[AcquisitionInputs]:
-    """All svs acquisitions of one subject with their water reference and MM companion."""
+                     mm_labels=("mm",), motion_ppm_range=None) -> list[AcquisitionInputs]:
+    """All svs acquisitions of one subject with their water reference and MM companion
+    (``motion_ppm_range``: see :func:`check_inputs`)."""
     filters = filters or {}
     bids_dir = Path(layout.root)
     base = {"subject": subject, "suffix": "svs", "extension": NIFTI_EXTENSIONS}
@@ -417,7 +418,7 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         water = _water_for(layout, bids_dir, svs, _sidecar_of(layout, svs.path), filters,
                            warnings)
         mm = _mm_for(entities, mm_files)
-        check_inputs(Path(svs.path), water, Path(mm.path) if mm else None)
+        check_inputs(Path(svs.path), water, Path(mm.path) if mm else None, motion_ppm_range)
         sidecar = _metadata(layout, svs.path)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
@@ -458,12 +459,15 @@ def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:
         seen[key] = acq.svs
 
 
-def check_inputs(svs: Path, water: Path | None, mm: Path | None) -> None:
-    """Every file of the acquisition (and its sidecar) is readable by this user, and the water
-    reference shares the data's spectral grid; DiscoveryError naming the file otherwise
-    (an unreadable file would otherwise stall nipype while it hashes the inputs)."""
-    from .input_checks import (InputError, check_metadata, check_readable, check_water_grid,
-                               check_water_reference)
+def check_inputs(svs: Path, water: Path | None, mm: Path | None,
+                 motion_ppm_range=None) -> None:
+    """Every file of the acquisition (and its sidecar) is readable by this user, the water
+    reference shares the data's spectral grid, and with ``motion_ppm_range`` (the MM motion
+    check is on) the data's grid can hold its window; DiscoveryError naming the file otherwise
+    (an unreadable file would otherwise stall nipype while it hashes the inputs; a grid too
+    coarse for the motion check would fail only after the fit)."""
+    from .input_checks import (InputError, check_metadata, check_motion_grid, check_readable,
+                               check_water_grid, check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
     sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
@@ -478,6 +482,8 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None) -> None:
         if water is not None:
             check_water_grid(svs, water)
             check_water_reference(svs, water)
+        if motion_ppm_range is not None:
+            check_motion_grid(svs, motion_ppm_range)
     except InputError as exc:
         raise DiscoveryError(str(exc)) from None
 
@@ -497,14 +503,15 @@ def _mm_for(entities: dict, mm_files: list):
 
 def discover(bids_dir, participant_labels=None, session_labels=None, filters=None,
              mm_labels=("mm",), errors: dict | None = None,
-             exclude=()) -> dict[str, list[AcquisitionInputs]]:
+             exclude=(), motion_ppm_range=None) -> dict[str, list[AcquisitionInputs]]:
     """Inputs per subject label; raises :class:`DiscoveryError` for unknown participant labels.
 
     A problem of one subject (missing session, dangling ``ReferenceSignal``, any unexpected
     error while reading its files, an invalid folder label) raises too, unless ``errors`` is
     given: the message is then stored there under the subject's label (the folder name for an
     invalid label) and the other subjects are still returned. ``exclude``: folders never
-    indexed (an output or work folder inside the dataset).
+    indexed (an output or work folder inside the dataset). ``motion_ppm_range``: the MM
+    motion check's window when the check is on (:func:`check_inputs`).
     """
     layout = load_layout(bids_dir, exclude)
     invalid = invalid_label_folders(bids_dir)
@@ -516,7 +523,8 @@ def discover(bids_dir, participant_labels=None, session_labels=None, filters=Non
     found = {}
     for sub in select_subjects(layout, participant_labels):
         try:
-            found[sub] = discover_subject(layout, sub, session_labels, filters, mm_labels)
+            found[sub] = discover_subject(layout, sub, session_labels, filters, mm_labels,
+                                          motion_ppm_range)
         except DiscoveryError as exc:
             if errors is None:
                 raise

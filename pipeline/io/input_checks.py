@@ -245,6 +245,25 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
                          + "; ".join(problems))
 
 
+def check_motion_grid(svs, ppm_range) -> None:
+    """The spectral grid of ``svs`` (its acquired points, dwell time and frequency) can hold
+    the MM motion check's window (``[preprocessing] motion_ppm_range``), which runs after the
+    fit on data of two or more conditions; InputError naming the file, its grid and what it
+    needs otherwise, before any processing. Files the reader cannot read without the run's
+    options are left to the run."""
+    from pipeline.preprocess.motion import motion_grid_problem
+
+    try:
+        acq = read_acquisition(svs)
+    except ValueError:  # InputError and the reader's own errors: reported by the processing
+        return
+    if acq.n_conditions < 2:
+        return
+    problem = motion_grid_problem(acquired_points(acq.fids), acq.dwell_s, acq.cf_mhz, ppm_range)
+    if problem:
+        raise InputError(f"{svs}: {problem}")
+
+
 # --- water reference sanity (issue 17 item 4) ------------------------------------------------
 
 def _same_file(a, b) -> bool:

@@ -34,13 +34,63 @@ class MotionCheck:
     flagged: np.ndarray  # bool (n_conditions,)
 
 
-def _noise_mask(ppm: np.ndarray) -> np.ndarray:
+MIN_WINDOW_POINTS = 2
+"""Spectral points the MM window, and its two flanks together, need at the least."""
+MIN_NOISE_POINTS = 16
+"""Spectral points a signal-free band needs for the noise SD of the MM check."""
+
+
+def _noise_mask(ppm: np.ndarray) -> np.ndarray | None:
+    """The first signal-free band holding :data:`MIN_NOISE_POINTS`, None when none does."""
     for window in (NOISE_WINDOW_PPM, FALLBACK_NOISE_WINDOW_PPM):
         mask = ppm_window_mask(ppm, *window)
-        if mask.sum() >= 16:
+        if mask.sum() >= MIN_NOISE_POINTS:
             return mask
-    raise ValueError("no signal-free band (-1.5..-0.2 or 8.5..9.5 ppm) in the spectral width "
-                     "to estimate noise for the MM check")
+    return None
+
+
+def _window_masks(ppm: np.ndarray, ppm_range) -> tuple[np.ndarray, np.ndarray]:
+    """(MM window, its baseline flanks) as boolean masks over ``ppm``."""
+    low, high = min(ppm_range), max(ppm_range)
+    window = ppm_window_mask(ppm, low, high)
+    flanks = (ppm_window_mask(ppm, low - FLANK_PPM, low) | ppm_window_mask(
+        ppm, high, high + FLANK_PPM)) & ~window
+    return window, flanks
+
+
+def motion_grid_problem(n_points: int, dwell_s: float, cf_mhz: float,
+                        ppm_range=MM_WINDOW_PPM) -> str | None:
+    """Why the MM check cannot run on a spectral grid of ``n_points`` points at ``dwell_s``
+    (s) and ``cf_mhz`` (MHz): too few points in the window, its flanks or a signal-free band,
+    with what the grid would need; None when it can. Pure, so input checks can ask before
+    any processing what :func:`mm_amplitude_check` would refuse after the fit."""
+    ppm = ppm_axis(n_points, dwell_s, cf_mhz)
+    window, flanks = _window_masks(ppm, ppm_range)
+    noise = max(int(ppm_window_mask(ppm, *band).sum())
+                for band in (NOISE_WINDOW_PPM, FALLBACK_NOISE_WINDOW_PPM))
+    if min(window.sum(), flanks.sum()) >= MIN_WINDOW_POINTS and noise >= MIN_NOISE_POINTS:
+        return None
+    low, high = min(ppm_range), max(ppm_range)
+    width_hz = 1.0 / dwell_s
+    step_ppm = width_hz / n_points / cf_mhz
+    bands = [high - low, NOISE_WINDOW_PPM[1] - NOISE_WINDOW_PPM[0]]
+    needed_ppm = min(bands[0] / MIN_WINDOW_POINTS, FLANK_PPM, bands[1] / MIN_NOISE_POINTS)
+    covered = (ppm.min() <= low - FLANK_PPM and ppm.max() >= high + FLANK_PPM
+               and (ppm.min() <= NOISE_WINDOW_PPM[0] or ppm.max() >= FALLBACK_NOISE_WINDOW_PPM[1]))
+    needs = (f"at most {needed_ppm:.3g} ppm per point (at least "
+             f"{int(np.ceil(width_hz / (needed_ppm * cf_mhz)))} acquired points at this "
+             "spectral width)" if covered else
+             f"a spectral width covering {low - FLANK_PPM:g} to {high + FLANK_PPM:g} ppm and "
+             "one of those bands")
+    return (f"the MM motion check ([preprocessing] motion_ppm_range {low:g}-{high:g} ppm) "
+            f"cannot run on this spectral grid: {n_points} points at a dwell time of "
+            f"{dwell_s * 1e3:.4g} ms (spectral width {width_hz:.5g} Hz, {ppm.min():.2f} to "
+            f"{ppm.max():.2f} ppm at {cf_mhz:.5g} MHz; {step_ppm:.3g} ppm per point) put "
+            f"{int(window.sum())} points in the window and {int(flanks.sum())} in its "
+            f"{FLANK_PPM:g} ppm flanks (at least {MIN_WINDOW_POINTS} each are needed) and at "
+            f"most {noise} in a signal-free band (-1.5 to -0.2 or 8.5 to 9.5 ppm; "
+            f"{MIN_NOISE_POINTS} needed). The check needs {needs}; otherwise set "
+            "[preprocessing] motion_check = false or widen motion_ppm_range")
 
 
 def mm_amplitude_check(averages: np.ndarray, dwell_s: float, cf_mhz: float,
@@ -55,14 +105,12 @@ def mm_amplitude_check(averages: np.ndarray, dwell_s: float, cf_mhz: float,
     than ``n_sigma`` noise SDs. ``allowed_loss`` covers wings of nearby diffusing peaks.
     """
     averages = np.atleast_2d(averages)
+    problem = motion_grid_problem(averages.shape[-1], dwell_s, cf_mhz, ppm_range)
+    if problem:
+        raise ValueError(problem)
     ppm = ppm_axis(averages.shape[-1], dwell_s, cf_mhz)
     spectra = fid_to_spectrum(averages)
-    low, high = min(ppm_range), max(ppm_range)
-    window = ppm_window_mask(ppm, low, high)
-    flanks = (ppm_window_mask(ppm, low - FLANK_PPM, low) | ppm_window_mask(
-        ppm, high, high + FLANK_PPM)) & ~window
-    if window.sum() < 2 or flanks.sum() < 2:
-        raise ValueError(f"MM window {ppm_range} ppm or its flanks hold too few points")
+    window, flanks = _window_masks(ppm, ppm_range)
     noise_sd = np.std(spectra[:, _noise_mask(ppm)].real, axis=1)
     baseline = spectra[:, flanks].mean(axis=1)
     n_window = window.sum()

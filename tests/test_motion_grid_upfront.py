@@ -1,0 +1,100 @@
+"""The MM motion check (0.8-1.0 ppm integral, run by the QC stage after the fit) needs a few
+spectral points in its window, its flanks and a signal-free band. A grid too coarse for it
+used to fail the participant only after preprocessing and fitting ("MM window ... holds too
+few points"); the input checks now refuse it before any processing, naming the file, its
+points, dwell time, spectral width and what the check needs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_support import run_app  # noqa: E402
+from robust_support import _edit_json, _edit_svs, copy_good, demo, demo_master  # noqa: E402,F401
+
+from pipeline.preprocess.motion import mm_amplitude_check, motion_grid_problem  # noqa: E402
+
+CF_3T_MHZ, DWELL_S = 123.2, 1 / 2000.0  # the 3 T demo participant's grid (1024 points)
+
+
+def test_grid_problem_counts_the_points_and_says_what_is_needed():
+    assert motion_grid_problem(1024, DWELL_S, CF_3T_MHZ) is None
+    problem = motion_grid_problem(128, DWELL_S, CF_3T_MHZ)
+    # 2000 Hz / 128 points = 15.6 Hz = 0.127 ppm per point: 2 points in 0.8-1.0 ppm, none in
+    # the 0.08 ppm flanks, 10 in -1.5..-0.2 ppm
+    assert ("128 points at a dwell time of 0.5 ms (spectral width 2000 Hz, -3.34 to 12.77 ppm "
+            "at 123.2 MHz; 0.127 ppm per point) put 2 points in the window and 0 in its 0.08 "
+            "ppm flanks") in problem
+    assert "at most 10 in a signal-free band" in problem
+    assert "at most 0.08 ppm per point (at least 203 acquired points" in problem
+    assert all(motion_grid_problem(n, DWELL_S, CF_3T_MHZ) is None for n in range(203, 2049))
+    narrow = motion_grid_problem(1024, 1 / 500.0, 298.06)  # 500 Hz: 3.81 to 5.49 ppm only
+    assert "covering 0.72 to 1.08 ppm" in narrow and "put 0 points in the window" in narrow
+    # the QC stage refuses with the same words
+    with pytest.raises(ValueError) as err:
+        mm_amplitude_check(np.ones((2, 128), complex), DWELL_S, CF_3T_MHZ)
+    assert str(err.value) == problem
+
+
+def _coarse(demo: Path, label: str, n_points: int) -> dict:
+    """A copy of the 3 T demo participant cut to its first ``n_points`` points (data and
+    water reference), so its spectral grid is coarser."""
+    p = copy_good(demo, label)
+    for key, sidecar in (("svs", "svs_json"), ("ref", "ref_json")):
+        _edit_svs(p, lambda d: np.ascontiguousarray(d[:, :, :, :n_points]), key=key)
+        _edit_json(p[sidecar], lambda s: {**s, "NumberOfSpectralPoints": n_points})
+    return p
+
+
+# Before the fix both ran preprocessing and the fit, then failed in the QC stage: 180 points
+# with "no signal-free band (-1.5..-0.2 or 8.5..9.5 ppm) in the spectral width to estimate
+# noise for the MM check", the narrow window with "MM window (0.9, 0.91) ppm or its flanks
+# hold too few points".
+@pytest.mark.parametrize("label, n_points, config, grid", [
+    ("coarse", 180, "", "0.8-1 ppm) cannot run on this spectral grid: 180 points at a dwell "
+                        "time of 0.5 ms (spectral width 2000 Hz, -3.38 to 12.77 ppm at 123.2 "
+                        "MHz; 0.0902 ppm per point) put 2 points in the window and 2 in its "
+                        "0.08 ppm flanks"),
+    ("01", None, "[preprocessing]\nmotion_ppm_range = [0.9, 0.91]\n",
+     "0.9-0.91 ppm) cannot run on this spectral grid: 1024 points at a dwell time of 0.5 ms "
+     "(spectral width 2000 Hz, -3.45 to 12.77 ppm at 123.2 MHz; 0.0159 ppm per point) put 1 "
+     "points in the window"),
+])
+def test_grid_too_coarse_for_the_motion_check_fails_before_any_processing(
+        demo, tmp_path, label, n_points, config, grid):
+    svs = _coarse(demo, label, n_points)["svs"] if n_points else \
+        demo / "sub-01" / "mrs" / "sub-01_acq-dwpress_svs.nii.gz"
+    (tmp_path / "c.toml").write_text(config)
+    out, work = tmp_path / "out", tmp_path / "work"
+    run, _ = run_app(demo, out, "participant", "--participant-label", label, "-w", work,
+                     "--skip-bids-validation", "--nprocs", "1", "--config", tmp_path / "c.toml")
+    assert run.returncode == 1, run.stderr[-2000:]
+    summary = json.loads((out / "logs" / f"run_summary_sub-{label}.json").read_text())
+    (message,) = summary["participants"][label]["errors"]
+    assert message.startswith(f"{svs}: the MM motion check ([preprocessing] motion_ppm_range "
+                              + grid), message
+    assert "motion_check = false" in message
+    # refused by the input checks: no step of the participant's workflow ran
+    assert not any(work.rglob(f"sub_{label}_wf")), sorted(work.rglob("*"))[:20]
+    assert not (out / f"sub-{label}" / "mrs").exists()
+
+
+def test_the_check_follows_the_configuration(demo, tmp_path):
+    """motion_check = false skips it; a window wider than the grid's spacing passes."""
+    from bids_app import discovery
+
+    _coarse(demo, "coarse", 128)
+
+    errors: dict = {}
+    found = discovery.discover(demo, ["coarse"], errors=errors, motion_ppm_range=None)
+    assert not errors and len(found["coarse"]) == 1
+    discovery.discover(demo, ["coarse"], errors=errors, motion_ppm_range=[0.8, 1.0])
+    assert "128 points" in errors["coarse"]
+    errors.clear()
+    discovery.discover(demo, ["01"], errors=errors, motion_ppm_range=[0.8, 1.0])
+    assert not errors
