@@ -31,7 +31,8 @@ from . import derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
 from .group import group_subjects  # noqa: E402
 from .runlog import (Outcome, error_message, failure_line, format_exception,  # noqa: E402
-                     setup_early_logging, setup_logging, write_run_records, write_summary)
+                     setup_early_logging, setup_logging, validation_section, write_run_records,
+                     write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
@@ -251,13 +252,13 @@ def selected_files(per_file: dict, bids_dir, participant_labels) -> dict:
     return {path: errors for path, errors in per_file.items() if concerns_run(path)}
 
 
-def record_validation(opts, issues: list | None, logger) -> dict:
+def record_validation(opts, issues: list | None, logger) -> dict | None:
     """Write the validator's issues to ``logs/bids_validation.json`` and log its errors per
-    file (those of unselected participants only counted); returns errors per file (the
-    run carries on)."""
+    file (those of unselected participants only counted); returns the errors per file that
+    concern this run (the run carries on), None when validation is skipped."""
     if issues is None:
         logger.info("BIDS validation skipped (--skip-bids-validation)")
-        return {}
+        return None
     logger.info("validated %s with bids-validator-deno", opts.bids_dir)
     per_file = discovery.files_with_errors(issues, opts.bids_dir)
     derivatives.write_json(derivatives.logs_dir(opts.output_dir) / "bids_validation.json",
@@ -271,7 +272,7 @@ def record_validation(opts, issues: list | None, logger) -> dict:
                     derivatives.logs_dir(opts.output_dir) / "bids_validation.json")
     if not per_file:
         logger.info("BIDS validation: no errors (%d warnings)", len(issues))
-    return per_file
+    return shown
 
 
 def run_participant_level(opts, read: ParticipantInputs, logger) -> list[Outcome]:
@@ -468,7 +469,7 @@ def main(argv=None) -> int:
         skip_ipython_import()
     os.environ.setdefault("LOGNAME", getpass.getuser())  # nipype's SLURM plugin reads it
     run_label = derivatives.run_label(opts.participant_label)
-    logger = None
+    logger, validation = None, None
     try:
         limit_threads(opts.omp_nthreads)
         check_resources(opts)
@@ -488,14 +489,12 @@ def main(argv=None) -> int:
         if opts.analysis_level == "group":
             outcomes = run_group_level(opts, logger)
         else:
-            validation = {}
             if not opts.reports_only:  # a report rebuild leaves the run's records alone
                 write_config(read.config, derivatives.logs_dir(opts.output_dir) / "config.toml")
                 derivatives.write_dataset_description(opts.output_dir, opts.bids_dir,
                                                       __version__)
                 validation = record_validation(opts, read.issues, logger)
             outcomes = run_participant_level(opts, read, logger)
-            _note_validation(outcomes, validation, opts.bids_dir)
     except (CliError, ConfigError, discovery.DiscoveryError) as exc:
         if logger is not None:
             logger.debug(format_exception(exc))
@@ -517,7 +516,8 @@ def main(argv=None) -> int:
         release_work_dir_locks()
     level = "reports" if opts.reports_only and opts.analysis_level == "participant" \
         else opts.analysis_level
-    write_summary(opts.output_dir, outcomes, level, started, run_label=run_label)
+    write_summary(opts.output_dir, outcomes, level, started, run_label=run_label,
+                  extra=validation_section(validation, opts.bids_dir))
     if level == "participant":
         write_run_records(opts.output_dir, outcomes, started)
     failed = [o.subject for o in outcomes if not o.ok]
@@ -564,18 +564,6 @@ def _check_tissue_table(config: dict, bids_dir) -> None:
     table = quantification_options(config, bids_dir).get("tissue_fractions_file")
     if table and not Path(table).is_file():
         raise CliError(f"{table}: [quantification] tissue_fractions_file not found")
-
-
-def _note_validation(outcomes: list[Outcome], per_file: dict, bids_dir) -> None:
-    """Attach validator errors of a failed participant's files to its outcome."""
-    for outcome in outcomes:
-        if outcome.ok:
-            continue
-        prefix = str(Path(bids_dir) / f"sub-{outcome.subject}")
-        for path, errors in per_file.items():
-            if str(path).startswith(prefix):
-                codes = ", ".join(sorted(set(errors)))
-                outcome.errors.append(f"BIDS validator: {path.name}: {codes}")
 
 
 if __name__ == "__main__":

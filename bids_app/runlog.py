@@ -156,6 +156,27 @@ def write_summary(output_dir, outcomes: list[Outcome], level: str, started: floa
     return write_json(logs_dir(output_dir) / name, summary)
 
 
+def validation_section(per_file: dict | None, bids_dir) -> dict | None:
+    """The run summary's dataset-level ``bids_validation`` section: the validator's errors
+    per file (paths relative to the dataset) that concern this run. They stay out of the
+    participants' failure reasons, which name only each participant's own problem (a
+    validator note on another participant's or a dataset-level file is not why it failed).
+    None when validation was skipped."""
+    if per_file is None:
+        return None
+    root = Path(bids_dir)
+
+    def relative(path) -> str:
+        try:
+            return Path(path).relative_to(root).as_posix() or "."
+        except ValueError:
+            return str(path)
+
+    return {"bids_validation": {
+        "errors": {relative(p): sorted(set(codes)) for p, codes in sorted(per_file.items())},
+        "report": "logs/bids_validation.json"}}
+
+
 def write_run_records(output_dir, outcomes: list[Outcome], started: float) -> list[Path]:
     """``OUT/sub-<label>/sub-<label>_run.json`` for each participant of a participant-level
     run: which run last processed it, when, and whether it succeeded (the group level uses
