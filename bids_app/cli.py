@@ -29,10 +29,10 @@ from pipeline import __version__  # noqa: E402
 
 from . import derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
+from .failed_runs import record_participant_runs  # noqa: E402
 from .group import group_subjects  # noqa: E402
 from .runlog import (Outcome, error_message, failure_line, format_exception,  # noqa: E402
-                     setup_early_logging, setup_logging, validation_section, write_run_records,
-                     write_summary)
+                     setup_early_logging, setup_logging, validation_section, write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PLUGINS = ["MultiProc", "Linear", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE", "SGEGraph",
@@ -519,7 +519,7 @@ def main(argv=None) -> int:
     write_summary(opts.output_dir, outcomes, level, started, run_label=run_label,
                   extra=validation_section(validation, opts.bids_dir))
     if level == "participant":
-        write_run_records(opts.output_dir, outcomes, started)
+        record_participant_runs(opts.output_dir, outcomes, started)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
         if outcome.ok:
