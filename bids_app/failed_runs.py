@@ -108,16 +108,25 @@ def record_participant_runs(output_dir, outcomes: list[Outcome], started: float)
         stale = stale_outputs(output_dir, subject)
         if not stale and not report_path(output_dir, subject).is_file():
             continue
-        record = json.loads(records[subject].read_text())
-        moved_to = None
-        if stale:
-            dest = set_aside(output_dir, subject, stale, run_id(started), before)
-            old_report = dest / report_path(output_dir, subject).name
-            moved_to = (old_report if old_report.is_file() else dest).relative_to(
-                output_dir).as_posix()
-            get_logger().warning("sub-%s: the latest run failed; its earlier outputs were "
-                                 "moved to %s and sub-%s.html now says so", subject, dest,
-                                 subject)
-        atomic_write_text(report_path(output_dir, subject),
-                          failure_page(subject, record, before, moved_to))
+        try:
+            _mark_failed(output_dir, subject, stale, json.loads(records[subject].read_text()),
+                         before, run_id(started))
+        except OSError as exc:  # the run record already says failed; say why this did not
+            get_logger().error("sub-%s: could not set its earlier outputs aside or write its "
+                               "failure page: %s", subject, exc)
     return written
+
+
+def _mark_failed(output_dir: Path, subject: str, stale: list[Path], record: dict,
+                 before: dict | None, run: str) -> None:
+    """Set ``stale`` aside (if any) and write the failure page in place of the report."""
+    moved_to = None
+    if stale:
+        dest = set_aside(output_dir, subject, stale, run, before)
+        old_report = dest / report_path(output_dir, subject).name
+        moved_to = (old_report if old_report.is_file() else dest).relative_to(
+            output_dir).as_posix()
+        get_logger().warning("sub-%s: the latest run failed; its earlier outputs were moved "
+                             "to %s and sub-%s.html now says so", subject, dest, subject)
+    atomic_write_text(report_path(output_dir, subject),
+                      failure_page(subject, record, before, moved_to))
