@@ -467,6 +467,35 @@ def test_uninterpretable_user_dim_is_an_error_naming_dim_and_setting(tmp_path):
     assert pooled.fids.shape == (1, 12, 1, 16)
 
 
+@pytest.mark.parametrize("role", ["transients", "coils"])
+@pytest.mark.parametrize("key", ["dim_6", "DIM_USER_0"])
+def test_dim_roles_never_pools_a_dimension_whose_header_states_b_values(tmp_path, role, key):
+    """A dataset-wide dim_roles {DIM_USER_0 = "transients"} written for headerless files
+    averaged another file's six b-values into one spectrum labelled b = 0, exit 0."""
+    data = _random_fids((1, 1, 1, 16, 4, 3))
+    header = {**BASE_HEADER, "dim_5": "DIM_DYN", "dim_6": "DIM_USER_0",
+              "dim_6_header": {"b_value": {"Value": [0, 1000, 3000],
+                                           "Description": "b-value in s/mm^2"}}}
+    path = _nifti(tmp_path / "a.nii.gz", data, header)
+    with pytest.raises(NiftiMrsError) as err:
+        read_nifti_mrs(path, dim_roles={key: role})
+    message = str(err.value)
+    assert message.startswith(f"{path}: dim_roles gives dim_6 (DIM_USER_0) the role '{role}'")
+    assert "'b_value' [0, 1000, 3000]" in message and "applies to every file" in message
+
+
+def test_dim_roles_transients_refused_for_a_dimension_holding_directions(tmp_path):
+    data = _random_fids((1, 1, 1, 16, 2, 3, 2))
+    header = {**BASE_HEADER, "dim_5": "DIM_DYN", "dim_6": "DIM_USER_0", "dim_7": "DIM_USER_1",
+              "dim_6_header": {"bval": [0, 1000, 2000]},
+              "dim_7_header": {"bvec": [[1, 0, 0], [0, 1, 0]]}}
+    path = _nifti(tmp_path / "a.nii.gz", data, header)
+    with pytest.raises(NiftiMrsError, match=r"dim_7 \(DIM_USER_1\) the role 'transients'.*"
+                                            r"'bvec' \[\[1, 0, 0\], \[0, 1, 0\]\]"):
+        read_nifti_mrs(path, dim_roles={"DIM_USER_1": "transients"})
+    assert read_nifti_mrs(path).fids.shape[0] == 6  # without the role: 3 b x 2 directions
+
+
 def test_directions_without_b_values_are_an_error(tmp_path):
     data = _random_fids((1, 1, 1, 16, 3))
     header = {**BASE_HEADER, "dim_5": "DIM_USER_0", "dim_5_header": {"bvec": [[1, 0, 0]] * 3}}

@@ -130,6 +130,22 @@ def _has_key(header: dict, keys: set) -> bool:
     return any(_canonical_key(k) in keys for k in header)
 
 
+def _short_values(values) -> str:
+    """A dim-header list (or start/increment object) as short text for an error message."""
+    if isinstance(values, dict) and {"start", "increment"} <= set(values):
+        return f"start {values['start']}, increment {values['increment']}"
+    if isinstance(values, (list, tuple)):
+        return ", ".join(map(str, values[:8])) + (", ..." if len(values) > 8 else "")
+    return repr(values)
+
+
+def _stated_diffusion(header: dict) -> str:
+    """The b-values and directions a dim header states, for error messages."""
+    return " and ".join(f"{key!r} [{_short_values(_unwrap(value))}]"
+                        for key, value in header.items()
+                        if _canonical_key(key) in _B_KEYS | _DIRECTION_KEYS)
+
+
 def _user_role(dim_roles: dict, dim: int, tag: str, path: Path):
     """The role the user gave dim ``dim`` (by ``dim_N`` or by tag), or None."""
     role = dim_roles.get(f"dim_{dim}", dim_roles.get(tag))
@@ -145,6 +161,13 @@ def _dim_role(dim: int, tag: str, size: int, header: dict, dim_roles: dict, path
     is an error naming it and the setting to give (never pooled into the transients)."""
     role = _user_role(dim_roles, dim, tag, path)
     has_b, has_dir = _has_key(header, _B_KEYS), _has_key(header, _DIRECTION_KEYS)
+    if role in ("transients", "coils") and (has_b or has_dir):
+        raise _fail(path, f"dim_roles gives dim_{dim} ({tag}) the role {role!r}, but its "
+                          f"header states {_stated_diffusion(header)}: as {role} the diffusion "
+                          "conditions would be merged into one spectrum. dim_roles applies to "
+                          "every file, so a role meant for other files whose dimension has no "
+                          "header reaches this one too: remove it and give those files a dim "
+                          "header, or process them with their own config")
     if role is not None:
         if role in ("b", "conditions") and not has_b:
             raise _fail(path, f"dim_roles makes dim_{dim} ({tag}) hold b-values but its header "
