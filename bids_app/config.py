@@ -172,7 +172,7 @@ NUMERIC_RANGES = {
     ("preprocessing", "residual_water_components"): (1, 200, True, True),
     ("preprocessing", "motion_n_sigma"): (0, 100, False, True),
     ("conversion", "chronogram_sample_interval_s"): (0, 1e-3, False, True),
-    ("quantification", "water_concentration_mm"): (0, 60000, True, True),
+    ("quantification", "water_concentration_mm"): (0, 56000, True, True),
     ("fitting", "baseline_order"): (0, 20, True, True),
     ("fitting", "baseline_stiffness"): (0, 1e9, True, True),
     ("fitting", "spline_knot_spacing_ppm"): (0, 20, False, True),
@@ -287,9 +287,19 @@ def check_ranges(config: dict, source: str) -> None:
         raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
+LONGEST_TIME_S = {"t2": 5.0, "t1": 10.0}
+"""Longest plausible T2 / T1 (s) of water or a metabolite, in tissue or CSF, at any field (CSF
+water: T2 about 2 s, T1 about 4.4 s): a longer time is almost surely given in ms."""
+WATER_MM_RANGE = (1000.0, 56000.0)
+"""``water_concentration_mm`` other than 0 (computed): pure water is 55510 mM, tissue water
+35000-45000 mM before relaxation, which a long TE or short TR lowers (GM at 3 T, TE 144 ms, TR
+1.5 s: about 6600 mM); a value in mol/L (55.5) would give concentrations 1000 x too small."""
+
+
 def _check_quantification(section: dict, source: str) -> None:
     """Reject unusable ``[quantification]`` tables before any run: tissue classes other than
-    gm/wm/csf, negative fractions, non-positive relaxation times."""
+    gm/wm/csf, negative fractions, non-positive relaxation times, times that look like ms and
+    a water concentration that is not in mM."""
     from pipeline.fitting.quantification import TISSUE_CLASSES
 
     problems = []
@@ -307,8 +317,30 @@ def _check_quantification(section: dict, source: str) -> None:
                if not (_non_negative(v) and v > 0)}
         if bad:
             problems.append(f"{key} needs positive times in seconds, got {bad}")
+        problems += _times_in_ms(key, section.get(key, {}))
+    problems += _water_not_in_mm(section.get("water_concentration_mm", 0.0))
     if problems:
         raise ConfigError(f"{source}: [quantification] " + "; ".join(problems))
+
+
+def _times_in_ms(key: str, table: dict) -> list[str]:
+    """Entries of a T2/T1 table (s) longer than any T2/T1 in tissue (:data:`LONGEST_TIME_S`)."""
+    longest = LONGEST_TIME_S[key.split("_")[1]]
+    return [f"{key}.{name} = {value:g} is longer than any {key.split('_')[1].upper()} in "
+            f"tissue ({longest:g} s): times are in seconds; {value:g} looks like ms "
+            f"({value / 1000:g} s)"
+            for name, value in table.items() if _non_negative(value) and value > longest]
+
+
+def _water_not_in_mm(value) -> list[str]:
+    """``water_concentration_mm`` neither 0 nor in :data:`WATER_MM_RANGE`."""
+    low, high = WATER_MM_RANGE
+    if not _non_negative(value) or value == 0 or low <= value <= high:
+        return []
+    hint = f"; {value:g} looks like mol/L ({value * 1000:g} mM)" if value <= 56 else ""
+    return [f"water_concentration_mm = {value:g} is not a water concentration in mM: 0 "
+            f"(computed) or {low:g}-{high:g} mM (pure water 55510 mM, tissue water "
+            f"35000-45000 mM before relaxation){hint}"]
 
 
 def _non_negative(value) -> bool:

@@ -283,7 +283,33 @@ def concentration_columns(rows: list[dict], water_signal: float, basis_scale: fl
     return out
 
 
+def relaxation_table_notes(rows: list[dict], metabolite_t2_s, metabolite_t1_s) -> list[str]:
+    """Warnings about per-metabolite T2/T1 tables (``[quantification] metabolite_t2_s`` /
+    ``metabolite_t1_s``) for the metabolites and sums of ``rows``: keys that name none of them
+    (ignored, e.g. ``naa`` for ``NAA``), and every name left without a correction (no entry, no
+    ``default``). An empty table is reported by the caller (no correction at all)."""
+    from ..metabolites import unmatched_names_note
+
+    names = list(dict.fromkeys(row["metabolite"] for row in rows))
+    notes = []
+    for key, table, time in (("metabolite_t2_s", metabolite_t2_s, "T2"),
+                             ("metabolite_t1_s", metabolite_t1_s, "T1")):
+        if not isinstance(table, dict) or not table:
+            continue
+        unmatched = unmatched_names_note(f"[quantification] {key}", set(table) - {"default"},
+                                         names + ["default"], "the fit (metabolites and sums)")
+        uncorrected = [n for n in names if _per_name(table, n) is None]
+        notes += [unmatched] if unmatched else []
+        if uncorrected:
+            notes.append(f"concentrations of {', '.join(uncorrected)} are not corrected for "
+                         f"metabolite {time} ([quantification] {key} has no entry for them and "
+                         "no default)")
+    return notes
+
+
 def _per_name(value, name: str):
+    """The T2/T1 of ``name`` from one value or a table (name, else a sum's first member
+    present, else ``default``); None when the table has none of these."""
     if value is None or np.isscalar(value):
         return value
     from .uncertainty import METABOLITE_SUMS

@@ -16,7 +16,7 @@ from ..qc.flags import finite_number
 from ..units import field_strength_t
 from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
                              WATER_RELAXATION_BY_FIELD, basis_proton_scale,
-                             concentration_columns, water_amplitude)
+                             concentration_columns, relaxation_table_notes, water_amplitude)
 
 
 def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
@@ -106,5 +106,6 @@ def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
         field_t=field_strength_t(cf_mhz))
     report = {"water_scaling": "done", "water_signal": water_signal, "basis_scale": scale,
               "tissue_fractions_source": source, **scaling,
-              "flags": quantification_warnings(scaling, cf_mhz)}
+              "flags": quantification_warnings(scaling, cf_mhz) + relaxation_table_notes(
+                  rows, scaling["metabolite_t2_s"], scaling["metabolite_t1_s"])}
     return concentration_columns(rows, water_signal, scale, **scaling), report

@@ -1,0 +1,91 @@
+"""Configuration values that pass a type check but would silently give wrong numbers (probe
+s19): relaxation times in ms, a water concentration in mol/L, misspelt choices, names in
+free-form tables that match nothing. Each is refused at load naming section.key, or (names
+only the basis can tell) warned about at fit time naming the key and the available names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bids_app.config import ConfigError, load_config
+from pipeline.fitting.water_scaling import quantify_rows
+from test_fitting_support import singlet_basis
+
+
+def _load(tmp_path, text: str):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path, lambda: load_config(path)
+
+
+# --- A: [quantification] -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("[quantification]\nmetabolite_t2_s = {default = 160}\n",
+     "metabolite_t2_s.default = 160 is longer than any T2 in tissue (5 s): times are in "
+     "seconds; 160 looks like ms (0.16 s)"),
+    ("[quantification]\nwater_t2_s = {gm = 110, wm = 80, csf = 500}\n",
+     "water_t2_s.gm = 110 is longer than any T2 in tissue (5 s): times are in seconds; 110 "
+     "looks like ms (0.11 s)"),
+    ("[quantification]\nmetabolite_t1_s = {NAA = 1400}\n",
+     "metabolite_t1_s.NAA = 1400 is longer than any T1 in tissue (10 s)"),
+    ("[quantification]\nwater_concentration_mm = 55.5\n",
+     "water_concentration_mm = 55.5 is not a water concentration in mM: 0 (computed) or "
+     "1000-56000 mM (pure water 55510 mM, tissue water 35000-45000 mM before relaxation); "
+     "55.5 looks like mol/L (55500 mM)"),
+    ("[quantification]\nwater_concentration_mm = 60000.0\n",
+     "'quantification.water_concentration_mm' = 60000.0 is outside its range [0, 56000]"),
+])
+def test_quantification_values_in_the_wrong_unit_are_refused(tmp_path, text, expected):
+    path, load = _load(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load()
+    assert str(path) in str(err.value) and expected in str(err.value), str(err.value)
+
+
+def test_plausible_quantification_values_load(tmp_path):
+    _, load = _load(tmp_path, "[quantification]\nwater_concentration_mm = 35880.0\n"
+                              "water_t2_s = {gm = 0.11, wm = 0.08, csf = 2.0}\n"
+                              "water_t1_s = {gm = 1.8, wm = 1.1, csf = 4.4}\n"
+                              "metabolite_t2_s = {NAA = 0.25, default = 0.16}\n")
+    assert load()["quantification"]["water_concentration_mm"] == 35880.0
+
+
+def _quantified(metabolite_t2_s):
+    """Concentrations and flags of NAA/Cr/tNAA rows scaled with this metabolite T2 table."""
+    basis = singlet_basis(["NAA", "Cr"])
+    water = np.exp(-np.arange(basis.n_points) * basis.dwell_s * 20.0) * 1000.0
+    rows = [{"condition": 0, "metabolite": name, "amplitude": 1.0, "crlb": 0.1}
+            for name in ("NAA", "Cr", "tNAA")]
+    opts = {"metabolite_t2_s": metabolite_t2_s, "water_concentration_mm": 30000.0}
+    out, report = quantify_rows(rows, opts, water.astype(complex), basis.dwell_s, basis,
+                                {"EchoTime": 0.1}, basis.cf_mhz, "01", "")
+    return {r["metabolite"]: r["concentration_mm"] for r in out}, report["flags"]
+
+
+def test_metabolite_t2_names_that_match_nothing_are_warned_about_and_keep_the_t2_warning():
+    """Before: {naa = 0.25} corrected nothing and the 'not corrected for metabolite T2' warning
+    disappeared (the table was not empty)."""
+    plain, plain_flags = _quantified({})
+    lower, flags = _quantified({"naa": 0.25})
+    assert lower == plain  # nothing is corrected, as before ...
+    assert any("not corrected for metabolite T2" in f for f in plain_flags)
+    assert ("[quantification] metabolite_t2_s: 'naa' matches no name in the fit (metabolites "
+            "and sums) (did you mean 'NAA' for 'naa'?); ignored. Available: NAA, Cr, tNAA, "
+            "default") in flags
+    assert ("concentrations of NAA, Cr, tNAA are not corrected for metabolite T2 "
+            "([quantification] metabolite_t2_s has no entry for them and no default)") in flags
+
+
+def test_metabolite_t2_table_corrects_named_metabolites_and_sums_and_names_the_rest():
+    plain, _ = _quantified({})
+    corrected, flags = _quantified({"NAA": 0.25})
+    factor = 1 / np.exp(-0.1 / 0.25)
+    assert corrected["NAA"] == pytest.approx(plain["NAA"] * factor)
+    assert corrected["tNAA"] == pytest.approx(plain["tNAA"] * factor)  # its member's T2
+    assert corrected["Cr"] == plain["Cr"]
+    assert flags == ["concentrations of Cr are not corrected for metabolite T2 "
+                     "([quantification] metabolite_t2_s has no entry for them and no default)"]
+    _, flags = _quantified({"NAA": 0.25, "default": 0.16})
+    assert flags == []
