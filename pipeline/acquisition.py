@@ -8,6 +8,11 @@ import numpy as np
 
 from .spectra import H1_REFERENCE_PPM, ppm_axis, time_axis_s
 
+WATER_SCALE_NOTE_KEY = "dmrs_bids_water_scale_not_comparable"
+"""Metadata key of a preprocessed water reference whose signal scale is not that of the
+combined metabolite data (``preprocess.steps.combined_water_scale_note``): water scaling then
+says why it gave no concentrations instead of giving wrong ones."""
+
 
 @dataclass
 class Acquisition:

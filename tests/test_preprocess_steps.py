@@ -178,6 +178,38 @@ def test_ecc_falls_back_to_lowest_b_reference_when_matched_one_is_noise():
     assert "used the lowest-b reference" in flags[0]
 
 
+def _direction_series(order):
+    """Data and water of b = 0 and three directions at one b, each direction with its own
+    eddy-current phase (the truth), the water's conditions stored in ``order``."""
+    from pipeline.acquisition import Acquisition
+    b = np.array([0.0, 3000.0, 3000.0, 3000.0])
+    dirs = np.array([[np.nan] * 3, [1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+    eddy = [np.exp(1j * _eddy(T_S, amplitude_rad=a)) for a in (0.0, 0.6, 1.2, -0.9)]
+    metab = np.stack([singlets(BRAIN) * e for e in eddy])[:, None]
+    water = np.stack([singlets([(4.65, 50.0, 6)]) * e for e in eddy])[:, None]
+    acq = Acquisition(metab[:, :, None], DWELL_S, CF_MHZ, b, dirs)
+    order = np.asarray(order)
+    return acq, water[order], b[order], dirs[order]
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [0, 2, 3, 1], [3, 2, 1, 0]])
+def test_ecc_pairs_each_condition_with_the_water_of_its_b_and_direction(order):
+    """The water series stored in another order (directions rotated within the shell, or b
+    reversed) still corrects each condition with its own eddy currents: the corrected
+    conditions match those of the water stored in the data's order, and no condition falls
+    back to the lowest-b water."""
+    from pipeline.preprocess.steps import eddy_step
+    acq, water, water_b, water_dirs = _direction_series(order)
+    corrected, flags = eddy_step(acq.fids[:, :, 0], water, water_b, acq, 0.0, water_dirs)
+    _, same_order, b_same, dirs_same = _direction_series([0, 1, 2, 3])
+    expected, _ = eddy_step(acq.fids[:, :, 0], same_order, b_same, acq, 0.0, dirs_same)
+    assert not [f for f in flags if "no condition-matched" in f]
+    np.testing.assert_allclose(corrected, expected, atol=1e-9 * np.abs(expected).max())
+    clean = singlets(BRAIN)  # relative to the eddy-free b = 0 water: the undistorted FID
+    for c in range(4):
+        assert np.max(np.abs(corrected[c, 0] - clean)) < 1e-6 * np.abs(clean).max()
+
+
 # --- residual water (HLSVD) ---------------------------------------------------------------
 
 def test_hlsvd_recovers_known_components():

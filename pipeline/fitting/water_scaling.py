@@ -13,10 +13,12 @@ import numpy as np
 
 from ..io.files import read_tsv, to_float
 from ..qc.flags import finite_number
+from ..acquisition import WATER_SCALE_NOTE_KEY
 from ..units import field_strength_t
 from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
                              WATER_RELAXATION_BY_FIELD, basis_proton_scale,
-                             concentration_columns, relaxation_table_notes, water_amplitude)
+                             concentration_columns, effective_water_mm, relaxation_table_notes,
+                             water_amplitude)
 
 
 def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
@@ -66,26 +68,48 @@ def quantification_warnings(scaling: dict, cf_mhz: float) -> list[str]:
 
 
 def quantify_rows(rows: list[dict], opts: dict, water_fid, water_dwell_s: float, basis,
-                  metadata: dict, cf_mhz: float, subject: str, session: str
-                  ) -> tuple[list[dict], dict]:
+                  metadata: dict, cf_mhz: float, subject: str, session: str,
+                  water_metadata: dict | None = None) -> tuple[list[dict], dict]:
     """``_amplitudes.tsv`` rows with water-scaled concentration columns when a water
     reference FID (lowest b, averaged; None when there is none) exists and
     ``[quantification] water_scaling`` is on; and a report of the inputs used, or of why
-    nothing was scaled. ``opts`` is the ``[quantification]`` table."""
+    nothing was scaled. ``opts`` is the ``[quantification]`` table; ``metadata`` the
+    metabolite data's, ``water_metadata`` the water reference's (its own echo and repetition
+    times set its relaxation; a note from preprocessing that its scale is not the data's
+    skips the concentrations)."""
     if not opts.get("water_scaling", True):
         return rows, {"water_scaling": "off ([quantification] water_scaling = false)"}
     if water_fid is None:
         return rows, {"water_scaling": "no water reference"}
+    water_metadata = water_metadata or {}
     try:
+        if water_metadata.get(WATER_SCALE_NOTE_KEY):
+            raise ValueError(water_metadata[WATER_SCALE_NOTE_KEY])
         return _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
-                             subject, session)
+                             subject, session, water_metadata)
     except ValueError as exc:
         reason = f"water-scaled concentrations skipped: {exc}"
         return rows, {"water_scaling": reason, "flags": [reason]}
 
 
+def water_timing_s(metadata: dict, water_metadata: dict) -> dict:
+    """The echo and repetition times (s) of the water reference for its relaxation: its own
+    (``EchoTime``, ``RepetitionTime`` of its sidecar/header), each one it does not state
+    taken from the metabolite data, with where each came from. A short-TE or long-TR water
+    reference relaxes differently from the metabolite acquisition: at 3 T, TE 30 against
+    80 ms with TR 10 against 3 s changes the tissue water signal by about 1.9 x."""
+    out = {}
+    for key, name in (("EchoTime", "water_echo_time_s"),
+                      ("RepetitionTime", "water_repetition_time_s")):
+        own = finite_number(water_metadata.get(key))
+        out[name] = own if own is not None else finite_number(metadata.get(key))
+        out[name.replace("_s", "_source")] = ("water reference" if own is not None
+                                              else "metabolite data (the water states none)")
+    return out
+
+
 def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz, subject,
-                  session):
+                  session, water_metadata):
     fractions, source = dict(opts.get("tissue_fractions") or DEFAULT_TISSUE_FRACTIONS), "config"
     if opts.get("tissue_fractions_file"):
         fractions = tissue_fractions_for(opts["tissue_fractions_file"], subject, session)
@@ -104,8 +128,15 @@ def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
         water_t2_s=opts.get("water_t2_s") or None, water_t1_s=opts.get("water_t1_s") or None,
         csf_corrected=bool(opts.get("csf_corrected", True)),
         field_t=field_strength_t(cf_mhz))
+    timing = water_timing_s(metadata, water_metadata)
+    water_mm = scaling["effective_water_concentration_mm"] or effective_water_mm(
+        timing["water_echo_time_s"] or 0.0, fractions, timing["water_repetition_time_s"],
+        water_t2_s=scaling["water_t2_s"], water_t1_s=scaling["water_t1_s"],
+        field_t=scaling["field_t"])
     report = {"water_scaling": "done", "water_signal": water_signal, "basis_scale": scale,
-              "tissue_fractions_source": source, **scaling,
+              "tissue_fractions_source": source, **scaling, **timing,
+              "water_mm_relaxed": water_mm,
               "flags": quantification_warnings(scaling, cf_mhz) + relaxation_table_notes(
                   rows, scaling["metabolite_t2_s"], scaling["metabolite_t1_s"])}
-    return concentration_columns(rows, water_signal, scale, **scaling), report
+    return concentration_columns(rows, water_signal, scale, **{
+        **scaling, "effective_water_concentration_mm": water_mm}), report

@@ -131,7 +131,7 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     if options.ecc and mirror.water_fids is not None:
         unaligned, eddy_flags = steps.eddy_step(mirror.fids, mirror.water_fids,
                                                 water.b_values_s_mm2, acq,
-                                                options.ecc_min_water_snr)
+                                                options.ecc_min_water_snr, water.directions)
         flags += eddy_flags
     aligned = steps.align_step(unaligned, acq, options)
     outliers = steps.outlier_step(aligned.fids, acq, options)

@@ -129,16 +129,34 @@ class CoilStep:
     report: dict  # n_coils, weights_from, weights (rows: coil, weight, phase)
     details: str  # ProcessingApplied text
     flags: list = field(default_factory=list)
+    water_scale_note: str = ""  # why the water's signal scale is not the data's ('' if it is)
+
+
+def combined_water_scale_note(acq: Acquisition, water: Acquisition | None) -> str:
+    """Why a water reference cannot scale the combined metabolite data ('' when it can): a
+    water combined by the scanner (one channel) against uncombined metabolite coils. The app
+    combines the coils with its own weights, whose scale has nothing to do with the scanner's
+    combination, so water-scaled concentrations would be off by an arbitrary factor (3.3 x
+    in the probe that found it); the water still serves the eddy-current correction."""
+    if water is None or acq.n_coils == 1 or water.n_coils != 1:
+        return ""
+    return (f"{water.source or 'the water reference'} is one (scanner-combined) channel, "
+            f"{acq.source or 'the metabolite data'} {acq.n_coils} uncombined coils: the "
+            "water's signal scale is not that of the app's coil combination, so no "
+            "water-scaled concentrations (give the water reference with its coils, or both "
+            "combined)")
 
 
 def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = True) -> CoilStep:
     """Noise-whitened matched-filter combination; weights from the lowest-b water reference
     when it has the same coils (and applied to it), else from the data. A one-coil water
-    reference is used as it is; any other coil count is refused."""
+    reference is used as it is (eddy currents; its scale is flagged as not the data's:
+    :func:`combined_water_scale_note`); any other coil count is refused."""
     matching = water is not None and water.n_coils == acq.n_coils
     if water is not None and not matching and water.n_coils != 1:
         raise ValueError(f"{water.source or 'water reference'}: {water.n_coils} coils, but "
                          f"{acq.source or 'the metabolite data'} has {acq.n_coils}")
+    note = combined_water_scale_note(acq, water)
     report = {"n_coils": acq.n_coils}
     if acq.n_coils == 1:
         report["weights_from"] = "none"
@@ -153,7 +171,10 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
     report.update(weights_from="water" if matching else "data", weights=result.weights_table())
     details = (f"{acq.n_coils} coils, noise-whitened matched-filter weights from "
                f"{'the b=0 water reference' if matching else 'the data'}")
-    return CoilStep(result.combined, water_fids, report, details)
+    if note:
+        report["water_scale"] = note
+    return CoilStep(result.combined, water_fids, report, details,
+                    [f"coils: {note}"] if note else [], note)
 
 
 # --- mirrored (complex-conjugated) data ------------------------------------------------------
@@ -186,7 +207,8 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
     flags = [f"orientation: {verdict.warning}"] if verdict.warning else []
     orientation = verdict.to_dict()
     if water_fids is not None and water is not None:
-        score = water_orientation_score(fids, water_fids, water.b_values_s_mm2, acq)
+        score = water_orientation_score(fids, water_fids, water.b_values_s_mm2, acq,
+                                        water.directions)
         orientation["water_orientation_score"] = round(score, 4)
         if score < -WATER_ORIENTATION_MARGIN:
             message = (f"{water.source or 'water reference'}: frequency-mirrored against "
@@ -212,7 +234,7 @@ close to tell, and to matter much, so they are left as they are."""
 
 
 def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
-                            acq: Acquisition) -> float:
+                            acq: Acquisition, water_directions=None) -> float:
     """Whether the water reference has the metabolite data's sign convention: the mean over
     conditions of log(height with the water as stored / height with its complex conjugate),
     where height is the tallest magnitude point over 1.8-3.4 ppm (NAA, Cr, Cho) of the
@@ -232,7 +254,7 @@ def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
     for c in range(fids.shape[0]):
         average = fids[c].mean(axis=0)
         reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
-                                           0.0, [], "")
+                                           0.0, [], "", water_directions, acq.directions[c])
         stored = eddy_current_correct(average, reference, acq.dwell_s, reference_fid=lowest)
         mirrored = eddy_current_correct(average, np.conj(reference), acq.dwell_s,
                                         reference_fid=np.conj(lowest))
@@ -247,17 +269,45 @@ def same_b_value(a, b):
     return np.isclose(a, b, rtol=0.05, atol=20)
 
 
+def same_direction(u, v) -> bool:
+    """Whether two gradient directions pair water with data: the same unit vector (cosine
+    above 0.99; polarity counts, as eddy currents follow the gradient's sign), or either one
+    unknown (NaN, or no direction given), when b alone decides."""
+    if u is None or v is None:
+        return True
+    u, v = np.asarray(u, dtype=float), np.asarray(v, dtype=float)
+    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(v))):
+        return True
+    norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+    return norms > 0 and float(u @ v) / norms > 0.99
+
+
+def matching_water_condition(water_b, c: int, b_c: float, water_directions=None,
+                             direction=None) -> int | None:
+    """Index of the water condition recorded at data condition ``c``'s b-value and gradient
+    direction (:func:`same_b_value`, :func:`same_direction`): ``c`` itself when it matches,
+    else the first that does (a water series stored in another order, or with its directions
+    in another order within a shell); None when none does."""
+    water_b = np.atleast_1d(np.asarray(water_b, dtype=float))
+    dirs = [None] * water_b.size if water_directions is None else list(water_directions)
+    found = [w for w in range(water_b.size)
+             if same_b_value(water_b[w], b_c) and same_direction(dirs[w], direction)]
+    return c if c in found else (found[0] if found else None)
+
+
 def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
-                           min_water_snr: float, flags: list, label: str) -> np.ndarray:
+                           min_water_snr: float, flags: list, label: str,
+                           water_directions=None, direction=None) -> np.ndarray:
     """Averaged water FID for ECC of condition ``c``: the matched one, else the lowest b.
 
-    The matched reference (same index, b within 5 %) is used when its SNR reaches
+    The matched reference (same b within 5 % and, where both state one, the same gradient
+    direction: :func:`matching_water_condition`) is used when its SNR reaches
     ``min_water_snr``; otherwise the lowest-b reference is used and a warning is appended to
     ``flags``.
     """
     n_water = water_fids.shape[0]
     lowest = int(np.argmin(water_b))
-    matched = c if n_water > c and same_b_value(water_b[c], b_c) else None
+    matched = matching_water_condition(water_b, c, b_c, water_directions, direction)
     if matched is not None:
         candidate = water_fids[matched].mean(axis=0)
         if water_snr(candidate) >= min_water_snr:
@@ -285,14 +335,16 @@ def single_water_flags(water_b, b_values_s_mm2) -> list[str]:
 
 
 def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisition,
-              min_water_snr: float) -> tuple[np.ndarray, list]:
+              min_water_snr: float, water_directions=None) -> tuple[np.ndarray, list]:
     """Klose correction of every condition *before* alignment, relative to the lowest-b
     water; returns (corrected, flags).
 
     The eddy-current phase is removed in full, so alignment estimates the true drifts instead
     of taking the eddy currents' apparent frequency shift (several Hz at high b) for drift;
     the lowest-b water reference cancels the water's own offset. The correction is the same
-    for every transient of a condition, so it commutes with the drift correction.
+    for every transient of a condition, so it commutes with the drift correction. Each
+    condition takes the water condition of its b-value and direction
+    (``water_directions``: one row per water condition, or None), wherever it is stored.
     """
     flags: list[str] = single_water_flags(water_b, acq.b_values_s_mm2)
     labels = condition_texts(acq)
@@ -300,7 +352,8 @@ def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisitio
     out = np.empty_like(fids)
     for c in range(fids.shape[0]):
         reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
-                                           min_water_snr, flags, labels[c])
+                                           min_water_snr, flags, labels[c], water_directions,
+                                           acq.directions[c])
         out[c] = eddy_current_correct(fids[c], reference, acq.dwell_s,
                                       reference_fid=lowest).corrected
     return out, flags

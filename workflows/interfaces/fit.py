@@ -212,7 +212,8 @@ class FitSpectra(SimpleInterface):
             ratio_to_tcr_column(rows), options_table(self.inputs.quantification),
             None if water is None else lowest_b_fid(water),
             None if water is None else water.dwell_s, basis, acq.metadata, acq.cf_mhz,
-            self.inputs.subject, self.inputs.session)
+            self.inputs.subject, self.inputs.session,
+            None if water is None else water.metadata)
         self._results["out_amplitudes"] = write_table("amplitudes.tsv", rows,
                                                       amplitudes_columns(rows))
         fitted = np.stack([f.fitted_fid for f in fits.fits])[:, None, None, :]

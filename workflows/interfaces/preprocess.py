@@ -9,6 +9,7 @@ import numpy as np
 from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
                                     traits)
 
+from pipeline.acquisition import WATER_SCALE_NOTE_KEY
 from pipeline.preprocess import steps
 
 from ..derivatives import SHIFT_COLUMNS, TRANSIENTS_COLUMNS
@@ -76,11 +77,14 @@ class CombineCoils(SimpleInterface):
             acq.with_fids(mirror.fids[:, :, None, :]), "coils.nii", "RF coil combination",
             details)
         if water is not None:
+            if step.water_scale_note:  # the fit's water scaling reads it
+                water = dataclasses.replace(water, metadata={
+                    **water.metadata, WATER_SCALE_NOTE_KEY: step.water_scale_note})
             self._results["out_water"] = save_acquisition(
                 water.with_fids(mirror.water_fids[:, :, None, :]), "water_coils.nii",
                 "RF coil combination", details)
         report = dict(step.report, orientation=mirror.orientation,
-                      flags=trimmed.flags + mirror.flags)
+                      flags=trimmed.flags + step.flags + mirror.flags)
         if trimmed.report:
             report["zero_filling"] = trimmed.report
         self._results["out_report"] = write_json_file("coils.json", report)
@@ -111,7 +115,8 @@ class EddyCurrentCorrect(SimpleInterface):
         acq = load_acquisition(self.inputs.in_file)
         water = load_acquisition(self.inputs.water_file)
         corrected, flags = steps.eddy_step(acq.fids[:, :, 0, :], water.fids[:, :, 0, :],
-                                           water.b_values_s_mm2, acq, options.ecc_min_water_snr)
+                                           water.b_values_s_mm2, acq, options.ecc_min_water_snr,
+                                           water.directions)
         self._results["out_file"] = save_acquisition(
             acq.with_fids(corrected[:, :, None, :]), "eddy.nii", "Eddy current correction",
             "Klose, condition-matched water reference relative to the lowest-b water, before "
