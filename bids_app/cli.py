@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 
 from pipeline import __version__  # noqa: E402
 
-from . import derivatives, discovery  # noqa: E402
+from . import bids_validation, derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
 from .failed_runs import record_participant_runs  # noqa: E402
 from .group import group_subjects  # noqa: E402
@@ -229,7 +229,7 @@ def read_participant_inputs(opts) -> ParticipantInputs:
                                 motion_ppm_range=motion["motion_ppm_range"]
                                 if motion["motion_check"] else None)
     validate = not (opts.skip_bids_validation or opts.reports_only)
-    issues = discovery.validate_bids(opts.bids_dir) if validate else None
+    issues = bids_validation.validate_bids(opts.bids_dir) if validate else None
     return ParticipantInputs(config, inputs, errors, issues)
 
 
@@ -260,7 +260,7 @@ def record_validation(opts, issues: list | None, logger) -> dict | None:
         logger.info("BIDS validation skipped (--skip-bids-validation)")
         return None
     logger.info("validated %s with bids-validator-deno", opts.bids_dir)
-    per_file = discovery.files_with_errors(issues, opts.bids_dir)
+    per_file = bids_validation.files_with_errors(issues, opts.bids_dir)
     derivatives.write_json(derivatives.logs_dir(opts.output_dir) / "bids_validation.json",
                            [vars(i) for i in issues])
     shown = selected_files(per_file, opts.bids_dir, opts.participant_label)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import stat
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -302,11 +299,25 @@ def _query(layout, base: dict, extra: dict | None) -> list:
             if is_raw_mrs_file(f.path, root)]
 
 
+FILE_TYPE_ENTITIES = ("suffix", "extension", "datatype")
+"""Entities that say what kind of file it is, not which acquisition it belongs to."""
+
+
+def same_acquisition(entities: dict, other: dict, ignore=()) -> bool:
+    """Whether two files' entities name the same acquisition: equal apart from the file-type
+    entities and ``ignore``, an entity one lacks absent from the other too (a pybids query
+    leaves out entities the svs lacks, so ``sub-01_svs`` would match any ``acq-``/``run-``)."""
+    def key(ents):
+        return {k: str(v) for k, v in ents.items() if k not in FILE_TYPE_ENTITIES + tuple(ignore)}
+    return key(entities) == key(other)
+
+
 def _counterpart(layout, entities: dict, suffix: str, extra: dict | None) -> list:
-    """Files with the same entities as ``entities`` but another suffix."""
+    """Files with exactly the entities of ``entities`` but another suffix."""
     query = {k: v for k, v in entities.items() if k not in ("suffix", "extension")}
     query.update(suffix=suffix, extension=NIFTI_EXTENSIONS)
-    return _query(layout, query, extra)
+    return [f for f in _query(layout, query, extra)
+            if same_acquisition(entities, f.get_entities())]
 
 
 def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict,
@@ -494,10 +505,10 @@ def _read_sidecar(path: Path) -> dict:
 
 
 def _mm_for(entities: dict, mm_files: list):
-    """The MM acquisition sharing all entities but ``acq`` (None if none or ambiguous)."""
-    keys = [k for k in entities if k not in ("acquisition", "extension", "suffix", "datatype")]
+    """The MM acquisition with exactly the same entities but ``acq`` (its ``acq-`` label names
+    MM); None if none or ambiguous."""
     hits = [f for f in mm_files
-            if all(f.get_entities().get(k) == entities.get(k) for k in keys)]
+            if same_acquisition(entities, f.get_entities(), ignore=("acquisition",))]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -537,61 +548,3 @@ def discover(bids_dir, participant_labels=None, session_labels=None, filters=Non
             errors[sub] = (f"{Path(bids_dir) / ('sub-' + sub)}: discovery failed "
                            f"({type(exc).__name__}: {' '.join(str(exc).split())})")
     return found
-
-
-# --- BIDS validation -------------------------------------------------------------------------
-
-@dataclass
-class ValidationIssue:
-    severity: str
-    code: str
-    location: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        extra = f" ({self.detail})" if self.detail else ""
-        return f"{self.severity.upper()} {self.code}: {self.location}{extra}"
-
-
-def validator_executable() -> str | None:
-    """Path of ``bids-validator-deno`` (PATH, or beside the Python interpreter)."""
-    exe = shutil.which("bids-validator-deno")
-    if exe:
-        return exe
-    candidate = Path(sys.executable).with_name("bids-validator-deno")
-    return str(candidate) if candidate.exists() else None
-
-
-def parse_validator_json(text: str, source: str = "bids-validator") -> list[ValidationIssue]:
-    """Issues of a ``bids-validator --format json`` report."""
-    try:
-        report = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DiscoveryError(f"{source}: no JSON report ({exc})") from None
-    issues = report.get("issues", {}).get("issues", [])
-    return [ValidationIssue(i.get("severity", "error"), i.get("code", "?"),
-                            i.get("location", ""), i.get("subCode") or i.get("issueMessage") or "")
-            for i in issues]
-
-
-def validate_bids(bids_dir, timeout_s: float = 600) -> list[ValidationIssue]:
-    """Run the offline validator; returns its issues. No validator installed -> DiscoveryError."""
-    exe = validator_executable()
-    if exe is None:
-        raise DiscoveryError("bids-validator-deno is not installed "
-                             "(pip install bids-validator-deno, or use --skip-bids-validation)")
-    run = subprocess.run([exe, "--format", "json", "--no-color", str(bids_dir)],
-                         capture_output=True, text=True, timeout=timeout_s)
-    return parse_validator_json(run.stdout, f"bids-validator on {bids_dir}")
-
-
-def files_with_errors(issues: list[ValidationIssue], bids_dir) -> dict[Path, list[str]]:
-    """Validator errors grouped by the file they concern (dataset-level ones under the root)."""
-    grouped: dict[Path, list[str]] = {}
-    for issue in issues:
-        if issue.severity != "error":
-            continue
-        path = Path(bids_dir) / issue.location.lstrip("/") if issue.location else Path(bids_dir)
-        detail = f": {issue.detail}" if issue.detail else ""
-        grouped.setdefault(path, []).append(f"{issue.code}{detail}")
-    return grouped

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bids_app import cli, config, derivatives, discovery
+from bids_app import bids_validation, cli, config, derivatives, discovery
 from datasets import make_invivo_bids, make_synthetic_bids
 
 ENV = {**os.environ, "NIPYPE_NO_ET": "1", "MPLBACKEND": "Agg"}
@@ -205,8 +205,8 @@ def test_bids_filter_file_errors_name_the_file(tmp_path):
 
 def test_validator_reports_empty_files_per_file(shared_data):
     root = shared_data / "bids_examples_mrs" / "mrs_fmrs"
-    issues = discovery.validate_bids(root)
-    per_file = discovery.files_with_errors(issues, root)
+    issues = bids_validation.validate_bids(root)
+    per_file = bids_validation.files_with_errors(issues, root)
     empty = [p for p, errors in per_file.items() if any("EMPTY_FILE" in e for e in errors)]
     assert root / "sub-01/mrs/sub-01_task-baseline_svs.nii.gz" in empty
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_support import run_app  # noqa: E402
 from robust_support import copy_good, demo, demo_master, zero_bytes  # noqa: E402,F401
 
-from bids_app.discovery import validator_executable  # noqa: E402
+from bids_app.bids_validation import validator_executable  # noqa: E402
 from bids_app.runlog import validation_section  # noqa: E402
 
 

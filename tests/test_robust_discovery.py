@@ -190,3 +190,43 @@ def test_a_water_reference_filed_under_another_session_is_named_in_a_warning(dem
     (note,) = inputs.warnings
     assert "no water reference found" in note and "other sessions hold" in note
     assert "sub-01_ses-02_" in note and "_mrsref.nii.gz" in note
+
+
+def _drop_reference_signal(sidecar: Path) -> None:
+    data = json.loads(sidecar.read_text())
+    data.pop("ReferenceSignal", None)
+    sidecar.write_text(json.dumps(data))
+
+
+def test_an_svs_without_acq_is_never_paired_with_another_acquisitions_mrsref(demo):
+    """A plain sub-01_svs took sub-01_acq-dwpress_mrsref (a pybids query leaves out the
+    entities the svs lacks): concentrations and eddy-current correction from the other
+    acquisition's water, no word. Now only the mrsref with exactly its entities is used."""
+    from bids_app.discovery import discover_subject, load_layout
+
+    src = paths(demo, "01")
+    _copy_acquisition(src, src["svs"].parent, "sub-01")
+    for sidecar in (src["svs_json"], src["svs"].parent / "sub-01_svs.json"):
+        _drop_reference_signal(sidecar)
+    found = {a.svs.name: a for a in discover_subject(load_layout(demo), "01")}
+    assert found["sub-01_acq-dwpress_svs.nii.gz"].water == src["ref"]  # same entities
+    plain = found["sub-01_svs.nii.gz"]
+    assert plain.water is None
+    (note,) = plain.warnings
+    assert "looked for sub-01_mrsref.nii.gz" in note
+    assert "the folder holds sub-01_acq-dwpress_mrsref.nii.gz" in note
+
+
+def test_the_mm_acquisition_differs_only_in_acq(demo):
+    """acq-mm_run-1 was taken as the measured MM of an svs with no run- entity; an MM
+    acquisition must carry exactly the svs's entities but its acq- label."""
+    from bids_app.discovery import discover_subject, load_layout
+
+    src = paths(demo, "01")
+    mrs = src["svs"].parent
+    _copy_acquisition(src, mrs, "sub-01_acq-mm_run-1")
+    (acq,) = discover_subject(load_layout(demo), "01")
+    assert acq.mm is None
+    _copy_acquisition(src, mrs, "sub-01_acq-mm")
+    (acq,) = discover_subject(load_layout(demo), "01")
+    assert acq.mm == mrs / "sub-01_acq-mm_svs.nii.gz"
