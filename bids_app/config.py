@@ -125,6 +125,7 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         config = merge_config(config, overrides, source="command line")
     source = str(path) if path is not None else "config"
     check_ranges(config, source)
+    check_choices(config, source)
     config = with_fit_water_window(with_fit_noise_window(config))
     check_model_names(config, source)
     _check_fit_options(config.get("fitting", {}), source)
@@ -264,6 +265,17 @@ def check_model_names(config: dict, source: str) -> None:
            if name is not None and name not in known]
     if bad:
         raise ConfigError(f"{source}: " + "; ".join(bad) + f" (known: {', '.join(sorted(MODELS))})")
+
+
+def check_choices(config: dict, source: str) -> None:
+    """Refuse, before any run, a choice key's value its consumer does not know (e.g.
+    ``[diffusion] uncertainty = "boot"``), naming section.key, the value and the allowed ones
+    (:mod:`bids_app.config_choices`)."""
+    from .config_choices import choice_problems, preprocess_problems
+
+    problems = choice_problems(config) + preprocess_problems(config.get("preprocessing", {}))
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
 def _check_fit_options(section: dict, source: str) -> None:

@@ -89,3 +89,72 @@ def test_metabolite_t2_table_corrects_named_metabolites_and_sums_and_names_the_r
                      "([quantification] metabolite_t2_s has no entry for them and no default)"]
     _, flags = _quantified({"NAA": 0.25, "default": 0.16})
     assert flags == []
+
+
+# --- B: choice keys ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("section, key, value, allowed", [
+    ("diffusion", "uncertainty", "boot", "'jacobian', 'bootstrap', 'montecarlo'"),
+    ("conversion", "b_value_units", "s/mm^2", "'auto', 's/mm2', 'ms/um2'"),
+    ("diffusion", "powder_method", "median", "'arithmetic', 'geometric'"),
+    ("preprocessing", "powder_method", "median", "'arithmetic', 'geometric'"),
+    ("macromolecules", "mode", "measure", "'auto', 'measured', 'basis', 'parametric', 'none'"),
+    ("basis", "sequence", "slasre", "'', 'fid', 'se', 'press', 'steam', 'slaser'"),
+    ("conversion", "chronogram_sequence", "stem", "'auto', 'steam', 'se', 'press', 'slaser'"),
+    ("conversion", "chronogram_assignment", "shell", "'auto', 'position', 'shell_direction'"),
+])
+def test_misspelt_choices_are_refused_at_load(tmp_path, section, key, value, allowed):
+    """Before: uncertainty = "boot" ran to exit 0 with every diffusion row n/a; the others
+    failed each participant late (a nipype TraitError naming neither key nor file)."""
+    path, load = _load(tmp_path, f'[{section}]\n{key} = "{value}"\n')
+    with pytest.raises(ConfigError) as err:
+        load()
+    assert f"{path}: '{section}.{key}' = {value!r} is not one of {allowed}" in str(err.value)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("align_reference", "Water", "align_reference must be 'metabolites' or 'water', got 'Water'"),
+    ("mirror_policy", "fixx", "mirror_policy must be 'fix', 'refuse' or 'off', got 'fixx'"),
+])
+def test_preprocessing_choices_are_refused_at_load(tmp_path, key, value, expected):
+    path, load = _load(tmp_path, f'[preprocessing]\n{key} = "{value}"\n')
+    with pytest.raises(ConfigError) as err:
+        load()
+    assert f"{path}: [preprocessing]: {expected}" in str(err.value)
+
+
+def test_every_allowed_choice_and_a_sequence_spelling_load(tmp_path):
+    from bids_app.config_choices import choice_table
+
+    for (section, key), (allowed, _) in choice_table().items():
+        for value in allowed:
+            _, load = _load(tmp_path, f'[{section}]\n{key} = "{value}"\n')
+            assert load()[section][key] == value
+    _, load = _load(tmp_path, '[basis]\nsequence = "semiLASER"\n')
+    assert load()["basis"]["sequence"] == "semiLASER"
+
+
+def test_a_choice_error_exits_2_naming_the_key(tmp_path, capsys):
+    from bids_app import cli
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "dataset_description.json").write_text('{"Name": "x"}')
+    path, _ = _load(tmp_path, '[diffusion]\nuncertainty = "boot"\n')
+    status = cli.main([str(tmp_path / "in"), str(tmp_path / "out"), "participant", "--config",
+                       str(path), "-w", str(tmp_path / "work")])
+    assert status == cli.EXIT_USAGE
+    assert "'diffusion.uncertainty' = 'boot' is not one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value", [("uncertainty", "boot"),
+                                           ("powder_method", "median")])
+def test_a_diffusion_configuration_error_fails_the_stage_not_n_a_rows(option, value):
+    """Before: the unknown uncertainty was caught as each model's failure: every row n/a."""
+    from pipeline.diffusion import diffusion_table
+
+    b = np.array([0.0, 1000.0, 3000.0])
+    series = {"NAA": (np.exp(-0.2 * b / 1000), None)}
+    assert diffusion_table(series, b, models=("monoexponential",))  # fits as it is
+    with pytest.raises(ValueError, match=rf"\[diffusion\] {option} must be one of .*"
+                                         rf"got '{value}'"):
+        diffusion_table(series, b, models=("monoexponential",), **{option: value})

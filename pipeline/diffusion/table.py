@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.diffusion import applicability, powder
-from pipeline.diffusion.fitting import estimate_sigma_biexponential, fit_model
+from pipeline.diffusion.fitting import (UNCERTAINTY_METHODS, estimate_sigma_biexponential,
+                                       fit_model)
 from pipeline.diffusion.models import ALIASES, MODELS, make_model
 from pipeline.diffusion.tensor import fit_tensor, tensor_identifiable
 from pipeline.tables import DIFFUSION_COLUMNS as COLUMNS  # one definition
@@ -213,6 +214,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     Shells: ``powder.group_shells`` from ``shell_label`` or nominal ``gradient_strength`` (per
     condition) when given, else direction rank / b tolerance; model b-ranges keep whole shells.
     """
+    check_choices(uncertainty, powder_method)
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
     s = np.atleast_1d(np.asarray(signal, float))
     sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
@@ -259,6 +261,16 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     return rows + [r for name in names for r in fitted[name]]
 
 
+def check_choices(uncertainty: str, powder_method: str) -> None:
+    """ValueError naming the ``[diffusion]`` option when ``uncertainty`` or ``powder_method``
+    is unknown: a configuration error fails the stage. Raised inside each model's fit it would
+    be caught as that model's failure, every row n/a and the run's exit status 0."""
+    for key, value, allowed in (("uncertainty", uncertainty, UNCERTAINTY_METHODS),
+                                ("powder_method", powder_method, powder.POWDER_METHODS)):
+        if value not in allowed:
+            raise ValueError(f"[diffusion] {key} must be one of {list(allowed)}, got {value!r}")
+
+
 def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units: str = "s/mm2",
                     **options) -> list[dict]:
     """Rows for several metabolites: ``series`` maps a name to (amplitudes, crlbs) per condition.
@@ -267,6 +279,8 @@ def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units
     ms/um^2 here; ``options`` as for :func:`fit_all_models` (models, timings, uncertainty, ...).
     Metabolites whose amplitudes are all non-positive get rows flagged not applicable.
     """
+    check_choices(options.get("uncertainty", "montecarlo"),
+                  options.get("powder_method", "arithmetic"))
     b = b_s_mm2_to_ms_um2(to_s_mm2(b_values_s_mm2, b_value_units))
     rows = []
     for name, (amps, crlbs) in series.items():

@@ -9,13 +9,15 @@ from pathlib import Path
 from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
                                     isdefined, traits)
 
+from pipeline.units import B_VALUE_UNITS
+
 from ..fileio import load_acquisition, optional_input, save_acquisition, write_json_file
 
 
 class _ConvertInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="input NIfTI-MRS (any header version)")
     sidecar = traits.Str("{}", usedefault=True, desc="BIDS sidecar as JSON")
-    b_value_units = traits.Enum("auto", "s/mm2", "ms/um2", usedefault=True)
+    b_value_units = traits.Enum("auto", *B_VALUE_UNITS, usedefault=True)
     out_name = traits.Str("converted.nii", usedefault=True)
     source_uri = traits.Str("", usedefault=True,
                             desc="BIDS URI of in_file, recorded instead of its absolute path")
