@@ -26,6 +26,7 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pipeline import __version__  # noqa: E402
+from pipeline.units import B_VALUE_UNITS  # noqa: E402
 
 from . import bids_validation, derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "the project's JSON basis; resampled to the data grid (default: "
                            "simulated from the sidecar's sequence and timings, cached in the "
                            "work directory)")
-    proc.add_argument("--b-value-units", choices=["auto", "s/mm2", "ms/um2"], default=None,
+    proc.add_argument("--b-value-units", choices=["auto", *B_VALUE_UNITS], default=None,
                       help="b-value unit. auto: the unit the header/sidecar states, else "
                            "all b <= 100 means ms/um2, otherwise s/mm2, with a warning in the "
                            "log and report; s/mm2 or ms/um2 also overrides a stated unit (with "
