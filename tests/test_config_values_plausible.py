@@ -158,3 +158,20 @@ def test_a_diffusion_configuration_error_fails_the_stage_not_n_a_rows(option, va
     with pytest.raises(ValueError, match=rf"\[diffusion\] {option} must be one of .*"
                                          rf"got '{value}'"):
         diffusion_table(series, b, models=("monoexponential",), **{option: value})
+
+
+# --- C: [diffusion] timings are seconds ---------------------------------------------------
+
+@pytest.mark.parametrize("diffusion_time_s, expected_ms", [(0.9, 900.0), (1.2, 1200.0),
+                                                           (2.0, 2000.0)])
+def test_config_diffusion_time_of_a_second_or_more_is_seconds(diffusion_time_s, expected_ms):
+    """Before: 1.2 s (long-diffusion-time STEAM) was read as 1.2 ms, 0.9 as 900 ms."""
+    from pipeline.diffusion import gradient_timing_ms
+
+    timing = gradient_timing_ms({}, gradient_duration_s=0.01, diffusion_time_s=diffusion_time_s)
+    assert timing["diffusion_time_ms"] == pytest.approx(expected_ms)
+    assert timing["small_delta_ms"] == pytest.approx(10.0)
+    assert timing["big_delta_ms"] == pytest.approx(expected_ms + 10.0 / 3)
+    from_sidecar = gradient_timing_ms({"DiffusionTime": diffusion_time_s,
+                                       "DiffusionGradientDuration": 0.01})
+    assert from_sidecar["diffusion_time_ms"] == pytest.approx(expected_ms)

@@ -29,14 +29,15 @@ def _row(metabolite, model, parameter, value, unit, std_error, applicable, note,
             "reason": "" if applicable else (reason or note)}
 
 
-def _seconds_or_ms_to_ms(value) -> float | None:
-    """Timing in ms from a value in s (< 1, as BIDS stores times) or already in ms."""
+def _seconds_to_ms(value) -> float | None:
+    """A timing in s (as BIDS sidecars, NIfTI-MRS headers and the config state them) in ms;
+    None when absent or not positive. No unit guess: long-diffusion-time STEAM uses 1-2 s, and
+    headers and sidecars with timings outside (0, 1) s are refused at input
+    (``pipeline.io.input_checks.timing_problems``)."""
     if value is None:
         return None
     v = float(value)
-    if v <= 0:
-        return None
-    return v * 1000.0 if v < 1.0 else v
+    return v * 1000.0 if v > 0 else None
 
 
 def gradient_timing_ms(metadata: dict | None = None, gradient_duration_s: float | None = None,
@@ -44,19 +45,19 @@ def gradient_timing_ms(metadata: dict | None = None, gradient_duration_s: float 
     """Gradient pulse duration delta, separation Delta, diffusion time and TE in ms.
 
     Reads ``DiffusionGradientDuration``, ``DiffusionGradientSeparation``, ``DiffusionTime``,
-    ``EchoTime`` (s per BIDS; values >= 1 are taken as ms) with the config values as fallback.
-    Delta = diffusion time + delta/3 when only the diffusion time is known. Missing -> None.
+    ``EchoTime`` (s per BIDS) with the config values (s) as fallback. Delta = diffusion time +
+    delta/3 when only the diffusion time is known. Missing -> None.
     """
     md = metadata or {}
-    delta = _seconds_or_ms_to_ms(md.get("DiffusionGradientDuration")) or _seconds_or_ms_to_ms(gradient_duration_s)
-    sep = _seconds_or_ms_to_ms(md.get("DiffusionGradientSeparation"))
-    td = _seconds_or_ms_to_ms(md.get("DiffusionTime")) or _seconds_or_ms_to_ms(diffusion_time_s)
+    delta = _seconds_to_ms(md.get("DiffusionGradientDuration")) or _seconds_to_ms(gradient_duration_s)
+    sep = _seconds_to_ms(md.get("DiffusionGradientSeparation"))
+    td = _seconds_to_ms(md.get("DiffusionTime")) or _seconds_to_ms(diffusion_time_s)
     if sep is None and td is not None and delta is not None:
         sep = td + delta / 3.0
     if td is None and sep is not None and delta is not None:
         td = sep - delta / 3.0
     return {"small_delta_ms": delta, "big_delta_ms": sep, "diffusion_time_ms": td,
-            "echo_time_ms": _seconds_or_ms_to_ms(md.get("EchoTime"))}
+            "echo_time_ms": _seconds_to_ms(md.get("EchoTime"))}
 
 
 def _resampled_note(fit, name) -> str:
