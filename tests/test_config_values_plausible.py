@@ -175,3 +175,53 @@ def test_config_diffusion_time_of_a_second_or_more_is_seconds(diffusion_time_s, 
     from_sidecar = gradient_timing_ms({"DiffusionTime": diffusion_time_s,
                                        "DiffusionGradientDuration": 0.01})
     assert from_sidecar["diffusion_time_ms"] == pytest.approx(expected_ms)
+
+
+# --- D: names in free-form fit tables ------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("joint_b_max_ms_um2 = {NAA = 5}", "joint_b_max_ms_um2 keys must be diffusion model names "
+     "(monoexponential, kurtosis, biexponential, sticks, cylinders, stick_sphere, "
+     "anisotropic_cylinders), got ['NAA']"),
+    ("joint_b_max_ms_um2 = {free = 5}", "joint_b_max_ms_um2 keys must be diffusion model names"),
+    ("joint_b_max_ms_um2 = {monoexponential = -5}", "joint_b_max_ms_um2 values must be "
+     "positive b-values (ms/um^2), got {'monoexponential': -5}"),
+    ("joint_b_max_ms_um2 = {kurtosis = 0}", "joint_b_max_ms_um2 values must be positive"),
+])
+def test_joint_b_max_needs_model_names_and_positive_values(tmp_path, text, expected):
+    path, load = _load(tmp_path, f"[fitting]\n{text}\n")
+    with pytest.raises(ConfigError) as err:
+        load()
+    assert str(path) in str(err.value) and expected in str(err.value), str(err.value)
+
+
+def test_joint_b_max_of_a_model_alias_reaches_that_model():
+    """Before: {monoexp = 2} was looked up under 'monoexp', never the model's name: no limit."""
+    from pipeline.fitting.joint import resolve_models
+    from pipeline.fitting.options import FitOptions
+
+    options = FitOptions(joint_b_max_ms_um2={"monoexp": 2.0}, joint_default_model="adc")
+    models, labels = resolve_models(["NAA", "MM09"], options)
+    assert labels == ["adc", "monoexponential"]
+    assert [m.b_max_ms_um2 for m in models] == [2.0, 2.0]
+
+
+def test_joint_model_and_tie_names_not_in_the_basis_are_warned_about():
+    """Before: joint_models = {glu = ...} and joint_tied = [["GPC", "PCho"]] on a basis with
+    Glu and PCh were ignored without a word."""
+    from pipeline.fitting.joint import resolve_models, tie_leaders
+    from pipeline.fitting.options import FitOptions
+
+    names = ["NAA", "Glu", "GPC", "PCh"]
+    options = FitOptions(joint_models={"glu": "kurtosis", "NAA": "monoexponential"},
+                         joint_tied=[["GPC", "PCho"]], joint_default_model="biexponential")
+    with pytest.warns(UserWarning) as caught:
+        _, labels = resolve_models(names, options)
+        leader = tie_leaders(names, labels, options.joint_tied)
+    assert labels == ["monoexponential", "biexponential", "biexponential", "biexponential"]
+    assert leader == [0, 1, 2, 3]  # nothing tied
+    assert [str(w.message) for w in caught] == [
+        "[fitting] joint_models: 'glu' matches no name in the basis (did you mean 'Glu' for "
+        "'glu'?); ignored. Available: NAA, Glu, GPC, PCh",
+        "[fitting] joint_tied: 'PCho' matches no name in the basis (did you mean 'PCh' for "
+        "'PCho'?); ignored. Available: NAA, Glu, GPC, PCh"]

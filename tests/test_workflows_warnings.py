@@ -139,3 +139,34 @@ def test_acq_mismatched_water_reference_is_a_warning_in_qc_and_report(demo, tmp_
     import html as html_lib
 
     assert html_lib.escape(note, quote=False) in html or note in html
+
+
+def test_basis_exclude_names_not_in_the_basis_reach_the_basis_report(tmp_path, monkeypatch):
+    """Before: [basis] exclude = ["lip"] on a basis with "Lip" excluded nothing, silently."""
+    monkeypatch.chdir(tmp_path)
+    _fitted_two_conditions(tmp_path)
+    basis = ifc.PrepareBasis(in_file=str(tmp_path / "pre.nii"),
+                             basis_path=str(tmp_path / "basis.json"),
+                             options=json.dumps({"exclude": ["lip", "GPC"]})).run().outputs
+    report = json.loads(Path(basis.out_report).read_text())
+    assert report["names"] == ["NAA", "Cr", "Lip"]  # GPC excluded, Lip kept
+    assert report["warnings"] == [
+        "[basis] exclude: 'lip' matches no name in the basis (did you mean 'Lip' for 'lip'?); "
+        "ignored. Available: NAA, Cr, GPC, Lip"]
+
+
+def test_joint_model_names_not_in_the_basis_reach_fit_json(tmp_path, monkeypatch):
+    from pipeline.io.basis_formats import read_basis, write_json_basis
+
+    monkeypatch.chdir(tmp_path)
+    _fitted_two_conditions(tmp_path)
+    basis = read_basis(str(tmp_path / "basis.json"))
+    write_json_basis(basis.subset(["NAA", "Cr", "GPC"]), tmp_path / "basis3.json")
+    fitting = dict(load_default_config()["fitting"], ppm_range=[1.8, 4.0], mode="joint",
+                   joint_models={"naa": "monoexponential"})
+    out = ifc.FitSpectra(in_file=str(tmp_path / "pre.nii"), in_basis=str(tmp_path / "basis3.json"),
+                         options=json.dumps(fitting, sort_keys=True)).run().outputs
+    report = json.loads(Path(out.out_report).read_text())
+    assert report["mode"] == "joint"
+    assert ("[fitting] joint_models: 'naa' matches no name in the basis (did you mean 'NAA' "
+            "for 'naa'?); ignored. Available: NAA, Cr, GPC") in report["warnings"]

@@ -12,12 +12,14 @@ executed.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..diffusion.models import make_model
+from ..diffusion.models import ALIASES, make_model
 from ..diffusion.signals import physical_decay
+from ..metabolites import unmatched_names_note
 from ..spectra import fid_to_spectrum
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
@@ -72,6 +74,7 @@ def resolve_models(names: list, options: FitOptions) -> tuple[list, list]:
     mono-exponential holds over the whole range, whereas the library's b_max for the ADC (5)
     is meant for metabolites.
     """
+    _warn_unmatched("[fitting] joint_models", options.joint_models, names)
     objs, labels = [], []
     for name in names:
         mm = is_mm_name(name) or is_lipid_name(name)
@@ -81,7 +84,7 @@ def resolve_models(names: list, options: FitOptions) -> tuple[list, list]:
         if label == FREE:
             objs.append(None)
             continue
-        b_max = options.joint_b_max_ms_um2.get(label, np.inf if mm else None)
+        b_max = options.joint_b_max_ms_um2.get(ALIASES.get(label, label), np.inf if mm else None)
         try:
             objs.append(make_model(label, b_max_ms_um2=b_max))
         except TypeError as exc:
@@ -119,8 +122,10 @@ def tie_leaders(names: list, labels: list, tied: list) -> list:
     """Index of the metabolite whose diffusion parameters each metabolite uses (itself if untied).
 
     ``tied`` lists groups of metabolites declared to share diffusion parameters (e.g.
-    ``[["GPC", "PCh"]]``); names absent from the basis are ignored; members must share a model.
+    ``[["GPC", "PCh"]]``); names absent from the basis are ignored with a warning; members must
+    share a model.
     """
+    _warn_unmatched("[fitting] joint_tied", [n for group in tied for n in group], names)
     leader = list(range(len(names)))
     for group in tied:
         members = [names.index(n) for n in group if n in names]
@@ -131,6 +136,14 @@ def tie_leaders(names: list, labels: list, tied: list) -> list:
         for m in members[1:]:
             leader[m] = members[0]
     return leader
+
+
+def _warn_unmatched(key: str, given, names: list) -> None:
+    """Warn (fit.json "warnings", the QC and the log) about names in ``key`` that are no entry
+    of the basis fitted: a near miss such as ``glu`` would otherwise be ignored silently."""
+    note = unmatched_names_note(key, given, names)
+    if note:
+        warnings.warn(note, stacklevel=3)
 
 
 def build_layout(problem: M.FitProblem, b_ms_um2: np.ndarray, options: FitOptions,

@@ -211,6 +211,7 @@ class FitOptions:
             raise ValueError("fit options: metabolite_shift_sd_ppm must be >= 0")
         self.metabolite_shift_sd_factors = _shift_sd_factors(self.metabolite_shift_sd_factors,
                                                              self.metabolite_shift_sd_ppm)
+        self.joint_b_max_ms_um2 = _b_max_by_model(self.joint_b_max_ms_um2)
         if self.baseline_order < 0 or self.baseline_stiffness < 0:
             raise ValueError("fit options: baseline_order and baseline_stiffness must be >= 0")
         choices = self.baseline_stiffness_choices
@@ -289,6 +290,31 @@ def _shift_sd_factors(factors, sd_ppm: float) -> dict:
                          f"to positive numbers whose SD (x metabolite_shift_sd_ppm) is at most "
                          f"{MAX_OWN_SHIFT_SD_PPM:g} ppm, got {bad}")
     return dict(factors)
+
+
+def _b_max_by_model(table) -> dict:
+    """``joint_b_max_ms_um2`` keyed by model name (an alias such as ``monoexp`` read as its
+    model, which is how the joint fit looks it up); ValueError naming a key that is no diffusion
+    model or a value that is not a positive b (ms/um^2)."""
+    from ..diffusion.models import ALIASES, MODELS
+
+    if not isinstance(table, dict):
+        raise ValueError(f"fit options: joint_b_max_ms_um2 must be a table of diffusion model "
+                         f"name -> b (ms/um^2), got {table!r}")
+    unknown = [k for k in table if ALIASES.get(k, k) not in MODELS]
+    if unknown:
+        raise ValueError(f"fit options: joint_b_max_ms_um2 keys must be diffusion model names "
+                         f"({', '.join(MODELS)}), got {unknown}")
+    bad = {k: v for k, v in table.items() if isinstance(v, bool)
+           or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v))}
+    if bad:
+        raise ValueError(f"fit options: joint_b_max_ms_um2 values must be positive b-values "
+                         f"(ms/um^2), got {bad}")
+    by_model = {ALIASES.get(k, k): float(v) for k, v in table.items()}
+    if len(by_model) < len(table):
+        raise ValueError(f"fit options: joint_b_max_ms_um2 names one model twice (with an "
+                         f"alias), got {table}")
+    return by_model
 
 
 def _check_choice(name: str, value, allowed) -> None:

@@ -44,6 +44,7 @@ class PrepareBasis(SimpleInterface):
         from pipeline.io.basis_formats import write_json_basis
         from pipeline.io.basis_tools import resample_basis
         from pipeline.io.input_checks import read_basis_file
+        from pipeline.metabolites import unmatched_names_note
         from pipeline.spectra import acquired_points
 
         opts = options_table(self.inputs.options)
@@ -70,6 +71,8 @@ class PrepareBasis(SimpleInterface):
                       "sequence_from": sequence_from, "echo_time_s": timing["echo_time_s"],
                       "mixing_time_s": timing.get("mixing_time_s")}
         exclude = set(opts.get("exclude", []))
+        notes += list(filter(None, [unmatched_names_note("[basis] exclude",
+                                                         opts.get("exclude", []), basis.names)]))
         if exclude:
             basis = basis.subset([n for n in basis.names if n not in exclude])
         with warnings.catch_warnings(record=True) as caught:
