@@ -29,6 +29,16 @@ from workflows.derivatives import (ACQUISITION_OUTPUTS, AMPLITUDES_COLUMNS,  # n
                                    subject_dir)
 
 
+def read_json_object(path) -> dict | None:
+    """The JSON object in ``path``; None when the file is missing, unreadable, not JSON or
+    not an object (a record or stamp that cannot be trusted is treated as absent)."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def remove_stale_temporaries(output_dir, subjects) -> list[Path]:
     """Delete ``.<name>.<pid>.tmp`` files a killed run left in these participants' folders
     (other participants' folders may belong to concurrent array tasks and are left alone)."""

@@ -16,7 +16,8 @@ import json
 import os
 from pathlib import Path
 
-from .derivatives import atomic_write_text, report_path, subject_dir, write_json
+from .derivatives import (atomic_write_text, read_json_object, report_path, subject_dir,
+                          write_json)
 from .runlog import Outcome, get_logger, run_id, write_run_records
 
 SET_ASIDE_DIR = "set_aside"
@@ -27,14 +28,6 @@ FAILED_MARK = '<meta name="dmrs-bids-status" content="failed">'
 
 def run_record_name(subject: str) -> str:
     return f"sub-{subject}_run.json"
-
-
-def _read_record(path: Path) -> dict | None:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def stale_outputs(output_dir, subject: str) -> list[Path]:
@@ -97,7 +90,7 @@ def record_participant_runs(output_dir, outcomes: list[Outcome], started: float)
     each failed one that has outputs, set them aside and put the failure page in place of
     its report. Returns the run records."""
     output_dir = Path(output_dir)
-    previous = {o.subject: _read_record(subject_dir(output_dir, o.subject)
+    previous = {o.subject: read_json_object(subject_dir(output_dir, o.subject)
                                         / run_record_name(o.subject))
                 for o in outcomes if not o.ok}
     written = write_run_records(output_dir, outcomes, started)

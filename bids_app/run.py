@@ -29,6 +29,7 @@ from .report_nodes import AcquisitionFigures, ParticipantReport  # noqa: E402
 from .runlog import (Outcome, error_message, format_exception, get_logger,  # noqa: E402
                      nipype_logs_to_file)
 from .scheduler import GuardedMultiProcPlugin  # noqa: E402
+from .work_cache import reuse_or_clear  # noqa: E402
 
 TOP_NAME = "dmrs_bids_wf"
 CLUSTER_WAIT_S = 7 * 24 * 3600.0  # submit-only plugins: how long to wait for the jobs
@@ -240,6 +241,9 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
             logger.debug("sub-%s: building its workflow failed:\n%s", subject,
                          format_exception(exc))
             continue
+        note = reuse_or_clear(work_dir / TOP_NAME / wf_name)
+        if note:  # a cache of other code: its steps would pass old results off as new
+            logger.warning("sub-%s: %s", subject, note)
         top.add_nodes([wf])
         wf_names[subject] = wf_name
         logger.info("sub-%s: %d acquisition(s): %s", subject, len(acquisitions),
