@@ -35,7 +35,7 @@ def test_user_defined_header_timings_are_read_from_their_value():
                             "DiffusionGradientSeparation": _wrapped(0.084)}, "h") == []
     assert timing_problems({"DiffusionGradientDuration": _wrapped(None)}, "h") == []
     assert timing_problems({"DiffusionTime": _wrapped(79.0)}, "h") == \
-        ["DiffusionTime (diffusion time) = 79 s is outside (0, 1) s"]
+        ["DiffusionTime (diffusion time) = 79 s is outside (0, 3) s"]
     assert timing_problems({"DiffusionGradientDuration": _wrapped(0.05),
                             "DiffusionGradientSeparation": _wrapped(0.03)}, "h") == \
         ["DiffusionGradientDuration (δ = 0.05 s) is longer than DiffusionGradientSeparation "
@@ -55,9 +55,20 @@ def test_zero_mixing_time_means_none_except_for_steam():
     assert not means_no_mixing_time(0.06, "press") and not means_no_mixing_time(None, "press")
     assert timing_problems({"MixingTime": 0.0}, "h", "press") == []
     assert timing_problems({"MixingTime": 0.0}, "h", "steam") == \
-        ["MixingTime (TM) = 0 s is outside (0, 1) s"]
-    assert timing_problems({"MixingTime": 1.5}, "h", "press") == \
-        ["MixingTime (TM) = 1.5 s is outside (0, 1) s"]
+        ["MixingTime (TM) = 0 s is outside (0, 3) s"]
+    assert timing_problems({"MixingTime": 60.0}, "h", "press") == \
+        ["MixingTime (TM) = 60 s is outside (0, 3) s"]
+
+
+def test_long_diffusion_times_of_dw_steam_pass_and_echo_times_stay_below_a_second():
+    """Long-diffusion-time DW-STEAM: TM, Δ and the diffusion time reach 1-2 s; TE and δ do
+    not reach a second (a value there is in ms)."""
+    assert timing_problems({"MixingTime": 1.5, "DiffusionGradientSeparation": 1.52,
+                            "DiffusionTime": 1.51, "EchoTime": 0.03,
+                            "DiffusionGradientDuration": 0.005}, "h", "steam") == []
+    assert timing_problems({"EchoTime": 1.5, "DiffusionGradientDuration": 5.0}, "h") == [
+        "EchoTime (TE) = 1.5 s is outside (0, 1) s",
+        "DiffusionGradientDuration (δ) = 5 s is outside (0, 1) s"]
 
 
 def _convert(mapping_text: str, source: Path, tmp_path: Path) -> list[Path]:

@@ -53,8 +53,8 @@ def test_contradictions_and_unphysical_timings_fail_the_participant(demo):
 
 def test_header_timings_are_checked_too(demo):
     p = copy_good(demo, "hdr")
-    _edit_svs(p, ext_fn=lambda e: {**e, "MixingTime": 2.5})
-    with pytest.raises(InputError, match=r"\(header\).*MixingTime \(TM\) = 2.5 s"):
+    _edit_svs(p, ext_fn=lambda e: {**e, "MixingTime": 60.0})  # ms written as s
+    with pytest.raises(InputError, match=r"\(header\).*MixingTime \(TM\) = 60 s"):
         check_metadata(p["svs"], json.loads(p["svs_json"].read_text()))
 
 

@@ -32,8 +32,8 @@ def _row(metabolite, model, parameter, value, unit, std_error, applicable, note,
 def _seconds_to_ms(value) -> float | None:
     """A timing in s (as BIDS sidecars, NIfTI-MRS headers and the config state them) in ms;
     None when absent or not positive. No unit guess: long-diffusion-time STEAM uses 1-2 s, and
-    headers and sidecars with timings outside (0, 1) s are refused at input
-    (``pipeline.io.input_checks.timing_problems``)."""
+    headers and sidecars with implausible timings (e.g. a mixing time in ms) are refused at
+    input (``pipeline.io.input_checks.timing_problems``)."""
     if value is None:
         return None
     v = float(value)

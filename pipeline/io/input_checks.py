@@ -143,7 +143,12 @@ def check_water_grid(svs, water) -> None:
 
 TIMING_KEYS = {"EchoTime": "TE", "MixingTime": "TM", "DiffusionGradientDuration": "δ",
                "DiffusionGradientSeparation": "Δ", "DiffusionTime": "diffusion time"}
-"""Timings (s) that must lie in (0, 1 s) wherever they are stated."""
+"""Timings (s) checked wherever they are stated: each must lie in (0, its limit)."""
+TIMING_LIMITS_S = {"EchoTime": 1.0, "DiffusionGradientDuration": 1.0, "MixingTime": 3.0,
+                   "DiffusionGradientSeparation": 3.0, "DiffusionTime": 3.0}
+"""Largest plausible value of each timing (s). TE and δ stay below a second; the mixing time,
+Δ and the diffusion time of long-diffusion-time DW-STEAM reach 1-2 s (dMRS consensus,
+Ligneul et al. 2024), so they may go to 3 s. A value in ms (TM 60, Δ 84) is far above either."""
 CF_TOLERANCE = 1e-4
 """Relative SpectrometerFrequency difference tolerated between header and sidecar (rounding
 in converters); a larger one changes every ppm position and so the fit."""
@@ -178,7 +183,8 @@ def _seconds(value, key: str, where) -> float:
 
 
 def timing_problems(metadata: dict, where, sequence: str | None = None) -> list[str]:
-    """Timings outside (0, 1 s), and δ > Δ, in one header or sidecar. ``sequence``: the
+    """Timings outside (0, their limit) (``TIMING_LIMITS_S``), and δ > Δ, in one header or
+    sidecar. ``sequence``: the
     acquisition's pulse sequence (``pipeline.sequences``; None when unknown); MixingTime = 0
     on any sequence but STEAM is taken as absent."""
     problems, values = [], {}
@@ -188,8 +194,9 @@ def timing_problems(metadata: dict, where, sequence: str | None = None) -> list[
         values[key] = value = _seconds(metadata[key], key, where)
         if key == "MixingTime" and means_no_mixing_time(value, sequence):
             continue
-        if not 0 < value < 1:
-            problems.append(f"{key} ({symbol}) = {value:g} s is outside (0, 1) s")
+        limit = TIMING_LIMITS_S[key]
+        if not 0 < value < limit:
+            problems.append(f"{key} ({symbol}) = {value:g} s is outside (0, {limit:g}) s")
     small, big = (values.get("DiffusionGradientDuration"),
                   values.get("DiffusionGradientSeparation"))
     if small is not None and big is not None and small > big:
