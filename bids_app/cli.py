@@ -32,7 +32,7 @@ from . import bids_validation, derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
 from .failed_runs import record_participant_runs  # noqa: E402
 from .group import group_subjects  # noqa: E402
-from .runlog import (Outcome, error_message, failure_line, format_exception,  # noqa: E402
+from .runlog import (Outcome, error_message, format_exception,  # noqa: E402
                      setup_early_logging, setup_logging, validation_section, write_summary)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -210,6 +210,7 @@ class ParticipantInputs:
     inputs: dict  # subject -> list of AcquisitionInputs
     errors: dict  # subject -> why its inputs cannot be used (it fails; the others run)
     issues: list | None  # the BIDS validator's issues; None when validation is skipped
+    skipped: dict  # subject -> why the selection leaves it out (no selected session)
 
 
 def read_participant_inputs(opts) -> ParticipantInputs:
@@ -223,15 +224,16 @@ def read_participant_inputs(opts) -> ParticipantInputs:
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None
     errors: dict = {}
+    skipped: dict = {}
     motion = config["preprocessing"]
     inputs = discovery.discover(opts.bids_dir, opts.participant_label, opts.session_label,
                                 filters, config["conversion"]["mm_acquisition_labels"], errors,
                                 exclude=[opts.output_dir.resolve(), work_dir(opts)],
                                 motion_ppm_range=motion["motion_ppm_range"]
-                                if motion["motion_check"] else None)
+                                if motion["motion_check"] else None, skipped=skipped)
     validate = not (opts.skip_bids_validation or opts.reports_only)
     issues = bids_validation.validate_bids(opts.bids_dir) if validate else None
-    return ParticipantInputs(config, inputs, errors, issues)
+    return ParticipantInputs(config, inputs, errors, issues, skipped)
 
 
 def selected_files(per_file: dict, bids_dir, participant_labels) -> dict:
@@ -278,7 +280,8 @@ def record_validation(opts, issues: list | None, logger) -> dict | None:
 
 def run_participant_level(opts, read: ParticipantInputs, logger) -> list[Outcome]:
     """Build and run one workflow over all selected participants (inputs from
-    :func:`read_participant_inputs`); those whose inputs could not be used fail."""
+    :func:`read_participant_inputs`); those whose inputs could not be used fail, those the
+    session selection leaves out are skipped."""
     from .run import run_participants
 
     for acquisitions in read.inputs.values():
@@ -289,9 +292,10 @@ def run_participant_level(opts, read: ParticipantInputs, logger) -> list[Outcome
               for subject, message in read.errors.items()]
     for outcome in failed:  # the run's end gives the one console line per failed participant
         logger.debug("sub-%s: %s", outcome.subject, outcome.errors[0])
+    skipped = [Outcome(subject, skipped=reason) for subject, reason in read.skipped.items()]
     plugin, plugin_args = plugin_settings(opts)
     derivatives.remove_stale_temporaries(opts.output_dir, list(read.inputs))
-    return failed + run_participants(
+    return failed + skipped + run_participants(
         read.inputs, read.config, output_dir=opts.output_dir.resolve(),
         work_dir=work_dir(opts), basis_path=opts.basis.resolve() if opts.basis else None,
         plugin=plugin, plugin_args=plugin_args, stop_on_first_crash=opts.stop_on_first_crash,
@@ -523,10 +527,7 @@ def main(argv=None) -> int:
         record_participant_runs(opts.output_dir, outcomes, started)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
-        if outcome.ok:
-            logger.info("sub-%s: ok", outcome.subject)
-        else:
-            logger.error(failure_line(outcome.subject, outcome.errors))
+        (logger.error if outcome.status == "failed" else logger.info)(outcome.line())
     if failed:
         logger.error("%d of %d participant(s) failed: %s (details in %s)", len(failed),
                      len(outcomes), ", ".join(f"sub-{s}" for s in failed),

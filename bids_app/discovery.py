@@ -263,16 +263,22 @@ def resolve_bids_uri(uri: str, bids_dir: Path, source: Path) -> Path:
     return bids_dir / uri
 
 
+def _labels(wanted, kind: str) -> list[str]:
+    """``--participant-label``/``--session-label`` values without prefix, each once."""
+    return list(dict.fromkeys(strip_prefix(w, "sub" if kind == "participant" else "ses")
+                              for w in wanted))
+
+
 def _selected(available: list[str], wanted, kind: str, bids_dir) -> list[str]:
     if not wanted:
         return sorted(available)
-    labels = [strip_prefix(w, "sub" if kind == "participant" else "ses") for w in wanted]
+    labels = _labels(wanted, kind)
     missing = [lab for lab in labels if lab not in available]
     if missing:
         raise DiscoveryError(
             f"{bids_dir}: {kind} label(s) {', '.join(missing)} not found in the dataset "
             f"(available: {', '.join(sorted(available)) or 'none'})")
-    return list(dict.fromkeys(labels))
+    return labels
 
 
 def check_participant_labels(bids_dir, participant_labels) -> None:
@@ -417,7 +423,9 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
     base = {"subject": subject, "suffix": "svs", "extension": NIFTI_EXTENSIONS}
     if session_labels:
         sessions = layout.get_sessions(subject=subject)
-        base["session"] = _selected(sessions, session_labels, "session", bids_dir)
+        base["session"] = [s for s in _labels(session_labels, "session") if s in sessions]
+        if not base["session"]:
+            raise DiscoveryError(no_selected_session(layout, subject, session_labels))
     files = _query(layout, base, filters.get("svs"))
     mm_files = [f for f in files if _is_mm(f.get_entities(), mm_labels)]
     inputs = []
@@ -443,6 +451,19 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         raise DiscoveryError(no_svs_message(layout, subject))
     check_unique_outputs(inputs)
     return inputs
+
+
+def no_selected_session(layout, subject: str, session_labels) -> str | None:
+    """Why ``subject`` is left out of a ``--session-label`` run: it has none of the selected
+    sessions (None when it has one, or no session is selected)."""
+    if not session_labels:
+        return None
+    wanted = _labels(session_labels, "session")
+    own = layout.get_sessions(subject=subject)
+    if set(wanted) & set(own):
+        return None
+    return (f"{Path(layout.root) / ('sub-' + subject)}: no session {', '.join(wanted)} "
+            f"(--session-label; its sessions: {', '.join(sorted(own)) or 'none'})")
 
 
 def no_svs_message(layout, subject: str) -> str:
@@ -514,10 +535,14 @@ def _mm_for(entities: dict, mm_files: list):
 
 def discover(bids_dir, participant_labels=None, session_labels=None, filters=None,
              mm_labels=("mm",), errors: dict | None = None,
-             exclude=(), motion_ppm_range=None) -> dict[str, list[AcquisitionInputs]]:
-    """Inputs per subject label; raises :class:`DiscoveryError` for unknown participant labels.
+             exclude=(), motion_ppm_range=None,
+             skipped: dict | None = None) -> dict[str, list[AcquisitionInputs]]:
+    """Inputs per subject label; raises :class:`DiscoveryError` for unknown participant labels
+    and for session labels no participant of the dataset has. A participant without any of the
+    selected sessions is left out, the reason stored in ``skipped`` (it is not a failure: one
+    ``--session-label`` serves a dataset whose participants have different sessions).
 
-    A problem of one subject (missing session, dangling ``ReferenceSignal``, any unexpected
+    A problem of one subject (a dangling ``ReferenceSignal``, any unexpected
     error while reading its files, an invalid folder label) raises too, unless ``errors`` is
     given: the message is then stored there under the subject's label (the folder name for an
     invalid label) and the other subjects are still returned. ``exclude``: folders never
@@ -531,8 +556,15 @@ def discover(bids_dir, participant_labels=None, session_labels=None, filters=Non
     if errors is not None and not participant_labels:
         for folder, message in invalid.items():
             errors[folder.removeprefix("sub-")] = message
+    if session_labels:
+        _selected(layout.get_sessions(), session_labels, "session", bids_dir)
     found = {}
     for sub in select_subjects(layout, participant_labels):
+        reason = no_selected_session(layout, sub, session_labels)
+        if reason:
+            if skipped is not None:
+                skipped[sub] = reason
+            continue
         try:
             found[sub] = discover_subject(layout, sub, session_labels, filters, mm_labels,
                                           motion_ppm_range)

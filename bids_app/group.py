@@ -27,11 +27,13 @@ STEAM, concentrations must not be pooled blindly)."""
 QC_STATUS_COLUMNS = ["qc_status", "qc_failed", "qc_warned"]
 """Right after the IDs in ``group_qc.tsv``: worst flag, and the metrics failing / warning."""
 STATUS_COLUMNS = ["participant_id", "status", "reason", "run_id", "run_finished"]
-"""``group_status.tsv``: ``status`` ``ok`` (in the group tables) or ``failed`` (left out, or
-only partly read); ``reason``: the errors of the latest participant-level run when that run
-failed, else what the group level found missing or unreadable (`` | ``-separated); ``run_id``
-and ``run_finished``: that latest run, for failed participants only (``n/a`` when no run record
-names the participant), so that identical runs give an identical table."""
+"""``group_status.tsv``: ``status`` ``ok`` (in the group tables), ``failed`` (left out, or
+only partly read) or ``skipped`` (never processed: the participant-level runs left it out, e.g.
+none of its sessions selected); ``reason``: the errors of the latest participant-level run when
+that run failed, why it was skipped, else what the group level found missing or unreadable
+(`` | ``-separated); ``run_id`` and ``run_finished``: that latest run, for failed and skipped
+participants only (``n/a`` when no run record names the participant), so that identical runs
+give an identical table."""
 _NAME = re.compile(r"^(?P<stem>sub-(?P<sub>[^_]+)(?:_ses-(?P<ses>[^_]+))?.*)_"
                    r"(?P<kind>amplitudes\.tsv|diffusion\.tsv|qc\.json)$")
 
@@ -97,10 +99,11 @@ def run_record_path(output_dir, subject: str) -> Path:
     return Path(output_dir) / f"sub-{subject}" / RUN_RECORD.format(label=subject)
 
 
-def latest_run(output_dir, subject: str) -> dict | None:
+def latest_run(output_dir, subject: str, status: str | None = None) -> dict | None:
     """The latest participant-level run that processed ``subject``: its record in the
     participant folder, or, for outputs made before records existed, the newest run summary in
-    ``OUT/logs`` that names it. ``None`` when neither exists."""
+    ``OUT/logs`` that names it. ``None`` when neither exists. A run that skipped it (no
+    selected session) did not process it: only ``status="skipped"`` returns the latest such."""
     output_dir = Path(output_dir)
     candidates = []
     try:
@@ -117,8 +120,11 @@ def latest_run(output_dir, subject: str) -> dict | None:
             continue
         if isinstance(entry, dict):
             candidates.append({**entry, "run_id": summary.get("run_id", path.name),
+                               "finished": summary.get("finished"),
                                "finished_epoch": summary.get("finished_epoch",
                                                              path.stat().st_mtime)})
+    skips = status == "skipped"
+    candidates = [c for c in candidates if (c.get("status") == "skipped") == skips]
     return max(candidates, key=lambda c: float(c.get("finished_epoch") or 0), default=None)
 
 
@@ -134,19 +140,20 @@ def status_row(outcome: Outcome, run: dict | None) -> dict:
     """The ``group_status.tsv`` row of one participant: its group-level outcome, and the
     latest run's own reasons when that run failed (without the group level's wording
     around them), so a script reads the participant level's message as it was logged."""
-    reasons = run_failure(run) or outcome.errors
-    return {"participant_id": f"sub-{outcome.subject}",
-            "status": "ok" if outcome.ok else "failed",
-            "reason": " | ".join(reasons) if not outcome.ok else None,
-            "run_id": None if outcome.ok else (run or {}).get("run_id"),
-            "run_finished": None if outcome.ok else (run or {}).get("finished")}
+    reasons = [outcome.skipped] if outcome.skipped else run_failure(run) or outcome.errors
+    shown = outcome.status != "ok"
+    return {"participant_id": f"sub-{outcome.subject}", "status": outcome.status,
+            "reason": " | ".join(reasons) if shown else None,
+            "run_id": (run or {}).get("run_id") if shown else None,
+            "run_finished": (run or {}).get("finished") if shown else None}
 
 
 def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict, list[Outcome]]:
     """Rows of the group tables (``amplitudes``, ``diffusion``, ``qc`` and ``status``, one
     row per participant), and an outcome per participant. A participant whose latest
     participant-level run failed is failed here too, with that run's reason, and its (older)
-    derivatives are not used."""
+    derivatives are not used; one never processed but skipped by a run (none of its
+    ``--session-label`` sessions) is skipped here too: not run, not failed."""
     output_dir = Path(output_dir)
     tables = {"amplitudes": [], "diffusion": [], "qc": [], "status": []}
     outcomes = []
@@ -154,11 +161,14 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
         outcome = Outcome(subject)
         outcomes.append(outcome)
         run = latest_run(output_dir, subject)
+        skip = latest_run(output_dir, subject, "skipped") if run is None else None
         reasons = run_failure(run)
         if reasons is not None:
             outcome.fail(f"the latest participant-level run ({run.get('run_id', '?')}) failed "
                          f"for sub-{subject}: {' | '.join(reasons)}; its earlier derivatives "
                          "are not used")
+        elif skip is not None:
+            outcome.skipped, run = str(skip.get("reason") or "no reason recorded"), skip
         else:
             _collect_participant(output_dir, subject, bids_dir, tables, outcome)
         tables["status"].append(status_row(outcome, run))

@@ -156,8 +156,8 @@ def group_qc_figure(qc: list[dict]) -> dict | None:
 
 def write_group_report(output_dir, tables: dict[str, list[dict]],
                        sites: dict | None = None) -> Path:
-    """``OUT/group.html``: participants with their QC status, the failed or incomplete ones
-    with the reason (``tables["status"]``, the rows of ``group_status.tsv``), distributions
+    """``OUT/group.html``: participants with their QC status, the failed, incomplete or
+    skipped ones with the reason (``tables["status"]``, the rows of ``group_status.tsv``), distributions
     (by session and ``sites`` when several), tables."""
     from pipeline import __version__
 
@@ -172,7 +172,8 @@ def write_group_report(output_dir, tables: dict[str, list[dict]],
         status.setdefault(r["participant_id"], []).append(r)
     text = _environment().get_template("group_report.html.j2").render(
         version=__version__, participants=participants, status=status, failures=failures,
-        failed=[r["participant_id"] for r in failures],
+        failed=[r["participant_id"] for r in failures if r.get("status") != "skipped"],
+        skipped=[r["participant_id"] for r in failures if r.get("status") == "skipped"],
         parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites,
                                                   tables.get("amplitudes", [])),
         qc_figure=group_qc_figure(qc),

@@ -113,10 +113,30 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: str | None = None
+    """Why the run left the participant out (e.g. none of the ``--session-label`` sessions):
+    not run, so neither a success nor a failure."""
 
     def fail(self, message: str) -> None:
         self.ok = False
         self.errors.append(message)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``failed`` or ``skipped`` (the run summary's and group table's word)."""
+        return "failed" if not self.ok else ("skipped" if self.skipped else "ok")
+
+    def record(self) -> dict:
+        """Its entry in the run summary and run record: status, errors and, when skipped,
+        the reason."""
+        entry = {"status": self.status, "errors": self.errors}
+        return {**entry, "reason": self.skipped} if self.skipped else entry
+
+    def line(self) -> str:
+        """Its console line at the end of the run."""
+        if self.status == "failed":
+            return failure_line(self.subject, self.errors)
+        return f"sub-{self.subject}: " + (f"skipped: {self.skipped}" if self.skipped else "ok")
 
 
 def error_message(exc: BaseException) -> str:
@@ -145,10 +165,11 @@ def write_summary(output_dir, outcomes: list[Outcome], level: str, started: floa
         "analysis_level": level,
         "elapsed_s": round(time.time() - started, 2),
         "n_participants": len(outcomes),
-        "succeeded": [o.subject for o in outcomes if o.ok],
-        "failed": [o.subject for o in outcomes if not o.ok],
-        "participants": {o.subject: {"status": "ok" if o.ok else "failed", "errors": o.errors,
-                                     "elapsed_s": round(o.seconds, 2)} for o in outcomes},
+        **{key: [o.subject for o in outcomes if o.status == status]
+           for key, status in (("succeeded", "ok"), ("failed", "failed"),
+                               ("skipped", "skipped"))},
+        "participants": {o.subject: {**o.record(), "elapsed_s": round(o.seconds, 2)}
+                         for o in outcomes},
     }
     summary.update(extra or {})
     name = f"run_summary{run_label}.json" if level == "participant" \
@@ -181,17 +202,17 @@ def write_run_records(output_dir, outcomes: list[Outcome], started: float) -> li
     """``OUT/sub-<label>/sub-<label>_run.json`` for each participant of a participant-level
     run: which run last processed it, when, and whether it succeeded (the group level uses
     a participant's derivatives only when this says ok). Labels that are not valid BIDS labels
-    get no folder."""
+    get no folder; a skipped participant keeps the record of the run that last processed it."""
     from .discovery import LABEL
 
     finished = time.time()
     written = []
     for outcome in outcomes:
-        if not LABEL.match(outcome.subject):
+        if not LABEL.match(outcome.subject) or outcome.skipped:
             continue
         record = {"run_id": run_id(started), "finished_epoch": round(finished, 3),
                   "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)),
-                  "status": "ok" if outcome.ok else "failed", "errors": outcome.errors}
+                  **outcome.record()}
         path = Path(output_dir) / f"sub-{outcome.subject}" / f"sub-{outcome.subject}_run.json"
         written.append(write_json(path, record))
     return written
