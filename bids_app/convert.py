@@ -65,6 +65,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
+from pipeline.io.input_checks import nucleus_problem
 from pipeline.io.json_values import write_json
 from pipeline.io.nifti_mrs import write_nifti_mrs
 from pipeline.sequences import means_no_mixing_time, stated_sequence
@@ -129,6 +130,9 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
         entry, acq, files, where, mapping_path)
     if entry.get("conjugate", False):
         fids = fids.conj()
+    nucleus = nucleus_problem(acq.nucleus, files[0])
+    if nucleus:  # converted faithfully, but the app would refuse it: say so now
+        notes.append(f"{nucleus}; the file is written, but dmrs-bids will refuse it")
     metadata = dict(acq.metadata)
     n_stored = fids.shape[0] * fids.shape[1]
     acquired = vendor_transient_count(entry["format"], files, n_stored)

@@ -493,13 +493,14 @@ def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:
 
 def check_inputs(svs: Path, water: Path | None, mm: Path | None,
                  motion_ppm_range=None) -> None:
-    """Every file of the acquisition (and its sidecar) is readable by this user, the water
-    reference shares the data's spectral grid, and with ``motion_ppm_range`` (the MM motion
-    check is on) the data's grid can hold its window; DiscoveryError naming the file otherwise
+    """Every file of the acquisition (and its sidecar) is readable by this user and states 1H
+    as its nucleus (header and sidecar agreeing), the water reference shares the data's
+    spectral grid, and with ``motion_ppm_range`` (the MM motion check is on) the data's grid
+    can hold its window; DiscoveryError naming the file otherwise
     (an unreadable file would otherwise stall nipype while it hashes the inputs; a grid too
     coarse for the motion check would fail only after the fit)."""
-    from .input_checks import (InputError, check_metadata, check_motion_grid, check_readable,
-                               check_water_grid, check_water_reference)
+    from .input_checks import (InputError, check_metadata, check_motion_grid, check_nucleus,
+                               check_readable, check_water_grid, check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
     sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
@@ -510,6 +511,8 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
             problem = json_problem(sidecar) if sidecar.exists() else None
             if problem:
                 raise InputError(f"{sidecar}: sidecar {problem}")
+        for path, sidecar in zip(files, sidecars):
+            check_nucleus(path, _read_sidecar(sidecar), sidecar)
         check_metadata(svs, _read_sidecar(sidecars[0]), sidecars[0])
         if water is not None:
             check_water_grid(svs, water)

@@ -72,17 +72,22 @@ def nifti_grid(path) -> tuple[tuple, float]:
 def read_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto",
                      dim_roles: dict | None = None):
     """``pipeline.io.nifti_mrs.read_nifti_mrs`` behind the header checks above; any failure
-    is an :class:`InputError` naming ``path``. ``dim_roles``: ``[conversion] dim_roles``."""
+    is an :class:`InputError` naming ``path``, and so is a nucleus other than 1H (nothing
+    downstream could tell). ``dim_roles``: ``[conversion] dim_roles``."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
 
     nifti_grid(path)
     try:
-        return read_nifti_mrs(str(path), sidecar=sidecar, b_value_units=b_value_units,
-                              dim_roles=dim_roles)
+        acq = read_nifti_mrs(str(path), sidecar=sidecar, b_value_units=b_value_units,
+                             dim_roles=dim_roles)
     except ValueError as exc:
         if str(path) in str(exc):
             raise
         raise InputError(f"{path}: {' '.join(str(exc).split())}") from None
+    problem = nucleus_problem(acq.nucleus, path)
+    if problem:
+        raise InputError(problem)
+    return acq
 
 
 def read_basis_file(path, **kwargs):
@@ -250,6 +255,47 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
     if problems:
         raise InputError(f"{path}: contradictory or impossible metadata: "
                          + "; ".join(problems))
+
+
+# --- resonant nucleus ------------------------------------------------------------------------
+
+SUPPORTED_NUCLEUS = "1H"
+"""The only nucleus processed: the basis simulation, the ppm reference (4.65 ppm at the
+receiver), the metabolite list and the QC limits are all proton ones. Other nuclei (31P, 13C)
+would be fitted with a 1H basis on a wrong ppm axis: a wrong answer, so they are refused."""
+
+
+def _nuclei(value) -> list[str]:
+    """ResonantNucleus as a list of texts (NIfTI-MRS writes ``["1H"]``, sidecars often "1H")."""
+    plain = _unwrap(value)
+    return [str(v) for v in (plain if isinstance(plain, list) else [plain])]
+
+
+def nucleus_problem(value, where) -> str | None:
+    """Why a stated ResonantNucleus cannot be processed (``where`` names its file), or None."""
+    if _nuclei(value) == [SUPPORTED_NUCLEUS]:
+        return None
+    return (f"{where}: ResonantNucleus is {', '.join(_nuclei(value))}; dmrs-bids processes only "
+            f"{SUPPORTED_NUCLEUS} (proton) MRS: its basis sets, ppm reference and QC are "
+            "proton ones")
+
+
+def check_nucleus(path, sidecar: dict, sidecar_path=None) -> None:
+    """The header and the sidecar agree on ResonantNucleus where both state it, and the nucleus
+    is 1H; InputError naming the file, the key and its value otherwise (before any
+    processing: a 31P file would otherwise be fitted as proton data and pass)."""
+    path = Path(path)
+    where_sidecar = sidecar_path or f"sidecar of {path}"
+    header = _header_extension(path).get("ResonantNucleus")
+    stated = sidecar.get("ResonantNucleus")
+    if header is not None and stated is not None and _nuclei(header) != _nuclei(stated):
+        raise InputError(f"{path}: ResonantNucleus is {', '.join(_nuclei(header))} in the header "
+                         f"but {', '.join(_nuclei(stated))} in {where_sidecar}; correct the "
+                         "wrong one")
+    for value, where in ((stated, where_sidecar), (header, f"{path} (header)")):
+        problem = nucleus_problem(value, where) if value is not None else None
+        if problem:
+            raise InputError(problem if str(where).startswith(str(path)) else f"{path}: {problem}")
 
 
 def check_motion_grid(svs, ppm_range) -> None:
