@@ -187,6 +187,7 @@ NUMERIC_RANGES = {
     ("fitting", "joint_frame_test_p"): (0, 1, True, False),
     ("fitting", "joint_max_conditions"): (2, 100000, True, True),
     ("basis", "press_refocus_bandwidth_hz"): (0, 100000, True, True),
+    ("basis", "echo_time_tolerance_ms"): (0, 10000, True, True),
     ("fitting", "reference_search_ppm"): (0, 2, False, True),
     ("fitting", "max_lorentz_hz"): (0, 1000, False, True),
     ("fitting", "max_gauss_hz"): (0, 1000, True, True),

@@ -105,6 +105,33 @@ def stated_sequence(metadata: dict) -> str | None:
         return None
 
 
+FAMILIES = ("press", "steam", "slaser", "special")
+"""Sequence families a basis file and the data are compared by: localisation schemes whose
+J-evolution differs at one echo time (``fid``/``se`` labels are too loose to compare)."""
+
+
+def sequence_family(text) -> str | None:
+    """The :data:`FAMILIES` member a sequence name stands for (SPECIAL, including LCModel's
+    truncated ``'Speci'`` and dSPECIAL, before the others), or None."""
+    name = _normalised(text)
+    if re.search(r"speci(al)?\b|dspecial", name):
+        return "special"
+    found = sequence_in_text(name)
+    return found if found in FAMILIES else None
+
+
+def stated_family(metadata: dict, configured: str = "") -> tuple[str | None, str]:
+    """(family, where it was found) from ``configured`` then :data:`METADATA_KEYS`, the first
+    that names one of :data:`FAMILIES`; (None, '') when none does."""
+    candidates = [("[basis] sequence", configured)] + \
+        [(key, metadata.get(key)) for key in METADATA_KEYS]
+    for where, text in candidates:
+        family = sequence_family(text) if text not in (None, "") else None
+        if family:
+            return family, f"{where}={text!r}"
+    return None, ""
+
+
 def means_no_mixing_time(value, sequence: str | None) -> bool:
     """True when a stated MixingTime (s) of 0 means "no mixing time": vendor headers (spec2nii
     on a Siemens PRESS .rda) write 0 for sequences that have none. Only STEAM has a TM, so 0

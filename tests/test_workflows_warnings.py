@@ -92,7 +92,8 @@ def test_basis_report_warnings_reach_the_qc_warnings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = _fitted_two_conditions(tmp_path, PulseSequenceType="STEAM")
     basis = ifc.PrepareBasis(in_file=str(tmp_path / "pre.nii"),
-                             options=json.dumps({"metabolites": ["NAA", "Cr"]})).run().outputs
+                             options=json.dumps({"metabolites": ["NAA", "Cr", "GPC"]})
+                             ).run().outputs
     basis_report = json.loads(Path(basis.out_report).read_text())
     assert basis_report["sequence"] == "steam" and basis_report["mixing_time_s"] == 0.010
     (tm_note,) = basis_report["warnings"]
@@ -150,9 +151,11 @@ def test_basis_exclude_names_not_in_the_basis_reach_the_basis_report(tmp_path, m
                              options=json.dumps({"exclude": ["lip", "GPC"]})).run().outputs
     report = json.loads(Path(basis.out_report).read_text())
     assert report["names"] == ["NAA", "Cr", "Lip"]  # GPC excluded, Lip kept
-    assert report["warnings"] == [
+    assert report["warnings"][0] == (
         "[basis] exclude: 'lip' matches no name in the basis (did you mean 'Lip' for 'lip'?); "
-        "ignored. Available: NAA, Cr, GPC, Lip"]
+        "ignored. Available: NAA, Cr, GPC, Lip")
+    assert "no entry for tCho" in report["warnings"][1]  # GPC was its only choline entry
+    assert len(report["warnings"]) == 2
 
 
 def test_joint_model_names_not_in_the_basis_reach_fit_json(tmp_path, monkeypatch):

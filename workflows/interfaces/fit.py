@@ -41,6 +41,7 @@ class PrepareBasis(SimpleInterface):
     output_spec = _BasisOutputSpec
 
     def _run_interface(self, runtime):
+        from pipeline.basis_match import missing_singlets_warning
         from pipeline.io.basis_formats import write_json_basis
         from pipeline.io.basis_tools import resample_basis
         from pipeline.io.input_checks import read_basis_file
@@ -75,15 +76,18 @@ class PrepareBasis(SimpleInterface):
                                                          opts.get("exclude", []), basis.names)]))
         if exclude:
             basis = basis.subset([n for n in basis.names if n not in exclude])
+        where = self.inputs.basis_path or "simulated basis"
+        notes += list(filter(None, [missing_singlets_warning(basis.names, where)]))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 basis = resample_basis(basis, acq.dwell_s, n_points, acq.cf_mhz,
                                        ref_ppm=acq.ref_ppm)
             except ValueError as exc:
-                where = self.inputs.basis_path or "simulated basis"
                 raise ValueError(f"{where}: cannot be used for {acq.source}: "
                                  f"{str(exc).removeprefix('resample_basis: ')}") from None
+        if self.inputs.basis_path:  # after the grid: another field is the first problem
+            origin, notes = _checked_against_data(basis, acq, opts, origin, notes)
         origin["warnings"] = notes + [str(w.message) for w in caught]
         out = str(Path.cwd() / "basis.json")
         write_json_basis(basis, out)
@@ -92,6 +96,29 @@ class PrepareBasis(SimpleInterface):
             **origin, "names": basis.names, "cf_mhz": basis.cf_mhz, "dwell_s": basis.dwell_s,
             "n_points": basis.n_points})
         return runtime
+
+
+def _checked_against_data(basis, acq, opts: dict, origin: dict, notes: list):
+    """``origin`` with the basis' and the data's echo time and sequence, and ``notes`` with
+    the warnings of :func:`pipeline.basis_match.check_basis_acquisition`; raises ValueError
+    naming both files when the basis was made for another echo time or sequence."""
+    from pipeline.basis_match import (DEFAULT_TOLERANCE_MS, basis_acquisition,
+                                      check_basis_acquisition, data_acquisition)
+
+    stated = basis_acquisition(basis.provenance)
+    data = data_acquisition(acq.metadata, opts.get("sequence", ""))
+    check = check_basis_acquisition(
+        stated, data, str(origin["path"]), str(acq.source),
+        float(opts.get("echo_time_tolerance_ms", DEFAULT_TOLERANCE_MS)),
+        bool(opts.get("check_sequence", True)))
+    if check["refusals"]:
+        raise ValueError("--basis refused: " + "; ".join(check["refusals"]))
+    origin = {**origin, "echo_time_s": stated["echo_time_s"], "sequence": stated["sequence"],
+              "mixing_time_s": stated["mixing_time_s"],
+              "data_echo_time_s": data["echo_time_s"], "data_sequence": data["sequence"],
+              "echo_time_difference_ms": check["echo_time_difference_ms"],
+              "notes": check["notes"]}
+    return origin, notes + check["warnings"]
 
 
 class _MMInputSpec(BaseInterfaceInputSpec):
