@@ -244,3 +244,24 @@ def test_joint_max_conditions_must_be_an_integer_of_at_least_two():
     for bad in (1, 2.5):
         with pytest.raises(ValueError, match="joint_max_conditions"):
             joint_options(joint_max_conditions=bad)
+
+
+def test_a_coefficient_the_decay_constraint_holds_at_zero_keeps_the_free_fits_crlb():
+    """Propagated through the constraint's map, a coefficient it holds at 0 (an all-zero row)
+    had a CRLB of exactly 0, a certainty the data do not give; it gets the free fit's
+    variance, while the others and the covariance used for sums stay the constrained ones."""
+    from pipeline.fitting.joint import crlb_variance, free_rows_where_held_at_zero, propagate
+
+    cov = np.array([[4.0, 1.0, 0.5], [1.0, 9.0, -2.0], [0.5, -2.0, 1.0]])  # free fit
+    linear_map = np.array([[0.6, 0.2, 0.0], [0.0, 0.0, 0.0], [0.1, 0.0, 0.9]])
+    grad = np.diag([2.0, 3.0, 0.5])  # coefficients -> amplitudes
+    cov_c = propagate(grad @ linear_map, cov)
+    amplitudes = np.array([1.5, 0.0, 0.7])
+    variance = crlb_variance(cov_c, amplitudes, grad, free_rows_where_held_at_zero(linear_map),
+                             cov)
+    assert cov_c[1, 1] == 0.0  # the fault: exactly known
+    assert variance[1] == pytest.approx(3.0 ** 2 * 9.0)  # the free fit's variance of it
+    np.testing.assert_allclose(variance[[0, 2]], np.diag(cov_c)[[0, 2]])
+    held_nonzero = crlb_variance(cov_c, np.array([1.5, 0.2, 0.7]), grad,
+                                 free_rows_where_held_at_zero(linear_map), cov)
+    assert held_nonzero[1] == 0.0  # only an amplitude of 0 is one the constraint holds there

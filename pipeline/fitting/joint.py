@@ -454,11 +454,13 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
              else sigma_from_residual(residual, obj.n_fitted(n_linear_params, x.size)))
     cov = covariance_from_jacobian(full[obs], sigma, penalty)
     to_constrained = np.eye(full.shape[1])  # d(reported parameters)/d(free parameters)
+    held_free = None  # with the free fit's rows where the constraint holds a coefficient at 0
     if projection is not None:
         to_constrained[:n_lin, :n_lin] = projection.linear_map
         blind = np.flatnonzero(np.isinf(np.diag(cov)[:n_lin]))  # the data do not see them:
         to_constrained[:, blind] = 0.0                          # no leak of infinite variance
         to_constrained[blind, blind] = 1.0                      # into the others' CRLBs
+        held_free = free_rows_where_held_at_zero(to_constrained)
     extra = {"decay_constraint": constraint_label, **frames,
              "priors": {"ratio": [], "mm_shape_sd": 0.0,
                         "own_shift_sd_ppm": M.own_shift_sd_record(problem, options)}}
@@ -481,7 +483,8 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
         fits.append(_condition_fit(problem, thetas[c], amplitudes, cov_c,
                                    base_coef[c] * scale, fids[c], sigma * scale,
                                    np.sqrt(np.clip(np.diag(cov)[theta_cov_idx], 0, None)),
-                                   amps, result, options, extra))
+                                   amps, result, options, extra,
+                                   crlb_variance(cov_c, amplitudes, grad, held_free, cov)))
     diffusion = {}
     for m, name in enumerate(problem.names):
         mdl = layout.models[m]
@@ -507,6 +510,31 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     return fits, diffusion
 
 
+def free_rows_where_held_at_zero(linear_map: np.ndarray) -> np.ndarray:
+    """``linear_map`` (d(reported)/d(free parameters) with the decay constraint's map) with
+    the free fit's identity row for each coefficient the constraint holds at 0: its row is
+    all zero there (no dictionary weight of the metabolite is active)."""
+    out = np.array(linear_map, dtype=float)
+    held = ~np.any(out != 0, axis=1)
+    out[held, held] = 1.0
+    return out
+
+
+def crlb_variance(cov_c: np.ndarray, amplitudes: np.ndarray, grad: np.ndarray,
+                  held_free: np.ndarray | None, cov: np.ndarray) -> np.ndarray:
+    """Each metabolite's CRLB variance of one condition: the constrained fit's
+    (``diag(cov_c)``), but the free fit's for a metabolite the decay constraint holds at 0.
+    Propagated through the constraint, such a metabolite had a CRLB of exactly 0 (a certainty
+    the data do not give: GABA and Asp 0 +- 0 at every b on the demo, and PCh, truth 0.7, with
+    a basis lacking creatine); its free-fit CRLB is the bound of an amplitude of 0. Sums keep
+    the constrained covariance (``cov_c``), where the members' correlations hold."""
+    variance = np.clip(np.diag(cov_c), 0, None)
+    held = (variance == 0) & (np.asarray(amplitudes) == 0)
+    if held_free is not None and held.any():
+        variance[held] = np.clip(np.diag(propagate((grad @ held_free)[held], cov)), 0, None)
+    return variance
+
+
 def propagate(grad: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """``grad cov grad^T`` where parameters of infinite variance count only if used."""
     blind = np.isinf(np.diag(cov))
@@ -517,12 +545,14 @@ def propagate(grad: np.ndarray, cov: np.ndarray) -> np.ndarray:
 
 
 def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta_crlb,
-                   coef_scaled, result, options, extra) -> SpectralFit:
+                   coef_scaled, result, options, extra, variance) -> SpectralFit:
+    """One condition's fit: ``cov`` the amplitudes' covariance (sums), ``variance`` their CRLB
+    variances (:func:`crlb_variance`)."""
     fitted, baseline, components = output_fids(problem, theta, amplitudes, base_coef)
     damp, gauss, shift, phi0, phi1 = problem.split(theta)
     return SpectralFit(
         names=list(problem.names), amplitudes=amplitudes,
-        crlb=np.sqrt(np.clip(np.diag(cov), 0, None)), covariance=cov, fitted_fid=fitted,
+        crlb=np.sqrt(variance), covariance=cov, fitted_fid=fitted,
         baseline_fid=baseline, residual_fid=fid - fitted, component_fids=components,
         sums=metabolite_sums(problem.names, amplitudes, cov), sigma=float(sigma),
         lorentz_fwhm_hz=dict(zip(problem.group_names, M.damp_to_lorentz_fwhm(damp).tolist())),
