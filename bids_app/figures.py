@@ -299,22 +299,37 @@ def distribution_figure(groups: dict, title: str, unit: str, outliers: set | Non
     return svg_text(fig)
 
 
+def _limit_lines(ax, limits: dict | None) -> None:
+    """The QC warning (orange) and fail (red) limits of a panel as labelled dashed lines."""
+    for name, color in (("warn", "tab:orange"), ("fail", "tab:red")):
+        if limits and limits.get(name) is not None:
+            ax.axhline(limits[name], color=color, ls="--", lw=0.8)
+            ax.annotate(f"{name} {limits[name]:g}", (1, limits[name]), fontsize=5, color=color,
+                        xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                        textcoords="offset points", ha="right")
+
+
 def metrics_grid_figure(panels: list[dict], name_all_below: int = 8) -> str:
     """Small multiples, one per QC metric: ``title``, ``unit``, ``values`` [(who, value)],
-    ``outliers`` (set of who) — outlying participants in red and named."""
+    ``outliers`` (set of who) — outlying participants in red and named — and, when given,
+    ``limits`` ({"warn", "fail"}) drawn as lines."""
+    import textwrap
+
     plt = _pyplot()
     if not panels:
         raise ValueError("metrics grid: no metric to plot")
     cols = min(3, len(panels))
     rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 2.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 2.2 * rows), squeeze=False)
     rng = np.random.default_rng(0)
     for ax, panel in zip(axes.flat, panels):
         _strip(ax, 0, panel["values"], set(panel.get("outliers", ())),
                len(panel["values"]) < name_all_below, rng)
+        _limit_lines(ax, panel.get("limits"))
+        ax.margins(y=0.12)  # room for the limit labels above the lines
         ax.set_xlim(-0.6, 0.8)
         ax.set_xticks([])
-        ax.set_title(panel["title"], fontsize=8)
+        ax.set_title("\n".join(textwrap.wrap(panel["title"], 32)), fontsize=8)
         ax.set_ylabel(_unit(panel.get("unit", "")), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.grid(alpha=0.3, axis="y")

@@ -150,12 +150,13 @@ def status_row(outcome: Outcome, run: dict | None) -> dict:
 
 def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict, list[Outcome]]:
     """Rows of the group tables (``amplitudes``, ``diffusion``, ``qc`` and ``status``, one
-    row per participant), and an outcome per participant. A participant whose latest
-    participant-level run failed is failed here too, with that run's reason, and its (older)
-    derivatives are not used; one never processed but skipped by a run (none of its
-    ``--session-label`` sessions) is skipped here too: not run, not failed."""
+    row per participant; ``qc_flags``, each acquisition's QC flags, feeds only the report), and
+    an outcome per participant. A participant whose latest participant-level run failed is
+    failed here too, with that run's reason, and its (older) derivatives are not used; one
+    never processed but skipped by a run (none of its ``--session-label`` sessions) is
+    skipped here too: not run, not failed."""
     output_dir = Path(output_dir)
-    tables = {"amplitudes": [], "diffusion": [], "qc": [], "status": []}
+    tables = {"amplitudes": [], "diffusion": [], "qc": [], "qc_flags": [], "status": []}
     outcomes = []
     for subject in subjects:
         outcome = Outcome(subject)
@@ -216,12 +217,20 @@ def _read_table(path: Path, kind: str) -> list[dict]:
     return rows
 
 
-def _read_qc_summary(path: Path) -> dict:
+QC_FLAG_FIELDS = ("metric", "value", "warn_limit", "fail_limit")
+"""What the group report takes from each ``_qc.json`` flag (its ``source`` is a reference key,
+not the acquisition)."""
+
+
+def _read_qc(path: Path) -> tuple[dict, list[dict]]:
+    """(summary, flags) of a ``_qc.json``: the flat metrics for ``group_qc.tsv``, and each
+    flag's judged value and limits for the group report's QC panels (not a table column)."""
     qc = json.loads(path.read_text())
     summary = qc.get("summary", {}) if isinstance(qc, dict) else None
     if not isinstance(summary, dict):
         raise ValueError("not a QC report (no 'summary' object)")
-    return summary
+    flags = qc.get("flags", [])
+    return summary, [f for f in flags if isinstance(f, dict)] if isinstance(flags, list) else []
 
 
 def missing_files(found: list[tuple[str, str | None, Path]]) -> list[Path]:
@@ -251,7 +260,10 @@ def _collect_participant(output_dir: Path, subject: str, bids_dir, tables: dict,
         ids.update(acquisition_facts(bids_dir, subject, session, ids["source"]))
         try:
             if kind == "qc.json":
-                tables["qc"].append({**ids, **_read_qc_summary(path)})
+                summary, flags = _read_qc(path)
+                tables["qc"].append({**ids, **summary})
+                tables["qc_flags"] += [{**ids, **{k: flag.get(k) for k in QC_FLAG_FIELDS}}
+                                       for flag in flags]
             else:
                 tables[kind.split(".")[0]] += [{**ids, **row} for row in _read_table(path, kind)]
         except (OSError, ValueError, csv.Error) as exc:

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.io.files import to_float
 from pipeline.preprocess.outliers import robust_z
+from pipeline.qc.flags import THRESHOLDS
 
 from . import derivatives as d
 from . import figures as fig
@@ -19,12 +20,9 @@ from .report import MAIN_DECAY_METABOLITES, _environment
 GROUP_PARAMETERS = (("monoexponential", "ADC"), ("sticks", "D_intra"), ("kurtosis", "K"))
 """Diffusion parameters whose distributions the group report shows."""
 
-QC_DISTRIBUTIONS = (("snr_tnaa_b0", "SNR tNAA (lowest b)", ""),
-                    ("linewidth_water_hz", "water FWHM", "Hz"),
-                    ("linewidth_tnaa_hz", "tNAA FWHM", "Hz"),
-                    ("fit_quality_mean", "fit residual / noise", ""),
-                    ("rejected_fraction", "transients rejected", "fraction"),
-                    ("freq_shift_range_hz", "frequency drift range", "Hz"))
+QC_DISTRIBUTIONS = tuple(THRESHOLDS)
+"""The QC panels: every metric a QC flag judges, as judged (worst condition where the flag
+says so, linewidths and drift in ppm), titled with the flag's label, limits drawn."""
 
 
 def robust_outliers(values: dict, z_limit: float = 3.5) -> set:
@@ -135,23 +133,62 @@ def participant_sites(bids_dir) -> dict:
             if r.get("site") not in (None, "", "n/a") and r.get("participant_id")}
 
 
-def group_qc_figure(qc: list[dict]) -> dict | None:
-    """QC metric distributions (small multiples), outlying acquisitions named."""
-    panels, named = [], []
-    for key, title, unit in QC_DISTRIBUTIONS:
-        values = {_row_label(r) + (f" {r['source'].split('_', 1)[-1]}"
-                                   if len({x['source'] for x in qc
-                                           if x['participant_id'] == r['participant_id']}) > 1
-                                   else ""): to_float(r.get(key)) for r in qc}
-        values = {k: v for k, v in values.items() if math.isfinite(v)}
+def _acquisition_label(row: dict, qc: list[dict]) -> str:
+    """Participant (and session) of a QC row, plus the acquisition when it has several."""
+    several = len({x["source"] for x in qc if x["participant_id"] == row["participant_id"]}) > 1
+    return _row_label(row) + (f" {row['source'].split('_', 1)[-1]}" if several else "")
+
+
+def _judged(flags: list[dict]) -> dict:
+    """(participant, session, source) -> metric -> that acquisition's flag."""
+    judged: dict = {}
+    for f in flags:
+        key = (f.get("participant_id"), f.get("session_id"), f.get("source"))
+        judged.setdefault(key, {})[f.get("metric")] = f
+    return judged
+
+
+def _limits(flags: list[dict]) -> dict | None:
+    """The warn/fail limits the plotted values were judged against, when all share them
+    (a ``[qc] thresholds`` override in some runs only gives none: no line would be right)."""
+    pairs = {(to_float(f.get("warn_limit")), to_float(f.get("fail_limit"))) for f in flags}
+    if len(pairs) != 1:
+        return None
+    warn, fail = pairs.pop()
+    return {"warn": warn, "fail": fail} if math.isfinite(warn) and math.isfinite(fail) else None
+
+
+def qc_panels(qc: list[dict], flags: list[dict] | None = None) -> list[dict]:
+    """One panel per judged QC metric (:data:`QC_DISTRIBUTIONS`): the value each acquisition's
+    flag judged (from ``flags``, the rows of its ``_qc.json`` flags), else the ``group_qc.tsv``
+    column of that name (the judged value for the metrics not converted to ppm); the limits
+    the flags applied; outlying acquisitions."""
+    judged = _judged(flags or [])
+    panels = []
+    for metric in QC_DISTRIBUTIONS:
+        threshold, values, used = THRESHOLDS[metric], {}, []
+        for r in qc:
+            flag = judged.get((r["participant_id"], r.get("session_id"), r.get("source")),
+                              {}).get(metric)
+            value = to_float(flag.get("value") if flag else r.get(metric))
+            if math.isfinite(value):
+                values[_acquisition_label(r, qc)] = value
+                used += [flag] if flag else []
         if values:
-            odd = robust_outliers(values)
-            named += [f"{who} ({title})" for who in sorted(odd)]
-            panels.append({"title": title, "unit": unit, "values": list(values.items()),
-                           "outliers": odd})
+            panels.append({"metric": metric, "title": threshold.label, "unit": threshold.unit,
+                           "values": list(values.items()), "outliers": robust_outliers(values),
+                           "limits": _limits(used) if len(used) == len(values) else None})
+    return panels
+
+
+def group_qc_figure(qc: list[dict], flags: list[dict] | None = None) -> dict | None:
+    """QC metric distributions (small multiples of :func:`qc_panels`), outlying acquisitions
+    named; ``panels`` keeps what was plotted."""
+    panels = qc_panels(qc, flags)
     if not panels:
         return None
-    return {"svg": fig.metrics_grid_figure(panels), "outliers": named}
+    named = [f"{who} ({p['title']})" for p in panels for who in sorted(p["outliers"])]
+    return {"svg": fig.metrics_grid_figure(panels), "outliers": named, "panels": panels}
 
 
 def write_group_report(output_dir, tables: dict[str, list[dict]],
@@ -176,7 +213,7 @@ def write_group_report(output_dir, tables: dict[str, list[dict]],
         skipped=[r["participant_id"] for r in failures if r.get("status") == "skipped"],
         parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites,
                                                   tables.get("amplitudes", [])),
-        qc_figure=group_qc_figure(qc),
+        qc_figure=group_qc_figure(qc, tables.get("qc_flags")),
         qc_columns=list(qc[0].keys()) if qc else [], qc=qc,
         report_exists={p: (output_dir / f"{p}.html").is_file() for p in participants})
     return d.atomic_write_text(output_dir / "group.html", text)

@@ -99,6 +99,10 @@ class Flag:
     reason: str
     source: str
     section: str
+    warn_limit: float | None = None
+    fail_limit: float | None = None
+    """The limits applied (after ``[qc] thresholds`` overrides), so a reader of ``_qc.json``
+    (the group report's QC panels) draws the very limits this value was judged against."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,7 +142,7 @@ def judge(value, threshold: Threshold) -> Flag:
     number = finite_number(value)
     if number is None:
         return Flag(t.metric, t.label, "n/a", None, t.unit, "not measured on these data",
-                    t.source, t.section)
+                    t.source, t.section, t.warn, t.fail)
     worse = (lambda a, b: a > b) if t.direction == "above" else (lambda a, b: a < b)
     word = ">" if t.direction == "above" else "<"
     shown = _fmt(number, t.unit)
@@ -149,7 +153,8 @@ def judge(value, threshold: Threshold) -> Flag:
     else:
         ok = "≤" if t.direction == "above" else "≥"
         status, reason = "pass", f"{shown} {ok} {_fmt(t.warn, t.unit)}"
-    return Flag(t.metric, t.label, status, number, t.unit, reason, t.source, t.section)
+    return Flag(t.metric, t.label, status, number, t.unit, reason, t.source, t.section,
+                t.warn, t.fail)
 
 
 def ppm_metrics(summary: dict, cf_mhz: float) -> dict:
