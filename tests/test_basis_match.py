@@ -21,6 +21,8 @@ from robust_support import demo, demo_master, paths  # noqa: F401  (fixtures)
 OSPREY = Path("osprey_3t/fit/basissets/3T/siemens/unedited")
 PRESS_35 = OSPREY / "press/35/3T_PRESS_Siemens_35ms_noMM.BASIS"
 SPECIAL_8_5 = OSPREY / "special/8_5/basis_siemens_special8_5.basis"
+PHILIPS_PRESS_35 = Path("osprey_3t/fit/basissets/3T/philips/unedited/press/35/"
+                        "3T_PRESS_Philips_35ms_noMM.BASIS")
 STEAM_45 = Path("dmrs_7t_steam_synthetic/basis_STEAM_TE45_TM60.BASIS")
 
 
@@ -150,3 +152,71 @@ def test_mm_echo_time_warning():
     assert "mm.nii (EchoTime 144 ms)" in text and "svs.nii (EchoTime 30 ms)" in text
     assert mm_echo_time_warning(0.033, 0.03, "mm", "svs", 5.0) == ""
     assert mm_echo_time_warning(None, 0.03, "mm", "svs", 5.0) == ""
+
+
+OSPREY_MM = Path("osprey_3t/exampledata/sdat/UnEdited_with_MM_data/sub-01/ses-01/mrs")
+
+
+def _sdat_nifti(shared_data, relpath: str, out: Path, echo_time_s: float) -> Path:
+    """An Osprey Philips SDAT as NIfTI-MRS with ``EchoTime`` (s) in its header."""
+    import numpy as np
+
+    from pipeline.acquisition import Acquisition
+    from pipeline.io.mm_spectra import read_philips_sdat
+    from pipeline.io.nifti_mrs import write_nifti_mrs
+
+    fid, dwell_s, cf_mhz, _ = read_philips_sdat(shared_data / OSPREY_MM / relpath)
+    acq = Acquisition(np.asarray(fid)[None, None, None, :], dwell_s, cf_mhz, [0.0],
+                      np.full((1, 3), np.nan),
+                      metadata={"SpectrometerFrequency": [cf_mhz], "EchoTime": echo_time_s,
+                                "ResonantNucleus": ["1H"]})
+    return write_nifti_mrs(acq, out)
+
+
+def _mm_report(shared_data, tmp_path, mm_te_s: float, **inputs) -> dict:
+    """mm.json of the MacromoleculeBasis node: the Osprey metabolite-nulled (inverted) PRESS
+    acquisition (EchoTime ``mm_te_s``) with the PRESS metabolite data (EchoTime 0.03 s) and
+    the Osprey Philips PRESS 35 ms basis."""
+    from pipeline.io.basis_formats import read_basis, write_json_basis
+    from workflows.interfaces import MacromoleculeBasis
+
+    data = _sdat_nifti(shared_data, "sub-01_ses-01_press/sub-01_ses-01_PRESS_raw-act_noID.SDAT",
+                       tmp_path / "svs.nii.gz", 0.03)
+    mm = _sdat_nifti(shared_data, "sub-01_ses-01_press-inverted/"
+                     "sub-01_ses-01_PRESS-Inverted_TI-600_raw-act_noID.SDAT",
+                     tmp_path / "mm.nii.gz", mm_te_s)
+    write_json_basis(read_basis(shared_data / PHILIPS_PRESS_35), tmp_path / "basis.json")
+    run = tmp_path / f"mm_{mm_te_s:g}"
+    run.mkdir()
+    result = MacromoleculeBasis(in_basis=str(tmp_path / "basis.json"), mm_file=str(mm),
+                                in_file=str(data), **inputs).run(cwd=str(run))
+    return json.loads(Path(result.outputs.out_report).read_text())
+
+
+def test_measured_mm_at_another_echo_time_is_warned_about(shared_data, tmp_path):
+    """The probe's case: MM sidecar EchoTime 0.144 s against the metabolite data's 0.03 s was
+    used without a word. Now mm.json records both echo times and warns naming both files."""
+    report = _mm_report(shared_data, tmp_path, 0.144,
+                        names={"data": "bids::sub-01/mrs/sub-01_svs.nii.gz",
+                               "mm": "bids::sub-01/mrs/sub-01_acq-mm_svs.nii.gz"})
+    assert report["mode"] == "measured" and "MM" in report["mm_entries"]
+    assert report["data_echo_time_s"] == 0.03 and report["mm_echo_time_s"] == 0.144
+    (warning,) = report["warnings"]
+    assert "bids::sub-01/mrs/sub-01_acq-mm_svs.nii.gz (EchoTime 144 ms)" in warning
+    assert "bids::sub-01/mrs/sub-01_svs.nii.gz (EchoTime 30 ms)" in warning
+    same = _mm_report(shared_data, tmp_path, 0.032)  # within the 5 ms tolerance
+    assert same["warnings"] == [] and same["mm_echo_time_s"] == 0.032
+
+
+def test_basis_mode_with_a_basis_without_mm_is_refused(shared_data, tmp_path):
+    """[macromolecules] mode = "basis" with the Osprey noMM basis: refused naming the file
+    (before: no MM fitted, exit 0)."""
+    from pipeline.io.basis_formats import read_basis, write_json_basis
+    from workflows.interfaces import MacromoleculeBasis
+
+    write_json_basis(read_basis(shared_data / PHILIPS_PRESS_35), tmp_path / "basis.json")
+    node = MacromoleculeBasis(in_basis=str(tmp_path / "basis.json"),
+                              options=json.dumps({"mode": "basis"}))
+    with pytest.raises(ValueError) as err:
+        node.run(cwd=str(tmp_path))
+    assert f"mode = 'basis' but {shared_data / PHILIPS_PRESS_35} has no MM entry" in str(err.value)

@@ -194,6 +194,13 @@ def test_measured_mm_without_acquisition_is_refused():
         mm_mode("measured", False, True)
 
 
+def test_basis_mm_without_an_mm_entry_is_refused():
+    """Before: mode = 'basis' on a basis without an MM entry fitted no MM, silently."""
+    with pytest.raises(ValueError, match=r"mode = 'basis' but b\.BASIS has no MM entry"):
+        mm_mode("basis", True, False, "b.BASIS")
+    assert mm_mode("basis", False, True) == "basis"
+
+
 def test_amplitude_series_and_modelled_order():
     rows = [{"condition": str(c), "metabolite": m, "amplitude": str(a), "crlb": "0.1"}
             for c, (m, a) in enumerate([("NAA", 1.0), ("tNAA", 1.2), ("NAA", 0.8),

@@ -103,6 +103,19 @@ def test_basis_report_warnings_reach_the_qc_warnings(tmp_path, monkeypatch):
     assert report["stages"]["basis_report.json"]["warnings"] == [tm_note]
 
 
+def test_mm_report_warnings_reach_the_qc_warnings(tmp_path, monkeypatch):
+    """A measured MM acquisition at another echo time is warned about in mm.json
+    (tests/test_basis_match.py); the warning reaches _qc.json's top-level warnings."""
+    monkeypatch.chdir(tmp_path)
+    out = _fitted_two_conditions(tmp_path)
+    note = "measured MM mm.nii (EchoTime 144 ms) was acquired at another echo time ..."
+    mm_report = tmp_path / "mm.json"
+    mm_report.write_text(json.dumps({"mode": "measured", "mm_entries": ["MM"],
+                                     "warnings": [note]}))
+    report = _qc_report(tmp_path, out, [str(mm_report), out.out_report])
+    assert note in report["warnings"]
+
+
 def test_acquisition_workflow_gives_its_discovery_warnings_to_the_qc_node(tmp_path):
     from bids_app.discovery import AcquisitionInputs
     from workflows.participant import init_acquisition_wf

@@ -207,9 +207,11 @@ def init_fit_wf(inputs, config: dict, basis_path=None, basis_cache_dir: str = ""
     basis = pe.Node(ifc.PrepareBasis(basis_path=str(basis_path or ""),
                                      options=section_json(config, "basis"),
                                      cache_dir=basis_cache_dir), name="basis")
-    mm = pe.Node(ifc.MacromoleculeBasis(options=section_json(config, "macromolecules"),
-                                        echo_time_s=float(inputs.sidecar.get("EchoTime", 0.0))),
-                 name="macromolecules")
+    mm = pe.Node(ifc.MacromoleculeBasis(
+        options=section_json(config, "macromolecules"),
+        echo_time_s=float(inputs.sidecar.get("EchoTime", 0.0)),
+        echo_time_tolerance_ms=float(config["basis"]["echo_time_tolerance_ms"])),
+        name="macromolecules")
     fit = pe.Node(ifc.FitSpectra(
         options=section_json(config, "fitting"),
         quantification=json.dumps(quantification_options(config, inputs.bids_root)),
@@ -227,7 +229,8 @@ def init_fit_wf(inputs, config: dict, basis_path=None, basis_cache_dir: str = ""
     if inputs.water is not None:
         wf.connect(inputnode, "water", fit, "in_water")
     if inputs.mm is not None:
-        wf.connect(inputnode, "mm", mm, "mm_file")
+        mm.inputs.names = {"data": inputs.uri(inputs.svs), "mm": inputs.uri(inputs.mm)}
+        wf.connect([(inputnode, mm, [("mm", "mm_file"), ("svs", "in_file")])])
     return wf
 
 

@@ -7,14 +7,20 @@ import numpy as np
 MM_MODES = ("measured", "basis", "parametric", "none")
 
 
-def mm_mode(requested: str, has_measured: bool, basis_has_mm: bool) -> str:
+def mm_mode(requested: str, has_measured: bool, basis_has_mm: bool,
+            basis_source: str = "the basis") -> str:
     """Resolve ``auto``: measured MM if acquired, else MM already in the basis, else
-    parametric. Refuses ``measured`` without an MM acquisition."""
+    parametric. Refuses ``measured`` without an MM acquisition and ``basis`` without an MM
+    entry in ``basis_source`` (either would fit no MM at all)."""
     if requested == "auto":
         return "measured" if has_measured else ("basis" if basis_has_mm else "parametric")
     if requested == "measured" and not has_measured:
         raise ValueError("[macromolecules] mode = 'measured' but the dataset has no MM "
                          "acquisition for this spectrum")
+    if requested == "basis" and not basis_has_mm:
+        raise ValueError(f"[macromolecules] mode = 'basis' but {basis_source} has no MM "
+                         "entry (MM..., Mac...); use mode = 'auto' or 'parametric', or a basis "
+                         "with a macromolecule entry")
     if requested not in MM_MODES:
         raise ValueError(f"[macromolecules] mode must be auto, measured, basis, parametric or "
                          f"none, got {requested!r}")

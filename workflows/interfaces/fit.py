@@ -10,6 +10,7 @@ import numpy as np
 from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec,
                                     traits)
 
+from pipeline.basis_match import DEFAULT_TOLERANCE_MS
 from pipeline.preprocess.steps import lowest_b_fid
 
 from ..derivatives import amplitudes_columns
@@ -124,7 +125,13 @@ def _checked_against_data(basis, acq, opts: dict, origin: dict, notes: list):
 class _MMInputSpec(BaseInterfaceInputSpec):
     in_basis = File(exists=True, mandatory=True)
     mm_file = File(exists=True, desc="measured (metabolite-nulled) MM acquisition, optional")
+    in_file = File(exists=True, desc="metabolite data (canonical), whose echo time a measured "
+                                     "MM acquisition is checked against")
+    names = traits.Dict(traits.Str, traits.Str, desc="{'data': ..., 'mm': ...}: how messages "
+                                                     "name the two files (default: their paths)")
     echo_time_s = traits.Float(0.0, usedefault=True)
+    echo_time_tolerance_ms = traits.Float(DEFAULT_TOLERANCE_MS, usedefault=True,
+                                          desc="[basis] echo_time_tolerance_ms")
     options = traits.Str("{}", usedefault=True, desc="[macromolecules] section as JSON")
 
 
@@ -149,16 +156,18 @@ class MacromoleculeBasis(SimpleInterface):
         basis = read_basis(self.inputs.in_basis)
         in_basis = [n for n in basis.names if is_mm_name(n)]
         mode = mm_mode(opts.get("mode", "auto"), bool(optional_input(self.inputs.mm_file)),
-                       bool(in_basis))
+                       bool(in_basis), str(basis.provenance.get("source") or "the basis"))
         metabolites = basis.subset([n for n in basis.names if not is_mm_name(n)])
+        times, notes = {}, []
         if mode == "basis":
             out, added = basis, in_basis
         elif mode == "none":
             out, added = metabolites, []
         else:
             if mode == "measured":
-                mm = measured_mm_basis(load_acquisition(self.inputs.mm_file), basis,
-                                       str(self.inputs.mm_file))
+                mm_acq = load_acquisition(self.inputs.mm_file)
+                times, notes = self._measured_echo_times(mm_acq)
+                mm = measured_mm_basis(mm_acq, basis, str(self.inputs.mm_file))
             else:
                 from pipeline.simulate.macromolecules import parametric_mm_basis
 
@@ -175,9 +184,25 @@ class MacromoleculeBasis(SimpleInterface):
         path = str(Path.cwd() / "basis_mm.json")
         write_json_basis(out, path)
         self._results["out_basis"] = path
-        self._results["out_report"] = write_json_file("mm.json", {"mode": mode,
-                                                                  "mm_entries": added})
+        self._results["out_report"] = write_json_file("mm.json", {
+            "mode": mode, "mm_entries": added, **times, "warnings": notes})
         return runtime
+
+    def _measured_echo_times(self, mm_acq) -> tuple[dict, list]:
+        """Echo times (s) of the metabolite data and the measured MM acquisition, and a
+        warning naming both files when they differ beyond the tolerance."""
+        from pipeline.basis_match import mm_echo_time_warning, seconds
+
+        data_path = optional_input(self.inputs.in_file)
+        data_te = seconds(load_acquisition(data_path).metadata.get("EchoTime")) \
+            if data_path else None
+        mm_te = seconds(mm_acq.metadata.get("EchoTime"))
+        names = dict(self.inputs.names or {})
+        warning = mm_echo_time_warning(mm_te, data_te, names.get("mm", str(self.inputs.mm_file)),
+                                       names.get("data", str(data_path)),
+                                       self.inputs.echo_time_tolerance_ms)
+        return ({"data_echo_time_s": data_te, "mm_echo_time_s": mm_te},
+                list(filter(None, [warning])))
 
 
 # --- fitting ---------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ class QualityMetrics(SimpleInterface):
               "discovery_warnings": discovered,
               "warnings": discovered + conversion.get("warnings", [])
               + reports.get("basis_report.json", {}).get("warnings", [])
+              + reports.get("mm.json", {}).get("warnings", [])
               + reports.get("fit.json", {}).get("warnings", []) + flags + notes,
               "stages": reports}
         self._results["out_qc"] = write_json_file("qc.json", qc)
