@@ -41,12 +41,12 @@ def _canonical(demo, tmp_path, label="01", **metadata) -> Path:
     return write_nifti_mrs(acq, tmp_path / f"canonical_{label}.nii.gz")
 
 
-def _prepare(tmp_path, data: Path, basis: Path, **options) -> dict:
+def _prepare(tmp_path, data: Path, basis: Path, data_source: str = "", **options) -> dict:
     from workflows.interfaces import PrepareBasis
 
     run = tmp_path / f"node_{len(list(tmp_path.glob('node_*')))}"
     run.mkdir()
-    result = PrepareBasis(in_file=str(data), basis_path=str(basis),
+    result = PrepareBasis(in_file=str(data), basis_path=str(basis), data_source=data_source,
                           options=json.dumps(options)).run(cwd=str(run))
     return json.loads(Path(result.outputs.out_report).read_text())
 
@@ -87,12 +87,16 @@ def test_comparison_refuses_warns_or_notes():
 
 
 def test_basis_for_another_echo_time_is_refused(demo, shared_data, tmp_path):  # noqa: F811
-    """The probe's case: Osprey PRESS TE 35 ms basis on PRESS TE 80 ms data."""
+    """The probe's case: Osprey PRESS TE 35 ms basis on PRESS TE 80 ms data; the data file is
+    named as the workflow names it (its BIDS URI), else by its path."""
     data = _canonical(demo, tmp_path)
     with pytest.raises(ValueError) as err:
         _prepare(tmp_path, data, shared_data / PRESS_35)
     message = str(err.value)
     assert str(shared_data / PRESS_35) in message and str(data) in message
+    with pytest.raises(ValueError, match="data bids::sub-01/mrs/x_svs.nii.gz: TE 80 ms"):
+        _prepare(tmp_path, data, shared_data / PRESS_35,
+                 data_source="bids::sub-01/mrs/x_svs.nii.gz")
     assert "TE 35 ms, PRESS" in message and "TE 80 ms, PRESS" in message
     assert "[basis] echo_time_tolerance_ms = 5" in message
 

@@ -206,7 +206,8 @@ def init_fit_wf(inputs, config: dict, basis_path=None, basis_cache_dir: str = ""
     outputnode = _identity(FIT_OUTPUTS, "outputnode")
     basis = pe.Node(ifc.PrepareBasis(basis_path=str(basis_path or ""),
                                      options=section_json(config, "basis"),
-                                     cache_dir=basis_cache_dir), name="basis")
+                                     cache_dir=basis_cache_dir,
+                                     data_source=inputs.uri(inputs.svs)), name="basis")
     mm = pe.Node(ifc.MacromoleculeBasis(
         options=section_json(config, "macromolecules"),
         echo_time_s=float(inputs.sidecar.get("EchoTime", 0.0)),

@@ -25,6 +25,8 @@ class _BasisInputSpec(BaseInterfaceInputSpec):
     basis_path = traits.Str("", usedefault=True, desc="user basis (file or folder); '' = simulate")
     options = traits.Str("{}", usedefault=True, desc="[basis] section as JSON")
     cache_dir = traits.Str("", usedefault=True)
+    data_source = traits.Str("", usedefault=True,
+                             desc="how messages name the data file (default: in_file's path)")
     input_digests = traits.Str("{}", usedefault=True,
                                desc="JSON hashes of the named files it reads (cache key only)")
 
@@ -88,7 +90,8 @@ class PrepareBasis(SimpleInterface):
                 raise ValueError(f"{where}: cannot be used for {acq.source}: "
                                  f"{str(exc).removeprefix('resample_basis: ')}") from None
         if self.inputs.basis_path:  # after the grid: another field is the first problem
-            origin, notes = _checked_against_data(basis, acq, opts, origin, notes)
+            origin, notes = _checked_against_data(basis, acq, opts, origin, notes,
+                                                  self.inputs.data_source or str(acq.source))
         origin["warnings"] = notes + [str(w.message) for w in caught]
         out = str(Path.cwd() / "basis.json")
         write_json_basis(basis, out)
@@ -99,7 +102,7 @@ class PrepareBasis(SimpleInterface):
         return runtime
 
 
-def _checked_against_data(basis, acq, opts: dict, origin: dict, notes: list):
+def _checked_against_data(basis, acq, opts: dict, origin: dict, notes: list, data_name: str):
     """``origin`` with the basis' and the data's echo time and sequence, and ``notes`` with
     the warnings of :func:`pipeline.basis_match.check_basis_acquisition`; raises ValueError
     naming both files when the basis was made for another echo time or sequence."""
@@ -109,7 +112,7 @@ def _checked_against_data(basis, acq, opts: dict, origin: dict, notes: list):
     stated = basis_acquisition(basis.provenance)
     data = data_acquisition(acq.metadata, opts.get("sequence", ""))
     check = check_basis_acquisition(
-        stated, data, str(origin["path"]), str(acq.source),
+        stated, data, str(origin["path"]), data_name,
         float(opts.get("echo_time_tolerance_ms", DEFAULT_TOLERANCE_MS)),
         bool(opts.get("check_sequence", True)))
     if check["refusals"]:
