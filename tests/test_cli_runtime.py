@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,28 @@ def test_nipype_messages_go_to_the_current_log_only(tmp_path):
     finally:
         nipype_logger.handlers[:] = saved
         logging.getLogger("dmrs_bids").handlers.clear()
+
+
+def _deaf_worker(ready) -> None:
+    """A worker that no longer reacts to SIGTERM (as one blocked flushing its result queue)."""
+    import signal as sig
+
+    sig.signal(sig.SIGTERM, sig.SIG_IGN)
+    ready.set()
+    while True:
+        time.sleep(0.1)
+
+
+def test_stop_workers_kills_a_worker_that_ignores_terminate():
+    """About one Ctrl-C in ten left a worker blocked on exit and the app waiting for it for
+    ever; a worker still alive after the grace period is killed."""
+    import multiprocessing
+
+    ready = multiprocessing.Event()
+    worker = multiprocessing.Process(target=_deaf_worker, args=(ready,))
+    worker.start()
+    assert ready.wait(10)
+    started = time.monotonic()
+    cli.stop_workers(grace_s=0.5)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 5

@@ -111,9 +111,17 @@ def test_runs_without_network(bad_run):
 
 
 @pytest.mark.slow  # shares one app run over every bad input (about 90 s)
-def test_validator_findings_are_attached_to_the_failed_participant(bad_run):
+def test_validator_findings_are_reported_for_the_dataset_not_in_failure_reasons(bad_run):
+    """The validator's EMPTY_FILE on the zero-byte svs is in the run summary's dataset-level
+    section; the participant's own failure reason names only its problem (validator lines
+    matched by path prefix once put sub-10's notes into sub-1's reason)."""
     errors = bad_run["summary"]["participants"]["zerobytes"]["errors"]
-    assert any("BIDS validator" in e and "EMPTY_FILE" in e for e in errors), errors
+    assert errors and not any("BIDS validator" in e for e in errors), errors
+    assert any("file is empty" in e for e in errors), errors
+    found = bad_run["summary"]["bids_validation"]["errors"]
+    svs = [codes for path, codes in found.items() if path.startswith("sub-zerobytes/")
+           and path.endswith("_svs.nii.gz")]
+    assert svs and any("EMPTY_FILE" in codes for codes in svs), found
 
 
 def test_varian_files_spec2nii_cannot_read(shared_data, tmp_path):
