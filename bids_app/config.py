@@ -195,7 +195,7 @@ NUMERIC_RANGES = {
     ("diffusion", "n_draws"): (1, 100000, True, True),
     ("diffusion", "seed"): (0, 2 ** 32 - 1, True, True),
     ("diffusion", "gradient_duration_s"): (0, 1, True, False),
-    ("diffusion", "diffusion_time_s"): (0, 10, True, False),
+    ("diffusion", "diffusion_time_s"): (0, 3, True, False),  # input_checks.TIMING_LIMITS_S
     ("qc", "zero_fill"): (1, 64, True, True),
 }
 PPM_LIMIT = 50.0
@@ -303,10 +303,11 @@ def check_ranges(config: dict, source: str) -> None:
 LONGEST_TIME_S = {"t2": 5.0, "t1": 10.0}
 """Longest plausible T2 / T1 (s) of water or a metabolite, in tissue or CSF, at any field (CSF
 water: T2 about 2 s, T1 about 4.4 s): a longer time is almost surely given in ms."""
-WATER_MM_RANGE = (1000.0, 56000.0)
+WATER_MM_RANGE = (100.0, 56000.0)
 """``water_concentration_mm`` other than 0 (computed): pure water is 55510 mM, tissue water
 35000-45000 mM before relaxation, which a long TE or short TR lowers (GM at 3 T, TE 144 ms, TR
-1.5 s: about 6600 mM); a value in mol/L (55.5) would give concentrations 1000 x too small."""
+1.5 s: about 6600 mM; GM at 7 T, T2 50 ms, TE 200 ms: about 790 mM); a value in mol/L (55.5)
+would give concentrations 1000 x too small."""
 
 
 def _check_quantification(section: dict, source: str) -> None:

@@ -241,7 +241,13 @@ def run_participants(inputs: dict, config: dict, output_dir: Path, work_dir: Pat
             logger.debug("sub-%s: building its workflow failed:\n%s", subject,
                          format_exception(exc))
             continue
-        note = reuse_or_clear(work_dir / TOP_NAME / wf_name)
+        try:
+            note = reuse_or_clear(work_dir / TOP_NAME / wf_name)
+        except OSError as exc:  # e.g. files of another user's run: only this participant fails
+            message = f"its work folder {work_dir / TOP_NAME / wf_name} is unusable: {exc}"
+            outcomes[subject].fail(message)
+            logger.error("sub-%s: %s", subject, message)
+            continue
         if note:  # a cache of other code: its steps would pass old results off as new
             logger.warning("sub-%s: %s", subject, note)
         top.add_nodes([wf])

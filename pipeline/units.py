@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .unit_names import B_VALUE_UNITS  # noqa: F401  (re-exported for the pipeline's users)
+
 S_MM2_PER_MS_UM2 = 1000.0
-B_VALUE_UNITS = ("s/mm2", "ms/um2")
-"""The b-value units a user may request ([conversion] b_value_units, --b-value-units, besides
-"auto"): the spellings the conversion stage accepts."""
 GYROMAGNETIC_1H_MHZ_PER_T = 42.577478
 """Proton gyromagnetic ratio / 2 pi (MHz/T): field strength = centre frequency / this."""
 

@@ -32,7 +32,7 @@ def _load(tmp_path, text: str):
      "metabolite_t1_s.NAA = 1400 is longer than any T1 in tissue (10 s)"),
     ("[quantification]\nwater_concentration_mm = 55.5\n",
      "water_concentration_mm = 55.5 is not a water concentration in mM: 0 (computed) or "
-     "1000-56000 mM (pure water 55510 mM, tissue water 35000-45000 mM before relaxation); "
+     "100-56000 mM (pure water 55510 mM, tissue water 35000-45000 mM before relaxation); "
      "55.5 looks like mol/L (55500 mM)"),
     ("[quantification]\nwater_concentration_mm = 60000.0\n",
      "'quantification.water_concentration_mm' = 60000.0 is outside its range [0, 56000]"),
@@ -225,3 +225,23 @@ def test_joint_model_and_tie_names_not_in_the_basis_are_warned_about():
         "'glu'?); ignored. Available: NAA, Glu, GPC, PCh",
         "[fitting] joint_tied: 'PCho' matches no name in the basis (did you mean 'PCh' for "
         "'PCho'?); ignored. Available: NAA, Glu, GPC, PCh"]
+
+
+def test_config_timing_ranges_are_the_sidecar_timing_limits():
+    """[diffusion] gradient_duration_s / diffusion_time_s stand in for the sidecar's
+    DiffusionGradientDuration / DiffusionTime, so they have the same limits (a value in ms
+    is refused either way: 60 for a 60 ms diffusion time)."""
+    from bids_app.config import NUMERIC_RANGES
+    from pipeline.io.input_checks import TIMING_LIMITS_S
+
+    assert NUMERIC_RANGES[("diffusion", "gradient_duration_s")][1] == \
+        TIMING_LIMITS_S["DiffusionGradientDuration"]
+    assert NUMERIC_RANGES[("diffusion", "diffusion_time_s")][1] == \
+        TIMING_LIMITS_S["DiffusionTime"]
+
+
+def test_a_water_concentration_lowered_by_a_long_echo_time_loads(tmp_path):
+    """GM water at 7 T (T2 about 50 ms) at TE 200 ms: about 790 mM after relaxation."""
+    _, load = _load(tmp_path, "[quantification]\nwater_concentration_mm = 790.0\n")
+    assert load()["quantification"]["water_concentration_mm"] == 790.0
+

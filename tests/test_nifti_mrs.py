@@ -496,6 +496,18 @@ def test_dim_roles_transients_refused_for_a_dimension_holding_directions(tmp_pat
     assert read_nifti_mrs(path).fids.shape[0] == 6  # without the role: 3 b x 2 directions
 
 
+def test_dim_roles_may_pool_a_dimension_whose_header_labels_one_condition(tmp_path):
+    """dim_roles applies to every file: a file whose DIM_USER_0 header states the same b on
+    every entry (one condition per file) holds repeated transients, and pooling them merges
+    nothing, so the role is not refused there."""
+    data = _random_fids((1, 1, 1, 16, 4, 3))
+    header = {**BASE_HEADER, "dim_5": "DIM_DYN", "dim_6": "DIM_USER_0",
+              "dim_6_header": {"bval": [1000, 1000, 1000]}}
+    path = _nifti(tmp_path / "a.nii.gz", data, header)
+    pooled = read_nifti_mrs(path, dim_roles={"DIM_USER_0": "transients"})
+    assert pooled.fids.shape == (1, 12, 1, 16)
+
+
 def test_directions_without_b_values_are_an_error(tmp_path):
     data = _random_fids((1, 1, 1, 16, 3))
     header = {**BASE_HEADER, "dim_5": "DIM_USER_0", "dim_5_header": {"bvec": [[1, 0, 0]] * 3}}

@@ -64,3 +64,22 @@ def test_every_weighted_condition_with_zero_direction_warns(shared_data, tmp_pat
     assert warning.startswith(f"{path}: every diffusion-weighted condition has gradient "
                               "direction [0, 0, 0] (conditions 1 (b = 907 s/mm^2), ")
     assert "read as no direction" in warning
+
+
+def test_a_crusher_b_on_the_reference_condition_with_zero_direction_is_accepted(shared_data,
+                                                                               tmp_path):
+    """A "b = 0" condition stated with the few s/mm^2 of its crushers (here 5) and direction
+    [0, 0, 0] next to directional shells is the reference condition, not a contradiction
+    (below B_MIN_WEIGHTED_S_MM2, 10 s/mm^2, the app treats b as unweighted elsewhere too)."""
+    source = shared_data / "dmrs_7t_steam_invivo" / "nifti" / "metab.nii.gz"
+    path = tmp_path / "sub-01_svs.nii.gz"
+    shutil.copyfile(source, path)
+    data, ext, img = read_nifti(path)
+    header = ext["dim_6_header"]
+    header["Bval"] = [5] + list(header["Bval"][1:])  # s/mm^2, as the file states them
+    header["direction"] = [[0, 0, 0]] + header["direction"][1:]
+    write_nifti(path, data, ext, img)
+    acq = read_nifti_mrs(path, b_value_units="s/mm2")
+    assert acq.b_values_s_mm2[0] == 5
+    assert np.all(np.isnan(acq.directions[0]))
+    np.testing.assert_allclose(np.linalg.norm(acq.directions[1:], axis=1), 1.0)

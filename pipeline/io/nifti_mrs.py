@@ -58,7 +58,7 @@ from .nifti_mrs_header import (  # noqa: F401  (public names re-exported from th
     DIM_ROLES, DIM_ROLES_SETTING, RUNTIME_KEYS, SIDECAR_B_UNITS_KEYS, TRANSIENT_TAGS,
     WARNINGS_KEY, NiftiMrsError, _condition_axes, _condition_lists, _decide_units, _dim_layout,
     _fail, _group_repeats, _label_groups, _unwrap, b_value_unit_problem, normalise_b_value_unit,
-    unequal_repeats_note, unit_directions)
+    normalised_nucleus, unequal_repeats_note, unit_directions)
 from .nifti_mrs_write import write_nifti_mrs  # noqa: F401  (re-exported)
 
 
@@ -167,7 +167,8 @@ def _merge_sidecar(meta: dict, sidecar: dict, dwell_s: float, path: Path, warnin
     nucleus_h = meta.get("ResonantNucleus")
     nucleus_s = sidecar.get("ResonantNucleus")
     if nucleus_h is not None and nucleus_s is not None and \
-            _first(nucleus_h, "ResonantNucleus", path) != _first(nucleus_s, "ResonantNucleus", path):
+            normalised_nucleus(_first(nucleus_h, "ResonantNucleus", path)) != \
+            normalised_nucleus(_first(nucleus_s, "ResonantNucleus", path)):
         raise _fail(path, f"ResonantNucleus {nucleus_h} in the header but {nucleus_s} in the sidecar")
     width_s = sidecar.get("SpectralWidth")
     if width_s is not None and abs(_number(width_s, "SpectralWidth", path) * dwell_s - 1) > 1e-3:
@@ -271,7 +272,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     echo_time_s = _number(meta["EchoTime"], "EchoTime", path)
     if not 0 <= echo_time_s < math.inf:
         raise _fail(path, f"EchoTime {echo_time_s!r} s is not a non-negative number")
-    nucleus = str(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
+    nucleus = normalised_nucleus(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
 
     layout = _dim_layout(ext, data, path, warnings, dim_roles)
     coil_axes = [layout["coil"]] if layout["coil"] is not None else []

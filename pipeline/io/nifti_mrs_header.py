@@ -100,6 +100,19 @@ def _unwrap(value):
     return value
 
 
+def normalised_nucleus(text) -> str:
+    """A nucleus written as NIfTI-MRS does ("1H", "31P"): mass number first, element symbol
+    capitalised, so "1h", "H1" and " 1H " are the proton (a reader comparing the text as given
+    took "1h" for another nucleus and put the ppm reference at 0). Text it cannot parse is
+    returned stripped."""
+    plain = str(text).strip()
+    number = "".join(c for c in plain if c.isdigit())
+    letters = "".join(c for c in plain if c.isalpha())
+    if not number or not letters or len(number) + len(letters) != len(plain):
+        return plain
+    return f"{number}{letters.capitalize()}"
+
+
 def _description(value) -> str | None:
     return value.get("Description") if isinstance(value, dict) else None
 
@@ -146,6 +159,21 @@ def _stated_diffusion(header: dict) -> str:
                         if _canonical_key(key) in _B_KEYS | _DIRECTION_KEYS)
 
 
+def _states_distinct_conditions(header: dict, size: int) -> bool:
+    """Whether a dim header labels the ``size`` entries of its dimension with more than one
+    b-value or direction (so pooling them would merge diffusion conditions); one entry, or the
+    same b and direction on every entry (one condition per file), labels nothing to merge."""
+    if size < 2:
+        return False
+    for key, value in header.items():
+        if _canonical_key(key) not in _B_KEYS | _DIRECTION_KEYS:
+            continue
+        values = _unwrap(value)
+        if isinstance(values, list) and len({repr(v) for v in values}) > 1:
+            return True
+    return False
+
+
 def _user_role(dim_roles: dict, dim: int, tag: str, path: Path):
     """The role the user gave dim ``dim`` (by ``dim_N`` or by tag), or None."""
     role = dim_roles.get(f"dim_{dim}", dim_roles.get(tag))
@@ -161,7 +189,7 @@ def _dim_role(dim: int, tag: str, size: int, header: dict, dim_roles: dict, path
     is an error naming it and the setting to give (never pooled into the transients)."""
     role = _user_role(dim_roles, dim, tag, path)
     has_b, has_dir = _has_key(header, _B_KEYS), _has_key(header, _DIRECTION_KEYS)
-    if role in ("transients", "coils") and (has_b or has_dir):
+    if role in ("transients", "coils") and _states_distinct_conditions(header, size):
         raise _fail(path, f"dim_roles gives dim_{dim} ({tag}) the role {role!r}, but its "
                           f"header states {_stated_diffusion(header)}: as {role} the diffusion "
                           "conditions would be merged into one spectrum. dim_roles applies to "
@@ -324,7 +352,7 @@ def unit_directions(directions, b_s_mm2: np.ndarray, path, warnings: list | None
         norm = np.linalg.norm(vec)
         if norm > 0 and b_s_mm2[i] > 0:
             out[i] = vec if abs(norm - 1) < 1e-12 else vec / norm
-        elif b_s_mm2[i] > 0:
+        elif b_s_mm2[i] >= B_MIN_WEIGHTED_S_MM2:  # below: a crusher's b on a "b = 0" condition
             zero.append(i)
     check_zero_directions(zero, b_s_mm2, bool(np.any(np.isfinite(out))), path, warnings)
     return out
@@ -332,8 +360,9 @@ def unit_directions(directions, b_s_mm2: np.ndarray, path, warnings: list | None
 
 def check_zero_directions(zero: list[int], b_s_mm2: np.ndarray, others_have_directions: bool,
                           path, warnings: list | None) -> None:
-    """Diffusion-weighted conditions ``zero`` whose direction is [0, 0, 0]: a zero-length
-    gradient cannot weight b > 0. Refused when other weighted conditions have directions
+    """Diffusion-weighted conditions ``zero`` (b of at least ``B_MIN_WEIGHTED_S_MM2``; a few
+    s/mm^2 from crushers on a reference condition is no weighting) whose direction is
+    [0, 0, 0]: a zero-length gradient cannot weight b > 0. Refused when other weighted conditions have directions
     (read as "no direction", they would change the shell and direction grouping of the
     powder average and tensor); a warning when none has one (isotropic or trace weighting,
     or directions unknown: the file holds no direction information)."""
