@@ -222,6 +222,8 @@ def read_participant_inputs(opts) -> ParticipantInputs:
     :func:`record_validation`). Reads only."""
     config = load_config(opts.config, _config_overrides(opts))
     _check_tissue_table(config, opts.bids_dir)
+    if not opts.reports_only:  # a report rebuild fits nothing
+        _check_mm_basis(config, opts.basis, opts.config)
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None
     errors: dict = {}
@@ -534,7 +536,7 @@ def main(argv=None) -> int:
     write_summary(opts.output_dir, outcomes, level, started, run_label=run_label,
                   extra=validation_section(validation, opts.bids_dir))
     if level == "participant":
-        record_participant_runs(opts.output_dir, outcomes, started)
+        record_participant_runs(opts.output_dir, outcomes, started, opts.session_label)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
         (logger.error if outcome.status == "failed" else logger.info)(outcome.line())
@@ -576,6 +578,17 @@ def _check_tissue_table(config: dict, bids_dir) -> None:
     table = quantification_options(config, bids_dir).get("tissue_fractions_file")
     if table and not Path(table).is_file():
         raise CliError(f"{table}: [quantification] tissue_fractions_file not found")
+
+
+def _check_mm_basis(config: dict, basis, config_path) -> None:
+    """``[macromolecules] mode = "basis"`` needs ``--basis``: the simulated basis has no MM
+    entry, so every participant would otherwise fail at the fit stage, after conversion and
+    preprocessing."""
+    if config["macromolecules"].get("mode") == "basis" and basis is None:
+        raise CliError(f'{config_path}: [macromolecules] mode = "basis" needs --basis: it '
+                       "takes the macromolecule entry from the basis file, and the simulated "
+                       "basis (no --basis) has none; give --basis with an MM entry, or use "
+                       'mode = "auto" or "parametric"')
 
 
 if __name__ == "__main__":

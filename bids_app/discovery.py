@@ -417,15 +417,15 @@ def _metadata(layout, path) -> dict:
 def discover_subject(layout, subject: str, session_labels=None, filters: dict | None = None,
                      mm_labels=("mm",), motion_ppm_range=None) -> list[AcquisitionInputs]:
     """All svs acquisitions of one subject with their water reference and MM companion
-    (``motion_ppm_range``: see :func:`check_inputs`)."""
+    (``motion_ppm_range``: see :func:`check_inputs`). :func:`discover` leaves out a subject
+    with none of ``session_labels`` (:func:`no_selected_session`); called with one anyway,
+    it finds no svs file and raises :class:`DiscoveryError`."""
     filters = filters or {}
     bids_dir = Path(layout.root)
     base = {"subject": subject, "suffix": "svs", "extension": NIFTI_EXTENSIONS}
     if session_labels:
         sessions = layout.get_sessions(subject=subject)
         base["session"] = [s for s in _labels(session_labels, "session") if s in sessions]
-        if not base["session"]:
-            raise DiscoveryError(no_selected_session(layout, subject, session_labels))
     files = _query(layout, base, filters.get("svs"))
     mm_files = [f for f in files if _is_mm(f.get_entities(), mm_labels)]
     inputs = []

@@ -7,6 +7,9 @@ rename each), to ``OUT/set_aside/sub-<label>_before-<run id>/`` (the earlier rep
 there with its figures), and ``OUT/sub-<label>.html`` becomes a page saying that the latest
 run failed, when, and why. A participant that fails with no outputs gets no page (it never had
 a report that could mislead). A later successful run writes its outputs and report as usual.
+A run restricted to sessions (``--session-label``) sets aside only those sessions' outputs
+(``OUT/sub-<label>/ses-<s>/`` and their figures) and the report; the participant's other
+sessions stay in place, untouched (a later successful run of the failed sessions finds them).
 """
 
 from __future__ import annotations
@@ -30,12 +33,34 @@ def run_record_name(subject: str) -> str:
     return f"sub-{subject}_run.json"
 
 
-def stale_outputs(output_dir, subject: str) -> list[Path]:
+def session_labels(sessions) -> list[str]:
+    """``--session-label`` values without their ``ses-`` prefix, each once ([] for none)."""
+    return list(dict.fromkeys(str(s).strip().removeprefix("ses-") for s in sessions or ()))
+
+
+def _session_outputs(folder: Path, subject: str, sessions: list[str]) -> list[Path]:
+    """The outputs of ``sessions`` in the participant's ``folder``: each ``ses-<s>/`` and
+    the figures named after it (``figures/sub-<label>_ses-<s>_*``)."""
+    found = [folder / f"ses-{s}" for s in sessions if (folder / f"ses-{s}").exists()]
+    figures = folder / "figures"
+    if figures.is_dir():
+        prefixes = tuple(f"sub-{subject}_ses-{s}_" for s in sessions)
+        found += [p for p in sorted(figures.iterdir()) if p.name.startswith(prefixes)]
+    return found
+
+
+def stale_outputs(output_dir, subject: str, sessions=None) -> list[Path]:
     """The participant's outputs other than its run record and a failure page: what would
-    look current after a failed run (``OUT/sub-<label>/*`` and ``OUT/sub-<label>.html``)."""
+    look current after a failed run (``OUT/sub-<label>/*`` and ``OUT/sub-<label>.html``).
+    With ``sessions`` (a ``--session-label`` run) only those sessions' outputs and the
+    report: the other sessions were not run, so they stay."""
     folder = subject_dir(output_dir, subject)
-    found = [p for p in sorted(folder.iterdir()) if p.name != run_record_name(subject)] \
-        if folder.is_dir() else []
+    if not folder.is_dir():
+        found = []
+    elif sessions:
+        found = _session_outputs(folder, subject, session_labels(sessions))
+    else:
+        found = [p for p in sorted(folder.iterdir()) if p.name != run_record_name(subject)]
     report = report_path(output_dir, subject)
     if report.is_file() and FAILED_MARK not in report.read_text(encoding="utf-8",
                                                                 errors="replace"):
@@ -60,35 +85,46 @@ def set_aside(output_dir, subject: str, paths: list[Path], run: str,
 
 
 def failure_page(subject: str, record: dict, previous: dict | None,
-                 moved_to: str | None) -> str:
+                 moved_to: str | None, sessions=None, kept=()) -> str:
     """The HTML page that replaces a failed participant's report: the latest run failed, its
-    time, id and reasons, and where the earlier outputs went (``moved_to``: a link relative
-    to ``OUT``, None when nothing was moved)."""
+    time, id and reasons, and where the outputs present when it failed went (``moved_to``: a
+    link relative to ``OUT``, None when nothing was moved). ``sessions``: the sessions a
+    ``--session-label`` run processed; ``kept``: the other sessions, left in place."""
     esc = html.escape
     reasons = "".join(f"<li>{esc(e)}</li>" for e in record["errors"]) or "<li>no reason</li>"
     if previous and previous.get("status") == "ok":
-        before = (f"the results of the last successful run ({esc(str(previous.get('run_id')))}, "
-                  f"finished {esc(str(previous.get('finished')))})")
+        last = (f" (the last successful run ({esc(str(previous.get('run_id')))}, finished "
+                f"{esc(str(previous.get('finished')))}) among them)")
     else:
-        before = "the outputs of earlier runs"
-    where = (f"<p>{before[0].upper() + before[1:]} were moved, unchanged, to "
-             f'<a href="{esc(moved_to)}">{esc(moved_to)}</a>. '
-             "They are not current.</p>" if moved_to else "")
+        last = ""
+    labels = session_labels(sessions)
+    scope = f" for session(s) {esc(', '.join(labels))}" if labels else ""
+    where = (f"<p>The outputs present when this run failed{scope} were moved, unchanged, to "
+             f'<a href="{esc(moved_to)}">{esc(moved_to)}</a>: written by earlier runs{last} '
+             "or by this run before it failed. They are not current.</p>\n"
+             if moved_to else "")
+    if labels:
+        others = (f" Its other sessions ({esc(', '.join(kept))}) were not touched: their "
+                  "outputs stay in place." if kept else "")
+        where += (f"<p>This run processed only session(s) {esc(', '.join(labels))} "
+                  f"(--session-label), and those failed.{others}</p>\n")
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"{FAILED_MARK}\n<title>sub-{esc(subject)}: latest run FAILED</title>\n</head>\n"
             f"<body>\n<h1>sub-{esc(subject)}: the latest run FAILED</h1>\n"
             f"<p>Run {esc(str(record['run_id']))}, finished {esc(str(record['finished']))} "
             "(UTC), failed for this participant:</p>\n"
-            f"<ul>\n{reasons}\n</ul>\n{where}\n"
+            f"<ul>\n{reasons}\n</ul>\n{where}"
             "<p>This participant has no current results; the group level leaves it out. "
             "Fix the problem and rerun the participant level: a successful run replaces "
             "this page with the report.</p>\n</body>\n</html>\n")
 
 
-def record_participant_runs(output_dir, outcomes: list[Outcome], started: float) -> list[Path]:
+def record_participant_runs(output_dir, outcomes: list[Outcome], started: float,
+                            sessions=None) -> list[Path]:
     """Write each participant's run record (:func:`bids_app.runlog.write_run_records`); for
     each failed one that has outputs, set them aside and put the failure page in place of
-    its report. Returns the run records."""
+    its report (``sessions``: the ``--session-label`` selection, whose outputs alone are set
+    aside). Returns the run records."""
     output_dir = Path(output_dir)
     previous = {o.subject: read_json_object(subject_dir(output_dir, o.subject)
                                         / run_record_name(o.subject))
@@ -98,20 +134,26 @@ def record_participant_runs(output_dir, outcomes: list[Outcome], started: float)
     for subject, before in previous.items():
         if subject not in records:  # not a valid label: no folder of its own
             continue
-        stale = stale_outputs(output_dir, subject)
-        if not stale and not report_path(output_dir, subject).is_file():
-            continue
         try:
+            stale = stale_outputs(output_dir, subject, sessions)
+            if not stale and not report_path(output_dir, subject).is_file():
+                continue
             _mark_failed(output_dir, subject, stale, json.loads(records[subject].read_text()),
-                         before, run_id(started))
+                         before, run_id(started), sessions)
         except OSError as exc:  # the run record already says failed; say why this did not
-            get_logger().error("sub-%s: could not set its earlier outputs aside or write its "
-                               "failure page: %s", subject, exc)
+            get_logger().error("sub-%s: could not set its outputs aside or write its failure "
+                               "page: %s", subject, exc)
     return written
 
 
+def _other_sessions(output_dir: Path, subject: str, sessions) -> list[str]:
+    """The participant's session folders left in place by a ``--session-label`` run."""
+    folder = subject_dir(output_dir, subject)
+    return [p.name for p in sorted(folder.glob("ses-*")) if p.is_dir()] if sessions else []
+
+
 def _mark_failed(output_dir: Path, subject: str, stale: list[Path], record: dict,
-                 before: dict | None, run: str) -> None:
+                 before: dict | None, run: str, sessions=None) -> None:
     """Set ``stale`` aside (if any) and write the failure page in place of the report."""
     moved_to = None
     if stale:
@@ -119,7 +161,10 @@ def _mark_failed(output_dir: Path, subject: str, stale: list[Path], record: dict
         old_report = dest / report_path(output_dir, subject).name
         moved_to = (old_report if old_report.is_file() else dest).relative_to(
             output_dir).as_posix()
-        get_logger().warning("sub-%s: the latest run failed; its earlier outputs were moved "
-                             "to %s and sub-%s.html now says so", subject, dest, subject)
+        get_logger().warning("sub-%s: the latest run failed; the outputs present when it "
+                             "failed%s were moved to %s and sub-%s.html now says so", subject,
+                             f" (session(s) {', '.join(session_labels(sessions))})"
+                             if sessions else "", dest, subject)
     atomic_write_text(report_path(output_dir, subject),
-                      failure_page(subject, record, before, moved_to))
+                      failure_page(subject, record, before, moved_to, sessions,
+                                   _other_sessions(output_dir, subject, sessions)))

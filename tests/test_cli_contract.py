@@ -126,6 +126,17 @@ def test_missing_tissue_fraction_table_exits_before_any_work(shared_data, tmp_pa
            "tissue_fractions_file not found" in run.stderr
 
 
+def test_basis_mm_mode_without_a_basis_file_exits_before_any_work(shared_data, tmp_path):
+    """Before, every participant failed at the MM node after conversion and preprocessing
+    (the simulated basis has no MM entry), exit 1."""
+    run, _ = run_with_config(shared_data, tmp_path, '[macromolecules]\nmode = "basis"\n')
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert (f'{tmp_path / "user.toml"}: [macromolecules] mode = "basis" needs --basis'
+            in run.stderr), run.stderr
+    assert "the simulated basis (no --basis) has none" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_effective_config_round_trips_through_toml(tmp_path):
     cfg = config.load_config()
     cfg["fitting"]["lineshape_groups"] = {"singlets": ["NAA", "Cr"]}

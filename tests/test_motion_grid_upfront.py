@@ -7,6 +7,7 @@ points, dwell time, spectral width and what the check needs."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -98,3 +99,30 @@ def test_the_check_follows_the_configuration(demo, tmp_path):
     errors.clear()
     discovery.discover(demo, ["01"], errors=errors, motion_ppm_range=[0.8, 1.0])
     assert not errors
+
+
+def test_the_grid_comes_from_the_header_and_a_zero_filled_one_from_its_samples(demo,
+                                                                                monkeypatch):
+    """Before, every multi-condition svs was read in full (files up to 2 GiB, in the main
+    process before anything ran) only to learn its grid. Now the header gives it; the data
+    are read whole only when the file is zero-filled (its last points all 0)."""
+    from pipeline.io import input_checks
+    from pipeline.io.input_checks import InputError, check_motion_grid
+
+    good = demo / "sub-01" / "mrs" / "sub-01_acq-dwpress_svs.nii.gz"
+    coarse = _coarse(demo, "coarse", 180)["svs"]
+    filled = copy_good(demo, "filled")  # 180 acquired points exported as 1024
+    _edit_svs(filled, lambda d: np.concatenate(
+        [d[:, :, :, :180], np.zeros_like(d[:, :, :, 180:])], axis=3))
+
+    def read_whole(*args, **kwargs):
+        raise AssertionError("the data were read in full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(input_checks, "read_acquisition", read_whole)
+        patch.setattr(input_checks, "_acquired_points", read_whole)
+        check_motion_grid(good, [0.8, 1.0])
+        with pytest.raises(InputError, match=f"^{re.escape(str(coarse))}: .* 180 points at"):
+            check_motion_grid(coarse, [0.8, 1.0])
+    with pytest.raises(InputError, match=f"^{re.escape(str(filled['svs']))}: .* 180 points at"):
+        check_motion_grid(filled["svs"], [0.8, 1.0])

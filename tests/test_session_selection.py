@@ -98,3 +98,10 @@ def test_a_skipping_run_leaves_an_earlier_result_current(tmp_path):
             "02": {"status": "skipped", "errors": [], "reason": "no session 2"}}}))
     assert group.latest_run(out, "02")["run_id"] == "early"
     assert group.latest_run(out, "02", "skipped")["run_id"] == "late"
+
+
+def test_discover_subject_called_with_none_of_its_sessions_raises(sessions):
+    """discover() leaves such a participant out (skipped) before calling discover_subject;
+    called directly anyway, it refuses: it finds no svs file, it never takes another session."""
+    with pytest.raises(discovery.DiscoveryError, match="no single-voxel"):
+        discovery.discover_subject(discovery.load_layout(sessions), "02", ["2"])

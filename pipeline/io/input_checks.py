@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sequences import means_no_mixing_time, stated_sequence
-from ..spectra import acquired_points, water_points_kept
+from ..spectra import MIN_ZERO_FILL_POINTS, acquired_points, water_points_kept
 from .nifti_mrs_header import _unwrap
 
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
@@ -298,21 +298,70 @@ def check_nucleus(path, sidecar: dict, sidecar_path=None) -> None:
             raise InputError(problem if str(where).startswith(str(path)) else f"{path}: {problem}")
 
 
+def _header_conditions(path, shape: tuple) -> int:
+    """Diffusion conditions of a NIfTI-MRS file as its header lays them out (dims 5-7 and
+    their tags, classified as the reader does without ``dim_roles``); reads no data."""
+    from .nifti_mrs_header import _condition_axes, _dim_layout
+
+    shape_only = np.broadcast_to(np.zeros((), np.int8), shape)  # the layout needs only shapes
+    layout = _dim_layout(_header_extension(path), shape_only, Path(path), [])
+    return int(np.prod([shape[axis] for axis in _condition_axes(layout)]))
+
+
+def _header_cf_mhz(path) -> float | None:
+    """SpectrometerFrequency (MHz) of the NIfTI-MRS header; None when absent or not a
+    positive number (the reader names that problem)."""
+    value = _unwrap(_header_extension(path).get("SpectrometerFrequency"))
+    try:
+        cf_mhz = float(value[0] if isinstance(value, list) else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return cf_mhz if 0 < cf_mhz < np.inf else None
+
+
+def _zero_filled(path, n_points: int) -> bool:
+    """Whether every FID ends in ``MIN_ZERO_FILL_POINTS`` zeros (a zero-filled export, whose
+    acquired points ``spectra.acquired_points`` finds), reading only those last points: the
+    bytes themselves in a .nii, a streamed decompression of a .nii.gz, never the whole array."""
+    import nibabel as nib
+
+    if n_points < MIN_ZERO_FILL_POINTS:
+        return False
+    tail = nib.load(str(path)).dataobj[:, :, :, n_points - MIN_ZERO_FILL_POINTS:]
+    return not np.any(np.asarray(tail) != 0)
+
+
+def _grid_points(path, n_points: int) -> int:
+    """The points the run keeps of a file with ``n_points`` (``spectra.acquired_points``):
+    all of them unless it is zero-filled, which only then costs one full read of its data;
+    0 when its data cannot be read (the reader names why)."""
+    try:
+        zero_filled = _zero_filled(path, n_points)
+    except Exception:  # nibabel raises many types; the reader reports them
+        return 0
+    return _acquired_points(path) if zero_filled else n_points
+
+
 def check_motion_grid(svs, ppm_range) -> None:
     """The spectral grid of ``svs`` (its acquired points, dwell time and frequency) can hold
     the MM motion check's window (``[preprocessing] motion_ppm_range``), which runs after the
     fit on data of two or more conditions; InputError naming the file, its grid and what it
-    needs otherwise, before any processing. Files the reader cannot read without the run's
-    options are left to the run."""
+    needs otherwise, before any processing. The grid comes from the header: files reach
+    2 GiB, and this runs in the main process for every file before anything starts (only a
+    zero-filled export is read whole, :func:`_grid_points`). Files the reader cannot read
+    without the run's options are left to the run, which names their problem."""
     from pipeline.preprocess.motion import motion_grid_problem
 
     try:
-        acq = read_acquisition(svs)
-    except ValueError:  # InputError and the reader's own errors: reported by the processing
+        shape, dwell_s = nifti_grid(svs)
+        conditions = _header_conditions(svs, shape) if len(shape) >= 4 else 0
+    except ValueError:  # InputError and the header reader's NiftiMrsError
         return
-    if acq.n_conditions < 2:
+    cf_mhz = _header_cf_mhz(svs)
+    if conditions < 2 or cf_mhz is None or not 0 < dwell_s < 1:
         return
-    problem = motion_grid_problem(acquired_points(acq.fids), acq.dwell_s, acq.cf_mhz, ppm_range)
+    n_points = _grid_points(svs, shape[3])
+    problem = motion_grid_problem(n_points, dwell_s, cf_mhz, ppm_range) if n_points else None
     if problem:
         raise InputError(f"{svs}: {problem}")
 
