@@ -26,6 +26,7 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pipeline import __version__  # noqa: E402
+from pipeline.unit_names import B_VALUE_UNITS  # noqa: E402  (no numpy)
 
 from . import bids_validation, derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
@@ -44,8 +45,6 @@ class CliError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline.units import B_VALUE_UNITS  # here: importing the CLI must not load numpy
-
     parser = argparse.ArgumentParser(
         prog="dmrs-bids",
         description="dmrs-bids: preprocessing, linear-combination fitting, diffusion modelling "

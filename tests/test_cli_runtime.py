@@ -86,6 +86,7 @@ def test_single_threaded_blas_is_set_before_numpy_loads():
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     code = ("import sys, os, bids_app.cli\n"
+            "bids_app.cli.build_parser()\n"  # --omp-nthreads is read with it: numpy not yet
             "print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'], "
             "os.environ['OMP_NUM_THREADS'])")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

@@ -20,7 +20,8 @@ from bids_app import discovery  # noqa: E402
 from bids_app.convert import convert_dataset  # noqa: E402
 from bids_app.input_checks import InputError, read_acquisition  # noqa: E402
 from pipeline.acquisition import Acquisition  # noqa: E402
-from pipeline.io.nifti_mrs import write_nifti_mrs  # noqa: E402
+from pipeline.io.nifti_mrs import read_nifti_mrs, write_nifti_mrs  # noqa: E402
+from pipeline.spectra import H1_REFERENCE_PPM  # noqa: E402
 
 
 def _set_nucleus(p: dict, header=None, sidecar=None, key: str = "svs") -> None:
@@ -37,19 +38,22 @@ def test_a_non_proton_nucleus_fails_the_participant_at_discovery(demo):
     _set_nucleus(c13, header=["13C"])
     _edit_json(c13["svs_json"], lambda s: _without(s, "ResonantNucleus"))  # header only
     _set_nucleus(copy_good(demo, "refp31"), header=["31P"], sidecar=["31P"], key="ref")
-    _set_nucleus(copy_good(demo, "lower"), header=["1h"], sidecar=["1h"])
+    _set_nucleus(copy_good(demo, "lower"), header=["1h"], sidecar="H1")  # the proton, spelt
+    _set_nucleus(copy_good(demo, "p31low"), header=["p31"], sidecar="31p")  # other ways
     errors: dict = {}
     found = discovery.discover(demo, errors=errors)
-    assert sorted(found) == ["01", "02"], found
-    assert sorted(errors) == ["c13hdr", "lower", "p31", "refp31"], errors
+    assert sorted(found) == ["01", "02", "lower"], found
+    assert sorted(errors) == ["c13hdr", "p31", "p31low", "refp31"], errors
     for label, culprit, value in (("p31", "svs", "31P"), ("c13hdr", "svs", "13C"),
-                                  ("refp31", "ref", "31P"), ("lower", "svs", "1h")):
+                                  ("refp31", "ref", "31P"), ("p31low", "svs", "31P")):
         message = errors[label]
         assert str(paths(demo, label)[culprit]) in message, message
         assert f"ResonantNucleus is {value};" in message, message
         assert "only 1H" in message, message
     assert "(header)" in errors["c13hdr"]
     assert str(paths(demo, "p31")["svs_json"]) in errors["p31"]
+    proton = read_nifti_mrs(paths(demo, "lower")["svs"])  # "1h" was given a 0 ppm reference
+    assert proton.nucleus == "1H" and proton.ref_ppm == H1_REFERENCE_PPM
 
 
 def test_header_and_sidecar_must_agree_on_the_nucleus(demo):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..sequences import means_no_mixing_time, stated_sequence
 from ..spectra import MIN_ZERO_FILL_POINTS, acquired_points, water_points_kept
-from .nifti_mrs_header import _unwrap
+from .nifti_mrs_header import _unwrap, normalised_nucleus
 
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
 
@@ -268,7 +268,7 @@ would be fitted with a 1H basis on a wrong ppm axis: a wrong answer, so they are
 def _nuclei(value) -> list[str]:
     """ResonantNucleus as a list of texts (NIfTI-MRS writes ``["1H"]``, sidecars often "1H")."""
     plain = _unwrap(value)
-    return [str(v) for v in (plain if isinstance(plain, list) else [plain])]
+    return [normalised_nucleus(v) for v in (plain if isinstance(plain, list) else [plain])]
 
 
 def nucleus_problem(value, where) -> str | None:
