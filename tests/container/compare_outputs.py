@@ -117,8 +117,10 @@ def compared_files(root: Path) -> set[str]:
     chosen = set()
     for path in root.rglob("*"):
         relative = path.relative_to(root)
-        if not path.is_file() or relative.parts[0] == "logs" or path.name.endswith("_run.json"):
-            continue  # logs and run records (run id, time) differ between runs by design
+        if not path.is_file() or relative.parts[0] in ("logs", "set_aside") \
+                or path.name.endswith("_run.json"):
+            continue  # logs and run records (run id, time) differ between runs by design;
+            # set_aside holds what failed or interrupted runs left (bids_app.failed_runs)
         if path.suffix == ".tsv" or path.name.endswith((".nii.gz", "_config.toml")) \
                 or (path.suffix == ".json" and (relative.parts[0].startswith("sub-")
                                                 or path.name == "dataset_description.json")):
