@@ -21,7 +21,7 @@ from robust_support import _edit_json, _edit_svs  # noqa: E402
 
 from bids_app import discovery  # noqa: E402
 from bids_app.convert import convert_dataset, example_text  # noqa: E402
-from pipeline.io.input_checks import (InputError, _header_extension, check_metadata,  # noqa: E402
+from pipeline.io.input_checks import (InputError, header_extension, check_metadata,  # noqa: E402
                                       timing_problems)
 
 
@@ -82,7 +82,7 @@ def test_converted_invivo_example_passes_the_metadata_checks(shared_data, tmp_pa
     header as Value/Description entries; discovery (which runs the checks) accepts it."""
     written = _convert(example_text("dmrs_7t_steam_invivo"),
                        shared_data / "dmrs_7t_steam_invivo", tmp_path)
-    header = _header_extension(written[0])
+    header = header_extension(written[0])
     assert header["DiffusionGradientDuration"]["Value"] == 0.015
     assert header["DiffusionTime"]["Value"] == 0.079
     sidecar = written[0].with_suffix("").with_suffix(".json")
@@ -100,7 +100,7 @@ def test_siemens_press_rda_with_zero_mixing_time_is_accepted(shared_data, tmp_pa
     (svs,) = _convert(mapping, shared_data / "vendor_formats_suspect" / "siemens", tmp_path)
     sidecar_path = svs.with_suffix("").with_suffix(".json")
     sidecar = json.loads(sidecar_path.read_text())
-    header = _header_extension(svs)
+    header = header_extension(svs)
     assert "MixingTime" not in header and "MixingTime" not in sidecar
     assert header["SequenceName"] == "*svs_se" and sidecar["PulseSequenceType"] == "PRESS"
     errors: dict = {}

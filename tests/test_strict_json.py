@@ -50,14 +50,14 @@ def test_nifti_mrs_header_and_basis_json_are_strict(tmp_path):
     from pipeline.acquisition import Acquisition
     from pipeline.basis import Basis
     from pipeline.io.basis_formats import write_json_basis
-    from pipeline.io.input_checks import _header_extension
+    from pipeline.io.input_checks import header_extension
     from pipeline.io.nifti_mrs import write_nifti_mrs
 
     fids = np.exp(-np.arange(64) / 10.0)[None, None, None, :] * (1 + 0j)
     acq = Acquisition(fids, 2.5e-4, 123.2, [0.0], np.full((1, 3), np.nan),
                       metadata={"EchoTime": 0.03, "QcScore": float("inf")})
     path = write_nifti_mrs(acq, tmp_path / "x.nii.gz")
-    header = _header_extension(path)
+    header = header_extension(path)
     assert header["QcScore"]["Value"] is None and header["EchoTime"] == 0.03
     basis = Basis(["NAA"], fids[0, 0], 2.5e-4, 123.2, provenance={"scale": float("nan")})
     write_json_basis(basis, tmp_path / "basis.json")

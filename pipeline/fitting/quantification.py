@@ -137,6 +137,8 @@ def _normalised_fractions(fractions: dict) -> dict:
 def water_scaled_concentrations(fit: SpectralFit | dict, water_signal: float, *,
                                 echo_time_s: float = 0.0,
                                 repetition_time_s: float | None = None,
+                                water_echo_time_s: float | None = None,
+                                water_repetition_time_s: float | None = None,
                                 metabolite_t2_s: dict | float | None = None,
                                 metabolite_t1_s: dict | float | None = None,
                                 tissue_fractions: dict | None = None,
@@ -154,17 +156,20 @@ def water_scaled_concentrations(fit: SpectralFit | dict, water_signal: float, *,
     ``effective_water_concentration_mm`` (already relaxation-attenuated) overrides the tissue
     computation; otherwise ``tissue_fractions`` (gm/wm/csf, default pure GM/WM 60/40) with the
     water content and relaxation tables (of the field ``field_t`` in tesla, see
-    :func:`water_relaxation_for_field`) give it. Metabolite T1/T2 may be one value or per name
+    :func:`water_relaxation_for_field`) give it, at the water reference's own echo and
+    repetition times (``water_echo_time_s``, ``water_repetition_time_s``; None: the
+    metabolite data's). Metabolite T1/T2 may be one value or per name
     (a sum uses the value of its first member present, else the scalar default).
     """
     if water_signal <= 0:
         raise ValueError(f"water_scaled_concentrations: water signal must be positive, "
                          f"got {water_signal}")
     fractions = tissue_fractions or DEFAULT_TISSUE_FRACTIONS
-    if effective_water_concentration_mm is None:
+    if effective_water_concentration_mm is None:  # the water relaxes at its own TE and TR
         effective_water_concentration_mm = effective_water_mm(
-            echo_time_s, fractions, repetition_time_s, water_content, water_t2_s, water_t1_s,
-            field_t)
+            echo_time_s if water_echo_time_s is None else water_echo_time_s, fractions,
+            repetition_time_s if water_repetition_time_s is None else water_repetition_time_s,
+            water_content, water_t2_s, water_t1_s, field_t)
     per_proton_water = water_signal / water_protons
     scale = effective_water_concentration_mm / per_proton_water
     if csf_corrected:

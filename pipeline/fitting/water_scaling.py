@@ -17,7 +17,7 @@ from ..acquisition import WATER_SCALE_NOTE_KEY
 from ..units import field_strength_t
 from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
                              WATER_RELAXATION_BY_FIELD, basis_proton_scale,
-                             concentration_columns, effective_water_mm, relaxation_table_notes,
+                             concentration_columns, relaxation_table_notes,
                              water_amplitude)
 
 
@@ -118,9 +118,12 @@ def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
         source = "default (no segmentation): 60 % GM, 40 % WM"
     water_signal = water_amplitude(water_fid, water_dwell_s)
     scale = basis_proton_scale(basis.names, basis.fids)
+    timing = water_timing_s(metadata, water_metadata)
     scaling = dict(
         echo_time_s=float(metadata.get("EchoTime") or 0.0),
         repetition_time_s=finite_number(metadata.get("RepetitionTime")),
+        water_echo_time_s=timing["water_echo_time_s"],
+        water_repetition_time_s=timing["water_repetition_time_s"],
         metabolite_t2_s=opts.get("metabolite_t2_s") or None,
         metabolite_t1_s=opts.get("metabolite_t1_s") or None,
         tissue_fractions=fractions,
@@ -128,15 +131,8 @@ def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
         water_t2_s=opts.get("water_t2_s") or None, water_t1_s=opts.get("water_t1_s") or None,
         csf_corrected=bool(opts.get("csf_corrected", True)),
         field_t=field_strength_t(cf_mhz))
-    timing = water_timing_s(metadata, water_metadata)
-    water_mm = scaling["effective_water_concentration_mm"] or effective_water_mm(
-        timing["water_echo_time_s"] or 0.0, fractions, timing["water_repetition_time_s"],
-        water_t2_s=scaling["water_t2_s"], water_t1_s=scaling["water_t1_s"],
-        field_t=scaling["field_t"])
     report = {"water_scaling": "done", "water_signal": water_signal, "basis_scale": scale,
               "tissue_fractions_source": source, **scaling, **timing,
-              "water_mm_relaxed": water_mm,
               "flags": quantification_warnings(scaling, cf_mhz) + relaxation_table_notes(
                   rows, scaling["metabolite_t2_s"], scaling["metabolite_t1_s"])}
-    return concentration_columns(rows, water_signal, scale, **{
-        **scaling, "effective_water_concentration_mm": water_mm}), report
+    return concentration_columns(rows, water_signal, scale, **scaling), report

@@ -159,7 +159,7 @@ CF_TOLERANCE = 1e-4
 in converters); a larger one changes every ppm position and so the fit."""
 
 
-def _header_extension(path) -> dict:
+def header_extension(path) -> dict:
     """The NIfTI-MRS header extension (ecode 44) as a dict, {} when absent or unreadable."""
     import json
 
@@ -228,7 +228,7 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
         shape, dwell_s = nifti_grid(path)
     except InputError:
         return  # an unreadable header is reported by the reader, per acquisition
-    header = _header_extension(path)
+    header = header_extension(path)
     sequence = stated_sequence({k: _unwrap(v) for k, v in {**header, **sidecar}.items()})
     problems = []
     for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
@@ -286,7 +286,7 @@ def check_nucleus(path, sidecar: dict, sidecar_path=None) -> None:
     processing: a 31P file would otherwise be fitted as proton data and pass)."""
     path = Path(path)
     where_sidecar = sidecar_path or f"sidecar of {path}"
-    header = _header_extension(path).get("ResonantNucleus")
+    header = header_extension(path).get("ResonantNucleus")
     stated = sidecar.get("ResonantNucleus")
     if header is not None and stated is not None and _nuclei(header) != _nuclei(stated):
         raise InputError(f"{path}: ResonantNucleus is {', '.join(_nuclei(header))} in the header "
@@ -304,14 +304,14 @@ def _header_conditions(path, shape: tuple) -> int:
     from .nifti_mrs_header import _condition_axes, _dim_layout
 
     shape_only = np.broadcast_to(np.zeros((), np.int8), shape)  # the layout needs only shapes
-    layout = _dim_layout(_header_extension(path), shape_only, Path(path), [])
+    layout = _dim_layout(header_extension(path), shape_only, Path(path), [])
     return int(np.prod([shape[axis] for axis in _condition_axes(layout)]))
 
 
 def _header_cf_mhz(path) -> float | None:
     """SpectrometerFrequency (MHz) of the NIfTI-MRS header; None when absent or not a
     positive number (the reader names that problem)."""
-    value = _unwrap(_header_extension(path).get("SpectrometerFrequency"))
+    value = _unwrap(header_extension(path).get("SpectrometerFrequency"))
     try:
         cf_mhz = float(value[0] if isinstance(value, list) else value)
     except (TypeError, ValueError, IndexError):

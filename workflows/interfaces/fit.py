@@ -195,10 +195,10 @@ class MacromoleculeBasis(SimpleInterface):
         """Echo times (s) of the metabolite data and the measured MM acquisition, and a
         warning naming both files when they differ beyond the tolerance."""
         from pipeline.basis_match import mm_echo_time_warning, seconds
+        from pipeline.io.input_checks import header_extension
 
-        data_path = optional_input(self.inputs.in_file)
-        data_te = seconds(load_acquisition(data_path).metadata.get("EchoTime")) \
-            if data_path else None
+        data_path = optional_input(self.inputs.in_file)  # its header only: no data read
+        data_te = seconds(header_extension(data_path).get("EchoTime")) if data_path else None
         mm_te = seconds(mm_acq.metadata.get("EchoTime"))
         names = dict(self.inputs.names or {})
         warning = mm_echo_time_warning(mm_te, data_te, names.get("mm", str(self.inputs.mm_file)),
