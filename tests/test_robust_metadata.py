@@ -156,3 +156,43 @@ def test_a_reference_signal_pointing_at_another_participant_is_warned(demo):
     assert "fr" not in errors
     (warning,) = found["fr"][0].warnings
     assert "is a file of sub-01, not of sub-fr" in warning and str(p["svs"]) in warning
+
+
+def _nifti_mrs(path: Path, data: np.ndarray) -> Path:
+    """An uncompressed NIfTI-MRS file of ``data`` with a minimal header extension."""
+    import nibabel as nib
+
+    image = nib.Nifti2Image(data, np.eye(4))
+    image.header["pixdim"][4] = 1 / 2000
+    meta = {"SpectrometerFrequency": [123.2], "ResonantNucleus": ["1H"]}
+    image.header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(meta).encode()))
+    nib.save(image, str(path))
+    return path
+
+
+def test_leading_fids_reads_the_fids_stored_first_and_no_further(tmp_path):
+    """The discovery-time water check reads a bounded prefix of each file: the FIDs stored
+    first (dimensions after the spectral one sliced from the fastest-varying outward), the
+    same values as the full array holds there; a file cut after that prefix still reads, so
+    nothing beyond it was touched."""
+    from pipeline.io.input_checks import leading_fids
+
+    rng = np.random.default_rng(3)
+    shape = (1, 1, 1, 64, 4, 3, 5)
+    data = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(np.complex64)
+    path = _nifti_mrs(tmp_path / "big.nii", data)
+    everything = leading_fids(path, max_fids=10_000)
+    assert everything.shape == (60, 64)
+    stored_order = np.moveaxis(data[0, 0, 0].reshape(64, -1, order="F"), 0, -1)
+    assert np.array_equal(everything, stored_order)
+    prefix = leading_fids(path, max_fids=7)  # 4 coils x 1 x 1: the first 4 FIDs stored
+    assert np.array_equal(prefix, everything[:4])
+    # cut the file just after those 4 FIDs: the prefix still reads, the whole file does not
+    import nibabel as nib
+    offset = int(nib.load(str(path)).dataobj.offset)
+    cut = tmp_path / "cut.nii"
+    cut.write_bytes(path.read_bytes()[:offset + 4 * 64 * 8])
+    assert np.array_equal(leading_fids(cut, max_fids=7), everything[:4])
+    assert leading_fids(cut, max_fids=10_000) is None
+    real = _nifti_mrs(tmp_path / "real.nii", data.real.astype(np.float32))
+    assert leading_fids(real) is None  # not complex: left to the reader, which names it

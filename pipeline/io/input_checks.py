@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sequences import means_no_mixing_time, stated_sequence
-from ..spectra import MIN_ZERO_FILL_POINTS, acquired_points, water_points_kept
+from ..spectra import H1_REFERENCE_PPM, MIN_ZERO_FILL_POINTS, acquired_points, water_points_kept
 from .nifti_mrs_header import _unwrap, normalised_nucleus
 
 MAX_SAMPLES = 2 ** 27  # 128 Mi complex samples (2 GiB as complex128): far beyond any SVS file
@@ -308,15 +308,22 @@ def _header_conditions(path, shape: tuple) -> int:
     return int(np.prod([shape[axis] for axis in _condition_axes(layout)]))
 
 
+def _header_number(path, key: str) -> float | None:
+    """The NIfTI-MRS header's ``key`` as a finite number (a list's first element); None when
+    absent or not a finite number (the reader names that problem)."""
+    value = _unwrap(header_extension(path).get(key))
+    try:
+        number = float(value[0] if isinstance(value, list) else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return number if np.isfinite(number) else None
+
+
 def _header_cf_mhz(path) -> float | None:
     """SpectrometerFrequency (MHz) of the NIfTI-MRS header; None when absent or not a
     positive number (the reader names that problem)."""
-    value = _unwrap(header_extension(path).get("SpectrometerFrequency"))
-    try:
-        cf_mhz = float(value[0] if isinstance(value, list) else value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return cf_mhz if 0 < cf_mhz < np.inf else None
+    cf_mhz = _header_number(path, "SpectrometerFrequency")
+    return cf_mhz if cf_mhz is not None and cf_mhz > 0 else None
 
 
 def _zero_filled(path, n_points: int) -> bool:
@@ -395,28 +402,75 @@ def frequency_mismatch(data_cf_mhz: float, water_cf_mhz: float) -> str | None:
             f"{data_cf_mhz:.6g} MHz of")
 
 
+WATER_CHECK_MAX_FIDS = 4096
+"""FIDs of each file the discovery-time water-reference check reads at most: those stored
+first (all of a typical file; 64 MiB of 2048-point complex64 FIDs). Discovery runs in the main
+process for every participant before anything starts, and uncombined multi-coil files reach
+gigabytes; the check needs only a mean magnitude spectrum."""
+
+
+def leading_fids(path, max_fids: int = WATER_CHECK_MAX_FIDS) -> np.ndarray | None:
+    """Up to ``max_fids`` FIDs of NIfTI-MRS ``path``, those stored first, as ``(n, points)``
+    (the data are read only that far: the dimensions after the spectral one are sliced from
+    the fastest-varying outward). None when the file's data are not complex single-voxel
+    samples (the reader names that problem in the run)."""
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+        shape = image.shape
+        if len(shape) < 4 or shape[:3] != (1, 1, 1) or \
+                not np.issubdtype(image.get_data_dtype(), np.complexfloating):
+            return None
+        index, kept = [0, 0, 0, slice(None)], 1
+        for size in shape[4:]:
+            take = min(size, max(1, max_fids // kept))
+            index.append(slice(0, take))
+            kept *= take
+        fids = np.asarray(image.dataobj[tuple(index)])
+    except Exception:  # nibabel raises many types; the reader reports them in the run
+        return None
+    return np.moveaxis(fids.reshape(shape[3], -1, order="F"), 0, -1)  # rows in stored order
+
+
+def _header_reference_ppm(path) -> float:
+    """The header's SpecFreqChemShift (ppm of the receiver frequency), else the 1H default
+    (the nucleus is checked before)."""
+    ref_ppm = _header_number(path, "SpecFreqChemShift")
+    return H1_REFERENCE_PPM if ref_ppm is None else ref_ppm
+
+
 def check_water_reference(svs, water) -> None:
     """The water reference is not the metabolite file itself and is unsuppressed water (its
     water line dominates far more than in the metabolite data; see
-    ``pipeline.qc.reference``); InputError naming the reference otherwise."""
+    ``pipeline.qc.reference``); InputError naming the reference otherwise. Reads the headers
+    and at most :data:`WATER_CHECK_MAX_FIDS` FIDs of each file (:func:`leading_fids`);
+    files it cannot judge are left to the run, which names their problems."""
     from pipeline.qc.reference import water_peaks, water_reference_problem
 
     if _same_file(svs, water):
         raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
                          "point ReferenceSignal at the unsuppressed water acquisition")
     try:
-        data, reference = read_acquisition(svs), read_acquisition(water)
-    except ValueError:  # InputError and the reader's own errors
-        return  # the processing reports unreadable files, with the run's reading options
-    mismatch = frequency_mismatch(data.cf_mhz, reference.cf_mhz)
+        (_, dwell_s), (_, water_dwell_s) = nifti_grid(svs), nifti_grid(water)
+        data_cf, water_cf = _header_cf_mhz(svs), _header_cf_mhz(water)
+    except ValueError:  # InputError and the header reader's NiftiMrsError
+        return
+    if data_cf is None or water_cf is None or not (0 < dwell_s < 1 and 0 < water_dwell_s < 1):
+        return
+    mismatch = frequency_mismatch(data_cf, water_cf)
     if mismatch:
         raise InputError(f"{water}: water reference {mismatch} {Path(svs).name}: not a reference "
                          "of the same scan; point ReferenceSignal at the right file")
+    data_fids, water_fids = leading_fids(svs), leading_fids(water)
+    if data_fids is None or water_fids is None or not (np.all(np.isfinite(data_fids))
+                                                        and np.all(np.isfinite(water_fids))):
+        return
     try:
-        ref_height, ref_dominance = water_peaks(reference.fids, reference.dwell_s,
-                                                reference.cf_mhz, reference.ref_ppm)
-        data_height, data_dominance = water_peaks(data.fids, data.dwell_s, data.cf_mhz,
-                                                  data.ref_ppm)
+        ref_height, ref_dominance = water_peaks(water_fids, water_dwell_s, water_cf,
+                                                _header_reference_ppm(water))
+        data_height, data_dominance = water_peaks(data_fids, dwell_s, data_cf,
+                                                  _header_reference_ppm(svs))
         problem = water_reference_problem(ref_dominance, data_dominance,
                                           ref_height / max(data_height, 1e-300))
     except ValueError as exc:  # a grid that cannot show both windows: nothing to judge
