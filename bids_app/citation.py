@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.fitting.options import FitOptions
 from pipeline.metabolites import FIT_WINDOW_PPM
+from pipeline.qc.flags import REFERENCES as QC_REFERENCES
 
 from . import derivatives as d
 
@@ -44,7 +45,18 @@ REFERENCES = {
     "kurtosis": "Jensen JH, et al. Diffusional kurtosis imaging: the quantification of "
                 "non-gaussian water diffusion by means of magnetic resonance imaging. "
                 "Magn Reson Med. 2005;53:1432-1440.",
+    "clinical": "Wilson M, et al. Methodological consensus on clinical proton MRS of the brain: "
+                "review and recommendations. Magn Reson Med. 2019;82:527-550.",
+    "mrsinmrs": "Lin A, et al. Minimum Reporting Standards for in vivo Magnetic Resonance "
+                "Spectroscopy (MRSinMRS): experts' consensus recommendations. NMR Biomed. "
+                "2021;34:e4484.",
+    "artifacts": "Kreis R. Issues of spectral quality in clinical 1H-MRS and a gallery of "
+                 "artifacts. NMR Biomed. 2004;17:361-381.",
 }
+QC_REFERENCE_KEYS = {"WILSON2019": "clinical", "KREIS2021": "terminology",
+                     "LIN2021": "mrsinmrs", "LIGNEUL2024": "dmrs", "KREIS2004": "artifacts"}
+"""The reference of each QC threshold source (``pipeline.qc.flags.REFERENCES``) among
+:data:`REFERENCES`, so that a paper cited by the methods and by the QC limits is listed once."""
 
 
 def _unique(values):
@@ -103,15 +115,15 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
     within = "within each diffusion condition " if kinds["diffusion"] else ""
     if kinds["coils"]:
         steps.append("receive coils were combined with noise-whitened matched-filter weights")
+    if applied("eddy.json", "ecc"):  # before alignment (workflows.participant)
+        steps.append("eddy currents were corrected with the water reference of the same "
+                     f"condition {cite('ecc')}")
     if kinds["transients"] and pre.get("align", True):
         steps.append(f"transients were aligned in frequency and phase {within}by spectral "
                      f"registration {cite('specreg')}")
     if kinds["transients"] and pre.get("outliers", True):
         steps.append("outlier transients were rejected per condition (and left out of the "
                      "alignment templates)")
-    if applied("eddy.json", "ecc"):
-        steps.append("eddy currents were corrected with the water reference of the same "
-                     f"condition {cite('ecc')}")
     if kinds["transients"]:
         steps.append("the kept transients of each condition were averaged")
     if applied("residual_water.json", "residual_water"):
@@ -170,8 +182,11 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
         parts.append(text + ".")
     drift = "drift and rejection statistics, " if kinds["transients"] else ""
     parts.append(f"Quality metrics follow the MRS terminology consensus {cite('terminology')}: "
-                 f"SNR as tNAA peak height over the noise SD, linewidths as FWHM in Hz, {drift}"
-                 "and the fit residual relative to the noise.")
+                 "SNR as tNAA peak height over the noise SD, linewidths as FWHM (in Hz, judged "
+                 f"in ppm), {drift}and the fit residual relative to the noise.")
+    parts.append("QC thresholds (pass/warn/fail) follow the clinical MRS consensus, the minimum "
+                 "reporting standards and the dMRS consensus: "
+                 + ", ".join(_unique(cite(QC_REFERENCE_KEYS[k]) for k in QC_REFERENCES)) + ".")
     if any(s.get("conversion.json", {}).get("warnings") for s in stages):
         parts.append("Conversion warnings (e.g. b-value units inferred from their magnitude) "
                      "are listed in each participant's report.")

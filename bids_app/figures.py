@@ -103,8 +103,11 @@ def _at_least_span(ax, values: np.ndarray, span: float) -> None:
 
 def drift_figure(freq_hz: np.ndarray, phase_deg: np.ndarray, rejected: np.ndarray,
                  condition: np.ndarray, labels: dict) -> str:
-    """Frequency and phase correction of every transient in acquisition order, one colour
-    per condition; rejected transients marked with a red cross. Each axis spans at least
+    """Frequency and phase correction of every transient in stored order (condition by
+    condition; within a condition in acquisition order: an interleaved acquisition's order
+    across conditions is not in the data), one colour per condition from an ordered colour map
+    (distinct for any number of conditions and never the red of the rejection marks);
+    rejected transients marked with a red cross. Each axis spans at least
     :data:`DRIFT_MIN_SPAN` (shifts of ~1e-7 Hz are no drift and must not look like one)."""
     plt = _pyplot()
     freq_hz, phase_deg = np.asarray(freq_hz, float), np.asarray(phase_deg, float)
@@ -114,15 +117,19 @@ def drift_figure(freq_hz: np.ndarray, phase_deg: np.ndarray, rejected: np.ndarra
     for ax, values, unit in ((axes[0], freq_hz, "frequency (Hz)"),
                              (axes[1], phase_deg, "phase (deg)")):
         _at_least_span(ax, values, DRIFT_MIN_SPAN[unit])
-        for c in np.unique(condition):
+        conditions = np.unique(condition)
+        colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, conditions.size))
+        for c, colour in zip(conditions, colours):
             sel = condition == c
-            ax.plot(index[sel], values[sel], ".", ms=3, label=labels.get(c, str(c)))
+            ax.plot(index[sel], values[sel], ".", ms=3, color=colour,
+                    label=labels.get(c, str(c)))
         ax.plot(index[rejected], values[rejected], "x", ms=6, color="tab:red",
                 label="rejected")
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    axes[1].set_xlabel("transient (all conditions, acquisition order)", fontsize=8)
+    axes[1].set_xlabel("transient (stored order: condition by condition, each in acquisition "
+                       "order)", fontsize=8)
     handles, names = axes[0].get_legend_handles_labels()
     if len(names) <= 16:
         fig.legend(handles, names, fontsize=6, loc="center right", frameon=False,
@@ -213,7 +220,8 @@ def decay_figure(panels: list[dict]) -> str:
                     fmt="o", ms=3, color=SUM_COLOURS.get(panel["name"], "0.2"), capsize=2,
                     elinewidth=0.7)
         for model, (bc, sc) in panel["curves"].items():
-            ax.plot(bc, sc, MODEL_STYLES.get(model, "-"), color="0.3", lw=0.8, label=model)
+            ax.plot(bc, sc, linestyle=MODEL_STYLES.get(model, "-"), color="0.3", lw=0.8,
+                    label=model)
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=6))
         ax.yaxis.set_minor_locator(ticker.NullLocator())
@@ -227,7 +235,11 @@ def decay_figure(panels: list[dict]) -> str:
         ax.set_xlabel("b (s/mm²)", fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel("S / S0 (log)", fontsize=7)
-    handles, names = axes.flat[0].get_legend_handles_labels()
+    legend = {}  # every model drawn in any panel, once, in drawing order
+    for ax in axes.flat:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(name, handle)
+    handles, names = list(legend.values()), list(legend)
     if names:
         fig.legend(handles, names, fontsize=7, loc="upper center", ncol=len(names),
                    frameon=False)

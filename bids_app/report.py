@@ -37,7 +37,8 @@ beside diffusion modelling; the decays beside the other figures). The report dra
 missing, from the derivatives and the input dataset only, so that a report rebuild gives
 the same files."""
 
-DECAY_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks")
+DECAY_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks", "cylinders",
+                "stick_sphere")
 MAIN_DECAY_METABOLITES = SUMS + ("Ins", "NAA", "Cr", "Tau")
 ACQUISITION_KEYS = (
     ("SpectrometerFrequency", "spectrometer frequency (MHz)"),
@@ -259,13 +260,18 @@ def save_fit_display(fits, path) -> Path:
 
 
 def decay_panels(amplitude_rows: list[dict], diffusion_rows: list[dict],
-                 metabolites=MAIN_DECAY_METABOLITES, models=DECAY_MODELS) -> list[dict]:
+                 metabolites=MAIN_DECAY_METABOLITES, models=DECAY_MODELS,
+                 timing: dict | None = None) -> list[dict]:
     """Per metabolite: S/S0 against b with CRLB error bars and the fitted models' curves.
 
-    The data are normalised to the mean at the lowest b; each model curve is scaled by the
-    least-squares S0 for these points, as the models were fitted with a free S0.
+    The data are normalised to the mean at the lowest b. Each model curve is drawn over the
+    b-range the model was fitted on (mono-exponential and kurtosis stop at their
+    ``b_max_ms_um2``: beyond it they do not describe the decay) and scaled by the
+    least-squares S0 for the points in that range, as the models were fitted with a free S0.
+    ``timing``: gradient duration and separation in ms (``small_delta_ms``,
+    ``big_delta_ms``; :func:`pipeline.diffusion.table.gradient_timing_ms`), without which the
+    timed models (cylinders, stick-sphere) get no curve.
     """
-    from pipeline.diffusion import make_model
     from pipeline.units import b_s_mm2_to_ms_um2
 
     panels = []
@@ -279,32 +285,57 @@ def decay_panels(amplitude_rows: list[dict], diffusion_rows: list[dict],
         ref = float(np.nanmean(a[b == b.min()]))
         if not ref > 0:
             continue
+        b_ms = b_s_mm2_to_ms_um2(b)
         curves = {}
-        b_curve = np.linspace(0.0, b.max(), 80)
         for model in models:
-            params = {r["parameter"]: to_float(r["value"]) for r in diffusion_rows
-                      if r["metabolite"] == name and r["model"] == model
-                      and r.get("applicable") in ("1", 1, True, "True")}
-            try:
-                m = make_model(model)
-            except (ValueError, TypeError):
+            fitted = _fitted_model(model, name, diffusion_rows, timing)
+            used = fitted[0].in_b_range(b_ms) if fitted else np.zeros(b.shape, bool)
+            if not used.any():
                 continue
-            if not params or not all(math.isfinite(params.get(p, math.nan))
-                                      for p in m.parameter_names):
-                continue
-            theta = [params[p] for p in m.parameter_names]
-            at_b = m.predict(b_s_mm2_to_ms_um2(b), theta)
-            s0 = float(np.dot(at_b, a) / np.dot(at_b, at_b)) / ref
+            m, theta = fitted
+            at_b = m.predict(b_ms[used], theta)
+            s0 = float(np.dot(at_b, a[used]) / np.dot(at_b, at_b)) / ref
+            b_curve = np.linspace(0.0, b[used].max(), 80)
             curves[model] = (b_curve, s0 * m.predict(b_s_mm2_to_ms_um2(b_curve), theta))
         panels.append({"name": name, "b_s_mm2": b, "signal": a / ref, "error": e / ref,
                        "curves": curves})
     return panels
 
 
+def _fitted_model(model: str, metabolite: str, diffusion_rows: list[dict],
+                  timing: dict | None):
+    """(model instance, fitted parameters) of an applicable fit of ``model`` to
+    ``metabolite`` in the diffusion table, or None (not fitted, not applicable, a parameter
+    not finite, or a timed model without ``timing``)."""
+    from pipeline.diffusion import make_model
+    from pipeline.diffusion.table import TIMED_MODELS
+
+    params = {r["parameter"]: to_float(r["value"]) for r in diffusion_rows
+              if r["metabolite"] == metabolite and r["model"] == model
+              and r.get("applicable") in ("1", 1, True, "True")}
+    if not params:
+        return None
+    options = {}
+    if model in TIMED_MODELS:
+        options = {k: (timing or {}).get(k) for k in ("small_delta_ms", "big_delta_ms")}
+        if None in options.values():
+            return None
+    try:
+        m = make_model(model, **options)
+    except (ValueError, TypeError):
+        return None
+    if not all(math.isfinite(params.get(p, math.nan)) for p in m.parameter_names):
+        return None
+    return m, [params[p] for p in m.parameter_names]
+
+
 def decay_svg(amplitude_rows: list[dict], diffusion_rows: list[dict],
-              n_conditions: int) -> str | None:
-    """The decays with the models' curves, or None without several conditions or a decay."""
-    panels = decay_panels(amplitude_rows, diffusion_rows)
+              n_conditions: int, metadata: dict | None = None) -> str | None:
+    """The decays with the models' curves, or None without several conditions or a decay.
+    ``metadata``: the acquisition's, for the gradient timing of the timed models."""
+    from pipeline.diffusion.table import gradient_timing_ms
+
+    panels = decay_panels(amplitude_rows, diffusion_rows, timing=gradient_timing_ms(metadata))
     return fig.decay_figure(panels) if panels and n_conditions > 1 else None
 
 
@@ -328,7 +359,8 @@ def acquisition_figures(data: dict, figures_dir: Path) -> dict:
                 load_fit_display(entry_fit_display(data["entry"]),
                                  data["preproc"].n_conditions, data["preproc"].n_points)),
             "decay": drawn.get("decay") or decay_svg(data["amplitudes"], data["diffusion"],
-                                                     data["preproc"].n_conditions)}
+                                                     data["preproc"].n_conditions,
+                                                     data["preproc"].metadata)}
     for name, svg in svgs.items():
         if svg:
             write_svg(figures_dir / f"{data['stem']}_desc-{name}_fig.svg", svg)
@@ -367,7 +399,7 @@ def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
             raise ValueError("figures: the decay figure needs the amplitudes and the "
                              "diffusion models (in_amplitudes, in_diffusion)")
         drawn["decay"] = decay_svg(d.read_tsv(amplitudes_tsv), d.read_tsv(diffusion_tsv),
-                                   pre.n_conditions)
+                                   pre.n_conditions, pre.metadata)
     for name, svg in drawn.items():
         if svg:
             write_svg(Path(paths[name]), svg)
@@ -444,18 +476,12 @@ def _provenance(data: dict) -> dict:
 
 
 def _methods(data_list: list[dict]) -> tuple[str, list[str]]:
-    from pipeline.qc.flags import REFERENCES as QC_REFERENCES
-
     from .citation import REFERENCES, methods_text
 
     config = data_list[0]["config"] if data_list else {}
     basis = config.get("fitting", {}).get("basis") or None
     text, keys = methods_text(config, basis, [x["qc"].get("stages", {}) for x in data_list])
-    refs = [REFERENCES[k] for k in keys]
-    text += (" QC thresholds (pass/warn/fail) follow the clinical MRS consensus, the minimum "
-             "reporting standards and the dMRS consensus: "
-             + "; ".join(f"[{len(refs) + i + 1}]" for i in range(len(QC_REFERENCES))) + ".")
-    return text, refs + list(QC_REFERENCES.values())
+    return text, [REFERENCES[k] for k in keys]
 
 
 def versions() -> list[tuple[str, str]]:

@@ -279,6 +279,16 @@ def test_citation_describes_what_ran():
     # references are numbered in order of first citation, each listed once
     refs = text.split("# References")[1].strip().splitlines()
     assert [r.split(".")[0] for r in refs] == [str(i) for i in range(1, len(refs) + 1)]
+    # one paper, one number: the QC limits' sources include the terminology and dMRS consensus
+    # papers the methods cite already (the report listed them twice before 2026-12-07)
+    papers = [r.split(". ", 1)[1] for r in refs]
+    assert len(set(papers)) == len(papers)
+    assert sum("Terminology and concepts" in r for r in refs) == 1
+    assert "Wilson M" in text and "Lin A" in text and "gallery of artifacts" in text
+    # eddy currents are corrected before alignment, and the methods say so in that order
+    cfg["preprocessing"]["ecc"] = True
+    text = citation_markdown(cfg, None, [])
+    assert text.index("eddy currents were corrected") < text.index("transients were aligned")
 
 
 def test_session_labels_select_sessions(shared_data, tmp_path):

@@ -352,3 +352,13 @@ def test_a_metabolite_not_detected_at_the_lowest_b_gets_no_decay_model():
                           models=("monoexponential", "sticks"))
     assert rows and all(r["applicable"] == 0 for r in rows)
     assert all("not detected at the lowest b" in r["reason"] for r in rows)
+
+
+def test_undetected_reason_states_the_threshold_and_the_sd_it_is_made_of():
+    """Amplitude 9.57 with an SD of 7.41 is within 2 SD (14.82) of 0: the note gives both
+    numbers, so it reads true (before, it printed the SD as if it were the 2-SD threshold)."""
+    from pipeline.diffusion.table import undetected_reason
+
+    reason = undetected_reason(9.57, 7.41)
+    assert "within 2 SD = 14.8 of 0" in reason and "SD 7.41" in reason
+    assert undetected_reason(15.0, 7.41) == ""

@@ -76,6 +76,26 @@ def test_drift_statistics_linear_drift():
     assert stats["n_rejected"] == 2 and stats["rejected_fraction"] == pytest.approx(0.1)
 
 
+def test_drift_statistics_leave_out_rejected_outliers():
+    """A rejected motion outlier at +9.6 Hz is counted as rejected, not as drift: the range,
+    SD, mean and slope are those of the kept transients (which span 4.7 Hz here)."""
+    kept = np.linspace(-2.0, 2.7, 9)
+    f = np.insert(kept, 4, 9.6)
+    phase = np.insert(np.linspace(-3.0, 3.0, 9), 4, 40.0)
+    rejected = np.zeros(10, bool)
+    rejected[4] = True
+    stats = drift_statistics(f, phase, rejected, condition=np.zeros(10, int))
+    assert stats["freq_shift_range_hz"] == pytest.approx(4.7)
+    assert stats["freq_shift_sd_hz"] == pytest.approx(np.std(kept, ddof=1))
+    assert stats["freq_shift_mean_hz"] == pytest.approx(np.mean(kept))
+    assert stats["phase_shift_range_deg"] == pytest.approx(6.0)
+    assert stats["freq_drift_hz_per_transient"] == pytest.approx(
+        np.polyfit(np.delete(np.arange(10), 4), kept, 1)[0])
+    assert stats["n_rejected"] == 1 and stats["n_transients"] == 10
+    everything = drift_statistics(f, phase, np.ones(10, bool))  # all rejected: all described
+    assert everything["freq_shift_range_hz"] == pytest.approx(9.6 + 2.0)
+
+
 def test_rejection_counts_per_condition():
     cond = [0, 0, 0, 1, 1, 2]
     rej = [1, 0, 1, 0, 0, 1]

@@ -32,6 +32,60 @@ def test_decay_panel_curve_is_the_fitted_model():
     np.testing.assert_allclose(s_curve, np.exp(-b_curve / 1000 * adc_um2_ms), rtol=1e-9)
 
 
+def test_decay_panel_curve_stops_at_the_models_b_range():
+    """Kurtosis is fitted on b <= 10 ms/um^2 (its default range): its curve is drawn only that
+    far and scaled on those points, so it passes through the data it was fitted to even when
+    higher shells (here at the noise floor) depart from it."""
+    b = np.array([0.0, 2000.0, 6000.0, 10000.0, 12000.0, 20000.0])
+    adc, k = 0.16, 1.0
+    in_range = np.exp(-b / 1000 * adc + (b / 1000 * adc) ** 2 * k / 6)
+    amplitudes = np.where(b <= 10000, in_range, 0.02)  # high shells: the floor, not the model
+    rows = _amplitude_rows("tCho", b, amplitudes, 0.01 * np.ones(b.size))
+    diffusion = [{"metabolite": "tCho", "model": "kurtosis", "parameter": p, "value": str(v),
+                  "unit": "", "std_error": "0.01", "applicable": "1", "note": ""}
+                 for p, v in (("ADC", adc), ("K", k))]
+    (panel,) = decay_panels(rows, diffusion, metabolites=("tCho",), models=("kurtosis",))
+    b_curve, s_curve = panel["curves"]["kurtosis"]
+    assert b_curve.max() == 10000.0
+    np.testing.assert_allclose(s_curve, np.exp(-b_curve / 1000 * adc
+                                               + (b_curve / 1000 * adc) ** 2 * k / 6), rtol=1e-9)
+
+
+def test_timed_models_get_a_curve_only_with_the_gradient_timing():
+    """The cylinders fit (radius, D_intra) is drawn from the acquisition's delta/Delta: the
+    curve is the model's own prediction (Van Gelderen, via pipeline.diffusion)."""
+    from pipeline.diffusion import make_model
+
+    timing = {"small_delta_ms": 5.0, "big_delta_ms": 40.0}
+    model = make_model("cylinders", **timing)
+    theta = [3.0, 0.5]
+    b = np.array([0.0, 3000.0, 10000.0, 20000.0])
+    amplitudes = 4.0 * model.predict(b / 1000, theta)
+    rows = _amplitude_rows("tNAA", b, amplitudes, 0.05 * np.ones(b.size))
+    diffusion = [{"metabolite": "tNAA", "model": "cylinders", "parameter": p, "value": str(v),
+                  "unit": "", "std_error": "0.1", "applicable": "1", "note": ""}
+                 for p, v in zip(model.parameter_names, theta)]
+    (without,) = decay_panels(rows, diffusion, metabolites=("tNAA",), models=("cylinders",))
+    assert without["curves"] == {}
+    (panel,) = decay_panels(rows, diffusion, metabolites=("tNAA",), models=("cylinders",),
+                            timing=timing)
+    b_curve, s_curve = panel["curves"]["cylinders"]
+    np.testing.assert_allclose(s_curve, model.predict(b_curve / 1000, theta), rtol=1e-9)
+
+
+def test_decay_legend_names_every_model_drawn_in_any_panel():
+    """Every model style draws (the timed models' dash patterns too) and the legend lists each
+    model drawn in any panel once."""
+    b = np.array([0.0, 1000.0])
+    line = (b, np.array([1.0, 0.8]))
+    panels = [{"name": name, "b_s_mm2": b, "signal": np.array([1.0, 0.8]),
+               "error": np.array([0.01, 0.01]), "curves": curves}
+              for name, curves in (("tNAA", {"monoexponential": line}),
+                                   ("tCr", {m: line for m in figures.MODEL_STYLES}))]
+    svg = figures.decay_figure(panels)
+    assert all(svg.count(f">{model}<") == 1 for model in figures.MODEL_STYLES)
+
+
 def test_inapplicable_models_get_no_curve():
     b = np.array([0.0, 3000.0])
     rows = _amplitude_rows("tCr", b, [1.0, 0.6], [0.1, 0.1])

@@ -150,8 +150,10 @@ def undetected_reason(amplitude_lowest_b: float, sd_lowest_b: float | None) -> s
     if not amplitude_lowest_b > 0:
         return "amplitude at the lowest b is not positive: no decay to model"
     if sd_lowest_b is not None and amplitude_lowest_b <= applicability.DETECTION_SD_FACTOR * sd_lowest_b:
+        factor = applicability.DETECTION_SD_FACTOR
         return (f"not detected at the lowest b (amplitude {amplitude_lowest_b:.3g} within "
-                f"{applicability.DETECTION_SD_FACTOR:g} SD ({sd_lowest_b:.3g}) of 0): no decay to model")
+                f"{factor:g} SD = {factor * sd_lowest_b:.3g} of 0, SD {sd_lowest_b:.3g}): no "
+                "decay to model")
     return ""
 
 

@@ -55,7 +55,7 @@ THRESHOLDS: dict[str, Threshold] = {t.metric: t for t in (
               0.10, "WILSON2019", "fit"),
     Threshold("linewidth_tcr_ppm", "tCr linewidth (FWHM, lowest b)", "ppm", "above", 0.08, 0.10,
               "WILSON2019", "fit"),
-    Threshold("snr_tnaa_b0", "SNR of tNAA (LCModel definition, lowest b)", "", "below", 20.0,
+    Threshold("snr_tnaa_b0", "SNR of tNAA (peak height / noise SD, lowest b)", "", "below", 20.0,
               8.0, "KREIS2021", "fit"),
     Threshold("fit_quality_max", "fit residual SD / noise SD (worst condition)", "", "above",
               1.5, 2.5, "KREIS2021", "fit"),
