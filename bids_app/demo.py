@@ -121,6 +121,26 @@ def demo_designs(small: bool) -> list[DemoDesign]:
     ]
 
 
+def demo_water_mm(design: DemoDesign) -> float:
+    """The demo's water reference signal as a water concentration (mM) attenuated by relaxation:
+    a voxel of 60 % grey and 40 % white matter with their literature water contents and water
+    T1/T2 at the design's field, at its echo time and TR 3 s (sum over the tissues of fraction x
+    content x 55510 mM x exp(-TE/T2) (1 - exp(-TR/T1))). So the app's default water scaling
+    (which assumes such a voxel) reports the truth's b = 0 amplitudes, the metabolite
+    concentrations attenuated by their own T2 (before 2026-12-07 the demo's water was 35880 mM
+    with a T2 of 110 ms at both fields, and the 7 T demo read 5.4 mM tNAA for 9.3)."""
+    import math
+
+    from pipeline.fitting.quantification import (DEFAULT_TISSUE_FRACTIONS, PURE_WATER_MM,
+                                                 WATER_CONTENT, water_relaxation_for_field)
+
+    t1_s, t2_s, _ = water_relaxation_for_field(design.field_t)
+    return PURE_WATER_MM * sum(
+        fraction * WATER_CONTENT[tissue] * math.exp(-design.echo_time_s / t2_s[tissue])
+        * (1.0 - math.exp(-REPETITION_TIME_S / t1_s[tissue]))
+        for tissue, fraction in DEFAULT_TISSUE_FRACTIONS.items() if fraction > 0)
+
+
 def demo_spec(design: DemoDesign, metabolites: list[str], seed: int, small: bool) -> SyntheticSpec:
     """The ground-truth spec of one demo acquisition."""
     diffusion = demo_diffusion(design.small_delta_s * 1e3, design.big_delta_s * 1e3)
@@ -141,6 +161,7 @@ def demo_spec(design: DemoDesign, metabolites: list[str], seed: int, small: bool
         coil_noise_correlation=design.coil_noise_correlation,
         eddy_amplitudes_rad=[0.6, 0.25], eddy_time_constants_s=[0.008, 0.05],
         outlier_fraction=0.05, water_n_transients=4, seed=seed,
+        water_concentration_mm=demo_water_mm(design), water_t2_s=None,
         metadata=header_metadata(design, seed)))
 
 
@@ -280,7 +301,15 @@ def _write_dataset_files(out_dir: Path, participants: list[str], designs: list[D
         "Per acquisition: *_desc-truth_svs.json (the full truth of "
         "pipeline.simulate.synthetic, with the spec it came from and the SNR definition) and "
         "*_desc-truth_amplitudes.tsv (true amplitudes on the basis scale and decays S(b)/S(0) "
-        "per condition, metabolite and sum tNAA, tCr, tCho, Glx).\n")
+        "per condition, metabolite and sum tNAA, tCr, tCho, Glx).\n"
+        "The amplitude at b = 0 is the metabolite concentration (mM) times exp(-TE/T2) of that "
+        "metabolite (T2 in the spec), and the water reference is the signal of a voxel of 60 % "
+        "grey and 40 % white matter with literature water content and water T1/T2 at the "
+        "design's field (TR 3 s; water_reference.concentration_mm is that signal as an "
+        "attenuated water concentration). So dmrs-bids' concentration_mm at the lowest b, "
+        "with its default quantification (that voxel, no metabolite relaxation correction), "
+        "compares with the b = 0 amplitude here; the concentrations themselves are in "
+        "concentrations_mm of *_desc-truth_svs.json.\n")
 
 
 def _prepare_output(out_dir: Path, overwrite: bool) -> None:

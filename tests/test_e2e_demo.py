@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from bids_app.demo import CONCENTRATIONS_MM, SMALL_METABOLITES, demo_designs
-from pipeline.simulate.synthetic import SyntheticSpec
 from e2e_support import (ENV, check_participant_outputs, parameter, read_tsv, run_app,
                               series, shell_means)
 
@@ -26,14 +25,13 @@ STEM_7T = "sub-02_acq-dwsteam"
 
 
 def quantification_config(design) -> str:
-    """``[quantification]`` with the simulation's own water and metabolite relaxation: the
-    generator's water is 35880 mM attenuated by exp(-TE / 0.11 s), no T1 weighting."""
-    water_mm = SyntheticSpec.water_concentration_mm * np.exp(
-        -design.echo_time_s / SyntheticSpec.water_t2_s)
+    """``[quantification]`` with the simulation's metabolite T2s; the water is left to the
+    app's default model (a 60 % GM / 40 % WM voxel at the data's field, TE and TR), which the
+    demo's water reference is made to be (``bids_app.demo.demo_water_mm``): so the lowest-b
+    concentrations test that default path end to end (field, TE and TR read from the data)."""
     t2 = ", ".join(f"{k} = {v}" for k, v in {**design.t2_s,
                                                 "default": design.default_t2_s}.items())
-    return (f"[quantification]\nwater_concentration_mm = {water_mm}\n"
-            f"metabolite_t2_s = {{{t2}}}\n")
+    return f"[quantification]\nmetabolite_t2_s = {{{t2}}}\n"
 
 
 def run_demo_participant(root, subject: str, stem: str, design):
@@ -152,7 +150,7 @@ def test_demo_water_scaled_concentrations_match_truth(which, request):
         assert abs(value - truth) < 3 * crlb, (name, value, crlb, truth)
     assert float(b0["tNAA"]["ratio_tcr"]) == pytest.approx(
         float(b0["tNAA"]["amplitude"]) / float(b0["tCr"]["amplitude"]))
-    # the water concentration was given, the metabolite T2s too: nothing to warn about
+    # the metabolite T2s were given and the water model is the default voxel: nothing to warn about
     qc = json.loads((run["out"] / subject / "mrs" / f"{stem}_qc.json").read_text())
     assert not [w for w in qc["warnings"] if "[quantification]" in str(w)]
 
