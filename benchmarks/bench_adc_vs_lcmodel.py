@@ -84,7 +84,8 @@ def timed_app_fit(avg, basis, options: FitOptions, mode: str):
     """(``fit_conditions`` in ``mode`` -- "joint" or "sequential" --, its wall seconds)."""
     start = time.perf_counter()
     fits = fit_conditions(avg.fids[:, 0, 0, :], basis, avg.dwell_s, avg.cf_mhz,
-                          avg.b_values_s_mm2, dataclasses.replace(options, mode=mode))
+                          avg.b_values_s_mm2, dataclasses.replace(options, mode=mode),
+                          directions=avg.directions)
     return fits, time.perf_counter() - start
 
 

@@ -341,8 +341,10 @@ def _grid_start(mdl, b_ms_um2: np.ndarray, amplitudes: np.ndarray) -> np.ndarray
 
 def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
               b_values_s_mm2: np.ndarray, options: FitOptions, scale: float,
-              sequential: list) -> tuple[list, dict]:
+              sequential: list, n_directions: int = 1) -> tuple[list, dict]:
     """Joint fit of all conditions started from ``sequential`` fits (same problem and scale).
+    ``n_directions``: distinct gradient directions among the diffusion-weighted conditions
+    (the decay constraint holds one decay, so it needs at most one).
 
     Returns per-condition :class:`SpectralFit` objects (amplitudes = model predictions, with
     covariances propagated from the joint Fisher matrix) and the diffusion parameters per
@@ -375,7 +377,8 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
             result = levenberg_marquardt(solve.residual, solve.jacobian, x_wide, wide.lower,
                                          wide.upper, options.max_iterations)
             test["frames"] = "per condition"
-    return _joint_outputs(objective, result, fids, scale, options, solve.rows, test)
+    return _joint_outputs(objective, result, fids, scale, options, solve.rows, test,
+                          n_directions)
 
 
 def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarray,
@@ -392,7 +395,7 @@ def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarr
 
 
 def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray,
-                     options: FitOptions):
+                     options: FitOptions, n_directions: int = 1):
     """The completely-monotone constraint at the fitted non-linear parameters: the constrained
     linear solution (``monotone.ConeProjection`` over all linear coefficients, or None when
     nothing is constrained) and a label for ``extra["decay_constraint"]``. It applies to
@@ -409,6 +412,9 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray
         return None, "none"
     layout = obj.layout
     constrained = np.array([mdl is None for mdl in layout.models])
+    if n_directions > 1:
+        return None, (f"none ({n_directions} gradient directions: signals along different "
+                      "directions are not one decay in b)")
     if not constrained.any() or not applies(obj.b):
         return None, "none (needs >= 3 distinct, unrepeated b-values and free amplitudes)"
     subset = np.unique(layout.linear_index[constrained])
@@ -421,7 +427,8 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray
 
 
 def _joint_outputs(obj: JointObjective, result, fids, scale, options,
-                   theta_prior: np.ndarray, frames: dict) -> tuple[list, dict]:
+                   theta_prior: np.ndarray, frames: dict,
+                   n_directions: int = 1) -> tuple[list, dict]:
     """Per-condition fits and diffusion rows; ``theta_prior`` (n_rows, n_x) are the Gaussian
     prior rows on the non-linear vector (per-metabolite shifts), part of the covariance.
     With a decay constraint (:func:`decay_constraint`) the linear coefficients are the
@@ -442,7 +449,7 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     nl_offset = n_lin + n_cond * n_base
     penalty = np.vstack([full[~obs], np.hstack([np.zeros((theta_prior.shape[0], nl_offset)),
                                                 theta_prior])])
-    projection, constraint_label = decay_constraint(obj, a_perp, coef, options)
+    projection, constraint_label = decay_constraint(obj, a_perp, coef, options, n_directions)
     n_linear_params = np.count_nonzero(coef)
     if projection is not None:
         coef = projection.coefficients

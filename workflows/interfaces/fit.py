@@ -257,7 +257,7 @@ class FitSpectra(SimpleInterface):
         with warnings.catch_warnings(record=True) as caught:  # e.g. basis entries dropped
             warnings.simplefilter("always", UserWarning)
             fits = fit_conditions(fids, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
-                                  options)
+                                  options, directions=acq.directions)
         fit_warnings = list(dict.fromkeys(str(w.message) for w in caught
                                           if issubclass(w.category, UserWarning)))
         labels = condition_labels(acq)
