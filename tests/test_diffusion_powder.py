@@ -73,3 +73,72 @@ def test_tensor_fit_recovers_known_tensor_and_rejects_too_few_directions():
     assert fit.s0 == pytest.approx(2.0)
     with pytest.raises(ValueError, match="6 non-collinear"):
         fit_tensor(b[:4], np.vstack([[np.nan] * 3, INVIVO_DIRS]), s[:4])
+
+
+# F7: a direction acquired twice counts once in the powder average.
+ANISO_TENSOR = np.diag([0.4, 0.1, 0.1])  # um^2/ms, D = 0.4 along x
+XYZ = np.eye(3)
+
+
+def _directional_series(b_values, dirs):
+    """Conditions b x dirs (b = 0 once, NaN direction) of the anisotropic tensor, noise-free."""
+    b = np.concatenate([[0.0], np.repeat(b_values, len(dirs))])
+    g = np.vstack([[np.nan] * 3, np.tile(dirs, (len(b_values), 1))])
+    s = np.ones(b.size)
+    s[1:] = np.exp(-b[1:] * np.einsum("ni,ij,nj->n", g[1:], ANISO_TENSOR, g[1:]))
+    return b, g, s
+
+
+def test_repeated_direction_counts_once_in_powder_average():
+    """x, y, z, x (and -x: equal up to sign) average to the mean over the 3 distinct
+    directions, (exp(-0.4 b) + 2 exp(-0.1 b)) / 3, not the condition mean."""
+    from pipeline.diffusion.powder import group_shells
+    for repeat in ([1, 0, 0], [-1, 0, 0]):
+        b, g, s = _directional_series(np.array([1.0, 3.0]), np.vstack([XYZ, repeat]))
+        shells = group_shells(b, g)
+        avg = powder_average(b, s, np.full(b.size, 0.01), labels=shells.labels, directions=g)
+        truth = (np.exp(-0.4 * avg.b_ms_um2) + 2 * np.exp(-0.1 * avg.b_ms_um2)) / 3
+        np.testing.assert_allclose(avg.amplitude, truth, rtol=1e-12)
+        # x twice at weight 1/6 each, y and z 1/3: SD of sum w_i sigma_i
+        assert avg.sigma[1] == pytest.approx(0.01 * np.sqrt(2 / 36 + 2 / 9), rel=1e-12)
+        assert shells.n_directions.tolist() == [1, 3, 3]
+
+
+def test_repeated_direction_geometric_and_fid_average_share_the_weights():
+    """The geometric mean and the preprocessing's FID-level powder average weight the
+    directions alike: exp(-b trace/3) for x, y, z, x; the FIDs' shell mean is the mean over
+    distinct directions."""
+    from pipeline.diffusion.powder import group_shells
+    from pipeline.preprocess.average import powder_average as fid_powder_average
+    b, g, s = _directional_series(np.array([2.0]), np.vstack([XYZ, [1, 0, 0]]))
+    labels = group_shells(b, g).labels
+    geo = powder_average(b, s, labels=labels, directions=g, method="geometric")
+    assert geo.amplitude[1] == pytest.approx(np.exp(-2.0 * 0.6 / 3), rel=1e-12)
+    fids = s[:, None] * np.exp(1j * np.linspace(0, 1, 8))[None, :]
+    averaged, shell_b = fid_powder_average(fids, b * 1000, labels=labels, directions=g)
+    expected = (np.exp(-0.8) + 2 * np.exp(-0.2)) / 3
+    np.testing.assert_allclose(averaged[1], expected * np.exp(1j * np.linspace(0, 1, 8)),
+                               rtol=1e-12)
+    assert shell_b.tolist() == [0.0, 2000.0]
+
+
+# F6: shells of sorted b do not chain by neighbour-to-neighbour steps.
+def test_evenly_spaced_b_values_stay_separate_shells():
+    """b = 0, 0.5, ..., 10 ms/um^2: every b is its own shell (15 % of the shell's first b),
+    so a b <= 5 limit keeps the 11 points at or below 5 (the neighbour rule made 3.5-10 one
+    shell of mean 6.75 and kept 7)."""
+    from pipeline.diffusion.powder import group_shells, shells_within
+    b = np.arange(0, 10.01, 0.5)
+    shells = group_shells(b)
+    assert shells.b_mean_ms_um2.size == b.size
+    assert int(shells_within(shells, 5.0).sum()) == 11
+
+
+def test_tolerance_shells_group_cross_terms_without_chaining():
+    """Cross-term b-values (spread < 1 %) and repeats form shells; a run of 5 % steps does not
+    chain into one shell (each b within 15 % of the previous; 1.0-1.2 were one shell)."""
+    from pipeline.diffusion.powder import group_shells
+    b = np.array([0.0, 0.0, 0.901, 0.907, 0.903, 2.14, 2.155, 2.14, 4.0, 4.2, 4.41, 4.63, 4.86])
+    shells = group_shells(b)
+    assert shells.labels.tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 5, 6, 7]
+    np.testing.assert_allclose(shells.b_mean_ms_um2[:3], [0.0, 0.903666666, 2.145], rtol=1e-8)

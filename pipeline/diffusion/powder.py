@@ -4,7 +4,8 @@ Conditions are grouped into shells (``group_shells``) by their nominal gradient 
 shell label when known; otherwise, with gradient directions, by the rank of b within each
 direction (the k-th b of every direction is shell k, e.g. 614/889/660 s/mm^2 with direction-
 specific cross-terms), and failing that by b within ``SHELL_REL_TOLERANCE`` (15 %) of the
-neighbouring b. A shell's b is the mean b of its conditions; the amplitudes of a shell are averaged arithmetically (the
+shell's smallest b (no chaining). A shell's b is the mean b of its conditions; repeats of one
+direction are averaged first, then the directions, arithmetically (the
 estimator of the orientation mean) or geometrically (exp of the mean log, i.e. the trace
 for Gaussian diffusion with orthogonal directions). The direction-count check follows the
 consensus advice that few directions only approximate the powder average when b*D is large
@@ -23,8 +24,8 @@ from pipeline.diffusion import signals
 POWDER_METHODS = ("arithmetic", "geometric")
 
 SHELL_REL_TOLERANCE = 0.15
-"""Fallback shell grouping: sorted b-values more than 15 % apart start a new shell. Cross-terms
-of imaging/crusher gradients change b by a few % to tens of % per direction; nominal shells of
+"""Fallback shell grouping: a sorted b-value more than 15 % above its shell's first b starts a
+new shell. Cross-terms of imaging/crusher gradients change b by a few % to tens of % per direction; nominal shells of
 a dMRS protocol are usually >= 1.5x apart."""
 
 ZERO_B_MS_UM2 = 0.05
@@ -49,16 +50,49 @@ def _ordered(labels, b):
     return np.array([rank[k] for k in labels], int)
 
 
+SHELL_WIDTH_GAP_RATIO = 0.5
+"""A group of b-values within the tolerance is a shell only when its width (largest - smallest
+b) is at most this fraction of the gaps to the b-values beside it: cross-term shells (0.901,
+0.903, 0.907 beside 0 and 2.14 ms/um^2) are clusters; evenly spaced b (3.5, 4.0 beside 3.0 and
+4.5) are not, and stay separate shells."""
+
+
 def _by_tolerance(b, rel_tolerance):
+    """Shells of sorted b: a b-value joins the current shell only within ``rel_tolerance`` of
+    the shell's first (smallest) b, never of its previous member, and a group is kept only when
+    it is a cluster (``SHELL_WIDTH_GAP_RATIO``), so shells do not chain: with b = 0, 0.5, ...,
+    10 ms/um^2 and 15 % the neighbour rule made b = 3.5-10 one shell (mean 6.75), and a b <= 5
+    fit used b <= 3; evenly spaced b-values stay separate shells."""
     order = np.argsort(b, kind="stable")
-    labels = np.empty(b.size, int)
-    shell, previous = -1, None
+    groups, first = [], None
     for i in order:
-        if previous is None or b[i] > previous * (1 + rel_tolerance) + 1e-12 \
-                or (previous <= ZERO_B_MS_UM2 < b[i]):
+        if first is None or b[i] > first * (1 + rel_tolerance) + 1e-12 \
+                or (first <= ZERO_B_MS_UM2 < b[i]):
+            groups.append([])
+            first = b[i]
+        groups[-1].append(i)
+    labels, shell = np.empty(b.size, int), -1
+    for k, members in enumerate(groups):
+        width = b[members[-1]] - b[members[0]]
+        gaps = [b[members[0]] - b[groups[k - 1][-1]]] if k else []
+        gaps += [b[groups[k + 1][0]] - b[members[-1]]] if k + 1 < len(groups) else []
+        cluster = width <= SHELL_WIDTH_GAP_RATIO * min(gaps, default=np.inf) \
+            or b[members[-1]] <= ZERO_B_MS_UM2
+        for part in ([members] if cluster else _equal_b_runs(b, members)):
             shell += 1
-        labels[i], previous = shell, b[i]
+            labels[part] = shell
     return labels
+
+
+def _equal_b_runs(b, members) -> list[list[int]]:
+    """``members`` (sorted by b) split into runs of equal b: repeats stay one shell."""
+    runs = [[members[0]]]
+    for i in members[1:]:
+        if b[i] - b[runs[-1][0]] <= 1e-9 * max(1.0, abs(b[i])):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 def _by_direction_rank(b, directions):
@@ -174,12 +208,52 @@ def shell_labels(b_ms_um2, rel_tolerance: float = 0.05, abs_tolerance_ms_um2: fl
     return labels
 
 
+def direction_groups(directions, n_conditions: int) -> np.ndarray:
+    """Direction group of each condition: directions equal up to sign within the tolerance of
+    ``tensor.direction_clusters`` (the one that counts distinct directions) share a group;
+    conditions without a finite direction (b ~ 0, or no directions given) form group -1."""
+    if directions is None:
+        return np.full(n_conditions, -1)
+    from pipeline.diffusion.tensor import direction_clusters
+    g = np.atleast_2d(np.asarray(directions, float))
+    if g.shape != (n_conditions, 3):
+        raise ValueError(f"directions {g.shape} must be ({n_conditions}, 3), one per condition")
+    finite = np.all(np.isfinite(g), axis=1) & (np.linalg.norm(g, axis=1) > 0)
+    groups = np.full(n_conditions, -1)
+    centres = direction_clusters(g[finite])
+    if finite.any():
+        unit = g[finite] / np.linalg.norm(g[finite], axis=1, keepdims=True)
+        groups[finite] = np.argmax(np.abs(unit @ centres.T), axis=1)
+    return groups
+
+
+def direction_weights(labels, directions=None) -> np.ndarray:
+    """Weight of each condition in its shell's powder average: 1 / (directions in the shell x
+    acquisitions of that direction in the shell), so repeated acquisitions of one direction
+    (up to sign) are averaged first and every distinct direction then counts once. A direction
+    acquired twice must not count twice: with D = 0.4 along x and 0.1 along y, z, x twice moved
+    the ADC from 0.168 to 0.206 um^2/ms (truth over the 3 directions 0.174). Each shell's
+    weights sum to 1."""
+    labels = np.asarray(labels, int)
+    groups = direction_groups(directions, labels.size)
+    weights = np.zeros(labels.size)
+    for shell in np.unique(labels):
+        in_shell = labels == shell
+        present, counts = np.unique(groups[in_shell], return_counts=True)
+        per_group = dict(zip(present.tolist(), counts.tolist()))
+        weights[in_shell] = [1.0 / (present.size * per_group[k]) for k in groups[in_shell]]
+    return weights
+
+
 def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
-                   rel_tolerance: float = SHELL_REL_TOLERANCE, labels=None) -> PowderAverage:
+                   rel_tolerance: float = SHELL_REL_TOLERANCE, labels=None,
+                   directions=None) -> PowderAverage:
     """Average amplitudes over the directions of each b-shell; the shell's b is its mean b.
 
     amplitudes, sigma: (n_conditions,) for one metabolite. ``labels``: shell index per condition
     (``group_shells(...).labels``); without it, b within ``rel_tolerance`` forms a shell.
+    ``directions`` (n_conditions, 3): repeats of one direction are averaged before the
+    directions (:func:`direction_weights`); without them every condition counts once.
     Geometric means need positive amplitudes; shells with a non-positive amplitude fall back to
     the arithmetic mean (noted).
     """
@@ -192,15 +266,16 @@ def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
     sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
     labels = shell_labels(b, rel_tolerance) if labels is None else _ordered(np.asarray(labels, int), b)
     n_shells = labels.max() + 1
+    weights = direction_weights(labels, directions)
     out_b, out_a, out_s, counts, notes = [], [], [], [], []
     for k in range(n_shells):
         idx = labels == k
-        n = int(idx.sum())
-        mean_a = float(a[idx].mean())
-        var = None if sg is None else float(np.sum(sg[idx] ** 2)) / n**2
+        n, w = int(idx.sum()), weights[idx]
+        mean_a = float(w @ a[idx])
+        var = None if sg is None else float(np.sum((w * sg[idx]) ** 2))
         if method == "geometric" and np.all(a[idx] > 0):
-            mean_a = float(np.exp(np.mean(np.log(a[idx]))))
-            var = None if sg is None else mean_a**2 * float(np.sum((sg[idx] / a[idx]) ** 2)) / n**2
+            mean_a = float(np.exp(w @ np.log(a[idx])))
+            var = None if sg is None else mean_a**2 * float(np.sum((w * sg[idx] / a[idx]) ** 2))
         elif method == "geometric" and n > 1:
             notes.append(f"shell b={b[idx].mean():.3g} ms/um^2 has non-positive amplitudes: arithmetic mean used")
         out_b.append(float(b[idx].mean()))
@@ -309,6 +384,15 @@ SHELL_HINT_KEYS = {"shell_label": ("ShellLabel", "ShellLabels"),
 """Metadata keys (one value per condition) that state a shell without relying on exact b: a
 shell label, or the nominal gradient amplitude. Without them ``group_shells`` falls back to the
 rank of b within each direction, then to b within a relative tolerance."""
+
+
+def acquisition_shells(b_values_s_mm2, directions, metadata: dict | None) -> Shells:
+    """Shells of an acquisition's conditions from its stored b-values (s/mm^2), directions
+    (n, 3) and metadata (shell hints): the one grouping that the preprocessing's powder average
+    uses and that the QC uses to map the acquired conditions' transients onto its shells."""
+    from pipeline.units import b_s_mm2_to_ms_um2
+    b = np.atleast_1d(np.asarray(b_values_s_mm2, float))
+    return group_shells(b_s_mm2_to_ms_um2(b), directions, **shell_hints(metadata or {}, b.size))
 
 
 def shell_hints(metadata: dict, n_conditions: int) -> dict:

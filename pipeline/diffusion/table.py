@@ -162,7 +162,8 @@ def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy, sh
     g = np.asarray(directions, float)
     rows = _tensor_rows(metabolite, b, g, s, sg)
     gradient_dirs = powder.unique_directions(g[b > 0])  # assumes every shell uses the same set
-    avg = powder.powder_average(b, s, sg, method=powder_method, labels=shells.labels)
+    avg = powder.powder_average(b, s, sg, method=powder_method, labels=shells.labels,
+                                directions=g)
     notes = []
     if np.any(avg.n_directions > 1):
         notes.append(f"{powder_method} powder average over {int(shells.n_directions.max())} directions "

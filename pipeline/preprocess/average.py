@@ -40,7 +40,8 @@ def shells(b_values_s_mm2, tolerance_s_mm2: float = 50.0) -> np.ndarray:
 
 
 def powder_average(values: np.ndarray, b_values_s_mm2, method: str = "arithmetic",
-                   tolerance_s_mm2: float = 50.0, labels=None) -> tuple[np.ndarray, np.ndarray]:
+                   tolerance_s_mm2: float = 50.0, labels=None,
+                   directions=None) -> tuple[np.ndarray, np.ndarray]:
     """Average conditions of one shell over directions: FIDs or amplitudes (n_conditions, ...).
 
     ``method``: ``"arithmetic"`` (mean) or ``"geometric"`` (exp of mean log; for complex FIDs the
@@ -50,8 +51,12 @@ def powder_average(values: np.ndarray, b_values_s_mm2, method: str = "arithmetic
     ``(averaged (n_shells, ...), shell b-values = mean b of the shell)``. ``labels``: shell of
     each condition, e.g. ``pipeline.diffusion.powder.group_shells(b_ms_um2, directions,
     gradient_strength, shell_label).labels`` for direction-specific b-values; without it, b within
-    ``tolerance_s_mm2`` of each other form a shell.
+    ``tolerance_s_mm2`` of each other form a shell. ``directions`` (n_conditions, 3): repeats
+    of one direction are averaged before the directions, with the diffusion stage's weights
+    (``pipeline.diffusion.powder.direction_weights``); without them every condition counts once.
     """
+    from pipeline.diffusion.powder import direction_weights
+
     values = np.asarray(values)
     b = np.asarray(b_values_s_mm2, dtype=float)
     if values.shape[0] != b.size:
@@ -63,25 +68,29 @@ def powder_average(values: np.ndarray, b_values_s_mm2, method: str = "arithmetic
         if labels.shape != b.shape or labels.min() < 0 or np.any(np.bincount(labels) == 0):
             raise ValueError(f"shell labels {labels.tolist()} must number shells 0..n-1, one per "
                              f"b-value ({b.size})")
+    weights = direction_weights(labels, directions)
     out, shell_b = [], []
     for shell in range(labels.max() + 1):
-        members = values[labels == shell]
+        members, w = values[labels == shell], weights[labels == shell]
         shell_b.append(b[labels == shell].mean())
         if method == "arithmetic":
-            out.append(members.mean(axis=0))
+            out.append(np.tensordot(w, members, axes=1))
         elif method == "geometric":
-            out.append(_geometric_mean(members))
+            out.append(_geometric_mean(members, w))
         else:
             raise ValueError(f"powder-average method {method!r}: expected 'arithmetic' or "
                              "'geometric'")
     return np.stack(out), np.asarray(shell_b)
 
 
-def _geometric_mean(members: np.ndarray) -> np.ndarray:
-    magnitude = np.exp(np.mean(np.log(np.maximum(np.abs(members), np.finfo(float).tiny)),
-                               axis=0))
+def _geometric_mean(members: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted geometric mean over axis 0 (weights sum to 1); complex: of the magnitudes,
+    with the weighted mean phase relative to the first member."""
+    magnitude = np.exp(np.tensordot(weights, np.log(np.maximum(np.abs(members),
+                                                               np.finfo(float).tiny)), axes=1))
     if not np.iscomplexobj(members):
         return magnitude * np.sign(np.prod(np.sign(members), axis=0))
     reference = members[0]
     relative = np.angle(members * np.conj(reference))
-    return magnitude * np.exp(1j * (np.angle(reference) + relative.mean(axis=0)))
+    return magnitude * np.exp(1j * (np.angle(reference) + np.tensordot(weights, relative,
+                                                                        axes=1)))

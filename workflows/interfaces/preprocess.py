@@ -216,7 +216,7 @@ class AverageTransients(SimpleInterface):
     output_spec = _AverageOutputSpec
 
     def _run_interface(self, runtime):
-        from pipeline.diffusion.powder import group_shells, shell_hints
+        from pipeline.diffusion.powder import acquisition_shells
         from pipeline.preprocess.average import average_transients, powder_average
 
         opts = options_table(self.inputs.options)
@@ -231,10 +231,9 @@ class AverageTransients(SimpleInterface):
         out = acq.with_fids(averaged[:, None, None, :])
         if opts.get("powder_average", False):
             method = opts.get("powder_method", "arithmetic")
-            shells = group_shells(acq.b_values_s_mm2 / 1000.0, acq.directions,
-                                  **shell_hints(acq.metadata, acq.n_conditions))
+            shells = acquisition_shells(acq.b_values_s_mm2, acq.directions, acq.metadata)
             shell_fids, shell_b = powder_average(averaged, acq.b_values_s_mm2, method,
-                                                 labels=shells.labels)
+                                                 labels=shells.labels, directions=acq.directions)
             out = acq.with_fids(shell_fids[:, None, None, :], b_values_s_mm2=shell_b,
                                 directions=np.full((shell_b.size, 3), np.nan))
             details += (f"; {method} powder average per shell ({shells.method}; shell b = "

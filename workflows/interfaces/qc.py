@@ -60,7 +60,7 @@ class QualityMetrics(SimpleInterface):
         fit = load_acquisition(self.inputs.in_fit)
         reports = {Path(p).name: read_json_file(p) for p in self.inputs.in_reports or []}
         rows = read_table(self.inputs.in_transients)
-        rejected = _transient_matrix(rows, "rejected", pre, int).astype(bool)
+        rejected = rejected_by_condition(rows, pre)
         before, after = _transients_before_after(self.inputs.in_combined,
                                                  self.inputs.in_transients, rows, pre)
         display_path = optional_input(self.inputs.in_fit_display)
@@ -83,7 +83,7 @@ class QualityMetrics(SimpleInterface):
                                                  pre.dwell_s, pre.cf_mhz))
             else:
                 values["rejected_fraction"] = (float(rejected[c].mean())
-                                               if rejected.shape[1] > 1 else None)
+                                               if rejected[c].size > 1 else None)
             per_condition.append({**label, **values})
         drift = metrics.drift_statistics([to_float(r["freq_shift_hz"]) for r in rows],
                                          [to_float(r["phase_shift_deg"]) for r in rows],
@@ -125,12 +125,47 @@ class QualityMetrics(SimpleInterface):
         return runtime
 
 
-def _transient_matrix(rows: list[dict], key: str, acq, kind=float) -> np.ndarray:
-    """(n_conditions, n_transients) values of one ``_transients.tsv`` column."""
-    out = np.zeros((acq.n_conditions, max(int(r["transient"]) for r in rows) + 1))
+def _transient_matrix(rows: list[dict], key: str, kind=float) -> np.ndarray:
+    """(n_conditions, n_transients) values of one ``_transients.tsv`` column, conditions as
+    acquired (the table's own condition numbers)."""
+    out = np.zeros((max(int(r["condition"]) for r in rows) + 1,
+                    max(int(r["transient"]) for r in rows) + 1))
     for r in rows:
         out[int(r["condition"]), int(r["transient"])] = kind(to_float(r[key]))
     return out
+
+
+def _acquired_conditions(rows: list[dict], n_conditions: int) -> tuple[np.ndarray, np.ndarray]:
+    """b-value (s/mm^2) and direction ((n, 3), NaN for "n/a") of each acquired condition of
+    ``_transients.tsv``."""
+    b = np.full(n_conditions, np.nan)
+    directions = np.full((n_conditions, 3), np.nan)
+    for r in rows:
+        c = int(r["condition"])
+        b[c] = to_float(r["b_value"])
+        if r.get("direction") not in (None, "", "n/a"):
+            directions[c] = [float(v) for v in str(r["direction"]).split(",")]
+    return b, directions
+
+
+def rejected_by_condition(rows: list[dict], pre) -> list[np.ndarray]:
+    """Rejected flags (bool, one per transient) of each condition of the preprocessed ``pre``.
+    After ``[preprocessing] powder_average`` ``pre`` holds one condition per shell while the
+    transients table keeps the acquired conditions (13 against 5 shells on the demo's sub-02,
+    an IndexError before): a shell then gets the transients of all its conditions, grouped as
+    the averaging grouped them (``powder.acquisition_shells``)."""
+    from pipeline.diffusion.powder import acquisition_shells
+
+    matrix = _transient_matrix(rows, "rejected", int).astype(bool)
+    if matrix.shape[0] == pre.n_conditions:
+        return list(matrix)
+    b, directions = _acquired_conditions(rows, matrix.shape[0])
+    labels = acquisition_shells(b, directions, pre.metadata).labels
+    if labels.max() + 1 != pre.n_conditions:
+        raise ValueError(f"the transients table has {matrix.shape[0]} conditions in "
+                         f"{labels.max() + 1} shells, the preprocessed spectra "
+                         f"{pre.n_conditions} conditions: the table does not belong to them")
+    return [matrix[labels == k].ravel() for k in range(pre.n_conditions)]
 
 
 ALIGNED_TRANSIENTS_NAME = "realigned.nii"
