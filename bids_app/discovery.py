@@ -326,20 +326,33 @@ def _counterpart(layout, entities: dict, suffix: str, extra: dict | None) -> lis
             if same_acquisition(entities, f.get_entities())]
 
 
+def linked_file(svs, sidecar: dict, key: str, bids_dir: Path,
+                warnings: list | None = None) -> Path | None:
+    """The file the sidecar's ``key`` (``ReferenceSignal``, ``MacromoleculeSignal``: one BIDS
+    URI) points to, None without one; DiscoveryError naming the sidecar when it is not a
+    string or points to nothing. A file of another participant or session is used, with a
+    warning appended to ``warnings``."""
+    svs_path = svs.path
+    uri = sidecar.get(key)
+    if uri is not None and not isinstance(uri, str):
+        raise DiscoveryError(f"{_sidecar_path(svs_path)}: {key} must be one BIDS URI "
+                             f"string, got a {type(uri).__name__} ({uri!r})")
+    if not uri:
+        return None
+    path = resolve_bids_uri(uri, bids_dir, Path(svs_path))
+    if not path.exists():
+        raise DiscoveryError(f"{svs_path}: {key} {uri!r} points to {path}, which does not "
+                             "exist")
+    note = foreign_reference_note(svs.get_entities(), path, uri, key)
+    if note and warnings is not None:
+        warnings.append(f"{svs_path}: {note}")
+    return path
+
+
 def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict,
                warnings: list | None = None):
-    ref = sidecar.get("ReferenceSignal")
-    if ref is not None and not isinstance(ref, str):
-        raise DiscoveryError(f"{_sidecar_path(svs.path)}: ReferenceSignal must be one BIDS URI "
-                             f"string, got a {type(ref).__name__} ({ref!r})")
-    if ref:
-        path = resolve_bids_uri(ref, bids_dir, Path(svs.path))
-        if not path.exists():
-            raise DiscoveryError(f"{svs.path}: ReferenceSignal {ref!r} points to {path}, "
-                                 "which does not exist")
-        note = foreign_reference_note(svs.get_entities(), path, ref)
-        if note and warnings is not None:
-            warnings.append(f"{svs.path}: {note}")
+    path = linked_file(svs, sidecar, "ReferenceSignal", bids_dir, warnings)
+    if path is not None:
         return path
     entities = {k: v for k, v in svs.get_entities().items()}
     matches = _counterpart(layout, entities, "mrsref", filters.get("mrsref"))
@@ -354,15 +367,16 @@ def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict,
     return Path(matches[0].path) if matches else None
 
 
-def foreign_reference_note(entities: dict, reference: Path, uri: str) -> str | None:
-    """A warning when ``ReferenceSignal`` points at another participant's (or session's)
-    file: allowed (a shared reference scan), but easy to get wrong when sidecars are copied
-    between participants."""
+def foreign_reference_note(entities: dict, reference: Path, uri: str,
+                           key: str = "ReferenceSignal") -> str | None:
+    """A warning when ``key`` (``ReferenceSignal``, ``MacromoleculeSignal``) points at another
+    participant's (or session's) file: allowed (a shared reference scan), but easy to get
+    wrong when sidecars are copied between participants."""
     labels = dict(re.findall(r"(sub|ses)-([a-zA-Z0-9]+)", Path(reference).name))
-    for key, entity in (("sub", "subject"), ("ses", "session")):
-        if key in labels and entity in entities and labels[key] != str(entities[entity]):
-            return (f"ReferenceSignal {uri!r} is a file of {key}-{labels[key]}, not of "
-                    f"{key}-{entities[entity]}: used as given; check the sidecar if it was "
+    for label, entity in (("sub", "subject"), ("ses", "session")):
+        if label in labels and entity in entities and labels[label] != str(entities[entity]):
+            return (f"{key} {uri!r} is a file of {label}-{labels[label]}, not of "
+                    f"{label}-{entities[entity]}: used as given; check the sidecar if it was "
                     "copied from another participant")
     return None
 
@@ -398,6 +412,23 @@ def _is_mm(entities: dict, mm_labels) -> bool:
     return entities.get("acquisition") in set(mm_labels)
 
 
+def _linked_mm_files(files: list, layout, bids_dir: Path) -> set:
+    """Resolved paths of the svs files that another svs's ``MacromoleculeSignal`` names: they
+    are measured macromolecule spectra, whatever their ``acq-`` label, and never processed as
+    metabolite acquisitions of their own (links that cannot be resolved are reported when
+    their svs is discovered)."""
+    linked = set()
+    for svs in files:
+        try:
+            path = linked_file(svs, _sidecar_of(layout, svs.path), "MacromoleculeSignal",
+                               bids_dir)
+        except (DiscoveryError, OSError, ValueError):
+            continue
+        if path is not None and path.resolve() != Path(svs.path).resolve():  # a self-link
+            linked.add(path.resolve())                                    # is refused later
+    return linked
+
+
 def _sidecar_of(layout, path) -> dict:
     """The sidecar if it can be read (only its ReferenceSignal is needed before the checks)."""
     try:
@@ -428,24 +459,28 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         base["session"] = [s for s in _labels(session_labels, "session") if s in sessions]
     files = _query(layout, base, filters.get("svs"))
     mm_files = [f for f in files if _is_mm(f.get_entities(), mm_labels)]
+    linked_mm = _linked_mm_files(files, layout, bids_dir)
     inputs = []
     for svs in sorted(files, key=lambda f: f.path):
         entities = svs.get_entities()
-        if _is_mm(entities, mm_labels):
+        if _is_mm(entities, mm_labels) or Path(svs.path).resolve() in linked_mm:
             continue
         warnings: list[str] = []
-        water = _water_for(layout, bids_dir, svs, _sidecar_of(layout, svs.path), filters,
-                           warnings)
-        mm = _mm_for(entities, mm_files)
-        check_inputs(Path(svs.path), water, Path(mm.path) if mm else None, motion_ppm_range)
+        sidecar = _sidecar_of(layout, svs.path)
+        water = _water_for(layout, bids_dir, svs, sidecar, filters, warnings)
+        mm_path = linked_file(svs, sidecar, "MacromoleculeSignal", bids_dir, warnings)
+        if mm_path is None:
+            mm = _mm_for(entities, mm_files)
+            mm_path = Path(mm.path) if mm else None
+        check_inputs(Path(svs.path), water, mm_path, motion_ppm_range)
         sidecar = _metadata(layout, svs.path)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
             sidecar=sidecar, entities={k: v for k, v in entities.items()
                                        if k not in ("extension",)},
             water=water, water_sidecar=_metadata(layout, water) if water else {},
-            mm=Path(mm.path) if mm else None,
-            mm_sidecar=_metadata(layout, mm.path) if mm else {}, bids_root=bids_dir,
+            mm=mm_path, mm_sidecar=_metadata(layout, mm_path) if mm_path else {},
+            bids_root=bids_dir,
             warnings=warnings))
     if not files and not _query(layout, base, None):  # none at all, not filtered out
         raise DiscoveryError(no_svs_message(layout, subject))
@@ -499,8 +534,9 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
     can hold its window; DiscoveryError naming the file otherwise
     (an unreadable file would otherwise stall nipype while it hashes the inputs; a grid too
     coarse for the motion check would fail only after the fit)."""
-    from .input_checks import (InputError, check_metadata, check_motion_grid, check_nucleus,
-                               check_readable, check_water_grid, check_water_reference)
+    from .input_checks import (InputError, check_macromolecule_signal, check_metadata,
+                               check_motion_grid, check_nucleus, check_readable,
+                               check_water_grid, check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
     sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
@@ -517,6 +553,8 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
         if water is not None:
             check_water_grid(svs, water)
             check_water_reference(svs, water)
+        if mm is not None:
+            check_macromolecule_signal(svs, mm, water)
         if motion_ppm_range is not None:
             check_motion_grid(svs, motion_ppm_range)
     except InputError as exc:

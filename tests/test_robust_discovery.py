@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robust_support import copy_good, demo, demo_master, paths  # noqa: E402,F401
+from robust_support import _edit_svs, copy_good, demo, demo_master, paths  # noqa: E402,F401
 
 from bids_app import cli, discovery  # noqa: E402
 
@@ -228,5 +228,49 @@ def test_the_mm_acquisition_differs_only_in_acq(demo):
     (acq,) = discover_subject(load_layout(demo), "01")
     assert acq.mm is None
     _copy_acquisition(src, mrs, "sub-01_acq-mm")
+    _edit_svs({"svs": mrs / "sub-01_acq-mm_svs.nii.gz"}, lambda d: 0.2 * d)  # not the svs
     (acq,) = discover_subject(load_layout(demo), "01")
     assert acq.mm == mrs / "sub-01_acq-mm_svs.nii.gz"
+
+
+def test_macromolecule_signal_links_the_measured_mm_whatever_its_label(demo):
+    """The converter links a measured MM by ``MacromoleculeSignal``; an MM acquisition with its
+    own ``acq-`` label (here ``acq-mmti600``) was never read as the MM (parametric MM fitted
+    instead: tCr 5.41 for 6.09 mM on the Osprey sub-01 data) and was fitted as a metabolite
+    acquisition of its own. Now the link is followed and the MM is no acquisition of its own;
+    a link to the water reference, to the metabolite file or to nothing is refused, naming it."""
+    from bids_app.discovery import DiscoveryError, discover_subject, load_layout
+    from robust_support import _edit_json
+
+    src = paths(demo, "01")
+    mrs = src["svs"].parent
+    mm = mrs / "sub-01_acq-mmti600_svs.nii.gz"
+    _copy_acquisition(src, mrs, "sub-01_acq-mmti600")
+    _edit_svs({"svs": mm}, lambda d: 0.2 * d)
+    _edit_json(mrs / "sub-01_acq-mmti600_svs.json",
+               lambda j: {k: v for k, v in j.items() if k != "ReferenceSignal"})
+    link = lambda target: _edit_json(src["svs_json"],  # noqa: E731
+                                     lambda j: {**j, "MacromoleculeSignal": target})
+    link("bids::sub-01/mrs/sub-01_acq-mmti600_svs.nii.gz")
+    (acq,) = discover_subject(load_layout(demo), "01")
+    assert acq.svs == src["svs"] and acq.mm == mm
+    for target, words in (("bids::sub-01/mrs/" + src["ref"].name, "is the water reference"),
+                          ("bids::sub-01/mrs/" + src["svs"].name, "is the metabolite file"),
+                          ("bids::sub-01/mrs/sub-01_acq-none_svs.nii.gz", "does not exist")):
+        link(target)
+        with pytest.raises(DiscoveryError, match=words):
+            discover_subject(load_layout(demo), "01")
+
+
+def test_a_water_scan_given_as_the_measured_mm_is_refused(demo):
+    """A water reference copied under an MM name (unsuppressed water, other bytes) would be
+    fitted as the macromolecule spectrum: refused as looking like unsuppressed water."""
+    from bids_app.discovery import DiscoveryError, discover_subject, load_layout
+
+    src = paths(demo, "01")
+    mrs = src["svs"].parent
+    mm = mrs / "sub-01_acq-mm_svs.nii.gz"
+    shutil.copyfile(src["ref"], mm)
+    _edit_svs({"svs": mm}, lambda d: 0.5 * d)
+    with pytest.raises(DiscoveryError, match="looks like unsuppressed water"):
+        discover_subject(load_layout(demo), "01")

@@ -196,3 +196,12 @@ def test_leading_fids_reads_the_fids_stored_first_and_no_further(tmp_path):
     assert leading_fids(cut, max_fids=10_000) is None
     real = _nifti_mrs(tmp_path / "real.nii", data.real.astype(np.float32))
     assert leading_fids(real) is None  # not complex: left to the reader, which names it
+
+
+def test_a_suppressed_scan_that_dominates_its_own_small_lines_is_no_water_reference():
+    """The metabolite-nulled MM scan of Osprey's Philips example: water/metabolite ratio 15.3
+    against the data's 3.3 (passes the ratio test) but a water line 0.68 x the data's; given as
+    the reference it made tCr 3103 mM. The real reference (318 x) passes."""
+    problem = water_reference_problem(15.3, 3.33, height_over_data=0.68)
+    assert problem and "only 0.68 times the data's residual water" in problem
+    assert water_reference_problem(47.7, 3.33, height_over_data=318.0) is None

@@ -440,41 +440,76 @@ def _header_reference_ppm(path) -> float:
     return H1_REFERENCE_PPM if ref_ppm is None else ref_ppm
 
 
+def _water_peaks_of(path) -> tuple[float, float] | None:
+    """(:func:`~pipeline.qc.reference.water_peaks`: water height, water dominance) of a file
+    from its header and :func:`leading_fids`; None when it cannot be judged (unreadable, a
+    grid that does not cover both windows): the run names such problems."""
+    from pipeline.qc.reference import water_peaks
+
+    try:
+        _, dwell_s = nifti_grid(path)
+        cf_mhz = _header_cf_mhz(path)
+    except ValueError:  # InputError and the header reader's NiftiMrsError
+        return None
+    fids = leading_fids(path)
+    if cf_mhz is None or not 0 < dwell_s < 1 or fids is None or not np.all(np.isfinite(fids)):
+        return None
+    try:
+        return water_peaks(fids, dwell_s, cf_mhz, _header_reference_ppm(path))
+    except ValueError:
+        return None
+
+
 def check_water_reference(svs, water) -> None:
     """The water reference is not the metabolite file itself and is unsuppressed water (its
     water line dominates far more than in the metabolite data; see
     ``pipeline.qc.reference``); InputError naming the reference otherwise. Reads the headers
     and at most :data:`WATER_CHECK_MAX_FIDS` FIDs of each file (:func:`leading_fids`);
     files it cannot judge are left to the run, which names their problems."""
-    from pipeline.qc.reference import water_peaks, water_reference_problem
+    from pipeline.qc.reference import water_reference_problem
 
     if _same_file(svs, water):
         raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
                          "point ReferenceSignal at the unsuppressed water acquisition")
-    try:
-        (_, dwell_s), (_, water_dwell_s) = nifti_grid(svs), nifti_grid(water)
-        data_cf, water_cf = _header_cf_mhz(svs), _header_cf_mhz(water)
-    except ValueError:  # InputError and the header reader's NiftiMrsError
-        return
-    if data_cf is None or water_cf is None or not (0 < dwell_s < 1 and 0 < water_dwell_s < 1):
+    data_cf, water_cf = _header_cf_or_none(svs), _header_cf_or_none(water)
+    if data_cf is None or water_cf is None:
         return
     mismatch = frequency_mismatch(data_cf, water_cf)
     if mismatch:
         raise InputError(f"{water}: water reference {mismatch} {Path(svs).name}: not a reference "
                          "of the same scan; point ReferenceSignal at the right file")
-    data_fids, water_fids = leading_fids(svs), leading_fids(water)
-    if data_fids is None or water_fids is None or not (np.all(np.isfinite(data_fids))
-                                                        and np.all(np.isfinite(water_fids))):
+    data_peaks, peaks = _water_peaks_of(svs), _water_peaks_of(water)
+    if data_peaks is None or peaks is None:
         return
-    try:
-        ref_height, ref_dominance = water_peaks(water_fids, water_dwell_s, water_cf,
-                                                _header_reference_ppm(water))
-        data_height, data_dominance = water_peaks(data_fids, dwell_s, data_cf,
-                                                  _header_reference_ppm(svs))
-        problem = water_reference_problem(ref_dominance, data_dominance,
-                                          ref_height / max(data_height, 1e-300))
-    except ValueError as exc:  # a grid that cannot show both windows: nothing to judge
-        problem = None if "does not cover" in str(exc) else str(exc)
+    problem = water_reference_problem(peaks[1], data_peaks[1],
+                                      peaks[0] / max(data_peaks[0], 1e-300))
     if problem:
         raise InputError(f"{water}: not an unsuppressed water reference for {Path(svs).name}: "
                          f"{problem}")
+
+
+def check_macromolecule_signal(svs, mm, water=None) -> None:
+    """A measured macromolecule spectrum (``MacromoleculeSignal`` or an ``acq-mm`` file) is
+    neither the metabolite file, nor its water reference, nor unsuppressed water (a link set
+    to the water scan by mistake would be fitted as the MM: its water line at least
+    ``MIN_WATER_HEIGHT_OVER_DATA`` times the data's); InputError naming it otherwise."""
+    from pipeline.qc.reference import MIN_WATER_HEIGHT_OVER_DATA
+
+    for other, what in ((svs, "the metabolite file"), (water, "the water reference")):
+        if other is not None and _same_file(mm, other):
+            raise InputError(f"{mm}: the measured macromolecule spectrum is {what} {other}; "
+                             "point MacromoleculeSignal at the metabolite-nulled acquisition")
+    data_peaks, peaks = _water_peaks_of(svs), _water_peaks_of(mm)
+    if data_peaks and peaks and peaks[0] >= MIN_WATER_HEIGHT_OVER_DATA * data_peaks[0]:
+        raise InputError(f"{mm}: the measured macromolecule spectrum of {Path(svs).name} looks "
+                         f"like unsuppressed water (its water line is {peaks[0] / data_peaks[0]:.3g} "
+                         "times the data's residual water line); point MacromoleculeSignal at "
+                         "the metabolite-nulled, water-suppressed acquisition")
+
+
+def _header_cf_or_none(path) -> float | None:
+    """:func:`_header_cf_mhz`, None also when the header cannot be read."""
+    try:
+        return _header_cf_mhz(path)
+    except ValueError:
+        return None

@@ -29,6 +29,14 @@ residual water line. Real data with a large residual water line put its tail int
 metabolite window, so the ratios alone can be close (Osprey's Philips PRESS example: 41 for the
 reference against 25 for the data) while the water lines differ 36-fold; a suppressed file
 given as the reference has a water line of the data's height (ratio ~1)."""
+MAX_SUPPRESSED_HEIGHT_OVER_DATA = 2.0
+"""A reference whose water line is at most this many times the data's residual water line is
+water-suppressed, however it dominates its own (small) metabolite lines: the metabolite-nulled
+macromolecule scan of Osprey's Philips example has a water/metabolite ratio of 15.3 (the data:
+3.3) but a water line 0.68 times the data's, where its real water reference's is 318 times
+(given as ``ReferenceSignal`` by mistake it made tCr 3103 mM). Also: a measured macromolecule
+spectrum whose water line is at least :data:`MIN_WATER_HEIGHT_OVER_DATA` times the data's looks
+like unsuppressed water."""
 
 
 def _mean_magnitude(fids: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float):
@@ -80,7 +88,14 @@ def water_reference_problem(reference_dominance: float, data_dominance: float,
     """Why a reference whose :func:`water_dominance` is ``reference_dominance`` cannot be the
     unsuppressed water reference of data whose own ratio is ``data_dominance``, or None.
     ``height_over_data``: the reference's :func:`water_height` over the data's (accepted when
-    at least :data:`MIN_WATER_HEIGHT_OVER_DATA`)."""
+    at least :data:`MIN_WATER_HEIGHT_OVER_DATA`; refused at most
+    :data:`MAX_SUPPRESSED_HEIGHT_OVER_DATA`, whatever the ratios)."""
+    if height_over_data is not None and height_over_data <= MAX_SUPPRESSED_HEIGHT_OVER_DATA:
+        return (f"its water line is only {height_over_data:.3g} times the data's residual water "
+                "line (an unsuppressed water reference's is tens to thousands of times taller; "
+                f"more than {MAX_SUPPRESSED_HEIGHT_OVER_DATA:g} is required): a water-suppressed "
+                "acquisition such as the metabolite-nulled macromolecule scan; it looks "
+                "water-suppressed")
     if reference_dominance >= max(MIN_WATER_DOMINANCE,
                                   MIN_DOMINANCE_OVER_DATA * data_dominance):
         return None
