@@ -89,3 +89,28 @@ class Acquisition:
                       metadata=dict(self.metadata), source=self.source)
         fields.update(changes)
         return Acquisition(**fields)
+
+
+RECEIVER_PPM_TOLERANCE = 1e-6
+"""Receiver references closer than this (ppm) to :data:`H1_REFERENCE_PPM` are left as they are."""
+
+
+def with_standard_receiver_ppm(acq: Acquisition) -> tuple[Acquisition, float]:
+    """``acq`` referenced to the project's receiver convention (4.65 ppm at 0 Hz) and the
+    frequency shift applied (Hz; 0 when it already was, or for another nucleus).
+
+    NIfTI-MRS states the chemical shift of the receiver frequency (``SpecFreqChemShift``):
+    Bruker writes 4.7, some exports the metabolite region's centre. The fit reads it, but
+    preprocessing and QC place their ppm windows (alignment, outliers, residual water, SNR,
+    linewidths) on the 4.65 convention, so a receiver at 3.0 ppm put them 1.65 ppm off (tCr
+    1.46 mM for 6.55, exit 0). Multiplying every FID by ``exp(2 i pi df t)``, ``df = (4.65 -
+    ref) cf``, moves each line to the frequency the convention gives its ppm (a circular shift
+    of the spectrum: the far edges wrap, which hold no signal)."""
+    if acq.nucleus != "1H" or abs(acq.ref_ppm - H1_REFERENCE_PPM) < RECEIVER_PPM_TOLERANCE:
+        return acq, 0.0
+    shift_hz = (H1_REFERENCE_PPM - acq.ref_ppm) * acq.cf_mhz
+    t = time_axis_s(acq.fids.shape[-1], acq.dwell_s)
+    fids = acq.fids * np.exp(2j * np.pi * shift_hz * t).astype(acq.fids.dtype, copy=False)
+    metadata = {**acq.metadata, "SpecFreqChemShift": H1_REFERENCE_PPM}
+    return Acquisition(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2, acq.directions,
+                       acq.nucleus, H1_REFERENCE_PPM, metadata, acq.source), float(shift_hz)

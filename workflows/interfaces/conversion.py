@@ -44,6 +44,7 @@ class ConvertToCanonical(SimpleInterface):
     output_spec = _ConvertOutputSpec
 
     def _run_interface(self, runtime):
+        from pipeline.acquisition import with_standard_receiver_ppm
         from pipeline.io.chronogram import acquisition_with_chronograms
 
         sidecar = json.loads(self.inputs.sidecar)
@@ -55,6 +56,8 @@ class ConvertToCanonical(SimpleInterface):
             acq = acquisition_with_chronograms(
                 acq, chronograms, self.inputs.chronogram_sequence, indices,
                 self.inputs.chronogram_assignment, self.inputs.chronogram_sample_interval_s)
+        stated_ppm = acq.ref_ppm
+        acq, shift_hz = with_standard_receiver_ppm(acq)
         report = {
             "source": self.inputs.source_uri or Path(self.inputs.in_file).name,
             "shape": list(acq.fids.shape),
@@ -65,6 +68,11 @@ class ConvertToCanonical(SimpleInterface):
         }
         if chronograms:
             report["b_values_from"] = [Path(p).name for p in chronograms]
+        if shift_hz:
+            report["receiver_reference"] = {
+                "stated_ppm": stated_ppm, "shift_hz": shift_hz,
+                "note": f"SpecFreqChemShift {stated_ppm:g} ppm: spectrum shifted by "
+                        f"{shift_hz:+.2f} Hz to the 4.65 ppm receiver convention"}
         self._results["out_file"] = save_acquisition(
             acq, self.inputs.out_name, "Conversion",
             "Canonical NIfTI-MRS: conditions along DIM_USER_0 with b-values (s/mm^2) and "
