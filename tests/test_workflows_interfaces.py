@@ -195,6 +195,37 @@ def test_quantification_warns_about_untabulated_fields_and_missing_metabolite_t2
                                        123.2) == []
 
 
+def test_a_water_t2_without_t1_off_the_table_says_the_t1_is_borrowed():
+    """At 14.1 T with only water_t2_s set, the water T1 came silently from the 7 T table."""
+    scaling = {"effective_water_concentration_mm": None, "metabolite_t2_s": {"default": 0.1},
+               "water_t2_s": {"gm": 0.04, "wm": 0.04, "csf": 0.5}, "water_t1_s": None}
+    (note,) = quantification_warnings(scaling, 600.0)
+    assert "14.1 T takes water_t1_s gm, wm, csf from the 7 T literature defaults" in note
+    partial = {**scaling, "water_t1_s": {"gm": 2.2, "wm": 1.4}}
+    (note,) = quantification_warnings(partial, 600.0)
+    assert "water_t1_s csf" in note and "water_t2_s" not in note
+    complete = {**partial, "water_t1_s": {"gm": 2.2, "wm": 1.4, "csf": 4.5}}
+    assert quantification_warnings(complete, 600.0) == []
+
+
+def test_implausible_concentrations_are_warned_about():
+    """A series stored as sums of 256 averages against a water reference summed over 8 reads
+    32 x too high (tNAA 340 mM): warned, naming the values and the likely causes; brain and
+    phantom values, and higher b-values, are not."""
+    from pipeline.fitting.water_scaling import implausible_concentrations
+
+    def rows(tnaa, tcr, high_b=500.0):
+        return [{"b_value": b, "metabolite": m, "concentration_mm": c}
+                for b, m, c in ((0.0, "tNAA", tnaa), (0.0, "tCr", tcr), (0.0, "MM", 900.0),
+                                (1000.0, "tNAA", high_b))]
+    note = implausible_concentrations(rows(340.0, 280.0))
+    assert "tNAA 340 mM, tCr 280 mM" in note and "sums" in note and "water reference" in note
+    assert implausible_concentrations(rows(12.5, 10.0)) == ""
+    assert implausible_concentrations(rows(45.0, 40.0)) == ""  # a concentrated phantom
+    assert implausible_concentrations([{"b_value": 0.0, "metabolite": "tNAA",
+                                        "concentration_mm": "n/a"}]) == ""
+
+
 def test_quantification_problem_skips_concentrations_with_a_warning(in_tmp):
     basis = _singlet_basis()  # NAA, Cr, GPC singlets: a creatine entry exists
     water = np.exp(-np.arange(1024) * basis.dwell_s * 20.0) * 1000.0

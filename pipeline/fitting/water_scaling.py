@@ -51,16 +51,54 @@ def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
     return values
 
 
+MAX_PLAUSIBLE_CONCENTRATION_MM = 50.0
+"""Largest water-scaled concentration (mM, lowest b) of a main metabolite taken without a
+warning. Brain tNAA, tCr, tCho, Ins and Glx lie at 1-15 mM and phantoms at tens of mM; far above
+is a scaling fault: a water reference that is not unsuppressed water, pre-summed transients
+(a series stored as the sum of 256 averages against a water reference summed over 8 read
+32 x too high: tNAA 340 mM), or water settings in the wrong unit."""
+PLAUSIBILITY_CHECKED = ("tNAA", "tCr", "tCho", "Ins", "Glx")
+
+
+def implausible_concentrations(rows: list[dict]) -> str:
+    """A warning naming the main metabolites whose concentration at the lowest b exceeds
+    :data:`MAX_PLAUSIBLE_CONCENTRATION_MM`, with the likely causes; '' when none does."""
+    scaled = [r for r in rows if r.get("metabolite") in PLAUSIBILITY_CHECKED
+              and finite_number(r.get("concentration_mm")) is not None]
+    if not scaled:
+        return ""
+    lowest = min(float(r["b_value"]) for r in scaled)
+    high = [f"{r['metabolite']} {float(r['concentration_mm']):.4g} mM" for r in scaled
+            if float(r["b_value"]) == lowest
+            and float(r["concentration_mm"]) > MAX_PLAUSIBLE_CONCENTRATION_MM]
+    if not high:
+        return ""
+    return (f"implausible water-scaled concentrations at the lowest b: {', '.join(high)} (brain "
+            f"metabolites lie at 1-15 mM; more than {MAX_PLAUSIBLE_CONCENTRATION_MM:g} mM points "
+            "to the scaling): check that the water reference is the unsuppressed water scan of "
+            "this acquisition, that metabolite and water transients are both averages (not "
+            "sums: NumberOfTransients), and the [quantification] water settings")
+
+
 def quantification_warnings(scaling: dict, cf_mhz: float) -> list[str]:
     """What a user should know about the water-scaling inputs (shown in the report)."""
     notes = []
     field_t = field_strength_t(cf_mhz)
     tabulated = min(WATER_RELAXATION_BY_FIELD, key=lambda f: abs(f - field_t))
+    off_table = abs(field_t - tabulated) > FIELD_MATCH_T
     if (not scaling["effective_water_concentration_mm"] and not scaling["water_t2_s"]
-            and abs(field_t - tabulated) > FIELD_MATCH_T):
+            and off_table):
         notes.append(f"water scaling at {field_t:.1f} T uses the {tabulated:g} T water T2/T1 "
                      "literature defaults (the nearest tabulated field); set [quantification] "
                      "water_t2_s and water_t1_s for this field")
+    elif not scaling["effective_water_concentration_mm"] and off_table:
+        given = {key: scaling.get(key) or {} for key in ("water_t2_s", "water_t1_s")}
+        filled = [f"{key} {', '.join(t for t in ('gm', 'wm', 'csf') if t not in values)}"
+                  for key, values in given.items() if set(values) < {"gm", "wm", "csf"}]
+        if filled:
+            notes.append(f"water scaling at {field_t:.1f} T takes {'; '.join(filled)} from the "
+                         f"{tabulated:g} T literature defaults (the nearest tabulated field): "
+                         "set them in [quantification] for this field")
     if not scaling["metabolite_t2_s"]:
         notes.append("concentrations are not corrected for metabolite T2 (set [quantification] "
                      "metabolite_t2_s)")
@@ -135,4 +173,8 @@ def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
               "tissue_fractions_source": source, **scaling, **timing,
               "flags": quantification_warnings(scaling, cf_mhz) + relaxation_table_notes(
                   rows, scaling["metabolite_t2_s"], scaling["metabolite_t1_s"])}
-    return concentration_columns(rows, water_signal, scale, **scaling), report
+    rows = concentration_columns(rows, water_signal, scale, **scaling)
+    implausible = implausible_concentrations(rows)
+    if implausible:
+        report["flags"].append(implausible)
+    return rows, report
