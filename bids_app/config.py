@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import warnings
 from pathlib import Path
 
 try:
@@ -128,6 +129,7 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
     check_choices(config, source)
     config = with_fit_water_window(with_fit_noise_window(config))
     check_model_names(config, source)
+    config = with_canonical_models(config, source)
     _check_fit_options(config.get("fitting", {}), source)
     _check_qc_thresholds(config, source)
     _check_quantification(config.get("quantification", {}), source)
@@ -266,6 +268,28 @@ def check_model_names(config: dict, source: str) -> None:
            if name is not None and name not in known]
     if bad:
         raise ConfigError(f"{source}: " + "; ".join(bad) + f" (known: {', '.join(sorted(MODELS))})")
+
+
+def with_canonical_models(config: dict, source: str) -> dict:
+    """``[diffusion] models`` with aliases resolved and repeats dropped (warning naming them):
+    ``["monoexp", "monoexponential", "adc"]`` wrote the monoexponential rows three times and
+    the group tables counted the participant three times. An empty list warns: a dMRS
+    acquisition then gets a ``_diffusion.tsv`` without rows."""
+    from pipeline.diffusion.models import canonical_models
+
+    section = config.get("diffusion", {})
+    if "models" not in section:
+        return config
+    kept, dropped = canonical_models(section["models"])
+    if dropped:
+        warnings.warn(f"{source}: [diffusion] models {section['models']} name the same model "
+                      f"more than once; {dropped} dropped, fitting {kept}", UserWarning,
+                      stacklevel=3)
+    if not kept:
+        warnings.warn(f"{source}: [diffusion] models = []: no diffusion model is fitted and "
+                      "the _diffusion.tsv of a dMRS acquisition has no rows", UserWarning,
+                      stacklevel=3)
+    return {**config, "diffusion": {**section, "models": kept}}
 
 
 def check_choices(config: dict, source: str) -> None:

@@ -152,18 +152,18 @@ would drop small but measured values and bias group means (Kreis, NMR Biomed 201
 
 def undetermined_reasons(model, params, std_errors) -> list[str]:
     """Parameters the data do not determine: no standard error (the fit's information matrix
-    does not separate them) or one above ``UNDETERMINED_SE_FRACTION_OF_RANGE`` of their
-    physical range."""
+    does not separate them; any parameter but a cylinder radius, which has its own rule) or
+    one above ``UNDETERMINED_SE_FRACTION_OF_RANGE`` of their physical range."""
     reasons = []
     for name, unit, value, se in zip(model.parameter_names, model.parameter_units, params,
                                      std_errors):
         width = (KURTOSIS_RANGE[1] - KURTOSIS_RANGE[0] if name in ("K", "K_app")
                  else PHYSICAL_RANGE_BY_UNIT.get(unit))
-        if width is None:
-            continue
-        if not np.isfinite(se):
+        if width is None and (unit != "um" or model.name in _BOUND_TOLERANT):
+            continue  # a cylinder radius: the cylinders' own identifiability rule
+        if not np.isfinite(se):  # any unit: a stick_sphere radius of 2e-5 um without SE
             reasons.append(f"{name} has no standard error: not determined by the data")
-        elif se > UNDETERMINED_SE_FRACTION_OF_RANGE * width:
+        elif width is not None and se > UNDETERMINED_SE_FRACTION_OF_RANGE * width:
             reasons.append(f"{name} = {float(value):.3g} +/- {float(se):.3g}: the standard error "
                            f"exceeds {UNDETERMINED_SE_FRACTION_OF_RANGE * width:g}, half the "
                            f"width of the physical range ({width:g}), not determined by the data")

@@ -297,8 +297,22 @@ def _information_criteria(chi2, n, k, sigma_known):
     return base + 2 * k, base + k * np.log(n)
 
 
+def unavailable_resampling(names, n_points: int, n_free: int) -> dict:
+    """``resampled`` entries of a residual bootstrap that cannot run: with no more points than
+    free parameters the residuals are 0 and every refit returns the fit itself (a zero-width
+    interval, e.g. "IQR [0.1285, 0.1285]" for an ADC on 2 points); the uncertainty is not
+    available, said so, not 0."""
+    reason = (f"bootstrap interval not available: {n_points} points for {n_free} free "
+              "parameters leave no residuals to resample")
+    return {name: {"median": np.nan, "q25": np.nan, "q75": np.nan, "iqr": np.nan,
+                   "std": np.nan, "reason": reason} for name in names}
+
+
 def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, noise_sd, fit_s0):
     """Refit ``n_draws`` resampled data sets; median, quartiles, IQR and SD per parameter."""
+    names = list(model.parameter_names) + ["S0"]
+    if method == "bootstrap" and b.size <= best_x.size - (0 if fit_s0 else 1):
+        return unavailable_resampling(names, b.size, best_x.size - (0 if fit_s0 else 1))
     residuals = s - fitted
     scale = np.sqrt(b.size / max(b.size - best_x.size, 1))
     if method == "bootstrap":
@@ -313,7 +327,6 @@ def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, n
         draws = np.column_stack([batch.params, batch.s0])
     else:
         draws = np.array([_solve(model, b, row, w, best_x, s0_bounds).x for row in data])
-    names = list(model.parameter_names) + ["S0"]
     q25, med, q75 = np.percentile(draws, [25, 50, 75], axis=0)
     return {name: {"median": float(med[i]), "q25": float(q25[i]), "q75": float(q75[i]),
                    "iqr": float(q75[i] - q25[i]), "std": float(np.std(draws[:, i], ddof=1))}
@@ -340,8 +353,10 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     b, s, sg = _select_range(model, b_all, s_all, sg_all, shell_index)
     k = model.n_params + (1 if fit_s0 else 0)
     if b.size < k:
-        raise ValueError(f"model {model.name!r} has {k} free parameters but only {b.size} points "
-                         f"with b <= {model.b_max_ms_um2} ms/um^2")
+        where = ("" if model.b_max_ms_um2 is None
+                 else f" with b <= {model.b_max_ms_um2:g} ms/um^2")
+        raise ValueError(f"model {model.name!r} has {k} free parameters but only {b.size} "
+                         f"points{where}")
     w = np.ones_like(b) if sg is None else 1.0 / sg
     top = max(float(np.max(np.abs(s))), 1e-12)
     s0_bounds = (0.0, 10.0 * top) if fit_s0 else (1.0 - 1e-12, 1.0 + 1e-12)

@@ -272,6 +272,20 @@ ALIASES = {"monoexp": "monoexponential", "adc": "monoexponential", "biexp": "bie
            "dki": "kurtosis", "cylinder": "cylinders", "stick": "sticks"}
 
 
+def canonical_models(names) -> tuple[list[str], list[str]]:
+    """(model names with aliases resolved, each once in first-given order; the names dropped as
+    repeats). ``["monoexp", "monoexponential", "adc"]`` is one model: fitted three times it
+    wrote its rows three times and the group tables counted the participant three times."""
+    kept, dropped = [], []
+    for name in names:
+        canonical = ALIASES.get(name, name)
+        if canonical in kept:
+            dropped.append(name)
+        else:
+            kept.append(canonical)
+    return kept, dropped
+
+
 def make_model(name: str, **options) -> DiffusionModel:
     """Instantiate a registered model by name (or alias); timed models need small/big_delta_ms."""
     try:
@@ -285,5 +299,5 @@ def make_model(name: str, **options) -> DiffusionModel:
 
 from pipeline.diffusion.table import fit_all_models  # noqa: E402,F401  (re-export: contract name)
 
-__all__ = ["ALIASES", "MODELS", "AnisotropicCylinders", "BiExponential", "Cylinders", "DiffusionModel",
+__all__ = ["ALIASES", "MODELS", "canonical_models", "AnisotropicCylinders", "BiExponential", "Cylinders", "DiffusionModel",
            "Kurtosis", "MonoExponential", "StickSphere", "Sticks", "fit_all_models", "make_model"]

@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.diffusion import applicability, powder
 from pipeline.diffusion.fitting import (UNCERTAINTY_METHODS, estimate_sigma_biexponential,
                                        fit_model)
-from pipeline.diffusion.models import ALIASES, MODELS, make_model
+from pipeline.diffusion.models import MODELS, canonical_models, make_model
 from pipeline.diffusion.tensor import fit_tensor, tensor_identifiable
 from pipeline.tables import DIFFUSION_COLUMNS as COLUMNS  # one definition
 from pipeline.units import b_s_mm2_to_ms_um2, to_s_mm2
@@ -64,6 +64,8 @@ def _resampled_note(fit, name) -> str:
     r = fit.resampled.get(name)
     if not r:
         return ""
+    if r.get("reason"):
+        return r["reason"]
     return f"MC median {r['median']:.4g}, IQR [{r['q25']:.4g}, {r['q75']:.4g}]"
 
 
@@ -222,7 +224,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
     s = np.atleast_1d(np.asarray(signal, float))
     sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
-    names = [ALIASES.get(m, m) for m in dict.fromkeys(models)]
+    names = canonical_models(models)[0]
     context = [applicability.regime_note(echo_time_ms, diffusion_time_ms)]
     rows, gradient_dirs = [], None
     shells = powder.group_shells(b, directions, gradient_strength, shell_label)
