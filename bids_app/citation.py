@@ -52,9 +52,12 @@ REFERENCES = {
                 "2021;34:e4484.",
     "artifacts": "Kreis R. Issues of spectral quality in clinical 1H-MRS and a gallery of "
                  "artifacts. NMR Biomed. 2004;17:361-381.",
+    "degraaf": "de Graaf RA. In Vivo NMR Spectroscopy: Principles and Techniques. 3rd ed. "
+               "Chichester: Wiley; 2019.",
 }
 QC_REFERENCE_KEYS = {"WILSON2019": "clinical", "KREIS2021": "terminology",
-                     "LIN2021": "mrsinmrs", "LIGNEUL2024": "dmrs", "KREIS2004": "artifacts"}
+                     "LIN2021": "mrsinmrs", "LIGNEUL2024": "dmrs", "KREIS2004": "artifacts",
+                     "DEGRAAF2019": "degraaf"}
 """The reference of each QC threshold source (``pipeline.qc.flags.REFERENCES``) among
 :data:`REFERENCES`, so that a paper cited by the methods and by the QC limits is listed once."""
 
@@ -185,7 +188,7 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
                  "SNR as tNAA peak height over the noise SD, linewidths as FWHM (in Hz, judged "
                  f"in ppm), {drift}and the fit residual relative to the noise.")
     parts.append("QC thresholds (pass/warn/fail) follow the clinical MRS consensus, the minimum "
-                 "reporting standards and the dMRS consensus: "
+                 "reporting standards, the dMRS consensus and brain metabolite ranges: "
                  + ", ".join(_unique(cite(QC_REFERENCE_KEYS[k]) for k in QC_REFERENCES)) + ".")
     if any(s.get("conversion.json", {}).get("warnings") for s in stages):
         parts.append("Conversion warnings (e.g. b-value units inferred from their magnitude) "

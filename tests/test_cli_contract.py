@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bids_app import bids_validation, cli, config, derivatives, discovery
@@ -199,8 +200,10 @@ def test_discovery_finds_water_reference_by_uri_and_by_entities(shared_data, tmp
 def test_discovery_links_mm_acquisition(shared_data, tmp_path):
     bids = make_synthetic_bids(tmp_path / "bids", shared_data)
     mrs = bids / "sub-01/mrs"
-    (mrs / "sub-01_acq-mm_svs.nii.gz").write_bytes((mrs / "sub-01_acq-dwsteam_svs.nii.gz")
-                                                   .read_bytes())
+    import nibabel as nib  # the MM: another file (a byte copy is the metabolite file itself)
+    image = nib.load(str(mrs / "sub-01_acq-dwsteam_svs.nii.gz"))
+    nib.save(nib.Nifti2Image(0.2 * np.asanyarray(image.dataobj), image.affine, image.header),
+             str(mrs / "sub-01_acq-mm_svs.nii.gz"))
     (mrs / "sub-01_acq-mm_svs.json").write_text((mrs / "sub-01_acq-dwsteam_svs.json").read_text())
     (acq,) = discovery.discover(bids, mm_labels=["mm"])["01"]
     assert acq.svs.name == "sub-01_acq-dwsteam_svs.nii.gz"

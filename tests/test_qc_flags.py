@@ -69,7 +69,8 @@ def test_good_data_pass_every_measured_flag(good):
     measured = {m: f for m, f in good["by_metric"].items() if f["status"] != "n/a"}
     assert {f["status"] for f in measured.values()} == {"pass"}, measured
     # every spectral/transient metric was measured (only fit-based ones need a fit)
-    assert set(good["by_metric"]) - set(measured) == {"fit_quality_max", "crlb_percent_max"}
+    assert set(good["by_metric"]) - set(measured) == {"fit_quality_max", "crlb_percent_max",
+                                                      "concentration_max_mm"}
     assert good["qc_status"] == "pass" and good["qc_failed"] == "" and good["qc_warned"] == ""
     # the simulated SNR (tNAA peak over noise SD of the average) is what the metric measures
     assert good["summary"]["snr_tnaa_b0"] == pytest.approx(60.0, rel=0.25)
@@ -188,3 +189,26 @@ def test_config_thresholds_override_and_unknown_metric_is_a_config_error(tmp_pat
     bad.write_text("[qc]\nthresholds = { linewidth_h2o = { warn = 1.0 } }\n")
     with pytest.raises(ConfigError, match="bad.toml.*unknown metric 'linewidth_h2o'"):
         load_config(bad)
+
+
+def test_concentrations_far_above_brain_values_warn_and_fail():
+    """A scaling fault (pre-summed transients: tNAA 340 mM; the MM scan as the water
+    reference: tCr 3103 mM) warns above 50 mM and fails above 200 mM; brain values pass."""
+    from pipeline.qc.flags import evaluate
+    from pipeline.qc.summary import concentration_max_mm
+
+    def rows(tnaa, tcr):
+        return [{"b_value": "0", "metabolite": "tNAA", "concentration_mm": str(tnaa)},
+                {"b_value": "0", "metabolite": "tCr", "concentration_mm": str(tcr)},
+                {"b_value": "0", "metabolite": "MM", "concentration_mm": "900"},
+                {"b_value": "1000", "metabolite": "tNAA", "concentration_mm": "500"}]
+    status = {}
+    for label, (tnaa, tcr) in {"brain": (12.5, 10.0), "summed": (34.0, 120.0),
+                               "mm as water": (4000.0, 3103.0)}.items():
+        value = concentration_max_mm(rows(tnaa, tcr))
+        assert value == max(tnaa, tcr)
+        status[label] = {f.metric: f.status for f in evaluate(
+            {"concentration_max_mm": value}, 123.2)}["concentration_max_mm"]
+    assert status == {"brain": "pass", "summed": "warn", "mm as water": "fail"}
+    assert concentration_max_mm([{"b_value": "0", "metabolite": "tNAA",
+                                  "concentration_mm": "n/a"}]) is None

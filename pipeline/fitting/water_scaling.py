@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io.files import read_tsv, to_float
-from ..qc.flags import finite_number
+from ..qc.flags import THRESHOLDS, finite_number
+from ..qc.summary import CONCENTRATION_CHECKED
 from ..acquisition import WATER_SCALE_NOTE_KEY
 from ..units import field_strength_t
 from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
@@ -51,30 +52,25 @@ def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
     return values
 
 
-MAX_PLAUSIBLE_CONCENTRATION_MM = 50.0
-"""Largest water-scaled concentration (mM, lowest b) of a main metabolite taken without a
-warning. Brain tNAA, tCr, tCho, Ins and Glx lie at 1-15 mM and phantoms at tens of mM; far above
-is a scaling fault: a water reference that is not unsuppressed water, pre-summed transients
-(a series stored as the sum of 256 averages against a water reference summed over 8 read
-32 x too high: tNAA 340 mM), or water settings in the wrong unit."""
-PLAUSIBILITY_CHECKED = ("tNAA", "tCr", "tCho", "Ins", "Glx")
-
-
 def implausible_concentrations(rows: list[dict]) -> str:
-    """A warning naming the main metabolites whose concentration at the lowest b exceeds
-    :data:`MAX_PLAUSIBLE_CONCENTRATION_MM`, with the likely causes; '' when none does."""
-    scaled = [r for r in rows if r.get("metabolite") in PLAUSIBILITY_CHECKED
+    """A warning naming the main metabolites (``qc.summary.CONCENTRATION_CHECKED``) whose
+    concentration at the lowest b exceeds the QC warning limit of ``concentration_max_mm``
+    (50 mM: brain tNAA, tCr, tCho, Ins and Glx lie at 1-15 mM, phantoms at tens of mM), with
+    the likely causes; '' when none does. Far above is a scaling fault: a water reference that
+    is not unsuppressed water, or pre-summed transients (a series stored as the sum of 256
+    averages against a water reference summed over 8 read 32 x too high: tNAA 340 mM)."""
+    limit = THRESHOLDS["concentration_max_mm"].warn
+    scaled = [r for r in rows if r.get("metabolite") in CONCENTRATION_CHECKED
               and finite_number(r.get("concentration_mm")) is not None]
     if not scaled:
         return ""
     lowest = min(float(r["b_value"]) for r in scaled)
     high = [f"{r['metabolite']} {float(r['concentration_mm']):.4g} mM" for r in scaled
-            if float(r["b_value"]) == lowest
-            and float(r["concentration_mm"]) > MAX_PLAUSIBLE_CONCENTRATION_MM]
+            if float(r["b_value"]) == lowest and float(r["concentration_mm"]) > limit]
     if not high:
         return ""
     return (f"implausible water-scaled concentrations at the lowest b: {', '.join(high)} (brain "
-            f"metabolites lie at 1-15 mM; more than {MAX_PLAUSIBLE_CONCENTRATION_MM:g} mM points "
+            f"metabolites lie at 1-15 mM; more than {limit:g} mM points "
             "to the scaling): check that the water reference is the unsuppressed water scan of "
             "this acquisition, that metabolite and water transients are both averages (not "
             "sums: NumberOfTransients), and the [quantification] water settings")

@@ -65,6 +65,9 @@ THRESHOLDS: dict[str, Threshold] = {t.metric: t for t in (
               "above", 0.10, 0.30, "LIGNEUL2024", "transients"),
     Threshold("freq_shift_range_ppm", "frequency drift range over the run", "ppm", "above",
               0.07, 0.15, "KREIS2004", "transients"),
+    Threshold("concentration_max_mm", "largest water-scaled concentration of "
+              "tNAA/tCr/tCho/Ins/Glx (lowest b)", "mM", "above", 50.0, 200.0, "DEGRAAF2019",
+              "fit"),
     Threshold("residual_water_ratio", "residual water peak / tNAA peak (after removal)", "",
               "above", 1.0, 5.0, "KREIS2004", "fit"),
     Threshold("similarity_after", "similarity of transients after alignment (median r)", "",
@@ -84,6 +87,8 @@ REFERENCES = {
                    "Magn Reson Med 2024;91:860-885.",
     "KREIS2004": "Kreis R. Issues of spectral quality in clinical 1H-MRS and a gallery of "
                  "artifacts. NMR Biomed 2004;17:361-381.",
+    "DEGRAAF2019": "de Graaf RA. In Vivo NMR Spectroscopy: Principles and Techniques. 3rd ed. "
+                   "Wiley; 2019 (brain metabolite concentrations: 1-15 mM).",
 }
 
 

@@ -91,16 +91,31 @@ def similarity_metrics(before: np.ndarray, after: np.ndarray, rejected: np.ndarr
             "rejected_fraction": float(rejected.mean()) if rejected.size > 1 else None}
 
 
-def crlb_percent_max(amplitude_rows: list[dict], names=MAIN_SUMS) -> float | None:
-    """Largest %CRLB of the main sums at the lowest b (rows of ``_amplitudes.tsv``)."""
+def lowest_b_max(amplitude_rows: list[dict], column: str, names) -> float | None:
+    """Largest finite ``column`` of the ``names`` rows at the lowest b (rows of
+    ``_amplitudes.tsv``); None when there is none."""
     rows = [r for r in amplitude_rows if r.get("metabolite") in names]
     if not rows:
         return None
     b_min = min(float(r["b_value"]) for r in rows)
-    values = [finite_number(r.get("crlb_percent")) for r in rows
-              if float(r["b_value"]) == b_min]
+    values = [finite_number(r.get(column)) for r in rows if float(r["b_value"]) == b_min]
     values = [v for v in values if v is not None]
     return max(values) if values else None
+
+
+def crlb_percent_max(amplitude_rows: list[dict], names=MAIN_SUMS) -> float | None:
+    """Largest %CRLB of the main sums at the lowest b (rows of ``_amplitudes.tsv``)."""
+    return lowest_b_max(amplitude_rows, "crlb_percent", names)
+
+
+CONCENTRATION_CHECKED = ("tNAA", "tCr", "tCho", "Ins", "Glx")
+
+
+def concentration_max_mm(amplitude_rows: list[dict]) -> float | None:
+    """Largest water-scaled concentration (mM) of tNAA/tCr/tCho/Ins/Glx at the lowest b: far
+    above brain values (1-15 mM) it flags a scaling fault (a water reference that is not
+    unsuppressed water, transients stored as sums); None without concentrations."""
+    return lowest_b_max(amplitude_rows, "concentration_mm", CONCENTRATION_CHECKED)
 
 
 def _extreme(values, fn):
@@ -135,7 +150,7 @@ def worst_condition(per_condition: list[dict], key: str) -> str | None:
 
 
 def summarise(per_condition: list[dict], b_values_s_mm2, drift: dict,
-              water_linewidth_hz=None, crlb_max=None) -> dict:
+              water_linewidth_hz=None, crlb_max=None, concentration_max=None) -> dict:
     """One row for ``group_qc.tsv``: lowest-b spectral metrics, worst-condition values and
     drift statistics."""
     b0 = int(np.argmin(np.asarray(b_values_s_mm2, float)))
@@ -149,6 +164,7 @@ def summarise(per_condition: list[dict], b_values_s_mm2, drift: dict,
         "fit_quality_mean": _extreme([p.get("fit_quality") for p in per_condition], np.mean),
         "fit_quality_max": _extreme([p.get("fit_quality") for p in per_condition], np.max),
         "crlb_percent_max": crlb_max,
+        "concentration_max_mm": concentration_max,
         "residual_water_ratio": _extreme([p.get("residual_water_ratio")
                                           for p in per_condition], np.max),
         "similarity_before": _extreme([p.get("similarity_before") for p in per_condition],

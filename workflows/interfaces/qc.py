@@ -50,7 +50,8 @@ class QualityMetrics(SimpleInterface):
     def _run_interface(self, runtime):
         from pipeline.fitting.fit_display import load_fit_display
         from pipeline.qc import metrics
-        from pipeline.qc.summary import (condition_metrics, crlb_percent_max, judged,
+        from pipeline.qc.summary import (concentration_max_mm, condition_metrics,
+                                         crlb_percent_max, judged,
                                          measured_or_reason, similarity_metrics, summarise)
 
         opts = options_table(self.inputs.options)
@@ -98,8 +99,9 @@ class QualityMetrics(SimpleInterface):
             if why:
                 notes.append(f"water: {why}")
         amplitudes = optional_input(self.inputs.in_amplitudes)
-        crlb_max = crlb_percent_max(read_table(amplitudes)) if amplitudes else None
-        summary = summarise(per_condition, pre.b_values_s_mm2, drift, water_lw, crlb_max)
+        table = read_table(amplitudes) if amplitudes else []
+        summary = summarise(per_condition, pre.b_values_s_mm2, drift, water_lw,
+                            crlb_percent_max(table), concentration_max_mm(table))
         verdict = judged(summary, pre.cf_mhz, opts.get("thresholds") or None)
         summary.update({k: verdict[k] for k in ("qc_status", "qc_failed", "qc_warned")})
         motion = motion_step(pre.fids[:, 0, 0, :], pre, preprocess_options(
