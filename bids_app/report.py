@@ -339,30 +339,45 @@ def decay_svg(amplitude_rows: list[dict], diffusion_rows: list[dict],
     return fig.decay_figure(panels) if panels and n_conditions > 1 else None
 
 
-def acquisition_figures(data: dict, figures_dir: Path) -> dict:
+def figure_or_note(name: str, draw, notes: list):
+    """``draw()`` (an SVG text or None); when drawing raises, None and a note in ``notes``
+    naming the figure and the error. A figure must never cost a participant its results: the
+    tables are written before, and the report says which figure is missing and why (before
+    2026-12-07 a figure fault failed the whole participant)."""
+    try:
+        return draw()
+    except Exception as exc:  # any drawing fault; the numbers do not depend on it
+        notes.append(f"the {name} figure could not be drawn ({type(exc).__name__}: {exc}); "
+                     "the tables are not affected")
+        return None
+
+
+def acquisition_figures(data: dict, figures_dir: Path, notes: list | None = None) -> dict:
     """Every figure of one acquisition as SVG text (also written under ``figures_dir``);
     those the workflow drew (``entry["figures"]``, or for a report rebuild the files already
-    in ``figures_dir``) are read, not redrawn: they had the work-directory inputs."""
+    in ``figures_dir``) are read, not redrawn: they had the work-directory inputs. A figure
+    that cannot be drawn is None, with a note in ``notes`` (:func:`figure_or_note`)."""
+    notes = [] if notes is None else notes
     labels = _labels(data["preproc"])
     listed = data["entry"].get("figures") or {
         name: figures_dir / f"{data['stem']}_desc-{name}_fig.svg" for name in FIGURES}
     drawn = {name: Path(path).read_text(encoding="utf-8")
              for name, path in listed.items() if name in FIGURES and Path(path).is_file()}
+    pre = data["preproc"]
     aligned = transients_to_align(data["transients"])
-    svgs = {"transients": (drawn.get("transients")
-                           or transients_svg(data["raw"], data["transients"], labels))
+    draw = {"transients": lambda: transients_svg(data["raw"], data["transients"], labels)
             if aligned else None,
-            "drift": (drawn.get("drift") or drift_svg(data["transients"], labels))
-            if aligned else None,
-            "fit": drawn.get("fit") or fit_svg(
-                data["preproc"], data["fit"], labels,
-                load_fit_display(entry_fit_display(data["entry"]),
-                                 data["preproc"].n_conditions, data["preproc"].n_points)),
-            "decay": drawn.get("decay") or decay_svg(data["amplitudes"], data["diffusion"],
-                                                     data["preproc"].n_conditions,
-                                                     data["preproc"].metadata)}
+            "drift": lambda: drift_svg(data["transients"], labels) if aligned else None,
+            "fit": lambda: fit_svg(pre, data["fit"], labels, load_fit_display(
+                entry_fit_display(data["entry"]), pre.n_conditions, pre.n_points)),
+            "decay": lambda: decay_svg(data["amplitudes"], data["diffusion"],
+                                       pre.n_conditions, pre.metadata)}
+    svgs = {name: (drawn.get(name) if name in drawn and (aligned or name not in
+                                                         ("transients", "drift"))
+                   else figure_or_note(name, fn, notes))
+            for name, fn in draw.items()}
     for name, svg in svgs.items():
-        if svg:
+        if svg and name not in drawn:
             write_svg(figures_dir / f"{data['stem']}_desc-{name}_fig.svg", svg)
     return svgs
 
@@ -382,24 +397,26 @@ def make_figures(preproc, fit, amplitudes_tsv, transients_tsv, paths: dict,
         raise ValueError(f"figures: unknown figure names {sorted(unknown)}; known: {FIGURES}")
     pre = read_nifti_mrs(preproc)
     labels = _labels(pre)
-    drawn = {}
+    drawn, notes = {}, []  # a figure that fails is left to the report, which says why
     if "fit" in paths:
         if not fit:
             raise ValueError("figures: the fit figure needs the fitted spectra (in_fit)")
         display = load_fit_display(fit_display, pre.n_conditions, pre.n_points)
-        drawn["fit"] = fit_svg(pre, read_nifti_mrs(fit), labels, display)
+        drawn["fit"] = figure_or_note(
+            "fit", lambda: fit_svg(pre, read_nifti_mrs(fit), labels, display), notes)
     rows = d.read_tsv(transients_tsv)
     if "drift" in paths:
-        drawn["drift"] = drift_svg(rows, labels)
+        drawn["drift"] = figure_or_note("drift", lambda: drift_svg(rows, labels), notes)
     if "transients" in paths and transients_to_align(rows):
-        drawn["transients"] = transients_svg(read_transients(raw, pre.n_conditions), rows,
-                                             labels)
+        drawn["transients"] = figure_or_note("transients", lambda: transients_svg(
+            read_transients(raw, pre.n_conditions), rows, labels), notes)
     if "decay" in paths:
         if not (amplitudes_tsv and diffusion_tsv):
             raise ValueError("figures: the decay figure needs the amplitudes and the "
                              "diffusion models (in_amplitudes, in_diffusion)")
-        drawn["decay"] = decay_svg(d.read_tsv(amplitudes_tsv), d.read_tsv(diffusion_tsv),
-                                   pre.n_conditions, pre.metadata)
+        drawn["decay"] = figure_or_note("decay", lambda: decay_svg(
+            d.read_tsv(amplitudes_tsv), d.read_tsv(diffusion_tsv), pre.n_conditions,
+            pre.metadata), notes)
     for name, svg in drawn.items():
         if svg:
             write_svg(Path(paths[name]), svg)
@@ -516,10 +533,13 @@ def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True)
     judged = [f["status"] for f in flags if f["status"] in STATUSES]
     main_amplitudes, other_amplitudes = amplitude_table(data["amplitudes"])
     parameters = parameter_table(data["diffusion"])
+    figure_notes: list[str] = []
     return {
         "stem": data["stem"], "anchor": data["stem"],
         "status": max(judged, key=STATUSES.index) if judged else "pass",
-        "flags": flags, "svgs": acquisition_figures(data, figures_dir) if draw else {},
+        "flags": flags,
+        "svgs": acquisition_figures(data, figures_dir, figure_notes) if draw else {},
+        "figure_notes": figure_notes,
         "acquisition": acquisition_table(data["preproc"], data["raw"]),
         "qc_rows": [(k, fmt(v)) for k, v in data["qc"].get("summary", {}).items()],
         "per_condition": data["qc"].get("per_condition", []),

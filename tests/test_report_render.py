@@ -183,3 +183,30 @@ def test_invivo_report_shows_the_fit_flags_of_its_amplitude_rows(invivo_out):
     for name, flags in flagged.items():
         assert re.search(rf"<td>{re.escape(name)}</td>.*?<td class=\"flag-text\">"
                          rf"{re.escape(flags)}</td>", text), name
+
+
+def test_a_figure_that_cannot_be_drawn_costs_no_results(demo_out, tmp_path, monkeypatch):
+    """A drawing fault (the probe's: a dash pattern passed as a format string) failed the
+    whole participant, tables included. Now the report is written with the tables and says
+    which figure is missing and why; the workflow's figure step returns the others."""
+    import shutil
+
+    from bids_app import derivatives as d
+    from bids_app import report
+
+    out = tmp_path / "out"
+    shutil.copytree(demo_out["out"], out)
+    stem = "sub-01_acq-dwpress"
+    (out / "sub-01" / "figures" / f"{stem}_desc-decay_fig.svg").unlink()
+
+    def broken(*args, **kwargs):
+        raise ValueError("'(0, (5, 1))' is not a valid format string")
+    monkeypatch.setattr(report, "decay_svg", broken)
+    entry = {"subject": "01", "session": None, "stem": stem,
+             **{kind: str(d.acquisition_path(out, "01", None, stem, kind))
+                for kind in d.CONTRACT_KINDS}}
+    html = report.write_participant_report(out, "01", [entry]).read_text(encoding="utf-8")
+    assert ("Missing figures: the decay figure could not be drawn (ValueError: "
+            "&#39;(0, (5, 1))&#39; is not a valid format string)") in html
+    assert f'id="{stem}-fig-fit"' in html and "tNAA" in html
+    assert not (out / "sub-01" / "figures" / f"{stem}_desc-decay_fig.svg").exists()
