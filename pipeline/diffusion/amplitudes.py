@@ -20,6 +20,13 @@ def amplitude_series(rows: list[dict]) -> dict:
     return {k: (np.asarray(a, float), np.asarray(c, float)) for k, (a, c) in series.items()}
 
 
+def flagged_metabolites(rows: list[dict], flag: str) -> set:
+    """Metabolites with ``flag`` among the ``fit_flags`` of any of their ``_amplitudes.tsv``
+    rows (e.g. the decay constraint's cap, ``pipeline.fitting.monotone.CAP_FLAG``)."""
+    return {row["metabolite"] for row in rows
+            if flag in str(row.get("fit_flags") or "").split("; ")}
+
+
 def modelled_metabolites(available: list[str], wanted: list[str]) -> list[str]:
     """The sums first, then the other metabolites (or exactly ``wanted`` when given)."""
     if wanted:

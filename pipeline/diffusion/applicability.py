@@ -170,6 +170,14 @@ def undetermined_reasons(model, params, std_errors) -> list[str]:
     return reasons
 
 
+def decay_cap_reason() -> str:
+    """Why a metabolite's diffusion rows are not applicable when the joint fit's decay
+    constraint held its decay at the dictionary's fastest diffusivity (``_amplitudes.tsv``
+    ``fit_flags``): every parameter is then the cap's, not the data's."""
+    from pipeline.fitting.monotone import CAP_FLAG, CAP_REMEDY  # fitting imports this module
+    return f"{CAP_FLAG}: {CAP_REMEDY}"
+
+
 def physical_limit_reasons(model, params) -> list[str]:
     """Reasons a fitted parameter vector is physically impossible (empty list: plausible).
 

@@ -267,6 +267,17 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     return rows + [r for name in names for r in fitted[name]]
 
 
+def not_applicable(rows: list[dict], reason: str) -> list[dict]:
+    """``rows`` marked not applicable with ``reason`` first in ``reason`` and ``note``; the
+    fitted values are kept for the reader."""
+    out = []
+    for r in rows:
+        joined = "; ".join(x for x in (reason, r["reason"]) if x)
+        out.append({**r, "applicable": 0, "reason": joined,
+                    "note": "; ".join(x for x in (reason, r["note"]) if x)})
+    return out
+
+
 def check_choices(uncertainty: str, powder_method: str) -> None:
     """ValueError naming the ``[diffusion]`` option when ``uncertainty`` or ``powder_method``
     is unknown: a configuration error fails the stage. Raised inside each model's fit it would
@@ -278,12 +289,13 @@ def check_choices(uncertainty: str, powder_method: str) -> None:
 
 
 def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units: str = "s/mm2",
-                    **options) -> list[dict]:
+                    at_cap=(), **options) -> list[dict]:
     """Rows for several metabolites: ``series`` maps a name to (amplitudes, crlbs) per condition.
 
     b-values in s/mm^2 as stored in acquisitions (or ``b_value_units="ms/um2"``), converted to
     ms/um^2 here; ``options`` as for :func:`fit_all_models` (models, timings, uncertainty, ...).
-    Metabolites whose amplitudes are all non-positive get rows flagged not applicable.
+    Metabolites whose amplitudes are all non-positive get rows flagged not applicable, and so
+    do those in ``at_cap`` (decay held at the joint fit constraint's cap), with their values.
     """
     check_choices(options.get("uncertainty", "montecarlo"),
                   options.get("powder_method", "arithmetic"))
@@ -299,5 +311,7 @@ def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units
             continue
         if crlbs is not None and (not np.all(np.isfinite(crlbs)) or np.any(crlbs <= 0)):
             crlbs = None
-        rows += fit_all_models(b, amps, crlbs, metabolite=name, directions=directions, **options)
+        fitted = fit_all_models(b, amps, crlbs, metabolite=name, directions=directions, **options)
+        rows += (not_applicable(fitted, applicability.decay_cap_reason()) if name in at_cap
+                 else fitted)
     return rows

@@ -16,6 +16,7 @@ from . import model as M
 from .joint import fit_joint
 from .options import FitOptions, is_mm_name
 from .results import ConditionFits, SpectralFit
+from .monotone import CAP_FLAG
 from .uncertainty import crlb_percent, weighted_sum
 from .single import _as_options, fit_spectrum
 
@@ -209,7 +210,8 @@ def mm_total(names, amplitudes, covariance, unmeasured=()) -> tuple[float, float
 def row_fit_flags(fit: SpectralFit) -> dict:
     """metabolite -> warnings that belong next to its amplitude: its own frequency shift left at
     a search limit (e.g. Ala pulled onto a lipid line) and a precision that comes mostly from
-    the soft priors (``PRIOR_DOMINATED_SHARE``); the fit-level QC warnings say the same."""
+    the soft priors (``PRIOR_DOMINATED_SHARE``); a decay held at the cap of the joint fit's
+    decay constraint (``monotone.CAP_FLAG``); the fit-level QC warnings say the same."""
     problem = fit.extra.get("problem")
     own = set() if problem is None else {problem.names[m] for m in problem.own_shift}
     out = {}
@@ -221,6 +223,8 @@ def row_fit_flags(fit: SpectralFit) -> dict:
     for name, share in fit.extra.get("prior_variance_share", {}).items():
         if share >= PRIOR_DOMINATED_SHARE:
             out.setdefault(name, []).append(f"{share:.0%} of the variance removed by the priors")
+    for name in fit.extra.get("decay_at_cap", []):
+        out.setdefault(name, []).append(CAP_FLAG)
     return out
 
 

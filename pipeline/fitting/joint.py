@@ -24,8 +24,8 @@ from ..spectra import fid_to_spectrum
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .frames import FRAME_KINDS, default_sharing, embedding, frame_test, residual_variance, widen
-from .monotone import (applies, constraint_map, decay_dictionary, diffusivity_grid_um2_ms,
-                       project_subset)
+from .monotone import (CAP_FLAG, CAP_REMEDY, applies, at_cap, constraint_map, decay_dictionary,
+                       diffusivity_grid_um2_ms, project_subset)
 from .options import FitOptions, is_lipid_name, is_mm_name
 from .priors import prior_noise_sd, with_shift_prior
 from .results import SpectralFit
@@ -33,7 +33,7 @@ from .single import output_fids, parameters_at_bounds
 from .blocks import BlockColumns, BlockProjector
 from .solver import levenberg_marquardt, nonneg_solve_normal
 from .uncertainty import (covariance_from_jacobian, metabolite_sums, region_noise_sd,
-                          sigma_from_residual)
+                          sigma_from_residual, sum_weights)
 
 FREE = "free"
 
@@ -468,11 +468,17 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
         to_constrained[:, blind] = 0.0                          # no leak of infinite variance
         to_constrained[blind, blind] = 1.0                      # into the others' CRLBs
         held_free = free_rows_where_held_at_zero(to_constrained)
-    extra = {"decay_constraint": constraint_label, **frames,
+    to_amp = scale / problem.column_norms
+    capped = [] if projection is None else decays_at_cap(
+        obj.b, problem.names, [mdl is None for mdl in layout.models],
+        obj.condition_amplitudes(coef, decay) * to_amp)
+    if capped:
+        warnings.warn(f"{', '.join(capped)}: {CAP_FLAG}; {CAP_REMEDY} (their diffusion rows "
+                      "are not applicable)", stacklevel=2)
+    extra = {"decay_constraint": constraint_label, **frames, "decay_at_cap": capped,
              "priors": {"ratio": [], "mm_shape_sd": 0.0,
                         "own_shift_sd_ppm": M.own_shift_sd_record(problem, options)}}
 
-    to_amp = scale / problem.column_norms
     fits = []
     for c in range(n_cond):
         grad = np.zeros((problem.n_metab, full.shape[1]))
@@ -515,6 +521,18 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
             else None,
         }
     return fits, diffusion
+
+
+def decays_at_cap(b_ms_um2, names: list, constrained: list, amplitudes: np.ndarray) -> list:
+    """Names whose constrained decay is at the cap of the completely-monotone dictionary
+    (``monotone.at_cap``): constrained metabolites and the sums (tNAA, ...) with a constrained
+    member; ``amplitudes`` (n_conditions, n_metabolites) as fitted."""
+    out = [n for n, c, series in zip(names, constrained, amplitudes.T)
+           if c and at_cap(b_ms_um2, series)]
+    for total, w in sum_weights(list(names)).items():
+        if np.any(w[np.asarray(constrained, bool)]) and at_cap(b_ms_um2, amplitudes @ w):
+            out.append(total)
+    return out
 
 
 def free_rows_where_held_at_zero(linear_map: np.ndarray) -> np.ndarray:

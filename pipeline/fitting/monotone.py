@@ -29,6 +29,18 @@ independent dMRS set (benchmarks/bench_dmrs_modes.py, 12 participants per protoc
 against 3.0 um^2/ms: 3 T tNAA/tCr/tCho/Ins decay errors 0.030/0.042/0.068/0.079 against
 0.038/0.054/0.078/0.101, at 7 T all within 0.004 (tCr 0.041 vs 0.045); a larger cap lets
 a fast component absorb an S(0) offset. The published set does not change (<= 0.0005)."""
+CAP_ADC_FRACTION = 0.95
+"""A constrained decay whose mono-exponential ADC is at least this fraction of
+``DICTIONARY_D_MAX_UM2_MS`` is held at the cap: every atom decays at most that fast, so an ADC
+near it means the weight sits on the fastest atoms and a faster true decay was cut to the cap
+(D = 1.2 um^2/ms, phantom-like, came out as ADC = 1.0000 for every metabolite, applicable,
+without a word)."""
+CAP_FLAG = (f"decay at the cap of the completely-monotone constraint (D <= "
+            f"{DICTIONARY_D_MAX_UM2_MS:g} um^2/ms)")
+"""The ``fit_flags`` text of an amplitude row whose decay is at the cap; the diffusion stage
+reads it to mark that metabolite's diffusion rows not applicable."""
+CAP_REMEDY = ('a faster decay is cut to the cap; set [fitting] joint_decay_constraint = "none" '
+              "to fit it")
 DICTIONARY_SIZE = 100
 """Grid chosen by measurement: a mono-exponential between grid points is not in the cone of
 its neighbours; for D = 0.003-1 um^2/ms and b up to 10 or 50 ms/um^2 the largest change of a
@@ -55,6 +67,22 @@ def applies(b_ms_um2: np.ndarray) -> bool:
     directions, not powder-averaged) may differ by anisotropy, which one decay cannot hold."""
     b = np.round(np.asarray(b_ms_um2, float), 9)
     return np.unique(b).size >= MIN_DISTINCT_B and np.unique(b).size == b.size
+
+
+def series_adc_um2_ms(b_ms_um2, amplitudes) -> float:
+    """Mono-exponential ADC (um^2/ms) of a decay: minus the least-squares slope of log amplitude
+    on b (ms/um^2); NaN when an amplitude is not positive or the b-values do not differ."""
+    b, a = np.asarray(b_ms_um2, float), np.asarray(amplitudes, float)
+    if a.size < 2 or np.ptp(b) <= 0 or not np.all(a > 0):
+        return float("nan")
+    return float(-np.polyfit(b, np.log(a), 1)[0])
+
+
+def at_cap(b_ms_um2, amplitudes, cap_um2_ms: float = DICTIONARY_D_MAX_UM2_MS) -> bool:
+    """Whether a constrained decay is as fast as the dictionary allows: its mono-exponential
+    ADC is within ``1 - CAP_ADC_FRACTION`` of the cap."""
+    adc = series_adc_um2_ms(b_ms_um2, amplitudes)
+    return bool(np.isfinite(adc) and adc >= CAP_ADC_FRACTION * cap_um2_ms)
 
 
 def constraint_map(linear_index: np.ndarray, constrained: np.ndarray,

@@ -33,8 +33,10 @@ class DiffusionModels(SimpleInterface):
     def _run_interface(self, runtime):
         from pipeline.diffusion import diffusion_table, gradient_timing_ms
         from pipeline.diffusion.powder import shell_hints
-        from pipeline.diffusion.amplitudes import (amplitude_series, decaying, has_decay,
+        from pipeline.diffusion.amplitudes import (amplitude_series, decaying,
+                                                   flagged_metabolites, has_decay,
                                                    modelled_metabolites, unmodelled_rows)
+        from pipeline.fitting.monotone import CAP_FLAG
 
         opts = options_table(self.inputs.options)
         acq = load_acquisition(self.inputs.in_preproc)
@@ -42,7 +44,8 @@ class DiffusionModels(SimpleInterface):
             self._results["out_diffusion"] = write_table("diffusion.tsv", [],
                                                          DIFFUSION_COLUMNS)
             return runtime
-        series = amplitude_series(read_table(self.inputs.in_amplitudes))
+        amplitude_rows = read_table(self.inputs.in_amplitudes)
+        series = amplitude_series(amplitude_rows)
         names = modelled_metabolites(list(series), opts.get("metabolites", []))
         timing = gradient_timing_ms(acq.metadata, opts.get("gradient_duration_s") or None,
                                     opts.get("diffusion_time_s") or None)
@@ -54,7 +57,7 @@ class DiffusionModels(SimpleInterface):
         rows += diffusion_table(
             {n: series[n] for n in modelled}, acq.b_values_s_mm2,
             directions=acq.directions if directional else None,
-            models=models, small_delta_ms=timing["small_delta_ms"],
+            at_cap=flagged_metabolites(amplitude_rows, CAP_FLAG), models=models, small_delta_ms=timing["small_delta_ms"],
             big_delta_ms=timing["big_delta_ms"],
             echo_time_ms=timing["echo_time_ms"], diffusion_time_ms=timing["diffusion_time_ms"],
             powder_method=opts.get("powder_method", "arithmetic"),
