@@ -61,3 +61,22 @@ def preprocess_problems(section: dict) -> list[str]:
     except (TypeError, ValueError) as error:
         return [str(error)]
     return []
+
+
+def diffusion_metabolite_problems(config: dict, basis_names: list[str]) -> list[str]:
+    """``[diffusion] metabolites`` names that no fit of ``basis_names`` (or of ``[fitting]
+    metabolites`` when given) can produce: not a basis entry, not a sum (tNAA, tCr, tCho, Glx,
+    MM), not a macromolecule or lipid component. Refused at start: the diffusion stage refused
+    them only after each participant's preprocessing and fit, once per diffusion node."""
+    from pipeline.fitting.options import is_lipid_name, is_mm_name
+    from pipeline.metabolites import SUM_NAMES
+
+    wanted = config.get("diffusion", {}).get("metabolites") or []
+    fitted = set(config.get("fitting", {}).get("metabolites") or basis_names)
+    unknown = [m for m in wanted if m not in fitted and m not in SUM_NAMES and m != "MM"
+               and not is_mm_name(m) and not is_lipid_name(m)]
+    if not unknown:
+        return []
+    return [f"[diffusion] metabolites {unknown} are not fitted: neither a basis entry "
+            f"({', '.join(sorted(fitted))}) nor a sum ({', '.join(SUM_NAMES)}, MM) nor a "
+            "macromolecule or lipid component"]

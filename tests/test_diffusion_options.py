@@ -79,3 +79,22 @@ def test_too_few_points_note_names_a_b_limit_only_where_there_is_one():
     assert biexp["note"] == "model 'biexponential' has 4 free parameters but only 2 points"
     adc = next(r for r in rows if r["parameter"] == "ADC")
     assert adc["value"] == pytest.approx(0.13, rel=1e-6)
+
+
+def test_unknown_diffusion_metabolite_is_refused_at_start():
+    """A [diffusion] metabolites name no fit can produce is refused before any participant
+    runs (it failed each participant after preprocessing and the fit, reported twice); basis
+    entries of the simulated basis, sums and MM/lipid components pass."""
+    from bids_app.cli import CliError, _check_diffusion_metabolites
+    from bids_app.config import load_default_config
+
+    config = load_default_config()
+    config["diffusion"]["metabolites"] = ["tNAA", "Glu", "MM", "MM09", "Lip13"]
+    _check_diffusion_metabolites(config, None, "c.toml")
+    config["diffusion"]["metabolites"] = ["tNAA", "NAAx"]
+    with pytest.raises(CliError, match=r"\['NAAx'\] are not fitted"):
+        _check_diffusion_metabolites(config, None, "c.toml")
+    config["diffusion"]["metabolites"] = ["Glu"]
+    config["fitting"]["metabolites"] = ["NAA", "Cr"]  # the fit keeps only these
+    with pytest.raises(CliError, match=r"\['Glu'\] are not fitted"):
+        _check_diffusion_metabolites(config, None, "c.toml")
