@@ -534,9 +534,9 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
     can hold its window; DiscoveryError naming the file otherwise
     (an unreadable file would otherwise stall nipype while it hashes the inputs; a grid too
     coarse for the motion check would fail only after the fit)."""
-    from .input_checks import (InputError, check_macromolecule_signal, check_metadata,
-                               check_motion_grid, check_nucleus, check_readable,
-                               check_water_grid, check_water_reference)
+    from .input_checks import (InputError, check_fid_start, check_macromolecule_signal,
+                               check_metadata, check_motion_grid, check_nucleus,
+                               check_readable, check_water_grid, check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
     sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
@@ -550,6 +550,8 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
         for path, sidecar in zip(files, sidecars):
             check_nucleus(path, _read_sidecar(sidecar), sidecar)
         check_metadata(svs, _read_sidecar(sidecars[0]), sidecars[0])
+        for path in files:
+            check_fid_start(path)
         if water is not None:
             check_water_grid(svs, water)
             check_water_reference(svs, water)

@@ -2,7 +2,8 @@
 them too, and ``workflows`` never imports ``bids_app``); re-exported here for the app."""
 
 from pipeline.io.input_checks import (MAX_SAMPLES, InputError,  # noqa: F401
-                                      check_macromolecule_signal, check_metadata,
+                                      check_fid_start, check_macromolecule_signal,
+                                      check_metadata,
                                       check_motion_grid, check_nucleus, check_readable,
                                       check_water_grid, check_water_reference, nifti_grid,
                                       read_acquisition, read_basis_file, timing_problems)

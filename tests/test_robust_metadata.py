@@ -205,3 +205,38 @@ def test_a_suppressed_scan_that_dominates_its_own_small_lines_is_no_water_refere
     problem = water_reference_problem(15.3, 3.33, height_over_data=0.68)
     assert problem and "only 0.68 times the data's residual water" in problem
     assert water_reference_problem(47.7, 3.33, height_over_data=318.0) is None
+
+
+def _lines_fid(n=2048, dwell_s=1 / 5000, delay=0, rng=None):
+    """NAA/Cr/Cho-like Lorentzians (and a little noise), optionally delayed by ``delay``
+    points of noise as an uncorrected digital-filter group delay leaves them."""
+    t = np.arange(n) * dwell_s
+    fid = sum(a * np.exp(2j * np.pi * f * t - np.pi * 8.0 * t)
+              for a, f in ((3.0, -1060.0), (2.0, -650.0), (1.0, -580.0)))
+    rng = rng or np.random.default_rng(0)
+    noise = 0.01 * (rng.normal(size=n) + 1j * rng.normal(size=n))
+    return np.concatenate([noise[:delay], fid[:n - delay] + noise[delay:]])
+
+
+def test_a_late_starting_fid_is_recognised():
+    from pipeline.io.input_checks import late_start_problem
+
+    assert late_start_problem(_lines_fid()[None, :]) is None
+    assert late_start_problem(_lines_fid(delay=2)[None, :]) is None  # as the 7 T in-vivo set
+    problem = late_start_problem(np.stack([_lines_fid(delay=76) for _ in range(4)]))
+    assert problem and "largest value at point 76" in problem and "group delay" in problem
+
+
+def test_discovery_refuses_data_with_an_uncorrected_group_delay(demo):
+    """The demo's 3 T data delayed by 76 points (a Bruker group delay left in): the fit read
+    it as a huge first-order phase (tCr = tCho = 0, exit 0). Now the participant fails at
+    discovery, naming the file and the point the FID peaks at."""
+    p = paths(demo, "01")
+    def delayed(data):
+        out = np.zeros_like(data)
+        out[:, :, :, 76:] = data[:, :, :, :-76]  # points are NIfTI-MRS dimension 4
+        return out
+    _edit_svs(p, delayed)
+    errors: dict = {}
+    discovery.discover(demo, errors=errors)
+    assert str(p["svs"]) in errors["01"] and "largest value at point 76" in errors["01"]
