@@ -30,6 +30,7 @@ from pipeline.unit_names import B_VALUE_UNITS  # noqa: E402  (no numpy)
 
 from . import bids_validation, derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
+from .config_choices import diffusion_metabolite_problems  # noqa: E402
 from .failed_runs import record_participant_runs  # noqa: E402
 from .group import group_subjects  # noqa: E402
 from .runlog import (Outcome, error_message, format_exception,  # noqa: E402
@@ -223,7 +224,9 @@ def read_participant_inputs(opts) -> ParticipantInputs:
     _check_tissue_table(config, opts.bids_dir)
     if not opts.reports_only:  # a report rebuild fits nothing
         _check_mm_basis(config, opts.basis, opts.config)
-        _check_diffusion_metabolites(config, opts.basis, opts.config)
+        problems = diffusion_metabolite_problems(config, opts.basis)
+        if problems:
+            raise CliError(f"{opts.config}: " + "; ".join(problems))
     filters = discovery.read_bids_filter_file(opts.bids_filter_file) \
         if opts.bids_filter_file else None
     errors: dict = {}
@@ -589,28 +592,6 @@ def _check_mm_basis(config: dict, basis, config_path) -> None:
                        "takes the macromolecule entry from the basis file, and the simulated "
                        "basis (no --basis) has none; give --basis with an MM entry, or use "
                        'mode = "auto" or "parametric"')
-
-
-def _check_diffusion_metabolites(config: dict, basis, config_path) -> None:
-    """``[diffusion] metabolites`` against the entries the fit can have: those of ``--basis``,
-    else of the simulated basis (``[basis] metabolites`` or the simulator's default list)."""
-    from pipeline.simulate.basis_simulation import DEFAULT_METABOLITES
-
-    from .config_choices import diffusion_metabolite_problems
-
-    if not config.get("diffusion", {}).get("metabolites"):
-        return
-    if basis is not None:
-        from pipeline.io.basis_formats import read_basis_as_stored
-        try:
-            names = list(read_basis_as_stored(basis).names)
-        except (OSError, ValueError):
-            return  # an unreadable basis is refused by the basis stage, naming the file
-    else:
-        names = list(config.get("basis", {}).get("metabolites") or DEFAULT_METABOLITES)
-    problems = diffusion_metabolite_problems(config, names)
-    if problems:
-        raise CliError(f"{config_path}: " + "; ".join(problems))
 
 
 if __name__ == "__main__":

@@ -63,15 +63,33 @@ def preprocess_problems(section: dict) -> list[str]:
     return []
 
 
-def diffusion_metabolite_problems(config: dict, basis_names: list[str]) -> list[str]:
-    """``[diffusion] metabolites`` names that no fit of ``basis_names`` (or of ``[fitting]
-    metabolites`` when given) can produce: not a basis entry, not a sum (tNAA, tCr, tCho, Glx,
-    MM), not a macromolecule or lipid component. Refused at start: the diffusion stage refused
-    them only after each participant's preprocessing and fit, once per diffusion node."""
+def basis_entry_names(config: dict, basis_path=None) -> list[str] | None:
+    """The entries of ``--basis`` (None when it cannot be read: the basis stage refuses it,
+    naming the file), else of the simulated basis (``[basis] metabolites`` or the
+    simulator's default list)."""
+    if basis_path is None:
+        from pipeline.simulate.basis_simulation import DEFAULT_METABOLITES
+        return list(config.get("basis", {}).get("metabolites") or DEFAULT_METABOLITES)
+    from pipeline.io.basis_formats import read_basis_as_stored
+    try:
+        return list(read_basis_as_stored(basis_path).names)
+    except (OSError, ValueError):
+        return None
+
+
+def diffusion_metabolite_problems(config: dict, basis_path=None) -> list[str]:
+    """``[diffusion] metabolites`` names that no fit of the basis (:func:`basis_entry_names`,
+    or ``[fitting] metabolites`` when given) can produce: not a basis entry, not a sum (tNAA,
+    tCr, tCho, Glx, MM), not a macromolecule or lipid component. Checked at start: the
+    diffusion stage refused them only after each participant's preprocessing and fit, once per
+    diffusion node."""
     from pipeline.fitting.options import is_lipid_name, is_mm_name
     from pipeline.metabolites import SUM_NAMES
 
     wanted = config.get("diffusion", {}).get("metabolites") or []
+    basis_names = basis_entry_names(config, basis_path) if wanted else None
+    if basis_names is None:
+        return []
     fitted = set(config.get("fitting", {}).get("metabolites") or basis_names)
     unknown = [m for m in wanted if m not in fitted and m not in SUM_NAMES and m != "MM"
                and not is_mm_name(m) and not is_lipid_name(m)]

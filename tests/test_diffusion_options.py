@@ -85,16 +85,28 @@ def test_unknown_diffusion_metabolite_is_refused_at_start():
     """A [diffusion] metabolites name no fit can produce is refused before any participant
     runs (it failed each participant after preprocessing and the fit, reported twice); basis
     entries of the simulated basis, sums and MM/lipid components pass."""
-    from bids_app.cli import CliError, _check_diffusion_metabolites
     from bids_app.config import load_default_config
+    from bids_app.config_choices import diffusion_metabolite_problems
 
     config = load_default_config()
     config["diffusion"]["metabolites"] = ["tNAA", "Glu", "MM", "MM09", "Lip13"]
-    _check_diffusion_metabolites(config, None, "c.toml")
+    assert diffusion_metabolite_problems(config) == []
     config["diffusion"]["metabolites"] = ["tNAA", "NAAx"]
-    with pytest.raises(CliError, match=r"\['NAAx'\] are not fitted"):
-        _check_diffusion_metabolites(config, None, "c.toml")
+    assert "['NAAx'] are not fitted" in diffusion_metabolite_problems(config)[0]
     config["diffusion"]["metabolites"] = ["Glu"]
     config["fitting"]["metabolites"] = ["NAA", "Cr"]  # the fit keeps only these
-    with pytest.raises(CliError, match=r"\['Glu'\] are not fitted"):
-        _check_diffusion_metabolites(config, None, "c.toml")
+    assert "['Glu'] are not fitted" in diffusion_metabolite_problems(config)[0]
+
+
+def test_participant_run_with_an_unknown_diffusion_metabolite_stops_before_writing(tmp_path):
+    """The command line refuses it with exit 2 before the output folder exists."""
+    from bids_app.cli import main
+    bids = tmp_path / "bids"
+    bids.mkdir()
+    (bids / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.9.0"}')
+    config = tmp_path / "c.toml"
+    config.write_text('[diffusion]\nmetabolites = ["NAAx"]\n')
+    out = tmp_path / "out"
+    assert main([str(bids), str(out), "participant", "--config", str(config),
+                 "--skip-bids-validation"]) == 2
+    assert not out.exists()
