@@ -261,3 +261,22 @@ def test_unconstrained_parameter_has_no_finite_error():
     fit = Cylinders(15.0, 60.0).fit(B[:4], signals.sticks_powder_average(B[:4], 0.4), sigma=0.01)
     assert fit.param("radius") < 0.05
     assert np.isnan(fit.std_errors[1]) and np.isfinite(fit.std_errors[0])
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1.0, 1e5, 1e9])
+def test_standard_errors_do_not_depend_on_the_scale_of_the_data(scale):
+    """Known noise (CRLBs): the ADC's SE is the Fisher bound sqrt((J'J)^-1) of the weighted
+    Jacobian [S0 (-b) exp(-b D), exp(-b D)] / sigma, computed here directly, at any data scale
+    (integer scanner data are 1e5 x larger; the SE was 0.0091 there against 0.0118, and none at
+    1e-9, before 2026-12-07)."""
+    from pipeline.diffusion.fitting import fit_model
+    from pipeline.diffusion.models import MonoExponential
+
+    b = np.array([0.0, 1.0, 3.0, 5.0])
+    s = 9.2 * np.exp(-0.137 * b) * (1 + np.array([0.01, -0.02, 0.015, -0.01]))
+    sigma = np.full(4, 0.03 * 9.2)
+    fit = fit_model(MonoExponential(), b, s * scale, sigma=sigma * scale)
+    adc, s0 = fit.params[0], fit.s0 / scale
+    jac = np.column_stack([s0 * -b * np.exp(-b * adc), np.exp(-b * adc)]) / sigma[:, None]
+    expected = np.sqrt(np.linalg.inv(jac.T @ jac)[0, 0])
+    assert fit.std_errors[0] == pytest.approx(expected, rel=1e-4)

@@ -163,20 +163,36 @@ def _multistart(model, b, s, w, n_starts, s0_bounds):
     return best
 
 
-def _covariance(j, scale):
+DEAD_COLUMN_RELATIVE = 1e-6
+"""A parameter whose sensitivity over its range, ``||dS/d theta_k|| (upper_k - lower_k)``, is
+below this fraction of the largest parameter's has no finite variance (e.g. a radius far below
+the resolution limit, where the signal varies as R^4)."""
+
+
+def _covariance(j, scale, ranges=None):
     """Parameter covariance (J^T J)^-1 * scale; NaN for parameters the data do not constrain.
 
-    A Jacobian column that is numerically zero (e.g. a radius far below the resolution limit,
-    where the signal varies as R^4) has no finite variance; a pseudo-inverse would report 0.
+    A parameter whose sensitivity ``||J_k|| range_k`` (``ranges``: the widths of the
+    parameters' bounds; without them the column norm alone) is numerically zero against the
+    largest has no finite variance; a pseudo-inverse would report 0. Both the test and the
+    inverse are free of the parameters' units and of the data's scale (the S0 bound scales with
+    the data; the columns are equilibrated before inverting). Before 2026-12-07 the column norms
+    were compared as they were, so data scaled by 1e5 (integer scanner data) changed the ADC SE
+    from 0.0118 to 0.0091, and data scaled by 1e-9 got none.
     """
+    j = np.asarray(j, float)
     norms = np.linalg.norm(j, axis=0)
-    dead = norms <= 1e-6 * max(float(norms.max()), 1e-300)
-    live = ~dead
+    sensitivity = norms if ranges is None else norms * np.asarray(ranges, float)[:j.shape[1]]
+    live = (sensitivity > DEAD_COLUMN_RELATIVE * float(sensitivity.max())) & (norms > 0)
     cov = np.full((j.shape[1], j.shape[1]), np.nan)
+    if not live.any():
+        return cov
+    unit = j[:, live] / norms[live]
     try:
-        cov[np.ix_(live, live)] = np.linalg.pinv(j[:, live].T @ j[:, live]) * scale
+        inverse = np.linalg.pinv(unit.T @ unit)
     except np.linalg.LinAlgError:
-        pass
+        return cov
+    cov[np.ix_(live, live)] = inverse / np.outer(norms[live], norms[live]) * scale
     return cov
 
 
@@ -199,7 +215,7 @@ def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
     """Parameters held by a fit bound: at a bound, with the unconstrained Gauss-Newton step
     -(J^T J)^-1 J^T r pointing out of the box (weighted ``jac`` (n, k) and ``residual`` (n,))."""
     x = np.asarray(x, float)
-    cov = _covariance(jac, 1.0)
+    cov = _covariance(jac, 1.0, np.asarray(upper, float) - np.asarray(lower, float))
     live = np.isfinite(np.diag(cov))
     active = np.zeros(x.size, bool)
     if not live.any():
@@ -369,7 +385,7 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     lower = np.append(model.bounds[0], s0_bounds[0])
     upper = np.append(model.bounds[1], s0_bounds[1])
     jac = result.jac if fit_s0 else result.jac[:, :-1]
-    cov = _covariance(jac, scale)
+    cov = _covariance(jac, scale, (upper - lower)[:jac.shape[1]])
     k_fit = jac.shape[1]
     at_any_bound = fit_s0 and bool(np.any(at_either_bound(x[:k_fit], lower[:k_fit],
                                                           upper[:k_fit])))
