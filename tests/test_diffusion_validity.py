@@ -362,3 +362,42 @@ def test_undetected_reason_states_the_threshold_and_the_sd_it_is_made_of():
     reason = undetected_reason(9.57, 7.41)
     assert "within 2 SD = 14.8 of 0" in reason and "SD 7.41" in reason
     assert undetected_reason(15.0, 7.41) == ""
+
+
+def test_a_model_that_does_not_describe_the_decay_is_not_applicable():
+    """Known noise (CRLBs): a bi-exponential decay (0.7 exp(-0.2 b) + 0.3 exp(-0.02 b)) fitted
+    with sticks leaves chi^2 far above its degrees of freedom, p < 1e-4: the row says so and
+    is not applicable (the demo's creatine, a bi-exponential, got sticks D_intra 0.87 +- 0.07
+    marked applicable with chi^2 39.4 on 4 dof). Exact data of the fitted model pass."""
+    from pipeline.diffusion.table import fit_all_models
+
+    b = np.array([0.0, 1.0, 3.0, 6.0, 10.0, 15.0, 20.0, 25.0])
+    biexp = 0.7 * np.exp(-0.2 * b) + 0.3 * np.exp(-0.02 * b)
+    rows = fit_all_models(b, biexp, np.full(b.size, 0.005), models=("sticks",), n_draws=0)
+    (d,) = [r for r in rows if r["parameter"] == "D_intra"]
+    assert d["applicable"] == 0 and "the model does not describe this decay" in d["reason"]
+    assert "lack of fit: chi^2 = " in d["note"]
+    mono = np.exp(-0.15 * b)
+    rows = fit_all_models(b, mono, np.full(b.size, 0.005), models=("monoexponential",),
+                          n_draws=0)
+    (adc,) = [r for r in rows if r["parameter"] == "ADC"]
+    assert adc["applicable"] == 1 and "lack of fit" not in adc["note"]
+
+
+def test_standard_errors_widen_with_moderate_lack_of_fit():
+    """chi^2/dof above 1 at 1e-4 <= p < 0.05: the SE is the noise-only SE times
+    sqrt(chi^2/dof) (Birge ratio), and the note says by how much."""
+    from pipeline.diffusion.fitting import fit_model
+    from pipeline.diffusion.models import MonoExponential
+
+    b = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    wobble = np.array([0.0, 0.012, -0.012, 0.012, -0.012, 0.012])
+    s = np.exp(-0.15 * b) + wobble
+    sigma = np.full(b.size, 0.008)
+    plain = fit_model(MonoExponential(), b, s, sigma=sigma)
+    tested = fit_model(MonoExponential(), b, s, sigma=sigma, lack_of_fit_test=True)
+    dof = b.size - 2
+    assert 1e-4 <= tested.lack_of_fit_p < 0.05 and tested.chi2 > dof
+    assert tested.std_errors[0] == pytest.approx(plain.std_errors[0]
+                                                 * np.sqrt(tested.chi2 / dof), rel=1e-6)
+    assert "SEs widened by sqrt(chi^2/dof)" in tested.note

@@ -44,6 +44,8 @@ class DiffusionFit:
     parameter_applicability: dict = field(default_factory=dict)
     sigma_normalised: float | None = None
     bound_profile: tuple = ()  # parameters at an active bound: SEs from the bounded profile
+    lack_of_fit_p: float | None = None  # chi^2 test against the known noise (None: unknown)
+    dof: int = 0  # points minus free parameters (S0 counted when fitted)
 
     @property
     def parameter_names(self):
@@ -296,6 +298,21 @@ def profile_standard_errors(model, b, s, w, x, lower, upper, scale, jacobian_se,
     return se
 
 
+WIDEN_BELOW_P = 0.05
+"""With known noise (amplitude CRLBs), a chi^2 test p below this widens the SEs by
+sqrt(chi^2/dof) (the model or the CRLBs leave more scatter than they account for)."""
+
+
+def lack_of_fit_p(chi2: float, dof: int) -> float | None:
+    """P(chi^2_dof >= chi2): how likely this much scatter about the model is under the known
+    noise; None without degrees of freedom."""
+    if dof < 1 or not np.isfinite(chi2):
+        return None
+    from scipy.special import chdtrc  # what scipy.stats.chi2.sf calls
+
+    return float(chdtrc(dof, chi2))
+
+
 def t_factor(dof) -> float:
     """Widening of a +/- 1 SE interval when sigma is estimated with ``dof`` degrees of freedom:
     Student-t quantile over normal quantile at 84.13 % (1.84 for 1, 1.32 for 2, 1.20 for 3 dof),
@@ -351,7 +368,8 @@ def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, n
 
 def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts: int = 3,
               uncertainty: str = "jacobian", n_draws: int = 200, seed: int = 0,
-              shell_index=None, sigma_dof: float | None = None) -> "DiffusionFit":
+              shell_index=None, sigma_dof: float | None = None,
+              lack_of_fit_test: bool = False) -> "DiffusionFit":
     """Fit ``model`` to ``signal`` at ``b_ms_um2``; points above ``model.b_max_ms_um2`` are dropped.
 
     sigma: per-point standard deviation (same units as ``signal``), e.g. CRLBs; weights 1/sigma^2.
@@ -362,6 +380,10 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     ``sigma_dof``: degrees of freedom of a ``sigma`` that was itself estimated (e.g. n - 4 from
     bi-exponential residuals); the SEs are then widened by ``t_factor`` (also when sigma is None,
     with the fit's own n - k). Calibration: benchmarks/bench_diffusion_coverage.py.
+    ``lack_of_fit_test`` (the app's diffusion table): with a known ``sigma``, the chi^2 test
+    p (``DiffusionFit.lack_of_fit_p``); below ``WIDEN_BELOW_P`` the SEs are widened by
+    sqrt(chi^2/dof), and the applicability rules reject the model far below it. Off, the SEs
+    are pure noise propagation (the consensus Table 5 replication relies on that).
     """
     if uncertainty not in UNCERTAINTY_METHODS:
         raise ValueError(f"uncertainty must be one of {UNCERTAINTY_METHODS}, got {uncertainty!r}")
@@ -381,7 +403,9 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     fitted = x[-1] * model.predict(b, x[:-1])
     chi2 = float(np.sum((w * (fitted - s)) ** 2))
     dof = max(b.size - k, 1)
-    scale = 1.0 if sg is not None else chi2 / dof
+    lack_p = lack_of_fit_p(chi2, b.size - k) if sg is not None and lack_of_fit_test else None
+    widen = lack_p is not None and lack_p < WIDEN_BELOW_P and chi2 > dof
+    scale = chi2 / dof if sg is None or widen else 1.0
     lower = np.append(model.bounds[0], s0_bounds[0])
     upper = np.append(model.bounds[1], s0_bounds[1])
     jac = result.jac if fit_s0 else result.jac[:, :-1]
@@ -410,7 +434,8 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
                        s0_std_error=float(se[-1]), covariance=cov, chi2=chi2, n_points=int(b.size),
                        aic=float(aic), bic=float(bic), b_used_ms_um2=b, sigma_known=sg is not None,
                        success=bool(result.success), resampled=resampled,
-                       bound_profile=tuple(n for n, a in zip(model.parameter_names, active) if a))
+                       bound_profile=tuple(n for n, a in zip(model.parameter_names, active) if a),
+                       lack_of_fit_p=lack_p, dof=int(b.size - k))
     return _with_applicability(fit, b_all, sg, dof)
 
 

@@ -254,7 +254,8 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
             if options is None:
                 raise ValueError(reason)
             fit = fit_model(make_model(name, **options), b, s, sg, uncertainty=uncertainty,
-                            n_draws=n_draws, seed=seed, shell_index=shell_index, sigma_dof=sigma_dof)
+                            n_draws=n_draws, seed=seed, shell_index=shell_index, sigma_dof=sigma_dof,
+                            lack_of_fit_test=True)
         except ValueError as exc:
             fitted[name] = _failed_rows(metabolite, name, str(exc))
             continue
