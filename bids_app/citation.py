@@ -12,7 +12,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.fitting.options import FitOptions
 from pipeline.metabolites import FIT_WINDOW_PPM
-from pipeline.qc.flags import REFERENCES as QC_REFERENCES
+from pipeline.qc.flags import THRESHOLDS as QC_THRESHOLDS
 
 from . import derivatives as d
 
@@ -189,7 +189,10 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
                  f"in ppm), {drift}and the fit residual relative to the noise.")
     parts.append("QC thresholds (pass/warn/fail) follow the clinical MRS consensus, the minimum "
                  "reporting standards, the dMRS consensus and brain metabolite ranges: "
-                 + ", ".join(_unique(cite(QC_REFERENCE_KEYS[k]) for k in QC_REFERENCES)) + ".")
+                 + ", ".join(_unique(cite(QC_REFERENCE_KEYS[t.source])
+                                     for t in QC_THRESHOLDS.values()
+                                     if kinds["transients"] or t.section != "transients"))
+                 + ".")
     if any(s.get("conversion.json", {}).get("warnings") for s in stages):
         parts.append("Conversion warnings (e.g. b-value units inferred from their magnitude) "
                      "are listed in each participant's report.")

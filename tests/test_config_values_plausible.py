@@ -56,8 +56,8 @@ def _quantified(metabolite_t2_s):
     """Concentrations and flags of NAA/Cr/tNAA rows scaled with this metabolite T2 table."""
     basis = singlet_basis(["NAA", "Cr"])
     water = np.exp(-np.arange(basis.n_points) * basis.dwell_s * 20.0) * 1000.0
-    rows = [{"condition": 0, "metabolite": name, "amplitude": 1.0, "crlb": 0.1}
-            for name in ("NAA", "Cr", "tNAA")]
+    rows = [{"condition": 0, "metabolite": name, "amplitude": 0.1, "crlb": 0.01}
+            for name in ("NAA", "Cr", "tNAA")]  # brain-like mM: no implausibility warning
     opts = {"metabolite_t2_s": metabolite_t2_s, "water_concentration_mm": 30000.0}
     out, report = quantify_rows(rows, opts, water.astype(complex), basis.dwell_s, basis,
                                 {"EchoTime": 0.1}, basis.cf_mhz, "01", "")

@@ -64,9 +64,10 @@ def implausible_concentrations(rows: list[dict]) -> str:
               and finite_number(r.get("concentration_mm")) is not None]
     if not scaled:
         return ""
-    lowest = min(float(r["b_value"]) for r in scaled)
+    b_value = lambda row: float(row.get("b_value", 0.0))  # noqa: E731 (rows of plain MRS: b = 0)
+    lowest = min(b_value(r) for r in scaled)
     high = [f"{r['metabolite']} {float(r['concentration_mm']):.4g} mM" for r in scaled
-            if float(r["b_value"]) == lowest and float(r["concentration_mm"]) > limit]
+            if b_value(r) == lowest and float(r["concentration_mm"]) > limit]
     if not high:
         return ""
     return (f"implausible water-scaled concentrations at the lowest b: {', '.join(high)} (brain "
