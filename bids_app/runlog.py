@@ -203,7 +203,7 @@ def write_run_records(output_dir, outcomes: list[Outcome], started: float) -> li
     run: which run last processed it, when, and whether it succeeded (the group level uses
     a participant's derivatives only when this says ok). Labels that are not valid BIDS labels
     get no folder; a skipped participant keeps the record of the run that last processed it."""
-    from .discovery import LABEL
+    from .dataset_files import LABEL
 
     finished = time.time()
     written = []

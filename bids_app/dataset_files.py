@@ -1,0 +1,110 @@
+"""What the raw part of an MRS-BIDS dataset holds, file by file, before pybids indexes it:
+sidecars that cannot be read, folders whose labels are not BIDS labels, and which paths count
+as raw MRS data at all (``sub-<label>/[ses-<label>/]mrs/`` itself; derivatives, nested copies
+and output folders never do). Used by :mod:`bids_app.discovery`."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+LABEL = re.compile(r"^[A-Za-z0-9]+$")
+"""A BIDS label: ASCII letters and digits only."""
+
+# What pybids may walk (paths as "/<relative path>"): only sub-<label>/[ses-<label>/]mrs/
+# itself. Anything inside a folder below mrs/, inside another datatype or session-level
+# folder, or inside a top-level folder other than sub-* is pruned (so a nested copy, an
+# output folder placed in the dataset or a symlink loop is never indexed or walked).
+NOT_RAW_MRS = [
+    re.compile(r"^/(?!sub-)[^/]+/"),
+    re.compile(r"^/sub-[^/]+/(?!ses-[^/]+(?:/|$)|mrs(?:/|$))[^/]+/"),
+    re.compile(r"^/sub-[^/]+/ses-[^/]+/(?!mrs(?:/|$))[^/]+/"),
+    re.compile(r"^/sub-[^/]+/(?:ses-[^/]+/)?mrs/[^/]+/"),
+]
+
+
+def json_problem(path) -> str | None:
+    """Why a JSON sidecar cannot be used (not a regular file, unreadable, not valid JSON, not
+    a JSON object), or None."""
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return "is not a regular file (a FIFO, device or folder named like a sidecar)"
+        value = json.loads(path.read_bytes())
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        return f"not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        return f"holds a JSON {type(value).__name__}, not an object of key/value pairs"
+    return None
+
+
+def _raw_files(bids_dir: Path, pattern: str):
+    """Files matching ``pattern`` directly in ``sub-*/[ses-*/]mrs/`` (never below)."""
+    for sub in sorted(bids_dir.glob("sub-*")):
+        for mrs in [sub / "mrs"] + sorted(sub.glob("ses-*/mrs")):
+            if mrs.is_dir():
+                yield from sorted(mrs.glob(pattern))
+
+
+def broken_json_files(bids_dir) -> dict[Path, str]:
+    """Sidecars of the raw dataset that pybids could not index, with the reason."""
+    bids_dir = Path(bids_dir).resolve()
+    found = {}
+    for path in _raw_files(bids_dir, "*.json"):
+        problem = json_problem(path)
+        if problem:
+            found[path] = problem
+    return found
+
+
+def invalid_label_folders(bids_dir) -> dict[str, str]:
+    """``sub-*`` (and their ``ses-*``) folders whose label is not a BIDS label (ASCII letters
+    and digits), folder name -> reason. pybids would drop or truncate them (``sub-0 4`` ->
+    ``0``), so they are reported and skipped instead."""
+    bids_dir = Path(bids_dir)
+    found = {}
+    for folder in sorted(bids_dir.glob("sub-*")):
+        if not folder.is_dir():
+            continue
+        if not LABEL.match(folder.name[4:]):
+            found[folder.name] = (f"{folder}: participant folder label {folder.name[4:]!r} is "
+                                  "not a valid BIDS label (ASCII letters and digits only); "
+                                  "skipped")
+            continue
+        for ses in sorted(folder.glob("ses-*")):
+            if ses.is_dir() and not LABEL.match(ses.name[4:]):
+                found[folder.name] = (f"{ses}: session folder label {ses.name[4:]!r} is not "
+                                      "a valid BIDS label (ASCII letters and digits only); "
+                                      "participant skipped")
+    return found
+
+
+def _path_pattern(bids_dir, path) -> re.Pattern:
+    """A pybids ignore pattern for ``path`` and everything below it (never matching when
+    ``path`` is outside the dataset)."""
+    try:
+        relative = Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
+    except ValueError:
+        return re.compile(r"(?!)")
+    return re.compile("^/" + re.escape(relative) + "(?:/|$)")
+
+
+def is_raw_mrs_file(path, bids_root) -> bool:
+    """``path`` lies directly in ``sub-<label>/[ses-<label>/]mrs/``, its name starts with those
+    entities and it carries no ``desc-`` entity (derivatives do; raw data never does)."""
+    try:
+        parts = Path(path).relative_to(bids_root).parts
+    except ValueError:
+        return False
+    if len(parts) == 3 and parts[1] == "mrs":
+        prefix = parts[0] + "_"
+    elif len(parts) == 4 and parts[1].startswith("ses-") and parts[2] == "mrs":
+        prefix = f"{parts[0]}_{parts[1]}_"
+    else:
+        return False
+    name = parts[-1]
+    return name.startswith(prefix) and "_desc-" not in name
