@@ -76,10 +76,10 @@ from .convert_mapping import (  # noqa: F401  (public names re-exported from thi
     loop_sizes, n_conditions, split_dynamics, split_loops)
 from .convert_order_check import check_loop_order, loop_order_verdict
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
-    _write_dataset_files, bids_sidecar, sampling_sidecar)
+    _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
 from .convert_vendor import (  # noqa: F401  (public names re-exported from this module)
     PULSE_SEQUENCE_TYPES, SPEC2NII_DEFAULT_ARGS, SPEC2NII_FOLDER_INPUTS, _read_input,
-    identified_sequence, input_problem, pulse_sequence_hint, run_spec2nii, vendor_names,
+    identified_sequence, identifying_keys, input_problem, pulse_sequence_hint, run_spec2nii,
     vendor_transient_count)
 
 
@@ -134,6 +134,10 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
     if nucleus:  # converted faithfully, but the app would refuse it: say so now
         notes.append(f"{nucleus}; the file is written, but dmrs-bids will refuse it")
     metadata = dict(acq.metadata)
+    removed = metadata.pop("anonymised_keys", [])
+    if removed:
+        facts.append(f"{files[0]}: anonymised ([dataset] anonymise = true): header keys "
+                     f"{', '.join(removed)} not copied")
     n_stored = fids.shape[0] * fids.shape[1]
     acquired = vendor_transient_count(entry["format"], files, n_stored)
     if acquired is not None:
@@ -143,8 +147,7 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
         facts.append(f"{files[0]}: {stored} {acquired} transients (vendor header): "
                      f"NumberOfTransients = {acquired}")
     if not metadata.get("PulseSequenceType"):
-        pulse_type, note = identified_sequence({**vendor_names(entry["format"], files),
-                                                **metadata})
+        pulse_type, note = identified_sequence(metadata)
         if pulse_type is not None:
             metadata["PulseSequenceType"] = pulse_type
             facts.append(f"{files[0]}: PulseSequenceType {pulse_type} ({note})")
@@ -213,6 +216,7 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
         if existing:
             raise ConversionError(f"{existing[0]}: exists; use --overwrite to replace "
                                   f"({len(existing)} existing output(s))")
+    read_participants(out_dir / "participants.tsv")  # a bad table stops us before writing
     by_id = {e["id"]: t for e, t in zip(entries, targets) if e.get("id")}
     acquisitions = read_all_acquisitions(entries, targets, source_dir, mapping, mapping_path)
     for entry, target, acq in zip(entries, targets, acquisitions):

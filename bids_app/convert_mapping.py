@@ -5,6 +5,7 @@ path of each entry and its b-values/directions (mapping keys: :mod:`bids_app.con
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from pipeline.io.nifti_mrs import b_value_unit_problem, normalise_b_value_unit, unit_directions
+from pipeline.io.nifti_mrs import (b_value_unit_problem, normalise_b_value_unit,
+                                   small_b_series_note, unit_directions)
 from pipeline.units import guess_b_value_units, to_s_mm2
 
 SPEC2NII_FILE_COUNTS = {"philips": 2, "philips_dl": 3, "philips_dcm": 1, "twix": 1, "dicom": 1,
@@ -31,6 +33,10 @@ LOOPS = ("transient", "condition", "b", "direction")
 LEGACY_ORDERS = {"condition_fastest": ["condition", "transient"],
                  "transient_fastest": ["transient", "condition"]}
 ENTITY_KEYS = (("session", "ses"), ("task", "task"), ("acq", "acq"), ("run", "run"))
+LABEL_PATTERNS = {"run": r"[0-9]+"}
+"""BIDS entity values: labels are alphanumeric (``[0-9a-zA-Z+]+``, BIDS 1.10 schema), a run is
+an index (digits). A ``_`` or ``-`` in a label would split the file name into other entities
+(``acq-press_30`` reads as ``acq-press``), so the app would pair the wrong files."""
 
 
 class ConversionError(ValueError):
@@ -73,6 +79,10 @@ def _check_entry(entry: dict, where: str, ids: set) -> None:
             raise ConversionError(f"{where}: missing key {key!r}")
     if entry["suffix"] not in SUFFIXES:
         raise ConversionError(f"{where}: suffix {entry['suffix']!r} is not one of {SUFFIXES}")
+    for key, entity in (("participant", "sub"),) + ENTITY_KEYS:
+        problem = label_problem(key, entity, entry.get(key))
+        if problem:
+            raise ConversionError(f"{where}: {problem}")
     fmt = entry["format"]
     counts = {NIFTI_FORMAT: 1, **SPEC2NII_FILE_COUNTS}
     if fmt not in counts:
@@ -106,6 +116,23 @@ def _check_entry(entry: dict, where: str, ids: set) -> None:
     unit = diffusion.get("b_value_units", "auto")
     if unit != "auto" and normalise_b_value_unit(unit) is None:
         raise ConversionError(f"{where}: b_value_units {unit!r} is not s/mm2, ms/um2 or auto")
+
+
+def label_problem(key: str, entity: str, value) -> str | None:
+    """Why mapping value ``value`` of ``key`` (BIDS entity ``entity``, its ``entity-`` prefix
+    allowed) is not a valid BIDS label (:data:`LABEL_PATTERNS`), or None (valid or absent)."""
+    if value is None or value == "":
+        return None
+    label = str(value).removeprefix(f"{entity}-")
+    pattern = LABEL_PATTERNS.get(key, r"[0-9a-zA-Z+]+")
+    if re.fullmatch(pattern, label):
+        return None
+    kind = "a run is a number (digits only)" if key == "run" else \
+        "BIDS labels are alphanumeric (letters and digits, '+' allowed)"
+    hint = re.sub(r"[^0-9]" if key == "run" else r"[^0-9a-zA-Z+]", "", label)
+    return (f"{key} = {value!r} is not a valid BIDS {entity} label: {kind}; '_' and '-' "
+            f"separate entities in BIDS file names, so the file would be matched as another "
+            f"acquisition" + (f" (e.g. {key} = {hint!r})" if hint else ""))
 
 
 def dynamics_loops(entry: dict, where: str) -> list[str]:
@@ -250,6 +277,9 @@ def _diffusion_conditions(entry: dict, n_cond: int, where: str, mapping_path: Pa
         problem, likely = found
         fix = f'set diffusion.b_value_units = "{likely}"' if likely else "correct them"
         raise ConversionError(f"{where}: diffusion {problem}; {fix}")
+    small = small_b_series_note(b_raw, unit, "diffusion.b_value_units", 'If they are in ms/um2, '
+                                'set diffusion.b_value_units = "ms/um2"', where)
+    notes.extend([small] if small else [])
     b_s_mm2 = to_s_mm2(b_raw, unit)
     directions = unit_directions(dirs, b_s_mm2, where, notes)
     return b_s_mm2, directions, source, notes

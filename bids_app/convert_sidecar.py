@@ -12,6 +12,8 @@ from pipeline.acquisition import Acquisition
 from pipeline.io.json_values import write_json
 from pipeline.units import field_strength_t
 
+from .convert_mapping import ConversionError
+
 _HEADER_TO_SIDECAR = {
     "Manufacturer": "Manufacturer", "ManufacturersModelName": "ManufacturersModelName",
     "DeviceSerialNumber": "DeviceSerialNumber", "SoftwareVersions": "SoftwareVersions",
@@ -78,13 +80,24 @@ def _write_dataset_files(out_dir: Path, mapping: dict, participants: list[str],
     _merge_participants(out_dir / "participants.tsv", participants)
 
 
+def read_participants(path: Path) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of an existing participants.tsv; a missing or blank file is a table
+    with no rows. A first column other than ``participant_id`` is a ConversionError (called
+    before anything is written, so a bad file stops the conversion up front)."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
+    if not lines:
+        return ["participant_id"], []
+    header = lines[0].split("\t")
+    if header[0].strip() != "participant_id":
+        raise ConversionError(f"{path}: the first column of participants.tsv is "
+                              f"{header[0]!r}, not 'participant_id' (BIDS); fix or remove "
+                              "the file")
+    return header, [ln.split("\t") for ln in lines[1:]]
+
+
 def _merge_participants(path: Path, participants: list[str]) -> None:
     """Add missing participant rows to participants.tsv (other columns 'n/a')."""
-    if path.exists():
-        lines = path.read_text().splitlines()
-        header, rows = lines[0].split("\t"), [ln.split("\t") for ln in lines[1:] if ln.strip()]
-    else:
-        header, rows = ["participant_id"], []
+    header, rows = read_participants(path)
     known = {r[0] for r in rows}
     for pid in participants:
         if pid not in known:

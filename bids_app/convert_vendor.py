@@ -1,6 +1,7 @@
 """Vendor routes of ``dmrs-bids-convert``: spec2nii run in-process (or a NIfTI-MRS input read
 directly), and the facts spec2nii leaves out that vendor headers state (transients averaged
-per stored spectrum, sequence names -> BIDS PulseSequenceType).
+per stored spectrum, sequence names -> BIDS PulseSequenceType; only names of the sequence or
+protocol, never exam-card or study names such as a SPAR ``examination_name``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import tempfile
 import warnings as _warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+
+from nifti_mrs.definitions import standard_defined
 
 from pipeline.acquisition import Acquisition
 from pipeline.io.nifti_mrs import NiftiMrsError, read_nifti_mrs
@@ -103,15 +106,31 @@ def _choose_output(outputs: list[Path], wanted: str | None, source: Path) -> Pat
     return outputs[0]
 
 
+def identifying_keys(metadata: dict) -> list[str]:
+    """Header keys ``spec2nii --anon`` removes: those the NIfTI-MRS standard marks for
+    anonymisation (PatientName, PatientID, PatientDoB, DeviceSerialNumber,
+    ManufacturersModelName, OriginalFile) and user-defined ``private_*`` keys."""
+    return [k for k in metadata if (k in standard_defined and standard_defined[k][3])
+            or k.startswith("private_")]
+
+
 def _read_input(entry: dict, files: list[Path], extras: dict, anonymise: bool) -> Acquisition:
     """The entry's input as an Acquisition: a NIfTI-MRS file read directly (format "nifti"),
-    anything else through spec2nii."""
+    anything else through spec2nii. With ``anonymise`` a NIfTI-MRS input loses the keys
+    spec2nii's ``--anon`` removes (:func:`identifying_keys`; mapping extras are kept), named
+    in ``metadata["anonymised_keys"]``."""
     dim_roles = entry.get("dim_roles") or None
     if entry["format"] == NIFTI_FORMAT:
         try:
-            return read_nifti_mrs(files[0], sidecar=extras, dim_roles=dim_roles)
+            acq = read_nifti_mrs(files[0], sidecar=extras, dim_roles=dim_roles)
         except NiftiMrsError as err:
             raise ConversionError(str(err)) from err
+        removed = [k for k in identifying_keys(acq.metadata) if k not in extras] \
+            if anonymise else []
+        for key in removed:
+            del acq.metadata[key]
+        acq.metadata["anonymised_keys"] = removed
+        return acq
     with tempfile.TemporaryDirectory(prefix="dmrs-bids-convert-") as tmp:
         outputs = run_spec2nii(entry["format"], files, Path(tmp), entry.get("spec2nii_args", ()),
                                anonymise)
@@ -182,17 +201,6 @@ def _siemens_dicom_averages(path: Path) -> int:
                 items = csareader.read(dataset[tag].value)["tags"]["NumberOfAverages"]["items"]
             return int(float(items[0]))
     raise KeyError("NumberOfAverages")
-
-
-def vendor_names(fmt: str, files: list[Path]) -> dict:
-    """Sequence-bearing header texts spec2nii does not copy (Philips SPAR
-    ``examination_name``, as ``SeriesDescription``); empty for other formats."""
-    if fmt != "philips":
-        return {}
-    spar = next((f for f in files if f.suffix.lower() == ".spar"), None)
-    name = _header_text_values(spar, ":", ("examination_name",)).get("examination_name") \
-        if spar else None
-    return {"SeriesDescription": name} if name else {}
 
 
 def identified_sequence(metadata: dict) -> tuple[str | None, str]:

@@ -160,12 +160,10 @@ def test_philips_press_number_of_transients_and_sequence_from_spar(shared_data, 
     assert side["PulseSequenceType"] == "PRESS" and side["EchoTime"] == 0.035
 
 
-def test_spar_examination_name_is_searched_when_scan_id_is_silent(tmp_path):
-    from bids_app.convert import identified_sequence, vendor_names
+def test_spar_examination_name_is_not_searched_for_the_sequence():
+    """An exam-card name ("DW STEAM 7T", "MR SCHEDEL ST. ANNA") describes the examination,
+    not the sequence: only scan_id (ProtocolName) is read (tests/test_convert_probe_s20.py)."""
+    from bids_app.convert import identified_sequence
 
-    spar = tmp_path / "a.SPAR"
-    spar.write_text("examination_name : DW STEAM 7T\nscan_id : DWS_b9_nsa32\n")
-    names = vendor_names("philips", [tmp_path / "a.SDAT", spar])
-    assert names == {"SeriesDescription": "DW STEAM 7T"}
-    assert identified_sequence({**names, "ProtocolName": "DWS_b9_nsa32"})[0] == "STEAM"
     assert identified_sequence({"ProtocolName": "DWS_b9_nsa32"})[0] is None
+    assert identified_sequence({"ProtocolName": "PRESS PAR 35"})[0] == "PRESS"

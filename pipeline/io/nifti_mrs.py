@@ -31,6 +31,13 @@ A decided unit (stated, requested or guessed) that makes the largest b implausib
 250 000 s/mm^2, or above 0 but below 10 s/mm^2) is refused naming the likely unit
 (:func:`pipeline.io.nifti_mrs_header.b_value_unit_problem`).
 
+Plausibility: a SpectrometerFrequency or spectral width off by a unit (Hz or kHz for MHz, a
+dwell time in ms) is refused naming the likely slip (:func:`frequency_problem`,
+:func:`spectral_width_problem`); so is a dim header giving its entries different timings
+(``MixingTime``, ``EchoTime``, ...: :func:`pipeline.io.nifti_mrs_header.check_timing_series`);
+b-values stated in s/mm^2 that look like ms/um^2 get a warning
+(:func:`pipeline.io.nifti_mrs_header.small_b_series_note`).
+
 Written files state ``DiffusionBValueUnits = "s/mm2"`` and keep the earlier decision and
 warnings (``DiffusionBValueUnitsSource``, ``ConversionWarnings``), so a round trip keeps them.
 
@@ -58,7 +65,7 @@ from .nifti_mrs_header import (  # noqa: F401  (public names re-exported from th
     DIM_ROLES, DIM_ROLES_SETTING, RUNTIME_KEYS, SIDECAR_B_UNITS_KEYS, TRANSIENT_TAGS,
     WARNINGS_KEY, NiftiMrsError, _condition_axes, _condition_lists, _decide_units, _dim_layout,
     _fail, _group_repeats, _label_groups, _unwrap, b_value_unit_problem, normalise_b_value_unit,
-    normalised_nucleus, unequal_repeats_note, unit_directions)
+    normalised_nucleus, small_b_series_note, unequal_repeats_note, unit_directions)
 from .nifti_mrs_write import write_nifti_mrs  # noqa: F401  (re-exported)
 
 
@@ -142,6 +149,55 @@ def _check_data(data: np.ndarray, path: Path) -> None:
     if not np.any(data):
         raise _fail(path, "every sample is 0: the file holds no signal (an empty or aborted "
                           "export?)")
+
+
+H1_FREQUENCY_LIMITS_MHZ = (10.0, 1300.0)
+"""Plausible 1H SpectrometerFrequency (MHz): 0.25 T (10.6 MHz, low-field systems) to 30.5 T
+(1.3 GHz, the strongest NMR magnets); clinical 1.5-7 T is 64-298 MHz, preclinical 9.4-21.1 T
+400-900 MHz. A value in Hz or kHz (x 1e6, x 1e3), or in GHz, falls outside."""
+OTHER_FREQUENCY_LIMITS_MHZ = (1.0, 1300.0)
+"""The same for other nuclei, whose lower gyromagnetic ratios (31P 0.40, 13C 0.25, 2H 0.15 of
+1H) put them down to about 1 MHz at low field."""
+SPECTRAL_WIDTH_LIMITS_HZ = (100.0, 200_000.0)
+"""Plausible spectral width (1 / dwell time, Hz): in-vivo 1H MRS uses 1-8 kHz (1.5-7 T),
+preclinical and 31P up to ~20 kHz, oversampled raw data twice that; 200 kHz covers NMR-style
+acquisitions. A dwell time in ms or us stored as seconds gives 1e3 or 1e6 times less."""
+
+
+def _unit_slip(value: float, low: float, high: float, unit: str, scales: dict) -> str:
+    """' (it looks like <unit>: <value/scale> <unit>)' for the first scale that brings ``value``
+    into [low, high], else ''."""
+    for name, scale in scales.items():
+        if low <= value / scale <= high:
+            return f"; it looks like {name} ({value / scale:g} {unit} once converted)"
+    return ""
+
+
+def frequency_problem(cf_mhz: float, nucleus: str) -> str | None:
+    """Why a SpectrometerFrequency (MHz) cannot be a scanner's, or None (see the limits)."""
+    low, high = H1_FREQUENCY_LIMITS_MHZ if nucleus == "1H" else OTHER_FREQUENCY_LIMITS_MHZ
+    if low <= cf_mhz <= high:
+        return None
+    slip = _unit_slip(cf_mhz, low, high, "MHz", {"Hz": 1e6, "kHz": 1e3, "GHz": 1e-3})
+    return (f"SpectrometerFrequency {cf_mhz:g} MHz is outside {low:g}-{high:g} MHz, the range "
+            f"of {nucleus} on real scanners (0.25-30 T){slip}. NIfTI-MRS states it in MHz: "
+            "correct the header or the sidecar (for LCModel .RAW, spec2nii reads the $SEQPAR "
+            "hzpppm and takes it over -i)")
+
+
+def spectral_width_problem(dwell_s: float, time_unit: str) -> str | None:
+    """Why a dwell time (s) gives an implausible spectral width, or None (see the limits)."""
+    low, high = SPECTRAL_WIDTH_LIMITS_HZ
+    width = 1.0 / dwell_s
+    if low <= width <= high:
+        return None
+    slip = _unit_slip(width, low, high, "Hz", {"a dwell time in ms": 1e-3,
+                                               "a dwell time in us": 1e-6})
+    stated = f" (the NIfTI time unit says {time_unit})" if time_unit not in ("sec", "unknown") \
+        else ""
+    return (f"spectral width {width:g} Hz (1 / dwell time {dwell_s:g} s, pixdim[4]) is outside "
+            f"{low:g}-{high:g} Hz{slip}{stated}. NIfTI-MRS stores the dwell time in seconds: "
+            "correct pixdim[4] (or the spectral width given to the converter)")
 
 
 def _first(value, key: str, path: Path):
@@ -260,6 +316,9 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     dwell_s = float(img.header["pixdim"][4])
     if not 0 < dwell_s < 1:
         raise _fail(path, f"dwell time {dwell_s!r} s (pixdim[4]) is not plausible")
+    width = spectral_width_problem(dwell_s, img.header.get_xyzt_units()[1])
+    if width:
+        raise _fail(path, width)
     warnings = _stored_warnings(ext)
 
     meta = _merge_sidecar(_header_metadata(ext), sidecar, dwell_s, path, warnings)
@@ -273,6 +332,9 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     if not 0 <= echo_time_s < math.inf:
         raise _fail(path, f"EchoTime {echo_time_s!r} s is not a non-negative number")
     nucleus = normalised_nucleus(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
+    frequency = frequency_problem(cf_mhz, nucleus)
+    if frequency:
+        raise _fail(path, frequency)
 
     layout = _dim_layout(ext, data, path, warnings, dim_roles)
     coil_axes = [layout["coil"]] if layout["coil"] is not None else []

@@ -27,6 +27,13 @@ B_MIN_WEIGHTED_S_MM2 = 10.0
 """A largest b-value above 0 but below this (s/mm^2) weights nothing: b-values in ms/um^2 read
 as s/mm^2."""
 
+SMALL_B_SERIES_MAX_S_MM2 = 100.0
+"""A series stated in s/mm^2 whose b-values are all at most this, with at least
+:data:`SMALL_B_SERIES_MIN_VALUES` distinct nonzero ones, is warned about as ms/um^2 labelled
+s/mm^2 (the same 100 that :func:`pipeline.units.guess_b_value_units` uses): b = 100 s/mm^2
+attenuates a metabolite (D ~ 0.15 um^2/ms) by 1.5 %, so such a series measures no decay."""
+SMALL_B_SERIES_MIN_VALUES = 3
+
 CONDITION_TAG = "DIM_USER_0"
 TRANSIENT_TAGS = ("DIM_DYN", "DIM_MEAS", "DIM_USER_0", "DIM_USER_1", "DIM_USER_2")
 CONDITION_CAPABLE_TAGS = ("DIM_DYN", "DIM_USER_0", "DIM_USER_1", "DIM_USER_2")
@@ -87,6 +94,25 @@ def b_value_unit_problem(b_raw, unit: str) -> tuple[str, str | None] | None:
     return (f"b-values [{values}] in {unit} give a largest b of {largest:.10g} s/mm^2, {why}; "
             + (f"they look like {likely}" if likely else
                "neither s/mm2 nor ms/um2 makes them plausible: check the b-values"), likely)
+
+
+def small_b_series_note(b_raw, unit: str, stated_where: str, fix: str, path) -> str | None:
+    """A warning when b-values stated in s/mm^2 look like ms/um^2 (every b at most
+    :data:`SMALL_B_SERIES_MAX_S_MM2`, largest at least :data:`B_MIN_WEIGHTED_S_MM2`, at least
+    :data:`SMALL_B_SERIES_MIN_VALUES` distinct nonzero values), else None. A warning, not a
+    refusal: a real low-b (IVIM-type) series looks the same, and ``fix`` names the setting that
+    corrects or confirms the unit. Crusher-only b-values (largest below 10 s/mm^2) are left to
+    :func:`b_value_unit_problem`."""
+    b = np.asarray(b_raw, dtype=float)
+    nonzero = np.unique(b[b > 0])
+    if unit != "s/mm2" or nonzero.size < SMALL_B_SERIES_MIN_VALUES or \
+            not B_MIN_WEIGHTED_S_MM2 <= nonzero.max() <= SMALL_B_SERIES_MAX_S_MM2:
+        return None
+    values = ", ".join(f"{v:g}" for v in np.unique(b)[:12])
+    return (f"{path}: b-values [{values}] are stated as s/mm2 ({stated_where}), but all "
+            f"{nonzero.size} nonzero ones are at most {SMALL_B_SERIES_MAX_S_MM2:g} s/mm^2, "
+            "which weights metabolites by under 2 %: these look like ms/um2 labelled s/mm2 "
+            f"(read as s/mm2 the decays come out flat and b = 0 amplitudes wrong). {fix}")
 
 
 def _canonical_key(key: str) -> str:
@@ -159,19 +185,44 @@ def _stated_diffusion(header: dict) -> str:
                         if _canonical_key(key) in _B_KEYS | _DIRECTION_KEYS)
 
 
+def _varies(values, size: int) -> bool:
+    """Whether a dim-header value (a list, or the ``{"start", "increment"}`` form) gives the
+    ``size`` entries of its dimension more than one distinct value."""
+    if size < 2:
+        return False
+    if isinstance(values, dict) and {"start", "increment"} <= set(values):
+        return values["increment"] != 0
+    return isinstance(values, (list, tuple)) and len({repr(v) for v in values}) > 1
+
+
 def _states_distinct_conditions(header: dict, size: int) -> bool:
     """Whether a dim header labels the ``size`` entries of its dimension with more than one
     b-value or direction (so pooling them would merge diffusion conditions); one entry, or the
-    same b and direction on every entry (one condition per file), labels nothing to merge."""
-    if size < 2:
-        return False
+    same b and direction on every entry (one condition per file), labels nothing to merge.
+    Lists and the start/increment form (b = start + i * increment) are both read."""
+    return any(_varies(_unwrap(value), size) for key, value in header.items()
+               if _canonical_key(key) in _B_KEYS | _DIRECTION_KEYS)
+
+
+TIMING_KEYS = ("EchoTime", "MixingTime", "DiffusionTime", "DiffusionGradientSeparation",
+               "DiffusionGradientDuration")
+"""Timings the basis simulation and the diffusion models take as one value per acquisition:
+a dim header stating several (a TE or diffusion-time series in one file) is refused, since
+its conditions would be pooled into one series (one ADC over two mixing times)."""
+
+
+def check_timing_series(header: dict, dim: int, size: int, path) -> None:
+    """Refuse a ``dim_N_header`` giving the entries of its dimension different values of a
+    :data:`TIMING_KEYS` timing (equal values on every entry are one timing: accepted)."""
+    wanted = {_canonical_key(k): k for k in TIMING_KEYS}
     for key, value in header.items():
-        if _canonical_key(key) not in _B_KEYS | _DIRECTION_KEYS:
-            continue
         values = _unwrap(value)
-        if isinstance(values, list) and len({repr(v) for v in values}) > 1:
-            return True
-    return False
+        if _canonical_key(key) in wanted and _varies(values, size):
+            raise _fail(path, f"dim_{dim}_header {key!r} gives its {size} entries different "
+                              f"{wanted[_canonical_key(key)]} values [{_short_values(values)}]: "
+                              "dmrs-bids models one timing per acquisition, and these entries "
+                              "would be pooled into one diffusion series. Split the series into "
+                              "one file per timing (each with its own sidecar value)")
 
 
 def _user_role(dim_roles: dict, dim: int, tag: str, path: Path):
@@ -245,6 +296,7 @@ def _dim_layout(ext: dict, data: np.ndarray, path: Path, warnings: list,
         header = ext.get(f"dim_{dim}_header") or {}
         if not isinstance(header, dict):
             raise _fail(path, f"dim_{dim}_header is not a JSON object")
+        check_timing_series(header, dim, size, path)
         role = _dim_role(dim, tag, size, header, dim_roles, path)
         if role == "transients":
             layout["transients"].append(axis)
@@ -426,6 +478,13 @@ def _decide_units(b_raw, requested: str, sidecar: dict, ext: dict, dim_unit, dim
                                   path, warnings)
     found = b_value_unit_problem(b_raw, unit)
     if found is None:
+        if not source.startswith(("user", "guessed")) and B_UNITS_SOURCE_KEY not in ext:
+            note = small_b_series_note(
+                b_raw, unit, source, 'If they are in ms/um2, correct the stated unit or set '
+                'b_value_units = "ms/um2" (--b-value-units, config [conversion] '
+                'b_value_units); if they really are s/mm2, confirm with b_value_units = "s/mm2"',
+                path)
+            warnings.extend([note] if note else [])
         return unit, source
     problem, likely = found
     option = "--b-value-units (config [conversion] b_value_units)"
