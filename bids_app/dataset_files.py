@@ -108,3 +108,26 @@ def is_raw_mrs_file(path, bids_root) -> bool:
         return False
     name = parts[-1]
     return name.startswith(prefix) and "_desc-" not in name
+
+
+ENTITY_FILE_NAME = re.compile(r"^sub-[A-Za-z0-9]+(?:_[a-zA-Z]+-[A-Za-z0-9]+)*_[^_]+$")
+"""The entities of a raw BIDS file name: ``sub-<label>``, then ``_<key>-<label>`` pairs
+(labels of ASCII letters and digits), then one last part (the suffix and extension, not
+judged here: a misnamed suffix pairs with nothing)."""
+
+
+def invalid_file_name(bids_dir, subject: str) -> str | None:
+    """Why a NIfTI/JSON file in the participant's ``mrs/`` folders has a name that is not a
+    BIDS name, or None. pybids reads ``sub-01_acq-press_30_mrsref`` as ``acq-press`` and
+    ``acq-press-60`` as ``acq-press`` too, so the two acquisitions would share a water
+    reference (the converter refuses such labels; files made otherwise are caught here)."""
+    folder = Path(bids_dir) / f"sub-{subject}"
+    for mrs in [folder / "mrs"] + sorted(folder.glob("ses-*/mrs")):
+        for path in sorted(mrs.glob("*")) if mrs.is_dir() else []:
+            if path.name.endswith((".nii", ".nii.gz", ".json")) and \
+                    not ENTITY_FILE_NAME.match(path.name):
+                return (f"{path}: not a BIDS file name (entities are key-label pairs whose "
+                        "labels hold only ASCII letters and digits, e.g. acq-press30, not "
+                        "acq-press_30 or acq-press-30): its entities would be misread and "
+                        "acquisitions paired wrongly; rename it")
+    return None

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset_files import (NOT_RAW_MRS, _path_pattern, broken_json_files,
+from .dataset_files import (NOT_RAW_MRS, _path_pattern, broken_json_files, invalid_file_name,
                             invalid_label_folders, is_raw_mrs_file, json_problem)
 
 NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
@@ -353,6 +353,9 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
     it finds no svs file and raises :class:`DiscoveryError`."""
     filters = filters or {}
     bids_dir = Path(layout.root)
+    misnamed = invalid_file_name(bids_dir, subject)
+    if misnamed:
+        raise DiscoveryError(misnamed)
     base = {"subject": subject, "suffix": "svs", "extension": NIFTI_EXTENSIONS}
     if session_labels:
         sessions = layout.get_sessions(subject=subject)

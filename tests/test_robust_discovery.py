@@ -274,3 +274,21 @@ def test_a_water_scan_given_as_the_measured_mm_is_refused(demo):
     _edit_svs({"svs": mm}, lambda d: 0.5 * d)
     with pytest.raises(DiscoveryError, match="looks like unsuppressed water"):
         discover_subject(load_layout(demo), "01")
+
+
+def test_entity_labels_with_underscores_or_hyphens_fail_the_participant(demo):
+    """sub-01_acq-press-60_svs (no water of its own) was paired with sub-01_acq-press_30_mrsref:
+    pybids reads both labels as acq-press, and the 60 ms data were 'water-scaled' with the
+    30 ms water (tCr 9.48 mM, exit 0). Such names now fail the participant, naming the file;
+    the other participant is found as before."""
+    src = paths(demo, "01")
+    mrs = src["svs"].parent
+    for old, new in ((src["svs"], "sub-01_acq-press-60_svs.nii.gz"),
+                     (src["ref"], "sub-01_acq-press_30_mrsref.nii.gz")):
+        old.rename(mrs / new)
+        Path(str(old).replace(".nii.gz", ".json")).rename(mrs / new.replace(".nii.gz", ".json"))
+    _drop_reference_signal(mrs / "sub-01_acq-press-60_svs.json")  # paired by entities only
+    errors: dict = {}
+    found = discovery.discover(demo, errors=errors)
+    assert "01" not in found and "02" in found
+    assert "not a BIDS file name" in errors["01"] and "sub-01_acq-press" in errors["01"]
