@@ -142,3 +142,23 @@ def test_tolerance_shells_group_cross_terms_without_chaining():
     shells = group_shells(b)
     assert shells.labels.tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 5, 6, 7]
     np.testing.assert_allclose(shells.b_mean_ms_um2[:3], [0.0, 0.903666666, 2.145], rtol=1e-8)
+
+
+@pytest.mark.parametrize("n_directions", [20, 30, 64])
+def test_dense_direction_schemes_weigh_every_direction_equally(n_directions):
+    """Neighbours of a dense scheme (10-20 deg apart) are distinct directions, not repeats:
+    each counts 1/n (with the 25 deg tensor tolerance 30 directions fell into 16 groups and the
+    powder average of a tensor voxel was about 4.5 % off)."""
+    from pipeline.diffusion.powder import direction_weights, fibonacci_hemisphere
+
+    weights = direction_weights(np.zeros(n_directions, int), fibonacci_hemisphere(n_directions))
+    np.testing.assert_allclose(weights, 1.0 / n_directions)
+
+
+def test_a_wide_cross_term_shell_stays_one_shell():
+    """b = 1.42, 1.5, 1.6 (directions with their own cross-terms) beside a shell at 0.95-1.08:
+    one shell of three directions, not three one-direction shells."""
+    from pipeline.diffusion.powder import shell_labels
+
+    labels = shell_labels(np.array([0.0, 0.95, 1.0, 1.08, 1.42, 1.5, 1.6]), 0.15)
+    assert labels.tolist() == [0, 1, 1, 1, 2, 2, 2]

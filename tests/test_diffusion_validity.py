@@ -384,6 +384,25 @@ def test_a_model_that_does_not_describe_the_decay_is_not_applicable():
     assert adc["applicable"] == 1 and "lack of fit" not in adc["note"]
 
 
+def test_representations_and_small_misfits_are_never_rejected_for_lack_of_fit():
+    """A p-value alone rejects every approximate model once the CRLBs are small: with CRLBs of
+    0.4 % of S0 the mono-exponential ADC of a brain-like bi-exponential decay and the same decay
+    fitted with sticks (a misfit under 2 % of S0) keep their rows; the note gives the test."""
+    from pipeline.diffusion.table import fit_all_models
+
+    b = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0])
+    decay = 0.7 * np.exp(-0.08 * b) + 0.3 * np.exp(-0.45 * b)
+    rows = fit_all_models(b, decay, np.full(b.size, 0.004),
+                          models=("monoexponential", "kurtosis", "sticks"), n_draws=0)
+    for model, parameter in (("monoexponential", "ADC"), ("kurtosis", "K"),
+                             ("sticks", "D_intra")):
+        (row,) = [r for r in rows if r["model"] == model and r["parameter"] == parameter]
+        assert "lack of fit" in row["note"] and "does not describe" not in row["note"]
+        assert "does not describe" not in row["reason"]
+    (sticks,) = [r for r in rows if r["parameter"] == "D_intra"]
+    assert "p = 2e-25, RMS misfit 1.6 % of S0" in sticks["note"]  # significant, but small
+
+
 def test_standard_errors_widen_with_moderate_lack_of_fit():
     """chi^2/dof above 1 at 1e-4 <= p < 0.05: the SE is the noise-only SE times
     sqrt(chi^2/dof) (Birge ratio), and the note says by how much."""

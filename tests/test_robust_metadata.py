@@ -205,6 +205,10 @@ def test_a_suppressed_scan_that_dominates_its_own_small_lines_is_no_water_refere
     problem = water_reference_problem(15.3, 3.33, height_over_data=0.68)
     assert problem and "only 0.68 times the data's residual water" in problem
     assert water_reference_problem(47.7, 3.33, height_over_data=318.0) is None
+    # heights depend on export scaling and summing: a real reference that dominates its own
+    # spectrum (51 x; Osprey's 32-coil NIfTI water beside raw SDAT data, 1.92 x the height)
+    # still passes
+    assert water_reference_problem(51.0, 3.33, height_over_data=1.92) is None
 
 
 def _lines_fid(n=2048, dwell_s=1 / 5000, delay=0, rng=None):
@@ -240,3 +244,22 @@ def test_discovery_refuses_data_with_an_uncorrected_group_delay(demo):
     errors: dict = {}
     discovery.discover(demo, errors=errors)
     assert str(p["svs"]) in errors["01"] and "largest value at point 76" in errors["01"]
+
+
+def test_no_real_file_is_refused_by_the_start_and_water_checks(shared_data):
+    """The discovery-time checks against other groups' real data: no NIfTI-MRS file in the
+    shared data starts late, and the real water references pass as references for their
+    metabolite data (Siemens 7 T STEAM coils, the 7 T DW-STEAM in-vivo set)."""
+    from pipeline.io.input_checks import check_fid_start
+
+    files = sorted(shared_data.rglob("*.nii*"))
+    assert len(files) > 100
+    for path in files:
+        check_fid_start(path)  # raises InputError naming a late-starting file
+    for data, water in (("siemens_7t_steam_coils/metab_raw.nii.gz",
+                         "siemens_7t_steam_coils/wref_raw.nii.gz"),
+                        ("dmrs_7t_steam_invivo/nifti/metab.nii.gz",
+                         "dmrs_7t_steam_invivo/nifti/water.nii.gz")):
+        check_water_reference(shared_data / data, shared_data / water)
+        with pytest.raises(InputError, match="looks water-suppressed|metabolite file"):
+            check_water_reference(shared_data / water, shared_data / data)  # swapped

@@ -50,11 +50,12 @@ def _ordered(labels, b):
     return np.array([rank[k] for k in labels], int)
 
 
-SHELL_WIDTH_GAP_RATIO = 0.5
+SHELL_WIDTH_GAP_RATIO = 0.75
 """A group of b-values within the tolerance is a shell only when its width (largest - smallest
 b) is at most this fraction of the gaps to the b-values beside it: cross-term shells (0.901,
-0.903, 0.907 beside 0 and 2.14 ms/um^2) are clusters; evenly spaced b (3.5, 4.0 beside 3.0 and
-4.5) are not, and stay separate shells."""
+0.903, 0.907 beside 0 and 2.14 ms/um^2; 1.42, 1.5, 1.6 beside 1.08: width 0.53 of the gap)
+are clusters; evenly spaced b (3.5, 4.0 beside 3.0 and 4.5: width 1.0 of the gaps) are not,
+and stay separate shells."""
 
 
 def _by_tolerance(b, rel_tolerance):
@@ -208,10 +209,17 @@ def shell_labels(b_ms_um2, rel_tolerance: float = 0.05, abs_tolerance_ms_um2: fl
     return labels
 
 
+REPEAT_TOLERANCE_DEG = 5.0
+"""Directions this close (up to sign) are repeats of one direction. Tighter than the 25 deg
+that counts distinct directions for the tensor: dense schemes have neighbours 10-20 deg apart
+(64 half-sphere directions ~15 deg), and grouping them as repeats weighted the powder average
+unevenly (30 directions: about 4.5 % ADC bias)."""
+
+
 def direction_groups(directions, n_conditions: int) -> np.ndarray:
-    """Direction group of each condition: directions equal up to sign within the tolerance of
-    ``tensor.direction_clusters`` (the one that counts distinct directions) share a group;
-    conditions without a finite direction (b ~ 0, or no directions given) form group -1."""
+    """Direction group of each condition: directions equal up to sign within
+    :data:`REPEAT_TOLERANCE_DEG` share a group; conditions without a finite direction (b ~ 0,
+    or no directions given) form group -1."""
     if directions is None:
         return np.full(n_conditions, -1)
     from pipeline.diffusion.tensor import direction_clusters
@@ -220,7 +228,7 @@ def direction_groups(directions, n_conditions: int) -> np.ndarray:
         raise ValueError(f"directions {g.shape} must be ({n_conditions}, 3), one per condition")
     finite = np.all(np.isfinite(g), axis=1) & (np.linalg.norm(g, axis=1) > 0)
     groups = np.full(n_conditions, -1)
-    centres = direction_clusters(g[finite])
+    centres = direction_clusters(g[finite], REPEAT_TOLERANCE_DEG)
     if finite.any():
         unit = g[finite] / np.linalg.norm(g[finite], axis=1, keepdims=True)
         groups[finite] = np.argmax(np.abs(unit @ centres.T), axis=1)
@@ -248,7 +256,8 @@ def direction_weights(labels, directions=None) -> np.ndarray:
 def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
                    rel_tolerance: float = SHELL_REL_TOLERANCE, labels=None,
                    directions=None) -> PowderAverage:
-    """Average amplitudes over the directions of each b-shell; the shell's b is its mean b.
+    """Average amplitudes over the directions of each b-shell; the shell's b is its b-values'
+    mean with the same weights.
 
     amplitudes, sigma: (n_conditions,) for one metabolite. ``labels``: shell index per condition
     (``group_shells(...).labels``); without it, b within ``rel_tolerance`` forms a shell.
@@ -278,7 +287,7 @@ def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
             var = None if sg is None else mean_a**2 * float(np.sum((w * sg[idx] / a[idx]) ** 2))
         elif method == "geometric" and n > 1:
             notes.append(f"shell b={b[idx].mean():.3g} ms/um^2 has non-positive amplitudes: arithmetic mean used")
-        out_b.append(float(b[idx].mean()))
+        out_b.append(float(w @ b[idx]))  # the b of the average: weighted as its amplitudes
         out_a.append(mean_a)
         out_s.append(var)
         counts.append(n)

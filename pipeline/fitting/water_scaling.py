@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io.files import read_tsv, to_float
 from ..qc.flags import THRESHOLDS, finite_number
-from ..qc.summary import CONCENTRATION_CHECKED
+from ..qc.summary import CONCENTRATION_CHECKED, lowest_b_rows
 from ..acquisition import WATER_SCALE_NOTE_KEY
 from ..units import field_strength_t
 from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
@@ -60,14 +60,9 @@ def implausible_concentrations(rows: list[dict]) -> str:
     is not unsuppressed water, or pre-summed transients (a series stored as the sum of 256
     averages against a water reference summed over 8 read 32 x too high: tNAA 340 mM)."""
     limit = THRESHOLDS["concentration_max_mm"].warn
-    scaled = [r for r in rows if r.get("metabolite") in CONCENTRATION_CHECKED
-              and finite_number(r.get("concentration_mm")) is not None]
-    if not scaled:
-        return ""
-    b_value = lambda row: float(row.get("b_value", 0.0))  # noqa: E731 (rows of plain MRS: b = 0)
-    lowest = min(b_value(r) for r in scaled)
-    high = [f"{r['metabolite']} {float(r['concentration_mm']):.4g} mM" for r in scaled
-            if b_value(r) == lowest and float(r["concentration_mm"]) > limit]
+    high = [f"{r['metabolite']} {finite_number(r.get('concentration_mm')):.4g} mM"
+            for r in lowest_b_rows(rows, CONCENTRATION_CHECKED)
+            if (finite_number(r.get("concentration_mm")) or 0.0) > limit]
     if not high:
         return ""
     return (f"implausible water-scaled concentrations at the lowest b: {', '.join(high)} (brain "

@@ -492,15 +492,17 @@ def check_macromolecule_signal(svs, mm, water=None) -> None:
     """A measured macromolecule spectrum (``MacromoleculeSignal`` or an ``acq-mm`` file) is
     neither the metabolite file, nor its water reference, nor unsuppressed water (a link set
     to the water scan by mistake would be fitted as the MM: its water line at least
-    ``MIN_WATER_HEIGHT_OVER_DATA`` times the data's); InputError naming it otherwise."""
-    from pipeline.qc.reference import MIN_WATER_HEIGHT_OVER_DATA
+    ``MIN_WATER_HEIGHT_OVER_DATA`` times the data's and dominating its own spectrum, see
+    ``qc.reference.looks_like_unsuppressed_water``); InputError naming it otherwise."""
+    from pipeline.qc.reference import looks_like_unsuppressed_water
 
     for other, what in ((svs, "the metabolite file"), (water, "the water reference")):
         if other is not None and _same_file(mm, other):
             raise InputError(f"{mm}: the measured macromolecule spectrum is {what} {other}; "
                              "point MacromoleculeSignal at the metabolite-nulled acquisition")
     data_peaks, peaks = _water_peaks_of(svs), _water_peaks_of(mm)
-    if data_peaks and peaks and peaks[0] >= MIN_WATER_HEIGHT_OVER_DATA * data_peaks[0]:
+    if data_peaks and peaks and looks_like_unsuppressed_water(
+            peaks[1], peaks[0] / max(data_peaks[0], 1e-300)):
         raise InputError(f"{mm}: the measured macromolecule spectrum of {Path(svs).name} looks "
                          f"like unsuppressed water (its water line is {peaks[0] / data_peaks[0]:.3g} "
                          "times the data's residual water line); point MacromoleculeSignal at "

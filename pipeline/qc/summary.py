@@ -91,14 +91,19 @@ def similarity_metrics(before: np.ndarray, after: np.ndarray, rejected: np.ndarr
             "rejected_fraction": float(rejected.mean()) if rejected.size > 1 else None}
 
 
-def lowest_b_max(amplitude_rows: list[dict], column: str, names) -> float | None:
-    """Largest finite ``column`` of the ``names`` rows at the lowest b (rows of
-    ``_amplitudes.tsv``); None when there is none."""
+def lowest_b_rows(amplitude_rows: list[dict], names) -> list[dict]:
+    """The ``names`` rows (of ``_amplitudes.tsv``) at the lowest b (a row without a b-value:
+    plain MRS, b = 0)."""
     rows = [r for r in amplitude_rows if r.get("metabolite") in names]
-    if not rows:
-        return None
-    b_min = min(float(r["b_value"]) for r in rows)
-    values = [finite_number(r.get(column)) for r in rows if float(r["b_value"]) == b_min]
+    b_value = lambda row: float(row.get("b_value", 0.0))  # noqa: E731
+    b_min = min((b_value(r) for r in rows), default=0.0)
+    return [r for r in rows if b_value(r) == b_min]
+
+
+def lowest_b_max(amplitude_rows: list[dict], column: str, names) -> float | None:
+    """Largest finite ``column`` of the ``names`` rows at the lowest b; None when there is
+    none."""
+    values = [finite_number(r.get(column)) for r in lowest_b_rows(amplitude_rows, names)]
     values = [v for v in values if v is not None]
     return max(values) if values else None
 
