@@ -187,16 +187,28 @@ def methods_text(config: dict, basis_path, stages: list[dict]) -> tuple[str, lis
     parts.append(f"Quality metrics follow the MRS terminology consensus {cite('terminology')}: "
                  "SNR as tNAA peak height over the noise SD, linewidths as FWHM (in Hz, judged "
                  f"in ppm), {drift}and the fit residual relative to the noise.")
-    parts.append("QC thresholds (pass/warn/fail) follow the clinical MRS consensus, the minimum "
-                 "reporting standards, the dMRS consensus and brain metabolite ranges: "
-                 + ", ".join(_unique(cite(QC_REFERENCE_KEYS[t.source])
-                                     for t in QC_THRESHOLDS.values()
-                                     if kinds["transients"] or t.section != "transients"))
-                 + ".")
+    parts.append(qc_sources_sentence(kinds["transients"], cite))
     if any(s.get("conversion.json", {}).get("warnings") for s in stages):
         parts.append("Conversion warnings (e.g. b-value units inferred from their magnitude) "
                      "are listed in each participant's report.")
     return " ".join(parts), cite.keys
+
+
+QC_SOURCE_NAMES = {"clinical": "the clinical MRS consensus", "terminology": "the terminology "
+                   "consensus", "mrsinmrs": "the minimum reporting standards", "dmrs": "the dMRS "
+                   "consensus", "artifacts": "the review of spectral quality",
+                   "degraaf": "brain metabolite ranges"}
+"""How the methods name each QC threshold source (``QC_REFERENCE_KEYS`` values)."""
+
+
+def qc_sources_sentence(transients: bool, cite) -> str:
+    """The sentence citing the sources of the QC limits that apply: those of the transient
+    metrics (rejections, similarity: the dMRS consensus) only when transients were aligned."""
+    keys = _unique(QC_REFERENCE_KEYS[t.source] for t in QC_THRESHOLDS.values()
+                   if transients or t.section != "transients")
+    names = [f"{QC_SOURCE_NAMES[k]} {cite(k)}" for k in keys]
+    return ("QC thresholds (pass/warn/fail) follow " + ", ".join(names[:-1])
+            + (" and " if len(names) > 1 else "") + names[-1] + ".")
 
 
 def quantification_sentence(reports: list[dict], reference: str, diffusion: bool = True) -> str:
