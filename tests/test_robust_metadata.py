@@ -36,6 +36,8 @@ CASES = {
               ["longer than"]),
     "te": (dict(EchoTime=80), ["EchoTime", "(0, 1) s"]),
     "tetext": (dict(EchoTime="80 ms"), ["EchoTime", "'80 ms'", "not a number of seconds"]),
+    "field": (dict(MagneticFieldStrength=11.7),  # the demo's 123.2 MHz is 2.89 T (stated 3)
+              ["MagneticFieldStrength 11.7 T", "123.2 MHz (2.89 T for 1H)"]),
 }
 
 

@@ -223,6 +223,39 @@ def check_metadata(path, sidecar: dict, sidecar_path=None) -> None:
             from None
 
 
+FIELD_TOLERANCE = 0.10
+"""Largest relative difference between a stated MagneticFieldStrength and the field the 1H
+SpectrometerFrequency gives: scanners are labelled by nominal field (a "3 T" Siemens at
+123.2 MHz is 2.89 T, 3.6 % off; a "7 T" at 297.2 MHz 6.98 T), while another field is 20 % or
+more away (11.7 T stated on 400 MHz data: 9.4 T)."""
+
+
+def field_problems(header: dict, sidecar: dict, path, where_sidecar) -> list[str]:
+    """A MagneticFieldStrength (sidecar or header) that contradicts the 1H SpectrometerFrequency
+    by more than :data:`FIELD_TOLERANCE`: the processing uses the frequency, while the group
+    tables report the stated field (before 2026-12-07 a sidecar's 11.7 T on 400 MHz data went
+    into group_qc.tsv unremarked)."""
+    from ..units import field_strength_t
+
+    merged = {**header, **sidecar}
+    nucleus = _unwrap(merged.get("ResonantNucleus", "1H"))
+    nucleus = normalised_nucleus(nucleus[0] if isinstance(nucleus, list) and nucleus else nucleus)
+    if "MagneticFieldStrength" not in merged or "SpectrometerFrequency" not in merged \
+            or nucleus != "1H":
+        return []
+    where = where_sidecar if "MagneticFieldStrength" in sidecar else f"{path} (header)"
+    try:
+        stated = _seconds(merged["MagneticFieldStrength"], "MagneticFieldStrength", where)
+        cf_mhz = _seconds(merged["SpectrometerFrequency"], "SpectrometerFrequency", where)
+    except InputError:
+        return []  # not numbers: named where they are read
+    implied = field_strength_t(cf_mhz)
+    if stated > 0 and abs(stated - implied) <= FIELD_TOLERANCE * implied:
+        return []
+    return [f"MagneticFieldStrength {stated:g} T in {where} contradicts the SpectrometerFrequency "
+            f"{cf_mhz:g} MHz ({implied:.3g} T for 1H)"]
+
+
 def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
     try:
         shape, dwell_s = nifti_grid(path)
@@ -241,6 +274,7 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
         if abs(cf_header - cf_sidecar) > CF_TOLERANCE * abs(cf_header):
             problems.append(f"SpectrometerFrequency is {cf_header:g} MHz in the header of "
                             f"{path} but {cf_sidecar:g} MHz in {where_sidecar}")
+    problems += field_problems(header, sidecar, path, where_sidecar)
     if sidecar.get("SpectralWidth") is not None and dwell_s > 0:
         width_hz = _seconds(sidecar["SpectralWidth"], "SpectralWidth", where_sidecar)
         if abs(width_hz * dwell_s - 1) > 1e-3:
