@@ -61,12 +61,15 @@ class PrepareBasis(SimpleInterface):
         else:
             from pipeline.simulate.basis_simulation import simulate_basis
 
-            from pipeline.sequences import basis_timings, identify_sequence
+            from pipeline.sequences import (basis_timings, identify_sequence,
+                                            press_bandwidth_note)
 
             sequence, sequence_from = identify_sequence(meta, opts.get("sequence", ""))
             timing, notes = basis_timings(sequence, meta, opts.get("timings", {}))
             if sequence == "press" and "refocus_bandwidth_hz" not in timing:
                 timing["refocus_bandwidth_hz"] = float(opts.get("press_refocus_bandwidth_hz", 0))
+                notes += list(filter(None, [press_bandwidth_note(
+                    timing["refocus_bandwidth_hz"], acq.cf_mhz)]))
             basis = simulate_basis(
                 sequence, acq.cf_mhz, acq.dwell_s, n_points,
                 metabolites=list(opts.get("metabolites") or []) or None,
