@@ -183,3 +183,26 @@ def test_small_b_series_rule():
     assert small_b_series_note([0, 2, 4, 6], "s/mm2", "x", "fix", "f") is None
     assert small_b_series_note([0, 1, 3, 6, 10, 20], "ms/um2", "x", "fix", "f") is None
     assert small_b_series_note([0, 20, 50], "s/mm2", "x", "fix", "f") is None
+
+
+def test_directions_under_an_unknown_key_are_warned_about(shared_data, tmp_path):
+    """The 7 T in-vivo file with its directions under 'diffusion_direction': they are not
+    read (every direction NaN, no tensor), which was silent; now a warning names the key and
+    the known ones. The file as published reads its directions with no such warning."""
+    source = shared_data / "dmrs_7t_steam_invivo" / "nifti" / "metab.nii.gz"
+    image = nib.load(str(source))
+    header = json.loads([e for e in image.header.extensions if e.get_code() == 44][0]
+                        .get_content())
+    header["dim_6_header"]["diffusion_direction"] = header["dim_6_header"].pop("direction")
+    renamed = nib.Nifti2Image(image.dataobj[...], image.affine, image.header.copy())
+    renamed.header.extensions.clear()
+    renamed.header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(header).encode()))
+    path = tmp_path / "metab.nii.gz"
+    nib.save(renamed, str(path))
+    as_published, renamed_acq = read_nifti_mrs(source), read_nifti_mrs(path)
+    assert np.isfinite(as_published.directions).any()
+    assert not any("not a known gradient-direction key" in w
+                   for w in as_published.metadata["warnings"])
+    assert np.isnan(renamed_acq.directions).all()
+    (note,) = [w for w in renamed_acq.metadata["warnings"] if "gradient-direction key" in w]
+    assert "'diffusion_direction'" in note and str(path) in note

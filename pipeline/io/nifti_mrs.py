@@ -65,7 +65,8 @@ from .nifti_mrs_header import (  # noqa: F401  (public names re-exported from th
     DIM_ROLES, DIM_ROLES_SETTING, RUNTIME_KEYS, SIDECAR_B_UNITS_KEYS, TRANSIENT_TAGS,
     WARNINGS_KEY, NiftiMrsError, _condition_axes, _condition_lists, _decide_units, _dim_layout,
     _fail, _group_repeats, _label_groups, _unwrap, b_value_unit_problem, normalise_b_value_unit,
-    normalised_nucleus, small_b_series_note, unequal_repeats_note, unit_directions)
+    normalised_nucleus, small_b_series_note, unequal_repeats_note, unit_directions,
+    unread_direction_keys_note)
 from .nifti_mrs_write import write_nifti_mrs  # noqa: F401  (re-exported)
 
 
@@ -273,6 +274,10 @@ def _diffusion_conditions(fids: np.ndarray, layout: dict, data_shape, ext: dict,
     repeats joining the transients. A unit decision recorded by an earlier write is kept.
     """
     b_raw, dim_unit, dim_unit_where, directions_raw = _condition_lists(layout, data_shape, path)
+    if directions_raw is None:
+        note = unread_direction_keys_note(layout, data_shape, path)
+        if note:
+            warnings.append(note)
     unit, units_source = _decide_units(b_raw, b_value_units, sidecar, ext, dim_unit,
                                        dim_unit_where, path, warnings)
     b_s_mm2 = to_s_mm2(b_raw, unit)

@@ -367,6 +367,36 @@ def _direction_list(header: dict, dim: int, size: int, path: Path):
     return _expand_dim_values(_unwrap(header[d_key]), size, path, f"dim_{dim}_header {d_key!r}")
 
 
+def _looks_like_vectors(value, size: int) -> bool:
+    """A list of ``size`` entries, each a 3-vector of numbers (or None for b = 0)."""
+    if not isinstance(value, list) or len(value) != size:
+        return False
+    vectors = [v for v in value if v is not None]
+    return bool(vectors) and all(
+        isinstance(v, (list, tuple)) and len(v) == 3
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        for v in vectors)
+
+
+def unread_direction_keys_note(layout: dict, data_shape, path) -> str | None:
+    """A warning when the diffusion dimension's header states no direction under a known key
+    (:data:`_DIRECTION_KEYS`) but holds a 3-vector per condition under another (e.g.
+    ``diffusion_direction``): those directions are not read, so no tensor is fitted and
+    direction-dependent steps treat the data as direction-free."""
+    axis = layout["conditions"] if layout["conditions"] is not None else layout["direction"]
+    header = (layout["conditions_header"] if layout["conditions"] is not None
+              else layout["direction_header"]) or {}
+    if axis is None or _has_key(header, _DIRECTION_KEYS):
+        return None
+    keys = [k for k, v in header.items() if _looks_like_vectors(_unwrap(v), data_shape[axis])]
+    if not keys:
+        return None
+    return (f"{path}: dim_{axis + 1}_header holds a 3-vector per condition under "
+            f"{', '.join(repr(k) for k in keys)}, which is not a known gradient-direction key "
+            f"(known: {', '.join(sorted(_DIRECTION_KEYS))}): the directions were not read; "
+            "rename the key (e.g. to 'direction') if they are the gradient directions")
+
+
 def _condition_lists(layout: dict, data_shape, path: Path):
     """Raw b-values per condition, their stated unit (or None + where it was looked for) and
     directions per condition (None when no header gives them)."""
