@@ -241,7 +241,23 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
             f"x {acq.n_coils} coils x {acq.n_points} points)")
     participants = sorted({f"sub-{str(e['participant']).removeprefix('sub-')}" for e in entries})
     _write_dataset_files(out_dir, mapping, participants, overwrite)
+    for path in inputs_not_written(out_dir, participants, targets):
+        log(f"warning: {path} was not written by this conversion (left from an earlier one?): "
+            "dmrs-bids will process it as an input; remove it if it is stale")
     return targets
+
+
+def inputs_not_written(out_dir: Path, participants: list[str], targets: list[Path]) -> list[Path]:
+    """NIfTI files in the ``mrs`` folders of ``participants`` (``sub-<label>``) that are not
+    among ``targets``: after a re-conversion with ``--overwrite`` under renamed labels the old
+    files stay, and the app would process them beside the new ones."""
+    written = {Path(t).resolve() for t in targets}
+    found = []
+    for participant in participants:
+        folder = Path(out_dir) / participant
+        for mrs in [folder / "mrs"] + sorted(folder.glob("ses-*/mrs")):
+            found += [p for p in sorted(mrs.glob("*.nii*")) if p.resolve() not in written]
+    return found
 
 
 # --------------------------------------------------------------------------- validation, CLI

@@ -247,3 +247,20 @@ def test_7t_dw_steam_spar_names_no_sequence_and_the_example_mapping_states_steam
     assert "PulseSequenceType" not in json.loads(
         out.with_suffix("").with_suffix(".json").read_text())
     assert any("DWS_invivo_3b_+b0_Metab" in m for m in log)
+
+
+def test_files_left_from_an_earlier_conversion_are_named(tmp_path):
+    """Re-converting with --overwrite after renaming acq-v1 to acq-v2 left the v1 files, and
+    the app processed both acquisitions, without a word: the files this conversion did not
+    write are now named (other participants' folders are not this mapping's business)."""
+    from bids_app.convert import inputs_not_written
+
+    mrs = tmp_path / "sub-01" / "mrs"
+    mrs.mkdir(parents=True)
+    old, new = mrs / "sub-01_acq-v1_svs.nii.gz", mrs / "sub-01_acq-v2_svs.nii.gz"
+    other = tmp_path / "sub-02" / "mrs" / "sub-02_svs.nii.gz"
+    other.parent.mkdir(parents=True)
+    for path in (old, new, other, mrs / "sub-01_acq-v2_svs.json"):
+        path.write_bytes(b"x")
+    assert inputs_not_written(tmp_path, ["sub-01"], [new]) == [old]
+    assert inputs_not_written(tmp_path, ["sub-01"], [old, new]) == []
