@@ -265,3 +265,15 @@ def test_no_real_file_is_refused_by_the_start_and_water_checks(shared_data):
         check_water_reference(shared_data / data, shared_data / water)
         with pytest.raises(InputError, match="looks water-suppressed|metabolite file"):
             check_water_reference(shared_data / water, shared_data / data)  # swapped
+
+
+def test_discovery_reads_each_file_of_an_acquisition_once(demo):
+    """The late-start, water-reference and MM checks all look at the svs (the svs was read
+    three times, the water twice): one read per file and acquisition."""
+    from pipeline.io import input_checks
+
+    p = paths(demo, "01")
+    input_checks._leading_fids_of.cache_clear()
+    discovery.check_inputs(p["svs"], p["ref"], None)
+    info = input_checks._leading_fids_of.cache_info()
+    assert (info.misses, info.hits) == (2, 2)  # svs and water read once; each asked again

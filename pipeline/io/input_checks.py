@@ -10,6 +10,7 @@ tests/test_fuzz_readers.py), so no other exception type is caught here.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from pathlib import Path
@@ -443,15 +444,33 @@ process for every participant before anything starts, and uncombined multi-coil 
 gigabytes; the check needs only a mean magnitude spectrum."""
 
 
+def _file_key(path) -> tuple | None:
+    """(resolved path, modification time, size): a cache key that changes when the file does;
+    None when it cannot be stat'ed."""
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None
+    return str(Path(path).resolve()), info.st_mtime_ns, info.st_size
+
+
 def leading_fids(path, max_fids: int = WATER_CHECK_MAX_FIDS) -> np.ndarray | None:
     """Up to ``max_fids`` FIDs of NIfTI-MRS ``path``, those stored first, as ``(n, points)``
     (the data are read only that far: the dimensions after the spectral one are sliced from
-    the fastest-varying outward). None when the file's data are not complex single-voxel
-    samples (the reader names that problem in the run)."""
+    the fastest-varying outward); read-only. None when the file's data are not complex
+    single-voxel samples (the reader names that problem in the run). The discovery checks of
+    one acquisition (late start, water reference, measured MM) ask for the same files, so the
+    last few reads are kept: each file is read once."""
+    key = _file_key(path)
+    return None if key is None else _leading_fids_of(key, max_fids)
+
+
+@functools.lru_cache(maxsize=3)  # the svs, its water reference and its MM
+def _leading_fids_of(key: tuple, max_fids: int) -> np.ndarray | None:
     import nibabel as nib
 
     try:
-        image = nib.load(str(path))
+        image = nib.load(key[0])
         shape = image.shape
         if len(shape) < 4 or shape[:3] != (1, 1, 1) or \
                 not np.issubdtype(image.get_data_dtype(), np.complexfloating):
@@ -464,7 +483,9 @@ def leading_fids(path, max_fids: int = WATER_CHECK_MAX_FIDS) -> np.ndarray | Non
         fids = np.asarray(image.dataobj[tuple(index)])
     except Exception:  # nibabel raises many types; the reader reports them in the run
         return None
-    return np.moveaxis(fids.reshape(shape[3], -1, order="F"), 0, -1)  # rows in stored order
+    fids = np.moveaxis(fids.reshape(shape[3], -1, order="F"), 0, -1)  # rows in stored order
+    fids.flags.writeable = False  # shared by the checks through the cache
+    return fids
 
 
 def _header_reference_ppm(path) -> float:
