@@ -177,7 +177,7 @@ def test_leading_fids_reads_the_fids_stored_first_and_no_further(tmp_path):
     first (dimensions after the spectral one sliced from the fastest-varying outward), the
     same values as the full array holds there; a file cut after that prefix still reads, so
     nothing beyond it was touched."""
-    from pipeline.io.input_checks import leading_fids
+    from pipeline.io.signal_checks import leading_fids
 
     rng = np.random.default_rng(3)
     shape = (1, 1, 1, 64, 4, 3, 5)
@@ -225,7 +225,7 @@ def _lines_fid(n=2048, dwell_s=1 / 5000, delay=0, rng=None):
 
 
 def test_a_late_starting_fid_is_recognised():
-    from pipeline.io.input_checks import late_start_problem
+    from pipeline.io.signal_checks import late_start_problem
 
     assert late_start_problem(_lines_fid()[None, :]) is None
     assert late_start_problem(_lines_fid(delay=2)[None, :]) is None  # as the 7 T in-vivo set
@@ -252,7 +252,7 @@ def test_no_real_file_is_refused_by_the_start_and_water_checks(shared_data):
     """The discovery-time checks against other groups' real data: no NIfTI-MRS file in the
     shared data starts late, and the real water references pass as references for their
     metabolite data (Siemens 7 T STEAM coils, the 7 T DW-STEAM in-vivo set)."""
-    from pipeline.io.input_checks import check_fid_start
+    from pipeline.io.signal_checks import check_fid_start
 
     files = sorted(shared_data.rglob("*.nii*"))
     assert len(files) > 100
@@ -270,10 +270,10 @@ def test_no_real_file_is_refused_by_the_start_and_water_checks(shared_data):
 def test_discovery_reads_each_file_of_an_acquisition_once(demo):
     """The late-start, water-reference and MM checks all look at the svs (the svs was read
     three times, the water twice): one read per file and acquisition."""
-    from pipeline.io import input_checks
+    from pipeline.io import signal_checks
 
     p = paths(demo, "01")
-    input_checks._leading_fids_of.cache_clear()
+    signal_checks._leading_fids_of.cache_clear()
     discovery.check_inputs(p["svs"], p["ref"], None)
-    info = input_checks._leading_fids_of.cache_info()
+    info = signal_checks._leading_fids_of.cache_info()
     assert (info.misses, info.hits) == (2, 2)  # svs and water read once; each asked again

@@ -1,0 +1,186 @@
+"""What the discovery-time checks see in the signal itself, from a bounded read of each
+file (:func:`leading_fids`): a late-starting FID (an uncorrected digital-filter group delay), a
+water reference that is not unsuppressed water, a measured MM spectrum that is. Each raises
+:class:`~pipeline.io.input_checks.InputError` naming the file; files these checks cannot read
+are left to the run, which names their problems."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ..spectra import H1_REFERENCE_PPM
+from .input_checks import (InputError, _header_cf_mhz, _header_number, _same_file,
+                           frequency_mismatch, nifti_grid)
+
+WATER_CHECK_MAX_FIDS = 4096
+"""FIDs of each file the discovery-time water-reference check reads at most: those stored
+first (all of a typical file; 64 MiB of 2048-point complex64 FIDs). Discovery runs in the main
+process for every participant before anything starts, and uncombined multi-coil files reach
+gigabytes; the check needs only a mean magnitude spectrum."""
+
+
+def _file_key(path) -> tuple | None:
+    """(resolved path, modification time, size): a cache key that changes when the file does;
+    None when it cannot be stat'ed."""
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None
+    return str(Path(path).resolve()), info.st_mtime_ns, info.st_size
+
+
+def leading_fids(path, max_fids: int = WATER_CHECK_MAX_FIDS) -> np.ndarray | None:
+    """Up to ``max_fids`` FIDs of NIfTI-MRS ``path``, those stored first, as ``(n, points)``
+    (the data are read only that far: the dimensions after the spectral one are sliced from
+    the fastest-varying outward); read-only. None when the file's data are not complex
+    single-voxel samples (the reader names that problem in the run). The discovery checks of
+    one acquisition (late start, water reference, measured MM) ask for the same files, so the
+    last few reads are kept: each file is read once."""
+    key = _file_key(path)
+    return None if key is None else _leading_fids_of(key, max_fids)
+
+
+@functools.lru_cache(maxsize=3)  # the svs, its water reference and its MM
+def _leading_fids_of(key: tuple, max_fids: int) -> np.ndarray | None:
+    import nibabel as nib
+
+    try:
+        image = nib.load(key[0])
+        shape = image.shape
+        if len(shape) < 4 or shape[:3] != (1, 1, 1) or \
+                not np.issubdtype(image.get_data_dtype(), np.complexfloating):
+            return None
+        index, kept = [0, 0, 0, slice(None)], 1
+        for size in shape[4:]:
+            take = min(size, max(1, max_fids // kept))
+            index.append(slice(0, take))
+            kept *= take
+        fids = np.asarray(image.dataobj[tuple(index)])
+    except Exception:  # nibabel raises many types; the reader reports them in the run
+        return None
+    fids = np.moveaxis(fids.reshape(shape[3], -1, order="F"), 0, -1)  # rows in stored order
+    fids.flags.writeable = False  # shared by the checks through the cache
+    return fids
+
+
+def _header_reference_ppm(path) -> float:
+    """The header's SpecFreqChemShift (ppm of the receiver frequency), else the 1H default
+    (the nucleus is checked before)."""
+    ref_ppm = _header_number(path, "SpecFreqChemShift")
+    return H1_REFERENCE_PPM if ref_ppm is None else ref_ppm
+
+
+def _water_peaks_of(path) -> tuple[float, float] | None:
+    """(:func:`~pipeline.qc.reference.water_peaks`: water height, water dominance) of a file
+    from its header and :func:`leading_fids`; None when it cannot be judged (unreadable, a
+    grid that does not cover both windows): the run names such problems."""
+    from pipeline.qc.reference import water_peaks
+
+    try:
+        _, dwell_s = nifti_grid(path)
+        cf_mhz = _header_cf_mhz(path)
+    except ValueError:  # InputError and the header reader's NiftiMrsError
+        return None
+    fids = leading_fids(path)
+    if cf_mhz is None or not 0 < dwell_s < 1 or fids is None or not np.all(np.isfinite(fids)):
+        return None
+    try:
+        return water_peaks(fids, dwell_s, cf_mhz, _header_reference_ppm(path))
+    except ValueError:
+        return None
+
+
+def check_water_reference(svs, water) -> None:
+    """The water reference is not the metabolite file itself and is unsuppressed water (its
+    water line dominates far more than in the metabolite data; see
+    ``pipeline.qc.reference``); InputError naming the reference otherwise. Reads the headers
+    and at most :data:`WATER_CHECK_MAX_FIDS` FIDs of each file (:func:`leading_fids`);
+    files it cannot judge are left to the run, which names their problems."""
+    from pipeline.qc.reference import water_reference_problem
+
+    if _same_file(svs, water):
+        raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
+                         "point ReferenceSignal at the unsuppressed water acquisition")
+    data_cf, water_cf = _header_cf_or_none(svs), _header_cf_or_none(water)
+    if data_cf is None or water_cf is None:
+        return
+    mismatch = frequency_mismatch(data_cf, water_cf)
+    if mismatch:
+        raise InputError(f"{water}: water reference {mismatch} {Path(svs).name}: not a reference "
+                         "of the same scan; point ReferenceSignal at the right file")
+    data_peaks, peaks = _water_peaks_of(svs), _water_peaks_of(water)
+    if data_peaks is None or peaks is None:
+        return
+    problem = water_reference_problem(peaks[1], data_peaks[1],
+                                      peaks[0] / max(data_peaks[0], 1e-300))
+    if problem:
+        raise InputError(f"{water}: not an unsuppressed water reference for {Path(svs).name}: "
+                         f"{problem}")
+
+
+def check_macromolecule_signal(svs, mm, water=None) -> None:
+    """A measured macromolecule spectrum (``MacromoleculeSignal`` or an ``acq-mm`` file) is
+    neither the metabolite file, nor its water reference, nor unsuppressed water (a link set
+    to the water scan by mistake would be fitted as the MM: its water line at least
+    ``MIN_WATER_HEIGHT_OVER_DATA`` times the data's and dominating its own spectrum, see
+    ``qc.reference.looks_like_unsuppressed_water``); InputError naming it otherwise."""
+    from pipeline.qc.reference import looks_like_unsuppressed_water
+
+    for other, what in ((svs, "the metabolite file"), (water, "the water reference")):
+        if other is not None and _same_file(mm, other):
+            raise InputError(f"{mm}: the measured macromolecule spectrum is {what} {other}; "
+                             "point MacromoleculeSignal at the metabolite-nulled acquisition")
+    data_peaks, peaks = _water_peaks_of(svs), _water_peaks_of(mm)
+    if data_peaks and peaks and looks_like_unsuppressed_water(
+            peaks[1], peaks[0] / max(data_peaks[0], 1e-300)):
+        raise InputError(f"{mm}: the measured macromolecule spectrum of {Path(svs).name} looks "
+                         f"like unsuppressed water (its water line is {peaks[0] / data_peaks[0]:.3g} "
+                         "times the data's residual water line); point MacromoleculeSignal at "
+                         "the metabolite-nulled, water-suppressed acquisition")
+
+
+LATE_START_MIN_POINTS = 16
+"""Peak position (points) of the mean FID magnitude from which an FID counts as starting late.
+Every file in ../shared/data peaks within its first 3 points (the 7 T in-vivo set at point 2);
+a Bruker digital-filter group delay left in the data is 33-77 points at the usual decimations."""
+LATE_START_MAX_FIRST_FRACTION = 0.2
+"""...and the first point at most this fraction of that peak."""
+
+
+def late_start_problem(fids: np.ndarray) -> str | None:
+    """Why FIDs ``(n, points)`` start late, or None. An FID's magnitude is largest at or
+    within a few points of its start; one that rises for tens of points first holds an
+    uncorrected digital-filter group delay (Bruker), which a fit reads as a huge first-order
+    phase (probe: tCr = tCho = 0 and a tNAA ADC 0.092 for about 0.12, exit 0)."""
+    magnitude = np.abs(np.asarray(fids)).reshape(-1, np.shape(fids)[-1]).mean(axis=0)
+    head = magnitude[:max(magnitude.size // 4, 2 * LATE_START_MIN_POINTS)]
+    peak = int(np.argmax(head))
+    if peak < LATE_START_MIN_POINTS or head[0] > LATE_START_MAX_FIRST_FRACTION * head[peak]:
+        return None
+    return (f"the FID rises to its largest value at point {peak} (point 0 is "
+            f"{head[0] / head[peak]:.1%} of it): the data start late, as with an uncorrected "
+            "digital-filter group delay (Bruker GRPDLY); remove the first points (spec2nii "
+            "does this when it converts Bruker data) and convert again")
+
+
+def check_fid_start(path) -> None:
+    """InputError naming ``path`` when its FIDs start late (:func:`late_start_problem`),
+    judged on at most :data:`WATER_CHECK_MAX_FIDS` FIDs; files it cannot read are left to the
+    run."""
+    fids = leading_fids(path)
+    if fids is None or not np.all(np.isfinite(fids)) or not np.any(fids):
+        return
+    problem = late_start_problem(fids)
+    if problem:
+        raise InputError(f"{path}: {problem}")
+
+
+def _header_cf_or_none(path) -> float | None:
+    """:func:`_header_cf_mhz`, None also when the header cannot be read."""
+    try:
+        return _header_cf_mhz(path)
+    except ValueError:
+        return None
