@@ -79,8 +79,8 @@ from .convert_sidecar import (  # noqa: F401  (public names re-exported from thi
     _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
 from .convert_vendor import (  # noqa: F401  (public names re-exported from this module)
     PULSE_SEQUENCE_TYPES, SPEC2NII_DEFAULT_ARGS, SPEC2NII_FOLDER_INPUTS, _read_input,
-    identified_sequence, identifying_keys, input_problem, pulse_sequence_hint, run_spec2nii,
-    vendor_transient_count)
+    file_pair_problem, identified_sequence, identifying_keys, input_problem, pulse_sequence_hint,
+    run_spec2nii, vendor_transient_count)
 
 
 # --------------------------------------------------------------------------- conversion
@@ -123,6 +123,9 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
         path, problem = problems[0]
         raise ConversionError(f"{where}: {problem}: {path} (names are relative to "
                               f"--source-dir, here {source_dir})")
+    pairing = file_pair_problem(entry["format"], files)
+    if pairing:
+        raise ConversionError(f"{where}: {pairing}")
     extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
     anonymise = bool(mapping.get("dataset", {}).get("anonymise", True))
     acq = _read_input(entry, files, extras, anonymise)

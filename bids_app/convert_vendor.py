@@ -84,6 +84,33 @@ def input_problem(fmt: str, path: Path) -> str | None:
     return None
 
 
+PAIRED_FILE_SUFFIXES = {"philips": (".sdat", ".spar")}
+"""spec2nii subcommands that read a data file and its header file, in this order."""
+
+
+def file_pair_problem(fmt: str, files: list[Path]) -> str | None:
+    """Why ``files`` are not the data/header pair spec2nii ``fmt`` reads (None: they are, or
+    ``fmt`` takes no pair). Given the other way round, spec2nii philips fails with a
+    UnicodeDecodeError; a .SDAT with another scan's .SPAR would read that scan's parameters."""
+    order = PAIRED_FILE_SUFFIXES.get(fmt)
+    if order is None:
+        return None
+    suffixes = tuple(Path(f).suffix.lower() for f in files)
+    names = ", ".join(Path(f).name for f in files)
+    if sorted(suffixes) != sorted(order):
+        return (f"spec2nii {fmt} takes two files, a {order[0].upper()} and its "
+                f"{order[1].upper()}, but the mapping lists {len(files)}: {names}")
+    if suffixes != order:
+        return (f"list the {order[0].upper()} first, then its {order[1].upper()} "
+                f"(spec2nii {fmt} reads them in that order); the mapping lists {names}")
+    stems = {Path(f).with_suffix("").name.lower() for f in files}
+    if len(stems) > 1:
+        return (f"{names} are not one scan's pair (the names differ before the suffix): a "
+                f"{order[0].upper()} read with another scan's {order[1].upper()} takes that "
+                "scan's parameters; rename them to one name if they do belong together")
+    return None
+
+
 def _spec2nii_reason(err: Exception) -> str:
     """One line saying why spec2nii failed (a missing header field for a KeyError)."""
     text = " ".join(str(err).split()) or "no details"
