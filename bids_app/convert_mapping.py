@@ -62,7 +62,40 @@ def load_mapping(path) -> dict:
         raise ConversionError(f"{path}: acquisition ids are not unique: {ids}")
     for i, entry in enumerate(entries):
         _check_entry(entry, f"{path}: acquisition {i + 1} ({entry.get('id', 'no id')})", set(ids))
+    by_id = {e["id"]: e for e in entries if e.get("id")}
+    for i, entry in enumerate(entries):
+        for link in LINK_SUFFIXES:
+            problem = link_problem(entry, link, by_id.get(entry.get(link)))
+            if problem:
+                raise ConversionError(f"{path}: acquisition {i + 1} "
+                                      f"({entry.get('id', 'no id')}): {problem}")
     return mapping
+
+
+LINK_SUFFIXES = {"reference": "mrsref", "macromolecules": "mm"}
+"""Mapping link -> the suffix of the acquisition it must name (ReferenceSignal is the water
+reference, MacromoleculeSignal the metabolite-nulled MM scan)."""
+
+
+def link_problem(entry: dict, link: str, target: dict | None) -> str | None:
+    """Why ``entry``'s ``link`` (``reference`` or ``macromolecules``) cannot name ``target``
+    (None: it can, or there is no link). The app fits a metabolite scan with the water and MM
+    of its own participant and session: a link to another participant's scan would scale one
+    person's spectrum with another's water."""
+    if target is None:
+        return None
+    name = f"{link} {entry[link]!r}"
+    if target is entry:
+        return f"{name} names this acquisition itself"
+    if target["suffix"] != LINK_SUFFIXES[link]:
+        return (f"{name} names a {target['suffix']!r} acquisition; {link} must name a "
+                f"{LINK_SUFFIXES[link]!r} one")
+    for key in ("participant", "session"):
+        if str(target.get(key, "")) != str(entry.get(key, "")):
+            return (f"{name} belongs to {key} {target.get(key, '(none)')!r}, this acquisition "
+                    f"to {entry.get(key, '(none)')!r}: each scan is scaled with the water and MM "
+                    f"of its own {key}")
+    return None
 
 
 def _is_nifti_name(name) -> bool:
