@@ -71,9 +71,9 @@ from pipeline.io.nifti_mrs import write_nifti_mrs
 from pipeline.sequences import means_no_mixing_time, stated_sequence
 
 from .convert_mapping import (  # noqa: F401  (public names re-exported from this module)
-    ENTITY_KEYS, LEGACY_ORDERS, LOOPS, NIFTI_FORMAT, ORDERS, SPEC2NII_FILE_COUNTS, SUFFIXES,
-    ConversionError, _diffusion_conditions, bids_relative_path, dynamics_loops, load_mapping,
-    loop_sizes, n_conditions, split_dynamics, split_loops)
+    ENTITY_KEYS, LEGACY_ORDERS, LINK_KEYS, LOOPS, NIFTI_FORMAT, ORDERS, SPEC2NII_FILE_COUNTS,
+    SUFFIXES, ConversionError, _diffusion_conditions, bids_relative_path, dynamics_loops,
+    foreign_link_note, load_mapping, loop_sizes, n_conditions, split_dynamics, split_loops)
 from .convert_order_check import check_loop_order, loop_order_verdict
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
     _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
@@ -221,12 +221,16 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
                                   f"({len(existing)} existing output(s))")
     read_participants(out_dir / "participants.tsv")  # a bad table stops us before writing
     by_id = {e["id"]: t for e, t in zip(entries, targets) if e.get("id")}
+    entry_by_id = {e["id"]: e for e in entries if e.get("id")}
     acquisitions = read_all_acquisitions(entries, targets, source_dir, mapping, mapping_path)
     for entry, target, acq in zip(entries, targets, acquisitions):
         extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
-        for link, key in (("reference", "ReferenceSignal"), ("macromolecules", "MacromoleculeSignal")):
+        for link, key in LINK_KEYS.items():
             if link in entry:
                 extras[key] = f"bids::{by_id[entry[link]].relative_to(out_dir).as_posix()}"
+                note = foreign_link_note(entry, link, entry_by_id[entry[link]])
+                if note:
+                    log(f"warning: {mapping_path}: {note}")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_nifti_mrs(acq, target, processing_step={
             "Method": "Conversion to NIfTI-MRS with diffusion conditions",

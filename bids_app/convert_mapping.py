@@ -75,13 +75,13 @@ def load_mapping(path) -> dict:
 LINK_SUFFIXES = {"reference": "mrsref", "macromolecules": "mm"}
 """Mapping link -> the suffix of the acquisition it must name (ReferenceSignal is the water
 reference, MacromoleculeSignal the metabolite-nulled MM scan)."""
+LINK_KEYS = {"reference": "ReferenceSignal", "macromolecules": "MacromoleculeSignal"}
+"""Mapping link -> the BIDS sidecar key it writes."""
 
 
 def link_problem(entry: dict, link: str, target: dict | None) -> str | None:
     """Why ``entry``'s ``link`` (``reference`` or ``macromolecules``) cannot name ``target``
-    (None: it can, or there is no link). The app fits a metabolite scan with the water and MM
-    of its own participant and session: a link to another participant's scan would scale one
-    person's spectrum with another's water."""
+    (None: it can, or there is no link): itself, or a scan of the wrong kind."""
     if target is None:
         return None
     name = f"{link} {entry[link]!r}"
@@ -90,11 +90,21 @@ def link_problem(entry: dict, link: str, target: dict | None) -> str | None:
     if target["suffix"] != LINK_SUFFIXES[link]:
         return (f"{name} names a {target['suffix']!r} acquisition; {link} must name a "
                 f"{LINK_SUFFIXES[link]!r} one")
+    return None
+
+
+def foreign_link_note(entry: dict, link: str, target: dict | None) -> str | None:
+    """A warning when ``entry``'s ``link`` names a scan of another participant or session:
+    written (a shared or group-average MM spectrum is common practice), but a water reference
+    of another person scales this spectrum with that person's water. The app warns again."""
+    if target is None:
+        return None
     for key in ("participant", "session"):
         if str(target.get(key, "")) != str(entry.get(key, "")):
-            return (f"{name} belongs to {key} {target.get(key, '(none)')!r}, this acquisition "
-                    f"to {entry.get(key, '(none)')!r}: each scan is scaled with the water and MM "
-                    f"of its own {key}")
+            return (f"{link} {entry[link]!r} of acquisition {entry.get('id', '')!r} "
+                    f"({key} {entry.get(key, '(none)')!r}) names a scan of {key} "
+                    f"{target.get(key, '(none)')!r}: it will be used as this scan's "
+                    f"{'water reference' if link == 'reference' else 'measured MM'}")
     return None
 
 
