@@ -4,6 +4,8 @@ Truths are analytic: noise-free decays of known parameters, tensors with known e
 the direction-specific b-values of a DW-sLASER set (3 shells x 3 directions).
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy.special import erf
@@ -420,3 +422,16 @@ def test_standard_errors_widen_with_moderate_lack_of_fit():
     assert tested.std_errors[0] == pytest.approx(plain.std_errors[0]
                                                  * np.sqrt(tested.chi2 / dof), rel=1e-6)
     assert "SEs widened by sqrt(chi^2/dof)" in tested.note
+
+
+def test_a_radius_without_standard_error_is_said_so_not_nan():
+    """A note never prints nan: the demo's tNAA sticks row read "R = 3.6e-06 +/- nan um"."""
+    from pipeline.diffusion.applicability import _RULES
+
+    fit = SimpleNamespace(params=[0.46, 3.6e-6], std_errors=[0.03, np.nan],
+                          b_used_ms_um2=np.array([0.0, 2.0, 6.0, 12.0, 20.0]),
+                          model=SimpleNamespace(small_delta_ms=5.0, big_delta_ms=40.0,
+                                                upper=[3.0, 20.0]))
+    _, _, per_parameter = _RULES["cylinders"](fit, 5, 20.0, 0.011)
+    reason = per_parameter["radius"][1]
+    assert "nan" not in reason and "R = 3.6e-06 um (SE not available)" in reason

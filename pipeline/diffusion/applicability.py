@@ -255,6 +255,15 @@ def _sticks_rule(fit, n_b, b_top, sigma_normalised):
     return ok, notes, {}
 
 
+def with_se(value: float, se: float, unit: str) -> str:
+    """``value +/- se unit`` for a note, or ``value unit (SE not available)`` when the fit gave
+    no finite standard error: a note must never print ``nan`` (a reader cannot tell a missing
+    SE from a formatting fault)."""
+    if np.isfinite(se):
+        return f"{value:.2g} +/- {se:.2g} {unit}"
+    return f"{value:.2g} {unit} (SE not available)"
+
+
 def _cylinders_rule(fit, n_b, b_top, sigma_normalised):
     """The radius (and so D_intra of the cylinders) is reported only where identifiable."""
     d_intra, radius = fit.params
@@ -267,7 +276,7 @@ def _cylinders_rule(fit, n_b, b_top, sigma_normalised):
         precise = fit.std_errors[1] < RADIUS_MAX_RELATIVE_ERROR * radius
         r_ok = bool(np.isfinite(r_min) and radius >= r_min and precise
                     and radius < fit.model.upper[1] * 0.999)
-        why = (f"R = {radius:.2g} +/- {fit.std_errors[1]:.2g} um vs resolution limit {r_min:.2g} um "
+        why = (f"R = {with_se(radius, fit.std_errors[1], 'um')} vs resolution limit {r_min:.2g} um "
                f"for sigma = {sigma_normalised:.2g}, b_max = {b_top:.3g} ms/um^2")
     if r_ok:
         return True, [why], {}
