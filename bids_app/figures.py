@@ -103,7 +103,8 @@ def _at_least_span(ax, values: np.ndarray, span: float) -> None:
 
 def drift_figure(freq_hz: np.ndarray, phase_deg: np.ndarray, rejected: np.ndarray,
                  condition: np.ndarray, labels: dict) -> str:
-    """Frequency and phase correction of every transient in stored order (condition by
+    """Frequency and phase drift found in every transient (``_transients.tsv``: the
+    alignment applied the opposite shift, correction = -drift) in stored order (condition by
     condition; within a condition in acquisition order: an interleaved acquisition's order
     across conditions is not in the data), one colour per condition from an ordered colour map
     (distinct for any number of conditions and never the red of the rejection marks);
@@ -125,7 +126,7 @@ def drift_figure(freq_hz: np.ndarray, phase_deg: np.ndarray, rejected: np.ndarra
                     label=labels.get(c, str(c)))
         ax.plot(index[rejected], values[rejected], "x", ms=6, color="tab:red",
                 label="rejected")
-        ax.set_ylabel(unit, fontsize=8)
+        ax.set_ylabel(unit.replace(" (", " drift ("), fontsize=8)  # correction = -drift
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[1].set_xlabel("transient (stored order: condition by condition, each in acquisition "
@@ -162,6 +163,14 @@ def _fit_panel(ax, panel: dict, mask: np.ndarray, x: np.ndarray) -> None:
     ax.set_title(panel["label"], fontsize=7, pad=2)
 
 
+def column_bottoms(axes: np.ndarray, n_panels: int) -> list:
+    """The lowest used panel of each column of a row-major grid holding ``n_panels``: the one
+    that must carry the x tick labels and label (with an odd count the right column ends a row
+    above the bottom row, whose shared-x labels would otherwise be on an empty, hidden axis)."""
+    rows, cols = axes.shape
+    return [axes[(n_panels - 1 - col) // cols, col] for col in range(min(cols, n_panels))]
+
+
 def fit_figure(ppm: np.ndarray, panels: list[dict], ppm_range=PPM_RANGE) -> str:
     """One panel per condition: data, fit, baseline, residual (offset above) and the main
     metabolites (offset below, when given).
@@ -185,7 +194,8 @@ def fit_figure(ppm: np.ndarray, panels: list[dict], ppm_range=PPM_RANGE) -> str:
         ax.axis("off")
     for ax in axes.flat:
         ax.set_xlim(max(ppm_range), min(ppm_range))
-    for ax in axes[-1]:
+    for ax in column_bottoms(axes, len(panels)):
+        ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("chemical shift (ppm)", fontsize=7)
     handles, names = axes.flat[0].get_legend_handles_labels()
     ncol = min(len(names), 5)
@@ -193,6 +203,32 @@ def fit_figure(ppm: np.ndarray, panels: list[dict], ppm_range=PPM_RANGE) -> str:
     legend_in = 0.08 + 0.16 * int(np.ceil(len(names) / ncol))
     fig.tight_layout(rect=(0, 0, 1, 1 - legend_in / height_in), h_pad=0.3)
     return svg_text(fig)
+
+
+MIN_LOG_TICKS = 3
+"""Fewest labelled y ticks of a decay panel: with one (a narrow range around 1) no value can be
+read off the axis."""
+
+
+def log_ticks(low: float, high: float, minimum: int = MIN_LOG_TICKS) -> list[float]:
+    """Tick values inside [``low``, ``high``] (> 0) of a log axis: matplotlib's 1-2-5, decade,
+    1-2-3-5 or 1, 2, 3 … 9 ticks, the first giving ``minimum`` to 8 ticks, else ``minimum``
+    geometrically spaced values rounded to the fewest significant figures that keep them
+    distinct (a decay within a few percent of 1)."""
+    from matplotlib import ticker
+
+    low, high = min(low, high), max(low, high)
+    for subs in ((1.0, 2.0, 5.0), (1.0,), (1.0, 2.0, 3.0, 5.0), np.arange(1.0, 10.0)):
+        ticks = ticker.LogLocator(subs=subs, numticks=8).tick_values(low, high)
+        inside = ticks[(ticks >= low) & (ticks <= high)]
+        if minimum <= inside.size <= 8:
+            return [float(f"{t:.12g}") for t in inside]
+    ticks = np.geomspace(low, high, minimum + 2)[1:-1]
+    for digits in range(2, 7):
+        rounded = sorted({float(f"{t:.{digits}g}") for t in ticks})
+        if len(rounded) == minimum:
+            return rounded
+    return [float(t) for t in ticks]
 
 
 def decay_figure(panels: list[dict]) -> str:
@@ -223,9 +259,9 @@ def decay_figure(panels: list[dict]) -> str:
             ax.plot(bc, sc, linestyle=MODEL_STYLES.get(model, "-"), color="0.3", lw=0.8,
                     label=model)
         ax.set_yscale("log")
-        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=6))
+        ax.yaxis.set_major_locator(ticker.FixedLocator(log_ticks(*ax.get_ylim())))
         ax.yaxis.set_minor_locator(ticker.NullLocator())
-        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.6g"))
         ax.set_title(panel["name"], fontsize=8)
         ax.tick_params(labelsize=6)
         ax.grid(alpha=0.3)
@@ -281,6 +317,18 @@ def _unit(unit: str) -> str:
     return {"um^2/ms": "µm²/ms", "1": "dimensionless"}.get(unit, unit)
 
 
+DISTRIBUTION_WIDTH_IN = 7.5
+"""Width of every distribution figure (inches), that of the other group figures: the page
+scales each SVG to its width, so a narrower figure (once 3 in for 2 metabolites) had text
+drawn 2.5 × larger than its neighbours."""
+
+
+def distribution_fraction(n_groups: int) -> float:
+    """Fraction of the figure width the plot uses: 0.8 in per column plus 1.2 in for the axis
+    labels, so a few columns stay compact, left-aligned, at the common text size."""
+    return min(1.0, (0.8 * n_groups + 1.2) / DISTRIBUTION_WIDTH_IN)
+
+
 def distribution_figure(groups: dict, title: str, unit: str, outliers: set | None = None,
                         name_all_below: int = 8) -> str:
     """Values across participants, one column per group (e.g. metabolite or session);
@@ -295,7 +343,7 @@ def distribution_figure(groups: dict, title: str, unit: str, outliers: set | Non
     if not labels:
         raise ValueError(f"distribution figure {title!r}: no values")
     n_people = max(len(v) for v in groups.values())
-    fig, ax = plt.subplots(figsize=(min(7.5, max(3.0, 0.8 * len(labels) + 1.2)), 2.4))
+    fig, ax = plt.subplots(figsize=(DISTRIBUTION_WIDTH_IN, 2.4))
     rng = np.random.default_rng(0)
     for i, label in enumerate(labels):
         _strip(ax, i, groups[label], {w for g, w in outliers if g == label},
@@ -307,7 +355,7 @@ def distribution_figure(groups: dict, title: str, unit: str, outliers: set | Non
     ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, distribution_fraction(len(labels)), 1))
     return svg_text(fig)
 
 

@@ -289,3 +289,57 @@ def test_before_after_round_trip_through_the_shifts():
     np.testing.assert_allclose(again_after, k * after, atol=1e-12)
     np.testing.assert_allclose(again_before, k * before, atol=1e-12)
     assert before_after(acq(raw), rows[:-1]) is None
+
+
+# --- report display faults (2026-12-07): axes labelled, one text size --------------------------
+
+def texts(svg: str) -> list[str]:
+    """Every text drawn in an SVG (figures keep text as text: svg.fonttype none)."""
+    return re.findall(r">([^<]*)</text>", svg)
+
+
+def test_distribution_figures_have_one_width_whatever_their_columns():
+    """The page scales each SVG to its width: a 3 in figure (2 metabolites) had text 2.5 x
+    larger than the 7.5 in ones beside it."""
+    def width(n):
+        groups = {f"m{i}": [("01", 1.0 + i), ("02", 1.2 + i)] for i in range(n)}
+        svg = figures.distribution_figure(groups, "K (kurtosis)", "1")
+        return re.search(r'<svg[^>]*\bwidth="([^"]+)"', svg).group(1)
+
+    assert width(2) == width(8) == width(12) == "540pt"
+
+
+def test_fit_figure_labels_the_bottom_panel_of_each_column():
+    """Three conditions in two columns: the right column ends a row above the bottom."""
+    ppm = np.linspace(4.5, -0.5, 400)
+    panels = [{"label": f"c{i}", "data": np.exp(-((ppm - 2) / 0.05) ** 2), "fit":
+               np.exp(-((ppm - 2) / 0.05) ** 2), "baseline": None} for i in range(3)]
+    drawn = texts(figures.fit_figure(ppm, panels))
+    assert drawn.count("chemical shift (ppm)") == 2
+    assert drawn.count("3.5") == 2  # ppm tick labels under both columns
+
+
+@pytest.mark.parametrize("low, high", [(0.85, 1.05), (0.97, 1.01), (0.26, 1.05),
+                                       (0.999, 1.001), (1e-4, 1.5)])
+def test_log_ticks_give_at_least_three_inside_the_range(low, high):
+    ticks = figures.log_ticks(low, high)
+    assert len(ticks) >= 3 and len(set(f"{t:.6g}" for t in ticks)) == len(ticks)
+    assert all(low <= t <= high for t in ticks) and ticks == sorted(ticks)
+
+
+def test_a_narrow_decay_panel_has_three_labelled_y_ticks():
+    """A decay within 6 % of 1 showed the single tick "1"."""
+    b = np.array([0.0, 1000.0, 2000.0, 3000.0])
+    panel = {"name": "tCr", "b_s_mm2": b, "signal": np.exp(-b * 2e-5), "error": 0.002 * b / b.max(),
+             "curves": {}}
+    drawn = texts(figures.decay_figure([panel]))
+    y_labels = [t for t in drawn if re.fullmatch(r"0\.9\d*|1", t)]
+    assert len(y_labels) >= 3, drawn
+
+
+def test_drift_axes_say_drift_not_correction():
+    """The plotted shifts are the drift found in the input (``_transients.tsv``); the
+    alignment applied their negative."""
+    svg = figures.drift_figure(np.array([0.1, -0.2, 0.3]), np.array([1.0, 2.0, 0.0]),
+                               np.zeros(3, bool), np.zeros(3, int), {0: "b=0"})
+    assert {"frequency drift (Hz)", "phase drift (deg)"} <= set(texts(svg))
