@@ -89,6 +89,43 @@ def transients_figure(ppm: np.ndarray, conditions: list[dict], ppm_range=PPM_RAN
     return svg_text(fig)
 
 
+RESIDUAL_WATER_VIEW_PPM = (1.7, 5.4)
+"""Span of the residual-water figure: the water window with room either side, and tNAA (2.0
+ppm), the peak the residual water is measured against."""
+
+
+def residual_water_figure(ppm: np.ndarray, profiles: list[dict], window_ppm,
+                          limits: dict | None = None, view_ppm=RESIDUAL_WATER_VIEW_PPM) -> str:
+    """Magnitude spectra over the tNAA peak height, one line per condition (ordered colours),
+    from ``view_ppm``: the window the residual-water metric reads (shaded) holds its value, the
+    largest point there; the QC warning/fail limits (``limits``) as dashed lines.
+
+    ``profiles``: [{"label", "ratio" (magnitude / tNAA height on ``ppm``)}]."""
+    plt = _pyplot()
+    if not profiles:
+        raise ValueError("residual-water figure: no condition to plot")
+    mask = _ppm_mask(ppm, view_ppm)
+    fig, ax = plt.subplots(figsize=(7.5, 2.4))
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(profiles)))
+    for profile, colour in zip(profiles, colours):
+        ax.plot(ppm[mask], np.asarray(profile["ratio"])[mask], lw=0.6, color=colour,
+                label=profile["label"], rasterized=True)
+    ax.axvspan(min(window_ppm), max(window_ppm), color="tab:blue", alpha=0.1,
+               label=f"measured: {min(window_ppm):g}-{max(window_ppm):g} ppm")
+    _limit_lines(ax, limits)
+    ax.set_xlim(max(view_ppm), min(view_ppm))
+    ax.set_xlabel("chemical shift (ppm)", fontsize=7)
+    ax.set_ylabel("|spectrum| / tNAA peak height", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.grid(alpha=0.3)
+    handles, names = ax.get_legend_handles_labels()
+    if len(names) <= 17:
+        ax.legend(handles, names, fontsize=5, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  frameon=False, ncol=1 + len(names) // 9)
+    fig.tight_layout()
+    return svg_text(fig)
+
+
 DRIFT_MIN_SPAN = {"frequency (Hz)": 1.0, "phase (deg)": 5.0}
 """Smallest y-range of the drift figure's axes (a linewidth's fraction, a few degrees)."""
 

@@ -26,11 +26,15 @@ from pipeline.qc.transients import before_after  # noqa: F401  (the report's fig
 from . import derivatives as d
 from . import figures as fig
 from .derivatives import FIT_DISPLAY_SUFFIX, fit_display_path  # noqa: F401
+from .report_tables import amplitude_table, diffusion_tables, other_amplitudes_label
 
 SUMS = SUM_NAMES
 ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 TEMPLATES = Path(__file__).with_name("templates")
 FIGURES = ("fit", "drift", "transients", "decay")
+REPORT_FIGURES = FIGURES + ("residualwater",)
+"""Every figure of an acquisition: the workflow's and the residual-water figure, which the
+report draws because it shows the QC limits of the run (in ``_qc.json``)."""
 """Figures the workflow draws per acquisition, in parallel with the processing (the
 transients and drift as soon as preprocessing is done, beside the spectral fit; the fit
 beside diffusion modelling; the decays beside the other figures). The report draws those
@@ -225,6 +229,29 @@ def drift_svg(transient_rows: list[dict], labels: list[str]) -> str | None:
                             dict(enumerate(labels)))
 
 
+def residual_water_svg(pre, labels: list[str], limits: dict | None = None) -> str | None:
+    """Evidence for the residual-water flag: each condition's mean preprocessed spectrum as
+    magnitude over its tNAA height around the window the metric reads
+    (:func:`~pipeline.qc.metrics.residual_water_profile`), with the flag's ``limits``; None
+    when no condition has a tNAA peak."""
+    from pipeline.qc.metrics import RESIDUAL_WATER_PPM, residual_water_profile
+
+    profiles, ppm = [], None
+    for fid, label in zip(pre.fids.mean(axis=(1, 2)), labels):
+        found = residual_water_profile(fid, pre.dwell_s, pre.cf_mhz)
+        if found is not None:
+            ppm, ratio = found
+            profiles.append({"label": label, "ratio": ratio})
+    return fig.residual_water_figure(ppm, profiles, RESIDUAL_WATER_PPM, limits) \
+        if profiles else None
+
+
+def flag_limits(flags: list[dict], metric: str) -> dict:
+    """The warning and fail limits a metric was judged against ({} when not stored)."""
+    flag = next((f for f in flags if f.get("metric") == metric), {})
+    return {"warn": flag.get("warn_limit"), "fail": flag.get("fail_limit")}
+
+
 def fit_svg(pre, fit, labels: list[str], display: dict | None = None,
             ppm_range=fig.PPM_RANGE) -> str:
     """Fit per condition from the preprocessed and fitted spectra; baseline and component
@@ -360,9 +387,9 @@ def acquisition_figures(data: dict, figures_dir: Path, notes: list | None = None
     notes = [] if notes is None else notes
     labels = _labels(data["preproc"])
     listed = data["entry"].get("figures") or {
-        name: figures_dir / f"{data['stem']}_desc-{name}_fig.svg" for name in FIGURES}
+        name: figures_dir / f"{data['stem']}_desc-{name}_fig.svg" for name in REPORT_FIGURES}
     drawn = {name: Path(path).read_text(encoding="utf-8")
-             for name, path in listed.items() if name in FIGURES and Path(path).is_file()}
+             for name, path in listed.items() if name in REPORT_FIGURES and Path(path).is_file()}
     pre = data["preproc"]
     aligned = transients_to_align(data["transients"])
     draw = {"transients": lambda: transients_svg(data["raw"], data["transients"], labels)
@@ -371,7 +398,9 @@ def acquisition_figures(data: dict, figures_dir: Path, notes: list | None = None
             "fit": lambda: fit_svg(pre, data["fit"], labels, load_fit_display(
                 entry_fit_display(data["entry"]), pre.n_conditions, pre.n_points)),
             "decay": lambda: decay_svg(data["amplitudes"], data["diffusion"],
-                                       pre.n_conditions, pre.metadata)}
+                                       pre.n_conditions, pre.metadata),
+            "residualwater": lambda: residual_water_svg(pre, labels, flag_limits(
+                acquisition_flags(data), "residual_water_ratio"))}
     svgs = {name: (drawn.get(name) if name in drawn and (aligned or name not in
                                                          ("transients", "drift"))
                    else figure_or_note(name, fn, notes))
@@ -461,27 +490,10 @@ def acquisition_table(pre, raw) -> list[tuple[str, str]]:
     return rows
 
 
-def amplitude_table(rows: list[dict], max_crlb_percent: float = 50.0) -> tuple[list, list]:
-    """Amplitudes with %CRLB at the lowest b: (sums and metabolites with %CRLB up to
-    ``max_crlb_percent``, the others — macromolecules, undetected or imprecise)."""
-    if not rows:
-        return [], []
-    b_min = min(to_float(r["b_value"]) for r in rows)
-    low = [r for r in rows if to_float(r["b_value"]) == b_min]
-    order = {n: i for i, n in enumerate(SUMS)}
-    low.sort(key=lambda r: (order.get(r["metabolite"], len(SUMS)), r["metabolite"]))
-    main = [r for r in low if r["metabolite"] in SUMS
-            or to_float(r.get("crlb_percent")) <= max_crlb_percent]
-    return main, [r for r in low if r not in main]
-
-
-def parameter_table(rows: list[dict]) -> list[dict]:
-    """Diffusion parameters (no AIC/BIC) of metabolites with a decay, sums first."""
-    order = {n: i for i, n in enumerate(SUMS)}
-    kept = [r for r in rows if r["parameter"] not in ("AIC", "BIC")
-            and not (r.get("value") in ("n/a", "") and r.get("applicable") in ("0", 0))]
-    return sorted(kept, key=lambda r: (order.get(r["metabolite"], len(SUMS)), r["metabolite"],
-                                       r["model"]))
+def directional(pre) -> bool:
+    """The conditions hold several gradient directions: the decay figure then draws one point
+    per direction, while the models were fitted to their powder average per shell."""
+    return len({tuple(np.round(g, 3)) for g in pre.directions if np.all(np.isfinite(g))}) > 1
 
 
 def _provenance(data: dict) -> dict:
@@ -532,7 +544,6 @@ def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True)
     flags = acquisition_flags(data)
     judged = [f["status"] for f in flags if f["status"] in STATUSES]
     main_amplitudes, other_amplitudes = amplitude_table(data["amplitudes"])
-    parameters = parameter_table(data["diffusion"])
     figure_notes: list[str] = []
     return {
         "stem": data["stem"], "anchor": data["stem"],
@@ -544,11 +555,11 @@ def _section(data: dict, figures_dir: Path, output_dir: Path, draw: bool = True)
         "qc_rows": [(k, fmt(v)) for k, v in data["qc"].get("summary", {}).items()],
         "per_condition": data["qc"].get("per_condition", []),
         "amplitudes": main_amplitudes, "other_amplitudes": other_amplitudes,
-        "parameters": parameters,
+        "other_amplitudes_label": other_amplitudes_label(len(other_amplitudes)),
+        **diffusion_tables(data["diffusion"]),
         "has_decay": has_decay([to_float(r["b_value"]) for r in data["amplitudes"]]),
+        "directional": directional(data["preproc"]),
         "aligned": transients_to_align(data["transients"]),
-        "main_parameters": [r for r in parameters
-                            if r["metabolite"] in SUMS and r.get("applicable") in ("1", 1)],
         "provenance": _provenance(data),
         "files": _files(data["entry"], output_dir),
     }

@@ -105,9 +105,10 @@ def test_demo_reports_render_offline_and_completely(demo_out):
     for subject, stem in (("01", "sub-01_acq-dwpress"), ("02", "sub-02_acq-dwsteam")):
         dom = check_report(demo_out / f"sub-{subject}.html", f"demo_sub-{subject}", 4)
         assert _figure_ids(dom, stem) == {f"{stem}-fig-{n}" for n in
-                                          ("transients", "drift", "fit", "decay")}
+                                          ("transients", "drift", "fit", "residualwater",
+                                           "decay")}
         # the same figures are written as SVG files
-        for name in ("transients", "drift", "fit", "decay"):
+        for name in ("transients", "drift", "fit", "residualwater", "decay"):
             svg = demo_out / f"sub-{subject}" / "figures" / f"{stem}_desc-{name}_fig.svg"
             assert svg.stat().st_size > 1000 and svg.read_text().lstrip().startswith("<svg")
         assert "Methods" in dom and "Ligneul" in dom and "Wilson" in dom

@@ -365,6 +365,10 @@ def check_direction_count_per_shell(shells: Shells, directions, d_intra: float =
     return worst[0], f"directions per shell: {', '.join(counts)} ms/um^2; worst shell: {worst[1]}"
 
 
+TOO_FEW_DIRECTIONS = "directions would be needed"
+"""The words of :func:`check_direction_count`'s note when the count is below the tolerance."""
+
+
 def check_direction_count(b_ms_um2, gradient_directions, d_intra: float = 0.5, anisotropy: float = 1.0,
                           tolerance: float = 0.05) -> tuple[bool, str]:
     """Consensus check of direction count against b*D and voxel anisotropy.
@@ -383,8 +387,15 @@ def check_direction_count(b_ms_um2, gradient_directions, d_intra: float = 0.5, a
             f"anisotropy {anisotropy:.2g}: worst-case direction-average error {100 * err:.1f} %")
     if not ok:
         note += (f" > {100 * tolerance:.0f} %; about {directions_needed(b, d_intra, anisotropy, tolerance)} "
-                 "directions would be needed, or model the anisotropy (anisotropic_cylinders)")
+                 f"{TOO_FEW_DIRECTIONS}, or model the anisotropy (anisotropic_cylinders)")
     return ok, note
+
+
+def too_few_directions(note: str) -> bool:
+    """A ``_diffusion.tsv`` note holds the verdict of :func:`check_direction_count` that the
+    directions are too few for the worst-case voxel anisotropy (the powder average may be off
+    by the stated error), so the report can say once what that means for the rows."""
+    return TOO_FEW_DIRECTIONS in note
 
 
 SHELL_HINT_KEYS = {"shell_label": ("ShellLabel", "ShellLabels"),

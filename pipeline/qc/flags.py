@@ -69,7 +69,7 @@ THRESHOLDS: dict[str, Threshold] = {t.metric: t for t in (
               "tNAA/tCr/tCho/Ins/Glx (lowest b)", "mM", "above", 50.0, 200.0, "DEGRAAF2019",
               "fit"),
     Threshold("residual_water_ratio", "residual water peak / tNAA peak (after removal)", "",
-              "above", 1.0, 5.0, "KREIS2004", "fit"),
+              "above", 1.0, 5.0, "KREIS2004", "residual-water"),
     Threshold("similarity_after", "similarity of transients after alignment (median r)", "",
               "below", 0.5, 0.2, "LIGNEUL2024", "transients"),
 )}

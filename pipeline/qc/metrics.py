@@ -361,10 +361,13 @@ SNR_FITTED_COMPONENTS = ("Ins", "Glx")
 """Multiplets whose SNR is that of their fitted component (:func:`fitted_component_snr`)."""
 
 RESIDUAL_WATER_PPM = (4.4, 4.9)
+RESIDUAL_WATER_REFERENCE_PPM = (1.9, 2.1)
+"""Window of the tNAA peak whose height scales the residual water (ppm)."""
 
 
 def residual_water_ratio(fid: np.ndarray, dwell_s: float, cf_mhz: float,
-                         water_ppm=RESIDUAL_WATER_PPM, reference_ppm=(1.9, 2.1)) -> float:
+                         water_ppm=RESIDUAL_WATER_PPM,
+                         reference_ppm=RESIDUAL_WATER_REFERENCE_PPM) -> float:
     """Largest magnitude in the water window over the tNAA peak height (both without
     zero-filling): > 1 means residual water dominates the metabolite spectrum."""
     fid = np.asarray(fid, dtype=complex)
@@ -372,6 +375,19 @@ def residual_water_ratio(fid: np.ndarray, dwell_s: float, cf_mhz: float,
     water = float(np.max(np.abs(fid_to_spectrum(fid)[_window(ppm, water_ppm, "water")])))
     reference = find_peak(fid, dwell_s, cf_mhz, reference_ppm, zero_fill=1).height
     return water / reference if reference > 0 else float("inf")
+
+
+def residual_water_profile(fid: np.ndarray, dwell_s: float, cf_mhz: float,
+                           reference_ppm=RESIDUAL_WATER_REFERENCE_PPM):
+    """(ppm axis, magnitude spectrum / tNAA peak height), both without zero-filling: the curve
+    whose largest value in :data:`RESIDUAL_WATER_PPM` is :func:`residual_water_ratio`, for the
+    report's figure of the region the metric is measured in. None when tNAA has no height."""
+    fid = np.asarray(fid, dtype=complex)
+    reference = find_peak(fid, dwell_s, cf_mhz, reference_ppm, zero_fill=1).height
+    if not reference > 0:
+        return None
+    ppm = ppm_axis(fid.shape[-1], dwell_s, cf_mhz)
+    return ppm, np.abs(fid_to_spectrum(fid)) / reference
 
 
 def apply_shifts(fids: np.ndarray, dwell_s: float, freq_hz, phase_deg) -> np.ndarray:
