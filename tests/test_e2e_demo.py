@@ -167,3 +167,14 @@ def test_demo_true_outliers_are_rejected(demo_run):
     rejected = {(int(r["condition"]), int(r["transient"])) for r in rows if r["rejected"] == "1"}
     truth = {tuple(pair) for pair in demo_run["truth"]["outlier_indices"]}
     assert truth and truth <= rejected
+
+
+def test_demo_7t_directions_get_one_constrained_decay_each(demo_run_7t):
+    """sub-02 has 3 gradient directions per shell: the joint fit constrains one decay per
+    direction (sharing b = 0), as ``fit.json`` (in ``_qc.json`` stages) records; before
+    2026-12-07 such data were pooled into one decay, then went without the constraint."""
+    qc = json.loads((demo_run_7t["out"] / "sub-02" / "mrs" / f"{STEM_7T}_qc.json").read_text())
+    conditions = qc["stages"]["fit.json"]["conditions"]
+    assert len(conditions) == 13 and all(c["decay_constraint"] == "completely_monotone"
+                                         and c["decay_constraint_series"] == 3
+                                         for c in conditions)

@@ -99,6 +99,23 @@ def count_distinct_directions(directions, b_ms_um2) -> int:
     return len(direction_clusters(np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]))
 
 
+def direction_groups(directions, b_ms_um2) -> np.ndarray | None:
+    """Per condition the index of its gradient direction (up to sign, within the angle
+    tolerance), -1 at b = 0 and -2 for a diffusion-weighted condition without a direction;
+    None with fewer than two distinct directions (one decay in b)."""
+    g = np.atleast_2d(np.asarray(directions, float))
+    b = np.asarray(b_ms_um2, float)
+    clusters = direction_clusters(g[b > 0])
+    if len(clusters) < 2:
+        return None
+    labels = np.full(b.size, -1)
+    for i in np.flatnonzero(b > 0):
+        v = g[i]
+        ok = np.all(np.isfinite(v)) and np.linalg.norm(v) > 0
+        labels[i] = int(np.argmax(np.abs(clusters @ (v / np.linalg.norm(v))))) if ok else -2
+    return labels
+
+
 def tensor_identifiable(directions, b_ms_um2) -> tuple[bool, str]:
     """(True, "") when >= 6 non-collinear directions give a rank-6 design, else (False, reason)."""
     g = np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..basis import Basis
 from ..diffusion.applicability import DETECTION_SD_FACTOR
-from ..diffusion.tensor import count_distinct_directions
+from ..diffusion.tensor import direction_groups
 from ..spectra import fid_to_spectrum
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
@@ -112,8 +112,9 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     All conditions share one data scale (from the lowest b), one prepared model and the same
     baseline stiffness, so amplitudes are directly comparable across conditions.
     ``directions`` (n_conditions, 3; NaN rows for none): gradient directions; along two or more
-    distinct directions the joint fit's decay constraint does not apply (anisotropy: the
-    conditions are not one decay in b, even when each has its own b-value).
+    distinct directions the joint fit's decay constraint holds one decay per direction, all
+    sharing the b = 0 condition (anisotropy: the conditions are not one decay in b, even when
+    each has its own b-value).
     """
     options = _as_options(options)
     fids = np.atleast_2d(np.asarray(fids, dtype=complex))
@@ -159,10 +160,9 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
             upper=np.max([f.extra["problem"].upper for f in sequential], axis=0))
     if options.mode == "sequential" or "note" in extra:
         return ConditionFits(problem.names, b, sequential, "sequential", extra=extra)
-    n_directions = 0 if directions is None else count_distinct_directions(
-        directions, b_s_mm2_to_ms_um2(b))
-    fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential,
-                                n_directions)
+    groups = None if directions is None else direction_groups(directions,
+                                                             b_s_mm2_to_ms_um2(b))
+    fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential, groups)
     extra["sequential"] = sequential
     return ConditionFits(problem.names, b, fits, "joint", diffusion=diffusion, extra=extra)
 

@@ -24,8 +24,8 @@ from ..spectra import fid_to_spectrum
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
 from .frames import FRAME_KINDS, default_sharing, embedding, frame_test, residual_variance, widen
-from .monotone import (CAP_FLAG, CAP_REMEDY, applies, at_cap, constraint_map, decay_dictionary,
-                       diffusivity_grid_um2_ms, project_subset)
+from .monotone import (CAP_FLAG, CAP_REMEDY, decay_series, decays_at_cap,
+                       diffusivity_grid_um2_ms, project_subset, series_constraint_map)
 from .options import FitOptions, is_lipid_name, is_mm_name
 from .priors import prior_noise_sd, with_shift_prior
 from .results import SpectralFit
@@ -33,7 +33,7 @@ from .single import output_fids, parameters_at_bounds
 from .blocks import BlockColumns, BlockProjector
 from .solver import levenberg_marquardt, nonneg_solve_normal
 from .uncertainty import (covariance_from_jacobian, metabolite_sums, region_noise_sd,
-                          sigma_from_residual, sum_weights)
+                          sigma_from_residual)
 
 FREE = "free"
 
@@ -341,10 +341,10 @@ def _grid_start(mdl, b_ms_um2: np.ndarray, amplitudes: np.ndarray) -> np.ndarray
 
 def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
               b_values_s_mm2: np.ndarray, options: FitOptions, scale: float,
-              sequential: list, n_directions: int = 1) -> tuple[list, dict]:
+              sequential: list, direction_groups=None) -> tuple[list, dict]:
     """Joint fit of all conditions started from ``sequential`` fits (same problem and scale).
-    ``n_directions``: distinct gradient directions among the diffusion-weighted conditions
-    (the decay constraint holds one decay, so it needs at most one).
+    ``direction_groups``: per condition -1 (b = 0) or the index of its gradient direction,
+    None for one direction (the decay constraint holds one decay per direction).
 
     Returns per-condition :class:`SpectralFit` objects (amplitudes = model predictions, with
     covariances propagated from the joint Fisher matrix) and the diffusion parameters per
@@ -378,7 +378,7 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
                                          wide.upper, options.max_iterations)
             test["frames"] = "per condition"
     return _joint_outputs(objective, result, fids, scale, options, solve.rows, test,
-                          n_directions)
+                          direction_groups)
 
 
 def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarray,
@@ -395,11 +395,12 @@ def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarr
 
 
 def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray,
-                     options: FitOptions, n_directions: int = 1):
+                     options: FitOptions, direction_groups=None):
     """The completely-monotone constraint at the fitted non-linear parameters: the constrained
     linear solution (``monotone.ConeProjection`` over all linear coefficients, or None when
-    nothing is constrained) and a label for ``extra["decay_constraint"]``. It applies to
-    metabolites with free amplitudes (model ``free``) when the series has >= 3 distinct
+    nothing is constrained), a label for ``extra["decay_constraint"]`` and the decays held
+    (``monotone.decay_series``: one, or one per gradient direction sharing b = 0). It applies
+    to metabolites with free amplitudes (model ``free``) when each decay has >= 3 distinct
     b-values, none repeated: the exact least-squares optimum over their coefficients (metric
     = the Gram matrix of the projected columns, so correlations between all constrained
     metabolites count), the other coefficients (modelled S0s, e.g. the MM) held at the free
@@ -409,26 +410,25 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray
     constraint inside and with a metric that also re-optimises the non-linear parameters
     (Schur complement of the joint Hessian), at a fraction of their cost."""
     if options.joint_decay_constraint == "none":
-        return None, "none"
+        return None, "none", None
     layout = obj.layout
     constrained = np.array([mdl is None for mdl in layout.models])
-    if n_directions > 1:
-        return None, (f"none ({n_directions} gradient directions: signals along different "
-                      "directions are not one decay in b)")
-    if not constrained.any() or not applies(obj.b):
-        return None, "none (needs >= 3 distinct, unrepeated b-values and free amplitudes)"
+    series = decay_series(obj.b, direction_groups)
+    if not constrained.any() or series is None:
+        return None, ("none (needs >= 3 distinct, unrepeated b-values per decay, one b = 0 "
+                      "shared by the gradient directions, and free amplitudes)"), None
     subset = np.unique(layout.linear_index[constrained])
-    transform = constraint_map(np.searchsorted(subset, layout.linear_index[constrained]),
-                               np.ones(int(constrained.sum()), dtype=bool),
-                               decay_dictionary(obj.b, diffusivity_grid_um2_ms()))
+    transform, equalities = series_constraint_map(
+        np.searchsorted(subset, layout.linear_index[constrained]),
+        np.ones(int(constrained.sum()), dtype=bool), obj.b, series, diffusivity_grid_um2_ms())
     projection = project_subset(a_perp.gram(), a_perp.rmatvec(obj.y_perp), coef, subset,
-                                transform)
-    return projection, options.joint_decay_constraint
+                                transform, equalities)
+    return projection, options.joint_decay_constraint, series
 
 
 def _joint_outputs(obj: JointObjective, result, fids, scale, options,
                    theta_prior: np.ndarray, frames: dict,
-                   n_directions: int = 1) -> tuple[list, dict]:
+                   direction_groups=None) -> tuple[list, dict]:
     """Per-condition fits and diffusion rows; ``theta_prior`` (n_rows, n_x) are the Gaussian
     prior rows on the non-linear vector (per-metabolite shifts), part of the covariance.
     With a decay constraint (:func:`decay_constraint`) the linear coefficients are the
@@ -449,7 +449,8 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     nl_offset = n_lin + n_cond * n_base
     penalty = np.vstack([full[~obs], np.hstack([np.zeros((theta_prior.shape[0], nl_offset)),
                                                 theta_prior])])
-    projection, constraint_label = decay_constraint(obj, a_perp, coef, options, n_directions)
+    projection, constraint_label, series = decay_constraint(obj, a_perp, coef, options,
+                                                            direction_groups)
     n_linear_params = np.count_nonzero(coef)
     if projection is not None:
         coef = projection.coefficients
@@ -471,11 +472,12 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     to_amp = scale / problem.column_norms
     capped = [] if projection is None else decays_at_cap(
         obj.b, problem.names, [mdl is None for mdl in layout.models],
-        obj.condition_amplitudes(coef, decay) * to_amp)
+        obj.condition_amplitudes(coef, decay) * to_amp, series)
     if capped:
         warnings.warn(f"{', '.join(capped)}: {CAP_FLAG}; {CAP_REMEDY} (their diffusion rows "
                       "are not applicable)", stacklevel=2)
     extra = {"decay_constraint": constraint_label, **frames, "decay_at_cap": capped,
+             "decay_constraint_series": 0 if series is None else len(series),
              "priors": {"ratio": [], "mm_shape_sd": 0.0,
                         "own_shift_sd_ppm": M.own_shift_sd_record(problem, options)}}
 
@@ -521,18 +523,6 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
             else None,
         }
     return fits, diffusion
-
-
-def decays_at_cap(b_ms_um2, names: list, constrained: list, amplitudes: np.ndarray) -> list:
-    """Names whose constrained decay is at the cap of the completely-monotone dictionary
-    (``monotone.at_cap``): constrained metabolites and the sums (tNAA, ...) with a constrained
-    member; ``amplitudes`` (n_conditions, n_metabolites) as fitted."""
-    out = [n for n, c, series in zip(names, constrained, amplitudes.T)
-           if c and at_cap(b_ms_um2, series)]
-    for total, w in sum_weights(list(names)).items():
-        if np.any(w[np.asarray(constrained, bool)]) and at_cap(b_ms_um2, amplitudes @ w):
-            out.append(total)
-    return out
 
 
 def free_rows_where_held_at_zero(linear_map: np.ndarray) -> np.ndarray:

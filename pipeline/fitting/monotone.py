@@ -20,6 +20,8 @@ import numpy as np
 from scipy.linalg import cholesky
 from scipy.optimize import nnls
 
+from .uncertainty import sum_weights
+
 MIN_DISTINCT_B = 3
 DICTIONARY_D_MIN_UM2_MS = 1e-3
 DICTIONARY_D_MAX_UM2_MS = 1.0
@@ -85,22 +87,81 @@ def at_cap(b_ms_um2, amplitudes, cap_um2_ms: float = DICTIONARY_D_MAX_UM2_MS) ->
     return bool(np.isfinite(adc) and adc >= CAP_ADC_FRACTION * cap_um2_ms)
 
 
-def constraint_map(linear_index: np.ndarray, constrained: np.ndarray,
-                   dictionary: np.ndarray) -> np.ndarray:
-    """``T`` (n_linear, n_weights): each constrained row ``m`` of ``linear_index``
-    (n_metab, n_cond; the coefficient of metabolite m at condition c) gets the dictionary's
-    columns as its own weights; every coefficient not used by a constrained row keeps an
-    identity column (free, non-negative)."""
+def decays_at_cap(b_ms_um2, names: list, constrained: list, amplitudes: np.ndarray,
+                  series: list | None = None) -> list:
+    """Names whose constrained decay, along any of ``series`` (condition indices of each decay;
+    None: all conditions), is at the cap of the completely-monotone dictionary
+    (``monotone.at_cap``): constrained metabolites and the sums (tNAA, ...) with a constrained
+    member; ``amplitudes`` (n_conditions, n_metabolites) as fitted."""
+    b = np.asarray(b_ms_um2, float)
+    rows = series or [np.arange(b.size)]
+    out = [n for n, c, values in zip(names, constrained, amplitudes.T)
+           if c and any_at_cap(b, values, rows)]
+    for total, w in sum_weights(list(names)).items():
+        if np.any(w[np.asarray(constrained, bool)]) and any_at_cap(b, amplitudes @ w, rows):
+            out.append(total)
+    return out
+
+
+def any_at_cap(b_ms_um2: np.ndarray, values: np.ndarray, series: list) -> bool:
+    """Whether the decay of ``values`` along any of ``series`` is at the cap (:func:`at_cap`)."""
+    return any(at_cap(b_ms_um2[s], values[s]) for s in series)
+
+
+def decay_series(b_ms_um2, direction_groups=None) -> list | None:
+    """Condition indices of each decay the constraint holds, or None when it cannot hold.
+
+    Without ``direction_groups`` one decay over all conditions. With them (per condition: -1
+    for b = 0, else the index of its gradient direction) one decay per direction, each
+    beginning at the shared b = 0 condition: signals along different directions of an
+    anisotropic voxel are different decays, each completely monotone (a tensor voxel, FA
+    0.707, came out FA 0.002 when they were pooled into one). None when a series has too few
+    or repeated b-values (:func:`applies`), when more than one b = 0 condition would have to be
+    shared, or when a diffusion-weighted condition has no direction (group below -1)."""
+    b = np.asarray(b_ms_um2, float)
+    if direction_groups is None:
+        series = [np.arange(b.size)]
+    else:
+        groups = np.asarray(direction_groups, int)
+        zero = np.flatnonzero(groups == -1)
+        if zero.size > 1 or np.any(groups < -1):
+            return None
+        series = [np.concatenate([zero, np.flatnonzero(groups == g)])
+                  for g in np.unique(groups[groups >= 0])]
+    return series if series and all(applies(b[s]) for s in series) else None
+
+
+def series_constraint_map(linear_index: np.ndarray, constrained: np.ndarray, b_ms_um2,
+                          series: list, d_grid_um2_ms: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """``T`` (n_linear, n_weights), which maps dictionary weights ``u >= 0`` to coefficients:
+    each constrained row ``m`` of ``linear_index`` (n_metab, n_cond; the coefficient of
+    metabolite m at condition c) gets one dictionary block per decay of ``series``; every
+    coefficient not used by a constrained row keeps an identity column (free, non-negative).
+    Also the equality rows ``E`` (``E u = 0``) that give the decays of one metabolite one S(0): a condition shared by several series (b = 0) gets each block's
+    value divided by their number, and ``E`` makes the blocks' sums at b = 0 (the sums of
+    their weights) equal, so that value is each decay's S(0)."""
+    b = np.asarray(b_ms_um2, float)
     n_linear = int(linear_index.max()) + 1
-    blocks = []
-    used = np.zeros(n_linear, dtype=bool)
+    counts = np.bincount(np.concatenate(series), minlength=b.size).astype(float)
+    blocks, equalities, used = [], [], np.zeros(n_linear, dtype=bool)
     for m in np.flatnonzero(constrained):
-        block = np.zeros((n_linear, dictionary.shape[1]))
-        block[linear_index[m]] = dictionary
-        blocks.append(block)
+        sums = []
+        for rows in series:
+            block = np.zeros((n_linear, d_grid_um2_ms.size))
+            block[linear_index[m, rows]] = (decay_dictionary(b[rows], d_grid_um2_ms)
+                                            / counts[rows, None])
+            sums.append(len(blocks))
+            blocks.append(block)
+        equalities += [(sums[0], k) for k in sums[1:]] if counts.max() > 1 else []
         used[linear_index[m]] = True
-    rest = np.eye(n_linear)[:, ~used]
-    return np.hstack(blocks + [rest]) if blocks else rest
+    transform = np.hstack(blocks + [np.eye(n_linear)[:, ~used]])
+    rows = np.zeros((len(equalities), transform.shape[1]))
+    width = d_grid_um2_ms.size
+    for i, (first, other) in enumerate(equalities):
+        rows[i, first * width:(first + 1) * width] = 1.0
+        rows[i, other * width:(other + 1) * width] = -1.0
+    return transform, rows
 
 
 def _metric_factor(gram: np.ndarray) -> np.ndarray:
@@ -128,8 +189,8 @@ class ConeProjection:
         return self.weights > 0
 
 
-def project_onto_cone(gram: np.ndarray, free: np.ndarray, transform: np.ndarray
-                      ) -> ConeProjection:
+def project_onto_cone(gram: np.ndarray, free: np.ndarray, transform: np.ndarray,
+                      equalities: np.ndarray | None = None) -> ConeProjection:
     """``T u`` with ``u = argmin_{u >= 0} (T u - a)^T G (T u - a)`` for ``a = free``.
 
     Solved as the NNLS problem ``min |R T u - R a|`` with ``G = R^T R`` (Lawson-Hanson with
@@ -138,11 +199,12 @@ def project_onto_cone(gram: np.ndarray, free: np.ndarray, transform: np.ndarray
     ``P = T_A (R T_A)^+ R`` (= ``T_A (T_A^T G T_A)^-1 T_A^T G`` when that inverse exists).
     """
     r = _metric_factor(np.asarray(gram, float))
-    return _solve_on_cone(r, r @ np.asarray(free, float), transform)
+    return _solve_on_cone(r, r @ np.asarray(free, float), transform, equalities)
 
 
 def project_subset(gram: np.ndarray, rhs: np.ndarray, coefficients: np.ndarray,
-                   subset: np.ndarray, transform: np.ndarray) -> ConeProjection:
+                   subset: np.ndarray, transform: np.ndarray,
+                   equalities: np.ndarray | None = None) -> ConeProjection:
     """Least squares ``min |y - A c|`` (``gram = A^T A``, ``rhs = A^T y``) over the
     coefficients ``subset`` restricted to ``c[subset] = T u``, ``u >= 0`` (``transform`` has
     one row per subset entry), with every other coefficient held at ``coefficients``.
@@ -154,7 +216,7 @@ def project_subset(gram: np.ndarray, rhs: np.ndarray, coefficients: np.ndarray,
     g_ss = gram[np.ix_(subset, subset)]
     target = np.linalg.lstsq(g_ss, rhs[subset] - gram[np.ix_(subset, held)] @ coefficients[held],
                              rcond=None)[0]
-    part = project_onto_cone(g_ss, target, transform)
+    part = project_onto_cone(g_ss, target, transform, equalities)
     out = np.array(coefficients, float)
     out[subset] = part.coefficients
     linear_map = np.eye(out.size)
@@ -163,12 +225,23 @@ def project_subset(gram: np.ndarray, rhs: np.ndarray, coefficients: np.ndarray,
     return ConeProjection(out, weights, linear_map)
 
 
-def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray) -> ConeProjection:
+EQUALITY_WEIGHT = 1e4
+"""Weight of the equality rows against the largest entry of the NNLS design: a violation of
+the shared S(0) costs 1e8 x more than the same change of a data residual."""
+
+
+def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray,
+                   equalities: np.ndarray | None = None) -> ConeProjection:
     design = r @ transform
+    if equalities is not None and len(equalities):
+        weight = EQUALITY_WEIGHT * float(np.max(np.abs(design)))
+        design = np.vstack([design, weight * equalities])
+        target = np.concatenate([target, np.zeros(len(equalities))])
     weights, _ = nnls(design, target, maxiter=50 * design.shape[1])
     active = weights > 0
     if np.any(active):
-        linear_map = transform[:, active] @ np.linalg.pinv(design[:, active]) @ r
+        linear_map = (transform[:, active] @ np.linalg.pinv(design[:, active])[:, :r.shape[0]]
+                      @ r)
     else:
         linear_map = np.zeros((transform.shape[0], transform.shape[0]))
     return ConeProjection(transform @ weights, weights, linear_map)

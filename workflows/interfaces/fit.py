@@ -310,6 +310,7 @@ class FitSpectra(SimpleInterface):
                 "lineshape_kernel_fwhm_hz": f.extra.get("lineshape_kernel_fwhm_hz"),
                 "baseline_stiffness_chosen": f.extra.get("baseline_stiffness"),
                 "decay_constraint": f.extra.get("decay_constraint", "none"),
+                "decay_constraint_series": f.extra.get("decay_constraint_series", 0),
                 "frames": f.extra.get("frames"), "frame_test": f.extra.get("frame_test"),
                 "prior_variance_share": {k: round(v, 3) for k, v in
                                          f.extra.get("prior_variance_share", {}).items() if v > 0}}
