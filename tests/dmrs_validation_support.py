@@ -16,6 +16,13 @@ Conditions differ by small frequency (+-2 Hz) and zero-order phase (+-5 deg) dri
 the app's alignment; the noise SD is the same at every b (one averaged acquisition per b).
 Metabolites of one pool (NAA+NAAG, Cr+PCr, GPC+PCh) share a decay, so the truth of a sum is
 its members' decay.
+
+Directional protocols (:data:`DIRECTIONAL_PROTOCOLS`, opt-in): b = 0 plus shells along the
+in-vivo set's 3 orthogonal gradient directions. Each pool's signal then depends on the
+direction: a fraction follows sticks along 1-3 fibre orientations drawn per participant
+(shared by all pools), S = sum_i w_i exp(-b (D_par (g.n_i)^2 + D_perp (1 - (g.n_i)^2))), the
+rest the isotropic decay above; along every direction a non-negative mixture of exponentials
+(completely monotone in b), none of the app's models.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ DECAY_NAMES = ("tNAA", "tCr", "tCho", "Ins", "Glu", "Gln", "Tau", "MM")
 """Decays scored by the benchmark."""
 RATIO_NAMES = ("tNAA", "tCho", "Ins", "Glu", "Gln", "Tau")
 """b = 0 ratios to tCr scored by the benchmark."""
+IN_VIVO_DIRECTIONS = np.array([[1, 1, -0.5], [1, -0.5, 1], [-0.5, 1, 1]]) / 1.5
+"""The in-vivo 7 T set's gradient directions (orthogonal unit vectors)."""
+SHELLS_7T_MS_UM2 = (1.0, 5.0, 15.0, 30.0)
+"""b-values of the directional 7 T protocol's shells (ms/um^2), within the published range."""
 
 
 def sticks_decay(b_ms_um2, d_par_um2_ms: float, d_perp_um2_ms: float) -> np.ndarray:
@@ -71,7 +82,8 @@ class Decay:
     gamma_mean_um2_ms: float
     gamma_cv: float
 
-    def __call__(self, b_ms_um2) -> np.ndarray:
+    def __call__(self, b_ms_um2, directions=None) -> np.ndarray:
+        """S(b)/S(0); isotropic, so ``directions`` are ignored."""
         f = self.stick_fraction
         return (f * sticks_decay(b_ms_um2, self.d_par_um2_ms, self.d_perp_um2_ms)
                 + (1 - f) * gamma_decay(b_ms_um2, self.gamma_mean_um2_ms, self.gamma_cv))
@@ -97,6 +109,63 @@ def draw_decay(rng, macromolecule: bool = False) -> Decay:
     return Decay(f, d_par, d_perp, gamma_mean, rng.uniform(0.3, 1.2))
 
 
+def fibre_sticks(b_ms_um2, directions, fibres, weights, d_par_um2_ms: float,
+                 d_perp_um2_ms: float) -> np.ndarray:
+    """Signal of sticks along ``fibres`` (k, 3 unit vectors, ``weights`` summing to 1) for
+    gradients ``directions`` (n, 3; NaN rows at b = 0, where the signal is 1)."""
+    b = np.asarray(b_ms_um2, float)
+    g = np.nan_to_num(np.atleast_2d(np.asarray(directions, float)))
+    cos2 = (g @ np.asarray(fibres, float).T) ** 2                       # (n, k)
+    d = d_perp_um2_ms + (d_par_um2_ms - d_perp_um2_ms) * cos2
+    return np.exp(-b[:, None] * d) @ np.asarray(weights, float)
+
+
+@dataclass
+class DirectionalDecay:
+    """Truth S(b, g)/S(0) of one pool in an anisotropic voxel: ``fibre_fraction`` of sticks
+    along the participant's fibres (the isotropic decay's D_par, D_perp), the rest
+    ``isotropic``."""
+
+    isotropic: Decay
+    fibre_fraction: float
+    fibres: np.ndarray
+    fibre_weights: np.ndarray
+
+    def __call__(self, b_ms_um2, directions) -> np.ndarray:
+        f, iso = self.fibre_fraction, self.isotropic
+        sticks = fibre_sticks(b_ms_um2, directions, self.fibres, self.fibre_weights,
+                              iso.d_par_um2_ms, iso.d_perp_um2_ms)
+        return f * sticks + (1 - f) * iso(b_ms_um2)
+
+
+def draw_fibres(rng, max_fibres: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """1 to ``max_fibres`` fibre orientations uniform on the sphere and their weights."""
+    k = int(rng.integers(1, max_fibres + 1))
+    fibres = rng.standard_normal((k, 3))
+    return fibres / np.linalg.norm(fibres, axis=1, keepdims=True), rng.dirichlet(np.ones(k))
+
+
+def directional_decays(rng, decays: dict) -> dict:
+    """The participant's pools made anisotropic: one fibre population for all pools, a
+    fibre fraction per pool (metabolites 0.3-0.8, MM 0.2-0.5)."""
+    fibres, weights = draw_fibres(rng)
+    fraction = {p: float(rng.uniform(*((0.2, 0.5) if p == "MM" else (0.3, 0.8))))
+                for p in decays}
+    return {p: DirectionalDecay(d, fraction[p], fibres, weights) for p, d in decays.items()}
+
+
+def directional_protocol(shells_ms_um2=SHELLS_7T_MS_UM2, directions=IN_VIVO_DIRECTIONS):
+    """(b, directions) of b = 0 (NaN direction) plus every shell along every direction."""
+    g = np.asarray(directions, float)
+    b = np.concatenate([[0.0], np.repeat(np.asarray(shells_ms_um2, float), len(g))])
+    return b, np.vstack([np.full((1, 3), np.nan), np.tile(g, (len(shells_ms_um2), 1))])
+
+
+DIRECTIONAL_PROTOCOLS = {"pregame_steam7t_dirs": ("pregame_steam7t", directional_protocol())}
+"""Protocol name -> (basis source, (b, directions)): 7 T STEAM, b = 0 + 4 shells x 3
+directions (13 conditions)."""
+
+
 def pool_of(name: str) -> str:
     canonical = vs.canonical(name)
     return POOLS.get(canonical, canonical)
@@ -113,9 +182,10 @@ class Participant:
     decays: dict                         # pool -> Decay (and "MM")
     noise_sd: float
     params: dict = field(default_factory=dict)
+    directions: np.ndarray | None = None  # (n_conditions, 3), NaN at b = 0; None: isotropic
 
     def truth_decay(self, name: str) -> np.ndarray:
-        return self.decays[name](self.b_ms_um2)
+        return self.decays[name](self.b_ms_um2, self.directions)
 
     def truth_ratio(self, name: str) -> float:
         value = lambda n: sum(self.truth_mm.get(m, 0.0) for m in vs.SUMS.get(n, (n,)))  # noqa
@@ -123,9 +193,11 @@ class Participant:
 
 
 def draw_participant(rng, source: vs.BasisSource, basis, kernels, mms,
-                     b_ms_um2=B_7T_MS_UM2, snr_range=(40.0, 150.0)) -> Participant:
+                     b_ms_um2=B_7T_MS_UM2, snr_range=(40.0, 150.0),
+                     directions=None) -> Participant:
     """All conditions of one participant (see module notes); SNR is that of the b = 0 tNAA
-    peak over the noise SD of one real spectral point."""
+    peak over the noise SD of one real spectral point. ``directions`` (n_conditions, 3; NaN
+    rows at b = 0): anisotropic decays (:func:`directional_decays`)."""
     b = np.asarray(b_ms_um2, float)
     n = source.n_points
     dwell, cf = basis.dwell_s, basis.cf_mhz
@@ -136,6 +208,8 @@ def draw_participant(rng, source: vs.BasisSource, basis, kernels, mms,
     pools = sorted({pool_of(name) for name in basis.names})
     decays = {p: draw_decay(rng) for p in pools}
     decays["MM"] = draw_decay(rng, macromolecule=True)
+    if directions is not None:
+        decays = directional_decays(rng, decays)
     kernel = kernels[int(rng.integers(len(kernels)))]
     width_ppm = float(rng.uniform(*vs.LINEWIDTH_PPM[source.field]))
     k = vs.kernel_on_grid(kernel, dwell, n, width_ppm * cf)
@@ -160,8 +234,9 @@ def draw_participant(rng, source: vs.BasisSource, basis, kernels, mms,
     fids = np.zeros((b.size, n), complex)
     drifts = []
     for c, bv in enumerate(b):
-        weights = np.array([decays[p](np.array([bv]))[0] for p in metab_pool])
-        mm_weight = decays["MM"](np.array([bv]))[0]
+        g = None if directions is None else directions[c:c + 1]
+        weights = np.array([decays[p](np.array([bv]), g)[0] for p in metab_pool])
+        mm_weight = decays["MM"](np.array([bv]), g)[0]
         shift_hz = float(rng.uniform(-2.0, 2.0)) if c else 0.0
         dphi_deg = float(rng.uniform(-5.0, 5.0)) if c else 0.0
         drifts.append((shift_hz, dphi_deg))
@@ -180,13 +255,15 @@ def draw_participant(rng, source: vs.BasisSource, basis, kernels, mms,
     params = {"kernel": kernel.label, "linewidth_ppm": width_ppm, "mm": mm.label,
               "mm_to_naa": mm_ratio, "offset_ppm": offset_ppm, "phase0_deg": phase0_deg,
               "snr_b0": snr, "drifts_hz_deg": drifts}
-    return Participant(source.label, b, fids, dwell, cf, truth, decays, noise_sd, params)
+    return Participant(source.label, b, fids, dwell, cf, truth, decays, noise_sd, params,
+                       None if directions is None else np.asarray(directions, float))
 
 
 def dmrs_set(shared, n_participants: int, source_labels=("pregame_steam7t",), seed: int = 0,
-             b_by_field=None, snr_range=(40.0, 150.0)):
+             b_by_field=None, snr_range=(40.0, 150.0), directions=None):
     """``n_participants`` participants spread over the sources (round robin); b-values by field
-    (7 T: the published set's, 3 T: :data:`B_3T_MS_UM2`). Returns (participants, bases)."""
+    (7 T: the published set's, 3 T: :data:`B_3T_MS_UM2`); ``directions``: per condition, for
+    anisotropic decays. Returns (participants, bases)."""
     b_by_field = b_by_field or {"7T": B_7T_MS_UM2, "3T": B_3T_MS_UM2}
     rng = np.random.default_rng(seed)
     sources = [s for s in vs.SOURCES if s.label in source_labels]
@@ -201,8 +278,22 @@ def dmrs_set(shared, n_participants: int, source_labels=("pregame_steam7t",), se
     for i in range(n_participants):
         source, basis = bases[labels[i % len(labels)]]
         out.append(draw_participant(rng, source, basis, kernels, mms[source.field],
-                                    b_by_field[source.field], snr_range))
+                                    b_by_field[source.field], snr_range, directions))
     return out, bases
+
+
+def protocol_set(shared, n_participants: int, protocol: str, seed: int = 0,
+                 snr_range=(40.0, 150.0)):
+    """Participants of one protocol: a basis source label (its field's b-values, isotropic)
+    or a name of :data:`DIRECTIONAL_PROTOCOLS`. Returns (participants, (source, basis))."""
+    if protocol not in DIRECTIONAL_PROTOCOLS:
+        participants, bases = dmrs_set(shared, n_participants, (protocol,), seed,
+                                       snr_range=snr_range)
+        return participants, bases[protocol]
+    label, (b, g) = DIRECTIONAL_PROTOCOLS[protocol]
+    participants, bases = dmrs_set(shared, n_participants, (label,), seed,
+                                   {"7T": b, "3T": b}, snr_range, g)
+    return participants, bases[label]
 
 
 # --- fitting a participant with the app and scoring it ------------------------------------
@@ -223,6 +314,10 @@ MODES = {
                       "joint_mm_model": "monoexponential",
                       "joint_shared": ["lineshape", "shift", "phase"],
                       "joint_decay_constraint": "completely_monotone"},
+    "joint_free_none": {"mode": "joint", "joint_default_model": "free",
+                        "joint_mm_model": "monoexponential",
+                        "joint_shared": ["lineshape", "shift", "phase"],
+                        "joint_decay_constraint": "none"},
     "joint_free_cm_phase": {"mode": "joint", "joint_default_model": "free",
                             "joint_mm_model": "monoexponential",
                             "joint_shared": ["lineshape", "shift"],
@@ -236,7 +331,9 @@ with mono-exponentials and the lineshape shared (the default before issue 13); t
 shift and phase also shared; shape-free joint (every amplitude free per condition,
 lineshape, shift and phase shared by all conditions, one baseline per condition); the same
 with a mono-exponential for the slowly diffusing macromolecules only (the default since
-issue 13); the same with the free amplitudes constrained to completely-monotone decays."""
+issue 13); the same with the free amplitudes constrained to completely-monotone decays (the
+default since 2026-12-07; per gradient direction on directional protocols), and explicitly
+without (``joint_free_none``: ``joint_free_mm_mono`` inherits the default constraint)."""
 
 
 def app_amplitude(fit, name: str) -> float:
@@ -272,13 +369,15 @@ def fit_participant(runner, participant: Participant, overrides: dict):
                                      reference_index=int(np.argmin(participant.b_ms_um2)))[0]
     options = dataclasses.replace(runner.options, **overrides)
     fits = fit_conditions(fids, runner.app_basis, participant.dwell_s, participant.cf_mhz,
-                          participant.b_ms_um2 * 1000.0, options)
+                          participant.b_ms_um2 * 1000.0, options,
+                          directions=participant.directions)
     return fits, time.perf_counter() - start
 
 
 def score(fits, participant: Participant) -> dict:
-    """Per scored name: decay errors (estimate - truth of S(b)/S(0), b > 0) and the relative
-    error of the b = 0 ratio to tCr. A failed estimate counts as decay 0 / ratio error -1."""
+    """Per scored name: decay errors (estimate - truth of S(b)/S(0), or of S(b, g)/S(0) along
+    directions, at every b > 0 condition) and the relative error of the b = 0 ratio to tCr.
+    A failed estimate counts as decay 0 / ratio error -1."""
     b0 = int(np.argmin(participant.b_ms_um2))
     out = {}
     for name in DECAY_NAMES:
