@@ -24,7 +24,7 @@ both programs' residual/noise and the app's fit-residual QC status.
 
     PYTHONPATH=$PWD python benchmarks/bench_real_vs_lcmodel.py [--only challenge,osprey,...]
         [--set metabolite_shift_sd_ppm=0.004 --set baseline_order=4]   # other [fitting] values
-        [--lcmodel-basis as-app]
+        [--lcmodel-basis as-app] [--residual-water-window 4.25 5.5 --set ppm_range=[0.2,4.2]]
 """
 
 from __future__ import annotations
@@ -109,6 +109,10 @@ def app_basis(basis_path: Path, echo_time_s: float, mm_fid, dwell_s: float, cf_m
     return metabolites.with_entries(mm)
 
 
+WATER_WINDOW_PPM = RESIDUAL_WATER_WINDOW_PPM
+"""Residual-water removal window of :func:`prepare` (``--residual-water-window``)."""
+
+
 def prepare(fid: np.ndarray, dwell_s: float, cf_mhz: float, water_fid=None,
             remove_water: bool = True) -> tuple[np.ndarray, str]:
     """Mirror check (fix), eddy-current correction with the water reference when there is
@@ -118,7 +122,7 @@ def prepare(fid: np.ndarray, dwell_s: float, cf_mhz: float, water_fid=None,
     if water_fid is not None:
         fid = eddy_current_correct(fid, water_fid, dwell_s).corrected
     if remove_water:
-        fid, _ = remove_residual_water(fid, dwell_s, cf_mhz, window_ppm=RESIDUAL_WATER_WINDOW_PPM)
+        fid, _ = remove_residual_water(fid, dwell_s, cf_mhz, window_ppm=WATER_WINDOW_PPM)
     return fid, verdict.verdict
 
 
@@ -346,8 +350,16 @@ def main(argv=None) -> list:
     parser.add_argument("--lcmodel-basis", choices=("whole", "as-app"), default="whole",
                         help="LCModel's basis: whole (default) or without the residual-water "
                              "window's lines, as the app fits")
+    parser.add_argument("--residual-water-window", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                        help="ppm window of the residual-water removal ([preprocessing] "
+                             "residual_water_window_ppm; the app's fit takes its lines out of "
+                             "the basis as the app does), e.g. 4.25 5.5")
     args = parser.parse_args(argv)
     table = default_fit_table()
+    if args.residual_water_window:
+        global WATER_WINDOW_PPM
+        WATER_WINDOW_PPM = tuple(args.residual_water_window)
+        table["water_removed_ppm"] = list(WATER_WINDOW_PPM)
     for item in args.set:
         key, value = item.split("=", 1)
         table[key] = tomllib.loads(f"v = {value}")["v"]
