@@ -15,7 +15,7 @@ errors are those of S(b, g)/S(0) and the fit gets the directions::
 
     nice python benchmarks/bench_dmrs_modes.py --n 8          # 8 participants per protocol
     nice python benchmarks/bench_dmrs_modes.py --protocols pregame_steam7t_dirs \
-        --modes joint_free_cm joint_free_none
+        --modes joint_free_cm joint_free_mm_mono
 """
 
 from __future__ import annotations

@@ -309,15 +309,12 @@ MODES = {
                         "joint_shared": ["lineshape", "shift", "phase"]},
     "joint_free_mm_mono": {"mode": "joint", "joint_default_model": "free",
                            "joint_mm_model": "monoexponential",
-                           "joint_shared": ["lineshape", "shift", "phase"]},
+                           "joint_shared": ["lineshape", "shift", "phase"],
+                           "joint_decay_constraint": "none"},
     "joint_free_cm": {"mode": "joint", "joint_default_model": "free",
                       "joint_mm_model": "monoexponential",
                       "joint_shared": ["lineshape", "shift", "phase"],
                       "joint_decay_constraint": "completely_monotone"},
-    "joint_free_none": {"mode": "joint", "joint_default_model": "free",
-                        "joint_mm_model": "monoexponential",
-                        "joint_shared": ["lineshape", "shift", "phase"],
-                        "joint_decay_constraint": "none"},
     "joint_free_cm_phase": {"mode": "joint", "joint_default_model": "free",
                             "joint_mm_model": "monoexponential",
                             "joint_shared": ["lineshape", "shift"],
@@ -331,9 +328,9 @@ with mono-exponentials and the lineshape shared (the default before issue 13); t
 shift and phase also shared; shape-free joint (every amplitude free per condition,
 lineshape, shift and phase shared by all conditions, one baseline per condition); the same
 with a mono-exponential for the slowly diffusing macromolecules only (the default since
-issue 13); the same with the free amplitudes constrained to completely-monotone decays (the
-default since 2026-12-07; per gradient direction on directional protocols), and explicitly
-without (``joint_free_none``: ``joint_free_mm_mono`` inherits the default constraint)."""
+issue 13; no decay constraint, as when it was measured); the same with the free amplitudes
+constrained to completely-monotone decays (the default since 2026-12-07; per gradient
+direction on directional protocols)."""
 
 
 def app_amplitude(fit, name: str) -> float:

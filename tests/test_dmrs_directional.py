@@ -57,7 +57,7 @@ def errors(shared_data):
     try:
         runner = vs.AppAndLCModel(source, basis, work, use_lcmodel=False)
         out = {}
-        for mode in ("joint_free_cm", "joint_free_none"):
+        for mode in ("joint_free_cm", "joint_free_mm_mono"):
             fits = [dv.fit_participant(runner, p, dv.MODES[mode])[0] for p in participants]
             scores = [dv.score(f, p) for f, p in zip(fits, participants)]
             out[mode] = {group: vs.rms(np.concatenate([s[f"decay_{n}"] for s in scores
@@ -73,17 +73,17 @@ def errors(shared_data):
 @pytest.mark.slow
 def test_per_direction_constraint_holds_one_decay_per_direction(errors):
     assert errors["joint_free_cm"]["series"] == {3}
-    assert errors["joint_free_none"]["series"] == {0}
+    assert errors["joint_free_mm_mono"]["series"] == {0}
 
 
 @pytest.mark.slow
 def test_per_direction_constraint_lowers_weak_metabolite_decay_errors(errors):
     """Pooled RMS error of S(b, g)/S(0) of tCho, Ins, Gln, Tau: lower with the constraint.
     The benchmark (``bench_dmrs_modes.py --protocols pregame_steam7t_dirs --modes
-    joint_free_cm joint_free_none``, 16 participants, seeds 0 and 1, SNR 40-150) measured
+    joint_free_cm joint_free_mm_mono``, 16 participants, seeds 0 and 1, SNR 40-150) measured
     constrained / free: tCho 0.034 / 0.038, Ins 0.107 / 0.158, Gln 0.221 / 0.244, Tau 0.154 /
     0.176, Glu 0.188 / 0.195; these 3 participants (seed 0) 0.111 / 0.129 pooled."""
-    assert errors["joint_free_cm"]["weak"] <= WEAK_FACTOR * errors["joint_free_none"]["weak"], \
+    assert errors["joint_free_cm"]["weak"] <= WEAK_FACTOR * errors["joint_free_mm_mono"]["weak"], \
         errors
 
 
@@ -94,4 +94,4 @@ def test_per_direction_constraint_leaves_singlet_decay_errors_about_unchanged(er
     participants; these 3 0.029 / 0.028 pooled. The constraint must not make them worse by
     more than 10 %."""
     assert errors["joint_free_cm"]["singlets"] <= \
-        SINGLET_FACTOR * errors["joint_free_none"]["singlets"], errors
+        SINGLET_FACTOR * errors["joint_free_mm_mono"]["singlets"], errors
