@@ -248,12 +248,15 @@ def _fit_conditions(stages: list) -> list:
 def _decay_constraint_clause(stages: list) -> str:
     """The completely-monotone constraint of joint fits, when any applied it
     (``decay_constraint`` of a condition in ``fit.json``), as a clause ('' when none)."""
-    applied = {c.get("decay_constraint") for c in _fit_conditions(stages)}
-    if "completely_monotone" not in applied:
+    conditions = _fit_conditions(stages)
+    if "completely_monotone" not in {c.get("decay_constraint") for c in conditions}:
         return ""
+    per_direction = any(c.get("decay_constraint_series", 0) > 1 for c in conditions)
     return (", with the per-condition amplitudes of each metabolite in joint fits constrained "
             "to completely monotone decays in b (non-negative mixtures of exponentials, "
-            "diffusivities 0-1 um^2/ms; no parametric decay shape imposed)")
+            "diffusivities 0-1 um^2/ms; no parametric decay shape imposed"
+            + ("; one decay per gradient direction, all with one S(0)" if per_direction else "")
+            + ")")
 
 
 def _frames_clause(stages: list, fit_cfg: dict) -> str:

@@ -96,9 +96,24 @@ def link_problem(entry: dict, link: str, target: dict | None) -> str | None:
 def foreign_link_note(entry: dict, link: str, target: dict | None) -> str | None:
     """A warning when ``entry``'s ``link`` names a scan of another participant or session:
     written (a shared or group-average MM spectrum is common practice), but a water reference
-    of another person scales this spectrum with that person's water. The app warns again."""
+    of another person scales this spectrum with that person's water. The app warns again.
+    Labels compare as the file names write them (``sub-01`` and ``01`` are one participant)."""
     if target is None:
         return None
+    for key, entity in (("participant", "sub"), ("session", "ses")):
+        mine, theirs = _entity_label(entry, key, entity), _entity_label(target, key, entity)
+        if mine != theirs:
+            return (f"{link} {entry[link]!r} of acquisition {entry.get('id', '')!r} "
+                    f"({key} {mine or '(none)'!r}) names a scan of {key} "
+                    f"{theirs or '(none)'!r}: it will be used as this scan's "
+                    f"{'water reference' if link == 'reference' else 'measured MM'}")
+    return None
+
+
+def _entity_label(entry: dict, key: str, entity: str) -> str:
+    """The BIDS label of ``entry[key]`` without its ``<entity>-`` prefix ('' when absent)."""
+    value = entry.get(key)
+    return "" if value in (None, "") else str(value).removeprefix(f"{entity}-")
     for key in ("participant", "session"):
         if str(target.get(key, "")) != str(entry.get(key, "")):
             return (f"{link} {entry[link]!r} of acquisition {entry.get('id', '')!r} "

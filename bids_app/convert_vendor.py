@@ -98,8 +98,8 @@ def file_pair_problem(fmt: str, files: list[Path]) -> str | None:
     suffixes = tuple(Path(f).suffix.lower() for f in files)
     names = ", ".join(Path(f).name for f in files)
     if sorted(suffixes) != sorted(order):
-        return (f"spec2nii {fmt} takes two files, a {order[0].upper()} and its "
-                f"{order[1].upper()}, but the mapping lists {len(files)}: {names}")
+        return (f"spec2nii {fmt} needs a {order[0].upper()} file and its {order[1].upper()}; "
+                f"the mapping lists {names}")
     if suffixes != order:
         return (f"list the {order[0].upper()} first, then its {order[1].upper()} "
                 f"(spec2nii {fmt} reads them in that order); the mapping lists {names}")

@@ -32,14 +32,14 @@ SUMS = SUM_NAMES
 ACQUISITION_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 TEMPLATES = Path(__file__).with_name("templates")
 FIGURES = ("fit", "drift", "transients", "decay")
-REPORT_FIGURES = FIGURES + ("residualwater",)
-"""Every figure of an acquisition: the workflow's and the residual-water figure, which the
-report draws because it shows the QC limits of the run (in ``_qc.json``)."""
 """Figures the workflow draws per acquisition, in parallel with the processing (the
 transients and drift as soon as preprocessing is done, beside the spectral fit; the fit
 beside diffusion modelling; the decays beside the other figures). The report draws those
 missing, from the derivatives and the input dataset only, so that a report rebuild gives
 the same files."""
+REPORT_FIGURES = FIGURES + ("residualwater",)
+"""Every figure of an acquisition: the workflow's and the residual-water figure, which the
+report draws because it shows the QC limits of the run (in ``_qc.json``)."""
 
 DECAY_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks", "cylinders",
                 "stick_sphere")
@@ -491,9 +491,12 @@ def acquisition_table(pre, raw) -> list[tuple[str, str]]:
 
 
 def directional(pre) -> bool:
-    """The conditions hold several gradient directions: the decay figure then draws one point
-    per direction, while the models were fitted to their powder average per shell."""
-    return len({tuple(np.round(g, 3)) for g in pre.directions if np.all(np.isfinite(g))}) > 1
+    """The diffusion-weighted conditions hold several gradient directions (up to sign, within
+    the angle tolerance: chronogram tilts of one direction are one): the decay figure then
+    draws one point per direction, while the models were fitted to their powder average."""
+    from pipeline.diffusion.tensor import count_distinct_directions
+
+    return count_distinct_directions(pre.directions, pre.b_values_s_mm2) > 1
 
 
 def _provenance(data: dict) -> dict:

@@ -18,8 +18,8 @@ from bids_app.convert_vendor import file_pair_problem
     (["a.SDAT", "a.SPAR"], None),
     (["x/a.sdat", "x/a.spar"], None),
     (["a.SPAR", "a.SDAT"], "list the .SDAT first, then its .SPAR"),
-    (["a.SDAT"], "takes two files, a .SDAT and its .SPAR, but the mapping lists 1: a.SDAT"),
-    (["a.SDAT", "a.SPAR", "b.SPAR"], "but the mapping lists 3"),
+    (["a.SDAT", "a.txt"], "needs a .SDAT file and its .SPAR; the mapping lists a.SDAT, a.txt"),
+    (["a.SDAT", "a.SDAT"], "needs a .SDAT file and its .SPAR"),
     (["WS.SDAT", "W.SPAR"], "WS.SDAT, W.SPAR are not one scan's pair")])
 def test_philips_pair_problems(files, expected):
     problem = file_pair_problem("philips", [Path(f) for f in files])

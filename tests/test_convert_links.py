@@ -45,7 +45,8 @@ def _assert_message(message: str | None, expected: str | None) -> None:
      "(participant '01') names a scan of participant '02': it will be used as this scan's "
      "water reference"),
     ("macromolecules", _scan("mm", session="2"), "names a scan of session '2'"),
-    ("macromolecules", _scan("mm", session=None), "used as this scan's measured MM")])
+    ("macromolecules", _scan("mm", session=None), "used as this scan's measured MM"),
+    ("reference", _scan("mrsref", participant="sub-01", session="ses-1"), None)])
 def test_foreign_link_notes(link, target, expected):
     _assert_message(foreign_link_note(METAB, link, target), expected)
 

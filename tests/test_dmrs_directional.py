@@ -82,7 +82,10 @@ def test_per_direction_constraint_lowers_weak_metabolite_decay_errors(errors):
     The benchmark (``bench_dmrs_modes.py --protocols pregame_steam7t_dirs --modes
     joint_free_cm joint_free_mm_mono``, 16 participants, seeds 0 and 1, SNR 40-150) measured
     constrained / free: tCho 0.034 / 0.038, Ins 0.107 / 0.158, Gln 0.221 / 0.244, Tau 0.154 /
-    0.176, Glu 0.188 / 0.195; these 3 participants (seed 0) 0.111 / 0.129 pooled."""
+    0.176, Glu 0.188 / 0.195; these 3 participants (seed 0) 0.111 / 0.129 pooled (a 0.86
+    ratio against the 0.9 asserted: deterministic with the fixed seed, but a modest margin).
+    Glu is left out of the pooled group: its gain over 16 participants (4 %) is below what 3
+    can show; it is reported by the benchmark."""
     assert errors["joint_free_cm"]["weak"] <= WEAK_FACTOR * errors["joint_free_mm_mono"]["weak"], \
         errors
 

@@ -281,7 +281,12 @@ def test_methods_text_names_the_constraint_where_joint_fits_applied_it():
         {"decay_constraint": "none (needs >= 3 distinct, unrepeated b-values and free "
                              "amplitudes)"}]}}
     assert "completely monotone decays" in _decay_constraint_clause([applied, skipped])
+    assert "per gradient direction" not in _decay_constraint_clause([applied])
     assert _decay_constraint_clause([skipped]) == ""
+    directional = {"fit.json": {"conditions": [{"decay_constraint": "completely_monotone",
+                                                "decay_constraint_series": 3}]}}
+    assert ("one decay per gradient direction, all with one S(0)"
+            in _decay_constraint_clause([directional]))
 
 
 # ------------------------------------------------------------- one decay per gradient direction
@@ -289,22 +294,30 @@ def test_methods_text_names_the_constraint_where_joint_fits_applied_it():
 def test_decay_series_per_direction_share_b0_and_refuse_what_cannot_be_one_decay():
     from pipeline.fitting.monotone import decay_series
     b = np.array([0.0, 1, 3, 6, 1, 3, 6])
-    assert decay_series(b) is None                          # pooled: repeated b-values
-    assert [s.tolist() for s in decay_series(b[:4])] == [[0, 1, 2, 3]]
+    assert decay_series(b)[0] is None                          # pooled: repeated b-values
+    assert [s.tolist() for s in decay_series(b[:4])[0]] == [[0, 1, 2, 3]]
     groups = np.array([-1, 0, 0, 0, 1, 1, 1])
-    assert [s.tolist() for s in decay_series(b, groups)] == [[0, 1, 2, 3], [0, 4, 5, 6]]
-    assert decay_series(b, np.array([-1, 0, 0, 0, 1, 1, -2])) is None   # a b > 0 without direction
-    assert decay_series(np.array([0.0, 0, 1, 3, 1, 3]), np.array([-1, -1, 0, 0, 1, 1])) is None
-    assert decay_series(np.array([0.0, 1, 1, 3, 6]), np.array([-1, 0, 0, 0, 0])) is None
-    assert decay_series(b[:5], np.array([-1, 0, 0, 0, 1])) is None     # 2 b-values along one
+    series, why_not = decay_series(b, groups)
+    assert [s.tolist() for s in series] == [[0, 1, 2, 3], [0, 4, 5, 6]] and why_not == ""
+    assert decay_series(b, np.array([-1, 0, 0, 0, 1, 1, -2])) == (
+        None, "a diffusion-weighted condition has no gradient direction")
+    assert decay_series(np.array([0.0, 0, 1, 3, 1, 3]), np.array([-1, -1, 0, 0, 1, 1])) == (
+        None, "2 b ~ 0 conditions to share between the directions")
+    repeated = decay_series(np.array([0.0, 1, 1, 3, 6]), np.array([-1, 0, 0, 0, 0]))
+    assert repeated[0] is None and "unrepeated" in repeated[1]
+    short = decay_series(b[:5], np.array([-1, 0, 0, 0, 1]))            # 2 b-values along one
+    assert short[0] is None and "along a gradient direction (b = 0, 1 ms/um^2)" in short[1]
+    # no b ~ 0 condition: one decay per direction all the same, each of >= 3 b-values
+    alone = decay_series(b[1:], groups[1:])[0]
+    assert [s.tolist() for s in alone] == [[0, 1, 2], [3, 4, 5]]
 
 
 def test_direction_groups_label_conditions_by_direction_up_to_sign():
     from pipeline.diffusion.tensor import direction_groups
     g = np.array([[np.nan] * 3, [1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, 0.999, 0.04],
-                  [np.nan] * 3])
-    b = np.array([0.0, 1, 1, 3, 3, 3])
-    assert direction_groups(g, b).tolist() == [-1, 0, 1, 0, 1, -2]
+                  [np.nan] * 3, [0, 0, 1]])
+    b = np.array([0.0, 1, 1, 3, 3, 3, 0.005])        # the last: b = 5 s/mm^2, crushers only
+    assert direction_groups(g, b).tolist() == [-1, 0, 1, 0, 1, -2, -1]
     assert direction_groups(g[:2], b[:2]) is None                        # one direction
 
 
@@ -316,7 +329,7 @@ def test_per_direction_projection_shares_s0_and_keeps_each_decay_in_its_cone():
     rng = np.random.default_rng(5)
     b = np.array([0.0, 1, 3, 6, 10, 1, 3, 6, 10])
     groups = np.array([-1, 0, 0, 0, 0, 1, 1, 1, 1])
-    series = decay_series(b, groups)
+    series, _ = decay_series(b, groups)
     truth = np.concatenate([[1.0], np.exp(-0.4 * b[1:5]), np.exp(-0.1 * b[5:])])
     grid = diffusivity_grid_um2_ms()
     transform, equalities = series_constraint_map(np.arange(9)[None, :], np.array([True]), b,
@@ -362,3 +375,31 @@ def test_per_direction_constraint_lowers_the_error_of_anisotropic_decays():
     print(f"\nRMS amplitude error per metabolite, free {rms['none'].round(4)}, "
           f"per-direction CM {rms['completely_monotone'].round(4)}")
     assert np.all(rms["completely_monotone"] < rms["none"])
+
+
+def test_per_direction_linear_map_is_the_derivative_of_the_constrained_solution():
+    """The covariance of the per-direction cone travels through ``linear_map``
+    (``pinv`` of the design with the equality rows, data columns only): it equals the finite
+    difference of the constrained coefficients on the same active face, with a non-diagonal
+    metric, three directions and one shared b = 0 (a wrong slice of ``pinv`` would not)."""
+    from pipeline.fitting.monotone import decay_series
+    rng = np.random.default_rng(8)
+    b = np.array([0.0, 1, 3, 6, 1, 3, 6, 1, 3, 6])
+    groups = np.array([-1, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    series, _ = decay_series(b, groups)
+    grid = diffusivity_grid_um2_ms(12, 0.01, 1.0)
+    transform, equalities = series_constraint_map(np.arange(10)[None, :], np.array([True]), b,
+                                                  series, grid)
+    factor = rng.normal(size=(10, 14))
+    gram = factor @ factor.T
+    truth = np.concatenate([[1.0], np.exp(-0.3 * b[1:4]), np.exp(-0.15 * b[4:7]),
+                            np.exp(-0.05 * b[7:])])
+    free = truth + rng.normal(0, 0.02, 10)
+    base = project_onto_cone(gram, free, transform, equalities)
+    assert base.n_parameters == np.count_nonzero(base.weights) - 2   # 2 independent equalities
+    step = 1e-7
+    for k in range(10):
+        moved = project_onto_cone(gram, free + step * np.eye(10)[k], transform, equalities)
+        assert np.array_equal(moved.active, base.active)
+        np.testing.assert_allclose((moved.coefficients - base.coefficients) / step,
+                                   base.linear_map[:, k], atol=1e-5)

@@ -101,15 +101,18 @@ def count_distinct_directions(directions, b_ms_um2) -> int:
 
 def direction_groups(directions, b_ms_um2) -> np.ndarray | None:
     """Per condition the index of its gradient direction (up to sign, within the angle
-    tolerance), -1 at b = 0 and -2 for a diffusion-weighted condition without a direction;
-    None with fewer than two distinct directions (one decay in b)."""
+    tolerance), -1 at b ~ 0 (at or below ``powder.ZERO_B_MS_UM2``: crushers only, any or no
+    direction) and -2 for a diffusion-weighted condition without a direction; None with fewer
+    than two distinct directions (one decay in b)."""
+    from .powder import ZERO_B_MS_UM2
+
     g = np.atleast_2d(np.asarray(directions, float))
-    b = np.asarray(b_ms_um2, float)
-    clusters = direction_clusters(g[b > 0])
+    weighted = np.asarray(b_ms_um2, float) > ZERO_B_MS_UM2
+    clusters = direction_clusters(g[weighted])
     if len(clusters) < 2:
         return None
-    labels = np.full(b.size, -1)
-    for i in np.flatnonzero(b > 0):
+    labels = np.full(weighted.size, -1)
+    for i in np.flatnonzero(weighted):
         v = g[i]
         ok = np.all(np.isfinite(v)) and np.linalg.norm(v) > 0
         labels[i] = int(np.argmax(np.abs(clusters @ (v / np.linalg.norm(v))))) if ok else -2

@@ -413,10 +413,9 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray
         return None, "none", None
     layout = obj.layout
     constrained = np.array([mdl is None for mdl in layout.models])
-    series = decay_series(obj.b, direction_groups)
+    series, why_not = decay_series(obj.b, direction_groups)
     if not constrained.any() or series is None:
-        return None, ("none (needs >= 3 distinct, unrepeated b-values per decay, one b = 0 "
-                      "shared by the gradient directions, and free amplitudes)"), None
+        return None, f"none ({why_not or 'no free amplitudes'})", None
     subset = np.unique(layout.linear_index[constrained])
     transform, equalities = series_constraint_map(
         np.searchsorted(subset, layout.linear_index[constrained]),
@@ -454,7 +453,7 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     n_linear_params = np.count_nonzero(coef)
     if projection is not None:
         coef = projection.coefficients
-        n_linear_params = np.count_nonzero(projection.weights)
+        n_linear_params = projection.n_parameters
     base_coef = obj.projector.coefficients(obj.y_aug - a_aug @ coef)
     residual = (obj.y_aug - a_aug @ coef - base_matrix @ base_coef.reshape(-1))[obs]
     sigma = (region_noise_sd(problem, fid_to_spectrum(fids), options) / scale

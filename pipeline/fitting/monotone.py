@@ -108,27 +108,35 @@ def any_at_cap(b_ms_um2: np.ndarray, values: np.ndarray, series: list) -> bool:
     return any(at_cap(b_ms_um2[s], values[s]) for s in series)
 
 
-def decay_series(b_ms_um2, direction_groups=None) -> list | None:
-    """Condition indices of each decay the constraint holds, or None when it cannot hold.
+def decay_series(b_ms_um2, direction_groups=None) -> tuple[list | None, str]:
+    """Condition indices of each decay the constraint holds (None when it cannot hold) and
+    why not ('' when it holds).
 
     Without ``direction_groups`` one decay over all conditions. With them (per condition: -1
-    for b = 0, else the index of its gradient direction) one decay per direction, each
-    beginning at the shared b = 0 condition: signals along different directions of an
-    anisotropic voxel are different decays, each completely monotone (a tensor voxel, FA
-    0.707, came out FA 0.002 when they were pooled into one). None when a series has too few
-    or repeated b-values (:func:`applies`), when more than one b = 0 condition would have to be
-    shared, or when a diffusion-weighted condition has no direction (group below -1)."""
+    for b ~ 0, else the index of its gradient direction) one decay per direction, each with the
+    b ~ 0 condition when there is one: signals along different directions of an anisotropic
+    voxel are different decays, each completely monotone (a tensor voxel, FA 0.707, came out
+    FA 0.002 when they were pooled into one). It cannot hold when a decay has too few or
+    repeated b-values (:func:`applies`), when more than one b ~ 0 condition would have to be
+    shared, or when a diffusion-weighted condition has no direction (group -2)."""
     b = np.asarray(b_ms_um2, float)
     if direction_groups is None:
         series = [np.arange(b.size)]
     else:
         groups = np.asarray(direction_groups, int)
         zero = np.flatnonzero(groups == -1)
-        if zero.size > 1 or np.any(groups < -1):
-            return None
+        if np.any(groups < -1):
+            return None, "a diffusion-weighted condition has no gradient direction"
+        if zero.size > 1:
+            return None, f"{zero.size} b ~ 0 conditions to share between the directions"
         series = [np.concatenate([zero, np.flatnonzero(groups == g)])
                   for g in np.unique(groups[groups >= 0])]
-    return series if series and all(applies(b[s]) for s in series) else None
+    short = [s for s in series if not applies(b[s])]
+    if short:
+        where = " along a gradient direction" if len(series) > 1 else ""
+        return None, (f"needs >= {MIN_DISTINCT_B} distinct, unrepeated b-values per "
+                      f"decay{where} (b = {', '.join(f'{v:g}' for v in b[short[0]])} ms/um^2)")
+    return series, ""
 
 
 def series_constraint_map(linear_index: np.ndarray, constrained: np.ndarray, b_ms_um2,
@@ -138,22 +146,21 @@ def series_constraint_map(linear_index: np.ndarray, constrained: np.ndarray, b_m
     each constrained row ``m`` of ``linear_index`` (n_metab, n_cond; the coefficient of
     metabolite m at condition c) gets one dictionary block per decay of ``series``; every
     coefficient not used by a constrained row keeps an identity column (free, non-negative).
-    Also the equality rows ``E`` (``E u = 0``) that give the decays of one metabolite one S(0): a condition shared by several series (b = 0) gets each block's
-    value divided by their number, and ``E`` makes the blocks' sums at b = 0 (the sums of
-    their weights) equal, so that value is each decay's S(0)."""
+    Also the equality rows ``E`` (``E u = 0``) that give the decays of one metabolite one S(0)
+    (the sum of each block's weights: S(0) does not depend on the gradient direction). A
+    condition in several series (b ~ 0) is the mean of their blocks' values there."""
     b = np.asarray(b_ms_um2, float)
     n_linear = int(linear_index.max()) + 1
     counts = np.bincount(np.concatenate(series), minlength=b.size).astype(float)
     blocks, equalities, used = [], [], np.zeros(n_linear, dtype=bool)
     for m in np.flatnonzero(constrained):
-        sums = []
+        first = len(blocks)
         for rows in series:
             block = np.zeros((n_linear, d_grid_um2_ms.size))
             block[linear_index[m, rows]] = (decay_dictionary(b[rows], d_grid_um2_ms)
                                             / counts[rows, None])
-            sums.append(len(blocks))
             blocks.append(block)
-        equalities += [(sums[0], k) for k in sums[1:]] if counts.max() > 1 else []
+        equalities += [(first, first + k) for k in range(1, len(series))]
         used[linear_index[m]] = True
     transform = np.hstack(blocks + [np.eye(n_linear)[:, ~used]])
     rows = np.zeros((len(equalities), transform.shape[1]))
@@ -183,6 +190,7 @@ class ConeProjection:
     coefficients: np.ndarray
     weights: np.ndarray
     linear_map: np.ndarray
+    n_parameters: int = -1  # free parameters: active weights less independent equalities
 
     @property
     def active(self) -> np.ndarray:
@@ -222,7 +230,8 @@ def project_subset(gram: np.ndarray, rhs: np.ndarray, coefficients: np.ndarray,
     linear_map = np.eye(out.size)
     linear_map[np.ix_(subset, subset)] = part.linear_map
     weights = np.concatenate([part.weights, out[held]])
-    return ConeProjection(out, weights, linear_map)
+    return ConeProjection(out, weights, linear_map,
+                          part.n_parameters + int(np.count_nonzero(out[held])))
 
 
 EQUALITY_WEIGHT = 1e4
@@ -239,10 +248,13 @@ def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray,
         target = np.concatenate([target, np.zeros(len(equalities))])
     weights, _ = nnls(design, target, maxiter=50 * design.shape[1])
     active = weights > 0
+    n_parameters = int(active.sum())
+    if equalities is not None and len(equalities) and np.any(active):
+        n_parameters -= int(np.linalg.matrix_rank(equalities[:, active]))
     if np.any(active):
         linear_map = (transform[:, active] @ np.linalg.pinv(design[:, active])[:, :r.shape[0]]
                       @ r)
     else:
         linear_map = np.zeros((transform.shape[0], transform.shape[0]))
-    return ConeProjection(transform @ weights, weights, linear_map)
+    return ConeProjection(transform @ weights, weights, linear_map, n_parameters)
 
