@@ -217,6 +217,13 @@ def test_anisotropic_directions_with_their_own_b_values_keep_their_own_decays():
                           directions=g)
     assert fits.fits[0].extra["decay_constraint"] == "completely_monotone"
     assert fits.fits[0].extra["decay_constraint_series"] == 6
+    # a "b0" of 5 s/mm^2 (crushers only) is the shared b ~ 0 condition (it switched the
+    # constraint off before): the same six decays, each still following its truth
+    low_b = fit_conditions(fids, basis, DWELL_S, CF_MHZ, np.array([5.0] + b[1:]), cm_options(),
+                           directions=g)
+    assert low_b.fits[0].extra["decay_constraint_series"] == 6
+    for name in NAMES:
+        np.testing.assert_allclose(low_b.series(name)[0] / S0[name], decay, atol=2e-3)
     for name in NAMES:
         np.testing.assert_allclose(fits.series(name)[0] / S0[name], decay, atol=2e-3)
     # one direction (or none) with distinct b-values: one decay, constrained as before
