@@ -79,6 +79,9 @@ def test_residual_water_flag_links_to_a_section_holding_that_figure():
     assert "water figure" in element_with_id(html, target)
     assert "4.4-4.9 ppm" in element_with_id(html, target)
     assert f'id="{target}"' in render(flags=[flag])  # the target exists without the figure
+    # its own section, before the fit's (it was nested inside it, between figure and table)
+    assert html.index(f'id="{target}"') < html.index('<section id="s-fit">')
+    assert '<section id="s-fit">' not in element_with_id(html, target)
 
 
 # --- 2: the powder-average note once per acquisition, and what it means ---------------------
