@@ -356,9 +356,9 @@ def main(argv=None) -> list:
                              "the basis as the app does), e.g. 4.25 5.5")
     args = parser.parse_args(argv)
     table = default_fit_table()
+    global WATER_WINDOW_PPM  # prepare() reads it; reset on every call, not left from the last
+    WATER_WINDOW_PPM = tuple(args.residual_water_window or RESIDUAL_WATER_WINDOW_PPM)
     if args.residual_water_window:
-        global WATER_WINDOW_PPM
-        WATER_WINDOW_PPM = tuple(args.residual_water_window)
         table["water_removed_ppm"] = list(WATER_WINDOW_PPM)
     for item in args.set:
         key, value = item.split("=", 1)

@@ -114,13 +114,6 @@ def _entity_label(entry: dict, key: str, entity: str) -> str:
     """The BIDS label of ``entry[key]`` without its ``<entity>-`` prefix ('' when absent)."""
     value = entry.get(key)
     return "" if value in (None, "") else str(value).removeprefix(f"{entity}-")
-    for key in ("participant", "session"):
-        if str(target.get(key, "")) != str(entry.get(key, "")):
-            return (f"{link} {entry[link]!r} of acquisition {entry.get('id', '')!r} "
-                    f"({key} {entry.get(key, '(none)')!r}) names a scan of {key} "
-                    f"{target.get(key, '(none)')!r}: it will be used as this scan's "
-                    f"{'water reference' if link == 'reference' else 'measured MM'}")
-    return None
 
 
 def _is_nifti_name(name) -> bool:

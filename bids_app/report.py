@@ -496,7 +496,7 @@ def directional(pre) -> bool:
     draws one point per direction, while the models were fitted to their powder average."""
     from pipeline.diffusion.tensor import count_distinct_directions
 
-    return count_distinct_directions(pre.directions, pre.b_values_s_mm2) > 1
+    return count_distinct_directions(pre.directions, pre.b_values_s_mm2 / 1000.0) > 1
 
 
 def _provenance(data: dict) -> dict:

@@ -179,10 +179,14 @@ def test_decay_caption_says_points_are_per_direction_for_directional_data():
     pre = SimpleNamespace(b_values_s_mm2=b,
                           directions=np.vstack([[np.nan] * 3, THREE_DIRECTIONS, THREE_DIRECTIONS]))
     plain = SimpleNamespace(b_values_s_mm2=b, directions=np.full((b.size, 3), np.nan))
-    # one direction and its opposite, tilted by 1 degree at the second shell (chronograms): one
+    # one direction and its opposite tilted by 1 degree (chronograms): one direction
     x, tilted = np.array([1.0, 0, 0]), np.array([-np.cos(0.0175), np.sin(0.0175), 0])
     one = SimpleNamespace(b_values_s_mm2=b[:3], directions=np.vstack([[np.nan] * 3, x, tilted]))
+    # a crusher-only "b0" (5 s/mm^2) along y beside weighting along x only: one direction
+    crusher = SimpleNamespace(b_values_s_mm2=np.array([5.0, 2000.0, 6000.0]),
+                              directions=np.array([[0, 1.0, 0], x, x]))
     assert directional(pre) and not directional(plain) and not directional(one)
+    assert not directional(crusher)
     svgs = {"decay": "<svg></svg>"}
     assert "Points are per gradient direction" in render(directional=True, svgs=svgs)
     assert "Points are per gradient direction" not in render(directional=False, svgs=svgs)

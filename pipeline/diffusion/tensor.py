@@ -65,20 +65,32 @@ def md_fa(elements):
 
 def direction_clusters(directions, angle_tolerance_deg: float = DIRECTION_ANGLE_TOLERANCE_DEG) -> np.ndarray:
     """Mean unit direction (up to sign) of each group of directions within the angle tolerance."""
+    return direction_cluster_labels(directions, angle_tolerance_deg)[0]
+
+
+def direction_cluster_labels(directions, angle_tolerance_deg: float = DIRECTION_ANGLE_TOLERANCE_DEG
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """(mean unit direction of each group, the group of each row; -1 for a row without a
+    direction): a row joins the first group whose running mean is within the angle tolerance
+    (up to sign), and keeps that group."""
     g = np.atleast_2d(np.asarray(directions, float))
-    g = g[np.all(np.isfinite(g), axis=1) & (np.linalg.norm(g, axis=1) > 0)]
-    g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    labels = np.full(g.shape[0], -1)
     cos_tol = np.cos(np.radians(angle_tolerance_deg))
     sums: list[np.ndarray] = []
-    for v in g:
+    for i, v in enumerate(g):
+        if not (np.all(np.isfinite(v)) and np.linalg.norm(v) > 0):
+            continue
+        v = v / np.linalg.norm(v)
         for k, c in enumerate(sums):
             u = c / np.linalg.norm(c)
             if abs(v @ u) >= cos_tol:
                 sums[k] = c + np.sign(v @ u) * v
+                labels[i] = k
                 break
         else:
+            labels[i] = len(sums)
             sums.append(v.copy())
-    return np.array([c / np.linalg.norm(c) for c in sums]).reshape(-1, 3)
+    return np.array([c / np.linalg.norm(c) for c in sums]).reshape(-1, 3), labels
 
 
 def direction_design_rank(directions, angle_tolerance_deg: float = DIRECTION_ANGLE_TOLERANCE_DEG,
@@ -95,33 +107,39 @@ def direction_design_rank(directions, angle_tolerance_deg: float = DIRECTION_ANG
 
 
 def count_distinct_directions(directions, b_ms_um2) -> int:
-    """Number of distinct (up to sign, within the angle tolerance) diffusion-weighted directions."""
-    return len(direction_clusters(np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]))
+    """Number of distinct (up to sign, within the angle tolerance) diffusion-weighted directions
+    (b above ``powder.ZERO_B_MS_UM2``: a crusher-only b ~ 0 condition's direction is none)."""
+    return len(direction_clusters(_weighted_directions(directions, b_ms_um2)))
+
+
+def _weighted_directions(directions, b_ms_um2) -> np.ndarray:
+    """The directions of the diffusion-weighted conditions (b above ``powder.ZERO_B_MS_UM2``)."""
+    from .powder import ZERO_B_MS_UM2
+
+    return np.asarray(directions, float)[np.asarray(b_ms_um2, float) > ZERO_B_MS_UM2]
 
 
 def direction_groups(directions, b_ms_um2) -> np.ndarray | None:
     """Per condition the index of its gradient direction (up to sign, within the angle
     tolerance), -1 at b ~ 0 (at or below ``powder.ZERO_B_MS_UM2``: crushers only, any or no
-    direction) and -2 for a diffusion-weighted condition without a direction; None with fewer
-    than two distinct directions (one decay in b)."""
+    direction) and -2 for a diffusion-weighted condition without a direction or a b that is
+    not a number; None with fewer than two distinct directions (one decay in b)."""
     from .powder import ZERO_B_MS_UM2
 
-    g = np.atleast_2d(np.asarray(directions, float))
-    weighted = np.asarray(b_ms_um2, float) > ZERO_B_MS_UM2
-    clusters = direction_clusters(g[weighted])
+    b = np.asarray(b_ms_um2, float)
+    weighted = ~(b <= ZERO_B_MS_UM2)                  # NaN b: weighted, so never shared
+    clusters, members = direction_cluster_labels(np.atleast_2d(np.asarray(directions, float))
+                                                 [weighted])
     if len(clusters) < 2:
         return None
-    labels = np.full(weighted.size, -1)
-    for i in np.flatnonzero(weighted):
-        v = g[i]
-        ok = np.all(np.isfinite(v)) and np.linalg.norm(v) > 0
-        labels[i] = int(np.argmax(np.abs(clusters @ (v / np.linalg.norm(v))))) if ok else -2
+    labels = np.full(b.size, -1)
+    labels[weighted] = np.where((members >= 0) & np.isfinite(b[weighted]), members, -2)
     return labels
 
 
 def tensor_identifiable(directions, b_ms_um2) -> tuple[bool, str]:
     """(True, "") when >= 6 non-collinear directions give a rank-6 design, else (False, reason)."""
-    g = np.asarray(directions, float)[np.asarray(b_ms_um2) > 0]
+    g = _weighted_directions(directions, b_ms_um2)
     n = len(direction_clusters(g))
     rank = direction_design_rank(g)
     if n >= 6 and rank == 6:
