@@ -345,6 +345,62 @@ def test_direction_groups_keep_the_cluster_each_condition_joined():
     assert direction_groups(g, b).tolist() == [-1, 0, 0, 1, 0, 0]
 
 
+def test_per_direction_projection_shares_s0_and_keeps_each_decay_in_its_cone():
+    """Two directions of a tensor voxel (ADC 0.4 and 0.1 um^2/ms) with noise, independent
+    errors: the projection returns one S(0) for both decays, each decay a non-negative mixture
+    of exponentials (its own NNLS fit on the dictionary has no residual)."""
+    from pipeline.fitting.monotone import decay_series
+    rng = np.random.default_rng(5)
+    b = np.array([0.0, 1, 3, 6, 10, 1, 3, 6, 10])
+    groups = np.array([-1, 0, 0, 0, 0, 1, 1, 1, 1])
+    series, _ = decay_series(b, groups)
+    truth = np.concatenate([[1.0], np.exp(-0.4 * b[1:5]), np.exp(-0.1 * b[5:])])
+    grid = diffusivity_grid_um2_ms()
+    transform, equalities = series_constraint_map(np.arange(9)[None, :], np.array([True]), b,
+                                                  series, grid)
+    assert equalities.shape == (1, transform.shape[1])
+    free = truth + rng.normal(0, 0.03, 9)
+    result = project_onto_cone(np.eye(9), free, transform, equalities)
+    blocks = result.weights[:2 * grid.size].reshape(2, grid.size)
+    assert np.isclose(blocks[0].sum(), blocks[1].sum(), rtol=1e-6)
+    assert np.isclose(result.coefficients[0], blocks[0].sum(), rtol=1e-6)
+    for rows in series:
+        decay = result.coefficients[rows]
+        _, misfit = nnls(decay_dictionary(b[rows], grid), decay)
+        assert misfit < 1e-6 * np.linalg.norm(decay)
+        assert np.all(np.diff(decay) <= 1e-9)                           # monotone along b
+
+
+def test_per_direction_constraint_lowers_the_error_of_anisotropic_decays():
+    """Three orthogonal directions, b = 0 plus 3 b-values each, in a tensor voxel D = diag(0.5,
+    0.2, 0.1) um^2/ms (the truth made here, independently of the fit): over 20 noise draws the
+    joint fit with one constrained decay per direction has lower RMS amplitude errors than
+    free amplitudes (before 2026-12-07, directional data got no constraint at all)."""
+    rng = np.random.default_rng(21)
+    directions = np.eye(3)
+    shells = np.array([1000.0, 3000.0, 6000.0])
+    b = np.concatenate([[0.0], np.repeat(shells, 3)])
+    g = np.vstack([np.full((1, 3), np.nan), np.tile(directions, (3, 1))])
+    tensor = np.diag([0.5, 0.2, 0.1])
+    decay = np.array([1.0] + [np.exp(-bb / 1000 * d @ tensor @ d) for bb, d in zip(b[1:], g[1:])])
+    basis = singlet_basis(NAMES)
+    clean = np.stack([synthetic_fid(basis, {n: S0[n] * f for n in NAMES}, lorentz_hz=3.0,
+                                    gauss_hz=3.0, shift_hz=1.0, phase_rad=0.2) for f in decay])
+    truth = np.array([[S0[n] * f for f in decay] for n in NAMES])
+    errors = {"none": [], "completely_monotone": []}
+    for _ in range(20):
+        noise = rng.normal(0, 0.3, clean.shape) + 1j * rng.normal(0, 0.3, clean.shape)
+        for constraint, out in errors.items():
+            fits = fit_conditions(clean + noise, basis, DWELL_S, CF_MHZ, b,
+                                  cm_options(constraint), directions=g)
+            assert fits.fits[0].extra["decay_constraint"] == constraint
+            out.append(np.array([fits.series(n)[0] for n in NAMES]) - truth)
+    rms = {k: np.sqrt(np.mean(np.square(v), axis=(0, 2))) for k, v in errors.items()}
+    print(f"\nRMS amplitude error per metabolite, free {rms['none'].round(4)}, "
+          f"per-direction CM {rms['completely_monotone'].round(4)}")
+    assert np.all(rms["completely_monotone"] < rms["none"])
+
+
 def test_directions_without_a_b0_condition_are_still_tied_to_one_s0():
     """Two directions and no b ~ 0 condition: one tie row (S(0) does not depend on the
     direction), and the projection gives both decays the same sum of weights."""
