@@ -319,30 +319,30 @@ def test_decay_series_per_direction_share_b0_and_refuse_what_cannot_be_one_decay
     assert [s.tolist() for s in alone] == [[0, 1, 2], [3, 4, 5]]
 
 
-def test_direction_groups_label_conditions_by_direction_up_to_sign():
-    from pipeline.diffusion.tensor import direction_groups
+def test_decay_direction_labels_by_direction_up_to_sign():
+    from pipeline.diffusion.tensor import decay_direction_labels
     g = np.array([[np.nan] * 3, [1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, 0.999, 0.04],
                   [np.nan] * 3, [0, 0, 1]])
     b = np.array([0.0, 1, 1, 3, 3, 3, 0.005])        # the last: b = 5 s/mm^2, crushers only
-    assert direction_groups(g, b).tolist() == [-1, 0, 1, 0, 1, -2, -1]
-    assert direction_groups(g[:2], b[:2]) is None                        # one direction
+    assert decay_direction_labels(g, b).tolist() == [-1, 0, 1, 0, 1, -2, -1]
+    assert decay_direction_labels(g[:2], b[:2]) is None                        # one direction
     b_nan = b.copy()
     b_nan[3] = np.nan                                   # not a number: never the shared b ~ 0
-    assert direction_groups(g, b_nan).tolist() == [-1, 0, 1, -2, 1, -2, -1]
+    assert decay_direction_labels(g, b_nan).tolist() == [-1, 0, 1, -2, 1, -2, -1]
 
 
-def test_direction_groups_keep_the_cluster_each_condition_joined():
+def test_decay_direction_labels_keep_the_cluster_each_condition_joined():
     """Tilted copies of one direction (22-48 degrees in the x-y plane, within the 25-degree
     tolerance of their running mean) and another direction at 60 degrees: the 48-degree
     condition joined the first group (mean 35 degrees, 13 away) but lies 12 degrees from the
     second; it keeps the group it joined (labelling by the nearest final mean moved it)."""
-    from pipeline.diffusion.tensor import direction_groups
+    from pipeline.diffusion.tensor import decay_direction_labels
 
     def unit(deg):
         return [np.cos(np.radians(deg)), np.sin(np.radians(deg)), 0.0]
     g = np.array([[np.nan] * 3] + [unit(a) for a in (22, 42, 60, 48, 28)])
     b = np.array([0.0, 1, 1, 1, 3, 3])
-    assert direction_groups(g, b).tolist() == [-1, 0, 0, 1, 0, 0]
+    assert decay_direction_labels(g, b).tolist() == [-1, 0, 0, 1, 0, 0]
 
 
 def test_per_direction_projection_shares_s0_and_keeps_each_decay_in_its_cone():

@@ -99,15 +99,14 @@ def _equal_b_runs(b, members) -> list[list[int]]:
 def _by_direction_rank(b, directions):
     """k-th smallest b of each direction -> shell k; None when the directions do not each have
     the same number of conditions or the resulting shells overlap in b."""
-    from pipeline.diffusion.tensor import direction_clusters
+    from pipeline.diffusion.tensor import direction_cluster_labels
     g = np.asarray(directions, float)
     weighted = b > ZERO_B_MS_UM2
     if not np.all(np.isfinite(g[weighted])):
         return None
-    centres = direction_clusters(g[weighted])
+    centres, which = direction_cluster_labels(g[weighted])
     if len(centres) < 2:
         return None
-    which = np.argmax(np.abs(g[weighted] @ centres.T), axis=1)
     counts = np.bincount(which, minlength=len(centres))
     if np.any(counts != counts[0]) or counts[0] < 2:
         return None
@@ -222,17 +221,11 @@ def direction_groups(directions, n_conditions: int) -> np.ndarray:
     or no directions given) form group -1."""
     if directions is None:
         return np.full(n_conditions, -1)
-    from pipeline.diffusion.tensor import direction_clusters
+    from pipeline.diffusion.tensor import direction_cluster_labels
     g = np.atleast_2d(np.asarray(directions, float))
     if g.shape != (n_conditions, 3):
         raise ValueError(f"directions {g.shape} must be ({n_conditions}, 3), one per condition")
-    finite = np.all(np.isfinite(g), axis=1) & (np.linalg.norm(g, axis=1) > 0)
-    groups = np.full(n_conditions, -1)
-    centres = direction_clusters(g[finite], REPEAT_TOLERANCE_DEG)
-    if finite.any():
-        unit = g[finite] / np.linalg.norm(g[finite], axis=1, keepdims=True)
-        groups[finite] = np.argmax(np.abs(unit @ centres.T), axis=1)
-    return groups
+    return direction_cluster_labels(g, REPEAT_TOLERANCE_DEG)[1]
 
 
 def direction_weights(labels, directions=None) -> np.ndarray:

@@ -119,7 +119,7 @@ def _weighted_directions(directions, b_ms_um2) -> np.ndarray:
     return np.asarray(directions, float)[np.asarray(b_ms_um2, float) > ZERO_B_MS_UM2]
 
 
-def direction_groups(directions, b_ms_um2) -> np.ndarray | None:
+def decay_direction_labels(directions, b_ms_um2) -> np.ndarray | None:
     """Per condition the index of its gradient direction (up to sign, within the angle
     tolerance), -1 at b ~ 0 (at or below ``powder.ZERO_B_MS_UM2``: crushers only, any or no
     direction) and -2 for a diffusion-weighted condition without a direction or a b that is

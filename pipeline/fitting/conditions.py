@@ -9,7 +9,7 @@ import numpy as np
 
 from ..basis import Basis
 from ..diffusion.applicability import DETECTION_SD_FACTOR
-from ..diffusion.tensor import direction_groups
+from ..diffusion.tensor import decay_direction_labels
 from ..spectra import fid_to_spectrum
 from ..units import b_s_mm2_to_ms_um2
 from . import model as M
@@ -160,7 +160,7 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
             upper=np.max([f.extra["problem"].upper for f in sequential], axis=0))
     if options.mode == "sequential" or "note" in extra:
         return ConditionFits(problem.names, b, sequential, "sequential", extra=extra)
-    groups = None if directions is None else direction_groups(directions,
+    groups = None if directions is None else decay_direction_labels(directions,
                                                              b_s_mm2_to_ms_um2(b))
     fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential, groups)
     extra["sequential"] = sequential

@@ -341,9 +341,9 @@ def _grid_start(mdl, b_ms_um2: np.ndarray, amplitudes: np.ndarray) -> np.ndarray
 
 def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
               b_values_s_mm2: np.ndarray, options: FitOptions, scale: float,
-              sequential: list, direction_groups=None) -> tuple[list, dict]:
+              sequential: list, direction_labels=None) -> tuple[list, dict]:
     """Joint fit of all conditions started from ``sequential`` fits (same problem and scale).
-    ``direction_groups``: per condition -1 (b = 0) or the index of its gradient direction,
+    ``direction_labels``: per condition -1 (b = 0) or the index of its gradient direction,
     None for one direction (the decay constraint holds one decay per direction).
 
     Returns per-condition :class:`SpectralFit` objects (amplitudes = model predictions, with
@@ -378,7 +378,7 @@ def fit_joint(y_windows: np.ndarray, fids: np.ndarray, problem: M.FitProblem,
                                          wide.upper, options.max_iterations)
             test["frames"] = "per condition"
     return _joint_outputs(objective, result, fids, scale, options, solve.rows, test,
-                          direction_groups)
+                          direction_labels)
 
 
 def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarray,
@@ -395,7 +395,7 @@ def joint_solver(problem: M.FitProblem, y_scaled: np.ndarray, b_ms_um2: np.ndarr
 
 
 def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray,
-                     options: FitOptions, direction_groups=None):
+                     options: FitOptions, direction_labels=None):
     """The completely-monotone constraint at the fitted non-linear parameters: the constrained
     linear solution (``monotone.ConeProjection`` over all linear coefficients, or None when
     nothing is constrained), a label for ``extra["decay_constraint"]`` and the decays held
@@ -413,7 +413,7 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray
         return None, "none", None
     layout = obj.layout
     constrained = np.array([mdl is None for mdl in layout.models])
-    series, why_not = decay_series(obj.b, direction_groups)
+    series, why_not = decay_series(obj.b, direction_labels)
     if not constrained.any() or series is None:
         return None, f"none ({why_not or 'no free amplitudes'})", None
     subset = np.unique(layout.linear_index[constrained])
@@ -427,7 +427,7 @@ def decay_constraint(obj: JointObjective, a_perp: BlockColumns, coef: np.ndarray
 
 def _joint_outputs(obj: JointObjective, result, fids, scale, options,
                    theta_prior: np.ndarray, frames: dict,
-                   direction_groups=None) -> tuple[list, dict]:
+                   direction_labels=None) -> tuple[list, dict]:
     """Per-condition fits and diffusion rows; ``theta_prior`` (n_rows, n_x) are the Gaussian
     prior rows on the non-linear vector (per-metabolite shifts), part of the covariance.
     With a decay constraint (:func:`decay_constraint`) the linear coefficients are the
@@ -449,7 +449,7 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
     penalty = np.vstack([full[~obs], np.hstack([np.zeros((theta_prior.shape[0], nl_offset)),
                                                 theta_prior])])
     projection, constraint_label, series = decay_constraint(obj, a_perp, coef, options,
-                                                            direction_groups)
+                                                            direction_labels)
     n_linear_params = np.count_nonzero(coef)
     if projection is not None:
         coef = projection.coefficients

@@ -108,11 +108,11 @@ def any_at_cap(b_ms_um2: np.ndarray, values: np.ndarray, series: list) -> bool:
     return any(at_cap(b_ms_um2[s], values[s]) for s in series)
 
 
-def decay_series(b_ms_um2, direction_groups=None) -> tuple[list | None, str]:
+def decay_series(b_ms_um2, direction_labels=None) -> tuple[list | None, str]:
     """Condition indices of each decay the constraint holds (None when it cannot hold) and
     why not ('' when it holds).
 
-    Without ``direction_groups`` one decay over all conditions. With them (per condition: -1
+    Without ``direction_labels`` one decay over all conditions. With them (per condition: -1
     for b ~ 0, else the index of its gradient direction) one decay per direction, each with the
     b ~ 0 condition when there is one: signals along different directions of an anisotropic
     voxel are different decays, each completely monotone (a tensor voxel, FA 0.707, came out
@@ -120,10 +120,10 @@ def decay_series(b_ms_um2, direction_groups=None) -> tuple[list | None, str]:
     repeated b-values (:func:`applies`), when more than one b ~ 0 condition would have to be
     shared, or when a diffusion-weighted condition has no direction (group -2)."""
     b = np.asarray(b_ms_um2, float)
-    if direction_groups is None:
+    if direction_labels is None:
         series = [np.arange(b.size)]
     else:
-        groups = np.asarray(direction_groups, int)
+        groups = np.asarray(direction_labels, int)
         zero = np.flatnonzero(groups == -1)
         if np.any(groups < -1):
             return None, "a diffusion-weighted condition has no gradient direction"
@@ -190,7 +190,7 @@ class ConeProjection:
     coefficients: np.ndarray
     weights: np.ndarray
     linear_map: np.ndarray
-    n_parameters: int = -1  # free parameters: active weights less independent equalities
+    n_parameters: int  # free parameters: active weights less independent equality rows
 
     @property
     def active(self) -> np.ndarray:
@@ -242,14 +242,15 @@ the shared S(0) costs 1e8 x more than the same change of a data residual."""
 def _solve_on_cone(r: np.ndarray, target: np.ndarray, transform: np.ndarray,
                    equalities: np.ndarray | None = None) -> ConeProjection:
     design = r @ transform
-    if equalities is not None and len(equalities):
-        weight = EQUALITY_WEIGHT * float(np.max(np.abs(design)))
-        design = np.vstack([design, weight * equalities])
-        target = np.concatenate([target, np.zeros(len(equalities))])
+    if equalities is None:
+        equalities = np.zeros((0, transform.shape[1]))
+    weight = EQUALITY_WEIGHT * float(np.max(np.abs(design)))
+    design = np.vstack([design, weight * equalities])
+    target = np.concatenate([target, np.zeros(len(equalities))])
     weights, _ = nnls(design, target, maxiter=50 * design.shape[1])
     active = weights > 0
     n_parameters = int(active.sum())
-    if equalities is not None and len(equalities) and np.any(active):
+    if len(equalities) and np.any(active):
         n_parameters -= int(np.linalg.matrix_rank(equalities[:, active]))
     if np.any(active):
         linear_map = (transform[:, active] @ np.linalg.pinv(design[:, active])[:, :r.shape[0]]
