@@ -160,8 +160,8 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
             upper=np.max([f.extra["problem"].upper for f in sequential], axis=0))
     if options.mode == "sequential" or "note" in extra:
         return ConditionFits(problem.names, b, sequential, "sequential", extra=extra)
-    groups = None if directions is None else decay_direction_labels(directions,
-                                                             b_s_mm2_to_ms_um2(b))
+    groups = (None if directions is None
+              else decay_direction_labels(directions, b_s_mm2_to_ms_um2(b)))
     fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential, groups)
     extra["sequential"] = sequential
     return ConditionFits(problem.names, b, fits, "joint", diffusion=diffusion, extra=extra)

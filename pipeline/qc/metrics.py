@@ -370,11 +370,9 @@ def residual_water_ratio(fid: np.ndarray, dwell_s: float, cf_mhz: float,
                          reference_ppm=RESIDUAL_WATER_REFERENCE_PPM) -> float:
     """Largest magnitude in the water window over the tNAA peak height (both without
     zero-filling): > 1 means residual water dominates the metabolite spectrum."""
-    fid = np.asarray(fid, dtype=complex)
-    ppm = ppm_axis(fid.shape[-1], dwell_s, cf_mhz)
-    water = float(np.max(np.abs(fid_to_spectrum(fid)[_window(ppm, water_ppm, "water")])))
-    reference = find_peak(fid, dwell_s, cf_mhz, reference_ppm, zero_fill=1).height
-    return water / reference if reference > 0 else float("inf")
+    window = _window(ppm_axis(np.shape(fid)[-1], dwell_s, cf_mhz), water_ppm, "water")
+    profile = residual_water_profile(fid, dwell_s, cf_mhz, reference_ppm)
+    return float(np.max(profile[1][window])) if profile is not None else float("inf")
 
 
 def residual_water_profile(fid: np.ndarray, dwell_s: float, cf_mhz: float,
