@@ -198,13 +198,16 @@ def read_all_acquisitions(entries: list, targets: list, source_dir: Path, mappin
 
 
 def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool = False,
-                    log=print) -> list[Path]:
+                    log=print, warn=None) -> list[Path]:
     """Convert every acquisition of the mapping into the BIDS dataset ``output_dir``.
 
     ``source_dir``: where the mapping's input file names are resolved (default: the mapping
     file's folder). Refuses (before writing anything) to replace existing outputs unless
-    ``overwrite``. Returns the written NIfTI-MRS paths.
+    ``overwrite``. ``log`` takes progress and notes, ``warn`` the warnings (default: ``log``
+    with a "warning: " prefix; the command line sends them to stderr, which -q leaves alone).
+    Returns the written NIfTI-MRS paths.
     """
+    warn = warn if warn is not None else (lambda text: log(f"warning: {text}"))
     mapping_path = Path(mapping_path)
     mapping = load_mapping(mapping_path)
     source_dir = Path(source_dir) if source_dir else mapping_path.parent
@@ -230,7 +233,7 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
                 extras[key] = f"bids::{by_id[entry[link]].relative_to(out_dir).as_posix()}"
                 note = foreign_link_note(entry, link, entry_by_id[entry[link]])
                 if note:
-                    log(f"warning: {mapping_path}: {note}")
+                    warn(f"{mapping_path}: {note}")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_nifti_mrs(acq, target, processing_step={
             "Method": "Conversion to NIfTI-MRS with diffusion conditions",
@@ -241,7 +244,7 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
                           if entry.get("conjugate") else "")})
         write_json(target.with_suffix("").with_suffix(".json"), bids_sidecar(acq, extras))
         for note in acq.metadata["warnings"]:
-            log(f"warning: {note}")
+            warn(note)
         for note in acq.metadata.get("ConversionNotes", []):
             log(f"note: {note}")
         log(f"wrote {target} ({acq.n_conditions} conditions x {acq.n_transients} transients "
@@ -249,7 +252,7 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
     participants = sorted({f"sub-{str(e['participant']).removeprefix('sub-')}" for e in entries})
     _write_dataset_files(out_dir, mapping, participants, overwrite)
     for path in inputs_not_written(out_dir, participants, targets):
-        log(f"warning: {path} was not written by this conversion (left from an earlier one?): "
+        warn(f"{path} was not written by this conversion (left from an earlier one?): "
             "dmrs-bids will process it as an input; remove it if it is stale")
     return targets
 
@@ -356,11 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--validate", action="store_true",
                         help="run the BIDS validator (bids-validator-deno, offline) afterwards; "
                              "exit 1 on errors")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print no progress or notes; warnings and errors still go to "
+                             "stderr")
     parser.add_argument("--example", action=_ExampleAction, metavar="NAME",
                         help="print the example mapping NAME (listed below) and exit")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def warn_on_stderr(text: str) -> None:
+    """Print one warning on stderr, prefixed like the errors: a warning needs the user's
+    attention, so neither -q nor a redirected stdout may hide it."""
+    print(f"dmrs-bids-convert: warning: {text}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -368,7 +379,7 @@ def main(argv=None) -> int:
     log = (lambda *_: None) if args.quiet else print
     try:
         convert_dataset(args.mapping, args.output_dir, getattr(args, "source_dir", None),
-                        args.overwrite, log)
+                        args.overwrite, log, warn_on_stderr)
         errors = bids_validator_errors(args.output_dir) if args.validate else []
     except (ValueError, OSError) as err:
         print(f"dmrs-bids-convert: error: {err}", file=sys.stderr)

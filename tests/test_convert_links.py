@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bids_app.convert import convert_dataset
+from bids_app.convert import convert_dataset, main
 from bids_app.convert_mapping import (ConversionError, foreign_link_note, link_problem,
                                       load_mapping)
 
@@ -85,3 +85,20 @@ def test_link_to_another_participant_is_written_with_a_warning(shared_data, tmp_
     assert len(warned) == 1 and warned[0].startswith("warning: ")
     sidecar = (out / "sub-01/mrs/sub-01_svs.json").read_text()
     assert '"ReferenceSignal": "bids::sub-02/mrs/sub-02_mrsref.nii.gz"' in sidecar
+
+
+@pytest.mark.parametrize("quiet", [["-q"], []])
+def test_link_warning_reaches_stderr_with_and_without_quiet(shared_data, tmp_path, capsys,
+                                                            quiet):
+    """The warning about another participant's water is on stderr, prefixed like the errors,
+    also with -q (which used to drop it with the progress lines); -q silences only stdout."""
+    out = tmp_path / "bids"
+    code = main([*quiet, str(_mapping(tmp_path, water_participant="02")), str(out),
+                 "--source-dir", str(shared_data / "ismrm2016_fitting_challenge")])
+    captured = capsys.readouterr()
+    assert code == 0
+    warned = [line for line in captured.err.splitlines()
+              if "names a scan of participant '02'" in line]
+    assert len(warned) == 1 and warned[0].startswith("dmrs-bids-convert: warning: ")
+    assert "names a scan of participant" not in captured.out
+    assert ("wrote " in captured.out) is not bool(quiet)
