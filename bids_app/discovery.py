@@ -375,7 +375,8 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         if mm_path is None:
             mm = _mm_for(entities, mm_files)
             mm_path = Path(mm.path) if mm else None
-        check_inputs(Path(svs.path), water, mm_path, motion_ppm_range)
+        check_inputs(Path(svs.path), water, mm_path, motion_ppm_range,
+                     lambda path: _metadata(layout, path))
         sidecar = _metadata(layout, svs.path)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
@@ -430,13 +431,15 @@ def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:
 
 
 def check_inputs(svs: Path, water: Path | None, mm: Path | None,
-                 motion_ppm_range=None) -> None:
+                 motion_ppm_range=None, metadata_of=None) -> None:
     """Every file of the acquisition (and its sidecar) is readable by this user and states 1H
     as its nucleus (header and sidecar agreeing), the water reference shares the data's
     spectral grid, and with ``motion_ppm_range`` (the MM motion check is on) the data's grid
     can hold its window; DiscoveryError naming the file otherwise
     (an unreadable file would otherwise stall nipype while it hashes the inputs; a grid too
-    coarse for the motion check would fail only after the fit)."""
+    coarse for the motion check would fail only after the fit). ``metadata_of``: path -> the
+    sidecar metadata the run reads that file with (the signal checks judge the frequency axis
+    the run uses); default: the file's own JSON sidecar."""
     from .input_checks import (InputError, check_fid_start, check_macromolecule_signal,
                                check_metadata, check_motion_grid, check_nucleus,
                                check_readable, check_water_grid, check_water_reference)
@@ -455,11 +458,12 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
         check_metadata(svs, _read_sidecar(sidecars[0]), sidecars[0])
         for path in files:
             check_fid_start(path)
+        metadata_of = metadata_of or (lambda path: _read_sidecar(_sidecar_path(path)))
         if water is not None:
             check_water_grid(svs, water)
-            check_water_reference(svs, water)
+            check_water_reference(svs, water, metadata_of(svs), metadata_of(water))
         if mm is not None:
-            check_macromolecule_signal(svs, mm, water)
+            check_macromolecule_signal(svs, mm, water, metadata_of(svs), metadata_of(mm))
         if motion_ppm_range is not None:
             check_motion_grid(svs, motion_ppm_range)
     except InputError as exc:

@@ -242,6 +242,24 @@ def _merge_sidecar(meta: dict, sidecar: dict, dwell_s: float, path: Path, warnin
     return merged
 
 
+def merged_metadata(ext: dict, sidecar: dict, dwell_s: float, path, warnings: list) -> dict:
+    """The header extension's metadata updated by the BIDS sidecar, as the reader takes them
+    (the sidecar wins; conflicts on key facts reported in ``warnings`` or raised): the one
+    rule for the reader and the discovery checks, so both judge the same numbers."""
+    return _merge_sidecar(_header_metadata(ext), sidecar, dwell_s, Path(path), warnings)
+
+
+def receiver_frequency(meta: dict, nucleus: str, path) -> tuple[float, float]:
+    """(SpectrometerFrequency in MHz, SpecFreqChemShift in ppm) of :func:`merged_metadata`
+    ``meta``: the frequency axis the run uses. NiftiMrsError when the frequency is absent or
+    not positive, or the shift not finite."""
+    path = Path(path)
+    cf_mhz = _number(meta.get("SpectrometerFrequency"), "SpectrometerFrequency", path)
+    if not 0 < cf_mhz < math.inf:
+        raise _fail(path, f"SpectrometerFrequency {cf_mhz!r} MHz is not a positive number")
+    return cf_mhz, _reference_ppm(meta, nucleus, path)
+
+
 def _number(value, key: str, path: Path) -> float:
     """A numeric header/sidecar value (first element of a list), or NiftiMrsError."""
     try:
@@ -326,17 +344,15 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
         raise _fail(path, width)
     warnings = _stored_warnings(ext)
 
-    meta = _merge_sidecar(_header_metadata(ext), sidecar, dwell_s, path, warnings)
+    meta = merged_metadata(ext, sidecar, dwell_s, path, warnings)
     for key in ("SpectrometerFrequency", "ResonantNucleus", "EchoTime"):
         if key not in meta:
             raise _fail(path, f"required key {key} is in neither the NIfTI-MRS header nor the sidecar")
-    cf_mhz = _number(meta["SpectrometerFrequency"], "SpectrometerFrequency", path)
-    if not 0 < cf_mhz < math.inf:
-        raise _fail(path, f"SpectrometerFrequency {cf_mhz!r} MHz is not a positive number")
+    nucleus = normalised_nucleus(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
+    cf_mhz, ref_ppm = receiver_frequency(meta, nucleus, path)
     echo_time_s = _number(meta["EchoTime"], "EchoTime", path)
     if not 0 <= echo_time_s < math.inf:
         raise _fail(path, f"EchoTime {echo_time_s!r} s is not a non-negative number")
-    nucleus = normalised_nucleus(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
     frequency = frequency_problem(cf_mhz, nucleus)
     if frequency:
         raise _fail(path, frequency)
@@ -360,7 +376,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     meta["nifti_affine"] = np.asarray(img.affine, dtype=float).tolist()
     return Acquisition(fids=fids, dwell_s=dwell_s, cf_mhz=cf_mhz, b_values_s_mm2=b_s_mm2,
                        directions=directions, nucleus=nucleus,
-                       ref_ppm=_reference_ppm(meta, nucleus, path), metadata=meta, source=str(path))
+                       ref_ppm=ref_ppm, metadata=meta, source=str(path))
 
 
 def _check_empty_conditions(fids: np.ndarray, b_s_mm2: np.ndarray, path: Path) -> None:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spectra import H1_REFERENCE_PPM
-from .input_checks import (InputError, _header_cf_mhz, _header_number, _same_file,
-                           frequency_mismatch, nifti_grid)
+from .input_checks import (InputError, _same_file, frequency_mismatch, header_extension,
+                           nifti_grid)
 
 WATER_CHECK_MAX_FIDS = 4096
 """FIDs of each file the discovery-time water-reference check reads at most: those stored
@@ -66,52 +65,66 @@ def _leading_fids_of(key: tuple, max_fids: int) -> np.ndarray | None:
     return fids
 
 
-def _header_reference_ppm(path) -> float:
-    """The header's SpecFreqChemShift (ppm of the receiver frequency), else the 1H default
-    (the nucleus is checked before)."""
-    ref_ppm = _header_number(path, "SpecFreqChemShift")
-    return H1_REFERENCE_PPM if ref_ppm is None else ref_ppm
+def stated_frequency(path, sidecar: dict | None = None) -> tuple[float, float] | None:
+    """(SpectrometerFrequency in MHz, SpecFreqChemShift in ppm) of ``path`` as the run reads
+    them: its header merged with ``sidecar`` by the reader's rule (the sidecar wins,
+    :func:`~pipeline.io.nifti_mrs.merged_metadata`), so the checks judge the spectrum the run
+    fits. None when they cannot be read: the run names why. 1H is assumed (the nucleus is
+    checked before)."""
+    from .nifti_mrs import merged_metadata, receiver_frequency
+
+    try:
+        _, dwell_s = nifti_grid(path)
+        meta = merged_metadata(header_extension(path), dict(sidecar or {}), dwell_s, path, [])
+        return receiver_frequency(meta, "1H", path)
+    except ValueError:  # InputError and the reader's NiftiMrsError
+        return None
 
 
-def _water_peaks_of(path) -> tuple[float, float] | None:
+def _water_peaks_of(path, frequency: tuple[float, float] | None) -> tuple[float, float] | None:
     """(:func:`~pipeline.qc.reference.water_peaks`: water height, water dominance) of a file
-    from its header and :func:`leading_fids`; None when it cannot be judged (unreadable, a
-    grid that does not cover both windows): the run names such problems."""
+    on the axis ``frequency`` (:func:`stated_frequency`) from :func:`leading_fids`; None when
+    it cannot be judged (unreadable, a grid that does not cover both windows): the run names
+    such problems."""
     from pipeline.qc.reference import water_peaks
 
     try:
         _, dwell_s = nifti_grid(path)
-        cf_mhz = _header_cf_mhz(path)
-    except ValueError:  # InputError and the header reader's NiftiMrsError
+    except ValueError:
         return None
     fids = leading_fids(path)
-    if cf_mhz is None or not 0 < dwell_s < 1 or fids is None or not np.all(np.isfinite(fids)):
+    if frequency is None or not 0 < dwell_s < 1 or fids is None or \
+            not np.all(np.isfinite(fids)):
         return None
     try:
-        return water_peaks(fids, dwell_s, cf_mhz, _header_reference_ppm(path))
+        return water_peaks(fids, dwell_s, *frequency)
     except ValueError:
         return None
 
 
-def check_water_reference(svs, water) -> None:
+def check_water_reference(svs, water, svs_sidecar: dict | None = None,
+                          water_sidecar: dict | None = None) -> None:
     """The water reference is not the metabolite file itself and is unsuppressed water (its
     water line dominates far more than in the metabolite data; see
-    ``pipeline.qc.reference``); InputError naming the reference otherwise. Reads the headers
-    and at most :data:`WATER_CHECK_MAX_FIDS` FIDs of each file (:func:`leading_fids`);
-    files it cannot judge are left to the run, which names their problems."""
+    ``pipeline.qc.reference``); InputError naming the reference otherwise. The sidecars are
+    those the run reads the files with: their SpectrometerFrequency and SpecFreqChemShift win
+    over the headers' (:func:`stated_frequency`). Reads the headers and at most
+    :data:`WATER_CHECK_MAX_FIDS` FIDs of each file (:func:`leading_fids`); files it cannot
+    judge are left to the run, which names their problems."""
     from pipeline.qc.reference import water_reference_problem
 
     if _same_file(svs, water):
         raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
                          "point ReferenceSignal at the unsuppressed water acquisition")
-    data_cf, water_cf = _header_cf_or_none(svs), _header_cf_or_none(water)
-    if data_cf is None or water_cf is None:
+    data_axis, water_axis = stated_frequency(svs, svs_sidecar), stated_frequency(water,
+                                                                                 water_sidecar)
+    if data_axis is None or water_axis is None:
         return
-    mismatch = frequency_mismatch(data_cf, water_cf)
+    mismatch = frequency_mismatch(data_axis[0], water_axis[0])
     if mismatch:
         raise InputError(f"{water}: water reference {mismatch} {Path(svs).name}: not a reference "
                          "of the same scan; point ReferenceSignal at the right file")
-    data_peaks, peaks = _water_peaks_of(svs), _water_peaks_of(water)
+    data_peaks, peaks = _water_peaks_of(svs, data_axis), _water_peaks_of(water, water_axis)
     if data_peaks is None or peaks is None:
         return
     problem = water_reference_problem(peaks[1], data_peaks[1],
@@ -121,19 +134,22 @@ def check_water_reference(svs, water) -> None:
                          f"{problem}")
 
 
-def check_macromolecule_signal(svs, mm, water=None) -> None:
+def check_macromolecule_signal(svs, mm, water=None, svs_sidecar: dict | None = None,
+                               mm_sidecar: dict | None = None) -> None:
     """A measured macromolecule spectrum (``MacromoleculeSignal`` or an ``acq-mm`` file) is
     neither the metabolite file, nor its water reference, nor unsuppressed water (a link set
     to the water scan by mistake would be fitted as the MM: its water line at least
     ``MIN_WATER_HEIGHT_OVER_DATA`` times the data's and dominating its own spectrum, see
-    ``qc.reference.looks_like_unsuppressed_water``); InputError naming it otherwise."""
+    ``qc.reference.looks_like_unsuppressed_water``); InputError naming it otherwise. The
+    sidecars: as in :func:`check_water_reference`."""
     from pipeline.qc.reference import looks_like_unsuppressed_water
 
     for other, what in ((svs, "the metabolite file"), (water, "the water reference")):
         if other is not None and _same_file(mm, other):
             raise InputError(f"{mm}: the measured macromolecule spectrum is {what} {other}; "
                              "point MacromoleculeSignal at the metabolite-nulled acquisition")
-    data_peaks, peaks = _water_peaks_of(svs), _water_peaks_of(mm)
+    data_peaks = _water_peaks_of(svs, stated_frequency(svs, svs_sidecar))
+    peaks = _water_peaks_of(mm, stated_frequency(mm, mm_sidecar))
     if data_peaks and peaks and looks_like_unsuppressed_water(
             peaks[1], peaks[0] / max(data_peaks[0], 1e-300)):
         raise InputError(f"{mm}: the measured macromolecule spectrum of {Path(svs).name} looks "
@@ -176,11 +192,3 @@ def check_fid_start(path) -> None:
     problem = late_start_problem(fids)
     if problem:
         raise InputError(f"{path}: {problem}")
-
-
-def _header_cf_or_none(path) -> float | None:
-    """:func:`_header_cf_mhz`, None also when the header cannot be read."""
-    try:
-        return _header_cf_mhz(path)
-    except ValueError:
-        return None
