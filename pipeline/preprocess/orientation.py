@@ -110,17 +110,34 @@ def singlet_pattern_score(fid: np.ndarray, dwell_s: float, cf_mhz: float,
 def profile_pattern_score(ppm: np.ndarray, sharp: np.ndarray,
                           max_shift_ppm: float = MAX_SHIFT_PPM) -> tuple[float, float, dict]:
     """:func:`singlet_pattern_score` of a computed :func:`sharp_peak_profile`."""
-    order = np.argsort(ppm)
-    ppm, sharp = ppm[order], np.maximum(sharp[order], 0.0)
-    local = np.maximum(sharp, np.maximum(np.roll(sharp, 1), np.roll(sharp, -1)))
-    bin_ppm = float(ppm[1] - ppm[0])
-    shifts = np.arange(-max_shift_ppm, max_shift_ppm + bin_ppm / 2, bin_ppm)
-    heights = np.array([np.interp(p + shifts, ppm, local, left=0.0, right=0.0)
-                        for p in SINGLETS_PPM.values()])
-    scores = np.exp(np.mean(np.log(np.maximum(heights, 1e-12)), axis=0))
+    ppm, local = sorted_local_maxima(ppm, sharp)
+    shifts, scores, heights = pattern_scores(ppm, local, max_shift_ppm)
     best = int(np.argmax(scores))
     peaks = {name: float(h) for name, h in zip(SINGLETS_PPM, heights[:, best])}
     return float(scores[best]), float(shifts[best]), peaks
+
+
+def sorted_local_maxima(ppm: np.ndarray, sharp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ascending ppm, the positive part of ``sharp`` as the maximum over each bin and its
+    neighbours): a singlet between bins is found at either."""
+    order = np.argsort(ppm)
+    ppm, sharp = ppm[order], np.maximum(sharp[order], 0.0)
+    return ppm, np.maximum(sharp, np.maximum(np.roll(sharp, 1), np.roll(sharp, -1)))
+
+
+def pattern_scores(ppm: np.ndarray, local: np.ndarray, max_shift_ppm: float,
+                   axis_scale: float = 1.0, centre_ppm: float = 4.65
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(shifts in ppm, score at each shift, singlet heights (3, n_shifts)) of the singlet
+    pattern placed at ``centre_ppm + (ppm - centre_ppm) * axis_scale + shift`` on a
+    :func:`sorted_local_maxima` profile: the geometric mean of the three heights, so a match
+    needs all three peaks. ``axis_scale`` 1 is the header's frequency axis."""
+    bin_ppm = float(ppm[1] - ppm[0])
+    shifts = np.arange(-max_shift_ppm, max_shift_ppm + bin_ppm / 2, bin_ppm)
+    positions = (centre_ppm + (np.array(list(SINGLETS_PPM.values())) - centre_ppm) * axis_scale)
+    heights = np.interp(positions[:, None] + shifts[None, :], ppm, local, left=0.0, right=0.0)
+    scores = np.exp(np.mean(np.log(np.maximum(heights, 1e-12)), axis=0))
+    return shifts, scores, heights
 
 
 def detect_mirrored(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float = 4.65,

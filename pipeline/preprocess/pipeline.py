@@ -40,6 +40,9 @@ class PreprocessOptions:
     mirror_policy: frequency-mirrored (complex-conjugated) data, detected from the singlet
     pattern right after coil combination (``orientation.detect_mirrored``): "fix" conjugates
     them (metabolite and water alike) with a flag, "refuse" raises, "off" skips the check.
+    axis_check: a spectral width or spectrometer frequency the singlet pattern shows to be
+    wrong (``axis_scale.check_axis_scale``, before the mirror check): "refuse" raises, "warn"
+    flags it and goes on, "off" skips the check.
     """
 
     coil_whiten: bool = True
@@ -64,6 +67,7 @@ class PreprocessOptions:
     motion_ppm_range: tuple = MM_WINDOW_PPM
     motion_n_sigma: float = 3.0
     mirror_policy: str = "fix"
+    axis_check: str = "refuse"
 
     @classmethod
     def from_dict(cls, values: dict | None, source: str = "preprocess options"
@@ -88,6 +92,9 @@ class PreprocessOptions:
         if options.mirror_policy not in ("fix", "refuse", "off"):
             raise ValueError(f"{source}: mirror_policy must be 'fix', 'refuse' or 'off', "
                              f"got {options.mirror_policy!r}")
+        if options.axis_check not in steps.AXIS_POLICIES:
+            raise ValueError(f"{source}: axis_check must be 'refuse', 'warn' or 'off', "
+                             f"got {options.axis_check!r}")
         return options
 
     def to_dict(self) -> dict:
@@ -125,7 +132,7 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     coils = steps.combine_step(acq, water, options.coil_whiten)
     flags = trimmed.flags + coils.flags
     mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy,
-                                water)
+                                water, options.axis_check)
     flags += mirror.flags
     unaligned = mirror.fids
     if options.ecc and mirror.water_fids is not None:

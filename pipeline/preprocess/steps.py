@@ -23,6 +23,7 @@ from .align import WATER_WINDOW_PPM, align_conditions
 from .coils import combine_coils
 from .eddy import eddy_current_correct, water_snr
 from .motion import mm_amplitude_check
+from .axis_scale import check_axis_scale
 from .orientation import apply_mirror_policy
 from .outliers import detect_outliers
 
@@ -187,15 +188,42 @@ class MirrorStep:
     flags: list = field(default_factory=list)
 
 
+AXIS_POLICIES = ("refuse", "warn", "off")
+
+
+def axis_scale_flags(fids: np.ndarray, acq: Acquisition, policy: str = "refuse"
+                     ) -> tuple[list, dict]:
+    """(flags, verdict) of the frequency-axis check (:func:`.axis_scale.check_axis_scale`)
+    under ``policy``: ``refuse`` raises a ``ValueError`` naming the file when the header's
+    spectral width or frequency is judged wrong, ``warn`` returns a flag, ``off`` skips."""
+    if policy not in AXIS_POLICIES:
+        raise ValueError(f"axis_check must be one of {AXIS_POLICIES}, got {policy!r}")
+    if policy == "off":
+        return [], {}
+    verdict = check_axis_scale(fids, acq.dwell_s, acq.cf_mhz, acq.ref_ppm)
+    if not verdict.wrong:
+        return [], verdict.to_dict()
+    message = f"{acq.source or 'metabolite data'}: {verdict.message(acq.dwell_s, acq.cf_mhz)}"
+    if policy == "refuse":
+        raise ValueError(f"{message}; correct SpectralWidth/dwell time or "
+                         "SpectrometerFrequency, or set [preprocessing] axis_check = \"warn\" "
+                         "to process the data as they are")
+    return [f"frequency axis: {message}"], verdict.to_dict()
+
+
 def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisition,
-                policy: str = "fix", water: Acquisition | None = None) -> MirrorStep:
-    """Detect frequency-mirrored data from the singlet pattern (``orientation``) and apply
+                policy: str = "fix", water: Acquisition | None = None,
+                axis_policy: str = "refuse") -> MirrorStep:
+    """First the frequency axis (:func:`axis_scale_flags` under ``axis_policy``: a wrong
+    spectral width or frequency would also mislead the orientation test). Then detect
+    frequency-mirrored data from the singlet pattern (``orientation``) and apply
     ``policy``: ``fix`` conjugates metabolite and water FIDs with a flag, ``refuse`` raises a
     ``ValueError`` naming the file, ``off`` skips the check. Then the water reference's own
     orientation against the (corrected) metabolite data (:func:`water_orientation_score`; it
     needs ``water`` for its b-values): a water reference stored with the opposite sign is
     conjugated with a flag (``fix``) or refused, as its eddy-current correction would double
     the eddy currents' phase instead of removing it."""
+    axis_flags, axis = axis_scale_flags(fids, acq, axis_policy)
     try:
         fids, water_fids, verdict = apply_mirror_policy(fids, acq.dwell_s, acq.cf_mhz,
                                                         acq.ref_ppm, policy=policy,
@@ -203,9 +231,11 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
     except ValueError as exc:
         raise ValueError(f"{acq.source or 'metabolite data'}: {exc}") from exc
     if verdict is None:
-        return MirrorStep(fids, water_fids, {})
-    flags = [f"orientation: {verdict.warning}"] if verdict.warning else []
+        return MirrorStep(fids, water_fids, {"axis_scale": axis} if axis else {}, axis_flags)
+    flags = axis_flags + ([f"orientation: {verdict.warning}"] if verdict.warning else [])
     orientation = verdict.to_dict()
+    if axis:
+        orientation["axis_scale"] = axis
     if water_fids is not None and water is not None:
         score = water_orientation_score(fids, water_fids, water.b_values_s_mm2, acq,
                                         water.directions)

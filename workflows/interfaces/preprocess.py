@@ -69,7 +69,7 @@ class CombineCoils(SimpleInterface):
         acq, water = trimmed.acq, trimmed.water
         step = steps.combine_step(acq, water, whiten=options.coil_whiten)
         mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy,
-                                   water)
+                                   water, options.axis_check)
         details = steps.zero_fill_details(trimmed.report) + step.details + ("; frequency-mirrored input conjugated"
                                    if mirror.orientation.get("verdict") == "mirrored"
                                    and options.mirror_policy == "fix" else "")

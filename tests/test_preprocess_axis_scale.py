@@ -1,0 +1,139 @@
+"""A wrong spectral width or spectrometer frequency in the header is found from the singlet
+pattern before anything is fitted (issue 13: silent wrong answers).
+
+Truth: real spectra with their own, correct headers (ISMRM 2016 challenge, Osprey and spant
+Philips SDAT, Siemens 7 T STEAM, the in-vivo 7 T dMRS set) and the same spectra given a spectral
+width off by 2 or 1/2, or a 3 T spectrum given a 7 T frequency: the true axis is known, so the
+scale the check finds is known too.
+"""
+
+import numpy as np
+import pytest
+
+from pipeline.acquisition import Acquisition
+from pipeline.preprocess.axis_scale import check_axis_scale
+from pipeline.preprocess.pipeline import PreprocessOptions, preprocess_acquisition
+
+CHALLENGE_DWELL_S, CHALLENGE_CF_MHZ = 2.5e-4, 123.2
+
+
+def _challenge(shared_data, index: int) -> np.ndarray:
+    from pipeline.io.basis_formats import read_lcmodel_raw
+    path = shared_data / "ismrm2016_fitting_challenge" / "datasets_LCModel" / f"dataset{index}.RAW"
+    return read_lcmodel_raw(path)[0]
+
+
+def _sdat(path):
+    from pipeline.io.mm_spectra import read_philips_sdat
+    fid, dwell_s, cf_mhz, _ = read_philips_sdat(path)
+    return np.asarray(fid).reshape(-1), dwell_s, cf_mhz
+
+
+def _nifti(path):
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    acq = read_nifti_mrs(path)
+    return acq.fids.mean(axis=2), acq.dwell_s, acq.cf_mhz
+
+
+@pytest.fixture(scope="module")
+def real_spectra(shared_data) -> dict:
+    """name -> (FID or stack, dwell s, frequency MHz) as the headers give them."""
+    out = {f"challenge{i:02d}": (_challenge(shared_data, i), CHALLENGE_DWELL_S,
+                                 CHALLENGE_CF_MHZ) for i in range(1, 29)}
+    osprey = shared_data / "osprey_3t" / "exampledata" / "sdat" / "UnEdited_with_MM_data"
+    for sub in ("sub-01", "sub-02"):
+        folder = osprey / sub / "ses-01" / "mrs" / f"{sub}_ses-01_press"
+        out[f"osprey_{sub}"] = _sdat(next(p for p in folder.iterdir()
+                                          if p.suffix.lower() == ".sdat"))
+    spant = shared_data / "spant_sdat" / "inst" / "extdata" / "philips_spar_sdat_WS.SDAT"
+    out["spant"] = _sdat(spant)
+    out["siemens_7t"] = _nifti(shared_data / "siemens_7t_steam_coils" / "metab.nii.gz")
+    out["invivo_7t_dmrs"] = _nifti(shared_data / "dmrs_7t_steam_invivo" / "nifti" /
+                                   "metab.nii.gz")
+    return out
+
+
+def test_every_real_header_axis_is_accepted(real_spectra):
+    wrong = {name: check_axis_scale(fid, dwell_s, cf_mhz).to_dict()
+             for name, (fid, dwell_s, cf_mhz) in real_spectra.items()}
+    wrong = {name: v for name, v in wrong.items() if v["wrong"]}
+    assert not wrong, f"correct headers judged wrong: {wrong}"
+
+
+@pytest.mark.parametrize("name", ["challenge01", "challenge10", "challenge19", "osprey_sub-01",
+                                  "spant", "siemens_7t", "invivo_7t_dmrs"])
+@pytest.mark.parametrize("width_factor", [2.0, 0.5])
+def test_spectral_width_off_by_two_is_found(real_spectra, name, width_factor):
+    fid, dwell_s, cf_mhz = real_spectra[name]
+    verdict = check_axis_scale(fid, dwell_s / width_factor, cf_mhz)
+    assert verdict.wrong, verdict.to_dict()
+    assert verdict.scale == pytest.approx(width_factor, rel=0.04)
+    implied_width_hz = 1.0 / (dwell_s / width_factor) / verdict.scale
+    assert implied_width_hz == pytest.approx(1.0 / dwell_s, rel=0.04)
+    assert f"a spectral width of {implied_width_hz:.0f} Hz" in verdict.message(
+        dwell_s / width_factor, cf_mhz)
+
+
+def test_lipid_dominated_spectrum_is_flagged_at_a_rougher_scale(real_spectra):
+    """Challenge 28 (lipid lines far above the singlets): half its spectral width is found,
+    but its lipid lines pull the matched scale to 1.85 instead of 2."""
+    fid, dwell_s, cf_mhz = real_spectra["challenge28"]
+    verdict = check_axis_scale(fid, dwell_s / 2, cf_mhz)
+    assert verdict.wrong and 1.7 < verdict.scale < 2.1, verdict.to_dict()
+
+
+def test_a_3t_spectrum_labelled_7t_is_found(real_spectra):
+    fid, dwell_s, _ = real_spectra["challenge01"]
+    verdict = check_axis_scale(fid, dwell_s, 297.2)
+    assert verdict.wrong
+    assert 297.2 * verdict.scale == pytest.approx(CHALLENGE_CF_MHZ, rel=0.04)
+
+
+def test_a_small_frequency_error_is_left_alone(real_spectra):
+    """3.6 % (123.2 against 127.7 MHz) hardly moves a time-domain fit: not refused."""
+    fid, dwell_s, cf_mhz = real_spectra["challenge01"]
+    assert not check_axis_scale(fid, dwell_s, cf_mhz * 127.7 / 123.2).wrong
+
+
+def test_validation_spectra_with_lipids_and_residual_water_pass(shared_data):
+    """Other groups' bases, measured lineshapes, MM, lipids, baselines, residual water in
+    4.0-5.2 ppm: 40 spectra, none judged wrong."""
+    import validation_support as vs
+    spectra, _ = vs.validation_set(shared_data, 40, seed=3)
+    wrong = [(s.source, check_axis_scale(s.fid, s.dwell_s, s.cf_mhz).to_dict())
+             for s in spectra]
+    assert not [w for w in wrong if w[1]["wrong"]]
+
+
+def _acquisition(fid, dwell_s, cf_mhz, source="sub-01_svs.nii.gz") -> Acquisition:
+    return Acquisition(np.asarray(fid).reshape(1, 1, 1, -1), dwell_s, cf_mhz, np.zeros(1),
+                       np.full((1, 3), np.nan), source=source)
+
+
+def test_refuse_names_the_file_and_the_widths(real_spectra):
+    fid, dwell_s, cf_mhz = real_spectra["challenge01"]
+    acq = _acquisition(fid, dwell_s * 2, cf_mhz)
+    with pytest.raises(ValueError) as err:
+        preprocess_acquisition(acq)
+    text = str(err.value)
+    assert "sub-01_svs.nii.gz" in text and "spectral width (2000 Hz)" in text
+    assert "axis_check" in text
+
+
+def test_warn_flags_and_off_skips(real_spectra):
+    fid, dwell_s, cf_mhz = real_spectra["challenge01"]
+    acq = _acquisition(fid, dwell_s * 2, cf_mhz)
+    warned = preprocess_acquisition(acq, options={"axis_check": "warn", "align": False})
+    assert any(f.startswith("frequency axis:") for f in warned.flags)
+    assert warned.orientation["axis_scale"]["wrong"] is True
+    skipped = preprocess_acquisition(acq, options={"axis_check": "off", "align": False})
+    assert not any(f.startswith("frequency axis:") for f in skipped.flags)
+    assert "axis_scale" not in skipped.orientation
+    correct = preprocess_acquisition(_acquisition(fid, dwell_s, cf_mhz),
+                                     options={"align": False})
+    assert correct.orientation["axis_scale"]["wrong"] is False
+
+
+def test_unknown_axis_policy_is_refused():
+    with pytest.raises(ValueError, match="axis_check"):
+        PreprocessOptions.from_dict({"axis_check": "fix"})
