@@ -7,8 +7,14 @@ width off by 2 or 1/2, or a 3 T spectrum given a 7 T frequency: the true axis is
 scale the check finds is known too.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from robust_support import demo, demo_master  # noqa: E402,F401
 
 from pipeline.acquisition import Acquisition
 from pipeline.preprocess.axis_scale import check_axis_scale
@@ -137,3 +143,43 @@ def test_warn_flags_and_off_skips(real_spectra):
 def test_unknown_axis_policy_is_refused():
     with pytest.raises(ValueError, match="axis_check"):
         PreprocessOptions.from_dict({"axis_check": "fix"})
+
+
+def _halve_dwell(folder, stem: str) -> None:
+    """The file's header and sidecar both state twice its spectral width."""
+    import json
+
+    import nibabel as nib
+    path = folder / f"{stem}.nii.gz"
+    image = nib.load(path)
+    header = image.header.copy()
+    pixdim = list(header["pixdim"])
+    pixdim[4] /= 2
+    header["pixdim"] = pixdim
+    nib.save(type(image)(np.asarray(image.dataobj), image.affine, header=header), path)
+    sidecar = folder / f"{stem}.json"
+    values = json.loads(sidecar.read_text())
+    if "SpectralWidth" in values:
+        values["SpectralWidth"] *= 2
+    sidecar.write_text(json.dumps(values))
+
+
+def test_participant_with_twice_its_spectral_width_fails_alone(demo, tmp_path):
+    """One participant's wrong axis stops that participant, naming the file and the width the
+    data fit; the other is processed."""
+    import json
+
+    from bids_app import cli
+    folder = demo / "sub-02" / "mrs"
+    for stem in ("sub-02_acq-dwsteam_svs", "sub-02_acq-dwsteam_mrsref"):
+        _halve_dwell(folder, stem)
+    out = tmp_path / "out"
+    status = cli.main([str(demo), str(out), "participant", "-w", str(tmp_path / "work"),
+                       "--skip-bids-validation", "--nprocs", "2"])
+    assert status == cli.EXIT_FAILED
+    summary = json.loads((out / "logs" / "run_summary.json").read_text())
+    text = json.dumps(summary)
+    assert "sub-02_acq-dwsteam_svs.nii.gz" in text and "spectral width (6000 Hz)" in text
+    assert "a spectral width of 29" in text  # 3000 Hz within the scale search's precision
+    assert (out / "sub-01" / "mrs" / "sub-01_acq-dwpress_amplitudes.tsv").exists()
+    assert not (out / "sub-02" / "mrs" / "sub-02_acq-dwsteam_amplitudes.tsv").exists()
