@@ -345,6 +345,48 @@ def _metadata(layout, path) -> dict:
         return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
 
 
+def _metadata_files(layout, path) -> list[Path]:
+    """The JSON files pybids merges into the metadata of ``path``, nearest first: its own
+    sidecar and those it inherits (BIDS inheritance: same suffix, no entity the file lacks,
+    in its folder or above). Only its own sidecar for a file pybids did not index."""
+    try:
+        data = layout.get_file(str(path))
+        candidates = layout.get_nearest(str(path), return_type="object", all_=True,
+                                        extension=".json", suffix=data.entities["suffix"])
+        entities = _naming_entities(data.entities).items()
+    except Exception:  # pybids raises various errors for files it did not index
+        own = _sidecar_path(path)
+        return [own] if own.is_file() else []
+    return [Path(c.path) for c in candidates if _naming_entities(c.entities).items() <= entities]
+
+
+def _naming_entities(entities: dict) -> dict:
+    """The entities that name an acquisition (the suffix and extension left out)."""
+    return {k: str(v) for k, v in entities.items() if k not in ("suffix", "extension")}
+
+
+class _WhenFormatted:
+    """Text made only when a message is formatted (``str``): :func:`_metadata_files` asks
+    pybids a dataset-wide query (60 ms a file with 400 participants), and only a refusal's
+    message needs its answer."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+
+def sidecars_text(path, files: list[Path]) -> str:
+    """How the input checks name the sidecar metadata of ``path`` (:func:`_metadata_files`):
+    its own sidecar's path, or every JSON file merged when it inherits from others (a value
+    a check refuses may come from any of them)."""
+    if len(files) < 2:
+        return str(files[0] if files else _sidecar_path(path))
+    return (f"the sidecars of {Path(path).name} merged by BIDS inheritance (the first wins: "
+            f"{', '.join(map(str, files))})")
+
+
 def discover_subject(layout, subject: str, session_labels=None, filters: dict | None = None,
                      mm_labels=("mm",), motion_ppm_range=None) -> list[AcquisitionInputs]:
     """All svs acquisitions of one subject with their water reference and MM companion
@@ -376,7 +418,9 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
             mm = _mm_for(entities, mm_files)
             mm_path = Path(mm.path) if mm else None
         check_inputs(Path(svs.path), water, mm_path, motion_ppm_range,
-                     lambda path: _metadata(layout, path))
+                     lambda path: _metadata(layout, path),
+                     lambda path: _WhenFormatted(
+                         lambda: sidecars_text(path, _metadata_files(layout, path))))
         sidecar = _metadata(layout, svs.path)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
@@ -431,21 +475,24 @@ def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:
 
 
 def check_inputs(svs: Path, water: Path | None, mm: Path | None,
-                 motion_ppm_range=None, metadata_of=None) -> None:
+                 motion_ppm_range=None, metadata_of=None, where_of=None) -> None:
     """Every file of the acquisition (and its sidecar) is readable by this user and states 1H
     as its nucleus (header and sidecar agreeing), the water reference shares the data's
     spectral grid, and with ``motion_ppm_range`` (the MM motion check is on) the data's grid
     can hold its window; DiscoveryError naming the file otherwise
     (an unreadable file would otherwise stall nipype while it hashes the inputs; a grid too
     coarse for the motion check would fail only after the fit). ``metadata_of``: path -> the
-    sidecar metadata the run reads that file with (the signal checks judge the frequency axis
-    the run uses); default: the file's own JSON sidecar."""
+    sidecar metadata the run reads that file with (with BIDS inheritance), so the checks judge
+    what the run uses; ``where_of``: path -> how messages name that metadata. Default: the
+    file's own JSON sidecar."""
     from .input_checks import (InputError, check_fid_start, check_macromolecule_signal,
                                check_metadata, check_motion_grid, check_nucleus,
                                check_readable, check_water_grid, check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
-    sidecars = [Path(str(p).removesuffix(".gz").removesuffix(".nii") + ".json") for p in files]
+    sidecars = [_sidecar_path(p) for p in files]
+    metadata_of = metadata_of or (lambda path: _read_sidecar(_sidecar_path(path)))
+    where_of = where_of or _sidecar_path
     try:
         for path in files + [s for s in sidecars if s.exists()]:
             check_readable(path)
@@ -453,17 +500,17 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
             problem = json_problem(sidecar) if sidecar.exists() else None
             if problem:
                 raise InputError(f"{sidecar}: sidecar {problem}")
-        for path, sidecar in zip(files, sidecars):
-            check_nucleus(path, _read_sidecar(sidecar), sidecar)
-        check_metadata(svs, _read_sidecar(sidecars[0]), sidecars[0])
+        metadata = {path: metadata_of(path) for path in files}
+        for path in files:
+            check_nucleus(path, metadata[path], where_of(path))
+        check_metadata(svs, metadata[svs], where_of(svs))
         for path in files:
             check_fid_start(path)
-        metadata_of = metadata_of or (lambda path: _read_sidecar(_sidecar_path(path)))
         if water is not None:
             check_water_grid(svs, water)
-            check_water_reference(svs, water, metadata_of(svs), metadata_of(water))
+            check_water_reference(svs, water, metadata[svs], metadata[water])
         if mm is not None:
-            check_macromolecule_signal(svs, mm, water, metadata_of(svs), metadata_of(mm))
+            check_macromolecule_signal(svs, mm, water, metadata[svs], metadata[mm])
         if motion_ppm_range is not None:
             check_motion_grid(svs, motion_ppm_range)
     except InputError as exc:
