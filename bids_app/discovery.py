@@ -512,7 +512,7 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
         if mm is not None:
             check_macromolecule_signal(svs, mm, water, metadata[svs], metadata[mm])
         if motion_ppm_range is not None:
-            check_motion_grid(svs, motion_ppm_range)
+            check_motion_grid(svs, motion_ppm_range, metadata[svs])
     except InputError as exc:
         raise DiscoveryError(str(exc)) from None
 

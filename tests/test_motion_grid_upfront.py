@@ -126,3 +126,54 @@ def test_the_grid_comes_from_the_header_and_a_zero_filled_one_from_its_samples(d
             check_motion_grid(coarse, [0.8, 1.0])
     with pytest.raises(InputError, match=f"^{re.escape(str(filled['svs']))}: .* 180 points at"):
         check_motion_grid(filled["svs"], [0.8, 1.0])
+
+
+def _set_header_frequency(p: dict, cf_mhz) -> None:
+    """The svs header's SpectrometerFrequency set to ``cf_mhz`` (None: left out)."""
+    _edit_svs(p, ext_fn=lambda e: {**{k: v for k, v in e.items() if k != "SpectrometerFrequency"},
+                                   **({} if cf_mhz is None else {"SpectrometerFrequency": [cf_mhz]})})
+
+
+def _verdict(svs: Path, sidecar: dict | None) -> str:
+    """'pass', or the span and frequency of the grid :func:`check_motion_grid` refused."""
+    from pipeline.io.input_checks import InputError, check_motion_grid
+
+    try:
+        check_motion_grid(svs, [0.8, 1.0], sidecar)
+    except InputError as err:
+        return re.search(r"Hz, (.* MHz);", str(err)).group(1)
+    return "pass"
+
+
+@pytest.mark.parametrize("header_mhz, sidecar_mhz", [(297.2, 123.2), (123.2, 297.2)])
+def test_the_grid_is_judged_at_the_sidecar_frequency_as_the_run_reads_it(demo, header_mhz,
+                                                                          sidecar_mhz):
+    """2000 Hz at 123.2 MHz spans -3.45 to 12.77 ppm; at 297.2 MHz 1.29 to 8.01 ppm, without
+    the 0.8-1.0 ppm window. The run reads the sidecar's frequency, and so does the check:
+    before, it read the header's alone."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    p = copy_good(demo, "cf")
+    _set_header_frequency(p, header_mhz)
+    sidecar = {"SpectrometerFrequency": [sidecar_mhz]}
+    assert read_nifti_mrs(p["svs"], sidecar=sidecar).cf_mhz == sidecar_mhz
+    verdicts = {mhz: "pass" if mhz == 123.2 else "1.29 to 8.01 ppm at 297.2 MHz"
+                for mhz in (header_mhz, sidecar_mhz)}
+    assert _verdict(p["svs"], sidecar) == verdicts[sidecar_mhz]
+    assert _verdict(p["svs"], None) == verdicts[header_mhz]  # the header alone: the other
+
+
+def test_a_header_without_frequency_is_judged_at_the_sidecar_one_at_discovery(demo):
+    """The header states no SpectrometerFrequency and the sidecar does (the reader takes it
+    from there): the check skipped such a file, which failed only after the fit."""
+    from bids_app import discovery
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    p = _coarse(demo, "nocf", 180)
+    _set_header_frequency(p, None)
+    assert read_nifti_mrs(p["svs"], sidecar=json.loads(p["svs_json"].read_text())).cf_mhz == 123.2
+    errors: dict = {}
+    found = discovery.discover(demo, ["nocf"], errors=errors, motion_ppm_range=[0.8, 1.0])
+    assert not found and errors["nocf"].startswith(f"{p['svs']}: the MM motion check"), errors
+    assert "180 points at a dwell time of 0.5 ms" in errors["nocf"]
+    assert "at 123.2 MHz" in errors["nocf"]

@@ -342,24 +342,6 @@ def _header_conditions(path, shape: tuple) -> int:
     return int(np.prod([shape[axis] for axis in _condition_axes(layout)]))
 
 
-def _header_number(path, key: str) -> float | None:
-    """The NIfTI-MRS header's ``key`` as a finite number (a list's first element); None when
-    absent or not a finite number (the reader names that problem)."""
-    value = _unwrap(header_extension(path).get(key))
-    try:
-        number = float(value[0] if isinstance(value, list) else value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return number if np.isfinite(number) else None
-
-
-def _header_cf_mhz(path) -> float | None:
-    """SpectrometerFrequency (MHz) of the NIfTI-MRS header; None when absent or not a
-    positive number (the reader names that problem)."""
-    cf_mhz = _header_number(path, "SpectrometerFrequency")
-    return cf_mhz if cf_mhz is not None and cf_mhz > 0 else None
-
-
 def _zero_filled(path, n_points: int) -> bool:
     """Whether every FID ends in ``MIN_ZERO_FILL_POINTS`` zeros (a zero-filled export, whose
     acquired points ``spectra.acquired_points`` finds), reading only those last points: the
@@ -383,26 +365,31 @@ def _grid_points(path, n_points: int) -> int:
     return _acquired_points(path) if zero_filled else n_points
 
 
-def check_motion_grid(svs, ppm_range) -> None:
+def check_motion_grid(svs, ppm_range, sidecar: dict | None = None) -> None:
     """The spectral grid of ``svs`` (its acquired points, dwell time and frequency) can hold
     the MM motion check's window (``[preprocessing] motion_ppm_range``), which runs after the
     fit on data of two or more conditions; InputError naming the file, its grid and what it
     needs otherwise, before any processing. The grid comes from the header: files reach
     2 GiB, and this runs in the main process for every file before anything starts (only a
-    zero-filled export is read whole, :func:`_grid_points`). Files the reader cannot read
-    without the run's options are left to the run, which names their problem."""
+    zero-filled export is read whole, :func:`_grid_points`). Its SpectrometerFrequency is the
+    one the run uses, the header's merged with ``sidecar`` (the sidecar wins,
+    ``signal_checks.stated_frequency``). Files the reader cannot read without the run's
+    options are left to the run, which names their problem."""
     from pipeline.preprocess.motion import motion_grid_problem
+
+    from .signal_checks import stated_frequency
 
     try:
         shape, dwell_s = nifti_grid(svs)
         conditions = _header_conditions(svs, shape) if len(shape) >= 4 else 0
     except ValueError:  # InputError and the header reader's NiftiMrsError
         return
-    cf_mhz = _header_cf_mhz(svs)
-    if conditions < 2 or cf_mhz is None or not 0 < dwell_s < 1:
+    frequency = stated_frequency(svs, sidecar)
+    if conditions < 2 or frequency is None or not 0 < dwell_s < 1:
         return
     n_points = _grid_points(svs, shape[3])
-    problem = motion_grid_problem(n_points, dwell_s, cf_mhz, ppm_range) if n_points else None
+    problem = motion_grid_problem(n_points, dwell_s, frequency[0], ppm_range) \
+        if n_points else None
     if problem:
         raise InputError(f"{svs}: {problem}")
 
