@@ -45,13 +45,16 @@ dynamics split into diffusion conditions. Examples are installed with the packag
 Outputs: ``sub-XX/[ses-YY/]mrs/*_{svs,mrsref}.nii.gz`` (current-standard NIfTI-MRS, conditions
 on ``DIM_USER_0`` with b in s/mm^2) with JSON sidecars, ``dataset_description.json``,
 ``README`` and ``participants.tsv``. Existing outputs are never replaced without
-``--overwrite``. spec2nii runs in-process; nothing uses the network.
+``--overwrite``. A participant/session with an acquisition that cannot be converted is skipped
+whole and named, the others are written (exit 2). spec2nii runs in-process; nothing uses the
+network.
 
 Modules: :mod:`bids_app.convert_mapping` (the mapping and its loops),
 :mod:`bids_app.convert_vendor` (spec2nii and vendor-header facts),
 :mod:`bids_app.convert_order_check` (is ``dynamics.order`` what the data show?),
-:mod:`bids_app.convert_sidecar` (sidecars and dataset files); this one converts and holds the
-command line. Their public names are importable from here too.
+:mod:`bids_app.convert_sidecar` (sidecars and dataset files),
+:mod:`bids_app.convert_partial` (which participants/sessions are skipped); this one converts
+and holds the command line. Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ from .convert_mapping import (  # noqa: F401  (public names re-exported from thi
     SUFFIXES, ConversionError, _diffusion_conditions, bids_relative_path, dynamics_loops,
     foreign_link_note, load_mapping, loop_sizes, n_conditions, split_dynamics, split_loops)
 from .convert_order_check import check_loop_order, loop_order_verdict
+from .convert_partial import (PartialConversion, nothing_written_message, partial_message,
+                              skipped_units, unit_label)
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
     _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
 from .convert_vendor import (  # noqa: F401  (public names re-exported from this module)
@@ -175,37 +180,39 @@ def _reader_text(entry: dict) -> str:
         else f"spec2nii {entry['format']}"
 
 
-def read_all_acquisitions(entries: list, targets: list, source_dir: Path, mapping: dict,
-                          mapping_path: Path) -> list[Acquisition]:
-    """Every entry converted in memory, before anything is written. Every unreadable
-    entry is reported, not only the first: one ConversionError listing them all (a dataset
-    with several bad files needs one round of fixes, not one per file)."""
-    acquisitions, failures = [], []
-    for i, (entry, target) in enumerate(zip(entries, targets)):
-        where = f"{mapping_path}: acquisition {i + 1} ({entry.get('id', target.name)})"
+def acquisition_where(mapping_path: Path, index: int, entry: dict, target: Path) -> str:
+    """How messages name mapping entry ``index`` (0-based): the mapping, number and id."""
+    return f"{mapping_path}: acquisition {index + 1} ({entry.get('id', target.name)})"
+
+
+def read_acquisitions(entries: list, wheres: list[str], source_dir: Path, mapping: dict,
+                      mapping_path: Path) -> tuple[list, dict[int, str]]:
+    """Every entry converted in memory, before anything is written: (acquisitions, None where
+    one failed; entry index -> why it failed). Every unreadable entry is found, not only the
+    first, so a dataset with several bad files needs one round of fixes."""
+    acquisitions, failures = [], {}
+    for i, (entry, where) in enumerate(zip(entries, wheres)):
         try:
             acquisitions.append(convert_acquisition(entry, source_dir, mapping, mapping_path,
                                                     where))
         except ConversionError as err:  # a reader's message names the file; add the entry
-            failures.append(str(err) if str(err).startswith(where) else f"{where}: {err}")
-    if len(failures) == 1:
-        raise ConversionError(failures[0])
-    if failures:
-        raise ConversionError(f"{len(failures)} of {len(entries)} acquisitions cannot be "
-                              "converted (nothing was written):\n"
-                              + "\n".join(f"  - {f}" for f in failures))
-    return acquisitions
+            acquisitions.append(None)
+            failures[i] = str(err) if str(err).startswith(where) else f"{where}: {err}"
+    return acquisitions, failures
 
 
 def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool = False,
-                    log=print, warn=None) -> list[Path]:
+                    log=print, warn=None, all_or_nothing: bool = False) -> list[Path]:
     """Convert every acquisition of the mapping into the BIDS dataset ``output_dir``.
 
     ``source_dir``: where the mapping's input file names are resolved (default: the mapping
     file's folder). Refuses (before writing anything) to replace existing outputs unless
     ``overwrite``. ``log`` takes progress and notes, ``warn`` the warnings (default: ``log``
     with a "warning: " prefix; the command line sends them to stderr, which -q leaves alone).
-    Returns the written NIfTI-MRS paths.
+    Returns the written NIfTI-MRS paths. A participant/session with an acquisition that cannot
+    be converted (or linking to a scan of one) is skipped whole and the others are written,
+    then :class:`PartialConversion` names the problems; when nothing can be written, or with
+    ``all_or_nothing`` when anything fails, a ConversionError and nothing written.
     """
     warn = warn if warn is not None else (lambda text: log(f"warning: {text}"))
     mapping_path = Path(mapping_path)
@@ -225,8 +232,16 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
     read_participants(out_dir / "participants.tsv")  # a bad table stops us before writing
     by_id = {e["id"]: t for e, t in zip(entries, targets) if e.get("id")}
     entry_by_id = {e["id"]: e for e in entries if e.get("id")}
-    acquisitions = read_all_acquisitions(entries, targets, source_dir, mapping, mapping_path)
-    for entry, target, acq in zip(entries, targets, acquisitions):
+    wheres = [acquisition_where(mapping_path, i, e, t)
+              for i, (e, t) in enumerate(zip(entries, targets))]
+    acquisitions, failures = read_acquisitions(entries, wheres, source_dir, mapping,
+                                               mapping_path)
+    skipped, problems = skipped_units(entries, failures, wheres)
+    units = [unit_label(e) for e in entries]
+    if problems and (all_or_nothing or skipped >= set(units)):
+        raise ConversionError(nothing_written_message(failures, problems, len(entries)))
+    kept = [i for i, unit in enumerate(units) if unit not in skipped]
+    for entry, target, acq in ((entries[i], targets[i], acquisitions[i]) for i in kept):
         extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
         for link, key in LINK_KEYS.items():
             if link in entry:
@@ -249,12 +264,16 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
             log(f"note: {note}")
         log(f"wrote {target} ({acq.n_conditions} conditions x {acq.n_transients} transients "
             f"x {acq.n_coils} coils x {acq.n_points} points)")
-    participants = sorted({f"sub-{str(e['participant']).removeprefix('sub-')}" for e in entries})
+    participants = sorted({units[i].split("/")[0] for i in kept})
     _write_dataset_files(out_dir, mapping, participants, overwrite)
     for path in inputs_not_written(out_dir, participants, targets):
         warn(f"{path} was not written by this conversion (left from an earlier one?): "
             "dmrs-bids will process it as an input; remove it if it is stale")
-    return targets
+    written = [targets[i] for i in kept]
+    if problems:
+        raise PartialConversion(partial_message(problems, len(failures), len(entries), units,
+                                                skipped), written)
+    return written
 
 
 def inputs_not_written(out_dir: Path, participants: list[str], targets: list[Path]) -> list[Path]:
@@ -347,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "s/mm^2. Mapping keys: README section 'Bringing your data'.",
         epilog="example mappings (print one with --example NAME):\n" + listing +
                "\n\nexit status: 0 converted (and valid with --validate); 2 bad arguments, "
-               "mapping or input files (a one-line message); 1 the BIDS validator found errors.",
+               "mapping or input files (a one-line message), or participants/sessions skipped "
+               "for unreadable inputs (each named, then a summary line); 1 the BIDS validator "
+               "found errors.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mapping", type=Path, help="TOML mapping file (see --example)")
     parser.add_argument("output_dir", type=Path, help="BIDS dataset folder to create or add to")
@@ -356,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the mapping file's folder)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (otherwise refuse before writing anything)")
+    parser.add_argument("--all-or-nothing", action="store_true",
+                        help="write nothing when any acquisition cannot be converted "
+                             "(default: skip only its participant/session, write the others, "
+                             "exit 2)")
     parser.add_argument("--validate", action="store_true",
                         help="run the BIDS validator (bids-validator-deno, offline) afterwards; "
                              "exit 1 on errors")
@@ -374,12 +399,22 @@ def warn_on_stderr(text: str) -> None:
     print(f"dmrs-bids-convert: warning: {text}", file=sys.stderr)
 
 
+def _convert(args, log) -> PartialConversion | None:
+    """Run the conversion the arguments ask for; a partial one is returned (to be reported
+    last, after validating what was written), any other error raised."""
+    try:
+        convert_dataset(args.mapping, args.output_dir, getattr(args, "source_dir", None),
+                        args.overwrite, log, warn_on_stderr, args.all_or_nothing)
+    except PartialConversion as partial:
+        return partial
+    return None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     log = (lambda *_: None) if args.quiet else print
     try:
-        convert_dataset(args.mapping, args.output_dir, getattr(args, "source_dir", None),
-                        args.overwrite, log, warn_on_stderr)
+        partial = _convert(args, log)
         errors = bids_validator_errors(args.output_dir) if args.validate else []
     except (ValueError, OSError) as err:
         print(f"dmrs-bids-convert: error: {err}", file=sys.stderr)
@@ -388,6 +423,9 @@ def main(argv=None) -> int:
         print(f"dmrs-bids-convert: BIDS validator error: {e}", file=sys.stderr)
     if args.validate and not errors:
         log(f"BIDS validator: {args.output_dir} is valid")
+    if partial is not None:  # last, so the summary closes the output
+        print(f"dmrs-bids-convert: error: {partial}", file=sys.stderr)
+        return 2
     return 1 if errors else 0
 
 

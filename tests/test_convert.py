@@ -133,9 +133,12 @@ def test_implausible_mapping_b_value_units_are_refused_before_writing(
     assert not out.exists()
 
 
-def test_unreadable_vendor_file_gives_a_clear_error(shared_data, tmp_path):
-    """spec2nii fails on this Philips DICOM: the CLI exits 2 naming it, with no traceback,
-    and writes nothing, not even the good acquisition listed before it."""
+@pytest.mark.parametrize("flags, written", [([], ["sub-01/mrs/sub-01_svs.nii.gz"]),
+                                             (["--all-or-nothing"], None)])
+def test_unreadable_vendor_file_gives_a_clear_error(shared_data, tmp_path, flags, written):
+    """spec2nii fails on this Philips DICOM: the CLI exits 2 naming it, with no traceback.
+    The good participant listed before it is written (before, nothing was), unless
+    --all-or-nothing asks for the old behaviour."""
     bad = next((shared_data / "vendor_formats_suspect/dicom").rglob("*.dcm"))
     mapping = tmp_path / "map.toml"
     mapping.write_text(
@@ -143,13 +146,18 @@ def test_unreadable_vendor_file_gives_a_clear_error(shared_data, tmp_path):
         'files = ["vendor_formats_suspect/siemens/SVS_30.rda"]\n'
         '[[acquisition]]\nparticipant = "02"\nsuffix = "svs"\nformat = "philips_dcm"\n'
         f'files = ["{bad.relative_to(shared_data).as_posix()}"]\n')
-    run = subprocess.run([sys.executable, "-m", "bids_app.convert", str(mapping),
-                          str(tmp_path / "out"), "--source-dir", str(shared_data)],
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "bids_app.convert", str(mapping), str(out),
+                          "--source-dir", str(shared_data), *flags],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert str(bad) in run.stderr and "spec2nii philips_dcm could not convert" in run.stderr
     assert "Traceback" not in run.stderr
-    assert not (tmp_path / "out").exists()
+    if written is None:
+        assert not out.exists()
+    else:
+        assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.nii.gz")) == written
+        assert not (out / "sub-02").exists()
 
 
 def test_every_unreadable_acquisition_is_reported_at_once(tmp_path, capsys):
