@@ -402,11 +402,15 @@ class AlignStep:
 def align_step(fids: np.ndarray, acq: Acquisition, options, weights=None) -> AlignStep:
     """Frequency/phase registration per condition (``options``: PreprocessOptions); zero
     shifts when alignment is off. ``weights`` (n_cond, n_trans) leave transients out of the
-    templates (re-alignment without the outliers)."""
+    templates (re-alignment without the outliers); transients that are exactly zero
+    (:func:`empty_transients`) are always left out (20 zero transients of 24 made the
+    templates pull the other 4 by 46 Hz)."""
     if not options.align:
         zeros = np.zeros(fids.shape[:2])
         return AlignStep(fids, zeros, zeros.copy(),
                          "disabled by configuration (shifts reported as 0)")
+    acquired = acquired_transients(fids, acq).astype(float)
+    weights = acquired if weights is None else np.asarray(weights, dtype=float) * acquired
     window = WATER_WINDOW_PPM if options.align_reference == "water" else options.align_ppm_range
     results = align_conditions(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2,
                                ppm_range=window, n_iterations=options.align_iterations,
@@ -431,18 +435,48 @@ class OutlierStep:
     flags: list
 
 
+def empty_transients(fids: np.ndarray) -> np.ndarray:
+    """(n_conditions, n_transients) mask of transients exactly zero at every point: never a
+    measurement (noise is never exactly 0) but an average the scan did not acquire, which a
+    scanner or an export filled with zeros. Combination, eddy-current correction and
+    alignment multiply FIDs, so such a transient is still exactly zero here."""
+    return ~np.any(fids, axis=-1)
+
+
+def acquired_transients(fids: np.ndarray, acq: Acquisition) -> np.ndarray:
+    """(n_conditions, n_transients) mask of transients that are not exactly zero
+    (:func:`empty_transients`); ``ValueError`` naming the file when a condition has none."""
+    empty = empty_transients(fids)
+    for c in np.flatnonzero(empty.all(axis=1)):
+        raise ValueError(f"{acq.source or 'metabolite data'}: {condition_text(acq, c)}: all "
+                         f"{fids.shape[1]} transients are exactly zero (not acquired): remove "
+                         "the condition or convert the acquired data")
+    return ~empty
+
+
 def outlier_step(fids: np.ndarray, acq: Acquisition, options) -> OutlierStep:
     """Outlier transients per condition (aligned input); a condition is flagged when more
-    than ``outlier_flag_fraction`` of its transients go. Nothing is rejected when off."""
+    than ``outlier_flag_fraction`` of its transients go. Nothing is rejected when off, except
+    transients that are exactly zero (:func:`empty_transients`), which are always left out
+    (with a flag) and kept out of the outlier statistics: averaged in, 12 zero transients of
+    24 took 40 % off a condition's signal with no flag (in-vivo 7 T set). A condition with
+    nothing but zeros raises ``ValueError`` naming the file."""
     shape = fids.shape[:2]
-    step = OutlierStep(np.zeros(shape, bool), np.zeros(shape), np.zeros(shape), [], [])
+    empty = ~acquired_transients(fids, acq)
+    step = OutlierStep(empty.copy(), np.zeros(shape), np.zeros(shape), [], [])
+    for c in np.flatnonzero(empty.any(axis=1)):
+        step.flags.append(f"empty transients: {condition_text(acq, c)}: "
+                          f"{int(empty[c].sum())} of {shape[1]} transients are exactly zero "
+                          "(not acquired) and left out of the average")
     if not options.outliers:
         return step
     for c in range(acq.n_conditions):
-        result = detect_outliers(fids[c], acq.dwell_s, acq.cf_mhz, options.outlier_ppm_range,
-                                 options.outlier_threshold, options.outlier_flag_fraction)
-        step.rejected[c], step.amplitude_z[c], step.misfit_z[c] = (
-            result.rejected, result.amplitude_z, result.misfit_z)
+        kept = ~empty[c]
+        result = detect_outliers(fids[c][kept], acq.dwell_s, acq.cf_mhz,
+                                 options.outlier_ppm_range, options.outlier_threshold,
+                                 options.outlier_flag_fraction)
+        step.rejected[c, kept] = result.rejected
+        step.amplitude_z[c, kept], step.misfit_z[c, kept] = result.amplitude_z, result.misfit_z
         if result.flagged:
             step.flagged_conditions.append(c)
             step.flags.append(f"outliers: {condition_text(acq, c)}: "
