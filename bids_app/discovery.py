@@ -485,9 +485,10 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
     sidecar metadata the run reads that file with (with BIDS inheritance), so the checks judge
     what the run uses; ``where_of``: path -> how messages name that metadata. Default: the
     file's own JSON sidecar."""
-    from .input_checks import (InputError, check_fid_start, check_macromolecule_signal,
-                               check_metadata, check_motion_grid, check_nucleus,
-                               check_readable, check_water_grid, check_water_reference)
+    from .input_checks import (InputError, check_fid_start, check_frequency_agreement,
+                               check_macromolecule_signal, check_metadata, check_motion_grid,
+                               check_nucleus, check_readable, check_water_grid,
+                               check_water_reference)
 
     files = [p for p in (svs, water, mm) if p is not None]
     sidecars = [_sidecar_path(p) for p in files]
@@ -504,6 +505,8 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
         for path in files:
             check_nucleus(path, metadata[path], where_of(path))
         check_metadata(svs, metadata[svs], where_of(svs))
+        for path in files[1:]:  # the water reference and MM: their frequency, as the svs's
+            check_frequency_agreement(path, metadata[path], where_of(path))
         for path in files:
             check_fid_start(path)
         if water is not None:

@@ -91,22 +91,24 @@ def test_mm_check_finds_unsuppressed_water_on_the_sidecar_axis(tmp_path):
         check_macromolecule_signal(svs, mm, None, {}, {"SpecFreqChemShift": TRUE_RECEIVER_PPM})
 
 
-def _scale_frequency(value, factor: float = 1.004) -> list:
-    return [float(np.ravel(value)[0]) * factor]
-
-
-def test_discovery_judges_the_reference_frequency_the_run_reads(demo):
-    """The water reference's SpectrometerFrequency 0.4 % off the data's in its header only
-    (the sidecar, which the run reads, agrees with the data): accepted, where it was refused
-    as a reference of another field; off in its sidecar only: refused, naming the file."""
+def test_discovery_judges_the_reference_axis_the_run_reads(demo):
+    """The water reference's SpecFreqChemShift 2 ppm off in its header only (the sidecar,
+    which the run reads, states the true receiver shift): accepted, where the header alone has
+    it refused as water-suppressed; off in its sidecar only: refused, naming the file. (Header
+    and sidecar must agree on its SpectrometerFrequency, as on the data's:
+    test_companion_frequency_agreement.py.)"""
     header_off = copy_good(demo, "hdr")
-    _edit_svs(header_off, key="ref", ext_fn=lambda e: {
-        **e, "SpectrometerFrequency": _scale_frequency(e["SpectrometerFrequency"])})
+    _edit_svs(header_off, key="ref",
+              ext_fn=lambda e: {**e, "SpecFreqChemShift": WRONG_RECEIVER_PPM})
+    _edit_json(header_off["ref_json"], lambda s: {**s, "SpecFreqChemShift": TRUE_RECEIVER_PPM})
+    with pytest.raises(InputError, match="looks water-suppressed"):
+        check_water_reference(header_off["svs"], header_off["ref"])  # the header alone
     sidecar_off = copy_good(demo, "side")
-    _edit_json(sidecar_off["ref_json"], lambda s: {
-        **s, "SpectrometerFrequency": _scale_frequency(s["SpectrometerFrequency"])})
+    _edit_json(sidecar_off["ref_json"],
+               lambda s: {**s, "SpecFreqChemShift": WRONG_RECEIVER_PPM})
     errors: dict = {}
     found = discovery.discover(demo, errors=errors)
     assert "hdr" in found and "hdr" not in errors
     assert "side" not in found
-    assert str(sidecar_off["ref"]) in errors["side"] and "differs by 4000 ppm" in errors["side"]
+    assert errors["side"].startswith(f"{sidecar_off['ref']}: not an unsuppressed water "
+                                     "reference"), errors["side"]

@@ -219,8 +219,42 @@ def check_metadata(path, sidecar: dict, sidecar_path=None) -> None:
     try:
         _check_metadata(path, sidecar, sidecar_path or f"sidecar of {path}")
     except InputError as exc:
-        raise InputError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") \
-            from None
+        raise _naming(path, exc) from None
+
+
+def check_frequency_agreement(path, sidecar: dict, sidecar_path=None) -> None:
+    """The header and the sidecar of ``path`` agree on SpectrometerFrequency, as
+    :func:`check_metadata` demands of the metabolite file: for the water reference and the
+    MM file, whose reader would only warn and use the sidecar's. InputError naming the file
+    and both values otherwise."""
+    path = Path(path)
+    try:
+        problem = frequency_contradiction(path, header_extension(path), sidecar,
+                                          sidecar_path or f"sidecar of {path}")
+    except InputError as exc:
+        raise _naming(path, exc) from None
+    if problem:
+        raise InputError(f"{path}: contradictory or impossible metadata: {problem}")
+
+
+def _naming(path: Path, exc: InputError) -> InputError:
+    """``exc`` with a message that starts with ``path``."""
+    return InputError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}")
+
+
+def frequency_contradiction(path, header: dict, sidecar: dict, where_sidecar) -> str | None:
+    """How the sidecar's SpectrometerFrequency contradicts the header's (more than
+    :data:`CF_TOLERANCE` apart: every ppm position would move), or None."""
+    if "SpectrometerFrequency" not in header or "SpectrometerFrequency" not in sidecar:
+        return None
+    cf_header = _seconds(header["SpectrometerFrequency"], "SpectrometerFrequency",
+                         f"{path} (header)")
+    cf_sidecar = _seconds(sidecar["SpectrometerFrequency"], "SpectrometerFrequency",
+                          where_sidecar)
+    if abs(cf_header - cf_sidecar) <= CF_TOLERANCE * abs(cf_header):
+        return None
+    return (f"SpectrometerFrequency is {cf_header:g} MHz in the header of {path} but "
+            f"{cf_sidecar:g} MHz in {where_sidecar}")
 
 
 FIELD_TOLERANCE = 0.10
@@ -266,14 +300,8 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
     problems = []
     for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
         problems += [f"{where}: {p}" for p in timing_problems(source, where, sequence)]
-    if "SpectrometerFrequency" in header and "SpectrometerFrequency" in sidecar:
-        cf_header = _seconds(header["SpectrometerFrequency"], "SpectrometerFrequency",
-                             f"{path} (header)")
-        cf_sidecar = _seconds(sidecar["SpectrometerFrequency"], "SpectrometerFrequency",
-                              where_sidecar)
-        if abs(cf_header - cf_sidecar) > CF_TOLERANCE * abs(cf_header):
-            problems.append(f"SpectrometerFrequency is {cf_header:g} MHz in the header of "
-                            f"{path} but {cf_sidecar:g} MHz in {where_sidecar}")
+    frequency = frequency_contradiction(path, header, sidecar, where_sidecar)
+    problems += [frequency] if frequency else []
     problems += field_problems(header, sidecar, path, where_sidecar)
     if sidecar.get("SpectralWidth") is not None and dwell_s > 0:
         width_hz = _seconds(sidecar["SpectralWidth"], "SpectralWidth", where_sidecar)
