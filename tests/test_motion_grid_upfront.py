@@ -16,7 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_support import run_app  # noqa: E402
-from robust_support import _edit_json, _edit_svs, copy_good, demo, demo_master  # noqa: E402,F401
+from robust_support import (_edit_json, _edit_svs, _without, copy_good, demo,  # noqa: E402,F401
+                            demo_master)
 
 from pipeline.preprocess.motion import mm_amplitude_check, motion_grid_problem  # noqa: E402
 
@@ -130,8 +131,8 @@ def test_the_grid_comes_from_the_header_and_a_zero_filled_one_from_its_samples(d
 
 def _set_header_frequency(p: dict, cf_mhz) -> None:
     """The svs header's SpectrometerFrequency set to ``cf_mhz`` (None: left out)."""
-    _edit_svs(p, ext_fn=lambda e: {**{k: v for k, v in e.items() if k != "SpectrometerFrequency"},
-                                   **({} if cf_mhz is None else {"SpectrometerFrequency": [cf_mhz]})})
+    stated = {} if cf_mhz is None else {"SpectrometerFrequency": [cf_mhz]}
+    _edit_svs(p, ext_fn=lambda e: {**_without(e, "SpectrometerFrequency"), **stated})
 
 
 def _verdict(svs: Path, sidecar: dict | None) -> str:
