@@ -148,11 +148,25 @@ def combined_water_scale_note(acq: Acquisition, water: Acquisition | None) -> st
             "combined)")
 
 
+def dead_coils(fids: np.ndarray) -> np.ndarray:
+    """(n_coils,) mask of coils exactly zero at every point of every FID (..., n_coils,
+    n_points): a channel that recorded nothing (switched off, broken), never noise."""
+    return ~np.any(np.moveaxis(fids, -2, 0).reshape(fids.shape[-2], -1), axis=1)
+
+
+def _coil_list(mask: np.ndarray) -> str:
+    return ", ".join(str(int(k)) for k in np.flatnonzero(mask))
+
+
 def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = True) -> CoilStep:
     """Noise-whitened matched-filter combination; weights from the lowest-b water reference
     when it has the same coils (and applied to it), else from the data. A one-coil water
     reference is used as it is (eddy currents; its scale is flagged as not the data's:
-    :func:`combined_water_scale_note`); any other coil count is refused."""
+    :func:`combined_water_scale_note`); any other coil count is refused. Coils exactly zero in
+    the data (:func:`dead_coils`) are left out with a flag (their zero noise made the
+    whitening singular: "LinAlgError: Singular matrix"); a coil zero in the water reference
+    only makes the weights come from the data, and the water's scale is then not the data's
+    (no concentrations)."""
     matching = water is not None and water.n_coils == acq.n_coils
     if water is not None and not matching and water.n_coils != 1:
         raise ValueError(f"{water.source or 'water reference'}: {water.n_coils} coils, but "
@@ -163,19 +177,48 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
         report["weights_from"] = "none"
         return CoilStep(acq.fids[:, :, 0, :], None if water is None else water.fids[:, :, 0, :],
                         report, "single receive channel (already combined): nothing to combine")
-    reference = water.fids[int(np.argmin(water.b_values_s_mm2))] if matching else None
-    result = combine_coils(acq.fids, reference, whiten=whiten)
+    dead = dead_coils(acq.fids)
+    if dead.all():
+        raise ValueError(f"{acq.source or 'metabolite data'}: all {acq.n_coils} coils are "
+                         "exactly zero: no signal was recorded")
+    flags = [f"coils: {acq.source or 'metabolite data'}: coil(s) {_coil_list(dead)} of "
+             f"{acq.n_coils} exactly zero (nothing recorded): left out of the combination"
+             ] if dead.any() else []
+    live = ~dead
+    water_dead = dead_coils(water.fids) & live if matching else np.zeros_like(dead)
+    if water_dead.any():
+        note = (f"{water.source or 'the water reference'}: coil(s) {_coil_list(water_dead)} "
+                f"exactly zero where {acq.source or 'the metabolite data'} has signal: the "
+                "weights come from the data, and the combined water's scale is not the "
+                "data's, so no water-scaled concentrations")
+    reference = (water.fids[int(np.argmin(water.b_values_s_mm2))][:, live]
+                 if matching and not water_dead.any() else None)
+    result = combine_coils(acq.fids[:, :, live], reference, whiten=whiten)
+    weights = np.zeros(acq.n_coils, dtype=complex)
+    weights[live] = result.weights
     water_fids = None
     if water is not None:
-        water_fids = (np.einsum("k,...kn->...n", result.weights.conj(), water.fids)
+        water_fids = (np.einsum("k,...kn->...n", weights.conj(), water.fids)
                       if matching else water.fids[:, :, 0, :])
-    report.update(weights_from="water" if matching else "data", weights=result.weights_table())
-    details = (f"{acq.n_coils} coils, noise-whitened matched-filter weights from "
-               f"{'the b=0 water reference' if matching else 'the data'}")
+    source = "water" if reference is not None else "data"
+    report.update(weights_from=source, weights=full_weights_table(result, live))
+    if dead.any():
+        report["dead_coils"] = np.flatnonzero(dead).tolist()
+    used = f"{int(live.sum())} of {acq.n_coils}" if dead.any() else f"{acq.n_coils}"
+    details = (f"{used} coils, noise-whitened matched-filter weights from "
+               f"{'the b=0 water reference' if source == 'water' else 'the data'}")
     if note:
         report["water_scale"] = note
     return CoilStep(result.combined, water_fids, report, details,
-                    [f"coils: {note}"] if note else [], note)
+                    flags + ([f"coils: {note}"] if note else []), note)
+
+
+def full_weights_table(result, live: np.ndarray) -> list[dict]:
+    """``CoilCombination.weights_table`` rows numbered by the acquisition's coils, with a zero
+    weight for each coil left out."""
+    rows = iter(result.weights_table())
+    return [dict(next(rows), coil=k) if live[k] else {"coil": k, "weight": 0.0, "phase_deg": 0.0}
+            for k in range(live.size)]
 
 
 # --- mirrored (complex-conjugated) data ------------------------------------------------------

@@ -1,0 +1,66 @@
+"""A receive coil that recorded nothing (exactly zero) is left out of the coil combination with
+a flag. Before, its zero noise made the whitening singular and the participant failed with
+"LinAlgError: Singular matrix".
+
+Truth: the same real uncombined data (Siemens 7 T STEAM, 4 coils) given without that coil.
+"""
+
+import numpy as np
+import pytest
+
+from pipeline.preprocess.pipeline import preprocess_acquisition
+from pipeline.preprocess.steps import combine_step, dead_coils
+
+DEAD = 2
+
+
+@pytest.fixture(scope="module")
+def siemens(shared_data):
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    folder = shared_data / "siemens_7t_steam_coils"
+    return read_nifti_mrs(folder / "metab_raw.nii.gz"), read_nifti_mrs(folder / "wref_raw.nii.gz")
+
+
+def _without(acq, coil):
+    keep = [k for k in range(acq.n_coils) if k != coil]
+    return acq.with_fids(acq.fids[:, :, keep, :])
+
+
+def _zeroed(acq, coil):
+    fids = acq.fids.copy()
+    fids[:, :, coil, :] = 0
+    return acq.with_fids(fids)
+
+
+def test_dead_coils_are_the_exactly_zero_ones():
+    fids = np.ones((2, 3, 4, 8), dtype=complex)
+    fids[:, :, 1] = 0
+    fids[0, 0, 3, 0] = 0  # one zero sample is not a dead coil
+    assert dead_coils(fids).tolist() == [False, True, False, False]
+
+
+@pytest.mark.parametrize("in_water_too", [False, True])
+def test_a_dead_coil_is_left_out_as_if_never_given(siemens, in_water_too):
+    acq, water = siemens
+    given_water = _zeroed(water, DEAD) if in_water_too else water
+    result = preprocess_acquisition(_zeroed(acq, DEAD), given_water)
+    truth = preprocess_acquisition(_without(acq, DEAD), _without(water, DEAD))
+    np.testing.assert_allclose(result.averaged.fids, truth.averaged.fids,
+                               atol=1e-6 * np.abs(truth.averaged.fids).max())
+    assert any(f"coil(s) {DEAD} of 4 exactly zero" in f for f in result.flags)
+    assert [row["weight"] for row in result.coil_weights][DEAD] == 0.0
+
+
+def test_a_coil_dead_in_the_water_only_takes_weights_from_the_data(siemens):
+    acq, water = siemens
+    step = combine_step(acq, _zeroed(water, DEAD))
+    assert step.report["weights_from"] == "data"
+    assert "no water-scaled concentrations" in step.water_scale_note
+    assert any("exactly zero where" in f for f in step.flags)
+
+
+def test_all_coils_dead_is_refused_naming_the_file(siemens):
+    acq, water = siemens
+    empty = acq.with_fids(np.zeros_like(acq.fids))
+    with pytest.raises(ValueError, match="metab_raw.nii.gz: all 4 coils are exactly zero"):
+        combine_step(empty, water)
