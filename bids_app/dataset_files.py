@@ -42,23 +42,60 @@ def json_problem(path) -> str | None:
     return None
 
 
-def _raw_files(bids_dir: Path, pattern: str):
-    """Files matching ``pattern`` directly in ``sub-*/[ses-*/]mrs/`` (never below)."""
-    for sub in sorted(bids_dir.glob("sub-*")):
-        for mrs in [sub / "mrs"] + sorted(sub.glob("ses-*/mrs")):
-            if mrs.is_dir():
-                yield from sorted(mrs.glob(pattern))
+def _indexed_folders(bids_dir: Path):
+    """The folders whose files pybids indexes (:data:`NOT_RAW_MRS`): the dataset root,
+    ``sub-*``, ``sub-*/ses-*`` and their ``mrs/`` (a JSON in any of them may be inherited)."""
+    yield bids_dir
+    for sub in sorted(p for p in bids_dir.glob("sub-*") if p.is_dir()):
+        for folder in [sub] + sorted(p for p in sub.glob("ses-*") if p.is_dir()):
+            yield folder
+            if (folder / "mrs").is_dir():
+                yield folder / "mrs"
 
 
 def broken_json_files(bids_dir) -> dict[Path, str]:
-    """Sidecars of the raw dataset that pybids could not index, with the reason."""
+    """JSON files of the raw dataset that pybids could not index, with the reason: in any
+    folder it indexes, since it reads a subject-, session- or dataset-level JSON as
+    inherited metadata and one broken file would stop the whole dataset's layout."""
     bids_dir = Path(bids_dir).resolve()
     found = {}
-    for path in _raw_files(bids_dir, "*.json"):
-        problem = json_problem(path)
-        if problem:
-            found[path] = problem
+    for folder in _indexed_folders(bids_dir):
+        for path in sorted(folder.glob("*.json")):
+            problem = json_problem(path)
+            if problem:
+                found[path] = problem
     return found
+
+
+def _name_entities(path) -> tuple[str, dict]:
+    """(suffix, entities) of a BIDS file name: ``sub-01_acq-x_svs.nii.gz`` ->
+    ``("svs", {"sub": "01", "acq": "x"})``; ``svs.json`` -> ``("svs", {})``."""
+    parts = Path(path).name.split(".")[0].split("_")
+    return parts[-1], dict(part.split("-", 1) for part in parts[:-1] if "-" in part)
+
+
+def inherited_json_problem(path, bids_dir) -> str | None:
+    """Why a JSON sidecar that ``path`` inherits cannot be read, naming it, or None. BIDS
+    inheritance: a JSON of the same suffix, with no entity the file lacks, in the file's
+    folder or one above it in the dataset (nearest first). :func:`broken_json_files` keeps
+    such files out of the pybids index, so the run would read the metadata without them; the
+    file's own sidecar is left to discovery's checks, which name it as such."""
+    path, bids_dir = Path(path), Path(bids_dir)
+    if not path.is_relative_to(bids_dir):
+        return None  # outside the dataset: pybids merges nothing into its metadata
+    suffix, entities = _name_entities(path)
+    own = Path(str(path).removesuffix(".gz").removesuffix(".nii") + ".json")
+    relative = path.relative_to(bids_dir).parts
+    for depth in range(len(relative) - 1, -1, -1):
+        for candidate in sorted(bids_dir.joinpath(*relative[:depth]).glob("*.json")):
+            their_suffix, their_entities = _name_entities(candidate)
+            if candidate == own or their_suffix != suffix or \
+                    not their_entities.items() <= entities.items():
+                continue
+            problem = json_problem(candidate)
+            if problem:
+                return f"{candidate}: sidecar inherited by {path.name} (BIDS inheritance) {problem}"
+    return None
 
 
 def invalid_label_folders(bids_dir) -> dict[str, str]:

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset_files import (NOT_RAW_MRS, _path_pattern, broken_json_files, invalid_file_name,
-                            invalid_label_folders, is_raw_mrs_file, json_problem)
+from .dataset_files import (NOT_RAW_MRS, _path_pattern, broken_json_files,
+                            inherited_json_problem, invalid_file_name, invalid_label_folders,
+                            is_raw_mrs_file, json_problem)
 
 NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
 
@@ -123,10 +124,10 @@ def _narrow(base: dict, extra: dict) -> dict:
 
 def load_layout(bids_dir, exclude=()):
     """A pybids layout of the raw dataset: only ``sub-*/[ses-*/]mrs/`` itself (derivatives,
-    nested folders and ``exclude``, e.g. an output folder, never indexed). Broken sidecars are
-    left out of the index (pybids would refuse the whole dataset); the acquisitions they belong
-    to fail in :func:`check_inputs`, naming them. Folders with invalid labels are left out
-    (see :func:`invalid_label_folders`)."""
+    nested folders and ``exclude``, e.g. an output folder, never indexed). Broken JSON files,
+    at any level, are left out of the index (pybids would refuse the whole dataset); the
+    acquisitions that own or inherit them fail in :func:`discover_subject`, naming them.
+    Folders with invalid labels are left out (see :func:`invalid_label_folders`)."""
     from bids import BIDSLayout
     from bids.layout import BIDSLayoutIndexer
     from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE
@@ -138,7 +139,8 @@ def load_layout(bids_dir, exclude=()):
     problem = json_problem(description)
     if problem:
         raise DiscoveryError(f"{description}: {problem}")
-    ignore = list(DEFAULT_LOCATIONS_TO_IGNORE) + NOT_RAW_MRS + list(broken_json_files(bids_dir))
+    ignore = list(DEFAULT_LOCATIONS_TO_IGNORE) + NOT_RAW_MRS
+    ignore += [_path_pattern(bids_dir, path) for path in broken_json_files(bids_dir)]
     ignore += [_path_pattern(bids_dir, bids_dir / name) for name in invalid_label_folders(bids_dir)]
     ignore += [_path_pattern(bids_dir, p) for p in exclude]
     return BIDSLayout(str(bids_dir), validate=False, derivatives=False,
@@ -411,12 +413,14 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         if _is_mm(entities, mm_labels) or Path(svs.path).resolve() in linked_mm:
             continue
         warnings: list[str] = []
+        _check_inherited_json(bids_dir, svs.path)  # before its links are read
         sidecar = _sidecar_of(layout, svs.path)
         water = _water_for(layout, bids_dir, svs, sidecar, filters, warnings)
         mm_path = linked_file(svs, sidecar, "MacromoleculeSignal", bids_dir, warnings)
         if mm_path is None:
             mm = _mm_for(entities, mm_files)
             mm_path = Path(mm.path) if mm else None
+        _check_inherited_json(bids_dir, water, mm_path)
         check_inputs(Path(svs.path), water, mm_path, motion_ppm_range,
                      lambda path: _metadata(layout, path),
                      lambda path: _WhenFormatted(
@@ -434,6 +438,13 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         raise DiscoveryError(no_svs_message(layout, subject))
     check_unique_outputs(inputs)
     return inputs
+
+
+def _check_inherited_json(bids_dir: Path, *paths) -> None:
+    """DiscoveryError naming a broken JSON that one of ``paths`` inherits."""
+    for problem in (inherited_json_problem(p, bids_dir) for p in paths if p is not None):
+        if problem:
+            raise DiscoveryError(problem)
 
 
 def no_selected_session(layout, subject: str, session_labels) -> str | None:
