@@ -175,15 +175,26 @@ def header_extension(path) -> dict:
     return {}
 
 
-def _seconds(value, key: str, where) -> float:
-    """A timing value in seconds (first element of a list), or InputError naming the key.
-    A NIfTI-MRS user-defined entry ``{"Value": ..., "Description": ...}`` (how the converter
-    and the app write DiffusionGradientDuration, DiffusionTime, ...) counts as its Value."""
+STATED_UNITS = {
+    "SpectrometerFrequency": "MHz (state it as a plain number in MHz, e.g. 123.2 at 3 T)",
+    "SpectralWidth": "Hz (state it as a plain number in Hz, e.g. 2000)",
+    "NumberOfSpectralPoints": "points (state it as a plain integer, e.g. 2048)",
+}
+"""The unit each non-timing number is stated in, and its form, for the message refusing a
+value that is not a number; timings (:data:`TIMING_KEYS`) are in seconds."""
+SECONDS = "seconds (BIDS timings are plain numbers in s, e.g. 0.08 for 80 ms)"
+
+
+def _number(value, key: str, where) -> float:
+    """A header or sidecar number (first element of a list), or InputError naming the key and
+    the unit it is stated in (:data:`STATED_UNITS`, else seconds). A NIfTI-MRS user-defined
+    entry ``{"Value": ..., "Description": ...}`` (how the converter and the app write
+    DiffusionGradientDuration, DiffusionTime, ...) counts as its Value."""
     plain = _unwrap(value)
     first = plain[0] if isinstance(plain, list) and plain else plain
     if isinstance(first, bool) or not isinstance(first, (int, float)):
-        raise InputError(f"{where}: {key} {value!r} is not a number of seconds (BIDS timings "
-                         "are plain numbers in s, e.g. 0.08 for 80 ms)")
+        raise InputError(f"{where}: {key} {value!r} is not a number of "
+                         f"{STATED_UNITS.get(key, SECONDS)}")
     return float(first)
 
 
@@ -196,7 +207,7 @@ def timing_problems(metadata: dict, where, sequence: str | None = None) -> list[
     for key, symbol in TIMING_KEYS.items():
         if _unwrap(metadata.get(key)) is None:
             continue
-        values[key] = value = _seconds(metadata[key], key, where)
+        values[key] = value = _number(metadata[key], key, where)
         if key == "MixingTime" and means_no_mixing_time(value, sequence):
             continue
         limit = TIMING_LIMITS_S[key]
@@ -244,13 +255,14 @@ def _naming(path: Path, exc: InputError) -> InputError:
 
 def frequency_contradiction(path, header: dict, sidecar: dict, where_sidecar) -> str | None:
     """How the sidecar's SpectrometerFrequency contradicts the header's (more than
-    :data:`CF_TOLERANCE` apart: every ppm position would move), or None."""
-    if "SpectrometerFrequency" not in header or "SpectrometerFrequency" not in sidecar:
-        return None
-    cf_header = _seconds(header["SpectrometerFrequency"], "SpectrometerFrequency",
-                         f"{path} (header)")
-    cf_sidecar = _seconds(sidecar["SpectrometerFrequency"], "SpectrometerFrequency",
-                          where_sidecar)
+    :data:`CF_TOLERANCE` apart: every ppm position would move), or None; InputError naming
+    the key and MHz when either states one that is not a number."""
+    key = "SpectrometerFrequency"
+    stated = [_number(source[key], key, where) for source, where in (
+        (header, f"{path} (header)"), (sidecar, where_sidecar)) if key in source]
+    if len(stated) < 2:
+        return None  # a value that is not a number is refused even where only one states it
+    cf_header, cf_sidecar = stated
     if abs(cf_header - cf_sidecar) <= CF_TOLERANCE * abs(cf_header):
         return None
     return (f"SpectrometerFrequency is {cf_header:g} MHz in the header of {path} but "
@@ -279,8 +291,8 @@ def field_problems(header: dict, sidecar: dict, path, where_sidecar) -> list[str
         return []
     where = where_sidecar if "MagneticFieldStrength" in sidecar else f"{path} (header)"
     try:
-        stated = _seconds(merged["MagneticFieldStrength"], "MagneticFieldStrength", where)
-        cf_mhz = _seconds(merged["SpectrometerFrequency"], "SpectrometerFrequency", where)
+        stated = _number(merged["MagneticFieldStrength"], "MagneticFieldStrength", where)
+        cf_mhz = _number(merged["SpectrometerFrequency"], "SpectrometerFrequency", where)
     except InputError:
         return []  # not numbers: named where they are read
     implied = field_strength_t(cf_mhz)
@@ -304,13 +316,13 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
     problems += [frequency] if frequency else []
     problems += field_problems(header, sidecar, path, where_sidecar)
     if sidecar.get("SpectralWidth") is not None and dwell_s > 0:
-        width_hz = _seconds(sidecar["SpectralWidth"], "SpectralWidth", where_sidecar)
+        width_hz = _number(sidecar["SpectralWidth"], "SpectralWidth", where_sidecar)
         if abs(width_hz * dwell_s - 1) > 1e-3:
             problems.append(f"SpectralWidth {width_hz:g} Hz in {where_sidecar} disagrees with "
                             f"the header dwell time {dwell_s:g} s (= {1 / dwell_s:g} Hz)")
     points = sidecar.get("NumberOfSpectralPoints")
     if points is not None and len(shape) >= 4:
-        n_points = _seconds(points, "NumberOfSpectralPoints", where_sidecar)
+        n_points = _number(points, "NumberOfSpectralPoints", where_sidecar)
         if n_points != shape[3]:
             problems.append(f"NumberOfSpectralPoints {n_points:g} in {where_sidecar} "
                             f"disagrees with the {shape[3]} points in the header of {path}")
