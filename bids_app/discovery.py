@@ -16,6 +16,8 @@ from pathlib import Path
 from .dataset_files import (NOT_RAW_MRS, _path_pattern, broken_json_files,
                             inherited_json_problem, invalid_file_name, invalid_label_folders,
                             is_raw_mrs_file, json_problem)
+from .sidecar_metadata import (_metadata, _metadata_files, _read_sidecar, _sidecar_of,
+                               _sidecar_path, _WhenFormatted, sidecars_text)
 
 NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
 
@@ -306,10 +308,6 @@ def missing_reference_note(layout, svs) -> str | None:
             "ReferenceSignal in the sidecar to use one.")
 
 
-def _sidecar_path(path) -> Path:
-    return Path(str(path).removesuffix(".gz").removesuffix(".nii") + ".json")
-
-
 def _is_mm(entities: dict, mm_labels) -> bool:
     return entities.get("acquisition") in set(mm_labels)
 
@@ -329,64 +327,6 @@ def _linked_mm_files(files: list, layout, bids_dir: Path) -> set:
         if path is not None and path.resolve() != Path(svs.path).resolve():  # a self-link
             linked.add(path.resolve())                                    # is refused later
     return linked
-
-
-def _sidecar_of(layout, path) -> dict:
-    """The sidecar if it can be read (only its ReferenceSignal is needed before the checks)."""
-    try:
-        return _metadata(layout, path)
-    except (OSError, ValueError):
-        return {}
-
-
-def _metadata(layout, path) -> dict:
-    try:
-        return dict(layout.get_metadata(str(path)))
-    except Exception:  # pybids raises various errors for files it did not index
-        sidecar = Path(str(path).replace(".nii.gz", ".json").replace(".nii", ".json"))
-        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-
-
-def _metadata_files(layout, path) -> list[Path]:
-    """The JSON files pybids merges into the metadata of ``path``, nearest first: its own
-    sidecar and those it inherits (BIDS inheritance: same suffix, no entity the file lacks,
-    in its folder or above). Only its own sidecar for a file pybids did not index."""
-    try:
-        data = layout.get_file(str(path))
-        candidates = layout.get_nearest(str(path), return_type="object", all_=True,
-                                        extension=".json", suffix=data.entities["suffix"])
-        entities = _naming_entities(data.entities).items()
-    except Exception:  # pybids raises various errors for files it did not index
-        own = _sidecar_path(path)
-        return [own] if own.is_file() else []
-    return [Path(c.path) for c in candidates if _naming_entities(c.entities).items() <= entities]
-
-
-def _naming_entities(entities: dict) -> dict:
-    """The entities that name an acquisition (the suffix and extension left out)."""
-    return {k: str(v) for k, v in entities.items() if k not in ("suffix", "extension")}
-
-
-class _WhenFormatted:
-    """Text made only when a message is formatted (``str``): :func:`_metadata_files` asks
-    pybids a dataset-wide query (60 ms a file with 400 participants), and only a refusal's
-    message needs its answer."""
-
-    def __init__(self, make):
-        self._make = make
-
-    def __str__(self) -> str:
-        return self._make()
-
-
-def sidecars_text(path, files: list[Path]) -> str:
-    """How the input checks name the sidecar metadata of ``path`` (:func:`_metadata_files`):
-    its own sidecar's path, or every JSON file merged when it inherits from others (a value
-    a check refuses may come from any of them)."""
-    if len(files) < 2:
-        return str(files[0] if files else _sidecar_path(path))
-    return (f"the sidecars of {Path(path).name} merged by BIDS inheritance (the first wins: "
-            f"{', '.join(map(str, files))})")
 
 
 def discover_subject(layout, subject: str, session_labels=None, filters: dict | None = None,
@@ -529,11 +469,6 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
             check_motion_grid(svs, motion_ppm_range, metadata[svs])
     except InputError as exc:
         raise DiscoveryError(str(exc)) from None
-
-
-def _read_sidecar(path: Path) -> dict:
-    """A sidecar already checked by :func:`json_problem` ({} when there is none)."""
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _mm_for(entities: dict, mm_files: list):
