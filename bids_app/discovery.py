@@ -17,7 +17,7 @@ from .dataset_files import (NOT_RAW_MRS, _path_pattern, broken_json_files,
                             inherited_json_problem, invalid_file_name, invalid_label_folders,
                             is_raw_mrs_file, json_problem)
 from .sidecar_metadata import (_metadata, _metadata_files, _read_sidecar, _sidecar_of,
-                               _sidecar_path, _WhenFormatted, sidecars_text)
+                               _sidecar_path, _WhenFormatted, sidecars_text, stating_json)
 
 NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
 
@@ -149,9 +149,10 @@ def load_layout(bids_dir, exclude=()):
                       indexer=BIDSLayoutIndexer(ignore=ignore))
 
 
-def resolve_bids_uri(uri: str, bids_dir: Path, source: Path) -> Path:
-    """The file a ``ReferenceSignal`` value points to (``bids::path``, ``bids:name:path`` via
-    ``DatasetLinks``, or a path relative to the dataset root)."""
+def resolve_bids_uri(uri: str, bids_dir: Path, source, key: str = "ReferenceSignal") -> Path:
+    """The file a ``ReferenceSignal`` (``key``) value points to (``bids::path``,
+    ``bids:name:path`` via ``DatasetLinks``, or a path relative to the dataset root);
+    ``source``: the file a message names as stating it."""
     bids_dir = Path(bids_dir)
     if uri.startswith("bids::"):
         return bids_dir / uri[len("bids::"):]
@@ -160,7 +161,7 @@ def resolve_bids_uri(uri: str, bids_dir: Path, source: Path) -> Path:
         description = json.loads((bids_dir / "dataset_description.json").read_text())
         links = description.get("DatasetLinks", {})
         if name not in links:
-            raise DiscoveryError(f"{source}: ReferenceSignal {uri!r} names dataset {name!r}, "
+            raise DiscoveryError(f"{source}: {key} {uri!r} names dataset {name!r}, "
                                  "which DatasetLinks of dataset_description.json does not define")
         base = Path(links[name])
         return (base if base.is_absolute() else bids_dir / base) / rel
@@ -230,32 +231,35 @@ def _counterpart(layout, entities: dict, suffix: str, extra: dict | None) -> lis
             if same_acquisition(entities, f.get_entities())]
 
 
-def linked_file(svs, sidecar: dict, key: str, bids_dir: Path,
+def linked_file(layout, svs, sidecar: dict, key: str,
                 warnings: list | None = None) -> Path | None:
-    """The file the sidecar's ``key`` (``ReferenceSignal``, ``MacromoleculeSignal``: one BIDS
-    URI) points to, None without one; DiscoveryError naming the sidecar when it is not a
-    string or points to nothing. A file of another participant or session is used, with a
-    warning appended to ``warnings``."""
+    """The file the ``key`` (``ReferenceSignal``, ``MacromoleculeSignal``: one BIDS URI) of
+    ``svs``'s merged ``sidecar`` metadata points to, None without one; DiscoveryError naming
+    the JSON that states it (its own sidecar or an inherited one, :func:`stating_json`) when
+    it is not a string or points to nothing. A file of another participant or session is
+    used, with a warning appended to ``warnings``."""
     svs_path = svs.path
     uri = sidecar.get(key)
+    stated = _WhenFormatted(lambda: str(stating_json(layout, svs_path, key)))
     if uri is not None and not isinstance(uri, str):
-        raise DiscoveryError(f"{_sidecar_path(svs_path)}: {key} must be one BIDS URI "
-                             f"string, got a {type(uri).__name__} ({uri!r})")
+        kind = "number" if isinstance(uri, (int, float)) and not isinstance(uri, bool) \
+            else type(uri).__name__  # pybids reads an integer as its PaddedInt
+        raise DiscoveryError(f"{stated}: {key} must be one BIDS URI string, got a {kind} "
+                             f"({uri!r})")
     if not uri:
         return None
-    path = resolve_bids_uri(uri, bids_dir, Path(svs_path))
+    path = resolve_bids_uri(uri, Path(layout.root), stated, key)
     if not path.exists():
-        raise DiscoveryError(f"{svs_path}: {key} {uri!r} points to {path}, which does not "
-                             "exist")
+        raise DiscoveryError(f"{svs_path}: {key} {uri!r} in {stated} points to {path}, which "
+                             "does not exist")
     note = foreign_reference_note(svs.get_entities(), path, uri, key)
     if note and warnings is not None:
         warnings.append(f"{svs_path}: {note}")
     return path
 
 
-def _water_for(layout, bids_dir: Path, svs, sidecar: dict, filters: dict,
-               warnings: list | None = None):
-    path = linked_file(svs, sidecar, "ReferenceSignal", bids_dir, warnings)
+def _water_for(layout, svs, sidecar: dict, filters: dict, warnings: list | None = None):
+    path = linked_file(layout, svs, sidecar, "ReferenceSignal", warnings)
     if path is not None:
         return path
     entities = {k: v for k, v in svs.get_entities().items()}
@@ -312,7 +316,7 @@ def _is_mm(entities: dict, mm_labels) -> bool:
     return entities.get("acquisition") in set(mm_labels)
 
 
-def _linked_mm_files(files: list, layout, bids_dir: Path) -> set:
+def _linked_mm_files(files: list, layout) -> set:
     """Resolved paths of the svs files that another svs's ``MacromoleculeSignal`` names: they
     are measured macromolecule spectra, whatever their ``acq-`` label, and never processed as
     metabolite acquisitions of their own (links that cannot be resolved are reported when
@@ -320,8 +324,8 @@ def _linked_mm_files(files: list, layout, bids_dir: Path) -> set:
     linked = set()
     for svs in files:
         try:
-            path = linked_file(svs, _sidecar_of(layout, svs.path), "MacromoleculeSignal",
-                               bids_dir)
+            path = linked_file(layout, svs, _sidecar_of(layout, svs.path),
+                               "MacromoleculeSignal")
         except (DiscoveryError, OSError, ValueError):
             continue
         if path is not None and path.resolve() != Path(svs.path).resolve():  # a self-link
@@ -346,7 +350,7 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         base["session"] = [s for s in _labels(session_labels, "session") if s in sessions]
     files = _query(layout, base, filters.get("svs"))
     mm_files = [f for f in files if _is_mm(f.get_entities(), mm_labels)]
-    linked_mm = _linked_mm_files(files, layout, bids_dir)
+    linked_mm = _linked_mm_files(files, layout)
     inputs = []
     for svs in sorted(files, key=lambda f: f.path):
         entities = svs.get_entities()
@@ -355,8 +359,8 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         warnings: list[str] = []
         _check_inherited_json(bids_dir, svs.path)  # before its links are read
         sidecar = _sidecar_of(layout, svs.path)
-        water = _water_for(layout, bids_dir, svs, sidecar, filters, warnings)
-        mm_path = linked_file(svs, sidecar, "MacromoleculeSignal", bids_dir, warnings)
+        water = _water_for(layout, svs, sidecar, filters, warnings)
+        mm_path = linked_file(layout, svs, sidecar, "MacromoleculeSignal", warnings)
         if mm_path is None:
             mm = _mm_for(entities, mm_files)
             mm_path = Path(mm.path) if mm else None

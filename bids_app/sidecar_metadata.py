@@ -49,6 +49,19 @@ def _metadata_files(layout, path) -> list[Path]:
     return [Path(c.path) for c in candidates if _naming_entities(c.entities).items() <= entities]
 
 
+def stating_json(layout, path, key: str) -> Path:
+    """The JSON whose ``key`` the merged metadata of ``path`` holds: the nearest of
+    :func:`_metadata_files` that states it (its own sidecar when none does), so a message
+    about the key names the file to correct."""
+    for candidate in _metadata_files(layout, path):
+        try:
+            if key in json.loads(candidate.read_text()):
+                return candidate
+        except (OSError, ValueError, TypeError):  # unreadable or not an object: not the one
+            continue
+    return _sidecar_path(path)
+
+
 def _naming_entities(entities: dict) -> dict:
     """The entities that name an acquisition (the suffix and extension left out)."""
     return {k: str(v) for k, v in entities.items() if k not in ("suffix", "extension")}
