@@ -261,3 +261,15 @@ def test_sidecar_files(tmp_path, raw):
         assert problem is None
     else:  # a sidecar must be an object of key/value pairs (a JSON array aborted runs once)
         assert "not an object of key/value pairs" in problem
+
+
+def test_undefined_unit_code_is_a_reader_error(valid_nifti, tmp_path):
+    """A corrupted xyzt_units (NIfTI-2 header byte 500; found by the byte fuzzing above) made
+    nibabel raise a bare KeyError from the reader."""
+    raw = bytearray(gzip.decompress(valid_nifti.read_bytes()))
+    raw[500] = 4  # no NIfTI unit has code 4
+    path = tmp_path / "sub-01_svs.nii.gz"
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(NiftiMrsError, match=r"xyzt_units 4 .*not a NIfTI unit code") as err:
+        read_nifti_mrs(path)
+    assert str(path) in str(err.value)

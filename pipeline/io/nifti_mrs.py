@@ -321,6 +321,17 @@ def _diffusion_conditions(fids: np.ndarray, layout: dict, data_shape, ext: dict,
 
 # --------------------------------------------------------------------------- public reader
 
+def _time_unit(img, path: Path) -> str:
+    """The time unit the header's xyzt_units code states (nibabel's label: "sec", "msec",
+    ...); NiftiMrsError for a code NIfTI does not define (nibabel raised a bare KeyError)."""
+    try:
+        return img.header.get_xyzt_units()[1]
+    except KeyError:
+        code = int(img.header["xyzt_units"])
+        raise _fail(path, f"xyzt_units {code} (spatial and time unit codes) is not a NIfTI "
+                          "unit code; the time unit must be seconds (code 8)") from None
+
+
 def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto",
                    dim_roles: dict | None = None) -> Acquisition:
     """Read a NIfTI-MRS file (any header generation) into an :class:`Acquisition`.
@@ -339,7 +350,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     dwell_s = float(img.header["pixdim"][4])
     if not 0 < dwell_s < 1:
         raise _fail(path, f"dwell time {dwell_s!r} s (pixdim[4]) is not plausible")
-    width = spectral_width_problem(dwell_s, img.header.get_xyzt_units()[1])
+    width = spectral_width_problem(dwell_s, _time_unit(img, path))
     if width:
         raise _fail(path, width)
     warnings = _stored_warnings(ext)
