@@ -229,14 +229,15 @@ def _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range, max_shift
     return Alignment(freq_hz, phase_deg, amplitude, corrected, np.asarray(templates))
 
 
-def search_centre_hz(freq_hz: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Centre of the next shift search: the median shift of the transients that count in the
-    templates (weight > 0), all of them when none or no weights. Transients left out
-    (rejected, or exactly zero and so registered anywhere) must not move it: 20 zero
-    transients of 24 moved it, and the other 4 with it, by 46 Hz."""
+def search_centre_hz(freq_hz: np.ndarray, fids: np.ndarray) -> float:
+    """Centre of the next shift search: the median shift of the transients of ``fids``
+    (n_transients, n_points) that hold data, all of them when none does. A transient exactly
+    zero (an average not acquired) registers anywhere and must not move it: 20 zero
+    transients of 24 moved it, and the other 4 with it, by 46 Hz. Rejected outliers still
+    count, as they always did."""
     freq_hz = np.asarray(freq_hz, dtype=float)
-    counted = freq_hz if weights is None else freq_hz[np.asarray(weights) > 0]
-    return float(np.median(counted if counted.size else freq_hz))
+    acquired = np.any(fids, axis=-1)
+    return float(np.median(freq_hz[acquired] if acquired.any() else freq_hz))
 
 
 def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
@@ -264,7 +265,7 @@ def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
     for _ in range(n_iterations):
         result = _register_and_correct(fids, leave_one_out_means(result.corrected, weights),
                                        dwell_s, cf_mhz, ppm_range, max_shift_hz,
-                                       search_centre_hz(result.freq_hz, weights))
+                                       search_centre_hz(result.freq_hz, fids))
     if n_model_iterations and n_model_components:
         poles = signal_poles(np.average(result.corrected, axis=0, weights=weights), dwell_s,
                              n_model_components, n_points_used=hlsvd_points(fids.shape[-1]))
@@ -290,7 +291,7 @@ def _refine_in_subspace(fids, alignment, dwell_s, cf_mhz, subspace, ppm_range, n
     for _ in range(n_iterations):
         templates = _project(leave_one_out_means(result.corrected, weights), subspace)
         result = _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range,
-                                       max_shift_hz, search_centre_hz(result.freq_hz, weights))
+                                       max_shift_hz, search_centre_hz(result.freq_hz, fids))
     return result
 
 
@@ -324,7 +325,7 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
                                       n_iterations, max_shift_hz, w_all[c],
                                       n_model_iterations=0, centre_hz=centre_hz)
         template = np.average(results[c].corrected, axis=0, weights=w_all[c])
-        centre_hz = search_centre_hz(results[c].freq_hz, w_all[c])
+        centre_hz = search_centre_hz(results[c].freq_hz, fids[c])
     if n_model_iterations and n_model_components and fids.shape[1] >= 3:
         grand_mean = np.einsum("ct,ctn->n", w_all, np.stack([r.corrected for r in results]))
         poles = signal_poles(grand_mean / w_all.sum(), dwell_s, n_model_components,
