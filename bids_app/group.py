@@ -3,8 +3,10 @@
 Reads ``OUT/sub-*/[ses-*/]mrs/*_{amplitudes,diffusion}.tsv`` and ``*_qc.json`` and writes
 ``OUT/group_amplitudes.tsv``, ``group_diffusion.tsv``, ``group_qc.tsv``, ``group_status.tsv``
 and ``group.html``. Columns: ``participant_id``, ``session_id`` (``n/a`` without sessions),
-``source`` (the input stem), then the participant table's columns (QC: ``qc_status``,
-``qc_failed``, ``qc_warned``, then the rest of the flat ``summary`` of ``_qc.json``).
+``source`` (the input stem), :data:`ACQUISITION_COLUMNS` (from the metadata the participant
+run recorded in ``*_desc-preproc_svs.nii.gz``, :func:`facts_reader`), then the participant
+table's columns (QC: ``qc_status``, ``qc_failed``, ``qc_warned``, then the rest of the flat
+``summary`` of ``_qc.json``).
 ``group_status.tsv`` has one row per participant (:data:`STATUS_COLUMNS`): whether its results
 are in the group tables and, when not, why (the latest participant-level run's errors).
 """
@@ -12,7 +14,9 @@ are in the group tables and, when not, why (the latest participant-level run's e
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import math
 import re
 from pathlib import Path
 
@@ -54,39 +58,91 @@ def _ids(subject: str, session: str | None, path: Path, kind: str) -> dict:
             "source": path.name[: -len(suffix)]}
 
 
-def _first_value(value):
-    return value[0] if isinstance(value, list) and value else value
+def _number(value) -> float | None:
+    """A metadata number (a list's first element; a NIfTI-MRS user entry ``{"Value": ...}``
+    as its value), None when absent, not a number or not finite."""
+    from pipeline.io.nifti_mrs_header import _unwrap
+
+    value = _unwrap(value)
+    value = value[0] if isinstance(value, list) and value else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
-def acquisition_facts(bids_dir, subject: str, session: str | None, source: str) -> dict:
-    """Field strength (T, from the sidecar's MagneticFieldStrength, else its
-    SpectrometerFrequency), sequence (SequenceName, else PulseSequenceType) and echo time (s)
-    of one input acquisition, from its sidecar in ``bids_dir``; ``None`` where unknown."""
+def acquisition_facts(metadata: dict) -> dict:
+    """Field strength (T: MagneticFieldStrength, else from SpectrometerFrequency), sequence
+    (SequenceName, else PulseSequenceType) and echo time (s) of one acquisition's metadata;
+    ``None`` where unknown. Each fact is read on its own, so one unreadable value hides no
+    other."""
+    from pipeline.io.nifti_mrs_header import _unwrap
     from pipeline.units import field_strength_t
 
-    facts = dict.fromkeys(ACQUISITION_COLUMNS)
-    if bids_dir is None:
-        return facts
-    folder = Path(bids_dir) / f"sub-{subject}" / (f"ses-{session}" if session else "") / "mrs"
-    try:
-        sidecar = json.loads((folder / f"{source}_svs.json").read_text())
-    except (OSError, ValueError):
-        return facts
-    if not isinstance(sidecar, dict):
-        return facts
-    try:
-        if sidecar.get("MagneticFieldStrength") is not None:
-            facts["field_strength_t"] = round(float(_first_value(
-                sidecar["MagneticFieldStrength"])), 1)
-        elif sidecar.get("SpectrometerFrequency") is not None:
-            facts["field_strength_t"] = round(field_strength_t(float(_first_value(
-                sidecar["SpectrometerFrequency"]))), 1)
-        if sidecar.get("EchoTime") is not None:
-            facts["echo_time_s"] = float(_first_value(sidecar["EchoTime"]))
-    except (TypeError, ValueError):
-        pass
-    sequence = sidecar.get("SequenceName") or sidecar.get("PulseSequenceType")
-    facts["sequence"] = str(sequence) if sequence else None
+    field = _number(metadata.get("MagneticFieldStrength"))
+    frequency = _number(metadata.get("SpectrometerFrequency"))
+    if field is None and frequency is not None:
+        field = field_strength_t(frequency)
+    sequence = _unwrap(metadata.get("SequenceName")) or _unwrap(metadata.get("PulseSequenceType"))
+    return {"field_strength_t": None if field is None else round(field, 1),
+            "sequence": str(sequence) if sequence else None,
+            "echo_time_s": _number(metadata.get("EchoTime"))}
+
+
+def recorded_metadata(output_dir, subject: str, session: str | None, source: str) -> dict:
+    """The metadata the participant run processed an acquisition with, as it recorded it in
+    the ``desc-preproc_svs`` NIfTI-MRS header: the input's header merged with its sidecars
+    (BIDS inheritance, the sidecar winning). {} when that file is missing or unreadable."""
+    from pipeline.io.input_checks import header_extension
+
+    return header_extension(d.acquisition_path(output_dir, subject, session, source,
+                                               "preproc"))
+
+
+class InputMetadata:
+    """The sidecar metadata discovery reads for an input acquisition (its own JSON merged with
+    those it inherits, by pybids), for acquisitions whose derivatives do not record it. The
+    layout is built once, on first use (a dataset-wide index); without one (no BIDS dataset),
+    the acquisition's own sidecar."""
+
+    def __init__(self, bids_dir, output_dir):
+        self.bids_dir, self.output_dir = bids_dir, output_dir
+
+    @functools.cached_property
+    def layout(self):
+        from .discovery import DiscoveryError, load_layout
+
+        try:
+            return load_layout(self.bids_dir, exclude=[self.output_dir])
+        except (DiscoveryError, OSError, ValueError):
+            return None
+
+    def __call__(self, subject: str, session: str | None, source: str) -> dict:
+        from .sidecar_metadata import _metadata, _sidecar_path
+
+        if self.bids_dir is None:
+            return {}
+        root = Path(self.layout.root if self.layout is not None else self.bids_dir)
+        folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "mrs"
+        svs = folder / f"{source}_svs.nii.gz"  # pybids knows it by its absolute path
+        svs = svs.with_suffix("") if svs.with_suffix("").is_file() else svs
+        if self.layout is None:
+            return d.read_json_object(_sidecar_path(svs)) or {}
+        try:
+            return _metadata(self.layout, svs)
+        except (OSError, ValueError):  # a broken JSON: discovery named it for the run
+            return {}
+
+
+def facts_reader(output_dir, bids_dir):
+    """(subject, session, source) -> :func:`acquisition_facts` of the metadata the run
+    recorded (:func:`recorded_metadata`), else of the input's (:class:`InputMetadata`);
+    each acquisition read once."""
+    inputs = InputMetadata(bids_dir, output_dir)
+
+    @functools.cache
+    def facts(subject: str, session: str | None, source: str) -> dict:
+        return acquisition_facts(recorded_metadata(output_dir, subject, session, source)
+                                 or inputs(subject, session, source))
     return facts
 
 
@@ -157,7 +213,7 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
     skipped here too: not run, not failed."""
     output_dir = Path(output_dir)
     tables = {"amplitudes": [], "diffusion": [], "qc": [], "qc_flags": [], "status": []}
-    outcomes = []
+    outcomes, facts = [], facts_reader(output_dir, bids_dir)
     for subject in subjects:
         outcome = Outcome(subject)
         outcomes.append(outcome)
@@ -171,7 +227,7 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
         elif skip is not None:
             outcome.skipped, run = str(skip.get("reason") or "no reason recorded"), skip
         else:
-            _collect_participant(output_dir, subject, bids_dir, tables, outcome)
+            _collect_participant(output_dir, subject, facts, tables, outcome)
         tables["status"].append(status_row(outcome, run))
     return tables, outcomes
 
@@ -242,7 +298,7 @@ def missing_files(found: list[tuple[str, str | None, Path]]) -> list[Path]:
             for kind in EXPECTED_KINDS if kind not in kinds]
 
 
-def _collect_participant(output_dir: Path, subject: str, bids_dir, tables: dict,
+def _collect_participant(output_dir: Path, subject: str, facts, tables: dict,
                          outcome: Outcome) -> None:
     """Add one participant's derivative rows to ``tables``; what is missing, unreadable or
     damaged (truncated, rows not matching the header, columns or files the participant level
@@ -257,7 +313,7 @@ def _collect_participant(output_dir: Path, subject: str, bids_dir, tables: dict,
                      "acquisition)")
     for kind, session, path in found:
         ids = _ids(subject, session, path, kind)
-        ids.update(acquisition_facts(bids_dir, subject, session, ids["source"]))
+        ids.update(facts(subject, session, ids["source"]))
         try:
             if kind == "qc.json":
                 summary, flags = _read_qc(path)
