@@ -46,14 +46,16 @@ Outputs: ``sub-XX/[ses-YY/]mrs/*_{svs,mrsref}.nii.gz`` (current-standard NIfTI-M
 on ``DIM_USER_0`` with b in s/mm^2) with JSON sidecars, ``dataset_description.json``,
 ``README`` and ``participants.tsv``. Existing outputs are never replaced without
 ``--overwrite``. A participant/session with an acquisition that cannot be converted is skipped
-whole and named, the others are written (exit 2). spec2nii runs in-process; nothing uses the
-network.
+whole and named, the others are written (exit 2); its files from an earlier conversion are set
+aside (``OUTPUT_DIR/set_aside/``), and ``--participant-label`` converts it alone once fixed.
+spec2nii runs in-process; nothing uses the network.
 
 Modules: :mod:`bids_app.convert_mapping` (the mapping and its loops),
 :mod:`bids_app.convert_vendor` (spec2nii and vendor-header facts),
 :mod:`bids_app.convert_order_check` (is ``dynamics.order`` what the data show?),
 :mod:`bids_app.convert_sidecar` (sidecars and dataset files),
-:mod:`bids_app.convert_partial` (which participants/sessions are skipped); this one converts
+:mod:`bids_app.convert_partial` (which participants/sessions are converted and skipped),
+:mod:`bids_app.convert_set_aside` (the earlier outputs of skipped ones); this one converts
 and holds the command line. Their public names are importable from here too.
 """
 
@@ -64,6 +66,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pipeline import __version__
@@ -79,13 +82,16 @@ from .convert_mapping import (  # noqa: F401  (public names re-exported from thi
     foreign_link_note, load_mapping, loop_sizes, n_conditions, split_dynamics, split_loops)
 from .convert_order_check import check_loop_order, loop_order_verdict
 from .convert_partial import (PartialConversion, nothing_written_message, partial_message,
-                              skipped_units, unit_label)
+                              participant_of, selected_entries, skipped_units, unit_label,
+                              unselected_link_problem)
+from .convert_set_aside import set_aside_skipped, sidecar_of
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
     _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
 from .convert_vendor import (  # noqa: F401  (public names re-exported from this module)
     PULSE_SEQUENCE_TYPES, SPEC2NII_DEFAULT_ARGS, SPEC2NII_FOLDER_INPUTS, _read_input,
     file_pair_problem, identified_sequence, identifying_keys, input_problem, pulse_sequence_hint,
     run_spec2nii, vendor_transient_count)
+from .runlog import run_id
 
 
 # --------------------------------------------------------------------------- conversion
@@ -201,16 +207,36 @@ def read_acquisitions(entries: list, wheres: list[str], source_dir: Path, mappin
     return acquisitions, failures
 
 
+def _chosen_entries(mapping: dict, mapping_path: Path, out_dir: Path, labels):
+    """(entries, output paths, message names) of the acquisitions to convert: all, or those of
+    the participants ``labels`` (``--participant-label``). Refused: two entries with one
+    output, a label the mapping lacks, a link to a scan left out and not in the dataset."""
+    every = mapping["acquisition"]
+    targets = [out_dir / bids_relative_path(e) for e in every]
+    if len(set(targets)) != len(targets):
+        raise ConversionError(f"{mapping_path}: two acquisitions map to the same BIDS name")
+    wheres = [acquisition_where(mapping_path, i, e, t)
+              for i, (e, t) in enumerate(zip(every, targets))]
+    chosen = selected_entries(every, labels, mapping_path)
+    problem = unselected_link_problem(every, chosen, targets, wheres)
+    if problem:
+        raise ConversionError(problem)
+    return tuple([items[i] for i in chosen] for items in (every, targets, wheres))
+
+
 def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool = False,
-                    log=print, warn=None, all_or_nothing: bool = False) -> list[Path]:
+                    log=print, warn=None, all_or_nothing: bool = False,
+                    participant_labels=None) -> list[Path]:
     """Convert every acquisition of the mapping into the BIDS dataset ``output_dir``.
 
     ``source_dir``: where the mapping's input file names are resolved (default: the mapping
     file's folder). Refuses (before writing anything) to replace existing outputs unless
     ``overwrite``. ``log`` takes progress and notes, ``warn`` the warnings (default: ``log``
     with a "warning: " prefix; the command line sends them to stderr, which -q leaves alone).
+    ``participant_labels``: convert only these participants' acquisitions (None: all).
     Returns the written NIfTI-MRS paths. A participant/session with an acquisition that cannot
-    be converted (or linking to a scan of one) is skipped whole and the others are written,
+    be converted (or linking to a scan of one) is skipped whole, its files from an earlier
+    conversion set aside (:mod:`bids_app.convert_set_aside`), and the others are written,
     then :class:`PartialConversion` names the problems; when nothing can be written, or with
     ``all_or_nothing`` when anything fails, a ConversionError and nothing written.
     """
@@ -219,21 +245,14 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
     mapping = load_mapping(mapping_path)
     source_dir = Path(source_dir) if source_dir else mapping_path.parent
     out_dir = Path(output_dir)
-    entries = mapping["acquisition"]
-    targets = [out_dir / bids_relative_path(e) for e in entries]
-    if len(set(targets)) != len(targets):
-        raise ConversionError(f"{mapping_path}: two acquisitions map to the same BIDS name")
+    entries, targets, wheres = _chosen_entries(mapping, mapping_path, out_dir,
+                                               participant_labels)
     if not overwrite:
-        existing = [str(t) for t in targets
-                    if t.exists() or t.with_suffix("").with_suffix(".json").exists()]
+        existing = [str(t) for t in targets if t.exists() or sidecar_of(t).exists()]
         if existing:
             raise ConversionError(f"{existing[0]}: exists; use --overwrite to replace "
                                   f"({len(existing)} existing output(s))")
     read_participants(out_dir / "participants.tsv")  # a bad table stops us before writing
-    by_id = {e["id"]: t for e, t in zip(entries, targets) if e.get("id")}
-    entry_by_id = {e["id"]: e for e in entries if e.get("id")}
-    wheres = [acquisition_where(mapping_path, i, e, t)
-              for i, (e, t) in enumerate(zip(entries, targets))]
     acquisitions, failures = read_acquisitions(entries, wheres, source_dir, mapping,
                                                mapping_path)
     skipped, problems = skipped_units(entries, failures, wheres)
@@ -241,6 +260,13 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
     if problems and (all_or_nothing or skipped >= set(units)):
         raise ConversionError(nothing_written_message(failures, problems, len(entries)))
     kept = [i for i, unit in enumerate(units) if unit not in skipped]
+    participants = sorted({participant_of(entries[i]) for i in kept})
+    by_unit = {u: [t for t, v in zip(targets, units) if v == u] for u in skipped}
+    for note in set_aside_skipped(out_dir, by_unit, run_id(time.time()), set(participants)):
+        warn(note)  # before writing: a move that fails leaves the new files unwritten
+    every = mapping["acquisition"]  # a link may name a participant --participant-label leaves out
+    by_id = {e["id"]: out_dir / bids_relative_path(e) for e in every if e.get("id")}
+    entry_by_id = {e["id"]: e for e in every if e.get("id")}
     for entry, target, acq in ((entries[i], targets[i], acquisitions[i]) for i in kept):
         extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
         for link, key in LINK_KEYS.items():
@@ -257,16 +283,16 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
                        f"(dynamics.order {entry.get('dynamics', {}).get('order', 'condition_fastest')})"
                        + ("; complex conjugated (mapping: conjugate = true)"
                           if entry.get("conjugate") else "")})
-        write_json(target.with_suffix("").with_suffix(".json"), bids_sidecar(acq, extras))
+        write_json(sidecar_of(target), bids_sidecar(acq, extras))
         for note in acq.metadata["warnings"]:
             warn(note)
         for note in acq.metadata.get("ConversionNotes", []):
             log(f"note: {note}")
         log(f"wrote {target} ({acq.n_conditions} conditions x {acq.n_transients} transients "
             f"x {acq.n_coils} coils x {acq.n_points} points)")
-    participants = sorted({units[i].split("/")[0] for i in kept})
     _write_dataset_files(out_dir, mapping, participants, overwrite)
-    for path in inputs_not_written(out_dir, participants, targets):
+    for path in inputs_not_written(out_dir, sorted({participant_of(e) for e in entries}),
+                                   targets):
         warn(f"{path} was not written by this conversion (left from an earlier one?): "
             "dmrs-bids will process it as an input; remove it if it is stale")
     written = [targets[i] for i in kept]
@@ -376,7 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder the mapping's file names are relative to "
                              "(default: the mapping file's folder)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing outputs (otherwise refuse before writing anything)")
+                        help="replace existing outputs (otherwise refuse before writing "
+                             "anything); those of a participant/session skipped now are moved "
+                             "to OUTPUT_DIR/set_aside/")
+    parser.add_argument("--participant-label", nargs="+", metavar="LABEL",
+                        help="convert only these participants' acquisitions (with or without "
+                             "'sub-'); the others are neither read nor touched, e.g. to add "
+                             "participants skipped earlier once their inputs are fixed")
     parser.add_argument("--all-or-nothing", action="store_true",
                         help="write nothing when any acquisition cannot be converted "
                              "(default: skip only its participant/session, write the others, "
@@ -404,7 +436,8 @@ def _convert(args, log) -> PartialConversion | None:
     last, after validating what was written), any other error raised."""
     try:
         convert_dataset(args.mapping, args.output_dir, getattr(args, "source_dir", None),
-                        args.overwrite, log, warn_on_stderr, args.all_or_nothing)
+                        args.overwrite, log, warn_on_stderr, args.all_or_nothing,
+                        args.participant_label)
     except PartialConversion as partial:
         return partial
     return None

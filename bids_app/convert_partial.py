@@ -4,7 +4,9 @@ its own participant/session, never the others.
 
 A participant/session is skipped when one of its acquisitions fails, or when one of its links
 (``reference``, ``macromolecules``) names a scan of a skipped one: its sidecar would point at a
-file that is not written.
+file that is not written. ``--participant-label`` limits the conversion to some participants
+(e.g. one skipped before, now fixed); a link to a scan it leaves out must find that scan in
+the dataset.
 """
 
 from __future__ import annotations
@@ -26,6 +28,44 @@ class PartialConversion(ConversionError):
 def unit_label(entry: dict) -> str:
     """``sub-XX`` or ``sub-XX/ses-YY``: the folder written or skipped as a whole."""
     return bids_relative_path(entry).parent.parent.as_posix()
+
+
+def participant_of(entry: dict) -> str:
+    """``sub-XX``: the participant of a mapping entry."""
+    return bids_relative_path(entry).parts[0]
+
+
+def selected_entries(entries: list[dict], labels, mapping_path) -> list[int]:
+    """Indices of the entries of the participants ``labels`` (``--participant-label``, with or
+    without ``sub-``; None or empty: every entry). A label the mapping has no acquisition of is
+    a ConversionError naming those it has."""
+    if not labels:
+        return list(range(len(entries)))
+    wanted = {f"sub-{str(label).strip().removeprefix('sub-')}" for label in labels}
+    known = [participant_of(e) for e in entries]
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise ConversionError(f"--participant-label {' '.join(unknown)}: {mapping_path} has no "
+                              f"acquisition of it (its participants: "
+                              f"{', '.join(sorted(set(known)))})")
+    return [i for i, participant in enumerate(known) if participant in wanted]
+
+
+def unselected_link_problem(entries: list[dict], chosen: list[int], targets: list[Path],
+                            wheres: list[str]) -> str | None:
+    """Why a chosen entry cannot be written for a link to a scan of a participant left out
+    (``--participant-label``) that is not in the dataset (its sidecar would name a missing
+    file), or None. ``targets`` and ``wheres`` hold every entry's output path and name."""
+    index_by_id = {e["id"]: i for i, e in enumerate(entries) if e.get("id")}
+    for i in chosen:
+        for link in LINK_KEYS:
+            linked = index_by_id.get(entries[i].get(link))
+            if linked is not None and linked not in chosen and not targets[linked].exists():
+                return (f"{wheres[i]}: {link} {entries[i][link]!r} names {targets[linked]}, "
+                        f"which does not exist and is not converted now (its participant, "
+                        f"{participant_of(entries[linked])}, is not among "
+                        "--participant-label); add it or convert it first")
+    return None
 
 
 def skipped_units(entries: list[dict], failures: dict[int, str],
@@ -55,7 +95,8 @@ def _dangling_link(entry: dict, index_by_id: dict, units: list[str],
                    skipped: set[str]) -> str | None:
     """The first of ``entry``'s links naming a scan of a skipped unit, described, or None."""
     for link in LINK_KEYS:
-        if link in entry and units[index_by_id[entry[link]]] in skipped:
+        if link in entry and entry[link] in index_by_id \
+                and units[index_by_id[entry[link]]] in skipped:  # (one left out: in the dataset)
             return (f"{link} {entry[link]!r} names a scan of {units[index_by_id[entry[link]]]}, "
                     "which is not written")
     return None

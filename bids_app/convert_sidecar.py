@@ -103,4 +103,10 @@ def _merge_participants(path: Path, participants: list[str]) -> None:
         if pid not in known:
             rows.append([pid] + ["n/a"] * (len(header) - 1))
             known.add(pid)
+    write_participants(path, header, rows)
+
+
+def write_participants(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Write a participants.tsv: tab-separated, header first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join("\t".join(r) for r in [header] + rows) + "\n")
