@@ -179,6 +179,7 @@ STATED_UNITS = {
     "SpectrometerFrequency": "MHz (state it as a plain number in MHz, e.g. 123.2 at 3 T)",
     "SpectralWidth": "Hz (state it as a plain number in Hz, e.g. 2000)",
     "NumberOfSpectralPoints": "points (state it as a plain integer, e.g. 2048)",
+    "MagneticFieldStrength": "tesla (state it as a plain number in T, e.g. 3 or 7)",
 }
 """The unit each non-timing number is stated in, and its form, for the message refusing a
 value that is not a number; timings (:data:`TIMING_KEYS`) are in seconds."""
@@ -278,23 +279,26 @@ more away (11.7 T stated on 400 MHz data: 9.4 T)."""
 
 def field_problems(header: dict, sidecar: dict, path, where_sidecar) -> list[str]:
     """A MagneticFieldStrength (sidecar or header) that contradicts the 1H SpectrometerFrequency
-    by more than :data:`FIELD_TOLERANCE`: the processing uses the frequency, while the group
-    tables report the stated field (before 2026-12-07 a sidecar's 11.7 T on 400 MHz data went
-    into group_qc.tsv unremarked)."""
+    by more than :data:`FIELD_TOLERANCE`: the processing uses the frequency, while the reports
+    and group tables show the stated field, and the group level splits by it (before
+    2026-12-07 a sidecar's 11.7 T on 400 MHz data went into group_qc.tsv unremarked).
+    InputError naming the key and tesla when the field used is not a number ("3 T": before,
+    passed unremarked and left out of the group tables)."""
     from ..units import field_strength_t
 
     merged = {**header, **sidecar}
-    nucleus = _unwrap(merged.get("ResonantNucleus", "1H"))
-    nucleus = normalised_nucleus(nucleus[0] if isinstance(nucleus, list) and nucleus else nucleus)
-    if "MagneticFieldStrength" not in merged or "SpectrometerFrequency" not in merged \
-            or nucleus != "1H":
+    if _unwrap(merged.get("MagneticFieldStrength")) is None:
         return []
     where = where_sidecar if "MagneticFieldStrength" in sidecar else f"{path} (header)"
+    stated = _number(merged["MagneticFieldStrength"], "MagneticFieldStrength", where)
+    nucleus = _unwrap(merged.get("ResonantNucleus", "1H"))
+    nucleus = normalised_nucleus(nucleus[0] if isinstance(nucleus, list) and nucleus else nucleus)
+    if "SpectrometerFrequency" not in merged or nucleus != "1H":
+        return []
     try:
-        stated = _number(merged["MagneticFieldStrength"], "MagneticFieldStrength", where)
         cf_mhz = _number(merged["SpectrometerFrequency"], "SpectrometerFrequency", where)
     except InputError:
-        return []  # not numbers: named where they are read
+        return []  # not a number: refused by frequency_contradiction, naming where it is
     implied = field_strength_t(cf_mhz)
     if stated > 0 and abs(stated - implied) <= FIELD_TOLERANCE * implied:
         return []
