@@ -71,19 +71,20 @@ def _number(value) -> float | None:
 
 
 def acquisition_facts(metadata: dict) -> dict:
-    """Field strength (T: MagneticFieldStrength, else from SpectrometerFrequency), sequence
+    """Nominal field strength (T: MagneticFieldStrength, else from SpectrometerFrequency;
+    :func:`pipeline.units.nominal_field_t`, so 123.2 and 127.7 MHz are both 3 T), sequence
     (SequenceName, else PulseSequenceType) and echo time (s) of one acquisition's metadata;
     ``None`` where unknown. Each fact is read on its own, so one unreadable value hides no
     other."""
     from pipeline.io.nifti_mrs_header import _unwrap
-    from pipeline.units import field_strength_t
+    from pipeline.units import field_strength_t, nominal_field_t
 
     field = _number(metadata.get("MagneticFieldStrength"))
     frequency = _number(metadata.get("SpectrometerFrequency"))
     if field is None and frequency is not None:
         field = field_strength_t(frequency)
     sequence = _unwrap(metadata.get("SequenceName")) or _unwrap(metadata.get("PulseSequenceType"))
-    return {"field_strength_t": None if field is None else round(field, 1),
+    return {"field_strength_t": None if field is None else nominal_field_t(field),
             "sequence": str(sequence) if sequence else None,
             "echo_time_s": _number(metadata.get("EchoTime"))}
 

@@ -21,6 +21,21 @@ def field_strength_t(cf_mhz: float) -> float:
     return float(cf_mhz) / GYROMAGNETIC_1H_MHZ_PER_T
 
 
+NOMINAL_FIELDS_T = (1.5, 3.0, 4.0, 4.7, 7.0, 9.4, 10.5, 11.7, 14.1, 15.2, 17.2)
+"""Nominal field strengths of MR systems (T): scanners are named by these, while their true
+field differs (a Siemens "3 T" runs at 2.89 T, 123.2 MHz)."""
+NOMINAL_FIELD_TOLERANCE = 0.05
+
+
+def nominal_field_t(field_t: float) -> float:
+    """The nominal field (:data:`NOMINAL_FIELDS_T`) within 5 % of ``field_t``, else the field
+    to 0.1 T: 2.89 T (123.2 MHz) and 3.0 T (127.7 MHz) are both "3 T" systems."""
+    nearest = min(NOMINAL_FIELDS_T, key=lambda f: abs(f - field_t))
+    if abs(field_t - nearest) <= NOMINAL_FIELD_TOLERANCE * nearest:
+        return nearest
+    return round(float(field_t), 1)
+
+
 def b_s_mm2_to_ms_um2(b_s_mm2):
     """Convert b-values from s/mm^2 to ms/um^2."""
     return np.asarray(b_s_mm2, dtype=float) / S_MM2_PER_MS_UM2

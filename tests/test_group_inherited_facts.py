@@ -114,3 +114,16 @@ def test_each_fact_is_read_on_its_own_and_user_entries_by_their_value():
         {"field_strength_t": 3.0, "sequence": "STEAM", "echo_time_s": None}
     assert acquisition_facts({}) == dict.fromkeys(["field_strength_t", "sequence",
                                                   "echo_time_s"])
+
+
+def test_fields_are_grouped_by_the_nominal_field_of_the_system():
+    """A Siemens 3 T system runs at 123.2 MHz (2.89 T), Philips and GE at 127.7 MHz (3.0 T):
+    one group, not "2.9 T" beside "3 T" (as before)."""
+    siemens = acquisition_facts({"SpectrometerFrequency": [123.2]})["field_strength_t"]
+    philips = acquisition_facts({"SpectrometerFrequency": [127.7]})["field_strength_t"]
+    stated = acquisition_facts({"MagneticFieldStrength": 2.893620})["field_strength_t"]
+    assert siemens == philips == stated == 3.0
+    assert acquisition_facts({"SpectrometerFrequency": [297.2]})["field_strength_t"] == 7.0
+    assert acquisition_facts({"SpectrometerFrequency": [400.2]})["field_strength_t"] == 9.4
+    # a field no system is named by stays as measured, to 0.1 T
+    assert acquisition_facts({"MagneticFieldStrength": 5.5})["field_strength_t"] == 5.5
