@@ -64,3 +64,15 @@ def test_all_coils_dead_is_refused_naming_the_file(siemens):
     empty = acq.with_fids(np.zeros_like(acq.fids))
     with pytest.raises(ValueError, match="metab_raw.nii.gz: all 4 coils are exactly zero"):
         combine_step(empty, water)
+
+
+def test_a_dead_coil_in_a_measured_mm_file_is_left_out(siemens, shared_data):
+    """The measured-MM path combined coils on its own and failed with 'LinAlgError: Singular
+    matrix' on a dead coil; it now gives the MM entry of the data without that coil."""
+    from pipeline.fitting.mm_basis import measured_mm_basis
+    from pipeline.io.basis_formats import read_basis
+    acq, _ = siemens
+    basis = read_basis(shared_data / "dmrs_7t_steam_synthetic" / "basis_STEAM_TE45_TM60.BASIS")
+    result = measured_mm_basis(_zeroed(acq, DEAD), basis)
+    truth = measured_mm_basis(_without(acq, DEAD), basis)
+    np.testing.assert_allclose(result.fids, truth.fids, atol=1e-9 * np.abs(truth.fids).max())

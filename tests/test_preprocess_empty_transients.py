@@ -68,10 +68,10 @@ def invivo(shared_data):
     return acq, water, preprocess_acquisition(acq, water)
 
 
-def _singlet_window(result, acq) -> np.ndarray:
+def _singlet_window(result, acq, condition=CONDITION) -> np.ndarray:
     ppm = ppm_axis(acq.n_points, acq.dwell_s, acq.cf_mhz)
     window = (ppm > 1.8) & (ppm < 3.4)
-    return fid_to_spectrum(result.averaged.fids[CONDITION].ravel())[window]
+    return fid_to_spectrum(result.averaged.fids[condition].ravel())[window]
 
 
 @pytest.mark.parametrize("n_zero", [12, 20])
@@ -94,3 +94,52 @@ def test_zero_transients_leave_the_condition_average_as_acquired(invivo, n_zero)
               if r["condition"] == CONDITION}
     shifts = [abs(r["freq_shift_hz"] - before[r["transient"]]) for r in rows[n_zero:]]
     assert max(shifts) < 3.0
+
+
+@pytest.mark.parametrize("condition", [0, 1])
+@pytest.mark.parametrize("n_acquired", [1, 2])
+def test_one_or_two_acquired_transients_keep_their_frequency(condition, n_acquired):
+    """With fewer than 3 acquired transients there is no leave-one-out template; the all-zero
+    one walked the only transient to the search edge at every pass (NAA at 1.70 ppm)."""
+    acq = _synthetic()
+    fids = acq.fids.copy()
+    fids[condition, n_acquired:] = 0
+    result = preprocess_acquisition(acq.with_fids(fids))
+    shifts = [r["freq_shift_hz"] for r in result.transients if r["condition"] == condition]
+    assert max(abs(s) for s in shifts) < 1.0  # the synthetic data do not drift
+    ppm = ppm_axis(acq.n_points, acq.dwell_s, acq.cf_mhz)
+    spectrum = np.abs(fid_to_spectrum(result.averaged.fids[condition].ravel()))
+    near = (ppm > 1.5) & (ppm < 2.5)
+    assert abs(ppm[near][np.argmax(spectrum[near])] - 2.008) < 0.02
+
+
+@pytest.mark.parametrize("condition", [0, CONDITION])
+def test_a_single_acquired_transient_leaves_the_other_conditions_as_they_were(invivo, condition):
+    """23 of 24 zero in the lowest-b condition (whose mean starts every other condition's
+    alignment) or in condition 3: every average keeps its singlets (before: the others were
+    anti-correlated with their truth, -0.07 to -0.03)."""
+    acq, water, untouched = invivo
+    fids = acq.fids.copy()
+    fids[condition, :23] = 0
+    result = preprocess_acquisition(acq.with_fids(fids), water)
+    for c in range(acq.n_conditions):
+        reference = _singlet_window(untouched, acq, c)
+        ratio = np.real(np.vdot(reference, _singlet_window(result, acq, c))) / np.vdot(
+            reference, reference).real
+        assert ratio > 0.75, (c, ratio)
+
+
+def test_zero_water_transients_do_not_scale_the_water_signal(invivo):
+    """The water reference's zero transients are left out of its averages: its lowest-b
+    signal (water scaling) is the acquired transients' mean, with a flag (before: 2 zero of 4
+    halved it, doubling every concentration)."""
+    from pipeline.fitting.quantification import water_amplitude
+    from pipeline.preprocess.steps import combine_step, lowest_b_fid
+    acq, water, _ = invivo
+    fids = water.fids.copy()
+    fids[0, 2:] = 0  # lowest b: 2 of its 4 transients not acquired
+    zeroed = water.with_fids(fids)
+    acquired = water.with_fids(water.fids[:, :2])
+    assert water_amplitude(lowest_b_fid(zeroed), water.dwell_s) == pytest.approx(
+        water_amplitude(lowest_b_fid(acquired), water.dwell_s), rel=1e-9)
+    assert any("2 of 40 transients exactly zero" in f for f in combine_step(acq, zeroed).flags)

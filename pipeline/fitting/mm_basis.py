@@ -33,11 +33,13 @@ def measured_mm_basis(acq, basis, source: str = ""):
     averaged; ``source`` names it (default the acquisition's source)."""
     from ..io.basis_tools import resample_basis
     from ..io.mm_spectra import mm_basis_from_fid
-    from ..preprocess.coils import combine_coils
+    from ..preprocess.average import acquired_mean
+    from ..preprocess.coils import combine_coils, dead_coils
     from ..spectra import acquired_points
 
     low = acq.fids[int(np.argmin(acq.b_values_s_mm2))]
     low = low[..., :acquired_points(low)]  # a zero-filled export: its acquired points
-    fid = combine_coils(low).combined.mean(axis=0) if acq.n_coils > 1 else low[:, 0].mean(axis=0)
+    low = low[:, ~dead_coils(low)] if not dead_coils(low).all() else low  # channels with data
+    fid = acquired_mean(combine_coils(low).combined if low.shape[1] > 1 else low[:, 0])
     mm = mm_basis_from_fid(fid, acq.dwell_s, acq.cf_mhz, source or str(acq.source))
     return resample_basis(mm, basis.dwell_s, basis.n_points, basis.cf_mhz, ref_ppm=basis.ref_ppm)

@@ -321,15 +321,13 @@ def _diffusion_conditions(fids: np.ndarray, layout: dict, data_shape, ext: dict,
 
 # --------------------------------------------------------------------------- public reader
 
-def _time_unit(img, path: Path) -> str:
-    """The time unit the header's xyzt_units code states (nibabel's label: "sec", "msec",
-    ...); NiftiMrsError for a code NIfTI does not define (nibabel raised a bare KeyError)."""
-    try:
-        return img.header.get_xyzt_units()[1]
-    except KeyError:
-        code = int(img.header["xyzt_units"])
-        raise _fail(path, f"xyzt_units {code} (spatial and time unit codes) is not a NIfTI "
-                          "unit code; the time unit must be seconds (code 8)") from None
+def _time_unit(img) -> str:
+    """The time unit the header's xyzt_units states (nibabel's label: "sec", "msec", ...,
+    "unknown"), from its time bits alone: it only words a hint, so spatial bits or a time
+    code NIfTI does not define are not an error (nibabel raised a bare KeyError for both)."""
+    from nibabel.nifti1 import unit_codes
+
+    return unit_codes.label.get(int(img.header["xyzt_units"]) & 0x38, "unknown")
 
 
 def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto",
@@ -350,7 +348,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     dwell_s = float(img.header["pixdim"][4])
     if not 0 < dwell_s < 1:
         raise _fail(path, f"dwell time {dwell_s!r} s (pixdim[4]) is not plausible")
-    width = spectral_width_problem(dwell_s, _time_unit(img, path))
+    width = spectral_width_problem(dwell_s, _time_unit(img))
     if width:
         raise _fail(path, width)
     warnings = _stored_warnings(ext)
@@ -392,7 +390,8 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
 
 def _check_empty_conditions(fids: np.ndarray, b_s_mm2: np.ndarray, path: Path) -> None:
     """Refuse a file in which a whole condition is 0 (an aborted scan): it would reach the fit
-    as an empty spectrum; single empty transients are left to outlier rejection."""
+    as an empty spectrum. Empty transients within a condition are left out by preprocessing
+    (``pipeline.preprocess.steps.outlier_step``), with a flag."""
     empty = [c for c in range(fids.shape[0]) if not np.any(fids[c])]
     if empty and fids.shape[0] > 1:
         listed = ", ".join(f"{c} (b = {b_s_mm2[c]:g} s/mm^2)" for c in empty)

@@ -122,7 +122,8 @@ def _grid_costs(weighted: np.ndarray, energy_terms: np.ndarray, template_energy:
     ``rows`` of :func:`_shift_grid`, with optimal phase and amplitude at each shift."""
     inner = rows @ weighted.T
     energy = (rows @ energy_terms.T).real
-    return energy - np.abs(inner) ** 2 / template_energy
+    with np.errstate(divide="ignore", invalid="ignore"):  # all-zero templates: see callers
+        return energy - np.abs(inner) ** 2 / template_energy
 
 
 def _parabolic_offset(cost_minus: np.ndarray, cost_0: np.ndarray,
@@ -176,7 +177,14 @@ def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: 
 
     inner = np.sum(weighted * _ramps(refinement_hz, n_points, dwell_s), axis=-1)
     phase_deg = np.rad2deg(np.angle(inner))
-    amplitude = np.abs(inner) / template_energy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        amplitude = np.abs(inner) / template_energy
+    # nothing to register: an exactly-zero transient (not acquired) or an all-zero template
+    # (no other transient acquired) matched every shift equally and landed on the search edge
+    unmatched = ~np.any(fids, axis=-1) | ~(np.broadcast_to(template_energy, freq_hz.shape) > 0)
+    freq_hz = np.where(unmatched, centre_hz, freq_hz)
+    phase_deg = np.where(unmatched, 0.0, phase_deg)
+    amplitude = np.where(unmatched, 0.0, amplitude)
     return freq_hz, phase_deg, amplitude
 
 
@@ -260,7 +268,7 @@ def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
     first_template = fids.mean(axis=0) if template is None else np.asarray(template)
     result = _register_and_correct(fids, first_template, dwell_s, cf_mhz, ppm_range,
                                    max_shift_hz, centre_hz)
-    if fids.shape[0] < 3:
+    if np.count_nonzero(np.any(fids, axis=-1)) < 3:  # too few acquired for leave-one-out
         return result
     for _ in range(n_iterations):
         result = _register_and_correct(fids, leave_one_out_means(result.corrected, weights),
@@ -333,6 +341,7 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
         subspace = pole_subspace(fids.shape[-1], dwell_s, *poles)
         results = [_refine_in_subspace(fids[c], results[c], dwell_s, cf_mhz, subspace,
                                        ppm_range, n_model_iterations, max_shift_hz, w_all[c])
+                   if np.count_nonzero(np.any(fids[c], axis=-1)) >= 3 else results[c]
                    for c in range(n_conditions)]
     if align_means and n_conditions > 1:
         results = align_condition_means(results, dwell_s, cf_mhz, int(np.argmin(b)), w_all)

@@ -94,3 +94,11 @@ def _geometric_mean(members: np.ndarray, weights: np.ndarray) -> np.ndarray:
     relative = np.angle(members * np.conj(reference))
     return magnitude * np.exp(1j * (np.angle(reference) + np.tensordot(weights, relative,
                                                                         axes=1)))
+
+
+def acquired_mean(fids: np.ndarray) -> np.ndarray:
+    """Mean over the first axis (transients) of the transients not exactly zero (averages a
+    scan did not acquire, filled with zeros); of all of them when none is acquired. Averaged
+    in, k zero transients of n in a water reference scaled every concentration by n/(n-k)."""
+    acquired = np.any(fids.reshape(fids.shape[0], -1), axis=1)
+    return fids[acquired].mean(axis=0) if acquired.any() else fids.mean(axis=0)

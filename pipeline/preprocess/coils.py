@@ -122,3 +122,9 @@ def combine_coils(fids: np.ndarray, reference_fid: np.ndarray | None = None,
     weights = matched_filter_weights(s, covariance)
     combined = np.einsum("k,...kn->...n", weights.conj(), fids)
     return CoilCombination(combined, weights, s, covariance, whitened, source)
+
+
+def dead_coils(fids: np.ndarray) -> np.ndarray:
+    """(n_coils,) mask of coils exactly zero at every point of every FID (..., n_coils,
+    n_points): a channel that recorded nothing (switched off, broken), never noise."""
+    return ~np.any(np.moveaxis(fids, -2, 0).reshape(fids.shape[-2], -1), axis=1)

@@ -20,7 +20,8 @@ from ..acquisition import Acquisition
 from ..spectra import (MIN_ACQUIRED_POINTS, acquired_points, fid_to_spectrum, ppm_axis,
                        water_points_kept)
 from .align import WATER_WINDOW_PPM, align_conditions
-from .coils import combine_coils
+from .average import acquired_mean
+from .coils import combine_coils, dead_coils
 from .eddy import eddy_current_correct, water_snr
 from .motion import mm_amplitude_check
 from .axis_scale import check_axis_scale
@@ -39,9 +40,9 @@ def condition_texts(acq: Acquisition) -> list[str]:
 
 
 def lowest_b_fid(acq: Acquisition) -> np.ndarray:
-    """The lowest-b condition averaged over transients and coils (a water reference's
-    signal for scaling and its linewidth)."""
-    return acq.fids[int(np.argmin(acq.b_values_s_mm2))].mean(axis=0).mean(axis=0)
+    """The lowest-b condition averaged over its acquired transients (:func:`acquired_mean`)
+    and coils (a water reference's signal for scaling and its linewidth)."""
+    return acquired_mean(acq.fids[int(np.argmin(acq.b_values_s_mm2))]).mean(axis=0)
 
 
 # --- zero-filled input ----------------------------------------------------------------------
@@ -148,10 +149,13 @@ def combined_water_scale_note(acq: Acquisition, water: Acquisition | None) -> st
             "combined)")
 
 
-def dead_coils(fids: np.ndarray) -> np.ndarray:
-    """(n_coils,) mask of coils exactly zero at every point of every FID (..., n_coils,
-    n_points): a channel that recorded nothing (switched off, broken), never noise."""
-    return ~np.any(np.moveaxis(fids, -2, 0).reshape(fids.shape[-2], -1), axis=1)
+def empty_water_flags(water: Acquisition | None) -> list[str]:
+    """A flag for a water reference with exactly-zero transients, left out of its averages
+    (:func:`acquired_mean`)."""
+    if water is None or not (empty := ~np.any(water.fids, axis=(2, 3))).any():
+        return []
+    return [f"coils: {water.source or 'water reference'}: {int(empty.sum())} of "
+            f"{empty.size} transients exactly zero (not acquired): left out of its averages"]
 
 
 def _coil_list(mask: np.ndarray) -> str:
@@ -173,10 +177,12 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
                          f"{acq.source or 'the metabolite data'} has {acq.n_coils}")
     note = combined_water_scale_note(acq, water)
     report = {"n_coils": acq.n_coils}
+    water_flags = empty_water_flags(water)
     if acq.n_coils == 1:
         report["weights_from"] = "none"
         return CoilStep(acq.fids[:, :, 0, :], None if water is None else water.fids[:, :, 0, :],
-                        report, "single receive channel (already combined): nothing to combine")
+                        report, "single receive channel (already combined): nothing to combine",
+                        water_flags)
     dead = dead_coils(acq.fids)
     if dead.all():
         raise ValueError(f"{acq.source or 'metabolite data'}: all {acq.n_coils} coils are "
@@ -185,6 +191,7 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
              f"{acq.n_coils} exactly zero (nothing recorded): left out of the combination"
              ] if dead.any() else []
     live = ~dead
+    flags += water_flags
     water_dead = dead_coils(water.fids) & live if matching else np.zeros_like(dead)
     if water_dead.any():
         note = (f"{water.source or 'the water reference'}: coil(s) {_coil_list(water_dead)} "
@@ -206,7 +213,8 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
         report["dead_coils"] = np.flatnonzero(dead).tolist()
     used = f"{int(live.sum())} of {acq.n_coils}" if dead.any() else f"{acq.n_coils}"
     details = (f"{used} coils, noise-whitened matched-filter weights from "
-               f"{'the b=0 water reference' if source == 'water' else 'the data'}")
+               f"{'the b=0 water reference' if source == 'water' else 'the data'}"
+               if live.sum() > 1 else f"1 of {acq.n_coils} coils with data: used as it is")
     if note:
         report["water_scale"] = note
     return CoilStep(result.combined, water_fids, report, details,
@@ -322,10 +330,10 @@ def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
     def height(fid):
         return float(np.max(np.abs(fid_to_spectrum(fid)[singlets]))) or np.finfo(float).tiny
 
-    lowest = water_fids[int(np.argmin(water_b))].mean(axis=0)
+    lowest = acquired_mean(water_fids[int(np.argmin(water_b))])
     ratios = []
     for c in range(fids.shape[0]):
-        average = fids[c].mean(axis=0)
+        average = acquired_mean(fids[c])
         reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
                                            0.0, [], "", water_directions, acq.directions[c])
         stored = eddy_current_correct(average, reference, acq.dwell_s, reference_fid=lowest)
@@ -382,14 +390,14 @@ def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
     lowest = int(np.argmin(water_b))
     matched = matching_water_condition(water_b, c, b_c, water_directions, direction)
     if matched is not None:
-        candidate = water_fids[matched].mean(axis=0)
+        candidate = acquired_mean(water_fids[matched])
         if water_snr(candidate) >= min_water_snr:
             return candidate
         flags.append(f"ECC: {label}: water reference SNR {water_snr(candidate):.1f} below "
                      f"{min_water_snr:g} even before denoising; used the lowest-b reference")
     elif n_water > 1:
         flags.append(f"ECC: {label}: no condition-matched water reference; used the lowest-b one")
-    return water_fids[lowest].mean(axis=0)
+    return acquired_mean(water_fids[lowest])
 
 
 def single_water_flags(water_b, b_values_s_mm2) -> list[str]:
@@ -421,7 +429,7 @@ def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisitio
     """
     flags: list[str] = single_water_flags(water_b, acq.b_values_s_mm2)
     labels = condition_texts(acq)
-    lowest = water_fids[int(np.argmin(water_b))].mean(axis=0)
+    lowest = acquired_mean(water_fids[int(np.argmin(water_b))])
     out = np.empty_like(fids)
     for c in range(fids.shape[0]):
         reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
