@@ -30,7 +30,7 @@ def _metadata(layout, path) -> dict:
     try:
         return dict(layout.get_metadata(str(path)))
     except Exception:  # pybids raises various errors for files it did not index
-        sidecar = Path(str(path).replace(".nii.gz", ".json").replace(".nii", ".json"))
+        sidecar = _sidecar_path(path)
         return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
 
 
