@@ -95,6 +95,12 @@ RECEIVER_PPM_TOLERANCE = 1e-6
 """Receiver references closer than this (ppm) to :data:`H1_REFERENCE_PPM` are left as they are."""
 
 
+STATED_RECEIVER_KEY = "StatedSpecFreqChemShift"
+"""Metadata key keeping the receiver's chemical shift the input stated, once the data are
+referenced to 4.65 ppm (:func:`with_standard_receiver_ppm`): checks that depend on where water
+sat (``pipeline.preprocess.axis_scale``) read it."""
+
+
 def with_standard_receiver_ppm(acq: Acquisition) -> tuple[Acquisition, float]:
     """``acq`` referenced to the project's receiver convention (4.65 ppm at 0 Hz) and the
     frequency shift applied (Hz; 0 when it already was, or for another nucleus).
@@ -111,6 +117,7 @@ def with_standard_receiver_ppm(acq: Acquisition) -> tuple[Acquisition, float]:
     shift_hz = (H1_REFERENCE_PPM - acq.ref_ppm) * acq.cf_mhz
     t = time_axis_s(acq.fids.shape[-1], acq.dwell_s)
     fids = acq.fids * np.exp(2j * np.pi * shift_hz * t).astype(acq.fids.dtype, copy=False)
-    metadata = {**acq.metadata, "SpecFreqChemShift": H1_REFERENCE_PPM}
+    metadata = {**acq.metadata, "SpecFreqChemShift": H1_REFERENCE_PPM,
+                STATED_RECEIVER_KEY: acq.ref_ppm}
     return Acquisition(fids, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2, acq.directions,
                        acq.nucleus, H1_REFERENCE_PPM, metadata, acq.source), float(shift_hz)

@@ -7,6 +7,7 @@ width off by 2 or 1/2, or a 3 T spectrum given a 7 T frequency: the true axis is
 scale the check finds is known too.
 """
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -93,14 +94,21 @@ def test_doubled_and_halved_widths_over_the_28_challenge_spectra(real_spectra):
 
 @pytest.mark.parametrize("ref_ppm", [4.0, 3.0, 2.7, 1.5])
 def test_no_claim_with_the_receiver_off_water(real_spectra, ref_ppm):
-    """SpecFreqChemShift away from water: water moves with a wrong scale and its lines pass for
-    singlets, so the check makes no claim (blanking at the receiver refused such good data:
-    challenge spectra with the receiver at 2.7 ppm, 24 of 28)."""
-    fid, dwell_s, cf_mhz = real_spectra["invivo_7t_dmrs"]
+    """A receiver stated away from water: the app's conversion references the data to 4.65 ppm
+    (on a wrong axis that move misplaces water, whose lines then pass for singlets), so the
+    check makes no claim, judged on the stated receiver it keeps; blanking at the receiver
+    refused such good data (challenge spectra with the receiver at 2.7 ppm, 24 of 28)."""
+    from pipeline.acquisition import with_standard_receiver_ppm
+    fid, dwell_s, cf_mhz = real_spectra["challenge01"]
     t = np.arange(fid.shape[-1]) * dwell_s
-    moved = fid * np.exp(-2j * np.pi * (4.65 - ref_ppm) * cf_mhz * t)  # same spectrum
-    verdict = check_axis_scale(moved, dwell_s, cf_mhz, ref_ppm)
-    assert not verdict.wrong and "off water" in verdict.reason
+    for width_factor in (1.0, 2.0):  # the header right, and twice the width
+        stated = _acquisition(fid * np.exp(-2j * np.pi * (4.65 - ref_ppm) * cf_mhz * t),
+                              dwell_s / width_factor, cf_mhz)
+        stated = dataclasses.replace(stated, ref_ppm=ref_ppm)
+        referenced, _ = with_standard_receiver_ppm(stated)
+        result = preprocess_acquisition(referenced, options={"align": False})
+        assert "off water" in result.orientation["axis_scale"]["reason"]
+        assert not any(f.startswith("frequency axis:") for f in result.flags)
 
 
 def test_no_claim_on_coarse_spectra(real_spectra):
@@ -168,6 +176,16 @@ def test_warn_flags_and_off_skips(real_spectra):
     correct = preprocess_acquisition(_acquisition(fid, dwell_s, cf_mhz),
                                      options={"align": False})
     assert correct.orientation["axis_scale"]["wrong"] is False
+
+
+def test_warn_leaves_the_orientation_alone_on_a_wrong_axis(real_spectra):
+    """With axis_check = "warn" the mirror check judged Osprey sub-01 given twice its width
+    mirrored (14.1 against 1.9) and conjugated it; on a wrong axis it is not run."""
+    fid, dwell_s, cf_mhz = real_spectra["osprey_sub-01"]
+    acq = _acquisition(fid, dwell_s / 2, cf_mhz)
+    result = preprocess_acquisition(acq, options={"axis_check": "warn", "align": False})
+    assert any(f.startswith("orientation: not checked") for f in result.flags)
+    assert "verdict" not in result.orientation
 
 
 def test_unknown_axis_policy_is_refused():

@@ -76,3 +76,30 @@ def test_a_dead_coil_in_a_measured_mm_file_is_left_out(siemens, shared_data):
     result = measured_mm_basis(_zeroed(acq, DEAD), basis)
     truth = measured_mm_basis(_without(acq, DEAD), basis)
     np.testing.assert_allclose(result.fids, truth.fids, atol=1e-9 * np.abs(truth.fids).max())
+
+
+def test_the_combined_water_keeps_the_data_type(siemens):
+    """A complex128 weight vector put the combined water in double precision (twice the file,
+    last digits of every later step changed)."""
+    acq, water = siemens
+    step = combine_step(acq, water)
+    assert step.water_fids.dtype == step.fids.dtype == acq.fids.dtype
+
+
+def test_a_transient_zero_in_some_coils_only_is_left_out(siemens):
+    """A water transient zero in coils 1 and 3 only took the water signal to 0.84 x (and
+    concentrations +20 %) with no flag: it is now left out as not acquired."""
+    from pipeline.fitting.quantification import water_amplitude
+    from pipeline.preprocess.average import acquired_mean
+    acq, water = siemens
+    fids = water.fids.copy()
+    fids[0, 1, [1, 3]] = 0
+    step = combine_step(acq, water.with_fids(fids))
+    kept = combine_step(acq, water.with_fids(water.fids[:, :1]))
+    assert water_amplitude(acquired_mean(step.water_fids[0]), water.dwell_s) == pytest.approx(
+        water_amplitude(kept.water_fids[0].mean(axis=0), water.dwell_s), rel=1e-6)
+    assert any("exactly zero in some coils only" in f for f in step.flags)
+    data = acq.fids.copy()
+    data[0, 5, :2] = 0
+    result = preprocess_acquisition(acq.with_fids(data), water)
+    assert [r["rejected"] for r in result.transients if r["transient"] == 5] == [1]

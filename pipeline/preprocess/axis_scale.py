@@ -68,15 +68,17 @@ class AxisScaleVerdict:
     reason: str = ""  # why no claim is made ('' when the pattern was searched)
 
     def to_dict(self) -> dict:
-        return {"scale": round(self.scale, 4), "score": round(self.score, 2),
+        return {"scale": round(self.scale, 4) if np.isfinite(self.scale) else None,
+                "score": round(self.score, 2),
                 "header_score": round(self.header_score, 2), "wrong": self.wrong,
                 "reason": self.reason}
 
     def message(self, dwell_s: float, cf_mhz: float) -> str:
         """What the data show and the header values that would explain it."""
         width_hz = 1.0 / dwell_s
-        return (f"the NAA, Cr and Cho singlets sit {self.scale:.2f} x as far from the receiver "
-                f"frequency as the header's axis puts them (singlet score {self.score:.1f} "
+        return (f"on the header's axis the NAA, Cr and Cho singlets sit {self.scale:.2f} x as "
+                f"far from the receiver frequency as their chemical shifts put them (singlet "
+                f"score {self.score:.1f} "
                 f"against {self.header_score:.1f} on the header's axis): the spectral width "
                 f"({width_hz:.0f} Hz) or the spectrometer frequency ({cf_mhz:.3f} MHz) in the "
                 f"header/sidecar looks wrong; the data fit a spectral width of "
@@ -97,19 +99,23 @@ def scale_scores(fid: np.ndarray, dwell_s: float, cf_mhz: float, ref_ppm: float,
 
 
 def check_axis_scale(fid: np.ndarray, dwell_s: float, cf_mhz: float,
-                     ref_ppm: float = 4.65) -> AxisScaleVerdict:
+                     ref_ppm: float = 4.65, stated_ref_ppm: float | None = None
+                     ) -> AxisScaleVerdict:
     """Judge the header's frequency axis of ``fid`` (one FID, or a stack averaged over its
     leading axes) from the singlet pattern in both orientations (the mirror check comes
-    after this one and decides the orientation)."""
+    after this one and decides the orientation). ``stated_ref_ppm``: the receiver's chemical
+    shift the input stated, when the data were since referenced to ``ref_ppm`` (the app's
+    conversion moves them to 4.65 ppm; on a wrong axis that move misplaces water too)."""
     fid = np.asarray(fid, dtype=complex)
     bin_ppm = 1.0 / (fid.shape[-1] * dwell_s * cf_mhz)
     if bin_ppm > MAX_BIN_PPM:
-        return AxisScaleVerdict(1.0, 0.0, 0.0, False,
+        return AxisScaleVerdict(float("nan"), 0.0, 0.0, False,
                                 f"spectral bins of {bin_ppm:.3f} ppm, coarser than "
                                 f"{MAX_BIN_PPM} ppm: no claim")
-    if abs(ref_ppm - H1_REFERENCE_PPM) > MAX_RECEIVER_OFFSET_PPM:
-        return AxisScaleVerdict(1.0, 0.0, 0.0, False,
-                                f"receiver frequency at {ref_ppm:g} ppm, off water: no claim")
+    receiver = ref_ppm if stated_ref_ppm is None else float(stated_ref_ppm)
+    if abs(receiver - H1_REFERENCE_PPM) > MAX_RECEIVER_OFFSET_PPM:
+        return AxisScaleVerdict(float("nan"), 0.0, 0.0, False,
+                                f"receiver frequency at {receiver:g} ppm, off water: no claim")
     mean_fid = fid.reshape(-1, fid.shape[-1]).mean(axis=0)
     scales = np.exp(np.linspace(np.log(SCALE_RANGE[0]), np.log(SCALE_RANGE[1]), SCALE_STEPS))
     scores = np.maximum(scale_scores(mean_fid, dwell_s, cf_mhz, ref_ppm, scales),

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..acquisition import Acquisition
+from ..acquisition import STATED_RECEIVER_KEY, Acquisition
 from ..spectra import (MIN_ACQUIRED_POINTS, acquired_points, fid_to_spectrum, ppm_axis,
                        water_points_kept)
 from .align import WATER_WINDOW_PPM, align_conditions
 from .average import acquired_mean
-from .coils import combine_coils, dead_coils
+from .coils import combine_coils, dead_coils, without_partial_transients
 from .eddy import eddy_current_correct, water_snr
 from .motion import mm_amplitude_check
 from .axis_scale import check_axis_scale
@@ -183,6 +183,14 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
         return CoilStep(acq.fids[:, :, 0, :], None if water is None else water.fids[:, :, 0, :],
                         report, "single receive channel (already combined): nothing to combine",
                         water_flags)
+    data_fids, partial_flags = without_partial_transients(acq.fids,
+                                                          acq.source or "metabolite data")
+    if matching:
+        water_input, water_partial = without_partial_transients(
+            water.fids, water.source or "water reference")
+        water, partial_flags = water.with_fids(water_input), partial_flags + water_partial
+    acq = acq.with_fids(data_fids) if partial_flags else acq
+    water_flags = empty_water_flags(water) + partial_flags
     dead = dead_coils(acq.fids)
     if dead.all():
         raise ValueError(f"{acq.source or 'metabolite data'}: all {acq.n_coils} coils are "
@@ -201,7 +209,7 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
     reference = (water.fids[int(np.argmin(water.b_values_s_mm2))][:, live]
                  if matching and not water_dead.any() else None)
     result = combine_coils(acq.fids[:, :, live], reference, whiten=whiten)
-    weights = np.zeros(acq.n_coils, dtype=complex)
+    weights = np.zeros(acq.n_coils, dtype=result.weights.dtype)
     weights[live] = result.weights
     water_fids = None
     if water is not None:
@@ -214,7 +222,7 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
     used = f"{int(live.sum())} of {acq.n_coils}" if dead.any() else f"{acq.n_coils}"
     details = (f"{used} coils, noise-whitened matched-filter weights from "
                f"{'the b=0 water reference' if source == 'water' else 'the data'}"
-               if live.sum() > 1 else f"1 of {acq.n_coils} coils with data: used as it is")
+               if live.sum() > 1 else f"1 of {acq.n_coils} coils with data: phased, not combined")
     if note:
         report["water_scale"] = note
     return CoilStep(result.combined, water_fids, report, details,
@@ -251,7 +259,8 @@ def axis_scale_flags(fids: np.ndarray, acq: Acquisition, policy: str = "refuse"
         raise ValueError(f"axis_check must be one of {AXIS_POLICIES}, got {policy!r}")
     if policy == "off":
         return [], {}
-    verdict = check_axis_scale(fids, acq.dwell_s, acq.cf_mhz, acq.ref_ppm)
+    verdict = check_axis_scale(fids, acq.dwell_s, acq.cf_mhz, acq.ref_ppm,
+                               acq.metadata.get(STATED_RECEIVER_KEY))
     if not verdict.wrong:
         return [], verdict.to_dict()
     message = f"{acq.source or 'metabolite data'}: {verdict.message(acq.dwell_s, acq.cf_mhz)}"
@@ -275,6 +284,10 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
     conjugated with a flag (``fix``) or refused, as its eddy-current correction would double
     the eddy currents' phase instead of removing it."""
     axis_flags, axis = axis_scale_flags(fids, acq, axis_policy)
+    if axis.get("wrong"):  # policy "warn": on a wrong axis the orientation test misleads too
+        return MirrorStep(fids, water_fids, {"axis_scale": axis}, axis_flags + [
+            "orientation: not checked, as the frequency axis looks wrong (above): the data are "
+            "fitted as stored"])
     try:
         fids, water_fids, verdict = apply_mirror_policy(fids, acq.dwell_s, acq.cf_mhz,
                                                         acq.ref_ppm, policy=policy,
@@ -539,9 +552,10 @@ def outlier_step(fids: np.ndarray, acq: Acquisition, options) -> OutlierStep:
 def realign_step(unaligned: np.ndarray, rejected: np.ndarray, acq: Acquisition,
                  options) -> AlignStep | None:
     """Alignment again with the rejected transients left out of the templates; None when
-    nothing was rejected or alignment is off (the first alignment stands)."""
-    if not (rejected.any() and options.align):
-        return None
+    nothing was rejected (exactly-zero transients aside) or alignment is off (the first
+    alignment stands)."""
+    if not ((rejected & ~empty_transients(unaligned)).any() and options.align):
+        return None  # nothing rejected but exactly-zero transients, already left out
     return align_step(unaligned, acq, options, weights=(~rejected).astype(float))
 
 

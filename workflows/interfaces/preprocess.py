@@ -186,8 +186,12 @@ class RejectOutliers(SimpleInterface):
             details = "re-aligned with the rejected transients left out of the templates"
         for row in rows:
             row["rejected"] = int(rejected[int(row["condition"]), int(row["transient"])])
+        empty = steps.empty_transients(acq.fids[:, :, 0, :])
         self._results["out_file"] = save_acquisition(
             out, "realigned.nii", "Outlier removal",
+            f"{int((rejected & ~empty).sum())} transient(s) rejected (robust z > "
+            f"{options.outlier_threshold:g}); {int(empty.sum())} exactly zero (not acquired) "
+            f"left out; {details}" if empty.any() else
             f"{int(rejected.sum())} transient(s) rejected (robust z > "
             f"{options.outlier_threshold:g}); {details}")
         self._results["out_transients"] = write_table("transients.tsv", rows,
