@@ -6,8 +6,14 @@ condition's signal (in-vivo 7 T set), and 20 of 24 moved the alignment of the ot
 Truth: the same real data with none of its transients zeroed.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from robust_support import demo, demo_master  # noqa: E402,F401
 
 from pipeline.acquisition import Acquisition
 from pipeline.preprocess.pipeline import PreprocessOptions, preprocess_acquisition
@@ -143,3 +149,50 @@ def test_zero_water_transients_do_not_scale_the_water_signal(invivo):
     assert water_amplitude(lowest_b_fid(zeroed), water.dwell_s) == pytest.approx(
         water_amplitude(lowest_b_fid(acquired), water.dwell_s), rel=1e-9)
     assert any("2 of 40 transients exactly zero" in f for f in combine_step(acq, zeroed).flags)
+
+
+def _zero_transients(path, condition: int, transients: slice) -> None:
+    """Set some transients of one condition of a demo NIfTI-MRS file (..., points, DYN, USER_0)
+    to exactly zero, as an export fills averages a scan did not acquire."""
+    import nibabel as nib
+    image = nib.load(path)
+    data = np.asarray(image.dataobj).copy()
+    data[..., transients, condition] = 0
+    nib.save(type(image)(data, image.affine, header=image.header), path)
+
+
+def test_the_workflow_leaves_zero_transients_out(demo, tmp_path):
+    """Through the app's nodes (combination, alignment, outliers, averaging read the transients
+    table): half the transients of one condition zero, the amplitudes stay those of the
+    untouched data (averaged in, the zeros would halve them)."""
+    import csv
+    import json
+    import shutil
+
+    from bids_app import cli
+
+    def run(bids, name):
+        out = tmp_path / f"out-{name}"
+        status = cli.main([str(bids), str(out), "participant", "--participant-label", "01",
+                           "-w", str(tmp_path / f"work-{name}"), "--skip-bids-validation",
+                           "--nprocs", "2"])
+        assert status == cli.EXIT_OK
+        return out / "sub-01" / "mrs"
+
+    def amplitude(folder, condition, name="tNAA"):
+        with open(folder / "sub-01_acq-dwpress_amplitudes.tsv", newline="") as fh:
+            return next(float(r["amplitude"]) for r in csv.DictReader(fh, delimiter="\t")
+                        if r["metabolite"] == name and int(r["condition"]) == condition)
+
+    untouched = run(demo, "untouched")
+    zeroed_bids = tmp_path / "zeroed"
+    shutil.copytree(demo, zeroed_bids, symlinks=True)
+    _zero_transients(zeroed_bids / "sub-01" / "mrs" / "sub-01_acq-dwpress_svs.nii.gz", 1,
+                     slice(0, 4))
+    zeroed = run(zeroed_bids, "zeroed")
+    assert amplitude(zeroed, 1) == pytest.approx(amplitude(untouched, 1), rel=0.15)
+    with open(zeroed / "sub-01_acq-dwpress_transients.tsv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh, delimiter="\t") if int(r["condition"]) == 1]
+    assert [int(r["rejected"]) for r in rows[:4]] == [1, 1, 1, 1]
+    qc = json.loads((zeroed / "sub-01_acq-dwpress_qc.json").read_text())
+    assert "empty transients: condition 1" in json.dumps(qc["stages"]["outliers.json"]["flags"])
