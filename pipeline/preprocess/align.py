@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
+from pipeline.preprocess.average import acquired
 from pipeline.preprocess.water import (damped_exponential_basis, remove_residual_water,
                                        signal_poles)
 from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
@@ -181,7 +182,7 @@ def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: 
         amplitude = np.abs(inner) / template_energy
     # nothing to register: an exactly-zero transient (not acquired) or an all-zero template
     # (no other transient acquired) matched every shift equally and landed on the search edge
-    unmatched = ~np.any(fids, axis=-1) | ~(np.broadcast_to(template_energy, freq_hz.shape) > 0)
+    unmatched = ~acquired(fids) | ~(np.broadcast_to(template_energy, freq_hz.shape) > 0)
     freq_hz = np.where(unmatched, centre_hz, freq_hz)
     phase_deg = np.where(unmatched, 0.0, phase_deg)
     amplitude = np.where(unmatched, 0.0, amplitude)
@@ -244,8 +245,8 @@ def search_centre_hz(freq_hz: np.ndarray, fids: np.ndarray) -> float:
     transients of 24 moved it, and the other 4 with it, by 46 Hz. Rejected outliers still
     count, as they always did."""
     freq_hz = np.asarray(freq_hz, dtype=float)
-    acquired = np.any(fids, axis=-1)
-    return float(np.median(freq_hz[acquired] if acquired.any() else freq_hz))
+    kept = acquired(fids)
+    return float(np.median(freq_hz[kept] if kept.any() else freq_hz))
 
 
 def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
@@ -268,7 +269,7 @@ def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
     first_template = fids.mean(axis=0) if template is None else np.asarray(template)
     result = _register_and_correct(fids, first_template, dwell_s, cf_mhz, ppm_range,
                                    max_shift_hz, centre_hz)
-    if np.count_nonzero(np.any(fids, axis=-1)) < 3:  # too few acquired for leave-one-out
+    if np.count_nonzero(acquired(fids)) < 3:  # too few acquired for leave-one-out
         return result
     for _ in range(n_iterations):
         result = _register_and_correct(fids, leave_one_out_means(result.corrected, weights),
@@ -341,7 +342,7 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
         subspace = pole_subspace(fids.shape[-1], dwell_s, *poles)
         results = [_refine_in_subspace(fids[c], results[c], dwell_s, cf_mhz, subspace,
                                        ppm_range, n_model_iterations, max_shift_hz, w_all[c])
-                   if np.count_nonzero(np.any(fids[c], axis=-1)) >= 3 else results[c]
+                   if np.count_nonzero(acquired(fids[c])) >= 3 else results[c]
                    for c in range(n_conditions)]
     if align_means and n_conditions > 1:
         results = align_condition_means(results, dwell_s, cf_mhz, int(np.argmin(b)), w_all)

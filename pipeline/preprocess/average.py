@@ -96,9 +96,19 @@ def _geometric_mean(members: np.ndarray, weights: np.ndarray) -> np.ndarray:
                                                                         axes=1)))
 
 
+def acquired(fids: np.ndarray, n_leading: int = 1) -> np.ndarray:
+    """Mask over the first ``n_leading`` axes of ``fids`` of the entries (transients, or
+    condition x transient) not exactly zero at every point of the axes left: noise is never
+    exactly 0, so an all-zero entry is an average the scan did not acquire, filled with zeros
+    by a scanner or an export. The one test of "not acquired" of preprocessing."""
+    fids = np.asarray(fids)
+    rest = int(np.prod(fids.shape[n_leading:]))  # 0 for an empty selection (no coil left)
+    return np.any(fids.reshape(*fids.shape[:n_leading], rest), axis=-1)
+
+
 def acquired_mean(fids: np.ndarray) -> np.ndarray:
-    """Mean over the first axis (transients) of the transients not exactly zero (averages a
-    scan did not acquire, filled with zeros); of all of them when none is acquired. Averaged
-    in, k zero transients of n in a water reference scaled every concentration by n/(n-k)."""
-    acquired = np.any(fids.reshape(fids.shape[0], -1), axis=1)
-    return fids[acquired].mean(axis=0) if acquired.any() else fids.mean(axis=0)
+    """Mean over the first axis (transients) of the :func:`acquired` transients; of all of
+    them when none is. Averaged in, k zero transients of n in a water reference scaled every
+    concentration by n/(n-k)."""
+    kept = acquired(fids)
+    return fids[kept].mean(axis=0) if kept.any() else fids.mean(axis=0)

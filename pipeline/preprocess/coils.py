@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .average import acquired
+
 TAIL_FRACTION = 0.25
 """Fraction of the FID, at its end, taken as signal-free for noise estimation."""
 
@@ -127,7 +129,7 @@ def combine_coils(fids: np.ndarray, reference_fid: np.ndarray | None = None,
 def dead_coils(fids: np.ndarray) -> np.ndarray:
     """(n_coils,) mask of coils exactly zero at every point of every FID (..., n_coils,
     n_points): a channel that recorded nothing (switched off, broken), never noise."""
-    return ~np.any(np.moveaxis(fids, -2, 0).reshape(fids.shape[-2], -1), axis=1)
+    return ~acquired(np.moveaxis(fids, -2, 0))
 
 
 def without_partial_transients(fids: np.ndarray, label: str) -> tuple[np.ndarray, list[str]]:
@@ -138,7 +140,7 @@ def without_partial_transients(fids: np.ndarray, label: str) -> tuple[np.ndarray
     water transient zero in 2 of 4 coils took the water signal to 0.84 x, concentrations
     +20 %, with no flag)."""
     recording = ~dead_coils(fids)
-    zero = ~np.any(fids[:, :, recording, :], axis=-1)
+    zero = ~acquired(fids[:, :, recording, :], 3)
     partial = zero.any(axis=-1) & ~zero.all(axis=-1)
     if not partial.any():
         return fids, []

@@ -20,7 +20,7 @@ from ..acquisition import STATED_RECEIVER_KEY, Acquisition
 from ..spectra import (MIN_ACQUIRED_POINTS, acquired_points, fid_to_spectrum, ppm_axis,
                        water_points_kept)
 from .align import WATER_WINDOW_PPM, align_conditions
-from .average import acquired_mean
+from .average import acquired, acquired_mean
 from .coils import combine_coils, dead_coils, without_partial_transients
 from .eddy import eddy_current_correct, water_snr
 from .motion import mm_amplitude_check
@@ -152,7 +152,7 @@ def combined_water_scale_note(acq: Acquisition, water: Acquisition | None) -> st
 def empty_water_flags(water: Acquisition | None) -> list[str]:
     """A flag for a water reference with exactly-zero transients, left out of its averages
     (:func:`acquired_mean`)."""
-    if water is None or not (empty := ~np.any(water.fids, axis=(2, 3))).any():
+    if water is None or not (empty := ~acquired(water.fids, 2)).any():
         return []
     return [f"coils: {water.source or 'water reference'}: {int(empty.sum())} of "
             f"{empty.size} transients exactly zero (not acquired): left out of its averages"]
@@ -177,12 +177,11 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
                          f"{acq.source or 'the metabolite data'} has {acq.n_coils}")
     note = combined_water_scale_note(acq, water)
     report = {"n_coils": acq.n_coils}
-    water_flags = empty_water_flags(water)
     if acq.n_coils == 1:
         report["weights_from"] = "none"
         return CoilStep(acq.fids[:, :, 0, :], None if water is None else water.fids[:, :, 0, :],
                         report, "single receive channel (already combined): nothing to combine",
-                        water_flags)
+                        empty_water_flags(water))
     data_fids, partial_flags = without_partial_transients(acq.fids,
                                                           acq.source or "metabolite data")
     if matching:
@@ -504,18 +503,19 @@ def empty_transients(fids: np.ndarray) -> np.ndarray:
     measurement (noise is never exactly 0) but an average the scan did not acquire, which a
     scanner or an export filled with zeros. Combination, eddy-current correction and
     alignment multiply FIDs, so such a transient is still exactly zero here."""
-    return ~np.any(fids, axis=-1)
+    return ~acquired(fids, 2)
 
 
 def acquired_transients(fids: np.ndarray, acq: Acquisition) -> np.ndarray:
     """(n_conditions, n_transients) mask of transients that are not exactly zero
     (:func:`empty_transients`); ``ValueError`` naming the file when a condition has none."""
-    empty = empty_transients(fids)
-    for c in np.flatnonzero(empty.all(axis=1)):
+    kept = acquired(fids, 2)
+    if not kept.any(axis=1).all():
+        c = int(np.flatnonzero(~kept.any(axis=1))[0])
         raise ValueError(f"{acq.source or 'metabolite data'}: {condition_text(acq, c)}: all "
                          f"{fids.shape[1]} transients are exactly zero (not acquired): remove "
                          "the condition or convert the acquired data")
-    return ~empty
+    return kept
 
 
 def outlier_step(fids: np.ndarray, acq: Acquisition, options) -> OutlierStep:
