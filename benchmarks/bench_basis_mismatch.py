@@ -15,23 +15,15 @@ both as a function of the PRESS TE1 used for the app's simulation::
 
 from __future__ import annotations
 
-import os
+from bench_env import SHARED  # first: one thread before numpy, sys.path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import argparse
+import sys
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
+import validation_support as vs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import validation_support as vs  # noqa: E402
-
-SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FLOOR_NAMES = ("tNAA", "tCho", "Ins", "Glu", "Gln", "Glx", "GSH", "GABA", "Tau")
 COMPARED_ENTRIES = ("NAA", "NAAG", "Glu", "Gln", "GSH", "GABA", "Ins", "Tau", "Asp", "PE", "Lac",
                     "Cr", "PCr", "GPC", "PCh", "sIns", "Ala", "Glc", "Asc")

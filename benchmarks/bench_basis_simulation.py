@@ -9,24 +9,15 @@ extra threads only add overhead. Times are wall-clock on the machine it runs on.
 
 from __future__ import annotations
 
-import os
+from bench_env import SHARED  # first: one thread before numpy, sys.path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import argparse
+import tempfile
+import time
+from pathlib import Path
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, basis_correlations,  # noqa: E402
+from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, basis_correlations,
                                                 match_reference, simulate_basis)
-
-SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # label: (path below ../shared/data, simulate_basis arguments)
 REFERENCE_SETS = {

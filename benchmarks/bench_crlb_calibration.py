@@ -18,29 +18,19 @@ app's behaviour, measured and not adopted)::
 
 from __future__ import annotations
 
-import os
+from bench_env import SHARED as DATA  # first: one thread before numpy, sys.path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import argparse
+import sys
+import warnings
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import validation_support as vs  # noqa: E402
-from pipeline.fitting import baseline, single  # noqa: E402
+import validation_support as vs
+from pipeline.fitting import baseline, single
 
 NAMES = ("NAA", "Cr", "PCr", "Ins", "Glu", "Gln", "GSH", "Tau")
 CALIBRATED_BELOW_PERCENT = 30.0
-DATA = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
-
 
 class StiffnessSpread:
     """Wraps the stiffness search: keeps, for the last fit, the Akaike-weighted covariance of

@@ -20,26 +20,18 @@ errors are those of S(b, g)/S(0) and the fit gets the directions::
 
 from __future__ import annotations
 
-import os
+from bench_env import SHARED  # first: one thread before numpy, sys.path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import argparse
+import json
+import sys
+from pathlib import Path
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
+import dmrs_validation_support as dv
+import validation_support as vs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-
-import dmrs_validation_support as dv  # noqa: E402
-import validation_support as vs  # noqa: E402
-
-SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 PROTOCOLS = ("pregame_steam7t", "ismrm_press30")
 
 

@@ -18,23 +18,15 @@ Prints the RMS relative error of ratios to tCr per level and basis::
 
 from __future__ import annotations
 
-import os
+from bench_env import SHARED  # first: one thread before numpy, sys.path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import argparse
+import sys
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
+import validation_support as vs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import validation_support as vs  # noqa: E402
-
-SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 NAMES = ("tNAA", "tCho", "Ins", "Glu", "Gln", "Glx", "GSH")
 LEVELS = ("0 Voigt, no noise", "1 + noise", "2 measured lineshape", "3 + measured MM",
           "4 + lipids, baseline, water, phase, offset")

@@ -19,31 +19,26 @@ needs; and the ADC RMS error of joint vs sequential fitting at SNR 30 (400 reali
 
 from __future__ import annotations
 
+from bench_env import SHARED  # first: one thread before numpy, sys.path
+
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # one core; must precede the numpy import
+import statistics
+import sys
+import time
+from pathlib import Path
 
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
+from pipeline.basis import Basis
 
-from pipeline.basis import Basis  # noqa: E402
-
-# the accuracy studies are a test helper shared with the tests (tests/fitting_studies.py)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from fitting_studies import adc_errors, decay_errors, rms  # noqa: E402
-from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum  # noqa: E402
-from pipeline.io.basis_formats import read_basis, read_lcmodel_raw  # noqa: E402
-from pipeline.simulate.presets import (ADC_STUDY_ADC_UM2_MS, PREGAME_B_VALUES_S_MM2,  # noqa: E402
+from fitting_studies import adc_errors, decay_errors, rms
+from pipeline.fitting import FitOptions, fit_conditions, fit_spectrum
+from pipeline.io.basis_formats import read_basis, read_lcmodel_raw
+from pipeline.simulate.presets import (ADC_STUDY_ADC_UM2_MS, PREGAME_B_VALUES_S_MM2,
                                        adc_study_spec, pregame_7t_spec, press_3t_spec)
-from pipeline.simulate.synthetic import simulate_acquisition  # noqa: E402
+from pipeline.simulate.synthetic import simulate_acquisition
 
-SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA",
-                             Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 ISMRM = SHARED / "ismrm2016_fitting_challenge"
 PREGAME = SHARED / "dmrs_7t_steam_synthetic"
 B_VALUES_S_MM2 = list(PREGAME_B_VALUES_S_MM2)

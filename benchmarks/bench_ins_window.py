@@ -23,27 +23,20 @@ built): a measurement for that choice.
 
 from __future__ import annotations
 
+from bench_env import SHARED  # first: one thread before numpy, sys.path
+
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+import validation_support as vs
+from pipeline.fitting import fit_spectrum
+from pipeline.fitting.uncertainty import sum_weights
+from pipeline.preprocess.water import remove_residual_water
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-
-import validation_support as vs  # noqa: E402
-from pipeline.fitting import fit_spectrum  # noqa: E402
-from pipeline.fitting.uncertainty import sum_weights  # noqa: E402
-from pipeline.preprocess.water import remove_residual_water  # noqa: E402
-
-SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WINDOWS = {"A": ((4.0, 5.5), (0.2, 4.0)), "B": ((4.25, 5.5), (0.2, 4.2))}
 """Window -> (residual-water removal window, fit window), ppm."""
 EDGE_WATER_PPM = (4.0, 4.3)

@@ -24,25 +24,18 @@ both, both programs' residual SD / noise SD over 0.2-4.0 ppm, and the time per s
 
 from __future__ import annotations
 
-import os
+from bench_env import SHARED  # first: one thread before numpy, sys.path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import argparse
+import statistics
+from collections import Counter
+import sys
+from pathlib import Path
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-from collections import Counter  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
+import validation_support as vs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import validation_support as vs  # noqa: E402
-
-SHARED = Path(os.environ.get("DMRS_BIDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 PROGRAMS = ("app", "lcm", "lcmown")
 """The app; LCModel with the generating (oracle) basis; LCModel with the app's own basis."""
 TARGET_NAMES = ("tNAA", "tCr", "tCho", "Ins", "Glu", "Glx", "GSH")
