@@ -47,7 +47,8 @@ on ``DIM_USER_0`` with b in s/mm^2) with JSON sidecars, ``dataset_description.js
 ``README`` and ``participants.tsv``. Existing outputs are never replaced without
 ``--overwrite``. A participant/session with an acquisition that cannot be converted is skipped
 whole and named, the others are written (exit 2); its files from an earlier conversion are set
-aside (``OUTPUT_DIR/set_aside/``), and ``--participant-label`` converts it alone once fixed.
+aside (``OUTPUT_DIR/set_aside/``), and ``--participant-label`` (``--session-label``) converts
+it alone once fixed.
 spec2nii runs in-process; nothing uses the network.
 
 Modules: :mod:`bids_app.convert_mapping` (the mapping and its loops),
@@ -82,8 +83,8 @@ from .convert_mapping import (  # noqa: F401  (public names re-exported from thi
     foreign_link_note, load_mapping, loop_sizes, n_conditions, split_dynamics, split_loops)
 from .convert_order_check import check_loop_order, loop_order_verdict
 from .convert_partial import (PartialConversion, nothing_written_message, partial_message,
-                              participant_of, selected_entries, skipped_units, unit_label,
-                              unselected_link_problem)
+                              participant_of, selected_entries, session_of, skipped_units,
+                              unit_label, unselected_link_problem)
 from .convert_set_aside import set_aside_skipped, sidecar_of
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
     _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
@@ -207,33 +208,37 @@ def read_acquisitions(entries: list, wheres: list[str], source_dir: Path, mappin
     return acquisitions, failures
 
 
-def _chosen_entries(mapping: dict, mapping_path: Path, out_dir: Path, labels):
-    """(entries, output paths, message names) of the acquisitions to convert: all, or those of
-    the participants ``labels`` (``--participant-label``). Refused: two entries with one
-    output, a label the mapping lacks, a link to a scan left out and not in the dataset."""
+def _chosen_entries(mapping: dict, mapping_path: Path, out_dir: Path, labels,
+                    session_labels=None):
+    """(entries, output paths, message names, notes) of the acquisitions to convert: all, or
+    those of the participants ``labels`` (``--participant-label``) and sessions
+    ``session_labels`` (``--session-label``); notes name selected participants with none of
+    the sessions. Refused: two entries with one output, a label the mapping lacks, a link to a
+    scan left out and not in the dataset."""
     every = mapping["acquisition"]
     targets = [out_dir / bids_relative_path(e) for e in every]
     if len(set(targets)) != len(targets):
         raise ConversionError(f"{mapping_path}: two acquisitions map to the same BIDS name")
     wheres = [acquisition_where(mapping_path, i, e, t)
               for i, (e, t) in enumerate(zip(every, targets))]
-    chosen = selected_entries(every, labels, mapping_path)
-    problem = unselected_link_problem(every, chosen, targets, wheres)
+    chosen, notes = selected_entries(every, labels, mapping_path, session_labels)
+    problem = unselected_link_problem(every, chosen, targets, wheres, labels)
     if problem:
         raise ConversionError(problem)
-    return tuple([items[i] for i in chosen] for items in (every, targets, wheres))
+    return (*([items[i] for i in chosen] for items in (every, targets, wheres)), notes)
 
 
 def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool = False,
                     log=print, warn=None, all_or_nothing: bool = False,
-                    participant_labels=None) -> list[Path]:
+                    participant_labels=None, session_labels=None) -> list[Path]:
     """Convert every acquisition of the mapping into the BIDS dataset ``output_dir``.
 
     ``source_dir``: where the mapping's input file names are resolved (default: the mapping
     file's folder). Refuses (before writing anything) to replace existing outputs unless
     ``overwrite``. ``log`` takes progress and notes, ``warn`` the warnings (default: ``log``
     with a "warning: " prefix; the command line sends them to stderr, which -q leaves alone).
-    ``participant_labels``: convert only these participants' acquisitions (None: all).
+    ``participant_labels``, ``session_labels``: convert only the acquisitions of these
+    participants and sessions (None: all); earlier outputs of the others are not touched.
     Returns the written NIfTI-MRS paths. A participant/session with an acquisition that cannot
     be converted (or linking to a scan of one) is skipped whole, its files from an earlier
     conversion set aside (:mod:`bids_app.convert_set_aside`), and the others are written,
@@ -245,8 +250,10 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
     mapping = load_mapping(mapping_path)
     source_dir = Path(source_dir) if source_dir else mapping_path.parent
     out_dir = Path(output_dir)
-    entries, targets, wheres = _chosen_entries(mapping, mapping_path, out_dir,
-                                               participant_labels)
+    entries, targets, wheres, notes = _chosen_entries(mapping, mapping_path, out_dir,
+                                                      participant_labels, session_labels)
+    for note in notes:
+        warn(note)
     if not overwrite:
         existing = [str(t) for t in targets if t.exists() or sidecar_of(t).exists()]
         if existing:
@@ -291,8 +298,9 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
         log(f"wrote {target} ({acq.n_conditions} conditions x {acq.n_transients} transients "
             f"x {acq.n_coils} coils x {acq.n_points} points)")
     _write_dataset_files(out_dir, mapping, participants, overwrite)
+    sessions = sorted({session_of(e) for e in entries}) if session_labels else None
     for path in inputs_not_written(out_dir, sorted({participant_of(e) for e in entries}),
-                                   targets):
+                                   targets, sessions):
         warn(f"{path} was not written by this conversion (left from an earlier one?): "
             "dmrs-bids will process it as an input; remove it if it is stale")
     written = [targets[i] for i in kept]
@@ -302,15 +310,20 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
     return written
 
 
-def inputs_not_written(out_dir: Path, participants: list[str], targets: list[Path]) -> list[Path]:
+def inputs_not_written(out_dir: Path, participants: list[str], targets: list[Path],
+                       sessions=None) -> list[Path]:
     """NIfTI files in the ``mrs`` folders of ``participants`` (``sub-<label>``) that are not
     among ``targets``: after a re-conversion with ``--overwrite`` under renamed labels the old
-    files stay, and the app would process them beside the new ones."""
+    files stay, and the app would process them beside the new ones. ``sessions``
+    (``ses-<label>``, ``--session-label``): only those sessions' folders are looked in (the
+    others are not this conversion's); None: all of the participants'."""
     written = {Path(t).resolve() for t in targets}
     found = []
     for participant in participants:
         folder = Path(out_dir) / participant
-        for mrs in [folder / "mrs"] + sorted(folder.glob("ses-*/mrs")):
+        folders = [folder / "mrs"] + sorted(folder.glob("ses-*/mrs")) if sessions is None \
+            else [folder / s / "mrs" for s in sessions]
+        for mrs in folders:
             found += [p for p in sorted(mrs.glob("*.nii*")) if p.resolve() not in written]
     return found
 
@@ -409,6 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="convert only these participants' acquisitions (with or without "
                              "'sub-'); the others are neither read nor touched, e.g. to add "
                              "participants skipped earlier once their inputs are fixed")
+    parser.add_argument("--session-label", nargs="+", metavar="LABEL",
+                        help="convert only these sessions' acquisitions (with or without "
+                             "'ses-'; with --participant-label, of those participants); other "
+                             "sessions are neither read nor touched. A participant with none "
+                             "of them is left out with a warning")
     parser.add_argument("--all-or-nothing", action="store_true",
                         help="write nothing when any acquisition cannot be converted "
                              "(default: skip only its participant/session, write the others, "
@@ -437,7 +455,7 @@ def _convert(args, log) -> PartialConversion | None:
     try:
         convert_dataset(args.mapping, args.output_dir, getattr(args, "source_dir", None),
                         args.overwrite, log, warn_on_stderr, args.all_or_nothing,
-                        args.participant_label)
+                        args.participant_label, args.session_label)
     except PartialConversion as partial:
         return partial
     return None
