@@ -252,10 +252,37 @@ def linked_file(layout, svs, sidecar: dict, key: str,
     if not path.exists():
         raise DiscoveryError(f"{svs_path}: {key} {uri!r} in {stated} points to {path}, which "
                              "does not exist")
+    if not path.is_file() or not path.name.endswith(tuple(NIFTI_EXTENSIONS)):
+        raise DiscoveryError(f"{stated}: {key} {uri!r} points to {path}, which is not a "
+                             f"NIfTI-MRS file (.nii or .nii.gz); point it at the "
+                             f"{LINKED_KIND[key]}")
     note = foreign_reference_note(svs.get_entities(), path, uri, key)
     if note and warnings is not None:
         warnings.append(f"{svs_path}: {note}")
     return path
+
+
+LINKED_KIND = {"ReferenceSignal": "unsuppressed water reference acquisition",
+               "MacromoleculeSignal": "metabolite-nulled macromolecule acquisition"}
+"""What each link key must point at (as messages word it)."""
+
+
+def link_text(layout, svs_path, key: str, uri: str, path: Path) -> _WhenFormatted:
+    """How a message names the link that chose ``path`` for ``svs_path``: the JSON stating
+    ``key`` (:func:`stating_json`, looked up only when a message is made), the key, its value
+    and the file it points to."""
+    return _WhenFormatted(lambda: f"{stating_json(layout, svs_path, key)}: {key} {uri!r} "
+                                  f"points to {path}")
+
+
+def with_link(message: str, links: dict) -> str:
+    """``message`` (an input check's, naming its file first) about a file a link chose
+    (``links``: path -> :func:`link_text`) begun with the link instead: the JSON to correct
+    is named, not only the file it points to."""
+    for path, link in links.items():
+        if message.startswith(f"{path}: "):
+            return f"{link}: {message.removeprefix(f'{path}: ')}"
+    return message
 
 
 def _water_for(layout, svs, sidecar: dict, filters: dict, warnings: list | None = None):
@@ -365,10 +392,13 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
             mm = _mm_for(entities, mm_files)
             mm_path = Path(mm.path) if mm else None
         _check_inherited_json(bids_dir, water, mm_path)
+        links = {path: link_text(layout, svs.path, key, sidecar[key], path)
+                 for path, key in ((water, "ReferenceSignal"), (mm_path, "MacromoleculeSignal"))
+                 if path is not None and sidecar.get(key)}
         check_inputs(Path(svs.path), water, mm_path, motion_ppm_range,
                      lambda path: _metadata(layout, path),
                      lambda path: _WhenFormatted(
-                         lambda: sidecars_text(path, _metadata_files(layout, path))))
+                         lambda: sidecars_text(path, _metadata_files(layout, path))), links)
         sidecar = _metadata(layout, svs.path)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
@@ -430,7 +460,8 @@ def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:
 
 
 def check_inputs(svs: Path, water: Path | None, mm: Path | None,
-                 motion_ppm_range=None, metadata_of=None, where_of=None) -> None:
+                 motion_ppm_range=None, metadata_of=None, where_of=None,
+                 links: dict | None = None) -> None:
     """Every file of the acquisition (and its sidecar) is readable by this user and states 1H
     as its nucleus (header and sidecar agreeing), the water reference shares the data's
     spectral grid, and with ``motion_ppm_range`` (the MM motion check is on) the data's grid
@@ -439,7 +470,10 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
     coarse for the motion check would fail only after the fit). ``metadata_of``: path -> the
     sidecar metadata the run reads that file with (with BIDS inheritance), so the checks judge
     what the run uses; ``where_of``: path -> how messages name that metadata. Default: the
-    file's own JSON sidecar."""
+    file's own JSON sidecar. ``links``: the water reference or MM a sidecar link chose ->
+    :func:`link_text`; when such a file is not the kind of file the link must name (not water,
+    the metabolite file, another grid), the message names the link (:func:`with_link`); a
+    problem of the file itself (unreadable, its header against its sidecar) names the file."""
     from .input_checks import (InputError, check_fid_start, check_frequency_agreement,
                                check_macromolecule_signal, check_metadata, check_motion_grid,
                                check_nucleus, check_readable, check_water_grid,
@@ -464,15 +498,18 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
             check_frequency_agreement(path, metadata[path], where_of(path))
         for path in files:
             check_fid_start(path)
+        if motion_ppm_range is not None:
+            check_motion_grid(svs, motion_ppm_range, metadata[svs])
+    except InputError as exc:
+        raise DiscoveryError(str(exc)) from None
+    try:  # is each companion the kind of file it must be? A link that chose it is named
         if water is not None:
             check_water_grid(svs, water)
             check_water_reference(svs, water, metadata[svs], metadata[water])
         if mm is not None:
             check_macromolecule_signal(svs, mm, water, metadata[svs], metadata[mm])
-        if motion_ppm_range is not None:
-            check_motion_grid(svs, motion_ppm_range, metadata[svs])
     except InputError as exc:
-        raise DiscoveryError(str(exc)) from None
+        raise DiscoveryError(with_link(str(exc), links or {})) from None
 
 
 def _mm_for(entities: dict, mm_files: list):

@@ -110,5 +110,7 @@ def test_discovery_judges_the_reference_axis_the_run_reads(demo):
     found = discovery.discover(demo, errors=errors)
     assert "hdr" in found and "hdr" not in errors
     assert "side" not in found
-    assert errors["side"].startswith(f"{sidecar_off['ref']}: not an unsuppressed water "
-                                     "reference"), errors["side"]
+    assert errors["side"].startswith(  # named with the link that chose it
+        f"{sidecar_off['svs_json']}: ReferenceSignal 'bids::sub-side/mrs/"
+        f"{sidecar_off['ref'].name}' points to {sidecar_off['ref']}: not an unsuppressed water "
+        "reference"), errors["side"]

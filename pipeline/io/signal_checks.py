@@ -137,7 +137,8 @@ def check_water_reference(svs, water, svs_sidecar: dict | None = None,
 def check_macromolecule_signal(svs, mm, water=None, svs_sidecar: dict | None = None,
                                mm_sidecar: dict | None = None) -> None:
     """A measured macromolecule spectrum (``MacromoleculeSignal`` or an ``acq-mm`` file) is
-    neither the metabolite file, nor its water reference, nor unsuppressed water (a link set
+    neither the metabolite file, nor its water reference, nor of another field strength
+    (:func:`mm_field_problem`), nor unsuppressed water (a link set
     to the water scan by mistake would be fitted as the MM: its water line at least
     ``MIN_WATER_HEIGHT_OVER_DATA`` times the data's and dominating its own spectrum, see
     ``qc.reference.looks_like_unsuppressed_water``); InputError naming it otherwise. The
@@ -148,14 +149,35 @@ def check_macromolecule_signal(svs, mm, water=None, svs_sidecar: dict | None = N
         if other is not None and _same_file(mm, other):
             raise InputError(f"{mm}: the measured macromolecule spectrum is {what} {other}; "
                              "point MacromoleculeSignal at the metabolite-nulled acquisition")
-    data_peaks = _water_peaks_of(svs, stated_frequency(svs, svs_sidecar))
-    peaks = _water_peaks_of(mm, stated_frequency(mm, mm_sidecar))
+    data_axis, mm_axis = stated_frequency(svs, svs_sidecar), stated_frequency(mm, mm_sidecar)
+    field = mm_field_problem(data_axis[0], mm_axis[0]) if data_axis and mm_axis else None
+    if field:
+        raise InputError(f"{mm}: the measured macromolecule spectrum's {field} "
+                         f"{Path(svs).name}: measured at another field strength; point "
+                         "MacromoleculeSignal at an MM spectrum of this field")
+    data_peaks, peaks = _water_peaks_of(svs, data_axis), _water_peaks_of(mm, mm_axis)
     if data_peaks and peaks and looks_like_unsuppressed_water(
             peaks[1], peaks[0] / max(data_peaks[0], 1e-300)):
         raise InputError(f"{mm}: the measured macromolecule spectrum of {Path(svs).name} looks "
                          f"like unsuppressed water (its water line is {peaks[0] / data_peaks[0]:.3g} "
                          "times the data's residual water line); point MacromoleculeSignal at "
                          "the metabolite-nulled, water-suppressed acquisition")
+
+
+def mm_field_problem(data_cf_mhz: float, mm_cf_mhz: float) -> str | None:
+    """How a measured MM spectrum's spectrometer frequency contradicts the data's, or None:
+    the run rescales the MM spectrum (as a basis entry, ``basis_tools.resample_basis``) by at
+    most ``FIELD_MISMATCH_TOLERANCE`` (1 %; J-couplings do not scale with the field) and
+    fails beyond it, so an MM of another field is refused here, naming its link, rather than
+    in the run's macromolecules step."""
+    from .basis_tools import FIELD_MISMATCH_TOLERANCE
+
+    change = abs(mm_cf_mhz / data_cf_mhz - 1)
+    if change <= FIELD_MISMATCH_TOLERANCE:
+        return None
+    return (f"SpectrometerFrequency {mm_cf_mhz:.6g} MHz differs by {100 * change:.1f} % "
+            f"(more than {100 * FIELD_MISMATCH_TOLERANCE:g} %) from the {data_cf_mhz:.6g} "
+            "MHz of")
 
 
 LATE_START_MIN_POINTS = 16
