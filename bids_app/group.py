@@ -4,7 +4,8 @@ Reads ``OUT/sub-*/[ses-*/]mrs/*_{amplitudes,diffusion}.tsv`` and ``*_qc.json`` a
 ``OUT/group_amplitudes.tsv``, ``group_diffusion.tsv``, ``group_qc.tsv``, ``group_status.tsv``
 and ``group.html``. Columns: ``participant_id``, ``session_id`` (``n/a`` without sessions),
 ``source`` (the input stem), :data:`ACQUISITION_COLUMNS` (from the metadata the participant
-run recorded in ``*_desc-preproc_svs.nii.gz``, :func:`facts_reader`), then the participant
+run recorded in ``*_desc-preproc_svs.nii.gz`` or ``*_desc-fit_svs.nii.gz``,
+:func:`facts_reader`), then the participant
 table's columns (QC: ``qc_status``, ``qc_failed``, ``qc_warned``, then the rest of the flat
 ``summary`` of ``_qc.json``).
 ``group_status.tsv`` has one row per participant (:data:`STATUS_COLUMNS`): whether its results
@@ -89,14 +90,23 @@ def acquisition_facts(metadata: dict) -> dict:
             "echo_time_s": _number(metadata.get("EchoTime"))}
 
 
+RECORDING_OUTPUTS = ("preproc", "fit")
+"""Derivatives whose NIfTI-MRS header records the metadata the participant run used (the same
+in both), read in this order."""
+
+
 def recorded_metadata(output_dir, subject: str, session: str | None, source: str) -> dict:
     """The metadata the participant run processed an acquisition with, as it recorded it in
-    the ``desc-preproc_svs`` NIfTI-MRS header: the input's header merged with its sidecars
-    (BIDS inheritance, the sidecar winning). {} when that file is missing or unreadable."""
+    the ``desc-preproc_svs`` NIfTI-MRS header, else in the ``desc-fit_svs`` one (the same: the
+    input's header merged with its sidecars by BIDS inheritance, the sidecar winning). {} when
+    both are missing or unreadable."""
     from pipeline.io.input_checks import header_extension
 
-    return header_extension(d.acquisition_path(output_dir, subject, session, source,
-                                               "preproc"))
+    for kind in RECORDING_OUTPUTS:
+        found = header_extension(d.acquisition_path(output_dir, subject, session, source, kind))
+        if found:
+            return found
+    return {}
 
 
 class InputMetadata:
@@ -134,16 +144,28 @@ class InputMetadata:
             return {}
 
 
-def facts_reader(output_dir, bids_dir):
+def facts_reader(output_dir, bids_dir, warn=None):
     """(subject, session, source) -> :func:`acquisition_facts` of the metadata the run
-    recorded (:func:`recorded_metadata`), else of the input's (:class:`InputMetadata`);
-    each acquisition read once."""
+    recorded (:func:`recorded_metadata`), else of the input's as it is now
+    (:class:`InputMetadata`), with a warning (``warn``, default the log) naming the
+    acquisition: the ``_qc.json`` records only values derived from them (the field from the
+    frequency, the basis's sequence family), not the stated facts the tables are labelled by.
+    Each acquisition read once."""
     inputs = InputMetadata(bids_dir, output_dir)
+    warn = warn or get_logger().warning
 
     @functools.cache
     def facts(subject: str, session: str | None, source: str) -> dict:
-        return acquisition_facts(recorded_metadata(output_dir, subject, session, source)
-                                 or inputs(subject, session, source))
+        recorded = recorded_metadata(output_dir, subject, session, source)
+        if not recorded:
+            paths = [d.acquisition_path(output_dir, subject, session, source, kind)
+                     for kind in RECORDING_OUTPUTS]
+            instead = (f"read from the input's sidecars in {bids_dir} as they are now"
+                       if bids_dir is not None else "n/a (no BIDS_DIR given)")
+            warn(f"{paths[0]} and {paths[1].name} are missing or unreadable (their headers "
+                 "record the metadata the participant run used): its field strength, "
+                 f"sequence and echo time are {instead}")
+        return acquisition_facts(recorded or inputs(subject, session, source))
     return facts
 
 

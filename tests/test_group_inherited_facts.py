@@ -74,6 +74,20 @@ def _facts(out: Path) -> dict:
             for r in d.read_tsv(out / "group_qc.tsv")}
 
 
+def participant_run(demo: Path, tmp_path: Path) -> Path:
+    """sub-01 processed (small basis, one model) with its facts moved to its inherited JSON;
+    the output folder."""
+    _move_facts(demo, ["01"])
+    config = tmp_path / "c.toml"
+    config.write_text(f"[basis]\nmetabolites = {json.dumps(SMALL_METABOLITES)}\n"
+                      '[diffusion]\nmodels = ["monoexponential"]\n')
+    out = tmp_path / "out"
+    assert cli.main([str(demo), str(out), "participant", "--participant-label", "01", "-w",
+                     str(tmp_path / "work"), "--skip-bids-validation", "--nprocs", "1",
+                     "--config", str(config)]) == 0
+    return out
+
+
 def test_inherited_facts_of_the_input_give_the_same_group_tables_and_report(demo, tmp_path):
     """Derivatives that record no metadata (no preproc file): the input's, merged."""
     out = tmp_path / "out"
@@ -88,14 +102,7 @@ def test_inherited_facts_of_the_input_give_the_same_group_tables_and_report(demo
 def test_the_group_shows_the_facts_the_run_recorded_even_once_the_input_changed(demo, tmp_path):
     """Facts inherited by the participant run come from its preproc header; removing the
     inherited JSON afterwards changes nothing (the input's NIfTI header states only TE)."""
-    _move_facts(demo, ["01"])
-    config = tmp_path / "c.toml"
-    config.write_text(f"[basis]\nmetabolites = {json.dumps(SMALL_METABOLITES)}\n"
-                      '[diffusion]\nmodels = ["monoexponential"]\n')
-    out = tmp_path / "out"
-    assert cli.main([str(demo), str(out), "participant", "--participant-label", "01", "-w",
-                     str(tmp_path / "work"), "--skip-bids-validation", "--nprocs", "1",
-                     "--config", str(config)]) == 0
+    out = participant_run(demo, tmp_path)
     expected = {"sub-01": _expected_facts()["sub-01"]}
     _group(out, demo, ["01"])
     assert _facts(out) == expected
