@@ -53,9 +53,11 @@ def _ppm_mask(ppm: np.ndarray, ppm_range) -> np.ndarray:
 
 def transients_figure(ppm: np.ndarray, conditions: list[dict], ppm_range=PPM_RANGE) -> str:
     """Real spectra of every transient, before (left) and after (right) alignment, one row
-    per condition; kept transients grey with their mean black, rejected ones red.
+    per condition; kept transients grey with their mean black, rejected ones red, those not
+    acquired (exactly zero) left out and counted in the row's label.
 
-    ``conditions``: [{"label", "before" (n_transients, n_points) spectra, "after", "rejected"}].
+    ``conditions``: [{"label", "before" (n_transients, n_points) spectra, "after", "rejected",
+    optionally "acquired" (bool per transient; all when absent)}].
     """
     plt = _pyplot()
     if not conditions:
@@ -65,19 +67,21 @@ def transients_figure(ppm: np.ndarray, conditions: list[dict], ppm_range=PPM_RAN
     n = len(conditions)
     fig, axes = plt.subplots(n, 2, figsize=(7.5, 0.75 + 1.0 * n), sharex=True, squeeze=False)
     for row, cond in zip(axes, conditions):
-        rejected = np.asarray(cond["rejected"], bool)
+        taken = np.asarray(cond.get("acquired", np.ones(len(cond["rejected"]))), bool)
+        rejected = np.asarray(cond["rejected"], bool) & taken
+        kept = taken & ~rejected
         for ax, key in zip(row, ("before", "after")):
             real = np.asarray(cond[key]).real[:, mask]
-            ax.plot(x, real[~rejected].T, color="0.65", lw=0.4, rasterized=True)
+            ax.plot(x, real[kept].T, color="0.65", lw=0.4, rasterized=True)
             if rejected.any():
                 ax.plot(x, real[rejected].T, color="tab:red", lw=0.5, rasterized=True)
-            if (~rejected).any():
-                ax.plot(x, real[~rejected].mean(axis=0), color="black", lw=0.7,
-                        rasterized=True)
+            if kept.any():
+                ax.plot(x, real[kept].mean(axis=0), color="black", lw=0.7, rasterized=True)
             ax.set_yticks([])
             ax.tick_params(labelsize=6)
-        row[0].set_ylabel(f"{cond['label']}\n{int(rejected.sum())}/{rejected.size} rej.",
-                          fontsize=6, rotation=0, ha="right", va="center")
+        missing = f"\n{int((~taken).sum())} not acq." if not taken.all() else ""
+        row[0].set_ylabel(f"{cond['label']}\n{int(rejected.sum())}/{int(taken.sum())} rej."
+                          + missing, fontsize=6, rotation=0, ha="right", va="center")
     axes[0, 0].set_title("before alignment", fontsize=8)
     axes[0, 1].set_title("after alignment", fontsize=8)
     for ax in axes[-1]:

@@ -21,7 +21,7 @@ from pipeline.fitting.fit_display import (DISPLAY_ROWS, fit_display_array,  # no
                                           fit_display_text, load_fit_display)
 from pipeline.io.files import to_float
 from pipeline.metabolites import SUM_NAMES
-from pipeline.qc.transients import before_after  # noqa: F401  (the report's figures use it)
+from pipeline.qc.transients import before_after, table_value  # noqa: F401  (figures use it)
 
 from . import derivatives as d
 from . import figures as fig
@@ -193,6 +193,7 @@ def transients_svg(transients, transient_rows: list[dict], labels: list[str],
                    aligned: bool = False) -> str | None:
     """Stacked transients of each condition before/after alignment (see
     :func:`before_after`); None when they are unavailable or do not match."""
+    from pipeline.preprocess.average import acquired
     from pipeline.spectra import fid_to_spectrum
 
     arrays = before_after(transients, transient_rows, aligned)
@@ -201,10 +202,11 @@ def transients_svg(transients, transient_rows: list[dict], labels: list[str],
     ppm = transients.ppm()
     conditions = []
     for label, before, after, rejected in zip(labels, *arrays):
+        taken = acquired(before)  # exactly-zero transients: not acquired, not outliers
         before, after = fid_to_spectrum(before), fid_to_spectrum(after)
         phase = display_phase(after[~rejected] if (~rejected).any() else after, ppm)
         conditions.append({"label": label, "before": before * phase, "after": after * phase,
-                           "rejected": rejected})
+                           "rejected": rejected & taken, "acquired": taken})
     return fig.transients_figure(ppm, conditions)
 
 
@@ -218,14 +220,16 @@ def transients_to_align(transient_rows: list[dict]) -> bool:
 
 
 def drift_svg(transient_rows: list[dict], labels: list[str]) -> str | None:
-    """The drift figure, or None when there are no transients to align."""
+    """The drift figure, or None when there are no transients to align; transients not
+    acquired (exactly zero) have no drift and are not drawn."""
     if not transients_to_align(transient_rows):
         return None
-    rows = transient_rows
-    condition = np.array([int(r["condition"]) for r in rows])
-    return fig.drift_figure([to_float(r["freq_shift_hz"]) for r in rows],
-                            [to_float(r["phase_shift_deg"]) for r in rows],
-                            [int(r["rejected"]) for r in rows], condition,
+    column = {k: np.array([table_value(r, k) for r in transient_rows])
+              for k in ("condition", "freq_shift_hz", "phase_shift_deg", "rejected", "acquired")}
+    taken = column["acquired"] > 0
+    shown = {k: np.where(taken, column[k], np.nan) for k in ("freq_shift_hz", "phase_shift_deg")}
+    return fig.drift_figure(shown["freq_shift_hz"], shown["phase_shift_deg"],
+                            (column["rejected"] > 0) & taken, column["condition"].astype(int),
                             dict(enumerate(labels)))
 
 

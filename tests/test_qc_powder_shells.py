@@ -3,7 +3,7 @@
 import numpy as np
 
 from pipeline.acquisition import Acquisition
-from workflows.interfaces.qc import rejected_by_condition
+from workflows.interfaces.qc import by_condition
 
 DIRS = ["1,0,0", "0,1,0", "0,0,1"]
 
@@ -29,12 +29,13 @@ def test_powder_averaged_shells_get_the_transients_of_their_conditions():
     table by the 3 shells (before) read condition 1 and 2 alone, and 5 shells of 13 conditions
     raised an IndexError."""
     rows = _rows({2: (0,), 4: (1, 2), 6: (3,)})
-    rejected = rejected_by_condition(rows, _preprocessed([0.0, 1000.0, 3000.0]))
+    rejected = by_condition(rows, _preprocessed([0.0, 1000.0, 3000.0]), "rejected")
     assert [r.size for r in rejected] == [4, 12, 12]
     assert [float(r.mean()) for r in rejected] == [0.0, 1 / 12, 3 / 12]
 
 
 def test_unaveraged_conditions_keep_their_own_transients():
     rows = _rows({2: (0,), 4: (1, 2)})
-    rejected = rejected_by_condition(rows, _preprocessed([0.0] + [1000.0] * 3 + [3000.0] * 3))
+    rejected = by_condition(rows, _preprocessed([0.0] + [1000.0] * 3 + [3000.0] * 3),
+                            "rejected")
     assert [int(r.sum()) for r in rejected] == [0, 0, 1, 0, 2, 0, 0]

@@ -39,7 +39,7 @@ CONTRACT_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc
 
 SHIFT_COLUMNS = ["condition", "b_value", "direction", "transient", "freq_shift_hz",
                  "phase_shift_deg"]
-TRANSIENTS_COLUMNS = SHIFT_COLUMNS + ["rejected"]
+TRANSIENTS_COLUMNS = SHIFT_COLUMNS + ["rejected", "acquired"]
 AMPLITUDES_COLUMNS = ["condition", "b_value", "direction", "metabolite", "amplitude", "crlb",
                       "crlb_percent"]
 LAST_AMPLITUDE_COLUMN = "fit_flags"

@@ -152,7 +152,8 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
                                             reference_index=lowest_b_index(acq))
     mm_check = steps.motion_step(averaged, acq, options)
     flags += mm_check.pop("flags")
-    rows = steps.transient_rows(acq, aligned.freq_hz, aligned.phase_deg, outliers.rejected)
+    rows = steps.transient_rows(acq, aligned.freq_hz, aligned.phase_deg, outliers.rejected,
+                                ~steps.empty_transients(unaligned))
     metadata = dict(acq.metadata)
     metadata["PreprocessingFlags"] = list(flags)
     averaged_acq = acq.with_fids(averaged[:, None, None, :], metadata=metadata)

@@ -559,8 +559,10 @@ def realign_step(unaligned: np.ndarray, rejected: np.ndarray, acq: Acquisition,
     return align_step(unaligned, acq, options, weights=(~rejected).astype(float))
 
 
-def transient_rows(acq: Acquisition, freq_hz, phase_deg, rejected=None) -> list[dict]:
-    """``_transients.tsv`` rows: condition labels, transient, shifts (and ``rejected``)."""
+def transient_rows(acq: Acquisition, freq_hz, phase_deg, rejected=None,
+                   acquired=None) -> list[dict]:
+    """``_transients.tsv`` rows: condition labels, transient, shifts (and ``rejected``,
+    ``acquired``: 0 for an exactly-zero transient, :func:`empty_transients`)."""
     directions = acq.direction_labels()
     rows = []
     for c in range(freq_hz.shape[0]):
@@ -570,6 +572,8 @@ def transient_rows(acq: Acquisition, freq_hz, phase_deg, rejected=None) -> list[
                    "freq_shift_hz": float(freq_hz[c, t]), "phase_shift_deg": float(phase_deg[c, t])}
             if rejected is not None:
                 row["rejected"] = int(rejected[c, t])
+            if acquired is not None:
+                row["acquired"] = int(acquired[c, t])
             rows.append(row)
     return rows
 

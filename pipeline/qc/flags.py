@@ -15,7 +15,13 @@ Sources of the thresholds (our reading of them; every limit can be overridden fr
   Spectroscopy (MRSinMRS)", NMR Biomed 2021;34:e4484: SNR, linewidth, CRLB and
   rejected transients must be reported; CRLB > ~20 % (50 % for low-concentration
   metabolites) marks an unreliable estimate (Kreis R, NMR Biomed 2016;29:1467, on not
-  discarding by CRLB alone, is why large CRLBs only warn unless extreme).
+  discarding by CRLB alone, is why large CRLBs only warn unless extreme). The number of
+  averages is reported too, hence the check of transients not acquired (exactly zero: a scan
+  stopped early, a dropped repetition). Its warning limit is this project's choice: SNR goes
+  as sqrt(n), so a condition missing more than a quarter of its transients has lost more than
+  13 % of its SNR (sqrt(0.75) = 0.87). It never fails (the fail limit 1 cannot be exceeded:
+  a condition with none acquired is refused by preprocessing): the acquired transients are
+  sound, and the SNR check judges what is left.
 * LIGNEUL2024 — Ligneul C et al., "Diffusion-weighted MR spectroscopy: consensus,
   recommendations, and resources from acquisition to modeling", Magn Reson Med 2024;91:860-885:
   per-condition outlier rejection, drift correction and their reporting; a condition losing
@@ -63,6 +69,8 @@ THRESHOLDS: dict[str, Threshold] = {t.metric: t for t in (
               20.0, 50.0, "LIN2021", "fit"),
     Threshold("rejected_fraction_max", "transients rejected (worst condition)", "fraction",
               "above", 0.10, 0.30, "LIGNEUL2024", "transients"),
+    Threshold("not_acquired_fraction_max", "transients not acquired (exactly zero; worst "
+              "condition)", "fraction", "above", 0.25, 1.0, "LIN2021", "transients"),
     Threshold("freq_shift_range_ppm", "frequency drift range over the run", "ppm", "above",
               0.07, 0.15, "KREIS2004", "transients"),
     Threshold("concentration_max_mm", "largest water-scaled concentration of "

@@ -283,39 +283,70 @@ def linewidth_hz(fid: np.ndarray, dwell_s: float, cf_mhz: float, window_ppm,
 
 
 REJECTION_KEYS = ("n_rejected", "rejected_fraction")
-"""Not measured (None) when no condition has two transients (e.g. a scanner-averaged series):
-nothing could be rejected, and a 0 would read as a pass."""
+"""Not measured (None) when no condition has two acquired transients (e.g. a scanner-averaged
+series): nothing could be rejected, and a 0 would read as a pass."""
 DRIFT_SPREAD_KEYS = ("freq_shift_sd_hz", "freq_shift_range_hz", "freq_drift_hz_per_transient",
                      "phase_shift_sd_deg", "phase_shift_range_deg")
 """Not measured (None) for a single transient. With one transient per condition the shifts
 are still measured: those of the condition means registered to the lowest b."""
 
 
-def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None, condition=None) -> dict:
-    """Summary of the per-transient drift (in stored order: condition by condition) and of
-    rejections.
+def transient_counts(rejected, acquired=None) -> dict:
+    """Counts of one set of transients (a condition, or the run): ``n_rejected`` (acquired
+    transients left out of the average as outliers) and ``rejected_fraction`` (of the acquired
+    ones; None with fewer than two: nothing could be rejected), ``n_not_acquired`` and
+    ``not_acquired_fraction`` (exactly-zero transients, of all). ``rejected`` is
+    ``_transients.tsv``'s column (left out of the average, for either reason), ``acquired``
+    its ``acquired`` column (all acquired when None: a table written before 2026-12-07).
 
-    The frequency and phase figures describe the kept transients (all of them when every one
-    was rejected): a rejected transient is an outlier (motion), counted by the rejection
+    Apart because they mean different things: an outlier is motion or instability, a
+    transient not acquired a scan stopped early; counted as rejected, half a condition
+    missing failed the rejection check of data with no outlier at all."""
+    rej = np.asarray(rejected, dtype=bool).ravel()
+    acq = np.ones(rej.size, bool) if acquired is None else np.asarray(acquired, bool).ravel()
+    if rej.size == 0 or acq.size != rej.size:
+        raise ValueError(f"transient counts need as many rejected ({rej.size}) as acquired "
+                         f"({acq.size}) flags, at least one")
+    outliers, n_acquired = rej & acq, int(acq.sum())
+    return {"n_rejected": int(outliers.sum()),
+            "rejected_fraction": float(outliers.sum() / n_acquired) if n_acquired > 1 else None,
+            "n_not_acquired": int(rej.size - n_acquired),
+            "not_acquired_fraction": float(1.0 - n_acquired / rej.size)}
+
+
+def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None, condition=None,
+                     acquired=None) -> dict:
+    """Summary of the per-transient drift (in stored order: condition by condition), of
+    rejections and of transients not acquired (:func:`transient_counts`).
+
+    The frequency and phase figures describe the kept transients (all acquired ones when every
+    one was rejected): a rejected transient is an outlier (motion), counted by the rejection
     figures, and it does not enter the average, so it is no drift of the result (before
     2026-12-07 one rejected outlier at +9.6 Hz set a 13.4 Hz range where the kept transients
-    spanned 4.7 Hz). ``freq_drift_hz_per_transient`` is the slope of a straight line through
-    the kept frequency shifts; ranges and SDs describe scatter. With ``condition`` (each
-    transient's condition), the values in ``REJECTION_KEYS`` are None when no condition holds
-    two transients; those in ``DRIFT_SPREAD_KEYS`` are None for a single transient.
+    spanned 4.7 Hz). A transient not acquired (``acquired`` False: exactly zero) has no
+    drift and never enters them. ``freq_drift_hz_per_transient`` is the slope of a straight
+    line through the kept frequency shifts against their stored index; ranges and SDs
+    describe scatter. With ``condition`` (each transient's condition), the values in
+    ``REJECTION_KEYS`` are None when no condition holds two acquired transients; those in
+    ``DRIFT_SPREAD_KEYS`` are None for a single transient.
     """
     f_all = np.asarray(freq_shift_hz, dtype=float)
-    rej = (np.zeros(f_all.size, dtype=bool) if rejected is None
-           else np.asarray(rejected, dtype=bool))
     if f_all.size == 0:
         raise ValueError("drift statistics need at least one transient")
-    kept = ~rej if not rej.all() else np.ones(f_all.size, dtype=bool)
+    rej = (np.zeros(f_all.size, dtype=bool) if rejected is None
+           else np.asarray(rejected, dtype=bool))
+    acq = (np.ones(f_all.size, dtype=bool) if acquired is None
+           else np.asarray(acquired, dtype=bool))
+    kept = next(m for m in (acq & ~rej, acq, np.ones(f_all.size, bool)) if m.any())
     f, p = f_all[kept], np.asarray(phase_shift_deg, dtype=float)[kept]
     slope = float(np.polyfit(np.flatnonzero(kept), f, 1)[0]) if f.size > 1 else 0.0
+    counts = transient_counts(rej, acq)
     out = {
         "n_transients": int(f_all.size),
-        "n_rejected": int(rej.sum()),
-        "rejected_fraction": float(rej.mean()),
+        "n_rejected": counts["n_rejected"],
+        "rejected_fraction": counts["rejected_fraction"],
+        "n_not_acquired": counts["n_not_acquired"],
+        "not_acquired_fraction": counts["not_acquired_fraction"],
         "freq_shift_mean_hz": float(f.mean()),
         "freq_shift_sd_hz": float(f.std(ddof=1)) if f.size > 1 else 0.0,
         "freq_shift_range_hz": float(f.max() - f.min()),
@@ -323,18 +354,26 @@ def drift_statistics(freq_shift_hz, phase_shift_deg, rejected=None, condition=No
         "phase_shift_sd_deg": float(p.std(ddof=1)) if p.size > 1 else 0.0,
         "phase_shift_range_deg": float(p.max() - p.min()),
     }
-    if condition is not None and np.max(np.unique(condition, return_counts=True)[1]) < 2:
+    if condition is not None and max(counts_per_condition(condition, acq).values()) < 2:
         out.update(dict.fromkeys(REJECTION_KEYS))
     if f.size < 2:
         out.update(dict.fromkeys(DRIFT_SPREAD_KEYS))
     return out
 
 
-def rejection_counts(condition, rejected) -> dict:
-    """Number of rejected transients per condition (keys as ``str(condition)``)."""
+def counts_per_condition(condition, mask) -> dict:
+    """Number of ``mask`` transients in each condition (keys as ``str(condition)``)."""
     cond = np.asarray(condition)
+    mask = np.asarray(mask, dtype=bool)
+    return {str(c): int(mask[cond == c].sum()) for c in np.unique(cond)}
+
+
+def rejection_counts(condition, rejected, acquired=None) -> dict:
+    """Number of rejected outliers per condition (keys as ``str(condition)``): transients
+    left out of the average that were acquired (all are when ``acquired`` is None)."""
     rej = np.asarray(rejected, dtype=bool)
-    return {str(c): int(rej[cond == c].sum()) for c in np.unique(cond)}
+    return counts_per_condition(condition, rej if acquired is None
+                                else rej & np.asarray(acquired, dtype=bool))
 
 
 def fit_quality(data_fid: np.ndarray, fit_fid: np.ndarray, dwell_s: float, cf_mhz: float,

@@ -79,16 +79,17 @@ def condition_metrics(fid: np.ndarray, dwell_s: float, cf_mhz: float, fitted_fid
 
 
 def similarity_metrics(before: np.ndarray, after: np.ndarray, rejected: np.ndarray,
-                       dwell_s: float, cf_mhz: float) -> dict:
+                       dwell_s: float, cf_mhz: float, acquired=None) -> dict:
     """Similarity index of one condition's transients before and after alignment (kept
-    transients only) and the rejected fraction (None for a single transient: nothing could
-    be rejected)."""
+    transients only: ``rejected`` is left out of the average, outlier or not acquired) and
+    the counts of :func:`metrics.transient_counts` (rejected outliers among the ``acquired``
+    transients, transients not acquired)."""
     rejected = np.asarray(rejected, bool)
     return {"similarity_before": measured_or_reason(metrics.similarity_index, before, dwell_s, cf_mhz,
                                        rejected=rejected)[0],
             "similarity_after": measured_or_reason(metrics.similarity_index, after, dwell_s, cf_mhz,
                                       rejected=rejected)[0],
-            "rejected_fraction": float(rejected.mean()) if rejected.size > 1 else None}
+            **metrics.transient_counts(rejected, acquired)}
 
 
 def lowest_b_rows(amplitude_rows: list[dict], names) -> list[dict]:
@@ -130,6 +131,7 @@ def _extreme(values, fn):
 
 WORST_CONDITION_METRICS = {"fit_quality_max": "fit_quality",
                            "rejected_fraction_max": "rejected_fraction",
+                           "not_acquired_fraction_max": "not_acquired_fraction",
                            "residual_water_ratio": "residual_water_ratio"}
 """Summary metric -> per-condition value whose largest condition the summary names."""
 
@@ -178,11 +180,14 @@ def summarise(per_condition: list[dict], b_values_s_mm2, drift: dict,
                                      np.median),
         "rejected_fraction_max": _extreme([p.get("rejected_fraction") for p in per_condition],
                                           np.max),
+        "not_acquired_fraction_max": _extreme([p.get("not_acquired_fraction")
+                                               for p in per_condition], np.max),
         "n_conditions": len(per_condition),
     })
     summary.update({f"{metric}_condition": worst_condition(per_condition, key)
                     for metric, key in WORST_CONDITION_METRICS.items()})
     summary.update({k: drift[k] for k in ("n_transients", "n_rejected", "rejected_fraction",
+                                          "n_not_acquired", "not_acquired_fraction",
                                           "freq_drift_hz_per_transient", "freq_shift_sd_hz",
                                           "freq_shift_range_hz", "phase_shift_sd_deg")
                     if k in drift})

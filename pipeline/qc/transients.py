@@ -12,6 +12,16 @@ from ..io.files import to_float
 from .metrics import apply_shifts, display_combination
 
 
+def table_value(row: dict, key: str) -> float:
+    """One value of a ``_transients.tsv`` row as a float; ``acquired`` is 1 when not given
+    (n/a, or a table written before 2026-12-07 without the column, whose exactly-zero
+    transients are only ``rejected`` and so count as rejected)."""
+    if key != "acquired":
+        return to_float(row[key])
+    value = to_float(row.get(key))
+    return 1.0 if np.isnan(value) else value
+
+
 def before_after(transients, transient_rows: list[dict], aligned: bool = False):
     """(before, after, rejected) arrays (n_conditions, n_transients[, n_points]) of the
     transients around alignment, coils combined (for display and QC).

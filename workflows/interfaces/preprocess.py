@@ -184,9 +184,10 @@ class RejectOutliers(SimpleInterface):
             out = acq.with_fids(realigned.fids[:, :, None, :])
             rows = steps.transient_rows(acq, realigned.freq_hz, realigned.phase_deg)
             details = "re-aligned with the rejected transients left out of the templates"
-        for row in rows:
-            row["rejected"] = int(rejected[int(row["condition"]), int(row["transient"])])
         empty = steps.empty_transients(acq.fids[:, :, 0, :])
+        for row in rows:
+            where = int(row["condition"]), int(row["transient"])
+            row["rejected"], row["acquired"] = int(rejected[where]), int(not empty[where])
         self._results["out_file"] = save_acquisition(
             out, "realigned.nii", "Outlier removal",
             f"{int((rejected & ~empty).sum())} transient(s) rejected (robust z > "
@@ -197,8 +198,10 @@ class RejectOutliers(SimpleInterface):
         self._results["out_transients"] = write_table("transients.tsv", rows,
                                                       TRANSIENTS_COLUMNS)
         self._results["out_report"] = write_json_file("outliers.json", {
-            "n_rejected": int(rejected.sum()), "flagged_conditions": found.flagged_conditions,
-            "flags": found.flags, "rejected_per_condition": rejected.sum(axis=1).tolist(),
+            "n_rejected": int((rejected & ~empty).sum()), "n_not_acquired": int(empty.sum()),
+            "flagged_conditions": found.flagged_conditions, "flags": found.flags,
+            "rejected_per_condition": (rejected & ~empty).sum(axis=1).tolist(),
+            "not_acquired_per_condition": empty.sum(axis=1).tolist(),
             "amplitude_z": found.amplitude_z.tolist(), "misfit_z": found.misfit_z.tolist()})
         return runtime
 

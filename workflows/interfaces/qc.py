@@ -10,6 +10,7 @@ from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterfac
 
 from pipeline.metabolites import FIT_WINDOW_PPM, PEAK_WINDOWS_PPM
 from pipeline.preprocess.steps import lowest_b_fid, motion_step
+from pipeline.qc.transients import table_value
 
 from ..fileio import (condition_labels, load_acquisition, optional_input, options_table,
                       read_json_file, read_table, to_float, write_json_file)
@@ -61,7 +62,8 @@ class QualityMetrics(SimpleInterface):
         fit = load_acquisition(self.inputs.in_fit)
         reports = {Path(p).name: read_json_file(p) for p in self.inputs.in_reports or []}
         rows = read_table(self.inputs.in_transients)
-        rejected = rejected_by_condition(rows, pre)
+        rejected = by_condition(rows, pre, "rejected")
+        acquired = by_condition(rows, pre, "acquired")
         before, after = _transients_before_after(self.inputs.in_combined,
                                                  self.inputs.in_transients, rows, pre)
         display_path = optional_input(self.inputs.in_fit_display)
@@ -81,15 +83,16 @@ class QualityMetrics(SimpleInterface):
             notes += [f"condition {c}: {w}" for w in why]
             if before is not None:
                 values.update(similarity_metrics(before[c], after[c], rejected[c],
-                                                 pre.dwell_s, pre.cf_mhz))
+                                                 pre.dwell_s, pre.cf_mhz, acquired[c]))
             else:
-                values["rejected_fraction"] = (float(rejected[c].mean())
-                                               if rejected[c].size > 1 else None)
+                values.update(metrics.transient_counts(rejected[c], acquired[c]))
             per_condition.append({**label, **values})
+        column = {k: [int(table_value(r, k)) for r in rows]
+                 for k in ("condition", "rejected", "acquired")}
         drift = metrics.drift_statistics([to_float(r["freq_shift_hz"]) for r in rows],
                                          [to_float(r["phase_shift_deg"]) for r in rows],
-                                         [int(r["rejected"]) for r in rows],
-                                         [int(r["condition"]) for r in rows])
+                                         column["rejected"], column["condition"],
+                                         column["acquired"])
         water_lw = None
         if optional_input(self.inputs.in_water):
             water = load_acquisition(self.inputs.in_water)
@@ -112,7 +115,9 @@ class QualityMetrics(SimpleInterface):
         qc = {"summary": summary, "flags": verdict["flags"], "per_condition": per_condition,
               "drift": drift,
               "rejected_per_condition": metrics.rejection_counts(
-                  [int(r["condition"]) for r in rows], [int(r["rejected"]) for r in rows]),
+                  column["condition"], column["rejected"], column["acquired"]),
+              "not_acquired_per_condition": metrics.counts_per_condition(
+                  column["condition"], np.logical_not(column["acquired"])),
               "flagged_conditions": reports.get("outliers.json", {}).get("flagged_conditions",
                                                                          []),
               "motion_check": motion,
@@ -133,7 +138,7 @@ def _transient_matrix(rows: list[dict], key: str, kind=float) -> np.ndarray:
     out = np.zeros((max(int(r["condition"]) for r in rows) + 1,
                     max(int(r["transient"]) for r in rows) + 1))
     for r in rows:
-        out[int(r["condition"]), int(r["transient"])] = kind(to_float(r[key]))
+        out[int(r["condition"]), int(r["transient"])] = kind(table_value(r, key))
     return out
 
 
@@ -150,15 +155,16 @@ def _acquired_conditions(rows: list[dict], n_conditions: int) -> tuple[np.ndarra
     return b, directions
 
 
-def rejected_by_condition(rows: list[dict], pre) -> list[np.ndarray]:
-    """Rejected flags (bool, one per transient) of each condition of the preprocessed ``pre``.
+def by_condition(rows: list[dict], pre, key: str) -> list[np.ndarray]:
+    """The 0/1 column ``key`` of ``_transients.tsv`` (``rejected``, ``acquired``) as bool, one
+    per transient, for each condition of the preprocessed ``pre``.
     After ``[preprocessing] powder_average`` ``pre`` holds one condition per shell while the
     transients table keeps the acquired conditions (13 against 5 shells on the demo's sub-02,
     an IndexError before): a shell then gets the transients of all its conditions, grouped as
     the averaging grouped them (``powder.acquisition_shells``)."""
     from pipeline.diffusion.powder import acquisition_shells
 
-    matrix = _transient_matrix(rows, "rejected", int).astype(bool)
+    matrix = _transient_matrix(rows, key, int).astype(bool)
     if matrix.shape[0] == pre.n_conditions:
         return list(matrix)
     b, directions = _acquired_conditions(rows, matrix.shape[0])
