@@ -85,7 +85,7 @@ from .convert_order_check import check_loop_order, loop_order_verdict
 from .convert_partial import (PartialConversion, nothing_written_message, partial_message,
                               participant_of, selected_entries, session_of, skipped_units,
                               unit_label, unselected_link_problem)
-from .convert_set_aside import set_aside_skipped, sidecar_of
+from .convert_set_aside import dangling_link_note, links_into, set_aside_skipped, sidecar_of
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
     _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
 from .convert_vendor import (  # noqa: F401  (public names re-exported from this module)
@@ -269,7 +269,8 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
     kept = [i for i, unit in enumerate(units) if unit not in skipped]
     participants = sorted({participant_of(entries[i]) for i in kept})
     by_unit = {u: [t for t, v in zip(targets, units) if v == u] for u in skipped}
-    for note in set_aside_skipped(out_dir, by_unit, run_id(time.time()), set(participants)):
+    notes, moved = set_aside_skipped(out_dir, by_unit, run_id(time.time()), set(participants))
+    for note in notes:
         warn(note)  # before writing: a move that fails leaves the new files unwritten
     every = mapping["acquisition"]  # a link may name a participant --participant-label leaves out
     by_id = {e["id"]: out_dir / bids_relative_path(e) for e in every if e.get("id")}
@@ -303,6 +304,8 @@ def convert_dataset(mapping_path, output_dir, source_dir=None, overwrite: bool =
                                    targets, sessions):
         warn(f"{path} was not written by this conversion (left from an earlier one?): "
             "dmrs-bids will process it as an input; remove it if it is stale")
+    for link in links_into(out_dir, moved):
+        warn(dangling_link_note(*link))
     written = [targets[i] for i in kept]
     if problems:
         raise PartialConversion(partial_message(problems, len(failures), len(entries), units,

@@ -12,11 +12,13 @@ the participant is left. Nothing is deleted: the inputs that made them may be th
 broken. ``set_aside/`` stays inside ``BIDS_DIR`` (a folder beside it could be outside a
 container's mount, and lost); dmrs-bids indexes only ``sub-*/[ses-*/]mrs/``, and a
 ``.bidsignore`` line keeps it from the BIDS validator. Other files of the unit, not written
-by this mapping, are only warned about (as for written participants).
+by this mapping, are only warned about (as for written participants), and so are links left
+in the dataset to a file moved (:func:`links_into`: dmrs-bids would refuse them at its run).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -87,20 +89,62 @@ def with_set_aside_ignored(bidsignore: str) -> str:
         + SET_ASIDE_DIR + "\n"
 
 
+LINK_KEYS = ("ReferenceSignal", "MacromoleculeSignal")
+"""Sidecar keys that name another file of the dataset (a BIDS URI)."""
+
+
+def _linked_path(out_dir: Path, uri) -> Path | None:
+    """The file of ``out_dir`` a link value names (``bids::path`` or a path relative to the
+    dataset), None for anything else (another dataset's ``bids:name:``, not a string)."""
+    if not isinstance(uri, str) or not uri or (uri.startswith("bids:")
+                                               and not uri.startswith("bids::")):
+        return None
+    return (out_dir / uri.removeprefix("bids::")).resolve()
+
+
+def links_into(out_dir: Path, moved: dict[Path, Path]) -> list[tuple[Path, str, str, Path]]:
+    """(JSON, key, value, folder moved to) of every link left in the dataset's JSON files
+    (top-level and under ``sub-*/``: sidecars and the JSONs they inherit) to a file of
+    ``moved`` (resolved path -> the folder it went to): a JSON this conversion did not write
+    (another mapping's, a hand-made one, or one of a participant or session the selection left
+    out) whose link now dangles, which dmrs-bids refuses for that participant at its run.
+    Called after the conversion is written, so a sidecar it rewrote is judged as rewritten."""
+    found = []
+    for path in sorted(out_dir.glob("*.json")) + sorted(out_dir.glob("sub-*/**/*.json")):
+        try:
+            sidecar = json.loads(path.read_text())
+        except (OSError, ValueError):  # not this check's to report
+            continue
+        for key in LINK_KEYS if isinstance(sidecar, dict) else ():
+            target = _linked_path(out_dir, sidecar.get(key))
+            if target in moved:
+                found.append((path, key, sidecar[key], moved[target]))
+    return found
+
+
+def dangling_link_note(path: Path, key: str, uri: str, dest: Path) -> str:
+    """The warning on a link :func:`links_into` found."""
+    return (f"{path}: {key} {uri!r} points to a file just moved to {dest} (not current); "
+            "dmrs-bids will refuse the acquisitions that read this JSON until that scan is "
+            "converted again or the link is changed")
+
+
 def set_aside_skipped(out_dir, targets_by_unit: dict[str, list[Path]], run: str,
-                      written: set[str]) -> list[str]:
+                      written: set[str]) -> tuple[list[str], dict[Path, Path]]:
     """Move the earlier outputs of each skipped unit (``sub-XX`` or ``sub-XX/ses-YY`` ->
     its mapping targets) aside, with the participant's row when nothing of it is left and it
-    is not among ``written`` (participants this conversion writes); one message per unit
-    that had any."""
+    is not among ``written`` (participants this conversion writes). Returns one message per
+    unit that had any, and the files moved (resolved path -> the folder they went to), for
+    :func:`links_into` once the conversion is written."""
     out_dir = Path(out_dir)
-    messages = []
+    messages, moved = [], {}
     for unit, targets in sorted(targets_by_unit.items()):
         found = earlier_outputs(targets)
         if not found:
             continue
         dest = aside_folder(out_dir, unit, run)
         move_aside(out_dir, found, dest)
+        moved.update({path.resolve(): dest for path in found})
         participant = unit.split("/")[0]
         row = (participant not in written and not has_files(out_dir / participant)
                and drop_participant_row(out_dir / "participants.tsv", participant, dest))
@@ -115,4 +159,4 @@ def set_aside_skipped(out_dir, targets_by_unit: dict[str, list[Path]], run: str,
         text = ignore.read_text() if ignore.exists() else ""
         if with_set_aside_ignored(text) != text:
             ignore.write_text(with_set_aside_ignored(text))
-    return messages
+    return messages, moved
