@@ -15,8 +15,13 @@ Not the full app (BIDS conversion, nipype graph): the preprocessing steps are ca
 The basis is the dataset's own LCModel basis (the app's simulated basis is another study); for
 the 7 T NIfTI-MRS data the published 7 T basis whose echo time is nearest the header's
 ``EchoTime`` (Siemens STEAM TE 11 ms -> Osprey SPECIAL TE 9 ms; the dMRS set TE 40 ms -> pregame
-STEAM TE 45 ms). Residual/noise uses the QC's noise estimate (``pipeline.qc.metrics.noise_sd``),
-which leaves out the anti-aliasing filter roll-off at the edges of wide bands.
+STEAM TE 45 ms). Source ``cmrr``: two CMRR human STEAM spectra (Varian, ``mm_consensus``; 7 T
+TE 6 ms, 4 T TE 4 ms; no water reference, so ratios only) fitted with the app's own simulated
+STEAM basis at the procpar TE/TM (the app's default without ``--basis``; LCModel gets the same
+basis as ``.BASIS``), with and without the same group's measured MM of the same sequence, and
+the 7 T one also with the nearest-TE published basis. Residual/noise uses the QC's noise
+estimate (``pipeline.qc.metrics.noise_sd``), which leaves out the anti-aliasing filter roll-off
+at the edges of wide bands.
 
 Prints per dataset the ratios to tCr for both programs, the median |difference| (relative to
 LCModel) per ratio and in units of the app's CRLB of that ratio (:func:`ratio_crlb_percent`),
@@ -25,6 +30,8 @@ both programs' residual/noise and the app's fit-residual QC status.
     PYTHONPATH=$PWD python benchmarks/bench_real_vs_lcmodel.py [--only challenge,osprey,...]
         [--set metabolite_shift_sd_ppm=0.004 --set baseline_order=4]   # other [fitting] values
         [--lcmodel-basis as-app] [--residual-water-window 4.25 5.5 --set ppm_range=[0.2,4.2]]
+        [--lipids]              # the app's lipid entries in both programs' basis (app default)
+        [--lcmodel-mm own]      # LCModel's own MM/lipid simulation where the app's is parametric
 """
 
 from __future__ import annotations
@@ -85,14 +92,26 @@ def default_fit_table() -> dict:
     return table
 
 
-def app_basis(basis_path: Path, echo_time_s: float, mm_fid, dwell_s: float, cf_mhz: float,
-              n_points: int):
-    """The basis the app fits with ([macromolecules] mode auto, lipids off)."""
+def app_basis(basis_path, echo_time_s: float, mm_fid, dwell_s: float, cf_mhz: float,
+              n_points: int, lipids: bool = False):
+    """The basis the app fits with ([macromolecules] mode auto; lipids as ``lipids``, off
+    unless ``--lipids``); ``basis_path`` a basis file or a ``Basis`` already made (the app's
+    simulated one)."""
+    basis = _app_basis_mm(basis_path, echo_time_s, mm_fid, dwell_s, cf_mhz, n_points)
+    if not lipids:
+        return basis
+    from pipeline.simulate.macromolecules import with_lipids
+    return with_lipids(basis)
+
+
+def _app_basis_mm(basis_path, echo_time_s: float, mm_fid, dwell_s: float, cf_mhz: float,
+                  n_points: int):
+    """:func:`app_basis` before lipids: the MM entries of ``[macromolecules] mode auto``."""
     from pipeline.io.basis_tools import resample_basis
     from pipeline.io.mm_spectra import mm_basis_from_fid
     from pipeline.simulate.macromolecules import parametric_mm_basis
 
-    basis = read_basis(basis_path)
+    basis = read_basis(basis_path) if isinstance(basis_path, (str, Path)) else basis_path
     in_basis = [n for n in basis.names if is_mm_name(n)]
     if mm_fid is None and in_basis:
         return basis
@@ -194,8 +213,52 @@ def dmrs_items():
     yield "dmrs_7t_invivo_b0", fid, dwell_s, cf_mhz, nearest_te_basis(te_s), te_s, None, None
 
 
+CMRR = DATA / "mm_consensus"
+CMRR_SPECTRA = {"7t": "7T_STEAM_TE6ms_human", "4t": "4T_STEAM_TE4ms_human"}
+"""CMRR human brain STEAM (Varian, no water reference: ratios only) and the same group's
+measured MM spectrum of the same sequence (``MM_database``, another subject)."""
+CMRR_MM = {"7t": "7T_MM_human_STEAM_CMRR", "4t": "4T_MM_human_STEAM_CMRR"}
+
+
+def read_cmrr(name: str):
+    """(FID, dwell s, MHz, TE s, TM s) of a Varian ``.fid`` folder of ``mm_consensus``, FID as
+    stored. Its procpar ``lsfid`` (3 at 7 T, 5 at 4 T) is not applied: the stored FID already
+    starts at the echo top (left-shifted, NAA 2.01 and Cr 3.03 ppm come out 54 deg (7 T) apart
+    in phase instead of 4 deg; measured 2026-12-07)."""
+    from pipeline.io.mm_spectra import read_varian_fid
+    folder = next(CMRR.glob(f"*/{name}.fid"))
+    fid, dwell_s, cf_mhz, params = read_varian_fid(folder)
+    return fid, dwell_s, cf_mhz, float(params["te"]), float(params["tm"])
+
+
+def simulated_steam_basis(cf_mhz: float, dwell_s: float, n_points: int, echo_time_s: float,
+                          mixing_time_s: float):
+    """The app's default basis for these data: ``simulate_basis`` for sequence steam at the
+    procpar TE/TM, the simulator's metabolite list (what the app does without ``--basis``)."""
+    from pipeline.simulate.basis_simulation import simulate_basis
+    return simulate_basis("steam", cf_mhz, dwell_s, n_points, echo_time_s=echo_time_s,
+                          mixing_time_s=mixing_time_s)
+
+
+def cmrr_items():
+    """7 T STEAM TE 6 ms with the nearest-TE published 7 T basis (SPECIAL TE 9 ms, its measured
+    MM) and with the app's simulated STEAM basis (parametric MM); 4 T STEAM TE 4 ms with the
+    simulated basis only (no published 4 T basis here). ``+MM``: the simulated basis with the
+    group's measured MM of the same sequence, as the app fits when given an MM acquisition."""
+    for field, label in (("7t", "cmrr_7t_te6"), ("4t", "cmrr_4t_te4")):
+        fid, dwell_s, cf_mhz, te_s, tm_s = read_cmrr(CMRR_SPECTRA[field])
+        simulated = simulated_steam_basis(cf_mhz, dwell_s, fid.size, te_s, tm_s)
+        mm, mm_dwell_s, *_ = read_cmrr(CMRR_MM[field])
+        if (mm_dwell_s, mm.size) != (dwell_s, fid.size):
+            raise ValueError(f"{CMRR_MM[field]}: another grid than {CMRR_SPECTRA[field]}")
+        if field == "7t":
+            yield label, fid, dwell_s, cf_mhz, nearest_te_basis(te_s), te_s, None, None
+        yield f"{label}_sim", fid, dwell_s, cf_mhz, simulated, te_s, None, None
+        yield f"{label}_sim+MM", fid, dwell_s, cf_mhz, simulated, te_s, mm, None
+
+
 SOURCES = {"challenge": challenge_items, "osprey": osprey_items, "spant": spant_items,
-           "siemens": siemens_items, "dmrs": dmrs_items}
+           "siemens": siemens_items, "dmrs": dmrs_items, "cmrr": cmrr_items}
 
 
 RATIO_SUMS = {**METABOLITE_SUMS, "Ins+Gly": (*INOSITOL_NAMES, "Gly")}
@@ -261,9 +324,13 @@ def qc_status(value: float) -> str:
     return "fail" if value > t.fail else ("warn" if value > t.warn else "pass")
 
 
-def lcmodel_basis(basis, options: FitOptions, choice: str):
+def lcmodel_basis(basis, options: FitOptions, choice: str, own_mm: bool = False):
     """The basis LCModel gets: ``whole`` (its usual use) or ``as-app``, without the lines of the
-    residual-water window as the app's fit takes them out (``fitting.window_lines``)."""
+    residual-water window as the app's fit takes them out (``fitting.window_lines``);
+    ``own_mm``: without the parametric MM and lipid entries, which LCModel then simulates
+    itself (:func:`lcmodel_mm_settings`)."""
+    if own_mm:
+        basis = basis.subset([n for n in basis.names if not parametric_nuisance(n)])
     if choice == "whole" or not options.basis_window_ppm:
         return basis
     import dataclasses
@@ -274,10 +341,27 @@ def lcmodel_basis(basis, options: FitOptions, choice: str):
         basis.ref_ppm))
 
 
+def parametric_nuisance(name: str) -> bool:
+    """A parametric MM (``MM09``...; not a measured ``MM``/``mac``) or lipid (``Lip13``...)
+    entry: what LCModel's own simulation (``nsimul``) stands in for."""
+    from pipeline.fitting.options import is_lipid_name
+    return is_lipid_name(name) or (is_mm_name(name) and name[2:4].isdigit())
+
+
+def lcmodel_mm_settings(basis, lcmodel_mm: str) -> tuple[bool, dict]:
+    """(own MM?, extra LCModel settings): ``same`` gives LCModel the app's MM entries and
+    ``nsimul = 0``; ``own`` (only where the app's MM is parametric, no measured entry) leaves
+    them out and keeps LCModel's default MM/lipid simulation (its prior ratios included)."""
+    own = lcmodel_mm == "own" and not any(is_mm_name(n) and not parametric_nuisance(n)
+                                          for n in basis.names)
+    return own, ({} if own else {"nsimul": 0})
+
+
 def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, table,
-            workdir: Path, lcmodel_basis_choice: str = "whole") -> dict:
+            workdir: Path, lcmodel_basis_choice: str = "whole", lipids: bool = False,
+            lcmodel_mm: str = "same") -> dict:
     fid, orientation = prepare(fid, dwell_s, cf_mhz, water_fid)
-    basis = app_basis(basis_path, te_s, mm_fid, dwell_s, cf_mhz, fid.size)
+    basis = app_basis(basis_path, te_s, mm_fid, dwell_s, cf_mhz, fid.size, lipids)
     options = FitOptions.from_dict(table)
     start = time.perf_counter()
     fit = fit_spectrum(fid, basis, dwell_s, cf_mhz, options)
@@ -288,20 +372,35 @@ def run_one(name, fid, dwell_s, cf_mhz, basis_path, te_s, mm_fid, water_fid, tab
            "app_res": quality["fit_quality"], "qc": qc_status(quality["fit_quality"]),
            "at_bounds": list(getattr(fit, "at_bounds", [])), "app_s": app_s,
            "app_crlb_pct": ratio_crlb_percent(fit),
-           "stiffness": fit.extra.get("baseline_stiffness", options.baseline_stiffness)}
+           "stiffness": fit.extra.get("baseline_stiffness", options.baseline_stiffness),
+           "basis": basis_label(basis_path)}
     if lcmodel_available():
         folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
         basis_file = folder / "basis.BASIS"
-        write_lcmodel_basis(lcmodel_basis(basis, options, lcmodel_basis_choice), basis_file)
+        own_mm, extra = lcmodel_mm_settings(basis, lcmodel_mm)
+        write_lcmodel_basis(lcmodel_basis(basis, options, lcmodel_basis_choice, own_mm),
+                            basis_file)
+        row["lcm_mm"] = "own" if own_mm else "same"
         start = time.perf_counter()
         out = run_lcmodel(fid, dwell_s, cf_mhz, basis_file, ppm_range=options.ppm_range,
-                          extra={"nsimul": 0}, workdir=folder)
+                          extra=extra, workdir=folder)
         row["lcm_s"] = time.perf_counter() - start
         row["lcm"] = ratios(out["conc"])
         row["lcm_res"] = lcmodel_residual_over_noise(out["coord"], fid, dwell_s, cf_mhz,
                                                      quality["noise_sd"])
     return row
+
+
+def basis_label(basis_path) -> str:
+    """The basis file's name, or for the app's simulated basis its sequence and timings."""
+    if isinstance(basis_path, (str, Path)):
+        return Path(basis_path).name
+    timings = basis_path.provenance.get("timings_s", {})
+    return (f"app-simulated {basis_path.provenance.get('sequence')} " + " ".join(
+        f"{k.removesuffix('_s').replace('echo_time', 'TE').replace('mixing_time', 'TM')} "
+        f"{v * 1e3:g} ms" for k, v in timings.items() if isinstance(v, float))
+        + " (LCModel gets it as .BASIS)")
 
 
 def relative_difference(row: dict, name: str) -> float:
@@ -317,7 +416,8 @@ def print_table(rows: list) -> None:
                          for r in RATIOS)
         print(f"{row['dataset']:22s} {cells} {row['app_res']:8.2f}|{row.get('lcm_res', np.nan):<9.2f}"
               f" {row['qc']:>5s} {row['stiffness']:9.4g}  {','.join(row['at_bounds']) or '-'}"
-              + (f"  [{row['orientation']}]" if row["orientation"] != "as_is" else ""))
+              + (f"  [{row['orientation']}]" if row["orientation"] != "as_is" else "")
+              + (f"  basis: {row['basis']}" if row["basis"].startswith("app-") else ""))
 
 
 def summarise(rows: list, label: str) -> None:
@@ -354,6 +454,13 @@ def main(argv=None) -> list:
                         help="ppm window of the residual-water removal ([preprocessing] "
                              "residual_water_window_ppm; the app's fit takes its lines out of "
                              "the basis as the app does), e.g. 4.25 5.5")
+    parser.add_argument("--lipids", action="store_true",
+                        help="add the app's lipid components to the basis ([macromolecules] "
+                             "lipids = true, the app's default); both programs get them")
+    parser.add_argument("--lcmodel-mm", choices=("same", "own"), default="same",
+                        help="LCModel's MM: the app's entries with nsimul = 0 (default) or, "
+                             "where the app's MM is parametric, LCModel's own MM/lipid "
+                             "simulation (its default nsimul) instead")
     args = parser.parse_args(argv)
     table = default_fit_table()
     global WATER_WINDOW_PPM  # prepare() reads it; reset on every call, not left from the last
@@ -369,14 +476,18 @@ def main(argv=None) -> list:
     workdir = Path(tempfile.mkdtemp(prefix="bench_real_lcm_"))
     for source in args.only.split(","):
         for item in SOURCES[source]():
-            rows.append(run_one(*item, table, workdir, args.lcmodel_basis))
+            rows.append(run_one(*item, table, workdir, args.lcmodel_basis, args.lipids,
+                                args.lcmodel_mm))
             print_table(rows[-1:])
             sys.stdout.flush()
     print("\n=== all ===")
     print_table(rows)
     summarise(rows, "all datasets")
     summarise([r for r in rows if r["dataset"].startswith("challenge")], "challenge 1-28")
-    summarise([r for r in rows if not r["dataset"].startswith("challenge")], "in-vivo")
+    summarise([r for r in rows if not r["dataset"].startswith(("challenge", "cmrr"))],
+              "in-vivo")
+    summarise([r for r in rows if r["dataset"].startswith("cmrr")],
+              "CMRR STEAM TE 4-6 ms (same spectra with 2-3 bases)")
     if args.json:
         import json
         Path(args.json).write_text(json.dumps(rows, indent=1, default=float))

@@ -3,8 +3,9 @@ that hold (full table: ``benchmarks/bench_real_vs_lcmodel.py``).
 
 Both programs fit the ISMRM 2016 challenge spectra 1-21 (no lipid artifacts), prepared once by
 the project's preprocessing (mirror check, HLSVD residual water from 4.0 ppm), with the same
-basis and window; LCModel reads the app's FID as ``.RAW``. Peer values come from running
-LCModel here, never from stored numbers.
+basis and window; LCModel reads the app's FID as ``.RAW``; likewise the CMRR human STEAM
+spectra at 7 T (TE 6 ms) and 4 T (TE 4 ms) with the app's simulated STEAM basis. Peer values
+come from running LCModel here, never from stored numbers.
 """
 
 import sys
@@ -103,3 +104,82 @@ def test_default_fit_lowers_the_osprey_residual_below_the_fail_line(shared_data,
     now = bench.run_one(*item, table, tmp_path / "default")
     assert now["app_res"] < 0.8 * before["app_res"]
     assert now["qc"] != "fail" and before["qc"] == "fail"
+
+
+def test_cmrr_spectra_are_read_with_naa_at_2_ppm_and_no_left_shift(shared_data):
+    """The CMRR human STEAM spectra (Varian) as the benchmark reads them: procpar TE/TM, the
+    orientation check keeps them as they are, NAA at 2.01 ppm. The stored FID starts at the
+    echo top: at 7 T the NAA and Cr singlets have the same phase within 20 deg (4 deg measured);
+    with procpar's ``lsfid`` (3 points) applied they are 54 deg apart."""
+    import bench_real_vs_lcmodel as bench
+    from pipeline.spectra import fid_to_spectrum, ppm_axis
+
+    timings = {"7t": (0.006, 0.032, 295.10), "4t": (0.004, 0.042, 169.29)}
+    for field, (te_s, tm_s, cf) in timings.items():
+        fid, dwell_s, cf_mhz, echo_s, mixing_s = bench.read_cmrr(bench.CMRR_SPECTRA[field])
+        assert (echo_s, mixing_s) == (te_s, tm_s) and cf_mhz == pytest.approx(cf, abs=0.01)
+        prepared, verdict = bench.prepare(fid, dwell_s, cf_mhz)
+        assert verdict == "as_is", field
+        ppm = ppm_axis(fid.size, dwell_s, cf_mhz)
+        spectrum = np.abs(fid_to_spectrum(prepared))
+        window = (ppm > 1.8) & (ppm < 2.2)
+        assert ppm[window][np.argmax(spectrum[window])] == pytest.approx(2.01, abs=0.03), field
+
+    def naa_cr_phase_difference_deg(fid, dwell_s, cf_mhz):
+        ppm = ppm_axis(fid.size, dwell_s, cf_mhz)
+        spectrum = fid_to_spectrum(fid * np.exp(-np.pi * 3.0 * dwell_s * np.arange(fid.size)))
+        phases = [np.angle(spectrum[np.argmax(np.abs(spectrum) * (np.abs(ppm - c) < 0.04))])
+                  for c in (2.01, 3.03)]
+        return abs(np.degrees(np.angle(np.exp(1j * (phases[0] - phases[1])))))
+
+    fid, dwell_s, cf_mhz, *_ = bench.read_cmrr(bench.CMRR_SPECTRA["7t"])
+    assert naa_cr_phase_difference_deg(fid, dwell_s, cf_mhz) < 20
+    shifted = np.concatenate([fid[3:], np.zeros(3, complex)])
+    assert naa_cr_phase_difference_deg(shifted, dwell_s, cf_mhz) > 40
+
+
+@pytest.fixture(scope="module")
+def cmrr_rows(shared_data, tmp_path_factory):
+    if not lcmodel_available():
+        pytest.skip("LCModel binary not built (set LCMODEL_BINARY or build "
+                    "../shared/peers/lcmodel into /tmp/lcmodel)")
+    import bench_real_vs_lcmodel as bench
+    table, workdir = bench.default_fit_table(), tmp_path_factory.mktemp("cmrr")
+    return {item[0]: bench.run_one(*item, table, workdir) for item in bench.cmrr_items()}
+
+
+@pytest.mark.slow
+def test_cmrr_ultrashort_te_steam_agrees_with_lcmodel(cmrr_rows):
+    """CMRR human STEAM at 7 T (TE 6 ms) and 4 T (TE 4 ms), both programs on the same FID and
+    basis (README, item 2 table; measured 2026-12-07). tNAA/tCr within the 5 % target of issue
+    13 on every basis (largest 4.1 %); with the group's measured MM of the same sequence, where
+    the MM model is no free parametric set, Ins/tCr within 5 % (3.3 %, 1.9 %) and Glx/tCr
+    within 10 % (2.3 %, 6.0 %). The app's residual is not above LCModel's (ratios 0.87-0.96;
+    margin 10 %)."""
+    import bench_real_vs_lcmodel as bench
+    assert len(cmrr_rows) == 5
+    for name, row in cmrr_rows.items():
+        assert abs(bench.relative_difference(row, "tNAA")) <= 0.05, name
+        assert row["app_res"] <= 1.1 * row["lcm_res"], (name, row["app_res"], row["lcm_res"])
+        assert row["orientation"] == "as_is"
+    for name in ("cmrr_7t_te6_sim+MM", "cmrr_4t_te4_sim+MM"):
+        assert abs(bench.relative_difference(cmrr_rows[name], "Ins")) <= 0.05, name
+        assert abs(bench.relative_difference(cmrr_rows[name], "Glx")) <= 0.10, name
+
+
+@pytest.mark.slow
+def test_cmrr_7t_residual_fail_is_the_published_basis_not_the_fit(cmrr_rows):
+    """With the nearest-TE published 7 T basis (SPECIAL TE 9 ms, its own measured MM) both
+    programs leave more than the QC fail line (2.5 x noise) on the STEAM TE 6 ms spectrum
+    (app 3.19, LCModel 3.55); the app's simulated STEAM basis at the data's TE/TM takes the
+    app below it (2.14; with the measured MM 1.95), no parameter at a search limit there."""
+    from pipeline.qc.flags import THRESHOLDS
+    fail = THRESHOLDS["fit_quality_max"].fail
+    published = cmrr_rows["cmrr_7t_te6"]
+    assert published["qc"] == "fail" and published["lcm_res"] > fail
+    for name in ("cmrr_7t_te6_sim", "cmrr_7t_te6_sim+MM", "cmrr_4t_te4_sim",
+                 "cmrr_4t_te4_sim+MM"):
+        assert cmrr_rows[name]["qc"] != "fail", (name, cmrr_rows[name]["app_res"])
+    for name in ("cmrr_7t_te6_sim", "cmrr_7t_te6_sim+MM"):
+        assert cmrr_rows[name]["app_res"] < 0.75 * published["app_res"], name
+    assert cmrr_rows["cmrr_7t_te6_sim"]["at_bounds"] == []
