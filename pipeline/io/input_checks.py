@@ -146,14 +146,18 @@ def check_water_grid(svs, water) -> None:
 
 # --- header/sidecar agreement and physical timings (issue 17 item 5) -------------------------
 
-TIMING_KEYS = {"EchoTime": "TE", "MixingTime": "TM", "DiffusionGradientDuration": "δ",
-               "DiffusionGradientSeparation": "Δ", "DiffusionTime": "diffusion time"}
+TIMING_KEYS = {"EchoTime": "TE", "RepetitionTime": "TR", "MixingTime": "TM",
+               "DiffusionGradientDuration": "δ", "DiffusionGradientSeparation": "Δ",
+               "DiffusionTime": "diffusion time"}
 """Timings (s) checked wherever they are stated: each must lie in (0, its limit)."""
-TIMING_LIMITS_S = {"EchoTime": 1.0, "DiffusionGradientDuration": 1.0, "MixingTime": 3.0,
-                   "DiffusionGradientSeparation": 3.0, "DiffusionTime": 3.0}
+TIMING_LIMITS_S = {"EchoTime": 1.0, "RepetitionTime": 60.0, "DiffusionGradientDuration": 1.0,
+                   "MixingTime": 3.0, "DiffusionGradientSeparation": 3.0, "DiffusionTime": 3.0}
 """Largest plausible value of each timing (s). TE and δ stay below a second; the mixing time,
 Δ and the diffusion time of long-diffusion-time DW-STEAM reach 1-2 s (dMRS consensus,
-Ligneul et al. 2024), so they may go to 3 s. A value in ms (TM 60, Δ 84) is far above either."""
+Ligneul et al. 2024), so they may go to 3 s; TR is 1.5-10 s in MRS (up to about 20 s for a
+fully relaxed water scan; 2-5 s in every file of the shared data). A value in ms (TM 60, Δ 84,
+TR 3000) is far above each. TR sets the water's T1 saturation in water scaling: a TR of 3000
+read as seconds made every concentration 18 % high."""
 CF_TOLERANCE = 1e-4
 """Relative SpectrometerFrequency difference tolerated between header and sidecar (rounding
 in converters); a larger one changes every ppm position and so the fit."""
@@ -219,6 +223,17 @@ def timing_problems(metadata: dict, where, sequence: str | None = None) -> list[
     if small is not None and big is not None and small > big:
         problems.append(f"DiffusionGradientDuration (δ = {small:g} s) is longer than "
                         f"DiffusionGradientSeparation (Δ = {big:g} s)")
+    return problems
+
+
+def stated_timing_problems(path, header: dict, sidecar: dict, where_sidecar) -> list[str]:
+    """:func:`timing_problems` of the NIfTI-MRS ``header`` extension and of the ``sidecar``
+    metadata of ``path``, each problem prefixed with where it is stated; the sequence (for
+    MixingTime = 0) is the one the two state together."""
+    sequence = stated_sequence({k: _unwrap(v) for k, v in {**header, **sidecar}.items()})
+    problems = []
+    for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
+        problems += [f"{where}: {p}" for p in timing_problems(source, where, sequence)]
     return problems
 
 
@@ -312,10 +327,7 @@ def _check_metadata(path: Path, sidecar: dict, where_sidecar) -> None:
     except InputError:
         return  # an unreadable header is reported by the reader, per acquisition
     header = header_extension(path)
-    sequence = stated_sequence({k: _unwrap(v) for k, v in {**header, **sidecar}.items()})
-    problems = []
-    for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
-        problems += [f"{where}: {p}" for p in timing_problems(source, where, sequence)]
+    problems = stated_timing_problems(path, header, sidecar, where_sidecar)
     frequency = frequency_contradiction(path, header, sidecar, where_sidecar)
     problems += [frequency] if frequency else []
     problems += field_problems(header, sidecar, path, where_sidecar)

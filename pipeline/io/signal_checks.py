@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .input_checks import (InputError, _same_file, frequency_mismatch, header_extension,
-                           nifti_grid)
+                           nifti_grid, stated_timing_problems)
 
 WATER_CHECK_MAX_FIDS = 4096
 """FIDs of each file the discovery-time water-reference check reads at most: those stored
@@ -104,7 +104,9 @@ def _water_peaks_of(path, frequency: tuple[float, float] | None) -> tuple[float,
 
 def check_water_reference(svs, water, svs_sidecar: dict | None = None,
                           water_sidecar: dict | None = None) -> None:
-    """The water reference is not the metabolite file itself and is unsuppressed water (its
+    """The water reference is not the metabolite file itself, states physical timings in
+    seconds (its EchoTime and RepetitionTime set its relaxation in water scaling: a TE of 80
+    read as seconds made every concentration 1e-315 mM, exit 0) and is unsuppressed water (its
     water line dominates far more than in the metabolite data; see
     ``pipeline.qc.reference``); InputError naming the reference otherwise. The sidecars are
     those the run reads the files with: their SpectrometerFrequency and SpecFreqChemShift win
@@ -116,6 +118,11 @@ def check_water_reference(svs, water, svs_sidecar: dict | None = None,
     if _same_file(svs, water):
         raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
                          "point ReferenceSignal at the unsuppressed water acquisition")
+    timing = stated_timing_problems(water, header_extension(water), water_sidecar or {},
+                                    f"sidecar metadata of {water}")
+    if timing:
+        raise InputError(f"{water}: impossible water-reference timing (seconds): "
+                         + "; ".join(timing))
     data_axis, water_axis = stated_frequency(svs, svs_sidecar), stated_frequency(water,
                                                                                  water_sidecar)
     if data_axis is None or water_axis is None:
