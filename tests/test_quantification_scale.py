@@ -48,3 +48,20 @@ def test_unit_peak_and_an_empty_reference():
     fid, peak = unit_peak(np.array([3 + 4j, -1j, 0.5]))
     assert peak == 5.0 and np.max(np.abs(fid)) == 1.0 and fid[0] == pytest.approx(0.6 + 0.8j)
     assert water_amplitude(np.zeros(1024, complex), 2.5e-4) == 0.0
+
+
+def test_concentrations_far_below_brain_values_are_warned_about():
+    """The largest main metabolite below 1 mM at the lowest b (a water reference at another
+    scale than the data: 1e6 x gave tNAA 9.2e-6 mM) is warned about; brain values, a lowest b
+    missing its tNAA value, and higher b-values are not."""
+    from pipeline.fitting.water_scaling import implausible_concentrations
+
+    def rows(tnaa, tcho, high_b=0.1):
+        return [{"b_value": b, "metabolite": m, "concentration_mm": c}
+                for b, m, c in ((0.0, "tNAA", tnaa), (0.0, "tCho", tcho), (0.0, "MM", 0.01),
+                                (20000.0, "tNAA", high_b))]
+    note = implausible_concentrations(rows(9.22e-6, 1.8e-6))
+    assert "the largest of tNAA, tCr, tCho, Ins, Glx is 9.22e-06 mM" in note
+    assert "stored at the data's scale" in note
+    assert implausible_concentrations(rows(9.22, 1.8)) == ""
+    assert implausible_concentrations(rows("n/a", 1.8)) == ""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io.files import read_tsv, to_float
 from ..qc.flags import THRESHOLDS, finite_number
-from ..qc.summary import CONCENTRATION_CHECKED, lowest_b_rows
+from ..qc.summary import CONCENTRATION_CHECKED, lowest_b_max, lowest_b_rows
 from ..acquisition import WATER_SCALE_NOTE_KEY
 from ..units import field_strength_t
 from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
@@ -52,24 +52,40 @@ def tissue_fractions_for(table_path: str, subject: str, session: str) -> dict:
     return values
 
 
+CONCENTRATION_MIN_MM = 1.0
+"""Smallest plausible water-scaled concentration (mM) of the largest main metabolite
+(``CONCENTRATION_CHECKED``) at the lowest b: in brain the largest of them (tNAA, tCr or Glx)
+lies at 5-15 mM. Far below is a scaling fault the fit cannot see (a water reference 1e6 x the
+data's scale gave tNAA 9e-6 mM on the demo, with every QC flag as before)."""
+
+
 def implausible_concentrations(rows: list[dict]) -> str:
     """A warning naming the main metabolites (``qc.summary.CONCENTRATION_CHECKED``) whose
     concentration at the lowest b exceeds the QC warning limit of ``concentration_max_mm``
-    (50 mM: brain tNAA, tCr, tCho, Ins and Glx lie at 1-15 mM, phantoms at tens of mM), with
-    the likely causes; '' when none does. Far above is a scaling fault: a water reference that
-    is not unsuppressed water, or pre-summed transients (a series stored as the sum of 256
-    averages against a water reference summed over 8 read 32 x too high: tNAA 340 mM)."""
+    (50 mM: brain tNAA, tCr, tCho, Ins and Glx lie at 1-15 mM, phantoms at tens of mM), or
+    whose largest lies below :data:`CONCENTRATION_MIN_MM`, with the likely causes; '' when
+    neither. Far above is a scaling fault: a water reference that is not unsuppressed water, or
+    pre-summed transients (a series stored as the sum of 256 averages against a water reference
+    summed over 8 read 32 x too high: tNAA 340 mM); far below, a water reference stored at
+    another scale than the data (another export or receiver gain) or summed over more
+    transients."""
     limit = THRESHOLDS["concentration_max_mm"].warn
     high = [f"{r['metabolite']} {finite_number(r.get('concentration_mm')):.4g} mM"
             for r in lowest_b_rows(rows, CONCENTRATION_CHECKED)
             if (finite_number(r.get("concentration_mm")) or 0.0) > limit]
-    if not high:
+    largest = lowest_b_max(rows, "concentration_mm", CONCENTRATION_CHECKED)
+    if high:
+        found = f"{', '.join(high)} (brain metabolites lie at 1-15 mM; more than {limit:g} mM"
+    elif largest is not None and largest < CONCENTRATION_MIN_MM:
+        found = (f"the largest of {', '.join(CONCENTRATION_CHECKED)} is {largest:.4g} mM "
+                 f"(in brain 5-15 mM; less than {CONCENTRATION_MIN_MM:g} mM")
+    else:
         return ""
-    return (f"implausible water-scaled concentrations at the lowest b: {', '.join(high)} (brain "
-            f"metabolites lie at 1-15 mM; more than {limit:g} mM points "
-            "to the scaling): check that the water reference is the unsuppressed water scan of "
-            "this acquisition, that metabolite and water transients are both averages (not "
-            "sums: NumberOfTransients), and the [quantification] water settings")
+    return (f"implausible water-scaled concentrations at the lowest b: {found} points to the "
+            "scaling): check that the water reference is the unsuppressed water scan of this "
+            "acquisition, stored at the data's scale (same export and receiver gain), that "
+            "metabolite and water transients are both averages (not sums: "
+            "NumberOfTransients), and the [quantification] water settings")
 
 
 def quantification_warnings(scaling: dict, cf_mhz: float) -> list[str]:
