@@ -89,9 +89,9 @@ from .convert_set_aside import dangling_link_note, links_into, set_aside_skipped
 from .convert_sidecar import (  # noqa: F401  (public names re-exported from this module)
     _write_dataset_files, bids_sidecar, read_participants, sampling_sidecar)
 from .convert_vendor import (  # noqa: F401  (public names re-exported from this module)
-    PULSE_SEQUENCE_TYPES, SPEC2NII_DEFAULT_ARGS, SPEC2NII_FOLDER_INPUTS, _read_input,
-    file_pair_problem, identified_sequence, identifying_keys, input_problem, pulse_sequence_hint,
-    run_spec2nii, vendor_transient_count)
+    OWN_READERS, PULSE_SEQUENCE_TYPES, READER_NOTES_KEY, SPEC2NII_DEFAULT_ARGS,
+    SPEC2NII_FOLDER_INPUTS, _read_input, file_pair_problem, identified_sequence,
+    identifying_keys, input_problem, pulse_sequence_hint, run_spec2nii, vendor_transient_count)
 from .runlog import run_id
 
 
@@ -149,6 +149,7 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
     if nucleus:  # converted faithfully, but the app would refuse it: say so now
         notes.append(f"{nucleus}; the file is written, but dmrs-bids will refuse it")
     metadata = dict(acq.metadata)
+    facts[:0] = metadata.pop(READER_NOTES_KEY, [])
     removed = metadata.pop("anonymised_keys", [])
     if removed:
         facts.append(f"{files[0]}: anonymised ([dataset] anonymise = true): header keys "
@@ -183,8 +184,9 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
 
 
 def _reader_text(entry: dict) -> str:
-    return "NIfTI-MRS read by dmrs-bids" if entry["format"] == NIFTI_FORMAT \
-        else f"spec2nii {entry['format']}"
+    if entry["format"] == NIFTI_FORMAT:
+        return "NIfTI-MRS read by dmrs-bids"
+    return OWN_READERS.get(entry["format"], f"spec2nii {entry['format']}")
 
 
 def acquisition_where(mapping_path: Path, index: int, entry: dict, target: Path) -> str:

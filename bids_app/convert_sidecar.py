@@ -22,6 +22,7 @@ _HEADER_TO_SIDECAR = {
     "MixingTime": "MixingTime", "InversionTime": "InversionTime",
     "ExcitationFlipAngle": "FlipAngle", "WaterSuppressed": "WaterSuppression",
     "PulseSequenceType": "PulseSequenceType", "NumberOfTransients": "NumberOfTransients",
+    "AcquisitionVoxelSize": "AcquisitionVoxelSize",
 }
 """NIfTI-MRS header keys copied into the BIDS sidecar (header name -> BIDS name)."""
 

@@ -1,7 +1,8 @@
 """Vendor routes of ``dmrs-bids-convert``: spec2nii run in-process (or a NIfTI-MRS input read
-directly), and the facts spec2nii leaves out that vendor headers state (transients averaged
-per stored spectrum, sequence names -> BIDS PulseSequenceType; only names of the sequence or
-protocol, never exam-card or study names such as a SPAR ``examination_name``).
+directly, or a Varian ``.fid`` folder read by :mod:`pipeline.io.varian`), and the facts
+spec2nii leaves out that vendor headers state (transients averaged per stored spectrum,
+sequence names -> BIDS PulseSequenceType; only names of the sequence or protocol, never
+exam-card or study names such as a SPAR ``examination_name``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from nifti_mrs.definitions import standard_defined
 
 from pipeline.acquisition import Acquisition
-from pipeline.io.nifti_mrs import NiftiMrsError, read_nifti_mrs
+from pipeline.io.nifti_mrs import NiftiMrsError, read_nifti_mrs, write_nifti_mrs
+from pipeline.io.varian import VarianError, read_fid, read_varian_svs
 from pipeline.sequences import identify_sequence
 
 from .convert_mapping import NIFTI_FORMAT, ConversionError
@@ -25,6 +27,15 @@ SPEC2NII_DEFAULT_ARGS = {"twix": ["-e", "image"]}
 SPEC2NII_FOLDER_INPUTS = {"varian": "folder", "bruker": "file or folder"}
 """spec2nii subcommands whose input is a folder (Varian ``.fid``: ``fid`` + ``procpar``) or
 may be one (Bruker: a study/scan folder or a ``fid``/``2dseq`` file); all others take files."""
+
+OWN_READERS = {"varian": "Varian .fid folder read by dmrs-bids (pipeline.io.varian)"}
+"""Formats the project reads itself instead of spec2nii. Varian: spec2nii 0.8.15 fails on every
+STEAM folder at hand (``KeyError: 'vpsi'`` or ``'rcvrs'``; with the angles, a TypeError) and
+gives the others an EchoTime of ``p1 + alfa`` (microseconds read as s: 6.6 s for the 9.4 T
+sLASER TE 24 ms, 506.6 s for the 14.1 T SPECIAL), a wrong answer."""
+
+READER_NOTES_KEY = "reader_notes"
+"""Metadata key of an own reader's conversion notes (moved into ConversionNotes)."""
 
 PULSE_SEQUENCE_TYPES = {"steam": "STEAM", "press": "PRESS", "slaser": "sLASER",
                         "se": "spin echo", "fid": "FID"}
@@ -159,6 +170,8 @@ def _read_input(entry: dict, files: list[Path], extras: dict, anonymise: bool) -
         acq.metadata["anonymised_keys"] = removed
         return acq
     with tempfile.TemporaryDirectory(prefix="dmrs-bids-convert-") as tmp:
+        if entry["format"] == "varian":
+            return _read_varian(files[0], Path(tmp), extras, dim_roles)
         outputs = run_spec2nii(entry["format"], files, Path(tmp), entry.get("spec2nii_args", ()),
                                anonymise)
         converted = _choose_output(outputs, entry.get("output"), files[0])
@@ -167,6 +180,23 @@ def _read_input(entry: dict, files: list[Path], extras: dict, anonymise: bool) -
         except NiftiMrsError as err:
             raise ConversionError(f"{files[0]}: spec2nii output unusable: "
                                   f"{str(err).split(': ', 1)[-1]}") from err
+
+
+def _read_varian(folder: Path, tmp: Path, extras: dict, dim_roles) -> Acquisition:
+    """A Varian ``.fid`` folder through the project's reader, written as NIfTI-MRS into
+    ``tmp`` and read back with the mapping's sidecar like a spec2nii output (the same checks
+    and merging); the reader's notes under :data:`READER_NOTES_KEY`."""
+    try:
+        acq, notes = read_varian_svs(folder)
+    except VarianError as err:
+        raise ConversionError(str(err)) from err
+    written = write_nifti_mrs(acq, tmp / "converted.nii.gz")
+    try:
+        converted = read_nifti_mrs(written, sidecar=extras, dim_roles=dim_roles)
+    except NiftiMrsError as err:
+        raise ConversionError(f"{folder}: {str(err).split(': ', 1)[-1]}") from err
+    converted.metadata[READER_NOTES_KEY] = notes
+    return converted
 
 
 def _header_text_values(path: Path, separator: str, keys: tuple) -> dict:
@@ -190,7 +220,7 @@ def vendor_transient_count(fmt: str, files: list[Path], n_stored: int) -> int | 
     averages of several (None: the stored count is the count, or the header does not say).
 
     Philips SPAR: ``averages`` per stored row x ``rows``; Siemens RDA and DICOM:
-    ``NumberOfAverages``.
+    ``NumberOfAverages``; Varian: the ``ctcount`` of the fid's block headers, summed.
     """
     try:
         if fmt == "philips":
@@ -202,6 +232,8 @@ def vendor_transient_count(fmt: str, files: list[Path], n_stored: int) -> int | 
             count = int(float(values["numberofaverages"]))
         elif fmt == "dicom":
             count = _siemens_dicom_averages(files[0])
+        elif fmt == "varian":
+            count = int(read_fid(Path(files[0]) / "fid").transients.sum())
         else:
             return None
     except (StopIteration, KeyError, ValueError, TypeError, IndexError):

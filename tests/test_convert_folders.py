@@ -1,6 +1,6 @@
-"""Folder inputs of the conversion mapping (issue 8): spec2nii's Varian reader takes a ``.fid``
-folder and its Bruker reader a file or a folder; every other format takes files. A folder
-spec2nii cannot convert gives exit status 2 and one line naming it and spec2nii's reason."""
+"""Folder inputs of the conversion mapping (issue 8): the Varian reader takes a ``.fid`` folder
+and spec2nii's Bruker reader a file or a folder; every other format takes files. A folder that
+cannot be converted gives exit status 2 and one line naming it and the reason."""
 
 from __future__ import annotations
 
@@ -56,16 +56,14 @@ def _one_error_line(capsys) -> str:
     return lines[0]
 
 
-def test_varian_fid_folder_spec2nii_cannot_read_exits_2(shared_data, tmp_path, capsys):
-    """The mm-consensus Varian folders reach spec2nii (accepted as folders); its reader fails
-    on them (procpar lacks the orientation field 'vpsi'): one line naming folder and reason."""
-    folder = shared_data / VARIAN_FID
-    assert main([str(_mapping(tmp_path, "varian", VARIAN_FID)), str(tmp_path / "out"),
-                 "--source-dir", str(shared_data), "-q"]) == 2
+def test_unreadable_varian_folder_exits_2_naming_it(a_file_and_a_folder, tmp_path, capsys):
+    """A ``.fid`` folder the Varian reader cannot use (a bare 32-byte fid, no procpar): one
+    line naming the folder and what is missing, nothing written."""
+    _, folder = a_file_and_a_folder
+    assert main([str(_mapping(tmp_path, "varian", folder.name)), str(tmp_path / "out"),
+                 "--source-dir", str(folder.parent), "-q"]) == 2
     line = _one_error_line(capsys)
-    assert str(folder) in line
-    assert "spec2nii varian could not convert this folder" in line
-    assert "'vpsi'" in line
+    assert f"{folder}: a Varian .fid folder holds 'fid' and 'procpar'; 'procpar' missing" in line
     assert not (tmp_path / "out").exists()
 
 
@@ -84,9 +82,11 @@ def _procpar_value(procpar: Path, name: str) -> float:
     return float(lines[i + 1].split()[1])
 
 
-def test_varian_fid_folder_that_spec2nii_reads_converts(shared_data, tmp_path):
-    """A Varian folder spec2nii can read becomes an MM acquisition whose grid is procpar's:
-    sfrq (MHz), sw (Hz) and np / 2 complex points."""
+def test_varian_fid_folder_spec2nii_reads_converts_with_procpar_te(shared_data, tmp_path):
+    """A Varian folder spec2nii 0.8.15 reads (its sequence is no STEAM/PRESS, so it never looks
+    for the voxel angles) becomes an MM acquisition whose grid is procpar's: sfrq (MHz), sw (Hz)
+    and np / 2 complex points, and whose EchoTime is procpar's te (0.024 s), not spec2nii's
+    p1 + alfa (6.6, microseconds read as seconds): the project's reader converts it."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
 
     name = "mm_consensus/MM_database/9.4T_MM_human_sLASER_Tubingen.fid"
@@ -97,3 +97,4 @@ def test_varian_fid_folder_that_spec2nii_reads_converts(shared_data, tmp_path):
     assert acq.cf_mhz == pytest.approx(_procpar_value(procpar, "sfrq"), rel=1e-9)
     assert 1 / acq.dwell_s == pytest.approx(_procpar_value(procpar, "sw"), rel=1e-6)
     assert acq.n_points == _procpar_value(procpar, "np") / 2
+    assert acq.metadata["EchoTime"] == _procpar_value(procpar, "te") == 0.024

@@ -20,6 +20,7 @@ RECIPES = {  # example -> folder of ../shared/data it reads
     "philips_sdat_mm": "osprey_3t/exampledata/sdat/UnEdited_with_MM_data/sub-01/ses-01/mrs",
     "lcmodel_raw": "ismrm2016_fitting_challenge/datasets_LCModel",
     "dmrs_7t_steam_synthetic": "dmrs_7t_steam_synthetic",
+    "varian_svs": "mm_consensus",
 }
 TEMPLATES = ("siemens_twix", "ge_pfile", "philips_dicom", "dwslaser_philips")
 
@@ -75,6 +76,10 @@ def test_recipe_gives_a_valid_bids_dataset(shared_data, tmp_path, name):
         assert first["PulseSequenceType"] == "PRESS" and first["SpectralWidth"] == 4000
     if name == "dmrs_7t_steam_synthetic":
         assert read_nifti_mrs(written[0]).n_conditions == 9
+    if name == "varian_svs":  # procpar te/tm (s), seqfil steam7T, block ctcount 160
+        assert first["PulseSequenceType"] == "STEAM" and first["NumberOfTransients"] == 160
+        assert (first["EchoTime"], first["MixingTime"]) == (0.006, 0.032)
+        assert first["MacromoleculeSignal"].endswith("sub-01_acq-mm_svs.nii.gz")
 
 
 def test_philips_dicom_route_fails_with_one_clear_line(shared_data, tmp_path, capsys):

@@ -124,18 +124,22 @@ def test_validator_findings_are_reported_for_the_dataset_not_in_failure_reasons(
     assert svs and any("EMPTY_FILE" in codes for codes in svs), found
 
 
-def test_varian_files_spec2nii_cannot_read(shared_data, tmp_path):
-    """dmrs-bids-convert on the Varian MM spectra of mm_consensus: exit 2, one line naming the
-    file and spec2nii's failure, nothing written (the Philips DICOM case is in test_convert)."""
-    fid = "mm_consensus/MM_database/7T_MM_human_STEAM_CMRR.fid"  # Varian input: the folder
+def test_varian_folder_with_truncated_fid(shared_data, tmp_path):
+    """dmrs-bids-convert on a copy of an mm_consensus Varian folder whose fid lost its end:
+    exit 2, one line naming the fid and the sizes, nothing written (the Philips DICOM case is
+    in test_convert; the untouched folder converts: test_convert_varian)."""
+    folder = tmp_path / "src" / "7T_MM_human_STEAM_CMRR.fid"
+    folder.mkdir(parents=True)
+    original = shared_data / "mm_consensus/MM_database/7T_MM_human_STEAM_CMRR.fid"
+    (folder / "procpar").write_bytes((original / "procpar").read_bytes())
+    (folder / "fid").write_bytes((original / "fid").read_bytes()[:-100])
     mapping = tmp_path / "varian.toml"
     mapping.write_text('[[acquisition]]\nparticipant = "01"\nsuffix = "svs"\n'
-                       f'format = "varian"\nfiles = ["{fid}"]\n')
+                       f'format = "varian"\nfiles = ["{folder.name}"]\n')
     run = subprocess.run([sys.executable, "-m", "bids_app.convert", str(mapping),
-                          str(tmp_path / "out"), "--source-dir", str(shared_data)],
+                          str(tmp_path / "out"), "--source-dir", str(folder.parent)],
                          capture_output=True, text=True, env=ENV, timeout=120)
     assert run.returncode == 2
-    assert str(shared_data / fid) in run.stderr
-    assert "spec2nii varian could not convert" in run.stderr
+    assert f"{folder}/fid:" in run.stderr and "holds 16344 bytes" in run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

@@ -6,8 +6,8 @@ Sources:
   ``osprey_3t/.../*PRESS-Inverted_TI-600*``), read with spec2nii's Philips reader functions;
 * Varian ``.fid`` folders (``fid`` + ``procpar``), e.g. the MM consensus data collection
   (``mm_consensus/MM_database``). Their ``text`` files hold only the acquisition comment (no
-  spectrum), and spec2nii's Varian reader fails on them, so the binary ``fid`` is read here
-  (32-byte file header, 28-byte block headers, big-endian int16/int32/float32 data);
+  spectrum), and spec2nii's Varian reader fails on them, so they are read by
+  :mod:`pipeline.io.varian` (the stored traces averaged);
 * an entry named ``Mac``/``MM`` (or ``MM_*``) of any basis :func:`basis_formats.read_basis`
   reads, or the entry given by ``entry=``.
 
@@ -26,8 +26,6 @@ LCModel's default".
 
 from __future__ import annotations
 
-import re
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ from ..basis import Basis
 from ..spectra import H1_REFERENCE_PPM, fid_to_spectrum, spectrum_to_fid
 from . import basis_tools
 from .basis_formats import BasisFormatError, read_basis
+from .varian import VarianError, first_values, read_fid_folder
 
 MM_ENTRY_NAMES = ("mm", "mac", "macromolecules")
 MM09_WINDOW_PPM = (0.7, 1.1)
@@ -47,55 +46,18 @@ BAND_TAPER_PPM = 0.1
 
 # --- Varian ------------------------------------------------------------------------------
 
-def read_varian_procpar(path) -> dict:
-    """Parameter name -> first value (float where numeric) of a Varian ``procpar``."""
-    lines = Path(path).read_text(errors="replace").splitlines()
-    params = {}
-    for i, line in enumerate(lines[:-1]):
-        head = line.split()
-        if len(head) == 11 and re.fullmatch(r"[A-Za-z_]\w*", head[0]):
-            values = lines[i + 1].split(None, 1)
-            if len(values) == 2 and values[0].isdigit():
-                raw = values[1].strip()
-                try:
-                    params[head[0]] = float(raw.split()[0])
-                except ValueError:
-                    params[head[0]] = raw.strip('"')
-    return params
-
-
 def read_varian_fid(folder) -> tuple[np.ndarray, float, float, dict]:
-    """Averaged complex FID, dwell time (s), frequency (MHz) and procpar of a Varian
-    ``.fid`` folder."""
-    folder = Path(folder)
-    fid_path, procpar_path = folder / "fid", folder / "procpar"
-    if not fid_path.is_file() or not procpar_path.is_file():
-        raise BasisFormatError(f"{folder}: a Varian .fid folder needs 'fid' and 'procpar'")
-    raw = fid_path.read_bytes()
-    if len(raw) < 32:
-        raise BasisFormatError(f"{fid_path}: too short for a Varian file header")
-    n_blocks, n_traces, n_values, n_bytes, _, _, _, status, n_block_headers = \
-        struct.unpack(">6i2hi", raw[:32])
-    dtype = ">f4" if status & 0x8 else (">i4" if status & 0x4 else ">i2")
-    per_block = n_traces * n_values
-    expected = 32 + n_blocks * (28 * n_block_headers + per_block * n_bytes)
-    if len(raw) < expected or np.dtype(dtype).itemsize != n_bytes:
-        raise BasisFormatError(f"{fid_path}: header (blocks {n_blocks}, traces {n_traces}, "
-                               f"points {n_values}) does not match the file size {len(raw)}")
-    traces, offset = [], 32
-    for _ in range(n_blocks):
-        offset += 28 * n_block_headers
-        values = np.frombuffer(raw, dtype, per_block, offset).astype(float)
-        offset += per_block * n_bytes
-        traces.extend(values.reshape(n_traces, n_values))
-    data = np.array(traces)
-    fid = (data[:, 0::2] + 1j * data[:, 1::2]).mean(axis=0)
-    params = read_varian_procpar(procpar_path)
+    """Averaged complex FID (the mean of the stored traces), dwell time (s), frequency (MHz)
+    and procpar first values of a Varian ``.fid`` folder (:mod:`pipeline.io.varian`)."""
     try:
-        dwell_s, cf_mhz = 1.0 / float(params["sw"]), float(params["sfrq"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BasisFormatError(f"{procpar_path}: no numeric sw/sfrq ({exc})") from exc
-    return fid, dwell_s, cf_mhz, params
+        fid, params = read_fid_folder(folder)
+        dwell_s, cf_mhz = 1.0 / float(params["sw"][0]), float(params["sfrq"][0])
+    except VarianError as exc:
+        raise BasisFormatError(str(exc)) from exc
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise BasisFormatError(f"{Path(folder) / 'procpar'}: no numeric sw/sfrq ({exc})") from exc
+    traces = fid.traces.reshape(-1, fid.traces.shape[-1])
+    return traces.mean(axis=0), dwell_s, cf_mhz, first_values(params)
 
 
 # --- Philips -----------------------------------------------------------------------------

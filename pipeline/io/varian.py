@@ -1,0 +1,285 @@
+"""Varian/Agilent (VnmrJ) single-voxel MRS: a ``.fid`` folder holding the binary ``fid`` and
+the text ``procpar``.
+
+spec2nii 0.8.15's Varian reader fails on every STEAM ``.fid`` folder at hand (``KeyError:
+'vpsi'`` where procpar states no voxel angles, ``'rcvrs'`` where it names no receivers, a
+TypeError where it states the angles) and, for other sequences, overwrites the echo time with
+a pulse width plus ``alfa`` (microseconds read as seconds). So the project reads these folders
+itself.
+
+``fid`` (VnmrJ User Programming, "Parameters and Data"): a 32-byte file header (blocks,
+traces per block, values per trace, bytes per value, per trace, per block, version, status,
+block headers per block), then per block its 28-byte header(s) and ``traces x values`` big-
+endian numbers (int16, int32 or float32 by the status bits), real and imaginary interleaved.
+A block is one element of an arrayed acquisition; each stores the *sum* of the ``ctcount``
+transients its header names (the receiver accumulates), so :func:`block_averages` divides
+by it.
+
+``procpar``: per parameter a line of 11 fields (name, subtype, basic type 1 real / 2 string,
+limits, groups, ...), a line ``count values...`` (strings quoted, one per line after the
+first) and an enumeration line. VnmrJ states times in seconds (``te``, ``tr``, ``tm``),
+frequencies in MHz (``sfrq``) and Hz (``sw``), voxel sizes ``vox1..3`` in mm and positions
+``pos1..3`` in cm.
+
+Conjugation: the stored FIDs have the app's convention (NAA at 2.0 ppm with the receiver on
+water: measured on the CMRR 4 T and 7 T human STEAM spectra and the MM spectra, MM09 at 0.9
+ppm), so no conjugation is applied.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..acquisition import Acquisition
+from ..sequences import sequence_in_text
+
+FILE_HEADER = struct.Struct(">6i2hi")
+BLOCK_HEADER = struct.Struct(">4hi4f")
+STATUS_SPECTRUM, STATUS_INT32, STATUS_FLOAT, STATUS_HYPERCOMPLEX = 0x2, 0x4, 0x8, 0x20
+ORIENTATION_KEYS = ("vpsi", "vphi", "vtheta")
+SIZE_KEYS = ("vox1", "vox2", "vox3")
+POSITION_KEYS = ("pos1", "pos2", "pos3")
+CM_TO_MM = 10.0
+TIME_LIMITS_S = {"EchoTime": 1.0, "RepetitionTime": 100.0, "MixingTime": 5.0}
+"""Largest plausible value (s) of each procpar time: a larger one is a value in ms."""
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+class VarianError(ValueError):
+    """A Varian ``.fid`` folder that cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class VarianFid:
+    """The FIDs of a ``fid`` file as stored: ``traces`` (blocks, traces, points) complex sums,
+    ``transients`` (blocks,) the ``ctcount`` each block header states (0: not stated)."""
+
+    traces: np.ndarray
+    transients: np.ndarray
+
+
+# --- procpar -----------------------------------------------------------------------------
+
+def read_procpar(path) -> dict[str, list]:
+    """Parameter name -> list of values (floats for real parameters, str for strings) of a
+    VnmrJ ``procpar``. Lines that do not parse are passed over (a parameter is then absent)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as err:
+        raise VarianError(f"{path}: cannot be read ({err.strerror})") from None
+    params, i = {}, 0
+    while i < len(lines) - 1:
+        head = lines[i].split()
+        i += 1
+        if len(head) != 11 or not _NAME.fullmatch(head[0]) or head[2] not in ("1", "2"):
+            continue
+        count, _, rest = lines[i].strip().partition(" ")
+        if not count.isdigit():
+            continue
+        if head[2] == "1":
+            try:
+                params[head[0]] = [float(v) for v in rest.split()[:int(count)]]
+            except ValueError:
+                continue
+            i += 1
+        else:
+            values = _QUOTED.findall(rest)
+            while len(values) < int(count) and i + 1 < len(lines):
+                i += 1
+                values += _QUOTED.findall(lines[i])
+            params[head[0]] = values[:int(count)]
+            i += 1
+    return params
+
+
+def first_values(params: dict[str, list]) -> dict:
+    """Name -> first value of :func:`read_procpar` (parameters with no value left out)."""
+    return {name: values[0] for name, values in params.items() if values}
+
+
+def _number(params: dict, name: str) -> float | None:
+    values = params.get(name) or []
+    return float(values[0]) if values and isinstance(values[0], float) else None
+
+
+# --- fid ---------------------------------------------------------------------------------
+
+def read_fid(path) -> VarianFid:
+    """All FIDs of a VnmrJ ``fid`` file (see the module notes); VarianError naming the file
+    when it is short, holds spectra or hypercomplex data, or its header disagrees with its
+    size."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise VarianError(f"{path}: cannot be read ({err.strerror})") from None
+    if len(raw) < FILE_HEADER.size:
+        raise VarianError(f"{path}: {len(raw)} bytes, too short for a Varian fid file header "
+                          f"({FILE_HEADER.size} bytes)")
+    n_blocks, n_traces, n_values, n_bytes, _, _, _, status, n_headers = \
+        FILE_HEADER.unpack_from(raw)
+    if status & (STATUS_SPECTRUM | STATUS_HYPERCOMPLEX):
+        raise VarianError(f"{path}: holds processed spectra or hypercomplex data (status "
+                          f"{status:#x}), not FIDs; convert the raw fid")
+    dtype = ">f4" if status & STATUS_FLOAT else (">i4" if status & STATUS_INT32 else ">i2")
+    expected = FILE_HEADER.size + n_blocks * (BLOCK_HEADER.size * n_headers
+                                              + n_traces * n_values * n_bytes)
+    if (min(n_blocks, n_traces, n_values, n_headers) < 1 or n_values % 2
+            or np.dtype(dtype).itemsize != n_bytes or len(raw) != expected):
+        raise VarianError(f"{path}: its header states {n_blocks} block(s) x {n_traces} "
+                          f"trace(s) x {n_values // 2} complex points of {n_bytes}-byte "
+                          f"{np.dtype(dtype).name} ({expected} bytes) but the file holds "
+                          f"{len(raw)} bytes (truncated or not a Varian fid)")
+    traces = np.empty((n_blocks, n_traces, n_values // 2), complex)
+    counts = np.zeros(n_blocks, int)
+    offset = FILE_HEADER.size
+    for block in range(n_blocks):
+        counts[block] = BLOCK_HEADER.unpack_from(raw, offset)[4]
+        offset += BLOCK_HEADER.size * n_headers
+        values = np.frombuffer(raw, dtype, n_traces * n_values, offset).astype(float)
+        offset += n_traces * n_values * n_bytes
+        traces[block] = (values[0::2] + 1j * values[1::2]).reshape(n_traces, -1)
+    return VarianFid(traces, counts)
+
+
+def read_fid_folder(folder) -> tuple[VarianFid, dict[str, list]]:
+    """(:func:`read_fid`, :func:`read_procpar`) of a ``.fid`` folder; VarianError naming the
+    folder and the missing file when ``fid`` or ``procpar`` is absent."""
+    folder = Path(folder)
+    missing = [name for name in ("fid", "procpar") if not (folder / name).is_file()]
+    if missing:
+        raise VarianError(f"{folder}: a Varian .fid folder holds 'fid' and 'procpar'; "
+                          f"{' and '.join(repr(m) for m in missing)} missing")
+    return read_fid(folder / "fid"), read_procpar(folder / "procpar")
+
+
+def block_averages(fid: VarianFid) -> tuple[np.ndarray, bool]:
+    """(traces divided by their block's transient count, True) — the stored sums as
+    averages; (traces as stored, False) when a block header states no count (``ctcount`` 0)."""
+    if np.any(fid.transients < 1):
+        return fid.traces, False
+    return fid.traces / fid.transients[:, None, None], True
+
+
+# --- single-voxel acquisition ------------------------------------------------------------
+
+def _grid(params: dict, folder: Path) -> tuple[float, float, str]:
+    """(dwell s, MHz, nucleus) from procpar ``sw`` (Hz), ``sfrq`` (MHz), ``tn`` ("H1")."""
+    sw_hz, sfrq_mhz = _number(params, "sw"), _number(params, "sfrq")
+    if not sw_hz or not sfrq_mhz or sw_hz <= 0 or sfrq_mhz <= 0:
+        raise VarianError(f"{folder / 'procpar'}: no positive sw (spectral width, Hz) and "
+                          f"sfrq (spectrometer frequency, MHz): sw {params.get('sw')}, sfrq "
+                          f"{params.get('sfrq')}")
+    if not params.get("tn"):
+        raise VarianError(f"{folder / 'procpar'}: no tn (the observed nucleus, e.g. \"H1\")")
+    nucleus = str(params["tn"][0])
+    match = re.fullmatch(r"([A-Za-z]{1,2})(\d{1,3})", nucleus)
+    return 1.0 / sw_hz, sfrq_mhz, f"{match[2]}{match[1]}" if match else nucleus
+
+
+def _check_one_receiver(params: dict, folder: Path) -> None:
+    """VarianError when procpar ``rcvrs`` names several active receivers ("yy..."); none
+    named (one 4 T MM file) means one."""
+    active = str((params.get("rcvrs") or ["y"])[0]).lower().count("y")
+    if active > 1:
+        raise VarianError(f"{folder / 'procpar'}: rcvrs {params['rcvrs'][0]!r} states "
+                          f"{active} receivers; this reader does not know how VnmrJ orders "
+                          "their FIDs among the traces, so it reads single-receiver data "
+                          "only (combine the receivers in VnmrJ first)")
+
+
+def timing_metadata(params: dict) -> tuple[dict, list[str]]:
+    """(EchoTime, RepetitionTime, MixingTime in s; notes). procpar states seconds; MixingTime
+    only for a STEAM ``seqfil`` (other sequences carry a leftover ``tm``)."""
+    meta, notes = {}, []
+    for key, name in (("EchoTime", "te"), ("RepetitionTime", "tr"), ("MixingTime", "tm")):
+        value = _number(params, name)
+        if value is None:
+            continue
+        if not 0 <= value <= TIME_LIMITS_S[key]:
+            raise VarianError(f"procpar {name} = {value:g}: VnmrJ states seconds, and "
+                              f"{value:g} s is not a plausible {key} (0-{TIME_LIMITS_S[key]:g} "
+                              "s); a value in ms?")
+        meta[key] = value
+    sequence = str((params.get("seqfil") or [""])[0])
+    if "MixingTime" in meta and sequence_in_text(sequence) != "steam":
+        notes.append(f"procpar tm = {meta.pop('MixingTime'):g} s not written: seqfil "
+                     f"{sequence!r} is not STEAM")
+    return meta, notes
+
+
+def geometry(params: dict, folder: Path) -> tuple[list, dict, list[str]]:
+    """(NIfTI affine, sidecar facts, warnings): voxel size ``vox1..3`` (mm) on the diagonal
+    and position ``pos1..3`` (cm -> mm) as the translation where procpar states them, with an
+    identity rotation: VnmrJ's voxel angles (``vpsi``, ``vphi``, ``vtheta``) and patient
+    position are not converted, so the affine places the voxel in the magnet frame at best."""
+    sizes = [_number(params, k) for k in SIZE_KEYS]
+    positions = [_number(params, k) for k in POSITION_KEYS]
+    affine, facts = np.eye(4), {}
+    if all(s is not None and s > 0 for s in sizes):
+        affine[:3, :3] = np.diag(sizes)
+        facts["AcquisitionVoxelSize"] = sizes
+    if all(p is not None for p in positions):
+        affine[:3, 3] = np.array(positions) * CM_TO_MM
+    missing = [k for k in ORIENTATION_KEYS + SIZE_KEYS + POSITION_KEYS if k not in params]
+    angles = [f"{k} {_number(params, k):g}" for k in ORIENTATION_KEYS if _number(params, k)
+              is not None]
+    reasons = ([f"procpar lacks {', '.join(missing)}"] if missing else []) + \
+        ([f"procpar's {', '.join(angles)} (deg) are not converted"] if angles else [])
+    warning = (f"{folder}: voxel orientation unknown ({'; '.join(reasons)}): the NIfTI affine "
+               "has an identity rotation; the spectra do not depend on it, placing the voxel "
+               "on an image does")
+    return affine.tolist(), facts, [warning]
+
+
+def read_varian_svs(folder) -> tuple[Acquisition, list[str]]:
+    """A single-voxel Varian ``.fid`` folder as an Acquisition (every stored trace a
+    transient, block averages, see :func:`block_averages`) with the procpar facts in its
+    metadata and the geometry warning in ``metadata["warnings"]``, and the conversion notes
+    (what was done to the data, what was left out). VarianError names the file and problem."""
+    folder = Path(folder)
+    fid, params = read_fid_folder(folder)
+    dwell_s, cf_mhz, nucleus = _grid(params, folder)
+    _check_one_receiver(params, folder)
+    traces, averaged = block_averages(fid)
+    n_points = traces.shape[-1]
+    expected = _number(params, "np")
+    if expected is not None and int(expected) != 2 * n_points:
+        raise VarianError(f"{folder / 'fid'}: {n_points} complex points per trace, procpar np "
+                          f"{expected:g} states {expected / 2:g}: fid and procpar of different "
+                          "scans?")
+    try:
+        meta, notes = timing_metadata(params)
+    except VarianError as err:
+        raise VarianError(f"{folder / 'procpar'}: {err}") from None
+    notes = [f"{folder}: {note}" for note in notes]
+    affine, facts, warnings = geometry(params, folder)
+    meta.update(facts)
+    sequence = str((params.get("seqfil") or [""])[0])
+    meta.update({"Manufacturer": "Varian", "SequenceName": sequence, "nifti_affine": affine,
+                 "warnings": warnings, "ConversionMethod": "dmrs-bids Varian reader"})
+    notes.append(f"{folder}: read by the project's Varian reader: {traces.shape[0]} block(s) x "
+                 f"{traces.shape[1]} trace(s) of {n_points} points, " +
+                 ("each block's stored sum divided by its transient count (ctcount "
+                  f"{', '.join(str(c) for c in fid.transients)})" if averaged else
+                  "stored sums kept (a block header states no transient count)"))
+    shift = _number(params, "lsfid")
+    if shift:
+        notes.append(f"{folder}: procpar lsfid = {shift:g} (a VnmrJ processing left shift) "
+                     "not applied: the FID is written as stored")
+    if (params.get("array") or [""])[0]:
+        notes.append(f"{folder}: procpar array = {params['array'][0]!r}: the blocks are its "
+                     "elements, stored in block order as transients (split them into "
+                     "conditions with [acquisition.dynamics])")
+    fids = traces.reshape(1, -1, 1, n_points)
+    acq = Acquisition(fids=fids, dwell_s=dwell_s, cf_mhz=cf_mhz, b_values_s_mm2=np.zeros(1),
+                      directions=np.full((1, 3), np.nan), nucleus=nucleus, metadata=meta,
+                      source=str(folder))
+    return acq, notes

@@ -1,0 +1,243 @@
+"""Varian/Agilent ``.fid`` folders through ``dmrs-bids-convert`` (the project's own reader,
+``pipeline.io.varian``): the real mm_consensus folders convert with procpar's grid and timings
+and NAA/MM09 where they belong; a synthetic folder with known sums checks the averaging, the
+transients and the geometry; broken folders give one line naming the file; the 7 T human
+STEAM spectrum runs end to end with ratios near LCModel's on the same spectrum."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bids_app.convert import convert_dataset, main
+from pipeline.io.nifti_mrs import read_nifti_mrs
+from pipeline.spectra import fid_to_spectrum
+
+FOLDERS = sorted(f"{group}/{name}" for group, names in {
+    "STEAM_human_spectra": ("7T_STEAM_TE6ms_human.fid", "4T_STEAM_TE4ms_human.fid"),
+    "MM_database": ("14.1T_MM_rat_SPECIAL_Lausanne.fid", "3T_MM_human_STEAM_CMRR.fid",
+                    "4T_MM_human_STEAM_CMRR.fid", "7T_MM_human_STEAM_CMRR.fid",
+                    "9.4T_MM_cat_STEAM_CMRR.fid", "9.4T_MM_human_sLASER_Tubingen.fid",
+                    "9.4T_MM_mouse_STEAM_CMRR.fid", "9.4T_MM_rat_STEAM_CMRR.fid")}.items()
+    for name in names)
+HUMAN_7T = "STEAM_human_spectra/7T_STEAM_TE6ms_human.fid"
+
+
+def procpar_first(procpar: Path, name: str):
+    """First value of ``name`` read straight from the procpar text (the line after the
+    parameter's 11-field line), independent of the reader under test."""
+    lines = procpar.read_text().splitlines()
+    i = next(k for k, line in enumerate(lines) if line.split()[:1] == [name]
+             and len(line.split()) == 11)
+    value = lines[i + 1].split(None, 1)[1].strip()
+    return value.strip('"') if value.startswith('"') else float(value.split()[0])
+
+
+def _mapping(tmp_path: Path, name: str, suffix: str = "svs", extra: str = "") -> Path:
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(f'[[acquisition]]\nparticipant = "01"\nsuffix = "{suffix}"\n'
+                       f'format = "varian"\nfiles = ["{name}"]\n{extra}')
+    return mapping
+
+
+def _convert(mapping: Path, out: Path, source: Path) -> tuple[Path, dict]:
+    [written] = convert_dataset(mapping, out, source, log=lambda *_: None,
+                                warn=lambda *_: None)
+    return written, json.loads(written.with_suffix("").with_suffix(".json").read_text())
+
+
+def _peak_and_mirror(acq, centre_ppm: float, half_width_ppm: float = 0.06):
+    """(ppm of the largest |spectrum| within centre +/- half width, that height / the largest
+    in the mirror-image window about the receiver, 4.65 ppm)."""
+    ppm = acq.ppm()
+    spectrum = np.abs(fid_to_spectrum(acq.fids[0, :, 0].mean(axis=0)))
+    near = np.abs(ppm - centre_ppm) <= half_width_ppm
+    mirror = np.abs(ppm - (2 * 4.65 - centre_ppm)) <= half_width_ppm
+    return ppm[near][np.argmax(spectrum[near])], spectrum[near].max() / spectrum[mirror].max()
+
+
+@pytest.mark.parametrize("name", FOLDERS)
+def test_real_varian_folder_converts_with_procpar_facts(shared_data, tmp_path, name):
+    """Grid (sfrq MHz, sw Hz, np / 2 points), TE/TR in s as procpar states them (te 0.002-0.024
+    s here), MixingTime only for STEAM; NAA (spectra) or MM09 (MM) on the app's axis and no
+    mirror image: the stored FIDs need no conjugation."""
+    source = shared_data / "mm_consensus"
+    procpar = source / name / "procpar"
+    suffix = "mm" if name.startswith("MM_") else "svs"
+    written, sidecar = _convert(_mapping(tmp_path, name, suffix), tmp_path / "out", source)
+    acq = read_nifti_mrs(written, sidecar=sidecar)
+    assert acq.fids.shape == (1, 1, 1, procpar_first(procpar, "np") / 2)
+    assert acq.cf_mhz == pytest.approx(procpar_first(procpar, "sfrq"), rel=1e-9)
+    assert sidecar["SpectralWidth"] == pytest.approx(procpar_first(procpar, "sw"), rel=1e-9)
+    assert sidecar["EchoTime"] == procpar_first(procpar, "te") < 0.03
+    assert sidecar["RepetitionTime"] == procpar_first(procpar, "tr")
+    steam = "STEAM" in name
+    assert sidecar.get("MixingTime") == (procpar_first(procpar, "tm") if steam else None)
+    assert sidecar.get("PulseSequenceType") == ("STEAM" if steam else "sLASER" if "sLASER" in
+                                                name else None)  # SPECIAL: none simulated
+    if suffix == "svs":
+        naa_ppm, over_mirror = _peak_and_mirror(acq, 2.01)
+        assert naa_ppm == pytest.approx(2.01, abs=0.03) and over_mirror > 5
+    else:
+        _, over_mirror = _peak_and_mirror(acq, 0.9, 0.12)
+        assert over_mirror > 3
+
+
+def test_7t_fid_is_the_stored_sum_over_its_transients(shared_data, tmp_path):
+    """The written FID is the file's float32 data (after the 32-byte file and 28-byte block
+    headers) divided by the block's ctcount, 160 = procpar nt; NumberOfTransients 160."""
+    source = shared_data / "mm_consensus"
+    written, sidecar = _convert(_mapping(tmp_path, HUMAN_7T), tmp_path / "out", source)
+    raw = np.frombuffer((source / HUMAN_7T / "fid").read_bytes(), ">f4", offset=60)
+    stored = raw[0::2] + 1j * raw[1::2]
+    assert read_nifti_mrs(written).fids[0, 0, 0] == pytest.approx(stored / 160, rel=1e-6)
+    assert sidecar["NumberOfTransients"] == 160 == procpar_first(source / HUMAN_7T / "procpar",
+                                                                 "nt")
+    assert sidecar["Manufacturer"] == "Varian" and "PatientName" not in sidecar
+
+
+# --- a synthetic folder with known content --------------------------------------------
+
+PROCPAR_LINES = {  # name -> (basic type 1 real / 2 string, values)
+    "sfrq": (1, [400.2]), "sw": (1, [5000.0]), "np": (1, [8.0]), "te": (1, [0.01]),
+    "tr": (1, [3.0]), "tm": (1, [0.02]), "tn": (2, ["H1"]), "seqfil": (2, ["steam"]),
+    "rcvrs": (2, ["y"]), "array": (2, [""]), "vox1": (1, [2.0]), "vox2": (1, [3.0]),
+    "vox3": (1, [4.0]), "pos1": (1, [0.5]), "pos2": (1, [-0.2]), "pos3": (1, [0.1]),
+    "vpsi": (1, [0.0]), "vphi": (1, [90.0]), "vtheta": (1, [0.0]),
+}
+
+
+def write_procpar(path: Path, params: dict) -> None:
+    text = []
+    for name, (kind, values) in params.items():
+        text.append(f"{name} 1 {kind} 1e+18 -1e+18 0 2 1 0 1 64")
+        shown = [f'"{v}"' for v in values] if kind == 2 else [f"{v:g}" for v in values]
+        text += [f"{len(values)} {shown[0]}", *shown[1:]] if kind == 2 else \
+            [f"{len(values)} {' '.join(shown)} "]
+        text.append("0 ")
+    path.write_text("\n".join(text) + "\n")
+
+
+def write_fid(path: Path, blocks: np.ndarray, counts) -> None:
+    """``blocks`` (blocks, traces, points) complex as int32 sums, one header per block."""
+    n_blocks, n_traces, n_points = blocks.shape
+    header = struct.pack(">6i2hi", n_blocks, n_traces, 2 * n_points, 4, 8 * n_points,
+                         28 + 8 * n_points * n_traces, 0, 0x1 | 0x4 | 0x10, 1)
+    body = b""
+    for block, count in zip(blocks, counts):
+        body += struct.pack(">4hi4f", 0, 0x1 | 0x4 | 0x10, 0, 0, count, 0, 0, 0, 0)
+        values = np.empty((n_traces, 2 * n_points))
+        values[:, 0::2], values[:, 1::2] = block.real, block.imag
+        body += values.astype(">i4").tobytes()
+    path.write_bytes(header + body)
+
+
+@pytest.fixture
+def synthetic(tmp_path) -> tuple[Path, np.ndarray]:
+    """Two blocks (an arrayed parameter) of one 4-point trace, sums of 4 and 2 transients."""
+    folder = tmp_path / "src" / "scan.fid"
+    folder.mkdir(parents=True)
+    sums = np.array([[[400 + 40j, 200 - 80j, -120 + 0j, 8 + 4j]],
+                     [[100 + 10j, 60 - 20j, -30 + 2j, 2 + 2j]]])
+    write_fid(folder / "fid", sums, [4, 2])
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["gdiff"])})
+    return folder, sums
+
+
+def test_synthetic_blocks_are_averaged_transients_with_procpar_geometry(synthetic, tmp_path):
+    folder, sums = synthetic
+    written, sidecar = _convert(_mapping(tmp_path, folder.name), tmp_path / "out",
+                                folder.parent)
+    acq = read_nifti_mrs(written)
+    assert acq.fids.shape == (1, 2, 1, 4)
+    assert acq.fids[0, :, 0] == pytest.approx(sums[:, 0] / np.array([[4], [2]]))
+    assert sidecar["NumberOfTransients"] == 6 and sidecar["AcquisitionVoxelSize"] == [2, 3, 4]
+    assert (sidecar["EchoTime"], sidecar["MixingTime"], sidecar["PulseSequenceType"]) == \
+        (0.01, 0.02, "STEAM")
+    affine = np.asarray(acq.metadata["nifti_affine"])
+    assert affine[:3, :3] == pytest.approx(np.diag([2, 3, 4]))  # identity rotation, mm
+    assert affine[:3, 3] == pytest.approx([5, -2, 1])  # pos1-3 in cm
+    [warning] = [w for w in acq.metadata["warnings"] if "orientation" in w]
+    assert str(folder) in warning and "vphi 90" in warning
+
+
+def test_synthetic_folder_without_angles_names_the_missing_keys(synthetic, tmp_path):
+    folder, _ = synthetic
+    params = {k: v for k, v in PROCPAR_LINES.items() if k not in ("vpsi", "vphi", "vtheta")}
+    write_procpar(folder / "procpar", params)
+    warnings = []
+    convert_dataset(_mapping(tmp_path, folder.name), tmp_path / "out", folder.parent,
+                    log=lambda *_: None, warn=warnings.append)
+    assert any(str(folder) in w and "lacks vpsi, vphi, vtheta" in w for w in warnings)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("damage, named, problem", [
+    ("no procpar", "", "'procpar' missing"),
+    ("truncated fid", "/fid", "truncated"),
+    ("two receivers", "/procpar", "2 receivers"),
+    ("procpar of another scan", "/fid", "procpar np 16 states 8"),
+    ("te in ms", "/procpar", "te = 10: VnmrJ states seconds"),
+])
+def test_broken_varian_folder_exits_2_with_one_line(synthetic, tmp_path, capsys, damage,
+                                                    named, problem):
+    folder, _ = synthetic
+    if damage == "no procpar":
+        (folder / "procpar").unlink()
+    elif damage == "truncated fid":
+        (folder / "fid").write_bytes((folder / "fid").read_bytes()[:-10])
+    else:
+        changed = {"two receivers": {"rcvrs": (2, ["yy"])}, "te in ms": {"te": (1, [10.0])},
+                   "procpar of another scan": {"np": (1, [16.0])}}[damage]
+        write_procpar(folder / "procpar", {**PROCPAR_LINES, **changed})
+    assert main([str(_mapping(tmp_path, folder.name)), str(tmp_path / "out"), "--source-dir",
+                 str(folder.parent), "-q"]) == 2
+    line = _one_error_line(capsys)
+    assert f"{folder}{named}:" in line and problem in line, line
+    assert not (tmp_path / "out").exists()
+
+
+# --- end to end ------------------------------------------------------------------------
+
+LCMODEL_7T_WITH_MEASURED_MM = {"tNAA": 1.487, "Ins": 0.773, "Glx": 1.645}
+"""LCModel's ratios to tCr on the 7 T human STEAM spectrum with the app's simulated STEAM basis
+and the group's measured 7 T STEAM MM (README, CMRR table, row '7 T, sim + MM': app value and
+its difference from LCModel, measured 2026-12-07 with benchmarks/bench_real_vs_lcmodel.py)."""
+
+
+@pytest.mark.slow
+def test_7t_human_steam_converted_and_run_end_to_end(shared_data, tmp_path):
+    """The installed varian_svs example (7 T spectrum + measured MM) converted, then dmrs-bids
+    with no configuration: exit 0, QC not failed, spectrum kept as stored (no mirror), tNAA/
+    tCr within 5 % of LCModel's, Ins/tCr and Glx/tCr within 10 %."""
+    from bids_app.convert import example_text
+    from e2e_support import read_tsv, run_app
+
+    mapping = tmp_path / "varian_svs.toml"
+    mapping.write_text(example_text("varian_svs"))
+    convert_dataset(mapping, tmp_path / "bids", shared_data / "mm_consensus",
+                    log=lambda *_: None, warn=lambda *_: None)
+    out = tmp_path / "out"
+    run, _ = run_app(tmp_path / "bids", out, "participant", "-w", tmp_path / "work",
+                     "--nprocs", "1")
+    assert run.returncode == 0, run.stderr[-2000:]
+    stem = out / "sub-01" / "mrs" / "sub-01_acq-steam"
+    qc = json.loads(Path(f"{stem}_qc.json").read_text())
+    assert qc["summary"]["qc_status"] != "fail"
+    assert qc["stages"]["coils.json"]["orientation"]["verdict"] == "as_is"
+    assert qc["stages"]["mm.json"]["mode"] == "measured"
+    ratios = {r["metabolite"]: float(r["ratio_tcr"]) for r in read_tsv(f"{stem}_amplitudes.tsv")}
+    for name, lcmodel in LCMODEL_7T_WITH_MEASURED_MM.items():
+        limit = 0.05 if name == "tNAA" else 0.10
+        assert ratios[name] == pytest.approx(lcmodel, rel=limit), (name, ratios[name])
+
