@@ -64,3 +64,18 @@ def test_repetition_times_of_the_shared_data_pass():
         assert timing_problems({"RepetitionTime": tr_s}, "h") == []
     assert timing_problems({"RepetitionTime": 0.0}, "h") == [
         "RepetitionTime (TR) = 0 s is outside (0, 60) s"]
+
+
+@pytest.mark.parametrize("key", ["svs", "ref"])
+def test_an_echo_time_on_which_header_and_sidecar_disagree_is_refused(demo, key):
+    """Header 0.08 s, sidecar 0.035 s: before, the run used the sidecar's with a warning (data:
+    Ins -84 %, Glx -74 %, tCr -19 % on the demo; water reference: every concentration x 1.67
+    for TE 0.03 s in its sidecar). Microsecond rounding is not a contradiction."""
+    p = paths(demo, "01")
+    _edit_json(p[f"{key}_json"], lambda s: {**s, "EchoTime": 0.0800004})
+    assert _discover(demo)
+    _edit_json(p[f"{key}_json"], lambda s: {**s, "EchoTime": 0.035})
+    message = _refusal(demo)
+    assert f"EchoTime 0.08 s in the header of {p[key]} contradicts 0.035 s in " in message
+    # the data's JSON is named; the water's sidecar metadata (which may be inherited) by its file
+    assert (str(p["svs_json"]) if key == "svs" else f"sidecar metadata of {p['ref']}") in message

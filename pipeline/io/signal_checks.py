@@ -121,7 +121,7 @@ def check_water_reference(svs, water, svs_sidecar: dict | None = None,
     timing = stated_timing_problems(water, header_extension(water), water_sidecar or {},
                                     f"sidecar metadata of {water}")
     if timing:
-        raise InputError(f"{water}: impossible water-reference timing (seconds): "
+        raise InputError(f"{water}: contradictory or impossible water-reference timing: "
                          + "; ".join(timing))
     data_axis, water_axis = stated_frequency(svs, svs_sidecar), stated_frequency(water,
                                                                                  water_sidecar)
