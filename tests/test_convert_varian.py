@@ -122,17 +122,21 @@ def write_procpar(path: Path, params: dict) -> None:
     path.write_text("\n".join(text) + "\n")
 
 
-def write_fid(path: Path, blocks: np.ndarray, counts) -> None:
-    """``blocks`` (blocks, traces, points) complex as int32 sums, one header per block."""
+def write_fid(path: Path, blocks: np.ndarray, counts, scales=None, dtype=">i4") -> None:
+    """``blocks`` (blocks, traces, points) complex as integer sums (int32, or int16 with
+    ``dtype=">i2"``), one header per block; a block's ``scales`` s > 0 (VnmrJ's right shift of
+    integer data) stores its sums divided by 2^s, with s in its header."""
     n_blocks, n_traces, n_points = blocks.shape
-    header = struct.pack(">6i2hi", n_blocks, n_traces, 2 * n_points, 4, 8 * n_points,
-                         28 + 8 * n_points * n_traces, 0, 0x1 | 0x4 | 0x10, 1)
+    size = np.dtype(dtype).itemsize
+    status = 0x1 | 0x10 | (0x4 if size == 4 else 0)
+    header = struct.pack(">6i2hi", n_blocks, n_traces, 2 * n_points, size,
+                         2 * size * n_points, 28 + 2 * size * n_points * n_traces, 0, status, 1)
     body = b""
-    for block, count in zip(blocks, counts):
-        body += struct.pack(">4hi4f", 0, 0x1 | 0x4 | 0x10, 0, 0, count, 0, 0, 0, 0)
+    for block, count, scale in zip(blocks, counts, scales or [0] * n_blocks):
+        body += struct.pack(">4hi4f", scale, status, 0, 0, count, 0, 0, 0, 0)
         values = np.empty((n_traces, 2 * n_points))
         values[:, 0::2], values[:, 1::2] = block.real, block.imag
-        body += values.astype(">i4").tobytes()
+        body += np.round(values / 2 ** scale).astype(dtype).tobytes()
     path.write_bytes(header + body)
 
 
@@ -163,6 +167,22 @@ def test_synthetic_blocks_are_averaged_transients_with_procpar_geometry(syntheti
     assert affine[:3, 3] == pytest.approx([5, -2, 1])  # pos1-3 in cm
     [warning] = [w for w in acq.metadata["warnings"] if "orientation" in w]
     assert str(folder) in warning and "vphi 90" in warning
+
+
+@pytest.mark.parametrize("dtype", [">i2", ">i4"])
+def test_block_scale_multiplies_the_stored_integers_back(synthetic, tmp_path, dtype):
+    """VnmrJ stores an integer block whose sum would overflow right-shifted by its header's
+    scale s (readFIDdata multiplies by 2^s / ctcount). The same sums stored with scale 0 and
+    with scale 3 give the same averages; before, the scaled block came out 8 x too small
+    (exit 0: its transients an eighth of the others, the average 44 % low)."""
+    folder, sums = synthetic
+    both = np.concatenate([sums[:1], sums[:1]]) * 8
+    write_fid(folder / "fid", both, [4, 4], scales=[0, 3], dtype=dtype)
+    written, sidecar = _convert(_mapping(tmp_path, folder.name), tmp_path / "out",
+                                folder.parent)
+    fids = read_nifti_mrs(written).fids[0, :, 0]
+    assert fids[0] == pytest.approx(both[0, 0] / 4) and fids[1] == pytest.approx(fids[0])
+    assert sidecar["NumberOfTransients"] == 8
 
 
 def test_synthetic_folder_without_angles_names_the_missing_keys(synthetic, tmp_path):

@@ -13,7 +13,9 @@ block headers per block), then per block its 28-byte header(s) and ``traces x va
 endian numbers (int16, int32 or float32 by the status bits), real and imaginary interleaved.
 A block is one element of an arrayed acquisition; each stores the *sum* of the ``ctcount``
 transients its header names (the receiver accumulates), so :func:`block_averages` divides
-by it.
+by it. A block header's ``scale`` s > 0 says the stored numbers are the sum divided by 2^s
+(VnmrJ shifts integer data to fit; its own reader multiplies them back), so :func:`read_fid`
+multiplies each block by its 2^s.
 
 ``procpar``: per parameter a line of 11 fields (name, subtype, basic type 1 real / 2 string,
 limits, groups, ...), a line ``count values...`` (strings quoted, one per line after the
@@ -57,8 +59,9 @@ class VarianError(ValueError):
 
 @dataclass(frozen=True)
 class VarianFid:
-    """The FIDs of a ``fid`` file as stored: ``traces`` (blocks, traces, points) complex sums,
-    ``transients`` (blocks,) the ``ctcount`` each block header states (0: not stated)."""
+    """The FIDs of a ``fid`` file: ``traces`` (blocks, traces, points) complex sums (the stored
+    numbers times their block's :func:`block_scale`), ``transients`` (blocks,) the
+    ``ctcount`` each block header states (0: not stated)."""
 
     traces: np.ndarray
     transients: np.ndarray
@@ -111,6 +114,13 @@ def _number(params: dict, name: str) -> float | None:
 
 # --- fid ---------------------------------------------------------------------------------
 
+def block_scale(scale: int) -> float:
+    """The factor 2^scale a block's stored numbers are multiplied by to give its sum: VnmrJ
+    right-shifts integer data that would overflow and records the shift in the block header's
+    ``scale`` (its reader multiplies by 2 once per unit of a positive scale; 0 or less: 1)."""
+    return 2.0 ** max(int(scale), 0)
+
+
 def read_fid(path) -> VarianFid:
     """All FIDs of a VnmrJ ``fid`` file (see the module notes); VarianError naming the file
     when it is short, holds spectra or hypercomplex data, or its header disagrees with its
@@ -141,9 +151,9 @@ def read_fid(path) -> VarianFid:
     counts = np.zeros(n_blocks, int)
     offset = FILE_HEADER.size
     for block in range(n_blocks):
-        counts[block] = BLOCK_HEADER.unpack_from(raw, offset)[4]
+        scale, *_, counts[block] = BLOCK_HEADER.unpack_from(raw, offset)[:5]
         offset += BLOCK_HEADER.size * n_headers
-        values = np.frombuffer(raw, dtype, n_traces * n_values, offset).astype(float)
+        values = np.frombuffer(raw, dtype, n_traces * n_values, offset) * block_scale(scale)
         offset += n_traces * n_values * n_bytes
         traces[block] = (values[0::2] + 1j * values[1::2]).reshape(n_traces, -1)
     return VarianFid(traces, counts)
