@@ -185,6 +185,24 @@ def test_block_scale_multiplies_the_stored_integers_back(synthetic, tmp_path, dt
     assert sidecar["NumberOfTransients"] == 8
 
 
+def test_leftover_tm_of_another_sequence_is_neither_written_nor_judged(synthetic, tmp_path):
+    """A sLASER/SPECIAL procpar carries a leftover ``tm`` the sequence does not use: not
+    written, so not refused either (before, a leftover tm of 20 refused the folder as a
+    MixingTime in ms, though no MixingTime was written); a STEAM one is still refused."""
+    folder, _ = synthetic
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "seqfil": (2, ["special"]),
+                                       "tm": (1, [20.0])})
+    logged: list[str] = []
+    [written] = convert_dataset(_mapping(tmp_path, folder.name), tmp_path / "out",
+                                folder.parent, log=logged.append, warn=lambda *_: None)
+    sidecar = json.loads(written.with_suffix("").with_suffix(".json").read_text())
+    assert "MixingTime" not in sidecar and sidecar["EchoTime"] == 0.01
+    assert any("procpar tm = 20 not written: seqfil 'special'" in line for line in logged)
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "tm": (1, [20.0])})
+    with pytest.raises(Exception, match="procpar tm = 20: VnmrJ states seconds"):
+        _convert(_mapping(tmp_path, folder.name), tmp_path / "out2", folder.parent)
+
+
 def test_synthetic_folder_without_angles_names_the_missing_keys(synthetic, tmp_path):
     folder, _ = synthetic
     params = {k: v for k, v in PROCPAR_LINES.items() if k not in ("vpsi", "vphi", "vtheta")}

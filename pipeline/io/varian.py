@@ -207,21 +207,23 @@ def _check_one_receiver(params: dict, folder: Path) -> None:
 
 def timing_metadata(params: dict) -> tuple[dict, list[str]]:
     """(EchoTime, RepetitionTime, MixingTime in s; notes). procpar states seconds; MixingTime
-    only for a STEAM ``seqfil`` (other sequences carry a leftover ``tm``)."""
+    only for a STEAM ``seqfil`` (other sequences carry a leftover ``tm``, which is neither
+    written nor judged: a leftover value refused no sLASER or SPECIAL file)."""
     meta, notes = {}, []
+    sequence = str((params.get("seqfil") or [""])[0])
+    leftover_tm = _number(params, "tm") if sequence_in_text(sequence) != "steam" else None
+    if leftover_tm is not None:
+        notes.append(f"procpar tm = {leftover_tm:g} not written: seqfil {sequence!r} is not "
+                     "STEAM")
     for key, name in (("EchoTime", "te"), ("RepetitionTime", "tr"), ("MixingTime", "tm")):
         value = _number(params, name)
-        if value is None:
+        if value is None or (name == "tm" and leftover_tm is not None):
             continue
         if not 0 <= value <= TIME_LIMITS_S[key]:
             raise VarianError(f"procpar {name} = {value:g}: VnmrJ states seconds, and "
                               f"{value:g} s is not a plausible {key} (0-{TIME_LIMITS_S[key]:g} "
                               "s); a value in ms?")
         meta[key] = value
-    sequence = str((params.get("seqfil") or [""])[0])
-    if "MixingTime" in meta and sequence_in_text(sequence) != "steam":
-        notes.append(f"procpar tm = {meta.pop('MixingTime'):g} s not written: seqfil "
-                     f"{sequence!r} is not STEAM")
     return meta, notes
 
 
