@@ -203,6 +203,41 @@ def test_leftover_tm_of_another_sequence_is_neither_written_nor_judged(synthetic
         _convert(_mapping(tmp_path, folder.name), tmp_path / "out2", folder.parent)
 
 
+@pytest.mark.parametrize("nt, warned", [([4.0, 2.0], False), ([40.0], True)])
+def test_ctcount_against_procpar_nt(synthetic, tmp_path, nt, warned):
+    """Block ctcounts 4 and 2: procpar nt 4, 2 agrees; nt 40 does not (a fid processed after
+    the acquisition), which a warning names with both counts."""
+    folder, _ = synthetic
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "nt": (1, nt)})
+    warnings: list[str] = []
+    convert_dataset(_mapping(tmp_path, folder.name), tmp_path / "out", folder.parent,
+                    log=lambda *_: None, warn=warnings.append)
+    found = [w for w in warnings if "procpar nt" in w]
+    assert found == ([f"{folder}: the fid's block header(s) state ctcount 4, 2 transient(s), "
+                      "procpar nt 40: the fid was likely processed after the acquisition "
+                      "(summed, cut or saved by another program); its sums are divided by "
+                      "ctcount and NumberOfTransients is their sum. Ratios to tCr do not "
+                      "depend on it; check the scale before water scaling with a reference "
+                      "stored otherwise"] if warned else [])
+
+
+def test_real_folders_whose_ctcount_is_not_nt_are_warned_about(shared_data):
+    """procpar nt against the block ctcount on the real folders (read straight from the
+    procpar text and the first block header): the 7 T human spectrum agrees (160), the 4 T
+    one does not (ctcount 20, nt 160: NumberOfTransients 20)."""
+    from pipeline.io.varian import read_varian_svs
+    for name, agrees in (("STEAM_human_spectra/7T_STEAM_TE6ms_human.fid", True),
+                         ("STEAM_human_spectra/4T_STEAM_TE4ms_human.fid", False)):
+        folder = shared_data / "mm_consensus" / name
+        ctcount = struct.unpack(">4hi4f", (folder / "fid").read_bytes()[32:60])[4]
+        assert (ctcount == procpar_first(folder / "procpar", "nt")) == agrees
+        acq, _ = read_varian_svs(folder)
+        found = [w for w in acq.metadata["warnings"] if "procpar nt" in w]
+        assert len(found) == (0 if agrees else 1)
+        if not agrees:
+            assert f"ctcount {ctcount} transient(s), procpar nt 160" in found[0]
+
+
 def test_synthetic_folder_without_angles_names_the_missing_keys(synthetic, tmp_path):
     folder, _ = synthetic
     params = {k: v for k, v in PROCPAR_LINES.items() if k not in ("vpsi", "vphi", "vtheta")}

@@ -178,6 +178,26 @@ def block_averages(fid: VarianFid) -> tuple[np.ndarray, bool]:
     return fid.traces / fid.transients[:, None, None], True
 
 
+def count_disagreement(counts: np.ndarray, params: dict, folder: Path) -> list[str]:
+    """A warning (list of one, else empty) when the blocks' ``ctcount`` is not procpar's
+    ``nt`` (one value, or one per block): the fid was then processed after the acquisition
+    (summed, cut or saved by another program; 4 T human STEAM: ctcount 20, nt 160), so the
+    count the stored sums are divided by, and NumberOfTransients, may not be what they hold.
+    Ratios to tCr do not depend on it; water scaling does unless the water reference was
+    stored the same way."""
+    nt = [int(v) for v in params.get("nt") or [] if isinstance(v, float)]
+    if not nt or np.any(counts < 1):
+        return []
+    expected = nt * len(counts) if len(nt) == 1 else nt
+    if list(counts) == expected:
+        return []
+    return [f"{folder}: the fid's block header(s) state ctcount {', '.join(map(str, counts))} "
+            f"transient(s), procpar nt {', '.join(map(str, nt))}: the fid was likely processed "
+            "after the acquisition (summed, cut or saved by another program); its sums are divided "
+            "by ctcount and NumberOfTransients is their sum. Ratios to tCr do not depend on "
+            "it; check the scale before water scaling with a reference stored otherwise"]
+
+
 # --- single-voxel acquisition ------------------------------------------------------------
 
 def _grid(params: dict, folder: Path) -> tuple[float, float, str]:
@@ -273,6 +293,7 @@ def read_varian_svs(folder) -> tuple[Acquisition, list[str]]:
         raise VarianError(f"{folder / 'procpar'}: {err}") from None
     notes = [f"{folder}: {note}" for note in notes]
     affine, facts, warnings = geometry(params, folder)
+    warnings += count_disagreement(fid.transients, params, folder)
     meta.update(facts)
     sequence = str((params.get("seqfil") or [""])[0])
     meta.update({"Manufacturer": "Varian", "SequenceName": sequence, "nifti_affine": affine,
