@@ -261,6 +261,8 @@ def _one_error_line(capsys) -> str:
     ("two receivers", "/procpar", "2 receivers"),
     ("procpar of another scan", "/fid", "procpar np 16 states 8"),
     ("te in ms", "/procpar", "te = 10: VnmrJ states seconds"),
+    ("status of int16, 4-byte values", "/fid", "status 0x11 states 2-byte int16 values but its "
+     "bytes per value 4"),
 ])
 def test_broken_varian_folder_exits_2_with_one_line(synthetic, tmp_path, capsys, damage,
                                                     named, problem):
@@ -269,6 +271,10 @@ def test_broken_varian_folder_exits_2_with_one_line(synthetic, tmp_path, capsys,
         (folder / "procpar").unlink()
     elif damage == "truncated fid":
         (folder / "fid").write_bytes((folder / "fid").read_bytes()[:-10])
+    elif damage.startswith("status"):  # the int32 bit (0x4) cleared in the file header
+        raw = bytearray((folder / "fid").read_bytes())
+        raw[26:28] = struct.pack(">h", 0x1 | 0x10)
+        (folder / "fid").write_bytes(bytes(raw))
     else:
         changed = {"two receivers": {"rcvrs": (2, ["yy"])}, "te in ms": {"te": (1, [10.0])},
                    "procpar of another scan": {"np": (1, [16.0])}}[damage]

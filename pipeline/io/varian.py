@@ -139,10 +139,13 @@ def read_fid(path) -> VarianFid:
         raise VarianError(f"{path}: holds processed spectra or hypercomplex data (status "
                           f"{status:#x}), not FIDs; convert the raw fid")
     dtype = ">f4" if status & STATUS_FLOAT else (">i4" if status & STATUS_INT32 else ">i2")
+    if np.dtype(dtype).itemsize != n_bytes:
+        raise VarianError(f"{path}: its header's status {status:#x} states "
+                          f"{np.dtype(dtype).itemsize}-byte {np.dtype(dtype).name} values but "
+                          f"its bytes per value {n_bytes}: a corrupt or not a Varian fid")
     expected = FILE_HEADER.size + n_blocks * (BLOCK_HEADER.size * n_headers
                                               + n_traces * n_values * n_bytes)
-    if (min(n_blocks, n_traces, n_values, n_headers) < 1 or n_values % 2
-            or np.dtype(dtype).itemsize != n_bytes or len(raw) != expected):
+    if min(n_blocks, n_traces, n_values, n_headers) < 1 or n_values % 2 or len(raw) != expected:
         raise VarianError(f"{path}: its header states {n_blocks} block(s) x {n_traces} "
                           f"trace(s) x {n_values // 2} complex points of {n_bytes}-byte "
                           f"{np.dtype(dtype).name} ({expected} bytes) but the file holds "
