@@ -1,6 +1,6 @@
 """``OUT/group.html``: participants with their QC status and distributions of QC metrics,
-diffusion parameters and concentrations across participants (split by field strength when
-mixed; robust outliers named). Built from the group tables."""
+diffusion parameters and concentrations across participants (split by field strength and by
+echo time when mixed; robust outliers named). Built from the group tables."""
 
 from __future__ import annotations
 
@@ -48,10 +48,11 @@ def _row_label(row: dict) -> str:
 
 
 def _stratum(row: dict, sites: dict) -> str:
-    """Field strength (when the group mixes several; see :func:`group_parameter_figures`),
-    session and site of a group-table row ('' when none is present)."""
-    field = row.get("_field_label", "")
-    parts = [field, row.get("session_id", "n/a"), sites.get(row["participant_id"], "")]
+    """Field strength and echo time (when the group mixes several; see
+    :func:`group_parameter_figures`), session and site of a group-table row ('' when none is
+    present)."""
+    parts = [row.get("_protocol_label", ""), row.get("session_id", "n/a"),
+             sites.get(row["participant_id"], "")]
     return " ".join(str(p) for p in parts if p and p != "n/a")
 
 
@@ -61,13 +62,35 @@ def field_strengths(rows: list[dict]) -> set:
             if math.isfinite(to_float(r.get("field_strength_t")))}
 
 
-def _label_fields(rows: list[dict], split: bool) -> list[dict]:
-    """Rows marked with their field strength when the group mixes several, so pooled
-    distributions are split by field (3 T and 7 T values are not comparable)."""
-    if not split:
+def echo_time_ms(row: dict) -> float:
+    """A group-table row's echo time in ms to 0.1 ms (NaN when not stated)."""
+    return round(to_float(row.get("echo_time_s")) * 1e3, 1)
+
+
+def mixed_echo_times(rows: list[dict]) -> bool:
+    """Whether rows of one field strength (of the group tables) hold several echo times."""
+    by_field: dict = {}
+    for row in rows:
+        te = echo_time_ms(row)
+        field = to_float(row.get("field_strength_t"))
+        if math.isfinite(te):
+            by_field.setdefault(field if math.isfinite(field) else None, set()).add(te)
+    return any(len(tes) > 1 for tes in by_field.values())
+
+
+def _label_protocols(rows: list[dict], split_field: bool, split_te: bool) -> list[dict]:
+    """Rows marked with their field strength and echo time, each only when the group mixes
+    several, so pooled distributions are split by them: 3 T and 7 T values are not
+    comparable, nor are values at different echo times (the metabolites' T2 weighting differs,
+    and concentrations are not T2-corrected by default)."""
+    def label(row: dict) -> str:
+        parts = [f"{to_float(row.get('field_strength_t')):g} T"] if split_field else []
+        te = echo_time_ms(row)
+        parts += [f"TE {te:g} ms" if math.isfinite(te) else "TE n/a"] if split_te else []
+        return " ".join(parts)
+    if not (split_field or split_te):
         return rows
-    return [{**r, "_field_label": f"{to_float(r.get('field_strength_t')):g} T"}
-            for r in rows]
+    return [{**r, "_protocol_label": label(r)} for r in rows]
 
 
 def distribution(rows: list[dict], value_key: str, title: str, unit: str,
@@ -93,11 +116,14 @@ def distribution(rows: list[dict], value_key: str, title: str, unit: str,
 def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
                             amplitudes: list[dict] | None = None) -> list[dict]:
     """One distribution figure per (model, parameter) and, when water-scaled, of the
-    lowest-b concentrations: a column per metabolite, split by session and by site
-    (``sites``: participant_id -> site) when there are several."""
+    lowest-b concentrations: a column per metabolite, split by field strength, echo time,
+    session and site (``sites``: participant_id -> site) when there are several."""
     sites = sites or {}
-    split = len(field_strengths(diffusion + (amplitudes or []))) > 1
-    diffusion, amplitudes = _label_fields(diffusion, split), _label_fields(amplitudes or [], split)
+    rows = diffusion + (amplitudes or [])
+    split_field = len(field_strengths(rows)) > 1
+    split_te = mixed_echo_times(rows)
+    diffusion, amplitudes = (_label_protocols(diffusion, split_field, split_te),
+                             _label_protocols(amplitudes or [], split_field, split_te))
     strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
     figures = []
     for model, parameter in GROUP_PARAMETERS:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_support import FAST_CONFIG, read_tsv, run_app  # noqa: E402
-from robust_support import _edit_svs, copy_good  # noqa: E402
+from e2e_support import read_tsv  # noqa: E402
+from fault_support import demo_with_copies, run_levels  # noqa: E402
+from robust_support import _edit_svs  # noqa: E402
 
 pytestmark = pytest.mark.slow  # one app run of three demo participants (about 30 s)
 
@@ -26,22 +27,12 @@ MAIN = ("tNAA", "tCr", "tCho", "Ins", "Glx")
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> Path:
-    from bids_app.demo import write_demo_dataset
-
     base = tmp_path_factory.mktemp("scale")
-    bids = base / "in"
-    write_demo_dataset(bids, participants=1, small=True, cache_dir=str(base / "cache"))
-    tiny = copy_good(bids, "tiny")
-    _edit_svs(tiny, lambda d: d * 1e-12)
-    _edit_svs(tiny, lambda d: d * 1e-12, key="ref")
-    _edit_svs(copy_good(bids, "lowsvs"), lambda d: d * 1e-6)
-    (bids / "participants.tsv").unlink()  # it lists only the demo's own participant
-    config = base / "fast.toml"
-    config.write_text(FAST_CONFIG)
-    run, _ = run_app(bids, base / "out", "participant", "-w", base / "work", "--nprocs", "2",
-                     "--skip-bids-validation", "--config", config)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return base / "out"
+    bids, copies = demo_with_copies(base, ("tiny", "lowsvs"))
+    _edit_svs(copies["tiny"], lambda d: d * 1e-12)
+    _edit_svs(copies["tiny"], lambda d: d * 1e-12, key="ref")
+    _edit_svs(copies["lowsvs"], lambda d: d * 1e-6)
+    return run_levels(bids, base)
 
 
 def _lowest_b_mm(out: Path, label: str) -> dict:
