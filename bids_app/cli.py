@@ -236,7 +236,8 @@ def read_participant_inputs(opts) -> ParticipantInputs:
                                 filters, config["conversion"]["mm_acquisition_labels"], errors,
                                 exclude=[opts.output_dir.resolve(), work_dir(opts)],
                                 motion_ppm_range=motion["motion_ppm_range"]
-                                if motion["motion_check"] else None, skipped=skipped)
+                                if motion["motion_check"] else None, skipped=skipped,
+                                check_mm_nulled=config["macromolecules"]["check_nulled"])
     validate = not (opts.skip_bids_validation or opts.reports_only)
     issues = bids_validation.validate_bids(opts.bids_dir) if validate else None
     return ParticipantInputs(config, inputs, errors, issues, skipped)

@@ -361,11 +361,12 @@ def _linked_mm_files(files: list, layout) -> set:
 
 
 def discover_subject(layout, subject: str, session_labels=None, filters: dict | None = None,
-                     mm_labels=("mm",), motion_ppm_range=None) -> list[AcquisitionInputs]:
+                     mm_labels=("mm",), motion_ppm_range=None,
+                     check_mm_nulled: bool = True) -> list[AcquisitionInputs]:
     """All svs acquisitions of one subject with their water reference and MM companion
-    (``motion_ppm_range``: see :func:`check_inputs`). :func:`discover` leaves out a subject
-    with none of ``session_labels`` (:func:`no_selected_session`); called with one anyway,
-    it finds no svs file and raises :class:`DiscoveryError`."""
+    (``motion_ppm_range``, ``check_mm_nulled``: see :func:`check_inputs`). :func:`discover`
+    leaves out a subject with none of ``session_labels`` (:func:`no_selected_session`); called
+    with one anyway, it finds no svs file and raises :class:`DiscoveryError`."""
     filters = filters or {}
     bids_dir = Path(layout.root)
     misnamed = invalid_file_name(bids_dir, subject)
@@ -398,7 +399,8 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         check_inputs(Path(svs.path), water, mm_path, motion_ppm_range,
                      lambda path: _metadata(layout, path),
                      lambda path: _WhenFormatted(
-                         lambda: sidecars_text(path, _metadata_files(layout, path))), links)
+                         lambda: sidecars_text(path, _metadata_files(layout, path))), links,
+                     check_mm_nulled)
         sidecar = _metadata(layout, svs.path)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
@@ -461,7 +463,7 @@ def check_unique_outputs(inputs: list[AcquisitionInputs]) -> None:
 
 def check_inputs(svs: Path, water: Path | None, mm: Path | None,
                  motion_ppm_range=None, metadata_of=None, where_of=None,
-                 links: dict | None = None) -> None:
+                 links: dict | None = None, check_mm_nulled: bool = True) -> None:
     """Every file of the acquisition (and its sidecar) is readable by this user and states 1H
     as its nucleus (header and sidecar agreeing), the water reference shares the data's
     spectral grid, and with ``motion_ppm_range`` (the MM motion check is on) the data's grid
@@ -473,7 +475,9 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
     file's own JSON sidecar. ``links``: the water reference or MM a sidecar link chose ->
     :func:`link_text`; when such a file is not the kind of file the link must name (not water,
     the metabolite file, another grid), the message names the link (:func:`with_link`); a
-    problem of the file itself (unreadable, its header against its sidecar) names the file."""
+    problem of the file itself (unreadable, its header against its sidecar) names the file.
+    ``check_mm_nulled``: refuse an MM file that is a metabolite spectrum (``[macromolecules]
+    check_nulled``; ``pipeline.io.mm_likeness``)."""
     from .input_checks import (InputError, check_fid_start, check_frequency_agreement,
                                check_macromolecule_signal, check_metadata, check_motion_grid,
                                check_nucleus, check_readable, check_water_grid,
@@ -507,7 +511,8 @@ def check_inputs(svs: Path, water: Path | None, mm: Path | None,
             check_water_grid(svs, water)
             check_water_reference(svs, water, metadata[svs], metadata[water])
         if mm is not None:
-            check_macromolecule_signal(svs, mm, water, metadata[svs], metadata[mm])
+            check_macromolecule_signal(svs, mm, water, metadata[svs], metadata[mm],
+                                       check_mm_nulled)
     except InputError as exc:
         raise DiscoveryError(with_link(str(exc), links or {})) from None
 
@@ -522,8 +527,8 @@ def _mm_for(entities: dict, mm_files: list):
 
 def discover(bids_dir, participant_labels=None, session_labels=None, filters=None,
              mm_labels=("mm",), errors: dict | None = None,
-             exclude=(), motion_ppm_range=None,
-             skipped: dict | None = None) -> dict[str, list[AcquisitionInputs]]:
+             exclude=(), motion_ppm_range=None, skipped: dict | None = None,
+             check_mm_nulled: bool = True) -> dict[str, list[AcquisitionInputs]]:
     """Inputs per subject label; raises :class:`DiscoveryError` for unknown participant labels
     and for session labels no participant of the dataset has. A participant without any of the
     selected sessions is left out, the reason stored in ``skipped`` (it is not a failure: one
@@ -534,7 +539,7 @@ def discover(bids_dir, participant_labels=None, session_labels=None, filters=Non
     given: the message is then stored there under the subject's label (the folder name for an
     invalid label) and the other subjects are still returned. ``exclude``: folders never
     indexed (an output or work folder inside the dataset). ``motion_ppm_range``: the MM
-    motion check's window when the check is on (:func:`check_inputs`).
+    motion check's window when the check is on; ``check_mm_nulled``: see :func:`check_inputs`.
     """
     layout = load_layout(bids_dir, exclude)
     invalid = invalid_label_folders(bids_dir)
@@ -554,7 +559,7 @@ def discover(bids_dir, participant_labels=None, session_labels=None, filters=Non
             continue
         try:
             found[sub] = discover_subject(layout, sub, session_labels, filters, mm_labels,
-                                          motion_ppm_range)
+                                          motion_ppm_range, check_mm_nulled)
         except DiscoveryError as exc:
             if errors is None:
                 raise

@@ -52,6 +52,24 @@ def write_nifti(path: Path, data: np.ndarray, ext: dict, like: nib.Nifti2Image,
     nib.save(img, str(path))
 
 
+def as_measured_mm(path: Path) -> None:
+    """Rewrite NIfTI-MRS ``path`` (a copy of a metabolite acquisition) as a metabolite-nulled
+    macromolecule spectrum: every FID the parametric MM lines (``pipeline.simulate.
+    macromolecules``: broad lines, no metabolite singlet) on its grid, peaking at 0.2 of its
+    largest sample. A scaled metabolite spectrum is refused as the MM at discovery
+    (``pipeline.io.mm_likeness``)."""
+    from pipeline.simulate.macromolecules import parametric_mm_basis
+
+    data, ext, img = read_nifti(path)
+    dwell_s = float(img.header["pixdim"][4])
+    cf_mhz = float(np.ravel(ext["SpectrometerFrequency"])[0])
+    mm = parametric_mm_basis(cf_mhz, dwell_s, data.shape[3], include_combined=True).fid("MM")
+    mm = mm * 0.2 * np.abs(data).max() / np.abs(mm).max()
+    shape = (1, 1, 1, -1) + (1,) * (data.ndim - 4)
+    write_nifti(path, np.broadcast_to(mm.reshape(shape), data.shape).astype(data.dtype), ext,
+                img)
+
+
 def copy_good(root: Path, label: str) -> dict:
     """Participant ``label`` as an exact copy of the good one (sidecar links rewritten)."""
     src, dst = paths(root, GOOD), paths(root, label)

@@ -205,6 +205,8 @@ def test_discovery_links_mm_acquisition(shared_data, tmp_path):
     nib.save(nib.Nifti2Image(0.2 * np.asanyarray(image.dataobj), image.affine, image.header),
              str(mrs / "sub-01_acq-mm_svs.nii.gz"))
     (mrs / "sub-01_acq-mm_svs.json").write_text((mrs / "sub-01_acq-dwsteam_svs.json").read_text())
+    from robust_support import as_measured_mm  # MM lines: a metabolite spectrum is refused
+    as_measured_mm(mrs / "sub-01_acq-mm_svs.nii.gz")
     (acq,) = discovery.discover(bids, mm_labels=["mm"])["01"]
     assert acq.svs.name == "sub-01_acq-dwsteam_svs.nii.gz"
     assert acq.mm is not None and acq.mm.name == "sub-01_acq-mm_svs.nii.gz"

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robust_support import _edit_json, _edit_svs, copy_good, demo, demo_master  # noqa: E402,F401
+from robust_support import (_edit_json, _edit_svs, as_measured_mm, copy_good, demo,  # noqa: E402,F401
+                            demo_master)
 
 from bids_app import discovery  # noqa: E402
 
@@ -56,12 +57,12 @@ def test_a_water_reference_whose_header_and_sidecar_disagree_is_refused(demo, wh
 
 
 def _with_mm(p: dict, label: str) -> dict:
-    """``p`` with a measured MM file (``acq-mm``): the svs's data halved, its sidecar's keys
-    but ReferenceSignal."""
+    """``p`` with a measured MM file (``acq-mm``): the svs's header with MM lines for data
+    (:func:`as_measured_mm`), its sidecar's keys but ReferenceSignal."""
     mm = p["svs"].with_name(f"sub-{label}_acq-mm_svs.nii.gz")
     p = {**p, "mm": mm, "mm_json": mm.with_name(f"sub-{label}_acq-mm_svs.json")}
     shutil.copyfile(p["svs"], mm)
-    _edit_svs(p, key="mm", data_fn=lambda d: d * 0.5)
+    as_measured_mm(mm)
     sidecar = json.loads(p["svs_json"].read_text())
     sidecar.pop("ReferenceSignal")
     p["mm_json"].write_text(json.dumps(sidecar))

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robust_support import _edit_svs, copy_good, demo, demo_master, paths  # noqa: E402,F401
+from robust_support import (_edit_svs, as_measured_mm, copy_good, demo, demo_master,  # noqa: E402,F401
+                            paths)
 
 from bids_app import cli, discovery  # noqa: E402
 
@@ -228,7 +229,7 @@ def test_the_mm_acquisition_differs_only_in_acq(demo):
     (acq,) = discover_subject(load_layout(demo), "01")
     assert acq.mm is None
     _copy_acquisition(src, mrs, "sub-01_acq-mm")
-    _edit_svs({"svs": mrs / "sub-01_acq-mm_svs.nii.gz"}, lambda d: 0.2 * d)  # not the svs
+    as_measured_mm(mrs / "sub-01_acq-mm_svs.nii.gz")
     (acq,) = discover_subject(load_layout(demo), "01")
     assert acq.mm == mrs / "sub-01_acq-mm_svs.nii.gz"
 
@@ -246,7 +247,7 @@ def test_macromolecule_signal_links_the_measured_mm_whatever_its_label(demo):
     mrs = src["svs"].parent
     mm = mrs / "sub-01_acq-mmti600_svs.nii.gz"
     _copy_acquisition(src, mrs, "sub-01_acq-mmti600")
-    _edit_svs({"svs": mm}, lambda d: 0.2 * d)
+    as_measured_mm(mm)
     _edit_json(mrs / "sub-01_acq-mmti600_svs.json",
                lambda j: {k: v for k, v in j.items() if k != "ReferenceSignal"})
     link = lambda target: _edit_json(src["svs_json"],  # noqa: E731

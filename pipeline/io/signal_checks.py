@@ -13,6 +13,7 @@ import numpy as np
 
 from .input_checks import (InputError, _same_file, frequency_mismatch, header_extension,
                            nifti_grid, stated_timing_problems)
+from .mm_likeness import metabolite_spectrum_problem, mm_band_problem, mm_singlet_excess
 
 WATER_CHECK_MAX_FIDS = 4096
 """FIDs of each file the discovery-time water-reference check reads at most: those stored
@@ -142,14 +143,17 @@ def check_water_reference(svs, water, svs_sidecar: dict | None = None,
 
 
 def check_macromolecule_signal(svs, mm, water=None, svs_sidecar: dict | None = None,
-                               mm_sidecar: dict | None = None) -> None:
+                               mm_sidecar: dict | None = None, check_nulled: bool = True) -> None:
     """A measured macromolecule spectrum (``MacromoleculeSignal`` or an ``acq-mm`` file) is
     neither the metabolite file, nor its water reference, nor of another field strength
     (:func:`mm_field_problem`), nor unsuppressed water (a link set
     to the water scan by mistake would be fitted as the MM: its water line at least
     ``MIN_WATER_HEIGHT_OVER_DATA`` times the data's and dominating its own spectrum, see
-    ``qc.reference.looks_like_unsuppressed_water``); InputError naming it otherwise. The
-    sidecars: as in :func:`check_water_reference`."""
+    ``qc.reference.looks_like_unsuppressed_water``), nor on a grid whose width misses the MM
+    lines (:func:`mm_band_problem`; other grids are resampled), nor, with ``check_nulled``, a
+    metabolite spectrum (:func:`metabolite_spectrum_problem`: another scan linked by mistake
+    was fitted as the MM, exit 0); InputError naming it otherwise. The sidecars: as in
+    :func:`check_water_reference`."""
     from pipeline.qc.reference import looks_like_unsuppressed_water
 
     for other, what in ((svs, "the metabolite file"), (water, "the water reference")):
@@ -169,6 +173,50 @@ def check_macromolecule_signal(svs, mm, water=None, svs_sidecar: dict | None = N
                          f"like unsuppressed water (its water line is {peaks[0] / data_peaks[0]:.3g} "
                          "times the data's residual water line); point MacromoleculeSignal at "
                          "the metabolite-nulled, water-suppressed acquisition")
+    band = _mm_band_problem_of(mm, mm_axis)
+    if band:
+        raise InputError(f"{mm}: the measured macromolecule spectrum of {Path(svs).name}: {band} "
+                         f"(the data: {_grid_text(svs)}); acquire or export the MM with a "
+                         "spectral width that covers them")
+    problem = metabolite_spectrum_problem(_singlet_excess_of(mm, mm_axis)) if check_nulled \
+        else None
+    if problem:
+        raise InputError(f"{mm}: the measured macromolecule spectrum of {Path(svs).name} is not "
+                         f"metabolite-nulled: {problem}; point MacromoleculeSignal at the "
+                         "metabolite-nulled acquisition (or, if this file is one, set "
+                         "[macromolecules] check_nulled = false)")
+
+
+def _grid_text(path) -> str:
+    """"N points, dwell D ms, W Hz" of a NIfTI-MRS file from its header."""
+    shape, dwell_s = nifti_grid(path)
+    return f"{shape[3]} points, dwell {dwell_s * 1e3:g} ms, {1 / dwell_s:g} Hz"
+
+
+def _mm_band_problem_of(path, frequency: tuple[float, float] | None) -> str | None:
+    """:func:`~pipeline.io.mm_likeness.mm_band_problem` of an MM file from its header on the
+    axis ``frequency``; None when it cannot be judged (the run names why)."""
+    try:
+        shape, dwell_s = nifti_grid(path)
+    except ValueError:
+        return None
+    if frequency is None or len(shape) < 4 or not 0 < dwell_s < 1:
+        return None
+    return mm_band_problem(shape[3], dwell_s, *frequency)
+
+
+def _singlet_excess_of(path, frequency: tuple[float, float] | None) -> float | None:
+    """:func:`~pipeline.io.mm_likeness.mm_singlet_excess` of a file from
+    :func:`leading_fids` on the axis ``frequency`` (:func:`stated_frequency`); None when it
+    cannot be judged (the run names why)."""
+    try:
+        _, dwell_s = nifti_grid(path)
+    except ValueError:
+        return None
+    fids = leading_fids(path)
+    if frequency is None or fids is None or not 0 < dwell_s < 1:
+        return None
+    return mm_singlet_excess(fids, dwell_s, *frequency)
 
 
 def mm_field_problem(data_cf_mhz: float, mm_cf_mhz: float) -> str | None:

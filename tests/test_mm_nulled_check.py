@@ -1,0 +1,265 @@
+"""A measured-MM file that is a metabolite spectrum, or whose grid misses the MM lines, is
+refused at discovery (``pipeline.io.mm_likeness``).
+
+Truth: the real spectra of ../shared/data are known to be metabolite-nulled MM spectra (Osprey
+inversion-recovery SDAT, the MM consensus collection, the measured ``Mac`` entries of the
+LCModel bases) or metabolite spectra (ISMRM challenge, Osprey, spant, Siemens 7 T, in-vivo 7 T
+b = 0, the consensus STEAM spectra). Before, on the Osprey sub-01 data with MacromoleculeSignal
+pointing at sub-02's metabolite scan the run ended "ok" with tNAA 1.88 mM and tCr 1.30 mM (7.59
+and 6.09 with its own MM); an MM with half the spectral width (0.74-8.56 ppm) gave MM -24 %,
+tNAA +2.3 %, exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from robust_support import demo, demo_master, paths  # noqa: E402,F401
+
+from bids_app.discovery import DiscoveryError, discover_subject, load_layout  # noqa: E402
+from pipeline.io.mm_likeness import (MAX_MM_SINGLET_EXCESS, mm_band_problem,  # noqa: E402
+                                     mm_singlet_excess)
+
+OSPREY = "osprey_3t/exampledata/sdat/UnEdited_with_MM_data"
+MARGIN = 1.4
+"""Each side's extreme lies at least this factor from the limit."""
+
+
+def _rows(fid) -> np.ndarray:
+    return np.atleast_2d(np.asarray(fid, dtype=complex))
+
+
+def _sdat(path):
+    from pipeline.io.mm_spectra import read_philips_sdat
+    fid, dwell_s, cf_mhz, _ = read_philips_sdat(path)
+    return _rows(fid), dwell_s, cf_mhz
+
+
+def _varian(path):
+    from pipeline.io.mm_spectra import read_varian_fid
+    fid, dwell_s, cf_mhz, _ = read_varian_fid(path)
+    return _rows(fid), dwell_s, cf_mhz
+
+
+def _nifti(path, condition=None):
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    acq = read_nifti_mrs(path)
+    fids = acq.fids if condition is None else acq.fids[condition:condition + 1]
+    return fids.reshape(-1, fids.shape[-1]), acq.dwell_s, acq.cf_mhz
+
+
+def real_mm_spectra(data: Path) -> dict:
+    """name -> (FIDs, dwell s, MHz) of every measured MM spectrum in the shared data."""
+    out = {p.name: _sdat(p) for p in sorted(data.glob(f"{OSPREY}/**/*Inverted*act*.SDAT"))}
+    out.update({p.name: _varian(p) for p in sorted((data / "mm_consensus/MM_database")
+                                                   .glob("*.fid"))})
+    from pipeline.io.basis_formats import read_basis
+    for path in sorted(data.glob("**/*.[bB][aA][sS][iI][sS]")):
+        basis = read_basis(path)
+        for name in basis.names:
+            if name.lower() in ("mac", "mm"):
+                out[f"{path.name}[{name}]"] = (_rows(basis.fid(name)), basis.dwell_s,
+                                               basis.cf_mhz)
+    return out
+
+
+def real_metabolite_spectra(data: Path) -> dict:
+    """name -> (FIDs, dwell s, MHz) of the real metabolite spectra (the challenge's
+    tumour-like 25-28 apart: module notes of ``mm_likeness``)."""
+    from pipeline.io.basis_formats import read_lcmodel_raw
+    out = {f"challenge{i}": (_rows(read_lcmodel_raw(
+        data / f"ismrm2016_fitting_challenge/datasets_LCModel/dataset{i}.RAW")[0]), 2.5e-4, 123.2)
+        for i in range(1, 25)}
+    for path in sorted(data.glob("osprey_3t/exampledata/sdat/**/*act*.[sS][dD][aA][tT]")):
+        if "Inverted" not in path.name:
+            out[path.name] = _sdat(path)
+    out["spant"] = _sdat(data / "spant_sdat/inst/extdata/philips_spar_sdat_WS.SDAT")
+    for name in ("metab.nii.gz", "metab_raw.nii.gz"):
+        out[f"siemens_7t {name}"] = _nifti(data / "siemens_7t_steam_coils" / name)
+    out["invivo_7t b=0"] = _nifti(data / "dmrs_7t_steam_invivo/nifti/metab.nii.gz", 0)
+    out.update({p.name: _varian(p) for p in sorted((data / "mm_consensus/STEAM_human_spectra")
+                                                   .glob("*.fid"))})
+    return out
+
+
+def test_real_mm_and_metabolite_spectra_lie_apart_with_a_margin(shared_data):
+    mm = {k: mm_singlet_excess(*v) for k, v in real_mm_spectra(shared_data).items()}
+    met = {k: mm_singlet_excess(*v) for k, v in real_metabolite_spectra(shared_data).items()}
+    assert len(mm) >= 18 and len(met) >= 34  # 2 Osprey, 8 consensus, 8 basis; 24+4+1+2+1+2
+    assert max(mm.values()) * MARGIN < MAX_MM_SINGLET_EXCESS, mm
+    assert min(met.values()) > MAX_MM_SINGLET_EXCESS * MARGIN, met
+
+
+def test_the_measure_ignores_zero_order_phase_and_keeps_its_side_under_first_order(shared_data):
+    """A zero-order phase leaves the measure as it is (magnitude spectra); a first-order phase
+    of 72 degrees across 2000 Hz (a 0.2 ms delay) moves it by less than a fifth, far from the
+    limit (the Osprey MM and the consensus 7 T metabolite spectrum)."""
+    spectra = (_sdat(next(shared_data.glob(f"{OSPREY}/**/*Inverted*act*.SDAT"))),
+               _varian(shared_data / "mm_consensus/STEAM_human_spectra/7T_STEAM_TE6ms_human.fid"))
+    for (rows, dwell_s, cf_mhz), is_mm in zip(spectra, (True, False)):
+        untouched = mm_singlet_excess(rows, dwell_s, cf_mhz)
+        assert mm_singlet_excess(rows * np.exp(1.3j), dwell_s, cf_mhz) == pytest.approx(
+            untouched, rel=1e-6)
+        freq = np.fft.fftfreq(rows.shape[-1], dwell_s)
+        delayed = np.fft.ifft(np.fft.fft(rows, axis=-1) * np.exp(2j * np.pi * freq * 2e-4),
+                              axis=-1)
+        moved = mm_singlet_excess(delayed, dwell_s, cf_mhz)
+        assert moved == pytest.approx(untouched, rel=0.2)
+        assert (moved * MARGIN < MAX_MM_SINGLET_EXCESS) if is_mm else \
+            (moved > MAX_MM_SINGLET_EXCESS * MARGIN)
+
+
+@pytest.fixture(scope="module")
+def osprey_bids(shared_data, tmp_path_factory) -> Path:
+    """Osprey sub-01 converted with the example mapping (metabolite, water, measured MM) and a
+    copy of sub-02's metabolite scan as ``acq-other`` (same protocol and field)."""
+    from bids_app.convert import convert_dataset, example_text
+
+    base = tmp_path_factory.mktemp("osprey")
+    folder = f"{OSPREY}/sub-01/ses-01/mrs/"
+    other = f"{OSPREY}/sub-02/ses-01/mrs/sub-02_ses-01_press/sub-02_ses-01_PRESS_raw-act_noID"
+    text = example_text("philips_sdat_mm").replace('"sub-01_ses-01_press', f'"{folder}sub-01'
+                                                   "_ses-01_press")
+    text += ('\n[[acquisition]]\nid = "other"\nparticipant = "01"\nsession = "01"\n'
+             'suffix = "svs"\nacq = "other"\nformat = "philips"\nfiles = ['
+             + ", ".join(f'"{other}.{ext}"' for ext in ("SDAT", "SPAR")) + "]\n")
+    (base / "map.toml").write_text(text)
+    convert_dataset(base / "map.toml", base / "bids", shared_data, log=lambda *_: None)
+    return base / "bids"
+
+
+def _osprey_copy(osprey_bids, tmp_path, keep_other: bool = False) -> tuple[Path, Path, Path]:
+    """(dataset, svs sidecar, MM file) of a private copy; without ``keep_other`` the
+    ``acq-other`` scan is left out (it would take the ``acq-mm`` file as its MM too)."""
+    bids = tmp_path / "bids"
+    shutil.copytree(osprey_bids, bids)
+    mrs = bids / "sub-01/ses-01/mrs"
+    for path in [] if keep_other else mrs.glob("sub-01_ses-01_acq-other_svs.*"):
+        path.unlink()
+    return bids, mrs / "sub-01_ses-01_svs.json", mrs / "sub-01_ses-01_acq-mm_svs.nii.gz"
+
+
+def _acquisitions(bids, **options):
+    return [a for a in discover_subject(load_layout(bids), "01", **options)
+            if a.svs.name == "sub-01_ses-01_svs.nii.gz"]
+
+
+def test_the_measured_mm_passes_and_another_metabolite_scan_is_refused(osprey_bids, tmp_path):
+    bids, sidecar, mm = _osprey_copy(osprey_bids, tmp_path, keep_other=True)
+    (acq,) = _acquisitions(bids)
+    assert acq.mm == mm
+    other = mm.with_name("sub-01_ses-01_acq-other_svs.nii.gz")
+    uri = f"bids::{other.relative_to(bids).as_posix()}"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "MacromoleculeSignal": uri}))
+    with pytest.raises(DiscoveryError) as err:
+        _acquisitions(bids)
+    message = str(err.value)
+    assert message.startswith(f"{sidecar}: MacromoleculeSignal {uri!r} points to {other}: "
+                              "the measured macromolecule spectrum of sub-01_ses-01_svs.nii.gz "
+                              "is not metabolite-nulled: its NAA/tCr/tCho singlets stand "), message
+    value = float(message.split("singlets stand ")[1].split(" times")[0])
+    assert value > MAX_MM_SINGLET_EXCESS * MARGIN
+    assert "[macromolecules] check_nulled = false" in message
+    (acq,) = _acquisitions(bids, check_mm_nulled=False)  # the user means it
+    assert acq.mm == other
+
+
+def _regrid(path: Path, fid_fn, dwell_factor: float) -> None:
+    """Rewrite NIfTI-MRS ``path`` with ``fid_fn`` of its FID, dwell times ``dwell_factor``, and
+    its sidecar's SpectralWidth/NumberOfSpectralPoints to match."""
+    image = nib.load(str(path))
+    fid = fid_fn(np.asarray(image.dataobj)[0, 0, 0]).astype(np.complex64)
+    out = nib.Nifti2Image(fid[None, None, None], image.affine, image.header)
+    out.header["pixdim"][4] = image.header["pixdim"][4] * dwell_factor
+    nib.save(out, str(path))
+    sidecar = path.with_name(path.name.replace(".nii.gz", ".json"))
+    meta = json.loads(sidecar.read_text())
+    meta.update(NumberOfSpectralPoints=fid.size, SpectralWidth=meta["SpectralWidth"] / dwell_factor)
+    sidecar.write_text(json.dumps(meta))
+
+
+def _band(fid, keep: slice, scale: float):
+    spectrum = np.fft.fftshift(np.fft.fft(fid))
+    return np.fft.ifft(np.fft.ifftshift(spectrum[keep])) * scale
+
+
+def test_an_mm_whose_width_misses_its_lines_is_refused_naming_both_grids(osprey_bids, tmp_path):
+    bids, sidecar, mm = _osprey_copy(osprey_bids, tmp_path)
+    _regrid(mm, lambda f: _band(f, slice(512, 1536), 0.5), 2)  # 1000 Hz: 0.74-8.56 ppm
+    with pytest.raises(DiscoveryError) as err:
+        _acquisitions(bids)
+    assert (f"points to {mm}: the measured macromolecule spectrum of sub-01_ses-01_svs.nii.gz: "
+            "its grid (1024 points, dwell 1 ms, 1000 Hz) spans 0.74-8.56 ppm, not the 0.2-4.4 "
+            "ppm of the macromolecule lines (the data: 2048 points, dwell 0.5 ms, 2000 Hz)"
+            ) in str(err.value)
+
+
+def test_band_rule_on_real_grids():
+    assert mm_band_problem(2048, 5e-4, 127.75) is None  # Osprey 3 T
+    assert mm_band_problem(1024, 1 / 3000, 298.06) is None  # in-vivo 7 T: -0.38-9.68 ppm
+    assert mm_band_problem(1024, 1e-3, 127.75) is not None
+
+
+OTHER_GRIDS = {
+    "1024 points": (lambda f: f[:1024], 1),
+    "zero-filled to 4096": (lambda f: np.concatenate([f, np.zeros_like(f)]), 1),
+    "twice the width": (lambda f: np.fft.ifft(np.fft.ifftshift(np.pad(
+        np.fft.fftshift(np.fft.fft(f)), 1024))) * 2, 0.5),
+}
+"""The Osprey MM's FID on other grids of the same field (same signal)."""
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_GRIDS))
+def test_an_mm_on_another_grid_that_spans_its_lines_is_accepted(osprey_bids, tmp_path, name):
+    bids, _, mm = _osprey_copy(osprey_bids, tmp_path)
+    _regrid(mm, *OTHER_GRIDS[name])
+    (acq,) = _acquisitions(bids)
+    assert acq.mm == mm
+
+
+def _concentrations(bids: Path, out: Path) -> dict:
+    from e2e_support import read_tsv, run_app
+
+    run, _ = run_app(bids, out, "participant", "--nprocs", "1", "-w", out.parent / "work")
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = read_tsv(out / "sub-01/ses-01/mrs/sub-01_ses-01_amplitudes.tsv")
+    return {r["metabolite"]: float(r["concentration_mm"]) for r in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["1024 points", "twice the width"])
+def test_an_mm_on_another_grid_gives_the_run_with_the_mm_as_acquired(osprey_bids, tmp_path,
+                                                                       name):
+    """The MM step resamples the MM onto the basis grid (``fitting.mm_basis``): measured
+    2026-12-07, concentrations within 0.06 % and the MM amplitude within 1.7 %."""
+    truth = _concentrations(osprey_bids, tmp_path / "truth" / "out")
+    bids, _, mm = _osprey_copy(osprey_bids, tmp_path)
+    _regrid(mm, *OTHER_GRIDS[name])
+    moved = _concentrations(bids, tmp_path / "moved" / "out")
+    for metabolite in ("tNAA", "tCr", "tCho", "Ins", "Glx"):
+        assert moved[metabolite] == pytest.approx(truth[metabolite], rel=0.005), metabolite
+    assert moved["MM"] == pytest.approx(truth["MM"], rel=0.03)
+
+
+def test_the_demo_metabolite_copy_given_as_mm_is_refused(demo):
+    """The demo's own spectrum at half scale (the stand-in tests used as an MM) is refused."""
+    p = paths(demo, "01")
+    other = p["svs"].with_name("sub-01_acq-other_svs.nii.gz")
+    image = nib.load(str(p["svs"]))
+    nib.save(nib.Nifti2Image(0.5 * np.asanyarray(image.dataobj), image.affine, image.header),
+             str(other))
+    meta = json.loads(p["svs_json"].read_text())
+    other.with_name("sub-01_acq-other_svs.json").write_text(json.dumps(
+        {k: v for k, v in meta.items() if k != "ReferenceSignal"}))
+    p["svs_json"].write_text(json.dumps({**meta, "MacromoleculeSignal":
+                                         "bids::sub-01/mrs/sub-01_acq-other_svs.nii.gz"}))
+    with pytest.raises(DiscoveryError, match="is not metabolite-nulled"):
+        discover_subject(load_layout(demo), "01")
