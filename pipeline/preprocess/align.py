@@ -10,6 +10,11 @@ across conditions is followed), ``phi`` and ``a`` in closed form at each ``f``. 
 every trial shift is evaluated exactly as a discrete-time Fourier sum (see
 ``_registration_kernels``): one matrix product for all shifts instead of one FFT per shift.
 
+Drift beyond ``max_shift_hz`` of that centre within a condition (a B0 ramp, a step after
+motion) is first searched over +-0.4 ppm (:mod:`pipeline.preprocess.drift_search`); transients
+it finds beyond reach get their own search centres. On ordinary data it takes nothing, and the
+results are those of the common search alone.
+
 Templates, in order of use (``align_conditions``): the aligned mean of the previous (lower-b)
 condition for the first pass; then the condition's own leave-one-out mean of the aligned
 transients, iterated (leaving the transient out removes the pull towards its current estimate
@@ -28,9 +33,11 @@ import numpy as np
 import scipy.fft
 
 from pipeline.preprocess.average import acquired
+from pipeline.preprocess.drift_search import (REACH_FRACTION, WIDE_SHIFT_PPM, FarShifts,
+                                              far_shifts, window_mask)
 from pipeline.preprocess.water import (damped_exponential_basis, remove_residual_water,
                                        signal_poles)
-from pipeline.spectra import apply_frequency_phase, ppm_axis, ppm_window_mask
+from pipeline.spectra import apply_frequency_phase, ppm_axis
 
 METABOLITE_WINDOW_PPM = (0.6, 4.2)
 """Default registration window: MM 0.9 ppm (does not diffuse) to 4.2 ppm (short of water)."""
@@ -66,12 +73,7 @@ class Alignment:
     amplitude: np.ndarray  # (n_transients,), relative to the template
     corrected: np.ndarray  # (n_transients, n_points)
     template: np.ndarray  # FID the transients were last registered to
-
-
-def window_mask(ppm: np.ndarray, ppm_ranges) -> np.ndarray:
-    """Union of ppm windows; ``ppm_ranges`` is one (low, high) pair or a sequence of pairs."""
-    ranges = [ppm_ranges] if np.ndim(ppm_ranges) == 1 else list(ppm_ranges)
-    return np.any([ppm_window_mask(ppm, *r) for r in ranges], axis=0)
+    wide: bool = False  # the wide search took shifts: beyond reach, own search centres
 
 
 def _registration_kernels(fids: np.ndarray, template_fids: np.ndarray,
@@ -139,15 +141,25 @@ def _parabolic_offset(cost_minus: np.ndarray, cost_0: np.ndarray,
 def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: float,
                           cf_mhz: float, ppm_range=METABOLITE_WINDOW_PPM,
                           max_shift_hz: float = 12.0, coarse_step_hz: float = 0.5,
-                          fine_step_hz: float = 0.05, centre_hz: float = 0.0
+                          fine_step_hz: float = 0.05, centre_hz=0.0
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drift (freq_hz, phase_deg) and amplitude of each transient relative to its template.
 
     ``template_fids`` is one FID (n_points,) shared by all, or one per transient.
     ``ppm_range``: one (low, high) window or several. The search covers
-    ``centre_hz +/- max_shift_hz`` on a ``coarse_step_hz`` grid, then ``+/- coarse_step_hz``
-    about each transient's best on a ``fine_step_hz`` grid, then a parabolic vertex.
+    ``centre_hz +/- max_shift_hz`` (``centre_hz``: one centre, or one per transient) on a
+    ``coarse_step_hz`` grid, then ``+/- coarse_step_hz`` about each transient's best on a
+    ``fine_step_hz`` grid, then a parabolic vertex.
     """
+    return _register(fids, template_fids, dwell_s, cf_mhz, ppm_range, max_shift_hz,
+                     coarse_step_hz, fine_step_hz, centre_hz)[:3]
+
+
+def _register(fids, template_fids, dwell_s, cf_mhz, ppm_range, max_shift_hz, coarse_step_hz,
+              fine_step_hz, centre_hz) -> tuple[np.ndarray, ...]:
+    """:func:`register_to_templates`, also returning each transient's misfit at its best
+    fine-grid shift (window energy left after the optimal template) and the energy the
+    template explains there, ``|<T, Y_f>|^2 / ||T||^2`` (both in spectrum units^2)."""
     fids = np.atleast_2d(np.asarray(fids, dtype=complex))
     n_points = fids.shape[-1]
     mask = window_mask(ppm_axis(n_points, dwell_s, cf_mhz), ppm_range)
@@ -186,7 +198,8 @@ def register_to_templates(fids: np.ndarray, template_fids: np.ndarray, dwell_s: 
     freq_hz = np.where(unmatched, centre_hz, freq_hz)
     phase_deg = np.where(unmatched, 0.0, phase_deg)
     amplitude = np.where(unmatched, 0.0, amplitude)
-    return freq_hz, phase_deg, amplitude
+    explained = np.where(unmatched, 0.0, np.abs(inner) * amplitude)
+    return freq_hz, phase_deg, amplitude, cost[step, columns], explained
 
 
 def leave_one_out_means(fids: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -231,11 +244,11 @@ def model_templates(corrected: np.ndarray, dwell_s: float, freq_hz: np.ndarray,
 
 
 def _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz,
-                          centre_hz=0.0):
+                          centre_hz=0.0, wide=False):
     freq_hz, phase_deg, amplitude = register_to_templates(
         fids, templates, dwell_s, cf_mhz, ppm_range, max_shift_hz, centre_hz=centre_hz)
     corrected = apply_frequency_phase(fids, dwell_s, -freq_hz, -phase_deg)
-    return Alignment(freq_hz, phase_deg, amplitude, corrected, np.asarray(templates))
+    return Alignment(freq_hz, phase_deg, amplitude, corrected, np.asarray(templates), wide)
 
 
 def search_centre_hz(freq_hz: np.ndarray, fids: np.ndarray) -> float:
@@ -247,6 +260,57 @@ def search_centre_hz(freq_hz: np.ndarray, fids: np.ndarray) -> float:
     freq_hz = np.asarray(freq_hz, dtype=float)
     kept = acquired(fids)
     return float(np.median(freq_hz[kept] if kept.any() else freq_hz))
+
+
+def search_centres(alignment: Alignment, fids: np.ndarray, max_shift_hz: float):
+    """Search centres of the next pass: :func:`search_centre_hz` (one number), except, once
+    the wide search found drift beyond reach in the condition (``alignment.wide``), for
+    transients beyond ``REACH_FRACTION * max_shift_hz`` of it: those are searched about their
+    own shift. Otherwise the median alone, as before the wide search (ordinary data: results
+    unchanged; a pure-noise transient is not let to wander off pass after pass)."""
+    centre = search_centre_hz(alignment.freq_hz, fids)
+    own = (alignment.wide & acquired(fids)
+           & (np.abs(alignment.freq_hz - centre) > REACH_FRACTION * max_shift_hz))
+    return np.where(own, alignment.freq_hz, centre) if own.any() else centre
+
+
+def _wide_search(fids, template, dwell_s, cf_mhz, ppm_range, max_shift_hz, weights,
+                 centre_hz) -> FarShifts | None:
+    """:func:`~pipeline.preprocess.drift_search.far_shifts` with this module's registration;
+    ``weights`` > 0 mark the transients that build references."""
+    kept = acquired(fids) & ((np.ones(fids.shape[0]) if weights is None
+                              else np.asarray(weights)) > 0)
+
+    def register(part, part_template, ranges, centre):
+        return _register(part, part_template, dwell_s, cf_mhz, ranges, max_shift_hz, 0.5, 0.05,
+                         centre)
+    return far_shifts(fids, dwell_s, cf_mhz, ppm_range, max_shift_hz, kept, template,
+                      centre_hz, register)
+
+
+def unresolved_drift_flags(fids: np.ndarray, acq, kept: np.ndarray, labels, options
+                           ) -> list[str]:
+    """Flags for aligned transients (n_conditions, n_transients, n_points) of ``acq`` still
+    shifted beyond the alignment's reach (``options``: its window and search range) against
+    their condition's mean of ``kept`` transients, by the wide search's tests - drift wider or
+    faster than it recovers: their shifts in ``_transients.tsv`` are wrong, and they smear the
+    average unless rejected."""
+    dwell_s, cf_mhz = acq.dwell_s, acq.cf_mhz
+    ppm_range, max_shift_hz = options.align_ppm_range, options.align_max_shift_hz
+    flags = []
+    for c, label in enumerate(labels):
+        if not kept[c].any():
+            continue
+        far = _wide_search(fids[c], np.mean(fids[c][kept[c]], axis=0), dwell_s, cf_mhz,
+                           ppm_range, max_shift_hz, kept[c], 0.0)
+        if far is not None and far.taken.any():
+            worst = float(np.max(np.abs(far.shift_hz[far.taken])))
+            flags.append(f"drift beyond the alignment's reach: {label}: "
+                         f"{int(far.taken.sum())} of {len(far.taken)} transients still match "
+                         f"the condition's average far better shifted (by up to {worst:.0f} Hz "
+                         f"= {worst / cf_mhz:.2f} ppm, searched +-{WIDE_SHIFT_PPM} ppm) than "
+                         "where the alignment put them; their frequency shifts are wrong")
+    return flags
 
 
 def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
@@ -267,14 +331,19 @@ def align_transients(fids: np.ndarray, dwell_s: float, cf_mhz: float,
     if fids.ndim != 2:
         raise ValueError(f"align_transients expects (n_transients, n_points), got {fids.shape}")
     first_template = fids.mean(axis=0) if template is None else np.asarray(template)
+    far = _wide_search(fids, template, dwell_s, cf_mhz, ppm_range, max_shift_hz, weights,
+                       centre_hz)
+    wide = far is not None and bool(far.taken.any())
+    if wide:  # drift beyond reach: own centres
+        first_template, centre_hz = far.template, far.centres()
     result = _register_and_correct(fids, first_template, dwell_s, cf_mhz, ppm_range,
-                                   max_shift_hz, centre_hz)
+                                   max_shift_hz, centre_hz, wide)
     if np.count_nonzero(acquired(fids)) < 3:  # too few acquired for leave-one-out
         return result
     for _ in range(n_iterations):
         result = _register_and_correct(fids, leave_one_out_means(result.corrected, weights),
                                        dwell_s, cf_mhz, ppm_range, max_shift_hz,
-                                       search_centre_hz(result.freq_hz, fids))
+                                       search_centres(result, fids, max_shift_hz), wide)
     if n_model_iterations and n_model_components:
         poles = signal_poles(np.average(result.corrected, axis=0, weights=weights), dwell_s,
                              n_model_components, n_points_used=hlsvd_points(fids.shape[-1]))
@@ -300,7 +369,8 @@ def _refine_in_subspace(fids, alignment, dwell_s, cf_mhz, subspace, ppm_range, n
     for _ in range(n_iterations):
         templates = _project(leave_one_out_means(result.corrected, weights), subspace)
         result = _register_and_correct(fids, templates, dwell_s, cf_mhz, ppm_range,
-                                       max_shift_hz, search_centre_hz(result.freq_hz, fids))
+                                       max_shift_hz, search_centres(result, fids, max_shift_hz),
+                                       result.wide)
     return result
 
 

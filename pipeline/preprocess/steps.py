@@ -19,7 +19,7 @@ import numpy as np
 from ..acquisition import STATED_RECEIVER_KEY, Acquisition
 from ..spectra import (MIN_ACQUIRED_POINTS, acquired_points, fid_to_spectrum, ppm_axis,
                        water_points_kept)
-from .align import WATER_WINDOW_PPM, align_conditions
+from .align import WATER_WINDOW_PPM, align_conditions, unresolved_drift_flags
 from .average import acquired, acquired_mean
 from .coils import combine_coils, dead_coils, without_partial_transients
 from .eddy import eddy_current_correct, water_snr
@@ -532,6 +532,8 @@ def outlier_step(fids: np.ndarray, acq: Acquisition, options) -> OutlierStep:
         step.flags.append(f"empty transients: {condition_text(acq, c)}: "
                           f"{int(empty[c].sum())} of {shape[1]} transients are exactly zero "
                           "(not acquired) and left out of the average")
+    if options.align:  # drift left beyond the alignment's reach
+        step.flags += unresolved_drift_flags(fids, acq, ~empty, condition_texts(acq), options)
     if not options.outliers:
         return step
     for c in range(acq.n_conditions):
