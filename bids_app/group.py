@@ -90,6 +90,9 @@ def acquisition_facts(metadata: dict) -> dict:
             "echo_time_s": _number(metadata.get("EchoTime"))}
 
 
+FACT_WORDS = {"field_strength_t": "field strength", "sequence": "sequence",
+              "echo_time_s": "echo time"}
+"""The facts of :func:`acquisition_facts` in words, for messages."""
 RECORDING_OUTPUTS = ("preproc", "fit")
 """Derivatives whose NIfTI-MRS header records the metadata the participant run used (the same
 in both), read in this order."""
@@ -146,26 +149,36 @@ class InputMetadata:
 
 def facts_reader(output_dir, bids_dir, warn=None):
     """(subject, session, source) -> :func:`acquisition_facts` of the metadata the run
-    recorded (:func:`recorded_metadata`), else of the input's as it is now
-    (:class:`InputMetadata`), with a warning (``warn``, default the log) naming the
-    acquisition: the ``_qc.json`` records only values derived from them (the field from the
-    frequency, the basis's sequence family), not the stated facts the tables are labelled by.
-    Each acquisition read once."""
+    recorded (:func:`recorded_metadata`), each fact the record lacks taken from the input's
+    metadata as it is now (:class:`InputMetadata`), with a warning (``warn``, default the log)
+    naming the acquisition and the facts so taken: the ``_qc.json`` records only values derived
+    from them (the field from the frequency, the basis's sequence family), not the stated
+    facts the tables are labelled by. Each acquisition read once."""
     inputs = InputMetadata(bids_dir, output_dir)
     warn = warn or get_logger().warning
 
     @functools.cache
     def facts(subject: str, session: str | None, source: str) -> dict:
-        recorded = recorded_metadata(output_dir, subject, session, source)
-        if not recorded:
-            paths = [d.acquisition_path(output_dir, subject, session, source, kind)
-                     for kind in RECORDING_OUTPUTS]
+        metadata = recorded_metadata(output_dir, subject, session, source)
+        recorded = acquisition_facts(metadata)
+        missing = [k for k, v in recorded.items() if v is None]
+        if not missing:
+            return recorded
+        found = acquisition_facts(inputs(subject, session, source))
+        paths = [d.acquisition_path(output_dir, subject, session, source, kind)
+                 for kind in RECORDING_OUTPUTS]
+        if not metadata:
             instead = (f"read from the input's sidecars in {bids_dir} as they are now"
                        if bids_dir is not None else "n/a (no BIDS_DIR given)")
             warn(f"{paths[0]} and {paths[1].name} are missing or unreadable (their headers "
                  "record the metadata the participant run used): its field strength, "
                  f"sequence and echo time are {instead}")
-        return acquisition_facts(recorded or inputs(subject, session, source))
+        elif any(found[k] is not None for k in missing):
+            words = ", ".join(FACT_WORDS[k] for k in missing if found[k] is not None)
+            warn(f"{paths[0].parent}/{source}: the headers the participant run wrote do not "
+                 f"record its {words}: read from the input's sidecars in {bids_dir} as they "
+                 "are now")
+        return {k: found[k] if v is None else v for k, v in recorded.items()}
     return facts
 
 

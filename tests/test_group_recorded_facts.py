@@ -45,3 +45,44 @@ def test_without_either_header_the_input_is_read_with_a_warning(demo, tmp_path):
     assert facts_reader(out, None, warnings.append)("01", None, STEMS["01"]) == \
         dict.fromkeys(["field_strength_t", "sequence", "echo_time_s"])
     assert warnings[0].endswith("are n/a (no BIDS_DIR given)")
+
+
+def _recorded_run_without_echo_time(tmp_path: Path) -> tuple[Path, Path]:
+    """(output folder, BIDS folder): a desc-fit header recording the run's field and sequence
+    but no EchoTime (no preproc file); the input's sidecar states EchoTime 0.035 s."""
+    import json
+
+    import numpy as np
+
+    from pipeline.acquisition import Acquisition
+    from pipeline.io.nifti_mrs_write import write_nifti_mrs
+
+    bids = tmp_path / "bids"
+    (bids / "sub-01" / "mrs").mkdir(parents=True)
+    (bids / "dataset_description.json").write_text(json.dumps(
+        {"Name": "t", "BIDSVersion": "1.10.0"}))
+    (bids / "sub-01" / "mrs" / "sub-01_svs.json").write_text(json.dumps(
+        {"EchoTime": 0.035, "SequenceName": "PRESS (input)", "MagneticFieldStrength": 3}))
+    (bids / "sub-01" / "mrs" / "sub-01_svs.nii.gz").write_bytes(b"")
+    out = tmp_path / "out"
+    fit = d.acquisition_path(out, "01", None, "sub-01", "fit")
+    fit.parent.mkdir(parents=True)
+    acq = Acquisition(np.ones((1, 1, 1, 8), complex), 2.5e-4, 123.2, np.zeros(1),
+                      np.full((1, 3), np.nan),
+                      metadata={"SequenceName": "PRESS (run)", "MagneticFieldStrength": 3.0})
+    write_nifti_mrs(acq, fit)
+    return out, bids
+
+
+def test_a_fact_the_record_lacks_comes_from_the_input_with_a_warning(tmp_path):
+    """The record states field and sequence but no echo time: those two from the record, the
+    echo time from the input, and a warning naming it (before: echo time n/a, no word)."""
+    out, bids = _recorded_run_without_echo_time(tmp_path)
+    warnings: list[str] = []
+    facts = facts_reader(out, bids, warnings.append)("01", None, "sub-01")
+    assert facts == {"field_strength_t": 3.0, "sequence": "PRESS (run)", "echo_time_s": 0.035}
+    assert len(warnings) == 1 and "do not record its echo time" in warnings[0]
+    assert str(bids) in warnings[0] and "sub-01" in warnings[0]
+    warnings.clear()
+    assert facts_reader(out, None, warnings.append)("01", None, "sub-01")["echo_time_s"] is None
+    assert warnings == []  # nothing read instead: nothing to warn about
