@@ -4,6 +4,8 @@ Truth: the ISMRM 2016 challenge ``.RAW`` files are in the app's sign convention 
 them as stored); their complex conjugates are what ``spec2nii raw`` hands the app.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,28 @@ def test_a_water_reference_mirrored_against_the_data_is_found_and_conjugated(inv
     assert not any("water reference was conjugated" in f for f in both.flags)
     with pytest.raises(ValueError, match="water.nii.gz: frequency-mirrored against"):
         preprocess_acquisition(acq, flipped, {**options, "mirror_policy": "refuse"})
+
+
+def test_a_single_spectrum_water_is_not_judged_and_never_conjugated(shared_data, tmp_path):
+    """Without diffusion weighting the eddy-current test reads the water's own lineshape:
+    Osprey Philips sub-01 converted with spec2nii scored -0.090 as stored and, with its FID
+    one point late, -0.137, so the right water was conjugated (every concentration 18-30 %
+    low, exit 0, before). Now acquisitions without a diffusion-weighted condition are not
+    judged: the water is used as stored, and the record says so."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_e2e_nifti_input import _spec2nii_bids
+
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+
+    mrs = _spec2nii_bids(shared_data, tmp_path) / "sub-01" / "mrs"
+    acq, water = (read_nifti_mrs(mrs / f"sub-01_{kind}.nii.gz") for kind in ("svs", "mrsref"))
+    late = acq.fids.copy()
+    late[..., :-1] = acq.fids[..., 1:]
+    for data in (acq, acq.with_fids(late)):
+        done = preprocess_acquisition(data, water, {"residual_water": False})
+        assert done.orientation["water_orientation_score"] is None
+        assert done.orientation["water_orientation"].startswith("not judged")
+        assert not any("water reference was conjugated" in f for f in done.flags)

@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..acquisition import STATED_RECEIVER_KEY, Acquisition
-from ..spectra import (MIN_ACQUIRED_POINTS, acquired_points, fid_to_spectrum, ppm_axis,
-                       water_points_kept)
+from ..spectra import MIN_ACQUIRED_POINTS, acquired_points, water_points_kept
 from .align import WATER_WINDOW_PPM, align_conditions, unresolved_drift_flags
 from .average import acquired, acquired_mean
 from .coils import combine_coils, dead_coils, without_partial_transients
-from .eddy import eddy_current_correct, water_snr
+from .eddy import eddy_current_correct
 from .motion import mm_amplitude_check
 from .axis_scale import check_axis_scale
 from .orientation import apply_mirror_policy
 from .outliers import detect_outliers
+from .water_pairing import (WATER_ORIENTATION_MARGIN, select_water_reference,
+                            single_water_flags, water_orientation_score)
 
 
 def condition_text(acq: Acquisition, c: int) -> str:
@@ -302,8 +303,11 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
     if water_fids is not None and water is not None:
         score = water_orientation_score(fids, water_fids, water.b_values_s_mm2, acq,
                                         water.directions)
-        orientation["water_orientation_score"] = round(score, 4)
-        if score < -WATER_ORIENTATION_MARGIN:
+        orientation["water_orientation_score"] = None if score is None else round(score, 4)
+        if score is None:
+            orientation["water_orientation"] = ("not judged: no diffusion-weighted condition "
+                                                "(its eddy currents tell the water's sign)")
+        elif score < -WATER_ORIENTATION_MARGIN:
             message = (f"{water.source or 'water reference'}: frequency-mirrored against "
                        f"{acq.source or 'the metabolite data'} (the complex conjugate of the "
                        f"water makes the eddy-current-corrected singlets taller: mean log "
@@ -314,117 +318,6 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
             water_fids = np.conj(water_fids)
             flags.append(f"orientation: {message}; the water reference was conjugated")
     return MirrorStep(fids, water_fids, orientation, flags)
-
-
-WATER_ORIENTATION_MARGIN = 0.1
-"""Mean log ratio of singlet heights (1.8-3.4 ppm) beyond which the eddy-current test calls the
-water reference mirrored: where the wrong sign costs the singlets about 10 % of their height.
-Measured (2026-12-06): the in-vivo 7 T DW-STEAM set +0.20 as stored (its nine
-diffusion-weighted conditions +0.06 to +0.40, b = 0 +0.04) and -0.20 with its water
-conjugated; single spectra with small eddy currents score near 0 either way (Siemens 7 T STEAM
-+0.065 / -0.060 conjugated, Osprey Philips sub-01/02 +0.009/-0.017, spant Philips -0.037): too
-close to tell, and to matter much, so they are left as they are."""
-
-
-def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
-                            acq: Acquisition, water_directions=None) -> float:
-    """Whether the water reference has the metabolite data's sign convention: the mean over
-    conditions of log(height with the water as stored / height with its complex conjugate),
-    where height is the tallest magnitude point over 1.8-3.4 ppm (NAA, Cr, Cho) of the
-    condition's average after eddy-current correction with that water (as ``eddy_step``
-    pairs them). Correction with the right sign removes the eddy currents' phase and sharpens
-    the singlets; with the wrong sign it doubles it. Positive: same convention; negative:
-    mirrored; near 0 the data's eddy currents are too small to tell (and to matter much)."""
-    ppm = ppm_axis(fids.shape[-1], acq.dwell_s, acq.cf_mhz, acq.ref_ppm)
-    singlets = (ppm > 1.8) & (ppm < 3.4)
-    water_b = np.asarray(water_b, dtype=float)
-
-    def height(fid):
-        return float(np.max(np.abs(fid_to_spectrum(fid)[singlets]))) or np.finfo(float).tiny
-
-    lowest = acquired_mean(water_fids[int(np.argmin(water_b))])
-    ratios = []
-    for c in range(fids.shape[0]):
-        average = acquired_mean(fids[c])
-        reference = select_water_reference(water_fids, water_b, c, acq.b_values_s_mm2[c],
-                                           0.0, [], "", water_directions, acq.directions[c])
-        stored = eddy_current_correct(average, reference, acq.dwell_s, reference_fid=lowest)
-        mirrored = eddy_current_correct(average, np.conj(reference), acq.dwell_s,
-                                        reference_fid=np.conj(lowest))
-        ratios.append(np.log(height(stored.corrected) / height(mirrored.corrected)))
-    return float(np.mean(ratios))
-
-
-# --- eddy-current correction -----------------------------------------------------------------
-
-def same_b_value(a, b):
-    """Whether b-values (s/mm^2) match for pairing water with data: within 5 % or 20 s/mm^2."""
-    return np.isclose(a, b, rtol=0.05, atol=20)
-
-
-def same_direction(u, v) -> bool:
-    """Whether two gradient directions pair water with data: the same unit vector (cosine
-    above 0.99; polarity counts, as eddy currents follow the gradient's sign), or either one
-    unknown (NaN, or no direction given), when b alone decides."""
-    if u is None or v is None:
-        return True
-    u, v = np.asarray(u, dtype=float), np.asarray(v, dtype=float)
-    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(v))):
-        return True
-    norms = float(np.linalg.norm(u) * np.linalg.norm(v))
-    return norms > 0 and float(u @ v) / norms > 0.99
-
-
-def matching_water_condition(water_b, c: int, b_c: float, water_directions=None,
-                             direction=None) -> int | None:
-    """Index of the water condition recorded at data condition ``c``'s b-value and gradient
-    direction (:func:`same_b_value`, :func:`same_direction`): ``c`` itself when it matches,
-    else the first that does (a water series stored in another order, or with its directions
-    in another order within a shell); None when none does."""
-    water_b = np.atleast_1d(np.asarray(water_b, dtype=float))
-    dirs = [None] * water_b.size if water_directions is None else list(water_directions)
-    found = [w for w in range(water_b.size)
-             if same_b_value(water_b[w], b_c) and same_direction(dirs[w], direction)]
-    return c if c in found else (found[0] if found else None)
-
-
-def select_water_reference(water_fids: np.ndarray, water_b, c: int, b_c: float,
-                           min_water_snr: float, flags: list, label: str,
-                           water_directions=None, direction=None) -> np.ndarray:
-    """Averaged water FID for ECC of condition ``c``: the matched one, else the lowest b.
-
-    The matched reference (same b within 5 % and, where both state one, the same gradient
-    direction: :func:`matching_water_condition`) is used when its SNR reaches
-    ``min_water_snr``; otherwise the lowest-b reference is used and a warning is appended to
-    ``flags``.
-    """
-    n_water = water_fids.shape[0]
-    lowest = int(np.argmin(water_b))
-    matched = matching_water_condition(water_b, c, b_c, water_directions, direction)
-    if matched is not None:
-        candidate = acquired_mean(water_fids[matched])
-        if water_snr(candidate) >= min_water_snr:
-            return candidate
-        flags.append(f"ECC: {label}: water reference SNR {water_snr(candidate):.1f} below "
-                     f"{min_water_snr:g} even before denoising; used the lowest-b reference")
-    elif n_water > 1:
-        flags.append(f"ECC: {label}: no condition-matched water reference; used the lowest-b one")
-    return acquired_mean(water_fids[lowest])
-
-
-def single_water_flags(water_b, b_values_s_mm2) -> list[str]:
-    """The warning for a series whose water reference has one condition: the other
-    conditions' eddy currents (which grow with the diffusion gradients) are then corrected
-    with that water's, not their own."""
-    water_b = np.atleast_1d(np.asarray(water_b, dtype=float))
-    b = np.asarray(b_values_s_mm2, dtype=float)
-    others = int(np.count_nonzero(~same_b_value(b, water_b[0])))
-    if water_b.size != 1 or not others:
-        return []
-    return [f"ECC: the water reference has one condition (b = {water_b[0]:g} s/mm^2): the "
-            f"{others} condition(s) at other b-values are corrected with it, so their own "
-            "eddy currents are not removed (acquire a water reference per condition to "
-            "remove them)"]
 
 
 def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisition,
