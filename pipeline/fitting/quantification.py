@@ -107,7 +107,9 @@ def water_amplitude(water_fid: np.ndarray, dwell_s: float) -> float:
         return np.concatenate([r.real, r.imag])
 
     p0 = np.array([fid[0].real, fid[0].imag, freq0, 10.0, 10.0])
-    fit = least_squares(residual, p0, bounds=([-np.inf, -np.inf, -np.inf, 0, 0], np.inf))
+    # tolerances below the defaults: at unit peak the default stop left a noise-free line 5e-6 low
+    fit = least_squares(residual, p0, bounds=([-np.inf, -np.inf, -np.inf, 0, 0], np.inf),
+                        ftol=1e-12, xtol=1e-12, gtol=1e-12)
     return float(abs(fit.x[0] + 1j * fit.x[1])) * unit
 
 
