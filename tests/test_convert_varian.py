@@ -203,6 +203,20 @@ def test_leftover_tm_of_another_sequence_is_neither_written_nor_judged(synthetic
         _convert(_mapping(tmp_path, folder.name), tmp_path / "out2", folder.parent)
 
 
+@pytest.mark.parametrize("key, value", [("tr", 80.0), ("tm", 4.0)])
+def test_procpar_times_beyond_what_discovery_accepts_are_refused_at_conversion(
+        synthetic, tmp_path, key, value):
+    """The reader judges procpar times by the limits discovery applies to the converted file
+    (TR 60 s, TM 3 s): before, TR 60-100 s and TM 3-5 s were written and the converted
+    participant then refused by dmrs-bids."""
+    from pipeline.io.input_checks import TIMING_LIMITS_S
+    assert value > TIMING_LIMITS_S[{"tr": "RepetitionTime", "tm": "MixingTime"}[key]]
+    folder, _ = synthetic
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, key: (1, [value])})
+    with pytest.raises(Exception, match=f"procpar {key} = {value:g}"):
+        _convert(_mapping(tmp_path, folder.name), tmp_path / "out", folder.parent)
+
+
 @pytest.mark.parametrize("nt, warned", [([4.0, 2.0], False), ([40.0], True)])
 def test_ctcount_against_procpar_nt(synthetic, tmp_path, nt, warned):
     """Block ctcounts 4 and 2: procpar nt 4, 2 agrees; nt 40 does not (a fid processed after

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..acquisition import Acquisition
 from ..sequences import sequence_in_text
+from .input_checks import TIMING_LIMITS_S
 
 FILE_HEADER = struct.Struct(">6i2hi")
 BLOCK_HEADER = struct.Struct(">4hi4f")
@@ -47,8 +48,10 @@ ORIENTATION_KEYS = ("vpsi", "vphi", "vtheta")
 SIZE_KEYS = ("vox1", "vox2", "vox3")
 POSITION_KEYS = ("pos1", "pos2", "pos3")
 CM_TO_MM = 10.0
-TIME_LIMITS_S = {"EchoTime": 1.0, "RepetitionTime": 100.0, "MixingTime": 5.0}
-"""Largest plausible value (s) of each procpar time: a larger one is a value in ms."""
+TIME_LIMITS_S = {key: TIMING_LIMITS_S[key] for key in ("EchoTime", "RepetitionTime", "MixingTime")}
+"""Largest plausible value (s) of each procpar time: a larger one is a value in ms. The limits
+discovery applies to the converted file (before 2026-12-07 TR 60-100 s and TM 3-5 s were
+written here and then refused by discovery)."""
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
