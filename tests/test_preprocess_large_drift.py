@@ -74,7 +74,7 @@ def test_pure_noise_transients_get_no_wide_shift(monkeypatch):
                              None, 0.0)
     assert far is None or not far.taken.any()
     with_wide = align.align_transients(fids, DWELL_S, CF_MHZ)
-    monkeypatch.setattr(align, "_wide_search", lambda *args: None)
+    monkeypatch.setattr(align, "_wide_search", lambda *args, **kwargs: None)
     without = align.align_transients(fids, DWELL_S, CF_MHZ)
     np.testing.assert_array_equal(with_wide.freq_hz, without.freq_hz)
 
@@ -141,7 +141,7 @@ def test_ordinary_data_are_untouched_by_the_wide_search(invivo_untouched, shared
     siemens = (read_nifti_mrs(folder / "metab_raw.nii.gz"),
                read_nifti_mrs(folder / "wref_raw.nii.gz"))
     with_wide = [untouched, preprocess_acquisition(*siemens)]
-    monkeypatch.setattr(align, "_wide_search", lambda *args: None)
+    monkeypatch.setattr(align, "_wide_search", lambda *args, **kwargs: None)
     without = [preprocess_acquisition(acq, water), preprocess_acquisition(*siemens)]
     for a, b in zip(with_wide, without):
         np.testing.assert_array_equal(a.averaged.fids, b.averaged.fids)
@@ -164,6 +164,23 @@ def test_drift_beyond_reach_is_flagged_not_passed(shared_data):
                                     read_nifti_mrs(folder / "wref_raw.nii.gz"))
     flags = [f for f in result.flags if f.startswith("drift beyond the alignment's reach")]
     assert len(flags) == 1 and "condition 0" in flags[0] and "of 16 transients" in flags[0]
+
+
+def test_drift_beyond_reach_under_unsuppressed_water_is_still_flagged(shared_data):
+    """The same ramp with 0.3 of the mean water reference added to every transient (drifting
+    with it): the wide search stands aside (water guard) and the drift is not followed, but the
+    preprocessing says so (review, 2026-12-07: before, the guard silenced the flag too, and 14
+    of 16 transients sat 13-95 Hz off without a word)."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+    folder = shared_data / "siemens_7t_steam_coils"
+    acq, water = (read_nifti_mrs(folder / f"{name}_raw.nii.gz") for name in ("metab", "wref"))
+    k = np.arange(acq.n_transients)
+    wet = acq.fids + 0.3 * water.fids.mean(axis=1, keepdims=True)
+    fids = apply_frequency_phase(wet, acq.dwell_s, (200 * (k / k[-1] - 0.5))[None, :, None], 0.0)
+    result = preprocess_acquisition(acq.with_fids(fids), water)
+    flags = [f for f in result.flags if f.startswith("drift beyond the alignment's reach")]
+    assert len(flags) == 1 and "condition 0" in flags[0]
 
 
 def test_unsuppressed_water_keeps_the_common_search(invivo_untouched):

@@ -191,7 +191,9 @@ def test_a_single_spectrum_water_is_not_judged_and_never_conjugated(shared_data,
     acq, water = (read_nifti_mrs(mrs / f"sub-01_{kind}.nii.gz") for kind in ("svs", "mrsref"))
     late = acq.fids.copy()
     late[..., :-1] = acq.fids[..., 1:]
-    for data in (acq, acq.with_fids(late)):
+    import dataclasses
+    relabelled = dataclasses.replace(acq.with_fids(late), b_values_s_mm2=np.array([1000.0]))
+    for data in (acq, acq.with_fids(late), relabelled):  # the last: DW data, b = 0 water only
         done = preprocess_acquisition(data, water, {"residual_water": False})
         assert done.orientation["water_orientation_score"] is None
         assert done.orientation["water_orientation"].startswith("not judged")

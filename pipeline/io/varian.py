@@ -245,7 +245,7 @@ def timing_metadata(params: dict) -> tuple[dict, list[str]]:
         value = _number(params, name)
         if value is None or (name == "tm" and leftover_tm is not None):
             continue
-        if not 0 <= value <= TIME_LIMITS_S[key]:
+        if not 0 < value < TIME_LIMITS_S[key]:  # as discovery judges the converted file
             raise VarianError(f"procpar {name} = {value:g}: VnmrJ states seconds, and "
                               f"{value:g} s is not a plausible {key} (0-{TIME_LIMITS_S[key]:g} "
                               "s); a value in ms?")

@@ -275,7 +275,7 @@ def search_centres(alignment: Alignment, fids: np.ndarray, max_shift_hz: float):
 
 
 def _wide_search(fids, template, dwell_s, cf_mhz, ppm_range, max_shift_hz, weights,
-                 centre_hz) -> FarShifts | None:
+                 centre_hz, water_guard: bool = True) -> FarShifts | None:
     """:func:`~pipeline.preprocess.drift_search.far_shifts` with this module's registration;
     ``weights`` > 0 mark the transients that build references."""
     kept = acquired(fids) & ((np.ones(fids.shape[0]) if weights is None
@@ -285,7 +285,7 @@ def _wide_search(fids, template, dwell_s, cf_mhz, ppm_range, max_shift_hz, weigh
         return _register(part, part_template, dwell_s, cf_mhz, ranges, max_shift_hz, 0.5, 0.05,
                          centre)
     return far_shifts(fids, dwell_s, cf_mhz, ppm_range, max_shift_hz, kept, template,
-                      centre_hz, register)
+                      centre_hz, register, water_guard)
 
 
 def unresolved_drift_flags(fids: np.ndarray, acq, kept: np.ndarray, labels, options
@@ -302,7 +302,7 @@ def unresolved_drift_flags(fids: np.ndarray, acq, kept: np.ndarray, labels, opti
         if not kept[c].any():
             continue
         far = _wide_search(fids[c], np.mean(fids[c][kept[c]], axis=0), dwell_s, cf_mhz,
-                           ppm_range, max_shift_hz, kept[c], 0.0)
+                           ppm_range, max_shift_hz, kept[c], 0.0, water_guard=False)
         if far is not None and far.taken.any():
             worst = float(np.max(np.abs(far.shift_hz[far.taken])))
             flags.append(f"drift beyond the alignment's reach: {label}: "

@@ -237,9 +237,12 @@ def water_tail_fraction(mean_fid: np.ndarray, dwell_s: float, cf_mhz: float, ran
 
 def far_shifts(fids: np.ndarray, dwell_s: float, cf_mhz: float, ppm_range,
                max_shift_hz: float, kept: np.ndarray, template: np.ndarray | None,
-               centre_hz: float, register: Register) -> FarShifts | None:
+               centre_hz: float, register: Register, water_guard: bool = True
+               ) -> FarShifts | None:
     """Wide search of one condition's transients (n, n_points); None when no transient can be
-    beyond reach (no acquired transient, a water window, or every coarse shift within
+    beyond reach, or, with ``water_guard``, when unsuppressed water weighs in the window
+    (:data:`MAX_WATER_TAIL`; the drift flags judge without it, as a warning is safe where a
+    move is not) (no acquired transient, a water window, or every coarse shift within
     ``REACH_FRACTION * max_shift_hz`` of the centre).
 
     ``kept``: transients that build the references (acquired, not rejected); all acquired
@@ -260,7 +263,7 @@ def far_shifts(fids: np.ndarray, dwell_s: float, cf_mhz: float, ppm_range,
         centre_hz = 0.0
     beyond = acquired(fids) & (np.abs(candidates[:, 0] - centre_hz)
                                > REACH_FRACTION * max_shift_hz)
-    if not beyond.any() or water_tail_fraction(
+    if not beyond.any() or water_guard and water_tail_fraction(
             coarse_aligned_mean(fids[kept], dwell_s, candidates[kept, 0],
                                 np.ones(np.count_nonzero(kept))),
             dwell_s, cf_mhz, ranges) > MAX_WATER_TAIL:

@@ -15,33 +15,35 @@ from .eddy import eddy_current_correct, water_snr
 WATER_ORIENTATION_MARGIN = 0.1
 """Mean log ratio of singlet heights (1.8-3.4 ppm) beyond which the eddy-current test calls the
 water reference mirrored: where the wrong sign costs the singlets about 10 % of their height.
-Measured (2026-12-06): the in-vivo 7 T DW-STEAM set +0.20 as stored (its nine
-diffusion-weighted conditions +0.06 to +0.40, b = 0 +0.04) and -0.20 with its water
-conjugated; single spectra with small eddy currents score near 0 either way (Siemens 7 T STEAM
-+0.065 / -0.060 conjugated, Osprey Philips sub-01/02 +0.009/-0.017, spant Philips -0.037): too
-close to tell, so they are not judged (:data:`ORIENTATION_MIN_B_S_MM2`)."""
+Measured (2026-12-07): the in-vivo 7 T DW-STEAM set +0.222 as stored over its nine
+diffusion-weighted conditions (-0.02 to +0.40 each; its b = 0 condition +0.04) and -0.222 with
+its water conjugated; single spectra score near 0 either way (Siemens 7 T STEAM +0.065 /
+-0.060 conjugated, Osprey Philips -0.09 to +0.09, spant Philips -0.037): too close to tell, so
+they are not judged (:data:`ORIENTATION_MIN_B_S_MM2`)."""
 
 ORIENTATION_MIN_B_S_MM2 = 100.0
-"""Only conditions at or above this b-value (s/mm^2) are judged: the test needs the eddy
-currents of diffusion gradients. Without them the water's own lineshape phase decides it:
-Osprey Philips sub-01 (b = 0 only, converted with spec2nii) scored -0.090 as stored, +0.090
-with its water conjugated, and with its FID one point late -0.137, which conjugated the right
-water and took 18-30 % off every concentration (2026-12-07); the eddy-current correction with
-the stored water there broadens tNAA from 7.5 to 8.6 Hz, with the conjugate to 7.4 Hz, so no
-singlet height tells the sign. The in-vivo 7 T set's b = 0 condition scores +0.04, its nine
-diffusion-weighted ones -0.02 to +0.40 (mean +0.23)."""
+"""Only conditions at or above this b-value (s/mm^2), corrected with a water condition at or
+above it too, are judged: the test needs the eddy currents of diffusion gradients in both.
+Without them the water's own lineshape phase decides it: Osprey Philips sub-01 (b = 0 only,
+converted with spec2nii) scored -0.090 as stored, +0.090 with its water conjugated, and with
+its FID one point late -0.137, which conjugated the right water and took 18-30 % off every
+concentration (2026-12-07); relabelled b = 1000 with its b = 0 water, the same (review). The
+eddy-current correction with the stored water there broadens tNAA from 7.5 to 8.6 Hz, with the
+conjugate to 7.4 Hz, so no singlet height tells the sign. The in-vivo 7 T set with only its
+b = 0 water: +0.028 / -0.028, not judged now."""
 
 
 def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
                             acq: Acquisition, water_directions=None) -> float | None:
     """Whether the water reference has the metabolite data's sign convention: the mean over
-    the diffusion-weighted conditions (b >= :data:`ORIENTATION_MIN_B_S_MM2`; None, not
-    judged, when there are none) of log(height with the water as stored / height with its
-    complex conjugate), where height is the tallest magnitude point over 1.8-3.4 ppm (NAA, Cr,
-    Cho) of the condition's average after eddy-current correction with that water (as
-    ``eddy_step`` pairs them). Correction with the right sign removes the eddy currents'
-    phase and sharpens the singlets; with the wrong sign it doubles it. Positive: same convention; negative:
-    mirrored; near 0 the data's eddy currents are too small to tell (and to matter much)."""
+    the diffusion-weighted conditions paired with diffusion-weighted water (both b >=
+    :data:`ORIENTATION_MIN_B_S_MM2`; None, not judged, when there are none) of log(height
+    with the water as stored / height with its complex conjugate), where height is the
+    tallest magnitude point over 1.8-3.4 ppm (NAA, Cr, Cho) of the condition's average after
+    eddy-current correction with that water (as ``eddy_step`` pairs them). Correction with the
+    right sign removes the eddy currents' phase and sharpens the singlets; with the wrong sign
+    it doubles it. Positive: same convention; negative: mirrored; near 0 the data's eddy
+    currents are too small to tell."""
     ppm = ppm_axis(fids.shape[-1], acq.dwell_s, acq.cf_mhz, acq.ref_ppm)
     singlets = (ppm > 1.8) & (ppm < 3.4)
     water_b = np.asarray(water_b, dtype=float)
@@ -50,8 +52,9 @@ def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
         return float(np.max(np.abs(fid_to_spectrum(fid)[singlets]))) or np.finfo(float).tiny
 
     lowest = acquired_mean(water_fids[int(np.argmin(water_b))])
-    weighted = np.flatnonzero(np.asarray(acq.b_values_s_mm2, float) >= ORIENTATION_MIN_B_S_MM2)
-    if weighted.size == 0:
+    weighted = [c for c in range(fids.shape[0])
+                if _diffusion_weighted_pair(water_b, c, acq, water_directions)]
+    if not weighted:
         return None
     ratios = []
     for c in weighted:
@@ -63,6 +66,16 @@ def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
                                         reference_fid=np.conj(lowest))
         ratios.append(np.log(height(stored.corrected) / height(mirrored.corrected)))
     return float(np.mean(ratios))
+
+
+def _diffusion_weighted_pair(water_b, c: int, acq: Acquisition, water_directions) -> bool:
+    """Whether data condition ``c`` and the water condition matched to it
+    (:func:`matching_water_condition`) are both at b >= :data:`ORIENTATION_MIN_B_S_MM2`."""
+    b_c = float(acq.b_values_s_mm2[c])
+    if not b_c >= ORIENTATION_MIN_B_S_MM2:
+        return False
+    matched = matching_water_condition(water_b, c, b_c, water_directions, acq.directions[c])
+    return matched is not None and float(water_b[matched]) >= ORIENTATION_MIN_B_S_MM2
 
 
 # --- eddy-current correction -----------------------------------------------------------------
