@@ -51,11 +51,11 @@ def water_orientation_score(fids: np.ndarray, water_fids: np.ndarray, water_b,
     def height(fid):
         return float(np.max(np.abs(fid_to_spectrum(fid)[singlets]))) or np.finfo(float).tiny
 
-    lowest = acquired_mean(water_fids[int(np.argmin(water_b))])
     weighted = [c for c in range(fids.shape[0])
                 if _diffusion_weighted_pair(water_b, c, acq, water_directions)]
     if not weighted:
         return None
+    lowest = acquired_mean(water_fids[int(np.argmin(water_b))])
     ratios = []
     for c in weighted:
         average = acquired_mean(fids[c])
