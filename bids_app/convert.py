@@ -75,6 +75,7 @@ from pipeline.acquisition import Acquisition
 from pipeline.io.input_checks import nucleus_problem
 from pipeline.io.json_values import write_json
 from pipeline.io.nifti_mrs import write_nifti_mrs
+from pipeline.io.varian import ARRAY_KEY as VARIAN_ARRAY_KEY, pooled_array_problem
 from pipeline.sequences import means_no_mixing_time, stated_sequence
 
 from .convert_mapping import (  # noqa: F401  (public names re-exported from this module)
@@ -141,8 +142,11 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
     extras = {**mapping.get("sidecar", {}), **entry.get("sidecar", {})}
     anonymise = bool(mapping.get("dataset", {}).get("anonymise", True))
     acq = _read_input(entry, files, extras, anonymise)
+    arrayed = acq.metadata.pop(VARIAN_ARRAY_KEY, None)
     fids, b_s_mm2, directions, units_source, notes, facts = _mapping_conditions(
         entry, acq, files, where, mapping_path)
+    if arrayed and fids.shape[0] == 1:  # the blocks of an arrayed Varian fid, not split
+        raise ConversionError(f"{where}: " + pooled_array_problem(arrayed, files[0]))
     if entry.get("conjugate", False):
         fids = fids.conj()
     nucleus = nucleus_problem(acq.nucleus, files[0])

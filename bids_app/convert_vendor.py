@@ -18,7 +18,7 @@ from nifti_mrs.definitions import standard_defined
 
 from pipeline.acquisition import Acquisition
 from pipeline.io.nifti_mrs import NiftiMrsError, read_nifti_mrs, write_nifti_mrs
-from pipeline.io.varian import VarianError, read_fid, read_varian_svs
+from pipeline.io.varian import ARRAY_KEY, VarianError, read_fid, read_varian_svs
 from pipeline.sequences import identify_sequence
 
 from .convert_mapping import NIFTI_FORMAT, ConversionError
@@ -185,17 +185,21 @@ def _read_input(entry: dict, files: list[Path], extras: dict, anonymise: bool) -
 def _read_varian(folder: Path, tmp: Path, extras: dict, dim_roles) -> Acquisition:
     """A Varian ``.fid`` folder through the project's reader, written as NIfTI-MRS into
     ``tmp`` and read back with the mapping's sidecar like a spec2nii output (the same checks
-    and merging); the reader's notes under :data:`READER_NOTES_KEY`."""
+    and merging); the reader's notes under :data:`READER_NOTES_KEY`, its arrayed parameters
+    under ``ARRAY_KEY`` (not written into the file)."""
     try:
         acq, notes = read_varian_svs(folder)
     except VarianError as err:
         raise ConversionError(str(err)) from err
+    arrayed = acq.metadata.pop(ARRAY_KEY, None)
     written = write_nifti_mrs(acq, tmp / "converted.nii.gz")
     try:
         converted = read_nifti_mrs(written, sidecar=extras, dim_roles=dim_roles)
     except NiftiMrsError as err:
         raise ConversionError(f"{folder}: {str(err).split(': ', 1)[-1]}") from err
     converted.metadata[READER_NOTES_KEY] = notes
+    if arrayed:
+        converted.metadata[ARRAY_KEY] = arrayed
     return converted
 
 

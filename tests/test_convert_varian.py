@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bids_app.convert import convert_dataset, main
+from bids_app.convert import ConversionError, convert_dataset, main
 from pipeline.io.nifti_mrs import read_nifti_mrs
 from pipeline.spectra import fid_to_spectrum
 
@@ -142,13 +142,14 @@ def write_fid(path: Path, blocks: np.ndarray, counts, scales=None, dtype=">i4") 
 
 @pytest.fixture
 def synthetic(tmp_path) -> tuple[Path, np.ndarray]:
-    """Two blocks (an arrayed parameter) of one 4-point trace, sums of 4 and 2 transients."""
+    """Two blocks (``nt`` arrayed: repetitions) of one 4-point trace, sums of 4 and 2
+    transients."""
     folder = tmp_path / "src" / "scan.fid"
     folder.mkdir(parents=True)
     sums = np.array([[[400 + 40j, 200 - 80j, -120 + 0j, 8 + 4j]],
                      [[100 + 10j, 60 - 20j, -30 + 2j, 2 + 2j]]])
     write_fid(folder / "fid", sums, [4, 2])
-    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["gdiff"])})
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["nt"])})
     return folder, sums
 
 
@@ -167,6 +168,54 @@ def test_synthetic_blocks_are_averaged_transients_with_procpar_geometry(syntheti
     assert affine[:3, 3] == pytest.approx([5, -2, 1])  # pos1-3 in cm
     [warning] = [w for w in acq.metadata["warnings"] if "orientation" in w]
     assert str(folder) in warning and "vphi 90" in warning
+
+
+@pytest.mark.parametrize("array, values", [("gdiff", [0.0, 30.0]), ("(gdiff,dro)", [0.0, 30.0]),
+                                           ("bdiff", []), ("gdiff", None)])
+def test_blocks_of_an_arrayed_acquisition_are_not_pooled_silently(synthetic, tmp_path, array,
+                                                                    values):
+    """Blocks arrayed over a diffusion gradient (two strengths), jointly arrayed, or over a
+    parameter procpar does not state: pooled as transients they averaged the b = 0 and the
+    diffusion-weighted spectrum into one, exit 0 (before 2026-12-07). Now the conversion is
+    refused naming the folder, the parameter and its values, and nothing is written; without
+    ``gdiff`` in ``array`` (``values`` None: array names only ``nt``) the blocks are pooled."""
+    folder, sums = synthetic
+    params = {**PROCPAR_LINES, "array": (2, [array if values is not None else "nt"])}
+    if values:
+        params["gdiff"] = (1, values)
+    write_procpar(folder / "procpar", params)
+    out = tmp_path / "out"
+    if values is None:
+        written, _ = _convert(_mapping(tmp_path, folder.name), out, folder.parent)
+        assert read_nifti_mrs(written).fids.shape == (1, 2, 1, 4)
+        return
+    with pytest.raises(ConversionError) as err:
+        convert_dataset(_mapping(tmp_path, folder.name), out, folder.parent,
+                        log=lambda *_: None, warn=lambda *_: None)
+    message = str(err.value)
+    assert str(folder) in message and "2 blocks" in message
+    assert "[acquisition.dynamics] n_conditions = 2" in message
+    name = "bdiff" if array == "bdiff" else "gdiff"
+    assert (f"{name} = 0, 30" if values else f"{name} (no values in procpar)") in message
+    assert not list(out.glob("**/*.nii.gz"))
+
+
+def test_arrayed_blocks_split_by_the_mapping_become_conditions(synthetic, tmp_path):
+    """The same two-strength gradient array with ``[acquisition.dynamics]`` and the b-values
+    in the mapping: two conditions, each its own block's average (truth: the sums written)."""
+    folder, sums = synthetic
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["gdiff"]),
+                                       "gdiff": (1, [0.0, 30.0])})
+    extra = ('[acquisition.dynamics]\nn_conditions = 2\norder = "transient_fastest"\n'
+             '[acquisition.diffusion]\nb_values = [0, 3000]\nb_value_units = "s/mm2"\n')
+    written, _ = _convert(_mapping(tmp_path, folder.name, extra=extra), tmp_path / "out",
+                          folder.parent)
+    acq = read_nifti_mrs(written)
+    assert acq.n_conditions == 2
+    assert list(acq.b_values_s_mm2) == [0, 3000]
+    averages = sums[:, 0] / np.array([[4], [2]])
+    for condition in range(2):
+        assert acq.fids[condition].reshape(-1, 4) == pytest.approx(averages[condition][None])
 
 
 @pytest.mark.parametrize("dtype", [">i2", ">i4"])

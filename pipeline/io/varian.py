@@ -204,6 +204,59 @@ def count_disagreement(counts: np.ndarray, params: dict, folder: Path) -> list[s
             "it; check the scale before water scaling with a reference stored otherwise"]
 
 
+# --- arrayed acquisitions ------------------------------------------------------------------
+
+POOLABLE_ARRAYS = frozenset({"nt"})
+"""Arrayed procpar parameters whose elements are the same acquisition repeated (``nt``: the
+transients per element), so their blocks may be pooled as transients."""
+ARRAY_KEY = "varian_array"
+"""Metadata key of :func:`read_varian_svs`: ``{"blocks": n, "parameters":`` the arrayed
+parameters that make the blocks different acquisitions (:func:`differing_array_parameters`)
+``}``; the converter pops it."""
+
+
+def array_names(params: dict) -> list[str]:
+    """Parameter names in procpar ``array`` (``"gdiff"``, ``"te,tm"``, jointly arrayed
+    ``"(gdiff,dro)"``), in order."""
+    return _NAME.findall(str((params.get("array") or [""])[0]))
+
+
+def differing_array_parameters(params: dict, n_blocks: int) -> dict[str, list]:
+    """Name -> procpar values of each arrayed parameter (but :data:`POOLABLE_ARRAYS`) whose
+    values differ between the elements, or that procpar does not state (then an empty list),
+    when the fid holds more than one block: its blocks are then different acquisitions
+    (b-values, echo times, ...), not repetitions. Empty otherwise."""
+    if n_blocks < 2:
+        return {}
+    found = {}
+    for name in array_names(params):
+        values = params.get(name) or []
+        if name not in POOLABLE_ARRAYS and (not values or len(set(values)) > 1):
+            found[name] = list(values)
+    return found
+
+
+def pooled_array_problem(record: dict, folder) -> str:
+    """Why the blocks of an arrayed fid (the :data:`ARRAY_KEY` record) cannot be pooled as the
+    transients of one spectrum, and what to give instead."""
+    arrayed, n_blocks = record["parameters"], record["blocks"]
+    stated = "; ".join(_stated_values(name, values) for name, values in arrayed.items())
+    return (f"{folder}: its {n_blocks} blocks are the elements of an arrayed acquisition "
+            f"(procpar array over {stated}): pooled as the transients of one spectrum they "
+            "would average different acquisitions. Split them in the mapping, one condition "
+            f"per block: [acquisition.dynamics] n_conditions = {n_blocks}, order = "
+            '"transient_fastest", and the b-values in [acquisition.diffusion]; or convert one '
+            "element per file")
+
+
+def _stated_values(name: str, values: list) -> str:
+    """``name = v1, v2, ...`` (at most 8 values shown), or that procpar states none."""
+    if not values:
+        return f"{name} (no values in procpar)"
+    shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values[:8])
+    return f"{name} = {shown}{' ...' if len(values) > 8 else ''}"
+
+
 # --- single-voxel acquisition ------------------------------------------------------------
 
 def _grid(params: dict, folder: Path) -> tuple[float, float, str]:
@@ -304,6 +357,9 @@ def read_varian_svs(folder) -> tuple[Acquisition, list[str]]:
     sequence = str((params.get("seqfil") or [""])[0])
     meta.update({"Manufacturer": "Varian", "SequenceName": sequence, "nifti_affine": affine,
                  "warnings": warnings, "ConversionMethod": "dmrs-bids Varian reader"})
+    arrayed = differing_array_parameters(params, traces.shape[0])
+    if arrayed:
+        meta[ARRAY_KEY] = {"blocks": traces.shape[0], "parameters": arrayed}
     notes.append(f"{folder}: read by the project's Varian reader: {traces.shape[0]} block(s) x "
                  f"{traces.shape[1]} trace(s) of {n_points} points, " +
                  ("each block's stored sum divided by its transient count (ctcount "
@@ -313,10 +369,9 @@ def read_varian_svs(folder) -> tuple[Acquisition, list[str]]:
     if shift:
         notes.append(f"{folder}: procpar lsfid = {shift:g} (a VnmrJ processing left shift) "
                      "not applied: the FID is written as stored")
-    if (params.get("array") or [""])[0]:
+    if (params.get("array") or [""])[0] and not arrayed:
         notes.append(f"{folder}: procpar array = {params['array'][0]!r}: the blocks are its "
-                     "elements, stored in block order as transients (split them into "
-                     "conditions with [acquisition.dynamics])")
+                     "elements (repetitions), stored in block order as transients")
     fids = traces.reshape(1, -1, 1, n_points)
     acq = Acquisition(fids=fids, dwell_s=dwell_s, cf_mhz=cf_mhz, b_values_s_mm2=np.zeros(1),
                       directions=np.full((1, 3), np.nan), nucleus=nucleus, metadata=meta,
