@@ -257,8 +257,25 @@ def cmrr_items():
         yield f"{label}_sim+MM", fid, dwell_s, cf_mhz, simulated, te_s, mm, None
 
 
+def siemens_rda_items():
+    """Siemens 3 T PRESS TE 30 ms (``vendor_formats_suspect/siemens/SVS_30.rda``, suspect's
+    test data; one averaged spectrum, no water reference: ratios only), converted by spec2nii
+    as the app's converter does, fitted with the challenge's PRESS 3 T TE 30 ms basis. The
+    same folder's ``SVS_XA60.dcm`` is a phantom (``svs_se_30_phantom``): not brain, left out."""
+    from bids_app.convert_vendor import run_spec2nii
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    source = DATA / "vendor_formats_suspect" / "siemens" / "SVS_30.rda"
+    with tempfile.TemporaryDirectory(prefix="bench_rda_") as tmp:
+        [converted] = run_spec2nii("rda", [source], Path(tmp))
+        acq = read_nifti_mrs(converted)
+    basis = DATA / "ismrm2016_fitting_challenge" / "basisset_LCModel" / "press3T_30ms.BASIS"
+    yield ("siemens_3t_rda", acq.fids[0].mean(axis=(0, 1)), acq.dwell_s, acq.cf_mhz, basis,
+           float(acq.metadata["EchoTime"]), None, None)
+
+
 SOURCES = {"challenge": challenge_items, "osprey": osprey_items, "spant": spant_items,
-           "siemens": siemens_items, "dmrs": dmrs_items, "cmrr": cmrr_items}
+           "siemens": siemens_items, "dmrs": dmrs_items, "cmrr": cmrr_items,
+           "siemens_rda": siemens_rda_items}
 
 
 RATIO_SUMS = {**METABOLITE_SUMS, "Ins+Gly": (*INOSITOL_NAMES, "Gly")}
