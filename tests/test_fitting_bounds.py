@@ -105,6 +105,11 @@ def test_parameters_left_at_a_limit_become_qc_warnings_naming_the_condition():
                         lambda c: f"condition {c}")
     assert len(flags) == 1
     assert flags[0].startswith("fit: condition 0; condition 2: shift_hz[metabolites] (upper)")
+    # in every condition of a series (a joint fit's shared parameter): said once, not listed
+    flags = bound_flags(SimpleNamespace(fits=[outside, outside, outside]),
+                        lambda c: f"condition {c}")
+    assert len(flags) == 1
+    assert flags[0].startswith("fit: every condition (3): shift_hz[metabolites] (upper)")
 
 
 def test_limits_of_a_group_with_no_signal_are_not_reported():

@@ -309,13 +309,25 @@ def bound_flags(fits, condition_text) -> list[str]:
         for found, into in ((limited, conditions), (unsettled, undetermined)):
             if found:
                 into.setdefault(", ".join(map(str, found)), []).append(c)
-    return ([f"fit: {'; '.join(map(condition_text, cs))}: {limited} at its search limit after "
-             "restarts (check the spectrum's referencing, phase and [fitting] limits)"
+    def where(cs):
+        return conditions_phrase(cs, len(fits.fits), condition_text)
+
+    return ([f"fit: {where(cs)}: {limited} at its search limit after restarts (check the "
+             "spectrum's referencing, phase and [fitting] limits)"
              for limited, cs in conditions.items()]
-            + [f"fit: {'; '.join(map(condition_text, cs))}: {unsettled} at its search limit, "
-               f"for components not detected (each amplitude within {DETECTION_SD_FACTOR:g} "
-               "CRLB of 0), whose shape the data do not determine"
+            + [f"fit: {where(cs)}: {unsettled} at its search limit, for components not "
+               f"detected (each amplitude within {DETECTION_SD_FACTOR:g} CRLB of 0), whose "
+               "shape the data do not determine"
                for unsettled, cs in undetermined.items()])
+
+
+def conditions_phrase(conditions: list, n_conditions: int, condition_text) -> str:
+    """The conditions a warning concerns: ``every condition (n)`` when it is all of two or
+    more (a joint fit's shared parameter: the in-vivo 7 T warnings listed all ten conditions
+    with their b-values and directions), else each one's label, ``;``-separated."""
+    if n_conditions > 1 and len(conditions) == n_conditions:
+        return f"every condition ({n_conditions})"
+    return "; ".join(map(condition_text, conditions))
 
 
 def absent_mm_flags(fits) -> list[str]:
