@@ -402,6 +402,8 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
                          lambda: sidecars_text(path, _metadata_files(layout, path))), links,
                      check_mm_nulled)
         sidecar = _metadata(layout, svs.path)
+        if water is not None:
+            warnings += _water_echo_series(svs.path, sidecar, water)
         inputs.append(AcquisitionInputs(
             subject=subject, session=entities.get("session"), svs=Path(svs.path),
             sidecar=sidecar, entities={k: v for k, v in entities.items()
@@ -414,6 +416,19 @@ def discover_subject(layout, subject: str, session_labels=None, filters: dict | 
         raise DiscoveryError(no_svs_message(layout, subject))
     check_unique_outputs(inputs)
     return inputs
+
+
+def _water_echo_series(svs, metadata: dict, water: Path) -> list[str]:
+    """The warning that the water reference holds an EchoTime series and which of its TEs the
+    run uses (``pipeline.io.echo_series``), as a list ([] when it holds none); DiscoveryError
+    naming the file for a series the run cannot use."""
+    from pipeline.io.echo_series import stated_echo_time_s, water_echo_series_note
+
+    try:
+        note = water_echo_series_note(water, stated_echo_time_s(svs, metadata))
+    except ValueError as exc:
+        raise DiscoveryError(str(exc)) from None
+    return [note] if note else []
 
 
 def _check_inherited_json(bids_dir: Path, *paths) -> None:

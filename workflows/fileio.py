@@ -34,11 +34,15 @@ def processing_step(method: str, details: str) -> dict:
 
 
 def load_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto",
-                     dim_roles: dict | None = None) -> Acquisition:
+                     dim_roles: dict | None = None,
+                     water_for_echo_time_s: float | None = None) -> Acquisition:
     """Read NIfTI-MRS through the guarded reader: any defect is one ValueError naming the
-    file. ``dim_roles``: ``[conversion] dim_roles`` (which DIM_USER_* holds what)."""
+    file. ``dim_roles``: ``[conversion] dim_roles`` (which DIM_USER_* holds what);
+    ``water_for_echo_time_s``: the metabolite data's TE when ``path`` is their water
+    reference (an EchoTime series in it is then used: ``pipeline.io.echo_series``)."""
     return read_acquisition(check_not_empty(path), sidecar=sidecar,
-                            b_value_units=b_value_units, dim_roles=dim_roles)
+                            b_value_units=b_value_units, dim_roles=dim_roles,
+                            water_for_echo_time_s=water_for_echo_time_s)
 
 
 def save_acquisition(acq: Acquisition, name: str, method: str, details: str) -> str:

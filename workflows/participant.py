@@ -27,6 +27,7 @@ os.environ.setdefault("NIPYPE_NO_ET", "1")
 from nipype.interfaces import utility as niu  # noqa: E402
 from nipype.pipeline import engine as pe  # noqa: E402
 
+from pipeline.io.echo_series import stated_echo_time_s  # noqa: E402
 from pipeline.metabolites import FIT_WINDOW_PPM  # noqa: E402
 
 from . import interfaces as ifc  # noqa: E402
@@ -113,7 +114,8 @@ def key_named_files(stages: list, input_digests: str) -> None:
 # --- stages ----------------------------------------------------------------------------------
 
 def init_convert_wf(inputs, conv_cfg: dict, name: str = "convert_wf") -> pe.Workflow:
-    """Conversion of the svs and, when present, its water reference and MM spectrum.
+    """Conversion of the svs and, when present, its water reference and MM spectrum (a water
+    reference holding an EchoTime series is read at the svs's TE: ``pipeline.io.echo_series``).
 
     inputnode: svs, sidecar, water, water_sidecar, mm, mm_sidecar (paths, sidecar JSON);
     outputnode: svs, water, mm (canonical NIfTI-MRS), report (conversion JSON).
@@ -142,6 +144,10 @@ def init_convert_wf(inputs, conv_cfg: dict, name: str = "convert_wf") -> pe.Work
         node = pe.Node(ifc.ConvertToCanonical(
             b_value_units=conv_cfg["b_value_units"], out_name=f"{kind}.nii",
             source_uri=inputs.uri(path), dim_roles=dim_roles), name=f"convert_{kind}")
+        data_echo_time_s = stated_echo_time_s(inputs.svs, inputs.sidecar) \
+            if kind == "water" else None
+        if data_echo_time_s is not None:
+            node.inputs.water_for_echo_time_s = data_echo_time_s
         wf.connect([(inputnode, node, [(kind, "in_file"), (f"{kind}_sidecar", "sidecar")]),
                     (node, outputnode, [("out_file", kind)])])
     return wf

@@ -70,16 +70,18 @@ def nifti_grid(path) -> tuple[tuple, float]:
 
 
 def read_acquisition(path, sidecar: dict | None = None, b_value_units: str = "auto",
-                     dim_roles: dict | None = None):
+                     dim_roles: dict | None = None, water_for_echo_time_s: float | None = None):
     """``pipeline.io.nifti_mrs.read_nifti_mrs`` behind the header checks above; any failure
     is an :class:`InputError` naming ``path``, and so is a nucleus other than 1H (nothing
-    downstream could tell). ``dim_roles``: ``[conversion] dim_roles``."""
+    downstream could tell). ``dim_roles``: ``[conversion] dim_roles``;
+    ``water_for_echo_time_s``: the metabolite data's TE when ``path`` is their water
+    reference (its EchoTime series is then used, not refused: ``pipeline.io.echo_series``)."""
     from pipeline.io.nifti_mrs import read_nifti_mrs
 
     nifti_grid(path)
     try:
         acq = read_nifti_mrs(str(path), sidecar=sidecar, b_value_units=b_value_units,
-                             dim_roles=dim_roles)
+                             dim_roles=dim_roles, water_for_echo_time_s=water_for_echo_time_s)
     except ValueError as exc:
         if str(path) in str(exc):
             raise

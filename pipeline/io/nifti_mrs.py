@@ -34,7 +34,9 @@ A decided unit (stated, requested or guessed) that makes the largest b implausib
 Plausibility: a SpectrometerFrequency or spectral width off by a unit (Hz or kHz for MHz, a
 dwell time in ms) is refused naming the likely slip (:func:`frequency_problem`,
 :func:`spectral_width_problem`); so is a dim header giving its entries different timings
-(``MixingTime``, ``EchoTime``, ...: :func:`pipeline.io.nifti_mrs_header.check_timing_series`);
+(``MixingTime``, ``EchoTime``, ...: :func:`pipeline.io.nifti_mrs_header.check_timing_series`),
+except an ``EchoTime`` series in a water reference read for data of a known TE, which is
+reduced to one TE (:mod:`pipeline.io.echo_series`);
 b-values stated in s/mm^2 that look like ms/um^2 get a warning
 (:func:`pipeline.io.nifti_mrs_header.small_b_series_note`).
 
@@ -61,6 +63,7 @@ from nifti_mrs.definitions import standard_defined
 from ..acquisition import Acquisition
 from ..spectra import H1_REFERENCE_PPM
 from ..units import to_s_mm2
+from .echo_series import select_water_echo_time
 from .nifti_mrs_header import (  # noqa: F401  (public names re-exported from this module)
     B_UNITS_KEY, B_UNITS_SOURCE_KEY, CONDITION_CAPABLE_TAGS, CONDITION_TAG, DEFAULT_DIM_TAGS,
     DIM_ROLES, DIM_ROLES_SETTING, RUNTIME_KEYS, SIDECAR_B_UNITS_KEYS, TRANSIENT_TAGS,
@@ -332,13 +335,18 @@ def _time_unit(img) -> str:
 
 
 def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto",
-                   dim_roles: dict | None = None) -> Acquisition:
+                   dim_roles: dict | None = None,
+                   water_for_echo_time_s: float | None = None) -> Acquisition:
     """Read a NIfTI-MRS file (any header generation) into an :class:`Acquisition`.
 
     ``sidecar``: the BIDS JSON sidecar (it wins over the header; conflicts are reported).
     ``b_value_units``: "auto", "s/mm2" or "ms/um2" (see the module docstring).
     ``dim_roles``: roles of dimensions the header leaves unclear, keyed by tag or ``dim_N``
     (e.g. ``{"DIM_USER_1": "transients"}``; roles in :data:`DIM_ROLES`).
+    ``water_for_echo_time_s``: given when the file is the water reference of metabolite data
+    of this EchoTime (s): an EchoTime series in a dim header is then not refused but reduced
+    to the entries :func:`pipeline.io.echo_series.select_water_echo_time` picks, whose TE
+    becomes the ``EchoTime`` (with a warning). Without it such a series is refused.
     Raises :class:`NiftiMrsError` naming the file and the problem.
     """
     path = Path(path)
@@ -353,8 +361,15 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     if width:
         raise _fail(path, width)
     warnings = _stored_warnings(ext)
+    used_echo_time_s = None
+    if water_for_echo_time_s is not None:
+        ext, data, used_echo_time_s, note = select_water_echo_time(ext, data, path,
+                                                                   water_for_echo_time_s)
+        warnings += [note] if note else []
 
     meta = merged_metadata(ext, sidecar, dwell_s, path, warnings)
+    if used_echo_time_s is not None:
+        meta["EchoTime"] = used_echo_time_s  # the entries used, not a single stated value
     for key in ("SpectrometerFrequency", "ResonantNucleus", "EchoTime"):
         if key not in meta:
             raise _fail(path, f"required key {key} is in neither the NIfTI-MRS header nor the sidecar")

@@ -28,6 +28,9 @@ class _ConvertInputSpec(BaseInterfaceInputSpec):
     chronogram_assignment = traits.Str("auto", usedefault=True)
     chronogram_sample_interval_s = traits.Float(6.4e-6, usedefault=True)
     dim_roles = traits.Str("{}", usedefault=True, desc="[conversion] dim_roles as JSON")
+    water_for_echo_time_s = traits.Float(
+        desc="the metabolite data's EchoTime (s) when in_file is their water reference: an "
+             "EchoTime series in it is reduced to the entries at that TE (else the shortest)")
     input_digests = traits.Str("{}", usedefault=True,
                                desc="JSON hashes of the named files it reads (cache key only)")
 
@@ -49,7 +52,8 @@ class ConvertToCanonical(SimpleInterface):
 
         sidecar = json.loads(self.inputs.sidecar)
         acq = load_acquisition(self.inputs.in_file, sidecar, self.inputs.b_value_units,
-                               json.loads(self.inputs.dim_roles) or None)
+                               json.loads(self.inputs.dim_roles) or None,
+                               optional_input(self.inputs.water_for_echo_time_s))
         chronograms = self.inputs.chronograms if isdefined(self.inputs.chronograms) else []
         if chronograms:
             indices = optional_input(self.inputs.chronogram_pulse_indices)
