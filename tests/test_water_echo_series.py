@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_nifti_mrs_plausibility import BASE, _error, _nifti  # noqa: E402
 
-from pipeline.io.echo_series import water_echo_series_note  # noqa: E402
+from pipeline.io.echo_series import WATER_T2_KEY, water_echo_series_note  # noqa: E402
 from pipeline.io.nifti_mrs import NiftiMrsError, read_nifti_mrs  # noqa: E402
 
 
@@ -69,6 +69,27 @@ def test_water_series_without_the_data_te_uses_the_shortest(tmp_path):
                "shortest TE, 40 ms, are used (1 of 3)" in w and
                w.endswith("water scaling relaxes the water at 40 ms")
                for w in acq.metadata["warnings"])
+
+
+def test_water_t2_of_the_series_is_estimated_and_only_reported(tmp_path):
+    """Entries scaled by exp(-TE / 95 ms) at 60/30/120/30 ms give T2 = 95 ms (the two at
+    30 ms, the data's TE, are read as repeats: 2 x 4 transients); entries that also differ
+    in b give none, saying why."""
+    echo_times = [0.06, 0.03, 0.12, 0.03]
+    path, _ = _scaled_series(tmp_path / "w.nii.gz", _te_header(echo_times),
+                             [np.exp(-t / 0.095) for t in echo_times])
+    acq = read_nifti_mrs(path, water_for_echo_time_s=0.03)
+    assert acq.fids.shape == (1, 8, 1, 32)
+    estimate = acq.metadata[WATER_T2_KEY]
+    assert estimate["t2_s"] == pytest.approx(0.095, rel=1e-5)
+    assert estimate["echo_times_s"] == [0.03, 0.06, 0.12]
+    np.testing.assert_allclose(estimate["relative_signal"],
+                               np.exp(-(np.array([0.03, 0.06, 0.12]) - 0.03) / 0.095),
+                               rtol=1e-5)
+    header = _te_header([0.03, 0.08], b_value=[0, 1000])
+    path, _ = _scaled_series(tmp_path / "b.nii.gz", header, [1.0, 0.5])
+    estimate = read_nifti_mrs(path, water_for_echo_time_s=0.03).metadata[WATER_T2_KEY]
+    assert estimate["t2_s"] is None and "also labels b-values" in estimate["note"]
 
 
 def test_water_series_also_in_b_keeps_the_b_rules(tmp_path):
@@ -175,7 +196,10 @@ def test_runs_with_a_real_water_te_series(shared_data, tmp_path):
     assert f"{water}: the water reference holds an EchoTime series along dim_5 (3 entries; " \
            "TE 35 ms, 70 ms, 140 ms): the entries at the metabolite data's TE, 35 ms, are " \
            "used (1 of 3)" in " ".join(qc["warnings"])
-    assert qc["stages"]["fit.json"]["quantification"]["water_echo_time_s"] == OSPREY_TE_S
+    quantification = qc["stages"]["fit.json"]["quantification"]
+    assert quantification["water_echo_time_s"] == OSPREY_TE_S
+    assert quantification["water_t2_from_echo_series"]["t2_s"] == \
+        pytest.approx(WATER_T2_S, rel=1e-4)  # reported; the default T2 scaled (equality above)
 
     shortest, qc = results["shortest"]
     quantification = qc["stages"]["fit.json"]["quantification"]

@@ -15,6 +15,7 @@ from ..io.files import read_tsv, to_float
 from ..qc.flags import THRESHOLDS, finite_number
 from ..qc.summary import CONCENTRATION_CHECKED, lowest_b_max, lowest_b_rows
 from ..acquisition import WATER_SCALE_NOTE_KEY
+from ..io.echo_series import WATER_T2_KEY
 from ..units import field_strength_t
 from .quantification import (DEFAULT_TISSUE_FRACTIONS, FIELD_MATCH_T, TISSUE_CLASSES,
                              WATER_RELAXATION_BY_FIELD, basis_proton_scale,
@@ -181,6 +182,8 @@ def _water_scaled(rows, opts, water_fid, water_dwell_s, basis, metadata, cf_mhz,
               "tissue_fractions_source": source, **scaling, **timing,
               "flags": quantification_warnings(scaling, cf_mhz) + relaxation_table_notes(
                   rows, scaling["metabolite_t2_s"], scaling["metabolite_t1_s"])}
+    if water_metadata.get(WATER_T2_KEY):  # reported, never used: see io.echo_series
+        report["water_t2_from_echo_series"] = water_metadata[WATER_T2_KEY]
     rows = concentration_columns(rows, water_signal, scale, **scaling)
     implausible = implausible_concentrations(rows)
     if implausible:

@@ -9,7 +9,8 @@ needs one TE: the entries at the metabolite data's TE (within
 :data:`pipeline.io.input_checks.ECHO_TIME_TOLERANCE_S`), else those at the shortest TE (the
 least T2-weighted water), always with a warning naming the file, its TEs and the one used.
 The file is reduced to those entries before its dimensions are interpreted, so everything
-else about it (b-values, directions, other timings) follows the usual rules.
+else about it (b-values, directions, other timings) follows the usual rules. The apparent
+water T2 of the whole series is recorded for the quantification report, never used by it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from .input_checks import ECHO_TIME_TOLERANCE_S, header_extension, nifti_grid
-from .nifti_mrs_header import _canonical_key, _expand_dim_values, _fail, _unwrap, _varies
+from .nifti_mrs_header import (_B_KEYS, _DIRECTION_KEYS, _canonical_key, _expand_dim_values,
+                               _fail, _unwrap, _varies)
 
 ECHO_KEY = _canonical_key("EchoTime")
+WATER_T2_KEY = "dmrs_bids_water_t2_from_echo_series"
+"""Metadata key of a water reference read from an EchoTime series: the apparent water T2 its
+entries give (:func:`water_t2_from_series`), reported with the quantification inputs and never
+used by them."""
 
 
 def _echo_key(header: dict) -> str | None:
@@ -108,12 +114,58 @@ def _with_values(value, values: list):
     return {**value, "Value": values} if isinstance(value, dict) and "Value" in value else values
 
 
+def _echo_groups(echo_times_s: list[float]) -> list[list[int]]:
+    """Entry indices grouped by TE (within :data:`ECHO_TIME_TOLERANCE_S`), shortest first."""
+    groups: list[list[int]] = []
+    for i in np.argsort(echo_times_s, kind="stable"):
+        if groups and echo_times_s[i] - echo_times_s[groups[-1][0]] <= ECHO_TIME_TOLERANCE_S:
+            groups[-1].append(int(i))
+        else:
+            groups.append([int(i)])
+    return groups
+
+
+def water_t2_from_series(data: np.ndarray, dim: int, echo_times_s: list[float],
+                         dwell_s: float, labels_diffusion: bool) -> dict:
+    """The apparent water T2 (s) of a water reference's EchoTime series along ``dim``: a
+    mono-exponential (log-linear least squares) fit of its water signal at t = 0
+    (``fitting.quantification.water_amplitude`` of the entries of each TE averaged over every
+    other dimension) against TE. ``t2_s`` is None, with the reason, when the TE dimension also
+    labels b-values or directions (the TEs would then differ in diffusion weighting too) or
+    the signal does not decay. In tissue the decay is multi-exponential (CSF's water T2 is
+    several times the tissue's), so this is an apparent value for the TEs acquired."""
+    from ..fitting.quantification import water_amplitude
+
+    groups = _echo_groups(echo_times_s)
+    times = [echo_times_s[g[0]] for g in groups]
+    result = {"t2_s": None, "echo_times_s": times, "relative_signal": None}
+    if labels_diffusion:
+        return {**result, "note": "not estimated: the TE dimension also labels b-values or "
+                                  "directions"}
+    fids = [np.take(data, g, axis=dim - 1)[0, 0, 0].reshape(data.shape[3], -1).mean(axis=1)
+            for g in groups]
+    try:  # a value only reported must never stop the run
+        signal = np.array([water_amplitude(f, dwell_s) for f in fids])
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return {**result, "note": f"not estimated: the water line fit failed ({exc})"}
+    result["relative_signal"] = (signal / signal[0]).tolist() if signal[0] > 0 else None
+    slope = np.polyfit(times, np.log(signal), 1)[0] if np.all(signal > 0) else 0.0
+    if not slope < 0:
+        return {**result, "note": "not estimated: the water signal does not decay with TE"}
+    return {**result, "t2_s": float(-1.0 / slope),
+            "note": "apparent mono-exponential water T2 of the series; reported only, water "
+                    "scaling uses [quantification] water_t2_s or the literature defaults"}
+
+
 def select_water_echo_time(ext: dict, data: np.ndarray, path,
-                           data_echo_time_s: float | None):
+                           data_echo_time_s: float | None, dwell_s: float):
     """(header extension, data, TE used in s or None, warning or None) of a water reference
     whose dim header holds an EchoTime series, reduced to the entries :func:`chosen_entries`
-    picks (every per-entry value of that dim header reduced alike); unchanged, with None and
-    None, when it holds no series."""
+    picks (every per-entry value of that dim header reduced alike; a dimension labelling
+    nothing but TEs holds repeats at one TE then, read as transients; the apparent water T2 of
+    the whole series, :func:`water_t2_from_series`, added as :data:`WATER_T2_KEY`, so it
+    reaches the quantification report); unchanged, with None and None, when it holds no
+    series (``dwell_s``: the dwell time in s)."""
     series = echo_time_series(ext, data.shape, path)
     if series is None:
         return ext, data, None, None
@@ -124,7 +176,11 @@ def select_water_echo_time(ext: dict, data: np.ndarray, path,
     kept = {k: _subset(v, used, size) for k, v in header.items()}
     key = _echo_key(header)  # TEs within the tolerance of each other are one TE
     kept[key] = _with_values(header[key], [used_te] * len(used))
-    reduced = {**ext, f"dim_{dim}_header": kept}
+    diffusion = any(_canonical_key(k) in _B_KEYS | _DIRECTION_KEYS for k in header)
+    reduced = {**ext, f"dim_{dim}_header": kept,
+               WATER_T2_KEY: water_t2_from_series(data, dim, echo_times, dwell_s, diffusion)}
+    if not diffusion:  # it labels only TEs: the entries kept at one TE are repeats
+        reduced[f"dim_{dim}"] = "DIM_DYN"
     note = echo_choice_note(path, dim, echo_times, used, used_te, matched, data_echo_time_s)
     return reduced, np.take(data, used, axis=dim - 1), used_te, note
 

@@ -363,8 +363,8 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     warnings = _stored_warnings(ext)
     used_echo_time_s = None
     if water_for_echo_time_s is not None:
-        ext, data, used_echo_time_s, note = select_water_echo_time(ext, data, path,
-                                                                   water_for_echo_time_s)
+        ext, data, used_echo_time_s, note = select_water_echo_time(
+            ext, data, path, water_for_echo_time_s, dwell_s)
         warnings += [note] if note else []
 
     meta = merged_metadata(ext, sidecar, dwell_s, path, warnings)
