@@ -70,12 +70,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from pipeline import __version__
 from pipeline.acquisition import Acquisition
 from pipeline.io.input_checks import nucleus_problem
 from pipeline.io.json_values import write_json
 from pipeline.io.nifti_mrs import write_nifti_mrs
-from pipeline.io.varian import ARRAY_KEY as VARIAN_ARRAY_KEY, pooled_array_problem
+from pipeline.io.varian import ARRAY_KEY as VARIAN_ARRAY_KEY, arrayed_split_problem
 from pipeline.sequences import means_no_mixing_time, stated_sequence
 
 from .convert_mapping import (  # noqa: F401  (public names re-exported from this module)
@@ -114,14 +116,30 @@ def _mapping_conditions(entry: dict, acq: Acquisition, files: list[Path], where:
         return fids, acq.b_values_s_mm2, acq.directions, \
             acq.metadata.get("b_value_units_source", "header"), [], []
     sizes = loop_sizes(entry, loops, where)
-    if n_cond > 1 or loops != LEGACY_ORDERS["condition_fastest"]:
-        fids = split_loops(fids, loops, sizes, files[0])
+    fids = _split_by_mapping(fids, loops, sizes, n_cond, files[0])
     b_s_mm2, directions, units_source, notes = _diffusion_conditions(entry, n_cond, where,
                                                                      mapping_path)
     check = check_loop_order(acq.fids, acq.dwell_s, loops, sizes, b_s_mm2, files[0])
     facts, warned = loop_order_verdict(check, files[0],
                                        entry.get("dynamics", {}).get("check_order", True))
     return fids, b_s_mm2, directions, units_source, notes + warned, facts
+
+
+def _split_by_mapping(fids, loops: list[str], sizes: dict, n_cond: int, source):
+    """Stored dynamics ``(1, n, ...)`` split into conditions by the mapping's loops (as they
+    are unless it states conditions or an order)."""
+    if n_cond > 1 or loops != LEGACY_ORDERS["condition_fastest"]:
+        return split_loops(fids, loops, sizes, source)
+    return fids
+
+
+def _stored_dynamics_of_conditions(entry: dict, n_dynamics: int, where: str, source):
+    """(conditions, transients): the stored dynamic each condition's transient comes from,
+    as the mapping splits them."""
+    loops = dynamics_loops(entry, where)
+    index = np.arange(n_dynamics).reshape(1, -1, 1, 1)
+    return _split_by_mapping(index, loops, loop_sizes(entry, loops, where),
+                             n_conditions(entry, loops, where), source)[:, :, 0, 0]
 
 
 def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_path: Path,
@@ -145,8 +163,11 @@ def convert_acquisition(entry: dict, source_dir: Path, mapping: dict, mapping_pa
     arrayed = acq.metadata.pop(VARIAN_ARRAY_KEY, None)
     fids, b_s_mm2, directions, units_source, notes, facts = _mapping_conditions(
         entry, acq, files, where, mapping_path)
-    if arrayed and fids.shape[0] == 1:  # the blocks of an arrayed Varian fid, not split
-        raise ConversionError(f"{where}: " + pooled_array_problem(arrayed, files[0]))
+    split = arrayed and arrayed_split_problem(  # the blocks of an arrayed Varian fid
+        arrayed, _stored_dynamics_of_conditions(entry, acq.fids.shape[1], where, files[0]),
+        files[0])
+    if split:
+        raise ConversionError(f"{where}: {split}")
     if entry.get("conjugate", False):
         fids = fids.conj()
     nucleus = nucleus_problem(acq.nucleus, files[0])

@@ -218,6 +218,63 @@ def test_arrayed_blocks_split_by_the_mapping_become_conditions(synthetic, tmp_pa
         assert acq.fids[condition].reshape(-1, 4) == pytest.approx(averages[condition][None])
 
 
+def _arrayed_folder(tmp_path, n_traces: int, array: str, values: dict):
+    """A fid of ``len`` blocks x ``n_traces`` traces arrayed over ``values`` (name -> procpar
+    values); block b, trace t holds the constant 1000 (b + 1) + 10 t (4 transients summed), so
+    each written transient names the block and trace it came from."""
+    n_blocks = max(len(v) for v in values.values()) if "," not in array else \
+        int(np.prod([len(v) for v in values.values()]))
+    folder = tmp_path / "src" / "scan.fid"
+    folder.mkdir(parents=True)
+    sums = 4 * np.array([[[1000 * (b + 1) + 10 * t] * 4 for t in range(n_traces)]
+                         for b in range(n_blocks)], dtype=complex)
+    write_fid(folder / "fid", sums, [4] * n_blocks)
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, [array]),
+                                       **{k: (1, v) for k, v in values.items()}})
+    return folder
+
+
+SPLIT = ('[acquisition.dynamics]\nn_conditions = 2\n{order}[acquisition.diffusion]\n'
+         'b_values = [0, 3000]\nb_value_units = "s/mm2"\n')
+
+
+@pytest.mark.parametrize("n_traces, array, values, order", [
+    (2, "gdiff", {"gdiff": [0.0, 30.0]}, ""),
+    (1, "gdiff,tm", {"gdiff": [0.0, 30.0], "tm": [0.02, 0.05, 0.1]},
+     'order = "transient_fastest"\n')])
+def test_conditions_that_pool_different_array_elements_are_refused(tmp_path, n_traces, array,
+                                                                    values, order):
+    """A split that does not follow the blocks: two gradient strengths x two traces each with
+    the default order (condition_fastest: condition 0 got block 1's first trace and block 2's
+    first trace, so both conditions averaged b = 0 with b = 3000, exit 0 before), or a gdiff x
+    tm array of 6 blocks split into 2 conditions (three mixing times pooled in each, exit 0
+    before). Now refused naming the folder, the condition and the proper split."""
+    folder = _arrayed_folder(tmp_path, n_traces, array, values)
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError) as err:
+        convert_dataset(_mapping(tmp_path, folder.name, extra=SPLIT.format(order=order)), out,
+                        folder.parent, log=lambda *_: None, warn=lambda *_: None)
+    message = str(err.value)
+    n_blocks = 2 if array == "gdiff" else 6
+    assert str(folder) in message and "condition 1 of 2" in message
+    assert f"n_conditions = {n_blocks}" in message and "transient_fastest" in message
+    assert ("gdiff = 0; gdiff = 30" if array == "gdiff" else "block 1; block 2") in message
+    assert not list(out.glob("**/*.nii.gz"))
+
+
+def test_conditions_that_pool_repeated_array_elements_are_kept(tmp_path):
+    """Four blocks arrayed over gdiff = 0, 0, 30, 30 split into two conditions (transient
+    fastest): each condition pools the two blocks of its own gradient, as it should; truth:
+    the values written into those blocks."""
+    folder = _arrayed_folder(tmp_path, 1, "gdiff", {"gdiff": [0.0, 0.0, 30.0, 30.0]})
+    extra = SPLIT.format(order='order = "transient_fastest"\n')
+    written, _ = _convert(_mapping(tmp_path, folder.name, extra=extra), tmp_path / "out",
+                          folder.parent)
+    fids = read_nifti_mrs(written).fids
+    assert fids.shape == (2, 2, 1, 4)
+    assert fids[:, :, 0, 0].real.tolist() == [[1000, 2000], [3000, 4000]]
+
+
 @pytest.mark.parametrize("dtype", [">i2", ">i4"])
 def test_block_scale_multiplies_the_stored_integers_back(synthetic, tmp_path, dtype):
     """VnmrJ stores an integer block whose sum would overflow right-shifted by its header's

@@ -212,7 +212,7 @@ transients per element), so their blocks may be pooled as transients."""
 ARRAY_KEY = "varian_array"
 """Metadata key of :func:`read_varian_svs`: ``{"blocks": n, "parameters":`` the arrayed
 parameters that make the blocks different acquisitions (:func:`differing_array_parameters`)
-``}``; the converter pops it."""
+``, "elements":`` each block's element (:func:`block_elements`) ``}``; the converter pops it."""
 
 
 def array_names(params: dict) -> list[str]:
@@ -234,6 +234,38 @@ def differing_array_parameters(params: dict, n_blocks: int) -> dict[str, list]:
         if name not in POOLABLE_ARRAYS and (not values or len(set(values)) > 1):
             found[name] = list(values)
     return found
+
+
+def block_elements(arrayed: dict[str, list], n_blocks: int) -> list[str]:
+    """Each block's array element: its values (``"gdiff = 30"``) when every differing arrayed
+    parameter states one value per block (one parameter, or jointly arrayed ones), else its
+    number (``"block 3"``: nested arrays, whose element order this reader does not derive)."""
+    if arrayed and all(len(values) == n_blocks for values in arrayed.values()):
+        return ["; ".join(_stated_values(name, values[b:b + 1]) for name, values in
+                          arrayed.items()) for b in range(n_blocks)]
+    return [f"block {b + 1}" for b in range(n_blocks)]
+
+
+def arrayed_split_problem(record: dict, dynamics: np.ndarray, folder) -> str | None:
+    """Why the conditions a mapping made of an arrayed fid's blocks (the :data:`ARRAY_KEY`
+    record) mix its elements, or None. ``dynamics`` (conditions, transients): the stored
+    dynamic of each condition's transients, stored block by block (block b holds dynamics
+    b t .. b t + t - 1 of its t traces). A condition may pool blocks of one element only
+    (repeats); one condition holding every block is :func:`pooled_array_problem`."""
+    dynamics = np.asarray(dynamics)
+    if dynamics.shape[0] == 1:
+        return pooled_array_problem(record, folder)
+    per_block = dynamics.size // record["blocks"]
+    for c, row in enumerate(dynamics):
+        found = list(dict.fromkeys(record["elements"][d // per_block] for d in row.ravel()))
+        if len(found) > 1:
+            return (f"{folder}: the mapping's condition {c + 1} of {dynamics.shape[0]} pools "
+                    f"blocks of different elements of its arrayed acquisition ("
+                    f"{'; '.join(found[:4])}{' ...' if len(found) > 4 else ''}): the dynamics "
+                    "split does not follow the blocks. One condition per block: "
+                    f"[acquisition.dynamics] n_conditions = {record['blocks']}, order = "
+                    f'"transient_fastest" (each block\'s {per_block} trace(s) its transients)')
+    return None
 
 
 def pooled_array_problem(record: dict, folder) -> str:
@@ -359,7 +391,8 @@ def read_varian_svs(folder) -> tuple[Acquisition, list[str]]:
                  "warnings": warnings, "ConversionMethod": "dmrs-bids Varian reader"})
     arrayed = differing_array_parameters(params, traces.shape[0])
     if arrayed:
-        meta[ARRAY_KEY] = {"blocks": traces.shape[0], "parameters": arrayed}
+        meta[ARRAY_KEY] = {"blocks": traces.shape[0], "parameters": arrayed,
+                           "elements": block_elements(arrayed, traces.shape[0])}
     notes.append(f"{folder}: read by the project's Varian reader: {traces.shape[0]} block(s) x "
                  f"{traces.shape[1]} trace(s) of {n_points} points, " +
                  ("each block's stored sum divided by its transient count (ctcount "
