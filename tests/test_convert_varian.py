@@ -200,6 +200,40 @@ def test_blocks_of_an_arrayed_acquisition_are_not_pooled_silently(synthetic, tmp
     assert not list(out.glob("**/*.nii.gz"))
 
 
+def test_blocks_arrayed_over_a_timing_are_refused_without_a_split_that_cannot_work(
+        synthetic, tmp_path):
+    """Two mixing times (``tm`` arrayed): one TM per acquisition in dmrs-bids, so no mapping
+    split helps; the refusal says so instead of proposing b-values (a review found the
+    proposed split then failed with "2 conditions need diffusion.b_values")."""
+    folder, _ = synthetic
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["tm"]),
+                                       "tm": (1, [0.02, 0.1])})
+    with pytest.raises(ConversionError) as err:
+        convert_dataset(_mapping(tmp_path, folder.name), tmp_path / "out", folder.parent,
+                        log=lambda *_: None, warn=lambda *_: None)
+    message = str(err.value)
+    assert "tm = 0.02, 0.1" in message and "one tm per acquisition" in message
+    assert "[acquisition.dynamics]" not in message and "own .fid folder" in message
+
+
+def test_a_varian_mm_arrayed_over_another_parameter_is_refused(synthetic):
+    """The measured-MM reader averaged every block: an MM arrayed over its inversion time
+    (two TIs) became one spectrum averaging both, without a word (review, 2026-12-07). Now
+    refused naming the folder and the array; an ``nt`` array is still averaged (truth: the
+    mean of the stored sums written; the MM's scale is fitted, so its counts do not matter)."""
+    from pipeline.io.basis_formats import BasisFormatError
+    from pipeline.io.mm_spectra import read_varian_fid
+
+    folder, sums = synthetic
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["ti"]),
+                                       "ti": (1, [0.6, 0.9])})
+    with pytest.raises(BasisFormatError, match=r"scan\.fid: its 2 blocks .*ti = 0\.6, 0\.9"):
+        read_varian_fid(folder)
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["nt"])})
+    fid, *_ = read_varian_fid(folder)
+    assert fid == pytest.approx((sums[0, 0] + sums[1, 0]) / 2)
+
+
 def test_arrayed_blocks_split_by_the_mapping_become_conditions(synthetic, tmp_path):
     """The same two-strength gradient array with ``[acquisition.dynamics]`` and the b-values
     in the mapping: two conditions, each its own block's average (truth: the sums written)."""

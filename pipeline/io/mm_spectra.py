@@ -34,7 +34,8 @@ from ..basis import Basis
 from ..spectra import H1_REFERENCE_PPM, fid_to_spectrum, spectrum_to_fid
 from . import basis_tools
 from .basis_formats import BasisFormatError, read_basis
-from .varian import VarianError, first_values, read_fid_folder
+from .varian import (VarianError, arrayed_blocks_text, differing_array_parameters,
+                     first_values, read_fid_folder)
 
 MM_ENTRY_NAMES = ("mm", "mac", "macromolecules")
 MM09_WINDOW_PPM = (0.7, 1.1)
@@ -48,7 +49,9 @@ BAND_TAPER_PPM = 0.1
 
 def read_varian_fid(folder) -> tuple[np.ndarray, float, float, dict]:
     """Averaged complex FID (the mean of the stored traces), dwell time (s), frequency (MHz)
-    and procpar first values of a Varian ``.fid`` folder (:mod:`pipeline.io.varian`)."""
+    and procpar first values of a Varian ``.fid`` folder (:mod:`pipeline.io.varian`).
+    BasisFormatError when its blocks are the elements of an array over a parameter other
+    than ``nt`` (``varian.differing_array_parameters``): they would be averaged into one MM."""
     try:
         fid, params = read_fid_folder(folder)
         dwell_s, cf_mhz = 1.0 / float(params["sw"][0]), float(params["sfrq"][0])
@@ -56,6 +59,11 @@ def read_varian_fid(folder) -> tuple[np.ndarray, float, float, dict]:
         raise BasisFormatError(str(exc)) from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise BasisFormatError(f"{Path(folder) / 'procpar'}: no numeric sw/sfrq ({exc})") from exc
+    arrayed = differing_array_parameters(params, fid.traces.shape[0])
+    if arrayed:  # e.g. an MM arrayed over the inversion time: its blocks are not repeats
+        record = {"blocks": fid.traces.shape[0], "parameters": arrayed}
+        raise BasisFormatError(f"{arrayed_blocks_text(record, folder)}: give one element as "
+                               "the measured MM (a .fid folder of one block)")
     traces = fid.traces.reshape(-1, fid.traces.shape[-1])
     return traces.mean(axis=0), dwell_s, cf_mhz, first_values(params)
 

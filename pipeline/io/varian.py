@@ -268,17 +268,35 @@ def arrayed_split_problem(record: dict, dynamics: np.ndarray, folder) -> str | N
     return None
 
 
+TIMING_ARRAYS = frozenset({"te", "tm", "tr"})
+"""procpar timings: one value per acquisition in dmrs-bids (basis, relaxation), so blocks arrayed
+over one of them cannot be conditions of one series."""
+
+
+def arrayed_blocks_text(record: dict, folder) -> str:
+    """That the blocks of an arrayed fid (the :data:`ARRAY_KEY` record) are different
+    acquisitions, naming the folder and the arrayed parameters with their values."""
+    stated = "; ".join(_stated_values(name, values) for name, values in
+                       record["parameters"].items())
+    return (f"{folder}: its {record['blocks']} blocks are the elements of an arrayed "
+            f"acquisition (procpar array over {stated}): pooled as the transients of one "
+            "spectrum they would average different acquisitions")
+
+
 def pooled_array_problem(record: dict, folder) -> str:
     """Why the blocks of an arrayed fid (the :data:`ARRAY_KEY` record) cannot be pooled as the
-    transients of one spectrum, and what to give instead."""
-    arrayed, n_blocks = record["parameters"], record["blocks"]
-    stated = "; ".join(_stated_values(name, values) for name, values in arrayed.items())
-    return (f"{folder}: its {n_blocks} blocks are the elements of an arrayed acquisition "
-            f"(procpar array over {stated}): pooled as the transients of one spectrum they "
-            "would average different acquisitions. Split them in the mapping, one condition "
-            f"per block: [acquisition.dynamics] n_conditions = {n_blocks}, order = "
-            '"transient_fastest", and the b-values in [acquisition.diffusion]; or convert one '
-            "element per file")
+    transients of one spectrum, and what to give instead: one condition per block, unless a
+    timing is arrayed (:data:`TIMING_ARRAYS`), which no series can hold."""
+    timings = sorted(TIMING_ARRAYS & set(record["parameters"]))
+    if timings:
+        return (f"{arrayed_blocks_text(record, folder)}, and dmrs-bids models one "
+                f"{'/'.join(timings)} per acquisition, so they cannot be the conditions of one "
+                "series either: save each element as its own .fid folder in VnmrJ and convert "
+                "each")
+    return (f"{arrayed_blocks_text(record, folder)}. Split them in the mapping, one condition "
+            f"per block: [acquisition.dynamics] n_conditions = {record['blocks']}, order = "
+            '"transient_fastest", and the b-values in [acquisition.diffusion]; or save each '
+            "element as its own .fid folder in VnmrJ")
 
 
 def _stated_values(name: str, values: list) -> str:
