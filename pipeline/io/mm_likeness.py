@@ -63,7 +63,11 @@ NOISE_BIAS_SD = 2.0
 """Noise SDs (of the real spectrum) that noise adds, on average, to the tallest point of a
 0.1 ppm window of the magnitude spectrum over a broad line: 1.82-2.19 measured (600 windows per
 grid; 3 T 2048 x 0.5 ms and 4096 x 0.25 ms, 7 T 1024 x 0.33 ms and 2048 x 0.25 ms, 9.4 T 4096 x
-0.2 ms; 2026-12-07). Without it an MM of fewer averages read as a metabolite spectrum."""
+0.2 ms; 2026-12-07). Without it an MM of fewer averages read as a metabolite spectrum. It
+depends on how many bins the window holds (review, 2026-12-07): 1.63 at 3 T 1024 x 0.5 ms,
+1.24 at 512 x 0.5 ms, 0.19 at 512 x 0.25 ms, 2.38 at 9.4 T 8192 x 0.1 ms; on short
+acquisitions one value over-subtracts, so a metabolite spectrum passes as MM more easily. A
+bias per grid is not built."""
 MAX_MM_SINGLET_EXCESS = 0.67
 """Largest :func:`singlet_excess_over_mm09` of a metabolite-nulled MM spectrum (see the module
 notes for the calibration on every real spectrum)."""
