@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from robust_support import demo, demo_master, paths  # noqa: E402,F401
 
 from bids_app.discovery import DiscoveryError, discover_subject, load_layout  # noqa: E402
-from pipeline.io.mm_likeness import (MAX_MM_SINGLET_EXCESS, NOISE_BIAS_SD,  # noqa: E402
-                                     mm_band_problem, mm_singlet_excess, phase_aligned_mean)
+from pipeline.io.mm_likeness import (MAX_MM_SINGLET_EXCESS, mm_band_problem,  # noqa: E402
+                                     mm_singlet_excess, noise_lift_sd, phase_aligned_mean)
 from pipeline.qc.metrics import noise_sd  # noqa: E402
 
 OSPREY = "osprey_3t/exampledata/sdat/UnEdited_with_MM_data"
@@ -129,8 +129,9 @@ def _with_more_noise(fid, dwell_s, cf_mhz, factor, rng):
 def test_a_real_mm_of_fewer_averages_is_not_refused(shared_data):
     """Osprey sub-02's measured MM (96 averages) with two to four times its noise, as fewer
     averages would give: before the noise correction 6 of 10 draws at three times and 10 of 10
-    at four times were refused as metabolite spectra; the metabolite scan of the same
-    participant with the same added noise stays refused."""
+    at four times were refused as metabolite spectra; now none at two and three times, and at
+    four times at most 1 of 10 (0 of 100 over sub-01/02 with another seed, module notes). The
+    metabolite scan of the same participant with the same added noise stays refused."""
     rng = np.random.default_rng(2026)
     mm_rows, dwell_s, cf_mhz = _sdat(next(shared_data.glob(
         f"{OSPREY}/sub-02/**/*Inverted*act*.SDAT")))
@@ -139,19 +140,39 @@ def test_a_real_mm_of_fewer_averages_is_not_refused(shared_data):
     for rows, is_mm in ((mm_rows, True), (met_rows, False)):
         mean = phase_aligned_mean(rows)
         for factor in (2, 3, 4):
-            values = [mm_singlet_excess(_with_more_noise(mean, dwell_s, cf_mhz, factor, rng)[None],
-                                        dwell_s, cf_mhz) for _ in range(10)]
+            values = np.array([mm_singlet_excess(
+                _with_more_noise(mean, dwell_s, cf_mhz, factor, rng)[None], dwell_s, cf_mhz)
+                for _ in range(10)])
             if is_mm:
-                assert max(values) < MAX_MM_SINGLET_EXCESS, (factor, values)
+                refused = int(np.sum(values > MAX_MM_SINGLET_EXCESS))
+                assert refused <= (1 if factor == 4 else 0), (factor, values)
             else:
-                assert min(values) > MAX_MM_SINGLET_EXCESS * MARGIN, (factor, values)
+                assert values.min() > MAX_MM_SINGLET_EXCESS * MARGIN, (factor, values)
+
+
+def test_noisy_challenge_spectra_rarely_pass_as_mm(shared_data):
+    """The seven challenge spectra that passed as MM with four times their noise under one
+    noise lift of 2 SDs for every grid (review, 2026-12-07: 19 of their 70 draws) pass in at
+    most 5 of 70 with the lift of their grid (3 of 240 over all 24 spectra, module notes)."""
+    rng = np.random.default_rng(24)
+    spectra = real_metabolite_spectra(shared_data)
+    passed = 0
+    for name in ("challenge3", "challenge12", "challenge13", "challenge14", "challenge15",
+                 "challenge16", "challenge17"):
+        rows, dwell_s, cf_mhz = spectra[name]
+        mean = phase_aligned_mean(rows)
+        passed += sum(mm_singlet_excess(_with_more_noise(mean, dwell_s, cf_mhz, 4, rng)[None],
+                                        dwell_s, cf_mhz) <= MAX_MM_SINGLET_EXCESS
+                      for _ in range(10))
+    assert passed <= 5, passed
 
 
 def test_in_vivo_metabolite_spectra_with_six_times_their_noise_stay_refused(shared_data):
     """The price of the noise correction stays with spectra whose singlets stand only a few
     noise SDs high (module notes): the in-vivo metabolite spectra (Osprey 3 T, Siemens 7 T,
     in-vivo 7 T b = 0, consensus 4 T STEAM) with six times their noise are refused in every one
-    of 10 draws (review re-measure, 2026-12-07: lowest 1.05, the in-vivo 7 T b = 0)."""
+    of 10 draws (review re-measure, 2026-12-07: lowest 1.05, the in-vivo 7 T b = 0, under one
+    noise lift for every grid)."""
     rng = np.random.default_rng(7)
     spectra = real_metabolite_spectra(shared_data)
     for name in ("sub-01_ses-01_PRESS_raw-act_noID.SDAT", "siemens_7t metab.nii.gz",
@@ -163,16 +184,23 @@ def test_in_vivo_metabolite_spectra_with_six_times_their_noise_stay_refused(shar
         assert min(values) > MAX_MM_SINGLET_EXCESS, (name, values)
 
 
-def test_the_noise_bias_is_what_noise_adds_to_a_tallest_point():
-    """:data:`NOISE_BIAS_SD` against a simulation: a broad line (14 Hz Lorentzian at 3.0 ppm,
-    3 T) and complex white noise of SD 1; the tallest point of the magnitude spectrum within
-    +-0.05 ppm of 3.03 ppm exceeds the noise-free one by 1.7-2.3 noise SDs on average."""
+@pytest.mark.parametrize("n_points, dwell_s, cf_mhz", [
+    (2048, 5e-4, 127.8), (1024, 5e-4, 127.8), (512, 5e-4, 127.8), (512, 2.5e-4, 127.8),
+    (8192, 1e-4, 400.2)])
+def test_the_noise_lift_is_what_noise_adds_to_a_tallest_point(n_points, dwell_s, cf_mhz):
+    """:func:`noise_lift_sd` against a simulation of its own: one broad line (0.11 ppm
+    Lorentzian at 3.0 ppm, 300 noise SDs tall) and complex white noise; the tallest point of
+    the magnitude spectrum (zero-filled twice) within +-0.05 ppm of 3.03 ppm exceeds the
+    noise-free one, on average over 200 draws, by what the app takes off there, within 0.35
+    noise SD. The grids span 0.2-2.4 noise SDs (one constant, 2, before: the review found it
+    took too much off 512-point spectra)."""
     from pipeline.spectra import fid_to_spectrum, ppm_axis
     rng = np.random.default_rng(5)
-    n, dwell_s, cf_mhz = 2048, 5e-4, 127.8
+    n = n_points
     t = np.arange(2 * n) * dwell_s
-    clean = 300 * np.exp(2j * np.pi * (3.0 - 4.65) * cf_mhz * t - np.pi * 14 * t)
+    clean = np.exp(2j * np.pi * (3.0 - 4.65) * cf_mhz * t - np.pi * 0.11 * cf_mhz * t)
     clean[n:] = 0
+    clean *= 300 * np.sqrt(n) / np.abs(fid_to_spectrum(clean[:n])).max()  # noise SD sqrt(n)
     ppm = ppm_axis(2 * n, dwell_s, cf_mhz)
     window = (ppm >= 2.98) & (ppm <= 3.08)
     tallest_clean = np.abs(fid_to_spectrum(clean))[window].max()
@@ -180,10 +208,10 @@ def test_the_noise_bias_is_what_noise_adds_to_a_tallest_point():
     for _ in range(200):
         noisy = clean.copy()
         noisy[:n] += rng.standard_normal(n) + 1j * rng.standard_normal(n)
-        sd = np.std(fid_to_spectrum(noisy[:n]).real[:n // 10])
+        sd = np.sqrt(n)  # the real spectrum's noise SD for unit complex noise per point
         lifts.append((np.abs(fid_to_spectrum(noisy))[window].max() - tallest_clean) / sd)
-    assert 1.7 < np.mean(lifts) < 2.3
-    assert abs(np.mean(lifts) - NOISE_BIAS_SD) < 0.3
+    assert abs(np.mean(lifts) - noise_lift_sd(n_points, dwell_s, cf_mhz)[1]) < 0.35, \
+        (np.mean(lifts), noise_lift_sd(n_points, dwell_s, cf_mhz))
 
 
 @pytest.fixture(scope="module")
