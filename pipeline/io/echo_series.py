@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .input_checks import ECHO_TIME_TOLERANCE_S, header_extension, nifti_grid
+from .input_checks import ECHO_TIME_TOLERANCE_S, InputError, header_extension, nifti_grid
 from .nifti_mrs_header import (_B_KEYS, _DIRECTION_KEYS, _canonical_key, _expand_dim_values,
                                _fail, _unwrap, _varies)
 
@@ -131,8 +131,9 @@ def water_t2_from_series(data: np.ndarray, dim: int, echo_times_s: list[float],
     mono-exponential (log-linear least squares) fit of its water signal at t = 0
     (``fitting.quantification.water_amplitude`` of the entries of each TE averaged over every
     other dimension) against TE. ``t2_s`` is None, with the reason, when the TE dimension also
-    labels b-values or directions (the TEs would then differ in diffusion weighting too) or
-    the signal does not decay. In tissue the decay is multi-exponential (CSF's water T2 is
+    labels b-values or directions (the TEs would then differ in diffusion weighting too), its
+    TEs are all one (within the tolerance: a line through one point is no T2) or the signal
+    does not decay. In tissue the decay is multi-exponential (CSF's water T2 is
     several times the tissue's), so this is an apparent value for the TEs acquired."""
     from ..fitting.quantification import water_amplitude
 
@@ -142,6 +143,9 @@ def water_t2_from_series(data: np.ndarray, dim: int, echo_times_s: list[float],
     if labels_diffusion:
         return {**result, "note": "not estimated: the TE dimension also labels b-values or "
                                   "directions"}
+    if len(groups) < 2:
+        return {**result, "note": "not estimated: its entries are at one echo time (within "
+                                  f"{_ms(ECHO_TIME_TOLERANCE_S)})"}
     fids = [np.take(data, g, axis=dim - 1)[0, 0, 0].reshape(data.shape[3], -1).mean(axis=1)
             for g in groups]
     try:  # a value only reported must never stop the run
@@ -200,9 +204,15 @@ def stated_echo_time_s(path, metadata: dict) -> float | None:
 def water_echo_series_note(water, data_echo_time_s: float | None) -> str | None:
     """For discovery, from the header alone: the warning :func:`select_water_echo_time` will
     give about the water reference ``water``, or None when it holds no EchoTime series.
-    NiftiMrsError naming the file for a series the run cannot use."""
-    shape, _ = nifti_grid(water)
-    series = echo_time_series(header_extension(water), shape, Path(water))
+    NiftiMrsError naming the file for a series the run cannot use. A file whose header cannot
+    be read (empty, truncated) gives None: the run's own reading names that problem, per
+    acquisition (here it stopped the participant's other acquisitions from being tried)."""
+    try:
+        shape, _ = nifti_grid(water)
+        extension = header_extension(water)
+    except InputError:
+        return None
+    series = echo_time_series(extension, shape, Path(water))
     if series is None:
         return None
     dim, echo_times = series
