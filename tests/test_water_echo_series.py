@@ -92,6 +92,18 @@ def test_water_t2_of_the_series_is_estimated_and_only_reported(tmp_path):
     assert estimate["t2_s"] is None and "also labels b-values" in estimate["note"]
 
 
+def test_water_t2_needs_two_echo_times(tmp_path):
+    """30 and 30.04 ms are one TE (within 0.1 ms): no T2 can come from one TE, whatever the
+    entries hold (entry 2 is the base times 0.5). Before, a line through the one averaged
+    point reported t2_s 0.0193 s for the in-vivo 7 T water."""
+    path, _ = _scaled_series(tmp_path / "w.nii.gz", _te_header([0.03, 0.03004]), [1.0, 0.5])
+    acq = read_nifti_mrs(path, water_for_echo_time_s=0.03)
+    assert acq.fids.shape == (1, 8, 1, 32)  # both kept, read as repeats
+    estimate = acq.metadata[WATER_T2_KEY]
+    assert estimate["t2_s"] is None and estimate["echo_times_s"] == [0.03]
+    assert "one echo time" in estimate["note"]
+
+
 def test_water_series_also_in_b_keeps_the_b_rules(tmp_path):
     """TE and b in one dimension: the entries at the data's TE (within 0.1 ms: 30 and
     30.04 ms are one TE) keep their b-values as diffusion conditions; a MixingTime still
