@@ -200,19 +200,21 @@ def test_blocks_of_an_arrayed_acquisition_are_not_pooled_silently(synthetic, tmp
     assert not list(out.glob("**/*.nii.gz"))
 
 
+@pytest.mark.parametrize("timing", ["tm", "ti"])
 def test_blocks_arrayed_over_a_timing_are_refused_without_a_split_that_cannot_work(
-        synthetic, tmp_path):
-    """Two mixing times (``tm`` arrayed): one TM per acquisition in dmrs-bids, so no mapping
-    split helps; the refusal says so instead of proposing b-values (a review found the
-    proposed split then failed with "2 conditions need diffusion.b_values")."""
+        synthetic, tmp_path, timing):
+    """Two mixing times (``tm`` arrayed) or inversion times (``ti``): one per acquisition in
+    dmrs-bids, so no mapping split helps; the refusal says so instead of proposing b-values (a
+    review found the proposed split then failed with "2 conditions need diffusion.b_values",
+    or, for ``ti``, would label two inversion times as b-values)."""
     folder, _ = synthetic
-    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, ["tm"]),
-                                       "tm": (1, [0.02, 0.1])})
+    write_procpar(folder / "procpar", {**PROCPAR_LINES, "array": (2, [timing]),
+                                       timing: (1, [0.02, 0.1])})
     with pytest.raises(ConversionError) as err:
         convert_dataset(_mapping(tmp_path, folder.name), tmp_path / "out", folder.parent,
                         log=lambda *_: None, warn=lambda *_: None)
     message = str(err.value)
-    assert "tm = 0.02, 0.1" in message and "one tm per acquisition" in message
+    assert f"{timing} = 0.02, 0.1" in message and f"one {timing} per acquisition" in message
     assert "[acquisition.dynamics]" not in message and "own .fid folder" in message
 
 

@@ -268,9 +268,10 @@ def arrayed_split_problem(record: dict, dynamics: np.ndarray, folder) -> str | N
     return None
 
 
-TIMING_ARRAYS = frozenset({"te", "tm", "tr"})
-"""procpar timings: one value per acquisition in dmrs-bids (basis, relaxation), so blocks arrayed
-over one of them cannot be conditions of one series."""
+TIMING_ARRAYS = frozenset({"te", "tm", "tr", "ti"})
+"""procpar timings: one value per acquisition in dmrs-bids (basis, relaxation, the inversion
+of a metabolite-nulled MM), so blocks arrayed over one of them cannot be conditions of one
+series (the b-values a split asks for would label different timings)."""
 
 
 def arrayed_blocks_text(record: dict, folder) -> str:
