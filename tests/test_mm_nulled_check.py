@@ -214,6 +214,13 @@ def test_the_noise_lift_is_what_noise_adds_to_a_tallest_point(n_points, dwell_s,
         (np.mean(lifts), noise_lift_sd(n_points, dwell_s, cf_mhz))
 
 
+def test_the_noise_lift_never_adds_to_a_height():
+    """A grid whose 0.1 ppm windows hold 0-1 bins (3 T, 2048 points at 100 kHz): the simulated
+    mean lift dipped to -0.12 noise SD there (review, 2026-12-07), which would have added to
+    the heights; it is held at 0."""
+    assert min(noise_lift_sd(2048, 1e-5, 127.8)) >= 0.0
+
+
 @pytest.fixture(scope="module")
 def osprey_bids(shared_data, tmp_path_factory) -> Path:
     """Osprey sub-01 converted with the example mapping (metabolite, water, measured MM) and a
