@@ -272,6 +272,26 @@ def _number(value, key: str, path: Path) -> float:
         raise _fail(path, f"{key} {value!r} is not a number") from err
 
 
+def _one_echo_time(value, path: Path) -> float:
+    """The file's EchoTime (s); a list (header or sidecar) must state one value, repeated or
+    not (within ``input_checks.ECHO_TIME_TOLERANCE_S``): several differing ones were read as
+    the first, the data relaxed and simulated at it (review, 2026-12-07). A series belongs in
+    a dim header, where a water reference's is used (``echo_series``)."""
+    from .input_checks import ECHO_TIME_TOLERANCE_S
+
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise _fail(path, "EchoTime is an empty list")
+    numbers = [_number(v, "EchoTime", path) for v in values]
+    if max(numbers) - min(numbers) > ECHO_TIME_TOLERANCE_S:
+        raise _fail(path, f"EchoTime lists {len(numbers)} different values "
+                          f"{[round(v, 6) for v in numbers]} s: dmrs-bids takes one echo time "
+                          "per file; state a series of echo times in the dim header of the "
+                          "dimension that holds it (dim_N_header {\"EchoTime\": [...]}), where a "
+                          "water reference's is used and a metabolite file's refused")
+    return numbers[0]
+
+
 def _stored_warnings(ext: dict) -> list[str]:
     """Warnings an earlier write recorded in the header (a list of texts; a lone text kept)."""
     stored = _unwrap(ext.get(WARNINGS_KEY, []))
@@ -375,7 +395,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
             raise _fail(path, f"required key {key} is in neither the NIfTI-MRS header nor the sidecar")
     nucleus = normalised_nucleus(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
     cf_mhz, ref_ppm = receiver_frequency(meta, nucleus, path)
-    echo_time_s = _number(meta["EchoTime"], "EchoTime", path)
+    echo_time_s = _one_echo_time(meta["EchoTime"], path)
     if not 0 <= echo_time_s < math.inf:
         raise _fail(path, f"EchoTime {echo_time_s!r} s is not a non-negative number")
     frequency = frequency_problem(cf_mhz, nucleus)
