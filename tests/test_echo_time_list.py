@@ -32,3 +32,5 @@ def test_one_echo_time_stated_as_a_list_is_read(shared_data, stated):
     listed = read_nifti_mrs(path, sidecar={"EchoTime": stated})
     assert (listed.fids == plain.fids).all()
     assert listed.b_values_s_mm2.tolist() == plain.b_values_s_mm2.tolist()
+    # one number for every later step (water scaling took float() of the list and failed)
+    assert listed.metadata["EchoTime"] == pytest.approx(stated[0])

@@ -396,6 +396,8 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
     nucleus = normalised_nucleus(_first(meta["ResonantNucleus"], "ResonantNucleus", path))
     cf_mhz, ref_ppm = receiver_frequency(meta, nucleus, path)
     echo_time_s = _one_echo_time(meta["EchoTime"], path)
+    if isinstance(meta["EchoTime"], (list, tuple)):
+        meta["EchoTime"] = echo_time_s  # one value: what every later step reads
     if not 0 <= echo_time_s < math.inf:
         raise _fail(path, f"EchoTime {echo_time_s!r} s is not a non-negative number")
     frequency = frequency_problem(cf_mhz, nucleus)
