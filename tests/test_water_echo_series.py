@@ -230,3 +230,23 @@ def test_runs_with_a_real_water_te_series(shared_data, tmp_path):
     svs = bids / "sub-01" / "mrs" / "sub-01_svs.nii.gz"
     assert f"{svs}: dim_5_header 'EchoTime' gives its 3 entries different EchoTime values" \
         in run.stderr + run.stdout
+
+
+def test_header_and_sidecar_echo_times_of_the_series_do_not_contradict(tmp_path):
+    """A water series whose header states EchoTime 80 ms and whose sidecar states 30 ms, both
+    echo times of its own series: the run uses the entries of one of them, so this is no
+    contradiction (before 2026-12-07 the participant failed on it); a sidecar TE outside the
+    series still contradicts the header."""
+    from pipeline.io.input_checks import header_extension, stated_timing_problems
+    from pipeline.io.signal_checks import _echo_times
+
+    header = {**_te_header([0.08, 0.03, 0.144]), "EchoTime": 0.08}
+    path, _ = _scaled_series(tmp_path / "w.nii.gz", header, [0.5, 1.0, 0.2])
+    series = _echo_times(path)
+    assert series == pytest.approx([0.08, 0.03, 0.144])
+    ext = header_extension(path)
+    assert stated_timing_problems(path, ext, {"EchoTime": 0.03}, "sidecar", series) == []
+    (problem,) = stated_timing_problems(path, ext, {"EchoTime": 0.05}, "sidecar", series)
+    assert "EchoTime 0.08 s in the header" in problem and "contradicts 0.05 s" in problem
+    (problem,) = stated_timing_problems(path, ext, {"EchoTime": 0.03}, "sidecar")
+    assert "contradicts 0.03 s" in problem  # without the series: as before

@@ -235,31 +235,38 @@ basis and relax the water at the sidecar's, with only a warning (on the demo, he
 sidecar 0.035 s gave Ins -84 %, Glx -74 %, tCr -19 %, exit 0)."""
 
 
-def echo_time_contradiction(path, header: dict, sidecar: dict, where_sidecar) -> str | None:
+def echo_time_contradiction(path, header: dict, sidecar: dict, where_sidecar,
+                            series_s=()) -> str | None:
     """How the sidecar's EchoTime contradicts the header's (more than
-    :data:`ECHO_TIME_TOLERANCE_S` apart), or None (also when either states none)."""
+    :data:`ECHO_TIME_TOLERANCE_S` apart), or None (also when either states none, or when
+    both are echo times of the file's own EchoTime series ``series_s``, s: a water reference
+    whose run uses the entries of one of them, ``echo_series``)."""
     if _unwrap(header.get("EchoTime")) is None or _unwrap(sidecar.get("EchoTime")) is None:
         return None
     in_header = _number(header["EchoTime"], "EchoTime", f"{path} (header)")
     in_sidecar = _number(sidecar["EchoTime"], "EchoTime", where_sidecar)
     if abs(in_header - in_sidecar) <= ECHO_TIME_TOLERANCE_S:
         return None
+    if all(any(abs(value - te) <= ECHO_TIME_TOLERANCE_S for te in series_s)
+           for value in (in_header, in_sidecar)):
+        return None
     return (f"EchoTime {in_header:g} s in the header of {path} contradicts {in_sidecar:g} s in "
             f"{where_sidecar} (the basis and the water relaxation depend on it; correct the "
             "wrong one)")
 
 
-def stated_timing_problems(path, header: dict, sidecar: dict, where_sidecar) -> list[str]:
+def stated_timing_problems(path, header: dict, sidecar: dict, where_sidecar,
+                           series_s=()) -> list[str]:
     """:func:`timing_problems` of the NIfTI-MRS ``header`` extension and of the ``sidecar``
     metadata of ``path``, each problem prefixed with where it is stated, and an EchoTime on
-    which they disagree (:func:`echo_time_contradiction`); the sequence (for MixingTime = 0)
-    is the one the two state together."""
+    which they disagree (:func:`echo_time_contradiction`, ``series_s`` its echo times); the
+    sequence (for MixingTime = 0) is the one the two state together."""
     sequence = stated_sequence({k: _unwrap(v) for k, v in {**header, **sidecar}.items()})
     problems = []
     for source, where in ((header, f"{path} (header)"), (sidecar, where_sidecar)):
         problems += [f"{where}: {p}" for p in timing_problems(source, where, sequence)]
     contradiction = None if problems else echo_time_contradiction(path, header, sidecar,
-                                                                  where_sidecar)
+                                                                  where_sidecar, series_s)
     return problems + ([contradiction] if contradiction else [])
 
 

@@ -103,6 +103,18 @@ def _water_peaks_of(path, frequency: tuple[float, float] | None) -> tuple[float,
         return None
 
 
+def _echo_times(water) -> list[float]:
+    """The echo times (s) of the water reference's EchoTime series (``echo_series``), [] when
+    it holds none or its series cannot be read (the run names that problem)."""
+    from .echo_series import echo_time_series
+
+    try:
+        series = echo_time_series(header_extension(water), nifti_grid(water)[0], Path(water))
+    except ValueError:
+        return []
+    return series[1] if series else []
+
+
 def check_water_reference(svs, water, svs_sidecar: dict | None = None,
                           water_sidecar: dict | None = None) -> None:
     """The water reference is not the metabolite file itself, states physical timings in
@@ -120,7 +132,7 @@ def check_water_reference(svs, water, svs_sidecar: dict | None = None,
         raise InputError(f"{water}: the water reference is the metabolite file {svs} itself; "
                          "point ReferenceSignal at the unsuppressed water acquisition")
     timing = stated_timing_problems(water, header_extension(water), water_sidecar or {},
-                                    f"sidecar metadata of {water}")
+                                    f"sidecar metadata of {water}", _echo_times(water))
     if timing:
         raise InputError(f"{water}: contradictory or impossible water-reference timing: "
                          + "; ".join(timing))
