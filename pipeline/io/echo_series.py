@@ -201,18 +201,25 @@ def stated_echo_time_s(path, metadata: dict) -> float | None:
     return None
 
 
+def file_echo_series(path) -> tuple[int, list[float]] | None:
+    """:func:`echo_time_series` of the NIfTI-MRS file ``path`` from its header alone; None also
+    when its header cannot be read (empty, truncated: the run's own reading names that, per
+    acquisition). NiftiMrsError naming the file for a series no run can use."""
+    try:
+        shape, _ = nifti_grid(path)
+        extension = header_extension(path)
+    except InputError:
+        return None
+    return echo_time_series(extension, shape, Path(path))
+
+
 def water_echo_series_note(water, data_echo_time_s: float | None) -> str | None:
     """For discovery, from the header alone: the warning :func:`select_water_echo_time` will
     give about the water reference ``water``, or None when it holds no EchoTime series.
     NiftiMrsError naming the file for a series the run cannot use. A file whose header cannot
-    be read (empty, truncated) gives None: the run's own reading names that problem, per
-    acquisition (here it stopped the participant's other acquisitions from being tried)."""
-    try:
-        shape, _ = nifti_grid(water)
-        extension = header_extension(water)
-    except InputError:
-        return None
-    series = echo_time_series(extension, shape, Path(water))
+    be read gives None (:func:`file_echo_series`; raising here stopped the participant's other
+    acquisitions from being tried)."""
+    series = file_echo_series(water)
     if series is None:
         return None
     dim, echo_times = series

@@ -106,10 +106,10 @@ def _water_peaks_of(path, frequency: tuple[float, float] | None) -> tuple[float,
 def _echo_times(water) -> list[float]:
     """The echo times (s) of the water reference's EchoTime series (``echo_series``), [] when
     it holds none or its series cannot be read (the run names that problem)."""
-    from .echo_series import echo_time_series
+    from .echo_series import file_echo_series
 
     try:
-        series = echo_time_series(header_extension(water), nifti_grid(water)[0], Path(water))
+        series = file_echo_series(water)
     except ValueError:
         return []
     return series[1] if series else []

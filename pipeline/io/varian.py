@@ -263,8 +263,8 @@ def arrayed_split_problem(record: dict, dynamics: np.ndarray, folder) -> str | N
                     f"blocks of different elements of its arrayed acquisition ("
                     f"{'; '.join(found[:4])}{' ...' if len(found) > 4 else ''}): the dynamics "
                     "split does not follow the blocks. One condition per block: "
-                    f"[acquisition.dynamics] n_conditions = {record['blocks']}, order = "
-                    f'"transient_fastest" (each block\'s {per_block} trace(s) its transients)')
+                    f"{_one_condition_per_block(record['blocks'])} (each block's {per_block} "
+                    "trace(s) its transients)")
     return None
 
 
@@ -295,9 +295,13 @@ def pooled_array_problem(record: dict, folder) -> str:
                 "series either: save each element as its own .fid folder in VnmrJ and convert "
                 "each")
     return (f"{arrayed_blocks_text(record, folder)}. Split them in the mapping, one condition "
-            f"per block: [acquisition.dynamics] n_conditions = {record['blocks']}, order = "
-            '"transient_fastest", and the b-values in [acquisition.diffusion]; or save each '
-            "element as its own .fid folder in VnmrJ")
+            f"per block: {_one_condition_per_block(record['blocks'])}, and the b-values in "
+            "[acquisition.diffusion]; or save each element as its own .fid folder in VnmrJ")
+
+
+def _one_condition_per_block(n_blocks: int) -> str:
+    """The mapping's dynamics that make each block of an arrayed fid one condition."""
+    return f'[acquisition.dynamics] n_conditions = {n_blocks}, order = "transient_fastest"'
 
 
 def _stated_values(name: str, values: list) -> str:
