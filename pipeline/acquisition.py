@@ -14,6 +14,32 @@ combined metabolite data (``preprocess.steps.combined_water_scale_note``): water
 says why it gave no concentrations instead of giving wrong ones."""
 
 
+def condition_order(b_values_s_mm2, directions=None) -> np.ndarray:
+    """Condition indices by b-value, then gradient axis, then storage index.
+
+    The axis is the unit direction with its first non-zero component made positive, in
+    descending order (x before y before z; no direction first), so the order depends neither
+    on how a file lists its conditions (a converter's loop order, a shell's directions in
+    another order) nor on the directions' polarity or length. Steps that chain one condition
+    to the next (alignment templates) use it: with the storage order, the in-vivo 7 T set with
+    its conditions permuted gave drifts up to 2.6 Hz apart per transient and amplitudes up to
+    6.5 % (Ins) apart."""
+    b = np.round(np.asarray(b_values_s_mm2, dtype=float).reshape(-1), 6)
+    n = b.size
+    d = np.full((n, 3), np.nan) if directions is None else \
+        np.asarray(directions, dtype=float).reshape(-1, 3)
+    norms = np.linalg.norm(d, axis=1)
+    given = np.isfinite(norms) & (norms > 0)
+    axes = np.zeros((n, 3))
+    axes[given] = d[given] / norms[given, None]
+    axes = np.round(axes, 6) + 0.0  # -0.0 -> 0.0
+    for row in axes:
+        nonzero = np.flatnonzero(row)
+        if nonzero.size and row[nonzero[0]] < 0:
+            row *= -1.0
+    return np.lexsort((np.arange(n), -axes[:, 2], -axes[:, 1], -axes[:, 0], given, b))
+
+
 @dataclass
 class Acquisition:
     """Single-voxel (d)MRS data in canonical axis order.

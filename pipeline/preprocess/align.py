@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
+from pipeline.acquisition import condition_order
 from pipeline.preprocess.average import acquired
 from pipeline.preprocess.drift_search import (REACH_FRACTION, WIDE_SHIFT_PPM, FarShifts,
                                               far_shifts, window_mask)
@@ -378,8 +379,10 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
                      ppm_range=METABOLITE_WINDOW_PPM, n_iterations: int = 2,
                      max_shift_hz: float = 12.0, weights: np.ndarray | None = None,
                      n_model_iterations: int = 2, n_model_components: int = 40,
-                     align_means: bool = True) -> list[Alignment]:
-    """Align every condition of (n_conditions, n_transients, n_points), lowest b first.
+                     align_means: bool = True, directions=None) -> list[Alignment]:
+    """Align every condition of (n_conditions, n_transients, n_points), lowest b first
+    (:func:`~pipeline.acquisition.condition_order`: within a shell by gradient axis, so the
+    result does not depend on the order the file stores its conditions in).
 
     Each condition's first template is the aligned mean of the previously aligned (next lower
     b) condition, so every condition ends in one common frame and noisy high-b conditions start
@@ -399,7 +402,8 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
     w_all = np.ones(fids.shape[:2]) if weights is None else np.asarray(weights, dtype=float)
     results: list[Alignment] = [None] * n_conditions  # type: ignore[list-item]
     template, centre_hz = None, 0.0
-    for c in np.argsort(b, kind="stable"):
+    order = condition_order(b, directions)
+    for c in order:
         results[c] = align_transients(fids[c], dwell_s, cf_mhz, template, ppm_range,
                                       n_iterations, max_shift_hz, w_all[c],
                                       n_model_iterations=0, centre_hz=centre_hz)
@@ -415,7 +419,7 @@ def align_conditions(fids: np.ndarray, dwell_s: float, cf_mhz: float, b_values_s
                    if np.count_nonzero(acquired(fids[c])) >= 3 else results[c]
                    for c in range(n_conditions)]
     if align_means and n_conditions > 1:
-        results = align_condition_means(results, dwell_s, cf_mhz, int(np.argmin(b)), w_all)
+        results = align_condition_means(results, dwell_s, cf_mhz, int(order[0]), w_all)
     return results
 
 

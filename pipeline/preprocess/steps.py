@@ -373,7 +373,7 @@ def align_step(fids: np.ndarray, acq: Acquisition, options, weights=None) -> Ali
                                max_shift_hz=options.align_max_shift_hz, weights=weights,
                                n_model_iterations=options.align_model_iterations,
                                n_model_components=options.align_model_components,
-                               align_means=options.align_means)
+                               align_means=options.align_means, directions=acq.directions)
     details = (f"spectral registration per condition ({options.align_reference}, "
                f"{list(options.align_ppm_range)} ppm), leave-one-out templates; "
                f"condition means aligned: {options.align_means}")
