@@ -31,7 +31,7 @@ from pipeline.unit_names import B_VALUE_UNITS  # noqa: E402  (no numpy)
 from . import bids_validation, derivatives, discovery  # noqa: E402
 from .config import ConfigError, load_config, write_config  # noqa: E402
 from .config_choices import diffusion_metabolite_problems  # noqa: E402
-from .failed_runs import record_participant_runs  # noqa: E402
+from .failed_runs import mark_running, record_participant_runs  # noqa: E402
 from .group import group_subjects  # noqa: E402
 from .runlog import (Outcome, error_message, format_exception,  # noqa: E402
                      setup_early_logging, setup_logging, validation_section, write_summary)
@@ -512,9 +512,9 @@ def main(argv=None) -> int:
         else:
             if not opts.reports_only:  # a report rebuild leaves the run's records alone
                 write_config(read.config, derivatives.logs_dir(opts.output_dir) / "config.toml")
-                derivatives.write_dataset_description(opts.output_dir, opts.bids_dir,
-                                                      __version__)
+                derivatives.write_dataset_description(opts.output_dir, opts.bids_dir, __version__)
                 validation = record_validation(opts, read.issues, logger)
+                mark_running(opts.output_dir, list(read.inputs), started)
             outcomes = run_participant_level(opts, read, logger)
     except (CliError, ConfigError, discovery.DiscoveryError) as exc:
         if logger is not None:
@@ -540,7 +540,8 @@ def main(argv=None) -> int:
     write_summary(opts.output_dir, outcomes, level, started, run_label=run_label,
                   extra=validation_section(validation, opts.bids_dir))
     if level == "participant":
-        record_participant_runs(opts.output_dir, outcomes, started, opts.session_label)
+        record_participant_runs(opts.output_dir, outcomes, started, opts.session_label,
+                                read.inputs)
     failed = [o.subject for o in outcomes if not o.ok]
     for outcome in outcomes:
         (logger.error if outcome.status == "failed" else logger.info)(outcome.line())

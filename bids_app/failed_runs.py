@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import time
 from pathlib import Path
 
 from .derivatives import (atomic_write_text, read_json_object, report_path, subject_dir,
@@ -119,17 +120,63 @@ def failure_page(subject: str, record: dict, previous: dict | None,
             "this page with the report.</p>\n</body>\n</html>\n")
 
 
+RUNNING = "running"
+"""``status`` of a run record written when a participant-level run starts processing the
+participant (:func:`mark_running`); the run's end replaces it."""
+
+
+def earlier_record(record: dict | None) -> dict | None:
+    """The record of the last run that finished: ``record`` itself, or, for the record of a
+    run that started and never finished, the one it replaced."""
+    while isinstance(record, dict) and record.get("status") == RUNNING:
+        record = record.get("previous")
+    return record if isinstance(record, dict) else None
+
+
+def mark_running(output_dir, subjects, started: float) -> list[Path]:
+    """Before processing: each participant's run record says that this run started and has
+    not finished (``status`` ``running``, the earlier record kept under ``previous``). A run
+    killed or interrupted midway has replaced some derivatives and not others, and its report
+    not at all; without this, its last record (an earlier run's ``ok``) vouched for them and
+    the group level read them as that run's results. The run's end overwrites this record
+    (:func:`record_participant_runs`)."""
+    from .dataset_files import LABEL
+
+    written = []
+    for subject in subjects:
+        if not LABEL.match(subject):
+            continue
+        path = subject_dir(output_dir, subject) / run_record_name(subject)
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        written.append(write_json(path, {
+            "run_id": run_id(started), "started_epoch": round(started, 3), "started": when,
+            "status": RUNNING,
+            "errors": [f"the participant-level run {run_id(started)} started {when} (UTC) "
+                       "and did not finish (interrupted or killed, or still running): its "
+                       "outputs may be partly this run's and partly an earlier run's; "
+                       "rerun the participant level"],
+            "previous": earlier_record(read_json_object(path))}))
+    return written
+
+
 def record_participant_runs(output_dir, outcomes: list[Outcome], started: float,
-                            sessions=None) -> list[Path]:
-    """Write each participant's run record (:func:`bids_app.runlog.write_run_records`); for
-    each failed one that has outputs, set them aside and put the failure page in place of
-    its report (``sessions``: the ``--session-label`` selection, whose outputs alone are set
-    aside). Returns the run records."""
+                            sessions=None, inputs: dict | None = None) -> list[Path]:
+    """Write each participant's run record (:func:`bids_app.runlog.write_run_records`), a
+    successful one listing the acquisitions of ``inputs`` (subject -> AcquisitionInputs) it
+    processed; for each failed one that has outputs, set them aside and put the failure page
+    in place of its report (``sessions``: the ``--session-label`` selection, whose outputs
+    alone are set aside). Returns the run records."""
+    from .processed_inputs import recorded_acquisitions
+
     output_dir = Path(output_dir)
-    previous = {o.subject: read_json_object(subject_dir(output_dir, o.subject)
-                                        / run_record_name(o.subject))
-                for o in outcomes if not o.ok}
-    written = write_run_records(output_dir, outcomes, started)
+    previous = {o.subject: earlier_record(read_json_object(subject_dir(output_dir, o.subject)
+                                                       / run_record_name(o.subject)))
+                for o in outcomes}
+    run_sessions = set(session_labels(sessions)) or None
+    processed = {s: recorded_acquisitions(a, previous.get(s), run_sessions)
+                 for s, a in (inputs or {}).items()}
+    written = write_run_records(output_dir, outcomes, started, processed)
+    previous = {o.subject: previous[o.subject] for o in outcomes if not o.ok}
     records = {p.parent.name.removeprefix("sub-"): p for p in written}
     for subject, before in previous.items():
         if subject not in records:  # not a valid label: no folder of its own

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import derivatives as d
 from .discovery import strip_prefix
+from .processed_inputs import changed_inputs, current_sources
 from .runlog import Outcome, error_message, get_logger
 
 ID_COLUMNS = ["participant_id", "session_id", "source"]
@@ -217,7 +218,8 @@ def latest_run(output_dir, subject: str, status: str | None = None) -> dict | No
                                                              path.stat().st_mtime)})
     skips = status == "skipped"
     candidates = [c for c in candidates if (c.get("status") == "skipped") == skips]
-    return max(candidates, key=lambda c: float(c.get("finished_epoch") or 0), default=None)
+    return max(candidates, key=lambda c: float(c.get("finished_epoch")
+                                                or c.get("started_epoch") or 0), default=None)
 
 
 def run_failure(run: dict | None) -> list[str] | None:
@@ -246,7 +248,9 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
     an outcome per participant. A participant whose latest participant-level run failed is
     failed here too, with that run's reason, and its (older) derivatives are not used; one
     never processed but skipped by a run (none of its ``--session-label`` sessions) is
-    skipped here too: not run, not failed."""
+    skipped here too: not run, not failed. One whose latest run did not finish, or (given
+    ``bids_dir``) whose inputs changed or went since its latest run
+    (:func:`~bids_app.processed_inputs.changed_inputs`), is failed likewise."""
     output_dir = Path(output_dir)
     tables = {"amplitudes": [], "diffusion": [], "qc": [], "qc_flags": [], "status": []}
     outcomes, facts = [], facts_reader(output_dir, bids_dir)
@@ -263,7 +267,11 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
         elif skip is not None:
             outcome.skipped, run = str(skip.get("reason") or "no reason recorded"), skip
         else:
-            _collect_participant(output_dir, subject, facts, tables, outcome)
+            for problem in changed_inputs(run, bids_dir):
+                outcome.fail(problem)
+            if outcome.ok:
+                _collect_participant(output_dir, subject, facts, tables, outcome,
+                                     current_sources(run))
         tables["status"].append(status_row(outcome, run))
     return tables, outcomes
 
@@ -334,14 +342,40 @@ def missing_files(found: list[tuple[str, str | None, Path]]) -> list[Path]:
             for kind in EXPECTED_KINDS if kind not in kinds]
 
 
+def not_processed(found: list[tuple[str, str | None, Path]], sources: set | None,
+                  output_dir: Path, subject: str) -> tuple[list, list[Path]]:
+    """(the files of ``found`` whose acquisition, (session, source), is in ``sources``, the
+    outputs of the ``sources`` absent from ``found`` altogether); with ``sources`` None (a run
+    record listing no acquisitions, from an older version) every file, none absent."""
+    if sources is None:
+        return found, []
+    kept = [(kind, ses, path) for kind, ses, path in found
+            if (ses, path.name[: -len(kind) - 1]) in sources]
+    present = {(ses, path.name[: -len(kind) - 1]) for kind, ses, path in kept}
+    absent = [d.acquisition_path(output_dir, subject, ses, source, "qc")
+              for ses, source in sorted(sources - present, key=str)]
+    return kept, absent
+
+
 def _collect_participant(output_dir: Path, subject: str, facts, tables: dict,
-                         outcome: Outcome) -> None:
-    """Add one participant's derivative rows to ``tables``; what is missing, unreadable or
-    damaged (truncated, rows not matching the header, columns or files the participant level
-    always writes absent) fails ``outcome`` (naming the folder or file) without stopping the
-    other participants; a damaged file's rows are left out."""
-    found = _participant_files(output_dir, subject)
-    if not found:
+                         outcome: Outcome, sources: set | None = None) -> None:
+    """Add one participant's derivative rows to ``tables``, of the acquisitions its latest
+    run processed (``sources``, see :func:`not_processed`: another acquisition's files are
+    left from an input removed or renamed since, and are named in a warning); what is
+    missing, unreadable or damaged (truncated, rows not matching the header, columns or files
+    the participant level always writes absent) fails ``outcome`` (naming the folder or
+    file) without stopping the other participants; a damaged file's rows are left out."""
+    every = _participant_files(output_dir, subject)
+    found, absent = not_processed(every, sources, output_dir, subject)
+    stale = sorted(str(item[2]) for item in every if item not in found)
+    if stale:
+        get_logger().warning("sub-%s: not used: %s: outputs of acquisitions its latest run "
+                             "did not process (their input was removed or renamed since)",
+                             subject, ", ".join(stale))
+    for path in absent if every else []:
+        outcome.fail(f"{path}: missing (the latest participant-level run processed this "
+                     "acquisition)")
+    if not every:
         outcome.fail(f"no derivatives under {output_dir / ('sub-' + subject)} "
                      "(run the participant level first)")
     for path in missing_files(found):

@@ -198,11 +198,15 @@ def validation_section(per_file: dict | None, bids_dir) -> dict | None:
         "report": "logs/bids_validation.json"}}
 
 
-def write_run_records(output_dir, outcomes: list[Outcome], started: float) -> list[Path]:
+def write_run_records(output_dir, outcomes: list[Outcome], started: float,
+                      acquisitions: dict | None = None) -> list[Path]:
     """``OUT/sub-<label>/sub-<label>_run.json`` for each participant of a participant-level
     run: which run last processed it, when, and whether it succeeded (the group level uses
-    a participant's derivatives only when this says ok). Labels that are not valid BIDS labels
-    get no folder; a skipped participant keeps the record of the run that last processed it."""
+    a participant's derivatives only when this says ok), and for a successful one the
+    acquisitions it processed (``acquisitions``: subject -> entries of
+    :func:`bids_app.processed_inputs.recorded_acquisitions`, none when None). Labels that are
+    not valid BIDS labels get no folder; a skipped participant keeps the record of the run
+    that last processed it."""
     from .dataset_files import LABEL
 
     finished = time.time()
@@ -213,6 +217,9 @@ def write_run_records(output_dir, outcomes: list[Outcome], started: float) -> li
         record = {"run_id": run_id(started), "finished_epoch": round(finished, 3),
                   "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)),
                   **outcome.record()}
+        processed = (acquisitions or {}).get(outcome.subject)
+        if outcome.ok and processed is not None:
+            record["acquisitions"] = processed
         path = Path(output_dir) / f"sub-{outcome.subject}" / f"sub-{outcome.subject}_run.json"
         written.append(write_json(path, record))
     return written

@@ -1,0 +1,95 @@
+"""What a participant-level run processed, so the group level reads only current results.
+
+A successful run's record (``OUT/sub-<label>/sub-<label>_run.json``) lists its acquisitions
+(``acquisitions``: session, source, and the SHA-256 of each input file: the svs data, its water
+reference and MM file, and each one's own JSON sidecar, by ``bids::`` path). The group level
+then reads only those acquisitions' derivatives (another acquisition's files left in the
+participant folder are from an input removed or renamed since) and, given the BIDS_DIR, fails
+the participant when one of those inputs is gone or differs from what the run read: its
+results are no longer those of its input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ConfigError, file_digest
+from .sidecar_metadata import _sidecar_path
+
+BIDS_URI = "bids::"
+
+
+def input_files(acquisition) -> list[Path]:
+    """The files one acquisition's results depend on: data, water reference and MM file, and
+    each one's own JSON sidecar when it has one (inherited JSONs are not listed)."""
+    files = []
+    for path in (acquisition.svs, acquisition.water, acquisition.mm):
+        if path is not None:
+            files.append(Path(path))
+            files += [p for p in [_sidecar_path(path)] if p.is_file()]
+    return files
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return file_digest(path)
+    except (ConfigError, OSError):
+        return None
+
+
+def acquisition_entry(acquisition) -> dict:
+    """One acquisition of a run record: session (label, or None), source (the output stem)
+    and ``inputs``: ``bids::`` path -> SHA-256 (None when unreadable)."""
+    return {"session": acquisition.session, "source": acquisition.stem,
+            "inputs": {acquisition.uri(p): _digest(p) for p in input_files(acquisition)}}
+
+
+def recorded_acquisitions(acquisitions, previous: dict | None,
+                          run_sessions: set | None) -> list[dict] | None:
+    """The ``acquisitions`` of a successful run's record: this run's, plus, for a run of
+    some sessions only (``run_sessions``), the earlier record's acquisitions of the other
+    sessions (left in place). None when that earlier record does not list them (outputs of
+    an older version): the group level then reads every acquisition's files, as before."""
+    entries = [acquisition_entry(a) for a in acquisitions]
+    if not run_sessions:
+        return entries
+    earlier = (previous or {}).get("acquisitions")
+    if not isinstance(earlier, list):
+        return None
+    return entries + [e for e in earlier if isinstance(e, dict)
+                      and e.get("session") not in run_sessions]
+
+
+def current_sources(run: dict | None) -> set | None:
+    """(session, source) of the acquisitions a run record lists; None when it lists none."""
+    entries = (run or {}).get("acquisitions")
+    if not isinstance(entries, list):
+        return None
+    return {(e.get("session"), e.get("source")) for e in entries if isinstance(e, dict)}
+
+
+def input_path(uri: str, bids_dir) -> Path:
+    """A recorded input (``bids::`` path, else absolute) in ``bids_dir``."""
+    return Path(bids_dir) / uri[len(BIDS_URI):] if uri.startswith(BIDS_URI) else Path(uri)
+
+
+def changed_inputs(run: dict | None, bids_dir) -> list[str]:
+    """Each input of the run's acquisitions that is no longer in ``bids_dir`` or no longer
+    what the run read (another SHA-256), as a message naming the file and the run; [] without
+    a ``bids_dir`` or a record that lists acquisitions."""
+    if bids_dir is None or current_sources(run) is None:
+        return []
+    problems, run_id = [], run.get("run_id", "?")
+    for entry in run["acquisitions"]:
+        inputs = entry.get("inputs") if isinstance(entry, dict) else None
+        for uri, digest in (inputs or {}).items():
+            path = input_path(uri, bids_dir)
+            if not path.is_file():
+                problems.append(f"{path}: no longer in the input (removed or renamed since "
+                                f"run {run_id} processed it): the results of "
+                                f"{entry.get('source')} are not current")
+            elif digest and _digest(path) != digest:
+                problems.append(f"{path}: changed since run {run_id} processed it: the "
+                                f"results of {entry.get('source')} are not current (rerun "
+                                "the participant level)")
+    return problems
