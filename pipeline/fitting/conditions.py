@@ -19,6 +19,8 @@ from .results import ConditionFits, SpectralFit
 from .monotone import CAP_FLAG
 from .uncertainty import crlb_percent, weighted_sum
 from .single import _as_options, fit_spectrum
+from .time_offset import (MAX_DELAY_POINTS, on_input_grid, one_point_phase1_deg_per_ppm,
+                          phase1_limit_deg_per_ppm, started_on_time, whole_point_delay)
 
 FIXED_MM_NAME = "MM"
 
@@ -148,23 +150,76 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     extra["options_used"] = options.to_dict()
     if options.basis_window_ppm:
         extra["basis_without_water_lines_ppm"] = list(options.basis_window_ppm)
-    spectra = fid_to_spectrum(fids)[:, problem.window]
-    low = int(np.argmin(b))
-    scale = float(np.max(np.abs(spectra[low]))) or 1.0
     series_ftol = SERIES_FTOL if np.unique(b).size >= 2 else None
-    sequential = [fit_spectrum(f, basis, dwell_s, cf_mhz, options, problem=problem,
-                               data_scale=scale, ftol=series_ftol) for f in fids]
+    spectra, scale, sequential = _fitted_each(fids, b, basis, problem, options, series_ftol)
+    input_fids, delay, first_phases = fids, 0, [f.phase1_deg_per_ppm for f in sequential]
+    limit = (phase1_limit_deg_per_ppm(problem.upper[problem.n_base_theta - 1], cf_mhz)
+             if problem.fit_phase1 else 0.0)
+    while problem.fit_phase1 and abs(delay) < MAX_DELAY_POINTS:
+        step = whole_point_delay([f.phase1_deg_per_ppm for f in sequential], dwell_s, cf_mhz,
+                                 limit)
+        if not step:
+            break
+        delay += step
+        fids = started_on_time(input_fids, delay)
+        spectra, scale, sequential = _fitted_each(fids, b, basis, problem, options,
+                                                  series_ftol)
+    if delay:
+        warnings.warn(delay_note(delay, first_phases, dwell_s, cf_mhz), UserWarning,
+                      stacklevel=2)
+        extra["fid_delay_points"] = delay
     if options.reference_singlets:  # the joint search covers every condition's referenced range
         problem = dataclasses.replace(
             problem, lower=np.min([f.extra["problem"].lower for f in sequential], axis=0),
             upper=np.max([f.extra["problem"].upper for f in sequential], axis=0))
     if options.mode == "sequential" or "note" in extra:
-        return ConditionFits(problem.names, b, sequential, "sequential", extra=extra)
+        return ConditionFits(problem.names, b, _on_input_grid(sequential, input_fids, delay),
+                             "sequential", extra=extra)
     groups = (None if directions is None
               else decay_direction_labels(directions, b_s_mm2_to_ms_um2(b)))
     fits, diffusion = fit_joint(spectra, fids, problem, b, options, scale, sequential, groups)
-    extra["sequential"] = sequential
-    return ConditionFits(problem.names, b, fits, "joint", diffusion=diffusion, extra=extra)
+    extra["sequential"] = _on_input_grid(sequential, input_fids, delay)
+    return ConditionFits(problem.names, b, _on_input_grid(fits, input_fids, delay), "joint",
+                         diffusion=diffusion, extra=extra)
+
+
+def _fitted_each(fids: np.ndarray, b: np.ndarray, basis: Basis, problem: M.FitProblem,
+                 options: FitOptions, ftol: float | None):
+    """The conditions' windowed spectra, their common scale (from the lowest b) and each
+    condition fitted alone with it."""
+    spectra = fid_to_spectrum(fids)[:, problem.window]
+    scale = float(np.max(np.abs(spectra[int(np.argmin(b))]))) or 1.0
+    sequential = [fit_spectrum(f, basis, problem.dwell_s, problem.cf_mhz, options,
+                               problem=problem, data_scale=scale, ftol=ftol) for f in fids]
+    return spectra, scale, sequential
+
+
+def delay_note(delay_points: int, phases_deg_per_ppm: list, dwell_s: float,
+               cf_mhz: float) -> str:
+    """The warning for FIDs found to start whole points late or early (``phases``: the
+    first-order phases of the conditions' fits before any move)."""
+    median = float(np.median(phases_deg_per_ppm))
+    side = "late" if delay_points > 0 else "early"
+    return (f"fit: the conditions' first-order phase (median {median:.1f} deg/ppm) is that of "
+            f"FIDs starting {abs(delay_points)} point(s) {side} "
+            f"({one_point_phase1_deg_per_ppm(dwell_s, cf_mhz):.1f} deg/ppm a point: an "
+            f"export's first-point convention?); the conditions were fitted with their FIDs "
+            f"moved {abs(delay_points)} point(s) {'later' if delay_points > 0 else 'earlier'} "
+            f"(fit.json fid_delay_points; phases are those of the moved FIDs)")
+
+
+def _on_input_grid(fits: list, input_fids: np.ndarray, delay_points: int) -> list:
+    """Fits of FIDs moved by ``delay_points`` with their FIDs back on the input's grid."""
+    if not delay_points:
+        return fits
+    moved = []
+    for fit, fid in zip(fits, input_fids):
+        fitted = on_input_grid(fit.fitted_fid, delay_points)
+        moved.append(dataclasses.replace(
+            fit, fitted_fid=fitted, residual_fid=fid - fitted,
+            baseline_fid=on_input_grid(fit.baseline_fid, delay_points),
+            component_fids=on_input_grid(fit.component_fids, delay_points)))
+    return moved
 
 
 def joint_mode_refusal(b_values_s_mm2: np.ndarray, max_conditions: int) -> str | None:

@@ -293,6 +293,7 @@ class FitSpectra(SimpleInterface):
             "options_used": fits.extra["options_used"],
             "baseline": fits.extra["baseline"],
             "basis_without_water_lines_ppm": fits.extra.get("basis_without_water_lines_ppm", []),
+            "fid_delay_points": int(fits.extra.get("fid_delay_points", 0)),
             "quantification": quantification,
             "flags": (quantification.get("flags", []) + bound_flags(fits, condition_text)
                       + prior_flags(fits, condition_text) + absent_mm_flags(fits)),
