@@ -21,6 +21,8 @@ import math
 import re
 from pathlib import Path
 
+from pipeline.tables import DIFFUSION_ADDED_COLUMNS
+
 from . import derivatives as d
 from .discovery import strip_prefix
 from .processed_inputs import changed_inputs, current_sources
@@ -281,8 +283,10 @@ EXPECTED_KINDS = tuple(d.ACQUISITION_OUTPUTS[k] for k in ("amplitudes", "diffusi
 :data:`~bids_app.derivatives.CONTRACT_KINDS`; ``_diffusion.tsv`` is the header alone when the
 acquisition has fewer than two b-values): one missing fails the participant."""
 REQUIRED_COLUMNS = {d.ACQUISITION_OUTPUTS["amplitudes"]: d.AMPLITUDES_COLUMNS,
-                    d.ACQUISITION_OUTPUTS["diffusion"]: d.DIFFUSION_COLUMNS}
-"""Columns the participant level always writes in each table the group level reads."""
+                    d.ACQUISITION_OUTPUTS["diffusion"]: [c for c in d.DIFFUSION_COLUMNS
+                                                         if c not in DIFFUSION_ADDED_COLUMNS]}
+"""Columns the participant level always writes in each table the group level reads (not those
+added since: tables of earlier versions are read, ``n/a`` in them)."""
 
 
 def table_problem(text: str, rows: list[dict], required) -> str | None:
@@ -443,7 +447,14 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
         logger.warning("group level: acquisitions at %s T; distributions in group.html are "
                        "split by field strength (compare values only within one field)",
                        ", ".join(f"{f:g}" for f in fields))
-    from .group_report import participant_sites, write_group_report
+    from .group_report import (mixed_sequences, participant_sites, sequence_label,
+                               write_group_report)
+
+    rows = tables["amplitudes"] + tables["diffusion"]
+    if mixed_sequences(rows):
+        logger.warning("group level: sequences %s at one field strength; distributions in "
+                       "group.html are split by sequence (compare values only within one)",
+                       ", ".join(sorted({sequence_label(r) for r in rows} - {None})))
 
     write_group_report(output_dir, tables, participant_sites(bids_dir))
     logger.info("group level: %d participant(s), %d amplitude rows, %d diffusion rows",

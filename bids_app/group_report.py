@@ -1,6 +1,6 @@
 """``OUT/group.html``: participants with their QC status and distributions of QC metrics,
-diffusion parameters and concentrations across participants (split by field strength and by
-echo time when mixed; robust outliers named). Built from the group tables."""
+diffusion parameters and concentrations across participants (split by field strength, sequence
+and echo time when mixed; robust outliers named). Built from the group tables."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _row_label(row: dict) -> str:
 
 
 def _stratum(row: dict, sites: dict) -> str:
-    """Field strength and echo time (when the group mixes several; see
+    """Field strength, sequence and echo time (when the group mixes several; see
     :func:`group_parameter_figures`), session and site of a group-table row ('' when none is
     present)."""
     parts = [row.get("_protocol_label", ""), row.get("session_id", "n/a"),
@@ -67,28 +67,63 @@ def echo_time_ms(row: dict) -> float:
     return round(to_float(row.get("echo_time_s")) * 1e3, 1)
 
 
-def mixed_echo_times(rows: list[dict]) -> bool:
-    """Whether rows of one field strength (of the group tables) hold several echo times."""
+def _mixed_within_field(rows: list[dict], key) -> bool:
+    """Whether rows of one field strength hold several values of ``key(row)`` (None: not
+    stated, not counted)."""
     by_field: dict = {}
     for row in rows:
-        te = echo_time_ms(row)
+        value = key(row)
         field = to_float(row.get("field_strength_t"))
-        if math.isfinite(te):
-            by_field.setdefault(field if math.isfinite(field) else None, set()).add(te)
-    return any(len(tes) > 1 for tes in by_field.values())
+        if value is not None:
+            by_field.setdefault(field if math.isfinite(field) else None, set()).add(value)
+    return any(len(values) > 1 for values in by_field.values())
 
 
-def _label_protocols(rows: list[dict], split_field: bool, split_te: bool) -> list[dict]:
-    """Rows marked with their field strength and echo time, each only when the group mixes
-    several, so pooled distributions are split by them: 3 T and 7 T values are not
-    comparable, nor are values at different echo times (the metabolites' T2 weighting differs,
-    and concentrations are not T2-corrected by default)."""
+def mixed_echo_times(rows: list[dict]) -> bool:
+    """Whether rows of one field strength (of the group tables) hold several echo times."""
+    return _mixed_within_field(
+        rows, lambda r: echo_time_ms(r) if math.isfinite(echo_time_ms(r)) else None)
+
+
+SEQUENCE_WORDS = {"press": "PRESS", "steam": "STEAM", "slaser": "sLASER", "se": "SE",
+                  "fid": "FID"}
+"""How a sequence family (:data:`pipeline.sequences.SEQUENCES`) is written in the report."""
+
+
+def sequence_label(row: dict) -> str | None:
+    """A group-table row's sequence as the report groups it: its family (``svs_se``,
+    ``simulated DW-PRESS`` and ``PRESS`` are all PRESS; :func:`pipeline.sequences.sequence_in_text`),
+    else the stated name as it is (an unknown or edited sequence is not assumed to be any
+    other); None when not stated."""
+    from pipeline.sequences import sequence_in_text
+
+    stated = row.get("sequence")
+    if stated in (None, "", "n/a"):
+        return None
+    family = sequence_in_text(stated)
+    return SEQUENCE_WORDS.get(family, family) if family else str(stated)
+
+
+def mixed_sequences(rows: list[dict]) -> bool:
+    """Whether rows of one field strength hold several sequences (:func:`sequence_label`)."""
+    return _mixed_within_field(rows, sequence_label)
+
+
+def _label_protocols(rows: list[dict], split_field: bool, split_te: bool,
+                     split_sequence: bool = False) -> list[dict]:
+    """Rows marked with their field strength, sequence and echo time, each only when the
+    group mixes several, so pooled distributions are split by them: 3 T and 7 T values are
+    not comparable, nor are PRESS and STEAM values (J-coupled metabolites evolve differently
+    under the two, STEAM's mixing time adds T1 weighting, and ratios and concentrations
+    differ with them), nor values at different echo times (the metabolites' T2 weighting
+    differs, and concentrations are not T2-corrected by default)."""
     def label(row: dict) -> str:
         parts = [f"{to_float(row.get('field_strength_t')):g} T"] if split_field else []
+        parts += [sequence_label(row) or "sequence n/a"] if split_sequence else []
         te = echo_time_ms(row)
         parts += [f"TE {te:g} ms" if math.isfinite(te) else "TE n/a"] if split_te else []
         return " ".join(parts)
-    if not (split_field or split_te):
+    if not (split_field or split_te or split_sequence):
         return rows
     return [{**r, "_protocol_label": label(r)} for r in rows]
 
@@ -104,7 +139,7 @@ def distribution(rows: list[dict], value_key: str, title: str, unit: str,
                    and math.isfinite(to_float(r.get(value_key)))]
             if sel:
                 label = name if len(strata) == 1 else f"{name} {stratum}"
-                groups[label] = [(_row_label(r), to_float(r[value_key])) for r in sel]
+                groups[label] = _point_labels(sel, rows, value_key)
     if not groups:
         return None
     outliers = {(g, who) for g, vals in groups.items() for who in robust_outliers(dict(vals))}
@@ -116,14 +151,14 @@ def distribution(rows: list[dict], value_key: str, title: str, unit: str,
 def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
                             amplitudes: list[dict] | None = None) -> list[dict]:
     """One distribution figure per (model, parameter) and, when water-scaled, of the
-    lowest-b concentrations: a column per metabolite, split by field strength, echo time,
-    session and site (``sites``: participant_id -> site) when there are several."""
+    lowest-b concentrations: a column per metabolite, split by field strength, sequence, echo
+    time, session and site (``sites``: participant_id -> site) when there are several."""
     sites = sites or {}
     rows = diffusion + (amplitudes or [])
     split_field = len(field_strengths(rows)) > 1
-    split_te = mixed_echo_times(rows)
-    diffusion, amplitudes = (_label_protocols(diffusion, split_field, split_te),
-                             _label_protocols(amplitudes or [], split_field, split_te))
+    split = (split_field, mixed_echo_times(rows), mixed_sequences(rows))
+    diffusion, amplitudes = (_label_protocols(diffusion, *split),
+                             _label_protocols(amplitudes or [], *split))
     strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
     figures = []
     for model, parameter in GROUP_PARAMETERS:
@@ -159,10 +194,31 @@ def participant_sites(bids_dir) -> dict:
             if r.get("site") not in (None, "", "n/a") and r.get("participant_id")}
 
 
-def _acquisition_label(row: dict, qc: list[dict]) -> str:
-    """Participant (and session) of a QC row, plus the acquisition when it has several."""
-    several = len({x["source"] for x in qc if x["participant_id"] == row["participant_id"]}) > 1
-    return _row_label(row) + (f" {row['source'].split('_', 1)[-1]}" if several else "")
+def _acquisition_label(row: dict, rows: list[dict]) -> str:
+    """Participant (and session) of a group-table row, plus the acquisition (its source
+    without the participant and session) when that participant and session have several in
+    ``rows``."""
+    own = (row["participant_id"], row.get("session_id"))
+    several = len({x["source"] for x in rows
+                   if (x["participant_id"], x.get("session_id")) == own}) > 1
+    if not several:
+        return _row_label(row)
+    prefix = f"{row['participant_id']}_{row.get('session_id')}_"
+    source = str(row["source"])
+    acquisition = (source[len(prefix):] if source.startswith(prefix)
+                   else source.split("_", 1)[-1])
+    return f"{_row_label(row)} {acquisition}"
+
+
+def _point_labels(selected: list[dict], rows: list[dict], value_key: str) -> list[tuple]:
+    """(label, value) of each selected row, labelled by acquisition (:func:`_acquisition_label`
+    over all ``rows``), and by condition too where one acquisition gives several points (e.g.
+    several conditions at its lowest b), so that no point shares its label and
+    :func:`robust_outliers` sees every value."""
+    labels = [_acquisition_label(r, rows) for r in selected]
+    repeated = {x for x in labels if labels.count(x) > 1}
+    return [(f"{label} condition {r.get('condition')}" if label in repeated else label,
+             to_float(r[value_key])) for label, r in zip(labels, selected)]
 
 
 def _judged(flags: list[dict]) -> dict:

@@ -1,9 +1,12 @@
 """Rows of ``_diffusion.tsv``: every requested model fitted to every metabolite's decay.
 
-Columns: metabolite, model, parameter, value, unit, std_error, applicable, note, reason.
+Columns: metabolite, model, parameter, value, unit, std_error, applicable, note, reason,
+b_max_s_mm2.
 ``value``/``std_error`` are the weighted least-squares estimate and its standard error;
 ``reason`` says why a row is not applicable (bound, physical limit, consensus rule); the note carries the applicability reasons, the Monte Carlo / bootstrap median and
-interquartile range, the noise source and the acquisition regime.
+interquartile range, the noise source and the acquisition regime; ``b_max_s_mm2`` is the
+largest b-value (s/mm^2; a shell's mean after powder averaging) the model was fitted on
+(NaN when it was not fitted): a mono-exponential ADC or K_app depends on it.
 """
 
 from __future__ import annotations
@@ -16,17 +19,21 @@ from pipeline.diffusion.fitting import (UNCERTAINTY_METHODS, estimate_sigma_biex
 from pipeline.diffusion.models import MODELS, canonical_models, make_model
 from pipeline.diffusion.tensor import fit_tensor, tensor_identifiable
 from pipeline.tables import DIFFUSION_COLUMNS as COLUMNS  # one definition
-from pipeline.units import b_s_mm2_to_ms_um2, to_s_mm2
+from pipeline.units import b_ms_um2_to_s_mm2, b_s_mm2_to_ms_um2, to_s_mm2
 
 DEFAULT_MODELS = ("monoexponential", "kurtosis", "biexponential", "sticks", "cylinders")
 TIMED_MODELS = ("cylinders", "stick_sphere", "anisotropic_cylinders")
 
 
-def _row(metabolite, model, parameter, value, unit, std_error, applicable, note, reason=""):
+def _row(metabolite, model, parameter, value, unit, std_error, applicable, note, reason="",
+         b_used_ms_um2=()):
+    """One table row; ``b_used_ms_um2``: the b-values its model was fitted on."""
+    b_used = np.asarray(b_used_ms_um2, float)
     return {"metabolite": metabolite, "model": model, "parameter": parameter,
             "value": float(value), "unit": unit, "std_error": float(std_error),
             "applicable": int(bool(applicable)), "note": note,
-            "reason": "" if applicable else (reason or note)}
+            "reason": "" if applicable else (reason or note),
+            "b_max_s_mm2": float(b_ms_um2_to_s_mm2(b_used.max())) if b_used.size else np.nan}
 
 
 def _seconds_to_ms(value) -> float | None:
@@ -86,10 +93,12 @@ def _model_rows(metabolite, fit, context_notes):
         notes = [n for n in (note, p_note, _resampled_note(fit, pname), *context_notes) if n]
         reason = "; ".join(x for x in (fit.reason, "" if p_ok else p_note) if x)
         rows.append(_row(metabolite, fit.model.name, pname, fit.params[i], unit,
-                         _std_error(fit, i, pname), ok and p_ok, "; ".join(notes), reason))
+                         _std_error(fit, i, pname), ok and p_ok, "; ".join(notes), reason,
+                         fit.b_used_ms_um2))
     for crit, value in (("AIC", fit.aic), ("BIC", fit.bic)):
         rows.append(_row(metabolite, fit.model.name, crit, value, "", np.nan, ok,
-                         f"{fit.n_points} points, {fit.n_free} free parameters incl. S0", fit.reason))
+                         f"{fit.n_points} points, {fit.n_free} free parameters incl. S0", fit.reason,
+                         fit.b_used_ms_um2))
     return rows
 
 
@@ -137,9 +146,9 @@ def _tensor_rows(metabolite, b, directions, signal, sigma):
     reason = "; ".join(tensor_reasons(t))
     ok = not reason
     note = "positive-definite (Cholesky) fit"
-    rows = [_row(metabolite, "tensor", "MD", t.md, unit, t.md_std_error, ok, note, reason),
-            _row(metabolite, "tensor", "FA", t.fa, "1", t.fa_std_error, ok, note, reason)]
-    rows += [_row(metabolite, "tensor", f"lambda{i + 1}", v, unit, e, ok, note, reason)
+    rows = [_row(metabolite, "tensor", "MD", t.md, unit, t.md_std_error, ok, note, reason, b),
+            _row(metabolite, "tensor", "FA", t.fa, "1", t.fa_std_error, ok, note, reason, b)]
+    rows += [_row(metabolite, "tensor", f"lambda{i + 1}", v, unit, e, ok, note, reason, b)
              for i, (v, e) in enumerate(zip(t.eigenvalues, t.eigenvalues_std_error))]
     return rows
 
