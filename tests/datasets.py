@@ -179,3 +179,14 @@ def zero_fill_svs(bids: Path, factor: int = 2) -> Path:
         sidecar["NumberOfSpectralPoints"] = int(padded.shape[3])
         _write_json(sidecar_path, sidecar)
     return path
+
+
+def read_invivo_pair(shared_data: Path | None = None) -> tuple:
+    """The in-vivo 7 T DW-STEAM metabolite data and water reference as read by the app
+    (b-values in s/mm^2, as their headers hold them): ``(acquisition, water)``."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+
+    folder = _shared_folder(shared_data, "dmrs_7t_steam_invivo") / "nifti"
+    sidecar = {"DiffusionBValueUnits": "s/mm2"}
+    return tuple(read_nifti_mrs(folder / name, sidecar=sidecar, b_value_units="s/mm2")
+                 for name in ("metab.nii.gz", "water.nii.gz"))

@@ -8,8 +8,14 @@ and water alike) gave per-transient drifts up to 2.6 Hz / 14.6 deg apart and amp
 Truth: the same real data in its stored order (a permutation is a relabelling, so every
 per-condition result must be the same to rounding)."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datasets import read_invivo_pair  # noqa: E402
 
 from pipeline.acquisition import condition_order
 
@@ -30,11 +36,7 @@ def test_condition_order_ignores_storage_order_polarity_and_length():
 
 @pytest.fixture(scope="module")
 def invivo(shared_data):
-    from pipeline.io.nifti_mrs import read_nifti_mrs
-    folder = shared_data / "dmrs_7t_steam_invivo" / "nifti"
-    sidecar = {"DiffusionBValueUnits": "s/mm2"}
-    return tuple(read_nifti_mrs(folder / name, sidecar=sidecar, b_value_units="s/mm2")
-                 for name in ("metab.nii.gz", "water.nii.gz"))
+    return read_invivo_pair(shared_data)
 
 
 def _permuted(acq, order):

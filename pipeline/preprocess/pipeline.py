@@ -143,7 +143,7 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     aligned = steps.align_step(unaligned, acq, options)
     outliers = steps.outlier_step(aligned.fids, acq, options)
     flags += outliers.flags
-    aligned = steps.realign_step(unaligned, outliers.rejected, acq, options) or aligned
+    aligned = steps.realign_step(unaligned, outliers.rejected, acq, options, aligned) or aligned
     averaged = average_transients(aligned.fids, outliers.rejected)
     if options.residual_water:
         averaged, _ = remove_residual_water(averaged, acq.dwell_s, acq.cf_mhz,

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..acquisition import STATED_RECEIVER_KEY, Acquisition
+from ..acquisition import STATED_RECEIVER_KEY, Acquisition, condition_order
 from ..spectra import MIN_ACQUIRED_POINTS, acquired_points, water_points_kept
-from .align import WATER_WINDOW_PPM, align_conditions, unresolved_drift_flags
+from .align import (WATER_WINDOW_PPM, Alignment, align_condition_means, align_conditions,
+                    unresolved_drift_flags)
 from .average import acquired, acquired_mean
 from .coils import combine_coils, dead_coils, without_partial_transients
 from .eddy import eddy_current_correct
@@ -445,13 +446,45 @@ def outlier_step(fids: np.ndarray, acq: Acquisition, options) -> OutlierStep:
 
 
 def realign_step(unaligned: np.ndarray, rejected: np.ndarray, acq: Acquisition,
-                 options) -> AlignStep | None:
+                 options, first: AlignStep | None = None) -> AlignStep | None:
     """Alignment again with the rejected transients left out of the templates; None when
     nothing was rejected (exactly-zero transients aside) or alignment is off (the first
-    alignment stands)."""
-    if not ((rejected & ~empty_transients(unaligned)).any() and options.align):
+    alignment stands). With ``first`` (the alignment the outliers were found on), only the
+    conditions that lost a transient take the new alignment (:func:`keep_unchanged`)."""
+    lost = (rejected & ~empty_transients(unaligned)).any(axis=1)
+    if not (lost.any() and options.align):
         return None  # nothing rejected but exactly-zero transients, already left out
-    return align_step(unaligned, acq, options, weights=(~rejected).astype(float))
+    weights = (~rejected).astype(float)
+    again = align_step(unaligned, acq, options, weights=weights)
+    if first is None:
+        return again
+    return keep_unchanged(first, again, lost, acq, options,
+                          weights * acquired_transients(unaligned, acq))
+
+
+def keep_unchanged(first: AlignStep, again: AlignStep, lost: np.ndarray, acq: Acquisition,
+                   options, weights: np.ndarray) -> AlignStep:
+    """``again`` for the conditions that ``lost`` a transient, ``first`` for the others (no
+    rejected transient entered their templates), the new ones' means registered on the
+    singlets to the reference condition's mean as in :func:`align_conditions`. Re-aligning
+    every condition let one transient rejected at b = 3956 s/mm^2 move every other average
+    through the shared template model (in-vivo 7 T set: the b = 0 average by 8-11 % in
+    1.8-3.4 ppm, its per-transient shifts by 0.7 Hz SD)."""
+    n = len(lost)
+    parts = [Alignment(again.freq_hz[c] if lost[c] else first.freq_hz[c],
+                       again.phase_deg[c] if lost[c] else first.phase_deg[c],
+                       np.ones(first.freq_hz.shape[1]),
+                       again.fids[c] if lost[c] else first.fids[c], None) for c in range(n)]
+    reference = int(condition_order(acq.b_values_s_mm2, acq.directions)[0])
+    if options.align_means and n > 1:
+        moved = np.ones(n, bool) if lost[reference] else lost.copy()
+        moved[reference] = False
+        registered = align_condition_means(parts, acq.dwell_s, acq.cf_mhz, reference, weights)
+        parts = [registered[c] if moved[c] else parts[c] for c in range(n)]
+    return AlignStep(np.stack([p.corrected for p in parts]), np.stack([p.freq_hz for p in parts]),
+                     np.stack([p.phase_deg for p in parts]),
+                     again.details + "; conditions that lost no transient keep their first "
+                     "alignment")
 
 
 def transient_rows(acq: Acquisition, freq_hz, phase_deg, rejected=None,

@@ -162,6 +162,15 @@ class _OutliersOutputSpec(TraitedSpec):
     out_report = File(exists=True, desc="JSON: scores, flagged conditions")
 
 
+def _first_alignment(acq, rows: list[dict]) -> steps.AlignStep:
+    """The alignment the outliers were found on: ``acq``'s transients and ``rows``' shifts
+    (``_transients.tsv`` order: condition, then transient)."""
+    shape = acq.fids.shape[:2]
+    freq_hz = np.array([float(r["freq_shift_hz"]) for r in rows]).reshape(shape)
+    phase_deg = np.array([float(r["phase_shift_deg"]) for r in rows]).reshape(shape)
+    return steps.AlignStep(acq.fids[:, :, 0, :], freq_hz, phase_deg, "")
+
+
 class RejectOutliers(SimpleInterface):
     """Outlier transients per condition (a condition is flagged when too many go), then
     re-alignment with the outliers left out of the templates."""
@@ -179,7 +188,7 @@ class RejectOutliers(SimpleInterface):
         if rejected.any():
             combined = load_acquisition(self.inputs.in_combined)
             realigned = steps.realign_step(combined.fids[:, :, 0, :], rejected, combined,
-                                           options)
+                                           options, _first_alignment(acq, rows))
         if realigned is not None:
             out = acq.with_fids(realigned.fids[:, :, None, :])
             rows = steps.transient_rows(acq, realigned.freq_hz, realigned.phase_deg)
