@@ -213,9 +213,19 @@ def fisher_covariance(jac, noise_sd=1.0) -> tuple[np.ndarray, np.ndarray]:
     return cov * np.asarray(noise_sd, float)[..., None, None] ** 2, rank
 
 
-def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
+def parameter_units(n_params: int, signal_scale: float) -> np.ndarray:
+    """Scale of each fitted value (the model's parameters, then S0) for the at-a-bound tests:
+    1 for the model's parameters (physical units), the data's largest value for S0, so that
+    ``near_bound``'s absolute tolerance does not depend on the data's scale (before 2026-12-07
+    an S0 of 9e-9 was 'at' its bound 0: the ADC SE came from a profile, 0.0118147 against the
+    Fisher bound 0.0117964 at every other scale)."""
+    return np.append(np.ones(n_params), signal_scale)
+
+
+def active_bounds(jac, residual, x, lower, upper, unit=None) -> np.ndarray:
     """Parameters held by a fit bound: at a bound, with the unconstrained Gauss-Newton step
-    -(J^T J)^-1 J^T r pointing out of the box (weighted ``jac`` (n, k) and ``residual`` (n,))."""
+    -(J^T J)^-1 J^T r pointing out of the box (weighted ``jac`` (n, k) and ``residual`` (n,)).
+    ``unit``: each value's scale for the at-a-bound test (:func:`parameter_units`)."""
     x = np.asarray(x, float)
     cov = _covariance(jac, 1.0, np.asarray(upper, float) - np.asarray(lower, float))
     live = np.isfinite(np.diag(cov))
@@ -223,8 +233,9 @@ def active_bounds(jac, residual, x, lower, upper) -> np.ndarray:
     if not live.any():
         return active
     step = -cov[np.ix_(live, live)] @ (jac[:, live].T @ residual)
-    lo, hi = np.asarray(lower, float)[live], np.asarray(upper, float)[live]
-    gain = np.where(near_bound(x[live], lo), 1.0, np.where(near_bound(x[live], hi), -1.0, 0.0))
+    u = np.ones(x.size) if unit is None else np.asarray(unit, float)[:x.size]
+    value, lo, hi = (np.asarray(v, float)[live] / u[live] for v in (x, lower, upper))
+    gain = np.where(near_bound(value, lo), 1.0, np.where(near_bound(value, hi), -1.0, 0.0))
     active[live] = gain * step < 0
     return active
 
@@ -411,9 +422,11 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     jac = result.jac if fit_s0 else result.jac[:, :-1]
     cov = _covariance(jac, scale, (upper - lower)[:jac.shape[1]])
     k_fit = jac.shape[1]
-    at_any_bound = fit_s0 and bool(np.any(at_either_bound(x[:k_fit], lower[:k_fit],
-                                                          upper[:k_fit])))
-    active = (active_bounds(jac, result.fun, x[:k_fit], lower[:k_fit], upper[:k_fit])
+    unit = parameter_units(model.n_params, top)[:k_fit]
+    at_any_bound = fit_s0 and bool(np.any(at_either_bound(x[:k_fit] / unit,
+                                                          lower[:k_fit] / unit,
+                                                          upper[:k_fit] / unit)))
+    active = (active_bounds(jac, result.fun, x[:k_fit], lower[:k_fit], upper[:k_fit], unit)
               if at_any_bound else np.zeros(k_fit, bool))  # no bound reached: nothing held
     if not fit_s0:
         cov = np.pad(cov, ((0, 1), (0, 1)))
