@@ -417,6 +417,7 @@ def read_nifti_mrs(path, sidecar: dict | None = None, b_value_units: str = "auto
 
     _check_empty_conditions(fids, b_s_mm2, path)
     warnings += duplicated_condition_notes(fids, b_s_mm2, path)
+    warnings += duplicated_transient_notes(fids, b_s_mm2, path)
     for key in (B_UNITS_KEY, B_UNITS_SOURCE_KEY, WARNINGS_KEY, "BValueUnits", "b_value_units"):
         meta.pop(key, None)
     meta["warnings"] = warnings
@@ -462,6 +463,34 @@ def duplicated_condition_notes(fids: np.ndarray, b_s_mm2: np.ndarray, path) -> l
         else:
             first[digest] = c
     return notes
+
+
+def duplicated_transient_notes(fids: np.ndarray, b_s_mm2: np.ndarray, path) -> list[str]:
+    """A warning naming the conditions in which some transients (every coil) are bit for bit
+    earlier ones of the same condition: a measured transient never repeats its noise, so they
+    are copies (an export or a concatenation that stored averages twice). A copy is not an
+    independent measurement: the CRLBs come from the averaged spectrum, so they are rightly not
+    lowered, but each copy's twin sits in its leave-one-out alignment template; the in-vivo
+    7 T set with every transient stored twice moved amplitudes by up to 18 % (tCho at b = 0
+    +17 %, Ins +13 %) and the tCho ADC from 0.065 to 0.079 um^2/ms, without a word.
+    Transients that are all zero, and conditions whose transients are all identical
+    (noiseless simulations), are not judged."""
+    found = []
+    for c in range(fids.shape[0]):
+        transients = [t for t in fids[c] if np.any(t)]
+        if len(transients) < 2 or all(np.array_equal(t, transients[0]) for t in transients):
+            continue
+        digests = [hashlib.sha256(np.ascontiguousarray(t).tobytes()).hexdigest()
+                   for t in transients]
+        copies = len(digests) - len(set(digests))
+        if copies:
+            found.append(f"{c} (b = {b_s_mm2[c]:g} s/mm^2: {copies} of {len(digests)})")
+    if not found:
+        return []
+    return [f"{path}: transients that repeat earlier ones of their condition bit for bit in "
+            f"condition(s) {', '.join(found)}: averages stored twice? A copy is not an "
+            "independent measurement (it biases the alignment towards its twin; the CRLBs are "
+            "those of the unique data); remove the copies"]
 
 
 def _canonical_fids(data: np.ndarray, cond_axes: list, trans_axes: list, coil_axes: list):
