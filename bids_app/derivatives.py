@@ -23,8 +23,8 @@ from pipeline.io.files import (atomic_copy, atomic_write_bytes, atomic_write_tex
                                tsv_text, write_json, write_tsv)
 from workflows.derivatives import (ACQUISITION_OUTPUTS, AMPLITUDES_COLUMNS,  # noqa: F401
                                    CONTRACT_KINDS, DIFFUSION_COLUMNS, FIT_DISPLAY_SUFFIX,
-                                   PIPELINE_NAME, TRANSIENTS_COLUMNS, acquisition_path,
-                                   amplitudes_columns, figure_path, figures_dir,
+                                   LAST_AMPLITUDE_COLUMN, PIPELINE_NAME, TRANSIENTS_COLUMNS,
+                                   acquisition_path, amplitudes_columns, figure_path, figures_dir,
                                    fit_display_path, logs_dir, mrs_dir, report_path,
                                    subject_dir)
 

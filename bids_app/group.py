@@ -25,6 +25,8 @@ from pipeline.tables import DIFFUSION_ADDED_COLUMNS
 
 from . import derivatives as d
 from .discovery import strip_prefix
+from .group_quantification import (QUANTIFICATION_COLUMNS, mixed_quantification,
+                                   quantification_columns, quantification_record)
 from .processed_inputs import changed_inputs, current_sources
 from .runlog import Outcome, error_message, get_logger
 
@@ -254,7 +256,8 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
     ``bids_dir``) whose inputs changed or went since its latest run
     (:func:`~bids_app.processed_inputs.changed_inputs`), is failed likewise."""
     output_dir = Path(output_dir)
-    tables = {"amplitudes": [], "diffusion": [], "qc": [], "qc_flags": [], "status": []}
+    tables = {"amplitudes": [], "diffusion": [], "qc": [], "qc_flags": [], "status": [],
+              "quantification": {}}
     outcomes, facts = [], facts_reader(output_dir, bids_dir)
     for subject in subjects:
         outcome = Outcome(subject)
@@ -275,6 +278,11 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
                 _collect_participant(output_dir, subject, facts, tables, outcome,
                                      current_sources(run))
         tables["status"].append(status_row(outcome, run))
+    records = tables.pop("quantification")
+    tables["amplitudes"] = [
+        {**r, **quantification_columns(r, records.get((r["participant_id"], r["session_id"],
+                                                       r["source"])))}
+        for r in tables["amplitudes"]]
     return tables, outcomes
 
 
@@ -326,15 +334,18 @@ QC_FLAG_FIELDS = ("metric", "value", "warn_limit", "fail_limit")
 not the acquisition)."""
 
 
-def _read_qc(path: Path) -> tuple[dict, list[dict]]:
-    """(summary, flags) of a ``_qc.json``: the flat metrics for ``group_qc.tsv``, and each
-    flag's judged value and limits for the group report's QC panels (not a table column)."""
+def _read_qc(path: Path) -> tuple[dict, list[dict], dict | None]:
+    """(summary, flags, quantification) of a ``_qc.json``: the flat metrics for
+    ``group_qc.tsv``, each flag's judged value and limits for the group report's QC panels
+    (not a table column), and the fit's quantification report when the run water-scaled
+    (:func:`~bids_app.group_quantification.quantification_record`)."""
     qc = json.loads(path.read_text())
     summary = qc.get("summary", {}) if isinstance(qc, dict) else None
     if not isinstance(summary, dict):
         raise ValueError("not a QC report (no 'summary' object)")
     flags = qc.get("flags", [])
-    return summary, [f for f in flags if isinstance(f, dict)] if isinstance(flags, list) else []
+    flags = [f for f in flags if isinstance(f, dict)] if isinstance(flags, list) else []
+    return summary, flags, quantification_record(qc)
 
 
 def missing_files(found: list[tuple[str, str | None, Path]]) -> list[Path]:
@@ -390,14 +401,25 @@ def _collect_participant(output_dir: Path, subject: str, facts, tables: dict,
         ids.update(facts(subject, session, ids["source"]))
         try:
             if kind == "qc.json":
-                summary, flags = _read_qc(path)
+                summary, flags, record = _read_qc(path)
                 tables["qc"].append({**ids, **summary})
+                tables["quantification"][(ids["participant_id"], ids["session_id"],
+                                          ids["source"])] = record
                 tables["qc_flags"] += [{**ids, **{k: flag.get(k) for k in QC_FLAG_FIELDS}}
                                        for flag in flags]
             else:
                 tables[kind.split(".")[0]] += [{**ids, **row} for row in _read_table(path, kind)]
         except (OSError, ValueError, csv.Error) as exc:
             outcome.fail(f"{path}: unreadable ({error_message(exc)})")
+
+
+def group_amplitudes_columns(rows: list[dict], leading) -> list[str]:
+    """Header of ``group_amplitudes.tsv``: the participant table's
+    (:func:`~bids_app.derivatives.amplitudes_columns`), with :data:`QUANTIFICATION_COLUMNS`
+    right before ``fit_flags`` (which stays last) when that is there, else at the end."""
+    head = [c for c in d.amplitudes_columns(rows, leading) if c not in QUANTIFICATION_COLUMNS]
+    at = head.index(d.LAST_AMPLITUDE_COLUMN) if d.LAST_AMPLITUDE_COLUMN in head else len(head)
+    return head[:at] + QUANTIFICATION_COLUMNS + head[at:]
 
 
 def available_subjects(folder) -> list[str]:
@@ -436,7 +458,7 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
             logger.warning("sub-%s: %s", outcome.subject, error)
     ids = ID_COLUMNS + ACQUISITION_COLUMNS
     d.write_tsv(output_dir / "group_amplitudes.tsv", tables["amplitudes"],
-                d.amplitudes_columns(tables["amplitudes"], ids))
+                group_amplitudes_columns(tables["amplitudes"], ids))
     d.write_tsv(output_dir / "group_diffusion.tsv", tables["diffusion"],
                 ids + d.DIFFUSION_COLUMNS)
     d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ids + QC_STATUS_COLUMNS)
@@ -456,6 +478,14 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
                        "group.html are split by sequence (compare values only within one)",
                        ", ".join(sorted({sequence_label(r) for r in rows} - {None})))
 
+    mixed = mixed_quantification(tables["amplitudes"])
+    if mixed:
+        logger.warning("group level: water-scaled concentrations quantified with different "
+                       "settings (each scales every concentration by a factor): %s; the "
+                       "concentration distributions in group.html are split by them (compare "
+                       "concentrations only within one)",
+                       " | ".join(f"{', '.join(who)}: {settings}"
+                                  for settings, who in mixed.items()))
     write_group_report(output_dir, tables, participant_sites(bids_dir))
     logger.info("group level: %d participant(s), %d amplitude rows, %d diffusion rows",
                 len(subjects), len(tables["amplitudes"]), len(tables["diffusion"]))

@@ -1,6 +1,7 @@
 """``OUT/group.html``: participants with their QC status and distributions of QC metrics,
 diffusion parameters and concentrations across participants (split by field strength, sequence
-and echo time when mixed; robust outliers named). Built from the group tables."""
+and echo time when mixed, concentrations also by their quantification settings; robust outliers
+named). Built from the group tables."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pipeline.qc.flags import THRESHOLDS
 
 from . import derivatives as d
 from . import figures as fig
+from .group_quantification import mixed_quantification, quantification_labels
 from .report import MAIN_DECAY_METABOLITES, _environment
 
 GROUP_PARAMETERS = (("monoexponential", "ADC"), ("sticks", "D_intra"), ("kurtosis", "K"))
@@ -148,17 +150,32 @@ def distribution(rows: list[dict], value_key: str, title: str, unit: str,
             "svg": fig.distribution_figure(groups, title, unit, outliers)}
 
 
+def label_quantification(amplitudes: list[dict]) -> list[dict]:
+    """Amplitude rows with how their concentration was quantified added to their protocol
+    label (:func:`~bids_app.group_quantification.quantification_labels`; ``quantification
+    n/a`` when not stated) when the group mixes quantifications
+    (:func:`~bids_app.group_quantification.mixed_quantification`): a T2-corrected
+    concentration is the uncorrected one times ``exp(TE/T2)``, not a comparable value."""
+    if not mixed_quantification(amplitudes):
+        return amplitudes
+    labels = quantification_labels(amplitudes)
+    return [{**r, "_protocol_label": " ".join(
+        p for p in (r.get("_protocol_label", ""), label or "quantification n/a") if p)}
+            for r, label in zip(amplitudes, labels)]
+
+
 def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
                             amplitudes: list[dict] | None = None) -> list[dict]:
     """One distribution figure per (model, parameter) and, when water-scaled, of the
     lowest-b concentrations: a column per metabolite, split by field strength, sequence, echo
-    time, session and site (``sites``: participant_id -> site) when there are several."""
+    time, session and site (``sites``: participant_id -> site) when there are several, the
+    concentrations also by how they were quantified (:func:`label_quantification`)."""
     sites = sites or {}
     rows = diffusion + (amplitudes or [])
     split_field = len(field_strengths(rows)) > 1
     split = (split_field, mixed_echo_times(rows), mixed_sequences(rows))
     diffusion, amplitudes = (_label_protocols(diffusion, *split),
-                             _label_protocols(amplitudes or [], *split))
+                             label_quantification(_label_protocols(amplitudes or [], *split)))
     strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
     figures = []
     for model, parameter in GROUP_PARAMETERS:

@@ -199,8 +199,8 @@ def water_scaled_concentrations(fit: SpectralFit | dict, water_signal: float, *,
     values = _amplitudes_with_crlb(fit)
     out = {}
     for name, (amp, crlb) in values.items():
-        r = relaxation_attenuation(echo_time_s, _per_name(metabolite_t2_s, name),
-                                   repetition_time_s, _per_name(metabolite_t1_s, name))
+        r = relaxation_attenuation(echo_time_s, relaxation_time_for(metabolite_t2_s, name),
+                                   repetition_time_s, relaxation_time_for(metabolite_t1_s, name))
         out[name] = (amp * scale / r, crlb * scale / r)
     return out
 
@@ -326,7 +326,7 @@ def relaxation_table_notes(rows: list[dict], metabolite_t2_s, metabolite_t1_s) -
             continue
         unmatched = unmatched_names_note(f"[quantification] {key}", set(table) - {"default"},
                                          names + ["default"], "the fit (metabolites and sums)")
-        uncorrected = [n for n in names if _per_name(table, n) is None]
+        uncorrected = [n for n in names if relaxation_time_for(table, n) is None]
         notes += [unmatched] if unmatched else []
         if uncorrected:
             notes.append(f"concentrations of {', '.join(uncorrected)} are not corrected for "
@@ -335,9 +335,10 @@ def relaxation_table_notes(rows: list[dict], metabolite_t2_s, metabolite_t1_s) -
     return notes
 
 
-def _per_name(value, name: str):
-    """The T2/T1 of ``name`` from one value or a table (name, else a sum's first member
-    present, else ``default``); None when the table has none of these."""
+def relaxation_time_for(value, name: str):
+    """The T2/T1 (s) of ``name`` from one value or a table (name, else a sum's first member
+    present, else ``default``); None when the table has none of these: the time its
+    concentration is corrected with (the group level states it per row)."""
     if value is None or np.isscalar(value):
         return value
     from .uncertainty import METABOLITE_SUMS
