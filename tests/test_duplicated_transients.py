@@ -53,3 +53,23 @@ def test_noiseless_and_empty_transients_are_not_judged():
     noisy = np.stack([fid, fid + 0.01, fid]).reshape(1, 3, 1, 64)
     (note,) = duplicated_transient_notes(noisy, b, "f")
     assert "condition(s) 0 (b = 0 s/mm^2: 1 of 3)" in note
+
+
+def test_copies_are_left_out_of_preprocessing(shared_data, tmp_path):
+    """Truth: the published file as stored. Every transient stored twice, preprocessed as the
+    app preprocesses (alignment, outliers, averaging): the copies count as not acquired and the
+    condition averages are those of the stored file. Before, the copies went in as
+    measurements: the b = 0 average moved and amplitudes up to 18 % with it."""
+    from datasets import read_invivo_pair
+
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+
+    acq, water = read_invivo_pair(shared_data)
+    twice = acq.with_fids(np.repeat(acq.fids, 2, axis=1))
+    stored = preprocess_acquisition(acq, water)
+    doubled = preprocess_acquisition(twice, water)
+    reference = stored.averaged.fids
+    assert np.max(np.abs(doubled.averaged.fids - reference)) < 1e-9 * np.max(np.abs(reference))
+    acquired = [int(r["acquired"]) for r in doubled.transients]
+    assert sum(acquired) == acq.fids.shape[0] * acq.fids.shape[1]
+    assert len(acquired) == 2 * sum(acquired)

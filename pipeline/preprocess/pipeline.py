@@ -124,7 +124,7 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     """Run every preprocessing step on one acquisition (the workflow's order and steps)."""
     if not isinstance(options, PreprocessOptions):
         options = PreprocessOptions.from_dict(options)
-    trimmed = steps.zero_fill_step(acq, water)
+    trimmed = steps.zero_fill_step(steps.without_copies(acq), steps.without_copies(water))
     acq, water = trimmed.acq, trimmed.water
     if water is not None and water.n_points != acq.n_points:
         raise ValueError(f"{water.source or 'water reference'}: {water.n_points} points, but "

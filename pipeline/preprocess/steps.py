@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..acquisition import STATED_RECEIVER_KEY, Acquisition, condition_order
+from ..io.nifti_mrs import duplicated_transients
 from ..spectra import MIN_ACQUIRED_POINTS, acquired_points, water_points_kept
 from .align import (WATER_WINDOW_PPM, Alignment, align_condition_means, align_conditions,
                     unresolved_drift_flags)
@@ -74,6 +75,21 @@ def _cut(acq: Acquisition, keep: int, acquired: int, label: str) -> tuple[Acquis
     if "NumberOfSpectralPoints" in metadata:
         metadata["NumberOfSpectralPoints"] = keep
     return acq.with_fids(acq.fids[..., :keep], metadata=metadata), flag
+
+
+def without_copies(acq: Acquisition | None) -> Acquisition | None:
+    """``acq`` with its transients that are bit for bit earlier ones of their condition set to
+    0, so every later step counts them as not acquired (:func:`empty_transients`): a copy is
+    not a measurement, and its twin would sit in its leave-one-out alignment template
+    (``nifti_mrs.duplicated_transients``; the reader warns, naming the conditions)."""
+    if acq is None:
+        return None
+    copies = duplicated_transients(acq.fids)
+    if not copies.any():
+        return acq
+    fids = acq.fids.copy()
+    fids[copies] = 0
+    return acq.with_fids(fids)
 
 
 def zero_fill_step(acq: Acquisition, water: Acquisition | None) -> ZeroFillStep:

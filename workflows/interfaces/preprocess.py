@@ -65,7 +65,7 @@ class CombineCoils(SimpleInterface):
         if water is not None:
             water = dataclasses.replace(water,
                                         source=self.inputs.water_source_name or water.source)
-        trimmed = steps.zero_fill_step(acq, water)
+        trimmed = steps.zero_fill_step(steps.without_copies(acq), steps.without_copies(water))
         acq, water = trimmed.acq, trimmed.water
         step = steps.combine_step(acq, water, whiten=options.coil_whiten)
         mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy,
