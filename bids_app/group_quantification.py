@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-from pipeline.fitting.quantification import TISSUE_CLASSES, relaxation_time_for
 from pipeline.io.files import to_float
 
 QUANTIFICATION_COLUMNS = ["metabolite_t2_s", "metabolite_t1_s", "tissue_fractions",
@@ -72,6 +71,10 @@ def settings_text(record: dict) -> str:
 def quantification_columns(row: dict, record: dict | None) -> dict:
     """The :data:`QUANTIFICATION_COLUMNS` of one amplitude row, given its acquisition's
     :func:`quantification_record` (None: all ``n/a``)."""
+    # imported here: the command line imports this module before it sets the BLAS threads,
+    # and pipeline.fitting loads numpy
+    from pipeline.fitting.quantification import TISSUE_CLASSES, relaxation_time_for
+
     if record is None:
         return dict.fromkeys(QUANTIFICATION_COLUMNS)
     fractions = record.get("tissue_fractions") or {}

@@ -216,12 +216,12 @@ def _acquisition_label(row: dict, rows: list[dict]) -> str:
     without the participant and session) when that participant and session have several in
     ``rows``."""
     own = (row["participant_id"], row.get("session_id"))
-    several = len({x["source"] for x in rows
+    several = len({x.get("source") for x in rows
                    if (x["participant_id"], x.get("session_id")) == own}) > 1
     if not several:
         return _row_label(row)
     prefix = f"{row['participant_id']}_{row.get('session_id')}_"
-    source = str(row["source"])
+    source = str(row.get("source", ""))
     acquisition = (source[len(prefix):] if source.startswith(prefix)
                    else source.split("_", 1)[-1])
     return f"{_row_label(row)} {acquisition}"
