@@ -153,3 +153,54 @@ def on_time_fits(published):
 @pytest.mark.slow
 def test_published_set_on_time_is_not_moved(published):
     assert "fid_delay_points" not in on_time_fits(published).extra
+
+
+@pytest.mark.slow
+def test_single_spectrum_moves_only_off_the_limit(published):
+    """One spectrum (the published b = 0 average): three points late its fit ends at the phase's
+    search limit (before: tCho/tCr -65 %), so it is moved until it no longer does (two points;
+    the last point is not read off one spectrum)."""
+    from pipeline.fitting import fit_conditions
+
+    averages, basis, acq, options, bench = published
+    late = np.concatenate([averages[:1, 3:], np.zeros((1, 3))], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = fit_conditions(late, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2[:1],
+                              options)
+    assert fits.extra.get("fid_delay_points") == 2
+    b0 = bench.ratios(bench.fitted(fits.fits[0]))
+    truth = bench.truth_ratios()
+    assert abs(b0["tCho"] / truth["tCho"] - 1) < 0.06, b0
+
+
+@pytest.mark.slow
+def test_moves_that_never_leave_the_limit_are_undone(published, monkeypatch):
+    """Fits whose first-order phase stays at the search limit whatever the move (here made so:
+    every fit's phase replaced by the limit) are not a delay the moves undo: after the moves
+    (up to 8 points, each followed by a refit) the input is fitted as it came, no warning."""
+    import dataclasses
+
+    from pipeline.fitting import conditions, fit_conditions
+
+    averages, basis, acq, options, _ = published
+    real = conditions._fitted_each
+    calls = []
+
+    def at_limit(fids, *args):
+        spectra, scale, fits = real(fids, *args)
+        calls.append((fids.copy(), fits))
+        problem = fits[0].extra["problem"]
+        limit = 360.0 * problem.upper[problem.n_base_theta - 1] * problem.cf_mhz
+        return spectra, scale, [dataclasses.replace(f, phase1_deg_per_ppm=-limit) for f in fits]
+
+    monkeypatch.setattr(conditions, "_fitted_each", at_limit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fits = fit_conditions(averages[:1], basis, acq.dwell_s, acq.cf_mhz,
+                              acq.b_values_s_mm2[:1], options)
+    assert len(calls) == 9  # the input, then moves of 1-8 points
+    assert "fid_delay_points" not in fits.extra
+    assert not [w for w in caught if "point(s)" in str(w.message)]
+    assert np.array_equal(calls[0][0], averages[:1])  # the input as it came ...
+    assert np.array_equal(fits.fits[0].fitted_fid, calls[0][1][0].fitted_fid)  # ... its fit

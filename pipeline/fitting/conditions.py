@@ -19,8 +19,9 @@ from .results import ConditionFits, SpectralFit
 from .monotone import CAP_FLAG
 from .uncertainty import crlb_percent, weighted_sum
 from .single import _as_options, fit_spectrum
-from .time_offset import (MAX_DELAY_POINTS, on_input_grid, one_point_phase1_deg_per_ppm,
-                          phase1_limit_deg_per_ppm, started_on_time, whole_point_delay)
+from .time_offset import (MAX_DELAY_POINTS, at_phase1_limit, on_input_grid,
+                          one_point_phase1_deg_per_ppm, phase1_limit_deg_per_ppm,
+                          started_on_time, whole_point_delay)
 
 FIXED_MM_NAME = "MM"
 
@@ -151,19 +152,25 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     if options.basis_window_ppm:
         extra["basis_without_water_lines_ppm"] = list(options.basis_window_ppm)
     series_ftol = SERIES_FTOL if np.unique(b).size >= 2 else None
-    spectra, scale, sequential = _fitted_each(fids, b, basis, problem, options, series_ftol)
-    input_fids, delay, first_phases = fids, 0, [f.phase1_deg_per_ppm for f in sequential]
+    on_time = _fitted_each(fids, b, basis, problem, options, series_ftol)
+    spectra, scale, sequential = on_time
+    input_fids, delay, first_phases = fids, 0, _phases(sequential)
     limit = (phase1_limit_deg_per_ppm(problem.upper[problem.n_base_theta - 1], cf_mhz)
              if problem.fit_phase1 else 0.0)
-    while problem.fit_phase1 and abs(delay) < MAX_DELAY_POINTS:
-        step = whole_point_delay([f.phase1_deg_per_ppm for f in sequential], dwell_s, cf_mhz,
-                                 limit)
-        if not step:
+    tried = {0}
+    while problem.fit_phase1:
+        step = whole_point_delay(_phases(sequential), dwell_s, cf_mhz, limit)
+        if not step or delay + step in tried or abs(delay + step) > MAX_DELAY_POINTS:
             break
         delay += step
+        tried.add(delay)
         fids = started_on_time(input_fids, delay)
         spectra, scale, sequential = _fitted_each(fids, b, basis, problem, options,
                                                   series_ftol)
+    if delay and at_phase1_limit(_phases(sequential), limit):
+        # still at the search limit after every move: not a delay the moves undo
+        fids, delay = input_fids, 0
+        spectra, scale, sequential = on_time
     if delay:
         warnings.warn(delay_note(delay, first_phases, dwell_s, cf_mhz), UserWarning,
                       stacklevel=2)
@@ -181,6 +188,10 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     extra["sequential"] = _on_input_grid(sequential, input_fids, delay)
     return ConditionFits(problem.names, b, _on_input_grid(fits, input_fids, delay), "joint",
                          diffusion=diffusion, extra=extra)
+
+
+def _phases(fits: list) -> list:
+    return [f.phase1_deg_per_ppm for f in fits]
 
 
 def _fitted_each(fids: np.ndarray, b: np.ndarray, basis: Basis, problem: M.FitProblem,

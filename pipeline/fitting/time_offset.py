@@ -22,7 +22,9 @@ of 4 kHz (11.1 deg/ppm a point, single spectra with a first-order phase the base
 WHOLE_POINT_TOLERANCE = 0.25
 """A median delay further than this from a whole number of points is not a lost point."""
 MAX_DELAY_POINTS = 8
-"""Most points moved in all (each move is followed by a refit of every condition)."""
+"""Most points moved in all (each move is followed by a refit of every condition). Moves that
+never take the fits off the search limit are undone (not a delay: e.g. data the basis does
+not describe), and a move back to a delay already tried ends the search."""
 MIN_CONDITIONS = 3
 """The median needs this many conditions; one spectrum's first-order phase is not reliable
 enough (ISMRM challenge spectra, single fits: up to 1.1 points on their 4 kHz grid)."""
@@ -45,13 +47,18 @@ def whole_point_delay(phase1_deg_per_ppm, dwell_s: float, cf_mhz: float,
     phases = np.asarray(phase1_deg_per_ppm, dtype=float)
     median = float(np.median(phases))
     delay = median / one_point_phase1_deg_per_ppm(dwell_s, cf_mhz)
-    if abs(median) >= 0.95 * limit_deg_per_ppm and abs(delay) >= MIN_DELAY_POINTS:
+    if at_phase1_limit(phases, limit_deg_per_ppm) and abs(delay) >= MIN_DELAY_POINTS:
         return int(np.sign(delay)) * max(1, int(abs(delay)))
     points = int(round(delay))
     if (phases.size < MIN_CONDITIONS or abs(delay) < MIN_DELAY_POINTS
             or abs(delay - points) > WHOLE_POINT_TOLERANCE):
         return 0
     return points
+
+
+def at_phase1_limit(phase1_deg_per_ppm, limit_deg_per_ppm: float) -> bool:
+    """Whether the median first-order phase of the fits is at the search limit (within 5 %)."""
+    return abs(float(np.median(phase1_deg_per_ppm))) >= 0.95 * limit_deg_per_ppm
 
 
 def phase1_limit_deg_per_ppm(upper_phi1_s: float, cf_mhz: float) -> float:
