@@ -22,3 +22,16 @@ def shared_data() -> Path:
         pytest.skip(f"real-data folder {SHARED_DATA} is absent (a plain clone); "
                     "these tests run in CI where it is present")
     return SHARED_DATA
+
+
+# Test files that share the demo runs under one base folder (tests/container/demo_runs.py).
+DEMO_RUN_FILES = {"test_container_reproducibility.py", "test_slurm.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Group tests for pytest-xdist's ``--dist loadgroup`` (tests/run_tests.sh): a test file
+    runs whole on one worker, so its module fixtures are made once; the files that share the
+    demo runs share a worker, so the reference run is made once."""
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group("demo-runs" if name in DEMO_RUN_FILES else name))

@@ -15,6 +15,13 @@ from datasets import make_invivo_bids, make_synthetic_bids
 ENV = {**os.environ, "NIPYPE_NO_ET": "1", "MPLBACKEND": "Agg"}
 
 
+@pytest.fixture(autouse=True)
+def in_own_folder(tmp_path, monkeypatch):
+    """Runs without ``-w`` make ``./work``: each test's goes in its own folder, not the
+    repository (tests run in parallel, and a shared work folder is locked by one run)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run_cli(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "bids_app.cli", *map(str, args)],
                           capture_output=True, text=True, env=ENV, timeout=timeout)

@@ -98,9 +98,11 @@ def test_unknown_diffusion_metabolite_is_refused_at_start():
     assert "['Glu'] are not fitted" in diffusion_metabolite_problems(config)[0]
 
 
-def test_participant_run_with_an_unknown_diffusion_metabolite_stops_before_writing(tmp_path):
+def test_participant_run_with_an_unknown_diffusion_metabolite_stops_before_writing(
+        tmp_path, monkeypatch):
     """The command line refuses it with exit 2 before the output folder exists."""
     from bids_app.cli import main
+    monkeypatch.chdir(tmp_path)  # its default work folder, ./work, goes there
     bids = tmp_path / "bids"
     bids.mkdir()
     (bids / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.9.0"}')
