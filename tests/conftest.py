@@ -28,8 +28,9 @@ def shared_data() -> Path:
 DEMO_RUN_FILES = {"test_container_reproducibility.py", "test_slurm.py"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the markers
 def pytest_collection_modifyitems(config, items):
-    """Group tests for pytest-xdist's ``--dist loadgroup`` (tests/run_tests.sh): a test file
+    """Group tests for pytest-xdist's ``--dist loadgroup`` (pyproject.toml): a test file
     runs whole on one worker, so its module fixtures are made once; the files that share the
     demo runs share a worker, so the reference run is made once."""
     for item in items:
