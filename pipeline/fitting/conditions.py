@@ -137,43 +137,29 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
         options = series_options(options)
     if options.mode == "joint" and np.unique(b).size >= 2:
         options = joint_fit_options(options)
-    if options.mm_mode == "fixed_shape_from_highest_b":
-        high = int(np.argmax(b))
-        free_mm = dataclasses.replace(options, mm_mode="free")
-        high_fit = fit_spectrum(fids[high], basis, dwell_s, cf_mhz, free_mm, ref_ppm=ref_ppm)
+    fixed_shape = options.mm_mode == "fixed_shape_from_highest_b"
+    free_mm = dataclasses.replace(options, mm_mode="free") if fixed_shape else options
+    series_ftol = SERIES_FTOL if np.unique(b).size >= 2 else None
+    problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, free_mm, ref_ppm)
+    input_fids = fids
+    (spectra, scale, sequential), delay = _delay_searched(fids, b, basis, problem, free_mm,
+                                                          series_ftol)
+    if delay:
+        fids = started_on_time(input_fids, delay)
+    if fixed_shape:  # the MM shape of the highest b, taken from the FIDs as moved
+        high_fit = fit_spectrum(fids[int(np.argmax(b))], basis, dwell_s, cf_mhz, free_mm,
+                                ref_ppm=ref_ppm)
         basis, options = fixed_shape_mm_basis(high_fit, free_mm)
-        ref_ppm = basis.ref_ppm
         extra["fixed_shape_mm"] = basis.provenance["fixed_shape_mm"]
-    problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, options, ref_ppm)
+        problem = M.build_problem(basis, dwell_s, n_points, cf_mhz, options, basis.ref_ppm)
+        spectra, scale, sequential = _fitted_each(fids, b, basis, problem, options, series_ftol)
     extra["baseline"] = options.baseline_record()  # joint series: joint_baseline
     # the options after the series and joint adjustments (series_options, joint_fit_options,
     # fixed-shape MM): what the fits below used, which the configured options are not
     extra["options_used"] = options.to_dict()
     if options.basis_window_ppm:
         extra["basis_without_water_lines_ppm"] = list(options.basis_window_ppm)
-    series_ftol = SERIES_FTOL if np.unique(b).size >= 2 else None
-    on_time = _fitted_each(fids, b, basis, problem, options, series_ftol)
-    spectra, scale, sequential = on_time
-    input_fids, delay, first_phases = fids, 0, _phases(sequential)
-    limit = (phase1_limit_deg_per_ppm(problem.upper[problem.n_base_theta - 1], cf_mhz)
-             if problem.fit_phase1 else 0.0)
-    tried = {0}
-    while problem.fit_phase1:
-        step = whole_point_delay(_phases(sequential), dwell_s, cf_mhz, limit)
-        if not step or delay + step in tried or abs(delay + step) > MAX_DELAY_POINTS:
-            break
-        delay += step
-        tried.add(delay)
-        fids = started_on_time(input_fids, delay)
-        spectra, scale, sequential = _fitted_each(fids, b, basis, problem, options,
-                                                  series_ftol)
-    if delay and at_phase1_limit(_phases(sequential), limit):
-        # still at the search limit after every move: not a delay the moves undo
-        fids, delay = input_fids, 0
-        spectra, scale, sequential = on_time
     if delay:
-        warnings.warn(delay_note(delay, first_phases, dwell_s, cf_mhz), UserWarning,
-                      stacklevel=2)
         extra["fid_delay_points"] = delay
     if options.reference_singlets:  # the joint search covers every condition's referenced range
         problem = dataclasses.replace(
@@ -188,6 +174,31 @@ def fit_conditions(fids: np.ndarray, basis: Basis, dwell_s: float, cf_mhz: float
     extra["sequential"] = _on_input_grid(sequential, input_fids, delay)
     return ConditionFits(problem.names, b, _on_input_grid(fits, input_fids, delay), "joint",
                          diffusion=diffusion, extra=extra)
+
+
+def _delay_searched(fids: np.ndarray, b: np.ndarray, basis: Basis, problem: M.FitProblem,
+                    options: FitOptions, ftol: float | None):
+    """(``_fitted_each`` of the FIDs as they are to be fitted, their delay in points): FIDs
+    whose fits' first-order phase is that of whole points lost or gained
+    (``time_offset.whole_point_delay``) are moved and fitted again, until they no longer are;
+    moves that never take the fits off the phase's search limit are undone (delay 0)."""
+    on_time = _fitted_each(fids, b, basis, problem, options, ftol)
+    fitted, delay, tried = on_time, 0, {0}
+    limit = (phase1_limit_deg_per_ppm(problem.upper[problem.n_base_theta - 1], problem.cf_mhz)
+             if problem.fit_phase1 else 0.0)
+    while problem.fit_phase1:
+        step = whole_point_delay(_phases(fitted[2]), problem.dwell_s, problem.cf_mhz, limit)
+        if not step or delay + step in tried or abs(delay + step) > MAX_DELAY_POINTS:
+            break
+        delay += step
+        tried.add(delay)
+        fitted = _fitted_each(started_on_time(fids, delay), b, basis, problem, options, ftol)
+    if delay and at_phase1_limit(_phases(fitted[2]), limit):
+        return on_time, 0  # still at the search limit after every move: not a delay
+    if delay:
+        warnings.warn(delay_note(delay, _phases(on_time[2]), problem.dwell_s, problem.cf_mhz),
+                      UserWarning, stacklevel=3)
+    return fitted, delay
 
 
 def _phases(fits: list) -> list:
