@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_support import run_app  # noqa: E402
 from robust_support import demo, demo_master, paths, zero_bytes  # noqa: E402,F401
@@ -28,6 +30,7 @@ def _run(demo: Path, tmp_path: Path) -> tuple[int, dict]:
     return run.returncode, summary
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_failed_rerun_sets_earlier_outputs_aside_and_says_it_failed(demo, tmp_path):
     out = tmp_path / "out"
     status, first = _run(demo, tmp_path)

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from robust_support import checksums, demo, demo_master  # noqa: E402,F401
 from test_session_selection import _into_sessions  # noqa: E402
@@ -39,6 +41,7 @@ def _group_sessions(out: Path) -> set:
         return {(r["participant_id"], r["session_id"]) for r in csv.DictReader(fh, delimiter="\t")}
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_a_failed_session_run_leaves_the_other_sessions_in_place(demo, tmp_path):
     _into_sessions(demo, {"01": ("1", "2"), "02": ("1",)})
     out = tmp_path / "out"

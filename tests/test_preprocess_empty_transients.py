@@ -161,6 +161,7 @@ def _zero_transients(path, condition: int, transients: slice) -> None:
     nib.save(type(image)(data, image.affine, header=image.header), path)
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_the_workflow_leaves_zero_transients_out(demo, tmp_path):
     """Through the app's nodes (combination, alignment, outliers, averaging read the transients
     table): half the transients of one condition zero, the amplitudes stay those of the

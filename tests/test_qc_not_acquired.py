@@ -135,6 +135,7 @@ def _transients(out: Path) -> list[dict]:
         return list(csv.DictReader(fh, delimiter="\t"))
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_the_transients_table_marks_the_zeroed_transients_not_acquired(runs):
     rows = _transients(runs["zeroed"])
     assert list(rows[0])[-2:] == ["rejected", "acquired"]  # added last, nothing renamed
@@ -144,6 +145,7 @@ def test_the_transients_table_marks_the_zeroed_transients_not_acquired(runs):
     assert all(r["acquired"] == "1" for r in _transients(runs["untouched"]))
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_qc_counts_the_zeroed_transients_apart_from_the_rejected(runs):
     untouched, zeroed = _qc(runs["untouched"]), _qc(runs["zeroed"])
     # the injected outlier is rejected in both runs: the rejection counts are real ones
@@ -163,6 +165,7 @@ def test_qc_counts_the_zeroed_transients_apart_from_the_rejected(runs):
             == untouched["stages"]["outliers.json"]["n_rejected"])
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_the_rejection_verdict_is_the_untouched_one_and_the_new_check_warns(runs):
     untouched, zeroed = ({f["metric"]: f for f in _qc(runs[k])["flags"]}
                          for k in ("untouched", "zeroed"))
@@ -175,6 +178,7 @@ def test_the_rejection_verdict_is_the_untouched_one_and_the_new_check_warns(runs
     assert "not_acquired_fraction_max" in _qc(runs["zeroed"])["summary"]["qc_warned"]
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_reports_and_group_table_show_the_not_acquired_check(runs):
     out = runs["zeroed"]
     html = (out / "sub-01.html").read_text()

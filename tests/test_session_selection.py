@@ -61,6 +61,7 @@ def test_a_session_label_no_participant_has_is_refused(sessions, tmp_path, capsy
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # an app run end to end: over 20 s on 2 cores
 def test_session_selection_runs_exit_0_and_the_group_reports_skipped(sessions, tmp_path):
     """The probe: sub-02 (session 1 only) was FAILED by --session-label 2, exit 1, and the
     group level listed it as failed and exited 1."""
