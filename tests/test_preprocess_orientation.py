@@ -198,3 +198,38 @@ def test_a_single_spectrum_water_is_not_judged_and_never_conjugated(shared_data,
         assert done.orientation["water_orientation_score"] is None
         assert done.orientation["water_orientation"].startswith("not judged")
         assert not any("water reference was conjugated" in f for f in done.flags)
+
+
+@pytest.mark.parametrize("water_name", ["wref_raw.nii.gz", "quant_raw.nii.gz"])
+def test_a_conjugated_water_with_the_data_coils_is_found_from_the_coil_phases(shared_data,
+                                                                              water_name):
+    """A water reference with the data's coils gives the coil-combination weights. Stored
+    as the complex conjugate (one file converted the other way), its coil phases run the other
+    way and combined the Siemens 7 T STEAM coils out of phase: through the app tNAA 6.73
+    instead of 13.68 mM, Glx/tCr 2.34 instead of 1.58, exit 0 and no warning (2026-12-07,
+    before). The coil profiles show it (coherence 0.98 as stored, 0.86 conjugated): the fix
+    policy conjugates the water back with a flag naming the file, so the preprocessed
+    spectrum is the stored pair's; the refuse policy names the file; the stored pair, and
+    data and water both conjugated, are left alone."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.coils import coil_orientation
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+
+    folder = shared_data / "siemens_7t_steam_coils"
+    acq, water = (read_nifti_mrs(folder / name) for name in ("metab_raw.nii.gz", water_name))
+    flipped = water.with_fids(np.conj(water.fids))
+    stored_verdict = coil_orientation(acq.fids, water.fids)
+    assert stored_verdict.coherence_as_stored > 0.97 and not stored_verdict.mirrored
+    assert coil_orientation(acq.fids, flipped.fids).mirrored
+    options = {"residual_water": False, "outliers": False}
+    stored = preprocess_acquisition(acq, water, options)
+    assert not any("water reference was conjugated" in f for f in stored.flags)
+    fixed = preprocess_acquisition(acq, flipped, options)
+    (flag,) = [f for f in fixed.flags if f.startswith("coils:") and "conjugated" in f]
+    assert water_name in flag and "frequency-mirrored" in flag
+    np.testing.assert_allclose(fixed.averaged.fids, stored.averaged.fids,
+                               atol=1e-9 * np.abs(stored.averaged.fids).max())
+    both = preprocess_acquisition(acq.with_fids(np.conj(acq.fids)), flipped, options)
+    assert not any(f.startswith("coils:") and "conjugated" in f for f in both.flags)
+    with pytest.raises(ValueError, match=f"{water_name}: frequency-mirrored against"):
+        preprocess_acquisition(acq, flipped, dict(options, mirror_policy="refuse"))

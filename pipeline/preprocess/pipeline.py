@@ -129,7 +129,7 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     if water is not None and water.n_points != acq.n_points:
         raise ValueError(f"{water.source or 'water reference'}: {water.n_points} points, but "
                          f"{acq.source or 'the metabolite data'} has {acq.n_points}")
-    coils = steps.combine_step(acq, water, options.coil_whiten)
+    coils = steps.combine_step(acq, water, options.coil_whiten, options.mirror_policy)
     flags = trimmed.flags + coils.flags
     mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy,
                                 water, options.axis_check)

@@ -22,7 +22,7 @@ from ..spectra import MIN_ACQUIRED_POINTS, acquired_points, water_points_kept
 from .align import (WATER_WINDOW_PPM, Alignment, align_condition_means, align_conditions,
                     unresolved_drift_flags)
 from .average import acquired, acquired_mean
-from .coils import combine_coils, dead_coils, without_partial_transients
+from .coils import coil_orientation, combine_coils, dead_coils, without_partial_transients
 from .eddy import eddy_current_correct
 from .motion import mm_amplitude_check
 from .axis_scale import check_axis_scale
@@ -180,9 +180,37 @@ def _coil_list(mask: np.ndarray) -> str:
     return ", ".join(str(int(k)) for k in np.flatnonzero(mask))
 
 
-def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = True) -> CoilStep:
+def water_coil_orientation_step(acq: Acquisition, water: Acquisition, policy: str = "fix"
+                                ) -> tuple[Acquisition, list, dict]:
+    """(water, flags, record) after checking that a water reference with the data's coils has
+    their sign convention (:func:`.coils.coil_orientation`): one stored as the complex
+    conjugate gives matched-filter weights with the coil phases reversed, which combine the
+    data's coils out of phase (Siemens 7 T STEAM, wref_raw conjugated: tNAA 6.73 instead of
+    13.68 mM, Glx/tCr 2.34 instead of 1.58, exit 0 and no warning, before). Under ``policy``
+    ``fix`` such a water is conjugated with a flag, ``refuse`` raises a ``ValueError`` naming
+    the file, ``off`` skips the check."""
+    if policy == "off" or acq.n_coils < 2:
+        return water, [], {}
+    verdict = coil_orientation(acq.fids, water.fids)
+    if not verdict.mirrored:
+        return water, [], verdict.to_dict()
+    message = (f"{water.source or 'water reference'}: frequency-mirrored against "
+               f"{acq.source or 'the metabolite data'} (complex conjugate: its coil phases "
+               f"run the other way; coil-profile coherence {verdict.coherence_as_stored:.3f} "
+               f"as stored, {verdict.coherence_conjugated:.3f} conjugated)")
+    if policy == "refuse":
+        raise ValueError(f"{message}; convert it with the same sign convention as the "
+                         "metabolite data or set the mirror policy to 'fix'")
+    return (water.with_fids(np.conj(water.fids)),
+            [f"coils: {message}; the water reference was conjugated"], verdict.to_dict())
+
+
+def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = True,
+                 mirror_policy: str = "fix") -> CoilStep:
     """Noise-whitened matched-filter combination; weights from the lowest-b water reference
-    when it has the same coils (and applied to it), else from the data. A one-coil water
+    when it has the same coils (and applied to it), else from the data; such a water is first
+    checked for the data's sign convention (:func:`water_coil_orientation_step` under
+    ``mirror_policy``). A one-coil water
     reference is used as it is (eddy currents; its scale is flagged as not the data's:
     :func:`combined_water_scale_note`); any other coil count is refused. Coils exactly zero in
     the data (:func:`dead_coils`) are left out with a flag (their zero noise made the
@@ -207,6 +235,10 @@ def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = Tru
             water.fids, water.source or "water reference")
         water, partial_flags = water.with_fids(water_input), partial_flags + water_partial
     acq = acq.with_fids(data_fids) if partial_flags else acq
+    if matching:
+        water, orientation_flags, report["water_coil_orientation"] = water_coil_orientation_step(
+            acq, water, mirror_policy)
+        partial_flags = partial_flags + orientation_flags
     water_flags = empty_water_flags(water) + partial_flags
     dead = dead_coils(acq.fids)
     if dead.all():

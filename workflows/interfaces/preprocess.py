@@ -67,7 +67,7 @@ class CombineCoils(SimpleInterface):
                                         source=self.inputs.water_source_name or water.source)
         trimmed = steps.zero_fill_step(steps.without_copies(acq), steps.without_copies(water))
         acq, water = trimmed.acq, trimmed.water
-        step = steps.combine_step(acq, water, whiten=options.coil_whiten)
+        step = steps.combine_step(acq, water, options.coil_whiten, options.mirror_policy)
         mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy,
                                    water, options.axis_check)
         details = steps.zero_fill_details(trimmed.report) + step.details + ("; frequency-mirrored input conjugated"
