@@ -20,7 +20,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 import tomli_w
 
-from pipeline.io.files import atomic_write_text
+from pipeline.io.files import atomic_write_text, file_sha256
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 
@@ -416,25 +416,13 @@ root when not absolute."""
 
 
 def file_digest(path) -> str:
-    """SHA-256 of a file's bytes, or of a folder's files (relative names and contents, sorted;
-    e.g. a folder of LCModel .RAW basis files). Raises ConfigError naming a missing path."""
-    import hashlib
-
-    path = Path(path)
-    digest = hashlib.sha256()
-    if path.is_dir():
-        for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(bytes.fromhex(file_digest(item)))
-        return digest.hexdigest()
+    """SHA-256 of a file's bytes, or of a folder's files (:func:`pipeline.io.files.file_sha256`).
+    Raises ConfigError naming a missing path."""
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        return file_sha256(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read a file the configuration names "
                           f"({exc.strerror or exc})") from None
-    return digest.hexdigest()
 
 
 def named_file_digests(config: dict, bids_root, basis_path=None) -> dict[str, str]:

@@ -74,27 +74,38 @@ def _name_entities(path) -> tuple[str, dict]:
     return parts[-1], dict(part.split("-", 1) for part in parts[:-1] if "-" in part)
 
 
-def inherited_json_problem(path, bids_dir) -> str | None:
-    """Why a JSON sidecar that ``path`` inherits cannot be read, naming it, or None. BIDS
-    inheritance: a JSON of the same suffix, with no entity the file lacks, in the file's
-    folder or one above it in the dataset (nearest first). :func:`broken_json_files` keeps
-    such files out of the pybids index, so the run would read the metadata without them; the
-    file's own sidecar is left to discovery's checks, which name it as such."""
+def inherited_json_files(path, bids_dir) -> list[Path]:
+    """The JSON sidecars ``path`` inherits by BIDS inheritance, nearest first, its own
+    sidecar left out: a JSON of the same suffix, with no entity the file lacks, in the file's
+    folder or one above it in the dataset (e.g. ``acq-x_svs.json`` at the root,
+    ``sub-01/sub-01_svs.json``); [] for a file outside ``bids_dir`` (pybids merges nothing
+    into its metadata)."""
     path, bids_dir = Path(path), Path(bids_dir)
     if not path.is_relative_to(bids_dir):
-        return None  # outside the dataset: pybids merges nothing into its metadata
+        return []
     suffix, entities = _name_entities(path)
     own = Path(str(path).removesuffix(".gz").removesuffix(".nii") + ".json")
     relative = path.relative_to(bids_dir).parts
+    found = []
     for depth in range(len(relative) - 1, -1, -1):
         for candidate in sorted(bids_dir.joinpath(*relative[:depth]).glob("*.json")):
             their_suffix, their_entities = _name_entities(candidate)
-            if candidate == own or their_suffix != suffix or \
-                    not their_entities.items() <= entities.items():
-                continue
-            problem = json_problem(candidate)
-            if problem:
-                return f"{candidate}: sidecar inherited by {path.name} (BIDS inheritance) {problem}"
+            if candidate != own and their_suffix == suffix and \
+                    their_entities.items() <= entities.items():
+                found.append(candidate)
+    return found
+
+
+def inherited_json_problem(path, bids_dir) -> str | None:
+    """Why a JSON sidecar that ``path`` inherits (:func:`inherited_json_files`) cannot be
+    read, naming it, or None. :func:`broken_json_files` keeps such files out of the pybids
+    index, so the run would read the metadata without them; the file's own sidecar is left to
+    discovery's checks, which name it as such."""
+    for candidate in inherited_json_files(path, bids_dir):
+        problem = json_problem(candidate)
+        if problem:
+            return (f"{candidate}: sidecar inherited by {Path(path).name} (BIDS inheritance) "
+                    f"{problem}")
     return None
 
 

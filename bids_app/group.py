@@ -25,6 +25,7 @@ from pipeline.tables import DIFFUSION_ADDED_COLUMNS
 
 from . import derivatives as d
 from .discovery import strip_prefix
+from .group_basis import BASIS_COLUMN, basis_label, basis_report, pooling_notes
 from .group_quantification import (QUANTIFICATION_COLUMNS, mixed_quantification,
                                    quantification_columns, quantification_record)
 from .processed_inputs import changed_inputs, current_sources
@@ -257,7 +258,7 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
     (:func:`~bids_app.processed_inputs.changed_inputs`), is failed likewise."""
     output_dir = Path(output_dir)
     tables = {"amplitudes": [], "diffusion": [], "qc": [], "qc_flags": [], "status": [],
-              "quantification": {}}
+              "quantification": {}, "basis": {}}
     outcomes, facts = [], facts_reader(output_dir, bids_dir)
     for subject in subjects:
         outcome = Outcome(subject)
@@ -278,11 +279,13 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
                 _collect_participant(output_dir, subject, facts, tables, outcome,
                                      current_sources(run))
         tables["status"].append(status_row(outcome, run))
-    records = tables.pop("quantification")
-    tables["amplitudes"] = [
-        {**r, **quantification_columns(r, records.get((r["participant_id"], r["session_id"],
-                                                       r["source"])))}
-        for r in tables["amplitudes"]]
+    records, bases = tables.pop("quantification"), tables.pop("basis")
+
+    def key(row: dict) -> tuple:
+        return row["participant_id"], row["session_id"], row["source"]
+    tables["amplitudes"] = [{**r, **quantification_columns(r, records.get(key(r))),
+                             BASIS_COLUMN: bases.get(key(r))} for r in tables["amplitudes"]]
+    tables["diffusion"] = [{**r, BASIS_COLUMN: bases.get(key(r))} for r in tables["diffusion"]]
     return tables, outcomes
 
 
@@ -334,18 +337,19 @@ QC_FLAG_FIELDS = ("metric", "value", "warn_limit", "fail_limit")
 not the acquisition)."""
 
 
-def _read_qc(path: Path) -> tuple[dict, list[dict], dict | None]:
-    """(summary, flags, quantification) of a ``_qc.json``: the flat metrics for
+def _read_qc(path: Path) -> tuple[dict, list[dict], dict | None, str | None]:
+    """(summary, flags, quantification, basis) of a ``_qc.json``: the flat metrics for
     ``group_qc.tsv``, each flag's judged value and limits for the group report's QC panels
-    (not a table column), and the fit's quantification report when the run water-scaled
-    (:func:`~bids_app.group_quantification.quantification_record`)."""
+    (not a table column), the fit's quantification report when the run water-scaled
+    (:func:`~bids_app.group_quantification.quantification_record`) and the basis it was
+    fitted with (:func:`~bids_app.group_basis.basis_label`)."""
     qc = json.loads(path.read_text())
     summary = qc.get("summary", {}) if isinstance(qc, dict) else None
     if not isinstance(summary, dict):
         raise ValueError("not a QC report (no 'summary' object)")
     flags = qc.get("flags", [])
     flags = [f for f in flags if isinstance(f, dict)] if isinstance(flags, list) else []
-    return summary, flags, quantification_record(qc)
+    return summary, flags, quantification_record(qc), basis_label(basis_report(qc))
 
 
 def missing_files(found: list[tuple[str, str | None, Path]]) -> list[Path]:
@@ -401,10 +405,10 @@ def _collect_participant(output_dir: Path, subject: str, facts, tables: dict,
         ids.update(facts(subject, session, ids["source"]))
         try:
             if kind == "qc.json":
-                summary, flags, record = _read_qc(path)
+                summary, flags, record, basis = _read_qc(path)
                 tables["qc"].append({**ids, **summary})
-                tables["quantification"][(ids["participant_id"], ids["session_id"],
-                                          ids["source"])] = record
+                key = (ids["participant_id"], ids["session_id"], ids["source"])
+                tables["quantification"][key], tables["basis"][key] = record, basis
                 tables["qc_flags"] += [{**ids, **{k: flag.get(k) for k in QC_FLAG_FIELDS}}
                                        for flag in flags]
             else:
@@ -416,10 +420,12 @@ def _collect_participant(output_dir: Path, subject: str, facts, tables: dict,
 def group_amplitudes_columns(rows: list[dict], leading) -> list[str]:
     """Header of ``group_amplitudes.tsv``: the participant table's
     (:func:`~bids_app.derivatives.amplitudes_columns`), with :data:`QUANTIFICATION_COLUMNS`
-    right before ``fit_flags`` (which stays last) when that is there, else at the end."""
-    head = [c for c in d.amplitudes_columns(rows, leading) if c not in QUANTIFICATION_COLUMNS]
+    and :data:`~bids_app.group_basis.BASIS_COLUMN` right before ``fit_flags`` (which stays
+    last) when that is there, else at the end."""
+    added = QUANTIFICATION_COLUMNS + [BASIS_COLUMN]
+    head = [c for c in d.amplitudes_columns(rows, leading) if c not in added]
     at = head.index(d.LAST_AMPLITUDE_COLUMN) if d.LAST_AMPLITUDE_COLUMN in head else len(head)
-    return head[:at] + QUANTIFICATION_COLUMNS + head[at:]
+    return head[:at] + added + head[at:]
 
 
 def available_subjects(folder) -> list[str]:
@@ -460,7 +466,7 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
     d.write_tsv(output_dir / "group_amplitudes.tsv", tables["amplitudes"],
                 group_amplitudes_columns(tables["amplitudes"], ids))
     d.write_tsv(output_dir / "group_diffusion.tsv", tables["diffusion"],
-                ids + d.DIFFUSION_COLUMNS)
+                ids + d.DIFFUSION_COLUMNS + [BASIS_COLUMN])
     d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ids + QC_STATUS_COLUMNS)
     d.write_tsv(output_dir / "group_status.tsv", tables["status"], STATUS_COLUMNS)
     fields = sorted({r["field_strength_t"] for rows in tables.values() for r in rows
@@ -469,8 +475,8 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
         logger.warning("group level: acquisitions at %s T; distributions in group.html are "
                        "split by field strength (compare values only within one field)",
                        ", ".join(f"{f:g}" for f in fields))
-    from .group_report import (mixed_sequences, participant_sites, sequence_label,
-                               write_group_report)
+    from .group_report import (mixed_sequences, participant_sites, protocol_cell,
+                               sequence_label, write_group_report)
 
     rows = tables["amplitudes"] + tables["diffusion"]
     if mixed_sequences(rows):
@@ -486,7 +492,10 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
                        "concentrations only within one)",
                        " | ".join(f"{', '.join(who)}: {settings}"
                                   for settings, who in mixed.items()))
-    write_group_report(output_dir, tables, participant_sites(bids_dir))
+    notes = pooling_notes(tables["amplitudes"], tables["diffusion"], protocol_cell)
+    for note in notes:
+        logger.warning("group level: %s", note)
+    write_group_report(output_dir, tables, participant_sites(bids_dir), notes)
     logger.info("group level: %d participant(s), %d amplitude rows, %d diffusion rows",
                 len(subjects), len(tables["amplitudes"]), len(tables["diffusion"]))
     return outcomes

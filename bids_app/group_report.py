@@ -1,7 +1,8 @@
 """``OUT/group.html``: participants with their QC status and distributions of QC metrics,
 diffusion parameters and concentrations across participants (split by field strength, sequence
-and echo time when mixed, concentrations also by their quantification settings; robust outliers
-named). Built from the group tables."""
+and echo time when mixed, and by basis set when one of these protocol cells mixes bases;
+concentrations also by their quantification settings; robust outliers named), and the
+group level's warnings about what it pools. Built from the group tables."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pipeline.qc.flags import THRESHOLDS
 
 from . import derivatives as d
 from . import figures as fig
+from .group_basis import label_bases, mixed_bases
 from .group_quantification import mixed_quantification, quantification_labels
 from .report import MAIN_DECAY_METABOLITES, _environment
 
@@ -111,6 +113,15 @@ def mixed_sequences(rows: list[dict]) -> bool:
     return _mixed_within_field(rows, sequence_label)
 
 
+def protocol_cell(row: dict) -> tuple:
+    """A group-table row's field strength, sequence (:func:`sequence_label`) and echo time
+    (ms, to 0.1 ms): rows of one cell are comparable but for what else differs (basis,
+    quantification); None for a fact not stated."""
+    field, te = to_float(row.get("field_strength_t")), echo_time_ms(row)
+    return (field if math.isfinite(field) else None, sequence_label(row),
+            te if math.isfinite(te) else None)
+
+
 def _label_protocols(rows: list[dict], split_field: bool, split_te: bool,
                      split_sequence: bool = False) -> list[dict]:
     """Rows marked with their field strength, sequence and echo time, each only when the
@@ -168,14 +179,18 @@ def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
                             amplitudes: list[dict] | None = None) -> list[dict]:
     """One distribution figure per (model, parameter) and, when water-scaled, of the
     lowest-b concentrations: a column per metabolite, split by field strength, sequence, echo
-    time, session and site (``sites``: participant_id -> site) when there are several, the
-    concentrations also by how they were quantified (:func:`label_quantification`)."""
+    time, session and site (``sites``: participant_id -> site) when there are several, by basis
+    when one field, sequence and echo time mixes bases
+    (:func:`~bids_app.group_basis.mixed_bases`), the concentrations also by how they were
+    quantified (:func:`label_quantification`)."""
     sites = sites or {}
     rows = diffusion + (amplitudes or [])
     split_field = len(field_strengths(rows)) > 1
     split = (split_field, mixed_echo_times(rows), mixed_sequences(rows))
-    diffusion, amplitudes = (_label_protocols(diffusion, *split),
-                             label_quantification(_label_protocols(amplitudes or [], *split)))
+    bases = bool(mixed_bases(rows, protocol_cell))
+    diffusion = label_bases(_label_protocols(diffusion, *split), bases)
+    amplitudes = label_quantification(label_bases(_label_protocols(amplitudes or [], *split),
+                                                  bases))
     strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
     figures = []
     for model, parameter in GROUP_PARAMETERS:
@@ -291,10 +306,11 @@ def group_qc_figure(qc: list[dict], flags: list[dict] | None = None) -> dict | N
 
 
 def write_group_report(output_dir, tables: dict[str, list[dict]],
-                       sites: dict | None = None) -> Path:
+                       sites: dict | None = None, notes: list[str] | None = None) -> Path:
     """``OUT/group.html``: participants with their QC status, the failed, incomplete or
     skipped ones with the reason (``tables["status"]``, the rows of ``group_status.tsv``), distributions
-    (by session and ``sites`` when several), tables."""
+    (by session and ``sites`` when several), ``notes`` (the group level's warnings about what
+    it pools, :func:`~bids_app.group_basis.pooling_notes`) above them, tables."""
     from pipeline import __version__
 
     output_dir = Path(output_dir)
@@ -312,7 +328,7 @@ def write_group_report(output_dir, tables: dict[str, list[dict]],
         skipped=[r["participant_id"] for r in failures if r.get("status") == "skipped"],
         parameter_figures=group_parameter_figures(tables.get("diffusion", []), sites,
                                                   tables.get("amplitudes", [])),
-        qc_figure=group_qc_figure(qc, tables.get("qc_flags")),
+        qc_figure=group_qc_figure(qc, tables.get("qc_flags")), notes=notes or [],
         qc_columns=list(qc[0].keys()) if qc else [], qc=qc,
         report_exists={p: (output_dir / f"{p}.html").is_file() for p in participants})
     return d.atomic_write_text(output_dir / "group.html", text)

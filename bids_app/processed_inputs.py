@@ -2,7 +2,8 @@
 
 A successful run's record (``OUT/sub-<label>/sub-<label>_run.json``) lists its acquisitions
 (``acquisitions``: session, source, and the SHA-256 of each input file: the svs data, its water
-reference and MM file, and each one's own JSON sidecar, by ``bids::`` path). The group level
+reference and MM file, each one's own JSON sidecar and the JSON sidecars each inherits by BIDS
+inheritance (dataset- or subject-level), by ``bids::`` path). The group level
 then reads only those acquisitions' derivatives (another acquisition's files left in the
 participant folder are from an input removed or renamed since) and, given the BIDS_DIR, fails
 the participant when one of those inputs is gone or differs from what the run read: its
@@ -14,20 +15,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import ConfigError, file_digest
+from .dataset_files import inherited_json_files
 from .sidecar_metadata import _sidecar_path
 
 BIDS_URI = "bids::"
 
 
 def input_files(acquisition) -> list[Path]:
-    """The files one acquisition's results depend on: data, water reference and MM file, and
-    each one's own JSON sidecar when it has one (inherited JSONs are not listed)."""
+    """The files one acquisition's results depend on: data, water reference and MM file, each
+    one's own JSON sidecar when it has one, and the JSONs each inherits (a dataset- or
+    subject-level sidecar whose EchoTime the run used is as much its input as its own)."""
     files = []
     for path in (acquisition.svs, acquisition.water, acquisition.mm):
         if path is not None:
             files.append(Path(path))
             files += [p for p in [_sidecar_path(path)] if p.is_file()]
-    return files
+            if acquisition.bids_root is not None:
+                files += inherited_json_files(path, acquisition.bids_root)
+    return list(dict.fromkeys(files))
 
 
 def _digest(path: Path) -> str | None:

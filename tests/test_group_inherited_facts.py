@@ -18,7 +18,7 @@ from robust_support import demo, demo_master  # noqa: E402,F401
 from bids_app import cli  # noqa: E402
 from bids_app import derivatives as d  # noqa: E402
 from bids_app.demo import SMALL_METABOLITES, demo_designs  # noqa: E402
-from bids_app.group import acquisition_facts, run_group  # noqa: E402
+from bids_app.group import acquisition_facts, facts_reader, run_group  # noqa: E402
 from bids_app.runlog import Outcome, write_run_records, write_summary  # noqa: E402
 
 MOVED = ("MagneticFieldStrength", "SequenceName", "EchoTime")
@@ -101,14 +101,18 @@ def test_inherited_facts_of_the_input_give_the_same_group_tables_and_report(demo
 
 def test_the_group_shows_the_facts_the_run_recorded_even_once_the_input_changed(demo, tmp_path):
     """Facts inherited by the participant run come from its preproc header; removing the
-    inherited JSON afterwards changes nothing (the input's NIfTI header states only TE)."""
+    inherited JSON afterwards does not change them (the input's NIfTI header states only TE),
+    but makes the run's results stale: the JSON was one of its inputs (since session 26)."""
     out = participant_run(demo, tmp_path)
     expected = {"sub-01": _expected_facts()["sub-01"]}
     _group(out, demo, ["01"])
     assert _facts(out) == expected
     (demo / INHERITED["01"]).unlink()
-    _group(out, demo, ["01"])
-    assert _facts(out) == expected
+    assert facts_reader(out, demo)("01", None, STEMS["01"]) == {
+        "field_strength_t": 3.0, "sequence": "simulated DW-PRESS", "echo_time_s": 0.08}
+    (outcome,) = run_group(out, ["01"], demo)
+    assert not outcome.ok and outcome.errors[0].startswith(
+        f"{demo / INHERITED['01']}: no longer in the input")
 
 
 def test_each_fact_is_read_on_its_own_and_user_entries_by_their_value():

@@ -23,7 +23,11 @@ def test_without_preproc_the_fit_header_gives_the_facts_the_run_used(demo, tmp_p
     out = participant_run(demo, tmp_path)
     d.acquisition_path(out, "01", None, STEMS["01"], "preproc").unlink()
     (demo / INHERITED["01"]).unlink()  # the input no longer states them
-    _group(out, demo, ["01"])
+    warnings: list[str] = []
+    assert facts_reader(out, demo, warnings.append)("01", None, STEMS["01"]) == {
+        "field_strength_t": 3.0, "sequence": "simulated DW-PRESS", "echo_time_s": 0.08}
+    assert warnings == []
+    _group(out, None, ["01"])  # given the input, the removed JSON makes the results stale
     assert _facts(out) == {"sub-01": _expected_facts()["sub-01"]}
     assert _expected_facts()["sub-01"]["sequence"] == "simulated DW-PRESS"
 

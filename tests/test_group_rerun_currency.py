@@ -150,3 +150,36 @@ def test_only_the_acquisitions_and_inputs_the_latest_run_processed_are_current(
     assert not outcomes["01"].ok and values == {}
     assert any(e.startswith(f"{mrs / STEM}_svs.nii.gz: no longer in the input")
                for e in outcomes["01"].errors)
+
+
+@pytest.mark.parametrize("inherited", ["acq-dwpress_svs.json", "sub-01/sub-01_svs.json",
+                                       "acq-dwpress_mrsref.json"])
+def test_an_edited_inherited_sidecar_makes_the_results_stale(demo, tmp_path, monkeypatch,
+                                                             inherited):
+    """BIDS inheritance: a dataset- or subject-level JSON applies to the files below it, so an
+    edit there after the run changes the input as much as an edit of the file's own sidecar.
+    Before (demo, 2026-12-07): EchoTime moved to the dataset-level ``acq-dwpress_svs.json``,
+    sub-01 processed at TE 80 ms, then the JSON edited to TE 30 ms: the group level read the
+    TE 80 ms results as current (status ok, exit 0); the run record listed only each file's own
+    sidecar."""
+    from bids_app import run
+
+    key = "EchoTime"
+    own = demo / "sub-01" / "mrs" / f"{STEM}_{Path(inherited).stem.split('_')[-1]}.json"
+    metadata = json.loads(own.read_text())
+    (demo / inherited).write_text(json.dumps({key: metadata.pop(key)}))
+    own.write_text(json.dumps(metadata))
+    out = tmp_path / "out"
+    monkeypatch.setattr(run, "run_participants", fake_run(out, {STEM: 8.0}))
+    assert participant_run(demo, out, tmp_path) == cli.EXIT_OK
+    outcomes, values = group_concentrations(out, demo)
+    assert outcomes["01"].ok and values == {("sub-01", STEM): 8.0}
+
+    (demo / inherited).write_text(json.dumps({key: 0.03}))  # edited after the run
+    outcomes, values = group_concentrations(out, demo)
+    assert not outcomes["01"].ok and values == {}
+    record = json.loads((out / "sub-01" / "sub-01_run.json").read_text())
+    assert outcomes["01"].errors == [
+        f"{demo / inherited}: changed since run {record['run_id']} processed it: the results "
+        f"of {STEM} are not current (rerun the participant level)"]
+    assert f"bids::{inherited}" in record["acquisitions"][0]["inputs"]

@@ -3,12 +3,14 @@
 Every file the app, the workflow nodes and the science core write goes through
 :func:`atomic_write_bytes` (readers see the old file or the whole new one, never a part);
 every JSON is :func:`json_text` (numpy values as Python numbers, sorted keys); every TSV cell is
-:func:`format_tsv_value`; every TSV cell read back as a number is :func:`to_float`.
+:func:`format_tsv_value`; every TSV cell read back as a number is :func:`to_float`; every
+content digest is :func:`file_sha256`.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import os
@@ -151,3 +153,20 @@ def to_float(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"not a number: {value!r}") from None
+
+
+def file_sha256(path) -> str:
+    """SHA-256 (hex) of a file's bytes, or of a folder's files (relative names and contents,
+    sorted; e.g. a folder of LCModel .RAW basis files): what identifies an input by content,
+    wherever it lies. Raises OSError when a file cannot be read."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(bytes.fromhex(file_sha256(item)))
+        return digest.hexdigest()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -80,8 +80,10 @@ class PrepareBasis(SimpleInterface):
         exclude = set(opts.get("exclude", []))
         notes += list(filter(None, [unmatched_names_note("[basis] exclude",
                                                          opts.get("exclude", []), basis.names)]))
+        excluded = [n for n in basis.names if n in exclude]
         if exclude:
             basis = basis.subset([n for n in basis.names if n not in exclude])
+        origin["identity"] = basis_identity(self.inputs.basis_path, basis, excluded)
         where = self.inputs.basis_path or "simulated basis"
         notes += list(filter(None, [missing_singlets_warning(basis.names, where)]))
         with warnings.catch_warnings(record=True) as caught:
@@ -103,6 +105,23 @@ class PrepareBasis(SimpleInterface):
             **origin, "names": basis.names, "cf_mhz": basis.cf_mhz, "dwell_s": basis.dwell_s,
             "n_points": basis.n_points})
         return runtime
+
+
+def basis_identity(basis_path: str, basis, excluded: list[str]) -> dict:
+    """What identifies the basis a fit used, so the group level can tell two acquisitions'
+    bases apart: a user file's name and SHA-256 of its content (a folder's files together)
+    with the entries ``[basis] exclude`` removed, or, simulated, the SHA-256 of its settings
+    and metabolites apart from the data's grid
+    (:func:`pipeline.simulate.basis_simulation.simulation_settings_sha256`)."""
+    from pipeline.io.files import file_sha256
+
+    if basis_path:
+        return {"source": "file", "file": Path(basis_path).name,
+                "sha256": file_sha256(basis_path), "excluded": excluded}
+    from pipeline.simulate.basis_simulation import simulation_settings_sha256
+
+    return {"source": "simulated",
+            "settings_sha256": simulation_settings_sha256(basis.provenance, basis.names)}
 
 
 def _checked_against_data(basis, acq, opts: dict, origin: dict, notes: list, data_name: str):
