@@ -7,19 +7,23 @@ import sys
 from pathlib import Path
 
 
+from bids_app.config import load_default_config
 from pipeline import __version__
 from pipeline.basis import Basis
 from pipeline.io.basis_formats import write_json_basis, write_lcmodel_basis
-from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, default_cache_dir,
-                                                simulate_basis)
+from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, DEFAULT_REFOCUS_CENTRE_PPM,
+                                                default_cache_dir, simulate_basis)
 from pipeline.simulate.macromolecules import parametric_mm_basis
 from pipeline.simulate.sequences import SEQUENCES
 from pipeline.spectra import H1_REFERENCE_PPM
 
 DESCRIPTION = """\
 Simulate a 1H metabolite basis set from first principles (density matrix of the full J-coupled
-Hamiltonian, ideal instantaneous pulses; spin systems of Govindaraju et al. 2000 with the
-Govind et al. 2015 updates) and write it in LCModel .BASIS format or the project's JSON form.
+Hamiltonian, instantaneous pulses but for PRESS's slice-selective refocusing; spin systems of
+Govindaraju et al. 2000 with the Govind et al. 2015 updates) and write it in LCModel .BASIS format
+or the project's JSON form. By default it is the basis dmrs-bids simulates itself when no --basis
+is given (same timings, and for PRESS the same refocusing, [basis] press_refocus_bandwidth_hz),
+so passing it as --basis gives the results of a run without one.
 
 Times are in seconds, frequencies in MHz (spectrometer) and Hz (spectral width, linewidth).
 Sequences: fid (pulse-acquire), se (spin echo), press (TE1 + TE2 = TE), steam (TE, TM; only the
@@ -30,6 +34,9 @@ example:
   dmrs-bids-basis --sequence steam --echo-time 0.045 --mixing-time 0.060 \\
       --spectrometer-frequency 298.06 --spectral-width 3000 --points 1024 -o basis.BASIS
 """
+
+DEFAULT_PRESS_BANDWIDTH_HZ = load_default_config()["basis"]["press_refocus_bandwidth_hz"]
+"""The refocusing bandwidth (Hz) of the app's own PRESS basis (``default_config.toml``)."""
 
 OUTPUT_SUFFIXES = {".basis": "lcmodel", ".json": "json"}
 """Output extensions (lower case) and the format each implies when --format is not given."""
@@ -52,9 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixing-time", type=float, default=None, metavar="S",
                    help="STEAM mixing time TM in seconds (required for steam)")
     p.add_argument("--te1", type=float, default=None, metavar="S",
-                   help="PRESS first echo time in seconds (default TE/2, or TE - TE2)")
+                   help="PRESS first echo time in seconds (default min(0.4 TE, 14 ms), as "
+                        "vendor sequences; or TE - TE2)")
     p.add_argument("--te2", type=float, default=None, metavar="S",
-                   help="PRESS second echo time in seconds (default TE/2, or TE - TE1)")
+                   help="PRESS second echo time in seconds (default TE - TE1)")
+    p.add_argument("--refocus-bandwidth", type=float, default=None, metavar="HZ",
+                   help="PRESS: bandwidth of the slice-selective refocusing pulses in Hz, whose "
+                        "chemical-shift displacement changes the J-modulation of coupled spins; "
+                        "0 = ideal pulses (default: the app's own, [basis] "
+                        f"press_refocus_bandwidth_hz = {DEFAULT_PRESS_BANDWIDTH_HZ:g})")
+    p.add_argument("--refocus-centre-ppm", type=float, default=DEFAULT_REFOCUS_CENTRE_PPM,
+                   metavar="PPM", help="PRESS: chemical shift the refocusing pulses are centred "
+                                       f"on (default {DEFAULT_REFOCUS_CENTRE_PPM:g})")
     p.add_argument("--refocus-times", type=float, nargs="+", default=None, metavar="S",
                    help="semi-LASER: times of the refocusing pulses after the excitation, in "
                         "seconds, an even number with the echo at TE "
@@ -116,6 +132,13 @@ def run(args: argparse.Namespace) -> Path:
         raise ValueError(f"{out}: output folder {out.parent} does not exist")
     fmt = _output_format(out, args.format)
     timings = {"te1_s": args.te1, "te2_s": args.te2, "refocus_times_s": args.refocus_times}
+    if args.sequence == "press":
+        bandwidth = DEFAULT_PRESS_BANDWIDTH_HZ if args.refocus_bandwidth is None \
+            else args.refocus_bandwidth
+        timings.update(refocus_bandwidth_hz=bandwidth,
+                       refocus_centre_ppm=args.refocus_centre_ppm)
+    elif args.refocus_bandwidth:
+        raise ValueError(f"--refocus-bandwidth is for --sequence press, not {args.sequence}")
     basis = simulate_basis(args.sequence, args.spectrometer_frequency, 1.0 / args.spectral_width,
                            args.points, echo_time_s=args.echo_time,
                            mixing_time_s=args.mixing_time, metabolites=args.metabolites,
