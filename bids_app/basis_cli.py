@@ -11,6 +11,7 @@ from bids_app.config import load_default_config
 from pipeline import __version__
 from pipeline.basis import Basis
 from pipeline.io.basis_formats import write_json_basis, write_lcmodel_basis
+from pipeline.sequences import press_bandwidth_note
 from pipeline.simulate.basis_simulation import (DEFAULT_METABOLITES, DEFAULT_REFOCUS_CENTRE_PPM,
                                                 default_cache_dir, simulate_basis)
 from pipeline.simulate.macromolecules import parametric_mm_basis
@@ -148,6 +149,11 @@ def run(args: argparse.Namespace) -> Path:
     if args.add_mm:
         basis = _with_macromolecules(basis, args.echo_time)
     WRITERS[fmt](basis, out)
+    note = press_bandwidth_note(timings.get("refocus_bandwidth_hz", 0.0),
+                                args.spectrometer_frequency)
+    if note:  # as the app's basis report says of its own PRESS basis
+        note = note.replace("[basis] press_refocus_bandwidth_hz", "--refocus-bandwidth")
+        print(f"dmrs-bids-basis: warning: {note}", file=sys.stderr)
     return out
 
 

@@ -145,3 +145,19 @@ def test_default_basis_is_the_one_the_app_simulates_itself(tmp_path):
     assert own.keys() == from_file.keys()
     for key in [k for k in own if k[0] == "0" and k[1] in ("tNAA", "tCr", "tCho", "Ins", "Glu")]:
         assert from_file[key] == pytest.approx(own[key], rel=1e-4), key
+
+
+@pytest.mark.parametrize("cf_mhz, warned", [(123.2, False), (298.06, True)])
+def test_press_above_4_t_warns_about_the_refocusing_bandwidth(tmp_path, capsys, cf_mhz, warned):
+    """The 1100 Hz default suits 3 T; at 7 T the tool says so, as the app's basis report does
+    of its own PRESS basis, naming the option to set."""
+    assert main(["--sequence", "press", "--echo-time", "0.03", "--spectrometer-frequency",
+                 str(cf_mhz), "--spectral-width", "2000", "--points", "256", "--metabolites",
+                 "Lac", "--no-cache", "-o", str(tmp_path / "b.json")]) == 0
+    err = capsys.readouterr().err
+    assert ("1100 Hz refocusing pulses" in err and "--refocus-bandwidth" in err) == warned, err
+    assert main(["--sequence", "press", "--echo-time", "0.03", "--spectrometer-frequency",
+                 str(cf_mhz), "--spectral-width", "2000", "--points", "256", "--metabolites",
+                 "Lac", "--no-cache", "--refocus-bandwidth", "0", "-o",
+                 str(tmp_path / "ideal.json")]) == 0
+    assert "refocusing" not in capsys.readouterr().err  # ideal pulses: nothing to say
