@@ -262,7 +262,7 @@ def test_invivo_steam_with_chronogram_b_values_has_no_impossible_applicable_valu
     water = read_nifti_mrs(folder / "nifti" / "water.nii.gz", sidecar=bench.SIDECAR, b_value_units="s/mm2")
     avg = preprocess_acquisition(acq, water).averaged
     fits = fit_conditions(avg.fids[:, 0, 0, :], read_basis(folder / "basis_STEAM_TE45_TM60.BASIS"),
-                          avg.dwell_s, avg.cf_mhz, avg.b_values_s_mm2)
+                          avg.dwell_s, avg.cf_mhz, avg.b_values_s_mm2, bench.app_fit_options())
     assert len(set(np.round(avg.b_values_s_mm2[1:]))) == 9  # direction-specific b-values
     names = [n for n in ("tNAA", "tCr", "tCho", "Glx") if n in fits.sums] + list(fits.names)
     timing = gradient_timing_ms(avg.metadata)
