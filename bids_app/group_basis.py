@@ -58,15 +58,24 @@ def _stated(value) -> bool:
     return value not in (None, "", "n/a")
 
 
+def basis_content(label: str) -> str:
+    """What of a :data:`BASIS_COLUMN` label says what the basis holds: from ``sha256:`` on
+    (the digest, and the entries ``[basis] exclude`` removed), so one file under two names is
+    one basis; the whole label when it records no digest."""
+    at = str(label).find(" sha256:")
+    return str(label)[at + 1:] if at >= 0 else str(label)
+
+
 def mixed_bases(rows: list[dict], cell) -> dict:
     """When rows of one protocol cell (``cell(row)``: field strength, sequence and echo time)
-    were fitted with several bases (:data:`BASIS_COLUMN`; not stated: not counted): basis ->
-    the participants (with session) fitted with it, over the whole group; {} when no cell mixes
-    bases (a 3 T and a 7 T basis differ and are split by field already)."""
+    were fitted with several bases (:func:`basis_content` of :data:`BASIS_COLUMN`; not stated:
+    not counted): basis -> the participants (with session) fitted with it, over the whole
+    group; {} when no cell mixes bases (a 3 T and a 7 T basis differ and are split by field
+    already)."""
     by_cell: dict = {}
     for row in rows:
         if _stated(row.get(BASIS_COLUMN)):
-            by_cell.setdefault(cell(row), set()).add(row[BASIS_COLUMN])
+            by_cell.setdefault(cell(row), set()).add(basis_content(row[BASIS_COLUMN]))
     if not any(len(found) > 1 for found in by_cell.values()):
         return {}
     who: dict = {}

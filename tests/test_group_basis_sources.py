@@ -228,6 +228,34 @@ def test_one_basis_or_bases_of_other_protocols_give_no_warning_and_no_split(tmp_
     assert "sub-02: simulated sha256:2 | sub-03: simulated sha256:3" in note
 
 
+def test_one_basis_file_under_two_names_is_one_basis(tmp_path, caplog):
+    """The fit reads a basis file's content, not its name: sub-01 fitted with ``A.json`` and
+    sub-02 with a byte-identical copy ``A_copy.json`` (e.g. staged to a job's scratch folder)
+    used one basis. Before (2026-12-07): warned as fitted with different basis sets and split
+    in group.html, the two labels differing only in the name; now no warning, no split, each
+    row's ``basis`` still naming its own file. A copy without NAAG is still warned about."""
+    a = _basis_file(tmp_path, "A.json", SMALL)
+    copy = tmp_path / "A_copy.json"
+    shutil.copyfile(a, copy)
+    out = tmp_path / "out"
+    _write_participant(out, "01", _file_report(a, SMALL), {})
+    _write_participant(out, "02", _file_report(copy, SMALL), {})
+    caplog.set_level(logging.WARNING)
+    run_group(_finish(out, ["01", "02"]))
+    assert not [r for r in caplog.records if "basis sets" in r.getMessage()]
+    basis_of = {r["participant_id"]: r["basis"]
+                for r in d.read_tsv(out / "group_amplitudes.tsv")}
+    assert basis_of == {"sub-01": f"A.json sha256:{_sha(a)[:12]}",
+                        "sub-02": f"A_copy.json sha256:{_sha(a)[:12]}"}
+    tables, _ = collect_tables(out, ["01", "02"])
+    (figure, *_) = group_parameter_figures(tables["diffusion"], {}, tables["amplitudes"])
+    assert "sha256" not in figure["svg"]
+    rows = [{**r, "basis": r["basis"] + (" without NAAG" if r["participant_id"] == "sub-02"
+                                         else "")} for r in tables["diffusion"]]
+    (note,) = pooling_notes([], rows, protocol_cell)
+    assert f"sub-02: A_copy.json sha256:{_sha(a)[:12]} without NAAG" in note
+
+
 def test_a_run_that_recorded_no_basis_identity_is_stated_as_such(tmp_path):
     out = tmp_path / "out"
     _write_participant(out, "01", {"source": "file", "path": "/data/A.BASIS"})
