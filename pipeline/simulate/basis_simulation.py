@@ -85,19 +85,19 @@ def _cache_key(system: SpinSystem, params: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-GRID_SETTINGS = ("cf_mhz", "dwell_s", "n_points", "ref_ppm")
-"""Simulation parameters that follow each acquisition's data (its sampling grid and receiver
-frequency), left out of :func:`simulation_settings_sha256`."""
+IDENTITY_SETTINGS = ("sequence", "timings_s", "linewidth_hz", "refocusing")
+"""The ``provenance`` entries of a simulated basis that :func:`simulation_settings_sha256`
+digests; the sampling grid and receiver frequency, which follow each acquisition's data, are
+left out."""
 
 
 def simulation_settings_sha256(provenance: dict, names: list[str]) -> str:
     """SHA-256 of what a simulated basis is made of apart from the data's grid
-    (:data:`GRID_SETTINGS`): the sequence, its timings, pulses and line broadening as
+    (:data:`IDENTITY_SETTINGS`): the sequence, its timings, pulses and line broadening as
     ``provenance`` records them, and the spin system of each of ``names`` (the entries kept).
     Two acquisitions' simulated bases with one digest hold the same metabolites simulated
     alike; another metabolite set or split of TE gives another digest."""
-    settings = {k: v for k, v in provenance.items()
-                if k in ("sequence", "timings_s", "linewidth_hz", "refocusing")}
+    settings = {k: v for k, v in provenance.items() if k in IDENTITY_SETTINGS}
     blob = json.dumps({"format": CACHE_FORMAT, **settings,
                        "systems": [get_spin_system(n).as_dict() for n in names]},
                       sort_keys=True, default=float)
