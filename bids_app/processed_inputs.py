@@ -42,11 +42,19 @@ def _digest(path: Path) -> str | None:
         return None
 
 
+SIDECARS_LISTED = "own and inherited"
+"""``sidecars`` of a run record's acquisition whose ``inputs`` list every JSON sidecar that
+applied to its files (records from before 2026-12-07 list only each file's own), so a sidecar
+that applies now and is not listed was added since the run."""
+
+
 def acquisition_entry(acquisition) -> dict:
-    """One acquisition of a run record: session (label, or None), source (the output stem)
-    and ``inputs``: ``bids::`` path -> SHA-256 (None when unreadable)."""
+    """One acquisition of a run record: session (label, or None), source (the output stem),
+    ``inputs``: ``bids::`` path -> SHA-256 (None when unreadable), and ``sidecars``
+    (:data:`SIDECARS_LISTED`)."""
     return {"session": acquisition.session, "source": acquisition.stem,
-            "inputs": {acquisition.uri(p): _digest(p) for p in input_files(acquisition)}}
+            "inputs": {acquisition.uri(p): _digest(p) for p in input_files(acquisition)},
+            "sidecars": SIDECARS_LISTED}
 
 
 def recorded_acquisitions(acquisitions, previous: dict | None,
@@ -97,4 +105,26 @@ def changed_inputs(run: dict | None, bids_dir) -> list[str]:
                 problems.append(f"{path}: changed since run {run_id} processed it: the "
                                 f"results of {entry.get('source')} are not current (rerun "
                                 "the participant level)")
+        problems += [f"{path}: added since run {run_id} processed {entry.get('source')} (a JSON "
+                     "sidecar that applies to its inputs now): its results are not current "
+                     "(rerun the participant level)" for path in added_sidecars(entry, bids_dir)]
     return problems
+
+
+def added_sidecars(entry, bids_dir) -> list[Path]:
+    """JSON sidecars that apply now to a recorded acquisition's data files (their own or
+    inherited) and that its record does not list: added since the run; [] for records that
+    did not list inherited sidecars (:data:`SIDECARS_LISTED`)."""
+    if not isinstance(entry, dict) or entry.get("sidecars") != SIDECARS_LISTED:
+        return []
+    bids_dir, recorded = Path(bids_dir), set(entry.get("inputs") or {})
+    added = []
+    for uri in recorded:
+        path = input_path(uri, bids_dir)
+        if path.suffix == ".json" or not path.is_file():
+            continue
+        for sidecar in [_sidecar_path(path)] + inherited_json_files(path, bids_dir):
+            if sidecar.is_file() and sidecar.is_relative_to(bids_dir) and \
+                    f"{BIDS_URI}{sidecar.relative_to(bids_dir).as_posix()}" not in recorded:
+                added.append(sidecar)
+    return sorted(set(added))

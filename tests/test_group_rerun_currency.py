@@ -183,3 +183,36 @@ def test_an_edited_inherited_sidecar_makes_the_results_stale(demo, tmp_path, mon
         f"{demo / inherited}: changed since run {record['run_id']} processed it: the results "
         f"of {STEM} are not current (rerun the participant level)"]
     assert f"bids::{inherited}" in record["acquisitions"][0]["inputs"]
+
+
+def test_a_sidecar_added_after_the_run_makes_the_results_stale(demo, tmp_path, monkeypatch):
+    """A JSON sidecar added after the run that applies to an input (here a subject-level one
+    overriding the dataset-level EchoTime) changes what pybids reads as much as an edit.
+    Before (review, 2026-12-07): the group level read the TE 80 ms results as current (status
+    ok, exit 0). Records that do not say they list inherited sidecars (older versions) are not
+    judged this way: every inherited JSON would look added."""
+    from bids_app import run
+
+    own = demo / "sub-01" / "mrs" / f"{STEM}_svs.json"
+    metadata = json.loads(own.read_text())
+    (demo / "acq-dwpress_svs.json").write_text(json.dumps({"EchoTime": metadata.pop("EchoTime")}))
+    own.write_text(json.dumps(metadata))
+    out = tmp_path / "out"
+    monkeypatch.setattr(run, "run_participants", fake_run(out, {STEM: 8.0}))
+    assert participant_run(demo, out, tmp_path) == cli.EXIT_OK
+    assert group_concentrations(out, demo)[0]["01"].ok
+
+    added = demo / "sub-01" / "sub-01_svs.json"
+    added.write_text(json.dumps({"EchoTime": 0.03}))  # added after the run
+    outcomes, values = group_concentrations(out, demo)
+    record_path = out / "sub-01" / "sub-01_run.json"
+    record = json.loads(record_path.read_text())
+    assert not outcomes["01"].ok and values == {}
+    assert outcomes["01"].errors == [
+        f"{added}: added since run {record['run_id']} processed {STEM} (a JSON sidecar that "
+        "applies to its inputs now): its results are not current (rerun the participant level)"]
+
+    for entry in record["acquisitions"]:  # a record of an older version
+        del entry["sidecars"]
+    record_path.write_text(json.dumps(record))
+    assert group_concentrations(out, demo)[0]["01"].ok
