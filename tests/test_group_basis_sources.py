@@ -42,6 +42,10 @@ from pipeline.simulate.basis_simulation import (simulate_basis,  # noqa: E402
                                                 simulation_settings_sha256)
 from workflows.interfaces.fit import basis_identity  # noqa: E402
 
+LOGGER = logging.getLogger("test_group_basis_sources")
+"""The group level's logger here: the app's own does not propagate to caplog once a command
+line ran in this process (``runlog.setup_logging``), as happens earlier in a worker's tests."""
+
 CF_MHZ, DWELL_S, N_POINTS, TE_S = 123.2, 2.5e-4, 2048, 0.08
 SMALL = ["NAA", "NAAG", "Cr", "PCr"]
 
@@ -178,7 +182,7 @@ def _mixed_study(tmp_path: Path) -> tuple[Path, dict]:
 def test_the_group_tables_state_each_rows_basis_and_a_mixed_group_is_warned(tmp_path, caplog):
     out, sha = _mixed_study(tmp_path)
     caplog.set_level(logging.WARNING)
-    assert all(o.ok for o in run_group(out))
+    assert all(o.ok for o in run_group(out, logger=LOGGER))
     amplitudes = d.read_tsv(out / "group_amplitudes.tsv")
     header = list(amplitudes[0])
     assert header[-2:] == ["basis", "fit_flags"]
@@ -211,7 +215,7 @@ def test_one_basis_or_bases_of_other_protocols_give_no_warning_and_no_split(tmp_
     for label in ("01", "02", "03"):
         _write_participant(out, label, _file_report(a, SMALL), {})
     caplog.set_level(logging.WARNING)
-    run_group(_finish(out, ["01", "02", "03"]))
+    run_group(_finish(out, ["01", "02", "03"]), logger=LOGGER)
     assert not [r for r in caplog.records if "basis sets" in r.getMessage()]
     assert "basis sets" not in (out / "group.html").read_text()
     tables, _ = collect_tables(out, ["01", "02", "03"])
@@ -241,7 +245,7 @@ def test_one_basis_file_under_two_names_is_one_basis(tmp_path, caplog):
     _write_participant(out, "01", _file_report(a, SMALL), {})
     _write_participant(out, "02", _file_report(copy, SMALL), {})
     caplog.set_level(logging.WARNING)
-    run_group(_finish(out, ["01", "02"]))
+    run_group(_finish(out, ["01", "02"]), logger=LOGGER)
     assert not [r for r in caplog.records if "basis sets" in r.getMessage()]
     basis_of = {r["participant_id"]: r["basis"]
                 for r in d.read_tsv(out / "group_amplitudes.tsv")}
@@ -261,7 +265,7 @@ def test_a_run_that_recorded_no_basis_identity_is_stated_as_such(tmp_path):
     _write_participant(out, "01", {"source": "file", "path": "/data/A.BASIS"})
     _write_participant(out, "02", {"source": "simulated"})
     _write_participant(out, "03", None)
-    run_group(_finish(out, ["01", "02", "03"]))
+    run_group(_finish(out, ["01", "02", "03"]), logger=LOGGER)
     basis_of = {r["participant_id"]: r["basis"]
                 for r in d.read_tsv(out / "group_amplitudes.tsv")}
     assert basis_of == {"sub-01": "A.BASIS (content not recorded)",
@@ -288,7 +292,7 @@ def test_default_fractions_beside_a_fraction_table_are_warned_about(tmp_path, ca
     _write_participant(out, "04", None, {"tissue_fractions": {"gm": 0.7, "wm": 0.3,
                                                               "csf": 0.0}})
     caplog.set_level(logging.WARNING)
-    run_group(_finish(out, ["01", "02", "03", "04"]))
+    run_group(_finish(out, ["01", "02", "03", "04"]), logger=LOGGER)
     rows = {r["participant_id"]: r for r in d.read_tsv(out / "group_amplitudes.tsv")
             if r["metabolite"] == "tNAA"}
     # sub-02's measured fractions (20 % CSF) scale its concentration: not the default's
@@ -310,7 +314,7 @@ def test_one_kind_of_tissue_fraction_source_is_not_warned_about(tmp_path, caplog
     for label in ("01", "02"):
         _write_participant(out, label, None, {})
     caplog.set_level(logging.WARNING)
-    run_group(_finish(out, ["01", "02"]))
+    run_group(_finish(out, ["01", "02"]), logger=LOGGER)
     assert not [r for r in caplog.records if "tissue fractions" in r.getMessage()]
     assert "tissue fractions from different" not in (out / "group.html").read_text()
 
@@ -344,8 +348,7 @@ def test_demo_participants_fitted_with_different_bases_are_named_and_split(demo,
                          "-w", str(tmp_path / "work"), "--skip-bids-validation", "--nprocs",
                          "1", "--config", str(config)] + extra) == 0
     caplog.set_level(logging.WARNING)  # the command line's logger does not propagate
-    logger = logging.getLogger("test_group_basis_sources")
-    assert all(o.ok for o in run_group(out, ["01", "03"], demo, logger))
+    assert all(o.ok for o in run_group(out, ["01", "03"], demo, LOGGER))
     basis_of = {r["participant_id"]: r["basis"]
                 for r in d.read_tsv(out / "group_amplitudes.tsv")}
     assert basis_of["sub-03"] == f"A.json sha256:{_sha(basis)[:12]}"
