@@ -28,11 +28,15 @@ def input_files(acquisition) -> list[Path]:
     files = []
     for path in (acquisition.svs, acquisition.water, acquisition.mm):
         if path is not None:
-            files.append(Path(path))
-            files += [p for p in [_sidecar_path(path)] if p.is_file()]
-            if acquisition.bids_root is not None:
-                files += inherited_json_files(path, acquisition.bids_root)
+            files += [Path(path)] + sidecars_of(path, acquisition.bids_root)
     return list(dict.fromkeys(files))
+
+
+def sidecars_of(path, bids_root) -> list[Path]:
+    """The JSON sidecars that apply to a data file: its own when it has one, and those it
+    inherits within ``bids_root`` (none without one)."""
+    own = [p for p in [_sidecar_path(path)] if p.is_file()]
+    return own + (inherited_json_files(path, bids_root) if bids_root is not None else [])
 
 
 def _digest(path: Path) -> str | None:
@@ -123,8 +127,8 @@ def added_sidecars(entry, bids_dir) -> list[Path]:
         path = input_path(uri, bids_dir)
         if path.suffix == ".json" or not path.is_file():
             continue
-        for sidecar in [_sidecar_path(path)] + inherited_json_files(path, bids_dir):
-            if sidecar.is_file() and sidecar.is_relative_to(bids_dir) and \
+        for sidecar in sidecars_of(path, bids_dir):
+            if sidecar.is_relative_to(bids_dir) and \
                     f"{BIDS_URI}{sidecar.relative_to(bids_dir).as_posix()}" not in recorded:
                 added.append(sidecar)
     return sorted(set(added))
