@@ -415,11 +415,11 @@ FILE_KEYS = (("quantification", "tissue_fractions_file"), ("conversion", "chrono
 root when not absolute."""
 
 
-def file_digest(path) -> str:
-    """SHA-256 of a file's bytes, or of a folder's files (:func:`pipeline.io.files.file_sha256`).
-    Raises ConfigError naming a missing path."""
+def file_digest(path, digest=file_sha256) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (:func:`pipeline.io.files.file_sha256`;
+    or ``digest(path)``). Raises ConfigError naming a missing path."""
     try:
-        return file_sha256(path)
+        return digest(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read a file the configuration names "
                           f"({exc.strerror or exc})") from None
@@ -440,8 +440,10 @@ def named_file_digests(config: dict, bids_root, basis_path=None) -> dict[str, st
             path = path if path.is_absolute() else Path(bids_root or Path.cwd()) / path
             name = f"{section}.{key}" + (f"[{i}]" if isinstance(value, list) else "")
             digests[name] = file_digest(path)
-    if basis_path:
-        digests["basis"] = file_digest(basis_path)
+    if basis_path:  # with the control files a single .RAW's grid may come from
+        from pipeline.io.basis_formats import basis_sha256
+
+        digests["basis"] = file_digest(basis_path, basis_sha256)
     return digests
 
 

@@ -7,7 +7,8 @@ and ``group.html``. Columns: ``participant_id``, ``session_id`` (``n/a`` without
 run recorded in ``*_desc-preproc_svs.nii.gz`` or ``*_desc-fit_svs.nii.gz``,
 :func:`facts_reader`), then the participant
 table's columns (QC: ``qc_status``, ``qc_failed``, ``qc_warned``, then the rest of the flat
-``summary`` of ``_qc.json``).
+``summary`` of ``_qc.json``), and the MM model and basis of each row's acquisition
+(:data:`~bids_app.group_basis.IDENTITY_COLUMNS`, last but ``fit_flags``).
 ``group_status.tsv`` has one row per participant (:data:`STATUS_COLUMNS`): whether its results
 are in the group tables and, when not, why (the latest participant-level run's errors).
 """
@@ -25,10 +26,11 @@ from pipeline.tables import DIFFUSION_ADDED_COLUMNS
 
 from . import derivatives as d
 from .discovery import strip_prefix
-from .group_basis import BASIS_COLUMN, basis_label, basis_report, pooling_notes
+from .group_basis import (BASIS_COLUMN, IDENTITY_COLUMNS, MM_COLUMN, basis_label,
+                          basis_report, mm_model_label, pooling_notes)
 from .group_quantification import (QUANTIFICATION_COLUMNS, mixed_quantification,
                                    quantification_columns, quantification_record)
-from .processed_inputs import changed_inputs, current_sources
+from .processed_inputs import changed_basis, changed_inputs, current_sources
 from .runlog import Outcome, error_message, get_logger
 
 ID_COLUMNS = ["participant_id", "session_id", "source"]
@@ -255,7 +257,8 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
     never processed but skipped by a run (none of its ``--session-label`` sessions) is
     skipped here too: not run, not failed. One whose latest run did not finish, or (given
     ``bids_dir``) whose inputs changed or went since its latest run
-    (:func:`~bids_app.processed_inputs.changed_inputs`), is failed likewise."""
+    (:func:`~bids_app.processed_inputs.changed_inputs`), or whose ``--basis`` changed
+    (:func:`basis_changes`), is failed likewise."""
     output_dir = Path(output_dir)
     tables = {"amplitudes": [], "diffusion": [], "qc": [], "qc_flags": [], "status": [],
               "quantification": {}, "basis": {}}
@@ -273,7 +276,8 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
         elif skip is not None:
             outcome.skipped, run = str(skip.get("reason") or "no reason recorded"), skip
         else:
-            for problem in changed_inputs(run, bids_dir):
+            for problem in changed_inputs(run, bids_dir) + basis_changes(output_dir, subject,
+                                                                         run):
                 outcome.fail(problem)
             if outcome.ok:
                 _collect_participant(output_dir, subject, facts, tables, outcome,
@@ -284,8 +288,9 @@ def collect_tables(output_dir, subjects: list[str], bids_dir=None) -> tuple[dict
     def key(row: dict) -> tuple:
         return row["participant_id"], row["session_id"], row["source"]
     tables["amplitudes"] = [{**r, **quantification_columns(r, records.get(key(r))),
-                             BASIS_COLUMN: bases.get(key(r))} for r in tables["amplitudes"]]
-    tables["diffusion"] = [{**r, BASIS_COLUMN: bases.get(key(r))} for r in tables["diffusion"]]
+                             **bases.get(key(r), {})} for r in tables["amplitudes"]]
+    for kind in ("diffusion", "qc"):
+        tables[kind] = [{**r, **bases.get(key(r), {})} for r in tables[kind]]
     return tables, outcomes
 
 
@@ -337,19 +342,32 @@ QC_FLAG_FIELDS = ("metric", "value", "warn_limit", "fail_limit")
 not the acquisition)."""
 
 
-def _read_qc(path: Path) -> tuple[dict, list[dict], dict | None, str | None]:
-    """(summary, flags, quantification, basis) of a ``_qc.json``: the flat metrics for
+def _read_qc(path: Path) -> tuple[dict, list[dict], dict | None, dict]:
+    """(summary, flags, quantification, identity) of a ``_qc.json``: the flat metrics for
     ``group_qc.tsv``, each flag's judged value and limits for the group report's QC panels
     (not a table column), the fit's quantification report when the run water-scaled
-    (:func:`~bids_app.group_quantification.quantification_record`) and the basis it was
-    fitted with (:func:`~bids_app.group_basis.basis_label`)."""
+    (:func:`~bids_app.group_quantification.quantification_record`) and the MM model and
+    basis it was fitted with (:data:`~bids_app.group_basis.IDENTITY_COLUMNS`:
+    :func:`~bids_app.group_basis.mm_model_label`, :func:`~bids_app.group_basis.basis_label`)."""
     qc = json.loads(path.read_text())
     summary = qc.get("summary", {}) if isinstance(qc, dict) else None
     if not isinstance(summary, dict):
         raise ValueError("not a QC report (no 'summary' object)")
     flags = qc.get("flags", [])
     flags = [f for f in flags if isinstance(f, dict)] if isinstance(flags, list) else []
-    return summary, flags, quantification_record(qc), basis_label(basis_report(qc))
+    return summary, flags, quantification_record(qc), {
+        MM_COLUMN: mm_model_label(qc), BASIS_COLUMN: basis_label(basis_report(qc))}
+
+
+def basis_changes(output_dir: Path, subject: str, run: dict | None) -> list[str]:
+    """:func:`~bids_app.processed_inputs.changed_basis` of each acquisition the run processed
+    (as its ``_qc.json`` records it): a basis edited since is not what was fitted."""
+    found, _ = not_processed(_participant_files(output_dir, subject), current_sources(run),
+                             output_dir, subject)
+    problems = [changed_basis(basis_report(d.read_json_object(path) or {}), run,
+                              path.name[: -len("_qc.json")])
+                for kind, _, path in found if kind == "qc.json"]
+    return [problem for problem in problems if problem]
 
 
 def missing_files(found: list[tuple[str, str | None, Path]]) -> list[Path]:
@@ -405,10 +423,10 @@ def _collect_participant(output_dir: Path, subject: str, facts, tables: dict,
         ids.update(facts(subject, session, ids["source"]))
         try:
             if kind == "qc.json":
-                summary, flags, record, basis = _read_qc(path)
+                summary, flags, record, identity = _read_qc(path)
                 tables["qc"].append({**ids, **summary})
                 key = (ids["participant_id"], ids["session_id"], ids["source"])
-                tables["quantification"][key], tables["basis"][key] = record, basis
+                tables["quantification"][key], tables["basis"][key] = record, identity
                 tables["qc_flags"] += [{**ids, **{k: flag.get(k) for k in QC_FLAG_FIELDS}}
                                        for flag in flags]
             else:
@@ -420,9 +438,9 @@ def _collect_participant(output_dir: Path, subject: str, facts, tables: dict,
 def group_amplitudes_columns(rows: list[dict], leading) -> list[str]:
     """Header of ``group_amplitudes.tsv``: the participant table's
     (:func:`~bids_app.derivatives.amplitudes_columns`), with :data:`QUANTIFICATION_COLUMNS`
-    and :data:`~bids_app.group_basis.BASIS_COLUMN` right before ``fit_flags`` (which stays
-    last) when that is there, else at the end."""
-    added = QUANTIFICATION_COLUMNS + [BASIS_COLUMN]
+    and :data:`~bids_app.group_basis.IDENTITY_COLUMNS` right before ``fit_flags`` (which
+    stays last) when that is there, else at the end."""
+    added = QUANTIFICATION_COLUMNS + IDENTITY_COLUMNS
     head = [c for c in d.amplitudes_columns(rows, leading) if c not in added]
     at = head.index(d.LAST_AMPLITUDE_COLUMN) if d.LAST_AMPLITUDE_COLUMN in head else len(head)
     return head[:at] + added + head[at:]
@@ -466,8 +484,11 @@ def run_group(output_dir, participant_labels=None, bids_dir=None, logger=None) -
     d.write_tsv(output_dir / "group_amplitudes.tsv", tables["amplitudes"],
                 group_amplitudes_columns(tables["amplitudes"], ids))
     d.write_tsv(output_dir / "group_diffusion.tsv", tables["diffusion"],
-                ids + d.DIFFUSION_COLUMNS + [BASIS_COLUMN])
-    d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], ids + QC_STATUS_COLUMNS)
+                ids + d.DIFFUSION_COLUMNS + IDENTITY_COLUMNS)
+    qc_head = ids + QC_STATUS_COLUMNS  # then the _qc.json summary's, IDENTITY_COLUMNS last
+    d.write_tsv(output_dir / "group_qc.tsv", tables["qc"], qc_head + list(dict.fromkeys(
+        k for r in tables["qc"] for k in r if k not in qc_head + IDENTITY_COLUMNS))
+        + IDENTITY_COLUMNS)
     d.write_tsv(output_dir / "group_status.tsv", tables["status"], STATUS_COLUMNS)
     fields = sorted({r["field_strength_t"] for rows in tables.values() for r in rows
                      if r.get("field_strength_t") is not None})

@@ -7,17 +7,25 @@ NAAG changes tNAA), so acquisitions fitted with different bases at one field str
 sequence and echo time are named in a warning and split in group.html. The basis each run
 used is its ``_qc.json`` -> ``stages`` -> ``basis_report.json`` -> ``identity`` (a user file's
 name and SHA-256, or ``simulated`` and the digest of the simulation's settings), written as
-the group tables' :data:`BASIS_COLUMN`. Tissue fractions are stated, not split by (they are
+the group tables' :data:`BASIS_COLUMN`. How macromolecules and lipids were modelled changes
+amplitudes as much (``stages`` -> ``mm.json`` and ``fit.json`` -> ``options`` -> ``mm_mode``:
+:data:`MM_COLUMN`) and is compared the same way. Tissue fractions are stated, not split by (they are
 measured per participant); default fractions beside measured ones are named in a warning.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 BASIS_COLUMN = "basis"
 """``group_amplitudes.tsv`` (before ``fit_flags``) and ``group_diffusion.tsv`` (last) column:
 the basis the row's acquisition was fitted with (:func:`basis_label`)."""
+MM_COLUMN = "mm_model"
+"""Group-table column right before :data:`BASIS_COLUMN` (and in ``group_qc.tsv``, with it,
+last): how the row's acquisition modelled macromolecules and lipids (:func:`mm_model_label`)."""
+IDENTITY_COLUMNS = [MM_COLUMN, BASIS_COLUMN]
+"""The two, in their order in every group table."""
 DIGEST_CHARACTERS = 12
 """Hex characters of a SHA-256 shown in :data:`BASIS_COLUMN` (enough to tell files apart)."""
 
@@ -48,6 +56,42 @@ def basis_label(report: dict | None) -> str | None:
         f" without {', '.join(excluded)}" if excluded else "")
 
 
+FIXED_MM_SHAPE = "fixed_shape_from_highest_b"
+"""``[fitting] mm_mode`` that fits the MM with the shape of the highest b (not free)."""
+
+
+def mm_model_label(qc: dict) -> str | None:
+    """An acquisition's macromolecule model in words, from its ``_qc.json`` stages: the
+    ``[macromolecules]`` mode used (``parametric``, ``measured``, ``basis``: the basis's own MM
+    entry, ``none``), for ``measured`` the file's name and 12 hex of its SHA-256 in brackets
+    (``(content not recorded)`` for an earlier version's run), ``+ lipids`` when lipid
+    components were added and ``+ fixed shape from highest b`` with ``[fitting] mm_mode``
+    so; None when the ``_qc.json`` records no MM stage."""
+    stages = qc.get("stages") or {}
+    report = stages.get("mm.json")
+    if not isinstance(report, dict) or not report.get("mode"):
+        return None
+    identity = report.get("identity") if isinstance(report.get("identity"), dict) else {}
+    label = str(report["mode"])
+    if label == "measured":
+        digest = identity.get("sha256")
+        label += (f" ({identity.get('file')} sha256:{digest[:DIGEST_CHARACTERS]})"
+                  if isinstance(digest, str) else " (content not recorded)")
+    lipids = identity.get("lipids", any(str(n).startswith("Lip")
+                                        for n in report.get("mm_entries") or []))
+    options = (stages.get("fit.json") or {}).get("options") or {}
+    return label + (" + lipids" if lipids else "") + (
+        " + fixed shape from highest b" if options.get("mm_mode") == FIXED_MM_SHAPE else "")
+
+
+def mm_content(label: str) -> str:
+    """What of a :data:`MM_COLUMN` label is compared across a group: all but the measured
+    file's name and digest (a measured MM is each participant's own scan, so the files
+    differ by design; measured against parametric, with or without lipids, is a different
+    model)."""
+    return re.sub(r" \([^()]*\)", "", str(label))
+
+
 def participant_name(row: dict) -> str:
     """A group-table row's participant, with its session when it has one."""
     session = row.get("session_id")
@@ -66,33 +110,41 @@ def basis_content(label: str) -> str:
     return str(label)[at + 1:] if at >= 0 else str(label)
 
 
-def mixed_bases(rows: list[dict], cell) -> dict:
+COMPARED = {BASIS_COLUMN: (basis_content, "basis n/a"), MM_COLUMN: (mm_content, "MM n/a")}
+"""Column -> (what of its label is compared, the split label of a row not stating it)."""
+
+
+def mixed_bases(rows: list[dict], cell, column: str = BASIS_COLUMN) -> dict:
     """When rows of one protocol cell (``cell(row)``: field strength, sequence and echo time)
-    were fitted with several bases (:func:`basis_content` of :data:`BASIS_COLUMN`; not stated:
-    not counted): basis -> the participants (with session) fitted with it, over the whole
-    group; {} when no cell mixes bases (a 3 T and a 7 T basis differ and are split by field
+    were fitted with several bases (:func:`basis_content` of :data:`BASIS_COLUMN`; with
+    ``column`` :data:`MM_COLUMN` several MM models, :func:`mm_content`; not stated: not
+    counted): label -> the participants (with session) fitted with it, over the whole
+    group; {} when no cell mixes them (a 3 T and a 7 T basis differ and are split by field
     already)."""
+    content = COMPARED[column][0]
     by_cell: dict = {}
     for row in rows:
-        if _stated(row.get(BASIS_COLUMN)):
-            by_cell.setdefault(cell(row), set()).add(basis_content(row[BASIS_COLUMN]))
+        if _stated(row.get(column)):
+            by_cell.setdefault(cell(row), set()).add(content(row[column]))
     if not any(len(found) > 1 for found in by_cell.values()):
         return {}
     who: dict = {}
     for row in rows:
-        if _stated(row.get(BASIS_COLUMN)):
-            who.setdefault(row[BASIS_COLUMN], set()).add(participant_name(row))
+        if _stated(row.get(column)):
+            who.setdefault(row[column], set()).add(participant_name(row))
     return {k: sorted(v) for k, v in sorted(who.items())}
 
 
-def label_bases(rows: list[dict], mixed: bool) -> list[dict]:
-    """Rows with their basis added to their protocol label (``basis n/a`` when not stated)
-    when the group mixes bases, so group.html's distributions are split by basis."""
+def label_bases(rows: list[dict], mixed: bool, column: str = BASIS_COLUMN) -> list[dict]:
+    """Rows with their basis (``column`` :data:`MM_COLUMN`: their MM model as compared,
+    :func:`mm_content`) added to their protocol label (``basis n/a``, ``MM n/a`` when not
+    stated) when the group mixes them, so group.html's distributions are split by it."""
     if not mixed:
         return rows
+    shown, missing = (str, COMPARED[column][1]) if column == BASIS_COLUMN else COMPARED[column]
     return [{**r, "_protocol_label": " ".join(
         p for p in (r.get("_protocol_label", ""),
-                    r[BASIS_COLUMN] if _stated(r.get(BASIS_COLUMN)) else "basis n/a") if p)}
+                    shown(r[column]) if _stated(r.get(column)) else missing) if p)}
             for r in rows]
 
 
@@ -127,9 +179,9 @@ def _listed(mixed: dict) -> str:
 
 
 def pooling_notes(amplitudes: list[dict], diffusion: list[dict], cell) -> list[str]:
-    """The warnings (log and group.html) of a group that mixes bases within a protocol cell
-    (:func:`mixed_bases`) or tissue-fraction sources (:func:`mixed_fraction_sources`), each
-    naming the participants."""
+    """The warnings (log and group.html) of a group that mixes bases or MM models within a
+    protocol cell (:func:`mixed_bases`) or tissue-fraction sources
+    (:func:`mixed_fraction_sources`), each naming the participants."""
     notes = []
     bases = mixed_bases(amplitudes + diffusion, cell)
     if bases:
@@ -138,6 +190,13 @@ def pooling_notes(amplitudes: list[dict], diffusion: list[dict], cell) -> list[s
                      "concentrations and diffusion parameters depend on the basis (its scale, "
                      "lineshapes and metabolite set), so the distributions in group.html are "
                      "split by basis (compare values only within one)")
+    models = mixed_bases(amplitudes + diffusion, cell, MM_COLUMN)
+    if models:
+        notes.append("acquisitions of one field strength, sequence and echo time were fitted "
+                     f"with different macromolecule models: {_listed(models)}; amplitudes, "
+                     "concentrations and diffusion parameters depend on how the MM and lipid "
+                     "signal under the metabolites was modelled, so the distributions in "
+                     "group.html are split by MM model (compare values only within one)")
     sources = mixed_fraction_sources(amplitudes)
     if sources:
         notes.append("water-scaled concentrations took their tissue fractions from different "

@@ -1,7 +1,7 @@
 """``OUT/group.html``: participants with their QC status and distributions of QC metrics,
 diffusion parameters and concentrations across participants (split by field strength, sequence
-and echo time when mixed, and by basis set when one of these protocol cells mixes bases;
-concentrations also by their quantification settings; robust outliers named), and the
+and echo time when mixed, and by basis set and MM model when one of these protocol cells mixes
+them; concentrations also by their quantification settings; robust outliers named), and the
 group level's warnings about what it pools. Built from the group tables."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pipeline.qc.flags import THRESHOLDS
 
 from . import derivatives as d
 from . import figures as fig
-from .group_basis import label_bases, mixed_bases
+from .group_basis import BASIS_COLUMN, MM_COLUMN, label_bases, mixed_bases
 from .group_quantification import mixed_quantification, quantification_labels
 from .report import MAIN_DECAY_METABOLITES, _environment
 
@@ -179,18 +179,19 @@ def group_parameter_figures(diffusion: list[dict], sites: dict | None = None,
                             amplitudes: list[dict] | None = None) -> list[dict]:
     """One distribution figure per (model, parameter) and, when water-scaled, of the
     lowest-b concentrations: a column per metabolite, split by field strength, sequence, echo
-    time, session and site (``sites``: participant_id -> site) when there are several, by basis
-    when one field, sequence and echo time mixes bases
+    time, session and site (``sites``: participant_id -> site) when there are several, by MM
+    model and by basis when one field, sequence and echo time mixes them
     (:func:`~bids_app.group_basis.mixed_bases`), the concentrations also by how they were
     quantified (:func:`label_quantification`)."""
     sites = sites or {}
     rows = diffusion + (amplitudes or [])
     split_field = len(field_strengths(rows)) > 1
     split = (split_field, mixed_echo_times(rows), mixed_sequences(rows))
-    bases = bool(mixed_bases(rows, protocol_cell))
-    diffusion = label_bases(_label_protocols(diffusion, *split), bases)
-    amplitudes = label_quantification(label_bases(_label_protocols(amplitudes or [], *split),
-                                                  bases))
+    diffusion, amplitudes = (_label_protocols(t, *split) for t in (diffusion, amplitudes or []))
+    for column in (BASIS_COLUMN, MM_COLUMN):
+        mixed = bool(mixed_bases(rows, protocol_cell, column))
+        diffusion, amplitudes = (label_bases(t, mixed, column) for t in (diffusion, amplitudes))
+    amplitudes = label_quantification(amplitudes)
     strata = sorted({_stratum(r, sites) for r in diffusion + (amplitudes or [])})
     figures = []
     for model, parameter in GROUP_PARAMETERS:

@@ -7,7 +7,8 @@ inheritance (dataset- or subject-level), by ``bids::`` path). The group level
 then reads only those acquisitions' derivatives (another acquisition's files left in the
 participant folder are from an input removed or renamed since) and, given the BIDS_DIR, fails
 the participant when one of those inputs is gone or differs from what the run read: its
-results are no longer those of its input.
+results are no longer those of its input. Likewise the ``--basis`` each acquisition was
+fitted with, as its ``_qc.json`` records it (:func:`changed_basis`), with or without BIDS_DIR.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ def sidecars_of(path, bids_root) -> list[Path]:
     return own + (inherited_json_files(path, bids_root) if bids_root is not None else [])
 
 
-def _digest(path: Path) -> str | None:
+def _digest(path: Path, *how) -> str | None:
+    """:func:`~bids_app.config.file_digest` (``how``: its digest function), None when the file
+    cannot be read."""
     try:
-        return file_digest(path)
+        return file_digest(path, *how)
     except (ConfigError, OSError):
         return None
 
@@ -132,3 +135,28 @@ def added_sidecars(entry, bids_dir) -> list[Path]:
                     f"{BIDS_URI}{sidecar.relative_to(bids_dir).as_posix()}" not in recorded:
                 added.append(sidecar)
     return sorted(set(added))
+
+
+def changed_basis(report: dict | None, run: dict | None, source: str) -> str | None:
+    """A message naming the ``--basis`` acquisition ``source`` was fitted with (its
+    ``basis_report.json``, ``report``) and the run (``run``'s record) when it is still where
+    the run read it (``basis_report.json`` -> ``path``) but is no longer what the run read:
+    another SHA-256 than its recorded ``identity``, which covers the control files a single
+    ``.RAW``'s grid may come from (``read_with``; an identity recorded before 2026-12-08
+    without them is compared with the file alone). None when the same, when no file identity
+    is recorded, or when the path is gone (a group level run elsewhere, e.g. in a container
+    without the basis mounted, cannot check it)."""
+    from pipeline.io.basis_formats import basis_files, basis_sha256
+
+    report = report if isinstance(report, dict) else {}
+    identity, path = report.get("identity"), report.get("path")
+    if not isinstance(identity, dict) or not isinstance(identity.get("sha256"), str) \
+            or identity.get("source") != "file" or not path or not Path(path).exists():
+        return None
+    read = basis_files(path) if "read_with" in identity else [Path(path)]
+    digest = _digest(Path(path), basis_sha256) if len(read) > 1 else _digest(Path(path))
+    if digest in (None, identity["sha256"]):  # None: unreadable now, not judged
+        return None
+    return (f"{', '.join(str(p) for p in read)}: changed since run "
+            f"{(run or {}).get('run_id', '?')} fitted {source} with it (--basis): its results "
+            "are not current (rerun the participant level)")

@@ -185,8 +185,8 @@ def test_the_group_tables_state_each_rows_basis_and_a_mixed_group_is_warned(tmp_
     assert all(o.ok for o in run_group(out, logger=LOGGER))
     amplitudes = d.read_tsv(out / "group_amplitudes.tsv")
     header = list(amplitudes[0])
-    assert header[-2:] == ["basis", "fit_flags"]
-    assert header[-6:-2] == ["metabolite_t2_s", "metabolite_t1_s", "tissue_fractions",
+    assert header[-3:] == ["mm_model", "basis", "fit_flags"]
+    assert header[-7:-3] == ["metabolite_t2_s", "metabolite_t1_s", "tissue_fractions",
                              "quantification_settings"]
     basis_of = {r["participant_id"]: r["basis"] for r in amplitudes}
     assert basis_of == {"sub-01": f"simulated sha256:{sha['sim']}",
@@ -194,7 +194,7 @@ def test_the_group_tables_state_each_rows_basis_and_a_mixed_group_is_warned(tmp_
                         "sub-03": f"A.json sha256:{sha['A']}",
                         "sub-04": f"B.json sha256:{sha['B']}"}
     diffusion = d.read_tsv(out / "group_diffusion.tsv")
-    assert list(diffusion[0])[-2:] == ["b_max_s_mm2", "basis"]
+    assert list(diffusion[0])[-3:] == ["b_max_s_mm2", "mm_model", "basis"]
     assert {r["participant_id"]: r["basis"] for r in diffusion} == basis_of
     (warning,) = [r.getMessage() for r in caplog.records if "basis sets" in r.getMessage()]
     assert (f"sub-02, sub-03: A.json sha256:{sha['A']} | sub-04: B.json sha256:{sha['B']} | "

@@ -96,9 +96,10 @@ def test_group_amplitudes_state_the_metabolite_t2_of_each_concentration(tmp_path
     run_group(out)
     header, rows = _table(out)
     assert header[:len(OLD_HEADER)] == OLD_HEADER and header[-1] == "fit_flags"
-    assert header[len(OLD_HEADER):-2] == ["metabolite_t2_s", "metabolite_t1_s",
+    assert header[len(OLD_HEADER):-3] == ["metabolite_t2_s", "metabolite_t1_s",
                                           "tissue_fractions", "quantification_settings"]
     assert header[-2] == "basis"  # since session 26 (tests/test_group_basis_sources.py)
+    assert header[-3] == "mm_model"  # since session 27 (tests/test_group_mm_model.py)
     for name, t2_s in (("tNAA", 0.25), ("tCr", 0.16), ("NAA", 0.25), ("Cr", 0.16)):
         corrected, plain = rows[("sub-03", name)], rows[("sub-01", name)]
         ratio = float(corrected["concentration_mm"]) / float(plain["concentration_mm"])

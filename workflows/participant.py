@@ -237,6 +237,7 @@ def init_fit_wf(inputs, config: dict, basis_path=None, basis_cache_dir: str = ""
         wf.connect(inputnode, "water", fit, "in_water")
     if inputs.mm is not None:
         mm.inputs.names = {"data": inputs.uri(inputs.svs), "mm": inputs.uri(inputs.mm)}
+        mm.inputs.mm_source = str(inputs.mm)
         wf.connect([(inputnode, mm, [("mm", "mm_file"), ("svs", "in_file")])])
     return wf
 

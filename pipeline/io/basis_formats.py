@@ -23,6 +23,7 @@ The dialects live in :mod:`pipeline.io.basis_lcmodel` (LCModel) and :mod:`pipeli
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from pathlib import Path
@@ -33,12 +34,13 @@ from ..basis import Basis
 from ..spectra import H1_REFERENCE_PPM
 from . import basis_tools
 from .basis_lcmodel import (  # noqa: F401  (public names re-exported from this module)
-    BasisFormatError, _check_lengths, _files_in, _grid, _read_text, parse_lcmodel_file,
-    parse_namelist_body, read_lcmodel_basis_raw, read_lcmodel_raw, read_lcmodel_raw_folder,
-    write_lcmodel_basis)
+    GRID_FILE_SUFFIXES, BasisFormatError, _check_lengths, _files_in, _grid, _read_text,
+    parse_lcmodel_file, parse_namelist_body, read_lcmodel_basis_raw, read_lcmodel_raw,
+    read_lcmodel_raw_folder, write_lcmodel_basis)
 from .basis_text import (  # noqa: F401  (public names re-exported from this module)
     JSON_FORMAT_NAME, JSON_FORMAT_VERSION, _is_jmrui, _jmrui_grid, read_jmrui_text,
     read_json_basis, read_text_fid, read_text_folder, write_json_basis)
+from .files import file_sha256
 
 
 # --- the one entry point -----------------------------------------------------------------
@@ -88,6 +90,37 @@ def _read_single(path: Path, kind: str, dwell_s, cf_mhz) -> Basis:
     prov = {"source": str(path), "format": fmt, "domain": "time (FID)",
             "scale": "as stored in the file", "grid_source": sources}
     return Basis(names, np.array(fids), dwell, cf, H1_REFERENCE_PPM, provenance=prov)
+
+
+def basis_files(path) -> list[Path]:
+    """The files a basis at ``path`` is read from: itself (a ``.BASIS`` or JSON file, or a
+    folder, all of whose files count), and for a single ``.RAW``, jMRUI or plain-text file
+    also the makebasis inputs, control files and ``.BASIS`` beside it
+    (:data:`GRID_FILE_SUFFIXES`), where its dwell time and frequency are looked up when it does
+    not state them: editing one of those changes the basis read."""
+    path = Path(path)
+    try:
+        alone = path.is_dir() or _sniff(path) in ("json", "lcmodel_basis")
+    except BasisFormatError:  # unreadable or not a basis: reading it says so
+        alone = True
+    if alone:
+        return [path]
+    return [path] + [p for p in _files_in(path.parent, GRID_FILE_SUFFIXES)
+                     if p.name != path.name]
+
+
+def basis_sha256(path) -> str:
+    """SHA-256 (hex) identifying a basis by everything it is read from (:func:`basis_files`):
+    the file's (or folder's, :func:`~pipeline.io.files.file_sha256`) own when that is all,
+    else of each file's name and content in that order. Raises OSError when one cannot be
+    read."""
+    files = basis_files(path)
+    if len(files) == 1:
+        return file_sha256(files[0])
+    digest = hashlib.sha256()
+    for item in files:
+        digest.update(item.name.encode() + b"\0" + bytes.fromhex(file_sha256(item)))
+    return digest.hexdigest()
 
 
 def head_ratio(fids: np.ndarray) -> np.ndarray:

@@ -294,10 +294,15 @@ def read_lcmodel_raw(path) -> tuple[np.ndarray, dict]:
     return _complex_pairs(data, path, "data"), header
 
 
+GRID_FILE_SUFFIXES = (".in", ".control", ".file", ".basis")
+"""Files (suffix, any case) of a basis's folder read for HZPPPM and a dwell time that its
+``.RAW`` or text files do not state: makebasis inputs, LCModel control files, ``.BASIS``."""
+
+
 def _control_parameters(folder: Path) -> dict:
     """HZPPPM and a dwell time from a makebasis input / control file or a .BASIS beside."""
     found: dict = {}
-    candidates = _files_in(folder, (".in", ".control", ".file", ".basis"))
+    candidates = _files_in(folder, GRID_FILE_SUFFIXES)
     for cand in candidates:
         try:
             sections = parse_lcmodel_file(cand)

@@ -112,12 +112,16 @@ def basis_identity(basis_path: str, basis, excluded: list[str]) -> dict:
     bases apart: a user file's name and SHA-256 of its content (a folder's files together)
     with the entries ``[basis] exclude`` removed, or, simulated, the SHA-256 of its settings
     and metabolites apart from the data's grid
-    (:func:`pipeline.simulate.basis_simulation.simulation_settings_sha256`)."""
-    from pipeline.io.files import file_sha256
+    (:func:`pipeline.simulate.basis_simulation.simulation_settings_sha256`). A single
+    ``.RAW`` or text file's digest covers the control files beside it that its grid may come
+    from (:func:`pipeline.io.basis_formats.basis_files`, named in ``read_with``)."""
+    from pipeline.io.basis_formats import basis_files, basis_sha256
 
     if basis_path:
+        beside = [p.name for p in basis_files(basis_path)[1:]]
         return {"source": "file", "file": Path(basis_path).name,
-                "sha256": file_sha256(basis_path), "excluded": excluded}
+                "sha256": basis_sha256(basis_path), "excluded": excluded,
+                **({"read_with": beside} if beside else {})}
     from pipeline.simulate.basis_simulation import simulation_settings_sha256
 
     return {"source": "simulated",
@@ -158,6 +162,8 @@ class _MMInputSpec(BaseInterfaceInputSpec):
     echo_time_tolerance_ms = traits.Float(DEFAULT_TOLERANCE_MS, usedefault=True,
                                           desc="[basis] echo_time_tolerance_ms")
     options = traits.Str("{}", usedefault=True, desc="[macromolecules] section as JSON")
+    mm_source = traits.Str("", usedefault=True, desc="the measured MM input file (mm_file "
+                                                     "converted from it; identity only)")
 
 
 class _MMOutputSpec(TraitedSpec):
@@ -209,8 +215,10 @@ class MacromoleculeBasis(SimpleInterface):
         path = str(Path.cwd() / "basis_mm.json")
         write_json_basis(out, path)
         self._results["out_basis"] = path
+        measured = (self.inputs.mm_source or self.inputs.mm_file) if mode == "measured" else ""
         self._results["out_report"] = write_json_file("mm.json", {
-            "mode": mode, "mm_entries": added, **times, "warnings": notes})
+            "mode": mode, "mm_entries": added, **times, "warnings": notes,
+            "identity": mm_identity(mode, measured, bool(opts.get("lipids", False)))})
         return runtime
 
     def _measured_echo_times(self, mm_acq) -> tuple[dict, list]:
@@ -228,6 +236,18 @@ class MacromoleculeBasis(SimpleInterface):
                                        self.inputs.echo_time_tolerance_ms)
         return ({"data_echo_time_s": data_te, "mm_echo_time_s": mm_te},
                 list(filter(None, [warning])))
+
+
+def mm_identity(mode: str, measured_path: str, lipids: bool) -> dict:
+    """What identifies the macromolecule model a fit used, so the group level can tell two
+    acquisitions' apart: the mode (measured, basis, parametric, none), whether lipid
+    components were added, and for a measured MM the input file's name and SHA-256."""
+    from pipeline.io.files import file_sha256
+
+    identity = {"mode": mode, "lipids": bool(lipids)}
+    if measured_path:
+        identity.update(file=Path(measured_path).name, sha256=file_sha256(measured_path))
+    return identity
 
 
 # --- fitting ---------------------------------------------------------------------------------
