@@ -226,10 +226,100 @@ def test_a_conjugated_water_with_the_data_coils_is_found_from_the_coil_phases(sh
     assert not any("water reference was conjugated" in f for f in stored.flags)
     fixed = preprocess_acquisition(acq, flipped, options)
     (flag,) = [f for f in fixed.flags if f.startswith("coils:") and "conjugated" in f]
-    assert water_name in flag and "frequency-mirrored" in flag
+    assert water_name in flag and "coil phases run opposite" in flag
     np.testing.assert_allclose(fixed.averaged.fids, stored.averaged.fids,
                                atol=1e-9 * np.abs(stored.averaged.fids).max())
     both = preprocess_acquisition(acq.with_fids(np.conj(acq.fids)), flipped, options)
     assert not any(f.startswith("coils:") and "conjugated" in f for f in both.flags)
-    with pytest.raises(ValueError, match=f"{water_name}: frequency-mirrored against"):
+    with pytest.raises(ValueError, match=f"{water_name}: coil phases run opposite"):
         preprocess_acquisition(acq, flipped, dict(options, mirror_policy="refuse"))
+
+
+def _complex_noise(rng, shape):
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2)
+
+
+@pytest.mark.parametrize("n_coils", [2, 4, 8, 32])
+def test_coil_orientation_is_not_judged_on_pure_noise(n_coils):
+    """Data of pure complex Gaussian noise (a dead acquisition) have a random coil profile:
+    the coil check called a correct water reference (strong signal, random coil
+    sensitivities) "conjugated" in 39 % of trials and conjugated it, exit 0 (review,
+    2026-12-08; 152-228 of 500 for 2-32 coils, before). Now nothing is judged: the water
+    is used as stored, and the record and a flag say why."""
+    from pipeline.acquisition import Acquisition
+    from pipeline.preprocess.coils import COIL_ORIENTATION_MARGIN
+    from pipeline.preprocess.steps import water_coil_orientation_step
+    rng = np.random.default_rng(n_coils)
+    n_points, trials = 1024, 100
+    decay = np.exp(-np.arange(n_points) * DWELL_S / 0.05)
+    conjugated = old_rule = unjudged = 0
+    for _ in range(trials):
+        data = _complex_noise(rng, (1, 4, n_coils, n_points))
+        profile = _complex_noise(rng, n_coils)
+        water = 100 * profile[:, None] * decay + _complex_noise(rng, (1, 2, n_coils, n_points))
+        acq = Acquisition(data, DWELL_S, CF_MHZ, np.zeros(1), np.full((1, 3), np.nan),
+                          source="noise.nii.gz")
+        ref = Acquisition(water, DWELL_S, CF_MHZ, np.zeros(1), np.full((1, 3), np.nan),
+                          source="water.nii.gz")
+        out, flags, record = water_coil_orientation_step(acq, ref, "fix")
+        conjugated += not np.array_equal(out.fids, ref.fids)
+        old_rule += (record["coherence_conjugated"] - record["coherence_as_stored"]
+                     > COIL_ORIENTATION_MARGIN)
+        unjudged += (record.get("verdict", "").startswith("not judged")
+                     and any("not judged" in f and "noise.nii.gz" in f for f in flags))
+    assert conjugated == 0
+    assert unjudged == trials
+    assert old_rule > 0.2 * trials  # the coherences alone would have flipped that many
+
+
+def test_coil_orientation_keeps_its_verdict_on_noisy_siemens_data_and_stops_at_noise(
+        shared_data):
+    """Siemens 7 T STEAM coil data with 10 x their own (coil-correlated) noise added still
+    show their coil profile well (rank-1 SNR about 3.6, pure noise about 1): the water as
+    stored is kept, conjugated it is found. At 400 x their noise the profile is noise, whose
+    coil correlation biased the old verdict ("conjugated" for 157 of 200 conjugated and 3 of
+    200 stored waters, 2026-12-08): now not judged."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.coils import coil_orientation, noise_covariance, tail_noise
+    folder = shared_data / "siemens_7t_steam_coils"
+    acq, water = (read_nifti_mrs(folder / name) for name in ("metab_raw.nii.gz",
+                                                             "wref_raw.nii.gz"))
+    colour = np.linalg.cholesky(noise_covariance(tail_noise(acq.fids)))
+    rng = np.random.default_rng(3)
+    for scale, judged in ((400, False), (10, True)):
+        for _ in range(10):
+            noise = np.einsum("ij,ctjn->ctin", colour, _complex_noise(rng, acq.fids.shape))
+            noisy = acq.fids + scale * noise
+            stored = coil_orientation(noisy, water.fids)
+            flipped = coil_orientation(noisy, np.conj(water.fids))
+            assert not stored.mirrored
+            assert flipped.mirrored == judged, scale
+            assert stored.judged == flipped.judged == judged
+    assert coil_orientation(acq.fids + 400 * noise, np.conj(water.fids)).snr_data < 1.2
+
+
+def test_conjugated_metabolite_data_are_named_not_the_water(shared_data):
+    """The Siemens coil set with the metabolite transients conjugated and the water as
+    stored: the coil step sees opposite coil phases and conjugates the water for the
+    combination; the singlets then find the data mirrored and conjugate both. The result was
+    right, but the only coil flag said "wref_raw.nii.gz: frequency-mirrored against
+    metab_raw.nii.gz ... the water reference was conjugated" (2026-12-08, before). Now the
+    coil flag says the two run opposite ways, and the orientation flag names metab_raw as
+    the mirrored file and the water as stored as right."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.pipeline import preprocess_acquisition
+    folder = shared_data / "siemens_7t_steam_coils"
+    acq, water = (read_nifti_mrs(folder / name) for name in ("metab_raw.nii.gz",
+                                                             "wref_raw.nii.gz"))
+    options = {"residual_water": False, "outliers": False}
+    stored = preprocess_acquisition(acq, water, options)
+    done = preprocess_acquisition(acq.with_fids(np.conj(acq.fids)), water, options)
+    np.testing.assert_allclose(done.averaged.fids, stored.averaged.fids,
+                               atol=1e-9 * np.abs(stored.averaged.fids).max())
+    assert not any("frequency-mirrored against" in f for f in done.flags)
+    (coil_flag,) = [f for f in done.flags if f.startswith("coils:")]
+    assert "wref_raw.nii.gz: coil phases run opposite to those of" in coil_flag
+    assert "metab_raw.nii.gz" in coil_flag
+    (mirror_flag,) = [f for f in done.flags if f.startswith("orientation:")]
+    assert "metab_raw.nii.gz: spectrum is frequency-mirrored" in mirror_flag
+    assert "wref_raw.nii.gz was stored the right way round" in mirror_flag

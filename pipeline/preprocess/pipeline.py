@@ -132,7 +132,8 @@ def preprocess_acquisition(acq: Acquisition, water: Acquisition | None = None,
     coils = steps.combine_step(acq, water, options.coil_whiten, options.mirror_policy)
     flags = trimmed.flags + coils.flags
     mirror = steps.mirror_step(coils.fids, coils.water_fids, acq, options.mirror_policy,
-                                water, options.axis_check)
+                                water, options.axis_check,
+                                coils.report.get("water_coil_orientation"))
     flags += mirror.flags
     unaligned = mirror.fids
     if options.ecc and mirror.water_fids is not None:

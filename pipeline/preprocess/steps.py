@@ -187,22 +187,34 @@ def water_coil_orientation_step(acq: Acquisition, water: Acquisition, policy: st
     conjugate gives matched-filter weights with the coil phases reversed, which combine the
     data's coils out of phase (Siemens 7 T STEAM, wref_raw conjugated: tNAA 6.73 instead of
     13.68 mM, Glx/tCr 2.34 instead of 1.58, exit 0 and no warning, before). Under ``policy``
-    ``fix`` such a water is conjugated with a flag, ``refuse`` raises a ``ValueError`` naming
-    the file, ``off`` skips the check."""
+    ``fix`` such a water is conjugated to the data's convention with a flag (the coils cannot
+    tell which file is mirrored: the data's own orientation is judged next from their
+    singlets, :func:`mirror_step`), ``refuse`` raises a ``ValueError`` naming both files,
+    ``off`` skips the check. Coil profiles not measured above noise are not judged (flag and
+    record), never flipped: on pure noise the verdict was "conjugated" in 39 % of trials."""
     if policy == "off" or acq.n_coils < 2:
         return water, [], {}
     verdict = coil_orientation(acq.fids, water.fids)
+    record = verdict.to_dict()
+    water_label, data_label = (water.source or "water reference",
+                               acq.source or "the metabolite data")
+    if not verdict.judged:
+        record["verdict"] = verdict.reason(f"{acq.source or 'metabolite data'}", water_label)
+        return water, [f"coils: orientation of {water_label} against {data_label} "
+                       f"{record['verdict']}: the water is used as stored"], record
     if not verdict.mirrored:
-        return water, [], verdict.to_dict()
-    message = (f"{water.source or 'water reference'}: frequency-mirrored against "
-               f"{acq.source or 'the metabolite data'} (complex conjugate: its coil phases "
-               f"run the other way; coil-profile coherence {verdict.coherence_as_stored:.3f} "
-               f"as stored, {verdict.coherence_conjugated:.3f} conjugated)")
+        return water, [], dict(record, verdict="as stored")
+    message = (f"{water_label}: coil phases run opposite to those of {data_label} (one of the "
+               f"two files is frequency-mirrored, stored as the complex conjugate of the other; "
+               f"coil-profile coherence {verdict.coherence_as_stored:.3f} as stored, "
+               f"{verdict.coherence_conjugated:.3f} conjugated)")
     if policy == "refuse":
-        raise ValueError(f"{message}; convert it with the same sign convention as the "
-                         "metabolite data or set the mirror policy to 'fix'")
+        raise ValueError(f"{message}; convert both with the same sign convention or set the "
+                         "mirror policy to 'fix'")
     return (water.with_fids(np.conj(water.fids)),
-            [f"coils: {message}; the water reference was conjugated"], verdict.to_dict())
+            [f"coils: {message}; the water reference was conjugated to the data's convention "
+             "for the coil combination (which file was mirrored is judged next, from the "
+             "data's singlets)"], dict(record, verdict="conjugated"))
 
 
 def combine_step(acq: Acquisition, water: Acquisition | None, whiten: bool = True,
@@ -322,7 +334,7 @@ def axis_scale_flags(fids: np.ndarray, acq: Acquisition, policy: str = "refuse"
 
 def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisition,
                 policy: str = "fix", water: Acquisition | None = None,
-                axis_policy: str = "refuse") -> MirrorStep:
+                axis_policy: str = "refuse", coil_orientation: dict | None = None) -> MirrorStep:
     """First the frequency axis (:func:`axis_scale_flags` under ``axis_policy``: a wrong
     spectral width or frequency would also mislead the orientation test). Then detect
     frequency-mirrored data from the singlet pattern (``orientation``) and apply
@@ -331,7 +343,9 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
     orientation against the (corrected) metabolite data (:func:`water_orientation_score`; it
     needs ``water`` for its b-values): a water reference stored with the opposite sign is
     conjugated with a flag (``fix``) or refused, as its eddy-current correction would double
-    the eddy currents' phase instead of removing it."""
+    the eddy currents' phase instead of removing it. ``coil_orientation``: the coil step's
+    record (:func:`water_coil_orientation_step`); when it conjugated the water and the data
+    are the mirrored ones, the flag says so, naming both files."""
     axis_flags, axis = axis_scale_flags(fids, acq, axis_policy)
     if axis.get("wrong"):  # policy "warn": on a wrong axis the orientation test misleads too
         return MirrorStep(fids, water_fids, {"axis_scale": axis}, axis_flags + [
@@ -345,7 +359,9 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
         raise ValueError(f"{acq.source or 'metabolite data'}: {exc}") from exc
     if verdict is None:
         return MirrorStep(fids, water_fids, {"axis_scale": axis} if axis else {}, axis_flags)
-    flags = axis_flags + ([f"orientation: {verdict.warning}"] if verdict.warning else [])
+    flags = axis_flags + ([f"orientation: {acq.source or 'metabolite data'}: {verdict.warning}"
+                           + coil_conjugation_note(verdict.verdict, water, coil_orientation)]
+                          if verdict.warning else [])
     orientation = verdict.to_dict()
     if axis:
         orientation["axis_scale"] = axis
@@ -367,6 +383,18 @@ def mirror_step(fids: np.ndarray, water_fids: np.ndarray | None, acq: Acquisitio
             water_fids = np.conj(water_fids)
             flags.append(f"orientation: {message}; the water reference was conjugated")
     return MirrorStep(fids, water_fids, orientation, flags)
+
+
+def coil_conjugation_note(verdict: str, water: Acquisition | None,
+                          coil_orientation: dict | None) -> str:
+    """What the singlets say of the coil step's conjugation of the water ('' if it made none):
+    with the data found mirrored, the water as stored was the one in the right convention,
+    and conjugating the data with it undoes the coil step's conjugation."""
+    if verdict != "mirrored" or (coil_orientation or {}).get("verdict") != "conjugated":
+        return ""
+    return (f"; so {(water.source if water else '') or 'the water reference'} was stored the "
+            "right way round and is used as stored (the coil step's conjugation of it, "
+            "against these data, is undone with theirs)")
 
 
 def eddy_step(fids: np.ndarray, water_fids: np.ndarray, water_b, acq: Acquisition,

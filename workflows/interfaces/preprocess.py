@@ -69,7 +69,8 @@ class CombineCoils(SimpleInterface):
         acq, water = trimmed.acq, trimmed.water
         step = steps.combine_step(acq, water, options.coil_whiten, options.mirror_policy)
         mirror = steps.mirror_step(step.fids, step.water_fids, acq, options.mirror_policy,
-                                   water, options.axis_check)
+                                   water, options.axis_check,
+                                   step.report.get("water_coil_orientation"))
         details = steps.zero_fill_details(trimmed.report) + step.details + ("; frequency-mirrored input conjugated"
                                    if mirror.orientation.get("verdict") == "mirrored"
                                    and options.mirror_policy == "fix" else "")
