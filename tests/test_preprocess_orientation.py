@@ -244,7 +244,7 @@ def test_coil_orientation_is_not_judged_on_pure_noise(n_coils):
     """Data of pure complex Gaussian noise (a dead acquisition) have a random coil profile:
     the coil check called a correct water reference (strong signal, random coil
     sensitivities) "conjugated" in 39 % of trials and conjugated it, exit 0 (review,
-    2026-12-08; 152-228 of 500 for 2-32 coils, before). Now nothing is judged: the water
+    2026-12-08; 150-228 of 500 for 2-32 coils, before). Now nothing is judged: the water
     is used as stored, and the record and a flag say why."""
     from pipeline.acquisition import Acquisition
     from pipeline.preprocess.coils import COIL_ORIENTATION_MARGIN
