@@ -323,3 +323,24 @@ def test_conjugated_metabolite_data_are_named_not_the_water(shared_data):
     (mirror_flag,) = [f for f in done.flags if f.startswith("orientation:")]
     assert "metab_raw.nii.gz: spectrum is frequency-mirrored" in mirror_flag
     assert "wref_raw.nii.gz was stored the right way round" in mirror_flag
+
+
+def test_a_profile_whose_noise_cannot_be_measured_is_not_judged_in_either_file(shared_data):
+    """README: with fewer than 4 tail samples per coil nothing is judged (rank1_snr nan). The
+    Siemens coil set with the water cut to its first 48 points (12 tail samples, 4 coils)
+    and conjugated: before (review, 2026-12-08) ``judged`` was min(snr_data, snr_water) >= 2,
+    and min(35.6, nan) is 35.6, so the water's unmeasured profile was judged and the water
+    conjugated, while the same cut applied to the data (min(nan, ...) is nan) was not judged:
+    the verdict hung on the argument order."""
+    from pipeline.io.nifti_mrs import read_nifti_mrs
+    from pipeline.preprocess.coils import coil_orientation
+    folder = shared_data / "siemens_7t_steam_coils"
+    acq, water = (read_nifti_mrs(folder / name) for name in ("metab_raw.nii.gz",
+                                                             "wref_raw.nii.gz"))
+    short_water = np.conj(water.fids[..., :48])
+    assert coil_orientation(acq.fids, np.conj(water.fids)).mirrored  # measurable: judged
+    for data, ref in ((acq.fids, short_water), (acq.fids[..., :48], np.conj(water.fids))):
+        verdict = coil_orientation(data, ref)
+        assert np.isnan([verdict.snr_data, verdict.snr_water]).sum() == 1
+        assert not verdict.judged and not verdict.mirrored
+        assert verdict.reason("data", "water").startswith("not judged")

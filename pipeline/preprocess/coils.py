@@ -206,7 +206,9 @@ class CoilOrientation:
 
     @property
     def judged(self) -> bool:
-        return min(self.snr_data, self.snr_water) >= COIL_PROFILE_MIN_SNR
+        """Both profiles above noise (a nan, noise not measurable, is not: ``min`` would
+        keep or drop it by argument order)."""
+        return all(snr >= COIL_PROFILE_MIN_SNR for snr in (self.snr_data, self.snr_water))
 
     @property
     def mirrored(self) -> bool:
