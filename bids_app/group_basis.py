@@ -30,10 +30,17 @@ DIGEST_CHARACTERS = 12
 """Hex characters of a SHA-256 shown in :data:`BASIS_COLUMN` (enough to tell files apart)."""
 
 
+def stage_report(qc: dict, name: str) -> dict | None:
+    """The report of stage ``name`` (e.g. ``fit.json``) in a ``_qc.json`` -> ``stages``;
+    None when it records none or the record is not an object (damaged: states nothing)."""
+    stages = qc.get("stages") if isinstance(qc, dict) else None
+    report = stages.get(name) if isinstance(stages, dict) else None
+    return report if isinstance(report, dict) else None
+
+
 def basis_report(qc: dict) -> dict | None:
     """The basis stage's report of a ``_qc.json``, None when it records none."""
-    report = (qc.get("stages") or {}).get("basis_report.json")
-    return report if isinstance(report, dict) else None
+    return stage_report(qc, "basis_report.json")
 
 
 def basis_label(report: dict | None) -> str | None:
@@ -67,9 +74,8 @@ def mm_model_label(qc: dict) -> str | None:
     (``(content not recorded)`` for an earlier version's run), ``+ lipids`` when lipid
     components were added and ``+ fixed shape from highest b`` with ``[fitting] mm_mode``
     so; None when the ``_qc.json`` records no MM stage."""
-    stages = qc.get("stages") or {}
-    report = stages.get("mm.json")
-    if not isinstance(report, dict) or not report.get("mode"):
+    report = stage_report(qc, "mm.json")
+    if report is None or not report.get("mode"):
         return None
     identity = report.get("identity") if isinstance(report.get("identity"), dict) else {}
     label = str(report["mode"])
@@ -79,9 +85,10 @@ def mm_model_label(qc: dict) -> str | None:
                   if isinstance(digest, str) else " (content not recorded)")
     lipids = identity.get("lipids", any(str(n).startswith("Lip")
                                         for n in report.get("mm_entries") or []))
-    options = (stages.get("fit.json") or {}).get("options") or {}
+    options = (stage_report(qc, "fit.json") or {}).get("options")
+    fixed = isinstance(options, dict) and options.get("mm_mode") == FIXED_MM_SHAPE
     return label + (" + lipids" if lipids else "") + (
-        " + fixed shape from highest b" if options.get("mm_mode") == FIXED_MM_SHAPE else "")
+        " + fixed shape from highest b" if fixed else "")
 
 
 def mm_content(label: str) -> str:

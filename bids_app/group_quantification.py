@@ -18,6 +18,8 @@ import math
 
 from pipeline.io.files import to_float
 
+from .group_basis import stage_report
+
 QUANTIFICATION_COLUMNS = ["metabolite_t2_s", "metabolite_t1_s", "tissue_fractions",
                           "quantification_settings"]
 """``group_amplitudes.tsv`` columns (before ``fit_flags``): the metabolite T2 and T1 (s) the
@@ -37,7 +39,7 @@ SETTING_NAMES = {"effective_water_concentration_mm": "water_concentration_mm"}
 
 def quantification_record(qc: dict) -> dict | None:
     """The quantification report of a ``_qc.json`` when the run water-scaled, else None."""
-    record = ((qc.get("stages") or {}).get("fit.json") or {}).get("quantification")
+    record = (stage_report(qc, "fit.json") or {}).get("quantification")
     if not isinstance(record, dict) or record.get("water_scaling") != "done":
         return None
     return record

@@ -151,7 +151,8 @@ def changed_basis(report: dict | None, run: dict | None, source: str) -> str | N
     report = report if isinstance(report, dict) else {}
     identity, path = report.get("identity"), report.get("path")
     if not isinstance(identity, dict) or not isinstance(identity.get("sha256"), str) \
-            or identity.get("source") != "file" or not path or not Path(path).exists():
+            or identity.get("source") != "file" or not isinstance(path, str) or not path \
+            or not Path(path).exists():
         return None
     read = basis_files(path) if "read_with" in identity else [Path(path)]
     digest = _digest(Path(path), basis_sha256) if len(read) > 1 else _digest(Path(path))

@@ -332,3 +332,30 @@ def test_demo_participants_fitted_with_different_mm_models_are_named_and_split(d
     assert "sub-03: none | sub-01: parametric + lipids" in warning
     html = (out / "group.html").read_text()
     assert "tNAA none" in html and "tNAA parametric + lipids" in html
+
+
+@pytest.mark.parametrize("stages, mm_model, basis", [
+    (["basis_report.json"], "n/a", "n/a"),
+    ({"mm.json": {"mode": "parametric"}, "fit.json": {"options": ["mm_mode"]}}, "parametric",
+     "n/a"),
+    ({"mm.json": {"mode": "parametric"}, "fit.json": ["options"]}, "parametric", "n/a"),
+    ({"basis_report.json": {"source": "file", "path": 5,
+                            "identity": {"source": "file", "sha256": "ab"}}}, "n/a",
+     "5 sha256:ab")])
+def test_a_damaged_qc_record_does_not_stop_the_group(tmp_path, stages, mm_model, basis):
+    """A ``_qc.json`` whose ``stages`` (or a stage's ``options``, or the basis path) is not
+    what the app writes: before (review, 2026-12-08) the group level raised AttributeError
+    or TypeError and no participant was collected (the MM label and the --basis check are
+    read outside the per-file error handling). Now the damaged record states what it can
+    (n/a for the rest) and the other participant is collected as usual."""
+    out = tmp_path / "out"
+    _write_participant(out, "01", stages)
+    json_basis = _json_basis(tmp_path / "A.json")
+    _write_participant(out, "02", {"basis_report.json": _file_basis_report(json_basis),
+                                   "mm.json": _mm_report("parametric")})
+    outcomes = {o.subject: o for o in run_group(_finish(out, ["01", "02"]), logger=LOGGER)}
+    assert outcomes["01"].ok and outcomes["02"].ok
+    rows = {r["participant_id"]: r for r in d.read_tsv(out / "group_qc.tsv")}
+    assert (rows["sub-01"]["mm_model"], rows["sub-01"]["basis"]) == (mm_model, basis)
+    assert (rows["sub-02"]["mm_model"], rows["sub-02"]["basis"]) == (
+        "parametric + lipids", f"A.json sha256:{_sha(json_basis)[:12]}")
