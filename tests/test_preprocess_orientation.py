@@ -343,4 +343,6 @@ def test_a_profile_whose_noise_cannot_be_measured_is_not_judged_in_either_file(s
         verdict = coil_orientation(data, ref)
         assert np.isnan([verdict.snr_data, verdict.snr_water]).sum() == 1
         assert not verdict.judged and not verdict.mirrored
-        assert verdict.reason("data", "water").startswith("not judged")
+        assert verdict.reason("data", "water") == (
+            "not judged: too few points to measure the coils' noise in "
+            f"{'water' if data is acq.fids else 'data'} (need 4 tail samples per coil)")

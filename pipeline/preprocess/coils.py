@@ -219,11 +219,14 @@ class CoilOrientation:
         """Why nothing was judged ('' when it was)."""
         if self.judged:
             return ""
-        weak = [f"{label} {snr:.2f}" for label, snr in ((data_label, self.snr_data),
-                                                        (water_label, self.snr_water))
-                if not snr >= COIL_PROFILE_MIN_SNR]
-        return (f"not judged: coil profile not measured above noise ({', '.join(weak)}; "
-                f"need {COIL_PROFILE_MIN_SNR:g}, pure noise gives about 1)")
+        pairs = ((data_label, self.snr_data), (water_label, self.snr_water))
+        short = [label for label, snr in pairs if np.isnan(snr)]
+        weak = [f"{label} {snr:.2f}" for label, snr in pairs if snr < COIL_PROFILE_MIN_SNR]
+        return "not judged: " + "; ".join(filter(None, [
+            f"too few points to measure the coils' noise in {', '.join(short)} (need "
+            f"{MIN_NOISE_SAMPLES_PER_COIL} tail samples per coil)" if short else "",
+            f"coil profile not measured above noise ({', '.join(weak)}; need "
+            f"{COIL_PROFILE_MIN_SNR:g}, pure noise gives about 1)" if weak else ""]))
 
     def to_dict(self) -> dict:
         snr = {key: (round(value, 2) if np.isfinite(value) else None)
