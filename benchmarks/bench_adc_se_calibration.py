@@ -32,6 +32,11 @@ Truth: the published decays S(b)/S(0) (``tests/test_fitting_accuracy.PREGAME_GT_
 by the same ``diffusion_table`` call, with the no-added-noise fit's amplitude CRLBs as weights
 (the ADC over the same b-range and weights; sticks D_intra of the true decay).
 
+Each table is printed twice: with the amplitudes' covariance across conditions
+(``_amplitude_covariance.tsv``, which the diffusion stage reads since 2026-12-08: the SEs are
+those of the weighted fit under correlated noise) and with the CRLBs taken as independent
+(before), from the same fits.
+
 ``--amplitudes`` also prints, per metabolite, the SD over realisations of S(b)/S(0) against its
 CRLB-propagated SE and the correlation of the amplitudes between b = 0 and b = 1, 3 ms/um^2
 (the joint fit's amplitudes share lineshape, phase, baseline and the decay constraint).
@@ -61,6 +66,7 @@ from pipeline.diffusion import diffusion_table
 from pipeline.diffusion.amplitudes import amplitude_series
 from pipeline.diffusion.powder import shell_hints
 from pipeline.fitting import FitOptions, fit_conditions
+from pipeline.fitting.amplitude_covariance import amplitude_covariances
 from pipeline.fitting.conditions import amplitudes_table
 from pipeline.io.basis_formats import read_basis
 from pipeline.io.nifti_mrs import read_nifti_mrs
@@ -79,11 +85,14 @@ def fid_noise_sd(averages: np.ndarray, dwell_s: float, cf_mhz: float) -> float:
     return float(np.median([noise_sd(f, dwell_s, cf_mhz) for f in averages]) / np.sqrt(n))
 
 
-def diffusion_estimates(series: dict, acq) -> dict:
+def diffusion_estimates(series: dict, acq, correlated: bool = True) -> dict:
     """(metabolite, model, parameter) -> (value, std_error, widening factor or 1) of the rows
-    the diffusion stage writes for ``series`` (metabolite -> (amplitudes, crlbs))."""
+    the diffusion stage writes for ``series`` (metabolite -> (amplitudes, crlbs, covariance
+    across conditions)); ``correlated`` False: the CRLBs taken as independent (before 2026-12-08)."""
     options = load_config()["diffusion"]
-    rows = diffusion_table(series, acq.b_values_s_mm2, models=MODELS,
+    rows = diffusion_table({m: v[:2] for m, v in series.items()}, acq.b_values_s_mm2,
+                           covariances={m: v[2] for m, v in series.items()} if correlated else None,
+                           models=MODELS,
                            powder_method=options["powder_method"], uncertainty="jacobian",
                            **shell_hints(acq.metadata, acq.n_conditions))
     out = {}
@@ -95,19 +104,21 @@ def diffusion_estimates(series: dict, acq) -> dict:
 
 
 def fitted_series(averages: np.ndarray, basis, acq, options) -> dict:
-    """The app's joint fit of ``averages``: metabolite -> (amplitudes, crlbs) for
-    ``METABOLITES`` (the cap flag, ``applicable`` only, changes no value or SE)."""
+    """The app's joint fit of ``averages``: metabolite -> (amplitudes, crlbs, covariance across
+    conditions) for ``METABOLITES`` (the cap flag, ``applicable`` only, changes no value or
+    SE)."""
     fits = fit_conditions(averages, basis, acq.dwell_s, acq.cf_mhz, acq.b_values_s_mm2, options)
     series = amplitude_series(amplitudes_table(fits))
-    return {m: series[m] for m in METABOLITES}
+    covariances = amplitude_covariances(fits)
+    return {m: (*series[m], covariances[m]) for m in METABOLITES}
 
 
-def truth_estimates(reference: dict, acq) -> dict:
-    """The same rows for the published decays, weighted by ``reference``'s CRLBs (scaled to a
-    unit S(0))."""
-    series = {m: (np.asarray(PREGAME_GT_DECAY[m]), crlbs / amps[0])
-              for m, (amps, crlbs) in reference.items()}
-    return diffusion_estimates(series, acq)
+def truth_estimates(reference: dict, acq, correlated: bool = True) -> dict:
+    """The same rows for the published decays, weighted by ``reference``'s CRLBs and
+    covariance (scaled to a unit S(0))."""
+    series = {m: (np.asarray(PREGAME_GT_DECAY[m]), crlbs / amps[0], cov / amps[0] ** 2)
+              for m, (amps, crlbs, cov) in reference.items()}
+    return diffusion_estimates(series, acq, correlated)
 
 
 def published_set() -> tuple:
@@ -118,9 +129,13 @@ def published_set() -> tuple:
     return acq, basis, FitOptions.from_dict(load_config()["fitting"]), app_default_averages(acq)
 
 
-def realisations(published: tuple, n_realisations: int, k: float, seed: int) -> tuple:
+def realisations(published: tuple, n_realisations: int, k: float, seed: int,
+                 correlated: bool = True) -> tuple:
     """``n_realisations`` fits with noise of ``k`` times the set's own added: their
-    (estimates, series) lists, beside the no-added-noise fit's estimates and the truth's."""
+    (estimates, series) lists, beside the no-added-noise fit's estimates and the truth's
+    (``correlated``: the diffusion fits with the amplitudes' covariance across conditions, the app's
+    since 2026-12-08; False: as independent, before; with ``series`` both are made again from
+    those lists by :func:`estimates_of`)."""
     acq, basis, options, averages = published
     sigma0 = fid_noise_sd(averages, acq.dwell_s, acq.cf_mhz)
     reference = fitted_series(averages, basis, acq, options)
@@ -129,9 +144,16 @@ def realisations(published: tuple, n_realisations: int, k: float, seed: int) -> 
     for _ in range(n_realisations):
         noise = rng.normal(size=averages.shape) + 1j * rng.normal(size=averages.shape)
         series = fitted_series(averages + k * sigma0 * noise, basis, acq, options)
-        draws.append(diffusion_estimates(series, acq))
+        draws.append(diffusion_estimates(series, acq, correlated))
         amps.append(series)
-    return draws, amps, diffusion_estimates(reference, acq), truth_estimates(reference, acq)
+    return (draws, amps, diffusion_estimates(reference, acq, correlated),
+            truth_estimates(reference, acq, correlated), reference)
+
+
+def estimates_of(amps: list, reference: dict, acq, correlated: bool) -> tuple:
+    """(draws, est0, truth) of :func:`realisations`' fitted series, with or without the covariance."""
+    return ([diffusion_estimates(s, acq, correlated) for s in amps],
+            diffusion_estimates(reference, acq, correlated), truth_estimates(reference, acq, correlated))
 
 
 def spread_over_se(draws: list, key: tuple, k: float) -> float:
@@ -149,8 +171,11 @@ def run(n_realisations: int, factors, seed: int, amplitudes: bool) -> None:
     print(f"original noise SD {fid_noise_sd(averages, acq.dwell_s, acq.cf_mhz):.3g} per FID "
           f"component (off-signal); {n_realisations} realisations per factor")
     for k in factors:
-        draws, amps, est0, truth = realisations(published, n_realisations, k, seed)
+        draws, amps, est0, truth, reference = realisations(published, n_realisations, k, seed)
+        print("\nwith the amplitudes' covariance across conditions (the app's since 2026-12-08):")
         print_table(k, draws, est0, truth)
+        print("\nindependent CRLBs (before 2026-12-08):")
+        print_table(k, *estimates_of(amps, reference, acq, correlated=False))
         if amplitudes:
             print_amplitudes(amps, k, acq)
     print(f"total {time.time() - start:.0f} s")
@@ -185,7 +210,8 @@ def print_table(k: float, draws: list, est0: dict, truth: dict) -> None:
 def print_amplitudes(amps: list, k: float, acq) -> None:
     """Per metabolite: SD over realisations of the amplitudes and of S(b)/S(0) at b = 1, 3
     ms/um^2 against the added noise's share of the CRLBs (k/sqrt(1+k^2) of them) and of the SE
-    they give as if independent, and the amplitudes' correlation with b = 0."""
+    they give as if independent, and the amplitudes' correlation with b = 0 (over the
+    realisations, and the median of what ``_amplitude_covariance.tsv`` gives)."""
     print("\nSD over realisations / the added noise's share of the CRLB (A) and of the SE of "
           "S(b)/S(0) from the CRLBs as if independent; corr(A0, Ab)")
     for m in METABOLITES:
@@ -196,8 +222,11 @@ def print_amplitudes(amps: list, k: float, acq) -> None:
         for c in (1, 2):
             se = ratio[:, c].mean() * np.hypot(crlb[0] / a[:, 0].mean(), crlb[c] / a[:, c].mean())
             corr = np.corrcoef(a[:, 0], a[:, c])[0, 1]
+            written = np.median([s[m][2][0, c] / np.sqrt(s[m][2][0, 0] * s[m][2][c, c])
+                                 for s in amps])
             parts.append(f"b={acq.b_values_s_mm2[c] / 1000:g}: {np.std(ratio[:, c], ddof=1) / se:5.2f} "
-                         f"corr {corr:+.2f} SD(A)/CRLB {np.std(a[:, c], ddof=1) / crlb[c]:4.2f}")
+                         f"corr {corr:+.2f} (file {written:+.2f}) "
+                         f"SD(A)/CRLB {np.std(a[:, c], ddof=1) / crlb[c]:4.2f}")
         print(f"{m:6s} SD(A0)/CRLB {np.std(a[:, 0], ddof=1) / crlb[0]:4.2f}  " + "  ".join(parts))
 
 

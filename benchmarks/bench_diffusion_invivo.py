@@ -5,7 +5,8 @@ Runs the science core end to end without the BIDS layer: NIfTI-MRS reading, prep
 linear-combination fits of the conditions with the LCModel basis and the app's ``[fitting]``
 defaults as the app resolves them (``app_fit_options``: joint, the basis without the lines of
 the residual-water window), then ``pipeline.diffusion.diffusion_table``
-(powder average over the 3 directions, mono-exponential ADC, kurtosis, sticks) and prints the
+(powder average over the 3 directions, mono-exponential ADC, kurtosis, sticks; with the
+amplitudes' covariance across conditions, as the app since 2026-12-08) and prints the
 rows of tNAA, tCr, tCho, Glx and the other metabolites. Published human white-matter ADCs of
 tNAA and tCr at these b-values lie around 0.1-0.25 um^2/ms.
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from bids_app.config import load_config
 from pipeline.diffusion import diffusion_table, gradient_timing_ms
+from pipeline.fitting.amplitude_covariance import amplitude_covariances
 from pipeline.fitting.conditions import fit_conditions
 from pipeline.fitting.options import FitOptions
 from pipeline.io.basis_formats import read_basis
@@ -122,7 +124,8 @@ def main(argv=None) -> int:
     t2 = time.perf_counter()
     names = [n for n in ("tNAA", "tCr", "tCho", "Glx") if n in fits.sums] + list(fits.names)
     series = {n: fits.series(n) for n in names}
-    rows = diffusion_rows(series, avg, MODELS, uncertainty="montecarlo", n_draws=200, seed=0)
+    rows = diffusion_rows(series, avg, MODELS, uncertainty="montecarlo", n_draws=200, seed=0,
+                          covariances=amplitude_covariances(fits))  # as the app, since 2026-12-08
     t3 = time.perf_counter()
     print(f"b-values (s/mm^2): {np.round(avg.b_values_s_mm2).tolist()}")
     print(f"timing: {gradient_timing_ms(avg.metadata)}")

@@ -23,8 +23,8 @@ import numpy as np
 
 from pipeline.diffusion import signals
 from pipeline.diffusion.applicability import at_either_bound, physical_limit_reasons
-from pipeline.diffusion.fitting import (_batch_jacobian, batch_residual_sd, fisher_covariance,
-                                        fit_model_batch, t_factor)
+from pipeline.diffusion.batch import _batch_jacobian, batch_residual_sd, fit_model_batch
+from pipeline.diffusion.fitting import fisher_covariance, t_factor
 from pipeline.diffusion.models import BiExponential, Kurtosis, MonoExponential, Sticks
 from pipeline.diffusion.montecarlo import (CONSENSUS_B_MS_UM2, CONSENSUS_BIG_DELTA_MS,
                                            CONSENSUS_SMALL_DELTA_MS)

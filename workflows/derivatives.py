@@ -6,6 +6,7 @@ them, so they live here, below both (``bids_app`` -> ``workflows`` -> ``pipeline
     OUT/sub-<label>/[ses-<label>/]mrs/<src>_desc-preproc_svs.nii.gz
                                       <src>_desc-fit_svs.nii.gz
                                       <src>_transients.tsv, _amplitudes.tsv, _diffusion.tsv,
+                                      <src>_amplitude_covariance.tsv,
                                       <src>_qc.json, <src>_config.toml,
                                       <src>_desc-fitcomponents_spectra.tsv
     OUT/sub-<label>/figures/<src>_desc-<name>_fig.svg
@@ -34,6 +35,11 @@ ACQUISITION_OUTPUTS = {
 FIT_DISPLAY_SUFFIX = "desc-fitcomponents_spectra.tsv"
 """``<src>_desc-fitcomponents_spectra.tsv`` beside ``<src>_desc-fit_svs.nii.gz``: the fit's
 baseline and metabolite spectra on its ppm window, so a report rebuild redraws the traces."""
+AMPLITUDE_COVARIANCE_SUFFIX = "amplitude_covariance.tsv"
+"""``<src>_amplitude_covariance.tsv`` beside ``<src>_amplitudes.tsv``: each metabolite's (and
+sum's) amplitude covariance across conditions (``pipeline.fitting.amplitude_covariance``),
+read by the diffusion models (their SEs carry the correlation); older outputs without it are
+fitted with independent CRLBs."""
 CONTRACT_KINDS = ("preproc", "fit", "transients", "amplitudes", "diffusion", "qc")
 """Kinds every processed acquisition has (the config copy is written when one is given)."""
 
@@ -77,6 +83,11 @@ def acquisition_path(output_dir, subject: str, session: str | None, stem: str,
 def fit_display_path(fit_path, stem: str) -> Path:
     """The fit-display derivative of acquisition ``stem`` beside its fit file."""
     return Path(fit_path).with_name(f"{stem}_{FIT_DISPLAY_SUFFIX}")
+
+
+def amplitude_covariance_path(amplitudes_path, stem: str) -> Path:
+    """The amplitude-covariance derivative of acquisition ``stem`` beside its amplitudes."""
+    return Path(amplitudes_path).with_name(f"{stem}_{AMPLITUDE_COVARIANCE_SUFFIX}")
 
 
 def figures_dir(output_dir, subject: str) -> Path:

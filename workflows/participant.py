@@ -35,7 +35,7 @@ from . import interfaces as ifc  # noqa: E402
 ACQ_OUTPUTS = ["preproc", "fit", "transients", "amplitudes", "diffusion", "qc", "index"]
 PREPROC_OUTPUTS = ["preproc", "transients", "combined", "water", "coils_report",
                    "outliers_report", "eddy_report", "water_report"]
-FIT_OUTPUTS = ["fit", "amplitudes", "display", "basis_report", "mm_report", "fit_report"]
+FIT_OUTPUTS = ["fit", "amplitudes", "covariance", "display", "basis_report", "mm_report", "fit_report"]
 
 
 def section_json(config: dict, section: str) -> str:
@@ -231,6 +231,7 @@ def init_fit_wf(inputs, config: dict, basis_path=None, basis_cache_dir: str = ""
         (basis, outputnode, [("out_report", "basis_report")]),
         (mm, outputnode, [("out_report", "mm_report")]),
         (fit, outputnode, [("out_fit", "fit"), ("out_amplitudes", "amplitudes"),
+                           ("out_covariance", "covariance"),
                            ("out_display", "display"), ("out_report", "fit_report")]),
     ])
     if inputs.water is not None:
@@ -254,9 +255,10 @@ def init_diffusion_wf(config: dict, name: str = "diffusion_wf",
                       n_parts: int = DIFFUSION_PARTS) -> pe.Workflow:
     """Diffusion models of the amplitude decays, the metabolites shared among ``n_parts``
     nodes (``diffusion``, ``diffusion_2``, ...) joined by ``diffusion_rows``.
-    inputnode: amplitudes, preproc; outputnode: diffusion."""
+    inputnode: amplitudes, covariance (their covariance across conditions), preproc;
+    outputnode: diffusion."""
     wf = pe.Workflow(name=name)
-    inputnode = _identity(["amplitudes", "preproc"], "inputnode")
+    inputnode = _identity(["amplitudes", "covariance", "preproc"], "inputnode")
     outputnode = _identity(["diffusion"], "outputnode")
     merge = pe.Node(niu.Merge(n_parts), name="diffusion_parts", run_without_submitting=True)
     rows = pe.Node(ifc.MergeTables(out_name="diffusion.tsv"), name="diffusion_rows",
@@ -268,6 +270,7 @@ def init_diffusion_wf(config: dict, name: str = "diffusion_wf",
         setattr(diffusion, PRIORITY_ATTRIBUTE, 1)
         wf.connect([
             (inputnode, diffusion, [("amplitudes", "in_amplitudes"),
+                                    ("covariance", "in_covariance"),
                                     ("preproc", "in_preproc")]),
             (diffusion, merge, [("out_diffusion", f"in{part + 1}")]),
         ])
@@ -362,7 +365,8 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         (convert_wf, fit_wf, [("outputnode.svs", "inputnode.svs")]),
         (preproc_wf, fit_wf, [("outputnode.preproc", "inputnode.preproc")]),
         (preproc_wf, diffusion_wf, [("outputnode.preproc", "inputnode.preproc")]),
-        (fit_wf, diffusion_wf, [("outputnode.amplitudes", "inputnode.amplitudes")]),
+        (fit_wf, diffusion_wf, [("outputnode.amplitudes", "inputnode.amplitudes"),
+                                ("outputnode.covariance", "inputnode.covariance")]),
         (preproc_wf, qc_wf, [("outputnode.preproc", "inputnode.preproc"),
                              ("outputnode.transients", "inputnode.transients"),
                              ("outputnode.combined", "inputnode.combined")]),
@@ -372,6 +376,7 @@ def init_acquisition_wf(inputs, config: dict, output_dir, basis_path=None,
         (preproc_wf, sink, [("outputnode.preproc", "preproc"),
                             ("outputnode.transients", "transients")]),
         (fit_wf, sink, [("outputnode.fit", "fit"), ("outputnode.amplitudes", "amplitudes"),
+                        ("outputnode.covariance", "amplitude_covariance"),
                         ("outputnode.display", "fit_display")]),
         (diffusion_wf, sink, [("outputnode.diffusion", "diffusion")]),
         (qc_wf, sink, [("outputnode.qc", "qc")]),

@@ -20,6 +20,43 @@ def amplitude_series(rows: list[dict]) -> dict:
     return {k: (np.asarray(a, float), np.asarray(c, float)) for k, (a, c) in series.items()}
 
 
+COVARIANCE_MATCH_RTOL = 1e-6
+"""The covariance file's diagonal must be the amplitude rows' CRLBs squared to this relative
+tolerance (both are written from one fit with full precision)."""
+
+
+def amplitude_covariances(rows: list[dict], series: dict, source="") -> dict:
+    """metabolite -> (n_conditions, n_conditions) amplitude covariance across conditions, from
+    ``_amplitude_covariance.tsv`` rows (metabolite, condition_i, condition_j, covariance; each
+    pair once), for the metabolites of ``series`` (:func:`amplitude_series`) it covers
+    completely with finite values; the others are absent (their CRLBs are taken as
+    independent). A diagonal that is not the CRLBs squared is a ValueError naming ``source``:
+    the two files do not come from one fit."""
+    matrices: dict = {}
+    for row in rows:
+        name = row["metabolite"]
+        if name not in series:
+            continue
+        n = series[name][0].size
+        matrix = matrices.setdefault(name, np.full((n, n), np.nan))
+        i, j = int(row["condition_i"]), int(row["condition_j"])
+        if not (0 <= i < n and 0 <= j < n):
+            raise ValueError(f"{source}: {name} condition pair ({i}, {j}) outside the "
+                             f"{n} conditions of the amplitudes")
+        matrix[i, j] = matrix[j, i] = to_float(row["covariance"])
+    out = {}
+    for name, matrix in matrices.items():
+        if not np.all(np.isfinite(matrix)):
+            continue
+        crlbs = series[name][1]
+        if not np.allclose(np.diag(matrix), crlbs ** 2, rtol=COVARIANCE_MATCH_RTOL, atol=0):
+            raise ValueError(f"{source}: the {name} variances {np.diag(matrix).tolist()} are "
+                             f"not the amplitude rows' CRLBs squared {(crlbs ** 2).tolist()}: "
+                             "the covariance and amplitude files are not from one fit")
+        out[name] = matrix
+    return out
+
+
 def flagged_metabolites(rows: list[dict], flag: str) -> set:
     """Metabolites with ``flag`` among the ``fit_flags`` of any of their ``_amplitudes.tsv``
     rows (e.g. the decay constraint's cap, ``pipeline.fitting.monotone.CAP_FLAG``)."""

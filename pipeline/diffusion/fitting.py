@@ -16,6 +16,10 @@ import numpy as np
 from scipy.optimize import brentq, least_squares
 
 from pipeline.diffusion.applicability import assess, at_either_bound, near_bound
+from pipeline.diffusion.batch import (BatchFit, batch_residual_sd,  # noqa: F401 (re-exported)
+                                      fit_model_batch)
+from pipeline.diffusion.correlated import (correlated_noise, correlation_of, noise_root,
+                                           sandwich, validated_covariance)
 
 UNCERTAINTY_METHODS = ("jacobian", "bootstrap", "montecarlo")
 
@@ -81,7 +85,8 @@ def _validated(b_ms_um2, signal, sigma):
 
 
 def _select_range(model, b, s, sg, shell_index=None):
-    """Points within the model's b-range; with ``shell_index`` whole shells (by mean b) are kept."""
+    """Points within the model's b-range; with ``shell_index`` whole shells (by mean b) are kept.
+    Returns the kept points' (b, signal, sigma) and their mask."""
     if shell_index is None:
         keep = model.in_b_range(b)
     else:
@@ -89,7 +94,7 @@ def _select_range(model, b, s, sg, shell_index=None):
         shells = np.unique(labels)
         kept = dict(zip(shells, model.in_b_range([b[labels == k].mean() for k in shells])))
         keep = np.array([kept[k] for k in labels], bool)
-    return b[keep], s[keep], (None if sg is None else sg[keep])
+    return b[keep], s[keep], (None if sg is None else sg[keep]), keep
 
 
 def _linear_s0(model_signal, s, w):
@@ -352,8 +357,11 @@ def unavailable_resampling(names, n_points: int, n_free: int) -> dict:
                    "std": np.nan, "reason": reason} for name in names}
 
 
-def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, noise_sd, fit_s0):
-    """Refit ``n_draws`` resampled data sets; median, quartiles, IQR and SD per parameter."""
+def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, noise_sd, fit_s0,
+              root=None):
+    """Refit ``n_draws`` resampled data sets; median, quartiles, IQR and SD per parameter.
+    ``root``: a square root of the points' correlation (``correlated.noise_root``) when they
+    are correlated: the draws' noise then has that correlation."""
     names = list(model.parameter_names) + ["S0"]
     if method == "bootstrap" and b.size <= best_x.size - (0 if fit_s0 else 1):
         return unavailable_resampling(names, b.size, best_x.size - (0 if fit_s0 else 1))
@@ -362,9 +370,11 @@ def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, n
     if method == "bootstrap":
         # residual bootstrap on standardised residuals, rescaled to each point's sigma
         standard = residuals * w * scale
-        noise = rng.choice(standard, size=(n_draws, b.size), replace=True) / w
+        picked = rng.choice(standard, size=(n_draws, b.size), replace=True)
+        noise = picked / w if root is None else correlated_noise(picked, root) / w
     else:
-        noise = rng.normal(0.0, 1.0, (n_draws, b.size)) * noise_sd
+        unit = rng.normal(0.0, 1.0, (n_draws, b.size))
+        noise = (unit if root is None else correlated_noise(unit, root)) * noise_sd
     data = fitted + noise
     if getattr(model, "supports_batch", True):
         batch = fit_model_batch(model, b, data, 1.0 / w, fit_s0=fit_s0)
@@ -380,7 +390,7 @@ def _resample(model, b, s, w, best_x, fitted, method, n_draws, rng, s0_bounds, n
 def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts: int = 3,
               uncertainty: str = "jacobian", n_draws: int = 200, seed: int = 0,
               shell_index=None, sigma_dof: float | None = None,
-              lack_of_fit_test: bool = False) -> "DiffusionFit":
+              lack_of_fit_test: bool = False, covariance=None) -> "DiffusionFit":
     """Fit ``model`` to ``signal`` at ``b_ms_um2``; points above ``model.b_max_ms_um2`` are dropped.
 
     sigma: per-point standard deviation (same units as ``signal``), e.g. CRLBs; weights 1/sigma^2.
@@ -395,11 +405,23 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     p (``DiffusionFit.lack_of_fit_p``); below ``WIDEN_BELOW_P`` the SEs are widened by
     sqrt(chi^2/dof), and the applicability rules reject the model far below it. Off, the SEs
     are pure noise propagation (the consensus Table 5 replication relies on that).
+    ``covariance`` (n, n; its diagonal ``sigma**2``): the points' noise covariance, e.g. the
+    joint spectral fit's amplitudes across conditions. The estimate stays the weighted least
+    squares one (weights 1/sigma^2); its Jacobian and profile SEs become the sandwich
+    (J^T W J)^-1 J^T W C W J (J^T W J)^-1 of correlated noise, and the Monte Carlo / bootstrap
+    draws get the correlation. Why not generalised least squares: the joint fit's covariance is
+    singular where its decay constraint holds (README "Standard errors"). Diagonal: the same
+    as ``sigma`` alone.
     """
     if uncertainty not in UNCERTAINTY_METHODS:
         raise ValueError(f"uncertainty must be one of {UNCERTAINTY_METHODS}, got {uncertainty!r}")
     b_all, s_all, sg_all = _validated(b_ms_um2, signal, sigma)
-    b, s, sg = _select_range(model, b_all, s_all, sg_all, shell_index)
+    if covariance is not None:
+        if sg_all is None:
+            raise ValueError("a covariance needs sigma (the square root of its diagonal)")
+        covariance = validated_covariance(covariance, b_all.size, sg_all)
+    b, s, sg, kept = _select_range(model, b_all, s_all, sg_all, shell_index)
+    correlation = None if covariance is None else correlation_of(covariance[np.ix_(kept, kept)])
     k = model.n_params + (1 if fit_s0 else 0)
     if b.size < k:
         where = ("" if model.b_max_ms_um2 is None
@@ -420,7 +442,8 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     lower = np.append(model.bounds[0], s0_bounds[0])
     upper = np.append(model.bounds[1], s0_bounds[1])
     jac = result.jac if fit_s0 else result.jac[:, :-1]
-    cov = _covariance(jac, scale, (upper - lower)[:jac.shape[1]])
+    fisher = _covariance(jac, scale, (upper - lower)[:jac.shape[1]])
+    cov = fisher if correlation is None else scale * sandwich(jac, correlation, fisher / scale)
     k_fit = jac.shape[1]
     unit = parameter_units(model.n_params, top)[:k_fit]
     at_any_bound = fit_s0 and bool(np.any(at_either_bound(x[:k_fit] / unit,
@@ -434,7 +457,11 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
     se = np.sqrt(np.clip(np.diag(cov), 0, None))  # NaN stays NaN: not constrained by the data
     active &= fit_s0  # profiles refit S0; with S0 fixed the Jacobian SEs are kept
     if active.any():  # a parameter held by a bound: profile-likelihood SEs
-        se = profile_standard_errors(model, b, s, w, x, lower, upper, scale, se, active, chi2)
+        # correlated points: the profile's width scaled as the sandwich scales the Fisher SE
+        factor = (np.ones(se.size) if correlation is None
+                  else np.sqrt(np.diag(cov) / np.diag(fisher)))
+        se = profile_standard_errors(model, b, s, w, x, lower, upper, scale, se / factor,
+                                     active, chi2) * factor
     se = se * t_factor(dof if sg is None else sigma_dof)
     aic, bic = _information_criteria(chi2, b.size, k, sg is not None)
     resampled = {}
@@ -442,7 +469,7 @@ def fit_model(model, b_ms_um2, signal, sigma=None, fit_s0: bool = True, n_starts
         rng = np.random.default_rng(seed)
         noise_sd = sg if sg is not None else np.full(b.shape, np.sqrt(chi2 / dof))
         resampled = _resample(model, b, s, w, x, fitted, uncertainty, n_draws, rng, s0_bounds, noise_sd,
-                              fit_s0)
+                              fit_s0, None if correlation is None else noise_root(correlation))
     fit = DiffusionFit(model=model, params=x[:-1].copy(), std_errors=se[:-1], s0=float(x[-1]),
                        s0_std_error=float(se[-1]), covariance=cov, chi2=chi2, n_points=int(b.size),
                        aic=float(aic), bic=float(bic), b_used_ms_um2=b, sigma_known=sg is not None,
@@ -475,116 +502,3 @@ def estimate_sigma_biexponential(b_ms_um2, signal):
         return None
     fit = fit_model(BiExponential(), b, s)
     return float(np.sqrt(fit.chi2 / (b.size - 4)))
-
-
-@dataclass
-class BatchFit:
-    """Fits of one model to many decays at once (Monte Carlo studies, fast resampling)."""
-
-    params: np.ndarray
-    s0: np.ndarray
-    chi2: np.ndarray
-    b_used_ms_um2: np.ndarray
-
-
-def batch_residual_sd(model, b_ms_um2, signals, fit: BatchFit, fit_s0: bool = True):
-    """Residual RMS of each row of ``fit`` (``fit_model_batch`` of ``model`` to ``signals``
-    at ``b_ms_um2``) on the b-values it used, with n - k degrees of freedom (k: the model's
-    parameters plus S0 when fitted). Returns (sd (N,), dof)."""
-    keep = model.in_b_range(b_ms_um2)
-    dof = max(int(keep.sum()) - model.n_params - int(fit_s0), 1)
-    resid = (fit.s0[:, None] * model.predict_batch(fit.b_used_ms_um2, fit.params)
-             - np.asarray(signals)[:, keep])
-    return np.sqrt(np.sum(resid**2, axis=1) / dof), dof
-
-
-def _batch_jacobian(model, b, w, x, base, upper, fit_s0):
-    """Forward-difference Jacobian (N, n_b, k) of the weighted residuals; S0 column analytic.
-
-    ``base`` is the model prediction at x (N, n_b), reused from the residual evaluation.
-    """
-    theta = x[:, :-1]
-    cols = []
-    for i in range(theta.shape[1]):
-        h = 1e-6 * np.maximum(np.abs(theta[:, i]), 1e-2)
-        h = np.where(theta[:, i] + h <= upper[i], h, -h)
-        shifted = theta.copy()
-        shifted[:, i] += h
-        cols.append(w * x[:, -1:] * (model.predict_batch(b, shifted) - base) / h[:, None])
-    cols.append(w * base if fit_s0 else np.zeros_like(base))
-    return np.stack(cols, axis=-1)
-
-
-def _batch_lm(model, b, y, w, x, lower, upper, fit_s0, n_iter):
-    """Projected Levenberg-Marquardt run on all rows of x in parallel; converged rows drop out."""
-    x = x.copy()
-    pred = model.predict_batch(b, x[:, :-1]).copy()
-    cost = np.sum((w * (x[:, -1:] * pred - y)) ** 2, axis=1)
-    lam = np.full(x.shape[0], 1e-3)
-    active = np.arange(x.shape[0])
-    eye = np.eye(x.shape[1])
-    for _ in range(n_iter):
-        if active.size == 0:
-            break
-        xa, wa, ya, pa = x[active], w[active], y[active], pred[active]
-        r = wa * (xa[:, -1:] * pa - ya)
-        jac = _batch_jacobian(model, b, wa, xa, pa, upper, fit_s0)
-        a = np.einsum("nbi,nbj->nij", jac, jac)
-        g = np.einsum("nbi,nb->ni", jac, r)
-        damped = a + lam[active, None, None] * (a * eye) + 1e-12 * eye
-        step = np.linalg.solve(damped, -g[..., None])[..., 0]
-        trial = np.clip(xa + step, lower, upper)
-        p_trial = model.predict_batch(b, trial[:, :-1])
-        c_trial = np.sum((wa * (trial[:, -1:] * p_trial - ya)) ** 2, axis=1)
-        better = c_trial < cost[active]
-        converged = better & (cost[active] - c_trial <= 1e-12 * (cost[active] + 1e-30))
-        idx = active[better]
-        x[idx], pred[idx], cost[idx] = trial[better], p_trial[better], c_trial[better]
-        lam[active] = np.where(better, lam[active] / 3.0, lam[active] * 4.0)
-        active = active[~converged & (lam[active] <= 1e10)]
-    return x, cost
-
-
-def fit_model_batch(model, b_ms_um2, signals, sigma=None, fit_s0: bool = True, n_starts: int = 2,
-                    n_iter: int = 100) -> BatchFit:
-    """Fit ``model`` to each row of ``signals`` (N, n_b) with the same weighting as ``fit_model``.
-
-    Grid initialisation (best ``n_starts`` grid points per row) followed by a projected
-    Levenberg-Marquardt run vectorised over rows. Models must broadcast parameter arrays in
-    ``predict`` (all registered models except ``anisotropic_cylinders``).
-    """
-    y_all = np.atleast_2d(np.asarray(signals, float))
-    b_all = np.asarray(b_ms_um2, float)
-    if y_all.shape[1] != b_all.size:
-        raise ValueError(f"signals {y_all.shape} do not match {b_all.size} b-values")
-    sg_all = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), y_all.shape)
-    keep = model.in_b_range(b_all)
-    b, y = b_all[keep], y_all[:, keep]
-    w = np.ones_like(y) if sg_all is None else 1.0 / sg_all[:, keep]
-    lo, hi = model.bounds
-    top = np.max(np.abs(y))
-    lower = np.append(lo, 0.0 if fit_s0 else 1.0)
-    upper = np.append(hi, 10.0 * top if fit_s0 else 1.0)
-    grid = model.initial_grid()
-    with np.errstate(over="ignore", invalid="ignore"):
-        m = model.predict_batch(b, grid)  # (n_grid, n_b); kurtosis may overflow at high b
-        usable = np.all(np.isfinite(m), axis=1) & np.all(np.abs(m) < 1e6, axis=1)
-        grid, m = grid[usable], m[usable]
-    num = np.einsum("nb,gb->ng", w**2 * y, m)
-    den = np.einsum("nb,gb->ng", w**2, m**2)
-    s0 = num / np.maximum(den, 1e-300) if fit_s0 else np.ones_like(num)
-    cost = (np.einsum("nb,nb->n", w * y, w * y)[:, None] - 2 * s0 * num + s0**2 * den)
-    order = np.argsort(cost, axis=1)[:, :n_starts]
-    best_x, best_cost = None, None
-    rows = np.arange(y.shape[0])
-    for j in range(order.shape[1]):
-        g = order[:, j]
-        x0 = np.column_stack([grid[g], np.clip(s0[rows, g], lower[-1], upper[-1])])
-        x, c = _batch_lm(model, b, y, w, x0, lower, upper, fit_s0, n_iter)
-        if best_x is None:
-            best_x, best_cost = x, c
-        else:
-            better = c < best_cost
-            best_x = np.where(better[:, None], x, best_x)
-            best_cost = np.where(better, c, best_cost)
-    return BatchFit(best_x[:, :-1], best_x[:, -1], best_cost, b)

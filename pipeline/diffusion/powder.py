@@ -193,6 +193,7 @@ class PowderAverage:
     shell_index: np.ndarray
     method: str
     note: str = ""
+    covariance: np.ndarray | None = None  # (n_shells, n_shells) when the input had one
 
 
 def shell_labels(b_ms_um2, rel_tolerance: float = 0.05, abs_tolerance_ms_um2: float = 0.05) -> np.ndarray:
@@ -248,7 +249,7 @@ def direction_weights(labels, directions=None) -> np.ndarray:
 
 def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
                    rel_tolerance: float = SHELL_REL_TOLERANCE, labels=None,
-                   directions=None) -> PowderAverage:
+                   directions=None, covariance=None) -> PowderAverage:
     """Average amplitudes over the directions of each b-shell; the shell's b is its b-values'
     mean with the same weights.
 
@@ -257,7 +258,11 @@ def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
     ``directions`` (n_conditions, 3): repeats of one direction are averaged before the
     directions (:func:`direction_weights`); without them every condition counts once.
     Geometric means need positive amplitudes; shells with a non-positive amplitude fall back to
-    the arithmetic mean (noted).
+    the arithmetic mean (noted). ``covariance`` (n_conditions, n_conditions): the amplitudes'
+    covariance across conditions, propagated to the shells' as A C A^T (A: the average's
+    derivative with respect to the amplitudes; for the geometric mean its linearisation,
+    mean * w / a), returned as ``covariance``; the shells' ``sigma`` is then its diagonal's root
+    (two correlated directions average less noise away than independent ones).
     """
     if method not in POWDER_METHODS:
         raise ValueError(f"powder-average method must be one of {POWDER_METHODS}, got {method!r}")
@@ -270,13 +275,16 @@ def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
     n_shells = labels.max() + 1
     weights = direction_weights(labels, directions)
     out_b, out_a, out_s, counts, notes = [], [], [], [], []
+    mixing = np.zeros((n_shells, b.size))  # d(shell average)/d(amplitude)
     for k in range(n_shells):
         idx = labels == k
         n, w = int(idx.sum()), weights[idx]
         mean_a = float(w @ a[idx])
         var = None if sg is None else float(np.sum((w * sg[idx]) ** 2))
+        mixing[k, idx] = w
         if method == "geometric" and np.all(a[idx] > 0):
             mean_a = float(np.exp(w @ np.log(a[idx])))
+            mixing[k, idx] = mean_a * w / a[idx]
             var = None if sg is None else mean_a**2 * float(np.sum((w * sg[idx] / a[idx]) ** 2))
         elif method == "geometric" and n > 1:
             notes.append(f"shell b={b[idx].mean():.3g} ms/um^2 has non-positive amplitudes: arithmetic mean used")
@@ -284,9 +292,11 @@ def powder_average(b_ms_um2, amplitudes, sigma=None, method: str = "arithmetic",
         out_a.append(mean_a)
         out_s.append(var)
         counts.append(n)
-    return PowderAverage(np.array(out_b), np.array(out_a),
-                         None if sg is None else np.sqrt(np.array(out_s, float)),
-                         np.array(counts), labels, method, "; ".join(notes))
+    shells_cov = None if covariance is None else mixing @ np.asarray(covariance, float) @ mixing.T
+    sd = (None if sg is None else np.sqrt(np.array(out_s, float)) if shells_cov is None
+          else np.sqrt(np.clip(np.diag(shells_cov), 0, None)))  # correlated directions count
+    return PowderAverage(np.array(out_b), np.array(out_a), sd, np.array(counts), labels, method,
+                         "; ".join(notes), shells_cov)
 
 
 def unique_directions(directions, tol: float = 1e-3) -> np.ndarray:

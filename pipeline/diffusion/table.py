@@ -18,6 +18,7 @@ from pipeline.diffusion.fitting import (UNCERTAINTY_METHODS, estimate_sigma_biex
                                        fit_model)
 from pipeline.diffusion.models import MODELS, canonical_models, make_model
 from pipeline.diffusion.tensor import fit_tensor, tensor_identifiable
+from pipeline.diffusion.correlated import is_diagonal, validated_covariance
 from pipeline.tables import DIFFUSION_COLUMNS as COLUMNS  # one definition
 from pipeline.units import b_ms_um2_to_s_mm2, b_s_mm2_to_ms_um2, to_s_mm2
 
@@ -168,20 +169,22 @@ def undetected_reason(amplitude_lowest_b: float, sd_lowest_b: float | None) -> s
     return ""
 
 
-def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy, shells):
-    """Shell-averaged decay, unique gradient directions, tensor rows and notes for directional data."""
+def _powder_step(metabolite, b, s, sg, directions, powder_method, anisotropy, shells,
+                 covariance=None):
+    """Shell-averaged decay, unique gradient directions, tensor rows and notes for directional
+    data; the shells' covariance (None without one across conditions)."""
     g = np.asarray(directions, float)
     rows = _tensor_rows(metabolite, b, g, s, sg)
     gradient_dirs = powder.unique_directions(g[b > 0])  # assumes every shell uses the same set
     avg = powder.powder_average(b, s, sg, method=powder_method, labels=shells.labels,
-                                directions=g)
+                                directions=g, covariance=covariance)
     notes = []
     if np.any(avg.n_directions > 1):
         notes.append(f"{powder_method} powder average over {int(shells.n_directions.max())} directions "
                      f"per shell (shells by {shells.method}; b = shell mean)")
         notes.append(powder.check_direction_count_per_shell(shells, g, 0.5, anisotropy)[1])
         notes += [avg.note] if avg.note else []
-    return avg.b_ms_um2, avg.amplitude, avg.sigma, gradient_dirs, rows, notes
+    return avg.b_ms_um2, avg.amplitude, avg.sigma, gradient_dirs, rows, notes, avg.covariance
 
 
 def _noise(b, s, sg, s_ref):
@@ -195,6 +198,21 @@ def _noise(b, s, sg, s_ref):
                 f"noise from bi-exponential residuals (consensus 5.2; {b.size - 4} dof, SEs widened by "
                 "the Student-t factor)", b.size - 4)
     return None, "noise unknown (too few b-values for bi-exponential residuals): residual-scaled errors", None
+
+
+def _usable_covariance(cov, sg):
+    """(covariance for the fits or None, what the noise note adds): a non-diagonal covariance
+    is used (``fit_model``: sandwich SEs, correlated resampling); one that is not a covariance
+    of ``sg`` (not positive semi-definite, another diagonal) is not, said so, and the CRLBs
+    are taken as independent."""
+    if cov is None or is_diagonal(cov):
+        return None, ""
+    try:
+        validated_covariance(cov, sg.size, sg)
+    except ValueError as exc:
+        return None, f"; their covariance across conditions not used ({exc}): independent"
+    return cov, (" with their correlation across conditions (standard errors of the weighted "
+                 "fit under correlated noise)")
 
 
 def _model_options(name, limits, timing, anisotropic):
@@ -217,7 +235,8 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
                    directions=None, powder_method: str = "arithmetic", anisotropy: float = 1.0,
                    fibre_directions=None, fibre_weights=None, wm_fraction: float = 1.0,
                    b_limits: dict | None = None, uncertainty: str = "montecarlo", n_draws: int = 100,
-                   seed: int = 0, gradient_strength=None, shell_label=None) -> list[dict]:
+                   seed: int = 0, gradient_strength=None, shell_label=None,
+                   covariance=None) -> list[dict]:
     """Fit each model in ``models`` to one metabolite's decay and return ``_diffusion.tsv`` rows.
 
     b_ms_um2, signal, sigma: per condition (sigma = amplitude SD, e.g. CRLB; None -> estimated
@@ -228,19 +247,24 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     radius is not identifiable, the sticks model is added as the reported fallback.
     Shells: ``powder.group_shells`` from ``shell_label`` or nominal ``gradient_strength`` (per
     condition) when given, else direction rank / b tolerance; model b-ranges keep whole shells.
+    ``covariance`` (n, n, diagonal sigma^2): the amplitudes' covariance across conditions
+    (``_amplitude_covariance.tsv``), propagated through the powder average; the models' SEs
+    and resampling then carry the correlation (``fit_model``). The tensor fit takes sigma
+    alone.
     """
     check_choices(uncertainty, powder_method)
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
     s = np.atleast_1d(np.asarray(signal, float))
     sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
+    cov = None if sg is None or covariance is None else np.asarray(covariance, float)
     names = canonical_models(models)[0]
     context = [applicability.regime_note(echo_time_ms, diffusion_time_ms)]
     rows, gradient_dirs = [], None
     shells = powder.group_shells(b, directions, gradient_strength, shell_label)
     shell_index = shells.labels
     if directions is not None:
-        b, s, sg, gradient_dirs, rows, notes = _powder_step(metabolite, b, s, sg, directions,
-                                                            powder_method, anisotropy, shells)
+        b, s, sg, gradient_dirs, rows, notes, cov = _powder_step(
+            metabolite, b, s, sg, directions, powder_method, anisotropy, shells, cov)
         context += notes
         shell_index = None  # one point per shell after averaging
     s_ref = float(np.mean(s[b == b.min()])) if s.size else 0.0
@@ -250,7 +274,8 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     if reason:
         return rows + [r for name in names if name in MODELS for r in _failed_rows(metabolite, name, reason)]
     sg, sigma_source, sigma_dof = _noise(b, s, sg, s_ref)
-    context.append(sigma_source)
+    cov, cov_note = _usable_covariance(None if sg is None else cov, sg)
+    context.append(sigma_source + cov_note)
     if "cylinders" in names and "sticks" not in names:
         names.append("sticks")
     timing = {"small_delta_ms": small_delta_ms, "big_delta_ms": big_delta_ms}
@@ -264,7 +289,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
                 raise ValueError(reason)
             fit = fit_model(make_model(name, **options), b, s, sg, uncertainty=uncertainty,
                             n_draws=n_draws, seed=seed, shell_index=shell_index, sigma_dof=sigma_dof,
-                            lack_of_fit_test=True)
+                            lack_of_fit_test=True, covariance=cov)
         except ValueError as exc:
             fitted[name] = _failed_rows(metabolite, name, str(exc))
             continue
@@ -299,13 +324,15 @@ def check_choices(uncertainty: str, powder_method: str) -> None:
 
 
 def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units: str = "s/mm2",
-                    at_cap=(), **options) -> list[dict]:
+                    at_cap=(), covariances: dict | None = None, **options) -> list[dict]:
     """Rows for several metabolites: ``series`` maps a name to (amplitudes, crlbs) per condition.
 
     b-values in s/mm^2 as stored in acquisitions (or ``b_value_units="ms/um2"``), converted to
     ms/um^2 here; ``options`` as for :func:`fit_all_models` (models, timings, uncertainty, ...).
     Metabolites whose amplitudes are all non-positive get rows flagged not applicable, and so
     do those in ``at_cap`` (decay held at the joint fit constraint's cap), with their values.
+    ``covariances`` maps a name to its amplitudes' covariance across conditions
+    (``amplitudes.amplitude_covariances``); the others' CRLBs are taken as independent.
     """
     check_choices(options.get("uncertainty", "montecarlo"),
                   options.get("powder_method", "arithmetic"))
@@ -321,7 +348,9 @@ def diffusion_table(series: dict, b_values_s_mm2, directions=None, b_value_units
             continue
         if crlbs is not None and (not np.all(np.isfinite(crlbs)) or np.any(crlbs <= 0)):
             crlbs = None
-        fitted = fit_all_models(b, amps, crlbs, metabolite=name, directions=directions, **options)
+        fitted = fit_all_models(b, amps, crlbs, metabolite=name, directions=directions,
+                                covariance=None if crlbs is None
+                                else (covariances or {}).get(name), **options)
         rows += (not_applicable(fitted, applicability.decay_cap_reason()) if name in at_cap
                  else fitted)
     return rows

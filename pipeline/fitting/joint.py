@@ -32,8 +32,8 @@ from .results import SpectralFit
 from .single import output_fids, parameters_at_bounds
 from .blocks import BlockColumns, BlockProjector
 from .solver import levenberg_marquardt, nonneg_solve_normal
-from .uncertainty import (covariance_from_jacobian, metabolite_sums, region_noise_sd,
-                          sigma_from_residual)
+from .uncertainty import (covariance_from_jacobian, metabolite_sums, propagate,
+                          region_noise_sd, sigma_from_residual)
 
 FREE = "free"
 
@@ -480,7 +480,7 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
              "priors": {"ratio": [], "mm_shape_sd": 0.0,
                         "own_shift_sd_ppm": M.own_shift_sd_record(problem, options)}}
 
-    fits = []
+    fits, mapped = [], []  # mapped: each condition's d(amplitudes)/d(free parameters)
     for c in range(n_cond):
         grad = np.zeros((problem.n_metab, full.shape[1]))
         amps = obj.condition_amplitudes(coef, decay)[c]
@@ -492,13 +492,17 @@ def _joint_outputs(obj: JointObjective, result, fids, scale, options,
                 grad[m, nl_offset + sl.start:nl_offset + sl.stop] = coef[layout.s0_index[m]] * jac
         grad *= to_amp[:, None]
         amplitudes = amps * to_amp
-        cov_c = propagate(grad @ to_constrained, cov)
+        mapped.append(grad @ to_constrained)
+        cov_c = propagate(mapped[-1], cov)
         theta_cov_idx = nl_offset + layout.theta_index[c]
         fits.append(_condition_fit(problem, thetas[c], amplitudes, cov_c,
                                    base_coef[c] * scale, fids[c], sigma * scale,
                                    np.sqrt(np.clip(np.diag(cov)[theta_cov_idx], 0, None)),
                                    amps, result, options, extra,
                                    crlb_variance(cov_c, amplitudes, grad, held_free, cov)))
+    across = propagate(np.concatenate(mapped), cov)  # (condition, metabolite) pairs
+    for fit in fits:  # read by pipeline.fitting.amplitude_covariance
+        fit.extra["amplitude_covariance"] = across
     diffusion = {}
     for m, name in enumerate(problem.names):
         mdl = layout.models[m]
@@ -547,15 +551,6 @@ def crlb_variance(cov_c: np.ndarray, amplitudes: np.ndarray, grad: np.ndarray,
     if held_free is not None and held.any():
         variance[held] = np.clip(np.diag(propagate((grad @ held_free)[held], cov)), 0, None)
     return variance
-
-
-def propagate(grad: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """``grad cov grad^T`` where parameters of infinite variance count only if used."""
-    blind = np.isinf(np.diag(cov))
-    out = grad @ np.where(np.isinf(cov), 0.0, cov) @ grad.T
-    uses_blind = np.any(grad[:, blind] != 0, axis=1)
-    out[uses_blind, uses_blind] = np.inf
-    return out
 
 
 def _condition_fit(problem, theta, amplitudes, cov, base_coef, fid, sigma, theta_crlb,

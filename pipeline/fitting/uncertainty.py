@@ -138,3 +138,12 @@ def metabolite_sums(names: list, amplitudes: np.ndarray,
 def crlb_percent(amplitude: float, crlb: float) -> float:
     """CRLB as a percentage of the amplitude (inf when the amplitude is zero)."""
     return float(100.0 * crlb / abs(amplitude)) if amplitude != 0 else float("inf")
+
+
+def propagate(grad: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """``grad cov grad^T`` where parameters of infinite variance count only if used."""
+    blind = np.isinf(np.diag(cov))
+    out = grad @ np.where(np.isinf(cov), 0.0, cov) @ grad.T
+    uses_blind = np.any(grad[:, blind] != 0, axis=1)
+    out[uses_blind, uses_blind] = np.inf
+    return out

@@ -7,11 +7,14 @@ from nipype.interfaces.base import (BaseInterfaceInputSpec, File, SimpleInterfac
                                     traits)
 
 from ..derivatives import DIFFUSION_COLUMNS
-from ..fileio import load_acquisition, options_table, read_table, write_table
+from ..fileio import (load_acquisition, optional_input, options_table, read_table,
+                      write_table)
 
 
 class _DiffusionInputSpec(BaseInterfaceInputSpec):
     in_amplitudes = File(exists=True, mandatory=True)
+    in_covariance = File(exists=True, desc="_amplitude_covariance.tsv (optional: without it "
+                                          "the conditions' CRLBs are taken as independent)")
     in_preproc = File(exists=True, mandatory=True, desc="for directions and gradient timing")
     options = traits.Str("{}", usedefault=True, desc="[diffusion] section as JSON")
     part = traits.Int(0, usedefault=True, desc="which share of the metabolites (0-based)")
@@ -33,7 +36,8 @@ class DiffusionModels(SimpleInterface):
     def _run_interface(self, runtime):
         from pipeline.diffusion import diffusion_table, gradient_timing_ms
         from pipeline.diffusion.powder import shell_hints
-        from pipeline.diffusion.amplitudes import (amplitude_series, decaying,
+        from pipeline.diffusion.amplitudes import (amplitude_covariances, amplitude_series,
+                                                   decaying,
                                                    flagged_metabolites, has_decay,
                                                    modelled_metabolites, unmodelled_rows)
         from pipeline.fitting.monotone import CAP_FLAG
@@ -46,6 +50,9 @@ class DiffusionModels(SimpleInterface):
             return runtime
         amplitude_rows = read_table(self.inputs.in_amplitudes)
         series = amplitude_series(amplitude_rows)
+        covariance_path = optional_input(self.inputs.in_covariance)
+        covariances = (amplitude_covariances(read_table(covariance_path), series,
+                                             covariance_path) if covariance_path else {})
         names = modelled_metabolites(list(series), opts.get("metabolites", []))
         timing = gradient_timing_ms(acq.metadata, opts.get("gradient_duration_s") or None,
                                     opts.get("diffusion_time_s") or None)
@@ -57,7 +64,8 @@ class DiffusionModels(SimpleInterface):
         rows += diffusion_table(
             {n: series[n] for n in modelled}, acq.b_values_s_mm2,
             directions=acq.directions if directional else None,
-            at_cap=flagged_metabolites(amplitude_rows, CAP_FLAG), models=models, small_delta_ms=timing["small_delta_ms"],
+            at_cap=flagged_metabolites(amplitude_rows, CAP_FLAG), covariances=covariances,
+            models=models, small_delta_ms=timing["small_delta_ms"],
             big_delta_ms=timing["big_delta_ms"],
             echo_time_ms=timing["echo_time_ms"], diffusion_time_ms=timing["diffusion_time_ms"],
             powder_method=opts.get("powder_method", "arithmetic"),

@@ -267,6 +267,8 @@ class _FitInputSpec(BaseInterfaceInputSpec):
 
 class _FitOutputSpec(TraitedSpec):
     out_amplitudes = File(exists=True)
+    out_covariance = File(exists=True, desc="amplitude covariance across conditions "
+                                            "(pipeline.fitting.amplitude_covariance)")
     out_fit = File(exists=True, desc="fitted model per condition (NIfTI-MRS)")
     out_report = File(exists=True, desc="JSON: per-condition fit parameters")
     out_display = File(exists=True, desc="baseline and main-metabolite spectra on the fitted "
@@ -283,6 +285,8 @@ class FitSpectra(SimpleInterface):
         from pipeline.fitting.conditions import (absent_mm_flags, amplitudes_table, bound_flags,
                                                   fit_conditions, prior_flags,
                                                   unmeasured_entries)
+        from pipeline.fitting.amplitude_covariance import (COVARIANCE_COLUMNS,
+                                                           amplitude_covariance_rows)
         from pipeline.fitting.fit_display import fit_display_text
         from pipeline.fitting.options import FitOptions
         from pipeline.fitting.quantification import ratio_to_tcr_column
@@ -316,6 +320,8 @@ class FitSpectra(SimpleInterface):
             None if water is None else water.metadata)
         self._results["out_amplitudes"] = write_table("amplitudes.tsv", rows,
                                                       amplitudes_columns(rows))
+        self._results["out_covariance"] = write_table(
+            "amplitude_covariance.tsv", amplitude_covariance_rows(fits), COVARIANCE_COLUMNS)
         fitted = np.stack([f.fitted_fid for f in fits.fits])[:, None, None, :]
         self._results["out_fit"] = save_acquisition(
             acq.with_fids(fitted), "fit.nii.gz", "Linear-combination fit",

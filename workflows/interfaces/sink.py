@@ -27,6 +27,7 @@ class _SinkInputSpec(BaseInterfaceInputSpec):
     qc = File(exists=True, mandatory=True)
     figures = traits.List(File(exists=True), desc="SVG figures named <name>.svg")
     fit_display = File(exists=True, desc="fit display table (pipeline.fitting.fit_display)")
+    amplitude_covariance = File(exists=True, desc="amplitude covariance across conditions")
 
 
 class _SinkOutputSpec(TraitedSpec):
@@ -56,6 +57,10 @@ class WriteDerivatives(SimpleInterface):
             dest = d.fit_display_path(index["fit"], i.stem)
             copy_if_changed(i.fit_display, dest)
             index["fit_display"] = str(dest)
+        if isdefined(i.amplitude_covariance):
+            dest = d.amplitude_covariance_path(index["amplitudes"], i.stem)
+            copy_if_changed(i.amplitude_covariance, dest)
+            index["amplitude_covariance"] = str(dest)
         index["figures"] = {}
         for figure in i.figures if isdefined(i.figures) else []:
             name = Path(figure).stem
