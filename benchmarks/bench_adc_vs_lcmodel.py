@@ -20,7 +20,8 @@ components added: ``[macromolecules]`` mode auto, lipids on), over the ``[fittin
 
 Each program's per-condition amplitudes then go through ``pipeline.diffusion.diffusion_table``
 (powder average over the directions of each shell, mono-exponential ADC on b <= 5 ms/um^2,
-``[diffusion]`` default uncertainty) as the app's diffusion stage does.
+``[diffusion]`` default uncertainty) as the app's diffusion stage does, the app's with its
+amplitudes' covariance across conditions (``_amplitude_covariance.tsv``), as the stage reads it.
 
 Prints per metabolite the app's and LCModel's ADC +- SE and their difference in combined SEs
 (sqrt(SE_app^2 + SE_LCModel^2): both fit the same data, so the SD of the difference is
@@ -52,6 +53,7 @@ from bench_real_vs_lcmodel import DATA, default_fit_table, lcmodel_basis  # noqa
 from lcmodel_support import lcmodel_available, run_lcmodel  # noqa: E402
 from bids_app.config import load_config  # noqa: E402
 from pipeline.fitting import FitOptions, fit_conditions  # noqa: E402
+from pipeline.fitting.amplitude_covariance import amplitude_covariances  # noqa: E402
 from pipeline.fitting.conditions import series_options  # noqa: E402
 from pipeline.io.basis_formats import read_basis, write_lcmodel_basis  # noqa: E402
 from pipeline.io.basis_tools import resample_basis  # noqa: E402
@@ -139,11 +141,13 @@ def decay_rms_difference(a, b_amplitudes, b_values_s_mm2) -> float:
     return float(np.sqrt(np.mean(diff[weighted] ** 2)))
 
 
-def mono_adcs(series: dict, avg) -> dict:
+def mono_adcs(series: dict, avg, covariances: dict | None = None) -> dict:
     """name -> (ADC um^2/ms, SE, applicable) of the mono-exponential fit to each series,
-    powder-averaged over the directions with the ``[diffusion]`` defaults (as the app)."""
+    powder-averaged over the directions with the ``[diffusion]`` defaults (as the app);
+    ``covariances``: the app's amplitude covariances across conditions, which its diffusion
+    stage uses (LCModel's per-condition fits have none: independent)."""
     config = load_config()["diffusion"]
-    rows = diffusion_rows(series, avg, ("monoexponential",),
+    rows = diffusion_rows(series, avg, ("monoexponential",), covariances=covariances,
                           powder_method=config["powder_method"],
                           uncertainty=config["uncertainty"], n_draws=int(config["n_draws"]),
                           seed=int(config["seed"]))
@@ -165,18 +169,19 @@ def compare(data: Path = DATA, workdir: Path | None = None, app_modes=tuple(APP_
     basis = prepared_basis(folder / BASIS_NAME, avg)
     options = FitOptions.from_dict(default_fit_table())
     n = avg.fids.shape[0]
-    series, seconds, modes = {}, {}, {}
+    series, seconds, modes, covariances = {}, {}, {}, {}
     for mode in app_modes:
         fits, fit_s = timed_app_fit(avg, basis, options, mode)
         label = APP_MODES[mode]
         series[label], seconds[label] = app_series(fits), fit_s / n
+        covariances[label] = amplitude_covariances(fits)
         modes[label] = f"{fits.mode}, frames {fits.fits[0].extra.get('frames', '-')}"
     results, lcm_s = lcmodel_fits(avg, basis, options,
                                   workdir or Path(tempfile.mkdtemp(prefix="adc_lcm_")))
     series["LCModel"], seconds["LCModel"] = lcmodel_series(results), lcm_s / n
     return {"b_values_s_mm2": avg.b_values_s_mm2, "fids": avg.fids[:, 0, 0, :],
             "dwell_s": avg.dwell_s, "cf_mhz": avg.cf_mhz, "mode": modes, "series": series,
-            "adc": {k: mono_adcs(v, avg) for k, v in series.items()},
+            "adc": {k: mono_adcs(v, avg, covariances.get(k)) for k, v in series.items()},
             "seconds_per_condition": seconds}
 
 
