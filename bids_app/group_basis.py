@@ -65,6 +65,19 @@ def basis_label(report: dict | None) -> str | None:
 
 FIXED_MM_SHAPE = "fixed_shape_from_highest_b"
 """``[fitting] mm_mode`` that fits the MM with the shape of the highest b (not free)."""
+MM_FIT_OPTIONS = ("mm_shape_prior_sd", "mm_lineshape", "joint_mm_model")
+"""``[fitting]`` options that change how the MM components are fitted: named in the label
+when a run's value differs from the packaged default."""
+
+
+def mm_fit_option_changes(options: dict) -> list[str]:
+    """``key = value`` for each of :data:`MM_FIT_OPTIONS` a run's ``fit.json`` options set
+    otherwise than the packaged defaults (a key a run did not record: not named)."""
+    from .config import load_default_config
+
+    defaults = load_default_config()["fitting"]
+    return [f"{key} = {options[key]}" for key in MM_FIT_OPTIONS
+            if key in options and options[key] != defaults.get(key)]
 
 
 def mm_model_label(qc: dict) -> str | None:
@@ -72,8 +85,9 @@ def mm_model_label(qc: dict) -> str | None:
     ``[macromolecules]`` mode used (``parametric``, ``measured``, ``basis``: the basis's own MM
     entry, ``none``), for ``measured`` the file's name and 12 hex of its SHA-256 in brackets
     (``(content not recorded)`` for an earlier version's run), ``+ lipids`` when lipid
-    components were added and ``+ fixed shape from highest b`` with ``[fitting] mm_mode``
-    so; None when the ``_qc.json`` records no MM stage."""
+    components were added, ``+ fixed shape from highest b`` with ``[fitting] mm_mode``
+    so, and ``+ <key> = <value>`` for MM fit options off their defaults
+    (:func:`mm_fit_option_changes`); None when the ``_qc.json`` records no MM stage."""
     report = stage_report(qc, "mm.json")
     if report is None or not report.get("mode"):
         return None
@@ -86,9 +100,11 @@ def mm_model_label(qc: dict) -> str | None:
     lipids = identity.get("lipids", any(str(n).startswith("Lip")
                                         for n in report.get("mm_entries") or []))
     options = (stage_report(qc, "fit.json") or {}).get("options")
-    fixed = isinstance(options, dict) and options.get("mm_mode") == FIXED_MM_SHAPE
+    options = options if isinstance(options, dict) else {}
+    fixed = options.get("mm_mode") == FIXED_MM_SHAPE
     return label + (" + lipids" if lipids else "") + (
-        " + fixed shape from highest b" if fixed else "")
+        " + fixed shape from highest b" if fixed else "") + "".join(
+        f" + {change}" for change in mm_fit_option_changes(options))
 
 
 def mm_content(label: str) -> str:

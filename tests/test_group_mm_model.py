@@ -359,3 +359,26 @@ def test_a_damaged_qc_record_does_not_stop_the_group(tmp_path, stages, mm_model,
     assert (rows["sub-01"]["mm_model"], rows["sub-01"]["basis"]) == (mm_model, basis)
     assert (rows["sub-02"]["mm_model"], rows["sub-02"]["basis"]) == (
         "parametric + lipids", f"A.json sha256:{_sha(json_basis)[:12]}")
+
+
+def test_mm_fit_options_off_their_defaults_are_part_of_the_mm_model():
+    """Two runs of one basis and one MM mode whose MM components were fitted differently
+    (``[fitting] mm_lineshape = "per_entry"``: README, +26 % tNAA/tCr against LCModel on Osprey;
+    ``mm_shape_prior_sd = 0``: the components free) are different MM models: before, both
+    were labelled ``parametric + lipids`` and pooled. Values equal to the packaged defaults,
+    and runs that did not record the option, add nothing."""
+    from bids_app.config import load_default_config
+    from bids_app.group_basis import mm_content, mm_model_label
+
+    defaults = load_default_config()["fitting"]
+    mm = {"mode": "parametric", "identity": {"mode": "parametric", "lipids": True}}
+
+    def label(options):
+        return mm_model_label({"stages": {"mm.json": mm, "fit.json": {"options": options}}})
+
+    assert label({key: defaults[key] for key in ("mm_shape_prior_sd", "mm_lineshape",
+                                                 "joint_mm_model")}) == "parametric + lipids"
+    assert label({}) == "parametric + lipids"
+    changed = label({**defaults, "mm_lineshape": "per_entry", "mm_shape_prior_sd": 0.0})
+    assert changed == "parametric + lipids + mm_shape_prior_sd = 0.0 + mm_lineshape = per_entry"
+    assert mm_content(changed) != mm_content(label(defaults))
