@@ -256,7 +256,9 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     b = np.atleast_1d(np.asarray(b_ms_um2, float))
     s = np.atleast_1d(np.asarray(signal, float))
     sg = None if sigma is None else np.broadcast_to(np.asarray(sigma, float), b.shape)
-    cov = None if sg is None or covariance is None else np.asarray(covariance, float)
+    # the conditions' table checked before the powder average takes the shells' SDs from it
+    cov, cov_note = _usable_covariance(
+        None if sg is None or covariance is None else np.asarray(covariance, float), sg)
     names = canonical_models(models)[0]
     context = [applicability.regime_note(echo_time_ms, diffusion_time_ms)]
     rows, gradient_dirs = [], None
@@ -274,7 +276,9 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     if reason:
         return rows + [r for name in names if name in MODELS for r in _failed_rows(metabolite, name, reason)]
     sg, sigma_source, sigma_dof = _noise(b, s, sg, s_ref)
-    cov, cov_note = _usable_covariance(None if sg is None else cov, sg)
+    if cov is not None:  # the shells' A C A^T; diagonal: the shells' SDs still carry C
+        cov, shells_note = _usable_covariance(cov, sg)
+        cov_note = shells_note or cov_note
     context.append(sigma_source + cov_note)
     if "cylinders" in names and "sticks" not in names:
         names.append("sticks")
