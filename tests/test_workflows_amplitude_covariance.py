@@ -99,3 +99,18 @@ def test_fit_node_writes_the_covariance_with_the_crlbs_on_its_diagonal(tmp_path,
             assert float(r["covariance"]) == pytest.approx(crlb[name, i] ** 2, rel=1e-12)
     off = [float(r["correlation"]) for r in rows if r["condition_i"] != r["condition_j"]]
     assert max(np.abs(off)) > 0.1  # a joint fit's amplitudes are correlated across conditions
+
+
+def test_a_covariance_file_missing_condition_pairs_fails_the_node_naming_it(tmp_path):
+    """A file with tNAA's rows but not all its condition pairs (truncated or edited) is not the
+    app's: the node fails naming it. Before, tNAA was fitted with its CRLBs as independent and
+    the node finished with no word of the file."""
+    pre, amps = _inputs(tmp_path)
+    cov = _covariance_file(tmp_path, "tNAA")
+    lines = open(cov).read().splitlines()
+    assert lines[2].startswith("tNAA\t0\t1\t")
+    open(cov, "w").write("\n".join(lines[:2] + lines[3:]) + "\n")  # pair (0, 1) left out
+    with pytest.raises(Exception, match=r"amplitude_covariance.tsv: tNAA has no row for "
+                                        r"the condition pairs \[\(0, 1\)\]"):
+        _run(tmp_path, "truncated", in_preproc=pre, in_amplitudes=amps, in_covariance=cov,
+             options=OPTIONS)

@@ -28,11 +28,12 @@ tolerance (both are written from one fit with full precision)."""
 def amplitude_covariances(rows: list[dict], series: dict, source="") -> dict:
     """metabolite -> (n_conditions, n_conditions) amplitude covariance across conditions, from
     ``_amplitude_covariance.tsv`` rows (metabolite, condition_i, condition_j, covariance; each
-    pair once), for the metabolites of ``series`` (:func:`amplitude_series`) it covers
-    completely with finite values; the others are absent (their CRLBs are taken as
-    independent). A diagonal that is not the CRLBs squared is a ValueError naming ``source``:
-    the two files do not come from one fit."""
+    pair once), for the metabolites of ``series`` (:func:`amplitude_series`) it covers with
+    finite values; the others are absent (their CRLBs are taken as independent). A metabolite
+    with rows for some condition pairs only, or a diagonal that is not the CRLBs squared, is a
+    ValueError naming ``source``: the file is not the one the fit wrote with the amplitudes."""
     matrices: dict = {}
+    seen: dict = {}
     for row in rows:
         name = row["metabolite"]
         if name not in series:
@@ -44,8 +45,14 @@ def amplitude_covariances(rows: list[dict], series: dict, source="") -> dict:
             raise ValueError(f"{source}: {name} condition pair ({i}, {j}) outside the "
                              f"{n} conditions of the amplitudes")
         matrix[i, j] = matrix[j, i] = to_float(row["covariance"])
+        seen.setdefault(name, np.zeros((n, n), bool))[[i, j], [j, i]] = True
     out = {}
     for name, matrix in matrices.items():
+        missing = [(int(i), int(j)) for i, j in zip(*np.nonzero(~seen[name])) if i <= j]
+        if missing:
+            raise ValueError(f"{source}: {name} has no row for the condition pairs "
+                             f"{missing[:5]}{' ...' if len(missing) > 5 else ''}: the file is "
+                             "incomplete")
         if not np.all(np.isfinite(matrix)):
             continue
         crlbs = series[name][1]
