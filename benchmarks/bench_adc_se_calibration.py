@@ -33,7 +33,7 @@ by the same ``diffusion_table`` call, with the no-added-noise fit's amplitude CR
 (the ADC over the same b-range and weights; sticks D_intra of the true decay).
 
 Each table is printed twice: with the amplitudes' covariance across conditions
-(``_amplitude_covariance.tsv``, which the diffusion stage reads since 2026-12-08: the SEs are
+(``_desc-amplitudes_covariance.tsv``, which the diffusion stage reads since 2026-12-08: the SEs are
 those of the weighted fit under correlated noise) and with the CRLBs taken as independent
 (before), from the same fits.
 
@@ -211,7 +211,7 @@ def print_amplitudes(amps: list, k: float, acq) -> None:
     """Per metabolite: SD over realisations of the amplitudes and of S(b)/S(0) at b = 1, 3
     ms/um^2 against the added noise's share of the CRLBs (k/sqrt(1+k^2) of them) and of the SE
     they give as if independent, and the amplitudes' correlation with b = 0 (over the
-    realisations, and the median of what ``_amplitude_covariance.tsv`` gives)."""
+    realisations, and the median of what ``_desc-amplitudes_covariance.tsv`` gives)."""
     print("\nSD over realisations / the added noise's share of the CRLB (A) and of the SE of "
           "S(b)/S(0) from the CRLBs as if independent; corr(A0, Ab)")
     for m in METABOLITES:

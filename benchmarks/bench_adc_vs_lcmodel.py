@@ -21,7 +21,7 @@ components added: ``[macromolecules]`` mode auto, lipids on), over the ``[fittin
 Each program's per-condition amplitudes then go through ``pipeline.diffusion.diffusion_table``
 (powder average over the directions of each shell, mono-exponential ADC on b <= 5 ms/um^2,
 ``[diffusion]`` default uncertainty) as the app's diffusion stage does, the app's with its
-amplitudes' covariance across conditions (``_amplitude_covariance.tsv``), as the stage reads it.
+amplitudes' covariance across conditions (``_desc-amplitudes_covariance.tsv``), as the stage reads it.
 
 Prints per metabolite the app's and LCModel's ADC +- SE and their difference in combined SEs
 (sqrt(SE_app^2 + SE_LCModel^2): both fit the same data, so the SD of the difference is

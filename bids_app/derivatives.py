@@ -6,7 +6,7 @@ labels; and, re-exported for the app's modules, the names and table schemas
     OUT/sub-<label>/[ses-<label>/]mrs/<src>_desc-preproc_svs.nii.gz
                                       <src>_desc-fit_svs.nii.gz
                                       <src>_transients.tsv, _amplitudes.tsv, _diffusion.tsv,
-                                      <src>_amplitude_covariance.tsv,
+                                      <src>_desc-amplitudes_covariance.tsv,
                                       <src>_qc.json, <src>_config.toml
     OUT/sub-<label>/figures/<src>_desc-<name>_fig.svg
     OUT/sub-<label>.html

@@ -4,7 +4,7 @@ README "Standard errors").
 
 The published 7 T dMRS set's condition averages (the app's preprocessing) get complex white
 noise of 2 x the set's own noise added, 10 times; each is fitted with the app's defaults and
-its amplitudes, CRLBs and amplitude covariance across conditions (``_amplitude_covariance.tsv``)
+its amplitudes, CRLBs and amplitude covariance across conditions (``_desc-amplitudes_covariance.tsv``)
 go through the diffusion stage's functions. The reported SE includes the set's own noise, the
 spread over realisations only the added noise, so the SE is scaled by 2/sqrt(5).
 Measured 2026-12-08 (40 realisations, k = 1 and 2): with the covariance the ADC's spread is

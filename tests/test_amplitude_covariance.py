@@ -1,5 +1,5 @@
 """Covariance of each metabolite's amplitudes across the conditions of a series
-(``pipeline.fitting.amplitude_covariance``, ``<src>_amplitude_covariance.tsv``): the joint fit's
+(``pipeline.fitting.amplitude_covariance``, ``<src>_desc-amplitudes_covariance.tsv``): the joint fit's
 amplitudes of one metabolite are correlated across conditions; the covariance the app writes
 must predict their spread over noise realisations, its diagonal must be the CRLBs squared, and
 a sequential fit's is diagonal."""

@@ -1,4 +1,4 @@
-"""``<src>_amplitude_covariance.tsv``: the fit node writes each metabolite's amplitude
+"""``<src>_desc-amplitudes_covariance.tsv``: the fit node writes each metabolite's amplitude
 covariance across conditions beside ``_amplitudes.tsv``; the diffusion node reads it and its
 SEs carry the correlation; without it (older outputs) the CRLBs are taken as independent, as
 before."""

@@ -6,7 +6,7 @@ them, so they live here, below both (``bids_app`` -> ``workflows`` -> ``pipeline
     OUT/sub-<label>/[ses-<label>/]mrs/<src>_desc-preproc_svs.nii.gz
                                       <src>_desc-fit_svs.nii.gz
                                       <src>_transients.tsv, _amplitudes.tsv, _diffusion.tsv,
-                                      <src>_amplitude_covariance.tsv,
+                                      <src>_desc-amplitudes_covariance.tsv,
                                       <src>_qc.json, <src>_config.toml,
                                       <src>_desc-fitcomponents_spectra.tsv
     OUT/sub-<label>/figures/<src>_desc-<name>_fig.svg
@@ -35,8 +35,8 @@ ACQUISITION_OUTPUTS = {
 FIT_DISPLAY_SUFFIX = "desc-fitcomponents_spectra.tsv"
 """``<src>_desc-fitcomponents_spectra.tsv`` beside ``<src>_desc-fit_svs.nii.gz``: the fit's
 baseline and metabolite spectra on its ppm window, so a report rebuild redraws the traces."""
-AMPLITUDE_COVARIANCE_SUFFIX = "amplitude_covariance.tsv"
-"""``<src>_amplitude_covariance.tsv`` beside ``<src>_amplitudes.tsv``: each metabolite's (and
+AMPLITUDE_COVARIANCE_SUFFIX = "desc-amplitudes_covariance.tsv"
+"""``<src>_desc-amplitudes_covariance.tsv`` beside ``<src>_amplitudes.tsv``: each metabolite's (and
 sum's) amplitude covariance across conditions (``pipeline.fitting.amplitude_covariance``),
 read by the diffusion models (their SEs carry the correlation); older outputs without it are
 fitted with independent CRLBs."""

@@ -27,7 +27,7 @@ tolerance (both are written from one fit with full precision)."""
 
 def amplitude_covariances(rows: list[dict], series: dict, source="") -> dict:
     """metabolite -> (n_conditions, n_conditions) amplitude covariance across conditions, from
-    ``_amplitude_covariance.tsv`` rows (metabolite, condition_i, condition_j, covariance; each
+    ``_desc-amplitudes_covariance.tsv`` rows (metabolite, condition_i, condition_j, covariance; each
     pair once), for the metabolites of ``series`` (:func:`amplitude_series`) it covers with
     finite values; the others are absent (their CRLBs are taken as independent). A metabolite
     with rows for some condition pairs only, or a diagonal that is not the CRLBs squared, is a

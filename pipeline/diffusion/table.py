@@ -248,7 +248,7 @@ def fit_all_models(b_ms_um2, signal, sigma=None, metabolite: str = "", models=DE
     Shells: ``powder.group_shells`` from ``shell_label`` or nominal ``gradient_strength`` (per
     condition) when given, else direction rank / b tolerance; model b-ranges keep whole shells.
     ``covariance`` (n, n, diagonal sigma^2): the amplitudes' covariance across conditions
-    (``_amplitude_covariance.tsv``), propagated through the powder average; the models' SEs
+    (``_desc-amplitudes_covariance.tsv``), propagated through the powder average; the models' SEs
     and resampling then carry the correlation (``fit_model``). The tensor fit takes sigma
     alone.
     """

@@ -1,5 +1,5 @@
 """Covariance of each metabolite's (and each sum's) amplitudes across the conditions of a
-series: ``<src>_amplitude_covariance.tsv``, which the diffusion stage reads so that its
+series: ``<src>_desc-amplitudes_covariance.tsv``, which the diffusion stage reads so that its
 standard errors carry the correlation (``pipeline.diffusion.correlated``).
 
 A joint fit's amplitudes of one metabolite share its lineshape, phase, shifts, baseline and
@@ -80,7 +80,7 @@ def amplitude_covariances(fits: ConditionFits) -> dict:
 
 
 def amplitude_covariance_rows(fits: ConditionFits) -> list[dict]:
-    """Rows of ``_amplitude_covariance.tsv``: metabolite, condition_i <= condition_j (the
+    """Rows of ``_desc-amplitudes_covariance.tsv``: metabolite, condition_i <= condition_j (the
     ``condition`` indices of ``_amplitudes.tsv``), covariance (amplitude units squared) and
     correlation."""
     rows = []

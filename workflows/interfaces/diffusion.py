@@ -13,7 +13,7 @@ from ..fileio import (load_acquisition, optional_input, options_table, read_tabl
 
 class _DiffusionInputSpec(BaseInterfaceInputSpec):
     in_amplitudes = File(exists=True, mandatory=True)
-    in_covariance = File(exists=True, desc="_amplitude_covariance.tsv (optional: without it "
+    in_covariance = File(exists=True, desc="_desc-amplitudes_covariance.tsv (optional: without it "
                                           "the conditions' CRLBs are taken as independent)")
     in_preproc = File(exists=True, mandatory=True, desc="for directions and gradient timing")
     options = traits.Str("{}", usedefault=True, desc="[diffusion] section as JSON")
