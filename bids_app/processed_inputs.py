@@ -154,8 +154,9 @@ def changed_basis(report: dict | None, run: dict | None, source: str) -> str | N
             or identity.get("source") != "file" or not isinstance(path, str) or not path \
             or not Path(path).exists():
         return None
-    read = basis_files(path) if "read_with" in identity else [Path(path)]
-    digest = _digest(Path(path), basis_sha256) if len(read) > 1 else _digest(Path(path))
+    with_beside = "read_with" in identity  # else recorded before the files beside counted
+    read = basis_files(path) if with_beside else [Path(path)]
+    digest = _digest(Path(path), *([basis_sha256] if with_beside else []))
     if digest in (None, identity["sha256"]):  # None: unreadable now, not judged
         return None
     return (f"{', '.join(str(p) for p in read)}: changed since run "

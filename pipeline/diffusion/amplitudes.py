@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..io.files import to_float
+from .correlated import VARIANCE_RTOL
 from ..metabolites import SUM_NAMES
 
 
@@ -18,11 +19,6 @@ def amplitude_series(rows: list[dict]) -> dict:
         amps.append(to_float(row["amplitude"]))
         crlbs.append(to_float(row["crlb"]))
     return {k: (np.asarray(a, float), np.asarray(c, float)) for k, (a, c) in series.items()}
-
-
-COVARIANCE_MATCH_RTOL = 1e-6
-"""The covariance file's diagonal must be the amplitude rows' CRLBs squared to this relative
-tolerance (both are written from one fit with full precision)."""
 
 
 def amplitude_covariances(rows: list[dict], series: dict, source="") -> dict:
@@ -56,7 +52,7 @@ def amplitude_covariances(rows: list[dict], series: dict, source="") -> dict:
         if not np.all(np.isfinite(matrix)):
             continue
         crlbs = series[name][1]
-        if not np.allclose(np.diag(matrix), crlbs ** 2, rtol=COVARIANCE_MATCH_RTOL, atol=0):
+        if not np.allclose(np.diag(matrix), crlbs ** 2, rtol=VARIANCE_RTOL, atol=0):
             raise ValueError(f"{source}: the {name} variances {np.diag(matrix).tolist()} are "
                              f"not the amplitude rows' CRLBs squared {(crlbs ** 2).tolist()}: "
                              "the covariance and amplitude files are not from one fit")

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
+VARIANCE_RTOL = 1e-6
+"""A covariance's diagonal must be the points' variances (sigma^2, the CRLBs squared) to this
+relative tolerance: both come from one fit, written with full precision."""
 PSD_TOLERANCE = 1e-8
 """Smallest eigenvalue accepted, relative to the largest: a covariance read from a table is
 positive semi-definite up to rounding."""
 
 
 def is_diagonal(covariance) -> bool:
+    """No off-diagonal entry: the points are independent (the old, CRLB-only path)."""
     c = np.asarray(covariance, float)
     return not np.any(c - np.diag(np.diag(c)))
 
@@ -34,7 +38,7 @@ def validated_covariance(covariance, n_points: int, sigma) -> np.ndarray:
                          "point")
     if not np.all(np.isfinite(c)) or not np.allclose(c, c.T, rtol=1e-10, atol=0):
         raise ValueError("covariance must be finite and symmetric")
-    if not np.allclose(np.diag(c), np.asarray(sigma, float) ** 2, rtol=1e-6, atol=0):
+    if not np.allclose(np.diag(c), np.asarray(sigma, float) ** 2, rtol=VARIANCE_RTOL, atol=0):
         raise ValueError("covariance's diagonal must be sigma squared (the points' variances)")
     eigenvalues = np.linalg.eigvalsh(c)
     if eigenvalues[0] < -PSD_TOLERANCE * eigenvalues[-1]:

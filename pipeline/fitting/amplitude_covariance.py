@@ -21,7 +21,7 @@ import numpy as np
 
 from .conditions import amplitudes_table, mm_indices, mm_total, unmeasured_entries
 from .results import ConditionFits
-from .uncertainty import sum_weights
+from .uncertainty import propagate, sum_weights
 
 COVARIANCE_COLUMNS = ["metabolite", "condition_i", "condition_j", "covariance",
                       "correlation"]
@@ -48,12 +48,8 @@ def correlation_across(joint_covariance: np.ndarray, weights: np.ndarray,
     data do not see, a metabolite held at 0) is taken as uncorrelated there."""
     used = np.flatnonzero(np.tile(weights, n_conditions))
     mixing = np.kron(np.eye(n_conditions), weights[None, :])[:, used]
-    block = np.asarray(joint_covariance, float)[np.ix_(used, used)]
-    with np.errstate(invalid="ignore"):
-        k = mixing @ np.where(np.isinf(block), 0.0, block) @ mixing.T
-    blind = np.isinf(np.diag(block))
-    k[np.any(mixing[:, blind] != 0, axis=1)] = np.nan
-    sd = np.sqrt(np.clip(np.diag(k), 0, None))
+    k = propagate(mixing, np.asarray(joint_covariance, float)[np.ix_(used, used)])
+    sd = np.sqrt(np.clip(np.diag(k), 0, None))  # inf where an unseen entry is used
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = k / np.outer(sd, sd)
     corr = np.where(np.isfinite(corr), np.clip(corr, -1.0, 1.0), 0.0)

@@ -199,7 +199,7 @@ def water_coil_orientation_step(acq: Acquisition, water: Acquisition, policy: st
     water_label, data_label = (water.source or "water reference",
                                acq.source or "the metabolite data")
     if not verdict.judged:
-        record["verdict"] = verdict.reason(f"{acq.source or 'metabolite data'}", water_label)
+        record["verdict"] = verdict.reason(data_label, water_label)
         return water, [f"coils: orientation of {water_label} against {data_label} "
                        f"{record['verdict']}: the water is used as stored"], record
     if not verdict.mirrored:
